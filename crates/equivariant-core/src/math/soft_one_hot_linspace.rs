@@ -1,0 +1,697 @@
+//! Radial bases of e3nn (`e3nn/math/_soft_one_hot_linspace.py`): a scalar `x` projected on
+//! `N` smooth functions spread over `[start, end]`.
+//!
+//! The basis is precomputed once ([`SoftOneHotLinspace::new`]) and evaluated into
+//! caller-provided buffers of shape `[n, N]` (row-major: one row of `N` values per input):
+//! [`SoftOneHotLinspace::compute`] gives the values, [`SoftOneHotLinspace::compute_with_derivative`]
+//! the values and their derivatives `d out[i, k] / d x[i]` in the same pass. The free function
+//! [`soft_one_hot_linspace`] mirrors e3nn's signature.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rayon::prelude::*;
+
+use super::soft_unit_step::soft_unit_step_with_derivative;
+use crate::{Error, Real, Result};
+
+/// Above this many inputs the kernels run in parallel (rayon), in chunks of [`CHUNK`] rows.
+/// Every row is computed by the same sequential arithmetic, so results do not depend on the
+/// number of threads.
+const PAR_THRESHOLD: usize = 4096;
+/// Rows per parallel task.
+const CHUNK: usize = 1024;
+
+/// e3nn's normalization of the `gaussian` basis: `exp(-d^2) / 1.12`.
+const GAUSSIAN_DIV: f64 = 1.12;
+/// e3nn's normalization of the `smooth_finite` basis (multiplied by `e^2`).
+const SMOOTH_FINITE_COEF: f64 = 1.14136;
+
+/// The family of basis functions of [`SoftOneHotLinspace`], named as in e3nn.
+///
+/// With centers `c_k` and spacing `step` (see [`SoftOneHotLinspace`]), `d_k = (x - c_k) / step`,
+/// `L = end - start` and `N` functions:
+///
+/// | basis | `cutoff = false` | `cutoff = true` |
+/// |---|---|---|
+/// | `gaussian` | `exp(-d_k^2) / 1.12` | same (centers differ) |
+/// | `cosine` | `cos(pi/2 d_k) [-1 < d_k < 1]` | same |
+/// | `smooth_finite` | `1.14136 e^2 u(d_k + 1) u(1 - d_k)` | same |
+/// | `fourier` | `cos(pi k y) / sqrt(1/4 + N/2)`, `k = 0..N-1` | `sin(pi k y) / sqrt(1/4 + N/2) [0 < y < 1]`, `k = 1..N` |
+/// | `bessel` | `sqrt(2/L) sin(k pi r / L) / r`, `k = 1..N` | same times `[0 < r] [r / L < 1]` |
+///
+/// where `u` is [`soft_unit_step`](fn@super::soft_unit_step), `y = (x - start) / L` and
+/// `r = x - start`.
+///
+/// Parsing accepts e3nn's names exactly; [`Display`](fmt::Display) writes them back.
+///
+/// ```
+/// use equivariant_core::math::Basis;
+/// let b: Basis = "smooth_finite".parse()?;
+/// assert_eq!(b, Basis::SmoothFinite);
+/// assert_eq!(b.to_string(), "smooth_finite");
+/// assert!("Gaussian".parse::<Basis>().is_err());
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// `exp(-d^2) / 1.12`.
+    Gaussian,
+    /// `cos(pi d / 2)` on `-1 < d < 1`, zero elsewhere.
+    Cosine,
+    /// `1.14136 e^2 u(d + 1) u(1 - d)`: C^inf with support `-1 < d < 1`.
+    SmoothFinite,
+    /// Cosine (no cutoff) or sine (cutoff) Fourier series over `[start, end]`.
+    Fourier,
+    /// `sqrt(2/L) sin(k pi r / L) / r`, the l = 0 spherical Bessel functions.
+    Bessel,
+}
+
+impl Basis {
+    /// Every basis, in e3nn's documentation order.
+    ///
+    /// ```
+    /// use equivariant_core::math::Basis;
+    /// assert_eq!(Basis::ALL.len(), 5);
+    /// assert_eq!(Basis::ALL[0], Basis::Gaussian);
+    /// ```
+    pub const ALL: [Basis; 5] = [
+        Basis::Gaussian,
+        Basis::Cosine,
+        Basis::SmoothFinite,
+        Basis::Fourier,
+        Basis::Bessel,
+    ];
+
+    /// e3nn's name of the basis (`"gaussian"`, `"cosine"`, `"smooth_finite"`, `"fourier"`,
+    /// `"bessel"`).
+    ///
+    /// ```
+    /// use equivariant_core::math::Basis;
+    /// assert_eq!(Basis::Bessel.name(), "bessel");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::Gaussian => "gaussian",
+            Basis::Cosine => "cosine",
+            Basis::SmoothFinite => "smooth_finite",
+            Basis::Fourier => "fourier",
+            Basis::Bessel => "bessel",
+        }
+    }
+
+    /// Whether the basis is built from the centers and their spacing (`gaussian`, `cosine`,
+    /// `smooth_finite`); `fourier` and `bessel` only use `start` and `end`.
+    fn uses_centers(self) -> bool {
+        matches!(self, Basis::Gaussian | Basis::Cosine | Basis::SmoothFinite)
+    }
+}
+
+impl fmt::Display for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Basis {
+    type Err = Error;
+
+    /// Parses e3nn's name; anything else is [`Error::InvalidArgument`].
+    fn from_str(s: &str) -> Result<Self> {
+        Basis::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "basis",
+                reason: format!(
+                    "unknown basis {s:?}, expected one of gaussian, cosine, smooth_finite, \
+                     fourier, bessel"
+                ),
+            })
+    }
+}
+
+/// `torch.linspace(start, end, steps)` in f64, point for point: the first half is
+/// `start + i * step`, the second half `end - (steps - 1 - i) * step`, with
+/// `step = (end - start) / (steps - 1)`.
+fn torch_linspace(start: f64, end: f64, steps: usize) -> Result<Vec<f64>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(steps)
+        .map_err(|e| Error::InvalidArgument {
+            name: "number",
+            reason: format!("cannot allocate {steps} centers: {e}"),
+        })?;
+    if steps == 1 {
+        v.push(start);
+        return Ok(v);
+    }
+    let step = (end - start) / (steps - 1) as f64;
+    let halfway = steps / 2;
+    v.extend((0..steps).map(|i| {
+        if i < halfway {
+            start + step * i as f64
+        } else {
+            end - step * (steps - 1 - i) as f64
+        }
+    }));
+    Ok(v)
+}
+
+/// A precomputed radial basis: e3nn's `soft_one_hot_linspace(x, start, end, number, basis,
+/// cutoff)` for any number of inputs.
+///
+/// **Centers.** `cutoff = false`: `c = linspace(start, end, N)`; `cutoff = true`:
+/// `c = linspace(start, end, N + 2)[1..N+1]` (the end points are dropped, so every function
+/// vanishes (`cosine`, `smooth_finite`) or nearly vanishes (`gaussian`) at `start` and `end`).
+/// `step = c'[1] - c'[0]` of that linspace `c'`, computed as torch does. See [`Basis`] for the
+/// functions themselves.
+///
+/// **Shapes.** Input `x: [n]`, output `[n, N]` row-major (`out[i * N + k]` is function `k`
+/// at `x[i]`); the derivative buffer has the same layout and holds `d out[i, k] / d x[i]`.
+///
+/// **Deviations from e3nn 0.6.0** (which gives NaN or raises in these cases):
+/// - `bessel` at `x == start`: e3nn divides `0 / 0` (NaN). Here the value is the limit
+///   `sqrt(2/L) k pi / L` and the derivative its limit `0` when `cutoff = false`; with
+///   `cutoff = true` the mask `[0 < x - start]` is zero there, so both are `0`.
+/// - `fourier` and `bessel` with `N = 1`, `cutoff = false` are accepted (e3nn raises
+///   `IndexError` computing the spacing, which these bases never use).
+/// - The `bessel` derivative near `x = start` is evaluated by a series where the textbook
+///   formula (which e3nn's autograd follows) loses digits to cancellation.
+/// - Non-finite inputs are rejected ([`Error::NonFinite`]).
+///
+/// e3nn builds `smooth_finite`'s `e^2` in torch's default dtype; in float32 that constant
+/// carries a relative error of ~1e-8 even for float64 inputs. Here it is always f64.
+///
+/// ```
+/// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+/// let basis = SoftOneHotLinspace::new(0.0, 1.8, 5, Basis::Gaussian, false)?;
+/// assert_eq!(basis.centers(), &[0.0, 0.45, 0.9, 1.35, 1.8]);
+/// let x = [0.45f64, 1.0];
+/// let mut out = vec![0.0; 2 * 5];
+/// basis.compute(&x, &mut out)?;
+/// // x[0] sits on center 1: exp(0) / 1.12.
+/// assert!((out[1] - 1.0 / 1.12).abs() < 1e-15);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftOneHotLinspace {
+    start: f64,
+    end: f64,
+    number: usize,
+    basis: Basis,
+    cutoff: bool,
+    centers: Vec<f64>,
+    step: Option<f64>,
+}
+
+/// The constants of one evaluation, cast to the data type.
+struct Tables<T> {
+    centers: Vec<T>,
+    step: T,
+    /// `pi * k` (fourier: `k = 0..N-1` without cutoff, `1..N` with; bessel: `1..N`).
+    freq: Vec<T>,
+    start: T,
+    /// `end - start`.
+    len: T,
+    /// fourier: `sqrt(1/4 + N/2)`; bessel: `sqrt(2 / L)`; smooth_finite: `1.14136 e^2`.
+    coef: T,
+}
+
+/// `d/dt (sin t / t) = (t cos t - sin t) / t^2` by its Taylor series
+/// `sum_{n>=1} (-1)^n 2n t^(2n-1) / (2n+1)!`, accurate to f64 rounding for `|t| <= 0.5`.
+fn sinc_derivative_series<T: Real>(t: T) -> T {
+    // Coefficients of t^(2n-1), n = 1..=8: (-1)^n 2n / (2n+1)!.
+    const C: [f64; 8] = [
+        -1.0 / 3.0,
+        1.0 / 30.0,
+        -1.0 / 840.0,
+        1.0 / 45360.0,
+        -1.0 / 3991680.0,
+        1.0 / 518918400.0,
+        -1.0 / 93405312000.0,
+        1.0 / 22230464256000.0,
+    ];
+    let t2 = t * t;
+    let mut acc = T::from_f64(C[7]);
+    for &c in C[..7].iter().rev() {
+        acc = acc * t2 + T::from_f64(c);
+    }
+    acc * t
+}
+
+impl SoftOneHotLinspace {
+    /// Precomputes the basis of `number` functions of family `basis` over `[start, end]`.
+    ///
+    /// Errors ([`Error::InvalidArgument`]): `start` or `end` not finite, `start >= end`,
+    /// `end - start` overflowing, `number == 0`, `number == 1` with `cutoff = false` for the
+    /// center-based bases (`gaussian`, `cosine`, `smooth_finite`: their spacing needs two
+    /// centers), or a spacing that rounds to zero.
+    ///
+    /// ```
+    /// use equivariant_core::{math::{Basis, SoftOneHotLinspace}, Error};
+    /// let b = SoftOneHotLinspace::new(0.0, 3.0, 2, Basis::Cosine, true)?;
+    /// assert_eq!(b.centers(), &[1.0, 2.0]);
+    /// assert_eq!(b.step(), Some(1.0));
+    /// assert!(matches!(
+    ///     SoftOneHotLinspace::new(1.0, 1.0, 4, Basis::Cosine, true),
+    ///     Err(Error::InvalidArgument { .. })
+    /// ));
+    /// assert!(SoftOneHotLinspace::new(0.0, 1.0, 1, Basis::Gaussian, false).is_err());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn new(start: f64, end: f64, number: usize, basis: Basis, cutoff: bool) -> Result<Self> {
+        if !start.is_finite() || !end.is_finite() {
+            return Err(Error::InvalidArgument {
+                name: "start/end",
+                reason: format!("must be finite, got start = {start}, end = {end}"),
+            });
+        }
+        if start >= end {
+            return Err(Error::InvalidArgument {
+                name: "start/end",
+                reason: format!("start must be less than end, got start = {start}, end = {end}"),
+            });
+        }
+        if !(end - start).is_finite() {
+            return Err(Error::InvalidArgument {
+                name: "start/end",
+                reason: format!("end - start overflows, got start = {start}, end = {end}"),
+            });
+        }
+        if number == 0 {
+            return Err(Error::InvalidArgument {
+                name: "number",
+                reason: "the number of basis functions must be at least 1".into(),
+            });
+        }
+        if !cutoff && number == 1 && basis.uses_centers() {
+            return Err(Error::InvalidArgument {
+                name: "number",
+                reason: format!(
+                    "basis {basis} without cutoff needs at least 2 functions to define the \
+                     spacing of its centers, got 1"
+                ),
+            });
+        }
+        let (centers, step) = if cutoff {
+            let steps = number
+                .checked_add(2)
+                .ok_or_else(|| Error::InvalidArgument {
+                    name: "number",
+                    reason: format!("{number} basis functions is too many"),
+                })?;
+            let all = torch_linspace(start, end, steps)?;
+            (all[1..=number].to_vec(), Some(all[1] - all[0]))
+        } else {
+            let all = torch_linspace(start, end, number)?;
+            let step = (number >= 2).then(|| all[1] - all[0]);
+            (all, step)
+        };
+        if basis.uses_centers() {
+            // `step` is `Some` here by the checks above.
+            let s = step.unwrap_or(f64::NAN);
+            if !(s > 0.0 && s.is_finite()) {
+                return Err(Error::InvalidArgument {
+                    name: "number",
+                    reason: format!(
+                        "{number} centers over [{start}, {end}] give the spacing {s}, which is \
+                         not a positive finite number"
+                    ),
+                });
+            }
+        }
+        Ok(SoftOneHotLinspace {
+            start,
+            end,
+            number,
+            basis,
+            cutoff,
+            centers,
+            step,
+        })
+    }
+
+    /// The lower end `start` of the interval.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.5, 3.0, 10, Basis::Bessel, true)?;
+    /// assert_eq!((b.start(), b.end()), (0.5, 3.0));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn start(&self) -> f64 {
+        self.start
+    }
+
+    /// The upper end `end` of the interval.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 1.8, 5, Basis::Gaussian, false)?;
+    /// assert_eq!(b.end(), 1.8);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn end(&self) -> f64 {
+        self.end
+    }
+
+    /// The number `N` of basis functions: the row length of the `[n, N]` outputs.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 1.8, 5, Basis::Gaussian, false)?;
+    /// assert_eq!(b.number(), 5);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn number(&self) -> usize {
+        self.number
+    }
+
+    /// The basis family.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 1.8, 5, Basis::Fourier, true)?;
+    /// assert_eq!(b.basis(), Basis::Fourier);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn basis(&self) -> Basis {
+        self.basis
+    }
+
+    /// Whether the functions are cut off outside `(start, end)` (see [`SoftOneHotLinspace`]).
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 1.8, 5, Basis::Fourier, true)?;
+    /// assert!(b.cutoff());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn cutoff(&self) -> bool {
+        self.cutoff
+    }
+
+    /// The `N` centers `c_k`: `linspace(start, end, N)` without cutoff,
+    /// `linspace(start, end, N + 2)[1..N+1]` with (used by `gaussian`, `cosine` and
+    /// `smooth_finite`).
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 4.0, 3, Basis::SmoothFinite, true)?;
+    /// assert_eq!(b.centers(), &[1.0, 2.0, 3.0]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn centers(&self) -> &[f64] {
+        &self.centers
+    }
+
+    /// The spacing `step = c'[1] - c'[0]` of the linspace `c'` the centers come from; `None`
+    /// only for `fourier` and `bessel` with `N = 1` and no cutoff, where it is undefined
+    /// (and unused).
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 4.0, 5, Basis::Gaussian, false)?;
+    /// assert_eq!(b.step(), Some(1.0));
+    /// let f = SoftOneHotLinspace::new(0.0, 4.0, 1, Basis::Fourier, false)?;
+    /// assert_eq!(f.step(), None);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn step(&self) -> Option<f64> {
+        self.step
+    }
+
+    fn tables<T: Real>(&self) -> Tables<T> {
+        let n = self.number;
+        let freq: Vec<T> = match (self.basis, self.cutoff) {
+            (Basis::Fourier, false) => (0..n)
+                .map(|k| T::from_f64(std::f64::consts::PI * k as f64))
+                .collect(),
+            (Basis::Fourier, true) | (Basis::Bessel, _) => (1..=n)
+                .map(|k| T::from_f64(k as f64 * std::f64::consts::PI))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let len = self.end - self.start;
+        let coef = match self.basis {
+            Basis::SmoothFinite => SMOOTH_FINITE_COEF * 2.0f64.exp(),
+            Basis::Fourier => (0.25 + n as f64 / 2.0).sqrt(),
+            Basis::Bessel => (2.0 / len).sqrt(),
+            _ => 1.0,
+        };
+        Tables {
+            centers: self.centers.iter().map(|&c| T::from_f64(c)).collect(),
+            step: T::from_f64(self.step.unwrap_or(1.0)),
+            freq,
+            start: T::from_f64(self.start),
+            len: T::from_f64(len),
+            coef: T::from_f64(coef),
+        }
+    }
+
+    /// One row: the `N` values at `x` into `out`, and if `D` their derivatives into `dout`.
+    #[inline]
+    fn row<T: Real, const D: bool>(&self, t: &Tables<T>, x: T, out: &mut [T], dout: &mut [T]) {
+        let zero = T::zero();
+        let one = T::one();
+        match self.basis {
+            Basis::Gaussian => {
+                let div = T::from_f64(GAUSSIAN_DIV);
+                for (k, &c) in t.centers.iter().enumerate() {
+                    let d = (x - c) / t.step;
+                    let v = (-(d * d)).exp() / div;
+                    out[k] = v;
+                    if D {
+                        dout[k] = -(v * (d + d)) / t.step;
+                    }
+                }
+            }
+            Basis::Cosine => {
+                let half_pi = T::from_f64(std::f64::consts::FRAC_PI_2);
+                for (k, &c) in t.centers.iter().enumerate() {
+                    let d = (x - c) / t.step;
+                    if d < one && -one < d {
+                        let (s, co) = (half_pi * d).sin_cos();
+                        out[k] = co;
+                        if D {
+                            dout[k] = -(s * half_pi) / t.step;
+                        }
+                    } else {
+                        out[k] = zero;
+                        if D {
+                            dout[k] = zero;
+                        }
+                    }
+                }
+            }
+            Basis::SmoothFinite => {
+                for (k, &c) in t.centers.iter().enumerate() {
+                    let d = (x - c) / t.step;
+                    let (u1, du1) = soft_unit_step_with_derivative(d + one);
+                    let (u2, du2) = soft_unit_step_with_derivative(one - d);
+                    out[k] = t.coef * u1 * u2;
+                    if D {
+                        dout[k] = t.coef * (du1 * u2 - u1 * du2) / t.step;
+                    }
+                }
+            }
+            Basis::Fourier => {
+                let y = (x - t.start) / t.len;
+                let inside = !self.cutoff || (zero < y && y < one);
+                for (k, &f) in t.freq.iter().enumerate() {
+                    if !inside {
+                        out[k] = zero;
+                        if D {
+                            dout[k] = zero;
+                        }
+                        continue;
+                    }
+                    let (s, co) = (f * y).sin_cos();
+                    if self.cutoff {
+                        out[k] = s / t.coef;
+                        if D {
+                            dout[k] = co * f / t.len / t.coef;
+                        }
+                    } else {
+                        out[k] = co / t.coef;
+                        if D {
+                            dout[k] = -(s * f) / t.len / t.coef;
+                        }
+                    }
+                }
+            }
+            Basis::Bessel => {
+                let r = x - t.start;
+                let inside = !self.cutoff || (zero < r && r / t.len < one);
+                let series_below = T::from_f64(0.5);
+                for (k, &f) in t.freq.iter().enumerate() {
+                    if !inside {
+                        out[k] = zero;
+                        if D {
+                            dout[k] = zero;
+                        }
+                        continue;
+                    }
+                    let arg = f * r / t.len;
+                    if arg == zero {
+                        // r == 0 (or f * r underflows): the limit sqrt(2/L) k pi / L, slope 0.
+                        out[k] = t.coef * f / t.len;
+                        if D {
+                            dout[k] = zero;
+                        }
+                        continue;
+                    }
+                    let (s, co) = arg.sin_cos();
+                    out[k] = t.coef * s / r;
+                    if D {
+                        let w = f / t.len;
+                        dout[k] = if arg.abs() < series_below {
+                            t.coef * w * w * sinc_derivative_series(arg)
+                        } else {
+                            t.coef * (co * w - s / r) / r
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_shapes<T: Real>(&self, x: &[T], out_len: usize, what: &'static str) -> Result<()> {
+        let expected = x.len().saturating_mul(self.number);
+        if out_len != expected {
+            return Err(Error::ShapeMismatch {
+                what,
+                expected,
+                got: out_len,
+            });
+        }
+        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { what: "x", index });
+        }
+        Ok(())
+    }
+
+    /// Evaluates the basis at every `x[i]`: `out[i * N + k] = f_k(x[i])`.
+    ///
+    /// Shapes: `x: [n]`, `out: [n, N]` row-major. Errors: [`Error::ShapeMismatch`] if
+    /// `out.len() != n * N`, [`Error::NonFinite`] for a NaN or infinite input. Runs in
+    /// parallel above 4096 inputs, with results identical to the sequential ones.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 3.0, 2, Basis::Cosine, true)?; // centers 1, 2
+    /// let mut out = [0.0f32; 4];
+    /// b.compute(&[1.0f32, 2.5], &mut out)?;
+    /// assert_eq!(out[0], 1.0); // cos(0)
+    /// assert_eq!(out[2], 0.0); // |d| = 1.5 is outside the support
+    /// assert!((out[3] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6); // cos(pi/4)
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute<T: Real>(&self, x: &[T], out: &mut [T]) -> Result<()> {
+        self.check_shapes(x, out.len(), "soft_one_hot_linspace output")?;
+        let t = self.tables::<T>();
+        let n = self.number;
+        let run = |xs: &[T], o: &mut [T]| {
+            for (&xi, row) in xs.iter().zip(o.chunks_exact_mut(n)) {
+                self.row::<T, false>(&t, xi, row, &mut []);
+            }
+        };
+        if x.len() > PAR_THRESHOLD {
+            x.par_chunks(CHUNK)
+                .zip(out.par_chunks_mut(CHUNK * n))
+                .for_each(|(xs, o)| run(xs, o));
+        } else {
+            run(x, out);
+        }
+        Ok(())
+    }
+
+    /// Evaluates the basis and its derivative at every `x[i]` in one pass:
+    /// `out[i * N + k] = f_k(x[i])`, `dout[i * N + k] = f_k'(x[i])` (the diagonal of the
+    /// Jacobian `d out[i, k] / d x[j]`, which is zero for `i != j`).
+    ///
+    /// Shapes: `x: [n]`, `out, dout: [n, N]` row-major. Errors: [`Error::ShapeMismatch`] if
+    /// either buffer is not `n * N` long, [`Error::NonFinite`] for a NaN or infinite input.
+    /// Where a basis is cut off by an indicator (`cosine`, masked `fourier`/`bessel`), the
+    /// derivative is that of the formula times the indicator, as torch's autograd gives.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 1.0, 3, Basis::Gaussian, false)?; // step 0.5
+    /// let (mut v, mut dv) = ([0.0f64; 3], [0.0f64; 3]);
+    /// b.compute_with_derivative(&[0.25], &mut v, &mut dv)?;
+    /// // d = -0.5 for center 0.5: d/dx exp(-d^2)/1.12 = -2 d exp(-d^2) / 1.12 / step.
+    /// let expected = 2.0 * (-0.25f64).exp() / 1.12;
+    /// assert!((dv[1] - expected).abs() < 1e-14);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute_with_derivative<T: Real>(
+        &self,
+        x: &[T],
+        out: &mut [T],
+        dout: &mut [T],
+    ) -> Result<()> {
+        self.check_shapes(x, out.len(), "soft_one_hot_linspace output")?;
+        self.check_shapes(x, dout.len(), "soft_one_hot_linspace derivative")?;
+        let t = self.tables::<T>();
+        let n = self.number;
+        let run = |xs: &[T], o: &mut [T], d: &mut [T]| {
+            for ((&xi, row), drow) in xs
+                .iter()
+                .zip(o.chunks_exact_mut(n))
+                .zip(d.chunks_exact_mut(n))
+            {
+                self.row::<T, true>(&t, xi, row, drow);
+            }
+        };
+        if x.len() > PAR_THRESHOLD {
+            x.par_chunks(CHUNK)
+                .zip(out.par_chunks_mut(CHUNK * n))
+                .zip(dout.par_chunks_mut(CHUNK * n))
+                .for_each(|((xs, o), d)| run(xs, o, d));
+        } else {
+            run(x, out, dout);
+        }
+        Ok(())
+    }
+}
+
+/// e3nn's `soft_one_hot_linspace(x, start, end, number, basis, cutoff)`: builds
+/// [`SoftOneHotLinspace`] and evaluates it, returning a new `[n, number]` row-major vector.
+///
+/// For repeated calls, build the [`SoftOneHotLinspace`] once and use
+/// [`SoftOneHotLinspace::compute`]. Errors: those of [`SoftOneHotLinspace::new`] and
+/// [`SoftOneHotLinspace::compute`].
+///
+/// ```
+/// use equivariant_core::math::{soft_one_hot_linspace, Basis};
+/// let x = [0.5f64, 1.0, 1.5];
+/// let y = soft_one_hot_linspace(&x, 0.0, 2.0, 4, Basis::SmoothFinite, true)?;
+/// assert_eq!(y.len(), 3 * 4);
+/// // Centers 0.4, 0.8, 1.2, 1.6 with step 0.4: x = 0.5 is out of reach of the last two.
+/// assert_eq!(y[2], 0.0);
+/// assert_eq!(y[3], 0.0);
+/// assert!(y[0] > 0.0 && y[1] > 0.0);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn soft_one_hot_linspace<T: Real>(
+    x: &[T],
+    start: f64,
+    end: f64,
+    number: usize,
+    basis: Basis,
+    cutoff: bool,
+) -> Result<Vec<T>> {
+    let b = SoftOneHotLinspace::new(start, end, number, basis, cutoff)?;
+    let len = x
+        .len()
+        .checked_mul(number)
+        .ok_or_else(|| Error::InvalidArgument {
+            name: "number",
+            reason: format!("{} inputs x {number} functions overflows", x.len()),
+        })?;
+    let mut out = vec![T::zero(); len];
+    b.compute(x, &mut out)?;
+    Ok(out)
+}

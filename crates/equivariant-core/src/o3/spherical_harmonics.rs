@@ -1,0 +1,595 @@
+//! Real spherical harmonics in e3nn's basis, for any degree, with their gradients.
+//!
+//! e3nn's harmonics are the standard real harmonics without the Condon-Shortley phase,
+//! written in the coordinates `(X, Y, Z) = (z, x, y)`: y is the polar axis, and index
+//! `m = -l..l` of degree `l` sits at `l^2 + l + m`. As homogeneous polynomials of degree `l`
+//! (`component` normalization, mean square component 1 on the unit sphere):
+//!
+//! ```text
+//! Y_l^m(v)  = sqrt(2) P~_l^|m|(Z, r^2) Re (X + iY)^m      m > 0
+//! Y_l^0(v)  =         P~_l^0  (Z, r^2)
+//! Y_l^-m(v) = sqrt(2) P~_l^m  (Z, r^2) Im (X + iY)^m      m > 0
+//! P~_m^m    = P~_{m-1}^{m-1} sqrt((2m+1) / (2m)),   P~_0^0 = 1
+//! P~_l^m    = a_lm Z P~_{l-1}^m - b_lm r^2 P~_{l-2}^m
+//! a_lm      = sqrt((4l^2 - 1) / (l^2 - m^2)),
+//! b_lm      = sqrt((2l+1)(l+m-1)(l-m-1) / ((2l-3)(l^2 - m^2)))
+//! ```
+//!
+//! The recursion is normalized at every step, so there is no factorial overflow at high
+//! degree. The gradient is carried through the same recursion (`P~` depends on `Z` and
+//! `r^2` only), so value and gradient are computed together in one pass. `norm`
+//! normalization divides degree `l` by `sqrt(2l+1)`, `integral` divides by `sqrt(4 pi)`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rayon::prelude::*;
+
+use super::irreps::{Irrep, Irreps, MulIr, Parity};
+use crate::{Error, Real, Result};
+
+/// e3nn's epsilon in `normalize`: `v / max(|v|, EPS)`.
+pub const NORMALIZE_EPS: f64 = 1e-12;
+
+/// Vectors per parallel task.
+const CHUNK: usize = 512;
+
+/// Vectors evaluated together in one pass of the recursion.
+const LANES: usize = 16;
+
+/// How each degree of the harmonics is scaled.
+///
+/// ```
+/// use equivariant_core::o3::Normalization;
+/// assert_eq!("component".parse::<Normalization>()?, Normalization::Component);
+/// assert!("foo".parse::<Normalization>().is_err());
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Normalization {
+    /// `integral Y_lm^2 dOmega = 1` over the unit sphere (e3nn's default).
+    #[default]
+    Integral,
+    /// Each component has mean square 1 on the unit sphere: `|Y^l(v)|^2 = 2l + 1`.
+    Component,
+    /// `|Y^l(v)| = 1` on the unit sphere.
+    Norm,
+}
+
+impl Normalization {
+    /// The factor applied to the `component`-normalized harmonics of degree `l`.
+    ///
+    /// ```
+    /// use equivariant_core::o3::Normalization;
+    /// assert_eq!(Normalization::Norm.factor(4), 1.0 / 3.0);
+    /// ```
+    pub fn factor(self, l: u32) -> f64 {
+        match self {
+            Normalization::Component => 1.0,
+            Normalization::Norm => 1.0 / ((2 * l + 1) as f64).sqrt(),
+            Normalization::Integral => 1.0 / (4.0 * std::f64::consts::PI).sqrt(),
+        }
+    }
+}
+
+impl FromStr for Normalization {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "integral" => Ok(Normalization::Integral),
+            "component" => Ok(Normalization::Component),
+            "norm" => Ok(Normalization::Norm),
+            _ => Err(Error::InvalidArgument {
+                name: "normalization",
+                reason: format!("{s:?} is not one of \"integral\", \"component\", \"norm\""),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Normalization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Normalization::Integral => "integral",
+            Normalization::Component => "component",
+            Normalization::Norm => "norm",
+        })
+    }
+}
+
+/// A prepared evaluator of the spherical harmonics of a list of degrees, as e3nn's
+/// `o3.SphericalHarmonics` module.
+///
+/// Input: vectors `[n, 3]` row-major `(x, y, z)`. Output `[n, dim]`, the degrees in the
+/// order asked for, each `2l+1` components `m = -l..l`. Gradients `[n, 3, dim]`:
+/// `grad[i, a, k] = d out[i, k] / d vectors[i, a]`.
+///
+/// ```
+/// use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics};
+/// let sh = SphericalHarmonics::new(&"0e+1o+2e".parse()?, true, Normalization::Component)?;
+/// let mut out = vec![0.0f64; 9];
+/// sh.compute(&[0.0, 2.0, 0.0], &mut out)?;
+/// // y is the polar axis: Y^1(y) = sqrt(3) (0, 1, 0).
+/// assert!((out[2] - 3f64.sqrt()).abs() < 1e-15);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SphericalHarmonics {
+    ls: Vec<u32>,
+    lmax: u32,
+    irreps_in: Irreps,
+    irreps_out: Irreps,
+    normalize: bool,
+    normalization: Normalization,
+    /// `a_lm`, `b_lm` at `l (l+1) / 2 + m`.
+    a: Vec<f64>,
+    b: Vec<f64>,
+    /// `P~_m^m` for each `m`.
+    diagonal: Vec<f64>,
+}
+
+impl SphericalHarmonics {
+    /// Harmonics with the degrees of `irreps_out` (each repeated `mul` times), for a vector
+    /// input (`1o`) unless an odd degree is asked with even parity, which means a
+    /// pseudovector (`1e`) input, as e3nn infers. Parities inconsistent with the input are
+    /// an error.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::new(&"1e+2e".parse()?, false, Normalization::Norm)?;
+    /// assert_eq!(sh.irreps_in().to_string(), "1x1e");
+    /// assert!(SphericalHarmonics::new(&"1o+2o".parse()?, false, Normalization::Norm).is_err());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn new(irreps_out: &Irreps, normalize: bool, normalization: Normalization) -> Result<Self> {
+        let pseudo = irreps_out
+            .iter()
+            .any(|m| m.ir.l % 2 == 1 && m.ir.p == Parity::Even);
+        let input_p = if pseudo { Parity::Even } else { Parity::Odd };
+        let mut ls = Vec::new();
+        for m in irreps_out {
+            if m.ir.p != input_p.pow(m.ir.l) {
+                return Err(Error::InvalidArgument {
+                    name: "irreps_out",
+                    reason: format!(
+                        "{irreps_out} asks for l = {} with parity {:?}; a {} input gives {:?}",
+                        m.ir.l,
+                        m.ir.p,
+                        Irrep::new(1, input_p),
+                        input_p.pow(m.ir.l)
+                    ),
+                });
+            }
+            ls.extend(std::iter::repeat_n(m.ir.l, m.mul));
+        }
+        Self::build(ls, input_p, normalize, normalization)
+    }
+
+    /// Harmonics of the degrees `ls` (any order, repeats allowed) of a vector (`1o`).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::from_ls(&[2, 0], true, Normalization::Component)?;
+    /// assert_eq!(sh.irreps_out().to_string(), "1x2e+1x0e");
+    /// assert_eq!(sh.dim(), 6);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn from_ls(ls: &[u32], normalize: bool, normalization: Normalization) -> Result<Self> {
+        Self::build(ls.to_vec(), Parity::Odd, normalize, normalization)
+    }
+
+    fn build(
+        ls: Vec<u32>,
+        input_p: Parity,
+        normalize: bool,
+        normalization: Normalization,
+    ) -> Result<Self> {
+        let lmax = *ls.iter().max().ok_or(Error::InvalidArgument {
+            name: "ls",
+            reason: "no degree asked for".into(),
+        })?;
+        let irreps_out: Irreps = ls
+            .iter()
+            .map(|&l| MulIr::new(1, Irrep::new(l, input_p.pow(l))))
+            .collect::<Irreps>()
+            .simplify();
+        let n = ((lmax + 1) * (lmax + 2) / 2) as usize;
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        for l in 1..=lmax {
+            for m in 0..l {
+                let (lf, mf) = (l as f64, m as f64);
+                let at = (l * (l + 1) / 2 + m) as usize;
+                a[at] = ((4.0 * lf * lf - 1.0) / (lf * lf - mf * mf)).sqrt();
+                if l >= m + 2 {
+                    b[at] = ((2.0 * lf + 1.0) * (lf + mf - 1.0) * (lf - mf - 1.0)
+                        / ((2.0 * lf - 3.0) * (lf * lf - mf * mf)))
+                        .sqrt();
+                }
+            }
+        }
+        let mut diagonal = vec![1.0; lmax as usize + 1];
+        for m in 1..=lmax as usize {
+            diagonal[m] = diagonal[m - 1] * ((2 * m + 1) as f64 / (2 * m) as f64).sqrt();
+        }
+        Ok(SphericalHarmonics {
+            ls,
+            lmax,
+            irreps_in: Irrep::new(1, input_p).into(),
+            irreps_out,
+            normalize,
+            normalization,
+            a,
+            b,
+            diagonal,
+        })
+    }
+
+    /// The degrees, in output order.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::new(&"2x1o".parse()?, true, Normalization::Component)?;
+    /// assert_eq!(sh.ls(), [1, 1]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn ls(&self) -> &[u32] {
+        &self.ls
+    }
+
+    /// `1x1o` (vector input) or `1x1e` (pseudovector input).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::from_ls(&[1], true, Normalization::Component)?;
+    /// assert_eq!(sh.irreps_in().to_string(), "1x1o");
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn irreps_in(&self) -> &Irreps {
+        &self.irreps_in
+    }
+
+    /// The output irreps (adjacent equal degrees merged, as e3nn).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::from_ls(&[0, 1, 1], true, Normalization::Component)?;
+    /// assert_eq!(sh.irreps_out().to_string(), "1x0e+2x1o");
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn irreps_out(&self) -> &Irreps {
+        &self.irreps_out
+    }
+
+    /// The output dimension `sum (2l+1)`.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// assert_eq!(SphericalHarmonics::from_ls(&[0, 1, 2], true, Normalization::Norm)?.dim(), 9);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn dim(&self) -> usize {
+        self.irreps_out.dim()
+    }
+
+    /// The harmonics of `vectors` (`[n, 3]`) into `out` (`[n, dim]`).
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for wrong lengths, [`Error::NonFinite`] for a NaN or
+    /// infinite coordinate.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::from_ls(&[0, 1], false, Normalization::Component)?;
+    /// let mut out = [0.0f32; 4];
+    /// sh.compute(&[1.0f32, 0.0, 0.0], &mut out)?;
+    /// assert!((out[1] - 3f32.sqrt()).abs() < 1e-6 && out[2] == 0.0);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute<T: Real>(&self, vectors: &[T], out: &mut [T]) -> Result<()> {
+        let n = self.check(vectors, out.len(), None)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let dim = self.dim();
+        let tables = self.tables::<T>();
+        out.par_chunks_mut(CHUNK * dim)
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .for_each(|(out, vectors)| {
+                for (out, v) in out.chunks_mut(LANES * dim).zip(vectors.chunks(LANES * 3)) {
+                    self.block::<T, false>(&tables, v, out, &mut []);
+                }
+            });
+        Ok(())
+    }
+
+    /// The harmonics into `out` (`[n, dim]`) and their gradients with respect to the
+    /// vectors into `grad` (`[n, 3, dim]`), computed together.
+    ///
+    /// At the zero vector with `normalize = true` the value is `(1, 0, ...)` and the
+    /// gradient is finite (e3nn's `v / max(|v|, 1e-12)`).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::from_ls(&[1], false, Normalization::Component)?;
+    /// let (mut out, mut grad) = ([0.0f64; 3], [0.0f64; 9]);
+    /// sh.compute_with_gradients(&[0.3, -0.2, 0.5], &mut out, &mut grad)?;
+    /// // Y^1 = sqrt(3) v: the gradient is sqrt(3) I.
+    /// assert!((grad[0] - 3f64.sqrt()).abs() < 1e-15 && grad[1].abs() < 1e-15);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute_with_gradients<T: Real>(
+        &self,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        let n = self.check(vectors, out.len(), Some(grad.len()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let dim = self.dim();
+        let tables = self.tables::<T>();
+        out.par_chunks_mut(CHUNK * dim)
+            .zip(grad.par_chunks_mut(CHUNK * 3 * dim))
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .for_each(|((out, grad), vectors)| {
+                for ((out, grad), v) in out
+                    .chunks_mut(LANES * dim)
+                    .zip(grad.chunks_mut(LANES * 3 * dim))
+                    .zip(vectors.chunks(LANES * 3))
+                {
+                    self.block::<T, true>(&tables, v, out, grad);
+                }
+            });
+        Ok(())
+    }
+
+    /// Validates lengths and finiteness; returns the number of vectors.
+    fn check<T: Real>(
+        &self,
+        vectors: &[T],
+        out_len: usize,
+        grad_len: Option<usize>,
+    ) -> Result<usize> {
+        if vectors.len() % 3 != 0 {
+            return Err(Error::ShapeMismatch {
+                what: "vectors (a multiple of 3)",
+                expected: vectors.len() / 3 * 3,
+                got: vectors.len(),
+            });
+        }
+        let n = vectors.len() / 3;
+        let expected = n * self.dim();
+        if out_len != expected {
+            return Err(Error::ShapeMismatch {
+                what: "spherical harmonics output [n, dim]",
+                expected,
+                got: out_len,
+            });
+        }
+        if let Some(got) = grad_len {
+            if got != 3 * expected {
+                return Err(Error::ShapeMismatch {
+                    what: "spherical harmonics gradient [n, 3, dim]",
+                    expected: 3 * expected,
+                    got,
+                });
+            }
+        }
+        if let Some(index) = vectors.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "vectors",
+                index,
+            });
+        }
+        Ok(n)
+    }
+
+    fn tables<T: Real>(&self) -> Tables<T> {
+        let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect();
+        let mut offsets = vec![Vec::new(); self.lmax as usize + 1];
+        let mut at = 0;
+        for &l in &self.ls {
+            offsets[l as usize].push(at);
+            at += 2 * l as usize + 1;
+        }
+        Tables {
+            a: cast(&self.a),
+            b: cast(&self.b),
+            diagonal: cast(&self.diagonal),
+            factor: (0..=self.lmax)
+                .map(|l| T::from_f64(self.normalization.factor(l)))
+                .collect(),
+            sqrt2: T::from_f64(std::f64::consts::SQRT_2),
+            offsets,
+        }
+    }
+
+    /// Up to [`LANES`] vectors at once, structure of arrays: the recursion runs across lanes,
+    /// so its dependency chain is hidden by independent lanes and the loops vectorize.
+    #[inline]
+    fn block<T: Real, const GRAD: bool>(
+        &self,
+        t: &Tables<T>,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) {
+        let nb = vectors.len() / 3;
+        let dim = self.dim();
+        let zero = T::zero();
+        // The standard frame (X, Y, Z) = (z, x, y) of the (normalized) vectors.
+        let (mut cx, mut cy, mut cz) = ([zero; LANES], [zero; LANES], [zero; LANES]);
+        // d(unit)/d(v) = (I - u u^T) / |v|, or I / eps below e3nn's epsilon.
+        let mut inv_norm = [T::one(); LANES];
+        let mut project = [false; LANES];
+        for (i, v) in vectors.chunks_exact(3).enumerate() {
+            let (mut x, mut y, mut z) = (v[0], v[1], v[2]);
+            if self.normalize {
+                let norm = (x * x + y * y + z * z).sqrt();
+                let eps = T::from_f64(NORMALIZE_EPS);
+                project[i] = norm > eps;
+                inv_norm[i] = if project[i] {
+                    norm.recip()
+                } else {
+                    eps.recip()
+                };
+                x *= inv_norm[i];
+                y *= inv_norm[i];
+                z *= inv_norm[i];
+            }
+            cx[i] = z;
+            cy[i] = x;
+            cz[i] = y;
+        }
+        let mut r2 = [zero; LANES];
+        for i in 0..LANES {
+            r2[i] = cx[i] * cx[i] + cy[i] * cy[i] + cz[i] * cz[i];
+        }
+        let two = T::from_f64(2.0);
+        // Re / Im (X + iY)^m and of the previous power.
+        let (mut c, mut s) = ([T::one(); LANES], [zero; LANES]);
+        let (mut c_prev, mut s_prev) = ([zero; LANES], [zero; LANES]);
+        for m in 0..=self.lmax as usize {
+            if m > 0 {
+                c_prev = c;
+                s_prev = s;
+                for i in 0..LANES {
+                    c[i] = cx[i] * c_prev[i] - cy[i] * s_prev[i];
+                    s[i] = cx[i] * s_prev[i] + cy[i] * c_prev[i];
+                }
+            }
+            let mf = T::from_f64(m as f64);
+            // P~_l^m and its partials in Z and s = r^2, for l = m, m+1, ...
+            let mut p1 = [t.diagonal[m]; LANES];
+            let (mut p1z, mut p1s) = ([zero; LANES], [zero; LANES]);
+            let (mut p2, mut p2z, mut p2s) = ([zero; LANES], [zero; LANES], [zero; LANES]);
+            for l in m..=self.lmax as usize {
+                if l > m {
+                    let at = l * (l + 1) / 2 + m;
+                    let (a, b) = (t.a[at], t.b[at]);
+                    for i in 0..LANES {
+                        let p = a * cz[i] * p1[i] - b * r2[i] * p2[i];
+                        if GRAD {
+                            let pz = a * (p1[i] + cz[i] * p1z[i]) - b * r2[i] * p2z[i];
+                            let ps = a * cz[i] * p1s[i] - b * (p2[i] + r2[i] * p2s[i]);
+                            p2z[i] = p1z[i];
+                            p2s[i] = p1s[i];
+                            p1z[i] = pz;
+                            p1s[i] = ps;
+                        }
+                        p2[i] = p1[i];
+                        p1[i] = p;
+                    }
+                }
+                if t.offsets[l].is_empty() {
+                    continue;
+                }
+                let f = if m == 0 {
+                    t.factor[l]
+                } else {
+                    t.factor[l] * t.sqrt2
+                };
+                for &offset in &t.offsets[l] {
+                    let (pos, neg) = (offset + l + m, offset + l - m);
+                    for i in 0..nb {
+                        let fp = f * p1[i];
+                        if m == 0 {
+                            out[i * dim + pos] = fp;
+                        } else {
+                            out[i * dim + pos] = fp * c[i];
+                            out[i * dim + neg] = fp * s[i];
+                        }
+                        if !GRAD {
+                            continue;
+                        }
+                        let ds = two * p1s[i] * f;
+                        let dz = p1z[i] * f + cz[i] * ds;
+                        let g = &mut grad[i * 3 * dim..(i + 1) * 3 * dim];
+                        if m == 0 {
+                            let gs = [cx[i] * ds, cy[i] * ds, dz];
+                            self.write_gradient(
+                                g,
+                                dim,
+                                pos,
+                                gs,
+                                [cx[i], cy[i], cz[i]],
+                                inv_norm[i],
+                                project[i],
+                            );
+                        } else {
+                            // d Re(X+iY)^m = m (Re_{m-1} dX - Im_{m-1} dY),
+                            // d Im(X+iY)^m = m (Im_{m-1} dX + Re_{m-1} dY).
+                            let (mc, ms) = (mf * c_prev[i] * fp, mf * s_prev[i] * fp);
+                            let u = [cx[i], cy[i], cz[i]];
+                            let gp = [cx[i] * ds * c[i] + mc, cy[i] * ds * c[i] - ms, dz * c[i]];
+                            self.write_gradient(g, dim, pos, gp, u, inv_norm[i], project[i]);
+                            let gn = [cx[i] * ds * s[i] + ms, cy[i] * ds * s[i] + mc, dz * s[i]];
+                            self.write_gradient(g, dim, neg, gn, u, inv_norm[i], project[i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the gradient `gs` (standard frame, with respect to the unit vector `u`) of
+    /// output `k` into `g` (`[3, dim]`, e3nn's frame, with respect to the input vector).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn write_gradient<T: Real>(
+        &self,
+        g: &mut [T],
+        dim: usize,
+        k: usize,
+        gs: [T; 3],
+        u: [T; 3],
+        inv_norm: T,
+        project: bool,
+    ) {
+        let gs = if project {
+            let dot = gs[0] * u[0] + gs[1] * u[1] + gs[2] * u[2];
+            [0, 1, 2].map(|a| (gs[a] - dot * u[a]) * inv_norm)
+        } else {
+            gs.map(|x| x * inv_norm)
+        };
+        // d/dx = d/dY, d/dy = d/dZ, d/dz = d/dX.
+        g[k] = gs[1];
+        g[dim + k] = gs[2];
+        g[2 * dim + k] = gs[0];
+    }
+}
+
+/// The coefficient tables cast to the data type, and where each degree goes in the output.
+struct Tables<T> {
+    a: Vec<T>,
+    b: Vec<T>,
+    diagonal: Vec<T>,
+    factor: Vec<T>,
+    sqrt2: T,
+    /// For each degree `l <= lmax`, the offsets of its blocks in an output row.
+    offsets: Vec<Vec<usize>>,
+}
+
+/// The spherical harmonics of `vectors` (`[n, 3]`), shape `[n, dim]`: e3nn's
+/// `o3.spherical_harmonics(irreps_out, vectors, normalize, normalization)`.
+///
+/// ```
+/// use equivariant_core::o3::{spherical_harmonics, Irreps, Normalization, Parity};
+/// let irreps = Irreps::spherical_harmonics(2, Parity::Odd);
+/// let y = spherical_harmonics(&irreps, &[1.0f64, 0.0, 0.0], true, Normalization::Component)?;
+/// // Y^2 at x: [sqrt15 xz, sqrt15 xy, sqrt5 (y^2 - (x^2+z^2)/2), sqrt15 yz, sqrt15/2 (z^2-x^2)]
+/// assert!((y[6] + 5f64.sqrt() / 2.0).abs() < 1e-14);
+/// assert!((y[8] + 15f64.sqrt() / 2.0).abs() < 1e-14);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn spherical_harmonics<T: Real>(
+    irreps_out: &Irreps,
+    vectors: &[T],
+    normalize: bool,
+    normalization: Normalization,
+) -> Result<Vec<T>> {
+    let sh = SphericalHarmonics::new(irreps_out, normalize, normalization)?;
+    let mut out = vec![T::zero(); vectors.len() / 3 * sh.dim()];
+    sh.compute(vectors, &mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,204 @@
+//! Spherical harmonics against e3nn 0.6.0 (`tests/fixtures/spherical_harmonics.json`),
+//! equivariance, gradients against finite differences, and bad input.
+
+mod common;
+
+use common::{assert_close, f64s, load_fixture};
+use equivariant_core::o3::{
+    matvec3, rand_matrix, spherical_harmonics, Irreps, Normalization, SphericalHarmonics,
+};
+use equivariant_core::Error;
+use proptest::prelude::*;
+use rand::SeedableRng;
+
+fn ls_of(v: &serde_json::Value) -> Vec<u32> {
+    f64s(v).into_iter().map(|l| l as u32).collect()
+}
+
+#[test]
+fn values_match_e3nn_up_to_l12_in_every_normalization() {
+    let fixture = load_fixture("spherical_harmonics");
+    let x = f64s(&fixture["vectors"]);
+    for case in fixture["cases"].as_array().unwrap() {
+        let ls = ls_of(&case["ls"]);
+        let normalize = case["normalize"].as_bool().unwrap();
+        let normalization: Normalization = case["normalization"].as_str().unwrap().parse().unwrap();
+        let sh = SphericalHarmonics::from_ls(&ls, normalize, normalization).unwrap();
+        let mut out = vec![0.0; x.len() / 3 * sh.dim()];
+        sh.compute(&x, &mut out).unwrap();
+        let expected = f64s(&case["values"]);
+        // Unnormalized degree-12 polynomials of |x| ~ 5 reach 1e8: compare relatively.
+        let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let what = format!("{ls:?} normalize={normalize} {normalization}");
+        assert_close(&what, &out, &expected, 1e-10 * scale);
+
+        // f32 at 1e-5 (relative to each vector's scale).
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut out32 = vec![0.0f32; out.len()];
+        sh.compute(&x32, &mut out32).unwrap();
+        let out32: Vec<f64> = out32.into_iter().map(f64::from).collect();
+        if normalize {
+            assert_close(
+                &format!("{what} f32"),
+                &out32,
+                &expected,
+                1e-5 * (ls.len() as f64),
+            );
+        }
+    }
+}
+
+#[test]
+fn pseudovector_input_matches_e3nn() {
+    let fixture = load_fixture("spherical_harmonics");
+    let x = f64s(&fixture["vectors"]);
+    let case = &fixture["pseudovector"];
+    let irreps: Irreps = case["irreps"].as_str().unwrap().parse().unwrap();
+    let sh = SphericalHarmonics::new(&irreps, true, Normalization::Norm).unwrap();
+    assert_eq!(
+        sh.irreps_in().to_string(),
+        case["irreps_in"].as_str().unwrap()
+    );
+    let out = spherical_harmonics(&irreps, &x, true, Normalization::Norm).unwrap();
+    assert_close("pseudovector", &out, &f64s(&case["values"]), 1e-10);
+}
+
+#[test]
+fn gradients_match_e3nn_autograd() {
+    let fixture = load_fixture("spherical_harmonics");
+    let x = f64s(&fixture["vectors"]);
+    for case in fixture["gradients"].as_array().unwrap() {
+        let ls = ls_of(&case["ls"]);
+        let normalize = case["normalize"].as_bool().unwrap();
+        let sh = SphericalHarmonics::from_ls(&ls, normalize, Normalization::Component).unwrap();
+        let x = &x[..18];
+        let mut out = vec![0.0; 6 * sh.dim()];
+        let mut grad = vec![0.0; 3 * out.len()];
+        sh.compute_with_gradients(x, &mut out, &mut grad).unwrap();
+        let expected = f64s(&case["grad"]);
+        let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        assert_close(
+            &format!("gradient normalize={normalize}"),
+            &grad,
+            &expected,
+            1e-10 * scale,
+        );
+    }
+}
+
+#[test]
+fn zero_vector_matches_e3nn_and_is_finite() {
+    let fixture = load_fixture("spherical_harmonics");
+    let case = &fixture["zero_vector"];
+    let sh =
+        SphericalHarmonics::from_ls(&ls_of(&case["ls"]), true, Normalization::Component).unwrap();
+    let mut out = vec![0.0; sh.dim()];
+    let mut grad = vec![0.0; 3 * sh.dim()];
+    sh.compute_with_gradients(&[0.0, 0.0, 0.0], &mut out, &mut grad)
+        .unwrap();
+    assert_close("value at 0", &out, &f64s(&case["values"]), 1e-10);
+    let expected = f64s(&case["grad"]);
+    assert_close(
+        "gradient at 0",
+        &grad,
+        &expected,
+        1e-10 * expected.iter().fold(1.0f64, |m, v| m.max(v.abs())),
+    );
+    assert!(grad.iter().all(|g| g.is_finite()));
+}
+
+#[test]
+fn high_degree_is_finite_and_normalized() {
+    // Beyond e3nn's l = 12: |Y^l(unit)|^2 = 2l + 1 in component normalization.
+    let ls: Vec<u32> = (0..=40).collect();
+    let sh = SphericalHarmonics::from_ls(&ls, true, Normalization::Component).unwrap();
+    let mut out = vec![0.0; sh.dim()];
+    sh.compute(&[0.3, -0.8, 0.52], &mut out).unwrap();
+    for l in ls {
+        let start = (l * l) as usize;
+        let norm2: f64 = out[start..start + 2 * l as usize + 1]
+            .iter()
+            .map(|v| v * v)
+            .sum();
+        assert!(
+            (norm2 / (2 * l + 1) as f64 - 1.0).abs() < 1e-10,
+            "l = {l}: {norm2}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let sh = SphericalHarmonics::from_ls(&[0, 1], true, Normalization::Component).unwrap();
+    let mut out = vec![0.0; 4];
+    assert!(matches!(
+        sh.compute(&[1.0, 2.0], &mut out),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        sh.compute(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &mut out),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        sh.compute(&[1.0, f64::NAN, 3.0], &mut out),
+        Err(Error::NonFinite { index: 1, .. })
+    ));
+    assert!(SphericalHarmonics::from_ls(&[], true, Normalization::Component).is_err());
+    assert!(
+        SphericalHarmonics::new(&"1e+2o".parse().unwrap(), true, Normalization::Component).is_err()
+    );
+    assert!("Component".parse::<Normalization>().is_err());
+    let mut empty: Vec<f64> = vec![];
+    assert!(sh.compute(&[], &mut empty).is_ok());
+}
+
+fn vector() -> impl Strategy<Value = [f64; 3]> {
+    [-3.0..3.0f64, -3.0..3.0f64, -3.0..3.0f64].prop_filter("away from 0", |v| {
+        v.iter().map(|x| x * x).sum::<f64>() > 1e-2
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn equivariant(v in vector(), seed in 0u64..1000, lmax in 0u32..13, normalize in any::<bool>()) {
+        let r = rand_matrix(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        let irreps = Irreps::spherical_harmonics(lmax, equivariant_core::o3::Parity::Odd);
+        let sh = SphericalHarmonics::new(&irreps, normalize, Normalization::Component).unwrap();
+        let dim = sh.dim();
+        let (mut y, mut y_rot) = (vec![0.0; dim], vec![0.0; dim]);
+        sh.compute(&v, &mut y).unwrap();
+        sh.compute(&matvec3(&r, v), &mut y_rot).unwrap();
+        let d = irreps.d_from_matrix(&r).unwrap();
+        let scale = y.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        for i in 0..dim {
+            let dy: f64 = (0..dim).map(|j| d[i * dim + j] * y[j]).sum();
+            prop_assert!((dy - y_rot[i]).abs() < 1e-10 * scale, "Y(Rx) != D(R) Y(x) at {}: {} vs {}", i, dy, y_rot[i]);
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences(v in vector(), lmax in 0u32..13, normalize in any::<bool>()) {
+        let ls: Vec<u32> = (0..=lmax).collect();
+        let sh = SphericalHarmonics::from_ls(&ls, normalize, Normalization::Component).unwrap();
+        let dim = sh.dim();
+        let (mut y, mut grad) = (vec![0.0; dim], vec![0.0; 3 * dim]);
+        sh.compute_with_gradients(&v, &mut y, &mut grad).unwrap();
+        let h = 1e-6;
+        for a in 0..3 {
+            let (mut plus, mut minus) = (v, v);
+            plus[a] += h;
+            minus[a] -= h;
+            let (mut yp, mut ym) = (vec![0.0; dim], vec![0.0; dim]);
+            sh.compute(&plus, &mut yp).unwrap();
+            sh.compute(&minus, &mut ym).unwrap();
+            for k in 0..dim {
+                let fd = (yp[k] - ym[k]) / (2.0 * h);
+                let scale = 1.0 + fd.abs().max(y[k].abs());
+                prop_assert!((fd - grad[a * dim + k]).abs() < 1e-6 * scale,
+                    "d y[{}] / d x[{}]: analytic {} vs fd {}", k, a, grad[a * dim + k], fd);
+            }
+        }
+    }
+}

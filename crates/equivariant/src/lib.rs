@@ -1,0 +1,20 @@
+//! # equivariant
+//!
+//! E(3)-equivariant neural networks in Rust: what e3nn is to PyTorch users, for Rust.
+//!
+//! This crate is the user-facing front end. It re-exports the framework-free math of
+//! [`equivariant_core`] under e3nn's module names (`o3`, `math`); the burn modules
+//! (tensor products, `Linear`, `FullyConnectedNet`, `Gate`, the convolution) build on it.
+//!
+//! ```
+//! use equivariant::o3::{Irreps, Parity};
+//! let irreps_sh = Irreps::spherical_harmonics(2, Parity::Odd);
+//! assert_eq!(irreps_sh.to_string(), "1x0e+1x1o+1x2e");
+//! ```
+
+pub use equivariant_core::{math, o3, Error, Real, Result};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
