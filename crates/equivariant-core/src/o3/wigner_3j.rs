@@ -297,16 +297,23 @@ fn su2_clebsch_gordan(l1: u32, l2: u32, l3: u32) -> Vec<f64> {
                 if v < vmax {
                     let (a, b, c) = (j2 + j3 + m1 - v, j1 - m1 + v, j3 - j1 + j2 - v);
                     let (d, e) = (j3 + m3 - v, v + j1 - j2 - m3);
-                    term = term * BigInt::from((b + 1) * c * d) / BigInt::from(a * (v + 1) * (e + 1));
+                    term =
+                        term * BigInt::from((b + 1) * c * d) / BigInt::from(a * (v + 1) * (e + 1));
                 }
             }
             if sum.is_zero() {
                 continue;
             }
-            let p_num = &triangle * f(j3 + m3) * f(j3 - m3) * BigInt::from(2 * j3 + 1) * &sum * &sum;
-            let p_den = f(j1 + j2 + j3 + 1) * f(j1 - m1) * f(j1 + m1) * f(j2 - m2) * f(j2 + m2) * &k * &k;
+            let p_num =
+                &triangle * f(j3 + m3) * f(j3 - m3) * BigInt::from(2 * j3 + 1) * &sum * &sum;
+            let p_den =
+                f(j1 + j2 + j3 + 1) * f(j1 - m1) * f(j1 + m1) * f(j2 - m2) * f(j2 + m2) * &k * &k;
             let magnitude = ratio_to_f64(p_num, p_den).sqrt();
-            table[i * d2 + j] = if sum.is_negative() { -magnitude } else { magnitude };
+            table[i * d2 + j] = if sum.is_negative() {
+                -magnitude
+            } else {
+                magnitude
+            };
         }
     }
     table
