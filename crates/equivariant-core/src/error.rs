@@ -84,6 +84,15 @@ pub enum Error {
         /// The first offending index.
         index: usize,
     },
+    /// A tensor-product instruction that cannot be built (index out of range, parity or
+    /// triangle rule broken, multiplicities that do not fit the connection mode).
+    #[error("instruction {index}: {reason}")]
+    InvalidInstruction {
+        /// The position of the instruction in the list.
+        index: usize,
+        /// Why it is invalid.
+        reason: String,
+    },
     /// An argument outside its domain (a name not in a list, a count of zero, ...).
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {

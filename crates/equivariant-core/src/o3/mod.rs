@@ -2,13 +2,16 @@
 //! harmonics, in e3nn 0.6.0's conventions (y is the polar axis; Euler angles are Y-X-Y).
 
 pub mod irreps;
+pub mod linear;
 pub mod rotation;
 pub mod spherical_harmonics;
 mod table_cache;
+pub mod tensor_product;
 pub mod wigner_3j;
 pub mod wigner_d;
 
 pub use irreps::{Irrep, Irreps, MulIr, Parity, Sorted};
+pub use linear::Linear;
 pub use rotation::*;
 pub use spherical_harmonics::{spherical_harmonics, Normalization, SphericalHarmonics};
 pub use wigner_3j::wigner_3j;

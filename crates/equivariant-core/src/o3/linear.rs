@@ -1,0 +1,272 @@
+//! The equivariant linear map between direct sums of irreps, e3nn's `o3.Linear`.
+
+use super::irreps::{Irrep, Irreps, Parity};
+use super::tensor_product::{
+    ConnectionMode, Instruction, PathNormalization, TensorProduct, TensorProductGradients,
+    TensorProductOptions,
+};
+use crate::{Error, Real, Result};
+
+/// e3nn's `o3.Linear`: `out[w] = sum_{u} W[u, w] x[u] / sqrt(fan) (+ b[w] on 0e outputs)`
+/// for every pair of equal irreps `(i_in, i_out)`.
+///
+/// `fan` is the sum of `mul_in` over the instructions into that output (`element`), or
+/// `mul_in` times their number (`path`). Weights: one block `[mul_in, mul_out]` per
+/// instruction, in instruction order (e3nn's layout). Biases: `mul` entries for every `0e`
+/// output block, in output order, added with coefficient 1; e3nn starts them at zero.
+/// Built as a [`TensorProduct`] with the constant `0e` input `1` (mode `uvw`), so it shares
+/// the tensor product's kernels and gradients.
+///
+/// ```
+/// use equivariant_core::o3::Linear;
+/// let linear = Linear::new(&"2x0e + 1x1o".parse()?, &"1x0e + 2x1o".parse()?, true, Default::default(), true)?;
+/// assert_eq!(linear.weight_numel(), 2 + 2);
+/// assert_eq!(linear.bias_numel(), 1);
+/// let mut out = vec![0.0f64; 7];
+/// linear.forward(&[1.0, 1.0, 0.0, 0.0, 1.0], &[1.0, 1.0, 1.0, -1.0], &[0.5], &mut out)?;
+/// assert!((out[0] - (2.0 / 2f64.sqrt() + 0.5)).abs() < 1e-12);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    tp: TensorProduct,
+    /// `(start, len)` of each `0e` output block, in output order.
+    bias_blocks: Vec<(usize, usize)>,
+}
+
+impl Linear {
+    /// The linear map `irreps_in -> irreps_out`, with biases on `0e` outputs if `biases`,
+    /// shared weights or one weight vector per row (then no biases, as in e3nn).
+    ///
+    /// ```
+    /// use equivariant_core::o3::Linear;
+    /// use equivariant_core::o3::tensor_product::PathNormalization;
+    /// let linear = Linear::new(&"3x1o".parse()?, &"2x1o".parse()?, false, PathNormalization::Path, true)?;
+    /// assert_eq!(linear.weight_numel(), 6);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn new(
+        irreps_in: &Irreps,
+        irreps_out: &Irreps,
+        biases: bool,
+        path_normalization: PathNormalization,
+        shared_weights: bool,
+    ) -> Result<Self> {
+        if path_normalization == PathNormalization::None {
+            return Err(Error::InvalidArgument {
+                name: "path_normalization",
+                reason: "Linear supports element or path".into(),
+            });
+        }
+        if biases && !shared_weights {
+            return Err(Error::InvalidArgument {
+                name: "biases",
+                reason: "no biases with per-row weights (shared_weights = false), as in e3nn"
+                    .into(),
+            });
+        }
+        let mut instructions = Vec::new();
+        for (i_in, a) in irreps_in.iter().enumerate() {
+            for (i_out, b) in irreps_out.iter().enumerate() {
+                if a.ir == b.ir {
+                    instructions.push(Instruction::new(i_in, 0, i_out, ConnectionMode::Uvw, true));
+                }
+            }
+        }
+        let options = TensorProductOptions {
+            path_normalization,
+            shared_weights,
+            ..Default::default()
+        };
+        let scalar: Irreps = Irrep::new(0, Parity::Even).into();
+        let tp = TensorProduct::build(
+            "Linear",
+            irreps_in,
+            &scalar,
+            irreps_out,
+            instructions,
+            options,
+        )?;
+        let bias_blocks = if biases {
+            irreps_out
+                .iter()
+                .zip(irreps_out.slices())
+                .filter(|(m, _)| m.ir.is_scalar() && m.mul > 0)
+                .map(|(m, s)| (s.start, m.mul))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Linear { tp, bias_blocks })
+    }
+
+    /// The input irreps.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"2x0e".parse()?, &"0e".parse()?, false, Default::default(), true)?;
+    /// assert_eq!(linear.irreps_in().to_string(), "2x0e");
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn irreps_in(&self) -> &Irreps {
+        self.tp.irreps_in1()
+    }
+
+    /// The output irreps.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"2x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
+    /// assert_eq!(linear.irreps_out().to_string(), "3x0e");
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn irreps_out(&self) -> &Irreps {
+        self.tp.irreps_out()
+    }
+
+    /// `(i_in, i_out, coefficient)` of each instruction (e3nn's `instructions`, whose
+    /// `path_weight` is `1 / sqrt(fan)`).
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"4x0e".parse()?, &"0e".parse()?, false, Default::default(), true)?;
+    /// assert_eq!(linear.instructions(), vec![(0, 0, 0.5)]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn instructions(&self) -> Vec<(usize, usize, f64)> {
+        // The tensor product's coefficient includes sqrt(2l+1), undone by C(l, 0, l) = I / sqrt(2l+1).
+        self.tp
+            .instructions()
+            .iter()
+            .map(|ins| {
+                let d = self.tp.irreps_out()[ins.i_out].ir.dim() as f64;
+                (ins.i_in1, ins.i_out, ins.path_weight / d.sqrt())
+            })
+            .collect()
+    }
+
+    /// Weights per weight vector.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"4x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
+    /// assert_eq!(linear.weight_numel(), 12);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn weight_numel(&self) -> usize {
+        self.tp.weight_numel()
+    }
+
+    /// Number of biases (0 without biases).
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"1x1o".parse()?, &"2x0e+1x1o".parse()?, true, Default::default(), true)?;
+    /// assert_eq!(linear.bias_numel(), 2);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn bias_numel(&self) -> usize {
+        self.bias_blocks.iter().map(|b| b.1).sum()
+    }
+
+    /// Whether one weight vector serves every row.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"0e".parse()?, &"0e".parse()?, false, Default::default(), false)?;
+    /// assert!(!linear.shared_weights());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn shared_weights(&self) -> bool {
+        self.tp.shared_weights()
+    }
+
+    fn ones<T: Real>(&self, x_len: usize) -> Vec<T> {
+        let dim = self.irreps_in().dim();
+        let batch = x_len.checked_div(dim).unwrap_or(0);
+        vec![T::one(); batch]
+    }
+
+    fn check_bias<T>(&self, bias: &[T]) -> Result<()> {
+        if bias.len() != self.bias_numel() {
+            return Err(Error::ShapeMismatch {
+                what: "bias [bias_numel]",
+                expected: self.bias_numel(),
+                got: bias.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `out = x W (+ b)`: `x` `[batch, dim_in]`, `weight` `[weight_numel]` or
+    /// `[batch, weight_numel]`, `bias` `[bias_numel]`, `out` `[batch, dim_out]`.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"1x0e".parse()?, &"1x0e".parse()?, true, Default::default(), true)?;
+    /// let mut out = [0.0f32; 2];
+    /// linear.forward(&[1.0, 2.0], &[3.0], &[0.5], &mut out)?;
+    /// assert_eq!(out, [3.5, 6.5]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn forward<T: Real>(&self, x: &[T], weight: &[T], bias: &[T], out: &mut [T]) -> Result<()> {
+        self.check_bias(bias)?;
+        self.tp.forward(x, &self.ones::<T>(x.len()), weight, out)?;
+        let dim = self.irreps_out().dim();
+        if !bias.is_empty() && dim > 0 {
+            for row in out.chunks_exact_mut(dim) {
+                let mut b = bias.iter();
+                for &(start, len) in &self.bias_blocks {
+                    row[start..start + len]
+                        .iter_mut()
+                        .zip(b.by_ref())
+                        .for_each(|(y, &b)| *y += b);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gradients given `grad_out` (`None` skips one): `x` `[batch, dim_in]`, `weight` as
+    /// the weight, `bias` `[bias_numel]` (summed over the batch).
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"1x0e".parse()?, &"1x0e".parse()?, true, Default::default(), true)?;
+    /// let (mut gx, mut gw, mut gb) = ([0.0f64; 2], [0.0f64; 1], [0.0f64; 1]);
+    /// linear.backward(&[1.0, 2.0], &[3.0], &[1.0, 1.0], Some(&mut gx), Some(&mut gw), Some(&mut gb))?;
+    /// assert_eq!((gx, gw, gb), ([3.0, 3.0], [3.0], [2.0]));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn backward<T: Real>(
+        &self,
+        x: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        grad_x: Option<&mut [T]>,
+        grad_weight: Option<&mut [T]>,
+        grad_bias: Option<&mut [T]>,
+    ) -> Result<()> {
+        let ones = self.ones::<T>(x.len());
+        self.tp.backward(
+            x,
+            &ones,
+            weight,
+            grad_out,
+            TensorProductGradients {
+                x1: grad_x,
+                x2: None,
+                weight: grad_weight,
+            },
+        )?;
+        if let Some(gb) = grad_bias {
+            self.check_bias(gb)?;
+            gb.fill(T::zero());
+            let dim = self.irreps_out().dim();
+            if dim > 0 {
+                for row in grad_out.chunks_exact(dim) {
+                    let mut b = gb.iter_mut();
+                    for &(start, len) in &self.bias_blocks {
+                        row[start..start + len]
+                            .iter()
+                            .zip(b.by_ref())
+                            .for_each(|(&g, b)| *b += g);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

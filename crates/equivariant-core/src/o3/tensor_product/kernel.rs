@@ -1,0 +1,431 @@
+//! CPU kernels of [`TensorProduct`]: forward, and the backward to both inputs and the
+//! weights, over batches of rows, parallel over fixed chunks of rows (deterministic for
+//! any thread count).
+//!
+//! Every path runs over the nonzeros of its Clebsch-Gordan list only. For one multiplicity
+//! pair `(u, v)` of a path, the forward is `t[k] = sum c x1[u, i] x2[v, j]` followed by
+//! `out[o] += W t`. The backward uses the same contraction with operands permuted:
+//! with `h[k] = sum_o W g[o, k]`, `g1[u, i] += sum c x2[v, j] h[k]` and
+//! `g2[v, j] += sum c x1[u, i] h[k]` (the lists `backward1`, `backward2` are `C` with its
+//! indices permuted), and `gW = t . g[o]`.
+
+use rayon::prelude::*;
+
+use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
+use crate::{Error, Real, Result};
+
+/// Rows per parallel task. Fixed, so the order of every floating-point sum (including the
+/// sum of shared-weight gradients over chunks) does not depend on the number of threads.
+const CHUNK: usize = 32;
+
+/// Where [`TensorProduct::backward`] writes the gradients; `None` skips that gradient.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::TensorProductGradients;
+/// let mut g1 = vec![0.0f64; 3];
+/// let grads = TensorProductGradients { x1: Some(&mut g1), x2: None, weight: None };
+/// assert!(grads.x2.is_none());
+/// ```
+pub struct TensorProductGradients<'a, T> {
+    /// `d L / d x1`, `[batch, irreps_in1.dim]`.
+    pub x1: Option<&'a mut [T]>,
+    /// `d L / d x2`, `[batch, irreps_in2.dim]`.
+    pub x2: Option<&'a mut [T]>,
+    /// `d L / d weight`, the weight's shape.
+    pub weight: Option<&'a mut [T]>,
+}
+
+/// A path's coefficients cast to the data type.
+struct Coefficients<T> {
+    forward: Vec<T>,
+    backward1: Vec<T>,
+    backward2: Vec<T>,
+}
+
+fn cast<T: Real>(c: &Contraction) -> Vec<T> {
+    c.coef.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+/// `out[r] += c a[p] b[q]` over a sparse Clebsch-Gordan list.
+#[inline(always)]
+fn contract<T: Real>(c: &Contraction, coef: &[T], a: &[T], b: &[T], out: &mut [T]) {
+    for (idx, &cv) in c.idx.iter().zip(coef) {
+        out[idx[2] as usize] += cv * a[idx[0] as usize] * b[idx[1] as usize];
+    }
+}
+
+impl TensorProduct {
+    fn coefficients<T: Real>(&self) -> Vec<Coefficients<T>> {
+        self.paths
+            .iter()
+            .map(|p| Coefficients {
+                forward: cast(&p.forward),
+                backward1: cast(&p.backward1),
+                backward2: cast(&p.backward2),
+            })
+            .collect()
+    }
+
+    /// The batch size implied by the buffers, checking every length.
+    fn batch_size<T>(&self, x1: &[T], x2: &[T], weight: &[T], out_len: usize) -> Result<usize> {
+        let dims = [
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+        ];
+        let lens = [x1.len(), x2.len(), out_len];
+        let batch = dims
+            .iter()
+            .zip(&lens)
+            .find(|(d, _)| **d > 0)
+            .map(|(d, l)| l / d)
+            .unwrap_or(0);
+        let names = [
+            "x1 [batch, irreps_in1.dim]",
+            "x2 [batch, irreps_in2.dim]",
+            "out [batch, irreps_out.dim]",
+        ];
+        for ((d, l), what) in dims.iter().zip(lens).zip(names) {
+            if d * batch != l {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: d * batch,
+                    got: l,
+                });
+            }
+        }
+        let expected = if self.shared_weights {
+            self.weight_numel
+        } else {
+            batch * self.weight_numel
+        };
+        if weight.len() != expected {
+            return Err(Error::ShapeMismatch {
+                what: if self.shared_weights {
+                    "weight [weight_numel]"
+                } else {
+                    "weight [batch, weight_numel]"
+                },
+                expected,
+                got: weight.len(),
+            });
+        }
+        Ok(batch)
+    }
+
+    /// The weight vector of row `z`.
+    #[inline]
+    fn row_weight<'a, T>(&self, weight: &'a [T], z: usize) -> &'a [T] {
+        if self.shared_weights {
+            weight
+        } else {
+            &weight[z * self.weight_numel..(z + 1) * self.weight_numel]
+        }
+    }
+
+    /// The tensor product of each row: `out = x1 (x) x2` with `weight`, overwriting `out`.
+    ///
+    /// Shapes: `x1` `[batch, irreps_in1.dim]`, `x2` `[batch, irreps_in2.dim]`, `weight`
+    /// `[weight_numel]` or `[batch, weight_numel]`, `out` `[batch, irreps_out.dim]`.
+    /// Wrong lengths give [`Error::ShapeMismatch`].
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// let mut out = [0.0f32; 2];
+    /// tp.forward(&[2.0, 3.0], &[5.0, 7.0], &[0.5], &mut out)?;
+    /// assert_eq!(out, [5.0, 10.5]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn forward<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T], out: &mut [T]) -> Result<()> {
+        let batch = self.batch_size(x1, x2, weight, out.len())?;
+        let (d1, d2, d_out) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+        );
+        if batch == 0 || d_out == 0 {
+            return Ok(());
+        }
+        let coefs = self.coefficients::<T>();
+        let max_d3 = self.paths.iter().map(|p| p.d3).max().unwrap_or(0);
+        out.par_chunks_mut(CHUNK * d_out)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let mut t = vec![T::zero(); max_d3];
+                for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
+                    let z = chunk * CHUNK + r;
+                    out.fill(T::zero());
+                    let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
+                    let w = self.row_weight(weight, z);
+                    for (p, c) in self.paths.iter().zip(&coefs) {
+                        forward_path(p, c, x1, x2, w, out, &mut t);
+                    }
+                }
+            });
+        Ok(())
+    }
+
+    /// Gradients of `L` given `grad_out = dL/d out`, for the inputs of a [`forward`] call.
+    /// Each requested gradient is overwritten; for shared weights the weight gradient sums
+    /// over the batch.
+    ///
+    /// [`forward`]: TensorProduct::forward
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductGradients};
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// let (mut g1, mut gw) = (vec![0.0f64; 1], vec![0.0f64; 1]);
+    /// tp.backward(&[2.0], &[5.0], &[0.5], &[1.0],
+    ///     TensorProductGradients { x1: Some(&mut g1), x2: None, weight: Some(&mut gw) })?;
+    /// assert_eq!((g1[0], gw[0]), (2.5, 10.0));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn backward<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        grads: TensorProductGradients<'_, T>,
+    ) -> Result<()> {
+        let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
+        let (d1, d2, d_out) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+        );
+        let check = |g: &Option<&mut [T]>, expected: usize, what: &'static str| match g {
+            Some(g) if g.len() != expected => Err(Error::ShapeMismatch {
+                what,
+                expected,
+                got: g.len(),
+            }),
+            _ => Ok(()),
+        };
+        check(&grads.x1, batch * d1, "grad x1 [batch, irreps_in1.dim]")?;
+        check(&grads.x2, batch * d2, "grad x2 [batch, irreps_in2.dim]")?;
+        check(
+            &grads.weight,
+            weight.len(),
+            "grad weight (the weight's shape)",
+        )?;
+        let TensorProductGradients {
+            x1: g1,
+            x2: g2,
+            weight: gw,
+        } = grads;
+        let mut g1 = g1;
+        let mut g2 = g2;
+        let mut gw = gw;
+        for g in [&mut g1, &mut g2, &mut gw].into_iter().flatten() {
+            g.fill(T::zero());
+        }
+        if batch == 0 {
+            return Ok(());
+        }
+        let coefs = self.coefficients::<T>();
+        let max_d3 = self.paths.iter().map(|p| p.d3).max().unwrap_or(0);
+        let numel = self.weight_numel;
+        let want_gw = gw.is_some();
+        let chunks = batch.div_ceil(CHUNK);
+        // Each chunk owns its rows of g1, g2 (and of per-row gW); shared gW is summed over
+        // chunks afterwards, in chunk order.
+        let mut g1_chunks: Vec<Option<&mut [T]>> = split(g1, CHUNK * d1, chunks);
+        let mut g2_chunks: Vec<Option<&mut [T]>> = split(g2, CHUNK * d2, chunks);
+        let per_row_gw = want_gw && !self.shared_weights;
+        let mut gw_chunks: Vec<Option<&mut [T]>> = if per_row_gw {
+            split(gw.as_deref_mut(), CHUNK * numel, chunks)
+        } else {
+            (0..chunks).map(|_| None).collect()
+        };
+        let shared_partials: Vec<Vec<T>> = g1_chunks
+            .par_iter_mut()
+            .zip(g2_chunks.par_iter_mut())
+            .zip(gw_chunks.par_iter_mut())
+            .enumerate()
+            .map(|(chunk, ((g1, g2), gw_rows))| {
+                let mut t = vec![T::zero(); max_d3];
+                let mut h = vec![T::zero(); max_d3];
+                let mut shared = vec![
+                    T::zero();
+                    if want_gw && self.shared_weights {
+                        numel
+                    } else {
+                        0
+                    }
+                ];
+                let rows = CHUNK.min(batch - chunk * CHUNK);
+                for r in 0..rows {
+                    let z = chunk * CHUNK + r;
+                    let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
+                    let g = &grad_out[z * d_out..(z + 1) * d_out];
+                    let w = self.row_weight(weight, z);
+                    let mut g1_row = g1.as_deref_mut().map(|g| &mut g[r * d1..(r + 1) * d1]);
+                    let mut g2_row = g2.as_deref_mut().map(|g| &mut g[r * d2..(r + 1) * d2]);
+                    let gw_row: Option<&mut [T]> = if self.shared_weights {
+                        want_gw.then_some(&mut shared[..])
+                    } else {
+                        gw_rows
+                            .as_deref_mut()
+                            .map(|g| &mut g[r * numel..(r + 1) * numel])
+                    };
+                    let mut gw_row = gw_row;
+                    for (p, c) in self.paths.iter().zip(&coefs) {
+                        backward_path(
+                            p,
+                            c,
+                            x1,
+                            x2,
+                            w,
+                            g,
+                            g1_row.as_deref_mut(),
+                            g2_row.as_deref_mut(),
+                            gw_row.as_deref_mut(),
+                            &mut t,
+                            &mut h,
+                        );
+                    }
+                }
+                shared
+            })
+            .collect();
+        if let (Some(gw), true) = (gw, self.shared_weights) {
+            for partial in shared_partials {
+                gw.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits an optional buffer into `chunks` consecutive pieces of `size` (the last shorter).
+fn split<T>(buffer: Option<&mut [T]>, size: usize, chunks: usize) -> Vec<Option<&mut [T]>> {
+    match buffer {
+        Some(b) if size > 0 => b.chunks_mut(size).map(Some).collect(),
+        _ => (0..chunks).map(|_| None).collect(),
+    }
+}
+
+/// One path, one row: `out += path(x1, x2; w)`.
+#[inline]
+fn forward_path<T: Real>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    out: &mut [T],
+    t: &mut [T],
+) {
+    let (d1, d2, d3) = (p.d1, p.d2, p.d3);
+    let w = &w[p.weight_offset..];
+    let out = &mut out[p.out..p.out + p.mo * d3];
+    let t = &mut t[..d3];
+    for &(u, v, target) in &p.pairs {
+        let (u, v) = (u as usize, v as usize);
+        t.fill(T::zero());
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+        contract(&p.forward, &c.forward, a, b, t);
+        match target {
+            Targets::One { o, w: wi } => {
+                let s = wi.map_or(T::one(), |wi| w[wi as usize]);
+                let o = o as usize;
+                out[o * d3..(o + 1) * d3]
+                    .iter_mut()
+                    .zip(t.iter())
+                    .for_each(|(y, &x)| *y += s * x);
+            }
+            Targets::All { w_base } => {
+                let ws = &w[w_base as usize..w_base as usize + p.mo];
+                for (y, &s) in out.chunks_exact_mut(d3).zip(ws) {
+                    y.iter_mut().zip(t.iter()).for_each(|(y, &x)| *y += s * x);
+                }
+            }
+        }
+    }
+}
+
+/// One path, one row: accumulate the gradients of `<g, path(x1, x2; w)>`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn backward_path<T: Real>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    g: &[T],
+    mut g1: Option<&mut [T]>,
+    mut g2: Option<&mut [T]>,
+    mut gw: Option<&mut [T]>,
+    t: &mut [T],
+    h: &mut [T],
+) {
+    let (d1, d2, d3) = (p.d1, p.d2, p.d3);
+    let w = &w[p.weight_offset..];
+    let g = &g[p.out..p.out + p.mo * d3];
+    let (t, h) = (&mut t[..d3], &mut h[..d3]);
+    let dot = |a: &[T], b: &[T]| a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y);
+    for &(u, v, target) in &p.pairs {
+        let (u, v) = (u as usize, v as usize);
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+        // h = sum_o W g[o], and the weight gradient t . g[o].
+        h.fill(T::zero());
+        let weighted = !matches!(target, Targets::One { w: None, .. });
+        if let (Some(gw), true) = (gw.as_deref_mut(), weighted) {
+            t.fill(T::zero());
+            contract(&p.forward, &c.forward, a, b, t);
+            match target {
+                Targets::One { o, w: Some(wi) } => {
+                    let o = o as usize;
+                    gw[p.weight_offset + wi as usize] += dot(t, &g[o * d3..(o + 1) * d3]);
+                }
+                Targets::All { w_base } => {
+                    for (o, go) in g.chunks_exact(d3).enumerate() {
+                        gw[p.weight_offset + w_base as usize + o] += dot(t, go);
+                    }
+                }
+                Targets::One { w: None, .. } => {}
+            }
+        }
+        if g1.is_none() && g2.is_none() {
+            continue;
+        }
+        match target {
+            Targets::One { o, w: wi } => {
+                let s = wi.map_or(T::one(), |wi| w[wi as usize]);
+                let o = o as usize;
+                h.iter_mut()
+                    .zip(&g[o * d3..(o + 1) * d3])
+                    .for_each(|(h, &x)| *h = s * x);
+            }
+            Targets::All { w_base } => {
+                let ws = &w[w_base as usize..w_base as usize + p.mo];
+                for (go, &s) in g.chunks_exact(d3).zip(ws) {
+                    h.iter_mut().zip(go).for_each(|(h, &x)| *h += s * x);
+                }
+            }
+        }
+        if let Some(g1) = g1.as_deref_mut() {
+            contract(
+                &p.backward1,
+                &c.backward1,
+                b,
+                h,
+                &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1],
+            );
+        }
+        if let Some(g2) = g2.as_deref_mut() {
+            contract(
+                &p.backward2,
+                &c.backward2,
+                a,
+                h,
+                &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2],
+            );
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Clebsch-Gordan tensor products, e3nn's `o3.TensorProduct` family: the plan
+//! ([`TensorProduct`]), its instructions, the named constructors and the CPU kernels.
+
+mod constructors;
+mod instruction;
+mod kernel;
+#[allow(clippy::module_inception)]
+mod tensor_product;
+
+pub use constructors::{
+    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
+};
+pub use instruction::{ConnectionMode, Instruction, IrrepNormalization, PathNormalization};
+pub use kernel::TensorProductGradients;
+pub use tensor_product::{TensorProduct, TensorProductOptions};

@@ -1,0 +1,640 @@
+//! Tensor products: e3nn 0.6.0 fixtures (`tests/fixtures/tensor_product.json`),
+//! equivariance, gradients against finite differences, determinism and bad input.
+
+mod common;
+
+use equivariant_core::o3::tensor_product::{
+    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
+    ConnectionMode, Instruction, TensorProduct, TensorProductGradients, TensorProductOptions,
+};
+use equivariant_core::o3::{rand_matrix, Irreps};
+use equivariant_core::Error;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.sample(StandardNormal)).collect()
+}
+
+/// One tensor product per connection mode, on irreps with several multiplicities.
+fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let options = || TensorProductOptions {
+        shared_weights,
+        ..Default::default()
+    };
+    let ins = |a, b, c, mode: &str, w| {
+        Instruction::new(a, b, c, mode.parse::<ConnectionMode>().unwrap(), w)
+    };
+    vec![
+        fully_connected_tensor_product(
+            &i("2x0e+3x1o+1x2e"),
+            &i("0e+1o+2e"),
+            &i("2x0e+2x1o+2x1e+1x2e+1x3o"),
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("3x1o+2x2e"),
+            &i("2x1o+1x2e"),
+            &i("3x0e+3x1e+3x2o+2x2e"),
+            vec![
+                ins(0, 0, 0, "uvu", true),
+                ins(0, 0, 1, "uvu", false),
+                ins(0, 1, 2, "uvu", true),
+                ins(1, 1, 3, "uvu", true),
+            ],
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("3x1o+2x2e"),
+            &i("2x1o+1x2e"),
+            &i("2x0e+2x1e+1x2e"),
+            vec![
+                ins(0, 0, 0, "uvv", true),
+                ins(0, 0, 1, "uvv", false),
+                ins(1, 1, 2, "uvv", true),
+            ],
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("3x1o+2x2e"),
+            &i("3x1o+2x3o"),
+            &i("4x0e+1x2e+2x1o"),
+            vec![
+                ins(0, 0, 0, "uuw", true),
+                ins(0, 0, 1, "uuw", false),
+                ins(1, 1, 2, "uuw", true),
+            ],
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("3x1o+2x2e"),
+            &i("3x1o+2x2e"),
+            &i("3x1e+2x4e+2x0e"),
+            vec![
+                ins(0, 0, 0, "uuu", true),
+                ins(1, 1, 1, "uuu", false),
+                ins(1, 1, 2, "uuu", true),
+            ],
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("3x1o+2x2e"),
+            &i("2x1o"),
+            &i("6x2e+4x1o"),
+            vec![ins(0, 0, 0, "uvuv", true), ins(1, 0, 1, "uvuv", false)],
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("4x1o"),
+            &i("4x1o"),
+            &i("6x1e+6x0e"),
+            vec![ins(0, 0, 0, "uvu<v", true), ins(0, 0, 1, "uvu<v", false)],
+            options(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &i("4x1o"),
+            &i("4x1o"),
+            &i("3x1e+2x2e"),
+            vec![ins(0, 0, 0, "u<vw", true), ins(0, 0, 1, "u<vw", true)],
+            options(),
+        )
+        .unwrap(),
+    ]
+}
+
+fn weights(tp: &TensorProduct, batch: usize, rng: &mut impl Rng) -> Vec<f64> {
+    randn(
+        rng,
+        if tp.shared_weights() {
+            tp.weight_numel()
+        } else {
+            batch * tp.weight_numel()
+        },
+    )
+}
+
+fn forward(tp: &TensorProduct, x1: &[f64], x2: &[f64], w: &[f64], batch: usize) -> Vec<f64> {
+    let mut out = vec![0.0; batch * tp.irreps_out().dim()];
+    tp.forward(x1, x2, w, &mut out).unwrap();
+    out
+}
+
+fn apply(d: &[f64], x: &[f64], dim: usize) -> Vec<f64> {
+    x.chunks(dim)
+        .flat_map(|row| {
+            (0..dim).map(move |i| (0..dim).map(|j| d[i * dim + j] * row[j]).sum::<f64>())
+        })
+        .collect()
+}
+
+#[test]
+fn equivariant_under_rotations_and_parity() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    for shared in [true, false] {
+        for tp in every_mode(shared) {
+            let batch = 3;
+            let (d1, d2, d3) = (
+                tp.irreps_in1().dim(),
+                tp.irreps_in2().dim(),
+                tp.irreps_out().dim(),
+            );
+            let (x1, x2, w) = (
+                randn(&mut rng, batch * d1),
+                randn(&mut rng, batch * d2),
+                weights(&tp, batch, &mut rng),
+            );
+            for det in [1.0, -1.0] {
+                let r = rand_matrix(&mut rng).map(|row| row.map(|x| det * x));
+                let rotate = |irreps: &Irreps, x: &[f64]| {
+                    apply(&irreps.d_from_matrix(&r).unwrap(), x, irreps.dim())
+                };
+                let before = forward(
+                    &tp,
+                    &rotate(tp.irreps_in1(), &x1),
+                    &rotate(tp.irreps_in2(), &x2),
+                    &w,
+                    batch,
+                );
+                let after = rotate(tp.irreps_out(), &forward(&tp, &x1, &x2, &w, batch));
+                common::assert_close(&format!("{tp} det {det}"), &before, &after, 1e-10);
+                let _ = d3;
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    for shared in [true, false] {
+        for tp in every_mode(shared) {
+            let batch = 2;
+            let (d1, d2, d3) = (
+                tp.irreps_in1().dim(),
+                tp.irreps_in2().dim(),
+                tp.irreps_out().dim(),
+            );
+            let (x1, x2, w) = (
+                randn(&mut rng, batch * d1),
+                randn(&mut rng, batch * d2),
+                weights(&tp, batch, &mut rng),
+            );
+            let g = randn(&mut rng, batch * d3);
+            let (mut g1, mut g2, mut gw) =
+                (vec![0.0; x1.len()], vec![0.0; x2.len()], vec![0.0; w.len()]);
+            tp.backward(
+                &x1,
+                &x2,
+                &w,
+                &g,
+                TensorProductGradients {
+                    x1: Some(&mut g1),
+                    x2: Some(&mut g2),
+                    weight: Some(&mut gw),
+                },
+            )
+            .unwrap();
+            let loss = |x1: &[f64], x2: &[f64], w: &[f64]| -> f64 {
+                forward(&tp, x1, x2, w, batch)
+                    .iter()
+                    .zip(&g)
+                    .map(|(a, b)| a * b)
+                    .sum()
+            };
+            let h = 1e-6;
+            let fd = |which: usize, n: usize| -> f64 {
+                let (mut a, mut b, mut c) = (x1.clone(), x2.clone(), w.clone());
+                let (mut a2, mut b2, mut c2) = (x1.clone(), x2.clone(), w.clone());
+                match which {
+                    0 => {
+                        a[n] += h;
+                        a2[n] -= h;
+                    }
+                    1 => {
+                        b[n] += h;
+                        b2[n] -= h;
+                    }
+                    _ => {
+                        c[n] += h;
+                        c2[n] -= h;
+                    }
+                }
+                (loss(&a, &b, &c) - loss(&a2, &b2, &c2)) / (2.0 * h)
+            };
+            for (which, analytic) in [(0, &g1), (1, &g2), (2, &gw)] {
+                let numeric: Vec<f64> = (0..analytic.len()).map(|n| fd(which, n)).collect();
+                common::assert_close(&format!("{tp} gradient {which}"), analytic, &numeric, 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn deterministic_across_thread_counts() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let tp = &every_mode(true)[0];
+    let batch = 333;
+    let (x1, x2, w) = (
+        randn(&mut rng, batch * tp.irreps_in1().dim()),
+        randn(&mut rng, batch * tp.irreps_in2().dim()),
+        weights(tp, batch, &mut rng),
+    );
+    let g = randn(&mut rng, batch * tp.irreps_out().dim());
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let out = forward(tp, &x1, &x2, &w, batch);
+            let mut gw = vec![0.0; w.len()];
+            tp.backward(
+                &x1,
+                &x2,
+                &w,
+                &g,
+                TensorProductGradients {
+                    x1: None,
+                    x2: None,
+                    weight: Some(&mut gw),
+                },
+            )
+            .unwrap();
+            (out, gw)
+        })
+    };
+    let (a, b) = (run(1), run(2));
+    assert!(a
+        .0
+        .iter()
+        .zip(&b.0)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a
+        .1
+        .iter()
+        .zip(&b.1)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let ins = |a, b, c, m: ConnectionMode, w| vec![Instruction::new(a, b, c, m, w)];
+    let new = |a: &str, b: &str, c: &str, instructions| {
+        TensorProduct::new(&i(a), &i(b), &i(c), instructions, Default::default())
+    };
+    // Index past the end, parity, triangle rule, multiplicities, missing weights.
+    assert!(matches!(
+        new("1o", "1o", "0e", ins(1, 0, 0, ConnectionMode::Uuu, false)),
+        Err(Error::InvalidInstruction { index: 0, .. })
+    ));
+    assert!(matches!(
+        new("1o", "1o", "0o", ins(0, 0, 0, ConnectionMode::Uuu, false)),
+        Err(Error::InvalidInstruction { .. })
+    ));
+    assert!(matches!(
+        new("1o", "1o", "3e", ins(0, 0, 0, ConnectionMode::Uuu, false)),
+        Err(Error::InvalidInstruction { .. })
+    ));
+    assert!(matches!(
+        new(
+            "2x1o",
+            "1o",
+            "3x0e",
+            ins(0, 0, 0, ConnectionMode::Uvu, true)
+        ),
+        Err(Error::InvalidInstruction { .. })
+    ));
+    assert!(matches!(
+        new("1o", "1o", "0e", ins(0, 0, 0, ConnectionMode::Uvw, false)),
+        Err(Error::InvalidInstruction { .. })
+    ));
+    let tp = new("1o", "1o", "0e", ins(0, 0, 0, ConnectionMode::Uvw, true)).unwrap();
+    let mut out = vec![0.0; 2];
+    assert!(matches!(
+        tp.forward(&[0.0; 6], &[0.0; 3], &[1.0], &mut out),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        tp.forward(&[0.0; 6], &[0.0; 6], &[1.0, 2.0], &mut out),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(elementwise_tensor_product(&i("2x0e"), &i("3x0e"), None, Default::default()).is_err());
+    // Empty batch is fine.
+    tp.forward::<f64>(&[], &[], &[1.0], &mut []).unwrap();
+    let _ = full_tensor_product(&i("0e"), &i("0e"), None, Default::default()).unwrap();
+}
+
+mod fixtures {
+    use super::common::{assert_close, f64s, load_fixture};
+    use equivariant_core::o3::tensor_product::{
+        elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
+        tensor_square, ConnectionMode, Instruction, TensorProduct, TensorProductGradients,
+        TensorProductOptions,
+    };
+    use equivariant_core::o3::{Irreps, Linear};
+    use serde_json::Value;
+
+    fn irreps(v: &Value) -> Irreps {
+        v.as_str()
+            .expect("irreps string")
+            .parse()
+            .expect("valid irreps")
+    }
+
+    fn opt_irreps(v: &Value) -> Option<Irreps> {
+        match v {
+            Value::Null => None,
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .map(|x| x.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join("+")
+                    .parse()
+                    .unwrap(),
+            ),
+            other => Some(irreps(other)),
+        }
+    }
+
+    fn vars(v: &Value) -> Option<Vec<f64>> {
+        (!v.is_null()).then(|| f64s(v))
+    }
+
+    fn options(args: &Value, shared: bool) -> TensorProductOptions {
+        let s = |k: &str, d: &str| args.get(k).and_then(Value::as_str).unwrap_or(d).to_string();
+        TensorProductOptions {
+            in1_var: args.get("in1_var").and_then(vars),
+            in2_var: args.get("in2_var").and_then(vars),
+            out_var: args.get("out_var").and_then(vars),
+            irrep_normalization: s("irrep_normalization", "component").parse().unwrap(),
+            path_normalization: s("path_normalization", "element").parse().unwrap(),
+            shared_weights: shared,
+        }
+    }
+
+    fn build(case: &Value) -> TensorProduct {
+        let args = &case["args"];
+        let shared = case["shared_weights"].as_bool().unwrap();
+        let options = options(args, shared);
+        match case["kind"].as_str().unwrap() {
+            "TensorProduct" => {
+                let instructions = args["instructions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| {
+                        let n = |k: usize| i[k].as_u64().unwrap() as usize;
+                        Instruction::new(
+                            n(0),
+                            n(1),
+                            n(2),
+                            i[3].as_str().unwrap().parse::<ConnectionMode>().unwrap(),
+                            i[4].as_bool().unwrap(),
+                        )
+                        .with_path_weight(i[5].as_f64().unwrap())
+                    })
+                    .collect();
+                TensorProduct::new(
+                    &irreps(&args["irreps_in1"]),
+                    &irreps(&args["irreps_in2"]),
+                    &irreps(&args["irreps_out"]),
+                    instructions,
+                    options,
+                )
+            }
+            "FullyConnectedTensorProduct" => fully_connected_tensor_product(
+                &irreps(&args["irreps_in1"]),
+                &irreps(&args["irreps_in2"]),
+                &irreps(&args["irreps_out"]),
+                options,
+            ),
+            "FullTensorProduct" => full_tensor_product(
+                &irreps(&args["irreps_in1"]),
+                &irreps(&args["irreps_in2"]),
+                opt_irreps(&args["filter_ir_out"]).as_ref(),
+                options,
+            ),
+            "ElementwiseTensorProduct" => elementwise_tensor_product(
+                &irreps(&args["irreps_in1"]),
+                &irreps(&args["irreps_in2"]),
+                opt_irreps(&args["filter_ir_out"]).as_ref(),
+                options,
+            ),
+            "TensorSquare" => tensor_square(
+                &irreps(&args["irreps_in"]),
+                opt_irreps(&args["irreps_out"]).as_ref(),
+                opt_irreps(&args["filter_ir_out"]).as_ref(),
+                options,
+            ),
+            other => panic!("unknown kind {other}"),
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", case["name"]))
+    }
+
+    fn check_tensor_product(case: &Value) {
+        let name = case["name"].as_str().unwrap();
+        let tp = build(case);
+        assert_eq!(
+            tp.irreps_out().to_string(),
+            case["irreps_out"].as_str().unwrap(),
+            "{name}: irreps_out"
+        );
+        assert_eq!(
+            tp.irreps_in1().to_string(),
+            case["irreps_in1"].as_str().unwrap(),
+            "{name}: irreps_in1"
+        );
+        assert_eq!(
+            tp.weight_numel() as u64,
+            case["weight_numel"].as_u64().unwrap(),
+            "{name}: weight_numel"
+        );
+        let expected = case["instructions"].as_array().unwrap();
+        assert_eq!(
+            tp.instructions().len(),
+            expected.len(),
+            "{name}: instruction count"
+        );
+        for ((ins, shape), e) in tp.instructions().iter().zip(tp.path_shapes()).zip(expected) {
+            let n = |k: usize| e[k].as_u64().unwrap() as usize;
+            assert_eq!(
+                (ins.i_in1, ins.i_in2, ins.i_out),
+                (n(0), n(1), n(2)),
+                "{name}"
+            );
+            assert_eq!(ins.connection_mode.name(), e[3].as_str().unwrap(), "{name}");
+            assert_eq!(ins.has_weight, e[4].as_bool().unwrap(), "{name}");
+            assert!(
+                (ins.path_weight - e[5].as_f64().unwrap()).abs() < 1e-12,
+                "{name}: path weight {} vs {}",
+                ins.path_weight,
+                e[5]
+            );
+            let shape_e: Vec<usize> = e[6]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(shape, &shape_e, "{name}: path shape");
+        }
+        let square = case["x2"].is_null();
+        let x1 = f64s(&case["x1"]);
+        let x2 = if square {
+            x1.clone()
+        } else {
+            f64s(&case["x2"])
+        };
+        let w = f64s(&case["weight"]);
+        let batch = case["batch"].as_u64().unwrap() as usize;
+        let mut out = vec![0.0; batch * tp.irreps_out().dim()];
+        tp.forward(&x1, &x2, &w, &mut out).unwrap();
+        assert_close(&format!("{name}: out"), &out, &f64s(&case["out"]), 1e-10);
+
+        let g = f64s(&case["grad_out"]);
+        let (mut g1, mut g2, mut gw) =
+            (vec![0.0; x1.len()], vec![0.0; x2.len()], vec![0.0; w.len()]);
+        tp.backward(
+            &x1,
+            &x2,
+            &w,
+            &g,
+            TensorProductGradients {
+                x1: Some(&mut g1),
+                x2: Some(&mut g2),
+                weight: Some(&mut gw),
+            },
+        )
+        .unwrap();
+        if square {
+            g1.iter_mut().zip(&g2).for_each(|(a, b)| *a += b);
+        } else {
+            assert_close(
+                &format!("{name}: grad x2"),
+                &g2,
+                &f64s(&case["grad_x2"]),
+                1e-10,
+            );
+        }
+        assert_close(
+            &format!("{name}: grad x1"),
+            &g1,
+            &f64s(&case["grad_x1"]),
+            1e-10,
+        );
+        assert_close(
+            &format!("{name}: grad weight"),
+            &gw,
+            &f64s(&case["grad_weight"]),
+            1e-10,
+        );
+
+        // f32 data at 1e-5 relative to the output's scale.
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let mut out32 = vec![0.0f32; out.len()];
+        tp.forward(&f(&x1), &f(&x2), &f(&w), &mut out32).unwrap();
+        let scale = out.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        let out32: Vec<f64> = out32.into_iter().map(f64::from).collect();
+        assert_close(&format!("{name}: out f32"), &out32, &out, 1e-5 * scale);
+    }
+
+    fn check_linear(case: &Value) {
+        let name = case["name"].as_str().unwrap();
+        let args = &case["args"];
+        let linear = Linear::new(
+            &irreps(&args["irreps_in"]),
+            &irreps(&args["irreps_out"]),
+            args["biases"].as_bool().unwrap(),
+            args["path_normalization"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            args["shared_weights"].as_bool().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            linear.weight_numel() as u64,
+            case["weight_numel"].as_u64().unwrap(),
+            "{name}"
+        );
+        for ((i_in, i_out, pw), e) in linear
+            .instructions()
+            .into_iter()
+            .zip(case["instructions"].as_array().unwrap())
+        {
+            assert_eq!(
+                (i_in as u64, i_out as u64),
+                (e[0].as_u64().unwrap(), e[2].as_u64().unwrap()),
+                "{name}"
+            );
+            assert!(
+                (pw - e[5].as_f64().unwrap()).abs() < 1e-12,
+                "{name}: {pw} vs {}",
+                e[5]
+            );
+        }
+        let (x, w) = (f64s(&case["x1"]), f64s(&case["weight"]));
+        let bias = if case["bias"].is_null() {
+            vec![]
+        } else {
+            f64s(&case["bias"])
+        };
+        let batch = case["batch"].as_u64().unwrap() as usize;
+        let mut out = vec![0.0; batch * linear.irreps_out().dim()];
+        linear.forward(&x, &w, &bias, &mut out).unwrap();
+        assert_close(&format!("{name}: out"), &out, &f64s(&case["out"]), 1e-10);
+        let g = f64s(&case["grad_out"]);
+        let (mut gx, mut gw, mut gb) = (
+            vec![0.0; x.len()],
+            vec![0.0; w.len()],
+            vec![0.0; bias.len()],
+        );
+        linear
+            .backward(&x, &w, &g, Some(&mut gx), Some(&mut gw), Some(&mut gb))
+            .unwrap();
+        assert_close(
+            &format!("{name}: grad x"),
+            &gx,
+            &f64s(&case["grad_x1"]),
+            1e-10,
+        );
+        assert_close(
+            &format!("{name}: grad weight"),
+            &gw,
+            &f64s(&case["grad_weight"]),
+            1e-10,
+        );
+        if !case["grad_bias"].is_null() {
+            assert_close(
+                &format!("{name}: grad bias"),
+                &gb,
+                &f64s(&case["grad_bias"]),
+                1e-10,
+            );
+        }
+    }
+
+    #[test]
+    fn every_case_matches_e3nn() {
+        let fixture = load_fixture("tensor_product");
+        let cases = fixture["cases"].as_array().unwrap();
+        assert!(cases.len() >= 80);
+        for case in cases {
+            match case["kind"].as_str().unwrap() {
+                "Linear" => check_linear(case),
+                _ => check_tensor_product(case),
+            }
+        }
+    }
+}
