@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use super::instruction::ConnectionMode;
 use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
 use crate::{Error, Real, Result};
 
@@ -148,22 +149,50 @@ impl TensorProduct {
             return Ok(());
         }
         let coefs = self.coefficients::<T>();
-        let max_d3 = self.paths.iter().map(|p| p.d3).max().unwrap_or(0);
         out.par_chunks_mut(CHUNK * d_out)
             .enumerate()
             .for_each(|(chunk, out)| {
-                let mut t = vec![T::zero(); max_d3];
+                let mut s = Scratch::new(self);
                 for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
                     let z = chunk * CHUNK + r;
-                    out.fill(T::zero());
                     let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
-                    let w = self.row_weight(weight, z);
-                    for (p, c) in self.paths.iter().zip(&coefs) {
-                        forward_path(p, c, x1, x2, w, out, &mut t);
-                    }
+                    self.forward_row(&coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
                 }
             });
         Ok(())
+    }
+
+    /// One row of the forward pass.
+    fn forward_row<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        x1: &[T],
+        x2: &[T],
+        w: &[T],
+        out: &mut [T],
+        s: &mut Scratch<T>,
+    ) {
+        out.fill(T::zero());
+        s.outt.fill(T::zero());
+        for (p, c) in self.paths.iter().zip(coefs) {
+            match p.mode {
+                ConnectionMode::Uvu => {
+                    for v in 0..p.m2 {
+                        contract_x2(p, &c.forward, &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2], &mut s.y);
+                        dispatch_dims!(p.d1, p.d3, uvu_forward, (p, &s.y, x1, w, v, out));
+                    }
+                }
+                ConnectionMode::Uvw => uvw_forward(p, c, x1, x2, w, &mut s.outt, &mut s.t),
+                _ => forward_path(p, c, x1, x2, w, out, &mut s.t),
+            }
+        }
+        for &(offset, mo, d3, at) in &self.uvw_blocks {
+            for (o, row) in out[offset..offset + mo * d3].chunks_exact_mut(d3).enumerate() {
+                for (k, y) in row.iter_mut().enumerate() {
+                    *y += s.outt[at + k * mo + o];
+                }
+            }
+        }
     }
 
     /// Gradients of `L` given `grad_out = dL/d out`, for the inputs of a [`forward`] call.
@@ -225,7 +254,6 @@ impl TensorProduct {
             return Ok(());
         }
         let coefs = self.coefficients::<T>();
-        let max_d3 = self.paths.iter().map(|p| p.d3).max().unwrap_or(0);
         let numel = self.weight_numel;
         let want_gw = gw.is_some();
         let chunks = batch.div_ceil(CHUNK);
@@ -245,47 +273,22 @@ impl TensorProduct {
             .zip(gw_chunks.par_iter_mut())
             .enumerate()
             .map(|(chunk, ((g1, g2), gw_rows))| {
-                let mut t = vec![T::zero(); max_d3];
-                let mut h = vec![T::zero(); max_d3];
-                let mut shared = vec![
-                    T::zero();
-                    if want_gw && self.shared_weights {
-                        numel
-                    } else {
-                        0
-                    }
-                ];
+                let mut s = Scratch::new(self);
+                let mut shared = vec![T::zero(); if want_gw && self.shared_weights { numel } else { 0 }];
                 let rows = CHUNK.min(batch - chunk * CHUNK);
                 for r in 0..rows {
                     let z = chunk * CHUNK + r;
                     let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
                     let g = &grad_out[z * d_out..(z + 1) * d_out];
-                    let w = self.row_weight(weight, z);
-                    let mut g1_row = g1.as_deref_mut().map(|g| &mut g[r * d1..(r + 1) * d1]);
-                    let mut g2_row = g2.as_deref_mut().map(|g| &mut g[r * d2..(r + 1) * d2]);
+                    let g1_row = g1.as_deref_mut().map(|g| &mut g[r * d1..(r + 1) * d1]);
+                    let g2_row = g2.as_deref_mut().map(|g| &mut g[r * d2..(r + 1) * d2]);
                     let gw_row: Option<&mut [T]> = if self.shared_weights {
                         want_gw.then_some(&mut shared[..])
                     } else {
-                        gw_rows
-                            .as_deref_mut()
-                            .map(|g| &mut g[r * numel..(r + 1) * numel])
+                        gw_rows.as_deref_mut().map(|g| &mut g[r * numel..(r + 1) * numel])
                     };
-                    let mut gw_row = gw_row;
-                    for (p, c) in self.paths.iter().zip(&coefs) {
-                        backward_path(
-                            p,
-                            c,
-                            x1,
-                            x2,
-                            w,
-                            g,
-                            g1_row.as_deref_mut(),
-                            g2_row.as_deref_mut(),
-                            gw_row.as_deref_mut(),
-                            &mut t,
-                            &mut h,
-                        );
-                    }
+                    let w = self.row_weight(weight, z);
+                    self.backward_row(&coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
                 }
                 shared
             })
@@ -296,6 +299,319 @@ impl TensorProduct {
             }
         }
         Ok(())
+    }
+
+    /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_row<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        x1: &[T],
+        x2: &[T],
+        w: &[T],
+        g: &[T],
+        mut g1: Option<&mut [T]>,
+        mut g2: Option<&mut [T]>,
+        mut gw: Option<&mut [T]>,
+        s: &mut Scratch<T>,
+    ) {
+        for &(offset, mo, d3, at) in &self.uvw_blocks {
+            for (o, row) in g[offset..offset + mo * d3].chunks_exact(d3).enumerate() {
+                for (k, &y) in row.iter().enumerate() {
+                    s.outt[at + k * mo + o] = y;
+                }
+            }
+        }
+        for (p, c) in self.paths.iter().zip(coefs) {
+            match p.mode {
+                ConnectionMode::Uvu => {
+                    for v in 0..p.m2 {
+                        let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
+                        contract_x2(p, &c.forward, &x2[start..end], &mut s.y);
+                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
+                        dispatch_dims!(p.d1, p.d3, uvu_backward, (p, &s.y, x1, w, g, v, grads));
+                        if let Some(g2) = g2.as_deref_mut() {
+                            // g2[v, j] += sum c D[i, k], D[i, k] = sum_u x1[u, i] h_u[k].
+                            let g2v = &mut g2[start..end];
+                            for (idx, &cv) in p.forward.idx.iter().zip(&c.forward) {
+                                g2v[idx[1] as usize] += cv * s.dots[idx[0] as usize * p.d3 + idx[2] as usize];
+                            }
+                        }
+                    }
+                }
+                ConnectionMode::Uvw => uvw_backward(
+                    p,
+                    c,
+                    x1,
+                    x2,
+                    w,
+                    &s.outt,
+                    g1.as_deref_mut(),
+                    g2.as_deref_mut(),
+                    gw.as_deref_mut(),
+                    &mut s.t,
+                    &mut s.h,
+                ),
+                _ => backward_path(
+                    p,
+                    c,
+                    x1,
+                    x2,
+                    w,
+                    g,
+                    g1.as_deref_mut(),
+                    g2.as_deref_mut(),
+                    gw.as_deref_mut(),
+                    &mut s.t,
+                    &mut s.h,
+                ),
+            }
+        }
+    }
+}
+
+/// Per-task buffers of the row kernels.
+struct Scratch<T> {
+    outt: Vec<T>,
+    t: Vec<T>,
+    h: Vec<T>,
+    y: Vec<T>,
+    dots: Vec<T>,
+}
+
+impl<T: Real> Scratch<T> {
+    fn new(tp: &TensorProduct) -> Self {
+        let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
+        let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
+        let z = T::zero();
+        Scratch {
+            outt: vec![z; tp.uvw_scratch],
+            t: vec![z; d3],
+            h: vec![z; d3],
+            y: vec![z; d13],
+            dots: vec![z; d13],
+        }
+    }
+}
+
+/// Calls `f::<T, D1, D3>` with the irrep dimensions as constants for `l <= 3` (the
+/// compiler then unrolls the small matrix products), and `f::<T, 0, 0>` (run-time sizes)
+/// otherwise.
+macro_rules! dispatch_dims {
+    ($d1:expr, $d3:expr, $f:ident, ($($arg:expr),*)) => {
+        match ($d1, $d3) {
+            (1, 1) => $f::<T, 1, 1>($($arg),*),
+            (1, 3) => $f::<T, 1, 3>($($arg),*),
+            (1, 5) => $f::<T, 1, 5>($($arg),*),
+            (1, 7) => $f::<T, 1, 7>($($arg),*),
+            (3, 1) => $f::<T, 3, 1>($($arg),*),
+            (3, 3) => $f::<T, 3, 3>($($arg),*),
+            (3, 5) => $f::<T, 3, 5>($($arg),*),
+            (3, 7) => $f::<T, 3, 7>($($arg),*),
+            (5, 1) => $f::<T, 5, 1>($($arg),*),
+            (5, 3) => $f::<T, 5, 3>($($arg),*),
+            (5, 5) => $f::<T, 5, 5>($($arg),*),
+            (5, 7) => $f::<T, 5, 7>($($arg),*),
+            (7, 1) => $f::<T, 7, 1>($($arg),*),
+            (7, 3) => $f::<T, 7, 3>($($arg),*),
+            (7, 5) => $f::<T, 7, 5>($($arg),*),
+            (7, 7) => $f::<T, 7, 7>($($arg),*),
+            _ => $f::<T, 0, 0>($($arg),*),
+        }
+    };
+}
+use dispatch_dims;
+
+/// `y[i, k] = sum_j c x2[v, j]` over the path's nonzeros: the `x2` half of a `uvu` path.
+#[inline]
+fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
+    let y = &mut y[..p.d1 * p.d3];
+    y.fill(T::zero());
+    for (idx, &c) in p.forward.idx.iter().zip(coef) {
+        y[idx[0] as usize * p.d3 + idx[2] as usize] += c * x2v[idx[1] as usize];
+    }
+}
+
+/// `D1` and `D3` as constants (`0` means the run-time `d1`, `d3`).
+#[inline(always)]
+fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
+    if D1 == 0 {
+        (p.d1, p.d3)
+    } else {
+        (D1, D3)
+    }
+}
+
+/// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`
+/// product per channel `u`, with `y` in registers when the sizes are constants.
+#[inline]
+fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    y: &[T],
+    x1: &[T],
+    w: &[T],
+    v: usize,
+    out: &mut [T],
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2) = (p.m1, p.m2);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let out = &mut out[p.out..p.out + m1 * d3];
+    let mut acc = [T::zero(); 8];
+    for (u, (xu, ou)) in x1.chunks_exact(d1).zip(out.chunks_exact_mut(d3)).enumerate() {
+        if D3 == 0 {
+            for (k, o) in ou.iter_mut().enumerate() {
+                let a = xu.iter().enumerate().fold(T::zero(), |s, (i, &x)| s + x * y[i * d3 + k]);
+                *o += a * if p.has_weight { w[p.weight_offset + u * m2 + v] } else { T::one() };
+            }
+            continue;
+        }
+        acc[..d3].fill(T::zero());
+        for i in 0..d1 {
+            let xi = xu[i];
+            for k in 0..d3 {
+                acc[k] += xi * y[i * d3 + k];
+            }
+        }
+        let s = if p.has_weight { w[p.weight_offset + u * m2 + v] } else { T::one() };
+        for k in 0..d3 {
+            ou[k] += s * acc[k];
+        }
+    }
+}
+
+/// The backward of [`uvu_forward`]: with `h = W[u, v] g[u]`, `g1[u, i] += sum_k y[i, k] h[k]`,
+/// `gW[u, v] += g[u] . (x1[u] y)`, and `dots[i, k] = sum_u x1[u, i] h[k]` for the caller's
+/// `g2`.
+#[inline]
+#[allow(clippy::type_complexity)]
+fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    y: &[T],
+    x1: &[T],
+    w: &[T],
+    g: &[T],
+    v: usize,
+    grads: (Option<&mut [T]>, Option<&mut [T]>, &mut Vec<T>),
+) {
+    let (g1, mut gw, dots) = grads;
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2) = (p.m1, p.m2);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let g = &g[p.out..p.out + m1 * d3];
+    let dots = &mut dots[..d1 * d3];
+    dots.fill(T::zero());
+    let mut g1 = g1.map(|g1| &mut g1[p.in1..p.in1 + m1 * d1]);
+    let weighted = p.has_weight;
+    for (u, (xu, gu)) in x1.chunks_exact(d1).zip(g.chunks_exact(d3)).enumerate() {
+        let wi = p.weight_offset + u * m2 + v;
+        let s = if weighted { w[wi] } else { T::one() };
+        if let (Some(gw), true) = (gw.as_deref_mut(), weighted) {
+            let mut total = T::zero();
+            for k in 0..d3 {
+                let a = (0..d1).fold(T::zero(), |acc, i| acc + xu[i] * y[i * d3 + k]);
+                total += a * gu[k];
+            }
+            gw[wi] += total;
+        }
+        if let Some(g1) = g1.as_deref_mut() {
+            let g1u = &mut g1[u * d1..(u + 1) * d1];
+            for i in 0..d1 {
+                let a = (0..d3).fold(T::zero(), |acc, k| acc + y[i * d3 + k] * gu[k]);
+                g1u[i] += s * a;
+            }
+        }
+        for i in 0..d1 {
+            let xs = xu[i] * s;
+            for k in 0..d3 {
+                dots[i * d3 + k] += xs * gu[k];
+            }
+        }
+    }
+}
+
+/// `uvw`: `outT[k][w] += t_uv[k] W[u, v, w]` with `t_uv = C(x1[u], x2[v])`: every weight
+/// row is read once, as contiguous axpys over `w`.
+#[allow(clippy::too_many_arguments)]
+fn uvw_forward<T: Real>(p: &PathPlan, c: &Coefficients<T>, x1: &[T], x2: &[T], w: &[T], outt: &mut [T], t: &mut [T]) {
+    let (m1, m2, mo, d1, d2, d3) = (p.m1, p.m2, p.mo, p.d1, p.d2, p.d3);
+    let ot = &mut outt[p.outt..p.outt + d3 * mo];
+    let t = &mut t[..d3];
+    for u in 0..m1 {
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        for v in 0..m2 {
+            t.fill(T::zero());
+            contract(&p.forward, &c.forward, a, &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2], t);
+            let at = p.weight_offset + (u * m2 + v) * mo;
+            let wrow = &w[at..at + mo];
+            for (otk, &tk) in ot.chunks_exact_mut(mo).zip(t.iter()) {
+                if tk != T::zero() {
+                    axpy(otk, tk, wrow);
+                }
+            }
+        }
+    }
+}
+
+/// `y += a x`.
+#[inline(always)]
+fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+}
+
+/// The backward of [`uvw_forward`], with the output gradient transposed (`gT[k][w]`):
+/// `h_uv[k] = W[u, v, :] . gT[k]`, the permuted contractions into `g1`, `g2`, and
+/// `gW[u, v, :] += t_uv[k] gT[k]`.
+#[allow(clippy::too_many_arguments)]
+fn uvw_backward<T: Real>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    gt: &[T],
+    mut g1: Option<&mut [T]>,
+    mut g2: Option<&mut [T]>,
+    mut gw: Option<&mut [T]>,
+    t: &mut [T],
+    h: &mut [T],
+) {
+    let (m1, m2, mo, d1, d2, d3) = (p.m1, p.m2, p.mo, p.d1, p.d2, p.d3);
+    let gt = &gt[p.outt..p.outt + d3 * mo];
+    let (t, h) = (&mut t[..d3], &mut h[..d3]);
+    for u in 0..m1 {
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        for v in 0..m2 {
+            let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+            let at = p.weight_offset + (u * m2 + v) * mo;
+            let wrow = &w[at..at + mo];
+            for (h, gtk) in h.iter_mut().zip(gt.chunks_exact(mo)) {
+                *h = dot(wrow, gtk);
+            }
+            if let Some(gw) = gw.as_deref_mut() {
+                t.fill(T::zero());
+                contract(&p.forward, &c.forward, a, b, t);
+                let gw_row = &mut gw[at..at + mo];
+                for (&tk, gtk) in t.iter().zip(gt.chunks_exact(mo)) {
+                    if tk != T::zero() {
+                        axpy(gw_row, tk, gtk);
+                    }
+                }
+            }
+            if let Some(g1) = g1.as_deref_mut() {
+                contract(&p.backward1, &c.backward1, b, h, &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1]);
+            }
+            if let Some(g2) = g2.as_deref_mut() {
+                contract(&p.backward2, &c.backward2, a, h, &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2]);
+            }
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! Clebsch-Gordan tensor products, e3nn's `o3.TensorProduct` family: the plan
 //! ([`TensorProduct`]), its instructions, the named constructors and the CPU kernels.
 
+mod configs;
 mod constructors;
 mod instruction;
 mod kernel;
 #[allow(clippy::module_inception)]
 mod tensor_product;
 
+pub use configs::{benchmark_config, uvu_tensor_product, BENCHMARK_CONFIGS};
 pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
 };

@@ -89,10 +89,17 @@ pub(crate) struct PathPlan {
     pub d1: usize,
     pub d2: usize,
     pub d3: usize,
-    /// Output multiplicity.
+    /// Multiplicities.
+    pub m1: usize,
+    pub m2: usize,
     pub mo: usize,
+    /// The connection mode and whether the path is weighted.
+    pub mode: ConnectionMode,
+    pub has_weight: bool,
     /// Offset of the path's weights in the flat weight vector.
     pub weight_offset: usize,
+    /// For `uvw` paths: offset of the output block, stored `[d3][mo]`, in the row scratch.
+    pub outt: usize,
     /// The multiplicity pairs `(u, v)` and where each goes.
     pub pairs: Vec<(u32, u32, Targets)>,
     /// `t[k] += c x1[i] x2[j]` (forward).
@@ -142,6 +149,10 @@ pub struct TensorProduct {
     pub(crate) shared_weights: bool,
     pub(crate) weight_numel: usize,
     pub(crate) paths: Vec<PathPlan>,
+    /// Output blocks written by `uvw` paths, accumulated transposed (`[d3][mo]`, so the
+    /// weight rows are contiguous axpys): `(offset in the out row, mo, d3, scratch offset)`.
+    pub(crate) uvw_blocks: Vec<(usize, usize, usize, usize)>,
+    pub(crate) uvw_scratch: usize,
 }
 
 impl TensorProduct {
@@ -286,6 +297,11 @@ impl TensorProduct {
                     .map(|nz| ([nz.i, nz.j, nz.k], coef * nz.value))
                     .collect();
                 paths.push(PathPlan {
+                    outt: 0,
+                    m1,
+                    m2,
+                    mode: ins.connection_mode,
+                    has_weight: ins.has_weight,
                     in1: slices1[ins.i_in1].start,
                     in2: slices2[ins.i_in2].start,
                     out: slices_out[ins.i_out].start,
@@ -302,7 +318,21 @@ impl TensorProduct {
             }
             path_shapes.push(shape);
         }
+        let mut uvw_blocks: Vec<(usize, usize, usize, usize)> = Vec::new();
+        let mut uvw_scratch = 0;
+        for p in paths.iter_mut().filter(|p| p.mode == ConnectionMode::Uvw) {
+            p.outt = match uvw_blocks.iter().find(|b| b.0 == p.out) {
+                Some(b) => b.3,
+                None => {
+                    uvw_blocks.push((p.out, p.mo, p.d3, uvw_scratch));
+                    uvw_scratch += p.mo * p.d3;
+                    uvw_scratch - p.mo * p.d3
+                }
+            };
+        }
         Ok(TensorProduct {
+            uvw_blocks,
+            uvw_scratch,
             name,
             irreps_in1: irreps_in1.clone(),
             irreps_in2: irreps_in2.clone(),

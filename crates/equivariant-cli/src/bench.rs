@@ -1,0 +1,160 @@
+//! `equivariant bench`: time our kernels on the standard configurations, on this machine.
+//!
+//! One JSON object per line with `--json`, read by `tools/reference/compare_tp.py`.
+
+use std::time::Instant;
+
+use equivariant::o3::tensor_product::{
+    benchmark_config, TensorProduct, TensorProductGradients, BENCHMARK_CONFIGS,
+};
+use equivariant::Real;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+/// The benchmarks.
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// A tensor product with per-row weights: forward, and forward + backward of sum(out^2).
+    Tp(TpArgs),
+}
+
+/// Options of `equivariant bench tp`.
+#[derive(clap::Args)]
+pub struct TpArgs {
+    /// Configuration name (`all` for every one).
+    #[arg(long, default_value = "guide")]
+    config: String,
+    /// Rows (edges).
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Run in f64 instead of f32.
+    #[arg(long)]
+    f64: bool,
+    /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One JSON object per configuration instead of a table row.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        BenchCommand::Tp(args) => {
+            if let Some(threads) = args.threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build_global()?;
+            }
+            let names: Vec<&str> = if args.config == "all" {
+                BENCHMARK_CONFIGS.to_vec()
+            } else {
+                vec![args.config.as_str()]
+            };
+            if !args.json {
+                println!(
+                    "{:<16} {:>8} {:>12} {:>16} {:>12}",
+                    "config", "batch", "fwd ms", "fwd+bwd ms", "fwd GFLOP/s"
+                );
+            }
+            for name in names {
+                let tp = benchmark_config(name)?;
+                if args.f64 {
+                    bench_tp::<f64>(name, &tp, args)?;
+                } else {
+                    bench_tp::<f32>(name, &tp, args)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Median of `reps` timings of `f`, in milliseconds, after `warmup` untimed calls.
+fn median_ms(
+    reps: usize,
+    warmup: usize,
+    mut f: impl FnMut() -> Result<(), equivariant::Error>,
+) -> Result<f64, equivariant::Error> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn bench_tp<T: Real>(
+    name: &str,
+    tp: &TensorProduct,
+    args: &TpArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let batch = args.batch;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut randn = |n: usize| -> Vec<T> {
+        (0..n)
+            .map(|_| T::from_f64(rng.sample(StandardNormal)))
+            .collect()
+    };
+    let (d1, d2, d3) = (
+        tp.irreps_in1().dim(),
+        tp.irreps_in2().dim(),
+        tp.irreps_out().dim(),
+    );
+    let w_len = if tp.shared_weights() {
+        tp.weight_numel()
+    } else {
+        batch * tp.weight_numel()
+    };
+    let (x1, x2, w) = (randn(batch * d1), randn(batch * d2), randn(w_len));
+    let mut out = vec![T::zero(); batch * d3];
+    let fwd_ms = median_ms(args.reps, args.warmup, || {
+        tp.forward(&x1, &x2, &w, &mut out)
+    })?;
+
+    let (mut g1, mut g2, mut gw) = (
+        vec![T::zero(); x1.len()],
+        vec![T::zero(); x2.len()],
+        vec![T::zero(); w.len()],
+    );
+    let mut grad_out = vec![T::zero(); out.len()];
+    let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
+        tp.forward(&x1, &x2, &w, &mut out)?;
+        // d sum(out^2) / d out = 2 out
+        grad_out.iter_mut().zip(&out).for_each(|(g, &y)| *g = y + y);
+        tp.backward(
+            &x1,
+            &x2,
+            &w,
+            &grad_out,
+            TensorProductGradients {
+                x1: Some(&mut g1),
+                x2: Some(&mut g2),
+                weight: Some(&mut gw),
+            },
+        )
+    })?;
+    let flops = 2.0 * tp.forward_macs_per_row() as f64 * batch as f64;
+    let gflops = flops / (fwd_ms * 1e-3) / 1e9;
+    if args.json {
+        println!(
+            "{{\"config\": \"{name}\", \"batch\": {batch}, \"dtype\": \"{}\", \"ours_fwd_ms\": {fwd_ms:.4}, \"ours_fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"fwd_flops\": {flops}, \"threads\": {}}}",
+            if args.f64 { "f64" } else { "f32" },
+            rayon::current_num_threads()
+        );
+    } else {
+        println!("{name:<16} {batch:>8} {fwd_ms:>12.3} {fwd_bwd_ms:>16.3} {gflops:>12.2}");
+    }
+    Ok(())
+}
