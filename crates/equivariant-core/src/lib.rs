@@ -16,6 +16,7 @@
 //! ```
 
 pub mod error;
+pub mod graph;
 pub mod math;
 pub mod o3;
 pub mod real;

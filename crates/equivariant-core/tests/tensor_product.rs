@@ -546,6 +546,36 @@ mod fixtures {
         let scale = out.iter().fold(1.0f64, |m, x| m.max(x.abs()));
         let out32: Vec<f64> = out32.into_iter().map(f64::from).collect();
         assert_close(&format!("{name}: out f32"), &out32, &out, 1e-5 * scale);
+        let (mut a, mut b, mut c) = (
+            vec![0.0f32; x1.len()],
+            vec![0.0f32; x2.len()],
+            vec![0.0f32; w.len()],
+        );
+        tp.backward(
+            &f(&x1),
+            &f(&x2),
+            &f(&w),
+            &f(&g),
+            TensorProductGradients {
+                x1: Some(&mut a),
+                x2: Some(&mut b),
+                weight: Some(&mut c),
+            },
+        )
+        .unwrap();
+        if square {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+        }
+        for (what, got, want) in [("x1", a, &g1), ("weight", c, &gw)] {
+            let scale = want.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+            let got: Vec<f64> = got.into_iter().map(f64::from).collect();
+            assert_close(
+                &format!("{name}: grad {what} f32"),
+                &got,
+                want,
+                1e-5 * scale,
+            );
+        }
     }
 
     fn check_linear(case: &Value) {

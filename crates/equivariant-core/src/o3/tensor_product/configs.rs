@@ -46,7 +46,13 @@ pub fn uvu_tensor_product(
         for (i2, b) in irreps_in2.iter().enumerate() {
             for ir in a.ir.tensor_product(&b.ir) {
                 if filter.contains(&ir) {
-                    instructions.push(Instruction::new(i1, i2, out.len(), ConnectionMode::Uvu, true));
+                    instructions.push(Instruction::new(
+                        i1,
+                        i2,
+                        out.len(),
+                        ConnectionMode::Uvu,
+                        true,
+                    ));
                     out.push(MulIr::new(a.mul, ir));
                 }
             }
@@ -105,17 +111,33 @@ pub fn benchmark_config(name: &str) -> Result<TensorProduct> {
         ),
         "nequip-aspirin" => nequip("64x0o+64x0e+64x1o+64x1e", "0e+1o"),
         "nequip-toluene" => nequip("64x0o+64x0e+64x1o+64x1e+64x2o+64x2e", "0e+1o+2e"),
-        "nequip-benzene" => nequip("64x0o+64x0e+64x1o+64x1e+64x2o+64x2e+64x3o+64x3e", "0e+1o+2e+3o"),
+        "nequip-benzene" => nequip(
+            "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e+64x3o+64x3e",
+            "0e+1o+2e+3o",
+        ),
         "nequip-water" => nequip("32x0o+32x0e+32x1o+32x1e", "0e+1o"),
         "diffdock-l1" => diffdock("1x0e+1x1o"),
         "diffdock-l2" => diffdock("1x0e+1x1o+1x2e"),
-        "e3tools-conv" => fully_connected_tensor_product(&i("64x0e+16x1o")?, &i("1x0e+1x1o")?, &i("80x0e+16x1o")?, per_row),
-        "guide" => fully_connected_tensor_product(&i("10x0e+10x1e")?, &i("1x0e+1x1o+1x2e")?, &i("20x0e+10x1e")?, per_row),
+        "e3tools-conv" => fully_connected_tensor_product(
+            &i("64x0e+16x1o")?,
+            &i("1x0e+1x1o")?,
+            &i("80x0e+16x1o")?,
+            per_row,
+        ),
+        "guide" => fully_connected_tensor_product(
+            &i("10x0e+10x1e")?,
+            &i("1x0e+1x1o+1x2e")?,
+            &i("20x0e+10x1e")?,
+            per_row,
+        ),
         "roofline-l5" => uvu_tensor_product(&i("128x5e")?, &i("1x3e")?, &i("128x5e")?, false),
         "roofline-l7" => uvu_tensor_product(&i("128x7e")?, &i("1x7e")?, &i("128x7e")?, false),
         _ => Err(Error::InvalidArgument {
             name: "config",
-            reason: format!("unknown configuration {name:?}; known: {}", BENCHMARK_CONFIGS.join(", ")),
+            reason: format!(
+                "unknown configuration {name:?}; known: {}",
+                BENCHMARK_CONFIGS.join(", ")
+            ),
         }),
     }
 }

@@ -178,7 +178,12 @@ impl TensorProduct {
             match p.mode {
                 ConnectionMode::Uvu => {
                     for v in 0..p.m2 {
-                        contract_x2(p, &c.forward, &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2], &mut s.y);
+                        contract_x2(
+                            p,
+                            &c.forward,
+                            &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2],
+                            &mut s.y,
+                        );
                         dispatch_dims!(p.d1, p.d3, uvu_forward, (p, &s.y, x1, w, v, out));
                     }
                 }
@@ -187,7 +192,10 @@ impl TensorProduct {
             }
         }
         for &(offset, mo, d3, at) in &self.uvw_blocks {
-            for (o, row) in out[offset..offset + mo * d3].chunks_exact_mut(d3).enumerate() {
+            for (o, row) in out[offset..offset + mo * d3]
+                .chunks_exact_mut(d3)
+                .enumerate()
+            {
                 for (k, y) in row.iter_mut().enumerate() {
                     *y += s.outt[at + k * mo + o];
                 }
@@ -274,7 +282,14 @@ impl TensorProduct {
             .enumerate()
             .map(|(chunk, ((g1, g2), gw_rows))| {
                 let mut s = Scratch::new(self);
-                let mut shared = vec![T::zero(); if want_gw && self.shared_weights { numel } else { 0 }];
+                let mut shared = vec![
+                    T::zero();
+                    if want_gw && self.shared_weights {
+                        numel
+                    } else {
+                        0
+                    }
+                ];
                 let rows = CHUNK.min(batch - chunk * CHUNK);
                 for r in 0..rows {
                     let z = chunk * CHUNK + r;
@@ -285,7 +300,9 @@ impl TensorProduct {
                     let gw_row: Option<&mut [T]> = if self.shared_weights {
                         want_gw.then_some(&mut shared[..])
                     } else {
-                        gw_rows.as_deref_mut().map(|g| &mut g[r * numel..(r + 1) * numel])
+                        gw_rows
+                            .as_deref_mut()
+                            .map(|g| &mut g[r * numel..(r + 1) * numel])
                     };
                     let w = self.row_weight(weight, z);
                     self.backward_row(&coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
@@ -334,7 +351,8 @@ impl TensorProduct {
                             // g2[v, j] += sum c D[i, k], D[i, k] = sum_u x1[u, i] h_u[k].
                             let g2v = &mut g2[start..end];
                             for (idx, &cv) in p.forward.idx.iter().zip(&c.forward) {
-                                g2v[idx[1] as usize] += cv * s.dots[idx[0] as usize * p.d3 + idx[2] as usize];
+                                g2v[idx[1] as usize] +=
+                                    cv * s.dots[idx[0] as usize * p.d3 + idx[2] as usize];
                             }
                         }
                     }
@@ -459,11 +477,22 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
     let x1 = &x1[p.in1..p.in1 + m1 * d1];
     let out = &mut out[p.out..p.out + m1 * d3];
     let mut acc = [T::zero(); 8];
-    for (u, (xu, ou)) in x1.chunks_exact(d1).zip(out.chunks_exact_mut(d3)).enumerate() {
+    for (u, (xu, ou)) in x1
+        .chunks_exact(d1)
+        .zip(out.chunks_exact_mut(d3))
+        .enumerate()
+    {
         if D3 == 0 {
             for (k, o) in ou.iter_mut().enumerate() {
-                let a = xu.iter().enumerate().fold(T::zero(), |s, (i, &x)| s + x * y[i * d3 + k]);
-                *o += a * if p.has_weight { w[p.weight_offset + u * m2 + v] } else { T::one() };
+                let a = xu
+                    .iter()
+                    .enumerate()
+                    .fold(T::zero(), |s, (i, &x)| s + x * y[i * d3 + k]);
+                *o += a * if p.has_weight {
+                    w[p.weight_offset + u * m2 + v]
+                } else {
+                    T::one()
+                };
             }
             continue;
         }
@@ -474,7 +503,11 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
                 acc[k] += xi * y[i * d3 + k];
             }
         }
-        let s = if p.has_weight { w[p.weight_offset + u * m2 + v] } else { T::one() };
+        let s = if p.has_weight {
+            w[p.weight_offset + u * m2 + v]
+        } else {
+            T::one()
+        };
         for k in 0..d3 {
             ou[k] += s * acc[k];
         }
@@ -535,7 +568,15 @@ fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
 /// `uvw`: `outT[k][w] += t_uv[k] W[u, v, w]` with `t_uv = C(x1[u], x2[v])`: every weight
 /// row is read once, as contiguous axpys over `w`.
 #[allow(clippy::too_many_arguments)]
-fn uvw_forward<T: Real>(p: &PathPlan, c: &Coefficients<T>, x1: &[T], x2: &[T], w: &[T], outt: &mut [T], t: &mut [T]) {
+fn uvw_forward<T: Real>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    outt: &mut [T],
+    t: &mut [T],
+) {
     let (m1, m2, mo, d1, d2, d3) = (p.m1, p.m2, p.mo, p.d1, p.d2, p.d3);
     let ot = &mut outt[p.outt..p.outt + d3 * mo];
     let t = &mut t[..d3];
@@ -543,7 +584,13 @@ fn uvw_forward<T: Real>(p: &PathPlan, c: &Coefficients<T>, x1: &[T], x2: &[T], w
         let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
         for v in 0..m2 {
             t.fill(T::zero());
-            contract(&p.forward, &c.forward, a, &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2], t);
+            contract(
+                &p.forward,
+                &c.forward,
+                a,
+                &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2],
+                t,
+            );
             let at = p.weight_offset + (u * m2 + v) * mo;
             let wrow = &w[at..at + mo];
             for (otk, &tk) in ot.chunks_exact_mut(mo).zip(t.iter()) {
@@ -606,10 +653,22 @@ fn uvw_backward<T: Real>(
                 }
             }
             if let Some(g1) = g1.as_deref_mut() {
-                contract(&p.backward1, &c.backward1, b, h, &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1]);
+                contract(
+                    &p.backward1,
+                    &c.backward1,
+                    b,
+                    h,
+                    &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1],
+                );
             }
             if let Some(g2) = g2.as_deref_mut() {
-                contract(&p.backward2, &c.backward2, a, h, &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2]);
+                contract(
+                    &p.backward2,
+                    &c.backward2,
+                    a,
+                    h,
+                    &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2],
+                );
             }
         }
     }

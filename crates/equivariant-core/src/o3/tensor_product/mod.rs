@@ -7,6 +7,7 @@ mod instruction;
 mod kernel;
 #[allow(clippy::module_inception)]
 mod tensor_product;
+mod visualize;
 
 pub use configs::{benchmark_config, uvu_tensor_product, BENCHMARK_CONFIGS};
 pub use constructors::{
