@@ -187,7 +187,17 @@ impl TensorProduct {
                         dispatch_dims!(p.d1, p.d3, uvu_forward, (p, &s.y, x1, w, v, out));
                     }
                 }
-                ConnectionMode::Uvw => uvw_forward(p, c, x1, x2, w, &mut s.outt, &mut s.t),
+                ConnectionMode::Uvw => {
+                    for v in 0..p.m2 {
+                        contract_x2(
+                            p,
+                            &c.forward,
+                            &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2],
+                            &mut s.y,
+                        );
+                        dispatch_dims!(p.d1, p.d3, uvw_forward, (p, &s.y, x1, w, v, &mut s.outt));
+                    }
+                }
                 _ => forward_path(p, c, x1, x2, w, out, &mut s.t),
             }
         }
@@ -357,19 +367,22 @@ impl TensorProduct {
                         }
                     }
                 }
-                ConnectionMode::Uvw => uvw_backward(
-                    p,
-                    c,
-                    x1,
-                    x2,
-                    w,
-                    &s.outt,
-                    g1.as_deref_mut(),
-                    g2.as_deref_mut(),
-                    gw.as_deref_mut(),
-                    &mut s.t,
-                    &mut s.h,
-                ),
+                ConnectionMode::Uvw => {
+                    for v in 0..p.m2 {
+                        let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
+                        contract_x2(p, &c.forward, &x2[start..end], &mut s.y);
+                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
+                        dispatch_dims!(
+                            p.d1,
+                            p.d3,
+                            uvw_backward,
+                            (p, &s.y, x1, w, &s.outt, v, grads)
+                        );
+                        if let Some(g2) = g2.as_deref_mut() {
+                            scatter_dots(p, &c.forward, &s.dots, &mut g2[start..end]);
+                        }
+                    }
+                }
                 _ => backward_path(
                     p,
                     c,
@@ -565,39 +578,38 @@ fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
     }
 }
 
-/// `uvw`: `outT[k][w] += t_uv[k] W[u, v, w]` with `t_uv = C(x1[u], x2[v])`: every weight
-/// row is read once, as contiguous axpys over `w`.
-#[allow(clippy::too_many_arguments)]
-fn uvw_forward<T: Real>(
+/// `uvw` for one `v`: `t_u = x1[u] y` (a `(1 x d1)(d1 x d3)` product, `y` from
+/// [`contract_x2`]), then `outT[k][w] += t_u[k] W[u, v, w]`: every weight row is read once,
+/// as contiguous axpys over `w`.
+#[inline(always)]
+fn uvw_forward<T: Real, const D1: usize, const D3: usize>(
     p: &PathPlan,
-    c: &Coefficients<T>,
+    y: &[T],
     x1: &[T],
-    x2: &[T],
     w: &[T],
+    v: usize,
     outt: &mut [T],
-    t: &mut [T],
 ) {
-    let (m1, m2, mo, d1, d2, d3) = (p.m1, p.m2, p.mo, p.d1, p.d2, p.d3);
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2, mo) = (p.m1, p.m2, p.mo);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
     let ot = &mut outt[p.outt..p.outt + d3 * mo];
-    let t = &mut t[..d3];
-    for u in 0..m1 {
-        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
-        for v in 0..m2 {
-            t.fill(T::zero());
-            contract(
-                &p.forward,
-                &c.forward,
-                a,
-                &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2],
-                t,
-            );
-            let at = p.weight_offset + (u * m2 + v) * mo;
-            let wrow = &w[at..at + mo];
-            for (otk, &tk) in ot.chunks_exact_mut(mo).zip(t.iter()) {
-                if tk != T::zero() {
-                    axpy(otk, tk, wrow);
-                }
-            }
+    let mut t = [T::zero(); 8];
+    let mut t_dyn = vec![T::zero(); if D3 == 0 { d3 } else { 0 }];
+    for (u, xu) in x1.chunks_exact(d1).enumerate() {
+        let t = if D3 == 0 {
+            &mut t_dyn[..]
+        } else {
+            &mut t[..d3]
+        };
+        for (k, tk) in t.iter_mut().enumerate() {
+            *tk = (0..d1).fold(T::zero(), |acc, i| acc + xu[i] * y[i * d3 + k]);
+        }
+        let at = p.weight_offset + (u * m2 + v) * mo;
+        let wrow = &w[at..at + mo];
+        for (otk, &tk) in ot.chunks_exact_mut(mo).zip(t.iter()) {
+            axpy(otk, tk, wrow);
         }
     }
 }
@@ -613,64 +625,75 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
 
-/// The backward of [`uvw_forward`], with the output gradient transposed (`gT[k][w]`):
-/// `h_uv[k] = W[u, v, :] . gT[k]`, the permuted contractions into `g1`, `g2`, and
-/// `gW[u, v, :] += t_uv[k] gT[k]`.
-#[allow(clippy::too_many_arguments)]
-fn uvw_backward<T: Real>(
+/// The backward of [`uvw_forward`] for one `v`, with the output gradient transposed
+/// (`gT[k][w]`): `h_u[k] = W[u, v, :] . gT[k]`, `g1[u, i] += sum_k y[i, k] h_u[k]`,
+/// `gW[u, v, :] += t_u[k] gT[k]`, and `dots[i, k] = sum_u x1[u, i] h_u[k]` for the caller's
+/// `g2`.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn uvw_backward<T: Real, const D1: usize, const D3: usize>(
     p: &PathPlan,
-    c: &Coefficients<T>,
+    y: &[T],
     x1: &[T],
-    x2: &[T],
     w: &[T],
     gt: &[T],
-    mut g1: Option<&mut [T]>,
-    mut g2: Option<&mut [T]>,
-    mut gw: Option<&mut [T]>,
-    t: &mut [T],
-    h: &mut [T],
+    v: usize,
+    grads: (Option<&mut [T]>, Option<&mut [T]>, &mut Vec<T>),
 ) {
-    let (m1, m2, mo, d1, d2, d3) = (p.m1, p.m2, p.mo, p.d1, p.d2, p.d3);
+    let (g1, mut gw, dots) = grads;
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2, mo) = (p.m1, p.m2, p.mo);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
     let gt = &gt[p.outt..p.outt + d3 * mo];
-    let (t, h) = (&mut t[..d3], &mut h[..d3]);
-    for u in 0..m1 {
-        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
-        for v in 0..m2 {
-            let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
-            let at = p.weight_offset + (u * m2 + v) * mo;
-            let wrow = &w[at..at + mo];
-            for (h, gtk) in h.iter_mut().zip(gt.chunks_exact(mo)) {
-                *h = dot(wrow, gtk);
+    let dots = &mut dots[..d1 * d3];
+    dots.fill(T::zero());
+    let mut g1 = g1.map(|g1| &mut g1[p.in1..p.in1 + m1 * d1]);
+    let (mut h, mut t) = ([T::zero(); 8], [T::zero(); 8]);
+    let (mut h_dyn, mut t_dyn) = (
+        vec![T::zero(); if D3 == 0 { d3 } else { 0 }],
+        vec![T::zero(); if D3 == 0 { d3 } else { 0 }],
+    );
+    for (u, xu) in x1.chunks_exact(d1).enumerate() {
+        let (h, t) = if D3 == 0 {
+            (&mut h_dyn[..], &mut t_dyn[..])
+        } else {
+            (&mut h[..d3], &mut t[..d3])
+        };
+        let at = p.weight_offset + (u * m2 + v) * mo;
+        let wrow = &w[at..at + mo];
+        for (hk, gtk) in h.iter_mut().zip(gt.chunks_exact(mo)) {
+            *hk = dot(wrow, gtk);
+        }
+        if let Some(gw) = gw.as_deref_mut() {
+            for (k, tk) in t.iter_mut().enumerate() {
+                *tk = (0..d1).fold(T::zero(), |acc, i| acc + xu[i] * y[i * d3 + k]);
             }
-            if let Some(gw) = gw.as_deref_mut() {
-                t.fill(T::zero());
-                contract(&p.forward, &c.forward, a, b, t);
-                let gw_row = &mut gw[at..at + mo];
-                for (&tk, gtk) in t.iter().zip(gt.chunks_exact(mo)) {
-                    if tk != T::zero() {
-                        axpy(gw_row, tk, gtk);
-                    }
-                }
-            }
-            if let Some(g1) = g1.as_deref_mut() {
-                contract(
-                    &p.backward1,
-                    &c.backward1,
-                    b,
-                    h,
-                    &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1],
-                );
-            }
-            if let Some(g2) = g2.as_deref_mut() {
-                contract(
-                    &p.backward2,
-                    &c.backward2,
-                    a,
-                    h,
-                    &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2],
-                );
+            let gw_row = &mut gw[at..at + mo];
+            for (&tk, gtk) in t.iter().zip(gt.chunks_exact(mo)) {
+                axpy(gw_row, tk, gtk);
             }
         }
+        if let Some(g1) = g1.as_deref_mut() {
+            let g1u = &mut g1[u * d1..(u + 1) * d1];
+            for (i, g) in g1u.iter_mut().enumerate() {
+                *g += (0..d3).fold(T::zero(), |acc, k| acc + y[i * d3 + k] * h[k]);
+            }
+        }
+        for (i, &x) in xu.iter().enumerate() {
+            for (k, &hk) in h.iter().enumerate() {
+                dots[i * d3 + k] += x * hk;
+            }
+        }
+    }
+}
+
+/// `g2[v, j] += sum_{(i, j, k)} c dots[i, k]`: the `x2` gradient of a `uvu` or `uvw` path
+/// from the per-`(i, k)` sums over channels.
+#[inline(always)]
+fn scatter_dots<T: Real>(p: &PathPlan, coef: &[T], dots: &[T], g2v: &mut [T]) {
+    for (idx, &cv) in p.forward.idx.iter().zip(coef) {
+        g2v[idx[1] as usize] += cv * dots[idx[0] as usize * p.d3 + idx[2] as usize];
     }
 }
 
