@@ -453,13 +453,14 @@ macro_rules! dispatch_dims {
 }
 use dispatch_dims;
 
-/// `y[i, k] = sum_j c x2[v, j]` over the path's nonzeros: the `x2` half of a `uvu` path.
+/// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
+/// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.
 #[inline]
 fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
     let y = &mut y[..p.d1 * p.d3];
     y.fill(T::zero());
     for (idx, &c) in p.forward.idx.iter().zip(coef) {
-        y[idx[0] as usize * p.d3 + idx[2] as usize] += c * x2v[idx[1] as usize];
+        y[idx[2] as usize * p.d1 + idx[0] as usize] += c * x2v[idx[1] as usize];
     }
 }
 
@@ -497,10 +498,7 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
     {
         if D3 == 0 {
             for (k, o) in ou.iter_mut().enumerate() {
-                let a = xu
-                    .iter()
-                    .enumerate()
-                    .fold(T::zero(), |s, (i, &x)| s + x * y[i * d3 + k]);
+                let a = dot(xu, &y[k * d1..(k + 1) * d1]);
                 *o += a * if p.has_weight {
                     w[p.weight_offset + u * m2 + v]
                 } else {
@@ -513,7 +511,7 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
         for i in 0..d1 {
             let xi = xu[i];
             for k in 0..d3 {
-                acc[k] += xi * y[i * d3 + k];
+                acc[k] += xi * y[k * d1 + i];
             }
         }
         let s = if p.has_weight {
@@ -557,16 +555,15 @@ fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
         if let (Some(gw), true) = (gw.as_deref_mut(), weighted) {
             let mut total = T::zero();
             for k in 0..d3 {
-                let a = (0..d1).fold(T::zero(), |acc, i| acc + xu[i] * y[i * d3 + k]);
+                let a = dot(xu, &y[k * d1..(k + 1) * d1]);
                 total += a * gu[k];
             }
             gw[wi] += total;
         }
         if let Some(g1) = g1.as_deref_mut() {
             let g1u = &mut g1[u * d1..(u + 1) * d1];
-            for i in 0..d1 {
-                let a = (0..d3).fold(T::zero(), |acc, k| acc + y[i * d3 + k] * gu[k]);
-                g1u[i] += s * a;
+            for (k, &g) in gu.iter().enumerate() {
+                axpy(g1u, s * g, &y[k * d1..(k + 1) * d1]);
             }
         }
         for i in 0..d1 {
@@ -604,7 +601,7 @@ fn uvw_forward<T: Real, const D1: usize, const D3: usize>(
             &mut t[..d3]
         };
         for (k, tk) in t.iter_mut().enumerate() {
-            *tk = (0..d1).fold(T::zero(), |acc, i| acc + xu[i] * y[i * d3 + k]);
+            *tk = dot(xu, &y[k * d1..(k + 1) * d1]);
         }
         let at = p.weight_offset + (u * m2 + v) * mo;
         let wrow = &w[at..at + mo];
@@ -667,7 +664,7 @@ fn uvw_backward<T: Real, const D1: usize, const D3: usize>(
         }
         if let Some(gw) = gw.as_deref_mut() {
             for (k, tk) in t.iter_mut().enumerate() {
-                *tk = (0..d1).fold(T::zero(), |acc, i| acc + xu[i] * y[i * d3 + k]);
+                *tk = dot(xu, &y[k * d1..(k + 1) * d1]);
             }
             let gw_row = &mut gw[at..at + mo];
             for (&tk, gtk) in t.iter().zip(gt.chunks_exact(mo)) {
@@ -676,8 +673,8 @@ fn uvw_backward<T: Real, const D1: usize, const D3: usize>(
         }
         if let Some(g1) = g1.as_deref_mut() {
             let g1u = &mut g1[u * d1..(u + 1) * d1];
-            for (i, g) in g1u.iter_mut().enumerate() {
-                *g += (0..d3).fold(T::zero(), |acc, k| acc + y[i * d3 + k] * h[k]);
+            for (k, &hk) in h.iter().enumerate() {
+                axpy(g1u, hk, &y[k * d1..(k + 1) * d1]);
             }
         }
         for (i, &x) in xu.iter().enumerate() {
