@@ -294,8 +294,9 @@ impl SphericalHarmonics {
         out.par_chunks_mut(CHUNK * dim)
             .zip(vectors.par_chunks(CHUNK * 3))
             .for_each(|(out, vectors)| {
+                let mut s = LaneScratch::new(self.lmax, false);
                 for (out, v) in out.chunks_mut(LANES * dim).zip(vectors.chunks(LANES * 3)) {
-                    self.block::<T, false>(&tables, v, out, &mut []);
+                    self.block::<T, false>(&tables, v, out, &mut [], &mut s);
                 }
             });
         Ok(())
@@ -332,12 +333,13 @@ impl SphericalHarmonics {
             .zip(grad.par_chunks_mut(CHUNK * 3 * dim))
             .zip(vectors.par_chunks(CHUNK * 3))
             .for_each(|((out, grad), vectors)| {
+                let mut s = LaneScratch::new(self.lmax, true);
                 for ((out, grad), v) in out
                     .chunks_mut(LANES * dim)
                     .zip(grad.chunks_mut(LANES * 3 * dim))
                     .zip(vectors.chunks(LANES * 3))
                 {
-                    self.block::<T, true>(&tables, v, out, grad);
+                    self.block::<T, true>(&tables, v, out, grad, &mut s);
                 }
             });
         Ok(())
@@ -386,12 +388,6 @@ impl SphericalHarmonics {
 
     fn tables<T: Real>(&self) -> Tables<T> {
         let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect();
-        let mut offsets = vec![Vec::new(); self.lmax as usize + 1];
-        let mut at = 0;
-        for &l in &self.ls {
-            offsets[l as usize].push(at);
-            at += 2 * l as usize + 1;
-        }
         Tables {
             a: cast(&self.a),
             b: cast(&self.b),
@@ -400,12 +396,13 @@ impl SphericalHarmonics {
                 .map(|l| T::from_f64(self.normalization.factor(l)))
                 .collect(),
             sqrt2: T::from_f64(std::f64::consts::SQRT_2),
-            offsets,
         }
     }
 
-    /// Up to [`LANES`] vectors at once, structure of arrays: the recursion runs across lanes,
-    /// so its dependency chain is hidden by independent lanes and the loops vectorize.
+    /// Up to [`LANES`] vectors at once, structure of arrays: the recursion runs across lanes
+    /// into lane-major buffers (`[component][lane]`, contiguous, so the loops vectorize and
+    /// the dependency chain of the recursion is hidden by independent lanes); the asked
+    /// degrees are then stored row by row.
     #[inline]
     fn block<T: Real, const GRAD: bool>(
         &self,
@@ -413,13 +410,13 @@ impl SphericalHarmonics {
         vectors: &[T],
         out: &mut [T],
         grad: &mut [T],
+        s: &mut LaneScratch<T>,
     ) {
         let nb = vectors.len() / 3;
         let dim = self.dim();
         let zero = T::zero();
         // The standard frame (X, Y, Z) = (z, x, y) of the (normalized) vectors.
         let (mut cx, mut cy, mut cz) = ([zero; LANES], [zero; LANES], [zero; LANES]);
-        // d(unit)/d(v) = (I - u u^T) / |v|, or I / eps below e3nn's epsilon.
         let mut inv_norm = [T::one(); LANES];
         let mut project = [false; LANES];
         for (i, v) in vectors.chunks_exact(3).enumerate() {
@@ -447,15 +444,15 @@ impl SphericalHarmonics {
         }
         let two = T::from_f64(2.0);
         // Re / Im (X + iY)^m and of the previous power.
-        let (mut c, mut s) = ([T::one(); LANES], [zero; LANES]);
+        let (mut c, mut sn) = ([T::one(); LANES], [zero; LANES]);
         let (mut c_prev, mut s_prev) = ([zero; LANES], [zero; LANES]);
         for m in 0..=self.lmax as usize {
             if m > 0 {
                 c_prev = c;
-                s_prev = s;
+                s_prev = sn;
                 for i in 0..LANES {
                     c[i] = cx[i] * c_prev[i] - cy[i] * s_prev[i];
-                    s[i] = cx[i] * s_prev[i] + cy[i] * c_prev[i];
+                    sn[i] = cx[i] * s_prev[i] + cy[i] * c_prev[i];
                 }
             }
             let mf = T::from_f64(m as f64);
@@ -481,93 +478,118 @@ impl SphericalHarmonics {
                         p1[i] = p;
                     }
                 }
-                if t.offsets[l].is_empty() {
-                    continue;
-                }
                 let f = if m == 0 {
                     t.factor[l]
                 } else {
                     t.factor[l] * t.sqrt2
                 };
-                for &offset in &t.offsets[l] {
-                    let (pos, neg) = (offset + l + m, offset + l - m);
-                    for i in 0..nb {
+                let (pos, neg) = (l * l + l + m, l * l + l - m);
+                if m == 0 {
+                    let v = &mut s.value[pos];
+                    for i in 0..LANES {
+                        v[i] = f * p1[i];
+                    }
+                } else {
+                    for i in 0..LANES {
                         let fp = f * p1[i];
-                        if m == 0 {
-                            out[i * dim + pos] = fp;
-                        } else {
-                            out[i * dim + pos] = fp * c[i];
-                            out[i * dim + neg] = fp * s[i];
-                        }
-                        if !GRAD {
-                            continue;
-                        }
-                        let ds = two * p1s[i] * f;
-                        let dz = p1z[i] * f + cz[i] * ds;
-                        let g = &mut grad[i * 3 * dim..(i + 1) * 3 * dim];
-                        if m == 0 {
-                            let gs = [cx[i] * ds, cy[i] * ds, dz];
-                            self.write_gradient(
-                                g,
-                                dim,
-                                pos,
-                                gs,
-                                [cx[i], cy[i], cz[i]],
-                                inv_norm[i],
-                                project[i],
-                            );
-                        } else {
-                            // d Re(X+iY)^m = m (Re_{m-1} dX - Im_{m-1} dY),
-                            // d Im(X+iY)^m = m (Im_{m-1} dX + Re_{m-1} dY).
-                            let (mc, ms) = (mf * c_prev[i] * fp, mf * s_prev[i] * fp);
-                            let u = [cx[i], cy[i], cz[i]];
-                            let gp = [cx[i] * ds * c[i] + mc, cy[i] * ds * c[i] - ms, dz * c[i]];
-                            self.write_gradient(g, dim, pos, gp, u, inv_norm[i], project[i]);
-                            let gn = [cx[i] * ds * s[i] + ms, cy[i] * ds * s[i] + mc, dz * s[i]];
-                            self.write_gradient(g, dim, neg, gn, u, inv_norm[i], project[i]);
-                        }
+                        s.value[pos][i] = fp * c[i];
+                        s.value[neg][i] = fp * sn[i];
+                    }
+                }
+                if !GRAD {
+                    continue;
+                }
+                for i in 0..LANES {
+                    let fp = f * p1[i];
+                    let ds = two * p1s[i] * f;
+                    let dz = p1z[i] * f + cz[i] * ds;
+                    if m == 0 {
+                        s.grad[0][pos][i] = cx[i] * ds;
+                        s.grad[1][pos][i] = cy[i] * ds;
+                        s.grad[2][pos][i] = dz;
+                    } else {
+                        // d Re(X+iY)^m = m (Re_{m-1} dX - Im_{m-1} dY),
+                        // d Im(X+iY)^m = m (Im_{m-1} dX + Re_{m-1} dY).
+                        let (mc, ms) = (mf * c_prev[i] * fp, mf * s_prev[i] * fp);
+                        s.grad[0][pos][i] = cx[i] * ds * c[i] + mc;
+                        s.grad[1][pos][i] = cy[i] * ds * c[i] - ms;
+                        s.grad[2][pos][i] = dz * c[i];
+                        s.grad[0][neg][i] = cx[i] * ds * sn[i] + ms;
+                        s.grad[1][neg][i] = cy[i] * ds * sn[i] + mc;
+                        s.grad[2][neg][i] = dz * sn[i];
                     }
                 }
             }
         }
-    }
-
-    /// Writes the gradient `gs` (standard frame, with respect to the unit vector `u`) of
-    /// output `k` into `g` (`[3, dim]`, e3nn's frame, with respect to the input vector).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn write_gradient<T: Real>(
-        &self,
-        g: &mut [T],
-        dim: usize,
-        k: usize,
-        gs: [T; 3],
-        u: [T; 3],
-        inv_norm: T,
-        project: bool,
-    ) {
-        let gs = if project {
-            let dot = gs[0] * u[0] + gs[1] * u[1] + gs[2] * u[2];
-            [0, 1, 2].map(|a| (gs[a] - dot * u[a]) * inv_norm)
-        } else {
-            gs.map(|x| x * inv_norm)
-        };
-        // d/dx = d/dY, d/dy = d/dZ, d/dz = d/dX.
-        g[k] = gs[1];
-        g[dim + k] = gs[2];
-        g[2 * dim + k] = gs[0];
+        // Store the asked degrees, row by row.
+        for (i, row) in out.chunks_exact_mut(dim).take(nb).enumerate() {
+            let mut at = 0;
+            for &l in &self.ls {
+                let src = (l * l) as usize;
+                let d = 2 * l as usize + 1;
+                for (o, v) in row[at..at + d].iter_mut().zip(&s.value[src..src + d]) {
+                    *o = v[i];
+                }
+                at += d;
+            }
+        }
+        if !GRAD {
+            return;
+        }
+        for (i, g) in grad.chunks_exact_mut(3 * dim).take(nb).enumerate() {
+            // e3nn's frame: d/dx = d/dY, d/dy = d/dZ, d/dz = d/dX.
+            let u = [cy[i], cz[i], cx[i]];
+            let (gx, rest) = g.split_at_mut(dim);
+            let (gy, gz) = rest.split_at_mut(dim);
+            let mut at = 0;
+            for &l in &self.ls {
+                let src = (l * l) as usize;
+                let d = 2 * l as usize + 1;
+                // Through the normalization: Y is homogeneous of degree l, so
+                // (I - u u^T) grad Y(u) = grad Y(u) - l Y(u) u (Euler's theorem).
+                let lf = if project[i] {
+                    T::from_f64(l as f64)
+                } else {
+                    zero
+                };
+                for c in 0..d {
+                    let y = s.value[src + c][i] * lf;
+                    gx[at + c] = (s.grad[1][src + c][i] - y * u[0]) * inv_norm[i];
+                    gy[at + c] = (s.grad[2][src + c][i] - y * u[1]) * inv_norm[i];
+                    gz[at + c] = (s.grad[0][src + c][i] - y * u[2]) * inv_norm[i];
+                }
+                at += d;
+            }
+        }
     }
 }
 
-/// The coefficient tables cast to the data type, and where each degree goes in the output.
+/// Lane-major buffers of one block: every component up to `lmax`, `[component][lane]`,
+/// and the three gradient components (standard frame).
+struct LaneScratch<T> {
+    value: Vec<[T; LANES]>,
+    grad: [Vec<[T; LANES]>; 3],
+}
+
+impl<T: Real> LaneScratch<T> {
+    fn new(lmax: u32, with_grad: bool) -> Self {
+        let n = ((lmax + 1) * (lmax + 1)) as usize;
+        let g = if with_grad { n } else { 0 };
+        let z = [T::zero(); LANES];
+        LaneScratch {
+            value: vec![z; n],
+            grad: [vec![z; g], vec![z; g], vec![z; g]],
+        }
+    }
+}
+
+/// The coefficient tables cast to the data type.
 struct Tables<T> {
     a: Vec<T>,
     b: Vec<T>,
     diagonal: Vec<T>,
     factor: Vec<T>,
     sqrt2: T,
-    /// For each degree `l <= lmax`, the offsets of its blocks in an output row.
-    offsets: Vec<Vec<usize>>,
 }
 
 /// The spherical harmonics of `vectors` (`[n, 3]`), shape `[n, dim]`: e3nn's

@@ -260,13 +260,10 @@ impl TensorProduct {
         let TensorProductGradients {
             x1: g1,
             x2: g2,
-            weight: gw,
+            weight: mut gw,
         } = grads;
-        let mut g1 = g1;
-        let mut g2 = g2;
-        let mut gw = gw;
-        for g in [&mut g1, &mut g2, &mut gw].into_iter().flatten() {
-            g.fill(T::zero());
+        if let (Some(gw), true) = (gw.as_deref_mut(), self.shared_weights) {
+            gw.fill(T::zero());
         }
         if batch == 0 {
             return Ok(());
@@ -305,14 +302,19 @@ impl TensorProduct {
                     let z = chunk * CHUNK + r;
                     let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
                     let g = &grad_out[z * d_out..(z + 1) * d_out];
-                    let g1_row = g1.as_deref_mut().map(|g| &mut g[r * d1..(r + 1) * d1]);
-                    let g2_row = g2.as_deref_mut().map(|g| &mut g[r * d2..(r + 1) * d2]);
+                    // Per-row gradients are zeroed row by row, while the row is in cache.
+                    let g1_row = g1
+                        .as_deref_mut()
+                        .map(|g| zeroed(&mut g[r * d1..(r + 1) * d1]));
+                    let g2_row = g2
+                        .as_deref_mut()
+                        .map(|g| zeroed(&mut g[r * d2..(r + 1) * d2]));
                     let gw_row: Option<&mut [T]> = if self.shared_weights {
                         want_gw.then_some(&mut shared[..])
                     } else {
                         gw_rows
                             .as_deref_mut()
-                            .map(|g| &mut g[r * numel..(r + 1) * numel])
+                            .map(|g| zeroed(&mut g[r * numel..(r + 1) * numel]))
                     };
                     let w = self.row_weight(weight, z);
                     self.backward_row(&coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
@@ -692,6 +694,13 @@ fn scatter_dots<T: Real>(p: &PathPlan, coef: &[T], dots: &[T], g2v: &mut [T]) {
     for (idx, &cv) in p.forward.idx.iter().zip(coef) {
         g2v[idx[1] as usize] += cv * dots[idx[0] as usize * p.d3 + idx[2] as usize];
     }
+}
+
+/// `g`, zeroed.
+#[inline(always)]
+fn zeroed<T: Real>(g: &mut [T]) -> &mut [T] {
+    g.fill(T::zero());
+    g
 }
 
 /// Splits an optional buffer into `chunks` consecutive pieces of `size` (the last shorter).
