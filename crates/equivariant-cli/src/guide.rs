@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use equivariant::graph::radius_graph;
 use equivariant::math::{soft_one_hot_linspace, Basis};
 use equivariant::o3::{
     irreps::RandnNormalization, Irreps, Normalization, Parity, SphericalHarmonics,
@@ -59,19 +60,8 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map(|_| StandardNormal.sample(&mut rng))
         .collect();
     let wall = Instant::now();
-    // All ordered pairs within the radius (the radius graph of the guide).
-    let mut edge_vec = Vec::new();
-    for dst in 0..n {
-        for src in 0..n {
-            let d: Vec<f64> = (0..3)
-                .map(|a| pos[3 * dst + a] - pos[3 * src + a])
-                .collect();
-            let r2: f64 = d.iter().map(|x| x * x).sum();
-            if src != dst && r2 < args.radius * args.radius {
-                edge_vec.extend(d);
-            }
-        }
-    }
+    let graph = radius_graph(&pos, args.radius, Some(n - 1), None)?;
+    let edge_vec = graph.edge_vec(&pos, None)?;
     let graph_time = wall.elapsed();
     let num_edges = edge_vec.len() / 3;
     println!(
@@ -120,8 +110,17 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
         second_moment(&emb)
     );
 
-    println!("\nnot yet ported: FullyConnectedTensorProduct, FullyConnectedNet, scatter, the equivariance");
-    println!("check of the convolution (issues 3-5).");
+    let tp = equivariant::o3::tensor_product::fully_connected_tensor_product(
+        &irreps_input,
+        &irreps_sh,
+        &irreps_output,
+        equivariant::o3::tensor_product::TensorProductOptions {
+            shared_weights: false,
+            ..Default::default()
+        },
+    )?;
+    println!("\n{tp} needs {} weights", tp.weight_numel());
+    println!("\nnot yet ported: FullyConnectedNet, the convolution and its equivariance check (issues 4-5).");
     println!(
         "\ntiming (s): graph {:.6}  harmonics {:.6}  embedding {:.6}",
         graph_time.as_secs_f64(),

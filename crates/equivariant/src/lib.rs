@@ -3,8 +3,10 @@
 //! E(3)-equivariant neural networks in Rust: what e3nn is to PyTorch users, for Rust.
 //!
 //! This crate is the user-facing front end. It re-exports the framework-free math of
-//! [`equivariant_core`] under e3nn's module names (`o3`, `math`); the burn modules
-//! (tensor products, `Linear`, `FullyConnectedNet`, `Gate`, the convolution) build on it.
+//! [`equivariant_core`] under e3nn's module names (`o3`, `math`, `graph`) and adds the burn
+//! modules built on it: so far [`o3::TensorProduct`] (with
+//! [`o3::FullyConnectedTensorProduct`]), running on the [`ops`] backend extensions.
+//! `Linear`, `FullyConnectedNet`, `Gate` and the convolution come next.
 //!
 //! ```
 //! use equivariant::o3::{Irreps, Parity};
@@ -12,7 +14,10 @@
 //! assert_eq!(irreps_sh.to_string(), "1x0e+1x1o+1x2e");
 //! ```
 
-pub use equivariant_core::{math, o3, Error, Real, Result};
+pub mod o3;
+pub mod ops;
+
+pub use equivariant_core::{graph, math, Error, Real, Result};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,0 +1,22 @@
+//! The group O(3) and the layers built on it: everything of [`equivariant_core::o3`]
+//! (irreps, rotations, Wigner D and 3j, spherical harmonics, the tensor product plans and
+//! kernels under [`tensor_product`]) plus the burn modules.
+//!
+//! The burn modules take the names e3nn users know: [`TensorProduct`] is the module holding
+//! its weights and running a plan, the core [`tensor_product::TensorProduct`] is the plan.
+//!
+//! ```
+//! use burn::tensor::Device;
+//! use equivariant::o3::{FullyConnectedTensorProduct, Irreps};
+//! let irreps: Irreps = "2x0e + 1x1o".parse()?;
+//! let tp = FullyConnectedTensorProduct::new(&irreps, &"1o".parse()?, &irreps)
+//!     .init(&Device::flex())?;
+//! // Paths 0e x 1o -> 1o and 1o x 1o -> 0e: 2 x 1 -> 1 and 1 x 1 -> 2 weights.
+//! assert_eq!(tp.weight_numel(), 2 + 2);
+//! # Ok::<(), equivariant::Error>(())
+//! ```
+
+mod tensor_product_burn;
+
+pub use equivariant_core::o3::*;
+pub use tensor_product_burn::{FullyConnectedTensorProduct, TensorProduct};

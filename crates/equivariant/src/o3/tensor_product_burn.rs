@@ -1,0 +1,384 @@
+//! The tensor product as a burn module, e3nn's `o3.TensorProduct` `nn.Module`: a core plan
+//! plus its weights, internal (a [`Param`]) or given per call.
+
+use std::sync::Arc;
+
+use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param};
+use burn::tensor::{Device, Tensor};
+use equivariant_core::o3::tensor_product::{
+    fully_connected_tensor_product, TensorProduct as Plan, TensorProductOptions,
+};
+use equivariant_core::o3::Irreps;
+use equivariant_core::{Error, Result};
+
+use crate::ops::tensor_product::tensor_product;
+
+/// e3nn's `o3.TensorProduct` module: `out = x1 (x) x2` row by row, with the paths, weight
+/// layout and normalization of a core plan ([`tensor_product::TensorProduct`], whose docs
+/// give the formula), on any device whose backend implements
+/// [`TensorProductBackend`](crate::ops::TensorProductBackend) (Flex, with or without
+/// autodiff).
+///
+/// Weights follow e3nn: with `shared_weights` (the default) the module owns one weight
+/// vector ("internal weights"); with per-row weights (`shared_weights = false`, one vector
+/// per edge in a convolution) they are passed to [`forward`](TensorProduct::forward).
+///
+/// [`tensor_product::TensorProduct`]: crate::o3::tensor_product::TensorProduct
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::FullyConnectedTensorProduct;
+///
+/// let device = Device::flex();
+/// let tp = FullyConnectedTensorProduct::new(&"2x0e + 1x1o".parse()?, &"1o".parse()?, &"1x1o".parse()?)
+///     .init(&device)?;
+/// let x1 = Tensor::<2>::ones([8, 5], &device);
+/// let x2 = Tensor::<2>::ones([8, 3], &device);
+/// assert_eq!(tp.forward(x1, x2, None).dims(), [8, 3]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct TensorProduct {
+    /// Internal weights, `[weight_numel]`, drawn from `N(0, 1)` as e3nn does (the path
+    /// normalization lives in the plan's coefficients). `None` when the weights are external
+    /// or the plan has none.
+    pub weight: Option<Param<Tensor<1>>>,
+    /// The plan: irreps, instructions, coefficients, kernels.
+    #[module(skip)]
+    plan: Arc<Plan>,
+}
+
+impl TensorProduct {
+    /// The module running `plan`, with internal weights (initialized `N(0, 1)` on `device`,
+    /// in its default float dtype) if the plan shares its weights and has any, as e3nn's
+    /// default `internal_weights = shared_weights`; otherwise the weights are external.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+    /// use equivariant::o3::TensorProduct;
+    ///
+    /// let (a, b) = ("4x0e + 2x1o".parse()?, "0e + 1o".parse()?);
+    /// let plan = fully_connected_tensor_product(&a, &b, &a, Default::default())?;
+    /// let tp = TensorProduct::new(plan, &Device::flex());
+    /// assert_eq!(tp.weight.as_ref().unwrap().dims(), [tp.weight_numel()]);
+    ///
+    /// let per_row = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let plan = fully_connected_tensor_product(&a, &b, &a, per_row)?;
+    /// assert!(TensorProduct::new(plan, &Device::flex()).weight.is_none());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(plan: impl Into<Arc<Plan>>, device: &Device) -> Self {
+        let plan = plan.into();
+        let weight = (plan.shared_weights() && plan.weight_numel() > 0).then(|| {
+            Initializer::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }
+            .init([plan.weight_numel()], device)
+        });
+        TensorProduct { weight, plan }
+    }
+
+    /// The module running `plan` with external weights (e3nn's `internal_weights=False`):
+    /// every [`forward`](TensorProduct::forward) call passes them.
+    ///
+    /// ```
+    /// use equivariant::o3::tensor_product::fully_connected_tensor_product;
+    /// use equivariant::o3::TensorProduct;
+    ///
+    /// let plan = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// assert!(TensorProduct::with_external_weights(plan).weight.is_none());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_external_weights(plan: impl Into<Arc<Plan>>) -> Self {
+        TensorProduct {
+            weight: None,
+            plan: plan.into(),
+        }
+    }
+
+    /// The core plan this module runs.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    ///
+    /// let tp = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .init(&Device::flex())?;
+    /// assert_eq!(tp.plan().to_string(), "FullyConnectedTensorProduct(1x0e x 1x0e -> 1x0e | 1 paths | 1 weights)");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The number of weights per weight vector (internal or external).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    ///
+    /// let tp = FullyConnectedTensorProduct::new(&"2x0e".parse()?, &"3x0e".parse()?, &"4x0e".parse()?)
+    ///     .init(&Device::flex())?;
+    /// assert_eq!(tp.weight_numel(), 2 * 3 * 4);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn weight_numel(&self) -> usize {
+        self.plan.weight_numel()
+    }
+
+    /// `out = x1 (x) x2`, row by row, with the internal weights or `weight`.
+    ///
+    /// # Shapes
+    ///
+    /// - `x1`: `[batch, irreps_in1.dim]`
+    /// - `x2`: `[batch, irreps_in2.dim]`
+    /// - `weight`: `None` with internal weights or a plan without weights; otherwise
+    ///   `[batch, weight_numel]` (per-row weights) or `[1, weight_numel]` (external shared
+    ///   weights), e3nn's flat layout
+    /// - output: `[batch, irreps_out.dim]`
+    ///
+    /// # Panics
+    ///
+    /// If the shapes do not match the plan, if `weight` is given to a module with internal
+    /// weights (or none), or missing when needed, or if the dtypes differ.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+    /// use equivariant::o3::TensorProduct;
+    ///
+    /// let device = Device::flex();
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let plan = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
+    /// let tp = TensorProduct::new(plan, &device);
+    /// let x1 = Tensor::<2>::from_floats([[2.0], [3.0]], &device);
+    /// let x2 = Tensor::<2>::from_floats([[5.0], [7.0]], &device);
+    /// let w = Tensor::<2>::from_floats([[0.5], [1.0]], &device); // one weight per row
+    /// let out = tp.forward(x1, x2, Some(w));
+    /// assert_eq!(out.into_data().try_into_vec::<f32>().unwrap(), [5.0, 21.0]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, x1: Tensor<2>, x2: Tensor<2>, weight: Option<Tensor<2>>) -> Tensor<2> {
+        let plan = &self.plan;
+        let [batch, d1] = x1.dims();
+        let [batch2, d2] = x2.dims();
+        assert!(
+            d1 == plan.irreps_in1().dim() && batch2 == batch && d2 == plan.irreps_in2().dim(),
+            "TensorProduct::forward: x1 must be [batch, {}] and x2 [batch, {}] ({plan}), got {:?} and {:?}",
+            plan.irreps_in1().dim(),
+            plan.irreps_in2().dim(),
+            [batch, d1],
+            [batch2, d2],
+        );
+        let numel = plan.weight_numel();
+        match (&self.weight, weight) {
+            (Some(internal), None) => tensor_product(plan, x1, x2, internal.val()),
+            (Some(_), Some(_)) => panic!(
+                "TensorProduct::forward: this module has internal weights; pass None ({plan})"
+            ),
+            (None, None) if numel == 0 => {
+                let empty = Tensor::<1>::zeros([0], (&x1.device(), x1.dtype()));
+                tensor_product(plan, x1, x2, empty)
+            }
+            (None, Some(_)) if numel == 0 => {
+                panic!("TensorProduct::forward: the plan has no weights; pass None ({plan})")
+            }
+            (None, None) => panic!(
+                "TensorProduct::forward: this module has external weights; pass [{}, {numel}] ({plan})",
+                if plan.shared_weights() { 1 } else { batch }
+            ),
+            (None, Some(weight)) => {
+                let rows = if plan.shared_weights() { 1 } else { batch };
+                assert_eq!(
+                    weight.dims(),
+                    [rows, numel],
+                    "TensorProduct::forward: weight must be [{rows}, {numel}] ({} weights, {plan})",
+                    if plan.shared_weights() {
+                        "shared"
+                    } else {
+                        "per-row"
+                    },
+                );
+                tensor_product(plan, x1, x2, weight)
+            }
+        }
+    }
+}
+
+/// Prints the plan as e3nn does and where the weights live.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use equivariant::o3::FullyConnectedTensorProduct;
+/// let tp = FullyConnectedTensorProduct::new(&"2x0e+1x1o".parse()?, &"1o".parse()?, &"1o".parse()?)
+///     .init(&Device::flex())?;
+/// assert_eq!(
+///     tp.to_string(),
+///     "TensorProduct {plan: FullyConnectedTensorProduct(2x0e+1x1o x 1x1o -> 1x1o \
+///      | 2 paths | 2 weights), weights: internal, params: 2}"
+/// );
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+impl ModuleDisplay for TensorProduct {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let weights = match (&self.weight, self.plan.weight_numel()) {
+            (_, 0) => "none",
+            (Some(_), _) => "internal",
+            (None, _) if self.plan.shared_weights() => "external, shared",
+            (None, _) => "external, per row",
+        };
+        content
+            .add("plan", &self.plan.to_string())
+            .add("weights", &weights.to_string())
+            .optional()
+    }
+}
+
+/// e3nn's `FullyConnectedTensorProduct`: a [`TensorProduct`] with every allowed path
+/// `(i1, i2) -> i_out` in mode `uvw`, all weighted (core
+/// [`fully_connected_tensor_product`](crate::o3::tensor_product::fully_connected_tensor_product)).
+///
+/// A builder: set the options, then [`init`](FullyConnectedTensorProduct::init) on a device.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use equivariant::o3::FullyConnectedTensorProduct;
+///
+/// // The convolution guide's tensor product, with one weight vector per edge.
+/// let tp = FullyConnectedTensorProduct::new(
+///     &"10x0e + 10x1e".parse()?, &"0e + 1o + 2e".parse()?, &"20x0e + 10x1e".parse()?)
+///     .with_shared_weights(false)
+///     .init(&Device::flex())?;
+/// assert_eq!(tp.weight_numel(), 400);
+/// assert!(tp.weight.is_none());
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FullyConnectedTensorProduct {
+    /// The first input's irreps.
+    pub irreps_in1: Irreps,
+    /// The second input's irreps.
+    pub irreps_in2: Irreps,
+    /// The output irreps.
+    pub irreps_out: Irreps,
+    /// e3nn's keyword arguments (variances, normalizations, `shared_weights`).
+    pub options: TensorProductOptions,
+    /// Whether the module owns its weights; `None` means e3nn's default, `shared_weights`.
+    pub internal_weights: Option<bool>,
+}
+
+impl FullyConnectedTensorProduct {
+    /// The builder with e3nn's defaults: component irrep normalization, element path
+    /// normalization, shared internal weights.
+    ///
+    /// ```
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let builder = FullyConnectedTensorProduct::new(&"0e".parse()?, &"1o".parse()?, &"1o".parse()?);
+    /// assert!(builder.options.shared_weights);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(irreps_in1: &Irreps, irreps_in2: &Irreps, irreps_out: &Irreps) -> Self {
+        FullyConnectedTensorProduct {
+            irreps_in1: irreps_in1.clone(),
+            irreps_in2: irreps_in2.clone(),
+            irreps_out: irreps_out.clone(),
+            options: TensorProductOptions::default(),
+            internal_weights: None,
+        }
+    }
+
+    /// Replaces all the plan's options.
+    ///
+    /// ```
+    /// use equivariant::o3::tensor_product::{PathNormalization, TensorProductOptions};
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let options = TensorProductOptions { path_normalization: PathNormalization::Path, ..Default::default() };
+    /// let builder = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .with_options(options);
+    /// assert_eq!(builder.options.path_normalization, PathNormalization::Path);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_options(mut self, options: TensorProductOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// One weight vector for all rows (`true`, the default) or one per row (`false`).
+    ///
+    /// ```
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let builder = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .with_shared_weights(false);
+    /// assert!(!builder.options.shared_weights);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_shared_weights(mut self, shared_weights: bool) -> Self {
+        self.options.shared_weights = shared_weights;
+        self
+    }
+
+    /// Whether the module owns its weights (default: `shared_weights`). Internal weights
+    /// must be shared.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let tp = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .with_internal_weights(false)
+    ///     .init(&Device::flex())?;
+    /// assert!(tp.weight.is_none() && tp.plan().shared_weights());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_internal_weights(mut self, internal_weights: bool) -> Self {
+        self.internal_weights = Some(internal_weights);
+        self
+    }
+
+    /// Builds the plan and the module, with internal weights initialized on `device`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for internal weights that are not shared; the core's
+    /// errors for invalid options (e.g. variances of the wrong length).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let bad = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .with_shared_weights(false)
+    ///     .with_internal_weights(true)
+    ///     .init(&Device::flex());
+    /// assert!(bad.is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn init(&self, device: &Device) -> Result<TensorProduct> {
+        let internal = self.internal_weights.unwrap_or(self.options.shared_weights);
+        if internal && !self.options.shared_weights {
+            return Err(Error::InvalidArgument {
+                name: "internal_weights",
+                reason: "internal weights must be shared (shared_weights = true), as in e3nn"
+                    .into(),
+            });
+        }
+        let plan = fully_connected_tensor_product(
+            &self.irreps_in1,
+            &self.irreps_in2,
+            &self.irreps_out,
+            self.options.clone(),
+        )?;
+        Ok(if internal {
+            TensorProduct::new(plan, device)
+        } else {
+            TensorProduct::with_external_weights(plan)
+        })
+    }
+}
