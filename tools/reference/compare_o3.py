@@ -9,25 +9,14 @@ Our side: `cargo bench -p equivariant-core --bench o3` (same machine, RAYON_NUM_
 """
 
 import json
-import statistics
-import time
 
 import torch
 from e3nn import o3
 from e3nn.o3 import _wigner
 
+from timing import median_ms
+
 torch.set_num_threads(2)
-
-
-def median_ms(fn, reps=10, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 def wigner_3j_build(ls):

@@ -15,12 +15,12 @@ measured in the same run (the machine's peak for the sgemm fraction in BENCHMARK
 import argparse
 import json
 import os
-import statistics
 import subprocess
-import time
 
 import torch
 from e3nn import o3
+
+from timing import median_ms
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIGS = [
@@ -64,17 +64,6 @@ def build(name):
         "roofline-l5": lambda: uvu("128x5e", "1x3e", "128x5e"),
         "roofline-l7": lambda: uvu("128x7e", "1x7e", "128x7e"),
     }[name]()
-
-
-def median_ms(fn, reps, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 def sgemm_gflops():

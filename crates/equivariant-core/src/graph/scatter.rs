@@ -172,9 +172,7 @@ pub fn scatter_mean<T: Real>(
     dim_size: usize,
     d: usize,
 ) -> Result<Vec<T>> {
-    check_scatter(src, index, dim_size, d)?;
-    let mut out = vec![T::zero(); dim_size * d];
-    scatter_sum_into(&mut out, src, index, dim_size, d);
+    let mut out = scatter_sum(src, index, dim_size, d)?;
     let mut count = vec![0usize; dim_size];
     for &i in index {
         count[i] += 1;

@@ -771,7 +771,6 @@ fn backward_path<T: Real>(
     let w = &w[p.weight_offset..];
     let g = &g[p.out..p.out + p.mo * d3];
     let (t, h) = (&mut t[..d3], &mut h[..d3]);
-    let dot = |a: &[T], b: &[T]| a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y);
     for &(u, v, target) in &p.pairs {
         let (u, v) = (u as usize, v as usize);
         let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
