@@ -20,7 +20,7 @@ import subprocess
 import torch
 from e3nn import o3
 
-from timing import median_ms
+from timing import median_ms, sgemm_gflops
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIGS = [
@@ -64,12 +64,6 @@ def build(name):
         "roofline-l5": lambda: uvu("128x5e", "1x3e", "128x5e"),
         "roofline-l7": lambda: uvu("128x7e", "1x7e", "128x7e"),
     }[name]()
-
-
-def sgemm_gflops():
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    ms = median_ms(lambda: a @ b, 5)
-    return 2 * 2048**3 / (ms * 1e-3) / 1e9
 
 
 def e3nn_times(name, batch, reps):

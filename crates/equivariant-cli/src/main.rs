@@ -1,14 +1,16 @@
 //! `equivariant`: the command-line front end.
 //!
-//! `equivariant guide` walks e3nn's convolution guide on its built-in example with the
-//! pieces that exist so far; `equivariant --help` lists the options.
+//! `equivariant guide` walks e3nn's convolution guide on its built-in example;
+//! `equivariant bench` times the kernels; `equivariant --help` lists the options.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod example;
 mod guide;
+mod plots;
 
 #[derive(Parser)]
 #[command(

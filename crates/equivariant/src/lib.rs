@@ -14,9 +14,12 @@
 //! assert_eq!(irreps_sh.to_string(), "1x0e+1x1o+1x2e");
 //! ```
 
+pub mod nn;
 pub mod o3;
 pub mod ops;
 
+/// The burn version this crate is built on, for matching tensor types.
+pub use burn;
 pub use equivariant_core::{graph, math, Error, Real, Result};
 
 /// The README's examples, compiled and run as doc tests.

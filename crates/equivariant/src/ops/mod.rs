@@ -1,7 +1,15 @@
 //! burn backend extensions: the primitives the burn modules run, each a trait over
 //! [`Backend`](burn::backend::Backend) implemented natively for Flex (the core CPU kernels)
-//! and for `Autodiff` (a custom backward), plus a `Tensor`-level function.
+//! and for `Autodiff` (a custom backward), plus a `Tensor`-level function; and gather /
+//! scatter composed of burn tensor ops.
 
+mod flex;
+pub mod scatter;
+pub mod soft_one_hot_linspace;
+pub mod spherical_harmonics;
 pub mod tensor_product;
 
+pub use scatter::{gather, scatter_sum};
+pub use soft_one_hot_linspace::{soft_one_hot_linspace, SoftOneHotLinspaceBackend};
+pub use spherical_harmonics::{spherical_harmonics, SphericalHarmonicsBackend};
 pub use tensor_product::{tensor_product, TensorProductBackend};

@@ -18,9 +18,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata,
 };
-use burn::tensor::{DType, Element, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use equivariant_core::o3::tensor_product::{TensorProduct, TensorProductGradients};
-use equivariant_core::Real;
+
+use super::flex::{contiguous, FlexFloat};
 
 /// Which gradients [`TensorProductBackend::tensor_product_backward`] computes, in the order
 /// `[x1, x2, weight]`.
@@ -204,39 +205,6 @@ impl TensorProductBackend for Flex {
             }
         }
     }
-}
-
-/// The float types the Flex path runs, with a typed view of a contiguous [`FlexTensor`].
-trait FlexFloat: Real + Element {
-    const DTYPE: DType;
-    fn slice(tensor: &FlexTensor) -> Option<&[Self]>;
-}
-
-impl FlexFloat for f32 {
-    const DTYPE: DType = DType::F32;
-    fn slice(tensor: &FlexTensor) -> Option<&[Self]> {
-        tensor.as_slice::<f32>()
-    }
-}
-
-impl FlexFloat for f64 {
-    const DTYPE: DType = DType::F64;
-    fn slice(tensor: &FlexTensor) -> Option<&[Self]> {
-        tensor.as_slice::<f64>()
-    }
-}
-
-/// `tensor` as a contiguous tensor of dtype `T` (a cheap clone when it already is one:
-/// upstream gradients and transposed inputs can arrive as strided views).
-fn contiguous<T: FlexFloat>(op: &str, what: &str, tensor: &FlexTensor) -> FlexTensor {
-    assert_eq!(
-        tensor.dtype(),
-        T::DTYPE,
-        "{op}: {what} has dtype {:?} but x1 has {:?}; all operands must share one dtype",
-        tensor.dtype(),
-        T::DTYPE
-    );
-    tensor.to_contiguous()
 }
 
 /// The batch size, checking the ranks and row widths of the inputs against the plan.

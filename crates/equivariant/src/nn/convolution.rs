@@ -1,0 +1,446 @@
+//! The convolution of e3nn's convolution guide as a burn module:
+//!
+//! `f'_i = 1/sqrt(z) sum_{j in N(i)} f_j (x)(h(|x_ij|)) Y(x_ij / |x_ij|)`
+//!
+//! with `x_ij = pos[i] - pos[j]` (edge `j -> i`), `Y` the spherical harmonics, `h` a
+//! [`FullyConnectedNet`] on a [`SoftOneHotLinspace`] embedding of the edge length giving
+//! the per-edge weights of a fully connected tensor product, and `z` the average degree.
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+use equivariant_core::graph::{radius_graph, Graph};
+use equivariant_core::math::{Activation, Basis, SoftOneHotLinspace};
+use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+use equivariant_core::o3::{Irreps, Normalization, Parity, SphericalHarmonics};
+use equivariant_core::{Error, Result};
+
+use super::FullyConnectedNet;
+use crate::o3::TensorProduct;
+use crate::ops::{gather, scatter_sum, soft_one_hot_linspace, spherical_harmonics};
+
+/// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
+///
+/// ```
+/// use equivariant::nn::ConvolutionConfig;
+/// let config = ConvolutionConfig::guide();
+/// assert_eq!(config.irreps_in.to_string(), "10x0e+10x1e");
+/// assert_eq!((config.lmax, config.num_basis, config.max_radius), (2, 10, 1.8));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvolutionConfig {
+    /// Irreps of the node input features.
+    pub irreps_in: Irreps,
+    /// Irreps of the node output features.
+    pub irreps_out: Irreps,
+    /// Degree of the edge harmonics: `Y` has irreps `0e + 1o + ... + lmax (-1)^lmax`.
+    pub lmax: u32,
+    /// Number of radial basis functions.
+    pub num_basis: usize,
+    /// The radial basis (the guide's `smooth_finite`).
+    pub basis: Basis,
+    /// The basis `cutoff` flag (the guide's `conv` uses `false`).
+    pub cutoff: bool,
+    /// Hidden widths of the radial MLP `h` (the guide's `[16]`).
+    pub hidden: Vec<usize>,
+    /// Activation of the radial MLP (the guide's relu), normalized as e3nn does.
+    pub act: Activation,
+    /// Cutoff radius of the graph and end of the radial basis.
+    pub max_radius: f64,
+    /// `z`, the normalization `1/sqrt(z)`; `None` takes the graph's average degree
+    /// `E / N` at each call, as the guide does.
+    pub num_neighbors: Option<f64>,
+}
+
+impl ConvolutionConfig {
+    /// The guide's settings: `10x0e + 10x1e -> 20x0e + 10x1e`, `lmax = 2`, 10
+    /// `smooth_finite` bases without cutoff, MLP `[10, 16, weight_numel]` with relu,
+    /// `max_radius = 1.8`, `z` from the graph.
+    ///
+    /// ```
+    /// use equivariant::nn::ConvolutionConfig;
+    /// assert_eq!(ConvolutionConfig::guide().hidden, [16]);
+    /// ```
+    pub fn guide() -> Self {
+        ConvolutionConfig {
+            irreps_in: "10x0e + 10x1e".parse().expect("valid irreps"),
+            irreps_out: "20x0e + 10x1e".parse().expect("valid irreps"),
+            lmax: 2,
+            num_basis: 10,
+            basis: Basis::SmoothFinite,
+            cutoff: false,
+            hidden: vec![16],
+            act: Activation::Relu,
+            max_radius: 1.8,
+            num_neighbors: None,
+        }
+    }
+
+    /// A [`Convolution`] with these settings, its MLP weights drawn from `N(0, 1)` on
+    /// `device` (e3nn's initialization).
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a non-positive `max_radius`, `num_neighbors` or
+    /// `num_basis`, or a zero hidden width; those of the tensor product when no path
+    /// connects the irreps.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let conv = ConvolutionConfig::guide().init(&Device::flex())?;
+    /// assert_eq!(conv.tp.weight_numel(), 400);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn init(&self, device: &Device) -> Result<Convolution> {
+        if !(self.max_radius.is_finite() && self.max_radius > 0.0) {
+            return Err(Error::InvalidArgument {
+                name: "max_radius",
+                reason: format!("must be positive and finite, got {}", self.max_radius),
+            });
+        }
+        if let Some(z) = self.num_neighbors {
+            if !(z.is_finite() && z > 0.0) {
+                return Err(Error::InvalidArgument {
+                    name: "num_neighbors",
+                    reason: format!("must be positive and finite, got {z}"),
+                });
+            }
+        }
+        let irreps_sh = Irreps::spherical_harmonics(self.lmax, Parity::Odd);
+        let sh = SphericalHarmonics::new(&irreps_sh, true, Normalization::Component)?;
+        let basis = SoftOneHotLinspace::new(
+            0.0,
+            self.max_radius,
+            self.num_basis,
+            self.basis,
+            self.cutoff,
+        )?;
+        let plan = fully_connected_tensor_product(
+            &self.irreps_in,
+            &irreps_sh,
+            &self.irreps_out,
+            TensorProductOptions {
+                shared_weights: false,
+                ..Default::default()
+            },
+        )?;
+        let mut hs = vec![self.num_basis];
+        hs.extend(&self.hidden);
+        hs.push(plan.weight_numel());
+        let fc = FullyConnectedNet::new(&hs, Some(self.act), device)?;
+        Ok(Convolution {
+            fc,
+            tp: TensorProduct::with_external_weights(plan),
+            sh: Arc::new(sh),
+            basis: Arc::new(basis),
+            config: self.clone(),
+        })
+    }
+}
+
+/// The guide's equivariant convolution (see the [module docs](self) for the formula).
+///
+/// Trainable (the radial MLP's weights are its parameters) and differentiable with respect
+/// to the node features and positions on an autodiff device.
+///
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use equivariant::nn::ConvolutionConfig;
+///
+/// let device = Device::flex();
+/// let conv = ConvolutionConfig::guide().init(&device)?;
+/// let pos = Tensor::<2>::random([30, 3], Distribution::Normal(0.0, 1.0), &device);
+/// let f_in = Tensor::<2>::random([30, 40], Distribution::Normal(0.0, 1.0), &device);
+/// let f_out = conv.forward(f_in, pos)?;
+/// assert_eq!(f_out.dims(), [30, 50]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct Convolution {
+    /// The radial MLP `h`: `[num_basis, hidden.., weight_numel]`.
+    pub fc: FullyConnectedNet,
+    /// The fully connected tensor product `irreps_in x irreps_sh -> irreps_out`, with
+    /// per-edge (external) weights.
+    pub tp: TensorProduct,
+    #[module(skip)]
+    sh: Arc<SphericalHarmonics>,
+    #[module(skip)]
+    basis: Arc<SoftOneHotLinspace>,
+    #[module(skip)]
+    config: ConvolutionConfig,
+}
+
+impl Convolution {
+    /// The settings this convolution was built with.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let conv = ConvolutionConfig::guide().init(&Device::flex())?;
+    /// assert_eq!(conv.config().max_radius, 1.8);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn config(&self) -> &ConvolutionConfig {
+        &self.config
+    }
+
+    /// The irreps of the edge harmonics, `0e + 1o + ... ` up to `lmax`.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let conv = ConvolutionConfig::guide().init(&Device::flex())?;
+    /// assert_eq!(conv.irreps_sh().to_string(), "1x0e+1x1o+1x2e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_sh(&self) -> &Irreps {
+        self.sh.irreps_out()
+    }
+
+    /// The radius graph of `pos` (`[n, 3]`): every ordered pair closer than `max_radius`,
+    /// without self loops, in the deterministic order of [`radius_graph`].
+    ///
+    /// Errors: [`Error::ShapeMismatch`] if `pos` is not `[n, 3]`; [`Error::NonFinite`] for a
+    /// NaN or infinite coordinate.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let pos = Tensor::<2>::from_floats([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [5.0, 0.0, 0.0]], &device);
+    /// let graph = conv.graph(&pos)?;
+    /// assert_eq!((graph.src, graph.dst), (vec![1, 0], vec![0, 1]));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn graph(&self, pos: &Tensor<2>) -> Result<Graph> {
+        let [_, three] = pos.dims();
+        if three != 3 {
+            return Err(Error::ShapeMismatch {
+                what: "pos [n, 3]",
+                expected: 3,
+                got: three,
+            });
+        }
+        let pos: Vec<f64> = pos.to_data().iter::<f64>().collect();
+        radius_graph(&pos, self.config.max_radius, None, None)
+    }
+
+    /// The convolution of the node features `f_in` (`[n, irreps_in.dim]`) at positions `pos`
+    /// (`[n, 3]`) over their radius graph: `[n, irreps_out.dim]`.
+    ///
+    /// Errors: those of [`graph`](Convolution::graph) and
+    /// [`forward_graph`](Convolution::forward_graph).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let pos = Tensor::<2>::from_floats([[0.0, 0.0, f32::NAN]], &device);
+    /// assert!(conv.forward(Tensor::<2>::zeros([1, 40], &device), pos).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, f_in: Tensor<2>, pos: Tensor<2>) -> Result<Tensor<2>> {
+        let graph = self.graph(&pos)?;
+        self.forward_graph(f_in, pos, &graph)
+    }
+
+    /// The convolution over a given graph (edges `graph.src[e] -> graph.dst[e]`), the edge
+    /// vectors being `pos[dst] - pos[src]`.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] if `f_in` is not `[n, irreps_in.dim]` or `pos` not
+    /// `[n, 3]`; [`Error::InvalidArgument`] for an edge naming a node `>= n`;
+    /// [`Error::InvalidArgument`] for a periodic graph (shifts), whose edge vectors need the
+    /// cell: compute them and call [`forward_edges`](Convolution::forward_edges).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::graph::Graph;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let pos = Tensor::<2>::from_floats([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], &device);
+    /// let graph = Graph { src: vec![0], dst: vec![1], shift: None };
+    /// let f_out = conv.forward_graph(Tensor::<2>::ones([2, 40], &device), pos, &graph)?;
+    /// // Node 0 receives nothing.
+    /// assert!(f_out.clone().slice([0..1]).abs().max().into_scalar::<f32>() == 0.0);
+    /// assert!(f_out.slice([1..2]).abs().max().into_scalar::<f32>() > 0.0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_graph(
+        &self,
+        f_in: Tensor<2>,
+        pos: Tensor<2>,
+        graph: &Graph,
+    ) -> Result<Tensor<2>> {
+        if graph.shift.is_some() {
+            return Err(Error::InvalidArgument {
+                name: "graph",
+                reason: "a periodic graph needs its cell shifts in the edge vectors; \
+                         use forward_edges"
+                    .into(),
+            });
+        }
+        let [n, three] = pos.dims();
+        if three != 3 {
+            return Err(Error::ShapeMismatch {
+                what: "pos [n, 3]",
+                expected: 3,
+                got: three,
+            });
+        }
+        let device = pos.device();
+        let (src, dst) = self.edge_index(graph, n, &device)?;
+        let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));
+        self.convolve(f_in, edge_vec, src, dst)
+    }
+
+    /// The convolution with given edge vectors `edge_vec` (`[E, 3]`, edge `e` going from
+    /// `graph.src[e]` to `graph.dst[e]`), e.g. with periodic shifts added. Differentiable
+    /// with respect to `f_in` and `edge_vec`.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] if `f_in` is not `[n, irreps_in.dim]` or `edge_vec`
+    /// not `[graph.num_edges(), 3]`; [`Error::InvalidArgument`] for an edge naming a node
+    /// `>= n`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::graph::Graph;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let graph = Graph { src: vec![0, 1], dst: vec![1, 0], shift: None };
+    /// let edge_vec = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]], &device);
+    /// let f_out = conv.forward_edges(Tensor::<2>::ones([2, 40], &device), edge_vec, &graph)?;
+    /// assert_eq!(f_out.dims(), [2, 50]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_edges(
+        &self,
+        f_in: Tensor<2>,
+        edge_vec: Tensor<2>,
+        graph: &Graph,
+    ) -> Result<Tensor<2>> {
+        let [n, _] = f_in.dims();
+        let expected = [graph.num_edges(), 3];
+        if edge_vec.dims() != expected {
+            return Err(Error::ShapeMismatch {
+                what: "edge_vec [E, 3]",
+                expected: expected[0] * 3,
+                got: edge_vec.dims()[0] * edge_vec.dims()[1],
+            });
+        }
+        let device = f_in.device();
+        let (src, dst) = self.edge_index(graph, n, &device)?;
+        self.convolve(f_in, edge_vec, src, dst)
+    }
+
+    /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component
+    /// normalized: the guide's `sh`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let y = conv.edge_sh(Tensor::<2>::from_floats([[0.0, 3.0, 0.0]], &device));
+    /// assert_eq!(y.dims(), [1, 9]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn edge_sh(&self, edge_vec: Tensor<2>) -> Tensor<2> {
+        spherical_harmonics(&self.sh, edge_vec)
+    }
+
+    /// The radial embedding of the edge lengths, `sqrt(num_basis) basis(|x|)`
+    /// (`[E, 3] -> [E, num_basis]`): the guide's `emb`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let emb = conv.edge_embedding(Tensor::<2>::from_floats([[0.0, 1.0, 0.0]], &device));
+    /// assert_eq!(emb.dims(), [1, 10]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn edge_embedding(&self, edge_vec: Tensor<2>) -> Tensor<2> {
+        let [e, _] = edge_vec.dims();
+        let length = edge_vec.powi_scalar(2).sum_dim(1).sqrt().reshape([e]);
+        soft_one_hot_linspace(&self.basis, length).mul_scalar((self.config.num_basis as f64).sqrt())
+    }
+
+    /// `z` for a graph of `num_edges` edges on `num_nodes` nodes: the configured value, or
+    /// the average degree (1 for a graph without edges, whose output is zero anyway).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let conv = ConvolutionConfig::guide().init(&Device::flex())?;
+    /// assert_eq!(conv.num_neighbors(300, 100), 3.0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn num_neighbors(&self, num_edges: usize, num_nodes: usize) -> f64 {
+        match self.config.num_neighbors {
+            Some(z) => z,
+            None if num_edges == 0 || num_nodes == 0 => 1.0,
+            None => num_edges as f64 / num_nodes as f64,
+        }
+    }
+
+    /// Edge indices as int tensors, checked against `n` nodes.
+    fn edge_index(
+        &self,
+        graph: &Graph,
+        n: usize,
+        device: &Device,
+    ) -> Result<(Tensor<1, Int>, Tensor<1, Int>)> {
+        if graph.src.len() != graph.dst.len() {
+            return Err(Error::ShapeMismatch {
+                what: "graph.dst (as long as graph.src)",
+                expected: graph.src.len(),
+                got: graph.dst.len(),
+            });
+        }
+        let index = |what: &'static str, nodes: &[usize]| -> Result<Tensor<1, Int>> {
+            if let Some(&bad) = nodes.iter().find(|&&i| i >= n) {
+                return Err(Error::InvalidArgument {
+                    name: what,
+                    reason: format!("an edge names node {bad}, but there are {n} nodes"),
+                });
+            }
+            let ints: Vec<i64> = nodes.iter().map(|&i| i as i64).collect();
+            Ok(Tensor::<1, Int>::from_ints(ints.as_slice(), device))
+        };
+        Ok((
+            index("graph.src", &graph.src)?,
+            index("graph.dst", &graph.dst)?,
+        ))
+    }
+
+    /// The guide's `conv` given the graph's edge vectors and indices.
+    fn convolve(
+        &self,
+        f_in: Tensor<2>,
+        edge_vec: Tensor<2>,
+        src: Tensor<1, Int>,
+        dst: Tensor<1, Int>,
+    ) -> Result<Tensor<2>> {
+        let [n, d_in] = f_in.dims();
+        let expected = self.config.irreps_in.dim();
+        if d_in != expected {
+            return Err(Error::ShapeMismatch {
+                what: "f_in [n, irreps_in.dim]",
+                expected,
+                got: d_in,
+            });
+        }
+        let [e, _] = edge_vec.dims();
+        let sh = self.edge_sh(edge_vec.clone());
+        let weight = self.fc.forward(self.edge_embedding(edge_vec));
+        let summand = self.tp.forward(gather(f_in, src), sh, Some(weight));
+        let z = self.num_neighbors(e, n);
+        // A multiplication, not `div_scalar`: see `FullyConnectedNet::forward`.
+        Ok(scatter_sum(summand, dst, n).mul_scalar(1.0 / z.sqrt()))
+    }
+}

@@ -1,0 +1,212 @@
+//! e3nn's `nn.FullyConnectedNet`: a multilayer perceptron without biases whose layers
+//! keep the second moment of the signal at one.
+
+use burn::module::{Initializer, Module, Param};
+use burn::tensor::{activation, Device, Tensor};
+use equivariant_core::math::Activation;
+use equivariant_core::{Error, Result};
+
+/// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
+///
+/// Layer `i` maps `hs[i] -> hs[i + 1]` with a weight `W_i` (`[hs[i], hs[i + 1]]`, drawn
+/// from `N(0, 1)`) and no bias. With an activation `phi` (normalized by e3nn's
+/// `normalize2mom` constant `c`, [`Activation::normalize2mom_constant`]) a layer computes
+///
+/// `x -> sqrt(var_out) c phi(x W / sqrt(h_in var_in))`,
+///
+/// and without one (the last layer unless `out_act`) `x -> x W / sqrt(h_in var_in / var_out)`.
+/// `var_in` is `variance_in` for the first layer and 1 after; `var_out` is `variance_out`
+/// for the last layer and 1 before. Unit-variance inputs thus give unit-variance outputs.
+///
+/// # Shapes
+///
+/// `[batch, hs[0]] -> [batch, hs[last]]`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::Activation;
+/// use equivariant::nn::FullyConnectedNet;
+///
+/// let device = Device::flex();
+/// let fc = FullyConnectedNet::new(&[10, 16, 400], Some(Activation::Relu), &device)?;
+/// let y = fc.forward(Tensor::<2>::ones([7, 10], &device));
+/// assert_eq!(y.dims(), [7, 400]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct FullyConnectedNet {
+    /// The layer weights, `weights[i]: [hs[i], hs[i + 1]]` (e3nn's `layer{i}.weight`).
+    pub weights: Vec<Param<Tensor<2>>>,
+    #[module(skip)]
+    hs: Vec<usize>,
+    #[module(skip)]
+    act: Option<Activation>,
+    #[module(skip)]
+    variance_in: f64,
+    #[module(skip)]
+    variance_out: f64,
+    #[module(skip)]
+    out_act: bool,
+}
+
+impl FullyConnectedNet {
+    /// e3nn's `FullyConnectedNet(hs, act)`: `variance_in = variance_out = 1`, no activation
+    /// on the output. Weights are drawn from `N(0, 1)` on `device`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] if `hs` has fewer than two sizes or a zero size.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let fc = FullyConnectedNet::new(&[3, 4, 5], None, &Device::flex())?;
+    /// assert_eq!(fc.weights[1].dims(), [4, 5]);
+    /// assert!(FullyConnectedNet::new(&[3], None, &Device::flex()).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(hs: &[usize], act: Option<Activation>, device: &Device) -> Result<Self> {
+        Self::with_options(hs, act, 1.0, 1.0, false, device)
+    }
+
+    /// e3nn's `FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] if `hs` has fewer than two sizes or a zero size,
+    /// or a variance is not positive and finite.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::math::Activation;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let fc = FullyConnectedNet::with_options(&[3, 4], Some(Activation::Tanh), 2.0, 1.0, true, &Device::flex())?;
+    /// assert_eq!(fc.hs(), [3, 4]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_options(
+        hs: &[usize],
+        act: Option<Activation>,
+        variance_in: f64,
+        variance_out: f64,
+        out_act: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        if hs.len() < 2 || hs.contains(&0) {
+            return Err(Error::InvalidArgument {
+                name: "hs",
+                reason: format!("needs at least two positive sizes, got {hs:?}"),
+            });
+        }
+        for (name, v) in [("variance_in", variance_in), ("variance_out", variance_out)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::InvalidArgument {
+                    name,
+                    reason: format!("must be positive and finite, got {v}"),
+                });
+            }
+        }
+        let weights = hs
+            .windows(2)
+            .map(|h| {
+                Initializer::Normal {
+                    mean: 0.0,
+                    std: 1.0,
+                }
+                .init([h[0], h[1]], device)
+            })
+            .collect();
+        Ok(FullyConnectedNet {
+            weights,
+            hs: hs.to_vec(),
+            act,
+            variance_in,
+            variance_out,
+            out_act,
+        })
+    }
+
+    /// The layer sizes `hs`.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let fc = FullyConnectedNet::new(&[2, 3], None, &Device::flex())?;
+    /// assert_eq!(fc.hs(), [2, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn hs(&self) -> &[usize] {
+        &self.hs
+    }
+
+    /// The activation (before normalization), if any.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::math::Activation;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let fc = FullyConnectedNet::new(&[2, 3], Some(Activation::Silu), &Device::flex())?;
+    /// assert_eq!(fc.act(), Some(Activation::Silu));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn act(&self) -> Option<Activation> {
+        self.act
+    }
+
+    /// The network applied to each row of `x` (`[batch, hs[0]] -> [batch, hs[last]]`).
+    ///
+    /// # Panics
+    ///
+    /// If `x` is not `[batch, hs[0]]`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let device = Device::flex();
+    /// let fc = FullyConnectedNet::new(&[1, 1], None, &device)?;
+    /// // One linear layer: x w / sqrt(1).
+    /// let w = fc.weights[0].val().into_data().try_into_vec::<f32>().unwrap()[0];
+    /// let y = fc.forward(Tensor::<2>::from_floats([[2.0]], &device));
+    /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [2.0 * w]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        // Scalings are multiplications by reciprocals: burn 0.22.1's autodiff rounds the
+        // divisor of `div_scalar` to f32 in the backward, which would cost f64 gradients
+        // eight digits.
+        let last = self.weights.len() - 1;
+        let mut x = x;
+        let mut var_in = self.variance_in;
+        for (i, weight) in self.weights.iter().enumerate() {
+            let h_in = self.hs[i] as f64;
+            let var_out = if i == last { self.variance_out } else { 1.0 };
+            let act = if i < last || self.out_act {
+                self.act
+            } else {
+                None
+            };
+            x = match act {
+                Some(act) => {
+                    let y = x.matmul(weight.val().mul_scalar(1.0 / (h_in * var_in).sqrt()));
+                    apply(act, y).mul_scalar(act.normalize2mom_constant() * var_out.sqrt())
+                }
+                None => x.matmul(
+                    weight
+                        .val()
+                        .mul_scalar(1.0 / (h_in * var_in / var_out).sqrt()),
+                ),
+            };
+            var_in = var_out;
+        }
+        x
+    }
+}
+
+/// The raw activation with burn tensor ops (torch's definitions, as
+/// [`Activation::apply`]).
+fn apply(act: Activation, x: Tensor<2>) -> Tensor<2> {
+    match act {
+        Activation::Relu => activation::relu(x),
+        Activation::Silu => activation::silu(x),
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => activation::sigmoid(x),
+        Activation::Gelu => activation::gelu(x),
+        Activation::Abs => x.abs(),
+    }
+}

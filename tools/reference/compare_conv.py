@@ -1,0 +1,183 @@
+"""Side-by-side timings of the guide's convolution: e3nn 0.6.0 eager vs ours, same machine, same run.
+
+    tools/reference/.venv/bin/python tools/reference/compare_conv.py [--nodes 100,1000,10000] [--reps 10]
+        [--threads 2] [--seed 0] [--bin target/release/equivariant] [--build] [--e3nn-only]
+
+The convolution is the guide's (guide_e3nn.py): 10x0e+10x1e (x) Y^{l<=2} -> 20x0e+10x1e,
+FullyConnectedTensorProduct with per-edge weights from FullyConnectedNet([10, 16, 400], relu)
+on the 'smooth_finite' embedding (cutoff=False, as in the guide's `conv`), max_radius 1.8,
+f32, positions randn(N, 3) * (N / 100)^(1/3) (the guide's density; the average degree grows
+from ~30 at 100 nodes to ~55 at 10000 as the boundary matters less). The graph is built once,
+untimed. Timed, median of --reps after warm-up (timing.median_ms):
+  forward          = edge vectors + sh + emb + fc + tp + scatter on the fixed graph (no_grad);
+  forward+backward = forward, then the gradient of f_out.pow(2).sum() with respect to f_in,
+                     pos and the fc weights (torch.autograd.grad, nothing accumulates).
+Each N runs e3nn in its own subprocess; e3nn_peak_mib is that process's peak RSS (ru_maxrss,
+includes torch itself) and e3nn_base_mib its peak RSS before the timed runs (torch + the
+inputs and the graph).
+
+Our side runs `<bin> bench conv --nodes N --reps R --threads T --json` with RAYON_NUM_THREADS=T
+and reads the last JSON line it prints: {"nodes", "edges", "fwd_ms", "fwd_bwd_ms", "peak_mib"?, ...}.
+The binary is built by `cargo build --release -p equivariant-cli` (or pass --build). Seeds are
+not shared across languages: only the density and the irreps are the same, so edge counts may
+differ slightly (ours is reported as ours_edges when it says).
+
+Prints one JSON object per line:
+  {"nodes", "edges", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
+   "sgemm_gflops", "ours_peak_mib"?, "e3nn_peak_mib", "e3nn_base_mib", "ours_edges"?}
+(with --e3nn-only the ours_* keys are left out). sgemm_gflops: timing.sgemm_gflops() measured
+once at the start at T threads.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+DEFAULT_BIN = os.path.join(ROOT, "target", "release", "equivariant")
+
+
+def rss_mib():
+    """This process's peak resident set so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def e3nn_child(nodes, reps, warmup, threads, seed):
+    """Times e3nn at one N in this (fresh) process and prints one JSON line."""
+    import torch
+
+    from guide_e3nn import MAX_RADIUS, GuideConv, guide_positions, radius_graph
+    from timing import median_ms
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    conv = GuideConv(cutoff=False)
+    pos = guide_positions(nodes)
+    f_in = conv.irreps_input.randn(nodes, -1)
+    edge_src, edge_dst = radius_graph(pos, MAX_RADIUS)
+    num_neighbors = len(edge_src) / nodes
+    base = rss_mib()
+
+    with torch.no_grad():
+        fwd = median_ms(lambda: conv.given_graph(f_in, pos, edge_src, edge_dst, num_neighbors), reps, warmup)
+
+    pos_g = pos.clone().requires_grad_(True)
+    f_in_g = f_in.clone().requires_grad_(True)
+    params = list(conv.fc.parameters())
+
+    def fwd_bwd():
+        f_out = conv.given_graph(f_in_g, pos_g, edge_src, edge_dst, num_neighbors)
+        torch.autograd.grad(f_out.pow(2).sum(), [f_in_g, pos_g, *params])
+
+    fwd_bwd_ms = median_ms(fwd_bwd, reps, warmup)
+    print(json.dumps({
+        "nodes": nodes,
+        "edges": len(edge_src),
+        "fwd_ms": fwd,
+        "fwd_bwd_ms": fwd_bwd_ms,
+        "peak_mib": rss_mib(),
+        "base_mib": base,
+    }), flush=True)
+
+
+def last_json_line(text):
+    """The last line of `text` that parses as a JSON object, or None."""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    return None
+
+
+def e3nn(nodes, args):
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", str(nodes), "--reps", str(args.reps),
+           "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
+    obj = last_json_line(proc.stdout)
+    if proc.returncode != 0 or obj is None:
+        raise SystemExit(f"e3nn at {nodes} nodes failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return obj
+
+
+def pick(obj, *keys):
+    """The first of `keys` present in `obj` (the CLI may say fwd_ms or ours_fwd_ms)."""
+    for key in keys:
+        if obj.get(key) is not None:
+            return obj[key]
+    return None
+
+
+def ours(nodes, args):
+    if not os.path.isfile(args.bin):
+        raise SystemExit(f"{args.bin} not found: build it with `cargo build --release -p equivariant-cli` "
+                         f"(or pass --build, --bin PATH, or --e3nn-only)")
+    cmd = [args.bin, "bench", "conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads), "--json"]
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    obj = last_json_line(proc.stdout)
+    if proc.returncode != 0 or obj is None:
+        raise SystemExit(f"`{' '.join(cmd)}` failed (exit {proc.returncode}) or printed no JSON line:\n"
+                         f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+    fwd, fwd_bwd = pick(obj, "fwd_ms", "ours_fwd_ms"), pick(obj, "fwd_bwd_ms", "ours_fwd_bwd_ms")
+    if fwd is None or fwd_bwd is None:
+        raise SystemExit(f"`{' '.join(cmd)}` printed no fwd_ms / fwd_bwd_ms: {obj}")
+    return {"fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "peak_mib": pick(obj, "peak_mib", "ours_peak_mib"),
+            "edges": obj.get("edges")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", default="100,1000,10000", help="comma-separated node counts")
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls before each median")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bin", default=DEFAULT_BIN, help="our CLI (default: target/release/equivariant)")
+    parser.add_argument("--build", action="store_true", help="cargo build --release -p equivariant-cli first")
+    parser.add_argument("--e3nn-only", action="store_true", help="time e3nn alone")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child is not None:
+        e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed)
+        return
+
+    import torch
+
+    from timing import sgemm_gflops
+
+    torch.set_num_threads(args.threads)
+    if args.build and not args.e3nn_only:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
+    peak = round(sgemm_gflops(), 2)
+    for nodes in (int(n) for n in args.nodes.split(",")):
+        mine = None if args.e3nn_only else ours(nodes, args)
+        theirs = e3nn(nodes, args)
+        row = {"nodes": nodes, "edges": theirs["edges"]}
+        if mine:
+            row["ours_fwd_ms"] = round(mine["fwd_ms"], 4)
+        row["e3nn_fwd_ms"] = round(theirs["fwd_ms"], 4)
+        if mine:
+            row["ours_fwd_bwd_ms"] = round(mine["fwd_bwd_ms"], 4)
+        row["e3nn_fwd_bwd_ms"] = round(theirs["fwd_bwd_ms"], 4)
+        row["sgemm_gflops"] = peak
+        if mine and mine["peak_mib"] is not None:
+            row["ours_peak_mib"] = round(mine["peak_mib"], 1)
+        row["e3nn_peak_mib"] = round(theirs["peak_mib"], 1)
+        row["e3nn_base_mib"] = round(theirs["base_mib"], 1)
+        if mine and mine["edges"] is not None and mine["edges"] != theirs["edges"]:
+            row["ours_edges"] = mine["edges"]
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
