@@ -156,6 +156,11 @@ def main():
     from timing import sgemm_gflops
 
     torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.2f}: with another process on the cores, torch's {args.threads} threads "
+              f"wait on each other at every op and e3nn's times grow up to 20x; time on an idle machine",
+              file=sys.stderr, flush=True)
     if args.build and not args.e3nn_only:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
     peak = round(sgemm_gflops(), 2)

@@ -4,6 +4,9 @@
 
 use std::time::Instant;
 
+use equivariant::burn::module::Module;
+use equivariant::burn::tensor::Device;
+use equivariant::nn::ConvolutionConfig;
 use equivariant::o3::tensor_product::{
     benchmark_config, TensorProduct, TensorProductGradients, BENCHMARK_CONFIGS,
 };
@@ -11,11 +14,39 @@ use equivariant::Real;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::example::{features, positions, tensor};
+
 /// The benchmarks.
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
     /// A tensor product with per-row weights: forward, and forward + backward of sum(out^2).
     Tp(TpArgs),
+    /// The guide's convolution on a random graph at the guide's density: forward, and
+    /// forward + backward of sum(out^2) to the features, positions and MLP weights.
+    Conv(ConvArgs),
+}
+
+/// Options of `equivariant bench conv`.
+#[derive(clap::Args)]
+pub struct ConvArgs {
+    /// Nodes (positions randn * (nodes/100)^(1/3), the guide's density).
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Seed of the positions, features and weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One JSON object instead of a table row.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `equivariant bench tp`.
@@ -44,14 +75,23 @@ pub struct TpArgs {
     json: bool,
 }
 
+fn set_threads(threads: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()?;
+    }
+    Ok(())
+}
+
 pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
     match command {
+        BenchCommand::Conv(args) => {
+            set_threads(args.threads)?;
+            bench_conv(args)
+        }
         BenchCommand::Tp(args) => {
-            if let Some(threads) = args.threads {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build_global()?;
-            }
+            set_threads(args.threads)?;
             let names: Vec<&str> = if args.config == "all" {
                 BENCHMARK_CONFIGS.to_vec()
             } else {
@@ -77,7 +117,7 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Median of `reps` timings of `f`, in milliseconds, after `warmup` untimed calls.
-fn median_ms(
+pub fn median_ms(
     reps: usize,
     warmup: usize,
     mut f: impl FnMut() -> Result<(), equivariant::Error>,
@@ -155,6 +195,71 @@ fn bench_tp<T: Real>(
         );
     } else {
         println!("{name:<16} {batch:>8} {fwd_ms:>12.3} {fwd_bwd_ms:>16.3} {gflops:>12.2}");
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory in MiB (`VmHWM`), where Linux reports it.
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.nodes < 2 {
+        return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
+    }
+    let n = args.nodes;
+    let device = Device::flex();
+    device.seed(args.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let config = ConvolutionConfig::guide();
+    let conv = config.init(&device)?;
+    let pos_data = positions(n, &mut rng);
+    let f_data = features(&config.irreps_in, n, &mut rng);
+    let pos = tensor(pos_data.clone(), n, 3, &device);
+    let f_in = tensor(f_data.clone(), n, config.irreps_in.dim(), &device);
+    let graph = conv.graph(&pos)?;
+
+    let fwd_ms = median_ms(args.reps, args.warmup, || {
+        let out = conv.forward_graph(f_in.clone(), pos.clone(), &graph)?;
+        let _ = out.dims();
+        Ok(())
+    })?;
+
+    // The same model and inputs, tracked.
+    let autodiff = device.clone().autodiff();
+    let conv_ad = conv.clone().fork(&autodiff);
+    let pos_ad = tensor(pos_data, n, 3, &autodiff);
+    let f_ad = tensor(f_data, n, config.irreps_in.dim(), &autodiff);
+    let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
+        let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
+        let out = conv_ad.forward_graph(f, p, &graph)?;
+        let _grads = out.powi_scalar(2).sum().backward();
+        Ok(())
+    })?;
+    let edges = graph.num_edges();
+    let peak = peak_mib();
+    if args.json {
+        let peak = peak
+            .map(|p| format!(", \"peak_mib\": {p:.1}"))
+            .unwrap_or_default();
+        println!(
+            "{{\"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {fwd_ms:.4}, \"fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"threads\": {}{peak}}}",
+            rayon::current_num_threads()
+        );
+    } else {
+        println!(
+            "{:>8} {:>10} {:>12} {:>14} {:>10}",
+            "nodes", "edges", "fwd ms", "fwd+bwd ms", "peak MiB"
+        );
+        println!(
+            "{n:>8} {edges:>10} {fwd_ms:>12.3} {fwd_bwd_ms:>14.3} {:>10}",
+            peak.map(|p| format!("{p:.1}"))
+                .unwrap_or_else(|| "-".into())
+        );
     }
     Ok(())
 }

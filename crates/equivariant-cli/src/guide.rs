@@ -4,7 +4,6 @@
 //! breakdown of the guide's last cell, and (with `--out`) the guide's pictures.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use equivariant::burn::tensor::{Device, Int, Tensor};
 use equivariant::nn::{Convolution, ConvolutionConfig};
@@ -12,6 +11,7 @@ use equivariant::o3::rand_matrix;
 use equivariant::ops::{gather, scatter_sum};
 use rand::SeedableRng;
 
+use crate::bench::median_ms;
 use crate::example::{features, positions, second_moment, tensor};
 use crate::plots;
 
@@ -58,6 +58,7 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
         max_radius: args.radius,
         ..ConvolutionConfig::guide()
     };
+    let conv = config.init(&device)?;
 
     println!(
         "e3nn's convolution guide, in Rust: {n} nodes, max_radius {}, seed {}",
@@ -69,7 +70,6 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     // Graph.
     let pos = tensor(positions(n, &mut rng), n, 3, &device);
-    let conv = config.init(&device)?;
     let graph = conv.graph(&pos)?;
     let num_edges = graph.num_edges();
     let z = conv.num_neighbors(num_edges, n);
@@ -274,80 +274,76 @@ fn equivariance(
 }
 
 /// The guide's last cell: each stage timed on its own (median of `reps`, after one
-/// warm-up), in milliseconds.
+/// warm-up), in milliseconds. Flex is eager: each stage's work is done when it returns.
 fn time_stages(
     conv: &Convolution,
     f_in: &Tensor<2>,
     pos: &Tensor<2>,
     reps: usize,
     progress: bool,
-) -> Result<Vec<(&'static str, f64)>, Box<dyn std::error::Error>> {
+) -> Result<Vec<(&'static str, f64)>, equivariant::Error> {
     let device = pos.device();
     let n = pos.dims()[0];
-    let mut stages = Vec::new();
-    let stage = |name: &'static str, stages: &mut Vec<(&'static str, f64)>, f: &mut dyn FnMut()| {
+    let note = |name: &str| {
         if progress {
             eprintln!("  {name}...");
         }
-        f();
-        let mut times: Vec<f64> = (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                start.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        stages.push((name, times[times.len() / 2]));
     };
-    // Each stage syncs by reading its result's shape after the (eager) computation.
-    let mut graph = None;
-    let mut edges = None;
-    let mut edge_vec = None;
-    let mut err = None;
-    stage("radius_graph", &mut stages, &mut || match conv.graph(pos) {
-        Ok(g) => {
-            let (src, dst) = edge_index(&g, &device);
-            edge_vec = Some(gather(pos.clone(), dst.clone()).sub(gather(pos.clone(), src.clone())));
-            edges = Some((src, dst));
-            graph = Some(g);
-        }
-        Err(e) => err = Some(e),
-    });
-    if let Some(e) = err {
-        return Err(e.into());
-    }
-    let (src, dst) = edges.expect("set by the graph stage");
-    let edge_vec = edge_vec.expect("set by the graph stage");
-    let num_edges = graph.map(|g| g.num_edges()).unwrap_or(0);
-    let mut sh = None;
-    stage("harmonics", &mut stages, &mut || {
-        sh = Some(conv.edge_sh(edge_vec.clone()))
-    });
-    let mut emb = None;
-    stage("embedding", &mut stages, &mut || {
-        emb = Some(conv.edge_embedding(edge_vec.clone()))
-    });
-    let emb = emb.expect("set");
-    let mut weight = None;
-    stage("mlp", &mut stages, &mut || {
-        weight = Some(conv.fc.forward(emb.clone()))
-    });
-    let (sh, weight) = (sh.expect("set"), weight.expect("set"));
-    let mut summand = None;
-    stage("tensor_product", &mut stages, &mut || {
-        summand = Some(conv.tp.forward(
+    let edges = |graph: &equivariant::graph::Graph| {
+        let (src, dst) = edge_index(graph, &device);
+        let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos.clone(), src.clone()));
+        (src, dst, edge_vec)
+    };
+    note("radius_graph");
+    let graph_ms = median_ms(reps, 1, || {
+        edges(&conv.graph(pos)?);
+        Ok(())
+    })?;
+    let graph = conv.graph(pos)?;
+    let (src, dst, edge_vec) = edges(&graph);
+    note("harmonics");
+    let sh_ms = median_ms(reps, 1, || {
+        conv.edge_sh(edge_vec.clone());
+        Ok(())
+    })?;
+    let sh = conv.edge_sh(edge_vec.clone());
+    note("embedding");
+    let emb_ms = median_ms(reps, 1, || {
+        conv.edge_embedding(edge_vec.clone());
+        Ok(())
+    })?;
+    let emb = conv.edge_embedding(edge_vec);
+    note("mlp");
+    let mlp_ms = median_ms(reps, 1, || {
+        conv.fc.forward(emb.clone());
+        Ok(())
+    })?;
+    let weight = conv.fc.forward(emb);
+    let summand = || {
+        conv.tp.forward(
             gather(f_in.clone(), src.clone()),
             sh.clone(),
             Some(weight.clone()),
-        ))
-    });
-    let summand = summand.expect("set");
-    let z = conv.num_neighbors(num_edges, n);
-    stage("scatter", &mut stages, &mut || {
-        let _ = scatter_sum(summand.clone(), dst.clone(), n)
-            .mul_scalar(1.0 / z.sqrt())
-            .dims();
-    });
-    Ok(stages)
+        )
+    };
+    note("tensor_product");
+    let tp_ms = median_ms(reps, 1, || {
+        summand();
+        Ok(())
+    })?;
+    let summand = summand();
+    let z = conv.num_neighbors(graph.num_edges(), n);
+    note("scatter");
+    let scatter_ms = median_ms(reps, 1, || {
+        scatter_sum(summand.clone(), dst.clone(), n).mul_scalar(1.0 / z.sqrt());
+        Ok(())
+    })?;
+    Ok(vec![
+        ("radius_graph", graph_ms),
+        ("harmonics", sh_ms),
+        ("embedding", emb_ms),
+        ("mlp", mlp_ms),
+        ("tensor_product", tp_ms),
+        ("scatter", scatter_ms),
+    ])
 }

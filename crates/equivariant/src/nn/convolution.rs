@@ -138,6 +138,18 @@ impl ConvolutionConfig {
     }
 }
 
+/// The number of nodes of positions `pos`, which must be `[n, 3]`.
+fn num_nodes(pos: &Tensor<2>) -> Result<usize> {
+    match pos.dims() {
+        [n, 3] => Ok(n),
+        [_, got] => Err(Error::ShapeMismatch {
+            what: "pos [n, 3]",
+            expected: 3,
+            got,
+        }),
+    }
+}
+
 /// The guide's equivariant convolution (see the [module docs](self) for the formula).
 ///
 /// Trainable (the radial MLP's weights are its parameters) and differentiable with respect
@@ -214,14 +226,7 @@ impl Convolution {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn graph(&self, pos: &Tensor<2>) -> Result<Graph> {
-        let [_, three] = pos.dims();
-        if three != 3 {
-            return Err(Error::ShapeMismatch {
-                what: "pos [n, 3]",
-                expected: 3,
-                got: three,
-            });
-        }
+        num_nodes(pos)?;
         let pos: Vec<f64> = pos.to_data().iter::<f64>().collect();
         radius_graph(&pos, self.config.max_radius, None, None)
     }
@@ -282,14 +287,7 @@ impl Convolution {
                     .into(),
             });
         }
-        let [n, three] = pos.dims();
-        if three != 3 {
-            return Err(Error::ShapeMismatch {
-                what: "pos [n, 3]",
-                expected: 3,
-                got: three,
-            });
-        }
+        let n = num_nodes(&pos)?;
         let device = pos.device();
         let (src, dst) = self.edge_index(graph, n, &device)?;
         let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));

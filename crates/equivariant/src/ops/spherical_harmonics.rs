@@ -37,8 +37,8 @@ use super::flex::{contiguous, float_dtype, from_vec, FlexFloat};
 /// let v = Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex());
 /// let y = <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(sh, v.into_dispatch());
 /// let y = Tensor::<2>::from_dispatch(y).into_data().try_into_vec::<f32>().unwrap();
-/// // e3nn's l = 1 order is (y, z, x): sqrt(3) (0, 0, 1) lands on the middle component.
-/// assert!((y[1] - 3f32.sqrt()).abs() < 1e-6 && y[0] == 0.0);
+/// // Normalized to (0, 0, 1); Y^1 = sqrt(3) (x, y, z).
+/// assert!((y[2] - 3f32.sqrt()).abs() < 1e-6 && y[0] == 0.0 && y[1] == 0.0);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 #[backend_extension(Flex, Autodiff)]
@@ -99,7 +99,7 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// let v = Tensor::<2>::from_floats([[1.0, 2.0, 3.0]], &Device::flex().autodiff()).require_grad();
 /// let y = spherical_harmonics(&sh, v.clone());
 /// assert_eq!(y.dims(), [1, 4]);
-/// // Y^1 = sqrt(3) (y, z, x): d(sum Y)/dv = sqrt(3) (1, 1, 1).
+/// // Y^1 = sqrt(3) (x, y, z): d(sum Y)/dv = sqrt(3) (1, 1, 1).
 /// let grads = y.sum().backward();
 /// let g = v.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
 /// assert!(g.iter().all(|g| (g - 3f32.sqrt()).abs() < 1e-6));
