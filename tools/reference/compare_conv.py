@@ -17,14 +17,17 @@ includes torch itself) and e3nn_base_mib its peak RSS before the timed runs (tor
 inputs and the graph).
 
 Our side runs `<bin> bench conv --nodes N --reps R --threads T --json` with RAYON_NUM_THREADS=T
-and reads the last JSON line it prints: {"nodes", "edges", "fwd_ms", "fwd_bwd_ms", "peak_mib"?, ...}.
+and reads the last JSON line it prints: {"nodes", "edges", "fwd_ms", "fwd_bwd_ms", "peak_mib"?,
+"unfused_fwd_ms"?, "unfused_fwd_bwd_ms"?, "unfused_peak_mib"?, ...}: fwd_ms is the default (fused)
+path of nn::Convolution, unfused_* the same module with separate ops (forward_graph_unfused).
 The binary is built by `cargo build --release -p equivariant-cli` (or pass --build). Seeds are
 not shared across languages: only the density and the irreps are the same, so edge counts may
 differ slightly (ours is reported as ours_edges when it says).
 
 Prints one JSON object per line:
   {"nodes", "edges", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
-   "sgemm_gflops", "ours_peak_mib"?, "e3nn_peak_mib", "e3nn_base_mib", "ours_edges"?}
+   "sgemm_gflops", "ours_peak_mib"?, "e3nn_peak_mib", "e3nn_base_mib", "ours_unfused_fwd_ms"?,
+   "ours_unfused_fwd_bwd_ms"?, "ours_unfused_peak_mib"?, "ours_edges"?}
 (with --e3nn-only the ours_* keys are left out). sgemm_gflops: timing.sgemm_gflops() measured
 once at the start at T threads.
 """
@@ -131,7 +134,8 @@ def ours(nodes, args):
     if fwd is None or fwd_bwd is None:
         raise SystemExit(f"`{' '.join(cmd)}` printed no fwd_ms / fwd_bwd_ms: {obj}")
     return {"fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "peak_mib": pick(obj, "peak_mib", "ours_peak_mib"),
-            "edges": obj.get("edges")}
+            "edges": obj.get("edges"), "unfused_fwd_ms": obj.get("unfused_fwd_ms"),
+            "unfused_fwd_bwd_ms": obj.get("unfused_fwd_bwd_ms"), "unfused_peak_mib": obj.get("unfused_peak_mib")}
 
 
 def main():
@@ -179,6 +183,9 @@ def main():
             row["ours_peak_mib"] = round(mine["peak_mib"], 1)
         row["e3nn_peak_mib"] = round(theirs["peak_mib"], 1)
         row["e3nn_base_mib"] = round(theirs["base_mib"], 1)
+        for key in ("unfused_fwd_ms", "unfused_fwd_bwd_ms", "unfused_peak_mib"):
+            if mine and mine.get(key) is not None:
+                row["ours_" + key] = round(mine[key], 4)
         if mine and mine["edges"] is not None and mine["edges"] != theirs["edges"]:
             row["ours_edges"] = mine["edges"]
         print(json.dumps(row), flush=True)

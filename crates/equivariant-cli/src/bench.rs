@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use equivariant::burn::module::Module;
-use equivariant::burn::tensor::Device;
-use equivariant::nn::ConvolutionConfig;
+use equivariant::burn::tensor::{Device, Tensor};
+use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
     benchmark_config, TensorProduct, TensorProductGradients, BENCHMARK_CONFIGS,
 };
@@ -21,8 +21,9 @@ use crate::example::{features, positions, tensor};
 pub enum BenchCommand {
     /// A tensor product with per-row weights: forward, and forward + backward of sum(out^2).
     Tp(TpArgs),
-    /// The guide's convolution on a random graph at the guide's density: forward, and
-    /// forward + backward of sum(out^2) to the features, positions and MLP weights.
+    /// The guide's convolution on a random graph at the guide's density, fused (the default
+    /// path) and unfused: forward, and forward + backward of sum(out^2) to the features,
+    /// positions and MLP weights.
     Conv(ConvArgs),
 }
 
@@ -199,6 +200,11 @@ fn bench_tp<T: Real>(
     Ok(())
 }
 
+/// Resets the peak resident memory Linux reports (`VmHWM`), where it can.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// The process's peak resident memory in MiB (`VmHWM`), where Linux reports it.
 fn peak_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -223,42 +229,63 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     let f_in = tensor(f_data.clone(), n, config.irreps_in.dim(), &device);
     let graph = conv.graph(&pos)?;
 
-    let fwd_ms = median_ms(args.reps, args.warmup, || {
-        let out = conv.forward_graph(f_in.clone(), pos.clone(), &graph)?;
-        let _ = out.dims();
-        Ok(())
-    })?;
-
     // The same model and inputs, tracked.
     let autodiff = device.clone().autodiff();
     let conv_ad = conv.clone().fork(&autodiff);
     let pos_ad = tensor(pos_data, n, 3, &autodiff);
     let f_ad = tensor(f_data, n, config.irreps_in.dim(), &autodiff);
-    let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
-        let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
-        let out = conv_ad.forward_graph(f, p, &graph)?;
-        let _grads = out.powi_scalar(2).sum().backward();
-        Ok(())
-    })?;
+
+    // The default (fused) path first, so the peak memory read after it is its own.
+    let mut timings = Vec::new();
+    for fused in [true, false] {
+        if !fused {
+            reset_peak();
+        }
+        let forward = |f: Tensor<2>, p: Tensor<2>, conv: &Convolution| {
+            if fused {
+                conv.forward_graph(f, p, &graph)
+            } else {
+                conv.forward_graph_unfused(f, p, &graph)
+            }
+        };
+        let fwd = median_ms(args.reps, args.warmup, || {
+            forward(f_in.clone(), pos.clone(), &conv)?;
+            Ok(())
+        })?;
+        let fwd_bwd = median_ms(args.reps, args.warmup, || {
+            let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
+            let _grads = forward(f, p, &conv_ad)?.powi_scalar(2).sum().backward();
+            Ok(())
+        })?;
+        timings.push((fwd, fwd_bwd, peak_mib()));
+    }
+    let [(fwd_ms, fwd_bwd_ms, peak), (unfused_fwd_ms, unfused_fwd_bwd_ms, unfused_peak)] =
+        [timings[0], timings[1]];
     let edges = graph.num_edges();
-    let peak = peak_mib();
+    let mib = |p: Option<f64>| p.map_or_else(|| "null".into(), |p| format!("{p:.1}"));
     if args.json {
-        let peak = peak
-            .map(|p| format!(", \"peak_mib\": {p:.1}"))
-            .unwrap_or_default();
         println!(
-            "{{\"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {fwd_ms:.4}, \"fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"threads\": {}{peak}}}",
+            "{{\"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {fwd_ms:.4}, \"fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"unfused_fwd_ms\": {unfused_fwd_ms:.4}, \"unfused_fwd_bwd_ms\": {unfused_fwd_bwd_ms:.4}, \"peak_mib\": {}, \"unfused_peak_mib\": {}, \"threads\": {}}}",
+            mib(peak),
+            mib(unfused_peak),
             rayon::current_num_threads()
         );
     } else {
         println!(
-            "{:>8} {:>10} {:>12} {:>14} {:>10}",
-            "nodes", "edges", "fwd ms", "fwd+bwd ms", "peak MiB"
+            "{:>8} {:>10} {:>10} {:>12} {:>12} {:>14} {:>10} {:>12}",
+            "nodes",
+            "edges",
+            "fwd ms",
+            "fwd+bwd ms",
+            "unfused fwd",
+            "unfused f+b",
+            "peak MiB",
+            "unfused MiB"
         );
         println!(
-            "{n:>8} {edges:>10} {fwd_ms:>12.3} {fwd_bwd_ms:>14.3} {:>10}",
-            peak.map(|p| format!("{p:.1}"))
-                .unwrap_or_else(|| "-".into())
+            "{n:>8} {edges:>10} {fwd_ms:>10.3} {fwd_bwd_ms:>12.3} {unfused_fwd_ms:>12.3} {unfused_fwd_bwd_ms:>14.3} {:>10} {:>12}",
+            mib(peak),
+            mib(unfused_peak)
         );
     }
     Ok(())

@@ -587,3 +587,57 @@ fn convolution_trains() {
     assert!(losses[19] < 0.5 * losses[0], "losses {losses:?}");
     assert_eq!(conv.num_params(), 10 * 16 + 16 * conv.tp.weight_numel());
 }
+
+#[test]
+fn fused_convolution_matches_unfused() {
+    // f64, a random graph at the guide density; outputs and gradients to features, positions and
+    // every MLP weight.
+    let config = ConvolutionConfig {
+        irreps_in: "3x0e + 2x1o + 1x2e".parse().unwrap(),
+        irreps_out: "2x0e + 2x1o + 1x2e + 1x3o".parse().unwrap(),
+        lmax: 3,
+        hidden: vec![8, 12],
+        act: Activation::Silu,
+        ..ConvolutionConfig::guide()
+    };
+    let (conv, f_in, pos, mut rng) = random_problem(&config, 40, 11, DType::F64);
+    let device = pos.device();
+    let graph = conv.graph(&pos).unwrap();
+    let n = 40;
+    let g = f64_tensor(
+        &randn(&mut rng, n * config.irreps_out.dim()),
+        [n, config.irreps_out.dim()],
+        &device,
+    );
+    let run = |fused: bool| {
+        let (f, p) = (f_in.clone().require_grad(), pos.clone().require_grad());
+        let out = if fused {
+            conv.forward_graph(f.clone(), p.clone(), &graph)
+        } else {
+            conv.forward_graph_unfused(f.clone(), p.clone(), &graph)
+        }
+        .unwrap();
+        let grads = out.clone().mul(g.clone()).sum().backward();
+        let mut all = vec![
+            values(out),
+            values(f.grad(&grads).unwrap()),
+            values(p.grad(&grads).unwrap()),
+        ];
+        all.extend(
+            conv.fc
+                .weights
+                .iter()
+                .map(|w| values(w.grad(&grads).unwrap())),
+        );
+        all
+    };
+    let (fused, unfused) = (run(true), run(false));
+    for (k, (a, b)) in fused.iter().zip(&unfused).enumerate() {
+        assert_close(
+            &format!("fused vs unfused, output/gradient {k}"),
+            a,
+            b,
+            1e-10,
+        );
+    }
+}

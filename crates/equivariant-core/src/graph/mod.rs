@@ -25,9 +25,11 @@
 //! ```
 
 pub mod cell;
+pub mod edge_index;
 pub mod radius_graph;
 pub mod scatter;
 
 pub use cell::*;
+pub use edge_index::*;
 pub use radius_graph::*;
 pub use scatter::*;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use equivariant_core::graph::{radius_graph, Graph};
+use equivariant_core::graph::{radius_graph, EdgeIndex, Graph};
 use equivariant_core::math::{Activation, Basis, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
 use equivariant_core::o3::{Irreps, Normalization, Parity, SphericalHarmonics};
@@ -18,7 +18,9 @@ use equivariant_core::{Error, Result};
 
 use super::FullyConnectedNet;
 use crate::o3::TensorProduct;
-use crate::ops::{gather, scatter_sum, soft_one_hot_linspace, spherical_harmonics};
+use crate::ops::{
+    fused_convolution, gather, scatter_sum, soft_one_hot_linspace, spherical_harmonics,
+};
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
 ///
@@ -290,8 +292,49 @@ impl Convolution {
         let n = num_nodes(&pos)?;
         let device = pos.device();
         let (src, dst) = self.edge_index(graph, n, &device)?;
+        let edge_vec = gather(pos.clone(), dst).sub(gather(pos, src));
+        self.convolve(f_in, edge_vec, graph)
+    }
+
+    /// [`forward_graph`](Convolution::forward_graph) with separate ops (gather, harmonics,
+    /// MLP, row tensor product, scatter), materializing the per-edge weights and messages:
+    /// the guide's code, kept as the reference and the baseline of the benchmarks.
+    ///
+    /// Errors: as [`forward_graph`](Convolution::forward_graph).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let pos = Tensor::<2>::random([20, 3], Distribution::Normal(0.0, 1.0), &device);
+    /// let f_in = Tensor::<2>::random([20, 40], Distribution::Normal(0.0, 1.0), &device);
+    /// let graph = conv.graph(&pos)?;
+    /// let fused = conv.forward_graph(f_in.clone(), pos.clone(), &graph)?;
+    /// let unfused = conv.forward_graph_unfused(f_in, pos, &graph)?;
+    /// assert!(fused.sub(unfused).abs().max().into_scalar::<f32>() < 1e-4);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_graph_unfused(
+        &self,
+        f_in: Tensor<2>,
+        pos: Tensor<2>,
+        graph: &Graph,
+    ) -> Result<Tensor<2>> {
+        if graph.shift.is_some() {
+            return self.forward_graph(f_in, pos, graph);
+        }
+        let n = num_nodes(&pos)?;
+        let (src, dst) = self.edge_index(graph, n, &pos.device())?;
         let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));
-        self.convolve(f_in, edge_vec, src, dst)
+        self.check_features(&f_in)?;
+        let [e, _] = edge_vec.dims();
+        let sh = self.edge_sh(edge_vec.clone());
+        let weight = self.fc.forward(self.edge_embedding(edge_vec));
+        let summand = self.tp.forward(gather(f_in, src), sh, Some(weight));
+        let z = self.num_neighbors(e, n);
+        // A multiplication, not `div_scalar`: see `FullyConnectedNet::forward`.
+        Ok(scatter_sum(summand, dst, n).mul_scalar(1.0 / z.sqrt()))
     }
 
     /// The convolution with given edge vectors `edge_vec` (`[E, 3]`, edge `e` going from
@@ -299,7 +342,7 @@ impl Convolution {
     /// with respect to `f_in` and `edge_vec`.
     ///
     /// Errors: [`Error::ShapeMismatch`] if `f_in` is not `[n, irreps_in.dim]` or `edge_vec`
-    /// not `[graph.num_edges(), 3]`; [`Error::InvalidArgument`] for an edge naming a node
+    /// not `[graph.num_edges(), 3]`; [`Error::IndexOutOfRange`] for an edge naming a node
     /// `>= n`.
     ///
     /// ```
@@ -320,7 +363,6 @@ impl Convolution {
         edge_vec: Tensor<2>,
         graph: &Graph,
     ) -> Result<Tensor<2>> {
-        let [n, _] = f_in.dims();
         let expected = [graph.num_edges(), 3];
         if edge_vec.dims() != expected {
             return Err(Error::ShapeMismatch {
@@ -329,9 +371,7 @@ impl Convolution {
                 got: edge_vec.dims()[0] * edge_vec.dims()[1],
             });
         }
-        let device = f_in.device();
-        let (src, dst) = self.edge_index(graph, n, &device)?;
-        self.convolve(f_in, edge_vec, src, dst)
+        self.convolve(f_in, edge_vec, graph)
     }
 
     /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component
@@ -416,15 +456,9 @@ impl Convolution {
         ))
     }
 
-    /// The guide's `conv` given the graph's edge vectors and indices.
-    fn convolve(
-        &self,
-        f_in: Tensor<2>,
-        edge_vec: Tensor<2>,
-        src: Tensor<1, Int>,
-        dst: Tensor<1, Int>,
-    ) -> Result<Tensor<2>> {
-        let [n, d_in] = f_in.dims();
+    /// Errors unless `f_in` is `[n, irreps_in.dim]`.
+    fn check_features(&self, f_in: &Tensor<2>) -> Result<()> {
+        let [_, d_in] = f_in.dims();
         let expected = self.config.irreps_in.dim();
         if d_in != expected {
             return Err(Error::ShapeMismatch {
@@ -433,12 +467,31 @@ impl Convolution {
                 got: d_in,
             });
         }
-        let [e, _] = edge_vec.dims();
+        Ok(())
+    }
+
+    /// The guide's `conv` given the edge vectors (edges checked against `f_in`): harmonics
+    /// and the MLP's hidden layers as separate ops, then the fused kernel with the MLP's
+    /// last layer inside.
+    fn convolve(&self, f_in: Tensor<2>, edge_vec: Tensor<2>, graph: &Graph) -> Result<Tensor<2>> {
+        self.check_features(&f_in)?;
+        let [n, _] = f_in.dims();
+        let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, n)?);
         let sh = self.edge_sh(edge_vec.clone());
-        let weight = self.fc.forward(self.edge_embedding(edge_vec));
-        let summand = self.tp.forward(gather(f_in, src), sh, Some(weight));
-        let z = self.num_neighbors(e, n);
-        // A multiplication, not `div_scalar`: see `FullyConnectedNet::forward`.
-        Ok(scatter_sum(summand, dst, n).mul_scalar(1.0 / z.sqrt()))
+        let hidden = self.fc.forward_hidden(self.edge_embedding(edge_vec));
+        let linear = self
+            .fc
+            .last_linear()
+            .expect("the radial MLP of a Convolution ends with a linear layer");
+        let z = self.num_neighbors(graph.num_edges(), n);
+        Ok(fused_convolution(
+            self.tp.plan(),
+            &edges,
+            f_in,
+            sh,
+            hidden,
+            linear,
+            1.0 / z.sqrt(),
+        ))
     }
 }

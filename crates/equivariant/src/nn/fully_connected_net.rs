@@ -167,34 +167,89 @@ impl FullyConnectedNet {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        (0..self.weights.len()).fold(x, |x, i| self.layer(i, x))
+    }
+
+    /// Every layer but the last: the hidden activations `[batch, hs[last - 1]]` the last
+    /// layer reads (the input itself for a one-layer network).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::math::Activation;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let device = Device::flex();
+    /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(Activation::Relu), &device)?;
+    /// let x = Tensor::<2>::ones([2, 3], &device);
+    /// let h = fc.forward_hidden(x.clone());
+    /// assert_eq!(h.dims(), [2, 8]);
+    /// // The last layer is linear: forward = hidden x last_linear.
+    /// let y = h.matmul(fc.last_linear().unwrap());
+    /// let diff = y.sub(fc.forward(x)).abs().max().into_scalar::<f32>();
+    /// assert!(diff < 1e-5);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_hidden(&self, x: Tensor<2>) -> Tensor<2> {
+        (0..self.weights.len() - 1).fold(x, |x, i| self.layer(i, x))
+    }
+
+    /// The last layer's matrix with its scaling, `[hs[last - 1], hs[last]]`, when that
+    /// layer is linear (no activation on the output): then
+    /// `forward(x) = forward_hidden(x) last_linear`. `None` with `out_act` and an
+    /// activation.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::math::Activation;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let device = Device::flex();
+    /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(Activation::Relu), &device)?;
+    /// assert_eq!(fc.last_linear().unwrap().dims(), [8, 5]);
+    /// let fc = FullyConnectedNet::with_options(&[3, 5], Some(Activation::Relu), 1.0, 1.0, true, &device)?;
+    /// assert!(fc.last_linear().is_none());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn last_linear(&self) -> Option<Tensor<2>> {
+        let last = self.weights.len() - 1;
+        let (act, scale) = self.layer_settings(last);
+        act.is_none()
+            .then(|| self.weights[last].val().mul_scalar(scale))
+    }
+
+    /// Layer `i`'s activation and the factor on its weight.
+    fn layer_settings(&self, i: usize) -> (Option<Activation>, f64) {
+        let last = self.weights.len() - 1;
+        let h_in = self.hs[i] as f64;
+        let var_in = if i == 0 { self.variance_in } else { 1.0 };
+        let var_out = if i == last { self.variance_out } else { 1.0 };
+        let act = if i < last || self.out_act {
+            self.act
+        } else {
+            None
+        };
+        match act {
+            Some(_) => (act, 1.0 / (h_in * var_in).sqrt()),
+            None => (None, 1.0 / (h_in * var_in / var_out).sqrt()),
+        }
+    }
+
+    /// Layer `i` applied to `x`.
+    fn layer(&self, i: usize, x: Tensor<2>) -> Tensor<2> {
         // Scalings are multiplications by reciprocals: burn 0.22.1's autodiff rounds the
         // divisor of `div_scalar` to f32 in the backward, which would cost f64 gradients
         // eight digits.
-        let last = self.weights.len() - 1;
-        let mut x = x;
-        let mut var_in = self.variance_in;
-        for (i, weight) in self.weights.iter().enumerate() {
-            let h_in = self.hs[i] as f64;
-            let var_out = if i == last { self.variance_out } else { 1.0 };
-            let act = if i < last || self.out_act {
-                self.act
-            } else {
-                None
-            };
-            x = match act {
-                Some(act) => {
-                    let y = x.matmul(weight.val().mul_scalar(1.0 / (h_in * var_in).sqrt()));
-                    apply(act, y).mul_scalar(act.normalize2mom_constant() * var_out.sqrt())
-                }
-                None => x.matmul(
-                    weight
-                        .val()
-                        .mul_scalar(1.0 / (h_in * var_in / var_out).sqrt()),
-                ),
-            };
-            var_in = var_out;
+        let (act, scale) = self.layer_settings(i);
+        let y = x.matmul(self.weights[i].val().mul_scalar(scale));
+        match act {
+            Some(act) => {
+                let var_out = if i + 1 == self.weights.len() {
+                    self.variance_out
+                } else {
+                    1.0
+                };
+                apply(act, y).mul_scalar(act.normalize2mom_constant() * var_out.sqrt())
+            }
+            None => y,
         }
-        x
     }
 }
 

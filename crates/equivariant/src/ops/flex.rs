@@ -38,6 +38,11 @@ pub(crate) fn contiguous<T: FlexFloat>(op: &str, what: &str, tensor: &FlexTensor
     tensor.to_contiguous()
 }
 
+/// The data of a tensor made contiguous by [`contiguous`].
+pub(crate) fn data<T: FlexFloat>(tensor: &FlexTensor) -> &[T] {
+    T::slice(tensor).expect("made contiguous by `contiguous`")
+}
+
 /// A new tensor of shape `shape` owning `data` (zero-copy).
 pub(crate) fn from_vec<T: FlexFloat>(
     data: Vec<T>,

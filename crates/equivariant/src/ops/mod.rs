@@ -3,12 +3,14 @@
 //! and for `Autodiff` (a custom backward), plus a `Tensor`-level function; and gather /
 //! scatter composed of burn tensor ops.
 
+pub mod convolution;
 mod flex;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
 pub mod spherical_harmonics;
 pub mod tensor_product;
 
+pub use convolution::{fused_convolution, ConvolutionBackend};
 pub use scatter::{gather, scatter_sum};
 pub use soft_one_hot_linspace::{soft_one_hot_linspace, SoftOneHotLinspaceBackend};
 pub use spherical_harmonics::{spherical_harmonics, SphericalHarmonicsBackend};

@@ -37,8 +37,8 @@ pub struct TensorProductGradients<'a, T> {
 }
 
 /// A path's coefficients cast to the data type.
-struct Coefficients<T> {
-    forward: Vec<T>,
+pub(super) struct Coefficients<T> {
+    pub(super) forward: Vec<T>,
     backward1: Vec<T>,
     backward2: Vec<T>,
 }
@@ -49,14 +49,14 @@ fn cast<T: Real>(c: &Contraction) -> Vec<T> {
 
 /// `out[r] += c a[p] b[q]` over a sparse Clebsch-Gordan list.
 #[inline(always)]
-fn contract<T: Real>(c: &Contraction, coef: &[T], a: &[T], b: &[T], out: &mut [T]) {
+pub(super) fn contract<T: Real>(c: &Contraction, coef: &[T], a: &[T], b: &[T], out: &mut [T]) {
     for (idx, &cv) in c.idx.iter().zip(coef) {
         out[idx[2] as usize] += cv * a[idx[0] as usize] * b[idx[1] as usize];
     }
 }
 
 impl TensorProduct {
-    fn coefficients<T: Real>(&self) -> Vec<Coefficients<T>> {
+    pub(super) fn coefficients<T: Real>(&self) -> Vec<Coefficients<T>> {
         self.paths
             .iter()
             .map(|p| Coefficients {
@@ -155,6 +155,7 @@ impl TensorProduct {
                 let mut s = Scratch::new(self);
                 for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
                     let z = chunk * CHUNK + r;
+                    out.fill(T::zero());
                     let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
                     self.forward_row(&coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
                 }
@@ -162,8 +163,8 @@ impl TensorProduct {
         Ok(())
     }
 
-    /// One row of the forward pass.
-    fn forward_row<T: Real>(
+    /// One row of the forward pass, added to `out`.
+    pub(super) fn forward_row<T: Real>(
         &self,
         coefs: &[Coefficients<T>],
         x1: &[T],
@@ -172,7 +173,6 @@ impl TensorProduct {
         out: &mut [T],
         s: &mut Scratch<T>,
     ) {
-        out.fill(T::zero());
         s.outt.fill(T::zero());
         for (p, c) in self.paths.iter().zip(coefs) {
             match p.mode {
@@ -332,7 +332,7 @@ impl TensorProduct {
 
     /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
     #[allow(clippy::too_many_arguments)]
-    fn backward_row<T: Real>(
+    pub(super) fn backward_row<T: Real>(
         &self,
         coefs: &[Coefficients<T>],
         x1: &[T],
@@ -404,7 +404,7 @@ impl TensorProduct {
 }
 
 /// Per-task buffers of the row kernels.
-struct Scratch<T> {
+pub(super) struct Scratch<T> {
     outt: Vec<T>,
     t: Vec<T>,
     h: Vec<T>,
@@ -413,7 +413,12 @@ struct Scratch<T> {
 }
 
 impl<T: Real> Scratch<T> {
-    fn new(tp: &TensorProduct) -> Self {
+    /// The largest output irrep dimension of any path (the length of a pair product).
+    pub(super) fn max_d3(tp: &TensorProduct) -> usize {
+        tp.paths.iter().map(|p| p.d3).max().unwrap_or(0)
+    }
+
+    pub(super) fn new(tp: &TensorProduct) -> Self {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
         let z = T::zero();
@@ -615,12 +620,12 @@ fn uvw_forward<T: Real, const D1: usize, const D3: usize>(
 
 /// `y += a x`.
 #[inline(always)]
-fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
+pub(super) fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
 }
 
 #[inline(always)]
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+pub(super) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
 
@@ -698,7 +703,7 @@ fn scatter_dots<T: Real>(p: &PathPlan, coef: &[T], dots: &[T], g2v: &mut [T]) {
 
 /// `g`, zeroed.
 #[inline(always)]
-fn zeroed<T: Real>(g: &mut [T]) -> &mut [T] {
+pub(super) fn zeroed<T: Real>(g: &mut [T]) -> &mut [T] {
     g.fill(T::zero());
     g
 }

@@ -3,8 +3,10 @@
 
 mod configs;
 mod constructors;
+mod convolution;
 mod instruction;
 mod kernel;
+mod linear_convolution;
 #[allow(clippy::module_inception)]
 mod tensor_product;
 mod visualize;
@@ -13,6 +15,7 @@ pub use configs::{benchmark_config, uvu_tensor_product, BENCHMARK_CONFIGS};
 pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
 };
+pub use convolution::{ConvGradients, EdgeWeights};
 pub use instruction::{ConnectionMode, Instruction, IrrepNormalization, PathNormalization};
 pub use kernel::TensorProductGradients;
 pub use tensor_product::{TensorProduct, TensorProductOptions};

@@ -1,0 +1,173 @@
+//! Edges grouped by node: the compressed-sparse-row views a fused convolution walks.
+
+use crate::{Error, Result};
+
+/// The edges of a graph on `num_nodes` nodes, grouped by destination and by source.
+///
+/// `by_dst(i)` lists the edges `e` with `dst[e] = i` in increasing `e`, and `by_src(j)`
+/// those with `src[e] = j`; both are built once, in `O(N + E)` (a stable counting sort), and
+/// fix the order of every per-node sum.
+///
+/// ```
+/// use equivariant_core::graph::EdgeIndex;
+/// let edges = EdgeIndex::new(&[1, 0, 2, 1], &[0, 1, 1, 2], 3)?;
+/// assert_eq!(edges.by_dst(1), [1, 2]);
+/// assert_eq!(edges.by_src(1), [0, 3]);
+/// assert!(edges.by_dst(2) == [3] && edges.num_edges() == 4);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeIndex {
+    src: Vec<u32>,
+    dst: Vec<u32>,
+    num_nodes: usize,
+    dst_offsets: Vec<usize>,
+    dst_edges: Vec<u32>,
+    src_offsets: Vec<usize>,
+    src_edges: Vec<u32>,
+}
+
+/// `(offsets, edges)`: the edges of node `i` are `edges[offsets[i]..offsets[i + 1]]`.
+fn group(nodes: &[u32], num_nodes: usize) -> (Vec<usize>, Vec<u32>) {
+    let mut offsets = vec![0usize; num_nodes + 1];
+    for &i in nodes {
+        offsets[i as usize + 1] += 1;
+    }
+    for i in 0..num_nodes {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut next = offsets.clone();
+    let mut edges = vec![0u32; nodes.len()];
+    for (e, &i) in nodes.iter().enumerate() {
+        edges[next[i as usize]] = e as u32;
+        next[i as usize] += 1;
+    }
+    (offsets, edges)
+}
+
+impl EdgeIndex {
+    /// Groups the edges `src[e] -> dst[e]` of a graph on `num_nodes` nodes.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] if `src` and `dst` differ in length;
+    /// [`Error::IndexOutOfRange`] for a node `>= num_nodes`; [`Error::InvalidArgument`] for
+    /// more than `u32::MAX` edges or nodes.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert!(EdgeIndex::new(&[0], &[3], 2).is_err());
+    /// assert_eq!(EdgeIndex::new(&[], &[], 5)?.by_dst(4), []);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn new(src: &[usize], dst: &[usize], num_nodes: usize) -> Result<Self> {
+        if src.len() != dst.len() {
+            return Err(Error::ShapeMismatch {
+                what: "dst (as long as src)",
+                expected: src.len(),
+                got: dst.len(),
+            });
+        }
+        if src.len() > u32::MAX as usize || num_nodes > u32::MAX as usize {
+            return Err(Error::InvalidArgument {
+                name: "src",
+                reason: format!("{} edges on {num_nodes} nodes exceed u32", src.len()),
+            });
+        }
+        let narrow = |nodes: &[usize]| -> Result<Vec<u32>> {
+            nodes
+                .iter()
+                .map(|&i| {
+                    if i < num_nodes {
+                        Ok(i as u32)
+                    } else {
+                        Err(Error::IndexOutOfRange {
+                            index: i,
+                            len: num_nodes,
+                        })
+                    }
+                })
+                .collect()
+        };
+        let (src, dst) = (narrow(src)?, narrow(dst)?);
+        let (dst_offsets, dst_edges) = group(&dst, num_nodes);
+        let (src_offsets, src_edges) = group(&src, num_nodes);
+        Ok(EdgeIndex {
+            src,
+            dst,
+            num_nodes,
+            dst_offsets,
+            dst_edges,
+            src_offsets,
+            src_edges,
+        })
+    }
+
+    /// The number of nodes `N`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert_eq!(EdgeIndex::new(&[0], &[1], 4)?.num_nodes(), 4);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn num_nodes(&self) -> usize {
+        self.num_nodes
+    }
+
+    /// The number of edges `E`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert_eq!(EdgeIndex::new(&[0, 1], &[1, 0], 2)?.num_edges(), 2);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn num_edges(&self) -> usize {
+        self.src.len()
+    }
+
+    /// Source node of edge `e`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert_eq!(EdgeIndex::new(&[2], &[0], 3)?.src(0), 2);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn src(&self, e: usize) -> usize {
+        self.src[e] as usize
+    }
+
+    /// Destination node of edge `e`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert_eq!(EdgeIndex::new(&[2], &[0], 3)?.dst(0), 0);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn dst(&self, e: usize) -> usize {
+        self.dst[e] as usize
+    }
+
+    /// The edges arriving at node `i`, in increasing order.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert_eq!(EdgeIndex::new(&[0, 1, 2], &[2, 2, 0], 3)?.by_dst(2), [0, 1]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn by_dst(&self, i: usize) -> &[u32] {
+        &self.dst_edges[self.dst_offsets[i]..self.dst_offsets[i + 1]]
+    }
+
+    /// The edges leaving node `j`, in increasing order.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// assert_eq!(EdgeIndex::new(&[0, 1, 0], &[2, 2, 1], 3)?.by_src(0), [0, 2]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn by_src(&self, j: usize) -> &[u32] {
+        &self.src_edges[self.src_offsets[j]..self.src_offsets[j + 1]]
+    }
+}

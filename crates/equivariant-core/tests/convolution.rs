@@ -1,0 +1,483 @@
+//! The fused convolution kernels (`TensorProduct::conv_forward` / `conv_backward`) against
+//! the unfused pipeline (gather, row tensor product, scatter) at 1e-10 in f64, on random
+//! graphs with nodes that receive nothing, isolated nodes and a single edge; the MLP-fused
+//! weights against precomputed ones; finite differences; bit-identical results across
+//! thread counts.
+
+mod common;
+
+use common::assert_close;
+use equivariant_core::graph::{gather, scatter_sum, EdgeIndex};
+use equivariant_core::o3::tensor_product::{
+    fully_connected_tensor_product, ConvGradients, EdgeWeights, Instruction, TensorProduct,
+    TensorProductGradients, TensorProductOptions,
+};
+use equivariant_core::o3::Irreps;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+fn per_edge() -> TensorProductOptions {
+    TensorProductOptions {
+        shared_weights: false,
+        ..Default::default()
+    }
+}
+
+fn irreps(s: &str) -> Irreps {
+    s.parse().unwrap()
+}
+
+/// The guide's product, a uvu product (as in NequIP / MACE convolutions) and a generic
+/// mode.
+fn plans() -> Vec<TensorProduct> {
+    let uvu = |a, b, c| Instruction::new(a, b, c, "uvu".parse().unwrap(), true);
+    vec![
+        fully_connected_tensor_product(
+            &irreps("10x0e+10x1e"),
+            &irreps("0e+1o+2e"),
+            &irreps("20x0e+10x1e"),
+            per_edge(),
+        )
+        .unwrap(),
+        TensorProduct::new(
+            &irreps("4x0e+3x1o+2x2e"),
+            &irreps("0e+1o+2e"),
+            &irreps("4x0e+3x1o+4x1o+2x0e+2x1o"),
+            vec![
+                uvu(0, 0, 0),
+                uvu(1, 0, 1),
+                uvu(0, 1, 2),
+                uvu(2, 2, 3),
+                uvu(2, 1, 4),
+            ],
+            per_edge(),
+        )
+        .unwrap(),
+        fully_connected_tensor_product(
+            &irreps("2x1o+1x3o"),
+            &irreps("1e+3e"),
+            &irreps("2x0o+1x2o+1x4o"),
+            per_edge(),
+        )
+        .unwrap(),
+    ]
+}
+
+fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.sample(StandardNormal)).collect()
+}
+
+/// Random graphs on `n` nodes: about `density n` random edges (repeats allowed), plus the
+/// special cases.
+fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
+    let mut out = Vec::new();
+    for (n, m) in [(17, 60), (40, 300), (9, 0)] {
+        // Node n - 1 stays isolated; node 0 receives nothing.
+        let src: Vec<usize> = (0..m).map(|_| rng.random_range(0..n - 1)).collect();
+        let dst: Vec<usize> = (0..m).map(|_| rng.random_range(1..n - 1)).collect();
+        out.push((src, dst, n));
+    }
+    out.push((vec![2], vec![0], 3)); // a single edge
+    out
+}
+
+/// `scale scatter_dst(tp(gather_src(x1), x2, w))`, unfused.
+#[allow(clippy::too_many_arguments)]
+fn unfused_forward(
+    tp: &TensorProduct,
+    src: &[usize],
+    dst: &[usize],
+    n: usize,
+    x1: &[f64],
+    x2: &[f64],
+    w: &[f64],
+    scale: f64,
+) -> Vec<f64> {
+    let d_out = tp.irreps_out().dim();
+    let x1e = gather(x1, src, tp.irreps_in1().dim()).unwrap();
+    let mut msg = vec![0.0; src.len() * d_out];
+    tp.forward(&x1e, x2, w, &mut msg).unwrap();
+    let mut out = scatter_sum(&msg, dst, n, d_out).unwrap();
+    out.iter_mut().for_each(|y| *y *= scale);
+    out
+}
+
+/// The unfused gradients `(x1, x2, w)`.
+#[allow(clippy::too_many_arguments)]
+fn unfused_backward(
+    tp: &TensorProduct,
+    src: &[usize],
+    dst: &[usize],
+    n: usize,
+    x1: &[f64],
+    x2: &[f64],
+    w: &[f64],
+    scale: f64,
+    g: &[f64],
+) -> [Vec<f64>; 3] {
+    let (d1, d_out) = (tp.irreps_in1().dim(), tp.irreps_out().dim());
+    let x1e = gather(x1, src, d1).unwrap();
+    let mut ge = gather(g, dst, d_out).unwrap();
+    ge.iter_mut().for_each(|y| *y *= scale);
+    let (mut g1e, mut g2, mut gw) = (
+        vec![0.0; x1e.len()],
+        vec![0.0; x2.len()],
+        vec![0.0; w.len()],
+    );
+    tp.backward(
+        &x1e,
+        x2,
+        w,
+        &ge,
+        TensorProductGradients {
+            x1: Some(&mut g1e),
+            x2: Some(&mut g2),
+            weight: Some(&mut gw),
+        },
+    )
+    .unwrap();
+    [scatter_sum(&g1e, src, n, d1).unwrap(), g2, gw]
+}
+
+#[test]
+fn fused_matches_unfused() {
+    let mut rng = StdRng::seed_from_u64(0);
+    for tp in plans() {
+        let (d1, d2, d_out, numel) = (
+            tp.irreps_in1().dim(),
+            tp.irreps_in2().dim(),
+            tp.irreps_out().dim(),
+            tp.weight_numel(),
+        );
+        for (src, dst, n) in graphs(&mut rng) {
+            let e = src.len();
+            let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+            let (x1, x2, w, g) = (
+                randn(&mut rng, n * d1),
+                randn(&mut rng, e * d2),
+                randn(&mut rng, e * numel),
+                randn(&mut rng, n * d_out),
+            );
+            let scale = 0.37;
+            let mut out = vec![f64::NAN; n * d_out];
+            tp.conv_forward(&edges, &x1, &x2, EdgeWeights::PerEdge(&w), scale, &mut out)
+                .unwrap();
+            let what = format!("{tp} on {n} nodes, {e} edges");
+            assert_close(
+                &format!("{what}: forward"),
+                &out,
+                &unfused_forward(&tp, &src, &dst, n, &x1, &x2, &w, scale),
+                1e-10,
+            );
+
+            let [e1, e2, ew] = unfused_backward(&tp, &src, &dst, n, &x1, &x2, &w, scale, &g);
+            let (mut g1, mut g2, mut gw) = (
+                vec![f64::NAN; n * d1],
+                vec![f64::NAN; e * d2],
+                vec![f64::NAN; e * numel],
+            );
+            tp.conv_backward(
+                &edges,
+                &x1,
+                &x2,
+                EdgeWeights::PerEdge(&w),
+                scale,
+                &g,
+                ConvGradients {
+                    x1: Some(&mut g1),
+                    x2: Some(&mut g2),
+                    weight: Some(&mut gw),
+                    linear: None,
+                },
+            )
+            .unwrap();
+            assert_close(&format!("{what}: grad x1"), &g1, &e1, 1e-10);
+            assert_close(&format!("{what}: grad x2"), &g2, &e2, 1e-10);
+            assert_close(&format!("{what}: grad w"), &gw, &ew, 1e-10);
+
+            // The MLP's last layer fused: w = hidden linear.
+            let width = 5;
+            let (hidden, linear) = (randn(&mut rng, e * width), randn(&mut rng, width * numel));
+            let mut w_lin = vec![0.0; e * numel];
+            for r in 0..e {
+                for k in 0..width {
+                    for q in 0..numel {
+                        w_lin[r * numel + q] += hidden[r * width + k] * linear[k * numel + q];
+                    }
+                }
+            }
+            let lin = EdgeWeights::Linear {
+                hidden: &hidden,
+                linear: &linear,
+            };
+            tp.conv_forward(&edges, &x1, &x2, lin, scale, &mut out)
+                .unwrap();
+            assert_close(
+                &format!("{what}: linear forward"),
+                &out,
+                &unfused_forward(&tp, &src, &dst, n, &x1, &x2, &w_lin, scale),
+                1e-10,
+            );
+            let [e1, e2, ew] = unfused_backward(&tp, &src, &dst, n, &x1, &x2, &w_lin, scale, &g);
+            let (mut gh, mut glin) = (vec![f64::NAN; e * width], vec![f64::NAN; width * numel]);
+            tp.conv_backward(
+                &edges,
+                &x1,
+                &x2,
+                lin,
+                scale,
+                &g,
+                ConvGradients {
+                    x1: Some(&mut g1),
+                    x2: Some(&mut g2),
+                    weight: Some(&mut gh),
+                    linear: Some(&mut glin),
+                },
+            )
+            .unwrap();
+            assert_close(&format!("{what}: linear grad x1"), &g1, &e1, 1e-10);
+            assert_close(&format!("{what}: linear grad x2"), &g2, &e2, 1e-10);
+            // dL/dhidden = gw linear^T, dL/dlinear = hidden^T gw.
+            let mut eh = vec![0.0; e * width];
+            let mut elin = vec![0.0; width * numel];
+            for r in 0..e {
+                for k in 0..width {
+                    for q in 0..numel {
+                        eh[r * width + k] += ew[r * numel + q] * linear[k * numel + q];
+                        elin[k * numel + q] += hidden[r * width + k] * ew[r * numel + q];
+                    }
+                }
+            }
+            assert_close(&format!("{what}: grad hidden"), &gh, &eh, 1e-10);
+            assert_close(&format!("{what}: grad linear"), &glin, &elin, 1e-10);
+        }
+    }
+}
+
+#[test]
+fn fused_gradients_match_finite_differences() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let tp = &plans()[1];
+    let (src, dst, n) = (vec![0, 1, 2, 2, 3], vec![1, 0, 1, 3, 1], 5);
+    let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+    let (d1, d2, d_out, numel, width) = (
+        tp.irreps_in1().dim(),
+        tp.irreps_in2().dim(),
+        tp.irreps_out().dim(),
+        tp.weight_numel(),
+        3,
+    );
+    let e = src.len();
+    let (x1, x2, hidden, linear, g) = (
+        randn(&mut rng, n * d1),
+        randn(&mut rng, e * d2),
+        randn(&mut rng, e * width),
+        randn(&mut rng, width * numel),
+        randn(&mut rng, n * d_out),
+    );
+    let loss = |x1: &[f64], x2: &[f64], hidden: &[f64], linear: &[f64]| {
+        let mut out = vec![0.0; n * d_out];
+        tp.conv_forward(
+            &edges,
+            x1,
+            x2,
+            EdgeWeights::Linear { hidden, linear },
+            0.5,
+            &mut out,
+        )
+        .unwrap();
+        out.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let (mut g1, mut g2, mut gh, mut glin) = (
+        vec![0.0; x1.len()],
+        vec![0.0; x2.len()],
+        vec![0.0; hidden.len()],
+        vec![0.0; linear.len()],
+    );
+    tp.conv_backward(
+        &edges,
+        &x1,
+        &x2,
+        EdgeWeights::Linear {
+            hidden: &hidden,
+            linear: &linear,
+        },
+        0.5,
+        &g,
+        ConvGradients {
+            x1: Some(&mut g1),
+            x2: Some(&mut g2),
+            weight: Some(&mut gh),
+            linear: Some(&mut glin),
+        },
+    )
+    .unwrap();
+    let fd = |x: &[f64], f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
+        (0..x.len())
+            .map(|i| {
+                let (mut p, mut m) = (x.to_vec(), x.to_vec());
+                p[i] += 1e-6;
+                m[i] -= 1e-6;
+                (f(&p) - f(&m)) / 2e-6
+            })
+            .collect()
+    };
+    assert_close(
+        "x1",
+        &g1,
+        &fd(&x1, &|v| loss(v, &x2, &hidden, &linear)),
+        1e-6,
+    );
+    assert_close(
+        "x2",
+        &g2,
+        &fd(&x2, &|v| loss(&x1, v, &hidden, &linear)),
+        1e-6,
+    );
+    assert_close(
+        "hidden",
+        &gh,
+        &fd(&hidden, &|v| loss(&x1, &x2, v, &linear)),
+        1e-6,
+    );
+    assert_close(
+        "linear",
+        &glin,
+        &fd(&linear, &|v| loss(&x1, &x2, &hidden, v)),
+        1e-6,
+    );
+}
+
+#[test]
+fn fused_is_bit_identical_across_thread_counts() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let tp = &plans()[0];
+    let n = 300;
+    let src: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
+    let dst: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
+    let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+    let (d1, d2, d_out, numel, width) = (
+        tp.irreps_in1().dim(),
+        tp.irreps_in2().dim(),
+        tp.irreps_out().dim(),
+        tp.weight_numel(),
+        16,
+    );
+    let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+    let (x1, x2, hidden, linear, g) = (
+        to_f32(randn(&mut rng, n * d1)),
+        to_f32(randn(&mut rng, src.len() * d2)),
+        to_f32(randn(&mut rng, src.len() * width)),
+        to_f32(randn(&mut rng, width * numel)),
+        to_f32(randn(&mut rng, n * d_out)),
+    );
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let w = EdgeWeights::Linear {
+                hidden: &hidden,
+                linear: &linear,
+            };
+            let mut out = vec![0.0f32; n * d_out];
+            tp.conv_forward(&edges, &x1, &x2, w, 0.2, &mut out).unwrap();
+            let (mut g1, mut g2, mut gh, mut glin) = (
+                vec![0.0f32; x1.len()],
+                vec![0.0f32; x2.len()],
+                vec![0.0f32; hidden.len()],
+                vec![0.0f32; linear.len()],
+            );
+            tp.conv_backward(
+                &edges,
+                &x1,
+                &x2,
+                w,
+                0.2,
+                &g,
+                ConvGradients {
+                    x1: Some(&mut g1),
+                    x2: Some(&mut g2),
+                    weight: Some(&mut gh),
+                    linear: Some(&mut glin),
+                },
+            )
+            .unwrap();
+            [out, g1, g2, gh, glin]
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
+
+#[test]
+fn fused_rejects_bad_shapes() {
+    let tp = &plans()[0];
+    let edges = EdgeIndex::new(&[0], &[1], 2).unwrap();
+    let (x1, x2, w) = (vec![0.0; 80], vec![0.0; 9], vec![0.0; 400]);
+    let mut out = vec![0.0; 100];
+    assert!(tp
+        .conv_forward(
+            &edges,
+            &x1[..79],
+            &x2,
+            EdgeWeights::PerEdge(&w),
+            1.0,
+            &mut out
+        )
+        .is_err());
+    assert!(tp
+        .conv_forward(
+            &edges,
+            &x1,
+            &x2[..8],
+            EdgeWeights::PerEdge(&w),
+            1.0,
+            &mut out
+        )
+        .is_err());
+    assert!(tp
+        .conv_forward(
+            &edges,
+            &x1,
+            &x2,
+            EdgeWeights::PerEdge(&w[..399]),
+            1.0,
+            &mut out
+        )
+        .is_err());
+    assert!(tp
+        .conv_forward(
+            &edges,
+            &x1,
+            &x2,
+            EdgeWeights::Linear {
+                hidden: &[1.0; 3],
+                linear: &w
+            },
+            1.0,
+            &mut out
+        )
+        .is_err());
+    let shared = fully_connected_tensor_product(
+        &irreps("0e"),
+        &irreps("0e"),
+        &irreps("0e"),
+        Default::default(),
+    )
+    .unwrap();
+    let mut one = [0.0; 2];
+    assert!(shared
+        .conv_forward(
+            &edges,
+            &[1.0, 2.0],
+            &[1.0],
+            EdgeWeights::PerEdge(&[1.0]),
+            1.0,
+            &mut one
+        )
+        .is_err());
+}
