@@ -186,6 +186,14 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
         println!("  {name:<16} {ms:>10.3} {:>6.1}%", 100.0 * ms / total);
     }
     println!("  {:<16} {total:>10.3} {:>6.1}%", "total", 100.0);
+    let graph = conv.graph(&pos)?;
+    let fused_ms = median_ms(args.reps.max(1), 1, || {
+        conv.forward_graph(f_in.clone(), pos.clone(), &graph)?;
+        Ok(())
+    })?;
+    println!(
+        "the same convolution fused (nn::Convolution's default path, graph given): {fused_ms:.3} ms"
+    );
 
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)?;
