@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use equivariant::burn::module::Module;
-use equivariant::burn::tensor::{Device, Tensor};
+use equivariant::burn::module::{Module, Param};
+use equivariant::burn::tensor::{DType, Device, Tensor};
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
     benchmark_config, TensorProduct, TensorProductGradients, BENCHMARK_CONFIGS,
@@ -48,6 +48,9 @@ pub struct ConvArgs {
     /// One JSON object instead of a table row.
     #[arg(long)]
     json: bool,
+    /// Skip the unfused path (its per-edge buffers need ~0.27 GB per 1000 nodes).
+    #[arg(long)]
+    fused_only: bool,
 }
 
 /// Options of `equivariant bench tp`.
@@ -237,7 +240,12 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     // The default (fused) path first, so the peak memory read after it is its own.
     let mut timings = Vec::new();
-    for fused in [true, false] {
+    let variants: &[bool] = if args.fused_only {
+        &[true]
+    } else {
+        &[true, false]
+    };
+    for &fused in variants {
         if !fused {
             reset_peak();
         }
@@ -257,15 +265,25 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
             let _grads = forward(f, p, &conv_ad)?.powi_scalar(2).sum().backward();
             Ok(())
         })?;
-        timings.push((fwd, fwd_bwd, peak_mib()));
+        timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
     }
+    timings.resize(2, (None, None, None));
     let [(fwd_ms, fwd_bwd_ms, peak), (unfused_fwd_ms, unfused_fwd_bwd_ms, unfused_peak)] =
         [timings[0], timings[1]];
+    let (max_dev, max_abs) = f64_deviation(&conv, &f_in, &pos, &graph)?;
     let edges = graph.num_edges();
-    let mib = |p: Option<f64>| p.map_or_else(|| "null".into(), |p| format!("{p:.1}"));
+    let num = |p: Option<f64>, digits: usize| {
+        p.map_or_else(|| "null".into(), |p| format!("{p:.digits$}"))
+    };
+    let mib = |p| num(p, 1);
+    let ms = |p| num(p, 4);
     if args.json {
         println!(
-            "{{\"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {fwd_ms:.4}, \"fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"unfused_fwd_ms\": {unfused_fwd_ms:.4}, \"unfused_fwd_bwd_ms\": {unfused_fwd_bwd_ms:.4}, \"peak_mib\": {}, \"unfused_peak_mib\": {}, \"threads\": {}}}",
+            "{{\"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {}, \"fwd_bwd_ms\": {}, \"unfused_fwd_ms\": {}, \"unfused_fwd_bwd_ms\": {}, \"peak_mib\": {}, \"unfused_peak_mib\": {}, \"max_dev_f64\": {max_dev:.3e}, \"max_abs_f64\": {max_abs:.3e}, \"threads\": {}}}",
+            ms(fwd_ms),
+            ms(fwd_bwd_ms),
+            ms(unfused_fwd_ms),
+            ms(unfused_fwd_bwd_ms),
             mib(peak),
             mib(unfused_peak),
             rayon::current_num_threads()
@@ -283,10 +301,49 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
             "unfused MiB"
         );
         println!(
-            "{n:>8} {edges:>10} {fwd_ms:>10.3} {fwd_bwd_ms:>12.3} {unfused_fwd_ms:>12.3} {unfused_fwd_bwd_ms:>14.3} {:>10} {:>12}",
+            "{n:>8} {edges:>10} {:>10} {:>12} {:>12} {:>14} {:>10} {:>12}",
+            num(fwd_ms, 3),
+            num(fwd_bwd_ms, 3),
+            num(unfused_fwd_ms, 3),
+            num(unfused_fwd_bwd_ms, 3),
             mib(peak),
             mib(unfused_peak)
         );
+        println!("fused f32 vs f64: max |diff| {max_dev:.3e} (max |out| {max_abs:.3e})");
     }
     Ok(())
+}
+
+/// The fused convolution in f32 against the same inputs and weights in f64: the largest
+/// deviation and the largest output magnitude.
+fn f64_deviation(
+    conv: &Convolution,
+    f_in: &Tensor<2>,
+    pos: &Tensor<2>,
+    graph: &equivariant::graph::Graph,
+) -> Result<(f64, f64), equivariant::Error> {
+    let mut conv64 = conv.clone();
+    conv64.fc.weights = conv
+        .fc
+        .weights
+        .iter()
+        .map(|w| Param::from_tensor(w.val().cast(DType::F64)))
+        .collect();
+    let out32 = conv.forward_graph(f_in.clone(), pos.clone(), graph)?;
+    let out64 = conv64.forward_graph(
+        f_in.clone().cast(DType::F64),
+        pos.clone().cast(DType::F64),
+        graph,
+    )?;
+    let (a, b): (Vec<f64>, Vec<f64>) = (
+        out32.to_data().iter::<f64>().collect(),
+        out64.to_data().iter::<f64>().collect(),
+    );
+    let max_dev = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    let max_abs = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    Ok((max_dev, max_abs))
 }
