@@ -210,11 +210,7 @@ const NAMES: [&str; 4] = ["x1", "x2", "hidden", "linear"];
 
 /// The inputs as contiguous tensors of dtype `T`.
 fn contiguous_inputs<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> [FlexTensor; 4] {
-    let mut k = 0;
-    inputs.map(|t| {
-        k += 1;
-        contiguous::<T>(op, NAMES[k - 1], t)
-    })
+    std::array::from_fn(|k| contiguous::<T>(op, NAMES[k], inputs[k]))
 }
 
 fn flex_forward<T: FlexFloat>(
@@ -254,11 +250,8 @@ fn flex_backward<T: FlexFloat>(
     let shapes = inputs.map(|t| t.shape());
     let [x1, x2, hidden, linear] = contiguous_inputs::<T>(OP, inputs);
     let grad_out = contiguous::<T>(OP, "grad_out", grad_out);
-    let mut k = 0;
-    let mut buffers: [Option<Vec<T>>; 4] = mask.map(|need| {
-        k += 1;
-        need.then(|| vec![T::zero(); shapes[k - 1].num_elements()])
-    });
+    let mut buffers: [Option<Vec<T>>; 4] =
+        std::array::from_fn(|k| mask[k].then(|| vec![T::zero(); shapes[k].num_elements()]));
     if buffers.iter().any(Option::is_some) {
         let [g1, g2, gh, glin] = &mut buffers;
         plan.conv_backward(

@@ -18,7 +18,7 @@ use burn::backend::{
 use burn::tensor::{DType, Shape, Tensor};
 use equivariant_core::math::SoftOneHotLinspace;
 
-use super::flex::{contiguous, float_dtype, from_vec, FlexFloat};
+use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
 
 /// Backends that evaluate a [`SoftOneHotLinspace`] basis natively: `out[i, k] = f_k(x[i])`.
 ///
@@ -142,7 +142,7 @@ fn flex_forward<T: FlexFloat>(
     assert!(shape.num_dims() == 1, "{OP}: x must be [n], got {shape:?}");
     let (n, number) = (shape[0], basis.number());
     let x = contiguous::<T>(OP, "x", x);
-    let x = T::slice(&x).expect("contiguous");
+    let x = data::<T>(&x);
     let mut y = vec![T::zero(); n * number];
     if with_derivative {
         let mut dy = vec![T::zero(); n * number];

@@ -17,7 +17,7 @@ use burn::backend::{
 use burn::tensor::{DType, Shape, Tensor};
 use equivariant_core::o3::SphericalHarmonics;
 
-use super::flex::{contiguous, float_dtype, from_vec, FlexFloat};
+use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
 
 /// Backends that evaluate spherical harmonics natively: `Y(v)` for each row `v` of a
 /// `[n, 3]` tensor, as configured by a core [`SphericalHarmonics`] (degrees, `normalize`,
@@ -151,7 +151,7 @@ fn flex_forward<T: FlexFloat>(
     let n = shape[0];
     let dim = sh.dim();
     let vectors = contiguous::<T>(OP, "vectors", vectors);
-    let v = T::slice(&vectors).expect("contiguous");
+    let v = data::<T>(&vectors);
     let mut y = vec![T::zero(); n * dim];
     if with_gradient {
         let mut grad = vec![T::zero(); n * 3 * dim];

@@ -21,7 +21,7 @@ use burn::backend::{
 use burn::tensor::{DType, Tensor, TensorData};
 use equivariant_core::o3::tensor_product::{TensorProduct, TensorProductGradients};
 
-use super::flex::{contiguous, FlexFloat};
+use super::flex::{contiguous, data, float_dtype, FlexFloat};
 
 /// Which gradients [`TensorProductBackend::tensor_product_backward`] computes, in the order
 /// `[x1, x2, weight]`.
@@ -182,10 +182,9 @@ impl TensorProductBackend for Flex {
         x2: FlexTensor,
         weight: FlexTensor,
     ) -> FlexTensor {
-        match x1.dtype() {
+        match float_dtype("tensor_product", &x1) {
             DType::F32 => flex_forward::<f32>(&plan, &x1, &x2, &weight),
-            DType::F64 => flex_forward::<f64>(&plan, &x1, &x2, &weight),
-            dtype => panic!("tensor_product: Flex runs f32 and f64, got x1 of dtype {dtype:?}"),
+            _ => flex_forward::<f64>(&plan, &x1, &x2, &weight),
         }
     }
 
@@ -197,12 +196,9 @@ impl TensorProductBackend for Flex {
         grad_out: FlexTensor,
         mask: GradientMask,
     ) -> TensorProductGrads<Self> {
-        match x1.dtype() {
+        match float_dtype("tensor_product_backward", &x1) {
             DType::F32 => flex_backward::<f32>(&plan, &x1, &x2, &weight, &grad_out, mask),
-            DType::F64 => flex_backward::<f64>(&plan, &x1, &x2, &weight, &grad_out, mask),
-            dtype => {
-                panic!("tensor_product_backward: Flex runs f32 and f64, got x1 of dtype {dtype:?}")
-            }
+            _ => flex_backward::<f64>(&plan, &x1, &x2, &weight, &grad_out, mask),
         }
     }
 }
@@ -240,13 +236,8 @@ fn flex_forward<T: FlexFloat>(
     );
     let d_out = plan.irreps_out().dim();
     let mut out = vec![T::zero(); batch * d_out];
-    plan.forward(
-        T::slice(&x1).expect("contiguous"),
-        T::slice(&x2).expect("contiguous"),
-        T::slice(&weight).expect("contiguous"),
-        &mut out,
-    )
-    .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
+    plan.forward(data::<T>(&x1), data::<T>(&x2), data::<T>(&weight), &mut out)
+        .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
     FlexTensor::from_data(TensorData::new(out, [batch, d_out]))
 }
 
@@ -273,10 +264,10 @@ fn flex_backward<T: FlexFloat>(
     let mut gw = buffer(need_weight, weight_shape.num_elements());
     if g1.is_some() || g2.is_some() || gw.is_some() {
         plan.backward(
-            T::slice(&x1).expect("contiguous"),
-            T::slice(&x2).expect("contiguous"),
-            T::slice(&weight).expect("contiguous"),
-            T::slice(&grad_out).expect("contiguous"),
+            data::<T>(&x1),
+            data::<T>(&x2),
+            data::<T>(&weight),
+            data::<T>(&grad_out),
             TensorProductGradients {
                 x1: g1.as_deref_mut(),
                 x2: g2.as_deref_mut(),
