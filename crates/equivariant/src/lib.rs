@@ -4,9 +4,12 @@
 //!
 //! This crate is the user-facing front end. It re-exports the framework-free math of
 //! [`equivariant_core`] under e3nn's module names (`o3`, `math`, `graph`) and adds the burn
-//! modules built on it: so far [`o3::TensorProduct`] (with
-//! [`o3::FullyConnectedTensorProduct`]), running on the [`ops`] backend extensions.
-//! `Linear`, `FullyConnectedNet`, `Gate` and the convolution come next.
+//! modules built on it: [`o3::TensorProduct`] (with [`o3::FullyConnectedTensorProduct`] and
+//! the other constructors), [`o3::Linear`], [`o3::SphericalHarmonics`],
+//! [`nn::FullyConnectedNet`], [`nn::Gate`], [`nn::NormActivation`], [`nn::BatchNorm`],
+//! [`nn::Extract`] and the guide's [`nn::Convolution`], running on the [`ops`] backend
+//! extensions; [`store`] saves and loads parameters (and e3nn state dicts), and
+//! [`util::test`] checks equivariance.
 //!
 //! ```
 //! use equivariant::o3::{Irreps, Parity};
@@ -17,6 +20,8 @@
 pub mod nn;
 pub mod o3;
 pub mod ops;
+pub mod store;
+pub mod util;
 
 /// The burn version this crate is built on, for matching tensor types.
 pub use burn;

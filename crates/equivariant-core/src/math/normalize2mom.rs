@@ -12,6 +12,7 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::o3::Parity;
 use crate::{Error, Real, Result};
 
 /// An elementwise activation of e3nn's networks (torch's definitions).
@@ -193,6 +194,26 @@ impl Activation {
             Activation::Sigmoid => 1.8467055342154763,
             Activation::Gelu => 1.5360642850770578,
             Activation::Abs => 1.001110600838467,
+        }
+    }
+
+    /// The parity of the function: `Some(Even)` if `f(-x) = f(x)` (abs), `Some(Odd)` if
+    /// `f(-x) = -f(x)` (tanh), `None` otherwise. e3nn's `nn.Activation` decides it the same
+    /// way (numerically, on `[0, 10]`), and an odd scalar may only go through an activation
+    /// with a parity: `f(odd scalar)` is then even (`Even`) or odd (`Odd`).
+    ///
+    /// ```
+    /// use equivariant_core::math::Activation;
+    /// use equivariant_core::o3::Parity;
+    /// assert_eq!(Activation::Tanh.parity(), Some(Parity::Odd));
+    /// assert_eq!(Activation::Abs.parity(), Some(Parity::Even));
+    /// assert_eq!(Activation::Relu.parity(), None);
+    /// ```
+    pub fn parity(self) -> Option<Parity> {
+        match self {
+            Activation::Tanh => Some(Parity::Odd),
+            Activation::Abs => Some(Parity::Even),
+            Activation::Relu | Activation::Silu | Activation::Sigmoid | Activation::Gelu => None,
         }
     }
 

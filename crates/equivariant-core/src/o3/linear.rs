@@ -175,6 +175,30 @@ impl Linear {
         self.tp.shared_weights()
     }
 
+    /// The tensor product this map runs: `x (x) 1` with the constant `0e` input `1`
+    /// (`irreps_in2 = 1x0e`), mode `uvw`, one path per pair of equal irreps.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"2x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
+    /// assert_eq!(linear.tensor_product().irreps_in2().to_string(), "1x0e");
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tensor_product(&self) -> &TensorProduct {
+        &self.tp
+    }
+
+    /// `(start, len)` of each `0e` output block that gets a bias, in output order; the
+    /// bias vector is their concatenation.
+    ///
+    /// ```
+    /// let linear = equivariant_core::o3::Linear::new(&"1x1o".parse()?, &"1x1o+2x0e".parse()?, true, Default::default(), true)?;
+    /// assert_eq!(linear.bias_blocks(), [(3, 2)]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn bias_blocks(&self) -> &[(usize, usize)] {
+        &self.bias_blocks
+    }
+
     fn ones<T: Real>(&self, x_len: usize) -> Vec<T> {
         let dim = self.irreps_in().dim();
         let batch = x_len.checked_div(dim).unwrap_or(0);

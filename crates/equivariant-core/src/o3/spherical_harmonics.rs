@@ -248,6 +248,30 @@ impl SphericalHarmonics {
         &self.irreps_in
     }
 
+    /// Whether the vectors are normalized first (`Y(v / |v|)`) or not (`|v|^l Y(v / |v|)`,
+    /// a polynomial).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// assert!(!SphericalHarmonics::from_ls(&[1], false, Normalization::Norm)?.normalize());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn normalize(&self) -> bool {
+        self.normalize
+    }
+
+    /// The normalization of each degree.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::from_ls(&[1], false, Normalization::Norm)?;
+    /// assert_eq!(sh.normalization(), Normalization::Norm);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn normalization(&self) -> Normalization {
+        self.normalization
+    }
+
     /// The output irreps (adjacent equal degrees merged, as e3nn).
     ///
     /// ```

@@ -2,9 +2,11 @@
 //! keep the second moment of the signal at one.
 
 use burn::module::{Initializer, Module, Param};
-use burn::tensor::{activation, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 use equivariant_core::math::Activation;
 use equivariant_core::{Error, Result};
+
+use super::activation::apply;
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
 ///
@@ -250,18 +252,5 @@ impl FullyConnectedNet {
             }
             None => y,
         }
-    }
-}
-
-/// The raw activation with burn tensor ops (torch's definitions, as
-/// [`Activation::apply`]).
-fn apply(act: Activation, x: Tensor<2>) -> Tensor<2> {
-    match act {
-        Activation::Relu => activation::relu(x),
-        Activation::Silu => activation::silu(x),
-        Activation::Tanh => x.tanh(),
-        Activation::Sigmoid => activation::sigmoid(x),
-        Activation::Gelu => activation::gelu(x),
-        Activation::Abs => x.abs(),
     }
 }

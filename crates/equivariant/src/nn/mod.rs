@@ -1,8 +1,19 @@
-//! Neural-network layers, e3nn's `e3nn.nn`: [`FullyConnectedNet`], and the guide's
+//! Neural-network layers, e3nn's `e3nn.nn`: [`FullyConnectedNet`], [`Activation`],
+//! [`Gate`], [`NormActivation`], [`BatchNorm`], [`Extract`], and the guide's
 //! [`Convolution`].
 
+mod activation;
+pub mod batch_norm;
 mod convolution;
+mod extract;
 mod fully_connected_net;
+mod gate;
+mod norm_activation;
 
+pub use activation::Activation;
+pub use batch_norm::{BatchNorm, BatchNormConfig, Reduce};
 pub use convolution::{Convolution, ConvolutionConfig};
+pub use extract::Extract;
 pub use fully_connected_net::FullyConnectedNet;
+pub use gate::Gate;
+pub use norm_activation::NormActivation;

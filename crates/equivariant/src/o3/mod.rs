@@ -2,8 +2,12 @@
 //! (irreps, rotations, Wigner D and 3j, spherical harmonics, the tensor product plans and
 //! kernels under [`tensor_product`]) plus the burn modules.
 //!
-//! The burn modules take the names e3nn users know: [`TensorProduct`] is the module holding
-//! its weights and running a plan, the core [`tensor_product::TensorProduct`] is the plan.
+//! The burn modules take the names e3nn users know: [`TensorProduct`] (with
+//! [`FullyConnectedTensorProduct`], [`TensorProduct::full`], [`TensorProduct::elementwise`],
+//! [`TensorProduct::square`]), [`Linear`] and [`SphericalHarmonics`] hold their weights and
+//! run a core plan; the core types of the same names stay reachable by their module paths
+//! ([`tensor_product::TensorProduct`], [`linear::Linear`],
+//! [`spherical_harmonics::SphericalHarmonics`]).
 //!
 //! ```
 //! use burn::tensor::Device;
@@ -16,7 +20,11 @@
 //! # Ok::<(), equivariant::Error>(())
 //! ```
 
+mod linear_burn;
+mod spherical_harmonics_burn;
 mod tensor_product_burn;
 
 pub use equivariant_core::o3::*;
+pub use linear_burn::{Linear, LinearConfig};
+pub use spherical_harmonics_burn::SphericalHarmonics;
 pub use tensor_product_burn::{FullyConnectedTensorProduct, TensorProduct};

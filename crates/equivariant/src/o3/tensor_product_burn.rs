@@ -6,7 +6,8 @@ use std::sync::Arc;
 use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param};
 use burn::tensor::{Device, Tensor};
 use equivariant_core::o3::tensor_product::{
-    fully_connected_tensor_product, TensorProduct as Plan, TensorProductOptions,
+    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
+    TensorProduct as Plan, TensorProductOptions,
 };
 use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
@@ -97,6 +98,77 @@ impl TensorProduct {
             weight: None,
             plan: plan.into(),
         }
+    }
+
+    /// e3nn's `FullTensorProduct(irreps_in1, irreps_in2, filter_ir_out)`: every path
+    /// `x1_u (x) x2_v` into its own output block, no weights (core
+    /// [`full_tensor_product`](crate::o3::tensor_product::full_tensor_product)).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::TensorProduct;
+    /// let tp = TensorProduct::full(&"2x1o".parse()?, &"1o".parse()?, None, Default::default(), &Device::flex())?;
+    /// assert_eq!(tp.plan().irreps_out().to_string(), "2x0e+2x1e+2x2e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn full(
+        irreps_in1: &Irreps,
+        irreps_in2: &Irreps,
+        filter_ir_out: Option<&Irreps>,
+        options: TensorProductOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let plan = full_tensor_product(irreps_in1, irreps_in2, filter_ir_out, options)?;
+        Ok(TensorProduct::new(plan, device))
+    }
+
+    /// e3nn's `ElementwiseTensorProduct(irreps_in1, irreps_in2, filter_ir_out)`: channel
+    /// `u` of one input with channel `u` of the other, no weights (core
+    /// [`elementwise_tensor_product`](crate::o3::tensor_product::elementwise_tensor_product)).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::TensorProduct;
+    /// let tp = TensorProduct::elementwise(&"3x1o".parse()?, &"3x1o".parse()?,
+    ///     Some(&"0e".parse()?), Default::default(), &Device::flex())?;
+    /// assert_eq!(tp.plan().irreps_out().to_string(), "3x0e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn elementwise(
+        irreps_in1: &Irreps,
+        irreps_in2: &Irreps,
+        filter_ir_out: Option<&Irreps>,
+        options: TensorProductOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let plan = elementwise_tensor_product(irreps_in1, irreps_in2, filter_ir_out, options)?;
+        Ok(TensorProduct::new(plan, device))
+    }
+
+    /// e3nn's `TensorSquare(irreps_in, irreps_out, filter_ir_out)`: `x (x) x` without the
+    /// redundant half, weighted (internal weights) when `irreps_out` is given (core
+    /// [`tensor_square`](crate::o3::tensor_product::tensor_square)). Call
+    /// [`forward`](TensorProduct::forward) with `x` as both inputs.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::TensorProduct;
+    /// let device = Device::flex();
+    /// let ts = TensorProduct::square(&"2x1o".parse()?, Some(&"3x0e".parse()?), None, Default::default(), &device)?;
+    /// assert!(ts.weight.is_some());
+    /// let x = Tensor::<2>::ones([4, 6], &device);
+    /// assert_eq!(ts.forward(x.clone(), x, None).dims(), [4, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn square(
+        irreps_in: &Irreps,
+        irreps_out: Option<&Irreps>,
+        filter_ir_out: Option<&Irreps>,
+        options: TensorProductOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let plan = tensor_square(irreps_in, irreps_out, filter_ir_out, options)?;
+        Ok(TensorProduct::new(plan, device))
     }
 
     /// The core plan this module runs.

@@ -1,10 +1,13 @@
 //! burn backend extensions: the primitives the burn modules run, each a trait over
 //! [`Backend`](burn::backend::Backend) implemented natively for Flex (the core CPU kernels)
-//! and for `Autodiff` (a custom backward), plus a `Tensor`-level function; and gather /
-//! scatter composed of burn tensor ops.
+//! and for `Autodiff` (a custom backward), plus a `Tensor`-level function that falls back
+//! to [`composed`] (burn tensor ops, any backend) on other devices; gather / scatter and the
+//! per-irrep operations of [`irreps`] are composed of burn tensor ops.
 
+pub mod composed;
 pub mod convolution;
 mod flex;
+pub mod irreps;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
 pub mod spherical_harmonics;

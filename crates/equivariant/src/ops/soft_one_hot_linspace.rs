@@ -101,6 +101,9 @@ pub trait SoftOneHotLinspaceBackend: Backend {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn soft_one_hot_linspace(basis: &Arc<SoftOneHotLinspace>, x: Tensor<1>) -> Tensor<2> {
+    if !super::composed::is_native(&x.device()) {
+        return super::composed::soft_one_hot_linspace(basis, x);
+    }
     Tensor::from_dispatch(
         <Dispatch as SoftOneHotLinspaceBackend>::soft_one_hot_linspace(
             Arc::clone(basis),

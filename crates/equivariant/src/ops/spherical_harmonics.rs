@@ -30,7 +30,7 @@ use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
 /// use std::sync::Arc;
 /// use burn::backend::Dispatch;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{Normalization, SphericalHarmonics};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
 /// use equivariant::ops::spherical_harmonics::SphericalHarmonicsBackend;
 ///
 /// let sh = Arc::new(SphericalHarmonics::from_ls(&[1], true, Normalization::Component)?);
@@ -92,7 +92,7 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// ```
 /// use std::sync::Arc;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{Normalization, SphericalHarmonics};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
 /// use equivariant::ops::spherical_harmonics;
 ///
 /// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1], false, Normalization::Component)?);
@@ -106,6 +106,9 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn spherical_harmonics(sh: &Arc<SphericalHarmonics>, vectors: Tensor<2>) -> Tensor<2> {
+    if !super::composed::is_native(&vectors.device()) {
+        return super::composed::spherical_harmonics(sh, vectors);
+    }
     Tensor::from_dispatch(
         <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(
             Arc::clone(sh),

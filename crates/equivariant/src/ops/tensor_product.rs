@@ -164,6 +164,9 @@ pub fn tensor_product<const W: usize>(
     x2: Tensor<2>,
     weight: Tensor<W>,
 ) -> Tensor<2> {
+    if !super::composed::is_native(&x1.device()) {
+        return super::composed::tensor_product(plan, x1, x2, weight);
+    }
     Tensor::from_dispatch(<Dispatch as TensorProductBackend>::tensor_product(
         Arc::clone(plan),
         x1.into_dispatch(),

@@ -1,0 +1,200 @@
+//! e3nn's `nn.Activation`: scalar activations on the scalar blocks of a direct sum of irreps,
+//! normalized to keep the second moment at one.
+
+use burn::module::Module;
+use burn::tensor::{activation, Tensor};
+use equivariant_core::math::Activation as Function;
+use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
+use equivariant_core::{Error, Result};
+
+use crate::ops::irreps::columns;
+
+/// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
+/// `c_i f_i(x)`, with `c_i` e3nn's `normalize2mom` constant of `f_i`
+/// ([`Function::normalize2mom_constant`]), or through unchanged where `acts[i]` is `None`.
+///
+/// Only scalar blocks (`l = 0`) take an activation. An even scalar stays even; an odd
+/// scalar needs an even or odd function ([`Function::parity`]) and comes out with that
+/// function's parity.
+///
+/// # Shapes
+///
+/// `[batch, irreps_in.dim] -> [batch, irreps_out.dim]` (the same dimension).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::Activation as Function;
+/// use equivariant::nn::Activation;
+///
+/// let act = Activation::new(&"2x0e + 1x0o + 1x1o".parse()?,
+///     &[Some(Function::Relu), Some(Function::Tanh), None])?;
+/// assert_eq!(act.irreps_out().to_string(), "2x0e+1x0o+1x1o");
+/// let x = Tensor::<2>::from_floats([[-1.0, 2.0, 0.0, 1.0, 2.0, 3.0]], &Device::flex());
+/// let y = act.forward(x).into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 2.0 * Function::Relu.normalize2mom_constant() as f32).abs() < 1e-6);
+/// assert_eq!(&y[3..], [1.0, 2.0, 3.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct Activation {
+    #[module(skip)]
+    irreps_in: Irreps,
+    #[module(skip)]
+    irreps_out: Irreps,
+    #[module(skip)]
+    acts: Vec<Option<Function>>,
+}
+
+impl Activation {
+    /// The activation of each block of `irreps_in` (`acts[i]` for block `i`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] if `acts` and `irreps_in` differ in length, if a
+    /// non-scalar block has an activation, or if an odd scalar block has a function that is
+    /// neither even nor odd.
+    ///
+    /// ```
+    /// use equivariant::math::Activation as Function;
+    /// use equivariant::nn::Activation;
+    /// assert!(Activation::new(&"1x0o".parse()?, &[Some(Function::Relu)]).is_err());
+    /// assert!(Activation::new(&"1x1o".parse()?, &[Some(Function::Tanh)]).is_err());
+    /// let abs = Activation::new(&"1x0o".parse()?, &[Some(Function::Abs)])?;
+    /// assert_eq!(abs.irreps_out().to_string(), "1x0e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(irreps_in: &Irreps, acts: &[Option<Function>]) -> Result<Self> {
+        if acts.len() != irreps_in.len() {
+            return Err(Error::InvalidArgument {
+                name: "acts",
+                reason: format!(
+                    "{} activations for the {} blocks of {irreps_in}",
+                    acts.len(),
+                    irreps_in.len()
+                ),
+            });
+        }
+        let mut out = Vec::with_capacity(acts.len());
+        for (entry, act) in irreps_in.iter().zip(acts) {
+            let Some(act) = act else {
+                out.push(*entry);
+                continue;
+            };
+            if entry.ir.l != 0 {
+                return Err(Error::InvalidArgument {
+                    name: "acts",
+                    reason: format!("{act} on the non-scalar block {entry}"),
+                });
+            }
+            let p = match (entry.ir.p, act.parity()) {
+                (Parity::Even, _) => Parity::Even,
+                (Parity::Odd, Some(p)) => p,
+                (Parity::Odd, None) => {
+                    return Err(Error::InvalidArgument {
+                        name: "acts",
+                        reason: format!(
+                            "{act} is neither even nor odd: it breaks the parity of {entry}"
+                        ),
+                    })
+                }
+            };
+            out.push(MulIr {
+                mul: entry.mul,
+                ir: Irrep { l: 0, p },
+            });
+        }
+        Ok(Activation {
+            irreps_in: irreps_in.clone(),
+            irreps_out: Irreps::from_entries(out),
+            acts: acts.to_vec(),
+        })
+    }
+
+    /// The input irreps.
+    ///
+    /// ```
+    /// let act = equivariant::nn::Activation::new(&"3x0e".parse()?, &[None])?;
+    /// assert_eq!(act.irreps_in().to_string(), "3x0e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_in(&self) -> &Irreps {
+        &self.irreps_in
+    }
+
+    /// The output irreps: the input's, with the parity of odd scalars set by their function.
+    ///
+    /// ```
+    /// use equivariant::math::Activation as Function;
+    /// let act = equivariant::nn::Activation::new(&"1x0o".parse()?, &[Some(Function::Tanh)])?;
+    /// assert_eq!(act.irreps_out().to_string(), "1x0o");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_out(&self) -> &Irreps {
+        &self.irreps_out
+    }
+
+    /// Applies each block's normalized activation.
+    ///
+    /// # Panics
+    ///
+    /// If `x` is not `[batch, irreps_in.dim]`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::Activation;
+    /// let act = Activation::new(&"1x1o".parse()?, &[None])?;
+    /// let x = Tensor::<2>::ones([2, 3], &Device::flex());
+    /// assert_eq!(act.forward(x).dims(), [2, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [_, dim] = x.dims();
+        assert_eq!(
+            dim,
+            self.irreps_in.dim(),
+            "Activation::forward: x must be [batch, {}] ({})",
+            self.irreps_in.dim(),
+            self.irreps_in
+        );
+        if self.acts.iter().all(Option::is_none) {
+            return x;
+        }
+        let parts: Vec<Tensor<2>> = self
+            .irreps_in
+            .slices()
+            .into_iter()
+            .zip(&self.acts)
+            .filter(|(range, _)| !range.is_empty())
+            .map(|(range, act)| {
+                let block = columns(&x, &[range]);
+                match act {
+                    Some(f) => normalized(*f, block),
+                    None => block,
+                }
+            })
+            .collect();
+        if parts.is_empty() {
+            return x;
+        }
+        Tensor::cat(parts, 1)
+    }
+}
+
+/// The raw activation `f(x)` with burn tensor ops (torch's definitions, as
+/// [`Function::apply`]).
+pub(crate) fn apply<const D: usize>(f: Function, x: Tensor<D>) -> Tensor<D> {
+    match f {
+        Function::Relu => activation::relu(x),
+        Function::Silu => activation::silu(x),
+        Function::Tanh => x.tanh(),
+        Function::Sigmoid => activation::sigmoid(x),
+        Function::Gelu => activation::gelu(x),
+        Function::Abs => x.abs(),
+    }
+}
+
+/// `c f(x)`, the activation with e3nn's `normalize2mom` constant.
+pub(crate) fn normalized<const D: usize>(f: Function, x: Tensor<D>) -> Tensor<D> {
+    apply(f, x).mul_scalar(f.normalize2mom_constant())
+}

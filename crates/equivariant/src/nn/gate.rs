@@ -1,0 +1,208 @@
+//! e3nn's `nn.Gate`: the gated nonlinearity of equivariant networks.
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use equivariant_core::math::Activation as Function;
+use equivariant_core::o3::tensor_product::elementwise_tensor_product;
+use equivariant_core::o3::Irreps;
+use equivariant_core::{Error, Result};
+
+use super::{Activation, Extract};
+use crate::ops::irreps::scale_instances;
+
+/// e3nn's `nn.Gate(irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated)`:
+///
+/// `(+)_i phi_i(x_i)  (+)  (+)_j phi_j(g_j) y_j`,
+///
+/// scalars `x_i` through their activations, and every gated irrep instance `y_j` times its
+/// own gate `g_j` through the gates' activations (all normalized as in [`Activation`]).
+/// There are as many gate scalars as gated instances, paired in order.
+///
+/// The input is the concatenation `scalars + gates + gated`, **sorted and simplified** as
+/// e3nn does ([`irreps_in`](Gate::irreps_in)): build the layer that feeds the gate with
+/// that irreps. The output is `act(scalars) + gated`, each gated irrep's parity times its
+/// gate's.
+///
+/// # Shapes
+///
+/// `[batch, irreps_in.dim] -> [batch, irreps_out.dim]`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::Activation as Function;
+/// use equivariant::nn::Gate;
+///
+/// let gate = Gate::new(
+///     &"16x0e".parse()?, &[Some(Function::Relu)],
+///     &"8x0e".parse()?, &[Some(Function::Sigmoid)],
+///     &"4x1o + 4x2e".parse()?)?;
+/// assert_eq!(gate.irreps_in().to_string(), "24x0e+4x1o+4x2e");
+/// assert_eq!(gate.irreps_out().to_string(), "16x0e+4x1o+4x2e");
+/// let y = gate.forward(Tensor::<2>::ones([3, 24 + 12 + 20], &Device::flex()));
+/// assert_eq!(y.dims(), [3, 16 + 12 + 20]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct Gate {
+    sc: Extract,
+    act_scalars: Activation,
+    act_gates: Activation,
+    #[module(skip)]
+    irreps_in: Irreps,
+    #[module(skip)]
+    irreps_gated: Irreps,
+    #[module(skip)]
+    irreps_out: Irreps,
+}
+
+impl Gate {
+    /// The gate; `act_scalars[i]` acts on block `i` of `irreps_scalars`, `act_gates[i]` on
+    /// block `i` of `irreps_gates`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] if scalars or gates are not scalars, if the gates do not
+    /// number the gated instances, or for activations [`Activation::new`] refuses.
+    ///
+    /// ```
+    /// use equivariant::math::Activation as Function;
+    /// use equivariant::nn::Gate;
+    /// let too_few_gates = Gate::new(&"".parse()?, &[], &"1x0e".parse()?,
+    ///     &[Some(Function::Sigmoid)], &"2x1o".parse()?);
+    /// assert!(too_few_gates.is_err());
+    /// // An odd gate through an odd function flips the gated parity.
+    /// let gate = Gate::new(&"".parse()?, &[], &"1x0o".parse()?,
+    ///     &[Some(Function::Tanh)], &"1x1o".parse()?)?;
+    /// assert_eq!(gate.irreps_out().to_string(), "1x1e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(
+        irreps_scalars: &Irreps,
+        act_scalars: &[Option<Function>],
+        irreps_gates: &Irreps,
+        act_gates: &[Option<Function>],
+        irreps_gated: &Irreps,
+    ) -> Result<Self> {
+        for (name, irreps) in [
+            ("irreps_scalars", irreps_scalars),
+            ("irreps_gates", irreps_gates),
+        ] {
+            if irreps.iter().any(|entry| entry.ir.l != 0) {
+                return Err(Error::InvalidArgument {
+                    name,
+                    reason: format!("must be scalars, got {irreps}"),
+                });
+            }
+        }
+        if irreps_gates.num_irreps() != irreps_gated.num_irreps() {
+            return Err(Error::InvalidArgument {
+                name: "irreps_gates",
+                reason: format!(
+                    "{} gate scalars for the {} irreps of {irreps_gated}",
+                    irreps_gates.num_irreps(),
+                    irreps_gated.num_irreps()
+                ),
+            });
+        }
+        // e3nn's `_Sortcut`: the three parts concatenated, sorted by irrep, then cut out.
+        let parts = [
+            irreps_scalars.simplify(),
+            irreps_gates.simplify(),
+            irreps_gated.simplify(),
+        ];
+        let concatenated = parts[0].clone() + parts[1].clone() + parts[2].clone();
+        let sorted = concatenated.sort();
+        let mut start = 0;
+        let instructions: Vec<Vec<usize>> = parts
+            .iter()
+            .map(|part| {
+                let ins = (start..start + part.len()).map(|i| sorted.p[i]).collect();
+                start += part.len();
+                ins
+            })
+            .collect();
+        let sc = Extract::new(&sorted.irreps, &parts, &instructions)?;
+        let act_scalars = Activation::new(irreps_scalars, act_scalars)?;
+        let act_gates = Activation::new(irreps_gates, act_gates)?;
+        let [_, _, irreps_gated] = parts;
+        let gated_out = if irreps_gated.is_empty() {
+            Irreps::new()
+        } else {
+            elementwise_tensor_product(
+                &irreps_gated,
+                act_gates.irreps_out(),
+                None,
+                Default::default(),
+            )?
+            .irreps_out()
+            .clone()
+        };
+        Ok(Gate {
+            irreps_out: act_scalars.irreps_out().clone() + gated_out,
+            irreps_in: sorted.irreps.simplify(),
+            sc,
+            act_scalars,
+            act_gates,
+            irreps_gated,
+        })
+    }
+
+    /// The input irreps: scalars, gates and gated, sorted and simplified.
+    ///
+    /// ```
+    /// use equivariant::math::Activation as Function;
+    /// let gate = equivariant::nn::Gate::new(&"1x0e".parse()?, &[None], &"1x0e".parse()?,
+    ///     &[Some(Function::Sigmoid)], &"1x1o".parse()?)?;
+    /// assert_eq!(gate.irreps_in().to_string(), "2x0e+1x1o");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_in(&self) -> &Irreps {
+        &self.irreps_in
+    }
+
+    /// The output irreps: the activated scalars, then the gated irreps.
+    ///
+    /// ```
+    /// use equivariant::math::Activation as Function;
+    /// let gate = equivariant::nn::Gate::new(&"1x0e".parse()?, &[None], &"1x0e".parse()?,
+    ///     &[Some(Function::Sigmoid)], &"1x1o".parse()?)?;
+    /// assert_eq!(gate.irreps_out().to_string(), "1x0e+1x1o");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_out(&self) -> &Irreps {
+        &self.irreps_out
+    }
+
+    /// The gated nonlinearity of each row.
+    ///
+    /// # Panics
+    ///
+    /// If `x` is not `[batch, irreps_in.dim]`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::math::Activation as Function;
+    /// use equivariant::nn::Gate;
+    /// // A gate of exactly 0 through relu silences its vector.
+    /// let gate = Gate::new(&"".parse()?, &[], &"1x0e".parse()?, &[Some(Function::Relu)], &"1x1o".parse()?)?;
+    /// let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0, 3.0]], &Device::flex());
+    /// assert_eq!(gate.forward(x).into_data().try_into_vec::<f32>().unwrap(), [0.0; 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut parts = self.sc.forward(x).into_iter();
+        let (Some(scalars), Some(gates), Some(gated)) = (parts.next(), parts.next(), parts.next())
+        else {
+            unreachable!("the gate's Extract has three outputs")
+        };
+        let scalars = self.act_scalars.forward(scalars);
+        if self.irreps_gated.dim() == 0 {
+            return scalars;
+        }
+        let gated = scale_instances(gated, &self.irreps_gated, self.act_gates.forward(gates));
+        if self.act_scalars.irreps_out().dim() == 0 {
+            return gated;
+        }
+        Tensor::cat(vec![scalars, gated], 1)
+    }
+}

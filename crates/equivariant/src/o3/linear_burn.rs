@@ -1,0 +1,289 @@
+//! e3nn's `o3.Linear` as a burn module: the core map plus its weights and biases.
+
+use std::sync::Arc;
+
+use burn::module::{Initializer, Module, Param};
+use burn::tensor::{Device, Tensor};
+use equivariant_core::o3::tensor_product::{PathNormalization, TensorProduct as Plan};
+use equivariant_core::o3::{Irreps, Linear as LinearMap};
+use equivariant_core::{Error, Result};
+
+use crate::ops::tensor_product::tensor_product;
+
+/// e3nn's `o3.Linear(irreps_in, irreps_out, ...)`: the equivariant linear map
+/// `out[w] = sum_u W[u, w] x[u] / sqrt(fan_in) (+ b[w] on 0e outputs)` between every pair
+/// of equal irreps (the core [`LinearMap`] gives the formula and the weight layout).
+///
+/// With internal weights (the default) the module owns `weight` (`N(0, 1)`) and `bias`
+/// (zeros); otherwise [`forward`](Linear::forward) takes the weights, one vector for all
+/// rows (`[1, weight_numel]`) or, with `shared_weights = false`, one per row.
+///
+/// # Shapes
+///
+/// `[batch, irreps_in.dim] -> [batch, irreps_out.dim]`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::LinearConfig;
+///
+/// let device = Device::flex();
+/// let linear = LinearConfig::new(&"4x0e + 2x1o".parse()?, &"3x0e + 1x1o".parse()?).init(&device)?;
+/// assert_eq!(linear.weight_numel(), 4 * 3 + 2 * 1);
+/// let y = linear.forward(Tensor::<2>::ones([5, 10], &device), None);
+/// assert_eq!(y.dims(), [5, 6]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct Linear {
+    /// The internal weights, `[weight_numel]` (e3nn's `weight`), `None` if external.
+    pub weight: Option<Param<Tensor<1>>>,
+    /// The biases of the `0e` outputs, `[bias_numel]` (e3nn's `bias`), `None` without.
+    pub bias: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    map: Arc<LinearMap>,
+    #[module(skip)]
+    plan: Arc<Plan>,
+}
+
+/// The settings of e3nn's `o3.Linear`; [`init`](LinearConfig::init) builds the module.
+///
+/// ```
+/// use equivariant::o3::LinearConfig;
+/// let config = LinearConfig::new(&"2x0e".parse()?, &"2x0e".parse()?).with_biases(true);
+/// assert!(config.biases && config.shared_weights);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearConfig {
+    /// The input irreps.
+    pub irreps_in: Irreps,
+    /// The output irreps.
+    pub irreps_out: Irreps,
+    /// Biases on the `0e` outputs (default `false`, as e3nn).
+    pub biases: bool,
+    /// `Element` (default) or `Path`.
+    pub path_normalization: PathNormalization,
+    /// One weight vector for all rows (default) or one per row.
+    pub shared_weights: bool,
+    /// Whether the module owns its weights; `None` means `shared_weights`, e3nn's default.
+    pub internal_weights: Option<bool>,
+}
+
+impl Linear {
+    /// The core map (irreps, instructions, kernels).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let linear = equivariant::o3::LinearConfig::new(&"2x0e".parse()?, &"1x0e".parse()?).init(&Device::flex())?;
+    /// assert_eq!(linear.map().instructions().len(), 1);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn map(&self) -> &LinearMap {
+        &self.map
+    }
+
+    /// The number of weights per weight vector.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let linear = equivariant::o3::LinearConfig::new(&"2x0e".parse()?, &"3x0e".parse()?).init(&Device::flex())?;
+    /// assert_eq!(linear.weight_numel(), 6);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn weight_numel(&self) -> usize {
+        self.map.weight_numel()
+    }
+
+    /// The map applied to each row of `x`, with the internal weights (`weight = None`) or
+    /// the given ones (`[1, weight_numel]` shared, `[batch, weight_numel]` per row).
+    ///
+    /// # Panics
+    ///
+    /// If `x` is not `[batch, irreps_in.dim]`, or weights are given to a module that has
+    /// its own (or missing when it has none), or have the wrong shape.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::LinearConfig;
+    /// let device = Device::flex();
+    /// let linear = LinearConfig::new(&"1x0e".parse()?, &"1x0e".parse()?)
+    ///     .with_internal_weights(false)
+    ///     .init(&device)?;
+    /// let y = linear.forward(Tensor::<2>::from_floats([[3.0]], &device),
+    ///     Some(Tensor::<2>::from_floats([[2.0]], &device)));
+    /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [6.0]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Tensor<2> {
+        let map = &self.map;
+        let [batch, dim] = x.dims();
+        assert_eq!(
+            dim,
+            map.irreps_in().dim(),
+            "Linear::forward: x must be [batch, {}] ({})",
+            map.irreps_in().dim(),
+            map.irreps_in()
+        );
+        let numel = map.weight_numel();
+        let ones = Tensor::<2>::ones([batch, 1], (&x.device(), x.dtype()));
+        let out = match (&self.weight, weight) {
+            (_, None) if numel == 0 => {
+                let empty = Tensor::<1>::zeros([0], (&x.device(), x.dtype()));
+                tensor_product(&self.plan, x, ones, empty)
+            }
+            (Some(internal), None) => tensor_product(&self.plan, x, ones, internal.val()),
+            (Some(_), Some(_)) => panic!("Linear::forward: this module has internal weights"),
+            (None, None) => panic!("Linear::forward: this module needs weights [_, {numel}]"),
+            (None, Some(weight)) => {
+                let rows = if map.shared_weights() { 1 } else { batch };
+                assert_eq!(
+                    weight.dims(),
+                    [rows, numel],
+                    "Linear::forward: weight must be [{rows}, {numel}]"
+                );
+                tensor_product(&self.plan, x, ones, weight)
+            }
+        };
+        match &self.bias {
+            Some(bias) => out.add(self.bias_row(bias.val())),
+            None => out,
+        }
+    }
+
+    /// The biases placed in a `[1, irreps_out.dim]` row, zero off the `0e` blocks.
+    fn bias_row(&self, bias: Tensor<1>) -> Tensor<2> {
+        let dim = self.map.irreps_out().dim();
+        let (device, dtype) = (bias.device(), bias.dtype());
+        let mut parts = Vec::new();
+        let (mut at, mut taken) = (0, 0);
+        for &(start, len) in self.map.bias_blocks() {
+            if start > at {
+                parts.push(Tensor::<1>::zeros([start - at], (&device, dtype)));
+            }
+            parts.push(bias.clone().narrow(0, taken, len));
+            taken += len;
+            at = start + len;
+        }
+        if dim > at {
+            parts.push(Tensor::<1>::zeros([dim - at], (&device, dtype)));
+        }
+        Tensor::cat(parts, 0).reshape([1, dim])
+    }
+}
+
+impl LinearConfig {
+    /// The settings for `irreps_in -> irreps_out` with e3nn's defaults.
+    ///
+    /// ```
+    /// let config = equivariant::o3::LinearConfig::new(&"1x1o".parse()?, &"2x1o".parse()?);
+    /// assert!(!config.biases);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(irreps_in: &Irreps, irreps_out: &Irreps) -> Self {
+        LinearConfig {
+            irreps_in: irreps_in.clone(),
+            irreps_out: irreps_out.clone(),
+            biases: false,
+            path_normalization: PathNormalization::Element,
+            shared_weights: true,
+            internal_weights: None,
+        }
+    }
+
+    /// Biases on the `0e` outputs.
+    ///
+    /// ```
+    /// let config = equivariant::o3::LinearConfig::new(&"0e".parse()?, &"0e".parse()?).with_biases(true);
+    /// assert!(config.biases);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_biases(mut self, biases: bool) -> Self {
+        self.biases = biases;
+        self
+    }
+
+    /// `Element` or `Path` normalization of the fan-in.
+    ///
+    /// ```
+    /// use equivariant::o3::tensor_product::PathNormalization;
+    /// let config = equivariant::o3::LinearConfig::new(&"0e".parse()?, &"0e".parse()?)
+    ///     .with_path_normalization(PathNormalization::Path);
+    /// assert_eq!(config.path_normalization, PathNormalization::Path);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_path_normalization(mut self, path_normalization: PathNormalization) -> Self {
+        self.path_normalization = path_normalization;
+        self
+    }
+
+    /// One weight vector for all rows (`true`) or one per row.
+    ///
+    /// ```
+    /// let config = equivariant::o3::LinearConfig::new(&"0e".parse()?, &"0e".parse()?).with_shared_weights(false);
+    /// assert!(!config.shared_weights);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_shared_weights(mut self, shared_weights: bool) -> Self {
+        self.shared_weights = shared_weights;
+        self
+    }
+
+    /// Whether the module owns its weights (default: `shared_weights`).
+    ///
+    /// ```
+    /// let config = equivariant::o3::LinearConfig::new(&"0e".parse()?, &"0e".parse()?).with_internal_weights(false);
+    /// assert_eq!(config.internal_weights, Some(false));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_internal_weights(mut self, internal_weights: bool) -> Self {
+        self.internal_weights = Some(internal_weights);
+        self
+    }
+
+    /// The module on `device`: internal weights from `N(0, 1)`, biases zero (e3nn's init).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for internal weights that are not shared, biases with
+    /// per-row weights, or `PathNormalization::None`.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let bad = equivariant::o3::LinearConfig::new(&"0e".parse()?, &"0e".parse()?)
+    ///     .with_shared_weights(false).with_internal_weights(true).init(&Device::flex());
+    /// assert!(bad.is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn init(&self, device: &Device) -> Result<Linear> {
+        let internal = self.internal_weights.unwrap_or(self.shared_weights);
+        if internal && !self.shared_weights {
+            return Err(Error::InvalidArgument {
+                name: "internal_weights",
+                reason: "internal weights must be shared (shared_weights = true), as in e3nn"
+                    .into(),
+            });
+        }
+        let map = LinearMap::new(
+            &self.irreps_in,
+            &self.irreps_out,
+            self.biases,
+            self.path_normalization,
+            self.shared_weights,
+        )?;
+        let weight = (internal && map.weight_numel() > 0).then(|| {
+            Initializer::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }
+            .init([map.weight_numel()], device)
+        });
+        let bias =
+            (map.bias_numel() > 0).then(|| Initializer::Zeros.init([map.bias_numel()], device));
+        Ok(Linear {
+            weight,
+            bias,
+            plan: Arc::new(map.tensor_product().clone()),
+            map: Arc::new(map),
+        })
+    }
+}

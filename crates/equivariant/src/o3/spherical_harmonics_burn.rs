@@ -1,0 +1,97 @@
+//! e3nn's `o3.SphericalHarmonics` as a burn module.
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics as Table};
+use equivariant_core::Result;
+
+use crate::ops::spherical_harmonics::spherical_harmonics;
+
+/// e3nn's `o3.SphericalHarmonics(irreps_out, normalize, normalization)` module: the
+/// harmonics `Y^l(v)` of each row `v` for the degrees of `irreps_out`, differentiable with
+/// respect to `v` (the core [`Table`] gives the conventions).
+///
+/// # Shapes
+///
+/// `[n, 3] -> [n, irreps_out.dim]`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::{Normalization, SphericalHarmonics};
+///
+/// let sh = SphericalHarmonics::new(&"0e + 1o + 2e".parse()?, true, Normalization::Component)?;
+/// let y = sh.forward(Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex()));
+/// assert_eq!(y.dims(), [1, 9]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct SphericalHarmonics {
+    #[module(skip)]
+    table: Arc<Table>,
+}
+
+impl SphericalHarmonics {
+    /// The harmonics of the degrees in `irreps_out` (each `1x{l}{p}` with `p = (-1)^l`, or
+    /// all of `p = (-1)^(l+1)` for a pseudovector input, as e3nn).
+    ///
+    /// # Errors
+    ///
+    /// The core's, for irreps that are not harmonics.
+    ///
+    /// ```
+    /// use equivariant::o3::{Normalization, SphericalHarmonics};
+    /// // Mixed parities: neither Y(v) nor Y of a pseudovector.
+    /// assert!(SphericalHarmonics::new(&"0e + 1e".parse()?, true, Normalization::Component).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(irreps_out: &Irreps, normalize: bool, normalization: Normalization) -> Result<Self> {
+        Ok(SphericalHarmonics {
+            table: Arc::new(Table::new(irreps_out, normalize, normalization)?),
+        })
+    }
+
+    /// The core table (degrees, normalization, kernels).
+    ///
+    /// ```
+    /// use equivariant::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::new(&"1o + 3o".parse()?, false, Normalization::Norm)?;
+    /// assert_eq!(sh.table().ls(), [1, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The output irreps.
+    ///
+    /// ```
+    /// use equivariant::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::new(&"0e + 1o".parse()?, true, Normalization::Component)?;
+    /// assert_eq!(sh.irreps_out().to_string(), "1x0e+1x1o");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_out(&self) -> &Irreps {
+        self.table.irreps_out()
+    }
+
+    /// The harmonics of each row of `vectors`.
+    ///
+    /// # Panics
+    ///
+    /// If `vectors` is not `[n, 3]` or holds a NaN or infinite coordinate.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::new(&"1o".parse()?, false, Normalization::Component)?;
+    /// // Unnormalized vectors: Y^1(v) = sqrt(3) v.
+    /// let y = sh.forward(Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex()));
+    /// assert!((y.into_data().try_into_vec::<f32>().unwrap()[2] - 2.0 * 3f32.sqrt()).abs() < 1e-5);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, vectors: Tensor<2>) -> Tensor<2> {
+        spherical_harmonics(&self.table, vectors)
+    }
+}

@@ -1,0 +1,386 @@
+//! The fallback of every extension op, composed of burn tensor ops: it runs (and
+//! differentiates, through burn's autodiff) on any backend, where the native ops need one
+//! that implements their extension trait (Flex). The `Tensor`-level entry points of
+//! [`ops`](crate::ops) route here when the device is not native ([`is_native`]).
+//!
+//! These follow the definitions, not the fast kernels: the tensor product contracts each
+//! path's dense Wigner 3j block with matrix products, the harmonics recurse
+//! `Y^l ∝ C(l-1, 1, l) : (Y^(l-1) ⊗ v)`, the radial bases are written out.
+
+use std::f64::consts::{FRAC_PI_2, PI};
+
+use burn::backend::DispatchDevice;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use equivariant_core::math::{Basis, SoftOneHotLinspace};
+use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProduct};
+use equivariant_core::o3::{wigner_3j, SphericalHarmonics};
+
+/// Whether `device` runs the native kernels (Flex, with or without autodiff).
+///
+/// ```
+/// use burn::tensor::Device;
+/// assert!(equivariant::ops::composed::is_native(&Device::flex().autodiff()));
+/// ```
+pub fn is_native(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// A constant `[d0, d1]` tensor like `like` (device and dtype).
+fn constant<const D: usize>(values: Vec<f64>, shape: [usize; D], like: &Tensor<2>) -> Tensor<D> {
+    Tensor::<D>::from_data(TensorData::new(values, shape), (&like.device(), DType::F64))
+        .cast(like.dtype())
+}
+
+/// The tensor product of each row, as [`tensor_product`](crate::ops::tensor_product()),
+/// composed of burn ops: for each instruction, `t[z, u, v, k] = sum_ij C[i, j, k] x1[z, u, i]
+/// x2[z, v, j]` with the path's Wigner 3j block `C` (two matrix products), then the
+/// weights by connection mode, times the path's coefficient.
+///
+/// # Shapes
+///
+/// As [`tensor_product`](crate::ops::tensor_product()): `x1` `[batch, in1.dim]`, `x2`
+/// `[batch, in2.dim]`, `weight` `[weight_numel]`/`[1, weight_numel]` (shared) or `[batch,
+/// weight_numel]`; output `[batch, out.dim]`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::tensor_product::fully_connected_tensor_product;
+/// use equivariant::ops::{composed, tensor_product};
+/// use std::sync::Arc;
+///
+/// let device = Device::flex();
+/// let (a, b) = ("2x0e + 1x1o".parse()?, "0e + 1o".parse()?);
+/// let plan = Arc::new(fully_connected_tensor_product(&a, &b, &a, Default::default())?);
+/// let x1 = Tensor::<2>::ones([3, 5], &device);
+/// let x2 = Tensor::<2>::ones([3, 4], &device).cumsum(1);
+/// let w = Tensor::<1>::ones([plan.weight_numel()], &device);
+/// let native = tensor_product(&plan, x1.clone(), x2.clone(), w.clone());
+/// let fallback = composed::tensor_product(&plan, x1, x2, w);
+/// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn tensor_product<const W: usize>(
+    plan: &TensorProduct,
+    x1: Tensor<2>,
+    x2: Tensor<2>,
+    weight: Tensor<W>,
+) -> Tensor<2> {
+    let [z, _] = x1.dims();
+    let shared = plan.shared_weights();
+    let weight = weight.reshape([if shared { 1 } else { z }, plan.weight_numel()]);
+    let (s1, s2, so) = (
+        plan.irreps_in1().slices(),
+        plan.irreps_in2().slices(),
+        plan.irreps_out().slices(),
+    );
+    let mut blocks: Vec<Option<Tensor<2>>> = vec![None; so.len()];
+    let mut offset = 0;
+    for (ins, shape) in plan.instructions().iter().zip(plan.path_shapes()) {
+        let (a, b, o) = (
+            plan.irreps_in1()[ins.i_in1],
+            plan.irreps_in2()[ins.i_in2],
+            plan.irreps_out()[ins.i_out],
+        );
+        let (m1, m2, mo) = (a.mul, b.mul, o.mul);
+        let (d1, d2, d3) = (a.ir.dim(), b.ir.dim(), o.ir.dim());
+        let numel: usize = shape.iter().product();
+        let w = ins.has_weight.then(|| {
+            let w = weight.clone().narrow(1, offset, numel);
+            offset += numel;
+            w
+        });
+        if m1 == 0 || m2 == 0 || mo == 0 {
+            continue;
+        }
+        let c = wigner_3j(a.ir.l, b.ir.l, o.ir.l).map(|c| c.values().to_vec());
+        let Ok(c) = c else { continue };
+        let c = constant(c, [d1, d2 * d3], &x1);
+        let x1b = x1.clone().slice([0..z, s1[ins.i_in1].clone()]);
+        let x2b = x2
+            .clone()
+            .slice([0..z, s2[ins.i_in2].clone()])
+            .reshape([z, m2, d2]);
+        // a[z, u, j, k] = sum_i x1[z, u, i] C[i, j, k]
+        let a4 = x1b.reshape([z * m1, d1]).matmul(c).reshape([z, m1, d2, d3]);
+        let rows = if shared { 1 } else { z };
+        let paired = matches!(
+            ins.connection_mode,
+            ConnectionMode::Uuw | ConnectionMode::Uuu
+        );
+        let out = if paired {
+            // t[z, u, k] = sum_j a[z, u, j, k] x2[z, u, j]
+            let t = a4
+                .mul(x2b.reshape([z, m1, d2, 1]))
+                .sum_dim(2)
+                .reshape([z, m1, d3]);
+            match (ins.connection_mode, w) {
+                (ConnectionMode::Uuu, Some(w)) => t.mul(w.reshape([rows, m1, 1])),
+                (ConnectionMode::Uuu, None) => t,
+                (_, w) => {
+                    // out[z, w, k] = sum_u W[u, w] t[z, u, k]
+                    let t = t.swap_dims(1, 2);
+                    let w = w.unwrap_or_else(|| {
+                        Tensor::ones([rows, m1 * mo], (&x1.device(), x1.dtype()))
+                    });
+                    batched_matmul(t, w.reshape([rows, m1, mo])).swap_dims(1, 2)
+                }
+            }
+        } else {
+            // t[z, u, k, v] = sum_j a[z, u, j, k] x2[z, v, j]
+            let t = a4
+                .swap_dims(2, 3)
+                .reshape([z, m1 * d3, d2])
+                .matmul(x2b.swap_dims(1, 2))
+                .reshape([z, m1, d3, m2]);
+            let ones = |n: usize| Tensor::<2>::ones([rows, n], (&x1.device(), x1.dtype()));
+            match ins.connection_mode {
+                ConnectionMode::Uvw => {
+                    // out[z, w, k] = sum_uv W[u, v, w] t[z, u, k, v]
+                    let w = w
+                        .unwrap_or_else(|| ones(m1 * m2 * mo))
+                        .reshape([rows, m1 * m2, mo]);
+                    let t = t.swap_dims(1, 2).reshape([z, d3, m1 * m2]);
+                    batched_matmul(t, w).swap_dims(1, 2)
+                }
+                ConnectionMode::Uvu => {
+                    let w = w
+                        .unwrap_or_else(|| ones(m1 * m2))
+                        .reshape([rows, m1, 1, m2]);
+                    t.mul(w).sum_dim(3).reshape([z, m1, d3])
+                }
+                ConnectionMode::Uvv => {
+                    let w = w
+                        .unwrap_or_else(|| ones(m1 * m2))
+                        .reshape([rows, m1, 1, m2]);
+                    t.mul(w).sum_dim(1).reshape([z, d3, m2]).swap_dims(1, 2)
+                }
+                _ => {
+                    // uvuv: out[z, (u, v), k]
+                    let t = t.swap_dims(2, 3);
+                    let t = match w {
+                        Some(w) => t.mul(w.reshape([rows, m1, m2, 1])),
+                        None => t,
+                    };
+                    t.reshape([z, m1 * m2, d3])
+                }
+            }
+        };
+        let out = out.reshape([z, mo * d3]).mul_scalar(ins.path_weight);
+        let block = &mut blocks[ins.i_out];
+        *block = Some(match block.take() {
+            Some(sum) => sum.add(out),
+            None => out,
+        });
+    }
+    let parts: Vec<Tensor<2>> = blocks
+        .into_iter()
+        .zip(&so)
+        .filter(|(_, range)| !range.is_empty())
+        .map(|(block, range)| {
+            block.unwrap_or_else(|| Tensor::zeros([z, range.len()], (&x1.device(), x1.dtype())))
+        })
+        .collect();
+    match parts.len() {
+        0 => Tensor::zeros([z, 0], (&x1.device(), x1.dtype())),
+        _ => Tensor::cat(parts, 1),
+    }
+}
+
+/// `t[z] @ w[z]` for `t` `[batch, n, k]` and `w` `[1 or batch, k, m]`.
+fn batched_matmul(t: Tensor<3>, w: Tensor<3>) -> Tensor<3> {
+    let [z, n, k] = t.dims();
+    let [rows, _, m] = w.dims();
+    if rows == 1 && z != 1 {
+        t.reshape([z * n, k])
+            .matmul(w.reshape([k, m]))
+            .reshape([z, n, m])
+    } else {
+        t.matmul(w)
+    }
+}
+
+/// The harmonics of each row, as
+/// [`spherical_harmonics`](crate::ops::spherical_harmonics()), composed of burn ops:
+/// `Y^0 = 1`, `Y^1 = sqrt(3) v`, and `Y^l = c_l C(l-1, 1, l) : (Y^(l-1) ⊗ v)`, with `c_l`
+/// fixed once by matching the core table at one point (the contraction is an equivariant
+/// polynomial of degree `l`, so proportional to `|v|^l Y^l`). With `normalize`, `v / |v|`
+/// (`|v|` clamped at `1e-12`, as torch's `normalize`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::ops::{composed, spherical_harmonics};
+///
+/// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1, 2, 3], true, Normalization::Component)?);
+/// let v = Tensor::<2>::from_floats([[0.3, -1.0, 2.0], [1.0, 0.5, -0.2]], &Device::flex());
+/// let fallback = composed::spherical_harmonics(&sh, v.clone());
+/// let native = spherical_harmonics(&sh, v);
+/// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn spherical_harmonics(table: &SphericalHarmonics, vectors: Tensor<2>) -> Tensor<2> {
+    let [n, _] = vectors.dims();
+    let lmax = table.ls().iter().copied().max().unwrap_or(0);
+    let v = if table.normalize() {
+        let norm = vectors
+            .clone()
+            .mul(vectors.clone())
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-12);
+        vectors.div(norm)
+    } else {
+        vectors
+    };
+    let mut degrees: Vec<Tensor<2>> = vec![Tensor::ones([n, 1], (&v.device(), v.dtype()))];
+    // A generic point fixes each c_l against the core table (component normalization).
+    let point = [0.3f64, -0.5, 0.8];
+    let reference = SphericalHarmonics::from_ls(
+        &(0..=lmax).collect::<Vec<_>>(),
+        false,
+        equivariant_core::o3::Normalization::Component,
+    );
+    let mut reference_values = vec![0.0f64; ((lmax + 1) * (lmax + 1)) as usize];
+    let reference_ok = reference
+        .as_ref()
+        .map(|r| r.compute(&point, &mut reference_values).is_ok())
+        .unwrap_or(false);
+    let mut previous_at_point = vec![1.0f64];
+    for l in 1..=lmax {
+        let c = wigner_3j(l - 1, 1, l).map(|c| c.values().to_vec());
+        let (Ok(c), true) = (c, reference_ok) else {
+            break;
+        };
+        let (d_prev, d) = (2 * l as usize - 1, 2 * l as usize + 1);
+        // The unscaled recursion at the reference point, to find c_l.
+        let mut at_point = vec![0.0f64; d];
+        for (i, p) in previous_at_point.iter().enumerate() {
+            for (j, x) in point.iter().enumerate() {
+                for (k, a) in at_point.iter_mut().enumerate() {
+                    *a += c[(i * 3 + j) * d + k] * p * x;
+                }
+            }
+        }
+        let target = &reference_values[(l * l) as usize..((l + 1) * (l + 1)) as usize];
+        let dot: f64 = at_point.iter().zip(target).map(|(a, t)| a * t).sum();
+        let norm2: f64 = at_point.iter().map(|a| a * a).sum();
+        let scale = dot / norm2;
+        previous_at_point = at_point.iter().map(|a| a * scale).collect();
+        let prev = degrees[l as usize - 1].clone();
+        let outer = prev
+            .reshape([n, d_prev, 1])
+            .mul(v.clone().reshape([n, 1, 3]));
+        let c = constant(c.iter().map(|x| x * scale).collect(), [d_prev * 3, d], &v);
+        degrees.push(outer.reshape([n, d_prev * 3]).matmul(c));
+    }
+    let norm = table.normalization();
+    let parts: Vec<Tensor<2>> = table
+        .ls()
+        .iter()
+        .map(|&l| degrees[l as usize].clone().mul_scalar(norm.factor(l)))
+        .collect();
+    Tensor::cat(parts, 1)
+}
+
+/// The radial basis of each value, as
+/// [`soft_one_hot_linspace`](crate::ops::soft_one_hot_linspace()), composed of burn ops
+/// (the formulas of [`SoftOneHotLinspace`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::{Basis, SoftOneHotLinspace};
+/// use equivariant::ops::{composed, soft_one_hot_linspace};
+///
+/// let basis = Arc::new(SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, false)?);
+/// let x = Tensor::<1>::from_floats([0.1, 0.7, 1.5], &Device::flex());
+/// let fallback = composed::soft_one_hot_linspace(&basis, x.clone());
+/// let native = soft_one_hot_linspace(&basis, x);
+/// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor<2> {
+    let [n] = x.dims();
+    let number = basis.number();
+    let x = x.reshape([n, 1]);
+    let row = |values: Vec<f64>| constant(values, [1, number], &x);
+    let len = basis.end() - basis.start();
+    match basis.basis() {
+        Basis::Gaussian | Basis::Cosine | Basis::SmoothFinite => {
+            let step = basis.step().unwrap_or(1.0);
+            let d = x
+                .clone()
+                .sub(row(basis.centers().to_vec()))
+                .mul_scalar(1.0 / step);
+            match basis.basis() {
+                Basis::Gaussian => d.clone().mul(d).neg().exp().mul_scalar(1.0 / 1.12),
+                Basis::Cosine => {
+                    let inside = d.clone().abs().lower_elem(1.0).float().cast(x.dtype());
+                    d.mul_scalar(FRAC_PI_2).cos().mul(inside)
+                }
+                _ => soft_unit_step(d.clone().add_scalar(1.0))
+                    .mul(soft_unit_step(d.neg().add_scalar(1.0)))
+                    .mul_scalar(1.14136 * 2f64.exp()),
+            }
+        }
+        Basis::Fourier => {
+            let y = x.clone().sub_scalar(basis.start()).mul_scalar(1.0 / len);
+            let coef = 1.0 / (0.25 + number as f64 / 2.0).sqrt();
+            if basis.cutoff() {
+                let freq = row((1..=number).map(|k| k as f64 * PI).collect());
+                let inside = y
+                    .clone()
+                    .greater_elem(0.0)
+                    .float()
+                    .cast(x.dtype())
+                    .mul(y.clone().lower_elem(1.0).float().cast(x.dtype()));
+                y.mul(freq).sin().mul(inside).mul_scalar(coef)
+            } else {
+                let freq = row((0..number).map(|k| k as f64 * PI).collect());
+                y.mul(freq).cos().mul_scalar(coef)
+            }
+        }
+        Basis::Bessel => {
+            let r = x.clone().sub_scalar(basis.start());
+            let freq: Vec<f64> = (1..=number).map(|k| k as f64 * PI / len).collect();
+            let coef = (2.0 / len).sqrt();
+            // At r = 0, sin(f r) / r is its limit f.
+            let at_zero = r.clone().equal_elem(0.0);
+            let safe = r.clone().mask_fill(at_zero.clone(), 1.0);
+            let zero = at_zero.float().cast(x.dtype());
+            let values = safe
+                .clone()
+                .mul(row(freq.clone()))
+                .sin()
+                .div(safe)
+                .mul(zero.clone().neg().add_scalar(1.0))
+                .add(zero.mul(row(freq)))
+                .mul_scalar(coef);
+            if basis.cutoff() {
+                let inside = r
+                    .clone()
+                    .greater_elem(0.0)
+                    .float()
+                    .cast(x.dtype())
+                    .mul(r.lower_elem(len).float().cast(x.dtype()));
+                values.mul(inside)
+            } else {
+                values
+            }
+        }
+    }
+}
+
+/// e3nn's `soft_unit_step`: `exp(-1/x)` for `x > 0`, else 0 (the division kept off `x <= 0`).
+fn soft_unit_step(x: Tensor<2>) -> Tensor<2> {
+    let positive = x.clone().greater_elem(0.0);
+    let safe = x.clone().mask_fill(positive.clone().bool_not(), 1.0);
+    safe.recip()
+        .neg()
+        .exp()
+        .mul(positive.float().cast(x.dtype()))
+}

@@ -1,0 +1,106 @@
+//! Operations on features laid out as a direct sum of irreps (`[batch, irreps.dim]`, each
+//! entry `mul x ir` stored as `mul` consecutive copies of `2l + 1` components), composed of
+//! burn tensor ops so they run, and differentiate, on every backend.
+
+use std::ops::Range;
+
+use burn::tensor::Tensor;
+use equivariant_core::o3::Irreps;
+
+/// The columns `ranges` of `x`, concatenated in order: `[batch, sum of lengths]`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::ops::irreps::columns;
+/// let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0, 3.0]], &Device::flex());
+/// let y = columns(&x, &[3..4, 0..2]);
+/// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [3.0, 0.0, 1.0]);
+/// ```
+pub fn columns(x: &Tensor<2>, ranges: &[Range<usize>]) -> Tensor<2> {
+    let [batch, _] = x.dims();
+    let parts: Vec<Tensor<2>> = ranges
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| x.clone().slice([0..batch, r.clone()]))
+        .collect();
+    concat_columns(parts, batch, x)
+}
+
+/// The squared norm of every irrep instance, `|x_{u}|^2 = sum_m x_{u,m}^2`:
+/// `[batch, irreps.dim] -> [batch, irreps.num_irreps]`, instances in layout order.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::ops::irreps::norms_squared;
+/// let irreps = "1x0e + 1x1o".parse()?;
+/// let x = Tensor::<2>::from_floats([[-2.0, 1.0, 2.0, 2.0]], &Device::flex());
+/// let n = norms_squared(&x, &irreps);
+/// assert_eq!(n.into_data().try_into_vec::<f32>().unwrap(), [4.0, 9.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn norms_squared(x: &Tensor<2>, irreps: &Irreps) -> Tensor<2> {
+    let [batch, _] = x.dims();
+    let mut parts = Vec::with_capacity(irreps.len());
+    for (entry, range) in irreps.iter().zip(irreps.slices()) {
+        if entry.mul == 0 {
+            continue;
+        }
+        let d = entry.ir.dim();
+        let block = x.clone().slice([0..batch, range]);
+        let squares = block.clone().mul(block).reshape([batch, entry.mul, d]);
+        parts.push(squares.sum_dim(2).reshape([batch, entry.mul]));
+    }
+    concat_columns(parts, batch, x)
+}
+
+/// Every irrep instance times its own scalar, `y_{u,m} = s_u x_{u,m}`: `x` is
+/// `[batch, irreps.dim]`, `s` is `[batch, irreps.num_irreps]` (instances in layout order),
+/// the result has `x`'s shape. This is e3nn's `ElementwiseTensorProduct` of `x` with
+/// `num_irreps x 0e` in component normalization.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::ops::irreps::scale_instances;
+/// let device = Device::flex();
+/// let irreps = "1x0e + 1x1o".parse()?;
+/// let x = Tensor::<2>::from_floats([[1.0, 1.0, 2.0, 3.0]], &device);
+/// let s = Tensor::<2>::from_floats([[10.0, -1.0]], &device);
+/// let y = scale_instances(x, &irreps, s);
+/// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [10.0, -1.0, -2.0, -3.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn scale_instances(x: Tensor<2>, irreps: &Irreps, s: Tensor<2>) -> Tensor<2> {
+    let [batch, _] = x.dims();
+    let mut parts = Vec::with_capacity(irreps.len());
+    let mut instance = 0;
+    for (entry, range) in irreps.iter().zip(irreps.slices()) {
+        if entry.mul == 0 {
+            continue;
+        }
+        let d = entry.ir.dim();
+        let block = x
+            .clone()
+            .slice([0..batch, range])
+            .reshape([batch, entry.mul, d]);
+        let scale = s
+            .clone()
+            .slice([0..batch, instance..instance + entry.mul])
+            .reshape([batch, entry.mul, 1]);
+        parts.push(block.mul(scale).reshape([batch, entry.mul * d]));
+        instance += entry.mul;
+    }
+    if parts.is_empty() {
+        return x;
+    }
+    concat_columns(parts, batch, &x)
+}
+
+/// The parts side by side (`[batch, sum of widths]`); `[batch, 0]` like `like` when there
+/// are none.
+fn concat_columns(mut parts: Vec<Tensor<2>>, batch: usize, like: &Tensor<2>) -> Tensor<2> {
+    match parts.len() {
+        0 => Tensor::zeros([batch, 0], (&like.device(), like.dtype())),
+        1 => parts.swap_remove(0),
+        _ => Tensor::cat(parts, 1),
+    }
+}

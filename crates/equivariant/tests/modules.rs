@@ -1,0 +1,753 @@
+//! The burn modules `o3::Linear`, `o3::SphericalHarmonics`, `nn::Gate`,
+//! `nn::NormActivation`, `nn::BatchNorm` and `nn::Extract` against e3nn 0.6.0 fixtures
+//! (`tools/reference/fixtures_modules.py`), outputs and gradients in f64; an e3nn model's
+//! state dict loaded through safetensors (`tools/reference/export_state_dict.py`); save/load
+//! round trips; gradients against finite differences; equivariance through
+//! `util::test::assert_equivariant`.
+
+#[path = "../../equivariant-core/tests/common/mod.rs"]
+mod common;
+
+use burn::module::{Module, Param, RunningState};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use common::{assert_close, f64s, load_fixture};
+use equivariant::math::Activation as Function;
+use equivariant::nn::{
+    BatchNorm, BatchNormConfig, Extract, FullyConnectedNet, Gate, NormActivation, Reduce,
+};
+use equivariant::o3::tensor_product::PathNormalization;
+use equivariant::o3::{
+    FullyConnectedTensorProduct, Irreps, Linear, LinearConfig, Normalization, SphericalHarmonics,
+    TensorProduct,
+};
+use equivariant::store::{e3nn_safetensors, ModuleSnapshot, SafetensorsStore};
+use equivariant::util::cast;
+use equivariant::util::test::{assert_equivariant, Representation};
+use serde_json::Value;
+
+fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, DType::F64))
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+fn irreps(v: &Value) -> Irreps {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn function(v: &Value) -> Option<Function> {
+    v.as_str().map(|s| s.parse().unwrap())
+}
+
+fn functions(v: &Value) -> Vec<Option<Function>> {
+    v.as_array().unwrap().iter().map(function).collect()
+}
+
+fn param(data: &[f64], device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(tensor(data, [data.len()], device).require_grad())
+}
+
+/// `x` of the case as a tracked `[batch, width]` tensor.
+fn input(case: &Value, key: &str, device: &Device) -> Tensor<2> {
+    let x = f64s(&case[key]);
+    let batch = case["batch"].as_u64().unwrap() as usize;
+    tensor(&x, [batch, x.len() / batch], device).require_grad()
+}
+
+/// `sum(out * g)`.
+fn loss(out: Tensor<2>, case: &Value, key: &str) -> Tensor<1> {
+    let g = tensor(&f64s(&case[key]), out.dims(), &out.device());
+    out.mul(g).sum()
+}
+
+#[test]
+fn linear_matches_e3nn() {
+    let fixture = load_fixture("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["linear"].as_array().unwrap().iter().enumerate() {
+        let normalization = match case["path_normalization"].as_str().unwrap() {
+            "path" => PathNormalization::Path,
+            _ => PathNormalization::Element,
+        };
+        let mut linear =
+            LinearConfig::new(&irreps(&case["irreps_in"]), &irreps(&case["irreps_out"]))
+                .with_biases(case["biases"].as_bool().unwrap())
+                .with_path_normalization(normalization)
+                .init(&device)
+                .unwrap();
+        linear.weight = Some(param(&f64s(&case["weight"]), &device));
+        let bias = f64s(&case["bias"]);
+        if !bias.is_empty() {
+            linear.bias = Some(param(&bias, &device));
+        }
+        let x = input(case, "x", &device);
+        let out = linear.forward(x.clone(), None);
+        assert_close(
+            &format!("linear {k} out"),
+            &values(out.clone()),
+            &f64s(&case["out"]),
+            1e-10,
+        );
+        let grads = loss(out, case, "g").backward();
+        assert_close(
+            &format!("linear {k} grad x"),
+            &values(x.grad(&grads).unwrap()),
+            &f64s(&case["grad_x"]),
+            1e-10,
+        );
+        let w = linear.weight.as_ref().unwrap().val();
+        assert_close(
+            &format!("linear {k} grad w"),
+            &values(w.grad(&grads).unwrap()),
+            &f64s(&case["grad_weight"]),
+            1e-10,
+        );
+        if let Some(b) = &linear.bias {
+            let g = values(b.val().grad(&grads).unwrap());
+            assert_close(
+                &format!("linear {k} grad bias"),
+                &g,
+                &f64s(&case["grad_bias"]),
+                1e-10,
+            );
+        }
+    }
+}
+
+#[test]
+fn gate_matches_e3nn() {
+    let fixture = load_fixture("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["gate"].as_array().unwrap().iter().enumerate() {
+        let gate = Gate::new(
+            &irreps(&case["irreps_scalars"]),
+            &functions(&case["act_scalars"]),
+            &irreps(&case["irreps_gates"]),
+            &functions(&case["act_gates"]),
+            &irreps(&case["irreps_gated"]),
+        )
+        .unwrap();
+        assert_eq!(
+            gate.irreps_in().to_string(),
+            case["irreps_in"].as_str().unwrap(),
+            "gate {k}"
+        );
+        assert_eq!(
+            gate.irreps_out().to_string(),
+            case["irreps_out"].as_str().unwrap(),
+            "gate {k}"
+        );
+        let x = input(case, "x", &device);
+        let out = gate.forward(x.clone());
+        assert_close(
+            &format!("gate {k} out"),
+            &values(out.clone()),
+            &f64s(&case["out"]),
+            1e-10,
+        );
+        let grads = loss(out, case, "g").backward();
+        assert_close(
+            &format!("gate {k} grad x"),
+            &values(x.grad(&grads).unwrap()),
+            &f64s(&case["grad_x"]),
+            1e-10,
+        );
+    }
+}
+
+#[test]
+fn norm_activation_matches_e3nn() {
+    let fixture = load_fixture("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["norm_activation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let mut act = NormActivation::new(
+            &irreps(&case["irreps_in"]),
+            function(&case["nonlinearity"]).unwrap(),
+            case["normalize"].as_bool().unwrap(),
+            case["epsilon"].as_f64(),
+            case["bias"].as_bool().unwrap(),
+            &device,
+        )
+        .unwrap();
+        if act.biases.is_some() {
+            act.biases = Some(param(&f64s(&case["biases"]), &device));
+        }
+        let x = input(case, "x", &device);
+        let out = act.forward(x.clone());
+        assert_close(
+            &format!("norm activation {k} out"),
+            &values(out.clone()),
+            &f64s(&case["out"]),
+            1e-10,
+        );
+        let grads = loss(out, case, "g").backward();
+        // A clamped norm (|x| < epsilon) gives gradients of order f(epsilon) / epsilon: compare
+        // relative to the largest.
+        let expected = f64s(&case["grad_x"]);
+        let scale = expected.iter().fold(1.0f64, |m, g| m.max(g.abs()));
+        let got = values(x.grad(&grads).unwrap());
+        assert_close(
+            &format!("norm activation {k} grad x"),
+            &got,
+            &expected,
+            1e-10 * scale,
+        );
+        if let Some(b) = &act.biases {
+            let g = values(b.val().grad(&grads).unwrap());
+            assert_close(
+                &format!("norm activation {k} grad biases"),
+                &g,
+                &f64s(&case["grad_biases"]),
+                1e-10 * scale,
+            );
+        }
+    }
+}
+
+/// The e3nn BatchNorm of a fixture case, with its weights and running statistics.
+fn batch_norm(case: &Value, device: &Device) -> BatchNorm {
+    let mut config = BatchNormConfig::new(&irreps(&case["irreps"]));
+    config.eps = case["eps"].as_f64().unwrap();
+    config.momentum = case["momentum"].as_f64().unwrap();
+    config.affine = case["affine"].as_bool().unwrap();
+    config.reduce = match case["reduce"].as_str().unwrap() {
+        "max" => Reduce::Max,
+        _ => Reduce::Mean,
+    };
+    config.normalization = case["normalization"].as_str().unwrap().parse().unwrap();
+    let mut bn = config.init(device).unwrap();
+    if config.affine {
+        bn.weight = Some(param(&f64s(&case["weight"]), device));
+        bn.bias = Some(param(&f64s(&case["bias"]), device));
+    }
+    let running = |key: &str| {
+        let v = f64s(&case[key]);
+        Some(RunningState::new(tensor(&v, [v.len()], device)))
+    };
+    bn.running_mean = running("running_mean_init");
+    bn.running_var = running("running_var_init");
+    bn
+}
+
+/// A fixture input `[batch, dim]` or `[batch, samples, dim]` as `[batch, samples, dim]`.
+fn samples(case: &Value, key: &str, shape_key: &str, device: &Device) -> Tensor<3> {
+    let shape: Vec<usize> = f64s(&case[shape_key]).iter().map(|&s| s as usize).collect();
+    let shape = match shape[..] {
+        [b, d] => [b, 1, d],
+        [b, s, d] => [b, s, d],
+        _ => panic!("shape {shape:?}"),
+    };
+    tensor(&f64s(&case[key]), shape, device).require_grad()
+}
+
+#[test]
+fn batch_norm_matches_e3nn() {
+    let fixture = load_fixture("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["batch_norm"].as_array().unwrap().iter().enumerate() {
+        let bn = batch_norm(case, &device);
+        // Training: batch statistics, rolled into the running ones.
+        let x = samples(case, "x_train", "shape_train", &device);
+        let out = bn.forward_samples(x.clone());
+        let [b, s, d] = out.dims();
+        let flat = |t: Tensor<3>| t.reshape([b * s, d]);
+        assert_close(
+            &format!("bn {k} train out"),
+            &values(out.clone()),
+            &f64s(&case["out_train"]),
+            1e-10,
+        );
+        let mean = values(bn.running_mean.as_ref().unwrap().value_sync());
+        let var = values(bn.running_var.as_ref().unwrap().value_sync());
+        assert_close(
+            &format!("bn {k} running mean"),
+            &mean,
+            &f64s(&case["running_mean"]),
+            1e-12,
+        );
+        assert_close(
+            &format!("bn {k} running var"),
+            &var,
+            &f64s(&case["running_var"]),
+            1e-12,
+        );
+        let g = tensor(&f64s(&case["g_train"]), [b * s, d], &device);
+        let grads = flat(out).mul(g).sum().backward();
+        assert_close(
+            &format!("bn {k} grad x"),
+            &values(x.grad(&grads).unwrap()),
+            &f64s(&case["grad_x_train"]),
+            1e-10,
+        );
+        if let (Some(w), Some(bias)) = (&bn.weight, &bn.bias) {
+            assert_close(
+                &format!("bn {k} grad weight"),
+                &values(w.val().grad(&grads).unwrap()),
+                &f64s(&case["grad_weight"]),
+                1e-10,
+            );
+            assert_close(
+                &format!("bn {k} grad bias"),
+                &values(bias.val().grad(&grads).unwrap()),
+                &f64s(&case["grad_bias"]),
+                1e-10,
+            );
+        }
+        // Inference (the training flag off): the running statistics after that step.
+        let mut bn = bn;
+        bn.training = bn.training.with_value(false);
+        let x = samples(case, "x_eval", "shape_eval", &device);
+        let out = bn.forward_samples(x.clone());
+        let [b, s, d] = out.dims();
+        assert_close(
+            &format!("bn {k} eval out"),
+            &values(out.clone()),
+            &f64s(&case["out_eval"]),
+            1e-10,
+        );
+        let g = tensor(&f64s(&case["g_eval"]), [b * s, d], &device);
+        let grads = out.reshape([b * s, d]).mul(g).sum().backward();
+        assert_close(
+            &format!("bn {k} eval grad x"),
+            &values(x.grad(&grads).unwrap()),
+            &f64s(&case["grad_x_eval"]),
+            1e-10,
+        );
+        if let (Some(w), Some(bias)) = (&bn.weight, &bn.bias) {
+            let gw = values(w.val().grad(&grads).unwrap());
+            assert_close(
+                &format!("bn {k} eval grad weight"),
+                &gw,
+                &f64s(&case["grad_weight_eval"]),
+                1e-10,
+            );
+            let gb = values(bias.val().grad(&grads).unwrap());
+            assert_close(
+                &format!("bn {k} eval grad bias"),
+                &gb,
+                &f64s(&case["grad_bias_eval"]),
+                1e-10,
+            );
+        }
+    }
+}
+
+#[test]
+fn extract_matches_e3nn() {
+    let fixture = load_fixture("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["extract"].as_array().unwrap().iter().enumerate() {
+        let outs: Vec<Irreps> = case["irreps_outs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(irreps)
+            .collect();
+        let instructions: Vec<Vec<usize>> = case["instructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ins| f64s(ins).iter().map(|&i| i as usize).collect())
+            .collect();
+        let extract = Extract::new(&irreps(&case["irreps_in"]), &outs, &instructions).unwrap();
+        let got = extract.forward(input(case, "x", &device));
+        let expected = case["outs"].as_array().unwrap();
+        assert_eq!(got.len(), expected.len());
+        for (i, (y, e)) in got.into_iter().zip(expected).enumerate() {
+            assert_close(&format!("extract {k} out {i}"), &values(y), &f64s(e), 0.0);
+        }
+    }
+}
+
+#[test]
+fn spherical_harmonics_module_matches_e3nn() {
+    let fixture = load_fixture("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["spherical_harmonics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let sh = SphericalHarmonics::new(
+            &irreps(&case["irreps_out"]),
+            case["normalize"].as_bool().unwrap(),
+            case["normalization"]
+                .as_str()
+                .unwrap()
+                .parse::<Normalization>()
+                .unwrap(),
+        )
+        .unwrap();
+        let x = input(case, "x", &device);
+        let out = sh.forward(x.clone());
+        assert_close(
+            &format!("sh {k} out"),
+            &values(out.clone()),
+            &f64s(&case["out"]),
+            1e-10,
+        );
+        let grads = loss(out, case, "g").backward();
+        assert_close(
+            &format!("sh {k} grad x"),
+            &values(x.grad(&grads).unwrap()),
+            &f64s(&case["grad_x"]),
+            1e-10,
+        );
+    }
+}
+
+/// The model of `tools/reference/export_state_dict.py`, field names as its submodules.
+#[derive(Module, Debug)]
+struct E3nnModel {
+    lin1: Linear,
+    gate: Gate,
+    tp: TensorProduct,
+    bn: BatchNorm,
+    fc: FullyConnectedNet,
+}
+
+impl E3nnModel {
+    fn new(device: &Device) -> Self {
+        let gate = Gate::new(
+            &"8x0e".parse().unwrap(),
+            &[Some(Function::Silu)],
+            &"4x0e".parse().unwrap(),
+            &[Some(Function::Sigmoid)],
+            &"4x1o".parse().unwrap(),
+        )
+        .unwrap();
+        let lin1 = LinearConfig::new(
+            &"4x0e+2x1o".parse().unwrap(),
+            &"8x0e+4x0e+4x1o".parse().unwrap(),
+        )
+        .with_biases(true)
+        .init(device)
+        .unwrap();
+        let tp = FullyConnectedTensorProduct::new(
+            gate.irreps_out(),
+            &"0e+1o".parse().unwrap(),
+            &"6x0e+2x1o".parse().unwrap(),
+        )
+        .init(device)
+        .unwrap();
+        let bn = BatchNormConfig::new(&"6x0e+2x1o".parse().unwrap())
+            .init(device)
+            .unwrap();
+        let fc = FullyConnectedNet::new(&[3, 8, 6], Some(Function::Silu), device).unwrap();
+        E3nnModel {
+            lin1,
+            gate,
+            tp,
+            bn,
+            fc,
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>, y: Tensor<2>, z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let h = self.gate.forward(self.lin1.forward(x, None));
+        (
+            self.bn.forward(self.tp.forward(h, y, None)),
+            self.fc.forward(z),
+        )
+    }
+}
+
+#[test]
+fn e3nn_state_dict_gives_e3nn_outputs() {
+    let fixture = load_fixture("e3nn_model");
+    let device = Device::flex();
+    let mut model = E3nnModel::new(&device);
+    let path = format!(
+        "{}/tests/fixtures/e3nn_model.safetensors",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let result = model.load_from(&mut e3nn_safetensors(path)).unwrap();
+    assert!(result.missing.is_empty(), "missing {:?}", result.missing);
+    assert!(result.unused.is_empty(), "unused {:?}", result.unused);
+    let input = |key: &str, width: usize| {
+        let v = f64s(&fixture[key]);
+        tensor(&v, [v.len() / width, width], &device)
+    };
+    let (out, fc_out) = model.forward(input("x", 10), input("y", 4), input("z", 3));
+    assert_close(
+        "e3nn model out",
+        &values(out),
+        &f64s(&fixture["out"]),
+        1e-10,
+    );
+    assert_close(
+        "e3nn model fc out",
+        &values(fc_out),
+        &f64s(&fixture["fc_out"]),
+        1e-10,
+    );
+}
+
+#[test]
+fn safetensors_round_trip_keeps_every_parameter() {
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let model = cast(E3nnModel::new(&device), DType::F64);
+    let mut saved = SafetensorsStore::from_bytes(None);
+    model.save_into(&mut saved).unwrap();
+    device.seed(4);
+    let mut loaded = cast(E3nnModel::new(&device), DType::F64);
+    let mut store = SafetensorsStore::from_bytes(Some(saved.get_bytes().unwrap()));
+    let result = loaded.load_from(&mut store).unwrap();
+    assert!(
+        result.missing.is_empty() && result.errors.is_empty(),
+        "{result:?}"
+    );
+    let x = tensor(
+        &(0..40).map(|i| (i as f64 * 0.37).sin()).collect::<Vec<_>>(),
+        [4, 10],
+        &device,
+    );
+    let y = tensor(
+        &(0..16).map(|i| (i as f64 * 0.11).cos()).collect::<Vec<_>>(),
+        [4, 4],
+        &device,
+    );
+    let z = tensor(
+        &(0..12).map(|i| i as f64 * 0.1).collect::<Vec<_>>(),
+        [4, 3],
+        &device,
+    );
+    let (a, fa) = model.forward(x.clone(), y.clone(), z.clone());
+    let (b, fb) = loaded.forward(x, y, z);
+    assert_eq!(values(a), values(b));
+    assert_eq!(values(fa), values(fb));
+    let running = |m: &E3nnModel| values(m.bn.running_var.as_ref().unwrap().value_sync());
+    assert_eq!(running(&model), running(&loaded));
+}
+
+/// `d sum(f(x) * g) / dx` by burn's autodiff against central differences, f64.
+fn check_gradient(what: &str, f: impl Fn(Tensor<2>) -> Tensor<2>, x: &[f64], shape: [usize; 2]) {
+    let device = Device::flex().autodiff();
+    let xt = tensor(x, shape, &device).require_grad();
+    let out = f(xt.clone());
+    let g: Vec<f64> = (0..out.dims().iter().product::<usize>())
+        .map(|i| ((i * 7 + 3) % 11) as f64 / 11.0 - 0.4)
+        .collect();
+    let scalar = |y: Tensor<2>| {
+        let g = tensor(&g, y.dims(), &y.device());
+        y.mul(g).sum().into_scalar::<f64>()
+    };
+    let grads = out
+        .clone()
+        .mul(tensor(&g, out.dims(), &device))
+        .sum()
+        .backward();
+    let analytic = values(xt.grad(&grads).unwrap());
+    let h = 1e-6;
+    let numeric: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let mut plus = x.to_vec();
+            let mut minus = x.to_vec();
+            plus[i] += h;
+            minus[i] -= h;
+            (scalar(f(tensor(&plus, shape, &device))) - scalar(f(tensor(&minus, shape, &device))))
+                / (2.0 * h)
+        })
+        .collect();
+    assert_close(what, &analytic, &numeric, 1e-6);
+}
+
+fn wavy(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| (i as f64 * 0.73 + 0.2).sin() * 1.3)
+        .collect()
+}
+
+#[test]
+fn module_gradients_match_finite_differences() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let linear = LinearConfig::new(
+        &"3x0e + 2x1o".parse().unwrap(),
+        &"2x0e + 1x1o".parse().unwrap(),
+    )
+    .with_biases(true)
+    .init(&device)
+    .unwrap();
+    let linear = cast(linear, DType::F64);
+    check_gradient("linear", |x| linear.forward(x, None), &wavy(4 * 9), [4, 9]);
+    let gate = Gate::new(
+        &"2x0e + 1x0o".parse().unwrap(),
+        &[Some(Function::Silu), Some(Function::Tanh)],
+        &"1x0e + 1x0o".parse().unwrap(),
+        &[Some(Function::Sigmoid), Some(Function::Tanh)],
+        &"1x1o + 1x2e".parse().unwrap(),
+    )
+    .unwrap();
+    let dim = gate.irreps_in().dim();
+    check_gradient("gate", |x| gate.forward(x), &wavy(3 * dim), [3, dim]);
+    let norm_act = NormActivation::new(
+        &"2x0e + 2x1o + 1x2e".parse().unwrap(),
+        Function::Silu,
+        true,
+        None,
+        true,
+        &device,
+    )
+    .unwrap();
+    let norm_act = cast(norm_act, DType::F64);
+    check_gradient(
+        "norm activation",
+        |x| norm_act.forward(x),
+        &wavy(3 * 13),
+        [3, 13],
+    );
+    let bn = BatchNormConfig::new(&"2x0e + 1x0o + 2x1o".parse().unwrap())
+        .init(&device)
+        .unwrap();
+    let bn = cast(bn, DType::F64);
+    check_gradient(
+        "batch norm (training)",
+        |x| bn.forward(x),
+        &wavy(5 * 9),
+        [5, 9],
+    );
+    let sh = SphericalHarmonics::new(
+        &"0e + 1o + 2e + 3o".parse().unwrap(),
+        true,
+        Normalization::Norm,
+    )
+    .unwrap();
+    check_gradient(
+        "spherical harmonics",
+        |x| sh.forward(x),
+        &wavy(4 * 3),
+        [4, 3],
+    );
+}
+
+#[test]
+fn modules_are_equivariant() {
+    let device = Device::flex();
+    let irreps = |s: &str| Representation::Irreps(s.parse().unwrap());
+    let check = |f: &dyn Fn(&[Tensor<2>]) -> Vec<Tensor<2>>,
+                 ins: &[Representation],
+                 outs: &[Representation],
+                 dtype: DType| {
+        assert_equivariant(f, None, ins, outs, None, &device, dtype, 7).unwrap();
+    };
+    let linear = LinearConfig::new(
+        &"3x0e + 2x1o + 1x2e".parse().unwrap(),
+        &"2x0e + 3x1o + 1x2e".parse().unwrap(),
+    )
+    .with_biases(true)
+    .init(&device)
+    .unwrap();
+    let gate = Gate::new(
+        &"2x0e + 2x0o".parse().unwrap(),
+        &[Some(Function::Relu), Some(Function::Tanh)],
+        &"1x0e + 1x0o".parse().unwrap(),
+        &[Some(Function::Sigmoid), Some(Function::Abs)],
+        &"1x1o + 1x2e".parse().unwrap(),
+    )
+    .unwrap();
+    let (gin, gout) = (gate.irreps_in().to_string(), gate.irreps_out().to_string());
+    let norm_act = NormActivation::new(
+        &"1x0o + 2x1o + 1x2e".parse().unwrap(),
+        Function::Sigmoid,
+        true,
+        None,
+        true,
+        &device,
+    )
+    .unwrap();
+    let training = device.clone().autodiff();
+    let bn = BatchNormConfig::new(&"2x0e + 1x0o + 2x1o".parse().unwrap())
+        .init(&training)
+        .unwrap();
+    let sh = SphericalHarmonics::new(
+        &"0e + 1o + 2e + 3o".parse().unwrap(),
+        false,
+        Normalization::Component,
+    )
+    .unwrap();
+    let tp = TensorProduct::square(
+        &"2x0e + 1x1o".parse().unwrap(),
+        Some(&"1x0e + 1x1e + 1x2e".parse().unwrap()),
+        None,
+        Default::default(),
+        &device,
+    )
+    .unwrap();
+    let extract = Extract::new(
+        &"1x0e + 1x1o + 1x2e".parse().unwrap(),
+        &["1x2e + 1x0e".parse().unwrap()],
+        &[vec![2, 0]],
+    )
+    .unwrap();
+    for dtype in [DType::F64, DType::F32] {
+        let linear = cast(linear.clone(), dtype);
+        check(
+            &|x| vec![linear.forward(x[0].clone(), None)],
+            &[irreps("3x0e + 2x1o + 1x2e")],
+            &[irreps("2x0e + 3x1o + 1x2e")],
+            dtype,
+        );
+        check(
+            &|x| vec![gate.forward(x[0].clone())],
+            &[irreps(&gin)],
+            &[irreps(&gout)],
+            dtype,
+        );
+        let norm_act = cast(norm_act.clone(), dtype);
+        check(
+            &|x| vec![norm_act.forward(x[0].clone())],
+            &[irreps("1x0o + 2x1o + 1x2e")],
+            &[irreps("1x0o + 2x1o + 1x2e")],
+            dtype,
+        );
+        // Training mode: batch statistics.
+        let bn = cast(bn.clone(), dtype);
+        check(
+            &|x| vec![bn.forward(x[0].clone().to_device(&training))],
+            &[irreps("2x0e + 1x0o + 2x1o")],
+            &[irreps("2x0e + 1x0o + 2x1o")],
+            dtype,
+        );
+        check(
+            &|x| vec![sh.forward(x[0].clone())],
+            &[irreps("1o")],
+            &[irreps("0e + 1o + 2e + 3o")],
+            dtype,
+        );
+        let tp = cast(tp.clone(), dtype);
+        check(
+            &|x| vec![tp.forward(x[0].clone(), x[0].clone(), None)],
+            &[irreps("2x0e + 1x1o")],
+            &[irreps("1x0e + 1x1e + 1x2e")],
+            dtype,
+        );
+        check(
+            &|x| extract.forward(x[0].clone()),
+            &[irreps("1x0e + 1x1o + 1x2e")],
+            &[irreps("1x2e + 1x0e")],
+            dtype,
+        );
+    }
+    // A function that is not equivariant fails.
+    let wrong = assert_equivariant(
+        |x| vec![x[0].clone()],
+        None,
+        &[irreps("1x1o")],
+        &[irreps("1x1e")],
+        None,
+        &device,
+        DType::F64,
+        7,
+    );
+    assert!(wrong.is_err());
+}
