@@ -751,3 +751,25 @@ fn modules_are_equivariant() {
     );
     assert!(wrong.is_err());
 }
+
+#[test]
+fn scatter_mean_matches_core_and_finite_differences() {
+    use burn::tensor::Int;
+    use equivariant::ops::scatter_mean;
+    let device = Device::flex().autodiff();
+    let index = [3usize, 0, 3, 3, 1, 0];
+    let x = wavy(6 * 2);
+    let index_tensor = || {
+        let v: Vec<i64> = index.iter().map(|&i| i as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(v, [6]), &device)
+    };
+    let out = scatter_mean(tensor(&x, [6, 2], &device), index_tensor(), 5);
+    let expected = equivariant::graph::scatter_mean(&x, &index, 5, 2).unwrap();
+    assert_close("scatter_mean", &values(out), &expected, 1e-15);
+    check_gradient(
+        "scatter_mean",
+        |t| scatter_mean(t, index_tensor(), 5),
+        &x,
+        [6, 2],
+    );
+}

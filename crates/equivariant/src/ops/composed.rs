@@ -10,10 +10,13 @@
 use std::f64::consts::{FRAC_PI_2, PI};
 
 use burn::backend::DispatchDevice;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use equivariant_core::graph::EdgeIndex;
 use equivariant_core::math::{Basis, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProduct};
 use equivariant_core::o3::{wigner_3j, SphericalHarmonics};
+
+use super::scatter::{gather, scatter_sum};
 
 /// Whether `device` runs the native kernels (Flex, with or without autodiff).
 ///
@@ -157,14 +160,34 @@ pub fn tensor_product<const W: usize>(
                         .reshape([rows, m1, 1, m2]);
                     t.mul(w).sum_dim(1).reshape([z, d3, m2]).swap_dims(1, 2)
                 }
-                _ => {
-                    // uvuv: out[z, (u, v), k]
+                ConnectionMode::Uvuv => {
+                    // out[z, (u, v), k]
                     let t = t.swap_dims(2, 3);
                     let t = match w {
                         Some(w) => t.mul(w.reshape([rows, m1, m2, 1])),
                         None => t,
                     };
                     t.reshape([z, m1 * m2, d3])
+                }
+                _ => {
+                    // The pairs u < v (row-major, as torch.triu_indices(m, m, 1)).
+                    let pairs: Vec<i64> = (0..m1)
+                        .flat_map(|u| (u + 1..m2).map(move |v| (u * m2 + v) as i64))
+                        .collect();
+                    let n = pairs.len();
+                    let index =
+                        Tensor::<1, Int>::from_data(TensorData::new(pairs, [n]), &x1.device());
+                    let t = t.swap_dims(2, 3).reshape([z, m1 * m2, d3]).select(1, index);
+                    if ins.connection_mode == ConnectionMode::UvuLtv {
+                        match w {
+                            Some(w) => t.mul(w.reshape([rows, n, 1])),
+                            None => t,
+                        }
+                    } else {
+                        // u<vw: out[z, w, k] = sum_{u<v} W[(u, v), w] t[z, (u, v), k]
+                        let w = w.unwrap_or_else(|| ones(n * mo)).reshape([rows, n, mo]);
+                        batched_matmul(t.swap_dims(1, 2), w).swap_dims(1, 2)
+                    }
                 }
             }
         };
@@ -187,6 +210,50 @@ pub fn tensor_product<const W: usize>(
         0 => Tensor::zeros([z, 0], (&x1.device(), x1.dtype())),
         _ => Tensor::cat(parts, 1),
     }
+}
+
+/// The convolution of [`fused_convolution`](crate::ops::fused_convolution()), unfused and
+/// composed of burn ops: `out[i] = scale sum_{e: dst(e) = i} TP(x1[src(e)], x2[e],
+/// hidden[e] linear)`, materializing the per-edge weights and messages.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::o3::tensor_product::fully_connected_tensor_product;
+/// use equivariant::ops::{composed, fused_convolution};
+///
+/// let device = Device::flex();
+/// let options = Default::default();
+/// let plan = fully_connected_tensor_product(&"2x0e".parse()?, &"0e + 1o".parse()?, &"1x0e + 1x1o".parse()?, options)?;
+/// let plan = Arc::new(plan.with_shared_weights(false));
+/// let edges = Arc::new(EdgeIndex::new(&[0, 1, 1], &[1, 0, 2], 3)?);
+/// let x1 = Tensor::<2>::ones([3, 2], &device).cumsum(0);
+/// let x2 = Tensor::<2>::ones([3, 4], &device).cumsum(1);
+/// let hidden = Tensor::<2>::ones([3, 2], &device).cumsum(0);
+/// let linear = Tensor::<2>::ones([2, plan.weight_numel()], &device);
+/// let fused = fused_convolution(&plan, &edges, x1.clone(), x2.clone(), hidden.clone(), linear.clone(), 0.5);
+/// let fallback = composed::fused_convolution(&plan, &edges, x1, x2, hidden, linear, 0.5);
+/// assert!(fused.sub(fallback).abs().max().into_scalar::<f32>() < 1e-4);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn fused_convolution(
+    plan: &TensorProduct,
+    edges: &EdgeIndex,
+    x1: Tensor<2>,
+    x2: Tensor<2>,
+    hidden: Tensor<2>,
+    linear: Tensor<2>,
+    scale: f64,
+) -> Tensor<2> {
+    let device = x1.device();
+    let index = |f: &dyn Fn(usize) -> usize| {
+        let v: Vec<i64> = (0..edges.num_edges()).map(|e| f(e) as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &device)
+    };
+    let (src, dst) = (index(&|e| edges.src(e)), index(&|e| edges.dst(e)));
+    let messages = tensor_product(plan, gather(x1, src), x2, hidden.matmul(linear));
+    scatter_sum(messages, dst, edges.num_nodes()).mul_scalar(scale)
 }
 
 /// `t[z] @ w[z]` for `t` `[batch, n, k]` and `w` `[1 or batch, k, m]`.

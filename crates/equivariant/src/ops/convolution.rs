@@ -149,6 +149,9 @@ pub fn fused_convolution(
     linear: Tensor<2>,
     scale: f64,
 ) -> Tensor<2> {
+    if !super::composed::is_native(&x1.device()) {
+        return super::composed::fused_convolution(plan, edges, x1, x2, hidden, linear, scale);
+    }
     Tensor::from_dispatch(<Dispatch as ConvolutionBackend>::fused_convolution(
         Arc::clone(plan),
         Arc::clone(edges),

@@ -14,7 +14,7 @@ pub mod spherical_harmonics;
 pub mod tensor_product;
 
 pub use convolution::{fused_convolution, ConvolutionBackend};
-pub use scatter::{gather, scatter_sum};
+pub use scatter::{gather, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{soft_one_hot_linspace, SoftOneHotLinspaceBackend};
 pub use spherical_harmonics::{spherical_harmonics, SphericalHarmonicsBackend};
 pub use tensor_product::{tensor_product, TensorProductBackend};
