@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use equivariant::burn::module::{Module, Param};
-use equivariant::burn::tensor::{DType, Device, Tensor};
+use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
     benchmark_config, TensorProduct, TensorProductGradients, BENCHMARK_CONFIGS,
@@ -103,8 +103,14 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             };
             if !args.json {
                 println!(
-                    "{:<16} {:>8} {:>12} {:>16} {:>12}",
-                    "config", "batch", "fwd ms", "fwd+bwd ms", "fwd GFLOP/s"
+                    "{:<16} {:>8} {:>12} {:>16} {:>12} {:>12} {:>16}",
+                    "config",
+                    "batch",
+                    "fwd ms",
+                    "fwd+bwd ms",
+                    "fwd GFLOP/s",
+                    "module fwd",
+                    "module fwd+bwd"
                 );
             }
             for name in names {
@@ -189,18 +195,68 @@ fn bench_tp<T: Real>(
             },
         )
     })?;
+    let (module_fwd_ms, module_fwd_bwd_ms) = bench_tp_module(tp, [&x1, &x2, &w], args)?;
     let flops = 2.0 * tp.forward_macs_per_row() as f64 * batch as f64;
     let gflops = flops / (fwd_ms * 1e-3) / 1e9;
     if args.json {
         println!(
-            "{{\"config\": \"{name}\", \"batch\": {batch}, \"dtype\": \"{}\", \"ours_fwd_ms\": {fwd_ms:.4}, \"ours_fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"fwd_flops\": {flops}, \"threads\": {}}}",
+            "{{\"config\": \"{name}\", \"batch\": {batch}, \"dtype\": \"{}\", \"ours_fwd_ms\": {fwd_ms:.4}, \"ours_fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"module_fwd_ms\": {module_fwd_ms:.4}, \"module_fwd_bwd_ms\": {module_fwd_bwd_ms:.4}, \"fwd_flops\": {flops}, \"threads\": {}}}",
             if args.f64 { "f64" } else { "f32" },
             rayon::current_num_threads()
         );
     } else {
-        println!("{name:<16} {batch:>8} {fwd_ms:>12.3} {fwd_bwd_ms:>16.3} {gflops:>12.2}");
+        println!("{name:<16} {batch:>8} {fwd_ms:>12.3} {fwd_bwd_ms:>16.3} {gflops:>12.2} {module_fwd_ms:>12.3} {module_fwd_bwd_ms:>16.3}");
     }
     Ok(())
+}
+
+/// The same product through the burn module on Flex (`o3::TensorProduct` with external
+/// weights, `ops::tensor_product`): forward, and forward + backward of `sum(out^2)` by
+/// burn's autodiff to `x1`, `x2` and the weights. Returns the two medians in ms.
+fn bench_tp_module<T: Real>(
+    tp: &TensorProduct,
+    [x1, x2, w]: [&[T]; 3],
+    args: &TpArgs,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let batch = args.batch;
+    let rows = if tp.shared_weights() { 1 } else { batch };
+    let module = equivariant::o3::TensorProduct::with_external_weights(tp.clone());
+    let dtype = if args.f64 { DType::F64 } else { DType::F32 };
+    let to_f64 = |v: &[T]| {
+        v.iter()
+            .map(|&x| <T as Real>::to_f64(x))
+            .collect::<Vec<f64>>()
+    };
+    let (x1, x2, w) = (to_f64(x1), to_f64(x2), to_f64(w));
+    let inputs = |device: &Device| {
+        [
+            typed_tensor(&x1, [batch, tp.irreps_in1().dim()], device, dtype),
+            typed_tensor(&x2, [batch, tp.irreps_in2().dim()], device, dtype),
+            typed_tensor(&w, [rows, tp.weight_numel()], device, dtype),
+        ]
+    };
+    let weight = |w: Tensor<2>| (tp.weight_numel() > 0).then_some(w);
+    let device = Device::flex();
+    let [a, b, c] = inputs(&device);
+    let fwd_ms = median_ms(args.reps, args.warmup, || {
+        let out = module.forward(a.clone(), b.clone(), weight(c.clone()));
+        std::hint::black_box(out);
+        Ok(())
+    })?;
+    let device = Device::flex().autodiff();
+    let [a, b, c] = inputs(&device).map(|t| t.require_grad());
+    let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
+        let out = module.forward(a.clone(), b.clone(), weight(c.clone()));
+        let grads = out.powi_scalar(2).sum().backward();
+        std::hint::black_box([a.grad(&grads), b.grad(&grads), c.grad(&grads)]);
+        Ok(())
+    })?;
+    Ok((fwd_ms, fwd_bwd_ms))
+}
+
+/// A `[rows, cols]` tensor of `data` on `device` in `dtype`.
+fn typed_tensor(data: &[f64], shape: [usize; 2], device: &Device, dtype: DType) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, dtype))
 }
 
 /// Resets the peak resident memory Linux reports (`VmHWM`), where it can.

@@ -33,15 +33,19 @@ enum Command {
 }
 
 /// Keeps freed memory in the process: burn's eager ops allocate a fresh output per op, and
-/// glibc serves blocks over 32 MiB straight from `mmap` and unmaps them on free, so each
-/// op of a large convolution page-faults its output in again (measured here: relu over
-/// 19M floats 89 ms with the defaults, 14 ms with this).
+/// glibc serves large blocks straight from `mmap` and unmaps them on free, so each op of a
+/// large convolution page-faults its output in again (measured here: relu over 19M floats
+/// 89 ms with the defaults, 14 ms with this). glibc caps `M_MMAP_THRESHOLD` at 32 MiB (a
+/// larger value is refused), so blocks above that still came from `mmap` (a tensor product
+/// module's weight gradient: 30% of its time in page faults) until `M_MMAP_MAX = 0`, which
+/// serves every block from the heap; `M_TRIM_THRESHOLD = -1` never gives the heap back
+/// (a finite threshold, even `i32::MAX`, still let large tensor products trim and regrow).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
     }
 }
 

@@ -13,7 +13,8 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{assert_close, f64s, load_fixture};
 use equivariant::math::Activation as Function;
 use equivariant::nn::{
-    BatchNorm, BatchNormConfig, Extract, FullyConnectedNet, Gate, NormActivation, Reduce,
+    Activation, BatchNorm, BatchNormConfig, Extract, FullyConnectedNet, Gate, NormActivation,
+    Reduce,
 };
 use equivariant::o3::tensor_product::PathNormalization;
 use equivariant::o3::{
@@ -590,6 +591,24 @@ fn module_gradients_match_finite_differences() {
     .unwrap();
     let dim = gate.irreps_in().dim();
     check_gradient("gate", |x| gate.forward(x), &wavy(3 * dim), [3, dim]);
+    let act = Activation::new(
+        &"2x0e + 1x0o + 1x1o".parse().unwrap(),
+        &[Some(Function::Gelu), Some(Function::Tanh), None],
+    )
+    .unwrap();
+    check_gradient("activation", |x| act.forward(x), &wavy(3 * 6), [3, 6]);
+    let extract = Extract::new(
+        &"1x0e + 1x1o + 1x2e".parse().unwrap(),
+        &["1x2e + 1x0e".parse().unwrap(), "1x1o".parse().unwrap()],
+        &[vec![2, 0], vec![1]],
+    )
+    .unwrap();
+    check_gradient(
+        "extract",
+        |x| Tensor::cat(extract.forward(x), 1),
+        &wavy(3 * 9),
+        [3, 9],
+    );
     let norm_act = NormActivation::new(
         &"2x0e + 2x1o + 1x2e".parse().unwrap(),
         Function::Silu,

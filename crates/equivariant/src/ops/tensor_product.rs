@@ -19,7 +19,7 @@ use burn::backend::{
     backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata,
 };
 use burn::tensor::{DType, Tensor, TensorData};
-use equivariant_core::o3::tensor_product::{TensorProduct, TensorProductGradients};
+use equivariant_core::o3::tensor_product::TensorProduct;
 
 use super::flex::{contiguous, data, float_dtype, FlexFloat};
 
@@ -238,8 +238,9 @@ fn flex_forward<T: FlexFloat>(
         contiguous::<T>(OP, "weight", weight),
     );
     let d_out = plan.irreps_out().dim();
-    let mut out = vec![T::zero(); batch * d_out];
-    plan.forward(data::<T>(&x1), data::<T>(&x2), data::<T>(&weight), &mut out)
+    // A fresh, unzeroed buffer: the kernel writes each row once, while in cache.
+    let out = plan
+        .forward_vec(data::<T>(&x1), data::<T>(&x2), data::<T>(&weight))
         .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
     FlexTensor::from_data(TensorData::new(out, [batch, d_out]))
 }
@@ -261,24 +262,18 @@ fn flex_backward<T: FlexFloat>(
         contiguous::<T>(OP, "weight", weight),
         contiguous::<T>(OP, "grad_out", grad_out),
     );
-    let buffer = |need: bool, len: usize| need.then(|| vec![T::zero(); len]);
-    let mut g1 = buffer(need_x1, x1_shape.num_elements());
-    let mut g2 = buffer(need_x2, x2_shape.num_elements());
-    let mut gw = buffer(need_weight, weight_shape.num_elements());
-    if g1.is_some() || g2.is_some() || gw.is_some() {
-        plan.backward(
+    let [g1, g2, gw] = if need_x1 || need_x2 || need_weight {
+        plan.backward_vec(
             data::<T>(&x1),
             data::<T>(&x2),
             data::<T>(&weight),
             data::<T>(&grad_out),
-            TensorProductGradients {
-                x1: g1.as_deref_mut(),
-                x2: g2.as_deref_mut(),
-                weight: gw.as_deref_mut(),
-            },
+            [need_x1, need_x2, need_weight],
         )
-        .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan}, batch {batch})"));
-    }
+        .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan}, batch {batch})"))
+    } else {
+        [None, None, None]
+    };
     let wrap =
         |g: Option<Vec<T>>, shape| g.map(|g| FlexTensor::from_data(TensorData::new(g, shape)));
     (

@@ -9,6 +9,8 @@
 //! `g2[v, j] += sum c x1[u, i] h[k]` (the lists `backward1`, `backward2` are `C` with its
 //! indices permuted), and `gW = t . g[o]`.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::instruction::ConnectionMode;
@@ -139,6 +141,46 @@ impl TensorProduct {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn forward<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T], out: &mut [T]) -> Result<()> {
+        self.forward_uninit(x1, x2, weight, as_uninit(out))
+    }
+
+    /// [`forward`](TensorProduct::forward) into a new buffer, `[batch, irreps_out.dim]`
+    /// (`batch` from `x1`, or `x2` when `irreps_in1` is empty). The buffer is not zeroed
+    /// first: each row is written once, while in cache, which saves a pass over memory when
+    /// the output is large.
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// assert_eq!(tp.forward_vec(&[2.0f32, 3.0], &[5.0, 7.0], &[0.5])?, [5.0, 10.5]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn forward_vec<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T]) -> Result<Vec<T>> {
+        let len = self.implied_batch(x1, x2) * self.irreps_out.dim();
+        let mut out = uninit_vec(len);
+        self.forward_uninit(x1, x2, weight, &mut out)?;
+        // SAFETY: `forward_uninit` succeeded, so it wrote every row of `out`.
+        Ok(unsafe { assume_init_vec(out) })
+    }
+
+    /// The batch size the inputs imply (for the `_vec` variants, which have no output to
+    /// read it from); the full check happens in the kernel.
+    fn implied_batch<T>(&self, x1: &[T], x2: &[T]) -> usize {
+        let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
+        (x1.len().checked_div(d1))
+            .or(x2.len().checked_div(d2))
+            .unwrap_or(0)
+    }
+
+    /// [`forward`](TensorProduct::forward) into a possibly uninitialized buffer: every row is
+    /// zeroed, then accumulated, so all of `out` is initialized on success.
+    fn forward_uninit<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        out: &mut [MaybeUninit<T>],
+    ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, out.len())?;
         let (d1, d2, d_out) = (
             self.irreps_in1.dim(),
@@ -155,7 +197,7 @@ impl TensorProduct {
                 let mut s = Scratch::new(self);
                 for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
                     let z = chunk * CHUNK + r;
-                    out.fill(T::zero());
+                    let out = zeroed_uninit(out);
                     let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
                     self.forward_row(&coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
                 }
@@ -236,13 +278,77 @@ impl TensorProduct {
         grad_out: &[T],
         grads: TensorProductGradients<'_, T>,
     ) -> Result<()> {
+        let TensorProductGradients {
+            x1: g1,
+            x2: g2,
+            weight: gw,
+        } = grads;
+        self.backward_uninit(
+            x1,
+            x2,
+            weight,
+            grad_out,
+            [g1.map(as_uninit), g2.map(as_uninit), gw.map(as_uninit)],
+        )
+    }
+
+    /// [`backward`](TensorProduct::backward) into new buffers, `[x1, x2, weight]` with the
+    /// shapes of the inputs, each computed when `mask` asks for it. Not zeroed first, as
+    /// [`forward_vec`](TensorProduct::forward_vec).
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// let [g1, g2, gw] = tp.backward_vec(&[2.0f64], &[5.0], &[0.5], &[1.0], [true, false, true])?;
+    /// assert_eq!((g1.unwrap()[0], g2, gw.unwrap()[0]), (2.5, None, 10.0));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn backward_vec<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        mask: [bool; 3],
+    ) -> Result<[Option<Vec<T>>; 3]> {
+        let batch = self.implied_batch(x1, x2);
+        let lens = [
+            batch * self.irreps_in1.dim(),
+            batch * self.irreps_in2.dim(),
+            weight.len(),
+        ];
+        let mut buffers = [0, 1, 2].map(|i| mask[i].then(|| uninit_vec::<T>(lens[i])));
+        let [b1, b2, bw] = &mut buffers;
+        self.backward_uninit(
+            x1,
+            x2,
+            weight,
+            grad_out,
+            [b1.as_deref_mut(), b2.as_deref_mut(), bw.as_deref_mut()],
+        )?;
+        // SAFETY: `backward_uninit` succeeded, so it wrote every element of each buffer.
+        Ok(buffers.map(|b| b.map(|b| unsafe { assume_init_vec(b) })))
+    }
+
+    /// [`backward`](TensorProduct::backward) into possibly uninitialized buffers `[x1, x2,
+    /// weight]`: every row (and a shared weight gradient) is zeroed, then accumulated.
+    fn backward_uninit<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        [g1, g2, gw]: [Option<&mut [MaybeUninit<T>]>; 3],
+    ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
         let (d1, d2, d_out) = (
             self.irreps_in1.dim(),
             self.irreps_in2.dim(),
             self.irreps_out.dim(),
         );
-        let check = |g: &Option<&mut [T]>, expected: usize, what: &'static str| match g {
+        let check = |g: &Option<&mut [MaybeUninit<T>]>, expected: usize, what: &'static str| match g
+        {
             Some(g) if g.len() != expected => Err(Error::ShapeMismatch {
                 what,
                 expected,
@@ -250,35 +356,29 @@ impl TensorProduct {
             }),
             _ => Ok(()),
         };
-        check(&grads.x1, batch * d1, "grad x1 [batch, irreps_in1.dim]")?;
-        check(&grads.x2, batch * d2, "grad x2 [batch, irreps_in2.dim]")?;
-        check(
-            &grads.weight,
-            weight.len(),
-            "grad weight (the weight's shape)",
-        )?;
-        let TensorProductGradients {
-            x1: g1,
-            x2: g2,
-            weight: mut gw,
-        } = grads;
-        if let (Some(gw), true) = (gw.as_deref_mut(), self.shared_weights) {
-            gw.fill(T::zero());
-        }
+        check(&g1, batch * d1, "grad x1 [batch, irreps_in1.dim]")?;
+        check(&g2, batch * d2, "grad x2 [batch, irreps_in2.dim]")?;
+        check(&gw, weight.len(), "grad weight (the weight's shape)")?;
+        let want_gw = gw.is_some();
+        let (shared_gw, gw) = if self.shared_weights {
+            (gw.map(zeroed_uninit), None)
+        } else {
+            (None, gw)
+        };
         if batch == 0 {
             return Ok(());
         }
         let coefs = self.coefficients::<T>();
         let numel = self.weight_numel;
-        let want_gw = gw.is_some();
+
         let chunks = batch.div_ceil(CHUNK);
         // Each chunk owns its rows of g1, g2 (and of per-row gW); shared gW is summed over
         // chunks afterwards, in chunk order.
-        let mut g1_chunks: Vec<Option<&mut [T]>> = split(g1, CHUNK * d1, chunks);
-        let mut g2_chunks: Vec<Option<&mut [T]>> = split(g2, CHUNK * d2, chunks);
+        let mut g1_chunks = split(g1, CHUNK * d1, chunks);
+        let mut g2_chunks = split(g2, CHUNK * d2, chunks);
         let per_row_gw = want_gw && !self.shared_weights;
-        let mut gw_chunks: Vec<Option<&mut [T]>> = if per_row_gw {
-            split(gw.as_deref_mut(), CHUNK * numel, chunks)
+        let mut gw_chunks = if per_row_gw {
+            split(gw, CHUNK * numel, chunks)
         } else {
             (0..chunks).map(|_| None).collect()
         };
@@ -305,16 +405,16 @@ impl TensorProduct {
                     // Per-row gradients are zeroed row by row, while the row is in cache.
                     let g1_row = g1
                         .as_deref_mut()
-                        .map(|g| zeroed(&mut g[r * d1..(r + 1) * d1]));
+                        .map(|g| zeroed_uninit(&mut g[r * d1..(r + 1) * d1]));
                     let g2_row = g2
                         .as_deref_mut()
-                        .map(|g| zeroed(&mut g[r * d2..(r + 1) * d2]));
+                        .map(|g| zeroed_uninit(&mut g[r * d2..(r + 1) * d2]));
                     let gw_row: Option<&mut [T]> = if self.shared_weights {
                         want_gw.then_some(&mut shared[..])
                     } else {
                         gw_rows
                             .as_deref_mut()
-                            .map(|g| zeroed(&mut g[r * numel..(r + 1) * numel]))
+                            .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
                     };
                     let w = self.row_weight(weight, z);
                     self.backward_row(&coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
@@ -322,7 +422,7 @@ impl TensorProduct {
                 shared
             })
             .collect();
-        if let (Some(gw), true) = (gw, self.shared_weights) {
+        if let Some(gw) = shared_gw {
             for partial in shared_partials {
                 gw.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
             }
@@ -706,6 +806,40 @@ fn scatter_dots<T: Real>(p: &PathPlan, coef: &[T], dots: &[T], g2v: &mut [T]) {
 pub(super) fn zeroed<T: Real>(g: &mut [T]) -> &mut [T] {
     g.fill(T::zero());
     g
+}
+
+/// `g` zeroed, as an initialized slice.
+pub(super) fn zeroed_uninit<T: Real>(g: &mut [MaybeUninit<T>]) -> &mut [T] {
+    g.fill(MaybeUninit::new(T::zero()));
+    // SAFETY: every element was just written.
+    unsafe { &mut *(g as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// An initialized buffer viewed as possibly uninitialized, for the kernels that write every
+/// element before reading it.
+fn as_uninit<T>(g: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout; the kernels only ever store initialized
+    // values through this view, so `g` stays initialized.
+    unsafe { &mut *(g as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+/// A buffer of `len` uninitialized elements.
+fn uninit_vec<T>(len: usize) -> Vec<MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` needs no initialization; the capacity is `len`.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// The buffer as initialized values.
+///
+/// # Safety
+///
+/// Every element of `v` must have been written.
+unsafe fn assume_init_vec<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: same layout, length and capacity; the caller guarantees initialization.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
 }
 
 /// Splits an optional buffer into `chunks` consecutive pieces of `size` (the last shorter).

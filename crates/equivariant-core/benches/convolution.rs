@@ -1,0 +1,87 @@
+//! The fused convolution kernels alone (no burn): `cargo bench -p equivariant-core --bench
+//! convolution`.
+//!
+//! The guide's tensor product (`10x0e+10x1e` x `0e+1o+2e` -> `20x0e+10x1e`, 400 weights per
+//! edge from a 16-wide hidden layer) on the guide's graph (`pos = randn(N, 3) (N/100)^(1/3)`,
+//! `r = 1.8`), f32, N = 1000 and 10000: forward and backward of the factorized path
+//! (`EdgeWeights::Linear`).
+
+use divan::Bencher;
+use equivariant_core::graph::{radius_graph, EdgeIndex};
+use equivariant_core::o3::tensor_product::{
+    benchmark_config, ConvGradients, EdgeWeights, TensorProduct,
+};
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+fn main() {
+    divan::main();
+}
+
+const WIDTH: usize = 16;
+
+struct Case {
+    tp: TensorProduct,
+    edges: EdgeIndex,
+    x1: Vec<f32>,
+    x2: Vec<f32>,
+    hidden: Vec<f32>,
+    linear: Vec<f32>,
+}
+
+fn case(n: usize) -> Case {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut randn =
+        |len: usize| -> Vec<f64> { (0..len).map(|_| rng.sample(StandardNormal)).collect() };
+    let side = (n as f64 / 100.0).cbrt();
+    let pos: Vec<f64> = randn(3 * n).into_iter().map(|x| x * side).collect();
+    let graph = radius_graph(&pos, 1.8, None, None).expect("finite positions");
+    let edges = EdgeIndex::new(&graph.src, &graph.dst, n).expect("valid edges");
+    let tp = benchmark_config("guide").expect("a standard configuration");
+    let e = graph.num_edges();
+    let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+    Case {
+        x1: f32s(randn(n * tp.irreps_in1().dim())),
+        x2: f32s(randn(e * tp.irreps_in2().dim())),
+        hidden: f32s(randn(e * WIDTH)),
+        linear: f32s(randn(WIDTH * tp.weight_numel())),
+        tp,
+        edges,
+    }
+}
+
+#[divan::bench(args = [1000, 10000], sample_count = 10)]
+fn forward(bencher: Bencher, n: usize) {
+    let c = case(n);
+    let mut out = vec![0f32; n * c.tp.irreps_out().dim()];
+    bencher.bench_local(|| {
+        let weights = EdgeWeights::Linear {
+            hidden: &c.hidden,
+            linear: &c.linear,
+        };
+        c.tp.conv_forward(&c.edges, &c.x1, &c.x2, weights, 0.1, &mut out)
+            .expect("shapes match");
+    });
+}
+
+#[divan::bench(args = [1000, 10000], sample_count = 10)]
+fn backward(bencher: Bencher, n: usize) {
+    let c = case(n);
+    let grad_out = vec![1f32; n * c.tp.irreps_out().dim()];
+    let (mut g1, mut g2) = (vec![0f32; c.x1.len()], vec![0f32; c.x2.len()]);
+    let (mut gh, mut gl) = (vec![0f32; c.hidden.len()], vec![0f32; c.linear.len()]);
+    bencher.bench_local(|| {
+        let weights = EdgeWeights::Linear {
+            hidden: &c.hidden,
+            linear: &c.linear,
+        };
+        let grads = ConvGradients {
+            x1: Some(&mut g1),
+            x2: Some(&mut g2),
+            weight: Some(&mut gh),
+            linear: Some(&mut gl),
+        };
+        c.tp.conv_backward(&c.edges, &c.x1, &c.x2, weights, 0.1, &grad_out, grads)
+            .expect("shapes match");
+    });
+}
