@@ -563,7 +563,7 @@ use dispatch_dims;
 /// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
 /// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.
 #[inline]
-fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
+pub(super) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
     let y = &mut y[..p.d1 * p.d3];
     y.fill(T::zero());
     for (idx, &c) in p.forward.idx.iter().zip(coef) {

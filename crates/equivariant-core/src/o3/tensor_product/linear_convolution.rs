@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{contract, zeroed, Scratch};
+use super::kernel::{contract, contract_x2, zeroed, Scratch};
 use super::tensor_product::{PathPlan, Targets};
 use super::TensorProduct;
 use crate::graph::EdgeIndex;
@@ -45,6 +45,74 @@ impl PairLayout {
     }
 }
 
+/// Per-task buffers of [`TensorProduct::node_sums`].
+struct NodeScratch<T> {
+    /// One pair product.
+    t: Vec<T>,
+    /// The `x2`-contracted Clebsch-Gordan blocks of one edge.
+    y: Vec<T>,
+    /// The node's pair products, `[layout.len][edges]`.
+    tt: Vec<T>,
+    /// The node's hidden rows, `[edges][width]`.
+    hh: Vec<T>,
+}
+
+impl<T: Real> NodeScratch<T> {
+    fn new(tp: &TensorProduct) -> Self {
+        NodeScratch {
+            t: vec![T::zero(); Scratch::<T>::max_d3(tp)],
+            y: vec![T::zero(); tp.pair_scratch_len()],
+            tt: Vec::new(),
+            hh: Vec::new(),
+        }
+    }
+}
+
+/// `s[p][k] = sum_n tt[p][n] hh[n][k]` (`tt` `[rows][ne]`, `hh` `[ne][w]`, `s` `[rows][w]`),
+/// blocked 4 rows x 8 columns so the 32 accumulators live in registers while `n` runs.
+fn gemm_tn<T: Real>(tt: &[T], hh: &[T], ne: usize, w: usize, s: &mut [T]) {
+    const R: usize = 4;
+    const C: usize = 8;
+    let rows = s.len().checked_div(w).unwrap_or(0);
+    let mut p = 0;
+    while p < rows {
+        let nr = R.min(rows - p);
+        let mut k0 = 0;
+        while k0 < w {
+            let nc = C.min(w - k0);
+            let mut acc = [[T::zero(); C]; R];
+            if nr == R && nc == C {
+                for n in 0..ne {
+                    let h: &[T; C] = hh[n * w + k0..n * w + k0 + C]
+                        .try_into()
+                        .expect("C columns");
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let tv = tt[(p + r) * ne + n];
+                        for (a, &hk) in acc.iter_mut().zip(h) {
+                            *a += tv * hk;
+                        }
+                    }
+                }
+            } else {
+                for n in 0..ne {
+                    let h = &hh[n * w + k0..n * w + k0 + nc];
+                    for (r, acc) in acc.iter_mut().enumerate().take(nr) {
+                        let tv = tt[(p + r) * ne + n];
+                        for (a, &hk) in acc.iter_mut().zip(h) {
+                            *a += tv * hk;
+                        }
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate().take(nr) {
+                s[(p + r) * w + k0..(p + r) * w + k0 + nc].copy_from_slice(&acc[..nc]);
+            }
+            k0 += C;
+        }
+        p += R;
+    }
+}
+
 /// Arguments shared by the passes.
 pub(super) struct LinearConv<'a, T> {
     pub edges: &'a EdgeIndex,
@@ -65,8 +133,14 @@ pub(super) struct LinearConvGradients<'a, T> {
 }
 
 impl TensorProduct {
-    /// Calls `f(p, r, u, v, target, slot)` with the pair product `t = t_uv(e)` of edge `e`
-    /// (from `x1[src[e]]` and `x2[e]`) for every pair of every path.
+    /// Calls `f(p, slot, target, t)` with the pair product `t = t_uv(e)` of edge `e` (from
+    /// `x1[src[e]]` and `x2[e]`) for every pair of every path.
+    ///
+    /// `x2` is contracted first, once per path and `v` (`y_v[k, i] = sum_j c x2[v, j]`, into
+    /// `y`, `[m2][d3][d1]`), so each pair costs a dense `d3 x d1` product instead of a walk
+    /// over the Clebsch-Gordan list.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn for_each_pair<T: Real>(
         &self,
         coefs: &[Vec<T>],
@@ -74,24 +148,48 @@ impl TensorProduct {
         x1: &[T],
         x2: &[T],
         t: &mut [T],
+        y: &mut [T],
         mut f: impl FnMut(&PathPlan, usize, Targets, &[T]),
     ) {
         for ((p, c), &start) in self.paths.iter().zip(coefs).zip(&layout.starts) {
+            let (d1, d3) = (p.d1, p.d3);
+            let block = d1 * d3;
+            for v in 0..p.m2 {
+                let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
+                contract_x2(p, c, x2v, &mut y[v * block..(v + 1) * block]);
+            }
             for (r, &(u, v, target)) in p.pairs.iter().enumerate() {
                 let (u, v) = (u as usize, v as usize);
-                let t = &mut t[..p.d3];
-                t.fill(T::zero());
-                let a = &x1[p.in1 + u * p.d1..p.in1 + (u + 1) * p.d1];
-                let b = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
-                contract(&p.forward, c, a, b, t);
-                f(p, start + r * p.d3, target, t);
+                let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+                let yv = &y[v * block..(v + 1) * block];
+                let t = &mut t[..d3];
+                for (k, tk) in t.iter_mut().enumerate() {
+                    *tk = yv[k * d1..(k + 1) * d1]
+                        .iter()
+                        .zip(a)
+                        .fold(T::zero(), |acc, (&y, &x)| acc + y * x);
+                }
+                f(p, start + r * d3, target, t);
             }
         }
     }
 
+    /// The scratch length [`for_each_pair`](TensorProduct::for_each_pair) needs for `y`.
+    fn pair_scratch_len(&self) -> usize {
+        self.paths
+            .iter()
+            .map(|p| p.m2 * p.d1 * p.d3)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// `s[slot + c][k] = sum_{e -> i} h_e[k] t(e)[c]` for weighted pairs (`s` is
-    /// `[layout.len, width]`, `width` innermost so the update is one contiguous axpy) and
-    /// `plain[slot + c] = sum_e t(e)[c]` for pairs without weight.
+    /// `[layout.len, width]`) and `plain[slot + c] = sum_e t(e)[c]` for pairs without weight.
+    ///
+    /// The sums are one small matrix product per node, `S = T^T H` (`T` the node's pair
+    /// products `[edges, layout.len]`, stored transposed, `H` its edges' hidden rows), so the
+    /// accumulators stay in registers across the node's edges instead of `S` being read and
+    /// written once per edge.
     #[allow(clippy::too_many_arguments)]
     fn node_sums<T: Real>(
         &self,
@@ -101,21 +199,25 @@ impl TensorProduct {
         i: usize,
         s: &mut [T],
         plain: &mut [T],
-        t: &mut [T],
+        scratch: &mut NodeScratch<T>,
     ) {
-        s.fill(T::zero());
         plain.fill(T::zero());
         let (d1, d2, w) = (self.irreps_in1.dim(), self.irreps_in2.dim(), a.width);
-        for &e in a.edges.by_dst(i) {
+        let edges = a.edges.by_dst(i);
+        let ne = edges.len();
+        let NodeScratch { t, y, tt, hh } = scratch;
+        tt.clear();
+        tt.resize(layout.len * ne, T::zero());
+        hh.clear();
+        for (n, &e) in edges.iter().enumerate() {
             let e = e as usize;
             let j = a.edges.src(e);
-            let h = &a.hidden[e * w..(e + 1) * w];
+            hh.extend_from_slice(&a.hidden[e * w..(e + 1) * w]);
             let (x1, x2) = (&a.x1[j * d1..(j + 1) * d1], &a.x2[e * d2..(e + 1) * d2]);
-            self.for_each_pair(coefs, layout, x1, x2, t, |p, slot, target, t| {
+            self.for_each_pair(coefs, layout, x1, x2, t, y, |p, slot, target, t| {
                 if is_weighted(p, target) {
                     for (c, &tc) in t.iter().enumerate() {
-                        let row = &mut s[(slot + c) * w..(slot + c + 1) * w];
-                        row.iter_mut().zip(h).for_each(|(y, &hk)| *y += hk * tc);
+                        tt[(slot + c) * ne + n] = tc;
                     }
                 } else {
                     let row = &mut plain[slot..slot + p.d3];
@@ -123,6 +225,7 @@ impl TensorProduct {
                 }
             });
         }
+        gemm_tn(tt, hh, ne, w, s);
     }
 
     /// Calls `f(slot, d3, out_block, q)` for every (pair, output channel) the pair reaches:
@@ -182,10 +285,10 @@ impl TensorProduct {
             .for_each(|(chunk, out)| {
                 let mut s = vec![T::zero(); layout.len * w];
                 let mut plain = vec![T::zero(); layout.len];
-                let mut t = vec![T::zero(); Scratch::<T>::max_d3(self)];
+                let mut scratch = NodeScratch::new(self);
                 for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
                     let i = chunk * NODE_CHUNK + r;
-                    self.node_sums(a, &coefs, &layout, i, &mut s, &mut plain, &mut t);
+                    self.node_sums(a, &coefs, &layout, i, &mut s, &mut plain, &mut scratch);
                     acc.fill(T::zero());
                     self.for_each_target(&layout, |slot, d3, at, q| {
                         for c in 0..d3 {
@@ -251,13 +354,13 @@ impl TensorProduct {
                 let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
                 let mut s = vec![T::zero(); if want_lin { layout.len * w } else { 0 }];
                 let mut plain = vec![T::zero(); if want_lin { layout.len } else { 0 }];
-                let mut t = vec![T::zero(); max_d3];
+                let mut scratch = NodeScratch::new(self);
                 let first = chunk * NODE_CHUNK;
                 for r in 0..NODE_CHUNK.min(n - first) {
                     let i = first + r;
                     let g = &grad_out[i * d_out..(i + 1) * d_out];
                     if want_lin {
-                        self.node_sums(a, &coefs, &layout, i, &mut s, &mut plain, &mut t);
+                        self.node_sums(a, &coefs, &layout, i, &mut s, &mut plain, &mut scratch);
                     }
                     let mut gi = need_g.then(|| zeroed(&mut gs[r * g_len..(r + 1) * g_len]));
                     self.for_each_target(&layout, |slot, d3, at, q| {
