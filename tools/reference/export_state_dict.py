@@ -42,27 +42,14 @@ import e3nn
 from e3nn import nn, o3
 from e3nn.math import normalize2mom
 
+from burn_fixtures import OUT, dump, flat, header
+
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(2)
-
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "equivariant", "tests", "fixtures")
 
 BATCH = 4
 
 silu = torch.nn.functional.silu
-
-
-def header():
-    return {
-        "generator": "tools/reference/export_state_dict.py",
-        "e3nn": e3nn.__version__,
-        "torch": torch.__version__,
-        "dtype": "float64",
-    }
-
-
-def flat(t):
-    return t.detach().reshape(-1).tolist()
 
 
 class Model(torch.nn.Module):
@@ -146,7 +133,7 @@ def main():
     assert torch.equal(out, out2) and torch.equal(fc_out, fc_out2)
 
     data = {
-        **header(),
+        **header("tools/reference/export_state_dict.py"),
         "keys": {k: list(v.shape) for k, v in keep.items()},
         "dropped_keys": dropped,
         "irreps": {

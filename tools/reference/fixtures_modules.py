@@ -73,10 +73,10 @@ import e3nn
 from e3nn import nn, o3
 from e3nn.math import normalize2mom
 
+from burn_fixtures import OUT, dump, flat, header
+
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(2)
-
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "equivariant", "tests", "fixtures")
 
 ACTS = {
     "relu": torch.relu,
@@ -87,27 +87,6 @@ ACTS = {
 }
 
 BATCH = 5
-
-
-def header():
-    return {
-        "generator": "tools/reference/fixtures_modules.py",
-        "e3nn": e3nn.__version__,
-        "torch": torch.__version__,
-        "dtype": "float64",
-    }
-
-
-def dump(name, data):
-    os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, f"{name}.json")
-    with open(path, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
-    print(f"{os.path.normpath(path)}: {os.path.getsize(path) // 1024} KiB")
-
-
-def flat(t):
-    return [] if t is None else t.detach().reshape(-1).tolist()
 
 
 def grad(t):
@@ -466,7 +445,7 @@ def main():
     sh = spherical_harmonics_cases(9500)
     acts = {a for c in gate for a in c["act_scalars"] + c["act_gates"]}
     dump("modules", {
-        **header(),
+        **header("tools/reference/fixtures_modules.py"),
         "act_constants": act_constants(acts),
         "linear": linear,
         "gate": gate,

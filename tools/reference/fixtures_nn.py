@@ -38,10 +38,10 @@ import e3nn
 from e3nn import nn, o3
 from e3nn.math import normalize2mom, soft_one_hot_linspace
 
+from burn_fixtures import OUT, dump, flat, header
+
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(2)
-
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "equivariant", "tests", "fixtures")
 
 ACTS = {"relu": torch.relu, "silu": torch.nn.functional.silu, "tanh": torch.tanh, None: None}
 
@@ -50,27 +50,6 @@ BATCH = 6
 # convolution.json keeps the fc output (the per-edge tp weights) only for the first
 # min(E, TP_WEIGHT_FLOATS // weight_numel) edges: all 176 x 400 of the guide case would be 1.4 MB.
 TP_WEIGHT_FLOATS = 8192
-
-
-def header():
-    return {
-        "generator": "tools/reference/fixtures_nn.py",
-        "e3nn": e3nn.__version__,
-        "torch": torch.__version__,
-        "dtype": "float64",
-    }
-
-
-def dump(name, data):
-    os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, f"{name}.json")
-    with open(path, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
-    print(f"{os.path.normpath(path)}: {os.path.getsize(path) // 1024} KiB")
-
-
-def flat(t):
-    return t.detach().reshape(-1).tolist()
 
 
 def act_constant(act):
@@ -238,10 +217,10 @@ def conv_cases(seed0):
 
 def main():
     fc = fc_cases(7000)
-    dump("fully_connected_net", {**header(), "cases": fc})
+    dump("fully_connected_net", {**header("tools/reference/fixtures_nn.py"), "cases": fc})
     conv = conv_cases(8000)
     assert any(v == 0 for v in torch.bincount(torch.tensor(conv[1]["edge_dst"]), minlength=conv[1]["num_nodes"]).tolist())
-    dump("convolution", {**header(), "cases": conv})
+    dump("convolution", {**header("tools/reference/fixtures_nn.py"), "cases": conv})
 
 
 if __name__ == "__main__":
