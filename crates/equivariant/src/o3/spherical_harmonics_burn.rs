@@ -42,8 +42,8 @@ impl SphericalHarmonics {
     ///
     /// ```
     /// use equivariant::o3::{Normalization, SphericalHarmonics};
-    /// // Mixed parities: neither Y(v) nor Y of a pseudovector.
-    /// assert!(SphericalHarmonics::new(&"0e + 1e".parse()?, true, Normalization::Component).is_err());
+    /// // 0o is neither Y^0 of a vector nor of a pseudovector (both 0e).
+    /// assert!(SphericalHarmonics::new(&"0o + 1o".parse()?, true, Normalization::Component).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn new(irreps_out: &Irreps, normalize: bool, normalization: Normalization) -> Result<Self> {

@@ -122,7 +122,7 @@ impl Default for Trials {
 /// };
 /// let device = Device::flex();
 /// let vector = Representation::Irreps("1o".parse()?);
-/// let args = [Tensor::<2>::ones([4, 3], &device), Tensor::<2>::ones([4, 3], &device).cumsum(0)];
+/// let args = [Tensor::<2>::ones([4, 3], &device), Tensor::<2>::ones([4, 3], &device).cumsum(1)];
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 /// let right = equivariance_error(cross, &args, &[vector.clone(), vector.clone()],
 ///     &[Representation::Irreps("1e".parse()?)], Trials::default(), &mut rng)?;
