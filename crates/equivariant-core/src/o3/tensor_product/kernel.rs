@@ -558,7 +558,7 @@ macro_rules! dispatch_dims {
         }
     };
 }
-use dispatch_dims;
+pub(super) use dispatch_dims;
 
 /// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
 /// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.

@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{contract, contract_x2, zeroed, Scratch};
+use super::kernel::{contract, contract_x2, dispatch_dims, zeroed, Scratch};
 use super::tensor_product::{PathPlan, Targets};
 use super::TensorProduct;
 use crate::graph::EdgeIndex;
@@ -42,6 +42,37 @@ impl PairLayout {
             len += p.pairs.len() * p.d3;
         }
         PairLayout { starts, len }
+    }
+}
+
+/// The pair products `t_uv[k] = x1[u] . y_v[k]` of one path (`D1`, `D3` its irrep
+/// dimensions as constants, so the small products unroll; `0` for run-time sizes), each
+/// handed to `f(p, slot, target, t)`.
+#[inline(always)]
+fn pair_products<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    start: usize,
+    x1: &[T],
+    y: &[T],
+    t: &mut [T],
+    f: &mut impl FnMut(&PathPlan, usize, Targets, &[T]),
+) {
+    let (d1, d3) = if D1 == 0 { (p.d1, p.d3) } else { (D1, D3) };
+    let block = d1 * d3;
+    for (r, &(u, v, target)) in p.pairs.iter().enumerate() {
+        let (u, v) = (u as usize, v as usize);
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let yv = &y[v * block..(v + 1) * block];
+        let t = &mut t[..d3];
+        for (k, tk) in t.iter_mut().enumerate() {
+            let row = &yv[k * d1..(k + 1) * d1];
+            let mut acc = T::zero();
+            for i in 0..d1 {
+                acc += row[i] * a[i];
+            }
+            *tk = acc;
+        }
+        f(p, start + r * d3, target, t);
     }
 }
 
@@ -158,19 +189,7 @@ impl TensorProduct {
                 let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
                 contract_x2(p, c, x2v, &mut y[v * block..(v + 1) * block]);
             }
-            for (r, &(u, v, target)) in p.pairs.iter().enumerate() {
-                let (u, v) = (u as usize, v as usize);
-                let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
-                let yv = &y[v * block..(v + 1) * block];
-                let t = &mut t[..d3];
-                for (k, tk) in t.iter_mut().enumerate() {
-                    *tk = yv[k * d1..(k + 1) * d1]
-                        .iter()
-                        .zip(a)
-                        .fold(T::zero(), |acc, (&y, &x)| acc + y * x);
-                }
-                f(p, start + r * d3, target, t);
-            }
+            dispatch_dims!(d1, d3, pair_products, (p, start, x1, y, t, &mut f));
         }
     }
 
