@@ -513,11 +513,6 @@ pub(super) struct Scratch<T> {
 }
 
 impl<T: Real> Scratch<T> {
-    /// The largest output irrep dimension of any path (the length of a pair product).
-    pub(super) fn max_d3(tp: &TensorProduct) -> usize {
-        tp.paths.iter().map(|p| p.d3).max().unwrap_or(0)
-    }
-
     pub(super) fn new(tp: &TensorProduct) -> Self {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
@@ -558,7 +553,7 @@ macro_rules! dispatch_dims {
         }
     };
 }
-pub(super) use dispatch_dims;
+use dispatch_dims;
 
 /// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
 /// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.

@@ -1,148 +1,47 @@
 //! The fused convolution with weights from a linear layer, `w_e = h_e L`, factorized: the
 //! tensor product is linear in its weights, so
 //!
-//! `out_i = scale sum_q L[k, q] S_i[k, q]`, `S_i[k, (u, v)] = sum_{e -> i} h_e[k] t_uv(e)`,
+//! `out_i = scale sum_q L[k, q] S_i[k, q]`, `S_i = T_i^T H_i`,
 //!
-//! where `t_uv(e)` is the Clebsch-Gordan product of `x1[src[e], u]` and `x2[e, v]` (one
-//! `d3`-vector per multiplicity pair of each path). Per edge this costs
-//! `width x pairs x d3` multiply-adds instead of `width x weight_numel` to form `w_e` plus the
-//! product itself; the weights are applied once per node, not once per edge. For the guide
-//! (`width` 16, 70 pair components, 400 weights) that is 1120 instead of 6400 + ~1000
-//! per edge. No per-edge weight or message is ever formed.
+//! where row `e` of `T_i` (`[edges, pairs x d3]`) holds the Clebsch-Gordan products `t_uv(e)`
+//! of `x1[src[e], u]` and `x2[e, v]` (one `d3`-vector per multiplicity pair of each path) and
+//! row `e` of `H_i` is `h_e`, for the edges `e` into node `i`. Per edge this costs `width x
+//! pairs x d3` multiply-adds instead of `width x weight_numel` to form `w_e` plus the product
+//! itself; the weights are applied once per node, not once per edge. For the guide (`width`
+//! 16, 70 pair components, 400 weights) that is 1120 instead of 6400 + ~1000 per edge. No
+//! per-edge weight or message is ever formed.
 //!
-//! The backward runs in two passes. Per destination `i`: `G_i[k, (u, v)] =
-//! sum_o L[k, q(o)] g_i[o]` (stored, `[N, width, pairs x d3]`) and the gradient of `L`,
-//! `sum_i S_i[k, q] . g_i`. Per source `j`, over its outgoing edges: `dt_uv = sum_k h_e[k]
-//! G_i[k, (u, v)]`, `dL/dh_e[k] = sum t_uv . G_i[k, (u, v)]`, and `dt` back through the
-//! Clebsch-Gordan list to `x1[j]` and `x2[e]`.
+//! Everything per node is laid out edge-minor (`T_i` stored `[pairs x d3][edges]`, the
+//! gathered `x1` rows `[d1][edges]`, edges padded to a multiple of [`LANES`]), so the
+//! Clebsch-Gordan products run as vector operations across the node's edges and the three
+//! per-node products (`T^T H`, the output contraction, and in the backward `G H^T`, `T^T
+//! G`) are register-blocked matrix products ([`gemm`]).
+//!
+//! The backward also runs per destination `i`, recomputing `T_i`: `G_i = dL/dS_i` from
+//! `grad_out[i]` and `L`; `dT_i = G_i H_i^T`; `dH_i = T_i G_i^T`; `dL += S_i . grad_out[i]`;
+//! and `dT_i` back through the Clebsch-Gordan blocks to `x2[e]` and to one `x1` gradient row
+//! per edge, which a second pass sums per source node in edge order (deterministic, no
+//! atomics; the price is one `[E, d1]` buffer).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::kernel::{contract, contract_x2, dispatch_dims, zeroed, Scratch};
+use super::convolution::EdgeRows;
+use super::gemm::{axpy, gemm, madd, mul_acc, Isa, Rows};
 use super::tensor_product::{PathPlan, Targets};
 use super::TensorProduct;
 use crate::graph::EdgeIndex;
 use crate::Real;
 
-/// Nodes per parallel task (fixed: sums in a fixed order for any thread count).
-const NODE_CHUNK: usize = 8;
-
-/// The layout of the per-node pair buffers: path `p`'s pair `r` starts at `starts[p] + r d3`.
-struct PairLayout {
-    starts: Vec<usize>,
-    len: usize,
-}
-
-impl PairLayout {
-    fn new(paths: &[PathPlan]) -> Self {
-        let mut starts = Vec::with_capacity(paths.len());
-        let mut len = 0;
-        for p in paths {
-            starts.push(len);
-            len += p.pairs.len() * p.d3;
-        }
-        PairLayout { starts, len }
-    }
-}
-
-/// The pair products `t_uv[k] = x1[u] . y_v[k]` of one path (`D1`, `D3` its irrep
-/// dimensions as constants, so the small products unroll; `0` for run-time sizes), each
-/// handed to `f(p, slot, target, t)`.
-#[inline(always)]
-fn pair_products<T: Real, const D1: usize, const D3: usize>(
-    p: &PathPlan,
-    start: usize,
-    x1: &[T],
-    y: &[T],
-    t: &mut [T],
-    f: &mut impl FnMut(&PathPlan, usize, Targets, &[T]),
-) {
-    let (d1, d3) = if D1 == 0 { (p.d1, p.d3) } else { (D1, D3) };
-    let block = d1 * d3;
-    for (r, &(u, v, target)) in p.pairs.iter().enumerate() {
-        let (u, v) = (u as usize, v as usize);
-        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
-        let yv = &y[v * block..(v + 1) * block];
-        let t = &mut t[..d3];
-        for (k, tk) in t.iter_mut().enumerate() {
-            let row = &yv[k * d1..(k + 1) * d1];
-            let mut acc = T::zero();
-            for i in 0..d1 {
-                acc += row[i] * a[i];
-            }
-            *tk = acc;
-        }
-        f(p, start + r * d3, target, t);
-    }
-}
-
-/// Per-task buffers of [`TensorProduct::node_sums`].
-struct NodeScratch<T> {
-    /// One pair product.
-    t: Vec<T>,
-    /// The `x2`-contracted Clebsch-Gordan blocks of one edge.
-    y: Vec<T>,
-    /// The node's pair products, `[layout.len][edges]`.
-    tt: Vec<T>,
-    /// The node's hidden rows, `[edges][width]`.
-    hh: Vec<T>,
-}
-
-impl<T: Real> NodeScratch<T> {
-    fn new(tp: &TensorProduct) -> Self {
-        NodeScratch {
-            t: vec![T::zero(); Scratch::<T>::max_d3(tp)],
-            y: vec![T::zero(); tp.pair_scratch_len()],
-            tt: Vec::new(),
-            hh: Vec::new(),
-        }
-    }
-}
-
-/// `s[p][k] = sum_n tt[p][n] hh[n][k]` (`tt` `[rows][ne]`, `hh` `[ne][w]`, `s` `[rows][w]`),
-/// blocked 4 rows x 8 columns so the 32 accumulators live in registers while `n` runs.
-fn gemm_tn<T: Real>(tt: &[T], hh: &[T], ne: usize, w: usize, s: &mut [T]) {
-    const R: usize = 4;
-    const C: usize = 8;
-    let rows = s.len().checked_div(w).unwrap_or(0);
-    let mut p = 0;
-    while p < rows {
-        let nr = R.min(rows - p);
-        let mut k0 = 0;
-        while k0 < w {
-            let nc = C.min(w - k0);
-            let mut acc = [[T::zero(); C]; R];
-            if nr == R && nc == C {
-                for n in 0..ne {
-                    let h: &[T; C] = hh[n * w + k0..n * w + k0 + C]
-                        .try_into()
-                        .expect("C columns");
-                    for (r, acc) in acc.iter_mut().enumerate() {
-                        let tv = tt[(p + r) * ne + n];
-                        for (a, &hk) in acc.iter_mut().zip(h) {
-                            *a += tv * hk;
-                        }
-                    }
-                }
-            } else {
-                for n in 0..ne {
-                    let h = &hh[n * w + k0..n * w + k0 + nc];
-                    for (r, acc) in acc.iter_mut().enumerate().take(nr) {
-                        let tv = tt[(p + r) * ne + n];
-                        for (a, &hk) in acc.iter_mut().zip(h) {
-                            *a += tv * hk;
-                        }
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate().take(nr) {
-                s[(p + r) * w + k0..(p + r) * w + k0 + nc].copy_from_slice(&acc[..nc]);
-            }
-            k0 += C;
-        }
-        p += R;
-    }
-}
+/// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
+/// count).
+const NODE_CHUNK: usize = 16;
+/// Nodes per task of the backward's first pass, each task owning one partial `dL/dL`.
+const BACKWARD_CHUNK: usize = 32;
+/// A node's edges are padded to a multiple of this, so the edge loops have no remainder.
+const LANES: usize = 8;
 
 /// Arguments shared by the passes.
 pub(super) struct LinearConv<'a, T> {
@@ -163,166 +62,653 @@ pub(super) struct LinearConvGradients<'a, T> {
     pub linear: Option<&'a mut [T]>,
 }
 
-impl TensorProduct {
-    /// Calls `f(p, slot, target, t)` with the pair product `t = t_uv(e)` of edge `e` (from
-    /// `x1[src[e]]` and `x2[e]`) for every pair of every path.
-    ///
-    /// `x2` is contracted first, once per path and `v` (`y_v[k, i] = sum_j c x2[v, j]`, into
-    /// `y`, `[m2][d3][d1]`), so each pair costs a dense `d3 x d1` product instead of a walk
-    /// over the Clebsch-Gordan list.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn for_each_pair<T: Real>(
-        &self,
-        coefs: &[Vec<T>],
-        layout: &PairLayout,
-        x1: &[T],
-        x2: &[T],
-        t: &mut [T],
-        y: &mut [T],
-        mut f: impl FnMut(&PathPlan, usize, Targets, &[T]),
-    ) {
-        for ((p, c), &start) in self.paths.iter().zip(coefs).zip(&layout.starts) {
-            let (d1, d3) = (p.d1, p.d3);
-            let block = d1 * d3;
-            for v in 0..p.m2 {
-                let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
-                contract_x2(p, c, x2v, &mut y[v * block..(v + 1) * block]);
+/// One path's pair products, edge-vectorized.
+///
+/// `Y_v[k, i] = sum_j c x2[v, j]` is the path's Clebsch-Gordan block contracted with `x2`;
+/// only its structural nonzeros `(k, i)` (`blocks`, sorted by `k`) are formed, and
+/// `t_uv[k] = sum_i Y_v[k, i] x1[u, i]`.
+struct PathCg<T> {
+    /// Row of pair `r`, component `c`: `first + c npairs + r` (so the rows of component `c`
+    /// are contiguous, as the output contraction reads them).
+    first: usize,
+    npairs: usize,
+    /// The structural nonzeros.
+    blocks: Vec<Block<T>>,
+    /// `blocks[by_k[k]]` are those of output component `k`.
+    by_k: Vec<Range<usize>>,
+    /// First row of the path's `Y` blocks in the node's `z` buffer (`[m2][blocks]`).
+    z_first: usize,
+    /// Every pair goes to every output channel (`Targets::All`: uvw, weighted uuw, u<vw).
+    all: bool,
+}
+
+/// A structural nonzero `(k, i)` of `Y_v` and its terms `(j, c)`.
+struct Block<T> {
+    k: usize,
+    i: usize,
+    terms: Vec<(usize, T)>,
+}
+
+/// What the passes share: the per-path plans and `L` in the layouts the products read.
+struct Plan<T> {
+    cg: Vec<PathCg<T>>,
+    /// Pair rows (`sum pairs x d3`) and `Y` rows of a node.
+    rows: usize,
+    z_rows: usize,
+    width: usize,
+    /// For `All` paths, `L_p[(r, k), o] = L[k, offset + w_base(r) + o]` (`[pairs width,
+    /// mo]`) and its transpose; empty for the others.
+    lp: Vec<Vec<T>>,
+    lpt: Vec<Vec<T>>,
+    /// `L` transposed, `[weight_numel, width]` (the weight columns of `One` paths).
+    lt: Vec<T>,
+}
+
+impl<T: Real> Plan<T> {
+    fn new(tp: &TensorProduct, linear: &[T], width: usize) -> Self {
+        let numel = tp.weight_numel;
+        let coefs = tp.coefficients::<T>();
+        let (mut rows, mut z_rows) = (0, 0);
+        let (mut cg, mut lp, mut lpt) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, c) in tp.paths.iter().zip(&coefs) {
+            let mut nonzeros: BTreeMap<(usize, usize), Vec<(usize, T)>> = BTreeMap::new();
+            for (idx, &cv) in p.forward.idx.iter().zip(&c.forward) {
+                let (i, j, k) = (idx[0] as usize, idx[1] as usize, idx[2] as usize);
+                nonzeros.entry((k, i)).or_default().push((j, cv));
             }
-            dispatch_dims!(d1, d3, pair_products, (p, start, x1, y, t, &mut f));
-        }
-    }
-
-    /// The scratch length [`for_each_pair`](TensorProduct::for_each_pair) needs for `y`.
-    fn pair_scratch_len(&self) -> usize {
-        self.paths
-            .iter()
-            .map(|p| p.m2 * p.d1 * p.d3)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// `s[slot + c][k] = sum_{e -> i} h_e[k] t(e)[c]` for weighted pairs (`s` is
-    /// `[layout.len, width]`) and `plain[slot + c] = sum_e t(e)[c]` for pairs without weight.
-    ///
-    /// The sums are one small matrix product per node, `S = T^T H` (`T` the node's pair
-    /// products `[edges, layout.len]`, stored transposed, `H` its edges' hidden rows), so the
-    /// accumulators stay in registers across the node's edges instead of `S` being read and
-    /// written once per edge.
-    #[allow(clippy::too_many_arguments)]
-    fn node_sums<T: Real>(
-        &self,
-        a: &LinearConv<'_, T>,
-        coefs: &[Vec<T>],
-        layout: &PairLayout,
-        i: usize,
-        s: &mut [T],
-        plain: &mut [T],
-        scratch: &mut NodeScratch<T>,
-    ) {
-        plain.fill(T::zero());
-        let (d1, d2, w) = (self.irreps_in1.dim(), self.irreps_in2.dim(), a.width);
-        let edges = a.edges.by_dst(i);
-        let ne = edges.len();
-        let NodeScratch { t, y, tt, hh } = scratch;
-        tt.clear();
-        tt.resize(layout.len * ne, T::zero());
-        hh.clear();
-        for (n, &e) in edges.iter().enumerate() {
-            let e = e as usize;
-            let j = a.edges.src(e);
-            hh.extend_from_slice(&a.hidden[e * w..(e + 1) * w]);
-            let (x1, x2) = (&a.x1[j * d1..(j + 1) * d1], &a.x2[e * d2..(e + 1) * d2]);
-            self.for_each_pair(coefs, layout, x1, x2, t, y, |p, slot, target, t| {
-                if is_weighted(p, target) {
-                    for (c, &tc) in t.iter().enumerate() {
-                        tt[(slot + c) * ne + n] = tc;
-                    }
-                } else {
-                    let row = &mut plain[slot..slot + p.d3];
-                    row.iter_mut().zip(t).for_each(|(y, &x)| *y += x);
-                }
-            });
-        }
-        gemm_tn(tt, hh, ne, w, s);
-    }
-
-    /// Calls `f(slot, d3, out_block, q)` for every (pair, output channel) the pair reaches:
-    /// `q` its weight index in `linear`'s columns, `None` for a pair without weight.
-    fn for_each_target(
-        &self,
-        layout: &PairLayout,
-        mut f: impl FnMut(usize, usize, usize, Option<usize>),
-    ) {
-        for (p, &start) in self.paths.iter().zip(&layout.starts) {
-            for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
-                let slot = start + r * p.d3;
-                match target {
-                    Targets::One { o, w } => {
-                        let q = w
-                            .filter(|_| p.has_weight)
-                            .map(|w| p.weight_offset + w as usize);
-                        f(slot, p.d3, p.out + o as usize * p.d3, q);
-                    }
-                    Targets::All { w_base } => {
+            let blocks: Vec<_> = nonzeros
+                .into_iter()
+                .map(|((k, i), terms)| Block { k, i, terms })
+                .collect();
+            let by_k = (0..p.d3)
+                .map(|k| {
+                    let start = blocks.partition_point(|b| b.k < k);
+                    start..blocks.partition_point(|b| b.k <= k)
+                })
+                .collect();
+            let all = matches!(p.pairs.first(), Some((_, _, Targets::All { .. })));
+            let (mut l, mut lt_p) = (Vec::new(), Vec::new());
+            if all {
+                let kd = p.pairs.len() * width;
+                l = vec![T::zero(); kd * p.mo];
+                lt_p = vec![T::zero(); kd * p.mo];
+                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                    let Targets::All { w_base } = target else {
+                        unreachable!("a path's pairs share their kind of target")
+                    };
+                    for k in 0..width {
                         for o in 0..p.mo {
-                            let q = p.weight_offset + w_base as usize + o;
-                            f(slot, p.d3, p.out + o * p.d3, Some(q));
+                            let v = linear[k * numel + p.weight_offset + w_base as usize + o];
+                            l[(r * width + k) * p.mo + o] = v;
+                            lt_p[o * kd + r * width + k] = v;
                         }
                     }
                 }
             }
+            lp.push(l);
+            lpt.push(lt_p);
+            cg.push(PathCg {
+                first: rows,
+                npairs: p.pairs.len(),
+                z_first: z_rows,
+                blocks,
+                by_k,
+                all,
+            });
+            rows += p.pairs.len() * p.d3;
+            z_rows += p.m2 * cg.last().map_or(0, |c| c.blocks.len());
         }
-    }
-
-    fn cast_coefficients<T: Real>(&self) -> Vec<Vec<T>> {
-        self.coefficients::<T>()
-            .into_iter()
-            .map(|c| c.forward)
-            .collect()
-    }
-
-    /// `linear` transposed to `[weight_numel, width]`, so a weight's column is contiguous.
-    fn transposed<T: Real>(linear: &[T], width: usize, numel: usize) -> Vec<T> {
         let mut lt = vec![T::zero(); linear.len()];
         for k in 0..width {
             for q in 0..numel {
                 lt[q * width + k] = linear[k * numel + q];
             }
         }
-        lt
+        Plan {
+            cg,
+            rows,
+            z_rows,
+            width,
+            lp,
+            lpt,
+            lt,
+        }
+    }
+}
+
+/// The weight index of a `One` pair, `None` for a pair without weight.
+fn one_weight(p: &PathPlan, target: Targets) -> Option<usize> {
+    match target {
+        Targets::One { w: Some(w), .. } if p.has_weight => Some(p.weight_offset + w as usize),
+        _ => None,
+    }
+}
+
+/// Per-task buffers, resized per node (every entry a node reads is written first).
+#[derive(Default)]
+struct NodeWork<T> {
+    /// The node's edge count and its padded length.
+    ne: usize,
+    np: usize,
+    /// Gathered `x1[src[e]]`, `[d1][np]`; `x2[e]`, `[d2][np]`; `Y` blocks, `[z_rows][np]`.
+    x: Vec<T>,
+    y: Vec<T>,
+    z: Vec<T>,
+    /// Pair products `[rows][np]`; hidden rows `[np][width]` and transposed `[width][np]`.
+    t: Vec<T>,
+    h: Vec<T>,
+    ht: Vec<T>,
+    /// `S = T H`, `[rows][width]`.
+    s: Vec<T>,
+    /// Backward: `G` `[rows][width]`, `G^T`, `dT` `[rows][np]`, `dH^T` `[width][np]`,
+    /// `dx` `[d1][np]`, `dY` `[z_rows][np]`, `dx2` `[d2][np]`.
+    g: Vec<T>,
+    gt: Vec<T>,
+    dt: Vec<T>,
+    dht: Vec<T>,
+    dx: Vec<T>,
+    dz: Vec<T>,
+    dy: Vec<T>,
+    /// A small `[d3][mo]` block and the scaled output gradient of the node.
+    tmp: Vec<T>,
+    gs: Vec<T>,
+}
+
+/// `v` resized to `len` zeros.
+fn zeros<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    v.clear();
+    v.resize(len, T::zero());
+    v
+}
+
+/// `a . b` with eight independent partial sums in a fixed order (deterministic, and
+/// vectorizable: one running sum is a chain the compiler may not reorder).
+#[inline(always)]
+fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .fold(T::zero(), |s, (&x, &y)| madd::<T, FMA>(s, x, y));
+    for (a, b) in ac.zip(bc) {
+        for l in 0..LANES {
+            acc[l] = madd::<T, FMA>(acc[l], a[l], b[l]);
+        }
+    }
+    acc.iter().fold(tail, |s, &x| s + x)
+}
+
+impl TensorProduct {
+    /// Gathers node `i`'s edges into `work` (`x`, `y`, `h`, and `ht` if `transposed_h`).
+    #[inline(always)]
+    fn gather_node<T: Real>(
+        &self,
+        a: &LinearConv<'_, T>,
+        i: usize,
+        work: &mut NodeWork<T>,
+        transposed_h: bool,
+    ) {
+        let (d1, d2, w) = (self.irreps_in1.dim(), self.irreps_in2.dim(), a.width);
+        let edges = a.edges.by_dst(i);
+        let (ne, np) = (edges.len(), edges.len().div_ceil(LANES) * LANES);
+        work.ne = ne;
+        work.np = np;
+        let x = zeros(&mut work.x, d1 * np);
+        for (n, &e) in edges.iter().enumerate() {
+            let j = a.edges.src(e as usize);
+            for (c, &v) in a.x1[j * d1..(j + 1) * d1].iter().enumerate() {
+                x[c * np + n] = v;
+            }
+        }
+        let y = zeros(&mut work.y, d2 * np);
+        for (n, &e) in edges.iter().enumerate() {
+            let e = e as usize;
+            for (c, &v) in a.x2[e * d2..(e + 1) * d2].iter().enumerate() {
+                y[c * np + n] = v;
+            }
+        }
+        let h = zeros(&mut work.h, np * w);
+        for (n, &e) in edges.iter().enumerate() {
+            let e = e as usize;
+            h[n * w..(n + 1) * w].copy_from_slice(&a.hidden[e * w..(e + 1) * w]);
+        }
+        if transposed_h {
+            let ht = zeros(&mut work.ht, w * np);
+            for (n, row) in h.chunks_exact(w.max(1)).take(ne).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    ht[k * np + n] = v;
+                }
+            }
+        }
+    }
+
+    /// The node's `Y` blocks (`z`) and pair products (`t`) from its gathered `x`, `y`.
+    #[inline(always)]
+    fn node_pair_products<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
+        let np = work.np;
+        let z = zeros(&mut work.z, plan.z_rows * np);
+        let t = zeros(&mut work.t, plan.rows * np);
+        let (x, y) = (&work.x, &work.y);
+        for (p, cg) in self.paths.iter().zip(&plan.cg) {
+            let nb = cg.blocks.len();
+            for v in 0..p.m2 {
+                for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
+                    let zb = &mut z[(cg.z_first + v * nb + b) * np..][..np];
+                    for &(j, c) in terms {
+                        axpy::<T, FMA>(zb, c, &y[(p.in2 + v * p.d2 + j) * np..][..np]);
+                    }
+                }
+            }
+            for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
+                let (u, v) = (u as usize, v as usize);
+                for (c, range) in cg.by_k.iter().enumerate() {
+                    let row = &mut t[(cg.first + c * cg.npairs + r) * np..][..np];
+                    for b in range.clone() {
+                        let i = cg.blocks[b].i;
+                        let zb = &z[(cg.z_first + v * nb + b) * np..][..np];
+                        mul_acc::<T, FMA>(row, zb, &x[(p.in1 + u * p.d1 + i) * np..][..np]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `S = T H` for the node in `work`.
+    #[inline(always)]
+    fn node_sums<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
+        let (np, w) = (work.np, plan.width);
+        let s = zeros(&mut work.s, plan.rows * w);
+        gemm::<T, FMA, false>(
+            (plan.rows, w, np),
+            Rows {
+                data: &work.t,
+                stride: np,
+            },
+            Rows {
+                data: &work.h,
+                stride: w,
+            },
+            s,
+            w,
+        );
+    }
+
+    /// Output rows `first..` of `out` (`[nodes, d_out]`).
+    #[inline(always)]
+    fn forward_nodes<T: Real, const FMA: bool>(
+        &self,
+        plan: &Plan<T>,
+        a: &LinearConv<'_, T>,
+        first: usize,
+        out: &mut [T],
+        work: &mut NodeWork<T>,
+    ) {
+        let (d_out, w) = (self.irreps_out.dim(), a.width);
+        for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
+            self.gather_node(a, first + r, work, false);
+            self.node_pair_products::<T, FMA>(plan, work);
+            self.node_sums::<T, FMA>(plan, work);
+            acc.fill(T::zero());
+            let (ne, np) = (work.ne, work.np);
+            for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
+                let (mo, d3) = (p.mo, p.d3);
+                if cg.all {
+                    // out[o, c] = sum_(r, k) S[(c, r), k] L_p[(r, k), o]
+                    let kd = cg.npairs * w;
+                    let tmp = zeros(&mut work.tmp, d3 * mo);
+                    gemm::<T, FMA, false>(
+                        (d3, mo, kd),
+                        Rows {
+                            data: &work.s[cg.first * w..],
+                            stride: kd,
+                        },
+                        Rows {
+                            data: lp,
+                            stride: mo,
+                        },
+                        tmp,
+                        mo,
+                    );
+                    for c in 0..d3 {
+                        for o in 0..mo {
+                            acc[p.out + o * d3 + c] += tmp[c * mo + o];
+                        }
+                    }
+                    continue;
+                }
+                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                    let Targets::One { o, .. } = target else {
+                        unreachable!("a path's pairs share their kind of target")
+                    };
+                    let q = one_weight(p, target);
+                    for c in 0..d3 {
+                        let row = cg.first + c * cg.npairs + r;
+                        acc[p.out + o as usize * d3 + c] += match q {
+                            Some(q) => lane_dot::<T, FMA>(
+                                &plan.lt[q * w..(q + 1) * w],
+                                &work.s[row * w..(row + 1) * w],
+                            ),
+                            None => work.t[row * np..row * np + ne]
+                                .iter()
+                                .fold(T::zero(), |s, &x| s + x),
+                        };
+                    }
+                }
+            }
+            acc.iter_mut().for_each(|y| *y *= a.scale);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn forward_nodes_avx2<T: Real>(
+        &self,
+        plan: &Plan<T>,
+        a: &LinearConv<'_, T>,
+        first: usize,
+        out: &mut [T],
+        work: &mut NodeWork<T>,
+    ) {
+        self.forward_nodes::<T, true>(plan, a, first, out, work)
     }
 
     /// The factorized forward (see the module docs); `out` `[N, irreps_out.dim]`.
     pub(super) fn conv_forward_linear<T: Real>(&self, a: &LinearConv<'_, T>, out: &mut [T]) {
-        let (d_out, numel, w) = (self.irreps_out.dim(), self.weight_numel, a.width);
-        let layout = PairLayout::new(&self.paths);
-        let coefs = self.cast_coefficients::<T>();
-        let lt = Self::transposed(a.linear, w, numel);
+        self.conv_forward_linear_on(a, out, Isa::detect())
+    }
+
+    fn conv_forward_linear_on<T: Real>(&self, a: &LinearConv<'_, T>, out: &mut [T], isa: Isa) {
+        let d_out = self.irreps_out.dim();
+        let plan = Plan::new(self, a.linear, a.width);
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
-            .for_each(|(chunk, out)| {
-                let mut s = vec![T::zero(); layout.len * w];
-                let mut plain = vec![T::zero(); layout.len];
-                let mut scratch = NodeScratch::new(self);
-                for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
-                    let i = chunk * NODE_CHUNK + r;
-                    self.node_sums(a, &coefs, &layout, i, &mut s, &mut plain, &mut scratch);
-                    acc.fill(T::zero());
-                    self.for_each_target(&layout, |slot, d3, at, q| {
-                        for c in 0..d3 {
-                            acc[at + c] += match q {
-                                Some(q) => lane_dot(
-                                    &lt[q * w..(q + 1) * w],
-                                    &s[(slot + c) * w..(slot + c + 1) * w],
-                                ),
-                                None => plain[slot + c],
-                            };
-                        }
-                    });
-                    acc.iter_mut().for_each(|y| *y *= a.scale);
+            .for_each_init(NodeWork::default, |work, (chunk, out)| {
+                let first = chunk * NODE_CHUNK;
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx2Fma {
+                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
+                    return unsafe { self.forward_nodes_avx2(&plan, a, first, out, work) };
                 }
+                let _ = isa;
+                self.forward_nodes::<T, false>(&plan, a, first, out, work)
             });
+    }
+
+    /// The first backward pass over nodes `first..first + count`: the partial `dL/dL`
+    /// (per-path layouts, see [`Self::linear_gradient`]) into `dlin`, and the edge gradients.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_nodes<T: Real, const FMA: bool>(
+        &self,
+        plan: &Plan<T>,
+        a: &LinearConv<'_, T>,
+        grad_out: &[T],
+        (first, count): (usize, usize),
+        dlin: Option<&mut [T]>,
+        edge: &EdgeGrads<T>,
+        work: &mut NodeWork<T>,
+    ) {
+        let (d1, d2, d_out, w) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+            a.width,
+        );
+        let mut dlin = dlin;
+        let need_edge = edge.any();
+        for i in first..first + count {
+            self.gather_node(a, i, work, need_edge);
+            self.node_pair_products::<T, FMA>(plan, work);
+            let gs = zeros(&mut work.gs, d_out);
+            gs.iter_mut()
+                .zip(&grad_out[i * d_out..(i + 1) * d_out])
+                .for_each(|(y, &g)| *y = g * a.scale);
+            let (ne, np) = (work.ne, work.np);
+            if let Some(dlin) = dlin.as_deref_mut() {
+                self.node_sums::<T, FMA>(plan, work);
+                for (p, cg) in self.paths.iter().zip(&plan.cg) {
+                    if cg.all {
+                        // dL_p^T[o, (r, k)] += sum_c g[o, c] S[(c, r), k]
+                        let kd = cg.npairs * w;
+                        gemm::<T, FMA, true>(
+                            (p.mo, kd, p.d3),
+                            Rows {
+                                data: &work.gs[p.out..],
+                                stride: p.d3,
+                            },
+                            Rows {
+                                data: &work.s[cg.first * w..],
+                                stride: kd,
+                            },
+                            &mut dlin[p.weight_offset * w..],
+                            kd,
+                        );
+                        continue;
+                    }
+                    for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                        let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target)
+                        else {
+                            continue;
+                        };
+                        for c in 0..p.d3 {
+                            let row = cg.first + c * cg.npairs + r;
+                            axpy::<T, FMA>(
+                                &mut dlin[q * w..(q + 1) * w],
+                                work.gs[p.out + o as usize * p.d3 + c],
+                                &work.s[row * w..(row + 1) * w],
+                            );
+                        }
+                    }
+                }
+            }
+            if !need_edge {
+                continue;
+            }
+
+            // G = dL/dS, [rows][w].
+            let g = zeros(&mut work.g, plan.rows * w);
+            for ((p, cg), lpt) in self.paths.iter().zip(&plan.cg).zip(&plan.lpt) {
+                if cg.all {
+                    let kd = cg.npairs * w;
+                    let tmp = zeros(&mut work.tmp, p.d3 * p.mo);
+                    for c in 0..p.d3 {
+                        for o in 0..p.mo {
+                            tmp[c * p.mo + o] = work.gs[p.out + o * p.d3 + c];
+                        }
+                    }
+                    gemm::<T, FMA, false>(
+                        (p.d3, kd, p.mo),
+                        Rows {
+                            data: tmp,
+                            stride: p.mo,
+                        },
+                        Rows {
+                            data: lpt,
+                            stride: kd,
+                        },
+                        &mut g[cg.first * w..],
+                        kd,
+                    );
+                    continue;
+                }
+                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                    let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target) else {
+                        continue;
+                    };
+                    for c in 0..p.d3 {
+                        let row = cg.first + c * cg.npairs + r;
+                        let gc = work.gs[p.out + o as usize * p.d3 + c];
+                        g[row * w..(row + 1) * w]
+                            .iter_mut()
+                            .zip(&plan.lt[q * w..(q + 1) * w])
+                            .for_each(|(y, &l)| *y = l * gc);
+                    }
+                }
+            }
+            // dT = G H^T, then the rows of pairs without weight: dT = g.
+            let dt = zeros(&mut work.dt, plan.rows * np);
+            gemm::<T, FMA, false>(
+                (plan.rows, np, w),
+                Rows { data: g, stride: w },
+                Rows {
+                    data: &work.ht,
+                    stride: np,
+                },
+                dt,
+                np,
+            );
+            for (p, cg) in self.paths.iter().zip(&plan.cg) {
+                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                    match target {
+                        Targets::One { o, .. } if one_weight(p, target).is_none() => {
+                            for c in 0..p.d3 {
+                                let row = cg.first + c * cg.npairs + r;
+                                dt[row * np..row * np + ne]
+                                    .fill(work.gs[p.out + o as usize * p.d3 + c]);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let edges = a.edges.by_dst(i);
+            if let Some(gh) = &edge.hidden {
+                // dH^T = G^T T, [w][np].
+                let gt = zeros(&mut work.gt, w * plan.rows);
+                for (row, gr) in g.chunks_exact(w.max(1)).enumerate() {
+                    for (k, &v) in gr.iter().enumerate() {
+                        gt[k * plan.rows + row] = v;
+                    }
+                }
+                let dht = zeros(&mut work.dht, w * np);
+                gemm::<T, FMA, false>(
+                    (w, np, plan.rows),
+                    Rows {
+                        data: gt,
+                        stride: plan.rows,
+                    },
+                    Rows {
+                        data: &work.t,
+                        stride: np,
+                    },
+                    dht,
+                    np,
+                );
+                for (n, &e) in edges.iter().enumerate() {
+                    // SAFETY: edge `e` enters node `i`, which only this task visits.
+                    let row = unsafe { gh.row(e as usize, w) };
+                    for (k, y) in row.iter_mut().enumerate() {
+                        *y = dht[k * np + n];
+                    }
+                }
+            }
+            if edge.x1.is_none() && edge.x2.is_none() {
+                continue;
+            }
+            // Back through t_uv[k] = sum_i Y_v[k, i] x[u, i] and Y_v = sum_j c x2[v, j].
+            let dx = zeros(&mut work.dx, d1 * np);
+            let dz = zeros(&mut work.dz, plan.z_rows * np);
+            let (x, z) = (&work.x, &work.z);
+            for (p, cg) in self.paths.iter().zip(&plan.cg) {
+                let nb = cg.blocks.len();
+                for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
+                    let (u, v) = (u as usize, v as usize);
+                    for (c, range) in cg.by_k.iter().enumerate() {
+                        let drow = &dt[(cg.first + c * cg.npairs + r) * np..][..np];
+                        for b in range.clone() {
+                            let xi = (p.in1 + u * p.d1 + cg.blocks[b].i) * np;
+                            let zb = (cg.z_first + v * nb + b) * np;
+                            mul_acc::<T, FMA>(&mut dx[xi..xi + np], &z[zb..zb + np], drow);
+                            mul_acc::<T, FMA>(&mut dz[zb..zb + np], &x[xi..xi + np], drow);
+                        }
+                    }
+                }
+            }
+            if let Some(g2) = &edge.x2 {
+                let dy = zeros(&mut work.dy, d2 * np);
+                for (p, cg) in self.paths.iter().zip(&plan.cg) {
+                    let nb = cg.blocks.len();
+                    for v in 0..p.m2 {
+                        for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
+                            let zb = (cg.z_first + v * nb + b) * np;
+                            for &(j, c) in terms {
+                                let yj = (p.in2 + v * p.d2 + j) * np;
+                                axpy::<T, FMA>(&mut dy[yj..yj + np], c, &dz[zb..zb + np]);
+                            }
+                        }
+                    }
+                }
+                for (n, &e) in edges.iter().enumerate() {
+                    // SAFETY: edge `e` enters node `i`, which only this task visits.
+                    let row = unsafe { g2.row(e as usize, d2) };
+                    for (c, y) in row.iter_mut().enumerate() {
+                        *y = dy[c * np + n];
+                    }
+                }
+            }
+            if let Some(g1) = &edge.x1 {
+                for (n, &e) in edges.iter().enumerate() {
+                    // SAFETY: as above.
+                    let row = unsafe { g1.row(e as usize, d1) };
+                    for (c, y) in row.iter_mut().enumerate() {
+                        *y = dx[c * np + n];
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    fn backward_nodes_avx2<T: Real>(
+        &self,
+        plan: &Plan<T>,
+        a: &LinearConv<'_, T>,
+        grad_out: &[T],
+        nodes: (usize, usize),
+        dlin: Option<&mut [T]>,
+        edge: &EdgeGrads<T>,
+        work: &mut NodeWork<T>,
+    ) {
+        self.backward_nodes::<T, true>(plan, a, grad_out, nodes, dlin, edge, work)
+    }
+
+    /// `dL/dL` `[width, weight_numel]` from the per-path layouts the first pass accumulates:
+    /// `All` paths `[mo][pairs width]` (`L_p^T`), the others `[weight][width]`, each at
+    /// `weight_offset width`.
+    fn linear_gradient<T: Real>(&self, plan: &Plan<T>, acc: &[T], glin: &mut [T]) {
+        let (w, numel) = (plan.width, self.weight_numel);
+        for (p, cg) in self.paths.iter().zip(&plan.cg) {
+            if !p.has_weight {
+                continue;
+            }
+            let base = &acc[p.weight_offset * w..];
+            if cg.all {
+                let kd = cg.npairs * w;
+                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                    let Targets::All { w_base } = target else {
+                        unreachable!("a path's pairs share their kind of target")
+                    };
+                    for k in 0..w {
+                        for o in 0..p.mo {
+                            glin[k * numel + p.weight_offset + w_base as usize + o] =
+                                base[o * kd + r * w + k];
+                        }
+                    }
+                }
+            } else {
+                for &(_, _, target) in &p.pairs {
+                    if let Some(q) = one_weight(p, target) {
+                        for k in 0..w {
+                            glin[k * numel + q] = acc[q * w + k];
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The factorized backward (see the module docs), given `grad_out` `[N, irreps_out.dim]`.
@@ -332,75 +718,54 @@ impl TensorProduct {
         grad_out: &[T],
         grads: LinearConvGradients<'_, T>,
     ) {
-        let (d1, d2, d_out, numel, w) = (
-            self.irreps_in1.dim(),
-            self.irreps_in2.dim(),
-            self.irreps_out.dim(),
-            self.weight_numel,
-            a.width,
-        );
-        let n = a.edges.num_nodes();
-        let layout = PairLayout::new(&self.paths);
-        let coefs = self.cast_coefficients::<T>();
-        let max_d3 = Scratch::<T>::max_d3(self);
+        self.conv_backward_linear_on(a, grad_out, grads, Isa::detect())
+    }
+
+    fn conv_backward_linear_on<T: Real>(
+        &self,
+        a: &LinearConv<'_, T>,
+        grad_out: &[T],
+        grads: LinearConvGradients<'_, T>,
+        isa: Isa,
+    ) {
+        let (d1, numel, w) = (self.irreps_in1.dim(), self.weight_numel, a.width);
+        let (n, e) = (a.edges.num_nodes(), a.edges.num_edges());
+        let plan = Plan::new(self, a.linear, w);
         let LinearConvGradients {
             x1: g1,
             x2: g2,
             hidden: gh,
             linear: glin,
         } = grads;
-        let need_g = g1.is_some() || g2.is_some() || gh.is_some();
-
-        // Pass 1, per destination: G_i (`[layout.len, width]`), and the gradient of
-        // `linear` (accumulated transposed, `[numel, width]`).
-        let lt = Self::transposed(a.linear, w, numel);
-        let g_len = if need_g { w * layout.len } else { 0 };
-        let mut big_g = vec![T::zero(); n * g_len];
-        let want_lin = glin.is_some();
-        let node_chunks: Vec<(usize, &mut [T])> = if need_g {
-            big_g
-                .chunks_mut((NODE_CHUNK * g_len).max(1))
-                .enumerate()
-                .collect()
+        // Per-edge rows of the x1 gradient, summed per source below.
+        let mut g1_edges = if g1.is_some() {
+            vec![T::zero(); e * d1]
         } else {
-            (0..n.div_ceil(NODE_CHUNK))
-                .map(|c| (c, &mut [][..]))
-                .collect()
+            Vec::new()
         };
-        let partials: Vec<Vec<T>> = node_chunks
+        let edge = EdgeGrads {
+            x1: EdgeRows::new(g1.is_some().then_some(&mut g1_edges[..])),
+            x2: EdgeRows::new(g2),
+            hidden: EdgeRows::new(gh),
+        };
+        let want_lin = glin.is_some();
+        let partials: Vec<Vec<T>> = (0..n.div_ceil(BACKWARD_CHUNK))
             .into_par_iter()
-            .map(|(chunk, gs)| {
+            .map_init(NodeWork::default, |work, chunk| {
+                let first = chunk * BACKWARD_CHUNK;
+                let nodes = (first, BACKWARD_CHUNK.min(n - first));
                 let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
-                let mut s = vec![T::zero(); if want_lin { layout.len * w } else { 0 }];
-                let mut plain = vec![T::zero(); if want_lin { layout.len } else { 0 }];
-                let mut scratch = NodeScratch::new(self);
-                let first = chunk * NODE_CHUNK;
-                for r in 0..NODE_CHUNK.min(n - first) {
-                    let i = first + r;
-                    let g = &grad_out[i * d_out..(i + 1) * d_out];
-                    if want_lin {
-                        self.node_sums(a, &coefs, &layout, i, &mut s, &mut plain, &mut scratch);
-                    }
-                    let mut gi = need_g.then(|| zeroed(&mut gs[r * g_len..(r + 1) * g_len]));
-                    self.for_each_target(&layout, |slot, d3, at, q| {
-                        let Some(q) = q else { return };
-                        for c in 0..d3 {
-                            let gc = g[at + c] * a.scale;
-                            if let Some(gi) = gi.as_deref_mut() {
-                                let row = &mut gi[(slot + c) * w..(slot + c + 1) * w];
-                                row.iter_mut()
-                                    .zip(&lt[q * w..(q + 1) * w])
-                                    .for_each(|(y, &l)| *y += l * gc);
-                            }
-                            if want_lin {
-                                let row = &mut partial[q * w..(q + 1) * w];
-                                row.iter_mut()
-                                    .zip(&s[(slot + c) * w..(slot + c + 1) * w])
-                                    .for_each(|(y, &x)| *y += x * gc);
-                            }
-                        }
-                    });
+                let dlin = want_lin.then_some(&mut partial[..]);
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx2Fma {
+                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
+                    unsafe {
+                        self.backward_nodes_avx2(&plan, a, grad_out, nodes, dlin, &edge, work)
+                    };
+                    return partial;
                 }
+                let _ = isa;
+                self.backward_nodes::<T, false>(&plan, a, grad_out, nodes, dlin, &edge, work);
                 partial
             })
             .collect();
@@ -409,130 +774,90 @@ impl TensorProduct {
             for p in partials {
                 sum.iter_mut().zip(p).for_each(|(x, y)| *x += y);
             }
-            // Back from `[numel, width]`.
-            for k in 0..w {
-                for q in 0..numel {
-                    glin[k * numel + q] = sum[q * w + k];
-                }
-            }
+            self.linear_gradient(&plan, &sum, glin);
         }
-        if !need_g {
-            return;
-        }
-
-        // Pass 2, per source: the edge gradients.
-        let chunks = n.div_ceil(NODE_CHUNK);
-        let mut g1_chunks: Vec<Option<&mut [T]>> = match g1 {
-            Some(g) => g.chunks_mut((NODE_CHUNK * d1).max(1)).map(Some).collect(),
-            None => Vec::new(),
-        };
-        g1_chunks.resize_with(chunks, || None);
-        let g2_rows = super::convolution::EdgeRows::new(g2);
-        let gh_rows = super::convolution::EdgeRows::new(gh);
-        g1_chunks
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(chunk, g1)| {
-                let mut t = vec![T::zero(); max_d3];
-                let mut dt = vec![T::zero(); max_d3];
-                let nodes = NODE_CHUNK.min(n - chunk * NODE_CHUNK);
-                for r in 0..nodes {
-                    let j = chunk * NODE_CHUNK + r;
-                    let mut g1_row = g1.as_deref_mut().map(|g| {
-                        let row = &mut g[r * d1..(r + 1) * d1];
+        if let Some(g1) = g1 {
+            g1.par_chunks_mut((NODE_CHUNK * d1).max(1))
+                .enumerate()
+                .for_each(|(chunk, g1)| {
+                    for (r, row) in g1.chunks_exact_mut(d1.max(1)).enumerate() {
                         row.fill(T::zero());
-                        row
-                    });
-                    let x1 = &a.x1[j * d1..(j + 1) * d1];
-                    for &e in a.edges.by_src(j) {
-                        let e = e as usize;
-                        let i = a.edges.dst(e);
-                        let gi = &big_g[i * g_len..(i + 1) * g_len];
-                        let go = &grad_out[i * d_out..(i + 1) * d_out];
-                        let h = &a.hidden[e * w..(e + 1) * w];
-                        let x2 = &a.x2[e * d2..(e + 1) * d2];
-                        // SAFETY: edge `e` leaves node `j`, which only this task visits.
-                        let mut g2_row = g2_rows.as_ref().map(|g| {
-                            let row = unsafe { g.row(e, d2) };
-                            row.fill(T::zero());
-                            row
-                        });
-                        let mut gh_row = gh_rows.as_ref().map(|g| {
-                            let row = unsafe { g.row(e, w) };
-                            row.fill(T::zero());
-                            row
-                        });
-                        for ((p, c), &start) in self.paths.iter().zip(&coefs).zip(&layout.starts) {
-                            for (pr, &(u, v, target)) in p.pairs.iter().enumerate() {
-                                let (u, v, d3) = (u as usize, v as usize, p.d3);
-                                let slot = start + pr * d3;
-                                let xa = &x1[p.in1 + u * p.d1..p.in1 + (u + 1) * p.d1];
-                                let xb = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
-                                let dt = &mut dt[..d3];
-                                let weighted = is_weighted(p, target);
-                                if weighted {
-                                    for (cc, dtc) in dt.iter_mut().enumerate() {
-                                        *dtc =
-                                            lane_dot(h, &gi[(slot + cc) * w..(slot + cc + 1) * w]);
-                                    }
-                                    if let Some(gh) = gh_row.as_deref_mut() {
-                                        let t = &mut t[..d3];
-                                        t.fill(T::zero());
-                                        contract(&p.forward, c, xa, xb, t);
-                                        for (cc, &tc) in t.iter().enumerate() {
-                                            let gk = &gi[(slot + cc) * w..(slot + cc + 1) * w];
-                                            gh.iter_mut().zip(gk).for_each(|(y, &x)| *y += tc * x);
-                                        }
-                                    }
-                                } else {
-                                    let Targets::One { o, .. } = target else {
-                                        unreachable!("All targets carry weights")
-                                    };
-                                    let at = p.out + o as usize * d3;
-                                    dt.iter_mut()
-                                        .zip(&go[at..at + d3])
-                                        .for_each(|(y, &x)| *y = x * a.scale);
-                                }
-                                // t[r] = sum c xa[p] xb[q]: back to xa and xb.
-                                for (idx, &cv) in p.forward.idx.iter().zip(c) {
-                                    let (ip, iq, ir) =
-                                        (idx[0] as usize, idx[1] as usize, idx[2] as usize);
-                                    if let Some(g1) = g1_row.as_deref_mut() {
-                                        g1[p.in1 + u * p.d1 + ip] += cv * xb[iq] * dt[ir];
-                                    }
-                                    if let Some(g2) = g2_row.as_deref_mut() {
-                                        g2[p.in2 + v * p.d2 + iq] += cv * xa[ip] * dt[ir];
-                                    }
-                                }
-                            }
+                        for &e in a.edges.by_src(chunk * NODE_CHUNK + r) {
+                            let e = e as usize;
+                            row.iter_mut()
+                                .zip(&g1_edges[e * d1..(e + 1) * d1])
+                                .for_each(|(y, &x)| *y += x);
                         }
                     }
-                }
-            });
-    }
-}
-
-/// Whether a pair is scaled by a weight (and so goes through `linear`).
-fn is_weighted(p: &PathPlan, target: Targets) -> bool {
-    p.has_weight && !matches!(target, Targets::One { w: None, .. })
-}
-
-/// `a . b` with eight independent partial sums in a fixed order (deterministic, and
-/// vectorizable: one running sum is a chain the compiler may not reorder).
-#[inline]
-fn lane_dot<T: Real>(a: &[T], b: &[T]) -> T {
-    const LANES: usize = 8;
-    let mut acc = [T::zero(); LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(T::zero(), |s, (&x, &y)| s + x * y);
-    for (a, b) in ac.zip(bc) {
-        for l in 0..LANES {
-            acc[l] += a[l] * b[l];
+                });
         }
     }
-    acc.iter().fold(tail, |s, &x| s + x)
+}
+
+/// The per-edge gradient rows the first backward pass writes (each edge by the task of its
+/// destination).
+struct EdgeGrads<T> {
+    x1: Option<EdgeRows<T>>,
+    x2: Option<EdgeRows<T>>,
+    hidden: Option<EdgeRows<T>>,
+}
+
+impl<T> EdgeGrads<T> {
+    fn any(&self) -> bool {
+        self.x1.is_some() || self.x2.is_some() || self.hidden.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::o3::tensor_product::benchmark_config;
+
+    /// Both instruction sets give the same sums (to rounding: the fused multiply-adds round
+    /// once).
+    #[test]
+    fn portable_and_avx2_agree() {
+        let tp = benchmark_config("guide").unwrap();
+        let (n, width) = (7, 5);
+        let src = [0, 1, 2, 3, 4, 5, 6, 0, 0, 3, 5];
+        let dst = [1, 2, 3, 4, 5, 6, 0, 2, 3, 3, 3];
+        let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+        let e = src.len();
+        let value = |s: usize| (((s * 7919) % 23) as f64 - 11.0) / 7.0;
+        let (d1, d2, numel) = (tp.irreps_in1.dim(), tp.irreps_in2.dim(), tp.weight_numel);
+        let x1: Vec<f64> = (0..n * d1).map(value).collect();
+        let x2: Vec<f64> = (0..e * d2).map(|s| value(s + 1)).collect();
+        let hidden: Vec<f64> = (0..e * width).map(|s| value(s + 2)).collect();
+        let linear: Vec<f64> = (0..width * numel).map(|s| value(s + 3)).collect();
+        let a = LinearConv {
+            edges: &edges,
+            x1: &x1,
+            x2: &x2,
+            hidden: &hidden,
+            linear: &linear,
+            width,
+            scale: 0.3,
+        };
+        let d_out = tp.irreps_out.dim();
+        let run = |isa| {
+            let mut out = vec![f64::NAN; n * d_out];
+            tp.conv_forward_linear_on(&a, &mut out, isa);
+            let (mut g1, mut g2) = (vec![f64::NAN; n * d1], vec![f64::NAN; e * d2]);
+            let (mut gh, mut gl) = (vec![f64::NAN; e * width], vec![f64::NAN; width * numel]);
+            let grads = LinearConvGradients {
+                x1: Some(&mut g1),
+                x2: Some(&mut g2),
+                hidden: Some(&mut gh),
+                linear: Some(&mut gl),
+            };
+            tp.conv_backward_linear_on(&a, &out.clone(), grads, isa);
+            [out, g1, g2, gh, gl]
+        };
+        let (portable, detected) = (run(Isa::Portable), run(Isa::detect()));
+        for (p, d) in portable.iter().zip(&detected) {
+            for (x, y) in p.iter().zip(d) {
+                assert!((x - y).abs() <= 1e-12 * (1.0 + x.abs()), "{x} vs {y}");
+            }
+        }
+    }
 }

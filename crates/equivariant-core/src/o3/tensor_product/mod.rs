@@ -4,6 +4,7 @@
 mod configs;
 mod constructors;
 mod convolution;
+mod gemm;
 mod instruction;
 mod kernel;
 mod linear_convolution;

@@ -1,0 +1,252 @@
+//! The small dense products inside the kernels, `C (+)= A B` over strided row-major slices,
+//! and the instruction-set choice the kernels make once per task.
+//!
+//! Every function here is `#[inline(always)]` and generic over `FMA`, so it compiles into its
+//! caller: inside a `#[target_feature(enable = "avx2,fma")]` function (`FMA = true`) the
+//! loops become 256-bit fused multiply-adds, elsewhere portable SSE2 multiplies and adds.
+
+use crate::Real;
+
+/// Which instantiation of a kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// AVX2 with fused multiply-add (x86-64 CPUs since 2013).
+    Avx2Fma,
+    /// Whatever the build targets (SSE2 on x86-64).
+    Portable,
+}
+
+impl Isa {
+    /// The best one this CPU runs.
+    pub(super) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx2Fma;
+        }
+        Isa::Portable
+    }
+}
+
+/// `acc + a b`, with one rounding when `FMA`.
+#[inline(always)]
+pub(super) fn madd<T: Real, const FMA: bool>(acc: T, a: T, b: T) -> T {
+    if FMA {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
+}
+
+/// `y[n] += a x[n]`.
+#[inline(always)]
+pub(super) fn axpy<T: Real, const FMA: bool>(y: &mut [T], a: T, x: &[T]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = madd::<T, FMA>(*y, a, x);
+    }
+}
+
+/// `y[n] += a[n] b[n]`.
+#[inline(always)]
+pub(super) fn mul_acc<T: Real, const FMA: bool>(y: &mut [T], a: &[T], b: &[T]) {
+    for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+        *y = madd::<T, FMA>(*y, a, b);
+    }
+}
+
+/// A strided row-major matrix operand: row `i` starts at `data[i * stride]`.
+#[derive(Clone, Copy)]
+pub(super) struct Rows<'a, T> {
+    pub data: &'a [T],
+    pub stride: usize,
+}
+
+/// `c[i, j] = (c[i, j] if ACC) + sum_l a[i, l] b[l, j]` for `i < m`, `j < n`, `l < k`, with
+/// `c` of row stride `ldc`.
+///
+/// Blocked `4 x 16` (FMA, eight 256-bit accumulators in f32) or `4 x 8` (portable, eight
+/// 128-bit), so a block's sums stay in registers while `l` runs and each `b` row is loaded
+/// once per four rows of `a`.
+#[inline(always)]
+pub(super) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
+    (m, n, k): (usize, usize, usize),
+    a: Rows<'_, T>,
+    b: Rows<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    if FMA {
+        gemm_blocked::<T, FMA, ACC, 4, 16>((m, n, k), a, b, c, ldc)
+    } else {
+        gemm_blocked::<T, FMA, ACC, 4, 8>((m, n, k), a, b, c, ldc)
+    }
+}
+
+#[inline(always)]
+fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const C: usize>(
+    (m, n, k): (usize, usize, usize),
+    a: Rows<'_, T>,
+    b: Rows<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    let mut i = 0;
+    while i < m {
+        let nr = R.min(m - i);
+        let ar: [&[T]; R] = std::array::from_fn(|r| {
+            let row = (i + r.min(nr - 1)) * a.stride;
+            &a.data[row..row + k]
+        });
+        let mut j = 0;
+        while j < n {
+            let nc = C.min(n - j);
+            let mut acc = [[T::zero(); C]; R];
+            if FMA && nr == R && nc == C && block_f32_avx2(k, &ar, b, j, &mut acc) {
+                // done by the intrinsic kernel
+            } else if nr == R && nc == C {
+                for l in 0..k {
+                    let brow: &[T; C] = b.data[l * b.stride + j..l * b.stride + j + C]
+                        .try_into()
+                        .expect("C columns");
+                    for (acc, ar) in acc.iter_mut().zip(&ar) {
+                        let av = ar[l];
+                        for (x, &bv) in acc.iter_mut().zip(brow) {
+                            *x = madd::<T, FMA>(*x, av, bv);
+                        }
+                    }
+                }
+            } else {
+                for l in 0..k {
+                    let brow = &b.data[l * b.stride + j..l * b.stride + j + nc];
+                    for (acc, ar) in acc.iter_mut().zip(&ar).take(nr) {
+                        let av = ar[l];
+                        for (x, &bv) in acc.iter_mut().zip(brow) {
+                            *x = madd::<T, FMA>(*x, av, bv);
+                        }
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate().take(nr) {
+                let row = &mut c[(i + r) * ldc + j..(i + r) * ldc + j + nc];
+                if ACC {
+                    row.iter_mut().zip(acc).for_each(|(y, &x)| *y += x);
+                } else {
+                    row.copy_from_slice(&acc[..nc]);
+                }
+            }
+            j += C;
+        }
+        i += R;
+    }
+}
+
+/// The full `4 x 16` f32 block with explicit AVX2 fused multiply-adds (LLVM does not keep
+/// the generic block's 64 sums in vector registers); `false` (nothing done) for other `T`,
+/// block shapes or targets.
+#[inline(always)]
+fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
+    k: usize,
+    a: &[&[T]; R],
+    b: Rows<'_, T>,
+    j: usize,
+    acc: &mut [[T; C]; R],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if R == 4 && C == 16 && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        assert!(a.iter().all(|r| r.len() >= k));
+        assert!(k == 0 || b.data.len() >= (k - 1) * b.stride + j + 16);
+        // SAFETY: `T` is `f32` (same type id); the reads are in bounds (asserted above); the
+        // caller runs this path only inside an `avx2,fma` function (`FMA = true`).
+        unsafe {
+            use std::arch::x86_64::*;
+            let a: [*const f32; 4] = std::array::from_fn(|r| a[r].as_ptr() as *const f32);
+            let bp = b.data.as_ptr() as *const f32;
+            let mut c = [_mm256_setzero_ps(); 8];
+            for l in 0..k {
+                let row = bp.add(l * b.stride + j);
+                let (b0, b1) = (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)));
+                for r in 0..4 {
+                    let av = _mm256_set1_ps(*a[r].add(l));
+                    c[2 * r] = _mm256_fmadd_ps(av, b0, c[2 * r]);
+                    c[2 * r + 1] = _mm256_fmadd_ps(av, b1, c[2 * r + 1]);
+                }
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let out = acc.as_mut_ptr() as *mut f32;
+                _mm256_storeu_ps(out, c[2 * r]);
+                _mm256_storeu_ps(out.add(8), c[2 * r + 1]);
+            }
+        }
+        return true;
+    }
+    let _ = (k, a, b, j, acc);
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for l in 0..k {
+                    c[i * n + j] += a[i * k + l] * b[l * n + j];
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn gemm_matches_the_triple_loop_for_every_block_shape() {
+        let value = |s: usize| ((s * 7919) % 23) as f64 - 11.0;
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (4, 16, 3), (9, 17, 20), (70, 16, 56)] {
+            let a: Vec<f64> = (0..m * k).map(value).collect();
+            let b: Vec<f64> = (0..k * n).map(|s| value(s + 3)).collect();
+            let expected = naive(m, n, k, &a, &b);
+            let (ar, br) = (
+                Rows {
+                    data: &a,
+                    stride: k,
+                },
+                Rows {
+                    data: &b,
+                    stride: n,
+                },
+            );
+            let mut c = vec![f64::NAN; m * n];
+            gemm::<f64, false, false>((m, n, k), ar, br, &mut c, n);
+            assert_eq!(c, expected, "portable {m}x{n}x{k}");
+            let mut c = vec![1.0; m * n];
+            gemm::<f64, true, true>((m, n, k), ar, br, &mut c, n);
+            let plus_one: Vec<f64> = expected.iter().map(|x| x + 1.0).collect();
+            assert_eq!(c, plus_one, "fused, accumulating {m}x{n}x{k}");
+
+            // f32 with FMA takes the intrinsic block where the CPU has it.
+            if Isa::detect() == Isa::Avx2Fma {
+                let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                    a.iter().map(|&x| x as f32).collect(),
+                    b.iter().map(|&x| x as f32).collect(),
+                );
+                let mut c = vec![f32::NAN; m * n];
+                gemm::<f32, true, false>(
+                    (m, n, k),
+                    Rows {
+                        data: &a32,
+                        stride: k,
+                    },
+                    Rows {
+                        data: &b32,
+                        stride: n,
+                    },
+                    &mut c,
+                    n,
+                );
+                let expected: Vec<f32> = expected.iter().map(|&x| x as f32).collect();
+                assert_eq!(c, expected, "f32 fused {m}x{n}x{k}");
+            }
+        }
+    }
+}
