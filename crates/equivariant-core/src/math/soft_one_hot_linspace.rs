@@ -488,6 +488,14 @@ impl SoftOneHotLinspace {
             Basis::SmoothFinite => {
                 for (k, &c) in t.centers.iter().enumerate() {
                     let d = (x - c) / t.step;
+                    if !(d.abs() < one) {
+                        // Outside the support one step is zero: skip both exponentials.
+                        out[k] = zero;
+                        if D {
+                            dout[k] = zero;
+                        }
+                        continue;
+                    }
                     let (u1, du1) = soft_unit_step_with_derivative(d + one);
                     let (u2, du2) = soft_unit_step_with_derivative(one - d);
                     out[k] = t.coef * u1 * u2;

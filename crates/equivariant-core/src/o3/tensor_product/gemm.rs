@@ -101,7 +101,8 @@ fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const
         while j < n {
             let nc = C.min(n - j);
             let mut acc = [[T::zero(); C]; R];
-            if FMA && nr == R && nc == C && block_f32_avx2(k, &ar, b, j, &mut acc) {
+            if FMA && nr == R && (nc == C || nc == 8) && block_f32_avx2(k, &ar, b, j, nc, &mut acc)
+            {
                 // done by the intrinsic kernel
             } else if nr == R && nc == C {
                 for l in 0..k {
@@ -140,21 +141,41 @@ fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const
     }
 }
 
-/// The full `4 x 16` f32 block with explicit AVX2 fused multiply-adds (LLVM does not keep
-/// the generic block's 64 sums in vector registers); `false` (nothing done) for other `T`,
-/// block shapes or targets.
+/// A `4 x 16` or `4 x 8` (`nc`) f32 block with explicit AVX2 fused multiply-adds (LLVM
+/// does not keep the generic block's 64 sums in vector registers); `false` (nothing done)
+/// for other `T`, block shapes or targets.
 #[inline(always)]
 fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
     k: usize,
     a: &[&[T]; R],
     b: Rows<'_, T>,
     j: usize,
+    nc: usize,
     acc: &mut [[T; C]; R],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if R == 4 && C == 16 && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
         assert!(a.iter().all(|r| r.len() >= k));
-        assert!(k == 0 || b.data.len() >= (k - 1) * b.stride + j + 16);
+        assert!(k == 0 || b.data.len() >= (k - 1) * b.stride + j + nc);
+        if nc == 8 {
+            // SAFETY: as below, with 8 columns read.
+            unsafe {
+                use std::arch::x86_64::*;
+                let a: [*const f32; 4] = std::array::from_fn(|r| a[r].as_ptr() as *const f32);
+                let bp = b.data.as_ptr() as *const f32;
+                let mut c = [_mm256_setzero_ps(); 4];
+                for l in 0..k {
+                    let b0 = _mm256_loadu_ps(bp.add(l * b.stride + j));
+                    for r in 0..4 {
+                        c[r] = _mm256_fmadd_ps(_mm256_set1_ps(*a[r].add(l)), b0, c[r]);
+                    }
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    _mm256_storeu_ps(acc.as_mut_ptr() as *mut f32, c[r]);
+                }
+            }
+            return true;
+        }
         // SAFETY: `T` is `f32` (same type id); the reads are in bounds (asserted above); the
         // caller runs this path only inside an `avx2,fma` function (`FMA = true`).
         unsafe {
@@ -179,7 +200,7 @@ fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
         }
         return true;
     }
-    let _ = (k, a, b, j, acc);
+    let _ = (k, a, b, j, nc, acc);
     false
 }
 
@@ -202,7 +223,14 @@ mod tests {
     #[test]
     fn gemm_matches_the_triple_loop_for_every_block_shape() {
         let value = |s: usize| ((s * 7919) % 23) as f64 - 11.0;
-        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (4, 16, 3), (9, 17, 20), (70, 16, 56)] {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (3, 5, 7),
+            (4, 16, 3),
+            (9, 17, 20),
+            (70, 16, 56),
+            (8, 24, 5),
+        ] {
             let a: Vec<f64> = (0..m * k).map(value).collect();
             let b: Vec<f64> = (0..k * n).map(|s| value(s + 3)).collect();
             let expected = naive(m, n, k, &a, &b);

@@ -39,7 +39,7 @@ use crate::Real;
 /// count).
 const NODE_CHUNK: usize = 16;
 /// Nodes per task of the backward's first pass, each task owning one partial `dL/dL`.
-const BACKWARD_CHUNK: usize = 32;
+const BACKWARD_CHUNK: usize = 16;
 /// A node's edges are padded to a multiple of this, so the edge loops have no remainder.
 const LANES: usize = 8;
 
@@ -80,6 +80,8 @@ struct PathCg<T> {
     z_first: usize,
     /// Every pair goes to every output channel (`Targets::All`: uvw, weighted uuw, u<vw).
     all: bool,
+    /// The output multiplicity rounded up to a multiple of 16 (whole register blocks).
+    mo_pad: usize,
 }
 
 /// A structural nonzero `(k, i)` of `Y_v` and its terms `(j, c)`.
@@ -92,12 +94,15 @@ struct Block<T> {
 /// What the passes share: the per-path plans and `L` in the layouts the products read.
 struct Plan<T> {
     cg: Vec<PathCg<T>>,
-    /// Pair rows (`sum pairs x d3`) and `Y` rows of a node.
+    /// Pair rows (`sum pairs x d3`), the same rounded up to a multiple of 4 (zero rows, so
+    /// the product `T H` runs in whole register blocks), and `Y` rows of a node.
     rows: usize,
+    rows_pad: usize,
     z_rows: usize,
     width: usize,
     /// For `All` paths, `L_p[(r, k), o] = L[k, offset + w_base(r) + o]` (`[pairs width,
-    /// mo]`) and its transpose; empty for the others.
+    /// mo_pad]`, zero columns past `mo`) and its transpose `[mo][pairs width]`; empty for
+    /// the others.
     lp: Vec<Vec<T>>,
     lpt: Vec<Vec<T>>,
     /// `L` transposed, `[weight_numel, width]` (the weight columns of `One` paths).
@@ -127,10 +132,11 @@ impl<T: Real> Plan<T> {
                 })
                 .collect();
             let all = matches!(p.pairs.first(), Some((_, _, Targets::All { .. })));
+            let mo_pad = p.mo.div_ceil(16) * 16;
             let (mut l, mut lt_p) = (Vec::new(), Vec::new());
             if all {
                 let kd = p.pairs.len() * width;
-                l = vec![T::zero(); kd * p.mo];
+                l = vec![T::zero(); kd * mo_pad];
                 lt_p = vec![T::zero(); kd * p.mo];
                 for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
                     let Targets::All { w_base } = target else {
@@ -139,7 +145,7 @@ impl<T: Real> Plan<T> {
                     for k in 0..width {
                         for o in 0..p.mo {
                             let v = linear[k * numel + p.weight_offset + w_base as usize + o];
-                            l[(r * width + k) * p.mo + o] = v;
+                            l[(r * width + k) * mo_pad + o] = v;
                             lt_p[o * kd + r * width + k] = v;
                         }
                     }
@@ -154,6 +160,7 @@ impl<T: Real> Plan<T> {
                 blocks,
                 by_k,
                 all,
+                mo_pad,
             });
             rows += p.pairs.len() * p.d3;
             z_rows += p.m2 * cg.last().map_or(0, |c| c.blocks.len());
@@ -167,6 +174,7 @@ impl<T: Real> Plan<T> {
         Plan {
             cg,
             rows,
+            rows_pad: rows.div_ceil(4) * 4,
             z_rows,
             width,
             lp,
@@ -184,7 +192,8 @@ fn one_weight(p: &PathPlan, target: Targets) -> Option<usize> {
     }
 }
 
-/// Per-task buffers, resized per node (every entry a node reads is written first).
+/// One node's gathered inputs and pair products (every entry a node reads is written
+/// first).
 #[derive(Default)]
 struct NodeWork<T> {
     /// The node's edge count and its padded length.
@@ -194,24 +203,32 @@ struct NodeWork<T> {
     x: Vec<T>,
     y: Vec<T>,
     z: Vec<T>,
-    /// Pair products `[rows][np]`; hidden rows `[np][width]` and transposed `[width][np]`.
+    /// Pair products `[rows_pad][np]`; hidden rows `[np][width]` and transposed
+    /// `[width][np]`.
     t: Vec<T>,
     h: Vec<T>,
     ht: Vec<T>,
-    /// `S = T H`, `[rows][width]`.
+}
+
+/// Per-task buffers of a chunk of nodes.
+#[derive(Default)]
+struct ChunkWork<T> {
+    /// One entry per node of the chunk (the forward uses the first only).
+    nodes: Vec<NodeWork<T>>,
+    /// `S = T H` of every node, `[nodes][rows_pad][width]`; `G = dL/dS`, the same shape.
     s: Vec<T>,
-    /// Backward: `G` `[rows][width]`, `G^T`, `dT` `[rows][np]`, `dH^T` `[width][np]`,
-    /// `dx` `[d1][np]`, `dY` `[z_rows][np]`, `dx2` `[d2][np]`.
     g: Vec<T>,
+    /// The scaled output gradients `[nodes][d_out]`, and a small block of them.
+    gs: Vec<T>,
+    tmp: Vec<T>,
+    /// Backward per node: `G^T`, `dT` `[rows][np]`, `dH^T` `[width][np]`, `dx` `[d1][np]`,
+    /// `dY` `[z_rows][np]`, `dx2` `[d2][np]`.
     gt: Vec<T>,
     dt: Vec<T>,
     dht: Vec<T>,
     dx: Vec<T>,
     dz: Vec<T>,
     dy: Vec<T>,
-    /// A small `[d3][mo]` block and the scaled output gradient of the node.
-    tmp: Vec<T>,
-    gs: Vec<T>,
 }
 
 /// `v` resized to `len` zeros.
@@ -289,7 +306,7 @@ impl TensorProduct {
     fn node_pair_products<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
         let np = work.np;
         let z = zeros(&mut work.z, plan.z_rows * np);
-        let t = zeros(&mut work.t, plan.rows * np);
+        let t = zeros(&mut work.t, plan.rows_pad * np);
         let (x, y) = (&work.x, &work.y);
         for (p, cg) in self.paths.iter().zip(&plan.cg) {
             let nb = cg.blocks.len();
@@ -315,13 +332,12 @@ impl TensorProduct {
         }
     }
 
-    /// `S = T H` for the node in `work`.
+    /// `S = T H` (`[rows_pad][width]`) for the node in `work`.
     #[inline(always)]
-    fn node_sums<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
+    fn node_sums<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &NodeWork<T>, s: &mut [T]) {
         let (np, w) = (work.np, plan.width);
-        let s = zeros(&mut work.s, plan.rows * w);
         gemm::<T, FMA, false>(
-            (plan.rows, w, np),
+            (plan.rows_pad, w, np),
             Rows {
                 data: &work.t,
                 stride: np,
@@ -335,7 +351,8 @@ impl TensorProduct {
         );
     }
 
-    /// Output rows `first..` of `out` (`[nodes, d_out]`).
+    /// Output rows `first..` of `out` (`[nodes, d_out]`): per node its sums `S`, then per
+    /// `All` path and component one product over the chunk's nodes.
     #[inline(always)]
     fn forward_nodes<T: Real, const FMA: bool>(
         &self,
@@ -343,62 +360,72 @@ impl TensorProduct {
         a: &LinearConv<'_, T>,
         first: usize,
         out: &mut [T],
-        work: &mut NodeWork<T>,
+        work: &mut ChunkWork<T>,
     ) {
         let (d_out, w) = (self.irreps_out.dim(), a.width);
+        let nodes = out.len() / d_out.max(1);
+        let srow = plan.rows_pad * w;
+        if work.nodes.is_empty() {
+            work.nodes.push(NodeWork::default());
+        }
+        let s_all = zeros(&mut work.s, nodes * srow);
+        out.fill(T::zero());
         for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
-            self.gather_node(a, first + r, work, false);
-            self.node_pair_products::<T, FMA>(plan, work);
-            self.node_sums::<T, FMA>(plan, work);
-            acc.fill(T::zero());
-            let (ne, np) = (work.ne, work.np);
-            for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
-                let (mo, d3) = (p.mo, p.d3);
-                if cg.all {
-                    // out[o, c] = sum_(r, k) S[(c, r), k] L_p[(r, k), o]
-                    let kd = cg.npairs * w;
-                    let tmp = zeros(&mut work.tmp, d3 * mo);
-                    gemm::<T, FMA, false>(
-                        (d3, mo, kd),
-                        Rows {
-                            data: &work.s[cg.first * w..],
-                            stride: kd,
-                        },
-                        Rows {
-                            data: lp,
-                            stride: mo,
-                        },
-                        tmp,
-                        mo,
-                    );
-                    for c in 0..d3 {
-                        for o in 0..mo {
-                            acc[p.out + o * d3 + c] += tmp[c * mo + o];
-                        }
-                    }
-                    continue;
-                }
-                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+            let nw = &mut work.nodes[0];
+            self.gather_node(a, first + r, nw, false);
+            self.node_pair_products::<T, FMA>(plan, nw);
+            let s = &mut s_all[r * srow..(r + 1) * srow];
+            self.node_sums::<T, FMA>(plan, nw, s);
+            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| !cg.all) {
+                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
                     let Targets::One { o, .. } = target else {
                         unreachable!("a path's pairs share their kind of target")
                     };
                     let q = one_weight(p, target);
-                    for c in 0..d3 {
-                        let row = cg.first + c * cg.npairs + r;
-                        acc[p.out + o as usize * d3 + c] += match q {
+                    for c in 0..p.d3 {
+                        let row = cg.first + c * cg.npairs + pr;
+                        acc[p.out + o as usize * p.d3 + c] += match q {
                             Some(q) => lane_dot::<T, FMA>(
                                 &plan.lt[q * w..(q + 1) * w],
-                                &work.s[row * w..(row + 1) * w],
+                                &s[row * w..(row + 1) * w],
                             ),
-                            None => work.t[row * np..row * np + ne]
+                            None => nw.t[row * nw.np..row * nw.np + nw.ne]
                                 .iter()
                                 .fold(T::zero(), |s, &x| s + x),
                         };
                     }
                 }
             }
-            acc.iter_mut().for_each(|y| *y *= a.scale);
         }
+        // out[i, o, c] += sum_(r, k) S_i[(c, r), k] L_p[(r, k), o], all nodes i at once.
+        for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
+            if !cg.all {
+                continue;
+            }
+            let kd = cg.npairs * w;
+            for c in 0..p.d3 {
+                let tmp = zeros(&mut work.tmp, nodes * cg.mo_pad);
+                gemm::<T, FMA, false>(
+                    (nodes, cg.mo_pad, kd),
+                    Rows {
+                        data: &s_all[(cg.first + c * cg.npairs) * w..],
+                        stride: srow,
+                    },
+                    Rows {
+                        data: lp,
+                        stride: cg.mo_pad,
+                    },
+                    tmp,
+                    cg.mo_pad,
+                );
+                for (acc, row) in out.chunks_exact_mut(d_out).zip(tmp.chunks_exact(cg.mo_pad)) {
+                    for (o, &v) in row[..p.mo].iter().enumerate() {
+                        acc[p.out + o * p.d3 + c] += v;
+                    }
+                }
+            }
+        }
+        out.iter_mut().for_each(|y| *y *= a.scale);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -409,7 +436,7 @@ impl TensorProduct {
         a: &LinearConv<'_, T>,
         first: usize,
         out: &mut [T],
-        work: &mut NodeWork<T>,
+        work: &mut ChunkWork<T>,
     ) {
         self.forward_nodes::<T, true>(plan, a, first, out, work)
     }
@@ -424,7 +451,7 @@ impl TensorProduct {
         let plan = Plan::new(self, a.linear, a.width);
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
-            .for_each_init(NodeWork::default, |work, (chunk, out)| {
+            .for_each_init(ChunkWork::default, |work, (chunk, out)| {
                 let first = chunk * NODE_CHUNK;
                 #[cfg(target_arch = "x86_64")]
                 if isa == Isa::Avx2Fma {
@@ -438,6 +465,10 @@ impl TensorProduct {
 
     /// The first backward pass over nodes `first..first + count`: the partial `dL/dL`
     /// (per-path layouts, see [`Self::linear_gradient`]) into `dlin`, and the edge gradients.
+    ///
+    /// Three phases: per node, the gathered inputs, `T` and `S`; per `All` path and
+    /// component, `dL` and `G` as products over the chunk's nodes; per node again, `dT`,
+    /// `dH` and the way back to `x1` and `x2`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn backward_nodes<T: Real, const FMA: bool>(
@@ -448,7 +479,7 @@ impl TensorProduct {
         (first, count): (usize, usize),
         dlin: Option<&mut [T]>,
         edge: &EdgeGrads<T>,
-        work: &mut NodeWork<T>,
+        work: &mut ChunkWork<T>,
     ) {
         let (d1, d2, d_out, w) = (
             self.irreps_in1.dim(),
@@ -456,90 +487,121 @@ impl TensorProduct {
             self.irreps_out.dim(),
             a.width,
         );
+        let srow = plan.rows_pad * w;
         let mut dlin = dlin;
-        let need_edge = edge.any();
-        for i in first..first + count {
-            self.gather_node(a, i, work, need_edge);
-            self.node_pair_products::<T, FMA>(plan, work);
-            let gs = zeros(&mut work.gs, d_out);
-            gs.iter_mut()
-                .zip(&grad_out[i * d_out..(i + 1) * d_out])
-                .for_each(|(y, &g)| *y = g * a.scale);
-            let (ne, np) = (work.ne, work.np);
-            if let Some(dlin) = dlin.as_deref_mut() {
-                self.node_sums::<T, FMA>(plan, work);
-                for (p, cg) in self.paths.iter().zip(&plan.cg) {
-                    if cg.all {
-                        // dL_p^T[o, (r, k)] += sum_c g[o, c] S[(c, r), k]
-                        let kd = cg.npairs * w;
-                        gemm::<T, FMA, true>(
-                            (p.mo, kd, p.d3),
-                            Rows {
-                                data: &work.gs[p.out..],
-                                stride: p.d3,
-                            },
-                            Rows {
-                                data: &work.s[cg.first * w..],
-                                stride: kd,
-                            },
-                            &mut dlin[p.weight_offset * w..],
-                            kd,
-                        );
+        let (want_lin, need_edge) = (dlin.is_some(), edge.any());
+        if work.nodes.len() < count {
+            work.nodes.resize_with(count, NodeWork::default);
+        }
+        let gs_all = zeros(&mut work.gs, count * d_out);
+        gs_all
+            .iter_mut()
+            .zip(&grad_out[first * d_out..(first + count) * d_out])
+            .for_each(|(y, &g)| *y = g * a.scale);
+        let s_all = zeros(&mut work.s, if want_lin { count * srow } else { 0 });
+
+        // Phase 1, per node: inputs, T, S, and dL of `One` paths.
+        for r in 0..count {
+            let nw = &mut work.nodes[r];
+            self.gather_node(a, first + r, nw, need_edge);
+            self.node_pair_products::<T, FMA>(plan, nw);
+            let Some(dlin) = dlin.as_deref_mut() else {
+                continue;
+            };
+            let s = &mut s_all[r * srow..(r + 1) * srow];
+            self.node_sums::<T, FMA>(plan, nw, s);
+            let gs = &gs_all[r * d_out..(r + 1) * d_out];
+            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| !cg.all) {
+                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
+                    let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target) else {
                         continue;
-                    }
-                    for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
-                        let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target)
-                        else {
-                            continue;
-                        };
-                        for c in 0..p.d3 {
-                            let row = cg.first + c * cg.npairs + r;
-                            axpy::<T, FMA>(
-                                &mut dlin[q * w..(q + 1) * w],
-                                work.gs[p.out + o as usize * p.d3 + c],
-                                &work.s[row * w..(row + 1) * w],
-                            );
-                        }
+                    };
+                    for c in 0..p.d3 {
+                        let row = cg.first + c * cg.npairs + pr;
+                        axpy::<T, FMA>(
+                            &mut dlin[q * w..(q + 1) * w],
+                            gs[p.out + o as usize * p.d3 + c],
+                            &s[row * w..(row + 1) * w],
+                        );
                     }
                 }
             }
-            if !need_edge {
+        }
+
+        // Phase 2, per `All` path and component, over the chunk's nodes:
+        // dL_p^T[o, (r, k)] += sum_i g_i[o, c] S_i[(c, r), k] and G_i[(c, r), k] = sum_o
+        // g_i[o, c] L_p[(r, k), o].
+        let g_all = zeros(&mut work.g, if need_edge { count * srow } else { 0 });
+        for ((p, cg), lpt) in self.paths.iter().zip(&plan.cg).zip(&plan.lpt) {
+            if !cg.all {
                 continue;
             }
-
-            // G = dL/dS, [rows][w].
-            let g = zeros(&mut work.g, plan.rows * w);
-            for ((p, cg), lpt) in self.paths.iter().zip(&plan.cg).zip(&plan.lpt) {
-                if cg.all {
-                    let kd = cg.npairs * w;
-                    let tmp = zeros(&mut work.tmp, p.d3 * p.mo);
-                    for c in 0..p.d3 {
+            let kd = cg.npairs * w;
+            for c in 0..p.d3 {
+                let rows = cg.first + c * cg.npairs;
+                if let Some(dlin) = dlin.as_deref_mut() {
+                    let gt = zeros(&mut work.tmp, p.mo * count);
+                    for r in 0..count {
                         for o in 0..p.mo {
-                            tmp[c * p.mo + o] = work.gs[p.out + o * p.d3 + c];
+                            gt[o * count + r] = gs_all[r * d_out + p.out + o * p.d3 + c];
+                        }
+                    }
+                    gemm::<T, FMA, true>(
+                        (p.mo, kd, count),
+                        Rows {
+                            data: gt,
+                            stride: count,
+                        },
+                        Rows {
+                            data: &s_all[rows * w..],
+                            stride: srow,
+                        },
+                        &mut dlin[p.weight_offset * w..],
+                        kd,
+                    );
+                }
+                if need_edge {
+                    let gc = zeros(&mut work.tmp, count * p.mo);
+                    for r in 0..count {
+                        for o in 0..p.mo {
+                            gc[r * p.mo + o] = gs_all[r * d_out + p.out + o * p.d3 + c];
                         }
                     }
                     gemm::<T, FMA, false>(
-                        (p.d3, kd, p.mo),
+                        (count, kd, p.mo),
                         Rows {
-                            data: tmp,
+                            data: gc,
                             stride: p.mo,
                         },
                         Rows {
                             data: lpt,
                             stride: kd,
                         },
-                        &mut g[cg.first * w..],
-                        kd,
+                        &mut g_all[rows * w..],
+                        srow,
                     );
-                    continue;
                 }
-                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+            }
+        }
+        if !need_edge {
+            return;
+        }
+
+        // Phase 3, per node: dT, dH, and back to x1, x2.
+        for r in 0..count {
+            let i = first + r;
+            let nw = &work.nodes[r];
+            let (ne, np) = (nw.ne, nw.np);
+            let gs = &gs_all[r * d_out..(r + 1) * d_out];
+            let g = &mut g_all[r * srow..(r + 1) * srow];
+            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| !cg.all) {
+                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
                     let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target) else {
                         continue;
                     };
                     for c in 0..p.d3 {
-                        let row = cg.first + c * cg.npairs + r;
-                        let gc = work.gs[p.out + o as usize * p.d3 + c];
+                        let row = cg.first + c * cg.npairs + pr;
+                        let gc = gs[p.out + o as usize * p.d3 + c];
                         g[row * w..(row + 1) * w]
                             .iter_mut()
                             .zip(&plan.lt[q * w..(q + 1) * w])
@@ -548,25 +610,24 @@ impl TensorProduct {
                 }
             }
             // dT = G H^T, then the rows of pairs without weight: dT = g.
-            let dt = zeros(&mut work.dt, plan.rows * np);
+            let dt = zeros(&mut work.dt, plan.rows_pad * np);
             gemm::<T, FMA, false>(
-                (plan.rows, np, w),
+                (plan.rows_pad, np, w),
                 Rows { data: g, stride: w },
                 Rows {
-                    data: &work.ht,
+                    data: &nw.ht,
                     stride: np,
                 },
                 dt,
                 np,
             );
             for (p, cg) in self.paths.iter().zip(&plan.cg) {
-                for (r, &(_, _, target)) in p.pairs.iter().enumerate() {
+                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
                     match target {
                         Targets::One { o, .. } if one_weight(p, target).is_none() => {
                             for c in 0..p.d3 {
-                                let row = cg.first + c * cg.npairs + r;
-                                dt[row * np..row * np + ne]
-                                    .fill(work.gs[p.out + o as usize * p.d3 + c]);
+                                let row = cg.first + c * cg.npairs + pr;
+                                dt[row * np..row * np + ne].fill(gs[p.out + o as usize * p.d3 + c]);
                             }
                         }
                         _ => {}
@@ -577,7 +638,7 @@ impl TensorProduct {
             if let Some(gh) = &edge.hidden {
                 // dH^T = G^T T, [w][np].
                 let gt = zeros(&mut work.gt, w * plan.rows);
-                for (row, gr) in g.chunks_exact(w.max(1)).enumerate() {
+                for (row, gr) in g.chunks_exact(w.max(1)).take(plan.rows).enumerate() {
                     for (k, &v) in gr.iter().enumerate() {
                         gt[k * plan.rows + row] = v;
                     }
@@ -590,7 +651,7 @@ impl TensorProduct {
                         stride: plan.rows,
                     },
                     Rows {
-                        data: &work.t,
+                        data: &nw.t,
                         stride: np,
                     },
                     dht,
@@ -610,13 +671,13 @@ impl TensorProduct {
             // Back through t_uv[k] = sum_i Y_v[k, i] x[u, i] and Y_v = sum_j c x2[v, j].
             let dx = zeros(&mut work.dx, d1 * np);
             let dz = zeros(&mut work.dz, plan.z_rows * np);
-            let (x, z) = (&work.x, &work.z);
+            let (x, z) = (&nw.x, &nw.z);
             for (p, cg) in self.paths.iter().zip(&plan.cg) {
                 let nb = cg.blocks.len();
-                for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
+                for (pr, &(u, v, _)) in p.pairs.iter().enumerate() {
                     let (u, v) = (u as usize, v as usize);
                     for (c, range) in cg.by_k.iter().enumerate() {
-                        let drow = &dt[(cg.first + c * cg.npairs + r) * np..][..np];
+                        let drow = &dt[(cg.first + c * cg.npairs + pr) * np..][..np];
                         for b in range.clone() {
                             let xi = (p.in1 + u * p.d1 + cg.blocks[b].i) * np;
                             let zb = (cg.z_first + v * nb + b) * np;
@@ -671,7 +732,7 @@ impl TensorProduct {
         nodes: (usize, usize),
         dlin: Option<&mut [T]>,
         edge: &EdgeGrads<T>,
-        work: &mut NodeWork<T>,
+        work: &mut ChunkWork<T>,
     ) {
         self.backward_nodes::<T, true>(plan, a, grad_out, nodes, dlin, edge, work)
     }
@@ -751,7 +812,7 @@ impl TensorProduct {
         let want_lin = glin.is_some();
         let partials: Vec<Vec<T>> = (0..n.div_ceil(BACKWARD_CHUNK))
             .into_par_iter()
-            .map_init(NodeWork::default, |work, chunk| {
+            .map_init(ChunkWork::default, |work, chunk| {
                 let first = chunk * BACKWARD_CHUNK;
                 let nodes = (first, BACKWARD_CHUNK.min(n - first));
                 let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];

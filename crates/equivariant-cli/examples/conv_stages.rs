@@ -1,0 +1,100 @@
+//! Where the time of the fused convolution's forward goes, stage by stage, on the guide's
+//! graph: `RAYON_NUM_THREADS=2 cargo run --release -p equivariant-cli --example conv_stages
+//! -- 10000`.
+//!
+//! Prints the median (of 9) of each stage of `nn::Convolution::forward_graph` run on its
+//! own (Flex, f32, no autodiff) and of the whole call. The allocator settings are those of
+//! the `equivariant` binary.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use equivariant::burn::tensor::{Device, Distribution, Int, Tensor};
+use equivariant::graph::EdgeIndex;
+use equivariant::nn::ConvolutionConfig;
+use equivariant::ops::{fused_convolution, gather};
+
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[4]
+}
+
+fn main() -> Result<(), equivariant::Error> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: allocator parameters only, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
+    }
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let device = Device::flex();
+    let conv = ConvolutionConfig::guide().init(&device)?;
+    let side = (n as f64 / 100.0).cbrt();
+    let pos = Tensor::<2>::random([n, 3], Distribution::Normal(0.0, side), &device);
+    let f_in = Tensor::<2>::random([n, 40], Distribution::Normal(0.0, 1.0), &device);
+    let graph = conv.graph(&pos)?;
+    let index = |nodes: &[usize]| {
+        let ints: Vec<i64> = nodes.iter().map(|&i| i as i64).collect();
+        Tensor::<1, Int>::from_ints(ints.as_slice(), &device)
+    };
+    let mut stages: Vec<(&str, f64)> = Vec::new();
+    stages.push((
+        "index tensors",
+        median_ms(|| drop((index(&graph.src), index(&graph.dst)))),
+    ));
+    let (src, dst) = (index(&graph.src), index(&graph.dst));
+    let edge_vec = || gather(pos.clone(), dst.clone()).sub(gather(pos.clone(), src.clone()));
+    stages.push(("edge vectors", median_ms(|| drop(edge_vec()))));
+    let ev = edge_vec();
+    stages.push(("harmonics", median_ms(|| drop(conv.edge_sh(ev.clone())))));
+    stages.push((
+        "embedding",
+        median_ms(|| drop(conv.edge_embedding(ev.clone()))),
+    ));
+    let emb = conv.edge_embedding(ev.clone());
+    stages.push((
+        "hidden layer",
+        median_ms(|| drop(conv.fc.forward_hidden(emb.clone()))),
+    ));
+    let edges_of = || EdgeIndex::new(&graph.src, &graph.dst, n);
+    stages.push(("EdgeIndex::new", median_ms(|| drop(edges_of()))));
+    let edges = Arc::new(edges_of()?);
+    let (sh, hidden) = (conv.edge_sh(ev.clone()), conv.fc.forward_hidden(emb));
+    let linear = conv.fc.last_linear().expect("a linear last layer");
+    let z = conv.num_neighbors(graph.num_edges(), n);
+    let kernel = || {
+        let args = (f_in.clone(), sh.clone(), hidden.clone(), linear.clone());
+        fused_convolution(
+            conv.tp.plan(),
+            &edges,
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+            1.0 / z.sqrt(),
+        )
+    };
+    stages.push(("fused kernel", median_ms(|| drop(kernel()))));
+    let whole = median_ms(|| drop(conv.forward_graph(f_in.clone(), pos.clone(), &graph)));
+    println!("{n} nodes, {} edges (median of 9, ms):", graph.num_edges());
+    let sum: f64 = stages.iter().map(|s| s.1).sum();
+    for (name, ms) in &stages {
+        println!("  {name:<16} {ms:>8.2}");
+    }
+    println!(
+        "  {:<16} {sum:>8.2}\n  forward_graph    {whole:>8.2}",
+        "sum of stages"
+    );
+    Ok(())
+}
