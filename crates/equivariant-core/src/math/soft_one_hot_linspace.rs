@@ -488,7 +488,7 @@ impl SoftOneHotLinspace {
             Basis::SmoothFinite => {
                 for (k, &c) in t.centers.iter().enumerate() {
                     let d = (x - c) / t.step;
-                    if !(d.abs() < one) {
+                    if d.abs() >= one || d.is_nan() {
                         // Outside the support one step is zero: skip both exponentials.
                         out[k] = zero;
                         if D {
