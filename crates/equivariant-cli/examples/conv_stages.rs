@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use equivariant::burn::tensor::{Device, Distribution, Int, Tensor};
+use equivariant::burn::tensor::{Device, Distribution, Tensor};
 use equivariant::graph::EdgeIndex;
+use equivariant::math::SoftOneHotLinspace;
 use equivariant::nn::ConvolutionConfig;
-use equivariant::ops::{fused_convolution, gather};
+use equivariant::ops::{fused_convolution, gather, index_tensor, radial_layer};
 
 fn median_ms(mut f: impl FnMut()) -> f64 {
     f();
@@ -44,10 +45,7 @@ fn main() -> Result<(), equivariant::Error> {
     let pos = Tensor::<2>::random([n, 3], Distribution::Normal(0.0, side), &device);
     let f_in = Tensor::<2>::random([n, 40], Distribution::Normal(0.0, 1.0), &device);
     let graph = conv.graph(&pos)?;
-    let index = |nodes: &[usize]| {
-        let ints: Vec<i64> = nodes.iter().map(|&i| i as i64).collect();
-        Tensor::<1, Int>::from_ints(ints.as_slice(), &device)
-    };
+    let index = |nodes: &[usize]| index_tensor(nodes, &device);
     let mut stages: Vec<(&str, f64)> = Vec::new();
     stages.push((
         "index tensors",
@@ -58,19 +56,22 @@ fn main() -> Result<(), equivariant::Error> {
     stages.push(("edge vectors", median_ms(|| drop(edge_vec()))));
     let ev = edge_vec();
     stages.push(("harmonics", median_ms(|| drop(conv.edge_sh(ev.clone())))));
-    stages.push((
-        "embedding",
-        median_ms(|| drop(conv.edge_embedding(ev.clone()))),
-    ));
-    let emb = conv.edge_embedding(ev.clone());
-    stages.push((
-        "hidden layer",
-        median_ms(|| drop(conv.fc.forward_hidden(emb.clone()))),
-    ));
+    let c = conv.config();
+    let basis = SoftOneHotLinspace::new(0.0, c.max_radius, c.num_basis, c.basis, c.cutoff)?;
+    let layer = Arc::new(
+        conv.fc
+            .first_radial_layer(&basis, (c.num_basis as f64).sqrt())
+            .expect("a hidden layer"),
+    );
+    let hidden = || {
+        let h = radial_layer(&layer, ev.clone(), conv.fc.weights[0].val());
+        conv.fc.forward_hidden_after_first(h)
+    };
+    stages.push(("radial layers", median_ms(|| drop(hidden()))));
     let edges_of = || EdgeIndex::new(&graph.src, &graph.dst, n);
     stages.push(("EdgeIndex::new", median_ms(|| drop(edges_of()))));
     let edges = Arc::new(edges_of()?);
-    let (sh, hidden) = (conv.edge_sh(ev.clone()), conv.fc.forward_hidden(emb));
+    let (sh, hidden) = (conv.edge_sh(ev.clone()), hidden());
     let linear = conv.fc.last_linear().expect("a linear last layer");
     let z = conv.num_neighbors(graph.num_edges(), n);
     let kernel = || {

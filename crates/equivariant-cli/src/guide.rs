@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use equivariant::burn::tensor::{Device, Int, Tensor};
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::rand_matrix;
-use equivariant::ops::{gather, scatter_sum};
+use equivariant::ops::{gather, index_tensor, scatter_sum};
 use rand::SeedableRng;
 
 use crate::bench::median_ms;
@@ -214,11 +214,10 @@ fn edge_index(
     graph: &equivariant::graph::Graph,
     device: &Device,
 ) -> (Tensor<1, Int>, Tensor<1, Int>) {
-    let ints = |v: &[usize]| {
-        let v: Vec<i64> = v.iter().map(|&i| i as i64).collect();
-        Tensor::<1, Int>::from_ints(v.as_slice(), device)
-    };
-    (ints(&graph.src), ints(&graph.dst))
+    (
+        index_tensor(&graph.src, device),
+        index_tensor(&graph.dst, device),
+    )
 }
 
 /// Mean and (unbiased, as torch) standard deviation of all entries.

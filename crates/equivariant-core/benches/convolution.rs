@@ -85,3 +85,32 @@ fn backward(bencher: Bencher, n: usize) {
             .expect("shapes match");
     });
 }
+
+/// The guide's radial embedding with the MLP's first layer (`smooth_finite`, 10 functions,
+/// 16 wide, relu) on the edges of the same graphs, forward.
+#[divan::bench(args = [1000, 10000], sample_count = 10)]
+fn radial_layer(bencher: Bencher, n: usize) {
+    use equivariant_core::math::{Activation, Basis, RadialLayer, SoftOneHotLinspace};
+    let c = case(n);
+    let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, false).expect("valid");
+    let relu = Activation::Relu;
+    let layer = RadialLayer::new(
+        basis,
+        10f64.sqrt(),
+        10f64.sqrt().recip(),
+        Some((relu, relu.normalize2mom_constant())),
+    );
+    let e = c.edges.num_edges();
+    // Edge vectors of lengths spread over [0, 1.8].
+    let vectors: Vec<f32> = c.x2[..e * 9]
+        .chunks_exact(9)
+        .flat_map(|r| [r[0] * 0.6, r[1] * 0.6, r[2] * 0.6])
+        .collect();
+    let weight: Vec<f32> = c.linear[..10 * WIDTH].to_vec();
+    let mut out = vec![0f32; e * WIDTH];
+    bencher.bench_local(|| {
+        layer
+            .forward(&vectors, &weight, &mut out)
+            .expect("shapes match");
+    });
+}

@@ -260,3 +260,56 @@ fn composed_convolution_matches_native() {
         assert_close(&format!("convolution output/gradient {k}"), f, n, 1e-10);
     }
 }
+
+#[test]
+fn composed_radial_layer_matches_native() {
+    use equivariant::math::{Activation, RadialLayer};
+    use equivariant::ops::radial_layer;
+    let device = Device::flex().autodiff();
+    let (e, nb, width) = (37, 10, 6);
+    // Lengths across the whole basis, none zero.
+    let v: Vec<f64> = (0..e)
+        .flat_map(|i| {
+            let (t, r) = (i as f64 * 0.7, 0.05 + 0.05 * i as f64);
+            [r * t.cos() * 0.6, r * t.sin() * 0.6, r * 0.8]
+        })
+        .collect();
+    let w = wavy(nb * width, 0.4);
+    let g = wavy(e * width, 1.1);
+    for (basis, act) in [
+        (Basis::SmoothFinite, Some(Activation::Relu)),
+        (Basis::Gaussian, Some(Activation::Silu)),
+        (Basis::Bessel, None),
+    ] {
+        let b = SoftOneHotLinspace::new(0.0, 1.8, nb, basis, true).unwrap();
+        let act = act.map(|a| (a, a.normalize2mom_constant()));
+        let layer = Arc::new(RadialLayer::new(b, (nb as f64).sqrt(), 0.3, act));
+        let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| {
+            let (tv, tw) = (
+                tensor(&v, [e, 3], &device),
+                tensor(&w, [nb, width], &device),
+            );
+            let out = f(tv.clone(), tw.clone());
+            let grads = out
+                .clone()
+                .mul(tensor(&g, [e, width], &device))
+                .sum()
+                .backward();
+            [
+                values(out),
+                values(tv.grad(&grads).unwrap()),
+                values(tw.grad(&grads).unwrap()),
+            ]
+        };
+        let native = run(&|v, w| radial_layer(&layer, v, w));
+        let fallback = run(&|v, w| composed::radial_layer(&layer, v, w));
+        for (k, (f, n)) in fallback.iter().zip(&native).enumerate() {
+            assert_close(
+                &format!("{basis} radial layer output/gradient {k}"),
+                f,
+                n,
+                1e-10,
+            );
+        }
+    }
+}

@@ -1,10 +1,13 @@
 //! Scalar functions of e3nn's `e3nn.math`: radial bases, the soft unit step and the
-//! second-moment constants of normalized activations.
+//! second-moment constants of normalized activations; and the radial basis fused with the
+//! first layer of a radial MLP ([`RadialLayer`]).
 
 pub mod normalize2mom;
+pub mod radial_layer;
 pub mod soft_one_hot_linspace;
 pub mod soft_unit_step;
 
 pub use normalize2mom::*;
+pub use radial_layer::*;
 pub use soft_one_hot_linspace::*;
 pub use soft_unit_step::*;

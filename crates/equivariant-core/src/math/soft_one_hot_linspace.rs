@@ -12,7 +12,6 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 
-use super::soft_unit_step::soft_unit_step_with_derivative;
 use crate::{Error, Real, Result};
 
 /// Above this many inputs the kernels run in parallel (rayon), in chunks of [`CHUNK`] rows.
@@ -356,6 +355,36 @@ impl SoftOneHotLinspace {
         self.end
     }
 
+    /// The indices `k` whose function may be nonzero at `x`: for `smooth_finite` (support
+    /// one spacing either side of its center) at most three around `x`, for every other
+    /// basis all `N`. Outside the range the value and derivative are exactly zero.
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 9.0, 10, Basis::SmoothFinite, false)?;
+    /// assert_eq!(b.support(4.5), 3..6);
+    /// assert_eq!(b.support(-5.0), 0..0);
+    /// let g = SoftOneHotLinspace::new(0.0, 9.0, 10, Basis::Gaussian, false)?;
+    /// assert_eq!(g.support(4.5), 0..10);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn support(&self, x: f64) -> std::ops::Range<usize> {
+        let number = self.centers.len();
+        if self.basis != Basis::SmoothFinite {
+            return 0..number;
+        }
+        let pos = (x - self.centers[0]) / self.step.unwrap_or(1.0);
+        if !(pos > -2.0 && pos < number as f64 + 1.0) {
+            return 0..0;
+        }
+        // The centers are evenly spaced up to rounding: the nonzero ones are those within
+        // one spacing of the fractional index `pos`.
+        let near = pos.floor() as i64;
+        let first = (near - 1).max(0) as usize;
+        let last = ((near + 2).max(0) as usize).min(number);
+        first..last.max(first)
+    }
+
     /// The number `N` of basis functions: the row length of the `[n, N]` outputs.
     ///
     /// ```
@@ -486,21 +515,29 @@ impl SoftOneHotLinspace {
                 }
             }
             Basis::SmoothFinite => {
-                for (k, &c) in t.centers.iter().enumerate() {
+                out.fill(zero);
+                if D {
+                    dout.fill(zero);
+                }
+                for k in self.support(x.to_f64()) {
+                    let c = t.centers[k];
                     let d = (x - c) / t.step;
                     if d.abs() >= one || d.is_nan() {
-                        // Outside the support one step is zero: skip both exponentials.
+                        // Outside the support one step is zero.
                         out[k] = zero;
                         if D {
                             dout[k] = zero;
                         }
                         continue;
                     }
-                    let (u1, du1) = soft_unit_step_with_derivative(d + one);
-                    let (u2, du2) = soft_unit_step_with_derivative(one - d);
-                    out[k] = t.coef * u1 * u2;
+                    // u(1 + d) u(1 - d) = exp(-1/(1 + d) - 1/(1 - d)) = exp(-2 / (1 - d^2)):
+                    // one exponential instead of two.
+                    let q = one - d * d;
+                    let f = (-(one + one) / q).exp();
+                    out[k] = t.coef * f;
                     if D {
-                        dout[k] = t.coef * (du1 * u2 - u1 * du2) / t.step;
+                        let four = one + one + one + one;
+                        dout[k] = t.coef * f * (-four * d / (q * q)) / t.step;
                     }
                 }
             }

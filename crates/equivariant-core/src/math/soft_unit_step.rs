@@ -52,18 +52,3 @@ pub fn soft_unit_step_derivative<T: Real>(x: T) -> T {
         T::zero()
     }
 }
-
-/// Value and derivative of [`soft_unit_step`] together (one exponential).
-#[inline]
-pub(crate) fn soft_unit_step_with_derivative<T: Real>(x: T) -> (T, T) {
-    if x > T::zero() {
-        let e = (-x.recip()).exp();
-        if e == T::zero() {
-            (T::zero(), T::zero())
-        } else {
-            (e, e / (x * x))
-        }
-    } else {
-        (T::zero(), T::zero())
-    }
-}

@@ -12,7 +12,7 @@ use equivariant::o3::{
     rand_matrix, FullyConnectedTensorProduct, Irreps, Normalization, Parity, SphericalHarmonics,
     TensorProduct,
 };
-use equivariant::ops::{gather, scatter_sum};
+use equivariant::ops::{gather, index_tensor, scatter_sum};
 use equivariant::Result;
 use rand::Rng;
 
@@ -162,10 +162,7 @@ pub struct Graph {
 impl Batch {
     /// Positions `[32, 3]` and indices on `device`.
     pub fn tensors(&self, device: &Device) -> (Tensor<2>, Graph) {
-        let index = |v: &[usize]| {
-            let v: Vec<i64> = v.iter().map(|&i| i as i64).collect();
-            Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), device)
-        };
+        let index = |v: &[usize]| index_tensor(v, device);
         let pos = Tensor::from_data(TensorData::new(self.pos.clone(), [32, 3]), device);
         let graph = Graph {
             src: index(&self.src),

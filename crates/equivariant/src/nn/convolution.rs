@@ -19,7 +19,8 @@ use equivariant_core::{Error, Result};
 use super::FullyConnectedNet;
 use crate::o3::TensorProduct;
 use crate::ops::{
-    fused_convolution, gather, scatter_sum, soft_one_hot_linspace, spherical_harmonics,
+    fused_convolution, gather, index_tensor, radial_layer, scatter_sum, soft_one_hot_linspace,
+    spherical_harmonics,
 };
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
@@ -447,8 +448,7 @@ impl Convolution {
                     reason: format!("an edge names node {bad}, but there are {n} nodes"),
                 });
             }
-            let ints: Vec<i64> = nodes.iter().map(|&i| i as i64).collect();
-            Ok(Tensor::<1, Int>::from_ints(ints.as_slice(), device))
+            Ok(index_tensor(nodes, device))
         };
         Ok((
             index("graph.src", &graph.src)?,
@@ -478,7 +478,16 @@ impl Convolution {
         let [n, _] = f_in.dims();
         let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, n)?);
         let sh = self.edge_sh(edge_vec.clone());
-        let hidden = self.fc.forward_hidden(self.edge_embedding(edge_vec));
+        let basis_scale = (self.config.num_basis as f64).sqrt();
+        // The embedding and the MLP's first layer in one op when there is a hidden layer.
+        let hidden = match self.fc.first_radial_layer(&self.basis, basis_scale) {
+            Some(layer) => self.fc.forward_hidden_after_first(radial_layer(
+                &Arc::new(layer),
+                edge_vec,
+                self.fc.weights[0].val(),
+            )),
+            None => self.fc.forward_hidden(self.edge_embedding(edge_vec)),
+        };
         let linear = self
             .fc
             .last_linear()

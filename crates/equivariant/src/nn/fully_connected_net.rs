@@ -3,7 +3,7 @@
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
-use equivariant_core::math::Activation;
+use equivariant_core::math::{Activation, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
 use super::activation::apply;
@@ -192,6 +192,58 @@ impl FullyConnectedNet {
     /// ```
     pub fn forward_hidden(&self, x: Tensor<2>) -> Tensor<2> {
         (0..self.weights.len() - 1).fold(x, |x, i| self.layer(i, x))
+    }
+
+    /// The first layer fused with a radial basis, `c act(s (basis_scale basis(|v|))
+    /// weights[0])` ([`RadialLayer`], run by [`ops::radial_layer`](crate::ops::radial_layer())),
+    /// when the net has hidden layers: then `forward_hidden(basis_scale basis(|v|)) =
+    /// forward_hidden_after_first(radial_layer(v, weights[0]))`. `None` for a net of one
+    /// layer.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
+    /// use equivariant::nn::FullyConnectedNet;
+    /// use equivariant::ops::{radial_layer, soft_one_hot_linspace};
+    /// let device = Device::flex();
+    /// let fc = FullyConnectedNet::new(&[4, 8, 3], Some(Activation::Silu), &device)?;
+    /// let basis = SoftOneHotLinspace::new(0.0, 2.0, 4, Basis::Gaussian, false)?;
+    /// let layer = Arc::new(fc.first_radial_layer(&basis, 2.0).unwrap());
+    /// let v = Tensor::<2>::from_floats([[0.3, 0.4, 0.0], [1.0, 0.0, 0.0]], &device);
+    /// let fused = fc.forward_hidden_after_first(radial_layer(&layer, v, fc.weights[0].val()));
+    /// let lengths = Tensor::<1>::from_floats([0.5, 1.0], &device);
+    /// let apart = fc.forward_hidden(soft_one_hot_linspace(&Arc::new(basis), lengths).mul_scalar(2.0));
+    /// assert!(fused.sub(apart).abs().max().into_scalar::<f32>() < 1e-5);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn first_radial_layer(
+        &self,
+        basis: &SoftOneHotLinspace,
+        basis_scale: f64,
+    ) -> Option<RadialLayer> {
+        if self.weights.len() < 2 {
+            return None;
+        }
+        let (act, scale) = self.layer_settings(0);
+        let act = act.map(|a| (a, a.normalize2mom_constant()));
+        Some(RadialLayer::new(basis.clone(), basis_scale, scale, act))
+    }
+
+    /// The hidden layers after the first, applied to the first one's output (`[n,
+    /// hs[1]] -> [n, hs[last - 1]]`); see
+    /// [`first_radial_layer`](FullyConnectedNet::first_radial_layer).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let fc = FullyConnectedNet::new(&[4, 8, 6, 3], None, &Device::flex())?;
+    /// let h = fc.forward_hidden_after_first(Tensor::<2>::ones([2, 8], &Device::flex()));
+    /// assert_eq!(h.dims(), [2, 6]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_hidden_after_first(&self, h: Tensor<2>) -> Tensor<2> {
+        (1..self.weights.len() - 1).fold(h, |x, i| self.layer(i, x))
     }
 
     /// The last layer's matrix with its scaling, `[hs[last - 1], hs[last]]`, when that

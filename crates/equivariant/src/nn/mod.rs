@@ -2,7 +2,7 @@
 //! [`Gate`], [`NormActivation`], [`BatchNorm`], [`Extract`], and the guide's
 //! [`Convolution`].
 
-mod activation;
+pub(crate) mod activation;
 pub mod batch_norm;
 mod convolution;
 mod extract;

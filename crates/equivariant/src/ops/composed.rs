@@ -12,11 +12,11 @@ use std::f64::consts::{FRAC_PI_2, PI};
 use burn::backend::DispatchDevice;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::math::{Basis, SoftOneHotLinspace};
+use equivariant_core::math::{Basis, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProduct};
 use equivariant_core::o3::{wigner_3j, SphericalHarmonics};
 
-use super::scatter::{gather, scatter_sum};
+use super::scatter::{gather, index_tensor, scatter_sum};
 
 /// Whether `device` runs the native kernels (Flex, with or without autodiff).
 ///
@@ -248,8 +248,8 @@ pub fn fused_convolution(
 ) -> Tensor<2> {
     let device = x1.device();
     let index = |f: &dyn Fn(usize) -> usize| {
-        let v: Vec<i64> = (0..edges.num_edges()).map(|e| f(e) as i64).collect();
-        Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &device)
+        let v: Vec<usize> = (0..edges.num_edges()).map(f).collect();
+        index_tensor(&v, &device)
     };
     let (src, dst) = (index(&|e| edges.src(e)), index(&|e| edges.dst(e)));
     let messages = tensor_product(plan, gather(x1, src), x2, hidden.matmul(linear));
@@ -351,6 +351,33 @@ pub fn spherical_harmonics(table: &SphericalHarmonics, vectors: Tensor<2>) -> Te
         .map(|&l| degrees[l as usize].clone().mul_scalar(norm.factor(l)))
         .collect();
     Tensor::cat(parts, 1)
+}
+
+/// [`ops::radial_layer`](crate::ops::radial_layer::radial_layer): the edge lengths, the
+/// basis ([`soft_one_hot_linspace`]), the matrix product and the activation as separate ops.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::{Basis, RadialLayer, SoftOneHotLinspace};
+/// use equivariant::ops::composed;
+/// let basis = SoftOneHotLinspace::new(0.0, 2.0, 2, Basis::Cosine, true)?;
+/// let layer = RadialLayer::new(basis, 1.0, 1.0, None);
+/// let device = Device::flex();
+/// let v = Tensor::<2>::from_floats([[0.0, 0.0, 2.0 / 3.0]], &device);
+/// let h = composed::radial_layer(&layer, v, Tensor::<2>::from_floats([[1.0], [0.0]], &device));
+/// assert!((h.into_scalar::<f32>() - 1.0).abs() < 1e-6);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn radial_layer(layer: &RadialLayer, vectors: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+    let [e, _] = vectors.dims();
+    let length = vectors.powi_scalar(2).sum_dim(1).sqrt().reshape([e]);
+    let emb = soft_one_hot_linspace(layer.basis(), length).mul_scalar(layer.basis_scale());
+    let pre = emb.matmul(weight.mul_scalar(layer.weight_scale()));
+    match layer.activation() {
+        Some((act, c)) => crate::nn::activation::apply(act, pre).mul_scalar(c),
+        None => pre,
+    }
 }
 
 /// The radial basis of each value, as

@@ -8,13 +8,15 @@ pub mod composed;
 pub mod convolution;
 mod flex;
 pub mod irreps;
+pub mod radial_layer;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
 pub mod spherical_harmonics;
 pub mod tensor_product;
 
 pub use convolution::{fused_convolution, ConvolutionBackend};
-pub use scatter::{gather, scatter_mean, scatter_sum};
+pub use radial_layer::{radial_layer, RadialLayerBackend};
+pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{soft_one_hot_linspace, SoftOneHotLinspaceBackend};
 pub use spherical_harmonics::{spherical_harmonics, SphericalHarmonicsBackend};
 pub use tensor_product::{tensor_product, TensorProductBackend};

@@ -4,7 +4,21 @@
 //! slice version.
 
 use burn::tensor::IndexingUpdateOp;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// An index list as the `Tensor<1, Int>` that [`gather`] and the scatters take (e.g. a
+/// graph's `src` or `dst`).
+///
+/// ```
+/// use burn::tensor::Device;
+/// use equivariant::ops::index_tensor;
+/// let index = index_tensor(&[2, 0, 2], &Device::flex());
+/// assert_eq!(index.into_data().iter::<i64>().collect::<Vec<_>>(), [2, 0, 2]);
+/// ```
+pub fn index_tensor(index: &[usize], device: &Device) -> Tensor<1, Int> {
+    let ints: Vec<i64> = index.iter().map(|&i| i as i64).collect();
+    Tensor::<1, Int>::from_data(TensorData::new(ints, [index.len()]), device)
+}
 
 /// `out[e] = x[index[e]]`: the rows of `x` picked by `index` (PyTorch's `x[index]`).
 ///
