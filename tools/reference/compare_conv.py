@@ -2,6 +2,7 @@
 
     tools/reference/.venv/bin/python tools/reference/compare_conv.py [--nodes 100,1000,10000] [--reps 10]
         [--threads 2] [--seed 0] [--bin target/release/equivariant] [--build] [--e3nn-only]
+        [--fused-only] [--e3nn-mem-cap-gib G]
 
 The convolution is the guide's (guide_e3nn.py): 10x0e+10x1e (x) Y^{l<=2} -> 20x0e+10x1e,
 FullyConnectedTensorProduct with per-edge weights from FullyConnectedNet([10, 16, 400], relu)
@@ -27,7 +28,9 @@ differ slightly (ours is reported as ours_edges when it says).
 Prints one JSON object per line:
   {"nodes", "edges", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
    "sgemm_gflops", "ours_peak_mib"?, "e3nn_peak_mib", "e3nn_base_mib", "ours_unfused_fwd_ms"?,
-   "ours_unfused_fwd_bwd_ms"?, "ours_unfused_peak_mib"?, "ours_edges"?}
+   "ours_unfused_fwd_bwd_ms"?, "ours_unfused_peak_mib"?, "ours_edges"?, "e3nn_error"?}
+(e3nn_fwd_bwd_ms is null and e3nn_error says why when e3nn's forward+backward did not fit under
+--e3nn-mem-cap-gib; e3nn_peak_mib is then its peak up to the failure).
 (with --e3nn-only the ours_* keys are left out). sgemm_gflops: timing.sgemm_gflops() measured
 once at the start at T threads.
 """
@@ -49,8 +52,13 @@ def rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def e3nn_child(nodes, reps, warmup, threads, seed):
-    """Times e3nn at one N in this (fresh) process and prints one JSON line."""
+def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None):
+    """Times e3nn at one N in this (fresh) process and prints one JSON line (a first one after
+    the forward, so a forward + backward that runs out of memory under `mem_cap_gib` still
+    reports the forward)."""
+    if mem_cap_gib is not None:
+        cap = int(mem_cap_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     import torch
 
     from guide_e3nn import MAX_RADIUS, GuideConv, guide_positions, radius_graph
@@ -76,15 +84,15 @@ def e3nn_child(nodes, reps, warmup, threads, seed):
         f_out = conv.given_graph(f_in_g, pos_g, edge_src, edge_dst, num_neighbors)
         torch.autograd.grad(f_out.pow(2).sum(), [f_in_g, pos_g, *params])
 
-    fwd_bwd_ms = median_ms(fwd_bwd, reps, warmup)
-    print(json.dumps({
-        "nodes": nodes,
-        "edges": len(edge_src),
-        "fwd_ms": fwd,
-        "fwd_bwd_ms": fwd_bwd_ms,
-        "peak_mib": rss_mib(),
-        "base_mib": base,
-    }), flush=True)
+    row = {"nodes": nodes, "edges": len(edge_src), "fwd_ms": fwd, "fwd_bwd_ms": None,
+           "peak_mib": rss_mib(), "base_mib": base}
+    print(json.dumps(row), flush=True)
+    try:
+        row["fwd_bwd_ms"] = median_ms(fwd_bwd, reps, warmup)
+    except (RuntimeError, MemoryError) as err:
+        row["error"] = f"forward+backward failed under the {mem_cap_gib} GiB cap: {str(err)[:200]}"
+    row["peak_mib"] = rss_mib()
+    print(json.dumps(row), flush=True)
 
 
 def last_json_line(text):
@@ -104,8 +112,14 @@ def last_json_line(text):
 def e3nn(nodes, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(nodes), "--reps", str(args.reps),
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
+    if args.e3nn_mem_cap_gib is not None:
+        cmd += ["--e3nn-mem-cap-gib", str(args.e3nn_mem_cap_gib)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
     obj = last_json_line(proc.stdout)
+    if obj is not None and proc.returncode != 0 and args.e3nn_mem_cap_gib is not None:
+        obj["error"] = (f"exit {proc.returncode} under the {args.e3nn_mem_cap_gib} GiB cap after the "
+                        f"forward: {proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else ''}")
+        return obj
     if proc.returncode != 0 or obj is None:
         raise SystemExit(f"e3nn at {nodes} nodes failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return obj
@@ -124,6 +138,8 @@ def ours(nodes, args):
         raise SystemExit(f"{args.bin} not found: build it with `cargo build --release -p equivariant-cli` "
                          f"(or pass --build, --bin PATH, or --e3nn-only)")
     cmd = [args.bin, "bench", "conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads), "--json"]
+    if args.fused_only:
+        cmd.append("--fused-only")
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     obj = last_json_line(proc.stdout)
@@ -148,11 +164,16 @@ def main():
     parser.add_argument("--bin", default=DEFAULT_BIN, help="our CLI (default: target/release/equivariant)")
     parser.add_argument("--build", action="store_true", help="cargo build --release -p equivariant-cli first")
     parser.add_argument("--e3nn-only", action="store_true", help="time e3nn alone")
+    parser.add_argument("--fused-only", action="store_true",
+                        help="time our fused path only (the unfused one needs ~27 GiB at 100000 nodes)")
+    parser.add_argument("--e3nn-mem-cap-gib", type=float, default=None,
+                        help="cap e3nn's address space (RLIMIT_AS); a forward+backward that does not fit "
+                             "is reported as e3nn_error instead of failing the run")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child is not None:
-        e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed)
+        e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed, args.e3nn_mem_cap_gib)
         return
 
     import torch
@@ -177,7 +198,9 @@ def main():
         row["e3nn_fwd_ms"] = round(theirs["fwd_ms"], 4)
         if mine:
             row["ours_fwd_bwd_ms"] = round(mine["fwd_bwd_ms"], 4)
-        row["e3nn_fwd_bwd_ms"] = round(theirs["fwd_bwd_ms"], 4)
+        row["e3nn_fwd_bwd_ms"] = None if theirs["fwd_bwd_ms"] is None else round(theirs["fwd_bwd_ms"], 4)
+        if theirs.get("error"):
+            row["e3nn_error"] = theirs["error"]
         row["sgemm_gflops"] = peak
         if mine and mine["peak_mib"] is not None:
             row["ours_peak_mib"] = round(mine["peak_mib"], 1)

@@ -238,6 +238,44 @@ fn zeros<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
     v
 }
 
+/// The first `len` entries of `v` (grown if needed), holding whatever the last node left:
+/// for buffers the caller writes in full (a per-node memset of every buffer cost ~10% of
+/// the forward).
+fn overwritten<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    if v.len() < len {
+        v.resize(len, T::zero());
+    }
+    &mut v[..len]
+}
+
+/// How many edges ahead the gather prefetches its source rows (random in the node order).
+const PREFETCH: usize = 4;
+
+/// Asks for the cache lines of `row` (a hint; nothing on other targets).
+#[inline(always)]
+fn prefetch<T>(row: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(row);
+        let p = row.as_ptr() as *const i8;
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch reads nothing and never faults; the address is in `row`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// Zeroes columns `ne..np` of each `np`-long row of `m`.
+fn zero_padding<T: Real>(m: &mut [T], ne: usize, np: usize) {
+    if ne < np {
+        m.chunks_exact_mut(np)
+            .for_each(|row| row[ne..].fill(T::zero()));
+    }
+}
+
 /// `a . b` with eight independent partial sums in a fixed order (deterministic, and
 /// vectorizable: one running sum is a chain the compiler may not reorder).
 #[inline(always)]
@@ -272,27 +310,34 @@ impl TensorProduct {
         let (ne, np) = (edges.len(), edges.len().div_ceil(LANES) * LANES);
         work.ne = ne;
         work.np = np;
-        let x = zeros(&mut work.x, d1 * np);
+        let x = overwritten(&mut work.x, d1 * np);
+        zero_padding(x, ne, np);
         for (n, &e) in edges.iter().enumerate() {
+            if let Some(&ahead) = edges.get(n + PREFETCH) {
+                prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
+            }
             let j = a.edges.src(e as usize);
             for (c, &v) in a.x1[j * d1..(j + 1) * d1].iter().enumerate() {
                 x[c * np + n] = v;
             }
         }
-        let y = zeros(&mut work.y, d2 * np);
+        let y = overwritten(&mut work.y, d2 * np);
+        zero_padding(y, ne, np);
         for (n, &e) in edges.iter().enumerate() {
             let e = e as usize;
             for (c, &v) in a.x2[e * d2..(e + 1) * d2].iter().enumerate() {
                 y[c * np + n] = v;
             }
         }
-        let h = zeros(&mut work.h, np * w);
+        let h = overwritten(&mut work.h, np * w);
+        h[ne * w..].fill(T::zero());
         for (n, &e) in edges.iter().enumerate() {
             let e = e as usize;
             h[n * w..(n + 1) * w].copy_from_slice(&a.hidden[e * w..(e + 1) * w]);
         }
         if transposed_h {
-            let ht = zeros(&mut work.ht, w * np);
+            let ht = overwritten(&mut work.ht, w * np);
+            zero_padding(ht, ne, np);
             for (n, row) in h.chunks_exact(w.max(1)).take(ne).enumerate() {
                 for (k, &v) in row.iter().enumerate() {
                     ht[k * np + n] = v;
@@ -305,14 +350,17 @@ impl TensorProduct {
     #[inline(always)]
     fn node_pair_products<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
         let np = work.np;
-        let z = zeros(&mut work.z, plan.z_rows * np);
-        let t = zeros(&mut work.t, plan.rows_pad * np);
+        // Every row is written: the first term or block assigns, the others add.
+        let z = overwritten(&mut work.z, plan.z_rows * np);
+        let t = overwritten(&mut work.t, plan.rows_pad * np);
+        t[plan.rows * np..].fill(T::zero());
         let (x, y) = (&work.x, &work.y);
         for (p, cg) in self.paths.iter().zip(&plan.cg) {
             let nb = cg.blocks.len();
             for v in 0..p.m2 {
                 for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
                     let zb = &mut z[(cg.z_first + v * nb + b) * np..][..np];
+                    zb.fill(T::zero());
                     for &(j, c) in terms {
                         axpy::<T, FMA>(zb, c, &y[(p.in2 + v * p.d2 + j) * np..][..np]);
                     }
@@ -322,10 +370,20 @@ impl TensorProduct {
                 let (u, v) = (u as usize, v as usize);
                 for (c, range) in cg.by_k.iter().enumerate() {
                     let row = &mut t[(cg.first + c * cg.npairs + r) * np..][..np];
-                    for b in range.clone() {
-                        let i = cg.blocks[b].i;
+                    let mut blocks = range.clone().map(|b| {
                         let zb = &z[(cg.z_first + v * nb + b) * np..][..np];
-                        mul_acc::<T, FMA>(row, zb, &x[(p.in1 + u * p.d1 + i) * np..][..np]);
+                        (zb, &x[(p.in1 + u * p.d1 + cg.blocks[b].i) * np..][..np])
+                    });
+                    match blocks.next() {
+                        Some((zb, xi)) => {
+                            for ((t, &a), &b) in row.iter_mut().zip(zb).zip(xi) {
+                                *t = a * b;
+                            }
+                        }
+                        None => row.fill(T::zero()),
+                    }
+                    for (zb, xi) in blocks {
+                        mul_acc::<T, FMA>(row, zb, xi);
                     }
                 }
             }
@@ -368,7 +426,7 @@ impl TensorProduct {
         if work.nodes.is_empty() {
             work.nodes.push(NodeWork::default());
         }
-        let s_all = zeros(&mut work.s, nodes * srow);
+        let s_all = overwritten(&mut work.s, nodes * srow);
         out.fill(T::zero());
         for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
             let nw = &mut work.nodes[0];
@@ -404,7 +462,7 @@ impl TensorProduct {
             }
             let kd = cg.npairs * w;
             for c in 0..p.d3 {
-                let tmp = zeros(&mut work.tmp, nodes * cg.mo_pad);
+                let tmp = overwritten(&mut work.tmp, nodes * cg.mo_pad);
                 gemm::<T, FMA, false>(
                     (nodes, cg.mo_pad, kd),
                     Rows {
@@ -493,12 +551,12 @@ impl TensorProduct {
         if work.nodes.len() < count {
             work.nodes.resize_with(count, NodeWork::default);
         }
-        let gs_all = zeros(&mut work.gs, count * d_out);
+        let gs_all = overwritten(&mut work.gs, count * d_out);
         gs_all
             .iter_mut()
             .zip(&grad_out[first * d_out..(first + count) * d_out])
             .for_each(|(y, &g)| *y = g * a.scale);
-        let s_all = zeros(&mut work.s, if want_lin { count * srow } else { 0 });
+        let s_all = overwritten(&mut work.s, if want_lin { count * srow } else { 0 });
 
         // Phase 1, per node: inputs, T, S, and dL of `One` paths.
         for r in 0..count {
@@ -540,7 +598,7 @@ impl TensorProduct {
             for c in 0..p.d3 {
                 let rows = cg.first + c * cg.npairs;
                 if let Some(dlin) = dlin.as_deref_mut() {
-                    let gt = zeros(&mut work.tmp, p.mo * count);
+                    let gt = overwritten(&mut work.tmp, p.mo * count);
                     for r in 0..count {
                         for o in 0..p.mo {
                             gt[o * count + r] = gs_all[r * d_out + p.out + o * p.d3 + c];
@@ -561,7 +619,7 @@ impl TensorProduct {
                     );
                 }
                 if need_edge {
-                    let gc = zeros(&mut work.tmp, count * p.mo);
+                    let gc = overwritten(&mut work.tmp, count * p.mo);
                     for r in 0..count {
                         for o in 0..p.mo {
                             gc[r * p.mo + o] = gs_all[r * d_out + p.out + o * p.d3 + c];
@@ -610,7 +668,7 @@ impl TensorProduct {
                 }
             }
             // dT = G H^T, then the rows of pairs without weight: dT = g.
-            let dt = zeros(&mut work.dt, plan.rows_pad * np);
+            let dt = overwritten(&mut work.dt, plan.rows_pad * np);
             gemm::<T, FMA, false>(
                 (plan.rows_pad, np, w),
                 Rows { data: g, stride: w },
@@ -637,13 +695,13 @@ impl TensorProduct {
             let edges = a.edges.by_dst(i);
             if let Some(gh) = &edge.hidden {
                 // dH^T = G^T T, [w][np].
-                let gt = zeros(&mut work.gt, w * plan.rows);
+                let gt = overwritten(&mut work.gt, w * plan.rows);
                 for (row, gr) in g.chunks_exact(w.max(1)).take(plan.rows).enumerate() {
                     for (k, &v) in gr.iter().enumerate() {
                         gt[k * plan.rows + row] = v;
                     }
                 }
-                let dht = zeros(&mut work.dht, w * np);
+                let dht = overwritten(&mut work.dht, w * np);
                 gemm::<T, FMA, false>(
                     (w, np, plan.rows),
                     Rows {
