@@ -87,9 +87,11 @@ impl EdgeIndex {
                 })
                 .collect()
         };
-        let (src, dst) = (narrow(src)?, narrow(dst)?);
-        let (dst_offsets, dst_edges) = group(&dst, num_nodes);
-        let (src_offsets, src_edges) = group(&src, num_nodes);
+        // The two directions are independent: one thread each.
+        let (src, dst) = rayon::join(|| narrow(src), || narrow(dst));
+        let (src, dst) = (src?, dst?);
+        let ((dst_offsets, dst_edges), (src_offsets, src_edges)) =
+            rayon::join(|| group(&dst, num_nodes), || group(&src, num_nodes));
         Ok(EdgeIndex {
             src,
             dst,

@@ -208,6 +208,8 @@ pub struct SoftOneHotLinspace {
 struct Tables<T> {
     centers: Vec<T>,
     step: T,
+    /// `1 / step` (smooth_finite finds its support with it).
+    inv_step: T,
     /// `pi * k` (fourier: `k = 0..N-1` without cutoff, `1..N` with; bessel: `1..N`).
     freq: Vec<T>,
     start: T,
@@ -237,6 +239,21 @@ fn sinc_derivative_series<T: Real>(t: T) -> T {
         acc = acc * t2 + T::from_f64(c);
     }
     acc * t
+}
+
+/// The smooth_finite support at `x` (see [`SoftOneHotLinspace::support`]): the centers are
+/// evenly spaced up to rounding, so the nonzero ones are within one spacing of the fractional
+/// index `pos` of `x`; one more on the low side absorbs the rounding.
+#[inline]
+fn support_window<T: Real>(c0: T, inv_step: T, number: usize, x: T) -> std::ops::Range<usize> {
+    let pos = (x - c0) * inv_step;
+    if !(pos > T::from_f64(-2.0) && pos < T::from_f64(number as f64 + 1.0)) {
+        return 0..0;
+    }
+    let near = pos.floor().to_f64() as i64;
+    let first = (near - 1).max(0) as usize;
+    let last = ((near + 2).max(0) as usize).min(number);
+    first..last.max(first)
 }
 
 impl SoftOneHotLinspace {
@@ -369,20 +386,11 @@ impl SoftOneHotLinspace {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn support(&self, x: f64) -> std::ops::Range<usize> {
-        let number = self.centers.len();
         if self.basis != Basis::SmoothFinite {
-            return 0..number;
+            return 0..self.number;
         }
-        let pos = (x - self.centers[0]) / self.step.unwrap_or(1.0);
-        if !(pos > -2.0 && pos < number as f64 + 1.0) {
-            return 0..0;
-        }
-        // The centers are evenly spaced up to rounding: the nonzero ones are those within
-        // one spacing of the fractional index `pos`.
-        let near = pos.floor() as i64;
-        let first = (near - 1).max(0) as usize;
-        let last = ((near + 2).max(0) as usize).min(number);
-        first..last.max(first)
+        let inv_step = self.step.unwrap_or(1.0).recip();
+        support_window(self.centers[0], inv_step, self.number, x)
     }
 
     /// The number `N` of basis functions: the row length of the `[n, N]` outputs.
@@ -472,6 +480,7 @@ impl SoftOneHotLinspace {
         Tables {
             centers: self.centers.iter().map(|&c| T::from_f64(c)).collect(),
             step: T::from_f64(self.step.unwrap_or(1.0)),
+            inv_step: T::from_f64(self.step.unwrap_or(1.0).recip()),
             freq,
             start: T::from_f64(self.start),
             len: T::from_f64(len),
@@ -519,7 +528,7 @@ impl SoftOneHotLinspace {
                 if D {
                     dout.fill(zero);
                 }
-                for k in self.support(x.to_f64()) {
+                for k in support_window(t.centers[0], t.inv_step, t.centers.len(), x) {
                     let c = t.centers[k];
                     let d = (x - c) / t.step;
                     if d.abs() >= one || d.is_nan() {
