@@ -13,7 +13,7 @@ use equivariant::burn::tensor::{Device, Distribution, Tensor};
 use equivariant::graph::EdgeIndex;
 use equivariant::math::SoftOneHotLinspace;
 use equivariant::nn::ConvolutionConfig;
-use equivariant::ops::{fused_convolution, gather, index_tensor, radial_layer};
+use equivariant::ops::{edge_vectors, fused_convolution, radial_layer};
 
 fn median_ms(mut f: impl FnMut()) -> f64 {
     f();
@@ -45,16 +45,15 @@ fn main() -> Result<(), equivariant::Error> {
     let pos = Tensor::<2>::random([n, 3], Distribution::Normal(0.0, side), &device);
     let f_in = Tensor::<2>::random([n, 40], Distribution::Normal(0.0, 1.0), &device);
     let graph = conv.graph(&pos)?;
-    let index = |nodes: &[usize]| index_tensor(nodes, &device);
     let mut stages: Vec<(&str, f64)> = Vec::new();
+    let edges_of = || EdgeIndex::new(&graph.src, &graph.dst, n);
+    stages.push(("EdgeIndex::new", median_ms(|| drop(edges_of()))));
+    let edges = Arc::new(edges_of()?);
     stages.push((
-        "index tensors",
-        median_ms(|| drop((index(&graph.src), index(&graph.dst)))),
+        "edge vectors",
+        median_ms(|| drop(edge_vectors(&edges, pos.clone()))),
     ));
-    let (src, dst) = (index(&graph.src), index(&graph.dst));
-    let edge_vec = || gather(pos.clone(), dst.clone()).sub(gather(pos.clone(), src.clone()));
-    stages.push(("edge vectors", median_ms(|| drop(edge_vec()))));
-    let ev = edge_vec();
+    let ev = edge_vectors(&edges, pos.clone());
     stages.push(("harmonics", median_ms(|| drop(conv.edge_sh(ev.clone())))));
     let c = conv.config();
     let basis = SoftOneHotLinspace::new(0.0, c.max_radius, c.num_basis, c.basis, c.cutoff)?;
@@ -68,9 +67,6 @@ fn main() -> Result<(), equivariant::Error> {
         conv.fc.forward_hidden_after_first(h)
     };
     stages.push(("radial layers", median_ms(|| drop(hidden()))));
-    let edges_of = || EdgeIndex::new(&graph.src, &graph.dst, n);
-    stages.push(("EdgeIndex::new", median_ms(|| drop(edges_of()))));
-    let edges = Arc::new(edges_of()?);
     let (sh, hidden) = (conv.edge_sh(ev.clone()), hidden());
     let linear = conv.fc.last_linear().expect("a linear last layer");
     let z = conv.num_neighbors(graph.num_edges(), n);

@@ -313,3 +313,29 @@ fn composed_radial_layer_matches_native() {
         }
     }
 }
+
+#[test]
+fn composed_edge_vectors_match_native() {
+    use equivariant::graph::EdgeIndex;
+    use equivariant::ops::edge_vectors;
+    let device = Device::flex().autodiff();
+    // Node 4 has no edges; node 0 only sends.
+    let (src, dst) = (vec![0, 1, 2, 0, 3, 1, 2], vec![1, 2, 1, 3, 2, 3, 3]);
+    let edges = Arc::new(EdgeIndex::new(&src, &dst, 5).unwrap());
+    let (pos, g) = (wavy(15, 0.2), wavy(src.len() * 3, 0.7));
+    let run = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+        let p = tensor(&pos, [5, 3], &device);
+        let out = f(p.clone());
+        let grads = out
+            .clone()
+            .mul(tensor(&g, [src.len(), 3], &device))
+            .sum()
+            .backward();
+        [values(out), values(p.grad(&grads).unwrap())]
+    };
+    let native = run(&|p| edge_vectors(&edges, p));
+    let fallback = run(&|p| composed::edge_vectors(&edges, p));
+    for (k, (f, n)) in fallback.iter().zip(&native).enumerate() {
+        assert_close(&format!("edge vectors output/gradient {k}"), f, n, 1e-12);
+    }
+}

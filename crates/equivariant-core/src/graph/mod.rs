@@ -26,6 +26,7 @@
 
 pub mod cell;
 pub mod edge_index;
+pub mod edge_vectors;
 pub mod radius_graph;
 pub mod scatter;
 

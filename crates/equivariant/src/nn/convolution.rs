@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 use equivariant_core::graph::{radius_graph, EdgeIndex, Graph};
 use equivariant_core::math::{Activation, Basis, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
@@ -19,8 +19,8 @@ use equivariant_core::{Error, Result};
 use super::FullyConnectedNet;
 use crate::o3::TensorProduct;
 use crate::ops::{
-    fused_convolution, gather, index_tensor, radial_layer, scatter_sum, soft_one_hot_linspace,
-    spherical_harmonics,
+    edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
+    soft_one_hot_linspace, spherical_harmonics,
 };
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
@@ -291,10 +291,9 @@ impl Convolution {
             });
         }
         let n = num_nodes(&pos)?;
-        let device = pos.device();
-        let (src, dst) = self.edge_index(graph, n, &device)?;
-        let edge_vec = gather(pos.clone(), dst).sub(gather(pos, src));
-        self.convolve(f_in, edge_vec, graph)
+        let edges = Arc::new(self.edge_index(graph, n)?);
+        let edge_vec = edge_vectors(&edges, pos);
+        self.convolve(f_in, edge_vec, &edges)
     }
 
     /// [`forward_graph`](Convolution::forward_graph) with separate ops (gather, harmonics,
@@ -326,7 +325,12 @@ impl Convolution {
             return self.forward_graph(f_in, pos, graph);
         }
         let n = num_nodes(&pos)?;
-        let (src, dst) = self.edge_index(graph, n, &pos.device())?;
+        self.edge_index(graph, n)?;
+        let device = pos.device();
+        let (src, dst) = (
+            index_tensor(&graph.src, &device),
+            index_tensor(&graph.dst, &device),
+        );
         let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));
         self.check_features(&f_in)?;
         let [e, _] = edge_vec.dims();
@@ -343,7 +347,7 @@ impl Convolution {
     /// with respect to `f_in` and `edge_vec`.
     ///
     /// Errors: [`Error::ShapeMismatch`] if `f_in` is not `[n, irreps_in.dim]` or `edge_vec`
-    /// not `[graph.num_edges(), 3]`; [`Error::IndexOutOfRange`] for an edge naming a node
+    /// not `[graph.num_edges(), 3]`; [`Error::InvalidArgument`] for an edge naming a node
     /// `>= n`.
     ///
     /// ```
@@ -372,7 +376,8 @@ impl Convolution {
                 got: edge_vec.dims()[0] * edge_vec.dims()[1],
             });
         }
-        self.convolve(f_in, edge_vec, graph)
+        let edges = Arc::new(self.edge_index(graph, f_in.dims()[0])?);
+        self.convolve(f_in, edge_vec, &edges)
     }
 
     /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component
@@ -427,33 +432,15 @@ impl Convolution {
         }
     }
 
-    /// Edge indices as int tensors, checked against `n` nodes.
-    fn edge_index(
-        &self,
-        graph: &Graph,
-        n: usize,
-        device: &Device,
-    ) -> Result<(Tensor<1, Int>, Tensor<1, Int>)> {
-        if graph.src.len() != graph.dst.len() {
-            return Err(Error::ShapeMismatch {
-                what: "graph.dst (as long as graph.src)",
-                expected: graph.src.len(),
-                got: graph.dst.len(),
-            });
-        }
-        let index = |what: &'static str, nodes: &[usize]| -> Result<Tensor<1, Int>> {
-            if let Some(&bad) = nodes.iter().find(|&&i| i >= n) {
-                return Err(Error::InvalidArgument {
-                    name: what,
-                    reason: format!("an edge names node {bad}, but there are {n} nodes"),
-                });
-            }
-            Ok(index_tensor(nodes, device))
-        };
-        Ok((
-            index("graph.src", &graph.src)?,
-            index("graph.dst", &graph.dst)?,
-        ))
+    /// The graph's edges grouped by node, checked against `n` nodes.
+    fn edge_index(&self, graph: &Graph, n: usize) -> Result<EdgeIndex> {
+        EdgeIndex::new(&graph.src, &graph.dst, n).map_err(|err| match err {
+            Error::IndexOutOfRange { index, .. } => Error::InvalidArgument {
+                name: "graph",
+                reason: format!("an edge names node {index}, but there are {n} nodes"),
+            },
+            other => other,
+        })
     }
 
     /// Errors unless `f_in` is `[n, irreps_in.dim]`.
@@ -473,10 +460,21 @@ impl Convolution {
     /// The guide's `conv` given the edge vectors (edges checked against `f_in`): harmonics
     /// and the MLP's hidden layers as separate ops, then the fused kernel with the MLP's
     /// last layer inside.
-    fn convolve(&self, f_in: Tensor<2>, edge_vec: Tensor<2>, graph: &Graph) -> Result<Tensor<2>> {
+    fn convolve(
+        &self,
+        f_in: Tensor<2>,
+        edge_vec: Tensor<2>,
+        edges: &Arc<EdgeIndex>,
+    ) -> Result<Tensor<2>> {
         self.check_features(&f_in)?;
         let [n, _] = f_in.dims();
-        let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, n)?);
+        if n != edges.num_nodes() {
+            return Err(Error::ShapeMismatch {
+                what: "f_in [n, irreps_in.dim] (one row per node of pos)",
+                expected: edges.num_nodes(),
+                got: n,
+            });
+        }
         let sh = self.edge_sh(edge_vec.clone());
         let basis_scale = (self.config.num_basis as f64).sqrt();
         // The embedding and the MLP's first layer in one op when there is a hidden layer.
@@ -492,10 +490,10 @@ impl Convolution {
             .fc
             .last_linear()
             .expect("the radial MLP of a Convolution ends with a linear layer");
-        let z = self.num_neighbors(graph.num_edges(), n);
+        let z = self.num_neighbors(edges.num_edges(), n);
         Ok(fused_convolution(
             self.tp.plan(),
-            &edges,
+            edges,
             f_in,
             sh,
             hidden,

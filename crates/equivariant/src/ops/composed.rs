@@ -246,12 +246,7 @@ pub fn fused_convolution(
     linear: Tensor<2>,
     scale: f64,
 ) -> Tensor<2> {
-    let device = x1.device();
-    let index = |f: &dyn Fn(usize) -> usize| {
-        let v: Vec<usize> = (0..edges.num_edges()).map(f).collect();
-        index_tensor(&v, &device)
-    };
-    let (src, dst) = (index(&|e| edges.src(e)), index(&|e| edges.dst(e)));
+    let (src, dst) = edge_index_tensors(edges, &x1.device());
     let messages = tensor_product(plan, gather(x1, src), x2, hidden.matmul(linear));
     scatter_sum(messages, dst, edges.num_nodes()).mul_scalar(scale)
 }
@@ -351,6 +346,33 @@ pub fn spherical_harmonics(table: &SphericalHarmonics, vectors: Tensor<2>) -> Te
         .map(|&l| degrees[l as usize].clone().mul_scalar(norm.factor(l)))
         .collect();
     Tensor::cat(parts, 1)
+}
+
+/// [`ops::edge_vectors`](crate::ops::edge_vectors()): two gathers and a subtraction.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::ops::composed;
+/// let edges = EdgeIndex::new(&[0], &[1], 2)?;
+/// let pos = Tensor::<2>::from_floats([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]], &Device::flex());
+/// let v = composed::edge_vectors(&edges, pos).into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(v, [1.0, 2.0, 3.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn edge_vectors(edges: &EdgeIndex, pos: Tensor<2>) -> Tensor<2> {
+    let (src, dst) = edge_index_tensors(edges, &pos.device());
+    gather(pos.clone(), dst).sub(gather(pos, src))
+}
+
+/// The sources and destinations of `edges` as index tensors.
+fn edge_index_tensors(edges: &EdgeIndex, device: &Device) -> (Tensor<1, Int>, Tensor<1, Int>) {
+    let index = |f: &dyn Fn(usize) -> usize| {
+        let v: Vec<usize> = (0..edges.num_edges()).map(f).collect();
+        index_tensor(&v, device)
+    };
+    (index(&|e| edges.src(e)), index(&|e| edges.dst(e)))
 }
 
 /// [`ops::radial_layer`](crate::ops::radial_layer::radial_layer): the edge lengths, the

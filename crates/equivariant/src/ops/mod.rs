@@ -6,6 +6,7 @@
 
 pub mod composed;
 pub mod convolution;
+pub mod edge_vectors;
 mod flex;
 pub mod irreps;
 pub mod radial_layer;
@@ -15,6 +16,7 @@ pub mod spherical_harmonics;
 pub mod tensor_product;
 
 pub use convolution::{fused_convolution, ConvolutionBackend};
+pub use edge_vectors::{edge_vectors, EdgeVectorsBackend};
 pub use radial_layer::{radial_layer, RadialLayerBackend};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{soft_one_hot_linspace, SoftOneHotLinspaceBackend};

@@ -1,0 +1,123 @@
+//! Edge vectors over an [`EdgeIndex`] and their backward: `v[e] = pos[dst[e]] - pos[src[e]]`
+//! (the guide's `edge_vec`, without periodic shifts: see
+//! [`Graph::edge_vec`](super::Graph::edge_vec) for those), and the gradient
+//! `dL/dpos[i] = sum_{e : dst[e] = i} g[e] - sum_{e : src[e] = i} g[e]`, summed per node in
+//! edge order (deterministic, no atomics).
+
+use rayon::prelude::*;
+
+use super::EdgeIndex;
+use crate::{Error, Real, Result};
+
+/// Edges (or nodes) per parallel task.
+const CHUNK: usize = 4096;
+
+fn check(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            what,
+            expected,
+            got,
+        })
+    }
+}
+
+impl EdgeIndex {
+    /// `out[e] = pos[dst[e]] - pos[src[e]]`: `pos` `[N, 3]`, `out` `[E, 3]`.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for other lengths.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
+    /// let mut v = [0.0f32; 6];
+    /// edges.edge_vectors(&[0.0, 0.0, 0.0, 1.0, 2.0, 3.0], &mut v)?;
+    /// assert_eq!(v, [1.0, 2.0, 3.0, -1.0, -2.0, -3.0]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn edge_vectors<T: Real>(&self, pos: &[T], out: &mut [T]) -> Result<()> {
+        check("pos [N, 3]", self.num_nodes() * 3, pos.len())?;
+        check("edge vectors [E, 3]", self.num_edges() * 3, out.len())?;
+        out.par_chunks_mut(CHUNK * 3)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                for (r, v) in out.chunks_exact_mut(3).enumerate() {
+                    let e = chunk * CHUNK + r;
+                    let (i, j) = (self.dst(e), self.src(e));
+                    for c in 0..3 {
+                        v[c] = pos[i * 3 + c] - pos[j * 3 + c];
+                    }
+                }
+            });
+        Ok(())
+    }
+
+    /// The gradient of [`edge_vectors`](EdgeIndex::edge_vectors) with respect to `pos`
+    /// (`[N, 3]`, overwritten) given `grad` `[E, 3]`.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for other lengths.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
+    /// let mut g = [0.0f64; 6];
+    /// edges.edge_vectors_backward(&[1.0, 0.0, 0.0, 0.0, 5.0, 0.0], &mut g)?;
+    /// assert_eq!(g, [-1.0, 5.0, 0.0, 1.0, -5.0, 0.0]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn edge_vectors_backward<T: Real>(&self, grad: &[T], grad_pos: &mut [T]) -> Result<()> {
+        check(
+            "edge vector gradient [E, 3]",
+            self.num_edges() * 3,
+            grad.len(),
+        )?;
+        check("pos gradient [N, 3]", self.num_nodes() * 3, grad_pos.len())?;
+        grad_pos
+            .par_chunks_mut(CHUNK * 3)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                for (r, g) in out.chunks_exact_mut(3).enumerate() {
+                    let i = chunk * CHUNK + r;
+                    g.fill(T::zero());
+                    for &e in self.by_dst(i) {
+                        let e = e as usize;
+                        g.iter_mut()
+                            .zip(&grad[e * 3..e * 3 + 3])
+                            .for_each(|(y, &x)| *y += x);
+                    }
+                    for &e in self.by_src(i) {
+                        let e = e as usize;
+                        g.iter_mut()
+                            .zip(&grad[e * 3..e * 3 + 3])
+                            .for_each(|(y, &x)| *y -= x);
+                    }
+                }
+            });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The backward is the adjoint of the forward: `<v(p), g> = <p, v^T(g)>`.
+    #[test]
+    fn backward_is_the_adjoint() {
+        let (src, dst) = (vec![0, 2, 3, 3, 1, 0], vec![1, 1, 0, 2, 3, 3]);
+        let edges = EdgeIndex::new(&src, &dst, 5).unwrap();
+        let pos: Vec<f64> = (0..15).map(|i| (i as f64 * 0.37).sin()).collect();
+        let grad: Vec<f64> = (0..18).map(|i| (i as f64 * 0.71).cos()).collect();
+        let mut v = vec![f64::NAN; 18];
+        edges.edge_vectors(&pos, &mut v).unwrap();
+        let mut gp = vec![f64::NAN; 15];
+        edges.edge_vectors_backward(&grad, &mut gp).unwrap();
+        let lhs: f64 = v.iter().zip(&grad).map(|(a, b)| a * b).sum();
+        let rhs: f64 = pos.iter().zip(&gp).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-12);
+        assert_eq!(gp[12..], [0.0; 3], "node 4 has no edges");
+        assert!(edges.edge_vectors(&pos[..12], &mut v).is_err());
+    }
+}
