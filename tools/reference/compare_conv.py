@@ -2,7 +2,7 @@
 
     tools/reference/.venv/bin/python tools/reference/compare_conv.py [--nodes 100,1000,10000] [--reps 10]
         [--threads 2] [--seed 0] [--bin target/release/equivariant] [--build] [--e3nn-only]
-        [--fused-only] [--e3nn-mem-cap-gib G]
+        [--fused-only] [--e3nn-mem-cap-gib G] [--config guide|mace-medium|nequip-aspirin|...]
 
 The convolution is the guide's (guide_e3nn.py): 10x0e+10x1e (x) Y^{l<=2} -> 20x0e+10x1e,
 FullyConnectedTensorProduct with per-edge weights from FullyConnectedNet([10, 16, 400], relu)
@@ -26,7 +26,7 @@ not shared across languages: only the density and the irreps are the same, so ed
 differ slightly (ours is reported as ours_edges when it says).
 
 Prints one JSON object per line:
-  {"nodes", "edges", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
+  {"config", "nodes", "edges", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
    "sgemm_gflops", "ours_peak_mib"?, "e3nn_peak_mib", "e3nn_base_mib", "ours_unfused_fwd_ms"?,
    "ours_unfused_fwd_bwd_ms"?, "ours_unfused_peak_mib"?, "ours_edges"?, "e3nn_error"?}
 (e3nn_fwd_bwd_ms is null and e3nn_error says why when e3nn's forward+backward did not fit under
@@ -52,24 +52,39 @@ def rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None):
+# The radius of the --config graphs (not the guide's): average degree ~30 at the guide's
+# density, as `equivariant bench conv --config NAME` (PLAN_RADIUS).
+PLAN_RADIUS = 1.5
+
+
+def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None, config="guide"):
     """Times e3nn at one N in this (fresh) process and prints one JSON line (a first one after
     the forward, so a forward + backward that runs out of memory under `mem_cap_gib` still
-    reports the forward)."""
+    reports the forward). A `config` other than the guide is compare_tp.py's tensor product
+    with per-edge weights from the guide's radial MLP, on the radius-PLAN_RADIUS graph."""
     if mem_cap_gib is not None:
         cap = int(mem_cap_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     import torch
 
-    from guide_e3nn import MAX_RADIUS, GuideConv, guide_positions, radius_graph
+    from guide_e3nn import GuideConv, guide_positions, radius_graph
     from timing import median_ms
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     conv = GuideConv(cutoff=False)
+    if config != "guide":
+        from e3nn import nn
+
+        from compare_tp import build
+
+        conv.tp = build(config)
+        conv.irreps_input, conv.irreps_sh = conv.tp.irreps_in1, conv.tp.irreps_in2
+        conv.fc = nn.FullyConnectedNet([10, 16, conv.tp.weight_numel], torch.relu)
+        conv.max_radius = PLAN_RADIUS
     pos = guide_positions(nodes)
     f_in = conv.irreps_input.randn(nodes, -1)
-    edge_src, edge_dst = radius_graph(pos, MAX_RADIUS)
+    edge_src, edge_dst = radius_graph(pos, conv.max_radius)
     num_neighbors = len(edge_src) / nodes
     base = rss_mib()
 
@@ -114,6 +129,7 @@ def e3nn(nodes, args):
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
     if args.e3nn_mem_cap_gib is not None:
         cmd += ["--e3nn-mem-cap-gib", str(args.e3nn_mem_cap_gib)]
+    cmd += ["--config", args.config]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
     obj = last_json_line(proc.stdout)
     if obj is not None and proc.returncode != 0 and args.e3nn_mem_cap_gib is not None:
@@ -140,6 +156,7 @@ def ours(nodes, args):
     cmd = [args.bin, "bench", "conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads), "--json"]
     if args.fused_only:
         cmd.append("--fused-only")
+    cmd += ["--config", args.config]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     obj = last_json_line(proc.stdout)
@@ -169,11 +186,15 @@ def main():
     parser.add_argument("--e3nn-mem-cap-gib", type=float, default=None,
                         help="cap e3nn's address space (RLIMIT_AS); a forward+backward that does not fit "
                              "is reported as e3nn_error instead of failing the run")
+    parser.add_argument("--config", default="guide",
+                        help="guide, or a compare_tp.py configuration (e.g. mace-medium, nequip-aspirin) "
+                             "as a convolution on the radius-1.5 graph (average degree ~30)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child is not None:
-        e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed, args.e3nn_mem_cap_gib)
+        e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed, args.e3nn_mem_cap_gib,
+                   args.config)
         return
 
     import torch
@@ -192,7 +213,7 @@ def main():
     for nodes in (int(n) for n in args.nodes.split(",")):
         mine = None if args.e3nn_only else ours(nodes, args)
         theirs = e3nn(nodes, args)
-        row = {"nodes": nodes, "edges": theirs["edges"]}
+        row = {"config": args.config, "nodes": nodes, "edges": theirs["edges"]}
         if mine:
             row["ours_fwd_ms"] = round(mine["fwd_ms"], 4)
         row["e3nn_fwd_ms"] = round(theirs["fwd_ms"], 4)

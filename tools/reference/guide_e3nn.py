@@ -70,6 +70,7 @@ class GuideConv:
         self.irreps_output = o3.Irreps(IRREPS_OUTPUT)
         self.irreps_sh = o3.Irreps.spherical_harmonics(lmax=LMAX)
         self.cutoff = cutoff
+        self.max_radius = MAX_RADIUS
         self.tp = o3.FullyConnectedTensorProduct(self.irreps_input, self.irreps_sh, self.irreps_output, shared_weights=False)
         self.fc = nn.FullyConnectedNet([NUM_BASIS] + HIDDEN + [self.tp.weight_numel], torch.relu)
 
@@ -78,7 +79,7 @@ class GuideConv:
 
     def emb(self, edge_vec):
         return soft_one_hot_linspace(
-            edge_vec.norm(dim=1), 0.0, MAX_RADIUS, NUM_BASIS, "smooth_finite", self.cutoff
+            edge_vec.norm(dim=1), 0.0, self.max_radius, NUM_BASIS, "smooth_finite", self.cutoff
         ).mul(NUM_BASIS**0.5)
 
     def given_graph(self, f_in, pos, edge_src, edge_dst, num_neighbors):
@@ -88,7 +89,7 @@ class GuideConv:
         return scatter_sum(summand, edge_dst, len(pos)).div(num_neighbors**0.5)
 
     def __call__(self, f_in, pos, num_neighbors):
-        edge_src, edge_dst = radius_graph(pos, MAX_RADIUS)
+        edge_src, edge_dst = radius_graph(pos, self.max_radius)
         return self.given_graph(f_in, pos, edge_src, edge_dst, num_neighbors)
 
 

@@ -51,6 +51,12 @@ pub struct ConvArgs {
     /// Skip the unfused path (its per-edge buffers need ~0.27 GB per 1000 nodes).
     #[arg(long)]
     fused_only: bool,
+    /// The tensor product: `guide` (the guide's `nn::Convolution`), or a standard
+    /// configuration of `bench tp` (e.g. `mace-medium`, `nequip-aspirin`) as a convolution
+    /// with per-edge weights from the guide's radial MLP, harmonics `irreps_in2`, on the
+    /// radius-1.5 graph of the guide's positions (average degree ~30).
+    #[arg(long, default_value = "guide")]
+    config: String,
 }
 
 /// Options of `equivariant bench tp`.
@@ -276,6 +282,9 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.nodes < 2 {
         return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
     }
+    if args.config != "guide" {
+        return bench_conv_plan(args);
+    }
     let n = args.nodes;
     let device = Device::flex();
     device.seed(args.seed);
@@ -323,19 +332,33 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
         })?;
         timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
     }
+    let (max_dev, max_abs) = f64_deviation(&conv, &f_in, &pos, &graph)?;
+    print_conv(args, graph.num_edges(), timings, Some((max_dev, max_abs)));
+    Ok(())
+}
+
+/// Timings `(fwd, fwd_bwd, peak)` of the fused and unfused paths.
+type ConvTimings = Vec<(Option<f64>, Option<f64>, Option<f64>)>;
+
+/// Prints one `bench conv` result (JSON or a table row).
+fn print_conv(args: &ConvArgs, edges: usize, mut timings: ConvTimings, dev: Option<(f64, f64)>) {
+    let n = args.nodes;
     timings.resize(2, (None, None, None));
     let [(fwd_ms, fwd_bwd_ms, peak), (unfused_fwd_ms, unfused_fwd_bwd_ms, unfused_peak)] =
         [timings[0], timings[1]];
-    let (max_dev, max_abs) = f64_deviation(&conv, &f_in, &pos, &graph)?;
-    let edges = graph.num_edges();
     let num = |p: Option<f64>, digits: usize| {
         p.map_or_else(|| "null".into(), |p| format!("{p:.digits$}"))
     };
     let mib = |p| num(p, 1);
     let ms = |p| num(p, 4);
+    let (max_dev, max_abs) = match dev {
+        Some((d, a)) => (format!("{d:.3e}"), format!("{a:.3e}")),
+        None => ("null".into(), "null".into()),
+    };
     if args.json {
         println!(
-            "{{\"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {}, \"fwd_bwd_ms\": {}, \"unfused_fwd_ms\": {}, \"unfused_fwd_bwd_ms\": {}, \"peak_mib\": {}, \"unfused_peak_mib\": {}, \"max_dev_f64\": {max_dev:.3e}, \"max_abs_f64\": {max_abs:.3e}, \"threads\": {}}}",
+            "{{\"config\": \"{}\", \"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {}, \"fwd_bwd_ms\": {}, \"unfused_fwd_ms\": {}, \"unfused_fwd_bwd_ms\": {}, \"peak_mib\": {}, \"unfused_peak_mib\": {}, \"max_dev_f64\": {max_dev}, \"max_abs_f64\": {max_abs}, \"threads\": {}}}",
+            args.config,
             ms(fwd_ms),
             ms(fwd_bwd_ms),
             ms(unfused_fwd_ms),
@@ -365,8 +388,111 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
             mib(peak),
             mib(unfused_peak)
         );
-        println!("fused f32 vs f64: max |diff| {max_dev:.3e} (max |out| {max_abs:.3e})");
+        if dev.is_some() {
+            println!("fused f32 vs f64: max |diff| {max_dev} (max |out| {max_abs})");
+        }
     }
+}
+
+/// The radius of the `bench conv --config NAME` graphs: average degree ~30 at the guide's
+/// density (~55 at 1.8 and 10000 nodes, scaling as the cube).
+const PLAN_RADIUS: f64 = 1.5;
+
+/// `bench conv --config NAME`: a standard tensor product as a convolution, fused and
+/// unfused, built from the ops (`nn::Convolution` is the guide's fully connected product).
+fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+
+    use equivariant::graph::{radius_graph, EdgeIndex};
+    use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
+    use equivariant::nn::FullyConnectedNet;
+    use equivariant::o3::spherical_harmonics::SphericalHarmonics;
+    use equivariant::o3::Normalization;
+    use equivariant::ops::{
+        edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
+        soft_one_hot_linspace, spherical_harmonics, tensor_product,
+    };
+
+    let n = args.nodes;
+    let plan = Arc::new(benchmark_config(&args.config)?);
+    let device = Device::flex();
+    device.seed(args.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let pos_data = positions(n, &mut rng);
+    let f_data = features(plan.irreps_in1(), n, &mut rng);
+    let graph = radius_graph(&pos_data, PLAN_RADIUS, None, None)?;
+    let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, n)?);
+    let (src, dst) = (
+        index_tensor(&graph.src, &device),
+        index_tensor(&graph.dst, &device),
+    );
+    let sh = Arc::new(SphericalHarmonics::new(
+        plan.irreps_in2(),
+        true,
+        Normalization::Component,
+    )?);
+    let num_basis = 10;
+    let basis = SoftOneHotLinspace::new(0.0, PLAN_RADIUS, num_basis, Basis::SmoothFinite, false)?;
+    let basis_scale = (num_basis as f64).sqrt();
+    let fc = FullyConnectedNet::new(
+        &[num_basis, 16, plan.weight_numel()],
+        Some(Activation::Relu),
+        &device,
+    )?;
+    let layer = Arc::new(
+        fc.first_radial_layer(&basis, basis_scale)
+            .expect("a hidden layer"),
+    );
+    let basis = Arc::new(basis);
+    let z = (graph.num_edges().max(1) as f64 / n as f64).sqrt().recip();
+    let e = graph.num_edges();
+    let forward = |f: Tensor<2>, p: Tensor<2>, fc: &FullyConnectedNet, fused: bool| {
+        let ev = edge_vectors(&edges, p);
+        let y = spherical_harmonics(&sh, ev.clone());
+        if fused {
+            let hidden =
+                fc.forward_hidden_after_first(radial_layer(&layer, ev, fc.weights[0].val()));
+            let linear = fc.last_linear().expect("a linear last layer");
+            return fused_convolution(&plan, &edges, f, y, hidden, linear, z);
+        }
+        let length = ev.powi_scalar(2).sum_dim(1).sqrt().reshape([e]);
+        let weight = fc.forward(soft_one_hot_linspace(&basis, length).mul_scalar(basis_scale));
+        let summand = tensor_product(&plan, gather(f, src.clone()), y, weight);
+        scatter_sum(summand, dst.clone(), n).mul_scalar(z)
+    };
+    let autodiff = device.clone().autodiff();
+    let fc_ad = fc.clone().fork(&autodiff);
+    let d1 = plan.irreps_in1().dim();
+    let (pos, f_in) = (
+        tensor(pos_data.clone(), n, 3, &device),
+        tensor(f_data.clone(), n, d1, &device),
+    );
+    let (pos_ad, f_ad) = (
+        tensor(pos_data, n, 3, &autodiff),
+        tensor(f_data, n, d1, &autodiff),
+    );
+    let mut timings = Vec::new();
+    let variants: &[bool] = if args.fused_only {
+        &[true]
+    } else {
+        &[true, false]
+    };
+    for &fused in variants {
+        if !fused {
+            reset_peak();
+        }
+        let fwd = median_ms(args.reps, args.warmup, || {
+            drop(forward(f_in.clone(), pos.clone(), &fc, fused));
+            Ok(())
+        })?;
+        let fwd_bwd = median_ms(args.reps, args.warmup, || {
+            let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
+            let _grads = forward(f, p, &fc_ad, fused).powi_scalar(2).sum().backward();
+            Ok(())
+        })?;
+        timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
+    }
+    print_conv(args, e, timings, None);
     Ok(())
 }
 
