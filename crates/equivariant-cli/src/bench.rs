@@ -303,35 +303,25 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     let pos_ad = tensor(pos_data, n, 3, &autodiff);
     let f_ad = tensor(f_data, n, config.irreps_in.dim(), &autodiff);
 
-    // The default (fused) path first, so the peak memory read after it is its own.
-    let mut timings = Vec::new();
-    let variants: &[bool] = if args.fused_only {
-        &[true]
-    } else {
-        &[true, false]
-    };
-    for &fused in variants {
-        if !fused {
-            reset_peak();
+    let forward = |f: Tensor<2>, p: Tensor<2>, conv: &Convolution, fused: bool| {
+        if fused {
+            conv.forward_graph(f, p, &graph)
+        } else {
+            conv.forward_graph_unfused(f, p, &graph)
         }
-        let forward = |f: Tensor<2>, p: Tensor<2>, conv: &Convolution| {
-            if fused {
-                conv.forward_graph(f, p, &graph)
-            } else {
-                conv.forward_graph_unfused(f, p, &graph)
-            }
-        };
-        let fwd = median_ms(args.reps, args.warmup, || {
-            forward(f_in.clone(), pos.clone(), &conv)?;
-            Ok(())
-        })?;
-        let fwd_bwd = median_ms(args.reps, args.warmup, || {
+    };
+    let timings = time_variants(
+        args,
+        |fused| forward(f_in.clone(), pos.clone(), &conv, fused).map(drop),
+        |fused| {
             let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
-            let _grads = forward(f, p, &conv_ad)?.powi_scalar(2).sum().backward();
+            let _grads = forward(f, p, &conv_ad, fused)?
+                .powi_scalar(2)
+                .sum()
+                .backward();
             Ok(())
-        })?;
-        timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
-    }
+        },
+    )?;
     let (max_dev, max_abs) = f64_deviation(&conv, &f_in, &pos, &graph)?;
     print_conv(args, graph.num_edges(), timings, Some((max_dev, max_abs)));
     Ok(())
@@ -339,6 +329,31 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Timings `(fwd, fwd_bwd, peak)` of the fused and unfused paths.
 type ConvTimings = Vec<(Option<f64>, Option<f64>, Option<f64>)>;
+
+/// Median forward and forward + backward times of the fused path (`true`), then unless
+/// `--fused-only` of the unfused one, each with the peak memory after it (the peak is reset
+/// before the unfused path, so each is its own).
+fn time_variants(
+    args: &ConvArgs,
+    mut forward: impl FnMut(bool) -> Result<(), equivariant::Error>,
+    mut forward_backward: impl FnMut(bool) -> Result<(), equivariant::Error>,
+) -> Result<ConvTimings, equivariant::Error> {
+    let variants: &[bool] = if args.fused_only {
+        &[true]
+    } else {
+        &[true, false]
+    };
+    let mut timings = Vec::new();
+    for &fused in variants {
+        if !fused {
+            reset_peak();
+        }
+        let fwd = median_ms(args.reps, args.warmup, || forward(fused))?;
+        let fwd_bwd = median_ms(args.reps, args.warmup, || forward_backward(fused))?;
+        timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
+    }
+    Ok(timings)
+}
 
 /// Prints one `bench conv` result (JSON or a table row).
 fn print_conv(args: &ConvArgs, edges: usize, mut timings: ConvTimings, dev: Option<(f64, f64)>) {
@@ -471,27 +486,18 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
         tensor(pos_data, n, 3, &autodiff),
         tensor(f_data, n, d1, &autodiff),
     );
-    let mut timings = Vec::new();
-    let variants: &[bool] = if args.fused_only {
-        &[true]
-    } else {
-        &[true, false]
-    };
-    for &fused in variants {
-        if !fused {
-            reset_peak();
-        }
-        let fwd = median_ms(args.reps, args.warmup, || {
+    let timings = time_variants(
+        args,
+        |fused| {
             drop(forward(f_in.clone(), pos.clone(), &fc, fused));
             Ok(())
-        })?;
-        let fwd_bwd = median_ms(args.reps, args.warmup, || {
+        },
+        |fused| {
             let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
             let _grads = forward(f, p, &fc_ad, fused).powi_scalar(2).sum().backward();
             Ok(())
-        })?;
-        timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
-    }
+        },
+    )?;
     print_conv(args, e, timings, None);
     Ok(())
 }

@@ -7,22 +7,11 @@
 use rayon::prelude::*;
 
 use super::EdgeIndex;
-use crate::{Error, Real, Result};
+use crate::error::check_len as check;
+use crate::{Real, Result};
 
 /// Edges (or nodes) per parallel task.
 const CHUNK: usize = 4096;
-
-fn check(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Error::ShapeMismatch {
-            what,
-            expected,
-            got,
-        })
-    }
-}
 
 impl EdgeIndex {
     /// `out[e] = pos[dst[e]] - pos[src[e]]`: `pos` `[N, 3]`, `out` `[E, 3]`.

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use super::kernel::{zeroed, Scratch};
 use super::linear_convolution::{LinearConv, LinearConvGradients};
 use super::TensorProduct;
+use crate::error::check_len as mismatch;
 use crate::graph::EdgeIndex;
 use crate::{Error, Real, Result};
 
@@ -113,18 +114,6 @@ struct ConvShape {
     numel: usize,
     /// MLP width for [`EdgeWeights::Linear`], 0 otherwise.
     width: usize,
-}
-
-fn mismatch(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Error::ShapeMismatch {
-            what,
-            expected,
-            got,
-        })
-    }
 }
 
 impl TensorProduct {

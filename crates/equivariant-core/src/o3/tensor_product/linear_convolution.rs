@@ -276,6 +276,24 @@ fn zero_padding<T: Real>(m: &mut [T], ne: usize, np: usize) {
     }
 }
 
+/// Row `e` of `rows` (width `m.len() / np`) from column `n` of the edge-minor `m`
+/// (`[width][np]`), for the `n`-th of `edges`.
+///
+/// # Safety
+///
+/// No other task writes the rows of `edges` meanwhile (see [`EdgeRows::row`]).
+#[inline(always)]
+unsafe fn write_edge_rows<T: Real>(rows: &EdgeRows<T>, edges: &[u32], m: &[T], np: usize) {
+    let width = m.len() / np.max(1);
+    for (n, &e) in edges.iter().enumerate() {
+        // SAFETY: by the caller's contract.
+        let row = unsafe { rows.row(e as usize, width) };
+        for (c, y) in row.iter_mut().enumerate() {
+            *y = m[c * np + n];
+        }
+    }
+}
+
 /// `a . b` with eight independent partial sums in a fixed order (deterministic, and
 /// vectorizable: one running sum is a chain the compiler may not reorder).
 #[inline(always)]
@@ -715,13 +733,8 @@ impl TensorProduct {
                     dht,
                     np,
                 );
-                for (n, &e) in edges.iter().enumerate() {
-                    // SAFETY: edge `e` enters node `i`, which only this task visits.
-                    let row = unsafe { gh.row(e as usize, w) };
-                    for (k, y) in row.iter_mut().enumerate() {
-                        *y = dht[k * np + n];
-                    }
-                }
+                // SAFETY: these edges enter node `i`, which only this task visits.
+                unsafe { write_edge_rows(gh, edges, dht, np) };
             }
             if edge.x1.is_none() && edge.x2.is_none() {
                 continue;
@@ -759,22 +772,12 @@ impl TensorProduct {
                         }
                     }
                 }
-                for (n, &e) in edges.iter().enumerate() {
-                    // SAFETY: edge `e` enters node `i`, which only this task visits.
-                    let row = unsafe { g2.row(e as usize, d2) };
-                    for (c, y) in row.iter_mut().enumerate() {
-                        *y = dy[c * np + n];
-                    }
-                }
+                // SAFETY: as above.
+                unsafe { write_edge_rows(g2, edges, dy, np) };
             }
             if let Some(g1) = &edge.x1 {
-                for (n, &e) in edges.iter().enumerate() {
-                    // SAFETY: as above.
-                    let row = unsafe { g1.row(e as usize, d1) };
-                    for (c, y) in row.iter_mut().enumerate() {
-                        *y = dx[c * np + n];
-                    }
-                }
+                // SAFETY: as above.
+                unsafe { write_edge_rows(g1, edges, dx, np) };
             }
         }
     }
