@@ -7,7 +7,9 @@
 //! path's dense Wigner 3j block with matrix products, the harmonics recurse
 //! `Y^l ∝ C(l-1, 1, l) : (Y^(l-1) ⊗ v)`, the radial bases are written out.
 
+use std::collections::HashMap;
 use std::f64::consts::{FRAC_PI_2, PI};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::backend::DispatchDevice;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
@@ -264,6 +266,57 @@ fn batched_matmul(t: Tensor<3>, w: Tensor<3>) -> Tensor<3> {
     }
 }
 
+/// The matrices of the harmonics recursion `Y^l = (Y^(l-1) ⊗ v) M_l`, `M_l = c_l C(l-1, 1,
+/// l)` (`[(2l - 1) 3, 2l + 1]`, row-major) for `l = 1..=lmax`, each `c_l` fixed at a generic
+/// point against the core table (component normalization). Built once per `lmax`.
+fn recursion_matrices(lmax: u32) -> Arc<Vec<Vec<f64>>> {
+    type Matrices = Arc<Vec<Vec<f64>>>;
+    static CACHE: OnceLock<Mutex<HashMap<u32, Matrices>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(m) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&lmax) {
+        return Arc::clone(m);
+    }
+    let point = [0.3f64, -0.5, 0.8];
+    let reference = SphericalHarmonics::from_ls(
+        &(0..=lmax).collect::<Vec<_>>(),
+        false,
+        equivariant_core::o3::Normalization::Component,
+    )
+    .expect("degrees 0..=lmax of a built table have harmonics");
+    let mut reference_values = vec![0.0f64; ((lmax + 1) * (lmax + 1)) as usize];
+    reference
+        .compute(&point, &mut reference_values)
+        .expect("one finite point");
+    let mut matrices = Vec::new();
+    let mut previous_at_point = vec![1.0f64];
+    for l in 1..=lmax {
+        let c = wigner_3j(l - 1, 1, l).expect("C(l - 1, 1, l) exists for every l >= 1");
+        let c = c.values();
+        let d = 2 * l as usize + 1;
+        // The unscaled recursion at the reference point, to find c_l.
+        let mut at_point = vec![0.0f64; d];
+        for (i, p) in previous_at_point.iter().enumerate() {
+            for (j, x) in point.iter().enumerate() {
+                for (k, a) in at_point.iter_mut().enumerate() {
+                    *a += c[(i * 3 + j) * d + k] * p * x;
+                }
+            }
+        }
+        let target = &reference_values[(l * l) as usize..((l + 1) * (l + 1)) as usize];
+        let dot: f64 = at_point.iter().zip(target).map(|(a, t)| a * t).sum();
+        let norm2: f64 = at_point.iter().map(|a| a * a).sum();
+        let scale = dot / norm2;
+        previous_at_point = at_point.iter().map(|a| a * scale).collect();
+        matrices.push(c.iter().map(|x| x * scale).collect());
+    }
+    let matrices = Arc::new(matrices);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(lmax, Arc::clone(&matrices));
+    matrices
+}
+
 /// The harmonics of each row, as
 /// [`spherical_harmonics`](crate::ops::spherical_harmonics()), composed of burn ops:
 /// `Y^0 = 1`, `Y^1 = sqrt(3) v`, and `Y^l = c_l C(l-1, 1, l) : (Y^(l-1) ⊗ v)`, with `c_l`
@@ -299,44 +352,13 @@ pub fn spherical_harmonics(table: &SphericalHarmonics, vectors: Tensor<2>) -> Te
         vectors
     };
     let mut degrees: Vec<Tensor<2>> = vec![Tensor::ones([n, 1], (&v.device(), v.dtype()))];
-    // A generic point fixes each c_l against the core table (component normalization).
-    let point = [0.3f64, -0.5, 0.8];
-    let reference = SphericalHarmonics::from_ls(
-        &(0..=lmax).collect::<Vec<_>>(),
-        false,
-        equivariant_core::o3::Normalization::Component,
-    );
-    let mut reference_values = vec![0.0f64; ((lmax + 1) * (lmax + 1)) as usize];
-    let reference_ok = reference
-        .as_ref()
-        .map(|r| r.compute(&point, &mut reference_values).is_ok())
-        .unwrap_or(false);
-    let mut previous_at_point = vec![1.0f64];
-    for l in 1..=lmax {
-        let c = wigner_3j(l - 1, 1, l).map(|c| c.values().to_vec());
-        let (Ok(c), true) = (c, reference_ok) else {
-            break;
-        };
+    for (l, c) in (1..=lmax).zip(recursion_matrices(lmax).iter()) {
         let (d_prev, d) = (2 * l as usize - 1, 2 * l as usize + 1);
-        // The unscaled recursion at the reference point, to find c_l.
-        let mut at_point = vec![0.0f64; d];
-        for (i, p) in previous_at_point.iter().enumerate() {
-            for (j, x) in point.iter().enumerate() {
-                for (k, a) in at_point.iter_mut().enumerate() {
-                    *a += c[(i * 3 + j) * d + k] * p * x;
-                }
-            }
-        }
-        let target = &reference_values[(l * l) as usize..((l + 1) * (l + 1)) as usize];
-        let dot: f64 = at_point.iter().zip(target).map(|(a, t)| a * t).sum();
-        let norm2: f64 = at_point.iter().map(|a| a * a).sum();
-        let scale = dot / norm2;
-        previous_at_point = at_point.iter().map(|a| a * scale).collect();
-        let prev = degrees[l as usize - 1].clone();
-        let outer = prev
+        let outer = degrees[l as usize - 1]
+            .clone()
             .reshape([n, d_prev, 1])
             .mul(v.clone().reshape([n, 1, 3]));
-        let c = constant(c.iter().map(|x| x * scale).collect(), [d_prev * 3, d], &v);
+        let c = constant(c.clone(), [d_prev * 3, d], &v);
         degrees.push(outer.reshape([n, d_prev * 3]).matmul(c));
     }
     let norm = table.normalization();
