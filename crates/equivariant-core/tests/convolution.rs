@@ -28,10 +28,11 @@ fn irreps(s: &str) -> Irreps {
     s.parse().unwrap()
 }
 
-/// The guide's product, a uvu product (as in NequIP / MACE convolutions) and a generic
-/// mode.
+/// The guide's product, a uvu product (as in NequIP / MACE convolutions), the two kinds
+/// mixed, and a generic mode.
 fn plans() -> Vec<TensorProduct> {
     let uvu = |a, b, c| Instruction::new(a, b, c, "uvu".parse().unwrap(), true);
+    let uvw = |a, b, c, w| Instruction::new(a, b, c, "uvw".parse().unwrap(), w);
     vec![
         fully_connected_tensor_product(
             &irreps("10x0e+10x1e"),
@@ -50,6 +51,20 @@ fn plans() -> Vec<TensorProduct> {
                 uvu(0, 1, 2),
                 uvu(2, 2, 3),
                 uvu(2, 1, 4),
+            ],
+            per_edge(),
+        )
+        .unwrap(),
+        // uvw and uvu paths in one product, one uvu path without weights.
+        TensorProduct::new(
+            &irreps("3x0e+2x1o"),
+            &irreps("0e+1o"),
+            &irreps("4x0e+2x1o+3x1o"),
+            vec![
+                uvw(0, 0, 0, true),
+                Instruction::new(1, 0, 1, "uvu".parse().unwrap(), false),
+                uvu(0, 1, 2),
+                uvw(1, 1, 0, true),
             ],
             per_edge(),
         )
@@ -251,6 +266,26 @@ fn fused_matches_unfused() {
             }
             assert_close(&format!("{what}: grad hidden"), &gh, &eh, 1e-10);
             assert_close(&format!("{what}: grad linear"), &glin, &elin, 1e-10);
+            // Each gradient alone (the kernel skips the work of those not asked for).
+            let full = [&g1, &g2, &gh, &glin];
+            for wanted in 0..4 {
+                let mut bufs = full.map(|v| vec![f64::NAN; v.len()]);
+                let [b1, b2, bh, bl] = &mut bufs;
+                let grads = ConvGradients {
+                    x1: (wanted == 0).then_some(&mut b1[..]),
+                    x2: (wanted == 1).then_some(&mut b2[..]),
+                    weight: (wanted == 2).then_some(&mut bh[..]),
+                    linear: (wanted == 3).then_some(&mut bl[..]),
+                };
+                tp.conv_backward(&edges, &x1, &x2, lin, scale, &g, grads)
+                    .unwrap();
+                assert_close(
+                    &format!("{what}: gradient {wanted} alone"),
+                    &bufs[wanted],
+                    full[wanted],
+                    1e-12,
+                );
+            }
         }
     }
 }

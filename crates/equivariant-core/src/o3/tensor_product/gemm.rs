@@ -54,6 +54,75 @@ pub(super) fn mul_acc<T: Real, const FMA: bool>(y: &mut [T], a: &[T], b: &[T]) {
     }
 }
 
+/// The vector width the kernels pad their edge loops to.
+pub(super) const LANES: usize = 8;
+
+/// `a . b` with eight independent partial sums in a fixed order (deterministic, and
+/// vectorizable: one running sum is a chain the compiler may not reorder).
+#[inline(always)]
+pub(super) fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .fold(T::zero(), |s, (&x, &y)| madd::<T, FMA>(s, x, y));
+    for (a, b) in ac.zip(bc) {
+        for l in 0..LANES {
+            acc[l] = madd::<T, FMA>(acc[l], a[l], b[l]);
+        }
+    }
+    // A tree, so the eight partial sums reduce as vector halves, not as a serial chain.
+    let h: [T; 4] = std::array::from_fn(|l| acc[l] + acc[l + 4]);
+    let q = [h[0] + h[2], h[1] + h[3]];
+    tail + (q[0] + q[1])
+}
+
+/// `[a_s . b_s for s in 0..8]` for the eight rows `a_s = a[s n..(s + 1) n]`, `n` a multiple
+/// of [`LANES`]: with AVX2 and f32, eight vector sums reduced together by horizontal adds
+/// (about one instruction per result instead of a chain of seven); else [`lane_dot`] each.
+#[inline(always)]
+pub(super) fn dots8<T: Real, const FMA: bool>(a: &[T], b: [&[T]; 8], n: usize) -> [T; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if FMA && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        assert!(n % LANES == 0 && a.len() >= 8 * n && b.iter().all(|r| r.len() >= n));
+        // SAFETY: `T` is `f32` (same type id); every read is in bounds (asserted above); the
+        // caller runs this path only inside an `avx2,fma` function (`FMA = true`).
+        unsafe {
+            use std::arch::x86_64::*;
+            let ap = a.as_ptr() as *const f32;
+            let bp: [*const f32; 8] = std::array::from_fn(|s| b[s].as_ptr() as *const f32);
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for e in (0..n).step_by(LANES) {
+                for (s, acc) in acc.iter_mut().enumerate() {
+                    let (x, y) = (
+                        _mm256_loadu_ps(ap.add(s * n + e)),
+                        _mm256_loadu_ps(bp[s].add(e)),
+                    );
+                    *acc = _mm256_fmadd_ps(x, y, *acc);
+                }
+            }
+            // [s0 half sums, s1, s2, s3 | the other halves], then [s4..s7 | ...].
+            let t = [
+                _mm256_hadd_ps(acc[0], acc[1]),
+                _mm256_hadd_ps(acc[2], acc[3]),
+                _mm256_hadd_ps(acc[4], acc[5]),
+                _mm256_hadd_ps(acc[6], acc[7]),
+            ];
+            let (u0, u1) = (_mm256_hadd_ps(t[0], t[1]), _mm256_hadd_ps(t[2], t[3]));
+            let sum = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(u0, u1),
+                _mm256_permute2f128_ps::<0x31>(u0, u1),
+            );
+            let mut out = [T::zero(); 8];
+            _mm256_storeu_ps(out.as_mut_ptr() as *mut f32, sum);
+            return out;
+        }
+    }
+    std::array::from_fn(|s| lane_dot::<T, FMA>(&a[s * n..(s + 1) * n], &b[s][..n]))
+}
+
 /// A strided row-major matrix operand: row `i` starts at `data[i * stride]`.
 #[derive(Clone, Copy)]
 pub(super) struct Rows<'a, T> {

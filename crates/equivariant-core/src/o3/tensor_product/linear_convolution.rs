@@ -11,6 +11,11 @@
 //! 16, 70 pair components, 400 weights) that is 1120 instead of 6400 + ~1000 per edge. No
 //! per-edge weight or message is ever formed.
 //!
+//! That factorization pays where a pair feeds many weights (`uvw`: `mo` of them). A pair of
+//! a `uvu`-like path has one weight, so there the node's per-edge weights `W_i = H_i L_one`
+//! are formed in cache (`width` per pair and edge) and contracted with the pair's products
+//! (`d3`), instead of `width d3` for `T^T H` (see [`OnePair`]).
+//!
 //! Everything per node is laid out edge-minor (`T_i` stored `[pairs x d3][edges]`, the
 //! gathered `x1` rows `[d1][edges]`, edges padded to a multiple of [`LANES`]), so the
 //! Clebsch-Gordan products run as vector operations across the node's edges and the three
@@ -29,7 +34,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::convolution::EdgeRows;
-use super::gemm::{axpy, gemm, madd, mul_acc, Isa, Rows};
+use super::gemm::{axpy, dots8, gemm, lane_dot, mul_acc, Isa, Rows};
 use super::tensor_product::{PathPlan, Targets};
 use super::TensorProduct;
 use crate::graph::EdgeIndex;
@@ -41,7 +46,7 @@ const NODE_CHUNK: usize = 16;
 /// Nodes per task of the backward's first pass, each task owning one partial `dL/dL`.
 const BACKWARD_CHUNK: usize = 16;
 /// A node's edges are padded to a multiple of this, so the edge loops have no remainder.
-const LANES: usize = 8;
+const LANES: usize = super::gemm::LANES;
 
 /// Arguments shared by the passes.
 pub(super) struct LinearConv<'a, T> {
@@ -69,7 +74,7 @@ pub(super) struct LinearConvGradients<'a, T> {
 /// `t_uv[k] = sum_i Y_v[k, i] x1[u, i]`.
 struct PathCg<T> {
     /// Row of pair `r`, component `c`: `first + c npairs + r` (so the rows of component `c`
-    /// are contiguous, as the output contraction reads them).
+    /// are contiguous, as the output contraction reads them); `All` paths only.
     first: usize,
     npairs: usize,
     /// The structural nonzeros.
@@ -91,11 +96,28 @@ struct Block<T> {
     terms: Vec<(usize, T)>,
 }
 
+/// A pair of a `One` path (uvu, uuu, ...): one weight, one output channel.
+///
+/// These are not factorized: a pair has a single weight, so forming the node's per-edge
+/// weights `W = H L_one` (`width` multiply-adds per pair and edge) and contracting them with
+/// the pair's products (`d3` more) beats summing `t (x) h` (`width d3`). For mace-medium
+/// (mean `d3` 3.25) that is a third of the work.
+struct OnePair {
+    path: usize,
+    u: usize,
+    v: usize,
+    /// Index in `out` of the pair's component 0 (`p.out + o d3`).
+    out: usize,
+    /// The pair's row of `W` (`None`: no weight).
+    col: Option<usize>,
+}
+
 /// What the passes share: the per-path plans and `L` in the layouts the products read.
 struct Plan<T> {
     cg: Vec<PathCg<T>>,
-    /// Pair rows (`sum pairs x d3`), the same rounded up to a multiple of 4 (zero rows, so
-    /// the product `T H` runs in whole register blocks), and `Y` rows of a node.
+    /// Pair rows of the `All` paths (`sum pairs x d3`), the same rounded up to a multiple of
+    /// 4 (zero rows, so the product `T H` runs in whole register blocks), and `Y` rows of a
+    /// node.
     rows: usize,
     rows_pad: usize,
     z_rows: usize,
@@ -105,8 +127,12 @@ struct Plan<T> {
     /// the others.
     lp: Vec<Vec<T>>,
     lpt: Vec<Vec<T>>,
-    /// `L` transposed, `[weight_numel, width]` (the weight columns of `One` paths).
-    lt: Vec<T>,
+    /// The pairs of `One` paths; the weight index of each row of `W` (`nq` of them), and
+    /// `L` restricted to those columns, `L_one` `[width][nq]` and `L_one^T` `[nq][width]`.
+    ones: Vec<OnePair>,
+    one_q: Vec<usize>,
+    lone: Vec<T>,
+    lone_t: Vec<T>,
 }
 
 impl<T: Real> Plan<T> {
@@ -153,22 +179,45 @@ impl<T: Real> Plan<T> {
             }
             lp.push(l);
             lpt.push(lt_p);
+            z_rows += p.m2 * blocks.len();
             cg.push(PathCg {
                 first: rows,
                 npairs: p.pairs.len(),
-                z_first: z_rows,
+                z_first: z_rows - p.m2 * blocks.len(),
                 blocks,
                 by_k,
                 all,
                 mo_pad,
             });
-            rows += p.pairs.len() * p.d3;
-            z_rows += p.m2 * cg.last().map_or(0, |c| c.blocks.len());
+            if all {
+                rows += p.pairs.len() * p.d3;
+            }
         }
-        let mut lt = vec![T::zero(); linear.len()];
-        for k in 0..width {
-            for q in 0..numel {
-                lt[q * width + k] = linear[k * numel + q];
+        let (mut ones, mut one_q) = (Vec::new(), Vec::new());
+        for (path, p) in tp.paths.iter().enumerate() {
+            for &(u, v, target) in &p.pairs {
+                let Targets::One { o, .. } = target else {
+                    continue;
+                };
+                let col = one_weight(p, target).map(|q| {
+                    one_q.push(q);
+                    one_q.len() - 1
+                });
+                ones.push(OnePair {
+                    path,
+                    u: u as usize,
+                    v: v as usize,
+                    out: p.out + o as usize * p.d3,
+                    col,
+                });
+            }
+        }
+        let nq = one_q.len();
+        let (mut lone, mut lone_t) = (vec![T::zero(); width * nq], vec![T::zero(); nq * width]);
+        for (j, &q) in one_q.iter().enumerate() {
+            for k in 0..width {
+                lone[k * nq + j] = linear[k * numel + q];
+                lone_t[j * width + k] = linear[k * numel + q];
             }
         }
         Plan {
@@ -179,7 +228,10 @@ impl<T: Real> Plan<T> {
             width,
             lp,
             lpt,
-            lt,
+            ones,
+            one_q,
+            lone,
+            lone_t,
         }
     }
 }
@@ -208,6 +260,8 @@ struct NodeWork<T> {
     t: Vec<T>,
     h: Vec<T>,
     ht: Vec<T>,
+    /// The per-edge weights of the `One` pairs, `W^T = L_one^T H^T`, `[nq][np]`.
+    we: Vec<T>,
 }
 
 /// Per-task buffers of a chunk of nodes.
@@ -229,6 +283,11 @@ struct ChunkWork<T> {
     dx: Vec<T>,
     dz: Vec<T>,
     dy: Vec<T>,
+    /// `One` pairs: up to eight components of pair products or gradients `[8][np]`; `dL/dW^T`
+    /// `[nq][np]`; the chunk's `dL/dL_one^T` `[nq][width]`.
+    tc: Vec<T>,
+    dw: Vec<T>,
+    dlone: Vec<T>,
 }
 
 /// `v` resized to `len` zeros.
@@ -285,32 +344,53 @@ fn zero_padding<T: Real>(m: &mut [T], ne: usize, np: usize) {
 #[inline(always)]
 unsafe fn write_edge_rows<T: Real>(rows: &EdgeRows<T>, edges: &[u32], m: &[T], np: usize) {
     let width = m.len() / np.max(1);
-    for (n, &e) in edges.iter().enumerate() {
-        // SAFETY: by the caller's contract.
-        let row = unsafe { rows.row(e as usize, width) };
-        for (c, y) in row.iter_mut().enumerate() {
-            *y = m[c * np + n];
+    // Eight edges at a time, so each component is one contiguous read of `m`.
+    for (b, block) in edges.chunks(LANES).enumerate() {
+        // SAFETY: by the caller's contract (the edges of a node are distinct).
+        let mut out: [&mut [T]; LANES] = std::array::from_fn(|l| match block.get(l) {
+            Some(&e) => unsafe { rows.row(e as usize, width) },
+            None => &mut [],
+        });
+        for c in 0..width {
+            let src = &m[c * np + b * LANES..][..block.len()];
+            for (row, &v) in out.iter_mut().zip(src) {
+                row[c] = v;
+            }
         }
     }
 }
 
-/// `a . b` with eight independent partial sums in a fixed order (deterministic, and
-/// vectorizable: one running sum is a chain the compiler may not reorder).
+/// Component `c` of pair `(u, v)` of a path for the node's edges: `row[e] = sum_(k = c, i)
+/// Y_v[k, i][e] x[u, i][e]`, from the node's gathered `x` and `Y` blocks `z`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(T::zero(), |s, (&x, &y)| madd::<T, FMA>(s, x, y));
-    for (a, b) in ac.zip(bc) {
-        for l in 0..LANES {
-            acc[l] = madd::<T, FMA>(acc[l], a[l], b[l]);
-        }
+fn pair_component<T: Real, const FMA: bool>(
+    p: &PathPlan,
+    cg: &PathCg<T>,
+    (u, v): (usize, usize),
+    c: usize,
+    x: &[T],
+    z: &[T],
+    np: usize,
+    row: &mut [T],
+) {
+    let nb = cg.blocks.len();
+    let range = cg.by_k[c].clone();
+    if range.is_empty() {
+        row.fill(T::zero());
+        return;
     }
-    acc.iter().fold(tail, |s, &x| s + x)
+    let (zr, xr) = (cg.z_first + v * nb, p.in1 + u * p.d1);
+    let (b0, zb) = (range.start, &z[(zr + range.start) * np..][..np]);
+    let xi = &x[(xr + cg.blocks[b0].i) * np..][..np];
+    for ((t, &a), &b) in row.iter_mut().zip(zb).zip(xi) {
+        *t = a * b;
+    }
+    for b in range.start + 1..range.end {
+        let zb = &z[(zr + b) * np..][..np];
+        let xi = &x[(xr + cg.blocks[b].i) * np..][..np];
+        mul_acc::<T, FMA>(row, zb, xi);
+    }
 }
 
 impl TensorProduct {
@@ -330,13 +410,23 @@ impl TensorProduct {
         work.np = np;
         let x = overwritten(&mut work.x, d1 * np);
         zero_padding(x, ne, np);
-        for (n, &e) in edges.iter().enumerate() {
-            if let Some(&ahead) = edges.get(n + PREFETCH) {
-                prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
+        // Eight edges at a time, so each component's eight values land in one store run
+        // (one edge at a time, every store went to another cache line of `x`).
+        for (b, block) in edges.chunks(LANES).enumerate() {
+            for (l, _) in block.iter().enumerate() {
+                if let Some(&ahead) = edges.get(b * LANES + l + PREFETCH) {
+                    prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
+                }
             }
-            let j = a.edges.src(e as usize);
-            for (c, &v) in a.x1[j * d1..(j + 1) * d1].iter().enumerate() {
-                x[c * np + n] = v;
+            let rows: [&[T]; LANES] = std::array::from_fn(|l| {
+                let j = a.edges.src(block[l.min(block.len() - 1)] as usize);
+                &a.x1[j * d1..(j + 1) * d1]
+            });
+            for c in 0..d1 {
+                let dst = &mut x[c * np + b * LANES..][..block.len()];
+                for (l, y) in dst.iter_mut().enumerate() {
+                    *y = rows[l][c];
+                }
             }
         }
         let y = overwritten(&mut work.y, d2 * np);
@@ -384,28 +474,157 @@ impl TensorProduct {
                     }
                 }
             }
+            if !cg.all {
+                continue;
+            }
             for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
-                let (u, v) = (u as usize, v as usize);
-                for (c, range) in cg.by_k.iter().enumerate() {
+                for c in 0..p.d3 {
                     let row = &mut t[(cg.first + c * cg.npairs + r) * np..][..np];
-                    let mut blocks = range.clone().map(|b| {
-                        let zb = &z[(cg.z_first + v * nb + b) * np..][..np];
-                        (zb, &x[(p.in1 + u * p.d1 + cg.blocks[b].i) * np..][..np])
-                    });
-                    match blocks.next() {
-                        Some((zb, xi)) => {
-                            for ((t, &a), &b) in row.iter_mut().zip(zb).zip(xi) {
-                                *t = a * b;
-                            }
-                        }
-                        None => row.fill(T::zero()),
-                    }
-                    for (zb, xi) in blocks {
-                        mul_acc::<T, FMA>(row, zb, xi);
-                    }
+                    pair_component::<T, FMA>(p, cg, (u as usize, v as usize), c, x, z, np, row);
                 }
             }
         }
+    }
+
+    /// The node's per-edge weights of the `One` pairs, `W^T = L_one^T H^T` (`[nq][np]`).
+    #[inline(always)]
+    fn node_one_weights<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
+        let (np, w, nq) = (work.np, plan.width, plan.one_q.len());
+        let we = overwritten(&mut work.we, nq * np);
+        gemm::<T, FMA, false>(
+            (nq, np, w),
+            Rows {
+                data: &plan.lone_t,
+                stride: w,
+            },
+            Rows {
+                data: &work.ht,
+                stride: np,
+            },
+            we,
+            np,
+        );
+    }
+
+    /// `acc[out + c] += sum_e t_c[e] W[e, col]` (or `sum_e t_c[e]` without weight) for every
+    /// `One` pair, each pair's products formed in `tc` (`[8][np]`) and used at once, eight
+    /// dot products at a time (their horizontal sums in one go).
+    #[inline(always)]
+    fn one_pairs_forward<T: Real, const FMA: bool>(
+        &self,
+        plan: &Plan<T>,
+        nw: &NodeWork<T>,
+        tc: &mut [T],
+        acc: &mut [T],
+    ) {
+        let (ne, np) = (nw.ne, nw.np);
+        let we = &nw.we;
+        // The pending rows of `tc`: (output index, row of `W`).
+        let mut pending = [(0, 0); 8];
+        let mut n = 0;
+        for op in &plan.ones {
+            let (p, cg) = (&self.paths[op.path], &plan.cg[op.path]);
+            for c in 0..p.d3 {
+                let row = &mut tc[n * np..(n + 1) * np];
+                pair_component::<T, FMA>(p, cg, (op.u, op.v), c, &nw.x, &nw.z, np, row);
+                let Some(j) = op.col else {
+                    acc[op.out + c] += row[..ne].iter().fold(T::zero(), |s, &x| s + x);
+                    continue;
+                };
+                pending[n] = (op.out + c, j);
+                n += 1;
+                if n == 8 {
+                    let rows = std::array::from_fn(|s| &we[pending[s].1 * np..][..np]);
+                    let sums = dots8::<T, FMA>(tc, rows, np);
+                    for (&(o, _), sum) in pending.iter().zip(sums) {
+                        acc[o] += sum;
+                    }
+                    n = 0;
+                }
+            }
+        }
+        for (s, &(o, j)) in pending.iter().enumerate().take(n) {
+            acc[o] += lane_dot::<T, FMA>(&tc[s * np..(s + 1) * np], &we[j * np..(j + 1) * np]);
+        }
+    }
+
+    /// The backward of [`Self::one_pairs_forward`] for one node with scaled output gradient
+    /// `gs`: `dW^T[col] = sum_c gs[out + c] t_c` into `dw` (if given), and `dt_c = gs[out +
+    /// c] W[col]` back through the Clebsch-Gordan blocks into `dx`, `dz` (if given).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn one_pairs_backward<T: Real, const FMA: bool>(
+        &self,
+        plan: &Plan<T>,
+        nw: &NodeWork<T>,
+        gs: &[T],
+        tc: &mut [T],
+        mut dw: Option<&mut [T]>,
+        mut dxz: Option<(&mut [T], &mut [T])>,
+    ) {
+        let (ne, np) = (nw.ne, nw.np);
+        let (x, z) = (&nw.x, &nw.z);
+        for op in &plan.ones {
+            let (p, cg) = (&self.paths[op.path], &plan.cg[op.path]);
+            if let (Some(dw), Some(j)) = (dw.as_deref_mut(), op.col) {
+                let dwj = &mut dw[j * np..(j + 1) * np];
+                dwj.fill(T::zero());
+                let row = &mut tc[..np];
+                for c in 0..p.d3 {
+                    pair_component::<T, FMA>(p, cg, (op.u, op.v), c, x, z, np, row);
+                    axpy::<T, FMA>(dwj, gs[op.out + c], row);
+                }
+            }
+            let Some((dx, dz)) = dxz.as_mut() else {
+                continue;
+            };
+            let nb = cg.blocks.len();
+            for c in 0..p.d3 {
+                let drow = &mut tc[..np];
+                let g = gs[op.out + c];
+                match op.col {
+                    Some(j) => drow
+                        .iter_mut()
+                        .zip(&nw.we[j * np..(j + 1) * np])
+                        .for_each(|(d, &w)| *d = g * w),
+                    None => {
+                        drow[..ne].fill(g);
+                        drow[ne..].fill(T::zero());
+                    }
+                }
+                for b in cg.by_k[c].clone() {
+                    let xi = (p.in1 + op.u * p.d1 + cg.blocks[b].i) * np;
+                    let zb = (cg.z_first + op.v * nb + b) * np;
+                    mul_acc::<T, FMA>(&mut dx[xi..xi + np], &z[zb..zb + np], drow);
+                    mul_acc::<T, FMA>(&mut dz[zb..zb + np], &x[xi..xi + np], drow);
+                }
+            }
+        }
+    }
+
+    /// `dL_one^T += dW^T H` (`[nq][width]`) for one node.
+    #[inline(always)]
+    fn one_linear_grad<T: Real, const FMA: bool>(
+        &self,
+        plan: &Plan<T>,
+        nw: &NodeWork<T>,
+        dw: &[T],
+        dlone: &mut [T],
+    ) {
+        let (np, w) = (nw.np, plan.width);
+        gemm::<T, FMA, true>(
+            (plan.one_q.len(), w, np),
+            Rows {
+                data: dw,
+                stride: np,
+            },
+            Rows {
+                data: &nw.h,
+                stride: w,
+            },
+            dlone,
+            w,
+        );
     }
 
     /// `S = T H` (`[rows_pad][width]`) for the node in `work`.
@@ -445,33 +664,19 @@ impl TensorProduct {
             work.nodes.push(NodeWork::default());
         }
         let s_all = overwritten(&mut work.s, nodes * srow);
+        let weighted_ones = !plan.one_q.is_empty();
         out.fill(T::zero());
         for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
             let nw = &mut work.nodes[0];
-            self.gather_node(a, first + r, nw, false);
+            self.gather_node(a, first + r, nw, weighted_ones);
             self.node_pair_products::<T, FMA>(plan, nw);
             let s = &mut s_all[r * srow..(r + 1) * srow];
             self.node_sums::<T, FMA>(plan, nw, s);
-            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| !cg.all) {
-                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
-                    let Targets::One { o, .. } = target else {
-                        unreachable!("a path's pairs share their kind of target")
-                    };
-                    let q = one_weight(p, target);
-                    for c in 0..p.d3 {
-                        let row = cg.first + c * cg.npairs + pr;
-                        acc[p.out + o as usize * p.d3 + c] += match q {
-                            Some(q) => lane_dot::<T, FMA>(
-                                &plan.lt[q * w..(q + 1) * w],
-                                &s[row * w..(row + 1) * w],
-                            ),
-                            None => nw.t[row * nw.np..row * nw.np + nw.ne]
-                                .iter()
-                                .fold(T::zero(), |s, &x| s + x),
-                        };
-                    }
-                }
+            if weighted_ones {
+                self.node_one_weights::<T, FMA>(plan, nw);
             }
+            let tc = overwritten(&mut work.tc, 8 * nw.np);
+            self.one_pairs_forward::<T, FMA>(plan, nw, tc, acc);
         }
         // out[i, o, c] += sum_(r, k) S_i[(c, r), k] L_p[(r, k), o], all nodes i at once.
         for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
@@ -575,32 +780,25 @@ impl TensorProduct {
             .zip(&grad_out[first * d_out..(first + count) * d_out])
             .for_each(|(y, &g)| *y = g * a.scale);
         let s_all = overwritten(&mut work.s, if want_lin { count * srow } else { 0 });
+        let nq = plan.one_q.len();
+        let dlone = zeros(&mut work.dlone, if want_lin { nq * w } else { 0 });
 
-        // Phase 1, per node: inputs, T, S, and dL of `One` paths.
+        // Phase 1, per node: inputs, T, S, and (without edge gradients) dL of `One` pairs.
         for r in 0..count {
             let nw = &mut work.nodes[r];
             self.gather_node(a, first + r, nw, need_edge);
             self.node_pair_products::<T, FMA>(plan, nw);
-            let Some(dlin) = dlin.as_deref_mut() else {
+            if !want_lin {
                 continue;
-            };
+            }
             let s = &mut s_all[r * srow..(r + 1) * srow];
             self.node_sums::<T, FMA>(plan, nw, s);
-            let gs = &gs_all[r * d_out..(r + 1) * d_out];
-            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| !cg.all) {
-                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
-                    let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target) else {
-                        continue;
-                    };
-                    for c in 0..p.d3 {
-                        let row = cg.first + c * cg.npairs + pr;
-                        axpy::<T, FMA>(
-                            &mut dlin[q * w..(q + 1) * w],
-                            gs[p.out + o as usize * p.d3 + c],
-                            &s[row * w..(row + 1) * w],
-                        );
-                    }
-                }
+            if nq > 0 && !need_edge {
+                let gs = &gs_all[r * d_out..(r + 1) * d_out];
+                let tc = overwritten(&mut work.tc, nw.np);
+                let dw = overwritten(&mut work.dw, nq * nw.np);
+                self.one_pairs_backward::<T, FMA>(plan, nw, gs, tc, Some(&mut *dw), None);
+                self.one_linear_grad::<T, FMA>(plan, nw, dw, dlone);
             }
         }
 
@@ -659,60 +857,40 @@ impl TensorProduct {
                 }
             }
         }
-        if !need_edge {
-            return;
-        }
-
-        // Phase 3, per node: dT, dH, and back to x1, x2.
+        // Phase 3, per node: dT, dH, and back to x1, x2; the `One` pairs from their products
+        // and weights.
+        let want_dx = edge.x1.is_some() || edge.x2.is_some();
+        let want_dw = nq > 0 && (want_lin || edge.hidden.is_some());
         for r in 0..count {
-            let i = first + r;
-            let nw = &work.nodes[r];
-            let (ne, np) = (nw.ne, nw.np);
-            let gs = &gs_all[r * d_out..(r + 1) * d_out];
-            let g = &mut g_all[r * srow..(r + 1) * srow];
-            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| !cg.all) {
-                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
-                    let (Some(q), Targets::One { o, .. }) = (one_weight(p, target), target) else {
-                        continue;
-                    };
-                    for c in 0..p.d3 {
-                        let row = cg.first + c * cg.npairs + pr;
-                        let gc = gs[p.out + o as usize * p.d3 + c];
-                        g[row * w..(row + 1) * w]
-                            .iter_mut()
-                            .zip(&plan.lt[q * w..(q + 1) * w])
-                            .for_each(|(y, &l)| *y = l * gc);
-                    }
-                }
+            if !need_edge {
+                break;
             }
-            // dT = G H^T, then the rows of pairs without weight: dT = g.
-            let dt = overwritten(&mut work.dt, plan.rows_pad * np);
-            gemm::<T, FMA, false>(
-                (plan.rows_pad, np, w),
-                Rows { data: g, stride: w },
-                Rows {
-                    data: &nw.ht,
-                    stride: np,
-                },
-                dt,
-                np,
+            let i = first + r;
+            if nq > 0 && want_dx {
+                self.node_one_weights::<T, FMA>(plan, &mut work.nodes[r]);
+            }
+            let nw = &work.nodes[r];
+            let (x, z, np) = (&nw.x, &nw.z, nw.np);
+            let gs = &gs_all[r * d_out..(r + 1) * d_out];
+            let g = &g_all[r * srow..(r + 1) * srow];
+            let dx = zeros(&mut work.dx, if want_dx { d1 * np } else { 0 });
+            let dz = zeros(&mut work.dz, if want_dx { plan.z_rows * np } else { 0 });
+            let dw = overwritten(&mut work.dw, if want_dw { nq * np } else { 0 });
+            let tc = overwritten(&mut work.tc, np);
+            self.one_pairs_backward::<T, FMA>(
+                plan,
+                nw,
+                gs,
+                tc,
+                want_dw.then_some(&mut *dw),
+                want_dx.then_some((&mut *dx, &mut *dz)),
             );
-            for (p, cg) in self.paths.iter().zip(&plan.cg) {
-                for (pr, &(_, _, target)) in p.pairs.iter().enumerate() {
-                    match target {
-                        Targets::One { o, .. } if one_weight(p, target).is_none() => {
-                            for c in 0..p.d3 {
-                                let row = cg.first + c * cg.npairs + pr;
-                                dt[row * np..row * np + ne].fill(gs[p.out + o as usize * p.d3 + c]);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+            if want_lin && want_dw {
+                self.one_linear_grad::<T, FMA>(plan, nw, dw, dlone);
             }
             let edges = a.edges.by_dst(i);
             if let Some(gh) = &edge.hidden {
-                // dH^T = G^T T, [w][np].
+                // dH^T = G^T T + L_one dW^T, [w][np].
                 let gt = overwritten(&mut work.gt, w * plan.rows);
                 for (row, gr) in g.chunks_exact(w.max(1)).take(plan.rows).enumerate() {
                     for (k, &v) in gr.iter().enumerate() {
@@ -733,17 +911,41 @@ impl TensorProduct {
                     dht,
                     np,
                 );
+                if want_dw {
+                    gemm::<T, FMA, true>(
+                        (w, np, nq),
+                        Rows {
+                            data: &plan.lone,
+                            stride: nq,
+                        },
+                        Rows {
+                            data: dw,
+                            stride: np,
+                        },
+                        dht,
+                        np,
+                    );
+                }
                 // SAFETY: these edges enter node `i`, which only this task visits.
                 unsafe { write_edge_rows(gh, edges, dht, np) };
             }
-            if edge.x1.is_none() && edge.x2.is_none() {
+            if !want_dx {
                 continue;
             }
-            // Back through t_uv[k] = sum_i Y_v[k, i] x[u, i] and Y_v = sum_j c x2[v, j].
-            let dx = zeros(&mut work.dx, d1 * np);
-            let dz = zeros(&mut work.dz, plan.z_rows * np);
-            let (x, z) = (&nw.x, &nw.z);
-            for (p, cg) in self.paths.iter().zip(&plan.cg) {
+            // dT = G H^T for the `All` rows, then back through t_uv[k] = sum_i Y_v[k, i]
+            // x[u, i] and Y_v = sum_j c x2[v, j].
+            let dt = overwritten(&mut work.dt, plan.rows_pad * np);
+            gemm::<T, FMA, false>(
+                (plan.rows_pad, np, w),
+                Rows { data: g, stride: w },
+                Rows {
+                    data: &nw.ht,
+                    stride: np,
+                },
+                dt,
+                np,
+            );
+            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| cg.all) {
                 let nb = cg.blocks.len();
                 for (pr, &(u, v, _)) in p.pairs.iter().enumerate() {
                     let (u, v) = (u as usize, v as usize);
@@ -778,6 +980,14 @@ impl TensorProduct {
             if let Some(g1) = &edge.x1 {
                 // SAFETY: as above.
                 unsafe { write_edge_rows(g1, edges, dx, np) };
+            }
+        }
+        if let Some(dlin) = dlin {
+            for (j, &q) in plan.one_q.iter().enumerate() {
+                dlin[q * w..(q + 1) * w]
+                    .iter_mut()
+                    .zip(&dlone[j * w..(j + 1) * w])
+                    .for_each(|(y, &x)| *y += x);
             }
         }
     }
@@ -939,7 +1149,13 @@ mod tests {
     /// once).
     #[test]
     fn portable_and_avx2_agree() {
-        let tp = benchmark_config("guide").unwrap();
+        for config in ["guide", "nequip-water"] {
+            agree_on(config);
+        }
+    }
+
+    fn agree_on(config: &str) {
+        let tp = benchmark_config(config).unwrap();
         let (n, width) = (7, 5);
         let src = [0, 1, 2, 3, 4, 5, 6, 0, 0, 3, 5];
         let dst = [1, 2, 3, 4, 5, 6, 0, 2, 3, 3, 3];
@@ -978,7 +1194,10 @@ mod tests {
         let (portable, detected) = (run(Isa::Portable), run(Isa::detect()));
         for (p, d) in portable.iter().zip(&detected) {
             for (x, y) in p.iter().zip(d) {
-                assert!((x - y).abs() <= 1e-12 * (1.0 + x.abs()), "{x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-12 * (1.0 + x.abs()),
+                    "{config}: {x} vs {y}"
+                );
             }
         }
     }
