@@ -16,7 +16,7 @@ const CHUNK: usize = 4096;
 impl EdgeIndex {
     /// `out[e] = pos[dst[e]] - pos[src[e]]`: `pos` `[N, 3]`, `out` `[E, 3]`.
     ///
-    /// Errors: [`Error::ShapeMismatch`] for other lengths.
+    /// Errors: [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for other lengths.
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;
@@ -46,7 +46,7 @@ impl EdgeIndex {
     /// The gradient of [`edge_vectors`](EdgeIndex::edge_vectors) with respect to `pos`
     /// (`[N, 3]`, overwritten) given `grad` `[E, 3]`.
     ///
-    /// Errors: [`Error::ShapeMismatch`] for other lengths.
+    /// Errors: [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for other lengths.
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;
