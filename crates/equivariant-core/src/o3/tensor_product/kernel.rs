@@ -13,6 +13,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::gemm::Isa;
 use super::instruction::ConnectionMode;
 use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
 use crate::{Error, Real, Result};
@@ -182,30 +183,66 @@ impl TensorProduct {
         out: &mut [MaybeUninit<T>],
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, out.len())?;
+        let d_out = self.irreps_out.dim();
+        if batch == 0 || d_out == 0 {
+            return Ok(());
+        }
+        let coefs = self.coefficients::<T>();
+        let isa = Isa::detect();
+        out.par_chunks_mut(CHUNK * d_out)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let a = (&coefs[..], x1, x2, weight);
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx2Fma {
+                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
+                    return unsafe { self.forward_chunk_avx2(a, chunk * CHUNK, out) };
+                }
+                let _ = isa;
+                self.forward_chunk(a, chunk * CHUNK, out)
+            });
+        Ok(())
+    }
+
+    /// Rows `first..` of the forward into `out` (zeroed here, then accumulated).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn forward_chunk<T: Real>(
+        &self,
+        (coefs, x1, x2, weight): (&[Coefficients<T>], &[T], &[T], &[T]),
+        first: usize,
+        out: &mut [MaybeUninit<T>],
+    ) {
         let (d1, d2, d_out) = (
             self.irreps_in1.dim(),
             self.irreps_in2.dim(),
             self.irreps_out.dim(),
         );
-        if batch == 0 || d_out == 0 {
-            return Ok(());
+        let mut s = Scratch::new(self);
+        for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
+            let z = first + r;
+            let out = zeroed_uninit(out);
+            let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
+            self.forward_row(coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
         }
-        let coefs = self.coefficients::<T>();
-        out.par_chunks_mut(CHUNK * d_out)
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let mut s = Scratch::new(self);
-                for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
-                    let z = chunk * CHUNK + r;
-                    let out = zeroed_uninit(out);
-                    let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
-                    self.forward_row(&coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
-                }
-            });
-        Ok(())
+    }
+
+    /// [`Self::forward_chunk`] compiled for AVX2 (the row kernels, inlined here, then run on
+    /// 256-bit vectors; the arithmetic and its order are the same).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::type_complexity)]
+    fn forward_chunk_avx2<T: Real>(
+        &self,
+        a: (&[Coefficients<T>], &[T], &[T], &[T]),
+        first: usize,
+        out: &mut [MaybeUninit<T>],
+    ) {
+        self.forward_chunk(a, first, out)
     }
 
     /// One row of the forward pass, added to `out`.
+    #[inline(always)]
     pub(super) fn forward_row<T: Real>(
         &self,
         coefs: &[Coefficients<T>],
@@ -342,11 +379,7 @@ impl TensorProduct {
         [g1, g2, gw]: [Option<&mut [MaybeUninit<T>]>; 3],
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
-        let (d1, d2, d_out) = (
-            self.irreps_in1.dim(),
-            self.irreps_in2.dim(),
-            self.irreps_out.dim(),
-        );
+        let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
         let check = |g: &Option<&mut [MaybeUninit<T>]>, expected: usize, what: &'static str| match g
         {
             Some(g) if g.len() != expected => Err(Error::ShapeMismatch {
@@ -382,44 +415,23 @@ impl TensorProduct {
         } else {
             (0..chunks).map(|_| None).collect()
         };
+        let isa = Isa::detect();
         let shared_partials: Vec<Vec<T>> = g1_chunks
             .par_iter_mut()
             .zip(g2_chunks.par_iter_mut())
             .zip(gw_chunks.par_iter_mut())
             .enumerate()
             .map(|(chunk, ((g1, g2), gw_rows))| {
-                let mut s = Scratch::new(self);
-                let mut shared = vec![
-                    T::zero();
-                    if want_gw && self.shared_weights {
-                        numel
-                    } else {
-                        0
-                    }
-                ];
-                let rows = CHUNK.min(batch - chunk * CHUNK);
-                for r in 0..rows {
-                    let z = chunk * CHUNK + r;
-                    let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
-                    let g = &grad_out[z * d_out..(z + 1) * d_out];
-                    // Per-row gradients are zeroed row by row, while the row is in cache.
-                    let g1_row = g1
-                        .as_deref_mut()
-                        .map(|g| zeroed_uninit(&mut g[r * d1..(r + 1) * d1]));
-                    let g2_row = g2
-                        .as_deref_mut()
-                        .map(|g| zeroed_uninit(&mut g[r * d2..(r + 1) * d2]));
-                    let gw_row: Option<&mut [T]> = if self.shared_weights {
-                        want_gw.then_some(&mut shared[..])
-                    } else {
-                        gw_rows
-                            .as_deref_mut()
-                            .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
-                    };
-                    let w = self.row_weight(weight, z);
-                    self.backward_row(&coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
+                let a = (&coefs[..], x1, x2, weight, grad_out);
+                let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
+                let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx2Fma {
+                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
+                    return unsafe { self.backward_chunk_avx2(a, rows, grads, want_gw) };
                 }
-                shared
+                let _ = isa;
+                self.backward_chunk(a, rows, grads, want_gw)
             })
             .collect();
         if let Some(gw) = shared_gw {
@@ -430,8 +442,72 @@ impl TensorProduct {
         Ok(())
     }
 
+    /// Rows `first..first + count` of the backward: per-row gradients into the chunk's
+    /// rows of `[g1, g2, gw]` (zeroed here row by row, while the row is in cache); returns
+    /// the chunk's partial shared-weight gradient (empty unless shared and wanted).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn backward_chunk<T: Real>(
+        &self,
+        (coefs, x1, x2, weight, grad_out): (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
+        (first, count): (usize, usize),
+        [g1, g2, gw_rows]: [Option<&mut [MaybeUninit<T>]>; 3],
+        want_gw: bool,
+    ) -> Vec<T> {
+        let (d1, d2, d_out, numel) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+            self.weight_numel,
+        );
+        let (mut g1, mut g2, mut gw_rows) = (g1, g2, gw_rows);
+        let mut s = Scratch::new(self);
+        let shared_len = if want_gw && self.shared_weights {
+            numel
+        } else {
+            0
+        };
+        let mut shared = vec![T::zero(); shared_len];
+        for r in 0..count {
+            let z = first + r;
+            let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
+            let g = &grad_out[z * d_out..(z + 1) * d_out];
+            let g1_row = g1
+                .as_deref_mut()
+                .map(|g| zeroed_uninit(&mut g[r * d1..(r + 1) * d1]));
+            let g2_row = g2
+                .as_deref_mut()
+                .map(|g| zeroed_uninit(&mut g[r * d2..(r + 1) * d2]));
+            let gw_row: Option<&mut [T]> = if self.shared_weights {
+                want_gw.then_some(&mut shared[..])
+            } else {
+                gw_rows
+                    .as_deref_mut()
+                    .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
+            };
+            let w = self.row_weight(weight, z);
+            self.backward_row(coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
+        }
+        shared
+    }
+
+    /// [`Self::backward_chunk`] compiled for AVX2, as [`Self::forward_chunk_avx2`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::type_complexity)]
+    fn backward_chunk_avx2<T: Real>(
+        &self,
+        a: (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
+        rows: (usize, usize),
+        grads: [Option<&mut [MaybeUninit<T>]>; 3],
+        want_gw: bool,
+    ) -> Vec<T> {
+        self.backward_chunk(a, rows, grads, want_gw)
+    }
+
     /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn backward_row<T: Real>(
         &self,
         coefs: &[Coefficients<T>],
@@ -557,7 +633,7 @@ use dispatch_dims;
 
 /// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
 /// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.
-#[inline]
+#[inline(always)]
 pub(super) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
     let y = &mut y[..p.d1 * p.d3];
     y.fill(T::zero());
@@ -578,7 +654,7 @@ fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
 
 /// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`
 /// product per channel `u`, with `y` in registers when the sizes are constants.
-#[inline]
+#[inline(always)]
 fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
     p: &PathPlan,
     y: &[T],
@@ -630,7 +706,7 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
 /// The backward of [`uvu_forward`]: with `h = W[u, v] g[u]`, `g1[u, i] += sum_k y[i, k] h[k]`,
 /// `gW[u, v] += g[u] . (x1[u] y)`, and `dots[i, k] = sum_u x1[u, i] h[k]` for the caller's
 /// `g2`.
-#[inline]
+#[inline(always)]
 #[allow(clippy::type_complexity)]
 fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
     p: &PathPlan,
