@@ -5,11 +5,14 @@
 Builds our CLI (`cargo build --release -p equivariant-cli`) unless --no-build, then for each
 configuration of ../shared/benchmarks.md prints one JSON object per line:
   {"config", "batch", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
-   "sgemm_gflops", "fwd_flops"}
+   "sgemm_gflops", "fwd_flops", "read_gbps", "weight_mib", "fwd_floor_ms"}
 Both sides: 2 threads, f32, per-row weights, median of --reps timings after warm-up.
 Forward = the product on fixed inputs; forward+backward = forward, then the gradient of
 sum(out^2) with respect to x1, x2 and the weights. sgemm_gflops is a 2048^3 torch matmul
 measured in the same run (the machine's peak for the sgemm fraction in BENCHMARKS.md).
+read_gbps is this machine's memory read bandwidth (`equivariant bench bandwidth`, 2
+threads, same run); fwd_floor_ms = the per-row weights (weight_mib, f32) / read_gbps: no
+forward that reads its weights from memory can be faster, ours or e3nn's.
 """
 
 import argparse
@@ -93,6 +96,15 @@ def ours(name, batch, reps):
     return json.loads(line)
 
 
+def read_gbps():
+    exe = os.path.join(ROOT, "target", "release", "equivariant")
+    env = dict(os.environ, RAYON_NUM_THREADS="2")
+    line = subprocess.run(
+        [exe, "bench", "bandwidth", "--json"], check=True, capture_output=True, text=True, env=env,
+    ).stdout.strip().splitlines()[-1]
+    return json.loads(line)["read_gbps"]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", default=",".join(CONFIGS))
@@ -104,7 +116,9 @@ def main():
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
     peak = sgemm_gflops()
+    gbps = read_gbps()
     for name in args.configs.split(","):
+        weight_bytes = 4 * args.batch * build(name).weight_numel
         mine = ours(name, args.batch, args.reps)
         e_fwd, e_fwd_bwd = e3nn_times(name, args.batch, args.reps)
         print(json.dumps({
@@ -116,6 +130,9 @@ def main():
             "e3nn_fwd_bwd_ms": round(e_fwd_bwd, 4),
             "sgemm_gflops": round(peak, 2),
             "fwd_flops": mine["fwd_flops"],
+            "read_gbps": gbps,
+            "weight_mib": round(weight_bytes / 2**20, 1),
+            "fwd_floor_ms": round(weight_bytes / (gbps * 1e9) * 1e3, 2),
         }), flush=True)
 
 

@@ -25,6 +25,26 @@ pub enum BenchCommand {
     /// path) and unfused: forward, and forward + backward of sum(out^2) to the features,
     /// positions and MLP weights.
     Conv(ConvArgs),
+    /// This machine's memory read bandwidth: the floor under any kernel that must stream its
+    /// inputs (a tensor product's per-row weights: `batch x weight_numel x 4` bytes in f32).
+    Bandwidth(BandwidthArgs),
+}
+
+/// Options of `equivariant bench bandwidth`.
+#[derive(clap::Args)]
+pub struct BandwidthArgs {
+    /// Buffer size in MiB (far above the last-level cache, so reads come from memory).
+    #[arg(long, default_value_t = 512)]
+    mib: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 9)]
+    reps: usize,
+    /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One JSON object instead of a line of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `equivariant bench conv`.
@@ -100,6 +120,10 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             set_threads(args.threads)?;
             bench_conv(args)
         }
+        BenchCommand::Bandwidth(args) => {
+            set_threads(args.threads)?;
+            bench_bandwidth(args)
+        }
         BenchCommand::Tp(args) => {
             set_threads(args.threads)?;
             let names: Vec<&str> = if args.config == "all" {
@@ -149,6 +173,43 @@ pub fn median_ms(
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+/// Sums a `mib`-MiB f32 buffer in parallel (64 KiB per task, sixteen partial sums per task so
+/// the loop is bound by loads, not by an addition chain) and reports bytes per second.
+fn bench_bandwidth(args: &BandwidthArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use rayon::prelude::*;
+    let len = args.mib.max(1) << 18;
+    let data: Vec<f32> = (0..len).map(|i| (i % 7) as f32).collect();
+    let mut total = 0.0f32;
+    let ms = median_ms(args.reps, 1, || {
+        total = data
+            .par_chunks(1 << 14)
+            .map(|chunk| {
+                let mut acc = [0.0f32; 16];
+                for block in chunk.chunks_exact(16) {
+                    acc.iter_mut().zip(block).for_each(|(a, &x)| *a += x);
+                }
+                acc.iter().sum::<f32>()
+            })
+            .sum();
+        Ok(())
+    })?;
+    std::hint::black_box(total);
+    let gbps = (len * 4) as f64 / (ms * 1e-3) / 1e9;
+    let threads = rayon::current_num_threads();
+    if args.json {
+        println!(
+            "{{\"read_gbps\": {gbps:.2}, \"mib\": {}, \"median_ms\": {ms:.3}, \"threads\": {threads}}}",
+            args.mib
+        );
+    } else {
+        println!(
+            "read {:.1} GB/s ({} MiB in {ms:.2} ms, median of {}, {threads} threads)",
+            gbps, args.mib, args.reps
+        );
+    }
+    Ok(())
 }
 
 fn bench_tp<T: Real>(
