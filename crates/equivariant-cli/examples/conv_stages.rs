@@ -7,7 +7,6 @@
 //! the `equivariant` binary.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use equivariant::burn::tensor::{Device, Distribution, Tensor};
 use equivariant::graph::EdgeIndex;
@@ -15,26 +14,20 @@ use equivariant::math::SoftOneHotLinspace;
 use equivariant::nn::ConvolutionConfig;
 use equivariant::ops::{edge_vectors, fused_convolution, radial_layer};
 
+#[path = "../src/timing.rs"]
+mod timing;
+
+/// The median of 9 runs of `f`, after one untimed run.
 fn median_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..9)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[4]
+    timing::median_ms(9, 1, || {
+        f();
+        Ok(())
+    })
+    .expect("f cannot fail")
 }
 
 fn main() -> Result<(), equivariant::Error> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: allocator parameters only, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
-    }
+    timing::keep_freed_memory();
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -6,32 +6,24 @@
 //! `out.sum()` (no `powi`), whose backward seeds the op with ones. The allocator settings
 //! are those of the `equivariant` binary.
 
-use std::time::Instant;
-
 use equivariant::burn::tensor::{DType, Device, Distribution, Tensor};
 use equivariant::o3::tensor_product::benchmark_config;
 use equivariant::o3::TensorProduct;
 
+#[path = "../src/timing.rs"]
+mod timing;
+
+/// The median of 9 runs of `f`, after one untimed run.
 fn median_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..9)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[4]
+    timing::median_ms(9, 1, || {
+        f();
+        Ok(())
+    })
+    .expect("f cannot fail")
 }
 
 fn main() -> Result<(), equivariant::Error> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: allocator parameters only, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
-    }
+    timing::keep_freed_memory();
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "mace-medium".into());

@@ -2,8 +2,6 @@
 //!
 //! One JSON object per line with `--json`, read by `tools/reference/compare_tp.py`.
 
-use std::time::Instant;
-
 use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::nn::{Convolution, ConvolutionConfig};
@@ -15,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use crate::example::{features, positions, tensor};
+use crate::timing::median_ms;
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
@@ -154,25 +153,6 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
-}
-
-/// Median of `reps` timings of `f`, in milliseconds, after `warmup` untimed calls.
-pub fn median_ms(
-    reps: usize,
-    warmup: usize,
-    mut f: impl FnMut() -> Result<(), equivariant::Error>,
-) -> Result<f64, equivariant::Error> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(reps.max(1));
-    for _ in 0..reps.max(1) {
-        let start = Instant::now();
-        f()?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
 }
 
 /// Sums a `mib`-MiB f32 buffer in parallel (64 KiB per task, sixteen partial sums per task so

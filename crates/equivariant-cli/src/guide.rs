@@ -11,9 +11,9 @@ use equivariant::o3::rand_matrix;
 use equivariant::ops::{gather, index_tensor, scatter_sum};
 use rand::SeedableRng;
 
-use crate::bench::median_ms;
 use crate::example::{features, positions, second_moment, tensor};
 use crate::plots;
+use crate::timing::median_ms;
 
 /// Options of `equivariant guide`.
 #[derive(clap::Args)]

@@ -1,0 +1,44 @@
+//! Timing helpers shared by the `equivariant` binary and its examples (which include this
+//! file with `#[path]`): the median of repeated runs, and the allocator settings every timed
+//! run uses.
+
+use std::time::Instant;
+
+/// Median of `reps` timings of `f`, in milliseconds, after `warmup` untimed calls.
+pub fn median_ms(
+    reps: usize,
+    warmup: usize,
+    mut f: impl FnMut() -> Result<(), equivariant::Error>,
+) -> Result<f64, equivariant::Error> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Keeps freed memory in the process: burn's eager ops allocate a fresh output per op, and
+/// glibc serves large blocks straight from `mmap` and unmaps them on free, so each op of a
+/// large convolution page-faults its output in again (measured here: relu over 19M floats
+/// 89 ms with the defaults, 14 ms with this). `M_MMAP_MAX = 0` serves every block from the
+/// heap and `M_TRIM_THRESHOLD = -1` never gives the heap back. The earlier settings
+/// (`M_MMAP_THRESHOLD` and `M_TRIM_THRESHOLD` at `i32::MAX`) still left a tensor-product
+/// module's forward + backward with ~30% of its time in page faults (mace-medium 261 ms,
+/// 242 ms with these; nequip-benzene 3505 ms, 1782 ms).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn keep_freed_memory() {}
