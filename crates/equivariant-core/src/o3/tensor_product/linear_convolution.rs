@@ -861,10 +861,9 @@ impl TensorProduct {
         // and weights.
         let want_dx = edge.x1.is_some() || edge.x2.is_some();
         let want_dw = nq > 0 && (want_lin || edge.hidden.is_some());
-        for r in 0..count {
-            if !need_edge {
-                break;
-            }
+        // Without edge gradients there is nothing per node left to do.
+        let edge_nodes = if need_edge { count } else { 0 };
+        for r in 0..edge_nodes {
             let i = first + r;
             if nq > 0 && want_dx {
                 self.node_one_weights::<T, FMA>(plan, &mut work.nodes[r]);
