@@ -140,7 +140,8 @@ fn equivariant_under_rotations_and_parity() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for shared in [true, false] {
         for tp in every_mode(shared) {
-            let batch = 3;
+            // One group of eight lanes and three single rows.
+            let batch = 11;
             let (d1, d2, d3) = (
                 tp.irreps_in1().dim(),
                 tp.irreps_in2().dim(),
@@ -232,6 +233,82 @@ fn gradients_match_finite_differences() {
             for (which, analytic) in [(0, &g1), (1, &g2), (2, &gw)] {
                 let numeric: Vec<f64> = (0..analytic.len()).map(|n| fd(which, n)).collect();
                 common::assert_close(&format!("{tp} gradient {which}"), analytic, &numeric, 1e-6);
+            }
+        }
+    }
+}
+
+/// Rows run in groups of eight lanes (a batch of 19: two groups, three single rows) give
+/// what each row gives alone (a batch of 1 runs the row kernel), every mode, both kinds of
+/// weights, outputs and each gradient.
+#[test]
+fn lane_groups_agree_with_single_rows() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for shared in [true, false] {
+        for tp in every_mode(shared) {
+            let batch = 19;
+            let (d1, d2, d3, numel) = (
+                tp.irreps_in1().dim(),
+                tp.irreps_in2().dim(),
+                tp.irreps_out().dim(),
+                tp.weight_numel(),
+            );
+            let (x1, x2, w) = (
+                randn(&mut rng, batch * d1),
+                randn(&mut rng, batch * d2),
+                weights(&tp, batch, &mut rng),
+            );
+            let g = randn(&mut rng, batch * d3);
+            let all = |x1: &[f64], x2: &[f64], w: &[f64], g: &[f64], n: usize| {
+                let out = forward(&tp, x1, x2, w, n);
+                let (mut g1, mut g2, mut gw) =
+                    (vec![0.0; x1.len()], vec![0.0; x2.len()], vec![0.0; w.len()]);
+                tp.backward(
+                    x1,
+                    x2,
+                    w,
+                    g,
+                    TensorProductGradients {
+                        x1: Some(&mut g1),
+                        x2: Some(&mut g2),
+                        weight: Some(&mut gw),
+                    },
+                )
+                .unwrap();
+                [out, g1, g2, gw]
+            };
+            let grouped = all(&x1, &x2, &w, &g, batch);
+            let mut single: [Vec<f64>; 4] = Default::default();
+            if shared {
+                single[3] = vec![0.0; numel];
+            }
+            for z in 0..batch {
+                let wz = if shared {
+                    &w[..]
+                } else {
+                    &w[z * numel..(z + 1) * numel]
+                };
+                let [out, g1, g2, gw] = all(
+                    &x1[z * d1..(z + 1) * d1],
+                    &x2[z * d2..(z + 1) * d2],
+                    wz,
+                    &g[z * d3..(z + 1) * d3],
+                    1,
+                );
+                single[0].extend(out);
+                single[1].extend(g1);
+                single[2].extend(g2);
+                if shared {
+                    single[3].iter_mut().zip(gw).for_each(|(a, b)| *a += b);
+                } else {
+                    single[3].extend(gw);
+                }
+            }
+            for (what, (a, b)) in ["out", "grad x1", "grad x2", "grad weight"]
+                .iter()
+                .zip(grouped.iter().zip(&single))
+            {
+                common::assert_close(&format!("{tp} {what} (shared {shared})"), a, b, 1e-12);
             }
         }
     }
@@ -488,20 +565,38 @@ mod fixtures {
                 .collect();
             assert_eq!(shape, &shape_e, "{name}: path shape");
         }
+        // The fixture's rows, then the same rows repeated four times: 12 rows run as one
+        // group of eight lanes and four single rows.
+        for reps in [1, 4] {
+            check_rows(name, &tp, case, reps);
+        }
+    }
+
+    /// The fixture's numbers with its rows repeated `reps` times (a shared weight's
+    /// gradient, a sum over rows, scales by `reps`).
+    fn check_rows(name: &str, tp: &TensorProduct, case: &Value, reps: usize) {
+        let tiled = |v: Vec<f64>| v.repeat(reps);
+        let shared = case["shared_weights"].as_bool().unwrap();
         let square = case["x2"].is_null();
-        let x1 = f64s(&case["x1"]);
+        let x1 = tiled(f64s(&case["x1"]));
         let x2 = if square {
             x1.clone()
         } else {
-            f64s(&case["x2"])
+            tiled(f64s(&case["x2"]))
         };
         let w = f64s(&case["weight"]);
-        let batch = case["batch"].as_u64().unwrap() as usize;
+        let w = if shared { w } else { tiled(w) };
+        let batch = reps * case["batch"].as_u64().unwrap() as usize;
         let mut out = vec![0.0; batch * tp.irreps_out().dim()];
         tp.forward(&x1, &x2, &w, &mut out).unwrap();
-        assert_close(&format!("{name}: out"), &out, &f64s(&case["out"]), 1e-10);
+        assert_close(
+            &format!("{name} x{reps}: out"),
+            &out,
+            &tiled(f64s(&case["out"])),
+            1e-10,
+        );
 
-        let g = f64s(&case["grad_out"]);
+        let g = tiled(f64s(&case["grad_out"]));
         let (mut g1, mut g2, mut gw) =
             (vec![0.0; x1.len()], vec![0.0; x2.len()], vec![0.0; w.len()]);
         tp.backward(
@@ -520,22 +615,29 @@ mod fixtures {
             g1.iter_mut().zip(&g2).for_each(|(a, b)| *a += b);
         } else {
             assert_close(
-                &format!("{name}: grad x2"),
+                &format!("{name} x{reps}: grad x2"),
                 &g2,
-                &f64s(&case["grad_x2"]),
+                &tiled(f64s(&case["grad_x2"])),
                 1e-10,
             );
         }
         assert_close(
-            &format!("{name}: grad x1"),
+            &format!("{name} x{reps}: grad x1"),
             &g1,
-            &f64s(&case["grad_x1"]),
+            &tiled(f64s(&case["grad_x1"])),
             1e-10,
         );
         assert_close(
-            &format!("{name}: grad weight"),
+            &format!("{name} x{reps}: grad weight"),
             &gw,
-            &f64s(&case["grad_weight"]),
+            &if shared {
+                f64s(&case["grad_weight"])
+                    .iter()
+                    .map(|x| x * reps as f64)
+                    .collect()
+            } else {
+                tiled(f64s(&case["grad_weight"]))
+            },
             1e-10,
         );
 
@@ -545,7 +647,12 @@ mod fixtures {
         tp.forward(&f(&x1), &f(&x2), &f(&w), &mut out32).unwrap();
         let scale = out.iter().fold(1.0f64, |m, x| m.max(x.abs()));
         let out32: Vec<f64> = out32.into_iter().map(f64::from).collect();
-        assert_close(&format!("{name}: out f32"), &out32, &out, 1e-5 * scale);
+        assert_close(
+            &format!("{name} x{reps}: out f32"),
+            &out32,
+            &out,
+            1e-5 * scale,
+        );
         let (mut a, mut b, mut c) = (
             vec![0.0f32; x1.len()],
             vec![0.0f32; x2.len()],
@@ -566,11 +673,11 @@ mod fixtures {
         if square {
             a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
         }
-        for (what, got, want) in [("x1", a, &g1), ("weight", c, &gw)] {
+        for (what, got, want) in [("x1", a, &g1), ("x2", b, &g2), ("weight", c, &gw)] {
             let scale = want.iter().fold(1.0f64, |m, x| m.max(x.abs()));
             let got: Vec<f64> = got.into_iter().map(f64::from).collect();
             assert_close(
-                &format!("{name}: grad {what} f32"),
+                &format!("{name} x{reps}: grad {what} f32"),
                 &got,
                 want,
                 1e-5 * scale,

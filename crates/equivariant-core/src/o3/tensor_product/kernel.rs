@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm::Isa;
 use super::instruction::ConnectionMode;
+use super::lanes::{lanes_to_rows, rows_to_lanes, LaneBuffers, L};
 use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
 use crate::{Error, Real, Result};
 
@@ -42,8 +43,8 @@ pub struct TensorProductGradients<'a, T> {
 /// A path's coefficients cast to the data type.
 pub(super) struct Coefficients<T> {
     pub(super) forward: Vec<T>,
-    backward1: Vec<T>,
-    backward2: Vec<T>,
+    pub(super) backward1: Vec<T>,
+    pub(super) backward2: Vec<T>,
 }
 
 fn cast<T: Real>(c: &Contraction) -> Vec<T> {
@@ -142,7 +143,7 @@ impl TensorProduct {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn forward<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T], out: &mut [T]) -> Result<()> {
-        self.forward_uninit(x1, x2, weight, as_uninit(out))
+        self.forward_uninit(x1, x2, weight, as_uninit(out), Isa::detect())
     }
 
     /// [`forward`](TensorProduct::forward) into a new buffer, `[batch, irreps_out.dim]`
@@ -159,7 +160,7 @@ impl TensorProduct {
     pub fn forward_vec<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T]) -> Result<Vec<T>> {
         let len = self.implied_batch(x1, x2) * self.irreps_out.dim();
         let mut out = uninit_vec(len);
-        self.forward_uninit(x1, x2, weight, &mut out)?;
+        self.forward_uninit(x1, x2, weight, &mut out, Isa::detect())?;
         // SAFETY: `forward_uninit` succeeded, so it wrote every row of `out`.
         Ok(unsafe { assume_init_vec(out) })
     }
@@ -173,14 +174,16 @@ impl TensorProduct {
             .unwrap_or(0)
     }
 
-    /// [`forward`](TensorProduct::forward) into a possibly uninitialized buffer: every row is
-    /// zeroed, then accumulated, so all of `out` is initialized on success.
-    fn forward_uninit<T: Real>(
+    /// [`forward`](TensorProduct::forward) into a possibly uninitialized buffer, with the
+    /// kernels' instantiation for `isa`: every row is written, so all of `out` is
+    /// initialized on success.
+    pub(super) fn forward_uninit<T: Real>(
         &self,
         x1: &[T],
         x2: &[T],
         weight: &[T],
         out: &mut [MaybeUninit<T>],
+        isa: Isa,
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, out.len())?;
         let d_out = self.irreps_out.dim();
@@ -188,7 +191,6 @@ impl TensorProduct {
             return Ok(());
         }
         let coefs = self.coefficients::<T>();
-        let isa = Isa::detect();
         out.par_chunks_mut(CHUNK * d_out)
             .enumerate()
             .for_each(|(chunk, out)| {
@@ -199,28 +201,51 @@ impl TensorProduct {
                     return unsafe { self.forward_chunk_avx2(a, chunk * CHUNK, out) };
                 }
                 let _ = isa;
-                self.forward_chunk(a, chunk * CHUNK, out)
+                self.forward_chunk::<T, false>(a, chunk * CHUNK, out)
             });
         Ok(())
     }
 
-    /// Rows `first..` of the forward into `out` (zeroed here, then accumulated).
+    /// Rows `first..` of the forward into `out`: groups of eight rows lane-major
+    /// ([`Self::forward_lanes`]), the last `< 8` rows one by one.
     #[inline(always)]
     #[allow(clippy::type_complexity)]
-    fn forward_chunk<T: Real>(
+    fn forward_chunk<T: Real, const FMA: bool>(
         &self,
         (coefs, x1, x2, weight): (&[Coefficients<T>], &[T], &[T], &[T]),
         first: usize,
         out: &mut [MaybeUninit<T>],
     ) {
-        let (d1, d2, d_out) = (
+        let (d1, d2, d_out, numel) = (
             self.irreps_in1.dim(),
             self.irreps_in2.dim(),
             self.irreps_out.dim(),
+            self.weight_numel,
         );
+        let groups = out.len() / d_out / L;
+        let (grouped, rest) = out.split_at_mut(groups * L * d_out);
+        if groups > 0 {
+            let mut b = LaneBuffers::new(self, false);
+            if self.shared_weights {
+                b.splat_weights(weight);
+            }
+            for (g, out) in grouped.chunks_exact_mut(L * d_out).enumerate() {
+                let z = first + g * L;
+                rows_to_lanes::<T, FMA>(&x1[z * d1..], d1, &mut b.x1);
+                rows_to_lanes::<T, FMA>(&x2[z * d2..], d2, &mut b.x2);
+                if !self.shared_weights {
+                    rows_to_lanes::<T, FMA>(&weight[z * numel..], numel, &mut b.w);
+                }
+                self.forward_lanes::<T, FMA>(coefs, &mut b);
+                lanes_to_rows::<T, FMA>(&b.out, d_out, out);
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
         let mut s = Scratch::new(self);
-        for (r, out) in out.chunks_exact_mut(d_out).enumerate() {
-            let z = first + r;
+        for (r, out) in rest.chunks_exact_mut(d_out).enumerate() {
+            let z = first + groups * L + r;
             let out = zeroed_uninit(out);
             let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
             self.forward_row(coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
@@ -238,7 +263,7 @@ impl TensorProduct {
         first: usize,
         out: &mut [MaybeUninit<T>],
     ) {
-        self.forward_chunk(a, first, out)
+        self.forward_chunk::<T, true>(a, first, out)
     }
 
     /// One row of the forward pass, added to `out`.
@@ -326,6 +351,7 @@ impl TensorProduct {
             weight,
             grad_out,
             [g1.map(as_uninit), g2.map(as_uninit), gw.map(as_uninit)],
+            Isa::detect(),
         )
     }
 
@@ -363,20 +389,23 @@ impl TensorProduct {
             weight,
             grad_out,
             [b1.as_deref_mut(), b2.as_deref_mut(), bw.as_deref_mut()],
+            Isa::detect(),
         )?;
         // SAFETY: `backward_uninit` succeeded, so it wrote every element of each buffer.
         Ok(buffers.map(|b| b.map(|b| unsafe { assume_init_vec(b) })))
     }
 
     /// [`backward`](TensorProduct::backward) into possibly uninitialized buffers `[x1, x2,
-    /// weight]`: every row (and a shared weight gradient) is zeroed, then accumulated.
-    fn backward_uninit<T: Real>(
+    /// weight]`, with the kernels' instantiation for `isa`: every row (and a shared weight
+    /// gradient) is written.
+    pub(super) fn backward_uninit<T: Real>(
         &self,
         x1: &[T],
         x2: &[T],
         weight: &[T],
         grad_out: &[T],
         [g1, g2, gw]: [Option<&mut [MaybeUninit<T>]>; 3],
+        isa: Isa,
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
         let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
@@ -415,7 +444,6 @@ impl TensorProduct {
         } else {
             (0..chunks).map(|_| None).collect()
         };
-        let isa = Isa::detect();
         let shared_partials: Vec<Vec<T>> = g1_chunks
             .par_iter_mut()
             .zip(g2_chunks.par_iter_mut())
@@ -431,7 +459,7 @@ impl TensorProduct {
                     return unsafe { self.backward_chunk_avx2(a, rows, grads, want_gw) };
                 }
                 let _ = isa;
-                self.backward_chunk(a, rows, grads, want_gw)
+                self.backward_chunk::<T, false>(a, rows, grads, want_gw)
             })
             .collect();
         if let Some(gw) = shared_gw {
@@ -443,11 +471,12 @@ impl TensorProduct {
     }
 
     /// Rows `first..first + count` of the backward: per-row gradients into the chunk's
-    /// rows of `[g1, g2, gw]` (zeroed here row by row, while the row is in cache); returns
-    /// the chunk's partial shared-weight gradient (empty unless shared and wanted).
+    /// rows of `[g1, g2, gw]` (each row written once, while in cache), groups of eight rows
+    /// lane-major ([`Self::backward_lanes`]), the last `< 8` rows one by one; returns the
+    /// chunk's partial shared-weight gradient (empty unless shared and wanted).
     #[inline(always)]
     #[allow(clippy::type_complexity)]
-    fn backward_chunk<T: Real>(
+    fn backward_chunk<T: Real, const FMA: bool>(
         &self,
         (coefs, x1, x2, weight, grad_out): (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
         (first, count): (usize, usize),
@@ -461,14 +490,44 @@ impl TensorProduct {
             self.weight_numel,
         );
         let (mut g1, mut g2, mut gw_rows) = (g1, g2, gw_rows);
-        let mut s = Scratch::new(self);
         let shared_len = if want_gw && self.shared_weights {
             numel
         } else {
             0
         };
         let mut shared = vec![T::zero(); shared_len];
-        for r in 0..count {
+        let groups = count / L;
+        if groups > 0 {
+            let want = [g1.is_some(), g2.is_some(), want_gw];
+            let mut b = LaneBuffers::new(self, true);
+            if self.shared_weights {
+                b.splat_weights(weight);
+            }
+            for g in 0..groups {
+                let (r, z) = (g * L, first + g * L);
+                rows_to_lanes::<T, FMA>(&x1[z * d1..], d1, &mut b.x1);
+                rows_to_lanes::<T, FMA>(&x2[z * d2..], d2, &mut b.x2);
+                rows_to_lanes::<T, FMA>(&grad_out[z * d_out..], d_out, &mut b.out);
+                if !self.shared_weights {
+                    rows_to_lanes::<T, FMA>(&weight[z * numel..], numel, &mut b.w);
+                }
+                self.backward_lanes::<T, FMA>(coefs, &mut b, want);
+                if let Some(g1) = g1.as_deref_mut() {
+                    lanes_to_rows::<T, FMA>(&b.g1, d1, &mut g1[r * d1..]);
+                }
+                if let Some(g2) = g2.as_deref_mut() {
+                    lanes_to_rows::<T, FMA>(&b.g2, d2, &mut g2[r * d2..]);
+                }
+                if let Some(gw) = gw_rows.as_deref_mut() {
+                    lanes_to_rows::<T, FMA>(&b.gw, numel, &mut gw[r * numel..]);
+                }
+                for (s, lanes) in shared.iter_mut().zip(&b.gw) {
+                    *s += lanes.iter().fold(T::zero(), |a, &x| a + x);
+                }
+            }
+        }
+        let mut s = Scratch::new(self);
+        for r in groups * L..count {
             let z = first + r;
             let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
             let g = &grad_out[z * d_out..(z + 1) * d_out];
@@ -502,7 +561,7 @@ impl TensorProduct {
         grads: [Option<&mut [MaybeUninit<T>]>; 3],
         want_gw: bool,
     ) -> Vec<T> {
-        self.backward_chunk(a, rows, grads, want_gw)
+        self.backward_chunk::<T, true>(a, rows, grads, want_gw)
     }
 
     /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
@@ -603,33 +662,36 @@ impl<T: Real> Scratch<T> {
     }
 }
 
-/// Calls `f::<T, D1, D3>` with the irrep dimensions as constants for `l <= 3` (the
-/// compiler then unrolls the small matrix products), and `f::<T, 0, 0>` (run-time sizes)
-/// otherwise.
+/// Calls `f::<T, D1, D3>` (or `f::<G.., D1, D3>` with the leading generic arguments `[G..,]`
+/// given) with the irrep dimensions as constants for `l <= 3` (the compiler then unrolls
+/// the small matrix products), and `f::<.., 0, 0>` (run-time sizes) otherwise.
 macro_rules! dispatch_dims {
     ($d1:expr, $d3:expr, $f:ident, ($($arg:expr),*)) => {
+        dispatch_dims!($d1, $d3, $f[T,], ($($arg),*))
+    };
+    ($d1:expr, $d3:expr, $f:ident[$($g:tt)*], ($($arg:expr),*)) => {
         match ($d1, $d3) {
-            (1, 1) => $f::<T, 1, 1>($($arg),*),
-            (1, 3) => $f::<T, 1, 3>($($arg),*),
-            (1, 5) => $f::<T, 1, 5>($($arg),*),
-            (1, 7) => $f::<T, 1, 7>($($arg),*),
-            (3, 1) => $f::<T, 3, 1>($($arg),*),
-            (3, 3) => $f::<T, 3, 3>($($arg),*),
-            (3, 5) => $f::<T, 3, 5>($($arg),*),
-            (3, 7) => $f::<T, 3, 7>($($arg),*),
-            (5, 1) => $f::<T, 5, 1>($($arg),*),
-            (5, 3) => $f::<T, 5, 3>($($arg),*),
-            (5, 5) => $f::<T, 5, 5>($($arg),*),
-            (5, 7) => $f::<T, 5, 7>($($arg),*),
-            (7, 1) => $f::<T, 7, 1>($($arg),*),
-            (7, 3) => $f::<T, 7, 3>($($arg),*),
-            (7, 5) => $f::<T, 7, 5>($($arg),*),
-            (7, 7) => $f::<T, 7, 7>($($arg),*),
-            _ => $f::<T, 0, 0>($($arg),*),
+            (1, 1) => $f::<$($g)* 1, 1>($($arg),*),
+            (1, 3) => $f::<$($g)* 1, 3>($($arg),*),
+            (1, 5) => $f::<$($g)* 1, 5>($($arg),*),
+            (1, 7) => $f::<$($g)* 1, 7>($($arg),*),
+            (3, 1) => $f::<$($g)* 3, 1>($($arg),*),
+            (3, 3) => $f::<$($g)* 3, 3>($($arg),*),
+            (3, 5) => $f::<$($g)* 3, 5>($($arg),*),
+            (3, 7) => $f::<$($g)* 3, 7>($($arg),*),
+            (5, 1) => $f::<$($g)* 5, 1>($($arg),*),
+            (5, 3) => $f::<$($g)* 5, 3>($($arg),*),
+            (5, 5) => $f::<$($g)* 5, 5>($($arg),*),
+            (5, 7) => $f::<$($g)* 5, 7>($($arg),*),
+            (7, 1) => $f::<$($g)* 7, 1>($($arg),*),
+            (7, 3) => $f::<$($g)* 7, 3>($($arg),*),
+            (7, 5) => $f::<$($g)* 7, 5>($($arg),*),
+            (7, 7) => $f::<$($g)* 7, 7>($($arg),*),
+            _ => $f::<$($g)* 0, 0>($($arg),*),
         }
     };
 }
-use dispatch_dims;
+pub(super) use dispatch_dims;
 
 /// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
 /// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.
@@ -644,7 +706,7 @@ pub(super) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut 
 
 /// `D1` and `D3` as constants (`0` means the run-time `d1`, `d3`).
 #[inline(always)]
-fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
+pub(super) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
     if D1 == 0 {
         (p.d1, p.d3)
     } else {
@@ -888,7 +950,7 @@ pub(super) fn zeroed_uninit<T: Real>(g: &mut [MaybeUninit<T>]) -> &mut [T] {
 
 /// An initialized buffer viewed as possibly uninitialized, for the kernels that write every
 /// element before reading it.
-fn as_uninit<T>(g: &mut [T]) -> &mut [MaybeUninit<T>] {
+pub(super) fn as_uninit<T>(g: &mut [T]) -> &mut [MaybeUninit<T>] {
     // SAFETY: `MaybeUninit<T>` has `T`'s layout; the kernels only ever store initialized
     // values through this view, so `g` stays initialized.
     unsafe { &mut *(g as *mut [T] as *mut [MaybeUninit<T>]) }

@@ -7,6 +7,7 @@ mod convolution;
 mod gemm;
 mod instruction;
 mod kernel;
+mod lanes;
 mod linear_convolution;
 #[allow(clippy::module_inception)]
 mod tensor_product;

@@ -1,0 +1,818 @@
+//! Lane-major kernels of [`TensorProduct`]: eight rows at once, row `r` of the group in
+//! vector lane `r` of every operand.
+//!
+//! A row of a tensor product is hundreds of tiny loops (a `uvw` path is, per `u`, a
+//! `(1 x d1)(d1 x d3)` product and `d3` axpys of length `mo`), each too short to fill a
+//! vector register, so the row kernels spend their time on loop control and remainders.
+//! Here the inputs of eight rows are transposed into `[dim][8]` buffers
+//! ([`rows_to_lanes`]), every operation is an eight-wide multiply-add over rows, and
+//! every loop length is a property of the path, not of the vector width: the same
+//! arithmetic as the row kernels (same sums, per row), with no remainders.
+//!
+//! Shared weights are splatted across the lanes once per task; per-row weights are
+//! transposed with the inputs. The weight gradient is per lane, transposed back (per-row
+//! weights) or summed over the lanes (shared weights).
+
+use std::mem::MaybeUninit;
+
+use super::gemm::{madd, LANES};
+use super::instruction::ConnectionMode;
+use super::kernel::{dims, dispatch_dims, Coefficients};
+use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
+use crate::Real;
+
+/// Rows per group: one per vector lane.
+pub(super) const L: usize = LANES;
+
+/// One value of each of the eight rows of a group.
+pub(super) type Lane<T> = [T; L];
+
+/// A buffer of lanes, `[dim][8]`.
+type Lanes<'a, T> = &'a [Lane<T>];
+type LanesMut<'a, T> = &'a mut [Lane<T>];
+
+/// `acc[r] += a[r] b[r]`.
+#[inline(always)]
+fn madd_lanes<T: Real, const FMA: bool>(acc: &mut Lane<T>, a: &Lane<T>, b: &Lane<T>) {
+    for r in 0..L {
+        acc[r] = madd::<T, FMA>(acc[r], a[r], b[r]);
+    }
+}
+
+/// `acc[r] += a b[r]`.
+#[inline(always)]
+fn madd_scalar<T: Real, const FMA: bool>(acc: &mut Lane<T>, a: T, b: &Lane<T>) {
+    for r in 0..L {
+        acc[r] = madd::<T, FMA>(acc[r], a, b[r]);
+    }
+}
+
+/// `acc[r] += a[r]`.
+#[inline(always)]
+fn add_lanes<T: Real>(acc: &mut Lane<T>, a: &Lane<T>) {
+    for r in 0..L {
+        acc[r] += a[r];
+    }
+}
+
+/// `sum_i a[i] . b[i]`, lane by lane.
+#[inline(always)]
+fn dot_lanes<T: Real, const FMA: bool>(a: &[Lane<T>], b: &[Lane<T>]) -> Lane<T> {
+    let mut acc = [T::zero(); L];
+    for (a, b) in a.iter().zip(b) {
+        madd_lanes::<T, FMA>(&mut acc, a, b);
+    }
+    acc
+}
+
+/// `dst[j][r] = src[r d + j]`: eight rows of `d` values into lanes. `AVX2`: the caller is
+/// an `avx2` function, so f32 data moves as 8 x 8 blocks through registers.
+#[inline(always)]
+pub(super) fn rows_to_lanes<T: Real, const AVX2: bool>(src: &[T], d: usize, dst: &mut [Lane<T>]) {
+    let (src, dst) = (&src[..L * d], &mut dst[..d]);
+    let mut j0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && is_f32::<T>() {
+        while j0 + L <= d {
+            // SAFETY: `T` is `f32`; rows `r < 8` of `src` hold `d >= j0 + 8` values and
+            // `dst` has `d` lanes of eight; the caller enabled AVX2.
+            unsafe {
+                let block = std::array::from_fn(|r| src.as_ptr().add(r * d + j0) as *const f32);
+                if j0 % 16 == 0 {
+                    // The same block of the next group (the rows that follow these), one cache
+                    // line per row: the rows are streamed from memory, eight short runs at a
+                    // time, too short for the hardware prefetcher to pick up.
+                    for p in block {
+                        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+                        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(L * d) as *const i8);
+                    }
+                }
+                transpose8x8(block, dst.as_mut_ptr().add(j0) as *mut f32, L);
+            }
+            j0 += L;
+        }
+    }
+    for j in j0..d {
+        dst[j] = std::array::from_fn(|r| src[r * d + j]);
+    }
+}
+
+/// `dst[r d + j] = src[j][r]`: lanes back into eight rows of `d` values.
+#[inline(always)]
+pub(super) fn lanes_to_rows<T: Real, const AVX2: bool>(
+    src: &[Lane<T>],
+    d: usize,
+    dst: &mut [MaybeUninit<T>],
+) {
+    let (src, dst) = (&src[..d], &mut dst[..L * d]);
+    let mut j0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && is_f32::<T>() {
+        while j0 + L <= d {
+            // SAFETY: as in `rows_to_lanes`, with the roles of the buffers exchanged.
+            unsafe {
+                let block = std::array::from_fn(|c| src.as_ptr().add(j0 + c) as *const f32);
+                transpose8x8(block, dst.as_mut_ptr().add(j0) as *mut f32, d);
+            }
+            j0 += L;
+        }
+    }
+    for j in j0..d {
+        for r in 0..L {
+            dst[r * d + j] = MaybeUninit::new(src[j][r]);
+        }
+    }
+}
+
+fn is_f32<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// Writes the transpose of the 8 x 8 block whose row `r` is `rows[r][..8]`: its column `c`
+/// to `out[c stride..c stride + 8]`.
+///
+/// # Safety
+///
+/// The CPU has AVX2; each `rows[r]` is readable for 8 values and `out` writable at
+/// `c stride + 0..8` for `c < 8`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose8x8(rows: [*const f32; 8], out: *mut f32, stride: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i]));
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let s = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        for c in 0..4 {
+            _mm256_storeu_ps(
+                out.add(c * stride),
+                _mm256_permute2f128_ps::<0x20>(s[c], s[c + 4]),
+            );
+            _mm256_storeu_ps(
+                out.add((c + 4) * stride),
+                _mm256_permute2f128_ps::<0x31>(s[c], s[c + 4]),
+            );
+        }
+    }
+}
+
+/// The group's operands and results, `[dim][8]` each.
+pub(super) struct LaneBuffers<T> {
+    /// Inputs: `x1` `[irreps_in1.dim]`, `x2` `[irreps_in2.dim]`, weights `[weight_numel]`.
+    pub(super) x1: Vec<Lane<T>>,
+    pub(super) x2: Vec<Lane<T>>,
+    pub(super) w: Vec<Lane<T>>,
+    /// The output (forward) or its gradient (backward), `[irreps_out.dim]`.
+    pub(super) out: Vec<Lane<T>>,
+    /// Gradients (backward), shaped as the inputs.
+    pub(super) g1: Vec<Lane<T>>,
+    pub(super) g2: Vec<Lane<T>>,
+    pub(super) gw: Vec<Lane<T>>,
+    /// `y[k][i]`: a path's Clebsch-Gordan list contracted with one `x2` block.
+    y: Vec<Lane<T>>,
+    /// `t[u][k]`: `x1[u] y` for every `u` of a path (the forward's `uvw`), or one `t[k]`.
+    t: Vec<Lane<T>>,
+    /// `h[k]`: the gradient reaching one pair's product.
+    h: Vec<Lane<T>>,
+    /// `dots[i][k] = sum_u x1[u, i] h_u[k]`, for the `x2` gradient.
+    dots: Vec<Lane<T>>,
+}
+
+impl<T: Real> LaneBuffers<T> {
+    /// Buffers for `tp`; the gradients only when `backward`.
+    pub(super) fn new(tp: &TensorProduct, backward: bool) -> Self {
+        let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
+        let z = |n: usize| vec![[T::zero(); L]; n];
+        let (d1, d2) = (tp.irreps_in1.dim(), tp.irreps_in2.dim());
+        let grad = |n: usize| z(if backward { n } else { 0 });
+        LaneBuffers {
+            x1: z(d1),
+            x2: z(d2),
+            w: z(tp.weight_numel),
+            out: z(tp.irreps_out.dim()),
+            g1: grad(d1),
+            g2: grad(d2),
+            gw: grad(tp.weight_numel),
+            y: z(max(&|p| p.d1 * p.d3)),
+            t: z(max(&|p| p.m1.max(1) * p.d3)),
+            h: z(max(&|p| p.d3)),
+            dots: z(max(&|p| p.d1 * p.d3)),
+        }
+    }
+
+    /// Shared weights, the same in every lane.
+    pub(super) fn splat_weights(&mut self, weight: &[T]) {
+        for (lane, &w) in self.w.iter_mut().zip(weight) {
+            *lane = [w; L];
+        }
+    }
+}
+
+/// `y[k][i] = sum_j c x2[v, j]` over the path's nonzeros: the `x2` half of a path, once per
+/// `v` for all `u`.
+#[inline(always)]
+fn contract_x2<T: Real, const FMA: bool>(
+    p: &PathPlan,
+    coef: &[T],
+    x2v: &[Lane<T>],
+    y: &mut [Lane<T>],
+) {
+    let y = &mut y[..p.d1 * p.d3];
+    y.fill([T::zero(); L]);
+    for (idx, &c) in p.forward.idx.iter().zip(coef) {
+        madd_scalar::<T, FMA>(
+            &mut y[idx[2] as usize * p.d1 + idx[0] as usize],
+            c,
+            &x2v[idx[1] as usize],
+        );
+    }
+}
+
+/// `out[r] += c a[p] b[q]` over a sparse Clebsch-Gordan list.
+#[inline(always)]
+fn contract<T: Real, const FMA: bool>(
+    c: &Contraction,
+    coef: &[T],
+    a: &[Lane<T>],
+    b: &[Lane<T>],
+    out: &mut [Lane<T>],
+) {
+    for (idx, &cv) in c.idx.iter().zip(coef) {
+        let mut ca = [T::zero(); L];
+        madd_scalar::<T, FMA>(&mut ca, cv, &a[idx[0] as usize]);
+        madd_lanes::<T, FMA>(&mut out[idx[2] as usize], &ca, &b[idx[1] as usize]);
+    }
+}
+
+/// `t[k] = sum_i x1u[i] y[k][i]`.
+#[inline(always)]
+fn x1_times_y<T: Real, const FMA: bool>(
+    x1u: &[Lane<T>],
+    y: &[Lane<T>],
+    d1: usize,
+    t: &mut [Lane<T>],
+) {
+    for (k, tk) in t.iter_mut().enumerate() {
+        *tk = dot_lanes::<T, FMA>(x1u, &y[k * d1..(k + 1) * d1]);
+    }
+}
+
+/// `uvw` for one `v`: `t[u] = x1[u] y` for every `u`, then, per output channel `w`,
+/// `out[w, k] += sum_u t[u][k] W[u, v, w]` with the `d3` sums in registers.
+#[inline(always)]
+fn uvw_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    (x1, w, y, v): (Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>, usize),
+    t: &mut [Lane<T>],
+    out: &mut [Lane<T>],
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2, mo) = (p.m1, p.m2, p.mo);
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let t = &mut t[..m1 * d3];
+    for (xu, tu) in x1.chunks_exact(d1).zip(t.chunks_exact_mut(d3)) {
+        x1_times_y::<T, FMA>(xu, y, d1, tu);
+    }
+    let t = &t[..];
+    let out = &mut out[p.out..p.out + mo * d3];
+    // W[u, v, o] sits at `(u m2 + v) mo + o`.
+    let wv = &w[p.weight_offset + v * mo..];
+    let stride = m2 * mo;
+    if D3 == 0 {
+        for (o, out_o) in out.chunks_exact_mut(d3).enumerate() {
+            for (k, out_k) in out_o.iter_mut().enumerate() {
+                let mut acc = [T::zero(); L];
+                for u in 0..m1 {
+                    madd_lanes::<T, FMA>(&mut acc, &t[u * d3 + k], &wv[u * stride + o]);
+                }
+                add_lanes(out_k, &acc);
+            }
+        }
+        return;
+    }
+    // Blocks of `OB` output channels: `OB D3` independent sums in registers (about twelve
+    // 256-bit ones), and each `u` reads `OB` adjacent weights.
+    let vectors = OB_REGISTERS * 32 / (L * std::mem::size_of::<T>()) / D3;
+    let mut o0 = 0;
+    while o0 < mo {
+        let a = (t, wv, stride, m1, o0);
+        o0 += match (vectors, mo - o0) {
+            (8.., 8..) => uvw_out_block::<T, FMA, D3, 8>(a, out),
+            (4.., 4..) => uvw_out_block::<T, FMA, D3, 4>(a, out),
+            (2.., 2..) => uvw_out_block::<T, FMA, D3, 2>(a, out),
+            _ => uvw_out_block::<T, FMA, D3, 1>(a, out),
+        };
+    }
+}
+
+/// Vector registers the forward's output blocks may hold.
+const OB_REGISTERS: usize = 12;
+
+/// `out[o, k] += sum_u t[u][k] W[u, v, o]` for `o` in `o0..o0 + OB`; returns `OB`.
+#[inline(always)]
+fn uvw_out_block<T: Real, const FMA: bool, const D3: usize, const OB: usize>(
+    (t, wv, stride, m1, o0): (Lanes<'_, T>, Lanes<'_, T>, usize, usize, usize),
+    out: &mut [Lane<T>],
+) -> usize {
+    let mut acc = [[[T::zero(); L]; D3]; OB];
+    for u in 0..m1 {
+        let tu = &t[u * D3..(u + 1) * D3];
+        let wu = &wv[u * stride + o0..u * stride + o0 + OB];
+        for b in 0..OB {
+            for k in 0..D3 {
+                madd_lanes::<T, FMA>(&mut acc[b][k], &tu[k], &wu[b]);
+            }
+        }
+    }
+    for (b, acc) in acc.iter().enumerate() {
+        for (k, acc) in acc.iter().enumerate() {
+            add_lanes(&mut out[(o0 + b) * D3 + k], acc);
+        }
+    }
+    OB
+}
+
+/// `uvu` for one `v`: `out[u, k] += W[u, v] (x1[u] y)[k]`.
+#[inline(always)]
+fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    (x1, w, y, v): (Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>, usize),
+    t: &mut [Lane<T>],
+    out: &mut [Lane<T>],
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let x1 = &x1[p.in1..p.in1 + p.m1 * d1];
+    let out = &mut out[p.out..p.out + p.m1 * d3];
+    let t = &mut t[..d3];
+    for (u, (xu, ou)) in x1
+        .chunks_exact(d1)
+        .zip(out.chunks_exact_mut(d3))
+        .enumerate()
+    {
+        x1_times_y::<T, FMA>(xu, y, d1, t);
+        if p.has_weight {
+            let s = &w[p.weight_offset + u * p.m2 + v];
+            for (o, tk) in ou.iter_mut().zip(t.iter()) {
+                madd_lanes::<T, FMA>(o, tk, s);
+            }
+        } else {
+            for (o, tk) in ou.iter_mut().zip(t.iter()) {
+                add_lanes(o, tk);
+            }
+        }
+    }
+}
+
+/// Any other mode, pair by pair: `t = x1[u] (x) x2[v]` over the nonzeros, then into the
+/// pair's targets.
+#[inline(always)]
+fn pairs_forward<T: Real, const FMA: bool>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    (x1, x2, w): (Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>),
+    t: &mut [Lane<T>],
+    out: &mut [Lane<T>],
+) {
+    let (d1, d2, d3) = (p.d1, p.d2, p.d3);
+    let w = &w[p.weight_offset..];
+    let out = &mut out[p.out..p.out + p.mo * d3];
+    let t = &mut t[..d3];
+    for &(u, v, target) in &p.pairs {
+        let (u, v) = (u as usize, v as usize);
+        t.fill([T::zero(); L]);
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+        contract::<T, FMA>(&p.forward, &c.forward, a, b, t);
+        match target {
+            Targets::One { o, w: wi } => {
+                let o = o as usize;
+                for (y, x) in out[o * d3..(o + 1) * d3].iter_mut().zip(t.iter()) {
+                    match wi {
+                        Some(wi) => madd_lanes::<T, FMA>(y, x, &w[wi as usize]),
+                        None => add_lanes(y, x),
+                    }
+                }
+            }
+            Targets::All { w_base } => {
+                let ws = &w[w_base as usize..w_base as usize + p.mo];
+                for (y, s) in out.chunks_exact_mut(d3).zip(ws) {
+                    for (y, x) in y.iter_mut().zip(t.iter()) {
+                        madd_lanes::<T, FMA>(y, x, s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which gradients the backward computes: `[x1, x2, weight]`.
+pub(super) type Wanted = [bool; 3];
+
+/// The backward of [`uvw_forward`] for one `v`: per `u`, `h[k] = sum_w W[u, v, w] g[w, k]`,
+/// `gW[u, v, w] += (x1[u] y) . g[w]`, `g1[u, i] += sum_k y[k][i] h[k]` and
+/// `dots[i][k] += x1[u, i] h[k]` (for the caller's `x2` gradient).
+#[inline(always)]
+fn uvw_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    (x1, w, g, y, v): (
+        Lanes<'_, T>,
+        Lanes<'_, T>,
+        Lanes<'_, T>,
+        Lanes<'_, T>,
+        usize,
+    ),
+    want: Wanted,
+    (g1, gw, t, h, dots): LaneGrads<'_, T>,
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2, mo) = (p.m1, p.m2, p.mo);
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let g = &g[p.out..p.out + mo * d3];
+    let (t, h, dots) = (&mut t[..d3], &mut h[..d3], &mut dots[..d1 * d3]);
+    let want_h = want[0] || want[1];
+    for (u, xu) in x1.chunks_exact(d1).enumerate() {
+        let at = p.weight_offset + (u * m2 + v) * mo;
+        let wu = &w[at..at + mo];
+        if want[2] {
+            x1_times_y::<T, FMA>(xu, y, d1, t);
+            let gwu = &mut gw[at..at + mo];
+            for (gw_o, g_o) in gwu.iter_mut().zip(g.chunks_exact(d3)) {
+                let mut acc = *gw_o;
+                for (tk, gk) in t.iter().zip(g_o) {
+                    madd_lanes::<T, FMA>(&mut acc, tk, gk);
+                }
+                *gw_o = acc;
+            }
+        }
+        if !want_h {
+            continue;
+        }
+        if D3 == 0 {
+            for (k, hk) in h.iter_mut().enumerate() {
+                let mut acc = [T::zero(); L];
+                for (w_o, g_o) in wu.iter().zip(g.chunks_exact(d3)) {
+                    madd_lanes::<T, FMA>(&mut acc, w_o, &g_o[k]);
+                }
+                *hk = acc;
+            }
+        } else {
+            let mut acc = [[T::zero(); L]; D3];
+            for (w_o, g_o) in wu.iter().zip(g.chunks_exact(D3)) {
+                for k in 0..D3 {
+                    madd_lanes::<T, FMA>(&mut acc[k], w_o, &g_o[k]);
+                }
+            }
+            h.copy_from_slice(&acc[..]);
+        }
+        input_grads::<T, FMA>(xu, y, h, d1, &mut g1[p.in1 + u * d1..], dots, want);
+    }
+}
+
+/// `g1u[i] += sum_k y[k][i] h[k]` and `dots[i][k] += x1u[i] h[k]`, as wanted.
+#[inline(always)]
+fn input_grads<T: Real, const FMA: bool>(
+    xu: &[Lane<T>],
+    y: &[Lane<T>],
+    h: &[Lane<T>],
+    d1: usize,
+    g1u: &mut [Lane<T>],
+    dots: &mut [Lane<T>],
+    want: Wanted,
+) {
+    let d3 = h.len();
+    if want[0] {
+        for (k, hk) in h.iter().enumerate() {
+            for (g, yk) in g1u[..d1].iter_mut().zip(&y[k * d1..(k + 1) * d1]) {
+                madd_lanes::<T, FMA>(g, yk, hk);
+            }
+        }
+    }
+    if want[1] {
+        for (x, dots_i) in xu.iter().zip(dots.chunks_exact_mut(d3)) {
+            for (d, hk) in dots_i.iter_mut().zip(h) {
+                madd_lanes::<T, FMA>(d, x, hk);
+            }
+        }
+    }
+}
+
+/// The backward of [`uvu_forward`] for one `v`: with `h = W[u, v] g[u]`,
+/// `gW[u, v] += (x1[u] y) . g[u]` and the input gradients as [`uvw_backward`].
+#[inline(always)]
+fn uvu_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    (x1, w, g, y, v): (
+        Lanes<'_, T>,
+        Lanes<'_, T>,
+        Lanes<'_, T>,
+        Lanes<'_, T>,
+        usize,
+    ),
+    want: Wanted,
+    (g1, gw, t, h, dots): LaneGrads<'_, T>,
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let x1 = &x1[p.in1..p.in1 + p.m1 * d1];
+    let g = &g[p.out..p.out + p.m1 * d3];
+    let (t, h, dots) = (&mut t[..d3], &mut h[..d3], &mut dots[..d1 * d3]);
+    for (u, (xu, gu)) in x1.chunks_exact(d1).zip(g.chunks_exact(d3)).enumerate() {
+        let wi = p.weight_offset + u * p.m2 + v;
+        if want[2] && p.has_weight {
+            x1_times_y::<T, FMA>(xu, y, d1, t);
+            madd_dot::<T, FMA>(&mut gw[wi], t, gu);
+        }
+        if !(want[0] || want[1]) {
+            continue;
+        }
+        if p.has_weight {
+            for (hk, gk) in h.iter_mut().zip(gu) {
+                *hk = [T::zero(); L];
+                madd_lanes::<T, FMA>(hk, gk, &w[wi]);
+            }
+        } else {
+            h.copy_from_slice(gu);
+        }
+        input_grads::<T, FMA>(xu, y, h, d1, &mut g1[p.in1 + u * d1..], dots, want);
+    }
+}
+
+/// `acc += a . b`, lane by lane.
+#[inline(always)]
+fn madd_dot<T: Real, const FMA: bool>(acc: &mut Lane<T>, a: &[Lane<T>], b: &[Lane<T>]) {
+    let mut s = *acc;
+    for (a, b) in a.iter().zip(b) {
+        madd_lanes::<T, FMA>(&mut s, a, b);
+    }
+    *acc = s;
+}
+
+/// The backward of [`pairs_forward`]: per pair, the weight gradient `t . g[o]`, then
+/// `h = sum_o W g[o]` into both inputs through the permuted lists.
+#[inline(always)]
+fn pairs_backward<T: Real, const FMA: bool>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    (x1, x2, w, g): (Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>),
+    want: Wanted,
+    (g1, g2, gw, t, h): LaneGrads<'_, T>,
+) {
+    let (d1, d2, d3) = (p.d1, p.d2, p.d3);
+    let w = &w[p.weight_offset..];
+    let gw = &mut gw[p.weight_offset..];
+    let g = &g[p.out..p.out + p.mo * d3];
+    let (t, h) = (&mut t[..d3], &mut h[..d3]);
+    for &(u, v, target) in &p.pairs {
+        let (u, v) = (u as usize, v as usize);
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+        let weighted = !matches!(target, Targets::One { w: None, .. });
+        if want[2] && weighted {
+            t.fill([T::zero(); L]);
+            contract::<T, FMA>(&p.forward, &c.forward, a, b, t);
+            match target {
+                Targets::One { o, w: Some(wi) } => {
+                    let o = o as usize;
+                    madd_dot::<T, FMA>(&mut gw[wi as usize], t, &g[o * d3..(o + 1) * d3]);
+                }
+                Targets::All { w_base } => {
+                    for (o, go) in g.chunks_exact(d3).enumerate() {
+                        madd_dot::<T, FMA>(&mut gw[w_base as usize + o], t, go);
+                    }
+                }
+                Targets::One { w: None, .. } => {}
+            }
+        }
+        if !(want[0] || want[1]) {
+            continue;
+        }
+        h.fill([T::zero(); L]);
+        match target {
+            Targets::One { o, w: wi } => {
+                let o = o as usize;
+                for (hk, gk) in h.iter_mut().zip(&g[o * d3..(o + 1) * d3]) {
+                    match wi {
+                        Some(wi) => madd_lanes::<T, FMA>(hk, gk, &w[wi as usize]),
+                        None => *hk = *gk,
+                    }
+                }
+            }
+            Targets::All { w_base } => {
+                let ws = &w[w_base as usize..w_base as usize + p.mo];
+                for (go, s) in g.chunks_exact(d3).zip(ws) {
+                    for (hk, gk) in h.iter_mut().zip(go) {
+                        madd_lanes::<T, FMA>(hk, gk, s);
+                    }
+                }
+            }
+        }
+        if want[0] {
+            let g1u = &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+            contract::<T, FMA>(&p.backward1, &c.backward1, b, h, g1u);
+        }
+        if want[1] {
+            let g2v = &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+            contract::<T, FMA>(&p.backward2, &c.backward2, a, h, g2v);
+        }
+    }
+}
+
+/// The mutable buffers of a backward: gradients, then scratch (`(g1, gw, t, h, dots)` for
+/// `uvw` / `uvu`, `(g1, g2, gw, t, h)` for the other modes).
+type LaneGrads<'a, T> = (
+    LanesMut<'a, T>,
+    LanesMut<'a, T>,
+    LanesMut<'a, T>,
+    LanesMut<'a, T>,
+    LanesMut<'a, T>,
+);
+
+impl TensorProduct {
+    /// The forward of the group in `b`: `b.out = x1 (x) x2` from `b.x1`, `b.x2`, `b.w`.
+    #[inline(always)]
+    pub(super) fn forward_lanes<T: Real, const FMA: bool>(
+        &self,
+        coefs: &[Coefficients<T>],
+        b: &mut LaneBuffers<T>,
+    ) {
+        let LaneBuffers {
+            x1,
+            x2,
+            w,
+            out,
+            y,
+            t,
+            ..
+        } = b;
+        out.fill([T::zero(); L]);
+        for (p, c) in self.paths.iter().zip(coefs) {
+            match p.mode {
+                ConnectionMode::Uvw | ConnectionMode::Uvu => {
+                    for v in 0..p.m2 {
+                        let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
+                        contract_x2::<T, FMA>(p, &c.forward, x2v, y);
+                        let a = (&x1[..], &w[..], &y[..], v);
+                        if p.mode == ConnectionMode::Uvw {
+                            dispatch_dims!(p.d1, p.d3, uvw_forward[T, FMA,], (p, a, t, out));
+                        } else {
+                            dispatch_dims!(p.d1, p.d3, uvu_forward[T, FMA,], (p, a, t, out));
+                        }
+                    }
+                }
+                _ => pairs_forward::<T, FMA>(p, c, (x1, x2, w), t, out),
+            }
+        }
+    }
+
+    /// The backward of the group in `b`, from `b.out` holding the output's gradient: the
+    /// wanted gradients `[x1, x2, weight]` into `b.g1`, `b.g2`, `b.gw` (overwritten).
+    #[inline(always)]
+    pub(super) fn backward_lanes<T: Real, const FMA: bool>(
+        &self,
+        coefs: &[Coefficients<T>],
+        b: &mut LaneBuffers<T>,
+        want: Wanted,
+    ) {
+        let LaneBuffers {
+            x1,
+            x2,
+            w,
+            out: g,
+            g1,
+            g2,
+            gw,
+            y,
+            t,
+            h,
+            dots,
+        } = b;
+        let zero = [T::zero(); L];
+        for (buffer, wanted) in [
+            (&mut *g1, want[0]),
+            (&mut *g2, want[1]),
+            (&mut *gw, want[2]),
+        ] {
+            if wanted {
+                buffer.fill(zero);
+            }
+        }
+        for (p, c) in self.paths.iter().zip(coefs) {
+            match p.mode {
+                ConnectionMode::Uvw | ConnectionMode::Uvu => {
+                    for v in 0..p.m2 {
+                        let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
+                        contract_x2::<T, FMA>(p, &c.forward, &x2[start..end], y);
+                        dots[..p.d1 * p.d3].fill(zero);
+                        let a = (&x1[..], &w[..], &g[..], &y[..], v);
+                        let grads = (
+                            &mut g1[..],
+                            &mut gw[..],
+                            &mut t[..],
+                            &mut h[..],
+                            &mut dots[..],
+                        );
+                        if p.mode == ConnectionMode::Uvw {
+                            dispatch_dims!(p.d1, p.d3, uvw_backward[T, FMA,], (p, a, want, grads));
+                        } else {
+                            dispatch_dims!(p.d1, p.d3, uvu_backward[T, FMA,], (p, a, want, grads));
+                        }
+                        if want[1] {
+                            // g2[v, j] += sum c dots[i][k] over the nonzeros.
+                            let g2v = &mut g2[start..end];
+                            for (idx, &cv) in p.forward.idx.iter().zip(&c.forward) {
+                                let d = &dots[idx[0] as usize * p.d3 + idx[2] as usize];
+                                madd_scalar::<T, FMA>(&mut g2v[idx[1] as usize], cv, d);
+                            }
+                        }
+                    }
+                }
+                _ => pairs_backward::<T, FMA>(
+                    p,
+                    c,
+                    (x1, x2, w, g),
+                    want,
+                    (
+                        &mut g1[..],
+                        &mut g2[..],
+                        &mut gw[..],
+                        &mut t[..],
+                        &mut h[..],
+                    ),
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::configs::benchmark_config;
+    use super::super::gemm::Isa;
+    use super::super::kernel::as_uninit;
+    use crate::Real;
+
+    /// Both instantiations of the kernels (portable, and AVX2 with its f32 block
+    /// transposes where the CPU has it) give the same numbers: a `uvw` and a `uvu`
+    /// configuration, 19 rows (two lane groups, three single rows), f64 and f32.
+    #[test]
+    fn portable_and_avx2_agree() {
+        for config in ["guide", "nequip-water"] {
+            agree_on::<f64>(config, 1e-12);
+            agree_on::<f32>(config, 1e-5);
+        }
+    }
+
+    fn agree_on<T: Real>(config: &str, tol: f64) {
+        let tp = benchmark_config(config).unwrap();
+        let batch = 19;
+        let value = |s: usize| T::from_f64((((s * 7919) % 23) as f64 - 11.0) / 7.0);
+        let (d1, d2, d3) = (
+            tp.irreps_in1.dim(),
+            tp.irreps_in2.dim(),
+            tp.irreps_out.dim(),
+        );
+        let x1: Vec<T> = (0..batch * d1).map(value).collect();
+        let x2: Vec<T> = (0..batch * d2).map(|s| value(s + 1)).collect();
+        let w: Vec<T> = (0..batch * tp.weight_numel).map(|s| value(s + 2)).collect();
+        let g: Vec<T> = (0..batch * d3).map(|s| value(s + 3)).collect();
+        let run = |isa| {
+            let mut out = vec![T::zero(); batch * d3];
+            tp.forward_uninit(&x1, &x2, &w, as_uninit(&mut out), isa)
+                .unwrap();
+            let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
+            let [g1, g2, gw] = &mut grads;
+            let buffers = [as_uninit(g1), as_uninit(g2), as_uninit(gw)].map(Some);
+            tp.backward_uninit(&x1, &x2, &w, &g, buffers, isa).unwrap();
+            let [g1, g2, gw] = grads;
+            [out, g1, g2, gw]
+        };
+        let (portable, detected) = (run(Isa::Portable), run(Isa::detect()));
+        for (p, d) in portable.iter().zip(&detected) {
+            for (x, y) in p.iter().zip(d) {
+                let (x, y) = (Real::to_f64(*x), Real::to_f64(*y));
+                assert!(
+                    (x - y).abs() <= tol * (1.0 + x.abs()),
+                    "{config}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
