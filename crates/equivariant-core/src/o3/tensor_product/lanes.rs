@@ -79,12 +79,17 @@ pub(super) fn rows_to_lanes<T: Real, const AVX2: bool>(src: &[T], d: usize, dst:
             unsafe {
                 let block = std::array::from_fn(|r| src.as_ptr().add(r * d + j0) as *const f32);
                 if j0 % 16 == 0 {
-                    // The same block of the next group (the rows that follow these), one cache
-                    // line per row: the rows are streamed from memory, eight short runs at a
-                    // time, too short for the hardware prefetcher to pick up.
+                    // The rows are streamed from memory, eight runs at a time, which the
+                    // hardware prefetcher does not follow well; so each run fetches a cache
+                    // line `AHEAD` values on, then carries on into the next group's row.
+                    let ahead = if j0 + AHEAD < d {
+                        AHEAD
+                    } else {
+                        AHEAD + (L - 1) * d
+                    };
                     for p in block {
-                        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-                        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(L * d) as *const i8);
+                        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(ahead) as *const i8);
                     }
                 }
                 transpose8x8(block, dst.as_mut_ptr().add(j0) as *mut f32, L);
@@ -123,6 +128,9 @@ pub(super) fn lanes_to_rows<T: Real, const AVX2: bool>(
         }
     }
 }
+
+/// How far ahead of the transpose [`rows_to_lanes`] prefetches each row, in values.
+const AHEAD: usize = 512;
 
 fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
