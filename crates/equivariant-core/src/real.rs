@@ -1,5 +1,7 @@
 //! The floating-point types data kernels run in.
 
+use crate::o3::tensor_product::{self, Kernels};
+
 /// A float the data kernels accept: `f32` or `f64`. Tables are built in f64 and cast with
 /// [`Real::from_f64`] at use.
 ///
@@ -24,6 +26,10 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Widens to f64.
     fn to_f64(self) -> f64;
+    /// The tensor-product kernels compiled for this type in this crate (so that generic
+    /// callers in other crates do not compile their own copies).
+    #[doc(hidden)]
+    fn kernels() -> &'static Kernels<Self>;
 }
 
 impl Real for f32 {
@@ -35,6 +41,9 @@ impl Real for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    fn kernels() -> &'static Kernels<Self> {
+        &tensor_product::F32
+    }
 }
 
 impl Real for f64 {
@@ -45,5 +54,8 @@ impl Real for f64 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
+    }
+    fn kernels() -> &'static Kernels<Self> {
+        &tensor_product::F64
     }
 }

@@ -195,6 +195,20 @@ impl TensorProduct {
         scale: T,
         out: &mut [T],
     ) -> Result<()> {
+        (T::kernels().conv_forward)(self, edges, x1, x2, weights, scale, out)
+    }
+
+    /// [`conv_forward`](TensorProduct::conv_forward)'s body, compiled in this crate for
+    /// each float type ([`Kernels`](super::Kernels)).
+    pub(super) fn conv_forward_kernel<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        weights: EdgeWeights<'_, T>,
+        scale: T,
+        out: &mut [T],
+    ) -> Result<()> {
         let sh = self.conv_shape(edges, x1, x2, &weights, out.len())?;
         if sh.n == 0 || sh.d_out == 0 {
             return Ok(());
@@ -260,6 +274,22 @@ impl TensorProduct {
     /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn conv_backward<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        weights: EdgeWeights<'_, T>,
+        scale: T,
+        grad_out: &[T],
+        grads: ConvGradients<'_, T>,
+    ) -> Result<()> {
+        (T::kernels().conv_backward)(self, edges, x1, x2, weights, scale, grad_out, grads)
+    }
+
+    /// [`conv_backward`](TensorProduct::conv_backward)'s body, compiled in this crate for
+    /// each float type ([`Kernels`](super::Kernels)).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn conv_backward_kernel<T: Real>(
         &self,
         edges: &EdgeIndex,
         x1: &[T],

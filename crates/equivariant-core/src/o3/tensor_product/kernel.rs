@@ -143,7 +143,7 @@ impl TensorProduct {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn forward<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T], out: &mut [T]) -> Result<()> {
-        self.forward_uninit(x1, x2, weight, as_uninit(out), Isa::detect())
+        (T::kernels().forward)(self, x1, x2, weight, as_uninit(out), Isa::detect())
     }
 
     /// [`forward`](TensorProduct::forward) into a new buffer, `[batch, irreps_out.dim]`
@@ -160,7 +160,7 @@ impl TensorProduct {
     pub fn forward_vec<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T]) -> Result<Vec<T>> {
         let len = self.implied_batch(x1, x2) * self.irreps_out.dim();
         let mut out = uninit_vec(len);
-        self.forward_uninit(x1, x2, weight, &mut out, Isa::detect())?;
+        (T::kernels().forward)(self, x1, x2, weight, &mut out, Isa::detect())?;
         // SAFETY: `forward_uninit` succeeded, so it wrote every row of `out`.
         Ok(unsafe { assume_init_vec(out) })
     }
@@ -345,14 +345,8 @@ impl TensorProduct {
             x2: g2,
             weight: gw,
         } = grads;
-        self.backward_uninit(
-            x1,
-            x2,
-            weight,
-            grad_out,
-            [g1.map(as_uninit), g2.map(as_uninit), gw.map(as_uninit)],
-            Isa::detect(),
-        )
+        let grads = [g1.map(as_uninit), g2.map(as_uninit), gw.map(as_uninit)];
+        (T::kernels().backward)(self, x1, x2, weight, grad_out, grads, Isa::detect())
     }
 
     /// [`backward`](TensorProduct::backward) into new buffers, `[x1, x2, weight]` with the
@@ -383,14 +377,8 @@ impl TensorProduct {
         ];
         let mut buffers = [0, 1, 2].map(|i| mask[i].then(|| uninit_vec::<T>(lens[i])));
         let [b1, b2, bw] = &mut buffers;
-        self.backward_uninit(
-            x1,
-            x2,
-            weight,
-            grad_out,
-            [b1.as_deref_mut(), b2.as_deref_mut(), bw.as_deref_mut()],
-            Isa::detect(),
-        )?;
+        let grads = [b1.as_deref_mut(), b2.as_deref_mut(), bw.as_deref_mut()];
+        (T::kernels().backward)(self, x1, x2, weight, grad_out, grads, Isa::detect())?;
         // SAFETY: `backward_uninit` succeeded, so it wrote every element of each buffer.
         Ok(buffers.map(|b| b.map(|b| unsafe { assume_init_vec(b) })))
     }

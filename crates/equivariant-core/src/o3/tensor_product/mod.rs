@@ -1,6 +1,7 @@
 //! Clebsch-Gordan tensor products, e3nn's `o3.TensorProduct` family: the plan
 //! ([`TensorProduct`]), its instructions, the named constructors and the CPU kernels.
 
+mod compiled;
 mod configs;
 mod constructors;
 mod convolution;
@@ -13,6 +14,7 @@ mod linear_convolution;
 mod tensor_product;
 mod visualize;
 
+pub(crate) use compiled::{Kernels, F32, F64};
 pub use configs::{benchmark_config, uvu_tensor_product, BENCHMARK_CONFIGS};
 pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
