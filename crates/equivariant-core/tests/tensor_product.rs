@@ -34,6 +34,15 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
+        // Wide enough for every output block width of the lane kernels' uvw forward, with
+        // remainders, `v` loops and a run-time irrep size (4e).
+        fully_connected_tensor_product(
+            &i("5x0e+3x1o+2x2e+1x4e"),
+            &i("2x0e+1x1o"),
+            &i("37x0e+21x1o+11x2e+3x4e"),
+            options(),
+        )
+        .unwrap(),
         TensorProduct::new(
             &i("3x1o+2x2e"),
             &i("2x1o+1x2e"),

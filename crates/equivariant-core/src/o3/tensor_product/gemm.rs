@@ -28,6 +28,20 @@ impl Isa {
     }
 }
 
+/// Asks for the cache line holding `p` (a hint: it reads nothing and never faults, so `p`
+/// may point past the data; nothing on other targets).
+#[inline(always)]
+pub(super) fn prefetch_line<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no architectural effect, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// `acc + a b`, with one rounding when `FMA`.
 #[inline(always)]
 pub(super) fn madd<T: Real, const FMA: bool>(acc: T, a: T, b: T) -> T {

@@ -191,18 +191,19 @@ impl TensorProduct {
             return Ok(());
         }
         let coefs = self.coefficients::<T>();
-        out.par_chunks_mut(CHUNK * d_out)
-            .enumerate()
-            .for_each(|(chunk, out)| {
+        out.par_chunks_mut(CHUNK * d_out).enumerate().for_each_init(
+            || self.workspace(weight, false),
+            |ws, (chunk, out)| {
                 let a = (&coefs[..], x1, x2, weight);
                 #[cfg(target_arch = "x86_64")]
                 if isa == Isa::Avx2Fma {
                     // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
-                    return unsafe { self.forward_chunk_avx2(a, chunk * CHUNK, out) };
+                    return unsafe { self.forward_chunk_avx2(a, chunk * CHUNK, out, ws) };
                 }
                 let _ = isa;
-                self.forward_chunk::<T, false>(a, chunk * CHUNK, out)
-            });
+                self.forward_chunk::<T, false>(a, chunk * CHUNK, out, ws)
+            },
+        );
         Ok(())
     }
 
@@ -215,6 +216,7 @@ impl TensorProduct {
         (coefs, x1, x2, weight): (&[Coefficients<T>], &[T], &[T], &[T]),
         first: usize,
         out: &mut [MaybeUninit<T>],
+        (b, s): &mut Workspace<T>,
     ) {
         let (d1, d2, d_out, numel) = (
             self.irreps_in1.dim(),
@@ -225,10 +227,6 @@ impl TensorProduct {
         let groups = out.len() / d_out / L;
         let (grouped, rest) = out.split_at_mut(groups * L * d_out);
         if groups > 0 {
-            let mut b = LaneBuffers::new(self, false);
-            if self.shared_weights {
-                b.splat_weights(weight);
-            }
             for (g, out) in grouped.chunks_exact_mut(L * d_out).enumerate() {
                 let z = first + g * L;
                 rows_to_lanes::<T, FMA>(&x1[z * d1..], d1, &mut b.x1);
@@ -236,19 +234,15 @@ impl TensorProduct {
                 if !self.shared_weights {
                     rows_to_lanes::<T, FMA>(&weight[z * numel..], numel, &mut b.w);
                 }
-                self.forward_lanes::<T, FMA>(coefs, &mut b);
+                self.forward_lanes::<T, FMA>(coefs, b);
                 lanes_to_rows::<T, FMA>(&b.out, d_out, out);
             }
         }
-        if rest.is_empty() {
-            return;
-        }
-        let mut s = Scratch::new(self);
         for (r, out) in rest.chunks_exact_mut(d_out).enumerate() {
             let z = first + groups * L + r;
             let out = zeroed_uninit(out);
             let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
-            self.forward_row(coefs, x1, x2, self.row_weight(weight, z), out, &mut s);
+            self.forward_row(coefs, x1, x2, self.row_weight(weight, z), out, s);
         }
     }
 
@@ -262,8 +256,9 @@ impl TensorProduct {
         a: (&[Coefficients<T>], &[T], &[T], &[T]),
         first: usize,
         out: &mut [MaybeUninit<T>],
+        ws: &mut Workspace<T>,
     ) {
-        self.forward_chunk::<T, true>(a, first, out)
+        self.forward_chunk::<T, true>(a, first, out, ws)
     }
 
     /// One row of the forward pass, added to `out`.
@@ -437,18 +432,21 @@ impl TensorProduct {
             .zip(g2_chunks.par_iter_mut())
             .zip(gw_chunks.par_iter_mut())
             .enumerate()
-            .map(|(chunk, ((g1, g2), gw_rows))| {
-                let a = (&coefs[..], x1, x2, weight, grad_out);
-                let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
-                let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
-                #[cfg(target_arch = "x86_64")]
-                if isa == Isa::Avx2Fma {
-                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
-                    return unsafe { self.backward_chunk_avx2(a, rows, grads, want_gw) };
-                }
-                let _ = isa;
-                self.backward_chunk::<T, false>(a, rows, grads, want_gw)
-            })
+            .map_init(
+                || self.workspace(weight, true),
+                |ws, (chunk, ((g1, g2), gw_rows))| {
+                    let a = (&coefs[..], x1, x2, weight, grad_out);
+                    let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
+                    let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
+                    #[cfg(target_arch = "x86_64")]
+                    if isa == Isa::Avx2Fma {
+                        // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
+                        return unsafe { self.backward_chunk_avx2(a, rows, grads, want_gw, ws) };
+                    }
+                    let _ = isa;
+                    self.backward_chunk::<T, false>(a, rows, grads, want_gw, ws)
+                },
+            )
             .collect();
         if let Some(gw) = shared_gw {
             for partial in shared_partials {
@@ -470,6 +468,7 @@ impl TensorProduct {
         (first, count): (usize, usize),
         [g1, g2, gw_rows]: [Option<&mut [MaybeUninit<T>]>; 3],
         want_gw: bool,
+        (b, s): &mut Workspace<T>,
     ) -> Vec<T> {
         let (d1, d2, d_out, numel) = (
             self.irreps_in1.dim(),
@@ -487,10 +486,6 @@ impl TensorProduct {
         let groups = count / L;
         if groups > 0 {
             let want = [g1.is_some(), g2.is_some(), want_gw];
-            let mut b = LaneBuffers::new(self, true);
-            if self.shared_weights {
-                b.splat_weights(weight);
-            }
             for g in 0..groups {
                 let (r, z) = (g * L, first + g * L);
                 rows_to_lanes::<T, FMA>(&x1[z * d1..], d1, &mut b.x1);
@@ -499,7 +494,7 @@ impl TensorProduct {
                 if !self.shared_weights {
                     rows_to_lanes::<T, FMA>(&weight[z * numel..], numel, &mut b.w);
                 }
-                self.backward_lanes::<T, FMA>(coefs, &mut b, want);
+                self.backward_lanes::<T, FMA>(coefs, b, want);
                 if let Some(g1) = g1.as_deref_mut() {
                     lanes_to_rows::<T, FMA>(&b.g1, d1, &mut g1[r * d1..]);
                 }
@@ -514,7 +509,6 @@ impl TensorProduct {
                 }
             }
         }
-        let mut s = Scratch::new(self);
         for r in groups * L..count {
             let z = first + r;
             let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
@@ -533,7 +527,7 @@ impl TensorProduct {
                     .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
             };
             let w = self.row_weight(weight, z);
-            self.backward_row(coefs, x1, x2, w, g, g1_row, g2_row, gw_row, &mut s);
+            self.backward_row(coefs, x1, x2, w, g, g1_row, g2_row, gw_row, s);
         }
         shared
     }
@@ -548,8 +542,9 @@ impl TensorProduct {
         rows: (usize, usize),
         grads: [Option<&mut [MaybeUninit<T>]>; 3],
         want_gw: bool,
+        ws: &mut Workspace<T>,
     ) -> Vec<T> {
-        self.backward_chunk::<T, true>(a, rows, grads, want_gw)
+        self.backward_chunk::<T, true>(a, rows, grads, want_gw, ws)
     }
 
     /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
@@ -626,7 +621,22 @@ impl TensorProduct {
     }
 }
 
-/// Per-task buffers of the row kernels.
+/// A worker's buffers, made once per rayon job and reused by its tasks: the lane
+/// kernels' (with shared weights splatted across the lanes) and the row kernels'.
+type Workspace<T> = (LaneBuffers<T>, Scratch<T>);
+
+impl TensorProduct {
+    /// A [`Workspace`] for the forward (or, when `backward`, the backward) with `weight`.
+    fn workspace<T: Real>(&self, weight: &[T], backward: bool) -> Workspace<T> {
+        let mut b = LaneBuffers::new(self, backward);
+        if self.shared_weights {
+            b.splat_weights(weight);
+        }
+        (b, Scratch::new(self))
+    }
+}
+
+/// Buffers of the row kernels, reused from row to row.
 pub(super) struct Scratch<T> {
     outt: Vec<T>,
     t: Vec<T>,

@@ -15,7 +15,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::gemm::{madd, LANES};
+use super::gemm::{madd, prefetch_line, LANES};
 use super::instruction::ConnectionMode;
 use super::kernel::{dims, dispatch_dims, Coefficients};
 use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
@@ -88,8 +88,7 @@ pub(super) fn rows_to_lanes<T: Real, const AVX2: bool>(src: &[T], d: usize, dst:
                         AHEAD + (L - 1) * d
                     };
                     for p in block {
-                        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(ahead) as *const i8);
+                        prefetch_line(p.wrapping_add(ahead));
                     }
                 }
                 transpose8x8(block, dst.as_mut_ptr().add(j0) as *mut f32, L);

@@ -34,7 +34,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::convolution::EdgeRows;
-use super::gemm::{axpy, dots8, gemm, lane_dot, mul_acc, Isa, Rows};
+use super::gemm::{axpy, dots8, gemm, lane_dot, mul_acc, prefetch_line, Isa, Rows};
 use super::tensor_product::{PathPlan, Targets};
 use super::TensorProduct;
 use crate::graph::EdgeIndex;
@@ -313,18 +313,10 @@ const PREFETCH: usize = 4;
 /// Asks for the cache lines of `row` (a hint; nothing on other targets).
 #[inline(always)]
 fn prefetch<T>(row: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = std::mem::size_of_val(row);
-        let p = row.as_ptr() as *const i8;
-        for offset in (0..bytes).step_by(64) {
-            // SAFETY: a prefetch reads nothing and never faults; the address is in `row`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(offset)) };
-        }
+    let p = row.as_ptr() as *const u8;
+    for offset in (0..std::mem::size_of_val(row)).step_by(64) {
+        prefetch_line(p.wrapping_add(offset));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
 }
 
 /// Zeroes columns `ne..np` of each `np`-long row of `m`.
