@@ -192,7 +192,7 @@ impl TensorProduct {
         }
         let coefs = self.coefficients::<T>();
         out.par_chunks_mut(CHUNK * d_out).enumerate().for_each_init(
-            || self.workspace(weight, false),
+            || self.workspace(weight, false, batch),
             |ws, (chunk, out)| {
                 let a = (&coefs[..], x1, x2, weight);
                 #[cfg(target_arch = "x86_64")]
@@ -433,7 +433,7 @@ impl TensorProduct {
             .zip(gw_chunks.par_iter_mut())
             .enumerate()
             .map_init(
-                || self.workspace(weight, true),
+                || self.workspace(weight, true, batch),
                 |ws, (chunk, ((g1, g2), gw_rows))| {
                     let a = (&coefs[..], x1, x2, weight, grad_out);
                     let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
@@ -626,9 +626,15 @@ impl TensorProduct {
 type Workspace<T> = (LaneBuffers<T>, Scratch<T>);
 
 impl TensorProduct {
-    /// A [`Workspace`] for the forward (or, when `backward`, the backward) with `weight`.
-    fn workspace<T: Real>(&self, weight: &[T], backward: bool) -> Workspace<T> {
-        let mut b = LaneBuffers::new(self, backward);
+    /// A [`Workspace`] for the forward (or, when `backward`, the backward) of `batch` rows
+    /// with `weight`. A batch of fewer than eight rows runs on the row kernels alone, so
+    /// its lane buffers stay empty (nothing to allocate or splat per call).
+    fn workspace<T: Real>(&self, weight: &[T], backward: bool, batch: usize) -> Workspace<T> {
+        let mut b = if batch >= L {
+            LaneBuffers::new(self, backward)
+        } else {
+            LaneBuffers::default()
+        };
         if self.shared_weights {
             b.splat_weights(weight);
         }

@@ -183,6 +183,7 @@ unsafe fn transpose8x8(rows: [*const f32; 8], out: *mut f32, stride: usize) {
 }
 
 /// The group's operands and results, `[dim][8]` each.
+#[derive(Default)]
 pub(super) struct LaneBuffers<T> {
     /// Inputs: `x1` `[irreps_in1.dim]`, `x2` `[irreps_in2.dim]`, weights `[weight_numel]`.
     pub(super) x1: Vec<Lane<T>>,
