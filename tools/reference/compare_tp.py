@@ -83,7 +83,7 @@ def e3nn_times(name, batch, reps):
         out = tp(x1g, x2g, wg)
         out.pow(2).sum().backward()
 
-    return fwd, median_ms(fwd_bwd, reps)
+    return fwd, median_ms(fwd_bwd, reps), tp.weight_numel
 
 
 def ours(name, batch, reps):
@@ -118,9 +118,9 @@ def main():
     peak = sgemm_gflops()
     gbps = read_gbps()
     for name in args.configs.split(","):
-        weight_bytes = 4 * args.batch * build(name).weight_numel
         mine = ours(name, args.batch, args.reps)
-        e_fwd, e_fwd_bwd = e3nn_times(name, args.batch, args.reps)
+        e_fwd, e_fwd_bwd, weight_numel = e3nn_times(name, args.batch, args.reps)
+        weight_bytes = 4 * args.batch * weight_numel
         print(json.dumps({
             "config": name,
             "batch": args.batch,

@@ -43,9 +43,10 @@ fn main() -> Result<(), equivariant::Error> {
     let w = random(plan.weight_numel());
     let tp = TensorProduct::with_external_weights(plan);
     let forward = || tp.forward(x1.clone(), x2.clone(), Some(w.clone()));
+    forward()?;
     let fwd = median_ms(|| drop(forward()));
-    let squares = median_ms(|| drop(forward().powi_scalar(2).sum().backward()));
-    let sum = median_ms(|| drop(forward().sum().backward()));
+    let squares = median_ms(|| drop(forward().map(|y| y.powi_scalar(2).sum().backward())));
+    let sum = median_ms(|| drop(forward().map(|y| y.sum().backward())));
     println!("{name}: forward {fwd:.1} ms; forward + backward of sum(out^2) {squares:.1} ms; of sum(out) {sum:.1} ms");
     Ok(())
 }

@@ -159,7 +159,9 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
 /// the loop is bound by loads, not by an addition chain) and reports bytes per second.
 fn bench_bandwidth(args: &BandwidthArgs) -> Result<(), Box<dyn std::error::Error>> {
     use rayon::prelude::*;
-    let len = args.mib.max(1) << 18;
+    // At least one MiB, and the report names the size measured.
+    let mib = args.mib.max(1);
+    let len = mib << 18;
     let data: Vec<f32> = (0..len).map(|i| (i % 7) as f32).collect();
     let mut total = 0.0f32;
     let ms = median_ms(args.reps, 1, || {
@@ -180,13 +182,12 @@ fn bench_bandwidth(args: &BandwidthArgs) -> Result<(), Box<dyn std::error::Error
     let threads = rayon::current_num_threads();
     if args.json {
         println!(
-            "{{\"read_gbps\": {gbps:.2}, \"mib\": {}, \"median_ms\": {ms:.3}, \"threads\": {threads}}}",
-            args.mib
+            "{{\"read_gbps\": {gbps:.2}, \"mib\": {mib}, \"median_ms\": {ms:.3}, \"threads\": {threads}}}"
         );
     } else {
         println!(
-            "read {:.1} GB/s ({} MiB in {ms:.2} ms, median of {}, {threads} threads)",
-            gbps, args.mib, args.reps
+            "read {:.1} GB/s ({mib} MiB in {ms:.2} ms, median of {}, {threads} threads)",
+            gbps, args.reps
         );
     }
     Ok(())
@@ -286,14 +287,14 @@ fn bench_tp_module<T: Real>(
     let device = Device::flex();
     let [a, b, c] = inputs(&device);
     let fwd_ms = median_ms(args.reps, args.warmup, || {
-        let out = module.forward(a.clone(), b.clone(), weight(c.clone()));
+        let out = module.forward(a.clone(), b.clone(), weight(c.clone()))?;
         std::hint::black_box(out);
         Ok(())
     })?;
     let device = Device::flex().autodiff();
     let [a, b, c] = inputs(&device).map(|t| t.require_grad());
     let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
-        let out = module.forward(a.clone(), b.clone(), weight(c.clone()));
+        let out = module.forward(a.clone(), b.clone(), weight(c.clone()))?;
         let grads = out.powi_scalar(2).sum().backward();
         std::hint::black_box([a.grad(&grads), b.grad(&grads), c.grad(&grads)]);
         Ok(())
@@ -507,14 +508,14 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
         let y = spherical_harmonics(&sh, ev.clone());
         if fused {
             let hidden =
-                fc.forward_hidden_after_first(radial_layer(&layer, ev, fc.weights[0].val()));
+                fc.forward_hidden_after_first(radial_layer(&layer, ev, fc.weights[0].val()))?;
             let linear = fc.last_linear().expect("a linear last layer");
-            return fused_convolution(&plan, &edges, f, y, hidden, linear, z);
+            return Ok(fused_convolution(&plan, &edges, f, y, hidden, linear, z));
         }
         let length = ev.powi_scalar(2).sum_dim(1).sqrt().reshape([e]);
-        let weight = fc.forward(soft_one_hot_linspace(&basis, length).mul_scalar(basis_scale));
+        let weight = fc.forward(soft_one_hot_linspace(&basis, length).mul_scalar(basis_scale))?;
         let summand = tensor_product(&plan, gather(f, src.clone()), y, weight);
-        scatter_sum(summand, dst.clone(), n).mul_scalar(z)
+        Ok::<_, equivariant::Error>(scatter_sum(summand, dst.clone(), n).mul_scalar(z))
     };
     let autodiff = device.clone().autodiff();
     let fc_ad = fc.clone().fork(&autodiff);
@@ -530,12 +531,15 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     let timings = time_variants(
         args,
         |fused| {
-            drop(forward(f_in.clone(), pos.clone(), &fc, fused));
+            drop(forward(f_in.clone(), pos.clone(), &fc, fused)?);
             Ok(())
         },
         |fused| {
             let (f, p) = (f_ad.clone().require_grad(), pos_ad.clone().require_grad());
-            let _grads = forward(f, p, &fc_ad, fused).powi_scalar(2).sum().backward();
+            let _grads = forward(f, p, &fc_ad, fused)?
+                .powi_scalar(2)
+                .sum()
+                .backward();
             Ok(())
         },
     )?;

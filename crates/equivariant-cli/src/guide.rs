@@ -133,7 +133,7 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut hs = vec![config.num_basis];
     hs.extend(&config.hidden);
     hs.push(plan.weight_numel());
-    let weight = conv.fc.forward(emb.clone());
+    let weight = conv.fc.forward(emb.clone())?;
     let (mean, std) = mean_std(&weight);
     println!("\nfc = FullyConnectedNet({hs:?}, {})", config.act.name());
     println!(
@@ -145,7 +145,7 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Summand and output.
     let summand = conv
         .tp
-        .forward(gather(f_in.clone(), src.clone()), sh, Some(weight));
+        .forward(gather(f_in.clone(), src.clone()), sh, Some(weight))?;
     println!(
         "\nsummand = tp(f_in[edge_src], sh, weight): shape {:?}",
         summand.dims()
@@ -322,10 +322,10 @@ fn time_stages(
     let emb = conv.edge_embedding(edge_vec);
     note("mlp");
     let mlp_ms = median_ms(reps, 1, || {
-        conv.fc.forward(emb.clone());
+        conv.fc.forward(emb.clone())?;
         Ok(())
     })?;
-    let weight = conv.fc.forward(emb);
+    let weight = conv.fc.forward(emb)?;
     let summand = || {
         conv.tp.forward(
             gather(f_in.clone(), src.clone()),
@@ -335,10 +335,10 @@ fn time_stages(
     };
     note("tensor_product");
     let tp_ms = median_ms(reps, 1, || {
-        summand();
+        summand()?;
         Ok(())
     })?;
-    let summand = summand();
+    let summand = summand()?;
     let z = conv.num_neighbors(graph.num_edges(), n);
     note("scatter");
     let scatter_ms = median_ms(reps, 1, || {

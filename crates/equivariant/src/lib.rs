@@ -20,6 +20,7 @@
 pub mod nn;
 pub mod o3;
 pub mod ops;
+mod shape;
 pub mod store;
 pub mod util;
 

@@ -84,7 +84,7 @@ fn linear_matches_e3nn() {
             linear.bias = Some(param(&bias, &device));
         }
         let x = input(case, "x", &device);
-        let out = linear.forward(x.clone(), None);
+        let out = linear.forward(x.clone(), None).unwrap();
         assert_close(
             &format!("linear {k} out"),
             &values(out.clone()),
@@ -141,7 +141,7 @@ fn gate_matches_e3nn() {
             "gate {k}"
         );
         let x = input(case, "x", &device);
-        let out = gate.forward(x.clone());
+        let out = gate.forward(x.clone()).unwrap();
         assert_close(
             &format!("gate {k} out"),
             &values(out.clone()),
@@ -181,7 +181,7 @@ fn norm_activation_matches_e3nn() {
             act.biases = Some(param(&f64s(&case["biases"]), &device));
         }
         let x = input(case, "x", &device);
-        let out = act.forward(x.clone());
+        let out = act.forward(x.clone()).unwrap();
         assert_close(
             &format!("norm activation {k} out"),
             &values(out.clone()),
@@ -256,7 +256,7 @@ fn batch_norm_matches_e3nn() {
         let bn = batch_norm(case, &device);
         // Training: batch statistics, rolled into the running ones.
         let x = samples(case, "x_train", "shape_train", &device);
-        let out = bn.forward_samples(x.clone());
+        let out = bn.forward_samples(x.clone()).unwrap();
         let [b, s, d] = out.dims();
         let flat = |t: Tensor<3>| t.reshape([b * s, d]);
         assert_close(
@@ -305,7 +305,7 @@ fn batch_norm_matches_e3nn() {
         let mut bn = bn;
         bn.training = bn.training.with_value(false);
         let x = samples(case, "x_eval", "shape_eval", &device);
-        let out = bn.forward_samples(x.clone());
+        let out = bn.forward_samples(x.clone()).unwrap();
         let [b, s, d] = out.dims();
         assert_close(
             &format!("bn {k} eval out"),
@@ -358,7 +358,7 @@ fn extract_matches_e3nn() {
             .map(|ins| f64s(ins).iter().map(|&i| i as usize).collect())
             .collect();
         let extract = Extract::new(&irreps(&case["irreps_in"]), &outs, &instructions).unwrap();
-        let got = extract.forward(input(case, "x", &device));
+        let got = extract.forward(input(case, "x", &device)).unwrap();
         let expected = case["outs"].as_array().unwrap();
         assert_eq!(got.len(), expected.len());
         for (i, (y, e)) in got.into_iter().zip(expected).enumerate() {
@@ -388,7 +388,7 @@ fn spherical_harmonics_module_matches_e3nn() {
         )
         .unwrap();
         let x = input(case, "x", &device);
-        let out = sh.forward(x.clone());
+        let out = sh.forward(x.clone()).unwrap();
         assert_close(
             &format!("sh {k} out"),
             &values(out.clone()),
@@ -453,10 +453,15 @@ impl E3nnModel {
     }
 
     fn forward(&self, x: Tensor<2>, y: Tensor<2>, z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let h = self.gate.forward(self.lin1.forward(x, None));
+        let h = self
+            .gate
+            .forward(self.lin1.forward(x, None).unwrap())
+            .unwrap();
         (
-            self.bn.forward(self.tp.forward(h, y, None)),
-            self.fc.forward(z),
+            self.bn
+                .forward(self.tp.forward(h, y, None).unwrap())
+                .unwrap(),
+            self.fc.forward(z).unwrap(),
         )
     }
 }
@@ -580,7 +585,12 @@ fn module_gradients_match_finite_differences() {
     .init(&device)
     .unwrap();
     let linear = cast(linear, DType::F64);
-    check_gradient("linear", |x| linear.forward(x, None), &wavy(4 * 9), [4, 9]);
+    check_gradient(
+        "linear",
+        |x| linear.forward(x, None).unwrap(),
+        &wavy(4 * 9),
+        [4, 9],
+    );
     let gate = Gate::new(
         &"2x0e + 1x0o".parse().unwrap(),
         &[Some(Function::Silu), Some(Function::Tanh)],
@@ -590,13 +600,23 @@ fn module_gradients_match_finite_differences() {
     )
     .unwrap();
     let dim = gate.irreps_in().dim();
-    check_gradient("gate", |x| gate.forward(x), &wavy(3 * dim), [3, dim]);
+    check_gradient(
+        "gate",
+        |x| gate.forward(x).unwrap(),
+        &wavy(3 * dim),
+        [3, dim],
+    );
     let act = Activation::new(
         &"2x0e + 1x0o + 1x1o".parse().unwrap(),
         &[Some(Function::Gelu), Some(Function::Tanh), None],
     )
     .unwrap();
-    check_gradient("activation", |x| act.forward(x), &wavy(3 * 6), [3, 6]);
+    check_gradient(
+        "activation",
+        |x| act.forward(x).unwrap(),
+        &wavy(3 * 6),
+        [3, 6],
+    );
     let extract = Extract::new(
         &"1x0e + 1x1o + 1x2e".parse().unwrap(),
         &["1x2e + 1x0e".parse().unwrap(), "1x1o".parse().unwrap()],
@@ -605,7 +625,7 @@ fn module_gradients_match_finite_differences() {
     .unwrap();
     check_gradient(
         "extract",
-        |x| Tensor::cat(extract.forward(x), 1),
+        |x| Tensor::cat(extract.forward(x).unwrap(), 1),
         &wavy(3 * 9),
         [3, 9],
     );
@@ -621,7 +641,7 @@ fn module_gradients_match_finite_differences() {
     let norm_act = cast(norm_act, DType::F64);
     check_gradient(
         "norm activation",
-        |x| norm_act.forward(x),
+        |x| norm_act.forward(x).unwrap(),
         &wavy(3 * 13),
         [3, 13],
     );
@@ -631,7 +651,7 @@ fn module_gradients_match_finite_differences() {
     let bn = cast(bn, DType::F64);
     check_gradient(
         "batch norm (training)",
-        |x| bn.forward(x),
+        |x| bn.forward(x).unwrap(),
         &wavy(5 * 9),
         [5, 9],
     );
@@ -643,7 +663,7 @@ fn module_gradients_match_finite_differences() {
     .unwrap();
     check_gradient(
         "spherical harmonics",
-        |x| sh.forward(x),
+        |x| sh.forward(x).unwrap(),
         &wavy(4 * 3),
         [4, 3],
     );
@@ -711,20 +731,20 @@ fn modules_are_equivariant() {
     for dtype in [DType::F64, DType::F32] {
         let linear = cast(linear.clone(), dtype);
         check(
-            &|x| vec![linear.forward(x[0].clone(), None)],
+            &|x| vec![linear.forward(x[0].clone(), None).unwrap()],
             &[irreps("3x0e + 2x1o + 1x2e")],
             &[irreps("2x0e + 3x1o + 1x2e")],
             dtype,
         );
         check(
-            &|x| vec![gate.forward(x[0].clone())],
+            &|x| vec![gate.forward(x[0].clone()).unwrap()],
             &[irreps(&gin)],
             &[irreps(&gout)],
             dtype,
         );
         let norm_act = cast(norm_act.clone(), dtype);
         check(
-            &|x| vec![norm_act.forward(x[0].clone())],
+            &|x| vec![norm_act.forward(x[0].clone()).unwrap()],
             &[irreps("1x0o + 2x1o + 1x2e")],
             &[irreps("1x0o + 2x1o + 1x2e")],
             dtype,
@@ -732,26 +752,26 @@ fn modules_are_equivariant() {
         // Training mode: batch statistics.
         let bn = cast(bn.clone(), dtype);
         check(
-            &|x| vec![bn.forward(x[0].clone().to_device(&training))],
+            &|x| vec![bn.forward(x[0].clone().to_device(&training)).unwrap()],
             &[irreps("2x0e + 1x0o + 2x1o")],
             &[irreps("2x0e + 1x0o + 2x1o")],
             dtype,
         );
         check(
-            &|x| vec![sh.forward(x[0].clone())],
+            &|x| vec![sh.forward(x[0].clone()).unwrap()],
             &[irreps("1o")],
             &[irreps("0e + 1o + 2e + 3o")],
             dtype,
         );
         let tp = cast(tp.clone(), dtype);
         check(
-            &|x| vec![tp.forward(x[0].clone(), x[0].clone(), None)],
+            &|x| vec![tp.forward(x[0].clone(), x[0].clone(), None).unwrap()],
             &[irreps("2x0e + 1x1o")],
             &[irreps("1x0e + 1x1e + 1x2e")],
             dtype,
         );
         check(
-            &|x| extract.forward(x[0].clone()),
+            &|x| extract.forward(x[0].clone()).unwrap(),
             &[irreps("1x0e + 1x1o + 1x2e")],
             &[irreps("1x2e + 1x0e")],
             dtype,

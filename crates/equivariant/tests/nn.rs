@@ -90,7 +90,7 @@ fn fully_connected_net_matches_e3nn() {
         load_fc_weights(&mut fc, &case["weights"], &device);
         let batch = case["batch"].as_u64().unwrap() as usize;
         let x = f64_tensor(&f64s(&case["x"]), [batch, hs[0]], &device).require_grad();
-        let out = fc.forward(x.clone());
+        let out = fc.forward(x.clone()).unwrap();
         let what = format!("FullyConnectedNet{hs:?} {act:?}");
         assert_close(
             &format!("{what} out"),
@@ -194,7 +194,7 @@ fn convolution_matches_e3nn() {
             1e-10,
         );
         let rows = case["tp_weight_edges"].as_u64().unwrap() as usize;
-        let weight = values(conv.fc.forward(emb));
+        let weight = values(conv.fc.forward(emb).unwrap());
         let numel = conv.tp.weight_numel();
         assert_close(
             &format!("{name} tp weight"),

@@ -15,7 +15,7 @@ use equivariant::o3::tensor_product::{
 };
 use equivariant::o3::{FullyConnectedTensorProduct, Irreps, TensorProduct};
 use equivariant::ops::tensor_product::{tensor_product, TensorProductBackend};
-use equivariant::Real;
+use equivariant::{Error, Real};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -157,7 +157,7 @@ fn forward_matches_core<T: Real + Element>() {
             let module = TensorProduct::with_external_weights(Arc::clone(&plan));
             let weight = (plan.weight_numel() > 0).then_some(tw);
             assert_eq!(
-                values::<T, 2>(module.forward(t1, t2, weight)),
+                values::<T, 2>(module.forward(t1, t2, weight).unwrap()),
                 expected,
                 "module, {plan}"
             );
@@ -193,11 +193,13 @@ fn internal_weights_match_core() {
     assert_eq!(weight.len(), plan.weight_numel());
     let [x1, x2, _] = inputs(&plan, batch, &mut rng);
     let expected = core_forward::<f32>(&plan, &cast(&x1), &cast(&x2), &weight, batch);
-    let out = module.forward(
-        tensor::<f32, 2>(&x1, [batch, plan.irreps_in1().dim()], &device),
-        tensor::<f32, 2>(&x2, [batch, plan.irreps_in2().dim()], &device),
-        None,
-    );
+    let out = module
+        .forward(
+            tensor::<f32, 2>(&x1, [batch, plan.irreps_in1().dim()], &device),
+            tensor::<f32, 2>(&x2, [batch, plan.irreps_in2().dim()], &device),
+            None,
+        )
+        .unwrap();
     assert_eq!(values::<f32, 2>(out), expected);
 }
 
@@ -372,11 +374,13 @@ fn per_row_external_weights() {
     let x = inputs(&plan, batch, &mut rng);
     let g = randn(&mut rng, batch * plan.irreps_out().dim());
     let w = tensor::<f64, 2>(&x[2], [batch, 400], &device).require_grad();
-    let out = module.forward(
-        tensor::<f64, 2>(&x[0], [batch, plan.irreps_in1().dim()], &device),
-        tensor::<f64, 2>(&x[1], [batch, plan.irreps_in2().dim()], &device),
-        Some(w.clone()),
-    );
+    let out = module
+        .forward(
+            tensor::<f64, 2>(&x[0], [batch, plan.irreps_in1().dim()], &device),
+            tensor::<f64, 2>(&x[1], [batch, plan.irreps_in2().dim()], &device),
+            Some(w.clone()),
+        )
+        .unwrap();
     assert_eq!(
         values::<f64, 2>(out.clone()),
         core_forward(&plan, &x[0], &x[1], &x[2], batch)
@@ -413,30 +417,61 @@ fn guide_config_matches_core() {
 }
 
 #[test]
-#[should_panic(expected = "x1 must be [batch, 16]")]
-fn wrong_input_width_panics_with_the_expected_shape() {
+fn wrong_input_shapes_are_errors_with_the_expected_shape() {
     let device = Device::flex();
     let plan = plans(true).remove(0);
     let module = TensorProduct::new(plan, &device);
-    let _ = module.forward(
-        Tensor::zeros([2, 15], &device),
-        Tensor::zeros([2, 9], &device),
-        None,
-    );
+    let forward = |x1: [usize; 2], x2: [usize; 2]| {
+        module.forward(Tensor::zeros(x1, &device), Tensor::zeros(x2, &device), None)
+    };
+    let mismatch = |x1, x2, (what, expected, got): (&str, usize, usize)| match forward(x1, x2) {
+        Err(Error::ShapeMismatch {
+            what: w,
+            expected: x,
+            got: g,
+        }) => w.contains(what) && x == expected && g == got,
+        _ => false,
+    };
+    assert!(mismatch([2, 15], [2, 9], ("x1", 16, 15)));
+    assert!(mismatch([2, 16], [2, 8], ("x2", 9, 8)));
+    assert!(mismatch([2, 16], [3, 9], ("x2", 2, 3)));
+    assert!(forward([2, 16], [2, 9]).is_ok());
 }
 
 #[test]
-#[should_panic(expected = "this module has internal weights")]
-fn weights_given_to_a_module_with_internal_weights_panic() {
+fn misused_weights_are_errors() {
     let device = Device::flex();
-    let plan = plans(true).remove(0);
+    let plan = Arc::new(plans(true).remove(0));
     let numel = plan.weight_numel();
-    let module = TensorProduct::new(plan, &device);
-    let _ = module.forward(
-        Tensor::zeros([2, 16], &device),
-        Tensor::zeros([2, 9], &device),
-        Some(Tensor::zeros([1, numel], &device)),
+    let (x1, x2) = (
+        Tensor::<2>::zeros([2, 16], &device),
+        Tensor::<2>::zeros([2, 9], &device),
     );
+    let internal = TensorProduct::new(Arc::clone(&plan), &device);
+    let given = Some(Tensor::zeros([1, numel], &device));
+    let err = internal.forward(x1.clone(), x2.clone(), given).unwrap_err();
+    assert!(
+        err.to_string().contains("this module has internal weights"),
+        "{err}"
+    );
+
+    let external = TensorProduct::with_external_weights(Arc::clone(&plan));
+    let err = external.forward(x1.clone(), x2.clone(), None).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    let rows = if plan.shared_weights() { 1 } else { 2 };
+    let short = Some(Tensor::zeros([rows, numel - 1], &device));
+    let err = external.forward(x1.clone(), x2.clone(), short).unwrap_err();
+    assert!(
+        matches!(err, Error::ShapeMismatch { expected, got, .. } if expected == numel && got == numel - 1)
+    );
+    let f64_weight = Some(Tensor::zeros([rows, numel], (&device, DType::F64)));
+    let err = external
+        .forward(x1.clone(), x2.clone(), f64_weight)
+        .unwrap_err();
+    assert!(err.to_string().contains("share one dtype"), "{err}");
+    let f64_x2 = Tensor::<2>::zeros([2, 9], (&device, DType::F64));
+    let weight = Some(Tensor::zeros([rows, numel], &device));
+    assert!(external.forward(x1, f64_x2, weight).is_err());
 }
 
 #[test]
@@ -477,11 +512,14 @@ fn adam_step_updates_internal_weights() {
     let before = values::<f32, 1>(model.tp.weight.as_ref().unwrap().val());
     let x = inputs(&plan, batch, &mut rng);
     let target = randn(&mut rng, batch * plan.irreps_out().dim());
-    let out = model.tp.forward(
-        tensor::<f32, 2>(&x[0], [batch, plan.irreps_in1().dim()], &device),
-        tensor::<f32, 2>(&x[1], [batch, plan.irreps_in2().dim()], &device),
-        None,
-    );
+    let out = model
+        .tp
+        .forward(
+            tensor::<f32, 2>(&x[0], [batch, plan.irreps_in1().dim()], &device),
+            tensor::<f32, 2>(&x[1], [batch, plan.irreps_in2().dim()], &device),
+            None,
+        )
+        .unwrap();
     let target_t = tensor::<f32, 2>(&target, [batch, plan.irreps_out().dim()], &device);
     let diff = out.clone().sub(target_t);
     let loss = diff.clone().mul(diff).sum();

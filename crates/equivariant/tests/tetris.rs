@@ -18,7 +18,7 @@ fn tetris_trains_until_every_shape_is_classified() {
     let batch = tetris(&mut rng).unwrap();
     assert_eq!(batch.src.len(), 50, "25 bonds, both directions");
     let model = InvariantPolynomial::new(&device).unwrap();
-    let (model, log) = train(model, &batch, 1000, &device);
+    let (model, log) = train(model, &batch, 1000, &device).unwrap();
     let last = log.last().unwrap();
     assert_eq!(
         last.correct, 8,
@@ -37,6 +37,7 @@ fn tetris_trains_until_every_shape_is_classified() {
     let (pos, graph) = other.tensors(&device);
     let pred: Vec<f64> = model
         .forward(pos, &graph)
+        .unwrap()
         .into_data()
         .iter::<f64>()
         .collect();
@@ -45,7 +46,7 @@ fn tetris_trains_until_every_shape_is_classified() {
     // Rotations keep the outputs, the inversion flips the odd scalar, translations nothing.
     let (pos, graph) = batch.tensors(&device);
     let errors = assert_equivariant(
-        |x| vec![model.forward(x[0].clone(), &graph)],
+        |x| vec![model.forward(x[0].clone(), &graph).unwrap()],
         Some(&[pos]),
         &[Representation::CartesianPoints],
         &[Representation::Irreps("0o + 6x0e".parse().unwrap())],

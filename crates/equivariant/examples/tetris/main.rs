@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let start = std::time::Instant::now();
     let model = InvariantPolynomial::new(&device)?;
-    let (model, log) = train(model, &batch, max_steps, &device);
+    let (model, log) = train(model, &batch, max_steps, &device)?;
     for step in log.iter().filter(|s| s.step % 10 == 0 || s.correct == 8) {
         println!(
             "step {:5} | loss {:10.3} | {}/8 correct",
@@ -56,7 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (pos, graph) = batch.tensors(&device);
     let irreps_out: Irreps = "0o + 6x0e".parse()?;
     let errors = equivariance_error(
-        |x| vec![model.forward(x[0].clone(), &graph)],
+        |x| {
+            vec![model
+                .forward(x[0].clone(), &graph)
+                .expect("shapes fixed by the example")]
+        },
         &[pos.cast(DType::F32)],
         &[Representation::CartesianPoints],
         &[Representation::Irreps(irreps_out)],

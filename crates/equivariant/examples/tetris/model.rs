@@ -130,21 +130,21 @@ impl InvariantPolynomial {
     }
 
     /// The prediction for each shape, `[8, 7]`, from positions `[32, 3]`.
-    pub fn forward(&self, pos: Tensor<2>, graph: &Graph) -> Tensor<2> {
+    pub fn forward(&self, pos: Tensor<2>, graph: &Graph) -> Result<Tensor<2>> {
         // e3nn's constants: a typical number of neighbours and of nodes.
         let neighbors = 1.0 / 2f64.sqrt();
         let nodes = 1.0 / 4f64.sqrt();
         let n = pos.dims()[0];
         let edge_vec = gather(pos.clone(), graph.src.clone()).sub(gather(pos, graph.dst.clone()));
-        let sh = self.sh.forward(edge_vec);
+        let sh = self.sh.forward(edge_vec)?;
         let h = scatter_sum(sh.clone(), graph.dst.clone(), n).mul_scalar(neighbors);
         let e = self
             .tp1
-            .forward(gather(h, graph.src.clone()), sh.clone(), None);
+            .forward(gather(h, graph.src.clone()), sh.clone(), None)?;
         let h = scatter_sum(e, graph.dst.clone(), n).mul_scalar(neighbors);
-        let e = self.tp2.forward(gather(h, graph.src.clone()), sh, None);
+        let e = self.tp2.forward(gather(h, graph.src.clone()), sh, None)?;
         let h = scatter_sum(e, graph.dst.clone(), n).mul_scalar(neighbors);
-        scatter_sum(h, graph.batch.clone(), 8).mul_scalar(nodes)
+        Ok(scatter_sum(h, graph.batch.clone(), 8).mul_scalar(nodes))
     }
 }
 
@@ -194,19 +194,20 @@ pub struct Step {
 
 /// Trains with Adam (lr 1e-2, e3nn's example) on `batch`, full batch, until every shape is
 /// right or `max_steps` steps; returns the trained model and every step's loss and score
-/// (measured before that step's update, as e3nn's example prints them).
+/// (measured before that step's update, as e3nn's example prints them). Errors as
+/// [`InvariantPolynomial::forward`].
 pub fn train(
     mut model: InvariantPolynomial,
     batch: &Batch,
     max_steps: usize,
     device: &Device,
-) -> (InvariantPolynomial, Vec<Step>) {
+) -> Result<(InvariantPolynomial, Vec<Step>)> {
     let (pos, graph) = batch.tensors(device);
     let labels = Tensor::<2>::from_data(TensorData::new(labels(), [8, 7]), device);
     let mut optim = AdamConfig::new().init();
     let mut log = Vec::new();
     for step in 0..max_steps {
-        let pred = model.forward(pos.clone(), &graph);
+        let pred = model.forward(pos.clone(), &graph)?;
         let values: Vec<f64> = pred.clone().into_data().iter::<f64>().collect();
         let loss = pred.sub(labels.clone()).powi_scalar(2).sum();
         let entry = Step {
@@ -226,5 +227,5 @@ pub fn train(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-2, model, grads);
     }
-    (model, log)
+    Ok((model, log))
 }

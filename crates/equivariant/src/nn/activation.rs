@@ -8,6 +8,7 @@ use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
 use crate::ops::irreps::columns;
+use crate::shape::check_width;
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
 /// `c_i f_i(x)`, with `c_i` e3nn's `normalize2mom` constant of `f_i`
@@ -30,7 +31,7 @@ use crate::ops::irreps::columns;
 ///     &[Some(Function::Relu), Some(Function::Tanh), None])?;
 /// assert_eq!(act.irreps_out().to_string(), "2x0e+1x0o+1x1o");
 /// let x = Tensor::<2>::from_floats([[-1.0, 2.0, 0.0, 1.0, 2.0, 3.0]], &Device::flex());
-/// let y = act.forward(x).into_data().try_into_vec::<f32>().unwrap();
+/// let y = act.forward(x)?.into_data().try_into_vec::<f32>().unwrap();
 /// assert_eq!(y[0], 0.0);
 /// assert!((y[1] - 2.0 * Function::Relu.normalize2mom_constant() as f32).abs() < 1e-6);
 /// assert_eq!(&y[3..], [1.0, 2.0, 3.0]);
@@ -136,29 +137,27 @@ impl Activation {
 
     /// Applies each block's normalized activation.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, irreps_in.dim]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use equivariant::nn::Activation;
     /// let act = Activation::new(&"1x1o".parse()?, &[None])?;
     /// let x = Tensor::<2>::ones([2, 3], &Device::flex());
-    /// assert_eq!(act.forward(x).dims(), [2, 3]);
+    /// assert_eq!(act.forward(x)?.dims(), [2, 3]);
+    /// assert!(act.forward(Tensor::<2>::ones([2, 4], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let [_, dim] = x.dims();
-        assert_eq!(
-            dim,
+    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        check_width(
+            "Activation x [batch, irreps_in.dim]",
+            &x,
             self.irreps_in.dim(),
-            "Activation::forward: x must be [batch, {}] ({})",
-            self.irreps_in.dim(),
-            self.irreps_in
-        );
+        )?;
         if self.acts.iter().all(Option::is_none) {
-            return x;
+            return Ok(x);
         }
         let parts: Vec<Tensor<2>> = self
             .irreps_in
@@ -175,9 +174,9 @@ impl Activation {
             })
             .collect();
         if parts.is_empty() {
-            return x;
+            return Ok(x);
         }
-        Tensor::cat(parts, 1)
+        Ok(Tensor::cat(parts, 1))
     }
 }
 

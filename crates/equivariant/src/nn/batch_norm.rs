@@ -5,6 +5,8 @@ use burn::tensor::{Device, Tensor};
 use equivariant_core::o3::{Irreps, Normalization};
 use equivariant_core::{Error, Result};
 
+use crate::shape::{check_dtype, check_width};
+
 /// How [`BatchNorm`] reduces the squared norms over the samples of one batch row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reduce {
@@ -160,7 +162,7 @@ impl BatchNormConfig {
 ///
 /// let device = Device::flex().autodiff();
 /// let bn = BatchNormConfig::new(&"1x0e".parse()?).init(&device)?;
-/// let y = bn.forward(Tensor::<2>::from_floats([[1.0], [3.0]], &device));
+/// let y = bn.forward(Tensor::<2>::from_floats([[1.0], [3.0]], &device))?;
 /// // Centered (mean 2), then divided by sqrt(mean of squares 1 + eps).
 /// let y = y.into_data().try_into_vec::<f32>().unwrap();
 /// assert!((y[0] + 1.0).abs() < 1e-4 && (y[1] - 1.0).abs() < 1e-4);
@@ -200,9 +202,9 @@ impl BatchNorm {
 
     /// Normalizes `x`, `[batch, irreps.dim]` (one sample per row).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, irreps.dim]`.
+    /// As [`forward_samples`](BatchNorm::forward_samples).
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -211,44 +213,65 @@ impl BatchNorm {
     /// let device = Device::flex().autodiff();
     /// // Inference (after valid()) uses the running statistics: mean 0, variance 1.
     /// let bn = BatchNormConfig::new(&"1x0e".parse()?).init(&device)?.valid();
-    /// let y = bn.forward(Tensor::<2>::from_floats([[2.0]], &Device::flex()));
+    /// let y = bn.forward(Tensor::<2>::from_floats([[2.0]], &Device::flex()))?;
     /// assert!((y.into_data().try_into_vec::<f32>().unwrap()[0] - 2.0).abs() < 1e-4);
+    /// assert!(bn.forward(Tensor::<2>::ones([1, 2], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         let [batch, dim] = x.dims();
-        self.forward_samples(x.reshape([batch, 1, dim]))
-            .reshape([batch, dim])
+        let y = self.forward_samples(x.reshape([batch, 1, dim]))?;
+        Ok(y.reshape([batch, dim]))
     }
 
     /// Normalizes `x`, `[batch, samples, irreps.dim]` (e3nn's `[batch, ..., dim]` with the
     /// middle axes flattened).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the last axis of `x` is not `irreps.dim`.
+    /// [`Error::ShapeMismatch`] if the last axis of `x` is not `irreps.dim`;
+    /// [`Error::InvalidArgument`] if its dtype is not the parameters', or if batch
+    /// statistics are needed (training, or `instance`) and `x` has no sample to take them
+    /// from.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use equivariant::nn::BatchNormConfig;
     /// let device = Device::flex().autodiff();
     /// let bn = BatchNormConfig::new(&"1x1o".parse()?).init(&device)?;
-    /// let y = bn.forward_samples(Tensor::<3>::ones([2, 4, 3], &device));
+    /// let y = bn.forward_samples(Tensor::<3>::ones([2, 4, 3], &device))?;
     /// assert_eq!(y.dims(), [2, 4, 3]);
+    /// assert!(bn.forward_samples(Tensor::<3>::ones([0, 4, 3], &device)).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward_samples(&self, x: Tensor<3>) -> Tensor<3> {
+    pub fn forward_samples(&self, x: Tensor<3>) -> Result<Tensor<3>> {
         let config = &self.config;
-        let [batch, samples, dim] = x.dims();
-        assert_eq!(
-            dim,
+        check_width(
+            "BatchNorm x [batch, samples, irreps.dim]",
+            &x,
             config.irreps.dim(),
-            "BatchNorm::forward: the last axis must be {} ({})",
-            config.irreps.dim(),
-            config.irreps
-        );
+        )?;
+        for param in [&self.weight, &self.bias].into_iter().flatten() {
+            check_dtype("BatchNorm x", &x, &param.val())?;
+        }
+        let [batch, samples, _] = x.dims();
         let training = x.device().is_autodiff() && self.training.is_enabled();
         let batch_stats = training || config.instance;
+        let empty = if config.instance {
+            samples == 0 && batch > 0
+        } else {
+            batch * samples == 0
+        };
+        if batch_stats && empty && x.dims()[2] > 0 {
+            // Statistics of nothing are NaN, and would overwrite the running ones.
+            return Err(Error::InvalidArgument {
+                name: "BatchNorm x",
+                reason: format!(
+                    "no sample to take batch statistics from (shape {:?})",
+                    x.dims()
+                ),
+            });
+        }
         let device = x.device();
         let running_mean = (self.running_mean.as_ref()).map(|r| r.value_sync().to_device(&device));
         let running_var = (self.running_var.as_ref()).map(|r| r.value_sync().to_device(&device));
@@ -330,10 +353,10 @@ impl BatchNorm {
             roll(&self.running_mean, new_means);
             roll(&self.running_var, new_vars);
         }
-        match fields.len() {
+        Ok(match fields.len() {
             0 => x,
             1 => fields.swap_remove(0),
             _ => Tensor::cat(fields, 2),
-        }
+        })
     }
 }

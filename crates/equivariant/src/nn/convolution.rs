@@ -22,6 +22,7 @@ use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
     soft_one_hot_linspace, spherical_harmonics,
 };
+use crate::shape::check_width;
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
 ///
@@ -143,14 +144,8 @@ impl ConvolutionConfig {
 
 /// The number of nodes of positions `pos`, which must be `[n, 3]`.
 fn num_nodes(pos: &Tensor<2>) -> Result<usize> {
-    match pos.dims() {
-        [n, 3] => Ok(n),
-        [_, got] => Err(Error::ShapeMismatch {
-            what: "pos [n, 3]",
-            expected: 3,
-            got,
-        }),
-    }
+    check_width("pos [n, 3]", pos, 3)?;
+    Ok(pos.dims()[0])
 }
 
 /// The guide's equivariant convolution (see the [module docs](self) for the formula).
@@ -335,8 +330,8 @@ impl Convolution {
         self.check_features(&f_in)?;
         let [e, _] = edge_vec.dims();
         let sh = self.edge_sh(edge_vec.clone());
-        let weight = self.fc.forward(self.edge_embedding(edge_vec));
-        let summand = self.tp.forward(gather(f_in, src), sh, Some(weight));
+        let weight = self.fc.forward(self.edge_embedding(edge_vec))?;
+        let summand = self.tp.forward(gather(f_in, src), sh, Some(weight))?;
         let z = self.num_neighbors(e, n);
         // A multiplication, not `div_scalar`: see `FullyConnectedNet::forward`.
         Ok(scatter_sum(summand, dst, n).mul_scalar(1.0 / z.sqrt()))
@@ -445,16 +440,7 @@ impl Convolution {
 
     /// Errors unless `f_in` is `[n, irreps_in.dim]`.
     fn check_features(&self, f_in: &Tensor<2>) -> Result<()> {
-        let [_, d_in] = f_in.dims();
-        let expected = self.config.irreps_in.dim();
-        if d_in != expected {
-            return Err(Error::ShapeMismatch {
-                what: "f_in [n, irreps_in.dim]",
-                expected,
-                got: d_in,
-            });
-        }
-        Ok(())
+        check_width("f_in [n, irreps_in.dim]", f_in, self.config.irreps_in.dim())
     }
 
     /// The guide's `conv` given the edge vectors (edges checked against `f_in`): harmonics
@@ -483,8 +469,8 @@ impl Convolution {
                 &Arc::new(layer),
                 edge_vec,
                 self.fc.weights[0].val(),
-            )),
-            None => self.fc.forward_hidden(self.edge_embedding(edge_vec)),
+            ))?,
+            None => self.fc.forward_hidden(self.edge_embedding(edge_vec))?,
         };
         let linear = self
             .fc

@@ -8,6 +8,7 @@ use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
 use crate::ops::irreps::columns;
+use crate::shape::check_width;
 
 /// e3nn's `nn.Extract(irreps_in, irreps_outs, instructions)`: output `k` is the
 /// concatenation of the input blocks `instructions[k]` (indices into `irreps_in`), in that
@@ -24,7 +25,7 @@ use crate::ops::irreps::columns;
 /// let extract = Extract::new(&"1x0e + 1x1o + 2x0e".parse()?,
 ///     &["2x0e + 1x0e".parse()?, "1x1o".parse()?], &[vec![2, 0], vec![1]])?;
 /// let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]], &Device::flex());
-/// let outs = extract.forward(x);
+/// let outs = extract.forward(x)?;
 /// assert_eq!(outs[0].clone().into_data().try_into_vec::<f32>().unwrap(), [4.0, 5.0, 0.0]);
 /// assert_eq!(outs[1].clone().into_data().try_into_vec::<f32>().unwrap(), [1.0, 2.0, 3.0]);
 /// # Ok::<(), equivariant::Error>(())
@@ -127,27 +128,21 @@ impl Extract {
 
     /// The outputs, one tensor each.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, irreps_in.dim]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use equivariant::nn::Extract;
     /// let e = Extract::new(&"1x0e+1x1o".parse()?, &["1x1o".parse()?], &[vec![1]])?;
-    /// let outs = e.forward(Tensor::<2>::ones([5, 4], &Device::flex()));
+    /// let outs = e.forward(Tensor::<2>::ones([5, 4], &Device::flex()))?;
     /// assert_eq!(outs[0].dims(), [5, 3]);
+    /// assert!(e.forward(Tensor::<2>::ones([5, 3], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
-        let [_, dim] = x.dims();
-        assert_eq!(
-            dim,
-            self.irreps_in.dim(),
-            "Extract::forward: x must be [batch, {}] ({})",
-            self.irreps_in.dim(),
-            self.irreps_in
-        );
-        self.ranges.iter().map(|r| columns(&x, r)).collect()
+    pub fn forward(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>> {
+        check_width("Extract x [batch, irreps_in.dim]", &x, self.irreps_in.dim())?;
+        Ok(self.ranges.iter().map(|r| columns(&x, r)).collect())
     }
 }

@@ -7,6 +7,7 @@ use equivariant_core::math::{Activation, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
 use super::activation::apply;
+use crate::shape::{check_dtype, check_width};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
 ///
@@ -31,7 +32,7 @@ use super::activation::apply;
 ///
 /// let device = Device::flex();
 /// let fc = FullyConnectedNet::new(&[10, 16, 400], Some(Activation::Relu), &device)?;
-/// let y = fc.forward(Tensor::<2>::ones([7, 10], &device));
+/// let y = fc.forward(Tensor::<2>::ones([7, 10], &device))?;
 /// assert_eq!(y.dims(), [7, 400]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
@@ -153,9 +154,10 @@ impl FullyConnectedNet {
 
     /// The network applied to each row of `x` (`[batch, hs[0]] -> [batch, hs[last]]`).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, hs[0]]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, hs[0]]`; [`Error::InvalidArgument`]
+    /// if its dtype is not the weights'.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -164,16 +166,29 @@ impl FullyConnectedNet {
     /// let fc = FullyConnectedNet::new(&[1, 1], None, &device)?;
     /// // One linear layer: x w / sqrt(1).
     /// let w = fc.weights[0].val().into_data().try_into_vec::<f32>().unwrap()[0];
-    /// let y = fc.forward(Tensor::<2>::from_floats([[2.0]], &device));
+    /// let y = fc.forward(Tensor::<2>::from_floats([[2.0]], &device))?;
     /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [2.0 * w]);
+    /// assert!(fc.forward(Tensor::<2>::ones([1, 2], &device)).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        (0..self.weights.len()).fold(x, |x, i| self.layer(i, x))
+    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        self.check_input("FullyConnectedNet x [batch, hs[0]]", &x, 0)?;
+        Ok((0..self.weights.len()).fold(x, |x, i| self.layer(i, x)))
+    }
+
+    /// `Ok` when `x` is `[_, hs[layer]]`, of the weights' dtype.
+    fn check_input(&self, what: &'static str, x: &Tensor<2>, layer: usize) -> Result<()> {
+        let w = match self.weights.get(layer) {
+            Some(w) => w.val(),
+            None => return Ok(()),
+        };
+        check_width(what, x, w.dims()[0])?;
+        check_dtype(what, x, &w)
     }
 
     /// Every layer but the last: the hidden activations `[batch, hs[last - 1]]` the last
-    /// layer reads (the input itself for a one-layer network).
+    /// layer reads (the input itself for a one-layer network). Errors as
+    /// [`forward`](FullyConnectedNet::forward).
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -182,16 +197,17 @@ impl FullyConnectedNet {
     /// let device = Device::flex();
     /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(Activation::Relu), &device)?;
     /// let x = Tensor::<2>::ones([2, 3], &device);
-    /// let h = fc.forward_hidden(x.clone());
+    /// let h = fc.forward_hidden(x.clone())?;
     /// assert_eq!(h.dims(), [2, 8]);
     /// // The last layer is linear: forward = hidden x last_linear.
     /// let y = h.matmul(fc.last_linear().unwrap());
-    /// let diff = y.sub(fc.forward(x)).abs().max().into_scalar::<f32>();
+    /// let diff = y.sub(fc.forward(x)?).abs().max().into_scalar::<f32>();
     /// assert!(diff < 1e-5);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward_hidden(&self, x: Tensor<2>) -> Tensor<2> {
-        (0..self.weights.len() - 1).fold(x, |x, i| self.layer(i, x))
+    pub fn forward_hidden(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        self.check_input("FullyConnectedNet x [batch, hs[0]]", &x, 0)?;
+        Ok((0..self.weights.len() - 1).fold(x, |x, i| self.layer(i, x)))
     }
 
     /// The first layer fused with a radial basis, `c act(s (basis_scale basis(|v|))
@@ -211,9 +227,9 @@ impl FullyConnectedNet {
     /// let basis = SoftOneHotLinspace::new(0.0, 2.0, 4, Basis::Gaussian, false)?;
     /// let layer = Arc::new(fc.first_radial_layer(&basis, 2.0).unwrap());
     /// let v = Tensor::<2>::from_floats([[0.3, 0.4, 0.0], [1.0, 0.0, 0.0]], &device);
-    /// let fused = fc.forward_hidden_after_first(radial_layer(&layer, v, fc.weights[0].val()));
+    /// let fused = fc.forward_hidden_after_first(radial_layer(&layer, v, fc.weights[0].val()))?;
     /// let lengths = Tensor::<1>::from_floats([0.5, 1.0], &device);
-    /// let apart = fc.forward_hidden(soft_one_hot_linspace(&Arc::new(basis), lengths).mul_scalar(2.0));
+    /// let apart = fc.forward_hidden(soft_one_hot_linspace(&Arc::new(basis), lengths).mul_scalar(2.0))?;
     /// assert!(fused.sub(apart).abs().max().into_scalar::<f32>() < 1e-5);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
@@ -234,16 +250,20 @@ impl FullyConnectedNet {
     /// hs[1]] -> [n, hs[last - 1]]`); see
     /// [`first_radial_layer`](FullyConnectedNet::first_radial_layer).
     ///
+    /// Errors: [`Error::ShapeMismatch`] if `h` is not `[n, hs[1]]`;
+    /// [`Error::InvalidArgument`] if its dtype is not the weights'.
+    ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use equivariant::nn::FullyConnectedNet;
     /// let fc = FullyConnectedNet::new(&[4, 8, 6, 3], None, &Device::flex())?;
-    /// let h = fc.forward_hidden_after_first(Tensor::<2>::ones([2, 8], &Device::flex()));
+    /// let h = fc.forward_hidden_after_first(Tensor::<2>::ones([2, 8], &Device::flex()))?;
     /// assert_eq!(h.dims(), [2, 6]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward_hidden_after_first(&self, h: Tensor<2>) -> Tensor<2> {
-        (1..self.weights.len() - 1).fold(h, |x, i| self.layer(i, x))
+    pub fn forward_hidden_after_first(&self, h: Tensor<2>) -> Result<Tensor<2>> {
+        self.check_input("FullyConnectedNet h [n, hs[1]]", &h, 1)?;
+        Ok((1..self.weights.len() - 1).fold(h, |x, i| self.layer(i, x)))
     }
 
     /// The last layer's matrix with its scaling, `[hs[last - 1], hs[last]]`, when that

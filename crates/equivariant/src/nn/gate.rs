@@ -38,7 +38,7 @@ use crate::ops::irreps::scale_instances;
 ///     &"4x1o + 4x2e".parse()?)?;
 /// assert_eq!(gate.irreps_in().to_string(), "24x0e+4x1o+4x2e");
 /// assert_eq!(gate.irreps_out().to_string(), "16x0e+4x1o+4x2e");
-/// let y = gate.forward(Tensor::<2>::ones([3, 24 + 12 + 20], &Device::flex()));
+/// let y = gate.forward(Tensor::<2>::ones([3, 24 + 12 + 20], &Device::flex()))?;
 /// assert_eq!(y.dims(), [3, 16 + 12 + 20]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
@@ -175,9 +175,9 @@ impl Gate {
 
     /// The gated nonlinearity of each row.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, irreps_in.dim]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -186,23 +186,25 @@ impl Gate {
     /// // A gate of exactly 0 through relu silences its vector.
     /// let gate = Gate::new(&"".parse()?, &[], &"1x0e".parse()?, &[Some(Function::Relu)], &"1x1o".parse()?)?;
     /// let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0, 3.0]], &Device::flex());
-    /// assert_eq!(gate.forward(x).into_data().try_into_vec::<f32>().unwrap(), [0.0; 3]);
+    /// assert_eq!(gate.forward(x)?.into_data().try_into_vec::<f32>().unwrap(), [0.0; 3]);
+    /// assert!(gate.forward(Tensor::<2>::ones([1, 3], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut parts = self.sc.forward(x).into_iter();
+    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        let mut parts = self.sc.forward(x)?.into_iter();
         let (Some(scalars), Some(gates), Some(gated)) = (parts.next(), parts.next(), parts.next())
         else {
             unreachable!("the gate's Extract has three outputs")
         };
-        let scalars = self.act_scalars.forward(scalars);
+        let scalars = self.act_scalars.forward(scalars)?;
         if self.irreps_gated.dim() == 0 {
-            return scalars;
+            return Ok(scalars);
         }
-        let gated = scale_instances(gated, &self.irreps_gated, self.act_gates.forward(gates));
+        let gates = self.act_gates.forward(gates)?;
+        let gated = scale_instances(gated, &self.irreps_gated, gates);
         if self.act_scalars.irreps_out().dim() == 0 {
-            return gated;
+            return Ok(gated);
         }
-        Tensor::cat(vec![scalars, gated], 1)
+        Ok(Tensor::cat(vec![scalars, gated], 1))
     }
 }

@@ -8,6 +8,7 @@ use equivariant_core::{Error, Result};
 
 use super::activation::apply;
 use crate::ops::irreps::{norms_squared, scale_instances};
+use crate::shape::{check_dtype, check_width};
 
 /// e3nn's `nn.NormActivation(irreps_in, scalar_nonlinearity, normalize, epsilon, bias)`:
 /// every irrep instance `x_u` is scaled by a function of its norm,
@@ -30,7 +31,7 @@ use crate::ops::irreps::{norms_squared, scale_instances};
 ///
 /// let device = Device::flex();
 /// let act = NormActivation::new(&"1x1o".parse()?, Function::Sigmoid, true, None, false, &device)?;
-/// let y = act.forward(Tensor::<2>::from_floats([[0.0, 3.0, 4.0]], &device));
+/// let y = act.forward(Tensor::<2>::from_floats([[0.0, 3.0, 4.0]], &device))?;
 /// let s = 1.0 / (1.0 + (-5.0f32).exp()); // sigmoid(|x|), then x / |x|
 /// let y = y.into_data().try_into_vec::<f32>().unwrap();
 /// assert!((y[1] - s * 0.6).abs() < 1e-6 && (y[2] - s * 0.8).abs() < 1e-6);
@@ -117,9 +118,10 @@ impl NormActivation {
 
     /// The scaled features.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, irreps_in.dim]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`;
+    /// [`Error::InvalidArgument`] if its dtype is not the biases'.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -128,19 +130,21 @@ impl NormActivation {
     /// let device = Device::flex();
     /// // Without normalize: y = f(|x|) x.
     /// let act = NormActivation::new(&"1x0e".parse()?, Function::Relu, false, None, false, &device)?;
-    /// let y = act.forward(Tensor::<2>::from_floats([[-2.0]], &device));
+    /// let y = act.forward(Tensor::<2>::from_floats([[-2.0]], &device))?;
     /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [-4.0]);
+    /// assert!(act.forward(Tensor::<2>::ones([1, 3], &device)).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let [batch, dim] = x.dims();
-        assert_eq!(
-            dim,
+    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        check_width(
+            "NormActivation x [batch, irreps_in.dim]",
+            &x,
             self.irreps_in.dim(),
-            "NormActivation::forward: x must be [batch, {}] ({})",
-            self.irreps_in.dim(),
-            self.irreps_in
-        );
+        )?;
+        if let Some(b) = &self.biases {
+            check_dtype("NormActivation x", &x, &b.val())?;
+        }
+        let [batch, _] = x.dims();
         let squared = norms_squared(&x, &self.irreps_in);
         let norms = match self.epsilon {
             Some(e) => squared.clamp_min(e * e).sqrt(),
@@ -157,6 +161,6 @@ impl NormActivation {
             scalings = scalings.div(norms);
         }
         debug_assert_eq!(scalings.dims(), [batch, self.irreps_in.num_irreps()]);
-        scale_instances(x, &self.irreps_in, scalings)
+        Ok(scale_instances(x, &self.irreps_in, scalings))
     }
 }

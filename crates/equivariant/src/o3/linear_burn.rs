@@ -9,6 +9,7 @@ use equivariant_core::o3::{Irreps, Linear as LinearMap};
 use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
+use crate::shape::{check_dtype, check_rows, check_width};
 
 /// e3nn's `o3.Linear(irreps_in, irreps_out, ...)`: the equivariant linear map
 /// `out[w] = sum_u W[u, w] x[u] / sqrt(fan_in) (+ b[w] on 0e outputs)` between every pair
@@ -29,7 +30,7 @@ use crate::ops::tensor_product::tensor_product;
 /// let device = Device::flex();
 /// let linear = LinearConfig::new(&"4x0e + 2x1o".parse()?, &"3x0e + 1x1o".parse()?).init(&device)?;
 /// assert_eq!(linear.weight_numel(), 4 * 3 + 2 * 1);
-/// let y = linear.forward(Tensor::<2>::ones([5, 10], &device), None);
+/// let y = linear.forward(Tensor::<2>::ones([5, 10], &device), None)?;
 /// assert_eq!(y.dims(), [5, 6]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
@@ -97,10 +98,11 @@ impl Linear {
     /// The map applied to each row of `x`, with the internal weights (`weight = None`) or
     /// the given ones (`[1, weight_numel]` shared, `[batch, weight_numel]` per row).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `x` is not `[batch, irreps_in.dim]`, or weights are given to a module that has
-    /// its own (or missing when it has none), or have the wrong shape.
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]` or the weights have
+    /// the wrong shape; [`Error::InvalidArgument`] if weights are given to a module that has
+    /// its own (or missing when it has none), or have another dtype than `x`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -110,44 +112,55 @@ impl Linear {
     ///     .with_internal_weights(false)
     ///     .init(&device)?;
     /// let y = linear.forward(Tensor::<2>::from_floats([[3.0]], &device),
-    ///     Some(Tensor::<2>::from_floats([[2.0]], &device)));
+    ///     Some(Tensor::<2>::from_floats([[2.0]], &device)))?;
     /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [6.0]);
+    /// assert!(linear.forward(Tensor::<2>::ones([1, 2], &device), None).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
         let map = &self.map;
-        let [batch, dim] = x.dims();
-        assert_eq!(
-            dim,
-            map.irreps_in().dim(),
-            "Linear::forward: x must be [batch, {}] ({})",
-            map.irreps_in().dim(),
-            map.irreps_in()
-        );
+        check_width("Linear x [batch, irreps_in.dim]", &x, map.irreps_in().dim())?;
+        let [batch, _] = x.dims();
         let numel = map.weight_numel();
+        let misuse = |reason: String| Error::InvalidArgument {
+            name: "Linear weight",
+            reason,
+        };
         let ones = Tensor::<2>::ones([batch, 1], (&x.device(), x.dtype()));
         let out = match (&self.weight, weight) {
             (_, None) if numel == 0 => {
                 let empty = Tensor::<1>::zeros([0], (&x.device(), x.dtype()));
                 tensor_product(&self.plan, x, ones, empty)
             }
-            (Some(internal), None) => tensor_product(&self.plan, x, ones, internal.val()),
-            (Some(_), Some(_)) => panic!("Linear::forward: this module has internal weights"),
-            (None, None) => panic!("Linear::forward: this module needs weights [_, {numel}]"),
+            (Some(internal), None) => {
+                let internal = internal.val();
+                check_dtype("Linear internal weight", &internal, &x)?;
+                tensor_product(&self.plan, x, ones, internal)
+            }
+            (Some(_), Some(_)) => {
+                return Err(misuse("this module has internal weights; pass None".into()))
+            }
+            (None, None) => return Err(misuse(format!("this module needs weights [_, {numel}]"))),
             (None, Some(weight)) => {
-                let rows = if map.shared_weights() { 1 } else { batch };
-                assert_eq!(
-                    weight.dims(),
-                    [rows, numel],
-                    "Linear::forward: weight must be [{rows}, {numel}]"
-                );
+                let (what, rows) = if map.shared_weights() {
+                    ("Linear weight [1, weight_numel] (shared)", 1)
+                } else {
+                    ("Linear weight [batch, weight_numel] (per row)", batch)
+                };
+                check_width(what, &weight, numel)?;
+                check_rows(what, &weight, rows)?;
+                check_dtype("Linear weight", &weight, &x)?;
                 tensor_product(&self.plan, x, ones, weight)
             }
         };
-        match &self.bias {
-            Some(bias) => out.add(self.bias_row(bias.val())),
+        Ok(match &self.bias {
+            Some(bias) => {
+                let bias = bias.val();
+                check_dtype("Linear bias", &bias, &out)?;
+                out.add(self.bias_row(bias))
+            }
             None => out,
-        }
+        })
     }
 
     /// The biases placed in a `[1, irreps_out.dim]` row, zero off the `0e` blocks.

@@ -8,6 +8,7 @@ use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics as Table};
 use equivariant_core::Result;
 
 use crate::ops::spherical_harmonics::spherical_harmonics;
+use crate::shape::{check_finite, check_width};
 
 /// e3nn's `o3.SphericalHarmonics(irreps_out, normalize, normalization)` module: the
 /// harmonics `Y^l(v)` of each row `v` for the degrees of `irreps_out`, differentiable with
@@ -22,7 +23,7 @@ use crate::ops::spherical_harmonics::spherical_harmonics;
 /// use equivariant::o3::{Normalization, SphericalHarmonics};
 ///
 /// let sh = SphericalHarmonics::new(&"0e + 1o + 2e".parse()?, true, Normalization::Component)?;
-/// let y = sh.forward(Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex()));
+/// let y = sh.forward(Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex()))?;
 /// assert_eq!(y.dims(), [1, 9]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
@@ -78,20 +79,24 @@ impl SphericalHarmonics {
 
     /// The harmonics of each row of `vectors`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `vectors` is not `[n, 3]` or holds a NaN or infinite coordinate.
+    /// [`Error::ShapeMismatch`] if `vectors` is not `[n, 3]`; [`Error::NonFinite`] if it
+    /// holds a NaN or infinite coordinate.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use equivariant::o3::{Normalization, SphericalHarmonics};
     /// let sh = SphericalHarmonics::new(&"1o".parse()?, false, Normalization::Component)?;
     /// // Unnormalized vectors: Y^1(v) = sqrt(3) v.
-    /// let y = sh.forward(Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex()));
+    /// let y = sh.forward(Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex()))?;
     /// assert!((y.into_data().try_into_vec::<f32>().unwrap()[2] - 2.0 * 3f32.sqrt()).abs() < 1e-5);
+    /// assert!(sh.forward(Tensor::<2>::from_floats([[f32::NAN, 0.0, 1.0]], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, vectors: Tensor<2>) -> Tensor<2> {
-        spherical_harmonics(&self.table, vectors)
+    pub fn forward(&self, vectors: Tensor<2>) -> Result<Tensor<2>> {
+        check_width("SphericalHarmonics vectors [n, 3]", &vectors, 3)?;
+        check_finite("SphericalHarmonics vectors", &vectors)?;
+        Ok(spherical_harmonics(&self.table, vectors))
     }
 }

@@ -13,6 +13,7 @@ use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
+use crate::shape::{check_dtype, check_rows, check_width};
 
 /// e3nn's `o3.TensorProduct` module: `out = x1 (x) x2` row by row, with the paths, weight
 /// layout and normalization of a core plan ([`tensor_product::TensorProduct`], whose docs
@@ -35,7 +36,7 @@ use crate::ops::tensor_product::tensor_product;
 ///     .init(&device)?;
 /// let x1 = Tensor::<2>::ones([8, 5], &device);
 /// let x2 = Tensor::<2>::ones([8, 3], &device);
-/// assert_eq!(tp.forward(x1, x2, None).dims(), [8, 3]);
+/// assert_eq!(tp.forward(x1, x2, None)?.dims(), [8, 3]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 #[derive(Module, Debug)]
@@ -157,7 +158,7 @@ impl TensorProduct {
     /// let ts = TensorProduct::square(&"2x1o".parse()?, Some(&"3x0e".parse()?), None, Default::default(), &device)?;
     /// assert!(ts.weight.is_some());
     /// let x = Tensor::<2>::ones([4, 6], &device);
-    /// assert_eq!(ts.forward(x.clone(), x, None).dims(), [4, 3]);
+    /// assert_eq!(ts.forward(x.clone(), x, None)?.dims(), [4, 3]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn square(
@@ -212,10 +213,11 @@ impl TensorProduct {
     ///   weights), e3nn's flat layout
     /// - output: `[batch, irreps_out.dim]`
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the shapes do not match the plan, if `weight` is given to a module with internal
-    /// weights (or none), or missing when needed, or if the dtypes differ.
+    /// [`Error::ShapeMismatch`] if a shape does not match the plan;
+    /// [`Error::InvalidArgument`] if `weight` is given to a module with internal weights
+    /// (or a plan with none), missing when needed, or of another dtype than `x1`, as is `x2`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -229,52 +231,64 @@ impl TensorProduct {
     /// let x1 = Tensor::<2>::from_floats([[2.0], [3.0]], &device);
     /// let x2 = Tensor::<2>::from_floats([[5.0], [7.0]], &device);
     /// let w = Tensor::<2>::from_floats([[0.5], [1.0]], &device); // one weight per row
-    /// let out = tp.forward(x1, x2, Some(w));
+    /// let out = tp.forward(x1.clone(), x2.clone(), Some(w))?;
     /// assert_eq!(out.into_data().try_into_vec::<f32>().unwrap(), [5.0, 21.0]);
+    /// assert!(tp.forward(x1, x2, None).is_err()); // per-row weights are needed
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x1: Tensor<2>, x2: Tensor<2>, weight: Option<Tensor<2>>) -> Tensor<2> {
+    pub fn forward(
+        &self,
+        x1: Tensor<2>,
+        x2: Tensor<2>,
+        weight: Option<Tensor<2>>,
+    ) -> Result<Tensor<2>> {
         let plan = &self.plan;
-        let [batch, d1] = x1.dims();
-        let [batch2, d2] = x2.dims();
-        assert!(
-            d1 == plan.irreps_in1().dim() && batch2 == batch && d2 == plan.irreps_in2().dim(),
-            "TensorProduct::forward: x1 must be [batch, {}] and x2 [batch, {}] ({plan}), got {:?} and {:?}",
+        let [batch, _] = x1.dims();
+        check_width(
+            "TensorProduct x1 [batch, irreps_in1.dim]",
+            &x1,
             plan.irreps_in1().dim(),
+        )?;
+        check_width(
+            "TensorProduct x2 [batch, irreps_in2.dim]",
+            &x2,
             plan.irreps_in2().dim(),
-            [batch, d1],
-            [batch2, d2],
-        );
+        )?;
+        check_rows("TensorProduct x2 [batch, irreps_in2.dim]", &x2, batch)?;
+        check_dtype("TensorProduct x2", &x2, &x1)?;
         let numel = plan.weight_numel();
+        let misuse = |reason: String| Error::InvalidArgument {
+            name: "TensorProduct weight",
+            reason: format!("{reason} ({plan})"),
+        };
+        let rows = if plan.shared_weights() { 1 } else { batch };
         match (&self.weight, weight) {
-            (Some(internal), None) => tensor_product(plan, x1, x2, internal.val()),
-            (Some(_), Some(_)) => panic!(
-                "TensorProduct::forward: this module has internal weights; pass None ({plan})"
-            ),
+            (Some(internal), None) => {
+                let internal = internal.val();
+                check_dtype("TensorProduct internal weight", &internal, &x1)?;
+                Ok(tensor_product(plan, x1, x2, internal))
+            }
+            (Some(_), Some(_)) => Err(misuse("this module has internal weights; pass None".into())),
             (None, None) if numel == 0 => {
                 let empty = Tensor::<1>::zeros([0], (&x1.device(), x1.dtype()));
-                tensor_product(plan, x1, x2, empty)
+                Ok(tensor_product(plan, x1, x2, empty))
             }
             (None, Some(_)) if numel == 0 => {
-                panic!("TensorProduct::forward: the plan has no weights; pass None ({plan})")
+                Err(misuse("the plan has no weights; pass None".into()))
             }
-            (None, None) => panic!(
-                "TensorProduct::forward: this module has external weights; pass [{}, {numel}] ({plan})",
-                if plan.shared_weights() { 1 } else { batch }
-            ),
+            (None, None) => Err(misuse(format!(
+                "this module has external weights; pass [{rows}, {numel}]"
+            ))),
             (None, Some(weight)) => {
-                let rows = if plan.shared_weights() { 1 } else { batch };
-                assert_eq!(
-                    weight.dims(),
-                    [rows, numel],
-                    "TensorProduct::forward: weight must be [{rows}, {numel}] ({} weights, {plan})",
-                    if plan.shared_weights() {
-                        "shared"
-                    } else {
-                        "per-row"
-                    },
-                );
-                tensor_product(plan, x1, x2, weight)
+                let what = if plan.shared_weights() {
+                    "TensorProduct weight [1, weight_numel] (shared)"
+                } else {
+                    "TensorProduct weight [batch, weight_numel] (per row)"
+                };
+                check_width(what, &weight, numel)?;
+                check_rows(what, &weight, rows)?;
+                check_dtype("TensorProduct weight", &weight, &x1)?;
+                Ok(tensor_product(plan, x1, x2, weight))
             }
         }
     }

@@ -23,7 +23,7 @@ use burn::tensor::{DType, Tensor};
 /// let linear = cast(linear, DType::F64);
 /// assert_eq!(linear.weight.as_ref().unwrap().val().dtype(), DType::F64);
 /// let x = Tensor::<2>::ones([3, 2], (&device, DType::F64));
-/// assert_eq!(linear.forward(x, None).dtype(), DType::F64);
+/// assert_eq!(linear.forward(x, None)?.dtype(), DType::F64);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn cast<M: Module>(module: M, dtype: DType) -> M {

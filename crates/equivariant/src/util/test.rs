@@ -216,7 +216,7 @@ where
 /// let tp = FullyConnectedTensorProduct::new(&a, &b, &c).init(&device)?;
 /// let irreps_in = [Representation::Irreps(a), Representation::Irreps(b)];
 /// assert_equivariant(
-///     |x| vec![tp.forward(x[0].clone(), x[1].clone(), None)],
+///     |x| vec![tp.forward(x[0].clone(), x[1].clone(), None).unwrap()],
 ///     None, &irreps_in, &[Representation::Irreps(c)], None, &device, DType::F32, 0,
 /// )?;
 /// # Ok::<(), equivariant::Error>(())
