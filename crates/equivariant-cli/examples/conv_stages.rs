@@ -60,7 +60,7 @@ fn main() -> Result<(), equivariant::Error> {
         conv.fc.forward_hidden_after_first(h)
     };
     stages.push(("radial layers", median_ms(|| drop(hidden()))));
-    let (sh, hidden) = (conv.edge_sh(ev.clone()), hidden()?);
+    let (sh, hidden) = (conv.edge_sh(ev.clone())?, hidden()?);
     let linear = conv.fc.last_linear().expect("a linear last layer");
     let z = conv.num_neighbors(graph.num_edges(), n);
     let kernel = || {

@@ -95,7 +95,7 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     // Harmonics.
     println!("\nirreps_sh = {}", conv.irreps_sh());
-    let sh = conv.edge_sh(edge_vec.clone());
+    let sh = conv.edge_sh(edge_vec.clone())?;
     println!(
         "sh.pow(2).mean() = {:.4}   (should be close to 1)",
         second_moment(&sh)
@@ -116,7 +116,7 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Embedding and MLP.
-    let emb = conv.edge_embedding(edge_vec.clone());
+    let emb = conv.edge_embedding(edge_vec.clone())?;
     println!(
         "\nedge_length_embedding = soft_one_hot_linspace(|edge_vec|, 0, {}, {}, '{}', cutoff={}) * sqrt({})",
         args.radius,
@@ -310,16 +310,16 @@ fn time_stages(
     let (src, dst, edge_vec) = edges(&graph);
     note("harmonics");
     let sh_ms = median_ms(reps, 1, || {
-        conv.edge_sh(edge_vec.clone());
+        conv.edge_sh(edge_vec.clone())?;
         Ok(())
     })?;
-    let sh = conv.edge_sh(edge_vec.clone());
+    let sh = conv.edge_sh(edge_vec.clone())?;
     note("embedding");
     let emb_ms = median_ms(reps, 1, || {
-        conv.edge_embedding(edge_vec.clone());
+        conv.edge_embedding(edge_vec.clone())?;
         Ok(())
     })?;
-    let emb = conv.edge_embedding(edge_vec);
+    let emb = conv.edge_embedding(edge_vec)?;
     note("mlp");
     let mlp_ms = median_ms(reps, 1, || {
         conv.fc.forward(emb.clone())?;

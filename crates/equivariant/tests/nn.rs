@@ -182,11 +182,11 @@ fn convolution_matches_e3nn() {
         let edge_vec = gather(pos.clone(), dst).sub(gather(pos.clone(), src));
         assert_close(
             &format!("{name} sh"),
-            &values(conv.edge_sh(edge_vec.clone())),
+            &values(conv.edge_sh(edge_vec.clone()).unwrap()),
             &f64s(&case["sh"]),
             1e-10,
         );
-        let emb = conv.edge_embedding(edge_vec);
+        let emb = conv.edge_embedding(edge_vec).unwrap();
         assert_close(
             &format!("{name} emb"),
             &values(emb.clone()),
@@ -524,9 +524,23 @@ fn convolution_rejects_bad_input_and_handles_empty_graphs() {
     let f = |n: usize| Tensor::<2>::ones([n, 40], &device);
     let nan = Tensor::<2>::from_floats([[0.0, 0.0, 0.0], [f32::NAN, 0.0, 0.0]], &device);
     assert!(matches!(
-        conv.forward(f(2), nan),
+        conv.forward(f(2), nan.clone()),
         Err(equivariant::Error::NonFinite { .. })
     ));
+    // A given graph skips the radius search that checks the positions: the edge vectors
+    // are checked instead, on every path.
+    let pair = Graph {
+        src: vec![0, 1],
+        dst: vec![1, 0],
+        shift: None,
+    };
+    for result in [
+        conv.forward_graph(f(2), nan.clone(), &pair),
+        conv.forward_graph_unfused(f(2), nan.clone(), &pair),
+        conv.forward_edges(f(2), nan, &pair),
+    ] {
+        assert!(matches!(result, Err(equivariant::Error::NonFinite { .. })));
+    }
     let pos = Tensor::<2>::zeros([2, 3], &device);
     assert!(matches!(
         conv.forward(Tensor::<2>::ones([2, 41], &device), pos.clone()),

@@ -22,7 +22,7 @@ use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
     soft_one_hot_linspace, spherical_harmonics,
 };
-use crate::shape::check_width;
+use crate::shape::{check_finite, check_width};
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
 ///
@@ -143,6 +143,13 @@ impl ConvolutionConfig {
 }
 
 /// The number of nodes of positions `pos`, which must be `[n, 3]`.
+/// `Ok` for edge vectors `[E, 3]` without a NaN or infinite coordinate (from positions
+/// that have one, or given so), which the harmonics and the radial basis reject.
+fn check_edge_vectors(edge_vec: &Tensor<2>) -> Result<()> {
+    check_width("edge_vec [E, 3]", edge_vec, 3)?;
+    check_finite("edge_vec", edge_vec)
+}
+
 fn num_nodes(pos: &Tensor<2>) -> Result<usize> {
     check_width("pos [n, 3]", pos, 3)?;
     Ok(pos.dims()[0])
@@ -255,7 +262,8 @@ impl Convolution {
     /// Errors: [`Error::ShapeMismatch`] if `f_in` is not `[n, irreps_in.dim]` or `pos` not
     /// `[n, 3]`; [`Error::InvalidArgument`] for an edge naming a node `>= n`;
     /// [`Error::InvalidArgument`] for a periodic graph (shifts), whose edge vectors need the
-    /// cell: compute them and call [`forward_edges`](Convolution::forward_edges).
+    /// cell: compute them and call [`forward_edges`](Convolution::forward_edges);
+    /// [`Error::NonFinite`] for an edge between positions with a NaN or infinite coordinate.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -329,8 +337,9 @@ impl Convolution {
         let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));
         self.check_features(&f_in)?;
         let [e, _] = edge_vec.dims();
-        let sh = self.edge_sh(edge_vec.clone());
-        let weight = self.fc.forward(self.edge_embedding(edge_vec))?;
+        check_edge_vectors(&edge_vec)?;
+        let sh = self.harmonics(edge_vec.clone());
+        let weight = self.fc.forward(self.embedding(edge_vec))?;
         let summand = self.tp.forward(gather(f_in, src), sh, Some(weight))?;
         let z = self.num_neighbors(e, n);
         // A multiplication, not `div_scalar`: see `FullyConnectedNet::forward`.
@@ -343,7 +352,7 @@ impl Convolution {
     ///
     /// Errors: [`Error::ShapeMismatch`] if `f_in` is not `[n, irreps_in.dim]` or `edge_vec`
     /// not `[graph.num_edges(), 3]`; [`Error::InvalidArgument`] for an edge naming a node
-    /// `>= n`.
+    /// `>= n`; [`Error::NonFinite`] for a NaN or infinite edge vector.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -378,32 +387,50 @@ impl Convolution {
     /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component
     /// normalized: the guide's `sh`.
     ///
-    /// ```
-    /// use burn::tensor::{Device, Tensor};
-    /// use equivariant::nn::ConvolutionConfig;
-    /// let device = Device::flex();
-    /// let conv = ConvolutionConfig::guide().init(&device)?;
-    /// let y = conv.edge_sh(Tensor::<2>::from_floats([[0.0, 3.0, 0.0]], &device));
-    /// assert_eq!(y.dims(), [1, 9]);
-    /// # Ok::<(), equivariant::Error>(())
-    /// ```
-    pub fn edge_sh(&self, edge_vec: Tensor<2>) -> Tensor<2> {
-        spherical_harmonics(&self.sh, edge_vec)
-    }
-
-    /// The radial embedding of the edge lengths, `sqrt(num_basis) basis(|x|)`
-    /// (`[E, 3] -> [E, num_basis]`): the guide's `emb`.
+    /// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[E, 3]`; [`Error::NonFinite`]
+    /// for a NaN or infinite coordinate.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
     /// use equivariant::nn::ConvolutionConfig;
     /// let device = Device::flex();
     /// let conv = ConvolutionConfig::guide().init(&device)?;
-    /// let emb = conv.edge_embedding(Tensor::<2>::from_floats([[0.0, 1.0, 0.0]], &device));
-    /// assert_eq!(emb.dims(), [1, 10]);
+    /// let y = conv.edge_sh(Tensor::<2>::from_floats([[0.0, 3.0, 0.0]], &device))?;
+    /// assert_eq!(y.dims(), [1, 9]);
+    /// assert!(conv.edge_sh(Tensor::<2>::from_floats([[f32::NAN, 3.0, 0.0]], &device)).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn edge_embedding(&self, edge_vec: Tensor<2>) -> Tensor<2> {
+    pub fn edge_sh(&self, edge_vec: Tensor<2>) -> Result<Tensor<2>> {
+        check_edge_vectors(&edge_vec)?;
+        Ok(self.harmonics(edge_vec))
+    }
+
+    /// [`edge_sh`](Convolution::edge_sh) of checked edge vectors.
+    fn harmonics(&self, edge_vec: Tensor<2>) -> Tensor<2> {
+        spherical_harmonics(&self.sh, edge_vec)
+    }
+
+    /// The radial embedding of the edge lengths, `sqrt(num_basis) basis(|x|)`
+    /// (`[E, 3] -> [E, num_basis]`): the guide's `emb`. Errors as
+    /// [`edge_sh`](Convolution::edge_sh).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let emb = conv.edge_embedding(Tensor::<2>::from_floats([[0.0, 1.0, 0.0]], &device))?;
+    /// assert_eq!(emb.dims(), [1, 10]);
+    /// assert!(conv.edge_embedding(Tensor::<2>::ones([1, 2], &device)).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn edge_embedding(&self, edge_vec: Tensor<2>) -> Result<Tensor<2>> {
+        check_edge_vectors(&edge_vec)?;
+        Ok(self.embedding(edge_vec))
+    }
+
+    /// [`edge_embedding`](Convolution::edge_embedding) of checked edge vectors.
+    fn embedding(&self, edge_vec: Tensor<2>) -> Tensor<2> {
         let [e, _] = edge_vec.dims();
         let length = edge_vec.powi_scalar(2).sum_dim(1).sqrt().reshape([e]);
         soft_one_hot_linspace(&self.basis, length).mul_scalar((self.config.num_basis as f64).sqrt())
@@ -461,7 +488,8 @@ impl Convolution {
                 got: n,
             });
         }
-        let sh = self.edge_sh(edge_vec.clone());
+        check_edge_vectors(&edge_vec)?;
+        let sh = self.harmonics(edge_vec.clone());
         let basis_scale = (self.config.num_basis as f64).sqrt();
         // The embedding and the MLP's first layer in one op when there is a hidden layer.
         let hidden = match self.fc.first_radial_layer(&self.basis, basis_scale) {
@@ -470,7 +498,7 @@ impl Convolution {
                 edge_vec,
                 self.fc.weights[0].val(),
             ))?,
-            None => self.fc.forward_hidden(self.edge_embedding(edge_vec))?,
+            None => self.fc.forward_hidden(self.embedding(edge_vec))?,
         };
         let linear = self
             .fc
