@@ -254,7 +254,7 @@ impl BatchNorm {
         for param in [&self.weight, &self.bias].into_iter().flatten() {
             check_dtype("BatchNorm x", &x, &param.val())?;
         }
-        let [batch, samples, _] = x.dims();
+        let [batch, samples, dim] = x.dims();
         let training = x.device().is_autodiff() && self.training.is_enabled();
         let batch_stats = training || config.instance;
         let empty = if config.instance {
@@ -262,7 +262,7 @@ impl BatchNorm {
         } else {
             batch * samples == 0
         };
-        if batch_stats && empty && x.dims()[2] > 0 {
+        if batch_stats && empty && dim > 0 {
             // Statistics of nothing are NaN, and would overwrite the running ones.
             return Err(Error::InvalidArgument {
                 name: "BatchNorm x",

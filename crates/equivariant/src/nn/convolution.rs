@@ -263,7 +263,7 @@ impl Convolution {
     /// `[n, 3]`; [`Error::InvalidArgument`] for an edge naming a node `>= n`;
     /// [`Error::InvalidArgument`] for a periodic graph (shifts), whose edge vectors need the
     /// cell: compute them and call [`forward_edges`](Convolution::forward_edges);
-    /// [`Error::NonFinite`] for an edge between positions with a NaN or infinite coordinate.
+    /// [`Error::NonFinite`] for a NaN or infinite coordinate in `pos`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -294,6 +294,7 @@ impl Convolution {
             });
         }
         let n = num_nodes(&pos)?;
+        check_finite("pos", &pos)?;
         let edges = Arc::new(self.edge_index(graph, n)?);
         let edge_vec = edge_vectors(&edges, pos);
         self.convolve(f_in, edge_vec, &edges)
@@ -328,6 +329,7 @@ impl Convolution {
             return self.forward_graph(f_in, pos, graph);
         }
         let n = num_nodes(&pos)?;
+        check_finite("pos", &pos)?;
         self.edge_index(graph, n)?;
         let device = pos.device();
         let (src, dst) = (
@@ -337,7 +339,6 @@ impl Convolution {
         let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));
         self.check_features(&f_in)?;
         let [e, _] = edge_vec.dims();
-        check_edge_vectors(&edge_vec)?;
         let sh = self.harmonics(edge_vec.clone());
         let weight = self.fc.forward(self.embedding(edge_vec))?;
         let summand = self.tp.forward(gather(f_in, src), sh, Some(weight))?;
@@ -380,6 +381,7 @@ impl Convolution {
                 got: edge_vec.dims()[0] * edge_vec.dims()[1],
             });
         }
+        check_finite("edge_vec", &edge_vec)?;
         let edges = Arc::new(self.edge_index(graph, f_in.dims()[0])?);
         self.convolve(f_in, edge_vec, &edges)
     }
@@ -470,7 +472,8 @@ impl Convolution {
         check_width("f_in [n, irreps_in.dim]", f_in, self.config.irreps_in.dim())
     }
 
-    /// The guide's `conv` given the edge vectors (edges checked against `f_in`): harmonics
+    /// The guide's `conv` given finite edge vectors (the callers check the positions or
+    /// the given vectors, whichever is smaller; edges checked against `f_in`): harmonics
     /// and the MLP's hidden layers as separate ops, then the fused kernel with the MLP's
     /// last layer inside.
     fn convolve(
@@ -488,7 +491,6 @@ impl Convolution {
                 got: n,
             });
         }
-        check_edge_vectors(&edge_vec)?;
         let sh = self.harmonics(edge_vec.clone());
         let basis_scale = (self.config.num_basis as f64).sqrt();
         // The embedding and the MLP's first layer in one op when there is a hidden layer.
