@@ -7,8 +7,8 @@
 //! are those of the `equivariant` binary.
 
 use equivariant::burn::tensor::{DType, Device, Distribution, Tensor};
-use equivariant::o3::tensor_product::benchmark_config;
 use equivariant::o3::TensorProduct;
+use equivariant::o3::tensor_product::benchmark_config;
 
 #[path = "../src/timing.rs"]
 mod timing;
@@ -47,6 +47,8 @@ fn main() -> Result<(), equivariant::Error> {
     let fwd = median_ms(|| drop(forward()));
     let squares = median_ms(|| drop(forward().map(|y| y.powi_scalar(2).sum().backward())));
     let sum = median_ms(|| drop(forward().map(|y| y.sum().backward())));
-    println!("{name}: forward {fwd:.1} ms; forward + backward of sum(out^2) {squares:.1} ms; of sum(out) {sum:.1} ms");
+    println!(
+        "{name}: forward {fwd:.1} ms; forward + backward of sum(out^2) {squares:.1} ms; of sum(out) {sum:.1} ms"
+    );
     Ok(())
 }

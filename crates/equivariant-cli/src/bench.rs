@@ -2,13 +2,13 @@
 //!
 //! One JSON object per line with `--json`, read by `tools/reference/compare_tp.py`.
 
+use equivariant::Real;
 use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
-    benchmark_config, TensorProduct, TensorProductGradients, BENCHMARK_CONFIGS,
+    BENCHMARK_CONFIGS, TensorProduct, TensorProductGradients, benchmark_config,
 };
-use equivariant::Real;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -253,7 +253,9 @@ fn bench_tp<T: Real>(
             rayon::current_num_threads()
         );
     } else {
-        println!("{name:<16} {batch:>8} {fwd_ms:>12.3} {fwd_bwd_ms:>16.3} {gflops:>12.2} {module_fwd_ms:>12.3} {module_fwd_bwd_ms:>16.3}");
+        println!(
+            "{name:<16} {batch:>8} {fwd_ms:>12.3} {fwd_bwd_ms:>16.3} {gflops:>12.2} {module_fwd_ms:>12.3} {module_fwd_bwd_ms:>16.3}"
+        );
     }
     Ok(())
 }
@@ -401,8 +403,10 @@ fn time_variants(
 fn print_conv(args: &ConvArgs, edges: usize, mut timings: ConvTimings, dev: Option<(f64, f64)>) {
     let n = args.nodes;
     timings.resize(2, (None, None, None));
-    let [(fwd_ms, fwd_bwd_ms, peak), (unfused_fwd_ms, unfused_fwd_bwd_ms, unfused_peak)] =
-        [timings[0], timings[1]];
+    let [
+        (fwd_ms, fwd_bwd_ms, peak),
+        (unfused_fwd_ms, unfused_fwd_bwd_ms, unfused_peak),
+    ] = [timings[0], timings[1]];
     let num = |p: Option<f64>, digits: usize| {
         p.map_or_else(|| "null".into(), |p| format!("{p:.digits$}"))
     };
@@ -460,11 +464,11 @@ const PLAN_RADIUS: f64 = 1.5;
 fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::Arc;
 
-    use equivariant::graph::{radius_graph, EdgeIndex};
+    use equivariant::graph::{EdgeIndex, radius_graph};
     use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
     use equivariant::nn::FullyConnectedNet;
-    use equivariant::o3::spherical_harmonics::SphericalHarmonics;
     use equivariant::o3::Normalization;
+    use equivariant::o3::spherical_harmonics::SphericalHarmonics;
     use equivariant::ops::{
         edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
         soft_one_hot_linspace, spherical_harmonics, tensor_product,

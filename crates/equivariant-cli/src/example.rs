@@ -2,8 +2,8 @@
 //! component-normalized input features, drawn from one seeded generator.
 
 use equivariant::burn::tensor::{Device, Tensor, TensorData};
-use equivariant::o3::irreps::RandnNormalization;
 use equivariant::o3::Irreps;
+use equivariant::o3::irreps::RandnNormalization;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 

@@ -7,9 +7,9 @@
 //! (`EdgeWeights::Linear`).
 
 use divan::Bencher;
-use equivariant_core::graph::{radius_graph, EdgeIndex};
+use equivariant_core::graph::{EdgeIndex, radius_graph};
 use equivariant_core::o3::tensor_product::{
-    benchmark_config, ConvGradients, EdgeWeights, TensorProduct,
+    ConvGradients, EdgeWeights, TensorProduct, benchmark_config,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;

@@ -8,7 +8,7 @@
 //! time; run it under `/usr/bin/time -v` for the peak memory.
 
 use divan::Bencher;
-use equivariant_core::graph::{radius_graph, scatter_sum, Cell};
+use equivariant_core::graph::{Cell, radius_graph, scatter_sum};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 

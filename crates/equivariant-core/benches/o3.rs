@@ -1,7 +1,7 @@
 //! Benchmarks of the o3 tables and kernels: `cargo bench -p equivariant-core --bench o3`.
 
 use divan::Bencher;
-use equivariant_core::o3::{wigner_3j::Wigner3j, wigner_d, Normalization, SphericalHarmonics};
+use equivariant_core::o3::{Normalization, SphericalHarmonics, wigner_3j::Wigner3j, wigner_d};
 use rand::{Rng, SeedableRng};
 
 fn main() {

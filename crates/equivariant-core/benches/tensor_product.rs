@@ -3,7 +3,7 @@
 //! The side-by-side run against e3nn is `tools/reference/compare_tp.py`.
 
 use divan::Bencher;
-use equivariant_core::o3::tensor_product::{benchmark_config, TensorProductGradients};
+use equivariant_core::o3::tensor_product::{TensorProductGradients, benchmark_config};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 

@@ -17,6 +17,8 @@
 //! assert_eq!(irreps_sh.to_string(), "1x0e+1x1o+1x2e");
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod nn;
 pub mod o3;
 pub mod ops;
@@ -26,7 +28,7 @@ pub mod util;
 
 /// The burn version this crate is built on, for matching tensor types.
 pub use burn;
-pub use equivariant_core::{graph, math, Error, Real, Result};
+pub use equivariant_core::{Error, Real, Result, graph, math};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

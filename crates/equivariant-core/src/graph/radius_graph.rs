@@ -115,15 +115,14 @@ impl Graph {
                 got: self.dst.len(),
             });
         }
-        if let Some(shift) = &self.shift {
-            if shift.len() != num_edges {
+        if let Some(shift) = &self.shift
+            && shift.len() != num_edges {
                 return Err(Error::ShapeMismatch {
                     what: "Graph::shift (one entry per edge of src)",
                     expected: num_edges,
                     got: shift.len(),
                 });
             }
-        }
         check_indices("Graph::src", &self.src, n)?;
         check_indices("Graph::dst", &self.dst, n)?;
         let shift_cell = match (&self.shift, cell) {
@@ -132,7 +131,7 @@ impl Graph {
                 return Err(Error::InvalidArgument {
                     name: "cell",
                     reason: "the graph has periodic shifts: pass the cell it was built with".into(),
-                })
+                });
             }
             (None, _) => None,
         };
@@ -158,7 +157,7 @@ impl Graph {
 
 /// `n` for a `[n, 3]` buffer.
 fn num_atoms<T>(pos: &[T]) -> Result<usize> {
-    if pos.len() % 3 != 0 {
+    if !pos.len().is_multiple_of(3) {
         return Err(Error::ShapeMismatch {
             what: "pos ([n, 3] row-major, length a multiple of 3)",
             expected: pos.len() - pos.len() % 3,
@@ -837,8 +836,8 @@ impl Grid {
                     }
                 }
             }
-            if let Some(m) = max_nn {
-                if s.found.len() > m {
+            if let Some(m) = max_nn
+                && s.found.len() > m {
                     // m >= 1 here (m = 0 returns early).
                     s.found.select_nth_unstable_by(m - 1, |a, b| {
                         a.d2.total_cmp(&b.d2)
@@ -847,7 +846,6 @@ impl Grid {
                     });
                     s.found.truncate(m);
                 }
-            }
             s.found
                 .sort_unstable_by(|a, b| a.src.cmp(&b.src).then(a.shift.cmp(&b.shift)));
             out.counts.push(s.found.len() as u32);

@@ -222,7 +222,7 @@ pub fn gather<T: Copy + Send + Sync>(src: &[T], index: &[usize], d: usize) -> Re
             reason: "the row width must be at least 1".into(),
         });
     }
-    if src.len() % d != 0 {
+    if !src.len().is_multiple_of(d) {
         return Err(Error::ShapeMismatch {
             what: "src ([N, d] row-major, length a multiple of d)",
             expected: src.len() - src.len() % d,

@@ -366,11 +366,7 @@ pub(crate) fn erf(x: f64) -> f64 {
     } else {
         1.0
     };
-    if x < 0.0 {
-        -r
-    } else {
-        r
-    }
+    if x < 0.0 { -r } else { r }
 }
 
 /// The complementary error function `1 - erf(x)` in f64: a few ulp relative for

@@ -140,7 +140,7 @@ impl RadialLayer {
         out: usize,
     ) -> Result<Shape> {
         let nb = self.num_basis();
-        if vectors % 3 != 0 {
+        if !vectors.is_multiple_of(3) {
             return Err(Error::ShapeMismatch {
                 what: "vectors [E, 3]",
                 expected: vectors / 3 * 3,
@@ -235,24 +235,22 @@ impl RadialLayer {
             grad_out.len(),
         )?;
         let nb = self.num_basis();
-        if let Some(g) = &grad_vectors {
-            if g.len() != vectors.len() {
+        if let Some(g) = &grad_vectors
+            && g.len() != vectors.len() {
                 return Err(Error::ShapeMismatch {
                     what: "grad_vectors [E, 3]",
                     expected: vectors.len(),
                     got: g.len(),
                 });
             }
-        }
-        if let Some(g) = &grad_weight {
-            if g.len() != weight.len() {
+        if let Some(g) = &grad_weight
+            && g.len() != weight.len() {
                 return Err(Error::ShapeMismatch {
                     what: "grad_weight [num_basis, width]",
                     expected: weight.len(),
                     got: g.len(),
                 });
             }
-        }
         let (w, scale) = (sh.width, T::from_f64(self.basis_scale * self.weight_scale));
         let want_weight = grad_weight.is_some();
         let chunks = sh.edges.div_ceil(EDGE_CHUNK);
@@ -452,8 +450,10 @@ mod tests {
         assert!(layer.forward(&[0.0; 3], &[0.0; 9], &mut h[..1]).is_err());
         assert!(layer.forward(&[0.0; 3], &[0.0; 10], &mut h[..2]).is_err());
         let mut gv = [0.0; 2];
-        assert!(layer
-            .backward(&[0.0; 3], &[0.0; 10], &[0.0], Some(&mut gv), None)
-            .is_err());
+        assert!(
+            layer
+                .backward(&[0.0; 3], &[0.0; 10], &[0.0], Some(&mut gv), None)
+                .is_err()
+        );
     }
 }

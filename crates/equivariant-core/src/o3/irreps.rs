@@ -42,7 +42,7 @@ impl Parity {
     /// assert_eq!(Parity::of_harmonic(3), Parity::Odd);
     /// ```
     pub fn of_harmonic(l: u32) -> Parity {
-        if l % 2 == 0 {
+        if l.is_multiple_of(2) {
             Parity::Even
         } else {
             Parity::Odd
@@ -68,11 +68,7 @@ impl Parity {
     /// assert_eq!(Parity::Odd.pow(2), Parity::Even);
     /// ```
     pub fn pow(self, k: u32) -> Parity {
-        if k % 2 == 0 {
-            Parity::Even
-        } else {
-            self
-        }
+        if k.is_multiple_of(2) { Parity::Even } else { self }
     }
 }
 

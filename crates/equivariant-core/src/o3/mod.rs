@@ -13,6 +13,6 @@ pub mod wigner_d;
 pub use irreps::{Irrep, Irreps, MulIr, Parity, Sorted};
 pub use linear::Linear;
 pub use rotation::*;
-pub use spherical_harmonics::{spherical_harmonics, Normalization, SphericalHarmonics};
+pub use spherical_harmonics::{Normalization, SphericalHarmonics, spherical_harmonics};
 pub use wigner_3j::wigner_3j;
 pub use wigner_d::wigner_d;

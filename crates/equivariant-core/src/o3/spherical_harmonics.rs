@@ -376,7 +376,7 @@ impl SphericalHarmonics {
         out_len: usize,
         grad_len: Option<usize>,
     ) -> Result<usize> {
-        if vectors.len() % 3 != 0 {
+        if !vectors.len().is_multiple_of(3) {
             return Err(Error::ShapeMismatch {
                 what: "vectors (a multiple of 3)",
                 expected: vectors.len() / 3 * 3,
@@ -392,15 +392,14 @@ impl SphericalHarmonics {
                 got: out_len,
             });
         }
-        if let Some(got) = grad_len {
-            if got != 3 * expected {
+        if let Some(got) = grad_len
+            && got != 3 * expected {
                 return Err(Error::ShapeMismatch {
                     what: "spherical harmonics gradient [n, 3, dim]",
                     expected: 3 * expected,
                     got,
                 });
             }
-        }
         if let Some(index) = vectors.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFinite {
                 what: "vectors",

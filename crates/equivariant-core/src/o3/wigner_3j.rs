@@ -15,7 +15,7 @@ use num_complex::Complex64;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::table_cache::{cached, TableCache};
+use super::table_cache::{TableCache, cached};
 use crate::{Error, Result};
 
 /// One nonzero entry `C[i, j, k] = value` of a [`Wigner3j`] table.

@@ -12,10 +12,10 @@ use num_complex::Complex64;
 
 use super::irreps::{Irrep, Irreps, Parity};
 use super::rotation::{
-    axis_angle_to_angles, check_orthogonal, matrix_to_angles, quaternion_to_angles, Matrix3,
-    Quaternion, ORTHOGONALITY_TOLERANCE,
+    Matrix3, ORTHOGONALITY_TOLERANCE, Quaternion, axis_angle_to_angles, check_orthogonal,
+    matrix_to_angles, quaternion_to_angles,
 };
-use super::table_cache::{cached, TableCache};
+use super::table_cache::{TableCache, cached};
 use super::wigner_3j::real_to_complex;
 use crate::Result;
 

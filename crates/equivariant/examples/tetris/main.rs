@@ -8,8 +8,8 @@ mod model;
 
 use burn::tensor::{DType, Device};
 use equivariant::o3::Irreps;
-use equivariant::util::test::{equivariance_error, Representation, Trials};
-use model::{tetris, train, InvariantPolynomial};
+use equivariant::util::test::{Representation, Trials, equivariance_error};
+use model::{InvariantPolynomial, tetris, train};
 use rand::SeedableRng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,9 +57,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let irreps_out: Irreps = "0o + 6x0e".parse()?;
     let errors = equivariance_error(
         |x| {
-            vec![model
-                .forward(x[0].clone(), &graph)
-                .expect("shapes fixed by the example")]
+            vec![
+                model
+                    .forward(x[0].clone(), &graph)
+                    .expect("shapes fixed by the example"),
+            ]
         },
         &[pos.cast(DType::F32)],
         &[Representation::CartesianPoints],

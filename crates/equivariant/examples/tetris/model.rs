@@ -7,13 +7,13 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use equivariant::Result;
 use equivariant::graph::radius_graph;
 use equivariant::o3::{
-    rand_matrix, FullyConnectedTensorProduct, Irreps, Normalization, Parity, SphericalHarmonics,
-    TensorProduct,
+    FullyConnectedTensorProduct, Irreps, Normalization, Parity, SphericalHarmonics, TensorProduct,
+    rand_matrix,
 };
 use equivariant::ops::{gather, index_tensor, scatter_sum};
-use equivariant::Result;
 use rand::Rng;
 
 /// The eight shapes, four unit-spaced points each.

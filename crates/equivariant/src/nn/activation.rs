@@ -2,7 +2,7 @@
 //! normalized to keep the second moment at one.
 
 use burn::module::Module;
-use burn::tensor::{activation, Tensor};
+use burn::tensor::{Tensor, activation};
 use equivariant_core::math::Activation as Function;
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
@@ -97,7 +97,7 @@ impl Activation {
                         reason: format!(
                             "{act} is neither even nor odd: it breaks the parity of {entry}"
                         ),
-                    })
+                    });
                 }
             };
             out.push(MulIr {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use equivariant_core::graph::{radius_graph, EdgeIndex, Graph};
+use equivariant_core::graph::{EdgeIndex, Graph, radius_graph};
 use equivariant_core::math::{Activation, Basis, SoftOneHotLinspace};
-use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+use equivariant_core::o3::tensor_product::{TensorProductOptions, fully_connected_tensor_product};
 use equivariant_core::o3::{Irreps, Normalization, Parity, SphericalHarmonics};
 use equivariant_core::{Error, Result};
 
@@ -102,14 +102,13 @@ impl ConvolutionConfig {
                 reason: format!("must be positive and finite, got {}", self.max_radius),
             });
         }
-        if let Some(z) = self.num_neighbors {
-            if !(z.is_finite() && z > 0.0) {
+        if let Some(z) = self.num_neighbors
+            && !(z.is_finite() && z > 0.0) {
                 return Err(Error::InvalidArgument {
                     name: "num_neighbors",
                     reason: format!("must be positive and finite, got {z}"),
                 });
             }
-        }
         let irreps_sh = Irreps::spherical_harmonics(self.lmax, Parity::Odd);
         let sh = SphericalHarmonics::new(&irreps_sh, true, Normalization::Component)?;
         let basis = SoftOneHotLinspace::new(
@@ -155,7 +154,7 @@ fn num_nodes(pos: &Tensor<2>) -> Result<usize> {
     Ok(pos.dims()[0])
 }
 
-/// The guide's equivariant convolution (see the [module docs](self) for the formula).
+/// The guide's equivariant convolution, `f'_i = 1/sqrt(z) sum_{j in N(i)} f_j (x)(h(|x_ij|)) Y(x_ij / |x_ij|)`.
 ///
 /// Trainable (the radial MLP's weights are its parameters) and differentiable with respect
 /// to the node features and positions on an autodiff device.
@@ -215,7 +214,7 @@ impl Convolution {
     }
 
     /// The radius graph of `pos` (`[n, 3]`): every ordered pair closer than `max_radius`,
-    /// without self loops, in the deterministic order of [`radius_graph`].
+    /// without self loops, in the deterministic order of [`radius_graph`](fn@crate::graph::radius_graph).
     ///
     /// Errors: [`Error::ShapeMismatch`] if `pos` is not `[n, 3]`; [`Error::NonFinite`] for a
     /// NaN or infinite coordinate.

@@ -3,8 +3,8 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use equivariant_core::math::Activation as Function;
-use equivariant_core::o3::tensor_product::elementwise_tensor_product;
 use equivariant_core::o3::Irreps;
+use equivariant_core::o3::tensor_product::elementwise_tensor_product;
 use equivariant_core::{Error, Result};
 
 use super::{Activation, Extract};

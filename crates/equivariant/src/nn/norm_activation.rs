@@ -83,13 +83,13 @@ impl NormActivation {
                 return Err(Error::InvalidArgument {
                     name: "epsilon",
                     reason: "an epsilon without normalize makes no sense (as in e3nn)".into(),
-                })
+                });
             }
             (Some(e), true) if !(e.is_finite() && e > 0.0) => {
                 return Err(Error::InvalidArgument {
                     name: "epsilon",
                     reason: format!("{e} is not finite and strictly positive"),
-                })
+                });
             }
             (epsilon, _) => epsilon,
         };

@@ -138,7 +138,7 @@ impl Linear {
                 tensor_product(&self.plan, x, ones, internal)
             }
             (Some(_), Some(_)) => {
-                return Err(misuse("this module has internal weights; pass None".into()))
+                return Err(misuse("this module has internal weights; pass None".into()));
             }
             (None, None) => return Err(misuse(format!("this module needs weights [_, {numel}]"))),
             (None, Some(weight)) => {

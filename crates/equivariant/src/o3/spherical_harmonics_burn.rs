@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics as Table};
 use equivariant_core::Result;
+use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics as Table};
 
 use crate::ops::spherical_harmonics::spherical_harmonics;
 use crate::shape::{check_finite, check_width};
@@ -81,7 +81,7 @@ impl SphericalHarmonics {
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if `vectors` is not `[n, 3]`; [`Error::NonFinite`] if it
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) if `vectors` is not `[n, 3]`; [`Error::NonFinite`](crate::Error::NonFinite) if it
     /// holds a NaN or infinite coordinate.
     ///
     /// ```

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param};
 use burn::tensor::{Device, Tensor};
-use equivariant_core::o3::tensor_product::{
-    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
-    TensorProduct as Plan, TensorProductOptions,
-};
 use equivariant_core::o3::Irreps;
+use equivariant_core::o3::tensor_product::{
+    TensorProduct as Plan, TensorProductOptions, elementwise_tensor_product, full_tensor_product,
+    fully_connected_tensor_product, tensor_square,
+};
 use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;

@@ -16,7 +16,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::math::{Basis, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProduct};
-use equivariant_core::o3::{wigner_3j, SphericalHarmonics};
+use equivariant_core::o3::{SphericalHarmonics, wigner_3j};
 
 use super::scatter::{gather, index_tensor, scatter_sum};
 

@@ -13,13 +13,13 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata,
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Tensor};
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProduct};
 
-use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
+use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 
 /// Which gradients [`ConvolutionBackend::fused_convolution_backward`] computes, in the
 /// order `[x1, x2, hidden, linear]`.

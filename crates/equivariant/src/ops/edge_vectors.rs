@@ -11,11 +11,11 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor};
 use equivariant_core::graph::EdgeIndex;
 
-use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
+use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 
 /// Backends that form edge vectors natively.
 ///

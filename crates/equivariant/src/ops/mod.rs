@@ -15,10 +15,10 @@ pub mod soft_one_hot_linspace;
 pub mod spherical_harmonics;
 pub mod tensor_product;
 
-pub use convolution::{fused_convolution, ConvolutionBackend};
-pub use edge_vectors::{edge_vectors, EdgeVectorsBackend};
-pub use radial_layer::{radial_layer, RadialLayerBackend};
+pub use convolution::{ConvolutionBackend, fused_convolution};
+pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
+pub use radial_layer::{RadialLayerBackend, radial_layer};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
-pub use soft_one_hot_linspace::{soft_one_hot_linspace, SoftOneHotLinspaceBackend};
-pub use spherical_harmonics::{spherical_harmonics, SphericalHarmonicsBackend};
-pub use tensor_product::{tensor_product, TensorProductBackend};
+pub use soft_one_hot_linspace::{SoftOneHotLinspaceBackend, soft_one_hot_linspace};
+pub use spherical_harmonics::{SphericalHarmonicsBackend, spherical_harmonics};
+pub use tensor_product::{TensorProductBackend, tensor_product};

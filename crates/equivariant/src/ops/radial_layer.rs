@@ -13,12 +13,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata,
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Tensor};
 use equivariant_core::math::RadialLayer;
 
-use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
+use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 
 /// The gradients of [`radial_layer`], `(vectors, weight)`; `None` where not requested.
 ///

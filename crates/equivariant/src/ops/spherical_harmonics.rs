@@ -12,12 +12,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata,
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Shape, Tensor};
 use equivariant_core::o3::SphericalHarmonics;
 
-use super::flex::{contiguous, data, float_dtype, from_vec, FlexFloat};
+use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 
 /// Backends that evaluate spherical harmonics natively: `Y(v)` for each row `v` of a
 /// `[n, 3]` tensor, as configured by a core [`SphericalHarmonics`] (degrees, `normalize`,

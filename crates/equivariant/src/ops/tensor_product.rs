@@ -16,12 +16,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata,
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Tensor, TensorData};
 use equivariant_core::o3::tensor_product::TensorProduct;
 
-use super::flex::{contiguous, data, float_dtype, FlexFloat};
+use super::flex::{FlexFloat, contiguous, data, float_dtype};
 
 /// Which gradients [`TensorProductBackend::tensor_product_backward`] computes, in the order
 /// `[x1, x2, weight]`.

@@ -1,4 +1,4 @@
-//! Utilities, e3nn's `e3nn.util`: [`test`] checks equivariance; [`cast`] changes the float
+//! Utilities, e3nn's `e3nn.util`: [`test`](mod@test) checks equivariance; [`cast`] changes the float
 //! type of a module's parameters (torch's `module.to(dtype)`).
 
 pub mod test;
@@ -38,11 +38,7 @@ impl ModuleMapper for Cast {
         param.map(|t| {
             let trainable = t.is_require_grad();
             let t = t.cast(dtype).detach();
-            if trainable {
-                t.require_grad()
-            } else {
-                t
-            }
+            if trainable { t.require_grad() } else { t }
         })
     }
 }

@@ -6,7 +6,7 @@
 //! coordinates) translation `g`.
 
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
-use equivariant_core::o3::{rand_matrix, Irreps, Matrix3};
+use equivariant_core::o3::{Irreps, Matrix3, rand_matrix};
 use equivariant_core::{Error, Result};
 use rand::Rng;
 

@@ -2,8 +2,8 @@
 
 use super::instruction::{ConnectionMode, Instruction};
 use super::tensor_product::{TensorProduct, TensorProductOptions};
-use crate::o3::irreps::{Irrep, Irreps, MulIr};
 use crate::Result;
+use crate::o3::irreps::{Irrep, Irreps, MulIr};
 
 /// Whether `ir` passes the optional output filter (any entry of `filter`, whatever its
 /// multiplicity).

@@ -18,9 +18,9 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{zeroed, Scratch};
-use super::linear_convolution::{LinearConv, LinearConvGradients};
 use super::TensorProduct;
+use super::kernel::{Scratch, zeroed};
+use super::linear_convolution::{LinearConv, LinearConvGradients};
 use crate::error::check_len as mismatch;
 use crate::graph::EdgeIndex;
 use crate::{Error, Real, Result};
@@ -80,6 +80,7 @@ pub(super) struct EdgeRows<T> {
 
 // SAFETY: tasks write disjoint rows (see `row`), so sharing the pointer is sound.
 unsafe impl<T: Send> Send for EdgeRows<T> {}
+// SAFETY: as for `Send`: `row` hands out disjoint rows only.
 unsafe impl<T: Send> Sync for EdgeRows<T> {}
 
 impl<T> EdgeRows<T> {
@@ -327,7 +328,7 @@ impl TensorProduct {
                 return Err(Error::InvalidArgument {
                     name: "grads.linear",
                     reason: "only EdgeWeights::Linear has a linear matrix".into(),
-                })
+                });
             }
             _ => {}
         }
@@ -383,9 +384,10 @@ impl TensorProduct {
                             .for_each(|(g, &y)| *g = y * scale);
                         // SAFETY: edge `e` leaves node `j`, which only this task visits.
                         let g2_row = g2_rows.as_ref().map(|g| zeroed(unsafe { g.row(e, sh.d2) }));
-                        let gw_row = gw_rows
-                            .as_ref()
-                            .map(|g| zeroed(unsafe { g.row(e, sh.numel) }));
+                        let gw_row = gw_rows.as_ref().map(|g| {
+                            // SAFETY: as for `g2_row`.
+                            zeroed(unsafe { g.row(e, sh.numel) })
+                        });
                         self.backward_row(
                             &coefs,
                             x1_row,

@@ -35,7 +35,7 @@ pub(super) fn prefetch_line<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch has no architectural effect, whatever the address.
     unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -45,11 +45,7 @@ pub(super) fn prefetch_line<T>(p: *const T) {
 /// `acc + a b`, with one rounding when `FMA`.
 #[inline(always)]
 pub(super) fn madd<T: Real, const FMA: bool>(acc: T, a: T, b: T) -> T {
-    if FMA {
-        a.mul_add(b, acc)
-    } else {
-        acc + a * b
-    }
+    if FMA { a.mul_add(b, acc) } else { acc + a * b }
 }
 
 /// `y[n] += a x[n]`.
@@ -100,7 +96,7 @@ pub(super) fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
 pub(super) fn dots8<T: Real, const FMA: bool>(a: &[T], b: [&[T]; 8], n: usize) -> [T; 8] {
     #[cfg(target_arch = "x86_64")]
     if FMA && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        assert!(n % LANES == 0 && a.len() >= 8 * n && b.iter().all(|r| r.len() >= n));
+        assert!(n.is_multiple_of(LANES) && a.len() >= 8 * n && b.iter().all(|r| r.len() >= n));
         // SAFETY: `T` is `f32` (same type id); every read is in bounds (asserted above); the
         // caller runs this path only inside an `avx2,fma` function (`FMA = true`).
         unsafe {

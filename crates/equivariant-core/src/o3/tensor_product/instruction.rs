@@ -124,7 +124,7 @@ impl FromStr for ConnectionMode {
                     reason: format!(
                         "{s:?} is not one of uvw, uvu, uvv, uuw, uuu, uvuv, uvu<v, u<vw"
                     ),
-                })
+                });
             }
         })
     }

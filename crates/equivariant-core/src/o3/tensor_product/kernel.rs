@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm::Isa;
 use super::instruction::ConnectionMode;
-use super::lanes::{lanes_to_rows, rows_to_lanes, LaneBuffers, L};
+use super::lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
 use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
 use crate::{Error, Real, Result};
 
@@ -711,11 +711,7 @@ pub(super) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut 
 /// `D1` and `D3` as constants (`0` means the run-time `d1`, `d3`).
 #[inline(always)]
 pub(super) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
-    if D1 == 0 {
-        (p.d1, p.d3)
-    } else {
-        (D1, D3)
-    }
+    if D1 == 0 { (p.d1, p.d3) } else { (D1, D3) }
 }
 
 /// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`

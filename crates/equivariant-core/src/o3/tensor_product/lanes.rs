@@ -15,9 +15,9 @@
 
 use std::mem::MaybeUninit;
 
-use super::gemm::{madd, prefetch_line, LANES};
+use super::gemm::{LANES, madd, prefetch_line};
 use super::instruction::ConnectionMode;
-use super::kernel::{dims, dispatch_dims, Coefficients};
+use super::kernel::{Coefficients, dims, dispatch_dims};
 use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
 use crate::Real;
 

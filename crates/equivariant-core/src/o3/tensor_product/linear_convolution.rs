@@ -33,12 +33,12 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::convolution::EdgeRows;
-use super::gemm::{axpy, dots8, gemm, lane_dot, mul_acc, prefetch_line, Isa, Rows};
-use super::tensor_product::{PathPlan, Targets};
 use super::TensorProduct;
-use crate::graph::EdgeIndex;
+use super::convolution::EdgeRows;
+use super::gemm::{Isa, Rows, axpy, dots8, gemm, lane_dot, mul_acc, prefetch_line};
+use super::tensor_product::{PathPlan, Targets};
 use crate::Real;
+use crate::graph::EdgeIndex;
 
 /// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
 /// count).
@@ -338,8 +338,8 @@ unsafe fn write_edge_rows<T: Real>(rows: &EdgeRows<T>, edges: &[u32], m: &[T], n
     let width = m.len() / np.max(1);
     // Eight edges at a time, so each component is one contiguous read of `m`.
     for (b, block) in edges.chunks(LANES).enumerate() {
-        // SAFETY: by the caller's contract (the edges of a node are distinct).
         let mut out: [&mut [T]; LANES] = std::array::from_fn(|l| match block.get(l) {
+            // SAFETY: by the caller's contract (the edges of a node are distinct).
             Some(&e) => unsafe { rows.row(e as usize, width) },
             None => &mut [],
         });

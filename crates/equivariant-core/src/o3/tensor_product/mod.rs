@@ -14,8 +14,8 @@ mod linear_convolution;
 mod tensor_product;
 mod visualize;
 
-pub(crate) use compiled::{Kernels, F32, F64};
-pub use configs::{benchmark_config, uvu_tensor_product, BENCHMARK_CONFIGS};
+pub(crate) use compiled::{F32, F64, Kernels};
+pub use configs::{BENCHMARK_CONFIGS, benchmark_config, uvu_tensor_product};
 pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
 };

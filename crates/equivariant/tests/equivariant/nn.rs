@@ -2,21 +2,18 @@
 //! (`tools/reference/fixtures_nn.py`), the harmonics and radial-basis ops' gradients against
 //! finite differences, the convolution's equivariance, gradients and typed errors.
 
-#[path = "../../equivariant-core/tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
-use common::{assert_close, f64s, load_fixture};
 use equivariant::graph::Graph;
 use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
 use equivariant::nn::{Convolution, ConvolutionConfig, FullyConnectedNet};
 use equivariant::o3::spherical_harmonics::SphericalHarmonics;
-use equivariant::o3::{rand_matrix, Irreps, Normalization};
+use equivariant::o3::{Irreps, Normalization, rand_matrix};
 use equivariant::ops::{gather, scatter_sum, soft_one_hot_linspace, spherical_harmonics};
+use equivariant_testing::{assert_close, f64s, load_fixture};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -66,7 +63,7 @@ fn load_fc_weights(fc: &mut FullyConnectedNet, weights: &Value, device: &Device)
 
 #[test]
 fn fully_connected_net_matches_e3nn() {
-    let fixture = load_fixture("fully_connected_net");
+    let fixture = load_fixture!("fully_connected_net");
     let device = Device::flex().autodiff();
     for case in fixture["cases"].as_array().unwrap() {
         let hs = usizes(&case["hs"]);
@@ -156,7 +153,7 @@ fn fixture_convolution(case: &Value, device: &Device) -> (Convolution, Graph) {
 
 #[test]
 fn convolution_matches_e3nn() {
-    let fixture = load_fixture("convolution");
+    let fixture = load_fixture!("convolution");
     let device = Device::flex().autodiff();
     for case in fixture["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
@@ -262,7 +259,7 @@ fn convolution_matches_e3nn() {
 
 #[test]
 fn convolution_f32_matches_e3nn() {
-    let fixture = load_fixture("convolution");
+    let fixture = load_fixture!("convolution");
     let device = Device::flex().autodiff();
     for case in fixture["cases"].as_array().unwrap() {
         let (mut conv, graph) = fixture_convolution(case, &device);
@@ -546,9 +543,10 @@ fn convolution_rejects_bad_input_and_handles_empty_graphs() {
         conv.forward(Tensor::<2>::ones([2, 41], &device), pos.clone()),
         Err(equivariant::Error::ShapeMismatch { .. })
     ));
-    assert!(conv
-        .forward(f(2), Tensor::<2>::zeros([2, 2], &device))
-        .is_err());
+    assert!(
+        conv.forward(f(2), Tensor::<2>::zeros([2, 2], &device))
+            .is_err()
+    );
     let bad = Graph {
         src: vec![0],
         dst: vec![5],

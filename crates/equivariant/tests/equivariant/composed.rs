@@ -3,21 +3,18 @@
 //! autodiff gradients in f64, every connection mode, harmonics normalizations and radial
 //! bases.
 
-#[path = "../../equivariant-core/tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use common::assert_close;
 use equivariant::math::{Basis, SoftOneHotLinspace};
 use equivariant::o3::spherical_harmonics::SphericalHarmonics;
 use equivariant::o3::tensor_product::{
-    fully_connected_tensor_product, tensor_square, ConnectionMode, Instruction, IrrepNormalization,
-    PathNormalization, TensorProduct, TensorProductOptions,
+    ConnectionMode, Instruction, IrrepNormalization, PathNormalization, TensorProduct,
+    TensorProductOptions, fully_connected_tensor_product, tensor_square,
 };
 use equivariant::o3::{Irreps, Normalization};
 use equivariant::ops::{composed, soft_one_hot_linspace, spherical_harmonics, tensor_product};
+use equivariant_testing::assert_close;
 
 fn irreps(s: &str) -> Irreps {
     s.parse().unwrap()

@@ -1,14 +1,12 @@
 //! `math`: soft_unit_step, soft_one_hot_linspace, activations and normalize2mom against e3nn
 //! 0.6.0 (fixture `tests/fixtures/math.json`, from `tools/reference/fixtures_math.py`).
 
-mod common;
-
-use common::{assert_close, f64s, load_fixture};
-use equivariant_core::math::{
-    soft_one_hot_linspace, soft_unit_step, soft_unit_step_derivative, Activation, Basis,
-    SoftOneHotLinspace,
-};
 use equivariant_core::Error;
+use equivariant_core::math::{
+    Activation, Basis, SoftOneHotLinspace, soft_one_hot_linspace, soft_unit_step,
+    soft_unit_step_derivative,
+};
+use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
 /// `|got - expected| <= tol * max(1, |expected|)`, skipping expected NaN (entries the
@@ -59,7 +57,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let fx = load_fixture("math");
+    let fx = load_fixture!("math");
     fx["bases"]
         .as_array()
         .expect("bases")
@@ -341,7 +339,7 @@ fn parallel_path_is_deterministic() {
 
 #[test]
 fn soft_unit_step_matches_e3nn() {
-    let fx = load_fixture("math");
+    let fx = load_fixture!("math");
     let s = &fx["soft_unit_step"];
     let (x, value, deriv) = (f64s(&s["x"]), f64s(&s["value"]), f64s(&s["derivative"]));
     let v: Vec<f64> = x.iter().map(|&t| soft_unit_step(t)).collect();
@@ -387,7 +385,7 @@ fn soft_unit_step_derivative_is_finite_and_matches_differences() {
 
 #[test]
 fn activations_match_torch() {
-    let fx = load_fixture("math");
+    let fx = load_fixture!("math");
     let a = &fx["activations"];
     let x = f64s(&a["x"]);
     for act in Activation::ALL {
@@ -441,7 +439,7 @@ fn activation_derivatives_match_central_differences() {
 
 #[test]
 fn normalize2mom_constants_are_e3nns() {
-    let fx = load_fixture("math");
+    let fx = load_fixture!("math");
     for act in Activation::ALL {
         let e3nn = fx["normalize2mom"][act.name()].as_f64().unwrap();
         // e3nn's Monte-Carlo mean is a multithreaded torch reduction: its last bits depend

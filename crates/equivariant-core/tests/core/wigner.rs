@@ -1,13 +1,11 @@
 //! Wigner 3j symbols and Wigner D matrices against e3nn 0.6.0
 //! (`tests/fixtures/wigner_3j.json`, `wigner_d.json`) and their defining properties.
 
-mod common;
-
-use common::{assert_close, f64s, load_fixture};
-use equivariant_core::o3::{
-    angles_to_matrix, compose_angles, wigner_3j, wigner_d, Irreps, Matrix3,
-};
 use equivariant_core::Error;
+use equivariant_core::o3::{
+    Irreps, Matrix3, angles_to_matrix, compose_angles, wigner_3j, wigner_d,
+};
+use equivariant_testing::{assert_close, f64s, load_fixture};
 use proptest::prelude::*;
 
 fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
@@ -56,7 +54,7 @@ fn check_table(entry: &serde_json::Value, complete: bool) {
 
 #[test]
 fn wigner_3j_matches_e3nn_for_every_triple_up_to_6() {
-    let fixture = load_fixture("wigner_3j");
+    let fixture = load_fixture!("wigner_3j");
     let tables = fixture["tables"].as_array().unwrap();
     assert!(tables.len() > 150);
     for entry in tables {
@@ -66,7 +64,7 @@ fn wigner_3j_matches_e3nn_for_every_triple_up_to_6() {
 
 #[test]
 fn wigner_3j_matches_e3nn_up_to_12() {
-    let fixture = load_fixture("wigner_3j");
+    let fixture = load_fixture!("wigner_3j");
     for entry in fixture["partial_tables"].as_array().unwrap() {
         check_table(entry, false);
     }
@@ -110,7 +108,7 @@ fn wigner_3j_tables_exist_and_are_normalized_up_to_12() {
 
 #[test]
 fn wigner_d_matches_e3nn() {
-    let fixture = load_fixture("wigner_d");
+    let fixture = load_fixture!("wigner_d");
     for case in fixture["cases"].as_array().unwrap() {
         let [a, b, c] = f64s(&case["angles"])[..] else {
             panic!()
@@ -129,7 +127,7 @@ fn wigner_d_matches_e3nn() {
 
 #[test]
 fn d_from_matrix_with_parity_matches_e3nn() {
-    let fixture = load_fixture("wigner_d");
+    let fixture = load_fixture!("wigner_d");
     let irreps: Irreps = fixture["irreps"].as_str().unwrap().parse().unwrap();
     for case in fixture["from_matrix"].as_array().unwrap() {
         let m = f64s(&case["matrix"]);

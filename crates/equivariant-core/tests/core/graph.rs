@@ -2,7 +2,7 @@
 //! edge cases, determinism across thread counts; `scatter_sum` / `scatter_mean` / `gather`
 //! against naive loops and adjointness.
 
-use equivariant_core::graph::{gather, radius_graph, scatter_mean, scatter_sum, Cell, Graph};
+use equivariant_core::graph::{Cell, Graph, gather, radius_graph, scatter_mean, scatter_sum};
 use equivariant_core::{Error, Real};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -300,7 +300,7 @@ fn distance_equal_to_the_cutoff_is_excluded() {
     let g = check(&pos, 1.0 + 1e-12, None, None);
     assert_eq!(g.num_edges(), 2 * 3 * 4 * 4 * 3); // 3 axes, 16 lines, 3 bonds each, both ways
     check(&pos, 2.0, None, None); // 1, sqrt(2), sqrt(3); 2 excluded
-                                  // Periodic: a 2x2x2 lattice of spacing 1.5 in a box of 3, cutoff exactly 1.5 and 3.
+    // Periodic: a 2x2x2 lattice of spacing 1.5 in a box of 3, cutoff exactly 1.5 and 3.
     let cell = Cell::orthorhombic([3.0, 3.0, 3.0], [true; 3]).unwrap();
     let mut pos = Vec::new();
     for i in 0..2 {
@@ -672,16 +672,18 @@ fn scatter_is_deterministic_across_thread_counts() {
     };
     let one = run(1);
     let two = run(2);
-    assert!(one
-        .0
-        .iter()
-        .zip(&two.0)
-        .all(|(a, b)| a.to_bits() == b.to_bits()));
-    assert!(one
-        .1
-        .iter()
-        .zip(&two.1)
-        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(
+        one.0
+            .iter()
+            .zip(&two.0)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+    assert!(
+        one.1
+            .iter()
+            .zip(&two.1)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
 }
 
 #[test]

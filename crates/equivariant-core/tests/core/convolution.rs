@@ -4,15 +4,13 @@
 //! weights against precomputed ones; finite differences; bit-identical results across
 //! thread counts.
 
-mod common;
-
-use common::assert_close;
-use equivariant_core::graph::{gather, scatter_sum, EdgeIndex};
-use equivariant_core::o3::tensor_product::{
-    fully_connected_tensor_product, ConvGradients, EdgeWeights, Instruction, TensorProduct,
-    TensorProductGradients, TensorProductOptions,
-};
+use equivariant_core::graph::{EdgeIndex, gather, scatter_sum};
 use equivariant_core::o3::Irreps;
+use equivariant_core::o3::tensor_product::{
+    ConvGradients, EdgeWeights, Instruction, TensorProduct, TensorProductGradients,
+    TensorProductOptions, fully_connected_tensor_product,
+};
+use equivariant_testing::assert_close;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -454,8 +452,8 @@ fn fused_rejects_bad_shapes() {
     let edges = EdgeIndex::new(&[0], &[1], 2).unwrap();
     let (x1, x2, w) = (vec![0.0; 80], vec![0.0; 9], vec![0.0; 400]);
     let mut out = vec![0.0; 100];
-    assert!(tp
-        .conv_forward(
+    assert!(
+        tp.conv_forward(
             &edges,
             &x1[..79],
             &x2,
@@ -463,9 +461,10 @@ fn fused_rejects_bad_shapes() {
             1.0,
             &mut out
         )
-        .is_err());
-    assert!(tp
-        .conv_forward(
+        .is_err()
+    );
+    assert!(
+        tp.conv_forward(
             &edges,
             &x1,
             &x2[..8],
@@ -473,9 +472,10 @@ fn fused_rejects_bad_shapes() {
             1.0,
             &mut out
         )
-        .is_err());
-    assert!(tp
-        .conv_forward(
+        .is_err()
+    );
+    assert!(
+        tp.conv_forward(
             &edges,
             &x1,
             &x2,
@@ -483,9 +483,10 @@ fn fused_rejects_bad_shapes() {
             1.0,
             &mut out
         )
-        .is_err());
-    assert!(tp
-        .conv_forward(
+        .is_err()
+    );
+    assert!(
+        tp.conv_forward(
             &edges,
             &x1,
             &x2,
@@ -496,7 +497,8 @@ fn fused_rejects_bad_shapes() {
             1.0,
             &mut out
         )
-        .is_err());
+        .is_err()
+    );
     let shared = fully_connected_tensor_product(
         &irreps("0e"),
         &irreps("0e"),
@@ -505,14 +507,16 @@ fn fused_rejects_bad_shapes() {
     )
     .unwrap();
     let mut one = [0.0; 2];
-    assert!(shared
-        .conv_forward(
-            &edges,
-            &[1.0, 2.0],
-            &[1.0],
-            EdgeWeights::PerEdge(&[1.0]),
-            1.0,
-            &mut one
-        )
-        .is_err());
+    assert!(
+        shared
+            .conv_forward(
+                &edges,
+                &[1.0, 2.0],
+                &[1.0],
+                EdgeWeights::PerEdge(&[1.0]),
+                1.0,
+                &mut one
+            )
+            .is_err()
+    );
 }

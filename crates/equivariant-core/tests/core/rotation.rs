@@ -1,25 +1,23 @@
 //! Rotations against e3nn 0.6.0 (`tests/fixtures/rotation.json`, written by
 //! `tools/reference/fixtures_rotation.py`), plus algebraic properties and error cases.
 
-mod common;
-
 use std::f64::consts::{FRAC_PI_2, PI};
 
-use common::{assert_close, f64s, load_fixture};
-use equivariant_core::o3::{
-    angles_to_axis_angle, angles_to_matrix, angles_to_quaternion, angles_to_xyz,
-    axis_angle_to_angles, axis_angle_to_matrix, axis_angle_to_quaternion, check_orthogonal,
-    compose_angles, compose_axis_angle, compose_quaternion, det3, identity_angles,
-    identity_quaternion, inverse_angles, inverse_quaternion, matmul3, matrix_to_angles,
-    matrix_to_axis_angle, matrix_to_quaternion, matrix_x, matrix_y, matrix_z, matvec3,
-    orthogonality_error, quaternion_to_angles, quaternion_to_axis_angle, quaternion_to_matrix,
-    rand_angles, rand_axis_angle, rand_matrix, rand_quaternion, transpose3, xyz_to_angles, Matrix3,
-    Quaternion, ORTHOGONALITY_TOLERANCE,
-};
 use equivariant_core::Error;
+use equivariant_core::o3::{
+    Matrix3, ORTHOGONALITY_TOLERANCE, Quaternion, angles_to_axis_angle, angles_to_matrix,
+    angles_to_quaternion, angles_to_xyz, axis_angle_to_angles, axis_angle_to_matrix,
+    axis_angle_to_quaternion, check_orthogonal, compose_angles, compose_axis_angle,
+    compose_quaternion, det3, identity_angles, identity_quaternion, inverse_angles,
+    inverse_quaternion, matmul3, matrix_to_angles, matrix_to_axis_angle, matrix_to_quaternion,
+    matrix_x, matrix_y, matrix_z, matvec3, orthogonality_error, quaternion_to_angles,
+    quaternion_to_axis_angle, quaternion_to_matrix, rand_angles, rand_axis_angle, rand_matrix,
+    rand_quaternion, transpose3, xyz_to_angles,
+};
+use equivariant_testing::{assert_close, f64s, load_fixture};
 use proptest::prelude::*;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde_json::Value;
 
 /// Agreement with e3nn on well-conditioned outputs.
@@ -28,7 +26,7 @@ const TOL: f64 = 1e-10;
 const IDENTITY: Matrix3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
 
 fn fixture() -> Value {
-    load_fixture("rotation")
+    load_fixture!("rotation")
 }
 
 fn mat(v: &Value) -> Matrix3 {

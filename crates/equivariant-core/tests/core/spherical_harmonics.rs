@@ -1,13 +1,11 @@
 //! Spherical harmonics against e3nn 0.6.0 (`tests/fixtures/spherical_harmonics.json`),
 //! equivariance, gradients against finite differences, and bad input.
 
-mod common;
-
-use common::{assert_close, f64s, load_fixture};
-use equivariant_core::o3::{
-    matvec3, rand_matrix, spherical_harmonics, Irreps, Normalization, SphericalHarmonics,
-};
 use equivariant_core::Error;
+use equivariant_core::o3::{
+    Irreps, Normalization, SphericalHarmonics, matvec3, rand_matrix, spherical_harmonics,
+};
+use equivariant_testing::{assert_close, f64s, load_fixture};
 use proptest::prelude::*;
 use rand::SeedableRng;
 
@@ -17,7 +15,7 @@ fn ls_of(v: &serde_json::Value) -> Vec<u32> {
 
 #[test]
 fn values_match_e3nn_up_to_l12_in_every_normalization() {
-    let fixture = load_fixture("spherical_harmonics");
+    let fixture = load_fixture!("spherical_harmonics");
     let x = f64s(&fixture["vectors"]);
     for case in fixture["cases"].as_array().unwrap() {
         let ls = ls_of(&case["ls"]);
@@ -50,7 +48,7 @@ fn values_match_e3nn_up_to_l12_in_every_normalization() {
 
 #[test]
 fn pseudovector_input_matches_e3nn() {
-    let fixture = load_fixture("spherical_harmonics");
+    let fixture = load_fixture!("spherical_harmonics");
     let x = f64s(&fixture["vectors"]);
     let case = &fixture["pseudovector"];
     let irreps: Irreps = case["irreps"].as_str().unwrap().parse().unwrap();
@@ -65,7 +63,7 @@ fn pseudovector_input_matches_e3nn() {
 
 #[test]
 fn gradients_match_e3nn_autograd() {
-    let fixture = load_fixture("spherical_harmonics");
+    let fixture = load_fixture!("spherical_harmonics");
     let x = f64s(&fixture["vectors"]);
     for case in fixture["gradients"].as_array().unwrap() {
         let ls = ls_of(&case["ls"]);
@@ -88,7 +86,7 @@ fn gradients_match_e3nn_autograd() {
 
 #[test]
 fn zero_vector_matches_e3nn_and_is_finite() {
-    let fixture = load_fixture("spherical_harmonics");
+    let fixture = load_fixture!("spherical_harmonics");
     let case = &fixture["zero_vector"];
     let sh =
         SphericalHarmonics::from_ls(&ls_of(&case["ls"]), true, Normalization::Component).unwrap();

@@ -1,13 +1,13 @@
 //! e3nn's tetris_polynomial example (`examples/tetris`): trained with Adam until all eight
 //! shapes are classified, and equivariant (rotations, the inversion, translations).
 
-#[path = "../examples/tetris/model.rs"]
+#[path = "../../examples/tetris/model.rs"]
 #[allow(dead_code)]
 mod model;
 
 use burn::tensor::{DType, Device};
-use equivariant::util::test::{assert_equivariant, Representation};
-use model::{correct, tetris, train, InvariantPolynomial};
+use equivariant::util::test::{Representation, assert_equivariant};
+use model::{InvariantPolynomial, correct, tetris, train};
 use rand::SeedableRng;
 
 #[test]

@@ -1,14 +1,12 @@
 //! Tensor products: e3nn 0.6.0 fixtures (`tests/fixtures/tensor_product.json`),
 //! equivariance, gradients against finite differences, determinism and bad input.
 
-mod common;
-
-use equivariant_core::o3::tensor_product::{
-    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
-    ConnectionMode, Instruction, TensorProduct, TensorProductGradients, TensorProductOptions,
-};
-use equivariant_core::o3::{rand_matrix, Irreps};
 use equivariant_core::Error;
+use equivariant_core::o3::tensor_product::{
+    ConnectionMode, Instruction, TensorProduct, TensorProductGradients, TensorProductOptions,
+    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
+};
+use equivariant_core::o3::{Irreps, rand_matrix};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -174,7 +172,12 @@ fn equivariant_under_rotations_and_parity() {
                     batch,
                 );
                 let after = rotate(tp.irreps_out(), &forward(&tp, &x1, &x2, &w, batch));
-                common::assert_close(&format!("{tp} det {det}"), &before, &after, 1e-10);
+                equivariant_testing::assert_close(
+                    &format!("{tp} det {det}"),
+                    &before,
+                    &after,
+                    1e-10,
+                );
                 let _ = d3;
             }
         }
@@ -241,7 +244,12 @@ fn gradients_match_finite_differences() {
             };
             for (which, analytic) in [(0, &g1), (1, &g2), (2, &gw)] {
                 let numeric: Vec<f64> = (0..analytic.len()).map(|n| fd(which, n)).collect();
-                common::assert_close(&format!("{tp} gradient {which}"), analytic, &numeric, 1e-6);
+                equivariant_testing::assert_close(
+                    &format!("{tp} gradient {which}"),
+                    analytic,
+                    &numeric,
+                    1e-6,
+                );
             }
         }
     }
@@ -317,7 +325,12 @@ fn lane_groups_agree_with_single_rows() {
                 .iter()
                 .zip(grouped.iter().zip(&single))
             {
-                common::assert_close(&format!("{tp} {what} (shared {shared})"), a, b, 1e-12);
+                equivariant_testing::assert_close(
+                    &format!("{tp} {what} (shared {shared})"),
+                    a,
+                    b,
+                    1e-12,
+                );
             }
         }
     }
@@ -358,16 +371,16 @@ fn deterministic_across_thread_counts() {
         })
     };
     let (a, b) = (run(1), run(2));
-    assert!(a
-        .0
-        .iter()
-        .zip(&b.0)
-        .all(|(x, y)| x.to_bits() == y.to_bits()));
-    assert!(a
-        .1
-        .iter()
-        .zip(&b.1)
-        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(
+        a.0.iter()
+            .zip(&b.0)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    );
+    assert!(
+        a.1.iter()
+            .zip(&b.1)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    );
 }
 
 #[test]
@@ -420,13 +433,13 @@ fn bad_input_is_a_typed_error() {
 }
 
 mod fixtures {
-    use super::common::{assert_close, f64s, load_fixture};
     use equivariant_core::o3::tensor_product::{
+        ConnectionMode, Instruction, TensorProduct, TensorProductGradients, TensorProductOptions,
         elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
-        tensor_square, ConnectionMode, Instruction, TensorProduct, TensorProductGradients,
-        TensorProductOptions,
+        tensor_square,
     };
     use equivariant_core::o3::{Irreps, Linear};
+    use equivariant_testing::{assert_close, f64s, load_fixture};
     use serde_json::Value;
 
     fn irreps(v: &Value) -> Irreps {
@@ -773,7 +786,7 @@ mod fixtures {
 
     #[test]
     fn every_case_matches_e3nn() {
-        let fixture = load_fixture("tensor_product");
+        let fixture = load_fixture!("tensor_product");
         let cases = fixture["cases"].as_array().unwrap();
         assert!(cases.len() >= 80);
         for case in cases {

@@ -5,12 +5,8 @@
 //! round trips; gradients against finite differences; equivariance through
 //! `util::test::assert_equivariant`.
 
-#[path = "../../equivariant-core/tests/common/mod.rs"]
-mod common;
-
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use common::{assert_close, f64s, load_fixture};
 use equivariant::math::Activation as Function;
 use equivariant::nn::{
     Activation, BatchNorm, BatchNormConfig, Extract, FullyConnectedNet, Gate, NormActivation,
@@ -21,9 +17,10 @@ use equivariant::o3::{
     FullyConnectedTensorProduct, Irreps, Linear, LinearConfig, Normalization, SphericalHarmonics,
     TensorProduct,
 };
-use equivariant::store::{e3nn_safetensors, ModuleSnapshot, SafetensorsStore};
+use equivariant::store::{ModuleSnapshot, SafetensorsStore, e3nn_safetensors};
 use equivariant::util::cast;
-use equivariant::util::test::{assert_equivariant, Representation};
+use equivariant::util::test::{Representation, assert_equivariant};
+use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
 fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -65,7 +62,7 @@ fn loss(out: Tensor<2>, case: &Value, key: &str) -> Tensor<1> {
 
 #[test]
 fn linear_matches_e3nn() {
-    let fixture = load_fixture("modules");
+    let fixture = load_fixture!("modules");
     let device = Device::flex().autodiff();
     for (k, case) in fixture["linear"].as_array().unwrap().iter().enumerate() {
         let normalization = match case["path_normalization"].as_str().unwrap() {
@@ -119,7 +116,7 @@ fn linear_matches_e3nn() {
 
 #[test]
 fn gate_matches_e3nn() {
-    let fixture = load_fixture("modules");
+    let fixture = load_fixture!("modules");
     let device = Device::flex().autodiff();
     for (k, case) in fixture["gate"].as_array().unwrap().iter().enumerate() {
         let gate = Gate::new(
@@ -160,7 +157,7 @@ fn gate_matches_e3nn() {
 
 #[test]
 fn norm_activation_matches_e3nn() {
-    let fixture = load_fixture("modules");
+    let fixture = load_fixture!("modules");
     let device = Device::flex().autodiff();
     for (k, case) in fixture["norm_activation"]
         .as_array()
@@ -250,7 +247,7 @@ fn samples(case: &Value, key: &str, shape_key: &str, device: &Device) -> Tensor<
 
 #[test]
 fn batch_norm_matches_e3nn() {
-    let fixture = load_fixture("modules");
+    let fixture = load_fixture!("modules");
     let device = Device::flex().autodiff();
     for (k, case) in fixture["batch_norm"].as_array().unwrap().iter().enumerate() {
         let bn = batch_norm(case, &device);
@@ -342,7 +339,7 @@ fn batch_norm_matches_e3nn() {
 
 #[test]
 fn extract_matches_e3nn() {
-    let fixture = load_fixture("modules");
+    let fixture = load_fixture!("modules");
     let device = Device::flex().autodiff();
     for (k, case) in fixture["extract"].as_array().unwrap().iter().enumerate() {
         let outs: Vec<Irreps> = case["irreps_outs"]
@@ -369,7 +366,7 @@ fn extract_matches_e3nn() {
 
 #[test]
 fn spherical_harmonics_module_matches_e3nn() {
-    let fixture = load_fixture("modules");
+    let fixture = load_fixture!("modules");
     let device = Device::flex().autodiff();
     for (k, case) in fixture["spherical_harmonics"]
         .as_array()
@@ -468,7 +465,7 @@ impl E3nnModel {
 
 #[test]
 fn e3nn_state_dict_gives_e3nn_outputs() {
-    let fixture = load_fixture("e3nn_model");
+    let fixture = load_fixture!("e3nn_model");
     let device = Device::flex();
     let mut model = E3nnModel::new(&device);
     let path = format!(

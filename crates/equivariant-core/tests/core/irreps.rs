@@ -1,9 +1,7 @@
 //! Irreps against e3nn 0.6.0 (`tests/fixtures/irreps.json`) and parser properties.
 
-mod common;
-
-use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::Error;
+use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -21,7 +19,7 @@ fn usizes(v: &Value) -> Vec<usize> {
 
 #[test]
 fn every_operation_matches_e3nn() {
-    let fixture = common::load_fixture("irreps");
+    let fixture = equivariant_testing::load_fixture!("irreps");
     let keep: Irreps = "0e + 1o".parse().unwrap();
     for case in fixture["cases"].as_array().unwrap() {
         let text = s(&case["text"]);
@@ -114,7 +112,7 @@ fn every_operation_matches_e3nn() {
 
 #[test]
 fn strings_e3nn_rejects_are_typed_errors_naming_the_text() {
-    let fixture = common::load_fixture("irreps");
+    let fixture = equivariant_testing::load_fixture!("irreps");
     for text in fixture["invalid"].as_array().unwrap() {
         let text = s(text);
         match text.parse::<Irreps>() {
@@ -132,7 +130,7 @@ fn strings_e3nn_rejects_are_typed_errors_naming_the_text() {
 
 #[test]
 fn irrep_products_match_e3nn() {
-    let fixture = common::load_fixture("irreps");
+    let fixture = equivariant_testing::load_fixture!("irreps");
     for case in fixture["products"].as_array().unwrap() {
         let a: Irrep = s(&case["a"]).parse().unwrap();
         let b: Irrep = s(&case["b"]).parse().unwrap();
@@ -144,7 +142,7 @@ fn irrep_products_match_e3nn() {
 
 #[test]
 fn spherical_harmonics_irreps_match_e3nn() {
-    let fixture = common::load_fixture("irreps");
+    let fixture = equivariant_testing::load_fixture!("irreps");
     for (key, expected) in fixture["spherical_harmonics"].as_object().unwrap() {
         let (lmax, p) = key.split_once(',').unwrap();
         let p = if p == "1" { Parity::Even } else { Parity::Odd };

@@ -10,11 +10,12 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Element, Tensor, TensorData};
 use equivariant::o3::tensor_product::{
-    benchmark_config, elementwise_tensor_product, fully_connected_tensor_product, ConnectionMode,
-    Instruction, TensorProduct as Plan, TensorProductGradients, TensorProductOptions,
+    ConnectionMode, Instruction, TensorProduct as Plan, TensorProductGradients,
+    TensorProductOptions, benchmark_config, elementwise_tensor_product,
+    fully_connected_tensor_product,
 };
 use equivariant::o3::{FullyConnectedTensorProduct, Irreps, TensorProduct};
-use equivariant::ops::tensor_product::{tensor_product, TensorProductBackend};
+use equivariant::ops::tensor_product::{TensorProductBackend, tensor_product};
 use equivariant::{Error, Real};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,0 +1,12 @@
+//! The integration tests of `equivariant-core`, one binary with a module per topic: e3nn
+//! 0.6.0 fixtures (`tests/fixtures/`, made by `tools/reference/`), equivariance, gradients
+//! against finite differences, determinism and bad input.
+
+mod convolution;
+mod graph;
+mod irreps;
+mod math;
+mod rotation;
+mod spherical_harmonics;
+mod tensor_product;
+mod wigner;

@@ -1,0 +1,9 @@
+//! The integration tests of `equivariant`, one binary with a module per topic: the burn ops
+//! and modules against e3nn 0.6.0 fixtures (`tests/fixtures/`), their gradients, the composed
+//! fallbacks against the Flex kernels, and e3nn's tetris example trained end to end.
+
+mod composed;
+mod modules;
+mod nn;
+mod tensor_product;
+mod tetris;
