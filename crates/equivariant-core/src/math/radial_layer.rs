@@ -236,21 +236,23 @@ impl RadialLayer {
         )?;
         let nb = self.num_basis();
         if let Some(g) = &grad_vectors
-            && g.len() != vectors.len() {
-                return Err(Error::ShapeMismatch {
-                    what: "grad_vectors [E, 3]",
-                    expected: vectors.len(),
-                    got: g.len(),
-                });
-            }
+            && g.len() != vectors.len()
+        {
+            return Err(Error::ShapeMismatch {
+                what: "grad_vectors [E, 3]",
+                expected: vectors.len(),
+                got: g.len(),
+            });
+        }
         if let Some(g) = &grad_weight
-            && g.len() != weight.len() {
-                return Err(Error::ShapeMismatch {
-                    what: "grad_weight [num_basis, width]",
-                    expected: weight.len(),
-                    got: g.len(),
-                });
-            }
+            && g.len() != weight.len()
+        {
+            return Err(Error::ShapeMismatch {
+                what: "grad_weight [num_basis, width]",
+                expected: weight.len(),
+                got: g.len(),
+            });
+        }
         let (w, scale) = (sh.width, T::from_f64(self.basis_scale * self.weight_scale));
         let want_weight = grad_weight.is_some();
         let chunks = sh.edges.div_ceil(EDGE_CHUNK);

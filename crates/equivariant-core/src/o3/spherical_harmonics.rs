@@ -393,13 +393,14 @@ impl SphericalHarmonics {
             });
         }
         if let Some(got) = grad_len
-            && got != 3 * expected {
-                return Err(Error::ShapeMismatch {
-                    what: "spherical harmonics gradient [n, 3, dim]",
-                    expected: 3 * expected,
-                    got,
-                });
-            }
+            && got != 3 * expected
+        {
+            return Err(Error::ShapeMismatch {
+                what: "spherical harmonics gradient [n, 3, dim]",
+                expected: 3 * expected,
+                got,
+            });
+        }
         if let Some(index) = vectors.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFinite {
                 what: "vectors",

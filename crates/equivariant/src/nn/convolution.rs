@@ -103,12 +103,13 @@ impl ConvolutionConfig {
             });
         }
         if let Some(z) = self.num_neighbors
-            && !(z.is_finite() && z > 0.0) {
-                return Err(Error::InvalidArgument {
-                    name: "num_neighbors",
-                    reason: format!("must be positive and finite, got {z}"),
-                });
-            }
+            && !(z.is_finite() && z > 0.0)
+        {
+            return Err(Error::InvalidArgument {
+                name: "num_neighbors",
+                reason: format!("must be positive and finite, got {z}"),
+            });
+        }
         let irreps_sh = Irreps::spherical_harmonics(self.lmax, Parity::Odd);
         let sh = SphericalHarmonics::new(&irreps_sh, true, Normalization::Component)?;
         let basis = SoftOneHotLinspace::new(
