@@ -3,7 +3,24 @@
 //! and for `Autodiff` (a custom backward), plus a `Tensor`-level function that falls back
 //! to [`composed`] (burn tensor ops, any backend) on other devices; gather / scatter and the
 //! per-irrep operations of [`irreps`] are composed of burn tensor ops.
+//!
+//! Every op with a native kernel has one shape, a folder `ops/<op>/`: `mod.rs` (the backend
+//! trait, the `Tensor`-level function, the formula and the shapes), `flex.rs` (the Flex
+//! implementation), `autodiff.rs` (the `Autodiff` implementation and its backward step) and
+//! `composed.rs` (the fallback). What they share is written once: the dtype dispatch and
+//! the typed views of Flex data in `ops/flex.rs`, the `Autodiff` preparation and gradient
+//! registration in `ops/autodiff.rs`.
+//!
+//! # Panics
+//!
+//! Like burn's tensor ops, the ops here panic on misuse: a shape that does not match the
+//! plan, mixed dtypes, a dtype other than f32/f64, a NaN or infinite input where the kernel
+//! refuses one, or (for the backend-level traits) a backend that does not implement them.
+//! Each function lists its cases. The modules of [`o3`](crate::o3) and [`nn`](crate::nn)
+//! check their inputs first and return an [`Error`](crate::Error) instead.
 
+pub(crate) mod activation;
+mod autodiff;
 pub mod composed;
 pub mod convolution;
 pub mod edge_vectors;
