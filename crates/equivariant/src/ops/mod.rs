@@ -13,11 +13,8 @@
 //!
 //! # Panics
 //!
-//! Like burn's tensor ops, the ops here panic on misuse: a shape that does not match the
-//! plan, mixed dtypes, a dtype other than f32/f64, a NaN or infinite input where the kernel
-//! refuses one, or (for the backend-level traits) a backend that does not implement them.
-//! Each function lists its cases. The modules of [`o3`](crate::o3) and [`nn`](crate::nn)
-//! check their inputs first and return an [`Error`](crate::Error) instead.
+//! The ops panic on misuse, as burn's tensor ops do; each lists its cases under `# Panics`,
+//! and the crate's [error policy](crate#errors-and-panics) says where `Result` takes over.
 
 pub(crate) mod activation;
 mod autodiff;
