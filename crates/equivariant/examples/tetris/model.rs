@@ -13,6 +13,7 @@ use equivariant::o3::{
     FullyConnectedTensorProduct, Irreps, Normalization, Parity, SphericalHarmonics, TensorProduct,
     rand_matrix,
 };
+use equivariant::ops::composed::edge_vectors_from_index;
 use equivariant::ops::{gather, index_tensor, scatter_sum};
 use rand::Rng;
 
@@ -135,7 +136,9 @@ impl InvariantPolynomial {
         let neighbors = 1.0 / 2f64.sqrt();
         let nodes = 1.0 / 4f64.sqrt();
         let n = pos.dims()[0];
-        let edge_vec = gather(pos.clone(), graph.src.clone()).sub(gather(pos, graph.dst.clone()));
+        // e3nn's tetris convention, pos[src] - pos[dst]: the edge vectors with src and dst
+        // swapped.
+        let edge_vec = edge_vectors_from_index(pos, graph.dst.clone(), graph.src.clone());
         let sh = self.sh.forward(edge_vec)?;
         let h = scatter_sum(sh.clone(), graph.dst.clone(), n).mul_scalar(neighbors);
         let e = self

@@ -2,11 +2,12 @@
 //! normalized to keep the second moment at one.
 
 use burn::module::Module;
-use burn::tensor::{Tensor, activation};
+use burn::tensor::Tensor;
 use equivariant_core::math::Activation as Function;
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
+use crate::ops::activation::normalized;
 use crate::ops::irreps::columns;
 use crate::shape::check_width;
 
@@ -178,22 +179,4 @@ impl Activation {
         }
         Ok(Tensor::cat(parts, 1))
     }
-}
-
-/// The raw activation `f(x)` with burn tensor ops (torch's definitions, as
-/// [`Function::apply`]).
-pub(crate) fn apply<const D: usize>(f: Function, x: Tensor<D>) -> Tensor<D> {
-    match f {
-        Function::Relu => activation::relu(x),
-        Function::Silu => activation::silu(x),
-        Function::Tanh => x.tanh(),
-        Function::Sigmoid => activation::sigmoid(x),
-        Function::Gelu => activation::gelu(x),
-        Function::Abs => x.abs(),
-    }
-}
-
-/// `c f(x)`, the activation with e3nn's `normalize2mom` constant.
-pub(crate) fn normalized<const D: usize>(f: Function, x: Tensor<D>) -> Tensor<D> {
-    apply(f, x).mul_scalar(f.normalize2mom_constant())
 }

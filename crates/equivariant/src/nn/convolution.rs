@@ -18,6 +18,7 @@ use equivariant_core::{Error, Result};
 
 use super::FullyConnectedNet;
 use crate::o3::TensorProduct;
+use crate::ops::composed::edge_vectors_from_index;
 use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
     soft_one_hot_linspace, spherical_harmonics,
@@ -336,7 +337,7 @@ impl Convolution {
             index_tensor(&graph.src, &device),
             index_tensor(&graph.dst, &device),
         );
-        let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos, src.clone()));
+        let edge_vec = edge_vectors_from_index(pos, src.clone(), dst.clone());
         self.check_features(&f_in)?;
         let [e, _] = edge_vec.dims();
         let sh = self.harmonics(edge_vec.clone());

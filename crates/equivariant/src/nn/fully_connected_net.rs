@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 use equivariant_core::math::{Activation, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
-use super::activation::apply;
+use crate::ops::activation::apply;
 use crate::shape::{check_dtype, check_width};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.

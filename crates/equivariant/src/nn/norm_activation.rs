@@ -6,7 +6,7 @@ use equivariant_core::math::Activation as Function;
 use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
-use super::activation::apply;
+use crate::ops::activation::apply;
 use crate::ops::irreps::{norms_squared, scale_instances};
 use crate::shape::{check_dtype, check_width};
 

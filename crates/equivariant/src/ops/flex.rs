@@ -1,5 +1,5 @@
-//! Helpers shared by the Flex implementations of the backend extensions: typed views of
-//! [`FlexTensor`] data.
+//! Helpers shared by the Flex implementations of the backend extensions: the dtype dispatch
+//! ([`dispatch_float!`]) and typed views of [`FlexTensor`] data.
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Element, TensorData};
@@ -52,9 +52,24 @@ pub(crate) fn from_vec<T: FlexFloat>(
 }
 
 /// The dtype of `tensor` as one of the float types the kernels run, or a panic naming `op`.
+/// Read through [`dispatch_float!`].
 pub(crate) fn float_dtype(op: &str, tensor: &FlexTensor) -> DType {
     match tensor.dtype() {
         dtype @ (DType::F32 | DType::F64) => dtype,
         dtype => panic!("{op}: Flex runs f32 and f64, got dtype {dtype:?}"),
     }
 }
+
+/// `dispatch_float!(op, tensor, kernel(args...))`: calls the generic Flex kernel
+/// `kernel::<T>(args...)` with `T` the float type of `tensor` (f32 or f64), or panics naming
+/// `op` for another dtype ([`float_dtype`]). The dtype dispatch of every Flex implementation,
+/// written once; it is an expression, the kernel's return value.
+macro_rules! dispatch_float {
+    ($op:expr, $tensor:expr, $kernel:ident($($arg:expr),* $(,)?)) => {
+        match $crate::ops::flex::float_dtype($op, $tensor) {
+            ::burn::tensor::DType::F32 => $kernel::<f32>($($arg),*),
+            _ => $kernel::<f64>($($arg),*),
+        }
+    };
+}
+pub(crate) use dispatch_float;

@@ -3,7 +3,21 @@
 //! and for `Autodiff` (a custom backward), plus a `Tensor`-level function that falls back
 //! to [`composed`] (burn tensor ops, any backend) on other devices; gather / scatter and the
 //! per-irrep operations of [`irreps`] are composed of burn tensor ops.
+//!
+//! Every op with a native kernel has one shape, a folder `ops/<op>/`: `mod.rs` (the backend
+//! trait, the `Tensor`-level function, the formula and the shapes), `flex.rs` (the Flex
+//! implementation), `autodiff.rs` (the `Autodiff` implementation and its backward step) and
+//! `composed.rs` (the fallback). What they share is written once: the dtype dispatch and
+//! the typed views of Flex data in `ops/flex.rs`, the `Autodiff` preparation and gradient
+//! registration in `ops/autodiff.rs`.
+//!
+//! # Panics
+//!
+//! The ops panic on misuse, as burn's tensor ops do; each lists its cases under `# Panics`,
+//! and the crate's [error policy](crate#errors-and-panics) says where `Result` takes over.
 
+pub(crate) mod activation;
+mod autodiff;
 pub mod composed;
 pub mod convolution;
 pub mod edge_vectors;

@@ -1,0 +1,123 @@
+//! [`ConvolutionBackend`] on [`Flex`]: the core's fused kernels
+//! ([`TensorProduct::conv_forward`], [`TensorProduct::conv_backward`]), f32 and f64.
+
+use std::sync::Arc;
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Flex, TensorMetadata};
+use equivariant_core::graph::EdgeIndex;
+use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProduct};
+
+use super::{ConvolutionBackend, ConvolutionMask, Grads4};
+use crate::ops::flex::{FlexFloat, contiguous, data, dispatch_float, from_vec};
+
+impl ConvolutionBackend for Flex {
+    fn fused_convolution(
+        plan: Arc<TensorProduct>,
+        edges: Arc<EdgeIndex>,
+        x1: FlexTensor,
+        x2: FlexTensor,
+        hidden: FlexTensor,
+        linear: FlexTensor,
+        scale: f64,
+    ) -> FlexTensor {
+        let inputs = [&x1, &x2, &hidden, &linear];
+        dispatch_float!(
+            "fused_convolution",
+            &x1,
+            flex_forward(&plan, &edges, inputs, scale)
+        )
+    }
+
+    fn fused_convolution_backward(
+        plan: Arc<TensorProduct>,
+        edges: Arc<EdgeIndex>,
+        x1: FlexTensor,
+        x2: FlexTensor,
+        hidden: FlexTensor,
+        linear: FlexTensor,
+        scale: f64,
+        grad_out: FlexTensor,
+        mask: ConvolutionMask,
+    ) -> Grads4<Self> {
+        let inputs = [&x1, &x2, &hidden, &linear];
+        dispatch_float!(
+            "fused_convolution_backward",
+            &x1,
+            flex_backward(&plan, &edges, inputs, scale, &grad_out, mask)
+        )
+    }
+}
+
+const NAMES: [&str; 4] = ["x1", "x2", "hidden", "linear"];
+
+/// The inputs as contiguous tensors of dtype `T`.
+fn contiguous_inputs<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> [FlexTensor; 4] {
+    std::array::from_fn(|k| contiguous::<T>(op, NAMES[k], inputs[k]))
+}
+
+fn flex_forward<T: FlexFloat>(
+    plan: &TensorProduct,
+    edges: &EdgeIndex,
+    inputs: [&FlexTensor; 4],
+    scale: f64,
+) -> FlexTensor {
+    const OP: &str = "fused_convolution";
+    let [x1, x2, hidden, linear] = contiguous_inputs::<T>(OP, inputs);
+    let (n, d_out) = (edges.num_nodes(), plan.irreps_out().dim());
+    let mut out = vec![T::zero(); n * d_out];
+    plan.conv_forward(
+        edges,
+        data::<T>(&x1),
+        data::<T>(&x2),
+        EdgeWeights::Linear {
+            hidden: data::<T>(&hidden),
+            linear: data::<T>(&linear),
+        },
+        T::from_f64(scale),
+        &mut out,
+    )
+    .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
+    from_vec(out, [n, d_out])
+}
+
+fn flex_backward<T: FlexFloat>(
+    plan: &TensorProduct,
+    edges: &EdgeIndex,
+    inputs: [&FlexTensor; 4],
+    scale: f64,
+    grad_out: &FlexTensor,
+    mask: ConvolutionMask,
+) -> Grads4<Flex> {
+    const OP: &str = "fused_convolution_backward";
+    let shapes = inputs.map(|t| t.shape());
+    let [x1, x2, hidden, linear] = contiguous_inputs::<T>(OP, inputs);
+    let grad_out = contiguous::<T>(OP, "grad_out", grad_out);
+    let mut buffers: [Option<Vec<T>>; 4] =
+        std::array::from_fn(|k| mask[k].then(|| vec![T::zero(); shapes[k].num_elements()]));
+    if buffers.iter().any(Option::is_some) {
+        let [g1, g2, gh, glin] = &mut buffers;
+        plan.conv_backward(
+            edges,
+            data::<T>(&x1),
+            data::<T>(&x2),
+            EdgeWeights::Linear {
+                hidden: data::<T>(&hidden),
+                linear: data::<T>(&linear),
+            },
+            T::from_f64(scale),
+            data::<T>(&grad_out),
+            ConvGradients {
+                x1: g1.as_deref_mut(),
+                x2: g2.as_deref_mut(),
+                weight: gh.as_deref_mut(),
+                linear: glin.as_deref_mut(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
+    }
+    let [g1, g2, gh, glin] = buffers;
+    let [s1, s2, sh, slin] = shapes;
+    let wrap = |g: Option<Vec<T>>, shape| g.map(|g| from_vec(g, shape));
+    (wrap(g1, s1), wrap(g2, s2), wrap(gh, sh), wrap(glin, slin))
+}

@@ -1,0 +1,176 @@
+//! The fused convolution as a burn backend extension: [`ConvolutionBackend`] runs the core's
+//! [`TensorProduct::conv_forward`] / [`TensorProduct::conv_backward`] on Flex (gather, tensor
+//! product with per-edge weights `hidden W`, and scatter in one pass; `flex.rs`), and on
+//! [`Autodiff`](burn::backend::Autodiff) wires the fused backward into burn's graph
+//! (`autodiff.rs`). [`fused_convolution`] is the `Tensor`-level entry point; on other devices it
+//! runs the unfused fallback composed of burn ops
+//! ([`composed::fused_convolution`]).
+//!
+//! `out[i] = scale sum_{e : dst[e] = i} x1[src[e]] (x)_{w_e} x2[e]`, `w_e = hidden[e]
+//! linear`: shapes `x1` `[N, irreps_in1.dim]`, `x2` `[E, irreps_in2.dim]`, `hidden` `[E,
+//! width]`, `linear` `[width, weight_numel]`, output `[N, irreps_out.dim]`.
+
+mod autodiff;
+pub(super) mod composed;
+mod flex;
+
+use std::sync::Arc;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
+use equivariant_core::graph::EdgeIndex;
+use equivariant_core::o3::tensor_product::TensorProduct;
+
+use super::composed::is_native;
+
+/// Which gradients [`ConvolutionBackend::fused_convolution_backward`] computes, in the
+/// order `[x1, x2, hidden, linear]`.
+///
+/// ```
+/// use equivariant::ops::convolution::ConvolutionMask;
+/// let features_only: ConvolutionMask = [true, false, false, false];
+/// assert!(features_only[0]);
+/// ```
+pub type ConvolutionMask = [bool; 4];
+
+/// Backends that run the fused convolution
+/// `out[i] = scale sum_{e : dst[e] = i} x1[src[e]] (x)_{w_e} x2[e]`, `w_e = hidden[e] linear`,
+/// natively: no per-edge message or weight is stored.
+///
+/// Implemented for [`Flex`](burn::backend::Flex) (f32 and f64) and for
+/// [`Autodiff`](burn::backend::Autodiff) over any implementing backend.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::backend::Dispatch;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+/// use equivariant::ops::convolution::ConvolutionBackend;
+///
+/// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+/// let plan = Arc::new(fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?);
+/// let edges = Arc::new(EdgeIndex::new(&[0], &[1], 2)?);
+/// let d = Device::flex();
+/// let x1 = Tensor::<2>::from_floats([[2.0], [0.0]], &d);
+/// let x2 = Tensor::<2>::from_floats([[3.0]], &d);
+/// let hidden = Tensor::<2>::from_floats([[1.0, 1.0]], &d);
+/// let linear = Tensor::<2>::from_floats([[0.5], [0.25]], &d);
+/// let out = <Dispatch as ConvolutionBackend>::fused_convolution(
+///     plan, edges, x1.into_dispatch(), x2.into_dispatch(), hidden.into_dispatch(), linear.into_dispatch(), 1.0);
+/// let out = Tensor::<2>::from_dispatch(out).into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(out, [0.0, 2.0 * 3.0 * 0.75]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvolutionBackend: Backend {
+    /// The fused convolution.
+    ///
+    /// # Shapes
+    ///
+    /// - `x1`: `[N, irreps_in1.dim]` node features
+    /// - `x2`: `[E, irreps_in2.dim]` edge attributes (harmonics)
+    /// - `hidden`: `[E, width]`, `linear`: `[width, weight_numel]`
+    /// - output: `[N, irreps_out.dim]`
+    ///
+    /// # Panics
+    ///
+    /// On shapes that do not match the plan and the edges, mixed dtypes, or a dtype other
+    /// than f32/f64.
+    fn fused_convolution(
+        plan: Arc<TensorProduct>,
+        edges: Arc<EdgeIndex>,
+        x1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        linear: FloatTensor<Self>,
+        scale: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The gradients of `L` given `grad_out = dL/d out` for the inputs of a
+    /// [`fused_convolution`](ConvolutionBackend::fused_convolution) call, those set in
+    /// `mask` (`[x1, x2, hidden, linear]`), each of its input's shape. Not tracked.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn fused_convolution_backward(
+        plan: Arc<TensorProduct>,
+        edges: Arc<EdgeIndex>,
+        x1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        linear: FloatTensor<Self>,
+        scale: f64,
+        grad_out: FloatTensor<Self>,
+        mask: ConvolutionMask,
+    ) -> (
+        Option<FloatTensor<Self>>,
+        Option<FloatTensor<Self>>,
+        Option<FloatTensor<Self>>,
+        Option<FloatTensor<Self>>,
+    );
+}
+
+/// The fused convolution on tensors, differentiable in `x1`, `x2`, `hidden` and `linear`
+/// on an autodiff device.
+///
+/// # Shapes
+///
+/// As [`ConvolutionBackend::fused_convolution`].
+///
+/// # Panics
+///
+/// As [`ConvolutionBackend::fused_convolution`], and on a device whose backend does not
+/// implement [`ConvolutionBackend`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+/// use equivariant::ops::fused_convolution;
+///
+/// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+/// let plan = Arc::new(fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?);
+/// let edges = Arc::new(EdgeIndex::new(&[0, 0], &[1, 1], 2)?);
+/// let d = Device::flex().autodiff();
+/// let x1 = Tensor::<2>::from_floats([[2.0], [0.0]], &d).require_grad();
+/// let x2 = Tensor::<2>::from_floats([[3.0], [4.0]], &d);
+/// let hidden = Tensor::<2>::from_floats([[1.0], [1.0]], &d);
+/// let linear = Tensor::<2>::from_floats([[1.0]], &d).require_grad();
+/// let out = fused_convolution(&plan, &edges, x1.clone(), x2, hidden, linear.clone(), 1.0);
+/// let grads = out.sum().backward();
+/// assert_eq!(x1.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap(), [7.0, 0.0]);
+/// assert_eq!(linear.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap(), [14.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn fused_convolution(
+    plan: &Arc<TensorProduct>,
+    edges: &Arc<EdgeIndex>,
+    x1: Tensor<2>,
+    x2: Tensor<2>,
+    hidden: Tensor<2>,
+    linear: Tensor<2>,
+    scale: f64,
+) -> Tensor<2> {
+    if !is_native(&x1.device()) {
+        return composed::fused_convolution(plan, edges, x1, x2, hidden, linear, scale);
+    }
+    Tensor::from_dispatch(<Dispatch as ConvolutionBackend>::fused_convolution(
+        Arc::clone(plan),
+        Arc::clone(edges),
+        x1.into_dispatch(),
+        x2.into_dispatch(),
+        hidden.into_dispatch(),
+        linear.into_dispatch(),
+        scale,
+    ))
+}
+
+/// The gradients of a fused convolution, `(x1, x2, hidden, linear)`; `None` where not
+/// requested.
+type Grads4<B> = (
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+);

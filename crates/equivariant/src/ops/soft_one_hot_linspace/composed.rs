@@ -1,0 +1,109 @@
+//! The fallback of [`soft_one_hot_linspace`](super::soft_one_hot_linspace()) on backends
+//! without [`SoftOneHotLinspaceBackend`](super::SoftOneHotLinspaceBackend): the radial bases
+//! written out in burn ops.
+
+use std::f64::consts::{FRAC_PI_2, PI};
+
+use burn::tensor::Tensor;
+use equivariant_core::math::{Basis, SoftOneHotLinspace};
+
+use crate::ops::composed::constant;
+
+/// The radial basis of each value, as
+/// [`soft_one_hot_linspace`](crate::ops::soft_one_hot_linspace()), composed of burn ops
+/// (the formulas of [`SoftOneHotLinspace`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::{Basis, SoftOneHotLinspace};
+/// use equivariant::ops::{composed, soft_one_hot_linspace};
+///
+/// let basis = Arc::new(SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, false)?);
+/// let x = Tensor::<1>::from_floats([0.1, 0.7, 1.5], &Device::flex());
+/// let fallback = composed::soft_one_hot_linspace(&basis, x.clone());
+/// let native = soft_one_hot_linspace(&basis, x);
+/// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor<2> {
+    let [n] = x.dims();
+    let number = basis.number();
+    let x = x.reshape([n, 1]);
+    let row = |values: Vec<f64>| constant(values, [1, number], &x);
+    let len = basis.end() - basis.start();
+    match basis.basis() {
+        Basis::Gaussian | Basis::Cosine | Basis::SmoothFinite => {
+            let step = basis.step().unwrap_or(1.0);
+            let d = x
+                .clone()
+                .sub(row(basis.centers().to_vec()))
+                .mul_scalar(1.0 / step);
+            match basis.basis() {
+                Basis::Gaussian => d.clone().mul(d).neg().exp().mul_scalar(1.0 / 1.12),
+                Basis::Cosine => {
+                    let inside = d.clone().abs().lower_elem(1.0).float().cast(x.dtype());
+                    d.mul_scalar(FRAC_PI_2).cos().mul(inside)
+                }
+                _ => soft_unit_step(d.clone().add_scalar(1.0))
+                    .mul(soft_unit_step(d.neg().add_scalar(1.0)))
+                    .mul_scalar(1.14136 * 2f64.exp()),
+            }
+        }
+        Basis::Fourier => {
+            let y = x.clone().sub_scalar(basis.start()).mul_scalar(1.0 / len);
+            let coef = 1.0 / (0.25 + number as f64 / 2.0).sqrt();
+            if basis.cutoff() {
+                let freq = row((1..=number).map(|k| k as f64 * PI).collect());
+                let inside = y
+                    .clone()
+                    .greater_elem(0.0)
+                    .float()
+                    .cast(x.dtype())
+                    .mul(y.clone().lower_elem(1.0).float().cast(x.dtype()));
+                y.mul(freq).sin().mul(inside).mul_scalar(coef)
+            } else {
+                let freq = row((0..number).map(|k| k as f64 * PI).collect());
+                y.mul(freq).cos().mul_scalar(coef)
+            }
+        }
+        Basis::Bessel => {
+            let r = x.clone().sub_scalar(basis.start());
+            let freq: Vec<f64> = (1..=number).map(|k| k as f64 * PI / len).collect();
+            let coef = (2.0 / len).sqrt();
+            // At r = 0, sin(f r) / r is its limit f.
+            let at_zero = r.clone().equal_elem(0.0);
+            let safe = r.clone().mask_fill(at_zero.clone(), 1.0);
+            let zero = at_zero.float().cast(x.dtype());
+            let values = safe
+                .clone()
+                .mul(row(freq.clone()))
+                .sin()
+                .div(safe)
+                .mul(zero.clone().neg().add_scalar(1.0))
+                .add(zero.mul(row(freq)))
+                .mul_scalar(coef);
+            if basis.cutoff() {
+                let inside = r
+                    .clone()
+                    .greater_elem(0.0)
+                    .float()
+                    .cast(x.dtype())
+                    .mul(r.lower_elem(len).float().cast(x.dtype()));
+                values.mul(inside)
+            } else {
+                values
+            }
+        }
+    }
+}
+
+/// e3nn's `soft_unit_step`: `exp(-1/x)` for `x > 0`, else 0 (the division kept off `x <= 0`).
+fn soft_unit_step(x: Tensor<2>) -> Tensor<2> {
+    let positive = x.clone().greater_elem(0.0);
+    let safe = x.clone().mask_fill(positive.clone().bool_not(), 1.0);
+    safe.recip()
+        .neg()
+        .exp()
+        .mul(positive.float().cast(x.dtype()))
+}

@@ -1,0 +1,63 @@
+//! [`SphericalHarmonicsBackend`] on [`Autodiff`]: when tracked, the forward computes the
+//! harmonics and their gradient table together and saves the table for the backward.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, TensorMetadata};
+use burn::tensor::Shape;
+use equivariant_core::o3::SphericalHarmonics;
+
+use super::SphericalHarmonicsBackend;
+use crate::ops::autodiff::{CustomBackward, CustomForward};
+
+/// The backward step: `dL/dv[i, a] = sum_k dY_k/dv_a[i] dL/dY[i, k]`, a batched
+/// `[3, dim] x [dim, 1]` product per vector.
+#[derive(Debug)]
+struct SphericalHarmonicsBackward;
+
+impl<B: SphericalHarmonicsBackend> CustomBackward<B, 1> for SphericalHarmonicsBackward {
+    /// The gradient table `[n, 3, dim]`.
+    type State = FloatTensor<B>;
+
+    fn gradients(
+        table: Self::State,
+        grad_out: FloatTensor<B>,
+        _mask: [bool; 1],
+    ) -> [Option<FloatTensor<B>>; 1] {
+        let shape = table.shape();
+        let (n, dim) = (shape[0], shape[2]);
+        let grad_out = B::float_reshape(grad_out, Shape::new([n, dim, 1]));
+        let grad = B::float_matmul(table, grad_out);
+        [Some(B::float_reshape(grad, Shape::new([n, 3])))]
+    }
+}
+
+impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBackend
+    for Autodiff<B, C>
+{
+    fn spherical_harmonics(
+        sh: Arc<SphericalHarmonics>,
+        vectors: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::custom_forward(
+            SphericalHarmonicsBackward,
+            sh,
+            [vectors],
+            |sh, [vectors]| {
+                let (y, table) = B::spherical_harmonics_with_gradient(sh, vectors);
+                (table, y)
+            },
+            |sh, [vectors]| B::spherical_harmonics(sh, vectors),
+        )
+    }
+
+    fn spherical_harmonics_with_gradient(
+        sh: Arc<SphericalHarmonics>,
+        vectors: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (y, grad) = B::spherical_harmonics_with_gradient(sh, vectors.into_primitive());
+        (Self::from_inner(y), Self::from_inner(grad))
+    }
+}

@@ -1,0 +1,121 @@
+//! Spherical harmonics as a burn backend extension: [`SphericalHarmonicsBackend`] runs the core
+//! [`SphericalHarmonics`] on Flex (`flex.rs`), and on [`Autodiff`](burn::backend::Autodiff) its
+//! backward contracts the gradient table `dY/dv` (computed with the values, in one pass) with the
+//! upstream gradient (`autodiff.rs`). [`spherical_harmonics`] is the `Tensor`-level entry point; on
+//! other devices it runs the recursion composed of burn ops
+//! ([`composed::spherical_harmonics`]).
+//!
+//! `out[i]` is `Y^l(v_i)` for each of the table's degrees `l`, concatenated in order, with
+//! `Y^l_m` (`m = -l..l`, e3nn's real basis) at offset `l + m` of its block; with
+//! `normalize`, of `v_i / |v_i|`. Shapes: `vectors` `[n, 3]`, output `[n, sh.dim()]`.
+
+mod autodiff;
+pub(super) mod composed;
+mod flex;
+
+use std::sync::Arc;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
+use equivariant_core::o3::SphericalHarmonics;
+
+use super::composed::is_native;
+
+/// Backends that evaluate spherical harmonics natively: `Y(v)` for each row `v` of a
+/// `[n, 3]` tensor, as configured by a core [`SphericalHarmonics`] (degrees, `normalize`,
+/// normalization).
+///
+/// Implemented for [`Flex`](burn::backend::Flex) (f32 and f64) and for
+/// [`Autodiff`](burn::backend::Autodiff) over any implementing backend.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::backend::Dispatch;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::ops::spherical_harmonics::SphericalHarmonicsBackend;
+///
+/// let sh = Arc::new(SphericalHarmonics::from_ls(&[1], true, Normalization::Component)?);
+/// let v = Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex());
+/// let y = <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(sh, v.into_dispatch());
+/// let y = Tensor::<2>::from_dispatch(y).into_data().try_into_vec::<f32>().unwrap();
+/// // Normalized to (0, 0, 1); Y^1 = sqrt(3) (x, y, z).
+/// assert!((y[2] - 3f32.sqrt()).abs() < 1e-6 && y[0] == 0.0 && y[1] == 0.0);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[backend_extension(Flex, Autodiff)]
+pub trait SphericalHarmonicsBackend: Backend {
+    /// The harmonics of each vector.
+    ///
+    /// # Shapes
+    ///
+    /// - `vectors`: `[n, 3]`
+    /// - output: `[n, sh.dim()]`
+    ///
+    /// # Panics
+    ///
+    /// On a shape other than `[n, 3]`, a dtype other than f32/f64, or a NaN or infinite
+    /// coordinate.
+    fn spherical_harmonics(
+        sh: Arc<SphericalHarmonics>,
+        vectors: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The harmonics and their gradients with respect to the vectors, computed together.
+    /// Not tracked by autodiff.
+    ///
+    /// # Shapes
+    ///
+    /// - `vectors`: `[n, 3]`
+    /// - output: `([n, sh.dim()], [n, 3, sh.dim()])`, the second `dY_k / dv_a` at `[i, a, k]`
+    ///
+    /// # Panics
+    ///
+    /// As [`spherical_harmonics`](SphericalHarmonicsBackend::spherical_harmonics).
+    fn spherical_harmonics_with_gradient(
+        sh: Arc<SphericalHarmonics>,
+        vectors: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// e3nn's `o3.spherical_harmonics` on a tensor of vectors, differentiable with respect to
+/// the vectors on an autodiff device.
+///
+/// # Shapes
+///
+/// - `vectors`: `[n, 3]`
+/// - output: `[n, sh.dim()]`
+///
+/// # Panics
+///
+/// On a shape other than `[n, 3]`, a dtype other than f32/f64, a NaN or infinite coordinate,
+/// or a device whose backend does not implement [`SphericalHarmonicsBackend`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::ops::spherical_harmonics;
+///
+/// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1], false, Normalization::Component)?);
+/// let v = Tensor::<2>::from_floats([[1.0, 2.0, 3.0]], &Device::flex().autodiff()).require_grad();
+/// let y = spherical_harmonics(&sh, v.clone());
+/// assert_eq!(y.dims(), [1, 4]);
+/// // Y^1 = sqrt(3) (x, y, z): d(sum Y)/dv = sqrt(3) (1, 1, 1).
+/// let grads = y.sum().backward();
+/// let g = v.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
+/// assert!(g.iter().all(|g| (g - 3f32.sqrt()).abs() < 1e-6));
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn spherical_harmonics(sh: &Arc<SphericalHarmonics>, vectors: Tensor<2>) -> Tensor<2> {
+    if !is_native(&vectors.device()) {
+        return composed::spherical_harmonics(sh, vectors);
+    }
+    Tensor::from_dispatch(
+        <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(
+            Arc::clone(sh),
+            vectors.into_dispatch(),
+        ),
+    )
+}
