@@ -122,10 +122,10 @@ impl Widths {
 
     /// Bytes per node, the same in every stage: positions (f32, and f64 in the radius
     /// graph), `f_in` and its rotated copy, `f_out` and the equivariance check's two
-    /// outputs (and a product), the edge index's two offset arrays, and the radius
-    /// graph's per-atom cell data (about 64 B).
+    /// outputs (and a product, and their f64 copies), the edge index's two offset arrays,
+    /// and the radius graph's per-atom cell data (about 64 B).
     fn per_node(&self) -> u64 {
-        F32 * (3 + 2 * self.input + 4 * self.output) + F64 * 3 + 2 * USIZE + 64
+        F32 * (3 + 2 * self.input + 4 * self.output) + F64 * (3 + 2 * self.output) + 2 * USIZE + 64
     }
 
     /// Bytes per edge of one unfused pass that keeps everything it computes (the guide's
