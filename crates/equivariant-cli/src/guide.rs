@@ -237,7 +237,12 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     write_pictures(&args.out, &config, plan)?;
     if !check.passed {
-        return Err("the equivariance check failed".into());
+        return Err(match check.rotated_edges {
+            Some(_) => "the equivariance check failed, the rotated positions having another \
+                        radius graph (see above)"
+                .into(),
+            None => "the equivariance check failed".into(),
+        });
     }
     Ok(())
 }
