@@ -96,7 +96,7 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(budget) = budget
         && estimate.required() > budget.bytes
     {
-        let edges = format!("at most about {expected_edges} edges expected");
+        let edges = format!("about {expected_edges} edges expected");
         return Err(refusal(
             &widths,
             n,
