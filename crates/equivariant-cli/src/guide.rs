@@ -1,17 +1,24 @@
 //! `equivariant guide`: e3nn's convolution guide, step by step, on its built-in example.
 //!
 //! Each step prints what the guide prints; then the equivariance check, the timing
-//! breakdown of the guide's last cell, and (with `--out`) the guide's pictures.
+//! breakdown of the guide's last cell, and the guide's pictures (into `guide-out/`, or
+//! `--out`). A graph without edges is said to be one, with no statistic over nothing;
+//! a graph too large for the memory (see [`crate::memory`]) is refused up front, or its
+//! timing breakdown skipped, with the memory it would need.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use equivariant::burn::tensor::{Device, Int, Tensor};
+use equivariant::burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use equivariant::graph::Graph;
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::rand_matrix;
+use equivariant::o3::tensor_product::TensorProduct;
 use equivariant::ops::{gather, index_tensor, scatter_sum};
 use rand::SeedableRng;
 
 use crate::example::{features, positions, second_moment, tensor};
+use crate::memory::{Budget, Estimate, Widths, expected_edges_bound, largest_fitting, mib};
 use crate::plots;
 use crate::timing::median_ms;
 
@@ -35,12 +42,22 @@ pub struct GuideArgs {
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
     /// Folder for the guide's pictures (radial basis and tensor product, SVG and PNG).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "guide-out")]
+    pub out: PathBuf,
+    /// Memory the guide may use, in MiB (default: MemAvailable of /proc/meminfo at the
+    /// start; no limit where it cannot be read). Over it the timing breakdown is skipped,
+    /// or the run refused up front.
+    #[arg(long, hide = true)]
+    pub memory_budget_mib: Option<u64>,
+    /// Edges per chunk of the story's statistics.
+    #[arg(long, hide = true, default_value_t = 1 << 15)]
+    pub chunk_edges: usize,
 }
 
 /// Runs the guide; errors are reported by `main`.
 pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
+    // Read before the guide allocates anything large.
+    let budget = Budget::new(args.memory_budget_mib);
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -48,6 +65,9 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.nodes < 2 {
         return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
+    }
+    if args.chunk_edges == 0 {
+        return Err("--chunk-edges must be at least 1".into());
     }
     let n = args.nodes;
     let progress = n >= 20_000;
@@ -59,6 +79,8 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..ConvolutionConfig::guide()
     };
     let conv = config.init(&device)?;
+    let plan = conv.tp.plan();
+    let widths = Widths::new(&config, conv.irreps_sh().dim(), plan.weight_numel());
 
     println!(
         "e3nn's convolution guide, in Rust: {n} nodes, max_radius {}, seed {}",
@@ -68,19 +90,67 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("irreps_input  = {}", config.irreps_in);
     println!("irreps_output = {}", config.irreps_out);
 
+    // Memory, before the graph: refuse a size whose expected graph alone cannot fit.
+    let expected_edges = expected_edges_bound(n, args.radius);
+    let estimate = Estimate::new(&widths, n, expected_edges, args.chunk_edges);
+    if let Some(budget) = budget
+        && estimate.required() > budget.bytes
+    {
+        let edges = format!("about {expected_edges} edges expected");
+        return Err(refusal(
+            &widths,
+            n,
+            expected_edges,
+            &edges,
+            args.chunk_edges,
+            &estimate,
+            budget,
+        )
+        .into());
+    }
+
     // Graph.
     let pos = tensor(positions(n, &mut rng), n, 3, &device);
     let graph = conv.graph(&pos)?;
     let num_edges = graph.num_edges();
-    let z = conv.num_neighbors(num_edges, n);
     println!(
         "\nradius_graph(pos, {}): edge_src.shape = [{num_edges}]",
         args.radius
     );
-    println!("num_neighbors = len(edge_src) / num_nodes = {z:.4}");
-    let (src, dst) = edge_index(&graph, &device);
-    let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos.clone(), src.clone()));
+    if num_edges == 0 {
+        // Every statistic over edges would be a mean over nothing (NaN), num_neighbors
+        // the guard value 1, and the equivariance check a comparison of zeros.
+        println!(
+            "no edges: no two of the {n} nodes are closer than max_radius {}, so every \
+             neighborhood is empty and f_out is zero; the statistics over edges (num_neighbors, \
+             sh, the embedding, the weights, the summand), the equivariance check and the \
+             timing breakdown have nothing to measure (a larger --radius gives the graph edges)",
+            args.radius
+        );
+        return write_pictures(&args.out, &config, plan);
+    }
 
+    // Memory, now that the edges are counted: refuse what cannot fit before building
+    // anything per edge.
+    let estimate = Estimate::new(&widths, n, num_edges, args.chunk_edges);
+    if let Some(budget) = budget
+        && estimate.required() > budget.bytes
+    {
+        let edges = format!("{num_edges} edges");
+        return Err(refusal(
+            &widths,
+            n,
+            num_edges,
+            &edges,
+            args.chunk_edges,
+            &estimate,
+            budget,
+        )
+        .into());
+    }
+
+    let z = conv.num_neighbors(num_edges, n);
+    println!("num_neighbors = len(edge_src) / num_nodes = {z:.4}");
     let f_in = tensor(
         features(&config.irreps_in, n, &mut rng),
         n,
@@ -92,17 +162,191 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
         "f_in.pow(2).mean() = {:.4}   (should be close to 1)",
         second_moment(&f_in)
     );
+    if progress {
+        eprintln!(
+            "the story over {num_edges} edges, {} at a time...",
+            args.chunk_edges
+        );
+    }
+    story(&conv, &graph, &pos, &f_in, args.chunk_edges, &device)?;
+
+    // Equivariance.
+    let check = equivariance(&conv, &config, &f_in, &pos, &graph, &mut rng, &device)?;
+    println!(
+        "\nequivariance: conv(f_in D_in^T, pos R^T) vs conv(f_in, pos) D_out^T: max |diff| = {:.3e}, \
+         allclose(rtol=1e-4, atol=1e-4) = {}",
+        check.max_error,
+        if check.passed { "PASS" } else { "FAIL" }
+    );
+    if let Some(rotated_edges) = check.rotated_edges {
+        println!(
+            "the radius graph of the rotated positions is not the same ({rotated_edges} edges \
+             against {num_edges}): pairs at max_radius cross it under f32 rounding, and the \
+             guide's radial basis (cutoff={}) does not vanish there, so their messages count on \
+             one side only",
+            config.cutoff
+        );
+    }
+
+    // Timing breakdown: the unfused stages hold every per-edge tensor at once.
+    match budget {
+        Some(budget) if estimate.breakdown > budget.bytes => {
+            let fitting =
+                largest_fitting(&widths, n, num_edges, args.chunk_edges, budget.bytes, |e| {
+                    e.breakdown
+                });
+            println!(
+                "\ntiming breakdown skipped: its unfused stages hold every per-edge tensor at \
+                 once (the weights alone are [{num_edges}, {}]), about {} MiB, more than the {} \
+                 MiB of {}{}",
+                plan.weight_numel(),
+                mib(estimate.breakdown),
+                mib(budget.bytes),
+                budget.source,
+                match fitting {
+                    Some(nodes) => format!("; about {nodes} nodes fit at this radius"),
+                    None => String::new(),
+                }
+            );
+        }
+        _ => {
+            if progress {
+                eprintln!("timing the stages ({} reps each)...", args.reps);
+            }
+            let stages = time_stages(&conv, &f_in, &pos, args.reps.max(1), progress)?;
+            let total: f64 = stages.iter().map(|s| s.1).sum();
+            println!(
+                "\ntiming (median of {} runs, {} threads):",
+                args.reps.max(1),
+                rayon::current_num_threads()
+            );
+            println!("  {:<16} {:>10} {:>7}", "stage", "ms", "share");
+            for (name, ms) in &stages {
+                println!("  {name:<16} {ms:>10.3} {:>6.1}%", 100.0 * ms / total);
+            }
+            println!("  {:<16} {total:>10.3} {:>6.1}%", "total", 100.0);
+        }
+    }
+    let fused_ms = median_ms(args.reps.max(1), 1, || {
+        conv.forward_graph(f_in.clone(), pos.clone(), &graph)?;
+        Ok(())
+    })?;
+    println!(
+        "the same convolution fused (nn::Convolution's default path, graph given): {fused_ms:.3} ms"
+    );
+
+    write_pictures(&args.out, &config, plan)?;
+    if !check.passed {
+        return Err(match check.rotated_edges {
+            Some(_) => "the equivariance check failed, the rotated positions having another \
+                        radius graph (see above)"
+                .into(),
+            None => "the equivariance check failed".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The error of a run whose `estimate` for `nodes` nodes and `edges` edges (described by
+/// `edges_text`) exceeds `budget`: what it would need, and the largest size that fits.
+fn refusal(
+    widths: &Widths,
+    nodes: usize,
+    edges: usize,
+    edges_text: &str,
+    chunk_edges: usize,
+    estimate: &Estimate,
+    budget: Budget,
+) -> String {
+    let fitting = largest_fitting(
+        widths,
+        nodes,
+        edges,
+        chunk_edges,
+        budget.bytes,
+        Estimate::required,
+    );
+    format!(
+        "the guide on {nodes} nodes ({edges_text}) needs about {} MiB, more than the {} MiB \
+         of {} (the fused convolution of the equivariance check holds the graph, its \
+         harmonics and the MLP's hidden activations for every edge, about {} MiB; the story \
+         holds {} edges' tensors at a time, about {} MiB); {}",
+        mib(estimate.required()),
+        mib(budget.bytes),
+        budget.source,
+        mib(estimate.fused),
+        edges.min(chunk_edges),
+        mib(estimate.story),
+        match fitting {
+            Some(nodes) => format!("about {nodes} nodes fit at this radius"),
+            None => "not even 2 nodes fit".into(),
+        }
+    )
+}
+
+/// Writes the guide's pictures into `dir` and says where they went.
+fn write_pictures(
+    dir: &Path,
+    config: &ConvolutionConfig,
+    plan: &Arc<TensorProduct>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let written = plots::write_guide_pictures(dir, config, plan)?;
+    println!("\npictures, in {}:", dir.display());
+    for path in written {
+        println!("  {}", path.display());
+    }
+    Ok(())
+}
+
+/// The guide's story from the harmonics to `f_out`, printing what the guide prints.
+/// Each statistic is a mean over edges, so it is accumulated over chunks of
+/// `chunk_edges` edges and no per-edge tensor of the whole graph is ever built (the
+/// weights alone would be `[E, weight_numel]`). With a single chunk (the guide's 100
+/// nodes) every number is computed exactly as on the whole tensors.
+fn story(
+    conv: &Convolution,
+    graph: &Graph,
+    pos: &Tensor<2>,
+    f_in: &Tensor<2>,
+    chunk_edges: usize,
+    device: &Device,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let config = conv.config();
+    let plan = conv.tp.plan();
+    let n = pos.dims()[0];
+    let num_edges = graph.num_edges();
+    let mut sh_moment = 0.0;
+    let mut emb_moment = 0.0;
+    let mut summand_moment = 0.0;
+    let mut weight_stats = Moments::default();
+    let mut f_out = Tensor::<2>::zeros([n, config.irreps_out.dim()], device);
+    for start in (0..num_edges).step_by(chunk_edges) {
+        let end = (start + chunk_edges).min(num_edges);
+        // This chunk's share of each mean: exactly 1 for a single chunk.
+        let share = (end - start) as f64 / num_edges as f64;
+        let src = index_tensor(&graph.src[start..end], device);
+        let dst = index_tensor(&graph.dst[start..end], device);
+        let edge_vec = gather(pos.clone(), dst.clone()).sub(gather(pos.clone(), src.clone()));
+        let sh = conv.edge_sh(edge_vec.clone())?;
+        sh_moment += share * second_moment(&sh);
+        let emb = conv.edge_embedding(edge_vec)?;
+        emb_moment += share * second_moment(&emb);
+        let weight = conv.fc.forward(emb)?;
+        weight_stats.merge(Moments::of(&weight));
+        let summand = conv
+            .tp
+            .forward(gather(f_in.clone(), src), sh, Some(weight))?;
+        summand_moment += share * second_moment(&summand);
+        // scatter_sum, chunk by chunk into the same output.
+        f_out = f_out.select_assign(0, dst, summand, IndexingUpdateOp::Add);
+    }
 
     // Harmonics.
     println!("\nirreps_sh = {}", conv.irreps_sh());
-    let sh = conv.edge_sh(edge_vec.clone())?;
-    println!(
-        "sh.pow(2).mean() = {:.4}   (should be close to 1)",
-        second_moment(&sh)
-    );
+    println!("sh.pow(2).mean() = {sh_moment:.4}   (should be close to 1)");
 
     // Tensor product.
-    let plan = conv.tp.plan();
     println!("\n{plan} needs {} weights", plan.weight_numel());
     let used: Vec<usize> = plan.instructions().iter().map(|ins| ins.i_in2).collect();
     for (i, mul_ir) in conv.irreps_sh().iter().enumerate() {
@@ -116,96 +360,42 @@ pub fn guide(args: &GuideArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Embedding and MLP.
-    let emb = conv.edge_embedding(edge_vec.clone())?;
     println!(
         "\nedge_length_embedding = soft_one_hot_linspace(|edge_vec|, 0, {}, {}, '{}', cutoff={}) * sqrt({})",
-        args.radius,
+        config.max_radius,
         config.num_basis,
         config.basis.name(),
         config.cutoff,
         config.num_basis
     );
     println!(
-        "shape {:?}, second moment {:.4}",
-        emb.dims(),
-        second_moment(&emb)
+        "shape {:?}, second moment {emb_moment:.4}",
+        [num_edges, config.num_basis]
     );
     let mut hs = vec![config.num_basis];
     hs.extend(&config.hidden);
     hs.push(plan.weight_numel());
-    let weight = conv.fc.forward(emb.clone())?;
-    let (mean, std) = mean_std(&weight);
+    let (mean, std) = weight_stats.mean_std();
     println!("\nfc = FullyConnectedNet({hs:?}, {})", config.act.name());
     println!(
         "weight = fc(edge_length_embedding): shape {:?}",
-        weight.dims()
+        [num_edges, plan.weight_numel()]
     );
     println!("weight.mean() = {mean:.4}, weight.std() = {std:.4}   (should be close to 0 and 1)");
 
     // Summand and output.
-    let summand = conv
-        .tp
-        .forward(gather(f_in.clone(), src.clone()), sh, Some(weight))?;
     println!(
         "\nsummand = tp(f_in[edge_src], sh, weight): shape {:?}",
-        summand.dims()
+        [num_edges, config.irreps_out.dim()]
     );
-    println!(
-        "summand.pow(2).mean() = {:.4}   (should be close to 1)",
-        second_moment(&summand)
-    );
-    let f_out = scatter_sum(summand, dst.clone(), n).mul_scalar(1.0 / z.sqrt());
+    println!("summand.pow(2).mean() = {summand_moment:.4}   (should be close to 1)");
+    let z = conv.num_neighbors(num_edges, n);
+    let f_out = f_out.mul_scalar(1.0 / z.sqrt());
     println!("\nf_out = scatter(summand, edge_dst, dim_size={n}) / sqrt(num_neighbors)");
     println!(
         "f_out.pow(2).mean() = {:.4}   (should be close to 1)",
         second_moment(&f_out)
     );
-
-    // Equivariance.
-    let check = equivariance(&conv, &config, &f_in, &pos, &mut rng, &device)?;
-    println!(
-        "\nequivariance: conv(f_in D_in^T, pos R^T) vs conv(f_in, pos) D_out^T: max |diff| = {:.3e}, \
-         allclose(rtol=1e-4, atol=1e-4) = {}",
-        check.max_error,
-        if check.passed { "PASS" } else { "FAIL" }
-    );
-
-    // Timing breakdown.
-    if progress {
-        eprintln!("timing the stages ({} reps each)...", args.reps);
-    }
-    let stages = time_stages(&conv, &f_in, &pos, args.reps.max(1), progress)?;
-    let total: f64 = stages.iter().map(|s| s.1).sum();
-    println!(
-        "\ntiming (median of {} runs, {} threads):",
-        args.reps.max(1),
-        rayon::current_num_threads()
-    );
-    println!("  {:<16} {:>10} {:>7}", "stage", "ms", "share");
-    for (name, ms) in &stages {
-        println!("  {name:<16} {ms:>10.3} {:>6.1}%", 100.0 * ms / total);
-    }
-    println!("  {:<16} {total:>10.3} {:>6.1}%", "total", 100.0);
-    let graph = conv.graph(&pos)?;
-    let fused_ms = median_ms(args.reps.max(1), 1, || {
-        conv.forward_graph(f_in.clone(), pos.clone(), &graph)?;
-        Ok(())
-    })?;
-    println!(
-        "the same convolution fused (nn::Convolution's default path, graph given): {fused_ms:.3} ms"
-    );
-
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir)?;
-        let written = plots::write_guide_pictures(dir, &config, plan)?;
-        println!("\npictures:");
-        for path in written {
-            println!("  {}", path.display());
-        }
-    }
-    if !check.passed {
-        return Err("the equivariance check failed".into());
-    }
     Ok(())
 }
 
@@ -220,27 +410,65 @@ fn edge_index(
     )
 }
 
-/// Mean and (unbiased, as torch) standard deviation of all entries.
-fn mean_std(x: &Tensor<2>) -> (f64, f64) {
-    let v: Vec<f64> = x.to_data().iter::<f64>().collect();
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
+/// Count, mean and sum of squared deviations of a set of numbers, mergeable (Chan et
+/// al.'s parallel update), so that the mean and standard deviation of a tensor too large
+/// to hold can be taken chunk by chunk.
+#[derive(Default)]
+struct Moments {
+    count: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    /// The moments of all entries of `x`, in f64.
+    fn of(x: &Tensor<2>) -> Self {
+        let data = x.to_data();
+        let count = data.num_elements() as f64;
+        let mean = data.iter::<f64>().sum::<f64>() / count.max(1.0);
+        let m2 = data.iter::<f64>().map(|x| (x - mean) * (x - mean)).sum();
+        Moments { count, mean, m2 }
+    }
+
+    /// Adds `other`'s numbers to these.
+    fn merge(&mut self, other: Moments) {
+        if self.count == 0.0 {
+            // Exactly `other`: a single chunk gives the whole tensor's numbers.
+            *self = other;
+            return;
+        }
+        let count = self.count + other.count;
+        let delta = other.mean - self.mean;
+        self.mean += delta * other.count / count;
+        self.m2 += other.m2 + delta * delta * self.count * other.count / count;
+        self.count = count;
+    }
+
+    /// Mean and (unbiased, as torch) standard deviation.
+    fn mean_std(&self) -> (f64, f64) {
+        let var = self.m2 / (self.count - 1.0).max(1.0);
+        (self.mean, var.sqrt())
+    }
 }
 
 /// The outcome of the guide's equivariance check.
 struct Equivariance {
     max_error: f64,
     passed: bool,
+    /// The edge count of the rotated positions' radius graph, when that graph is not the
+    /// one of `pos` rotated (the more likely the more edges).
+    rotated_edges: Option<usize>,
 }
 
-/// The guide's check: rotate the inputs before, or the output after.
+/// The guide's check: rotate the inputs before, or the output after. `graph` is the
+/// radius graph of `pos` (`conv.forward` would build the same again); the rotated
+/// positions get theirs, as `conv.forward` builds it.
 fn equivariance(
     conv: &Convolution,
     config: &ConvolutionConfig,
     f_in: &Tensor<2>,
     pos: &Tensor<2>,
+    graph: &Graph,
     rng: &mut rand::rngs::StdRng,
     device: &Device,
 ) -> Result<Equivariance, Box<dyn std::error::Error>> {
@@ -257,12 +485,17 @@ fn equivariance(
         config.irreps_out.dim(),
     );
     let r = matrix(rot.iter().flatten().copied().collect(), 3);
-    let before = conv.forward(
+    let rotated_pos = pos.clone().matmul(r.transpose());
+    let rotated_graph = conv.graph(&rotated_pos)?;
+    let before = conv.forward_graph(
         f_in.clone().matmul(d_in.transpose()),
-        pos.clone().matmul(r.transpose()),
+        rotated_pos,
+        &rotated_graph,
     )?;
+    let rotated_edges = (!same_edges(&rotated_graph, graph)).then_some(rotated_graph.num_edges());
+    drop(rotated_graph);
     let after = conv
-        .forward(f_in.clone(), pos.clone())?
+        .forward_graph(f_in.clone(), pos.clone(), graph)?
         .matmul(d_out.transpose());
     let (a, b): (Vec<f64>, Vec<f64>) = (
         before.to_data().iter::<f64>().collect(),
@@ -277,7 +510,33 @@ fn equivariance(
         .iter()
         .zip(&b)
         .all(|(a, b)| (a - b).abs() <= 1e-4 + 1e-4 * b.abs());
-    Ok(Equivariance { max_error, passed })
+    Ok(Equivariance {
+        max_error,
+        passed,
+        rotated_edges,
+    })
+}
+
+/// Whether two radius graphs of the same nodes have the same edges. The radius graph
+/// lists edges grouped by destination; within a group, the sources come in the order of
+/// its cell traversal, which a rotation changes, so each group is compared as a set.
+fn same_edges(a: &Graph, b: &Graph) -> bool {
+    if a.dst != b.dst {
+        return false;
+    }
+    let mut start = 0;
+    while start < a.dst.len() {
+        let run = a.dst[start..].iter().take_while(|&&d| d == a.dst[start]);
+        let end = start + run.count();
+        let (mut x, mut y) = (a.src[start..end].to_vec(), b.src[start..end].to_vec());
+        x.sort_unstable();
+        y.sort_unstable();
+        if x != y {
+            return false;
+        }
+        start = end;
+    }
+    true
 }
 
 /// The guide's last cell: each stage timed on its own (median of `reps`, after one

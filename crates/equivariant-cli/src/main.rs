@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod example;
 mod guide;
+mod memory;
 mod plots;
 mod timing;
 

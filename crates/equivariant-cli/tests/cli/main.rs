@@ -1,7 +1,10 @@
 //! The binary end to end: `equivariant guide` tells the guide's story with a passing
-//! equivariance check and writes both pictures; `bench conv --json` prints one JSON line.
+//! equivariance check and writes both pictures (into `guide-out/` by default), says so on
+//! a graph without edges, and refuses or skips what would not fit in its memory budget;
+//! `bench conv --json` prints one JSON line.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_equivariant"))
@@ -15,6 +18,42 @@ fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// A fresh, empty folder under the system's temp folder, for a run that writes files.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("equivariant-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the binary in `dir`; its stdout and stderr as text, and whether it succeeded.
+fn run_in(dir: &Path, args: &[&str]) -> (String, String, Output) {
+    let out = Command::new(env!("CARGO_BIN_EXE_equivariant"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (stdout, stderr, out)
+}
+
+/// Both pictures, SVG and PNG, are in `dir`.
+fn assert_pictures(dir: &Path) {
+    for name in ["radial_basis", "tensor_product"] {
+        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("</svg>"),
+            "{name}.svg"
+        );
+        let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+            "{name}.png"
+        );
+    }
 }
 
 /// The value printed after `key` on the line containing it, e.g. `f_in.pow(2).mean() = 1.01`.
@@ -77,18 +116,7 @@ fn guide_tells_the_story_and_draws_the_pictures() {
             "no {stage} timing"
         );
     }
-    for name in ["radial_basis", "tensor_product"] {
-        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
-        assert!(
-            svg.starts_with("<svg") && svg.contains("</svg>"),
-            "{name}.svg"
-        );
-        let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
-        assert!(
-            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
-            "{name}.png"
-        );
-    }
+    assert_pictures(&dir);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -115,4 +143,104 @@ fn bench_conv_prints_one_json_line() {
     for key in ["\"nodes\": 50", "\"edges\"", "\"fwd_ms\"", "\"fwd_bwd_ms\""] {
         assert!(line.contains(key), "{key} missing in {line}");
     }
+}
+
+#[test]
+fn guide_draws_the_pictures_into_guide_out_by_default() {
+    let dir = fresh_dir("guide-default");
+    let (out, err, status) = run_in(&dir, &["guide", "--reps", "1"]);
+    assert!(status.status.success(), "{out}\n{err}");
+    assert!(out.contains("pictures, in guide-out:"), "{out}");
+    assert!(out.contains("guide-out/radial_basis.png"), "{out}");
+    assert_pictures(&dir.join("guide-out"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn guide_without_edges_says_so_and_prints_no_statistic_of_nothing() {
+    let dir = fresh_dir("guide-no-edges");
+    let (out, err, status) = run_in(
+        &dir,
+        &["guide", "--nodes", "2", "--radius", "1e-9", "--reps", "1"],
+    );
+    assert!(status.status.success(), "{out}\n{err}");
+    assert!(out.contains("edge_src.shape = [0]"), "{out}");
+    assert!(out.contains("no edges"), "{out}");
+    for misleading in ["NaN", "-0.0000", "num_neighbors ="] {
+        assert!(!out.contains(misleading), "{misleading:?} in:\n{out}");
+    }
+    // The pictures do not depend on the graph.
+    assert_pictures(&dir.join("guide-out"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn guide_refuses_up_front_what_exceeds_the_memory_budget() {
+    let dir = fresh_dir("guide-refused");
+    let (out, err, status) = run_in(&dir, &["guide", "--memory-budget-mib", "1"]);
+    // A clear error and exit code 1, not a signal.
+    assert_eq!(status.status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("needs about") && err.contains("MiB"), "{err}");
+    assert!(
+        err.contains("more than the 1 MiB of --memory-budget-mib"),
+        "{err}"
+    );
+    assert!(!out.contains("sh.pow(2)"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn guide_skips_the_timing_breakdown_over_the_memory_budget() {
+    let dir = fresh_dir("guide-skipped");
+    // 1000 nodes (~50k edges): the story, in chunks of 1024 edges, and the fused
+    // convolution fit in 160 MiB; the unfused breakdown (~2.3 kB per edge) does not.
+    let (out, err, status) = run_in(
+        &dir,
+        &[
+            "guide",
+            "--nodes",
+            "1000",
+            "--reps",
+            "1",
+            "--chunk-edges",
+            "1024",
+            "--memory-budget-mib",
+            "160",
+        ],
+    );
+    assert!(status.status.success(), "{out}\n{err}");
+    assert!(out.contains("timing breakdown skipped"), "{out}");
+    assert!(out.contains("more than the 160 MiB"), "{out}");
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with("mlp")),
+        "{out}"
+    );
+    assert!(
+        out.contains("allclose(rtol=1e-4, atol=1e-4) = PASS"),
+        "{out}"
+    );
+    assert!(out.contains("the same convolution fused"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn guide_statistics_in_chunks_match_the_whole_graph() {
+    let dir = fresh_dir("guide-chunks");
+    let args = ["guide", "--seed", "2", "--reps", "1"];
+    let (whole, err, status) = run_in(&dir, &args);
+    assert!(status.status.success(), "{whole}\n{err}");
+    let (chunked, err, status) = run_in(&dir, &[&args[..], &["--chunk-edges", "700"]].concat());
+    assert!(status.status.success(), "{chunked}\n{err}");
+    for key in [
+        "sh.pow(2).mean()",
+        "second moment",
+        "weight.mean()",
+        "weight.std()",
+        "summand.pow(2).mean()",
+        "f_out.pow(2).mean()",
+    ] {
+        let (a, b) = (value_after(&whole, key), value_after(&chunked, key));
+        assert!((a - b).abs() <= 1e-4, "{key}: {a} whole, {b} in chunks");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
