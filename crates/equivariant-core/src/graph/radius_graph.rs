@@ -116,13 +116,14 @@ impl Graph {
             });
         }
         if let Some(shift) = &self.shift
-            && shift.len() != num_edges {
-                return Err(Error::ShapeMismatch {
-                    what: "Graph::shift (one entry per edge of src)",
-                    expected: num_edges,
-                    got: shift.len(),
-                });
-            }
+            && shift.len() != num_edges
+        {
+            return Err(Error::ShapeMismatch {
+                what: "Graph::shift (one entry per edge of src)",
+                expected: num_edges,
+                got: shift.len(),
+            });
+        }
         check_indices("Graph::src", &self.src, n)?;
         check_indices("Graph::dst", &self.dst, n)?;
         let shift_cell = match (&self.shift, cell) {
@@ -837,15 +838,16 @@ impl Grid {
                 }
             }
             if let Some(m) = max_nn
-                && s.found.len() > m {
-                    // m >= 1 here (m = 0 returns early).
-                    s.found.select_nth_unstable_by(m - 1, |a, b| {
-                        a.d2.total_cmp(&b.d2)
-                            .then(a.src.cmp(&b.src))
-                            .then(a.shift.cmp(&b.shift))
-                    });
-                    s.found.truncate(m);
-                }
+                && s.found.len() > m
+            {
+                // m >= 1 here (m = 0 returns early).
+                s.found.select_nth_unstable_by(m - 1, |a, b| {
+                    a.d2.total_cmp(&b.d2)
+                        .then(a.src.cmp(&b.src))
+                        .then(a.shift.cmp(&b.shift))
+                });
+                s.found.truncate(m);
+            }
             s.found
                 .sort_unstable_by(|a, b| a.src.cmp(&b.src).then(a.shift.cmp(&b.shift)));
             out.counts.push(s.found.len() as u32);

@@ -68,7 +68,11 @@ impl Parity {
     /// assert_eq!(Parity::Odd.pow(2), Parity::Even);
     /// ```
     pub fn pow(self, k: u32) -> Parity {
-        if k.is_multiple_of(2) { Parity::Even } else { self }
+        if k.is_multiple_of(2) {
+            Parity::Even
+        } else {
+            self
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use burn::backend::DispatchDevice;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::math::{Basis, RadialLayer, SoftOneHotLinspace};
-use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProduct};
-use equivariant_core::o3::{SphericalHarmonics, wigner_3j};
+use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProductPlan};
+use equivariant_core::o3::{SphericalHarmonicsPlan, wigner_3j};
 
 use super::scatter::{gather, index_tensor, scatter_sum};
 
@@ -68,7 +68,7 @@ fn constant<const D: usize>(values: Vec<f64>, shape: [usize; D], like: &Tensor<2
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn tensor_product<const W: usize>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     x1: Tensor<2>,
     x2: Tensor<2>,
     weight: Tensor<W>,
@@ -240,7 +240,7 @@ pub fn tensor_product<const W: usize>(
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn fused_convolution(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     edges: &EdgeIndex,
     x1: Tensor<2>,
     x2: Tensor<2>,
@@ -277,7 +277,7 @@ fn recursion_matrices(lmax: u32) -> Arc<Vec<Vec<f64>>> {
         return Arc::clone(m);
     }
     let point = [0.3f64, -0.5, 0.8];
-    let reference = SphericalHarmonics::from_ls(
+    let reference = SphericalHarmonicsPlan::from_ls(
         &(0..=lmax).collect::<Vec<_>>(),
         false,
         equivariant_core::o3::Normalization::Component,
@@ -327,17 +327,17 @@ fn recursion_matrices(lmax: u32) -> Arc<Vec<Vec<f64>>> {
 /// ```
 /// use std::sync::Arc;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
 /// use equivariant::ops::{composed, spherical_harmonics};
 ///
-/// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1, 2, 3], true, Normalization::Component)?);
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[0, 1, 2, 3], true, Normalization::Component)?);
 /// let v = Tensor::<2>::from_floats([[0.3, -1.0, 2.0], [1.0, 0.5, -0.2]], &Device::flex());
 /// let fallback = composed::spherical_harmonics(&sh, v.clone());
 /// let native = spherical_harmonics(&sh, v);
 /// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn spherical_harmonics(table: &SphericalHarmonics, vectors: Tensor<2>) -> Tensor<2> {
+pub fn spherical_harmonics(table: &SphericalHarmonicsPlan, vectors: Tensor<2>) -> Tensor<2> {
     let [n, _] = vectors.dims();
     let lmax = table.ls().iter().copied().max().unwrap_or(0);
     let v = if table.normalize() {

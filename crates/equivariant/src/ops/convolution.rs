@@ -1,5 +1,5 @@
 //! The fused convolution as a burn backend extension: [`ConvolutionBackend`] runs the core's
-//! [`TensorProduct::conv_forward`] / [`TensorProduct::conv_backward`] on Flex (gather,
+//! [`TensorProductPlan::conv_forward`] / [`TensorProductPlan::conv_backward`] on Flex (gather,
 //! tensor product with per-edge weights `hidden W`, and scatter in one pass), and on
 //! [`Autodiff`] wires the fused backward into burn's graph. [`fused_convolution`] is the
 //! `Tensor`-level entry point.
@@ -17,7 +17,7 @@ use burn::backend::{
 };
 use burn::tensor::{DType, Tensor};
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProduct};
+use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProductPlan};
 
 use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 
@@ -76,7 +76,7 @@ pub trait ConvolutionBackend: Backend {
     /// On shapes that do not match the plan and the edges, mixed dtypes, or a dtype other
     /// than f32/f64.
     fn fused_convolution(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
@@ -90,7 +90,7 @@ pub trait ConvolutionBackend: Backend {
     /// `mask` (`[x1, x2, hidden, linear]`), each of its input's shape. Not tracked.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn fused_convolution_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
@@ -141,7 +141,7 @@ pub trait ConvolutionBackend: Backend {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn fused_convolution(
-    plan: &Arc<TensorProduct>,
+    plan: &Arc<TensorProductPlan>,
     edges: &Arc<EdgeIndex>,
     x1: Tensor<2>,
     x2: Tensor<2>,
@@ -175,7 +175,7 @@ type Grads4<B> = (
 
 impl ConvolutionBackend for Flex {
     fn fused_convolution(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FlexTensor,
         x2: FlexTensor,
@@ -191,7 +191,7 @@ impl ConvolutionBackend for Flex {
     }
 
     fn fused_convolution_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FlexTensor,
         x2: FlexTensor,
@@ -217,7 +217,7 @@ fn contiguous_inputs<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> [FlexT
 }
 
 fn flex_forward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     edges: &EdgeIndex,
     inputs: [&FlexTensor; 4],
     scale: f64,
@@ -242,7 +242,7 @@ fn flex_forward<T: FlexFloat>(
 }
 
 fn flex_backward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     edges: &EdgeIndex,
     inputs: [&FlexTensor; 4],
     scale: f64,
@@ -291,7 +291,12 @@ struct FusedConvolutionBackward;
 
 impl<B: ConvolutionBackend> Backward<B, 4> for FusedConvolutionBackward {
     /// The plan, the edges, the inputs `(x1, x2, hidden, linear)` and the scale.
-    type State = (Arc<TensorProduct>, Arc<EdgeIndex>, [FloatTensor<B>; 4], f64);
+    type State = (
+        Arc<TensorProductPlan>,
+        Arc<EdgeIndex>,
+        [FloatTensor<B>; 4],
+        f64,
+    );
 
     fn backward(
         self,
@@ -315,7 +320,7 @@ impl<B: ConvolutionBackend> Backward<B, 4> for FusedConvolutionBackward {
 
 impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodiff<B, C> {
     fn fused_convolution(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
@@ -353,7 +358,7 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
     }
 
     fn fused_convolution_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,

@@ -1,5 +1,5 @@
 //! Spherical harmonics as a burn backend extension: [`SphericalHarmonicsBackend`] runs the
-//! core [`SphericalHarmonics`] on Flex, and on [`Autodiff`] its backward contracts the
+//! core [`SphericalHarmonicsPlan`] on Flex, and on [`Autodiff`] its backward contracts the
 //! gradient table `dY/dv` (computed with the values, in one pass) with the upstream
 //! gradient. [`spherical_harmonics`] is the `Tensor`-level entry point.
 
@@ -15,12 +15,12 @@ use burn::backend::{
     Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Shape, Tensor};
-use equivariant_core::o3::SphericalHarmonics;
+use equivariant_core::o3::SphericalHarmonicsPlan;
 
 use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 
 /// Backends that evaluate spherical harmonics natively: `Y(v)` for each row `v` of a
-/// `[n, 3]` tensor, as configured by a core [`SphericalHarmonics`] (degrees, `normalize`,
+/// `[n, 3]` tensor, as configured by a core [`SphericalHarmonicsPlan`] (degrees, `normalize`,
 /// normalization).
 ///
 /// Implemented for [`Flex`] (f32 and f64) and for [`Autodiff`] over any implementing
@@ -30,10 +30,10 @@ use super::flex::{FlexFloat, contiguous, data, float_dtype, from_vec};
 /// use std::sync::Arc;
 /// use burn::backend::Dispatch;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
 /// use equivariant::ops::spherical_harmonics::SphericalHarmonicsBackend;
 ///
-/// let sh = Arc::new(SphericalHarmonics::from_ls(&[1], true, Normalization::Component)?);
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[1], true, Normalization::Component)?);
 /// let v = Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex());
 /// let y = <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(sh, v.into_dispatch());
 /// let y = Tensor::<2>::from_dispatch(y).into_data().try_into_vec::<f32>().unwrap();
@@ -55,7 +55,7 @@ pub trait SphericalHarmonicsBackend: Backend {
     /// On a shape other than `[n, 3]`, a dtype other than f32/f64, or a NaN or infinite
     /// coordinate.
     fn spherical_harmonics(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
@@ -71,7 +71,7 @@ pub trait SphericalHarmonicsBackend: Backend {
     ///
     /// As [`spherical_harmonics`](SphericalHarmonicsBackend::spherical_harmonics).
     fn spherical_harmonics_with_gradient(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
@@ -92,10 +92,10 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// ```
 /// use std::sync::Arc;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
 /// use equivariant::ops::spherical_harmonics;
 ///
-/// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1], false, Normalization::Component)?);
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[0, 1], false, Normalization::Component)?);
 /// let v = Tensor::<2>::from_floats([[1.0, 2.0, 3.0]], &Device::flex().autodiff()).require_grad();
 /// let y = spherical_harmonics(&sh, v.clone());
 /// assert_eq!(y.dims(), [1, 4]);
@@ -105,7 +105,7 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// assert!(g.iter().all(|g| (g - 3f32.sqrt()).abs() < 1e-6));
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn spherical_harmonics(sh: &Arc<SphericalHarmonics>, vectors: Tensor<2>) -> Tensor<2> {
+pub fn spherical_harmonics(sh: &Arc<SphericalHarmonicsPlan>, vectors: Tensor<2>) -> Tensor<2> {
     if !super::composed::is_native(&vectors.device()) {
         return super::composed::spherical_harmonics(sh, vectors);
     }
@@ -121,7 +121,7 @@ pub fn spherical_harmonics(sh: &Arc<SphericalHarmonics>, vectors: Tensor<2>) -> 
 // Flex: the core kernels.
 
 impl SphericalHarmonicsBackend for Flex {
-    fn spherical_harmonics(sh: Arc<SphericalHarmonics>, vectors: FlexTensor) -> FlexTensor {
+    fn spherical_harmonics(sh: Arc<SphericalHarmonicsPlan>, vectors: FlexTensor) -> FlexTensor {
         match float_dtype("spherical_harmonics", &vectors) {
             DType::F32 => flex_forward::<f32>(&sh, &vectors, false).0,
             _ => flex_forward::<f64>(&sh, &vectors, false).0,
@@ -129,7 +129,7 @@ impl SphericalHarmonicsBackend for Flex {
     }
 
     fn spherical_harmonics_with_gradient(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FlexTensor,
     ) -> (FlexTensor, FlexTensor) {
         let (y, grad) = match float_dtype("spherical_harmonics", &vectors) {
@@ -141,7 +141,7 @@ impl SphericalHarmonicsBackend for Flex {
 }
 
 fn flex_forward<T: FlexFloat>(
-    sh: &SphericalHarmonics,
+    sh: &SphericalHarmonicsPlan,
     vectors: &FlexTensor,
     with_gradient: bool,
 ) -> (FlexTensor, Option<FlexTensor>) {
@@ -202,7 +202,7 @@ impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBack
     for Autodiff<B, C>
 {
     fn spherical_harmonics(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         match SphericalHarmonicsBackward
@@ -221,7 +221,7 @@ impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBack
     }
 
     fn spherical_harmonics_with_gradient(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (y, grad) = B::spherical_harmonics_with_gradient(sh, vectors.into_primitive());

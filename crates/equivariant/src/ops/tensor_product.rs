@@ -4,7 +4,7 @@
 //! `Tensor`-level entry point.
 //!
 //! The plan (irreps, instructions, Clebsch-Gordan lists) travels with every call as an
-//! ordinary argument, an [`Arc`] of the core [`TensorProduct`]: the macro passes non-tensor
+//! ordinary argument, an [`Arc`] of the core [`TensorProductPlan`]: the macro passes non-tensor
 //! arguments through unchanged, and the autodiff step keeps a clone for the backward pass.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use burn::backend::{
     Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Tensor, TensorData};
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use super::flex::{FlexFloat, contiguous, data, float_dtype};
 
@@ -48,7 +48,7 @@ pub type TensorProductGrads<B> = (
 );
 
 /// Backends that run a Clebsch-Gordan tensor product natively: `out = x1 (x) x2` with
-/// `weight`, for the plan `plan` (the core [`TensorProduct`]).
+/// `weight`, for the plan `plan` (the core [`TensorProductPlan`]).
 ///
 /// Implemented for [`Flex`] (the core CPU kernels, f32 and f64) and for [`Autodiff`] over
 /// any implementing backend (custom backward through
@@ -92,7 +92,7 @@ pub trait TensorProductBackend: Backend {
     ///
     /// On shapes that do not match the plan, mixed dtypes, or a dtype other than f32/f64.
     fn tensor_product(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -112,7 +112,7 @@ pub trait TensorProductBackend: Backend {
     // syntactically and would take the alias for a `#[derive(ExtensionType)]` struct.
     #[allow(clippy::type_complexity)]
     fn tensor_product_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -159,7 +159,7 @@ pub trait TensorProductBackend: Backend {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn tensor_product<const W: usize>(
-    plan: &Arc<TensorProduct>,
+    plan: &Arc<TensorProductPlan>,
     x1: Tensor<2>,
     x2: Tensor<2>,
     weight: Tensor<W>,
@@ -180,7 +180,7 @@ pub fn tensor_product<const W: usize>(
 
 impl TensorProductBackend for Flex {
     fn tensor_product(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FlexTensor,
         x2: FlexTensor,
         weight: FlexTensor,
@@ -192,7 +192,7 @@ impl TensorProductBackend for Flex {
     }
 
     fn tensor_product_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FlexTensor,
         x2: FlexTensor,
         weight: FlexTensor,
@@ -207,7 +207,7 @@ impl TensorProductBackend for Flex {
 }
 
 /// The batch size, checking the ranks and row widths of the inputs against the plan.
-fn check_shapes(op: &str, plan: &TensorProduct, x1: &FlexTensor, x2: &FlexTensor) -> usize {
+fn check_shapes(op: &str, plan: &TensorProductPlan, x1: &FlexTensor, x2: &FlexTensor) -> usize {
     let (s1, s2) = (x1.shape(), x2.shape());
     let (d1, d2) = (plan.irreps_in1().dim(), plan.irreps_in2().dim());
     assert!(
@@ -225,7 +225,7 @@ fn check_shapes(op: &str, plan: &TensorProduct, x1: &FlexTensor, x2: &FlexTensor
 }
 
 fn flex_forward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     x1: &FlexTensor,
     x2: &FlexTensor,
     weight: &FlexTensor,
@@ -246,7 +246,7 @@ fn flex_forward<T: FlexFloat>(
 }
 
 fn flex_backward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     x1: &FlexTensor,
     x2: &FlexTensor,
     weight: &FlexTensor,
@@ -295,7 +295,7 @@ struct TensorProductBackward;
 impl<B: TensorProductBackend> Backward<B, 3> for TensorProductBackward {
     /// The plan and the forward inputs `(x1, x2, weight)`.
     type State = (
-        Arc<TensorProduct>,
+        Arc<TensorProductPlan>,
         FloatTensor<B>,
         FloatTensor<B>,
         FloatTensor<B>,
@@ -322,7 +322,7 @@ impl<B: TensorProductBackend> Backward<B, 3> for TensorProductBackward {
 
 impl<B: TensorProductBackend, C: CheckpointStrategy> TensorProductBackend for Autodiff<B, C> {
     fn tensor_product(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -352,7 +352,7 @@ impl<B: TensorProductBackend, C: CheckpointStrategy> TensorProductBackend for Au
     }
 
     fn tensor_product_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
