@@ -7,7 +7,7 @@ use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
-    BENCHMARK_CONFIGS, TensorProduct, TensorProductGradients, benchmark_config,
+    BENCHMARK_CONFIGS, TensorProductGradients, TensorProductPlan, benchmark_config,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -195,7 +195,7 @@ fn bench_bandwidth(args: &BandwidthArgs) -> Result<(), Box<dyn std::error::Error
 
 fn bench_tp<T: Real>(
     name: &str,
-    tp: &TensorProduct,
+    tp: &TensorProductPlan,
     args: &TpArgs,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let batch = args.batch;
@@ -264,7 +264,7 @@ fn bench_tp<T: Real>(
 /// weights, `ops::tensor_product`): forward, and forward + backward of `sum(out^2)` by
 /// burn's autodiff to `x1`, `x2` and the weights. Returns the two medians in ms.
 fn bench_tp_module<T: Real>(
-    tp: &TensorProduct,
+    tp: &TensorProductPlan,
     [x1, x2, w]: [&[T]; 3],
     args: &TpArgs,
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
@@ -465,10 +465,10 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::Arc;
 
     use equivariant::graph::{EdgeIndex, radius_graph};
-    use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
+    use equivariant::math::{ActivationFunction, Basis, SoftOneHotLinspace};
     use equivariant::nn::FullyConnectedNet;
     use equivariant::o3::Normalization;
-    use equivariant::o3::spherical_harmonics::SphericalHarmonics;
+    use equivariant::o3::spherical_harmonics::SphericalHarmonicsPlan;
     use equivariant::ops::{
         edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
         soft_one_hot_linspace, spherical_harmonics, tensor_product,
@@ -487,7 +487,7 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
         index_tensor(&graph.src, &device),
         index_tensor(&graph.dst, &device),
     );
-    let sh = Arc::new(SphericalHarmonics::new(
+    let sh = Arc::new(SphericalHarmonicsPlan::new(
         plan.irreps_in2(),
         true,
         Normalization::Component,
@@ -497,7 +497,7 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     let basis_scale = (num_basis as f64).sqrt();
     let fc = FullyConnectedNet::new(
         &[num_basis, 16, plan.weight_numel()],
-        Some(Activation::Relu),
+        Some(ActivationFunction::Relu),
         &device,
     )?;
     let layer = Arc::new(

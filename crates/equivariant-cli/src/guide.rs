@@ -13,7 +13,7 @@ use equivariant::burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
 use equivariant::graph::Graph;
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::rand_matrix;
-use equivariant::o3::tensor_product::TensorProduct;
+use equivariant::o3::tensor_product::TensorProductPlan;
 use equivariant::ops::composed::edge_vectors_from_index;
 use equivariant::ops::{gather, index_tensor, scatter_sum};
 use rand::SeedableRng;
@@ -284,7 +284,7 @@ fn refusal(
 fn write_pictures(
     dir: &Path,
     config: &ConvolutionConfig,
-    plan: &Arc<TensorProduct>,
+    plan: &Arc<TensorProductPlan>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let written = plots::write_guide_pictures(dir, config, plan)?;

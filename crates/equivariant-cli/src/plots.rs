@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use equivariant::math::SoftOneHotLinspace;
 use equivariant::nn::ConvolutionConfig;
-use equivariant::o3::tensor_product::TensorProduct;
+use equivariant::o3::tensor_product::TensorProductPlan;
 use plotters::prelude::*;
 use resvg::{tiny_skia, usvg};
 
@@ -36,7 +36,7 @@ type BoxError = Box<dyn std::error::Error>;
 pub fn write_guide_pictures(
     dir: &Path,
     config: &ConvolutionConfig,
-    tp: &Arc<TensorProduct>,
+    tp: &Arc<TensorProductPlan>,
 ) -> Result<Vec<PathBuf>, BoxError> {
     // The guide plots the basis with cutoff=True over [0, 2].
     let basis =

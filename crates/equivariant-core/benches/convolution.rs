@@ -9,7 +9,7 @@
 use divan::Bencher;
 use equivariant_core::graph::{EdgeIndex, radius_graph};
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, TensorProduct, benchmark_config,
+    ConvGradients, EdgeWeights, TensorProductPlan, benchmark_config,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -21,7 +21,7 @@ fn main() {
 const WIDTH: usize = 16;
 
 struct Case {
-    tp: TensorProduct,
+    tp: TensorProductPlan,
     edges: EdgeIndex,
     x1: Vec<f32>,
     x2: Vec<f32>,
@@ -90,10 +90,10 @@ fn backward(bencher: Bencher, n: usize) {
 /// 16 wide, relu) on the edges of the same graphs, forward.
 #[divan::bench(args = [1000, 10000], sample_count = 10)]
 fn radial_layer(bencher: Bencher, n: usize) {
-    use equivariant_core::math::{Activation, Basis, RadialLayer, SoftOneHotLinspace};
+    use equivariant_core::math::{ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace};
     let c = case(n);
     let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, false).expect("valid");
-    let relu = Activation::Relu;
+    let relu = ActivationFunction::Relu;
     let layer = RadialLayer::new(
         basis,
         10f64.sqrt(),

@@ -1,7 +1,7 @@
 //! Benchmarks of the o3 tables and kernels: `cargo bench -p equivariant-core --bench o3`.
 
 use divan::Bencher;
-use equivariant_core::o3::{Normalization, SphericalHarmonics, wigner_3j::Wigner3j, wigner_d};
+use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan, wigner_3j::Wigner3j, wigner_d};
 use rand::{Rng, SeedableRng};
 
 fn main() {
@@ -32,7 +32,7 @@ fn random_vectors(n: usize) -> Vec<f32> {
 #[divan::bench(args = [(3, 100_000), (8, 100_000), (8, 1_000_000)])]
 fn spherical_harmonics_value(bencher: Bencher, (lmax, n): (u32, usize)) {
     let ls: Vec<u32> = (0..=lmax).collect();
-    let sh = SphericalHarmonics::from_ls(&ls, true, Normalization::Component).expect("ls");
+    let sh = SphericalHarmonicsPlan::from_ls(&ls, true, Normalization::Component).expect("ls");
     let x = random_vectors(n);
     let mut out = vec![0.0f32; n * sh.dim()];
     bencher.bench_local(|| sh.compute(&x, &mut out).expect("shapes"));
@@ -42,7 +42,7 @@ fn spherical_harmonics_value(bencher: Bencher, (lmax, n): (u32, usize)) {
 #[divan::bench(args = [(3, 100_000), (8, 100_000), (8, 1_000_000)])]
 fn spherical_harmonics_value_and_gradient(bencher: Bencher, (lmax, n): (u32, usize)) {
     let ls: Vec<u32> = (0..=lmax).collect();
-    let sh = SphericalHarmonics::from_ls(&ls, true, Normalization::Component).expect("ls");
+    let sh = SphericalHarmonicsPlan::from_ls(&ls, true, Normalization::Component).expect("ls");
     let x = random_vectors(n);
     let mut out = vec![0.0f32; n * sh.dim()];
     let mut grad = vec![0.0f32; 3 * n * sh.dim()];

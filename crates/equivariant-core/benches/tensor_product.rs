@@ -23,7 +23,7 @@ const CONFIGS: &[&str] = &[
 fn inputs(
     name: &str,
 ) -> (
-    equivariant_core::o3::tensor_product::TensorProduct,
+    equivariant_core::o3::tensor_product::TensorProductPlan,
     Vec<f32>,
     Vec<f32>,
     Vec<f32>,

@@ -5,8 +5,8 @@
 //! so that a unit-variance input gives a unit second moment output. It *estimates* the
 //! expectation by Monte Carlo (10^6 float64 samples of `torch.randn` with seed 0), so its
 //! constants differ from the exact ones in the third or fourth digit.
-//! [`Activation::normalize2mom_constant`] returns e3nn's numbers (use it to match e3nn);
-//! [`Activation::normalize2mom_exact`] computes the exact ones by quadrature.
+//! [`ActivationFunction::normalize2mom_constant`] returns e3nn's numbers (use it to match e3nn);
+//! [`ActivationFunction::normalize2mom_exact`] computes the exact ones by quadrature.
 
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 use std::fmt;
@@ -30,16 +30,16 @@ use crate::{Error, Real, Result};
 /// lowercase names above; [`Display`](fmt::Display) writes them back.
 ///
 /// ```
-/// use equivariant_core::math::Activation;
-/// let act: Activation = "silu".parse()?;
-/// assert_eq!(act, Activation::Silu);
+/// use equivariant_core::math::ActivationFunction;
+/// let act: ActivationFunction = "silu".parse()?;
+/// assert_eq!(act, ActivationFunction::Silu);
 /// assert_eq!(act.to_string(), "silu");
-/// assert_eq!(Activation::Relu.apply(-2.0f32), 0.0);
-/// assert!("swish".parse::<Activation>().is_err());
+/// assert_eq!(ActivationFunction::Relu.apply(-2.0f32), 0.0);
+/// assert!("swish".parse::<ActivationFunction>().is_err());
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Activation {
+pub enum ActivationFunction {
     /// `max(x, 0)`.
     Relu,
     /// `x sigmoid(x)` (a.k.a. swish).
@@ -54,105 +54,105 @@ pub enum Activation {
     Abs,
 }
 
-impl Activation {
+impl ActivationFunction {
     /// Every activation.
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
-    /// assert_eq!(Activation::ALL.len(), 6);
+    /// use equivariant_core::math::ActivationFunction;
+    /// assert_eq!(ActivationFunction::ALL.len(), 6);
     /// ```
-    pub const ALL: [Activation; 6] = [
-        Activation::Relu,
-        Activation::Silu,
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Gelu,
-        Activation::Abs,
+    pub const ALL: [ActivationFunction; 6] = [
+        ActivationFunction::Relu,
+        ActivationFunction::Silu,
+        ActivationFunction::Tanh,
+        ActivationFunction::Sigmoid,
+        ActivationFunction::Gelu,
+        ActivationFunction::Abs,
     ];
 
     /// The lowercase name (`"relu"`, `"silu"`, `"tanh"`, `"sigmoid"`, `"gelu"`, `"abs"`).
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
-    /// assert_eq!(Activation::Gelu.name(), "gelu");
+    /// use equivariant_core::math::ActivationFunction;
+    /// assert_eq!(ActivationFunction::Gelu.name(), "gelu");
     /// ```
     pub fn name(self) -> &'static str {
         match self {
-            Activation::Relu => "relu",
-            Activation::Silu => "silu",
-            Activation::Tanh => "tanh",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Gelu => "gelu",
-            Activation::Abs => "abs",
+            ActivationFunction::Relu => "relu",
+            ActivationFunction::Silu => "silu",
+            ActivationFunction::Tanh => "tanh",
+            ActivationFunction::Sigmoid => "sigmoid",
+            ActivationFunction::Gelu => "gelu",
+            ActivationFunction::Abs => "abs",
         }
     }
 
-    /// The raw (unnormalized) activation `f(x)`; see the table on [`Activation`].
+    /// The raw (unnormalized) activation `f(x)`; see the table on [`ActivationFunction`].
     ///
     /// `gelu` is evaluated in f64 (with an erf accurate to a few ulp) and rounded to `T`.
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
-    /// assert_eq!(Activation::Abs.apply(-1.5f64), 1.5);
-    /// assert!((Activation::Sigmoid.apply(0.0f64) - 0.5).abs() < 1e-16);
+    /// use equivariant_core::math::ActivationFunction;
+    /// assert_eq!(ActivationFunction::Abs.apply(-1.5f64), 1.5);
+    /// assert!((ActivationFunction::Sigmoid.apply(0.0f64) - 0.5).abs() < 1e-16);
     /// // gelu(1) = Phi(1) = (1 + erf(1 / sqrt 2)) / 2
-    /// assert!((Activation::Gelu.apply(1.0f64) - 0.8413447460685429).abs() < 1e-15);
+    /// assert!((ActivationFunction::Gelu.apply(1.0f64) - 0.8413447460685429).abs() < 1e-15);
     /// ```
     #[inline]
     pub fn apply<T: Real>(self, x: T) -> T {
         let one = T::one();
         match self {
-            Activation::Relu => {
+            ActivationFunction::Relu => {
                 if x < T::zero() {
                     T::zero()
                 } else {
                     x
                 }
             }
-            Activation::Silu => x / (one + (-x).exp()),
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => one / (one + (-x).exp()),
-            Activation::Gelu => T::from_f64(gelu_f64(x.to_f64())),
-            Activation::Abs => x.abs(),
+            ActivationFunction::Silu => x / (one + (-x).exp()),
+            ActivationFunction::Tanh => x.tanh(),
+            ActivationFunction::Sigmoid => one / (one + (-x).exp()),
+            ActivationFunction::Gelu => T::from_f64(gelu_f64(x.to_f64())),
+            ActivationFunction::Abs => x.abs(),
         }
     }
 
-    /// The derivative `f'(x)` of [`Activation::apply`], as torch's autograd computes it
+    /// The derivative `f'(x)` of [`ActivationFunction::apply`], as torch's autograd computes it
     /// (`0` at the kinks of `relu` and `abs`).
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
-    /// assert_eq!(Activation::Relu.derivative(0.0f64), 0.0);
-    /// assert_eq!(Activation::Abs.derivative(-3.0f32), -1.0);
-    /// assert!((Activation::Tanh.derivative(0.0f64) - 1.0).abs() < 1e-16);
-    /// assert!((Activation::Gelu.derivative(0.0f64) - 0.5).abs() < 1e-16);
+    /// use equivariant_core::math::ActivationFunction;
+    /// assert_eq!(ActivationFunction::Relu.derivative(0.0f64), 0.0);
+    /// assert_eq!(ActivationFunction::Abs.derivative(-3.0f32), -1.0);
+    /// assert!((ActivationFunction::Tanh.derivative(0.0f64) - 1.0).abs() < 1e-16);
+    /// assert!((ActivationFunction::Gelu.derivative(0.0f64) - 0.5).abs() < 1e-16);
     /// ```
     #[inline]
     pub fn derivative<T: Real>(self, x: T) -> T {
         let zero = T::zero();
         let one = T::one();
         match self {
-            Activation::Relu => {
+            ActivationFunction::Relu => {
                 if x > zero {
                     one
                 } else {
                     zero
                 }
             }
-            Activation::Silu => {
+            ActivationFunction::Silu => {
                 let s = one / (one + (-x).exp());
                 s * (one + x * (one - s))
             }
-            Activation::Tanh => {
+            ActivationFunction::Tanh => {
                 let t = x.tanh();
                 one - t * t
             }
-            Activation::Sigmoid => {
+            ActivationFunction::Sigmoid => {
                 let s = one / (one + (-x).exp());
                 s * (one - s)
             }
-            Activation::Gelu => T::from_f64(gelu_derivative_f64(x.to_f64())),
-            Activation::Abs => {
+            ActivationFunction::Gelu => T::from_f64(gelu_derivative_f64(x.to_f64())),
+            ActivationFunction::Abs => {
                 if x > zero {
                     one
                 } else if x < zero {
@@ -181,19 +181,19 @@ impl Activation {
     /// (None is within e3nn's `1e-4` identity threshold, so e3nn always multiplies.)
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
-    /// assert_eq!(Activation::Relu.normalize2mom_constant(), 1.4163393446331365);
+    /// use equivariant_core::math::ActivationFunction;
+    /// assert_eq!(ActivationFunction::Relu.normalize2mom_constant(), 1.4163393446331365);
     /// // The exact value is sqrt(2); Monte Carlo is off by 1.5e-3.
-    /// assert!((Activation::Relu.normalize2mom_constant() - 2f64.sqrt()).abs() < 3e-3);
+    /// assert!((ActivationFunction::Relu.normalize2mom_constant() - 2f64.sqrt()).abs() < 3e-3);
     /// ```
     pub fn normalize2mom_constant(self) -> f64 {
         match self {
-            Activation::Relu => 1.4163393446331365,
-            Activation::Silu => 1.6791767923989418,
-            Activation::Tanh => 1.5937334472592695,
-            Activation::Sigmoid => 1.8467055342154763,
-            Activation::Gelu => 1.5360642850770578,
-            Activation::Abs => 1.001110600838467,
+            ActivationFunction::Relu => 1.4163393446331365,
+            ActivationFunction::Silu => 1.6791767923989418,
+            ActivationFunction::Tanh => 1.5937334472592695,
+            ActivationFunction::Sigmoid => 1.8467055342154763,
+            ActivationFunction::Gelu => 1.5360642850770578,
+            ActivationFunction::Abs => 1.001110600838467,
         }
     }
 
@@ -203,17 +203,20 @@ impl Activation {
     /// with a parity: `f(odd scalar)` is then even (`Even`) or odd (`Odd`).
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
+    /// use equivariant_core::math::ActivationFunction;
     /// use equivariant_core::o3::Parity;
-    /// assert_eq!(Activation::Tanh.parity(), Some(Parity::Odd));
-    /// assert_eq!(Activation::Abs.parity(), Some(Parity::Even));
-    /// assert_eq!(Activation::Relu.parity(), None);
+    /// assert_eq!(ActivationFunction::Tanh.parity(), Some(Parity::Odd));
+    /// assert_eq!(ActivationFunction::Abs.parity(), Some(Parity::Even));
+    /// assert_eq!(ActivationFunction::Relu.parity(), None);
     /// ```
     pub fn parity(self) -> Option<Parity> {
         match self {
-            Activation::Tanh => Some(Parity::Odd),
-            Activation::Abs => Some(Parity::Even),
-            Activation::Relu | Activation::Silu | Activation::Sigmoid | Activation::Gelu => None,
+            ActivationFunction::Tanh => Some(Parity::Odd),
+            ActivationFunction::Abs => Some(Parity::Even),
+            ActivationFunction::Relu
+            | ActivationFunction::Silu
+            | ActivationFunction::Sigmoid
+            | ActivationFunction::Gelu => None,
         }
     }
 
@@ -225,9 +228,9 @@ impl Activation {
     /// `sqrt 2` for relu and `1` for abs. Computed on each call (about 24000 evaluations).
     ///
     /// ```
-    /// use equivariant_core::math::Activation;
-    /// assert!((Activation::Relu.normalize2mom_exact() - 2f64.sqrt()).abs() < 1e-13);
-    /// assert!((Activation::Abs.normalize2mom_exact() - 1.0).abs() < 1e-13);
+    /// use equivariant_core::math::ActivationFunction;
+    /// assert!((ActivationFunction::Relu.normalize2mom_exact() - 2f64.sqrt()).abs() < 1e-13);
+    /// assert!((ActivationFunction::Abs.normalize2mom_exact() - 1.0).abs() < 1e-13);
     /// ```
     pub fn normalize2mom_exact(self) -> f64 {
         const HALF_WIDTH: f64 = 12.0;
@@ -257,18 +260,18 @@ impl Activation {
     }
 }
 
-impl fmt::Display for Activation {
+impl fmt::Display for ActivationFunction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Activation {
+impl FromStr for ActivationFunction {
     type Err = Error;
 
     /// Parses the lowercase name; anything else is [`Error::InvalidArgument`].
     fn from_str(s: &str) -> Result<Self> {
-        Activation::ALL
+        ActivationFunction::ALL
             .iter()
             .copied()
             .find(|a| a.name() == s)

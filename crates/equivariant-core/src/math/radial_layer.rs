@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::{Activation, SoftOneHotLinspace};
+use super::{ActivationFunction, SoftOneHotLinspace};
 use crate::{Error, Real, Result};
 
 /// Edges per parallel task (fixed: the weight gradient sums in a fixed order).
@@ -22,7 +22,7 @@ const EDGE_CHUNK: usize = 1024;
 /// The fused radial embedding and first MLP layer (see the module docs).
 ///
 /// ```
-/// use equivariant_core::math::{Activation, Basis, RadialLayer, SoftOneHotLinspace};
+/// use equivariant_core::math::{ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace};
 /// let basis = SoftOneHotLinspace::new(0.0, 2.0, 3, Basis::Gaussian, false)?;
 /// let layer = RadialLayer::new(basis, 1.0, 1.0, None);
 /// // One edge of length 1, a [3, 1] weight of ones: the sum of the three basis values.
@@ -36,7 +36,7 @@ pub struct RadialLayer {
     basis: SoftOneHotLinspace,
     basis_scale: f64,
     weight_scale: f64,
-    activation: Option<(Activation, f64)>,
+    activation: Option<(ActivationFunction, f64)>,
 }
 
 /// Shapes of one call: edges and layer width.
@@ -50,9 +50,9 @@ impl RadialLayer {
     /// `(act, c)` or `None` for a linear layer.
     ///
     /// ```
-    /// use equivariant_core::math::{Activation, Basis, RadialLayer, SoftOneHotLinspace};
+    /// use equivariant_core::math::{ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace};
     /// let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, true)?;
-    /// let relu = Activation::Relu;
+    /// let relu = ActivationFunction::Relu;
     /// let layer = RadialLayer::new(basis, 10f64.sqrt(), 1.0 / 10f64.sqrt(), Some((relu, relu.normalize2mom_constant())));
     /// assert_eq!(layer.num_basis(), 10);
     /// # Ok::<(), equivariant_core::Error>(())
@@ -61,7 +61,7 @@ impl RadialLayer {
         basis: SoftOneHotLinspace,
         basis_scale: f64,
         weight_scale: f64,
-        activation: Option<(Activation, f64)>,
+        activation: Option<(ActivationFunction, f64)>,
     ) -> Self {
         RadialLayer {
             basis,
@@ -110,13 +110,13 @@ impl RadialLayer {
     /// The activation and its output factor, `None` for a linear layer.
     ///
     /// ```
-    /// use equivariant_core::math::{Activation, Basis, RadialLayer, SoftOneHotLinspace};
+    /// use equivariant_core::math::{ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace};
     /// let basis = SoftOneHotLinspace::new(0.0, 1.0, 4, Basis::Cosine, true)?;
-    /// let layer = RadialLayer::new(basis, 1.0, 1.0, Some((Activation::Silu, 1.5)));
-    /// assert_eq!(layer.activation(), Some((Activation::Silu, 1.5)));
+    /// let layer = RadialLayer::new(basis, 1.0, 1.0, Some((ActivationFunction::Silu, 1.5)));
+    /// assert_eq!(layer.activation(), Some((ActivationFunction::Silu, 1.5)));
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
-    pub fn activation(&self) -> Option<(Activation, f64)> {
+    pub fn activation(&self) -> Option<(ActivationFunction, f64)> {
         self.activation
     }
 
@@ -360,7 +360,7 @@ mod tests {
     use super::*;
     use crate::math::Basis;
 
-    fn layer(activation: Option<Activation>) -> RadialLayer {
+    fn layer(activation: Option<ActivationFunction>) -> RadialLayer {
         let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, true).unwrap();
         let act = activation.map(|a| (a, a.normalize2mom_constant()));
         RadialLayer::new(basis, 10f64.sqrt(), 1.0 / 10f64.sqrt(), act)
@@ -378,7 +378,11 @@ mod tests {
     fn forward_matches_the_separate_steps() {
         let (e, width) = (1100, 6);
         let (v, w) = data(e, width);
-        for act in [None, Some(Activation::Relu), Some(Activation::Silu)] {
+        for act in [
+            None,
+            Some(ActivationFunction::Relu),
+            Some(ActivationFunction::Silu),
+        ] {
             let layer = layer(act);
             let mut h = vec![f64::NAN; e * width];
             layer.forward(&v, &w, &mut h).unwrap();
@@ -408,7 +412,7 @@ mod tests {
         let go: Vec<f64> = (0..e * width)
             .map(|s| ((s % 7) as f64 - 3.0) / 5.0)
             .collect();
-        let layer = layer(Some(Activation::Silu));
+        let layer = layer(Some(ActivationFunction::Silu));
         let loss = |v: &[f64], w: &[f64]| {
             let mut h = vec![0.0; e * width];
             layer.forward(v, w, &mut h).unwrap();

@@ -2,8 +2,8 @@
 
 use super::irreps::{Irrep, Irreps, Parity};
 use super::tensor_product::{
-    ConnectionMode, Instruction, PathNormalization, TensorProduct, TensorProductGradients,
-    TensorProductOptions,
+    ConnectionMode, Instruction, PathNormalization, TensorProductGradients, TensorProductOptions,
+    TensorProductPlan,
 };
 use crate::{Error, Real, Result};
 
@@ -14,12 +14,12 @@ use crate::{Error, Real, Result};
 /// `mul_in` times their number (`path`). Weights: one block `[mul_in, mul_out]` per
 /// instruction, in instruction order (e3nn's layout). Biases: `mul` entries for every `0e`
 /// output block, in output order, added with coefficient 1; e3nn starts them at zero.
-/// Built as a [`TensorProduct`] with the constant `0e` input `1` (mode `uvw`), so it shares
+/// Built as a [`TensorProductPlan`] with the constant `0e` input `1` (mode `uvw`), so it shares
 /// the tensor product's kernels and gradients.
 ///
 /// ```
-/// use equivariant_core::o3::Linear;
-/// let linear = Linear::new(&"2x0e + 1x1o".parse()?, &"1x0e + 2x1o".parse()?, true, Default::default(), true)?;
+/// use equivariant_core::o3::LinearPlan;
+/// let linear = LinearPlan::new(&"2x0e + 1x1o".parse()?, &"1x0e + 2x1o".parse()?, true, Default::default(), true)?;
 /// assert_eq!(linear.weight_numel(), 2 + 2);
 /// assert_eq!(linear.bias_numel(), 1);
 /// let mut out = vec![0.0f64; 7];
@@ -28,20 +28,20 @@ use crate::{Error, Real, Result};
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Linear {
-    tp: TensorProduct,
+pub struct LinearPlan {
+    tp: TensorProductPlan,
     /// `(start, len)` of each `0e` output block, in output order.
     bias_blocks: Vec<(usize, usize)>,
 }
 
-impl Linear {
+impl LinearPlan {
     /// The linear map `irreps_in -> irreps_out`, with biases on `0e` outputs if `biases`,
     /// shared weights or one weight vector per row (then no biases, as in e3nn).
     ///
     /// ```
-    /// use equivariant_core::o3::Linear;
+    /// use equivariant_core::o3::LinearPlan;
     /// use equivariant_core::o3::tensor_product::PathNormalization;
-    /// let linear = Linear::new(&"3x1o".parse()?, &"2x1o".parse()?, false, PathNormalization::Path, true)?;
+    /// let linear = LinearPlan::new(&"3x1o".parse()?, &"2x1o".parse()?, false, PathNormalization::Path, true)?;
     /// assert_eq!(linear.weight_numel(), 6);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -79,7 +79,7 @@ impl Linear {
             ..Default::default()
         };
         let scalar: Irreps = Irrep::new(0, Parity::Even).into();
-        let tp = TensorProduct::build(
+        let tp = TensorProductPlan::build(
             "Linear",
             irreps_in,
             &scalar,
@@ -97,13 +97,13 @@ impl Linear {
         } else {
             Vec::new()
         };
-        Ok(Linear { tp, bias_blocks })
+        Ok(LinearPlan { tp, bias_blocks })
     }
 
     /// The input irreps.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"2x0e".parse()?, &"0e".parse()?, false, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"2x0e".parse()?, &"0e".parse()?, false, Default::default(), true)?;
     /// assert_eq!(linear.irreps_in().to_string(), "2x0e");
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -114,7 +114,7 @@ impl Linear {
     /// The output irreps.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"2x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"2x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
     /// assert_eq!(linear.irreps_out().to_string(), "3x0e");
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -126,7 +126,7 @@ impl Linear {
     /// `path_weight` is `1 / sqrt(fan)`).
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"4x0e".parse()?, &"0e".parse()?, false, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"4x0e".parse()?, &"0e".parse()?, false, Default::default(), true)?;
     /// assert_eq!(linear.instructions(), vec![(0, 0, 0.5)]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -145,7 +145,7 @@ impl Linear {
     /// Weights per weight vector.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"4x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"4x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
     /// assert_eq!(linear.weight_numel(), 12);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -156,7 +156,7 @@ impl Linear {
     /// Number of biases (0 without biases).
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"1x1o".parse()?, &"2x0e+1x1o".parse()?, true, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"1x1o".parse()?, &"2x0e+1x1o".parse()?, true, Default::default(), true)?;
     /// assert_eq!(linear.bias_numel(), 2);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -167,7 +167,7 @@ impl Linear {
     /// Whether one weight vector serves every row.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"0e".parse()?, &"0e".parse()?, false, Default::default(), false)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"0e".parse()?, &"0e".parse()?, false, Default::default(), false)?;
     /// assert!(!linear.shared_weights());
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -179,11 +179,11 @@ impl Linear {
     /// (`irreps_in2 = 1x0e`), mode `uvw`, one path per pair of equal irreps.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"2x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"2x0e".parse()?, &"3x0e".parse()?, false, Default::default(), true)?;
     /// assert_eq!(linear.tensor_product().irreps_in2().to_string(), "1x0e");
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
-    pub fn tensor_product(&self) -> &TensorProduct {
+    pub fn tensor_product(&self) -> &TensorProductPlan {
         &self.tp
     }
 
@@ -191,7 +191,7 @@ impl Linear {
     /// bias vector is their concatenation.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"1x1o".parse()?, &"1x1o+2x0e".parse()?, true, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"1x1o".parse()?, &"1x1o+2x0e".parse()?, true, Default::default(), true)?;
     /// assert_eq!(linear.bias_blocks(), [(3, 2)]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -220,7 +220,7 @@ impl Linear {
     /// `[batch, weight_numel]`, `bias` `[bias_numel]`, `out` `[batch, dim_out]`.
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"1x0e".parse()?, &"1x0e".parse()?, true, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"1x0e".parse()?, &"1x0e".parse()?, true, Default::default(), true)?;
     /// let mut out = [0.0f32; 2];
     /// linear.forward(&[1.0, 2.0], &[3.0], &[0.5], &mut out)?;
     /// assert_eq!(out, [3.5, 6.5]);
@@ -248,7 +248,7 @@ impl Linear {
     /// the weight, `bias` `[bias_numel]` (summed over the batch).
     ///
     /// ```
-    /// let linear = equivariant_core::o3::Linear::new(&"1x0e".parse()?, &"1x0e".parse()?, true, Default::default(), true)?;
+    /// let linear = equivariant_core::o3::LinearPlan::new(&"1x0e".parse()?, &"1x0e".parse()?, true, Default::default(), true)?;
     /// let (mut gx, mut gw, mut gb) = ([0.0f64; 2], [0.0f64; 1], [0.0f64; 1]);
     /// linear.backward(&[1.0, 2.0], &[3.0], &[1.0, 1.0], Some(&mut gx), Some(&mut gw), Some(&mut gb))?;
     /// assert_eq!((gx, gw, gb), ([3.0, 3.0], [3.0], [2.0]));

@@ -11,8 +11,8 @@ pub mod wigner_3j;
 pub mod wigner_d;
 
 pub use irreps::{Irrep, Irreps, MulIr, Parity, Sorted};
-pub use linear::Linear;
+pub use linear::LinearPlan;
 pub use rotation::*;
-pub use spherical_harmonics::{Normalization, SphericalHarmonics, spherical_harmonics};
+pub use spherical_harmonics::{Normalization, SphericalHarmonicsPlan, spherical_harmonics};
 pub use wigner_3j::wigner_3j;
 pub use wigner_d::wigner_d;

@@ -105,8 +105,8 @@ impl fmt::Display for Normalization {
 /// `grad[i, a, k] = d out[i, k] / d vectors[i, a]`.
 ///
 /// ```
-/// use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics};
-/// let sh = SphericalHarmonics::new(&"0e+1o+2e".parse()?, true, Normalization::Component)?;
+/// use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonicsPlan};
+/// let sh = SphericalHarmonicsPlan::new(&"0e+1o+2e".parse()?, true, Normalization::Component)?;
 /// let mut out = vec![0.0f64; 9];
 /// sh.compute(&[0.0, 2.0, 0.0], &mut out)?;
 /// // y is the polar axis: Y^1(y) = sqrt(3) (0, 1, 0).
@@ -114,7 +114,7 @@ impl fmt::Display for Normalization {
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct SphericalHarmonics {
+pub struct SphericalHarmonicsPlan {
     ls: Vec<u32>,
     lmax: u32,
     irreps_in: Irreps,
@@ -128,17 +128,17 @@ pub struct SphericalHarmonics {
     diagonal: Vec<f64>,
 }
 
-impl SphericalHarmonics {
+impl SphericalHarmonicsPlan {
     /// Harmonics with the degrees of `irreps_out` (each repeated `mul` times), for a vector
     /// input (`1o`) unless an odd degree is asked with even parity, which means a
     /// pseudovector (`1e`) input, as e3nn infers. Parities inconsistent with the input are
     /// an error.
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::new(&"1e+2e".parse()?, false, Normalization::Norm)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::new(&"1e+2e".parse()?, false, Normalization::Norm)?;
     /// assert_eq!(sh.irreps_in().to_string(), "1x1e");
-    /// assert!(SphericalHarmonics::new(&"1o+2o".parse()?, false, Normalization::Norm).is_err());
+    /// assert!(SphericalHarmonicsPlan::new(&"1o+2o".parse()?, false, Normalization::Norm).is_err());
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn new(irreps_out: &Irreps, normalize: bool, normalization: Normalization) -> Result<Self> {
@@ -168,8 +168,8 @@ impl SphericalHarmonics {
     /// Harmonics of the degrees `ls` (any order, repeats allowed) of a vector (`1o`).
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::from_ls(&[2, 0], true, Normalization::Component)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[2, 0], true, Normalization::Component)?;
     /// assert_eq!(sh.irreps_out().to_string(), "1x2e+1x0e");
     /// assert_eq!(sh.dim(), 6);
     /// # Ok::<(), equivariant_core::Error>(())
@@ -211,7 +211,7 @@ impl SphericalHarmonics {
         for m in 1..=lmax as usize {
             diagonal[m] = diagonal[m - 1] * ((2 * m + 1) as f64 / (2 * m) as f64).sqrt();
         }
-        Ok(SphericalHarmonics {
+        Ok(SphericalHarmonicsPlan {
             ls,
             lmax,
             irreps_in: Irrep::new(1, input_p).into(),
@@ -227,8 +227,8 @@ impl SphericalHarmonics {
     /// The degrees, in output order.
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::new(&"2x1o".parse()?, true, Normalization::Component)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::new(&"2x1o".parse()?, true, Normalization::Component)?;
     /// assert_eq!(sh.ls(), [1, 1]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -239,8 +239,8 @@ impl SphericalHarmonics {
     /// `1x1o` (vector input) or `1x1e` (pseudovector input).
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::from_ls(&[1], true, Normalization::Component)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[1], true, Normalization::Component)?;
     /// assert_eq!(sh.irreps_in().to_string(), "1x1o");
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -252,8 +252,8 @@ impl SphericalHarmonics {
     /// a polynomial).
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// assert!(!SphericalHarmonics::from_ls(&[1], false, Normalization::Norm)?.normalize());
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// assert!(!SphericalHarmonicsPlan::from_ls(&[1], false, Normalization::Norm)?.normalize());
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn normalize(&self) -> bool {
@@ -263,8 +263,8 @@ impl SphericalHarmonics {
     /// The normalization of each degree.
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::from_ls(&[1], false, Normalization::Norm)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[1], false, Normalization::Norm)?;
     /// assert_eq!(sh.normalization(), Normalization::Norm);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -275,8 +275,8 @@ impl SphericalHarmonics {
     /// The output irreps (adjacent equal degrees merged, as e3nn).
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::from_ls(&[0, 1, 1], true, Normalization::Component)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[0, 1, 1], true, Normalization::Component)?;
     /// assert_eq!(sh.irreps_out().to_string(), "1x0e+2x1o");
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -287,8 +287,8 @@ impl SphericalHarmonics {
     /// The output dimension `sum (2l+1)`.
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// assert_eq!(SphericalHarmonics::from_ls(&[0, 1, 2], true, Normalization::Norm)?.dim(), 9);
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// assert_eq!(SphericalHarmonicsPlan::from_ls(&[0, 1, 2], true, Normalization::Norm)?.dim(), 9);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn dim(&self) -> usize {
@@ -301,8 +301,8 @@ impl SphericalHarmonics {
     /// infinite coordinate.
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::from_ls(&[0, 1], false, Normalization::Component)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[0, 1], false, Normalization::Component)?;
     /// let mut out = [0.0f32; 4];
     /// sh.compute(&[1.0f32, 0.0, 0.0], &mut out)?;
     /// assert!((out[1] - 3f32.sqrt()).abs() < 1e-6 && out[2] == 0.0);
@@ -333,8 +333,8 @@ impl SphericalHarmonics {
     /// gradient is finite (e3nn's `v / max(|v|, 1e-12)`).
     ///
     /// ```
-    /// use equivariant_core::o3::{Normalization, SphericalHarmonics};
-    /// let sh = SphericalHarmonics::from_ls(&[1], false, Normalization::Component)?;
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[1], false, Normalization::Component)?;
     /// let (mut out, mut grad) = ([0.0f64; 3], [0.0f64; 9]);
     /// sh.compute_with_gradients(&[0.3, -0.2, 0.5], &mut out, &mut grad)?;
     /// // Y^1 = sqrt(3) v: the gradient is sqrt(3) I.
@@ -634,7 +634,7 @@ pub fn spherical_harmonics<T: Real>(
     normalize: bool,
     normalization: Normalization,
 ) -> Result<Vec<T>> {
-    let sh = SphericalHarmonics::new(irreps_out, normalize, normalization)?;
+    let sh = SphericalHarmonicsPlan::new(irreps_out, normalize, normalization)?;
     let mut out = vec![T::zero(); vectors.len() / 3 * sh.dim()];
     sh.compute(vectors, &mut out)?;
     Ok(out)

@@ -1,4 +1,4 @@
-//! The fused convolution kernels (`TensorProduct::conv_forward` / `conv_backward`) against
+//! The fused convolution kernels (`TensorProductPlan::conv_forward` / `conv_backward`) against
 //! the unfused pipeline (gather, row tensor product, scatter) at 1e-10 in f64, on random
 //! graphs with nodes that receive nothing, isolated nodes and a single edge; the MLP-fused
 //! weights against precomputed ones; finite differences; bit-identical results across
@@ -7,8 +7,8 @@
 use equivariant_core::graph::{EdgeIndex, gather, scatter_sum};
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, Instruction, TensorProduct, TensorProductGradients,
-    TensorProductOptions, fully_connected_tensor_product,
+    ConvGradients, EdgeWeights, Instruction, TensorProductGradients, TensorProductOptions,
+    TensorProductPlan, fully_connected_tensor_product,
 };
 use equivariant_testing::assert_close;
 use rand::rngs::StdRng;
@@ -28,7 +28,7 @@ fn irreps(s: &str) -> Irreps {
 
 /// The guide's product, a uvu product (as in NequIP / MACE convolutions), the two kinds
 /// mixed, and a generic mode.
-fn plans() -> Vec<TensorProduct> {
+fn plans() -> Vec<TensorProductPlan> {
     let uvu = |a, b, c| Instruction::new(a, b, c, "uvu".parse().unwrap(), true);
     let uvw = |a, b, c, w| Instruction::new(a, b, c, "uvw".parse().unwrap(), w);
     vec![
@@ -39,7 +39,7 @@ fn plans() -> Vec<TensorProduct> {
             per_edge(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &irreps("4x0e+3x1o+2x2e"),
             &irreps("0e+1o+2e"),
             &irreps("4x0e+3x1o+4x1o+2x0e+2x1o"),
@@ -54,7 +54,7 @@ fn plans() -> Vec<TensorProduct> {
         )
         .unwrap(),
         // uvw and uvu paths in one product, one uvu path without weights.
-        TensorProduct::new(
+        TensorProductPlan::new(
             &irreps("3x0e+2x1o"),
             &irreps("0e+1o"),
             &irreps("4x0e+2x1o+3x1o"),
@@ -98,7 +98,7 @@ fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
 /// `scale scatter_dst(tp(gather_src(x1), x2, w))`, unfused.
 #[allow(clippy::too_many_arguments)]
 fn unfused_forward(
-    tp: &TensorProduct,
+    tp: &TensorProductPlan,
     src: &[usize],
     dst: &[usize],
     n: usize,
@@ -119,7 +119,7 @@ fn unfused_forward(
 /// The unfused gradients `(x1, x2, w)`.
 #[allow(clippy::too_many_arguments)]
 fn unfused_backward(
-    tp: &TensorProduct,
+    tp: &TensorProductPlan,
     src: &[usize],
     dst: &[usize],
     n: usize,

@@ -3,7 +3,7 @@
 
 use equivariant_core::Error;
 use equivariant_core::math::{
-    Activation, Basis, SoftOneHotLinspace, soft_one_hot_linspace, soft_unit_step,
+    ActivationFunction, Basis, SoftOneHotLinspace, soft_one_hot_linspace, soft_unit_step,
     soft_unit_step_derivative,
 };
 use equivariant_testing::{assert_close, f64s, load_fixture};
@@ -388,7 +388,7 @@ fn activations_match_torch() {
     let fx = load_fixture!("math");
     let a = &fx["activations"];
     let x = f64s(&a["x"]);
-    for act in Activation::ALL {
+    for act in ActivationFunction::ALL {
         let value = f64s(&a[act.name()]["value"]);
         let deriv = f64s(&a[act.name()]["derivative"]);
         let v: Vec<f64> = x.iter().map(|&t| act.apply(t)).collect();
@@ -414,7 +414,7 @@ fn gelu_is_accurate_to_rounding() {
         (4.0, 3.9998733150326675),
     ];
     for (x, e) in cases {
-        let g = Activation::Gelu.apply(x);
+        let g = ActivationFunction::Gelu.apply(x);
         assert!(
             // x / sqrt 2 is rounded, which costs about x^2 ulp in the tail.
             (g - e).abs() <= 1e-14 * e.abs(),
@@ -427,7 +427,7 @@ fn gelu_is_accurate_to_rounding() {
 fn activation_derivatives_match_central_differences() {
     let h = 1e-6;
     let xs: Vec<f64> = (0..200).map(|i| -7.0 + 0.0713 * i as f64).collect();
-    for act in Activation::ALL {
+    for act in ActivationFunction::ALL {
         let d: Vec<f64> = xs.iter().map(|&x| act.derivative(x)).collect();
         let fd: Vec<f64> = xs
             .iter()
@@ -440,7 +440,7 @@ fn activation_derivatives_match_central_differences() {
 #[test]
 fn normalize2mom_constants_are_e3nns() {
     let fx = load_fixture!("math");
-    for act in Activation::ALL {
+    for act in ActivationFunction::ALL {
         let e3nn = fx["normalize2mom"][act.name()].as_f64().unwrap();
         // e3nn's Monte-Carlo mean is a multithreaded torch reduction: its last bits depend
         // on the thread count (tanh and gelu move by 1-2 ulp between 1, 2 and 4 threads).
@@ -455,8 +455,8 @@ fn normalize2mom_constants_are_e3nns() {
         // Monte Carlo with 10^6 samples is good to a few 1e-3.
         assert!((e3nn - exact).abs() < 5e-3, "{act}");
     }
-    assert!((Activation::Relu.normalize2mom_exact() - 2f64.sqrt()).abs() < 1e-13);
-    assert!((Activation::Abs.normalize2mom_exact() - 1.0).abs() < 1e-13);
+    assert!((ActivationFunction::Relu.normalize2mom_exact() - 2f64.sqrt()).abs() < 1e-13);
+    assert!((ActivationFunction::Abs.normalize2mom_exact() - 1.0).abs() < 1e-13);
 }
 
 #[test]
@@ -464,8 +464,8 @@ fn names_round_trip() {
     for b in Basis::ALL {
         assert_eq!(b.to_string().parse::<Basis>(), Ok(b));
     }
-    for a in Activation::ALL {
-        assert_eq!(a.to_string().parse::<Activation>(), Ok(a));
+    for a in ActivationFunction::ALL {
+        assert_eq!(a.to_string().parse::<ActivationFunction>(), Ok(a));
     }
     assert_eq!("smooth_finite".parse::<Basis>(), Ok(Basis::SmoothFinite));
 }
@@ -479,7 +479,7 @@ fn invalid_arguments_give_typed_errors() {
         Err(Error::InvalidArgument { name: "basis", .. })
     ));
     assert!(matches!(
-        "ReLU".parse::<Activation>(),
+        "ReLU".parse::<ActivationFunction>(),
         Err(Error::InvalidArgument {
             name: "activation",
             ..

@@ -3,7 +3,7 @@
 
 use equivariant_core::Error;
 use equivariant_core::o3::{
-    Irreps, Normalization, SphericalHarmonics, matvec3, rand_matrix, spherical_harmonics,
+    Irreps, Normalization, SphericalHarmonicsPlan, matvec3, rand_matrix, spherical_harmonics,
 };
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use proptest::prelude::*;
@@ -21,7 +21,7 @@ fn values_match_e3nn_up_to_l12_in_every_normalization() {
         let ls = ls_of(&case["ls"]);
         let normalize = case["normalize"].as_bool().unwrap();
         let normalization: Normalization = case["normalization"].as_str().unwrap().parse().unwrap();
-        let sh = SphericalHarmonics::from_ls(&ls, normalize, normalization).unwrap();
+        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, normalization).unwrap();
         let mut out = vec![0.0; x.len() / 3 * sh.dim()];
         sh.compute(&x, &mut out).unwrap();
         let expected = f64s(&case["values"]);
@@ -52,7 +52,7 @@ fn pseudovector_input_matches_e3nn() {
     let x = f64s(&fixture["vectors"]);
     let case = &fixture["pseudovector"];
     let irreps: Irreps = case["irreps"].as_str().unwrap().parse().unwrap();
-    let sh = SphericalHarmonics::new(&irreps, true, Normalization::Norm).unwrap();
+    let sh = SphericalHarmonicsPlan::new(&irreps, true, Normalization::Norm).unwrap();
     assert_eq!(
         sh.irreps_in().to_string(),
         case["irreps_in"].as_str().unwrap()
@@ -68,7 +68,7 @@ fn gradients_match_e3nn_autograd() {
     for case in fixture["gradients"].as_array().unwrap() {
         let ls = ls_of(&case["ls"]);
         let normalize = case["normalize"].as_bool().unwrap();
-        let sh = SphericalHarmonics::from_ls(&ls, normalize, Normalization::Component).unwrap();
+        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Component).unwrap();
         let x = &x[..18];
         let mut out = vec![0.0; 6 * sh.dim()];
         let mut grad = vec![0.0; 3 * out.len()];
@@ -88,8 +88,8 @@ fn gradients_match_e3nn_autograd() {
 fn zero_vector_matches_e3nn_and_is_finite() {
     let fixture = load_fixture!("spherical_harmonics");
     let case = &fixture["zero_vector"];
-    let sh =
-        SphericalHarmonics::from_ls(&ls_of(&case["ls"]), true, Normalization::Component).unwrap();
+    let sh = SphericalHarmonicsPlan::from_ls(&ls_of(&case["ls"]), true, Normalization::Component)
+        .unwrap();
     let mut out = vec![0.0; sh.dim()];
     let mut grad = vec![0.0; 3 * sh.dim()];
     sh.compute_with_gradients(&[0.0, 0.0, 0.0], &mut out, &mut grad)
@@ -109,7 +109,7 @@ fn zero_vector_matches_e3nn_and_is_finite() {
 fn high_degree_is_finite_and_normalized() {
     // Beyond e3nn's l = 12: |Y^l(unit)|^2 = 2l + 1 in component normalization.
     let ls: Vec<u32> = (0..=40).collect();
-    let sh = SphericalHarmonics::from_ls(&ls, true, Normalization::Component).unwrap();
+    let sh = SphericalHarmonicsPlan::from_ls(&ls, true, Normalization::Component).unwrap();
     let mut out = vec![0.0; sh.dim()];
     sh.compute(&[0.3, -0.8, 0.52], &mut out).unwrap();
     for l in ls {
@@ -127,7 +127,7 @@ fn high_degree_is_finite_and_normalized() {
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let sh = SphericalHarmonics::from_ls(&[0, 1], true, Normalization::Component).unwrap();
+    let sh = SphericalHarmonicsPlan::from_ls(&[0, 1], true, Normalization::Component).unwrap();
     let mut out = vec![0.0; 4];
     assert!(matches!(
         sh.compute(&[1.0, 2.0], &mut out),
@@ -141,9 +141,10 @@ fn bad_input_is_a_typed_error() {
         sh.compute(&[1.0, f64::NAN, 3.0], &mut out),
         Err(Error::NonFinite { index: 1, .. })
     ));
-    assert!(SphericalHarmonics::from_ls(&[], true, Normalization::Component).is_err());
+    assert!(SphericalHarmonicsPlan::from_ls(&[], true, Normalization::Component).is_err());
     assert!(
-        SphericalHarmonics::new(&"1e+2o".parse().unwrap(), true, Normalization::Component).is_err()
+        SphericalHarmonicsPlan::new(&"1e+2o".parse().unwrap(), true, Normalization::Component)
+            .is_err()
     );
     assert!("Component".parse::<Normalization>().is_err());
     let mut empty: Vec<f64> = vec![];
@@ -163,7 +164,7 @@ proptest! {
     fn equivariant(v in vector(), seed in 0u64..1000, lmax in 0u32..13, normalize in any::<bool>()) {
         let r = rand_matrix(&mut rand::rngs::StdRng::seed_from_u64(seed));
         let irreps = Irreps::spherical_harmonics(lmax, equivariant_core::o3::Parity::Odd);
-        let sh = SphericalHarmonics::new(&irreps, normalize, Normalization::Component).unwrap();
+        let sh = SphericalHarmonicsPlan::new(&irreps, normalize, Normalization::Component).unwrap();
         let dim = sh.dim();
         let (mut y, mut y_rot) = (vec![0.0; dim], vec![0.0; dim]);
         sh.compute(&v, &mut y).unwrap();
@@ -179,7 +180,7 @@ proptest! {
     #[test]
     fn gradient_matches_finite_differences(v in vector(), lmax in 0u32..13, normalize in any::<bool>()) {
         let ls: Vec<u32> = (0..=lmax).collect();
-        let sh = SphericalHarmonics::from_ls(&ls, normalize, Normalization::Component).unwrap();
+        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Component).unwrap();
         let dim = sh.dim();
         let (mut y, mut grad) = (vec![0.0; dim], vec![0.0; 3 * dim]);
         sh.compute_with_gradients(&v, &mut y, &mut grad).unwrap();

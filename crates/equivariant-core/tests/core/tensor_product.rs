@@ -3,7 +3,7 @@
 
 use equivariant_core::Error;
 use equivariant_core::o3::tensor_product::{
-    ConnectionMode, Instruction, TensorProduct, TensorProductGradients, TensorProductOptions,
+    ConnectionMode, Instruction, TensorProductGradients, TensorProductOptions, TensorProductPlan,
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
 };
 use equivariant_core::o3::{Irreps, rand_matrix};
@@ -15,7 +15,7 @@ fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
 }
 
 /// One tensor product per connection mode, on irreps with several multiplicities.
-fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
+fn every_mode(shared_weights: bool) -> Vec<TensorProductPlan> {
     let i = |s: &str| s.parse::<Irreps>().unwrap();
     let options = || TensorProductOptions {
         shared_weights,
@@ -41,7 +41,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("3x1o+2x2e"),
             &i("2x1o+1x2e"),
             &i("3x0e+3x1e+3x2o+2x2e"),
@@ -54,7 +54,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("3x1o+2x2e"),
             &i("2x1o+1x2e"),
             &i("2x0e+2x1e+1x2e"),
@@ -66,7 +66,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("3x1o+2x2e"),
             &i("3x1o+2x3o"),
             &i("4x0e+1x2e+2x1o"),
@@ -78,7 +78,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("3x1o+2x2e"),
             &i("3x1o+2x2e"),
             &i("3x1e+2x4e+2x0e"),
@@ -90,7 +90,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("3x1o+2x2e"),
             &i("2x1o"),
             &i("6x2e+4x1o"),
@@ -98,7 +98,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("4x1o"),
             &i("4x1o"),
             &i("6x1e+6x0e"),
@@ -106,7 +106,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
             options(),
         )
         .unwrap(),
-        TensorProduct::new(
+        TensorProductPlan::new(
             &i("4x1o"),
             &i("4x1o"),
             &i("3x1e+2x2e"),
@@ -117,7 +117,7 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProduct> {
     ]
 }
 
-fn weights(tp: &TensorProduct, batch: usize, rng: &mut impl Rng) -> Vec<f64> {
+fn weights(tp: &TensorProductPlan, batch: usize, rng: &mut impl Rng) -> Vec<f64> {
     randn(
         rng,
         if tp.shared_weights() {
@@ -128,7 +128,7 @@ fn weights(tp: &TensorProduct, batch: usize, rng: &mut impl Rng) -> Vec<f64> {
     )
 }
 
-fn forward(tp: &TensorProduct, x1: &[f64], x2: &[f64], w: &[f64], batch: usize) -> Vec<f64> {
+fn forward(tp: &TensorProductPlan, x1: &[f64], x2: &[f64], w: &[f64], batch: usize) -> Vec<f64> {
     let mut out = vec![0.0; batch * tp.irreps_out().dim()];
     tp.forward(x1, x2, w, &mut out).unwrap();
     out
@@ -388,7 +388,7 @@ fn bad_input_is_a_typed_error() {
     let i = |s: &str| s.parse::<Irreps>().unwrap();
     let ins = |a, b, c, m: ConnectionMode, w| vec![Instruction::new(a, b, c, m, w)];
     let new = |a: &str, b: &str, c: &str, instructions| {
-        TensorProduct::new(&i(a), &i(b), &i(c), instructions, Default::default())
+        TensorProductPlan::new(&i(a), &i(b), &i(c), instructions, Default::default())
     };
     // Index past the end, parity, triangle rule, multiplicities, missing weights.
     assert!(matches!(
@@ -434,11 +434,11 @@ fn bad_input_is_a_typed_error() {
 
 mod fixtures {
     use equivariant_core::o3::tensor_product::{
-        ConnectionMode, Instruction, TensorProduct, TensorProductGradients, TensorProductOptions,
-        elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
-        tensor_square,
+        ConnectionMode, Instruction, TensorProductGradients, TensorProductOptions,
+        TensorProductPlan, elementwise_tensor_product, full_tensor_product,
+        fully_connected_tensor_product, tensor_square,
     };
-    use equivariant_core::o3::{Irreps, Linear};
+    use equivariant_core::o3::{Irreps, LinearPlan};
     use equivariant_testing::{assert_close, f64s, load_fixture};
     use serde_json::Value;
 
@@ -481,7 +481,7 @@ mod fixtures {
         }
     }
 
-    fn build(case: &Value) -> TensorProduct {
+    fn build(case: &Value) -> TensorProductPlan {
         let args = &case["args"];
         let shared = case["shared_weights"].as_bool().unwrap();
         let options = options(args, shared);
@@ -503,7 +503,7 @@ mod fixtures {
                         .with_path_weight(i[5].as_f64().unwrap())
                     })
                     .collect();
-                TensorProduct::new(
+                TensorProductPlan::new(
                     &irreps(&args["irreps_in1"]),
                     &irreps(&args["irreps_in2"]),
                     &irreps(&args["irreps_out"]),
@@ -596,7 +596,7 @@ mod fixtures {
 
     /// The fixture's numbers with its rows repeated `reps` times (a shared weight's
     /// gradient, a sum over rows, scales by `reps`).
-    fn check_rows(name: &str, tp: &TensorProduct, case: &Value, reps: usize) {
+    fn check_rows(name: &str, tp: &TensorProductPlan, case: &Value, reps: usize) {
         let tiled = |v: Vec<f64>| v.repeat(reps);
         let shared = case["shared_weights"].as_bool().unwrap();
         let square = case["x2"].is_null();
@@ -710,7 +710,7 @@ mod fixtures {
     fn check_linear(case: &Value) {
         let name = case["name"].as_str().unwrap();
         let args = &case["args"];
-        let linear = Linear::new(
+        let linear = LinearPlan::new(
             &irreps(&args["irreps_in"]),
             &irreps(&args["irreps_out"]),
             args["biases"].as_bool().unwrap(),

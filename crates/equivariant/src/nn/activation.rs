@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use equivariant_core::math::Activation as Function;
+use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
@@ -13,10 +13,10 @@ use crate::shape::check_width;
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
 /// `c_i f_i(x)`, with `c_i` e3nn's `normalize2mom` constant of `f_i`
-/// ([`Function::normalize2mom_constant`]), or through unchanged where `acts[i]` is `None`.
+/// ([`ActivationFunction::normalize2mom_constant`]), or through unchanged where `acts[i]` is `None`.
 ///
 /// Only scalar blocks (`l = 0`) take an activation. An even scalar stays even; an odd
-/// scalar needs an even or odd function ([`Function::parity`]) and comes out with that
+/// scalar needs an even or odd function ([`ActivationFunction::parity`]) and comes out with that
 /// function's parity.
 ///
 /// # Shapes
@@ -25,16 +25,16 @@ use crate::shape::check_width;
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::math::Activation as Function;
+/// use equivariant::math::ActivationFunction;
 /// use equivariant::nn::Activation;
 ///
 /// let act = Activation::new(&"2x0e + 1x0o + 1x1o".parse()?,
-///     &[Some(Function::Relu), Some(Function::Tanh), None])?;
+///     &[Some(ActivationFunction::Relu), Some(ActivationFunction::Tanh), None])?;
 /// assert_eq!(act.irreps_out().to_string(), "2x0e+1x0o+1x1o");
 /// let x = Tensor::<2>::from_floats([[-1.0, 2.0, 0.0, 1.0, 2.0, 3.0]], &Device::flex());
 /// let y = act.forward(x)?.into_data().try_into_vec::<f32>().unwrap();
 /// assert_eq!(y[0], 0.0);
-/// assert!((y[1] - 2.0 * Function::Relu.normalize2mom_constant() as f32).abs() < 1e-6);
+/// assert!((y[1] - 2.0 * ActivationFunction::Relu.normalize2mom_constant() as f32).abs() < 1e-6);
 /// assert_eq!(&y[3..], [1.0, 2.0, 3.0]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
@@ -45,7 +45,7 @@ pub struct Activation {
     #[module(skip)]
     irreps_out: Irreps,
     #[module(skip)]
-    acts: Vec<Option<Function>>,
+    acts: Vec<Option<ActivationFunction>>,
 }
 
 impl Activation {
@@ -58,15 +58,15 @@ impl Activation {
     /// neither even nor odd.
     ///
     /// ```
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::Activation;
-    /// assert!(Activation::new(&"1x0o".parse()?, &[Some(Function::Relu)]).is_err());
-    /// assert!(Activation::new(&"1x1o".parse()?, &[Some(Function::Tanh)]).is_err());
-    /// let abs = Activation::new(&"1x0o".parse()?, &[Some(Function::Abs)])?;
+    /// assert!(Activation::new(&"1x0o".parse()?, &[Some(ActivationFunction::Relu)]).is_err());
+    /// assert!(Activation::new(&"1x1o".parse()?, &[Some(ActivationFunction::Tanh)]).is_err());
+    /// let abs = Activation::new(&"1x0o".parse()?, &[Some(ActivationFunction::Abs)])?;
     /// assert_eq!(abs.irreps_out().to_string(), "1x0e");
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn new(irreps_in: &Irreps, acts: &[Option<Function>]) -> Result<Self> {
+    pub fn new(irreps_in: &Irreps, acts: &[Option<ActivationFunction>]) -> Result<Self> {
         if acts.len() != irreps_in.len() {
             return Err(Error::InvalidArgument {
                 name: "acts",
@@ -127,8 +127,8 @@ impl Activation {
     /// The output irreps: the input's, with the parity of odd scalars set by their function.
     ///
     /// ```
-    /// use equivariant::math::Activation as Function;
-    /// let act = equivariant::nn::Activation::new(&"1x0o".parse()?, &[Some(Function::Tanh)])?;
+    /// use equivariant::math::ActivationFunction;
+    /// let act = equivariant::nn::Activation::new(&"1x0o".parse()?, &[Some(ActivationFunction::Tanh)])?;
     /// assert_eq!(act.irreps_out().to_string(), "1x0o");
     /// # Ok::<(), equivariant::Error>(())
     /// ```

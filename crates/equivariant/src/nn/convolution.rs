@@ -11,9 +11,9 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use equivariant_core::graph::{EdgeIndex, Graph, radius_graph};
-use equivariant_core::math::{Activation, Basis, SoftOneHotLinspace};
+use equivariant_core::math::{ActivationFunction, Basis, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{TensorProductOptions, fully_connected_tensor_product};
-use equivariant_core::o3::{Irreps, Normalization, Parity, SphericalHarmonics};
+use equivariant_core::o3::{Irreps, Normalization, Parity, SphericalHarmonicsPlan};
 use equivariant_core::{Error, Result};
 
 use super::FullyConnectedNet;
@@ -50,7 +50,7 @@ pub struct ConvolutionConfig {
     /// Hidden widths of the radial MLP `h` (the guide's `[16]`).
     pub hidden: Vec<usize>,
     /// Activation of the radial MLP (the guide's relu), normalized as e3nn does.
-    pub act: Activation,
+    pub act: ActivationFunction,
     /// Cutoff radius of the graph and end of the radial basis.
     pub max_radius: f64,
     /// `z`, the normalization `1/sqrt(z)`; `None` takes the graph's average degree
@@ -76,7 +76,7 @@ impl ConvolutionConfig {
             basis: Basis::SmoothFinite,
             cutoff: false,
             hidden: vec![16],
-            act: Activation::Relu,
+            act: ActivationFunction::Relu,
             max_radius: 1.8,
             num_neighbors: None,
         }
@@ -112,7 +112,7 @@ impl ConvolutionConfig {
             });
         }
         let irreps_sh = Irreps::spherical_harmonics(self.lmax, Parity::Odd);
-        let sh = SphericalHarmonics::new(&irreps_sh, true, Normalization::Component)?;
+        let sh = SphericalHarmonicsPlan::new(&irreps_sh, true, Normalization::Component)?;
         let basis = SoftOneHotLinspace::new(
             0.0,
             self.max_radius,
@@ -181,7 +181,7 @@ pub struct Convolution {
     /// per-edge (external) weights.
     pub tp: TensorProduct,
     #[module(skip)]
-    sh: Arc<SphericalHarmonics>,
+    sh: Arc<SphericalHarmonicsPlan>,
     #[module(skip)]
     basis: Arc<SoftOneHotLinspace>,
     #[module(skip)]

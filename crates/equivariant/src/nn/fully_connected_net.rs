@@ -3,7 +3,7 @@
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
-use equivariant_core::math::{Activation, RadialLayer, SoftOneHotLinspace};
+use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
 use crate::ops::activation::apply;
@@ -13,7 +13,7 @@ use crate::shape::{check_dtype, check_width};
 ///
 /// Layer `i` maps `hs[i] -> hs[i + 1]` with a weight `W_i` (`[hs[i], hs[i + 1]]`, drawn
 /// from `N(0, 1)`) and no bias. With an activation `phi` (normalized by e3nn's
-/// `normalize2mom` constant `c`, [`Activation::normalize2mom_constant`]) a layer computes
+/// `normalize2mom` constant `c`, [`ActivationFunction::normalize2mom_constant`]) a layer computes
 ///
 /// `x -> sqrt(var_out) c phi(x W / sqrt(h_in var_in))`,
 ///
@@ -27,11 +27,11 @@ use crate::shape::{check_dtype, check_width};
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::math::Activation;
+/// use equivariant::math::ActivationFunction;
 /// use equivariant::nn::FullyConnectedNet;
 ///
 /// let device = Device::flex();
-/// let fc = FullyConnectedNet::new(&[10, 16, 400], Some(Activation::Relu), &device)?;
+/// let fc = FullyConnectedNet::new(&[10, 16, 400], Some(ActivationFunction::Relu), &device)?;
 /// let y = fc.forward(Tensor::<2>::ones([7, 10], &device))?;
 /// assert_eq!(y.dims(), [7, 400]);
 /// # Ok::<(), equivariant::Error>(())
@@ -43,7 +43,7 @@ pub struct FullyConnectedNet {
     #[module(skip)]
     hs: Vec<usize>,
     #[module(skip)]
-    act: Option<Activation>,
+    act: Option<ActivationFunction>,
     #[module(skip)]
     variance_in: f64,
     #[module(skip)]
@@ -66,7 +66,7 @@ impl FullyConnectedNet {
     /// assert!(FullyConnectedNet::new(&[3], None, &Device::flex()).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn new(hs: &[usize], act: Option<Activation>, device: &Device) -> Result<Self> {
+    pub fn new(hs: &[usize], act: Option<ActivationFunction>, device: &Device) -> Result<Self> {
         Self::with_options(hs, act, 1.0, 1.0, false, device)
     }
 
@@ -77,15 +77,15 @@ impl FullyConnectedNet {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use equivariant::math::Activation;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::FullyConnectedNet;
-    /// let fc = FullyConnectedNet::with_options(&[3, 4], Some(Activation::Tanh), 2.0, 1.0, true, &Device::flex())?;
+    /// let fc = FullyConnectedNet::with_options(&[3, 4], Some(ActivationFunction::Tanh), 2.0, 1.0, true, &Device::flex())?;
     /// assert_eq!(fc.hs(), [3, 4]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn with_options(
         hs: &[usize],
-        act: Option<Activation>,
+        act: Option<ActivationFunction>,
         variance_in: f64,
         variance_out: f64,
         out_act: bool,
@@ -142,13 +142,13 @@ impl FullyConnectedNet {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use equivariant::math::Activation;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::FullyConnectedNet;
-    /// let fc = FullyConnectedNet::new(&[2, 3], Some(Activation::Silu), &Device::flex())?;
-    /// assert_eq!(fc.act(), Some(Activation::Silu));
+    /// let fc = FullyConnectedNet::new(&[2, 3], Some(ActivationFunction::Silu), &Device::flex())?;
+    /// assert_eq!(fc.act(), Some(ActivationFunction::Silu));
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn act(&self) -> Option<Activation> {
+    pub fn act(&self) -> Option<ActivationFunction> {
         self.act
     }
 
@@ -192,10 +192,10 @@ impl FullyConnectedNet {
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
-    /// use equivariant::math::Activation;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::FullyConnectedNet;
     /// let device = Device::flex();
-    /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(Activation::Relu), &device)?;
+    /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(ActivationFunction::Relu), &device)?;
     /// let x = Tensor::<2>::ones([2, 3], &device);
     /// let h = fc.forward_hidden(x.clone())?;
     /// assert_eq!(h.dims(), [2, 8]);
@@ -219,11 +219,11 @@ impl FullyConnectedNet {
     /// ```
     /// use std::sync::Arc;
     /// use burn::tensor::{Device, Tensor};
-    /// use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
+    /// use equivariant::math::{ActivationFunction, Basis, SoftOneHotLinspace};
     /// use equivariant::nn::FullyConnectedNet;
     /// use equivariant::ops::{radial_layer, soft_one_hot_linspace};
     /// let device = Device::flex();
-    /// let fc = FullyConnectedNet::new(&[4, 8, 3], Some(Activation::Silu), &device)?;
+    /// let fc = FullyConnectedNet::new(&[4, 8, 3], Some(ActivationFunction::Silu), &device)?;
     /// let basis = SoftOneHotLinspace::new(0.0, 2.0, 4, Basis::Gaussian, false)?;
     /// let layer = Arc::new(fc.first_radial_layer(&basis, 2.0).unwrap());
     /// let v = Tensor::<2>::from_floats([[0.3, 0.4, 0.0], [1.0, 0.0, 0.0]], &device);
@@ -273,12 +273,12 @@ impl FullyConnectedNet {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use equivariant::math::Activation;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::FullyConnectedNet;
     /// let device = Device::flex();
-    /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(Activation::Relu), &device)?;
+    /// let fc = FullyConnectedNet::new(&[3, 8, 5], Some(ActivationFunction::Relu), &device)?;
     /// assert_eq!(fc.last_linear().unwrap().dims(), [8, 5]);
-    /// let fc = FullyConnectedNet::with_options(&[3, 5], Some(Activation::Relu), 1.0, 1.0, true, &device)?;
+    /// let fc = FullyConnectedNet::with_options(&[3, 5], Some(ActivationFunction::Relu), 1.0, 1.0, true, &device)?;
     /// assert!(fc.last_linear().is_none());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
@@ -290,7 +290,7 @@ impl FullyConnectedNet {
     }
 
     /// Layer `i`'s activation and the factor on its weight.
-    fn layer_settings(&self, i: usize) -> (Option<Activation>, f64) {
+    fn layer_settings(&self, i: usize) -> (Option<ActivationFunction>, f64) {
         let last = self.weights.len() - 1;
         let h_in = self.hs[i] as f64;
         let var_in = if i == 0 { self.variance_in } else { 1.0 };

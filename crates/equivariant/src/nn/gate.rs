@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use equivariant_core::math::Activation as Function;
+use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::elementwise_tensor_product;
 use equivariant_core::{Error, Result};
@@ -29,12 +29,12 @@ use crate::ops::irreps::scale_instances;
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::math::Activation as Function;
+/// use equivariant::math::ActivationFunction;
 /// use equivariant::nn::Gate;
 ///
 /// let gate = Gate::new(
-///     &"16x0e".parse()?, &[Some(Function::Relu)],
-///     &"8x0e".parse()?, &[Some(Function::Sigmoid)],
+///     &"16x0e".parse()?, &[Some(ActivationFunction::Relu)],
+///     &"8x0e".parse()?, &[Some(ActivationFunction::Sigmoid)],
 ///     &"4x1o + 4x2e".parse()?)?;
 /// assert_eq!(gate.irreps_in().to_string(), "24x0e+4x1o+4x2e");
 /// assert_eq!(gate.irreps_out().to_string(), "16x0e+4x1o+4x2e");
@@ -65,22 +65,22 @@ impl Gate {
     /// number the gated instances, or for activations [`Activation::new`] refuses.
     ///
     /// ```
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::Gate;
     /// let too_few_gates = Gate::new(&"".parse()?, &[], &"1x0e".parse()?,
-    ///     &[Some(Function::Sigmoid)], &"2x1o".parse()?);
+    ///     &[Some(ActivationFunction::Sigmoid)], &"2x1o".parse()?);
     /// assert!(too_few_gates.is_err());
     /// // An odd gate through an odd function flips the gated parity.
     /// let gate = Gate::new(&"".parse()?, &[], &"1x0o".parse()?,
-    ///     &[Some(Function::Tanh)], &"1x1o".parse()?)?;
+    ///     &[Some(ActivationFunction::Tanh)], &"1x1o".parse()?)?;
     /// assert_eq!(gate.irreps_out().to_string(), "1x1e");
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn new(
         irreps_scalars: &Irreps,
-        act_scalars: &[Option<Function>],
+        act_scalars: &[Option<ActivationFunction>],
         irreps_gates: &Irreps,
-        act_gates: &[Option<Function>],
+        act_gates: &[Option<ActivationFunction>],
         irreps_gated: &Irreps,
     ) -> Result<Self> {
         for (name, irreps) in [
@@ -150,9 +150,9 @@ impl Gate {
     /// The input irreps: scalars, gates and gated, sorted and simplified.
     ///
     /// ```
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// let gate = equivariant::nn::Gate::new(&"1x0e".parse()?, &[None], &"1x0e".parse()?,
-    ///     &[Some(Function::Sigmoid)], &"1x1o".parse()?)?;
+    ///     &[Some(ActivationFunction::Sigmoid)], &"1x1o".parse()?)?;
     /// assert_eq!(gate.irreps_in().to_string(), "2x0e+1x1o");
     /// # Ok::<(), equivariant::Error>(())
     /// ```
@@ -163,9 +163,9 @@ impl Gate {
     /// The output irreps: the activated scalars, then the gated irreps.
     ///
     /// ```
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// let gate = equivariant::nn::Gate::new(&"1x0e".parse()?, &[None], &"1x0e".parse()?,
-    ///     &[Some(Function::Sigmoid)], &"1x1o".parse()?)?;
+    ///     &[Some(ActivationFunction::Sigmoid)], &"1x1o".parse()?)?;
     /// assert_eq!(gate.irreps_out().to_string(), "1x0e+1x1o");
     /// # Ok::<(), equivariant::Error>(())
     /// ```
@@ -181,10 +181,10 @@ impl Gate {
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::Gate;
     /// // A gate of exactly 0 through relu silences its vector.
-    /// let gate = Gate::new(&"".parse()?, &[], &"1x0e".parse()?, &[Some(Function::Relu)], &"1x1o".parse()?)?;
+    /// let gate = Gate::new(&"".parse()?, &[], &"1x0e".parse()?, &[Some(ActivationFunction::Relu)], &"1x1o".parse()?)?;
     /// let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0, 3.0]], &Device::flex());
     /// assert_eq!(gate.forward(x)?.into_data().try_into_vec::<f32>().unwrap(), [0.0; 3]);
     /// assert!(gate.forward(Tensor::<2>::ones([1, 3], &Device::flex())).is_err());

@@ -2,7 +2,7 @@
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
-use equivariant_core::math::Activation as Function;
+use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
@@ -26,11 +26,11 @@ use crate::shape::{check_dtype, check_width};
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::math::Activation as Function;
+/// use equivariant::math::ActivationFunction;
 /// use equivariant::nn::NormActivation;
 ///
 /// let device = Device::flex();
-/// let act = NormActivation::new(&"1x1o".parse()?, Function::Sigmoid, true, None, false, &device)?;
+/// let act = NormActivation::new(&"1x1o".parse()?, ActivationFunction::Sigmoid, true, None, false, &device)?;
 /// let y = act.forward(Tensor::<2>::from_floats([[0.0, 3.0, 4.0]], &device))?;
 /// let s = 1.0 / (1.0 + (-5.0f32).exp()); // sigmoid(|x|), then x / |x|
 /// let y = y.into_data().try_into_vec::<f32>().unwrap();
@@ -44,7 +44,7 @@ pub struct NormActivation {
     #[module(skip)]
     irreps_in: Irreps,
     #[module(skip)]
-    function: Function,
+    function: ActivationFunction,
     #[module(skip)]
     normalize: bool,
     #[module(skip)]
@@ -61,17 +61,17 @@ impl NormActivation {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::NormActivation;
     /// let irreps = "2x1o".parse()?;
-    /// assert!(NormActivation::new(&irreps, Function::Silu, false, Some(1e-8), false, &Device::flex()).is_err());
-    /// let act = NormActivation::new(&irreps, Function::Silu, true, None, true, &Device::flex())?;
+    /// assert!(NormActivation::new(&irreps, ActivationFunction::Silu, false, Some(1e-8), false, &Device::flex()).is_err());
+    /// let act = NormActivation::new(&irreps, ActivationFunction::Silu, true, None, true, &Device::flex())?;
     /// assert_eq!(act.biases.unwrap().dims(), [2]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn new(
         irreps_in: &Irreps,
-        scalar_nonlinearity: Function,
+        scalar_nonlinearity: ActivationFunction,
         normalize: bool,
         epsilon: Option<f64>,
         bias: bool,
@@ -107,8 +107,8 @@ impl NormActivation {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use equivariant::math::Activation as Function;
-    /// let act = equivariant::nn::NormActivation::new(&"1x2e".parse()?, Function::Tanh, true, None, false, &Device::flex())?;
+    /// use equivariant::math::ActivationFunction;
+    /// let act = equivariant::nn::NormActivation::new(&"1x2e".parse()?, ActivationFunction::Tanh, true, None, false, &Device::flex())?;
     /// assert_eq!(act.irreps_in().to_string(), "1x2e");
     /// # Ok::<(), equivariant::Error>(())
     /// ```
@@ -125,11 +125,11 @@ impl NormActivation {
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
-    /// use equivariant::math::Activation as Function;
+    /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::NormActivation;
     /// let device = Device::flex();
     /// // Without normalize: y = f(|x|) x.
-    /// let act = NormActivation::new(&"1x0e".parse()?, Function::Relu, false, None, false, &device)?;
+    /// let act = NormActivation::new(&"1x0e".parse()?, ActivationFunction::Relu, false, None, false, &device)?;
     /// let y = act.forward(Tensor::<2>::from_floats([[-2.0]], &device))?;
     /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [-4.0]);
     /// assert!(act.forward(Tensor::<2>::ones([1, 3], &device)).is_err());

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
-use equivariant_core::o3::tensor_product::{PathNormalization, TensorProduct as Plan};
-use equivariant_core::o3::{Irreps, Linear as LinearMap};
+use equivariant_core::o3::tensor_product::{PathNormalization, TensorProductPlan};
+use equivariant_core::o3::{Irreps, LinearPlan};
 use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
@@ -13,7 +13,7 @@ use crate::shape::{check_dtype, check_rows, check_width};
 
 /// e3nn's `o3.Linear(irreps_in, irreps_out, ...)`: the equivariant linear map
 /// `out[w] = sum_u W[u, w] x[u] / sqrt(fan_in) (+ b[w] on 0e outputs)` between every pair
-/// of equal irreps (the core [`LinearMap`] gives the formula and the weight layout).
+/// of equal irreps (the core [`LinearPlan`] gives the formula and the weight layout).
 ///
 /// With internal weights (the default) the module owns `weight` (`N(0, 1)`) and `bias`
 /// (zeros); otherwise [`forward`](Linear::forward) takes the weights, one vector for all
@@ -41,9 +41,9 @@ pub struct Linear {
     /// The biases of the `0e` outputs, `[bias_numel]` (e3nn's `bias`), `None` without.
     pub bias: Option<Param<Tensor<1>>>,
     #[module(skip)]
-    map: Arc<LinearMap>,
+    map: Arc<LinearPlan>,
     #[module(skip)]
-    plan: Arc<Plan>,
+    plan: Arc<TensorProductPlan>,
 }
 
 /// The settings of e3nn's `o3.Linear`; [`init`](LinearConfig::init) builds the module.
@@ -79,7 +79,7 @@ impl Linear {
     /// assert_eq!(linear.map().instructions().len(), 1);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn map(&self) -> &LinearMap {
+    pub fn map(&self) -> &LinearPlan {
         &self.map
     }
 
@@ -276,7 +276,7 @@ impl LinearConfig {
                     .into(),
             });
         }
-        let map = LinearMap::new(
+        let map = LinearPlan::new(
             &self.irreps_in,
             &self.irreps_out,
             self.biases,

@@ -5,9 +5,8 @@
 //! The burn modules take the names e3nn users know: [`TensorProduct`] (with
 //! [`FullyConnectedTensorProduct`], [`TensorProduct::full`], [`TensorProduct::elementwise`],
 //! [`TensorProduct::square`]), [`Linear`] and [`SphericalHarmonics`] hold their weights and
-//! run a core plan; the core types of the same names stay reachable by their module paths
-//! ([`tensor_product::TensorProduct`], [`linear::Linear`],
-//! [`spherical_harmonics::SphericalHarmonics`]).
+//! run a core plan ([`TensorProductPlan`](tensor_product::TensorProductPlan),
+//! [`LinearPlan`], [`SphericalHarmonicsPlan`]).
 //!
 //! ```
 //! use burn::tensor::Device;

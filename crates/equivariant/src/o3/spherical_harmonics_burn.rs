@@ -5,14 +5,14 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::tensor::Tensor;
 use equivariant_core::Result;
-use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonics as Table};
+use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonicsPlan};
 
 use crate::ops::spherical_harmonics::spherical_harmonics;
 use crate::shape::{check_finite, check_width};
 
 /// e3nn's `o3.SphericalHarmonics(irreps_out, normalize, normalization)` module: the
 /// harmonics `Y^l(v)` of each row `v` for the degrees of `irreps_out`, differentiable with
-/// respect to `v` (the core [`Table`] gives the conventions).
+/// respect to `v` (the core [`SphericalHarmonicsPlan`] gives the conventions).
 ///
 /// # Shapes
 ///
@@ -30,7 +30,7 @@ use crate::shape::{check_finite, check_width};
 #[derive(Module, Debug)]
 pub struct SphericalHarmonics {
     #[module(skip)]
-    table: Arc<Table>,
+    table: Arc<SphericalHarmonicsPlan>,
 }
 
 impl SphericalHarmonics {
@@ -49,7 +49,11 @@ impl SphericalHarmonics {
     /// ```
     pub fn new(irreps_out: &Irreps, normalize: bool, normalization: Normalization) -> Result<Self> {
         Ok(SphericalHarmonics {
-            table: Arc::new(Table::new(irreps_out, normalize, normalization)?),
+            table: Arc::new(SphericalHarmonicsPlan::new(
+                irreps_out,
+                normalize,
+                normalization,
+            )?),
         })
     }
 
@@ -61,7 +65,7 @@ impl SphericalHarmonics {
     /// assert_eq!(sh.table().ls(), [1, 3]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn table(&self) -> &Table {
+    pub fn table(&self) -> &SphericalHarmonicsPlan {
         &self.table
     }
 

@@ -7,7 +7,7 @@ use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay,
 use burn::tensor::{Device, Tensor};
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
-    TensorProduct as Plan, TensorProductOptions, elementwise_tensor_product, full_tensor_product,
+    TensorProductOptions, TensorProductPlan, elementwise_tensor_product, full_tensor_product,
     fully_connected_tensor_product, tensor_square,
 };
 use equivariant_core::{Error, Result};
@@ -16,16 +16,14 @@ use crate::ops::tensor_product::tensor_product;
 use crate::shape::{check_dtype, check_rows, check_width};
 
 /// e3nn's `o3.TensorProduct` module: `out = x1 (x) x2` row by row, with the paths, weight
-/// layout and normalization of a core plan ([`tensor_product::TensorProduct`], whose docs
-/// give the formula), on any device whose backend implements
+/// layout and normalization of a core plan ([`TensorProductPlan`], whose docs give the
+/// formula), on any device whose backend implements
 /// [`TensorProductBackend`](crate::ops::TensorProductBackend) (Flex, with or without
 /// autodiff).
 ///
 /// Weights follow e3nn: with `shared_weights` (the default) the module owns one weight
 /// vector ("internal weights"); with per-row weights (`shared_weights = false`, one vector
 /// per edge in a convolution) they are passed to [`forward`](TensorProduct::forward).
-///
-/// [`tensor_product::TensorProduct`]: crate::o3::tensor_product::TensorProduct
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -48,7 +46,7 @@ pub struct TensorProduct {
     pub weight: Option<Param<Tensor<1>>>,
     /// The plan: irreps, instructions, coefficients, kernels.
     #[module(skip)]
-    plan: Arc<Plan>,
+    plan: Arc<TensorProductPlan>,
 }
 
 impl TensorProduct {
@@ -71,7 +69,7 @@ impl TensorProduct {
     /// assert!(TensorProduct::new(plan, &Device::flex()).weight.is_none());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn new(plan: impl Into<Arc<Plan>>, device: &Device) -> Self {
+    pub fn new(plan: impl Into<Arc<TensorProductPlan>>, device: &Device) -> Self {
         let plan = plan.into();
         let weight = (plan.shared_weights() && plan.weight_numel() > 0).then(|| {
             Initializer::Normal {
@@ -94,7 +92,7 @@ impl TensorProduct {
     /// assert!(TensorProduct::with_external_weights(plan).weight.is_none());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn with_external_weights(plan: impl Into<Arc<Plan>>) -> Self {
+    pub fn with_external_weights(plan: impl Into<Arc<TensorProductPlan>>) -> Self {
         TensorProduct {
             weight: None,
             plan: plan.into(),
@@ -183,7 +181,7 @@ impl TensorProduct {
     /// assert_eq!(tp.plan().to_string(), "FullyConnectedTensorProduct(1x0e x 1x0e -> 1x0e | 1 paths | 1 weights)");
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn plan(&self) -> &Arc<Plan> {
+    pub fn plan(&self) -> &Arc<TensorProductPlan> {
         &self.plan
     }
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::math::{Basis, SoftOneHotLinspace};
-use equivariant::o3::spherical_harmonics::SphericalHarmonics;
+use equivariant::o3::spherical_harmonics::SphericalHarmonicsPlan;
 use equivariant::o3::tensor_product::{
-    ConnectionMode, Instruction, IrrepNormalization, PathNormalization, TensorProduct,
-    TensorProductOptions, fully_connected_tensor_product, tensor_square,
+    ConnectionMode, Instruction, IrrepNormalization, PathNormalization, TensorProductOptions,
+    TensorProductPlan, fully_connected_tensor_product, tensor_square,
 };
 use equivariant::o3::{Irreps, Normalization};
 use equivariant::ops::{composed, soft_one_hot_linspace, spherical_harmonics, tensor_product};
@@ -35,7 +35,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 }
 
 /// Plans in every connection mode, weighted and not, shared and per-row weights.
-fn plans() -> Vec<TensorProduct> {
+fn plans() -> Vec<TensorProductPlan> {
     let mut plans = Vec::new();
     for shared_weights in [true, false] {
         for (irrep_normalization, path_normalization) in [
@@ -60,7 +60,7 @@ fn plans() -> Vec<TensorProduct> {
             let ins = |i1, i2, o, mode: ConnectionMode, w| Instruction::new(i1, i2, o, mode, w);
             use ConnectionMode::*;
             plans.push(
-                TensorProduct::new(
+                TensorProductPlan::new(
                     &irreps("3x1o+3x2e"),
                     &irreps("3x1o+2x0e"),
                     &irreps("3x0e+3x1e+2x1o+3x2o+6x1o+3x3o+3x1o"),
@@ -154,8 +154,9 @@ fn composed_spherical_harmonics_match_native() {
             Normalization::Integral,
         ] {
             for ls in [vec![0, 1, 2, 3, 4, 5, 6], vec![3, 1, 1]] {
-                let sh =
-                    Arc::new(SphericalHarmonics::from_ls(&ls, normalize, normalization).unwrap());
+                let sh = Arc::new(
+                    SphericalHarmonicsPlan::from_ls(&ls, normalize, normalization).unwrap(),
+                );
                 let dim = sh.dim();
                 let run = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
                     let t = tensor(&v, [n, 3], &device);
@@ -260,7 +261,7 @@ fn composed_convolution_matches_native() {
 
 #[test]
 fn composed_radial_layer_matches_native() {
-    use equivariant::math::{Activation, RadialLayer};
+    use equivariant::math::{ActivationFunction, RadialLayer};
     use equivariant::ops::radial_layer;
     let device = Device::flex().autodiff();
     let (e, nb, width) = (37, 10, 6);
@@ -274,8 +275,8 @@ fn composed_radial_layer_matches_native() {
     let w = wavy(nb * width, 0.4);
     let g = wavy(e * width, 1.1);
     for (basis, act) in [
-        (Basis::SmoothFinite, Some(Activation::Relu)),
-        (Basis::Gaussian, Some(Activation::Silu)),
+        (Basis::SmoothFinite, Some(ActivationFunction::Relu)),
+        (Basis::Gaussian, Some(ActivationFunction::Silu)),
         (Basis::Bessel, None),
     ] {
         let b = SoftOneHotLinspace::new(0.0, 1.8, nb, basis, true).unwrap();

@@ -7,7 +7,7 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use equivariant::math::Activation as Function;
+use equivariant::math::ActivationFunction;
 use equivariant::nn::{
     Activation, BatchNorm, BatchNormConfig, Extract, FullyConnectedNet, Gate, NormActivation,
     Reduce,
@@ -35,11 +35,11 @@ fn irreps(v: &Value) -> Irreps {
     v.as_str().unwrap().parse().unwrap()
 }
 
-fn function(v: &Value) -> Option<Function> {
+fn function(v: &Value) -> Option<ActivationFunction> {
     v.as_str().map(|s| s.parse().unwrap())
 }
 
-fn functions(v: &Value) -> Vec<Option<Function>> {
+fn functions(v: &Value) -> Vec<Option<ActivationFunction>> {
     v.as_array().unwrap().iter().map(function).collect()
 }
 
@@ -416,9 +416,9 @@ impl E3nnModel {
     fn new(device: &Device) -> Self {
         let gate = Gate::new(
             &"8x0e".parse().unwrap(),
-            &[Some(Function::Silu)],
+            &[Some(ActivationFunction::Silu)],
             &"4x0e".parse().unwrap(),
-            &[Some(Function::Sigmoid)],
+            &[Some(ActivationFunction::Sigmoid)],
             &"4x1o".parse().unwrap(),
         )
         .unwrap();
@@ -439,7 +439,8 @@ impl E3nnModel {
         let bn = BatchNormConfig::new(&"6x0e+2x1o".parse().unwrap())
             .init(device)
             .unwrap();
-        let fc = FullyConnectedNet::new(&[3, 8, 6], Some(Function::Silu), device).unwrap();
+        let fc =
+            FullyConnectedNet::new(&[3, 8, 6], Some(ActivationFunction::Silu), device).unwrap();
         E3nnModel {
             lin1,
             gate,
@@ -590,9 +591,15 @@ fn module_gradients_match_finite_differences() {
     );
     let gate = Gate::new(
         &"2x0e + 1x0o".parse().unwrap(),
-        &[Some(Function::Silu), Some(Function::Tanh)],
+        &[
+            Some(ActivationFunction::Silu),
+            Some(ActivationFunction::Tanh),
+        ],
         &"1x0e + 1x0o".parse().unwrap(),
-        &[Some(Function::Sigmoid), Some(Function::Tanh)],
+        &[
+            Some(ActivationFunction::Sigmoid),
+            Some(ActivationFunction::Tanh),
+        ],
         &"1x1o + 1x2e".parse().unwrap(),
     )
     .unwrap();
@@ -605,7 +612,11 @@ fn module_gradients_match_finite_differences() {
     );
     let act = Activation::new(
         &"2x0e + 1x0o + 1x1o".parse().unwrap(),
-        &[Some(Function::Gelu), Some(Function::Tanh), None],
+        &[
+            Some(ActivationFunction::Gelu),
+            Some(ActivationFunction::Tanh),
+            None,
+        ],
     )
     .unwrap();
     check_gradient(
@@ -628,7 +639,7 @@ fn module_gradients_match_finite_differences() {
     );
     let norm_act = NormActivation::new(
         &"2x0e + 2x1o + 1x2e".parse().unwrap(),
-        Function::Silu,
+        ActivationFunction::Silu,
         true,
         None,
         true,
@@ -685,16 +696,22 @@ fn modules_are_equivariant() {
     .unwrap();
     let gate = Gate::new(
         &"2x0e + 2x0o".parse().unwrap(),
-        &[Some(Function::Relu), Some(Function::Tanh)],
+        &[
+            Some(ActivationFunction::Relu),
+            Some(ActivationFunction::Tanh),
+        ],
         &"1x0e + 1x0o".parse().unwrap(),
-        &[Some(Function::Sigmoid), Some(Function::Abs)],
+        &[
+            Some(ActivationFunction::Sigmoid),
+            Some(ActivationFunction::Abs),
+        ],
         &"1x1o + 1x2e".parse().unwrap(),
     )
     .unwrap();
     let (gin, gout) = (gate.irreps_in().to_string(), gate.irreps_out().to_string());
     let norm_act = NormActivation::new(
         &"1x0o + 2x1o + 1x2e".parse().unwrap(),
-        Function::Sigmoid,
+        ActivationFunction::Sigmoid,
         true,
         None,
         true,

@@ -8,9 +8,9 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
 use equivariant::graph::Graph;
-use equivariant::math::{Activation, Basis, SoftOneHotLinspace};
+use equivariant::math::{ActivationFunction, Basis, SoftOneHotLinspace};
 use equivariant::nn::{Convolution, ConvolutionConfig, FullyConnectedNet};
-use equivariant::o3::spherical_harmonics::SphericalHarmonics;
+use equivariant::o3::spherical_harmonics::SphericalHarmonicsPlan;
 use equivariant::o3::{Irreps, Normalization, rand_matrix};
 use equivariant::ops::{gather, scatter_sum, soft_one_hot_linspace, spherical_harmonics};
 use equivariant_testing::{assert_close, f64s, load_fixture};
@@ -39,7 +39,7 @@ fn usizes(v: &Value) -> Vec<usize> {
         .collect()
 }
 
-fn activation(v: &Value) -> Option<Activation> {
+fn activation(v: &Value) -> Option<ActivationFunction> {
     v.as_str().map(|s| s.parse().unwrap())
 }
 
@@ -357,7 +357,7 @@ fn convolution_is_equivariant() {
         basis: Basis::Gaussian,
         cutoff: true,
         hidden: vec![8, 8],
-        act: Activation::Silu,
+        act: ActivationFunction::Silu,
         num_neighbors: Some(5.0),
         ..ConvolutionConfig::guide()
     };
@@ -388,7 +388,7 @@ fn convolution_gradients_match_finite_differences() {
         irreps_in: "2x0e + 1x1o + 1x2e".parse().unwrap(),
         irreps_out: "1x0e + 2x1o + 1x2e".parse().unwrap(),
         basis: Basis::Gaussian,
-        act: Activation::Silu,
+        act: ActivationFunction::Silu,
         ..ConvolutionConfig::guide()
     };
     let (conv, f_in, pos, mut rng) = random_problem(&config, 12, 7, DType::F64);
@@ -438,7 +438,7 @@ fn harmonics_and_basis_ops_match_core_and_finite_differences() {
     let device = Device::flex().autodiff();
     let mut rng = StdRng::seed_from_u64(3);
     let sh = Arc::new(
-        SphericalHarmonics::from_ls(&[0, 1, 2, 3], true, Normalization::Component).unwrap(),
+        SphericalHarmonicsPlan::from_ls(&[0, 1, 2, 3], true, Normalization::Component).unwrap(),
     );
     let v = randn(&mut rng, 5 * 3);
     let g = randn(&mut rng, 5 * sh.dim());
@@ -610,7 +610,7 @@ fn fused_convolution_matches_unfused() {
         irreps_out: "2x0e + 2x1o + 1x2e + 1x3o".parse().unwrap(),
         lmax: 3,
         hidden: vec![8, 12],
-        act: Activation::Silu,
+        act: ActivationFunction::Silu,
         ..ConvolutionConfig::guide()
     };
     let (conv, f_in, pos, mut rng) = random_problem(&config, 40, 11, DType::F64);

@@ -10,9 +10,8 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Element, Tensor, TensorData};
 use equivariant::o3::tensor_product::{
-    ConnectionMode, Instruction, TensorProduct as Plan, TensorProductGradients,
-    TensorProductOptions, benchmark_config, elementwise_tensor_product,
-    fully_connected_tensor_product,
+    ConnectionMode, Instruction, TensorProductGradients, TensorProductOptions, TensorProductPlan,
+    benchmark_config, elementwise_tensor_product, fully_connected_tensor_product,
 };
 use equivariant::o3::{FullyConnectedTensorProduct, Irreps, TensorProduct};
 use equivariant::ops::tensor_product::{TensorProductBackend, tensor_product};
@@ -34,7 +33,7 @@ fn options(shared_weights: bool) -> TensorProductOptions {
 
 /// Plans covering `uvw` (fully connected), `uvu` with weighted and unweighted paths, and a
 /// plan without weights.
-fn plans(shared_weights: bool) -> Vec<Plan> {
+fn plans(shared_weights: bool) -> Vec<TensorProductPlan> {
     let uvu = |mode: &str, w| Instruction::new(0, 0, 0, mode.parse::<ConnectionMode>().unwrap(), w);
     vec![
         fully_connected_tensor_product(
@@ -44,7 +43,7 @@ fn plans(shared_weights: bool) -> Vec<Plan> {
             options(shared_weights),
         )
         .unwrap(),
-        Plan::new(
+        TensorProductPlan::new(
             &irreps("3x1o+2x2e"),
             &irreps("2x1o+1x2e"),
             &irreps("3x0e+3x1e+3x2o+2x2e"),
@@ -72,7 +71,7 @@ fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
 }
 
 /// Random `(x1, x2, weight)` for `batch` rows of `plan`.
-fn inputs(plan: &Plan, batch: usize, rng: &mut impl Rng) -> [Vec<f64>; 3] {
+fn inputs(plan: &TensorProductPlan, batch: usize, rng: &mut impl Rng) -> [Vec<f64>; 3] {
     let rows = if plan.shared_weights() { 1 } else { batch };
     [
         randn(rng, batch * plan.irreps_in1().dim()),
@@ -82,7 +81,7 @@ fn inputs(plan: &Plan, batch: usize, rng: &mut impl Rng) -> [Vec<f64>; 3] {
 }
 
 /// The weight's shape as the module takes it: `[rows, weight_numel]`.
-fn weight_shape(plan: &Plan, batch: usize) -> [usize; 2] {
+fn weight_shape(plan: &TensorProductPlan, batch: usize) -> [usize; 2] {
     let rows = if plan.shared_weights() { 1 } else { batch };
     [rows, plan.weight_numel()]
 }
@@ -111,14 +110,20 @@ fn cast<T: Real>(v: &[f64]) -> Vec<T> {
     v.iter().map(|&x| T::from_f64(x)).collect()
 }
 
-fn core_forward<T: Real>(plan: &Plan, x1: &[T], x2: &[T], w: &[T], batch: usize) -> Vec<T> {
+fn core_forward<T: Real>(
+    plan: &TensorProductPlan,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    batch: usize,
+) -> Vec<T> {
     let mut out = vec![T::zero(); batch * plan.irreps_out().dim()];
     plan.forward(x1, x2, w, &mut out).unwrap();
     out
 }
 
 /// The core gradients `(x1, x2, weight)` of `<g, out>`.
-fn core_backward<T: Real>(plan: &Plan, x: &[Vec<T>; 3], g: &[T]) -> [Vec<T>; 3] {
+fn core_backward<T: Real>(plan: &TensorProductPlan, x: &[Vec<T>; 3], g: &[T]) -> [Vec<T>; 3] {
     let mut grads = x.clone().map(|v| vec![T::zero(); v.len()]);
     let [g1, g2, gw] = &mut grads;
     plan.backward(
@@ -207,7 +212,7 @@ fn internal_weights_match_core() {
 /// Gradients of `<g, out>` through burn's autodiff, for every plan and weight kind.
 /// `transposed` makes the upstream gradient a strided view (the loss reads `out^T`).
 fn autodiff_gradients<T: Real + Element>(
-    plan: &Arc<Plan>,
+    plan: &Arc<TensorProductPlan>,
     x: &[Vec<f64>; 3],
     g: &[f64],
     batch: usize,

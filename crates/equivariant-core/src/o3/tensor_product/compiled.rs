@@ -1,7 +1,7 @@
 //! The tensor-product kernels, compiled once, in this crate, for each float type.
 //!
-//! The public entry points ([`TensorProduct::forward`], [`TensorProduct::backward`],
-//! [`TensorProduct::conv_forward`], [`TensorProduct::conv_backward`], and the `_vec`
+//! The public entry points ([`TensorProductPlan::forward`], [`TensorProductPlan::backward`],
+//! [`TensorProductPlan::conv_forward`], [`TensorProductPlan::conv_backward`], and the `_vec`
 //! variants) are generic over [`Real`]. Were the kernels behind them generic too, every crate
 //! that calls them (the burn crate, each test binary) would compile its own copy: a dozen
 //! large functions per float type, one per instruction set, most of a CI build's time. The
@@ -11,16 +11,17 @@
 use std::mem::MaybeUninit;
 
 use super::gemm::Isa;
-use super::{ConvGradients, EdgeWeights, TensorProduct};
+use super::{ConvGradients, EdgeWeights, TensorProductPlan};
 use crate::graph::EdgeIndex;
 use crate::{Real, Result};
 
-/// [`TensorProduct::forward`] into a possibly uninitialized output, for one instruction set.
-type Forward<T> = fn(&TensorProduct, &[T], &[T], &[T], &mut [MaybeUninit<T>], Isa) -> Result<()>;
+/// [`TensorProductPlan::forward`] into a possibly uninitialized output, for one instruction set.
+type Forward<T> =
+    fn(&TensorProductPlan, &[T], &[T], &[T], &mut [MaybeUninit<T>], Isa) -> Result<()>;
 
-/// [`TensorProduct::backward`] into possibly uninitialized `[x1, x2, weight]` gradients.
+/// [`TensorProductPlan::backward`] into possibly uninitialized `[x1, x2, weight]` gradients.
 type Backward<T> = fn(
-    &TensorProduct,
+    &TensorProductPlan,
     &[T],
     &[T],
     &[T],
@@ -29,13 +30,13 @@ type Backward<T> = fn(
     Isa,
 ) -> Result<()>;
 
-/// [`TensorProduct::conv_forward`].
+/// [`TensorProductPlan::conv_forward`].
 type ConvForward<T> =
-    fn(&TensorProduct, &EdgeIndex, &[T], &[T], EdgeWeights<'_, T>, T, &mut [T]) -> Result<()>;
+    fn(&TensorProductPlan, &EdgeIndex, &[T], &[T], EdgeWeights<'_, T>, T, &mut [T]) -> Result<()>;
 
-/// [`TensorProduct::conv_backward`].
+/// [`TensorProductPlan::conv_backward`].
 type ConvBackward<T> = fn(
-    &TensorProduct,
+    &TensorProductPlan,
     &EdgeIndex,
     &[T],
     &[T],
@@ -60,10 +61,10 @@ impl<T: Real> Kernels<T> {
     /// the generic functions at `T` here is what compiles them in this crate.
     const fn new() -> Self {
         Kernels {
-            forward: TensorProduct::forward_uninit::<T>,
-            backward: TensorProduct::backward_uninit::<T>,
-            conv_forward: TensorProduct::conv_forward_kernel::<T>,
-            conv_backward: TensorProduct::conv_backward_kernel::<T>,
+            forward: TensorProductPlan::forward_uninit::<T>,
+            backward: TensorProductPlan::backward_uninit::<T>,
+            conv_forward: TensorProductPlan::conv_forward_kernel::<T>,
+            conv_backward: TensorProductPlan::conv_backward_kernel::<T>,
         }
     }
 }

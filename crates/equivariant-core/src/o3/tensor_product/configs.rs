@@ -4,7 +4,7 @@
 
 use super::constructors::fully_connected_tensor_product;
 use super::instruction::{ConnectionMode, Instruction};
-use super::tensor_product::{TensorProduct, TensorProductOptions};
+use super::tensor_product::{TensorProductOptions, TensorProductPlan};
 use crate::o3::irreps::{Irreps, MulIr};
 use crate::{Error, Result};
 
@@ -39,7 +39,7 @@ pub fn uvu_tensor_product(
     irreps_in2: &Irreps,
     filter: &Irreps,
     shared_weights: bool,
-) -> Result<TensorProduct> {
+) -> Result<TensorProductPlan> {
     let mut out = Vec::new();
     let mut instructions = Vec::new();
     for (i1, a) in irreps_in1.iter().enumerate() {
@@ -62,7 +62,7 @@ pub fn uvu_tensor_product(
         shared_weights,
         ..Default::default()
     };
-    TensorProduct::build(
+    TensorProductPlan::build(
         "TensorProduct",
         irreps_in1,
         irreps_in2,
@@ -82,17 +82,17 @@ pub fn uvu_tensor_product(
 /// assert!(benchmark_config("nope").is_err());
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
-pub fn benchmark_config(name: &str) -> Result<TensorProduct> {
+pub fn benchmark_config(name: &str) -> Result<TensorProductPlan> {
     let i = |s: &str| s.parse::<Irreps>();
     let per_row = TensorProductOptions {
         shared_weights: false,
         ..Default::default()
     };
-    let nequip = |in1: &str, in2: &str| -> Result<TensorProduct> {
+    let nequip = |in1: &str, in2: &str| -> Result<TensorProductPlan> {
         let in1 = i(in1)?;
         uvu_tensor_product(&in1, &i(in2)?, &in1, false)
     };
-    let diffdock = |in2: &str| -> Result<TensorProduct> {
+    let diffdock = |in2: &str| -> Result<TensorProductPlan> {
         let in1 = i("10x1o+10x1e+48x0e+48x0o")?;
         fully_connected_tensor_product(&in1, &i(in2)?, &in1, per_row.clone())
     };

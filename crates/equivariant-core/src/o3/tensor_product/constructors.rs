@@ -1,7 +1,7 @@
-//! The tensor products e3nn users know by name, built as [`TensorProduct`]s.
+//! The tensor products e3nn users know by name, built as [`TensorProductPlan`]s.
 
 use super::instruction::{ConnectionMode, Instruction};
-use super::tensor_product::{TensorProduct, TensorProductOptions};
+use super::tensor_product::{TensorProductOptions, TensorProductPlan};
 use crate::Result;
 use crate::o3::irreps::{Irrep, Irreps, MulIr};
 
@@ -28,7 +28,7 @@ pub fn fully_connected_tensor_product(
     irreps_in2: &Irreps,
     irreps_out: &Irreps,
     options: TensorProductOptions,
-) -> Result<TensorProduct> {
+) -> Result<TensorProductPlan> {
     let mut instructions = Vec::new();
     for (i1, a) in irreps_in1.iter().enumerate() {
         for (i2, b) in irreps_in2.iter().enumerate() {
@@ -39,7 +39,7 @@ pub fn fully_connected_tensor_product(
             }
         }
     }
-    TensorProduct::build(
+    TensorProductPlan::build(
         "FullyConnectedTensorProduct",
         irreps_in1,
         irreps_in2,
@@ -64,7 +64,7 @@ pub fn full_tensor_product(
     irreps_in2: &Irreps,
     filter_ir_out: Option<&Irreps>,
     options: TensorProductOptions,
-) -> Result<TensorProduct> {
+) -> Result<TensorProductPlan> {
     let (in1, in2) = (irreps_in1.simplify(), irreps_in2.simplify());
     let mut out = Vec::new();
     let mut instructions = Vec::new();
@@ -88,7 +88,7 @@ pub fn full_tensor_product(
     for ins in &mut instructions {
         ins.i_out = sorted.p[ins.i_out];
     }
-    TensorProduct::build(
+    TensorProductPlan::build(
         "FullTensorProduct",
         &in1,
         &in2,
@@ -113,7 +113,7 @@ pub fn elementwise_tensor_product(
     irreps_in2: &Irreps,
     filter_ir_out: Option<&Irreps>,
     options: TensorProductOptions,
-) -> Result<TensorProduct> {
+) -> Result<TensorProductPlan> {
     let mut in1: Vec<MulIr> = irreps_in1.simplify().entries().to_vec();
     let mut in2: Vec<MulIr> = irreps_in2.simplify().entries().to_vec();
     let (n1, n2) = (irreps_in1.num_irreps(), irreps_in2.num_irreps());
@@ -151,7 +151,7 @@ pub fn elementwise_tensor_product(
             }
         }
     }
-    TensorProduct::build(
+    TensorProductPlan::build(
         "ElementwiseTensorProduct",
         &Irreps::from_entries(in1),
         &Irreps::from_entries(in2),
@@ -183,7 +183,7 @@ pub fn tensor_square(
     irreps_out: Option<&Irreps>,
     filter_ir_out: Option<&Irreps>,
     options: TensorProductOptions,
-) -> Result<TensorProduct> {
+) -> Result<TensorProductPlan> {
     use super::instruction::IrrepNormalization;
     let norm = options.irrep_normalization;
     let irreps_in = irreps_in.simplify();
@@ -275,7 +275,7 @@ pub fn tensor_square(
         irrep_normalization: IrrepNormalization::None,
         ..options
     };
-    TensorProduct::build(
+    TensorProductPlan::build(
         "TensorSquare",
         &irreps_in,
         &irreps_in,

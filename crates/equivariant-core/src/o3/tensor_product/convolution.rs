@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::TensorProduct;
+use super::TensorProductPlan;
 use super::kernel::{Scratch, zeroed};
 use super::linear_convolution::{LinearConv, LinearConvGradients};
 use crate::error::check_len as mismatch;
@@ -51,7 +51,7 @@ pub enum EdgeWeights<'a, T> {
     },
 }
 
-/// Where [`TensorProduct::conv_backward`] writes the gradients; `None` skips one.
+/// Where [`TensorProductPlan::conv_backward`] writes the gradients; `None` skips one.
 ///
 /// ```
 /// use equivariant_core::o3::tensor_product::ConvGradients;
@@ -117,7 +117,7 @@ struct ConvShape {
     width: usize,
 }
 
-impl TensorProduct {
+impl TensorProductPlan {
     fn conv_shape<T>(
         &self,
         edges: &EdgeIndex,
@@ -199,7 +199,7 @@ impl TensorProduct {
         (T::kernels().conv_forward)(self, edges, x1, x2, weights, scale, out)
     }
 
-    /// [`conv_forward`](TensorProduct::conv_forward)'s body, compiled in this crate for
+    /// [`conv_forward`](TensorProductPlan::conv_forward)'s body, compiled in this crate for
     /// each float type ([`Kernels`](super::Kernels)).
     pub(super) fn conv_forward_kernel<T: Real>(
         &self,
@@ -254,10 +254,10 @@ impl TensorProduct {
     }
 
     /// Gradients of `L` given `grad_out = dL/d out` for the inputs of a
-    /// [`conv_forward`](TensorProduct::conv_forward) call; each requested gradient is
+    /// [`conv_forward`](TensorProductPlan::conv_forward) call; each requested gradient is
     /// overwritten.
     ///
-    /// Errors: as [`conv_forward`](TensorProduct::conv_forward), and
+    /// Errors: as [`conv_forward`](TensorProductPlan::conv_forward), and
     /// [`Error::ShapeMismatch`] for a gradient buffer of the wrong length;
     /// [`Error::InvalidArgument`] for `linear` with [`EdgeWeights::PerEdge`].
     ///
@@ -287,7 +287,7 @@ impl TensorProduct {
         (T::kernels().conv_backward)(self, edges, x1, x2, weights, scale, grad_out, grads)
     }
 
-    /// [`conv_backward`](TensorProduct::conv_backward)'s body, compiled in this crate for
+    /// [`conv_backward`](TensorProductPlan::conv_backward)'s body, compiled in this crate for
     /// each float type ([`Kernels`](super::Kernels)).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn conv_backward_kernel<T: Real>(

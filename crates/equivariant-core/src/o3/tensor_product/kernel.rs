@@ -1,4 +1,4 @@
-//! CPU kernels of [`TensorProduct`]: forward, and the backward to both inputs and the
+//! CPU kernels of [`TensorProductPlan`]: forward, and the backward to both inputs and the
 //! weights, over batches of rows, parallel over fixed chunks of rows (deterministic for
 //! any thread count).
 //!
@@ -16,14 +16,14 @@ use rayon::prelude::*;
 use super::gemm::Isa;
 use super::instruction::ConnectionMode;
 use super::lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
-use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
+use super::tensor_product::{Contraction, PathPlan, Targets, TensorProductPlan};
 use crate::{Error, Real, Result};
 
 /// Rows per parallel task. Fixed, so the order of every floating-point sum (including the
 /// sum of shared-weight gradients over chunks) does not depend on the number of threads.
 const CHUNK: usize = 32;
 
-/// Where [`TensorProduct::backward`] writes the gradients; `None` skips that gradient.
+/// Where [`TensorProductPlan::backward`] writes the gradients; `None` skips that gradient.
 ///
 /// ```
 /// use equivariant_core::o3::tensor_product::TensorProductGradients;
@@ -59,7 +59,7 @@ pub(super) fn contract<T: Real>(c: &Contraction, coef: &[T], a: &[T], b: &[T], o
     }
 }
 
-impl TensorProduct {
+impl TensorProductPlan {
     pub(super) fn coefficients<T: Real>(&self) -> Vec<Coefficients<T>> {
         self.paths
             .iter()
@@ -146,7 +146,7 @@ impl TensorProduct {
         (T::kernels().forward)(self, x1, x2, weight, as_uninit(out), Isa::detect())
     }
 
-    /// [`forward`](TensorProduct::forward) into a new buffer, `[batch, irreps_out.dim]`
+    /// [`forward`](TensorProductPlan::forward) into a new buffer, `[batch, irreps_out.dim]`
     /// (`batch` from `x1`, or `x2` when `irreps_in1` is empty). The buffer is not zeroed
     /// first: each row is written once, while in cache, which saves a pass over memory when
     /// the output is large.
@@ -174,7 +174,7 @@ impl TensorProduct {
             .unwrap_or(0)
     }
 
-    /// [`forward`](TensorProduct::forward) into a possibly uninitialized buffer, with the
+    /// [`forward`](TensorProductPlan::forward) into a possibly uninitialized buffer, with the
     /// kernels' instantiation for `isa`: every row is written, so all of `out` is
     /// initialized on success.
     pub(super) fn forward_uninit<T: Real>(
@@ -316,7 +316,7 @@ impl TensorProduct {
     /// Each requested gradient is overwritten; for shared weights the weight gradient sums
     /// over the batch.
     ///
-    /// [`forward`]: TensorProduct::forward
+    /// [`forward`]: TensorProductPlan::forward
     ///
     /// ```
     /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductGradients};
@@ -344,9 +344,9 @@ impl TensorProduct {
         (T::kernels().backward)(self, x1, x2, weight, grad_out, grads, Isa::detect())
     }
 
-    /// [`backward`](TensorProduct::backward) into new buffers, `[x1, x2, weight]` with the
+    /// [`backward`](TensorProductPlan::backward) into new buffers, `[x1, x2, weight]` with the
     /// shapes of the inputs, each computed when `mask` asks for it. Not zeroed first, as
-    /// [`forward_vec`](TensorProduct::forward_vec).
+    /// [`forward_vec`](TensorProductPlan::forward_vec).
     ///
     /// ```
     /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
@@ -378,7 +378,7 @@ impl TensorProduct {
         Ok(buffers.map(|b| b.map(|b| unsafe { assume_init_vec(b) })))
     }
 
-    /// [`backward`](TensorProduct::backward) into possibly uninitialized buffers `[x1, x2,
+    /// [`backward`](TensorProductPlan::backward) into possibly uninitialized buffers `[x1, x2,
     /// weight]`, with the kernels' instantiation for `isa`: every row (and a shared weight
     /// gradient) is written.
     pub(super) fn backward_uninit<T: Real>(
@@ -625,7 +625,7 @@ impl TensorProduct {
 /// kernels' (with shared weights splatted across the lanes) and the row kernels'.
 type Workspace<T> = (LaneBuffers<T>, Scratch<T>);
 
-impl TensorProduct {
+impl TensorProductPlan {
     /// A [`Workspace`] for the forward (or, when `backward`, the backward) of `batch` rows
     /// with `weight`. A batch of fewer than eight rows runs on the row kernels alone, so
     /// its lane buffers stay empty (nothing to allocate or splat per call).
@@ -652,7 +652,7 @@ pub(super) struct Scratch<T> {
 }
 
 impl<T: Real> Scratch<T> {
-    pub(super) fn new(tp: &TensorProduct) -> Self {
+    pub(super) fn new(tp: &TensorProductPlan) -> Self {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
         let z = T::zero();

@@ -1,4 +1,4 @@
-//! Lane-major kernels of [`TensorProduct`]: eight rows at once, row `r` of the group in
+//! Lane-major kernels of [`TensorProductPlan`]: eight rows at once, row `r` of the group in
 //! vector lane `r` of every operand.
 //!
 //! A row of a tensor product is hundreds of tiny loops (a `uvw` path is, per `u`, a
@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 use super::gemm::{LANES, madd, prefetch_line};
 use super::instruction::ConnectionMode;
 use super::kernel::{Coefficients, dims, dispatch_dims};
-use super::tensor_product::{Contraction, PathPlan, Targets, TensorProduct};
+use super::tensor_product::{Contraction, PathPlan, Targets, TensorProductPlan};
 use crate::Real;
 
 /// Rows per group: one per vector lane.
@@ -207,7 +207,7 @@ pub(super) struct LaneBuffers<T> {
 
 impl<T: Real> LaneBuffers<T> {
     /// Buffers for `tp`; the gradients only when `backward`.
-    pub(super) fn new(tp: &TensorProduct, backward: bool) -> Self {
+    pub(super) fn new(tp: &TensorProductPlan, backward: bool) -> Self {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let z = |n: usize| vec![[T::zero(); L]; n];
         let (d1, d2) = (tp.irreps_in1.dim(), tp.irreps_in2.dim());
@@ -653,7 +653,7 @@ type LaneGrads<'a, T> = (
     LanesMut<'a, T>,
 );
 
-impl TensorProduct {
+impl TensorProductPlan {
     /// The forward of the group in `b`: `b.out = x1 (x) x2` from `b.x1`, `b.x2`, `b.w`.
     #[inline(always)]
     pub(super) fn forward_lanes<T: Real, const FMA: bool>(

@@ -33,7 +33,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::TensorProduct;
+use super::TensorProductPlan;
 use super::convolution::EdgeRows;
 use super::gemm::{Isa, Rows, axpy, dots8, gemm, lane_dot, mul_acc, prefetch_line};
 use super::tensor_product::{PathPlan, Targets};
@@ -136,7 +136,7 @@ struct Plan<T> {
 }
 
 impl<T: Real> Plan<T> {
-    fn new(tp: &TensorProduct, linear: &[T], width: usize) -> Self {
+    fn new(tp: &TensorProductPlan, linear: &[T], width: usize) -> Self {
         let numel = tp.weight_numel;
         let coefs = tp.coefficients::<T>();
         let (mut rows, mut z_rows) = (0, 0);
@@ -385,7 +385,7 @@ fn pair_component<T: Real, const FMA: bool>(
     }
 }
 
-impl TensorProduct {
+impl TensorProductPlan {
     /// Gathers node `i`'s edges into `work` (`x`, `y`, `h`, and `ht` if `transposed_h`).
     #[inline(always)]
     fn gather_node<T: Real>(

@@ -1,5 +1,5 @@
 //! Clebsch-Gordan tensor products, e3nn's `o3.TensorProduct` family: the plan
-//! ([`TensorProduct`]), its instructions, the named constructors and the CPU kernels.
+//! ([`TensorProductPlan`]), its instructions, the named constructors and the CPU kernels.
 
 mod compiled;
 mod configs;
@@ -22,4 +22,4 @@ pub use constructors::{
 pub use convolution::{ConvGradients, EdgeWeights};
 pub use instruction::{ConnectionMode, Instruction, IrrepNormalization, PathNormalization};
 pub use kernel::TensorProductGradients;
-pub use tensor_product::{TensorProduct, TensorProductOptions};
+pub use tensor_product::{TensorProductOptions, TensorProductPlan};

@@ -8,7 +8,7 @@ use crate::o3::irreps::Irreps;
 use crate::o3::wigner_3j::wigner_3j;
 use crate::{Error, Result};
 
-/// Options of [`TensorProduct::new`], e3nn's keyword arguments.
+/// Options of [`TensorProductPlan::new`], e3nn's keyword arguments.
 ///
 /// ```
 /// use equivariant_core::o3::tensor_product::TensorProductOptions;
@@ -126,9 +126,9 @@ pub(crate) struct PathPlan {
 /// shape: e3nn's flat layout, so an e3nn weight vector gives the same output here.
 ///
 /// ```
-/// use equivariant_core::o3::tensor_product::{ConnectionMode, Instruction, TensorProduct};
+/// use equivariant_core::o3::tensor_product::{ConnectionMode, Instruction, TensorProductPlan};
 /// // The dot product of two vectors: 1o (x) 1o -> 0e, times sqrt(3)^-1 (component norm.)
-/// let tp = TensorProduct::new(
+/// let tp = TensorProductPlan::new(
 ///     &"1o".parse()?, &"1o".parse()?, &"0e".parse()?,
 ///     vec![Instruction::new(0, 0, 0, ConnectionMode::Uuu, false)],
 ///     Default::default(),
@@ -139,7 +139,7 @@ pub(crate) struct PathPlan {
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct TensorProduct {
+pub struct TensorProductPlan {
     pub(crate) name: &'static str,
     pub(crate) irreps_in1: Irreps,
     pub(crate) irreps_in2: Irreps,
@@ -155,13 +155,13 @@ pub struct TensorProduct {
     pub(crate) uvw_scratch: usize,
 }
 
-impl TensorProduct {
+impl TensorProductPlan {
     /// Builds the tensor product, checking every instruction (indices, parity, triangle
     /// rule, multiplicities against the mode) and computing each path's coefficient.
     ///
     /// ```
-    /// use equivariant_core::o3::tensor_product::{ConnectionMode, Instruction, TensorProduct};
-    /// let bad = TensorProduct::new(
+    /// use equivariant_core::o3::tensor_product::{ConnectionMode, Instruction, TensorProductPlan};
+    /// let bad = TensorProductPlan::new(
     ///     &"1o".parse()?, &"1o".parse()?, &"0o".parse()?, // 1o x 1o is even
     ///     vec![Instruction::new(0, 0, 0, ConnectionMode::Uuu, false)],
     ///     Default::default(),
@@ -330,7 +330,7 @@ impl TensorProduct {
                 }
             };
         }
-        Ok(TensorProduct {
+        Ok(TensorProductPlan {
             uvw_blocks,
             uvw_scratch,
             name,
@@ -472,7 +472,7 @@ impl TensorProduct {
     }
 }
 
-impl fmt::Display for TensorProduct {
+impl fmt::Display for TensorProductPlan {
     /// e3nn's repr: `Name(in1 x in2 -> out | n paths | n weights)`, where e3nn counts
     /// the elements of every path shape as "paths".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

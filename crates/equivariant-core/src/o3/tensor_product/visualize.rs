@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::tensor_product::TensorProduct;
+use super::tensor_product::TensorProductPlan;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 520.0;
@@ -25,7 +25,7 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-impl TensorProduct {
+impl TensorProductPlan {
     /// An SVG picture of the paths: `irreps_in1` down the left side, `irreps_in2` down the
     /// right side, `irreps_out` along the bottom; each instruction joins its two inputs at a
     /// node and runs to its output. Weighted paths are drawn in colour (uvw blue, uvu orange,

@@ -8,7 +8,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use super::{ConvolutionBackend, ConvolutionMask, Grads4};
 use crate::ops::autodiff::{CustomBackward, CustomForward};
@@ -20,7 +20,7 @@ struct FusedConvolutionBackward;
 impl<B: ConvolutionBackend> CustomBackward<B, 4> for FusedConvolutionBackward {
     /// The plan, the edges and the scale, and the inputs `[x1, x2, hidden, linear]`.
     type State = (
-        (Arc<TensorProduct>, Arc<EdgeIndex>, f64),
+        (Arc<TensorProductPlan>, Arc<EdgeIndex>, f64),
         [FloatTensor<B>; 4],
     );
 
@@ -38,7 +38,7 @@ impl<B: ConvolutionBackend> CustomBackward<B, 4> for FusedConvolutionBackward {
 
 impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodiff<B, C> {
     fn fused_convolution(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
@@ -57,7 +57,7 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
     }
 
     fn fused_convolution_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,

@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use crate::ops::composed::{edge_index_tensors, tensor_product};
 use crate::ops::scatter::{gather, scatter_sum};
@@ -35,7 +35,7 @@ use crate::ops::scatter::{gather, scatter_sum};
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn fused_convolution(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     edges: &EdgeIndex,
     x1: Tensor<2>,
     x2: Tensor<2>,

@@ -1,19 +1,19 @@
 //! [`ConvolutionBackend`] on [`Flex`]: the core's fused kernels
-//! ([`TensorProduct::conv_forward`], [`TensorProduct::conv_backward`]), f32 and f64.
+//! ([`TensorProductPlan::conv_forward`], [`TensorProductPlan::conv_backward`]), f32 and f64.
 
 use std::sync::Arc;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProduct};
+use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProductPlan};
 
 use super::{ConvolutionBackend, ConvolutionMask, Grads4};
 use crate::ops::flex::{FlexFloat, contiguous, data, dispatch_float, from_vec};
 
 impl ConvolutionBackend for Flex {
     fn fused_convolution(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FlexTensor,
         x2: FlexTensor,
@@ -30,7 +30,7 @@ impl ConvolutionBackend for Flex {
     }
 
     fn fused_convolution_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FlexTensor,
         x2: FlexTensor,
@@ -57,7 +57,7 @@ fn contiguous_inputs<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> [FlexT
 }
 
 fn flex_forward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     edges: &EdgeIndex,
     inputs: [&FlexTensor; 4],
     scale: f64,
@@ -82,7 +82,7 @@ fn flex_forward<T: FlexFloat>(
 }
 
 fn flex_backward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     edges: &EdgeIndex,
     inputs: [&FlexTensor; 4],
     scale: f64,

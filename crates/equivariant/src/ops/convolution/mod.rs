@@ -1,5 +1,5 @@
 //! The fused convolution as a burn backend extension: [`ConvolutionBackend`] runs the core's
-//! [`TensorProduct::conv_forward`] / [`TensorProduct::conv_backward`] on Flex (gather, tensor
+//! [`TensorProductPlan::conv_forward`] / [`TensorProductPlan::conv_backward`] on Flex (gather, tensor
 //! product with per-edge weights `hidden W`, and scatter in one pass; `flex.rs`), and on
 //! [`Autodiff`](burn::backend::Autodiff) wires the fused backward into burn's graph
 //! (`autodiff.rs`). [`fused_convolution`] is the `Tensor`-level entry point; on other devices it
@@ -20,7 +20,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use super::composed::is_native;
 
@@ -79,7 +79,7 @@ pub trait ConvolutionBackend: Backend {
     /// On shapes that do not match the plan and the edges, mixed dtypes, or a dtype other
     /// than f32/f64.
     fn fused_convolution(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
@@ -93,7 +93,7 @@ pub trait ConvolutionBackend: Backend {
     /// `mask` (`[x1, x2, hidden, linear]`), each of its input's shape. Not tracked.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn fused_convolution_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         edges: Arc<EdgeIndex>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
@@ -144,7 +144,7 @@ pub trait ConvolutionBackend: Backend {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn fused_convolution(
-    plan: &Arc<TensorProduct>,
+    plan: &Arc<TensorProductPlan>,
     edges: &Arc<EdgeIndex>,
     x1: Tensor<2>,
     x2: Tensor<2>,

@@ -98,11 +98,11 @@ pub trait RadialLayerBackend: Backend {
 /// ```
 /// use std::sync::Arc;
 /// use burn::tensor::{Device, Distribution, Tensor};
-/// use equivariant::math::{Activation, Basis, RadialLayer, SoftOneHotLinspace};
+/// use equivariant::math::{ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace};
 /// use equivariant::ops::radial_layer;
 ///
 /// let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, true)?;
-/// let relu = (Activation::Relu, Activation::Relu.normalize2mom_constant());
+/// let relu = (ActivationFunction::Relu, ActivationFunction::Relu.normalize2mom_constant());
 /// let layer = Arc::new(RadialLayer::new(basis, 10f64.sqrt(), 10f64.sqrt().recip(), Some(relu)));
 /// let device = Device::flex().autodiff();
 /// let v = Tensor::<2>::random([5, 3], Distribution::Normal(0.0, 1.0), &device).require_grad();

@@ -7,7 +7,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, TensorMetadata};
 use burn::tensor::Shape;
-use equivariant_core::o3::SphericalHarmonics;
+use equivariant_core::o3::SphericalHarmonicsPlan;
 
 use super::SphericalHarmonicsBackend;
 use crate::ops::autodiff::{CustomBackward, CustomForward};
@@ -38,7 +38,7 @@ impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBack
     for Autodiff<B, C>
 {
     fn spherical_harmonics(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         Self::custom_forward(
@@ -54,7 +54,7 @@ impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBack
     }
 
     fn spherical_harmonics_with_gradient(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (y, grad) = B::spherical_harmonics_with_gradient(sh, vectors.into_primitive());

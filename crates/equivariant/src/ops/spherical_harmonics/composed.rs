@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::tensor::Tensor;
-use equivariant_core::o3::{SphericalHarmonics, wigner_3j};
+use equivariant_core::o3::{SphericalHarmonicsPlan, wigner_3j};
 
 use crate::ops::composed::constant;
 
@@ -21,7 +21,7 @@ fn recursion_matrices(lmax: u32) -> Arc<Vec<Vec<f64>>> {
         return Arc::clone(m);
     }
     let point = [0.3f64, -0.5, 0.8];
-    let reference = SphericalHarmonics::from_ls(
+    let reference = SphericalHarmonicsPlan::from_ls(
         &(0..=lmax).collect::<Vec<_>>(),
         false,
         equivariant_core::o3::Normalization::Component,
@@ -71,17 +71,17 @@ fn recursion_matrices(lmax: u32) -> Arc<Vec<Vec<f64>>> {
 /// ```
 /// use std::sync::Arc;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
 /// use equivariant::ops::{composed, spherical_harmonics};
 ///
-/// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1, 2, 3], true, Normalization::Component)?);
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[0, 1, 2, 3], true, Normalization::Component)?);
 /// let v = Tensor::<2>::from_floats([[0.3, -1.0, 2.0], [1.0, 0.5, -0.2]], &Device::flex());
 /// let fallback = composed::spherical_harmonics(&sh, v.clone());
 /// let native = spherical_harmonics(&sh, v);
 /// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn spherical_harmonics(table: &SphericalHarmonics, vectors: Tensor<2>) -> Tensor<2> {
+pub fn spherical_harmonics(table: &SphericalHarmonicsPlan, vectors: Tensor<2>) -> Tensor<2> {
     let [n, _] = vectors.dims();
     let lmax = table.ls().iter().copied().max().unwrap_or(0);
     let v = if table.normalize() {

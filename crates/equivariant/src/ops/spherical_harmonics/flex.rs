@@ -1,18 +1,18 @@
 //! [`SphericalHarmonicsBackend`] on [`Flex`]: the core table
-//! ([`SphericalHarmonics::compute`], [`SphericalHarmonics::compute_with_gradients`]), f32
+//! ([`SphericalHarmonicsPlan::compute`], [`SphericalHarmonicsPlan::compute_with_gradients`]), f32
 //! and f64.
 
 use std::sync::Arc;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
-use equivariant_core::o3::SphericalHarmonics;
+use equivariant_core::o3::SphericalHarmonicsPlan;
 
 use super::SphericalHarmonicsBackend;
 use crate::ops::flex::{FlexFloat, contiguous, data, dispatch_float, from_vec};
 
 impl SphericalHarmonicsBackend for Flex {
-    fn spherical_harmonics(sh: Arc<SphericalHarmonics>, vectors: FlexTensor) -> FlexTensor {
+    fn spherical_harmonics(sh: Arc<SphericalHarmonicsPlan>, vectors: FlexTensor) -> FlexTensor {
         dispatch_float!(
             "spherical_harmonics",
             &vectors,
@@ -22,7 +22,7 @@ impl SphericalHarmonicsBackend for Flex {
     }
 
     fn spherical_harmonics_with_gradient(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FlexTensor,
     ) -> (FlexTensor, FlexTensor) {
         let (y, grad) = dispatch_float!(
@@ -35,7 +35,7 @@ impl SphericalHarmonicsBackend for Flex {
 }
 
 fn flex_forward<T: FlexFloat>(
-    sh: &SphericalHarmonics,
+    sh: &SphericalHarmonicsPlan,
     vectors: &FlexTensor,
     with_gradient: bool,
 ) -> (FlexTensor, Option<FlexTensor>) {

@@ -1,5 +1,5 @@
 //! Spherical harmonics as a burn backend extension: [`SphericalHarmonicsBackend`] runs the core
-//! [`SphericalHarmonics`] on Flex (`flex.rs`), and on [`Autodiff`](burn::backend::Autodiff) its
+//! [`SphericalHarmonicsPlan`] on Flex (`flex.rs`), and on [`Autodiff`](burn::backend::Autodiff) its
 //! backward contracts the gradient table `dY/dv` (computed with the values, in one pass) with the
 //! upstream gradient (`autodiff.rs`). [`spherical_harmonics`] is the `Tensor`-level entry point; on
 //! other devices it runs the recursion composed of burn ops
@@ -18,12 +18,12 @@ use std::sync::Arc;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
-use equivariant_core::o3::SphericalHarmonics;
+use equivariant_core::o3::SphericalHarmonicsPlan;
 
 use super::composed::is_native;
 
 /// Backends that evaluate spherical harmonics natively: `Y(v)` for each row `v` of a
-/// `[n, 3]` tensor, as configured by a core [`SphericalHarmonics`] (degrees, `normalize`,
+/// `[n, 3]` tensor, as configured by a core [`SphericalHarmonicsPlan`] (degrees, `normalize`,
 /// normalization).
 ///
 /// Implemented for [`Flex`](burn::backend::Flex) (f32 and f64) and for
@@ -33,10 +33,10 @@ use super::composed::is_native;
 /// use std::sync::Arc;
 /// use burn::backend::Dispatch;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
 /// use equivariant::ops::spherical_harmonics::SphericalHarmonicsBackend;
 ///
-/// let sh = Arc::new(SphericalHarmonics::from_ls(&[1], true, Normalization::Component)?);
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[1], true, Normalization::Component)?);
 /// let v = Tensor::<2>::from_floats([[0.0, 0.0, 2.0]], &Device::flex());
 /// let y = <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(sh, v.into_dispatch());
 /// let y = Tensor::<2>::from_dispatch(y).into_data().try_into_vec::<f32>().unwrap();
@@ -58,7 +58,7 @@ pub trait SphericalHarmonicsBackend: Backend {
     /// On a shape other than `[n, 3]`, a dtype other than f32/f64, or a NaN or infinite
     /// coordinate.
     fn spherical_harmonics(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
@@ -74,7 +74,7 @@ pub trait SphericalHarmonicsBackend: Backend {
     ///
     /// As [`spherical_harmonics`](SphericalHarmonicsBackend::spherical_harmonics).
     fn spherical_harmonics_with_gradient(
-        sh: Arc<SphericalHarmonics>,
+        sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
@@ -95,10 +95,10 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// ```
 /// use std::sync::Arc;
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::o3::{spherical_harmonics::SphericalHarmonics, Normalization};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
 /// use equivariant::ops::spherical_harmonics;
 ///
-/// let sh = Arc::new(SphericalHarmonics::from_ls(&[0, 1], false, Normalization::Component)?);
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[0, 1], false, Normalization::Component)?);
 /// let v = Tensor::<2>::from_floats([[1.0, 2.0, 3.0]], &Device::flex().autodiff()).require_grad();
 /// let y = spherical_harmonics(&sh, v.clone());
 /// assert_eq!(y.dims(), [1, 4]);
@@ -108,7 +108,7 @@ pub trait SphericalHarmonicsBackend: Backend {
 /// assert!(g.iter().all(|g| (g - 3f32.sqrt()).abs() < 1e-6));
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn spherical_harmonics(sh: &Arc<SphericalHarmonics>, vectors: Tensor<2>) -> Tensor<2> {
+pub fn spherical_harmonics(sh: &Arc<SphericalHarmonicsPlan>, vectors: Tensor<2>) -> Tensor<2> {
     if !is_native(&vectors.device()) {
         return composed::spherical_harmonics(sh, vectors);
     }

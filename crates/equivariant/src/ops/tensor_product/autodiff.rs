@@ -8,7 +8,7 @@ use std::sync::Arc;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use super::{GradientMask, TensorProductBackend, TensorProductGrads};
 use crate::ops::autodiff::{CustomBackward, CustomForward};
@@ -19,7 +19,7 @@ struct TensorProductBackward;
 
 impl<B: TensorProductBackend> CustomBackward<B, 3> for TensorProductBackward {
     /// The plan and the forward inputs `[x1, x2, weight]`.
-    type State = (Arc<TensorProduct>, [FloatTensor<B>; 3]);
+    type State = (Arc<TensorProductPlan>, [FloatTensor<B>; 3]);
 
     fn gradients(
         (plan, [x1, x2, weight]): Self::State,
@@ -33,7 +33,7 @@ impl<B: TensorProductBackend> CustomBackward<B, 3> for TensorProductBackward {
 
 impl<B: TensorProductBackend, C: CheckpointStrategy> TensorProductBackend for Autodiff<B, C> {
     fn tensor_product(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -47,7 +47,7 @@ impl<B: TensorProductBackend, C: CheckpointStrategy> TensorProductBackend for Au
     }
 
     fn tensor_product_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -4,7 +4,7 @@
 //! matrix products.
 
 use burn::tensor::{Int, Tensor, TensorData};
-use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProduct};
+use equivariant_core::o3::tensor_product::{ConnectionMode, TensorProductPlan};
 use equivariant_core::o3::wigner_3j;
 
 use crate::ops::composed::constant;
@@ -38,7 +38,7 @@ use crate::ops::composed::constant;
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn tensor_product<const W: usize>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     x1: Tensor<2>,
     x2: Tensor<2>,
     weight: Tensor<W>,

@@ -1,18 +1,18 @@
-//! [`TensorProductBackend`] on [`Flex`]: the core kernels ([`TensorProduct::forward_vec`],
-//! [`TensorProduct::backward_vec`]), f32 and f64.
+//! [`TensorProductBackend`] on [`Flex`]: the core kernels ([`TensorProductPlan::forward_vec`],
+//! [`TensorProductPlan::backward_vec`]), f32 and f64.
 
 use std::sync::Arc;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use super::{GradientMask, TensorProductBackend, TensorProductGrads};
 use crate::ops::flex::{FlexFloat, contiguous, data, dispatch_float, from_vec};
 
 impl TensorProductBackend for Flex {
     fn tensor_product(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FlexTensor,
         x2: FlexTensor,
         weight: FlexTensor,
@@ -25,7 +25,7 @@ impl TensorProductBackend for Flex {
     }
 
     fn tensor_product_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FlexTensor,
         x2: FlexTensor,
         weight: FlexTensor,
@@ -41,7 +41,7 @@ impl TensorProductBackend for Flex {
 }
 
 /// The batch size, checking the ranks and row widths of the inputs against the plan.
-fn check_shapes(op: &str, plan: &TensorProduct, x1: &FlexTensor, x2: &FlexTensor) -> usize {
+fn check_shapes(op: &str, plan: &TensorProductPlan, x1: &FlexTensor, x2: &FlexTensor) -> usize {
     let (s1, s2) = (x1.shape(), x2.shape());
     let (d1, d2) = (plan.irreps_in1().dim(), plan.irreps_in2().dim());
     assert!(
@@ -59,7 +59,7 @@ fn check_shapes(op: &str, plan: &TensorProduct, x1: &FlexTensor, x2: &FlexTensor
 }
 
 fn flex_forward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     x1: &FlexTensor,
     x2: &FlexTensor,
     weight: &FlexTensor,
@@ -80,7 +80,7 @@ fn flex_forward<T: FlexFloat>(
 }
 
 fn flex_backward<T: FlexFloat>(
-    plan: &TensorProduct,
+    plan: &TensorProductPlan,
     x1: &FlexTensor,
     x2: &FlexTensor,
     weight: &FlexTensor,

@@ -12,7 +12,7 @@
 //! irreps_in1.dim]`, `x2` `[batch, irreps_in2.dim]`, output `[batch, irreps_out.dim]`.
 //!
 //! The plan (irreps, instructions, Clebsch-Gordan lists) travels with every call as an
-//! ordinary argument, an [`Arc`] of the core [`TensorProduct`]: the macro passes non-tensor
+//! ordinary argument, an [`Arc`] of the core [`TensorProductPlan`]: the macro passes non-tensor
 //! arguments through unchanged, and the autodiff step keeps a clone for the backward pass.
 
 mod autodiff;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
-use equivariant_core::o3::tensor_product::TensorProduct;
+use equivariant_core::o3::tensor_product::TensorProductPlan;
 
 use super::composed::is_native;
 
@@ -53,7 +53,7 @@ pub type TensorProductGrads<B> = (
 );
 
 /// Backends that run a Clebsch-Gordan tensor product natively: `out = x1 (x) x2` with
-/// `weight`, for the plan `plan` (the core [`TensorProduct`]).
+/// `weight`, for the plan `plan` (the core [`TensorProductPlan`]).
 ///
 /// Implemented for [`Flex`](burn::backend::Flex) (the core CPU kernels, f32 and f64) and for
 /// [`Autodiff`](burn::backend::Autodiff) over any implementing backend (custom backward through
@@ -97,7 +97,7 @@ pub trait TensorProductBackend: Backend {
     ///
     /// On shapes that do not match the plan, mixed dtypes, or a dtype other than f32/f64.
     fn tensor_product(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -117,7 +117,7 @@ pub trait TensorProductBackend: Backend {
     // syntactically and would take the alias for a `#[derive(ExtensionType)]` struct.
     #[allow(clippy::type_complexity)]
     fn tensor_product_backward(
-        plan: Arc<TensorProduct>,
+        plan: Arc<TensorProductPlan>,
         x1: FloatTensor<Self>,
         x2: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -164,7 +164,7 @@ pub trait TensorProductBackend: Backend {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn tensor_product<const W: usize>(
-    plan: &Arc<TensorProduct>,
+    plan: &Arc<TensorProductPlan>,
     x1: Tensor<2>,
     x2: Tensor<2>,
     weight: Tensor<W>,
