@@ -1,16 +1,15 @@
 //! The floating-point types data kernels run in.
 
-use crate::o3::tensor_product::{self, Kernels};
-
-/// A float the data kernels accept: `f32` or `f64`. Tables are built in f64 and cast with
-/// [`Real::from_f64`] at use.
+/// A float the data kernels accept: `f32` or `f64` (sealed: the kernels are compiled for
+/// these two only). Tables are built in f64 and cast with [`Real::from_f64`] at use.
 ///
 /// ```
 /// use equivariant_core::Real;
 /// assert_eq!(<f32 as Real>::from_f64(0.5), 0.5f32);
 /// ```
 pub trait Real:
-    num_traits::Float
+    sealed::Sealed
+    + num_traits::Float
     + num_traits::FloatConst
     + std::ops::AddAssign
     + std::ops::SubAssign
@@ -26,10 +25,13 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Widens to f64.
     fn to_f64(self) -> f64;
-    /// The tensor-product kernels compiled for this type in this crate (so that generic
-    /// callers in other crates do not compile their own copies).
-    #[doc(hidden)]
-    fn kernels() -> &'static Kernels<Self>;
+}
+
+mod sealed {
+    /// Implemented for `f32` and `f64` only, so no other crate implements [`Real`](super::Real).
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 impl Real for f32 {
@@ -41,9 +43,6 @@ impl Real for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-    fn kernels() -> &'static Kernels<Self> {
-        &tensor_product::F32
-    }
 }
 
 impl Real for f64 {
@@ -54,8 +53,5 @@ impl Real for f64 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
-    }
-    fn kernels() -> &'static Kernels<Self> {
-        &tensor_product::F64
     }
 }

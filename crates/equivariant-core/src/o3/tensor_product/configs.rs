@@ -4,7 +4,7 @@
 
 use super::constructors::fully_connected_tensor_product;
 use super::instruction::{ConnectionMode, Instruction};
-use super::tensor_product::{TensorProductOptions, TensorProductPlan};
+use super::plan::{TensorProductOptions, TensorProductPlan};
 use crate::o3::irreps::{Irreps, MulIr};
 use crate::{Error, Result};
 

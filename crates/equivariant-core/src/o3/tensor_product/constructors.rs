@@ -1,7 +1,7 @@
 //! The tensor products e3nn users know by name, built as [`TensorProductPlan`]s.
 
 use super::instruction::{ConnectionMode, Instruction};
-use super::tensor_product::{TensorProductOptions, TensorProductPlan};
+use super::plan::{TensorProductOptions, TensorProductPlan};
 use crate::Result;
 use crate::o3::irreps::{Irrep, Irreps, MulIr};
 

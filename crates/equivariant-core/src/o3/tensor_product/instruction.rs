@@ -139,8 +139,8 @@ impl fmt::Display for ConnectionMode {
 /// One path of a tensor product, as given by the user: e3nn's
 /// `(i_in1, i_in2, i_out, mode, has_weight, path_weight)`.
 ///
-/// After [`super::TensorProductPlan::new`], [`super::TensorProductPlan::instructions`] holds the
-/// built instructions whose `path_weight` is the final coefficient of the path (the
+/// After [`super::TensorProductPlan::new`], [`super::TensorProductPlan::instructions`] holds
+/// the built instructions whose `path_weight` is the final coefficient of the path (the
 /// normalization included), as in e3nn.
 ///
 /// ```

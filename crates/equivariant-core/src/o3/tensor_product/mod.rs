@@ -1,25 +1,24 @@
 //! Clebsch-Gordan tensor products, e3nn's `o3.TensorProduct` family: the plan
-//! ([`TensorProductPlan`]), its instructions, the named constructors and the CPU kernels.
+//! ([`TensorProductPlan`]: irreps, built instructions, coefficients, the flat weight layout
+//! and the sparse Clebsch-Gordan lists), its instructions, the named constructors and the
+//! benchmark configurations, and an SVG drawing of the paths.
+//!
+//! The plan is data; the CPU kernels that run it ([`TensorProductPlan::forward`],
+//! [`TensorProductPlan::backward`], [`TensorProductPlan::conv_forward`],
+//! [`TensorProductPlan::conv_backward`]) are in [`crate::kernels`].
 
-mod compiled;
+mod arguments;
 mod configs;
 mod constructors;
-mod convolution;
-mod gemm;
 mod instruction;
-mod kernel;
-mod lanes;
-mod linear_convolution;
-#[allow(clippy::module_inception)]
-mod tensor_product;
+mod plan;
 mod visualize;
 
-pub(crate) use compiled::{F32, F64, Kernels};
+pub use arguments::{ConvGradients, EdgeWeights, TensorProductGradients};
 pub use configs::{BENCHMARK_CONFIGS, benchmark_config, uvu_tensor_product};
 pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
 };
-pub use convolution::{ConvGradients, EdgeWeights};
 pub use instruction::{ConnectionMode, Instruction, IrrepNormalization, PathNormalization};
-pub use kernel::TensorProductGradients;
-pub use tensor_product::{TensorProductOptions, TensorProductPlan};
+pub(crate) use plan::{Contraction, PathPlan, Targets};
+pub use plan::{TensorProductOptions, TensorProductPlan};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::tensor_product::TensorProductPlan;
+use super::plan::TensorProductPlan;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 520.0;

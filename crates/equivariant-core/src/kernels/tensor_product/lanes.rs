@@ -15,11 +15,13 @@
 
 use std::mem::MaybeUninit;
 
-use super::gemm::{LANES, madd, prefetch_line};
-use super::instruction::ConnectionMode;
-use super::kernel::{Coefficients, dims, dispatch_dims};
-use super::tensor_product::{Contraction, PathPlan, Targets, TensorProductPlan};
+use super::rows::{Coefficients, dims, dispatch_dims};
 use crate::Real;
+use crate::kernels::gemm::{LANES, madd};
+use crate::kernels::simd::{Avx2Fma, is_f32, prefetch_line};
+use crate::o3::tensor_product::{
+    ConnectionMode, Contraction, PathPlan, Targets, TensorProductPlan,
+};
 
 /// Rows per group: one per vector lane.
 pub(super) const L: usize = LANES;
@@ -65,17 +67,24 @@ fn dot_lanes<T: Real, const FMA: bool>(a: &[Lane<T>], b: &[Lane<T>]) -> Lane<T> 
     acc
 }
 
-/// `dst[j][r] = src[r d + j]`: eight rows of `d` values into lanes. `AVX2`: the caller is
-/// an `avx2` function, so f32 data moves as 8 x 8 blocks through registers.
+/// `dst[j][r] = src[r d + j]`: eight rows of `d` values into lanes. With `avx2` (the caller
+/// is an `avx2` function), f32 data moves as 8 x 8 blocks through registers.
 #[inline(always)]
-pub(super) fn rows_to_lanes<T: Real, const AVX2: bool>(src: &[T], d: usize, dst: &mut [Lane<T>]) {
+pub(super) fn rows_to_lanes<T: Real>(
+    avx2: Option<Avx2Fma>,
+    src: &[T],
+    d: usize,
+    dst: &mut [Lane<T>],
+) {
     let (src, dst) = (&src[..L * d], &mut dst[..d]);
     let mut j0 = 0;
     #[cfg(target_arch = "x86_64")]
-    if AVX2 && is_f32::<T>() {
+    if let Some(token) = avx2
+        && is_f32::<T>()
+    {
         while j0 + L <= d {
             // SAFETY: `T` is `f32`; rows `r < 8` of `src` hold `d >= j0 + 8` values and
-            // `dst` has `d` lanes of eight; the caller enabled AVX2.
+            // `dst` has `d` lanes of eight; `token` proves the CPU has AVX2.
             unsafe {
                 let block = std::array::from_fn(|r| src.as_ptr().add(r * d + j0) as *const f32);
                 if j0 % 16 == 0 {
@@ -91,11 +100,12 @@ pub(super) fn rows_to_lanes<T: Real, const AVX2: bool>(src: &[T], d: usize, dst:
                         prefetch_line(p.wrapping_add(ahead));
                     }
                 }
-                transpose8x8(block, dst.as_mut_ptr().add(j0) as *mut f32, L);
+                transpose8x8(token, block, dst.as_mut_ptr().add(j0) as *mut f32, L);
             }
             j0 += L;
         }
     }
+    let _ = avx2;
     for j in j0..d {
         dst[j] = std::array::from_fn(|r| src[r * d + j]);
     }
@@ -103,7 +113,8 @@ pub(super) fn rows_to_lanes<T: Real, const AVX2: bool>(src: &[T], d: usize, dst:
 
 /// `dst[r d + j] = src[j][r]`: lanes back into eight rows of `d` values.
 #[inline(always)]
-pub(super) fn lanes_to_rows<T: Real, const AVX2: bool>(
+pub(super) fn lanes_to_rows<T: Real>(
+    avx2: Option<Avx2Fma>,
     src: &[Lane<T>],
     d: usize,
     dst: &mut [MaybeUninit<T>],
@@ -111,16 +122,19 @@ pub(super) fn lanes_to_rows<T: Real, const AVX2: bool>(
     let (src, dst) = (&src[..d], &mut dst[..L * d]);
     let mut j0 = 0;
     #[cfg(target_arch = "x86_64")]
-    if AVX2 && is_f32::<T>() {
+    if let Some(token) = avx2
+        && is_f32::<T>()
+    {
         while j0 + L <= d {
             // SAFETY: as in `rows_to_lanes`, with the roles of the buffers exchanged.
             unsafe {
                 let block = std::array::from_fn(|c| src.as_ptr().add(j0 + c) as *const f32);
-                transpose8x8(block, dst.as_mut_ptr().add(j0) as *mut f32, d);
+                transpose8x8(token, block, dst.as_mut_ptr().add(j0) as *mut f32, d);
             }
             j0 += L;
         }
     }
+    let _ = avx2;
     for j in j0..d {
         for r in 0..L {
             dst[r * d + j] = MaybeUninit::new(src[j][r]);
@@ -131,22 +145,20 @@ pub(super) fn lanes_to_rows<T: Real, const AVX2: bool>(
 /// How far ahead of the transpose [`rows_to_lanes`] prefetches each row, in values.
 const AHEAD: usize = 512;
 
-fn is_f32<T: 'static>() -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-}
-
 /// Writes the transpose of the 8 x 8 block whose row `r` is `rows[r][..8]`: its column `c`
 /// to `out[c stride..c stride + 8]`.
 ///
+/// The token proves the CPU has AVX2.
+///
 /// # Safety
 ///
-/// The CPU has AVX2; each `rows[r]` is readable for 8 values and `out` writable at
-/// `c stride + 0..8` for `c < 8`.
+/// Each `rows[r]` is readable for 8 values and `out` writable at `c stride + 0..8` for
+/// `c < 8`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn transpose8x8(rows: [*const f32; 8], out: *mut f32, stride: usize) {
+unsafe fn transpose8x8(_token: Avx2Fma, rows: [*const f32; 8], out: *mut f32, stride: usize) {
     use std::arch::x86_64::*;
-    // SAFETY: the caller's contract.
+    // SAFETY: the CPU has AVX2 (`_token`); the pointers as the caller's contract says.
     unsafe {
         let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i]));
         let t = [
@@ -765,61 +777,6 @@ impl TensorProductPlan {
                         &mut h[..],
                     ),
                 ),
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::configs::benchmark_config;
-    use super::super::gemm::Isa;
-    use super::super::kernel::as_uninit;
-    use crate::Real;
-
-    /// Both instantiations of the kernels (portable, and AVX2 with its f32 block
-    /// transposes where the CPU has it) give the same numbers: a `uvw` and a `uvu`
-    /// configuration, 19 rows (two lane groups, three single rows), f64 and f32.
-    #[test]
-    fn portable_and_avx2_agree() {
-        for config in ["guide", "nequip-water"] {
-            agree_on::<f64>(config, 1e-12);
-            agree_on::<f32>(config, 1e-5);
-        }
-    }
-
-    fn agree_on<T: Real>(config: &str, tol: f64) {
-        let tp = benchmark_config(config).unwrap();
-        let batch = 19;
-        let value = |s: usize| T::from_f64((((s * 7919) % 23) as f64 - 11.0) / 7.0);
-        let (d1, d2, d3) = (
-            tp.irreps_in1.dim(),
-            tp.irreps_in2.dim(),
-            tp.irreps_out.dim(),
-        );
-        let x1: Vec<T> = (0..batch * d1).map(value).collect();
-        let x2: Vec<T> = (0..batch * d2).map(|s| value(s + 1)).collect();
-        let w: Vec<T> = (0..batch * tp.weight_numel).map(|s| value(s + 2)).collect();
-        let g: Vec<T> = (0..batch * d3).map(|s| value(s + 3)).collect();
-        let run = |isa| {
-            let mut out = vec![T::zero(); batch * d3];
-            tp.forward_uninit(&x1, &x2, &w, as_uninit(&mut out), isa)
-                .unwrap();
-            let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
-            let [g1, g2, gw] = &mut grads;
-            let buffers = [as_uninit(g1), as_uninit(g2), as_uninit(gw)].map(Some);
-            tp.backward_uninit(&x1, &x2, &w, &g, buffers, isa).unwrap();
-            let [g1, g2, gw] = grads;
-            [out, g1, g2, gw]
-        };
-        let (portable, detected) = (run(Isa::Portable), run(Isa::detect()));
-        for (p, d) in portable.iter().zip(&detected) {
-            for (x, y) in p.iter().zip(d) {
-                let (x, y) = (Real::to_f64(*x), Real::to_f64(*y));
-                assert!(
-                    (x - y).abs() <= tol * (1.0 + x.abs()),
-                    "{config}: {x} vs {y}"
-                );
             }
         }
     }

@@ -1,56 +1,24 @@
 //! The small dense products inside the kernels, `C (+)= A B` over strided row-major slices,
-//! and the instruction-set choice the kernels make once per task.
+//! and the vector helpers they share.
 //!
 //! Every function here is `#[inline(always)]` and generic over `FMA`, so it compiles into its
 //! caller: inside a `#[target_feature(enable = "avx2,fma")]` function (`FMA = true`) the
 //! loops become 256-bit fused multiply-adds, elsewhere portable SSE2 multiplies and adds.
+//! `FMA` only chooses the arithmetic (`mul_add` is exact on any CPU); the explicit AVX2
+//! intrinsics run only with an [`Avx2Fma`] token.
 
+use super::simd::{Avx2Fma, is_f32};
 use crate::Real;
-
-/// Which instantiation of a kernel runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Isa {
-    /// AVX2 with fused multiply-add (x86-64 CPUs since 2013).
-    Avx2Fma,
-    /// Whatever the build targets (SSE2 on x86-64).
-    Portable,
-}
-
-impl Isa {
-    /// The best one this CPU runs.
-    pub(super) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Isa::Avx2Fma;
-        }
-        Isa::Portable
-    }
-}
-
-/// Asks for the cache line holding `p` (a hint: it reads nothing and never faults, so `p`
-/// may point past the data; nothing on other targets).
-#[inline(always)]
-pub(super) fn prefetch_line<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch has no architectural effect, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// `acc + a b`, with one rounding when `FMA`.
 #[inline(always)]
-pub(super) fn madd<T: Real, const FMA: bool>(acc: T, a: T, b: T) -> T {
+pub(crate) fn madd<T: Real, const FMA: bool>(acc: T, a: T, b: T) -> T {
     if FMA { a.mul_add(b, acc) } else { acc + a * b }
 }
 
 /// `y[n] += a x[n]`.
 #[inline(always)]
-pub(super) fn axpy<T: Real, const FMA: bool>(y: &mut [T], a: T, x: &[T]) {
+pub(crate) fn axpy<T: Real, const FMA: bool>(y: &mut [T], a: T, x: &[T]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y = madd::<T, FMA>(*y, a, x);
     }
@@ -58,19 +26,19 @@ pub(super) fn axpy<T: Real, const FMA: bool>(y: &mut [T], a: T, x: &[T]) {
 
 /// `y[n] += a[n] b[n]`.
 #[inline(always)]
-pub(super) fn mul_acc<T: Real, const FMA: bool>(y: &mut [T], a: &[T], b: &[T]) {
+pub(crate) fn mul_acc<T: Real, const FMA: bool>(y: &mut [T], a: &[T], b: &[T]) {
     for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
         *y = madd::<T, FMA>(*y, a, b);
     }
 }
 
 /// The vector width the kernels pad their edge loops to.
-pub(super) const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
 /// `a . b` with eight independent partial sums in a fixed order (deterministic, and
 /// vectorizable: one running sum is a chain the compiler may not reorder).
 #[inline(always)]
-pub(super) fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+pub(crate) fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
     let mut acc = [T::zero(); LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail = ac
@@ -92,13 +60,23 @@ pub(super) fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
 /// `[a_s . b_s for s in 0..8]` for the eight rows `a_s = a[s n..(s + 1) n]`, `n` a multiple
 /// of [`LANES`]: with AVX2 and f32, eight vector sums reduced together by horizontal adds
 /// (about one instruction per result instead of a chain of seven); else [`lane_dot`] each.
+/// The intrinsics run with `avx2` only (and `FMA`, the instantiation inside an `avx2,fma`
+/// function).
 #[inline(always)]
-pub(super) fn dots8<T: Real, const FMA: bool>(a: &[T], b: [&[T]; 8], n: usize) -> [T; 8] {
+pub(crate) fn dots8<T: Real, const FMA: bool>(
+    avx2: Option<Avx2Fma>,
+    a: &[T],
+    b: [&[T]; 8],
+    n: usize,
+) -> [T; 8] {
     #[cfg(target_arch = "x86_64")]
-    if FMA && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+    if FMA
+        && let Some(_token) = avx2
+        && is_f32::<T>()
+    {
         assert!(n.is_multiple_of(LANES) && a.len() >= 8 * n && b.iter().all(|r| r.len() >= n));
-        // SAFETY: `T` is `f32` (same type id); every read is in bounds (asserted above); the
-        // caller runs this path only inside an `avx2,fma` function (`FMA = true`).
+        // SAFETY: the CPU has AVX2 and FMA (`_token`, an `Avx2Fma`, exists only there); `T`
+        // is `f32` (same type id); every read is in bounds (asserted above).
         unsafe {
             use std::arch::x86_64::*;
             let ap = a.as_ptr() as *const f32;
@@ -130,12 +108,13 @@ pub(super) fn dots8<T: Real, const FMA: bool>(a: &[T], b: [&[T]; 8], n: usize) -
             return out;
         }
     }
+    let _ = avx2;
     std::array::from_fn(|s| lane_dot::<T, FMA>(&a[s * n..(s + 1) * n], &b[s][..n]))
 }
 
 /// A strided row-major matrix operand: row `i` starts at `data[i * stride]`.
 #[derive(Clone, Copy)]
-pub(super) struct Rows<'a, T> {
+pub(crate) struct Rows<'a, T> {
     pub data: &'a [T],
     pub stride: usize,
 }
@@ -145,9 +124,11 @@ pub(super) struct Rows<'a, T> {
 ///
 /// Blocked `4 x 16` (FMA, eight 256-bit accumulators in f32) or `4 x 8` (portable, eight
 /// 128-bit), so a block's sums stay in registers while `l` runs and each `b` row is loaded
-/// once per four rows of `a`.
+/// once per four rows of `a`. With `avx2` (and `FMA`), f32 blocks run on explicit
+/// AVX2 intrinsics.
 #[inline(always)]
-pub(super) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
+pub(crate) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
+    avx2: Option<Avx2Fma>,
     (m, n, k): (usize, usize, usize),
     a: Rows<'_, T>,
     b: Rows<'_, T>,
@@ -155,14 +136,15 @@ pub(super) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
     ldc: usize,
 ) {
     if FMA {
-        gemm_blocked::<T, FMA, ACC, 4, 16>((m, n, k), a, b, c, ldc)
+        gemm_blocked::<T, FMA, ACC, 4, 16>(avx2, (m, n, k), a, b, c, ldc)
     } else {
-        gemm_blocked::<T, FMA, ACC, 4, 8>((m, n, k), a, b, c, ldc)
+        gemm_blocked::<T, FMA, ACC, 4, 8>(avx2, (m, n, k), a, b, c, ldc)
     }
 }
 
 #[inline(always)]
 fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const C: usize>(
+    avx2: Option<Avx2Fma>,
     (m, n, k): (usize, usize, usize),
     a: Rows<'_, T>,
     b: Rows<'_, T>,
@@ -180,7 +162,11 @@ fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const
         while j < n {
             let nc = C.min(n - j);
             let mut acc = [[T::zero(); C]; R];
-            if FMA && nr == R && (nc == C || nc == 8) && block_f32_avx2(k, &ar, b, j, nc, &mut acc)
+            if FMA
+                && let Some(token) = avx2
+                && nr == R
+                && (nc == C || nc == 8)
+                && block_f32_avx2(token, k, &ar, b, j, nc, &mut acc)
             {
                 // done by the intrinsic kernel
             } else if nr == R && nc == C {
@@ -222,9 +208,10 @@ fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const
 
 /// A `4 x 16` or `4 x 8` (`nc`) f32 block with explicit AVX2 fused multiply-adds (LLVM
 /// does not keep the generic block's 64 sums in vector registers); `false` (nothing done)
-/// for other `T`, block shapes or targets.
+/// for other `T`, block shapes or targets. `_token`: the CPU has AVX2 and FMA.
 #[inline(always)]
 fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
+    _token: Avx2Fma,
     k: usize,
     a: &[&[T]; R],
     b: Rows<'_, T>,
@@ -233,7 +220,7 @@ fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
     acc: &mut [[T; C]; R],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if R == 4 && C == 16 && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+    if R == 4 && C == 16 && is_f32::<T>() {
         assert!(a.iter().all(|r| r.len() >= k));
         assert!(k == 0 || b.data.len() >= (k - 1) * b.stride + j + nc);
         if nc == 8 {
@@ -255,8 +242,8 @@ fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
             }
             return true;
         }
-        // SAFETY: `T` is `f32` (same type id); the reads are in bounds (asserted above); the
-        // caller runs this path only inside an `avx2,fma` function (`FMA = true`).
+        // SAFETY: the CPU has AVX2 and FMA (`_token`, an `Avx2Fma`, exists only there); `T`
+        // is `f32` (same type id); the reads are in bounds (asserted above).
         unsafe {
             use std::arch::x86_64::*;
             let a: [*const f32; 4] = std::array::from_fn(|r| a[r].as_ptr() as *const f32);
@@ -324,21 +311,22 @@ mod tests {
                 },
             );
             let mut c = vec![f64::NAN; m * n];
-            gemm::<f64, false, false>((m, n, k), ar, br, &mut c, n);
+            gemm::<f64, false, false>(None, (m, n, k), ar, br, &mut c, n);
             assert_eq!(c, expected, "portable {m}x{n}x{k}");
             let mut c = vec![1.0; m * n];
-            gemm::<f64, true, true>((m, n, k), ar, br, &mut c, n);
+            gemm::<f64, true, true>(Avx2Fma::detect(), (m, n, k), ar, br, &mut c, n);
             let plus_one: Vec<f64> = expected.iter().map(|x| x + 1.0).collect();
             assert_eq!(c, plus_one, "fused, accumulating {m}x{n}x{k}");
 
             // f32 with FMA takes the intrinsic block where the CPU has it.
-            if Isa::detect() == Isa::Avx2Fma {
+            if let Some(token) = Avx2Fma::detect() {
                 let (a32, b32): (Vec<f32>, Vec<f32>) = (
                     a.iter().map(|&x| x as f32).collect(),
                     b.iter().map(|&x| x as f32).collect(),
                 );
                 let mut c = vec![f32::NAN; m * n];
                 gemm::<f32, true, false>(
+                    Some(token),
                     (m, n, k),
                     Rows {
                         data: &a32,

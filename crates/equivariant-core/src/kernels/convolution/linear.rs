@@ -33,12 +33,12 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::TensorProductPlan;
-use super::convolution::EdgeRows;
-use super::gemm::{Isa, Rows, axpy, dots8, gemm, lane_dot, mul_acc, prefetch_line};
-use super::tensor_product::{PathPlan, Targets};
 use crate::Real;
 use crate::graph::EdgeIndex;
+use crate::kernels::buffers::EdgeRows;
+use crate::kernels::gemm::{Rows, axpy, dots8, gemm, lane_dot, mul_acc};
+use crate::kernels::simd::{Avx2Fma, prefetch_line};
+use crate::o3::tensor_product::{PathPlan, Targets, TensorProductPlan};
 
 /// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
 /// count).
@@ -46,7 +46,7 @@ const NODE_CHUNK: usize = 16;
 /// Nodes per task of the backward's first pass, each task owning one partial `dL/dL`.
 const BACKWARD_CHUNK: usize = 16;
 /// A node's edges are padded to a multiple of this, so the edge loops have no remainder.
-const LANES: usize = super::gemm::LANES;
+const LANES: usize = crate::kernels::gemm::LANES;
 
 /// Arguments shared by the passes.
 pub(super) struct LinearConv<'a, T> {
@@ -334,7 +334,7 @@ fn zero_padding<T: Real>(m: &mut [T], ne: usize, np: usize) {
 ///
 /// No other task writes the rows of `edges` meanwhile (see [`EdgeRows::row`]).
 #[inline(always)]
-unsafe fn write_edge_rows<T: Real>(rows: &EdgeRows<T>, edges: &[u32], m: &[T], np: usize) {
+unsafe fn write_edge_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], m: &[T], np: usize) {
     let width = m.len() / np.max(1);
     // Eight edges at a time, so each component is one contiguous read of `m`.
     for (b, block) in edges.chunks(LANES).enumerate() {
@@ -480,10 +480,16 @@ impl TensorProductPlan {
 
     /// The node's per-edge weights of the `One` pairs, `W^T = L_one^T H^T` (`[nq][np]`).
     #[inline(always)]
-    fn node_one_weights<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
+    fn node_one_weights<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        work: &mut NodeWork<T>,
+    ) {
         let (np, w, nq) = (work.np, plan.width, plan.one_q.len());
         let we = overwritten(&mut work.we, nq * np);
         gemm::<T, FMA, false>(
+            avx2,
             (nq, np, w),
             Rows {
                 data: &plan.lone_t,
@@ -504,6 +510,7 @@ impl TensorProductPlan {
     #[inline(always)]
     fn one_pairs_forward<T: Real, const FMA: bool>(
         &self,
+        avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
         nw: &NodeWork<T>,
         tc: &mut [T],
@@ -527,7 +534,7 @@ impl TensorProductPlan {
                 n += 1;
                 if n == 8 {
                     let rows = std::array::from_fn(|s| &we[pending[s].1 * np..][..np]);
-                    let sums = dots8::<T, FMA>(tc, rows, np);
+                    let sums = dots8::<T, FMA>(avx2, tc, rows, np);
                     for (&(o, _), sum) in pending.iter().zip(sums) {
                         acc[o] += sum;
                     }
@@ -598,6 +605,7 @@ impl TensorProductPlan {
     #[inline(always)]
     fn one_linear_grad<T: Real, const FMA: bool>(
         &self,
+        avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
         nw: &NodeWork<T>,
         dw: &[T],
@@ -605,6 +613,7 @@ impl TensorProductPlan {
     ) {
         let (np, w) = (nw.np, plan.width);
         gemm::<T, FMA, true>(
+            avx2,
             (plan.one_q.len(), w, np),
             Rows {
                 data: dw,
@@ -621,9 +630,16 @@ impl TensorProductPlan {
 
     /// `S = T H` (`[rows_pad][width]`) for the node in `work`.
     #[inline(always)]
-    fn node_sums<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &NodeWork<T>, s: &mut [T]) {
+    fn node_sums<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        work: &NodeWork<T>,
+        s: &mut [T],
+    ) {
         let (np, w) = (work.np, plan.width);
         gemm::<T, FMA, false>(
+            avx2,
             (plan.rows_pad, w, np),
             Rows {
                 data: &work.t,
@@ -643,6 +659,7 @@ impl TensorProductPlan {
     #[inline(always)]
     fn forward_nodes<T: Real, const FMA: bool>(
         &self,
+        avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
         a: &LinearConv<'_, T>,
         first: usize,
@@ -663,12 +680,12 @@ impl TensorProductPlan {
             self.gather_node(a, first + r, nw, weighted_ones);
             self.node_pair_products::<T, FMA>(plan, nw);
             let s = &mut s_all[r * srow..(r + 1) * srow];
-            self.node_sums::<T, FMA>(plan, nw, s);
+            self.node_sums::<T, FMA>(avx2, plan, nw, s);
             if weighted_ones {
-                self.node_one_weights::<T, FMA>(plan, nw);
+                self.node_one_weights::<T, FMA>(avx2, plan, nw);
             }
             let tc = overwritten(&mut work.tc, 8 * nw.np);
-            self.one_pairs_forward::<T, FMA>(plan, nw, tc, acc);
+            self.one_pairs_forward::<T, FMA>(avx2, plan, nw, tc, acc);
         }
         // out[i, o, c] += sum_(r, k) S_i[(c, r), k] L_p[(r, k), o], all nodes i at once.
         for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
@@ -679,6 +696,7 @@ impl TensorProductPlan {
             for c in 0..p.d3 {
                 let tmp = overwritten(&mut work.tmp, nodes * cg.mo_pad);
                 gemm::<T, FMA, false>(
+                    avx2,
                     (nodes, cg.mo_pad, kd),
                     Rows {
                         data: &s_all[(cg.first + c * cg.npairs) * w..],
@@ -701,25 +719,32 @@ impl TensorProductPlan {
         out.iter_mut().for_each(|y| *y *= a.scale);
     }
 
+    /// [`Self::forward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn forward_nodes_avx2<T: Real>(
         &self,
+        token: Avx2Fma,
         plan: &Plan<T>,
         a: &LinearConv<'_, T>,
         first: usize,
         out: &mut [T],
         work: &mut ChunkWork<T>,
     ) {
-        self.forward_nodes::<T, true>(plan, a, first, out, work)
+        self.forward_nodes::<T, true>(Some(token), plan, a, first, out, work)
     }
 
     /// The factorized forward (see the module docs); `out` `[N, irreps_out.dim]`.
     pub(super) fn conv_forward_linear<T: Real>(&self, a: &LinearConv<'_, T>, out: &mut [T]) {
-        self.conv_forward_linear_on(a, out, Isa::detect())
+        self.conv_forward_linear_on(a, out, Avx2Fma::detect())
     }
 
-    fn conv_forward_linear_on<T: Real>(&self, a: &LinearConv<'_, T>, out: &mut [T], isa: Isa) {
+    fn conv_forward_linear_on<T: Real>(
+        &self,
+        a: &LinearConv<'_, T>,
+        out: &mut [T],
+        isa: Option<Avx2Fma>,
+    ) {
         let d_out = self.irreps_out.dim();
         let plan = Plan::new(self, a.linear, a.width);
         out.par_chunks_mut(NODE_CHUNK * d_out)
@@ -727,12 +752,14 @@ impl TensorProductPlan {
             .for_each_init(ChunkWork::default, |work, (chunk, out)| {
                 let first = chunk * NODE_CHUNK;
                 #[cfg(target_arch = "x86_64")]
-                if isa == Isa::Avx2Fma {
-                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
-                    return unsafe { self.forward_nodes_avx2(&plan, a, first, out, work) };
+                if let Some(token) = isa {
+                    // SAFETY: the CPU has AVX2 and FMA, the features `forward_nodes_avx2` is
+                    // compiled for: `token` is an `Avx2Fma`, which only `Avx2Fma::detect`
+                    // makes, on such a CPU.
+                    return unsafe { self.forward_nodes_avx2(token, &plan, a, first, out, work) };
                 }
                 let _ = isa;
-                self.forward_nodes::<T, false>(&plan, a, first, out, work)
+                self.forward_nodes::<T, false>(None, &plan, a, first, out, work)
             });
     }
 
@@ -746,12 +773,13 @@ impl TensorProductPlan {
     #[inline(always)]
     fn backward_nodes<T: Real, const FMA: bool>(
         &self,
+        avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
         a: &LinearConv<'_, T>,
         grad_out: &[T],
         (first, count): (usize, usize),
         dlin: Option<&mut [T]>,
-        edge: &EdgeGrads<T>,
+        edge: &EdgeGrads<'_, T>,
         work: &mut ChunkWork<T>,
     ) {
         let (d1, d2, d_out, w) = (
@@ -784,13 +812,13 @@ impl TensorProductPlan {
                 continue;
             }
             let s = &mut s_all[r * srow..(r + 1) * srow];
-            self.node_sums::<T, FMA>(plan, nw, s);
+            self.node_sums::<T, FMA>(avx2, plan, nw, s);
             if nq > 0 && !need_edge {
                 let gs = &gs_all[r * d_out..(r + 1) * d_out];
                 let tc = overwritten(&mut work.tc, nw.np);
                 let dw = overwritten(&mut work.dw, nq * nw.np);
                 self.one_pairs_backward::<T, FMA>(plan, nw, gs, tc, Some(&mut *dw), None);
-                self.one_linear_grad::<T, FMA>(plan, nw, dw, dlone);
+                self.one_linear_grad::<T, FMA>(avx2, plan, nw, dw, dlone);
             }
         }
 
@@ -813,6 +841,7 @@ impl TensorProductPlan {
                         }
                     }
                     gemm::<T, FMA, true>(
+                        avx2,
                         (p.mo, kd, count),
                         Rows {
                             data: gt,
@@ -834,6 +863,7 @@ impl TensorProductPlan {
                         }
                     }
                     gemm::<T, FMA, false>(
+                        avx2,
                         (count, kd, p.mo),
                         Rows {
                             data: gc,
@@ -858,7 +888,7 @@ impl TensorProductPlan {
         for r in 0..edge_nodes {
             let i = first + r;
             if nq > 0 && want_dx {
-                self.node_one_weights::<T, FMA>(plan, &mut work.nodes[r]);
+                self.node_one_weights::<T, FMA>(avx2, plan, &mut work.nodes[r]);
             }
             let nw = &work.nodes[r];
             let (x, z, np) = (&nw.x, &nw.z, nw.np);
@@ -877,7 +907,7 @@ impl TensorProductPlan {
                 want_dx.then_some((&mut *dx, &mut *dz)),
             );
             if want_lin && want_dw {
-                self.one_linear_grad::<T, FMA>(plan, nw, dw, dlone);
+                self.one_linear_grad::<T, FMA>(avx2, plan, nw, dw, dlone);
             }
             let edges = a.edges.by_dst(i);
             if let Some(gh) = &edge.hidden {
@@ -890,6 +920,7 @@ impl TensorProductPlan {
                 }
                 let dht = overwritten(&mut work.dht, w * np);
                 gemm::<T, FMA, false>(
+                    avx2,
                     (w, np, plan.rows),
                     Rows {
                         data: gt,
@@ -904,6 +935,7 @@ impl TensorProductPlan {
                 );
                 if want_dw {
                     gemm::<T, FMA, true>(
+                        avx2,
                         (w, np, nq),
                         Rows {
                             data: &plan.lone,
@@ -927,6 +959,7 @@ impl TensorProductPlan {
             // x[u, i] and Y_v = sum_j c x2[v, j].
             let dt = overwritten(&mut work.dt, plan.rows_pad * np);
             gemm::<T, FMA, false>(
+                avx2,
                 (plan.rows_pad, np, w),
                 Rows { data: g, stride: w },
                 Rows {
@@ -983,20 +1016,22 @@ impl TensorProductPlan {
         }
     }
 
+    /// [`Self::backward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     fn backward_nodes_avx2<T: Real>(
         &self,
+        token: Avx2Fma,
         plan: &Plan<T>,
         a: &LinearConv<'_, T>,
         grad_out: &[T],
         nodes: (usize, usize),
         dlin: Option<&mut [T]>,
-        edge: &EdgeGrads<T>,
+        edge: &EdgeGrads<'_, T>,
         work: &mut ChunkWork<T>,
     ) {
-        self.backward_nodes::<T, true>(plan, a, grad_out, nodes, dlin, edge, work)
+        self.backward_nodes::<T, true>(Some(token), plan, a, grad_out, nodes, dlin, edge, work)
     }
 
     /// `dL/dL` `[width, weight_numel]` from the per-path layouts the first pass accumulates:
@@ -1041,7 +1076,7 @@ impl TensorProductPlan {
         grad_out: &[T],
         grads: LinearConvGradients<'_, T>,
     ) {
-        self.conv_backward_linear_on(a, grad_out, grads, Isa::detect())
+        self.conv_backward_linear_on(a, grad_out, grads, Avx2Fma::detect())
     }
 
     fn conv_backward_linear_on<T: Real>(
@@ -1049,7 +1084,7 @@ impl TensorProductPlan {
         a: &LinearConv<'_, T>,
         grad_out: &[T],
         grads: LinearConvGradients<'_, T>,
-        isa: Isa,
+        isa: Option<Avx2Fma>,
     ) {
         let (d1, numel, w) = (self.irreps_in1.dim(), self.weight_numel, a.width);
         let (n, e) = (a.edges.num_nodes(), a.edges.num_edges());
@@ -1080,15 +1115,18 @@ impl TensorProductPlan {
                 let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
                 let dlin = want_lin.then_some(&mut partial[..]);
                 #[cfg(target_arch = "x86_64")]
-                if isa == Isa::Avx2Fma {
-                    // SAFETY: `Isa::Avx2Fma` is only detected on CPUs with AVX2 and FMA.
+                if let Some(token) = isa {
+                    // SAFETY: as in `conv_forward_linear_on`, `token` proves the CPU has the
+                    // AVX2 and FMA `backward_nodes_avx2` is compiled for.
                     unsafe {
-                        self.backward_nodes_avx2(&plan, a, grad_out, nodes, dlin, &edge, work)
+                        self.backward_nodes_avx2(
+                            token, &plan, a, grad_out, nodes, dlin, &edge, work,
+                        )
                     };
                     return partial;
                 }
                 let _ = isa;
-                self.backward_nodes::<T, false>(&plan, a, grad_out, nodes, dlin, &edge, work);
+                self.backward_nodes::<T, false>(None, &plan, a, grad_out, nodes, dlin, &edge, work);
                 partial
             })
             .collect();
@@ -1119,13 +1157,13 @@ impl TensorProductPlan {
 
 /// The per-edge gradient rows the first backward pass writes (each edge by the task of its
 /// destination).
-struct EdgeGrads<T> {
-    x1: Option<EdgeRows<T>>,
-    x2: Option<EdgeRows<T>>,
-    hidden: Option<EdgeRows<T>>,
+struct EdgeGrads<'a, T> {
+    x1: Option<EdgeRows<'a, T>>,
+    x2: Option<EdgeRows<'a, T>>,
+    hidden: Option<EdgeRows<'a, T>>,
 }
 
-impl<T> EdgeGrads<T> {
+impl<T> EdgeGrads<'_, T> {
     fn any(&self) -> bool {
         self.x1.is_some() || self.x2.is_some() || self.hidden.is_some()
     }
@@ -1182,7 +1220,7 @@ mod tests {
             tp.conv_backward_linear_on(&a, &out.clone(), grads, isa);
             [out, g1, g2, gh, gl]
         };
-        let (portable, detected) = (run(Isa::Portable), run(Isa::detect()));
+        let (portable, detected) = (run(None), run(Avx2Fma::detect()));
         for (p, d) in portable.iter().zip(&detected) {
             for (x, y) in p.iter().zip(d) {
                 assert!(

@@ -1,0 +1,300 @@
+//! The CPU kernels that run the plans of [`o3`](crate::o3), and the public entry points of
+//! the tensor product's compute: [`TensorProductPlan::forward`],
+//! [`TensorProductPlan::backward`], [`TensorProductPlan::conv_forward`],
+//! [`TensorProductPlan::conv_backward`] and the `_vec` variants.
+//!
+//! Inside, by what they compute:
+//!
+//! - `tensor_product`: the forward and backward over batches of rows, eight rows at a time
+//!   lane-major (`lanes`) and single rows (`rows`), parallel over fixed chunks of rows;
+//! - `convolution`: gather, tensor product and scatter fused over a graph's edges, with
+//!   per-edge weights (`per_edge`) or with weights from a linear layer, factorized
+//!   (`linear`);
+//! - `gemm`: the small register-blocked dense products and vector helpers they share;
+//! - `simd`: instruction-set detection: an AVX2 path runs only with the token that proves
+//!   the CPU has it;
+//! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task).
+//!
+//! Every kernel sums in a fixed order whatever the number of threads (fixed chunks, no
+//! atomics), so results are bit-identical across thread counts.
+//!
+//! The entry points are generic over [`Real`]. Were the kernels behind them generic too,
+//! every crate that calls them (the burn crate, each test binary) would compile its own
+//! copy: a dozen large functions per float type, one per instruction set, most of a CI
+//! build's time. The entry points instead call through a table of function pointers per
+//! float type, filled in this crate's statics, so only this crate compiles the kernels.
+
+mod buffers;
+mod convolution;
+mod gemm;
+mod simd;
+mod tensor_product;
+
+use std::any::Any;
+use std::mem::MaybeUninit;
+
+#[cfg(doc)]
+use crate::Error;
+use crate::graph::EdgeIndex;
+use crate::o3::tensor_product::{
+    ConvGradients, EdgeWeights, TensorProductGradients, TensorProductPlan,
+};
+use crate::{Real, Result};
+use buffers::{as_uninit, assume_init_vec, uninit_vec};
+use simd::Avx2Fma;
+
+/// [`TensorProductPlan::forward`] into a possibly uninitialized output, with the AVX2
+/// instantiation for a token, else the portable one.
+type Forward<T> =
+    fn(&TensorProductPlan, &[T], &[T], &[T], &mut [MaybeUninit<T>], Option<Avx2Fma>) -> Result<()>;
+
+/// [`TensorProductPlan::backward`] into possibly uninitialized `[x1, x2, weight]` gradients.
+type Backward<T> = fn(
+    &TensorProductPlan,
+    &[T],
+    &[T],
+    &[T],
+    &[T],
+    [Option<&mut [MaybeUninit<T>]>; 3],
+    Option<Avx2Fma>,
+) -> Result<()>;
+
+/// [`TensorProductPlan::conv_forward`].
+type ConvForward<T> =
+    fn(&TensorProductPlan, &EdgeIndex, &[T], &[T], EdgeWeights<'_, T>, T, &mut [T]) -> Result<()>;
+
+/// [`TensorProductPlan::conv_backward`].
+type ConvBackward<T> = fn(
+    &TensorProductPlan,
+    &EdgeIndex,
+    &[T],
+    &[T],
+    EdgeWeights<'_, T>,
+    T,
+    &[T],
+    ConvGradients<'_, T>,
+) -> Result<()>;
+
+/// The kernels for float type `T`, as function pointers instantiated in this crate
+/// ([`F32`], [`F64`]); reached through [`kernels`].
+struct Kernels<T: 'static> {
+    forward: Forward<T>,
+    backward: Backward<T>,
+    conv_forward: ConvForward<T>,
+    conv_backward: ConvBackward<T>,
+}
+
+impl<T: Real> Kernels<T> {
+    /// The table for `T`. Evaluated in this crate's statics ([`F32`], [`F64`]), so naming
+    /// the generic functions at `T` here is what compiles them in this crate.
+    const fn new() -> Self {
+        Kernels {
+            forward: TensorProductPlan::forward_uninit::<T>,
+            backward: TensorProductPlan::backward_uninit::<T>,
+            conv_forward: TensorProductPlan::conv_forward_kernel::<T>,
+            conv_backward: TensorProductPlan::conv_backward_kernel::<T>,
+        }
+    }
+}
+
+/// The f32 kernels.
+static F32: Kernels<f32> = Kernels::new();
+
+/// The f64 kernels.
+static F64: Kernels<f64> = Kernels::new();
+
+/// The table of `T`: [`F32`] or [`F64`], by type id ([`Real`] is sealed to these two). A
+/// generic caller in another crate compiles this lookup only, not the kernels.
+#[inline]
+fn kernels<T: Real>() -> &'static Kernels<T> {
+    let tables: [&'static dyn Any; 2] = [&F32, &F64];
+    tables
+        .into_iter()
+        .find_map(|table| table.downcast_ref::<Kernels<T>>())
+        .expect("Real is implemented for f32 and f64 only")
+}
+
+/// The compute entry points: checks, then the kernels of this crate for `T` and this CPU.
+impl TensorProductPlan {
+    /// The tensor product of each row: `out = x1 (x) x2` with `weight`, overwriting `out`.
+    ///
+    /// Shapes: `x1` `[batch, irreps_in1.dim]`, `x2` `[batch, irreps_in2.dim]`, `weight`
+    /// `[weight_numel]` or `[batch, weight_numel]`, `out` `[batch, irreps_out.dim]`.
+    /// Wrong lengths give [`Error::ShapeMismatch`].
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// let mut out = [0.0f32; 2];
+    /// tp.forward(&[2.0, 3.0], &[5.0, 7.0], &[0.5], &mut out)?;
+    /// assert_eq!(out, [5.0, 10.5]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn forward<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T], out: &mut [T]) -> Result<()> {
+        // SAFETY: the kernels store only initialized values (they write every row of `out`).
+        let out = unsafe { as_uninit(out) };
+        (kernels::<T>().forward)(self, x1, x2, weight, out, Avx2Fma::detect())
+    }
+
+    /// [`forward`](TensorProductPlan::forward) into a new buffer, `[batch, irreps_out.dim]`
+    /// (`batch` from `x1`, or `x2` when `irreps_in1` is empty). The buffer is not zeroed
+    /// first: each row is written once, while in cache, which saves a pass over memory when
+    /// the output is large.
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// assert_eq!(tp.forward_vec(&[2.0f32, 3.0], &[5.0, 7.0], &[0.5])?, [5.0, 10.5]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn forward_vec<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T]) -> Result<Vec<T>> {
+        let len = self.implied_batch(x1, x2) * self.irreps_out.dim();
+        let mut out = uninit_vec(len);
+        (kernels::<T>().forward)(self, x1, x2, weight, &mut out, Avx2Fma::detect())?;
+        // SAFETY: `forward_uninit` succeeded, so it wrote every row of `out`.
+        Ok(unsafe { assume_init_vec(out) })
+    }
+
+    /// The batch size the inputs imply (for the `_vec` variants, which have no output to
+    /// read it from); the full check happens in the kernel.
+    fn implied_batch<T>(&self, x1: &[T], x2: &[T]) -> usize {
+        let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
+        (x1.len().checked_div(d1))
+            .or(x2.len().checked_div(d2))
+            .unwrap_or(0)
+    }
+
+    /// Gradients of `L` given `grad_out = dL/d out`, for the inputs of a [`forward`] call.
+    /// Each requested gradient is overwritten; for shared weights the weight gradient sums
+    /// over the batch.
+    ///
+    /// [`forward`]: TensorProductPlan::forward
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductGradients};
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// let (mut g1, mut gw) = (vec![0.0f64; 1], vec![0.0f64; 1]);
+    /// tp.backward(&[2.0], &[5.0], &[0.5], &[1.0],
+    ///     TensorProductGradients { x1: Some(&mut g1), x2: None, weight: Some(&mut gw) })?;
+    /// assert_eq!((g1[0], gw[0]), (2.5, 10.0));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn backward<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        grads: TensorProductGradients<'_, T>,
+    ) -> Result<()> {
+        let TensorProductGradients {
+            x1: g1,
+            x2: g2,
+            weight: gw,
+        } = grads;
+        // SAFETY: the kernels store only initialized values through these views.
+        let grads = [g1, g2, gw].map(|g| g.map(|g| unsafe { as_uninit(g) }));
+        (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Avx2Fma::detect())
+    }
+
+    /// [`backward`](TensorProductPlan::backward) into new buffers, `[x1, x2, weight]` with the
+    /// shapes of the inputs, each computed when `mask` asks for it. Not zeroed first, as
+    /// [`forward_vec`](TensorProductPlan::forward_vec).
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, Default::default())?;
+    /// let [g1, g2, gw] = tp.backward_vec(&[2.0f64], &[5.0], &[0.5], &[1.0], [true, false, true])?;
+    /// assert_eq!((g1.unwrap()[0], g2, gw.unwrap()[0]), (2.5, None, 10.0));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn backward_vec<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        mask: [bool; 3],
+    ) -> Result<[Option<Vec<T>>; 3]> {
+        let batch = self.implied_batch(x1, x2);
+        let lens = [
+            batch * self.irreps_in1.dim(),
+            batch * self.irreps_in2.dim(),
+            weight.len(),
+        ];
+        let mut buffers = [0, 1, 2].map(|i| mask[i].then(|| uninit_vec::<T>(lens[i])));
+        let [b1, b2, bw] = &mut buffers;
+        let grads = [b1.as_deref_mut(), b2.as_deref_mut(), bw.as_deref_mut()];
+        (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Avx2Fma::detect())?;
+        // SAFETY: `backward_uninit` succeeded, so it wrote every element of each buffer.
+        Ok(buffers.map(|b| b.map(|b| unsafe { assume_init_vec(b) })))
+    }
+
+    /// The fused convolution: `out[i] = scale sum_{e : dst[e] = i} x1[src[e]] (x)_{w_e}
+    /// x2[e]` for every node `i` (zero for a node without incoming edges), overwriting
+    /// `out`.
+    ///
+    /// Shapes: `x1` `[N, irreps_in1.dim]` (node features), `x2` `[E, irreps_in2.dim]` (edge
+    /// attributes, e.g. harmonics), `out` `[N, irreps_out.dim]`, weights as
+    /// [`EdgeWeights`]. Errors: [`Error::ShapeMismatch`] for wrong lengths,
+    /// [`Error::InvalidArgument`] for a plan with shared weights.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, EdgeWeights, TensorProductOptions};
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
+    /// // Edges 0 -> 1 and 2 -> 1; node 1 sums x1[0] x2[0] w0 + x1[2] x2[1] w1.
+    /// let edges = EdgeIndex::new(&[0, 2], &[1, 1], 3)?;
+    /// let mut out = [0.0f64; 3];
+    /// tp.conv_forward(&edges, &[1.0, 5.0, 2.0], &[3.0, 4.0], EdgeWeights::PerEdge(&[1.0, 0.5]), 1.0, &mut out)?;
+    /// assert_eq!(out, [0.0, 3.0 + 4.0, 0.0]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn conv_forward<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        weights: EdgeWeights<'_, T>,
+        scale: T,
+        out: &mut [T],
+    ) -> Result<()> {
+        (kernels::<T>().conv_forward)(self, edges, x1, x2, weights, scale, out)
+    }
+
+    /// Gradients of `L` given `grad_out = dL/d out` for the inputs of a
+    /// [`conv_forward`](TensorProductPlan::conv_forward) call; each requested gradient is
+    /// overwritten.
+    ///
+    /// Errors: as [`conv_forward`](TensorProductPlan::conv_forward), and
+    /// [`Error::ShapeMismatch`] for a gradient buffer of the wrong length;
+    /// [`Error::InvalidArgument`] for `linear` with [`EdgeWeights::PerEdge`].
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, ConvGradients, EdgeWeights, TensorProductOptions};
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
+    /// let edges = EdgeIndex::new(&[0, 0], &[1, 1], 2)?; // two edges 0 -> 1
+    /// let (mut g1, mut g2) = (vec![0.0f64; 2], vec![0.0f64; 2]);
+    /// let grads = ConvGradients { x1: Some(&mut g1), x2: Some(&mut g2), weight: None, linear: None };
+    /// tp.conv_backward(&edges, &[2.0, 0.0], &[3.0, 4.0], EdgeWeights::PerEdge(&[1.0, 1.0]), 1.0, &[0.0, 1.0], grads)?;
+    /// assert_eq!((g1, g2), (vec![7.0, 0.0], vec![2.0, 2.0]));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_backward<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        weights: EdgeWeights<'_, T>,
+        scale: T,
+        grad_out: &[T],
+        grads: ConvGradients<'_, T>,
+    ) -> Result<()> {
+        (kernels::<T>().conv_backward)(self, edges, x1, x2, weights, scale, grad_out, grads)
+    }
+}

@@ -1,0 +1,435 @@
+//! CPU kernels of [`TensorProductPlan`]: forward, and the backward to both inputs and the
+//! weights, over batches of rows, parallel over fixed chunks of rows (deterministic for
+//! any thread count).
+//!
+//! Every path runs over the nonzeros of its Clebsch-Gordan list only. For one multiplicity
+//! pair `(u, v)` of a path, the forward is `t[k] = sum c x1[u, i] x2[v, j]` followed by
+//! `out[o] += W t`. The backward uses the same contraction with operands permuted:
+//! with `h[k] = sum_o W g[o, k]`, `g1[u, i] += sum c x2[v, j] h[k]` and
+//! `g2[v, j] += sum c x1[u, i] h[k]` (the lists `backward1`, `backward2` are `C` with its
+//! indices permuted), and `gW = t . g[o]`.
+//!
+//! Each chunk of [`CHUNK`] rows runs in groups of eight rows, lane-major ([`lanes`]), and
+//! its last `< 8` rows one by one ([`rows`]).
+
+mod lanes;
+pub(crate) mod rows;
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use crate::kernels::buffers::{split, zeroed_uninit};
+use crate::kernels::simd::Avx2Fma;
+use crate::o3::tensor_product::TensorProductPlan;
+use crate::{Error, Real, Result};
+use lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
+use rows::{Coefficients, Scratch};
+
+/// Rows per parallel task. Fixed, so the order of every floating-point sum (including the
+/// sum of shared-weight gradients over chunks) does not depend on the number of threads.
+const CHUNK: usize = 32;
+
+impl TensorProductPlan {
+    /// The batch size implied by the buffers, checking every length.
+    fn batch_size<T>(&self, x1: &[T], x2: &[T], weight: &[T], out_len: usize) -> Result<usize> {
+        let dims = [
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+        ];
+        let lens = [x1.len(), x2.len(), out_len];
+        let batch = dims
+            .iter()
+            .zip(&lens)
+            .find(|(d, _)| **d > 0)
+            .map(|(d, l)| l / d)
+            .unwrap_or(0);
+        let names = [
+            "x1 [batch, irreps_in1.dim]",
+            "x2 [batch, irreps_in2.dim]",
+            "out [batch, irreps_out.dim]",
+        ];
+        for ((d, l), what) in dims.iter().zip(lens).zip(names) {
+            if d * batch != l {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: d * batch,
+                    got: l,
+                });
+            }
+        }
+        let expected = if self.shared_weights {
+            self.weight_numel
+        } else {
+            batch * self.weight_numel
+        };
+        if weight.len() != expected {
+            return Err(Error::ShapeMismatch {
+                what: if self.shared_weights {
+                    "weight [weight_numel]"
+                } else {
+                    "weight [batch, weight_numel]"
+                },
+                expected,
+                got: weight.len(),
+            });
+        }
+        Ok(batch)
+    }
+
+    /// The weight vector of row `z`.
+    #[inline]
+    fn row_weight<'a, T>(&self, weight: &'a [T], z: usize) -> &'a [T] {
+        if self.shared_weights {
+            weight
+        } else {
+            &weight[z * self.weight_numel..(z + 1) * self.weight_numel]
+        }
+    }
+
+    /// [`forward`](TensorProductPlan::forward) into a possibly uninitialized buffer, with the
+    /// kernels' AVX2 instantiation with `isa`, else the portable one: every row is written,
+    /// so all of `out` is initialized on success.
+    pub(super) fn forward_uninit<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        out: &mut [MaybeUninit<T>],
+        isa: Option<Avx2Fma>,
+    ) -> Result<()> {
+        let batch = self.batch_size(x1, x2, weight, out.len())?;
+        let d_out = self.irreps_out.dim();
+        if batch == 0 || d_out == 0 {
+            return Ok(());
+        }
+        let coefs = self.coefficients::<T>();
+        out.par_chunks_mut(CHUNK * d_out).enumerate().for_each_init(
+            || self.workspace(weight, false, batch),
+            |ws, (chunk, out)| {
+                let a = (&coefs[..], x1, x2, weight);
+                #[cfg(target_arch = "x86_64")]
+                if let Some(token) = isa {
+                    // SAFETY: the CPU has AVX2 and FMA, the features `forward_chunk_avx2` is
+                    // compiled for: `token` is an `Avx2Fma`, which only `Avx2Fma::detect`
+                    // makes, on such a CPU.
+                    return unsafe { self.forward_chunk_avx2(token, a, chunk * CHUNK, out, ws) };
+                }
+                let _ = isa;
+                self.forward_chunk::<T, false>(None, a, chunk * CHUNK, out, ws)
+            },
+        );
+        Ok(())
+    }
+
+    /// Rows `first..` of the forward into `out`: groups of eight rows lane-major
+    /// ([`Self::forward_lanes`]), the last `< 8` rows one by one. `avx2`: the transposes
+    /// may use AVX2 intrinsics (`FMA`: the caller is compiled for AVX2 and FMA).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn forward_chunk<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        (coefs, x1, x2, weight): (&[Coefficients<T>], &[T], &[T], &[T]),
+        first: usize,
+        out: &mut [MaybeUninit<T>],
+        (b, s): &mut Workspace<T>,
+    ) {
+        let (d1, d2, d_out, numel) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+            self.weight_numel,
+        );
+        let groups = out.len() / d_out / L;
+        let (grouped, rest) = out.split_at_mut(groups * L * d_out);
+        if groups > 0 {
+            for (g, out) in grouped.chunks_exact_mut(L * d_out).enumerate() {
+                let z = first + g * L;
+                rows_to_lanes(avx2, &x1[z * d1..], d1, &mut b.x1);
+                rows_to_lanes(avx2, &x2[z * d2..], d2, &mut b.x2);
+                if !self.shared_weights {
+                    rows_to_lanes(avx2, &weight[z * numel..], numel, &mut b.w);
+                }
+                self.forward_lanes::<T, FMA>(coefs, b);
+                lanes_to_rows(avx2, &b.out, d_out, out);
+            }
+        }
+        for (r, out) in rest.chunks_exact_mut(d_out).enumerate() {
+            let z = first + groups * L + r;
+            let out = zeroed_uninit(out);
+            let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
+            self.forward_row(coefs, x1, x2, self.row_weight(weight, z), out, s);
+        }
+    }
+
+    /// [`Self::forward_chunk`] compiled for AVX2 (the row kernels, inlined here, then run on
+    /// 256-bit vectors; the arithmetic and its order are the same). Takes the token that
+    /// proves the CPU runs it.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::type_complexity)]
+    fn forward_chunk_avx2<T: Real>(
+        &self,
+        token: Avx2Fma,
+        a: (&[Coefficients<T>], &[T], &[T], &[T]),
+        first: usize,
+        out: &mut [MaybeUninit<T>],
+        ws: &mut Workspace<T>,
+    ) {
+        self.forward_chunk::<T, true>(Some(token), a, first, out, ws)
+    }
+
+    /// [`backward`](TensorProductPlan::backward) into possibly uninitialized buffers `[x1, x2,
+    /// weight]`, with the kernels' AVX2 instantiation with `isa`, else the portable one: every
+    /// row (and a shared weight gradient) is written.
+    pub(super) fn backward_uninit<T: Real>(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        [g1, g2, gw]: [Option<&mut [MaybeUninit<T>]>; 3],
+        isa: Option<Avx2Fma>,
+    ) -> Result<()> {
+        let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
+        let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
+        let check = |g: &Option<&mut [MaybeUninit<T>]>, expected: usize, what: &'static str| match g
+        {
+            Some(g) if g.len() != expected => Err(Error::ShapeMismatch {
+                what,
+                expected,
+                got: g.len(),
+            }),
+            _ => Ok(()),
+        };
+        check(&g1, batch * d1, "grad x1 [batch, irreps_in1.dim]")?;
+        check(&g2, batch * d2, "grad x2 [batch, irreps_in2.dim]")?;
+        check(&gw, weight.len(), "grad weight (the weight's shape)")?;
+        let want_gw = gw.is_some();
+        let (shared_gw, gw) = if self.shared_weights {
+            (gw.map(zeroed_uninit), None)
+        } else {
+            (None, gw)
+        };
+        if batch == 0 {
+            return Ok(());
+        }
+        let coefs = self.coefficients::<T>();
+        let numel = self.weight_numel;
+
+        let chunks = batch.div_ceil(CHUNK);
+        // Each chunk owns its rows of g1, g2 (and of per-row gW); shared gW is summed over
+        // chunks afterwards, in chunk order.
+        let mut g1_chunks = split(g1, CHUNK * d1, chunks);
+        let mut g2_chunks = split(g2, CHUNK * d2, chunks);
+        let per_row_gw = want_gw && !self.shared_weights;
+        let mut gw_chunks = if per_row_gw {
+            split(gw, CHUNK * numel, chunks)
+        } else {
+            (0..chunks).map(|_| None).collect()
+        };
+        let shared_partials: Vec<Vec<T>> = g1_chunks
+            .par_iter_mut()
+            .zip(g2_chunks.par_iter_mut())
+            .zip(gw_chunks.par_iter_mut())
+            .enumerate()
+            .map_init(
+                || self.workspace(weight, true, batch),
+                |ws, (chunk, ((g1, g2), gw_rows))| {
+                    let a = (&coefs[..], x1, x2, weight, grad_out);
+                    let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
+                    let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(token) = isa {
+                        // SAFETY: as in `forward_uninit`, `token` proves the CPU has the AVX2
+                        // and FMA `backward_chunk_avx2` is compiled for.
+                        return unsafe {
+                            self.backward_chunk_avx2(token, a, rows, grads, want_gw, ws)
+                        };
+                    }
+                    let _ = isa;
+                    self.backward_chunk::<T, false>(None, a, rows, grads, want_gw, ws)
+                },
+            )
+            .collect();
+        if let Some(gw) = shared_gw {
+            for partial in shared_partials {
+                gw.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows `first..first + count` of the backward: per-row gradients into the chunk's
+    /// rows of `[g1, g2, gw]` (each row written once, while in cache), groups of eight rows
+    /// lane-major ([`Self::backward_lanes`]), the last `< 8` rows one by one; returns the
+    /// chunk's partial shared-weight gradient (empty unless shared and wanted).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn backward_chunk<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        (coefs, x1, x2, weight, grad_out): (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
+        (first, count): (usize, usize),
+        [g1, g2, gw_rows]: [Option<&mut [MaybeUninit<T>]>; 3],
+        want_gw: bool,
+        (b, s): &mut Workspace<T>,
+    ) -> Vec<T> {
+        let (d1, d2, d_out, numel) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+            self.weight_numel,
+        );
+        let (mut g1, mut g2, mut gw_rows) = (g1, g2, gw_rows);
+        let shared_len = if want_gw && self.shared_weights {
+            numel
+        } else {
+            0
+        };
+        let mut shared = vec![T::zero(); shared_len];
+        let groups = count / L;
+        if groups > 0 {
+            let want = [g1.is_some(), g2.is_some(), want_gw];
+            for g in 0..groups {
+                let (r, z) = (g * L, first + g * L);
+                rows_to_lanes(avx2, &x1[z * d1..], d1, &mut b.x1);
+                rows_to_lanes(avx2, &x2[z * d2..], d2, &mut b.x2);
+                rows_to_lanes(avx2, &grad_out[z * d_out..], d_out, &mut b.out);
+                if !self.shared_weights {
+                    rows_to_lanes(avx2, &weight[z * numel..], numel, &mut b.w);
+                }
+                self.backward_lanes::<T, FMA>(coefs, b, want);
+                if let Some(g1) = g1.as_deref_mut() {
+                    lanes_to_rows(avx2, &b.g1, d1, &mut g1[r * d1..]);
+                }
+                if let Some(g2) = g2.as_deref_mut() {
+                    lanes_to_rows(avx2, &b.g2, d2, &mut g2[r * d2..]);
+                }
+                if let Some(gw) = gw_rows.as_deref_mut() {
+                    lanes_to_rows(avx2, &b.gw, numel, &mut gw[r * numel..]);
+                }
+                for (s, lanes) in shared.iter_mut().zip(&b.gw) {
+                    *s += lanes.iter().fold(T::zero(), |a, &x| a + x);
+                }
+            }
+        }
+        for r in groups * L..count {
+            let z = first + r;
+            let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
+            let g = &grad_out[z * d_out..(z + 1) * d_out];
+            let g1_row = g1
+                .as_deref_mut()
+                .map(|g| zeroed_uninit(&mut g[r * d1..(r + 1) * d1]));
+            let g2_row = g2
+                .as_deref_mut()
+                .map(|g| zeroed_uninit(&mut g[r * d2..(r + 1) * d2]));
+            let gw_row: Option<&mut [T]> = if self.shared_weights {
+                want_gw.then_some(&mut shared[..])
+            } else {
+                gw_rows
+                    .as_deref_mut()
+                    .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
+            };
+            let w = self.row_weight(weight, z);
+            self.backward_row(coefs, x1, x2, w, g, g1_row, g2_row, gw_row, s);
+        }
+        shared
+    }
+
+    /// [`Self::backward_chunk`] compiled for AVX2, as [`Self::forward_chunk_avx2`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::type_complexity)]
+    fn backward_chunk_avx2<T: Real>(
+        &self,
+        token: Avx2Fma,
+        a: (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
+        rows: (usize, usize),
+        grads: [Option<&mut [MaybeUninit<T>]>; 3],
+        want_gw: bool,
+        ws: &mut Workspace<T>,
+    ) -> Vec<T> {
+        self.backward_chunk::<T, true>(Some(token), a, rows, grads, want_gw, ws)
+    }
+}
+
+/// A worker's buffers, made once per rayon job and reused by its tasks: the lane
+/// kernels' (with shared weights splatted across the lanes) and the row kernels'.
+type Workspace<T> = (LaneBuffers<T>, Scratch<T>);
+
+impl TensorProductPlan {
+    /// A [`Workspace`] for the forward (or, when `backward`, the backward) of `batch` rows
+    /// with `weight`. A batch of fewer than eight rows runs on the row kernels alone, so
+    /// its lane buffers stay empty (nothing to allocate or splat per call).
+    fn workspace<T: Real>(&self, weight: &[T], backward: bool, batch: usize) -> Workspace<T> {
+        let mut b = if batch >= L {
+            LaneBuffers::new(self, backward)
+        } else {
+            LaneBuffers::default()
+        };
+        if self.shared_weights {
+            b.splat_weights(weight);
+        }
+        (b, Scratch::new(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Real;
+    use crate::kernels::buffers::as_uninit;
+    use crate::kernels::simd::Avx2Fma;
+    use crate::o3::tensor_product::benchmark_config;
+
+    /// Both instantiations of the kernels (portable, and AVX2 with its f32 block
+    /// transposes where the CPU has it) give the same numbers: a `uvw` and a `uvu`
+    /// configuration, 19 rows (two lane groups, three single rows), f64 and f32.
+    #[test]
+    fn portable_and_avx2_agree() {
+        for config in ["guide", "nequip-water"] {
+            agree_on::<f64>(config, 1e-12);
+            agree_on::<f32>(config, 1e-5);
+        }
+    }
+
+    fn agree_on<T: Real>(config: &str, tol: f64) {
+        let tp = benchmark_config(config).unwrap();
+        let batch = 19;
+        let value = |s: usize| T::from_f64((((s * 7919) % 23) as f64 - 11.0) / 7.0);
+        let (d1, d2, d3) = (
+            tp.irreps_in1.dim(),
+            tp.irreps_in2.dim(),
+            tp.irreps_out.dim(),
+        );
+        let x1: Vec<T> = (0..batch * d1).map(value).collect();
+        let x2: Vec<T> = (0..batch * d2).map(|s| value(s + 1)).collect();
+        let w: Vec<T> = (0..batch * tp.weight_numel).map(|s| value(s + 2)).collect();
+        let g: Vec<T> = (0..batch * d3).map(|s| value(s + 3)).collect();
+        let run = |isa| {
+            let mut out = vec![T::zero(); batch * d3];
+            // SAFETY: the kernels store only initialized values.
+            tp.forward_uninit(&x1, &x2, &w, unsafe { as_uninit(&mut out) }, isa)
+                .unwrap();
+            let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
+            let [g1, g2, gw] = &mut grads;
+            // SAFETY: as above.
+            let buffers = unsafe { [as_uninit(g1), as_uninit(g2), as_uninit(gw)] }.map(Some);
+            tp.backward_uninit(&x1, &x2, &w, &g, buffers, isa).unwrap();
+            let [g1, g2, gw] = grads;
+            [out, g1, g2, gw]
+        };
+        let (portable, detected) = (run(None), run(Avx2Fma::detect()));
+        for (p, d) in portable.iter().zip(&detected) {
+            for (x, y) in p.iter().zip(d) {
+                let (x, y) = (Real::to_f64(*x), Real::to_f64(*y));
+                assert!(
+                    (x - y).abs() <= tol * (1.0 + x.abs()),
+                    "{config}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! The row kernels of a [`TensorProductPlan`]: one row at a time (the last `< 8` rows of a
+//! chunk, and every edge of the per-edge convolution), over each path's Clebsch-Gordan
+//! nonzeros.
+//!
+//! A `uvu` or `uvw` path contracts its list with one `x2` block first (`y`, [`contract_x2`])
+//! and then runs small dense products with every `x1` channel, its dimensions as constants
+//! for `l <= 3` ([`dispatch_dims`]); the other modes go pair by pair.
+
+use crate::Real;
+use crate::o3::tensor_product::{
+    ConnectionMode, Contraction, PathPlan, Targets, TensorProductPlan,
+};
+
+/// A path's coefficients cast to the data type.
+pub(crate) struct Coefficients<T> {
+    pub(crate) forward: Vec<T>,
+    pub(crate) backward1: Vec<T>,
+    pub(crate) backward2: Vec<T>,
+}
+
+fn cast<T: Real>(c: &Contraction) -> Vec<T> {
+    c.coef.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+/// `out[r] += c a[p] b[q]` over a sparse Clebsch-Gordan list.
+#[inline(always)]
+pub(crate) fn contract<T: Real>(c: &Contraction, coef: &[T], a: &[T], b: &[T], out: &mut [T]) {
+    for (idx, &cv) in c.idx.iter().zip(coef) {
+        out[idx[2] as usize] += cv * a[idx[0] as usize] * b[idx[1] as usize];
+    }
+}
+
+impl TensorProductPlan {
+    pub(crate) fn coefficients<T: Real>(&self) -> Vec<Coefficients<T>> {
+        self.paths
+            .iter()
+            .map(|p| Coefficients {
+                forward: cast(&p.forward),
+                backward1: cast(&p.backward1),
+                backward2: cast(&p.backward2),
+            })
+            .collect()
+    }
+
+    /// One row of the forward pass, added to `out`.
+    #[inline(always)]
+    pub(crate) fn forward_row<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        x1: &[T],
+        x2: &[T],
+        w: &[T],
+        out: &mut [T],
+        s: &mut Scratch<T>,
+    ) {
+        s.outt.fill(T::zero());
+        for (p, c) in self.paths.iter().zip(coefs) {
+            match p.mode {
+                ConnectionMode::Uvu => {
+                    for v in 0..p.m2 {
+                        contract_x2(
+                            p,
+                            &c.forward,
+                            &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2],
+                            &mut s.y,
+                        );
+                        dispatch_dims!(p.d1, p.d3, uvu_forward, (p, &s.y, x1, w, v, out));
+                    }
+                }
+                ConnectionMode::Uvw => {
+                    for v in 0..p.m2 {
+                        contract_x2(
+                            p,
+                            &c.forward,
+                            &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2],
+                            &mut s.y,
+                        );
+                        dispatch_dims!(p.d1, p.d3, uvw_forward, (p, &s.y, x1, w, v, &mut s.outt));
+                    }
+                }
+                _ => forward_path(p, c, x1, x2, w, out, &mut s.t),
+            }
+        }
+        for &(offset, mo, d3, at) in &self.uvw_blocks {
+            for (o, row) in out[offset..offset + mo * d3]
+                .chunks_exact_mut(d3)
+                .enumerate()
+            {
+                for (k, y) in row.iter_mut().enumerate() {
+                    *y += s.outt[at + k * mo + o];
+                }
+            }
+        }
+    }
+
+    /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn backward_row<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        x1: &[T],
+        x2: &[T],
+        w: &[T],
+        g: &[T],
+        mut g1: Option<&mut [T]>,
+        mut g2: Option<&mut [T]>,
+        mut gw: Option<&mut [T]>,
+        s: &mut Scratch<T>,
+    ) {
+        for &(offset, mo, d3, at) in &self.uvw_blocks {
+            for (o, row) in g[offset..offset + mo * d3].chunks_exact(d3).enumerate() {
+                for (k, &y) in row.iter().enumerate() {
+                    s.outt[at + k * mo + o] = y;
+                }
+            }
+        }
+        for (p, c) in self.paths.iter().zip(coefs) {
+            match p.mode {
+                ConnectionMode::Uvu => {
+                    for v in 0..p.m2 {
+                        let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
+                        contract_x2(p, &c.forward, &x2[start..end], &mut s.y);
+                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
+                        dispatch_dims!(p.d1, p.d3, uvu_backward, (p, &s.y, x1, w, g, v, grads));
+                        if let Some(g2) = g2.as_deref_mut() {
+                            // g2[v, j] += sum c D[i, k], D[i, k] = sum_u x1[u, i] h_u[k].
+                            let g2v = &mut g2[start..end];
+                            for (idx, &cv) in p.forward.idx.iter().zip(&c.forward) {
+                                g2v[idx[1] as usize] +=
+                                    cv * s.dots[idx[0] as usize * p.d3 + idx[2] as usize];
+                            }
+                        }
+                    }
+                }
+                ConnectionMode::Uvw => {
+                    for v in 0..p.m2 {
+                        let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
+                        contract_x2(p, &c.forward, &x2[start..end], &mut s.y);
+                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
+                        dispatch_dims!(
+                            p.d1,
+                            p.d3,
+                            uvw_backward,
+                            (p, &s.y, x1, w, &s.outt, v, grads)
+                        );
+                        if let Some(g2) = g2.as_deref_mut() {
+                            scatter_dots(p, &c.forward, &s.dots, &mut g2[start..end]);
+                        }
+                    }
+                }
+                _ => backward_path(
+                    p,
+                    c,
+                    x1,
+                    x2,
+                    w,
+                    g,
+                    g1.as_deref_mut(),
+                    g2.as_deref_mut(),
+                    gw.as_deref_mut(),
+                    &mut s.t,
+                    &mut s.h,
+                ),
+            }
+        }
+    }
+}
+
+/// Buffers of the row kernels, reused from row to row.
+pub(crate) struct Scratch<T> {
+    outt: Vec<T>,
+    t: Vec<T>,
+    h: Vec<T>,
+    y: Vec<T>,
+    dots: Vec<T>,
+}
+
+impl<T: Real> Scratch<T> {
+    pub(crate) fn new(tp: &TensorProductPlan) -> Self {
+        let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
+        let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
+        let z = T::zero();
+        Scratch {
+            outt: vec![z; tp.uvw_scratch],
+            t: vec![z; d3],
+            h: vec![z; d3],
+            y: vec![z; d13],
+            dots: vec![z; d13],
+        }
+    }
+}
+
+/// Calls `f::<T, D1, D3>` (or `f::<G.., D1, D3>` with the leading generic arguments `[G..,]`
+/// given) with the irrep dimensions as constants for `l <= 3` (the compiler then unrolls
+/// the small matrix products), and `f::<.., 0, 0>` (run-time sizes) otherwise.
+macro_rules! dispatch_dims {
+    ($d1:expr, $d3:expr, $f:ident, ($($arg:expr),*)) => {
+        dispatch_dims!($d1, $d3, $f[T,], ($($arg),*))
+    };
+    ($d1:expr, $d3:expr, $f:ident[$($g:tt)*], ($($arg:expr),*)) => {
+        match ($d1, $d3) {
+            (1, 1) => $f::<$($g)* 1, 1>($($arg),*),
+            (1, 3) => $f::<$($g)* 1, 3>($($arg),*),
+            (1, 5) => $f::<$($g)* 1, 5>($($arg),*),
+            (1, 7) => $f::<$($g)* 1, 7>($($arg),*),
+            (3, 1) => $f::<$($g)* 3, 1>($($arg),*),
+            (3, 3) => $f::<$($g)* 3, 3>($($arg),*),
+            (3, 5) => $f::<$($g)* 3, 5>($($arg),*),
+            (3, 7) => $f::<$($g)* 3, 7>($($arg),*),
+            (5, 1) => $f::<$($g)* 5, 1>($($arg),*),
+            (5, 3) => $f::<$($g)* 5, 3>($($arg),*),
+            (5, 5) => $f::<$($g)* 5, 5>($($arg),*),
+            (5, 7) => $f::<$($g)* 5, 7>($($arg),*),
+            (7, 1) => $f::<$($g)* 7, 1>($($arg),*),
+            (7, 3) => $f::<$($g)* 7, 3>($($arg),*),
+            (7, 5) => $f::<$($g)* 7, 5>($($arg),*),
+            (7, 7) => $f::<$($g)* 7, 7>($($arg),*),
+            _ => $f::<$($g)* 0, 0>($($arg),*),
+        }
+    };
+}
+pub(crate) use dispatch_dims;
+
+/// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
+/// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.
+#[inline(always)]
+pub(crate) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
+    let y = &mut y[..p.d1 * p.d3];
+    y.fill(T::zero());
+    for (idx, &c) in p.forward.idx.iter().zip(coef) {
+        y[idx[2] as usize * p.d1 + idx[0] as usize] += c * x2v[idx[1] as usize];
+    }
+}
+
+/// `D1` and `D3` as constants (`0` means the run-time `d1`, `d3`).
+#[inline(always)]
+pub(crate) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
+    if D1 == 0 { (p.d1, p.d3) } else { (D1, D3) }
+}
+
+/// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`
+/// product per channel `u`, with `y` in registers when the sizes are constants.
+#[inline(always)]
+fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    y: &[T],
+    x1: &[T],
+    w: &[T],
+    v: usize,
+    out: &mut [T],
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2) = (p.m1, p.m2);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let out = &mut out[p.out..p.out + m1 * d3];
+    let mut acc = [T::zero(); 8];
+    for (u, (xu, ou)) in x1
+        .chunks_exact(d1)
+        .zip(out.chunks_exact_mut(d3))
+        .enumerate()
+    {
+        if D3 == 0 {
+            for (k, o) in ou.iter_mut().enumerate() {
+                let a = dot(xu, &y[k * d1..(k + 1) * d1]);
+                *o += a * if p.has_weight {
+                    w[p.weight_offset + u * m2 + v]
+                } else {
+                    T::one()
+                };
+            }
+            continue;
+        }
+        acc[..d3].fill(T::zero());
+        for i in 0..d1 {
+            let xi = xu[i];
+            for k in 0..d3 {
+                acc[k] += xi * y[k * d1 + i];
+            }
+        }
+        let s = if p.has_weight {
+            w[p.weight_offset + u * m2 + v]
+        } else {
+            T::one()
+        };
+        for k in 0..d3 {
+            ou[k] += s * acc[k];
+        }
+    }
+}
+
+/// The backward of [`uvu_forward`]: with `h = W[u, v] g[u]`, `g1[u, i] += sum_k y[i, k] h[k]`,
+/// `gW[u, v] += g[u] . (x1[u] y)`, and `dots[i, k] = sum_u x1[u, i] h[k]` for the caller's
+/// `g2`.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    y: &[T],
+    x1: &[T],
+    w: &[T],
+    g: &[T],
+    v: usize,
+    grads: (Option<&mut [T]>, Option<&mut [T]>, &mut Vec<T>),
+) {
+    let (g1, mut gw, dots) = grads;
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2) = (p.m1, p.m2);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let g = &g[p.out..p.out + m1 * d3];
+    let dots = &mut dots[..d1 * d3];
+    dots.fill(T::zero());
+    let mut g1 = g1.map(|g1| &mut g1[p.in1..p.in1 + m1 * d1]);
+    let weighted = p.has_weight;
+    for (u, (xu, gu)) in x1.chunks_exact(d1).zip(g.chunks_exact(d3)).enumerate() {
+        let wi = p.weight_offset + u * m2 + v;
+        let s = if weighted { w[wi] } else { T::one() };
+        if let (Some(gw), true) = (gw.as_deref_mut(), weighted) {
+            let mut total = T::zero();
+            for k in 0..d3 {
+                let a = dot(xu, &y[k * d1..(k + 1) * d1]);
+                total += a * gu[k];
+            }
+            gw[wi] += total;
+        }
+        if let Some(g1) = g1.as_deref_mut() {
+            let g1u = &mut g1[u * d1..(u + 1) * d1];
+            for (k, &g) in gu.iter().enumerate() {
+                axpy(g1u, s * g, &y[k * d1..(k + 1) * d1]);
+            }
+        }
+        for i in 0..d1 {
+            let xs = xu[i] * s;
+            for k in 0..d3 {
+                dots[i * d3 + k] += xs * gu[k];
+            }
+        }
+    }
+}
+
+/// `uvw` for one `v`: `t_u = x1[u] y` (a `(1 x d1)(d1 x d3)` product, `y` from
+/// [`contract_x2`]), then `outT[k][w] += t_u[k] W[u, v, w]`: every weight row is read once,
+/// as contiguous axpys over `w`.
+#[inline(always)]
+fn uvw_forward<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    y: &[T],
+    x1: &[T],
+    w: &[T],
+    v: usize,
+    outt: &mut [T],
+) {
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2, mo) = (p.m1, p.m2, p.mo);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let ot = &mut outt[p.outt..p.outt + d3 * mo];
+    let mut t = [T::zero(); 8];
+    let mut t_dyn = vec![T::zero(); if D3 == 0 { d3 } else { 0 }];
+    for (u, xu) in x1.chunks_exact(d1).enumerate() {
+        let t = if D3 == 0 {
+            &mut t_dyn[..]
+        } else {
+            &mut t[..d3]
+        };
+        for (k, tk) in t.iter_mut().enumerate() {
+            *tk = dot(xu, &y[k * d1..(k + 1) * d1]);
+        }
+        let at = p.weight_offset + (u * m2 + v) * mo;
+        let wrow = &w[at..at + mo];
+        for (otk, &tk) in ot.chunks_exact_mut(mo).zip(t.iter()) {
+            axpy(otk, tk, wrow);
+        }
+    }
+}
+
+/// `y += a x`.
+#[inline(always)]
+pub(crate) fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+#[inline(always)]
+pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+}
+
+/// The backward of [`uvw_forward`] for one `v`, with the output gradient transposed
+/// (`gT[k][w]`): `h_u[k] = W[u, v, :] . gT[k]`, `g1[u, i] += sum_k y[i, k] h_u[k]`,
+/// `gW[u, v, :] += t_u[k] gT[k]`, and `dots[i, k] = sum_u x1[u, i] h_u[k]` for the caller's
+/// `g2`.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn uvw_backward<T: Real, const D1: usize, const D3: usize>(
+    p: &PathPlan,
+    y: &[T],
+    x1: &[T],
+    w: &[T],
+    gt: &[T],
+    v: usize,
+    grads: (Option<&mut [T]>, Option<&mut [T]>, &mut Vec<T>),
+) {
+    let (g1, mut gw, dots) = grads;
+    let (d1, d3) = dims::<D1, D3>(p);
+    let (m1, m2, mo) = (p.m1, p.m2, p.mo);
+    let y = &y[..d1 * d3];
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let gt = &gt[p.outt..p.outt + d3 * mo];
+    let dots = &mut dots[..d1 * d3];
+    dots.fill(T::zero());
+    let mut g1 = g1.map(|g1| &mut g1[p.in1..p.in1 + m1 * d1]);
+    let (mut h, mut t) = ([T::zero(); 8], [T::zero(); 8]);
+    let (mut h_dyn, mut t_dyn) = (
+        vec![T::zero(); if D3 == 0 { d3 } else { 0 }],
+        vec![T::zero(); if D3 == 0 { d3 } else { 0 }],
+    );
+    for (u, xu) in x1.chunks_exact(d1).enumerate() {
+        let (h, t) = if D3 == 0 {
+            (&mut h_dyn[..], &mut t_dyn[..])
+        } else {
+            (&mut h[..d3], &mut t[..d3])
+        };
+        let at = p.weight_offset + (u * m2 + v) * mo;
+        let wrow = &w[at..at + mo];
+        for (hk, gtk) in h.iter_mut().zip(gt.chunks_exact(mo)) {
+            *hk = dot(wrow, gtk);
+        }
+        if let Some(gw) = gw.as_deref_mut() {
+            for (k, tk) in t.iter_mut().enumerate() {
+                *tk = dot(xu, &y[k * d1..(k + 1) * d1]);
+            }
+            let gw_row = &mut gw[at..at + mo];
+            for (&tk, gtk) in t.iter().zip(gt.chunks_exact(mo)) {
+                axpy(gw_row, tk, gtk);
+            }
+        }
+        if let Some(g1) = g1.as_deref_mut() {
+            let g1u = &mut g1[u * d1..(u + 1) * d1];
+            for (k, &hk) in h.iter().enumerate() {
+                axpy(g1u, hk, &y[k * d1..(k + 1) * d1]);
+            }
+        }
+        for (i, &x) in xu.iter().enumerate() {
+            for (k, &hk) in h.iter().enumerate() {
+                dots[i * d3 + k] += x * hk;
+            }
+        }
+    }
+}
+
+/// `g2[v, j] += sum_{(i, j, k)} c dots[i, k]`: the `x2` gradient of a `uvu` or `uvw` path
+/// from the per-`(i, k)` sums over channels.
+#[inline(always)]
+fn scatter_dots<T: Real>(p: &PathPlan, coef: &[T], dots: &[T], g2v: &mut [T]) {
+    for (idx, &cv) in p.forward.idx.iter().zip(coef) {
+        g2v[idx[1] as usize] += cv * dots[idx[0] as usize * p.d3 + idx[2] as usize];
+    }
+}
+
+/// One path, one row: `out += path(x1, x2; w)`.
+#[inline]
+fn forward_path<T: Real>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    out: &mut [T],
+    t: &mut [T],
+) {
+    let (d1, d2, d3) = (p.d1, p.d2, p.d3);
+    let w = &w[p.weight_offset..];
+    let out = &mut out[p.out..p.out + p.mo * d3];
+    let t = &mut t[..d3];
+    for &(u, v, target) in &p.pairs {
+        let (u, v) = (u as usize, v as usize);
+        t.fill(T::zero());
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+        contract(&p.forward, &c.forward, a, b, t);
+        match target {
+            Targets::One { o, w: wi } => {
+                let s = wi.map_or(T::one(), |wi| w[wi as usize]);
+                let o = o as usize;
+                out[o * d3..(o + 1) * d3]
+                    .iter_mut()
+                    .zip(t.iter())
+                    .for_each(|(y, &x)| *y += s * x);
+            }
+            Targets::All { w_base } => {
+                let ws = &w[w_base as usize..w_base as usize + p.mo];
+                for (y, &s) in out.chunks_exact_mut(d3).zip(ws) {
+                    y.iter_mut().zip(t.iter()).for_each(|(y, &x)| *y += s * x);
+                }
+            }
+        }
+    }
+}
+
+/// One path, one row: accumulate the gradients of `<g, path(x1, x2; w)>`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn backward_path<T: Real>(
+    p: &PathPlan,
+    c: &Coefficients<T>,
+    x1: &[T],
+    x2: &[T],
+    w: &[T],
+    g: &[T],
+    mut g1: Option<&mut [T]>,
+    mut g2: Option<&mut [T]>,
+    mut gw: Option<&mut [T]>,
+    t: &mut [T],
+    h: &mut [T],
+) {
+    let (d1, d2, d3) = (p.d1, p.d2, p.d3);
+    let w = &w[p.weight_offset..];
+    let g = &g[p.out..p.out + p.mo * d3];
+    let (t, h) = (&mut t[..d3], &mut h[..d3]);
+    for &(u, v, target) in &p.pairs {
+        let (u, v) = (u as usize, v as usize);
+        let a = &x1[p.in1 + u * d1..p.in1 + (u + 1) * d1];
+        let b = &x2[p.in2 + v * d2..p.in2 + (v + 1) * d2];
+        // h = sum_o W g[o], and the weight gradient t . g[o].
+        h.fill(T::zero());
+        let weighted = !matches!(target, Targets::One { w: None, .. });
+        if let (Some(gw), true) = (gw.as_deref_mut(), weighted) {
+            t.fill(T::zero());
+            contract(&p.forward, &c.forward, a, b, t);
+            match target {
+                Targets::One { o, w: Some(wi) } => {
+                    let o = o as usize;
+                    gw[p.weight_offset + wi as usize] += dot(t, &g[o * d3..(o + 1) * d3]);
+                }
+                Targets::All { w_base } => {
+                    for (o, go) in g.chunks_exact(d3).enumerate() {
+                        gw[p.weight_offset + w_base as usize + o] += dot(t, go);
+                    }
+                }
+                Targets::One { w: None, .. } => {}
+            }
+        }
+        if g1.is_none() && g2.is_none() {
+            continue;
+        }
+        match target {
+            Targets::One { o, w: wi } => {
+                let s = wi.map_or(T::one(), |wi| w[wi as usize]);
+                let o = o as usize;
+                h.iter_mut()
+                    .zip(&g[o * d3..(o + 1) * d3])
+                    .for_each(|(h, &x)| *h = s * x);
+            }
+            Targets::All { w_base } => {
+                let ws = &w[w_base as usize..w_base as usize + p.mo];
+                for (go, &s) in g.chunks_exact(d3).zip(ws) {
+                    h.iter_mut().zip(go).for_each(|(h, &x)| *h += s * x);
+                }
+            }
+        }
+        if let Some(g1) = g1.as_deref_mut() {
+            contract(
+                &p.backward1,
+                &c.backward1,
+                b,
+                h,
+                &mut g1[p.in1 + u * d1..p.in1 + (u + 1) * d1],
+            );
+        }
+        if let Some(g2) = g2.as_deref_mut() {
+            contract(
+                &p.backward2,
+                &c.backward2,
+                a,
+                h,
+                &mut g2[p.in2 + v * d2..p.in2 + (v + 1) * d2],
+            );
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The buffers the compute entry points take besides the data: where the gradients go, and
+//! where a convolution's per-edge weights come from.
+
+/// Where [`TensorProductPlan::backward`](super::TensorProductPlan::backward) writes the
+/// gradients; `None` skips that gradient.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::TensorProductGradients;
+/// let mut g1 = vec![0.0f64; 3];
+/// let grads = TensorProductGradients { x1: Some(&mut g1), x2: None, weight: None };
+/// assert!(grads.x2.is_none());
+/// ```
+pub struct TensorProductGradients<'a, T> {
+    /// `d L / d x1`, `[batch, irreps_in1.dim]`.
+    pub x1: Option<&'a mut [T]>,
+    /// `d L / d x2`, `[batch, irreps_in2.dim]`.
+    pub x2: Option<&'a mut [T]>,
+    /// `d L / d weight`, the weight's shape.
+    pub weight: Option<&'a mut [T]>,
+}
+
+/// Where the per-edge weights of a fused convolution come from.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::EdgeWeights;
+/// let hidden = [1.0f32, 2.0]; // one edge, width 2
+/// let linear = [0.5f32, 0.25]; // [2, weight_numel = 1]
+/// let w = EdgeWeights::Linear { hidden: &hidden, linear: &linear };
+/// assert!(matches!(w, EdgeWeights::Linear { .. }));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum EdgeWeights<'a, T> {
+    /// Precomputed weights, `[E, weight_numel]`.
+    PerEdge(&'a [T]),
+    /// `w_e = hidden[e] linear`: `hidden` `[E, width]`, `linear` `[width, weight_numel]`.
+    Linear {
+        /// The hidden activations, `[E, width]`.
+        hidden: &'a [T],
+        /// The last layer's matrix (scaling included), `[width, weight_numel]`.
+        linear: &'a [T],
+    },
+}
+
+/// Where [`TensorProductPlan::conv_backward`](super::TensorProductPlan::conv_backward) writes
+/// the gradients; `None` skips one.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::ConvGradients;
+/// let mut g1 = vec![0.0f64; 4];
+/// let grads = ConvGradients { x1: Some(&mut g1), x2: None, weight: None, linear: None };
+/// assert!(grads.linear.is_none());
+/// ```
+pub struct ConvGradients<'a, T> {
+    /// `dL/dx1`, `[N, irreps_in1.dim]`.
+    pub x1: Option<&'a mut [T]>,
+    /// `dL/dx2`, `[E, irreps_in2.dim]`.
+    pub x2: Option<&'a mut [T]>,
+    /// `dL/dw`, `[E, weight_numel]`, for [`EdgeWeights::PerEdge`]; `dL/dhidden`,
+    /// `[E, width]`, for [`EdgeWeights::Linear`].
+    pub weight: Option<&'a mut [T]>,
+    /// `dL/dlinear`, `[width, weight_numel]` ([`EdgeWeights::Linear`] only).
+    pub linear: Option<&'a mut [T]>,
+}
