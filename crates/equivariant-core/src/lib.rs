@@ -17,7 +17,8 @@
 //! - [`kernels`]: the CPU kernels that run the tensor product plans (forward, backward, the
 //!   fused convolution), by what they compute, over the SIMD detection they share; their
 //!   entry points are the methods `forward`, `backward`, `conv_forward` and `conv_backward`
-//!   of [`TensorProductPlan`](o3::tensor_product::TensorProductPlan).
+//!   of [`TensorProductPlan`](o3::tensor_product::TensorProductPlan), and `forward` and
+//!   `backward` of [`LinearPlan`](o3::LinearPlan). The plans in `o3` hold no compute.
 //!
 //! Tables are built in f64; data kernels run in f32 or f64 (the [`Real`] trait).
 //!

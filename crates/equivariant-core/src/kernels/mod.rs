@@ -13,7 +13,9 @@
 //! - `gemm`: the small register-blocked dense products and vector helpers they share;
 //! - `simd`: instruction-set detection: an AVX2 path runs only with the token that proves
 //!   the CPU has it;
-//! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task).
+//! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task);
+//! - `linear`: [`LinearPlan::forward`](crate::o3::LinearPlan::forward) and `backward`, a
+//!   tensor product with a constant second input plus the biases.
 //!
 //! Every kernel sums in a fixed order whatever the number of threads (fixed chunks, no
 //! atomics), so results are bit-identical across thread counts.
@@ -27,6 +29,7 @@
 mod buffers;
 mod convolution;
 mod gemm;
+mod linear;
 mod simd;
 mod tensor_product;
 
