@@ -87,26 +87,3 @@ impl EdgeIndex {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The backward is the adjoint of the forward: `<v(p), g> = <p, v^T(g)>`.
-    #[test]
-    fn backward_is_the_adjoint() {
-        let (src, dst) = (vec![0, 2, 3, 3, 1, 0], vec![1, 1, 0, 2, 3, 3]);
-        let edges = EdgeIndex::new(&src, &dst, 5).unwrap();
-        let pos: Vec<f64> = (0..15).map(|i| (i as f64 * 0.37).sin()).collect();
-        let grad: Vec<f64> = (0..18).map(|i| (i as f64 * 0.71).cos()).collect();
-        let mut v = vec![f64::NAN; 18];
-        edges.edge_vectors(&pos, &mut v).unwrap();
-        let mut gp = vec![f64::NAN; 15];
-        edges.edge_vectors_backward(&grad, &mut gp).unwrap();
-        let lhs: f64 = v.iter().zip(&grad).map(|(a, b)| a * b).sum();
-        let rhs: f64 = pos.iter().zip(&gp).map(|(a, b)| a * b).sum();
-        assert!((lhs - rhs).abs() < 1e-12);
-        assert_eq!(gp[12..], [0.0; 3], "node 4 has no edges");
-        assert!(edges.edge_vectors(&pos[..12], &mut v).is_err());
-    }
-}

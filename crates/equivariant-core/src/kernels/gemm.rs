@@ -7,8 +7,11 @@
 //! `FMA` only chooses the arithmetic (`mul_add` is exact on any CPU); the explicit AVX2
 //! intrinsics run only with an [`Avx2Fma`] token.
 
+#[cfg(doc)]
+use super::simd::InstructionSet;
 use super::simd::{Avx2Fma, is_f32};
-use crate::Real;
+use crate::error::check_len;
+use crate::{Real, Result};
 
 /// `acc + a b`, with one rounding when `FMA`.
 #[inline(always)]
@@ -142,6 +145,64 @@ pub(crate) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
     }
 }
 
+/// `c = a b`, or `c += a b` when `accumulate`, row-major: `a` `[m, k]`, `b` `[k, n]`, `c`
+/// `[m, n]`, on [`InstructionSet::current`]: the register-blocked product the convolution
+/// kernels run. Wrong lengths give [`Error::ShapeMismatch`](crate::Error::ShapeMismatch).
+///
+/// ```
+/// use equivariant_core::kernels::matmul;
+/// let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]);
+/// let mut c = [1.0; 4];
+/// matmul(&a, &b, &mut c, (2, 2, 2), false)?;
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// matmul(&a, &b, &mut c, (2, 2, 2), true)?;
+/// assert_eq!(c, [38.0, 44.0, 86.0, 100.0]);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn matmul<T: Real>(
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+) -> Result<()> {
+    check_len("a [m, k]", m * k, a.len())?;
+    check_len("b [k, n]", k * n, b.len())?;
+    check_len("c [m, n]", m * n, c.len())?;
+    let (a, b) = (Rows { data: a, stride: k }, Rows { data: b, stride: n });
+    #[cfg(target_arch = "x86_64")]
+    if let Some(token) = Avx2Fma::detect() {
+        // SAFETY: `token` proves the CPU has the AVX2 and FMA `matmul_avx2` is compiled for.
+        unsafe { matmul_avx2(token, (m, n, k), a, b, c, accumulate) };
+        return Ok(());
+    }
+    if accumulate {
+        gemm::<T, false, true>(None, (m, n, k), a, b, c, n);
+    } else {
+        gemm::<T, false, false>(None, (m, n, k), a, b, c, n);
+    }
+    Ok(())
+}
+
+/// [`matmul`]'s product compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn matmul_avx2<T: Real>(
+    token: Avx2Fma,
+    mnk: (usize, usize, usize),
+    a: Rows<'_, T>,
+    b: Rows<'_, T>,
+    c: &mut [T],
+    accumulate: bool,
+) {
+    let n = mnk.1;
+    if accumulate {
+        gemm::<T, true, true>(Some(token), mnk, a, b, c, n);
+    } else {
+        gemm::<T, true, false>(Some(token), mnk, a, b, c, n);
+    }
+}
+
 #[inline(always)]
 fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const C: usize>(
     avx2: Option<Avx2Fma>,
@@ -268,80 +329,4 @@ fn block_f32_avx2<T: Real, const R: usize, const C: usize>(
     }
     let _ = (k, a, b, j, nc, acc);
     false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
-        let mut c = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                for l in 0..k {
-                    c[i * n + j] += a[i * k + l] * b[l * n + j];
-                }
-            }
-        }
-        c
-    }
-
-    #[test]
-    fn gemm_matches_the_triple_loop_for_every_block_shape() {
-        let value = |s: usize| ((s * 7919) % 23) as f64 - 11.0;
-        for (m, n, k) in [
-            (1, 1, 1),
-            (3, 5, 7),
-            (4, 16, 3),
-            (9, 17, 20),
-            (70, 16, 56),
-            (8, 24, 5),
-        ] {
-            let a: Vec<f64> = (0..m * k).map(value).collect();
-            let b: Vec<f64> = (0..k * n).map(|s| value(s + 3)).collect();
-            let expected = naive(m, n, k, &a, &b);
-            let (ar, br) = (
-                Rows {
-                    data: &a,
-                    stride: k,
-                },
-                Rows {
-                    data: &b,
-                    stride: n,
-                },
-            );
-            let mut c = vec![f64::NAN; m * n];
-            gemm::<f64, false, false>(None, (m, n, k), ar, br, &mut c, n);
-            assert_eq!(c, expected, "portable {m}x{n}x{k}");
-            let mut c = vec![1.0; m * n];
-            gemm::<f64, true, true>(Avx2Fma::detect(), (m, n, k), ar, br, &mut c, n);
-            let plus_one: Vec<f64> = expected.iter().map(|x| x + 1.0).collect();
-            assert_eq!(c, plus_one, "fused, accumulating {m}x{n}x{k}");
-
-            // f32 with FMA takes the intrinsic block where the CPU has it.
-            if let Some(token) = Avx2Fma::detect() {
-                let (a32, b32): (Vec<f32>, Vec<f32>) = (
-                    a.iter().map(|&x| x as f32).collect(),
-                    b.iter().map(|&x| x as f32).collect(),
-                );
-                let mut c = vec![f32::NAN; m * n];
-                gemm::<f32, true, false>(
-                    Some(token),
-                    (m, n, k),
-                    Rows {
-                        data: &a32,
-                        stride: k,
-                    },
-                    Rows {
-                        data: &b32,
-                        stride: n,
-                    },
-                    &mut c,
-                    n,
-                );
-                let expected: Vec<f32> = expected.iter().map(|&x| x as f32).collect();
-                assert_eq!(c, expected, "f32 fused {m}x{n}x{k}");
-            }
-        }
-    }
 }

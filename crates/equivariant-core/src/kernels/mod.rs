@@ -10,9 +10,11 @@
 //! - `convolution`: gather, tensor product and scatter fused over a graph's edges, with
 //!   per-edge weights (`per_edge`) or with weights from a linear layer, factorized
 //!   (`linear`);
-//! - `gemm`: the small register-blocked dense products and vector helpers they share;
+//! - `gemm`: the small register-blocked dense products and vector helpers they share
+//!   ([`matmul`] runs one);
 //! - `simd`: instruction-set detection: an AVX2 path runs only with the token that proves
-//!   the CPU has it;
+//!   the CPU has it; [`InstructionSet`] names the paths and [`with_instruction_set`] caps
+//!   them for a closure;
 //! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task);
 //! - `linear`: [`LinearPlan::forward`](crate::o3::LinearPlan::forward) and `backward`, a
 //!   tensor product with a constant second input plus the biases.
@@ -45,6 +47,9 @@ use crate::o3::tensor_product::{
 use crate::{Real, Result};
 use buffers::{as_uninit, assume_init_vec, uninit_vec};
 use simd::Avx2Fma;
+
+pub use gemm::matmul;
+pub use simd::{InstructionSet, with_instruction_set};
 
 /// [`TensorProductPlan::forward`] into a possibly uninitialized output, with the AVX2
 /// instantiation for a token, else the portable one.

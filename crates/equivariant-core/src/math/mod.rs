@@ -2,11 +2,13 @@
 //! second-moment constants of normalized activations; and the radial basis fused with the
 //! first layer of a radial MLP ([`RadialLayer`]).
 
+pub mod erf;
 pub mod normalize2mom;
 pub mod radial_layer;
 pub mod soft_one_hot_linspace;
 pub mod soft_unit_step;
 
+pub use erf::*;
 pub use normalize2mom::*;
 pub use radial_layer::*;
 pub use soft_one_hot_linspace::*;

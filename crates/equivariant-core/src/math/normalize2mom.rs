@@ -12,6 +12,7 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 use std::fmt;
 use std::str::FromStr;
 
+use super::erf::erfc;
 use crate::o3::Parity;
 use crate::{Error, Real, Result};
 
@@ -296,97 +297,6 @@ fn neumaier_add(sum: &mut f64, comp: &mut f64, v: f64) {
     *sum = t;
 }
 
-/// `exp(-x^2)` with `x^2` split exactly into `hi + lo` (so the rounding of `x^2` does not
-/// cost `x^2` ulps).
-#[inline]
-fn exp_neg_square(x: f64) -> f64 {
-    let hi = x * x;
-    let lo = x.mul_add(x, -hi);
-    (-hi).exp() * (-lo).exp()
-}
-
-/// `erf(x)` for `0 <= x < 1.5` by the series
-/// `erf x = 2/sqrt(pi) exp(-x^2) sum_{n>=0} 2^n x^(2n+1) / (1 3 5 ... (2n+1))`
-/// (all terms positive: no cancellation).
-fn erf_series(x: f64) -> f64 {
-    let x2 = x * x;
-    let mut term = x;
-    let mut sum = x;
-    let mut n = 0.0f64;
-    while term > sum * 1e-17 {
-        n += 1.0;
-        term *= 2.0 * x2 / (2.0 * n + 1.0);
-        sum += term;
-        if n > 200.0 {
-            break;
-        }
-    }
-    std::f64::consts::FRAC_2_SQRT_PI * exp_neg_square(x) * sum
-}
-
-/// `erfc(x)` for `x >= 1.5` by the continued fraction
-/// `erfc x = exp(-x^2)/sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...))))`
-/// (modified Lentz; under 100 terms for `x >= 1.5`).
-fn erfc_continued_fraction(x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let mut f = x;
-    let mut c = x;
-    let mut d = 0.0f64;
-    for j in 1..2000 {
-        let a = 0.5 * j as f64;
-        d = x + a * d;
-        if d == 0.0 {
-            d = TINY;
-        }
-        c = x + a / c;
-        if c == 0.0 {
-            c = TINY;
-        }
-        d = d.recip();
-        let delta = c * d;
-        f *= delta;
-        if (delta - 1.0).abs() < 1e-17 {
-            break;
-        }
-    }
-    exp_neg_square(x) / (PI.sqrt() * f)
-}
-
-/// Below this the series of [`erf_series`], above the continued fraction of
-/// [`erfc_continued_fraction`].
-const ERF_SPLIT: f64 = 1.5;
-
-/// The error function in f64, accurate to a few ulp.
-pub(crate) fn erf(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    let a = x.abs();
-    let r = if a < ERF_SPLIT {
-        erf_series(a)
-    } else if a < 30.0 {
-        1.0 - erfc_continued_fraction(a)
-    } else {
-        1.0
-    };
-    if x < 0.0 { -r } else { r }
-}
-
-/// The complementary error function `1 - erf(x)` in f64: a few ulp relative for
-/// `x >= 1.5` (the tail), a few 1e-16 absolute below.
-pub(crate) fn erfc(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    if x < ERF_SPLIT {
-        1.0 - erf(x)
-    } else if x < 30.0 {
-        erfc_continued_fraction(x)
-    } else {
-        0.0
-    }
-}
-
 /// `gelu(x) = x Phi(x) = x/2 erfc(-x / sqrt 2)`.
 fn gelu_f64(x: f64) -> f64 {
     0.5 * x * erfc(-x * FRAC_1_SQRT_2)
@@ -397,44 +307,4 @@ fn gelu_derivative_f64(x: f64) -> f64 {
     let cdf = 0.5 * erfc(-x * FRAC_1_SQRT_2);
     let pdf = (-0.5 * x * x).exp() / (2.0 * PI).sqrt();
     cdf + x * pdf
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn erf_reference_values() {
-        // Reference values (mpmath, 30 digits, rounded).
-        let cases = [
-            (0.0, 0.0),
-            (1e-10, 1.1283791670955126e-10),
-            (0.1, 0.1124629160182849),
-            (0.5, 0.5204998778130465),
-            (1.0, 0.8427007929497149),
-            (2.0, 0.9953222650189527),
-            (2.9, 0.9999589021219005),
-            (3.5, 0.9999992569016276),
-            (1.49, 0.9648978648432042),
-            (1.5, 0.9661051464753108),
-        ];
-        for (x, e) in cases {
-            assert!((erf(x) - e).abs() <= 2e-16, "erf({x}) = {} vs {e}", erf(x));
-            assert!((erf(-x) + e).abs() <= 2e-16);
-        }
-        let tails = [
-            (1.5, 0.033894853524689274),
-            (2.0, 0.004677734981047266),
-            (3.0, 2.209049699858544e-05),
-            (5.0, 1.537_459_794_428_035e-12),
-            (10.0, 2.088487583762545e-45),
-        ];
-        for (x, e) in tails {
-            assert!(
-                ((erfc(x) - e) / e).abs() < 1e-14,
-                "erfc({x}) = {} vs {e}",
-                erfc(x)
-            );
-        }
-    }
 }

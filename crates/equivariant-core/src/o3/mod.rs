@@ -15,4 +15,4 @@ pub use linear::LinearPlan;
 pub use rotation::*;
 pub use spherical_harmonics::{Normalization, SphericalHarmonicsPlan, spherical_harmonics};
 pub use wigner_3j::wigner_3j;
-pub use wigner_d::wigner_d;
+pub use wigner_d::{so3_generators, wigner_d};

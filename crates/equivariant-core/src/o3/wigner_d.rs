@@ -336,31 +336,3 @@ impl Irreps {
         self.d_from_angles(a, b, c, k)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generators_of_degree_one_generate_rotation_matrices() {
-        let [xx, xy, xz] = so3_generators(1);
-        // X_x e_y = e_z, X_y e_z = e_x, X_z e_x = e_y (right-handed).
-        assert!((xx[2 * 3 + 1] - 1.0).abs() < 1e-15);
-        assert!((xy[2] - 1.0).abs() < 1e-15);
-        assert!((xz[3] - 1.0).abs() < 1e-15);
-    }
-
-    #[test]
-    fn identity_angles_give_identity() {
-        for l in 0..8 {
-            let d = wigner_d(l, 0.0, 0.0, 0.0);
-            let id = identity(2 * l as usize + 1);
-            let err = d
-                .iter()
-                .zip(&id)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            assert!(err < 1e-13, "l = {l}: {err}");
-        }
-    }
-}

@@ -2,7 +2,9 @@
 //! edge cases, determinism across thread counts; `scatter_sum` / `scatter_mean` / `gather`
 //! against naive loops and adjointness.
 
-use equivariant_core::graph::{Cell, Graph, gather, radius_graph, scatter_mean, scatter_sum};
+use equivariant_core::graph::{
+    Cell, EdgeIndex, Graph, gather, radius_graph, scatter_mean, scatter_sum,
+};
 use equivariant_core::{Error, Real};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -720,4 +722,22 @@ fn scatter_errors() {
     // Empty edge lists are fine; rows stay zero.
     assert_eq!(scatter_sum::<f64>(&[], &[], 3, 2).unwrap(), vec![0.0; 6]);
     assert_eq!(gather(&src, &[], 2).unwrap(), Vec::<f64>::new());
+}
+
+/// The backward of the edge vectors is the adjoint of the forward: `<v(p), g> = <p, v^T(g)>`.
+#[test]
+fn edge_vectors_backward_is_the_adjoint() {
+    let (src, dst) = (vec![0, 2, 3, 3, 1, 0], vec![1, 1, 0, 2, 3, 3]);
+    let edges = EdgeIndex::new(&src, &dst, 5).unwrap();
+    let pos: Vec<f64> = (0..15).map(|i| (i as f64 * 0.37).sin()).collect();
+    let grad: Vec<f64> = (0..18).map(|i| (i as f64 * 0.71).cos()).collect();
+    let mut v = vec![f64::NAN; 18];
+    edges.edge_vectors(&pos, &mut v).unwrap();
+    let mut gp = vec![f64::NAN; 15];
+    edges.edge_vectors_backward(&grad, &mut gp).unwrap();
+    let lhs: f64 = v.iter().zip(&grad).map(|(a, b)| a * b).sum();
+    let rhs: f64 = pos.iter().zip(&gp).map(|(a, b)| a * b).sum();
+    assert!((lhs - rhs).abs() < 1e-12);
+    assert_eq!(gp[12..], [0.0; 3], "node 4 has no edges");
+    assert!(edges.edge_vectors(&pos[..12], &mut v).is_err());
 }

@@ -5,6 +5,7 @@
 mod convolution;
 mod graph;
 mod irreps;
+mod kernels;
 mod math;
 mod rotation;
 mod spherical_harmonics;

@@ -3,8 +3,8 @@
 
 use equivariant_core::Error;
 use equivariant_core::math::{
-    ActivationFunction, Basis, SoftOneHotLinspace, soft_one_hot_linspace, soft_unit_step,
-    soft_unit_step_derivative,
+    ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace, erf, erfc, soft_one_hot_linspace,
+    soft_unit_step, soft_unit_step_derivative,
 };
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
@@ -585,4 +585,147 @@ fn invalid_arguments_give_typed_errors() {
     ));
     // Empty input is fine.
     b.compute::<f64>(&[], &mut []).unwrap();
+}
+
+/// erf and erfc against reference values (mpmath, 30 digits, rounded to f64).
+#[test]
+fn erf_reference_values() {
+    let cases = [
+        (0.0, 0.0),
+        (1e-10, 1.1283791670955126e-10),
+        (0.1, 0.1124629160182849),
+        (0.5, 0.5204998778130465),
+        (1.0, 0.8427007929497149),
+        (2.0, 0.9953222650189527),
+        (2.9, 0.9999589021219005),
+        (3.5, 0.9999992569016276),
+        (1.49, 0.9648978648432042),
+        (1.5, 0.9661051464753108),
+    ];
+    for (x, e) in cases {
+        assert!((erf(x) - e).abs() <= 2e-16, "erf({x}) = {} vs {e}", erf(x));
+        assert!((erf(-x) + e).abs() <= 2e-16);
+    }
+    let tails = [
+        (1.5, 0.033894853524689274),
+        (2.0, 0.004677734981047266),
+        (3.0, 2.209049699858544e-05),
+        (5.0, 1.537_459_794_428_035e-12),
+        (10.0, 2.088487583762545e-45),
+    ];
+    for (x, e) in tails {
+        assert!(
+            ((erfc(x) - e) / e).abs() < 1e-14,
+            "erfc({x}) = {} vs {e}",
+            erfc(x)
+        );
+    }
+    assert!(erf(f64::NAN).is_nan() && erfc(f64::NAN).is_nan());
+}
+
+fn radial_layer(activation: Option<ActivationFunction>) -> RadialLayer {
+    let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, true).unwrap();
+    let act = activation.map(|a| (a, a.normalize2mom_constant()));
+    RadialLayer::new(basis, 10f64.sqrt(), 1.0 / 10f64.sqrt(), act)
+}
+
+/// `e` edge vectors (the first of length zero) and a `[10, width]` matrix.
+fn radial_data(e: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
+    let value = |s: usize| (((s * 7919) % 29) as f64 - 14.0) / 11.0;
+    let mut v: Vec<f64> = (0..3 * e).map(value).collect();
+    v[..3].fill(0.0);
+    (v, (0..10 * width).map(|s| value(s + 5)).collect())
+}
+
+/// The fused radial layer equals the basis, a matrix product and the activation done apart.
+#[test]
+fn radial_layer_matches_the_separate_steps() {
+    let (e, width) = (1100, 6);
+    let (v, w) = radial_data(e, width);
+    for act in [
+        None,
+        Some(ActivationFunction::Relu),
+        Some(ActivationFunction::Silu),
+    ] {
+        let layer = radial_layer(act);
+        let mut h = vec![f64::NAN; e * width];
+        layer.forward(&v, &w, &mut h).unwrap();
+        let lens: Vec<f64> = v
+            .chunks(3)
+            .map(|r| (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt())
+            .collect();
+        let mut b = vec![0.0; e * 10];
+        layer.basis().compute(&lens, &mut b).unwrap();
+        for n in 0..e {
+            for k in 0..width {
+                let pre: f64 = (0..10)
+                    .map(|q| 10f64.sqrt() * b[n * 10 + q] * w[q * width + k])
+                    .sum::<f64>()
+                    / 10f64.sqrt();
+                let expected = match act {
+                    Some(a) => a.normalize2mom_constant() * a.apply(pre),
+                    None => pre,
+                };
+                assert!((h[n * width + k] - expected).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
+fn radial_layer_gradients_match_finite_differences() {
+    let (e, width) = (40, 3);
+    let (v, w) = radial_data(e, width);
+    let go: Vec<f64> = (0..e * width)
+        .map(|s| ((s % 7) as f64 - 3.0) / 5.0)
+        .collect();
+    let layer = radial_layer(Some(ActivationFunction::Silu));
+    let loss = |v: &[f64], w: &[f64]| {
+        let mut h = vec![0.0; e * width];
+        layer.forward(v, w, &mut h).unwrap();
+        h.iter().zip(&go).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let (mut gv, mut gw) = (vec![f64::NAN; 3 * e], vec![f64::NAN; 10 * width]);
+    layer
+        .backward(&v, &w, &go, Some(&mut gv), Some(&mut gw))
+        .unwrap();
+    let eps = 1e-6;
+    for i in 3..3 * e {
+        let (mut p, mut m) = (v.clone(), v.clone());
+        p[i] += eps;
+        m[i] -= eps;
+        let fd = (loss(&p, &w) - loss(&m, &w)) / (2.0 * eps);
+        assert!(
+            (fd - gv[i]).abs() < 1e-6 * (1.0 + fd.abs()),
+            "v[{i}]: {fd} vs {}",
+            gv[i]
+        );
+    }
+    assert_eq!(gv[..3], [0.0; 3], "a zero-length edge gets gradient zero");
+    for i in 0..10 * width {
+        let (mut p, mut m) = (w.clone(), w.clone());
+        p[i] += eps;
+        m[i] -= eps;
+        let fd = (loss(&v, &p) - loss(&v, &m)) / (2.0 * eps);
+        assert!(
+            (fd - gw[i]).abs() < 1e-6 * (1.0 + fd.abs()),
+            "w[{i}]: {fd} vs {}",
+            gw[i]
+        );
+    }
+}
+
+#[test]
+fn radial_layer_bad_shapes_are_errors() {
+    let layer = radial_layer(None);
+    let mut h = [0.0f64; 4];
+    assert!(layer.forward(&[0.0; 4], &[0.0; 10], &mut h[..1]).is_err());
+    assert!(layer.forward(&[0.0; 3], &[0.0; 9], &mut h[..1]).is_err());
+    assert!(layer.forward(&[0.0; 3], &[0.0; 10], &mut h[..2]).is_err());
+    let mut gv = [0.0; 2];
+    assert!(
+        layer
+            .backward(&[0.0; 3], &[0.0; 10], &[0.0], Some(&mut gv), None)
+            .is_err()
+    );
 }

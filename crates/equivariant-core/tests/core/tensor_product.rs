@@ -797,3 +797,37 @@ mod fixtures {
         }
     }
 }
+
+/// The picture: one curve per path; the labels of `irreps_in1` spread evenly down the left
+/// side, a single output irrep in the middle of the bottom.
+#[test]
+fn visualize_draws_every_path_and_spreads_the_labels() {
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let tp = fully_connected_tensor_product(
+        &i("2x0e + 1x1o + 3x2e"),
+        &i("1x1o"),
+        &i("4x1o"),
+        Default::default(),
+    )
+    .unwrap();
+    let svg = tp.visualize();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<path ").count(), tp.instructions().len());
+    let attribute = |line: &str, name: &str| -> f64 {
+        let start = line.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        line[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    let left: Vec<f64> = svg
+        .lines()
+        .filter(|l| l.contains(r#"text-anchor="end""#) && !l.contains(">in1<"))
+        .map(|l| attribute(l, "y"))
+        .collect();
+    assert_eq!(left.len(), 3);
+    assert!((left[1] - left[0] - (left[2] - left[1])).abs() < 1e-9 && left[1] > left[0]);
+    let bottom: Vec<f64> = svg
+        .lines()
+        .filter(|l| l.contains(">4x1o<"))
+        .map(|l| attribute(l, "x"))
+        .collect();
+    assert_eq!(bottom, [320.0], "a single output irrep sits in the middle");
+}

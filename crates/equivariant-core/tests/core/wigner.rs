@@ -3,7 +3,7 @@
 
 use equivariant_core::Error;
 use equivariant_core::o3::{
-    Irreps, Matrix3, angles_to_matrix, compose_angles, wigner_3j, wigner_d,
+    Irreps, Matrix3, angles_to_matrix, compose_angles, so3_generators, wigner_3j, wigner_d,
 };
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use proptest::prelude::*;
@@ -209,5 +209,28 @@ proptest! {
         }
         let err = rotated.iter().zip(cg.values()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
         prop_assert!(err < 1e-10, "C({},{},{}) not invariant: {}", l1, l2, l3, err);
+    }
+}
+
+#[test]
+fn generators_of_degree_one_generate_rotation_matrices() {
+    let [xx, xy, xz] = so3_generators(1);
+    // X_x e_y = e_z, X_y e_z = e_x, X_z e_x = e_y (right-handed).
+    assert!((xx[2 * 3 + 1] - 1.0).abs() < 1e-15);
+    assert!((xy[2] - 1.0).abs() < 1e-15);
+    assert!((xz[3] - 1.0).abs() < 1e-15);
+}
+
+#[test]
+fn identity_angles_give_identity() {
+    for l in 0..8 {
+        let d = wigner_d(l, 0.0, 0.0, 0.0);
+        let id = identity(2 * l as usize + 1);
+        let err = d
+            .iter()
+            .zip(&id)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-13, "l = {l}: {err}");
     }
 }

@@ -27,6 +27,14 @@ use crate::{Error, Real, Result};
 use linear::{LinearConv, LinearConvGradients};
 
 /// Shapes of a fused convolution call.
+/// A convolution's weights as its kernel takes them.
+enum Weights<'a, T> {
+    /// `[E, weight_numel]`, for the per-edge kernel.
+    PerEdge(&'a [T]),
+    /// Every argument of the factorized kernel.
+    Linear(LinearConv<'a, T>),
+}
+
 struct ConvShape {
     n: usize,
     e: usize,
@@ -39,14 +47,17 @@ struct ConvShape {
 }
 
 impl TensorProductPlan {
-    fn conv_shape<T>(
+    /// Checks the arguments of a convolution call: their shapes, and the weights as the
+    /// kernel that runs them takes them.
+    fn conv_shape<'a, T>(
         &self,
-        edges: &EdgeIndex,
-        x1: &[T],
-        x2: &[T],
-        weights: &EdgeWeights<'_, T>,
+        edges: &'a EdgeIndex,
+        x1: &'a [T],
+        x2: &'a [T],
+        weights: EdgeWeights<'a, T>,
+        scale: T,
         out_len: usize,
-    ) -> Result<ConvShape> {
+    ) -> Result<(ConvShape, Weights<'a, T>)> {
         if self.shared_weights {
             return Err(Error::InvalidArgument {
                 name: "shared_weights",
@@ -64,19 +75,28 @@ impl TensorProductPlan {
         mismatch("x1 [N, irreps_in1.dim]", n * d1, x1.len())?;
         mismatch("x2 [E, irreps_in2.dim]", e * d2, x2.len())?;
         mismatch("out [N, irreps_out.dim]", n * d_out, out_len)?;
-        let width = match weights {
+        let (width, weights) = match weights {
             EdgeWeights::PerEdge(w) => {
                 mismatch("weights [E, weight_numel]", e * numel, w.len())?;
-                0
+                (0, Weights::PerEdge(w))
             }
             EdgeWeights::Linear { hidden, linear } => {
                 let width = linear.len().checked_div(numel).unwrap_or(0);
                 mismatch("linear [width, weight_numel]", width * numel, linear.len())?;
                 mismatch("hidden [E, width]", e * width, hidden.len())?;
-                width
+                let a = LinearConv {
+                    edges,
+                    x1,
+                    x2,
+                    hidden,
+                    linear,
+                    width,
+                    scale,
+                };
+                (width, Weights::Linear(a))
             }
         };
-        Ok(ConvShape {
+        let shape = ConvShape {
             n,
             e,
             d1,
@@ -84,7 +104,8 @@ impl TensorProductPlan {
             d_out,
             numel,
             width,
-        })
+        };
+        Ok((shape, weights))
     }
 
     /// [`conv_forward`](TensorProductPlan::conv_forward)'s body: the shapes checked, then the
@@ -98,24 +119,13 @@ impl TensorProductPlan {
         scale: T,
         out: &mut [T],
     ) -> Result<()> {
-        let sh = self.conv_shape(edges, x1, x2, &weights, out.len())?;
+        let (sh, weights) = self.conv_shape(edges, x1, x2, weights, scale, out.len())?;
         if sh.n == 0 || sh.d_out == 0 {
             return Ok(());
         }
         match weights {
-            EdgeWeights::PerEdge(w) => self.conv_forward_per_edge(edges, x1, x2, w, scale, out),
-            EdgeWeights::Linear { hidden, linear } => {
-                let a = LinearConv {
-                    edges,
-                    x1,
-                    x2,
-                    hidden,
-                    linear,
-                    width: sh.width,
-                    scale,
-                };
-                self.conv_forward_linear(&a, out);
-            }
+            Weights::PerEdge(w) => self.conv_forward_per_edge(edges, x1, x2, w, scale, out),
+            Weights::Linear(a) => self.conv_forward_linear(&a, out),
         }
         Ok(())
     }
@@ -133,14 +143,14 @@ impl TensorProductPlan {
         grad_out: &[T],
         grads: ConvGradients<'_, T>,
     ) -> Result<()> {
-        let sh = self.conv_shape(edges, x1, x2, &weights, grad_out.len())?;
+        let (sh, weights) = self.conv_shape(edges, x1, x2, weights, scale, grad_out.len())?;
         let ConvGradients {
             x1: g1,
             x2: g2,
             weight: gw,
             linear: glin,
         } = grads;
-        let linear = matches!(weights, EdgeWeights::Linear { .. });
+        let linear = matches!(weights, Weights::Linear(_));
         if let Some(g) = &g1 {
             mismatch("grad x1 [N, irreps_in1.dim]", sh.n * sh.d1, g.len())?;
         }
@@ -166,19 +176,10 @@ impl TensorProductPlan {
             _ => {}
         }
         match weights {
-            EdgeWeights::PerEdge(w) => {
+            Weights::PerEdge(w) => {
                 self.conv_backward_per_edge(edges, (x1, x2, w), scale, grad_out, g1, g2, gw)
             }
-            EdgeWeights::Linear { hidden, linear } => {
-                let a = LinearConv {
-                    edges,
-                    x1,
-                    x2,
-                    hidden,
-                    linear,
-                    width: sh.width,
-                    scale,
-                };
+            Weights::Linear(a) => {
                 let grads = LinearConvGradients {
                     x1: g1,
                     x2: g2,

@@ -46,7 +46,7 @@ impl TensorProductPlan {
                         let j = edges.src(e);
                         let w = &w[e * numel..(e + 1) * numel];
                         let (x1, x2) = (&x1[j * d1..(j + 1) * d1], &x2[e * d2..(e + 1) * d2]);
-                        self.forward_row(&coefs, x1, x2, w, acc, &mut s);
+                        self.forward_row(None, &coefs, x1, x2, w, acc, &mut s);
                     }
                     acc.iter_mut().for_each(|y| *y *= scale);
                 }
@@ -108,6 +108,7 @@ impl TensorProductPlan {
                             zeroed(unsafe { g.row(e, numel) })
                         });
                         self.backward_row(
+                            None,
                             &coefs,
                             x1_row,
                             &x2[e * d2..(e + 1) * d2],

@@ -15,13 +15,79 @@
 
 use std::mem::MaybeUninit;
 
-use super::rows::{Coefficients, dims, dispatch_dims};
+use super::rows::{Coefficients, dims};
 use crate::Real;
 use crate::kernels::gemm::{LANES, madd};
 use crate::kernels::simd::{Avx2Fma, is_f32, prefetch_line};
 use crate::o3::tensor_product::{
-    ConnectionMode, Contraction, PathPlan, Targets, TensorProductPlan,
+    Contraction, Dims, PathKernel, PathPlan, Targets, TensorProductPlan,
 };
+
+/// The inputs of a contracted lane kernel for one `v`: `(x1, w, y, v)`.
+type ForwardInputs<'a, T> = (Lanes<'a, T>, Lanes<'a, T>, Lanes<'a, T>, usize);
+
+/// The inputs of a contracted lane kernel's backward for one `v`: `(x1, w, g, y, v)`.
+type BackwardInputs<'a, T> = (
+    Lanes<'a, T>,
+    Lanes<'a, T>,
+    Lanes<'a, T>,
+    Lanes<'a, T>,
+    usize,
+);
+
+/// One `v` of a contracted path's forward on a group: `(path, inputs, t, out)`.
+type LaneForward<T> = unsafe fn(&PathPlan, ForwardInputs<'_, T>, &mut [Lane<T>], &mut [Lane<T>]);
+
+/// One `v` of a contracted path's backward on a group: `(path, inputs, want, grads)`.
+type LaneBackward<T> = unsafe fn(&PathPlan, BackwardInputs<'_, T>, Wanted, LaneGrads<'_, T>);
+
+/// The contracted lane kernels of one instruction set, one instance per [`Dims`]: a path
+/// runs the entry its plan chose, with no per-group dispatch on its shape.
+struct LaneKernels<T: 'static> {
+    uvu_forward: [LaneForward<T>; Dims::COUNT],
+    uvw_forward: [LaneForward<T>; Dims::COUNT],
+    uvu_backward: [LaneBackward<T>; Dims::COUNT],
+    uvw_backward: [LaneBackward<T>; Dims::COUNT],
+}
+
+impl<T: Real> LaneKernels<T> {
+    /// The portable instances, separate multiplies and adds (safe on any CPU).
+    const PORTABLE: Self = LaneKernels {
+        uvu_forward: dims_table!(uvu_forward[T, false,]),
+        uvw_forward: dims_table!(uvw_forward[T, false,]),
+        uvu_backward: dims_table!(uvu_backward[T, false,]),
+        uvw_backward: dims_table!(uvw_backward[T, false,]),
+    };
+
+    /// The instances compiled for AVX2 with fused multiply-adds (to call with an
+    /// [`Avx2Fma`] token only).
+    #[cfg(target_arch = "x86_64")]
+    const AVX2: Self = LaneKernels {
+        uvu_forward: dims_table!(avx2::uvu_forward[T,]),
+        uvw_forward: dims_table!(avx2::uvw_forward[T,]),
+        uvu_backward: dims_table!(avx2::uvu_backward[T,]),
+        uvw_backward: dims_table!(avx2::uvw_backward[T,]),
+    };
+
+    /// The table for `isa`: the AVX2 instances with a token, else the portable ones. Every
+    /// entry of the result may be called on this CPU.
+    #[inline(always)]
+    fn of(isa: Option<Avx2Fma>) -> &'static Self {
+        #[cfg(target_arch = "x86_64")]
+        if isa.is_some() {
+            return const { &Self::AVX2 };
+        }
+        let _ = isa;
+        const { &Self::PORTABLE }
+    }
+}
+
+avx2_instances! {
+    uvu_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+    uvw_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+    uvu_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+    uvw_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+}
 
 /// Rows per group: one per vector lane.
 pub(super) const L: usize = LANES;
@@ -301,7 +367,7 @@ fn x1_times_y<T: Real, const FMA: bool>(
 #[inline(always)]
 fn uvw_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
-    (x1, w, y, v): (Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>, usize),
+    (x1, w, y, v): ForwardInputs<'_, T>,
     t: &mut [Lane<T>],
     out: &mut [Lane<T>],
 ) {
@@ -375,7 +441,7 @@ fn uvw_out_block<T: Real, const FMA: bool, const D3: usize, const OB: usize>(
 #[inline(always)]
 fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
-    (x1, w, y, v): (Lanes<'_, T>, Lanes<'_, T>, Lanes<'_, T>, usize),
+    (x1, w, y, v): ForwardInputs<'_, T>,
     t: &mut [Lane<T>],
     out: &mut [Lane<T>],
 ) {
@@ -453,13 +519,7 @@ pub(super) type Wanted = [bool; 3];
 #[inline(always)]
 fn uvw_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
-    (x1, w, g, y, v): (
-        Lanes<'_, T>,
-        Lanes<'_, T>,
-        Lanes<'_, T>,
-        Lanes<'_, T>,
-        usize,
-    ),
+    (x1, w, g, y, v): BackwardInputs<'_, T>,
     want: Wanted,
     (g1, gw, t, h, dots): LaneGrads<'_, T>,
 ) {
@@ -540,13 +600,7 @@ fn input_grads<T: Real, const FMA: bool>(
 #[inline(always)]
 fn uvu_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
-    (x1, w, g, y, v): (
-        Lanes<'_, T>,
-        Lanes<'_, T>,
-        Lanes<'_, T>,
-        Lanes<'_, T>,
-        usize,
-    ),
+    (x1, w, g, y, v): BackwardInputs<'_, T>,
     want: Wanted,
     (g1, gw, t, h, dots): LaneGrads<'_, T>,
 ) {
@@ -666,10 +720,12 @@ type LaneGrads<'a, T> = (
 );
 
 impl TensorProductPlan {
-    /// The forward of the group in `b`: `b.out = x1 (x) x2` from `b.x1`, `b.x2`, `b.w`.
+    /// The forward of the group in `b`: `b.out = x1 (x) x2` from `b.x1`, `b.x2`, `b.w`, with
+    /// the contracted kernels of `isa` (`FMA`: the caller is compiled for AVX2 and FMA).
     #[inline(always)]
     pub(super) fn forward_lanes<T: Real, const FMA: bool>(
         &self,
+        isa: Option<Avx2Fma>,
         coefs: &[Coefficients<T>],
         b: &mut LaneBuffers<T>,
     ) {
@@ -682,31 +738,34 @@ impl TensorProductPlan {
             t,
             ..
         } = b;
+        let kernels = LaneKernels::<T>::of(isa);
         out.fill([T::zero(); L]);
         for (p, c) in self.paths.iter().zip(coefs) {
-            match p.mode {
-                ConnectionMode::Uvw | ConnectionMode::Uvu => {
-                    for v in 0..p.m2 {
-                        let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
-                        contract_x2::<T, FMA>(p, &c.forward, x2v, y);
-                        let a = (&x1[..], &w[..], &y[..], v);
-                        if p.mode == ConnectionMode::Uvw {
-                            dispatch_dims!(p.d1, p.d3, uvw_forward[T, FMA,], (p, a, t, out));
-                        } else {
-                            dispatch_dims!(p.d1, p.d3, uvu_forward[T, FMA,], (p, a, t, out));
-                        }
-                    }
+            let kernel = match p.kernel {
+                PathKernel::Uvu(dims) => kernels.uvu_forward[dims.index()],
+                PathKernel::Uvw(dims) => kernels.uvw_forward[dims.index()],
+                PathKernel::Pairs => {
+                    pairs_forward::<T, FMA>(p, c, (x1, x2, w), t, out);
+                    continue;
                 }
-                _ => pairs_forward::<T, FMA>(p, c, (x1, x2, w), t, out),
+            };
+            for v in 0..p.m2 {
+                let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
+                contract_x2::<T, FMA>(p, &c.forward, x2v, y);
+                // SAFETY: `kernel` is from the table of `isa`, whose entries run on this CPU
+                // (AVX2 instances only with a token).
+                unsafe { kernel(p, (&x1[..], &w[..], &y[..], v), t, out) };
             }
         }
     }
 
     /// The backward of the group in `b`, from `b.out` holding the output's gradient: the
-    /// wanted gradients `[x1, x2, weight]` into `b.g1`, `b.g2`, `b.gw` (overwritten).
+    /// wanted gradients `[x1, x2, weight]` into `b.g1`, `b.g2`, `b.gw` (overwritten), with
+    /// the contracted kernels of `isa` (as [`Self::forward_lanes`]).
     #[inline(always)]
     pub(super) fn backward_lanes<T: Real, const FMA: bool>(
         &self,
+        isa: Option<Avx2Fma>,
         coefs: &[Coefficients<T>],
         b: &mut LaneBuffers<T>,
         want: Wanted,
@@ -734,9 +793,15 @@ impl TensorProductPlan {
                 buffer.fill(zero);
             }
         }
+        let kernels = LaneKernels::<T>::of(isa);
         for (p, c) in self.paths.iter().zip(coefs) {
-            match p.mode {
-                ConnectionMode::Uvw | ConnectionMode::Uvu => {
+            match p.kernel {
+                PathKernel::Uvu(dims) | PathKernel::Uvw(dims) => {
+                    let kernel = if let PathKernel::Uvu(_) = p.kernel {
+                        kernels.uvu_backward[dims.index()]
+                    } else {
+                        kernels.uvw_backward[dims.index()]
+                    };
                     for v in 0..p.m2 {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
                         contract_x2::<T, FMA>(p, &c.forward, &x2[start..end], y);
@@ -749,11 +814,8 @@ impl TensorProductPlan {
                             &mut h[..],
                             &mut dots[..],
                         );
-                        if p.mode == ConnectionMode::Uvw {
-                            dispatch_dims!(p.d1, p.d3, uvw_backward[T, FMA,], (p, a, want, grads));
-                        } else {
-                            dispatch_dims!(p.d1, p.d3, uvu_backward[T, FMA,], (p, a, want, grads));
-                        }
+                        // SAFETY: as in `forward_lanes`, `kernel` runs on this CPU.
+                        unsafe { kernel(p, a, want, grads) };
                         if want[1] {
                             // g2[v, j] += sum c dots[i][k] over the nonzeros.
                             let g2v = &mut g2[start..end];
@@ -764,7 +826,7 @@ impl TensorProductPlan {
                         }
                     }
                 }
-                _ => pairs_backward::<T, FMA>(
+                PathKernel::Pairs => pairs_backward::<T, FMA>(
                     p,
                     c,
                     (x1, x2, w, g),

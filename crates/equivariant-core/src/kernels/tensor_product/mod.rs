@@ -12,6 +12,57 @@
 //! Each chunk of [`CHUNK`] rows runs in groups of eight rows, lane-major ([`lanes`]), and
 //! its last `< 8` rows one by one ([`rows`]).
 
+/// `[f::<G.., 0, 0>, f::<G.., 1, 1>, f::<G.., 1, 3>, .., f::<G.., 7, 7>]`: the instances of a
+/// contracted kernel `f` (leading generic arguments `G..`) in the order of
+/// [`Dims::index`](crate::o3::tensor_product::Dims::index): run-time dimensions first, then
+/// `(d1, d3)` over `{1, 3, 5, 7}`, `d3` fastest.
+macro_rules! dims_table {
+    ($($f:ident)::+ [$($g:tt)*]) => {
+        [
+            $($f)::+::<$($g)* 0, 0>,
+            $($f)::+::<$($g)* 1, 1>,
+            $($f)::+::<$($g)* 1, 3>,
+            $($f)::+::<$($g)* 1, 5>,
+            $($f)::+::<$($g)* 1, 7>,
+            $($f)::+::<$($g)* 3, 1>,
+            $($f)::+::<$($g)* 3, 3>,
+            $($f)::+::<$($g)* 3, 5>,
+            $($f)::+::<$($g)* 3, 7>,
+            $($f)::+::<$($g)* 5, 1>,
+            $($f)::+::<$($g)* 5, 3>,
+            $($f)::+::<$($g)* 5, 5>,
+            $($f)::+::<$($g)* 5, 7>,
+            $($f)::+::<$($g)* 7, 1>,
+            $($f)::+::<$($g)* 7, 3>,
+            $($f)::+::<$($g)* 7, 5>,
+            $($f)::+::<$($g)* 7, 7>,
+        ]
+    };
+}
+
+/// Defines `avx2::f<T, D1, D3>` for each kernel `f<T, G.., D1, D3>` of the enclosing module:
+/// `f` compiled for AVX2 and FMA (inlined into a `#[target_feature]` function), for the
+/// AVX2 kernel tables.
+macro_rules! avx2_instances {
+    ($($f:ident[$($g:tt)*]($($a:ident: $t:ty),*);)*) => {
+        #[cfg(target_arch = "x86_64")]
+        mod avx2 {
+            use super::*;
+            $(
+                #[doc = concat!("`", stringify!($f), "` compiled for AVX2 and FMA.")]
+                ///
+                /// # Safety
+                ///
+                /// The CPU must have AVX2 and FMA, as an `Avx2Fma` token proves.
+                #[target_feature(enable = "avx2,fma")]
+                pub(super) unsafe fn $f<T: Real, const D1: usize, const D3: usize>($($a: $t),*) {
+                    super::$f::<T, $($g)* D1, D3>($($a),*)
+                }
+            )*
+        }
+    };
+}
+
 mod lanes;
 pub(crate) mod rows;
 
@@ -152,7 +203,7 @@ impl TensorProductPlan {
                 if !self.shared_weights {
                     rows_to_lanes(avx2, &weight[z * numel..], numel, &mut b.w);
                 }
-                self.forward_lanes::<T, FMA>(coefs, b);
+                self.forward_lanes::<T, FMA>(avx2, coefs, b);
                 lanes_to_rows(avx2, &b.out, d_out, out);
             }
         }
@@ -160,7 +211,7 @@ impl TensorProductPlan {
             let z = first + groups * L + r;
             let out = zeroed_uninit(out);
             let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
-            self.forward_row(coefs, x1, x2, self.row_weight(weight, z), out, s);
+            self.forward_row(avx2, coefs, x1, x2, self.row_weight(weight, z), out, s);
         }
     }
 
@@ -301,7 +352,7 @@ impl TensorProductPlan {
                 if !self.shared_weights {
                     rows_to_lanes(avx2, &weight[z * numel..], numel, &mut b.w);
                 }
-                self.backward_lanes::<T, FMA>(coefs, b, want);
+                self.backward_lanes::<T, FMA>(avx2, coefs, b, want);
                 if let Some(g1) = g1.as_deref_mut() {
                     lanes_to_rows(avx2, &b.g1, d1, &mut g1[r * d1..]);
                 }
@@ -334,7 +385,7 @@ impl TensorProductPlan {
                     .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
             };
             let w = self.row_weight(weight, z);
-            self.backward_row(coefs, x1, x2, w, g, g1_row, g2_row, gw_row, s);
+            self.backward_row(avx2, coefs, x1, x2, w, g, g1_row, g2_row, gw_row, s);
         }
         shared
     }
@@ -374,62 +425,5 @@ impl TensorProductPlan {
             b.splat_weights(weight);
         }
         (b, Scratch::new(self))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::Real;
-    use crate::kernels::buffers::as_uninit;
-    use crate::kernels::simd::Avx2Fma;
-    use crate::o3::tensor_product::benchmark_config;
-
-    /// Both instantiations of the kernels (portable, and AVX2 with its f32 block
-    /// transposes where the CPU has it) give the same numbers: a `uvw` and a `uvu`
-    /// configuration, 19 rows (two lane groups, three single rows), f64 and f32.
-    #[test]
-    fn portable_and_avx2_agree() {
-        for config in ["guide", "nequip-water"] {
-            agree_on::<f64>(config, 1e-12);
-            agree_on::<f32>(config, 1e-5);
-        }
-    }
-
-    fn agree_on<T: Real>(config: &str, tol: f64) {
-        let tp = benchmark_config(config).unwrap();
-        let batch = 19;
-        let value = |s: usize| T::from_f64((((s * 7919) % 23) as f64 - 11.0) / 7.0);
-        let (d1, d2, d3) = (
-            tp.irreps_in1.dim(),
-            tp.irreps_in2.dim(),
-            tp.irreps_out.dim(),
-        );
-        let x1: Vec<T> = (0..batch * d1).map(value).collect();
-        let x2: Vec<T> = (0..batch * d2).map(|s| value(s + 1)).collect();
-        let w: Vec<T> = (0..batch * tp.weight_numel).map(|s| value(s + 2)).collect();
-        let g: Vec<T> = (0..batch * d3).map(|s| value(s + 3)).collect();
-        let run = |isa| {
-            let mut out = vec![T::zero(); batch * d3];
-            // SAFETY: the kernels store only initialized values.
-            tp.forward_uninit(&x1, &x2, &w, unsafe { as_uninit(&mut out) }, isa)
-                .unwrap();
-            let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
-            let [g1, g2, gw] = &mut grads;
-            // SAFETY: as above.
-            let buffers = unsafe { [as_uninit(g1), as_uninit(g2), as_uninit(gw)] }.map(Some);
-            tp.backward_uninit(&x1, &x2, &w, &g, buffers, isa).unwrap();
-            let [g1, g2, gw] = grads;
-            [out, g1, g2, gw]
-        };
-        let (portable, detected) = (run(None), run(Avx2Fma::detect()));
-        for (p, d) in portable.iter().zip(&detected) {
-            for (x, y) in p.iter().zip(d) {
-                let (x, y) = (Real::to_f64(*x), Real::to_f64(*y));
-                assert!(
-                    (x - y).abs() <= tol * (1.0 + x.abs()),
-                    "{config}: {x} vs {y}"
-                );
-            }
-        }
     }
 }

@@ -3,13 +3,72 @@
 //! nonzeros.
 //!
 //! A `uvu` or `uvw` path contracts its list with one `x2` block first (`y`, [`contract_x2`])
-//! and then runs small dense products with every `x1` channel, its dimensions as constants
-//! for `l <= 3` ([`dispatch_dims`]); the other modes go pair by pair.
+//! and then runs small dense products with every `x1` channel, by the instance its plan
+//! chose ([`PathKernel`], from the tables of [`RowKernels`]: dimensions as constants for
+//! `l <= 3`); the other modes go pair by pair.
 
 use crate::Real;
+use crate::kernels::simd::Avx2Fma;
 use crate::o3::tensor_product::{
-    ConnectionMode, Contraction, PathPlan, Targets, TensorProductPlan,
+    Contraction, Dims, PathKernel, PathPlan, Targets, TensorProductPlan,
 };
+
+/// The gradients a contracted row kernel accumulates: `x1`'s, the weights', and the
+/// `dots[i, k]` from which the caller forms `x2`'s.
+type RowGrads<'a, T> = (Option<&'a mut [T]>, Option<&'a mut [T]>, &'a mut Vec<T>);
+
+/// One `v` of a contracted path's forward on one row: `(path, y, x1, w, v, out)`.
+type RowForward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], usize, &mut [T]);
+
+/// One `v` of a contracted path's backward on one row: `(path, y, x1, w, g, v, grads)`.
+type RowBackward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], &[T], usize, RowGrads<'_, T>);
+
+/// The contracted row kernels of one instruction set, one instance per [`Dims`]: a path
+/// runs the entry its plan chose, with no per-row dispatch on its shape.
+struct RowKernels<T: 'static> {
+    uvu_forward: [RowForward<T>; Dims::COUNT],
+    uvw_forward: [RowForward<T>; Dims::COUNT],
+    uvu_backward: [RowBackward<T>; Dims::COUNT],
+    uvw_backward: [RowBackward<T>; Dims::COUNT],
+}
+
+impl<T: Real> RowKernels<T> {
+    /// The portable instances (safe to call on any CPU).
+    const PORTABLE: Self = RowKernels {
+        uvu_forward: dims_table!(uvu_forward[T,]),
+        uvw_forward: dims_table!(uvw_forward[T,]),
+        uvu_backward: dims_table!(uvu_backward[T,]),
+        uvw_backward: dims_table!(uvw_backward[T,]),
+    };
+
+    /// The instances compiled for AVX2 and FMA (to call with an [`Avx2Fma`] token only).
+    #[cfg(target_arch = "x86_64")]
+    const AVX2: Self = RowKernels {
+        uvu_forward: dims_table!(avx2::uvu_forward[T,]),
+        uvw_forward: dims_table!(avx2::uvw_forward[T,]),
+        uvu_backward: dims_table!(avx2::uvu_backward[T,]),
+        uvw_backward: dims_table!(avx2::uvw_backward[T,]),
+    };
+
+    /// The table for `isa`: the AVX2 instances with a token, else the portable ones. Every
+    /// entry of the result may be called on this CPU.
+    #[inline(always)]
+    fn of(isa: Option<Avx2Fma>) -> &'static Self {
+        #[cfg(target_arch = "x86_64")]
+        if isa.is_some() {
+            return const { &Self::AVX2 };
+        }
+        let _ = isa;
+        const { &Self::PORTABLE }
+    }
+}
+
+avx2_instances! {
+    uvu_forward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, out: &mut [T]);
+    uvw_forward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, outt: &mut [T]);
+    uvu_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, grads: RowGrads<'_, T>);
+    uvw_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], gt: &[T], v: usize, grads: RowGrads<'_, T>);
+}
 
 /// A path's coefficients cast to the data type.
 pub(crate) struct Coefficients<T> {
@@ -42,10 +101,12 @@ impl TensorProductPlan {
             .collect()
     }
 
-    /// One row of the forward pass, added to `out`.
+    /// One row of the forward pass, added to `out`, with the contracted kernels of `isa`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_row<T: Real>(
         &self,
+        isa: Option<Avx2Fma>,
         coefs: &[Coefficients<T>],
         x1: &[T],
         x2: &[T],
@@ -53,32 +114,28 @@ impl TensorProductPlan {
         out: &mut [T],
         s: &mut Scratch<T>,
     ) {
+        let kernels = RowKernels::<T>::of(isa);
         s.outt.fill(T::zero());
         for (p, c) in self.paths.iter().zip(coefs) {
-            match p.mode {
-                ConnectionMode::Uvu => {
-                    for v in 0..p.m2 {
-                        contract_x2(
-                            p,
-                            &c.forward,
-                            &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2],
-                            &mut s.y,
-                        );
-                        dispatch_dims!(p.d1, p.d3, uvu_forward, (p, &s.y, x1, w, v, out));
-                    }
+            let (kernel, into_outt) = match p.kernel {
+                PathKernel::Uvu(dims) => (kernels.uvu_forward[dims.index()], false),
+                PathKernel::Uvw(dims) => (kernels.uvw_forward[dims.index()], true),
+                PathKernel::Pairs => {
+                    forward_path(p, c, x1, x2, w, out, &mut s.t);
+                    continue;
                 }
-                ConnectionMode::Uvw => {
-                    for v in 0..p.m2 {
-                        contract_x2(
-                            p,
-                            &c.forward,
-                            &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2],
-                            &mut s.y,
-                        );
-                        dispatch_dims!(p.d1, p.d3, uvw_forward, (p, &s.y, x1, w, v, &mut s.outt));
-                    }
-                }
-                _ => forward_path(p, c, x1, x2, w, out, &mut s.t),
+            };
+            let out = if into_outt {
+                &mut s.outt[..]
+            } else {
+                &mut *out
+            };
+            for v in 0..p.m2 {
+                let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
+                contract_x2(p, &c.forward, x2v, &mut s.y);
+                // SAFETY: `kernel` is from the table of `isa`, whose entries run on this CPU
+                // (AVX2 instances only with a token).
+                unsafe { kernel(p, &s.y, x1, w, v, out) };
             }
         }
         for &(offset, mo, d3, at) in &self.uvw_blocks {
@@ -93,11 +150,13 @@ impl TensorProductPlan {
         }
     }
 
-    /// One row of the backward pass, accumulating into the gradients (zeroed by the caller).
+    /// One row of the backward pass, accumulating into the gradients (zeroed by the caller),
+    /// with the contracted kernels of `isa`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn backward_row<T: Real>(
         &self,
+        isa: Option<Avx2Fma>,
         coefs: &[Coefficients<T>],
         x1: &[T],
         x2: &[T],
@@ -115,41 +174,27 @@ impl TensorProductPlan {
                 }
             }
         }
+        let kernels = RowKernels::<T>::of(isa);
         for (p, c) in self.paths.iter().zip(coefs) {
-            match p.mode {
-                ConnectionMode::Uvu => {
+            match p.kernel {
+                PathKernel::Uvu(dims) | PathKernel::Uvw(dims) => {
+                    let (kernel, g) = if let PathKernel::Uvu(_) = p.kernel {
+                        (kernels.uvu_backward[dims.index()], g)
+                    } else {
+                        (kernels.uvw_backward[dims.index()], &s.outt[..])
+                    };
                     for v in 0..p.m2 {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
                         contract_x2(p, &c.forward, &x2[start..end], &mut s.y);
                         let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
-                        dispatch_dims!(p.d1, p.d3, uvu_backward, (p, &s.y, x1, w, g, v, grads));
-                        if let Some(g2) = g2.as_deref_mut() {
-                            // g2[v, j] += sum c D[i, k], D[i, k] = sum_u x1[u, i] h_u[k].
-                            let g2v = &mut g2[start..end];
-                            for (idx, &cv) in p.forward.idx.iter().zip(&c.forward) {
-                                g2v[idx[1] as usize] +=
-                                    cv * s.dots[idx[0] as usize * p.d3 + idx[2] as usize];
-                            }
-                        }
-                    }
-                }
-                ConnectionMode::Uvw => {
-                    for v in 0..p.m2 {
-                        let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
-                        contract_x2(p, &c.forward, &x2[start..end], &mut s.y);
-                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
-                        dispatch_dims!(
-                            p.d1,
-                            p.d3,
-                            uvw_backward,
-                            (p, &s.y, x1, w, &s.outt, v, grads)
-                        );
+                        // SAFETY: as in `forward_row`, `kernel` runs on this CPU.
+                        unsafe { kernel(p, &s.y, x1, w, g, v, grads) };
                         if let Some(g2) = g2.as_deref_mut() {
                             scatter_dots(p, &c.forward, &s.dots, &mut g2[start..end]);
                         }
                     }
                 }
-                _ => backward_path(
+                PathKernel::Pairs => backward_path(
                     p,
                     c,
                     x1,
@@ -190,37 +235,6 @@ impl<T: Real> Scratch<T> {
         }
     }
 }
-
-/// Calls `f::<T, D1, D3>` (or `f::<G.., D1, D3>` with the leading generic arguments `[G..,]`
-/// given) with the irrep dimensions as constants for `l <= 3` (the compiler then unrolls
-/// the small matrix products), and `f::<.., 0, 0>` (run-time sizes) otherwise.
-macro_rules! dispatch_dims {
-    ($d1:expr, $d3:expr, $f:ident, ($($arg:expr),*)) => {
-        dispatch_dims!($d1, $d3, $f[T,], ($($arg),*))
-    };
-    ($d1:expr, $d3:expr, $f:ident[$($g:tt)*], ($($arg:expr),*)) => {
-        match ($d1, $d3) {
-            (1, 1) => $f::<$($g)* 1, 1>($($arg),*),
-            (1, 3) => $f::<$($g)* 1, 3>($($arg),*),
-            (1, 5) => $f::<$($g)* 1, 5>($($arg),*),
-            (1, 7) => $f::<$($g)* 1, 7>($($arg),*),
-            (3, 1) => $f::<$($g)* 3, 1>($($arg),*),
-            (3, 3) => $f::<$($g)* 3, 3>($($arg),*),
-            (3, 5) => $f::<$($g)* 3, 5>($($arg),*),
-            (3, 7) => $f::<$($g)* 3, 7>($($arg),*),
-            (5, 1) => $f::<$($g)* 5, 1>($($arg),*),
-            (5, 3) => $f::<$($g)* 5, 3>($($arg),*),
-            (5, 5) => $f::<$($g)* 5, 5>($($arg),*),
-            (5, 7) => $f::<$($g)* 5, 7>($($arg),*),
-            (7, 1) => $f::<$($g)* 7, 1>($($arg),*),
-            (7, 3) => $f::<$($g)* 7, 3>($($arg),*),
-            (7, 5) => $f::<$($g)* 7, 5>($($arg),*),
-            (7, 7) => $f::<$($g)* 7, 7>($($arg),*),
-            _ => $f::<$($g)* 0, 0>($($arg),*),
-        }
-    };
-}
-pub(crate) use dispatch_dims;
 
 /// `y[k, i] = sum_j c x2[v, j]` over the path's nonzeros (stored `[d3][d1]`, so each
 /// output component is a contiguous dot with `x1[u]`): the `x2` half of a path.
@@ -302,7 +316,7 @@ fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
     w: &[T],
     g: &[T],
     v: usize,
-    grads: (Option<&mut [T]>, Option<&mut [T]>, &mut Vec<T>),
+    grads: RowGrads<'_, T>,
 ) {
     let (g1, mut gw, dots) = grads;
     let (d1, d3) = dims::<D1, D3>(p);
@@ -400,7 +414,7 @@ fn uvw_backward<T: Real, const D1: usize, const D3: usize>(
     w: &[T],
     gt: &[T],
     v: usize,
-    grads: (Option<&mut [T]>, Option<&mut [T]>, &mut Vec<T>),
+    grads: RowGrads<'_, T>,
 ) {
     let (g1, mut gw, dots) = grads;
     let (d1, d3) = dims::<D1, D3>(p);

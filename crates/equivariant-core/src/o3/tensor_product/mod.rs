@@ -20,5 +20,5 @@ pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
 };
 pub use instruction::{ConnectionMode, Instruction, IrrepNormalization, PathNormalization};
-pub(crate) use plan::{Contraction, PathPlan, Targets};
+pub(crate) use plan::{Contraction, Dims, PathKernel, PathPlan, Targets};
 pub use plan::{TensorProductOptions, TensorProductPlan};

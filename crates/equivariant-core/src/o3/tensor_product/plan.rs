@@ -96,6 +96,8 @@ pub(crate) struct PathPlan {
     /// The connection mode and whether the path is weighted.
     pub mode: ConnectionMode,
     pub has_weight: bool,
+    /// The kernel instance that runs the path, chosen here once.
+    pub kernel: PathKernel,
     /// Offset of the path's weights in the flat weight vector.
     pub weight_offset: usize,
     /// For `uvw` paths: offset of the output block, stored `[d3][mo]`, in the row scratch.
@@ -108,6 +110,58 @@ pub(crate) struct PathPlan {
     pub backward1: Contraction,
     /// `g2[j] += c x1[i] h[k]` (gradient of input 2).
     pub backward2: Contraction,
+}
+
+/// How the kernels run a path, resolved once, when the plan is built, so that no kernel
+/// matches on a path's mode or dimensions row by row: pair by pair over its multiplicity
+/// pairs, or (`uvu`, `uvw`) contracted with one `x2` block at a time by the kernel instance
+/// compiled for its irrep dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathKernel {
+    /// Pair by pair over [`PathPlan::pairs`]: every mode but `uvu` and `uvw`.
+    Pairs,
+    /// `uvu` with the instance for these dimensions.
+    Uvu(Dims),
+    /// `uvw` with the instance for these dimensions.
+    Uvw(Dims),
+}
+
+impl PathKernel {
+    fn of(mode: ConnectionMode, d1: usize, d3: usize) -> Self {
+        match mode {
+            ConnectionMode::Uvu => PathKernel::Uvu(Dims::of(d1, d3)),
+            ConnectionMode::Uvw => PathKernel::Uvw(Dims::of(d1, d3)),
+            _ => PathKernel::Pairs,
+        }
+    }
+}
+
+/// Which instance of a contracted kernel runs a path: the one with the irrep dimensions
+/// `(d1, d3)` as compile-time constants when both degrees are at most 3 (the small dense
+/// products then unroll into registers), else the one with run-time dimensions.
+///
+/// The index into a kernel table of [`Dims::COUNT`] instances: `1 + 4 i + j` for
+/// `d1 = 2 i + 1`, `d3 = 2 j + 1`, and `0` for run-time dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dims(u8);
+
+impl Dims {
+    /// The number of instances: 16 with constant dimensions, one with run-time ones.
+    pub(crate) const COUNT: usize = 17;
+
+    fn of(d1: usize, d3: usize) -> Self {
+        let degree = |d: usize| (d % 2 == 1 && d <= 7).then_some(d / 2);
+        match (degree(d1), degree(d3)) {
+            (Some(i), Some(j)) => Dims((1 + 4 * i + j) as u8),
+            _ => Dims(0),
+        }
+    }
+
+    /// The instance's position in a kernel table.
+    #[inline(always)]
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 /// A tensor product `x1 (x) x2 -> out` of two direct sums of irreps, e3nn's
@@ -302,6 +356,7 @@ impl TensorProductPlan {
                     m2,
                     mode: ins.connection_mode,
                     has_weight: ins.has_weight,
+                    kernel: PathKernel::of(ins.connection_mode, ir1.dim(), ir_out.dim()),
                     in1: slices1[ins.i_in1].start,
                     in2: slices2[ins.i_in2].start,
                     out: slices_out[ins.i_out].start,

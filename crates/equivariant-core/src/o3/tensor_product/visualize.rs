@@ -115,16 +115,3 @@ impl TensorProductPlan {
         svg
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spread_covers_the_range() {
-        assert_eq!(spread(3, 0.0, 10.0), vec![0.0, 5.0, 10.0]);
-        assert_eq!(spread(1, 0.0, 10.0), vec![5.0]);
-        assert!(spread(0, 0.0, 1.0).is_empty());
-        assert_eq!(escape("a<b>&"), "a&lt;b&gt;&amp;");
-    }
-}

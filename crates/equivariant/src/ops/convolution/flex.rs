@@ -51,9 +51,26 @@ impl ConvolutionBackend for Flex {
 
 const NAMES: [&str; 4] = ["x1", "x2", "hidden", "linear"];
 
-/// The inputs as contiguous tensors of dtype `T`.
-fn contiguous_inputs<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> [FlexTensor; 4] {
-    std::array::from_fn(|k| contiguous::<T>(op, NAMES[k], inputs[k]))
+/// The inputs `[x1, x2, hidden, linear]` as contiguous tensors of one dtype.
+struct Inputs([FlexTensor; 4]);
+
+impl Inputs {
+    /// The inputs made contiguous, of dtype `T`.
+    fn new<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> Self {
+        Inputs(std::array::from_fn(|k| {
+            contiguous::<T>(op, NAMES[k], inputs[k])
+        }))
+    }
+
+    /// `x1`, `x2` and the weights, as the kernels take them.
+    fn slices<T: FlexFloat>(&self) -> (&[T], &[T], EdgeWeights<'_, T>) {
+        let [x1, x2, hidden, linear] = &self.0;
+        let weights = EdgeWeights::Linear {
+            hidden: data::<T>(hidden),
+            linear: data::<T>(linear),
+        };
+        (data::<T>(x1), data::<T>(x2), weights)
+    }
 }
 
 fn flex_forward<T: FlexFloat>(
@@ -63,21 +80,12 @@ fn flex_forward<T: FlexFloat>(
     scale: f64,
 ) -> FlexTensor {
     const OP: &str = "fused_convolution";
-    let [x1, x2, hidden, linear] = contiguous_inputs::<T>(OP, inputs);
+    let inputs = Inputs::new::<T>(OP, inputs);
+    let (x1, x2, weights) = inputs.slices::<T>();
     let (n, d_out) = (edges.num_nodes(), plan.irreps_out().dim());
     let mut out = vec![T::zero(); n * d_out];
-    plan.conv_forward(
-        edges,
-        data::<T>(&x1),
-        data::<T>(&x2),
-        EdgeWeights::Linear {
-            hidden: data::<T>(&hidden),
-            linear: data::<T>(&linear),
-        },
-        T::from_f64(scale),
-        &mut out,
-    )
-    .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
+    plan.conv_forward(edges, x1, x2, weights, T::from_f64(scale), &mut out)
+        .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
     from_vec(out, [n, d_out])
 }
 
@@ -91,20 +99,18 @@ fn flex_backward<T: FlexFloat>(
 ) -> Grads4<Flex> {
     const OP: &str = "fused_convolution_backward";
     let shapes = inputs.map(|t| t.shape());
-    let [x1, x2, hidden, linear] = contiguous_inputs::<T>(OP, inputs);
+    let inputs = Inputs::new::<T>(OP, inputs);
     let grad_out = contiguous::<T>(OP, "grad_out", grad_out);
     let mut buffers: [Option<Vec<T>>; 4] =
         std::array::from_fn(|k| mask[k].then(|| vec![T::zero(); shapes[k].num_elements()]));
     if buffers.iter().any(Option::is_some) {
         let [g1, g2, gh, glin] = &mut buffers;
+        let (x1, x2, weights) = inputs.slices::<T>();
         plan.conv_backward(
             edges,
-            data::<T>(&x1),
-            data::<T>(&x2),
-            EdgeWeights::Linear {
-                hidden: data::<T>(&hidden),
-                linear: data::<T>(&linear),
-            },
+            x1,
+            x2,
+            weights,
             T::from_f64(scale),
             data::<T>(&grad_out),
             ConvGradients {

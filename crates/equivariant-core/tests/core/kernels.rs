@@ -1,0 +1,189 @@
+//! `kernels`: the two instruction sets agree (portable, and AVX2 with FMA where the CPU has
+//! it, chosen with `with_instruction_set`), and the blocked product equals the triple loop.
+
+use equivariant_core::Real;
+use equivariant_core::graph::EdgeIndex;
+use equivariant_core::kernels::{InstructionSet, matmul, with_instruction_set};
+use equivariant_core::o3::tensor_product::{
+    ConvGradients, EdgeWeights, TensorProductGradients, benchmark_config,
+};
+
+/// Deterministic values in `[-11/7, 11/7]`.
+fn value<T: Real>(s: usize) -> T {
+    T::from_f64((((s * 7919) % 23) as f64 - 11.0) / 7.0)
+}
+
+/// Every element of each `a[i]` within `tol (1 + |x|)` of `b[i]`.
+#[track_caller]
+fn assert_agree<T: Real>(what: &str, a: &[Vec<T>], b: &[Vec<T>], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    for (p, d) in a.iter().zip(b) {
+        assert_eq!(p.len(), d.len(), "{what}: lengths");
+        for (x, y) in p.iter().zip(d) {
+            let (x, y) = (Real::to_f64(*x), Real::to_f64(*y));
+            assert!((x - y).abs() <= tol * (1.0 + x.abs()), "{what}: {x} vs {y}");
+        }
+    }
+}
+
+#[test]
+fn the_limit_is_scoped_and_restored() {
+    let detected = InstructionSet::detected();
+    assert_eq!(InstructionSet::current(), detected);
+    let inner = with_instruction_set(InstructionSet::Portable, || {
+        let nested = with_instruction_set(InstructionSet::Avx2Fma, InstructionSet::current);
+        (InstructionSet::current(), nested)
+    });
+    assert_eq!(inner, (InstructionSet::Portable, detected));
+    assert_eq!(InstructionSet::current(), detected);
+    let after_panic = std::panic::catch_unwind(|| {
+        with_instruction_set(InstructionSet::Portable, || panic!("inside"))
+    });
+    assert!(after_panic.is_err());
+    assert_eq!(
+        InstructionSet::current(),
+        detected,
+        "restored after a panic"
+    );
+}
+
+fn naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for l in 0..k {
+                c[i * n + j] += a[i * k + l] * b[l * n + j];
+            }
+        }
+    }
+    c
+}
+
+/// Integers, so every instruction set must give the triple loop's sums exactly, for shapes
+/// that leave every kind of partial block.
+#[test]
+fn matmul_matches_the_triple_loop_for_every_block_shape() {
+    let int = |s: usize| ((s * 7919) % 23) as f64 - 11.0;
+    for isa in [InstructionSet::Portable, InstructionSet::Avx2Fma] {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (3, 5, 7),
+            (4, 16, 3),
+            (9, 17, 20),
+            (70, 16, 56),
+            (8, 24, 5),
+        ] {
+            let a: Vec<f64> = (0..m * k).map(int).collect();
+            let b: Vec<f64> = (0..k * n).map(|s| int(s + 3)).collect();
+            let expected = naive(m, n, k, &a, &b);
+            with_instruction_set(isa, || {
+                let mut c = vec![f64::NAN; m * n];
+                matmul(&a, &b, &mut c, (m, n, k), false).unwrap();
+                assert_eq!(c, expected, "{isa:?} {m}x{n}x{k}");
+                let mut c = vec![1.0; m * n];
+                matmul(&a, &b, &mut c, (m, n, k), true).unwrap();
+                let plus_one: Vec<f64> = expected.iter().map(|x| x + 1.0).collect();
+                assert_eq!(c, plus_one, "{isa:?} accumulating {m}x{n}x{k}");
+                // f32 takes the intrinsic blocks where the CPU has AVX2.
+                let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                    a.iter().map(|&x| x as f32).collect(),
+                    b.iter().map(|&x| x as f32).collect(),
+                );
+                let mut c = vec![f32::NAN; m * n];
+                matmul(&a32, &b32, &mut c, (m, n, k), false).unwrap();
+                let expected: Vec<f32> = expected.iter().map(|&x| x as f32).collect();
+                assert_eq!(c, expected, "{isa:?} f32 {m}x{n}x{k}");
+            });
+        }
+    }
+    let mut c = [0.0f64; 4];
+    assert!(matmul(&[0.0; 3], &[0.0; 4], &mut c, (2, 2, 2), false).is_err());
+    assert!(matmul(&[0.0; 4], &[0.0; 4], &mut c[..3], (2, 2, 2), false).is_err());
+}
+
+/// The tensor product's forward and backward on both instruction sets: a `uvw` and a
+/// `uvu` configuration, 19 rows (two lane groups of eight and three single rows).
+#[test]
+fn tensor_product_agrees_across_instruction_sets() {
+    for config in ["guide", "nequip-water"] {
+        tensor_product_on::<f64>(config, 1e-12);
+        tensor_product_on::<f32>(config, 1e-5);
+    }
+}
+
+fn tensor_product_on<T: Real>(config: &str, tol: f64) {
+    let tp = benchmark_config(config).unwrap();
+    let batch = 19;
+    let (d1, d2, d3) = (
+        tp.irreps_in1().dim(),
+        tp.irreps_in2().dim(),
+        tp.irreps_out().dim(),
+    );
+    let x1: Vec<T> = (0..batch * d1).map(value).collect();
+    let x2: Vec<T> = (0..batch * d2).map(|s| value(s + 1)).collect();
+    let w: Vec<T> = (0..batch * tp.weight_numel())
+        .map(|s| value(s + 2))
+        .collect();
+    let g: Vec<T> = (0..batch * d3).map(|s| value(s + 3)).collect();
+    let run = || {
+        let out = tp.forward_vec(&x1, &x2, &w).unwrap();
+        let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
+        let [g1, g2, gw] = &mut grads;
+        let buffers = TensorProductGradients {
+            x1: Some(g1),
+            x2: Some(g2),
+            weight: Some(gw),
+        };
+        tp.backward(&x1, &x2, &w, &g, buffers).unwrap();
+        let [g1, g2, gw] = grads;
+        vec![out, g1, g2, gw]
+    };
+    let portable = with_instruction_set(InstructionSet::Portable, run);
+    assert_agree(config, &portable, &run(), tol);
+}
+
+/// The convolution with weights from a linear layer (the factorized kernels, whose node
+/// sums run on the blocked products) on both instruction sets.
+#[test]
+fn linear_convolution_agrees_across_instruction_sets() {
+    for config in ["guide", "nequip-water"] {
+        let tp = benchmark_config(config).unwrap();
+        let (n, width) = (7, 5);
+        let src = [0, 1, 2, 3, 4, 5, 6, 0, 0, 3, 5];
+        let dst = [1, 2, 3, 4, 5, 6, 0, 2, 3, 3, 3];
+        let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+        let e = src.len();
+        let (d1, d2, numel) = (
+            tp.irreps_in1().dim(),
+            tp.irreps_in2().dim(),
+            tp.weight_numel(),
+        );
+        let x1: Vec<f64> = (0..n * d1).map(value).collect();
+        let x2: Vec<f64> = (0..e * d2).map(|s| value(s + 1)).collect();
+        let hidden: Vec<f64> = (0..e * width).map(|s| value(s + 2)).collect();
+        let linear: Vec<f64> = (0..width * numel).map(|s| value(s + 3)).collect();
+        let weights = || EdgeWeights::Linear {
+            hidden: &hidden,
+            linear: &linear,
+        };
+        let d_out = tp.irreps_out().dim();
+        let run = || {
+            let mut out = vec![f64::NAN; n * d_out];
+            tp.conv_forward(&edges, &x1, &x2, weights(), 0.3, &mut out)
+                .unwrap();
+            let (mut g1, mut g2) = (vec![f64::NAN; n * d1], vec![f64::NAN; e * d2]);
+            let (mut gh, mut gl) = (vec![f64::NAN; e * width], vec![f64::NAN; width * numel]);
+            let grads = ConvGradients {
+                x1: Some(&mut g1),
+                x2: Some(&mut g2),
+                weight: Some(&mut gh),
+                linear: Some(&mut gl),
+            };
+            tp.conv_backward(&edges, &x1, &x2, weights(), 0.3, &out, grads)
+                .unwrap();
+            vec![out, g1, g2, gh, gl]
+        };
+        let portable = with_instruction_set(InstructionSet::Portable, run);
+        assert_agree(config, &portable, &run(), 1e-12);
+    }
+}
