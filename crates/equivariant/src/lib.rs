@@ -33,6 +33,8 @@
 //!   [`o3::SphericalHarmonics`]) and [`nn`] (e3nn's `nn` modules and the guide's
 //!   convolution): `#[derive(Module)]` types built by a config or constructor, holding
 //!   `Param`s, running [`ops`].
+//! - [`forces`]: the energy of a potential built from these modules with its forces and
+//!   virial, from one backward pass.
 //! - [`store`]: parameters in and out (safetensors, e3nn state dicts); [`util`]: the
 //!   equivariance checks of [`util::test`].
 //!
@@ -55,6 +57,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod forces;
 pub mod nn;
 pub mod o3;
 pub mod ops;

@@ -3,6 +3,7 @@
 //! fallbacks against the Flex kernels, and e3nn's tetris example trained end to end.
 
 mod composed;
+mod forces;
 mod modules;
 mod nn;
 mod tensor_product;

@@ -283,7 +283,7 @@ fn convolution_f32_matches_e3nn() {
 
 /// A random f64 convolution problem: the guide's settings (or `config`) with `n` nodes at
 /// the guide's density.
-fn random_problem(
+pub(super) fn random_problem(
     config: &ConvolutionConfig,
     n: usize,
     seed: u64,

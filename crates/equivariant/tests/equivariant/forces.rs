@@ -1,0 +1,322 @@
+//! `forces::energy_forces` on the guide's convolution (the fused path): forces against finite
+//! differences of the energy, the virial against a finite strain, zero total force,
+//! rotation of forces and virial with the atoms, f32 against f64, and bad input.
+
+use burn::module::Param;
+use burn::tensor::{DType, Tensor, TensorData};
+use equivariant::Error;
+use equivariant::forces::{EnergyForces, energy_forces};
+use equivariant::graph::{Cell, EdgeIndex, Graph, radius_graph};
+use equivariant::math::ActivationFunction;
+use equivariant::nn::{Convolution, ConvolutionConfig};
+use equivariant::o3::rand_matrix;
+
+use super::nn::random_problem;
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+/// The tolerance of a central difference with step 1e-5 against an exact derivative: its
+/// truncation and rounding errors stay below 1e-5 of the largest component (a wrong sign,
+/// factor or term is off by the component itself).
+fn fd_tolerance(exact: &[f64]) -> f64 {
+    1e-5 * (1.0 + exact.iter().fold(0.0f64, |m, x| m.max(x.abs())))
+}
+
+/// A potential made of the guide's convolution with a silu radial MLP (smooth, so finite
+/// differences apply everywhere; relu's kinks would make them flaky): the squares of the
+/// output's 20 scalars, summed over atoms.
+struct Potential {
+    conv: Convolution,
+    f_in: Tensor<2>,
+    graph: Graph,
+    edges: EdgeIndex,
+}
+
+impl Potential {
+    /// `n` atoms at the guide's density, their radius graph, and features whose vector
+    /// part is zero (so the energy is invariant when only the positions rotate).
+    fn new(n: usize, seed: u64, dtype: DType) -> (Self, Vec<f64>) {
+        let config = ConvolutionConfig {
+            act: ActivationFunction::Silu,
+            ..ConvolutionConfig::guide()
+        };
+        let (conv, f_in, pos, _) = random_problem(&config, n, seed, dtype);
+        let f_in = f_in.clone().slice([0..n, 0..10]).pad((0, 30, 0, 0), 0.0);
+        let graph = conv.graph(&pos).unwrap();
+        let edges = EdgeIndex::new(&graph.src, &graph.dst, n).unwrap();
+        let pos = values(pos);
+        let potential = Potential {
+            conv,
+            f_in,
+            graph,
+            edges,
+        };
+        (potential, pos)
+    }
+
+    /// `pos[dst] - pos[src]` for every edge, `[E * 3]`.
+    fn edge_vectors(&self, pos: &[f64]) -> Vec<f64> {
+        let mut v = vec![0.0; self.graph.num_edges() * 3];
+        self.edges.edge_vectors(pos, &mut v).unwrap();
+        v
+    }
+
+    fn run(&self, edge_vec: &[f64]) -> EnergyForces {
+        let (device, dtype) = (self.f_in.device(), self.f_in.dtype());
+        let e = self.graph.num_edges();
+        let r =
+            Tensor::<2>::from_data(TensorData::new(edge_vec.to_vec(), [e, 3]), (&device, dtype));
+        let n = self.edges.num_nodes();
+        energy_forces(&self.edges, r, |r| {
+            let out = self.conv.forward_edges(self.f_in.clone(), r, &self.graph)?;
+            Ok(out.slice([0..n, 0..20]).powf_scalar(2.0).sum())
+        })
+        .unwrap()
+    }
+
+    fn energy(&self, edge_vec: &[f64]) -> f64 {
+        values(self.run(edge_vec).energy)[0]
+    }
+}
+
+#[test]
+fn forces_are_minus_the_gradient_of_the_energy() {
+    let (potential, pos) = Potential::new(12, 3, DType::F64);
+    assert!(potential.graph.num_edges() > 20, "a connected graph");
+    let result = potential.run(&potential.edge_vectors(&pos));
+    let forces = values(result.forces);
+    let (h, tol) = (1e-5, fd_tolerance(&forces));
+    for (i, &f) in forces.iter().enumerate() {
+        let (mut plus, mut minus) = (pos.clone(), pos.clone());
+        plus[i] += h;
+        minus[i] -= h;
+        let slope = (potential.energy(&potential.edge_vectors(&plus))
+            - potential.energy(&potential.edge_vectors(&minus)))
+            / (2.0 * h);
+        assert!(
+            (f + slope).abs() < tol,
+            "coordinate {i}: force {f}, -dE/dx {}",
+            -slope
+        );
+    }
+    // Each edge pushes its two atoms apart equally: no net force on the system.
+    for axis in 0..3 {
+        let total: f64 = forces.iter().skip(axis).step_by(3).sum();
+        assert!(total.abs() < 1e-10, "net force {total} along axis {axis}");
+    }
+}
+
+#[test]
+fn the_virial_is_the_strain_derivative() {
+    let (potential, pos) = Potential::new(12, 5, DType::F64);
+    let r = potential.edge_vectors(&pos);
+    let virial = values(potential.run(&r).virial);
+    let (h, tol) = (1e-5, fd_tolerance(&virial));
+    // r -> (1 + eps) r with eps = +-h in entry (a, b): dE/d eps_ab = -W_ba.
+    for a in 0..3 {
+        for b in 0..3 {
+            let strained = |s: f64| -> Vec<f64> {
+                let mut out = r.clone();
+                for (o, v) in out.chunks_mut(3).zip(r.chunks(3)) {
+                    o[a] += s * v[b];
+                }
+                out
+            };
+            let slope =
+                (potential.energy(&strained(h)) - potential.energy(&strained(-h))) / (2.0 * h);
+            let w = virial[b * 3 + a];
+            assert!(
+                (slope + w).abs() < tol,
+                "({a}, {b}): dE/deps {slope}, -W {}",
+                -w
+            );
+            let asymmetry = (virial[a * 3 + b] - virial[b * 3 + a]).abs();
+            assert!(asymmetry < 1e-10, "W not symmetric at ({a}, {b})");
+        }
+    }
+}
+
+/// Rotating the atoms (scalar features only) leaves the energy alone, rotates the forces
+/// (`F -> R F`) and the virial (`W -> R W R^T`).
+#[test]
+fn forces_and_virial_rotate_with_the_atoms() {
+    let (potential, pos) = Potential::new(15, 7, DType::F64);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(11);
+    let rot = rand_matrix(&mut rng);
+    let rotate = |v: &[f64]| -> Vec<f64> {
+        v.chunks(3)
+            .flat_map(|x| (0..3).map(move |i| (0..3).map(|j| rot[i][j] * x[j]).sum::<f64>()))
+            .collect()
+    };
+    let before = potential.run(&potential.edge_vectors(&pos));
+    let after = potential.run(&potential.edge_vectors(&rotate(&pos)));
+    let (e0, e1) = (values(before.energy)[0], values(after.energy)[0]);
+    assert!(
+        (e0 - e1).abs() < 1e-10 * (1.0 + e0.abs()),
+        "energy {e0} vs {e1}"
+    );
+    let expected = rotate(&values(before.forces));
+    let got = values(after.forces);
+    for (k, (g, x)) in got.iter().zip(&expected).enumerate() {
+        assert!((g - x).abs() < 1e-10, "force component {k}: {g} vs {x}");
+    }
+    let w = values(before.virial);
+    let w_rot = values(after.virial);
+    for i in 0..3 {
+        for j in 0..3 {
+            let x: f64 = (0..3)
+                .flat_map(|k| (0..3).map(move |l| (k, l)))
+                .map(|(k, l)| rot[i][k] * w[k * 3 + l] * rot[j][l])
+                .sum();
+            let g = w_rot[i * 3 + j];
+            assert!(
+                (g - x).abs() < 1e-10 * (1.0 + x.abs()),
+                "virial ({i}, {j}): {g} vs {x}"
+            );
+        }
+    }
+}
+
+#[test]
+fn f32_agrees_with_f64() {
+    let (p64, pos) = Potential::new(12, 9, DType::F64);
+    let mut conv = p64.conv.clone();
+    conv.fc.weights = conv
+        .fc
+        .weights
+        .iter()
+        .map(|w| Param::from_tensor(w.val().cast(DType::F32).detach().require_grad()))
+        .collect();
+    let p32 = Potential {
+        conv,
+        f_in: p64.f_in.clone().cast(DType::F32),
+        graph: p64.graph.clone(),
+        edges: p64.edges.clone(),
+    };
+    let r = p64.edge_vectors(&pos);
+    let (a, b) = (p64.run(&r), p32.run(&r));
+    assert_eq!(b.forces.dtype(), DType::F32);
+    let scale = values(a.forces.clone())
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    for (x, y) in values(a.forces).iter().zip(values(b.forces)) {
+        assert!((x - y).abs() < 1e-4 * scale, "{x} vs {y}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_no_edges_give_zero_forces() {
+    let (potential, pos) = Potential::new(6, 1, DType::F64);
+    let device = potential.f_in.device();
+    let mut r = potential.edge_vectors(&pos);
+    let e = potential.graph.num_edges();
+    let energy = |r: Tensor<2>| Ok(r.sum());
+    r[4] = f64::NAN;
+    let nan = Tensor::<2>::from_data(TensorData::new(r.clone(), [e, 3]), (&device, DType::F64));
+    assert!(matches!(
+        energy_forces(&potential.edges, nan, energy),
+        Err(Error::NonFinite {
+            what: "edge_vec",
+            index: 4
+        })
+    ));
+    let short = Tensor::<2>::zeros([e + 1, 3], (&device, DType::F64));
+    assert!(matches!(
+        energy_forces(&potential.edges, short, energy),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    // A model error comes back as is.
+    let ok = Tensor::<2>::zeros([e, 3], (&device, DType::F64));
+    let failing = |_: Tensor<2>| -> equivariant::Result<Tensor<1>> {
+        Err(Error::InvalidArgument {
+            name: "model",
+            reason: "test".into(),
+        })
+    };
+    assert!(energy_forces(&potential.edges, ok, failing).is_err());
+
+    // Three isolated atoms: the energy (a constant per atom) has no forces and no virial.
+    let lonely = EdgeIndex::new(&[], &[], 3).unwrap();
+    let none = Tensor::<2>::zeros([0, 3], (&device, DType::F64));
+    let result = energy_forces(&lonely, none, |_| {
+        Ok(Tensor::<1>::from_data(
+            TensorData::new(vec![-1.5f64; 3], [3]),
+            (&device, DType::F64),
+        ))
+    })
+    .unwrap();
+    assert_eq!(values(result.energy), [-4.5]);
+    assert_eq!(values(result.forces), [0.0; 9]);
+    assert_eq!(values(result.virial), [0.0; 9]);
+}
+
+/// A periodic crystal: the graph with its periodic images, forces against finite
+/// differences of the positions (shifts fixed), and the stress against a finite strain of
+/// the cell and the atoms together.
+#[test]
+fn periodic_forces_and_stress() {
+    let (mut potential, _) = Potential::new(8, 13, DType::F64);
+    let lattice = [[3.2, 0.0, 0.0], [0.4, 3.0, 0.0], [0.0, 0.3, 3.4]];
+    let cell = Cell::new(lattice, [true; 3]).unwrap();
+    let pos: Vec<f64> = (0..24)
+        .map(|k| ((k * 7919 % 31) as f64 / 31.0) * 2.9)
+        .collect();
+    let graph = radius_graph(&pos, 1.8, None, Some(&cell)).unwrap();
+    assert!(
+        graph.shift.as_ref().unwrap().iter().any(|s| *s != [0; 3]),
+        "edges cross the cell"
+    );
+    potential.edges = EdgeIndex::new(&graph.src, &graph.dst, 8).unwrap();
+    potential.graph = graph.clone();
+    let energy_of =
+        |pos: &[f64], cell: &Cell| potential.energy(&graph.edge_vec(pos, Some(cell)).unwrap());
+
+    let result = potential.run(&graph.edge_vec(&pos, Some(&cell)).unwrap());
+    let forces = values(result.forces.clone());
+    let (h, tol) = (1e-5, fd_tolerance(&forces));
+    for (i, &f) in forces.iter().enumerate() {
+        let (mut plus, mut minus) = (pos.clone(), pos.clone());
+        plus[i] += h;
+        minus[i] -= h;
+        let slope = (energy_of(&plus, &cell) - energy_of(&minus, &cell)) / (2.0 * h);
+        assert!((f + slope).abs() < tol, "coordinate {i}: {f} vs {}", -slope);
+    }
+
+    // sigma = (1/V) dE/d eps, straining cell vectors and positions by (1 + eps).
+    let volume = {
+        let [a, b, c] = lattice;
+        let cross = [
+            a[1] * b[2] - a[2] * b[1],
+            a[2] * b[0] - a[0] * b[2],
+            a[0] * b[1] - a[1] * b[0],
+        ];
+        (cross[0] * c[0] + cross[1] * c[1] + cross[2] * c[2]).abs()
+    };
+    let stress = values(result.stress(volume).unwrap());
+    let tol = fd_tolerance(&stress);
+    for a in 0..3 {
+        for b in 0..3 {
+            let strained = |s: f64| {
+                let apply = |x: [f64; 3]| {
+                    let mut y = x;
+                    y[a] += s * x[b];
+                    y
+                };
+                let cell = Cell::new(lattice.map(apply), [true; 3]).unwrap();
+                let pos: Vec<f64> = pos
+                    .chunks(3)
+                    .flat_map(|x| apply([x[0], x[1], x[2]]))
+                    .collect();
+                energy_of(&pos, &cell)
+            };
+            let expected = (strained(h) - strained(-h)) / (2.0 * h) / volume;
+            let got = stress[a * 3 + b];
+            assert!(
+                (got - expected).abs() < tol,
+                "stress ({a}, {b}): {got} vs {expected}"
+            );
+        }
+    }
+}
