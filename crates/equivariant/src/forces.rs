@@ -15,7 +15,10 @@
 //!
 //! Training on forces needs the gradient of a loss of these forces with respect to the
 //! parameters (a second derivative), which this first-order pass does not give: the forces
-//! come back as plain tensors, without autodiff.
+//! come back as plain tensors, without autodiff. Its building block is the tangent pass
+//! ([`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent)):
+//! `v . grad_pos E` is the tangent of `E` along `t_e = v[dst_e] - v[src_e]`, and its
+//! backward gives the force term's parameter gradient for `v = dL/dF`.
 
 use burn::tensor::Tensor;
 

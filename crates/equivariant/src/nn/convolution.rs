@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use equivariant_core::graph::{EdgeIndex, Graph, radius_graph};
 use equivariant_core::math::{ActivationFunction, Basis, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{TensorProductOptions, fully_connected_tensor_product};
@@ -23,7 +23,7 @@ use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
     soft_one_hot_linspace, spherical_harmonics,
 };
-use crate::shape::{check_finite, check_width};
+use crate::shape::{check_finite, check_rows, check_width};
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
 ///
@@ -385,6 +385,145 @@ impl Convolution {
         check_finite("edge_vec", &edge_vec)?;
         let edges = Arc::new(self.edge_index(graph, f_in.dims()[0])?);
         self.convolve(f_in, edge_vec, &edges)
+    }
+
+    /// [`forward_edges`](Convolution::forward_edges) and its tangent: `(out, d_out)` with
+    /// `d_out` the derivative of the output along the direction `tangent` of the edge
+    /// vectors (`[E, 3]`) and `f_in_tangent` of the features (`None`: constant features),
+    ///
+    /// `d_out = conv(f_in, dY, W) + conv(f_in, Y, dW) + conv(df_in, Y, W)`,
+    ///
+    /// three calls of the fused convolution, with `dY = J_Y(r) t` and `dW` the radial MLP's
+    /// tangent along `d emb = J_emb(r) t`. `dY` and `d emb` depend only on the edge vectors
+    /// and the tangent (constants for the parameters); every other step is an op with a
+    /// backward, so `d_out` is differentiable with respect to the parameters and `f_in`.
+    /// That is the forward-over-reverse route to training on forces: for an energy `E` and
+    /// `t_e = v[dst_e] - v[src_e]`, `v . grad_pos E` is the tangent of `E` along `t`, and
+    /// its backward gives the parameter gradient of a force loss with `v = dL/dF`.
+    ///
+    /// Errors: as [`forward_edges`](Convolution::forward_edges), and
+    /// [`Error::ShapeMismatch`] / [`Error::NonFinite`] for a tangent that is not like
+    /// `edge_vec` / `f_in`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::graph::Graph;
+    /// use equivariant::nn::ConvolutionConfig;
+    /// let device = Device::flex();
+    /// let conv = ConvolutionConfig::guide().init(&device)?;
+    /// let graph = Graph { src: vec![0, 1], dst: vec![1, 0], shift: None };
+    /// let r = Tensor::<2>::from_floats([[1.0, 0.2, 0.0], [-1.0, -0.2, 0.0]], &device);
+    /// let t = Tensor::<2>::from_floats([[0.0, 1.0, 0.0], [0.0, -1.0, 0.0]], &device);
+    /// let f_in = Tensor::<2>::ones([2, 40], &device);
+    /// let (out, d_out) = conv.forward_edges_tangent(f_in.clone(), r.clone(), t.clone(), None, &graph)?;
+    /// let step = 1e-2;
+    /// let plus = conv.forward_edges(f_in.clone(), r.clone().add(t.clone().mul_scalar(step)), &graph)?;
+    /// let minus = conv.forward_edges(f_in, r.sub(t.mul_scalar(step)), &graph)?;
+    /// let slope = plus.sub(minus).mul_scalar(0.5 / step);
+    /// assert!(d_out.sub(slope).abs().max().into_scalar::<f32>() < 1e-2 * (1.0 + out.abs().max().into_scalar::<f32>()));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_edges_tangent(
+        &self,
+        f_in: Tensor<2>,
+        edge_vec: Tensor<2>,
+        tangent: Tensor<2>,
+        f_in_tangent: Option<Tensor<2>>,
+        graph: &Graph,
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
+        let [e, _] = edge_vec.dims();
+        for (what, x) in [("edge_vec [E, 3]", &edge_vec), ("tangent [E, 3]", &tangent)] {
+            if x.dims() != [graph.num_edges(), 3] {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: graph.num_edges() * 3,
+                    got: x.dims()[0] * x.dims()[1],
+                });
+            }
+        }
+        check_finite("edge_vec", &edge_vec)?;
+        check_finite("tangent", &tangent)?;
+        self.check_features(&f_in)?;
+        if let Some(df) = &f_in_tangent {
+            check_rows("f_in_tangent [n, irreps_in.dim]", df, f_in.dims()[0])?;
+            self.check_features(df)?;
+        }
+        let n = f_in.dims()[0];
+        let edges = Arc::new(self.edge_index(graph, n)?);
+        let (device, dtype) = (edge_vec.device(), edge_vec.dtype());
+        let r: Vec<f64> = edge_vec.clone().into_data().iter::<f64>().collect();
+        let t: Vec<f64> = tangent.into_data().iter::<f64>().collect();
+        let constant = |data: Vec<f64>, width: usize| {
+            Tensor::<2>::from_data(TensorData::new(data, [e, width]), (&device, dtype))
+        };
+        let d_sh = constant(self.harmonics_tangent(&r, &t)?, self.sh.dim());
+        let d_emb = constant(self.embedding_tangent(&r, &t)?, self.config.num_basis);
+
+        let (hidden, d_hidden) = self
+            .fc
+            .forward_hidden_tangent(self.embedding(edge_vec.clone()), d_emb)?;
+        let linear = self
+            .fc
+            .last_linear()
+            .expect("the radial MLP of a Convolution ends with a linear layer");
+        let sh = self.harmonics(edge_vec);
+        let scale = 1.0 / self.num_neighbors(e, n).sqrt();
+        let conv = |x: Tensor<2>, y: Tensor<2>, h: Tensor<2>| {
+            fused_convolution(self.tp.plan(), &edges, x, y, h, linear.clone(), scale)
+        };
+        let out = conv(f_in.clone(), sh.clone(), hidden.clone());
+        let mut d_out =
+            conv(f_in.clone(), d_sh, hidden.clone()).add(conv(f_in, sh.clone(), d_hidden));
+        if let Some(df) = f_in_tangent {
+            d_out = d_out.add(conv(df, sh, hidden));
+        }
+        Ok((out, d_out))
+    }
+
+    /// `dY_e = J_Y(r_e) t_e` for every edge, `[E, irreps_sh.dim]` row-major.
+    fn harmonics_tangent(&self, r: &[f64], t: &[f64]) -> Result<Vec<f64>> {
+        let (e, dim) = (r.len() / 3, self.sh.dim());
+        let (mut y, mut grad) = (vec![0.0; e * dim], vec![0.0; e * 3 * dim]);
+        self.sh.compute_with_gradients(r, &mut y, &mut grad)?;
+        let mut dy = vec![0.0; e * dim];
+        for ((dy, grad), t) in dy
+            .chunks_mut(dim)
+            .zip(grad.chunks(3 * dim))
+            .zip(t.chunks(3))
+        {
+            for (g, &ta) in grad.chunks(dim).zip(t) {
+                dy.iter_mut().zip(g).for_each(|(d, &g)| *d += g * ta);
+            }
+        }
+        Ok(dy)
+    }
+
+    /// The tangent of [`embedding`](Convolution::edge_embedding):
+    /// `d emb_e = sqrt(num_basis) basis'(|r_e|) (r_e . t_e) / |r_e|` (zero for a zero-length
+    /// edge, as the length's gradient there), `[E, num_basis]` row-major.
+    fn embedding_tangent(&self, r: &[f64], t: &[f64]) -> Result<Vec<f64>> {
+        let lengths: Vec<f64> = r
+            .chunks(3)
+            .map(|v| v.iter().map(|x| x * x).sum::<f64>().sqrt())
+            .collect();
+        let nb = self.config.num_basis;
+        let (mut b, mut db) = (vec![0.0; lengths.len() * nb], vec![0.0; lengths.len() * nb]);
+        self.basis
+            .compute_with_derivative(&lengths, &mut b, &mut db)?;
+        let scale = (nb as f64).sqrt();
+        for ((row, (v, t)), &len) in db
+            .chunks_mut(nb)
+            .zip(r.chunks(3).zip(t.chunks(3)))
+            .zip(&lengths)
+        {
+            let radial = if len > 0.0 {
+                v.iter().zip(t).map(|(a, b)| a * b).sum::<f64>() / len
+            } else {
+                0.0
+            };
+            row.iter_mut().for_each(|d| *d *= scale * radial);
+        }
+        Ok(db)
     }
 
     /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::apply;
+use crate::ops::activation::{apply, derivative};
 use crate::shape::{check_dtype, check_width};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
@@ -210,6 +210,48 @@ impl FullyConnectedNet {
         Ok((0..self.weights.len() - 1).fold(x, |x, i| self.layer(i, x)))
     }
 
+    /// [`forward_hidden`](FullyConnectedNet::forward_hidden) and its tangent: `(h, dh)` with
+    /// `dh = J_h(x) dx`, the derivative of the hidden layers along the direction `dx` of the
+    /// input (`[batch, hs[0]]` each). Built from burn ops, so `dh` is differentiable with
+    /// respect to the weights: the forward-over-reverse route to the parameter gradient of
+    /// a loss of forces.
+    ///
+    /// Errors: as [`forward_hidden`](FullyConnectedNet::forward_hidden), for `x` and `dx`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::math::ActivationFunction;
+    /// use equivariant::nn::FullyConnectedNet;
+    /// let device = Device::flex();
+    /// let fc = FullyConnectedNet::new(&[2, 6, 3], Some(ActivationFunction::Silu), &device)?;
+    /// let (x, dx) = (Tensor::<2>::from_floats([[0.3, -0.4]], &device), Tensor::<2>::from_floats([[1.0, 2.0]], &device));
+    /// let (h, dh) = fc.forward_hidden_tangent(x.clone(), dx.clone())?;
+    /// // Against a central difference.
+    /// let step = 1e-2;
+    /// let plus = fc.forward_hidden(x.clone().add(dx.clone().mul_scalar(step)))?;
+    /// let minus = fc.forward_hidden(x.sub(dx.mul_scalar(step)))?;
+    /// let slope = plus.sub(minus).mul_scalar(0.5 / step);
+    /// assert!(dh.sub(slope).abs().max().into_scalar::<f32>() < 1e-3);
+    /// assert_eq!(h.dims(), [1, 6]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_hidden_tangent(
+        &self,
+        x: Tensor<2>,
+        dx: Tensor<2>,
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
+        self.check_input("FullyConnectedNet x [batch, hs[0]]", &x, 0)?;
+        self.check_input("FullyConnectedNet dx [batch, hs[0]]", &dx, 0)?;
+        if dx.dims() != x.dims() {
+            return Err(Error::ShapeMismatch {
+                what: "FullyConnectedNet dx (the shape of x)",
+                expected: x.dims()[0] * x.dims()[1],
+                got: dx.dims()[0] * dx.dims()[1],
+            });
+        }
+        Ok((0..self.weights.len() - 1).fold((x, dx), |(x, dx), i| self.layer_tangent(i, x, dx)))
+    }
+
     /// The first layer fused with a radial basis, `c act(s (basis_scale basis(|v|))
     /// weights[0])` ([`RadialLayer`], run by [`ops::radial_layer`](crate::ops::radial_layer())),
     /// when the net has hidden layers: then `forward_hidden(basis_scale basis(|v|)) =
@@ -306,6 +348,31 @@ impl FullyConnectedNet {
         }
     }
 
+    /// Layer `i` applied to `x`, and its tangent along `dx`: `y = c f(x W) v`,
+    /// `dy = c v f'(x W) (dx W)`.
+    fn layer_tangent(&self, i: usize, x: Tensor<2>, dx: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let (act, scale) = self.layer_settings(i);
+        let w = self.weights[i].val().mul_scalar(scale);
+        let (y, dy) = (x.matmul(w.clone()), dx.matmul(w));
+        match act {
+            Some(act) => {
+                let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
+                let value = apply(act, y.clone()).mul_scalar(c);
+                (value, derivative(act, y).mul(dy).mul_scalar(c))
+            }
+            None => (y, dy),
+        }
+    }
+
+    /// The output variance layer `i` is scaled to: `variance_out` for the last, else 1.
+    fn output_variance(&self, i: usize) -> f64 {
+        if i + 1 == self.weights.len() {
+            self.variance_out
+        } else {
+            1.0
+        }
+    }
+
     /// Layer `i` applied to `x`.
     fn layer(&self, i: usize, x: Tensor<2>) -> Tensor<2> {
         // Scalings are multiplications by reciprocals: burn 0.22.1's autodiff rounds the
@@ -315,12 +382,8 @@ impl FullyConnectedNet {
         let y = x.matmul(self.weights[i].val().mul_scalar(scale));
         match act {
             Some(act) => {
-                let var_out = if i + 1 == self.weights.len() {
-                    self.variance_out
-                } else {
-                    1.0
-                };
-                apply(act, y).mul_scalar(act.normalize2mom_constant() * var_out.sqrt())
+                let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
+                apply(act, y).mul_scalar(c)
             }
             None => y,
         }

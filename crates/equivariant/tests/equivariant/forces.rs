@@ -320,3 +320,143 @@ fn periodic_forces_and_stress() {
         }
     }
 }
+
+/// Deterministic values in `[-1, 1]`.
+fn wave(n: usize, phase: f64) -> Vec<f64> {
+    (0..n).map(|k| ((k as f64) * 0.731 + phase).sin()).collect()
+}
+
+impl Potential {
+    fn tensor(&self, data: Vec<f64>, shape: [usize; 2]) -> Tensor<2> {
+        Tensor::<2>::from_data(
+            TensorData::new(data, shape),
+            (&self.f_in.device(), DType::F64),
+        )
+    }
+
+    /// The convolution's output and its tangent along `t` (and `df` for the features).
+    fn tangent(&self, r: &[f64], t: &[f64], df: Option<Vec<f64>>) -> (Tensor<2>, Tensor<2>) {
+        let e = self.graph.num_edges();
+        let n = self.edges.num_nodes();
+        let df = df.map(|d| self.tensor(d, [n, 40]));
+        self.conv
+            .forward_edges_tangent(
+                self.f_in.clone(),
+                self.tensor(r.to_vec(), [e, 3]),
+                self.tensor(t.to_vec(), [e, 3]),
+                df,
+                &self.graph,
+            )
+            .unwrap()
+    }
+}
+
+/// `d_out` against a central difference of the convolution along the edge vectors' and the
+/// features' tangent.
+#[test]
+fn convolution_tangent_matches_finite_differences() {
+    let (potential, pos) = Potential::new(12, 17, DType::F64);
+    let r = potential.edge_vectors(&pos);
+    let e = potential.graph.num_edges();
+    let n = potential.edges.num_nodes();
+    let t = wave(3 * e, 0.4);
+    let df = wave(n * 40, 1.3);
+    let (_, d_out) = potential.tangent(&r, &t, Some(df.clone()));
+    let d_out = values(d_out);
+    let h = 1e-5;
+    let at = |s: f64| {
+        let r: Vec<f64> = r.iter().zip(&t).map(|(a, b)| a + s * b).collect();
+        let f = potential
+            .f_in
+            .clone()
+            .add(potential.tensor(df.clone(), [n, 40]).mul_scalar(s));
+        let out = potential
+            .conv
+            .forward_edges(f, potential.tensor(r, [e, 3]), &potential.graph);
+        values(out.unwrap())
+    };
+    let (plus, minus) = (at(h), at(-h));
+    let tol = fd_tolerance(&d_out);
+    for (k, d) in d_out.iter().enumerate() {
+        let slope = (plus[k] - minus[k]) / (2.0 * h);
+        assert!(
+            (d - slope).abs() < tol,
+            "output {k}: tangent {d}, difference {slope}"
+        );
+    }
+}
+
+/// The tangent of the energy along `t_e = v[dst_e] - v[src_e]` is `v . grad_pos E = -v . F`.
+#[test]
+fn the_energy_tangent_is_minus_v_dot_the_forces() {
+    let (potential, pos) = Potential::new(12, 19, DType::F64);
+    let r = potential.edge_vectors(&pos);
+    let n = potential.edges.num_nodes();
+    let v = wave(3 * n, 0.9);
+    let mut t = vec![0.0; r.len()];
+    potential.edges.edge_vectors(&v, &mut t).unwrap();
+    let energy_of = |out: Tensor<2>| out.slice([0..n, 0..20]).sum();
+    let e = potential.graph.num_edges();
+    let forces = values(
+        energy_forces(&potential.edges, potential.tensor(r.clone(), [e, 3]), |r| {
+            Ok(energy_of(potential.conv.forward_edges(
+                potential.f_in.clone(),
+                r,
+                &potential.graph,
+            )?))
+        })
+        .unwrap()
+        .forces,
+    );
+    let (_, d_out) = potential.tangent(&r, &t, None);
+    let d_energy = values(energy_of(d_out))[0];
+    let v_dot_f: f64 = v.iter().zip(&forces).map(|(a, b)| a * b).sum();
+    assert!(
+        (d_energy + v_dot_f).abs() < 1e-10 * (1.0 + v_dot_f.abs()),
+        "tangent {d_energy}, -v . F {}",
+        -v_dot_f
+    );
+}
+
+/// The route to training on forces: the backward of `S = <c, d_out>` gives `dS/dW` for
+/// the radial MLP's weights, checked against central differences of `S` in every layer.
+#[test]
+fn the_tangent_backward_gives_the_parameter_gradient() {
+    let (potential, pos) = Potential::new(10, 23, DType::F64);
+    let r = potential.edge_vectors(&pos);
+    let e = potential.graph.num_edges();
+    let n = potential.edges.num_nodes();
+    let t = wave(3 * e, 2.1);
+    let c = potential.tensor(wave(n * 50, 0.2), [n, 50]);
+    let objective = |p: &Potential| p.tangent(&r, &t, None).1.mul(c.clone()).sum();
+    let grads = objective(&potential).backward();
+    for (layer, weight) in potential.conv.fc.weights.iter().enumerate() {
+        let exact = values(weight.grad(&grads).expect("the weights are tracked"));
+        let w = values(weight.val());
+        let shape = weight.val().dims();
+        let tol = fd_tolerance(&exact);
+        for k in (0..w.len()).step_by(w.len() / 7 + 1) {
+            let with = |delta: f64| {
+                let mut moved = w.clone();
+                moved[k] += delta;
+                let mut conv = potential.conv.clone();
+                conv.fc.weights[layer] =
+                    Param::from_tensor(potential.tensor(moved, shape).require_grad());
+                let p = Potential {
+                    conv,
+                    f_in: potential.f_in.clone(),
+                    graph: potential.graph.clone(),
+                    edges: potential.edges.clone(),
+                };
+                values(objective(&p))[0]
+            };
+            let h = 1e-5;
+            let slope = (with(h) - with(-h)) / (2.0 * h);
+            assert!(
+                (exact[k] - slope).abs() < tol,
+                "layer {layer} weight {k}: backward {}, difference {slope}",
+                exact[k]
+            );
+        }
+    }
+}
