@@ -130,8 +130,42 @@ def graph(pos, max_radius):
     return src, dst
 
 
-def conv_case(name, seed, irreps_in, irreps_out, lmax, num_basis, basis, cutoff, hidden, act, max_radius,
-              num_nodes, scale, far_node=False):
+def conv_fields(name, irreps_in, irreps_out, irreps_sh, lmax, num_basis, basis, cutoff, hidden, act, max_radius,
+                pos, f_in, edge_src, edge_dst, fc, tp):
+    """The fields that describe a convolution case: its settings, positions, features, graph and
+    MLP weights (shared with fixtures_forces.py)."""
+    num_nodes, num_edges = len(pos), len(edge_src)
+    return {
+        "name": name,
+        "irreps_in": str(irreps_in),
+        "irreps_out": str(irreps_out),
+        "irreps_sh": str(irreps_sh),
+        "lmax": lmax,
+        "num_basis": num_basis,
+        "basis": basis,
+        "cutoff": cutoff,
+        "hidden": list(hidden),
+        "act": act,
+        "act_constant": act_constant(act),
+        "max_radius": max_radius,
+        "num_nodes": num_nodes,
+        "num_edges": num_edges,
+        "num_neighbors": num_edges / num_nodes,
+        "pos": flat(pos),
+        "f_in": flat(f_in),
+        "edge_src": edge_src.tolist(),
+        "edge_dst": edge_dst.tolist(),
+        "fc_hs": list(fc.hs),
+        "fc_weights": [flat(layer.weight) for layer in fc_layers(fc)],
+        "weight_numel": tp.weight_numel,
+    }
+
+
+def conv_model(seed, irreps_in, irreps_out, lmax, num_basis, hidden, act, max_radius, num_nodes, scale,
+               far_node=False):
+    """A convolution case's random inputs and modules, drawn in a fixed order from `seed`, and
+    its graph (shared with fixtures_forces.py): irreps_in, irreps_out, irreps_sh, pos, f_in,
+    tp, fc, edge_src, edge_dst."""
     torch.manual_seed(seed)
     irreps_in, irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
     irreps_sh = o3.Irreps.spherical_harmonics(lmax)
@@ -141,9 +175,15 @@ def conv_case(name, seed, irreps_in, irreps_out, lmax, num_basis, basis, cutoff,
     f_in = irreps_in.randn(num_nodes, -1)
     tp = o3.FullyConnectedTensorProduct(irreps_in, irreps_sh, irreps_out, shared_weights=False)
     fc = nn.FullyConnectedNet([num_basis] + hidden + [tp.weight_numel], ACTS[act])
-    layers = fc_layers(fc)
-
     edge_src, edge_dst = graph(pos, max_radius)
+    return irreps_in, irreps_out, irreps_sh, pos, f_in, tp, fc, edge_src, edge_dst
+
+
+def conv_case(name, seed, irreps_in, irreps_out, lmax, num_basis, basis, cutoff, hidden, act, max_radius,
+              num_nodes, scale, far_node=False):
+    irreps_in, irreps_out, irreps_sh, pos, f_in, tp, fc, edge_src, edge_dst = conv_model(
+        seed, irreps_in, irreps_out, lmax, num_basis, hidden, act, max_radius, num_nodes, scale, far_node)
+    layers = fc_layers(fc)
     num_edges = len(edge_src)
     num_neighbors = num_edges / num_nodes
 
@@ -161,28 +201,8 @@ def conv_case(name, seed, irreps_in, irreps_out, lmax, num_basis, basis, cutoff,
     tp_rows = min(num_edges, TP_WEIGHT_FLOATS // tp.weight_numel)
     indeg = torch.bincount(edge_dst, minlength=num_nodes)
     case = {
-        "name": name,
-        "irreps_in": str(irreps_in),
-        "irreps_out": str(irreps_out),
-        "irreps_sh": str(irreps_sh),
-        "lmax": lmax,
-        "num_basis": num_basis,
-        "basis": basis,
-        "cutoff": cutoff,
-        "hidden": list(hidden),
-        "act": act,
-        "act_constant": act_constant(act),
-        "max_radius": max_radius,
-        "num_nodes": num_nodes,
-        "num_edges": num_edges,
-        "num_neighbors": num_neighbors,
-        "pos": flat(pos),
-        "f_in": flat(f_in),
-        "edge_src": edge_src.tolist(),
-        "edge_dst": edge_dst.tolist(),
-        "fc_hs": list(fc.hs),
-        "fc_weights": [flat(layer.weight) for layer in layers],
-        "weight_numel": tp.weight_numel,
+        **conv_fields(name, irreps_in, irreps_out, irreps_sh, lmax, num_basis, basis, cutoff, hidden, act,
+                      max_radius, pos, f_in, edge_src, edge_dst, fc, tp),
         "sh": flat(sh),
         "emb": flat(emb),
         "tp_weight_edges": tp_rows,

@@ -23,7 +23,7 @@
 use burn::tensor::Tensor;
 
 use crate::graph::EdgeIndex;
-use crate::ops::{index_tensor, scatter_sum};
+use crate::ops::{gather, index_tensor, scatter_sum};
 use crate::shape::check_finite;
 use crate::{Error, Result};
 
@@ -137,4 +137,78 @@ pub fn energy_forces<const D: usize>(
         forces,
         virial,
     })
+}
+
+/// A scalar whose gradient with respect to the parameters is that of a loss `L(E, F)` of
+/// the energy and the forces (`F = -dE/dpos`): the forward-over-reverse route to training
+/// on forces, a second derivative burn cannot take itself.
+///
+/// With `a = dL/dE` and `v = dL/dF` (`[n, 3]`) taken at the current parameters (from
+/// [`energy_forces`] and the loss), `dL/dtheta = a dE/dtheta - d/dtheta (v . grad_pos E)`,
+/// and `v . grad_pos E` is the tangent of `E` along the edge-vector direction
+/// `t_e = v[dst_e] - v[src_e]`. `energy_tangent(r, t)` returns `(E, dE)`, the energy (any
+/// shape, summed) and its tangent along `t` (e.g. from
+/// [`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent)),
+/// tracked in the parameters; the result is `a E - dE`, `[1]`, and its `backward()` gives
+/// `dL/dtheta` (its value is not `L`).
+///
+/// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[E, 3]` or `dl_dforces` not
+/// `[n, 3]`; [`Error::NonFinite`] for a NaN or infinite entry in either, or a `dl_denergy`
+/// that is not finite; and the errors of `energy_tangent`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::forces::training_surrogate;
+/// use equivariant::graph::EdgeIndex;
+/// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x.
+/// let device = Device::flex().autodiff();
+/// let k = Tensor::<1>::from_floats([3.0], &device).require_grad();
+/// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
+/// let r = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
+/// let dl_df = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], &device);
+/// let s = training_surrogate(&edges, r, 0.0, dl_df, |r, t| {
+///     let energy = r.clone().powi_scalar(2).sum().mul(k.clone()).mul_scalar(0.5);
+///     let tangent = r.mul(t).sum().mul(k.clone());
+///     Ok((energy, tangent))
+/// })?;
+/// let grads = s.backward();
+/// assert_eq!(k.grad(&grads).unwrap().into_scalar::<f32>(), 3.0);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn training_surrogate<const D: usize>(
+    edges: &EdgeIndex,
+    edge_vec: Tensor<2>,
+    dl_denergy: f64,
+    dl_dforces: Tensor<2>,
+    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<(Tensor<D>, Tensor<D>)>,
+) -> Result<Tensor<1>> {
+    let (n, e) = (edges.num_nodes(), edges.num_edges());
+    for (what, x, rows) in [
+        ("edge_vec [E, 3]", &edge_vec, e),
+        ("dl_dforces [n, 3]", &dl_dforces, n),
+    ] {
+        let [r, c] = x.dims();
+        if [r, c] != [rows, 3] {
+            return Err(Error::ShapeMismatch {
+                what,
+                expected: rows * 3,
+                got: r * c,
+            });
+        }
+    }
+    check_finite("edge_vec", &edge_vec)?;
+    check_finite("dl_dforces", &dl_dforces)?;
+    if !dl_denergy.is_finite() {
+        return Err(Error::NonFinite {
+            what: "dl_denergy",
+            index: 0,
+        });
+    }
+    let device = edge_vec.device();
+    let (src, dst): (Vec<usize>, Vec<usize>) = (0..e).map(|k| (edges.src(k), edges.dst(k))).unzip();
+    let v = dl_dforces.detach();
+    let t =
+        gather(v.clone(), index_tensor(&dst, &device)).sub(gather(v, index_tensor(&src, &device)));
+    let (energy, tangent) = energy_tangent(edge_vec.detach(), t)?;
+    Ok(energy.sum().mul_scalar(dl_denergy).sub(tangent.sum()))
 }

@@ -28,7 +28,11 @@ pub(crate) fn normalized<const D: usize>(f: ActivationFunction, x: Tensor<D>) ->
 /// (`FullyConnectedNet::forward_hidden_tangent`) multiply by it.
 pub(crate) fn derivative<const D: usize>(f: ActivationFunction, x: Tensor<D>) -> Tensor<D> {
     match f {
-        ActivationFunction::Relu => x.greater_elem(0.0).float(),
+        ActivationFunction::Relu => {
+            // A mask as a float tensor is f32 by default: back to the dtype of `x`.
+            let dtype = x.dtype();
+            x.greater_elem(0.0).float().cast(dtype)
+        }
         ActivationFunction::Silu => {
             // s (1 + x (1 - s)), s = sigmoid(x).
             let s = activation::sigmoid(x.clone());

@@ -3,15 +3,17 @@
 //! rotation of forces and virial with the atoms, f32 against f64, and bad input.
 
 use burn::module::Param;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::Error;
-use equivariant::forces::{EnergyForces, energy_forces};
+use equivariant::forces::{EnergyForces, energy_forces, training_surrogate};
 use equivariant::graph::{Cell, EdgeIndex, Graph, radius_graph};
 use equivariant::math::ActivationFunction;
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::rand_matrix;
 
-use super::nn::random_problem;
+use equivariant_testing::{assert_close, f64s, load_fixture};
+
+use super::nn::{convolution_cases, random_problem};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
@@ -457,6 +459,90 @@ fn the_tangent_backward_gives_the_parameter_gradient() {
                 "layer {layer} weight {k}: backward {}, difference {slope}",
                 exact[k]
             );
+        }
+    }
+}
+
+/// Against e3nn 0.6.0 with `create_graph=True` (`tools/reference/fixtures_forces.py`): the
+/// energy `sum(f_out * c)` of the guide's convolution, its forces, the loss
+/// `w_e (E - e_ref)^2 + w_f mean((F - f_ref)^2)` and its gradient with respect to every
+/// weight of the radial MLP (through the forces: a second derivative), by
+/// `training_surrogate` on the tangent pass. relu and silu MLPs, cutoff on and off, lmax 2
+/// and 3, one and two hidden layers; f64 at 1e-10.
+#[test]
+fn training_on_forces_matches_e3nn() {
+    let fixture = load_fixture!("forces");
+    let device = Device::flex().autodiff();
+    for (case, name, conv, graph, n) in convolution_cases(&fixture, &device) {
+        let e = graph.num_edges();
+        let tensor = |data: Vec<f64>, shape: [usize; 2]| {
+            Tensor::<2>::from_data(TensorData::new(data, shape), (&device, DType::F64))
+        };
+        let d_in = conv.config().irreps_in.dim();
+        let d_out = conv.config().irreps_out.dim();
+        let f_in = tensor(f64s(&case["f_in"]), [n, d_in]);
+        let c = tensor(f64s(&case["c"]), [n, d_out]);
+        let edges = EdgeIndex::new(&graph.src, &graph.dst, n).unwrap();
+        let mut r = vec![0.0; 3 * e];
+        edges.edge_vectors(&f64s(&case["pos"]), &mut r).unwrap();
+        let r = tensor(r, [e, 3]);
+
+        let result = energy_forces(&edges, r.clone(), |r| {
+            Ok(conv
+                .forward_edges(f_in.clone(), r, &graph)?
+                .mul(c.clone())
+                .sum())
+        })
+        .unwrap();
+        let energy = values(result.energy)[0];
+        let forces = values(result.forces);
+        assert_close(
+            &format!("{name} energy"),
+            &[energy],
+            &[case["energy"].as_f64().unwrap()],
+            1e-10,
+        );
+        assert_close(
+            &format!("{name} forces"),
+            &forces,
+            &f64s(&case["forces"]),
+            1e-10,
+        );
+
+        let (w_e, w_f) = (case["w_e"].as_f64().unwrap(), case["w_f"].as_f64().unwrap());
+        let e_ref = case["e_ref"].as_f64().unwrap();
+        let f_ref = f64s(&case["f_ref"]);
+        let loss = w_e * (energy - e_ref).powi(2)
+            + w_f
+                * forces
+                    .iter()
+                    .zip(&f_ref)
+                    .map(|(f, g)| (f - g).powi(2))
+                    .sum::<f64>()
+                / (3 * n) as f64;
+        assert_close(
+            &format!("{name} loss"),
+            &[loss],
+            &[case["loss"].as_f64().unwrap()],
+            1e-10,
+        );
+        let dl_denergy = 2.0 * w_e * (energy - e_ref);
+        let dl_dforces: Vec<f64> = forces
+            .iter()
+            .zip(&f_ref)
+            .map(|(f, g)| 2.0 * w_f * (f - g) / (3 * n) as f64)
+            .collect();
+        let surrogate =
+            training_surrogate(&edges, r, dl_denergy, tensor(dl_dforces, [n, 3]), |r, t| {
+                let (out, d_out) = conv.forward_edges_tangent(f_in.clone(), r, t, None, &graph)?;
+                Ok((out.mul(c.clone()).sum(), d_out.mul(c.clone()).sum()))
+            })
+            .unwrap();
+        let grads = surrogate.backward();
+        let expected = case["grad_fc_weights"].as_array().unwrap();
+        for (k, (w, x)) in conv.fc.weights.iter().zip(expected).enumerate() {
+            let got = values(w.grad(&grads).expect("tracked"));
+            assert_close(&format!("{name} dL/dW{k}"), &got, &f64s(x), 1e-10);
         }
     }
 }

@@ -151,14 +151,28 @@ fn fixture_convolution(case: &Value, device: &Device) -> (Convolution, Graph) {
     (conv, graph)
 }
 
+/// Every case of a convolution fixture: the case, its name, its convolution
+/// ([`fixture_convolution`]), graph and number of nodes.
+pub(super) fn convolution_cases<'a>(
+    fixture: &'a Value,
+    device: &Device,
+) -> Vec<(&'a Value, &'a str, Convolution, Graph, usize)> {
+    let cases = fixture["cases"].as_array().unwrap();
+    cases
+        .iter()
+        .map(|case| {
+            let (conv, graph) = fixture_convolution(case, device);
+            let n = case["num_nodes"].as_u64().unwrap() as usize;
+            (case, case["name"].as_str().unwrap(), conv, graph, n)
+        })
+        .collect()
+}
+
 #[test]
 fn convolution_matches_e3nn() {
     let fixture = load_fixture!("convolution");
     let device = Device::flex().autodiff();
-    for case in fixture["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let (conv, graph) = fixture_convolution(case, &device);
-        let n = case["num_nodes"].as_u64().unwrap() as usize;
+    for (case, name, conv, graph, n) in convolution_cases(&fixture, &device) {
         let e = graph.num_edges();
         let (d_in, d_out) = (
             conv.config().irreps_in.dim(),
