@@ -5,6 +5,8 @@
 use equivariant::Real;
 use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
+use equivariant::forces::{energy_forces, training_surrogate};
+use equivariant::graph::EdgeIndex;
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
     BENCHMARK_CONFIGS, TensorProductGradients, TensorProductPlan, benchmark_config,
@@ -24,6 +26,11 @@ pub enum BenchCommand {
     /// path) and unfused: forward, and forward + backward of sum(out^2) to the features,
     /// positions and MLP weights.
     Conv(ConvArgs),
+    /// One force-training step of the guide's convolution as a potential: the energy
+    /// `E = sum(f_out * c)` and its forces, then the gradient of the loss
+    /// `(E - e_ref)^2 + mean((F - f_ref)^2)` with respect to every parameter (through the
+    /// forces: a second derivative); against the energy-only forward + backward.
+    TrainStep(GraphArgs),
     /// This machine's memory read bandwidth: the floor under any kernel that must stream its
     /// inputs (a tensor product's per-row weights: `batch x weight_numel x 4` bytes in f32).
     Bandwidth(BandwidthArgs),
@@ -46,9 +53,10 @@ pub struct BandwidthArgs {
     json: bool,
 }
 
-/// Options of `equivariant bench conv`.
+/// Options shared by the benchmarks on random graphs at the guide's density
+/// (`bench conv`, `bench train-step`).
 #[derive(clap::Args)]
-pub struct ConvArgs {
+pub struct GraphArgs {
     /// Nodes (positions randn * (nodes/100)^(1/3), the guide's density).
     #[arg(long, default_value_t = 1000)]
     nodes: usize,
@@ -64,9 +72,16 @@ pub struct ConvArgs {
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(long)]
     threads: Option<usize>,
-    /// One JSON object instead of a table row.
+    /// One JSON object instead of a line of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Options of `equivariant bench conv`.
+#[derive(clap::Args)]
+pub struct ConvArgs {
+    #[command(flatten)]
+    graph: GraphArgs,
     /// Skip the unfused path (its per-edge buffers need ~0.27 GB per 1000 nodes).
     #[arg(long)]
     fused_only: bool,
@@ -116,8 +131,12 @@ fn set_threads(threads: Option<usize>) -> Result<(), Box<dyn std::error::Error>>
 pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         BenchCommand::Conv(args) => {
-            set_threads(args.threads)?;
+            set_threads(args.graph.threads)?;
             bench_conv(args)
+        }
+        BenchCommand::TrainStep(args) => {
+            set_threads(args.threads)?;
+            bench_train_step(args)
         }
         BenchCommand::Bandwidth(args) => {
             set_threads(args.threads)?;
@@ -323,16 +342,16 @@ fn peak_mib() -> Option<f64> {
 }
 
 fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if args.nodes < 2 {
-        return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
+    if args.graph.nodes < 2 {
+        return Err(format!("--nodes must be at least 2, got {}", args.graph.nodes).into());
     }
     if args.config != "guide" {
         return bench_conv_plan(args);
     }
-    let n = args.nodes;
+    let n = args.graph.nodes;
     let device = Device::flex();
-    device.seed(args.seed);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    device.seed(args.graph.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.graph.seed);
     let config = ConvolutionConfig::guide();
     let conv = config.init(&device)?;
     let pos_data = positions(n, &mut rng);
@@ -371,6 +390,83 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `bench train-step`: the guide's convolution (f32, fused path, parameters tracked) as a
+/// potential `E = sum(f_out * c)`. The energy-only step is the energy and its backward to
+/// the edge vectors and every parameter ([`energy_forces`]); the training step adds the
+/// loss's derivatives and the tangent pass ([`training_surrogate`]) and its backward.
+fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.nodes < 2 {
+        return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
+    }
+    let n = args.nodes;
+    let device = Device::flex().autodiff();
+    device.seed(args.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let config = ConvolutionConfig::guide();
+    let conv = config.init(&device)?;
+    let pos = positions(n, &mut rng);
+    let f_in = tensor(features(&config.irreps_in, n, &mut rng), n, 40, &device);
+    let d_out = config.irreps_out.dim();
+    let c: Vec<f32> = (0..n * d_out)
+        .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
+        .collect();
+    let c = tensor(c, n, d_out, &device);
+    let f_ref: Vec<f32> = (0..n * 3)
+        .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
+        .collect();
+    let graph = conv.graph(&tensor(pos.clone(), n, 3, &device))?;
+    let edges = EdgeIndex::new(&graph.src, &graph.dst, n)?;
+    let r = tensor(graph.edge_vec(&pos, None)?, graph.num_edges(), 3, &device);
+    let energy = |r: Tensor<2>| -> equivariant::Result<Tensor<1>> {
+        Ok(conv
+            .forward_edges(f_in.clone(), r, &graph)?
+            .mul(c.clone())
+            .sum())
+    };
+
+    reset_peak();
+    let energy_fwd_bwd = median_ms(args.reps, args.warmup, || {
+        std::hint::black_box(energy_forces(&edges, r.clone(), energy)?);
+        Ok(())
+    })?;
+    let energy_peak = peak_mib();
+    reset_peak();
+    let step = median_ms(args.reps, args.warmup, || {
+        let first = energy_forces(&edges, r.clone(), energy)?;
+        let e = first.energy.into_scalar::<f32>() as f64;
+        let residual = first.forces.sub(tensor(f_ref.clone(), n, 3, &device));
+        let dl_dforces = residual.mul_scalar(2.0 / (3 * n) as f64);
+        let surrogate = training_surrogate(&edges, r.clone(), 2.0 * e, dl_dforces, |r, t| {
+            let (out, d_out) = conv.forward_edges_tangent(f_in.clone(), r, t, None, &graph)?;
+            Ok((out.mul(c.clone()).sum(), d_out.mul(c.clone()).sum()))
+        })?;
+        let grads = surrogate.backward();
+        let weight_grads: Vec<_> = conv.fc.weights.iter().map(|w| w.grad(&grads)).collect();
+        std::hint::black_box(weight_grads);
+        Ok(())
+    })?;
+    let step_peak = peak_mib();
+    let mib = |p: Option<f64>| p.map_or_else(|| "null".into(), |p| format!("{p:.1}"));
+    if args.json {
+        println!(
+            "{{\"case\": \"guide\", \"nodes\": {n}, \"edges\": {}, \"step_ms\": {step:.4}, \"energy_fwd_bwd_ms\": {energy_fwd_bwd:.4}, \"step_peak_mib\": {}, \"energy_peak_mib\": {}, \"threads\": {}}}",
+            graph.num_edges(),
+            mib(step_peak),
+            mib(energy_peak),
+            rayon::current_num_threads()
+        );
+    } else {
+        println!(
+            "guide, {n} nodes, {} edges: training step {step:.3} ms (peak {} MiB), energy forward+backward {energy_fwd_bwd:.3} ms (peak {} MiB), ratio {:.2}",
+            graph.num_edges(),
+            mib(step_peak),
+            mib(energy_peak),
+            step / energy_fwd_bwd
+        );
+    }
+    Ok(())
+}
+
 /// Timings `(fwd, fwd_bwd, peak)` of the fused and unfused paths.
 type ConvTimings = Vec<(Option<f64>, Option<f64>, Option<f64>)>;
 
@@ -392,8 +488,10 @@ fn time_variants(
         if !fused {
             reset_peak();
         }
-        let fwd = median_ms(args.reps, args.warmup, || forward(fused))?;
-        let fwd_bwd = median_ms(args.reps, args.warmup, || forward_backward(fused))?;
+        let fwd = median_ms(args.graph.reps, args.graph.warmup, || forward(fused))?;
+        let fwd_bwd = median_ms(args.graph.reps, args.graph.warmup, || {
+            forward_backward(fused)
+        })?;
         timings.push((Some(fwd), Some(fwd_bwd), peak_mib()));
     }
     Ok(timings)
@@ -401,7 +499,7 @@ fn time_variants(
 
 /// Prints one `bench conv` result (JSON or a table row).
 fn print_conv(args: &ConvArgs, edges: usize, mut timings: ConvTimings, dev: Option<(f64, f64)>) {
-    let n = args.nodes;
+    let n = args.graph.nodes;
     timings.resize(2, (None, None, None));
     let [
         (fwd_ms, fwd_bwd_ms, peak),
@@ -416,7 +514,7 @@ fn print_conv(args: &ConvArgs, edges: usize, mut timings: ConvTimings, dev: Opti
         Some((d, a)) => (format!("{d:.3e}"), format!("{a:.3e}")),
         None => ("null".into(), "null".into()),
     };
-    if args.json {
+    if args.graph.json {
         println!(
             "{{\"config\": \"{}\", \"nodes\": {n}, \"edges\": {edges}, \"fwd_ms\": {}, \"fwd_bwd_ms\": {}, \"unfused_fwd_ms\": {}, \"unfused_fwd_bwd_ms\": {}, \"peak_mib\": {}, \"unfused_peak_mib\": {}, \"max_dev_f64\": {max_dev}, \"max_abs_f64\": {max_abs}, \"threads\": {}}}",
             args.config,
@@ -474,11 +572,11 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
         soft_one_hot_linspace, spherical_harmonics, tensor_product,
     };
 
-    let n = args.nodes;
+    let n = args.graph.nodes;
     let plan = Arc::new(benchmark_config(&args.config)?);
     let device = Device::flex();
-    device.seed(args.seed);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    device.seed(args.graph.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.graph.seed);
     let pos_data = positions(n, &mut rng);
     let f_data = features(plan.irreps_in1(), n, &mut rng);
     let graph = radius_graph(&pos_data, PLAN_RADIUS, None, None)?;

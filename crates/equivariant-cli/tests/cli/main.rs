@@ -131,6 +131,35 @@ fn guide_rejects_bad_options() {
 }
 
 #[test]
+fn bench_train_step_prints_one_json_line() {
+    let out = run(&[
+        "bench",
+        "train-step",
+        "--nodes",
+        "30",
+        "--reps",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    let line = out.trim();
+    assert!(
+        line.starts_with('{') && line.ends_with('}') && !line.contains('\n'),
+        "{out}"
+    );
+    for key in [
+        "\"nodes\": 30",
+        "\"step_ms\"",
+        "\"energy_fwd_bwd_ms\"",
+        "\"step_peak_mib\"",
+    ] {
+        assert!(line.contains(key), "{key} missing in {line}");
+    }
+    assert!(value_after(line, "\"step_ms\":") > 0.0);
+}
+
+#[test]
 fn bench_conv_prints_one_json_line() {
     let out = run(&[
         "bench", "conv", "--nodes", "50", "--reps", "1", "--warmup", "0", "--json",
