@@ -7,9 +7,9 @@ use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::normalized;
+use crate::ops::activation::{derivative, normalized};
 use crate::ops::irreps::columns;
-use crate::shape::check_width;
+use crate::shape::{check_rows, check_width};
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
 /// `c_i f_i(x)`, with `c_i` e3nn's `normalize2mom` constant of `f_i`
@@ -161,11 +161,7 @@ impl Activation {
             return Ok(x);
         }
         let parts: Vec<Tensor<2>> = self
-            .irreps_in
-            .slices()
-            .into_iter()
-            .zip(&self.acts)
-            .filter(|(range, _)| !range.is_empty())
+            .blocks()
             .map(|(range, act)| {
                 let block = columns(&x, &[range]);
                 match act {
@@ -178,5 +174,66 @@ impl Activation {
             return Ok(x);
         }
         Ok(Tensor::cat(parts, 1))
+    }
+
+    /// [`forward`](Activation::forward) and its tangent along `dx`: `(y, dy)` with
+    /// `dy = c f'(x) dx` on each activated block and `dx` elsewhere, `[batch,
+    /// irreps_in.dim]` each, differentiable in `x` and `dx` (for training on forces).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `x` or `dx` is not `[batch, irreps_in.dim]`, or `dx` not
+    /// the shape of `x`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::math::ActivationFunction;
+    /// use equivariant::nn::Activation;
+    /// let act = Activation::new(&"1x0e".parse()?, &[Some(ActivationFunction::Tanh)])?;
+    /// let x = Tensor::<2>::zeros([1, 1], &Device::flex());
+    /// let (_, dy) = act.forward_tangent(x, Tensor::<2>::ones([1, 1], &Device::flex()))?;
+    /// // tanh'(0) = 1, times the normalize2mom constant.
+    /// let c = ActivationFunction::Tanh.normalize2mom_constant() as f32;
+    /// assert!((dy.into_scalar::<f32>() - c).abs() < 1e-6);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_tangent(&self, x: Tensor<2>, dx: Tensor<2>) -> Result<(Tensor<2>, Tensor<2>)> {
+        let dim = self.irreps_in.dim();
+        check_width("Activation x [batch, irreps_in.dim]", &x, dim)?;
+        check_width("Activation dx [batch, irreps_in.dim]", &dx, dim)?;
+        check_rows("Activation dx (the rows of x)", &dx, x.dims()[0])?;
+        if self.acts.iter().all(Option::is_none) {
+            return Ok((x, dx));
+        }
+        let (values, tangents): (Vec<Tensor<2>>, Vec<Tensor<2>>) = self
+            .blocks()
+            .map(|(range, act)| {
+                let block = columns(&x, std::slice::from_ref(&range));
+                let d_block = columns(&dx, &[range]);
+                match act {
+                    Some(f) => {
+                        let c = f.normalize2mom_constant();
+                        let slope = derivative(*f, block.clone()).mul(d_block).mul_scalar(c);
+                        (normalized(*f, block), slope)
+                    }
+                    None => (block, d_block),
+                }
+            })
+            .unzip();
+        if values.is_empty() {
+            return Ok((x, dx));
+        }
+        Ok((Tensor::cat(values, 1), Tensor::cat(tangents, 1)))
+    }
+
+    /// The non-empty blocks of `irreps_in` (their column ranges) with their activations.
+    fn blocks(
+        &self,
+    ) -> impl Iterator<Item = (std::ops::Range<usize>, &Option<ActivationFunction>)> {
+        self.irreps_in
+            .slices()
+            .into_iter()
+            .zip(&self.acts)
+            .filter(|(range, _)| !range.is_empty())
     }
 }

@@ -118,6 +118,48 @@ impl Linear {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn forward(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
+        let out = self.weighted(x, weight)?;
+        Ok(match &self.bias {
+            Some(bias) => {
+                let bias = bias.val();
+                check_dtype("Linear bias", &bias, &out)?;
+                out.add(self.bias_row(bias))
+            }
+            None => out,
+        })
+    }
+
+    /// [`forward`](Linear::forward) and its tangent along `dx`, `(y, dy)`: the map is
+    /// linear, so `dy` is the map of `dx` without the biases. Differentiable in `x`, `dx` and
+    /// the weights (for training on forces).
+    ///
+    /// Errors: as [`forward`](Linear::forward), for `x` and `dx`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::LinearConfig;
+    /// let device = Device::flex();
+    /// let linear = LinearConfig::new(&"2x0e".parse()?, &"1x0e".parse()?).with_biases(true).init(&device)?;
+    /// let (x, dx) = (Tensor::<2>::ones([1, 2], &device), Tensor::<2>::ones([1, 2], &device));
+    /// let (y, dy) = linear.forward_tangent(x, dx.clone(), None)?;
+    /// let bias = linear.forward(Tensor::<2>::zeros([1, 2], &device), None)?;
+    /// // y = W x + b with x = dx: y - dy is the bias.
+    /// assert!(y.sub(dy).sub(bias).abs().max().into_scalar::<f32>() < 1e-6);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_tangent(
+        &self,
+        x: Tensor<2>,
+        dx: Tensor<2>,
+        weight: Option<Tensor<2>>,
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
+        check_rows("Linear dx (the rows of x)", &dx, x.dims()[0])?;
+        let dy = self.weighted(dx, weight.clone())?;
+        Ok((self.forward(x, weight)?, dy))
+    }
+
+    /// The weighted paths of [`forward`](Linear::forward), without the biases.
+    fn weighted(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
         let map = &self.map;
         check_width("Linear x [batch, irreps_in.dim]", &x, map.irreps_in().dim())?;
         let [batch, _] = x.dims();
@@ -153,14 +195,7 @@ impl Linear {
                 tensor_product(&self.plan, x, ones, weight)
             }
         };
-        Ok(match &self.bias {
-            Some(bias) => {
-                let bias = bias.val();
-                check_dtype("Linear bias", &bias, &out)?;
-                out.add(self.bias_row(bias))
-            }
-            None => out,
-        })
+        Ok(out)
     }
 
     /// The biases placed in a `[1, irreps_out.dim]` row, zero off the `0e` blocks.

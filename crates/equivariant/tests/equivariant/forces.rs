@@ -8,8 +8,8 @@ use equivariant::Error;
 use equivariant::forces::{EnergyForces, energy_forces, training_surrogate};
 use equivariant::graph::{Cell, EdgeIndex, Graph, radius_graph};
 use equivariant::math::ActivationFunction;
-use equivariant::nn::{Convolution, ConvolutionConfig};
-use equivariant::o3::rand_matrix;
+use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
+use equivariant::o3::{Linear, LinearConfig};
 
 use equivariant_testing::{assert_close, f64s, load_fixture};
 
@@ -146,7 +146,7 @@ fn the_virial_is_the_strain_derivative() {
 fn forces_and_virial_rotate_with_the_atoms() {
     let (potential, pos) = Potential::new(15, 7, DType::F64);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(11);
-    let rot = rand_matrix(&mut rng);
+    let rot = equivariant::o3::rand_matrix(&mut rng);
     let rotate = |v: &[f64]| -> Vec<f64> {
         v.chunks(3)
             .flat_map(|x| (0..3).map(move |i| (0..3).map(|j| rot[i][j] * x[j]).sum::<f64>()))
@@ -543,6 +543,192 @@ fn training_on_forces_matches_e3nn() {
         for (k, (w, x)) in conv.fc.weights.iter().zip(expected).enumerate() {
             let got = values(w.grad(&grads).expect("tracked"));
             assert_close(&format!("{name} dL/dW{k}"), &got, &f64s(x), 1e-10);
+        }
+    }
+}
+
+/// A potential of two convolutions with a gate and a linear layer between them (the guide's
+/// settings with silu MLPs: `10x0e+10x1e -> 20x0e+10x1e`, gated to `10x0e+10x1e`, mixed by
+/// an `o3.Linear` with biases, then convolved again), whose tangent composes the modules'.
+struct TwoLayers {
+    first: Convolution,
+    gate: Gate,
+    linear: Linear,
+    second: Convolution,
+    f_in: Tensor<2>,
+    c: Tensor<2>,
+    graph: Graph,
+    edges: EdgeIndex,
+}
+
+impl TwoLayers {
+    fn new(seed: u64) -> (Self, Vec<f64>) {
+        let (first_layer, pos) = Potential::new(10, seed, DType::F64);
+        let (second_layer, _) = Potential::new(10, seed + 1, DType::F64);
+        let silu = Some(ActivationFunction::Silu);
+        let gate = Gate::new(
+            &"10x0e".parse().unwrap(),
+            &[silu],
+            &"10x0e".parse().unwrap(),
+            &[Some(ActivationFunction::Sigmoid)],
+            &"10x1e".parse().unwrap(),
+        )
+        .unwrap();
+        let c = first_layer.tensor(wave(10 * 50, 0.7), [10, 50]);
+        // Features with a vector part, so the gated vectors (and their gates' tangents)
+        // are not zero.
+        let f_in = first_layer.tensor(wave(10 * 40, 0.3), [10, 40]);
+        let irreps: equivariant::o3::Irreps = "10x0e+10x1e".parse().unwrap();
+        let linear = LinearConfig::new(&irreps, &irreps)
+            .with_biases(true)
+            .init(&first_layer.f_in.device())
+            .unwrap();
+        let mut linear = equivariant::util::cast(linear, DType::F64);
+        // Nonzero biases (e3nn starts them at zero), so a tangent that kept them would show.
+        let bias = Tensor::<1>::from_data(
+            TensorData::new(wave(10, 0.5), [10]),
+            (&f_in.device(), DType::F64),
+        );
+        linear.bias = Some(Param::from_tensor(bias));
+        let model = TwoLayers {
+            first: first_layer.conv,
+            gate,
+            linear,
+            second: second_layer.conv,
+            f_in,
+            c,
+            graph: first_layer.graph,
+            edges: first_layer.edges,
+        };
+        (model, pos)
+    }
+
+    fn energy(&self, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+        let h = self
+            .first
+            .forward_edges(self.f_in.clone(), r.clone(), &self.graph)?;
+        let h = self.linear.forward(self.gate.forward(h)?, None)?;
+        let out = self.second.forward_edges(h, r, &self.graph)?;
+        Ok(out.mul(self.c.clone()).sum())
+    }
+
+    fn tangent(&self, r: Tensor<2>, t: Tensor<2>) -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+        let (h, dh) = self.first.forward_edges_tangent(
+            self.f_in.clone(),
+            r.clone(),
+            t.clone(),
+            None,
+            &self.graph,
+        )?;
+        let (h, dh) = self.gate.forward_tangent(h, dh)?;
+        let (h, dh) = self.linear.forward_tangent(h, dh, None)?;
+        let (out, d_out) = self
+            .second
+            .forward_edges_tangent(h, r, t, Some(dh), &self.graph)?;
+        Ok((
+            out.mul(self.c.clone()).sum(),
+            d_out.mul(self.c.clone()).sum(),
+        ))
+    }
+
+    /// `L = 0.3 (E - 1)^2 + 1.7 mean((F - f_ref)^2)`, with `dL/dE` and `dL/dF`.
+    fn loss(&self, r: &Tensor<2>) -> (f64, f64, Tensor<2>) {
+        let result = energy_forces(&self.edges, r.clone(), |r| self.energy(r)).unwrap();
+        let e = values(result.energy)[0];
+        let n = self.edges.num_nodes();
+        let f_ref = self.f_in.clone().slice([0..n, 0..3]);
+        let residual = result.forces.sub(f_ref.without_autodiff());
+        let mean_sq = values(residual.clone().powi_scalar(2).mean())[0];
+        let loss = 0.3 * (e - 1.0).powi(2) + 1.7 * mean_sq;
+        let dl_dforces = residual.mul_scalar(2.0 * 1.7 / (3 * n) as f64);
+        (loss, 2.0 * 0.3 * (e - 1.0), dl_dforces)
+    }
+}
+
+/// Two convolutions and a gate: the energy's tangent is `-v . F`, and the surrogate's
+/// backward is the gradient of an energy + force loss in the weights of both radial MLPs
+/// (central differences of the loss).
+#[test]
+fn training_on_forces_composes_over_layers() {
+    let (model, pos) = TwoLayers::new(31);
+    let mut r = vec![0.0; model.graph.num_edges() * 3];
+    model.edges.edge_vectors(&pos, &mut r).unwrap();
+    let e = model.graph.num_edges();
+    let device = model.f_in.device();
+    let tensor = |data: Vec<f64>, shape: [usize; 2]| {
+        Tensor::<2>::from_data(TensorData::new(data, shape), (&device, DType::F64))
+    };
+    let r = tensor(r, [e, 3]);
+
+    let n = model.edges.num_nodes();
+    let v = wave(3 * n, 1.1);
+    let mut t = vec![0.0; 3 * e];
+    model.edges.edge_vectors(&v, &mut t).unwrap();
+    let forces = values(
+        energy_forces(&model.edges, r.clone(), |r| model.energy(r))
+            .unwrap()
+            .forces,
+    );
+    let (_, d_energy) = model.tangent(r.clone(), tensor(t, [e, 3])).unwrap();
+    let d_energy = values(d_energy)[0];
+    let v_dot_f: f64 = v.iter().zip(&forces).map(|(a, b)| a * b).sum();
+    assert!(
+        (d_energy + v_dot_f).abs() < 1e-10 * (1.0 + v_dot_f.abs()),
+        "{d_energy} vs {}",
+        -v_dot_f
+    );
+
+    let (_, dl_denergy, dl_dforces) = model.loss(&r);
+    let surrogate = training_surrogate(&model.edges, r.clone(), dl_denergy, dl_dforces, |r, t| {
+        model.tangent(r, t)
+    })
+    .unwrap();
+    let grads = surrogate.backward();
+    for layer in 0..2 {
+        let conv = if layer == 0 {
+            &model.first
+        } else {
+            &model.second
+        };
+        for (k, weight) in conv.fc.weights.iter().enumerate() {
+            let exact = values(weight.grad(&grads).expect("tracked"));
+            let w = values(weight.val());
+            let shape = weight.val().dims();
+            let tol = fd_tolerance(&exact);
+            for i in (0..w.len()).step_by(w.len() / 4 + 1) {
+                let loss_with = |delta: f64| {
+                    let mut moved = w.clone();
+                    moved[i] += delta;
+                    let mut conv = conv.clone();
+                    conv.fc.weights[k] = Param::from_tensor(tensor(moved, shape).require_grad());
+                    let model = TwoLayers {
+                        first: if layer == 0 {
+                            conv.clone()
+                        } else {
+                            model.first.clone()
+                        },
+                        second: if layer == 1 {
+                            conv
+                        } else {
+                            model.second.clone()
+                        },
+                        gate: model.gate.clone(),
+                        linear: model.linear.clone(),
+                        f_in: model.f_in.clone(),
+                        c: model.c.clone(),
+                        graph: model.graph.clone(),
+                        edges: model.edges.clone(),
+                    };
+                    model.loss(&r).0
+                };
+                let h = 1e-5;
+                let slope = (loss_with(h) - loss_with(-h)) / (2.0 * h);
+                assert!(
+                    (exact[i] - slope).abs() < tol,
+                    "layer {layer} weight {k}[{i}]: backward {}, difference {slope}",
+                    exact[i]
+                );
+            }
         }
     }
 }
