@@ -6,8 +6,9 @@
 //!
 //! - the forces `F_i = -dE/dpos_i = sum_{e : src_e = i} g_e - sum_{e : dst_e = i} g_e`,
 //! - the virial `W = -sum_e r_e (x) g_e` (`W_ab = -sum_e r_ea g_eb`), the derivative
-//!   `-dE/d eps` of the energy under the strain `r -> (1 + eps) r`; the stress is `-W / V`
-//!   for a cell of volume `V` ([`EnergyForces::stress`]).
+//!   `W_ba = -dE/d eps_ab` of the energy under the strain `r -> (1 + eps) r` (symmetric for
+//!   an energy invariant under rotations); the stress is `-W / V` for a cell of volume `V`
+//!   ([`EnergyForces::stress`]).
 //!
 //! Periodic systems need nothing more: the shifts are constants added to the edge vectors,
 //! and the strain moves the cell with the atoms. Each part of `E` runs on this crate's ops
@@ -18,7 +19,8 @@
 //! come back as plain tensors, without autodiff. Its building block is the tangent pass
 //! ([`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent)):
 //! `v . grad_pos E` is the tangent of `E` along `t_e = v[dst_e] - v[src_e]`, and its
-//! backward gives the force term's parameter gradient for `v = dL/dF`.
+//! backward gives the force term's parameter gradient for `v = dL/dF`;
+//! [`training_surrogate`] puts the energy and force terms together.
 
 use burn::tensor::Tensor;
 
