@@ -16,12 +16,11 @@
 use std::mem::MaybeUninit;
 
 use super::rows::{Coefficients, dims};
+use super::{ContractedKernels, KernelTables};
 use crate::Real;
 use crate::kernels::gemm::{LANES, madd};
 use crate::kernels::simd::{Avx2Fma, is_f32, prefetch_line};
-use crate::o3::tensor_product::{
-    Contraction, Dims, PathKernel, PathPlan, Targets, TensorProductPlan,
-};
+use crate::o3::tensor_product::{Contraction, PathPlan, Targets, TensorProductPlan};
 
 /// The inputs of a contracted lane kernel for one `v`: `(x1, w, y, v)`.
 type ForwardInputs<'a, T> = (Lanes<'a, T>, Lanes<'a, T>, Lanes<'a, T>, usize);
@@ -41,45 +40,25 @@ type LaneForward<T> = unsafe fn(&PathPlan, ForwardInputs<'_, T>, &mut [Lane<T>],
 /// One `v` of a contracted path's backward on a group: `(path, inputs, want, grads)`.
 type LaneBackward<T> = unsafe fn(&PathPlan, BackwardInputs<'_, T>, Wanted, LaneGrads<'_, T>);
 
-/// The contracted lane kernels of one instruction set, one instance per [`Dims`]: a path
-/// runs the entry its plan chose, with no per-group dispatch on its shape.
-struct LaneKernels<T: 'static> {
-    uvu_forward: [LaneForward<T>; Dims::COUNT],
-    uvw_forward: [LaneForward<T>; Dims::COUNT],
-    uvu_backward: [LaneBackward<T>; Dims::COUNT],
-    uvw_backward: [LaneBackward<T>; Dims::COUNT],
-}
+/// The contracted lane kernels of one instruction set (the AVX2 ones with fused
+/// multiply-adds).
+type LaneKernels<T> = ContractedKernels<LaneForward<T>, LaneBackward<T>>;
 
-impl<T: Real> LaneKernels<T> {
-    /// The portable instances, separate multiplies and adds (safe on any CPU).
-    const PORTABLE: Self = LaneKernels {
+impl<T: Real> KernelTables for LaneKernels<T> {
+    const PORTABLE: &'static Self = &ContractedKernels {
         uvu_forward: dims_table!(uvu_forward[T, false,]),
         uvw_forward: dims_table!(uvw_forward[T, false,]),
         uvu_backward: dims_table!(uvu_backward[T, false,]),
         uvw_backward: dims_table!(uvw_backward[T, false,]),
     };
 
-    /// The instances compiled for AVX2 with fused multiply-adds (to call with an
-    /// [`Avx2Fma`] token only).
     #[cfg(target_arch = "x86_64")]
-    const AVX2: Self = LaneKernels {
+    const AVX2: &'static Self = &ContractedKernels {
         uvu_forward: dims_table!(avx2::uvu_forward[T,]),
         uvw_forward: dims_table!(avx2::uvw_forward[T,]),
         uvu_backward: dims_table!(avx2::uvu_backward[T,]),
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
-
-    /// The table for `isa`: the AVX2 instances with a token, else the portable ones. Every
-    /// entry of the result may be called on this CPU.
-    #[inline(always)]
-    fn of(isa: Option<Avx2Fma>) -> &'static Self {
-        #[cfg(target_arch = "x86_64")]
-        if isa.is_some() {
-            return const { &Self::AVX2 };
-        }
-        let _ = isa;
-        const { &Self::PORTABLE }
-    }
 }
 
 avx2_instances! {
@@ -741,13 +720,9 @@ impl TensorProductPlan {
         let kernels = LaneKernels::<T>::of(isa);
         out.fill([T::zero(); L]);
         for (p, c) in self.paths.iter().zip(coefs) {
-            let kernel = match p.kernel {
-                PathKernel::Uvu(dims) => kernels.uvu_forward[dims.index()],
-                PathKernel::Uvw(dims) => kernels.uvw_forward[dims.index()],
-                PathKernel::Pairs => {
-                    pairs_forward::<T, FMA>(p, c, (x1, x2, w), t, out);
-                    continue;
-                }
+            let Some(kernel) = kernels.forward(p.kernel) else {
+                pairs_forward::<T, FMA>(p, c, (x1, x2, w), t, out);
+                continue;
             };
             for v in 0..p.m2 {
                 let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
@@ -795,13 +770,8 @@ impl TensorProductPlan {
         }
         let kernels = LaneKernels::<T>::of(isa);
         for (p, c) in self.paths.iter().zip(coefs) {
-            match p.kernel {
-                PathKernel::Uvu(dims) | PathKernel::Uvw(dims) => {
-                    let kernel = if let PathKernel::Uvu(_) = p.kernel {
-                        kernels.uvu_backward[dims.index()]
-                    } else {
-                        kernels.uvw_backward[dims.index()]
-                    };
+            match kernels.backward(p.kernel) {
+                Some(kernel) => {
                     for v in 0..p.m2 {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
                         contract_x2::<T, FMA>(p, &c.forward, &x2[start..end], y);
@@ -826,7 +796,7 @@ impl TensorProductPlan {
                         }
                     }
                 }
-                PathKernel::Pairs => pairs_backward::<T, FMA>(
+                None => pairs_backward::<T, FMA>(
                     p,
                     c,
                     (x1, x2, w, g),

@@ -63,6 +63,60 @@ macro_rules! avx2_instances {
     };
 }
 
+/// The contracted (`uvu`, `uvw`) kernels of one family ([`rows`] or [`lanes`]) and one
+/// instruction set, one instance per [`Dims`](crate::o3::tensor_product::Dims): a path runs
+/// the entry its plan chose, with no dispatch on its shape per row. `F` and `B` are the
+/// family's forward and backward signatures.
+struct ContractedKernels<F: 'static, B: 'static> {
+    uvu_forward: [F; Dims::COUNT],
+    uvw_forward: [F; Dims::COUNT],
+    uvu_backward: [B; Dims::COUNT],
+    uvw_backward: [B; Dims::COUNT],
+}
+
+impl<F: Copy, B: Copy> ContractedKernels<F, B> {
+    /// The forward instance of a path, `None` for one that runs pair by pair.
+    #[inline(always)]
+    fn forward(&self, kernel: PathKernel) -> Option<F> {
+        match kernel {
+            PathKernel::Uvu(dims) => Some(self.uvu_forward[dims.index()]),
+            PathKernel::Uvw(dims) => Some(self.uvw_forward[dims.index()]),
+            PathKernel::Pairs => None,
+        }
+    }
+
+    /// The backward instance of a path, `None` for one that runs pair by pair.
+    #[inline(always)]
+    fn backward(&self, kernel: PathKernel) -> Option<B> {
+        match kernel {
+            PathKernel::Uvu(dims) => Some(self.uvu_backward[dims.index()]),
+            PathKernel::Uvw(dims) => Some(self.uvw_backward[dims.index()]),
+            PathKernel::Pairs => None,
+        }
+    }
+}
+
+/// A family's [`ContractedKernels`] for each instruction set.
+trait KernelTables: Sized + 'static {
+    /// The portable instances (safe to call on any CPU).
+    const PORTABLE: &'static Self;
+    /// The instances compiled for AVX2 and FMA (to call with an [`Avx2Fma`] token only).
+    #[cfg(target_arch = "x86_64")]
+    const AVX2: &'static Self;
+
+    /// The table for `isa`: the AVX2 instances with a token, else the portable ones. Every
+    /// entry of the result may be called on this CPU.
+    #[inline(always)]
+    fn of(isa: Option<Avx2Fma>) -> &'static Self {
+        #[cfg(target_arch = "x86_64")]
+        if isa.is_some() {
+            return Self::AVX2;
+        }
+        let _ = isa;
+        Self::PORTABLE
+    }
+}
+
 mod lanes;
 pub(crate) mod rows;
 
@@ -72,7 +126,7 @@ use rayon::prelude::*;
 
 use crate::kernels::buffers::{split, zeroed_uninit};
 use crate::kernels::simd::Avx2Fma;
-use crate::o3::tensor_product::TensorProductPlan;
+use crate::o3::tensor_product::{Dims, PathKernel, TensorProductPlan};
 use crate::{Error, Real, Result};
 use lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
 use rows::{Coefficients, Scratch};

@@ -7,11 +7,10 @@
 //! chose ([`PathKernel`], from the tables of [`RowKernels`]: dimensions as constants for
 //! `l <= 3`); the other modes go pair by pair.
 
+use super::{ContractedKernels, KernelTables};
 use crate::Real;
 use crate::kernels::simd::Avx2Fma;
-use crate::o3::tensor_product::{
-    Contraction, Dims, PathKernel, PathPlan, Targets, TensorProductPlan,
-};
+use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, TensorProductPlan};
 
 /// The gradients a contracted row kernel accumulates: `x1`'s, the weights', and the
 /// `dots[i, k]` from which the caller forms `x2`'s.
@@ -23,44 +22,24 @@ type RowForward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], usize, &mut [T]);
 /// One `v` of a contracted path's backward on one row: `(path, y, x1, w, g, v, grads)`.
 type RowBackward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], &[T], usize, RowGrads<'_, T>);
 
-/// The contracted row kernels of one instruction set, one instance per [`Dims`]: a path
-/// runs the entry its plan chose, with no per-row dispatch on its shape.
-struct RowKernels<T: 'static> {
-    uvu_forward: [RowForward<T>; Dims::COUNT],
-    uvw_forward: [RowForward<T>; Dims::COUNT],
-    uvu_backward: [RowBackward<T>; Dims::COUNT],
-    uvw_backward: [RowBackward<T>; Dims::COUNT],
-}
+/// The contracted row kernels of one instruction set.
+type RowKernels<T> = ContractedKernels<RowForward<T>, RowBackward<T>>;
 
-impl<T: Real> RowKernels<T> {
-    /// The portable instances (safe to call on any CPU).
-    const PORTABLE: Self = RowKernels {
+impl<T: Real> KernelTables for RowKernels<T> {
+    const PORTABLE: &'static Self = &ContractedKernels {
         uvu_forward: dims_table!(uvu_forward[T,]),
         uvw_forward: dims_table!(uvw_forward[T,]),
         uvu_backward: dims_table!(uvu_backward[T,]),
         uvw_backward: dims_table!(uvw_backward[T,]),
     };
 
-    /// The instances compiled for AVX2 and FMA (to call with an [`Avx2Fma`] token only).
     #[cfg(target_arch = "x86_64")]
-    const AVX2: Self = RowKernels {
+    const AVX2: &'static Self = &ContractedKernels {
         uvu_forward: dims_table!(avx2::uvu_forward[T,]),
         uvw_forward: dims_table!(avx2::uvw_forward[T,]),
         uvu_backward: dims_table!(avx2::uvu_backward[T,]),
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
-
-    /// The table for `isa`: the AVX2 instances with a token, else the portable ones. Every
-    /// entry of the result may be called on this CPU.
-    #[inline(always)]
-    fn of(isa: Option<Avx2Fma>) -> &'static Self {
-        #[cfg(target_arch = "x86_64")]
-        if isa.is_some() {
-            return const { &Self::AVX2 };
-        }
-        let _ = isa;
-        const { &Self::PORTABLE }
-    }
 }
 
 avx2_instances! {
@@ -117,15 +96,12 @@ impl TensorProductPlan {
         let kernels = RowKernels::<T>::of(isa);
         s.outt.fill(T::zero());
         for (p, c) in self.paths.iter().zip(coefs) {
-            let (kernel, into_outt) = match p.kernel {
-                PathKernel::Uvu(dims) => (kernels.uvu_forward[dims.index()], false),
-                PathKernel::Uvw(dims) => (kernels.uvw_forward[dims.index()], true),
-                PathKernel::Pairs => {
-                    forward_path(p, c, x1, x2, w, out, &mut s.t);
-                    continue;
-                }
+            let Some(kernel) = kernels.forward(p.kernel) else {
+                forward_path(p, c, x1, x2, w, out, &mut s.t);
+                continue;
             };
-            let out = if into_outt {
+            // `uvw` paths accumulate into the transposed scratch, `uvu` ones into `out`.
+            let out = if matches!(p.kernel, PathKernel::Uvw(_)) {
                 &mut s.outt[..]
             } else {
                 &mut *out
@@ -176,12 +152,13 @@ impl TensorProductPlan {
         }
         let kernels = RowKernels::<T>::of(isa);
         for (p, c) in self.paths.iter().zip(coefs) {
-            match p.kernel {
-                PathKernel::Uvu(dims) | PathKernel::Uvw(dims) => {
-                    let (kernel, g) = if let PathKernel::Uvu(_) = p.kernel {
-                        (kernels.uvu_backward[dims.index()], g)
+            match kernels.backward(p.kernel) {
+                Some(kernel) => {
+                    // `uvw` paths read the output gradient transposed, from the scratch.
+                    let g = if matches!(p.kernel, PathKernel::Uvw(_)) {
+                        &s.outt[..]
                     } else {
-                        (kernels.uvw_backward[dims.index()], &s.outt[..])
+                        g
                     };
                     for v in 0..p.m2 {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
@@ -194,7 +171,7 @@ impl TensorProductPlan {
                         }
                     }
                 }
-                PathKernel::Pairs => backward_path(
+                None => backward_path(
                     p,
                     c,
                     x1,
