@@ -5,7 +5,7 @@
 use equivariant::Real;
 use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
-use equivariant::forces::{energy_forces, training_surrogate};
+use equivariant::forces::{EnergyForces, LossDerivatives, energy_forces, training_gradients};
 use equivariant::graph::EdgeIndex;
 use equivariant::nn::{Convolution, ConvolutionConfig};
 use equivariant::o3::tensor_product::{
@@ -392,8 +392,8 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 /// `bench train-step`: the guide's convolution (f32, fused path, parameters tracked) as a
 /// potential `E = sum(f_out * c)`. The energy-only step is the energy and its backward to
-/// the edge vectors and every parameter ([`energy_forces`]); the training step adds the
-/// loss's derivatives and the tangent pass ([`training_surrogate`]) and its backward.
+/// the edge vectors and every parameter ([`energy_forces`]); the training step
+/// ([`training_gradients`]) adds the loss's derivatives and the tangent pass and its backward.
 fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.nodes < 2 {
         return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
@@ -432,15 +432,22 @@ fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> 
     let energy_peak = peak_mib();
     reset_peak();
     let step = median_ms(args.reps, args.warmup, || {
-        let first = energy_forces(&edges, r.clone(), energy)?;
-        let e = first.energy.into_scalar::<f32>() as f64;
-        let residual = first.forces.sub(tensor(f_ref.clone(), n, 3, &device));
-        let dl_dforces = residual.mul_scalar(2.0 / (3 * n) as f64);
-        let surrogate = training_surrogate(&edges, r.clone(), 2.0 * e, dl_dforces, |r, t| {
-            let (out, d_out) = conv.forward_edges_tangent(f_in.clone(), r, t, None, &graph)?;
-            Ok((out.mul(c.clone()).sum(), d_out.mul(c.clone()).sum()))
+        let loss = |result: &EnergyForces| {
+            let e = result.energy.clone().into_scalar::<f32>() as f64;
+            let residual = result
+                .forces
+                .clone()
+                .sub(tensor(f_ref.clone(), n, 3, &device));
+            Ok(LossDerivatives {
+                energy: 2.0 * e,
+                forces: residual.mul_scalar(2.0 / (3 * n) as f64),
+                virial: None,
+            })
+        };
+        let (_, grads) = training_gradients(&conv, &edges, r.clone(), energy, loss, |r, s| {
+            let (_, d_out) = conv.forward_edges_tangent(f_in.clone(), r, s, None, &graph)?;
+            Ok(d_out.mul(c.clone()).sum())
         })?;
-        let grads = surrogate.backward();
         let weight_grads: Vec<_> = conv.fc.weights.iter().map(|w| w.grad(&grads)).collect();
         std::hint::black_box(weight_grads);
         Ok(())

@@ -19,14 +19,15 @@
 //! come back as plain tensors, without autodiff. Its building block is the tangent pass
 //! ([`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent)):
 //! `v . grad_pos E` is the tangent of `E` along `t_e = v[dst_e] - v[src_e]`, and its
-//! backward gives the force term's parameter gradient for `v = dL/dF`;
-//! [`training_surrogate`] puts the energy and force terms together.
+//! backward gives the force term's parameter gradient for `v = dL/dF`
+//! ([`force_surrogate`]); [`training_gradients`] puts the energy and force terms together.
 
-use burn::tensor::Tensor;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Gradients, Int, Tensor};
 
 use crate::graph::EdgeIndex;
 use crate::ops::{gather, index_tensor, scatter_sum};
-use crate::shape::check_finite;
+use crate::shape::{check_finite, check_shape};
 use crate::{Error, Result};
 
 /// The energy of a configuration and its derivatives, as an MD engine or ASE needs them. The
@@ -104,63 +105,180 @@ pub fn energy_forces<const D: usize>(
     edge_vec: Tensor<2>,
     energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<EnergyForces> {
+    Ok(energy_forces_and_gradients(edges, edge_vec, energy)?.0)
+}
+
+/// [`energy_forces`], with the gradients of its backward pass (those of the energy with
+/// respect to every tracked parameter; `None` for an energy that does not depend on the edge
+/// vectors).
+fn energy_forces_and_gradients<const D: usize>(
+    edges: &EdgeIndex,
+    edge_vec: Tensor<2>,
+    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
+) -> Result<(EnergyForces, Option<Gradients>)> {
     let (n, e) = (edges.num_nodes(), edges.num_edges());
-    let [rows, cols] = edge_vec.dims();
-    if [rows, cols] != [e, 3] {
-        return Err(Error::ShapeMismatch {
-            what: "edge_vec [E, 3]",
-            expected: e * 3,
-            got: rows * cols,
-        });
-    }
+    check_edge_rows(&edge_vec, e)?;
     check_finite("edge_vec", &edge_vec)?;
     let r = edge_vec.without_autodiff();
     let leaf = r.clone().autodiff().require_grad();
     let total = energy(leaf.clone())?.sum();
     // An energy that does not depend on the edge vectors (no edges, only per-atom terms)
     // has no gradient to take: its forces and virial are zero.
-    let grads = total.is_tracked().then(|| total.backward());
+    let mut grads = total.is_tracked().then(|| total.backward());
     let total = total.without_autodiff();
     check_finite("energy", &total)?;
     let device = r.device();
-    let g = match grads.and_then(|grads| leaf.grad(&grads)) {
+    let g = match grads.as_mut().and_then(|grads| leaf.grad_remove(grads)) {
         Some(g) => g.without_autodiff(),
         None => Tensor::zeros([e, 3], (&device, r.dtype())),
     };
-    let (src, dst): (Vec<usize>, Vec<usize>) = (0..e).map(|k| (edges.src(k), edges.dst(k))).unzip();
-    let forces = scatter_sum(g.clone(), index_tensor(&src, &device), n).sub(scatter_sum(
-        g.clone(),
-        index_tensor(&dst, &device),
-        n,
-    ));
+    let (src, dst) = endpoints(edges, &device);
+    let forces = scatter_sum(g.clone(), src, n).sub(scatter_sum(g.clone(), dst, n));
     let virial = r.transpose().matmul(g).neg();
-    Ok(EnergyForces {
+    let result = EnergyForces {
         energy: total,
         forces,
         virial,
-    })
+    };
+    Ok((result, grads))
 }
 
-/// A scalar whose gradient with respect to the parameters is that of a loss `L(E, F)` of
-/// the energy and the forces (`F = -dE/dpos`): the forward-over-reverse route to training
-/// on forces, a second derivative burn cannot take itself.
+/// The derivatives of a training loss `L(E, F, W)` in the energy, the forces and the virial,
+/// at the current parameters: what [`training_gradients`] needs from the loss. For a loss of
+/// the stress `sigma = -W / V`, `dL/dW = -dL/dsigma / V`.
+#[derive(Debug, Clone)]
+pub struct LossDerivatives {
+    /// `dL/dE`.
+    pub energy: f64,
+    /// `dL/dF`, `[n, 3]`.
+    pub forces: Tensor<2>,
+    /// `dL/dW`, `[3, 3]` (`None`: the loss does not depend on the virial).
+    pub virial: Option<Tensor<2>>,
+}
+
+/// The gradient with respect to every parameter of `model` of a training loss `L(E, F, W)`
+/// of the energy, the forces and the virial: the forward-over-reverse route to training on
+/// forces (a second derivative, which burn cannot take itself).
 ///
-/// With `a = dL/dE` and `v = dL/dF` (`[n, 3]`) taken at the current parameters (from
-/// [`energy_forces`] and the loss), `dL/dtheta = a dE/dtheta - d/dtheta (v . grad_pos E)`,
-/// and `v . grad_pos E` is the tangent of `E` along the edge-vector direction
-/// `t_e = v[dst_e] - v[src_e]`. `energy_tangent(r, t)` returns `(E, dE)`, the energy (any
-/// shape, summed) and its tangent along `t` (e.g. from
-/// [`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent)),
-/// tracked in the parameters; the result is `a E - dE`, `[1]`, and its `backward()` gives
-/// `dL/dtheta` (its value is not `L`).
+/// 1. [`energy_forces`] with `energy`: `E`, `F`, `W`, and in the same backward pass
+///    `dE/dtheta`.
+/// 2. `loss` gives `a = dL/dE`, `v = dL/dF` and `U = dL/dW` from them (computing and
+///    recording the loss's value is up to it).
+/// 3. `dL/dtheta = a dE/dtheta + d/dtheta (v . F + U : W)`, and the second term is
+///    `-d/dtheta` of the energy's tangent along the edge-vector direction `s_e` of
+///    [`force_surrogate`]: `energy_tangent(r, s)` returns that tangent (any shape, summed),
+///    tracked in the parameters, e.g. from
+///    [`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent);
+///    its backward gives the second term.
 ///
-/// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[E, 3]` or `dl_dforces` not
-/// `[n, 3]`; [`Error::NonFinite`] for a NaN or infinite entry in either, or a `dl_denergy`
-/// that is not finite; and the errors of `energy_tangent`.
+/// Returns the first pass's energy, forces and virial and `dL/dtheta` as burn
+/// [`Gradients`] (read one with `param.grad(&grads)`; hand them to an optimizer through
+/// `GradientsParams::from_grads(grads, &model)`). A parameter the energy does not reach
+/// has no gradient, as with burn's own backward.
+///
+/// Errors: those of [`energy_forces`], [`force_surrogate`] and the closures.
+///
+/// ```
+/// use burn::module::{Module, Param};
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::forces::{training_gradients, LossDerivatives};
+/// use equivariant::graph::EdgeIndex;
+/// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x.
+/// #[derive(Module, Debug)]
+/// struct Spring {
+///     k: Param<Tensor<1>>,
+/// }
+/// let device = Device::flex().autodiff();
+/// let spring = Spring { k: Param::from_tensor(Tensor::from_floats([3.0], &device)) };
+/// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
+/// let r = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
+/// let (result, grads) = training_gradients(
+///     &spring,
+///     &edges,
+///     r,
+///     |r| Ok(r.powi_scalar(2).sum().mul(spring.k.val()).mul_scalar(0.5)),
+///     |result| {
+///         assert_eq!(result.forces.clone().into_data().to_vec::<f32>().unwrap()[0], 9.0);
+///         let v = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], &device);
+///         Ok(LossDerivatives { energy: 0.0, forces: v, virial: None })
+///     },
+///     |r, s| Ok(r.mul(s).sum().mul(spring.k.val())),
+/// )?;
+/// assert_eq!(spring.k.val().grad(&grads).unwrap().into_scalar::<f32>(), 3.0);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
+    model: &M,
+    edges: &EdgeIndex,
+    edge_vec: Tensor<2>,
+    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
+    loss: impl FnOnce(&EnergyForces) -> Result<LossDerivatives>,
+    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<DT>>,
+) -> Result<(EnergyForces, Gradients)> {
+    let (result, energy_grads) = energy_forces_and_gradients(edges, edge_vec.clone(), energy)?;
+    let derivatives = loss(&result)?;
+    if !derivatives.energy.is_finite() {
+        return Err(Error::NonFinite {
+            what: "dL/dE",
+            index: 0,
+        });
+    }
+    let surrogate = force_surrogate(
+        edges,
+        edge_vec,
+        derivatives.forces,
+        derivatives.virial,
+        energy_tangent,
+    )?;
+    let mut grads = surrogate.backward();
+    if let Some(mut energy_grads) = energy_grads {
+        model.visit(&mut AddScaled {
+            from: &mut energy_grads,
+            scale: derivatives.energy,
+            into: &mut grads,
+        });
+    }
+    Ok((result, grads))
+}
+
+/// Adds `scale` times each parameter's gradient in `from` to its gradient in `into`.
+struct AddScaled<'a> {
+    from: &'a mut Gradients,
+    scale: f64,
+    into: &'a mut Gradients,
+}
+
+impl ModuleVisitor for AddScaled<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let param = param.val();
+        let Some(g) = param.grad_remove(self.from) else {
+            return;
+        };
+        let g = g.mul_scalar(self.scale);
+        let sum = match param.grad_remove(self.into) {
+            Some(other) => other.add(g),
+            None => g,
+        };
+        param.grad_replace(self.into, sum);
+    }
+}
+
+/// A scalar whose gradient with respect to the parameters is that of `v . F + U : W`, the
+/// force and virial terms of a loss's gradient (`v = dL/dF`, `[n, 3]`; `U = dL/dW`, `[3, 3]`,
+/// or `None`), held fixed: the second-order part of [`training_gradients`].
+///
+/// With `g_e = dE/dr_e`, `v . F = -sum_e g_e . (v[dst_e] - v[src_e])` and
+/// `U : W = -sum_e g_e . (U^T r_e)`, so both are minus the energy's tangent along
+/// `s_e = v[dst_e] - v[src_e] + U^T r_e`. `energy_tangent(r, s)` returns that tangent
+/// (any shape, summed), tracked in the parameters; the result is its negative sum, `[1]`.
+///
+/// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[E, 3]`, `dl_dforces` not
+/// `[n, 3]` or `dl_dvirial` not `[3, 3]`; [`Error::NonFinite`] for a NaN or infinite entry
+/// in any of them; and the errors of `energy_tangent`.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use equivariant::forces::training_surrogate;
+/// use equivariant::forces::force_surrogate;
 /// use equivariant::graph::EdgeIndex;
 /// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x.
 /// let device = Device::flex().autodiff();
@@ -168,49 +286,46 @@ pub fn energy_forces<const D: usize>(
 /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
 /// let r = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
 /// let dl_df = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], &device);
-/// let s = training_surrogate(&edges, r, 0.0, dl_df, |r, t| {
-///     let energy = r.clone().powi_scalar(2).sum().mul(k.clone()).mul_scalar(0.5);
-///     let tangent = r.mul(t).sum().mul(k.clone());
-///     Ok((energy, tangent))
-/// })?;
+/// let s = force_surrogate(&edges, r, dl_df, None, |r, s| Ok(r.mul(s).sum().mul(k.clone())))?;
 /// let grads = s.backward();
 /// assert_eq!(k.grad(&grads).unwrap().into_scalar::<f32>(), 3.0);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn training_surrogate<const D: usize>(
+pub fn force_surrogate<const D: usize>(
     edges: &EdgeIndex,
     edge_vec: Tensor<2>,
-    dl_denergy: f64,
     dl_dforces: Tensor<2>,
-    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<(Tensor<D>, Tensor<D>)>,
+    dl_dvirial: Option<Tensor<2>>,
+    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<Tensor<1>> {
     let (n, e) = (edges.num_nodes(), edges.num_edges());
-    for (what, x, rows) in [
-        ("edge_vec [E, 3]", &edge_vec, e),
-        ("dl_dforces [n, 3]", &dl_dforces, n),
-    ] {
-        let [r, c] = x.dims();
-        if [r, c] != [rows, 3] {
-            return Err(Error::ShapeMismatch {
-                what,
-                expected: rows * 3,
-                got: r * c,
-            });
-        }
-    }
+    check_edge_rows(&edge_vec, e)?;
+    check_shape("dl_dforces [n, 3]", &dl_dforces, [n, 3])?;
     check_finite("edge_vec", &edge_vec)?;
     check_finite("dl_dforces", &dl_dforces)?;
-    if !dl_denergy.is_finite() {
-        return Err(Error::NonFinite {
-            what: "dl_denergy",
-            index: 0,
-        });
-    }
-    let device = edge_vec.device();
-    let (src, dst): (Vec<usize>, Vec<usize>) = (0..e).map(|k| (edges.src(k), edges.dst(k))).unzip();
+    let r = edge_vec.detach();
+    let device = r.device();
+    let (src, dst) = endpoints(edges, &device);
     let v = dl_dforces.detach();
-    let t =
-        gather(v.clone(), index_tensor(&dst, &device)).sub(gather(v, index_tensor(&src, &device)));
-    let (energy, tangent) = energy_tangent(edge_vec.detach(), t)?;
-    Ok(energy.sum().mul_scalar(dl_denergy).sub(tangent.sum()))
+    let mut s = gather(v.clone(), dst).sub(gather(v, src));
+    if let Some(u) = dl_dvirial {
+        check_shape("dl_dvirial [3, 3]", &u, [3, 3])?;
+        check_finite("dl_dvirial", &u)?;
+        // Row e of `r U` is `U^T r_e`.
+        s = s.add(r.clone().matmul(u.detach()));
+    }
+    Ok(energy_tangent(r, s)?.sum().neg())
+}
+
+/// The sources and destinations of the edges, as index tensors on `device`.
+fn endpoints(edges: &EdgeIndex, device: &Device) -> (Tensor<1, Int>, Tensor<1, Int>) {
+    let (src, dst): (Vec<usize>, Vec<usize>) = (0..edges.num_edges())
+        .map(|k| (edges.src(k), edges.dst(k)))
+        .unzip();
+    (index_tensor(&src, device), index_tensor(&dst, device))
+}
+
+/// [`Error::ShapeMismatch`] unless `edge_vec` is `[num_edges, 3]`.
+fn check_edge_rows(edge_vec: &Tensor<2>, num_edges: usize) -> Result<()> {
+    check_shape("edge_vec [E, 3]", edge_vec, [num_edges, 3])
 }

@@ -21,6 +21,20 @@ pub(crate) fn check_rows(what: &'static str, x: &Tensor<2>, rows: usize) -> Resu
     mismatch(what, rows, got)
 }
 
+/// `Ok` when `x` has the shape `expected`, else [`Error::ShapeMismatch`] naming `what` (the
+/// element counts).
+pub(crate) fn check_shape(what: &'static str, x: &Tensor<2>, expected: [usize; 2]) -> Result<()> {
+    let [rows, cols] = x.dims();
+    if [rows, cols] != expected {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: expected[0] * expected[1],
+            got: rows * cols,
+        });
+    }
+    Ok(())
+}
+
 /// `Ok` when `x` has the dtype of `like`, else [`Error::InvalidArgument`] naming `what`:
 /// every operand of an op shares one float type.
 pub(crate) fn check_dtype<const D: usize, const E: usize>(

@@ -120,7 +120,7 @@ fn fully_connected_net_matches_e3nn() {
 }
 
 /// The fixture's convolution, with e3nn's MLP weights, in f64 on an autodiff device.
-fn fixture_convolution(case: &Value, device: &Device) -> (Convolution, Graph) {
+pub(super) fn fixture_convolution(case: &Value, device: &Device) -> (Convolution, Graph) {
     let config = ConvolutionConfig {
         irreps_in: case["irreps_in"].as_str().unwrap().parse().unwrap(),
         irreps_out: case["irreps_out"].as_str().unwrap().parse().unwrap(),
