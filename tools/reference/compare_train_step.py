@@ -4,20 +4,23 @@
         [--reps 5] [--warmup 1] [--threads 2] [--seed 0] [--bin target/release/equivariant]
         [--case guide]
 
-The potential is the guide's convolution (guide_e3nn.GuideConv: 10x0e+10x1e -> 20x0e+10x1e,
-harmonics l <= 2, FullyConnectedNet([10, 16, 400], relu), smooth_finite without cutoff,
-max_radius 1.8, f32, the guide's density) with the energy E = sum(f_out * c), c a fixed random
-[N, 50]. One step, timed as the median of --reps after --warmup:
+The potential (--case guide) is the guide's convolution (guide_e3nn.GuideConv: 10x0e+10x1e ->
+20x0e+10x1e, harmonics l <= 2, FullyConnectedNet([10, 16, 400], relu), smooth_finite without
+cutoff, max_radius 1.8, f32, the guide's density) with the energy E = sum(f_out * c), c a fixed
+random [N, 50]; --case model is three such convolutions, each of the first two followed by
+e3nn's Gate("10x0e", [silu], "10x0e", [sigmoid], "10x1e") (20x0e+10x1e -> 10x0e+10x1e). One
+step, timed as the median of --reps after --warmup:
   forces = -autograd.grad(E, pos, create_graph=True);
   L = (E - e_ref)^2 + mean((F - f_ref)^2);
-  the gradient of L with respect to every weight of the radial MLP (through the forces).
+  the gradient of L with respect to every weight of the radial MLPs (through the forces).
 The graph is built once, untimed. e3nn runs in its own subprocess per N; e3nn_peak_mib is that
 process's peak RSS (ru_maxrss, torch included).
 
-Our side runs `<bin> bench train-step --nodes N --reps R --warmup W --threads T --json` with
-RAYON_NUM_THREADS=T: the same step (energy_forces, then training_surrogate on the tangent pass
-and its backward) and the energy-only forward + backward (energy and its gradient with respect
-to the edge vectors and every parameter). Seeds are not shared across languages.
+Our side runs `<bin> bench train-step --case C --nodes N --reps R --warmup W --threads T --json`
+with RAYON_NUM_THREADS=T: the same step (forces::training_gradients: the energy, forces and
+dE/dtheta, then the tangent pass and its backward) and the energy-only forward + backward
+(energy and its gradient with respect to the edge vectors and every parameter). Seeds are not
+shared across languages.
 
 Prints one JSON object per line:
   {"case", "nodes", "edges", "ours_step_ms", "e3nn_step_ms", "ours_energy_fwd_bwd_ms",
@@ -33,27 +36,37 @@ import sys
 from compare_conv import ROOT, DEFAULT_BIN, HERE, last_json_line, rss_mib
 
 
-def e3nn_child(nodes, reps, warmup, threads, seed):
+def e3nn_child(case, nodes, reps, warmup, threads, seed):
     """Times e3nn's step at one N in this (fresh) process and prints one JSON line."""
     import torch
+    from e3nn import nn
 
     from guide_e3nn import GuideConv, guide_positions, radius_graph
     from timing import median_ms
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    conv = GuideConv(cutoff=False)
+    convs = [GuideConv(cutoff=False) for _ in range(3 if case == "model" else 1)]
+    gate = nn.Gate("10x0e", [torch.nn.functional.silu], "10x0e", [torch.sigmoid], "10x1e")
     pos = guide_positions(nodes)
-    f_in = conv.irreps_input.randn(nodes, -1)
-    c = torch.randn(nodes, conv.irreps_output.dim)
+    f_in = convs[0].irreps_input.randn(nodes, -1)
+    c = torch.randn(nodes, convs[-1].irreps_output.dim)
     e_ref, f_ref = torch.randn(()), torch.randn(nodes, 3)
-    edge_src, edge_dst = radius_graph(pos, conv.max_radius)
+    edge_src, edge_dst = radius_graph(pos, convs[0].max_radius)
     num_neighbors = len(edge_src) / nodes
     pos = pos.clone().requires_grad_(True)
-    params = list(conv.fc.parameters())
+    params = [p for conv in convs for p in conv.fc.parameters()]
+
+    def potential():
+        h = f_in
+        for i, conv in enumerate(convs):
+            if i > 0:
+                h = gate(h)
+            h = conv.given_graph(h, pos, edge_src, edge_dst, num_neighbors)
+        return h
 
     def step():
-        energy = (conv.given_graph(f_in, pos, edge_src, edge_dst, num_neighbors) * c).sum()
+        energy = (potential() * c).sum()
         (grad_pos,) = torch.autograd.grad(energy, pos, create_graph=True)
         loss = (energy - e_ref) ** 2 + (-grad_pos - f_ref).pow(2).mean()
         torch.autograd.grad(loss, params)
@@ -64,7 +77,7 @@ def e3nn_child(nodes, reps, warmup, threads, seed):
 
 
 def e3nn(nodes, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", str(nodes), "--reps", str(args.reps),
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", str(nodes), "--case", args.case, "--reps", str(args.reps),
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
     obj = last_json_line(proc.stdout)
@@ -76,7 +89,7 @@ def e3nn(nodes, args):
 def ours(nodes, args):
     if not os.path.isfile(args.bin):
         raise SystemExit(f"{args.bin} not found: build it with `cargo build --release -p equivariant-cli`")
-    cmd = [args.bin, "bench", "train-step", "--nodes", str(nodes), "--reps", str(args.reps), "--warmup",
+    cmd = [args.bin, "bench", "train-step", "--case", args.case, "--nodes", str(nodes), "--reps", str(args.reps), "--warmup",
            str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed), "--json"]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -94,12 +107,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bin", default=DEFAULT_BIN, help="our CLI (default: target/release/equivariant)")
-    parser.add_argument("--case", default="guide", choices=["guide"],
-                        help="the potential (the 3-layer model of issue 17 is not built yet)")
+    parser.add_argument("--case", default="guide", choices=["guide", "model"],
+                        help="the potential: the guide's convolution, or three of them with gates between")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed)
+        e3nn_child(args.case, args.child, args.reps, args.warmup, args.threads, args.seed)
         return
 
     import torch

@@ -7,7 +7,9 @@ use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::forces::{EnergyForces, LossDerivatives, energy_forces, training_gradients};
 use equivariant::graph::EdgeIndex;
-use equivariant::nn::{Convolution, ConvolutionConfig};
+use equivariant::graph::Graph;
+use equivariant::math::ActivationFunction;
+use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
 use equivariant::o3::tensor_product::{
     BENCHMARK_CONFIGS, TensorProductGradients, TensorProductPlan, benchmark_config,
 };
@@ -26,11 +28,12 @@ pub enum BenchCommand {
     /// path) and unfused: forward, and forward + backward of sum(out^2) to the features,
     /// positions and MLP weights.
     Conv(ConvArgs),
-    /// One force-training step of the guide's convolution as a potential: the energy
-    /// `E = sum(f_out * c)` and its forces, then the gradient of the loss
-    /// `(E - e_ref)^2 + mean((F - f_ref)^2)` with respect to every parameter (through the
-    /// forces: a second derivative); against the energy-only forward + backward.
-    TrainStep(GraphArgs),
+    /// One force-training step of a potential (`--case guide`: the guide's convolution;
+    /// `model`: three of them with gates between): the energy `E = sum(f_out * c)` and its
+    /// forces, then the gradient of the loss `(E - e_ref)^2 + mean((F - f_ref)^2)` with
+    /// respect to every parameter (through the forces: a second derivative); against the
+    /// energy-only forward + backward.
+    TrainStep(TrainStepArgs),
     /// This machine's memory read bandwidth: the floor under any kernel that must stream its
     /// inputs (a tensor product's per-row weights: `batch x weight_numel x 4` bytes in f32).
     Bandwidth(BandwidthArgs),
@@ -75,6 +78,27 @@ pub struct GraphArgs {
     /// One JSON object instead of a line of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Options of `equivariant bench train-step`.
+#[derive(clap::Args)]
+pub struct TrainStepArgs {
+    #[command(flatten)]
+    graph: GraphArgs,
+    /// The potential: `guide` (the guide's convolution) or `model` (three guide
+    /// convolutions, each of the first two followed by a gate: silu on 10 scalars, 10
+    /// sigmoid gates on 10 vectors).
+    #[arg(long, value_enum, default_value_t = TrainCase::Guide)]
+    case: TrainCase,
+}
+
+/// The potentials of `bench train-step`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum TrainCase {
+    /// The guide's convolution.
+    Guide,
+    /// Three guide convolutions with gates between.
+    Model,
 }
 
 /// Options of `equivariant bench conv`.
@@ -135,7 +159,7 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             bench_conv(args)
         }
         BenchCommand::TrainStep(args) => {
-            set_threads(args.threads)?;
+            set_threads(args.graph.threads)?;
             bench_train_step(args)
         }
         BenchCommand::Bandwidth(args) => {
@@ -390,11 +414,52 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `bench train-step`: the guide's convolution (f32, fused path, parameters tracked) as a
-/// potential `E = sum(f_out * c)`. The energy-only step is the energy and its backward to
-/// the edge vectors and every parameter ([`energy_forces`]); the training step
-/// ([`training_gradients`]) adds the loss's derivatives and the tangent pass and its backward.
-fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// The potential of `bench train-step`: convolutions with the guide's settings, a gate
+/// after each but the last, `E = sum(f_out * c)`.
+struct GatedConvolutions {
+    convs: Vec<Convolution>,
+    gate: Gate,
+    f_in: Tensor<2>,
+    c: Tensor<2>,
+    graph: Graph,
+}
+
+impl GatedConvolutions {
+    fn energy(&self, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+        let mut h = self.f_in.clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            if i > 0 {
+                h = self.gate.forward(h)?;
+            }
+            h = conv.forward_edges(h, r.clone(), &self.graph)?;
+        }
+        Ok(h.mul(self.c.clone()).sum())
+    }
+
+    /// The energy's tangent along the edge-vector direction `s`.
+    fn energy_tangent(&self, r: Tensor<2>, s: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+        let (mut h, mut dh) = (self.f_in.clone(), None);
+        for conv in &self.convs {
+            if let Some(d) = dh.take() {
+                let (x, dx) = self.gate.forward_tangent(h, d)?;
+                (h, dh) = (x, Some(dx));
+            }
+            let (x, dx) = conv.forward_edges_tangent(h, r.clone(), s.clone(), dh, &self.graph)?;
+            (h, dh) = (x, Some(dx));
+        }
+        Ok(dh
+            .expect("at least one convolution")
+            .mul(self.c.clone())
+            .sum())
+    }
+}
+
+/// `bench train-step`: a potential of guide convolutions (f32, fused path, parameters
+/// tracked). The energy-only step is the energy and its backward to the edge vectors and
+/// every parameter ([`energy_forces`]); the training step ([`training_gradients`]) adds the
+/// loss's derivatives and the tangent pass and its backward.
+fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (case, args) = (args.case, &args.graph);
     if args.nodes < 2 {
         return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
     }
@@ -403,7 +468,21 @@ fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> 
     device.seed(args.seed);
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let config = ConvolutionConfig::guide();
-    let conv = config.init(&device)?;
+    let layers = match case {
+        TrainCase::Guide => 1,
+        TrainCase::Model => 3,
+    };
+    let convs = (0..layers)
+        .map(|_| config.init(&device))
+        .collect::<Result<Vec<_>, _>>()?;
+    let silu = Some(ActivationFunction::Silu);
+    let gate = Gate::new(
+        &"10x0e".parse()?,
+        &[silu],
+        &"10x0e".parse()?,
+        &[Some(ActivationFunction::Sigmoid)],
+        &"10x1e".parse()?,
+    )?;
     let pos = positions(n, &mut rng);
     let f_in = tensor(features(&config.irreps_in, n, &mut rng), n, 40, &device);
     let d_out = config.irreps_out.dim();
@@ -414,15 +493,17 @@ fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> 
     let f_ref: Vec<f32> = (0..n * 3)
         .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
         .collect();
-    let graph = conv.graph(&tensor(pos.clone(), n, 3, &device))?;
+    let graph = convs[0].graph(&tensor(pos.clone(), n, 3, &device))?;
     let edges = EdgeIndex::new(&graph.src, &graph.dst, n)?;
     let r = tensor(graph.edge_vec(&pos, None)?, graph.num_edges(), 3, &device);
-    let energy = |r: Tensor<2>| -> equivariant::Result<Tensor<1>> {
-        Ok(conv
-            .forward_edges(f_in.clone(), r, &graph)?
-            .mul(c.clone())
-            .sum())
+    let model = GatedConvolutions {
+        convs,
+        gate,
+        f_in,
+        c,
+        graph,
     };
+    let energy = |r: Tensor<2>| model.energy(r);
 
     reset_peak();
     let energy_fwd_bwd = median_ms(args.reps, args.warmup, || {
@@ -444,28 +525,41 @@ fn bench_train_step(args: &GraphArgs) -> Result<(), Box<dyn std::error::Error>> 
                 virial: None,
             })
         };
-        let (_, grads) = training_gradients(&conv, &edges, r.clone(), energy, loss, |r, s| {
-            let (_, d_out) = conv.forward_edges_tangent(f_in.clone(), r, s, None, &graph)?;
-            Ok(d_out.mul(c.clone()).sum())
-        })?;
-        let weight_grads: Vec<_> = conv.fc.weights.iter().map(|w| w.grad(&grads)).collect();
+        let step = training_gradients(
+            &model.convs,
+            &edges,
+            r.clone(),
+            energy,
+            loss,
+            |r, s| model.energy_tangent(r, s),
+            false,
+        )?;
+        let grads = step.gradients;
+        let weight_grads: Vec<_> = model
+            .convs
+            .iter()
+            .flat_map(|conv| conv.fc.weights.iter().map(|w| w.grad(&grads)))
+            .collect();
         std::hint::black_box(weight_grads);
         Ok(())
     })?;
     let step_peak = peak_mib();
     let mib = |p: Option<f64>| p.map_or_else(|| "null".into(), |p| format!("{p:.1}"));
+    let name = match case {
+        TrainCase::Guide => "guide",
+        TrainCase::Model => "model",
+    };
+    let edges = model.graph.num_edges();
     if args.json {
         println!(
-            "{{\"case\": \"guide\", \"nodes\": {n}, \"edges\": {}, \"step_ms\": {step:.4}, \"energy_fwd_bwd_ms\": {energy_fwd_bwd:.4}, \"step_peak_mib\": {}, \"energy_peak_mib\": {}, \"threads\": {}}}",
-            graph.num_edges(),
+            "{{\"case\": \"{name}\", \"nodes\": {n}, \"edges\": {edges}, \"step_ms\": {step:.4}, \"energy_fwd_bwd_ms\": {energy_fwd_bwd:.4}, \"step_peak_mib\": {}, \"energy_peak_mib\": {}, \"threads\": {}}}",
             mib(step_peak),
             mib(energy_peak),
             rayon::current_num_threads()
         );
     } else {
         println!(
-            "guide, {n} nodes, {} edges: training step {step:.3} ms (peak {} MiB), energy forward+backward {energy_fwd_bwd:.3} ms (peak {} MiB), ratio {:.2}",
-            graph.num_edges(),
+            "{name}, {n} nodes, {edges} edges: training step {step:.3} ms (peak {} MiB), energy forward+backward {energy_fwd_bwd:.3} ms (peak {} MiB), ratio {:.2}",
             mib(step_peak),
             mib(energy_peak),
             step / energy_fwd_bwd

@@ -23,10 +23,11 @@
 //! ([`force_surrogate`]); [`training_gradients`] puts the energy and force terms together.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Gradients, Int, Tensor};
+use burn::tensor::{Gradients, Tensor};
 
 use crate::graph::EdgeIndex;
-use crate::ops::{gather, index_tensor, scatter_sum};
+use crate::ops::composed::edge_index_tensors;
+use crate::ops::{gather, scatter_sum};
 use crate::shape::{check_finite, check_shape};
 use crate::{Error, Result};
 
@@ -132,7 +133,7 @@ fn energy_forces_and_gradients<const D: usize>(
         Some(g) => g.without_autodiff(),
         None => Tensor::zeros([e, 3], (&device, r.dtype())),
     };
-    let (src, dst) = endpoints(edges, &device);
+    let (src, dst) = edge_index_tensors(edges, &device);
     let forces = scatter_sum(g.clone(), src, n).sub(scatter_sum(g.clone(), dst, n));
     let virial = r.transpose().matmul(g).neg();
     let result = EnergyForces {
@@ -156,9 +157,32 @@ pub struct LossDerivatives {
     pub virial: Option<Tensor<2>>,
 }
 
-/// The gradient with respect to every parameter of `model` of a training loss `L(E, F, W)`
-/// of the energy, the forces and the virial: the forward-over-reverse route to training on
-/// forces (a second derivative, which burn cannot take itself).
+/// What [`training_gradients`] returns.
+pub struct TrainingGradients {
+    /// The first pass's energy, forces and virial.
+    pub energy_forces: EnergyForces,
+    /// `dL/dtheta` for every parameter the energy reaches (read one with
+    /// `param.grad(&gradients)`; hand them to an optimizer through
+    /// `GradientsParams::from_grads(gradients, &model)`).
+    pub gradients: Gradients,
+    /// `dL/dpos`, `[n, 3]`, when asked for (without autodiff).
+    pub positions: Option<Tensor<2>>,
+}
+
+impl std::fmt::Debug for TrainingGradients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // burn's `Gradients` has no `Debug`.
+        f.debug_struct("TrainingGradients")
+            .field("energy_forces", &self.energy_forces)
+            .field("positions", &self.positions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The gradient with respect to every parameter of `model` (and, if `positions`, to the
+/// positions) of a training loss `L(E, F, W)` of the energy, the forces and the virial: the
+/// forward-over-reverse route to training on forces (a second derivative, which burn cannot
+/// take itself).
 ///
 /// 1. [`energy_forces`] with `energy`: `E`, `F`, `W`, and in the same backward pass
 ///    `dE/dtheta`.
@@ -170,11 +194,13 @@ pub struct LossDerivatives {
 ///    tracked in the parameters, e.g. from
 ///    [`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent);
 ///    its backward gives the second term.
+/// 4. With `positions`, the same backward also differentiates the tangent in the edge
+///    vectors (`r` is then tracked: the tangent pass must be differentiable in `r` and `s`,
+///    as the modules' are), and `dL/dpos = -a F + sum over edges of those gradients`
+///    (`+` at `dst`, `-` at `src`). It costs the tangent pass's gradients in the edge
+///    vectors; leave it off to train.
 ///
-/// Returns the first pass's energy, forces and virial and `dL/dtheta` as burn
-/// [`Gradients`] (read one with `param.grad(&grads)`; hand them to an optimizer through
-/// `GradientsParams::from_grads(grads, &model)`). A parameter the energy does not reach
-/// has no gradient, as with burn's own backward.
+/// A parameter the energy does not reach has no gradient, as with burn's own backward.
 ///
 /// Errors: those of [`energy_forces`], [`force_surrogate`] and the closures.
 ///
@@ -183,7 +209,8 @@ pub struct LossDerivatives {
 /// use burn::tensor::{Device, Tensor};
 /// use equivariant::forces::{training_gradients, LossDerivatives};
 /// use equivariant::graph::EdgeIndex;
-/// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x.
+/// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x
+/// // and dL/dpos = (-2k, 0, 0) on atom 0, (2k, 0, 0) on atom 1.
 /// #[derive(Module, Debug)]
 /// struct Spring {
 ///     k: Param<Tensor<1>>,
@@ -192,7 +219,7 @@ pub struct LossDerivatives {
 /// let spring = Spring { k: Param::from_tensor(Tensor::from_floats([3.0], &device)) };
 /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
 /// let r = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
-/// let (result, grads) = training_gradients(
+/// let step = training_gradients(
 ///     &spring,
 ///     &edges,
 ///     r,
@@ -203,8 +230,11 @@ pub struct LossDerivatives {
 ///         Ok(LossDerivatives { energy: 0.0, forces: v, virial: None })
 ///     },
 ///     |r, s| Ok(r.mul(s).sum().mul(spring.k.val())),
+///     true,
 /// )?;
-/// assert_eq!(spring.k.val().grad(&grads).unwrap().into_scalar::<f32>(), 3.0);
+/// assert_eq!(spring.k.val().grad(&step.gradients).unwrap().into_scalar::<f32>(), 3.0);
+/// let positions = step.positions.unwrap().into_data().to_vec::<f32>().unwrap();
+/// assert_eq!(positions, [-6.0, 0.0, 0.0, 6.0, 0.0, 0.0]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
@@ -214,7 +244,8 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
     energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
     loss: impl FnOnce(&EnergyForces) -> Result<LossDerivatives>,
     energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<DT>>,
-) -> Result<(EnergyForces, Gradients)> {
+    positions: bool,
+) -> Result<TrainingGradients> {
     let (result, energy_grads) = energy_forces_and_gradients(edges, edge_vec.clone(), energy)?;
     let derivatives = loss(&result)?;
     if !derivatives.energy.is_finite() {
@@ -223,9 +254,11 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
             index: 0,
         });
     }
+    let r = edge_vec.detach();
+    let r = if positions { r.require_grad() } else { r };
     let surrogate = force_surrogate(
         edges,
-        edge_vec,
+        r.clone(),
         derivatives.forces,
         derivatives.virial,
         energy_tangent,
@@ -238,7 +271,26 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
             into: &mut grads,
         });
     }
-    Ok((result, grads))
+    let positions = positions.then(|| {
+        let device = r.device();
+        let dr = match r.grad_remove(&mut grads) {
+            Some(g) => g.without_autodiff(),
+            None => Tensor::zeros(r.dims(), (&device, r.dtype())),
+        };
+        let (src, dst) = edge_index_tensors(edges, &device);
+        let n = edges.num_nodes();
+        let through_tangent = scatter_sum(dr.clone(), dst, n).sub(scatter_sum(dr, src, n));
+        result
+            .forces
+            .clone()
+            .mul_scalar(-derivatives.energy)
+            .add(through_tangent)
+    });
+    Ok(TrainingGradients {
+        energy_forces: result,
+        gradients: grads,
+        positions,
+    })
 }
 
 /// Adds `scale` times each parameter's gradient in `from` to its gradient in `into`.
@@ -265,7 +317,9 @@ impl ModuleVisitor for AddScaled<'_> {
 
 /// A scalar whose gradient with respect to the parameters is that of `v . F + U : W`, the
 /// force and virial terms of a loss's gradient (`v = dL/dF`, `[n, 3]`; `U = dL/dW`, `[3, 3]`,
-/// or `None`), held fixed: the second-order part of [`training_gradients`].
+/// or `None`), held fixed: the second-order part of [`training_gradients`]. Where
+/// `edge_vec` is tracked (and `energy_tangent` differentiable in it), its gradient is that
+/// of `v . F + U : W` in the edge vectors.
 ///
 /// With `g_e = dE/dr_e`, `v . F = -sum_e g_e . (v[dst_e] - v[src_e])` and
 /// `U : W = -sum_e g_e . (U^T r_e)`, so both are minus the energy's tangent along
@@ -303,9 +357,9 @@ pub fn force_surrogate<const D: usize>(
     check_shape("dl_dforces [n, 3]", &dl_dforces, [n, 3])?;
     check_finite("edge_vec", &edge_vec)?;
     check_finite("dl_dforces", &dl_dforces)?;
-    let r = edge_vec.detach();
+    let r = edge_vec;
     let device = r.device();
-    let (src, dst) = endpoints(edges, &device);
+    let (src, dst) = edge_index_tensors(edges, &device);
     let v = dl_dforces.detach();
     let mut s = gather(v.clone(), dst).sub(gather(v, src));
     if let Some(u) = dl_dvirial {
@@ -315,14 +369,6 @@ pub fn force_surrogate<const D: usize>(
         s = s.add(r.clone().matmul(u.detach()));
     }
     Ok(energy_tangent(r, s)?.sum().neg())
-}
-
-/// The sources and destinations of the edges, as index tensors on `device`.
-fn endpoints(edges: &EdgeIndex, device: &Device) -> (Tensor<1, Int>, Tensor<1, Int>) {
-    let (src, dst): (Vec<usize>, Vec<usize>) = (0..edges.num_edges())
-        .map(|k| (edges.src(k), edges.dst(k)))
-        .unzip();
-    (index_tensor(&src, device), index_tensor(&dst, device))
 }
 
 /// [`Error::ShapeMismatch`] unless `edge_vec` is `[num_edges, 3]`.

@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 
+use crate::real::dual::Dual;
 use crate::{Error, Real, Result};
 
 /// Above this many inputs the kernels run in parallel (rayon), in chunks of [`CHUNK`] rows.
@@ -706,6 +707,45 @@ impl SoftOneHotLinspace {
                 .for_each(|((xs, o), d)| run(xs, o, d));
         } else {
             run(x, out, dout);
+        }
+        Ok(())
+    }
+
+    /// Evaluates the basis and its first and second derivatives at every `x[i]`:
+    /// `out`, `d1`, `d2` (`[n, N]` each) as [`compute_with_derivative`](Self::compute_with_derivative)
+    /// gives the first two, exact (dual numbers through the first derivative, in f64). The
+    /// tangent passes' backward needs `f''` (see `Convolution::forward_edges_tangent`).
+    ///
+    /// Errors: as [`compute_with_derivative`](Self::compute_with_derivative).
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, SoftOneHotLinspace};
+    /// let b = SoftOneHotLinspace::new(0.0, 1.0, 3, Basis::Gaussian, false)?; // step 0.5
+    /// let (mut v, mut d1, mut d2) = ([0.0f64; 3], [0.0f64; 3], [0.0f64; 3]);
+    /// b.compute_with_second_derivative(&[0.25], &mut v, &mut d1, &mut d2)?;
+    /// // exp(-d^2) / 1.12 with d = (x - 0.5) / 0.5: f'' = (4 d^2 - 2) exp(-d^2) / 1.12 / 0.25.
+    /// let expected = (4.0 * 0.25 - 2.0) * (-0.25f64).exp() / 1.12 / 0.25;
+    /// assert!((d2[1] - expected).abs() < 1e-13);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute_with_second_derivative<T: Real>(
+        &self,
+        x: &[T],
+        out: &mut [T],
+        d1: &mut [T],
+        d2: &mut [T],
+    ) -> Result<()> {
+        self.check_shapes(x, out.len(), "soft_one_hot_linspace output")?;
+        self.check_shapes(x, d1.len(), "soft_one_hot_linspace derivative")?;
+        self.check_shapes(x, d2.len(), "soft_one_hot_linspace second derivative")?;
+        let seeds: Vec<Dual> = x.iter().map(|x| Dual::new(Real::to_f64(*x), 1.0)).collect();
+        let mut value = vec![Dual::default(); out.len()];
+        let mut slope = vec![Dual::default(); out.len()];
+        self.compute_with_derivative(&seeds, &mut value, &mut slope)?;
+        for (((o, a), b), (v, s)) in out.iter_mut().zip(d1).zip(d2).zip(value.iter().zip(&slope)) {
+            *o = T::from_f64(v.re);
+            *a = T::from_f64(s.re);
+            *b = T::from_f64(s.eps);
         }
         Ok(())
     }

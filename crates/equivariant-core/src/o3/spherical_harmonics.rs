@@ -26,6 +26,7 @@ use std::str::FromStr;
 use rayon::prelude::*;
 
 use super::irreps::{Irrep, Irreps, MulIr, Parity};
+use crate::real::dual::Dual;
 use crate::{Error, Real, Result};
 
 /// e3nn's epsilon in `normalize`: `v / max(|v|, EPS)`.
@@ -367,6 +368,140 @@ impl SphericalHarmonicsPlan {
                 }
             });
         Ok(())
+    }
+
+    /// The tangent of the harmonics along `tangents` (`[n, 3]`): `out[i] = J_Y(v_i) s_i`
+    /// (`[n, dim]`), the derivative of `Y(v_i + h s_i)` at `h = 0`, computed exactly (by
+    /// dual numbers through the recursion, in f64).
+    ///
+    /// Errors: as [`compute`](Self::compute), and [`Error::ShapeMismatch`] /
+    /// [`Error::NonFinite`] for `tangents` unlike `vectors`.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[1], true, Normalization::Component)?;
+    /// let mut dy = [0.0f64; 3];
+    /// // Y^1 = sqrt(3) v / |v|: moving along v leaves it unchanged, across it does not.
+    /// sh.compute_tangent(&[2.0, 0.0, 0.0], &[1.0, 0.0, 0.0], &mut dy)?;
+    /// assert!(dy.iter().all(|d| d.abs() < 1e-15));
+    /// sh.compute_tangent(&[2.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &mut dy)?;
+    /// assert!((dy[1] - 3f64.sqrt() / 2.0).abs() < 1e-15); // y is the polar axis: m = 0
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute_tangent<T: Real>(
+        &self,
+        vectors: &[T],
+        tangents: &[T],
+        out: &mut [T],
+    ) -> Result<()> {
+        let seeds = Self::seeds(vectors, tangents)?;
+        let mut y = vec![Dual::default(); out.len()];
+        self.compute(&seeds, &mut y)?;
+        out.iter_mut()
+            .zip(&y)
+            .for_each(|(o, y)| *o = T::from_f64(y.eps));
+        Ok(())
+    }
+
+    /// The backward of [`compute_tangent`](Self::compute_tangent): for `grad_out = dL/d(dY)`
+    /// (`[n, dim]`), `grad_vectors[i, b] = sum_k grad_out[i, k] sum_a d^2 Y_k / dv_b dv_a
+    /// s_a` (the Hessian along `s_i`) and `grad_tangents[i, a] = sum_k grad_out[i, k]
+    /// dY_k/dv_a` (`[n, 3]` each), exact (dual numbers through the gradient's recursion, in
+    /// f64).
+    ///
+    /// Errors: as [`compute_tangent`](Self::compute_tangent), and
+    /// [`Error::ShapeMismatch`] for buffers of the wrong length.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[2], true, Normalization::Component)?;
+    /// let (v, s, g) = ([0.3, -0.4, 1.2], [0.5, 0.1, -0.2], [1.0, -2.0, 0.5, 0.3, 0.7]);
+    /// let (mut gv, mut gs) = ([0.0f64; 3], [0.0f64; 3]);
+    /// sh.tangent_backward(&v, &s, &g, &mut gv, &mut gs)?;
+    /// // Against a central difference of g . dY(v) in v_x.
+    /// let dot = |v: [f64; 3]| {
+    ///     let mut dy = [0.0; 5];
+    ///     sh.compute_tangent(&v, &s, &mut dy).unwrap();
+    ///     dy.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+    /// };
+    /// let h = 1e-6;
+    /// let slope = (dot([v[0] + h, v[1], v[2]]) - dot([v[0] - h, v[1], v[2]])) / (2.0 * h);
+    /// assert!((gv[0] - slope).abs() < 1e-7);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tangent_backward<T: Real>(
+        &self,
+        vectors: &[T],
+        tangents: &[T],
+        grad_out: &[T],
+        grad_vectors: &mut [T],
+        grad_tangents: &mut [T],
+    ) -> Result<()> {
+        let seeds = Self::seeds(vectors, tangents)?;
+        let dim = self.dim();
+        for (what, len) in [
+            ("grad_vectors [n, 3]", grad_vectors.len()),
+            ("grad_tangents [n, 3]", grad_tangents.len()),
+        ] {
+            if len != vectors.len() {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: vectors.len(),
+                    got: len,
+                });
+            }
+        }
+        let n = vectors.len() / 3;
+        if grad_out.len() != n * dim {
+            return Err(Error::ShapeMismatch {
+                what: "grad_out [n, dim]",
+                expected: n * dim,
+                got: grad_out.len(),
+            });
+        }
+        let mut y = vec![Dual::default(); n * dim];
+        let mut grad = vec![Dual::default(); n * 3 * dim];
+        self.compute_with_gradients(&seeds, &mut y, &mut grad)?;
+        for (((gv, gs), grad), g) in grad_vectors
+            .chunks_exact_mut(3)
+            .zip(grad_tangents.chunks_exact_mut(3))
+            .zip(grad.chunks_exact(3 * dim.max(1)))
+            .zip(grad_out.chunks_exact(dim.max(1)))
+        {
+            for (a, row) in grad.chunks_exact(dim).enumerate() {
+                let (mut hessian, mut jacobian) = (0.0, 0.0);
+                for (d, &g) in row.iter().zip(g) {
+                    hessian += d.eps * Real::to_f64(g);
+                    jacobian += d.re * Real::to_f64(g);
+                }
+                gv[a] = T::from_f64(hessian);
+                gs[a] = T::from_f64(jacobian);
+            }
+        }
+        Ok(())
+    }
+
+    /// The dual vectors `v + s eps` (f64), after checking that `tangents` is like `vectors`
+    /// and finite.
+    fn seeds<T: Real>(vectors: &[T], tangents: &[T]) -> Result<Vec<Dual>> {
+        if tangents.len() != vectors.len() {
+            return Err(Error::ShapeMismatch {
+                what: "tangents (as vectors, [n, 3])",
+                expected: vectors.len(),
+                got: tangents.len(),
+            });
+        }
+        if let Some(index) = tangents.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "tangents",
+                index,
+            });
+        }
+        Ok(vectors
+            .iter()
+            .zip(tangents)
+            .map(|(v, s)| Dual::new(Real::to_f64(*v), Real::to_f64(*s)))
+            .collect())
     }
 
     /// Validates lengths and finiteness; returns the number of vectors.

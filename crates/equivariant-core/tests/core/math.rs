@@ -189,15 +189,17 @@ fn near_jump(b: &SoftOneHotLinspace, x: f64, margin: f64) -> bool {
     }
 }
 
-#[test]
-fn derivatives_match_central_differences_f64() {
-    let h = 1e-6;
+/// The bases the finite-difference tests sweep, each with its points: every basis, cutoff
+/// on and off, a few ranges and sizes, on an irregular grid over `[start - 0.5, end + 0.5]`
+/// plus points near `start` (the bessel series branch), away from jumps by `margin`.
+fn difference_grids(margin: f64) -> Vec<(String, SoftOneHotLinspace, Vec<f64>)> {
     let configs = [
         (0.0, 1.8, 5usize),
         (0.5, 3.0, 10),
         (-0.5, 1.5, 1),
         (1.0, 6.0, 8),
     ];
+    let mut grids = Vec::new();
     for basis in Basis::ALL {
         for cutoff in [false, true] {
             for &(start, end, number) in &configs {
@@ -208,32 +210,69 @@ fn derivatives_match_central_differences_f64() {
                         continue;
                     }
                 };
-                // An irregular grid over [start - 0.5, end + 0.5], plus points near start
-                // (the bessel series branch).
                 let mut xs: Vec<f64> = (0..)
                     .map(|i| start - 0.5 + 0.0173 * i as f64)
                     .take_while(|&x| x <= end + 0.5)
                     .collect();
                 xs.extend([1e-4, 1e-3, 0.01, 0.03, 0.1].iter().map(|&r| start + r));
-                xs.retain(|&x| !near_jump(&b, x, 10.0 * h) && (x - start).abs() > 10.0 * h);
-                let m = b.number();
-                let n = xs.len() * m;
-                let (mut v, mut d) = (vec![0.0; n], vec![0.0; n]);
-                b.compute_with_derivative(&xs, &mut v, &mut d).unwrap();
-                let plus: Vec<f64> = xs.iter().map(|x| x + h).collect();
-                let minus: Vec<f64> = xs.iter().map(|x| x - h).collect();
-                let (mut vp, mut vm) = (vec![0.0; n], vec![0.0; n]);
-                b.compute(&plus, &mut vp).unwrap();
-                b.compute(&minus, &mut vm).unwrap();
-                let fd: Vec<f64> = vp
-                    .iter()
-                    .zip(&vm)
-                    .map(|(p, q)| (p - q) / (2.0 * h))
-                    .collect();
+                xs.retain(|&x| !near_jump(&b, x, margin) && (x - start).abs() > margin);
                 let name = format!("{basis} cutoff={cutoff} [{start}, {end}] N={number}");
-                assert_close_scaled(&format!("{name}: derivative vs FD"), &d, &fd, 1e-6);
+                grids.push((name, b, xs));
             }
         }
+    }
+    grids
+}
+
+/// Central differences `(f(x + h) - f(x - h)) / 2h` of `f` evaluated on shifted copies of
+/// `xs`.
+fn central_difference(xs: &[f64], h: f64, f: impl Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let plus: Vec<f64> = xs.iter().map(|x| x + h).collect();
+    let minus: Vec<f64> = xs.iter().map(|x| x - h).collect();
+    f(&plus)
+        .iter()
+        .zip(f(&minus))
+        .map(|(p, q)| (p - q) / (2.0 * h))
+        .collect()
+}
+
+#[test]
+fn derivatives_match_central_differences_f64() {
+    let h = 1e-6;
+    for (name, b, xs) in difference_grids(10.0 * h) {
+        let n = xs.len() * b.number();
+        let (mut v, mut d) = (vec![0.0; n], vec![0.0; n]);
+        b.compute_with_derivative(&xs, &mut v, &mut d).unwrap();
+        let fd = central_difference(&xs, h, |x| {
+            let mut out = vec![0.0; n];
+            b.compute(x, &mut out).unwrap();
+            out
+        });
+        assert_close_scaled(&format!("{name}: derivative vs FD"), &d, &fd, 1e-6);
+    }
+}
+
+/// `compute_with_second_derivative`: the value and first derivative are
+/// `compute_with_derivative`'s, and the second derivative matches central differences of
+/// the first.
+#[test]
+fn second_derivatives_match_central_differences_f64() {
+    let h = 1e-6;
+    for (name, b, xs) in difference_grids(10.0 * h) {
+        let n = xs.len() * b.number();
+        let (mut v, mut d) = (vec![0.0; n], vec![0.0; n]);
+        b.compute_with_derivative(&xs, &mut v, &mut d).unwrap();
+        let (mut v2, mut d1, mut d2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        b.compute_with_second_derivative(&xs, &mut v2, &mut d1, &mut d2)
+            .unwrap();
+        assert_close(&format!("{name}: value"), &v2, &v, 1e-14);
+        assert_close(&format!("{name}: first derivative"), &d1, &d, 1e-12);
+        let fd = central_difference(&xs, h, |x| {
+            let (mut out, mut slope) = (vec![0.0; n], vec![0.0; n]);
+            b.compute_with_derivative(x, &mut out, &mut slope).unwrap();
+            slope
+        });
+        assert_close_scaled(&format!("{name}: second derivative vs FD"), &d2, &fd, 1e-6);
     }
 }
 

@@ -200,4 +200,48 @@ proptest! {
             }
         }
     }
+
+    /// `compute_tangent` is the gradient table along `s`; `tangent_backward` gives `J^T g`
+    /// for the tangent and, for the vector, central differences of `g . J(v) s`.
+    #[test]
+    fn tangent_and_its_backward_match_gradients_and_differences(
+        v in vector(),
+        s in vector(),
+        g in proptest::collection::vec(-2.0..2.0f64, 49),
+        lmax in 0u32..7,
+        normalize in any::<bool>(),
+    ) {
+        let ls: Vec<u32> = (0..=lmax).collect();
+        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Norm).unwrap();
+        let dim = sh.dim();
+        let g = &g[..dim];
+        let (mut y, mut grad) = (vec![0.0; dim], vec![0.0; 3 * dim]);
+        sh.compute_with_gradients(&v, &mut y, &mut grad).unwrap();
+        let mut dy = vec![0.0; dim];
+        sh.compute_tangent(&v, &s, &mut dy).unwrap();
+        for k in 0..dim {
+            let expected: f64 = (0..3).map(|a| grad[a * dim + k] * s[a]).sum();
+            prop_assert!((dy[k] - expected).abs() < 1e-12 * (1.0 + expected.abs()),
+                "dY[{}]: {} vs J s {}", k, dy[k], expected);
+        }
+        let (mut gv, mut gs) = ([0.0; 3], [0.0; 3]);
+        sh.tangent_backward(&v, &s, g, &mut gv, &mut gs).unwrap();
+        let g_dot_tangent = |v: [f64; 3]| {
+            let mut dy = vec![0.0; dim];
+            sh.compute_tangent(&v, &s, &mut dy).unwrap();
+            dy.iter().zip(g).map(|(a, b)| a * b).sum::<f64>()
+        };
+        let h = 1e-6;
+        for a in 0..3 {
+            let jt_g: f64 = (0..dim).map(|k| grad[a * dim + k] * g[k]).sum();
+            prop_assert!((gs[a] - jt_g).abs() < 1e-12 * (1.0 + jt_g.abs()),
+                "dL/ds[{}]: {} vs J^T g {}", a, gs[a], jt_g);
+            let (mut plus, mut minus) = (v, v);
+            plus[a] += h;
+            minus[a] -= h;
+            let fd = (g_dot_tangent(plus) - g_dot_tangent(minus)) / (2.0 * h);
+            prop_assert!((gv[a] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "dL/dv[{}]: {} vs central difference {}", a, gv[a], fd);
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use equivariant_core::graph::{EdgeIndex, Graph, radius_graph};
 use equivariant_core::math::{ActivationFunction, Basis, SoftOneHotLinspace};
 use equivariant_core::o3::tensor_product::{TensorProductOptions, fully_connected_tensor_product};
@@ -21,7 +21,8 @@ use crate::o3::TensorProduct;
 use crate::ops::composed::edge_vectors_from_index;
 use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
-    soft_one_hot_linspace, spherical_harmonics,
+    soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
+    spherical_harmonics_tangent,
 };
 use crate::shape::{check_finite, check_rows, check_width};
 
@@ -394,9 +395,10 @@ impl Convolution {
     /// `d_out = conv(f_in, dY, W) + conv(f_in, Y, dW) + conv(df_in, Y, W)`,
     ///
     /// three calls of the fused convolution, with `dY = J_Y(r) t` and `dW` the radial MLP's
-    /// tangent along `d emb = J_emb(r) t`. `dY` and `d emb` depend only on the edge vectors
-    /// and the tangent (constants for the parameters); every other step is an op with a
-    /// backward, so `d_out` is differentiable with respect to the parameters and `f_in`.
+    /// tangent along `d emb = J_emb(r) t`. Every step is an op with a backward (`dY` and
+    /// `d emb` through the harmonics' Hessian and the basis' second derivative), so `d_out`
+    /// is differentiable with respect to the parameters, `f_in`, the edge vectors and the
+    /// tangent.
     /// That is the forward-over-reverse route to training on forces: for an energy `E` and
     /// `t_e = v[dst_e] - v[src_e]`, `v . grad_pos E` is the tangent of `E` along `t`, and
     /// its backward gives the parameter gradient of a force loss with `v = dL/dF`.
@@ -450,14 +452,8 @@ impl Convolution {
         }
         let n = f_in.dims()[0];
         let edges = Arc::new(self.edge_index(graph, n)?);
-        let (device, dtype) = (edge_vec.device(), edge_vec.dtype());
-        let r: Vec<f64> = edge_vec.clone().into_data().iter::<f64>().collect();
-        let t: Vec<f64> = tangent.into_data().iter::<f64>().collect();
-        let constant = |data: Vec<f64>, width: usize| {
-            Tensor::<2>::from_data(TensorData::new(data, [e, width]), (&device, dtype))
-        };
-        let d_sh = constant(self.harmonics_tangent(&r, &t)?, self.sh.dim());
-        let d_emb = constant(self.embedding_tangent(&r, &t)?, self.config.num_basis);
+        let d_sh = spherical_harmonics_tangent(&self.sh, edge_vec.clone(), tangent.clone());
+        let d_emb = self.embedding_tangent(edge_vec.clone(), tangent);
 
         let (hidden, d_hidden) = self
             .fc
@@ -480,50 +476,22 @@ impl Convolution {
         Ok((out, d_out))
     }
 
-    /// `dY_e = J_Y(r_e) t_e` for every edge, `[E, irreps_sh.dim]` row-major.
-    fn harmonics_tangent(&self, r: &[f64], t: &[f64]) -> Result<Vec<f64>> {
-        let (e, dim) = (r.len() / 3, self.sh.dim());
-        let (mut y, mut grad) = (vec![0.0; e * dim], vec![0.0; e * 3 * dim]);
-        self.sh.compute_with_gradients(r, &mut y, &mut grad)?;
-        let mut dy = vec![0.0; e * dim];
-        for ((dy, grad), t) in dy
-            .chunks_mut(dim)
-            .zip(grad.chunks(3 * dim))
-            .zip(t.chunks(3))
-        {
-            for (g, &ta) in grad.chunks(dim).zip(t) {
-                dy.iter_mut().zip(g).for_each(|(d, &g)| *d += g * ta);
-            }
-        }
-        Ok(dy)
-    }
-
-    /// The tangent of [`embedding`](Convolution::edge_embedding):
+    /// The tangent of [`embedding`](Convolution::edge_embedding) along `tangent`:
     /// `d emb_e = sqrt(num_basis) basis'(|r_e|) (r_e . t_e) / |r_e|` (zero for a zero-length
-    /// edge, as the length's gradient there), `[E, num_basis]` row-major.
-    fn embedding_tangent(&self, r: &[f64], t: &[f64]) -> Result<Vec<f64>> {
-        let lengths: Vec<f64> = r
-            .chunks(3)
-            .map(|v| v.iter().map(|x| x * x).sum::<f64>().sqrt())
-            .collect();
-        let nb = self.config.num_basis;
-        let (mut b, mut db) = (vec![0.0; lengths.len() * nb], vec![0.0; lengths.len() * nb]);
-        self.basis
-            .compute_with_derivative(&lengths, &mut b, &mut db)?;
-        let scale = (nb as f64).sqrt();
-        for ((row, (v, t)), &len) in db
-            .chunks_mut(nb)
-            .zip(r.chunks(3).zip(t.chunks(3)))
-            .zip(&lengths)
-        {
-            let radial = if len > 0.0 {
-                v.iter().zip(t).map(|(a, b)| a * b).sum::<f64>() / len
-            } else {
-                0.0
-            };
-            row.iter_mut().for_each(|d| *d *= scale * radial);
-        }
-        Ok(db)
+    /// edge, as the length's gradient there), `[E, num_basis]`; differentiable in both.
+    fn embedding_tangent(&self, edge_vec: Tensor<2>, tangent: Tensor<2>) -> Tensor<2> {
+        let [e, _] = edge_vec.dims();
+        let squared = edge_vec.clone().powi_scalar(2).sum_dim(1);
+        let nonzero = squared.clone().greater_elem(0.0);
+        let length = squared.mask_fill(nonzero.clone().bool_not(), 1.0).sqrt();
+        let rate = edge_vec
+            .mul(tangent)
+            .sum_dim(1)
+            .div(length.clone())
+            .mul(nonzero.float().cast(length.dtype()));
+        soft_one_hot_linspace_derivative(&self.basis, length.reshape([e]))
+            .mul(rate)
+            .mul_scalar((self.config.num_basis as f64).sqrt())
     }
 
     /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component

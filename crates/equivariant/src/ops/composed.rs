@@ -19,8 +19,10 @@ use super::scatter::index_tensor;
 pub use super::convolution::composed::fused_convolution;
 pub use super::edge_vectors::composed::{edge_vectors, edge_vectors_from_index};
 pub use super::radial_layer::composed::radial_layer;
-pub use super::soft_one_hot_linspace::composed::soft_one_hot_linspace;
-pub use super::spherical_harmonics::composed::spherical_harmonics;
+pub use super::soft_one_hot_linspace::composed::{
+    soft_one_hot_linspace, soft_one_hot_linspace_derivative,
+};
+pub use super::spherical_harmonics::composed::{spherical_harmonics, spherical_harmonics_tangent};
 pub use super::tensor_product::composed::tensor_product;
 
 /// Whether `device` runs the native kernels (Flex, with or without autodiff).
@@ -47,7 +49,7 @@ pub(super) fn constant<const D: usize>(
 }
 
 /// The sources and destinations of `edges` as index tensors.
-pub(super) fn edge_index_tensors(
+pub(crate) fn edge_index_tensors(
     edges: &EdgeIndex,
     device: &Device,
 ) -> (Tensor<1, Int>, Tensor<1, Int>) {

@@ -33,6 +33,10 @@ pub use convolution::{ConvolutionBackend, fused_convolution};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
 pub use radial_layer::{RadialLayerBackend, radial_layer};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
-pub use soft_one_hot_linspace::{SoftOneHotLinspaceBackend, soft_one_hot_linspace};
-pub use spherical_harmonics::{SphericalHarmonicsBackend, spherical_harmonics};
+pub use soft_one_hot_linspace::{
+    SoftOneHotLinspaceBackend, soft_one_hot_linspace, soft_one_hot_linspace_derivative,
+};
+pub use spherical_harmonics::{
+    SphericalHarmonicsBackend, spherical_harmonics, spherical_harmonics_tangent,
+};
 pub use tensor_product::{TensorProductBackend, tensor_product};

@@ -470,7 +470,8 @@ fn the_tangent_backward_gives_the_parameter_gradient() {
 /// `w_e (E - e_ref)^2 + w_f mean((F - f_ref)^2)` and its gradient with respect to every
 /// weight of the radial MLP (through the forces: a second derivative), by
 /// `training_gradients` on the tangent pass. relu and silu MLPs, cutoff on and off, lmax 2
-/// and 3, one and two hidden layers; f64 to 1e-10, f32 to 1e-4 (of the largest entry).
+/// and 3, one and two hidden layers; and the loss's gradient in the positions; f64 to 1e-10,
+/// f32 to 1e-4 (of the largest entry).
 #[test]
 fn training_on_forces_matches_e3nn() {
     let fixture = load_fixture!("forces");
@@ -496,7 +497,7 @@ fn training_on_forces_matches_e3nn() {
             let e_ref = case["e_ref"].as_f64().unwrap();
             let f_ref = f64s(&case["f_ref"]);
             let mut loss = None;
-            let (result, grads) = training_gradients(
+            let step = training_gradients(
                 &conv,
                 &edges,
                 r,
@@ -528,11 +529,18 @@ fn training_on_forces_matches_e3nn() {
                         conv.forward_edges_tangent(f_in.clone(), r, s, None, &graph)?;
                     Ok(d_out.mul(c.clone()).sum())
                 },
+                true,
             )
             .unwrap();
+            let (result, grads) = (step.energy_forces, step.gradients);
             let close = |what: &str, got: &[f64], expected: &[f64]| {
                 assert_fixture(&format!("{name} {what}"), got, expected, dtype)
             };
+            close(
+                "dL/dpos",
+                &values(step.positions.expect("asked for")),
+                &f64s(&case["grad_pos"]),
+            );
             close(
                 "energy",
                 &values(result.energy),
@@ -556,12 +564,14 @@ fn training_on_forces_matches_e3nn() {
     }
 }
 
-/// An e3nn fixture's value: f64 to 1e-10, f32 to 1e-4 of its largest entry (plus 1e-4).
+/// An e3nn fixture's value: f64 to 1e-10, f32 to 1e-4, each relative to the largest entry
+/// (plus one): the guide's position gradients reach 7e4, where 1e-10 absolute would be
+/// below f64's rounding of the sums.
 fn assert_fixture(what: &str, got: &[f64], expected: &[f64], dtype: DType) {
     let tol = match dtype {
         DType::F64 => 1e-10,
-        _ => 1e-4 * (1.0 + expected.iter().fold(0.0f64, |m, x| m.max(x.abs()))),
-    };
+        _ => 1e-4,
+    } * (1.0 + expected.iter().fold(0.0f64, |m, x| m.max(x.abs())));
     assert_close(what, got, expected, tol);
 }
 
@@ -780,15 +790,17 @@ fn training_on_forces_composes_over_layers() {
         -v_dot_f
     );
 
-    let (_, grads) = training_gradients(
+    let grads = training_gradients(
         &model.modules(),
         &model.edges,
         r.clone(),
         |r| model.energy(r),
         |result| Ok(model.loss(result).1),
         |r, s| Ok(model.tangent(r, s)?.1),
+        false,
     )
-    .unwrap();
+    .unwrap()
+    .gradients;
     // Every parameter: both radial MLPs' weights, and the linear layer's weights and biases.
     for k in 0..model.first.fc.weights.len() {
         check_parameter(&model, &r, &grads, &format!("first W{k}"), |m| {
@@ -846,8 +858,8 @@ fn check_parameter<const D: usize>(
 /// Against e3nn 0.6.0 with `create_graph=True` (`tools/reference/fixtures_forces.py`): a
 /// convolution, gate, linear (with biases), convolution potential; its energy, forces,
 /// virial, the loss `0.3 (E - e_ref)^2 + 1.7 mean((F - f_ref)^2) + 0.9 |W - w_ref|^2` and
-/// its gradient with respect to every parameter by `training_gradients`. f64 to 1e-10, f32
-/// to 1e-4 of each quantity's largest entry.
+/// its gradient with respect to every parameter and the positions by `training_gradients`.
+/// f64 to 1e-10, f32 to 1e-4 of each quantity's largest entry.
 #[test]
 fn training_a_model_on_forces_matches_e3nn() {
     let fixture = load_fixture!("forces_model");
@@ -864,7 +876,7 @@ fn training_a_model_on_forces_matches_e3nn() {
             let r =
                 Tensor::<2>::from_data(TensorData::new(r, [e, 3]), (&model.f_in.device(), dtype));
             let mut loss = None;
-            let (result, grads) = training_gradients(
+            let step = training_gradients(
                 &model.modules(),
                 &model.edges,
                 r,
@@ -875,8 +887,15 @@ fn training_a_model_on_forces_matches_e3nn() {
                     Ok(derivatives)
                 },
                 |r, s| Ok(model.tangent(r, s)?.1),
+                true,
             )
             .unwrap();
+            let (result, grads) = (step.energy_forces, step.gradients);
+            close(
+                "dL/dpos",
+                &values(step.positions.expect("asked for")),
+                &f64s(&case["grad_pos"]),
+            );
             close(
                 "energy",
                 &values(result.energy),

@@ -13,7 +13,7 @@ use super::SoftOneHotLinspaceBackend;
 use crate::ops::autodiff::{CustomBackward, CustomForward};
 
 /// The backward step: `dL/dx[i] = sum_k f_k'(x[i]) dL/dout[i, k]` (the Jacobian is
-/// diagonal in `i`).
+/// diagonal in `i`); for the derivative op, with `f''` saved in place of `f'`.
 #[derive(Debug)]
 struct SoftOneHotLinspaceBackward;
 
@@ -35,6 +35,31 @@ impl<B: SoftOneHotLinspaceBackend> CustomBackward<B, 1> for SoftOneHotLinspaceBa
 impl<B: SoftOneHotLinspaceBackend, C: CheckpointStrategy> SoftOneHotLinspaceBackend
     for Autodiff<B, C>
 {
+    fn soft_one_hot_linspace_derivative(
+        basis: Arc<SoftOneHotLinspace>,
+        x: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // The derivative's backward is the value's with f'' for f': the same step.
+        Self::custom_forward(
+            SoftOneHotLinspaceBackward,
+            basis,
+            [x],
+            |basis, [x]| {
+                let (d1, d2) = B::soft_one_hot_linspace_second_derivative(basis, x);
+                (d2, d1)
+            },
+            |basis, [x]| B::soft_one_hot_linspace_derivative(basis, x),
+        )
+    }
+
+    fn soft_one_hot_linspace_second_derivative(
+        basis: Arc<SoftOneHotLinspace>,
+        x: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (d1, d2) = B::soft_one_hot_linspace_second_derivative(basis, x.into_primitive());
+        (Self::from_inner(d1), Self::from_inner(d2))
+    }
+
     fn soft_one_hot_linspace(
         basis: Arc<SoftOneHotLinspace>,
         x: FloatTensor<Self>,

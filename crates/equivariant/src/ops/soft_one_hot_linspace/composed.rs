@@ -99,6 +99,119 @@ pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor
 }
 
 /// e3nn's `soft_unit_step`: `exp(-1/x)` for `x > 0`, else 0 (the division kept off `x <= 0`).
+/// The derivative of the bases, as
+/// [`soft_one_hot_linspace_derivative`](crate::ops::soft_one_hot_linspace_derivative()),
+/// written out in burn ops (burn differentiates it once more): the formulas' derivatives
+/// times the bases' indicators, `0` at the bessel basis' start.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::{Basis, SoftOneHotLinspace};
+/// use equivariant::ops::{composed, soft_one_hot_linspace_derivative};
+///
+/// let x = Tensor::<1>::from_floats([0.1, 0.45, 0.8, 1.3], &Device::flex());
+/// for basis in Basis::ALL {
+///     let basis = Arc::new(SoftOneHotLinspace::new(0.0, 1.5, 4, basis, true)?);
+///     let native = soft_one_hot_linspace_derivative(&basis, x.clone());
+///     let fallback = composed::soft_one_hot_linspace_derivative(&basis, x.clone());
+///     assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-4);
+/// }
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn soft_one_hot_linspace_derivative(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor<2> {
+    let [n] = x.dims();
+    let number = basis.number();
+    let x = x.reshape([n, 1]);
+    let row = |values: Vec<f64>| constant(values, [1, number], &x);
+    let indicator = |mask: Tensor<2, burn::tensor::Bool>| mask.float().cast(x.dtype());
+    let len = basis.end() - basis.start();
+    match basis.basis() {
+        Basis::Gaussian | Basis::Cosine | Basis::SmoothFinite => {
+            let step = basis.step().unwrap_or(1.0);
+            let d = x
+                .clone()
+                .sub(row(basis.centers().to_vec()))
+                .mul_scalar(1.0 / step);
+            match basis.basis() {
+                // d/dx exp(-d^2) / 1.12 = -2 d exp(-d^2) / 1.12 / step.
+                Basis::Gaussian => d
+                    .clone()
+                    .mul(d.clone())
+                    .neg()
+                    .exp()
+                    .mul(d)
+                    .mul_scalar(-2.0 / 1.12 / step),
+                Basis::Cosine => {
+                    let inside = indicator(d.clone().abs().lower_elem(1.0));
+                    d.mul_scalar(FRAC_PI_2)
+                        .sin()
+                        .mul(inside)
+                        .mul_scalar(-FRAC_PI_2 / step)
+                }
+                _ => {
+                    // c exp(-2 / q), q = 1 - d^2, inside |d| < 1: slope c exp(-2/q) (-4 d / q^2).
+                    let q = d.clone().mul(d.clone()).neg().add_scalar(1.0);
+                    let inside = q.clone().greater_elem(0.0);
+                    let safe = q.mask_fill(inside.clone().bool_not(), 1.0);
+                    safe.clone()
+                        .recip()
+                        .mul_scalar(-2.0)
+                        .exp()
+                        .mul(d)
+                        .div(safe.clone().mul(safe))
+                        .mul(indicator(inside))
+                        .mul_scalar(-4.0 * 1.14136 * 2f64.exp() / step)
+                }
+            }
+        }
+        Basis::Fourier => {
+            let y = x.clone().sub_scalar(basis.start()).mul_scalar(1.0 / len);
+            let coef = 1.0 / (0.25 + number as f64 / 2.0).sqrt();
+            if basis.cutoff() {
+                let freq: Vec<f64> = (1..=number).map(|k| k as f64 * PI).collect();
+                let inside = indicator(y.clone().greater_elem(0.0))
+                    .mul(indicator(y.clone().lower_elem(1.0)));
+                y.mul(row(freq.clone()))
+                    .cos()
+                    .mul(row(freq))
+                    .mul(inside)
+                    .mul_scalar(coef / len)
+            } else {
+                let freq: Vec<f64> = (0..number).map(|k| k as f64 * PI).collect();
+                y.mul(row(freq.clone()))
+                    .sin()
+                    .mul(row(freq))
+                    .mul_scalar(-coef / len)
+            }
+        }
+        Basis::Bessel => {
+            // d/dr sin(w r) / r = (w cos(w r) - sin(w r) / r) / r, taken as 0 at r = 0.
+            let r = x.clone().sub_scalar(basis.start());
+            let freq: Vec<f64> = (1..=number).map(|k| k as f64 * PI / len).collect();
+            let coef = (2.0 / len).sqrt();
+            let at_zero = r.clone().equal_elem(0.0);
+            let safe = r.clone().mask_fill(at_zero.clone(), 1.0);
+            let arg = safe.clone().mul(row(freq.clone()));
+            let slope = arg
+                .clone()
+                .cos()
+                .mul(row(freq))
+                .sub(arg.sin().div(safe.clone()))
+                .div(safe)
+                .mul(indicator(at_zero.bool_not()))
+                .mul_scalar(coef);
+            if basis.cutoff() {
+                slope
+                    .mul(indicator(r.clone().greater_elem(0.0)))
+                    .mul(indicator(r.lower_elem(len)))
+            } else {
+                slope
+            }
+        }
+    }
+}
+
 fn soft_unit_step(x: Tensor<2>) -> Tensor<2> {
     let positive = x.clone().greater_elem(0.0);
     let safe = x.clone().mask_fill(positive.clone().bool_not(), 1.0);

@@ -72,6 +72,38 @@ pub trait SoftOneHotLinspaceBackend: Backend {
         basis: Arc<SoftOneHotLinspace>,
         x: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The basis' derivative `f_k'(x[i])`; on [`Autodiff`](burn::backend::Autodiff),
+    /// differentiable (its derivative is `f_k''`).
+    ///
+    /// # Shapes
+    ///
+    /// - `x`: `[n]`
+    /// - output: `[n, basis.number()]`
+    ///
+    /// # Panics
+    ///
+    /// As [`soft_one_hot_linspace`](SoftOneHotLinspaceBackend::soft_one_hot_linspace).
+    fn soft_one_hot_linspace_derivative(
+        basis: Arc<SoftOneHotLinspace>,
+        x: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The basis' first and second derivatives, computed together. Not tracked by
+    /// autodiff.
+    ///
+    /// # Shapes
+    ///
+    /// - `x`: `[n]`
+    /// - output: `([n, basis.number()], [n, basis.number()])`
+    ///
+    /// # Panics
+    ///
+    /// As [`soft_one_hot_linspace`](SoftOneHotLinspaceBackend::soft_one_hot_linspace).
+    fn soft_one_hot_linspace_second_derivative(
+        basis: Arc<SoftOneHotLinspace>,
+        x: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// e3nn's `soft_one_hot_linspace(x, start, end, number, basis, cutoff)` on a tensor,
@@ -107,6 +139,47 @@ pub fn soft_one_hot_linspace(basis: &Arc<SoftOneHotLinspace>, x: Tensor<1>) -> T
     }
     Tensor::from_dispatch(
         <Dispatch as SoftOneHotLinspaceBackend>::soft_one_hot_linspace(
+            Arc::clone(basis),
+            x.into_dispatch(),
+        ),
+    )
+}
+
+/// The derivative of [`soft_one_hot_linspace`], `out[i, k] = f_k'(x[i])`, differentiable on
+/// an autodiff device (through `f_k''`): with the edge lengths' tangent, the radial
+/// embedding's tangent of a potential's tangent pass.
+///
+/// # Shapes
+///
+/// - `x`: `[n]`
+/// - output: `[n, basis.number()]`
+///
+/// # Panics
+///
+/// As [`soft_one_hot_linspace`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::math::{Basis, SoftOneHotLinspace};
+/// use equivariant::ops::soft_one_hot_linspace_derivative;
+///
+/// // Fourier without cutoff: cos(k pi x) / coef, whose derivative at x = 0 is 0.
+/// let basis = Arc::new(SoftOneHotLinspace::new(0.0, 1.0, 3, Basis::Fourier, false)?);
+/// let x = Tensor::<1>::from_floats([0.0], &Device::flex());
+/// let d = soft_one_hot_linspace_derivative(&basis, x).into_data().try_into_vec::<f32>().unwrap();
+/// assert!(d.iter().all(|d| d.abs() < 1e-6));
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn soft_one_hot_linspace_derivative(
+    basis: &Arc<SoftOneHotLinspace>,
+    x: Tensor<1>,
+) -> Tensor<2> {
+    if !is_native(&x.device()) {
+        return composed::soft_one_hot_linspace_derivative(basis, x);
+    }
+    Tensor::from_dispatch(
+        <Dispatch as SoftOneHotLinspaceBackend>::soft_one_hot_linspace_derivative(
             Arc::clone(basis),
             x.into_dispatch(),
         ),

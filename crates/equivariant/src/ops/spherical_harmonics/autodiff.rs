@@ -34,9 +34,56 @@ impl<B: SphericalHarmonicsBackend> CustomBackward<B, 1> for SphericalHarmonicsBa
     }
 }
 
+/// The tangent's backward step: the core's Hessian along the tangents for the vectors,
+/// `J^T g` for the tangents (one call computes both).
+#[derive(Debug)]
+struct TangentBackward;
+
+impl<B: SphericalHarmonicsBackend> CustomBackward<B, 2> for TangentBackward {
+    /// The plan, the vectors and the tangents.
+    type State = (Arc<SphericalHarmonicsPlan>, [FloatTensor<B>; 2]);
+
+    fn gradients(
+        (sh, [vectors, tangents]): Self::State,
+        grad_out: FloatTensor<B>,
+        mask: [bool; 2],
+    ) -> [Option<FloatTensor<B>>; 2] {
+        let (gv, gs) = B::spherical_harmonics_tangent_backward(sh, vectors, tangents, grad_out);
+        [mask[0].then_some(gv), mask[1].then_some(gs)]
+    }
+}
+
 impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBackend
     for Autodiff<B, C>
 {
+    fn spherical_harmonics_tangent(
+        sh: Arc<SphericalHarmonicsPlan>,
+        vectors: FloatTensor<Self>,
+        tangents: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::custom_forward_saving_inputs(
+            TangentBackward,
+            sh,
+            [vectors, tangents],
+            |sh, [v, s]| B::spherical_harmonics_tangent(sh, v, s),
+        )
+    }
+
+    fn spherical_harmonics_tangent_backward(
+        sh: Arc<SphericalHarmonicsPlan>,
+        vectors: FloatTensor<Self>,
+        tangents: FloatTensor<Self>,
+        grad_out: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (gv, gs) = B::spherical_harmonics_tangent_backward(
+            sh,
+            vectors.into_primitive(),
+            tangents.into_primitive(),
+            grad_out.into_primitive(),
+        );
+        (Self::from_inner(gv), Self::from_inner(gs))
+    }
+
     fn spherical_harmonics(
         sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,

@@ -82,34 +82,94 @@ fn recursion_matrices(lmax: u32) -> Arc<Vec<Vec<f64>>> {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn spherical_harmonics(table: &SphericalHarmonicsPlan, vectors: Tensor<2>) -> Tensor<2> {
+    recursion(table, vectors, None).0
+}
+
+/// The tangent of the harmonics along `tangents`, as
+/// [`spherical_harmonics_tangent`](crate::ops::spherical_harmonics_tangent()), composed of
+/// burn ops: the recursion's own tangent, `dY^l = c_l C(l-1, 1, l) : (dY^(l-1) ⊗ v +
+/// Y^(l-1) ⊗ dv)`, with `dv = (s - u (u . s)) / |v|` for `u = v / |v|` under `normalize`
+/// (`s / 1e-12` below the clamp). burn differentiates it in both inputs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
+/// use equivariant::ops::{composed, spherical_harmonics_tangent};
+///
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[0, 1, 2, 3], true, Normalization::Component)?);
+/// let v = Tensor::<2>::from_floats([[0.3, -1.0, 2.0], [1.0, 0.5, -0.2]], &Device::flex());
+/// let s = Tensor::<2>::from_floats([[1.0, 0.2, -0.4], [0.0, 0.7, 0.1]], &Device::flex());
+/// let fallback = composed::spherical_harmonics_tangent(&sh, v.clone(), s.clone());
+/// let native = spherical_harmonics_tangent(&sh, v, s);
+/// assert!(native.sub(fallback).abs().max().into_scalar::<f32>() < 1e-5);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn spherical_harmonics_tangent(
+    table: &SphericalHarmonicsPlan,
+    vectors: Tensor<2>,
+    tangents: Tensor<2>,
+) -> Tensor<2> {
+    recursion(table, vectors, Some(tangents))
+        .1
+        .expect("a tangent was given")
+}
+
+/// The harmonics of `vectors` and, given `tangents`, their tangent along them.
+fn recursion(
+    table: &SphericalHarmonicsPlan,
+    vectors: Tensor<2>,
+    tangents: Option<Tensor<2>>,
+) -> (Tensor<2>, Option<Tensor<2>>) {
     let [n, _] = vectors.dims();
     let lmax = table.ls().iter().copied().max().unwrap_or(0);
-    let v = if table.normalize() {
+    let (v, dv) = if table.normalize() {
         let norm = vectors
             .clone()
             .mul(vectors.clone())
             .sum_dim(1)
             .sqrt()
             .clamp_min(1e-12);
-        vectors.div(norm)
+        let u = vectors.div(norm.clone());
+        // Above the clamp d(v / |v|) = (s - u (u . s)) / |v|; below it |v| is the constant
+        // 1e-12.
+        let above = norm.clone().greater_elem(1e-12).float().cast(u.dtype());
+        let du = tangents.map(|s| {
+            let radial = u.clone().mul(s.clone()).sum_dim(1).mul(above);
+            s.sub(u.clone().mul(radial)).div(norm)
+        });
+        (u, du)
     } else {
-        vectors
+        (vectors, tangents)
     };
-    let mut degrees: Vec<Tensor<2>> = vec![Tensor::ones([n, 1], (&v.device(), v.dtype()))];
+    let (device, dtype) = (v.device(), v.dtype());
+    let mut degrees: Vec<Tensor<2>> = vec![Tensor::ones([n, 1], (&device, dtype))];
+    let mut tangent_degrees: Vec<Tensor<2>> = vec![Tensor::zeros([n, 1], (&device, dtype))];
     for (l, c) in (1..=lmax).zip(recursion_matrices(lmax).iter()) {
         let (d_prev, d) = (2 * l as usize - 1, 2 * l as usize + 1);
-        let outer = degrees[l as usize - 1]
-            .clone()
-            .reshape([n, d_prev, 1])
-            .mul(v.clone().reshape([n, 1, 3]));
         let c = constant(c.clone(), [d_prev * 3, d], &v);
-        degrees.push(outer.reshape([n, d_prev * 3]).matmul(c));
+        let outer = |y: Tensor<2>, x: Tensor<2>| {
+            y.reshape([n, d_prev, 1])
+                .mul(x.reshape([n, 1, 3]))
+                .reshape([n, d_prev * 3])
+        };
+        let previous = degrees[l as usize - 1].clone();
+        if let Some(dv) = &dv {
+            let d_previous = tangent_degrees[l as usize - 1].clone();
+            let d_outer = outer(d_previous, v.clone()).add(outer(previous.clone(), dv.clone()));
+            tangent_degrees.push(d_outer.matmul(c.clone()));
+        }
+        degrees.push(outer(previous, v.clone()).matmul(c));
     }
     let norm = table.normalization();
-    let parts: Vec<Tensor<2>> = table
-        .ls()
-        .iter()
-        .map(|&l| degrees[l as usize].clone().mul_scalar(norm.factor(l)))
-        .collect();
-    Tensor::cat(parts, 1)
+    let gather = |degrees: &[Tensor<2>]| {
+        let parts: Vec<Tensor<2>> = table
+            .ls()
+            .iter()
+            .map(|&l| degrees[l as usize].clone().mul_scalar(norm.factor(l)))
+            .collect();
+        Tensor::cat(parts, 1)
+    };
+    let tangent = dv.is_some().then(|| gather(&tangent_degrees));
+    (gather(&degrees), tangent)
 }

@@ -32,6 +32,83 @@ impl SphericalHarmonicsBackend for Flex {
         );
         (y, grad.expect("requested"))
     }
+
+    fn spherical_harmonics_tangent(
+        sh: Arc<SphericalHarmonicsPlan>,
+        vectors: FlexTensor,
+        tangents: FlexTensor,
+    ) -> FlexTensor {
+        dispatch_float!(
+            "spherical_harmonics_tangent",
+            &vectors,
+            flex_tangent(&sh, &vectors, &tangents)
+        )
+    }
+
+    fn spherical_harmonics_tangent_backward(
+        sh: Arc<SphericalHarmonicsPlan>,
+        vectors: FlexTensor,
+        tangents: FlexTensor,
+        grad_out: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        dispatch_float!(
+            "spherical_harmonics_tangent",
+            &vectors,
+            flex_tangent_backward(&sh, &vectors, &tangents, &grad_out)
+        )
+    }
+}
+
+/// The number of `[n, 3]` rows of `vectors` and `tangents`, panicking unless both are.
+fn rows(op: &str, vectors: &FlexTensor, tangents: &FlexTensor) -> usize {
+    let (shape, other) = (vectors.shape(), tangents.shape());
+    assert!(
+        shape.num_dims() == 2 && shape[1] == 3 && other == shape,
+        "{op}: vectors and tangents must be [n, 3], got {shape:?} and {other:?}"
+    );
+    shape[0]
+}
+
+fn flex_tangent<T: FlexFloat>(
+    sh: &SphericalHarmonicsPlan,
+    vectors: &FlexTensor,
+    tangents: &FlexTensor,
+) -> FlexTensor {
+    const OP: &str = "spherical_harmonics_tangent";
+    let n = rows(OP, vectors, tangents);
+    let (vectors, tangents) = (
+        contiguous::<T>(OP, "vectors", vectors),
+        contiguous::<T>(OP, "tangents", tangents),
+    );
+    let mut dy = vec![T::zero(); n * sh.dim()];
+    sh.compute_tangent(data::<T>(&vectors), data::<T>(&tangents), &mut dy)
+        .unwrap_or_else(|e| panic!("{OP}: {e}"));
+    from_vec(dy, [n, sh.dim()])
+}
+
+fn flex_tangent_backward<T: FlexFloat>(
+    sh: &SphericalHarmonicsPlan,
+    vectors: &FlexTensor,
+    tangents: &FlexTensor,
+    grad_out: &FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    const OP: &str = "spherical_harmonics_tangent backward";
+    let n = rows(OP, vectors, tangents);
+    let (vectors, tangents, grad_out) = (
+        contiguous::<T>(OP, "vectors", vectors),
+        contiguous::<T>(OP, "tangents", tangents),
+        contiguous::<T>(OP, "grad_out", grad_out),
+    );
+    let (mut gv, mut gs) = (vec![T::zero(); n * 3], vec![T::zero(); n * 3]);
+    sh.tangent_backward(
+        data::<T>(&vectors),
+        data::<T>(&tangents),
+        data::<T>(&grad_out),
+        &mut gv,
+        &mut gs,
+    )
+    .unwrap_or_else(|e| panic!("{OP}: {e}"));
+    (from_vec(gv, [n, 3]), from_vec(gs, [n, 3]))
 }
 
 fn flex_forward<T: FlexFloat>(

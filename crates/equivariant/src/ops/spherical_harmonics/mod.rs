@@ -77,6 +77,44 @@ pub trait SphericalHarmonicsBackend: Backend {
         sh: Arc<SphericalHarmonicsPlan>,
         vectors: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The harmonics' tangent along `tangents`, `dY_i = J_Y(v_i) s_i`; on
+    /// [`Autodiff`](burn::backend::Autodiff), differentiable with respect to both (the
+    /// vectors' gradient is the harmonics' Hessian along `s`).
+    ///
+    /// # Shapes
+    ///
+    /// - `vectors`, `tangents`: `[n, 3]`
+    /// - output: `[n, sh.dim()]`
+    ///
+    /// # Panics
+    ///
+    /// As [`spherical_harmonics`](SphericalHarmonicsBackend::spherical_harmonics), for
+    /// either input.
+    fn spherical_harmonics_tangent(
+        sh: Arc<SphericalHarmonicsPlan>,
+        vectors: FloatTensor<Self>,
+        tangents: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The backward of
+    /// [`spherical_harmonics_tangent`](SphericalHarmonicsBackend::spherical_harmonics_tangent)
+    /// for `grad_out = dL/d(dY)`: `(dL/dv, dL/ds)`. Not tracked by autodiff.
+    ///
+    /// # Shapes
+    ///
+    /// - `vectors`, `tangents`: `[n, 3]`; `grad_out`: `[n, sh.dim()]`
+    /// - output: `([n, 3], [n, 3])`
+    ///
+    /// # Panics
+    ///
+    /// As [`spherical_harmonics_tangent`](SphericalHarmonicsBackend::spherical_harmonics_tangent).
+    fn spherical_harmonics_tangent_backward(
+        sh: Arc<SphericalHarmonicsPlan>,
+        vectors: FloatTensor<Self>,
+        tangents: FloatTensor<Self>,
+        grad_out: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// e3nn's `o3.spherical_harmonics` on a tensor of vectors, differentiable with respect to
@@ -116,6 +154,52 @@ pub fn spherical_harmonics(sh: &Arc<SphericalHarmonicsPlan>, vectors: Tensor<2>)
         <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics(
             Arc::clone(sh),
             vectors.into_dispatch(),
+        ),
+    )
+}
+
+/// The tangent of [`spherical_harmonics`] along `tangents`: `dY_i = J_Y(v_i) s_i`, the
+/// derivative of `Y(v_i + h s_i)` at `h = 0`, differentiable with respect to the vectors
+/// (through the harmonics' Hessian) and the tangents on an autodiff device: the tangent
+/// pass of a potential ([`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent))
+/// differentiated in the positions.
+///
+/// # Shapes
+///
+/// - `vectors`, `tangents`: `[n, 3]`
+/// - output: `[n, sh.dim()]`
+///
+/// # Panics
+///
+/// As [`spherical_harmonics`], for either input.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::o3::{spherical_harmonics::SphericalHarmonicsPlan, Normalization};
+/// use equivariant::ops::spherical_harmonics_tangent;
+///
+/// let sh = Arc::new(SphericalHarmonicsPlan::from_ls(&[1], false, Normalization::Component)?);
+/// let v = Tensor::<2>::from_floats([[1.0, 2.0, 3.0]], &Device::flex());
+/// let s = Tensor::<2>::from_floats([[0.0, 1.0, 0.0]], &Device::flex());
+/// // Y^1 = sqrt(3) v is linear: its tangent along y is sqrt(3) at m = 0 (y is the polar axis).
+/// let dy = spherical_harmonics_tangent(&sh, v, s).into_data().try_into_vec::<f32>().unwrap();
+/// assert!((dy[1] - 3f32.sqrt()).abs() < 1e-6 && dy[0] == 0.0 && dy[2] == 0.0);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn spherical_harmonics_tangent(
+    sh: &Arc<SphericalHarmonicsPlan>,
+    vectors: Tensor<2>,
+    tangents: Tensor<2>,
+) -> Tensor<2> {
+    if !is_native(&vectors.device()) {
+        return composed::spherical_harmonics_tangent(sh, vectors, tangents);
+    }
+    Tensor::from_dispatch(
+        <Dispatch as SphericalHarmonicsBackend>::spherical_harmonics_tangent(
+            Arc::clone(sh),
+            vectors.into_dispatch(),
+            tangents.into_dispatch(),
         ),
     )
 }

@@ -1,4 +1,7 @@
-//! The floating-point types data kernels run in.
+//! The floating-point types data kernels run in, and the dual numbers (`dual`) that
+//! differentiate the generic code once more.
+
+pub(crate) mod dual;
 
 /// A float the data kernels accept: `f32` or `f64` (sealed: the kernels are compiled for
 /// these two only). Tables are built in f64 and cast with [`Real::from_f64`] at use.
