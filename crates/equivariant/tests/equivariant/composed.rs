@@ -13,7 +13,10 @@ use equivariant::o3::tensor_product::{
     TensorProductPlan, fully_connected_tensor_product, tensor_square,
 };
 use equivariant::o3::{Irreps, Normalization};
-use equivariant::ops::{composed, soft_one_hot_linspace, spherical_harmonics, tensor_product};
+use equivariant::ops::{
+    composed, soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
+    spherical_harmonics_tangent, tensor_product,
+};
 use equivariant_testing::assert_close;
 
 fn irreps(s: &str) -> Irreps {
@@ -202,6 +205,72 @@ fn composed_radial_bases_match_native() {
             let what = format!("{basis} cutoff {cutoff}");
             assert_close(&format!("{what} out"), &fallback[0], &native[0], 1e-10);
             assert_close(&format!("{what} grad"), &fallback[1], &native[1], 1e-9);
+        }
+    }
+}
+
+/// The harmonics' tangent: values and gradients in both the vectors (the Hessian along the
+/// tangents) and the tangents.
+#[test]
+fn composed_harmonics_tangent_matches_native() {
+    let device = Device::flex().autodiff();
+    let n = 9;
+    let (v, s) = (wavy(3 * n, 0.2), wavy(3 * n, 1.9));
+    for normalize in [true, false] {
+        for ls in [vec![0, 1, 2, 3, 4], vec![3, 1]] {
+            let sh = Arc::new(
+                SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Norm).unwrap(),
+            );
+            let dim = sh.dim();
+            let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| {
+                let (tv, ts) = (tensor(&v, [n, 3], &device), tensor(&s, [n, 3], &device));
+                let out = f(tv.clone(), ts.clone());
+                let grads = out
+                    .clone()
+                    .mul(tensor(&wavy(n * dim, 0.7), [n, dim], &device))
+                    .sum()
+                    .backward();
+                [
+                    values(out),
+                    values(tv.grad(&grads).unwrap()),
+                    values(ts.grad(&grads).unwrap()),
+                ]
+            };
+            let native = run(&|v, s| spherical_harmonics_tangent(&sh, v, s));
+            let fallback = run(&|v, s| composed::spherical_harmonics_tangent(&sh, v, s));
+            let what = format!("harmonics tangent {ls:?} normalize {normalize}");
+            assert_close(&format!("{what} out"), &fallback[0], &native[0], 1e-10);
+            assert_close(&format!("{what} grad v"), &fallback[1], &native[1], 1e-9);
+            assert_close(&format!("{what} grad s"), &fallback[2], &native[2], 1e-9);
+        }
+    }
+}
+
+/// The radial bases' derivative: values and gradients (the second derivative).
+#[test]
+fn composed_radial_basis_derivative_matches_native() {
+    let device = Device::flex().autodiff();
+    // Away from the bessel basis' start, where the native kernel switches to a series.
+    let x: Vec<f64> = (0..23).map(|i| -0.37 + 0.113 * i as f64).collect();
+    for basis in Basis::ALL {
+        for cutoff in [false, true] {
+            let b = Arc::new(SoftOneHotLinspace::new(0.1, 2.0, 7, basis, cutoff).unwrap());
+            let g = wavy(x.len() * 7, 0.3);
+            let run = |f: &dyn Fn(Tensor<1>) -> Tensor<2>| {
+                let t = tensor(&x, [x.len()], &device);
+                let out = f(t.clone());
+                let grads = out
+                    .clone()
+                    .mul(tensor(&g, [x.len(), 7], &device))
+                    .sum()
+                    .backward();
+                [values(out), values(t.grad(&grads).unwrap())]
+            };
+            let native = run(&|t| soft_one_hot_linspace_derivative(&b, t));
+            let fallback = run(&|t| composed::soft_one_hot_linspace_derivative(&b, t));
+            let what = format!("{basis} cutoff {cutoff} derivative");
+            assert_close(&format!("{what} out"), &fallback[0], &native[0], 1e-9);
+            assert_close(&format!("{what} grad"), &fallback[1], &native[1], 1e-8);
         }
     }
 }
