@@ -2,7 +2,9 @@
 //!
 //! The modules, bottom up (each imports only from those before it in this list):
 //!
-//! - [`real`] ([`Real`]: the float types, f32 and f64) and [`error`] ([`Error`]).
+//! - [`real`] ([`Real`]: the float types, f32 and f64, and crate-internal dual numbers that
+//!   give the generic harmonics and bases their second derivatives) and [`error`]
+//!   ([`Error`]).
 //! - [`graph`]: edge lists ([`graph::EdgeIndex`]), radius graphs, periodic cells, edge
 //!   vectors and scatter sums.
 //! - [`o3`]: irreducible representations of O(3) ([`o3::Irreps`]), rotations in every

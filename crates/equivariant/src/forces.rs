@@ -263,7 +263,12 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
         derivatives.virial,
         energy_tangent,
     )?;
-    let mut grads = surrogate.backward();
+    // A tangent that reaches no tracked tensor (a model without parameters) still gets its
+    // (empty) gradients: burn's backward needs a tracked root, which a zero term anchors.
+    let anchor = Tensor::<1>::zeros([1], (&r.device(), r.dtype()))
+        .autodiff()
+        .require_grad();
+    let mut grads = surrogate.add(anchor.mul_scalar(0.0)).backward();
     if let Some(mut energy_grads) = energy_grads {
         model.visit(&mut AddScaled {
             from: &mut energy_grads,

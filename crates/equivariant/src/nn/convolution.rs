@@ -481,14 +481,10 @@ impl Convolution {
     /// edge, as the length's gradient there), `[E, num_basis]`; differentiable in both.
     fn embedding_tangent(&self, edge_vec: Tensor<2>, tangent: Tensor<2>) -> Tensor<2> {
         let [e, _] = edge_vec.dims();
-        let squared = edge_vec.clone().powi_scalar(2).sum_dim(1);
-        let nonzero = squared.clone().greater_elem(0.0);
-        let length = squared.mask_fill(nonzero.clone().bool_not(), 1.0).sqrt();
-        let rate = edge_vec
-            .mul(tangent)
-            .sum_dim(1)
-            .div(length.clone())
-            .mul(nonzero.float().cast(length.dtype()));
+        let (length, nonzero) = edge_lengths(edge_vec.clone());
+        // d|r| = (r . t) / |r|, on a safe divisor (the length is 0 only with r = 0).
+        let divisor = length.clone().add(nonzero.clone().neg().add_scalar(1.0));
+        let rate = edge_vec.mul(tangent).sum_dim(1).div(divisor).mul(nonzero);
         soft_one_hot_linspace_derivative(&self.basis, length.reshape([e]))
             .mul(rate)
             .mul_scalar((self.config.num_basis as f64).sqrt())
@@ -542,8 +538,9 @@ impl Convolution {
     /// [`edge_embedding`](Convolution::edge_embedding) of checked edge vectors.
     fn embedding(&self, edge_vec: Tensor<2>) -> Tensor<2> {
         let [e, _] = edge_vec.dims();
-        let length = edge_vec.powi_scalar(2).sum_dim(1).sqrt().reshape([e]);
-        soft_one_hot_linspace(&self.basis, length).mul_scalar((self.config.num_basis as f64).sqrt())
+        let (length, _) = edge_lengths(edge_vec);
+        soft_one_hot_linspace(&self.basis, length.reshape([e]))
+            .mul_scalar((self.config.num_basis as f64).sqrt())
     }
 
     /// `z` for a graph of `num_edges` edges on `num_nodes` nodes: the configured value, or
@@ -625,4 +622,18 @@ impl Convolution {
             1.0 / z.sqrt(),
         ))
     }
+}
+
+/// The edge lengths `|r_e|` (`[E, 1]`) with a zero gradient at a zero-length edge (where
+/// `sqrt`'s is infinite; the radial layer's kernel does the same), and the indicator of the
+/// nonzero ones (`[E, 1]`, a constant).
+fn edge_lengths(edge_vec: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let squared = edge_vec.powi_scalar(2).sum_dim(1);
+    let positive = squared.clone().greater_elem(0.0);
+    let nonzero = positive.clone().float().cast(squared.dtype());
+    let length = squared
+        .mask_fill(positive.bool_not(), 1.0)
+        .sqrt()
+        .mul(nonzero.clone());
+    (length, nonzero)
 }

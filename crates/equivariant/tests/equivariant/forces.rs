@@ -3,6 +3,7 @@
 //! rotation of forces and virial with the atoms, f32 against f64, and bad input.
 
 use burn::module::Param;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
 use equivariant::Error;
 use equivariant::forces::{EnergyForces, LossDerivatives, energy_forces, training_gradients};
@@ -924,5 +925,197 @@ fn training_a_model_on_forces_matches_e3nn() {
                 );
             }
         }
+    }
+}
+
+/// An ordinary training loop: burn's Adam on `training_gradients`, a student convolution
+/// fitted to a teacher's forces (another convolution's, on the same atoms). The force loss
+/// falls to a fraction of its start.
+#[test]
+fn adam_on_training_gradients_fits_forces() {
+    let (teacher, pos) = Potential::new(12, 41, DType::F64);
+    let (other, _) = Potential::new(12, 42, DType::F64);
+    let r = teacher.edge_vectors(&pos);
+    let target = teacher.run(&r).forces.without_autodiff();
+    let device = teacher.f_in.device();
+    let e = teacher.graph.num_edges();
+    let r = Tensor::<2>::from_data(TensorData::new(r, [e, 3]), (&device, DType::F64));
+    let (n, f_in, graph, edges) = (12, &teacher.f_in, &teacher.graph, &teacher.edges);
+    let scalars = |out: Tensor<2>| out.slice([0..n, 0..20]);
+    let mut student = other.conv;
+    let mut optim = AdamConfig::new().init();
+    let mut losses = Vec::new();
+    for _ in 0..40 {
+        let mut loss = 0.0;
+        let step = training_gradients(
+            &student,
+            edges,
+            r.clone(),
+            |r| {
+                Ok(scalars(student.forward_edges(f_in.clone(), r, graph)?)
+                    .powf_scalar(2.0)
+                    .sum())
+            },
+            |result| {
+                let residual = result.forces.clone().sub(target.clone());
+                loss = values(residual.clone().powi_scalar(2).mean())[0];
+                Ok(LossDerivatives {
+                    energy: 0.0,
+                    forces: residual.mul_scalar(2.0 / (3 * n) as f64),
+                    virial: None,
+                })
+            },
+            |r, s| {
+                let (out, d_out) =
+                    student.forward_edges_tangent(f_in.clone(), r, s, None, graph)?;
+                Ok(scalars(out).mul(scalars(d_out)).sum().mul_scalar(2.0))
+            },
+            false,
+        )
+        .unwrap();
+        losses.push(loss);
+        let grads = GradientsParams::from_grads(step.gradients, &student);
+        student = optim.step(0.01, student, grads);
+    }
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(
+        last < 0.2 * first,
+        "force loss {first} -> {last} after 40 Adam steps: {losses:?}"
+    );
+}
+
+/// `training_gradients` and `force_surrogate` on bad loss derivatives: a typed error naming
+/// the input, never a NaN gradient.
+#[test]
+fn bad_loss_derivatives_are_typed_errors() {
+    let (potential, pos) = Potential::new(6, 1, DType::F64);
+    let device = potential.f_in.device();
+    let e = potential.graph.num_edges();
+    let r = Tensor::<2>::from_data(
+        TensorData::new(potential.edge_vectors(&pos), [e, 3]),
+        (&device, DType::F64),
+    );
+    let matrix = |rows: usize, fill: f64| {
+        Tensor::<2>::from_data(
+            TensorData::new(vec![fill; rows * 3], [rows, 3]),
+            (&device, DType::F64),
+        )
+    };
+    let run = |derivatives: LossDerivatives| {
+        training_gradients(
+            &potential.conv,
+            &potential.edges,
+            r.clone(),
+            |r| Ok(r.powi_scalar(2).sum()),
+            |_| Ok(derivatives),
+            |r, s| Ok(r.mul(s).sum().mul_scalar(2.0)),
+            false,
+        )
+        .map(|_| ())
+    };
+    let derivatives = |energy, forces, virial| LossDerivatives {
+        energy,
+        forces,
+        virial,
+    };
+    assert!(run(derivatives(1.0, matrix(6, 0.5), Some(matrix(3, 0.1)))).is_ok());
+    assert!(matches!(
+        run(derivatives(f64::NAN, matrix(6, 0.5), None)),
+        Err(Error::NonFinite { what: "dL/dE", .. })
+    ));
+    assert!(matches!(
+        run(derivatives(1.0, matrix(6, f64::INFINITY), None)),
+        Err(Error::NonFinite {
+            what: "dl_dforces",
+            ..
+        })
+    ));
+    assert!(matches!(
+        run(derivatives(1.0, matrix(5, 0.5), None)),
+        Err(Error::ShapeMismatch {
+            what: "dl_dforces [n, 3]",
+            ..
+        })
+    ));
+    assert!(matches!(
+        run(derivatives(1.0, matrix(6, 0.5), Some(matrix(2, 0.1)))),
+        Err(Error::ShapeMismatch {
+            what: "dl_dvirial [3, 3]",
+            ..
+        })
+    ));
+    assert!(matches!(
+        run(derivatives(1.0, matrix(6, 0.5), Some(matrix(3, f64::NAN)))),
+        Err(Error::NonFinite {
+            what: "dl_dvirial",
+            ..
+        })
+    ));
+}
+
+/// Two coincident atoms (a zero-length edge each way): the energy, forces, virial, every
+/// parameter's gradient and the positions' gradient of a force loss are finite.
+#[test]
+fn coincident_atoms_give_finite_forces_and_gradients() {
+    let (mut potential, mut pos) = Potential::new(8, 5, DType::F64);
+    for a in 0..3 {
+        pos[3 + a] = pos[a];
+    }
+    potential.graph = potential
+        .conv
+        .graph(&Tensor::<2>::from_data(
+            TensorData::new(pos.clone(), [8, 3]),
+            (&potential.f_in.device(), DType::F64),
+        ))
+        .unwrap();
+    let graph = &potential.graph;
+    assert!(
+        (0..graph.num_edges()).any(|k| graph.src[k] == 0 && graph.dst[k] == 1),
+        "the coincident pair is an edge"
+    );
+    potential.edges = EdgeIndex::new(&graph.src, &graph.dst, 8).unwrap();
+    let e = graph.num_edges();
+    let device = potential.f_in.device();
+    let r = Tensor::<2>::from_data(
+        TensorData::new(potential.edge_vectors(&pos), [e, 3]),
+        (&device, DType::F64),
+    );
+    let scalars = |out: Tensor<2>| out.slice([0..8, 0..20]);
+    let (conv, f_in) = (&potential.conv, &potential.f_in);
+    let step = training_gradients(
+        conv,
+        &potential.edges,
+        r,
+        |r| {
+            Ok(scalars(conv.forward_edges(f_in.clone(), r, graph)?)
+                .powf_scalar(2.0)
+                .sum())
+        },
+        |result| {
+            Ok(LossDerivatives {
+                energy: 1.0,
+                forces: result.forces.clone().mul_scalar(0.1),
+                virial: Some(result.virial.clone().mul_scalar(0.1)),
+            })
+        },
+        |r, s| {
+            let (out, d_out) = conv.forward_edges_tangent(f_in.clone(), r, s, None, graph)?;
+            Ok(scalars(out).mul(scalars(d_out)).sum().mul_scalar(2.0))
+        },
+        true,
+    )
+    .unwrap();
+    let finite = |what: &str, x: Vec<f64>| {
+        assert!(x.iter().all(|x| x.is_finite()), "{what}: {x:?}");
+    };
+    finite("energy", values(step.energy_forces.energy));
+    finite("forces", values(step.energy_forces.forces));
+    finite("virial", values(step.energy_forces.virial));
+    finite("dL/dpos", values(step.positions.unwrap()));
+    for (k, w) in conv.fc.weights.iter().enumerate() {
+        finite(
+            &format!("dL/dW{k}"),
+            values(w.val().grad(&step.gradients).unwrap()),
+        );
     }
 }
