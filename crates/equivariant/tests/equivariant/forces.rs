@@ -6,7 +6,9 @@ use burn::module::Param;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
 use equivariant::Error;
-use equivariant::forces::{EnergyForces, LossDerivatives, energy_forces, training_gradients};
+use equivariant::forces::{
+    EnergyForces, LossDerivatives, TrainingGradients, energy_forces, training_gradients,
+};
 use equivariant::graph::{Cell, EdgeIndex, Graph, radius_graph};
 use equivariant::math::ActivationFunction;
 use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
@@ -27,6 +29,27 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 /// factor or term is off by the component itself).
 fn fd_tolerance(exact: &[f64]) -> f64 {
     1e-5 * (1.0 + exact.iter().fold(0.0f64, |m, x| m.max(x.abs())))
+}
+
+/// `exact`, the gradient of an objective in the entries of a parameter, against central
+/// differences (step 1e-5) of `moved(i, delta)`, the objective with entry `i` moved by
+/// `delta`, at `samples` entries spread over it.
+fn assert_matches_differences(
+    what: &str,
+    exact: &[f64],
+    samples: usize,
+    moved: impl Fn(usize, f64) -> f64,
+) {
+    let tol = fd_tolerance(exact);
+    let h = 1e-5;
+    for i in (0..exact.len()).step_by(exact.len() / samples + 1) {
+        let slope = (moved(i, h) - moved(i, -h)) / (2.0 * h);
+        assert!(
+            (exact[i] - slope).abs() < tol,
+            "{what}[{i}]: backward {}, difference {slope}",
+            exact[i]
+        );
+    }
 }
 
 /// A potential made of the guide's convolution with a silu radial MLP (smooth, so finite
@@ -439,30 +462,20 @@ fn the_tangent_backward_gives_the_parameter_gradient() {
         let exact = values(weight.grad(&grads).expect("the weights are tracked"));
         let w = values(weight.val());
         let shape = weight.val().dims();
-        let tol = fd_tolerance(&exact);
-        for k in (0..w.len()).step_by(w.len() / 7 + 1) {
-            let with = |delta: f64| {
-                let mut moved = w.clone();
-                moved[k] += delta;
-                let mut conv = potential.conv.clone();
-                conv.fc.weights[layer] =
-                    Param::from_tensor(potential.tensor(moved, shape).require_grad());
-                let p = Potential {
-                    conv,
-                    f_in: potential.f_in.clone(),
-                    graph: potential.graph.clone(),
-                    edges: potential.edges.clone(),
-                };
-                values(objective(&p))[0]
+        assert_matches_differences(&format!("layer {layer} weight"), &exact, 7, |k, delta| {
+            let mut moved = w.clone();
+            moved[k] += delta;
+            let mut conv = potential.conv.clone();
+            conv.fc.weights[layer] =
+                Param::from_tensor(potential.tensor(moved, shape).require_grad());
+            let p = Potential {
+                conv,
+                f_in: potential.f_in.clone(),
+                graph: potential.graph.clone(),
+                edges: potential.edges.clone(),
             };
-            let h = 1e-5;
-            let slope = (with(h) - with(-h)) / (2.0 * h);
-            assert!(
-                (exact[k] - slope).abs() < tol,
-                "layer {layer} weight {k}: backward {}, difference {slope}",
-                exact[k]
-            );
-        }
+            values(objective(&p))[0]
+        });
     }
 }
 
@@ -533,26 +546,10 @@ fn training_on_forces_matches_e3nn() {
                 true,
             )
             .unwrap();
-            let (result, grads) = (step.energy_forces, step.gradients);
             let close = |what: &str, got: &[f64], expected: &[f64]| {
                 assert_fixture(&format!("{name} {what}"), got, expected, dtype)
             };
-            close(
-                "dL/dpos",
-                &values(step.positions.expect("asked for")),
-                &f64s(&case["grad_pos"]),
-            );
-            close(
-                "energy",
-                &values(result.energy),
-                &[case["energy"].as_f64().unwrap()],
-            );
-            close("forces", &values(result.forces), &f64s(&case["forces"]));
-            close(
-                "loss",
-                &[loss.expect("the loss ran")],
-                &[case["loss"].as_f64().unwrap()],
-            );
+            let grads = assert_step_matches(&name, dtype, step, loss.expect("the loss ran"), case);
             let expected = case["grad_fc_weights"].as_array().unwrap();
             for (k, (w, x)) in conv.fc.weights.iter().zip(expected).enumerate() {
                 close(
@@ -563,6 +560,39 @@ fn training_on_forces_matches_e3nn() {
             }
         }
     }
+}
+
+/// A training step against a fixture case: the positions' gradient, the energy, the forces,
+/// the virial (where the case has it) and the loss ([`assert_fixture`] in `dtype`); returns
+/// the parameters' gradients.
+fn assert_step_matches(
+    name: &str,
+    dtype: DType,
+    step: TrainingGradients,
+    loss: f64,
+    case: &Value,
+) -> Gradients {
+    let close = |what: &str, got: &[f64], expected: &[f64]| {
+        assert_fixture(&format!("{name} {what}"), got, expected, dtype)
+    };
+    let result = step.energy_forces;
+    let expected = |key: &str| f64s(&case[key]);
+    close(
+        "dL/dpos",
+        &values(step.positions.expect("asked for")),
+        &expected("grad_pos"),
+    );
+    close(
+        "energy",
+        &values(result.energy),
+        &[case["energy"].as_f64().unwrap()],
+    );
+    close("forces", &values(result.forces), &expected("forces"));
+    if !case["virial"].is_null() {
+        close("virial", &values(result.virial), &expected("virial"));
+    }
+    close("loss", &[loss], &[case["loss"].as_f64().unwrap()]);
+    step.gradients
 }
 
 /// An e3nn fixture's value: f64 to 1e-10, f32 to 1e-4, each relative to the largest entry
@@ -833,27 +863,17 @@ fn check_parameter<const D: usize>(
     let exact = values(value.grad(grads).expect("tracked"));
     let w = values(value.clone());
     let shape = value.shape();
-    let tol = fd_tolerance(&exact);
-    for i in (0..w.len()).step_by(w.len() / 4 + 1) {
-        let loss_with = |delta: f64| {
-            let mut moved = w.clone();
-            moved[i] += delta;
-            let moved = Tensor::<D>::from_data(
-                TensorData::new(moved, shape.clone()),
-                (&r.device(), DType::F64),
-            );
-            let mut model = model.clone();
-            *param(&mut model) = Param::from_tensor(moved.require_grad());
-            model.loss_at(r)
-        };
-        let h = 1e-5;
-        let slope = (loss_with(h) - loss_with(-h)) / (2.0 * h);
-        assert!(
-            (exact[i] - slope).abs() < tol,
-            "{name}[{i}]: backward {}, difference {slope}",
-            exact[i]
+    assert_matches_differences(name, &exact, 4, |i, delta| {
+        let mut moved = w.clone();
+        moved[i] += delta;
+        let moved = Tensor::<D>::from_data(
+            TensorData::new(moved, shape.clone()),
+            (&r.device(), DType::F64),
         );
-    }
+        let mut model = model.clone();
+        *param(&mut model) = Param::from_tensor(moved.require_grad());
+        model.loss_at(r)
+    });
 }
 
 /// Against e3nn 0.6.0 with `create_graph=True` (`tools/reference/fixtures_forces.py`): a
@@ -891,20 +911,7 @@ fn training_a_model_on_forces_matches_e3nn() {
                 true,
             )
             .unwrap();
-            let (result, grads) = (step.energy_forces, step.gradients);
-            close(
-                "dL/dpos",
-                &values(step.positions.expect("asked for")),
-                &f64s(&case["grad_pos"]),
-            );
-            close(
-                "energy",
-                &values(result.energy),
-                &[case["energy"].as_f64().unwrap()],
-            );
-            close("forces", &values(result.forces), &f64s(&case["forces"]));
-            close("virial", &values(result.virial), &f64s(&case["virial"]));
-            close("loss", &[loss.unwrap()], &[case["loss"].as_f64().unwrap()]);
+            let grads = assert_step_matches(&name, dtype, step, loss.expect("the loss ran"), case);
             let grad = |p: Tensor<2>| values(p.grad(&grads).expect("tracked"));
             for (layer, conv) in [("first", &model.first), ("second", &model.second)] {
                 let expected = case[format!("grad_{layer}_fc_weights")].as_array().unwrap();

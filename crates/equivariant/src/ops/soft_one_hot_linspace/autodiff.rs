@@ -40,15 +40,11 @@ impl<B: SoftOneHotLinspaceBackend, C: CheckpointStrategy> SoftOneHotLinspaceBack
         x: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         // The derivative's backward is the value's with f'' for f': the same step.
-        Self::custom_forward(
-            SoftOneHotLinspaceBackward,
+        with_slope::<B, C>(
             basis,
-            [x],
-            |basis, [x]| {
-                let (d1, d2) = B::soft_one_hot_linspace_second_derivative(basis, x);
-                (d2, d1)
-            },
-            |basis, [x]| B::soft_one_hot_linspace_derivative(basis, x),
+            x,
+            B::soft_one_hot_linspace_second_derivative,
+            B::soft_one_hot_linspace_derivative,
         )
     }
 
@@ -64,15 +60,11 @@ impl<B: SoftOneHotLinspaceBackend, C: CheckpointStrategy> SoftOneHotLinspaceBack
         basis: Arc<SoftOneHotLinspace>,
         x: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        Self::custom_forward(
-            SoftOneHotLinspaceBackward,
+        with_slope::<B, C>(
             basis,
-            [x],
-            |basis, [x]| {
-                let (y, dy) = B::soft_one_hot_linspace_with_derivative(basis, x);
-                (dy, y)
-            },
-            |basis, [x]| B::soft_one_hot_linspace(basis, x),
+            x,
+            B::soft_one_hot_linspace_with_derivative,
+            B::soft_one_hot_linspace,
         )
     }
 
@@ -83,4 +75,28 @@ impl<B: SoftOneHotLinspaceBackend, C: CheckpointStrategy> SoftOneHotLinspaceBack
         let (y, dy) = B::soft_one_hot_linspace_with_derivative(basis, x.into_primitive());
         (Self::from_inner(y), Self::from_inner(dy))
     }
+}
+
+/// An inner backend's kernel of the basis at `x`.
+type Kernel<B, Out> = fn(Arc<SoftOneHotLinspace>, FloatTensor<B>) -> Out;
+
+/// The `Autodiff` forward of an elementwise function of `x` (`[n] -> [n, number]`):
+/// `with_slope` gives the values and their derivatives (saved for the backward) when `x` is
+/// tracked, `values` the values alone when not.
+fn with_slope<B: SoftOneHotLinspaceBackend, C: CheckpointStrategy>(
+    basis: Arc<SoftOneHotLinspace>,
+    x: FloatTensor<Autodiff<B, C>>,
+    with_slope: Kernel<B, (FloatTensor<B>, FloatTensor<B>)>,
+    values: Kernel<B, FloatTensor<B>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    Autodiff::<B, C>::custom_forward(
+        SoftOneHotLinspaceBackward,
+        basis,
+        [x],
+        |basis, [x]| {
+            let (y, slope) = with_slope(basis, x);
+            (slope, y)
+        },
+        |basis, [x]| values(basis, x),
+    )
 }

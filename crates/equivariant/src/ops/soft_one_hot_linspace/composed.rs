@@ -4,7 +4,7 @@
 
 use std::f64::consts::{FRAC_PI_2, PI};
 
-use burn::tensor::Tensor;
+use burn::tensor::{Bool, Tensor};
 use equivariant_core::math::{Basis, SoftOneHotLinspace};
 
 use crate::ops::composed::constant;
@@ -34,11 +34,7 @@ pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor
     let len = basis.end() - basis.start();
     match basis.basis() {
         Basis::Gaussian | Basis::Cosine | Basis::SmoothFinite => {
-            let step = basis.step().unwrap_or(1.0);
-            let d = x
-                .clone()
-                .sub(row(basis.centers().to_vec()))
-                .mul_scalar(1.0 / step);
+            let (d, _) = scaled_distances(basis, &x);
             match basis.basis() {
                 Basis::Gaussian => d.clone().mul(d).neg().exp().mul_scalar(1.0 / 1.12),
                 Basis::Cosine => {
@@ -68,12 +64,8 @@ pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor
             }
         }
         Basis::Bessel => {
-            let r = x.clone().sub_scalar(basis.start());
-            let freq: Vec<f64> = (1..=number).map(|k| k as f64 * PI / len).collect();
-            let coef = (2.0 / len).sqrt();
+            let (r, freq, coef, at_zero, safe) = bessel_radius(basis, &x);
             // At r = 0, sin(f r) / r is its limit f.
-            let at_zero = r.clone().equal_elem(0.0);
-            let safe = r.clone().mask_fill(at_zero.clone(), 1.0);
             let zero = at_zero.float().cast(x.dtype());
             let values = safe
                 .clone()
@@ -124,15 +116,11 @@ pub fn soft_one_hot_linspace_derivative(basis: &SoftOneHotLinspace, x: Tensor<1>
     let number = basis.number();
     let x = x.reshape([n, 1]);
     let row = |values: Vec<f64>| constant(values, [1, number], &x);
-    let indicator = |mask: Tensor<2, burn::tensor::Bool>| mask.float().cast(x.dtype());
+    let indicator = |mask: Tensor<2, Bool>| mask.float().cast(x.dtype());
     let len = basis.end() - basis.start();
     match basis.basis() {
         Basis::Gaussian | Basis::Cosine | Basis::SmoothFinite => {
-            let step = basis.step().unwrap_or(1.0);
-            let d = x
-                .clone()
-                .sub(row(basis.centers().to_vec()))
-                .mul_scalar(1.0 / step);
+            let (d, step) = scaled_distances(basis, &x);
             match basis.basis() {
                 // d/dx exp(-d^2) / 1.12 = -2 d exp(-d^2) / 1.12 / step.
                 Basis::Gaussian => d
@@ -187,11 +175,7 @@ pub fn soft_one_hot_linspace_derivative(basis: &SoftOneHotLinspace, x: Tensor<1>
         }
         Basis::Bessel => {
             // d/dr sin(w r) / r = (w cos(w r) - sin(w r) / r) / r, taken as 0 at r = 0.
-            let r = x.clone().sub_scalar(basis.start());
-            let freq: Vec<f64> = (1..=number).map(|k| k as f64 * PI / len).collect();
-            let coef = (2.0 / len).sqrt();
-            let at_zero = r.clone().equal_elem(0.0);
-            let safe = r.clone().mask_fill(at_zero.clone(), 1.0);
+            let (r, freq, coef, at_zero, safe) = bessel_radius(basis, &x);
             let arg = safe.clone().mul(row(freq.clone()));
             let slope = arg
                 .clone()
@@ -219,4 +203,25 @@ fn soft_unit_step(x: Tensor<2>) -> Tensor<2> {
         .neg()
         .exp()
         .mul(positive.float().cast(x.dtype()))
+}
+
+/// `d[i, k] = (x[i] - c_k) / step` for the centered bases, `[n, number]`, and the step.
+fn scaled_distances(basis: &SoftOneHotLinspace, x: &Tensor<2>) -> (Tensor<2>, f64) {
+    let step = basis.step().unwrap_or(1.0);
+    let centers = constant(basis.centers().to_vec(), [1, basis.number()], x);
+    (x.clone().sub(centers).mul_scalar(1.0 / step), step)
+}
+
+/// The bessel basis' radius `r = x - start` (`[n, 1]`), frequencies `k pi / L`, factor
+/// `sqrt(2 / L)`, where `r = 0`, and `r` with those entries set to 1 (a safe divisor).
+fn bessel_radius(
+    basis: &SoftOneHotLinspace,
+    x: &Tensor<2>,
+) -> (Tensor<2>, Vec<f64>, f64, Tensor<2, Bool>, Tensor<2>) {
+    let len = basis.end() - basis.start();
+    let r = x.clone().sub_scalar(basis.start());
+    let freq = (1..=basis.number()).map(|k| k as f64 * PI / len).collect();
+    let at_zero = r.clone().equal_elem(0.0);
+    let safe = r.clone().mask_fill(at_zero.clone(), 1.0);
+    (r, freq, (2.0 / len).sqrt(), at_zero, safe)
 }
