@@ -7,8 +7,8 @@ use burn::tensor::Tensor;
 use equivariant_core::Result;
 use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonicsPlan};
 
-use crate::ops::spherical_harmonics::spherical_harmonics;
-use crate::shape::{check_finite, check_width};
+use crate::ops::spherical_harmonics::{spherical_harmonics, spherical_harmonics_tangent};
+use crate::shape::{check_finite, check_rows, check_width};
 
 /// e3nn's `o3.SphericalHarmonics(irreps_out, normalize, normalization)` module: the
 /// harmonics `Y^l(v)` of each row `v` for the degrees of `irreps_out`, differentiable with
@@ -102,5 +102,44 @@ impl SphericalHarmonics {
         check_width("SphericalHarmonics vectors [n, 3]", &vectors, 3)?;
         check_finite("SphericalHarmonics vectors", &vectors)?;
         Ok(spherical_harmonics(&self.table, vectors))
+    }
+
+    /// [`forward`](SphericalHarmonics::forward) and its tangent along `tangents`,
+    /// `(Y, dY)` with `dY_i = J_Y(v_i) s_i`, differentiable in both inputs (through the
+    /// harmonics' Hessian): the module's part of a tangent pass (training on forces).
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](SphericalHarmonics::forward), for either input, and
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) if `tangents` has other rows.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::{Normalization, SphericalHarmonics};
+    /// let sh = SphericalHarmonics::new(&"0e + 1o + 2e".parse()?, true, Normalization::Component)?;
+    /// let device = Device::flex();
+    /// let v = Tensor::<2>::from_floats([[0.3, -1.0, 2.0]], &device);
+    /// // Along v itself the normalized harmonics do not change.
+    /// let (_, dy) = sh.forward_tangent(v.clone(), v)?;
+    /// assert!(dy.abs().max().into_scalar::<f32>() < 1e-6);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_tangent(
+        &self,
+        vectors: Tensor<2>,
+        tangents: Tensor<2>,
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
+        check_width("SphericalHarmonics tangents [n, 3]", &tangents, 3)?;
+        check_rows(
+            "SphericalHarmonics tangents (the rows of vectors)",
+            &tangents,
+            vectors.dims()[0],
+        )?;
+        check_finite("SphericalHarmonics tangents", &tangents)?;
+        let y = self.forward(vectors.clone())?;
+        Ok((
+            y,
+            spherical_harmonics_tangent(&self.table, vectors, tangents),
+        ))
     }
 }

@@ -290,6 +290,85 @@ impl TensorProduct {
             }
         }
     }
+
+    /// [`forward`](TensorProduct::forward) and its tangent, `(out, d_out)`: the product is
+    /// linear in each input, so
+    ///
+    /// `d_out = TP(dx1, x2, w) + TP(x1, dx2, w) + TP(x1, x2, dw)`,
+    ///
+    /// each term present when its tangent is given (`None`: a constant input; `dweight` only
+    /// with external weights, shaped as `weight`; in a plan with unweighted paths the last
+    /// term is `TP(x1, x2, dw) - TP(x1, x2, 0)`, those paths being constant in the weights). Three calls of the same op, so `d_out` is
+    /// differentiable in every input and weight: the module's part of a tangent pass
+    /// (training on forces). Without any tangent, `d_out` is zero.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](TensorProduct::forward), for each term; [`Error::InvalidArgument`] for
+    /// a `dweight` without external weights.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let device = Device::flex();
+    /// let tp = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .init(&device)?;
+    /// let (x1, x2) = (Tensor::<2>::from_floats([[2.0]], &device), Tensor::<2>::from_floats([[3.0]], &device));
+    /// let one = Tensor::<2>::from_floats([[1.0]], &device);
+    /// // out = w x1 x2, so d out / d x1 = w x2 = out / x1.
+    /// let (out, d_out) = tp.forward_tangent(x1, Some(one), x2, None, None, None)?;
+    /// let (out, d_out) = (out.into_scalar::<f32>(), d_out.into_scalar::<f32>());
+    /// assert!((d_out - out / 2.0).abs() < 1e-6);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_tangent(
+        &self,
+        x1: Tensor<2>,
+        dx1: Option<Tensor<2>>,
+        x2: Tensor<2>,
+        dx2: Option<Tensor<2>>,
+        weight: Option<Tensor<2>>,
+        dweight: Option<Tensor<2>>,
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
+        let out = self.forward(x1.clone(), x2.clone(), weight.clone())?;
+        let mut d_out = out.zeros_like();
+        if let Some(dx1) = dx1 {
+            check_rows("TensorProduct dx1 (the rows of x1)", &dx1, x1.dims()[0])?;
+            d_out = d_out.add(self.forward(dx1, x2.clone(), weight.clone())?);
+        }
+        if let Some(dx2) = dx2 {
+            check_rows("TensorProduct dx2 (the rows of x2)", &dx2, x2.dims()[0])?;
+            d_out = d_out.add(self.forward(x1.clone(), dx2, weight.clone())?);
+        }
+        if let Some(dweight) = dweight {
+            if self.weight.is_some() || weight.is_none() {
+                return Err(Error::InvalidArgument {
+                    name: "TensorProduct dweight",
+                    reason: "a weight tangent needs external weights, given as weight".into(),
+                });
+            }
+            if let Some(weight) = &weight {
+                check_rows(
+                    "TensorProduct dweight (the rows of weight)",
+                    &dweight,
+                    weight.dims()[0],
+                )?;
+            }
+            // Paths without weights do not move with them: their part of TP(x1, x2, dw) is
+            // TP(x1, x2, 0), taken away.
+            let unweighted = self.plan.instructions().iter().any(|i| !i.has_weight);
+            let constant = if unweighted {
+                Some(self.forward(x1.clone(), x2.clone(), Some(dweight.zeros_like()))?)
+            } else {
+                None
+            };
+            d_out = d_out.add(self.forward(x1, x2, Some(dweight))?);
+            if let Some(constant) = constant {
+                d_out = d_out.sub(constant);
+            }
+        }
+        Ok((out, d_out))
+    }
 }
 
 /// Prints the plan as e3nn does and where the weights live.

@@ -576,3 +576,76 @@ fn adam_step_updates_internal_weights() {
         expected.len()
     );
 }
+
+/// `TensorProduct::forward_tangent` against central differences of `forward` along the
+/// tangents of both inputs and the (external) weights at once, for every plan in `plans`,
+/// shared and per-row weights; a weight tangent on a module with internal weights is an
+/// error.
+#[test]
+fn tangent_matches_central_differences() {
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(17);
+    let batch = 4;
+    for shared in [false, true] {
+        for plan in plans(shared) {
+            let tp = equivariant::util::cast(TensorProduct::new(plan.clone(), &device), DType::F64);
+            // Shared weights live in the module (internal, no tangent); per-row ones are
+            // given, with their tangent.
+            let weighted = plan.weight_numel() > 0 && !shared;
+            let [x1, x2, w] = inputs(&plan, batch, &mut rng);
+            let [dx1, dx2, dw] = inputs(&plan, batch, &mut rng);
+            let at = |step: f64| {
+                let moved = |x: &[f64], d: &[f64]| -> Vec<f64> {
+                    x.iter().zip(d).map(|(a, b)| a + step * b).collect()
+                };
+                let (d1, d2) = (plan.irreps_in1().dim(), plan.irreps_in2().dim());
+                [
+                    tensor::<f64, 2>(&moved(&x1, &dx1), [batch, d1], &device),
+                    tensor::<f64, 2>(&moved(&x2, &dx2), [batch, d2], &device),
+                    tensor::<f64, 2>(&moved(&w, &dw), weight_shape(&plan, batch), &device),
+                ]
+            };
+            let [a1, a2, aw] = at(0.0);
+            let [t1, t2, tw] = {
+                let [p1, p2, pw] = at(1.0);
+                [p1.sub(a1.clone()), p2.sub(a2.clone()), pw.sub(aw.clone())]
+            };
+            let (weight, dweight) = if weighted {
+                (Some(aw), Some(tw))
+            } else {
+                (None, None)
+            };
+            let (out, d_out) = tp
+                .forward_tangent(a1, Some(t1), a2, Some(t2), weight, dweight)
+                .unwrap();
+            let h = 1e-5;
+            let f = |step: f64| {
+                let [p1, p2, pw] = at(step);
+                values::<f64, 2>(tp.forward(p1, p2, weighted.then_some(pw)).unwrap())
+            };
+            let slope: Vec<f64> = f(h)
+                .iter()
+                .zip(f(-h))
+                .map(|(p, m)| (p - m) / (2.0 * h))
+                .collect();
+            let scale = 1.0
+                + values::<f64, 2>(out)
+                    .iter()
+                    .fold(0.0f64, |m, x| m.max(x.abs()));
+            for (got, fd) in values::<f64, 2>(d_out).iter().zip(&slope) {
+                assert!(
+                    (got - fd).abs() < 1e-7 * scale,
+                    "{plan}: tangent {got} vs {fd}"
+                );
+            }
+        }
+    }
+    let internal = FullyConnectedTensorProduct::new(&irreps("0e"), &irreps("0e"), &irreps("0e"))
+        .init(&device)
+        .unwrap();
+    let one = Tensor::<2>::ones([1, 1], &device);
+    assert!(matches!(
+        internal.forward_tangent(one.clone(), None, one.clone(), None, None, Some(one)),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
