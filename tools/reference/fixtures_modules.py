@@ -436,6 +436,64 @@ def spherical_harmonics_cases(seed0):
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# 7. o3.Norm and nn.ExtractIr
+# ---------------------------------------------------------------------------------------------
+
+
+def norm_case(seed, irreps_in, squared):
+    torch.manual_seed(seed)
+    norm = o3.Norm(irreps_in, squared=squared)
+    x = norm.irreps_in.randn(BATCH, -1).requires_grad_(True)
+    out = norm(x)
+    g = torch.randn_like(out)
+    (out * g).sum().backward()
+    case = {
+        "irreps_in": irreps_in,
+        "simplified": str(norm.irreps_in),
+        "irreps_out": str(norm.irreps_out),
+        "squared": squared,
+        "batch": BATCH,
+        "x": flat(x),
+        "out": flat(out),
+        "g": flat(g),
+        "grad_x": grad(x),
+    }
+    print(f"Norm({irreps_in}, squared={squared})")
+    return case
+
+
+def norm_cases(seed0):
+    return [
+        norm_case(seed0, "2x1o+1x1o+1x0e+2x2e+3x0e", False),
+        norm_case(seed0 + 1, "3x0o+1x3e+2x1e", True),
+    ]
+
+
+def extract_ir_case(seed, irreps_in, ir):
+    torch.manual_seed(seed)
+    ex = nn.ExtractIr(irreps_in, ir)
+    x = ex.irreps_in.randn(BATCH, -1)
+    case = {
+        "irreps_in": str(ex.irreps_in),
+        "ir": ir,
+        "irreps_out": str(ex.irreps_out),
+        "batch": BATCH,
+        "x": flat(x),
+        "out": flat(ex(x)),
+    }
+    print(f"ExtractIr({ex.irreps_in}, {ir})")
+    return case
+
+
+def extract_ir_cases(seed0):
+    return [
+        extract_ir_case(seed0, "2x0e+1x1o+3x0e+1x2e", "0e"),
+        extract_ir_case(seed0 + 1, "1x1o+2x1e+4x1o", "1o"),
+        extract_ir_case(seed0 + 2, "1x1o", "2e"),
+    ]
+
+
 def main():
     linear = linear_cases(9000)
     gate = gate_cases(9100)
@@ -443,6 +501,8 @@ def main():
     bn = batch_norm_cases(9300)
     extract = extract_cases(9400)
     sh = spherical_harmonics_cases(9500)
+    norm = norm_cases(9600)
+    extract_ir = extract_ir_cases(9700)
     acts = {a for c in gate for a in c["act_scalars"] + c["act_gates"]}
     dump("modules", {
         **header("tools/reference/fixtures_modules.py"),
@@ -453,6 +513,8 @@ def main():
         "batch_norm": bn,
         "extract": extract,
         "spherical_harmonics": sh,
+        "norm": norm,
+        "extract_ir": extract_ir,
     })
 
 

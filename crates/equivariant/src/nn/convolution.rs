@@ -19,6 +19,7 @@ use equivariant_core::{Error, Result};
 use super::FullyConnectedNet;
 use crate::o3::TensorProduct;
 use crate::ops::composed::edge_vectors_from_index;
+use crate::ops::irreps::sqrt_with_zero_gradient;
 use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
     soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
@@ -629,11 +630,10 @@ impl Convolution {
 /// nonzero ones (`[E, 1]`, a constant).
 fn edge_lengths(edge_vec: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     let squared = edge_vec.powi_scalar(2).sum_dim(1);
-    let positive = squared.clone().greater_elem(0.0);
-    let nonzero = positive.clone().float().cast(squared.dtype());
-    let length = squared
-        .mask_fill(positive.bool_not(), 1.0)
-        .sqrt()
-        .mul(nonzero.clone());
-    (length, nonzero)
+    let nonzero = squared
+        .clone()
+        .greater_elem(0.0)
+        .float()
+        .cast(squared.dtype());
+    (sqrt_with_zero_gradient(squared), nonzero)
 }

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use equivariant_core::o3::Irreps;
+use equivariant_core::o3::{Irrep, Irreps, MulIr};
 use equivariant_core::{Error, Result};
 
 use crate::ops::irreps::columns;
@@ -144,5 +144,101 @@ impl Extract {
     pub fn forward(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>> {
         check_width("Extract x [batch, irreps_in.dim]", &x, self.irreps_in.dim())?;
         Ok(self.ranges.iter().map(|r| columns(&x, r)).collect())
+    }
+
+    /// The only output, as e3nn's `Extract(..., squeeze_out=True)` returns it.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Extract::forward); [`Error::InvalidArgument`] unless there is exactly
+    /// one output.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::Extract;
+    /// let e = Extract::new(&"1x0e+1x1o".parse()?, &["1x1o".parse()?], &[vec![1]])?;
+    /// let out = e.forward_squeezed(Tensor::<2>::ones([5, 4], &Device::flex()))?;
+    /// assert_eq!(out.dims(), [5, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_squeezed(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        let outs = self.irreps_outs.len();
+        let mut out = self.forward(x)?;
+        match out.pop() {
+            Some(only) if outs == 1 => Ok(only),
+            _ => Err(Error::InvalidArgument {
+                name: "Extract",
+                reason: format!("squeezing needs exactly one output, this one has {outs}"),
+            }),
+        }
+    }
+}
+
+/// e3nn's `nn.ExtractIr`: every block of one irrep, in order, as one tensor.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::nn::ExtractIr;
+/// let e = ExtractIr::new(&"2x0e+1x1o+3x0e".parse()?, "0e".parse()?);
+/// assert_eq!(e.irreps_out().to_string(), "2x0e+3x0e");
+/// let x = Tensor::<2>::from_floats([[1.0, 2.0, 0.0, 0.0, 0.0, 3.0, 4.0, 5.0]], &Device::flex());
+/// let y = e.forward(x)?.into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(y, [1.0, 2.0, 3.0, 4.0, 5.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct ExtractIr {
+    extract: Extract,
+}
+
+impl ExtractIr {
+    /// Extracts the blocks of `irreps_in` whose irrep is `ir` (none: an empty output).
+    ///
+    /// ```
+    /// use equivariant::nn::ExtractIr;
+    /// let e = ExtractIr::new(&"1x1o".parse()?, "2e".parse()?);
+    /// assert_eq!(e.irreps_out().dim(), 0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(irreps_in: &Irreps, ir: Irrep) -> Self {
+        let (blocks, picked): (Vec<usize>, Vec<MulIr>) = irreps_in
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.ir == ir)
+            .map(|(i, entry)| (i, *entry))
+            .unzip();
+        let irreps_out = Irreps::from_entries(picked);
+        let extract = Extract::new(irreps_in, &[irreps_out], &[blocks])
+            .expect("one output whose blocks are the named ones");
+        ExtractIr { extract }
+    }
+
+    /// The output irreps.
+    ///
+    /// ```
+    /// use equivariant::nn::ExtractIr;
+    /// let e = ExtractIr::new(&"1x1o+1x0e+2x1o".parse()?, "1o".parse()?);
+    /// assert_eq!(e.irreps_out().to_string(), "1x1o+2x1o");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn irreps_out(&self) -> &Irreps {
+        &self.extract.irreps_outs()[0]
+    }
+
+    /// The blocks of the irrep, `[batch, irreps_in.dim] -> [batch, irreps_out.dim]`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::ExtractIr;
+    /// let e = ExtractIr::new(&"1x0e+1x1o".parse()?, "1o".parse()?);
+    /// assert!(e.forward(Tensor::<2>::ones([2, 3], &Device::flex())).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        self.extract.forward_squeezed(x)
     }
 }

@@ -1,6 +1,6 @@
 //! Neural-network layers, e3nn's `e3nn.nn`: [`FullyConnectedNet`], [`Activation`],
-//! [`Gate`], [`NormActivation`], [`BatchNorm`], [`Extract`], and the guide's
-//! [`Convolution`].
+//! [`Gate`], [`NormActivation`], [`BatchNorm`], [`Extract`], [`ExtractIr`], [`Identity`],
+//! and the guide's [`Convolution`].
 
 pub(crate) mod activation;
 pub mod batch_norm;
@@ -8,12 +8,14 @@ mod convolution;
 mod extract;
 mod fully_connected_net;
 mod gate;
+mod identity;
 mod norm_activation;
 
 pub use activation::Activation;
 pub use batch_norm::{BatchNorm, BatchNormConfig, Reduce};
 pub use convolution::{Convolution, ConvolutionConfig};
-pub use extract::Extract;
+pub use extract::{Extract, ExtractIr};
 pub use fully_connected_net::FullyConnectedNet;
 pub use gate::Gate;
+pub use identity::Identity;
 pub use norm_activation::NormActivation;

@@ -4,7 +4,7 @@
 //!
 //! The burn modules take the names e3nn users know: [`TensorProduct`] (with
 //! [`FullyConnectedTensorProduct`], [`TensorProduct::full`], [`TensorProduct::elementwise`],
-//! [`TensorProduct::square`]), [`Linear`] and [`SphericalHarmonics`] hold their weights and
+//! [`TensorProduct::square`]), [`Linear`], [`SphericalHarmonics`] and [`Norm`] hold their weights and
 //! run a core plan ([`TensorProductPlan`](tensor_product::TensorProductPlan),
 //! [`LinearPlan`], [`SphericalHarmonicsPlan`]).
 //!
@@ -20,10 +20,12 @@
 //! ```
 
 mod linear_burn;
+mod norm_burn;
 mod spherical_harmonics_burn;
 mod tensor_product_burn;
 
 pub use equivariant_core::o3::*;
 pub use linear_burn::{Linear, LinearConfig};
+pub use norm_burn::Norm;
 pub use spherical_harmonics_burn::SphericalHarmonics;
 pub use tensor_product_burn::{FullyConnectedTensorProduct, TensorProduct};

@@ -53,6 +53,29 @@ pub fn norms_squared(x: &Tensor<2>, irreps: &Irreps) -> Tensor<2> {
     concat_columns(parts, batch, x)
 }
 
+/// The norm of every irrep instance, `|x_u|` (the square root of [`norms_squared`]), with a
+/// zero gradient at a zero instance (where `sqrt`'s is infinite and e3nn's is NaN).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::ops::irreps::norms;
+/// let irreps = "1x0e + 1x1o".parse()?;
+/// let x = Tensor::<2>::from_floats([[-2.0, 1.0, 2.0, 2.0]], &Device::flex());
+/// assert_eq!(norms(&x, &irreps).into_data().try_into_vec::<f32>().unwrap(), [2.0, 3.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn norms(x: &Tensor<2>, irreps: &Irreps) -> Tensor<2> {
+    sqrt_with_zero_gradient(norms_squared(x, irreps))
+}
+
+/// `sqrt(x)` of a tensor of non-negative entries, with a zero gradient where `x = 0`: the
+/// zero entries are taken through a constant.
+pub(crate) fn sqrt_with_zero_gradient(x: Tensor<2>) -> Tensor<2> {
+    let positive = x.clone().greater_elem(0.0);
+    let nonzero = positive.clone().float().cast(x.dtype());
+    x.mask_fill(positive.bool_not(), 1.0).sqrt().mul(nonzero)
+}
+
 /// Every irrep instance times its own scalar, `y_{u,m} = s_u x_{u,m}`: `x` is
 /// `[batch, irreps.dim]`, `s` is `[batch, irreps.num_irreps]` (instances in layout order),
 /// the result has `x`'s shape. This is e3nn's `ElementwiseTensorProduct` of `x` with

@@ -9,13 +9,13 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::math::ActivationFunction;
 use equivariant::nn::{
-    Activation, BatchNorm, BatchNormConfig, Extract, FullyConnectedNet, Gate, NormActivation,
-    Reduce,
+    Activation, BatchNorm, BatchNormConfig, Extract, ExtractIr, FullyConnectedNet, Gate, Identity,
+    NormActivation, Reduce,
 };
 use equivariant::o3::tensor_product::PathNormalization;
 use equivariant::o3::{
-    FullyConnectedTensorProduct, Irreps, Linear, LinearConfig, Normalization, SphericalHarmonics,
-    TensorProduct,
+    FullyConnectedTensorProduct, Irreps, Linear, LinearConfig, Norm, Normalization,
+    SphericalHarmonics, TensorProduct,
 };
 use equivariant::store::{ModuleSnapshot, SafetensorsStore, e3nn_safetensors};
 use equivariant::util::cast;
@@ -362,6 +362,100 @@ fn extract_matches_e3nn() {
             assert_close(&format!("extract {k} out {i}"), &values(y), &f64s(e), 0.0);
         }
     }
+}
+
+#[test]
+fn norm_matches_e3nn() {
+    let fixture = load_fixture!("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["norm"].as_array().unwrap().iter().enumerate() {
+        let norm = Norm::new(
+            &case["irreps_in"].as_str().unwrap().parse().unwrap(),
+            case["squared"].as_bool().unwrap(),
+        );
+        assert_eq!(
+            norm.irreps_in().to_string(),
+            case["simplified"].as_str().unwrap()
+        );
+        assert_eq!(
+            norm.irreps_out().to_string(),
+            case["irreps_out"].as_str().unwrap()
+        );
+        let x = input(case, "x", &device);
+        let out = norm.forward(x.clone()).unwrap();
+        assert_close(
+            &format!("norm {k} out"),
+            &values(out.clone()),
+            &f64s(&case["out"]),
+            1e-10,
+        );
+        let grads = loss(out, case, "g").backward();
+        assert_close(
+            &format!("norm {k} grad x"),
+            &values(x.grad(&grads).unwrap()),
+            &f64s(&case["grad_x"]),
+            1e-10,
+        );
+    }
+    // A zero instance: norm 0 with a zero gradient (e3nn's is NaN).
+    let norm = Norm::new(&"1x1o".parse().unwrap(), false);
+    let x = tensor(&[0.0, 0.0, 0.0], [1, 3], &device).require_grad();
+    let grads = norm.forward(x.clone()).unwrap().sum().backward();
+    assert_eq!(values(x.grad(&grads).unwrap()), [0.0; 3]);
+    let norm = Norm::new(&"2x1o+1x2e".parse().unwrap(), false);
+    assert_equivariant(
+        |args: &[Tensor<2>]| vec![norm.forward(args[0].clone()).unwrap()],
+        None,
+        &[Representation::Irreps("2x1o+1x2e".parse().unwrap())],
+        &[Representation::Irreps("3x0e".parse().unwrap())],
+        None,
+        &Device::flex(),
+        DType::F64,
+        7,
+    )
+    .unwrap();
+}
+
+#[test]
+fn extract_ir_and_identity_match_e3nn() {
+    let fixture = load_fixture!("modules");
+    let device = Device::flex().autodiff();
+    for (k, case) in fixture["extract_ir"].as_array().unwrap().iter().enumerate() {
+        let ex = ExtractIr::new(
+            &irreps(&case["irreps_in"]),
+            case["ir"].as_str().unwrap().parse().unwrap(),
+        );
+        assert_eq!(
+            ex.irreps_out().to_string(),
+            case["irreps_out"].as_str().unwrap()
+        );
+        let out = ex.forward(input(case, "x", &device)).unwrap();
+        assert_close(
+            &format!("extract_ir {k}"),
+            &values(out),
+            &f64s(&case["out"]),
+            0.0,
+        );
+    }
+    let extract = Extract::new(
+        &"1x0e+1x1o".parse().unwrap(),
+        &["1x0e".parse().unwrap(), "1x1o".parse().unwrap()],
+        &[vec![0], vec![1]],
+    )
+    .unwrap();
+    let x = tensor(&[1.0, 2.0, 3.0, 4.0], [1, 4], &device);
+    assert!(extract.forward_squeezed(x.clone()).is_err(), "two outputs");
+    let id = Identity::new(
+        &"2x0e+1x1o".parse().unwrap(),
+        &"1x0e+1x0e+1x1o".parse().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        values(id.forward(x.clone().pad((0, 1, 0, 0), 0.0)).unwrap()),
+        [1.0, 2.0, 3.0, 4.0, 0.0]
+    );
+    assert!(id.forward(x).is_err());
+    assert!(Identity::new(&"1x1o".parse().unwrap(), &"1x1e".parse().unwrap()).is_err());
 }
 
 #[test]
