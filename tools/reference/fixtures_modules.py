@@ -494,6 +494,45 @@ def extract_ir_cases(seed0):
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# 8. o3.TensorProduct.right and weight_views
+# ---------------------------------------------------------------------------------------------
+
+
+def tp_views_case(seed, shared):
+    torch.manual_seed(seed)
+    irreps_in1, irreps_in2, irreps_out = "2x0e+2x1o", "1x0e+1x1o", "2x0e+2x1o+2x1e"
+    instructions = [
+        (0, 0, 0, "uvw", True),
+        (1, 1, 0, "uvu", False),
+        (1, 0, 1, "uvw", True),
+        (1, 1, 2, "uvu", True),
+        (0, 1, 1, "uvu", True),
+    ]
+    tp = o3.TensorProduct(irreps_in1, irreps_in2, irreps_out, instructions, shared_weights=shared,
+                          internal_weights=False, compile_right=True)
+    weight = torch.randn(1 if shared else BATCH, tp.weight_numel)
+    x, y = tp.irreps_in1.randn(BATCH, -1), tp.irreps_in2.randn(BATCH, -1)
+    w = weight[0] if shared else weight
+    views = list(tp.weight_views(w, yield_instruction=True))
+    case = {
+        "irreps_in1": irreps_in1,
+        "irreps_in2": irreps_in2,
+        "irreps_out": irreps_out,
+        "instructions": [list(i) for i in instructions],
+        "shared": shared,
+        "batch": BATCH,
+        "weight": flat(weight),
+        "x": flat(x),
+        "y": flat(y),
+        "out": flat(tp(x, y, w)),
+        "right": flat(tp.right(y, w)),
+        "views": [{"instruction": i, "path_shape": list(ins.path_shape), "weight": flat(v)} for i, ins, v in views],
+    }
+    print(f"TensorProduct.right / weight_views, shared={shared}")
+    return case
+
+
 def main():
     linear = linear_cases(9000)
     gate = gate_cases(9100)
@@ -503,6 +542,7 @@ def main():
     sh = spherical_harmonics_cases(9500)
     norm = norm_cases(9600)
     extract_ir = extract_ir_cases(9700)
+    tp_views = [tp_views_case(9800, True), tp_views_case(9801, False)]
     acts = {a for c in gate for a in c["act_scalars"] + c["act_gates"]}
     dump("modules", {
         **header("tools/reference/fixtures_modules.py"),
@@ -515,6 +555,7 @@ def main():
         "spherical_harmonics": sh,
         "norm": norm,
         "extract_ir": extract_ir,
+        "tp_views": tp_views,
     })
 
 

@@ -28,4 +28,4 @@ pub use equivariant_core::o3::*;
 pub use linear_burn::{Linear, LinearConfig};
 pub use norm_burn::Norm;
 pub use spherical_harmonics_burn::SphericalHarmonics;
-pub use tensor_product_burn::{FullyConnectedTensorProduct, TensorProduct};
+pub use tensor_product_burn::{FullyConnectedTensorProduct, TensorProduct, WeightView};

@@ -369,6 +369,136 @@ impl TensorProduct {
         }
         Ok((out, d_out))
     }
+
+    /// e3nn's `right(y, weight)`: the operator `b[batch, i, k]` with
+    /// `out[batch, k] = sum_i x1[batch, i] b[batch, i, k]`, the product evaluated on the
+    /// rows of the identity, `[batch, irreps_in2.dim] -> [batch, irreps_in1.dim,
+    /// irreps_out.dim]`; differentiable in `y` and the weights.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](TensorProduct::forward), for `y` and `weight`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let device = Device::flex();
+    /// let tp = FullyConnectedTensorProduct::new(&"2x0e+1x1o".parse()?, &"1o".parse()?, &"1x1e+1x0e".parse()?)
+    ///     .init(&device)?;
+    /// let x = Tensor::<2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
+    /// let y = Tensor::<2>::random([3, 3], Distribution::Normal(0.0, 1.0), &device);
+    /// let b = tp.right(y.clone(), None)?; // [3, 5, 4]
+    /// let applied = x.clone().reshape([3, 1, 5]).matmul(b).reshape([3, 4]);
+    /// let direct = tp.forward(x, y, None)?;
+    /// assert!(applied.sub(direct).abs().max().into_scalar::<f32>() < 1e-5);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn right(&self, y: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<3>> {
+        let [batch, _] = y.dims();
+        let (d1, d_out) = (self.plan.irreps_in1().dim(), self.plan.irreps_out().dim());
+        let (device, dtype) = (y.device(), y.dtype());
+        let identity = Tensor::<2>::eye(d1, &device).cast(dtype);
+        let x1 = identity
+            .reshape([1, d1, d1])
+            .expand([batch, d1, d1])
+            .reshape([batch * d1, d1]);
+        let repeat = |t: Tensor<2>| {
+            let [rows, cols] = t.dims();
+            t.reshape([rows, 1, cols])
+                .expand([rows, d1, cols])
+                .reshape([rows * d1, cols])
+        };
+        let x2 = repeat(y);
+        let weight = match weight {
+            Some(w) if !self.plan.shared_weights() => {
+                check_rows(
+                    "TensorProduct weight [batch, weight_numel] (per row)",
+                    &w,
+                    batch,
+                )?;
+                Some(repeat(w))
+            }
+            w => w,
+        };
+        Ok(self.forward(x1, x2, weight)?.reshape([batch, d1, d_out]))
+    }
+
+    /// e3nn's `weight_views`: the block of the weights of each weighted instruction, in
+    /// order, from the internal weights or `weight` (as [`forward`](TensorProduct::forward)
+    /// takes it), differentiable. Each view is `[rows, prod(path_shape)]` with the
+    /// instruction's `path_shape` (e.g. `[mul_in1, mul_in2, mul_out]` for `uvw`), row-major:
+    /// reshape it to `[rows, path_shape...]` for e3nn's view.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a `weight` given to a module with internal weights or
+    /// missing without them; [`Error::ShapeMismatch`] for a `weight` not `[_, weight_numel]`.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let tp = FullyConnectedTensorProduct::new(&"2x0e".parse()?, &"3x0e".parse()?, &"4x0e".parse()?)
+    ///     .init(&Device::flex())?;
+    /// let views = tp.weight_views(None)?;
+    /// assert_eq!(views[0].path_shape, [2, 3, 4]);
+    /// assert_eq!(views[0].weight.dims(), [1, 24]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn weight_views(&self, weight: Option<Tensor<2>>) -> Result<Vec<WeightView>> {
+        let numel = self.plan.weight_numel();
+        let weight = match (&self.weight, weight) {
+            (Some(internal), None) => internal.val().reshape([1, numel]),
+            (None, Some(weight)) => {
+                check_width("TensorProduct weight [_, weight_numel]", &weight, numel)?;
+                weight
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidArgument {
+                    name: "TensorProduct weight",
+                    reason: "this module has internal weights; pass None".into(),
+                });
+            }
+            (None, None) => {
+                return Err(Error::InvalidArgument {
+                    name: "TensorProduct weight",
+                    reason: format!("this module has external weights; pass [_, {numel}]"),
+                });
+            }
+        };
+        let [rows, _] = weight.dims();
+        let mut offset = 0;
+        let mut views = Vec::new();
+        for (instruction, (ins, shape)) in self
+            .plan
+            .instructions()
+            .iter()
+            .zip(self.plan.path_shapes())
+            .enumerate()
+        {
+            if !ins.has_weight {
+                continue;
+            }
+            let len: usize = shape.iter().product();
+            views.push(WeightView {
+                instruction,
+                path_shape: shape.clone(),
+                weight: weight.clone().slice([0..rows, offset..offset + len]),
+            });
+            offset += len;
+        }
+        Ok(views)
+    }
+}
+
+/// The weights of one weighted instruction ([`TensorProduct::weight_views`]).
+#[derive(Debug, Clone)]
+pub struct WeightView {
+    /// The instruction's index in the plan.
+    pub instruction: usize,
+    /// The instruction's weight shape (`[mul_in1, mul_in2, mul_out]` for `uvw`, ...).
+    pub path_shape: Vec<usize>,
+    /// The weights, `[rows, prod(path_shape)]`, row-major in `path_shape`.
+    pub weight: Tensor<2>,
 }
 
 /// Prints the plan as e3nn does and where the weights live.

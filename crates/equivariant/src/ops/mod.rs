@@ -1,8 +1,8 @@
 //! burn backend extensions: the primitives the burn modules run, each a trait over
 //! [`Backend`](burn::backend::Backend) implemented natively for Flex (the core CPU kernels)
 //! and for `Autodiff` (a custom backward), plus a `Tensor`-level function that falls back
-//! to [`composed`] (burn tensor ops, any backend) on other devices; gather / scatter and the
-//! per-irrep operations of [`irreps`] are composed of burn tensor ops.
+//! to [`composed`] (burn tensor ops, any backend) on other devices; gather / scatter, the
+//! per-irrep operations of [`irreps`] and [`soft_unit_step`] are composed of burn tensor ops.
 //!
 //! Every op with a native kernel has one shape, a folder `ops/<op>/`: `mod.rs` (the backend
 //! trait, the `Tensor`-level function, the formula and the shapes), `flex.rs` (the Flex
@@ -26,6 +26,7 @@ pub mod irreps;
 pub mod radial_layer;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
+mod soft_unit_step;
 pub mod spherical_harmonics;
 pub mod tensor_product;
 
@@ -36,6 +37,7 @@ pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{
     SoftOneHotLinspaceBackend, soft_one_hot_linspace, soft_one_hot_linspace_derivative,
 };
+pub use soft_unit_step::soft_unit_step;
 pub use spherical_harmonics::{
     SphericalHarmonicsBackend, spherical_harmonics, spherical_harmonics_tangent,
 };

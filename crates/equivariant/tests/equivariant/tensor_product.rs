@@ -649,3 +649,85 @@ fn tangent_matches_central_differences() {
         Err(Error::InvalidArgument { .. })
     ));
 }
+
+/// `right` and `weight_views` against e3nn 0.6.0 (`fixtures_modules.py`): a plan mixing
+/// weighted and unweighted `uvw` / `uvu` instructions, shared (internal) and per-row
+/// (external) weights; f64 at 1e-10.
+#[test]
+fn right_and_weight_views_match_e3nn() {
+    use burn::module::Param;
+    use equivariant_testing::{assert_close, f64s, load_fixture};
+    let fixture = load_fixture!("modules");
+    let device = Device::flex();
+    for case in fixture["tp_views"].as_array().unwrap() {
+        let shared = case["shared"].as_bool().unwrap();
+        let batch = case["batch"].as_u64().unwrap() as usize;
+        let instructions: Vec<Instruction> = case["instructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let i = i.as_array().unwrap();
+                let index = |k: usize| i[k].as_u64().unwrap() as usize;
+                let mode: ConnectionMode = i[3].as_str().unwrap().parse().unwrap();
+                Instruction::new(index(0), index(1), index(2), mode, i[4].as_bool().unwrap())
+            })
+            .collect();
+        let parse = |k: &str| irreps(case[k].as_str().unwrap());
+        let plan = TensorProductPlan::new(
+            &parse("irreps_in1"),
+            &parse("irreps_in2"),
+            &parse("irreps_out"),
+            instructions,
+            options(shared),
+        )
+        .unwrap();
+        let (d1, d2, numel) = (
+            plan.irreps_in1().dim(),
+            plan.irreps_in2().dim(),
+            plan.weight_numel(),
+        );
+        let weight = f64s(&case["weight"]);
+        let mut tp = equivariant::util::cast(TensorProduct::new(plan, &device), DType::F64);
+        let external = if shared {
+            let w = Tensor::<1>::from_data(TensorData::new(weight, [numel]), (&device, DType::F64));
+            tp.weight = Some(Param::from_tensor(w));
+            None
+        } else {
+            Some(tensor::<f64, 2>(&weight, [batch, numel], &device))
+        };
+        let x = tensor::<f64, 2>(&f64s(&case["x"]), [batch, d1], &device);
+        let y = tensor::<f64, 2>(&f64s(&case["y"]), [batch, d2], &device);
+        let out = tp.forward(x, y.clone(), external.clone()).unwrap();
+        let what = format!("shared {shared}");
+        assert_close(
+            &format!("{what} out"),
+            &values::<f64, 2>(out),
+            &f64s(&case["out"]),
+            1e-10,
+        );
+        let right = tp.right(y, external.clone()).unwrap();
+        let right: Vec<f64> = right.into_data().iter::<f64>().collect();
+        assert_close(
+            &format!("{what} right"),
+            &right,
+            &f64s(&case["right"]),
+            1e-10,
+        );
+        let views = tp.weight_views(external).unwrap();
+        let expected = case["views"].as_array().unwrap();
+        assert_eq!(views.len(), expected.len());
+        for (view, e) in views.iter().zip(expected) {
+            assert_eq!(view.instruction as u64, e["instruction"].as_u64().unwrap());
+            let shape: Vec<usize> = f64s(&e["path_shape"]).iter().map(|&s| s as usize).collect();
+            assert_eq!(view.path_shape, shape);
+            let got = values::<f64, 2>(view.weight.clone());
+            assert_close(
+                &format!("{what} view {}", view.instruction),
+                &got,
+                &f64s(&e["weight"]),
+                0.0,
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@ use burn::tensor::{Bool, Tensor};
 use equivariant_core::math::{Basis, SoftOneHotLinspace};
 
 use crate::ops::composed::constant;
+use crate::ops::soft_unit_step;
 
 /// The radial basis of each value, as
 /// [`soft_one_hot_linspace`](crate::ops::soft_one_hot_linspace()), composed of burn ops
@@ -90,7 +91,6 @@ pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor
     }
 }
 
-/// e3nn's `soft_unit_step`: `exp(-1/x)` for `x > 0`, else 0 (the division kept off `x <= 0`).
 /// The derivative of the bases, as
 /// [`soft_one_hot_linspace_derivative`](crate::ops::soft_one_hot_linspace_derivative()),
 /// written out in burn ops (burn differentiates it once more): the formulas' derivatives
@@ -194,15 +194,6 @@ pub fn soft_one_hot_linspace_derivative(basis: &SoftOneHotLinspace, x: Tensor<1>
             }
         }
     }
-}
-
-fn soft_unit_step(x: Tensor<2>) -> Tensor<2> {
-    let positive = x.clone().greater_elem(0.0);
-    let safe = x.clone().mask_fill(positive.clone().bool_not(), 1.0);
-    safe.recip()
-        .neg()
-        .exp()
-        .mul(positive.float().cast(x.dtype()))
 }
 
 /// `d[i, k] = (x[i] - c_k) / step` for the centered bases, `[n, number]`, and the step.
