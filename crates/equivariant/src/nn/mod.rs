@@ -1,10 +1,11 @@
 //! Neural-network layers, e3nn's `e3nn.nn`: [`FullyConnectedNet`], [`Activation`],
-//! [`Gate`], [`NormActivation`], [`BatchNorm`], [`Extract`], [`ExtractIr`], [`Identity`],
-//! and the guide's [`Convolution`].
+//! [`Gate`], [`NormActivation`], [`BatchNorm`], [`Dropout`], [`Extract`], [`ExtractIr`],
+//! [`Identity`], and the guide's [`Convolution`].
 
 pub(crate) mod activation;
 pub mod batch_norm;
 mod convolution;
+mod dropout;
 mod extract;
 mod fully_connected_net;
 mod gate;
@@ -14,6 +15,7 @@ mod norm_activation;
 pub use activation::Activation;
 pub use batch_norm::{BatchNorm, BatchNormConfig, Reduce};
 pub use convolution::{Convolution, ConvolutionConfig};
+pub use dropout::Dropout;
 pub use extract::{Extract, ExtractIr};
 pub use fully_connected_net::FullyConnectedNet;
 pub use gate::Gate;

@@ -920,3 +920,73 @@ fn scatter_mean_matches_core_and_finite_differences() {
         [6, 2],
     );
 }
+
+/// Equivariant dropout: every irrep instance is kept whole (scaled by `1 / (1 - p)`) or
+/// zeroed whole, about a fraction `p` of them dropped; with the same random draws, rotating
+/// the input rotates the output; `p = 1` drops everything; evaluation is the identity.
+#[test]
+fn dropout_drops_whole_irreps_and_commutes_with_rotations() {
+    use equivariant::nn::Dropout;
+    use equivariant::o3::rand_matrix;
+    let device = Device::flex().autodiff();
+    let irreps: Irreps = "3x0e+2x1o+1x2e".parse().unwrap();
+    let dim = irreps.dim();
+    let (p, batch) = (0.3, 2000);
+    let dropout = Dropout::new(&irreps, p).unwrap();
+    let x = tensor(&vec![1.0; batch * dim], [batch, dim], &device);
+    device.seed(5);
+    let y = values(dropout.forward(x).unwrap());
+    let (mut dropped, mut total) = (0usize, 0usize);
+    for row in y.chunks(dim) {
+        let mut start = 0;
+        for entry in irreps.iter() {
+            for _ in 0..entry.mul {
+                let d = entry.ir.dim();
+                let block = &row[start..start + d];
+                let kept = block.iter().all(|&v| (v - 1.0 / (1.0 - p)).abs() < 1e-12);
+                let zero = block.iter().all(|&v| v == 0.0);
+                assert!(kept || zero, "a partly dropped instance: {block:?}");
+                dropped += usize::from(zero);
+                total += 1;
+                start += d;
+            }
+        }
+    }
+    let fraction = dropped as f64 / total as f64;
+    // 12000 instances: the fraction's standard deviation is 0.004.
+    assert!((fraction - p).abs() < 0.025, "dropped {fraction}, p = {p}");
+
+    let n = 4;
+    let x = wavy(n * dim);
+    let rotation = rand_matrix(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3));
+    let d = irreps.d_from_matrix(&rotation).unwrap();
+    let d = &d;
+    let rotate = |v: &[f64]| -> Vec<f64> {
+        v.chunks(dim)
+            .flat_map(|row| {
+                (0..dim).map(move |i| (0..dim).map(|j| d[i * dim + j] * row[j]).sum::<f64>())
+            })
+            .collect()
+    };
+    let run = |v: &[f64]| {
+        device.seed(11);
+        values(dropout.forward(tensor(v, [n, dim], &device)).unwrap())
+    };
+    assert_close(
+        "dropout(R x) = R dropout(x)",
+        &run(&rotate(&x)),
+        &rotate(&run(&x)),
+        1e-12,
+    );
+
+    let all = Dropout::new(&irreps, 1.0).unwrap();
+    assert_eq!(
+        values(all.forward(tensor(&x, [n, dim], &device)).unwrap()),
+        vec![0.0; n * dim]
+    );
+    let eval = dropout.training(false);
+    assert_eq!(
+        values(eval.forward(tensor(&x, [n, dim], &device)).unwrap()),
+        x
+    );
+}
