@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 const NEGLIGIBLE: f64 = 1e-30;
 
 /// The smooth unit step of every entry, `u(x) = exp(-1/x)` for `x > 0` and `0` otherwise
-/// (e3nn's `soft_unit_step`, as [`equivariant_core::math::soft_unit_step`]), any shape,
+/// (e3nn's `soft_unit_step`, as [`equivariant_core::math::soft_unit_step()`]), any shape,
 /// differentiable: `u'(x) = u(x) / x^2`, finite everywhere.
 ///
 /// ```
