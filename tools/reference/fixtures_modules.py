@@ -109,9 +109,10 @@ def act_constants(names):
 # ---------------------------------------------------------------------------------------------
 
 
-def linear_case(seed, irreps_in, irreps_out, biases, path_normalization):
+def linear_case(seed, irreps_in, irreps_out, biases, path_normalization, instructions=None):
     torch.manual_seed(seed)
-    lin = o3.Linear(irreps_in, irreps_out, biases=biases, path_normalization=path_normalization)
+    lin = o3.Linear(irreps_in, irreps_out, biases=biases, path_normalization=path_normalization,
+                    instructions=instructions)
     with torch.no_grad():
         lin.weight.copy_(torch.randn_like(lin.weight))
         if lin.bias.numel() > 0:
@@ -137,6 +138,8 @@ def linear_case(seed, irreps_in, irreps_out, biases, path_normalization):
         "grad_bias": grad(lin.bias) if has_bias else [],
         "state_dict_keys": state_dict_keys(lin),
     }
+    if instructions is not None:
+        case["instructions"] = [list(i) for i in instructions]
     print(f"{lin} biases={biases} {path_normalization} | bias_numel={lin.bias_numel} "
           f"| output_mask={lin.output_mask.tolist()} | state_dict {case['state_dict_keys']}")
     return case
@@ -151,6 +154,17 @@ def linear_cases(seed0):
         # (A 0e output fed by a bias only cannot be built: e3nn 0.6.0's codegen concatenates the
         # bias's [1, dim] with the [batch, dim] blocks and fails.)
         linear_case(seed0 + 2, "2x0e+3x1o+2x2e", "2x0e+2x1o+1x1e+1x0o", True, "element"),
+    ]
+
+
+def linear_instruction_cases(seed0):
+    """o3.Linear with explicit instructions (a subset, out of order, one input feeding two
+    outputs) and a bias flag per output block."""
+    return [
+        linear_case(seed0, "2x0e+3x1o+1x0e", "4x0e+2x1o+2x0e", [False, False, True], "element",
+                    instructions=[(2, 0), (1, 1), (0, 2), (2, 2)]),
+        linear_case(seed0 + 1, "3x1o+2x0e", "2x0e+1x1o", [True, False], "path",
+                    instructions=[(1, 0), (0, 1)]),
     ]
 
 
@@ -543,6 +557,7 @@ def main():
     norm = norm_cases(9600)
     extract_ir = extract_ir_cases(9700)
     tp_views = [tp_views_case(9800, True), tp_views_case(9801, False)]
+    linear_instructions = linear_instruction_cases(9900)
     acts = {a for c in gate for a in c["act_scalars"] + c["act_gates"]}
     dump("modules", {
         **header("tools/reference/fixtures_modules.py"),
@@ -556,6 +571,7 @@ def main():
         "norm": norm,
         "extract_ir": extract_ir,
         "tp_views": tp_views,
+        "linear_instructions": linear_instructions,
     })
 
 

@@ -51,26 +51,118 @@ impl LinearPlan {
         path_normalization: PathNormalization,
         shared_weights: bool,
     ) -> Result<Self> {
+        let instructions = Self::all_instructions(irreps_in, irreps_out);
+        let flags: Vec<bool> = irreps_out
+            .iter()
+            .map(|m| biases && m.ir.is_scalar())
+            .collect();
+        Self::with_instructions(
+            irreps_in,
+            irreps_out,
+            &instructions,
+            &flags,
+            path_normalization,
+            shared_weights,
+        )
+    }
+
+    /// e3nn's default instructions: every pair `(i_in, i_out)` of blocks with equal irreps, in
+    /// input-major order.
+    ///
+    /// ```
+    /// use equivariant_core::o3::LinearPlan;
+    /// let all = LinearPlan::all_instructions(&"1x0e+1x1o+2x0e".parse()?, &"1x1o+1x0e".parse()?);
+    /// assert_eq!(all, [(0, 1), (1, 0), (2, 1)]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn all_instructions(irreps_in: &Irreps, irreps_out: &Irreps) -> Vec<(usize, usize)> {
+        let mut instructions = Vec::new();
+        for (i_in, a) in irreps_in.iter().enumerate() {
+            for (i_out, b) in irreps_out.iter().enumerate() {
+                if a.ir == b.ir {
+                    instructions.push((i_in, i_out));
+                }
+            }
+        }
+        instructions
+    }
+
+    /// The map with explicit `instructions` `(i_in, i_out)` (e3nn's `instructions=`: only
+    /// these blocks connect, each its own `[mul_in, mul_out]` weights in this order, the fan
+    /// counted over the instructions into each output) and a bias flag per output block
+    /// (e3nn's `biases=[...]`: only `0e` outputs may have one).
+    ///
+    /// Errors: [`Error::IndexOutOfRange`] for an instruction naming a missing block;
+    /// [`Error::InvalidArgument`] for one connecting different irreps, a bias flag count
+    /// other than the output blocks', a bias on a non-scalar output, biases with per-row
+    /// weights, or `PathNormalization::None`.
+    ///
+    /// ```
+    /// use equivariant_core::o3::LinearPlan;
+    /// // Only the second input block feeds the output: 3 x 2 weights, fan 3.
+    /// let linear = LinearPlan::with_instructions(
+    ///     &"2x0e + 3x0e".parse()?, &"2x0e".parse()?, &[(1, 0)], &[true], Default::default(), true)?;
+    /// assert_eq!(linear.weight_numel(), 6);
+    /// assert_eq!(linear.bias_numel(), 2);
+    /// let (i_in, i_out, coefficient) = linear.instructions()[0];
+    /// assert_eq!((i_in, i_out), (1, 0));
+    /// assert!((coefficient - 1.0 / 3f64.sqrt()).abs() < 1e-15);
+    /// assert!(LinearPlan::with_instructions(
+    ///     &"1x0e".parse()?, &"1x1o".parse()?, &[(0, 0)], &[false], Default::default(), true).is_err());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn with_instructions(
+        irreps_in: &Irreps,
+        irreps_out: &Irreps,
+        instructions: &[(usize, usize)],
+        biases: &[bool],
+        path_normalization: PathNormalization,
+        shared_weights: bool,
+    ) -> Result<Self> {
         if path_normalization == PathNormalization::None {
             return Err(Error::InvalidArgument {
                 name: "path_normalization",
                 reason: "Linear supports element or path".into(),
             });
         }
-        if biases && !shared_weights {
+        if biases.len() != irreps_out.len() {
+            return Err(Error::InvalidArgument {
+                name: "biases",
+                reason: format!(
+                    "{} bias flags for the {} blocks of {irreps_out}",
+                    biases.len(),
+                    irreps_out.len()
+                ),
+            });
+        }
+        if let Some((i, m)) = irreps_out
+            .iter()
+            .zip(biases)
+            .enumerate()
+            .find_map(|(i, (m, &b))| (b && !m.ir.is_scalar()).then_some((i, m)))
+        {
+            return Err(Error::InvalidArgument {
+                name: "biases",
+                reason: format!("output block {i} ({m}) is not 0e: only scalars take a bias"),
+            });
+        }
+        if biases.contains(&true) && !shared_weights {
             return Err(Error::InvalidArgument {
                 name: "biases",
                 reason: "no biases with per-row weights (shared_weights = false), as in e3nn"
                     .into(),
             });
         }
-        let mut instructions = Vec::new();
-        for (i_in, a) in irreps_in.iter().enumerate() {
-            for (i_out, b) in irreps_out.iter().enumerate() {
-                if a.ir == b.ir {
-                    instructions.push(Instruction::new(i_in, 0, i_out, ConnectionMode::Uvw, true));
-                }
+        let mut built = Vec::with_capacity(instructions.len());
+        for &(i_in, i_out) in instructions {
+            let (a, b) = (irreps_in.get(i_in)?, irreps_out.get(i_out)?);
+            if a.ir != b.ir {
+                return Err(Error::InvalidArgument {
+                    name: "instructions",
+                    reason: format!("({i_in}, {i_out}) connects {} to {}", a.ir, b.ir),
+                });
             }
+            built.push(Instruction::new(i_in, 0, i_out, ConnectionMode::Uvw, true));
         }
         let options = TensorProductOptions {
             path_normalization,
@@ -78,24 +170,15 @@ impl LinearPlan {
             ..Default::default()
         };
         let scalar: Irreps = Irrep::new(0, Parity::Even).into();
-        let tp = TensorProductPlan::build(
-            "Linear",
-            irreps_in,
-            &scalar,
-            irreps_out,
-            instructions,
-            options,
-        )?;
-        let bias_blocks = if biases {
-            irreps_out
-                .iter()
-                .zip(irreps_out.slices())
-                .filter(|(m, _)| m.ir.is_scalar() && m.mul > 0)
-                .map(|(m, s)| (s.start, m.mul))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let tp =
+            TensorProductPlan::build("Linear", irreps_in, &scalar, irreps_out, built, options)?;
+        let bias_blocks = irreps_out
+            .iter()
+            .zip(irreps_out.slices())
+            .zip(biases)
+            .filter(|((m, _), b)| **b && m.mul > 0)
+            .map(|((m, s), _)| (s.start, m.mul))
+            .collect();
         Ok(LinearPlan { tp, bias_blocks })
     }
 

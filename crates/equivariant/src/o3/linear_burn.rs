@@ -68,6 +68,12 @@ pub struct LinearConfig {
     pub shared_weights: bool,
     /// Whether the module owns its weights; `None` means `shared_weights`, e3nn's default.
     pub internal_weights: Option<bool>,
+    /// e3nn's `instructions=[(i_in, i_out), ...]`: the blocks that connect (`None`: every
+    /// pair of equal irreps).
+    pub instructions: Option<Vec<(usize, usize)>>,
+    /// e3nn's `biases=[...]`: a flag per output block (`None`: `biases` on every `0e`
+    /// output).
+    pub output_biases: Option<Vec<bool>>,
 }
 
 impl Linear {
@@ -235,7 +241,39 @@ impl LinearConfig {
             path_normalization: PathNormalization::Element,
             shared_weights: true,
             internal_weights: None,
+            instructions: None,
+            output_biases: None,
         }
+    }
+
+    /// Only the blocks `(i_in, i_out)` connect, in this order (e3nn's `instructions=`).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let linear = equivariant::o3::LinearConfig::new(&"2x0e+1x1o".parse()?, &"1x0e+1x1o".parse()?)
+    ///     .with_instructions(vec![(1, 1)])
+    ///     .init(&Device::flex())?;
+    /// assert_eq!(linear.weight_numel(), 1);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_instructions(mut self, instructions: Vec<(usize, usize)>) -> Self {
+        self.instructions = Some(instructions);
+        self
+    }
+
+    /// A bias flag per output block (e3nn's `biases=[...]`; only `0e` blocks may have one).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let linear = equivariant::o3::LinearConfig::new(&"1x0e".parse()?, &"2x0e+3x0e".parse()?)
+    ///     .with_output_biases(vec![false, true])
+    ///     .init(&Device::flex())?;
+    /// assert_eq!(linear.map().bias_numel(), 3);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_output_biases(mut self, output_biases: Vec<bool>) -> Self {
+        self.output_biases = Some(output_biases);
+        self
     }
 
     /// Biases on the `0e` outputs.
@@ -293,7 +331,8 @@ impl LinearConfig {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for internal weights that are not shared, biases with
-    /// per-row weights, or `PathNormalization::None`.
+    /// per-row weights, or `PathNormalization::None`; the errors of
+    /// [`LinearPlan::with_instructions`] for bad instructions or bias flags.
     ///
     /// ```
     /// use burn::tensor::Device;
@@ -311,13 +350,34 @@ impl LinearConfig {
                     .into(),
             });
         }
-        let map = LinearPlan::new(
-            &self.irreps_in,
-            &self.irreps_out,
-            self.biases,
-            self.path_normalization,
-            self.shared_weights,
-        )?;
+        let map = match (&self.instructions, &self.output_biases) {
+            (None, None) => LinearPlan::new(
+                &self.irreps_in,
+                &self.irreps_out,
+                self.biases,
+                self.path_normalization,
+                self.shared_weights,
+            )?,
+            (instructions, output_biases) => {
+                let instructions = instructions.clone().unwrap_or_else(|| {
+                    LinearPlan::all_instructions(&self.irreps_in, &self.irreps_out)
+                });
+                let flags = output_biases.clone().unwrap_or_else(|| {
+                    self.irreps_out
+                        .iter()
+                        .map(|m| self.biases && m.ir.is_scalar())
+                        .collect()
+                });
+                LinearPlan::with_instructions(
+                    &self.irreps_in,
+                    &self.irreps_out,
+                    &instructions,
+                    &flags,
+                    self.path_normalization,
+                    self.shared_weights,
+                )?
+            }
+        };
         let weight = (internal && map.weight_numel() > 0).then(|| {
             Initializer::Normal {
                 mean: 0.0,

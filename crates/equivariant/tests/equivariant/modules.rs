@@ -63,18 +63,48 @@ fn loss(out: Tensor<2>, case: &Value, key: &str) -> Tensor<1> {
 #[test]
 fn linear_matches_e3nn() {
     let fixture = load_fixture!("modules");
+    for key in ["linear", "linear_instructions"] {
+        for (k, case) in fixture[key].as_array().unwrap().iter().enumerate() {
+            check_linear(&format!("{key} {k}"), case);
+        }
+    }
+}
+
+/// One `o3.Linear` case: its config (default or explicit instructions, one bias flag or one
+/// per output block), e3nn's parameters loaded; output and gradients at 1e-10.
+fn check_linear(k: &str, case: &Value) {
     let device = Device::flex().autodiff();
-    for (k, case) in fixture["linear"].as_array().unwrap().iter().enumerate() {
+    {
         let normalization = match case["path_normalization"].as_str().unwrap() {
             "path" => PathNormalization::Path,
             _ => PathNormalization::Element,
         };
-        let mut linear =
+        let mut config =
             LinearConfig::new(&irreps(&case["irreps_in"]), &irreps(&case["irreps_out"]))
-                .with_biases(case["biases"].as_bool().unwrap())
-                .with_path_normalization(normalization)
-                .init(&device)
-                .unwrap();
+                .with_path_normalization(normalization);
+        config = match &case["biases"] {
+            Value::Bool(b) => config.with_biases(*b),
+            flags => config.with_output_biases(
+                flags
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.as_bool().unwrap())
+                    .collect(),
+            ),
+        };
+        if let Some(instructions) = case["instructions"].as_array() {
+            config = config.with_instructions(
+                instructions
+                    .iter()
+                    .map(|i| {
+                        let i = f64s(i);
+                        (i[0] as usize, i[1] as usize)
+                    })
+                    .collect(),
+            );
+        }
+        let mut linear = config.init(&device).unwrap();
         linear.weight = Some(param(&f64s(&case["weight"]), &device));
         let bias = f64s(&case["bias"]);
         if !bias.is_empty() {
@@ -989,4 +1019,32 @@ fn dropout_drops_whole_irreps_and_commutes_with_rotations() {
         values(eval.forward(tensor(&x, [n, dim], &device)).unwrap()),
         x
     );
+}
+
+/// `o3.Linear` with bad instructions or bias flags: typed errors naming the problem.
+#[test]
+fn linear_instructions_and_bias_flags_are_checked() {
+    let device = Device::flex();
+    let config = || LinearConfig::new(&"2x0e+1x1o".parse().unwrap(), &"1x0e+1x1o".parse().unwrap());
+    assert!(matches!(
+        config().with_instructions(vec![(2, 0)]).init(&device),
+        Err(equivariant::Error::IndexOutOfRange { index: 2, len: 2 })
+    ));
+    assert!(matches!(
+        config().with_instructions(vec![(0, 1)]).init(&device),
+        Err(equivariant::Error::InvalidArgument {
+            name: "instructions",
+            ..
+        })
+    ));
+    assert!(matches!(
+        config().with_output_biases(vec![true, true]).init(&device),
+        Err(equivariant::Error::InvalidArgument { name: "biases", .. })
+    ));
+    assert!(matches!(
+        config().with_output_biases(vec![true]).init(&device),
+        Err(equivariant::Error::InvalidArgument { name: "biases", .. })
+    ));
+    let linear = config().with_instructions(vec![]).init(&device).unwrap();
+    assert_eq!(linear.weight_numel(), 0);
 }
