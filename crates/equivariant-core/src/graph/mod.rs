@@ -1,5 +1,6 @@
 //! Graph helpers of the convolution guide, with torch_cluster / torch_scatter semantics:
-//! neighbour lists ([`radius_graph`](fn@radius_graph), optionally periodic through a [`Cell`]) and
+//! neighbour lists ([`radius_graph`](fn@radius_graph), optionally periodic through a [`Cell`];
+//! [`radius_graph_batched`] for several structures in one graph) and
 //! edge <-> node reductions ([`scatter_sum`], [`scatter_mean`], [`gather`]).
 //!
 //! The guide's pipeline, in this crate's terms (row-major flat buffers):
@@ -24,12 +25,14 @@
 //! # Ok::<(), equivariant_core::Error>(())
 //! ```
 
+pub mod batch;
 pub mod cell;
 pub mod edge_index;
 pub mod edge_vectors;
 pub mod radius_graph;
 pub mod scatter;
 
+pub use batch::*;
 pub use cell::*;
 pub use edge_index::*;
 pub use radius_graph::*;

@@ -106,6 +106,57 @@ impl Graph {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn edge_vec<T: Real>(&self, pos: &[T], cell: Option<&Cell>) -> Result<Vec<T>> {
+        self.edge_vectors(pos, cell.map(Cells::One))
+    }
+
+    /// [`edge_vec`](Graph::edge_vec) of a batch of structures with a cell each (the graph of
+    /// [`radius_graph_batched`](super::radius_graph_batched)): edge `e` is shifted by
+    /// `shift[e]·L` of the cell of its graph, `cells[batch[dst[e]]]`.
+    ///
+    /// # Errors
+    /// As [`edge_vec`](Graph::edge_vec); [`Error::ShapeMismatch`] if `batch` does not have one
+    /// entry per node; [`Error::InvalidArgument`] for a graph index without a cell.
+    ///
+    /// ```
+    /// use equivariant_core::graph::{radius_graph_batched, Cell};
+    /// // One atom in each of two periodic boxes, of sides 1 and 2: each sees its images.
+    /// let cells = [Cell::orthorhombic([1.0; 3], [true; 3])?, Cell::orthorhombic([2.0; 3], [true; 3])?];
+    /// let pos = [0.5f64, 0.5, 0.5, 0.5, 0.5, 0.5];
+    /// let g = radius_graph_batched(&pos, &[0, 1], 2.1, None, Some(&cells))?;
+    /// let v = g.edge_vec_batched(&pos, &[0, 1], &cells)?;
+    /// let longest = v.chunks(3).map(|v| v.iter().map(|x| x * x).sum::<f64>().sqrt()).fold(0.0, f64::max);
+    /// assert!((longest - 2.0).abs() < 1e-12); // the second box's nearest images
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn edge_vec_batched<T: Real>(
+        &self,
+        pos: &[T],
+        batch: &[usize],
+        cells: &[Cell],
+    ) -> Result<Vec<T>> {
+        let n = num_atoms(pos)?;
+        if batch.len() != n {
+            return Err(Error::ShapeMismatch {
+                what: "batch (one graph index per node of pos)",
+                expected: n,
+                got: batch.len(),
+            });
+        }
+        if let Some(i) = batch.iter().position(|&b| b >= cells.len()) {
+            return Err(Error::InvalidArgument {
+                name: "cells",
+                reason: format!(
+                    "node {i} is in graph {}, but there are {} cells",
+                    batch[i],
+                    cells.len()
+                ),
+            });
+        }
+        self.edge_vectors(pos, Some(Cells::PerGraph { batch, cells }))
+    }
+
+    /// The edge vectors with each edge's cell from `cells`.
+    fn edge_vectors<T: Real>(&self, pos: &[T], cell: Option<Cells<'_>>) -> Result<Vec<T>> {
         let n = num_atoms(pos)?;
         let num_edges = self.num_edges();
         if self.dst.len() != num_edges {
@@ -145,7 +196,7 @@ impl Graph {
                 let ps: [f64; 3] = std::array::from_fn(|k| pos[3 * s + k].to_f64());
                 let pd: [f64; 3] = std::array::from_fn(|k| pos[3 * d + k].to_f64());
                 let sv = match shift_cell {
-                    Some((shift, cell)) => cell.shift_vector(shift[e]),
+                    Some((shift, cells)) => cells.of(d).shift_vector(shift[e]),
                     None => [0.0; 3],
                 };
                 for k in 0..3 {
@@ -153,6 +204,27 @@ impl Graph {
                 }
             });
         Ok(out)
+    }
+}
+
+/// The cell of each edge: one for the whole graph, or one per graph of a batch (found
+/// through the destination node).
+#[derive(Clone, Copy)]
+enum Cells<'a> {
+    One(&'a Cell),
+    PerGraph {
+        batch: &'a [usize],
+        cells: &'a [Cell],
+    },
+}
+
+impl Cells<'_> {
+    /// The cell of the graph of `node`.
+    fn of(&self, node: usize) -> &Cell {
+        match self {
+            Cells::One(cell) => cell,
+            Cells::PerGraph { batch, cells } => &cells[batch[node]],
+        }
     }
 }
 

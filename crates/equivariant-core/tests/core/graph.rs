@@ -741,3 +741,83 @@ fn edge_vectors_backward_is_the_adjoint() {
     assert_eq!(gp[12..], [0.0; 3], "node 4 has no edges");
     assert!(edges.edge_vectors(&pos[..12], &mut v).is_err());
 }
+
+/// `radius_graph_batched`: each graph's edges are the brute-force ones of its own atoms (and
+/// own cell), renumbered, none across graphs; an empty graph in between; bad batch vectors
+/// and cell counts are typed errors.
+#[test]
+fn batched_graphs_match_brute_force_per_graph() {
+    use equivariant_core::graph::{num_graphs, radius_graph_batched};
+    let mut rng = StdRng::seed_from_u64(21);
+    let sizes = [7usize, 0, 12, 5];
+    let batch: Vec<usize> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(g, &k)| std::iter::repeat_n(g, k))
+        .collect();
+    let n = batch.len();
+    // All graphs overlap in space, so any edge across them would be found.
+    let pos = uniform(&mut rng, n, 2.5);
+    let cells: Vec<Cell> = (0..sizes.len())
+        .map(|g| {
+            let a = 2.6 + 0.3 * g as f64;
+            Cell::new(
+                [[a, 0.0, 0.0], [0.2, a, 0.0], [0.0, 0.1, a]],
+                [true, true, g % 2 == 0],
+            )
+            .unwrap()
+        })
+        .collect();
+    for cells in [None, Some(&cells[..])] {
+        let g = radius_graph_batched(&pos, &batch, 1.4, None, cells).unwrap();
+        let mut expected = Vec::new();
+        let mut first = 0;
+        for (k, &size) in sizes.iter().enumerate() {
+            let part = &pos[3 * first..3 * (first + size)];
+            let cell = cells.map(|c| &c[k]);
+            expected.extend(
+                brute(part, 1.4, None, cell)
+                    .into_iter()
+                    .map(|(d, s, shift)| (d + first, s + first, shift)),
+            );
+            first += size;
+        }
+        assert_eq!(edges(&g), expected, "cells: {}", cells.is_some());
+        assert!(g.num_edges() > 20);
+        if let Some(cells) = cells {
+            // Each edge shifted by its own graph's cell: as the graphs one by one.
+            let mut each = Vec::new();
+            let mut first = 0;
+            for (k, &size) in sizes.iter().enumerate() {
+                let part = &pos[3 * first..3 * (first + size)];
+                let single = radius_graph(part, 1.4, None, Some(&cells[k])).unwrap();
+                each.extend(single.edge_vec(part, Some(&cells[k])).unwrap());
+                first += size;
+            }
+            assert_eq!(g.edge_vec_batched(&pos, &batch, cells).unwrap(), each);
+            assert!(g.edge_vec_batched(&pos, &batch, &cells[..2]).is_err());
+        }
+    }
+    assert_eq!(num_graphs(&batch).unwrap(), 4);
+    assert!(matches!(
+        radius_graph_batched(&pos, &batch[1..], 1.4, None, None),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let mut unsorted = batch.clone();
+    unsorted.swap(0, n - 1);
+    assert!(matches!(
+        radius_graph_batched(&pos, &unsorted, 1.4, None, None),
+        Err(Error::InvalidArgument { name: "batch", .. })
+    ));
+    assert!(matches!(
+        radius_graph_batched(&pos, &batch, 1.4, None, Some(&cells[..3])),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let none: [f64; 0] = [];
+    assert_eq!(
+        radius_graph_batched(&none, &[], 1.0, None, None)
+            .unwrap()
+            .num_edges(),
+        0
+    );
+}

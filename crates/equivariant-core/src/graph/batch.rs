@@ -1,0 +1,118 @@
+//! Batches of graphs: several structures side by side in one graph, torch_cluster's `batch`.
+
+use rayon::prelude::*;
+
+use super::cell::Cell;
+use super::radius_graph::{Graph, radius_graph};
+use crate::{Error, Real, Result};
+
+/// The number of graphs of a batch vector (`max + 1`; `0` for no nodes), after checking it:
+/// one graph index per node, sorted (each graph's nodes contiguous, graphs in order).
+///
+/// Errors: [`Error::InvalidArgument`] for a batch vector that decreases, naming the node.
+///
+/// ```
+/// use equivariant_core::graph::num_graphs;
+/// assert_eq!(num_graphs(&[0, 0, 1, 1, 1, 3])?, 4); // graph 2 has no nodes
+/// assert!(num_graphs(&[0, 1, 0]).is_err());
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn num_graphs(batch: &[usize]) -> Result<usize> {
+    if let Some(i) = batch.windows(2).position(|w| w[1] < w[0]) {
+        return Err(Error::InvalidArgument {
+            name: "batch",
+            reason: format!(
+                "not sorted: node {} is in graph {} after graph {} (each graph's nodes must be contiguous, in order)",
+                i + 1,
+                batch[i + 1],
+                batch[i]
+            ),
+        });
+    }
+    Ok(batch.last().map_or(0, |&b| b + 1))
+}
+
+/// [`radius_graph`] of a batch of structures (torch_cluster's `radius_graph(pos, r, batch)`):
+/// edges only between nodes of the same graph, each graph with its own periodic cell when
+/// `cells` is given (one per graph, as the frames of a training set have).
+///
+/// `batch[i]` is the graph of node `i`, sorted ([`num_graphs`]). The edges of each graph are
+/// those of [`radius_graph`] on its nodes, renumbered to the batch; the order is the same
+/// (by `dst`, then `src`, then `shift`).
+///
+/// Errors: [`Error::ShapeMismatch`] if `batch` does not have one entry per node of `pos`,
+/// or `cells` one per graph; [`Error::InvalidArgument`] for an unsorted `batch`; the errors
+/// of [`radius_graph`].
+///
+/// ```
+/// use equivariant_core::graph::radius_graph_batched;
+/// // Two graphs of two atoms each, all four within the cutoff: no edge across graphs.
+/// let pos = [0.0f64, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5, 0.0, 0.0, 1.5, 0.0, 0.0];
+/// let g = radius_graph_batched(&pos, &[0, 0, 1, 1], 2.0, None, None)?;
+/// assert_eq!((g.src, g.dst), (vec![1, 0, 3, 2], vec![0, 1, 2, 3]));
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn radius_graph_batched<T: Real>(
+    pos: &[T],
+    batch: &[usize],
+    r: f64,
+    max_num_neighbors: Option<usize>,
+    cells: Option<&[Cell]>,
+) -> Result<Graph> {
+    if !pos.len().is_multiple_of(3) {
+        return Err(Error::ShapeMismatch {
+            what: "pos [n, 3]",
+            expected: pos.len() / 3 * 3,
+            got: pos.len(),
+        });
+    }
+    let n = pos.len() / 3;
+    if batch.len() != n {
+        return Err(Error::ShapeMismatch {
+            what: "batch (one graph index per node of pos)",
+            expected: n,
+            got: batch.len(),
+        });
+    }
+    let graphs = num_graphs(batch)?;
+    if let Some(cells) = cells
+        && cells.len() != graphs
+    {
+        return Err(Error::ShapeMismatch {
+            what: "cells (one per graph of batch)",
+            expected: graphs,
+            got: cells.len(),
+        });
+    }
+    // Each graph's nodes: first index and count, from the sorted batch.
+    let mut starts = vec![0usize; graphs + 1];
+    for &b in batch {
+        starts[b + 1] += 1;
+    }
+    for g in 0..graphs {
+        starts[g + 1] += starts[g];
+    }
+    let parts = (0..graphs)
+        .into_par_iter()
+        .map(|g| {
+            let (first, last) = (starts[g], starts[g + 1]);
+            let cell = cells.map(|c| &c[g]);
+            radius_graph(&pos[3 * first..3 * last], r, max_num_neighbors, cell)
+                .map(|graph| (first, graph))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let edges = parts.iter().map(|(_, g)| g.num_edges()).sum();
+    let mut out = Graph {
+        src: Vec::with_capacity(edges),
+        dst: Vec::with_capacity(edges),
+        shift: cells.map(|_| Vec::with_capacity(edges)),
+    };
+    for (first, graph) in parts {
+        out.src.extend(graph.src.iter().map(|&i| i + first));
+        out.dst.extend(graph.dst.iter().map(|&i| i + first));
+        if let (Some(all), Some(shift)) = (out.shift.as_mut(), graph.shift) {
+            all.extend(shift);
+        }
+    }
+    Ok(out)
+}
