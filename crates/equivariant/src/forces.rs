@@ -28,7 +28,7 @@ use burn::tensor::{Gradients, Tensor};
 use crate::graph::EdgeIndex;
 use crate::ops::composed::edge_index_tensors;
 use crate::ops::{gather, scatter_sum};
-use crate::shape::{check_finite, check_shape};
+use crate::shape::{check_dtype, check_finite, check_shape};
 use crate::{Error, Result};
 
 /// The energy of a configuration and its derivatives, as an MD engine or ASE needs them. The
@@ -161,7 +161,8 @@ pub struct LossDerivatives {
 pub struct TrainingGradients {
     /// The first pass's energy, forces and virial.
     pub energy_forces: EnergyForces,
-    /// `dL/dtheta` for every parameter the energy reaches (read one with
+    /// `dL/dtheta` for every parameter the loss reaches (the energy term is added for the
+    /// parameters of `model`; read one with
     /// `param.grad(&gradients)`; hand them to an optimizer through
     /// `GradientsParams::from_grads(gradients, &model)`).
     pub gradients: Gradients,
@@ -200,9 +201,12 @@ impl std::fmt::Debug for TrainingGradients {
 ///    (`+` at `dst`, `-` at `src`). It costs the tangent pass's gradients in the edge
 ///    vectors; leave it off to train.
 ///
-/// A parameter the energy does not reach has no gradient, as with burn's own backward.
+/// A parameter the loss does not reach has no gradient, as with burn's own backward; give
+/// as `model` the module (or tuple of modules) holding every parameter of `energy`, whose
+/// `dE/dtheta` term is added parameter by parameter.
 ///
-/// Errors: those of [`energy_forces`], [`force_surrogate`] and the closures.
+/// Errors: those of [`energy_forces`], [`force_surrogate`] and the closures;
+/// [`Error::NonFinite`] for a `dL/dE` that is not finite.
 ///
 /// ```
 /// use burn::module::{Module, Param};
@@ -225,7 +229,7 @@ impl std::fmt::Debug for TrainingGradients {
 ///     r,
 ///     |r| Ok(r.powi_scalar(2).sum().mul(spring.k.val()).mul_scalar(0.5)),
 ///     |result| {
-///         assert_eq!(result.forces.clone().into_data().to_vec::<f32>().unwrap()[0], 9.0);
+///         assert_eq!(result.forces.clone().into_data().try_into_vec::<f32>().unwrap()[0], 9.0);
 ///         let v = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], &device);
 ///         Ok(LossDerivatives { energy: 0.0, forces: v, virial: None })
 ///     },
@@ -233,7 +237,7 @@ impl std::fmt::Debug for TrainingGradients {
 ///     true,
 /// )?;
 /// assert_eq!(spring.k.val().grad(&step.gradients).unwrap().into_scalar::<f32>(), 3.0);
-/// let positions = step.positions.unwrap().into_data().to_vec::<f32>().unwrap();
+/// let positions = step.positions.unwrap().into_data().try_into_vec::<f32>().unwrap();
 /// assert_eq!(positions, [-6.0, 0.0, 0.0, 6.0, 0.0, 0.0]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
@@ -254,7 +258,8 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
             index: 0,
         });
     }
-    let r = edge_vec.detach();
+    // A fresh leaf on an autodiff device (the edge vectors may come without autodiff).
+    let r = edge_vec.without_autodiff().autodiff();
     let r = if positions { r.require_grad() } else { r };
     let surrogate = force_surrogate(
         edges,
@@ -333,7 +338,8 @@ impl ModuleVisitor for AddScaled<'_> {
 ///
 /// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[E, 3]`, `dl_dforces` not
 /// `[n, 3]` or `dl_dvirial` not `[3, 3]`; [`Error::NonFinite`] for a NaN or infinite entry
-/// in any of them; and the errors of `energy_tangent`.
+/// in any of them; [`Error::InvalidArgument`] for a derivative of another dtype than
+/// `edge_vec`; and the errors of `energy_tangent`.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -362,6 +368,7 @@ pub fn force_surrogate<const D: usize>(
     check_shape("dl_dforces [n, 3]", &dl_dforces, [n, 3])?;
     check_finite("edge_vec", &edge_vec)?;
     check_finite("dl_dforces", &dl_dforces)?;
+    check_dtype("dl_dforces", &dl_dforces, &edge_vec)?;
     let r = edge_vec;
     let device = r.device();
     let (src, dst) = edge_index_tensors(edges, &device);
@@ -370,6 +377,7 @@ pub fn force_surrogate<const D: usize>(
     if let Some(u) = dl_dvirial {
         check_shape("dl_dvirial [3, 3]", &u, [3, 3])?;
         check_finite("dl_dvirial", &u)?;
+        check_dtype("dl_dvirial", &u, &r)?;
         // Row e of `r U` is `U^T r_e`.
         s = s.add(r.clone().matmul(u.detach()));
     }

@@ -29,7 +29,13 @@ pub fn num_graphs(batch: &[usize]) -> Result<usize> {
             ),
         });
     }
-    Ok(batch.last().map_or(0, |&b| b + 1))
+    match batch.last() {
+        None => Ok(0),
+        Some(&last) => last.checked_add(1).ok_or_else(|| Error::InvalidArgument {
+            name: "batch",
+            reason: format!("graph index {last} is too large"),
+        }),
+    }
 }
 
 /// [`radius_graph`] of a batch of structures (torch_cluster's `radius_graph(pos, r, batch)`):
@@ -84,18 +90,17 @@ pub fn radius_graph_batched<T: Real>(
             got: cells.len(),
         });
     }
-    // Each graph's nodes: first index and count, from the sorted batch.
-    let mut starts = vec![0usize; graphs + 1];
-    for &b in batch {
-        starts[b + 1] += 1;
+    // Each graph's nodes, as runs of equal indices of the sorted batch (graphs without
+    // nodes have no run and no edges).
+    let mut runs = Vec::new();
+    let mut first = 0;
+    for run in batch.chunk_by(|a, b| a == b) {
+        runs.push((run[0], first, first + run.len()));
+        first += run.len();
     }
-    for g in 0..graphs {
-        starts[g + 1] += starts[g];
-    }
-    let parts = (0..graphs)
+    let parts = runs
         .into_par_iter()
-        .map(|g| {
-            let (first, last) = (starts[g], starts[g + 1]);
+        .map(|(g, first, last)| {
             let cell = cells.map(|c| &c[g]);
             radius_graph(&pos[3 * first..3 * last], r, max_num_neighbors, cell)
                 .map(|graph| (first, graph))

@@ -52,10 +52,7 @@ impl LinearPlan {
         shared_weights: bool,
     ) -> Result<Self> {
         let instructions = Self::all_instructions(irreps_in, irreps_out);
-        let flags: Vec<bool> = irreps_out
-            .iter()
-            .map(|m| biases && m.ir.is_scalar())
-            .collect();
+        let flags = Self::scalar_biases(irreps_out, biases);
         Self::with_instructions(
             irreps_in,
             irreps_out,
@@ -85,6 +82,20 @@ impl LinearPlan {
             }
         }
         instructions
+    }
+
+    /// e3nn's bias flags for `biases=True` / `False`: `biases` on every `0e` output block.
+    ///
+    /// ```
+    /// use equivariant_core::o3::LinearPlan;
+    /// assert_eq!(LinearPlan::scalar_biases(&"2x0e+1x1o+1x0e".parse()?, true), [true, false, true]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn scalar_biases(irreps_out: &Irreps, biases: bool) -> Vec<bool> {
+        irreps_out
+            .iter()
+            .map(|m| biases && m.ir.is_scalar())
+            .collect()
     }
 
     /// The map with explicit `instructions` `(i_in, i_out)` (e3nn's `instructions=`: only

@@ -16,8 +16,10 @@ use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 
 use super::{Real, sealed};
 
-/// `re + eps * ε` with `ε^2 = 0`. Comparisons look at `re` only (a branch taken at `x` is
-/// taken at `x + s ε`), so branchy code differentiates as its branch does.
+/// `re + eps * ε` with `ε^2 = 0`. Ordering (`<`, `>`, `max`, ...) looks at `re` only (a
+/// branch taken at `x` is taken at `x + s ε`), so branchy code differentiates as its branch
+/// does; equality (`==`, `is_zero`) compares both parts, so a test `x == 0` holds only for
+/// a constant zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Dual {
     /// The value.
@@ -263,8 +265,14 @@ impl Float for Dual {
         self.chain(self.re.powi(n), slope)
     }
     fn powf(self, n: Self) -> Self {
-        // x^n = exp(n ln x).
-        (n * self.ln()).exp()
+        // d(x^n) = n x^(n-1) dx + x^n ln(x) dn; the second term only when n moves (ln x
+        // is NaN for x < 0).
+        let value = self.re.powf(n.re);
+        let mut eps = n.re * self.re.powf(n.re - 1.0) * self.eps;
+        if n.eps != 0.0 {
+            eps += value * self.re.ln() * n.eps;
+        }
+        Dual::new(value, eps)
     }
     fn sqrt(self) -> Self {
         let r = self.re.sqrt();

@@ -3,8 +3,9 @@
 
 pub(crate) mod dual;
 
-/// A float the data kernels accept: `f32` or `f64` (sealed: the kernels are compiled for
-/// these two only). Tables are built in f64 and cast with [`Real::from_f64`] at use.
+/// A float the data kernels accept: `f32` or `f64` (sealed: outside this crate the kernels
+/// are compiled for these two only; inside it, dual numbers also run the generic
+/// harmonics and bases). Tables are built in f64 and cast with [`Real::from_f64`] at use.
 ///
 /// ```
 /// use equivariant_core::Real;

@@ -819,5 +819,12 @@ fn batched_graphs_match_brute_force_per_graph() {
             .unwrap()
             .num_edges(),
         0
-    );
+    ); // Graph indices far apart cost nothing; one past usize::MAX is an error, not a panic.
+    let two = [0.0f64, 0.0, 0.0, 0.5, 0.0, 0.0];
+    let far = radius_graph_batched(&two, &[0, 1 << 40], 1.0, None, None).unwrap();
+    assert_eq!(far.num_edges(), 0);
+    assert!(matches!(
+        num_graphs(&[0, usize::MAX]),
+        Err(Error::InvalidArgument { name: "batch", .. })
+    ));
 }

@@ -274,6 +274,23 @@ fn second_derivatives_match_central_differences_f64() {
         });
         assert_close_scaled(&format!("{name}: second derivative vs FD"), &d2, &fd, 1e-6);
     }
+    // At the bessel basis' start (no cutoff): the value is the limit k pi / L times the
+    // factor, f' = 0, and f'' = -(k pi / L)^3 / 3 times the factor.
+    let b = SoftOneHotLinspace::new(0.5, 2.5, 3, Basis::Bessel, false).unwrap();
+    let (mut v, mut d1, mut d2) = (vec![0.0; 3], vec![0.0; 3], vec![0.0; 3]);
+    b.compute_with_second_derivative(&[0.5], &mut v, &mut d1, &mut d2)
+        .unwrap();
+    let coef = (2.0f64 / 2.0).sqrt();
+    for k in 0..3 {
+        let w = (k + 1) as f64 * std::f64::consts::PI / 2.0;
+        assert!((v[k] - coef * w).abs() < 1e-12, "value {k}: {}", v[k]);
+        assert_eq!(d1[k], 0.0);
+        assert!(
+            (d2[k] + coef * w.powi(3) / 3.0).abs() < 1e-12,
+            "f'' {k}: {}",
+            d2[k]
+        );
+    }
 }
 
 #[test]

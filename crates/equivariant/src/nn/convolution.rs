@@ -25,7 +25,7 @@ use crate::ops::{
     soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
     spherical_harmonics_tangent,
 };
-use crate::shape::{check_finite, check_rows, check_width};
+use crate::shape::{check_dtype, check_finite, check_rows, check_width};
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
 ///
@@ -405,8 +405,8 @@ impl Convolution {
     /// its backward gives the parameter gradient of a force loss with `v = dL/dF`.
     ///
     /// Errors: as [`forward_edges`](Convolution::forward_edges), and
-    /// [`Error::ShapeMismatch`] / [`Error::NonFinite`] for a tangent that is not like
-    /// `edge_vec` / `f_in`.
+    /// [`Error::ShapeMismatch`] / [`Error::NonFinite`] / [`Error::InvalidArgument`] (dtype)
+    /// for a tangent that is not like `edge_vec` / `f_in`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -446,10 +446,12 @@ impl Convolution {
         }
         check_finite("edge_vec", &edge_vec)?;
         check_finite("tangent", &tangent)?;
+        check_dtype("tangent", &tangent, &edge_vec)?;
         self.check_features(&f_in)?;
         if let Some(df) = &f_in_tangent {
             check_rows("f_in_tangent [n, irreps_in.dim]", df, f_in.dims()[0])?;
             self.check_features(df)?;
+            check_dtype("f_in_tangent", df, &f_in)?;
         }
         let n = f_in.dims()[0];
         let edges = Arc::new(self.edge_index(graph, n)?);

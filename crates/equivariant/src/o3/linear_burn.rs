@@ -350,34 +350,22 @@ impl LinearConfig {
                     .into(),
             });
         }
-        let map = match (&self.instructions, &self.output_biases) {
-            (None, None) => LinearPlan::new(
-                &self.irreps_in,
-                &self.irreps_out,
-                self.biases,
-                self.path_normalization,
-                self.shared_weights,
-            )?,
-            (instructions, output_biases) => {
-                let instructions = instructions.clone().unwrap_or_else(|| {
-                    LinearPlan::all_instructions(&self.irreps_in, &self.irreps_out)
-                });
-                let flags = output_biases.clone().unwrap_or_else(|| {
-                    self.irreps_out
-                        .iter()
-                        .map(|m| self.biases && m.ir.is_scalar())
-                        .collect()
-                });
-                LinearPlan::with_instructions(
-                    &self.irreps_in,
-                    &self.irreps_out,
-                    &instructions,
-                    &flags,
-                    self.path_normalization,
-                    self.shared_weights,
-                )?
-            }
-        };
+        let instructions = self
+            .instructions
+            .clone()
+            .unwrap_or_else(|| LinearPlan::all_instructions(&self.irreps_in, &self.irreps_out));
+        let flags = self
+            .output_biases
+            .clone()
+            .unwrap_or_else(|| LinearPlan::scalar_biases(&self.irreps_out, self.biases));
+        let map = LinearPlan::with_instructions(
+            &self.irreps_in,
+            &self.irreps_out,
+            &instructions,
+            &flags,
+            self.path_normalization,
+            self.shared_weights,
+        )?;
         let weight = (internal && map.weight_numel() > 0).then(|| {
             Initializer::Normal {
                 mean: 0.0,

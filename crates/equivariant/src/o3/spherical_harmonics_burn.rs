@@ -8,7 +8,7 @@ use equivariant_core::Result;
 use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonicsPlan};
 
 use crate::ops::spherical_harmonics::{spherical_harmonics, spherical_harmonics_tangent};
-use crate::shape::{check_finite, check_rows, check_width};
+use crate::shape::{check_dtype, check_finite, check_rows, check_width};
 
 /// e3nn's `o3.SphericalHarmonics(irreps_out, normalize, normalization)` module: the
 /// harmonics `Y^l(v)` of each row `v` for the degrees of `irreps_out`, differentiable with
@@ -110,8 +110,9 @@ impl SphericalHarmonics {
     ///
     /// # Errors
     ///
-    /// As [`forward`](SphericalHarmonics::forward), for either input, and
-    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) if `tangents` has other rows.
+    /// As [`forward`](SphericalHarmonics::forward), for either input;
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) if `tangents` has other rows,
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if another dtype.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -136,6 +137,7 @@ impl SphericalHarmonics {
             vectors.dims()[0],
         )?;
         check_finite("SphericalHarmonics tangents", &tangents)?;
+        check_dtype("SphericalHarmonics tangents", &tangents, &vectors)?;
         let y = self.forward(vectors.clone())?;
         Ok((
             y,

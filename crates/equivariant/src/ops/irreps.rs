@@ -71,9 +71,10 @@ pub fn norms(x: &Tensor<2>, irreps: &Irreps) -> Tensor<2> {
 /// `sqrt(x)` of a tensor of non-negative entries, with a zero gradient where `x = 0`: the
 /// zero entries are taken through a constant.
 pub(crate) fn sqrt_with_zero_gradient(x: Tensor<2>) -> Tensor<2> {
-    let positive = x.clone().greater_elem(0.0);
-    let nonzero = positive.clone().float().cast(x.dtype());
-    x.mask_fill(positive.bool_not(), 1.0).sqrt().mul(nonzero)
+    // Masking on `== 0` (not `> 0`) lets a NaN through as NaN.
+    let zero = x.clone().equal_elem(0.0);
+    let nonzero = zero.clone().bool_not().float().cast(x.dtype());
+    x.mask_fill(zero, 1.0).sqrt().mul(nonzero)
 }
 
 /// Every irrep instance times its own scalar, `y_{u,m} = s_u x_{u,m}`: `x` is

@@ -3,9 +3,10 @@
 
 use burn::tensor::Tensor;
 
-/// Below this the step is exactly `0` in f64 (`exp(-1e30)` underflows), so its derivative
-/// is taken as `0` there too, where `exp(-1/x) / x^2` would be `0 * inf`.
-const NEGLIGIBLE: f64 = 1e-30;
+/// Below this the step is exactly `0` in f32 and f64 (`exp(-1000)` underflows both), so its
+/// derivative is taken as `0` there too, where `exp(-1/x) / x^2` could be `0 * inf` (`x^-2`
+/// overflows f32 below about 1e-19).
+const NEGLIGIBLE: f64 = 1e-3;
 
 /// The smooth unit step of every entry, `u(x) = exp(-1/x)` for `x > 0` and `0` otherwise
 /// (e3nn's `soft_unit_step`, as [`equivariant_core::math::soft_unit_step()`]), any shape,

@@ -265,7 +265,9 @@ fn composed_harmonics_tangent_matches_native() {
     }
 }
 
-/// The radial bases' derivative: values and gradients (the second derivative).
+/// The radial bases' derivative: values and gradients (the second derivative); and at the
+/// bessel basis' start, where the native kernel switches to a series (value 0, second
+/// derivative `-w^3 / 3` times the factor).
 #[test]
 fn composed_radial_basis_derivative_matches_native() {
     compare_radial_op(
@@ -273,6 +275,23 @@ fn composed_radial_basis_derivative_matches_native() {
         &|b, t| soft_one_hot_linspace_derivative(b, t),
         &|b, t| composed::soft_one_hot_linspace_derivative(b, t),
         1e-9,
+    );
+    let device = Device::flex().autodiff();
+    let b = Arc::new(SoftOneHotLinspace::new(0.1, 2.0, 4, Basis::Bessel, false).unwrap());
+    let run = |f: &dyn Fn(Tensor<1>) -> Tensor<2>| {
+        let t = tensor(&[0.1], [1], &device);
+        let out = f(t.clone());
+        let grads = out.clone().sum().backward();
+        [values(out), values(t.grad(&grads).unwrap())]
+    };
+    let native = run(&|t| soft_one_hot_linspace_derivative(&b, t));
+    let fallback = run(&|t| composed::soft_one_hot_linspace_derivative(&b, t));
+    assert_close("bessel f'(start)", &fallback[0], &native[0], 1e-12);
+    assert_close("bessel f''(start)", &fallback[1], &native[1], 1e-9);
+    assert!(
+        native[1][0] < 0.0,
+        "the curvature is there: {:?}",
+        native[1]
     );
 }
 
@@ -418,6 +437,17 @@ fn soft_unit_step_op_matches_core() {
     let device = Device::flex().autodiff();
     let mut x: Vec<f64> = (0..20).map(|i| -1.3 + 0.31 * i as f64).collect();
     x.extend([0.0, -0.0, 1e-200, 1e-310]);
+    // In f32, x^-2 overflows below ~1e-19: the gradient stays finite there too.
+    let small = Tensor::<1>::from_data(TensorData::new(vec![1e-20f32, 1e-4, 0.3], [3]), &device)
+        .require_grad();
+    let grads = soft_unit_step(small.clone()).sum().backward();
+    let g: Vec<f32> = small
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
     let t = Tensor::<3>::from_data(TensorData::new(x.clone(), [2, 3, 4]), (&device, DType::F64))
         .require_grad();
     let u = soft_unit_step(t.clone());

@@ -1058,6 +1058,27 @@ fn bad_loss_derivatives_are_typed_errors() {
             ..
         })
     ));
+    let f32_forces = matrix(6, 0.5).cast(DType::F32);
+    assert!(matches!(
+        run(derivatives(1.0, f32_forces, None)),
+        Err(Error::InvalidArgument {
+            name: "dl_dforces",
+            ..
+        })
+    ));
+    // Edge vectors without autodiff: dL/dpos is still there.
+    let plain = r.clone().without_autodiff();
+    let step = training_gradients(
+        &potential.conv,
+        &potential.edges,
+        plain,
+        |r| Ok(r.powi_scalar(2).sum()),
+        |_| Ok(derivatives(1.0, matrix(6, 0.5), None)),
+        |r, s| Ok(r.mul(s).sum().mul_scalar(2.0)),
+        true,
+    )
+    .unwrap();
+    assert_eq!(step.positions.unwrap().dims(), [6, 3]);
 }
 
 /// Two coincident atoms (a zero-length edge each way): the energy, forces, virial, every

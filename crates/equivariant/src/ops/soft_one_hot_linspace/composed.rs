@@ -94,7 +94,8 @@ pub fn soft_one_hot_linspace(basis: &SoftOneHotLinspace, x: Tensor<1>) -> Tensor
 /// The derivative of the bases, as
 /// [`soft_one_hot_linspace_derivative`](crate::ops::soft_one_hot_linspace_derivative()),
 /// written out in burn ops (burn differentiates it once more): the formulas' derivatives
-/// times the bases' indicators, `0` at the bessel basis' start.
+/// times the bases' indicators; at the bessel basis' start its limit `0`, with the second
+/// derivative `-w^3 / 3` (times the basis' factor) as the native kernel's series gives.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -174,9 +175,15 @@ pub fn soft_one_hot_linspace_derivative(basis: &SoftOneHotLinspace, x: Tensor<1>
             }
         }
         Basis::Bessel => {
-            // d/dr sin(w r) / r = (w cos(w r) - sin(w r) / r) / r, taken as 0 at r = 0.
+            // d/dr sin(w r) / r = (w cos(w r) - sin(w r) / r) / r, whose limit at r = 0 is 0
+            // with slope -w^3 / 3: there the term r (-w^3 / 3) gives both.
             let (r, freq, coef, at_zero, safe) = bessel_radius(basis, &x);
             let arg = safe.clone().mul(row(freq.clone()));
+            let curvature: Vec<f64> = freq.iter().map(|w| -w * w * w / 3.0).collect();
+            let at_start = r
+                .clone()
+                .mul(row(curvature))
+                .mul(indicator(at_zero.clone()));
             let slope = arg
                 .clone()
                 .cos()
@@ -184,6 +191,7 @@ pub fn soft_one_hot_linspace_derivative(basis: &SoftOneHotLinspace, x: Tensor<1>
                 .sub(arg.sin().div(safe.clone()))
                 .div(safe)
                 .mul(indicator(at_zero.bool_not()))
+                .add(at_start)
                 .mul_scalar(coef);
             if basis.cutoff() {
                 slope
