@@ -291,6 +291,35 @@ impl TensorProduct {
         }
     }
 
+    /// The tensor square `x (x) x`, as e3nn's `TensorSquare` is called: `forward(x, weight)`
+    /// (for a plan from [`TensorProduct::square`], or any with equal inputs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] if the plan's two inputs differ; otherwise as
+    /// [`forward`](TensorProduct::forward).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::TensorProduct;
+    /// let device = Device::flex();
+    /// let square = TensorProduct::square(&"1x1o".parse()?, Some(&"1x0e".parse()?), None, Default::default(), &device)?;
+    /// let x = Tensor::<2>::from_floats([[1.0, 2.0, 2.0]], &device);
+    /// let y = square.forward_square(x.clone(), None)?;
+    /// assert_eq!(y.dims(), [1, 1]); // proportional to |x|^2
+    /// assert_eq!(y.into_data().try_into_vec::<f32>(), square.forward(x.clone(), x, None)?.into_data().try_into_vec::<f32>());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_square(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
+        if self.plan.irreps_in1() != self.plan.irreps_in2() {
+            return Err(Error::InvalidArgument {
+                name: "TensorProduct",
+                reason: format!("not a square: its inputs differ ({})", self.plan),
+            });
+        }
+        self.forward(x.clone(), x, weight)
+    }
+
     /// [`forward`](TensorProduct::forward) and its tangent, `(out, d_out)`: the product is
     /// linear in each input, so
     ///

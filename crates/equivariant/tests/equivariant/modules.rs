@@ -903,7 +903,7 @@ fn modules_are_equivariant() {
         );
         let tp = cast(tp.clone(), dtype);
         check(
-            &|x| vec![tp.forward(x[0].clone(), x[0].clone(), None).unwrap()],
+            &|x| vec![tp.forward_square(x[0].clone(), None).unwrap()],
             &[irreps("2x0e + 1x1o")],
             &[irreps("1x0e + 1x1e + 1x2e")],
             dtype,

@@ -731,3 +731,32 @@ fn right_and_weight_views_match_e3nn() {
         }
     }
 }
+
+/// `forward_square` is `forward(x, x, w)` on a tensor square, and an error on a product of
+/// two different inputs.
+#[test]
+fn forward_square_is_the_product_of_x_with_itself() {
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(4);
+    let square = TensorProduct::square(
+        &irreps("2x0e+2x1o+1x2e"),
+        None,
+        None,
+        options(true),
+        &device,
+    )
+    .unwrap();
+    let d = square.plan().irreps_in1().dim();
+    let x = tensor::<f32, 2>(&randn(&mut rng, 3 * d), [3, d], &device);
+    assert_eq!(
+        values::<f32, 2>(square.forward_square(x.clone(), None).unwrap()),
+        values::<f32, 2>(square.forward(x.clone(), x, None).unwrap())
+    );
+    let fc = FullyConnectedTensorProduct::new(&irreps("1x0e"), &irreps("1x1o"), &irreps("1x1o"))
+        .init(&device)
+        .unwrap();
+    assert!(matches!(
+        fc.forward_square(Tensor::<2>::ones([1, 1], &device), None),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
