@@ -16,7 +16,7 @@ use equivariant::o3::tensor_product::{
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-use crate::example::{features, positions, tensor};
+use crate::example::{features, positions, randn, tensor};
 use crate::timing::median_ms;
 
 /// The benchmarks.
@@ -78,6 +78,16 @@ pub struct GraphArgs {
     /// One JSON object instead of a line of text.
     #[arg(long)]
     json: bool,
+}
+
+impl GraphArgs {
+    /// A graph needs at least two nodes.
+    fn check_nodes(&self) -> Result<(), String> {
+        if self.nodes < 2 {
+            return Err(format!("--nodes must be at least 2, got {}", self.nodes));
+        }
+        Ok(())
+    }
 }
 
 /// Options of `equivariant bench train-step`.
@@ -366,9 +376,7 @@ fn peak_mib() -> Option<f64> {
 }
 
 fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if args.graph.nodes < 2 {
-        return Err(format!("--nodes must be at least 2, got {}", args.graph.nodes).into());
-    }
+    args.graph.check_nodes()?;
     if args.config != "guide" {
         return bench_conv_plan(args);
     }
@@ -460,9 +468,7 @@ impl GatedConvolutions {
 /// loss's derivatives and the tangent pass and its backward.
 fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (case, args) = (args.case, &args.graph);
-    if args.nodes < 2 {
-        return Err(format!("--nodes must be at least 2, got {}", args.nodes).into());
-    }
+    args.check_nodes()?;
     let n = args.nodes;
     let device = Device::flex().autodiff();
     device.seed(args.seed);
@@ -486,13 +492,8 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
     let pos = positions(n, &mut rng);
     let f_in = tensor(features(&config.irreps_in, n, &mut rng), n, 40, &device);
     let d_out = config.irreps_out.dim();
-    let c: Vec<f32> = (0..n * d_out)
-        .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
-        .collect();
-    let c = tensor(c, n, d_out, &device);
-    let f_ref: Vec<f32> = (0..n * 3)
-        .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
-        .collect();
+    let c = tensor(randn(n * d_out, &mut rng), n, d_out, &device);
+    let f_ref = tensor(randn(n * 3, &mut rng), n, 3, &device);
     let graph = convs[0].graph(&tensor(pos.clone(), n, 3, &device))?;
     let edges = EdgeIndex::new(&graph.src, &graph.dst, n)?;
     let r = tensor(graph.edge_vec(&pos, None)?, graph.num_edges(), 3, &device);
@@ -515,10 +516,7 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
     let step = median_ms(args.reps, args.warmup, || {
         let loss = |result: &EnergyForces| {
             let e = result.energy.clone().into_scalar::<f32>() as f64;
-            let residual = result
-                .forces
-                .clone()
-                .sub(tensor(f_ref.clone(), n, 3, &device));
+            let residual = result.forces.clone().sub(f_ref.clone());
             Ok(LossDerivatives {
                 energy: 2.0 * e,
                 forces: residual.mul_scalar(2.0 / (3 * n) as f64),

@@ -24,6 +24,16 @@ pub fn features(irreps: &Irreps, n: usize, rng: &mut StdRng) -> Vec<f32> {
     irreps.randn(n, RandnNormalization::Component, rng)
 }
 
+/// `n` draws of the standard normal, in f32.
+pub fn randn(n: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let x: f64 = StandardNormal.sample(rng);
+            x as f32
+        })
+        .collect()
+}
+
 /// A `[rows, cols]` f32 tensor on `device`.
 pub fn tensor(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)

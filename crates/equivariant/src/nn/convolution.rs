@@ -25,7 +25,7 @@ use crate::ops::{
     soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
     spherical_harmonics_tangent,
 };
-use crate::shape::{check_dtype, check_finite, check_rows, check_width};
+use crate::shape::{check_dtype, check_finite, check_rows, check_shape, check_width};
 
 /// The settings of a [`Convolution`]; [`ConvolutionConfig::guide`] gives the guide's.
 ///
@@ -376,14 +376,7 @@ impl Convolution {
         edge_vec: Tensor<2>,
         graph: &Graph,
     ) -> Result<Tensor<2>> {
-        let expected = [graph.num_edges(), 3];
-        if edge_vec.dims() != expected {
-            return Err(Error::ShapeMismatch {
-                what: "edge_vec [E, 3]",
-                expected: expected[0] * 3,
-                got: edge_vec.dims()[0] * edge_vec.dims()[1],
-            });
-        }
+        check_shape("edge_vec [E, 3]", &edge_vec, [graph.num_edges(), 3])?;
         check_finite("edge_vec", &edge_vec)?;
         let edges = Arc::new(self.edge_index(graph, f_in.dims()[0])?);
         self.convolve(f_in, edge_vec, &edges)
@@ -434,16 +427,9 @@ impl Convolution {
         f_in_tangent: Option<Tensor<2>>,
         graph: &Graph,
     ) -> Result<(Tensor<2>, Tensor<2>)> {
-        let [e, _] = edge_vec.dims();
-        for (what, x) in [("edge_vec [E, 3]", &edge_vec), ("tangent [E, 3]", &tangent)] {
-            if x.dims() != [graph.num_edges(), 3] {
-                return Err(Error::ShapeMismatch {
-                    what,
-                    expected: graph.num_edges() * 3,
-                    got: x.dims()[0] * x.dims()[1],
-                });
-            }
-        }
+        let e = graph.num_edges();
+        check_shape("edge_vec [E, 3]", &edge_vec, [e, 3])?;
+        check_shape("tangent [E, 3]", &tangent, [e, 3])?;
         check_finite("edge_vec", &edge_vec)?;
         check_finite("tangent", &tangent)?;
         check_dtype("tangent", &tangent, &edge_vec)?;
@@ -456,11 +442,8 @@ impl Convolution {
         let n = f_in.dims()[0];
         let edges = Arc::new(self.edge_index(graph, n)?);
         let d_sh = spherical_harmonics_tangent(&self.sh, edge_vec.clone(), tangent.clone());
-        let d_emb = self.embedding_tangent(edge_vec.clone(), tangent);
-
-        let (hidden, d_hidden) = self
-            .fc
-            .forward_hidden_tangent(self.embedding(edge_vec.clone()), d_emb)?;
+        let (emb, d_emb) = self.embedding_tangent(edge_vec.clone(), tangent);
+        let (hidden, d_hidden) = self.fc.forward_hidden_tangent(emb, d_emb)?;
         let linear = self
             .fc
             .last_linear()
@@ -479,18 +462,20 @@ impl Convolution {
         Ok((out, d_out))
     }
 
-    /// The tangent of [`embedding`](Convolution::edge_embedding) along `tangent`:
+    /// [`embedding`](Convolution::edge_embedding) and its tangent along `tangent`,
     /// `d emb_e = sqrt(num_basis) basis'(|r_e|) (r_e . t_e) / |r_e|` (zero for a zero-length
-    /// edge, as the length's gradient there), `[E, num_basis]`; differentiable in both.
-    fn embedding_tangent(&self, edge_vec: Tensor<2>, tangent: Tensor<2>) -> Tensor<2> {
+    /// edge, as the length's gradient there), `[E, num_basis]` each; differentiable in both.
+    fn embedding_tangent(&self, edge_vec: Tensor<2>, tangent: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let [e, _] = edge_vec.dims();
         let (length, nonzero) = edge_lengths(edge_vec.clone());
         // d|r| = (r . t) / |r|, on a safe divisor (the length is 0 only with r = 0).
         let divisor = length.clone().add(nonzero.clone().neg().add_scalar(1.0));
         let rate = edge_vec.mul(tangent).sum_dim(1).div(divisor).mul(nonzero);
-        soft_one_hot_linspace_derivative(&self.basis, length.reshape([e]))
+        let length = length.reshape([e]);
+        let d_emb = soft_one_hot_linspace_derivative(&self.basis, length.clone())
             .mul(rate)
-            .mul_scalar((self.config.num_basis as f64).sqrt())
+            .mul_scalar((self.config.num_basis as f64).sqrt());
+        (self.embedding_of_lengths(length), d_emb)
     }
 
     /// `Y(x / |x|)` of the edge vectors (`[E, 3] -> [E, irreps_sh.dim]`), component
@@ -542,8 +527,12 @@ impl Convolution {
     fn embedding(&self, edge_vec: Tensor<2>) -> Tensor<2> {
         let [e, _] = edge_vec.dims();
         let (length, _) = edge_lengths(edge_vec);
-        soft_one_hot_linspace(&self.basis, length.reshape([e]))
-            .mul_scalar((self.config.num_basis as f64).sqrt())
+        self.embedding_of_lengths(length.reshape([e]))
+    }
+
+    /// `sqrt(num_basis) basis(length)`, `[E] -> [E, num_basis]`.
+    fn embedding_of_lengths(&self, length: Tensor<1>) -> Tensor<2> {
+        soft_one_hot_linspace(&self.basis, length).mul_scalar((self.config.num_basis as f64).sqrt())
     }
 
     /// `z` for a graph of `num_edges` edges on `num_nodes` nodes: the configured value, or

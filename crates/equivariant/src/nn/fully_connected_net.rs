@@ -7,7 +7,7 @@ use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace
 use equivariant_core::{Error, Result};
 
 use crate::ops::activation::{apply, derivative};
-use crate::shape::{check_dtype, check_width};
+use crate::shape::{check_dtype, check_shape, check_width};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
 ///
@@ -242,13 +242,7 @@ impl FullyConnectedNet {
     ) -> Result<(Tensor<2>, Tensor<2>)> {
         self.check_input("FullyConnectedNet x [batch, hs[0]]", &x, 0)?;
         self.check_input("FullyConnectedNet dx [batch, hs[0]]", &dx, 0)?;
-        if dx.dims() != x.dims() {
-            return Err(Error::ShapeMismatch {
-                what: "FullyConnectedNet dx (the shape of x)",
-                expected: x.dims()[0] * x.dims()[1],
-                got: dx.dims()[0] * dx.dims()[1],
-            });
-        }
+        check_shape("FullyConnectedNet dx (the shape of x)", &dx, x.dims())?;
         Ok((0..self.weights.len() - 1).fold((x, dx), |(x, dx), i| self.layer_tangent(i, x, dx)))
     }
 

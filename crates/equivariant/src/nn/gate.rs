@@ -9,6 +9,7 @@ use equivariant_core::{Error, Result};
 
 use super::{Activation, Extract};
 use crate::ops::irreps::scale_instances;
+use crate::shape::check_shape;
 
 /// e3nn's `nn.Gate(irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated)`:
 ///
@@ -191,21 +192,30 @@ impl Gate {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
-        let mut parts = self.sc.forward(x)?.into_iter();
-        let (Some(scalars), Some(gates), Some(gated)) = (parts.next(), parts.next(), parts.next())
-        else {
-            unreachable!("the gate's Extract has three outputs")
-        };
+        let [scalars, gates, gated] = self.split(x)?;
         let scalars = self.act_scalars.forward(scalars)?;
         if self.irreps_gated.dim() == 0 {
             return Ok(scalars);
         }
         let gates = self.act_gates.forward(gates)?;
         let gated = scale_instances(gated, &self.irreps_gated, gates);
+        Ok(self.join(scalars, gated))
+    }
+
+    /// `x` split into its scalars, gates and gated parts.
+    fn split(&self, x: Tensor<2>) -> Result<[Tensor<2>; 3]> {
+        let parts: Vec<Tensor<2>> = self.sc.forward(x)?;
+        Ok(parts
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("the gate's Extract has three outputs")))
+    }
+
+    /// The activated scalars followed by the gated irreps (either may be empty).
+    fn join(&self, scalars: Tensor<2>, gated: Tensor<2>) -> Tensor<2> {
         if self.act_scalars.irreps_out().dim() == 0 {
-            return Ok(gated);
+            return gated;
         }
-        Ok(Tensor::cat(vec![scalars, gated], 1))
+        Tensor::cat(vec![scalars, gated], 1)
     }
 
     /// [`forward`](Gate::forward) and its tangent along `dx`, `(y, dy)`: the activations'
@@ -235,22 +245,9 @@ impl Gate {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn forward_tangent(&self, x: Tensor<2>, dx: Tensor<2>) -> Result<(Tensor<2>, Tensor<2>)> {
-        if dx.dims() != x.dims() {
-            return Err(Error::ShapeMismatch {
-                what: "Gate dx (the shape of x)",
-                expected: x.dims()[0] * x.dims()[1],
-                got: dx.dims()[0] * dx.dims()[1],
-            });
-        }
-        let three = |parts: Vec<Tensor<2>>| {
-            let mut parts = parts.into_iter();
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(a), Some(b), Some(c)) => (a, b, c),
-                _ => unreachable!("the gate's Extract has three outputs"),
-            }
-        };
-        let (scalars, gates, gated) = three(self.sc.forward(x)?);
-        let (d_scalars, d_gates, d_gated) = three(self.sc.forward(dx)?);
+        check_shape("Gate dx (the shape of x)", &dx, x.dims())?;
+        let [scalars, gates, gated] = self.split(x)?;
+        let [d_scalars, d_gates, d_gated] = self.split(dx)?;
         let (scalars, d_scalars) = self.act_scalars.forward_tangent(scalars, d_scalars)?;
         if self.irreps_gated.dim() == 0 {
             return Ok((scalars, d_scalars));
@@ -259,12 +256,6 @@ impl Gate {
         let d_out = scale_instances(d_gated, &self.irreps_gated, gates.clone())
             .add(scale_instances(gated.clone(), &self.irreps_gated, d_gates));
         let out = scale_instances(gated, &self.irreps_gated, gates);
-        if self.act_scalars.irreps_out().dim() == 0 {
-            return Ok((out, d_out));
-        }
-        Ok((
-            Tensor::cat(vec![scalars, out], 1),
-            Tensor::cat(vec![d_scalars, d_out], 1),
-        ))
+        Ok((self.join(scalars, out), self.join(d_scalars, d_out)))
     }
 }

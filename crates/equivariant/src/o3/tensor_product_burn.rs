@@ -360,14 +360,14 @@ impl TensorProduct {
         dweight: Option<Tensor<2>>,
     ) -> Result<(Tensor<2>, Tensor<2>)> {
         let out = self.forward(x1.clone(), x2.clone(), weight.clone())?;
-        let mut d_out = out.zeros_like();
+        let mut terms = Vec::new();
         if let Some(dx1) = dx1 {
             check_rows("TensorProduct dx1 (the rows of x1)", &dx1, x1.dims()[0])?;
-            d_out = d_out.add(self.forward(dx1, x2.clone(), weight.clone())?);
+            terms.push(self.forward(dx1, x2.clone(), weight.clone())?);
         }
         if let Some(dx2) = dx2 {
             check_rows("TensorProduct dx2 (the rows of x2)", &dx2, x2.dims()[0])?;
-            d_out = d_out.add(self.forward(x1.clone(), dx2, weight.clone())?);
+            terms.push(self.forward(x1.clone(), dx2, weight.clone())?);
         }
         if let Some(dweight) = dweight {
             if self.weight.is_some() || weight.is_none() {
@@ -391,11 +391,16 @@ impl TensorProduct {
             } else {
                 None
             };
-            d_out = d_out.add(self.forward(x1, x2, Some(dweight))?);
+            let mut term = self.forward(x1, x2, Some(dweight))?;
             if let Some(constant) = constant {
-                d_out = d_out.sub(constant);
+                term = term.sub(constant);
             }
+            terms.push(term);
         }
+        let d_out = terms
+            .into_iter()
+            .reduce(|a, b| a.add(b))
+            .unwrap_or_else(|| out.zeros_like());
         Ok((out, d_out))
     }
 
