@@ -22,12 +22,14 @@
 //! backward gives the force term's parameter gradient for `v = dL/dF`
 //! ([`force_surrogate`]); [`training_gradients`] puts the energy and force terms together.
 
+use std::sync::Arc;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Tensor};
 
 use crate::graph::EdgeIndex;
-use crate::ops::composed::edge_index_tensors;
-use crate::ops::{gather, scatter_sum};
+use crate::ops::edge_vectors;
+use crate::ops::edge_vectors::edge_vectors_backward;
 use crate::shape::{check_dtype, check_finite, check_shape};
 use crate::{Error, Result};
 
@@ -106,18 +108,18 @@ pub fn energy_forces<const D: usize>(
     edge_vec: Tensor<2>,
     energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<EnergyForces> {
-    Ok(energy_forces_and_gradients(edges, edge_vec, energy)?.0)
+    Ok(energy_forces_and_gradients(&Arc::new(edges.clone()), edge_vec, energy)?.0)
 }
 
 /// [`energy_forces`], with the gradients of its backward pass (those of the energy with
 /// respect to every tracked parameter; `None` for an energy that does not depend on the edge
 /// vectors).
 fn energy_forces_and_gradients<const D: usize>(
-    edges: &EdgeIndex,
+    edges: &Arc<EdgeIndex>,
     edge_vec: Tensor<2>,
     energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<(EnergyForces, Option<Gradients>)> {
-    let (n, e) = (edges.num_nodes(), edges.num_edges());
+    let e = edges.num_edges();
     check_edge_rows(&edge_vec, e)?;
     check_finite("edge_vec", &edge_vec)?;
     let r = edge_vec.without_autodiff();
@@ -133,8 +135,7 @@ fn energy_forces_and_gradients<const D: usize>(
         Some(g) => g.without_autodiff(),
         None => Tensor::zeros([e, 3], (&device, r.dtype())),
     };
-    let (src, dst) = edge_index_tensors(edges, &device);
-    let forces = scatter_sum(g.clone(), src, n).sub(scatter_sum(g.clone(), dst, n));
+    let forces = edge_vectors_backward(edges, g.clone()).neg();
     let virial = r.transpose().matmul(g).neg();
     let result = EnergyForces {
         energy: total,
@@ -250,7 +251,8 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
     energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<DT>>,
     positions: bool,
 ) -> Result<TrainingGradients> {
-    let (result, energy_grads) = energy_forces_and_gradients(edges, edge_vec.clone(), energy)?;
+    let edges = Arc::new(edges.clone());
+    let (result, energy_grads) = energy_forces_and_gradients(&edges, edge_vec.clone(), energy)?;
     let derivatives = loss(&result)?;
     if !derivatives.energy.is_finite() {
         return Err(Error::NonFinite {
@@ -261,8 +263,8 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
     // A fresh leaf on an autodiff device (the edge vectors may come without autodiff).
     let r = edge_vec.without_autodiff().autodiff();
     let r = if positions { r.require_grad() } else { r };
-    let surrogate = force_surrogate(
-        edges,
+    let surrogate = surrogate(
+        &edges,
         r.clone(),
         derivatives.forces,
         derivatives.virial,
@@ -282,14 +284,11 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
         });
     }
     let positions = positions.then(|| {
-        let device = r.device();
         let dr = match r.grad_remove(&mut grads) {
             Some(g) => g.without_autodiff(),
-            None => Tensor::zeros(r.dims(), (&device, r.dtype())),
+            None => Tensor::zeros(r.dims(), (&r.device(), r.dtype())),
         };
-        let (src, dst) = edge_index_tensors(edges, &device);
-        let n = edges.num_nodes();
-        let through_tangent = scatter_sum(dr.clone(), dst, n).sub(scatter_sum(dr, src, n));
+        let through_tangent = edge_vectors_backward(&edges, dr);
         result
             .forces
             .clone()
@@ -363,6 +362,18 @@ pub fn force_surrogate<const D: usize>(
     dl_dvirial: Option<Tensor<2>>,
     energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<Tensor<1>> {
+    let edges = Arc::new(edges.clone());
+    surrogate(&edges, edge_vec, dl_dforces, dl_dvirial, energy_tangent)
+}
+
+/// [`force_surrogate`] on shared edges.
+fn surrogate<const D: usize>(
+    edges: &Arc<EdgeIndex>,
+    edge_vec: Tensor<2>,
+    dl_dforces: Tensor<2>,
+    dl_dvirial: Option<Tensor<2>>,
+    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<D>>,
+) -> Result<Tensor<1>> {
     let (n, e) = (edges.num_nodes(), edges.num_edges());
     check_edge_rows(&edge_vec, e)?;
     check_shape("dl_dforces [n, 3]", &dl_dforces, [n, 3])?;
@@ -370,10 +381,7 @@ pub fn force_surrogate<const D: usize>(
     check_finite("dl_dforces", &dl_dforces)?;
     check_dtype("dl_dforces", &dl_dforces, &edge_vec)?;
     let r = edge_vec;
-    let device = r.device();
-    let (src, dst) = edge_index_tensors(edges, &device);
-    let v = dl_dforces.detach();
-    let mut s = gather(v.clone(), dst).sub(gather(v, src));
+    let mut s = edge_vectors(edges, dl_dforces.detach());
     if let Some(u) = dl_dvirial {
         check_shape("dl_dvirial [3, 3]", &u, [3, 3])?;
         check_finite("dl_dvirial", &u)?;

@@ -425,6 +425,15 @@ fn composed_edge_vectors_match_native() {
     for (k, (f, n)) in fallback.iter().zip(&native).enumerate() {
         assert_close(&format!("edge vectors output/gradient {k}"), f, n, 1e-12);
     }
+    // The adjoint on its own is the gradient above.
+    let grad = tensor(&g, [src.len(), 3], &device).without_autodiff();
+    let adjoint = values(equivariant::ops::edge_vectors::edge_vectors_backward(
+        &edges,
+        grad.clone(),
+    ));
+    assert_close("edge vectors adjoint", &adjoint, &native[1], 1e-12);
+    let composed_adjoint = values(composed::edge_vectors_backward(&edges, grad));
+    assert_close("composed adjoint", &composed_adjoint, &native[1], 1e-12);
 }
 
 /// `ops::soft_unit_step` (composed only) against the core's `soft_unit_step` and its

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 use equivariant_core::graph::EdgeIndex;
 
 use crate::ops::composed::edge_index_tensors;
-use crate::ops::scatter::gather;
+use crate::ops::scatter::{gather, scatter_sum};
 
 /// [`ops::edge_vectors`](crate::ops::edge_vectors()) composed of burn ops:
 /// [`edge_vectors_from_index`] with the edges' index tensors.
@@ -55,4 +55,24 @@ pub fn edge_vectors_from_index(
     dst: Tensor<1, Int>,
 ) -> Tensor<2> {
     gather(pos.clone(), dst).sub(gather(pos, src))
+}
+
+/// The adjoint of [`edge_vectors`], as
+/// [`edge_vectors_backward`](super::edge_vectors_backward()), composed of burn ops:
+/// `scatter_sum(grad, dst) - scatter_sum(grad, src)`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::ops::composed;
+/// let edges = EdgeIndex::new(&[0, 0], &[1, 2], 3)?;
+/// let g = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], &Device::flex());
+/// let nodes = composed::edge_vectors_backward(&edges, g).into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(nodes, [-1.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn edge_vectors_backward(edges: &EdgeIndex, grad: Tensor<2>) -> Tensor<2> {
+    let (src, dst) = edge_index_tensors(edges, &grad.device());
+    let n = edges.num_nodes();
+    scatter_sum(grad.clone(), dst, n).sub(scatter_sum(grad, src, n))
 }

@@ -94,3 +94,38 @@ pub fn edge_vectors(edges: &Arc<EdgeIndex>, pos: Tensor<2>) -> Tensor<2> {
         pos.into_dispatch(),
     ))
 }
+
+/// The adjoint of [`edge_vectors`]: node gradients from edge gradients,
+/// `out[i] = sum_{e : dst_e = i} grad[e] - sum_{e : src_e = i} grad[e]` (the backward kernel
+/// of [`edge_vectors`], summing in edge order), without autodiff. With `grad = dE/dr` it is
+/// `dE/dpos`.
+///
+/// # Shapes
+///
+/// - `grad`: `[E, 3]` with `E = edges.num_edges()`
+/// - output: `[N, 3]` with `N = edges.num_nodes()`
+///
+/// # Panics
+///
+/// As [`EdgeVectorsBackend::edge_vectors_backward`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::ops::edge_vectors::edge_vectors_backward;
+/// let edges = Arc::new(EdgeIndex::new(&[0], &[1], 2)?);
+/// let g = Tensor::<2>::from_floats([[1.0, 2.0, 3.0]], &Device::flex());
+/// let nodes = edge_vectors_backward(&edges, g).into_data().try_into_vec::<f32>().unwrap();
+/// assert_eq!(nodes, [-1.0, -2.0, -3.0, 1.0, 2.0, 3.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn edge_vectors_backward(edges: &Arc<EdgeIndex>, grad: Tensor<2>) -> Tensor<2> {
+    if !is_native(&grad.device()) {
+        return composed::edge_vectors_backward(edges, grad);
+    }
+    Tensor::from_dispatch(<Dispatch as EdgeVectorsBackend>::edge_vectors_backward(
+        Arc::clone(edges),
+        grad.into_dispatch(),
+    ))
+}
