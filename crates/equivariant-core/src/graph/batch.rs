@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::cell::Cell;
-use super::radius_graph::{Graph, radius_graph};
+use super::radius_graph::{Graph, num_atoms, radius_graph};
 use crate::{Error, Real, Result};
 
 /// The number of graphs of a batch vector (`max + 1`; `0` for no nodes), after checking it:
@@ -65,14 +65,7 @@ pub fn radius_graph_batched<T: Real>(
     max_num_neighbors: Option<usize>,
     cells: Option<&[Cell]>,
 ) -> Result<Graph> {
-    if !pos.len().is_multiple_of(3) {
-        return Err(Error::ShapeMismatch {
-            what: "pos [n, 3]",
-            expected: pos.len() / 3 * 3,
-            got: pos.len(),
-        });
-    }
-    let n = pos.len() / 3;
+    let n = num_atoms(pos)?;
     if batch.len() != n {
         return Err(Error::ShapeMismatch {
             what: "batch (one graph index per node of pos)",

@@ -229,7 +229,7 @@ impl Cells<'_> {
 }
 
 /// `n` for a `[n, 3]` buffer.
-fn num_atoms<T>(pos: &[T]) -> Result<usize> {
+pub(super) fn num_atoms<T>(pos: &[T]) -> Result<usize> {
     if !pos.len().is_multiple_of(3) {
         return Err(Error::ShapeMismatch {
             what: "pos ([n, 3] row-major, length a multiple of 3)",
