@@ -101,6 +101,16 @@ pub enum Error {
         /// Why it is invalid.
         reason: String,
     },
+    /// A stored parameter set (an e3nn `state_dict`) that does not fit the module it is
+    /// loaded into: a key missing from the file, a key the module does not have, or a
+    /// tensor of another shape or dtype.
+    #[error("state dict key {key:?}: {reason}")]
+    StateDict {
+        /// The parameter's path (`mp.layers.0.first.sc.weight`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -19,7 +19,7 @@ use equivariant_core::{Error, Result};
 use super::FullyConnectedNet;
 use crate::o3::TensorProduct;
 use crate::ops::composed::edge_vectors_from_index;
-use crate::ops::irreps::sqrt_with_zero_gradient;
+use crate::ops::edge_vectors::edge_lengths;
 use crate::ops::{
     edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
     soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
@@ -614,17 +614,4 @@ impl Convolution {
             1.0 / z.sqrt(),
         ))
     }
-}
-
-/// The edge lengths `|r_e|` (`[E, 1]`) with a zero gradient at a zero-length edge (where
-/// `sqrt`'s is infinite; the radial layer's kernel does the same), and the indicator of the
-/// nonzero ones (`[E, 1]`, a constant).
-fn edge_lengths(edge_vec: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    let squared = edge_vec.powi_scalar(2).sum_dim(1);
-    let nonzero = squared
-        .clone()
-        .greater_elem(0.0)
-        .float()
-        .cast(squared.dtype());
-    (sqrt_with_zero_gradient(squared), nonzero)
 }

@@ -10,6 +10,7 @@ mod extract;
 mod fully_connected_net;
 mod gate;
 mod identity;
+pub mod models;
 mod norm_activation;
 
 pub use activation::Activation;

@@ -4,6 +4,7 @@
 
 mod composed;
 mod forces;
+mod models;
 mod modules;
 mod nn;
 mod tensor_product;

@@ -40,6 +40,53 @@ pub fn uvu_tensor_product(
     filter: &Irreps,
     shared_weights: bool,
 ) -> Result<TensorProductPlan> {
+    let (out, instructions) = uvu_paths(irreps_in1, irreps_in2, filter);
+    uvu_plan(
+        irreps_in1,
+        irreps_in2,
+        &Irreps::from_entries(out),
+        instructions,
+        shared_weights,
+    )
+}
+
+/// [`uvu_tensor_product`] with its output blocks sorted by irrep (not merged), as e3nn's
+/// point convolutions build their `tp` (`irreps_mid, p, _ = irreps_mid.sort()`, each
+/// instruction's `i_out` moved to `p[i_out]`); the weights keep the instructions' order.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::sorted_uvu_tensor_product;
+/// let tp = sorted_uvu_tensor_product(&"4x0e+4x1o".parse()?, &"0e+1o".parse()?, &"0e+1o".parse()?, false)?;
+/// assert_eq!(tp.irreps_out().to_string(), "4x0e+4x0e+4x1o+4x1o");
+/// assert_eq!(tp.instructions()[3].i_out, 1); // 1o x 1o -> 0e, the fourth block before sorting
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn sorted_uvu_tensor_product(
+    irreps_in1: &Irreps,
+    irreps_in2: &Irreps,
+    filter: &Irreps,
+    shared_weights: bool,
+) -> Result<TensorProductPlan> {
+    let (out, mut instructions) = uvu_paths(irreps_in1, irreps_in2, filter);
+    let sorted = Irreps::from_entries(out).sort();
+    for ins in &mut instructions {
+        ins.i_out = sorted.p[ins.i_out];
+    }
+    uvu_plan(
+        irreps_in1,
+        irreps_in2,
+        &sorted.irreps,
+        instructions,
+        shared_weights,
+    )
+}
+
+/// The output blocks and instructions of [`uvu_tensor_product`], in path order.
+fn uvu_paths(
+    irreps_in1: &Irreps,
+    irreps_in2: &Irreps,
+    filter: &Irreps,
+) -> (Vec<MulIr>, Vec<Instruction>) {
     let mut out = Vec::new();
     let mut instructions = Vec::new();
     for (i1, a) in irreps_in1.iter().enumerate() {
@@ -58,6 +105,17 @@ pub fn uvu_tensor_product(
             }
         }
     }
+    (out, instructions)
+}
+
+/// The plan of a `uvu` product with e3nn's default normalization.
+fn uvu_plan(
+    irreps_in1: &Irreps,
+    irreps_in2: &Irreps,
+    irreps_out: &Irreps,
+    instructions: Vec<Instruction>,
+    shared_weights: bool,
+) -> Result<TensorProductPlan> {
     let options = TensorProductOptions {
         shared_weights,
         ..Default::default()
@@ -66,7 +124,7 @@ pub fn uvu_tensor_product(
         "TensorProduct",
         irreps_in1,
         irreps_in2,
-        &Irreps::from_entries(out),
+        irreps_out,
         instructions,
         options,
     )

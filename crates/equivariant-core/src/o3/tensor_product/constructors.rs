@@ -11,6 +11,24 @@ fn allowed(filter: Option<&Irreps>, ir: &Irrep) -> bool {
     filter.is_none_or(|f| f.iter().any(|m| m.ir == *ir))
 }
 
+/// e3nn's `tp_path_exists`: whether some irrep of `irreps_in1` times some irrep of
+/// `irreps_in2` contains `ir_out` (multiplicities ignored, as after `simplify`).
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::tp_path_exists;
+/// let (a, b) = ("2x0e + 1o".parse()?, "0e + 1o".parse()?);
+/// assert!(tp_path_exists(&a, &b, &"1e".parse()?)); // 1o x 1o
+/// assert!(!tp_path_exists(&a, &b, &"2o".parse()?));
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn tp_path_exists(irreps_in1: &Irreps, irreps_in2: &Irreps, ir_out: &Irrep) -> bool {
+    irreps_in1.iter().any(|a| {
+        irreps_in2
+            .iter()
+            .any(|b| a.ir.tensor_product(&b.ir).any(|ir| ir == *ir_out))
+    })
+}
+
 /// e3nn's `FullyConnectedTensorProduct`: every allowed path `(i1, i2) -> i_out` in mode
 /// `uvw`, all weighted: `z_w = sum_{u,v} W_{uvw} x_u (x) y_v + ...`.
 ///

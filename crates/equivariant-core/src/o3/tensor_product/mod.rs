@@ -15,9 +15,12 @@ mod plan;
 mod visualize;
 
 pub use arguments::{ConvGradients, EdgeWeights, TensorProductGradients};
-pub use configs::{BENCHMARK_CONFIGS, benchmark_config, uvu_tensor_product};
+pub use configs::{
+    BENCHMARK_CONFIGS, benchmark_config, sorted_uvu_tensor_product, uvu_tensor_product,
+};
 pub use constructors::{
     elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product, tensor_square,
+    tp_path_exists,
 };
 pub use instruction::{ConnectionMode, Instruction, IrrepNormalization, PathNormalization};
 pub(crate) use plan::{Contraction, Dims, PathKernel, PathPlan, Targets};

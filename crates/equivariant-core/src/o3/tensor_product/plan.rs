@@ -460,6 +460,35 @@ impl TensorProductPlan {
         &self.path_shapes
     }
 
+    /// e3nn's `output_mask`: for each output component (`irreps_out.dim` of them), whether
+    /// some path reaches it (an instruction into its irrep with a nonzero path weight and
+    /// no zero multiplicity); the others are always zero.
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::fully_connected_tensor_product;
+    /// // 0e x 0e reaches the 0e output, nothing reaches the 1o.
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"2x0e + 1o".parse()?, Default::default())?;
+    /// assert_eq!(tp.output_mask(), [true, true, false, false, false]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn output_mask(&self) -> Vec<bool> {
+        let reached: Vec<bool> = (0..self.irreps_out.len())
+            .map(|i_out| {
+                self.instructions
+                    .iter()
+                    .zip(&self.path_shapes)
+                    .any(|(ins, shape)| {
+                        ins.i_out == i_out && ins.path_weight != 0.0 && !shape.contains(&0)
+                    })
+            })
+            .collect();
+        self.irreps_out
+            .iter()
+            .zip(reached)
+            .flat_map(|(entry, on)| std::iter::repeat_n(on, entry.mul * entry.ir.dim()))
+            .collect()
+    }
+
     /// The number of weights per weight vector.
     ///
     /// ```

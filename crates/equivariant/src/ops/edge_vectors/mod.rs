@@ -17,6 +17,7 @@ use burn::tensor::Tensor;
 use equivariant_core::graph::EdgeIndex;
 
 use super::composed::is_native;
+use super::irreps::sqrt_with_zero_gradient;
 
 /// Backends that form edge vectors natively.
 ///
@@ -128,4 +129,17 @@ pub fn edge_vectors_backward(edges: &Arc<EdgeIndex>, grad: Tensor<2>) -> Tensor<
         Arc::clone(edges),
         grad.into_dispatch(),
     ))
+}
+
+/// The edge lengths `|r_e|` (`[E, 1]`) with a zero gradient at a zero-length edge (where
+/// `sqrt`'s is infinite; the radial layer's kernel does the same), and the indicator of the
+/// nonzero ones (`[E, 1]`, a constant).
+pub(crate) fn edge_lengths(edge_vec: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let squared = edge_vec.powi_scalar(2).sum_dim(1);
+    let nonzero = squared
+        .clone()
+        .greater_elem(0.0)
+        .float()
+        .cast(squared.dtype());
+    (sqrt_with_zero_gradient(squared), nonzero)
 }

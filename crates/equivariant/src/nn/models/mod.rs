@@ -1,0 +1,21 @@
+//! e3nn's reference models (`e3nn.nn.models`), with e3nn's structure and parameter names so
+//! that an e3nn `state_dict` loads and gives e3nn's outputs:
+//!
+//! - `v2106`: [`Convolution::v2106`] (`points_convolution.Convolution`), [`MessagePassing`]
+//!   (`gate_points_message_passing`), [`SimpleNetwork`] and
+//!   [`NetworkForAGraphWithAttributes`] (`gate_points_networks`).
+//!
+//! Every model runs its message steps on the fused convolution kernel and is
+//! differentiable (parameters, node inputs, positions) on an autodiff device.
+
+mod graph_input;
+mod message_passing;
+mod points_convolution;
+mod v2106;
+
+pub use message_passing::{Compose, MessagePassing};
+pub use points_convolution::Convolution;
+pub use v2106::{
+    NetworkForAGraphWithAttributes, NetworkForAGraphWithAttributesConfig, SimpleNetwork,
+    SimpleNetworkConfig,
+};
