@@ -1,4 +1,5 @@
-"""Fixtures of e3nn 0.6.0's reference models (e3nn.nn.models) for the Rust crate.
+"""Fixtures of e3nn 0.6.0's reference models (e3nn.nn.models: v2106 SimpleNetwork and
+NetworkForAGraphWithAttributes, gate_points_2101 Network) for the Rust crate.
 
 Run from the repository root with the pinned venv (tools/reference/README.md):
 
@@ -25,6 +26,7 @@ import re
 import torch
 from safetensors.torch import save_file
 
+from e3nn.nn.models.gate_points_2101 import Network
 from e3nn.nn.models.v2106.gate_points_networks import NetworkForAGraphWithAttributes, SimpleNetwork
 
 from burn_fixtures import OUT, dump, flat, header
@@ -143,12 +145,52 @@ def network_for_a_graph_with_attributes():
     }
 
 
+def gate_points_2101():
+    config = dict(
+        irreps_in="2x0e + 1x1o",
+        irreps_hidden="4x0e + 4x0o + 2x1e + 2x1o",
+        irreps_out="1x0e + 1x1o",
+        irreps_node_attr="2x0e",
+        irreps_edge_attr="0e + 1o + 2e",
+        layers=2,
+        max_radius=2.0,
+        number_of_basis=5,
+        radial_layers=1,
+        radial_neurons=8,
+        num_neighbors=3.0,
+        num_nodes=5.0,
+        reduce_output=True,
+    )
+    torch.manual_seed(0)
+    model = Network(**config)
+    randomize(model)
+    save_state(model, "gate_points_2101")
+    torch.manual_seed(1)
+    batch = torch.tensor([0] * 4 + [1] * 5)
+    pos = (1.2 * torch.randn(len(batch), 3)).requires_grad_(True)
+    x = model.irreps_in.randn(len(batch), -1).requires_grad_(True)
+    z = model.irreps_node_attr.randn(len(batch), -1).requires_grad_(True)
+    out = model({"pos": pos, "x": x, "z": z, "batch": batch})
+    return {
+        "model": "gate_points_2101.Network",
+        "config": config,
+        "pos": flat(pos),
+        "batch": batch.tolist(),
+        "x": flat(x),
+        "z": flat(z),
+        "out": flat(out),
+        "out_shape": list(out.shape),
+        **gradients(model, out, {"pos": pos, "x": x, "z": z}),
+    }
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     data = {
         **header("tools/reference/fixtures_models.py"),
         "simple_network": simple_network(),
         "network_for_a_graph_with_attributes": network_for_a_graph_with_attributes(),
+        "gate_points_2101": gate_points_2101(),
     }
     dump("models", data)
 

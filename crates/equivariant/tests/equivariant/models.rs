@@ -9,6 +9,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
 use equivariant::Error;
 use equivariant::graph::Graph;
+use equivariant::nn::models::gate_points_2101::{Network, NetworkConfig};
 use equivariant::nn::models::{
     NetworkForAGraphWithAttributes, NetworkForAGraphWithAttributesConfig, SimpleNetwork,
     SimpleNetworkConfig,
@@ -85,6 +86,36 @@ fn graph_network(case: &Value, device: &Device) -> NetworkForAGraphWithAttribute
     config.init(device).unwrap()
 }
 
+fn gate_points_network(case: &Value, device: &Device) -> Network {
+    let config = NetworkConfig {
+        number_of_basis: usize_of(case, "number_of_basis"),
+        radial_layers: usize_of(case, "radial_layers"),
+        radial_neurons: usize_of(case, "radial_neurons"),
+        num_neighbors: f64_of(case, "num_neighbors"),
+        num_nodes: f64_of(case, "num_nodes"),
+        reduce_output: case["config"]["reduce_output"].as_bool().unwrap(),
+        ..NetworkConfig::new(
+            Some(&irreps(case, "irreps_in")),
+            &irreps(case, "irreps_hidden"),
+            &irreps(case, "irreps_out"),
+            Some(&irreps(case, "irreps_node_attr")),
+            &irreps(case, "irreps_edge_attr"),
+            usize_of(case, "layers"),
+            f64_of(case, "max_radius"),
+        )
+    };
+    config.init(device).unwrap()
+}
+
+fn batch_of(case: &Value) -> Vec<usize> {
+    case["batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as usize)
+        .collect()
+}
+
 /// Every float parameter's gradient, by its path (`mp.layers.0.first.sc.weight`).
 struct GradientsByPath<'a> {
     grads: &'a Gradients,
@@ -136,12 +167,7 @@ fn simple_network_matches_e3nn() {
     let device = Device::flex().autodiff();
     let mut net = simple_network(case, &device);
     net.load_e3nn(fixture_path("simple_network")).unwrap();
-    let batch: Vec<usize> = case["batch"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_u64().unwrap() as usize)
-        .collect();
+    let batch = batch_of(case);
     let pos = rows(case, "pos", 3, &device).require_grad();
     let x = rows(case, "x", net.config().irreps_in.dim(), &device).require_grad();
     let out = net.forward(pos.clone(), x.clone(), Some(&batch)).unwrap();
@@ -240,6 +266,82 @@ fn network_for_a_graph_with_attributes_matches_e3nn() {
         );
     }
     assert_parameter_gradients("NetworkForAGraphWithAttributes", &net, &grads, case);
+}
+
+#[test]
+fn gate_points_2101_network_matches_e3nn() {
+    let fixture = load_fixture!("models");
+    let case = &fixture["gate_points_2101"];
+    let device = Device::flex().autodiff();
+    let mut net = gate_points_network(case, &device);
+    net.load_e3nn(fixture_path("gate_points_2101")).unwrap();
+    let batch = batch_of(case);
+    let config = net.config().clone();
+    let pos = rows(case, "pos", 3, &device).require_grad();
+    let x = rows(case, "x", config.irreps_in.as_ref().unwrap().dim(), &device).require_grad();
+    let z = rows(
+        case,
+        "z",
+        config.irreps_node_attr.as_ref().unwrap().dim(),
+        &device,
+    )
+    .require_grad();
+    let out = net
+        .forward(pos.clone(), Some(x.clone()), Some(z.clone()), Some(&batch))
+        .unwrap();
+    assert_eq!(out.dims(), [2, config.irreps_out.dim()]);
+    assert_close(
+        "gate_points_2101 out",
+        &values(out.clone()),
+        &f64s(&case["out"]),
+        1e-10,
+    );
+    let c = tensor(&f64s(&case["c"]), out.dims(), &device);
+    let grads = out.mul(c).sum().backward();
+    for (input, key) in [(&pos, "pos"), (&x, "x"), (&z, "z")] {
+        assert_close(
+            &format!("gate_points_2101 d loss / d {key}"),
+            &values(input.grad(&grads).unwrap()),
+            &f64s(&case[&format!("grad_{key}")]),
+            1e-10,
+        );
+    }
+    assert_parameter_gradients("gate_points_2101", &net, &grads, case);
+
+    // Equivariance of the whole network, parity and translation included.
+    let device = Device::flex();
+    let mut net = gate_points_network(case, &device);
+    net.load_e3nn(fixture_path("gate_points_2101")).unwrap();
+    let args = [
+        rows(case, "pos", 3, &device),
+        rows(case, "x", config.irreps_in.as_ref().unwrap().dim(), &device),
+        rows(
+            case,
+            "z",
+            config.irreps_node_attr.as_ref().unwrap().dim(),
+            &device,
+        ),
+    ];
+    assert_equivariant(
+        |a| {
+            vec![
+                net.forward(a[0].clone(), Some(a[1].clone()), Some(a[2].clone()), None)
+                    .unwrap(),
+            ]
+        },
+        Some(&args),
+        &[
+            Representation::CartesianPoints,
+            Representation::Irreps(config.irreps_in.clone().unwrap()),
+            Representation::Irreps(config.irreps_node_attr.clone().unwrap()),
+        ],
+        &[Representation::Irreps(config.irreps_out.clone())],
+        None,
+        &device,
+        DType::F64,
+        1,
+    )
+    .unwrap();
 }
 
 #[test]

@@ -132,8 +132,13 @@ impl MessagePassing {
             }
         };
         let hidden = &irreps_node_sequence[1..irreps_node_sequence.len() - 1];
-        let (layers, irreps_node_sequence) =
-            gated_layers(first, hidden, last, irreps_edge_attr, |input, output| {
+        let (layers, irreps_node_sequence) = gated_layers(
+            first,
+            hidden,
+            last,
+            irreps_edge_attr,
+            GateRule::V2106,
+            |input, output| {
                 Convolution::v2106(
                     input,
                     irreps_node_attr,
@@ -143,7 +148,8 @@ impl MessagePassing {
                     num_neighbors,
                     device,
                 )
-            })?;
+            },
+        )?;
         Ok(MessagePassing {
             layers,
             irreps_node_sequence,
@@ -204,6 +210,16 @@ impl MessagePassing {
     }
 }
 
+/// How a model of e3nn picks the gates of a hidden layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GateRule {
+    /// `v2106`: scalars and gates simplified; an error when gated irreps have no reachable
+    /// gate scalar.
+    V2106,
+    /// `gate_points_2101`: as listed; `0o` gates when `0e` is unreachable, unchecked.
+    GatePoints2101,
+}
+
 /// The layers of e3nn's gate-points networks: for each `hidden` irreps, a convolution
 /// (`conv(input, gate.irreps_in)`) and its gate; then `conv(input, output)`. Also returns
 /// the irreps sequence (input, gates' outputs, output).
@@ -212,13 +228,14 @@ pub(super) fn gated_layers(
     hidden: &[Irreps],
     output: &Irreps,
     irreps_edge_attr: &Irreps,
+    rule: GateRule,
     conv: impl Fn(&Irreps, &Irreps) -> Result<Convolution>,
 ) -> Result<(Vec<Compose>, Vec<Irreps>)> {
     let mut layers = Vec::with_capacity(hidden.len() + 1);
     let mut sequence = vec![input.clone()];
     let mut irreps_node = input.clone();
     for irreps_node_hidden in hidden {
-        let gate = gate_for(&irreps_node, irreps_node_hidden, irreps_edge_attr)?;
+        let gate = gate_for(&irreps_node, irreps_node_hidden, irreps_edge_attr, rule)?;
         let first = conv(&irreps_node, gate.irreps_in())?;
         irreps_node = gate.irreps_out().clone();
         sequence.push(irreps_node.clone());
@@ -237,8 +254,14 @@ pub(super) fn gated_layers(
 
 /// The gate of a hidden layer: the reachable scalars of `hidden` (silu even, tanh odd),
 /// its reachable higher irreps gated by `0e` scalars (sigmoid) or, if no `0e` is reachable,
-/// `0o` (tanh).
-fn gate_for(irreps_node: &Irreps, hidden: &Irreps, irreps_edge_attr: &Irreps) -> Result<Gate> {
+/// `0o` (tanh), as `rule` says.
+fn gate_for(
+    irreps_node: &Irreps,
+    hidden: &Irreps,
+    irreps_edge_attr: &Irreps,
+    rule: GateRule,
+) -> Result<Gate> {
+    let v2106 = rule == GateRule::V2106;
     let reachable = |ir: &Irrep| tp_path_exists(irreps_node, irreps_edge_attr, ir);
     let pick = |scalar: bool| -> Irreps {
         Irreps::from_entries(
@@ -249,7 +272,11 @@ fn gate_for(irreps_node: &Irreps, hidden: &Irreps, irreps_edge_attr: &Irreps) ->
                 .collect(),
         )
     };
-    let irreps_scalars = pick(true).simplify();
+    let irreps_scalars = if v2106 {
+        pick(true).simplify()
+    } else {
+        pick(true)
+    };
     let irreps_gated = pick(false);
     let gate_ir = if irreps_gated.dim() == 0 {
         None
@@ -257,7 +284,7 @@ fn gate_for(irreps_node: &Irreps, hidden: &Irreps, irreps_edge_attr: &Irreps) ->
         let (even, odd) = (Irrep::new(0, Parity::Even), Irrep::new(0, Parity::Odd));
         Some(if reachable(&even) {
             even
-        } else if reachable(&odd) {
+        } else if reachable(&odd) || !v2106 {
             odd
         } else {
             return Err(Error::InvalidArgument {

@@ -3,11 +3,13 @@
 //!
 //! - `v2106`: [`Convolution::v2106`] (`points_convolution.Convolution`), [`MessagePassing`]
 //!   (`gate_points_message_passing`), [`SimpleNetwork`] and
-//!   [`NetworkForAGraphWithAttributes`] (`gate_points_networks`).
+//!   [`NetworkForAGraphWithAttributes`] (`gate_points_networks`);
+//! - [`gate_points_2101::Network`], with [`Convolution::gate_points_2101`].
 //!
 //! Every model runs its message steps on the fused convolution kernel and is
 //! differentiable (parameters, node inputs, positions) on an autodiff device.
 
+pub mod gate_points_2101;
 mod graph_input;
 mod message_passing;
 mod points_convolution;
@@ -19,3 +21,10 @@ pub use v2106::{
     NetworkForAGraphWithAttributes, NetworkForAGraphWithAttributesConfig, SimpleNetwork,
     SimpleNetworkConfig,
 };
+
+/// The state-dict keys of e3nn's last layer, a bare convolution there, get the `first.` of
+/// [`Compose`].
+const LAST_LAYER: (&str, &str) = (
+    r"(^|\.)layers\.(\d+)\.(sc|lin1|fc|tp|lin2|alpha)\.",
+    "${1}layers.$2.first.$3.",
+);

@@ -348,8 +348,10 @@ impl Convolution {
                 .iter()
                 .map(|&m| if m { on } else { off })
                 .collect();
-            Tensor::<2>::from_data(TensorData::new(values, [1, self.sc_mask.len()]), &device)
-                .cast(dtype)
+            Tensor::<2>::from_data(
+                TensorData::new(values, [1, self.sc_mask.len()]),
+                (&device, dtype),
+            )
         };
         Ok(match &self.alpha {
             // e3nn: alpha = (1 - m) + alpha m; out = sc + alpha lin2.

@@ -147,13 +147,6 @@ fn check_positive(name: &'static str, value: f64) -> Result<()> {
     }
 }
 
-/// The v2106 state-dict keys of the last layer, a bare convolution in e3nn, get the
-/// `first.` of [`Compose`](super::Compose).
-const LAST_LAYER: (&str, &str) = (
-    r"(^|\.)layers\.(\d+)\.(sc|lin1|fc|tp|lin2|alpha)\.",
-    "${1}layers.$2.first.$3.",
-);
-
 /// e3nn's `v2106.gate_points_networks.SimpleNetwork`: node features `x` at positions `pos`
 /// through [`MessagePassing`] over their radius graph (`max_radius`, per graph of a batch),
 /// edge attributes the harmonics `Y(pos[src] - pos[dst])` up to `lmax`, edge scalars
@@ -268,7 +261,7 @@ impl SimpleNetwork {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn load_e3nn(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        load_e3nn_state_dict(self, path, &[LAST_LAYER])
+        load_e3nn_state_dict(self, path, &[super::LAST_LAYER])
     }
 }
 
@@ -513,6 +506,6 @@ impl NetworkForAGraphWithAttributes {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn load_e3nn(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        load_e3nn_state_dict(self, path, &[LAST_LAYER])
+        load_e3nn_state_dict(self, path, &[super::LAST_LAYER])
     }
 }
