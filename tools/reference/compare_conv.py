@@ -110,6 +110,22 @@ def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None, config="gui
     print(json.dumps(row), flush=True)
 
 
+def run_ours(binary, bench_args, threads):
+    """Runs `binary bench <bench_args> --json` on `threads` rayon threads from the repository
+    root and returns its last JSON line (exits with its output when it fails)."""
+    if not os.path.isfile(binary):
+        raise SystemExit(f"{binary} not found: build it with `cargo build --release -p equivariant-cli` "
+                         f"(or pass --bin PATH)")
+    cmd = [binary, "bench"] + bench_args + ["--json"]
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    obj = last_json_line(proc.stdout)
+    if proc.returncode != 0 or obj is None:
+        raise SystemExit(f"`{' '.join(cmd)}` failed (exit {proc.returncode}) or printed no JSON line:\n"
+                         f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+    return obj
+
+
 def last_json_line(text):
     """The last line of `text` that parses as a JSON object, or None."""
     for line in reversed(text.strip().splitlines()):
@@ -150,19 +166,10 @@ def pick(obj, *keys):
 
 
 def ours(nodes, args):
-    if not os.path.isfile(args.bin):
-        raise SystemExit(f"{args.bin} not found: build it with `cargo build --release -p equivariant-cli` "
-                         f"(or pass --build, --bin PATH, or --e3nn-only)")
-    cmd = [args.bin, "bench", "conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads), "--json"]
+    bench_args = ["conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads)]
     if args.fused_only:
-        cmd.append("--fused-only")
-    cmd += ["--config", args.config]
-    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    obj = last_json_line(proc.stdout)
-    if proc.returncode != 0 or obj is None:
-        raise SystemExit(f"`{' '.join(cmd)}` failed (exit {proc.returncode}) or printed no JSON line:\n"
-                         f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+        bench_args.append("--fused-only")
+    obj = run_ours(args.bin, bench_args + ["--config", args.config], args.threads)
     fwd, fwd_bwd = pick(obj, "fwd_ms", "ours_fwd_ms"), pick(obj, "fwd_bwd_ms", "ours_fwd_bwd_ms")
     if fwd is None or fwd_bwd is None:
         raise SystemExit(f"`{' '.join(cmd)}` printed no fwd_ms / fwd_bwd_ms: {obj}")

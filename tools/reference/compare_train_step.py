@@ -33,7 +33,7 @@ import os
 import subprocess
 import sys
 
-from compare_conv import ROOT, DEFAULT_BIN, HERE, last_json_line, rss_mib
+from compare_conv import ROOT, DEFAULT_BIN, HERE, last_json_line, rss_mib, run_ours
 
 
 def e3nn_child(case, nodes, reps, warmup, threads, seed):
@@ -87,16 +87,9 @@ def e3nn(nodes, args):
 
 
 def ours(nodes, args):
-    if not os.path.isfile(args.bin):
-        raise SystemExit(f"{args.bin} not found: build it with `cargo build --release -p equivariant-cli`")
-    cmd = [args.bin, "bench", "train-step", "--case", args.case, "--nodes", str(nodes), "--reps", str(args.reps), "--warmup",
-           str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed), "--json"]
-    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    obj = last_json_line(proc.stdout)
-    if proc.returncode != 0 or obj is None:
-        raise SystemExit(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
-    return obj
+    return run_ours(args.bin, ["train-step", "--case", args.case, "--nodes", str(nodes), "--reps", str(args.reps),
+                               "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)],
+                    args.threads)
 
 
 def main():

@@ -9,6 +9,7 @@ use equivariant::forces::{EnergyForces, LossDerivatives, energy_forces, training
 use equivariant::graph::EdgeIndex;
 use equivariant::graph::Graph;
 use equivariant::math::ActivationFunction;
+use equivariant::nn::models::SimpleNetworkConfig;
 use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
 use equivariant::o3::tensor_product::{
     BENCHMARK_CONFIGS, TensorProductGradients, TensorProductPlan, benchmark_config,
@@ -34,6 +35,10 @@ pub enum BenchCommand {
     /// respect to every parameter (through the forces: a second derivative); against the
     /// energy-only forward + backward.
     TrainStep(TrainStepArgs),
+    /// e3nn's `SimpleNetwork` (v2106; `--mul 50`, `--layers 3`, `--lmax 2`, radius 2.5, `3x0e +
+    /// 2x1o -> 4x0e + 1x1o`) on one graph at the guide's density: forward, and forward +
+    /// backward of sum(out^2) to the positions, the inputs and every parameter.
+    Model(ModelArgs),
     /// This machine's memory read bandwidth: the floor under any kernel that must stream its
     /// inputs (a tensor product's per-row weights: `batch x weight_numel x 4` bytes in f32).
     Bandwidth(BandwidthArgs),
@@ -100,6 +105,25 @@ pub struct TrainStepArgs {
     /// sigmoid gates on 10 vectors).
     #[arg(long, value_enum, default_value_t = TrainCase::Guide)]
     case: TrainCase,
+}
+
+/// Options of `equivariant bench model`.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    graph: GraphArgs,
+    /// Multiplicity of each hidden irrep.
+    #[arg(long, default_value_t = 50)]
+    mul: usize,
+    /// Gated layers.
+    #[arg(long, default_value_t = 3)]
+    layers: usize,
+    /// Degree of the harmonics and hidden irreps.
+    #[arg(long, default_value_t = 2)]
+    lmax: u32,
+    /// The graph's cutoff.
+    #[arg(long, default_value_t = 2.5)]
+    max_radius: f64,
 }
 
 /// The potentials of `bench train-step`.
@@ -175,6 +199,10 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
         BenchCommand::Bandwidth(args) => {
             set_threads(args.threads)?;
             bench_bandwidth(args)
+        }
+        BenchCommand::Model(args) => {
+            set_threads(args.graph.threads)?;
+            bench_model(args)
         }
         BenchCommand::Tp(args) => {
             set_threads(args.threads)?;
@@ -373,6 +401,69 @@ fn peak_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn bench_model(args: &ModelArgs) -> Result<(), Box<dyn std::error::Error>> {
+    args.graph.check_nodes()?;
+    let n = args.graph.nodes;
+    let device = Device::flex();
+    device.seed(args.graph.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.graph.seed);
+    let pos_data = positions(n, &mut rng);
+    // num_neighbors: the graph's average degree, as the guide normalizes.
+    let pos = tensor(pos_data.clone(), n, 3, &device);
+    let graph = equivariant::graph::radius_graph(&pos_data, args.max_radius, None, None)?;
+    let edges = graph.num_edges();
+    let config = SimpleNetworkConfig {
+        mul: args.mul,
+        layers: args.layers,
+        lmax: args.lmax,
+        ..SimpleNetworkConfig::new(
+            &"3x0e + 2x1o".parse()?,
+            &"4x0e + 1x1o".parse()?,
+            args.max_radius,
+            (edges as f64 / n as f64).max(1.0),
+            n as f64,
+        )
+    };
+    let net = config.init(&device)?;
+    let x_data = features(&config.irreps_in, n, &mut rng);
+    let x = tensor(x_data.clone(), n, config.irreps_in.dim(), &device);
+    reset_peak();
+    let fwd_ms = median_ms(args.graph.reps, args.graph.warmup, || {
+        std::hint::black_box(net.forward(pos.clone(), x.clone(), None)?);
+        Ok(())
+    })?;
+    let autodiff = device.clone().autodiff();
+    let net_ad = net.clone().fork(&autodiff);
+    let pos_ad = tensor(pos_data, n, 3, &autodiff);
+    let x_ad = tensor(x_data, n, config.irreps_in.dim(), &autodiff);
+    let fwd_bwd_ms = median_ms(args.graph.reps, args.graph.warmup, || {
+        let (p, x) = (pos_ad.clone().require_grad(), x_ad.clone().require_grad());
+        let grads = net_ad
+            .forward(p.clone(), x.clone(), None)?
+            .powi_scalar(2)
+            .sum()
+            .backward();
+        std::hint::black_box((p.grad(&grads), x.grad(&grads)));
+        Ok(())
+    })?;
+    let peak = peak_mib().unwrap_or(f64::NAN);
+    if args.graph.json {
+        println!(
+            "{{\"model\": \"SimpleNetwork\", \"nodes\": {n}, \"edges\": {edges}, \"mul\": {}, \"layers\": {}, \"lmax\": {}, \"ours_fwd_ms\": {fwd_ms:.3}, \"ours_fwd_bwd_ms\": {fwd_bwd_ms:.3}, \"ours_peak_mib\": {peak:.0}, \"threads\": {}}}",
+            args.mul,
+            args.layers,
+            args.lmax,
+            rayon::current_num_threads()
+        );
+    } else {
+        println!(
+            "SimpleNetwork (mul {}, layers {}, lmax {}), {n} nodes, {edges} edges: forward {fwd_ms:.2} ms, forward+backward {fwd_bwd_ms:.2} ms, peak {peak:.0} MiB",
+            args.mul, args.layers, args.lmax
+        );
+    }
+    Ok(())
 }
 
 fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {

@@ -15,6 +15,57 @@ pub(crate) fn check_width<const D: usize>(
     mismatch(what, width, x.dims()[D - 1])
 }
 
+/// e3nn's `[..., dim]` inputs as rows: `x` `[a, b, dim]` becomes `[a b, dim]` (a vector
+/// `[dim]`, one row), with the shape to give back to the result ([`unflatten_rows`]).
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] naming `what` for a tensor of rank 0 (no irreps axis).
+pub(crate) fn flatten_rows<const D: usize>(
+    what: &'static str,
+    x: Tensor<D>,
+) -> Result<(Tensor<2>, [usize; D])> {
+    let dims = x.dims();
+    let Some((&width, leading)) = dims.split_last() else {
+        return Err(rank_zero(what));
+    };
+    let rows = leading.iter().product();
+    Ok((x.reshape([rows, width]), dims))
+}
+
+/// The inverse of [`flatten_rows`]: `y` `[a b, out]` becomes `[a, b, out]` (`dims`, the
+/// input's shape, with its last axis replaced by `y`'s width).
+pub(crate) fn unflatten_rows<const D: usize>(y: Tensor<2>, mut dims: [usize; D]) -> Tensor<D> {
+    let [_, width] = y.dims();
+    dims[D - 1] = width;
+    y.reshape(dims)
+}
+
+/// `x`'s rows, where `x` is per-row data (`[..., n]` with the leading axes of `like`, a
+/// shape from [`flatten_rows`]) or shared (`[1, ..., 1, n]`, one row).
+///
+/// # Errors
+///
+/// [`Error::ShapeMismatch`] naming `what` when the leading axes are neither.
+pub(crate) fn flatten_rows_like<const D: usize>(
+    what: &'static str,
+    x: Tensor<D>,
+    like: [usize; D],
+) -> Result<Tensor<2>> {
+    let dims = x.dims();
+    let (Some((_, leading)), Some((_, like))) = (dims.split_last(), like.split_last()) else {
+        return Err(rank_zero(what));
+    };
+    if leading != like && leading.iter().any(|&d| d != 1) {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: like.iter().product(),
+            got: leading.iter().product(),
+        });
+    }
+    Ok(flatten_rows(what, x)?.0)
+}
+
 /// `Ok` when `x` is `[rows, _]`, else [`Error::ShapeMismatch`] naming `what`.
 pub(crate) fn check_rows(what: &'static str, x: &Tensor<2>, rows: usize) -> Result<()> {
     let [got, _] = x.dims();
@@ -67,6 +118,13 @@ pub(crate) fn check_finite<const D: usize>(what: &'static str, x: &Tensor<D>) ->
         .position(|v| !v.is_finite())
         .unwrap_or(0);
     Err(Error::NonFinite { what, index })
+}
+
+fn rank_zero(what: &'static str) -> Error {
+    Error::InvalidArgument {
+        name: what,
+        reason: "a tensor of rank 0 has no irreps axis".into(),
+    }
 }
 
 fn mismatch(what: &'static str, expected: usize, got: usize) -> Result<()> {

@@ -7,9 +7,9 @@ use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::{derivative, normalized};
+use crate::ops::activation::{ScalarFunction, derivative_function, normalized_function};
 use crate::ops::irreps::columns;
-use crate::shape::{check_rows, check_width};
+use crate::shape::{check_rows, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
 /// `c_i f_i(x)`, with `c_i` e3nn's `normalize2mom` constant of `f_i`
@@ -21,7 +21,8 @@ use crate::shape::{check_rows, check_width};
 ///
 /// # Shapes
 ///
-/// `[batch, irreps_in.dim] -> [batch, irreps_out.dim]` (the same dimension).
+/// `[..., irreps_in.dim] -> [..., irreps_out.dim]` (the same dimension), any leading axes
+/// `...` (none, a batch, several), as e3nn.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -45,7 +46,7 @@ pub struct Activation {
     #[module(skip)]
     irreps_out: Irreps,
     #[module(skip)]
-    acts: Vec<Option<ActivationFunction>>,
+    acts: Vec<Option<ScalarFunction>>,
 }
 
 impl Activation {
@@ -67,6 +68,29 @@ impl Activation {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn new(irreps_in: &Irreps, acts: &[Option<ActivationFunction>]) -> Result<Self> {
+        let acts: Vec<_> = acts.iter().map(|a| a.map(ScalarFunction::from)).collect();
+        Self::from_functions(irreps_in, &acts)
+    }
+
+    /// [`new`](Activation::new) with any functions (closures as [`ScalarFunction`]s, each
+    /// normalized by its own e3nn constant).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Activation::new).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::{Activation, ScalarFunction};
+    /// let sin = ScalarFunction::new("sin", |x| x.sin())?;
+    /// let act = Activation::from_functions(&"1x0o".parse()?, &[Some(sin.clone())])?;
+    /// assert_eq!(act.irreps_out().to_string(), "1x0o"); // sin is odd
+    /// let y = act.forward(Tensor::<2>::from_floats([[0.5]], &Device::flex()))?;
+    /// let expected = 0.5f64.sin() * sin.normalize2mom_constant();
+    /// assert!((y.into_scalar::<f32>() as f64 - expected).abs() < 1e-6);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn from_functions(irreps_in: &Irreps, acts: &[Option<ScalarFunction>]) -> Result<Self> {
         if acts.len() != irreps_in.len() {
             return Err(Error::InvalidArgument {
                 name: "acts",
@@ -151,7 +175,13 @@ impl Activation {
     /// assert!(act.forward(Tensor::<2>::ones([2, 4], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Activation x [..., irreps_in.dim]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](Activation::forward) on rows, `[batch, irreps_in.dim]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         check_width(
             "Activation x [batch, irreps_in.dim]",
             &x,
@@ -165,7 +195,7 @@ impl Activation {
             .map(|(range, act)| {
                 let block = columns(&x, &[range]);
                 match act {
-                    Some(f) => normalized(*f, block),
+                    Some(f) => normalized_function(f, block),
                     None => block,
                 }
             })
@@ -184,6 +214,7 @@ impl Activation {
     ///
     /// [`Error::ShapeMismatch`] if `x` or `dx` is not `[batch, irreps_in.dim]`, or `dx` not
     /// the shape of `x`.
+    /// [`Error::InvalidArgument`] for a [`ScalarFunction`] given without its derivative.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -205,21 +236,24 @@ impl Activation {
         if self.acts.iter().all(Option::is_none) {
             return Ok((x, dx));
         }
-        let (values, tangents): (Vec<Tensor<2>>, Vec<Tensor<2>>) = self
-            .blocks()
-            .map(|(range, act)| {
-                let block = columns(&x, std::slice::from_ref(&range));
-                let d_block = columns(&dx, &[range]);
-                match act {
-                    Some(f) => {
-                        let c = f.normalize2mom_constant();
-                        let slope = derivative(*f, block.clone()).mul(d_block).mul_scalar(c);
-                        (normalized(*f, block), slope)
-                    }
-                    None => (block, d_block),
+        let mut values = Vec::new();
+        let mut tangents = Vec::new();
+        for (range, act) in self.blocks() {
+            let block = columns(&x, std::slice::from_ref(&range));
+            let d_block = columns(&dx, &[range]);
+            let (value, tangent) = match act {
+                Some(f) => {
+                    let c = f.normalize2mom_constant();
+                    let slope = derivative_function(f, block.clone())?
+                        .mul(d_block)
+                        .mul_scalar(c);
+                    (normalized_function(f, block), slope)
                 }
-            })
-            .unzip();
+                None => (block, d_block),
+            };
+            values.push(value);
+            tangents.push(tangent);
+        }
         if values.is_empty() {
             return Ok((x, dx));
         }
@@ -227,9 +261,7 @@ impl Activation {
     }
 
     /// The non-empty blocks of `irreps_in` (their column ranges) with their activations.
-    fn blocks(
-        &self,
-    ) -> impl Iterator<Item = (std::ops::Range<usize>, &Option<ActivationFunction>)> {
+    fn blocks(&self) -> impl Iterator<Item = (std::ops::Range<usize>, &Option<ScalarFunction>)> {
         self.irreps_in
             .slices()
             .into_iter()

@@ -6,7 +6,7 @@ use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
 use crate::ops::irreps::scale_instances;
-use crate::shape::check_width;
+use crate::shape::{check_width, flatten_rows, unflatten_rows};
 
 /// Equivariant dropout (e3nn's `nn.Dropout(irreps, p)`): while training, each irrep instance
 /// of each row is kept with probability `1 - p` and scaled by `1 / (1 - p)`, or zeroed as a
@@ -101,7 +101,13 @@ impl Dropout {
     /// assert_eq!(dropout.forward(x)?.into_data().try_into_vec::<f32>().unwrap(), [1.0; 3]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Dropout x [..., irreps.dim]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](Dropout::forward) on rows, `[batch, irreps.dim]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         check_width("Dropout x [batch, irreps.dim]", &x, self.irreps.dim())?;
         if !self.training.is_enabled() || !x.device().is_autodiff() || self.p == 0.0 {
             return Ok(x);

@@ -8,7 +8,7 @@ use equivariant_core::o3::{Irrep, Irreps, MulIr};
 use equivariant_core::{Error, Result};
 
 use crate::ops::irreps::columns;
-use crate::shape::check_width;
+use crate::shape::{check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.Extract(irreps_in, irreps_outs, instructions)`: output `k` is the
 /// concatenation of the input blocks `instructions[k]` (indices into `irreps_in`), in that
@@ -16,7 +16,7 @@ use crate::shape::check_width;
 ///
 /// # Shapes
 ///
-/// `[batch, irreps_in.dim] -> [[batch, irreps_outs[k].dim] for each k]`.
+/// `[..., irreps_in.dim] -> [[..., irreps_outs[k].dim] for each k]`, any leading axes `...`.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -130,7 +130,7 @@ impl Extract {
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[..., irreps_in.dim]`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -141,9 +141,14 @@ impl Extract {
     /// assert!(e.forward(Tensor::<2>::ones([5, 3], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Vec<Tensor<2>>> {
-        check_width("Extract x [batch, irreps_in.dim]", &x, self.irreps_in.dim())?;
-        Ok(self.ranges.iter().map(|r| columns(&x, r)).collect())
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Vec<Tensor<D>>> {
+        let (x, dims) = flatten_rows("Extract x [..., irreps_in.dim]", x)?;
+        check_width("Extract x [..., irreps_in.dim]", &x, self.irreps_in.dim())?;
+        Ok(self
+            .ranges
+            .iter()
+            .map(|r| unflatten_rows(columns(&x, r), dims))
+            .collect())
     }
 
     /// The only output, as e3nn's `Extract(..., squeeze_out=True)` returns it.
@@ -161,7 +166,7 @@ impl Extract {
     /// assert_eq!(out.dims(), [5, 3]);
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward_squeezed(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward_squeezed<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
         let outs = self.irreps_outs.len();
         let mut out = self.forward(x)?;
         match out.pop() {
@@ -225,11 +230,11 @@ impl ExtractIr {
         &self.extract.irreps_outs()[0]
     }
 
-    /// The blocks of the irrep, `[batch, irreps_in.dim] -> [batch, irreps_out.dim]`.
+    /// The blocks of the irrep, `[..., irreps_in.dim] -> [..., irreps_out.dim]`.
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]`.
+    /// [`Error::ShapeMismatch`] if `x` is not `[..., irreps_in.dim]`.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -238,7 +243,7 @@ impl ExtractIr {
     /// assert!(e.forward(Tensor::<2>::ones([2, 3], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
         self.extract.forward_squeezed(x)
     }
 }

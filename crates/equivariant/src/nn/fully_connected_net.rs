@@ -6,8 +6,8 @@ use burn::tensor::{Device, Tensor};
 use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::{apply, derivative};
-use crate::shape::{check_dtype, check_shape, check_width};
+use crate::ops::activation::{ScalarFunction, apply_function, derivative_function};
+use crate::shape::{check_dtype, check_shape, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
 ///
@@ -23,7 +23,7 @@ use crate::shape::{check_dtype, check_shape, check_width};
 ///
 /// # Shapes
 ///
-/// `[batch, hs[0]] -> [batch, hs[last]]`.
+/// `[..., hs[0]] -> [..., hs[last]]`, any leading axes `...`, as e3nn.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -43,7 +43,7 @@ pub struct FullyConnectedNet {
     #[module(skip)]
     hs: Vec<usize>,
     #[module(skip)]
-    act: Option<ActivationFunction>,
+    act: Option<ScalarFunction>,
     #[module(skip)]
     variance_in: f64,
     #[module(skip)]
@@ -86,6 +86,32 @@ impl FullyConnectedNet {
     pub fn with_options(
         hs: &[usize],
         act: Option<ActivationFunction>,
+        variance_in: f64,
+        variance_out: f64,
+        out_act: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        let act = act.map(ScalarFunction::from);
+        Self::from_function(hs, act, variance_in, variance_out, out_act, device)
+    }
+
+    /// [`with_options`](FullyConnectedNet::with_options) with any function (a closure as a
+    /// [`ScalarFunction`], normalized by its own e3nn constant).
+    ///
+    /// Errors: as [`with_options`](FullyConnectedNet::with_options).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::{FullyConnectedNet, ScalarFunction};
+    /// let softplus = ScalarFunction::new("softplus", |x| x.exp().add_scalar(1.0).log())?;
+    /// let fc = FullyConnectedNet::from_function(&[2, 4], Some(softplus), 1.0, 1.0, true, &Device::flex())?;
+    /// assert_eq!(fc.act().map(|f| f.name()), Some("softplus"));
+    /// assert_eq!(fc.forward(Tensor::<2>::ones([3, 2], &Device::flex()))?.dims(), [3, 4]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn from_function(
+        hs: &[usize],
+        act: Option<ScalarFunction>,
         variance_in: f64,
         variance_out: f64,
         out_act: bool,
@@ -145,11 +171,11 @@ impl FullyConnectedNet {
     /// use equivariant::math::ActivationFunction;
     /// use equivariant::nn::FullyConnectedNet;
     /// let fc = FullyConnectedNet::new(&[2, 3], Some(ActivationFunction::Silu), &Device::flex())?;
-    /// assert_eq!(fc.act(), Some(ActivationFunction::Silu));
+    /// assert_eq!(fc.act().and_then(|f| f.builtin()), Some(ActivationFunction::Silu));
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn act(&self) -> Option<ActivationFunction> {
-        self.act
+    pub fn act(&self) -> Option<&ScalarFunction> {
+        self.act.as_ref()
     }
 
     /// The network applied to each row of `x` (`[batch, hs[0]] -> [batch, hs[last]]`).
@@ -171,7 +197,13 @@ impl FullyConnectedNet {
     /// assert!(fc.forward(Tensor::<2>::ones([1, 2], &device)).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("FullyConnectedNet x [..., hs[0]]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](FullyConnectedNet::forward) on rows, `[batch, hs[0]]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         self.check_input("FullyConnectedNet x [batch, hs[0]]", &x, 0)?;
         Ok((0..self.weights.len()).fold(x, |x, i| self.layer(i, x)))
     }
@@ -243,14 +275,14 @@ impl FullyConnectedNet {
         self.check_input("FullyConnectedNet x [batch, hs[0]]", &x, 0)?;
         self.check_input("FullyConnectedNet dx [batch, hs[0]]", &dx, 0)?;
         check_shape("FullyConnectedNet dx (the shape of x)", &dx, x.dims())?;
-        Ok((0..self.weights.len() - 1).fold((x, dx), |(x, dx), i| self.layer_tangent(i, x, dx)))
+        (0..self.weights.len() - 1).try_fold((x, dx), |(x, dx), i| self.layer_tangent(i, x, dx))
     }
 
     /// The first layer fused with a radial basis, `c act(s (basis_scale basis(|v|))
     /// weights[0])` ([`RadialLayer`], run by [`ops::radial_layer`](crate::ops::radial_layer())),
     /// when the net has hidden layers: then `forward_hidden(basis_scale basis(|v|)) =
     /// forward_hidden_after_first(radial_layer(v, weights[0]))`. `None` for a net of one
-    /// layer.
+    /// layer, or with an activation that is not built in (the kernel runs only those).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -278,7 +310,10 @@ impl FullyConnectedNet {
             return None;
         }
         let (act, scale) = self.layer_settings(0);
-        let act = act.map(|a| (a, a.normalize2mom_constant()));
+        let act = match act {
+            Some(f) => Some((f.builtin()?, f.normalize2mom_constant())),
+            None => None,
+        };
         Some(RadialLayer::new(basis.clone(), basis_scale, scale, act))
     }
 
@@ -326,13 +361,13 @@ impl FullyConnectedNet {
     }
 
     /// Layer `i`'s activation and the factor on its weight.
-    fn layer_settings(&self, i: usize) -> (Option<ActivationFunction>, f64) {
+    fn layer_settings(&self, i: usize) -> (Option<&ScalarFunction>, f64) {
         let last = self.weights.len() - 1;
         let h_in = self.hs[i] as f64;
         let var_in = if i == 0 { self.variance_in } else { 1.0 };
         let var_out = if i == last { self.variance_out } else { 1.0 };
         let act = if i < last || self.out_act {
-            self.act
+            self.act.as_ref()
         } else {
             None
         };
@@ -344,18 +379,24 @@ impl FullyConnectedNet {
 
     /// Layer `i` applied to `x`, and its tangent along `dx`: `y = c f(x W) v`,
     /// `dy = c v f'(x W) (dx W)`.
-    fn layer_tangent(&self, i: usize, x: Tensor<2>, dx: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    fn layer_tangent(
+        &self,
+        i: usize,
+        x: Tensor<2>,
+        dx: Tensor<2>,
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
         let (act, scale) = self.layer_settings(i);
         let w = self.weights[i].val().mul_scalar(scale);
         let (y, dy) = (x.matmul(w.clone()), dx.matmul(w));
-        match act {
+        Ok(match act {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
-                let value = apply(act, y.clone()).mul_scalar(c);
-                (value, derivative(act, y).mul(dy).mul_scalar(c))
+                let slope = derivative_function(act, y.clone())?;
+                let value = apply_function(act, y).mul_scalar(c);
+                (value, slope.mul(dy).mul_scalar(c))
             }
             None => (y, dy),
-        }
+        })
     }
 
     /// The output variance layer `i` is scaled to: `variance_out` for the last, else 1.
@@ -377,7 +418,7 @@ impl FullyConnectedNet {
         match act {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
-                apply(act, y).mul_scalar(c)
+                apply_function(act, y).mul_scalar(c)
             }
             None => y,
         }

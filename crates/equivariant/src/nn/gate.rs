@@ -8,8 +8,9 @@ use equivariant_core::o3::tensor_product::elementwise_tensor_product;
 use equivariant_core::{Error, Result};
 
 use super::{Activation, Extract};
+use crate::ops::activation::ScalarFunction;
 use crate::ops::irreps::scale_instances;
-use crate::shape::check_shape;
+use crate::shape::{check_shape, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.Gate(irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated)`:
 ///
@@ -26,7 +27,7 @@ use crate::shape::check_shape;
 ///
 /// # Shapes
 ///
-/// `[batch, irreps_in.dim] -> [batch, irreps_out.dim]`.
+/// `[..., irreps_in.dim] -> [..., irreps_out.dim]`, any leading axes `...`, as e3nn.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -84,6 +85,39 @@ impl Gate {
         act_gates: &[Option<ActivationFunction>],
         irreps_gated: &Irreps,
     ) -> Result<Self> {
+        let functions = |acts: &[Option<ActivationFunction>]| -> Vec<Option<ScalarFunction>> {
+            acts.iter().map(|a| a.map(ScalarFunction::from)).collect()
+        };
+        Self::from_functions(
+            irreps_scalars,
+            &functions(act_scalars),
+            irreps_gates,
+            &functions(act_gates),
+            irreps_gated,
+        )
+    }
+
+    /// [`new`](Gate::new) with any functions (closures as [`ScalarFunction`]s).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Gate::new).
+    ///
+    /// ```
+    /// use equivariant::nn::{Gate, ScalarFunction};
+    /// let softsign = ScalarFunction::new("softsign", |x| x.clone().div(x.abs().add_scalar(1.0)))?;
+    /// let gate = Gate::from_functions(&"".parse()?, &[], &"1x0o".parse()?,
+    ///     &[Some(softsign)], &"1x1o".parse()?)?;
+    /// assert_eq!(gate.irreps_out().to_string(), "1x1e"); // odd gate, odd function
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn from_functions(
+        irreps_scalars: &Irreps,
+        act_scalars: &[Option<ScalarFunction>],
+        irreps_gates: &Irreps,
+        act_gates: &[Option<ScalarFunction>],
+        irreps_gated: &Irreps,
+    ) -> Result<Self> {
         for (name, irreps) in [
             ("irreps_scalars", irreps_scalars),
             ("irreps_gates", irreps_gates),
@@ -123,8 +157,8 @@ impl Gate {
             })
             .collect();
         let sc = Extract::new(&sorted.irreps, &parts, &instructions)?;
-        let act_scalars = Activation::new(irreps_scalars, act_scalars)?;
-        let act_gates = Activation::new(irreps_gates, act_gates)?;
+        let act_scalars = Activation::from_functions(irreps_scalars, act_scalars)?;
+        let act_gates = Activation::from_functions(irreps_gates, act_gates)?;
         let [_, _, irreps_gated] = parts;
         let gated_out = if irreps_gated.is_empty() {
             Irreps::new()
@@ -191,7 +225,13 @@ impl Gate {
     /// assert!(gate.forward(Tensor::<2>::ones([1, 3], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Gate x [..., irreps_in.dim]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](Gate::forward) on rows, `[batch, irreps_in.dim]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         let [scalars, gates, gated] = self.split(x)?;
         let scalars = self.act_scalars.forward(scalars)?;
         if self.irreps_gated.dim() == 0 {

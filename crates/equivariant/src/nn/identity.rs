@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
-use crate::shape::check_width;
+use crate::shape::{check_width, flatten_rows, unflatten_rows};
 
 /// The identity on `irreps` (e3nn checks `irreps_in == irreps_out` after simplifying both,
 /// as [`Identity::new`] does).
@@ -66,7 +66,13 @@ impl Identity {
     /// assert!(id.forward(Tensor::<2>::ones([3, 4], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Identity x [..., irreps.dim]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](Identity::forward) on rows, `[batch, irreps.dim]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         check_width("Identity x [batch, irreps.dim]", &x, self.irreps.dim())?;
         Ok(x)
     }

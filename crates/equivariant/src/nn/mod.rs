@@ -13,6 +13,7 @@ mod identity;
 pub mod models;
 mod norm_activation;
 
+pub use crate::ops::activation::ScalarFunction;
 pub use activation::Activation;
 pub use batch_norm::{BatchNorm, BatchNormConfig, Reduce};
 pub use convolution::{Convolution, ConvolutionConfig};

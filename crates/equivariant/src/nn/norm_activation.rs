@@ -2,13 +2,12 @@
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
-use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::Irreps;
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::apply;
+use crate::ops::activation::{ScalarFunction, apply_function};
 use crate::ops::irreps::{norms_squared, scale_instances};
-use crate::shape::{check_dtype, check_width};
+use crate::shape::{check_dtype, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.NormActivation(irreps_in, scalar_nonlinearity, normalize, epsilon, bias)`:
 /// every irrep instance `x_u` is scaled by a function of its norm,
@@ -22,7 +21,7 @@ use crate::shape::{check_dtype, check_width};
 ///
 /// # Shapes
 ///
-/// `[batch, irreps_in.dim] -> [batch, irreps_in.dim]`.
+/// `[..., irreps_in.dim] -> [..., irreps_in.dim]`, any leading axes `...`, as e3nn.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -44,7 +43,7 @@ pub struct NormActivation {
     #[module(skip)]
     irreps_in: Irreps,
     #[module(skip)]
-    function: ActivationFunction,
+    function: ScalarFunction,
     #[module(skip)]
     normalize: bool,
     #[module(skip)]
@@ -52,7 +51,9 @@ pub struct NormActivation {
 }
 
 impl NormActivation {
-    /// The layer; biases (if any) start at zero on `device`.
+    /// The layer; biases (if any) start at zero on `device`. `scalar_nonlinearity` is a
+    /// built-in [`ActivationFunction`](crate::math::ActivationFunction) or any
+    /// [`ScalarFunction`] (a closure).
     ///
     /// # Errors
     ///
@@ -71,7 +72,7 @@ impl NormActivation {
     /// ```
     pub fn new(
         irreps_in: &Irreps,
-        scalar_nonlinearity: ActivationFunction,
+        scalar_nonlinearity: impl Into<ScalarFunction>,
         normalize: bool,
         epsilon: Option<f64>,
         bias: bool,
@@ -97,7 +98,7 @@ impl NormActivation {
         Ok(NormActivation {
             biases,
             irreps_in: irreps_in.clone(),
-            function: scalar_nonlinearity,
+            function: scalar_nonlinearity.into(),
             normalize,
             epsilon,
         })
@@ -135,7 +136,13 @@ impl NormActivation {
     /// assert!(act.forward(Tensor::<2>::ones([1, 3], &device)).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("NormActivation x [..., irreps_in.dim]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](NormActivation::forward) on rows, `[batch, irreps_in.dim]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         check_width(
             "NormActivation x [batch, irreps_in.dim]",
             &x,
@@ -156,7 +163,7 @@ impl NormActivation {
                 .add(b.val().reshape([1, self.irreps_in.num_irreps()])),
             None => norms.clone(),
         };
-        let mut scalings = apply(self.function, argument);
+        let mut scalings = apply_function(&self.function, argument);
         if self.normalize {
             scalings = scalings.div(norms);
         }

@@ -9,7 +9,9 @@ use equivariant_core::o3::{Irreps, LinearPlan};
 use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
-use crate::shape::{check_dtype, check_rows, check_width};
+use crate::shape::{
+    check_dtype, check_rows, check_width, flatten_rows, flatten_rows_like, unflatten_rows,
+};
 
 /// e3nn's `o3.Linear(irreps_in, irreps_out, ...)`: the equivariant linear map
 /// `out[w] = sum_u W[u, w] x[u] / sqrt(fan_in) (+ b[w] on 0e outputs)` between every pair
@@ -21,7 +23,7 @@ use crate::shape::{check_dtype, check_rows, check_width};
 ///
 /// # Shapes
 ///
-/// `[batch, irreps_in.dim] -> [batch, irreps_out.dim]`.
+/// `[..., irreps_in.dim] -> [..., irreps_out.dim]`: any leading axes, as e3nn.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -101,12 +103,14 @@ impl Linear {
         self.map.weight_numel()
     }
 
-    /// The map applied to each row of `x`, with the internal weights (`weight = None`) or
-    /// the given ones (`[1, weight_numel]` shared, `[batch, weight_numel]` per row).
+    /// The map applied to each row of `x` (`[..., irreps_in.dim]`, any leading axes), with
+    /// the internal weights (`weight = None`) or the given ones (`[1, ..., 1, weight_numel]`
+    /// shared, `[..., weight_numel]` per row; e3nn's 1-D `(weight_numel,)` goes through
+    /// [`forward_shared`](Linear::forward_shared)).
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if `x` is not `[batch, irreps_in.dim]` or the weights have
+    /// [`Error::ShapeMismatch`] if `x` is not `[..., irreps_in.dim]` or the weights have
     /// the wrong shape; [`Error::InvalidArgument`] if weights are given to a module that has
     /// its own (or missing when it has none), or have another dtype than `x`.
     ///
@@ -123,7 +127,51 @@ impl Linear {
     /// assert!(linear.forward(Tensor::<2>::ones([1, 2], &device), None).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        weight: Option<Tensor<D>>,
+    ) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Linear x [..., irreps_in.dim]", x)?;
+        let weight = weight
+            .map(|w| flatten_rows_like("Linear weight [..., weight_numel]", w, dims))
+            .transpose()?;
+        Ok(unflatten_rows(self.forward_rows(x, weight)?, dims))
+    }
+
+    /// [`forward`](Linear::forward) with e3nn's 1-D weights `(weight_numel,)`, one vector
+    /// for every row.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Linear::forward).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::LinearConfig;
+    /// let device = Device::flex();
+    /// let linear = LinearConfig::new(&"1x0e".parse()?, &"1x0e".parse()?)
+    ///     .with_internal_weights(false)
+    ///     .init(&device)?;
+    /// let x = Tensor::<3>::from_floats([[[3.0], [4.0]]], &device);
+    /// let y = linear.forward_shared(x, Tensor::<1>::from_floats([2.0], &device))?;
+    /// assert_eq!(y.dims(), [1, 2, 1]);
+    /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [6.0, 8.0]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_shared<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        weight: Tensor<1>,
+    ) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Linear x [..., irreps_in.dim]", x)?;
+        let weight = flatten_rows("Linear weight (weight_numel,)", weight)?.0;
+        Ok(unflatten_rows(self.forward_rows(x, Some(weight))?, dims))
+    }
+
+    /// [`forward`](Linear::forward) on rows: `x` `[batch, irreps_in.dim]`, `weight`
+    /// `[batch or 1, weight_numel]`.
+    fn forward_rows(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
         let out = self.weighted(x, weight)?;
         Ok(match &self.bias {
             Some(bias) => {
@@ -161,7 +209,7 @@ impl Linear {
     ) -> Result<(Tensor<2>, Tensor<2>)> {
         check_rows("Linear dx (the rows of x)", &dx, x.dims()[0])?;
         let dy = self.weighted(dx, weight.clone())?;
-        Ok((self.forward(x, weight)?, dy))
+        Ok((self.forward_rows(x, weight)?, dy))
     }
 
     /// The weighted paths of [`forward`](Linear::forward), without the biases.
@@ -196,6 +244,12 @@ impl Linear {
                     ("Linear weight [batch, weight_numel] (per row)", batch)
                 };
                 check_width(what, &weight, numel)?;
+                // One weight row for a per-row map: e3nn broadcasts it over the batch.
+                let weight = if weight.dims()[0] == 1 && rows != 1 {
+                    weight.expand([rows, numel])
+                } else {
+                    weight
+                };
                 check_rows(what, &weight, rows)?;
                 check_dtype("Linear weight", &weight, &x)?;
                 tensor_product(&self.plan, x, ones, weight)

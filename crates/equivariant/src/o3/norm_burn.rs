@@ -6,7 +6,7 @@ use equivariant_core::Result;
 use equivariant_core::o3::{Irrep, Irreps, MulIr};
 
 use crate::ops::irreps::{norms, norms_squared};
-use crate::shape::check_width;
+use crate::shape::{check_width, flatten_rows, unflatten_rows};
 
 /// The norm (or squared norm) of each irrep instance: `[batch, irreps_in.dim] -> [batch,
 /// irreps_in.num_irreps]`, `out_u = |x_u|`, instances in layout order, as e3nn's
@@ -87,7 +87,13 @@ impl Norm {
     /// assert!(norm.forward(x.reshape([3, 1])).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>> {
+        let (x, dims) = flatten_rows("Norm x [..., irreps_in.dim]", x)?;
+        Ok(unflatten_rows(self.forward_rows(x)?, dims))
+    }
+
+    /// [`forward`](Norm::forward) on rows, `[batch, irreps_in.dim]`.
+    fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         check_width("Norm x [batch, irreps_in.dim]", &x, self.irreps_in.dim())?;
         Ok(if self.squared {
             norms_squared(&x, &self.irreps_in)

@@ -8,7 +8,9 @@ use equivariant_core::Result;
 use equivariant_core::o3::{Irreps, Normalization, SphericalHarmonicsPlan};
 
 use crate::ops::spherical_harmonics::{spherical_harmonics, spherical_harmonics_tangent};
-use crate::shape::{check_dtype, check_finite, check_rows, check_width};
+use crate::shape::{
+    check_dtype, check_finite, check_rows, check_width, flatten_rows, unflatten_rows,
+};
 
 /// e3nn's `o3.SphericalHarmonics(irreps_out, normalize, normalization)` module: the
 /// harmonics `Y^l(v)` of each row `v` for the degrees of `irreps_out`, differentiable with
@@ -16,7 +18,7 @@ use crate::shape::{check_dtype, check_finite, check_rows, check_width};
 ///
 /// # Shapes
 ///
-/// `[n, 3] -> [n, irreps_out.dim]`.
+/// `[..., 3] -> [..., irreps_out.dim]`, any leading axes `...`, as e3nn.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -98,7 +100,13 @@ impl SphericalHarmonics {
     /// assert!(sh.forward(Tensor::<2>::from_floats([[f32::NAN, 0.0, 1.0]], &Device::flex())).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(&self, vectors: Tensor<2>) -> Result<Tensor<2>> {
+    pub fn forward<const D: usize>(&self, vectors: Tensor<D>) -> Result<Tensor<D>> {
+        let (vectors, dims) = flatten_rows("SphericalHarmonics vectors [..., 3]", vectors)?;
+        Ok(unflatten_rows(self.forward_rows(vectors)?, dims))
+    }
+
+    /// [`forward`](SphericalHarmonics::forward) on rows, `[batch, 3]`.
+    fn forward_rows(&self, vectors: Tensor<2>) -> Result<Tensor<2>> {
         check_width("SphericalHarmonics vectors [n, 3]", &vectors, 3)?;
         check_finite("SphericalHarmonics vectors", &vectors)?;
         Ok(spherical_harmonics(&self.table, vectors))

@@ -13,7 +13,9 @@ use equivariant_core::o3::tensor_product::{
 use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
-use crate::shape::{check_dtype, check_rows, check_width};
+use crate::shape::{
+    check_dtype, check_rows, check_width, flatten_rows, flatten_rows_like, unflatten_rows,
+};
 
 /// e3nn's `o3.TensorProduct` module: `out = x1 (x) x2` row by row, with the paths, weight
 /// layout and normalization of a core plan ([`TensorProductPlan`], whose docs give the
@@ -204,12 +206,15 @@ impl TensorProduct {
     ///
     /// # Shapes
     ///
-    /// - `x1`: `[batch, irreps_in1.dim]`
-    /// - `x2`: `[batch, irreps_in2.dim]`
+    /// As in e3nn, any leading axes `[...]` (none, a batch, several) are rows:
+    ///
+    /// - `x1`: `[..., irreps_in1.dim]`
+    /// - `x2`: `[..., irreps_in2.dim]`, the same leading axes
     /// - `weight`: `None` with internal weights or a plan without weights; otherwise
-    ///   `[batch, weight_numel]` (per-row weights) or `[1, weight_numel]` (external shared
-    ///   weights), e3nn's flat layout
-    /// - output: `[batch, irreps_out.dim]`
+    ///   `[..., weight_numel]` (per-row weights) or `[1, ..., 1, weight_numel]` (shared
+    ///   weights, or one row for every row), e3nn's flat layout; e3nn's 1-D
+    ///   `(weight_numel,)` goes through [`forward_shared`](TensorProduct::forward_shared)
+    /// - output: `[..., irreps_out.dim]`
     ///
     /// # Errors
     ///
@@ -234,7 +239,60 @@ impl TensorProduct {
     /// assert!(tp.forward(x1, x2, None).is_err()); // per-row weights are needed
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward(
+    pub fn forward<const D: usize>(
+        &self,
+        x1: Tensor<D>,
+        x2: Tensor<D>,
+        weight: Option<Tensor<D>>,
+    ) -> Result<Tensor<D>> {
+        let (x1, dims) = flatten_rows("TensorProduct x1 [..., irreps_in1.dim]", x1)?;
+        let x2 = flatten_rows_like("TensorProduct x2 [..., irreps_in2.dim]", x2, dims)?;
+        let weight = weight
+            .map(|w| flatten_rows_like("TensorProduct weight [..., weight_numel]", w, dims))
+            .transpose()?;
+        Ok(unflatten_rows(self.forward_rows(x1, x2, weight)?, dims))
+    }
+
+    /// [`forward`](TensorProduct::forward) with e3nn's 1-D weights `(weight_numel,)`: one
+    /// weight vector for every row (the shared weights of a shared plan, broadcast over
+    /// the rows of a per-row one).
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](TensorProduct::forward).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::o3::FullyConnectedTensorProduct;
+    /// let device = Device::flex();
+    /// let tp = FullyConnectedTensorProduct::new(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?)
+    ///     .with_internal_weights(false)
+    ///     .init(&device)?;
+    /// let x1 = Tensor::<2>::from_floats([[2.0], [3.0]], &device);
+    /// let x2 = Tensor::<2>::from_floats([[5.0], [7.0]], &device);
+    /// let w = Tensor::<1>::from_floats([0.5], &device);
+    /// let out = tp.forward_shared(x1, x2, w)?;
+    /// assert_eq!(out.into_data().try_into_vec::<f32>().unwrap(), [5.0, 10.5]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_shared<const D: usize>(
+        &self,
+        x1: Tensor<D>,
+        x2: Tensor<D>,
+        weight: Tensor<1>,
+    ) -> Result<Tensor<D>> {
+        let (x1, dims) = flatten_rows("TensorProduct x1 [..., irreps_in1.dim]", x1)?;
+        let x2 = flatten_rows_like("TensorProduct x2 [..., irreps_in2.dim]", x2, dims)?;
+        let weight = flatten_rows("TensorProduct weight (weight_numel,)", weight)?.0;
+        Ok(unflatten_rows(
+            self.forward_rows(x1, x2, Some(weight))?,
+            dims,
+        ))
+    }
+
+    /// [`forward`](TensorProduct::forward) on rows: `x1` `[batch, irreps_in1.dim]`, `x2`
+    /// `[batch, irreps_in2.dim]`, `weight` `[batch or 1, weight_numel]`.
+    fn forward_rows(
         &self,
         x1: Tensor<2>,
         x2: Tensor<2>,
@@ -284,6 +342,12 @@ impl TensorProduct {
                     "TensorProduct weight [batch, weight_numel] (per row)"
                 };
                 check_width(what, &weight, numel)?;
+                // One weight row for a per-row plan: e3nn broadcasts it over the batch.
+                let weight = if weight.dims()[0] == 1 && rows != 1 {
+                    weight.expand([rows, numel])
+                } else {
+                    weight
+                };
                 check_rows(what, &weight, rows)?;
                 check_dtype("TensorProduct weight", &weight, &x1)?;
                 Ok(tensor_product(plan, x1, x2, weight))
@@ -310,7 +374,11 @@ impl TensorProduct {
     /// assert_eq!(y.into_data().try_into_vec::<f32>(), square.forward(x.clone(), x, None)?.into_data().try_into_vec::<f32>());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn forward_square(&self, x: Tensor<2>, weight: Option<Tensor<2>>) -> Result<Tensor<2>> {
+    pub fn forward_square<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        weight: Option<Tensor<D>>,
+    ) -> Result<Tensor<D>> {
         if self.plan.irreps_in1() != self.plan.irreps_in2() {
             return Err(Error::InvalidArgument {
                 name: "TensorProduct",

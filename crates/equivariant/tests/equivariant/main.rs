@@ -4,6 +4,7 @@
 
 mod composed;
 mod forces;
+mod functions;
 mod models;
 mod modules;
 mod nn;

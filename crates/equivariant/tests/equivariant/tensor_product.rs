@@ -428,7 +428,11 @@ fn wrong_input_shapes_are_errors_with_the_expected_shape() {
     let plan = plans(true).remove(0);
     let module = TensorProduct::new(plan, &device);
     let forward = |x1: [usize; 2], x2: [usize; 2]| {
-        module.forward(Tensor::zeros(x1, &device), Tensor::zeros(x2, &device), None)
+        module.forward(
+            Tensor::<2>::zeros(x1, &device),
+            Tensor::zeros(x2, &device),
+            None,
+        )
     };
     let mismatch = |x1, x2, (what, expected, got): (&str, usize, usize)| match forward(x1, x2) {
         Err(Error::ShapeMismatch {
