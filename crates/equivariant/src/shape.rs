@@ -33,6 +33,21 @@ pub(crate) fn flatten_rows<const D: usize>(
     Ok((x.reshape([rows, width]), dims))
 }
 
+/// e3nn's 1-D weights `(n,)` as one row of a rank-`D` input, `[1, ..., 1, n]`, which
+/// [`flatten_rows_like`] takes as shared.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] naming `what` for `D = 0` (no irreps axis).
+pub(crate) fn one_row<const D: usize>(what: &'static str, w: Tensor<1>) -> Result<Tensor<D>> {
+    let mut shape = [1; D];
+    let Some(last) = shape.last_mut() else {
+        return Err(rank_zero(what));
+    };
+    *last = w.dims()[0];
+    Ok(w.reshape(shape))
+}
+
 /// The inverse of [`flatten_rows`]: `y` `[a b, out]` becomes `[a, b, out]` (`dims`, the
 /// input's shape, with its last axis replaced by `y`'s width).
 pub(crate) fn unflatten_rows<const D: usize>(y: Tensor<2>, mut dims: [usize; D]) -> Tensor<D> {

@@ -10,7 +10,7 @@ use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
 use crate::shape::{
-    check_dtype, check_rows, check_width, flatten_rows, flatten_rows_like, unflatten_rows,
+    check_dtype, check_rows, check_width, flatten_rows, flatten_rows_like, one_row, unflatten_rows,
 };
 
 /// e3nn's `o3.Linear(irreps_in, irreps_out, ...)`: the equivariant linear map
@@ -164,9 +164,8 @@ impl Linear {
         x: Tensor<D>,
         weight: Tensor<1>,
     ) -> Result<Tensor<D>> {
-        let (x, dims) = flatten_rows("Linear x [..., irreps_in.dim]", x)?;
-        let weight = flatten_rows("Linear weight (weight_numel,)", weight)?.0;
-        Ok(unflatten_rows(self.forward_rows(x, Some(weight))?, dims))
+        let weight = one_row("Linear weight (weight_numel,)", weight)?;
+        self.forward(x, Some(weight))
     }
 
     /// [`forward`](Linear::forward) on rows: `x` `[batch, irreps_in.dim]`, `weight`

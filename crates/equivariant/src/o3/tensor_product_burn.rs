@@ -14,7 +14,7 @@ use equivariant_core::{Error, Result};
 
 use crate::ops::tensor_product::tensor_product;
 use crate::shape::{
-    check_dtype, check_rows, check_width, flatten_rows, flatten_rows_like, unflatten_rows,
+    check_dtype, check_rows, check_width, flatten_rows, flatten_rows_like, one_row, unflatten_rows,
 };
 
 /// e3nn's `o3.TensorProduct` module: `out = x1 (x) x2` row by row, with the paths, weight
@@ -281,13 +281,8 @@ impl TensorProduct {
         x2: Tensor<D>,
         weight: Tensor<1>,
     ) -> Result<Tensor<D>> {
-        let (x1, dims) = flatten_rows("TensorProduct x1 [..., irreps_in1.dim]", x1)?;
-        let x2 = flatten_rows_like("TensorProduct x2 [..., irreps_in2.dim]", x2, dims)?;
-        let weight = flatten_rows("TensorProduct weight (weight_numel,)", weight)?.0;
-        Ok(unflatten_rows(
-            self.forward_rows(x1, x2, Some(weight))?,
-            dims,
-        ))
+        let weight = one_row("TensorProduct weight (weight_numel,)", weight)?;
+        self.forward(x1, x2, Some(weight))
     }
 
     /// [`forward`](TensorProduct::forward) on rows: `x1` `[batch, irreps_in1.dim]`, `x2`
