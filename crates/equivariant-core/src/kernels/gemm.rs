@@ -38,68 +38,33 @@ pub(crate) fn mul_acc<T: Real, const FMA: bool>(y: &mut [T], a: &[T], b: &[T]) {
 /// The vector width the kernels pad their edge loops to.
 pub(crate) const LANES: usize = 8;
 
-/// `a . b` with eight independent partial sums in a fixed order (deterministic, and
-/// vectorizable: one running sum is a chain the compiler may not reorder).
+/// The sums of eight lane vectors, `[sum_l v[s][l] for s in 0..8]`, each as a tree (lane
+/// halves, then quarters; a fixed order, so deterministic): with AVX2 and f32 the eight
+/// reduced together by horizontal adds (about one instruction per result instead of a
+/// chain of seven). The intrinsics run with `avx2` only (and `FMA`, the instantiation
+/// inside an `avx2,fma` function).
 #[inline(always)]
-pub(crate) fn lane_dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(T::zero(), |s, (&x, &y)| madd::<T, FMA>(s, x, y));
-    for (a, b) in ac.zip(bc) {
-        for l in 0..LANES {
-            acc[l] = madd::<T, FMA>(acc[l], a[l], b[l]);
-        }
-    }
-    // A tree, so the eight partial sums reduce as vector halves, not as a serial chain.
-    let h: [T; 4] = std::array::from_fn(|l| acc[l] + acc[l + 4]);
-    let q = [h[0] + h[2], h[1] + h[3]];
-    tail + (q[0] + q[1])
-}
-
-/// `[a_s . b_s for s in 0..8]` for the eight rows `a_s = a[s n..(s + 1) n]`, `n` a multiple
-/// of [`LANES`]: with AVX2 and f32, eight vector sums reduced together by horizontal adds
-/// (about one instruction per result instead of a chain of seven); else [`lane_dot`] each.
-/// The intrinsics run with `avx2` only (and `FMA`, the instantiation inside an `avx2,fma`
-/// function).
-#[inline(always)]
-pub(crate) fn dots8<T: Real, const FMA: bool>(
+pub(crate) fn lane_sums8<T: Real, const FMA: bool>(
     avx2: Option<Avx2Fma>,
-    a: &[T],
-    b: [&[T]; 8],
-    n: usize,
+    v: &[[T; LANES]; 8],
 ) -> [T; 8] {
     #[cfg(target_arch = "x86_64")]
     if FMA
         && let Some(_token) = avx2
         && is_f32::<T>()
     {
-        assert!(n.is_multiple_of(LANES) && a.len() >= 8 * n && b.iter().all(|r| r.len() >= n));
-        // SAFETY: the CPU has AVX2 and FMA (`_token`, an `Avx2Fma`, exists only there); `T`
-        // is `f32` (same type id); every read is in bounds (asserted above).
+        // SAFETY: the CPU has AVX2 (`_token`, an `Avx2Fma`, exists only there); `T` is
+        // `f32` (same type id), so each `[T; 8]` is eight contiguous `f32`.
         unsafe {
             use std::arch::x86_64::*;
-            let ap = a.as_ptr() as *const f32;
-            let bp: [*const f32; 8] = std::array::from_fn(|s| b[s].as_ptr() as *const f32);
-            let mut acc = [_mm256_setzero_ps(); 8];
-            for e in (0..n).step_by(LANES) {
-                for (s, acc) in acc.iter_mut().enumerate() {
-                    let (x, y) = (
-                        _mm256_loadu_ps(ap.add(s * n + e)),
-                        _mm256_loadu_ps(bp[s].add(e)),
-                    );
-                    *acc = _mm256_fmadd_ps(x, y, *acc);
-                }
-            }
+            let r: [__m256; 8] =
+                std::array::from_fn(|s| _mm256_loadu_ps(v[s].as_ptr() as *const f32));
             // [s0 half sums, s1, s2, s3 | the other halves], then [s4..s7 | ...].
             let t = [
-                _mm256_hadd_ps(acc[0], acc[1]),
-                _mm256_hadd_ps(acc[2], acc[3]),
-                _mm256_hadd_ps(acc[4], acc[5]),
-                _mm256_hadd_ps(acc[6], acc[7]),
+                _mm256_hadd_ps(r[0], r[1]),
+                _mm256_hadd_ps(r[2], r[3]),
+                _mm256_hadd_ps(r[4], r[5]),
+                _mm256_hadd_ps(r[6], r[7]),
             ];
             let (u0, u1) = (_mm256_hadd_ps(t[0], t[1]), _mm256_hadd_ps(t[2], t[3]));
             let sum = _mm256_add_ps(
@@ -112,7 +77,15 @@ pub(crate) fn dots8<T: Real, const FMA: bool>(
         }
     }
     let _ = avx2;
-    std::array::from_fn(|s| lane_dot::<T, FMA>(&a[s * n..(s + 1) * n], &b[s][..n]))
+    std::array::from_fn(|s| lane_sum(&v[s]))
+}
+
+/// `sum_l v[l]` as a tree: lane halves, then quarters (reduces as vector halves, not as a
+/// serial chain).
+#[inline(always)]
+pub(crate) fn lane_sum<T: Real>(v: &[T; LANES]) -> T {
+    let h: [T; 4] = std::array::from_fn(|l| v[l] + v[l + 4]);
+    (h[0] + h[2]) + (h[1] + h[3])
 }
 
 /// A strided row-major matrix operand: row `i` starts at `data[i * stride]`.

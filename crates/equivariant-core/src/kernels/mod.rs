@@ -15,6 +15,8 @@
 //! - `simd`: instruction-set detection: an AVX2 path runs only with the token that proves
 //!   the CPU has it; [`InstructionSet`] names the paths and [`with_instruction_set`] caps
 //!   them for a closure;
+//! - `vec8`: eight lanes in registers, for kernels written once over portable arrays and
+//!   AVX2 `f32` registers;
 //! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task);
 //! - `linear`: [`LinearPlan::forward`](crate::o3::LinearPlan::forward) and `backward`, a
 //!   tensor product with a constant second input plus the biases.
@@ -34,6 +36,7 @@ mod gemm;
 mod linear;
 mod simd;
 mod tensor_product;
+mod vec8;
 
 use std::any::Any;
 use std::mem::MaybeUninit;

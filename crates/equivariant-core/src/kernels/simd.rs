@@ -108,3 +108,19 @@ pub(crate) fn prefetch_line<T>(p: *const T) {
 pub(crate) fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
+
+/// `s` as `f32`, where `T` is `f32` (`None` otherwise): for the `f32`-only paths of
+/// kernels generic over the float type.
+#[inline(always)]
+pub(crate) fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is `f32` (same type id), so this reinterprets the slice as what it is.
+    is_f32::<T>().then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
+}
+
+/// [`as_f32`] for a mutable slice.
+#[inline(always)]
+pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`; the borrow is moved into the result.
+    is_f32::<T>()
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
+}

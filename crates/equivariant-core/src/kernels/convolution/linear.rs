@@ -36,17 +36,22 @@ use rayon::prelude::*;
 use crate::Real;
 use crate::graph::EdgeIndex;
 use crate::kernels::buffers::EdgeRows;
-use crate::kernels::gemm::{Rows, axpy, dots8, gemm, lane_dot, mul_acc};
+use crate::kernels::gemm::{LANES, Rows, axpy, gemm, lane_sum, lane_sums8, mul_acc};
 use crate::kernels::simd::{Avx2Fma, prefetch_line};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{as_f32, as_f32_mut};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::vec8::F32x8;
+use crate::kernels::vec8::{Lanes8, Vec8};
 use crate::o3::tensor_product::{PathPlan, Targets, TensorProductPlan};
 
 /// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
 /// count).
 const NODE_CHUNK: usize = 16;
-/// Nodes per task of the backward's first pass, each task owning one partial `dL/dL`.
+/// Nodes per step of the backward's first pass.
 const BACKWARD_CHUNK: usize = 16;
-/// A node's edges are padded to a multiple of this, so the edge loops have no remainder.
-const LANES: usize = crate::kernels::gemm::LANES;
+/// At most this many partial `dL/dL` in the backward (each a task over consecutive steps).
+const MAX_PARTIALS: usize = 64;
 
 /// Arguments shared by the passes.
 pub(super) struct LinearConv<'a, T> {
@@ -81,6 +86,9 @@ struct PathCg<T> {
     blocks: Vec<Block<T>>,
     /// `blocks[by_k[k]]` are those of output component `k`.
     by_k: Vec<Range<usize>>,
+    /// The blocks of each input component `i`: `(i, [(block, k)])`, for the `One` pairs'
+    /// backward (one `dx` row per `i`).
+    by_i: Vec<(usize, Vec<(usize, usize)>)>,
     /// First row of the path's `Y` blocks in the node's `z` buffer (`[m2][blocks]`).
     z_first: usize,
     /// Every pair goes to every output channel (`Targets::All`: uvw, weighted uuw, u<vw).
@@ -157,6 +165,13 @@ impl<T: Real> Plan<T> {
                     start..blocks.partition_point(|b| b.k <= k)
                 })
                 .collect();
+            let by_i = (0..p.d1)
+                .map(|i| {
+                    let of_i = blocks.iter().enumerate().filter(|(_, b)| b.i == i);
+                    (i, of_i.map(|(n, b)| (n, b.k)).collect::<Vec<_>>())
+                })
+                .filter(|(_, of_i)| !of_i.is_empty())
+                .collect();
             let all = matches!(p.pairs.first(), Some((_, _, Targets::All { .. })));
             let mo_pad = p.mo.div_ceil(16) * 16;
             let (mut l, mut lt_p) = (Vec::new(), Vec::new());
@@ -186,6 +201,7 @@ impl<T: Real> Plan<T> {
                 z_first: z_rows - p.m2 * blocks.len(),
                 blocks,
                 by_k,
+                by_i,
                 all,
                 mo_pad,
             });
@@ -283,9 +299,7 @@ struct ChunkWork<T> {
     dx: Vec<T>,
     dz: Vec<T>,
     dy: Vec<T>,
-    /// `One` pairs: up to eight components of pair products or gradients `[8][np]`; `dL/dW^T`
-    /// `[nq][np]`; the chunk's `dL/dL_one^T` `[nq][width]`.
-    tc: Vec<T>,
+    /// `One` pairs: `dL/dW^T` `[nq][np]`; the chunk's `dL/dL_one^T` `[nq][width]`.
     dw: Vec<T>,
     dlone: Vec<T>,
 }
@@ -505,100 +519,90 @@ impl TensorProductPlan {
     }
 
     /// `acc[out + c] += sum_e t_c[e] W[e, col]` (or `sum_e t_c[e]` without weight) for every
-    /// `One` pair, each pair's products formed in `tc` (`[8][np]`) and used at once, eight
-    /// dot products at a time (their horizontal sums in one go).
+    /// `One` pair, `t_c[e] = sum_(k = c, i) Y_v[k, i][e] x[u, i][e]` (see
+    /// [`one_pairs_forward_lanes`]).
     #[inline(always)]
     fn one_pairs_forward<T: Real, const FMA: bool>(
         &self,
         avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
         nw: &NodeWork<T>,
-        tc: &mut [T],
         acc: &mut [T],
     ) {
-        let (ne, np) = (nw.ne, nw.np);
-        let we = &nw.we;
-        // The pending rows of `tc`: (output index, row of `W`).
-        let mut pending = [(0, 0); 8];
-        let mut n = 0;
-        for op in &plan.ones {
-            let (p, cg) = (&self.paths[op.path], &plan.cg[op.path]);
-            for c in 0..p.d3 {
-                let row = &mut tc[n * np..(n + 1) * np];
-                pair_component::<T, FMA>(p, cg, (op.u, op.v), c, &nw.x, &nw.z, np, row);
-                let Some(j) = op.col else {
-                    acc[op.out + c] += row[..ne].iter().fold(T::zero(), |s, &x| s + x);
-                    continue;
-                };
-                pending[n] = (op.out + c, j);
-                n += 1;
-                if n == 8 {
-                    let rows = std::array::from_fn(|s| &we[pending[s].1 * np..][..np]);
-                    let sums = dots8::<T, FMA>(avx2, tc, rows, np);
-                    for (&(o, _), sum) in pending.iter().zip(sums) {
-                        acc[o] += sum;
-                    }
-                    n = 0;
-                }
-            }
+        let np = nw.np;
+        #[cfg(target_arch = "x86_64")]
+        if FMA
+            && let Some(token) = avx2
+            && let (Some(x), Some(z), Some(we), Some(acc)) = (
+                as_f32(&nw.x),
+                as_f32(&nw.z),
+                as_f32(&nw.we),
+                as_f32_mut(acc),
+            )
+        {
+            let reduce = |v: &[[f32; LANES]; 8]| lane_sums8::<f32, FMA>(avx2, v);
+            return one_pairs_forward_lanes::<T, F32x8>(
+                token,
+                &self.paths,
+                plan,
+                [x, z, we],
+                np,
+                reduce,
+                acc,
+            );
         }
-        for (s, &(o, j)) in pending.iter().enumerate().take(n) {
-            acc[o] += lane_dot::<T, FMA>(&tc[s * np..(s + 1) * np], &we[j * np..(j + 1) * np]);
-        }
+        let reduce = |v: &[[T; LANES]; 8]| lane_sums8::<T, FMA>(avx2, v);
+        let inputs = [&nw.x[..], &nw.z, &nw.we];
+        one_pairs_forward_lanes::<T, Lanes8<T, FMA>>((), &self.paths, plan, inputs, np, reduce, acc)
     }
 
     /// The backward of [`Self::one_pairs_forward`] for one node with scaled output gradient
-    /// `gs`: `dW^T[col] = sum_c gs[out + c] t_c` into `dw` (if given), and `dt_c = gs[out +
-    /// c] W[col]` back through the Clebsch-Gordan blocks into `dx`, `dz` (if given).
-    #[allow(clippy::too_many_arguments)]
+    /// `gs` (see [`one_pairs_backward_lanes`]): `dL/dW^T` into `dw` (if given) and the
+    /// gradients of the gathered `x` and of the `Y` blocks added to `dxz` (if given).
     #[inline(always)]
     fn one_pairs_backward<T: Real, const FMA: bool>(
         &self,
+        avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
         nw: &NodeWork<T>,
         gs: &[T],
-        tc: &mut [T],
-        mut dw: Option<&mut [T]>,
-        mut dxz: Option<(&mut [T], &mut [T])>,
+        dw: Option<&mut [T]>,
+        dxz: Option<(&mut [T], &mut [T])>,
     ) {
-        let (ne, np) = (nw.ne, nw.np);
-        let (x, z) = (&nw.x, &nw.z);
-        for op in &plan.ones {
-            let (p, cg) = (&self.paths[op.path], &plan.cg[op.path]);
-            if let (Some(dw), Some(j)) = (dw.as_deref_mut(), op.col) {
-                let dwj = &mut dw[j * np..(j + 1) * np];
-                dwj.fill(T::zero());
-                let row = &mut tc[..np];
-                for c in 0..p.d3 {
-                    pair_component::<T, FMA>(p, cg, (op.u, op.v), c, x, z, np, row);
-                    axpy::<T, FMA>(dwj, gs[op.out + c], row);
-                }
-            }
-            let Some((dx, dz)) = dxz.as_mut() else {
-                continue;
-            };
-            let nb = cg.blocks.len();
-            for c in 0..p.d3 {
-                let drow = &mut tc[..np];
-                let g = gs[op.out + c];
-                match op.col {
-                    Some(j) => drow
-                        .iter_mut()
-                        .zip(&nw.we[j * np..(j + 1) * np])
-                        .for_each(|(d, &w)| *d = g * w),
-                    None => {
-                        drow[..ne].fill(g);
-                        drow[ne..].fill(T::zero());
-                    }
-                }
-                for b in cg.by_k[c].clone() {
-                    let xi = (p.in1 + op.u * p.d1 + cg.blocks[b].i) * np;
-                    let zb = (cg.z_first + op.v * nb + b) * np;
-                    mul_acc::<T, FMA>(&mut dx[xi..xi + np], &z[zb..zb + np], drow);
-                    mul_acc::<T, FMA>(&mut dz[zb..zb + np], &x[xi..xi + np], drow);
-                }
-            }
+        let np = nw.np;
+        #[cfg(target_arch = "x86_64")]
+        if FMA
+            && let Some(token) = avx2
+            && let (Some(x), Some(z), Some(we), Some(gs)) =
+                (as_f32(&nw.x), as_f32(&nw.z), as_f32(&nw.we), as_f32(gs))
+        {
+            let dw = dw.map(|d| as_f32_mut(d).expect("T is f32"));
+            let dxz = dxz.map(|(dx, dz)| {
+                let f = |d| as_f32_mut(d).expect("T is f32");
+                (f(dx), f(dz))
+            });
+            return one_pairs_backward_lanes::<T, F32x8>(
+                token,
+                &self.paths,
+                plan,
+                [x, z, we],
+                np,
+                gs,
+                dw,
+                dxz,
+            );
         }
+        let inputs = [&nw.x[..], &nw.z, &nw.we];
+        one_pairs_backward_lanes::<T, Lanes8<T, FMA>>(
+            (),
+            &self.paths,
+            plan,
+            inputs,
+            np,
+            gs,
+            dw,
+            dxz,
+        )
     }
 
     /// `dL_one^T += dW^T H` (`[nq][width]`) for one node.
@@ -684,8 +688,7 @@ impl TensorProductPlan {
             if weighted_ones {
                 self.node_one_weights::<T, FMA>(avx2, plan, nw);
             }
-            let tc = overwritten(&mut work.tc, 8 * nw.np);
-            self.one_pairs_forward::<T, FMA>(avx2, plan, nw, tc, acc);
+            self.one_pairs_forward::<T, FMA>(avx2, plan, nw, acc);
         }
         // out[i, o, c] += sum_(r, k) S_i[(c, r), k] L_p[(r, k), o], all nodes i at once.
         for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
@@ -815,9 +818,8 @@ impl TensorProductPlan {
             self.node_sums::<T, FMA>(avx2, plan, nw, s);
             if nq > 0 && !need_edge {
                 let gs = &gs_all[r * d_out..(r + 1) * d_out];
-                let tc = overwritten(&mut work.tc, nw.np);
                 let dw = overwritten(&mut work.dw, nq * nw.np);
-                self.one_pairs_backward::<T, FMA>(plan, nw, gs, tc, Some(&mut *dw), None);
+                self.one_pairs_backward::<T, FMA>(avx2, plan, nw, gs, Some(&mut *dw), None);
                 self.one_linear_grad::<T, FMA>(avx2, plan, nw, dw, dlone);
             }
         }
@@ -897,12 +899,11 @@ impl TensorProductPlan {
             let dx = zeros(&mut work.dx, if want_dx { d1 * np } else { 0 });
             let dz = zeros(&mut work.dz, if want_dx { plan.z_rows * np } else { 0 });
             let dw = overwritten(&mut work.dw, if want_dw { nq * np } else { 0 });
-            let tc = overwritten(&mut work.tc, np);
             self.one_pairs_backward::<T, FMA>(
+                avx2,
                 plan,
                 nw,
                 gs,
-                tc,
                 want_dw.then_some(&mut *dw),
                 want_dx.then_some((&mut *dx, &mut *dz)),
             );
@@ -1107,26 +1108,35 @@ impl TensorProductPlan {
             hidden: EdgeRows::new(gh),
         };
         let want_lin = glin.is_some();
-        let partials: Vec<Vec<T>> = (0..n.div_ceil(BACKWARD_CHUNK))
+        // One partial dL/dL (`width x weight_numel`) per group of chunks, not per chunk: a
+        // zeroed and summed partial per 16 nodes cost as much as the product at 1000 nodes.
+        // The groups depend on `n` only, so the sums' order does not depend on the threads.
+        let chunks = n.div_ceil(BACKWARD_CHUNK);
+        let per_group = chunks.div_ceil(MAX_PARTIALS).max(1);
+        let partials: Vec<Vec<T>> = (0..chunks.div_ceil(per_group))
             .into_par_iter()
-            .map_init(ChunkWork::default, |work, chunk| {
-                let first = chunk * BACKWARD_CHUNK;
-                let nodes = (first, BACKWARD_CHUNK.min(n - first));
+            .map_init(ChunkWork::default, |work, group| {
                 let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
-                let dlin = want_lin.then_some(&mut partial[..]);
-                #[cfg(target_arch = "x86_64")]
-                if let Some(token) = isa {
-                    // SAFETY: as in `conv_forward_linear_on`, `token` proves the CPU has the
-                    // AVX2 and FMA `backward_nodes_avx2` is compiled for.
-                    unsafe {
-                        self.backward_nodes_avx2(
-                            token, &plan, a, grad_out, nodes, dlin, &edge, work,
-                        )
-                    };
-                    return partial;
+                for chunk in group * per_group..((group + 1) * per_group).min(chunks) {
+                    let first = chunk * BACKWARD_CHUNK;
+                    let nodes = (first, BACKWARD_CHUNK.min(n - first));
+                    let dlin = want_lin.then_some(&mut partial[..]);
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(token) = isa {
+                        // SAFETY: as in `conv_forward_linear_on`, `token` proves the CPU has
+                        // the AVX2 and FMA `backward_nodes_avx2` is compiled for.
+                        unsafe {
+                            self.backward_nodes_avx2(
+                                token, &plan, a, grad_out, nodes, dlin, &edge, work,
+                            )
+                        };
+                        continue;
+                    }
+                    let _ = isa;
+                    self.backward_nodes::<T, false>(
+                        None, &plan, a, grad_out, nodes, dlin, &edge, work,
+                    );
                 }
-                let _ = isa;
-                self.backward_nodes::<T, false>(None, &plan, a, grad_out, nodes, dlin, &edge, work);
                 partial
             })
             .collect();
@@ -1155,6 +1165,270 @@ impl TensorProductPlan {
     }
 }
 
+/// The `One` pairs' forward on a node, over lanes `V`: for each pair `(u, v)` of a path and
+/// output component `c`,
+///
+/// `acc[out + c] += sum_e W[e] sum_(b: k_b = c) Y_b[e] x[u, i_b][e]`
+///
+/// from the node's gathered `x` (`[d1][np]`), `Y` blocks `z` (`[z_rows][np]`) and per-edge
+/// weights `we` (`[nq][np]`; `W = 1` for a pair without weight). Fused per eight edges:
+/// the products, the weighting and the sum stay in registers (a stored row of products cost
+/// a load, a store and a second pass per term), two sums in flight (a multiply-add's
+/// latency is longer than a short path's terms), reduced eight at a time by `reduce`.
+#[inline(always)]
+fn one_pairs_forward_lanes<T: Real, V: Vec8>(
+    token: V::Token,
+    paths: &[PathPlan],
+    plan: &Plan<T>,
+    [x, z, we]: [&[V::Elem]; 3],
+    np: usize,
+    reduce: impl Fn(&[[V::Elem; LANES]; 8]) -> [V::Elem; 8],
+    acc: &mut [V::Elem],
+) {
+    let mut sums = [V::zero(token).to_array(); 8];
+    let mut outs = [0; 8];
+    let mut n = 0;
+    for op in &plan.ones {
+        let (p, cg) = (&paths[op.path], &plan.cg[op.path]);
+        let nb = cg.blocks.len();
+        let (zr, xr) = (cg.z_first + op.v * nb, p.in1 + op.u * p.d1);
+        for c in 0..p.d3 {
+            let range = cg.by_k[c].clone();
+            if range.is_empty() {
+                continue;
+            }
+            let rows = PairRows {
+                blocks: &cg.blocks[range],
+                first: range_start_row(zr, &cg.by_k[c]),
+                xr,
+                w: op.col,
+                np,
+            };
+            let mut s4 = [V::zero(token); 4];
+            let mut e = 0;
+            while e + 4 * LANES <= np {
+                s4 = rows.weighted_sum_step(token, [x, z, we], s4, e);
+                e += 4 * LANES;
+            }
+            let mut s1 = [V::zero(token)];
+            while e < np {
+                s1 = rows.weighted_sum_step(token, [x, z, we], s1, e);
+                e += LANES;
+            }
+            sums[n] = s4[0].add(s4[1]).add(s4[2].add(s4[3])).add(s1[0]).to_array();
+            outs[n] = op.out + c;
+            n += 1;
+            if n == 8 {
+                outs.iter()
+                    .zip(reduce(&sums))
+                    .for_each(|(&o, v)| acc[o] += v);
+                n = 0;
+            }
+        }
+    }
+    for (&o, sum) in outs.iter().zip(&sums).take(n) {
+        acc[o] += lane_sum(sum);
+    }
+}
+
+/// Where one component of a `One` pair reads: its blocks (those of output component `k`,
+/// the first at `z` row `first`), the pair's `x` rows from `xr`, its row of `W`.
+struct PairRows<'a, T> {
+    blocks: &'a [Block<T>],
+    first: usize,
+    xr: usize,
+    w: Option<usize>,
+    np: usize,
+}
+
+/// The `z` row of the first block of `range` in a pair's rows from `zr`.
+#[inline(always)]
+fn range_start_row(zr: usize, range: &Range<usize>) -> usize {
+    zr + range.start
+}
+
+impl<T> PairRows<'_, T> {
+    /// `s[g] + W[e_g..] t[e_g..]` (or `s[g] + t[e_g..]` without weight) on the eight edges
+    /// from each `e_g = e + 8 g`, `t = sum_b Y_b x[i_b]`: `G` independent chains of
+    /// multiply-adds (one chain waits on each multiply-add's latency). A function, not a
+    /// closure: it must inline into the caller's instruction set for the lane operations to.
+    #[inline(always)]
+    fn weighted_sum_step<V: Vec8, const G: usize>(
+        &self,
+        token: V::Token,
+        [x, z, we]: [&[V::Elem]; 3],
+        s: [V; G],
+        e: usize,
+    ) -> [V; G] {
+        let np = self.np;
+        let mut t = [V::zero(token); G];
+        for (n, b) in self.blocks.iter().enumerate() {
+            let (zb, xi) = ((self.first + n) * np + e, (self.xr + b.i) * np + e);
+            let zb = load_group::<V, G>(token, &z[zb..zb + G * LANES]);
+            let xi = load_group::<V, G>(token, &x[xi..xi + G * LANES]);
+            for g in 0..G {
+                t[g] = t[g].madd(zb[g], xi[g]);
+            }
+        }
+        match self.w {
+            Some(j) => {
+                let w = load_group::<V, G>(token, &we[j * np + e..j * np + e + G * LANES]);
+                let mut s = s;
+                for g in 0..G {
+                    s[g] = s[g].madd(t[g], w[g]);
+                }
+                s
+            }
+            None => {
+                let mut s = s;
+                for g in 0..G {
+                    s[g] = s[g].add(t[g]);
+                }
+                s
+            }
+        }
+    }
+}
+
+/// The backward of [`one_pairs_forward_lanes`] with scaled output gradient `gs`, per pair:
+///
+/// `dW^T[col][e] = sum_i x[u, i][e] sum_(b: i_b = i) gs[out + k_b] Y_b[e]` into `dw` (if
+/// given), and, if `dxz = (dx, dz)` is given, `dx[u, i] += W sum_(b: i_b = i) gs[out + k_b]
+/// Y_b` and `dz_b += gs[out + k_b] W x[u, i_b]` (added; `W = 1` for a pair without
+/// weight). Per eight edges `dW` and each `dx` row's sum stay in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn one_pairs_backward_lanes<T: Real, V: Vec8>(
+    token: V::Token,
+    paths: &[PathPlan],
+    plan: &Plan<T>,
+    [x, z, we]: [&[V::Elem]; 3],
+    np: usize,
+    gs: &[V::Elem],
+    mut dw: Option<&mut [V::Elem]>,
+    mut dxz: Option<RowsPair<'_, V::Elem>>,
+) {
+    for op in &plan.ones {
+        let (p, cg) = (&paths[op.path], &plan.cg[op.path]);
+        let want_dw = dw.is_some() && op.col.is_some();
+        if !want_dw && dxz.is_none() {
+            continue;
+        }
+        let rows = PairGradRows {
+            by_i: &cg.by_i,
+            zr: cg.z_first + op.v * cg.blocks.len(),
+            xr: p.in1 + op.u * p.d1,
+            w: op.col,
+            np,
+            g: &gs[op.out..op.out + p.d3],
+        };
+        let mut e = 0;
+        while e + 4 * LANES <= np {
+            rows.step::<V, 4>(token, [x, z, we], e, dw.as_deref_mut(), dxz.as_mut());
+            e += 4 * LANES;
+        }
+        while e < np {
+            rows.step::<V, 1>(token, [x, z, we], e, dw.as_deref_mut(), dxz.as_mut());
+            e += LANES;
+        }
+    }
+}
+
+/// `G` lane vectors from `s` (`8 G` long). A function: it must inline into the caller's
+/// instruction set (a closure around the loads did not).
+#[inline(always)]
+fn load_group<V: Vec8, const G: usize>(token: V::Token, s: &[V::Elem]) -> [V; G] {
+    let mut out = [V::zero(token); G];
+    for (g, v) in out.iter_mut().enumerate() {
+        *v = V::load(token, s, g * LANES);
+    }
+    out
+}
+
+/// Two mutable edge-minor buffers (`dx`, `dz`).
+type RowsPair<'a, E> = (&'a mut [E], &'a mut [E]);
+
+/// Where the backward of one `One` pair reads and writes: its blocks by input component,
+/// its `z` rows from `zr` and `x` rows from `xr`, its row of `W`, its scaled output
+/// gradient `g` (`[d3]`).
+struct PairGradRows<'a, E> {
+    by_i: &'a [(usize, Vec<(usize, usize)>)],
+    zr: usize,
+    xr: usize,
+    w: Option<usize>,
+    np: usize,
+    g: &'a [E],
+}
+
+impl<E: Real> PairGradRows<'_, E> {
+    /// [`one_pairs_backward_lanes`] for this pair on the eight edges from each `e + 8 g`,
+    /// `g < G` (`G` independent chains).
+    #[inline(always)]
+    fn step<V: Vec8<Elem = E>, const G: usize>(
+        &self,
+        token: V::Token,
+        [x, z, we]: [&[E]; 3],
+        e: usize,
+        dw: Option<&mut [E]>,
+        dxz: Option<&mut RowsPair<'_, E>>,
+    ) {
+        let (np, span) = (self.np, G * LANES);
+        // `W` is read only on the way to `x` and `Y` (without them it may not be formed).
+        let w = match self.w {
+            Some(j) if dxz.is_some() => {
+                load_group::<V, G>(token, &we[j * np + e..j * np + e + span])
+            }
+            _ => [V::splat(token, E::one()); G],
+        };
+        let mut dxz = dxz;
+        let mut dwe = [V::zero(token); G];
+        for (i, of_i) in self.by_i {
+            let xo = (self.xr + i) * np + e;
+            let xi = load_group::<V, G>(token, &x[xo..xo + span]);
+            let mut gz = [V::zero(token); G];
+            for &(b, k) in of_i {
+                let zo = (self.zr + b) * np + e;
+                let (zb, gk) = (
+                    load_group::<V, G>(token, &z[zo..zo + span]),
+                    V::splat(token, self.g[k]),
+                );
+                for g in 0..G {
+                    gz[g] = gz[g].madd(gk, zb[g]);
+                }
+            }
+            for g in 0..G {
+                dwe[g] = dwe[g].madd(gz[g], xi[g]);
+            }
+            let Some((dx, dz)) = dxz.as_deref_mut() else {
+                continue;
+            };
+            let dxi = &mut dx[xo..xo + span];
+            for g in 0..G {
+                V::load(token, dxi, g * LANES)
+                    .madd(gz[g], w[g])
+                    .store(dxi, g * LANES);
+            }
+            let mut wx = w;
+            for g in 0..G {
+                wx[g] = wx[g].mul(xi[g]);
+            }
+            for &(b, k) in of_i {
+                let zo = (self.zr + b) * np + e;
+                let (dzb, gk) = (&mut dz[zo..zo + span], V::splat(token, self.g[k]));
+                for (g, wx) in wx.iter().enumerate() {
+                    V::load(token, dzb, g * LANES)
+                        .madd(gk, *wx)
+                        .store(dzb, g * LANES);
+                }
+            }
+        }
+        if let (Some(dw), Some(j)) = (dw, self.w) {
+            for (g, d) in dwe.iter().enumerate() {
+                d.store(dw, j * np + e + g * LANES);
+            }
+        }
+    }
+}
 /// The per-edge gradient rows the first backward pass writes (each edge by the task of its
 /// destination).
 struct EdgeGrads<'a, T> {
