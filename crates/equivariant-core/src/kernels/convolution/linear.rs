@@ -1173,7 +1173,7 @@ impl TensorProductPlan {
 /// from the node's gathered `x` (`[d1][np]`), `Y` blocks `z` (`[z_rows][np]`) and per-edge
 /// weights `we` (`[nq][np]`; `W = 1` for a pair without weight). Fused per eight edges:
 /// the products, the weighting and the sum stay in registers (a stored row of products cost
-/// a load, a store and a second pass per term), two sums in flight (a multiply-add's
+/// a load, a store and a second pass per term), four sums in flight (a multiply-add's
 /// latency is longer than a short path's terms), reduced eight at a time by `reduce`.
 #[inline(always)]
 fn one_pairs_forward_lanes<T: Real, V: Vec8>(
