@@ -24,6 +24,7 @@ shared across languages.
 
 Prints one JSON object per line:
   {"case", "nodes", "edges", "ours_step_ms", "e3nn_step_ms", "ours_energy_fwd_bwd_ms",
+   "ours_step_over_energy" (the median of per-pair ratios, the two timed alternately),
    "ours_peak_mib", "e3nn_peak_mib", "sgemm_gflops", "ours_edges"?}
 """
 
@@ -124,6 +125,7 @@ def main():
             "ours_step_ms": round(mine["step_ms"], 3),
             "e3nn_step_ms": round(theirs["step_ms"], 3),
             "ours_energy_fwd_bwd_ms": round(mine["energy_fwd_bwd_ms"], 3),
+            "ours_step_over_energy": mine.get("step_over_energy"),
             "ours_peak_mib": mine.get("step_peak_mib"),
             "e3nn_peak_mib": round(theirs["peak_mib"], 1),
             "sgemm_gflops": peak,

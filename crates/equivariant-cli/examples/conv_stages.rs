@@ -14,6 +14,8 @@ use equivariant::math::SoftOneHotLinspace;
 use equivariant::nn::ConvolutionConfig;
 use equivariant::ops::{edge_vectors, fused_convolution, radial_layer};
 
+// The binary's timing helpers; this example uses only some of them.
+#[allow(dead_code)]
 #[path = "../src/timing.rs"]
 mod timing;
 

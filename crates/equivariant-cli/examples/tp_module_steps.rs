@@ -10,6 +10,8 @@ use equivariant::burn::tensor::{DType, Device, Distribution, Tensor};
 use equivariant::o3::TensorProduct;
 use equivariant::o3::tensor_product::benchmark_config;
 
+// The binary's timing helpers; this example uses only some of them.
+#[allow(dead_code)]
 #[path = "../src/timing.rs"]
 mod timing;
 

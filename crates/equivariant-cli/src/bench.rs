@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use crate::example::{features, positions, randn, tensor};
-use crate::timing::median_ms;
+use crate::timing::{interleaved_medians_ms, median_ms};
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
@@ -597,14 +597,11 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
     };
     let energy = |r: Tensor<2>| model.energy(r);
 
-    reset_peak();
-    let energy_fwd_bwd = median_ms(args.reps, args.warmup, || {
+    let energy_only = || {
         std::hint::black_box(energy_forces(&edges, r.clone(), energy)?);
         Ok(())
-    })?;
-    let energy_peak = peak_mib();
-    reset_peak();
-    let step = median_ms(args.reps, args.warmup, || {
+    };
+    let train_step = || {
         let loss = |result: &EnergyForces| {
             let e = result.energy.clone().into_scalar::<f32>() as f64;
             let residual = result.forces.clone().sub(f_ref.clone());
@@ -631,8 +628,17 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
             .collect();
         std::hint::black_box(weight_grads);
         Ok(())
-    })?;
+    };
+    // Peaks from one call of each alone; the times alternate the two (their ratio is the
+    // median of per-pair ratios, robust to the machine's load drifting between blocks).
+    reset_peak();
+    energy_only()?;
+    let energy_peak = peak_mib();
+    reset_peak();
+    train_step()?;
     let step_peak = peak_mib();
+    let (energy_fwd_bwd, step, ratio) =
+        interleaved_medians_ms(args.reps, args.warmup, energy_only, train_step)?;
     let mib = |p: Option<f64>| p.map_or_else(|| "null".into(), |p| format!("{p:.1}"));
     let name = match case {
         TrainCase::Guide => "guide",
@@ -641,17 +647,16 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
     let edges = model.graph.num_edges();
     if args.json {
         println!(
-            "{{\"case\": \"{name}\", \"nodes\": {n}, \"edges\": {edges}, \"step_ms\": {step:.4}, \"energy_fwd_bwd_ms\": {energy_fwd_bwd:.4}, \"step_peak_mib\": {}, \"energy_peak_mib\": {}, \"threads\": {}}}",
+            "{{\"case\": \"{name}\", \"nodes\": {n}, \"edges\": {edges}, \"step_ms\": {step:.4}, \"energy_fwd_bwd_ms\": {energy_fwd_bwd:.4}, \"step_over_energy\": {ratio:.3}, \"step_peak_mib\": {}, \"energy_peak_mib\": {}, \"threads\": {}}}",
             mib(step_peak),
             mib(energy_peak),
             rayon::current_num_threads()
         );
     } else {
         println!(
-            "{name}, {n} nodes, {edges} edges: training step {step:.3} ms (peak {} MiB), energy forward+backward {energy_fwd_bwd:.3} ms (peak {} MiB), ratio {:.2}",
+            "{name}, {n} nodes, {edges} edges: training step {step:.3} ms (peak {} MiB), energy forward+backward {energy_fwd_bwd:.3} ms (peak {} MiB), ratio {ratio:.2} (median of alternated pairs)",
             mib(step_peak),
             mib(energy_peak),
-            step / energy_fwd_bwd
         );
     }
     Ok(())

@@ -23,6 +23,40 @@ pub fn median_ms(
     Ok(times[times.len() / 2])
 }
 
+/// Medians of `reps` timings of `f` and of `g`, run alternately (`f`, `g`, `f`, ...) after
+/// `warmup` untimed calls of each, and the median of the per-repetition ratios `g / f`.
+///
+/// For a ratio of two workloads on a noisy machine: timed in separate blocks, the load of
+/// the minutes each block ran in shifts one against the other (the same build gave 2.1 and
+/// 3.6 for one ratio back to back); alternated, each pair shares its minute.
+pub fn interleaved_medians_ms(
+    reps: usize,
+    warmup: usize,
+    mut f: impl FnMut() -> Result<(), equivariant::Error>,
+    mut g: impl FnMut() -> Result<(), equivariant::Error>,
+) -> Result<(f64, f64, f64), equivariant::Error> {
+    for _ in 0..warmup {
+        f()?;
+        g()?;
+    }
+    let time = |h: &mut dyn FnMut() -> Result<(), equivariant::Error>| {
+        let start = Instant::now();
+        h().map(|()| start.elapsed().as_secs_f64() * 1e3)
+    };
+    let (mut fs, mut gs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        let (tf, tg) = (time(&mut f)?, time(&mut g)?);
+        fs.push(tf);
+        gs.push(tg);
+        ratios.push(tg / tf);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok((median(fs), median(gs), median(ratios)))
+}
+
 /// Keeps freed memory in the process: burn's eager ops allocate a fresh output per op, and
 /// glibc serves large blocks straight from `mmap` and unmaps them on free, so each op of a
 /// large convolution page-faults its output in again (measured here: relu over 19M floats

@@ -152,6 +152,7 @@ fn bench_train_step_prints_one_json_line() {
         "\"nodes\": 30",
         "\"step_ms\"",
         "\"energy_fwd_bwd_ms\"",
+        "\"step_over_energy\"",
         "\"step_peak_mib\"",
     ] {
         assert!(line.contains(key), "{key} missing in {line}");
