@@ -92,6 +92,14 @@ fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
         out.push((src, dst, n));
     }
     out.push((vec![2], vec![0], 3)); // a single edge
+    // A hub: node 1 receives 45 edges, so the edge loops run whole groups of 32 edges and
+    // a remainder (the graphs above give a node at most a few eight-edge vectors).
+    let src: Vec<usize> = (0..45)
+        .map(|i| [0, 2, 3, 4, 5][i % 5])
+        .chain([1, 1])
+        .collect();
+    let dst: Vec<usize> = std::iter::repeat_n(1, 45).chain([0, 4]).collect();
+    out.push((src, dst, 6));
     out
 }
 
