@@ -540,20 +540,24 @@ impl TensorProductPlan {
                 as_f32_mut(acc),
             )
         {
-            let reduce = |v: &[[f32; LANES]; 8]| lane_sums8::<f32, FMA>(avx2, v);
-            return one_pairs_forward_lanes::<T, F32x8>(
-                token,
+            return one_pairs_forward_lanes::<T, F32x8, FMA>(
+                (token, avx2),
                 &self.paths,
                 plan,
                 [x, z, we],
                 np,
-                reduce,
                 acc,
             );
         }
-        let reduce = |v: &[[T; LANES]; 8]| lane_sums8::<T, FMA>(avx2, v);
         let inputs = [&nw.x[..], &nw.z, &nw.we];
-        one_pairs_forward_lanes::<T, Lanes8<T, FMA>>((), &self.paths, plan, inputs, np, reduce, acc)
+        one_pairs_forward_lanes::<T, Lanes8<T, FMA>, FMA>(
+            ((), avx2),
+            &self.paths,
+            plan,
+            inputs,
+            np,
+            acc,
+        )
     }
 
     /// The backward of [`Self::one_pairs_forward`] for one node with scaled output gradient
@@ -1174,15 +1178,15 @@ impl TensorProductPlan {
 /// weights `we` (`[nq][np]`; `W = 1` for a pair without weight). Fused per eight edges:
 /// the products, the weighting and the sum stay in registers (a stored row of products cost
 /// a load, a store and a second pass per term), four sums in flight (a multiply-add's
-/// latency is longer than a short path's terms), reduced eight at a time by `reduce`.
+/// latency is longer than a short path's terms), reduced eight at a time ([`lane_sums8`],
+/// with `avx2` and `FMA` as the caller's).
 #[inline(always)]
-fn one_pairs_forward_lanes<T: Real, V: Vec8>(
-    token: V::Token,
+fn one_pairs_forward_lanes<T: Real, V: Vec8, const FMA: bool>(
+    (token, avx2): (V::Token, Option<Avx2Fma>),
     paths: &[PathPlan],
     plan: &Plan<T>,
     [x, z, we]: [&[V::Elem]; 3],
     np: usize,
-    reduce: impl Fn(&[[V::Elem; LANES]; 8]) -> [V::Elem; 8],
     acc: &mut [V::Elem],
 ) {
     let mut sums = [V::zero(token).to_array(); 8];
@@ -1198,8 +1202,8 @@ fn one_pairs_forward_lanes<T: Real, V: Vec8>(
                 continue;
             }
             let rows = PairRows {
+                first: zr + range.start,
                 blocks: &cg.blocks[range],
-                first: range_start_row(zr, &cg.by_k[c]),
                 xr,
                 w: op.col,
                 np,
@@ -1220,7 +1224,7 @@ fn one_pairs_forward_lanes<T: Real, V: Vec8>(
             n += 1;
             if n == 8 {
                 outs.iter()
-                    .zip(reduce(&sums))
+                    .zip(lane_sums8::<V::Elem, FMA>(avx2, &sums))
                     .for_each(|(&o, v)| acc[o] += v);
                 n = 0;
             }
@@ -1241,23 +1245,17 @@ struct PairRows<'a, T> {
     np: usize,
 }
 
-/// The `z` row of the first block of `range` in a pair's rows from `zr`.
-#[inline(always)]
-fn range_start_row(zr: usize, range: &Range<usize>) -> usize {
-    zr + range.start
-}
-
 impl<T> PairRows<'_, T> {
-    /// `s[g] + W[e_g..] t[e_g..]` (or `s[g] + t[e_g..]` without weight) on the eight edges
-    /// from each `e_g = e + 8 g`, `t = sum_b Y_b x[i_b]`: `G` independent chains of
+    /// `s[g] + W[e_g..] t[e_g..]` (`W = 1` without weight: exactly `s[g] + t`) on the eight
+    /// edges from each `e_g = e + 8 g`, `t = sum_b Y_b x[i_b]`: `G` independent chains of
     /// multiply-adds (one chain waits on each multiply-add's latency). A function, not a
     /// closure: it must inline into the caller's instruction set for the lane operations to.
     #[inline(always)]
-    fn weighted_sum_step<V: Vec8, const G: usize>(
+    fn weighted_sum_step<E: Real, V: Vec8<Elem = E>, const G: usize>(
         &self,
         token: V::Token,
-        [x, z, we]: [&[V::Elem]; 3],
-        s: [V; G],
+        [x, z, we]: [&[E]; 3],
+        mut s: [V; G],
         e: usize,
     ) -> [V; G] {
         let np = self.np;
@@ -1270,23 +1268,14 @@ impl<T> PairRows<'_, T> {
                 t[g] = t[g].madd(zb[g], xi[g]);
             }
         }
-        match self.w {
-            Some(j) => {
-                let w = load_group::<V, G>(token, &we[j * np + e..j * np + e + G * LANES]);
-                let mut s = s;
-                for g in 0..G {
-                    s[g] = s[g].madd(t[g], w[g]);
-                }
-                s
-            }
-            None => {
-                let mut s = s;
-                for g in 0..G {
-                    s[g] = s[g].add(t[g]);
-                }
-                s
-            }
+        let w = match self.w {
+            Some(j) => load_group::<V, G>(token, &we[j * np + e..j * np + e + G * LANES]),
+            None => [V::splat(token, E::one()); G],
+        };
+        for g in 0..G {
+            s[g] = s[g].madd(t[g], w[g]);
         }
+        s
     }
 }
 
