@@ -528,3 +528,78 @@ fn fused_rejects_bad_shapes() {
             .is_err()
     );
 }
+
+/// The fused forward and `dL/dlinear` with the MLP's hidden activations `hidden` in `T`.
+fn linear_forward_and_grad<T: equivariant_core::Real>(
+    tp: &TensorProductPlan,
+    edges: &EdgeIndex,
+    [x1, x2, hidden, linear, g]: [&[f64]; 5],
+) -> [Vec<T>; 2] {
+    let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
+    let (x1, x2, hidden, linear, g) = (cast(x1), cast(x2), cast(hidden), cast(linear), cast(g));
+    let w = EdgeWeights::Linear {
+        hidden: &hidden,
+        linear: &linear,
+    };
+    let mut out = vec![T::zero(); g.len()];
+    tp.conv_forward(edges, &x1, &x2, w, T::one(), &mut out)
+        .unwrap();
+    let mut glin = vec![T::zero(); linear.len()];
+    let grads = ConvGradients {
+        x1: None,
+        x2: None,
+        weight: None,
+        linear: Some(&mut glin),
+    };
+    tp.conv_backward(edges, &x1, &x2, w, T::one(), &g, grads)
+        .unwrap();
+    [out, glin]
+}
+
+/// An edge at the cutoff of a smooth radial basis has hidden activations of ~1e-36: in f32
+/// the fused kernels take them as zero (their products would be subnormal, each a slow
+/// microcode assist), which moves nothing above f32 rounding; f64 keeps them.
+#[test]
+fn fused_flushes_vanishing_hidden_activations() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let (src, dst, n) = graphs(&mut rng).pop().unwrap();
+    let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+    let width = 6;
+    for tp in &plans()[..3] {
+        let (d1, d2, d_out, numel) = (
+            tp.irreps_in1().dim(),
+            tp.irreps_in2().dim(),
+            tp.irreps_out().dim(),
+            tp.weight_numel(),
+        );
+        let e = src.len();
+        let (x1, x2, mut hidden, linear, g) = (
+            randn(&mut rng, n * d1),
+            randn(&mut rng, e * d2),
+            randn(&mut rng, e * width),
+            randn(&mut rng, width * numel),
+            randn(&mut rng, n * d_out),
+        );
+        // Edge 45, the only one into node 0, at the cutoff: tiny, and zero (node 0's
+        // output is then ~1e-36 or 0, and `dL/dlinear` has its terms).
+        let at = 45 * width..46 * width;
+        hidden[at.clone()].iter_mut().for_each(|h| *h *= 1e-36);
+        let mut zeroed = hidden.clone();
+        zeroed[at].fill(0.0);
+        let inputs = |h| [&x1[..], &x2, h, &linear, &g];
+        let tiny32 = linear_forward_and_grad::<f32>(tp, &edges, inputs(&hidden));
+        let zero32 = linear_forward_and_grad::<f32>(tp, &edges, inputs(&zeroed));
+        assert!(
+            tiny32 == zero32,
+            "{tp}: f32 takes the tiny activations as zero"
+        );
+        let tiny64 = linear_forward_and_grad::<f64>(tp, &edges, inputs(&hidden));
+        let zero64 = linear_forward_and_grad::<f64>(tp, &edges, inputs(&zeroed));
+        assert!(tiny64[0] != zero64[0], "{tp}: f64 keeps them");
+        for (a, b) in tiny32.iter().zip(&tiny64) {
+            let b: Vec<f64> = b.to_vec();
+            let a: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+            assert_close(&format!("{tp}: f32 against f64"), &a, &b, 1e-4);
+        }
+    }
+}
