@@ -18,6 +18,9 @@
 //! - `vec8`: eight lanes in registers, for kernels written once over portable arrays and
 //!   AVX2 `f32` registers;
 //! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task);
+//! - `activation`: e3nn's normalized activations over slices
+//!   ([`ActivationFunction::forward_slice`](crate::math::ActivationFunction::forward_slice)
+//!   and `backward_slice`);
 //! - `linear`: [`LinearPlan::forward`](crate::o3::LinearPlan::forward) and `backward`, a
 //!   tensor product with a constant second input plus the biases.
 //!
@@ -30,6 +33,7 @@
 //! build's time. The entry points instead call through a table of function pointers per
 //! float type, filled in this crate's statics, so only this crate compiles the kernels.
 
+mod activation;
 mod buffers;
 mod convolution;
 mod gemm;

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::{ScalarFunction, apply_function, derivative_function};
+use crate::ops::activation::{ScalarFunction, derivative_function, scaled_function};
 use crate::shape::{check_dtype, check_shape, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
@@ -392,7 +392,7 @@ impl FullyConnectedNet {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
                 let slope = derivative_function(act, y.clone())?;
-                let value = apply_function(act, y).mul_scalar(c);
+                let value = scaled_function(act, c, y);
                 (value, slope.mul(dy).mul_scalar(c))
             }
             None => (y, dy),
@@ -418,7 +418,7 @@ impl FullyConnectedNet {
         match act {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
-                apply_function(act, y).mul_scalar(c)
+                scaled_function(act, c, y)
             }
             None => y,
         }

@@ -11,6 +11,8 @@ use equivariant_core::math::{ActivationFunction, torch_randn};
 use equivariant_core::o3::Parity;
 use equivariant_core::{Error, Result};
 
+use crate::ops::normalized_activation;
+
 /// A function of a tensor, applied elementwise (`[n, m] -> [n, m]`).
 type TensorFn = Arc<dyn Fn(Tensor<2>) -> Tensor<2> + Send + Sync>;
 
@@ -275,12 +277,17 @@ pub(crate) fn apply_function(f: &ScalarFunction, x: Tensor<2>) -> Tensor<2> {
 
 /// `c f(x)`, any function with its constant.
 pub(crate) fn normalized_function(f: &ScalarFunction, x: Tensor<2>) -> Tensor<2> {
-    let y = apply_function(f, x);
-    if f.constant == 1.0 {
-        y
-    } else {
-        y.mul_scalar(f.constant)
+    scaled_function(f, f.constant, x)
+}
+
+/// `c f(x)` for any function and a given `c` (a built-in runs the native
+/// [`normalized_activation`], a closure its tensor ops and a multiplication).
+pub(crate) fn scaled_function(f: &ScalarFunction, c: f64, x: Tensor<2>) -> Tensor<2> {
+    if let Kind::Builtin(b) = f.kind {
+        return normalized_activation(b, c, x);
     }
+    let y = apply_function(f, x);
+    if c == 1.0 { y } else { y.mul_scalar(c) }
 }
 
 /// `f'(x)` for any function.

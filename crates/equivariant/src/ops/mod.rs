@@ -23,6 +23,7 @@ pub mod convolution;
 pub mod edge_vectors;
 mod flex;
 pub mod irreps;
+pub mod normalized_activation;
 pub mod radial_layer;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
@@ -32,6 +33,7 @@ pub mod tensor_product;
 
 pub use convolution::{ConvolutionBackend, fused_convolution};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
+pub use normalized_activation::{NormalizedActivationBackend, normalized_activation};
 pub use radial_layer::{RadialLayerBackend, radial_layer};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{

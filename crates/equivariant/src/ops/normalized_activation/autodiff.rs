@@ -1,0 +1,61 @@
+//! [`NormalizedActivationBackend`] on [`Autodiff`]: the forward saves `x`, and the backward
+//! calls the inner backend's
+//! [`normalized_activation_backward`](NormalizedActivationBackend::normalized_activation_backward).
+
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend};
+use equivariant_core::math::ActivationFunction;
+
+use super::NormalizedActivationBackend;
+use crate::ops::autodiff::{CustomBackward, CustomForward};
+
+/// The backward step of [`NormalizedActivationBackend::normalized_activation`].
+#[derive(Debug)]
+struct NormalizedActivationBackward;
+
+impl<B: NormalizedActivationBackend> CustomBackward<B, 1> for NormalizedActivationBackward {
+    /// The function, its constant and the forward input `[x]`.
+    type State = ((ActivationFunction, f64), [FloatTensor<B>; 1]);
+
+    fn gradients(
+        ((f, constant), [x]): Self::State,
+        grad_out: FloatTensor<B>,
+        _mask: [bool; 1],
+    ) -> [Option<FloatTensor<B>>; 1] {
+        [Some(B::normalized_activation_backward(
+            f, constant, x, grad_out,
+        ))]
+    }
+}
+
+impl<B: NormalizedActivationBackend, C: CheckpointStrategy> NormalizedActivationBackend
+    for Autodiff<B, C>
+{
+    fn normalized_activation(
+        f: ActivationFunction,
+        constant: f64,
+        x: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::custom_forward_saving_inputs(
+            NormalizedActivationBackward,
+            (f, constant),
+            [x],
+            |(f, constant), [x]| B::normalized_activation(f, constant, x),
+        )
+    }
+
+    fn normalized_activation_backward(
+        f: ActivationFunction,
+        constant: f64,
+        x: FloatTensor<Self>,
+        grad_out: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::normalized_activation_backward(
+            f,
+            constant,
+            x.into_primitive(),
+            grad_out.into_primitive(),
+        ))
+    }
+}

@@ -1,0 +1,62 @@
+//! [`NormalizedActivationBackend`] on [`Flex`]: the core kernels
+//! ([`ActivationFunction::forward_slice`], [`ActivationFunction::backward_slice`]), f32 and
+//! f64.
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Flex, TensorMetadata};
+use equivariant_core::math::ActivationFunction;
+
+use super::NormalizedActivationBackend;
+use crate::ops::flex::{FlexFloat, contiguous, data, dispatch_float, from_vec};
+
+impl NormalizedActivationBackend for Flex {
+    fn normalized_activation(f: ActivationFunction, constant: f64, x: FlexTensor) -> FlexTensor {
+        dispatch_float!("normalized_activation", &x, flex_forward(f, constant, &x))
+    }
+
+    fn normalized_activation_backward(
+        f: ActivationFunction,
+        constant: f64,
+        x: FlexTensor,
+        grad_out: FlexTensor,
+    ) -> FlexTensor {
+        dispatch_float!(
+            "normalized_activation_backward",
+            &x,
+            flex_backward(f, constant, &x, &grad_out)
+        )
+    }
+}
+
+fn flex_forward<T: FlexFloat>(f: ActivationFunction, constant: f64, x: &FlexTensor) -> FlexTensor {
+    const OP: &str = "normalized_activation";
+    let x = contiguous::<T>(OP, "x", x);
+    let xs = data::<T>(&x);
+    let mut out = vec![T::zero(); xs.len()];
+    f.forward_slice(T::from_f64(constant), xs, &mut out)
+        .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    from_vec(out, x.shape())
+}
+
+fn flex_backward<T: FlexFloat>(
+    f: ActivationFunction,
+    constant: f64,
+    x: &FlexTensor,
+    grad_out: &FlexTensor,
+) -> FlexTensor {
+    const OP: &str = "normalized_activation_backward";
+    assert_eq!(
+        x.shape(),
+        grad_out.shape(),
+        "{OP}: grad_out must have the shape of x"
+    );
+    let (x, grad_out) = (
+        contiguous::<T>(OP, "x", x),
+        contiguous::<T>(OP, "grad_out", grad_out),
+    );
+    let xs = data::<T>(&x);
+    let mut out = vec![T::zero(); xs.len()];
+    f.backward_slice(T::from_f64(constant), xs, data::<T>(&grad_out), &mut out)
+        .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    from_vec(out, x.shape())
+}
