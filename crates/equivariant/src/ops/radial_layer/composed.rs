@@ -4,8 +4,8 @@
 use burn::tensor::Tensor;
 use equivariant_core::math::RadialLayer;
 
-use crate::ops::activation::apply;
 use crate::ops::composed::soft_one_hot_linspace;
+use crate::ops::normalized_activation::composed::apply;
 
 /// [`ops::radial_layer`](crate::ops::radial_layer::radial_layer): the edge lengths, the
 /// basis ([`soft_one_hot_linspace`]), the matrix product and the activation as separate ops.
