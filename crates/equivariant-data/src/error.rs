@@ -34,6 +34,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An argument outside its domain.
+    #[error("invalid {name}: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("{file}: {reason}")]
     Io {

@@ -1,7 +1,8 @@
 //! Atomic structures for training and running interatomic potentials, without a
 //! deep-learning dependency: a [`Frame`] (species, positions, cell, periodicity, and the
 //! labels a potential is trained on: energy, forces, stress) and extended XYZ, the format
-//! ASE writes and the field's datasets use ([`extxyz`]).
+//! ASE writes and the field's datasets use ([`extxyz`]), split into training, validation
+//! and test frames by a seed ([`split()`]).
 //!
 //! ```
 //! use equivariant_data::extxyz;
@@ -15,6 +16,8 @@
 pub mod error;
 pub mod extxyz;
 pub mod frame;
+pub mod split;
 
 pub use error::{Error, Result};
 pub use frame::{Column, Frame};
+pub use split::{Split, split};

@@ -50,3 +50,25 @@ fn the_slice_has_every_label_and_condition() {
         "surface, vacancy, bulk"
     );
 }
+
+/// A split is a partition of the frames, the same for a seed, another for another seed.
+#[test]
+fn splits_partition_the_frames_by_seed() {
+    use equivariant_data::split;
+    let n = 150;
+    let a = split(n, 0.1, 0.1, 0).unwrap();
+    assert_eq!(
+        (a.train.len(), a.validation.len(), a.test.len()),
+        (120, 15, 15)
+    );
+    let mut all: Vec<usize> = [&a.train[..], &a.validation, &a.test].concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>());
+    assert_eq!(a, split(n, 0.1, 0.1, 0).unwrap());
+    assert_ne!(a, split(n, 0.1, 0.1, 1).unwrap());
+    assert_eq!(split(n, 0.0, 0.0, 3).unwrap().train.len(), n);
+    for (v, t) in [(-0.1, 0.1), (1.0, 0.0), (f64::NAN, 0.1), (0.5, 0.5)] {
+        assert!(split(n, v, t, 0).is_err(), "{v}, {t}");
+    }
+    assert!(split(0, 0.1, 0.1, 0).is_err(), "no frames");
+}
