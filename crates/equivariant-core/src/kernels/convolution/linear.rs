@@ -329,9 +329,10 @@ fn overwritten<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
 /// products fall below the smallest normal float: each multiply-add with a subnormal result
 /// then takes a microcode assist of ~100 cycles, and one such edge in a node slowed the
 /// node's products `W = H L` several times over (SimpleNetwork at 1000 nodes: 27 GFLOP/s
-/// per core, 75 with subnormals flushed; the forward took 1.3-1.4x as long). Flushed here,
-/// such an activation moves a weight by at most `|h| |L|`, ~`1e-31` of the unit-scale
-/// activations of the other edges: `2^23` below the f32 rounding of the result.
+/// per core; 75 with the CPU's flush-to-zero set, as an experiment; the forward took
+/// 1.3-1.4x as long). Flushed here, such an activation moves a weight by at most `|h| |L|`,
+/// ~`1e-31` of the unit-scale activations of the other edges: some 24 orders of magnitude
+/// below the f32 rounding of the result.
 #[inline(always)]
 fn flush_below<T: Real>() -> T {
     T::min_positive_value() / T::epsilon()
