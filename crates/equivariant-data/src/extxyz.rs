@@ -440,28 +440,31 @@ fn write_frame(out: &mut String, index: usize, frame: &Frame) -> Result<()> {
     if let Some(f) = &frame.forces {
         rows("forces", f.len())?;
     }
-    for (name, column) in &frame.arrays {
-        rows(name, column.len())?;
-    }
-    let mut reals_ok = frame.positions.iter().flatten().all(|x| x.is_finite());
-    reals_ok &= frame
-        .forces
+    let mut reals = frame
+        .positions
         .iter()
         .flatten()
-        .flatten()
-        .all(|x| x.is_finite());
-    if !reals_ok {
+        .chain(frame.forces.iter().flatten().flatten());
+    if !reals.all(|x| x.is_finite()) {
         return Err(invalid("positions/forces", "a non-finite value".into()));
+    }
+    let matrices = [
+        ("Lattice", &frame.cell),
+        ("stress", &frame.stress),
+        ("virial", &frame.virial),
+    ];
+    for (field, m) in matrices {
+        if !m.iter().flatten().flatten().all(|x| x.is_finite()) {
+            return Err(invalid(field, "a non-finite value".into()));
+        }
+    }
+    if frame.energy.is_some_and(|e| !e.is_finite()) {
+        return Err(invalid("energy", "not finite".into()));
     }
     let mut properties = String::from("species:S:1:pos:R:3");
     for (name, column) in &frame.arrays {
-        let kind = match column {
-            Column::Real(_) => 'R',
-            Column::Int(_) => 'I',
-            Column::Bool(_) => 'L',
-            Column::Str(_) => 'S',
-        };
-        let width = column.width().unwrap_or(1);
+        rows(name, column.len())?;
+        let (kind, width) = column_type(name, column).map_err(|reason| invalid(name, reason))?;
         let _ = write!(properties, ":{name}:{kind}:{width}");
     }
     if frame.forces.is_some() {
@@ -536,6 +539,34 @@ fn write_frame(out: &mut String, index: usize, frame: &Frame) -> Result<()> {
         let _ = writeln!(out, "{line}");
     }
     Ok(())
+}
+
+/// A kept column's type letter and width as `Properties` names it, or why it cannot be
+/// written: a name that is not one word or is a recognized column, rows of different or zero
+/// widths.
+fn column_type(name: &str, column: &Column) -> std::result::Result<(char, usize), String> {
+    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == ':' || c == '"') {
+        return Err(format!("the column name {name:?} cannot be written"));
+    }
+    if ["species", "pos", "forces"].contains(&name) {
+        return Err(format!(
+            "{name:?} is a field of the frame, not a kept column"
+        ));
+    }
+    fn widths<T>(rows: &[Vec<T>]) -> Vec<usize> {
+        rows.iter().map(Vec::len).collect()
+    }
+    let (kind, widths) = match column {
+        Column::Real(v) => ('R', widths(v)),
+        Column::Int(v) => ('I', widths(v)),
+        Column::Bool(v) => ('L', widths(v)),
+        Column::Str(v) => ('S', widths(v)),
+    };
+    let width = widths.first().copied().unwrap_or(1);
+    if width == 0 || widths.iter().any(|&w| w != width) {
+        return Err("rows must share one width of at least 1".into());
+    }
+    Ok((kind, width))
 }
 
 /// Values separated by spaces.

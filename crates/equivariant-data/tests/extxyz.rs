@@ -223,8 +223,36 @@ fn unwritable_frames_are_errors() {
     frame.forces = Some(vec![[f64::NAN, 0.0, 0.0]]);
     assert!(extxyz::to_string(&[frame.clone()]).is_err());
     frame.forces = None;
-    frame.species[0] = "C u".into();
-    assert!(extxyz::to_string(&[frame]).is_err());
+    let bad = |f: &Frame, what: &str| {
+        let err = extxyz::to_string(std::slice::from_ref(f));
+        assert!(
+            matches!(err, Err(Error::InvalidFrame { .. })),
+            "{what}: {err:?}"
+        );
+    };
+    let mut f = frame.clone();
+    f.species[0] = "C u".into();
+    bad(&f, "a species with a space");
+    let mut f = frame.clone();
+    f.energy = Some(f64::INFINITY);
+    bad(&f, "an infinite energy");
+    let mut f = frame.clone();
+    f.stress = Some([[f64::NAN; 3]; 3]);
+    bad(&f, "a NaN stress");
+    let mut f = frame.clone();
+    f.arrays.push(("ragged".into(), Column::Real(vec![vec![]])));
+    bad(&f, "a column of width 0");
+    let mut f = Frame::new(vec!["Cu".into(), "Au".into()], vec![[0.0; 3]; 2]);
+    f.arrays
+        .push(("ragged".into(), Column::Int(vec![vec![1], vec![1, 2]])));
+    bad(&f, "rows of different widths");
+    let mut f = frame.clone();
+    f.arrays
+        .push(("forces".into(), Column::Real(vec![vec![0.0; 3]])));
+    bad(&f, "a kept column named forces");
+    let mut f = frame;
+    f.arrays.push(("a:b".into(), Column::Int(vec![vec![1]])));
+    bad(&f, "a column name with a colon");
 }
 
 /// Writes the fixture back through our writer for ASE to read (see

@@ -7,12 +7,10 @@
 //! at 1000 nodes spent 9-15% of its time in it). Other functions and f64 take
 //! [`ActivationFunction::apply`] and [`ActivationFunction::derivative`].
 
-use std::any::TypeId;
-
 use rayon::prelude::*;
 
 use crate::error::check_len;
-use crate::kernels::simd::Avx2Fma;
+use crate::kernels::simd::{Avx2Fma, as_f32, as_f32_mut};
 use crate::math::ActivationFunction;
 use crate::{Real, Result};
 
@@ -130,63 +128,48 @@ fn backward_avx2<T: Real>(
 /// `out = c f(x)` on one chunk.
 #[inline(always)]
 fn forward<T: Real>(f: ActivationFunction, c: T, x: &[T], out: &mut [T]) {
-    match (f, as_f32(x)) {
-        (ActivationFunction::Silu, Some(x)) => {
-            let c = c.to_f64() as f32;
+    if matches!(f, ActivationFunction::Silu | ActivationFunction::Sigmoid)
+        && let (Some(x), Some(out)) = (as_f32(x), as_f32_mut(out))
+    {
+        let c = c.to_f64() as f32;
+        if f == ActivationFunction::Silu {
             for (y, &x) in out.iter_mut().zip(x) {
-                *y = T::from_f64((c * x * sigmoid_f32(x)) as f64);
+                *y = c * x * sigmoid_f32(x);
+            }
+        } else {
+            for (y, &x) in out.iter_mut().zip(x) {
+                *y = c * sigmoid_f32(x);
             }
         }
-        (ActivationFunction::Sigmoid, Some(x)) => {
-            let c = c.to_f64() as f32;
-            for (y, &x) in out.iter_mut().zip(x) {
-                *y = T::from_f64((c * sigmoid_f32(x)) as f64);
-            }
-        }
-        _ => {
-            for (y, &x) in out.iter_mut().zip(x) {
-                *y = c * f.apply(x);
-            }
-        }
+        return;
+    }
+    for (y, &x) in out.iter_mut().zip(x) {
+        *y = c * f.apply(x);
     }
 }
 
 /// `out = c f'(x) grad` on one chunk.
 #[inline(always)]
 fn backward<T: Real>(f: ActivationFunction, c: T, x: &[T], grad: &[T], out: &mut [T]) {
-    match (f, as_f32(x)) {
-        (ActivationFunction::Silu, Some(x)) => {
-            let c = c.to_f64() as f32;
+    if matches!(f, ActivationFunction::Silu | ActivationFunction::Sigmoid)
+        && let (Some(x), Some(grad), Some(out)) = (as_f32(x), as_f32(grad), as_f32_mut(out))
+    {
+        let c = c.to_f64() as f32;
+        if f == ActivationFunction::Silu {
             for ((y, &x), &g) in out.iter_mut().zip(x).zip(grad) {
                 let s = sigmoid_f32(x);
-                let g = g.to_f64() as f32;
-                *y = T::from_f64((c * g * (s * (1.0 + x * (1.0 - s)))) as f64);
+                *y = c * g * (s * (1.0 + x * (1.0 - s)));
             }
-        }
-        (ActivationFunction::Sigmoid, Some(x)) => {
-            let c = c.to_f64() as f32;
+        } else {
             for ((y, &x), &g) in out.iter_mut().zip(x).zip(grad) {
                 let s = sigmoid_f32(x);
-                let g = g.to_f64() as f32;
-                *y = T::from_f64((c * g * (s * (1.0 - s))) as f64);
+                *y = c * g * (s * (1.0 - s));
             }
         }
-        _ => {
-            for ((y, &x), &g) in out.iter_mut().zip(x).zip(grad) {
-                *y = c * f.derivative(x) * g;
-            }
-        }
+        return;
     }
-}
-
-/// `x` as f32 when `T` is f32.
-#[inline(always)]
-fn as_f32<T: Real>(x: &[T]) -> Option<&[f32]> {
-    if TypeId::of::<T>() == TypeId::of::<f32>() {
-        // SAFETY: `T` is `f32` (same type id): the same slice, reinterpreted as what it is.
-        Some(unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
-    } else {
-        None
+    for ((y, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+        *y = c * f.derivative(x) * g;
     }
 }
 

@@ -13,7 +13,7 @@ use equivariant_core::o3::Parity;
 use equivariant_core::{Error, Result};
 
 use crate::ops::normalized_activation;
-use crate::ops::normalized_activation::composed::{apply, derivative};
+use crate::ops::normalized_activation::composed::{apply, derivative, scaled};
 
 /// A function of a tensor, applied elementwise (`[n, m] -> [n, m]`).
 type TensorFn = Arc<dyn Fn(Tensor<2>) -> Tensor<2> + Send + Sync>;
@@ -288,8 +288,7 @@ pub(crate) fn scaled_function(f: &ScalarFunction, c: f64, x: Tensor<2>) -> Tenso
     if let Kind::Builtin(b) = f.kind {
         return normalized_activation(b, c, x);
     }
-    let y = apply_function(f, x);
-    if c == 1.0 { y } else { y.mul_scalar(c) }
+    scaled(apply_function(f, x), c)
 }
 
 /// `f'(x)` for any function.

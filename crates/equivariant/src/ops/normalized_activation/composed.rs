@@ -11,12 +11,12 @@ pub fn normalized_activation<const D: usize>(
     constant: f64,
     x: Tensor<D>,
 ) -> Tensor<D> {
-    let y = apply(f, x);
-    if constant == 1.0 {
-        y
-    } else {
-        y.mul_scalar(constant)
-    }
+    scaled(apply(f, x), constant)
+}
+
+/// `c y` (`y` itself for `c = 1`).
+pub(crate) fn scaled<const D: usize>(y: Tensor<D>, c: f64) -> Tensor<D> {
+    if c == 1.0 { y } else { y.mul_scalar(c) }
 }
 
 /// The raw activation `f(x)` with burn tensor ops (torch's definitions, as
