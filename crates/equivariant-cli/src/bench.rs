@@ -6,8 +6,8 @@ use equivariant::Real;
 use equivariant::burn::module::{Module, Param};
 use equivariant::burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::forces::{EnergyForces, LossDerivatives, energy_forces, training_gradients};
-use equivariant::graph::EdgeIndex;
 use equivariant::graph::Graph;
+use equivariant::graph::{Batch, EdgeIndex};
 use equivariant::math::ActivationFunction;
 use equivariant::nn::models::SimpleNetworkConfig;
 use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
@@ -535,8 +535,12 @@ impl GatedConvolutions {
         Ok(h.mul(self.c.clone()).sum())
     }
 
-    /// The energy's tangent along the edge-vector direction `s`.
-    fn energy_tangent(&self, r: Tensor<2>, s: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    /// The energy and its tangent along the edge-vector direction `s`.
+    fn energy_tangent(
+        &self,
+        r: Tensor<2>,
+        s: Tensor<2>,
+    ) -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
         let (mut h, mut dh) = (self.f_in.clone(), None);
         for conv in &self.convs {
             if let Some(d) = dh.take() {
@@ -546,10 +550,8 @@ impl GatedConvolutions {
             let (x, dx) = conv.forward_edges_tangent(h, r.clone(), s.clone(), dh, &self.graph)?;
             (h, dh) = (x, Some(dx));
         }
-        Ok(dh
-            .expect("at least one convolution")
-            .mul(self.c.clone())
-            .sum())
+        let dh = dh.expect("at least one convolution");
+        Ok((h.mul(self.c.clone()).sum(), dh.mul(self.c.clone()).sum()))
     }
 }
 
@@ -587,6 +589,7 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
     let f_ref = tensor(randn(n * 3, &mut rng), n, 3, &device);
     let graph = convs[0].graph(&tensor(pos.clone(), n, 3, &device))?;
     let edges = EdgeIndex::new(&graph.src, &graph.dst, n)?;
+    let batch = Batch::single(n);
     let r = tensor(graph.edge_vec(&pos, None)?, graph.num_edges(), 3, &device);
     let model = GatedConvolutions {
         convs,
@@ -598,7 +601,7 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
     let energy = |r: Tensor<2>| model.energy(r);
 
     let energy_only = || {
-        std::hint::black_box(energy_forces(&edges, r.clone(), energy)?);
+        std::hint::black_box(energy_forces(&edges, &batch, r.clone(), energy)?);
         Ok(())
     };
     let train_step = || {
@@ -606,14 +609,14 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
             let e = result.energy.clone().into_scalar::<f32>() as f64;
             let residual = result.forces.clone().sub(f_ref.clone());
             Ok(LossDerivatives {
-                energy: 2.0 * e,
+                energy: vec![2.0 * e],
                 forces: residual.mul_scalar(2.0 / (3 * n) as f64),
                 virial: None,
             })
         };
         let step = training_gradients(
-            &model.convs,
             &edges,
+            &batch,
             r.clone(),
             energy,
             loss,

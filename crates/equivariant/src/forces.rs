@@ -14,42 +14,48 @@
 //! and the strain moves the cell with the atoms. Each part of `E` runs on this crate's ops
 //! (on Flex, the fused convolution and its backward kernel).
 //!
+//! A batch of structures is one graph whose nodes a [`Batch`] assigns to structures: the
+//! energy is then one value per structure, and the virial one `[3, 3]` per structure (the
+//! sum over the edges of that structure, each edge belonging to the structure of its atoms).
+//!
 //! Training on forces needs the gradient of a loss of these forces with respect to the
 //! parameters (a second derivative), which this first-order pass does not give: the forces
 //! come back as plain tensors, without autodiff. Its building block is the tangent pass
 //! ([`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent)):
 //! `v . grad_pos E` is the tangent of `E` along `t_e = v[dst_e] - v[src_e]`, and its
 //! backward gives the force term's parameter gradient for `v = dL/dF`
-//! ([`force_surrogate`]); [`training_gradients`] puts the energy and force terms together.
+//! ([`force_surrogate`]); [`training_gradients`] adds the energy term and takes one backward
+//! pass for both.
 
 use std::sync::Arc;
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Tensor};
 
-use crate::graph::EdgeIndex;
-use crate::ops::edge_vectors;
+use crate::graph::{Batch, EdgeIndex};
 use crate::ops::edge_vectors::edge_vectors_backward;
+use crate::ops::{edge_vectors, index_tensor, scatter_sum};
 use crate::shape::{check_dtype, check_finite, check_shape};
 use crate::{Error, Result};
 
-/// The energy of a configuration and its derivatives, as an MD engine or ASE needs them. The
-/// tensors are on the device of the edge vectors, without autodiff.
+/// The energy of each structure of a batch and its derivatives, as an MD engine or ASE needs
+/// them. The tensors are on the device of the edge vectors, without autodiff.
 #[derive(Debug, Clone)]
 pub struct EnergyForces {
-    /// The total energy (the sum of every element the energy function returned), `[1]`.
+    /// The energy of each structure, `[G]` (`[1]` for a single structure).
     pub energy: Tensor<1>,
     /// `F = -dE/dpos`, `[n, 3]`.
     pub forces: Tensor<2>,
-    /// `W = -sum_e r_e (x) dE/dr_e`, `[3, 3]`: symmetric for an energy invariant under
-    /// rotations.
-    pub virial: Tensor<2>,
+    /// `W = -sum_e r_e (x) dE/dr_e` over the edges of each structure, `[G, 3, 3]`: symmetric
+    /// for an energy invariant under rotations.
+    pub virial: Tensor<3>,
 }
 
 impl EnergyForces {
-    /// The stress `sigma = -W / V` (ASE's sign: positive under tension), `[3, 3]`, for a cell
-    /// of volume `volume` (`|det cell|`). Errors: [`Error::InvalidArgument`] for a volume that
-    /// is not finite and positive.
+    /// The stress `sigma = -W / V` (ASE's sign: positive under tension) of each structure,
+    /// `[G, 3, 3]`, for cells of volumes `volumes` (`|det cell|`, one per structure).
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for a volume count other than `G`;
+    /// [`Error::InvalidArgument`] for a volume that is not finite and positive.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -58,112 +64,187 @@ impl EnergyForces {
     /// let result = EnergyForces {
     ///     energy: Tensor::<1>::zeros([1], &device),
     ///     forces: Tensor::<2>::zeros([1, 3], &device),
-    ///     virial: Tensor::<2>::from_floats([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]], &device),
+    ///     virial: Tensor::<3>::from_floats([[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]], &device),
     /// };
-    /// let stress = result.stress(4.0)?.into_data().try_into_vec::<f32>().unwrap();
+    /// let stress = result.stress(&[4.0])?.into_data().try_into_vec::<f32>().unwrap();
     /// assert_eq!(stress[0], -0.5);
-    /// assert!(result.stress(0.0).is_err());
+    /// assert!(result.stress(&[0.0]).is_err());
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn stress(&self, volume: f64) -> Result<Tensor<2>> {
-        if !(volume.is_finite() && volume > 0.0) {
+    pub fn stress(&self, volumes: &[f64]) -> Result<Tensor<3>> {
+        let [g, _, _] = self.virial.dims();
+        if volumes.len() != g {
+            return Err(Error::ShapeMismatch {
+                what: "volumes (one per structure)",
+                expected: g,
+                got: volumes.len(),
+            });
+        }
+        if let Some(volume) = volumes.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
             return Err(Error::InvalidArgument {
                 name: "volume",
                 reason: format!("{volume}: a cell's volume is finite and positive"),
             });
         }
-        Ok(self.virial.clone().mul_scalar(-1.0 / volume))
+        let device = self.virial.device();
+        let scale: Vec<f64> = volumes.iter().map(|v| -1.0 / v).collect();
+        let scale = Tensor::<1>::from_data(
+            burn::tensor::TensorData::new(scale, [g]),
+            (&device, self.virial.dtype()),
+        );
+        Ok(self.virial.clone().mul(scale.reshape([g, 1, 1])))
     }
 }
 
-/// The energy `E(r)` that `energy` computes from the edge vectors `edge_vec` of the graph
-/// `edges` (`[E, 3]`, edge `e` from `src_e` to `dst_e`, periodic shifts included), with its
-/// forces and virial (see the [module docs](self)), f32 or f64 as `edge_vec`.
+/// The energies `E(r)` that `energy` computes from the edge vectors `edge_vec` of the graph
+/// `edges` (`[E, 3]`, edge `e` from `src_e` to `dst_e`, periodic shifts included), one per
+/// structure of `batch`, with the forces and the virials (see the [module docs](self)), f32
+/// or f64 as `edge_vec`.
 ///
-/// `energy` receives the edge vectors as a leaf that requires its gradient and returns
-/// anything whose sum is the energy (per-atom energies `[n, 1]`, or a total `[1]`). The model
+/// `energy` receives the edge vectors as a leaf that requires its gradient and returns the
+/// energy of each structure, `[G]` (for one structure, e.g. `per_atom.sum()`). The model
 /// may live on a device without autodiff (its parameters are then constants) or with it.
+/// An edge belongs to the structure of its `dst` atom; edges across structures are an error.
 ///
-/// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[edges.num_edges(), 3]`;
-/// [`Error::NonFinite`] for a NaN or infinite edge vector, or an energy that is not
-/// finite; and the errors of `energy`. An energy that does not depend on the edge vectors
-/// (a graph without edges) has zero forces and virial.
+/// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[edges.num_edges(), 3]`, `batch`
+/// does not have a node per node of `edges`, or the energy is not `[G]`;
+/// [`Error::InvalidArgument`] for an edge between two structures; [`Error::NonFinite`] for
+/// a NaN or infinite edge vector, or an energy that is not finite; and the errors of
+/// `energy`. An energy that does not depend on the edge vectors (a graph without edges) has
+/// zero forces and virials.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
 /// use equivariant::forces::energy_forces;
-/// use equivariant::graph::EdgeIndex;
+/// use equivariant::graph::{Batch, EdgeIndex};
 /// // Two atoms and a harmonic bond, E = |r|^2 / 2 over both directed edges: F = -dE/dpos.
 /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
 /// let device = Device::flex();
 /// let edge_vec = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
-/// let result = energy_forces(&edges, edge_vec, |r| Ok(r.powf_scalar(2.0).sum().mul_scalar(0.5)))?;
+/// let result = energy_forces(&edges, &Batch::single(2), edge_vec, |r| Ok(r.powf_scalar(2.0).sum().mul_scalar(0.5)))?;
 /// let forces = result.forces.into_data().try_into_vec::<f32>().unwrap();
 /// assert_eq!(forces, [3.0, 0.0, 0.0, -3.0, 0.0, 0.0]); // atom 0 pulled toward atom 1
 /// assert_eq!(result.energy.into_scalar::<f32>(), 2.25);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn energy_forces<const D: usize>(
+pub fn energy_forces(
     edges: &EdgeIndex,
+    batch: &Batch,
     edge_vec: Tensor<2>,
-    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
+    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
 ) -> Result<EnergyForces> {
-    Ok(energy_forces_and_gradients(&Arc::new(edges.clone()), edge_vec, energy)?.0)
+    let structures = Structures::new(edges, batch)?;
+    energy_pass(&Arc::new(edges.clone()), &structures, edge_vec, energy)
 }
 
-/// [`energy_forces`], with the gradients of its backward pass (those of the energy with
-/// respect to every tracked parameter; `None` for an energy that does not depend on the edge
-/// vectors).
-fn energy_forces_and_gradients<const D: usize>(
+/// The structure of each edge of a batch, checked (`edge_graph[e] = batch[dst_e]`, the same
+/// as `batch[src_e]`).
+struct Structures {
+    edge_graph: Vec<usize>,
+    num_graphs: usize,
+}
+
+impl Structures {
+    fn new(edges: &EdgeIndex, batch: &Batch) -> Result<Self> {
+        let n = edges.num_nodes();
+        if batch.num_nodes() != n {
+            return Err(Error::ShapeMismatch {
+                what: "batch (one graph index per node of the edges)",
+                expected: n,
+                got: batch.num_nodes(),
+            });
+        }
+        let index = batch.index();
+        let mut edge_graph = Vec::with_capacity(edges.num_edges());
+        for e in 0..edges.num_edges() {
+            let (src, dst) = (edges.src(e), edges.dst(e));
+            if index[src] != index[dst] {
+                return Err(Error::InvalidArgument {
+                    name: "edges",
+                    reason: format!(
+                        "edge {e} joins node {src} of structure {} to node {dst} of structure {}",
+                        index[src], index[dst]
+                    ),
+                });
+            }
+            edge_graph.push(index[dst]);
+        }
+        Ok(Structures {
+            edge_graph,
+            num_graphs: batch.num_graphs(),
+        })
+    }
+
+    /// The rows of `x` (`[E, d]`) summed per structure, `[G, d]`.
+    fn sum(&self, x: Tensor<2>) -> Tensor<2> {
+        let index = index_tensor(&self.edge_graph, &x.device());
+        scatter_sum(x, index, self.num_graphs)
+    }
+
+    /// Row `edge_graph[e]` of `x` (`[G, d]`) for each edge, `[E, d]`.
+    fn per_edge(&self, x: Tensor<2>) -> Tensor<2> {
+        let index = index_tensor(&self.edge_graph, &x.device());
+        x.select(0, index)
+    }
+}
+
+/// [`energy_forces`] on checked structures.
+fn energy_pass(
     edges: &Arc<EdgeIndex>,
+    structures: &Structures,
     edge_vec: Tensor<2>,
-    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
-) -> Result<(EnergyForces, Option<Gradients>)> {
-    let e = edges.num_edges();
+    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
+) -> Result<EnergyForces> {
+    let (e, g) = (edges.num_edges(), structures.num_graphs);
     check_edge_rows(&edge_vec, e)?;
     check_finite("edge_vec", &edge_vec)?;
     let r = edge_vec.without_autodiff();
     let leaf = r.clone().autodiff().require_grad();
-    let total = energy(leaf.clone())?.sum();
+    let energies = energy(leaf.clone())?;
+    check_shape("energy [G] (one per structure)", &energies, [g])?;
     // An energy that does not depend on the edge vectors (no edges, only per-atom terms)
     // has no gradient to take: its forces and virial are zero.
+    let total = energies.clone().sum();
     let mut grads = total.is_tracked().then(|| total.backward());
-    let total = total.without_autodiff();
-    check_finite("energy", &total)?;
+    let energies = energies.without_autodiff();
+    check_finite("energy", &energies)?;
     let device = r.device();
-    let g = match grads.as_mut().and_then(|grads| leaf.grad_remove(grads)) {
-        Some(g) => g.without_autodiff(),
+    let grad = match grads.as_mut().and_then(|grads| leaf.grad_remove(grads)) {
+        Some(grad) => grad.without_autodiff(),
         None => Tensor::zeros([e, 3], (&device, r.dtype())),
     };
-    let forces = edge_vectors_backward(edges, g.clone()).neg();
-    let virial = r.transpose().matmul(g).neg();
-    let result = EnergyForces {
-        energy: total,
+    let forces = edge_vectors_backward(edges, grad.clone()).neg();
+    // W_ab = -sum_e r_ea g_eb per structure, from the outer products [E, 9].
+    let outer = r
+        .reshape([e, 3, 1])
+        .mul(grad.reshape([e, 1, 3]))
+        .reshape([e, 9]);
+    let virial = structures.sum(outer).neg().reshape([g, 3, 3]);
+    Ok(EnergyForces {
+        energy: energies,
         forces,
         virial,
-    };
-    Ok((result, grads))
+    })
 }
 
-/// The derivatives of a training loss `L(E, F, W)` in the energy, the forces and the virial,
-/// at the current parameters: what [`training_gradients`] needs from the loss. For a loss of
-/// the stress `sigma = -W / V`, `dL/dW = -dL/dsigma / V`.
+/// The derivatives of a training loss `L(E, F, W)` in the energies, the forces and the
+/// virials, at the current parameters: what [`training_gradients`] needs from the loss. For
+/// a loss of the stress `sigma = -W / V`, `dL/dW = -dL/dsigma / V`.
 #[derive(Debug, Clone)]
 pub struct LossDerivatives {
-    /// `dL/dE`.
-    pub energy: f64,
+    /// `dL/dE_g`, one per structure.
+    pub energy: Vec<f64>,
     /// `dL/dF`, `[n, 3]`.
     pub forces: Tensor<2>,
-    /// `dL/dW`, `[3, 3]` (`None`: the loss does not depend on the virial).
-    pub virial: Option<Tensor<2>>,
+    /// `dL/dW_g`, `[G, 3, 3]` (`None`: the loss does not depend on the virials).
+    pub virial: Option<Tensor<3>>,
 }
 
 /// What [`training_gradients`] returns.
 pub struct TrainingGradients {
-    /// The first pass's energy, forces and virial.
+    /// The first pass's energies, forces and virials.
     pub energy_forces: EnergyForces,
-    /// `dL/dtheta` for every parameter the loss reaches (the energy term is added for the
-    /// parameters of `model`; read one with
+    /// `dL/dtheta` for every parameter the loss reaches (read one with
     /// `param.grad(&gradients)`; hand them to an optimizer through
     /// `GradientsParams::from_grads(gradients, &model)`).
     pub gradients: Gradients,
@@ -181,119 +262,129 @@ impl std::fmt::Debug for TrainingGradients {
     }
 }
 
-/// The gradient with respect to every parameter of `model` (and, if `positions`, to the
-/// positions) of a training loss `L(E, F, W)` of the energy, the forces and the virial: the
-/// forward-over-reverse route to training on forces (a second derivative, which burn cannot
-/// take itself).
+/// The gradient with respect to every parameter (and, if `positions`, to the positions) of
+/// a training loss `L(E, F, W)` of the energies, the forces and the virials of a batch of
+/// structures: the forward-over-reverse route to training on forces (a second derivative,
+/// which burn cannot take itself).
 ///
-/// 1. [`energy_forces`] with `energy`: `E`, `F`, `W`, and in the same backward pass
-///    `dE/dtheta`.
-/// 2. `loss` gives `a = dL/dE`, `v = dL/dF` and `U = dL/dW` from them (computing and
-///    recording the loss's value is up to it).
-/// 3. `dL/dtheta = a dE/dtheta + d/dtheta (v . F + U : W)`, and the second term is
-///    `-d/dtheta` of the energy's tangent along the edge-vector direction `s_e` of
-///    [`force_surrogate`]: `energy_tangent(r, s)` returns that tangent (any shape, summed),
-///    tracked in the parameters, e.g. from
+/// 1. [`energy_forces`] with `energy`: `E_g`, `F`, `W_g`.
+/// 2. `loss` gives `a_g = dL/dE_g`, `v = dL/dF` and `U_g = dL/dW_g` from them (computing
+///    and recording the loss's value is up to it).
+/// 3. `dL/dtheta = sum_g a_g dE_g/dtheta + d/dtheta (v . F + sum_g U_g : W_g)`, and the
+///    second term is `-d/dtheta` of the energy's tangent along the edge-vector direction
+///    `s_e` of [`force_surrogate`]. `energy_tangent(r, s)` returns the energies `[G]` and
+///    that tangent (any shape, summed), both tracked in the parameters, e.g. from
 ///    [`Convolution::forward_edges_tangent`](crate::nn::Convolution::forward_edges_tangent);
-///    its backward gives the second term.
-/// 4. With `positions`, the same backward also differentiates the tangent in the edge
-///    vectors (`r` is then tracked: the tangent pass must be differentiable in `r` and `s`,
-///    as the modules' are), and `dL/dpos = -a F + sum over edges of those gradients`
-///    (`+` at `dst`, `-` at `src`). It costs the tangent pass's gradients in the edge
-///    vectors; leave it off to train.
+///    one backward pass of `sum_g a_g E_g - sum tangent` gives both terms.
+/// 4. With `positions`, the same backward also differentiates in the edge vectors (`r` is
+///    then tracked: the tangent pass must be differentiable in `r` and `s`, as the modules'
+///    are), and `dL/dpos` is the sum over edges of those gradients (`+` at `dst`, `-` at
+///    `src`). It costs the tangent pass's gradients in the edge vectors; leave it off to
+///    train.
 ///
-/// A parameter the loss does not reach has no gradient, as with burn's own backward; give
-/// as `model` the module (or tuple of modules) holding every parameter of `energy`, whose
-/// `dE/dtheta` term is added parameter by parameter.
+/// A parameter the loss does not reach has no gradient, as with burn's own backward.
 ///
 /// Errors: those of [`energy_forces`], [`force_surrogate`] and the closures;
-/// [`Error::NonFinite`] for a `dL/dE` that is not finite.
+/// [`Error::ShapeMismatch`] for a `dL/dE` or a tangent pass's energies not one per
+/// structure; [`Error::NonFinite`] for a `dL/dE` that is not finite.
 ///
 /// ```
 /// use burn::module::{Module, Param};
 /// use burn::tensor::{Device, Tensor};
 /// use equivariant::forces::{training_gradients, LossDerivatives};
-/// use equivariant::graph::EdgeIndex;
+/// use equivariant::graph::{Batch, EdgeIndex};
 /// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x
 /// // and dL/dpos = (-2k, 0, 0) on atom 0, (2k, 0, 0) on atom 1.
-/// #[derive(Module, Debug)]
-/// struct Spring {
-///     k: Param<Tensor<1>>,
-/// }
 /// let device = Device::flex().autodiff();
-/// let spring = Spring { k: Param::from_tensor(Tensor::from_floats([3.0], &device)) };
+/// let k = Param::from_tensor(Tensor::<1>::from_floats([3.0], &device));
 /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
 /// let r = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
+/// let energy = |r: Tensor<2>| r.powi_scalar(2).sum().mul(k.val()).mul_scalar(0.5);
 /// let step = training_gradients(
-///     &spring,
 ///     &edges,
+///     &Batch::single(2),
 ///     r,
-///     |r| Ok(r.powi_scalar(2).sum().mul(spring.k.val()).mul_scalar(0.5)),
+///     |r| Ok(energy(r)),
 ///     |result| {
 ///         assert_eq!(result.forces.clone().into_data().try_into_vec::<f32>().unwrap()[0], 9.0);
 ///         let v = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], &device);
-///         Ok(LossDerivatives { energy: 0.0, forces: v, virial: None })
+///         Ok(LossDerivatives { energy: vec![0.0], forces: v, virial: None })
 ///     },
-///     |r, s| Ok(r.mul(s).sum().mul(spring.k.val())),
+///     |r, s| Ok((energy(r.clone()), r.mul(s).sum().mul(k.val()))),
 ///     true,
 /// )?;
-/// assert_eq!(spring.k.val().grad(&step.gradients).unwrap().into_scalar::<f32>(), 3.0);
+/// assert_eq!(k.val().grad(&step.gradients).unwrap().into_scalar::<f32>(), 3.0);
 /// let positions = step.positions.unwrap().into_data().try_into_vec::<f32>().unwrap();
 /// assert_eq!(positions, [-6.0, 0.0, 0.0, 6.0, 0.0, 0.0]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
-    model: &M,
+pub fn training_gradients<const DT: usize>(
     edges: &EdgeIndex,
+    batch: &Batch,
     edge_vec: Tensor<2>,
-    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<D>>,
+    energy: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
     loss: impl FnOnce(&EnergyForces) -> Result<LossDerivatives>,
-    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<DT>>,
+    energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<(Tensor<1>, Tensor<DT>)>,
     positions: bool,
 ) -> Result<TrainingGradients> {
+    let structures = Structures::new(edges, batch)?;
+    let g = structures.num_graphs;
     let edges = Arc::new(edges.clone());
-    let (result, energy_grads) = energy_forces_and_gradients(&edges, edge_vec.clone(), energy)?;
+    let result = energy_pass(&edges, &structures, edge_vec.clone(), energy)?;
     let derivatives = loss(&result)?;
-    if !derivatives.energy.is_finite() {
+    if derivatives.energy.len() != g {
+        return Err(Error::ShapeMismatch {
+            what: "dL/dE (one per structure)",
+            expected: g,
+            got: derivatives.energy.len(),
+        });
+    }
+    if let Some(index) = derivatives.energy.iter().position(|a| !a.is_finite()) {
         return Err(Error::NonFinite {
             what: "dL/dE",
-            index: 0,
+            index,
         });
     }
     // A fresh leaf on an autodiff device (the edge vectors may come without autodiff).
     let r = edge_vec.without_autodiff().autodiff();
     let r = if positions { r.require_grad() } else { r };
-    let surrogate = surrogate(
+    let mut energies = None;
+    let force_term = surrogate(
         &edges,
+        &structures,
         r.clone(),
         derivatives.forces,
         derivatives.virial,
-        energy_tangent,
+        |r, s| {
+            let (e, tangent) = energy_tangent(r, s)?;
+            check_shape("the tangent pass's energy [G]", &e, [g])?;
+            energies = Some(e);
+            Ok(tangent)
+        },
     )?;
-    // A tangent that reaches no tracked tensor (a model without parameters) still gets its
+    let energies = energies.expect("the surrogate ran the tangent pass");
+    let device = r.device();
+    let a = Tensor::<1>::from_data(
+        burn::tensor::TensorData::new(derivatives.energy, [g]),
+        (&device, r.dtype()),
+    );
+    // A loss that reaches no tracked tensor (a model without parameters) still gets its
     // (empty) gradients: burn's backward needs a tracked root, which a zero term anchors.
-    let anchor = Tensor::<1>::zeros([1], (&r.device(), r.dtype()))
+    let anchor = Tensor::<1>::zeros([1], (&device, r.dtype()))
         .autodiff()
         .require_grad();
-    let mut grads = surrogate.add(anchor.mul_scalar(0.0)).backward();
-    if let Some(mut energy_grads) = energy_grads {
-        model.visit(&mut AddScaled {
-            from: &mut energy_grads,
-            scale: derivatives.energy,
-            into: &mut grads,
-        });
-    }
+    let objective = energies
+        .mul(a)
+        .sum()
+        .add(force_term)
+        .add(anchor.mul_scalar(0.0));
+    let mut grads = objective.backward();
     let positions = positions.then(|| {
         let dr = match r.grad_remove(&mut grads) {
-            Some(g) => g.without_autodiff(),
-            None => Tensor::zeros(r.dims(), (&r.device(), r.dtype())),
+            Some(grad) => grad.without_autodiff(),
+            None => Tensor::zeros(r.dims(), (&device, r.dtype())),
         };
-        let through_tangent = edge_vectors_backward(&edges, dr);
-        result
-            .forces
-            .clone()
-            .mul_scalar(-derivatives.energy)
-            .add(through_tangent)
+        edge_vectors_backward(&edges, dr)
     });
     Ok(TrainingGradients {
         energy_forces: result,
@@ -302,79 +393,70 @@ pub fn training_gradients<M: Module, const D: usize, const DT: usize>(
     })
 }
 
-/// Adds `scale` times each parameter's gradient in `from` to its gradient in `into`.
-struct AddScaled<'a> {
-    from: &'a mut Gradients,
-    scale: f64,
-    into: &'a mut Gradients,
-}
-
-impl ModuleVisitor for AddScaled<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let param = param.val();
-        let Some(g) = param.grad_remove(self.from) else {
-            return;
-        };
-        let g = g.mul_scalar(self.scale);
-        let sum = match param.grad_remove(self.into) {
-            Some(other) => other.add(g),
-            None => g,
-        };
-        param.grad_replace(self.into, sum);
-    }
-}
-
-/// A scalar whose gradient with respect to the parameters is that of `v . F + U : W`, the
-/// force and virial terms of a loss's gradient (`v = dL/dF`, `[n, 3]`; `U = dL/dW`, `[3, 3]`,
-/// or `None`), held fixed: the second-order part of [`training_gradients`]. Where
-/// `edge_vec` is tracked (and `energy_tangent` differentiable in it), its gradient is that
-/// of `v . F + U : W` in the edge vectors.
+/// A scalar whose gradient with respect to the parameters is that of
+/// `v . F + sum_g U_g : W_g`, the force and virial terms of a loss's gradient
+/// (`v = dL/dF`, `[n, 3]`; `U = dL/dW`, `[G, 3, 3]`, or `None`), held fixed: the
+/// second-order part of [`training_gradients`]. Where `edge_vec` is tracked (and
+/// `energy_tangent` differentiable in it), its gradient is that of `v . F + U : W` in the
+/// edge vectors.
 ///
 /// With `g_e = dE/dr_e`, `v . F = -sum_e g_e . (v[dst_e] - v[src_e])` and
-/// `U : W = -sum_e g_e . (U^T r_e)`, so both are minus the energy's tangent along
-/// `s_e = v[dst_e] - v[src_e] + U^T r_e`. `energy_tangent(r, s)` returns that tangent
-/// (any shape, summed), tracked in the parameters; the result is its negative sum, `[1]`.
+/// `U : W = -sum_e g_e . (U_{g(e)}^T r_e)`, so both are minus the energy's tangent along
+/// `s_e = v[dst_e] - v[src_e] + U_{g(e)}^T r_e` (`g(e)` the structure of edge `e`).
+/// `energy_tangent(r, s)` returns that tangent (any shape, summed), tracked in the
+/// parameters; the result is its negative sum, `[1]`.
 ///
 /// Errors: [`Error::ShapeMismatch`] if `edge_vec` is not `[E, 3]`, `dl_dforces` not
-/// `[n, 3]` or `dl_dvirial` not `[3, 3]`; [`Error::NonFinite`] for a NaN or infinite entry
-/// in any of them; [`Error::InvalidArgument`] for a derivative of another dtype than
-/// `edge_vec`; and the errors of `energy_tangent`.
+/// `[n, 3]` or `dl_dvirial` not `[G, 3, 3]`, or `batch` not one index per node;
+/// [`Error::InvalidArgument`] for an edge between structures or a derivative of another
+/// dtype than `edge_vec`; [`Error::NonFinite`] for a NaN or infinite entry in any of them;
+/// and the errors of `energy_tangent`.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
 /// use equivariant::forces::force_surrogate;
-/// use equivariant::graph::EdgeIndex;
+/// use equivariant::graph::{Batch, EdgeIndex};
 /// // E = k |r|^2 / 2 over two directed edges: F_0 = 2 k r, and L = F_0x gives dL/dk = 2 r_x.
 /// let device = Device::flex().autodiff();
 /// let k = Tensor::<1>::from_floats([3.0], &device).require_grad();
 /// let edges = EdgeIndex::new(&[0, 1], &[1, 0], 2)?;
 /// let r = Tensor::<2>::from_floats([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], &device);
 /// let dl_df = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], &device);
-/// let s = force_surrogate(&edges, r, dl_df, None, |r, s| Ok(r.mul(s).sum().mul(k.clone())))?;
+/// let s = force_surrogate(&edges, &Batch::single(2), r, dl_df, None, |r, s| Ok(r.mul(s).sum().mul(k.clone())))?;
 /// let grads = s.backward();
 /// assert_eq!(k.grad(&grads).unwrap().into_scalar::<f32>(), 3.0);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn force_surrogate<const D: usize>(
     edges: &EdgeIndex,
+    batch: &Batch,
     edge_vec: Tensor<2>,
     dl_dforces: Tensor<2>,
-    dl_dvirial: Option<Tensor<2>>,
+    dl_dvirial: Option<Tensor<3>>,
     energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<Tensor<1>> {
+    let structures = Structures::new(edges, batch)?;
     let edges = Arc::new(edges.clone());
-    surrogate(&edges, edge_vec, dl_dforces, dl_dvirial, energy_tangent)
+    surrogate(
+        &edges,
+        &structures,
+        edge_vec,
+        dl_dforces,
+        dl_dvirial,
+        energy_tangent,
+    )
 }
 
-/// [`force_surrogate`] on shared edges.
+/// [`force_surrogate`] on shared edges and checked structures.
 fn surrogate<const D: usize>(
     edges: &Arc<EdgeIndex>,
+    structures: &Structures,
     edge_vec: Tensor<2>,
     dl_dforces: Tensor<2>,
-    dl_dvirial: Option<Tensor<2>>,
+    dl_dvirial: Option<Tensor<3>>,
     energy_tangent: impl FnOnce(Tensor<2>, Tensor<2>) -> Result<Tensor<D>>,
 ) -> Result<Tensor<1>> {
-    let (n, e) = (edges.num_nodes(), edges.num_edges());
+    let (n, e, g) = (edges.num_nodes(), edges.num_edges(), structures.num_graphs);
     check_edge_rows(&edge_vec, e)?;
     check_shape("dl_dforces [n, 3]", &dl_dforces, [n, 3])?;
     check_finite("edge_vec", &edge_vec)?;
@@ -383,11 +465,15 @@ fn surrogate<const D: usize>(
     let r = edge_vec;
     let mut s = edge_vectors(edges, dl_dforces.detach());
     if let Some(u) = dl_dvirial {
-        check_shape("dl_dvirial [3, 3]", &u, [3, 3])?;
+        check_shape("dl_dvirial [G, 3, 3]", &u, [g, 3, 3])?;
         check_finite("dl_dvirial", &u)?;
         check_dtype("dl_dvirial", &u, &r)?;
-        // Row e of `r U` is `U^T r_e`.
-        s = s.add(r.clone().matmul(u.detach()));
+        // (U^T r_e)_b = sum_a r_ea U_ab, with the U of the edge's structure.
+        let u_edge = structures
+            .per_edge(u.detach().reshape([g, 9]))
+            .reshape([e, 3, 3]);
+        let rotated = r.clone().reshape([e, 3, 1]).mul(u_edge).sum_dim(1);
+        s = s.add(rotated.reshape([e, 3]));
     }
     Ok(energy_tangent(r, s)?.sum().neg())
 }

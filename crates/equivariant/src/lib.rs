@@ -34,7 +34,9 @@
 //!   convolution): `#[derive(Module)]` types built by a config or constructor, holding
 //!   `Param`s, running [`ops`].
 //! - [`forces`]: the energy of a potential built from these modules with its forces and
-//!   virial, from one backward pass.
+//!   virial, from one backward pass, and the training gradients of a loss of all three.
+//! - [`potential`]: the [`potential::Potential`] trait and batches of structures
+//!   ([`potential::AtomicGraph`]); [`nn::models::nequip`] implements it.
 //! - [`store`]: parameters in and out (safetensors, e3nn state dicts); [`util`]: the
 //!   equivariance checks of [`util::test`].
 //!
@@ -61,6 +63,7 @@ pub mod forces;
 pub mod nn;
 pub mod o3;
 pub mod ops;
+pub mod potential;
 mod shape;
 pub mod store;
 pub mod util;

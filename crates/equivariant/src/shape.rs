@@ -89,13 +89,17 @@ pub(crate) fn check_rows(what: &'static str, x: &Tensor<2>, rows: usize) -> Resu
 
 /// `Ok` when `x` has the shape `expected`, else [`Error::ShapeMismatch`] naming `what` (the
 /// element counts).
-pub(crate) fn check_shape(what: &'static str, x: &Tensor<2>, expected: [usize; 2]) -> Result<()> {
-    let [rows, cols] = x.dims();
-    if [rows, cols] != expected {
+pub(crate) fn check_shape<const D: usize>(
+    what: &'static str,
+    x: &Tensor<D>,
+    expected: [usize; D],
+) -> Result<()> {
+    let dims = x.dims();
+    if dims != expected {
         return Err(Error::ShapeMismatch {
             what,
-            expected: expected[0] * expected[1],
-            got: rows * cols,
+            expected: expected.iter().product(),
+            got: dims.iter().product(),
         });
     }
     Ok(())

@@ -6,6 +6,100 @@ use super::cell::Cell;
 use super::radius_graph::{Graph, num_atoms, radius_graph};
 use crate::{Error, Real, Result};
 
+/// A checked batch vector: which graph of a batch each node belongs to (torch_cluster's
+/// `batch`), sorted, with the number of graphs.
+///
+/// ```
+/// use equivariant_core::graph::Batch;
+/// let batch = Batch::new(vec![0, 0, 1, 1, 1])?;
+/// assert_eq!((batch.num_graphs(), batch.num_nodes()), (2, 5));
+/// assert_eq!(batch.counts(), [2, 3]);
+/// assert_eq!(Batch::single(3).index(), [0, 0, 0]);
+/// assert!(Batch::new(vec![1, 0]).is_err());
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    index: Vec<usize>,
+    num_graphs: usize,
+}
+
+impl Batch {
+    /// The batch of the batch vector `index` (`index[i]`: the graph of node `i`).
+    ///
+    /// Errors: those of [`num_graphs`].
+    ///
+    /// ```
+    /// use equivariant_core::graph::Batch;
+    /// assert_eq!(Batch::new(vec![0, 2])?.num_graphs(), 3); // graph 1 is empty
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn new(index: Vec<usize>) -> Result<Self> {
+        let num_graphs = num_graphs(&index)?;
+        Ok(Batch { index, num_graphs })
+    }
+
+    /// One graph of `num_nodes` nodes.
+    ///
+    /// ```
+    /// use equivariant_core::graph::Batch;
+    /// assert_eq!(Batch::single(4).num_graphs(), 1);
+    /// ```
+    pub fn single(num_nodes: usize) -> Self {
+        Batch {
+            index: vec![0; num_nodes],
+            num_graphs: 1,
+        }
+    }
+
+    /// The batch vector, `[N]`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::Batch;
+    /// assert_eq!(Batch::new(vec![0, 1])?.index(), [0, 1]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn index(&self) -> &[usize] {
+        &self.index
+    }
+
+    /// The number of graphs (`max + 1` of the batch vector; 1 for [`Batch::single`]).
+    ///
+    /// ```
+    /// use equivariant_core::graph::Batch;
+    /// assert_eq!(Batch::new(vec![0, 0])?.num_graphs(), 1);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn num_graphs(&self) -> usize {
+        self.num_graphs
+    }
+
+    /// The number of nodes `N`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::Batch;
+    /// assert_eq!(Batch::single(4).num_nodes(), 4);
+    /// ```
+    pub fn num_nodes(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The number of nodes of each graph, `[num_graphs]`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::Batch;
+    /// assert_eq!(Batch::new(vec![0, 2, 2])?.counts(), [1, 0, 2]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.num_graphs];
+        for &g in &self.index {
+            counts[g] += 1;
+        }
+        counts
+    }
+}
+
 /// The number of graphs of a batch vector (`max + 1`; `0` for no nodes), after checking it:
 /// one graph index per node, sorted (each graph's nodes contiguous, graphs in order).
 ///

@@ -137,6 +137,19 @@ impl Cell {
         self.pbc
     }
 
+    /// The volume `|det L| = |(a_0 x a_1) . a_2|`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::Cell;
+    /// let cell = Cell::new([[2.0, 0.0, 0.0], [1.0, 3.0, 0.0], [0.0, 0.0, 4.0]], [true; 3])?;
+    /// assert_eq!(cell.volume(), 24.0);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn volume(&self) -> f64 {
+        let [a, b, c] = self.lattice;
+        dot(cross(a, b), c).abs()
+    }
+
     /// The Cartesian translation of the integer shift `s`:
     /// `s·L = s_0 a_0 + s_1 a_1 + s_2 a_2`, computed per component in this order in f64.
     /// [`radius_graph`](super::radius_graph()) and [`Graph::edge_vec`](super::Graph::edge_vec)

@@ -21,8 +21,8 @@ use crate::o3::TensorProduct;
 use crate::ops::composed::edge_vectors_from_index;
 use crate::ops::edge_vectors::edge_lengths;
 use crate::ops::{
-    edge_vectors, fused_convolution, gather, index_tensor, radial_layer, scatter_sum,
-    soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
+    edge_vectors, fused_convolution, fused_convolution_tangent, gather, index_tensor, radial_layer,
+    scatter_sum, soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
     spherical_harmonics_tangent,
 };
 use crate::shape::{check_dtype, check_finite, check_rows, check_shape, check_width};
@@ -450,15 +450,15 @@ impl Convolution {
             .expect("the radial MLP of a Convolution ends with a linear layer");
         let sh = self.harmonics(edge_vec);
         let scale = 1.0 / self.num_neighbors(e, n).sqrt();
-        let conv = |x: Tensor<2>, y: Tensor<2>, h: Tensor<2>| {
-            fused_convolution(self.tp.plan(), &edges, x, y, h, linear.clone(), scale)
-        };
-        let out = conv(f_in.clone(), sh.clone(), hidden.clone());
-        let mut d_out =
-            conv(f_in.clone(), d_sh, hidden.clone()).add(conv(f_in, sh.clone(), d_hidden));
-        if let Some(df) = f_in_tangent {
-            d_out = d_out.add(conv(df, sh, hidden));
-        }
+        let (out, d_out) = fused_convolution_tangent(
+            self.tp.plan(),
+            &edges,
+            (f_in, f_in_tangent),
+            (sh, Some(d_sh)),
+            (hidden, Some(d_hidden)),
+            linear,
+            scale,
+        );
         Ok((out, d_out))
     }
 

@@ -31,7 +31,7 @@ mod soft_unit_step;
 pub mod spherical_harmonics;
 pub mod tensor_product;
 
-pub use convolution::{ConvolutionBackend, fused_convolution};
+pub use convolution::{ConvolutionBackend, Dual, fused_convolution, fused_convolution_tangent};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
 pub use normalized_activation::{NormalizedActivationBackend, normalized_activation};
 pub use radial_layer::{RadialLayerBackend, radial_layer};

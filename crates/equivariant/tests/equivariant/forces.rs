@@ -9,7 +9,7 @@ use equivariant::Error;
 use equivariant::forces::{
     EnergyForces, LossDerivatives, TrainingGradients, energy_forces, training_gradients,
 };
-use equivariant::graph::{Cell, EdgeIndex, Graph, radius_graph};
+use equivariant::graph::{Batch, Cell, EdgeIndex, Graph, radius_graph};
 use equivariant::math::ActivationFunction;
 use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
 use equivariant::o3::{Linear, LinearConfig};
@@ -97,7 +97,7 @@ impl Potential {
         let r =
             Tensor::<2>::from_data(TensorData::new(edge_vec.to_vec(), [e, 3]), (&device, dtype));
         let n = self.edges.num_nodes();
-        energy_forces(&self.edges, r, |r| {
+        energy_forces(&self.edges, &Batch::single(n), r, |r| {
             let out = self.conv.forward_edges(self.f_in.clone(), r, &self.graph)?;
             Ok(out.slice([0..n, 0..20]).powf_scalar(2.0).sum())
         })
@@ -241,10 +241,11 @@ fn bad_input_is_a_typed_error_and_no_edges_give_zero_forces() {
     let mut r = potential.edge_vectors(&pos);
     let e = potential.graph.num_edges();
     let energy = |r: Tensor<2>| Ok(r.sum());
+    let single = Batch::single(potential.edges.num_nodes());
     r[4] = f64::NAN;
     let nan = Tensor::<2>::from_data(TensorData::new(r.clone(), [e, 3]), (&device, DType::F64));
     assert!(matches!(
-        energy_forces(&potential.edges, nan, energy),
+        energy_forces(&potential.edges, &single, nan, energy),
         Err(Error::NonFinite {
             what: "edge_vec",
             index: 4
@@ -252,7 +253,7 @@ fn bad_input_is_a_typed_error_and_no_edges_give_zero_forces() {
     ));
     let short = Tensor::<2>::zeros([e + 1, 3], (&device, DType::F64));
     assert!(matches!(
-        energy_forces(&potential.edges, short, energy),
+        energy_forces(&potential.edges, &single, short, energy),
         Err(Error::ShapeMismatch { .. })
     ));
     // A model error comes back as is.
@@ -263,16 +264,35 @@ fn bad_input_is_a_typed_error_and_no_edges_give_zero_forces() {
             reason: "test".into(),
         })
     };
-    assert!(energy_forces(&potential.edges, ok, failing).is_err());
+    assert!(energy_forces(&potential.edges, &single, ok.clone(), failing).is_err());
+    // Energies not one per structure, a batch of another length, edges across structures.
+    assert!(matches!(
+        energy_forces(&potential.edges, &single, ok.clone(), |r| Ok(r
+            .sum_dim(1)
+            .reshape([e]))),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        energy_forces(&potential.edges, &Batch::single(5), ok.clone(), energy),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let split = Batch::new(vec![0, 0, 0, 1, 1, 1]).unwrap();
+    assert!(matches!(
+        energy_forces(&potential.edges, &split, ok, |r| Ok(r
+            .sum()
+            .repeat_dim(0, 2))),
+        Err(Error::InvalidArgument { name: "edges", .. })
+    ));
 
     // Three isolated atoms: the energy (a constant per atom) has no forces and no virial.
     let lonely = EdgeIndex::new(&[], &[], 3).unwrap();
     let none = Tensor::<2>::zeros([0, 3], (&device, DType::F64));
-    let result = energy_forces(&lonely, none, |_| {
+    let result = energy_forces(&lonely, &Batch::single(3), none, |_| {
         Ok(Tensor::<1>::from_data(
             TensorData::new(vec![-1.5f64; 3], [3]),
             (&device, DType::F64),
-        ))
+        )
+        .sum())
     })
     .unwrap();
     assert_eq!(values(result.energy), [-4.5]);
@@ -322,7 +342,7 @@ fn periodic_forces_and_stress() {
         ];
         (cross[0] * c[0] + cross[1] * c[1] + cross[2] * c[2]).abs()
     };
-    let stress = values(result.stress(volume).unwrap());
+    let stress = values(result.stress(&[volume]).unwrap());
     let tol = fd_tolerance(&stress);
     for a in 0..3 {
         for b in 0..3 {
@@ -426,13 +446,18 @@ fn the_energy_tangent_is_minus_v_dot_the_forces() {
     let energy_of = |out: Tensor<2>| out.slice([0..n, 0..20]).sum();
     let e = potential.graph.num_edges();
     let forces = values(
-        energy_forces(&potential.edges, potential.tensor(r.clone(), [e, 3]), |r| {
-            Ok(energy_of(potential.conv.forward_edges(
-                potential.f_in.clone(),
-                r,
-                &potential.graph,
-            )?))
-        })
+        energy_forces(
+            &potential.edges,
+            &Batch::single(n),
+            potential.tensor(r.clone(), [e, 3]),
+            |r| {
+                Ok(energy_of(potential.conv.forward_edges(
+                    potential.f_in.clone(),
+                    r,
+                    &potential.graph,
+                )?))
+            },
+        )
         .unwrap()
         .forces,
     );
@@ -512,8 +537,8 @@ fn training_on_forces_matches_e3nn() {
             let f_ref = f64s(&case["f_ref"]);
             let mut loss = None;
             let step = training_gradients(
-                &conv,
                 &edges,
+                &Batch::single(n),
                 r,
                 |r| {
                     Ok(conv
@@ -533,15 +558,15 @@ fn training_on_forces_matches_e3nn() {
                         .map(|x| 2.0 * w_f * x / (3 * n) as f64)
                         .collect();
                     Ok(LossDerivatives {
-                        energy: 2.0 * w_e * (energy - e_ref),
+                        energy: vec![2.0 * w_e * (energy - e_ref)],
                         forces: tensor(dl_dforces, [n, 3]),
                         virial: None,
                     })
                 },
                 |r, s| {
-                    let (_, d_out) =
+                    let (out, d_out) =
                         conv.forward_edges_tangent(f_in.clone(), r, s, None, &graph)?;
-                    Ok(d_out.mul(c.clone()).sum())
+                    Ok((out.mul(c.clone()).sum(), d_out.mul(c.clone()).sum()))
                 },
                 true,
             )
@@ -760,11 +785,12 @@ impl TwoLayers {
         let n = self.edges.num_nodes();
         let residual = result.forces.clone().sub(self.f_ref.clone());
         let mean_sq = values(residual.clone().powi_scalar(2).mean())[0];
-        let virial_residual = result.virial.clone().sub(self.w_ref.clone());
+        let w_ref = self.w_ref.clone().reshape([1, 3, 3]);
+        let virial_residual = result.virial.clone().sub(w_ref);
         let virial_sq = values(virial_residual.clone().powi_scalar(2).sum())[0];
         let loss = 0.3 * (e - self.e_ref).powi(2) + 1.7 * mean_sq + 0.9 * virial_sq;
         let derivatives = LossDerivatives {
-            energy: 2.0 * 0.3 * (e - self.e_ref),
+            energy: vec![2.0 * 0.3 * (e - self.e_ref)],
             forces: residual.mul_scalar(2.0 * 1.7 / (3 * n) as f64),
             virial: Some(virial_residual.mul_scalar(2.0 * 0.9)),
         };
@@ -773,18 +799,9 @@ impl TwoLayers {
 
     /// The loss at edge vectors `r` (`[E, 3]`).
     fn loss_at(&self, r: &Tensor<2>) -> f64 {
-        let result = energy_forces(&self.edges, r.clone(), |r| self.energy(r)).unwrap();
+        let single = Batch::single(self.edges.num_nodes());
+        let result = energy_forces(&self.edges, &single, r.clone(), |r| self.energy(r)).unwrap();
         self.loss(&result).0
-    }
-
-    /// The modules, as one burn module.
-    fn modules(&self) -> (Convolution, Gate, Linear, Convolution) {
-        (
-            self.first.clone(),
-            self.gate.clone(),
-            self.linear.clone(),
-            self.second.clone(),
-        )
     }
 }
 
@@ -808,9 +825,11 @@ fn training_on_forces_composes_over_layers() {
     let mut t = vec![0.0; 3 * e];
     model.edges.edge_vectors(&v, &mut t).unwrap();
     let forces = values(
-        energy_forces(&model.edges, r.clone(), |r| model.energy(r))
-            .unwrap()
-            .forces,
+        energy_forces(&model.edges, &Batch::single(n), r.clone(), |r| {
+            model.energy(r)
+        })
+        .unwrap()
+        .forces,
     );
     let (_, d_energy) = model.tangent(r.clone(), tensor(t, [e, 3])).unwrap();
     let d_energy = values(d_energy)[0];
@@ -822,12 +841,12 @@ fn training_on_forces_composes_over_layers() {
     );
 
     let grads = training_gradients(
-        &model.modules(),
         &model.edges,
+        &Batch::single(n),
         r.clone(),
         |r| model.energy(r),
         |result| Ok(model.loss(result).1),
-        |r, s| Ok(model.tangent(r, s)?.1),
+        |r, s| model.tangent(r, s),
         false,
     )
     .unwrap()
@@ -898,8 +917,8 @@ fn training_a_model_on_forces_matches_e3nn() {
                 Tensor::<2>::from_data(TensorData::new(r, [e, 3]), (&model.f_in.device(), dtype));
             let mut loss = None;
             let step = training_gradients(
-                &model.modules(),
                 &model.edges,
+                &Batch::single(model.edges.num_nodes()),
                 r,
                 |r| model.energy(r),
                 |result| {
@@ -907,7 +926,7 @@ fn training_a_model_on_forces_matches_e3nn() {
                     loss = Some(value);
                     Ok(derivatives)
                 },
-                |r, s| Ok(model.tangent(r, s)?.1),
+                |r, s| model.tangent(r, s),
                 true,
             )
             .unwrap();
@@ -955,8 +974,8 @@ fn adam_on_training_gradients_fits_forces() {
     for _ in 0..40 {
         let mut loss = 0.0;
         let step = training_gradients(
-            &student,
             edges,
+            &Batch::single(n),
             r.clone(),
             |r| {
                 Ok(scalars(student.forward_edges(f_in.clone(), r, graph)?)
@@ -967,7 +986,7 @@ fn adam_on_training_gradients_fits_forces() {
                 let residual = result.forces.clone().sub(target.clone());
                 loss = values(residual.clone().powi_scalar(2).mean())[0];
                 Ok(LossDerivatives {
-                    energy: 0.0,
+                    energy: vec![0.0],
                     forces: residual.mul_scalar(2.0 / (3 * n) as f64),
                     virial: None,
                 })
@@ -975,7 +994,11 @@ fn adam_on_training_gradients_fits_forces() {
             |r, s| {
                 let (out, d_out) =
                     student.forward_edges_tangent(f_in.clone(), r, s, None, graph)?;
-                Ok(scalars(out).mul(scalars(d_out)).sum().mul_scalar(2.0))
+                let energy = scalars(out.clone()).powf_scalar(2.0).sum();
+                Ok((
+                    energy,
+                    scalars(out).mul(scalars(d_out)).sum().mul_scalar(2.0),
+                ))
             },
             false,
         )
@@ -1008,22 +1031,29 @@ fn bad_loss_derivatives_are_typed_errors() {
             (&device, DType::F64),
         )
     };
+    let single = Batch::single(6);
+    let square_tangent = |r: Tensor<2>, s: Tensor<2>| {
+        Ok((
+            r.clone().powi_scalar(2).sum(),
+            r.mul(s).sum().mul_scalar(2.0),
+        ))
+    };
     let run = |derivatives: LossDerivatives| {
         training_gradients(
-            &potential.conv,
             &potential.edges,
+            &single,
             r.clone(),
             |r| Ok(r.powi_scalar(2).sum()),
             |_| Ok(derivatives),
-            |r, s| Ok(r.mul(s).sum().mul_scalar(2.0)),
+            square_tangent,
             false,
         )
         .map(|_| ())
     };
-    let derivatives = |energy, forces, virial| LossDerivatives {
-        energy,
+    let derivatives = |energy, forces, virial: Option<Tensor<2>>| LossDerivatives {
+        energy: vec![energy],
         forces,
-        virial,
+        virial: virial.map(|u| u.unsqueeze_dim(0)),
     };
     assert!(run(derivatives(1.0, matrix(6, 0.5), Some(matrix(3, 0.1)))).is_ok());
     assert!(matches!(
@@ -1047,7 +1077,7 @@ fn bad_loss_derivatives_are_typed_errors() {
     assert!(matches!(
         run(derivatives(1.0, matrix(6, 0.5), Some(matrix(2, 0.1)))),
         Err(Error::ShapeMismatch {
-            what: "dl_dvirial [3, 3]",
+            what: "dl_dvirial [G, 3, 3]",
             ..
         })
     ));
@@ -1069,12 +1099,12 @@ fn bad_loss_derivatives_are_typed_errors() {
     // Edge vectors without autodiff: dL/dpos is still there.
     let plain = r.clone().without_autodiff();
     let step = training_gradients(
-        &potential.conv,
         &potential.edges,
+        &single,
         plain,
         |r| Ok(r.powi_scalar(2).sum()),
         |_| Ok(derivatives(1.0, matrix(6, 0.5), None)),
-        |r, s| Ok(r.mul(s).sum().mul_scalar(2.0)),
+        square_tangent,
         true,
     )
     .unwrap();
@@ -1111,8 +1141,8 @@ fn coincident_atoms_give_finite_forces_and_gradients() {
     let scalars = |out: Tensor<2>| out.slice([0..8, 0..20]);
     let (conv, f_in) = (&potential.conv, &potential.f_in);
     let step = training_gradients(
-        conv,
         &potential.edges,
+        &Batch::single(8),
         r,
         |r| {
             Ok(scalars(conv.forward_edges(f_in.clone(), r, graph)?)
@@ -1121,14 +1151,18 @@ fn coincident_atoms_give_finite_forces_and_gradients() {
         },
         |result| {
             Ok(LossDerivatives {
-                energy: 1.0,
+                energy: vec![1.0],
                 forces: result.forces.clone().mul_scalar(0.1),
                 virial: Some(result.virial.clone().mul_scalar(0.1)),
             })
         },
         |r, s| {
             let (out, d_out) = conv.forward_edges_tangent(f_in.clone(), r, s, None, graph)?;
-            Ok(scalars(out).mul(scalars(d_out)).sum().mul_scalar(2.0))
+            let energy = scalars(out.clone()).powf_scalar(2.0).sum();
+            Ok((
+                energy,
+                scalars(out).mul(scalars(d_out)).sum().mul_scalar(2.0),
+            ))
         },
         true,
     )

@@ -7,6 +7,7 @@ mod forces;
 mod functions;
 mod models;
 mod modules;
+mod nequip;
 mod nn;
 mod tensor_product;
 mod tetris;

@@ -218,6 +218,9 @@ pub(super) enum GateRule {
     V2106,
     /// `gate_points_2101`: as listed; `0o` gates when `0e` is unreachable, unchecked.
     GatePoints2101,
+    /// NequIP's `ConvNetLayer`: as `gate_points_2101`, but even gates through silu (its
+    /// default `nonlinearity_gates`), not sigmoid.
+    Nequip,
 }
 
 /// The layers of e3nn's gate-points networks: for each `hidden` irreps, a convolution
@@ -253,9 +256,9 @@ pub(super) fn gated_layers(
 }
 
 /// The gate of a hidden layer: the reachable scalars of `hidden` (silu even, tanh odd),
-/// its reachable higher irreps gated by `0e` scalars (sigmoid) or, if no `0e` is reachable,
-/// `0o` (tanh), as `rule` says.
-fn gate_for(
+/// its reachable higher irreps gated by `0e` scalars (sigmoid; silu for NequIP) or, if no
+/// `0e` is reachable, `0o` (tanh), as `rule` says.
+pub(super) fn gate_for(
     irreps_node: &Irreps,
     hidden: &Irreps,
     irreps_edge_attr: &Irreps,
@@ -312,9 +315,13 @@ fn gate_for(
         .iter()
         .map(|m| act(&m.ir, ActivationFunction::Silu, ActivationFunction::Tanh))
         .collect();
+    let even_gate = match rule {
+        GateRule::Nequip => ActivationFunction::Silu,
+        GateRule::V2106 | GateRule::GatePoints2101 => ActivationFunction::Sigmoid,
+    };
     let act_gates: Vec<Option<ActivationFunction>> = irreps_gates
         .iter()
-        .map(|m| act(&m.ir, ActivationFunction::Sigmoid, ActivationFunction::Tanh))
+        .map(|m| act(&m.ir, even_gate, ActivationFunction::Tanh))
         .collect();
     Gate::new(
         &irreps_scalars,

@@ -4,7 +4,8 @@
 //! - `v2106`: [`Convolution::v2106`] (`points_convolution.Convolution`), [`MessagePassing`]
 //!   (`gate_points_message_passing`), [`SimpleNetwork`] and
 //!   [`NetworkForAGraphWithAttributes`] (`gate_points_networks`);
-//! - [`gate_points_2101::Network`], with [`Convolution::gate_points_2101`].
+//! - [`gate_points_2101::Network`], with [`Convolution::gate_points_2101`];
+//! - [`nequip::Nequip`], NequIP's interatomic potential, a [`Potential`](crate::potential::Potential).
 //!
 //! Every model runs its message steps on the fused convolution kernel and is
 //! differentiable (parameters, node inputs, positions) on an autodiff device.
@@ -12,6 +13,7 @@
 pub mod gate_points_2101;
 mod graph_input;
 mod message_passing;
+pub mod nequip;
 mod points_convolution;
 mod v2106;
 

@@ -166,6 +166,67 @@ pub fn fused_convolution(
     ))
 }
 
+/// A value and its tangent (directional derivative): `(x, dx)`, `dx = None` for a constant.
+pub type Dual = (Tensor<2>, Option<Tensor<2>>);
+
+/// [`fused_convolution`] and its tangent: `(out, d_out)` for inputs moving along `dx1`,
+/// `dx2` and `dhidden` (the linear layer fixed),
+///
+/// `d_out = conv(x1, dx2, h) + conv(x1, x2, dh) + conv(dx1, x2, h)`,
+///
+/// the product rule on the trilinear convolution, each term a forward call of the fused
+/// kernel (so differentiable as [`fused_convolution`] is). Terms whose tangent is `None`
+/// are left out; with none at all, `d_out` is zero.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::graph::EdgeIndex;
+/// use equivariant::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+/// use equivariant::ops::fused_convolution_tangent;
+///
+/// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+/// let plan = Arc::new(fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?);
+/// let edges = Arc::new(EdgeIndex::new(&[0], &[1], 2)?);
+/// let d = Device::flex();
+/// let t = |v: f32| Tensor::<2>::from_floats([[v]], &d);
+/// let x1 = Tensor::<2>::from_floats([[2.0], [0.0]], &d);
+/// // out_1 = x1_0 x2 h L = 2 * 3 * 5 * 1; moving x2 by 1: d out_1 = 2 * 5.
+/// let (out, d_out) = fused_convolution_tangent(&plan, &edges, (x1, None), (t(3.0), Some(t(1.0))), (t(5.0), None), t(1.0), 1.0);
+/// assert_eq!(out.into_data().try_into_vec::<f32>().unwrap(), [0.0, 30.0]);
+/// assert_eq!(d_out.into_data().try_into_vec::<f32>().unwrap(), [0.0, 10.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn fused_convolution_tangent(
+    plan: &Arc<TensorProductPlan>,
+    edges: &Arc<EdgeIndex>,
+    (x1, dx1): Dual,
+    (x2, dx2): Dual,
+    (hidden, dhidden): Dual,
+    linear: Tensor<2>,
+    scale: f64,
+) -> (Tensor<2>, Tensor<2>) {
+    let conv = |a: Tensor<2>, b: Tensor<2>, h: Tensor<2>| {
+        fused_convolution(plan, edges, a, b, h, linear.clone(), scale)
+    };
+    let out = conv(x1.clone(), x2.clone(), hidden.clone());
+    let mut terms = Vec::new();
+    if let Some(dx2) = dx2 {
+        terms.push(conv(x1.clone(), dx2, hidden.clone()));
+    }
+    if let Some(dh) = dhidden {
+        terms.push(conv(x1.clone(), x2.clone(), dh));
+    }
+    if let Some(dx1) = dx1 {
+        terms.push(conv(dx1, x2, hidden));
+    }
+    let d_out = terms
+        .into_iter()
+        .reduce(|a, b| a.add(b))
+        .unwrap_or_else(|| out.zeros_like());
+    (out, d_out)
+}
+
 /// The gradients of a fused convolution, `(x1, x2, hidden, linear)`; `None` where not
 /// requested.
 type Grads4<B> = (

@@ -1,0 +1,238 @@
+//! NequIP's interaction layer (`ConvNetLayer`): an `InteractionBlock` (linear, a `uvu`
+//! convolution with the edge harmonics weighted by a radial MLP, linear, a self-connection
+//! on the species) and a gate, with its tangent pass for training on forces.
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use equivariant_core::graph::EdgeIndex;
+use equivariant_core::math::ActivationFunction;
+use equivariant_core::o3::Irreps;
+use equivariant_core::o3::tensor_product::sorted_uvu_tensor_product;
+use equivariant_core::{Error, Result};
+
+use super::super::message_passing::{GateRule, gate_for};
+use crate::nn::{FullyConnectedNet, Gate};
+use crate::o3::{FullyConnectedTensorProduct, Linear, LinearConfig, TensorProduct};
+use crate::ops::fused_convolution_tangent;
+
+/// The inputs every layer shares: the graph, the species one-hot, the edge harmonics and
+/// the radial embedding, each with its tangent along the edge-vector direction (`None`
+/// outside a tangent pass).
+pub(super) struct EdgeInputs<'a> {
+    pub edges: &'a Arc<EdgeIndex>,
+    pub node_attr: Tensor<2>,
+    pub edge_attr: (Tensor<2>, Option<Tensor<2>>),
+    pub edge_embedding: (Tensor<2>, Option<Tensor<2>>),
+}
+
+/// NequIP's `InteractionBlock`:
+///
+/// `out_i = linear_2( 1/sqrt(avg_num_neighbors) sum_{j -> i} linear_1(x)_j (x)_{uvu}
+/// (fc(emb_ij)) Y_ij ) + sc(x_i, attr_i)`
+///
+/// with `fc` a radial MLP (silu, no biases) giving the product's per-edge weights, `sc` a
+/// fully connected product with the species one-hot.
+#[derive(Module, Debug)]
+pub struct InteractionBlock {
+    /// `Linear(irreps_in, irreps_in)`.
+    pub linear_1: Linear,
+    /// The radial MLP `[num_basis, neurons..., tp.weight_numel]`.
+    pub fc: FullyConnectedNet,
+    /// The `uvu` product of the features with the edge harmonics (external weights).
+    pub tp: TensorProduct,
+    /// `Linear(irreps_mid, irreps_out)`.
+    pub linear_2: Linear,
+    /// The self-connection `FullyConnectedTensorProduct(irreps_in, node_attr, irreps_out)`.
+    pub sc: Option<TensorProduct>,
+    #[module(skip)]
+    avg_num_neighbors: f64,
+}
+
+impl InteractionBlock {
+    /// The block from `irreps_in` to `irreps_out` for edge harmonics `irreps_edge_attr`,
+    /// species one-hots `irreps_node_attr` and a radial MLP of hidden widths `neurons` on
+    /// `num_basis` inputs.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        irreps_in: &Irreps,
+        irreps_out: &Irreps,
+        irreps_node_attr: &Irreps,
+        irreps_edge_attr: &Irreps,
+        num_basis: usize,
+        neurons: &[usize],
+        avg_num_neighbors: f64,
+        use_sc: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        let linear_1 = LinearConfig::new(irreps_in, irreps_in).init(device)?;
+        let plan = sorted_uvu_tensor_product(irreps_in, irreps_edge_attr, irreps_out, false)?;
+        let mid = plan.irreps_out().simplify();
+        let tp = TensorProduct::with_external_weights(plan);
+        let mut hs = vec![num_basis];
+        hs.extend(neurons);
+        hs.push(tp.weight_numel());
+        let fc = FullyConnectedNet::new(&hs, Some(ActivationFunction::Silu), device)?;
+        let linear_2 = LinearConfig::new(&mid, irreps_out).init(device)?;
+        let sc = if use_sc {
+            Some(
+                FullyConnectedTensorProduct::new(irreps_in, irreps_node_attr, irreps_out)
+                    .init(device)?,
+            )
+        } else {
+            None
+        };
+        Ok(InteractionBlock {
+            linear_1,
+            fc,
+            tp,
+            linear_2,
+            sc,
+            avg_num_neighbors,
+        })
+    }
+
+    /// The block's output and its tangent (`dx`: the features' tangent, `None` for
+    /// constant features; the edge inputs carry theirs).
+    fn forward_tangent(
+        &self,
+        x: Tensor<2>,
+        dx: Option<Tensor<2>>,
+        inputs: &EdgeInputs,
+    ) -> Result<(Tensor<2>, Option<Tensor<2>>)> {
+        let tangent = inputs.edge_attr.1.is_some() || dx.is_some();
+        let (h, dh) = match (&inputs.edge_embedding.1, tangent) {
+            (Some(d_emb), true) => {
+                let (h, dh) = self
+                    .fc
+                    .forward_hidden_tangent(inputs.edge_embedding.0.clone(), d_emb.clone())?;
+                (h, Some(dh))
+            }
+            _ => (
+                self.fc.forward_hidden(inputs.edge_embedding.0.clone())?,
+                None,
+            ),
+        };
+        let linear = self.fc.last_linear().ok_or(Error::InvalidArgument {
+            name: "fc",
+            reason: "the radial MLP must end with a linear layer".into(),
+        })?;
+        let (x1, dx1) = match &dx {
+            Some(dx) => {
+                let (x1, dx1) = self.linear_1.forward_tangent(x.clone(), dx.clone(), None)?;
+                (x1, Some(dx1))
+            }
+            None => (self.linear_1.forward(x.clone(), None)?, None),
+        };
+        let (messages, d_messages) = fused_convolution_tangent(
+            self.tp.plan(),
+            inputs.edges,
+            (x1, dx1),
+            inputs.edge_attr.clone(),
+            (h, dh),
+            linear,
+            1.0 / self.avg_num_neighbors.sqrt(),
+        );
+        let (mut out, mut d_out) = if tangent {
+            let (out, d_out) = self.linear_2.forward_tangent(messages, d_messages, None)?;
+            (out, Some(d_out))
+        } else {
+            (self.linear_2.forward(messages, None)?, None)
+        };
+        if let Some(sc) = &self.sc {
+            let attr = inputs.node_attr.clone();
+            out = out.add(sc.forward(x, attr.clone(), None)?);
+            if let Some(dx) = dx {
+                let d_sc = sc.forward(dx, attr, None)?;
+                d_out = d_out.map(|d| d.add(d_sc));
+            }
+        }
+        Ok((out, d_out))
+    }
+}
+
+/// NequIP's `ConvNetLayer`: an [`InteractionBlock`] to the reachable part of the hidden
+/// irreps (scalars, gates, gated), the gate, and the input added back when `resnet` and the
+/// irreps agree.
+#[derive(Module, Debug)]
+pub struct ConvNetLayer {
+    /// The interaction block.
+    pub conv: InteractionBlock,
+    /// NequIP's `equivariant_nonlin`.
+    pub equivariant_nonlin: Gate,
+    #[module(skip)]
+    resnet: bool,
+}
+
+impl ConvNetLayer {
+    /// The layer from `irreps_in`, keeping of `feature_irreps_hidden` what `irreps_in` times
+    /// the edge harmonics reaches.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        irreps_in: &Irreps,
+        feature_irreps_hidden: &Irreps,
+        irreps_node_attr: &Irreps,
+        irreps_edge_attr: &Irreps,
+        num_basis: usize,
+        neurons: &[usize],
+        avg_num_neighbors: f64,
+        use_sc: bool,
+        resnet: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        let gate = gate_for(
+            irreps_in,
+            feature_irreps_hidden,
+            irreps_edge_attr,
+            GateRule::Nequip,
+        )?;
+        let conv_irreps_out = gate.irreps_in().simplify();
+        let conv = InteractionBlock::new(
+            irreps_in,
+            &conv_irreps_out,
+            irreps_node_attr,
+            irreps_edge_attr,
+            num_basis,
+            neurons,
+            avg_num_neighbors,
+            use_sc,
+            device,
+        )?;
+        Ok(ConvNetLayer {
+            resnet: resnet && gate.irreps_out() == irreps_in,
+            conv,
+            equivariant_nonlin: gate,
+        })
+    }
+
+    /// The irreps after the gate.
+    pub(super) fn irreps_out(&self) -> &Irreps {
+        self.equivariant_nonlin.irreps_out()
+    }
+
+    /// The layer's output and its tangent, as [`InteractionBlock::forward_tangent`].
+    pub(super) fn forward_tangent(
+        &self,
+        x: Tensor<2>,
+        dx: Option<Tensor<2>>,
+        inputs: &EdgeInputs,
+    ) -> Result<(Tensor<2>, Option<Tensor<2>>)> {
+        let (y, dy) = self.conv.forward_tangent(x.clone(), dx.clone(), inputs)?;
+        let (mut y, mut dy) = match dy {
+            Some(dy) => {
+                let (y, dy) = self.equivariant_nonlin.forward_tangent(y, dy)?;
+                (y, Some(dy))
+            }
+            None => (self.equivariant_nonlin.forward(y)?, None),
+        };
+        if self.resnet {
+            y = y.add(x);
+            dy = match (dy, dx) {
+                (Some(a), Some(b)) => Some(a.add(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok((y, dy))
+    }
+}

@@ -1,0 +1,194 @@
+//! NequIP's edge-length embedding (`RadialBasisEdgeEncoding`): a Bessel basis times a
+//! polynomial cutoff envelope, with its derivative in the length for the tangent pass.
+
+use burn::tensor::{Tensor, TensorData};
+use equivariant_core::{Error, Result};
+
+use crate::ops::edge_vectors::edge_lengths;
+
+/// `emb_n(r) = B_n(r) u(r / r_max)` for `n = 1..=num_basis`: NequIP's `BesselBasis`
+/// (its initial, untrained weights `n pi`) times its `PolynomialCutoff`,
+///
+/// - `B_n(r) = (2 / r_max) sin(n pi r / r_max) / r`,
+/// - `u(x) = 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2)` for `x < 1`, else 0,
+///
+/// with `u(1) = u'(1) = u''(1) = 0`: energies and forces go to zero smoothly at `r_max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RadialBasisEdgeEncoding {
+    r_max: f64,
+    num_basis: usize,
+    p: u32,
+}
+
+/// The embedding and, when asked for, its derivative in the length, `[E, num_basis]` each.
+struct Parts {
+    embedding: Tensor<2>,
+    derivative: Option<Tensor<2>>,
+}
+
+impl RadialBasisEdgeEncoding {
+    /// The encoding of `num_basis` Bessel functions on `[0, r_max]` under a cutoff of power
+    /// `p`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a cutoff radius that is not finite and
+    /// positive, no basis functions, or `p < 2`.
+    ///
+    /// ```
+    /// use equivariant::nn::models::nequip::RadialBasisEdgeEncoding;
+    /// assert!(RadialBasisEdgeEncoding::new(4.0, 8, 6).is_ok());
+    /// assert!(RadialBasisEdgeEncoding::new(0.0, 8, 6).is_err());
+    /// ```
+    pub fn new(r_max: f64, num_basis: usize, p: u32) -> Result<Self> {
+        let bad = |name, reason: String| Err(Error::InvalidArgument { name, reason });
+        if !(r_max.is_finite() && r_max > 0.0) {
+            return bad("r_max", format!("must be finite and positive, got {r_max}"));
+        }
+        if num_basis == 0 {
+            return bad("num_basis", "needs at least one basis function".into());
+        }
+        if p < 2 {
+            return bad(
+                "PolynomialCutoff_p",
+                format!("must be at least 2 (a smooth envelope), got {p}"),
+            );
+        }
+        Ok(RadialBasisEdgeEncoding {
+            r_max,
+            num_basis,
+            p,
+        })
+    }
+
+    /// The cutoff radius `r_max`.
+    ///
+    /// ```
+    /// use equivariant::nn::models::nequip::RadialBasisEdgeEncoding;
+    /// assert_eq!(RadialBasisEdgeEncoding::new(4.0, 8, 6)?.r_max(), 4.0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn r_max(&self) -> f64 {
+        self.r_max
+    }
+
+    /// The number of basis functions.
+    ///
+    /// ```
+    /// use equivariant::nn::models::nequip::RadialBasisEdgeEncoding;
+    /// assert_eq!(RadialBasisEdgeEncoding::new(4.0, 8, 6)?.num_basis(), 8);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn num_basis(&self) -> usize {
+        self.num_basis
+    }
+
+    /// The embedding of the edge vectors' lengths, `[E, 3] -> [E, num_basis]`; zero at and
+    /// beyond `r_max`, and for a zero-length edge.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::models::nequip::RadialBasisEdgeEncoding;
+    /// let encoding = RadialBasisEdgeEncoding::new(4.0, 8, 6)?;
+    /// let r = Tensor::<2>::from_floats([[1.0, 0.0, 0.0], [0.0, 4.5, 0.0]], &Device::flex());
+    /// let emb = encoding.forward(r).into_data().try_into_vec::<f32>().unwrap();
+    /// assert!(emb[0] > 0.0); // B_1(1) u(1/4) > 0
+    /// assert!(emb[8..].iter().all(|&x| x == 0.0)); // beyond the cutoff
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward(&self, edge_vec: Tensor<2>) -> Tensor<2> {
+        let (length, nonzero) = edge_lengths(edge_vec);
+        self.parts(length, nonzero, false).embedding
+    }
+
+    /// [`forward`](RadialBasisEdgeEncoding::forward) and its tangent along `tangent`
+    /// (`[E, 3]`): `d emb = emb'(|r|) (r . t) / |r|` (zero for a zero-length edge);
+    /// differentiable in both.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use equivariant::nn::models::nequip::RadialBasisEdgeEncoding;
+    /// let encoding = RadialBasisEdgeEncoding::new(4.0, 8, 6)?;
+    /// let device = Device::flex();
+    /// let r = Tensor::<2>::from_floats([[1.0, 1.0, 0.0]], &device);
+    /// let t = Tensor::<2>::from_floats([[0.0, 0.0, 1.0]], &device); // across: |r| unchanged
+    /// let (_, d_emb) = encoding.forward_tangent(r, t);
+    /// assert_eq!(d_emb.abs().max().into_scalar::<f32>(), 0.0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn forward_tangent(
+        &self,
+        edge_vec: Tensor<2>,
+        tangent: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let (length, nonzero) = edge_lengths(edge_vec.clone());
+        // d|r| = (r . t) / |r|, on a safe divisor (the length is 0 only with r = 0).
+        let divisor = length.clone().add(nonzero.clone().neg().add_scalar(1.0));
+        let rate = edge_vec
+            .mul(tangent)
+            .sum_dim(1)
+            .div(divisor)
+            .mul(nonzero.clone());
+        let parts = self.parts(length, nonzero, true);
+        let derivative = parts.derivative.expect("asked for");
+        (parts.embedding, derivative.mul(rate))
+    }
+
+    /// The embedding of lengths `[E, 1]` and, if `derivative`, its derivative in them.
+    fn parts(&self, length: Tensor<2>, nonzero: Tensor<2>, derivative: bool) -> Parts {
+        let (device, dtype) = (length.device(), length.dtype());
+        let (r_max, p) = (self.r_max, self.p as i32);
+        // A divisor of 1 at a zero-length edge, where sin(k r) = 0: a zero embedding.
+        let r = length.clone().add(nonzero.neg().add_scalar(1.0));
+        let k: Vec<f64> = (1..=self.num_basis)
+            .map(|n| n as f64 * std::f64::consts::PI / r_max)
+            .collect();
+        let k = Tensor::<2>::from_data(TensorData::new(k, [1, self.num_basis]), (&device, dtype));
+        let kr = length.clone().mul(k.clone());
+        let sin = kr.clone().sin();
+        let bessel = sin.clone().div(r.clone()).mul_scalar(2.0 / r_max);
+        // The envelope, zero from r_max on (a constant mask: its derivative is zero there).
+        let x = length.mul_scalar(1.0 / r_max);
+        let inside = x.clone().lower_elem(1.0).float().cast(dtype);
+        let (pf, a, b, c) = (
+            p as f64,
+            ((p + 1) * (p + 2)) as f64 / 2.0,
+            (p * (p + 2)) as f64,
+            (p * (p + 1)) as f64 / 2.0,
+        );
+        let x_p = x.clone().powi_scalar(p);
+        let envelope = x_p
+            .clone()
+            .mul_scalar(-a)
+            .add(x.clone().powi_scalar(p + 1).mul_scalar(b))
+            .sub(x.clone().powi_scalar(p + 2).mul_scalar(c))
+            .add_scalar(1.0)
+            .mul(inside.clone());
+        let embedding = bessel.clone().mul(envelope.clone());
+        if !derivative {
+            return Parts {
+                embedding,
+                derivative: None,
+            };
+        }
+        // B_n' = (2 / r_max) (k r cos(k r) - sin(k r)) / r^2.
+        let d_bessel = kr
+            .clone()
+            .mul(kr.cos())
+            .sub(sin)
+            .div(r.clone().mul(r))
+            .mul_scalar(2.0 / r_max);
+        // u'(r) = (1 / r_max) (-a p x^(p-1) + b (p+1) x^p - c (p+2) x^(p+1)).
+        let d_envelope = x
+            .clone()
+            .powi_scalar(p - 1)
+            .mul_scalar(-a * pf)
+            .add(x_p.mul_scalar(b * (pf + 1.0)))
+            .sub(x.powi_scalar(p + 1).mul_scalar(c * (pf + 2.0)))
+            .mul(inside)
+            .mul_scalar(1.0 / r_max);
+        let derivative = d_bessel.mul(envelope).add(bessel.mul(d_envelope));
+        Parts {
+            embedding,
+            derivative: Some(derivative),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Interatomic potentials: a model of the energy of atomic structures, with its forces,
+//! virials and force-training gradients from [`forces`](crate::forces).
+//!
+//! A [`Potential`] computes one energy per structure of an [`AtomicGraph`] (a batch of
+//! structures with their radius graph) from the edge vectors; the provided methods add the
+//! forces and virials ([`Potential::energy_forces`]) and the gradient of a loss of all
+//! three ([`Potential::training_gradients`]). A trainer or an MD engine takes any type with
+//! this trait.
+
+use std::sync::Arc;
+
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::forces::{
+    EnergyForces, LossDerivatives, TrainingGradients, energy_forces, training_gradients,
+};
+use crate::graph::{Batch, Cell, EdgeIndex, radius_graph_batched};
+use crate::{Error, Result};
+
+/// One structure: positions, species (type indices of the model) and, if periodic, its cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structure {
+    /// Positions, `[n][3]`.
+    pub positions: Vec<[f64; 3]>,
+    /// The type index of each atom (`0..num_types` of the model).
+    pub species: Vec<usize>,
+    /// The cell and its periodic directions; `None` for an isolated structure.
+    pub cell: Option<Cell>,
+}
+
+/// A batch of structures as one graph: the atoms' species and batch vector, the radius
+/// graph within each structure (periodic images included), and its edge vectors
+/// `r_e = pos[dst_e] - pos[src_e] - shift_e`, `[E, 3]`.
+#[derive(Debug, Clone)]
+pub struct AtomicGraph {
+    species: Vec<usize>,
+    batch: Batch,
+    edges: Arc<EdgeIndex>,
+    edge_vec: Tensor<2>,
+    volumes: Vec<Option<f64>>,
+}
+
+impl AtomicGraph {
+    /// The graph of `structures` at cutoff `r_max`, edge vectors in `dtype` on `device`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for no structures, or a structure whose species
+    /// and positions differ in length; [`Error::NonFinite`] for a NaN or infinite position;
+    /// the errors of [`radius_graph_batched`].
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::graph::Cell;
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.0, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let box_ = Structure {
+    ///     positions: vec![[0.5; 3]],
+    ///     species: vec![0],
+    ///     cell: Some(Cell::orthorhombic([2.0; 3], [true; 3])?),
+    /// };
+    /// let graph = AtomicGraph::new(&[dimer, box_], 2.1, &Device::flex(), DType::F64)?;
+    /// assert_eq!(graph.batch().index(), [0, 0, 1]);
+    /// assert_eq!(graph.edges().num_edges(), 2 + 6); // the bond both ways, six images
+    /// assert_eq!(graph.volumes(), [None, Some(8.0)]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn new(
+        structures: &[Structure],
+        r_max: f64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        if structures.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "structures",
+                reason: "a batch needs at least one structure".into(),
+            });
+        }
+        let mut positions: Vec<f64> = Vec::new();
+        let mut species = Vec::new();
+        let mut index = Vec::new();
+        for (g, s) in structures.iter().enumerate() {
+            if s.species.len() != s.positions.len() {
+                return Err(Error::InvalidArgument {
+                    name: "species",
+                    reason: format!(
+                        "structure {g} has {} positions but {} species",
+                        s.positions.len(),
+                        s.species.len()
+                    ),
+                });
+            }
+            positions.extend(s.positions.iter().flatten());
+            species.extend(&s.species);
+            index.extend(std::iter::repeat_n(g, s.positions.len()));
+        }
+        let batch = Batch::new(index)?;
+        // A structure without a cell is periodic in no direction (any lattice will do).
+        let periodic = structures.iter().any(|s| s.cell.is_some());
+        let cells = if periodic {
+            let isolated = Cell::orthorhombic([1.0; 3], [false; 3])?;
+            Some(
+                structures
+                    .iter()
+                    .map(|s| s.cell.clone().unwrap_or_else(|| isolated.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            None
+        };
+        let graph = radius_graph_batched(&positions, batch.index(), r_max, None, cells.as_deref())?;
+        let edge_vec = match &cells {
+            Some(cells) => graph.edge_vec_batched(&positions, batch.index(), cells)?,
+            None => graph.edge_vec(&positions, None)?,
+        };
+        let edges = EdgeIndex::new(&graph.src, &graph.dst, species.len())?;
+        let e = graph.num_edges();
+        let edge_vec = Tensor::<2>::from_data(TensorData::new(edge_vec, [e, 3]), (device, dtype));
+        let volumes = structures
+            .iter()
+            .map(|s| {
+                s.cell
+                    .as_ref()
+                    .filter(|c| c.pbc() == [true; 3])
+                    .map(|c| c.volume())
+            })
+            .collect();
+        Ok(AtomicGraph {
+            species,
+            batch,
+            edges: Arc::new(edges),
+            edge_vec,
+            volumes,
+        })
+    }
+
+    /// The type index of each atom, `[N]`.
+    pub fn species(&self) -> &[usize] {
+        &self.species
+    }
+
+    /// Which structure each atom belongs to.
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    /// The edges, `src_e -> dst_e`.
+    pub fn edges(&self) -> &Arc<EdgeIndex> {
+        &self.edges
+    }
+
+    /// The edge vectors `r_e = pos[dst_e] - pos[src_e] - shift_e`, `[E, 3]`.
+    pub fn edge_vec(&self) -> &Tensor<2> {
+        &self.edge_vec
+    }
+
+    /// The cell volume of each structure periodic in all three directions (`None` for the
+    /// others, which have no stress).
+    pub fn volumes(&self) -> &[Option<f64>] {
+        &self.volumes
+    }
+}
+
+/// A model of the energy of atomic structures from their edge vectors.
+///
+/// Implementors give the energies and their tangent (for training on forces); the forces,
+/// virials and training gradients come with the trait. The edge vectors passed in are those
+/// of [`AtomicGraph::edge_vec`] (or a leaf of them that requires its gradient).
+pub trait Potential {
+    /// The cutoff radius: the graph the model needs.
+    fn r_max(&self) -> f64;
+
+    /// The number of species (type indices `0..num_types`).
+    fn num_types(&self) -> usize;
+
+    /// The energy of each structure of `graph` at edge vectors `edge_vec`, `[G]`.
+    ///
+    /// Errors: an implementation's; [`Error::InvalidArgument`] for a species it does not
+    /// know.
+    fn energy(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>>;
+
+    /// [`energy`](Potential::energy) and its tangent along the edge-vector direction `s`
+    /// (`[E, 3]`): `(E_g [G], sum_g dE_g/dr . s [1])`, both differentiable in the
+    /// parameters (and in `edge_vec`, `s`).
+    fn energy_tangent(
+        &self,
+        graph: &AtomicGraph,
+        edge_vec: Tensor<2>,
+        s: Tensor<2>,
+    ) -> Result<(Tensor<1>, Tensor<1>)>;
+
+    /// The energies, forces and virials of `graph` ([`forces::energy_forces`](crate::forces::energy_forces)).
+    fn energy_forces(&self, graph: &AtomicGraph) -> Result<EnergyForces> {
+        energy_forces(&graph.edges, &graph.batch, graph.edge_vec.clone(), |r| {
+            self.energy(graph, r)
+        })
+    }
+
+    /// The gradient of a loss of the energies, forces and virials with respect to every
+    /// parameter (and the positions, if `positions`):
+    /// [`forces::training_gradients`](crate::forces::training_gradients) on this model.
+    fn training_gradients(
+        &self,
+        graph: &AtomicGraph,
+        loss: impl FnOnce(&EnergyForces) -> Result<LossDerivatives>,
+        positions: bool,
+    ) -> Result<TrainingGradients>
+    where
+        Self: Sized,
+    {
+        training_gradients(
+            &graph.edges,
+            &graph.batch,
+            graph.edge_vec.clone(),
+            |r| self.energy(graph, r),
+            loss,
+            |r, s| self.energy_tangent(graph, r, s),
+            positions,
+        )
+    }
+}

@@ -1,0 +1,479 @@
+//! The NequIP potential: its edge embedding against NequIP's own code (values and first and
+//! second derivatives), energies invariant and forces equivariant under rotations, forces
+//! and stress against finite differences, a batch equal to its structures one by one, the
+//! training gradient of an energy + force + virial loss against finite differences, and
+//! bad input.
+
+use burn::module::Param;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use equivariant::Error;
+use equivariant::forces::{EnergyForces, LossDerivatives};
+use equivariant::graph::Cell;
+use equivariant::nn::models::nequip::{Nequip, NequipConfig, RadialBasisEdgeEncoding};
+use equivariant::potential::{AtomicGraph, Potential, Structure};
+use equivariant_testing::{assert_close, f64s, load_fixture};
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// NequIP 0.6.2's `BesselBasis` times its `PolynomialCutoff` (checked equal to 0.19.1's
+/// encoding by the fixture script): values, and first and second derivatives in the length
+/// (NequIP's autograd), to 1e-12 of the largest entry.
+#[test]
+fn radial_embedding_matches_nequip() {
+    let fixture = load_fixture!("nequip_radial");
+    let device = device();
+    for setting in fixture["settings"].as_array().unwrap() {
+        let r_max = setting["r_max"].as_f64().unwrap();
+        let k = setting["num_basis"].as_u64().unwrap() as usize;
+        let p = setting["p"].as_u64().unwrap() as u32;
+        let encoding = RadialBasisEdgeEncoding::new(r_max, k, p).unwrap();
+        let lengths = f64s(&setting["lengths"]);
+        let e = lengths.len();
+        // Edges along x: the tangent along x is the derivative in the length.
+        let along_x = |v: &[f64]| -> Vec<f64> { v.iter().flat_map(|&x| [x, 0.0, 0.0]).collect() };
+        let r = Tensor::<2>::from_data(
+            TensorData::new(along_x(&lengths), [e, 3]),
+            (&device, DType::F64),
+        )
+        .require_grad();
+        let t = Tensor::<2>::from_data(
+            TensorData::new(along_x(&vec![1.0; e]), [e, 3]),
+            (&device, DType::F64),
+        );
+        let expected = |key: &str| -> Vec<f64> { f64s(&setting[key]) };
+        let close = |what: &str, got: &[f64], want: &[f64]| {
+            let tol = 1e-12 * (1.0 + want.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+            assert_close(&format!("r_max {r_max} p {p} {what}"), got, want, tol);
+        };
+        close(
+            "embedding",
+            &values(encoding.forward(r.clone())),
+            &expected("embedding"),
+        );
+        let (emb, d_emb) = encoding.forward_tangent(r.clone(), t.clone());
+        close(
+            "embedding (tangent pass)",
+            &values(emb),
+            &expected("embedding"),
+        );
+        close("d/dr", &values(d_emb.clone()), &expected("embedding_d1"));
+        // d2: the gradient in r_x of each basis function's derivative.
+        let d2_expected = expected("embedding_d2");
+        for n in 0..k {
+            // A fresh forward each time: burn's backward consumes the graph.
+            let (_, d_emb) = encoding.forward_tangent(r.clone(), t.clone());
+            let grads = d_emb.slice([0..e, n..n + 1]).sum().backward();
+            let g = values(r.grad(&grads).unwrap());
+            let got: Vec<f64> = (0..e).map(|i| g[3 * i]).collect();
+            let want: Vec<f64> = (0..e).map(|i| d2_expected[i * k + n]).collect();
+            let tol = 1e-12 * (1.0 + d2_expected.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+            assert_close(
+                &format!("r_max {r_max} p {p} d2/dr2 basis {n}"),
+                &got,
+                &want,
+                tol,
+            );
+        }
+    }
+}
+
+/// A small model in f64 (two layers, `l_max` 2, 4 features, one hidden radial layer of 8),
+/// nonzero scales and shifts.
+fn model(seed: u64) -> Nequip {
+    let device = device();
+    device.seed(seed);
+    let config = NequipConfig {
+        num_layers: 2,
+        l_max: 2,
+        num_features: 4,
+        invariant_layers: 1,
+        invariant_neurons: 8,
+        avg_num_neighbors: 6.0,
+        ..NequipConfig::new(2, 2.6)
+    };
+    let model = equivariant::util::cast(config.init(&device).unwrap(), DType::F64);
+    model.with_scale_shift(&[1.3, 0.7], &[-0.4, 0.25]).unwrap()
+}
+
+/// A distorted two-species fcc-like periodic cell of 8 atoms (skewed lattice), and a
+/// cluster of 5 atoms.
+fn structures() -> Vec<Structure> {
+    let lattice = [[3.6, 0.0, 0.0], [0.3, 3.5, 0.0], [0.2, -0.1, 3.7]];
+    let base = [
+        [0.0, 0.0, 0.0],
+        [0.5, 0.5, 0.0],
+        [0.5, 0.0, 0.5],
+        [0.0, 0.5, 0.5],
+    ];
+    let mut positions = Vec::new();
+    for (k, f) in base.iter().enumerate() {
+        for shift in [0.0, 0.25] {
+            let frac = [
+                f[0] + shift,
+                f[1] + 0.5 * shift,
+                f[2] + 0.1 * k as f64 * shift,
+            ];
+            let mut x = [0.0; 3];
+            for (c, a) in lattice.iter().enumerate() {
+                for d in 0..3 {
+                    x[d] += frac[c] * a[d];
+                }
+            }
+            // A deterministic jiggle off the lattice sites.
+            let j = positions.len() as f64;
+            positions.push([
+                x[0] + 0.05 * j.sin(),
+                x[1] + 0.04 * (1.3 * j).cos(),
+                x[2] - 0.03 * j.sin(),
+            ]);
+        }
+    }
+    let crystal = Structure {
+        species: (0..positions.len()).map(|i| i % 2).collect(),
+        positions,
+        cell: Some(Cell::new(lattice, [true; 3]).unwrap()),
+    };
+    let cluster = Structure {
+        positions: vec![
+            [0.0, 0.0, 0.0],
+            [1.9, 0.2, -0.1],
+            [-0.3, 1.8, 0.4],
+            [0.5, -0.6, 1.7],
+            [1.2, 1.3, 1.1],
+        ],
+        species: vec![1, 0, 0, 1, 1],
+        cell: None,
+    };
+    vec![crystal, cluster]
+}
+
+fn graph(model: &Nequip, structures: &[Structure]) -> AtomicGraph {
+    AtomicGraph::new(structures, model.r_max(), &device(), DType::F64).unwrap()
+}
+
+fn energies(model: &Nequip, structures: &[Structure]) -> Vec<f64> {
+    values(
+        model
+            .energy_forces(&graph(model, structures))
+            .unwrap()
+            .energy,
+    )
+}
+
+fn fd_tolerance(exact: &[f64]) -> f64 {
+    1e-6 * (1.0 + exact.iter().fold(0.0f64, |m, x| m.max(x.abs())))
+}
+
+#[test]
+fn forces_and_stress_are_derivatives_of_the_energy() {
+    let model = model(1);
+    let all = structures();
+    let g = graph(&model, &all);
+    assert!(g.edges().num_edges() > 100, "a connected graph");
+    let result = model.energy_forces(&g).unwrap();
+    let forces = values(result.forces.clone());
+    let h = 1e-5;
+    let tol = fd_tolerance(&forces);
+    let mut atom = 0;
+    for (s, structure) in all.iter().enumerate() {
+        for i in 0..structure.positions.len() {
+            for a in 0..3 {
+                let moved = |delta: f64| {
+                    let mut copy = all.clone();
+                    copy[s].positions[i][a] += delta;
+                    energies(&model, &copy)[s]
+                };
+                let slope = (moved(h) - moved(-h)) / (2.0 * h);
+                let f = forces[3 * atom + a];
+                assert!(
+                    (f + slope).abs() < tol,
+                    "structure {s} atom {i} axis {a}: {f} vs {}",
+                    -slope
+                );
+            }
+            atom += 1;
+        }
+    }
+    // The crystal's stress against a strain of its cell and atoms together.
+    let cell = all[0].cell.clone().unwrap();
+    let volume = g.volumes()[0].expect("periodic");
+    assert!((volume - cell.volume()).abs() < 1e-12);
+    let stress = values(result.stress(&[volume, 1.0]).unwrap());
+    let tol = fd_tolerance(&stress);
+    for a in 0..3 {
+        for b in 0..3 {
+            let strained = |eps: f64| {
+                let apply = |x: [f64; 3]| {
+                    let mut y = x;
+                    y[a] += eps * x[b];
+                    y
+                };
+                let mut copy = all.clone();
+                copy[0].cell = Some(Cell::new(cell.lattice().map(apply), [true; 3]).unwrap());
+                copy[0].positions = copy[0].positions.iter().map(|&x| apply(x)).collect();
+                energies(&model, &copy)[0]
+            };
+            let expected = (strained(h) - strained(-h)) / (2.0 * h) / volume;
+            let got = stress[a * 3 + b];
+            assert!(
+                (got - expected).abs() < tol,
+                "stress ({a}, {b}): {got} vs {expected}"
+            );
+        }
+    }
+}
+
+#[test]
+fn energy_is_invariant_and_forces_rotate() {
+    let model = model(2);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let rot = equivariant::o3::rand_matrix(&mut rng);
+    let rotate = |x: [f64; 3]| -> [f64; 3] {
+        std::array::from_fn(|i| (0..3).map(|j| rot[i][j] * x[j]).sum())
+    };
+    let all = structures();
+    let rotated: Vec<Structure> = all
+        .iter()
+        .map(|s| Structure {
+            positions: s.positions.iter().map(|&x| rotate(x)).collect(),
+            species: s.species.clone(),
+            cell: s
+                .cell
+                .as_ref()
+                .map(|c| Cell::new(c.lattice().map(rotate), c.pbc()).unwrap()),
+        })
+        .collect();
+    let before = model.energy_forces(&graph(&model, &all)).unwrap();
+    let after = model.energy_forces(&graph(&model, &rotated)).unwrap();
+    let e0 = values(before.energy);
+    assert_close("energies", &values(after.energy), &e0, 1e-10);
+    let f0 = values(before.forces);
+    let expected: Vec<f64> = f0
+        .chunks(3)
+        .flat_map(|f| rotate([f[0], f[1], f[2]]))
+        .collect();
+    assert_close("rotated forces", &values(after.forces), &expected, 1e-10);
+    assert!(f0.iter().any(|f| f.abs() > 1e-3), "forces are not all zero");
+}
+
+#[test]
+fn a_batch_equals_its_structures_one_by_one() {
+    let model = model(3);
+    let all = structures();
+    let together = model.energy_forces(&graph(&model, &all)).unwrap();
+    let mut forces = Vec::new();
+    let mut virials = Vec::new();
+    for (s, structure) in all.iter().enumerate() {
+        let alone = model
+            .energy_forces(&graph(&model, std::slice::from_ref(structure)))
+            .unwrap();
+        let e = values(together.energy.clone())[s];
+        assert!((values(alone.energy)[0] - e).abs() < 1e-10 * (1.0 + e.abs()));
+        forces.extend(values(alone.forces));
+        virials.extend(values(alone.virial));
+    }
+    assert_close("forces", &values(together.forces), &forces, 1e-10);
+    assert_close("virials", &values(together.virial), &virials, 1e-10);
+}
+
+/// `L = sum_g 0.3 (E_g / n_g - e_ref_g)^2 + 1.7 mean((F - f_ref)^2) + 0.2 |W_0 - w_ref|^2`
+/// and its derivatives.
+fn loss(result: &EnergyForces, counts: &[usize]) -> (f64, LossDerivatives) {
+    let e = values(result.energy.clone());
+    let e_ref = [-2.0, 0.5];
+    let f = values(result.forces.clone());
+    let n = f.len() / 3;
+    let f_ref: Vec<f64> = (0..3 * n).map(|k| 0.3 * (k as f64 * 0.7).sin()).collect();
+    let w = values(result.virial.clone());
+    let mut value = 0.0;
+    let mut d_energy = Vec::new();
+    for g in 0..e.len() {
+        let per_atom = e[g] / counts[g] as f64 - e_ref[g];
+        value += 0.3 * per_atom * per_atom;
+        d_energy.push(2.0 * 0.3 * per_atom / counts[g] as f64);
+    }
+    let residual: Vec<f64> = f.iter().zip(&f_ref).map(|(a, b)| a - b).collect();
+    value += 1.7 * residual.iter().map(|x| x * x).sum::<f64>() / (3 * n) as f64;
+    let mut d_virial = vec![0.0; w.len()];
+    for k in 0..9 {
+        let r = w[k] - 0.1 * k as f64;
+        value += 0.2 * r * r;
+        d_virial[k] = 2.0 * 0.2 * r;
+    }
+    let device = result.forces.device();
+    let d_forces = residual
+        .iter()
+        .map(|x| 2.0 * 1.7 * x / (3 * n) as f64)
+        .collect();
+    let derivatives = LossDerivatives {
+        energy: d_energy,
+        forces: Tensor::from_data(TensorData::new(d_forces, [n, 3]), (&device, DType::F64)),
+        virial: Some(Tensor::from_data(
+            TensorData::new(d_virial, [e.len(), 3, 3]),
+            (&device, DType::F64),
+        )),
+    };
+    (value, derivatives)
+}
+
+fn loss_at(model: &Nequip, g: &AtomicGraph, counts: &[usize]) -> f64 {
+    loss(&model.energy_forces(g).unwrap(), counts).0
+}
+
+/// The gradient of an energy + force + virial loss over a batch of a crystal and a cluster,
+/// in parameters of every kind (embedding, radial MLPs, linears, self-connections, readout),
+/// against central differences; and in the positions.
+#[test]
+fn training_gradients_match_finite_differences() {
+    let model = model(4);
+    let all = structures();
+    let counts: Vec<usize> = all.iter().map(|s| s.positions.len()).collect();
+    let g = graph(&model, &all);
+    let step = model
+        .training_gradients(&g, |result| Ok(loss(result, &counts).1), true)
+        .unwrap();
+    let grads = step.gradients;
+    type Pick = fn(&mut Nequip) -> &mut Param<Tensor<2>>;
+    type Pick1 = fn(&mut Nequip) -> &mut Param<Tensor<1>>;
+    let matrices: [(&str, Pick); 3] = [
+        ("layer 0 fc W0", |m| &mut m.layers[0].conv.fc.weights[0]),
+        ("layer 1 fc W1", |m| &mut m.layers[1].conv.fc.weights[1]),
+        ("layer 1 fc W0", |m| &mut m.layers[1].conv.fc.weights[0]),
+    ];
+    let vectors: [(&str, Pick1); 6] = [
+        ("chemical embedding", |m| {
+            m.chemical_embedding.weight.as_mut().unwrap()
+        }),
+        ("layer 0 linear_1", |m| {
+            m.layers[0].conv.linear_1.weight.as_mut().unwrap()
+        }),
+        ("layer 1 linear_2", |m| {
+            m.layers[1].conv.linear_2.weight.as_mut().unwrap()
+        }),
+        ("layer 1 sc", |m| {
+            m.layers[1]
+                .conv
+                .sc
+                .as_mut()
+                .unwrap()
+                .weight
+                .as_mut()
+                .unwrap()
+        }),
+        ("conv_to_output_hidden", |m| {
+            m.conv_to_output_hidden.weight.as_mut().unwrap()
+        }),
+        ("output_hidden_to_scalar", |m| {
+            m.output_hidden_to_scalar.weight.as_mut().unwrap()
+        }),
+    ];
+    fn check<const D: usize>(
+        name: &str,
+        model: &Nequip,
+        g: &AtomicGraph,
+        counts: &[usize],
+        grads: &burn::tensor::Gradients,
+        pick: impl Fn(&mut Nequip) -> &mut Param<Tensor<D>>,
+    ) {
+        let mut copy = model.clone();
+        let value = pick(&mut copy).val();
+        let exact = values(
+            value
+                .grad(grads)
+                .unwrap_or_else(|| panic!("{name}: no gradient")),
+        );
+        let w = values(value.clone());
+        let shape = value.shape();
+        let tol = fd_tolerance(&exact);
+        let h = 1e-5;
+        for i in (0..exact.len()).step_by(exact.len() / 4 + 1) {
+            let moved = |delta: f64| {
+                let mut m = w.clone();
+                m[i] += delta;
+                let t = Tensor::<D>::from_data(
+                    TensorData::new(m, shape.clone()),
+                    (&device(), DType::F64),
+                );
+                let mut copy = model.clone();
+                *pick(&mut copy) = Param::from_tensor(t.require_grad());
+                loss_at(&copy, g, counts)
+            };
+            let slope = (moved(h) - moved(-h)) / (2.0 * h);
+            assert!(
+                (exact[i] - slope).abs() < tol,
+                "{name}[{i}]: {} vs difference {slope}",
+                exact[i]
+            );
+        }
+    }
+    for (name, pick) in matrices {
+        check(name, &model, &g, &counts, &grads, pick);
+    }
+    for (name, pick) in vectors {
+        check(name, &model, &g, &counts, &grads, pick);
+    }
+    // The scales and shifts are not trained.
+    assert!(model.per_type_shifts.val().grad(&grads).is_none());
+
+    // dL/dpos, moving one atom of each structure.
+    let dpos = values(step.positions.unwrap());
+    let tol = fd_tolerance(&dpos);
+    let h = 1e-5;
+    for (s, i) in [(0usize, 3usize), (1, 2)] {
+        let atom = if s == 0 { i } else { counts[0] + i };
+        for a in 0..3 {
+            let moved = |delta: f64| {
+                let mut copy = all.clone();
+                copy[s].positions[i][a] += delta;
+                loss_at(&model, &graph(&model, &copy), &counts)
+            };
+            let slope = (moved(h) - moved(-h)) / (2.0 * h);
+            let exact = dpos[3 * atom + a];
+            assert!(
+                (exact - slope).abs() < tol,
+                "dL/dpos structure {s} atom {i} axis {a}: {exact} vs {slope}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let model = model(5);
+    let mut all = structures();
+    all[1].species[2] = 2;
+    assert!(matches!(
+        model.energy_forces(&graph(&model, &all)),
+        Err(Error::InvalidArgument {
+            name: "species",
+            ..
+        })
+    ));
+    all[1].species.pop();
+    assert!(matches!(
+        AtomicGraph::new(&all, 2.6, &device(), DType::F64),
+        Err(Error::InvalidArgument {
+            name: "species",
+            ..
+        })
+    ));
+    all[1].species.push(0);
+    all[1].positions[0][1] = f64::NAN;
+    assert!(matches!(
+        AtomicGraph::new(&all, 2.6, &device(), DType::F64),
+        Err(Error::NonFinite { .. })
+    ));
+    assert!(AtomicGraph::new(&[], 2.6, &device(), DType::F64).is_err());
+    assert!(model.clone().with_scale_shift(&[1.0], &[0.0, 0.0]).is_err());
+    assert!(
+        model
+            .with_scale_shift(&[1.0, f64::NAN], &[0.0, 0.0])
+            .is_err()
+    );
+}
