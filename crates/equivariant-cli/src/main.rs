@@ -1,18 +1,21 @@
 //! `equivariant`: the command-line front end.
 //!
 //! `equivariant guide` walks e3nn's convolution guide on its built-in example;
-//! `equivariant bench` times the kernels; `equivariant --help` lists the options.
+//! `equivariant bench` times the kernels; `equivariant train` trains a potential and `equivariant evaluate` measures it; `equivariant --help` lists the options.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod evaluate;
 mod example;
 mod guide;
 mod memory;
 mod plots;
 mod timing;
+mod train;
+mod training_plots;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +35,12 @@ enum Command {
     /// Time our kernels on the standard configurations (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Train a NequIP potential on extended XYZ data (energies and forces) from a
+    /// configuration file.
+    Train(train::TrainArgs),
+    /// A trained potential's errors on extended XYZ data (energy per atom, forces, stress)
+    /// and a parity plot of the forces.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Guide(args) => guide::guide(&args),
         Command::Bench(command) => bench::run(&command),
+        Command::Train(args) => train::train(&args),
+        Command::Evaluate(args) => evaluate::evaluate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

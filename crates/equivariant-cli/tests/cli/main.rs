@@ -1,7 +1,8 @@
 //! The binary end to end: `equivariant guide` tells the guide's story with a passing
 //! equivariance check and writes both pictures (into `guide-out/` by default), says so on
 //! a graph without edges, and refuses or skips what would not fit in its memory budget;
-//! `bench conv --json` prints one JSON line.
+//! `bench conv --json` prints one JSON line; `train` and `evaluate` run a small potential,
+//! and Ctrl-C then `--resume` give the uninterrupted run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -273,4 +274,118 @@ fn guide_statistics_in_chunks_match_the_whole_graph() {
         assert!((a - b).abs() <= 1e-4, "{key}: {a} whole, {b} in chunks");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A configuration training a one-layer model on 12 small frames of the shipped slice, in
+/// `dir`.
+fn small_training_run(dir: &Path, epochs: usize) -> PathBuf {
+    let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cuau_emt_slice.extxyz");
+    let frames = equivariant_data::extxyz::read(slice).unwrap();
+    let small: Vec<_> = frames
+        .into_iter()
+        .filter(|f| f.len() <= 40)
+        .take(12)
+        .collect();
+    equivariant_data::extxyz::write(dir.join("small.extxyz"), &small).unwrap();
+    let config = format!(
+        "[data]\npath = \"small.extxyz\"\nvalidation = 0.25\ntest = 0.0\n\
+         [model]\nr_max = 3.5\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8\n\
+         [training]\nepochs = {epochs}\nbatch_size = 3\nlearning_rate = 0.05\nlr_schedule = \"cosine\"\noutput = \"run\"\n"
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// `train` prints a line per epoch and writes the checkpoints, the metrics and the learning
+/// curves; `evaluate` prints the errors and draws the parity plot; a file that is not a
+/// checkpoint is an error naming it.
+#[test]
+fn train_then_evaluate() {
+    let dir = fresh_dir("train");
+    small_training_run(&dir, 2);
+    let (stdout, stderr, out) = run_in(&dir, &["train", "config.toml"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("epoch")).count(),
+        2,
+        "{stdout}"
+    );
+    for file in [
+        "checkpoint.safetensors",
+        "best.safetensors",
+        "metrics.csv",
+        "learning_curves.png",
+    ] {
+        assert!(dir.join("run").join(file).exists(), "run/{file}");
+    }
+    let (stdout, stderr, out) = run_in(&dir, &["evaluate", "run/best.safetensors", "small.extxyz"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("12 frames") && stdout.contains("forces") && stdout.contains("stress"),
+        "{stdout}"
+    );
+    let png = std::fs::read(dir.join("run/parity.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let (_, stderr, out) = run_in(&dir, &["evaluate", "run/metrics.csv", "small.extxyz"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("run/metrics.csv") && stderr.contains("not a safetensors file"),
+        "{stderr}"
+    );
+}
+
+/// Ctrl-C (SIGINT) after the first epoch stops the run with its checkpoint intact; `--resume`
+/// finishes it, and the metrics equal an uninterrupted run's.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn ctrl_c_then_resume_gives_the_uninterrupted_run() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let whole = fresh_dir("train-whole");
+    small_training_run(&whole, 4);
+    let (stdout, stderr, out) = run_in(&whole, &["train", "config.toml"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let parts = fresh_dir("train-parts");
+    small_training_run(&parts, 4);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_equivariant"))
+        .args(["train", "config.toml"])
+        .current_dir(&parts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first_epoch = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("epoch"))
+        .unwrap();
+    assert!(first_epoch.starts_with("epoch    1"), "{first_epoch}");
+    // SAFETY: `kill` with the child's pid and SIGINT has no memory effects here.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(child.wait().unwrap().success());
+    let rest = rest.join("\n");
+    // Epoch 2 takes far longer than the signal's delivery: the run stops inside it.
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(!rest.contains("epoch    2"), "{rest}");
+    assert!(parts.join("run/checkpoint.safetensors").exists());
+    let (stdout, stderr, out) = run_in(&parts, &["train", "config.toml", "--resume"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("epoch    2") && stdout.contains("epoch    4"),
+        "{stdout}"
+    );
+    // Every column but the time.
+    let figures = |dir: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(dir.join("run/metrics.csv")).unwrap();
+        csv.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(figures(&parts), figures(&whole));
 }

@@ -1,0 +1,181 @@
+//! Labelled structures from extended XYZ frames, and batches of them as one graph.
+
+use burn::tensor::{DType, Device};
+use equivariant::graph::Cell;
+use equivariant::potential::{AtomicGraph, Structure};
+use equivariant_data::Frame;
+
+use crate::{Error, Result};
+
+/// A structure with its reference energy and forces.
+///
+/// ```
+/// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+/// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+/// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+/// let sample = &data.samples[0];
+/// assert_eq!((sample.energy, sample.forces[1][0]), (-1.5, -0.1));
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Positions, species (type indices) and cell.
+    pub structure: Structure,
+    /// The reference energy.
+    pub energy: f64,
+    /// The reference forces, `[n][3]`.
+    pub forces: Vec<[f64; 3]>,
+    /// The reference stress (ASE's sign), if the frame has one.
+    pub stress: Option<[[f64; 3]; 3]>,
+}
+
+/// Labelled structures and the species names their type indices stand for.
+///
+/// ```
+/// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+/// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+/// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+/// assert_eq!(data.species, ["Au", "Cu"]);
+/// assert_eq!(data.samples[0].structure.species, [1, 0]); // Cu, Au
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// The chemical symbol of each type index.
+    pub species: Vec<String>,
+    /// The structures.
+    pub samples: Vec<Sample>,
+}
+
+impl Dataset {
+    /// The frames of `file` as samples, with type indices into `species` (`None`: the
+    /// sorted symbols of the frames).
+    ///
+    /// Errors: [`Error::Data`] naming the file and frame for no frames, a frame without an
+    /// energy or forces, a species not in `species`; the errors of [`Cell::new`] for a
+    /// singular cell.
+    ///
+    /// ```
+    /// let text = "1\nProperties=species:S:1:pos:R:3 energy=-1.5\nCu 0 0 0\n";
+    /// let frames = equivariant_data::extxyz::parse(text, "bare.xyz")?;
+    /// let err = equivariant_train::dataset::Dataset::from_frames(&frames, "bare.xyz", None).unwrap_err();
+    /// assert_eq!(err.to_string(), "bare.xyz: frame 0 has no forces");
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn from_frames(frames: &[Frame], file: &str, species: Option<&[String]>) -> Result<Self> {
+        let bad = |reason: String| Error::Data {
+            file: file.into(),
+            reason,
+        };
+        if frames.is_empty() {
+            return Err(bad("no frames".into()));
+        }
+        let species: Vec<String> = match species {
+            Some(s) => s.to_vec(),
+            None => {
+                let mut all: Vec<String> = frames
+                    .iter()
+                    .flat_map(|f| f.species.iter().cloned())
+                    .collect();
+                all.sort();
+                all.dedup();
+                all
+            }
+        };
+        let mut samples = Vec::with_capacity(frames.len());
+        for (k, frame) in frames.iter().enumerate() {
+            let energy = frame
+                .energy
+                .ok_or_else(|| bad(format!("frame {k} has no energy")))?;
+            let forces = frame
+                .forces
+                .clone()
+                .ok_or_else(|| bad(format!("frame {k} has no forces")))?;
+            let types = frame
+                .species
+                .iter()
+                .map(|s| {
+                    species.iter().position(|t| t == s).ok_or_else(|| {
+                        bad(format!("frame {k}: species {s} is not one of {species:?}"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let cell = match frame.cell {
+                Some(lattice) if frame.pbc.iter().any(|&p| p) => {
+                    Some(Cell::new(lattice, frame.pbc)?)
+                }
+                _ => None,
+            };
+            samples.push(Sample {
+                structure: Structure {
+                    positions: frame.positions.clone(),
+                    species: types,
+                    cell,
+                },
+                energy,
+                forces,
+                stress: frame.stress,
+            });
+        }
+        Ok(Dataset { species, samples })
+    }
+}
+
+/// A batch: the graph of its structures and their labels.
+///
+/// ```
+/// use burn::tensor::{DType, Device};
+/// use equivariant_train::dataset::Batch;
+/// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+/// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+/// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+/// let samples = [&data.samples[0], &data.samples[0]];
+/// let batch = Batch::new(&samples, 3.0, &Device::flex(), DType::F32)?;
+/// assert_eq!(batch.counts, [2, 2]);
+/// assert_eq!(batch.graph.edges().num_edges(), 4); // the bond both ways, in each copy
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The structures as one graph.
+    pub graph: AtomicGraph,
+    /// Reference energies, one per structure.
+    pub energies: Vec<f64>,
+    /// Reference forces, `[N * 3]` in the graph's atom order.
+    pub forces: Vec<f64>,
+    /// Atoms per structure.
+    pub counts: Vec<usize>,
+}
+
+impl Batch {
+    /// The batch of `samples` at cutoff `r_max`.
+    ///
+    /// Errors: those of [`AtomicGraph::new`].
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant_train::dataset::Batch;
+    /// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+    /// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+    /// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+    /// let batch = Batch::new(&[&data.samples[0]], 2.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!(batch.graph.edges().num_edges(), 0); // 2.5 A apart: no edge within 2
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn new(samples: &[&Sample], r_max: f64, device: &Device, dtype: DType) -> Result<Self> {
+        let structures: Vec<Structure> = samples.iter().map(|s| s.structure.clone()).collect();
+        let graph = AtomicGraph::new(&structures, r_max, device, dtype)?;
+        Ok(Batch {
+            graph,
+            energies: samples.iter().map(|s| s.energy).collect(),
+            forces: samples
+                .iter()
+                .flat_map(|s| s.forces.iter().flatten().copied())
+                .collect(),
+            counts: samples
+                .iter()
+                .map(|s| s.structure.positions.len())
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! Training interatomic potentials of `equivariant` from the command line's configuration:
+//!
+//! - [`config`]: the TOML file (`[data]`, `[model]`, `[training]`);
+//! - [`dataset`]: labelled structures from extended XYZ, batches of them as one graph;
+//! - [`statistics`]: what NequIP fits from the training set (neighbours, shift, scale);
+//! - [`trainer`]: the loop (loss through the forces, AdamW, schedules, validation metrics,
+//!   early stopping, CSV, resuming); [`optimizer`]: AdamW with gradient clipping and a
+//!   state that resumes exactly; [`ema`]: the weights' moving average;
+//! - [`evaluate`]: a potential's errors on labelled structures;
+//! - [`checkpoint`]: self-describing safetensors checkpoints, written atomically.
+
+pub mod checkpoint;
+pub mod config;
+pub mod dataset;
+pub mod ema;
+mod error;
+pub mod evaluate;
+mod files;
+pub mod optimizer;
+pub mod statistics;
+pub mod trainer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,380 @@
+//! AdamW with the gradient clipped to a global norm, as `torch.optim.AdamW` after
+//! `torch.nn.utils.clip_grad_norm_` (NequIP's and MACE's trainers), with its state saved and
+//! restored in the parameters' own dtype: a resumed run continues bit for bit, in f32 and
+//! f64. (burn's optimizer record reloads moments in the device's default float type, f32.)
+//!
+//! For each parameter `p` with gradient `g` at step `t`:
+//! `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+//! `p = p (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::files::write_atomically;
+use crate::{Error, Result};
+
+/// AdamW's hyperparameters and state.
+///
+/// ```
+/// use burn::module::{Module, Param};
+/// use burn::tensor::{Device, Tensor};
+/// #[derive(Module, Debug)]
+/// struct Scale { w: Param<Tensor<1>> }
+/// let device = Device::flex().autodiff();
+/// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
+/// use equivariant_train::optimizer::AdamW;
+/// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+/// let mut optim = AdamW::new(0.0, None);
+/// let model = optim.step(0.1, model, &grads);
+/// // The first step moves each weight by lr against its gradient's sign.
+/// assert!((model.w.val().into_scalar::<f32>() - 0.9).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone)]
+pub struct AdamW {
+    beta_1: f64,
+    beta_2: f64,
+    epsilon: f64,
+    weight_decay: f64,
+    max_grad_norm: Option<f64>,
+    step: usize,
+    /// `(m, v)` of each parameter, flattened, on the parameter's inner (non-autodiff) device.
+    moments: HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
+}
+
+impl AdamW {
+    /// AdamW with torch's defaults (`betas (0.9, 0.999)`, `eps 1e-8`), decoupled weight
+    /// decay `weight_decay` (0: Adam) and, if given, the gradient clipped to the global L2
+    /// norm `max_grad_norm`.
+    ///
+    /// ```
+    /// use burn::module::{Module, Param};
+    /// use burn::tensor::{Device, Tensor};
+    /// #[derive(Module, Debug)]
+    /// struct Scale { w: Param<Tensor<1>> }
+    /// let device = Device::flex().autodiff();
+    /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
+    /// use equivariant_train::optimizer::AdamW;
+    /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let mut optim = AdamW::new(0.5, None);
+    /// let model = optim.step(0.1, model, &grads);
+    /// // Decoupled decay: w (1 - lr wd) - lr = 0.95 - 0.1.
+    /// assert!((model.w.val().into_scalar::<f32>() - 0.85).abs() < 1e-6);
+    /// ```
+    pub fn new(weight_decay: f64, max_grad_norm: Option<f64>) -> Self {
+        AdamW {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay,
+            max_grad_norm,
+            step: 0,
+            moments: HashMap::new(),
+        }
+    }
+
+    /// The number of steps taken.
+    ///
+    /// ```
+    /// use burn::module::{Module, Param};
+    /// use burn::tensor::{Device, Tensor};
+    /// #[derive(Module, Debug)]
+    /// struct Scale { w: Param<Tensor<1>> }
+    /// let device = Device::flex().autodiff();
+    /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
+    /// use equivariant_train::optimizer::AdamW;
+    /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let mut optim = AdamW::new(0.0, None);
+    /// let _ = optim.step(0.1, model, &grads);
+    /// assert_eq!(optim.steps(), 1);
+    /// ```
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    /// One step at learning rate `lr` of every parameter of `model` that has a gradient in
+    /// `grads`.
+    ///
+    /// ```
+    /// use burn::module::{Module, Param};
+    /// use burn::tensor::{Device, Tensor};
+    /// #[derive(Module, Debug)]
+    /// struct Scale { w: Param<Tensor<1>> }
+    /// let device = Device::flex().autodiff();
+    /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
+    /// use equivariant_train::optimizer::AdamW;
+    /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let mut optim = AdamW::new(0.0, Some(1.0)); // clipping keeps the direction
+    /// let model = optim.step(0.1, model, &grads);
+    /// assert!((model.w.val().into_scalar::<f32>() - 0.9).abs() < 1e-6);
+    /// ```
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, grads: &Gradients) -> M {
+        let mut collect = CollectGrads {
+            grads,
+            found: HashMap::new(),
+        };
+        model.visit(&mut collect);
+        let mut found = collect.found;
+        if let Some(max) = self.max_grad_norm {
+            let total: f64 = found
+                .values()
+                .map(|g| g.clone().powi_scalar(2).sum().into_scalar::<f64>())
+                .sum::<f64>()
+                .sqrt();
+            // torch: clip_coef = max_norm / (total_norm + 1e-6), applied when below 1.
+            let coef = max / (total + 1e-6);
+            if coef < 1.0 {
+                for g in found.values_mut() {
+                    *g = g.clone().mul_scalar(coef);
+                }
+            }
+        }
+        self.step += 1;
+        let t = self.step as i32;
+        model.map(&mut Update {
+            lr,
+            bias_1: 1.0 - self.beta_1.powi(t),
+            bias_2: 1.0 - self.beta_2.powi(t),
+            optimizer: self,
+            grads: found,
+        })
+    }
+
+    /// Saves the step count and the moments of `model`'s parameters (named by their order in
+    /// the module) to `path`, atomically.
+    ///
+    /// Errors: [`Error::Checkpoint`] if they cannot be serialized; [`Error::Io`].
+    ///
+    /// ```
+    /// use burn::module::{Module, Param};
+    /// use burn::tensor::{Device, Tensor};
+    /// #[derive(Module, Debug)]
+    /// struct Scale { w: Param<Tensor<1>> }
+    /// let device = Device::flex().autodiff();
+    /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
+    /// use equivariant_train::optimizer::AdamW;
+    /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let mut optim = AdamW::new(0.0, None);
+    /// let model = optim.step(0.1, model, &grads);
+    /// let path = std::env::temp_dir().join("equivariant_doc_adamw.safetensors");
+    /// optim.save(&model, &path)?;
+    /// assert!(path.exists());
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn save<M: Module>(&self, model: &M, path: &Path) -> Result<()> {
+        let file = path.display().to_string();
+        let ids = param_ids(model);
+        let mut buffers = Vec::new();
+        for (k, id) in ids.iter().enumerate() {
+            if let Some((m, v)) = self.moments.get(id) {
+                for (name, t) in [("m", m), ("v", v)] {
+                    let data = t.to_data();
+                    let (dtype, bytes) = match t.dtype() {
+                        DType::F64 => (Dtype::F64, data.as_bytes().to_vec()),
+                        _ => (Dtype::F32, data.convert::<f32>().as_bytes().to_vec()),
+                    };
+                    buffers.push((format!("{k}.{name}"), dtype, t.dims()[0], bytes));
+                }
+            }
+        }
+        let views = buffers
+            .iter()
+            .map(|(name, dtype, len, bytes)| {
+                TensorView::new(*dtype, vec![*len], bytes).map(|v| (name.clone(), v))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Checkpoint {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut metadata = HashMap::new();
+        metadata.insert("step".to_string(), self.step.to_string());
+        let bytes =
+            safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint {
+                file,
+                reason: e.to_string(),
+            })?;
+        write_atomically(path, &bytes)
+    }
+
+    /// Restores the state [`save`](AdamW::save) wrote for `model`, in the dtype of `model`'s
+    /// parameters, on `device`.
+    ///
+    /// Errors: [`Error::Io`]; [`Error::Checkpoint`] naming the file for one that is not
+    /// such a state or does not fit `model`.
+    ///
+    /// ```
+    /// use burn::module::{Module, Param};
+    /// use burn::tensor::{Device, Tensor};
+    /// #[derive(Module, Debug)]
+    /// struct Scale { w: Param<Tensor<1>> }
+    /// let device = Device::flex().autodiff();
+    /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
+    /// use equivariant_train::optimizer::AdamW;
+    /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let mut optim = AdamW::new(0.0, None);
+    /// let model = optim.step(0.1, model, &grads);
+    /// let path = std::env::temp_dir().join("equivariant_doc_adamw_load.safetensors");
+    /// optim.save(&model, &path)?;
+    /// let mut restored = AdamW::new(0.0, None);
+    /// restored.load(&model, &path, &Device::flex())?;
+    /// assert_eq!(restored.steps(), 1);
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn load<M: Module>(&mut self, model: &M, path: &Path, device: &Device) -> Result<()> {
+        let file = path.display().to_string();
+        let fail = |reason: String| Error::Checkpoint {
+            file: file.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| fail(format!("not an optimizer state ({e})")))?;
+        let step = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("step"))
+            .and_then(|s| s.parse::<usize>().ok())
+            .ok_or_else(|| fail("no step count: not an optimizer state".into()))?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| fail(format!("not an optimizer state ({e})")))?;
+        let params = ParamShapes::of(model);
+        let mut moments = HashMap::new();
+        for (k, (id, numel, dtype)) in params.0.iter().enumerate() {
+            let read = |name: &str| -> Result<Option<Tensor<1>>> {
+                let view = match tensors.tensor(&format!("{k}.{name}")) {
+                    Ok(view) => view,
+                    Err(_) => return Ok(None),
+                };
+                if view.shape() != [*numel] {
+                    return Err(fail(format!(
+                        "moment {k}.{name} has shape {:?}, the parameter {numel} values",
+                        view.shape()
+                    )));
+                }
+                let values: Vec<f64> = match view.dtype() {
+                    Dtype::F64 => view
+                        .data()
+                        .chunks_exact(8)
+                        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .collect(),
+                    Dtype::F32 => view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
+                        .collect(),
+                    other => return Err(fail(format!("moment {k}.{name} is {other:?}"))),
+                };
+                Ok(Some(Tensor::<1>::from_data(
+                    TensorData::new(values, [*numel]),
+                    (device, *dtype),
+                )))
+            };
+            if let (Some(m), Some(v)) = (read("m")?, read("v")?) {
+                moments.insert(*id, (m, v));
+            }
+        }
+        self.step = step;
+        self.moments = moments;
+        Ok(())
+    }
+}
+
+/// The gradient of each parameter that has one, flattened, without autodiff.
+struct CollectGrads<'a> {
+    grads: &'a Gradients,
+    found: HashMap<ParamId, Tensor<1>>,
+}
+
+impl ModuleVisitor for CollectGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = param.val().grad(self.grads) {
+            let numel = g.shape().num_elements();
+            self.found.insert(param.id, g.reshape([numel]));
+        }
+    }
+}
+
+/// The update of each parameter with a gradient.
+struct Update<'a> {
+    lr: f64,
+    bias_1: f64,
+    bias_2: f64,
+    optimizer: &'a mut AdamW,
+    grads: HashMap<ParamId, Tensor<1>>,
+}
+
+impl ModuleMapper for Update<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(g) = self.grads.remove(&param.id) else {
+            return param;
+        };
+        let o = &mut *self.optimizer;
+        let (m, v) = match o.moments.remove(&param.id) {
+            Some(state) => state,
+            None => (g.zeros_like(), g.zeros_like()),
+        };
+        let m = m
+            .mul_scalar(o.beta_1)
+            .add(g.clone().mul_scalar(1.0 - o.beta_1));
+        let v = v
+            .mul_scalar(o.beta_2)
+            .add(g.powi_scalar(2).mul_scalar(1.0 - o.beta_2));
+        let step = m
+            .clone()
+            .div(
+                v.clone()
+                    .mul_scalar(1.0 / self.bias_2)
+                    .sqrt()
+                    .add_scalar(o.epsilon),
+            )
+            .mul_scalar(self.lr / self.bias_1);
+        o.moments.insert(param.id, (m, v));
+        let decay = 1.0 - self.lr * o.weight_decay;
+        // As burn's optimizers: the update on the inner tensor, lifted back as a fresh leaf
+        // that keeps the parameter's require-grad flag.
+        let (id, p, mapper) = param.consume();
+        let require_grad = p.is_require_grad();
+        let dims = p.dims();
+        let updated = Tensor::from_inner(p.inner().mul_scalar(decay).sub(step.reshape(dims)));
+        let updated = if require_grad {
+            updated.require_grad()
+        } else {
+            updated
+        };
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// Each float parameter's id, element count and dtype, in visiting order.
+struct ParamShapes(Vec<(ParamId, usize, DType)>);
+
+impl ParamShapes {
+    fn of<M: Module>(model: &M) -> Self {
+        let mut shapes = ParamShapes(Vec::new());
+        model.visit(&mut shapes);
+        shapes
+    }
+}
+
+impl ModuleVisitor for ParamShapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        self.0.push((param.id, t.shape().num_elements(), t.dtype()));
+    }
+}
+
+/// The float parameters' ids in visiting order.
+fn param_ids<M: Module>(model: &M) -> Vec<ParamId> {
+    ParamShapes::of(model)
+        .0
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect()
+}

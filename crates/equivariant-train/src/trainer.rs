@@ -1,0 +1,636 @@
+//! The training loop: batches built on a second thread while the model trains, the loss
+//! `w_E mean_g ((E_g - E_ref_g) / n_g)^2 + w_F mean((F - F_ref)^2)` and its gradient through
+//! the forces ([`Potential::training_gradients`]), AdamW with optional gradient clipping, a
+//! learning-rate schedule, an exponential moving average of the weights, per-epoch
+//! validation, early stopping, a CSV of the metrics, checkpoints, and resuming.
+//!
+//! Deterministic for a seed: each epoch's order comes from `(seed, epoch)`, the kernels sum
+//! in a fixed order, and a resumed run restores the weights, their average, the optimizer's
+//! moments and the schedule, so it continues with the losses the uninterrupted run has.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Tensor, TensorData};
+use equivariant::forces::{EnergyForces, LossDerivatives};
+use equivariant::nn::models::nequip::Nequip;
+use equivariant::potential::Potential;
+use equivariant_data::{extxyz, split};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, Header};
+use crate::config::TrainConfig;
+use crate::dataset::{Batch, Dataset, Sample};
+use crate::ema::ExponentialMovingAverage;
+use crate::evaluate::{Evaluation, evaluate};
+use crate::files::write_atomically;
+use crate::optimizer::AdamW;
+use crate::statistics::Statistics;
+use crate::{Error, Result};
+
+/// One epoch's figures.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
+/// let dir = std::env::temp_dir().join("equivariant_doc_train_1");
+/// std::fs::create_dir_all(&dir)?;
+/// let frame = |d: f64, e: f64| format!("2\nProperties=species:S:1:pos:R:3:forces:R:3 energy={e} pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu {d} 0 0 -0.1 0 0\n");
+/// let data: String = [(2.4, -1.0), (2.5, -1.1), (2.6, -1.05), (2.7, -0.9)].iter().map(|&(d, e)| frame(d, e)).collect();
+/// std::fs::write(dir.join("dimers.xyz"), data)?;
+/// std::fs::write(dir.join("config.toml"), "[data]\npath = \"dimers.xyz\"\nvalidation = 0.25\ntest = 0.0\n\
+///     [model]\nr_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 4\n\
+///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
+/// let config = TrainConfig::read(&dir.join("config.toml"))?;
+/// let mut seen = Vec::new();
+/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+///     if let Progress::Epoch(m) = p {
+///         seen.push(m.epoch);
+///     }
+/// })?;
+/// assert!(outcome.epochs.iter().all(|m| m.val_force_mae.is_finite() && m.val_loss >= 0.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochMetrics {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// The mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// The validation loss (the training loss's weights on the validation errors).
+    pub val_loss: f64,
+    /// Validation energy-per-atom mean absolute error.
+    pub val_energy_mae_per_atom: f64,
+    /// Validation energy-per-atom root mean square error.
+    pub val_energy_rmse_per_atom: f64,
+    /// Validation force-component mean absolute error.
+    pub val_force_mae: f64,
+    /// Validation force-component root mean square error.
+    pub val_force_rmse: f64,
+    /// The learning rate at the epoch's end.
+    pub learning_rate: f64,
+    /// Seconds the epoch's training steps took.
+    pub epoch_s: f64,
+}
+
+/// What [`train`] reports as it goes.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
+/// let dir = std::env::temp_dir().join("equivariant_doc_train_2");
+/// std::fs::create_dir_all(&dir)?;
+/// let frame = |d: f64, e: f64| format!("2\nProperties=species:S:1:pos:R:3:forces:R:3 energy={e} pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu {d} 0 0 -0.1 0 0\n");
+/// let data: String = [(2.4, -1.0), (2.5, -1.1), (2.6, -1.05), (2.7, -0.9)].iter().map(|&(d, e)| frame(d, e)).collect();
+/// std::fs::write(dir.join("dimers.xyz"), data)?;
+/// std::fs::write(dir.join("config.toml"), "[data]\npath = \"dimers.xyz\"\nvalidation = 0.25\ntest = 0.0\n\
+///     [model]\nr_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 4\n\
+///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
+/// let config = TrainConfig::read(&dir.join("config.toml"))?;
+/// let mut seen = Vec::new();
+/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+///     if let Progress::Epoch(m) = p {
+///         seen.push(m.epoch);
+///     }
+/// })?;
+/// assert_eq!(seen, [1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Progress {
+    /// A training step of `epoch` is done.
+    Step {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// Steps done in this epoch.
+        step: usize,
+        /// Steps in the epoch.
+        steps: usize,
+        /// The step's loss.
+        loss: f64,
+    },
+    /// An epoch and its validation are done.
+    Epoch(EpochMetrics),
+}
+
+/// What a run leaves behind.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
+/// let dir = std::env::temp_dir().join("equivariant_doc_train_3");
+/// std::fs::create_dir_all(&dir)?;
+/// let frame = |d: f64, e: f64| format!("2\nProperties=species:S:1:pos:R:3:forces:R:3 energy={e} pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu {d} 0 0 -0.1 0 0\n");
+/// let data: String = [(2.4, -1.0), (2.5, -1.1), (2.6, -1.05), (2.7, -0.9)].iter().map(|&(d, e)| frame(d, e)).collect();
+/// std::fs::write(dir.join("dimers.xyz"), data)?;
+/// std::fs::write(dir.join("config.toml"), "[data]\npath = \"dimers.xyz\"\nvalidation = 0.25\ntest = 0.0\n\
+///     [model]\nr_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 4\n\
+///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
+/// let config = TrainConfig::read(&dir.join("config.toml"))?;
+/// let mut seen = Vec::new();
+/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+///     if let Progress::Epoch(m) = p {
+///         seen.push(m.epoch);
+///     }
+/// })?;
+/// assert!(outcome.checkpoint.exists() && outcome.best.exists());
+/// assert!(!outcome.interrupted && !outcome.stopped_early);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Every epoch's metrics (a resumed run: the earlier epochs' too).
+    pub epochs: Vec<EpochMetrics>,
+    /// The checkpoint of the last epoch (the averaged weights, with EMA).
+    pub checkpoint: PathBuf,
+    /// The checkpoint of the epoch with the best validation loss.
+    pub best: PathBuf,
+    /// The number of parameters.
+    pub params: usize,
+    /// The model of the last checkpoint.
+    pub model: Nequip,
+    /// Whether `stop` ended the run before its last epoch.
+    pub interrupted: bool,
+    /// Whether early stopping ended it.
+    pub stopped_early: bool,
+}
+
+/// Where a run's files go, under the output folder.
+struct Paths {
+    checkpoint: PathBuf,
+    best: PathBuf,
+    metrics: PathBuf,
+    test: PathBuf,
+    state: PathBuf,
+    state_model: PathBuf,
+    state_ema: PathBuf,
+    state_optimizer: PathBuf,
+}
+
+impl Paths {
+    fn new(output: &Path) -> Self {
+        let state = output.join("state");
+        Paths {
+            checkpoint: output.join("checkpoint.safetensors"),
+            best: output.join("best.safetensors"),
+            metrics: output.join("metrics.csv"),
+            test: output.join("test.extxyz"),
+            state_model: state.join("model.safetensors"),
+            state_ema: state.join("ema.safetensors"),
+            state_optimizer: state.join("optimizer.safetensors"),
+            state: state.join("trainer.toml"),
+        }
+    }
+}
+
+/// The schedule's and early stopping's state, as saved after each epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrainerState {
+    epoch: usize,
+    learning_rate: f64,
+    best_val_loss: f64,
+    epochs_since_best: usize,
+    ema_updates: usize,
+}
+
+/// Trains the model `config` describes on its data, reporting to `progress`; with
+/// `resume`, continues the run whose state is in the output folder. The output folder gets
+/// `checkpoint.safetensors` (the last epoch), `best.safetensors` (the best validation loss),
+/// `metrics.csv`, `test.extxyz` (the held-out test frames) and `state/` (for resuming). Setting `stop` (e.g.
+/// on Ctrl-C) ends the run after the current step, leaving the last epoch's checkpoint and
+/// state (a resumed run redoes the unfinished epoch).
+///
+/// Errors: those of reading the data, building graphs and writing the output;
+/// [`Error::Data`] for a split that leaves no training or validation frames;
+/// [`Error::Checkpoint`] for a state to resume from that is missing or unreadable.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
+/// let dir = std::env::temp_dir().join("equivariant_doc_train_4");
+/// std::fs::create_dir_all(&dir)?;
+/// let frame = |d: f64, e: f64| format!("2\nProperties=species:S:1:pos:R:3:forces:R:3 energy={e} pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu {d} 0 0 -0.1 0 0\n");
+/// let data: String = [(2.4, -1.0), (2.5, -1.1), (2.6, -1.05), (2.7, -0.9)].iter().map(|&(d, e)| frame(d, e)).collect();
+/// std::fs::write(dir.join("dimers.xyz"), data)?;
+/// std::fs::write(dir.join("config.toml"), "[data]\npath = \"dimers.xyz\"\nvalidation = 0.25\ntest = 0.0\n\
+///     [model]\nr_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 4\n\
+///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
+/// let config = TrainConfig::read(&dir.join("config.toml"))?;
+/// let mut seen = Vec::new();
+/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+///     if let Progress::Epoch(m) = p {
+///         seen.push(m.epoch);
+///     }
+/// })?;
+/// assert_eq!(outcome.epochs.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn train(
+    config: &TrainConfig,
+    resume: bool,
+    stop: &AtomicBool,
+    mut progress: impl FnMut(Progress),
+) -> Result<Outcome> {
+    let file = config.data.path.display().to_string();
+    let frames = extxyz::read(&config.data.path)?;
+    let dataset = Dataset::from_frames(&frames, &file, None)?;
+    let parts = split::split(
+        dataset.samples.len(),
+        config.data.validation,
+        config.data.test,
+        config.data.seed,
+    )?;
+    if parts.train.is_empty() || parts.validation.is_empty() {
+        return Err(Error::Data {
+            file,
+            reason: format!(
+                "the split leaves {} training and {} validation frames; both need one",
+                parts.train.len(),
+                parts.validation.len()
+            ),
+        });
+    }
+    let pick = |indices: &[usize]| -> Vec<&Sample> {
+        indices.iter().map(|&i| &dataset.samples[i]).collect()
+    };
+    let (train_set, validation_set) = (pick(&parts.train), pick(&parts.validation));
+    let t = &config.training;
+    let r_max = config.model.r_max;
+    let device = Device::flex().autodiff();
+    device.seed(t.seed);
+    let dtype = checkpoint::dtype(&t.dtype);
+    let paths = Paths::new(&t.output);
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(paths.state_model.parent().expect("a folder"))
+        .map_err(io(&t.output))?;
+
+    let mut optim = AdamW::new(t.weight_decay, t.max_grad_norm);
+    let (mut model, mut ema, mut state, header, mut epochs) = if resume {
+        let (model, header) = checkpoint::load(&paths.state_model, &device)?;
+        let state = read_state(&paths.state)?;
+        let ema = if t.ema_decay > 0.0 {
+            let (average, _) = checkpoint::load(&paths.state_ema, &device)?;
+            // The average's parameters take the model's ids, which the updates match.
+            let average = average.map(&mut AssignIds {
+                ids: param_ids(&model),
+                next: 0,
+            });
+            Some(ExponentialMovingAverage::new(
+                &average,
+                t.ema_decay,
+                state.ema_updates,
+            ))
+        } else {
+            None
+        };
+        optim.load(&model, &paths.state_optimizer, &Device::flex())?;
+        let epochs = read_metrics(&paths.metrics, state.epoch)?;
+        (model, ema, state, header, epochs)
+    } else {
+        let stats = Statistics::of(&train_set, r_max)?;
+        let num_types = dataset.species.len();
+        let model = config
+            .model
+            .nequip(num_types, stats.avg_num_neighbors)
+            .init(&device)?;
+        let model = equivariant::util::cast(model, dtype).with_scale_shift(
+            &vec![stats.forces_rms; num_types],
+            &vec![stats.per_atom_energy_mean; num_types],
+        )?;
+        let header = Header {
+            species: dataset.species.clone(),
+            avg_num_neighbors: stats.avg_num_neighbors,
+            dtype: t.dtype.clone(),
+            model: config.model.clone(),
+        };
+        let ema =
+            (t.ema_decay > 0.0).then(|| ExponentialMovingAverage::new(&model, t.ema_decay, 0));
+        let state = TrainerState {
+            epoch: 0,
+            learning_rate: t.learning_rate,
+            best_val_loss: f64::INFINITY,
+            epochs_since_best: 0,
+            ema_updates: 0,
+        };
+        (model, ema, state, header, Vec::new())
+    };
+    if header.species != dataset.species {
+        return Err(Error::Checkpoint {
+            file: paths.state_model.display().to_string(),
+            reason: format!(
+                "trained on species {:?}, but the data has {:?}",
+                header.species, dataset.species
+            ),
+        });
+    }
+    let params = model.num_params();
+    write_metrics(&paths.metrics, &epochs)?;
+    // The held-out frames, for `equivariant evaluate` after training.
+    let test_frames: Vec<_> = parts.test.iter().map(|&i| frames[i].clone()).collect();
+    if !test_frames.is_empty() {
+        extxyz::write(&paths.test, &test_frames)?;
+    }
+
+    let steps_per_epoch = train_set.len().div_ceil(t.batch_size);
+    let total_steps = steps_per_epoch * t.epochs;
+    let mut interrupted = false;
+    let mut stopped_early = false;
+    for epoch in state.epoch + 1..=t.epochs {
+        let mut order: Vec<usize> = (0..train_set.len()).collect();
+        // Each epoch's order from (seed, epoch) alone: a resumed run draws the same.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        order.shuffle(&mut rng);
+        let chunks: Vec<Vec<&Sample>> = order
+            .chunks(t.batch_size)
+            .map(|c| c.iter().map(|&i| train_set[i]).collect())
+            .collect();
+        let start = Instant::now();
+        let mut loss_sum = 0.0;
+        let mut lr = state.learning_rate;
+        // The next batches' graphs are built on a second thread while this one trains.
+        let finished = std::thread::scope(|scope| -> Result<bool> {
+            let (sender, receiver) = mpsc::sync_channel::<Result<Batch>>(2);
+            let builder_device = device.clone();
+            let chunks = &chunks;
+            scope.spawn(move || {
+                for chunk in chunks {
+                    if sender
+                        .send(Batch::new(chunk, r_max, &builder_device, dtype))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            for (k, batch) in receiver.into_iter().enumerate() {
+                let batch = batch?;
+                if t.lr_schedule == "cosine" {
+                    let done = ((epoch - 1) * steps_per_epoch + k) as f64 / total_steps as f64;
+                    lr = t.lr_min
+                        + 0.5
+                            * (t.learning_rate - t.lr_min)
+                            * (1.0 + (std::f64::consts::PI * done).cos());
+                }
+                let mut loss = 0.0;
+                let step = model.training_gradients(
+                    &batch.graph,
+                    |result| {
+                        let (value, derivatives) =
+                            loss_and_derivatives(result, &batch, t.energy_weight, t.force_weight);
+                        loss = value;
+                        Ok(derivatives)
+                    },
+                    false,
+                )?;
+                loss_sum += loss;
+                model = optim.step(lr, model.clone(), &step.gradients);
+                if let Some(ema) = ema.as_mut() {
+                    ema.update(&model);
+                }
+                progress(Progress::Step {
+                    epoch,
+                    step: k + 1,
+                    steps: chunks.len(),
+                    loss,
+                });
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        if !finished {
+            interrupted = true;
+            break;
+        }
+        let epoch_s = start.elapsed().as_secs_f64();
+        let averaged = ema.as_ref().map_or(&model, |e| e.average());
+        let validation = evaluate(averaged, &validation_set, t.batch_size, &device, dtype)?;
+        let val_loss = validation_loss(&validation, t.energy_weight, t.force_weight);
+        let improved = val_loss < state.best_val_loss;
+        if improved {
+            state.best_val_loss = val_loss;
+            state.epochs_since_best = 0;
+            checkpoint::save(&paths.best, averaged, &header)?;
+        } else {
+            state.epochs_since_best += 1;
+            if t.lr_schedule == "plateau" && state.epochs_since_best % t.lr_patience.max(1) == 0 {
+                lr *= t.lr_factor;
+            }
+        }
+        state.learning_rate = if t.lr_schedule == "cosine" {
+            t.learning_rate
+        } else {
+            lr
+        };
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / chunks.len().max(1) as f64,
+            val_loss,
+            val_energy_mae_per_atom: validation.energy_per_atom.mae,
+            val_energy_rmse_per_atom: validation.energy_per_atom.rmse,
+            val_force_mae: validation.forces.mae,
+            val_force_rmse: validation.forces.rmse,
+            learning_rate: lr,
+            epoch_s,
+        };
+        epochs.push(metrics);
+        write_metrics(&paths.metrics, &epochs)?;
+        checkpoint::save(&paths.checkpoint, averaged, &header)?;
+        // The state last: a crash before this line resumes from the previous epoch.
+        state.epoch = epoch;
+        state.ema_updates = ema.as_ref().map_or(0, |e| e.updates());
+        checkpoint::save(&paths.state_model, &model, &header)?;
+        if let Some(ema) = &ema {
+            checkpoint::save(&paths.state_ema, ema.average(), &header)?;
+        }
+        optim.save(&model, &paths.state_optimizer)?;
+        write_state(&paths.state, &state)?;
+        progress(Progress::Epoch(metrics));
+        if let Some(patience) = t.early_stopping_patience
+            && state.epochs_since_best >= patience
+        {
+            stopped_early = true;
+            break;
+        }
+    }
+    let model = match ema {
+        Some(ema) => ema.average().clone(),
+        None => model,
+    };
+    Ok(Outcome {
+        epochs,
+        checkpoint: paths.checkpoint,
+        best: paths.best,
+        params,
+        model,
+        interrupted,
+        stopped_early,
+    })
+}
+
+/// The loss of a batch's predictions and its derivatives in the energies and forces.
+fn loss_and_derivatives(
+    result: &EnergyForces,
+    batch: &Batch,
+    w_e: f64,
+    w_f: f64,
+) -> (f64, LossDerivatives) {
+    let energies: Vec<f64> = result.energy.to_data().iter::<f64>().collect();
+    let forces: Vec<f64> = result.forces.to_data().iter::<f64>().collect();
+    let g = energies.len() as f64;
+    let mut value = 0.0;
+    let mut d_energy = Vec::with_capacity(energies.len());
+    for ((e, e_ref), &n) in energies.iter().zip(&batch.energies).zip(&batch.counts) {
+        let n = n.max(1) as f64;
+        let residual = (e - e_ref) / n;
+        value += w_e * residual * residual / g;
+        d_energy.push(2.0 * w_e * residual / (n * g));
+    }
+    let components = forces.len().max(1) as f64;
+    let mut d_forces = Vec::with_capacity(forces.len());
+    for (f, f_ref) in forces.iter().zip(&batch.forces) {
+        let residual = f - f_ref;
+        value += w_f * residual * residual / components;
+        d_forces.push(2.0 * w_f * residual / components);
+    }
+    let like = &result.forces;
+    let d_forces = Tensor::<2>::from_data(
+        TensorData::new(d_forces, like.dims()),
+        (&like.device(), like.dtype()),
+    );
+    (
+        value,
+        LossDerivatives {
+            energy: d_energy,
+            forces: d_forces,
+            virial: None,
+        },
+    )
+}
+
+/// The training loss's weights on the validation set's mean square errors.
+fn validation_loss(validation: &Evaluation, w_e: f64, w_f: f64) -> f64 {
+    w_e * validation.energy_per_atom.rmse.powi(2) + w_f * validation.forces.rmse.powi(2)
+}
+
+/// The ids of the model's float parameters, in visiting order.
+fn param_ids<M: Module>(model: &M) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    ids.0
+}
+
+/// Gives the float parameters, in visiting order, the given ids.
+struct AssignIds {
+    ids: Vec<ParamId>,
+    next: usize,
+}
+
+impl ModuleMapper for AssignIds {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if let Some(&id) = self.ids.get(self.next) {
+            param.id = id;
+        }
+        self.next += 1;
+        param
+    }
+}
+
+const METRICS_HEADER: &str = "epoch,train_loss,val_loss,val_energy_mae_per_atom,val_energy_rmse_per_atom,val_force_mae,val_force_rmse,learning_rate,epoch_s";
+
+/// Writes the metrics CSV (through a temporary file).
+fn write_metrics(path: &Path, epochs: &[EpochMetrics]) -> Result<()> {
+    let mut text = String::from(METRICS_HEADER);
+    text.push('\n');
+    for m in epochs {
+        text.push_str(&format!(
+            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:.3}\n",
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            m.val_energy_mae_per_atom,
+            m.val_energy_rmse_per_atom,
+            m.val_force_mae,
+            m.val_force_rmse,
+            m.learning_rate,
+            m.epoch_s
+        ));
+    }
+    write_atomically(path, text.as_bytes())
+}
+
+/// The metrics CSV's rows up to `epoch`.
+fn read_metrics(path: &Path, epoch: usize) -> Result<Vec<EpochMetrics>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let bad = |line: usize| Error::Checkpoint {
+        file: file.clone(),
+        reason: format!("line {line} is not a row of metrics"),
+    };
+    let mut epochs = Vec::new();
+    for (k, line) in text.lines().enumerate().skip(1) {
+        let v: Vec<f64> = line
+            .split(',')
+            .map(|x| x.parse::<f64>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad(k + 1))?;
+        if v.len() != 9 {
+            return Err(bad(k + 1));
+        }
+        let m = EpochMetrics {
+            epoch: v[0] as usize,
+            train_loss: v[1],
+            val_loss: v[2],
+            val_energy_mae_per_atom: v[3],
+            val_energy_rmse_per_atom: v[4],
+            val_force_mae: v[5],
+            val_force_rmse: v[6],
+            learning_rate: v[7],
+            epoch_s: v[8],
+        };
+        if m.epoch <= epoch {
+            epochs.push(m);
+        }
+    }
+    Ok(epochs)
+}
+
+fn write_state(path: &Path, state: &TrainerState) -> Result<()> {
+    let text = toml::to_string(state).map_err(|e| Error::Checkpoint {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    write_atomically(path, text.as_bytes())
+}
+
+fn read_state(path: &Path) -> Result<TrainerState> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| Error::Checkpoint {
+        file,
+        reason: format!("not a training state: {e}"),
+    })
+}
