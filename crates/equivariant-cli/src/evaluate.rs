@@ -39,7 +39,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(&header.species),
     )?;
     let samples: Vec<_> = data.samples.iter().collect();
-    let dtype = checkpoint::dtype(&header.dtype);
+    let dtype = checkpoint::dtype(&header.dtype)?;
     let result = errors(&model, &samples, args.batch_size, &device, dtype)?;
     println!("{} frames of {}", samples.len(), args.data.display());
     let e = result.energy_per_atom;

@@ -11,6 +11,7 @@ use equivariant::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
+use crate::files::read_safetensors;
 use crate::{Error, Result};
 
 /// The metadata key holding the [`Header`] as TOML.
@@ -43,17 +44,24 @@ pub struct Header {
     pub model: ModelConfig,
 }
 
-/// The dtype a header names.
+/// The dtype a configuration or header names, `"f32"` or `"f64"`.
+///
+/// Errors: [`Error::Config`] for any other name.
 ///
 /// ```
 /// use burn::tensor::DType;
-/// assert_eq!(equivariant_train::checkpoint::dtype("f64"), DType::F64);
+/// assert_eq!(equivariant_train::checkpoint::dtype("f64")?, DType::F64);
+/// assert!(equivariant_train::checkpoint::dtype("f16").is_err());
+/// # Ok::<(), equivariant_train::Error>(())
 /// ```
-pub fn dtype(name: &str) -> DType {
-    if name == "f64" {
-        DType::F64
-    } else {
-        DType::F32
+pub fn dtype(name: &str) -> Result<DType> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "f64" => Ok(DType::F64),
+        other => Err(Error::Config {
+            file: "dtype".into(),
+            reason: format!("{other:?} is not \"f32\" or \"f64\""),
+        }),
     }
 }
 
@@ -119,25 +127,13 @@ pub fn load(path: &Path, device: &Device) -> Result<(Nequip, Header)> {
         file: file.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: file.clone(),
-        source,
-    })?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| fail(format!("not a safetensors file ({e})")))?;
-    let text = metadata
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(KEY))
-        .ok_or_else(|| {
-            fail("no equivariant header: not a checkpoint of equivariant train".into())
-        })?;
-    let header: Header = toml::from_str(text).map_err(|e| fail(format!("bad header: {e}")))?;
+    let (bytes, text) = read_safetensors(path, KEY, "a checkpoint of equivariant train")?;
+    let header: Header = toml::from_str(&text).map_err(|e| fail(format!("bad header: {e}")))?;
     let config = header
         .model
         .nequip(header.species.len(), header.avg_num_neighbors);
-    let model = equivariant::util::cast(config.init(device)?, dtype(&header.dtype));
-    let mut model = model;
+    let dtype = dtype(&header.dtype).map_err(|e| fail(e.to_string()))?;
+    let mut model = equivariant::util::cast(config.init(device)?, dtype);
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = model
         .load_from(&mut store)

@@ -52,6 +52,10 @@ pub struct DataConfig {
     /// The seed of the split.
     #[serde(default)]
     pub seed: u64,
+    /// Validation frames from their own file (relative to the configuration file): then
+    /// every frame of `path` trains, and `validation` and `test` must be 0.
+    #[serde(default)]
+    pub validation_path: Option<PathBuf>,
 }
 
 /// The `[model]` section: NequIP's hyperparameters (defaults: its example configuration).
@@ -245,6 +249,7 @@ impl TrainConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.data.path = base.join(&config.data.path);
+        config.data.validation_path = config.data.validation_path.map(|p| base.join(p));
         config.training.output = base.join(&config.training.output);
         config.check(&file)?;
         Ok(config)
@@ -258,6 +263,14 @@ impl TrainConfig {
                 reason,
             })
         };
+        if self.data.validation_path.is_some()
+            && (self.data.validation != 0.0 || self.data.test != 0.0)
+        {
+            return bad(format!(
+                "data.validation_path gives the validation frames: data.validation ({}) and data.test ({}) must be 0",
+                self.data.validation, self.data.test
+            ));
+        }
         let t = &self.training;
         if t.epochs == 0 || t.batch_size == 0 {
             return bad(format!(
@@ -308,6 +321,12 @@ impl TrainConfig {
                 "training.weight_decay must be finite and >= 0, got {}",
                 t.weight_decay
             ));
+        }
+        if t.early_stopping_patience == Some(0) {
+            return bad(
+                "training.early_stopping_patience must be at least 1 (absent: never stop early)"
+                    .into(),
+            );
         }
         if let Some(norm) = t.max_grad_norm
             && !(norm.is_finite() && norm > 0.0)

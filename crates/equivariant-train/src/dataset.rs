@@ -84,6 +84,9 @@ impl Dataset {
         };
         let mut samples = Vec::with_capacity(frames.len());
         for (k, frame) in frames.iter().enumerate() {
+            if frame.positions.is_empty() {
+                return Err(bad(format!("frame {k} has no atoms")));
+            }
             let energy = frame
                 .energy
                 .ok_or_else(|| bad(format!("frame {k} has no energy")))?;
@@ -91,6 +94,13 @@ impl Dataset {
                 .forces
                 .clone()
                 .ok_or_else(|| bad(format!("frame {k} has no forces")))?;
+            if forces.len() != frame.positions.len() {
+                return Err(bad(format!(
+                    "frame {k} has {} atoms but {} forces",
+                    frame.positions.len(),
+                    forces.len()
+                )));
+            }
             let types = frame
                 .species
                 .iter()

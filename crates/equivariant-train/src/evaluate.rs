@@ -129,12 +129,19 @@ pub fn evaluate<P: Potential>(
             forces.add(f - f_ref);
             force_pairs.push((*f_ref, *f));
         }
-        let virials: Vec<f64> = result.virial.to_data().iter::<f64>().collect();
+        // The stress of the periodic structures (a placeholder volume for the others,
+        // whose stress is not compared).
+        let volumes = batch.graph.volumes();
+        let placeholder: Vec<f64> = volumes.iter().map(|v| v.unwrap_or(1.0)).collect();
+        let stresses: Vec<f64> = result
+            .stress(&placeholder)?
+            .to_data()
+            .iter::<f64>()
+            .collect();
         for (g, sample) in chunk.iter().enumerate() {
-            if let (Some(reference), Some(volume)) = (&sample.stress, batch.graph.volumes()[g]) {
-                // sigma = -W / V (ASE's sign).
+            if let (Some(reference), Some(_)) = (&sample.stress, volumes[g]) {
                 for (k, s_ref) in reference.iter().flatten().enumerate() {
-                    stress.add(-virials[9 * g + k] / volume - s_ref);
+                    stress.add(stresses[9 * g + k] - s_ref);
                 }
             }
         }

@@ -5,7 +5,8 @@
 //! - [`statistics`]: what NequIP fits from the training set (neighbours, shift, scale);
 //! - [`trainer`]: the loop (loss through the forces, AdamW, schedules, validation metrics,
 //!   early stopping, CSV, resuming); [`optimizer`]: AdamW with gradient clipping and a
-//!   state that resumes exactly; [`ema`]: the weights' moving average;
+//!   state that resumes exactly; [`schedule`]: cosine and plateau learning rates; [`ema`]:
+//!   the weights' moving average;
 //! - [`evaluate`]: a potential's errors on labelled structures;
 //! - [`checkpoint`]: self-describing safetensors checkpoints, written atomically.
 
@@ -17,6 +18,7 @@ mod error;
 pub mod evaluate;
 mod files;
 pub mod optimizer;
+pub mod schedule;
 pub mod statistics;
 pub mod trainer;
 

@@ -2,6 +2,9 @@
 //! `torch.nn.utils.clip_grad_norm_` (NequIP's and MACE's trainers), with its state saved and
 //! restored in the parameters' own dtype: a resumed run continues bit for bit, in f32 and
 //! f64. (burn's optimizer record reloads moments in the device's default float type, f32.)
+//! One step count serves every parameter (torch keeps one per parameter): the same as
+//! torch's whenever every trained parameter gets a gradient at every step, as in training a
+//! potential, where each parameter reaches the loss.
 //!
 //! For each parameter `p` with gradient `g` at step `t`:
 //! `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
@@ -14,7 +17,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::files::write_atomically;
+use crate::files::{read_safetensors, write_atomically};
 use crate::{Error, Result};
 
 /// AdamW's hyperparameters and state.
@@ -230,23 +233,15 @@ impl AdamW {
             file: file.clone(),
             reason,
         };
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: file.clone(),
-            source,
-        })?;
-        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| fail(format!("not an optimizer state ({e})")))?;
-        let step = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("step"))
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(|| fail("no step count: not an optimizer state".into()))?;
+        let (bytes, step) = read_safetensors(path, "step", "an optimizer state")?;
+        let step: usize = step
+            .parse()
+            .map_err(|_| fail(format!("step {step:?} is not a count")))?;
         let tensors = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| fail(format!("not an optimizer state ({e})")))?;
         let params = ParamShapes::of(model);
         let mut moments = HashMap::new();
-        for (k, (id, numel, dtype)) in params.0.iter().enumerate() {
+        for (k, (id, numel, dtype, trained)) in params.0.iter().enumerate() {
             let read = |name: &str| -> Result<Option<Tensor<1>>> {
                 let view = match tensors.tensor(&format!("{k}.{name}")) {
                     Ok(view) => view,
@@ -276,8 +271,18 @@ impl AdamW {
                     (device, *dtype),
                 )))
             };
-            if let (Some(m), Some(v)) = (read("m")?, read("v")?) {
-                moments.insert(*id, (m, v));
+            match (read("m")?, read("v")?) {
+                (Some(m), Some(v)) => {
+                    moments.insert(*id, (m, v));
+                }
+                // After a step, every trained parameter has its moments: a state without
+                // them belongs to another model.
+                _ if *trained && step > 0 => {
+                    return Err(fail(format!(
+                        "no moments for parameter {k}: the state is of another model"
+                    )));
+                }
+                _ => {}
             }
         }
         self.step = step;
@@ -352,8 +357,9 @@ impl ModuleMapper for Update<'_> {
     }
 }
 
-/// Each float parameter's id, element count and dtype, in visiting order.
-struct ParamShapes(Vec<(ParamId, usize, DType)>);
+/// Each float parameter's id, element count, dtype and whether it is trained, in visiting
+/// order.
+struct ParamShapes(Vec<(ParamId, usize, DType, bool)>);
 
 impl ParamShapes {
     fn of<M: Module>(model: &M) -> Self {
@@ -366,15 +372,17 @@ impl ParamShapes {
 impl ModuleVisitor for ParamShapes {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let t = param.val();
-        self.0.push((param.id, t.shape().num_elements(), t.dtype()));
+        let trained = t.is_require_grad();
+        self.0
+            .push((param.id, t.shape().num_elements(), t.dtype(), trained));
     }
 }
 
 /// The float parameters' ids in visiting order.
-fn param_ids<M: Module>(model: &M) -> Vec<ParamId> {
+pub(crate) fn param_ids<M: Module>(model: &M) -> Vec<ParamId> {
     ParamShapes::of(model)
         .0
         .into_iter()
-        .map(|(id, _, _)| id)
+        .map(|(id, _, _, _)| id)
         .collect()
 }

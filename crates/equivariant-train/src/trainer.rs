@@ -9,11 +9,12 @@
 //! moments and the schedule, so it continues with the losses the uninterrupted run has.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::{Device, Tensor, TensorData};
 use equivariant::forces::{EnergyForces, LossDerivatives};
 use equivariant::nn::models::nequip::Nequip;
@@ -29,7 +30,8 @@ use crate::dataset::{Batch, Dataset, Sample};
 use crate::ema::ExponentialMovingAverage;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::files::write_atomically;
-use crate::optimizer::AdamW;
+use crate::optimizer::{AdamW, param_ids};
+use crate::schedule::{Plateau, cosine};
 use crate::statistics::Statistics;
 use crate::{Error, Result};
 
@@ -152,7 +154,8 @@ pub struct Outcome {
     pub best: PathBuf,
     /// The number of parameters.
     pub params: usize,
-    /// The model of the last checkpoint.
+    /// The model at the end of the run (the averaged weights, with EMA): the last
+    /// checkpoint's, unless `stop` ended the run inside an epoch.
     pub model: Nequip,
     /// Whether `stop` ended the run before its last epoch.
     pub interrupted: bool,
@@ -166,24 +169,44 @@ struct Paths {
     best: PathBuf,
     metrics: PathBuf,
     test: PathBuf,
+    /// The state to resume from: `model.safetensors`, `ema.safetensors`,
+    /// `optimizer.safetensors`, `trainer.toml`.
     state: PathBuf,
-    state_model: PathBuf,
-    state_ema: PathBuf,
-    state_optimizer: PathBuf,
+    /// Where the next state is written before it replaces `state`.
+    state_new: PathBuf,
+    /// Where the previous state waits while the next one moves in.
+    state_old: PathBuf,
 }
 
 impl Paths {
     fn new(output: &Path) -> Self {
-        let state = output.join("state");
         Paths {
             checkpoint: output.join("checkpoint.safetensors"),
             best: output.join("best.safetensors"),
             metrics: output.join("metrics.csv"),
             test: output.join("test.extxyz"),
-            state_model: state.join("model.safetensors"),
-            state_ema: state.join("ema.safetensors"),
-            state_optimizer: state.join("optimizer.safetensors"),
-            state: state.join("trainer.toml"),
+            state: output.join("state"),
+            state_new: output.join("state.new"),
+            state_old: output.join("state.old"),
+        }
+    }
+}
+
+/// The files of a state folder.
+struct StateFiles {
+    model: PathBuf,
+    ema: PathBuf,
+    optimizer: PathBuf,
+    trainer: PathBuf,
+}
+
+impl StateFiles {
+    fn of(dir: &Path) -> Self {
+        StateFiles {
+            model: dir.join("model.safetensors"),
+            ema: dir.join("ema.safetensors"),
+            optimizer: dir.join("optimizer.safetensors"),
+            trainer: dir.join("trainer.toml"),
         }
     }
 }
@@ -196,7 +219,12 @@ struct TrainerState {
     best_val_loss: f64,
     epochs_since_best: usize,
     ema_updates: usize,
+    plateau: Option<Plateau>,
 }
+
+/// Held while the process-wide parameter seed is set and the parameters drawn, so that two
+/// runs in one process (tests) draw the same parameters for the same seed.
+static PARAMETER_DRAW: Mutex<()> = Mutex::new(());
 
 /// Trains the model `config` describes on its data, reporting to `progress`; with
 /// `resume`, continues the run whose state is in the output folder. The output folder gets
@@ -237,14 +265,29 @@ pub fn train(
     mut progress: impl FnMut(Progress),
 ) -> Result<Outcome> {
     let file = config.data.path.display().to_string();
-    let frames = extxyz::read(&config.data.path)?;
+    let mut frames = extxyz::read(&config.data.path)?;
+    // With a validation file, its frames follow the training frames: the split is fixed.
+    let parts = match &config.data.validation_path {
+        Some(path) => {
+            let validation = extxyz::read(path)?;
+            // Checked on their own first, so that an error names their file.
+            Dataset::from_frames(&validation, &path.display().to_string(), None)?;
+            let train = frames.len();
+            frames.extend(validation);
+            split::Split {
+                train: (0..train).collect(),
+                validation: (train..frames.len()).collect(),
+                test: Vec::new(),
+            }
+        }
+        None => split::split(
+            frames.len(),
+            config.data.validation,
+            config.data.test,
+            config.data.seed,
+        )?,
+    };
     let dataset = Dataset::from_frames(&frames, &file, None)?;
-    let parts = split::split(
-        dataset.samples.len(),
-        config.data.validation,
-        config.data.test,
-        config.data.seed,
-    )?;
     if parts.train.is_empty() || parts.validation.is_empty() {
         return Err(Error::Data {
             file,
@@ -262,22 +305,31 @@ pub fn train(
     let t = &config.training;
     let r_max = config.model.r_max;
     let device = Device::flex().autodiff();
-    device.seed(t.seed);
-    let dtype = checkpoint::dtype(&t.dtype);
+    let dtype = checkpoint::dtype(&t.dtype)?;
     let paths = Paths::new(&t.output);
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(paths.state_model.parent().expect("a folder"))
-        .map_err(io(&t.output))?;
+    std::fs::create_dir_all(&t.output).map_err(|source| Error::Io {
+        path: t.output.display().to_string(),
+        source,
+    })?;
 
     let mut optim = AdamW::new(t.weight_decay, t.max_grad_norm);
     let (mut model, mut ema, mut state, header, mut epochs) = if resume {
-        let (model, header) = checkpoint::load(&paths.state_model, &device)?;
-        let state = read_state(&paths.state)?;
+        recover_state(&paths)?;
+        let files = StateFiles::of(&paths.state);
+        let (model, header) = checkpoint::load(&files.model, &device)?;
+        // A resumed run continues the run it was: the model and its dtype cannot change.
+        if header.model != config.model || header.dtype != t.dtype {
+            return Err(Error::Checkpoint {
+                file: files.model.display().to_string(),
+                reason: format!(
+                    "the run was {:?} in {}; the configuration now says {:?} in {}: resume with the run's [model] and dtype",
+                    header.model, header.dtype, config.model, t.dtype
+                ),
+            });
+        }
+        let state = read_state(&files.trainer)?;
         let ema = if t.ema_decay > 0.0 {
-            let (average, _) = checkpoint::load(&paths.state_ema, &device)?;
+            let (average, _) = checkpoint::load(&files.ema, &device)?;
             // The average's parameters take the model's ids, which the updates match.
             let average = average.map(&mut AssignIds {
                 ids: param_ids(&model),
@@ -291,16 +343,20 @@ pub fn train(
         } else {
             None
         };
-        optim.load(&model, &paths.state_optimizer, &Device::flex())?;
+        optim.load(&model, &files.optimizer, &Device::flex())?;
         let epochs = read_metrics(&paths.metrics, state.epoch)?;
         (model, ema, state, header, epochs)
     } else {
         let stats = Statistics::of(&train_set, r_max)?;
         let num_types = dataset.species.len();
-        let model = config
-            .model
-            .nequip(num_types, stats.avg_num_neighbors)
-            .init(&device)?;
+        let model = {
+            let _draw = PARAMETER_DRAW.lock().unwrap_or_else(|e| e.into_inner());
+            device.seed(t.seed);
+            config
+                .model
+                .nequip(num_types, stats.avg_num_neighbors)
+                .init(&device)?
+        };
         let model = equivariant::util::cast(model, dtype).with_scale_shift(
             &vec![stats.forces_rms; num_types],
             &vec![stats.per_atom_energy_mean; num_types],
@@ -319,12 +375,13 @@ pub fn train(
             best_val_loss: f64::INFINITY,
             epochs_since_best: 0,
             ema_updates: 0,
+            plateau: (t.lr_schedule == "plateau").then(|| Plateau::new(t.lr_factor, t.lr_patience)),
         };
         (model, ema, state, header, Vec::new())
     };
     if header.species != dataset.species {
         return Err(Error::Checkpoint {
-            file: paths.state_model.display().to_string(),
+            file: paths.state.display().to_string(),
             reason: format!(
                 "trained on species {:?}, but the data has {:?}",
                 header.species, dataset.species
@@ -336,7 +393,7 @@ pub fn train(
     // The held-out frames, for `equivariant evaluate` after training.
     let test_frames: Vec<_> = parts.test.iter().map(|&i| frames[i].clone()).collect();
     if !test_frames.is_empty() {
-        extxyz::write(&paths.test, &test_frames)?;
+        write_atomically(&paths.test, extxyz::to_string(&test_frames)?.as_bytes())?;
     }
 
     let steps_per_epoch = train_set.len().div_ceil(t.batch_size);
@@ -375,11 +432,8 @@ pub fn train(
             for (k, batch) in receiver.into_iter().enumerate() {
                 let batch = batch?;
                 if t.lr_schedule == "cosine" {
-                    let done = ((epoch - 1) * steps_per_epoch + k) as f64 / total_steps as f64;
-                    lr = t.lr_min
-                        + 0.5
-                            * (t.learning_rate - t.lr_min)
-                            * (1.0 + (std::f64::consts::PI * done).cos());
+                    let step = (epoch - 1) * steps_per_epoch + k;
+                    lr = cosine(t.learning_rate, t.lr_min, step, total_steps);
                 }
                 let mut loss = 0.0;
                 let step = model.training_gradients(
@@ -417,22 +471,18 @@ pub fn train(
         let averaged = ema.as_ref().map_or(&model, |e| e.average());
         let validation = evaluate(averaged, &validation_set, t.batch_size, &device, dtype)?;
         let val_loss = validation_loss(&validation, t.energy_weight, t.force_weight);
-        let improved = val_loss < state.best_val_loss;
-        if improved {
+        if val_loss < state.best_val_loss {
             state.best_val_loss = val_loss;
             state.epochs_since_best = 0;
             checkpoint::save(&paths.best, averaged, &header)?;
         } else {
             state.epochs_since_best += 1;
-            if t.lr_schedule == "plateau" && state.epochs_since_best % t.lr_patience.max(1) == 0 {
-                lr *= t.lr_factor;
-            }
         }
-        state.learning_rate = if t.lr_schedule == "cosine" {
-            t.learning_rate
-        } else {
-            lr
-        };
+        let epoch_lr = lr;
+        if let Some(plateau) = state.plateau.as_mut() {
+            lr = plateau.step(val_loss, lr);
+        }
+        state.learning_rate = lr;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / chunks.len().max(1) as f64,
@@ -441,21 +491,15 @@ pub fn train(
             val_energy_rmse_per_atom: validation.energy_per_atom.rmse,
             val_force_mae: validation.forces.mae,
             val_force_rmse: validation.forces.rmse,
-            learning_rate: lr,
+            learning_rate: epoch_lr,
             epoch_s,
         };
         epochs.push(metrics);
         write_metrics(&paths.metrics, &epochs)?;
         checkpoint::save(&paths.checkpoint, averaged, &header)?;
-        // The state last: a crash before this line resumes from the previous epoch.
         state.epoch = epoch;
         state.ema_updates = ema.as_ref().map_or(0, |e| e.updates());
-        checkpoint::save(&paths.state_model, &model, &header)?;
-        if let Some(ema) = &ema {
-            checkpoint::save(&paths.state_ema, ema.average(), &header)?;
-        }
-        optim.save(&model, &paths.state_optimizer)?;
-        write_state(&paths.state, &state)?;
+        save_state(&paths, &state, &model, ema.as_ref(), &optim, &header)?;
         progress(Progress::Epoch(metrics));
         if let Some(patience) = t.early_stopping_patience
             && state.epochs_since_best >= patience
@@ -522,19 +566,6 @@ fn loss_and_derivatives(
 /// The training loss's weights on the validation set's mean square errors.
 fn validation_loss(validation: &Evaluation, w_e: f64, w_f: f64) -> f64 {
     w_e * validation.energy_per_atom.rmse.powi(2) + w_f * validation.forces.rmse.powi(2)
-}
-
-/// The ids of the model's float parameters, in visiting order.
-fn param_ids<M: Module>(model: &M) -> Vec<ParamId> {
-    struct Ids(Vec<ParamId>);
-    impl ModuleVisitor for Ids {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.id);
-        }
-    }
-    let mut ids = Ids(Vec::new());
-    model.visit(&mut ids);
-    ids.0
 }
 
 /// Gives the float parameters, in visiting order, the given ids.
@@ -613,6 +644,59 @@ fn read_metrics(path: &Path, epoch: usize) -> Result<Vec<EpochMetrics>> {
         }
     }
     Ok(epochs)
+}
+
+/// Writes the whole state into `state.new`, then swaps it for `state` (through `state.old`):
+/// a crash at any point leaves one complete state, which [`recover_state`] finds.
+fn save_state(
+    paths: &Paths,
+    state: &TrainerState,
+    model: &Nequip,
+    ema: Option<&ExponentialMovingAverage<Nequip>>,
+    optim: &AdamW,
+    header: &Header,
+) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| Error::Io { path, source }
+    };
+    if paths.state_new.exists() {
+        std::fs::remove_dir_all(&paths.state_new).map_err(io(&paths.state_new))?;
+    }
+    std::fs::create_dir_all(&paths.state_new).map_err(io(&paths.state_new))?;
+    let files = StateFiles::of(&paths.state_new);
+    checkpoint::save(&files.model, model, header)?;
+    if let Some(ema) = ema {
+        checkpoint::save(&files.ema, ema.average(), header)?;
+    }
+    optim.save(model, &files.optimizer)?;
+    write_state(&files.trainer, state)?;
+    if paths.state.exists() {
+        std::fs::rename(&paths.state, &paths.state_old).map_err(io(&paths.state))?;
+    }
+    std::fs::rename(&paths.state_new, &paths.state).map_err(io(&paths.state_new))?;
+    if paths.state_old.exists() {
+        std::fs::remove_dir_all(&paths.state_old).map_err(io(&paths.state_old))?;
+    }
+    Ok(())
+}
+
+/// After a crash inside [`save_state`]'s swap (`state` gone, `state.old` complete), puts the
+/// old state back; errors unless there is a state to resume from.
+fn recover_state(paths: &Paths) -> Result<()> {
+    if !paths.state.exists() && paths.state_old.exists() {
+        std::fs::rename(&paths.state_old, &paths.state).map_err(|source| Error::Io {
+            path: paths.state_old.display().to_string(),
+            source,
+        })?;
+    }
+    if !paths.state.exists() {
+        return Err(Error::Checkpoint {
+            file: paths.state.display().to_string(),
+            reason: "no state to resume from: the run never finished an epoch".into(),
+        });
+    }
+    Ok(())
 }
 
 fn write_state(path: &Path, state: &TrainerState) -> Result<()> {

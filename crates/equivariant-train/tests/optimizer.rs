@@ -1,5 +1,6 @@
-//! The trainer's AdamW (with global-norm clipping) and weight average against
-//! `torch.optim.AdamW`, `clip_grad_norm_` and `torch_ema` (`tools/reference/training/
+//! The trainer's AdamW (with global-norm clipping), weight average and learning-rate
+//! schedules against `torch.optim.AdamW`, `clip_grad_norm_`, `torch_ema`,
+//! `CosineAnnealingLR` and `ReduceLROnPlateau` (`tools/reference/training/
 //! make_optimizer_fixture.py`), f64 to 1e-12; and a saved optimizer state restores the
 //! same next step.
 
@@ -7,6 +8,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant_train::ema::ExponentialMovingAverage;
 use equivariant_train::optimizer::AdamW;
+use equivariant_train::schedule::{Plateau, cosine};
 use serde_json::Value;
 
 #[derive(Module, Debug)]
@@ -137,4 +139,36 @@ fn a_saved_state_gives_the_same_next_step() {
         .load(&next_restored, &path, &Device::flex())
         .unwrap_err();
     assert!(err.to_string().contains("optimizer.safetensors"), "{err}");
+}
+
+#[test]
+fn schedules_match_torch() {
+    let fixture = fixture();
+    let c = &fixture["schedules"]["cosine"];
+    let (lr, lr_min) = (c["lr"].as_f64().unwrap(), c["lr_min"].as_f64().unwrap());
+    let steps = c["steps"].as_u64().unwrap() as usize;
+    for (k, want) in floats(&c["lr_per_step"]).iter().enumerate() {
+        let got = cosine(lr, lr_min, k, steps);
+        assert!(
+            (got - want).abs() < 1e-12,
+            "cosine step {k}: {got} vs torch {want}"
+        );
+    }
+    let p = &fixture["schedules"]["plateau"];
+    let mut plateau = Plateau::new(
+        p["factor"].as_f64().unwrap(),
+        p["patience"].as_u64().unwrap() as usize,
+    );
+    let mut lr = p["lr"].as_f64().unwrap();
+    for (k, (loss, want)) in floats(&p["losses"])
+        .iter()
+        .zip(floats(&p["lr_after"]))
+        .enumerate()
+    {
+        lr = plateau.step(*loss, lr);
+        assert!(
+            (lr - want).abs() < 1e-15,
+            "plateau epoch {k}: {lr} vs torch {want}"
+        );
+    }
 }

@@ -146,6 +146,10 @@ fn bad_checkpoints_and_configs_are_typed_errors() {
             "learning_rate",
         ),
         (text.replace("dtype = \"f64\"", "dtype = \"f16\""), "dtype"),
+        (
+            text.replace("epochs = 1", "epochs = 1\nearly_stopping_patience = 0"),
+            "early_stopping_patience",
+        ),
         (text.replace("[model]", "[modle]"), "modle"),
     ] {
         std::fs::write(&path, bad).unwrap();
@@ -180,56 +184,75 @@ fn figures(epochs: &[EpochMetrics]) -> Vec<[f64; 7]> {
 }
 
 /// A run stopped in its second epoch (as Ctrl-C does) and resumed gives the uninterrupted
-/// run's losses, errors and rates exactly, with the cosine schedule and the moving average.
+/// run's losses, errors and rates exactly, with the cosine and the plateau schedules, the
+/// moving average, clipping and weight decay.
 #[test]
 fn a_resumed_run_continues_exactly() {
-    let extra = "lr_schedule = \"cosine\"\nlr_min = 0.001\nema_decay = 0.9\nmax_grad_norm = 1.0\nweight_decay = 0.01";
-    let dir = scratch("train_resume_whole");
-    let config = TrainConfig::read(&small_run(&dir, 3, extra)).unwrap();
-    let whole = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
-    assert!(!whole.interrupted);
+    let common = "ema_decay = 0.9\nmax_grad_norm = 1.0\nweight_decay = 0.01";
+    for (name, schedule) in [
+        ("cosine", "lr_schedule = \"cosine\"\nlr_min = 0.001"),
+        (
+            "plateau",
+            "lr_schedule = \"plateau\"\nlr_patience = 0\nlr_factor = 0.5",
+        ),
+    ] {
+        let extra = format!("{common}\n{schedule}");
+        let dir = scratch(&format!("train_resume_whole_{name}"));
+        let config = TrainConfig::read(&small_run(&dir, 3, &extra)).unwrap();
+        let whole = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+        assert!(!whole.interrupted);
 
-    let dir = scratch("train_resume_parts");
-    let config = TrainConfig::read(&small_run(&dir, 3, extra)).unwrap();
-    let stop = AtomicBool::new(false);
-    let first = trainer::train(&config, false, &stop, |p| {
-        if let Progress::Step {
-            epoch: 2, step: 2, ..
-        } = p
-        {
-            stop.store(true, Ordering::Relaxed);
-        }
-    })
-    .unwrap();
-    assert!(first.interrupted);
-    assert_eq!(
-        first.epochs.len(),
-        1,
-        "the unfinished epoch is not recorded"
-    );
-    assert!(checkpoint::load(&first.checkpoint, &Device::flex().autodiff()).is_ok());
-    let resumed = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
-    assert_eq!(figures(&resumed.epochs), figures(&whole.epochs));
-    // The cosine schedule: from 0.05 towards 0.001 over the 9 steps (3 per epoch).
-    let lr: Vec<f64> = whole.epochs.iter().map(|m| m.learning_rate).collect();
-    for (k, lr) in lr.iter().enumerate() {
-        let done = (3 * k + 2) as f64 / 9.0;
-        let expected = 0.001 + 0.5 * (0.05 - 0.001) * (1.0 + (std::f64::consts::PI * done).cos());
-        assert!(
-            (lr - expected).abs() < 1e-12,
-            "epoch {}: {lr} vs {expected}",
-            k + 1
+        let dir = scratch(&format!("train_resume_parts_{name}"));
+        let config = TrainConfig::read(&small_run(&dir, 3, &extra)).unwrap();
+        let stop = AtomicBool::new(false);
+        let first = trainer::train(&config, false, &stop, |p| {
+            if let Progress::Step {
+                epoch: 2, step: 2, ..
+            } = p
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+        })
+        .unwrap();
+        assert!(first.interrupted);
+        assert_eq!(
+            first.epochs.len(),
+            1,
+            "the unfinished epoch is not recorded"
         );
+        assert!(checkpoint::load(&first.checkpoint, &Device::flex().autodiff()).is_ok());
+        let resumed = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
+        assert_eq!(figures(&resumed.epochs), figures(&whole.epochs), "{name}");
+        let lr: Vec<f64> = whole.epochs.iter().map(|m| m.learning_rate).collect();
+        if name == "cosine" {
+            // From 0.05 towards 0.001 over the 9 steps (3 per epoch); each epoch's last.
+            for (k, lr) in lr.iter().enumerate() {
+                let expected = equivariant_train::schedule::cosine(0.05, 0.001, 3 * k + 2, 9);
+                assert_eq!(*lr, expected, "epoch {}", k + 1);
+            }
+        } else {
+            // Patience 0: halved after each epoch that does not improve on the best.
+            let val: Vec<f64> = whole.epochs.iter().map(|m| m.val_loss).collect();
+            let mut expected = 0.05;
+            let mut best = f64::INFINITY;
+            for (k, v) in val.iter().enumerate() {
+                assert_eq!(lr[k], expected, "epoch {}", k + 1);
+                if *v < best * (1.0 - 1e-4) {
+                    best = *v;
+                } else {
+                    expected *= 0.5;
+                }
+            }
+        }
     }
 }
 
 /// A rate too small to change a weight: the validation loss never improves after the first
-/// epoch, so early stopping ends the run after its patience, and the plateau schedule
-/// halves the rate each `lr_patience` epochs without improvement.
+/// epoch, so early stopping ends the run after its patience.
 #[test]
-fn early_stopping_and_the_plateau_schedule() {
+fn early_stopping_ends_a_run_that_stopped_improving() {
     let dir = scratch("train_early_stop");
-    let extra = "lr_schedule = \"plateau\"\nlr_patience = 1\nlr_factor = 0.5\nema_decay = 0.0\nearly_stopping_patience = 2";
+    let extra = "ema_decay = 0.0\nearly_stopping_patience = 2";
     let text = std::fs::read_to_string(small_run(&dir, 6, extra)).unwrap();
     std::fs::write(
         dir.join("config.toml"),
@@ -244,6 +267,119 @@ fn early_stopping_and_the_plateau_schedule() {
         3,
         "epoch 1 sets the best; 2 and 3 do not improve"
     );
-    let lr: Vec<f64> = outcome.epochs.iter().map(|m| m.learning_rate).collect();
-    assert_eq!(lr, [1e-30, 0.5e-30, 0.25e-30]);
+}
+
+/// Resuming checks what it resumes: a changed model or dtype is refused, a run that never
+/// finished an epoch has nothing to resume, and a state caught mid-swap (`state` gone,
+/// `state.old` complete) is recovered.
+#[test]
+fn resume_refuses_a_changed_run_and_recovers_a_mid_swap_state() {
+    let dir = scratch("train_resume_checks");
+    let path = small_run(&dir, 2, "ema_decay = 0.0");
+    let config = TrainConfig::read(&path).unwrap();
+    let err = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("no state to resume from"), "{err}");
+    let stop = AtomicBool::new(false);
+    trainer::train(&config, false, &stop, |p| {
+        if let Progress::Epoch(_) = p {
+            stop.store(true, Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (changed, what) in [
+        (
+            text.replace("num_features = 4", "num_features = 6"),
+            "num_features: 6",
+        ),
+        (text.replace("dtype = \"f64\"", "dtype = \"f32\""), "f32"),
+    ] {
+        std::fs::write(&path, changed).unwrap();
+        let config = TrainConfig::read(&path).unwrap();
+        let err = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap_err();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+        assert!(err.to_string().contains(what), "{err} should name {what}");
+    }
+    std::fs::write(&path, &text).unwrap();
+    std::fs::rename(dir.join("run/state"), dir.join("run/state.old")).unwrap();
+    let config = TrainConfig::read(&path).unwrap();
+    let outcome = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
+    assert_eq!(outcome.epochs.len(), 2);
+    assert!(!dir.join("run/state.old").exists());
+}
+
+/// Frames the trainer cannot use: no atoms, forces of another length, two atoms at one place.
+#[test]
+fn unusable_frames_are_typed_errors() {
+    let frames = extxyz::read(slice()).unwrap();
+    let mut frame = frames[0].clone();
+    frame.forces.as_mut().unwrap().pop();
+    let err = Dataset::from_frames(&[frame], "f.xyz", None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("frame 0 has 108 atoms but 107 forces"),
+        "{err}"
+    );
+    let mut empty = frames[0].clone();
+    empty.species.clear();
+    empty.positions.clear();
+    empty.forces = Some(Vec::new());
+    let err = Dataset::from_frames(&[frames[0].clone(), empty], "f.xyz", None).unwrap_err();
+    assert!(err.to_string().contains("frame 1 has no atoms"), "{err}");
+    let mut doubled = frames[0].clone();
+    doubled.positions[5] = doubled.positions[9];
+    let data = Dataset::from_frames(&[doubled], "f.xyz", None).unwrap();
+    let err = Batch::new(&[&data.samples[0]], 4.0, &Device::flex(), DType::F64).unwrap_err();
+    assert!(
+        err.to_string().contains("atoms 9 and 5") || err.to_string().contains("atoms 5 and 9"),
+        "{err}"
+    );
+}
+
+/// Validation frames from their own file: every frame of `path` trains, the validation
+/// errors are those of the other file's frames (checked against `evaluate` on them), and a
+/// fraction given beside the file is a configuration error.
+#[test]
+fn validation_frames_from_their_own_file() {
+    let dir = scratch("train_validation_file");
+    let config_path = small_run(&dir, 1, "ema_decay = 0.0");
+    let frames = extxyz::read(dir.join("small.extxyz")).unwrap();
+    extxyz::write(dir.join("train.extxyz"), &frames[..9]).unwrap();
+    extxyz::write(dir.join("valid.extxyz"), &frames[9..]).unwrap();
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let text = text
+        .replace(
+            "path = \"small.extxyz\"",
+            "path = \"train.extxyz\"\nvalidation_path = \"valid.extxyz\"",
+        )
+        .replace("validation = 0.25", "validation = 0.0");
+    std::fs::write(&config_path, &text).unwrap();
+    let config = TrainConfig::read(&config_path).unwrap();
+    let outcome = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+    let device = Device::flex().autodiff();
+    let data = Dataset::from_frames(
+        &frames[9..],
+        "valid",
+        Some(&["Au".to_string(), "Cu".to_string()]),
+    )
+    .unwrap();
+    let samples: Vec<_> = data.samples.iter().collect();
+    let errors =
+        equivariant_train::evaluate::evaluate(&outcome.model, &samples, 3, &device, DType::F64)
+            .unwrap();
+    let last = outcome.epochs.last().unwrap();
+    assert_eq!(
+        errors.forces.count,
+        3 * frames[9..].iter().map(|f| f.len()).sum::<usize>()
+    );
+    assert!((last.val_force_mae - errors.forces.mae).abs() < 1e-12 * (1.0 + errors.forces.mae));
+    assert!(!dir.join("run/test.extxyz").exists(), "no test frames");
+
+    std::fs::write(
+        &config_path,
+        text.replace("validation = 0.0", "validation = 0.2"),
+    )
+    .unwrap();
+    let err = TrainConfig::read(&config_path).unwrap_err();
+    assert!(err.to_string().contains("validation_path"), "{err}");
 }

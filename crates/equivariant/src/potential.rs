@@ -18,6 +18,15 @@ use crate::graph::{Batch, Cell, EdgeIndex, radius_graph_batched};
 use crate::{Error, Result};
 
 /// One structure: positions, species (type indices of the model) and, if periodic, its cell.
+///
+/// ```
+/// use burn::tensor::{DType, Device};
+/// use equivariant::potential::{AtomicGraph, Structure};
+/// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+/// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+/// assert_eq!(graph.species(), [0, 1]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Structure {
     /// Positions, `[n][3]`.
@@ -43,9 +52,10 @@ pub struct AtomicGraph {
 impl AtomicGraph {
     /// The graph of `structures` at cutoff `r_max`, edge vectors in `dtype` on `device`.
     ///
-    /// Errors: [`Error::InvalidArgument`] for no structures, or a structure whose species
-    /// and positions differ in length; [`Error::NonFinite`] for a NaN or infinite position;
-    /// the errors of [`radius_graph_batched`].
+    /// Errors: [`Error::InvalidArgument`] for no structures, a structure without atoms or
+    /// whose species and positions differ in length, or two atoms at the same place;
+    /// [`Error::NonFinite`] for a NaN or infinite position; the errors of
+    /// [`radius_graph_batched`].
     ///
     /// ```
     /// use burn::tensor::{DType, Device};
@@ -79,6 +89,12 @@ impl AtomicGraph {
         let mut species = Vec::new();
         let mut index = Vec::new();
         for (g, s) in structures.iter().enumerate() {
+            if s.positions.is_empty() {
+                return Err(Error::InvalidArgument {
+                    name: "structures",
+                    reason: format!("structure {g} has no atoms"),
+                });
+            }
             if s.species.len() != s.positions.len() {
                 return Err(Error::InvalidArgument {
                     name: "species",
@@ -112,6 +128,17 @@ impl AtomicGraph {
             Some(cells) => graph.edge_vec_batched(&positions, batch.index(), cells)?,
             None => graph.edge_vec(&positions, None)?,
         };
+        // Two atoms at one place (or an atom on its own image) make a zero-length edge, whose
+        // direction, and so the harmonics and the forces, are undefined.
+        if let Some(e) = edge_vec.chunks(3).position(|r| r.iter().all(|&x| x == 0.0)) {
+            return Err(Error::InvalidArgument {
+                name: "positions",
+                reason: format!(
+                    "atoms {} and {} of the batch are at the same place",
+                    graph.src[e], graph.dst[e]
+                ),
+            });
+        }
         let edges = EdgeIndex::new(&graph.src, &graph.dst, species.len())?;
         let e = graph.num_edges();
         let edge_vec = Tensor::<2>::from_data(TensorData::new(edge_vec, [e, 3]), (device, dtype));
@@ -134,27 +161,73 @@ impl AtomicGraph {
     }
 
     /// The type index of each atom, `[N]`.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!(graph.species(), [0, 1]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn species(&self) -> &[usize] {
         &self.species
     }
 
     /// Which structure each atom belongs to.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!(graph.batch().num_graphs(), 1);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn batch(&self) -> &Batch {
         &self.batch
     }
 
     /// The edges, `src_e -> dst_e`.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!((graph.edges().src(0), graph.edges().dst(0)), (1, 0));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn edges(&self) -> &Arc<EdgeIndex> {
         &self.edges
     }
 
     /// The edge vectors `r_e = pos[dst_e] - pos[src_e] - shift_e`, `[E, 3]`.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// // Edge 1 -> 0: pos[0] - pos[1].
+    /// assert_eq!(graph.edge_vec().clone().into_data().iter::<f64>().next(), Some(-1.5));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn edge_vec(&self) -> &Tensor<2> {
         &self.edge_vec
     }
 
     /// The cell volume of each structure periodic in all three directions (`None` for the
     /// others, which have no stress).
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!(graph.volumes(), [None]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn volumes(&self) -> &[Option<f64>] {
         &self.volumes
     }
@@ -165,22 +238,147 @@ impl AtomicGraph {
 /// Implementors give the energies and their tangent (for training on forces); the forces,
 /// virials and training gradients come with the trait. The edge vectors passed in are those
 /// of [`AtomicGraph::edge_vec`] (or a leaf of them that requires its gradient).
+///
+/// ```
+/// use burn::tensor::{DType, Device, Tensor};
+/// use equivariant::potential::{AtomicGraph, Potential, Structure};
+/// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+/// struct Springs { k: f64 }
+/// impl Potential for Springs {
+///     fn r_max(&self) -> f64 { 2.0 }
+///     fn num_types(&self) -> usize { 1 }
+///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+///     }
+///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+///     }
+/// }
+/// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+/// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+/// let model = Springs { k: 2.0 };
+/// let result = model.energy_forces(&graph)?;
+/// assert_eq!(result.energy.into_scalar::<f64>(), 4.5); // 2 edges * 2 * 1.5^2 / 2
+/// // Each atom pulled toward the other by 2 k |r|.
+/// assert_eq!(result.forces.into_data().iter::<f64>().next(), Some(6.0));
+/// # Ok::<(), equivariant::Error>(())
+/// ```
 pub trait Potential {
     /// The cutoff radius: the graph the model needs.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use equivariant::potential::{AtomicGraph, Potential, Structure};
+    /// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+    /// struct Springs { k: f64 }
+    /// impl Potential for Springs {
+    ///     fn r_max(&self) -> f64 { 2.0 }
+    ///     fn num_types(&self) -> usize { 1 }
+    ///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    ///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+    ///     }
+    ///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+    ///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+    ///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+    ///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+    ///     }
+    /// }
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let model = Springs { k: 2.0 };
+    /// assert_eq!(model.r_max(), 2.0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     fn r_max(&self) -> f64;
 
     /// The number of species (type indices `0..num_types`).
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use equivariant::potential::{AtomicGraph, Potential, Structure};
+    /// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+    /// struct Springs { k: f64 }
+    /// impl Potential for Springs {
+    ///     fn r_max(&self) -> f64 { 2.0 }
+    ///     fn num_types(&self) -> usize { 1 }
+    ///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    ///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+    ///     }
+    ///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+    ///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+    ///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+    ///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+    ///     }
+    /// }
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let model = Springs { k: 2.0 };
+    /// assert_eq!(model.num_types(), 1);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     fn num_types(&self) -> usize;
 
     /// The energy of each structure of `graph` at edge vectors `edge_vec`, `[G]`.
     ///
     /// Errors: an implementation's; [`Error::InvalidArgument`] for a species it does not
     /// know.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use equivariant::potential::{AtomicGraph, Potential, Structure};
+    /// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+    /// struct Springs { k: f64 }
+    /// impl Potential for Springs {
+    ///     fn r_max(&self) -> f64 { 2.0 }
+    ///     fn num_types(&self) -> usize { 1 }
+    ///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    ///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+    ///     }
+    ///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+    ///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+    ///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+    ///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+    ///     }
+    /// }
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let model = Springs { k: 2.0 };
+    /// assert_eq!(model.energy(&graph, graph.edge_vec().clone())?.into_scalar::<f64>(), 4.5);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     fn energy(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>>;
 
     /// [`energy`](Potential::energy) and its tangent along the edge-vector direction `s`
     /// (`[E, 3]`): `(E_g [G], sum_g dE_g/dr . s [1])`, both differentiable in the
     /// parameters (and in `edge_vec`, `s`).
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use equivariant::potential::{AtomicGraph, Potential, Structure};
+    /// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+    /// struct Springs { k: f64 }
+    /// impl Potential for Springs {
+    ///     fn r_max(&self) -> f64 { 2.0 }
+    ///     fn num_types(&self) -> usize { 1 }
+    ///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    ///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+    ///     }
+    ///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+    ///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+    ///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+    ///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+    ///     }
+    /// }
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let model = Springs { k: 2.0 };
+    /// let s = graph.edge_vec().clone(); // along the bond: dE = k sum r . r
+    /// let (_, d) = model.energy_tangent(&graph, graph.edge_vec().clone(), s)?;
+    /// assert_eq!(d.into_scalar::<f64>(), 9.0);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     fn energy_tangent(
         &self,
         graph: &AtomicGraph,
@@ -189,6 +387,30 @@ pub trait Potential {
     ) -> Result<(Tensor<1>, Tensor<1>)>;
 
     /// The energies, forces and virials of `graph` ([`forces::energy_forces`](crate::forces::energy_forces)).
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use equivariant::potential::{AtomicGraph, Potential, Structure};
+    /// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+    /// struct Springs { k: f64 }
+    /// impl Potential for Springs {
+    ///     fn r_max(&self) -> f64 { 2.0 }
+    ///     fn num_types(&self) -> usize { 1 }
+    ///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    ///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+    ///     }
+    ///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+    ///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+    ///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+    ///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+    ///     }
+    /// }
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let model = Springs { k: 2.0 };
+    /// assert_eq!(model.energy_forces(&graph)?.virial.dims(), [1, 3, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     fn energy_forces(&self, graph: &AtomicGraph) -> Result<EnergyForces> {
         energy_forces(&graph.edges, &graph.batch, graph.edge_vec.clone(), |r| {
             self.energy(graph, r)
@@ -198,6 +420,35 @@ pub trait Potential {
     /// The gradient of a loss of the energies, forces and virials with respect to every
     /// parameter (and the positions, if `positions`):
     /// [`forces::training_gradients`](crate::forces::training_gradients) on this model.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use equivariant::potential::{AtomicGraph, Potential, Structure};
+    /// /// `E = k sum_e |r_e|^2 / 2` over the directed edges: a harmonic pair potential.
+    /// struct Springs { k: f64 }
+    /// impl Potential for Springs {
+    ///     fn r_max(&self) -> f64 { 2.0 }
+    ///     fn num_types(&self) -> usize { 1 }
+    ///     fn energy(&self, _: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+    ///         Ok(r.powi_scalar(2).sum().mul_scalar(0.5 * self.k))
+    ///     }
+    ///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+    ///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+    ///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+    ///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+    ///     }
+    /// }
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let model = Springs { k: 2.0 };
+    /// use equivariant::forces::LossDerivatives;
+    /// // L = sum F^2: dL/dF = 2 F; no parameters, so only dL/dpos.
+    /// let step = model.training_gradients(&graph, |r| Ok(LossDerivatives {
+    ///     energy: vec![0.0], forces: r.forces.clone().mul_scalar(2.0), virial: None,
+    /// }), true)?;
+    /// assert_eq!(step.positions.unwrap().dims(), [2, 3]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     fn training_gradients(
         &self,
         graph: &AtomicGraph,

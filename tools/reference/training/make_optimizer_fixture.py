@@ -1,6 +1,8 @@
-"""Oracle for the trainer's optimizer and weight average: torch.optim.AdamW after
-torch.nn.utils.clip_grad_norm_, and torch_ema.ExponentialMovingAverage (what NequIP's
-trainer uses), on two parameters over four steps of fixed gradients, float64.
+"""Oracle for the trainer's optimizer, weight average and learning-rate schedules:
+torch.optim.AdamW after torch.nn.utils.clip_grad_norm_, torch_ema.ExponentialMovingAverage
+(what NequIP's trainer uses), on two parameters over four steps of fixed gradients, float64;
+torch's CosineAnnealingLR stepped per step and ReduceLROnPlateau fed a fixed sequence of
+validation losses.
 
 Run from the repository root (torch from /work/venv-e3nn; torch-ema from PyPI):
 
@@ -55,6 +57,28 @@ def run(lr, weight_decay, max_grad_norm, decay):
     }
 
 
+def schedules():
+    p = torch.nn.Parameter(torch.zeros(1))
+    optim = torch.optim.SGD([p], lr=0.05)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=9, eta_min=0.001)
+    cosine_lr = []
+    for _ in range(9):
+        cosine_lr.append(optim.param_groups[0]["lr"])
+        optim.step()
+        cosine.step()
+    optim = torch.optim.SGD([p], lr=0.01)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optim, mode="min", factor=0.5, patience=2)
+    losses = [1.0, 0.9, 0.95, 0.9, 0.89995, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85, 0.7, 0.71, 0.72, 0.73]
+    plateau_lr = []
+    for loss in losses:
+        plateau.step(loss)
+        plateau_lr.append(optim.param_groups[0]["lr"])
+    return {
+        "cosine": {"lr": 0.05, "lr_min": 0.001, "steps": 9, "lr_per_step": cosine_lr},
+        "plateau": {"lr": 0.01, "factor": 0.5, "patience": 2, "losses": losses, "lr_after": plateau_lr},
+    }
+
+
 def main():
     cases = [
         run(0.1, 0.0, None, 0.99),
@@ -69,6 +93,7 @@ def main():
                 "torch_ema_version": "0.3",
                 "initial": {"a": [0.5, -1.25, 2.0], "b": [0.1, 0.2, -0.3, 0.4]},
                 "cases": cases,
+                "schedules": schedules(),
             },
             indent=1,
         )

@@ -477,3 +477,176 @@ fn bad_input_is_a_typed_error() {
             .is_err()
     );
 }
+
+/// The parameters of a fixture case, as a safetensors file (f64) under our module paths.
+fn fixture_store(params: &serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = params
+        .iter()
+        .map(|(path, p)| {
+            let shape: Vec<usize> = p["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            let bytes = f64s(&p["values"])
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
+            (path.clone(), shape, bytes)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = buffers
+        .iter()
+        .map(|(path, shape, bytes)| {
+            (
+                path.clone(),
+                TensorView::new(Dtype::F64, shape.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+/// The whole model against nequip 0.6.2 itself (`tools/reference/nequip/
+/// make_model_fixture.py`: its `model_from_config` with one-hot species, `ConvNetLayer`s,
+/// the per-species rescale; e3nn's weights copied in): the energy, the forces, and the
+/// gradient of `sum(F * c)` with respect to every weight (NequIP's `create_graph=True`), for
+/// `l_max` 1 and 2, both parities, and three layers (where `0o` gates appear); f64 to 1e-10.
+/// The SO(3) case of three layers at `l_max` 2 is the one whose energy is not invariant
+/// under inversion: it pins the edge direction (reversed edges miss it by 8e-5).
+#[test]
+fn the_model_matches_nequip() {
+    use equivariant::store::{ModuleSnapshot, SafetensorsStore};
+    let fixture = load_fixture!("nequip_model");
+    let device = device();
+    for (k, case) in fixture["cases"].as_array().unwrap().iter().enumerate() {
+        let h = &case["hyper"];
+        let int = |key: &str| h[key].as_u64().unwrap() as usize;
+        let config = NequipConfig {
+            num_layers: int("num_layers"),
+            l_max: int("l_max") as u32,
+            parity: h["parity"].as_bool().unwrap(),
+            num_features: int("num_features"),
+            num_basis: int("num_basis"),
+            polynomial_cutoff_p: int("PolynomialCutoff_p") as u32,
+            invariant_layers: int("invariant_layers"),
+            invariant_neurons: int("invariant_neurons"),
+            avg_num_neighbors: h["avg_num_neighbors"].as_f64().unwrap(),
+            use_sc: h["use_sc"].as_bool().unwrap(),
+            resnet: h["resnet"].as_bool().unwrap(),
+            ..NequipConfig::new(int("num_types"), h["r_max"].as_f64().unwrap())
+        };
+        let mut model = equivariant::util::cast(config.init(&device).unwrap(), DType::F64);
+        let params = case["params"].as_object().unwrap();
+        let mut store = SafetensorsStore::from_bytes(Some(fixture_store(params)));
+        let applied = model.load_from(&mut store).unwrap();
+        assert!(
+            applied.missing.is_empty() && applied.unused.is_empty(),
+            "case {k}: {applied:?}"
+        );
+        let positions: Vec<[f64; 3]> = case["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let p = f64s(p);
+                [p[0], p[1], p[2]]
+            })
+            .collect();
+        let species = case["species"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as usize)
+            .collect();
+        let n = positions.len();
+        let structure = Structure {
+            positions,
+            species,
+            cell: None,
+        };
+        let g = AtomicGraph::new(&[structure], model.r_max(), &device, DType::F64).unwrap();
+        assert_eq!(
+            2 * g.edges().num_edges(),
+            f64s(&case["edge_index"]).len(),
+            "case {k}: the same graph"
+        );
+        let c: Vec<f64> = f64s(&case["c"]);
+        let step = model
+            .training_gradients(
+                &g,
+                |_| {
+                    Ok(LossDerivatives {
+                        energy: vec![0.0],
+                        forces: Tensor::from_data(
+                            TensorData::new(c.clone(), [n, 3]),
+                            (&device, DType::F64),
+                        ),
+                        virial: None,
+                    })
+                },
+                false,
+            )
+            .unwrap();
+        let close = |what: &str, got: &[f64], want: &[f64]| {
+            let tol = 1e-10 * (1.0 + want.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+            assert_close(&format!("case {k} {what}"), got, want, tol);
+        };
+        let result = step.energy_forces;
+        close(
+            "energy",
+            &values(result.energy),
+            &[case["energy"].as_f64().unwrap()],
+        );
+        close("forces", &values(result.forces), &f64s(&case["forces"]));
+        let grads = step.gradients;
+        let expected = case["grad_params"].as_object().unwrap();
+        let mut checked = 0;
+        let mut check = |path: &str, got: Option<Vec<f64>>| {
+            let want = f64s(&expected[path]);
+            close(
+                &format!("dL/d {path}"),
+                &got.unwrap_or_else(|| panic!("{path}: no gradient")),
+                &want,
+            );
+            checked += 1;
+        };
+        let grad1 = |p: &Param<Tensor<1>>| p.val().grad(&grads).map(values);
+        let grad2 = |p: &Param<Tensor<2>>| p.val().grad(&grads).map(values);
+        check(
+            "chemical_embedding.weight",
+            model.chemical_embedding.weight.as_ref().and_then(grad1),
+        );
+        for (i, layer) in model.layers.iter().enumerate() {
+            let conv = &layer.conv;
+            check(
+                &format!("layers.{i}.conv.linear_1.weight"),
+                conv.linear_1.weight.as_ref().and_then(grad1),
+            );
+            check(
+                &format!("layers.{i}.conv.linear_2.weight"),
+                conv.linear_2.weight.as_ref().and_then(grad1),
+            );
+            let sc = conv.sc.as_ref().and_then(|sc| sc.weight.as_ref());
+            check(&format!("layers.{i}.conv.sc.weight"), sc.and_then(grad1));
+            for (w, weight) in conv.fc.weights.iter().enumerate() {
+                check(&format!("layers.{i}.conv.fc.weights.{w}"), grad2(weight));
+            }
+        }
+        check(
+            "conv_to_output_hidden.weight",
+            model.conv_to_output_hidden.weight.as_ref().and_then(grad1),
+        );
+        check(
+            "output_hidden_to_scalar.weight",
+            model
+                .output_hidden_to_scalar
+                .weight
+                .as_ref()
+                .and_then(grad1),
+        );
+        assert_eq!(checked, expected.len(), "case {k}: every weight's gradient");
+    }
+}

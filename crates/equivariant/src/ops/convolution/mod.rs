@@ -167,6 +167,15 @@ pub fn fused_convolution(
 }
 
 /// A value and its tangent (directional derivative): `(x, dx)`, `dx = None` for a constant.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant::ops::Dual;
+/// let device = Device::flex();
+/// let moving: Dual = (Tensor::ones([2, 3], &device), Some(Tensor::zeros([2, 3], &device)));
+/// let constant: Dual = (Tensor::ones([2, 3], &device), None);
+/// assert!(moving.1.is_some() && constant.1.is_none());
+/// ```
 pub type Dual = (Tensor<2>, Option<Tensor<2>>);
 
 /// [`fused_convolution`] and its tangent: `(out, d_out)` for inputs moving along `dx1`,

@@ -27,6 +27,18 @@ pub(super) struct EdgeInputs<'a> {
     pub edge_embedding: (Tensor<2>, Option<Tensor<2>>),
 }
 
+/// What every layer of a model shares: the species one-hots' and edge harmonics' irreps,
+/// the radial MLP's shape, the normalization and the connections.
+pub(super) struct LayerSettings<'a> {
+    pub irreps_node_attr: &'a Irreps,
+    pub irreps_edge_attr: &'a Irreps,
+    pub num_basis: usize,
+    pub neurons: &'a [usize],
+    pub avg_num_neighbors: f64,
+    pub use_sc: bool,
+    pub resnet: bool,
+}
+
 /// NequIP's `InteractionBlock`:
 ///
 /// `out_i = linear_2( 1/sqrt(avg_num_neighbors) sum_{j -> i} linear_1(x)_j (x)_{uvu}
@@ -34,6 +46,16 @@ pub(super) struct EdgeInputs<'a> {
 ///
 /// with `fc` a radial MLP (silu, no biases) giving the product's per-edge weights, `sc` a
 /// fully connected product with the species one-hot.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use equivariant::nn::models::nequip::NequipConfig;
+/// let model = NequipConfig { num_layers: 2, num_features: 4, ..NequipConfig::new(2, 3.0) }.init(&Device::flex())?;
+/// let block = &model.layers[0].conv;
+/// assert!(block.sc.is_some());
+/// assert_eq!(block.fc.hs().last(), Some(&block.tp.weight_numel()));
+/// # Ok::<(), equivariant::Error>(())
+/// ```
 #[derive(Module, Debug)]
 pub struct InteractionBlock {
     /// `Linear(irreps_in, irreps_in)`.
@@ -51,21 +73,22 @@ pub struct InteractionBlock {
 }
 
 impl InteractionBlock {
-    /// The block from `irreps_in` to `irreps_out` for edge harmonics `irreps_edge_attr`,
-    /// species one-hots `irreps_node_attr` and a radial MLP of hidden widths `neurons` on
-    /// `num_basis` inputs.
-    #[allow(clippy::too_many_arguments)]
+    /// The block from `irreps_in` to `irreps_out` with the shared `settings`.
     fn new(
         irreps_in: &Irreps,
         irreps_out: &Irreps,
-        irreps_node_attr: &Irreps,
-        irreps_edge_attr: &Irreps,
-        num_basis: usize,
-        neurons: &[usize],
-        avg_num_neighbors: f64,
-        use_sc: bool,
+        settings: &LayerSettings,
         device: &Device,
     ) -> Result<Self> {
+        let LayerSettings {
+            irreps_node_attr,
+            irreps_edge_attr,
+            num_basis,
+            neurons,
+            avg_num_neighbors,
+            use_sc,
+            ..
+        } = *settings;
         let linear_1 = LinearConfig::new(irreps_in, irreps_in).init(device)?;
         let plan = sorted_uvu_tensor_product(irreps_in, irreps_edge_attr, irreps_out, false)?;
         let mid = plan.irreps_out().simplify();
@@ -155,6 +178,15 @@ impl InteractionBlock {
 /// NequIP's `ConvNetLayer`: an [`InteractionBlock`] to the reachable part of the hidden
 /// irreps (scalars, gates, gated), the gate, and the input added back when `resnet` and the
 /// irreps agree.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use equivariant::nn::models::nequip::NequipConfig;
+/// let model = NequipConfig { num_layers: 2, num_features: 4, ..NequipConfig::new(2, 3.0) }.init(&Device::flex())?;
+/// // From 4x0e, 0e x (0e + 1o) reaches 0e and 1o of the hidden irreps: 1o is gated.
+/// assert_eq!(model.layers[0].equivariant_nonlin.irreps_out().to_string(), "4x0e+4x1o");
+/// # Ok::<(), equivariant::Error>(())
+/// ```
 #[derive(Module, Debug)]
 pub struct ConvNetLayer {
     /// The interaction block.
@@ -168,39 +200,22 @@ pub struct ConvNetLayer {
 impl ConvNetLayer {
     /// The layer from `irreps_in`, keeping of `feature_irreps_hidden` what `irreps_in` times
     /// the edge harmonics reaches.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         irreps_in: &Irreps,
         feature_irreps_hidden: &Irreps,
-        irreps_node_attr: &Irreps,
-        irreps_edge_attr: &Irreps,
-        num_basis: usize,
-        neurons: &[usize],
-        avg_num_neighbors: f64,
-        use_sc: bool,
-        resnet: bool,
+        settings: &LayerSettings,
         device: &Device,
     ) -> Result<Self> {
         let gate = gate_for(
             irreps_in,
             feature_irreps_hidden,
-            irreps_edge_attr,
+            settings.irreps_edge_attr,
             GateRule::Nequip,
         )?;
         let conv_irreps_out = gate.irreps_in().simplify();
-        let conv = InteractionBlock::new(
-            irreps_in,
-            &conv_irreps_out,
-            irreps_node_attr,
-            irreps_edge_attr,
-            num_basis,
-            neurons,
-            avg_num_neighbors,
-            use_sc,
-            device,
-        )?;
+        let conv = InteractionBlock::new(irreps_in, &conv_irreps_out, settings, device)?;
         Ok(ConvNetLayer {
-            resnet: resnet && gate.irreps_out() == irreps_in,
+            resnet: settings.resnet && gate.irreps_out() == irreps_in,
             conv,
             equivariant_nonlin: gate,
         })

@@ -7,7 +7,9 @@
 //! The layout follows `nequip` 0.6 (one-hot species as node attributes, `chemical_embedding`
 //! and `conv_to_output_hidden` linears, e3nn's `FullyConnectedNet` radial MLP), with the
 //! defaults of its example configurations; the edge embedding matches NequIP's to 1e-12
-//! (`tools/reference/nequip/make_radial_fixture.py`).
+//! (`tools/reference/nequip/make_radial_fixture.py`). The Bessel frequencies stay at their
+//! initial `n pi / r_max` (NequIP 0.6 trains them by default, `BesselBasis_trainable`; its
+//! 0.19 does not), and the per-species scales and shifts are not trained (NequIP's default).
 
 mod interaction;
 mod radial;
@@ -19,8 +21,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Normalization, Parity, SphericalHarmonicsPlan};
 use equivariant_core::{Error, Result};
 
-use interaction::EdgeInputs;
 pub use interaction::{ConvNetLayer, InteractionBlock};
+use interaction::{EdgeInputs, LayerSettings};
 pub use radial::RadialBasisEdgeEncoding;
 
 use crate::o3::{Linear, LinearConfig};
@@ -169,19 +171,17 @@ impl NequipConfig {
         let neurons = vec![self.invariant_neurons; self.invariant_layers];
         let mut irreps = scalars(self.num_features);
         let mut layers = Vec::with_capacity(self.num_layers);
+        let settings = LayerSettings {
+            irreps_node_attr: &node_attr,
+            irreps_edge_attr: &irreps_edge_sh,
+            num_basis: self.num_basis,
+            neurons: &neurons,
+            avg_num_neighbors: self.avg_num_neighbors,
+            use_sc: self.use_sc,
+            resnet: self.resnet,
+        };
         for _ in 0..self.num_layers {
-            let layer = ConvNetLayer::new(
-                &irreps,
-                &hidden,
-                &node_attr,
-                &irreps_edge_sh,
-                self.num_basis,
-                &neurons,
-                self.avg_num_neighbors,
-                self.use_sc,
-                self.resnet,
-                device,
-            )?;
+            let layer = ConvNetLayer::new(&irreps, &hidden, &settings, device)?;
             irreps = layer.irreps_out().clone();
             layers.push(layer);
         }
