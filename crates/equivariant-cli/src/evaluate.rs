@@ -1,6 +1,7 @@
 //! `equivariant evaluate CHECKPOINT DATA.xyz`: a trained potential's errors on labelled
 //! structures (energy per atom, forces, stress) and a parity plot of the forces.
 
+use equivariant::nn::models::nequip::Nequip;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
@@ -31,7 +32,7 @@ pub struct EvaluateArgs {
 /// Runs `equivariant evaluate`.
 pub fn evaluate(args: &EvaluateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex().autodiff();
-    let (model, header) = checkpoint::load(&args.checkpoint, &device)?;
+    let (model, header) = checkpoint::load::<Nequip>(&args.checkpoint, &device)?;
     let frames = extxyz::read(&args.data)?;
     let data = Dataset::from_frames(
         &frames,

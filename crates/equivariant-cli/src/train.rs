@@ -3,6 +3,7 @@
 //! Ctrl-C stops after the current step with the last epoch's checkpoint intact, and
 //! `--resume` continues the run.
 
+use equivariant::nn::models::nequip::Nequip;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,7 +70,7 @@ pub fn train(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let total_epochs = t.epochs;
     let mut steps_done = 0usize;
-    let outcome = trainer::train(&config, args.resume, &STOP, |p| match p {
+    let outcome = trainer::train::<Nequip>(&config, args.resume, &STOP, |p| match p {
         Progress::Step {
             epoch,
             step,

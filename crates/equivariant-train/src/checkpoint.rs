@@ -1,47 +1,55 @@
 //! Checkpoints: the parameters as safetensors, with what rebuilds the model (species, model
-//! section, `avg_num_neighbors`, dtype) in the file's metadata, so a checkpoint is
+//! section, the training set's statistics, dtype) in the file's metadata, so a checkpoint is
 //! self-describing. Written to a temporary file and renamed: a crash mid-write leaves the
 //! last good checkpoint.
 
 use std::path::Path;
 
 use burn::tensor::{DType, Device};
-use equivariant::nn::models::nequip::Nequip;
 use equivariant::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelConfig;
 use crate::files::read_safetensors;
+use crate::model::Trainable;
+use crate::statistics::Statistics;
 use crate::{Error, Result};
 
 /// The metadata key holding the [`Header`] as TOML.
 const KEY: &str = "equivariant";
 
-/// What a checkpoint says about its model.
+/// What a checkpoint says about its model: enough to rebuild it (the model's configuration
+/// section `C`, the species, the training set's statistics, the dtype).
 ///
 /// ```
 /// use burn::tensor::Device;
+/// use equivariant::nn::models::nequip::Nequip;
 /// use equivariant_train::checkpoint::{self, Header};
-/// let model_config: equivariant_train::config::ModelConfig =
-///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8")?;
+/// use equivariant_train::model::Trainable;
+/// use equivariant_train::statistics::Statistics;
+/// let section: equivariant_train::config::ModelConfig =
+///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4")?;
+/// let statistics = Statistics { avg_num_neighbors: 6.0, per_atom_energy_mean: -3.0, forces_rms: 0.5 };
 /// let device = Device::flex();
-/// let model = model_config.nequip(2, 6.0).init(&device)?;
-/// let header = Header { species: vec!["Au".into(), "Cu".into()], avg_num_neighbors: 6.0, dtype: "f32".into(), model: model_config };
+/// let model = Nequip::build(&section, 2, &statistics, &device)?;
+/// let header = Header { species: vec!["Au".into(), "Cu".into()], statistics, dtype: "f32".into(), model: section };
 /// let path = std::env::temp_dir().join("equivariant_doc_checkpoint.safetensors");
 /// checkpoint::save(&path, &model, &header)?;
-/// assert_eq!(checkpoint::load(&path, &device)?.1, header);
+/// let (loaded, read): (Nequip, _) = checkpoint::load(&path, &device)?;
+/// assert_eq!(read, header);
+/// std::fs::write(&path, b"not a checkpoint")?;
+/// assert!(checkpoint::load::<Nequip>(&path, &device).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Header {
+pub struct Header<C> {
     /// The chemical symbol of each type index.
     pub species: Vec<String>,
-    /// The convolutions' normalization fitted from the training set.
-    pub avg_num_neighbors: f64,
+    /// The training set's statistics the model was built with.
+    pub statistics: Statistics,
     /// `"f32"` or `"f64"`.
     pub dtype: String,
-    /// The model's hyperparameters.
-    pub model: ModelConfig,
+    /// The model's configuration section.
+    pub model: C,
 }
 
 /// The dtype a configuration or header names, `"f32"` or `"f64"`.
@@ -65,25 +73,12 @@ pub fn dtype(name: &str) -> Result<DType> {
     }
 }
 
-/// Writes `model` and `header` to `path` (through `path.tmp`, then a rename).
+/// Writes `model` and `header` to `path` (through `path.tmp`, then a rename): see
+/// [`Header`] for an example.
 ///
 /// Errors: [`Error::Checkpoint`] if the model cannot be serialized; [`Error::Io`] for a
 /// file that cannot be written.
-///
-/// ```
-/// use burn::tensor::Device;
-/// use equivariant_train::checkpoint::{self, Header};
-/// let model_config: equivariant_train::config::ModelConfig =
-///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8")?;
-/// let device = Device::flex();
-/// let model = model_config.nequip(2, 6.0).init(&device)?;
-/// let header = Header { species: vec!["Au".into(), "Cu".into()], avg_num_neighbors: 6.0, dtype: "f32".into(), model: model_config };
-/// let path = std::env::temp_dir().join("equivariant_doc_checkpoint.safetensors");
-/// checkpoint::save(&path, &model, &header)?;
-/// assert!(path.exists());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn save(path: &Path, model: &Nequip, header: &Header) -> Result<()> {
+pub fn save<M: Trainable>(path: &Path, model: &M, header: &Header<M::Config>) -> Result<()> {
     let file = path.display().to_string();
     let fail = |reason: String| Error::Checkpoint {
         file: file.clone(),
@@ -98,42 +93,30 @@ pub fn save(path: &Path, model: &Nequip, header: &Header) -> Result<()> {
     crate::files::write_atomically(path, &bytes)
 }
 
-/// The model of the checkpoint at `path`, on `device`, and its header.
+/// The model of the checkpoint at `path`, on `device`, and its header: see [`Header`] for an
+/// example.
 ///
 /// Errors: [`Error::Io`] for a file that cannot be read; [`Error::Checkpoint`] naming the
-/// file for one that is not a safetensors file, has no equivariant header, or whose
+/// file for one that is not a safetensors file, has no header of this model type, or whose
 /// parameters do not fit the model the header describes.
-///
-/// ```
-/// use equivariant::potential::Potential;
-/// use burn::tensor::Device;
-/// use equivariant_train::checkpoint::{self, Header};
-/// let model_config: equivariant_train::config::ModelConfig =
-///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8")?;
-/// let device = Device::flex();
-/// let model = model_config.nequip(2, 6.0).init(&device)?;
-/// let header = Header { species: vec!["Au".into(), "Cu".into()], avg_num_neighbors: 6.0, dtype: "f32".into(), model: model_config };
-/// let path = std::env::temp_dir().join("equivariant_doc_load.safetensors");
-/// checkpoint::save(&path, &model, &header)?;
-/// let (loaded, _) = checkpoint::load(&path, &device)?;
-/// assert_eq!(loaded.r_max(), 3.0);
-/// std::fs::write(&path, b"not a checkpoint")?;
-/// assert!(checkpoint::load(&path, &device).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn load(path: &Path, device: &Device) -> Result<(Nequip, Header)> {
+pub fn load<M: Trainable>(path: &Path, device: &Device) -> Result<(M, Header<M::Config>)> {
     let file = path.display().to_string();
     let fail = |reason: String| Error::Checkpoint {
         file: file.clone(),
         reason,
     };
     let (bytes, text) = read_safetensors(path, KEY, "a checkpoint of equivariant train")?;
-    let header: Header = toml::from_str(&text).map_err(|e| fail(format!("bad header: {e}")))?;
-    let config = header
-        .model
-        .nequip(header.species.len(), header.avg_num_neighbors);
+    let header: Header<M::Config> =
+        toml::from_str(&text).map_err(|e| fail(format!("bad header: {e}")))?;
     let dtype = dtype(&header.dtype).map_err(|e| fail(e.to_string()))?;
-    let mut model = equivariant::util::cast(config.init(device)?, dtype);
+    let model = crate::model::build_seeded::<M>(
+        &header.model,
+        header.species.len(),
+        &header.statistics,
+        device,
+        None,
+    )?;
+    let mut model = equivariant::util::cast(model, dtype);
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = model
         .load_from(&mut store)

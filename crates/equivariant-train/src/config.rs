@@ -17,7 +17,8 @@ use crate::{Error, Result};
 /// std::fs::write(&path, "[data]\npath = \"data.xyz\"\n[model]\nr_max = 4.0\n[training]\nepochs = 5\noutput = \"run\"\n")?;
 /// let config = equivariant_train::config::TrainConfig::read(&path)?;
 /// assert_eq!(config.data.path, dir.join("data.xyz")); // relative to the file
-/// assert_eq!((config.model.num_layers, config.training.batch_size), (4, 5)); // defaults
+/// assert_eq!(config.model["r_max"].as_float(), Some(4.0)); // the section as written
+/// assert_eq!(config.training.batch_size, 5); // a default
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +26,9 @@ use crate::{Error, Result};
 pub struct TrainConfig {
     /// Where the data comes from and how it is split.
     pub data: DataConfig,
-    /// The model's hyperparameters.
-    pub model: ModelConfig,
+    /// The model's section, as written: the model type reads it
+    /// ([`Trainable::Config`](crate::model::Trainable::Config); NequIP's is [`ModelConfig`]).
+    pub model: toml::Table,
     /// The optimization.
     pub training: TrainingConfig,
 }
@@ -342,6 +344,28 @@ impl TrainConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// The `[model]` section as the configuration type `C` of a model.
+    ///
+    /// Errors: [`Error::Config`] naming the section for keys `C` does not know or values of
+    /// the wrong type.
+    ///
+    /// ```
+    /// use equivariant_train::config::{ModelConfig, TrainConfig};
+    /// let config: TrainConfig = toml::from_str(
+    ///     "[data]\npath = \"a.xyz\"\n[model]\nr_max = 4.0\n[training]\nepochs = 1\noutput = \"run\"",
+    /// )?;
+    /// assert_eq!(config.model_section::<ModelConfig>()?.num_layers, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn model_section<C: serde::de::DeserializeOwned>(&self) -> Result<C> {
+        self.model.clone().try_into().map_err(|e| Error::Config {
+            file: "[model]".into(),
+            reason: e.to_string(),
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Training interatomic potentials of `equivariant` from the command line's configuration:
 //!
-//! - [`config`]: the TOML file (`[data]`, `[model]`, `[training]`);
+//! - [`config`]: the TOML file (`[data]`, `[model]`, `[training]`); [`model`]: what a
+//!   model needs to be trained ([`model::Trainable`], implemented by NequIP);
 //! - [`dataset`]: labelled structures from extended XYZ, batches of them as one graph;
 //! - [`statistics`]: what NequIP fits from the training set (neighbours, shift, scale);
 //! - [`trainer`]: the loop (loss through the forces, AdamW, schedules, validation metrics,
@@ -17,6 +18,7 @@ pub mod ema;
 mod error;
 pub mod evaluate;
 mod files;
+pub mod model;
 pub mod optimizer;
 pub mod schedule;
 pub mod statistics;

@@ -8,7 +8,7 @@ use equivariant::potential::{AtomicGraph, Structure};
 use crate::Result;
 use crate::dataset::Sample;
 
-/// The training set's statistics.
+/// The training set's statistics (kept in checkpoints: a model is rebuilt from them).
 ///
 /// ```
 /// use equivariant_train::statistics::Statistics;
@@ -21,7 +21,7 @@ use crate::dataset::Sample;
 /// assert!((stats.forces_rms - (0.02f64 / 6.0).sqrt()).abs() < 1e-15);
 /// # Ok::<(), equivariant_train::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Statistics {
     /// Edges per atom within the cutoff.
     pub avg_num_neighbors: f64,

@@ -9,16 +9,13 @@
 //! moments and the schedule, so it continues with the losses the uninterrupted run has.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::module::{ModuleMapper, Param, ParamId};
 use burn::tensor::{Device, Tensor, TensorData};
 use equivariant::forces::{EnergyForces, LossDerivatives};
-use equivariant::nn::models::nequip::Nequip;
-use equivariant::potential::Potential;
 use equivariant_data::{extxyz, split};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -30,6 +27,7 @@ use crate::dataset::{Batch, Dataset, Sample};
 use crate::ema::ExponentialMovingAverage;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::files::write_atomically;
+use crate::model::{Trainable, build_seeded};
 use crate::optimizer::{AdamW, param_ids};
 use crate::schedule::{Plateau, cosine};
 use crate::statistics::Statistics;
@@ -39,6 +37,7 @@ use crate::{Error, Result};
 ///
 /// ```
 /// use std::sync::atomic::AtomicBool;
+/// use equivariant::nn::models::nequip::Nequip;
 /// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
 /// let dir = std::env::temp_dir().join("equivariant_doc_train_1");
 /// std::fs::create_dir_all(&dir)?;
@@ -50,7 +49,7 @@ use crate::{Error, Result};
 ///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
 /// let config = TrainConfig::read(&dir.join("config.toml"))?;
 /// let mut seen = Vec::new();
-/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+/// let outcome = trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |p| {
 ///     if let Progress::Epoch(m) = p {
 ///         seen.push(m.epoch);
 ///     }
@@ -84,6 +83,7 @@ pub struct EpochMetrics {
 ///
 /// ```
 /// use std::sync::atomic::AtomicBool;
+/// use equivariant::nn::models::nequip::Nequip;
 /// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
 /// let dir = std::env::temp_dir().join("equivariant_doc_train_2");
 /// std::fs::create_dir_all(&dir)?;
@@ -95,7 +95,7 @@ pub struct EpochMetrics {
 ///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
 /// let config = TrainConfig::read(&dir.join("config.toml"))?;
 /// let mut seen = Vec::new();
-/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+/// let outcome = trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |p| {
 ///     if let Progress::Epoch(m) = p {
 ///         seen.push(m.epoch);
 ///     }
@@ -124,6 +124,7 @@ pub enum Progress {
 ///
 /// ```
 /// use std::sync::atomic::AtomicBool;
+/// use equivariant::nn::models::nequip::Nequip;
 /// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
 /// let dir = std::env::temp_dir().join("equivariant_doc_train_3");
 /// std::fs::create_dir_all(&dir)?;
@@ -135,7 +136,7 @@ pub enum Progress {
 ///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
 /// let config = TrainConfig::read(&dir.join("config.toml"))?;
 /// let mut seen = Vec::new();
-/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+/// let outcome = trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |p| {
 ///     if let Progress::Epoch(m) = p {
 ///         seen.push(m.epoch);
 ///     }
@@ -145,7 +146,7 @@ pub enum Progress {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Outcome<M> {
     /// Every epoch's metrics (a resumed run: the earlier epochs' too).
     pub epochs: Vec<EpochMetrics>,
     /// The checkpoint of the last epoch (the averaged weights, with EMA).
@@ -156,7 +157,7 @@ pub struct Outcome {
     pub params: usize,
     /// The model at the end of the run (the averaged weights, with EMA): the last
     /// checkpoint's, unless `stop` ended the run inside an epoch.
-    pub model: Nequip,
+    pub model: M,
     /// Whether `stop` ended the run before its last epoch.
     pub interrupted: bool,
     /// Whether early stopping ended it.
@@ -222,10 +223,6 @@ struct TrainerState {
     plateau: Option<Plateau>,
 }
 
-/// Held while the process-wide parameter seed is set and the parameters drawn, so that two
-/// runs in one process (tests) draw the same parameters for the same seed.
-static PARAMETER_DRAW: Mutex<()> = Mutex::new(());
-
 /// Trains the model `config` describes on its data, reporting to `progress`; with
 /// `resume`, continues the run whose state is in the output folder. The output folder gets
 /// `checkpoint.safetensors` (the last epoch), `best.safetensors` (the best validation loss),
@@ -239,6 +236,7 @@ static PARAMETER_DRAW: Mutex<()> = Mutex::new(());
 ///
 /// ```
 /// use std::sync::atomic::AtomicBool;
+/// use equivariant::nn::models::nequip::Nequip;
 /// use equivariant_train::{config::TrainConfig, trainer::{self, Progress}};
 /// let dir = std::env::temp_dir().join("equivariant_doc_train_4");
 /// std::fs::create_dir_all(&dir)?;
@@ -250,7 +248,7 @@ static PARAMETER_DRAW: Mutex<()> = Mutex::new(());
 ///     [training]\nepochs = 2\nbatch_size = 2\noutput = \"run\"\n")?;
 /// let config = TrainConfig::read(&dir.join("config.toml"))?;
 /// let mut seen = Vec::new();
-/// let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+/// let outcome = trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |p| {
 ///     if let Progress::Epoch(m) = p {
 ///         seen.push(m.epoch);
 ///     }
@@ -258,12 +256,13 @@ static PARAMETER_DRAW: Mutex<()> = Mutex::new(());
 /// assert_eq!(outcome.epochs.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn train(
+pub fn train<M: Trainable>(
     config: &TrainConfig,
     resume: bool,
     stop: &AtomicBool,
     mut progress: impl FnMut(Progress),
-) -> Result<Outcome> {
+) -> Result<Outcome<M>> {
+    let section: M::Config = config.model_section()?;
     let file = config.data.path.display().to_string();
     let mut frames = extxyz::read(&config.data.path)?;
     // With a validation file, its frames follow the training frames: the split is fixed.
@@ -303,7 +302,7 @@ pub fn train(
     };
     let (train_set, validation_set) = (pick(&parts.train), pick(&parts.validation));
     let t = &config.training;
-    let r_max = config.model.r_max;
+    let r_max = M::configured_r_max(&section);
     let device = Device::flex().autodiff();
     let dtype = checkpoint::dtype(&t.dtype)?;
     let paths = Paths::new(&t.output);
@@ -316,20 +315,20 @@ pub fn train(
     let (mut model, mut ema, mut state, header, mut epochs) = if resume {
         recover_state(&paths)?;
         let files = StateFiles::of(&paths.state);
-        let (model, header) = checkpoint::load(&files.model, &device)?;
+        let (model, header) = checkpoint::load::<M>(&files.model, &device)?;
         // A resumed run continues the run it was: the model and its dtype cannot change.
-        if header.model != config.model || header.dtype != t.dtype {
+        if header.model != section || header.dtype != t.dtype {
             return Err(Error::Checkpoint {
                 file: files.model.display().to_string(),
                 reason: format!(
                     "the run was {:?} in {}; the configuration now says {:?} in {}: resume with the run's [model] and dtype",
-                    header.model, header.dtype, config.model, t.dtype
+                    header.model, header.dtype, section, t.dtype
                 ),
             });
         }
         let state = read_state(&files.trainer)?;
         let ema = if t.ema_decay > 0.0 {
-            let (average, _) = checkpoint::load(&files.ema, &device)?;
+            let (average, _) = checkpoint::load::<M>(&files.ema, &device)?;
             // The average's parameters take the model's ids, which the updates match.
             let average = average.map(&mut AssignIds {
                 ids: param_ids(&model),
@@ -347,25 +346,15 @@ pub fn train(
         let epochs = read_metrics(&paths.metrics, state.epoch)?;
         (model, ema, state, header, epochs)
     } else {
-        let stats = Statistics::of(&train_set, r_max)?;
+        let statistics = Statistics::of(&train_set, r_max)?;
         let num_types = dataset.species.len();
-        let model = {
-            let _draw = PARAMETER_DRAW.lock().unwrap_or_else(|e| e.into_inner());
-            device.seed(t.seed);
-            config
-                .model
-                .nequip(num_types, stats.avg_num_neighbors)
-                .init(&device)?
-        };
-        let model = equivariant::util::cast(model, dtype).with_scale_shift(
-            &vec![stats.forces_rms; num_types],
-            &vec![stats.per_atom_energy_mean; num_types],
-        )?;
+        let model = build_seeded::<M>(&section, num_types, &statistics, &device, Some(t.seed))?;
+        let model = equivariant::util::cast(model, dtype);
         let header = Header {
             species: dataset.species.clone(),
-            avg_num_neighbors: stats.avg_num_neighbors,
+            statistics,
             dtype: t.dtype.clone(),
-            model: config.model.clone(),
+            model: section.clone(),
         };
         let ema =
             (t.ema_decay > 0.0).then(|| ExponentialMovingAverage::new(&model, t.ema_decay, 0));
@@ -648,13 +637,13 @@ fn read_metrics(path: &Path, epoch: usize) -> Result<Vec<EpochMetrics>> {
 
 /// Writes the whole state into `state.new`, then swaps it for `state` (through `state.old`):
 /// a crash at any point leaves one complete state, which [`recover_state`] finds.
-fn save_state(
+fn save_state<M: Trainable>(
     paths: &Paths,
     state: &TrainerState,
-    model: &Nequip,
-    ema: Option<&ExponentialMovingAverage<Nequip>>,
+    model: &M,
+    ema: Option<&ExponentialMovingAverage<M>>,
     optim: &AdamW,
-    header: &Header,
+    header: &Header<M::Config>,
 ) -> Result<()> {
     let io = |path: &Path| {
         let path = path.display().to_string();

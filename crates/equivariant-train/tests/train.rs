@@ -4,6 +4,7 @@
 //! schedules and early stopping act, and bad checkpoints and configurations are typed
 //! errors.
 
+use equivariant::nn::models::nequip::Nequip;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -76,7 +77,7 @@ fn training_lowers_the_loss_and_the_checkpoint_round_trips() {
     let dir = scratch("train_round_trip");
     let config = TrainConfig::read(&small_run(&dir, 10, "ema_decay = 0.0")).unwrap();
     let mut seen = Vec::new();
-    let outcome = trainer::train(&config, false, &AtomicBool::new(false), |p| {
+    let outcome = trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |p| {
         if let Progress::Epoch(m) = p {
             seen.push(m.epoch)
         }
@@ -95,7 +96,7 @@ fn training_lowers_the_loss_and_the_checkpoint_round_trips() {
 
     // The checkpoint rebuilds the model: the same energies and forces.
     let device = Device::flex().autodiff();
-    let (loaded, header) = checkpoint::load(&outcome.checkpoint, &device).unwrap();
+    let (loaded, header) = checkpoint::load::<Nequip>(&outcome.checkpoint, &device).unwrap();
     assert_eq!(header.species, ["Au", "Cu"]);
     let frames = extxyz::read(dir.join("small.extxyz")).unwrap();
     let data = Dataset::from_frames(&frames, "small", Some(&header.species)).unwrap();
@@ -115,21 +116,22 @@ fn bad_checkpoints_and_configs_are_typed_errors() {
     let foreign = dir.join("foreign.safetensors");
     std::fs::write(&foreign, b"not a checkpoint at all").unwrap();
     assert!(matches!(
-        checkpoint::load(&foreign, &device),
+        checkpoint::load::<Nequip>(&foreign, &device),
         Err(Error::Checkpoint { .. })
     ));
     assert!(matches!(
-        checkpoint::load(&dir.join("missing"), &device),
+        checkpoint::load::<Nequip>(&dir.join("missing"), &device),
         Err(Error::Io { .. })
     ));
 
     // A truncated checkpoint.
     let config = TrainConfig::read(&small_run(&dir, 1, "")).unwrap();
-    let outcome = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+    let outcome =
+        trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
     let bytes = std::fs::read(&outcome.checkpoint).unwrap();
     let truncated = dir.join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let err = checkpoint::load(&truncated, &device).unwrap_err();
+    let err = checkpoint::load::<Nequip>(&truncated, &device).unwrap_err();
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
     assert!(err.to_string().contains("truncated.safetensors"), "{err}");
 
@@ -199,13 +201,14 @@ fn a_resumed_run_continues_exactly() {
         let extra = format!("{common}\n{schedule}");
         let dir = scratch(&format!("train_resume_whole_{name}"));
         let config = TrainConfig::read(&small_run(&dir, 3, &extra)).unwrap();
-        let whole = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+        let whole =
+            trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
         assert!(!whole.interrupted);
 
         let dir = scratch(&format!("train_resume_parts_{name}"));
         let config = TrainConfig::read(&small_run(&dir, 3, &extra)).unwrap();
         let stop = AtomicBool::new(false);
-        let first = trainer::train(&config, false, &stop, |p| {
+        let first = trainer::train::<Nequip>(&config, false, &stop, |p| {
             if let Progress::Step {
                 epoch: 2, step: 2, ..
             } = p
@@ -220,8 +223,9 @@ fn a_resumed_run_continues_exactly() {
             1,
             "the unfinished epoch is not recorded"
         );
-        assert!(checkpoint::load(&first.checkpoint, &Device::flex().autodiff()).is_ok());
-        let resumed = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
+        assert!(checkpoint::load::<Nequip>(&first.checkpoint, &Device::flex().autodiff()).is_ok());
+        let resumed =
+            trainer::train::<Nequip>(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
         assert_eq!(figures(&resumed.epochs), figures(&whole.epochs), "{name}");
         let lr: Vec<f64> = whole.epochs.iter().map(|m| m.learning_rate).collect();
         if name == "cosine" {
@@ -260,7 +264,8 @@ fn early_stopping_ends_a_run_that_stopped_improving() {
     )
     .unwrap();
     let config = TrainConfig::read(&dir.join("config.toml")).unwrap();
-    let outcome = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+    let outcome =
+        trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
     assert!(outcome.stopped_early);
     assert_eq!(
         outcome.epochs.len(),
@@ -277,10 +282,10 @@ fn resume_refuses_a_changed_run_and_recovers_a_mid_swap_state() {
     let dir = scratch("train_resume_checks");
     let path = small_run(&dir, 2, "ema_decay = 0.0");
     let config = TrainConfig::read(&path).unwrap();
-    let err = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap_err();
+    let err = trainer::train::<Nequip>(&config, true, &AtomicBool::new(false), |_| {}).unwrap_err();
     assert!(err.to_string().contains("no state to resume from"), "{err}");
     let stop = AtomicBool::new(false);
-    trainer::train(&config, false, &stop, |p| {
+    trainer::train::<Nequip>(&config, false, &stop, |p| {
         if let Progress::Epoch(_) = p {
             stop.store(true, Ordering::Relaxed);
         }
@@ -296,14 +301,15 @@ fn resume_refuses_a_changed_run_and_recovers_a_mid_swap_state() {
     ] {
         std::fs::write(&path, changed).unwrap();
         let config = TrainConfig::read(&path).unwrap();
-        let err = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap_err();
+        let err =
+            trainer::train::<Nequip>(&config, true, &AtomicBool::new(false), |_| {}).unwrap_err();
         assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
         assert!(err.to_string().contains(what), "{err} should name {what}");
     }
     std::fs::write(&path, &text).unwrap();
     std::fs::rename(dir.join("run/state"), dir.join("run/state.old")).unwrap();
     let config = TrainConfig::read(&path).unwrap();
-    let outcome = trainer::train(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
+    let outcome = trainer::train::<Nequip>(&config, true, &AtomicBool::new(false), |_| {}).unwrap();
     assert_eq!(outcome.epochs.len(), 2);
     assert!(!dir.join("run/state.old").exists());
 }
@@ -355,7 +361,8 @@ fn validation_frames_from_their_own_file() {
         .replace("validation = 0.25", "validation = 0.0");
     std::fs::write(&config_path, &text).unwrap();
     let config = TrainConfig::read(&config_path).unwrap();
-    let outcome = trainer::train(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+    let outcome =
+        trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
     let device = Device::flex().autodiff();
     let data = Dataset::from_frames(
         &frames[9..],
