@@ -1,12 +1,12 @@
 //! `equivariant evaluate CHECKPOINT DATA.xyz`: a trained potential's errors on labelled
 //! structures (energy per atom, forces, stress) and a parity plot of the forces.
 
-use equivariant::nn::models::nequip::Nequip;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
 use clap::Args;
 use equivariant::burn;
+use equivariant::nn::models::nequip::Nequip;
 use equivariant_data::extxyz;
 use equivariant_train::checkpoint;
 use equivariant_train::dataset::Dataset;

@@ -3,13 +3,13 @@
 //! Ctrl-C stops after the current step with the last epoch's checkpoint intact, and
 //! `--resume` continues the run.
 
-use equivariant::nn::models::nequip::Nequip;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Args;
+use equivariant::nn::models::nequip::Nequip;
 use equivariant_train::config::TrainConfig;
 use equivariant_train::trainer::{self, Progress};
 

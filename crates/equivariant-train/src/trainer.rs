@@ -1,6 +1,6 @@
 //! The training loop: batches built on a second thread while the model trains, the loss
 //! `w_E mean_g ((E_g - E_ref_g) / n_g)^2 + w_F mean((F - F_ref)^2)` and its gradient through
-//! the forces ([`Potential::training_gradients`]), AdamW with optional gradient clipping, a
+//! the forces ([`Potential::training_gradients`](equivariant::potential::Potential::training_gradients)), AdamW with optional gradient clipping, a
 //! learning-rate schedule, an exponential moving average of the weights, per-epoch
 //! validation, early stopping, a CSV of the metrics, checkpoints, and resuming.
 //!

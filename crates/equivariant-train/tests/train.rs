@@ -4,11 +4,11 @@
 //! schedules and early stopping act, and bad checkpoints and configurations are typed
 //! errors.
 
-use equivariant::nn::models::nequip::Nequip;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::{DType, Device};
+use equivariant::nn::models::nequip::Nequip;
 use equivariant::potential::Potential;
 use equivariant_data::extxyz;
 use equivariant_train::dataset::{Batch, Dataset};
@@ -389,4 +389,92 @@ fn validation_frames_from_their_own_file() {
     .unwrap();
     let err = TrainConfig::read(&config_path).unwrap_err();
     assert!(err.to_string().contains("validation_path"), "{err}");
+}
+
+/// `evaluate` against labels made from the model's own predictions: zero errors; then with
+/// every label moved by a known amount, errors of exactly that amount (energy per atom,
+/// force and stress components; the stress only of the periodic frames).
+#[test]
+fn evaluate_measures_the_errors_it_reports() {
+    let device = Device::flex().autodiff();
+    let config: equivariant_train::config::ModelConfig =
+        toml::from_str("r_max = 3.5\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8")
+            .unwrap();
+    let statistics = equivariant_train::statistics::Statistics {
+        avg_num_neighbors: 10.0,
+        per_atom_energy_mean: -3.0,
+        forces_rms: 0.5,
+    };
+    let model: Nequip =
+        equivariant_train::model::Trainable::build(&config, 2, &statistics, &device).unwrap();
+    let model = equivariant::util::cast(model, DType::F64);
+    let frames: Vec<_> = extxyz::read(slice())
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.len() <= 40)
+        .take(3)
+        .collect();
+    let data = Dataset::from_frames(
+        &frames,
+        "slice",
+        Some(&["Au".to_string(), "Cu".to_string()]),
+    )
+    .unwrap();
+    // The model's own predictions as labels.
+    let mut samples = data.samples.clone();
+    for sample in &mut samples {
+        let batch = Batch::new(&[&*sample], model.r_max(), &device, DType::F64).unwrap();
+        let result = model.energy_forces(&batch.graph).unwrap();
+        sample.energy = result.energy.clone().into_scalar::<f64>();
+        let forces: Vec<f64> = result.forces.clone().into_data().iter::<f64>().collect();
+        sample.forces = forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect();
+        let volume = batch.graph.volumes()[0].expect("the slice's frames are periodic");
+        let stress: Vec<f64> = result
+            .stress(&[volume])
+            .unwrap()
+            .into_data()
+            .iter::<f64>()
+            .collect();
+        sample.stress = Some([
+            [stress[0], stress[1], stress[2]],
+            [stress[3], stress[4], stress[5]],
+            [stress[6], stress[7], stress[8]],
+        ]);
+    }
+    let refs: Vec<_> = samples.iter().collect();
+    let exact =
+        equivariant_train::evaluate::evaluate(&model, &refs, 2, &device, DType::F64).unwrap();
+    for (what, e) in [
+        ("energy", exact.energy_per_atom),
+        ("forces", exact.forces),
+        ("stress", exact.stress),
+    ] {
+        assert!(e.mae < 1e-12 && e.rmse < 1e-12, "{what}: {e:?}");
+    }
+    assert_eq!(exact.stress.count, 27);
+    // Labels moved: energy by 0.5 eV per atom, forces by 0.2, stress by 0.01.
+    for sample in &mut samples {
+        sample.energy += 0.5 * sample.structure.positions.len() as f64;
+        sample.forces.iter_mut().flatten().for_each(|f| *f -= 0.2);
+        sample
+            .stress
+            .as_mut()
+            .unwrap()
+            .iter_mut()
+            .flatten()
+            .for_each(|s| *s += 0.01);
+    }
+    let refs: Vec<_> = samples.iter().collect();
+    let moved =
+        equivariant_train::evaluate::evaluate(&model, &refs, 2, &device, DType::F64).unwrap();
+    for (what, e, by) in [
+        ("energy", moved.energy_per_atom, 0.5),
+        ("forces", moved.forces, 0.2),
+        ("stress", moved.stress, 0.01),
+    ] {
+        assert!(
+            (e.mae - by).abs() < 1e-12 && (e.rmse - by).abs() < 1e-12,
+            "{what}: {e:?}"
+        );
+    }
 }
