@@ -14,7 +14,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use crate::forces::{
     EnergyForces, LossDerivatives, TrainingGradients, energy_forces, training_gradients,
 };
-use crate::graph::{Batch, Cell, EdgeIndex, radius_graph_batched};
+use crate::graph::{Batch, Cell, EdgeIndex, Graph, radius_graph_batched};
 use crate::{Error, Result};
 
 /// One structure: positions, species (type indices of the model) and, if periodic, its cell.
@@ -47,6 +47,9 @@ pub struct AtomicGraph {
     edges: Arc<EdgeIndex>,
     edge_vec: Tensor<2>,
     volumes: Vec<Option<f64>>,
+    /// The edges with their periodic shifts, and the cells, for new positions.
+    graph: Arc<Graph>,
+    cells: Option<Arc<Vec<Cell>>>,
 }
 
 impl AtomicGraph {
@@ -128,17 +131,7 @@ impl AtomicGraph {
             Some(cells) => graph.edge_vec_batched(&positions, batch.index(), cells)?,
             None => graph.edge_vec(&positions, None)?,
         };
-        // Two atoms at one place (or an atom on its own image) make a zero-length edge, whose
-        // direction, and so the harmonics and the forces, are undefined.
-        if let Some(e) = edge_vec.chunks(3).position(|r| r.iter().all(|&x| x == 0.0)) {
-            return Err(Error::InvalidArgument {
-                name: "positions",
-                reason: format!(
-                    "atoms {} and {} of the batch are at the same place",
-                    graph.src[e], graph.dst[e]
-                ),
-            });
-        }
+        check_no_zero_edge(&graph, &edge_vec)?;
         let edges = EdgeIndex::new(&graph.src, &graph.dst, species.len())?;
         let e = graph.num_edges();
         let edge_vec = Tensor::<2>::from_data(TensorData::new(edge_vec, [e, 3]), (device, dtype));
@@ -157,6 +150,61 @@ impl AtomicGraph {
             edges: Arc::new(edges),
             edge_vec,
             volumes,
+            graph: Arc::new(graph),
+            cells: cells.map(Arc::new),
+        })
+    }
+
+    /// The same edges (and periodic images) at new positions of the same atoms (`[N][3]`, in
+    /// the batch's order): what an MD engine steps with between rebuilds of its neighbour
+    /// list, whose cutoff has a skin beyond the model's.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for another number of atoms; [`Error::NonFinite`]
+    /// for a NaN or infinite position; [`Error::InvalidArgument`] for two atoms of an edge at
+    /// the same place.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// let moved = graph.with_positions(&[[0.0; 3], [2.5, 0.0, 0.0]])?;
+    /// assert_eq!(moved.edges().num_edges(), 2); // kept, although now beyond 2.0
+    /// assert_eq!(moved.edge_vec().clone().into_data().iter::<f64>().next(), Some(-2.5));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_positions(&self, positions: &[[f64; 3]]) -> Result<Self> {
+        let n = self.species.len();
+        if positions.len() != n {
+            return Err(Error::ShapeMismatch {
+                what: "positions (one per atom of the graph)",
+                expected: n,
+                got: positions.len(),
+            });
+        }
+        let flat: Vec<f64> = positions.iter().flatten().copied().collect();
+        if let Some(index) = flat.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "positions",
+                index,
+            });
+        }
+        let edge_vec = match &self.cells {
+            Some(cells) => self
+                .graph
+                .edge_vec_batched(&flat, self.batch.index(), cells)?,
+            None => self.graph.edge_vec(&flat, None)?,
+        };
+        check_no_zero_edge(&self.graph, &edge_vec)?;
+        let e = self.graph.num_edges();
+        let like = &self.edge_vec;
+        let edge_vec = Tensor::<2>::from_data(
+            TensorData::new(edge_vec, [e, 3]),
+            (&like.device(), like.dtype()),
+        );
+        Ok(AtomicGraph {
+            edge_vec,
+            ..self.clone()
         })
     }
 
@@ -231,6 +279,22 @@ impl AtomicGraph {
     pub fn volumes(&self) -> &[Option<f64>] {
         &self.volumes
     }
+}
+
+/// [`Error::InvalidArgument`] for an edge of zero length (`edge_vec`, `[E * 3]`): two atoms
+/// at one place (or an atom on its own image), whose direction, and so the harmonics and the
+/// forces, are undefined.
+fn check_no_zero_edge(graph: &Graph, edge_vec: &[f64]) -> Result<()> {
+    if let Some(e) = edge_vec.chunks(3).position(|r| r.iter().all(|&x| x == 0.0)) {
+        return Err(Error::InvalidArgument {
+            name: "positions",
+            reason: format!(
+                "atoms {} and {} of the batch are at the same place",
+                graph.src[e], graph.dst[e]
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A model of the energy of atomic structures from their edge vectors.
