@@ -1,7 +1,9 @@
 //! `equivariant`: the command-line front end.
 //!
 //! `equivariant guide` walks e3nn's convolution guide on its built-in example;
-//! `equivariant bench` times the kernels; `equivariant train` trains a potential and `equivariant evaluate` measures it; `equivariant --help` lists the options.
+//! `equivariant bench` times the kernels; `equivariant train` trains a potential,
+//! `equivariant evaluate` measures it and `equivariant md` runs it; `equivariant --help`
+//! lists the options.
 
 use std::process::ExitCode;
 
@@ -11,6 +13,7 @@ mod bench;
 mod evaluate;
 mod example;
 mod guide;
+mod md;
 mod memory;
 mod plots;
 mod timing;
@@ -41,6 +44,8 @@ enum Command {
     /// A trained potential's errors on extended XYZ data (energy per atom, forces, stress)
     /// and a parity plot of the forces.
     Evaluate(evaluate::EvaluateArgs),
+    /// Run NVE molecular dynamics with a trained potential from a structure in extended XYZ.
+    Md(md::MdArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::run(&command),
         Command::Train(args) => train::train(&args),
         Command::Evaluate(args) => evaluate::evaluate(&args),
+        Command::Md(args) => md::md(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

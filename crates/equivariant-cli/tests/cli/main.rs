@@ -389,3 +389,64 @@ fn ctrl_c_then_resume_gives_the_uninterrupted_run() {
     };
     assert_eq!(figures(&parts), figures(&whole));
 }
+
+/// `md` on a trained checkpoint: a thermo line and a trajectory frame every `--every` steps,
+/// the trajectory readable as extended XYZ, the total energy nearly constant in f64; a
+/// species the model does not know is an error naming it.
+#[test]
+fn md_runs_a_trained_potential() {
+    let dir = fresh_dir("md");
+    small_training_run(&dir, 1);
+    let (stdout, stderr, out) = run_in(&dir, &["train", "config.toml"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let frames = equivariant_data::extxyz::read(dir.join("small.extxyz")).unwrap();
+    equivariant_data::extxyz::write(dir.join("start.extxyz"), &frames[..1]).unwrap();
+    let args = [
+        "md",
+        "run/best.safetensors",
+        "start.extxyz",
+        "--steps",
+        "20",
+        "--every",
+        "5",
+        "--dt",
+        "0.5",
+        "--temperature",
+        "300",
+        "--f64",
+    ];
+    let (stdout, stderr, out) = run_in(&dir, &args);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let thermo = std::fs::read_to_string(dir.join("md/thermo.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = thermo
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        [0.0, 5.0, 10.0, 15.0, 20.0]
+    );
+    let atoms = frames[0].len() as f64;
+    for r in &rows {
+        assert!(
+            (r[4] - rows[0][4]).abs() / atoms < 1e-5,
+            "total energy {} vs {}",
+            r[4],
+            rows[0][4]
+        );
+    }
+    let trajectory = equivariant_data::extxyz::read(dir.join("md/trajectory.extxyz")).unwrap();
+    assert_eq!(trajectory.len(), 5);
+    assert_eq!(trajectory[4].energy, Some(rows[4][2]));
+
+    let mut alien = frames[0].clone();
+    alien.species[3] = "Ag".into();
+    equivariant_data::extxyz::write(dir.join("alien.extxyz"), &[alien]).unwrap();
+    let (_, stderr, out) = run_in(
+        &dir,
+        &["md", "run/best.safetensors", "alien.extxyz", "--steps", "1"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr.contains("species Ag"), "{stderr}");
+}

@@ -1,0 +1,4 @@
+//! The test modules.
+
+mod optimizer;
+mod train;
