@@ -154,7 +154,7 @@ impl<'a, P: Potential> VelocityVerlet<'a, P> {
                 reason: format!("must be finite and positive, got {m}"),
             });
         }
-        let graph = AtomicGraph::new(&[state.structure()], model.r_max() + skin, device, dtype)?;
+        let graph = Self::neighbour_graph(model, state, skin, device, dtype)?;
         let mut md = VelocityVerlet {
             model,
             dt: dt_fs * FS,
@@ -191,17 +191,7 @@ impl<'a, P: Potential> VelocityVerlet<'a, P> {
     ///
     /// Errors: those of the model and the graph (e.g. atoms on top of each other).
     pub fn step(&mut self, state: &mut State) -> Result<()> {
-        let half = 0.5 * self.dt;
-        for ((v, f), m) in state
-            .velocities
-            .iter_mut()
-            .zip(&self.forces)
-            .zip(&state.masses)
-        {
-            for a in 0..3 {
-                v[a] += half * f[a] / m;
-            }
-        }
+        self.half_kick(state);
         for (x, v) in state.positions.iter_mut().zip(&state.velocities) {
             for a in 0..3 {
                 x[a] += self.dt * v[a];
@@ -218,16 +208,18 @@ impl<'a, P: Potential> VelocityVerlet<'a, P> {
         self.graph = if moved > 0.5 * self.skin {
             self.rebuilds += 1;
             self.built_at = state.positions.clone();
-            AtomicGraph::new(
-                &[state.structure()],
-                self.model.r_max() + self.skin,
-                &self.device,
-                self.dtype,
-            )?
+            Self::neighbour_graph(self.model, state, self.skin, &self.device, self.dtype)?
         } else {
             self.graph.with_positions(&state.positions)?
         };
         self.compute()?;
+        self.half_kick(state);
+        Ok(())
+    }
+
+    /// `v += dt/2 F/m` with the current forces.
+    fn half_kick(&self, state: &mut State) {
+        let half = 0.5 * self.dt;
         for ((v, f), m) in state
             .velocities
             .iter_mut()
@@ -238,7 +230,17 @@ impl<'a, P: Potential> VelocityVerlet<'a, P> {
                 v[a] += half * f[a] / m;
             }
         }
-        Ok(())
+    }
+
+    /// The graph of `state` at the model's cutoff plus the skin.
+    fn neighbour_graph(
+        model: &P,
+        state: &State,
+        skin: f64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<AtomicGraph> {
+        AtomicGraph::new(&[state.structure()], model.r_max() + skin, device, dtype)
     }
 
     /// The energy and forces on the current graph.

@@ -326,6 +326,15 @@ pub fn train<M: Trainable>(
                 ),
             });
         }
+        if header.species != dataset.species {
+            return Err(Error::Checkpoint {
+                file: files.model.display().to_string(),
+                reason: format!(
+                    "trained on species {:?}, but the data has {:?}",
+                    header.species, dataset.species
+                ),
+            });
+        }
         let state = read_state(&files.trainer)?;
         let ema = if t.ema_decay > 0.0 {
             let (average, _) = checkpoint::load::<M>(&files.ema, &device)?;
@@ -368,15 +377,6 @@ pub fn train<M: Trainable>(
         };
         (model, ema, state, header, Vec::new())
     };
-    if header.species != dataset.species {
-        return Err(Error::Checkpoint {
-            file: paths.state.display().to_string(),
-            reason: format!(
-                "trained on species {:?}, but the data has {:?}",
-                header.species, dataset.species
-            ),
-        });
-    }
     let params = model.num_params();
     write_metrics(&paths.metrics, &epochs)?;
     // The held-out frames, for `equivariant evaluate` after training.

@@ -6,6 +6,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use equivariant_testing::{f64s, load_fixture};
 use equivariant_train::ema::ExponentialMovingAverage;
 use equivariant_train::optimizer::AdamW;
 use equivariant_train::schedule::{Plateau, cosine};
@@ -17,26 +18,17 @@ struct Two {
     b: Param<Tensor<2>>,
 }
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
 }
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/optimizer.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    load_fixture!("optimizer")
 }
 
 fn start(fixture: &Value, device: &Device) -> Two {
-    let a = floats(&fixture["initial"]["a"]);
-    let b = floats(&fixture["initial"]["b"]);
+    let a = f64s(&fixture["initial"]["a"]);
+    let b = f64s(&fixture["initial"]["b"]);
     Two {
         a: Param::from_tensor(Tensor::from_data(
             TensorData::new(a, [3]),
@@ -51,11 +43,8 @@ fn start(fixture: &Value, device: &Device) -> Two {
 
 /// One step with the fixture's gradients `c` (those of `sum(c_a a) + sum(c_b b)`).
 fn step(optim: &mut AdamW, lr: f64, model: Two, c: &Value, device: &Device) -> Two {
-    let c_a = Tensor::<1>::from_data(TensorData::new(floats(&c["a"]), [3]), (device, DType::F64));
-    let c_b = Tensor::<2>::from_data(
-        TensorData::new(floats(&c["b"]), [2, 2]),
-        (device, DType::F64),
-    );
+    let c_a = Tensor::<1>::from_data(TensorData::new(f64s(&c["a"]), [3]), (device, DType::F64));
+    let c_b = Tensor::<2>::from_data(TensorData::new(f64s(&c["b"]), [2, 2]), (device, DType::F64));
     let loss = model
         .a
         .val()
@@ -90,17 +79,17 @@ fn adamw_and_the_average_match_torch() {
                 );
             }
         };
-        close("a", values(model.a.val()), floats(&case["params"]["a"]));
-        close("b", values(model.b.val()), floats(&case["params"]["b"]));
+        close("a", values(model.a.val()), f64s(&case["params"]["a"]));
+        close("b", values(model.b.val()), f64s(&case["params"]["b"]));
         close(
             "average a",
             values(ema.average().a.val()),
-            floats(&case["average"]["a"]),
+            f64s(&case["average"]["a"]),
         );
         close(
             "average b",
             values(ema.average().b.val()),
-            floats(&case["average"]["b"]),
+            f64s(&case["average"]["b"]),
         );
     }
 }
@@ -147,7 +136,7 @@ fn schedules_match_torch() {
     let c = &fixture["schedules"]["cosine"];
     let (lr, lr_min) = (c["lr"].as_f64().unwrap(), c["lr_min"].as_f64().unwrap());
     let steps = c["steps"].as_u64().unwrap() as usize;
-    for (k, want) in floats(&c["lr_per_step"]).iter().enumerate() {
+    for (k, want) in f64s(&c["lr_per_step"]).iter().enumerate() {
         let got = cosine(lr, lr_min, k, steps);
         assert!(
             (got - want).abs() < 1e-12,
@@ -160,9 +149,9 @@ fn schedules_match_torch() {
         p["patience"].as_u64().unwrap() as usize,
     );
     let mut lr = p["lr"].as_f64().unwrap();
-    for (k, (loss, want)) in floats(&p["losses"])
+    for (k, (loss, want)) in f64s(&p["losses"])
         .iter()
-        .zip(floats(&p["lr_after"]))
+        .zip(f64s(&p["lr_after"]))
         .enumerate()
     {
         lr = plateau.step(*loss, lr);
