@@ -2,7 +2,8 @@
 //!
 //! `equivariant guide` walks e3nn's convolution guide on its built-in example;
 //! `equivariant bench` times the kernels; `equivariant train` trains a potential,
-//! `equivariant evaluate` measures it and `equivariant md` runs it; `equivariant --help`
+//! `equivariant evaluate` measures it, `equivariant predict` applies it to structures and
+//! `equivariant md` runs it; `equivariant --help`
 //! lists the options.
 
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ mod guide;
 mod md;
 mod memory;
 mod plots;
+mod predict;
 mod timing;
 mod train;
 mod training_plots;
@@ -44,7 +46,11 @@ enum Command {
     /// A trained potential's errors on extended XYZ data (energy per atom, forces, stress)
     /// and a parity plot of the forces.
     Evaluate(evaluate::EvaluateArgs),
-    /// Run NVE molecular dynamics with a trained potential from a structure in extended XYZ.
+    /// A trained potential's energies, forces and stress for extended XYZ structures,
+    /// written as extended XYZ.
+    Predict(predict::PredictArgs),
+    /// Run molecular dynamics (NVE or Langevin NVT) with a trained potential from a
+    /// structure in extended XYZ.
     Md(md::MdArgs),
 }
 
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::run(&command),
         Command::Train(args) => train::train(&args),
         Command::Evaluate(args) => evaluate::evaluate(&args),
+        Command::Predict(args) => predict::predict(&args),
         Command::Md(args) => md::md(&args),
     };
     match result {

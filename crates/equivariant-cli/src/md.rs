@@ -1,22 +1,33 @@
-//! `equivariant md CHECKPOINT STRUCTURE.xyz`: NVE molecular dynamics (velocity Verlet) with
-//! a trained potential from Maxwell-Boltzmann velocities, writing an extended XYZ trajectory
-//! and a thermo log (`equivariant_md`).
+//! `equivariant md CHECKPOINT STRUCTURE.xyz`: molecular dynamics with a trained potential,
+//! NVE (velocity Verlet) or NVT (Langevin), from Maxwell-Boltzmann velocities, writing an
+//! extended XYZ trajectory and a thermo log (`equivariant_md`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::{DType, Device};
-use clap::Args;
+use burn::tensor::DType;
+use clap::{Args, ValueEnum};
 use equivariant::burn;
-use equivariant::graph::Cell;
 use equivariant::nn::models::nequip::Nequip;
 use equivariant_data::{Frame, extxyz};
+use equivariant_md::calculator::Calculator;
+use equivariant_md::integrator::Integrator;
+use equivariant_md::langevin::{HeatBath, Langevin};
 use equivariant_md::masses::atomic_mass;
+use equivariant_md::state::State;
 use equivariant_md::units::FS;
 use equivariant_md::velocities::maxwell_boltzmann;
-use equivariant_md::verlet::{State, VelocityVerlet};
-use equivariant_train::checkpoint;
+use equivariant_md::verlet::VelocityVerlet;
+
+/// The statistical ensemble, and so the integrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Ensemble {
+    /// Constant energy: velocity Verlet.
+    Nve,
+    /// Constant temperature: Langevin dynamics (ASE's integrator) at --temperature.
+    Nvt,
+}
 
 /// Options of `equivariant md`.
 #[derive(Args)]
@@ -31,13 +42,20 @@ pub struct MdArgs {
     /// The time step, in fs.
     #[arg(long, default_value_t = 1.0)]
     dt: f64,
-    /// The temperature of the initial Maxwell-Boltzmann velocities, in K.
+    /// NVE (velocity Verlet) or NVT (Langevin).
+    #[arg(long, value_enum, default_value_t = Ensemble::Nve)]
+    ensemble: Ensemble,
+    /// The temperature of the initial Maxwell-Boltzmann velocities and of the NVT heat
+    /// bath, in K.
     #[arg(long, default_value_t = 300.0)]
     temperature: f64,
+    /// The Langevin friction (NVT), per fs.
+    #[arg(long, default_value_t = 0.01)]
+    friction: f64,
     /// The neighbour list's skin beyond the model's cutoff, in Å.
     #[arg(long, default_value_t = 0.5)]
     skin: f64,
-    /// The seed of the initial velocities.
+    /// The seed of the initial velocities and of the Langevin random forces.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a trajectory frame and a thermo line every this many steps.
@@ -56,48 +74,42 @@ pub fn md(args: &MdArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.every == 0 {
         return Err("--every must be at least 1".into());
     }
-    let device = Device::flex();
-    let (model, header) = checkpoint::load::<Nequip>(&args.checkpoint, &device)?;
-    let dtype = if args.f64 {
-        DType::F64
-    } else {
-        checkpoint::dtype(&header.dtype)?
-    };
-    let model = equivariant::util::cast(model, dtype);
+    let calculator = Calculator::<Nequip>::load(&args.checkpoint, args.f64.then_some(DType::F64))?;
     let frames = extxyz::read(&args.structure)?;
     let frame = frames
         .first()
         .ok_or_else(|| format!("{}: no frames", args.structure.display()))?;
-    let species = frame
-        .species
-        .iter()
-        .map(|s| {
-            header.species.iter().position(|t| t == s).ok_or_else(|| {
-                format!(
-                    "{}: species {s} is not one the model knows ({:?})",
-                    args.structure.display(),
-                    header.species
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let structure = calculator
+        .structure(frame)
+        .map_err(|e| format!("{}: {e}", args.structure.display()))?;
     let masses = frame
         .species
         .iter()
         .map(|s| atomic_mass(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let cell = match frame.cell {
-        Some(lattice) if frame.pbc.iter().any(|&p| p) => Some(Cell::new(lattice, frame.pbc)?),
-        _ => None,
-    };
     let mut state = State {
-        positions: frame.positions.clone(),
+        positions: structure.positions,
         velocities: maxwell_boltzmann(&masses, args.temperature, args.seed),
         masses,
-        species,
-        cell,
+        species: structure.species,
+        cell: structure.cell,
     };
-    let mut md = VelocityVerlet::new(&model, &state, args.dt, args.skin, &device, dtype)?;
+    let (model, device, dtype) = (calculator.model(), calculator.device(), calculator.dtype());
+    let mut md: Box<dyn Integrator> = match args.ensemble {
+        Ensemble::Nve => Box::new(VelocityVerlet::new(
+            model, &state, args.dt, args.skin, device, dtype,
+        )?),
+        Ensemble::Nvt => {
+            let bath = HeatBath {
+                temperature: args.temperature,
+                friction: args.friction,
+                seed: args.seed,
+            };
+            Box::new(Langevin::new(
+                model, &state, args.dt, args.skin, bath, device, dtype,
+            )?)
+        }
+    };
     std::fs::create_dir_all(&args.output)?;
     let trajectory_path = args.output.join("trajectory.extxyz");
     let thermo_path = args.output.join("thermo.csv");
@@ -109,7 +121,7 @@ pub fn md(args: &MdArgs) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let record = |step: usize,
                   state: &State,
-                  md: &VelocityVerlet<Nequip>,
+                  md: &dyn Integrator,
                   trajectory: &mut dyn Write,
                   thermo: &mut dyn Write|
      -> Result<f64, Box<dyn std::error::Error>> {
@@ -130,13 +142,13 @@ pub fn md(args: &MdArgs) -> Result<(), Box<dyn std::error::Error>> {
         trajectory.write_all(extxyz::to_string(&[snapshot])?.as_bytes())?;
         Ok(potential + kinetic)
     };
-    let start_energy = record(0, &state, &md, &mut trajectory, &mut thermo)?;
+    let start_energy = record(0, &state, md.as_ref(), &mut trajectory, &mut thermo)?;
     let mut last_energy = start_energy;
     let start = Instant::now();
     for step in 1..=args.steps {
         md.step(&mut state)?;
         if step % args.every == 0 || step == args.steps {
-            last_energy = record(step, &state, &md, &mut trajectory, &mut thermo)?;
+            last_energy = record(step, &state, md.as_ref(), &mut trajectory, &mut thermo)?;
             let rate = step as f64 / start.elapsed().as_secs_f64().max(1e-9);
             eprint!(
                 "\rstep {step}/{}  T {:.0} K  E {last_energy:.6} eV  {rate:.1} steps/s   ",

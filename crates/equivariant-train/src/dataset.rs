@@ -101,27 +101,14 @@ impl Dataset {
                     forces.len()
                 )));
             }
-            let types = frame
-                .species
-                .iter()
-                .map(|s| {
-                    species.iter().position(|t| t == s).ok_or_else(|| {
-                        bad(format!("frame {k}: species {s} is not one of {species:?}"))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let cell = match frame.cell {
-                Some(lattice) if frame.pbc.iter().any(|&p| p) => {
-                    Some(Cell::new(lattice, frame.pbc)?)
-                }
-                _ => None,
-            };
+            let structure = structure(frame, &species).map_err(|e| match e {
+                Error::UnknownSpecies { species, known } => bad(format!(
+                    "frame {k}: species {species} is not one of {known:?}"
+                )),
+                e => e,
+            })?;
             samples.push(Sample {
-                structure: Structure {
-                    positions: frame.positions.clone(),
-                    species: types,
-                    cell,
-                },
+                structure,
                 energy,
                 forces,
                 stress: frame.stress,
@@ -129,6 +116,48 @@ impl Dataset {
         }
         Ok(Dataset { species, samples })
     }
+}
+
+/// The structure of `frame` (positions, cell if any axis is periodic) with its chemical
+/// symbols as type indices into `species`.
+///
+/// Errors: [`Error::UnknownSpecies`] for a symbol not in `species`; the errors of
+/// [`Cell::new`] for a singular cell.
+///
+/// ```
+/// use equivariant_data::Frame;
+/// let species = ["Au".to_string(), "Cu".to_string()];
+/// let frame = Frame::new(vec!["Cu".into(), "Au".into()], vec![[0.0; 3], [2.5, 0.0, 0.0]]);
+/// let structure = equivariant_train::dataset::structure(&frame, &species)?;
+/// assert_eq!((structure.species, structure.cell), (vec![1, 0], None));
+/// let water = Frame::new(vec!["O".into()], vec![[0.0; 3]]);
+/// let err = equivariant_train::dataset::structure(&water, &species).unwrap_err();
+/// assert_eq!(err.to_string(), "species O is not one the model knows ([\"Au\", \"Cu\"])");
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+pub fn structure(frame: &Frame, species: &[String]) -> Result<Structure> {
+    let types = frame
+        .species
+        .iter()
+        .map(|s| {
+            species
+                .iter()
+                .position(|t| t == s)
+                .ok_or_else(|| Error::UnknownSpecies {
+                    species: s.clone(),
+                    known: species.to_vec(),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cell = match frame.cell {
+        Some(lattice) if frame.pbc.iter().any(|&p| p) => Some(Cell::new(lattice, frame.pbc)?),
+        _ => None,
+    };
+    Ok(Structure {
+        positions: frame.positions.clone(),
+        species: types,
+        cell,
+    })
 }
 
 /// A batch: the graph of its structures and their labels.

@@ -33,6 +33,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A structure with a chemical species the model was not trained on.
+    #[error("species {species} is not one the model knows ({known:?})")]
+    UnknownSpecies {
+        /// The species.
+        species: String,
+        /// The species the model knows, in type-index order.
+        known: Vec<String>,
+    },
     /// The data library's error (parsing, splits).
     #[error(transparent)]
     Dataset(#[from] equivariant_data::Error),

@@ -449,4 +449,68 @@ fn md_runs_a_trained_potential() {
     );
     assert!(!out.status.success());
     assert!(stderr.contains("species Ag"), "{stderr}");
+
+    // NVT: Langevin from the same start, twice with one seed: one trajectory.
+    let nvt = |output: &str| {
+        let args = [
+            "md",
+            "run/best.safetensors",
+            "start.extxyz",
+            "--ensemble",
+            "nvt",
+            "--friction",
+            "0.02",
+            "--steps",
+            "6",
+            "--every",
+            "3",
+            "--seed",
+            "4",
+            "--output",
+            output,
+        ];
+        let (stdout, stderr, out) = run_in(&dir, &args);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        std::fs::read_to_string(dir.join(output).join("thermo.csv")).unwrap()
+    };
+    let (first, second) = (nvt("nvt_a"), nvt("nvt_b"));
+    assert_eq!(first.lines().count(), 4);
+    assert_eq!(first, second);
+}
+
+/// `equivariant predict` writes what the library's calculator computes, to the last bit.
+#[test]
+fn predict_matches_the_calculator() {
+    use equivariant::nn::models::nequip::Nequip;
+    use equivariant_md::calculator::Calculator;
+    let dir = fresh_dir("predict");
+    small_training_run(&dir, 1);
+    let (stdout, stderr, out) = run_in(&dir, &["train", "config.toml"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let args = [
+        "predict",
+        "run/best.safetensors",
+        "small.extxyz",
+        "--output",
+        "predicted.extxyz",
+        "--f64",
+    ];
+    let (stdout, stderr, out) = run_in(&dir, &args);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let frames = equivariant_data::extxyz::read(dir.join("small.extxyz")).unwrap();
+    let predicted = equivariant_data::extxyz::read(dir.join("predicted.extxyz")).unwrap();
+    assert_eq!(predicted.len(), frames.len());
+    let calculator = Calculator::<Nequip>::load(
+        &dir.join("run/best.safetensors"),
+        Some(equivariant::burn::tensor::DType::F64),
+    )
+    .unwrap();
+    for (frame, written) in frames.iter().zip(&predicted) {
+        let result = calculator.compute(frame).unwrap();
+        assert_eq!(written.positions, frame.positions);
+        assert_eq!(written.energy, Some(result.energy));
+        assert_eq!(written.forces.as_ref(), Some(&result.forces));
+        assert_eq!(written.stress, result.stress);
+        assert!(result.stress.is_some(), "the frames are periodic");
+    }
 }

@@ -1,0 +1,141 @@
+//! A trained potential loaded for single-point calculations: the energy, forces and stress
+//! of a structure given by chemical symbols, positions and (if periodic) a cell, as an ASE
+//! calculator, an MD engine or `equivariant predict` needs them.
+
+use std::path::Path;
+
+use burn::tensor::{DType, Device};
+use equivariant::nn::models::nequip::Nequip;
+use equivariant::potential::{AtomicGraph, Structure};
+use equivariant_data::Frame;
+use equivariant_train::model::Trainable;
+use equivariant_train::{Result, checkpoint, dataset};
+
+/// The energy (eV), forces (eV/Å, `[n][3]`), virial `-sum_e r_e (x) dE/dr_e` (eV) and, for a
+/// periodic structure, stress (`-virial / volume`, eV/Å³, ASE's sign) of one structure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The potential energy.
+    pub energy: f64,
+    /// The forces, `[n][3]`.
+    pub forces: Vec<[f64; 3]>,
+    /// The virial, 3x3.
+    pub virial: [[f64; 3]; 3],
+    /// The stress, 3x3, if any axis is periodic.
+    pub stress: Option<[[f64; 3]; 3]>,
+}
+
+/// A checkpoint of `equivariant train` ready to compute, in the checkpoint's dtype or another.
+///
+/// ```
+/// use burn::tensor::{DType, Device};
+/// use equivariant::nn::models::nequip::Nequip;
+/// use equivariant_data::Frame;
+/// use equivariant_md::calculator::Calculator;
+/// use equivariant_train::checkpoint::{self, Header};
+/// use equivariant_train::model::Trainable;
+/// use equivariant_train::statistics::Statistics;
+/// // An untrained checkpoint (`equivariant train` writes trained ones).
+/// let section: <Nequip as Trainable>::Config = toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4")?;
+/// let statistics = Statistics { avg_num_neighbors: 6.0, per_atom_energy_mean: -3.0, forces_rms: 0.5 };
+/// let model = Nequip::build(&section, 2, &statistics, &Device::flex())?;
+/// let header = Header { species: vec!["Au".into(), "Cu".into()], statistics, dtype: "f32".into(), model: section };
+/// let path = std::env::temp_dir().join("equivariant_doc_calculator.safetensors");
+/// checkpoint::save(&path, &model, &header)?;
+///
+/// let calculator = Calculator::<Nequip>::load(&path, Some(DType::F64))?;
+/// let dimer = Frame::new(vec!["Cu".into(), "Au".into()], vec![[0.0; 3], [2.5, 0.0, 0.0]]);
+/// let result = calculator.compute(&dimer)?;
+/// assert_eq!(result.forces[0][0], -result.forces[1][0]); // Newton's third law
+/// assert!(result.stress.is_none()); // not periodic
+/// let water = Frame::new(vec!["O".into()], vec![[0.0; 3]]);
+/// assert!(calculator.compute(&water).unwrap_err().to_string().contains("species O"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Calculator<M: Trainable = Nequip> {
+    model: M,
+    species: Vec<String>,
+    dtype: DType,
+    device: Device,
+}
+
+impl<M: Trainable> Calculator<M> {
+    /// The checkpoint at `path` on the CPU, run in `dtype` (`None`: the checkpoint's).
+    ///
+    /// Errors: those of [`checkpoint::load`] (a missing, truncated or foreign file).
+    pub fn load(path: &Path, dtype: Option<DType>) -> Result<Self> {
+        let device = Device::flex();
+        let (model, header) = checkpoint::load::<M>(path, &device)?;
+        let dtype = match dtype {
+            Some(dtype) => dtype,
+            None => checkpoint::dtype(&header.dtype)?,
+        };
+        Ok(Calculator {
+            model: equivariant::util::cast(model, dtype),
+            species: header.species,
+            dtype,
+            device,
+        })
+    }
+
+    /// The model, in [`dtype`](Self::dtype).
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The chemical symbol of each of the model's type indices.
+    pub fn species(&self) -> &[String] {
+        &self.species
+    }
+
+    /// The dtype the model runs in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The structure of `frame` in the model's type indices.
+    ///
+    /// Errors: [`equivariant_train::Error::UnknownSpecies`] for a species the model was not
+    /// trained on; [`equivariant_train::Error::Model`] for a singular cell.
+    pub fn structure(&self, frame: &Frame) -> Result<Structure> {
+        dataset::structure(frame, &self.species)
+    }
+
+    /// The energy, forces, virial and (if periodic) stress of `frame`.
+    ///
+    /// Errors: those of [`structure`](Self::structure); [`equivariant_train::Error::Model`]
+    /// for no atoms, NaN or infinite positions, two atoms at one place.
+    pub fn compute(&self, frame: &Frame) -> Result<Prediction> {
+        let structure = self.structure(frame)?;
+        let volume = structure.cell.as_ref().map(|c| c.volume());
+        let graph = AtomicGraph::new(&[structure], self.model.r_max(), &self.device, self.dtype)?;
+        let result = self.model.energy_forces(&graph)?;
+        let stress = match volume {
+            Some(volume) => Some(matrix(&values(result.stress(&[volume])?.to_data()))),
+            None => None,
+        };
+        let forces = values(result.forces.to_data());
+        Ok(Prediction {
+            energy: result.energy.to_data().iter::<f64>().sum(),
+            forces: forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect(),
+            virial: matrix(&values(result.virial.to_data())),
+            stress,
+        })
+    }
+}
+
+/// The values of `data` as f64 (from f32 or f64).
+fn values(data: burn::tensor::TensorData) -> Vec<f64> {
+    data.iter::<f64>().collect()
+}
+
+/// The 3x3 matrix of nine values in row-major order.
+fn matrix(values: &[f64]) -> [[f64; 3]; 3] {
+    std::array::from_fn(|i| std::array::from_fn(|j| values[3 * i + j]))
+}

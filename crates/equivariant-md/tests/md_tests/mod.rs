@@ -1,0 +1,4 @@
+mod calculator;
+mod common;
+mod langevin;
+mod verlet;
