@@ -40,23 +40,26 @@ The tools:
   evaluation. It also writes a trajectory frame and a thermo line every W steps, inside the
   timed window (milliseconds at 10000 atoms).
 - nequip: NequIPCalculator.from_compiled_model on an AOTInductor model (`nequip-compile
-  --mode aotinductor --device cpu --target ase`, into --work/md_models; TorchScript
-  compilation is refused with torch >= 2.10, and this torch is 2.15), species Cu -> Cu, Au ->
-  Au by name. compare_training.py's NequIP run keeps no checkpoint, so the first run trains
-  one with exactly its config (compare_training.nequip_yaml, --nequip-epochs, default 10,
-  checkpointing on) into --work/md_models/nequip_train. --nequip-mode eager uses the
-  uncompiled model from the checkpoint instead.
+  --mode aotinductor --device cpu --target ase`, into --work/md_models, about 2 minutes
+  once; TorchScript compilation is refused with torch >= 2.10, and this torch is 2.15),
+  species Cu -> Cu, Au -> Au by name. In a fresh process its first 1 to 4 calls take about
+  0.5 s each (then ~5 ms at 108 atoms), hence --warmup 5. compare_training.py's NequIP run
+  keeps no checkpoint, so the first run here trains one with exactly its config
+  (compare_training.nequip_yaml, --nequip-epochs, default 10, checkpointing on; about 2
+  minutes) into --work/md_models/nequip_train. --nequip-mode eager uses the uncompiled model
+  from the checkpoint instead.
 - mace: MACECalculator(model_paths=--work/runs/mace/mace_peer.model, device="cpu",
   default_dtype="float32"); species by atomic number from the model's z table.
 
 All run in float32 (each tool's default deployment dtype for these models), on --threads
 threads (OMP_NUM_THREADS, MKL_NUM_THREADS, RAYON_NUM_THREADS, and torch.set_num_threads in
-the torch children). Differences that remain: the ASE calculators of MACE and NequIP (matscipy)
-build a new neighbour list at every step, as does ours (as far as its API shows); `equivariant
-md` builds its graph at r_max + 0.5 Å and rebuilds it only when an atom has moved more than
-0.25 Å ("rebuilds" counts them); the ASE tools pay Python and ASE overhead per step (array
-copies, the calculator's change check), the CLI none. NequIP keeps 8x0e+8x1o features (1816
-parameters), ours 8x0e+8x1e+8x0o+8x1o (2936), MACE (correlation 2) has 4408.
+the torch children). Differences that remain: the ASE calculators of MACE and NequIP
+(matscipy) build a new neighbour list at every step, as does ours (as far as its API
+shows); `equivariant md` builds its graph at r_max + 0.5 Å and rebuilds it only when an
+atom has moved more than 0.25 Å ("rebuilds" counts them); the ASE tools pay Python and ASE
+overhead per step (array copies, the calculator's change check), the CLI none. NequIP keeps
+8x0e+8x1o features (1816 parameters), ours 8x0e+8x1e+8x0o+8x1o (2936), MACE (correlation 2)
+has 4408.
 """
 
 from __future__ import annotations
@@ -404,7 +407,8 @@ def main() -> None:
     p.add_argument("--sizes", default="108,1000,10000", help=f"comma-separated, of {sorted(REPEATS)}")
     p.add_argument("--steps", type=int, default=None,
                    help=f"timed steps at every size (default: {DEFAULT_STEPS})")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
+    p.add_argument("--warmup", type=int, default=5,
+                   help="untimed steps before them (NequIP's AOTInductor model needs a few)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per child; killed after")
     p.add_argument("--work", default="/work/peers-data",

@@ -1,0 +1,58 @@
+"""An ASE calculator on a trained potential of ``equivariant``."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from ._native import EquivariantError, Potential
+
+
+class EquivariantCalculator(Calculator):
+    """Energy, forces and (for periodic cells) stress from a checkpoint of
+    ``equivariant train``, so ASE's MD, optimizers and NEB run on it.
+
+    Parameters
+    ----------
+    checkpoint:
+        A ``.safetensors`` checkpoint written by ``equivariant train``.
+    dtype:
+        ``"float32"`` or ``"float64"``; by default the dtype the model was trained in.
+
+    Units are ASE's: eV, Å, eV/Å, eV/Å³. The stress is ASE's Voigt 6-vector
+    (xx, yy, zz, yz, xz, xy) and is computed when any axis is periodic.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, checkpoint: str | os.PathLike, dtype: Optional[str] = None, **kwargs):
+        Calculator.__init__(self, **kwargs)
+        self.potential = Potential(os.fspath(checkpoint), dtype)
+
+    def calculate(
+        self,
+        atoms=None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = all_changes,
+    ):
+        Calculator.calculate(self, atoms, properties, system_changes)
+        atoms = self.atoms
+        positions = np.asarray(atoms.positions, dtype=np.float64)
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise EquivariantError(f"positions of shape {positions.shape}, not (n, 3)")
+        pbc = [bool(p) for p in atoms.pbc]
+        cell = np.asarray(atoms.cell.array, dtype=np.float64).tolist() if any(pbc) else None
+        result = self.potential.compute(
+            atoms.get_chemical_symbols(), positions.tolist(), cell, pbc
+        )
+        self.results = {
+            "energy": result["energy"],
+            "free_energy": result["energy"],
+            "forces": np.array(result["forces"], dtype=np.float64).reshape(-1, 3),
+        }
+        if result["stress"] is not None:
+            self.results["stress"] = full_3x3_to_voigt_6_stress(np.array(result["stress"]))

@@ -1,0 +1,165 @@
+//! `equivariant._native`: the Rust half of the Python package `equivariant`. One class,
+//! [`Potential`], a checkpoint of `equivariant train` loaded for energies, forces and stress
+//! ([`equivariant_md::calculator::Calculator`]); the ASE calculator around it is Python
+//! (`python/equivariant/calculator.py`). Errors reach Python as `EquivariantError` (a
+//! `ValueError`) naming what is wrong, or `FileNotFoundError` for a missing checkpoint.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use equivariant::burn::tensor::DType;
+use equivariant::nn::models::nequip::Nequip;
+use equivariant_data::Frame;
+use equivariant_md::calculator::{Calculator, Prediction};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+create_exception!(
+    _native,
+    EquivariantError,
+    PyValueError,
+    "Bad input to equivariant: an unknown species, arrays of the wrong length, NaN positions, a checkpoint that does not load."
+);
+
+/// The Python exception for an error of the calculator.
+fn to_python(error: equivariant_train::Error) -> PyErr {
+    match &error {
+        equivariant_train::Error::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            PyFileNotFoundError::new_err(error.to_string())
+        }
+        _ => EquivariantError::new_err(error.to_string()),
+    }
+}
+
+/// A trained potential: `Potential(checkpoint, dtype=None)` loads a checkpoint of
+/// `equivariant train`, run in its own dtype or in `dtype` (`"float32"` or `"float64"`).
+#[pyclass(frozen, module = "equivariant._native")]
+pub struct Potential {
+    /// The calculator; burn's modules are `Send` but not `Sync`, so calls take turns. Boxed:
+    /// it holds 64-byte-aligned parts (burn's device), and Python allocates objects at
+    /// 16 bytes, so it must not live inside the Python object itself.
+    calculator: Mutex<Box<Calculator<Nequip>>>,
+    species: Vec<String>,
+    dtype: &'static str,
+    r_max: f64,
+}
+
+#[pymethods]
+impl Potential {
+    /// Loads `checkpoint`, to run in `dtype` (`None`: the checkpoint's own).
+    #[new]
+    #[pyo3(signature = (checkpoint, dtype=None))]
+    fn new(py: Python<'_>, checkpoint: PathBuf, dtype: Option<&str>) -> PyResult<Self> {
+        let dtype = match dtype {
+            None => None,
+            Some("float32" | "f32") => Some(DType::F32),
+            Some("float64" | "f64") => Some(DType::F64),
+            Some(other) => {
+                return Err(EquivariantError::new_err(format!(
+                    "dtype {other:?} is not \"float32\" or \"float64\""
+                )));
+            }
+        };
+        let calculator = py
+            .detach(|| Calculator::<Nequip>::load(&checkpoint, dtype))
+            .map_err(to_python)?;
+        Ok(Potential {
+            species: calculator.species().to_vec(),
+            dtype: if calculator.dtype() == DType::F64 {
+                "float64"
+            } else {
+                "float32"
+            },
+            r_max: {
+                use equivariant::potential::Potential as _;
+                calculator.model().r_max()
+            },
+            calculator: Mutex::new(Box::new(calculator)),
+        })
+    }
+
+    /// The chemical symbols the model knows, in its type-index order.
+    #[getter]
+    fn species(&self) -> Vec<String> {
+        self.species.clone()
+    }
+
+    /// `"float32"` or `"float64"`: the dtype the model runs in.
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.dtype
+    }
+
+    /// The model's cutoff radius (Å).
+    #[getter]
+    fn r_max(&self) -> f64 {
+        self.r_max
+    }
+
+    /// The energy (eV), forces (eV/Å, `n` rows of 3), virial (eV, 3x3) and stress (eV/Å³,
+    /// 3x3, ASE's sign; `None` unless an axis is periodic) of atoms `symbols` at `positions`
+    /// (`n` rows of 3, Å), in `cell` (3 rows of 3, Å) with periodic axes `pbc`.
+    ///
+    /// Raises `EquivariantError` for symbols and positions of different lengths, a species
+    /// the model does not know, NaN positions, two atoms at one place, a singular cell.
+    #[pyo3(signature = (symbols, positions, cell=None, pbc=None))]
+    fn compute<'py>(
+        &self,
+        py: Python<'py>,
+        symbols: Vec<String>,
+        positions: Vec<[f64; 3]>,
+        cell: Option<[[f64; 3]; 3]>,
+        pbc: Option<[bool; 3]>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        if symbols.len() != positions.len() {
+            return Err(EquivariantError::new_err(format!(
+                "{} chemical symbols for {} positions",
+                symbols.len(),
+                positions.len()
+            )));
+        }
+        let pbc = pbc.unwrap_or([false; 3]);
+        if pbc.contains(&true) && cell.is_none() {
+            return Err(EquivariantError::new_err(
+                "periodic boundary conditions need a cell",
+            ));
+        }
+        let mut frame = Frame::new(symbols, positions);
+        frame.cell = cell;
+        frame.pbc = pbc;
+        let prediction: Prediction = py
+            .detach(|| {
+                let calculator = self
+                    .calculator
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                calculator.compute(&frame)
+            })
+            .map_err(to_python)?;
+        let result = PyDict::new(py);
+        result.set_item("energy", prediction.energy)?;
+        result.set_item("forces", prediction.forces)?;
+        result.set_item("virial", prediction.virial)?;
+        result.set_item("stress", prediction.stress)?;
+        Ok(result)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Potential(species={:?}, dtype={:?}, r_max={})",
+            self.species, self.dtype, self.r_max
+        )
+    }
+}
+
+/// The module `equivariant._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Potential>()?;
+    m.add("EquivariantError", m.py().get_type::<EquivariantError>())?;
+    Ok(())
+}
