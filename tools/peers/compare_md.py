@@ -18,7 +18,7 @@ could not run has "steps_per_s": null and says why in "note".
 Run it with a Python that has ASE and numpy (e.g. /work/venv-nequip/bin/python); each
 (tool, size) runs in its own fresh subprocess, so peak memory is that run's alone:
 
-    python tools/peers/compare_md.py --threads 2
+    python tools/peers/compare_md.py --threads 2 --rounds 3
     python tools/peers/compare_md.py --tools nequip,mace --sizes 108 --steps 3 --warmup 1
 
 Structures (--work/md_structures/N.extxyz, written once, read by every tool): the cubic fcc
@@ -300,14 +300,7 @@ def train_nequip(args, work: Path, python: Path) -> Path:
     yaml = ct.nequip_yaml(argparse.Namespace(epochs=args.nequip_epochs), work, d)
     assert "enable_checkpointing: false" in yaml
     (d / "config.yaml").write_text(yaml.replace("enable_checkpointing: false", "enable_checkpointing: true"))
-    runner = (f"import sys, torch; torch.set_num_threads({args.threads}); "
-              f"sys.argv = ['nequip-train', '-cp', {str(d)!r}, '-cn', 'config', "
-              f"'hydra.run.dir={d / 'hydra'}']; "
-              "from nequip.scripts.train import main; main()")
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(d))
-    with open(d / "stdout.log", "w") as log:
-        r = subprocess.run([str(python), "-c", runner], cwd=d, env=env, stdout=log,
-                           stderr=subprocess.STDOUT, timeout=args.timeout)
+    r = ct.nequip_train(python, d, args.threads, timeout=args.timeout)
     ckpts = sorted(d.glob("lightning_logs/*/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)
     if r.returncode != 0 or not ckpts:
         raise Skip(f"training a NequIP checkpoint failed (rc {r.returncode}): see {d / 'stdout.log'}")
@@ -410,6 +403,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5,
                    help="untimed steps before them (NequIP's AOTInductor model needs a few)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat every (size, tool) this often, tools alternating within a size")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per child; killed after")
     p.add_argument("--work", default="/work/peers-data",
                    help="compare_training.py's folder: runs/ holds the models; md_* are written")
@@ -438,17 +433,23 @@ def main() -> None:
         if tool not in PREPARE:
             p.error(f"--tools: {tool} is not one of {','.join(TOOLS)}")
     structures = build_structures(work, sizes)
+    prepared = {}
     for tool in tools:
         try:
-            prep = PREPARE[tool](args, work)
+            prepared[tool] = PREPARE[tool](args, work)
         except (Skip, subprocess.TimeoutExpired, OSError) as e:
             for n in sizes:
                 print(json.dumps({"tool": tool, "atoms": n, "steps_per_s": None, "peak_mib": None,
                                   "note": str(e)}), flush=True)
-            continue
+    # Rounds, and in each every size with the tools one after another: a machine whose speed
+    # drifts over minutes then touches every tool alike, and ratios are taken within a round.
+    for round_ in range(1, args.rounds + 1):
         for n in sizes:
-            print(json.dumps(run_child(args, work, tool, n, structures[n], prep)), flush=True)
-
+            for tool, prep in prepared.items():
+                row = run_child(args, work, tool, n, structures[n], prep)
+                if args.rounds > 1:
+                    row["round"] = round_
+                print(json.dumps(row), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -326,20 +326,27 @@ def nequip_yaml(args, work: Path, run_dir: Path) -> str:
         """)
 
 
+def nequip_train(python: Path, d: Path, threads: int, timeout=None) -> subprocess.CompletedProcess:
+    """`nequip-train` on d/config.yaml (with d/peer_hooks.py importable) on `threads`
+    threads, its output in d/stdout.log."""
+    runner = (f"import sys, torch; torch.set_num_threads({threads}); "
+              f"sys.argv = ['nequip-train', '-cp', {str(d)!r}, '-cn', 'config', "
+              f"'hydra.run.dir={d / 'hydra'}']; "
+              "from nequip.scripts.train import main; main()")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(d))
+    with open(d / "stdout.log", "w") as log:
+        return subprocess.run([str(python), "-c", runner], cwd=d, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+
+
 def run_nequip(args, work: Path) -> dict:
     d = work / "runs" / "nequip"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     (d / "peer_hooks.py").write_text(NEQUIP_HOOKS)
     (d / "config.yaml").write_text(nequip_yaml(args, work, d))
-    runner = (f"import sys, torch; torch.set_num_threads({args.threads}); "
-              f"sys.argv = ['nequip-train', '-cp', {str(d)!r}, '-cn', 'config', "
-              f"'hydra.run.dir={d / 'hydra'}']; "
-              "from nequip.scripts.train import main; main()")
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(d))
-    with open(d / "stdout.log", "w") as log:
-        subprocess.run([str(Path(args.venv_nequip) / "bin" / "python"), "-c", runner], cwd=d,
-                       env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
+    r = nequip_train(Path(args.venv_nequip) / "bin" / "python", d, args.threads)
+    r.check_returncode()
     r = json.loads((d / "peer_metrics.json").read_text())
     return {
         "tool": "nequip",

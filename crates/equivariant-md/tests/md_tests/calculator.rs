@@ -14,6 +14,8 @@ use equivariant_train::checkpoint::{self, Header};
 use equivariant_train::model::Trainable;
 use equivariant_train::statistics::Statistics;
 
+use super::common::fcc_positions;
+
 /// An untrained two-species checkpoint (f32, as `equivariant train` writes by default) in a
 /// folder of its own.
 fn checkpoint(name: &str) -> PathBuf {
@@ -45,27 +47,7 @@ fn checkpoint(name: &str) -> PathBuf {
 /// lattice sites.
 fn crystal() -> Frame {
     let a = 3.75;
-    let base = [
-        [0.0, 0.0, 0.0],
-        [0.5, 0.5, 0.0],
-        [0.5, 0.0, 0.5],
-        [0.0, 0.5, 0.5],
-    ];
-    let mut positions = Vec::new();
-    for i in 0..2 {
-        for j in 0..2 {
-            for k in 0..2 {
-                for b in base {
-                    let n = positions.len() as f64;
-                    positions.push([
-                        a * (i as f64 + b[0]) + 0.07 * (1.3 * n).sin(),
-                        a * (j as f64 + b[1]) + 0.07 * (2.1 * n).cos(),
-                        a * (k as f64 + b[2]) - 0.07 * (0.7 * n).sin(),
-                    ]);
-                }
-            }
-        }
-    }
+    let positions = fcc_positions(a, 0.07);
     let species = (0..positions.len())
         .map(|i| if i % 4 == 0 { "Au" } else { "Cu" }.to_string())
         .collect();

@@ -27,10 +27,9 @@ pub fn model() -> Nequip {
     model.with_scale_shift(&[0.5, 0.5], &[-3.0, -3.5]).unwrap()
 }
 
-/// A 2x2x2 fcc Cu-Au cell (32 atoms, a = 3.7 Å), off the lattice sites, with deterministic
-/// velocities of about `temperature` K and no net momentum.
-pub fn state(temperature: f64) -> State {
-    let a = 3.7;
+/// The 32 sites of a 2x2x2 fcc cell of lattice constant `a`, each moved off its site by up to
+/// `amplitude` Å (a deterministic pattern).
+pub fn fcc_positions(a: f64, amplitude: f64) -> Vec<[f64; 3]> {
     let base = [
         [0.0, 0.0, 0.0],
         [0.5, 0.5, 0.0],
@@ -44,14 +43,22 @@ pub fn state(temperature: f64) -> State {
                 for b in base {
                     let n = positions.len() as f64;
                     positions.push([
-                        a * (i as f64 + b[0]) + 0.05 * (1.3 * n).sin(),
-                        a * (j as f64 + b[1]) + 0.05 * (2.1 * n).cos(),
-                        a * (k as f64 + b[2]) - 0.05 * (0.7 * n).sin(),
+                        a * (i as f64 + b[0]) + amplitude * (1.3 * n).sin(),
+                        a * (j as f64 + b[1]) + amplitude * (2.1 * n).cos(),
+                        a * (k as f64 + b[2]) - amplitude * (0.7 * n).sin(),
                     ]);
                 }
             }
         }
     }
+    positions
+}
+
+/// A 2x2x2 fcc Cu-Au cell (32 atoms, a = 3.7 Å), off the lattice sites, with deterministic
+/// velocities of about `temperature` K and no net momentum.
+pub fn state(temperature: f64) -> State {
+    let a = 3.7;
+    let positions = fcc_positions(a, 0.05);
     let species: Vec<usize> = (0..positions.len())
         .map(|i| usize::from(i % 3 == 0))
         .collect();
