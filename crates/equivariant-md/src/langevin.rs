@@ -26,6 +26,10 @@ use crate::state::State;
 use crate::units::{FS, KB};
 use crate::verlet::{kick, time_step};
 
+/// Mixed into the bath's seed, so that the random forces of a seed are not the normal draws
+/// that [`maxwell_boltzmann`](crate::velocities::maxwell_boltzmann) makes from the same seed.
+const RANDOM_FORCE_STREAM: u64 = 0x4c61_6e67_6576_696e; // "Langevin"
+
 /// The heat bath: its temperature (K), the friction `γ` (per fs; ASE's examples use 0.01 to
 /// 0.02) and the seed of the random forces.
 ///
@@ -133,7 +137,7 @@ impl<'a, P: Potential> Langevin<'a, P> {
                 .collect(),
             c4: c5.iter().map(|c| gamma / 2.0 * c).collect(),
             c5,
-            rng: StdRng::seed_from_u64(bath.seed),
+            rng: StdRng::seed_from_u64(bath.seed ^ RANDOM_FORCE_STREAM),
         })
     }
 
