@@ -12,7 +12,8 @@ use equivariant_train::model::Trainable;
 use equivariant_train::{Result, checkpoint, dataset};
 
 /// The energy (eV), forces (eV/Å, `[n][3]`), virial `-sum_e r_e (x) dE/dr_e` (eV) and, for a
-/// periodic structure, stress (`-virial / volume`, eV/Å³, ASE's sign) of one structure.
+/// structure periodic along all three axes, stress (`-virial / volume`, eV/Å³, ASE's sign) of
+/// one structure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     /// The potential energy.
@@ -21,7 +22,7 @@ pub struct Prediction {
     pub forces: Vec<[f64; 3]>,
     /// The virial, 3x3.
     pub virial: [[f64; 3]; 3],
-    /// The stress, 3x3, if any axis is periodic.
+    /// The stress, 3x3, if all three axes are periodic.
     pub stress: Option<[[f64; 3]; 3]>,
 }
 
@@ -107,16 +108,15 @@ impl<M: Trainable> Calculator<M> {
         dataset::structure(frame, &self.species)
     }
 
-    /// The energy, forces, virial and (if periodic) stress of `frame`.
+    /// The energy, forces, virial and (if periodic along all three axes) stress of `frame`.
     ///
     /// Errors: those of [`structure`](Self::structure); [`equivariant_train::Error::Model`]
     /// for no atoms, NaN or infinite positions, two atoms at one place.
     pub fn compute(&self, frame: &Frame) -> Result<Prediction> {
         let structure = self.structure(frame)?;
-        let volume = structure.cell.as_ref().map(|c| c.volume());
         let graph = AtomicGraph::new(&[structure], self.model.r_max(), &self.device, self.dtype)?;
         let result = self.model.energy_forces(&graph)?;
-        let stress = match volume {
+        let stress = match graph.volumes()[0] {
             Some(volume) => Some(matrix(&values(result.stress(&[volume])?.to_data()))),
             None => None,
         };

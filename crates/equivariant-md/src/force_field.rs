@@ -100,18 +100,24 @@ impl<'a, P: Potential> ForceField<'a, P> {
             })
             .fold(0.0f64, f64::max);
         // A NaN position rebuilds, and the graph names it.
-        self.graph = if moved > 0.5 * self.skin || moved.is_nan() {
-            self.rebuilds += 1;
-            self.structure.positions = positions.to_vec();
-            AtomicGraph::new(
-                std::slice::from_ref(&self.structure),
+        if moved > 0.5 * self.skin || moved.is_nan() {
+            // Built aside and kept only if it builds: a failed rebuild leaves the last graph
+            // and the positions it was built at together.
+            let structure = Structure {
+                positions: positions.to_vec(),
+                ..self.structure.clone()
+            };
+            self.graph = AtomicGraph::new(
+                std::slice::from_ref(&structure),
                 self.model.r_max() + self.skin,
                 &self.device,
                 self.dtype,
-            )?
+            )?;
+            self.structure = structure;
+            self.rebuilds += 1;
         } else {
-            self.graph.with_positions(positions)?
-        };
+            self.graph = self.graph.with_positions(positions)?;
+        }
         self.compute()
     }
 

@@ -6,8 +6,9 @@
 //! `c5 = dt^1.5 σ / (2 sqrt 3)`, `c4 = γ c5 / 2`;
 //!
 //! each step draws `ξ, η ~ N(0, 1)` per atom and axis, takes `δx = c5 η`, `δv = c3 ξ - c4 η`
-//! (their mass-weighted mean removed and scaled by `sqrt(n/(n-1))`, so no net momentum is
-//! added), and does
+//! (the mean of `δx` and the momentum of `δv` removed, both then scaled by `sqrt(n/(n-1))` to
+//! keep their variance, so the bath moves no centre of mass; a lone atom keeps its noise,
+//! where ASE divides by zero), and does
 //!
 //! `v += c1 F/m - c2 v + δv; x += dt v + δx; F = F(x); v += c1 F/m - c2 v + δv`.
 //!
@@ -70,7 +71,9 @@ pub struct HeatBath {
 /// for _ in 0..5 {
 ///     md.step(&mut state)?;
 /// }
-/// assert!(state.temperature() > 0.0); // heated from rest by the bath
+/// // Three atoms: their centre of mass stays at rest (the bath adds no net momentum).
+/// let p: f64 = state.velocities.iter().map(|v| 63.546 * v[0]).sum();
+/// assert!(p.abs() < 1e-12, "{p}");
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub struct Langevin<'a, P: Potential> {
@@ -158,7 +161,15 @@ impl<P: Potential> Integrator for Langevin<'_, P> {
     ///
     /// Errors: those of the model and the graph (e.g. atoms on top of each other).
     fn step(&mut self, state: &mut State) -> Result<()> {
-        let n = state.positions.len();
+        let n = self.c3.len();
+        state.check()?;
+        if state.positions.len() != n {
+            return Err(Error::ShapeMismatch {
+                what: "positions (as many atoms as the integrator was made for)",
+                expected: n,
+                got: state.positions.len(),
+            });
+        }
         let mut normal =
             || -> [f64; 3] { std::array::from_fn(|_| StandardNormal.sample(&mut self.rng)) };
         let xi: Vec<[f64; 3]> = (0..n).map(|_| normal()).collect();

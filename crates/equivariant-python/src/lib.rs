@@ -2,7 +2,8 @@
 //! [`Potential`], a checkpoint of `equivariant train` loaded for energies, forces and stress
 //! ([`equivariant_md::calculator::Calculator`]); the ASE calculator around it is Python
 //! (`python/equivariant/calculator.py`). Errors reach Python as `EquivariantError` (a
-//! `ValueError`) naming what is wrong, or `FileNotFoundError` for a missing checkpoint.
+//! `ValueError`) naming what is wrong, `FileNotFoundError` for a missing checkpoint, or
+//! another `OSError` for a checkpoint that cannot be read.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use equivariant::nn::models::nequip::Nequip;
 use equivariant_data::Frame;
 use equivariant_md::calculator::{Calculator, Prediction};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -26,11 +27,10 @@ create_exception!(
 /// The Python exception for an error of the calculator.
 fn to_python(error: equivariant_train::Error) -> PyErr {
     match &error {
-        equivariant_train::Error::Io { source, .. }
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            PyFileNotFoundError::new_err(error.to_string())
-        }
+        equivariant_train::Error::Io { source, .. } => match source.kind() {
+            std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(error.to_string()),
+            _ => PyOSError::new_err(error.to_string()),
+        },
         _ => EquivariantError::new_err(error.to_string()),
     }
 }
@@ -101,8 +101,9 @@ impl Potential {
     }
 
     /// The energy (eV), forces (eV/Å, `n` rows of 3), virial (eV, 3x3) and stress (eV/Å³,
-    /// 3x3, ASE's sign; `None` unless an axis is periodic) of atoms `symbols` at `positions`
-    /// (`n` rows of 3, Å), in `cell` (3 rows of 3, Å) with periodic axes `pbc`.
+    /// 3x3, ASE's sign; `None` unless all three axes are periodic) of atoms `symbols` at
+    /// `positions` (`n` rows of 3, Å), in `cell` (3 rows of 3, Å; a zero row along a
+    /// non-periodic axis, as in ASE's slabs, is allowed) with periodic axes `pbc`.
     ///
     /// Raises `EquivariantError` for symbols and positions of different lengths, a species
     /// the model does not know, NaN positions, two atoms at one place, a singular cell.

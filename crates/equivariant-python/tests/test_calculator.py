@@ -9,6 +9,8 @@ import re
 import numpy as np
 import pytest
 from ase import Atoms, units
+from ase.build import fcc111
+from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -116,8 +118,26 @@ def test_atoms_outside_the_cell(checkpoint, trained):
     bare.calc = calc
     assert cluster.get_potential_energy() == bare.get_potential_energy()
     np.testing.assert_array_equal(cluster.get_forces()[0], 0.0)
-    with pytest.raises(Exception, match="stress"):
+    with pytest.raises(PropertyNotImplementedError):
         cluster.get_stress()
+
+
+def test_a_slab_as_ase_builds_it(checkpoint):
+    """fcc111 without vacuum: periodic in x and y, a zero cell vector along z. Energy and
+    forces as for the same atoms in a cell with a z vector, no stress."""
+    slab = fcc111("Cu", size=(2, 2, 3), a=3.7275)
+    slab.symbols[0] = "Au"
+    assert slab.pbc.tolist() == [True, True, False] and not slab.cell[2].any()
+    calc = EquivariantCalculator(checkpoint, dtype="float64")
+    slab.calc = calc
+    boxed = slab.copy()
+    boxed.cell[2] = [0.0, 0.0, 40.0]
+    boxed.calc = calc
+    assert slab.get_potential_energy() == pytest.approx(boxed.get_potential_energy(), rel=1e-12)
+    np.testing.assert_allclose(slab.get_forces(), boxed.get_forces(), atol=1e-12)
+    assert np.abs(slab.get_forces()[:, 2]).max() > 1e-3  # surfaces pull along z
+    with pytest.raises(PropertyNotImplementedError):
+        slab.get_stress()
 
 
 def test_bfgs_relaxes_a_structure(checkpoint, trained):

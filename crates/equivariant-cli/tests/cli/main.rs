@@ -450,14 +450,14 @@ fn md_runs_a_trained_potential() {
     assert!(!out.status.success());
     assert!(stderr.contains("species Ag"), "{stderr}");
 
-    // NVT: Langevin from the same start, twice with one seed: one trajectory.
-    let nvt = |output: &str| {
+    // NVT: Langevin from the same start, twice with one seed: one trajectory, not NVE's.
+    let run = |ensemble: &str, output: &str| {
         let args = [
             "md",
             "run/best.safetensors",
             "start.extxyz",
             "--ensemble",
-            "nvt",
+            ensemble,
             "--friction",
             "0.02",
             "--steps",
@@ -473,9 +473,12 @@ fn md_runs_a_trained_potential() {
         assert!(out.status.success(), "{stdout}\n{stderr}");
         std::fs::read_to_string(dir.join(output).join("thermo.csv")).unwrap()
     };
-    let (first, second) = (nvt("nvt_a"), nvt("nvt_b"));
+    let (first, second) = (run("nvt", "nvt_a"), run("nvt", "nvt_b"));
     assert_eq!(first.lines().count(), 4);
     assert_eq!(first, second);
+    let nve = run("nve", "nve");
+    assert_eq!(nve.lines().nth(1), first.lines().nth(1), "one start");
+    assert_ne!(nve.lines().nth(3), first.lines().nth(3), "the bath acts");
 }
 
 /// `equivariant predict` writes what the library's calculator computes, to the last bit.

@@ -86,6 +86,24 @@ fn it_computes_what_the_model_computes() {
     assert_eq!(f32.dtype(), DType::F32);
     let low = f32.compute(&frame).unwrap();
     assert!((low.energy - result.energy).abs() < 1e-4 * result.energy.abs());
+    let scale = result
+        .forces
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, f| m.max(f.abs()));
+    for (a, b) in low
+        .forces
+        .iter()
+        .flatten()
+        .zip(result.forces.iter().flatten())
+    {
+        assert!((a - b).abs() < 1e-4 * scale, "f32 force {a} vs f64 {b}");
+    }
+    let (a, b) = (low.stress.unwrap(), result.stress.unwrap());
+    let scale = b.iter().flatten().fold(0.0f64, |m, s| m.max(s.abs()));
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!((x - y).abs() < 1e-4 * scale, "f32 stress {x} vs f64 {y}");
+    }
 }
 
 /// Forces are `-dE/dx` and stress is `(1/V) dE/dε` (ASE's sign: the positions and cell
@@ -143,7 +161,8 @@ fn forces_and_stress_are_derivatives_of_the_energy() {
 }
 
 /// Atoms outside the cell: moved by lattice vectors along periodic axes, the same energy,
-/// forces and stress; without periodicity a cell changes nothing and there is no stress.
+/// forces and stress; without periodicity a cell changes nothing and there is no stress; a
+/// slab with no vector along its vacuum axis works.
 #[test]
 fn atoms_outside_the_cell() {
     let calculator = Calculator::<Nequip>::load(&checkpoint("outside"), Some(DType::F64)).unwrap();
@@ -187,6 +206,22 @@ fn atoms_outside_the_cell() {
     assert_eq!(with_cell, without);
     assert!(with_cell.stress.is_none());
     assert_eq!(with_cell.forces[0], [0.0; 3]);
+    // A slab as ASE builds it (no vector along its vacuum axis): what a cell with one gives,
+    // and no stress.
+    let mut slab = crystal();
+    slab.pbc = [true, true, false];
+    let mut boxed = slab.clone();
+    slab.cell = slab.cell.map(|c| [c[0], c[1], [0.0; 3]]);
+    boxed.cell = boxed.cell.map(|c| [c[0], c[1], [0.0, 0.0, 30.0]]);
+    let (a, b) = (
+        calculator.compute(&slab).unwrap(),
+        calculator.compute(&boxed).unwrap(),
+    );
+    assert!((a.energy - b.energy).abs() < 1e-12 * b.energy.abs());
+    for (x, y) in a.forces.iter().flatten().zip(b.forces.iter().flatten()) {
+        assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    }
+    assert!(a.stress.is_none() && b.stress.is_none());
 }
 
 #[test]

@@ -24,7 +24,9 @@ class EquivariantCalculator(Calculator):
         ``"float32"`` or ``"float64"``; by default the dtype the model was trained in.
 
     Units are ASE's: eV, Å, eV/Å, eV/Å³. The stress is ASE's Voigt 6-vector
-    (xx, yy, zz, yz, xz, xy) and is computed when any axis is periodic.
+    (xx, yy, zz, yz, xz, xy) and is computed when all three axes are periodic (asking for
+    it otherwise raises ASE's ``PropertyNotImplementedError``). Slabs and wires (vacuum
+    axes not periodic, their cell vectors possibly zero) and clusters work as they are.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
