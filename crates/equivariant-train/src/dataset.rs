@@ -118,9 +118,8 @@ impl Dataset {
     }
 }
 
-/// The structure of `frame` (positions, cell if any axis is periodic; a zero lattice vector
-/// along a non-periodic axis, as in ASE's slabs, is replaced by an orthogonal unit vector) with
-/// its chemical symbols as type indices into `species`.
+/// The structure of `frame` (positions, cell if any axis is periodic: see [`Cell::new`] for
+/// ASE's slabs) with its chemical symbols as type indices into `species`.
 ///
 /// Errors: [`Error::UnknownSpecies`] for a symbol not in `species`; the errors of
 /// [`Cell::new`] for a singular cell.
@@ -157,9 +156,7 @@ pub fn structure(frame: &Frame, species: &[String]) -> Result<Structure> {
         })
         .collect::<Result<Vec<_>>>()?;
     let cell = match frame.cell {
-        Some(lattice) if frame.pbc.iter().any(|&p| p) => {
-            Some(Cell::new(complete(lattice, frame.pbc), frame.pbc)?)
-        }
+        Some(lattice) if frame.pbc.iter().any(|&p| p) => Some(Cell::new(lattice, frame.pbc)?),
         _ => None,
     };
     Ok(Structure {
@@ -167,51 +164,6 @@ pub fn structure(frame: &Frame, species: &[String]) -> Result<Structure> {
         species: types,
         cell,
     })
-}
-
-/// `lattice` with each zero vector along a non-periodic axis replaced by a unit vector
-/// orthogonal to the others (ASE's `Cell.complete`): ASE's slabs and wires leave their
-/// vacuum axes zero, and a non-periodic axis' vector only has to span the space.
-fn complete(mut lattice: [[f64; 3]; 3], pbc: [bool; 3]) -> [[f64; 3]; 3] {
-    let is_zero = |v: &[f64; 3]| v.iter().all(|&x| x == 0.0);
-    let cross = |a: [f64; 3], b: [f64; 3]| {
-        [
-            a[1] * b[2] - a[2] * b[1],
-            a[2] * b[0] - a[0] * b[2],
-            a[0] * b[1] - a[1] * b[0],
-        ]
-    };
-    let unit = |v: [f64; 3]| {
-        let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        v.map(|x| x / norm)
-    };
-    for _ in 0..2 {
-        // Twice: with two missing vectors the first is filled from the one that is there.
-        for c in 0..3 {
-            if pbc[c] || !is_zero(&lattice[c]) {
-                continue;
-            }
-            let (a, b) = (lattice[(c + 1) % 3], lattice[(c + 2) % 3]);
-            let filled = match (is_zero(&a), is_zero(&b)) {
-                (false, false) => cross(a, b),
-                (false, true) | (true, false) => {
-                    let v = if is_zero(&a) { b } else { a };
-                    // Any axis not parallel to v, crossed with it.
-                    let axis = if v[0].abs() <= v[1].abs() && v[0].abs() <= v[2].abs() {
-                        [1.0, 0.0, 0.0]
-                    } else if v[1].abs() <= v[2].abs() {
-                        [0.0, 1.0, 0.0]
-                    } else {
-                        [0.0, 0.0, 1.0]
-                    };
-                    cross(v, axis)
-                }
-                (true, true) => continue,
-            };
-            lattice[c] = unit(filled);
-        }
-    }
-    lattice
 }
 
 /// A batch: the graph of its structures and their labels.

@@ -47,9 +47,45 @@ fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
 
+/// `lattice` with each zero vector along a non-periodic axis replaced by a unit vector
+/// orthogonal to the others (ASE's `Cell.complete`): ASE's slabs and wires leave their vacuum
+/// axes zero, and a non-periodic axis' vector only has to span the space.
+fn complete(mut lattice: [[f64; 3]; 3], pbc: [bool; 3]) -> [[f64; 3]; 3] {
+    let is_zero = |v: [f64; 3]| v == [0.0; 3];
+    // Twice: with two missing vectors, the first is filled from the one that is there.
+    for _ in 0..2 {
+        for c in 0..3 {
+            if pbc[c] || !is_zero(lattice[c]) {
+                continue;
+            }
+            let (a, b) = (lattice[(c + 1) % 3], lattice[(c + 2) % 3]);
+            let filled = match (is_zero(a), is_zero(b)) {
+                (false, false) => cross(a, b),
+                (true, true) => continue,
+                _ => {
+                    let v = if is_zero(a) { b } else { a };
+                    // The Cartesian axis least parallel to v, crossed with it.
+                    let axis = if v[0].abs() <= v[1].abs() && v[0].abs() <= v[2].abs() {
+                        [1.0, 0.0, 0.0]
+                    } else if v[1].abs() <= v[2].abs() {
+                        [0.0, 1.0, 0.0]
+                    } else {
+                        [0.0, 0.0, 1.0]
+                    };
+                    cross(v, axis)
+                }
+            };
+            let length = norm(filled);
+            lattice[c] = filled.map(|x| x / length);
+        }
+    }
+    lattice
+}
+
 impl Cell {
     /// A cell with lattice vectors `lattice[0], lattice[1], lattice[2]` (rows) and periodic
-    /// boundary conditions `pbc[c]` along `lattice[c]`.
+    /// boundary conditions `pbc[c]` along `lattice[c]`. A zero vector along a non-periodic
+    /// axis (ASE's slabs and wires) becomes a unit vector orthogonal to the others.
     ///
     /// # Errors
     /// [`Error::NonFinite`] if an entry is NaN or infinite; [`Error::InvalidArgument`] if the
@@ -61,6 +97,9 @@ impl Cell {
     /// assert_eq!(cell.pbc(), [true; 3]);
     /// let err = Cell::new([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], [true; 3]);
     /// assert!(matches!(err, Err(Error::InvalidArgument { name: "lattice", .. })));
+    /// // A slab: periodic in x and y, no vector along z.
+    /// let slab = Cell::new([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0; 3]], [true, true, false])?;
+    /// assert_eq!(slab.lattice()[2], [0.0, 0.0, 1.0]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn new(lattice: [[f64; 3]; 3], pbc: [bool; 3]) -> Result<Self> {
@@ -70,6 +109,7 @@ impl Cell {
                 index,
             });
         }
+        let lattice = complete(lattice, pbc);
         let [a0, a1, a2] = lattice;
         let det = dot(a0, cross(a1, a2));
         let scale = norm(a0) * norm(a1) * norm(a2);
