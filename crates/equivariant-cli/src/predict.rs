@@ -1,5 +1,5 @@
 //! `equivariant predict CHECKPOINT STRUCTURES.xyz --output OUT.xyz`: a trained potential's
-//! energy, forces and (for periodic frames) stress for every frame of an extended XYZ file,
+//! energy, per-atom energies, forces and (for periodic frames) stress for every frame of an extended XYZ file,
 //! written as extended XYZ (the input's other columns and keys kept).
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use burn::tensor::DType;
 use clap::Args;
 use equivariant::burn;
 use equivariant::nn::models::nequip::Nequip;
-use equivariant_data::{Frame, extxyz};
+use equivariant_data::{Column, Frame, extxyz};
 use equivariant_md::calculator::Calculator;
 
 /// Options of `equivariant predict`.
@@ -37,8 +37,16 @@ pub fn predict(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
             let result = calculator
                 .compute(&frame)
                 .map_err(|e| format!("{} frame {k}: {e}", args.structures.display()))?;
+            // ASE's name for the per-atom energies (`atoms.get_potential_energies()`).
+            let mut arrays = frame.arrays;
+            arrays.retain(|(name, _)| name != "energies");
+            arrays.push((
+                "energies".into(),
+                Column::Real(result.energies.iter().map(|&e| vec![e]).collect()),
+            ));
             Ok(Frame {
                 energy: Some(result.energy),
+                arrays,
                 forces: Some(result.forces),
                 stress: result.stress,
                 virial: None,

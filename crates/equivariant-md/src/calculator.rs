@@ -11,13 +11,15 @@ use equivariant_data::Frame;
 use equivariant_train::model::Trainable;
 use equivariant_train::{Result, checkpoint, dataset};
 
-/// The energy (eV), forces (eV/Å, `[n][3]`), virial `-sum_e r_e (x) dE/dr_e` (eV) and, for a
-/// structure periodic along all three axes, stress (`-virial / volume`, eV/Å³, ASE's sign) of
-/// one structure.
+/// The energy (eV), the energy of each atom (eV), forces (eV/Å, `[n][3]`), virial
+/// `-sum_e r_e (x) dE/dr_e` (eV) and, for a structure periodic along all three axes, stress
+/// (`-virial / volume`, eV/Å³, ASE's sign) of one structure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     /// The potential energy.
     pub energy: f64,
+    /// The energy of each atom, `[n]` (summing to `energy` over the counted atoms).
+    pub energies: Vec<f64>,
     /// The forces, `[n][3]`.
     pub forces: Vec<[f64; 3]>,
     /// The virial, 3x3.
@@ -115,7 +117,65 @@ impl<M: Trainable> Calculator<M> {
     pub fn compute(&self, frame: &Frame) -> Result<Prediction> {
         let structure = self.structure(frame)?;
         let graph = AtomicGraph::new(&[structure], self.model.r_max(), &self.device, self.dtype)?;
-        let result = self.model.energy_forces(&graph)?;
+        self.predict(&graph, None)
+    }
+
+    /// The energy of the `contributing` atoms (`None`: all), every atom's energy, and the
+    /// forces (on every atom) and virial of that energy, for atoms given with their neighbour
+    /// lists as an MD engine with domain decomposition has them: its local atoms and ghost
+    /// copies of the others ([`AtomicGraph::from_neighbors`]). Species are the model's type
+    /// indices ([`species`](Self::species)); no stress (ghosts have no cell).
+    ///
+    /// Errors: [`equivariant_train::Error::Model`] for a type index out of range, a count
+    /// that is not one per atom, a neighbour out of range, two atoms at one place, a NaN
+    /// position.
+    ///
+    /// ```
+    /// # use burn::tensor::{DType, Device};
+    /// # use equivariant::nn::models::nequip::Nequip;
+    /// # use equivariant_data::Frame;
+    /// # use equivariant_md::calculator::Calculator;
+    /// # use equivariant_train::checkpoint::{self, Header};
+    /// # use equivariant_train::model::Trainable;
+    /// # use equivariant_train::statistics::Statistics;
+    /// # let section: <Nequip as Trainable>::Config = toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4")?;
+    /// # let statistics = Statistics { avg_num_neighbors: 6.0, per_atom_energy_mean: -3.0, forces_rms: 0.5 };
+    /// # let model = Nequip::build(&section, 2, &statistics, &Device::flex())?;
+    /// # let header = Header { species: vec!["Au".into(), "Cu".into()], statistics, dtype: "f32".into(), model: section };
+    /// # let path = std::env::temp_dir().join("equivariant_doc_calculator_neighbors.safetensors");
+    /// # checkpoint::save(&path, &model, &header)?;
+    /// let calculator = Calculator::<Nequip>::load(&path, Some(DType::F64))?;
+    /// // A Cu dimer: atom 0 local, atom 1 a ghost (another domain's atom).
+    /// let positions = [[0.0; 3], [2.5, 0.0, 0.0]];
+    /// let result = calculator.compute_neighbors(&positions, vec![1, 1], Some(&[true, false]), &[vec![1], vec![0]])?;
+    /// assert_eq!(result.energy, result.energies[0]);
+    /// let whole = calculator.compute(&Frame::new(vec!["Cu".into(), "Cu".into()], positions.to_vec()))?;
+    /// assert!((2.0 * result.energy - whole.energy).abs() < 1e-12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compute_neighbors(
+        &self,
+        positions: &[[f64; 3]],
+        species: Vec<usize>,
+        contributing: Option<&[bool]>,
+        neighbors: &[Vec<usize>],
+    ) -> Result<Prediction> {
+        let graph = AtomicGraph::from_neighbors(
+            positions,
+            species,
+            neighbors,
+            self.model.r_max(),
+            &self.device,
+            self.dtype,
+        )?;
+        self.predict(&graph, contributing)
+    }
+
+    /// [`Prediction`] of the one structure of `graph`, counting the energies of `counted`.
+    fn predict(&self, graph: &AtomicGraph, counted: Option<&[bool]>) -> Result<Prediction> {
+        let result = self.model.atomic_energy_forces(graph, counted)?;
+        let energies = values(result.atomic.to_data());
+        let result = result.energy_forces;
         let stress = match graph.volumes()[0] {
             Some(volume) => Some(matrix(&values(result.stress(&[volume])?.to_data()))),
             None => None,
@@ -123,6 +183,7 @@ impl<M: Trainable> Calculator<M> {
         let forces = values(result.forces.to_data());
         Ok(Prediction {
             energy: result.energy.to_data().iter::<f64>().sum(),
+            energies,
             forces: forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect(),
             virial: matrix(&values(result.virial.to_data())),
             stress,

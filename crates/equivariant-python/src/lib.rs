@@ -100,7 +100,8 @@ impl Potential {
         self.r_max
     }
 
-    /// The energy (eV), forces (eV/Å, `n` rows of 3), virial (eV, 3x3) and stress (eV/Å³,
+    /// The energy (eV), the energy of each atom (eV, `energies`), forces (eV/Å, `n` rows of
+    /// 3), virial (eV, 3x3) and stress (eV/Å³,
     /// 3x3, ASE's sign; `None` unless all three axes are periodic) of atoms `symbols` at
     /// `positions` (`n` rows of 3, Å), in `cell` (3 rows of 3, Å; a zero row along a
     /// non-periodic axis, as in ASE's slabs, is allowed) with periodic axes `pbc`.
@@ -143,6 +144,7 @@ impl Potential {
             .map_err(to_python)?;
         let result = PyDict::new(py);
         result.set_item("energy", prediction.energy)?;
+        result.set_item("energies", prediction.energies)?;
         result.set_item("forces", prediction.forces)?;
         result.set_item("virial", prediction.virial)?;
         result.set_item("stress", prediction.stress)?;

@@ -48,6 +48,9 @@ def test_identical_to_the_rust_api(trained, checkpoint):
         atoms.calc = calc
         assert atoms.get_potential_energy() == rust.get_potential_energy()
         np.testing.assert_array_equal(atoms.get_forces(), rust.get_forces())
+        energies = atoms.get_potential_energies()
+        np.testing.assert_array_equal(energies, rust.get_potential_energies())
+        assert abs(energies.sum() - atoms.get_potential_energy()) < 1e-10 * len(atoms)
         raw = calc.potential.compute(
             atoms.get_chemical_symbols(), atoms.positions.tolist(), atoms.cell.array.tolist(),
             [True] * 3,

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use equivariant::nn::models::nequip::Nequip;
-use equivariant::potential::Potential;
+use equivariant::potential::AtomicPotential;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -32,7 +32,7 @@ use crate::statistics::Statistics;
 /// assert_eq!(model.config().avg_num_neighbors, 8.0);
 /// # Ok::<(), equivariant_train::Error>(())
 /// ```
-pub trait Trainable: Potential + Module + Clone + Debug + Sized {
+pub trait Trainable: AtomicPotential + Module + Clone + Debug + Sized {
     /// The model's section of the configuration (`[model]`), also kept in checkpoints.
     type Config: Serialize + DeserializeOwned + Clone + PartialEq + Debug;
 

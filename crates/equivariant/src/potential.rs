@@ -15,6 +15,7 @@ use crate::forces::{
     EnergyForces, LossDerivatives, TrainingGradients, energy_forces, training_gradients,
 };
 use crate::graph::{Batch, Cell, EdgeIndex, Graph, radius_graph_batched};
+use crate::ops::{index_tensor, scatter_sum};
 use crate::{Error, Result};
 
 /// One structure: positions, species (type indices of the model) and, if periodic, its cell.
@@ -205,6 +206,93 @@ impl AtomicGraph {
         Ok(AtomicGraph {
             edge_vec,
             ..self.clone()
+        })
+    }
+
+    /// The graph of one structure given as atoms and their neighbour lists, as an MD engine
+    /// with domain decomposition has it: local atoms and ghost atoms (periodic images and other
+    /// domains' atoms as explicit copies), so no cell. `neighbors[i]` lists the atoms `j` near
+    /// atom `i`; each pair closer than `r_max` becomes the edge `j -> i` (vector
+    /// `pos[i] - pos[j]`), farther ones (a neighbour list's skin) are dropped. Edge vectors in
+    /// `dtype` on `device`; the structure has no volume (ghosts have no cell).
+    ///
+    /// Errors: [`Error::InvalidArgument`] for no atoms, species or neighbour lists not one per
+    /// atom, a neighbour index out of range, or two atoms at the same place (an atom listed as
+    /// its own neighbour included); [`Error::NonFinite`] for a NaN or infinite position.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::AtomicGraph;
+    /// // A dimer and a third atom beyond the cutoff, listed (a skin) but dropped.
+    /// let positions = [[0.0; 3], [1.5, 0.0, 0.0], [4.0, 0.0, 0.0]];
+    /// let neighbors = vec![vec![1, 2], vec![0, 2], vec![0, 1]];
+    /// let graph = AtomicGraph::from_neighbors(&positions, vec![0, 0, 1], &neighbors, 2.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!(graph.edges().num_edges(), 2);
+    /// assert_eq!((graph.edges().src(0), graph.edges().dst(0)), (1, 0));
+    /// assert_eq!(graph.edge_vec().clone().into_data().iter::<f64>().next(), Some(-1.5));
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn from_neighbors(
+        positions: &[[f64; 3]],
+        species: Vec<usize>,
+        neighbors: &[Vec<usize>],
+        r_max: f64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        let n = positions.len();
+        if n == 0 {
+            return Err(Error::InvalidArgument {
+                name: "positions",
+                reason: "a structure needs at least one atom".into(),
+            });
+        }
+        for (what, len) in [("species", species.len()), ("neighbors", neighbors.len())] {
+            if len != n {
+                return Err(Error::InvalidArgument {
+                    name: what,
+                    reason: format!("{n} atoms but {len} {what} (one per atom)"),
+                });
+            }
+        }
+        if let Some(index) = positions.iter().flatten().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "positions",
+                index,
+            });
+        }
+        let mut graph = Graph::default();
+        // The same test as the radius graph's: |d|^2 < r^2 in f64.
+        let r2 = r_max * r_max;
+        for (i, list) in neighbors.iter().enumerate() {
+            for &j in list {
+                let Some(pj) = positions.get(j) else {
+                    return Err(Error::InvalidArgument {
+                        name: "neighbors",
+                        reason: format!("atom {i} lists neighbour {j}, but there are {n} atoms"),
+                    });
+                };
+                let d2: f64 = (0..3).map(|a| (positions[i][a] - pj[a]).powi(2)).sum();
+                if d2 < r2 {
+                    graph.src.push(j);
+                    graph.dst.push(i);
+                }
+            }
+        }
+        let flat: Vec<f64> = positions.iter().flatten().copied().collect();
+        let edge_vec = graph.edge_vec(&flat, None)?;
+        check_no_zero_edge(&graph, &edge_vec)?;
+        let edges = EdgeIndex::new(&graph.src, &graph.dst, n)?;
+        let e = graph.num_edges();
+        let edge_vec = Tensor::<2>::from_data(TensorData::new(edge_vec, [e, 3]), (device, dtype));
+        Ok(AtomicGraph {
+            species,
+            batch: Batch::single(n),
+            edges: Arc::new(edges),
+            edge_vec,
+            volumes: vec![None],
+            graph: Arc::new(graph),
+            cells: None,
         })
     }
 
@@ -531,5 +619,161 @@ pub trait Potential {
             |r, s| self.energy_tangent(graph, r, s),
             positions,
         )
+    }
+}
+
+/// The rows of `atomic` (`[N]`, one value per atom of `graph`) summed per structure, `[G]`.
+///
+/// ```
+/// use burn::tensor::{DType, Device, Tensor};
+/// use equivariant::potential::{AtomicGraph, Structure, sum_per_structure};
+/// let atom = |x: f64| Structure { positions: vec![[x, 0.0, 0.0]], species: vec![0], cell: None };
+/// let graph = AtomicGraph::new(&[atom(0.0), atom(5.0)], 2.0, &Device::flex(), DType::F64)?;
+/// let sums = sum_per_structure(&graph, Tensor::<1>::from_floats([1.0, 2.0], &Device::flex()));
+/// assert_eq!(sums.into_data().try_into_vec::<f32>().unwrap(), [1.0, 2.0]);
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub fn sum_per_structure(graph: &AtomicGraph, atomic: Tensor<1>) -> Tensor<1> {
+    let g = graph.batch().num_graphs();
+    let n = atomic.dims()[0];
+    let index = index_tensor(graph.batch().index(), &atomic.device());
+    scatter_sum(atomic.reshape([n, 1]), index, g).reshape([g])
+}
+
+/// The energies, forces and virials of [`AtomicPotential::atomic_energy_forces`], with the
+/// energy of each atom.
+#[derive(Debug, Clone)]
+pub struct AtomicEnergyForces {
+    /// The energy of each structure (of its counted atoms), its forces (on every atom) and
+    /// virial.
+    pub energy_forces: EnergyForces,
+    /// The energy of each atom, `[N]` (counted or not).
+    pub atomic: Tensor<1>,
+}
+
+/// A potential whose energy is a sum of per-atom energies, as NequIP's and MACE's are: what an
+/// MD engine with domain decomposition needs, each domain counting only its own atoms'
+/// energies while their neighbourhoods reach into ghost atoms.
+///
+/// ```
+/// use burn::tensor::{DType, Device, Tensor};
+/// use equivariant::potential::{AtomicGraph, AtomicPotential, Potential, Structure};
+/// use equivariant::ops::{index_tensor, scatter_sum};
+/// /// `E_i = k sum_{e -> i} |r_e|^2 / 2`: half of each bond's spring on each atom.
+/// struct Springs { k: f64 }
+/// impl Potential for Springs {
+///     fn r_max(&self) -> f64 { 2.0 }
+///     fn num_types(&self) -> usize { 1 }
+///     fn energy(&self, g: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+///         Ok(equivariant::potential::sum_per_structure(g, self.atomic_energies(g, r)?))
+///     }
+///     fn energy_tangent(&self, _: &AtomicGraph, r: Tensor<2>, s: Tensor<2>)
+///         -> equivariant::Result<(Tensor<1>, Tensor<1>)> {
+///         let e = r.clone().powi_scalar(2).sum().mul_scalar(0.5 * self.k);
+///         Ok((e, r.mul(s).sum().mul_scalar(self.k)))
+///     }
+/// }
+/// impl AtomicPotential for Springs {
+///     fn atomic_energies(&self, g: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
+///         let n = g.species().len();
+///         let dst: Vec<usize> = (0..g.edges().num_edges()).map(|e| g.edges().dst(e)).collect();
+///         let index = index_tensor(&dst, &r.device());
+///         let per_edge = r.powi_scalar(2).sum_dim(1).mul_scalar(0.5 * self.k);
+///         Ok(scatter_sum(per_edge, index, n).reshape([n]))
+///     }
+/// }
+/// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+/// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+/// // Only atom 0 counted: E = 2.25, and the force on atom 1 is that of its half bond.
+/// let result = Springs { k: 2.0 }.atomic_energy_forces(&graph, Some(&[true, false]))?;
+/// assert_eq!(result.energy_forces.energy.into_scalar::<f64>(), 2.25);
+/// assert_eq!(result.atomic.into_data().try_into_vec::<f64>().unwrap(), [2.25, 2.25]);
+/// assert_eq!(result.energy_forces.forces.into_data().iter::<f64>().nth(3), Some(-3.0));
+/// # Ok::<(), equivariant::Error>(())
+/// ```
+pub trait AtomicPotential: Potential {
+    /// The energy of each atom, `[N]`, from the edge vectors (as in [`Potential::energy`]);
+    /// a structure's energy is the sum over its atoms.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::nn::models::nequip::NequipConfig;
+    /// use equivariant::potential::{AtomicGraph, AtomicPotential, Potential, Structure};
+    /// let model = NequipConfig { num_layers: 1, num_features: 4, ..NequipConfig::new(1, 3.0) }.init(&Device::flex())?;
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], model.r_max(), &Device::flex(), DType::F32)?;
+    /// let atomic = model.atomic_energies(&graph, graph.edge_vec().clone())?;
+    /// let energy = model.energy(&graph, graph.edge_vec().clone())?;
+    /// let sum: f64 = atomic.into_data().iter::<f64>().sum();
+    /// assert!((sum - energy.into_scalar::<f64>()).abs() < 1e-5);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    fn atomic_energies(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>>;
+
+    /// The energy of the `counted` atoms of each structure (`None`: all), the energy of every
+    /// atom, and the forces (on every atom, counted or not) and virials of the counted
+    /// energy: [`forces::energy_forces`](crate::forces::energy_forces) of
+    /// `E_g = sum_{i in g, counted} E_i`.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for a `counted` that is not one per atom; those of
+    /// [`atomic_energies`](Self::atomic_energies) and of `energy_forces`.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::nn::models::nequip::NequipConfig;
+    /// use equivariant::potential::{AtomicGraph, AtomicPotential, Potential, Structure};
+    /// let model = NequipConfig { num_layers: 1, num_features: 4, ..NequipConfig::new(1, 3.0) }.init(&Device::flex())?;
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 0], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], model.r_max(), &Device::flex(), DType::F32)?;
+    /// let all = model.atomic_energy_forces(&graph, None)?;
+    /// let plain = model.energy_forces(&graph)?;
+    /// assert_eq!(all.energy_forces.energy.into_scalar::<f64>(), plain.energy.into_scalar::<f64>());
+    /// assert!(model.atomic_energy_forces(&graph, Some(&[true])).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    fn atomic_energy_forces(
+        &self,
+        graph: &AtomicGraph,
+        counted: Option<&[bool]>,
+    ) -> Result<AtomicEnergyForces> {
+        let n = graph.species().len();
+        let mask = match counted {
+            Some(counted) if counted.len() != n => {
+                return Err(Error::ShapeMismatch {
+                    what: "counted (one flag per atom)",
+                    expected: n,
+                    got: counted.len(),
+                });
+            }
+            Some(counted) => Some(counted.iter().map(|&c| f64::from(u8::from(c))).collect()),
+            None => None,
+        };
+        let mut atomic = None;
+        let energy_forces =
+            energy_forces(&graph.edges, &graph.batch, graph.edge_vec.clone(), |r| {
+                let energies = self.atomic_energies(graph, r)?;
+                atomic = Some(energies.clone());
+                let counted = match mask {
+                    Some(mask) => {
+                        let mask = Tensor::<1>::from_data(
+                            TensorData::new(mask, [n]),
+                            (&energies.device(), energies.dtype()),
+                        );
+                        energies.mul(mask)
+                    }
+                    None => energies,
+                };
+                Ok(sum_per_structure(graph, counted))
+            })?;
+        let atomic = atomic
+            .ok_or(Error::InvalidArgument {
+                name: "atomic_energies",
+                reason: "the energy pass did not run".into(),
+            })?
+            .without_autodiff();
+        Ok(AtomicEnergyForces {
+            energy_forces,
+            atomic,
+        })
     }
 }

@@ -485,6 +485,7 @@ fn md_runs_a_trained_potential() {
 #[test]
 fn predict_matches_the_calculator() {
     use equivariant::nn::models::nequip::Nequip;
+    use equivariant_data::Column;
     use equivariant_md::calculator::Calculator;
     let dir = fresh_dir("predict");
     small_training_run(&dir, 1);
@@ -515,5 +516,10 @@ fn predict_matches_the_calculator() {
         assert_eq!(written.forces.as_ref(), Some(&result.forces));
         assert_eq!(written.stress, result.stress);
         assert!(result.stress.is_some(), "the frames are periodic");
+        let energies: Vec<Vec<f64>> = result.energies.iter().map(|&e| vec![e]).collect();
+        let column = written.arrays.iter().find(|(name, _)| name == "energies");
+        assert_eq!(column.map(|(_, c)| c), Some(&Column::Real(energies)));
+        let sum: f64 = result.energies.iter().sum();
+        assert!((sum - result.energy).abs() < 1e-10 * frame.len() as f64);
     }
 }

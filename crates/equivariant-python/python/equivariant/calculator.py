@@ -13,7 +13,7 @@ from ._native import EquivariantError, Potential
 
 
 class EquivariantCalculator(Calculator):
-    """Energy, forces and (for periodic cells) stress from a checkpoint of
+    """Energy, per-atom energies, forces and (for periodic cells) stress from a checkpoint of
     ``equivariant train``, so ASE's MD, optimizers and NEB run on it.
 
     Parameters
@@ -29,7 +29,7 @@ class EquivariantCalculator(Calculator):
     axes not periodic, their cell vectors possibly zero) and clusters work as they are.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, checkpoint: str | os.PathLike, dtype: Optional[str] = None, **kwargs):
         Calculator.__init__(self, **kwargs)
@@ -54,6 +54,7 @@ class EquivariantCalculator(Calculator):
         self.results = {
             "energy": result["energy"],
             "free_energy": result["energy"],
+            "energies": np.array(result["energies"], dtype=np.float64),
             "forces": np.array(result["forces"], dtype=np.float64).reshape(-1, 3),
         }
         if result["stress"] is not None:

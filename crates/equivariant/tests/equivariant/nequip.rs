@@ -10,7 +10,7 @@ use equivariant::Error;
 use equivariant::forces::{EnergyForces, LossDerivatives};
 use equivariant::graph::Cell;
 use equivariant::nn::models::nequip::{Nequip, NequipConfig, RadialBasisEdgeEncoding};
-use equivariant::potential::{AtomicGraph, Potential, Structure};
+use equivariant::potential::{AtomicGraph, AtomicPotential, Potential, Structure};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
@@ -260,6 +260,12 @@ fn energy_is_invariant_and_forces_rotate() {
         .collect();
     assert_close("rotated forces", &values(after.forces), &expected, 1e-10);
     assert!(f0.iter().any(|f| f.abs() > 1e-3), "forces are not all zero");
+    // Each atom's energy is invariant too.
+    let atomic = |s: &[Structure]| {
+        let g = graph(&model, s);
+        values(model.atomic_energies(&g, g.edge_vec().clone()).unwrap())
+    };
+    assert_close("atomic energies", &atomic(&rotated), &atomic(&all), 1e-10);
 }
 
 #[test]
@@ -601,6 +607,19 @@ fn the_model_matches_nequip() {
             &[case["energy"].as_f64().unwrap()],
         );
         close("forces", &values(result.forces), &f64s(&case["forces"]));
+        // The per-atom energies (what an MD engine's domain counts for its own atoms), and
+        // the same forces when every atom is counted.
+        let atomic = model.atomic_energy_forces(&g, None).unwrap();
+        close(
+            "atomic energies",
+            &values(atomic.atomic),
+            &f64s(&case["atomic_energies"]),
+        );
+        close(
+            "forces (atomic_energy_forces)",
+            &values(atomic.energy_forces.forces),
+            &f64s(&case["forces"]),
+        );
         let grads = step.gradients;
         let expected = case["grad_params"].as_object().unwrap();
         let mut checked = 0;

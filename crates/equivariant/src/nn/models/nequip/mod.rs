@@ -26,8 +26,8 @@ use interaction::{EdgeInputs, LayerSettings};
 pub use radial::RadialBasisEdgeEncoding;
 
 use crate::o3::{Linear, LinearConfig};
-use crate::ops::{index_tensor, scatter_sum, spherical_harmonics, spherical_harmonics_tangent};
-use crate::potential::{AtomicGraph, Potential};
+use crate::ops::{index_tensor, spherical_harmonics, spherical_harmonics_tangent};
+use crate::potential::{AtomicGraph, AtomicPotential, Potential, sum_per_structure};
 
 /// The hyperparameters of a [`Nequip`] model, under NequIP's names.
 #[derive(Debug, Clone, PartialEq)]
@@ -311,7 +311,7 @@ impl Nequip {
 
     /// The per-atom energies `[N, 1]` and, with a tangent `s` of the edge vectors, their
     /// tangent.
-    fn atomic_energies(
+    fn atomic_energies_tangent(
         &self,
         graph: &AtomicGraph,
         edge_vec: Tensor<2>,
@@ -372,13 +372,6 @@ impl Nequip {
         let energies = x.mul(scale.clone()).add(per_atom(&self.per_type_shifts));
         Ok((energies, dx.map(|d| d.mul(scale))))
     }
-
-    /// The rows `[N, 1]` summed per structure, `[G]`.
-    fn per_structure(graph: &AtomicGraph, atomic: Tensor<2>) -> Tensor<1> {
-        let g = graph.batch().num_graphs();
-        let index = index_tensor(graph.batch().index(), &atomic.device());
-        scatter_sum(atomic, index, g).reshape([g])
-    }
 }
 
 impl Potential for Nequip {
@@ -391,8 +384,10 @@ impl Potential for Nequip {
     }
 
     fn energy(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>> {
-        let (atomic, _) = self.atomic_energies(graph, edge_vec, None)?;
-        Ok(Self::per_structure(graph, atomic))
+        Ok(sum_per_structure(
+            graph,
+            AtomicPotential::atomic_energies(self, graph, edge_vec)?,
+        ))
     }
 
     fn energy_tangent(
@@ -401,8 +396,20 @@ impl Potential for Nequip {
         edge_vec: Tensor<2>,
         s: Tensor<2>,
     ) -> Result<(Tensor<1>, Tensor<1>)> {
-        let (atomic, d_atomic) = self.atomic_energies(graph, edge_vec, Some(s))?;
+        let (atomic, d_atomic) = self.atomic_energies_tangent(graph, edge_vec, Some(s))?;
         let d_atomic = d_atomic.expect("a tangent pass has tangents");
-        Ok((Self::per_structure(graph, atomic), d_atomic.sum()))
+        let n = graph.species().len();
+        Ok((
+            sum_per_structure(graph, atomic.reshape([n])),
+            d_atomic.sum(),
+        ))
+    }
+}
+
+impl AtomicPotential for Nequip {
+    fn atomic_energies(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>> {
+        let (atomic, _) = self.atomic_energies_tangent(graph, edge_vec, None)?;
+        let n = graph.species().len();
+        Ok(atomic.reshape([n]))
     }
 }

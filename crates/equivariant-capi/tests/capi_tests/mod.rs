@@ -1,0 +1,3 @@
+mod c_host;
+mod common;
+mod domains;
