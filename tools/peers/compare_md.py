@@ -195,6 +195,8 @@ def child_cli(spec: dict) -> dict:
     cmd = [spec["bin"], "md", spec["model"], spec["structure"], "--steps", str(total),
            "--dt", str(DT_FS), "--every", str(warm), "--temperature", str(TEMPERATURE),
            "--seed", str(SEED), "--output", str(out / "md")]
+    if spec.get("f64"):
+        cmd.append("--f64")
     with open(out / "stdout.log", "w") as log:
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.PIPE)
         # progress lines ("\rstep K/N  T ... steps/s   ") come after steps warm, 2 warm, ...,

@@ -77,7 +77,8 @@ int32_t equivariant_model_species_index(const EquivariantModel *model, const cha
  *   num_neighbors  [n] the number of neighbours listed for each atom
  *   neighbors      [sum num_neighbors] for each atom in turn, the indices of its neighbours:
  *                  every atom closer than r_max (a full list: j in i's list and i in j's);
- *                  farther ones may be listed (a skin) and are ignored
+ *                  farther ones may be listed (a skin) and are ignored; may be NULL when
+ *                  every count is 0
  *
  * Outputs (each may be NULL when not wanted):
  *   energy         [1] the sum of the contributing atoms' energies

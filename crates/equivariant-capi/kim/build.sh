@@ -8,7 +8,7 @@
 #   CHECKPOINT  a checkpoint of `equivariant train` (safetensors)
 #   MODEL_NAME  the KIM name of the portable model (a C identifier), e.g. equivariant_AuCu
 #   OUT_DIR     where the build trees and the collection go
-#   CAPI_LIB    libequivariant_capi.so (default: <workspace>/target/debug/libequivariant_capi.so)
+#   CAPI_LIB    libequivariant_capi.so (default: <workspace>/target/release/libequivariant_capi.so)
 #
 # Environment: EQUIVARIANT_KIM_DRIVER_NAME (default equivariant__MD_000000000000_000),
 # CMAKE (default cmake), EQUIVARIANT_KIM_JOBS (default 2).
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 3 && $# -le 4 ]] || usage
@@ -31,20 +31,21 @@ workspace="$(cd "$here/../../.." && pwd)"
 
 checkpoint="$(realpath -e "$1")" || { echo "build.sh: no checkpoint '$1'" >&2; exit 1; }
 model_name="$2"
-mkdir -p "$3"
-out_dir="$(realpath "$3")"
-capi_lib="${4:-$workspace/target/debug/libequivariant_capi.so}"
-[[ -f "$capi_lib" ]] || { echo "build.sh: no C ABI library '$capi_lib' (cargo build -p equivariant-capi)" >&2; exit 1; }
-capi_lib="$(realpath "$capi_lib")"
 driver_name="${EQUIVARIANT_KIM_DRIVER_NAME:-equivariant__MD_000000000000_000}"
+c_identifier() {
+  [[ "$2" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "build.sh: $1 '$2' must be a C identifier" >&2; exit 1; }
+}
+c_identifier MODEL_NAME "$model_name"
+c_identifier EQUIVARIANT_KIM_DRIVER_NAME "$driver_name"
+capi_lib="${4:-$workspace/target/release/libequivariant_capi.so}"
+[[ -f "$capi_lib" ]] || { echo "build.sh: no C ABI library '$capi_lib' (cargo build --release -p equivariant-capi)" >&2; exit 1; }
+capi_lib="$(realpath "$capi_lib")"
 cmake="${CMAKE:-cmake}"
 jobs="${EQUIVARIANT_KIM_JOBS:-2}"
-
-if [[ ! "$model_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-  echo "build.sh: MODEL_NAME '$model_name' must be a C identifier" >&2
-  exit 1
-fi
 command -v "$cmake" >/dev/null || { echo "build.sh: '$cmake' not found (apt-get install cmake)" >&2; exit 1; }
+
+mkdir -p "$3"
+out_dir="$(realpath "$3")"
 
 # The private collection.  KIM_API_*_DIR are the KIM API 2.x "environment variable"
 # collection; KIM_API_CONFIGURATION_FILE points the "user" collection at a config file
@@ -90,9 +91,8 @@ for item in "$KIM_API_MODEL_DRIVERS_DIR/$driver_name/libkim-api-model-driver.so"
 done
 echo "== installed $driver_name and $model_name under $out_dir" >&2
 
-cat <<EOF
-export KIM_API_MODEL_DRIVERS_DIR='$KIM_API_MODEL_DRIVERS_DIR'
-export KIM_API_PORTABLE_MODELS_DIR='$KIM_API_PORTABLE_MODELS_DIR'
-export KIM_API_SIMULATOR_MODELS_DIR='$KIM_API_SIMULATOR_MODELS_DIR'
-export KIM_API_CONFIGURATION_FILE='$KIM_API_CONFIGURATION_FILE'
-EOF
+# %q quotes a path with spaces, quotes or other odd characters for the caller's `eval`.
+for name in KIM_API_MODEL_DRIVERS_DIR KIM_API_PORTABLE_MODELS_DIR KIM_API_SIMULATOR_MODELS_DIR \
+  KIM_API_CONFIGURATION_FILE; do
+  printf 'export %s=%q\n' "$name" "${!name}"
+done

@@ -154,32 +154,37 @@ pub unsafe extern "C" fn equivariant_model_compute(
         let positions = rows(unsafe { input(positions, 3 * n, "positions") }?);
         // SAFETY: NULL or valid for its length (the caller's guarantee).
         let counts = unsafe { input(num_neighbors, n, "num_neighbors") }?;
-        let counts = counts
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| count(c, &format!("num_neighbors[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = counts.iter().sum();
+        // One flat copy of the lists (usize indices), then a slice per atom: two allocations
+        // per call, whatever the number of atoms.
+        let mut ends = Vec::with_capacity(n);
+        let mut total = 0usize;
+        for (i, &c) in counts.iter().enumerate() {
+            if c < 0 {
+                return Err(Failure::invalid(format!(
+                    "num_neighbors[{i}] is {c}, a negative count"
+                )));
+            }
+            total += c as usize;
+            ends.push(total);
+        }
         // SAFETY: NULL or valid for its length (the caller's guarantee).
         let flat = unsafe { input(neighbors, total, "neighbors") }?;
-        let mut lists = Vec::with_capacity(n);
-        let mut start = 0;
-        for (i, &c) in counts.iter().enumerate() {
-            let list = flat[start..start + c]
-                .iter()
-                .map(|&j| {
-                    usize::try_from(j).map_err(|_| {
-                        Failure::invalid(format!("atom {i} lists neighbour {j}, a negative index"))
-                    })
+        let flat: Vec<usize> = flat
+            .iter()
+            .enumerate()
+            .map(|(k, &j)| {
+                usize::try_from(j).map_err(|_| {
+                    let i = ends.partition_point(|&end| end <= k);
+                    Failure::invalid(format!("atom {i} lists neighbour {j}, a negative index"))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            lists.push(list);
-            start += c;
-        }
+            })
+            .collect::<Result<_, _>>()?;
+        let lists: Vec<&[usize]> = (0..n)
+            .map(|i| &flat[if i == 0 { 0 } else { ends[i - 1] }..ends[i]])
+            .collect();
         let counted: Option<Vec<bool>> = if contributing.is_null() {
             None
         } else {
-            // SAFETY: not NULL, valid for n reads.
             Some(
                 // SAFETY: NULL or valid for its length (the caller's guarantee).
                 unsafe { input(contributing, n, "contributing") }?

@@ -10,7 +10,7 @@ use burn::tensor::DType;
 use clap::{Args, ValueEnum};
 use equivariant::burn;
 use equivariant::nn::models::nequip::Nequip;
-use equivariant_data::{Frame, extxyz};
+use equivariant_data::{Column, Frame, extxyz};
 use equivariant_md::calculator::Calculator;
 use equivariant_md::integrator::Integrator;
 use equivariant_md::langevin::{HeatBath, Langevin};
@@ -133,10 +133,21 @@ pub fn md(args: &MdArgs) -> Result<(), Box<dyn std::error::Error>> {
             potential + kinetic,
             state.temperature()
         )?;
+        // ASE's momenta (amu Å per ASE time unit): a frame restarts a run where it was.
+        let mut arrays = frame.arrays.clone();
+        arrays.retain(|(name, _)| name != "momenta");
+        let momenta = state
+            .velocities
+            .iter()
+            .zip(&state.masses)
+            .map(|(v, m)| v.iter().map(|x| m * x).collect())
+            .collect();
+        arrays.push(("momenta".into(), Column::Real(momenta)));
         let snapshot = Frame {
             positions: state.positions.clone(),
             energy: Some(potential),
             forces: Some(md.forces().to_vec()),
+            arrays,
             ..frame.clone()
         };
         trajectory.write_all(extxyz::to_string(&[snapshot])?.as_bytes())?;

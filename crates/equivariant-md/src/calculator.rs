@@ -120,11 +120,13 @@ impl<M: Trainable> Calculator<M> {
         self.predict(&graph, None)
     }
 
-    /// The energy of the `contributing` atoms (`None`: all), every atom's energy, and the
-    /// forces (on every atom) and virial of that energy, for atoms given with their neighbour
-    /// lists as an MD engine with domain decomposition has them: its local atoms and ghost
-    /// copies of the others ([`AtomicGraph::from_neighbors`]). Species are the model's type
-    /// indices ([`species`](Self::species)); no stress (ghosts have no cell).
+    /// The energy of the `contributing` atoms (`None`: all), their energies, and the forces
+    /// (on every atom) and virial of that energy, for atoms given with their neighbour lists
+    /// as an MD engine with domain decomposition has them: its local atoms and ghost copies of
+    /// the others. Only the atoms and edges the contributing energies depend on are computed
+    /// ([`AtomicGraph::from_neighbors`]); the others get zero energy and force. Species are
+    /// the model's type indices ([`species`](Self::species)); no stress (ghosts have no
+    /// cell).
     ///
     /// Errors: [`equivariant_train::Error::Model`] for a type index out of range, a count
     /// that is not one per atom, a neighbour out of range, two atoms at one place, a NaN
@@ -148,27 +150,45 @@ impl<M: Trainable> Calculator<M> {
     /// // A Cu dimer: atom 0 local, atom 1 a ghost (another domain's atom).
     /// let positions = [[0.0; 3], [2.5, 0.0, 0.0]];
     /// let result = calculator.compute_neighbors(&positions, vec![1, 1], Some(&[true, false]), &[vec![1], vec![0]])?;
-    /// assert_eq!(result.energy, result.energies[0]);
+    /// assert_eq!((result.energy, result.energies[1]), (result.energies[0], 0.0));
     /// let whole = calculator.compute(&Frame::new(vec!["Cu".into(), "Cu".into()], positions.to_vec()))?;
     /// assert!((2.0 * result.energy - whole.energy).abs() < 1e-12);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn compute_neighbors(
+    pub fn compute_neighbors<L: AsRef<[usize]>>(
         &self,
         positions: &[[f64; 3]],
         species: Vec<usize>,
         contributing: Option<&[bool]>,
-        neighbors: &[Vec<usize>],
+        neighbors: &[L],
     ) -> Result<Prediction> {
-        let graph = AtomicGraph::from_neighbors(
+        let n = positions.len();
+        let all = vec![true; n];
+        let contributing = contributing.unwrap_or(&all);
+        let (graph, atoms) = AtomicGraph::from_neighbors(
             positions,
             species,
             neighbors,
             self.model.r_max(),
+            Some((contributing, self.model.num_interactions())),
             &self.device,
             self.dtype,
         )?;
-        self.predict(&graph, contributing)
+        let counted: Vec<bool> = atoms.iter().map(|&i| contributing[i]).collect();
+        let part = self.predict(&graph, Some(&counted))?;
+        let mut energies = vec![0.0; n];
+        let mut forces = vec![[0.0; 3]; n];
+        for (k, &i) in atoms.iter().enumerate() {
+            if counted[k] {
+                energies[i] = part.energies[k];
+            }
+            forces[i] = part.forces[k];
+        }
+        Ok(Prediction {
+            energies,
+            forces,
+            ..part
+        })
     }
 
     /// [`Prediction`] of the one structure of `graph`, counting the energies of `counted`.

@@ -51,6 +51,25 @@ pub struct AtomicGraph {
     /// The edges with their periodic shifts, and the cells, for new positions.
     graph: Arc<Graph>,
     cells: Option<Arc<Vec<Cell>>>,
+    /// For a domain's graph: what each message-passing step must compute.
+    shells: Option<Arc<Vec<Shell>>>,
+}
+
+/// What one message-passing step of a model computes on a domain's graph
+/// ([`AtomicGraph::from_neighbors`] with counted atoms): the graph's atoms are ordered by
+/// their distance in edges from the nearest counted atom, and its edges by that of their
+/// `dst`, so each step reads a prefix of the atoms and of the edges and writes a shorter
+/// prefix of the atoms. Step `k` of `L` needs its output only where `L - 1 - k` more steps
+/// still reach a counted atom.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    /// The number of atoms (the first ones) the step reads: the previous step's outputs.
+    pub inputs: usize,
+    /// The number of atoms (the first ones) whose output the next steps need.
+    pub outputs: usize,
+    /// The step's edges: the graph's first `edges.num_edges()`, into the first `outputs`
+    /// atoms, over `inputs` nodes.
+    pub edges: Arc<EdgeIndex>,
 }
 
 impl AtomicGraph {
@@ -153,6 +172,7 @@ impl AtomicGraph {
             volumes,
             graph: Arc::new(graph),
             cells: cells.map(Arc::new),
+            shells: None,
         })
     }
 
@@ -214,32 +234,57 @@ impl AtomicGraph {
     /// domains' atoms as explicit copies), so no cell. `neighbors[i]` lists the atoms `j` near
     /// atom `i`; each pair closer than `r_max` becomes the edge `j -> i` (vector
     /// `pos[i] - pos[j]`), farther ones (a neighbour list's skin) are dropped. Edge vectors in
-    /// `dtype` on `device`; the structure has no volume (ghosts have no cell).
+    /// `dtype` on `device`; the structure has no volume (ghosts have no cell). The lists are
+    /// anything that reads as `&[usize]` (`Vec<Vec<usize>>`, or slices of one flat array).
     ///
-    /// Errors: [`Error::InvalidArgument`] for no atoms, species or neighbour lists not one per
-    /// atom, a neighbour index out of range, or two atoms at the same place (an atom listed as
-    /// its own neighbour included); [`Error::NonFinite`] for a NaN or infinite position.
+    /// With `needed = Some((counted, hops))`, only what the energies of the `counted` atoms
+    /// depend on through `hops` message-passing steps is kept: the atoms within `hops` edges
+    /// of a counted atom, and the edges into those within `hops - 1` (a model's `k`-th step
+    /// only matters where `hops - k` more steps still reach a counted atom, which a graph
+    /// without edges into the outermost shell keeps exact). A domain's ghost shell, as deep
+    /// as the model's influence distance, is mostly outside that. The graph's atoms are then
+    /// ordered nearest first (counted atoms, then their neighbours, ...), and each step's
+    /// share of the work is a [`Shell`] ([`shells`](Self::shells)). Returns the graph and the
+    /// index (in `positions`) of each of its atoms.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for no atoms, species, neighbour lists or `counted`
+    /// not one per atom, a neighbour index out of range, or two atoms at the same place (an
+    /// atom listed as its own neighbour included); [`Error::NonFinite`] for a NaN or infinite
+    /// position.
     ///
     /// ```
     /// use burn::tensor::{DType, Device};
     /// use equivariant::potential::AtomicGraph;
-    /// // A dimer and a third atom beyond the cutoff, listed (a skin) but dropped.
-    /// let positions = [[0.0; 3], [1.5, 0.0, 0.0], [4.0, 0.0, 0.0]];
-    /// let neighbors = vec![vec![1, 2], vec![0, 2], vec![0, 1]];
-    /// let graph = AtomicGraph::from_neighbors(&positions, vec![0, 0, 1], &neighbors, 2.0, &Device::flex(), DType::F64)?;
-    /// assert_eq!(graph.edges().num_edges(), 2);
+    /// // A chain 0 - 1 - 2 - 3 and a fifth atom listed beyond the cutoff (a skin).
+    /// let positions = [[0.0; 3], [1.5, 0.0, 0.0], [3.0, 0.0, 0.0], [4.5, 0.0, 0.0], [9.0, 0.0, 0.0]];
+    /// let neighbors = vec![vec![1, 4], vec![0, 2], vec![1, 3], vec![2], vec![0]];
+    /// let species = vec![0; 5];
+    /// let (device, dtype) = (Device::flex(), DType::F64);
+    /// let (graph, atoms) = AtomicGraph::from_neighbors(&positions, species.clone(), &neighbors, 2.0, None, &device, dtype)?;
+    /// assert_eq!((graph.edges().num_edges(), atoms.len()), (6, 5));
     /// assert_eq!((graph.edges().src(0), graph.edges().dst(0)), (1, 0));
     /// assert_eq!(graph.edge_vec().clone().into_data().iter::<f64>().next(), Some(-1.5));
+    /// // Only atom 0 counted, one message-passing step: atoms 0 and 1, the edge 1 -> 0.
+    /// let counted = [true, false, false, false, false];
+    /// let (graph, atoms) = AtomicGraph::from_neighbors(&positions, species.clone(), &neighbors, 2.0, Some((&counted, 1)), &device, dtype)?;
+    /// assert_eq!((graph.edges().num_edges(), atoms), (1, vec![0, 1]));
+    /// // Atom 3 counted, two steps: atoms 3, 2, 1; the first step writes 3 and 2, the second 3.
+    /// let counted = [false, false, false, true, false];
+    /// let (graph, atoms) = AtomicGraph::from_neighbors(&positions, species, &neighbors, 2.0, Some((&counted, 2)), &device, dtype)?;
+    /// assert_eq!(atoms, [3, 2, 1]);
+    /// let steps: Vec<_> = graph.shells().unwrap().iter().map(|s| (s.inputs, s.outputs, s.edges.num_edges())).collect();
+    /// assert_eq!(steps, [(3, 2, 3), (2, 1, 1)]); // edges 2->3; 3->2, 1->2; then 2->3
     /// # Ok::<(), equivariant::Error>(())
     /// ```
-    pub fn from_neighbors(
+    pub fn from_neighbors<L: AsRef<[usize]>>(
         positions: &[[f64; 3]],
         species: Vec<usize>,
-        neighbors: &[Vec<usize>],
+        neighbors: &[L],
         r_max: f64,
+        needed: Option<(&[bool], usize)>,
         device: &Device,
         dtype: DType,
-    ) -> Result<Self> {
+    ) -> Result<(Self, Vec<usize>)> {
         let n = positions.len();
         if n == 0 {
             return Err(Error::InvalidArgument {
@@ -247,7 +292,12 @@ impl AtomicGraph {
                 reason: "a structure needs at least one atom".into(),
             });
         }
-        for (what, len) in [("species", species.len()), ("neighbors", neighbors.len())] {
+        let counted = needed.map(|(counted, _)| counted.len()).unwrap_or(n);
+        for (what, len) in [
+            ("species", species.len()),
+            ("neighbors", neighbors.len()),
+            ("counted", counted),
+        ] {
             if len != n {
                 return Err(Error::InvalidArgument {
                     name: what,
@@ -261,11 +311,14 @@ impl AtomicGraph {
                 index,
             });
         }
-        let mut graph = Graph::default();
-        // The same test as the radius graph's: |d|^2 < r^2 in f64.
+        // The edges within the cutoff, grouped by their dst: those into atom i are
+        // edges[first[i]..first[i + 1]]. The same test as the radius graph's: |d|^2 < r^2.
         let r2 = r_max * r_max;
+        let mut sources = Vec::new();
+        let mut first = Vec::with_capacity(n + 1);
         for (i, list) in neighbors.iter().enumerate() {
-            for &j in list {
+            first.push(sources.len());
+            for &j in list.as_ref() {
                 let Some(pj) = positions.get(j) else {
                     return Err(Error::InvalidArgument {
                         name: "neighbors",
@@ -274,26 +327,112 @@ impl AtomicGraph {
                 };
                 let d2: f64 = (0..3).map(|a| (positions[i][a] - pj[a]).powi(2)).sum();
                 if d2 < r2 {
-                    graph.src.push(j);
-                    graph.dst.push(i);
+                    sources.push(j);
                 }
             }
         }
-        let flat: Vec<f64> = positions.iter().flatten().copied().collect();
+        first.push(sources.len());
+        // Each atom's number of edges to the nearest counted atom (breadth first); the atoms
+        // within `hops` of one, nearest first, and the edges into those within `hops - 1`,
+        // grouped by their dst in that order.
+        let (atoms, hop, hops) = match needed {
+            None => ((0..n).collect::<Vec<_>>(), vec![0; n], None),
+            Some((counted, hops)) => {
+                let mut hop = vec![usize::MAX; n];
+                let mut frontier: Vec<usize> = (0..n).filter(|&i| counted[i]).collect();
+                let mut atoms = frontier.clone();
+                for &i in &frontier {
+                    hop[i] = 0;
+                }
+                for h in 1..=hops {
+                    let mut next = Vec::new();
+                    for &i in &frontier {
+                        for &j in &sources[first[i]..first[i + 1]] {
+                            if hop[j] == usize::MAX {
+                                hop[j] = h;
+                                next.push(j);
+                            }
+                        }
+                    }
+                    atoms.extend(&next);
+                    frontier = next;
+                }
+                (atoms, hop, Some(hops))
+            }
+        };
+        let mut node = vec![usize::MAX; n];
+        for (k, &i) in atoms.iter().enumerate() {
+            node[i] = k;
+        }
+        let mut graph = Graph::default();
+        for &i in atoms
+            .iter()
+            .filter(|&&i| hops.is_none_or(|hops| hop[i] < hops))
+        {
+            for &j in &sources[first[i]..first[i + 1]] {
+                graph.src.push(node[j]);
+                graph.dst.push(node[i]);
+            }
+        }
+        let flat: Vec<f64> = atoms.iter().flat_map(|&i| positions[i]).collect();
         let edge_vec = graph.edge_vec(&flat, None)?;
-        check_no_zero_edge(&graph, &edge_vec)?;
-        let edges = EdgeIndex::new(&graph.src, &graph.dst, n)?;
+        if let Some(e) = edge_vec.chunks(3).position(|r| r.iter().all(|&x| x == 0.0)) {
+            return Err(Error::InvalidArgument {
+                name: "positions",
+                reason: format!(
+                    "atoms {} and {} are at the same place",
+                    atoms[graph.src[e]], atoms[graph.dst[e]]
+                ),
+            });
+        }
+        let m = atoms.len();
+        let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, m)?);
+        let shells = match hops {
+            None => None,
+            Some(hops) => {
+                // Atoms and edges are ordered by hop: a count per level is a prefix.
+                let within = |level: usize| atoms.iter().filter(|&&i| hop[i] <= level).count();
+                let edges_within = |level: usize| {
+                    graph
+                        .dst
+                        .iter()
+                        .filter(|&&d| hop[atoms[d]] <= level)
+                        .count()
+                };
+                let mut inputs = m;
+                let mut steps = Vec::with_capacity(hops);
+                for k in 0..hops {
+                    let level = hops - 1 - k;
+                    let (outputs, e) = (within(level), edges_within(level));
+                    // The first step reads every atom along every edge: the graph itself.
+                    let step_edges = if k == 0 {
+                        Arc::clone(&edges)
+                    } else {
+                        Arc::new(EdgeIndex::new(&graph.src[..e], &graph.dst[..e], inputs)?)
+                    };
+                    steps.push(Shell {
+                        inputs,
+                        outputs,
+                        edges: step_edges,
+                    });
+                    inputs = outputs;
+                }
+                Some(Arc::new(steps))
+            }
+        };
         let e = graph.num_edges();
         let edge_vec = Tensor::<2>::from_data(TensorData::new(edge_vec, [e, 3]), (device, dtype));
-        Ok(AtomicGraph {
-            species,
-            batch: Batch::single(n),
-            edges: Arc::new(edges),
+        let graph = AtomicGraph {
+            species: atoms.iter().map(|&i| species[i]).collect(),
+            batch: Batch::single(m),
+            edges,
             edge_vec,
             volumes: vec![None],
             graph: Arc::new(graph),
             cells: None,
-        })
+            shells,
+        };
+        Ok((graph, atoms))
     }
 
     /// The type index of each atom, `[N]`.
@@ -308,6 +447,21 @@ impl AtomicGraph {
     /// ```
     pub fn species(&self) -> &[usize] {
         &self.species
+    }
+
+    /// For a domain's graph ([`from_neighbors`](Self::from_neighbors) with counted atoms),
+    /// what each message-passing step must compute; `None` for a whole structure.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let graph = AtomicGraph::new(&[dimer], 2.0, &Device::flex(), DType::F64)?;
+    /// assert!(graph.shells().is_none());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn shells(&self) -> Option<&[Shell]> {
+        self.shells.as_deref().map(|s| s.as_slice())
     }
 
     /// Which structure each atom belongs to.
@@ -674,6 +828,7 @@ pub struct AtomicEnergyForces {
 ///     }
 /// }
 /// impl AtomicPotential for Springs {
+///     fn num_interactions(&self) -> usize { 1 }
 ///     fn atomic_energies(&self, g: &AtomicGraph, r: Tensor<2>) -> equivariant::Result<Tensor<1>> {
 ///         let n = g.species().len();
 ///         let dst: Vec<usize> = (0..g.edges().num_edges()).map(|e| g.edges().dst(e)).collect();
@@ -692,6 +847,20 @@ pub struct AtomicEnergyForces {
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub trait AtomicPotential: Potential {
+    /// The number of message-passing steps: an atom's energy depends on the atoms up to this
+    /// many edges away (so within `num_interactions * r_max`), the depth a domain's ghost
+    /// atoms need.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::models::nequip::NequipConfig;
+    /// use equivariant::potential::AtomicPotential;
+    /// let model = NequipConfig { num_layers: 3, ..NequipConfig::new(1, 3.0) }.init(&Device::flex())?;
+    /// assert_eq!(model.num_interactions(), 3);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    fn num_interactions(&self) -> usize;
+
     /// The energy of each atom, `[N]`, from the edge vectors (as in [`Potential::energy`]);
     /// a structure's energy is the sum over its atoms.
     ///

@@ -8,7 +8,8 @@
  * with cutoff r_max, including the neighbours of non-contributing (ghost) particles: the
  * model is a message-passing network, so a contributing particle's energy depends on the
  * particles within L * r_max (the influence distance), through the neighbours of its ghost
- * neighbours.
+ * neighbours.  Nothing is tunable: the driver publishes no parameters, hence (as KIM
+ * requires) no Refresh and no WriteParameterizedModel routine.
  *
  * KIM conventions used here (KIM API 2 documentation, "Theory" and "Implementation"):
  *   partialEnergy          sum of the contributing particles' energies
@@ -18,8 +19,8 @@
  *   partialVirial          V = sum_i dE/dx_i (x) x_i  (= -W with W the LAMMPS virial),
  *                          6 components in the order 11, 22, 33, 23, 31, 12
  *
- * Every error from the ABI is written to the KIM log with the ABI's message, and the routine
- * returns nonzero; nothing here aborts the host process.
+ * Every error is written to the KIM log (with the ABI's message for a failed ABI call), and
+ * the routine returns nonzero; nothing here aborts the host process.
  */
 
 #include <stddef.h>
@@ -37,152 +38,59 @@ typedef char equivariant_kim_int_is_int32[(sizeof(int) == sizeof(int32_t)) ? 1 :
 
 #define MESSAGE_LEN 2048
 
-/* The driver's create routine (named in CMakeLists.txt; the only exported symbol). */
-int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreate,
-                                  KIM_LengthUnit const requestedLengthUnit,
-                                  KIM_EnergyUnit const requestedEnergyUnit,
-                                  KIM_ChargeUnit const requestedChargeUnit,
-                                  KIM_TemperatureUnit const requestedTemperatureUnit,
-                                  KIM_TimeUnit const requestedTimeUnit);
+#define LOG_ERROR(LOG_ENTRY, OBJECT, MESSAGE) \
+  LOG_ENTRY(OBJECT, KIM_LOG_VERBOSITY_error, MESSAGE, __LINE__, __FILE__)
 
+/* The driver's routines, declared with KIM's function types so that the compiler checks
+ * their signatures.  The create routine is named in CMakeLists.txt (the only exported
+ * symbol). */
+KIM_ModelDriverCreateFunction equivariant_kim_driver_create;
 static KIM_ModelComputeArgumentsCreateFunction compute_arguments_create;
 static KIM_ModelComputeFunction compute_routine;
 static KIM_ModelComputeArgumentsDestroyFunction compute_arguments_destroy;
-static KIM_ModelRefreshFunction refresh_routine;
-static KIM_ModelWriteParameterizedModelFunction write_parameterized_model;
 static KIM_ModelDestroyFunction destroy_routine;
 
 /* One loaded model (the KIM model buffer). */
 struct driver_model
 {
   EquivariantModel * model;
-  int32_t num_species;
-  int32_t num_layers; /* L */
-  double cutoff; /* r_max in Å (the model's unit) */
 
-  /* The simulator's units: a value in Å times length_factor is in the simulator's length
-   * unit, a value in eV times energy_factor in its energy unit. */
+  /* A value in Å times length_factor is in the simulator's length unit, a value in eV
+   * times energy_factor in its energy unit. */
   double length_factor;
   double energy_factor;
-  int convert; /* a factor differs from 1 */
 
   /* What KIM reads through the pointers given to it, in the simulator's units. */
   double influence_distance; /* L * r_max */
   double neighbor_cutoff; /* r_max */
   int will_not_request_ghost_neighbors; /* 0: the neighbours of ghosts are needed */
-
-  /* Published parameters (read-only: the refresh routine rejects a change). */
-  double parameter_cutoff; /* Å */
-  int parameter_num_layers;
-
-  /* The checkpoint's bytes, for WriteParameterizedModel (KIM removes the parameter file
-   * directory once the create routine returns). */
-  unsigned char * checkpoint;
-  size_t checkpoint_size;
 };
 
-/* Scratch arrays of one compute-arguments object, reused from call to call. */
+/* Scratch arrays of one compute-arguments object, grown when a call needs more and reused
+ * from call to call (no allocation per step once the system's size settles). */
 struct driver_arguments
 {
   size_t atom_capacity;
   int32_t * num_neighbors; /* [atom_capacity] */
-  double * positions; /* [3 * atom_capacity], only when converting units */
+  size_t position_capacity;
+  double * positions; /* [position_capacity], only when converting units */
   size_t neighbor_capacity;
-  int32_t * neighbors; /* [neighbor_capacity], CSR */
+  int32_t * neighbors; /* [neighbor_capacity], the lists one after another */
 };
 
-/* ---------------------------------------------------------------------------------------- */
-/* Logging                                                                                  */
-/* ---------------------------------------------------------------------------------------- */
-
-static char const * abi_code_name(int32_t code)
+/* For a failed ABI call (code != EQUIVARIANT_OK), writes
+ * "equivariant: <what> failed (code <code>): <the ABI's message>" into `message` and returns
+ * 1; returns 0 for EQUIVARIANT_OK.  Call it right after the ABI call, whose message it reads. */
+static int abi_failed(int32_t const code, char const * const what, char * const message)
 {
-  switch (code)
-  {
-    case EQUIVARIANT_OK: return "EQUIVARIANT_OK";
-    case EQUIVARIANT_ERROR_NULL_POINTER: return "EQUIVARIANT_ERROR_NULL_POINTER";
-    case EQUIVARIANT_ERROR_INVALID_ARGUMENT: return "EQUIVARIANT_ERROR_INVALID_ARGUMENT";
-    case EQUIVARIANT_ERROR_LOAD: return "EQUIVARIANT_ERROR_LOAD";
-    case EQUIVARIANT_ERROR_INTERNAL: return "EQUIVARIANT_ERROR_INTERNAL";
-    default: return "unknown error code";
-  }
-}
-
-/* "<what> failed (<code>): <the ABI's message>", read right after the failed call. */
-static void format_abi_error(char * buffer, char const * what, int32_t code)
-{
-  char const * message = equivariant_last_error();
-  if (message == NULL || message[0] == '\0') message = "(no message)";
-  snprintf(buffer,
+  if (code == EQUIVARIANT_OK) return 0;
+  snprintf(message,
            MESSAGE_LEN,
-           "equivariant: %s failed (%s = %d): %s",
+           "equivariant: %s failed (code %d): %s",
            what,
-           abi_code_name(code),
            (int) code,
-           message);
-}
-
-#define DEFINE_LOGGER(NAME, TYPE, LOG_ENTRY)                                        \
-  static void NAME(TYPE const * const object, int line, char const * message)      \
-  {                                                                                 \
-    LOG_ENTRY(object, KIM_LOG_VERBOSITY_error, message, line, __FILE__);            \
-  }
-
-DEFINE_LOGGER(log_create, KIM_ModelDriverCreate, KIM_ModelDriverCreate_LogEntry)
-DEFINE_LOGGER(log_compute, KIM_ModelComputeArguments, KIM_ModelComputeArguments_LogEntry)
-DEFINE_LOGGER(log_arguments_create,
-              KIM_ModelComputeArgumentsCreate,
-              KIM_ModelComputeArgumentsCreate_LogEntry)
-DEFINE_LOGGER(log_refresh, KIM_ModelRefresh, KIM_ModelRefresh_LogEntry)
-DEFINE_LOGGER(log_write,
-              KIM_ModelWriteParameterizedModel,
-              KIM_ModelWriteParameterizedModel_LogEntry)
-
-/* ---------------------------------------------------------------------------------------- */
-/* Create                                                                                   */
-/* ---------------------------------------------------------------------------------------- */
-
-static void free_model(struct driver_model * model)
-{
-  if (model == NULL) return;
-  equivariant_model_free(model->model);
-  free(model->checkpoint);
-  free(model);
-}
-
-/* Reads a whole file; returns 0 on success. */
-static int read_file(char const * path, unsigned char ** bytes, size_t * size)
-{
-  FILE * file;
-  long length;
-  unsigned char * buffer;
-
-  *bytes = NULL;
-  *size = 0;
-  file = fopen(path, "rb");
-  if (file == NULL) return 1;
-  if (fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0
-      || fseek(file, 0, SEEK_SET) != 0)
-  {
-    fclose(file);
-    return 1;
-  }
-  buffer = (unsigned char *) malloc(length > 0 ? (size_t) length : 1);
-  if (buffer == NULL)
-  {
-    fclose(file);
-    return 1;
-  }
-  if (length > 0 && fread(buffer, 1, (size_t) length, file) != (size_t) length)
-  {
-    free(buffer);
-    fclose(file);
-    return 1;
-  }
-  fclose(file);
-  *bytes = buffer;
-  *size = (size_t) length;
-  return 0;
+           equivariant_last_error());
+  return 1;
 }
 
 /* The factor taking a value of the given dimension from the model's units (Å, eV) to the
@@ -191,7 +99,7 @@ static int unit_factor(KIM_LengthUnit const length_unit,
                        KIM_EnergyUnit const energy_unit,
                        double const length_exponent,
                        double const energy_exponent,
-                       double * factor)
+                       double * const factor)
 {
   return KIM_ModelDriverCreate_ConvertUnit(KIM_LENGTH_UNIT_A,
                                            KIM_ENERGY_UNIT_eV,
@@ -211,6 +119,10 @@ static int unit_factor(KIM_LengthUnit const length_unit,
                                            factor);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Create                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
 int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreate,
                                   KIM_LengthUnit const requestedLengthUnit,
                                   KIM_EnergyUnit const requestedEnergyUnit,
@@ -219,19 +131,17 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
                                   KIM_TimeUnit const requestedTimeUnit)
 {
   char message[MESSAGE_LEN];
-  struct driver_model * model = NULL;
+  char path[4096];
+  struct driver_model * model;
   KIM_LengthUnit length_unit = requestedLengthUnit;
   KIM_EnergyUnit energy_unit = requestedEnergyUnit;
   int number_of_parameter_files = 0;
   char const * directory = NULL;
   char const * basename = NULL;
-  char * path = NULL;
-  int32_t code;
+  double cutoff;
+  int32_t num_layers;
+  int32_t num_species;
   int32_t index;
-
-  /* Verify the prototypes against KIM's function types. */
-  KIM_ModelDriverCreateFunction * create = equivariant_kim_driver_create;
-  (void) create;
   (void) requestedChargeUnit;
   (void) requestedTemperatureUnit;
   (void) requestedTimeUnit;
@@ -239,7 +149,7 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
   model = (struct driver_model *) calloc(1, sizeof(struct driver_model));
   if (model == NULL)
   {
-    log_create(modelDriverCreate, __LINE__, "equivariant: out of memory");
+    LOG_ERROR(KIM_ModelDriverCreate_LogEntry, modelDriverCreate, "equivariant: out of memory");
     return 1;
   }
 
@@ -248,21 +158,16 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
   if (KIM_LengthUnit_Equal(length_unit, KIM_LENGTH_UNIT_unused)) length_unit = KIM_LENGTH_UNIT_A;
   if (KIM_EnergyUnit_Equal(energy_unit, KIM_ENERGY_UNIT_unused)) energy_unit = KIM_ENERGY_UNIT_eV;
   if (unit_factor(length_unit, energy_unit, 1.0, 0.0, &model->length_factor)
-      || unit_factor(length_unit, energy_unit, 0.0, 1.0, &model->energy_factor))
-  {
-    log_create(modelDriverCreate, __LINE__, "equivariant: unable to convert units");
-    goto fail;
-  }
-  model->convert = (model->length_factor != 1.0 || model->energy_factor != 1.0);
-  if (KIM_ModelDriverCreate_SetUnits(modelDriverCreate,
-                                     length_unit,
-                                     energy_unit,
-                                     KIM_CHARGE_UNIT_unused,
-                                     KIM_TEMPERATURE_UNIT_unused,
-                                     KIM_TIME_UNIT_unused)
+      || unit_factor(length_unit, energy_unit, 0.0, 1.0, &model->energy_factor)
+      || KIM_ModelDriverCreate_SetUnits(modelDriverCreate,
+                                        length_unit,
+                                        energy_unit,
+                                        KIM_CHARGE_UNIT_unused,
+                                        KIM_TEMPERATURE_UNIT_unused,
+                                        KIM_TIME_UNIT_unused)
       || KIM_ModelDriverCreate_SetModelNumbering(modelDriverCreate, KIM_NUMBERING_zeroBased))
   {
-    log_create(modelDriverCreate, __LINE__, "equivariant: unable to set units or numbering");
+    snprintf(message, MESSAGE_LEN, "equivariant: unable to set the units or numbering");
     goto fail;
   }
 
@@ -275,110 +180,56 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
              MESSAGE_LEN,
              "equivariant: expected exactly 1 parameter file (the checkpoint), got %d",
              number_of_parameter_files);
-    log_create(modelDriverCreate, __LINE__, message);
     goto fail;
   }
   KIM_ModelDriverCreate_GetParameterFileDirectoryName(modelDriverCreate, &directory);
   if (KIM_ModelDriverCreate_GetParameterFileBasename(modelDriverCreate, 0, &basename)
-      || directory == NULL || basename == NULL)
+      || (size_t) snprintf(path, sizeof(path), "%s/%s", directory, basename) >= sizeof(path))
   {
-    log_create(modelDriverCreate, __LINE__, "equivariant: unable to get the parameter file");
-    goto fail;
-  }
-  path = (char *) malloc(strlen(directory) + strlen(basename) + 2);
-  if (path == NULL)
-  {
-    log_create(modelDriverCreate, __LINE__, "equivariant: out of memory");
-    goto fail;
-  }
-  sprintf(path, "%s/%s", directory, basename);
-
-  if (read_file(path, &model->checkpoint, &model->checkpoint_size))
-  {
-    snprintf(message, MESSAGE_LEN, "equivariant: unable to read the checkpoint '%s'", path);
-    log_create(modelDriverCreate, __LINE__, message);
+    snprintf(message, MESSAGE_LEN, "equivariant: unable to get the parameter file's path");
     goto fail;
   }
 
-  code = equivariant_model_load(path, 64, &model->model);
-  if (code != EQUIVARIANT_OK)
-  {
-    char what[MESSAGE_LEN / 2];
-    snprintf(what, sizeof(what), "equivariant_model_load('%s', f64)", path);
-    format_abi_error(message, what, code);
-    log_create(modelDriverCreate, __LINE__, message);
+  if (abi_failed(equivariant_model_load(path, 64, &model->model),
+                 "equivariant_model_load (f64)",
+                 message)
+      || abi_failed(equivariant_model_cutoff(model->model, &cutoff),
+                    "equivariant_model_cutoff",
+                    message)
+      || abi_failed(equivariant_model_num_layers(model->model, &num_layers),
+                    "equivariant_model_num_layers",
+                    message)
+      || abi_failed(equivariant_model_num_species(model->model, &num_species),
+                    "equivariant_model_num_species",
+                    message))
     goto fail;
-  }
-  free(path);
-  path = NULL;
-
-  code = equivariant_model_cutoff(model->model, &model->cutoff);
-  if (code != EQUIVARIANT_OK)
-  {
-    format_abi_error(message, "equivariant_model_cutoff", code);
-    log_create(modelDriverCreate, __LINE__, message);
-    goto fail;
-  }
-  code = equivariant_model_num_layers(model->model, &model->num_layers);
-  if (code != EQUIVARIANT_OK)
-  {
-    format_abi_error(message, "equivariant_model_num_layers", code);
-    log_create(modelDriverCreate, __LINE__, message);
-    goto fail;
-  }
-  code = equivariant_model_num_species(model->model, &model->num_species);
-  if (code != EQUIVARIANT_OK)
-  {
-    format_abi_error(message, "equivariant_model_num_species", code);
-    log_create(modelDriverCreate, __LINE__, message);
-    goto fail;
-  }
-  if (!(model->cutoff > 0.0) || model->num_layers < 1 || model->num_species < 1)
-  {
-    snprintf(message,
-             MESSAGE_LEN,
-             "equivariant: the checkpoint has cutoff %g, %d layers, %d species",
-             model->cutoff,
-             (int) model->num_layers,
-             (int) model->num_species);
-    log_create(modelDriverCreate, __LINE__, message);
-    goto fail;
-  }
 
   /* Species: code = the model's type index. */
-  for (index = 0; index < model->num_species; ++index)
+  for (index = 0; index < num_species; ++index)
   {
     char const * symbol = NULL;
     KIM_SpeciesName species;
-    code = equivariant_model_species_symbol(model->model, index, &symbol);
-    if (code != EQUIVARIANT_OK)
-    {
-      format_abi_error(message, "equivariant_model_species_symbol", code);
-      log_create(modelDriverCreate, __LINE__, message);
+    if (abi_failed(equivariant_model_species_symbol(model->model, index, &symbol),
+                   "equivariant_model_species_symbol",
+                   message))
       goto fail;
-    }
     species = KIM_SpeciesName_FromString(symbol);
-    if (!KIM_SpeciesName_Known(species))
+    if (!KIM_SpeciesName_Known(species)
+        || KIM_ModelDriverCreate_SetSpeciesCode(modelDriverCreate, species, (int) index))
     {
       snprintf(message,
                MESSAGE_LEN,
-               "equivariant: species %d of the checkpoint, '%s', is not a KIM species name",
+               "equivariant: unable to register species %d of the checkpoint, '%s' (a KIM "
+               "species name?)",
                (int) index,
                symbol);
-      log_create(modelDriverCreate, __LINE__, message);
-      goto fail;
-    }
-    if (KIM_ModelDriverCreate_SetSpeciesCode(modelDriverCreate, species, (int) index))
-    {
-      snprintf(message, MESSAGE_LEN, "equivariant: unable to register species '%s'", symbol);
-      log_create(modelDriverCreate, __LINE__, message);
       goto fail;
     }
   }
 
   /* Cutoffs, in the simulator's length unit. */
-  model->neighbor_cutoff = model->cutoff * model->length_factor;
-  model->influence_distance = model->num_layers * model->neighbor_cutoff;
+  model->neighbor_cutoff = cutoff * model->length_factor;
+  model->influence_distance = num_layers * model->neighbor_cutoff;
   model->will_not_request_ghost_neighbors = 0;
   KIM_ModelDriverCreate_SetInfluenceDistancePointer(modelDriverCreate,
                                                     &model->influence_distance);
@@ -386,28 +237,6 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
                                                 1,
                                                 &model->neighbor_cutoff,
                                                 &model->will_not_request_ghost_neighbors);
-
-  /* Read-only parameters, so that `kim param get` can show them.  KIM allows Refresh and
-   * WriteParameterizedModel only for a model that publishes parameters. */
-  model->parameter_cutoff = model->cutoff;
-  model->parameter_num_layers = (int) model->num_layers;
-  if (KIM_ModelDriverCreate_SetParameterPointerDouble(
-          modelDriverCreate,
-          1,
-          &model->parameter_cutoff,
-          "cutoff",
-          "r_max of the radius graph, in Angstrom (read-only; the influence distance is "
-          "num_layers * cutoff)")
-      || KIM_ModelDriverCreate_SetParameterPointerInteger(
-          modelDriverCreate,
-          1,
-          &model->parameter_num_layers,
-          "num_layers",
-          "number of message-passing layers (read-only)"))
-  {
-    log_create(modelDriverCreate, __LINE__, "equivariant: unable to publish parameters");
-    goto fail;
-  }
 
   if (KIM_ModelDriverCreate_SetRoutinePointer(
           modelDriverCreate,
@@ -430,20 +259,9 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
                                                  KIM_MODEL_ROUTINE_NAME_Destroy,
                                                  KIM_LANGUAGE_NAME_c,
                                                  1,
-                                                 (KIM_Function *) destroy_routine)
-      || KIM_ModelDriverCreate_SetRoutinePointer(modelDriverCreate,
-                                                 KIM_MODEL_ROUTINE_NAME_Refresh,
-                                                 KIM_LANGUAGE_NAME_c,
-                                                 0,
-                                                 (KIM_Function *) refresh_routine)
-      || KIM_ModelDriverCreate_SetRoutinePointer(
-          modelDriverCreate,
-          KIM_MODEL_ROUTINE_NAME_WriteParameterizedModel,
-          KIM_LANGUAGE_NAME_c,
-          0,
-          (KIM_Function *) write_parameterized_model))
+                                                 (KIM_Function *) destroy_routine))
   {
-    log_create(modelDriverCreate, __LINE__, "equivariant: unable to register routines");
+    snprintf(message, MESSAGE_LEN, "equivariant: unable to register the routines");
     goto fail;
   }
 
@@ -451,8 +269,9 @@ int equivariant_kim_driver_create(KIM_ModelDriverCreate * const modelDriverCreat
   return 0;
 
 fail:
-  free(path);
-  free_model(model);
+  LOG_ERROR(KIM_ModelDriverCreate_LogEntry, modelDriverCreate, message);
+  equivariant_model_free(model->model);
+  free(model);
   return 1;
 }
 
@@ -467,7 +286,9 @@ static int compute_arguments_create(
   struct driver_arguments * arguments;
   (void) modelCompute;
 
-  if (KIM_ModelComputeArgumentsCreate_SetArgumentSupportStatus(
+  arguments = (struct driver_arguments *) calloc(1, sizeof(struct driver_arguments));
+  if (arguments == NULL
+      || KIM_ModelComputeArgumentsCreate_SetArgumentSupportStatus(
           modelComputeArgumentsCreate,
           KIM_COMPUTE_ARGUMENT_NAME_partialEnergy,
           KIM_SUPPORT_STATUS_optional)
@@ -484,15 +305,10 @@ static int compute_arguments_create(
           KIM_COMPUTE_ARGUMENT_NAME_partialVirial,
           KIM_SUPPORT_STATUS_optional))
   {
-    log_arguments_create(
-        modelComputeArgumentsCreate, __LINE__, "equivariant: unable to set argument support");
-    return 1;
-  }
-
-  arguments = (struct driver_arguments *) calloc(1, sizeof(struct driver_arguments));
-  if (arguments == NULL)
-  {
-    log_arguments_create(modelComputeArgumentsCreate, __LINE__, "equivariant: out of memory");
+    free(arguments);
+    LOG_ERROR(KIM_ModelComputeArgumentsCreate_LogEntry,
+              modelComputeArgumentsCreate,
+              "equivariant: unable to create the compute arguments (out of memory?)");
     return 1;
   }
   KIM_ModelComputeArgumentsCreate_SetModelBufferPointer(modelComputeArgumentsCreate,
@@ -504,11 +320,13 @@ static int compute_arguments_destroy(
     KIM_ModelCompute const * const modelCompute,
     KIM_ModelComputeArgumentsDestroy * const modelComputeArgumentsDestroy)
 {
-  struct driver_arguments * arguments = NULL;
+  void * buffer = NULL;
+  struct driver_arguments * arguments;
   (void) modelCompute;
 
   KIM_ModelComputeArgumentsDestroy_GetModelBufferPointer(modelComputeArgumentsDestroy,
-                                                         (void **) &arguments);
+                                                         &buffer);
+  arguments = (struct driver_arguments *) buffer;
   if (arguments != NULL)
   {
     free(arguments->num_neighbors);
@@ -519,52 +337,30 @@ static int compute_arguments_destroy(
   return 0;
 }
 
-/* Grows the per-atom scratch arrays to n atoms; returns 0 on success. */
-static int reserve_atoms(struct driver_arguments * arguments, size_t n, int positions)
-{
-  if (n > arguments->atom_capacity)
-  {
-    size_t capacity = n + n / 4 + 16;
-    int32_t * num_neighbors;
-    if (capacity > ((size_t) -1) / (3 * sizeof(double))) return 1;
-    num_neighbors = (int32_t *) realloc(arguments->num_neighbors, capacity * sizeof(int32_t));
-    if (num_neighbors == NULL) return 1;
-    arguments->num_neighbors = num_neighbors;
-    free(arguments->positions);
-    arguments->positions = NULL;
-    arguments->atom_capacity = capacity;
-  }
-  if (positions && arguments->positions == NULL)
-  {
-    arguments->positions
-        = (double *) malloc(3 * arguments->atom_capacity * sizeof(double));
-    if (arguments->positions == NULL) return 1;
-  }
-  return 0;
-}
+/* ---------------------------------------------------------------------------------------- */
+/* Compute                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
 
-/* Grows the CSR neighbour array to hold `needed` entries; returns 0 on success. */
-static int reserve_neighbors(struct driver_arguments * arguments, size_t needed)
+/* `block` (of *capacity elements of `size` bytes) reallocated for `needed` > *capacity
+ * elements, with room to spare so that a slowly growing system does not reallocate every
+ * step; *capacity is updated.  NULL when out of memory (the old block is then unchanged). */
+static void * grow(void * const block, size_t * const capacity, size_t const needed,
+                   size_t const size)
 {
-  if (needed > arguments->neighbor_capacity)
-  {
-    size_t capacity = needed + needed / 2 + 1024;
-    int32_t * neighbors;
-    if (capacity > ((size_t) -1) / sizeof(int32_t)) return 1;
-    neighbors = (int32_t *) realloc(arguments->neighbors, capacity * sizeof(int32_t));
-    if (neighbors == NULL) return 1;
-    arguments->neighbors = neighbors;
-    arguments->neighbor_capacity = capacity;
-  }
-  return 0;
+  size_t const larger = needed + needed / 4 + 1024;
+  void * grown = NULL;
+  if (larger > needed && larger <= SIZE_MAX / size) grown = realloc(block, larger * size);
+  if (grown != NULL) *capacity = larger;
+  return grown;
 }
 
 static int compute_routine(KIM_ModelCompute const * const modelCompute,
                            KIM_ModelComputeArguments const * const modelComputeArguments)
 {
   char message[MESSAGE_LEN];
-  struct driver_model * model = NULL;
-  struct driver_arguments * arguments = NULL;
+  void * buffer = NULL;
+  struct driver_model * model;
+  struct driver_arguments * arguments;
   int * number_of_particles = NULL;
   int * species = NULL;
   int * contributing = NULL;
@@ -573,22 +369,21 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
   double * forces = NULL;
   double * particle_energy = NULL;
   double * virial = NULL;
-  double w[9];
+  double abi_virial[9];
   double const * positions;
+  int convert;
   size_t n;
-  size_t total;
+  size_t total = 0;
   size_t i;
-  int32_t code;
 
-  KIM_ModelCompute_GetModelBufferPointer(modelCompute, (void **) &model);
-  KIM_ModelComputeArguments_GetModelBufferPointer(modelComputeArguments,
-                                                  (void **) &arguments);
-  if (model == NULL || arguments == NULL)
-  {
-    log_compute(modelComputeArguments, __LINE__, "equivariant: missing model buffer");
-    return 1;
-  }
+  KIM_ModelCompute_GetModelBufferPointer(modelCompute, &buffer);
+  model = (struct driver_model *) buffer;
+  KIM_ModelComputeArguments_GetModelBufferPointer(modelComputeArguments, &buffer);
+  arguments = (struct driver_arguments *) buffer;
+  convert = (model->length_factor != 1.0 || model->energy_factor != 1.0);
 
+  /* KIM has checked that the required arguments are set; the others are NULL when not
+   * wanted, and the ABI skips a NULL output. */
   if (KIM_ModelComputeArguments_GetArgumentPointerInteger(
           modelComputeArguments,
           KIM_COMPUTE_ARGUMENT_NAME_numberOfParticles,
@@ -614,107 +409,85 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
       || KIM_ModelComputeArguments_GetArgumentPointerDouble(
           modelComputeArguments, KIM_COMPUTE_ARGUMENT_NAME_partialVirial, &virial))
   {
-    log_compute(modelComputeArguments, __LINE__, "equivariant: unable to get arguments");
-    return 1;
+    snprintf(message, MESSAGE_LEN, "equivariant: unable to get the compute arguments");
+    goto fail;
   }
-  if (number_of_particles == NULL || *number_of_particles < 0)
-  {
-    log_compute(
-        modelComputeArguments, __LINE__, "equivariant: invalid numberOfParticles");
-    return 1;
-  }
-  n = (size_t) *number_of_particles;
+  /* A negative count is the ABI's to reject; the scratch arrays are sized for none. */
+  n = *number_of_particles > 0 ? (size_t) *number_of_particles : 0;
 
-  if (n == 0)
+  if (n > arguments->atom_capacity)
   {
-    if (energy != NULL) *energy = 0.0;
-    if (virial != NULL)
-      for (i = 0; i < 6; ++i) virial[i] = 0.0;
-    return 0;
-  }
-  if (species == NULL || contributing == NULL || coordinates == NULL)
-  {
-    log_compute(modelComputeArguments,
-                __LINE__,
-                "equivariant: missing species codes, contributing flags or coordinates");
-    return 1;
+    int32_t * grown = (int32_t *) grow(
+        arguments->num_neighbors, &arguments->atom_capacity, n, sizeof(int32_t));
+    if (grown == NULL) goto out_of_memory;
+    arguments->num_neighbors = grown;
   }
 
-  if (reserve_atoms(arguments, n, model->convert))
-  {
-    log_compute(modelComputeArguments, __LINE__, "equivariant: out of memory");
-    return 1;
-  }
-
-  /* Every particle's neighbour list, ghosts included, as CSR. */
-  total = 0;
+  /* The neighbour list of every particle, ghosts included.  Each list is copied as soon as
+   * it is returned, because the array GetNeighborList hands out is only valid until its next
+   * call: KIM renumbers a list into one buffer per neighbour list when the simulator's
+   * numbering differs from the model's, and LAMMPS strips the special-bond bits of a
+   * molecular system's list into one buffer too; both are overwritten by the next call. */
   for (i = 0; i < n; ++i)
   {
     int count = 0;
     int const * list = NULL;
     if (KIM_ModelComputeArguments_GetNeighborList(
-            modelComputeArguments, 0, (int) i, &count, &list))
+            modelComputeArguments, 0, (int) i, &count, &list)
+        || count < 0 || (count > 0 && list == NULL))
     {
       snprintf(message,
                MESSAGE_LEN,
-               "equivariant: GetNeighborList failed for particle %lu (contributing %d)",
-               (unsigned long) i,
-               contributing[i]);
-      log_compute(modelComputeArguments, __LINE__, message);
-      return 1;
-    }
-    if (count < 0 || (count > 0 && list == NULL))
-    {
-      snprintf(message,
-               MESSAGE_LEN,
-               "equivariant: invalid neighbour list for particle %lu",
+               "equivariant: no valid neighbour list for particle %lu",
                (unsigned long) i);
-      log_compute(modelComputeArguments, __LINE__, message);
-      return 1;
+      goto fail;
     }
-    if (reserve_neighbors(arguments, total + (size_t) count))
+    if (total + (size_t) count > arguments->neighbor_capacity)
     {
-      log_compute(modelComputeArguments, __LINE__, "equivariant: out of memory");
-      return 1;
+      int32_t * grown = (int32_t *) grow(arguments->neighbors,
+                                         &arguments->neighbor_capacity,
+                                         total + (size_t) count,
+                                         sizeof(int32_t));
+      if (grown == NULL) goto out_of_memory;
+      arguments->neighbors = grown;
     }
     if (count > 0)
       memcpy(arguments->neighbors + total, list, (size_t) count * sizeof(int32_t));
     arguments->num_neighbors[i] = (int32_t) count;
     total += (size_t) count;
   }
-  if (reserve_neighbors(arguments, 1)) /* never pass NULL, even without edges */
-  {
-    log_compute(modelComputeArguments, __LINE__, "equivariant: out of memory");
-    return 1;
-  }
 
   positions = coordinates;
-  if (model->convert)
+  if (convert)
   {
     double const to_angstrom = 1.0 / model->length_factor;
+    if (3 * n > arguments->position_capacity)
+    {
+      double * grown = (double *) grow(
+          arguments->positions, &arguments->position_capacity, 3 * n, sizeof(double));
+      if (grown == NULL) goto out_of_memory;
+      arguments->positions = grown;
+    }
     for (i = 0; i < 3 * n; ++i) arguments->positions[i] = coordinates[i] * to_angstrom;
     positions = arguments->positions;
   }
 
-  code = equivariant_model_compute(model->model,
-                                   (int32_t) n,
-                                   (int32_t const *) species,
-                                   positions,
-                                   (int32_t const *) contributing,
-                                   arguments->num_neighbors,
-                                   arguments->neighbors,
-                                   energy,
-                                   particle_energy,
-                                   forces,
-                                   virial != NULL ? w : NULL);
-  if (code != EQUIVARIANT_OK)
-  {
-    format_abi_error(message, "equivariant_model_compute", code);
-    log_compute(modelComputeArguments, __LINE__, message);
-    return 1;
-  }
+  if (abi_failed(equivariant_model_compute(model->model,
+                                           (int32_t) *number_of_particles,
+                                           (int32_t const *) species,
+                                           positions,
+                                           (int32_t const *) contributing,
+                                           arguments->num_neighbors,
+                                           arguments->neighbors,
+                                           energy,
+                                           particle_energy,
+                                           forces,
+                                           virial != NULL ? abi_virial : NULL),
+                 "equivariant_model_compute",
+                 message))
+    goto fail;
 
-  if (model->convert)
+  if (convert)
   {
     double const force_factor = model->energy_factor / model->length_factor;
     if (energy != NULL) *energy *= model->energy_factor;
@@ -723,125 +496,41 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
     if (forces != NULL)
       for (i = 0; i < 3 * n; ++i) forces[i] *= force_factor;
     if (virial != NULL)
-      for (i = 0; i < 9; ++i) w[i] *= model->energy_factor;
+      for (i = 0; i < 9; ++i) abi_virial[i] *= model->energy_factor;
   }
 
   if (virial != NULL)
   {
     /* KIM: V = sum_i dE/dx_i (x) x_i = -W, Voigt order 11, 22, 33, 23, 31, 12.  W is
      * symmetric for a rotation-invariant energy; the off-diagonal pairs are averaged. */
-    virial[0] = -w[0];
-    virial[1] = -w[4];
-    virial[2] = -w[8];
-    virial[3] = -0.5 * (w[5] + w[7]);
-    virial[4] = -0.5 * (w[2] + w[6]);
-    virial[5] = -0.5 * (w[1] + w[3]);
+    virial[0] = -abi_virial[0];
+    virial[1] = -abi_virial[4];
+    virial[2] = -abi_virial[8];
+    virial[3] = -0.5 * (abi_virial[5] + abi_virial[7]);
+    virial[4] = -0.5 * (abi_virial[2] + abi_virial[6]);
+    virial[5] = -0.5 * (abi_virial[1] + abi_virial[3]);
   }
   return 0;
+
+out_of_memory:
+  snprintf(message, MESSAGE_LEN, "equivariant: out of memory (%lu particles)", (unsigned long) n);
+fail:
+  LOG_ERROR(KIM_ModelComputeArguments_LogEntry, modelComputeArguments, message);
+  return 1;
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Refresh, write, destroy                                                                  */
+/* Destroy                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
-
-static int refresh_routine(KIM_ModelRefresh * const modelRefresh)
-{
-  struct driver_model * model = NULL;
-  int changed;
-
-  KIM_ModelRefresh_GetModelBufferPointer(modelRefresh, (void **) &model);
-  if (model == NULL)
-  {
-    log_refresh(modelRefresh, __LINE__, "equivariant: missing model buffer");
-    return 1;
-  }
-  changed = (model->parameter_cutoff != model->cutoff)
-            || (model->parameter_num_layers != (int) model->num_layers);
-  /* Restore: the parameters describe the checkpoint and cannot change it. */
-  model->parameter_cutoff = model->cutoff;
-  model->parameter_num_layers = (int) model->num_layers;
-  KIM_ModelRefresh_SetInfluenceDistancePointer(modelRefresh, &model->influence_distance);
-  KIM_ModelRefresh_SetNeighborListPointers(modelRefresh,
-                                           1,
-                                           &model->neighbor_cutoff,
-                                           &model->will_not_request_ghost_neighbors);
-  if (changed)
-  {
-    log_refresh(modelRefresh,
-                __LINE__,
-                "equivariant: the parameters 'cutoff' and 'num_layers' are read-only (they "
-                "describe the checkpoint); the change was undone");
-    return 1;
-  }
-  return 0;
-}
-
-static int write_parameterized_model(
-    KIM_ModelWriteParameterizedModel const * const modelWriteParameterizedModel)
-{
-  char message[MESSAGE_LEN];
-  struct driver_model * model = NULL;
-  char const * directory = NULL;
-  char const * name = NULL;
-  char * file_name = NULL;
-  char * path = NULL;
-  FILE * file;
-  int error = 1;
-
-  KIM_ModelWriteParameterizedModel_GetModelBufferPointer(modelWriteParameterizedModel,
-                                                         (void **) &model);
-  KIM_ModelWriteParameterizedModel_GetPath(modelWriteParameterizedModel, &directory);
-  KIM_ModelWriteParameterizedModel_GetModelName(modelWriteParameterizedModel, &name);
-  if (model == NULL || directory == NULL || name == NULL)
-  {
-    log_write(modelWriteParameterizedModel, __LINE__, "equivariant: missing model or path");
-    return 1;
-  }
-
-  file_name = (char *) malloc(strlen(name) + sizeof(".safetensors"));
-  path = (char *) malloc(strlen(directory) + strlen(name) + sizeof(".safetensors") + 1);
-  if (file_name == NULL || path == NULL)
-  {
-    log_write(modelWriteParameterizedModel, __LINE__, "equivariant: out of memory");
-    goto done;
-  }
-  sprintf(file_name, "%s.safetensors", name);
-  sprintf(path, "%s/%s", directory, file_name);
-
-  file = fopen(path, "wb");
-  if (file == NULL)
-  {
-    snprintf(message, MESSAGE_LEN, "equivariant: unable to open '%s' for writing", path);
-    log_write(modelWriteParameterizedModel, __LINE__, message);
-    goto done;
-  }
-  if (fwrite(model->checkpoint, 1, model->checkpoint_size, file) != model->checkpoint_size)
-  {
-    fclose(file);
-    snprintf(message, MESSAGE_LEN, "equivariant: unable to write '%s'", path);
-    log_write(modelWriteParameterizedModel, __LINE__, message);
-    goto done;
-  }
-  if (fclose(file) != 0)
-  {
-    snprintf(message, MESSAGE_LEN, "equivariant: unable to write '%s'", path);
-    log_write(modelWriteParameterizedModel, __LINE__, message);
-    goto done;
-  }
-  KIM_ModelWriteParameterizedModel_SetParameterFileName(modelWriteParameterizedModel,
-                                                        file_name);
-  error = 0;
-
-done:
-  free(file_name);
-  free(path);
-  return error;
-}
 
 static int destroy_routine(KIM_ModelDestroy * const modelDestroy)
 {
-  struct driver_model * model = NULL;
-  KIM_ModelDestroy_GetModelBufferPointer(modelDestroy, (void **) &model);
-  free_model(model);
+  void * buffer = NULL;
+  struct driver_model * model;
+
+  KIM_ModelDestroy_GetModelBufferPointer(modelDestroy, &buffer);
+  model = (struct driver_model *) buffer;
+  if (model != NULL) equivariant_model_free(model->model);
+  free(model);
   return 0;
 }

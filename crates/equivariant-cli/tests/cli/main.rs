@@ -439,6 +439,26 @@ fn md_runs_a_trained_potential() {
     let trajectory = equivariant_data::extxyz::read(dir.join("md/trajectory.extxyz")).unwrap();
     assert_eq!(trajectory.len(), 5);
     assert_eq!(trajectory[4].energy, Some(rows[4][2]));
+    // ASE's momenta: a frame restarts the run; they give the thermo's kinetic energy.
+    let last = &trajectory[4];
+    let Some((_, equivariant_data::Column::Real(momenta))) =
+        last.arrays.iter().find(|(name, _)| name == "momenta")
+    else {
+        panic!("no momenta in the trajectory")
+    };
+    let kinetic: f64 = momenta
+        .iter()
+        .zip(&last.species)
+        .map(|(p, s)| {
+            let m = equivariant_md::masses::atomic_mass(s).unwrap();
+            p.iter().map(|x| x * x).sum::<f64>() / (2.0 * m)
+        })
+        .sum();
+    assert!(
+        (kinetic - rows[4][3]).abs() <= 1e-12 * kinetic,
+        "{kinetic} {}",
+        rows[4][3]
+    );
 
     let mut alien = frames[0].clone();
     alien.species[3] = "Ag".into();

@@ -17,14 +17,26 @@ use crate::nn::{FullyConnectedNet, Gate};
 use crate::o3::{FullyConnectedTensorProduct, Linear, LinearConfig, TensorProduct};
 use crate::ops::fused_convolution_tangent;
 
-/// The inputs every layer shares: the graph, the species one-hot, the edge harmonics and
-/// the radial embedding, each with its tangent along the edge-vector direction (`None`
-/// outside a tangent pass).
+/// What a layer reads besides its features: the graph, the species one-hot, the edge
+/// harmonics and the radial embedding, each with its tangent along the edge-vector direction
+/// (`None` outside a tangent pass), and how many of the nodes (the first ones) it must
+/// output (fewer than the graph's on a domain's shells, see
+/// [`Shell`](crate::potential::Shell)).
 pub(super) struct EdgeInputs<'a> {
     pub edges: &'a Arc<EdgeIndex>,
     pub node_attr: Tensor<2>,
     pub edge_attr: (Tensor<2>, Option<Tensor<2>>),
     pub edge_embedding: (Tensor<2>, Option<Tensor<2>>),
+    pub outputs: usize,
+}
+
+/// The first `rows` rows of `x` (all of them: `x` itself).
+pub(super) fn first_rows(x: Tensor<2>, rows: usize) -> Tensor<2> {
+    if x.dims()[0] == rows {
+        x
+    } else {
+        x.narrow(0, 0, rows)
+    }
 }
 
 /// What every layer of a model shares: the species one-hots' and edge harmonics' irreps,
@@ -157,6 +169,10 @@ impl InteractionBlock {
             linear,
             1.0 / self.avg_num_neighbors.sqrt(),
         );
+        // Only the nodes the next layers need (the edges reach no others).
+        let m = inputs.outputs;
+        let messages = first_rows(messages, m);
+        let d_messages = first_rows(d_messages, m);
         let (mut out, mut d_out) = if tangent {
             let (out, d_out) = self.linear_2.forward_tangent(messages, d_messages, None)?;
             (out, Some(d_out))
@@ -164,10 +180,10 @@ impl InteractionBlock {
             (self.linear_2.forward(messages, None)?, None)
         };
         if let Some(sc) = &self.sc {
-            let attr = inputs.node_attr.clone();
-            out = out.add(sc.forward(x, attr.clone(), None)?);
+            let attr = first_rows(inputs.node_attr.clone(), m);
+            out = out.add(sc.forward(first_rows(x, m), attr.clone(), None)?);
             if let Some(dx) = dx {
-                let d_sc = sc.forward(dx, attr, None)?;
+                let d_sc = sc.forward(first_rows(dx, m), attr, None)?;
                 d_out = d_out.map(|d| d.add(d_sc));
             }
         }
@@ -242,8 +258,9 @@ impl ConvNetLayer {
             None => (self.equivariant_nonlin.forward(y)?, None),
         };
         if self.resnet {
-            y = y.add(x);
-            dy = match (dy, dx) {
+            let m = inputs.outputs;
+            y = y.add(first_rows(x, m));
+            dy = match (dy, dx.map(|dx| first_rows(dx, m))) {
                 (Some(a), Some(b)) => Some(a.add(b)),
                 (a, b) => a.or(b),
             };

@@ -22,7 +22,7 @@ use equivariant_core::o3::{Irrep, Irreps, MulIr, Normalization, Parity, Spherica
 use equivariant_core::{Error, Result};
 
 pub use interaction::{ConvNetLayer, InteractionBlock};
-use interaction::{EdgeInputs, LayerSettings};
+use interaction::{EdgeInputs, LayerSettings, first_rows};
 pub use radial::RadialBasisEdgeEncoding;
 
 use crate::o3::{Linear, LinearConfig};
@@ -345,16 +345,41 @@ impl Nequip {
             onehot[i * k + t] = 1.0;
         }
         let node_attr = Tensor::<2>::from_data(TensorData::new(onehot, [n, k]), (&device, dtype));
-        let inputs = EdgeInputs {
-            edges: graph.edges(),
-            node_attr: node_attr.clone(),
-            edge_attr: (edge_attr, d_edge_attr),
-            edge_embedding: (emb, d_emb),
-        };
-        let mut x = self.chemical_embedding.forward(node_attr, None)?;
+        let steps = graph.shells();
+        if let Some(steps) = steps
+            && steps.len() != self.layers.len()
+        {
+            return Err(Error::InvalidArgument {
+                name: "graph",
+                reason: format!(
+                    "a domain's graph cut for {} message-passing steps, but the model has {} layers",
+                    steps.len(),
+                    self.layers.len()
+                ),
+            });
+        }
+        let mut x = self.chemical_embedding.forward(node_attr.clone(), None)?;
         let mut dx = None;
-        for layer in &self.layers {
-            (x, dx) = layer.forward_tangent(x, dx, &inputs)?;
+        for (k, layer) in self.layers.iter().enumerate() {
+            // A domain's layer k reads a prefix of the nodes and edges and writes a shorter
+            // prefix of the nodes; a whole structure's reads and writes all.
+            let (edges, inputs, outputs, e) = match steps {
+                Some(steps) => {
+                    let step = &steps[k];
+                    let e = step.edges.num_edges();
+                    (&step.edges, step.inputs, step.outputs, e)
+                }
+                None => (graph.edges(), n, n, graph.edges().num_edges()),
+            };
+            let cut = |t: &Tensor<2>| first_rows(t.clone(), e);
+            let step_inputs = EdgeInputs {
+                edges,
+                node_attr: first_rows(node_attr.clone(), inputs),
+                edge_attr: (cut(&edge_attr), d_edge_attr.as_ref().map(cut)),
+                edge_embedding: (cut(&emb), d_emb.as_ref().map(cut)),
+                outputs,
+            };
+            (x, dx) = layer.forward_tangent(x, dx, &step_inputs)?;
         }
         for linear in [&self.conv_to_output_hidden, &self.output_hidden_to_scalar] {
             (x, dx) = match dx {
@@ -365,12 +390,22 @@ impl Nequip {
                 None => (linear.forward(x, None)?, None),
             };
         }
-        let types = index_tensor(graph.species(), &device);
+        // The atoms the layers computed (on a domain's shells, the counted ones first); the
+        // others get zero energy.
+        let m = x.dims()[0];
+        let types = index_tensor(&graph.species()[..m], &device);
         let per_atom =
-            |p: &Param<Tensor<1>>| p.val().cast(dtype).select(0, types.clone()).reshape([n, 1]);
+            |p: &Param<Tensor<1>>| p.val().cast(dtype).select(0, types.clone()).reshape([m, 1]);
         let scale = per_atom(&self.per_type_scales);
         let energies = x.mul(scale.clone()).add(per_atom(&self.per_type_shifts));
-        Ok((energies, dx.map(|d| d.mul(scale))))
+        let pad = |t: Tensor<2>| {
+            if m == n {
+                t
+            } else {
+                Tensor::cat(vec![t, Tensor::zeros([n - m, 1], (&device, dtype))], 0)
+            }
+        };
+        Ok((pad(energies), dx.map(|d| pad(d.mul(scale)))))
     }
 }
 
@@ -407,6 +442,10 @@ impl Potential for Nequip {
 }
 
 impl AtomicPotential for Nequip {
+    fn num_interactions(&self) -> usize {
+        self.config.num_layers
+    }
+
     fn atomic_energies(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>> {
         let (atomic, _) = self.atomic_energies_tangent(graph, edge_vec, None)?;
         let n = graph.species().len();
