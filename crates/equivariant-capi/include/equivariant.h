@@ -9,6 +9,10 @@
  * is caught and returned as EQUIVARIANT_ERROR_INTERNAL.
  *
  * A model may be used from several threads; calls on one model are serialized.
+ *
+ * Arrays are passed with their counts (num_atoms, num_neighbors): a count is checked (not
+ * negative, indices in range), but C cannot check that an array holds as many values as its
+ * count says; the caller must pass arrays of the documented lengths.
  */
 #ifndef EQUIVARIANT_H
 #define EQUIVARIANT_H
