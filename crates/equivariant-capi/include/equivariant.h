@@ -91,6 +91,9 @@ int32_t equivariant_model_species_index(const EquivariantModel *model, const cha
  *                  ghost's force to the atom it copies)
  *   virial         [9] row-major W = -sum_e r_e (x) dE/dr_e over the edges (r_e from an atom
  *                  to its neighbour): LAMMPS's and ASE's sign, stress = -W / volume
+ *   atom_virials   [n * 9] each atom's share of W, row-major 3x3 per atom: half of each of
+ *                  its edges' -r_e (x) dE/dr_e (they sum to W; a ghost's share belongs to the
+ *                  atom it copies, as its force does)
  *
  * The neighbours of ghosts are needed as far as the influence distance (the neighbour list of
  * ghosts within (L - 1) * r_max of a local atom): without them the local energies are wrong. */
@@ -98,7 +101,8 @@ int32_t equivariant_model_compute(const EquivariantModel *model, int32_t num_ato
                                   const int32_t *species, const double *positions,
                                   const int32_t *contributing, const int32_t *num_neighbors,
                                   const int32_t *neighbors, double *energy,
-                                  double *atom_energies, double *forces, double *virial);
+                                  double *atom_energies, double *forces, double *virial,
+                                  double *atom_virials);
 
 /* The same for a whole structure, the library building the neighbour list: `cell` [9]
  * row-major lattice vectors (rows; NULL for an isolated structure) periodic along the axes
@@ -107,7 +111,8 @@ int32_t equivariant_model_compute_structure(const EquivariantModel *model, int32
                                             const int32_t *species, const double *positions,
                                             const double *cell, const int32_t *pbc,
                                             double *energy, double *atom_energies,
-                                            double *forces, double *virial);
+                                            double *forces, double *virial,
+                                            double *atom_virials);
 
 #ifdef __cplusplus
 }

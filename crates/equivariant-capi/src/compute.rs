@@ -52,13 +52,14 @@ fn rows(flat: &[f64]) -> Vec<[f64; 3]> {
 ///
 /// # Safety
 /// `atom_energies` is NULL or valid for `n` writes, `forces` for `3 n`, `virial` for 9,
-/// `energy` for one.
+/// `atom_virials` for `9 n`, `energy` for one.
 unsafe fn store(
     result: &Prediction,
     energy: *mut f64,
     atom_energies: *mut f64,
     forces: *mut f64,
     virial: *mut f64,
+    atom_virials: *mut f64,
 ) {
     let n = result.energies.len();
     let copy = |out: *mut f64, values: &mut dyn Iterator<Item = f64>, len: usize| {
@@ -74,10 +75,13 @@ unsafe fn store(
     copy(atom_energies, &mut result.energies.iter().copied(), n);
     copy(forces, &mut result.forces.iter().flatten().copied(), 3 * n);
     copy(virial, &mut result.virial.iter().flatten().copied(), 9);
+    let mut shares = result.atom_virials.iter().flatten().flatten().copied();
+    copy(atom_virials, &mut shares, 9 * n);
 }
 
 /// The energy of the contributing atoms, each atom's energy, the forces on every atom (ghosts
-/// included) and the virial, for `num_atoms` local and ghost atoms with full neighbour lists
+/// included), the virial and each atom's share of it (ghosts' shares belong to the atoms they
+/// copy), for `num_atoms` local and ghost atoms with full neighbour lists
 /// in CSR form (`num_neighbors[i]` entries of `neighbors` for atom `i`, in turn). Pairs at
 /// or beyond the cutoff are ignored; ghosts' neighbour lists are needed out to the model's
 /// influence distance (see `include/equivariant.h`). `contributing` NULL: all atoms count.
@@ -103,7 +107,7 @@ unsafe fn store(
 /// // SAFETY: every array has the header's length.
 /// let code = unsafe {
 ///     equivariant_model_compute(model, 2, species.as_ptr(), positions.as_ptr(), contributing.as_ptr(),
-///         counts.as_ptr(), neighbors.as_ptr(), &mut energy, atom_energies.as_mut_ptr(), null, virial.as_mut_ptr())
+///         counts.as_ptr(), neighbors.as_ptr(), &mut energy, atom_energies.as_mut_ptr(), null, virial.as_mut_ptr(), null)
 /// };
 /// assert_eq!(code, EQUIVARIANT_OK);
 /// assert_eq!(energy, atom_energies[0]);
@@ -111,7 +115,7 @@ unsafe fn store(
 /// // SAFETY: as above.
 /// let code = unsafe {
 ///     equivariant_model_compute(model, 2, bad.as_ptr(), positions.as_ptr(), std::ptr::null(),
-///         counts.as_ptr(), neighbors.as_ptr(), &mut energy, null, null, null)
+///         counts.as_ptr(), neighbors.as_ptr(), &mut energy, null, null, null, null)
 /// };
 /// assert_eq!(code, EQUIVARIANT_ERROR_INVALID_ARGUMENT);
 /// # unsafe { equivariant_model_free(model) };
@@ -131,6 +135,7 @@ pub unsafe extern "C" fn equivariant_model_compute(
     atom_energies: *mut f64,
     forces: *mut f64,
     virial: *mut f64,
+    atom_virials: *mut f64,
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller passes NULL or a live model.
@@ -142,10 +147,20 @@ pub unsafe extern "C" fn equivariant_model_compute(
                 energies: Vec::new(),
                 forces: Vec::new(),
                 virial: [[0.0; 3]; 3],
+                atom_virials: Vec::new(),
                 stress: None,
             };
             // SAFETY: outputs NULL or valid for their lengths.
-            unsafe { store(&nothing, energy, atom_energies, forces, virial) };
+            unsafe {
+                store(
+                    &nothing,
+                    energy,
+                    atom_energies,
+                    forces,
+                    virial,
+                    atom_virials,
+                )
+            };
             return Ok(());
         }
         // SAFETY: NULL or valid for its length (the caller's guarantee).
@@ -198,12 +213,13 @@ pub unsafe extern "C" fn equivariant_model_compute(
                 .calculator()
                 .compute_neighbors(&positions, types, counted.as_deref(), &lists)?;
         // SAFETY: outputs NULL or valid for their lengths.
-        unsafe { store(&result, energy, atom_energies, forces, virial) };
+        unsafe { store(&result, energy, atom_energies, forces, virial, atom_virials) };
         Ok(())
     })
 }
 
-/// The energy, each atom's energy, the forces and the virial of a whole structure, the
+/// The energy, each atom's energy, the forces, the virial and each atom's share of it of a
+/// whole structure, the
 /// library building its neighbour list: `cell` the lattice vectors as rows (`[9]`; NULL for
 /// an isolated structure), periodic along the axes where `pbc[axis]` is 1 (`[3]`; NULL: all
 /// three when there is a cell). Outputs may be NULL.
@@ -226,7 +242,7 @@ pub unsafe extern "C" fn equivariant_model_compute(
 /// // SAFETY: every array has the header's length.
 /// let code = unsafe {
 ///     equivariant_model_compute_structure(model, 1, [1].as_ptr(), [0.0; 3].as_ptr(), cell.as_ptr(),
-///         std::ptr::null(), &mut energy, null, forces.as_mut_ptr(), null)
+///         std::ptr::null(), &mut energy, null, forces.as_mut_ptr(), null, null)
 /// };
 /// assert_eq!(code, EQUIVARIANT_OK);
 /// assert!(forces.iter().all(|f| f.abs() < 1e-12)); // a perfect lattice
@@ -246,6 +262,7 @@ pub unsafe extern "C" fn equivariant_model_compute_structure(
     atom_energies: *mut f64,
     forces: *mut f64,
     virial: *mut f64,
+    atom_virials: *mut f64,
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller passes NULL or a live model.
@@ -279,7 +296,7 @@ pub unsafe extern "C" fn equivariant_model_compute_structure(
         }
         let result = calculator.compute(&frame)?;
         // SAFETY: outputs NULL or valid for their lengths.
-        unsafe { store(&result, energy, atom_energies, forces, virial) };
+        unsafe { store(&result, energy, atom_energies, forces, virial, atom_virials) };
         Ok(())
     })
 }

@@ -25,7 +25,7 @@
 //! // SAFETY: every array has the length the header asks for.
 //! let code = unsafe {
 //!     equivariant_model_compute(model, 2, species.as_ptr(), positions.as_ptr(), std::ptr::null(),
-//!         counts.as_ptr(), neighbors.as_ptr(), &mut energy, null, forces.as_mut_ptr(), null)
+//!         counts.as_ptr(), neighbors.as_ptr(), &mut energy, null, forces.as_mut_ptr(), null, null)
 //! };
 //! assert_eq!(code, EQUIVARIANT_OK);
 //! assert_eq!(forces[0], -forces[3]);

@@ -1,6 +1,7 @@
 //! `equivariant predict CHECKPOINT STRUCTURES.xyz --output OUT.xyz`: a trained potential's
-//! energy, per-atom energies, forces and (for periodic frames) stress for every frame of an extended XYZ file,
-//! written as extended XYZ (the input's other columns and keys kept).
+//! energy, per-atom energies and virials, forces and (for periodic frames) stress for every
+//! frame of an extended XYZ file, written as extended XYZ (the input's other columns and keys
+//! kept).
 
 use std::path::PathBuf;
 
@@ -39,10 +40,20 @@ pub fn predict(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("{} frame {k}: {e}", args.structures.display()))?;
             // ASE's name for the per-atom energies (`atoms.get_potential_energies()`).
             let mut arrays = frame.arrays;
-            arrays.retain(|(name, _)| name != "energies");
+            // Each atom's share of the virial, row-major 3x3 (LAMMPS's per-atom virial).
+            arrays.retain(|(name, _)| name != "energies" && name != "virials");
             arrays.push((
                 "energies".into(),
                 Column::Real(result.energies.iter().map(|&e| vec![e]).collect()),
+            ));
+            let virials = result.atom_virials.iter();
+            arrays.push((
+                "virials".into(),
+                Column::Real(
+                    virials
+                        .map(|w| w.iter().flatten().copied().collect())
+                        .collect(),
+                ),
             ));
             Ok(Frame {
                 energy: Some(result.energy),

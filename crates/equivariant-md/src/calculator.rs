@@ -12,8 +12,8 @@ use equivariant_train::model::Trainable;
 use equivariant_train::{Result, checkpoint, dataset};
 
 /// The energy (eV), the energy of each atom (eV), forces (eV/Å, `[n][3]`), virial
-/// `-sum_e r_e (x) dE/dr_e` (eV) and, for a structure periodic along all three axes, stress
-/// (`-virial / volume`, eV/Å³, ASE's sign) of one structure.
+/// `-sum_e r_e (x) dE/dr_e` (eV) and each atom's share of it, and, for a structure periodic
+/// along all three axes, stress (`-virial / volume`, eV/Å³, ASE's sign) of one structure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     /// The potential energy.
@@ -24,6 +24,10 @@ pub struct Prediction {
     pub forces: Vec<[f64; 3]>,
     /// The virial, 3x3.
     pub virial: [[f64; 3]; 3],
+    /// Each atom's share of the virial, `[n]` 3x3: half of `-r_e (x) dE/dr_e` of each edge it
+    /// is an end of (summing to `virial`); LAMMPS's per-atom virial (`compute stress/atom`
+    /// is its negative).
+    pub atom_virials: Vec<[[f64; 3]; 3]>,
     /// The stress, 3x3, if all three axes are periodic.
     pub stress: Option<[[f64; 3]; 3]>,
 }
@@ -124,7 +128,9 @@ impl<M: Trainable> Calculator<M> {
     /// (on every atom) and virial of that energy, for atoms given with their neighbour lists
     /// as an MD engine with domain decomposition has them: its local atoms and ghost copies of
     /// the others. Only the atoms and edges the contributing energies depend on are computed
-    /// ([`AtomicGraph::from_neighbors`]); the others get zero energy and force. Species are
+    /// ([`AtomicGraph::from_neighbors`]); the others get zero energy, force and virial. A
+    /// ghost's force and virial share belong to the atom it copies (the MD engine adds them
+    /// there); its energy is zero. Species are
     /// the model's type indices ([`species`](Self::species)); no stress (ghosts have no
     /// cell).
     ///
@@ -178,15 +184,18 @@ impl<M: Trainable> Calculator<M> {
         let part = self.predict(&graph, Some(&counted))?;
         let mut energies = vec![0.0; n];
         let mut forces = vec![[0.0; 3]; n];
+        let mut atom_virials = vec![[[0.0; 3]; 3]; n];
         for (k, &i) in atoms.iter().enumerate() {
             if counted[k] {
                 energies[i] = part.energies[k];
             }
             forces[i] = part.forces[k];
+            atom_virials[i] = part.atom_virials[k];
         }
         Ok(Prediction {
             energies,
             forces,
+            atom_virials,
             ..part
         })
     }
@@ -201,11 +210,27 @@ impl<M: Trainable> Calculator<M> {
             None => None,
         };
         let forces = values(result.forces.to_data());
+        // Half of each edge's -r_e (x) g_e to each of its two atoms.
+        let r = values(graph.edge_vec().to_data());
+        let g = values(result.edge_gradient.to_data());
+        let edges = graph.edges();
+        let mut atom_virials = vec![[[0.0; 3]; 3]; graph.species().len()];
+        for e in 0..edges.num_edges() {
+            let (r, g) = (&r[3 * e..3 * e + 3], &g[3 * e..3 * e + 3]);
+            for atom in [edges.src(e), edges.dst(e)] {
+                for a in 0..3 {
+                    for b in 0..3 {
+                        atom_virials[atom][a][b] -= 0.5 * r[a] * g[b];
+                    }
+                }
+            }
+        }
         Ok(Prediction {
             energy: result.energy.to_data().iter::<f64>().sum(),
             energies,
             forces: forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect(),
             virial: matrix(&values(result.virial.to_data())),
+            atom_virials,
             stress,
         })
     }

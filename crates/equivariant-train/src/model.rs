@@ -1,7 +1,7 @@
 //! What the trainer needs of a model: an [`AtomicPotential`] with parameters (a burn
 //! `Module`), its own section of the configuration, and a way to build it from that section
-//! and the training set's statistics. [`Nequip`] is one; any architecture of this library's modules
-//! trains the same way once it implements [`Trainable`].
+//! and the training set's statistics. [`Nequip`] is one; any architecture of this library's
+//! modules trains the same way once it implements [`Trainable`].
 
 use std::fmt::Debug;
 use std::sync::Mutex;

@@ -48,6 +48,8 @@ pub struct EnergyForces {
     /// `W = -sum_e r_e (x) dE/dr_e` over the edges of each structure, `[G, 3, 3]`: symmetric
     /// for an energy invariant under rotations.
     pub virial: Tensor<3>,
+    /// `g_e = dE/dr_e`, `[E, 3]`: what per-atom virials (or a heat flux) are made of.
+    pub edge_gradient: Tensor<2>,
 }
 
 impl EnergyForces {
@@ -64,6 +66,7 @@ impl EnergyForces {
     /// let result = EnergyForces {
     ///     energy: Tensor::<1>::zeros([1], &device),
     ///     forces: Tensor::<2>::zeros([1, 3], &device),
+    ///     edge_gradient: Tensor::<2>::zeros([0, 3], &device),
     ///     virial: Tensor::<3>::from_floats([[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]], &device),
     /// };
     /// let stress = result.stress(&[4.0])?.into_data().try_into_vec::<f32>().unwrap();
@@ -217,13 +220,14 @@ fn energy_pass(
     // W_ab = -sum_e r_ea g_eb per structure, from the outer products [E, 9].
     let outer = r
         .reshape([e, 3, 1])
-        .mul(grad.reshape([e, 1, 3]))
+        .mul(grad.clone().reshape([e, 1, 3]))
         .reshape([e, 9]);
     let virial = structures.sum(outer).neg().reshape([g, 3, 3]);
     Ok(EnergyForces {
         energy: energies,
         forces,
         virial,
+        edge_gradient: grad,
     })
 }
 

@@ -18,6 +18,9 @@
  *   partialParticleEnergy  E_i for contributing particles, 0 for the others
  *   partialVirial          V = sum_i dE/dx_i (x) x_i  (= -W with W the LAMMPS virial),
  *                          6 components in the order 11, 22, 33, 23, 31, 12
+ *   partialParticleVirial  each particle's share of V (half of each of its edges' term),
+ *                          ghosts' shares included (the simulator adds them to their owners),
+ *                          6 components per particle as partialVirial
  *
  * Every error is written to the KIM log (with the ABI's message for a failed ABI call), and
  * the routine returns nonzero; nothing here aborts the host process.
@@ -76,6 +79,8 @@ struct driver_arguments
   double * positions; /* [position_capacity], only when converting units */
   size_t neighbor_capacity;
   int32_t * neighbors; /* [neighbor_capacity], the lists one after another */
+  size_t atom_virial_capacity;
+  double * atom_virials; /* [atom_virial_capacity], 9 per particle, only when asked for */
 };
 
 /* For a failed ABI call (code != EQUIVARIANT_OK), writes
@@ -303,6 +308,10 @@ static int compute_arguments_create(
       || KIM_ModelComputeArgumentsCreate_SetArgumentSupportStatus(
           modelComputeArgumentsCreate,
           KIM_COMPUTE_ARGUMENT_NAME_partialVirial,
+          KIM_SUPPORT_STATUS_optional)
+      || KIM_ModelComputeArgumentsCreate_SetArgumentSupportStatus(
+          modelComputeArgumentsCreate,
+          KIM_COMPUTE_ARGUMENT_NAME_partialParticleVirial,
           KIM_SUPPORT_STATUS_optional))
   {
     free(arguments);
@@ -332,6 +341,7 @@ static int compute_arguments_destroy(
     free(arguments->num_neighbors);
     free(arguments->positions);
     free(arguments->neighbors);
+    free(arguments->atom_virials);
     free(arguments);
   }
   return 0;
@@ -354,6 +364,19 @@ static void * grow(void * const block, size_t * const capacity, size_t const nee
   return grown;
 }
 
+/* KIM's virial V = -W from the ABI's row-major W (times `factor`, the energy unit's), in
+ * KIM's order 11, 22, 33, 23, 31, 12.  W is symmetric for a rotation-invariant energy; the
+ * off-diagonal pairs are averaged. */
+static void kim_virial(double const * const w, double const factor, double * const v)
+{
+  v[0] = -factor * w[0];
+  v[1] = -factor * w[4];
+  v[2] = -factor * w[8];
+  v[3] = -0.5 * factor * (w[5] + w[7]);
+  v[4] = -0.5 * factor * (w[2] + w[6]);
+  v[5] = -0.5 * factor * (w[1] + w[3]);
+}
+
 static int compute_routine(KIM_ModelCompute const * const modelCompute,
                            KIM_ModelComputeArguments const * const modelComputeArguments)
 {
@@ -369,6 +392,7 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
   double * forces = NULL;
   double * particle_energy = NULL;
   double * virial = NULL;
+  double * particle_virial = NULL;
   double abi_virial[9];
   double const * positions;
   int convert;
@@ -407,7 +431,11 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
           KIM_COMPUTE_ARGUMENT_NAME_partialParticleEnergy,
           &particle_energy)
       || KIM_ModelComputeArguments_GetArgumentPointerDouble(
-          modelComputeArguments, KIM_COMPUTE_ARGUMENT_NAME_partialVirial, &virial))
+          modelComputeArguments, KIM_COMPUTE_ARGUMENT_NAME_partialVirial, &virial)
+      || KIM_ModelComputeArguments_GetArgumentPointerDouble(
+          modelComputeArguments,
+          KIM_COMPUTE_ARGUMENT_NAME_partialParticleVirial,
+          &particle_virial))
   {
     snprintf(message, MESSAGE_LEN, "equivariant: unable to get the compute arguments");
     goto fail;
@@ -472,6 +500,14 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
     positions = arguments->positions;
   }
 
+  if (particle_virial != NULL && 9 * n > arguments->atom_virial_capacity)
+  {
+    double * grown = (double *) grow(
+        arguments->atom_virials, &arguments->atom_virial_capacity, 9 * n, sizeof(double));
+    if (grown == NULL) goto out_of_memory;
+    arguments->atom_virials = grown;
+  }
+
   if (abi_failed(equivariant_model_compute(model->model,
                                            (int32_t) *number_of_particles,
                                            (int32_t const *) species,
@@ -482,7 +518,9 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
                                            energy,
                                            particle_energy,
                                            forces,
-                                           virial != NULL ? abi_virial : NULL),
+                                           virial != NULL ? abi_virial : NULL,
+                                           particle_virial != NULL ? arguments->atom_virials
+                                                                   : NULL),
                  "equivariant_model_compute",
                  message))
     goto fail;
@@ -495,21 +533,12 @@ static int compute_routine(KIM_ModelCompute const * const modelCompute,
       for (i = 0; i < n; ++i) particle_energy[i] *= model->energy_factor;
     if (forces != NULL)
       for (i = 0; i < 3 * n; ++i) forces[i] *= force_factor;
-    if (virial != NULL)
-      for (i = 0; i < 9; ++i) abi_virial[i] *= model->energy_factor;
   }
 
-  if (virial != NULL)
-  {
-    /* KIM: V = sum_i dE/dx_i (x) x_i = -W, Voigt order 11, 22, 33, 23, 31, 12.  W is
-     * symmetric for a rotation-invariant energy; the off-diagonal pairs are averaged. */
-    virial[0] = -abi_virial[0];
-    virial[1] = -abi_virial[4];
-    virial[2] = -abi_virial[8];
-    virial[3] = -0.5 * (abi_virial[5] + abi_virial[7]);
-    virial[4] = -0.5 * (abi_virial[2] + abi_virial[6]);
-    virial[5] = -0.5 * (abi_virial[1] + abi_virial[3]);
-  }
+  if (virial != NULL) kim_virial(abi_virial, model->energy_factor, virial);
+  if (particle_virial != NULL)
+    for (i = 0; i < n; ++i)
+      kim_virial(arguments->atom_virials + 9 * i, model->energy_factor, particle_virial + 6 * i);
   return 0;
 
 out_of_memory:

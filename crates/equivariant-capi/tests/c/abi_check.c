@@ -92,13 +92,15 @@ int main(int argc, char **argv) {
   double energy, virial[9];
   double *atom_energies = malloc(sizeof(double) * (size_t)n);
   double *forces = malloc(sizeof(double) * 3 * (size_t)n);
+  double *atom_virials = malloc(sizeof(double) * 9 * (size_t)n);
   check(equivariant_model_compute_structure(model, n, species, positions, cell, NULL, &energy,
-                                            atom_energies, forces, virial),
+                                            atom_energies, forces, virial, atom_virials),
         "compute_structure");
   print("structure_energy", &energy, 1);
   print("structure_atom_energies", atom_energies, n);
   print("structure_forces", forces, 3 * n);
   print("structure_virial", virial, 9);
+  print("structure_atom_virials", atom_virials, 9 * n);
 
   /* A domain: local and ghost atoms with full neighbour lists. */
   int m = read_int();
@@ -111,17 +113,20 @@ int main(int argc, char **argv) {
   int *neighbors = read_ints(total);
   double *domain_energies = malloc(sizeof(double) * (size_t)m);
   double *domain_forces = malloc(sizeof(double) * 3 * (size_t)m);
+  double *domain_atom_virials = malloc(sizeof(double) * 9 * (size_t)m);
   check(equivariant_model_compute(model, m, domain_species, domain_positions, contributing, counts,
-                                  neighbors, &energy, domain_energies, domain_forces, virial),
+                                  neighbors, &energy, domain_energies, domain_forces, virial,
+                                  domain_atom_virials),
         "compute");
   print("domain_energy", &energy, 1);
   print("domain_atom_energies", domain_energies, m);
   print("domain_forces", domain_forces, 3 * m);
   print("domain_virial", virial, 9);
+  print("domain_atom_virials", domain_atom_virials, 9 * m);
   /* Only the energy, every other output NULL. */
   double energy_only;
   check(equivariant_model_compute(model, m, domain_species, domain_positions, contributing, counts,
-                                  neighbors, &energy_only, NULL, NULL, NULL),
+                                  neighbors, &energy_only, NULL, NULL, NULL, NULL),
         "compute (energy only)");
   print("domain_energy_only", &energy_only, 1);
 
@@ -134,30 +139,30 @@ int main(int argc, char **argv) {
   int32_t index;
   report("unknown_species", equivariant_model_species_index(model, "Xx", &index));
   report("negative_atoms", equivariant_model_compute(model, -1, species, positions, NULL, counts,
-                                                     neighbors, &energy, NULL, NULL, NULL));
+                                                     neighbors, &energy, NULL, NULL, NULL, NULL));
   int bad_species = species[0];
   species[0] = num_species;
   report("species_out_of_range",
          equivariant_model_compute_structure(model, n, species, positions, cell, NULL, &energy,
-                                             NULL, NULL, NULL));
+                                             NULL, NULL, NULL, NULL));
   species[0] = bad_species;
   report("null_positions", equivariant_model_compute_structure(model, n, species, NULL, cell, NULL,
-                                                                &energy, NULL, NULL, NULL));
+                                                                &energy, NULL, NULL, NULL, NULL));
   double saved = positions[0];
   positions[0] = NAN;
   report("nan_position", equivariant_model_compute_structure(model, n, species, positions, cell,
-                                                              NULL, &energy, NULL, NULL, NULL));
+                                                              NULL, &energy, NULL, NULL, NULL, NULL));
   positions[0] = saved;
   int saved_neighbor = neighbors[0];
   neighbors[0] = m;
   report("neighbor_out_of_range",
          equivariant_model_compute(model, m, domain_species, domain_positions, contributing, counts,
-                                   neighbors, &energy, NULL, NULL, NULL));
+                                   neighbors, &energy, NULL, NULL, NULL, NULL));
   neighbors[0] = saved_neighbor;
   /* The model still works after the errors. */
   double again;
   check(equivariant_model_compute_structure(model, n, species, positions, cell, NULL, &again, NULL,
-                                            NULL, NULL),
+                                            NULL, NULL, NULL),
         "compute_structure after errors");
   print("structure_energy_again", &again, 1);
 
@@ -168,6 +173,8 @@ int main(int argc, char **argv) {
   free(cell);
   free(atom_energies);
   free(forces);
+  free(atom_virials);
+  free(domain_atom_virials);
   free(contributing);
   free(domain_species);
   free(domain_positions);

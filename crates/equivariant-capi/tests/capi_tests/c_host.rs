@@ -122,6 +122,14 @@ fn a_c_host_gets_the_calculators_results_and_typed_errors() {
     assert_eq!(values["structure_forces"], forces);
     let virial: Vec<f64> = whole.virial.iter().flatten().copied().collect();
     assert_eq!(values["structure_virial"], virial);
+    let shares: Vec<f64> = whole
+        .atom_virials
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(values["structure_atom_virials"], shares);
 
     // The domain: the calculator's neighbour-list path, bit for bit.
     let part = calculator
@@ -139,6 +147,14 @@ fn a_c_host_gets_the_calculators_results_and_typed_errors() {
     assert_eq!(values["domain_forces"], forces);
     let virial: Vec<f64> = part.virial.iter().flatten().copied().collect();
     assert_eq!(values["domain_virial"], virial);
+    let shares: Vec<f64> = part
+        .atom_virials
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(values["domain_atom_virials"], shares);
 
     // Bad input: the code and a message naming the problem.
     let expect = [

@@ -5,16 +5,21 @@ use equivariant_md::calculator::Calculator;
 
 use super::common::{Domain, assert_close, calculator, checkpoint, domain, frame, fresh_dir};
 
+/// The domains' results summed as an MD engine sums them.
+struct Assembled {
+    energy: f64,
+    energies: Vec<f64>,
+    forces: Vec<f64>,
+    virial: Vec<f64>,
+    atom_virials: Vec<f64>,
+}
+
 /// Sums the domains' results as an MD engine does: energies of local atoms, each ghost's
-/// force added to the atom it copies, virials added. Returns (energy, per-atom energies,
-/// forces, virial).
-fn assemble(
-    calculator: &Calculator,
-    domains: &[Domain],
-    n: usize,
-) -> (f64, Vec<f64>, Vec<f64>, Vec<f64>) {
+/// force and virial share added to the atom it copies, virials added.
+fn assemble(calculator: &Calculator, domains: &[Domain], n: usize) -> Assembled {
     let (mut energy, mut energies, mut forces, mut virial) =
         (0.0, vec![f64::NAN; n], vec![0.0; 3 * n], vec![0.0; 9]);
+    let mut atom_virials = vec![0.0; 9 * n];
     for d in domains {
         let result = calculator
             .compute_neighbors(
@@ -34,12 +39,24 @@ fn assemble(
             for a in 0..3 {
                 forces[3 * owner + a] += result.forces[k][a];
             }
+            for (w, v) in atom_virials[9 * owner..9 * owner + 9]
+                .iter_mut()
+                .zip(result.atom_virials[k].iter().flatten())
+            {
+                *w += v;
+            }
         }
         for (w, v) in virial.iter_mut().zip(result.virial.iter().flatten()) {
             *w += v;
         }
     }
-    (energy, energies, forces, virial)
+    Assembled {
+        energy,
+        energies,
+        forces,
+        virial,
+        atom_virials,
+    }
 }
 
 /// One domain (all atoms local, their images as ghosts) and two domains (each the other's
@@ -55,6 +72,18 @@ fn domains_with_ghosts_give_the_whole_structure() {
         let species = calculator.structure(&frame).unwrap().species;
         let forces: Vec<f64> = whole.forces.iter().flatten().copied().collect();
         let virial: Vec<f64> = whole.virial.iter().flatten().copied().collect();
+        let shares: Vec<f64> = whole
+            .atom_virials
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect();
+        // The shares sum to the virial.
+        for (c, w) in virial.iter().enumerate() {
+            let sum: f64 = shares.iter().skip(c).step_by(9).sum();
+            assert!((sum - w).abs() <= 1e-10 * w.abs().max(1.0), "{sum} {w}");
+        }
         assert!(
             forces.iter().any(|f| f.abs() > 1e-3),
             "forces too small to test"
@@ -70,13 +99,13 @@ fn domains_with_ghosts_give_the_whole_structure() {
                 domains.iter().all(|d| d.positions.len() > 3 * atoms),
                 "ghosts out to the influence distance"
             );
-            let (energy, energies, got_forces, got_virial) =
-                assemble(&calculator, &domains, frame.len());
+            let got = assemble(&calculator, &domains, frame.len());
             let what = |q: &str| format!("{atoms} atoms, {parts} domain(s): {q}");
-            assert_close(&[energy], &[whole.energy], &what("energy"));
-            assert_close(&energies, &whole.energies, &what("per-atom energies"));
-            assert_close(&got_forces, &forces, &what("forces"));
-            assert_close(&got_virial, &virial, &what("virial"));
+            assert_close(&[got.energy], &[whole.energy], &what("energy"));
+            assert_close(&got.energies, &whole.energies, &what("per-atom energies"));
+            assert_close(&got.forces, &forces, &what("forces"));
+            assert_close(&got.virial, &virial, &what("virial"));
+            assert_close(&got.atom_virials, &shares, &what("per-atom virials"));
         }
     }
 }
@@ -96,7 +125,7 @@ fn ghosts_need_their_neighbour_lists() {
             list.retain(|&j| d.contributing[j]);
         }
     }
-    let (energy, ..) = assemble(&calculator, &[d], frame.len());
+    let energy = assemble(&calculator, &[d], frame.len()).energy;
     assert!(
         (energy - whole.energy).abs() > 1e-6,
         "{energy} {}",

@@ -1,8 +1,8 @@
 """LAMMPS runs the potential through the KIM API (``pair_style kim``), serially and on two
 MPI ranks (two domains, ghost atoms crossing the boundary), and gets what ``equivariant
-predict`` computes: energies, per-atom energies, forces and virial (f64, 1e-10). A short
-NVE run follows ``equivariant md``'s trajectory from the same velocities. Bad input stops
-LAMMPS with the model's message, never a crash."""
+predict`` computes: energies, per-atom energies, forces, virial and per-atom virials (f64,
+1e-10). A short NVE run follows ``equivariant md``'s trajectory from the same velocities.
+Bad input stops LAMMPS with the model's message, never a crash."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from ase.io import read, write
 
 from compare_runs import read_dump, read_results
 from conftest import EXAMPLE, KIM_BUILD, MODEL, built, lammps, run, run_cli
+
+
+# LAMMPS's metal units: pressure (bar) x volume (A^3) per eV.
+NKTV2P = 1.6021765e6
 
 
 def close(got, want, what: str, tol: float = 1e-10):
@@ -58,6 +62,13 @@ def test_lammps_gets_what_predict_computes(trained, checkpoint, kim_env, ranks, 
                [results["Wxy"], results["Wyy"], results["Wyz"]],
                [results["Wxz"], results["Wyz"], results["Wzz"]]]
         close(got, w, f"{what}: virial")
+        # Per-atom virials: LAMMPS's stress/atom is -W_i in bar A^3 (xx yy zz xy xz yz), ghosts'
+        # shares added to their atoms; ours (predict's `virials`) row-major 3x3.
+        ours_w = want.arrays["virials"].reshape(-1, 3, 3)
+        voigt = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+        lammps_w = np.array([[-dump[i][8 + k] / NKTV2P for k in range(6)] for i in ids])
+        close(lammps_w, [[(w_i[a, b] + w_i[b, a]) / 2 for a, b in voigt] for w_i in ours_w],
+              f"{what}: per-atom virials")
         log = (tmp_path / f"{k}.log").read_text()
         assert "pair build: full/bin/ghost" in log, "ghosts' neighbour lists requested"
 

@@ -541,5 +541,12 @@ fn predict_matches_the_calculator() {
         assert_eq!(column.map(|(_, c)| c), Some(&Column::Real(energies)));
         let sum: f64 = result.energies.iter().sum();
         assert!((sum - result.energy).abs() < 1e-10 * frame.len() as f64);
+        let shares: Vec<Vec<f64>> = result
+            .atom_virials
+            .iter()
+            .map(|w| w.iter().flatten().copied().collect())
+            .collect();
+        let column = written.arrays.iter().find(|(name, _)| name == "virials");
+        assert_eq!(column.map(|(_, c)| c), Some(&Column::Real(shares)));
     }
 }
