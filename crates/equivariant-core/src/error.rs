@@ -20,6 +20,15 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// A tensor formula (`"ij=-ji"`, e3nn's `ReducedTensorProducts` and
+    /// `reduce_permutation`) that is malformed or whose indices lack dimensions.
+    #[error("invalid formula {formula:?}: {reason}")]
+    InvalidFormula {
+        /// The formula.
+        formula: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A string that is not a list of irreps (`mul x irrep + ...`).
     #[error("invalid irreps {text:?}: bad term {term:?}: {reason}")]
     InvalidIrreps {

@@ -6,6 +6,7 @@ mod convolution;
 mod graph;
 mod irreps;
 mod kernels;
+mod linalg;
 mod math;
 mod rotation;
 mod spherical_harmonics;
