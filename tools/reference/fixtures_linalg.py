@@ -16,6 +16,9 @@ It writes crates/equivariant-core/tests/fixtures/linalg.json (float64 throughout
   natural and standard representations, and its composition with from_int(i + 1, n).
 - reduce: formulas with dimensions: germinate_formulas' f0 and signed permutations, and
   reduce_permutation's Q (with its shape) and the signed entries of each basis tensor.
+- reduced_tensor_products: o3.ReducedTensorProducts(formula, **irreps) (with filters in some
+  cases): irreps_in, irreps_out, change_of_basis (with its shape), and forward on seeded
+  normal inputs (e3nn's own tensor-product graph).
 """
 
 import json
@@ -24,6 +27,7 @@ import os
 
 import torch
 
+from e3nn import o3
 from e3nn.math import complete_basis, direct_sum, orthonormalize, perm
 from e3nn.math._reduce import germinate_formulas, reduce_permutation
 
@@ -119,6 +123,39 @@ def reduce_cases():
     return cases
 
 
+RTP = [
+    ("ij=ji", {"i": "1o"}, None, None),
+    ("ij=-ji", {"i": "1o"}, None, None),
+    ("ij", {"i": "1o", "j": "1e"}, None, None),
+    ("ij=ji", {"i": "0e+1o"}, None, None),
+    ("ijk=jik=ikj", {"i": "1o"}, None, None),
+    ("ijk=-jik=-ikj", {"i": "1o"}, None, None),
+    ("ijk", {"i": "1o", "j": "1o", "k": "0e+1e"}, None, None),
+    ("ijkl=jikl=klij", {"i": "1o"}, None, None),
+    ("ijkl=jikl=ikjl=ijlk", {"i": "1e"}, None, None),
+    ("ij=ji", {"i": "1o+2e"}, ["0e", "2e"], None),
+    ("ijk=jik", {"i": "1o", "k": "1o"}, None, ["0e", "2e", "1o", "2o"]),
+]
+
+
+def rtp_cases():
+    cases = []
+    for k, (formula, irreps, filter_out, filter_mid) in enumerate(RTP):
+        tp = o3.ReducedTensorProducts(formula, filter_ir_out=filter_out, filter_ir_mid=filter_mid,
+                                      **dict(irreps))
+        q = tp.change_of_basis
+        g = torch.Generator().manual_seed(100 + k)
+        xs = [torch.randn(irs.dim, generator=g) for irs in tp.irreps_in]
+        cases.append({
+            "formula": formula, "irreps": irreps, "filter_ir_out": filter_out, "filter_ir_mid": filter_mid,
+            "irreps_in": [str(irs) for irs in tp.irreps_in], "irreps_out": str(tp.irreps_out),
+            "shape": list(q.shape), "change_of_basis": [float(x) for x in q.reshape(-1)],
+            "inputs": [[float(v) for v in x] for x in xs],
+            "forward": [float(v) for v in tp(*xs)],
+        })
+    return cases
+
+
 def main():
     data = {
         "generator": "tools/reference/fixtures_linalg.py",
@@ -128,6 +165,7 @@ def main():
         "direct_sum": direct_sum_cases(),
         "perm": perm_cases(),
         "reduce": reduce_cases(),
+        "reduced_tensor_products": rtp_cases(),
     }
     with open(OUT, "w") as f:
         json.dump(data, f, indent=None, separators=(",", ":"))

@@ -3,6 +3,7 @@
 //! first layer of a radial MLP ([`RadialLayer`]); the linear algebra and permutations that
 //! build constant bases ([`linalg`], [`perm`], [`reduce`]).
 
+pub mod eigh;
 pub mod erf;
 pub mod linalg;
 pub mod normalize2mom;
@@ -13,6 +14,7 @@ pub mod soft_one_hot_linspace;
 pub mod soft_unit_step;
 pub mod torch_randn;
 
+pub use eigh::*;
 pub use erf::*;
 pub use linalg::*;
 pub use normalize2mom::*;

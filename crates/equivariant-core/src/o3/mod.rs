@@ -3,6 +3,7 @@
 
 pub mod irreps;
 pub mod linear;
+pub mod reduced_tensor_products;
 pub mod rotation;
 pub mod spherical_harmonics;
 mod table_cache;
@@ -12,6 +13,7 @@ pub mod wigner_d;
 
 pub use irreps::{Irrep, Irreps, MulIr, Parity, Sorted};
 pub use linear::LinearPlan;
+pub use reduced_tensor_products::ReducedTensorProducts;
 pub use rotation::*;
 pub use spherical_harmonics::{Normalization, SphericalHarmonicsPlan, spherical_harmonics};
 pub use wigner_3j::wigner_3j;

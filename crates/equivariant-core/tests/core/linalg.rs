@@ -1,14 +1,16 @@
-//! `math::linalg`, `math::perm` and `math::reduce` against e3nn 0.6.0 (fixture
-//! `tests/fixtures/linalg.json`, from `tools/reference/fixtures_linalg.py`), their algebraic
-//! properties, and malformed formulas.
+//! `math::linalg`, `math::perm`, `math::reduce` and `o3::ReducedTensorProducts` against
+//! e3nn 0.6.0 (fixture `tests/fixtures/linalg.json`, from
+//! `tools/reference/fixtures_linalg.py`), their algebraic properties and equivariance, and
+//! malformed formulas.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use equivariant_core::Error;
 use equivariant_core::math::{
-    Matrix, complete_basis, direct_sum, germinate_formulas, orthonormalize, perm,
+    Matrix, complete_basis, direct_sum, eigh, germinate_formulas, orthonormalize, perm,
     reduce_permutation,
 };
+use equivariant_core::o3::{Irrep, Irreps, ReducedTensorProducts, rand_matrix};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
@@ -252,4 +254,184 @@ fn malformed_formulas_are_typed_errors() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+fn irreps_map(v: &Value) -> BTreeMap<char, Irreps> {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.chars().next().unwrap(),
+                v.as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn filter(v: &Value) -> Option<Vec<Irrep>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .map(|s| s.as_str().unwrap().parse().unwrap())
+            .collect()
+    })
+}
+
+#[test]
+fn reduced_tensor_products_match_e3nn() {
+    let fixture = load_fixture!("linalg");
+    for case in fixture["reduced_tensor_products"].as_array().unwrap() {
+        let formula = case["formula"].as_str().unwrap();
+        let (out, mid) = (
+            filter(&case["filter_ir_out"]),
+            filter(&case["filter_ir_mid"]),
+        );
+        let tp = ReducedTensorProducts::new(
+            formula,
+            &irreps_map(&case["irreps"]),
+            out.as_deref(),
+            mid.as_deref(),
+            1e-9,
+        )
+        .unwrap();
+        let what = format!("{formula} {}", case["irreps"]);
+        let irreps_in: Vec<String> = tp.irreps_in().iter().map(|i| i.to_string()).collect();
+        let want_in: Vec<&str> = case["irreps_in"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(irreps_in, want_in, "{what}: irreps_in");
+        assert_eq!(
+            tp.irreps_out().to_string(),
+            case["irreps_out"].as_str().unwrap(),
+            "{what}"
+        );
+        assert_eq!(tp.shape(), usizes(&case["shape"]), "{what}: shape");
+        let want = f64s(&case["change_of_basis"]);
+        assert_close(
+            &format!("{what}: change_of_basis"),
+            tp.change_of_basis(),
+            &want,
+            1e-10,
+        );
+        let inputs: Vec<Vec<f64>> = case["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f64s)
+            .collect();
+        let refs: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+        let got = tp.forward(&refs).unwrap();
+        assert_close(
+            &format!("{what}: forward"),
+            &got,
+            &f64s(&case["forward"]),
+            1e-10,
+        );
+
+        // Equivariance: forward(D_1 x_1, ..., D_k x_k) = D_out forward(x_1, ..., x_k), for a
+        // rotation and an inversion.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let r = rand_matrix(&mut rng);
+        for r in [r, r.map(|row| row.map(|x| -x))] {
+            let apply = |irreps: &Irreps, x: &[f64]| -> Vec<f64> {
+                let d = irreps.d_from_matrix(&r).unwrap();
+                let n = x.len();
+                (0..n)
+                    .map(|i| (0..n).map(|j| d[i * n + j] * x[j]).sum())
+                    .collect()
+            };
+            let rotated: Vec<Vec<f64>> = tp
+                .irreps_in()
+                .iter()
+                .zip(&inputs)
+                .map(|(irs, x)| apply(irs, x))
+                .collect();
+            let refs: Vec<&[f64]> = rotated.iter().map(Vec::as_slice).collect();
+            let lhs = tp.forward(&refs).unwrap();
+            let rhs = apply(tp.irreps_out(), &got);
+            assert_close(&format!("{what}: equivariance"), &lhs, &rhs, 1e-10);
+        }
+    }
+}
+
+#[test]
+fn reduced_tensor_products_bad_input_is_typed() {
+    let vector: Irreps = "1o".parse().unwrap();
+    let cases = [
+        ("ij=ji", BTreeMap::new(), "no irreps"),
+        (
+            "ij=ji",
+            BTreeMap::from([('i', vector.clone()), ('j', "1e".parse().unwrap())]),
+            "must be the same",
+        ),
+        (
+            "ij",
+            BTreeMap::from([
+                ('i', vector.clone()),
+                ('j', vector.clone()),
+                ('k', vector.clone()),
+            ]),
+            "not in the formula",
+        ),
+        (
+            "ij=jk",
+            BTreeMap::from([('i', vector.clone())]),
+            "not a permutation",
+        ),
+    ];
+    for (formula, irreps, needle) in cases {
+        match ReducedTensorProducts::new(formula, &irreps, None, None, 1e-9) {
+            Err(Error::InvalidFormula { reason, .. }) => {
+                assert!(reason.contains(needle), "{formula}: {reason}")
+            }
+            other => panic!("{formula}: {other:?}"),
+        }
+    }
+    let tp = ReducedTensorProducts::new(
+        "ij",
+        &BTreeMap::from([('i', vector.clone()), ('j', vector)]),
+        None,
+        None,
+        1e-9,
+    )
+    .unwrap();
+    assert!(matches!(
+        tp.forward(&[&[0.0; 3], &[0.0; 2]]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+}
+
+/// `A V = V diag(values)`, `V` orthogonal, values ascending, on seeded symmetric matrices
+/// with repeated eigenvalues among them.
+#[test]
+fn eigh_diagonalizes_symmetric_matrices() {
+    use rand::Rng;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    for n in [1, 2, 5, 12] {
+        let b = Matrix::new(
+            n,
+            n,
+            (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        )
+        .unwrap();
+        for a in [
+            b.matmul(&b.transpose()).unwrap(),
+            Matrix::identity(n),
+            direct_sum(&[Matrix::identity(n / 2), b.matmul(&b.transpose()).unwrap()]),
+        ] {
+            let (values, v) = eigh(&a).unwrap();
+            assert!(values.windows(2).all(|w| w[0] <= w[1]), "ascending");
+            let av = a.matmul(&v).unwrap();
+            let scaled: Vec<f64> = (0..a.rows() * a.rows())
+                .map(|k| v.data()[k] * values[k % a.rows()])
+                .collect();
+            assert_close("A V = V L", av.data(), &scaled, 1e-12);
+            let gram = v.transpose().matmul(&v).unwrap();
+            assert_matrix("V^T V = I", &gram, &Matrix::identity(a.rows()));
+        }
+    }
+    assert!(eigh(&Matrix::new(2, 2, vec![0.0, 1.0, 2.0, 0.0]).unwrap()).is_err());
 }
