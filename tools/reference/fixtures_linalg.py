@@ -19,6 +19,10 @@ It writes crates/equivariant-core/tests/fixtures/linalg.json (float64 throughout
 - reduced_tensor_products: o3.ReducedTensorProducts(formula, **irreps) (with filters in some
   cases): irreps_in, irreps_out, change_of_basis (with its shape), and forward on seeded
   normal inputs (e3nn's own tensor-product graph).
+- cartesian_tensor: io.CartesianTensor(formula) for symmetric, antisymmetric and general
+  rank-2, rank-3 and rank-4 formulas: its irreps, from_cartesian of seeded normal tensors
+  (two at once), to_cartesian of that (the symmetric part), to_cartesian of seeded irreps
+  and from_vectors of seeded vectors.
 """
 
 import json
@@ -27,7 +31,7 @@ import os
 
 import torch
 
-from e3nn import o3
+from e3nn import io, o3
 from e3nn.math import complete_basis, direct_sum, orthonormalize, perm
 from e3nn.math._reduce import germinate_formulas, reduce_permutation
 
@@ -156,6 +160,33 @@ def rtp_cases():
     return cases
 
 
+CARTESIAN = ["ij=ji", "ij=-ji", "ij", "ijk=jik=ikj", "ijk=-jik=-ikj", "ijk", "ijkl=jikl=klij",
+             "ijkl=jikl=ijlk"]
+
+
+def cartesian_cases():
+    cases = []
+    for k, formula in enumerate(CARTESIAN):
+        x = io.CartesianTensor(formula)
+        rank = len(x.indices)
+        g = torch.Generator().manual_seed(200 + k)
+        t = torch.randn(2, *([3] * rank), generator=g)
+        irreps = x.from_cartesian(t)
+        y = torch.randn(2, x.dim, generator=g)
+        vectors = [torch.randn(3, generator=g) for _ in range(rank)]
+        cases.append({
+            "formula": formula, "irreps": str(o3.Irreps(x)),
+            "tensors": [float(v) for v in t.reshape(-1)],
+            "from_cartesian": [float(v) for v in irreps.reshape(-1)],
+            "round_trip": [float(v) for v in x.to_cartesian(irreps).reshape(-1)],
+            "irreps_data": [float(v) for v in y.reshape(-1)],
+            "to_cartesian": [float(v) for v in x.to_cartesian(y).reshape(-1)],
+            "vectors": [[float(v) for v in u] for u in vectors],
+            "from_vectors": [float(v) for v in x.from_vectors(*vectors)],
+        })
+    return cases
+
+
 def main():
     data = {
         "generator": "tools/reference/fixtures_linalg.py",
@@ -166,6 +197,7 @@ def main():
         "perm": perm_cases(),
         "reduce": reduce_cases(),
         "reduced_tensor_products": rtp_cases(),
+        "cartesian_tensor": cartesian_cases(),
     }
     with open(OUT, "w") as f:
         json.dump(data, f, indent=None, separators=(",", ":"))

@@ -34,6 +34,7 @@
 
 pub mod error;
 pub mod graph;
+pub mod io;
 pub mod kernels;
 pub mod math;
 pub mod o3;

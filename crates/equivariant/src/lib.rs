@@ -70,7 +70,7 @@ pub mod util;
 
 /// The burn version this crate is built on, for matching tensor types.
 pub use burn;
-pub use equivariant_core::{Error, Real, Result, graph, math};
+pub use equivariant_core::{Error, Real, Result, graph, io, math};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

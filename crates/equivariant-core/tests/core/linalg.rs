@@ -435,3 +435,66 @@ fn eigh_diagonalizes_symmetric_matrices() {
     }
     assert!(eigh(&Matrix::new(2, 2, vec![0.0, 1.0, 2.0, 0.0]).unwrap()).is_err());
 }
+
+#[test]
+fn cartesian_tensors_match_e3nn() {
+    use equivariant_core::io::CartesianTensor;
+    let fixture = load_fixture!("linalg");
+    for case in fixture["cartesian_tensor"].as_array().unwrap() {
+        let formula = case["formula"].as_str().unwrap();
+        let x = CartesianTensor::new(formula).unwrap();
+        assert_eq!(
+            x.irreps().to_string(),
+            case["irreps"].as_str().unwrap(),
+            "{formula}"
+        );
+        let tensors = f64s(&case["tensors"]);
+        let irreps = x.from_cartesian(&tensors).unwrap();
+        let check = |what: &str, got: &[f64], key: &str| {
+            assert_close(&format!("{formula}: {what}"), got, &f64s(&case[key]), 1e-10)
+        };
+        check("from_cartesian", &irreps, "from_cartesian");
+        let round_trip = x.to_cartesian(&irreps).unwrap();
+        check("round trip", &round_trip, "round_trip");
+        // The round trip keeps the symmetric part: applied twice it changes nothing.
+        let again = x
+            .to_cartesian(&x.from_cartesian(&round_trip).unwrap())
+            .unwrap();
+        assert_close(
+            &format!("{formula}: projection"),
+            &again,
+            &round_trip,
+            1e-12,
+        );
+        check(
+            "to_cartesian",
+            &x.to_cartesian(&f64s(&case["irreps_data"])).unwrap(),
+            "to_cartesian",
+        );
+        let vectors: Vec<Vec<f64>> = case["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f64s)
+            .collect();
+        let refs: Vec<&[f64]> = vectors.iter().map(Vec::as_slice).collect();
+        check(
+            "from_vectors",
+            &x.from_vectors(&refs).unwrap(),
+            "from_vectors",
+        );
+    }
+    let x = CartesianTensor::new("ij").unwrap();
+    assert!(matches!(
+        x.from_cartesian(&[0.0; 8]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        x.to_cartesian(&[0.0; 8]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        CartesianTensor::new("-ij=ji"),
+        Err(Error::InvalidFormula { .. })
+    ));
+}
