@@ -138,7 +138,7 @@ impl CartesianTensor {
         if d == 0 || !data.len().is_multiple_of(d) {
             return Err(Error::ShapeMismatch {
                 what: "irreps vectors (irreps.dim values each)",
-                expected: if d == 0 { 0 } else { data.len() / d * d },
+                expected: data.len().checked_div(d).map_or(0, |k| k * d),
                 got: data.len(),
             });
         }
