@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 pub mod forces;
+pub mod io;
 pub mod nn;
 pub mod o3;
 pub mod ops;
@@ -70,7 +71,7 @@ pub mod util;
 
 /// The burn version this crate is built on, for matching tensor types.
 pub use burn;
-pub use equivariant_core::{Error, Real, Result, graph, io, math};
+pub use equivariant_core::{Error, Real, Result, graph, math};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

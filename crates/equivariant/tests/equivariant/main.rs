@@ -5,6 +5,7 @@
 mod composed;
 mod forces;
 mod functions;
+mod io;
 mod models;
 mod modules;
 mod nequip;
