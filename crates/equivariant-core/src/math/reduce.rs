@@ -89,6 +89,50 @@ pub fn germinate_formulas(formula: &str) -> Result<(String, BTreeSet<SignedPerm>
     }
 }
 
+/// Spreads the values of `values` (a dimension, or irreps, per index) along the symmetries
+/// `formulas` of the indices `f0`: two indices a permutation swaps share theirs.
+///
+/// Errors: [`Error::InvalidFormula`] for a permutation of other indices, or two joined
+/// indices with different values (`what` names them).
+pub(crate) fn share_along<V: Clone + PartialEq + std::fmt::Display>(
+    f0: &str,
+    formulas: &BTreeSet<SignedPerm>,
+    values: &mut BTreeMap<char, V>,
+    what: &str,
+) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidFormula {
+        formula: f0.to_string(),
+        reason,
+    };
+    let indices: Vec<char> = f0.chars().collect();
+    for (_, p) in formulas {
+        if p.len() != indices.len() || !perm::is_perm(p) {
+            return Err(invalid(format!(
+                "{p:?} does not permute the {} indices",
+                indices.len()
+            )));
+        }
+        for (&i, &k) in indices.iter().zip(p) {
+            let j = indices[k];
+            match (values.get(&i).cloned(), values.get(&j).cloned()) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(invalid(format!(
+                        "indices {i} and {j} must have the same {what}, not {a} and {b}"
+                    )));
+                }
+                (Some(a), None) => {
+                    values.insert(j, a);
+                }
+                (None, Some(b)) => {
+                    values.insert(i, b);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The basis of [`reduce_permutation`]: `q` of shape `[d, dims...]` (row-major), `d` the
 /// number of degrees of freedom left by the symmetries, and for each basis tensor the
 /// signed entries it spreads over.
@@ -132,31 +176,7 @@ pub fn reduce_permutation(
     };
     let indices: Vec<char> = f0.chars().collect();
     let mut dims = dims.clone();
-    for (_, p) in formulas {
-        if p.len() != indices.len() || !perm::is_perm(p) {
-            return Err(invalid(format!(
-                "{p:?} does not permute the {} indices",
-                indices.len()
-            )));
-        }
-        for (&i, &k) in indices.iter().zip(p) {
-            let j = indices[k];
-            match (dims.get(&i).copied(), dims.get(&j).copied()) {
-                (Some(a), Some(b)) if a != b => {
-                    return Err(invalid(format!(
-                        "indices {i} and {j} must have the same dimension, not {a} and {b}"
-                    )));
-                }
-                (Some(a), None) => {
-                    dims.insert(j, a);
-                }
-                (None, Some(b)) => {
-                    dims.insert(i, b);
-                }
-                _ => {}
-            }
-        }
-    }
+    share_along(f0, formulas, &mut dims, "dimension")?;
     let dims: Vec<usize> = indices
         .iter()
         .map(|i| {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::irreps::{Irrep, Irreps, MulIr};
 use super::wigner_3j::wigner_3j;
+use crate::math::reduce::share_along;
 use crate::math::{Matrix, eigh, germinate_formulas, orthonormalize, reduce_permutation};
 use crate::{Error, Result};
 
@@ -145,25 +146,7 @@ impl ReducedTensorProducts {
         };
         let indices: Vec<char> = f0.chars().collect();
         let mut irreps = irreps.clone();
-        for (_, p) in &formulas {
-            for (&i, &k) in indices.iter().zip(p) {
-                let j = indices[k];
-                match (irreps.get(&i).cloned(), irreps.get(&j).cloned()) {
-                    (Some(a), Some(b)) if a != b => {
-                        return Err(invalid(format!(
-                            "irreps of {i} and {j} must be the same, not {a} and {b}"
-                        )));
-                    }
-                    (Some(a), None) => {
-                        irreps.insert(j, a);
-                    }
-                    (None, Some(b)) => {
-                        irreps.insert(i, b);
-                    }
-                    _ => {}
-                }
-            }
-        }
+        share_along(&f0, &formulas, &mut irreps, "irreps")?;
         if let Some(i) = irreps.keys().find(|i| !indices.contains(i)) {
             return Err(invalid(format!(
                 "index {i} has irreps but is not in the formula"

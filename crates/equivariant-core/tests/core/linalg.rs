@@ -365,7 +365,7 @@ fn reduced_tensor_products_bad_input_is_typed() {
         (
             "ij=ji",
             BTreeMap::from([('i', vector.clone()), ('j', "1e".parse().unwrap())]),
-            "must be the same",
+            "must have the same irreps",
         ),
         (
             "ij",
