@@ -376,15 +376,7 @@ impl AtomicGraph {
         }
         let flat: Vec<f64> = atoms.iter().flat_map(|&i| positions[i]).collect();
         let edge_vec = graph.edge_vec(&flat, None)?;
-        if let Some(e) = edge_vec.chunks(3).position(|r| r.iter().all(|&x| x == 0.0)) {
-            return Err(Error::InvalidArgument {
-                name: "positions",
-                reason: format!(
-                    "atoms {} and {} are at the same place",
-                    atoms[graph.src[e]], atoms[graph.dst[e]]
-                ),
-            });
-        }
+        check_no_zero_edge_named(&graph, &edge_vec, "", |k| atoms[k])?;
         let m = atoms.len();
         let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, m)?);
         let shells = match hops {
@@ -527,12 +519,23 @@ impl AtomicGraph {
 /// at one place (or an atom on its own image), whose direction, and so the harmonics and the
 /// forces, are undefined.
 fn check_no_zero_edge(graph: &Graph, edge_vec: &[f64]) -> Result<()> {
+    check_no_zero_edge_named(graph, edge_vec, "of the batch ", |k| k)
+}
+
+/// [`check_no_zero_edge`], naming node `k` as `name(k)` (its index in the caller's atoms).
+fn check_no_zero_edge_named(
+    graph: &Graph,
+    edge_vec: &[f64],
+    of: &str,
+    name: impl Fn(usize) -> usize,
+) -> Result<()> {
     if let Some(e) = edge_vec.chunks(3).position(|r| r.iter().all(|&x| x == 0.0)) {
         return Err(Error::InvalidArgument {
             name: "positions",
             reason: format!(
-                "atoms {} and {} of the batch are at the same place",
-                graph.src[e], graph.dst[e]
+                "atoms {} and {} {of}are at the same place",
+                name(graph.src[e]),
+                name(graph.dst[e])
             ),
         });
     }
