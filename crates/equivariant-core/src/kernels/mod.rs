@@ -36,7 +36,7 @@
 mod activation;
 mod buffers;
 mod convolution;
-mod gemm;
+pub(crate) mod gemm;
 mod linear;
 mod simd;
 mod tensor_product;

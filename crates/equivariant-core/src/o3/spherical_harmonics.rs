@@ -26,8 +26,17 @@ use std::str::FromStr;
 use rayon::prelude::*;
 
 use super::irreps::{Irrep, Irreps, MulIr, Parity};
+use super::legendre::LegendreRecursion;
 use crate::real::dual::Dual;
 use crate::{Error, Real, Result};
+
+/// The largest of `ls`, or [`Error::InvalidArgument`] when no degree is asked for.
+pub(crate) fn check_degrees(ls: &[u32]) -> Result<u32> {
+    ls.iter().copied().max().ok_or(Error::InvalidArgument {
+        name: "ls",
+        reason: "no degree asked for".into(),
+    })
+}
 
 /// e3nn's epsilon in `normalize`: `v / max(|v|, EPS)`.
 pub const NORMALIZE_EPS: f64 = 1e-12;
@@ -185,33 +194,13 @@ impl SphericalHarmonicsPlan {
         normalize: bool,
         normalization: Normalization,
     ) -> Result<Self> {
-        let lmax = *ls.iter().max().ok_or(Error::InvalidArgument {
-            name: "ls",
-            reason: "no degree asked for".into(),
-        })?;
+        let lmax = check_degrees(&ls)?;
         let irreps_out: Irreps = ls
             .iter()
             .map(|&l| MulIr::new(1, Irrep::new(l, input_p.pow(l))))
             .collect::<Irreps>()
             .simplify();
-        let n = ((lmax + 1) * (lmax + 2) / 2) as usize;
-        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        for l in 1..=lmax {
-            for m in 0..l {
-                let (lf, mf) = (l as f64, m as f64);
-                let at = (l * (l + 1) / 2 + m) as usize;
-                a[at] = ((4.0 * lf * lf - 1.0) / (lf * lf - mf * mf)).sqrt();
-                if l >= m + 2 {
-                    b[at] = ((2.0 * lf + 1.0) * (lf + mf - 1.0) * (lf - mf - 1.0)
-                        / ((2.0 * lf - 3.0) * (lf * lf - mf * mf)))
-                        .sqrt();
-                }
-            }
-        }
-        let mut diagonal = vec![1.0; lmax as usize + 1];
-        for m in 1..=lmax as usize {
-            diagonal[m] = diagonal[m - 1] * ((2 * m + 1) as f64 / (2 * m) as f64).sqrt();
-        }
+        let LegendreRecursion { a, b, diagonal } = LegendreRecursion::new(lmax);
         Ok(SphericalHarmonicsPlan {
             ls,
             lmax,

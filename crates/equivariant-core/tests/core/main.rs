@@ -9,6 +9,7 @@ mod kernels;
 mod linalg;
 mod math;
 mod rotation;
+mod s2_grid;
 mod spherical_harmonics;
 mod tensor_product;
 mod wigner;
