@@ -17,6 +17,7 @@ use equivariant::o3::tensor_product::{
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::bench_signals::{RtpArgs, S2Args, bench_rtp, bench_s2};
 use crate::example::{features, positions, randn, tensor};
 use crate::timing::{interleaved_medians_ms, median_ms};
 
@@ -42,6 +43,11 @@ pub enum BenchCommand {
     /// This machine's memory read bandwidth: the floor under any kernel that must stream its
     /// inputs (a tensor product's per-row weights: `batch x weight_numel x 4` bytes in f32).
     Bandwidth(BandwidthArgs),
+    /// e3nn's `ToS2Grid` and `FromS2Grid` (component normalization) on random signals:
+    /// forward, and forward + backward.
+    S2(S2Args),
+    /// The construction of e3nn's `ReducedTensorProducts` for a formula.
+    Rtp(RtpArgs),
 }
 
 /// Options of `equivariant bench bandwidth`.
@@ -204,6 +210,8 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             set_threads(args.graph.threads)?;
             bench_model(args)
         }
+        BenchCommand::S2(args) => bench_s2(args),
+        BenchCommand::Rtp(args) => bench_rtp(args),
         BenchCommand::Tp(args) => {
             set_threads(args.threads)?;
             let names: Vec<&str> = if args.config == "all" {

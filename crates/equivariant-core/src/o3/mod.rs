@@ -22,7 +22,7 @@ pub use linear::LinearPlan;
 pub use reduced_tensor_products::ReducedTensorProducts;
 pub use rotation::*;
 pub use s2_grid::{
-    FromS2Grid, ToS2Grid, complete_lmax_res, irfft, quadrature_weights, rfft, s2_grid,
+    FromS2GridPlan, ToS2GridPlan, complete_lmax_res, irfft, quadrature_weights, rfft, s2_grid,
     spherical_harmonics_s2_grid,
 };
 pub use spherical_harmonics::{Normalization, SphericalHarmonicsPlan, spherical_harmonics};

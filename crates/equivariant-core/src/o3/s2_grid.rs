@@ -11,7 +11,7 @@
 //! weighted transpose, so they are computed separably: a product over `l` per `m` (the
 //! harmonics' sparsity: only `l >= |m|` enter), then one over `m` (e3nn takes an FFT for
 //! the second; at these sizes a matrix product is as cheap and exact). The synthesis
-//! ([`ToS2Grid`]) and the analysis ([`FromS2Grid`]) are adjoint maps of the same shape, so
+//! ([`ToS2GridPlan`]) and the analysis ([`FromS2GridPlan`]) are adjoint maps of the same shape, so
 //! each one's backward is the other's forward with its own weights.
 
 use rayon::prelude::*;
@@ -25,7 +25,7 @@ use crate::kernels::gemm::{Rows, gemm};
 use crate::{Error, Real, Result};
 
 /// Signals per parallel task.
-const CHUNK: usize = 64;
+const CHUNK: usize = 128;
 
 /// e3nn's `s2_grid(res_beta, res_alpha)`: the grid's `betas` `[res_beta]`,
 /// `pi (b + 1/2) / res_beta`, and `alphas` `[res_alpha]`, `2 pi a / res_alpha`.
@@ -257,6 +257,10 @@ struct Tables<T> {
     sha_t: Vec<T>,
 }
 
+fn cast<T: Real>(a: &[f64]) -> Vec<T> {
+    a.iter().map(|&v| T::from_f64(v)).collect()
+}
+
 fn transpose<T: Real>(a: &[f64], rows: usize, cols: usize) -> Vec<T> {
     let mut t = vec![T::zero(); a.len()];
     for r in 0..rows {
@@ -302,28 +306,33 @@ impl GridMap {
     }
 
     fn tables<T: Real>(&self) -> Tables<T> {
-        let width = |k: usize| {
-            self.lmax as usize + 1 - (k as i64 - self.lmax as i64).unsigned_abs() as usize
-        };
-        let m = 2 * self.lmax as usize + 1;
+        let ms = 2 * self.lmax as usize + 1;
         Tables {
-            shb: self
-                .shb
-                .iter()
-                .map(|t| t.iter().map(|&v| T::from_f64(v)).collect())
-                .collect(),
+            shb: self.shb.iter().map(|t| cast(t)).collect(),
             shb_t: self
                 .shb
                 .iter()
-                .enumerate()
-                .map(|(k, t)| transpose(t, self.res_beta, width(k)))
+                .map(|t| transpose(t, self.res_beta, t.len() / self.res_beta.max(1)))
                 .collect(),
-            sha: self.sha.iter().map(|&v| T::from_f64(v)).collect(),
-            sha_t: transpose(&self.sha, self.res_alpha, m),
+            sha: cast(&self.sha),
+            sha_t: transpose(&self.sha, self.res_alpha, ms),
         }
     }
 
+    /// `l^2 + l + m` for `l = |m|..=lmax`: where the coefficients of order `m` sit.
+    fn indices(&self, k: usize) -> impl Iterator<Item = usize> {
+        let m = k as i64 - self.lmax as i64;
+        (m.unsigned_abs() as usize..=self.lmax as usize)
+            .map(move |l| ((l * l + l) as i64 + m) as usize)
+    }
+
     /// `grid [z, res_beta, res_alpha] = map(x [z, dim])`.
+    ///
+    /// Per chunk of `Z` signals, with the signal index innermost so that every product
+    /// runs along it (the grids' own sizes, ~2 lmax, are too short for a vector kernel):
+    /// `x_m [L_m, Z]` (the coefficients of order `m`), `y [M, res_beta, Z]` with
+    /// `y_m = shb_m [res_beta, L_m] x_m`, `g [res_alpha, res_beta, Z] = sha [res_alpha, M]
+    /// y`, then `g` transposed into the grid.
     fn synthesize<T: Real>(&self, x: &[T], grid: &mut [T]) -> Result<()> {
         let (dim, cells) = (self.dim(), self.res_beta * self.res_alpha);
         let z = x.len() / dim;
@@ -338,58 +347,59 @@ impl GridMap {
             .zip(grid.par_chunks_mut(CHUNK * cells))
             .for_each(|(x, grid)| {
                 let zc = x.len() / dim;
-                let mut gathered = vec![T::zero(); zc * (self.lmax as usize + 1)];
-                let mut by_m = vec![T::zero(); zc * rb];
-                let mut y = vec![T::zero(); zc * rb * ms];
-                for (k, shb_t) in t.shb_t.iter().enumerate() {
-                    let m = k as i64 - self.lmax as i64;
-                    let first = m.unsigned_abs() as usize;
-                    let width = self.lmax as usize + 1 - first;
-                    for s in 0..zc {
-                        for l in first..=self.lmax as usize {
-                            gathered[s * width + l - first] =
-                                x[s * dim + ((l * l + l) as i64 + m) as usize];
+                let mut x_m = vec![T::zero(); (self.lmax as usize + 1) * zc];
+                let mut y = vec![T::zero(); ms * rb * zc];
+                for (k, shb) in t.shb.iter().enumerate() {
+                    let mut width = 0;
+                    for (row, i) in x_m.chunks_exact_mut(zc).zip(self.indices(k)) {
+                        for (s, v) in row.iter_mut().enumerate() {
+                            *v = x[s * dim + i];
                         }
+                        width += 1;
                     }
                     gemm::<T, false, false>(
                         None,
-                        (zc, rb, width),
+                        (rb, zc, width),
                         Rows {
-                            data: &gathered,
+                            data: shb,
                             stride: width,
                         },
                         Rows {
-                            data: shb_t,
-                            stride: rb,
+                            data: &x_m,
+                            stride: zc,
                         },
-                        &mut by_m,
-                        rb,
+                        &mut y[k * rb * zc..(k + 1) * rb * zc],
+                        zc,
                     );
-                    for (s, row) in by_m.chunks_exact(rb).enumerate() {
-                        for (b, &v) in row.iter().enumerate() {
-                            y[(s * rb + b) * ms + k] = v;
-                        }
-                    }
                 }
+                let mut g = vec![T::zero(); ra * rb * zc];
                 gemm::<T, false, false>(
                     None,
-                    (zc * rb, ra, ms),
+                    (ra, rb * zc, ms),
                     Rows {
-                        data: &y,
+                        data: &t.sha,
                         stride: ms,
                     },
                     Rows {
-                        data: &t.sha_t,
-                        stride: ra,
+                        data: &y,
+                        stride: rb * zc,
                     },
-                    grid,
-                    ra,
+                    &mut g,
+                    rb * zc,
                 );
+                for (a, plane) in g.chunks_exact(rb * zc).enumerate() {
+                    for (b, row) in plane.chunks_exact(zc).enumerate() {
+                        for (s, &v) in row.iter().enumerate() {
+                            grid[s * cells + b * ra + a] = v;
+                        }
+                    }
+                }
             });
         Ok(())
     }
 
-    /// `x [z, dim] = map^T(grid [z, res_beta, res_alpha])`.
+    /// `x [z, dim] = map^T(grid [z, res_beta, res_alpha])`: [`Self::synthesize`]'s steps
+    /// transposed and in reverse order.
     fn analyze<T: Real>(&self, grid: &[T], x: &mut [T]) -> Result<()> {
         let (dim, cells) = (self.dim(), self.res_beta * self.res_alpha);
         let z = x.len() / dim;
@@ -405,50 +415,49 @@ impl GridMap {
             .zip(x.par_chunks_mut(CHUNK * dim))
             .for_each(|(grid, x)| {
                 let zc = x.len() / dim;
-                let mut y = vec![T::zero(); zc * rb * ms];
+                let mut g = vec![T::zero(); ra * rb * zc];
+                for (s, signal) in grid.chunks_exact(cells).enumerate() {
+                    for (b, row) in signal.chunks_exact(ra).enumerate() {
+                        for (a, &v) in row.iter().enumerate() {
+                            g[(a * rb + b) * zc + s] = v;
+                        }
+                    }
+                }
+                let mut y = vec![T::zero(); ms * rb * zc];
                 gemm::<T, false, false>(
                     None,
-                    (zc * rb, ms, ra),
+                    (ms, rb * zc, ra),
                     Rows {
-                        data: grid,
+                        data: &t.sha_t,
                         stride: ra,
                     },
                     Rows {
-                        data: &t.sha,
-                        stride: ms,
+                        data: &g,
+                        stride: rb * zc,
                     },
                     &mut y,
-                    ms,
+                    rb * zc,
                 );
-                let mut by_m = vec![T::zero(); zc * rb];
-                let mut out = vec![T::zero(); zc * (self.lmax as usize + 1)];
-                for (k, shb) in t.shb.iter().enumerate() {
-                    let m = k as i64 - self.lmax as i64;
-                    let first = m.unsigned_abs() as usize;
-                    let width = self.lmax as usize + 1 - first;
-                    for (row, chunk) in by_m.chunks_exact_mut(rb).zip(y.chunks_exact(rb * ms)) {
-                        for (b, v) in row.iter_mut().enumerate() {
-                            *v = chunk[b * ms + k];
-                        }
-                    }
+                let mut x_m = vec![T::zero(); (self.lmax as usize + 1) * zc];
+                for (k, shb_t) in t.shb_t.iter().enumerate() {
+                    let width = shb_t.len() / rb;
                     gemm::<T, false, false>(
                         None,
-                        (zc, width, rb),
+                        (width, zc, rb),
                         Rows {
-                            data: &by_m,
+                            data: shb_t,
                             stride: rb,
                         },
                         Rows {
-                            data: shb,
-                            stride: width,
+                            data: &y[k * rb * zc..],
+                            stride: zc,
                         },
-                        &mut out,
-                        width,
+                        &mut x_m,
+                        zc,
                     );
-                    for s in 0..zc {
-                        for l in first..=self.lmax as usize {
-                            x[s * dim + ((l * l + l) as i64 + m) as usize] =
-                                out[s * width + l - first];
+                    for (row, i) in x_m.chunks_exact(zc).zip(self.indices(k)) {
+                        for (s, &v) in row.iter().enumerate() {
+                            x[s * dim + i] = v;
                         }
                     }
                 }
@@ -505,8 +514,8 @@ macro_rules! grid_accessors {
 /// ```
 ///
 /// ```
-/// use equivariant_core::o3::{Normalization, ToS2Grid};
-/// let to_grid = ToS2Grid::new(Some(1), None, None, Normalization::Integral)?;
+/// use equivariant_core::o3::{Normalization, ToS2GridPlan};
+/// let to_grid = ToS2GridPlan::new(Some(1), None, None, Normalization::Integral)?;
 /// assert_eq!((to_grid.res_beta(), to_grid.res_alpha()), (4, 3));
 /// let mut grid = vec![0.0f64; 12];
 /// to_grid.forward(&[1.0, 0.0, 0.0, 0.0], &mut grid)?;
@@ -515,11 +524,11 @@ macro_rules! grid_accessors {
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct ToS2Grid {
+pub struct ToS2GridPlan {
     map: GridMap,
 }
 
-impl ToS2Grid {
+impl ToS2GridPlan {
     /// The map for `lmax` and the resolution `res_beta x res_alpha`, the missing ones
     /// completed by [`complete_lmax_res`] (whose errors it returns).
     pub fn new(
@@ -538,7 +547,7 @@ impl ToS2Grid {
                 Normalization::Integral => 1.0,
             })
             .collect();
-        Ok(ToS2Grid {
+        Ok(ToS2GridPlan {
             map: GridMap::new(lmax, res_beta, res_alpha, &norm, &vec![1.0; res_beta]),
         })
     }
@@ -560,7 +569,7 @@ impl ToS2Grid {
 
 /// e3nn's `o3.FromS2Grid(res, lmax, normalization, lmax_in)`: samples `[z, res_beta,
 /// res_alpha]` to coefficients `[z, (lmax+1)^2]` by the grid's quadrature, the inverse of
-/// [`ToS2Grid`] of the same normalization on signals of degree at most `lmax`:
+/// [`ToS2GridPlan`] of the same normalization on signals of degree at most `lmax`:
 /// `F^l_m = n'_l sum_ba w_b f(x_ba) Y^l_m(x_ba)` with `w_b` the [`quadrature_weights`]
 /// times `res_beta^2 / res_alpha` and
 ///
@@ -572,9 +581,9 @@ impl ToS2Grid {
 /// (`lmax_in`, the degree of the signal sampled, defaults to `lmax`).
 ///
 /// ```
-/// use equivariant_core::o3::{FromS2Grid, Normalization, ToS2Grid};
-/// let to_grid = ToS2Grid::new(Some(2), None, None, Normalization::Component)?;
-/// let from_grid = FromS2Grid::new(None, None, Some(2), Normalization::Component, None)?;
+/// use equivariant_core::o3::{FromS2GridPlan, Normalization, ToS2GridPlan};
+/// let to_grid = ToS2GridPlan::new(Some(2), None, None, Normalization::Component)?;
+/// let from_grid = FromS2GridPlan::new(None, None, Some(2), Normalization::Component, None)?;
 /// let x: Vec<f64> = (0..9).map(|i| i as f64 - 4.0).collect();
 /// let mut grid = vec![0.0; to_grid.res_beta() * to_grid.res_alpha()];
 /// to_grid.forward(&x, &mut grid)?;
@@ -584,11 +593,11 @@ impl ToS2Grid {
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct FromS2Grid {
+pub struct FromS2GridPlan {
     map: GridMap,
 }
 
-impl FromS2Grid {
+impl FromS2GridPlan {
     /// The map for `lmax` and the resolution `res_beta x res_alpha`, the missing ones
     /// completed by [`complete_lmax_res`] (whose errors it returns).
     pub fn new(
@@ -613,7 +622,7 @@ impl FromS2Grid {
             .into_iter()
             .map(|w| w * rb * rb / res_alpha as f64)
             .collect();
-        Ok(FromS2Grid {
+        Ok(FromS2GridPlan {
             map: GridMap::new(lmax, res_beta, res_alpha, &norm, &weights),
         })
     }

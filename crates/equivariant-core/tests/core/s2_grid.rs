@@ -1,13 +1,14 @@
 //! `o3::Legendre`, the harmonics of Euler angles and the sphere grids (`s2_grid`, `rfft`,
-//! `ToS2Grid`, `FromS2Grid`) against e3nn 0.6.0 (fixture `tests/fixtures/s2.json`, from
+//! `ToS2GridPlan`, `FromS2GridPlan`) against e3nn 0.6.0 (fixture `tests/fixtures/s2.json`, from
 //! `tools/reference/fixtures_s2.py`), their round trips, adjointness, equivariance and bad
 //! input.
 
 use equivariant_core::Error;
 use equivariant_core::o3::{
-    FromS2Grid, Irreps, Legendre, Normalization, ToS2Grid, angles_to_xyz, complete_lmax_res, irfft,
-    quadrature_weights, rfft, s2_grid, spherical_harmonics, spherical_harmonics_alpha,
-    spherical_harmonics_alpha_beta, spherical_harmonics_s2_grid, wigner_d,
+    FromS2GridPlan, Irreps, Legendre, Normalization, ToS2GridPlan, angles_to_xyz,
+    complete_lmax_res, irfft, quadrature_weights, rfft, s2_grid, spherical_harmonics,
+    spherical_harmonics_alpha, spherical_harmonics_alpha_beta, spherical_harmonics_s2_grid,
+    wigner_d,
 };
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
@@ -184,9 +185,9 @@ fn fourier_transforms_match_e3nn() {
     ));
 }
 
-fn to_s2(case: &Value) -> ToS2Grid {
+fn to_s2(case: &Value) -> ToS2GridPlan {
     let (rb, ra) = resolution(&case["res"]);
-    ToS2Grid::new(
+    ToS2GridPlan::new(
         opt_u32(&case["lmax"]),
         rb,
         ra,
@@ -195,9 +196,9 @@ fn to_s2(case: &Value) -> ToS2Grid {
     .unwrap()
 }
 
-fn from_s2(case: &Value) -> FromS2Grid {
+fn from_s2(case: &Value) -> FromS2GridPlan {
     let (rb, ra) = resolution(&case["res"]);
-    FromS2Grid::new(
+    FromS2GridPlan::new(
         rb,
         ra,
         opt_u32(&case["lmax"]),
@@ -228,7 +229,7 @@ fn to_s2_grid_matches_e3nn_forward_and_gradient() {
             case["res"]
         );
         let what = format!(
-            "ToS2Grid({}, {}, {})",
+            "ToS2GridPlan({}, {}, {})",
             case["lmax"], case["res"], case["normalization"]
         );
         let want = f64s(&case["out"]);
@@ -254,7 +255,7 @@ fn from_s2_grid_matches_e3nn_forward_and_gradient() {
             case["res"]
         );
         let what = format!(
-            "FromS2Grid({}, {}, {}, lmax_in {})",
+            "FromS2GridPlan({}, {}, {}, lmax_in {})",
             case["res"], case["lmax"], case["normalization"], case["lmax_in"]
         );
         let want = f64s(&case["out"]);
@@ -290,8 +291,8 @@ fn from_s2_grid_inverts_to_s2_grid_for_every_normalization_and_resolution() {
             (8, 18, 17),
             (6, 20, 30),
         ] {
-            let to = ToS2Grid::new(Some(lmax), Some(rb), Some(ra), norm).unwrap();
-            let from = FromS2Grid::new(Some(rb), Some(ra), Some(lmax), norm, None).unwrap();
+            let to = ToS2GridPlan::new(Some(lmax), Some(rb), Some(ra), norm).unwrap();
+            let from = FromS2GridPlan::new(Some(rb), Some(ra), Some(lmax), norm, None).unwrap();
             let z = 70; // more than one parallel chunk
             let x = signal(z * to.dim(), lmax as u64);
             let mut grid = vec![0.0; z * rb * ra];
@@ -314,8 +315,9 @@ fn from_s2_grid_inverts_to_s2_grid_for_every_normalization_and_resolution() {
 fn backward_is_the_transpose_of_forward() {
     // <to(x), g> = <x, to^T(g)> and <from(f), h> = <f, from^T(h)>.
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let to = ToS2Grid::new(Some(4), Some(12), Some(9), Normalization::Component).unwrap();
-    let from = FromS2Grid::new(Some(12), Some(9), Some(4), Normalization::Norm, Some(5)).unwrap();
+    let to = ToS2GridPlan::new(Some(4), Some(12), Some(9), Normalization::Component).unwrap();
+    let from =
+        FromS2GridPlan::new(Some(12), Some(9), Some(4), Normalization::Norm, Some(5)).unwrap();
     let (x, g) = (signal(3 * 25, 1), signal(3 * 12 * 9, 2));
     let mut y = vec![0.0; g.len()];
     to.forward(&x, &mut y).unwrap();
@@ -333,7 +335,7 @@ fn backward_is_the_transpose_of_forward() {
 fn grid_samples_are_the_harmonics_at_the_grid_points_and_rotate_with_the_signal() {
     let lmax = 4u32;
     let (rb, ra) = (10, 11);
-    let to = ToS2Grid::new(Some(lmax), Some(rb), Some(ra), Normalization::Integral).unwrap();
+    let to = ToS2GridPlan::new(Some(lmax), Some(rb), Some(ra), Normalization::Integral).unwrap();
     let x = signal(to.dim(), 5);
     let mut grid = vec![0.0; rb * ra];
     to.forward(&x, &mut grid).unwrap();
@@ -369,30 +371,30 @@ fn grid_samples_are_the_harmonics_at_the_grid_points_and_rotate_with_the_signal(
 
 #[test]
 fn bad_grids_and_shapes_are_typed_errors() {
-    let invalid = |r: Result<ToS2Grid, Error>| matches!(r, Err(Error::InvalidArgument { .. }));
-    assert!(invalid(ToS2Grid::new(
+    let invalid = |r: Result<ToS2GridPlan, Error>| matches!(r, Err(Error::InvalidArgument { .. }));
+    assert!(invalid(ToS2GridPlan::new(
         Some(3),
         Some(7),
         None,
         Normalization::Component
     )));
-    assert!(invalid(ToS2Grid::new(
+    assert!(invalid(ToS2GridPlan::new(
         Some(6),
         Some(10),
         None,
         Normalization::Component
     )));
-    assert!(invalid(ToS2Grid::new(
+    assert!(invalid(ToS2GridPlan::new(
         None,
         None,
         None,
         Normalization::Component
     )));
     assert!(matches!(
-        FromS2Grid::new(Some(9), None, None, Normalization::Norm, None),
+        FromS2GridPlan::new(Some(9), None, None, Normalization::Norm, None),
         Err(Error::InvalidArgument { .. })
     ));
-    let to = ToS2Grid::new(Some(2), None, None, Normalization::Component).unwrap();
+    let to = ToS2GridPlan::new(Some(2), None, None, Normalization::Component).unwrap();
     let mut grid = vec![0.0; to.res_beta() * to.res_alpha()];
     assert!(matches!(
         to.forward(&[0.0; 8], &mut grid),
