@@ -5,8 +5,10 @@ Run from the repository root with a Python that has torch and e3nn==0.6.0:
 
     /work/venv-e3nn/bin/python tools/reference/fixtures_s2.py
 
-It writes crates/equivariant-core/tests/fixtures/s2.json (float64 throughout, seeded
-normal inputs, every array flat and row-major):
+It writes crates/equivariant-core/tests/fixtures/s2.json (the core's functions) and
+crates/equivariant/tests/fixtures/s2_modules.json (the burn modules and the batched Wigner D
+op: s2_activation, so3_grid, so3_activation, wigner_d), float64 throughout, seeded normal
+inputs, every array flat and row-major:
 
 - legendre: o3.Legendre(ls)(z, y) at points off the unit circle too (it is a polynomial);
 - sh_alpha: o3.spherical_harmonics_alpha(l, alpha);
@@ -28,7 +30,6 @@ normal inputs, every array flat and row-major):
 """
 
 import json
-import math
 import os
 
 import torch
@@ -38,10 +39,9 @@ from e3nn.o3._s2grid import _complete_lmax_res, _quadrature_weights
 
 torch.set_default_dtype(torch.float64)
 
-OUT = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)),
-    "..", "..", "crates", "equivariant-core", "tests", "fixtures", "s2.json",
-)
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+OUT = os.path.join(ROOT, "crates", "equivariant-core", "tests", "fixtures", "s2.json")
+OUT_MODULES = os.path.join(ROOT, "crates", "equivariant", "tests", "fixtures", "s2_modules.json")
 
 
 def flat(t):
@@ -313,16 +313,18 @@ def main():
         "irfft": irfft,
         "to_s2": to_s2,
         "from_s2": from_s2,
+    }
+    modules = {
         "s2_activation": s2_activation_cases(),
         "so3_grid": so3_grid,
         "so3_activation": so3_activation,
         "wigner_d": wigner_cases(),
-        "pi": math.pi,
     }
-    with open(OUT, "w") as f:
-        json.dump(fixtures, f)
-        f.write("\n")
-    print(f"wrote {OUT} ({os.path.getsize(OUT) / 1024:.0f} KiB)")
+    for path, value in [(OUT, fixtures), (OUT_MODULES, modules)]:
+        with open(path, "w") as f:
+            json.dump(value, f)
+            f.write("\n")
+        print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB)")
 
 
 if __name__ == "__main__":

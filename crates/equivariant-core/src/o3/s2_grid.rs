@@ -56,9 +56,9 @@ pub fn s2_grid(res_beta: usize, res_alpha: usize) -> (Vec<f64>, Vec<f64>) {
 /// ```
 ///
 /// ```
-/// // One beta pair: each weight is a quarter of the sphere's 1/2 (e3nn's scaling).
+/// // Two betas (b = 1), pi/4 and 3 pi/4: sin^2(pi/4) / 4 each.
 /// let w = equivariant_core::o3::quadrature_weights(1);
-/// assert!((w[0] - 0.0625).abs() < 1e-15 && (w[1] - 0.0625).abs() < 1e-15);
+/// assert!((w[0] - 0.125).abs() < 1e-15 && (w[1] - 0.125).abs() < 1e-15);
 /// ```
 pub fn quadrature_weights(b: usize) -> Vec<f64> {
     let pi = std::f64::consts::PI;
@@ -152,7 +152,7 @@ pub fn complete_lmax_res(
             u32::try_from(most).map_err(|_| invalid(format!("lmax {most} is too large")))?
         }
     };
-    if res_beta % 2 != 0 {
+    if !res_beta.is_multiple_of(2) {
         return Err(invalid(format!("res_beta {res_beta} is odd")));
     }
     if lmax as usize + 1 > res_beta / 2 {
@@ -183,7 +183,7 @@ pub fn rfft<T: Real>(x: &[T], res: usize, l: u32, out: &mut [T]) -> Result<()> {
         });
     }
     let d = 2 * l as usize + 1;
-    let n = if res == 0 { 0 } else { x.len() / res };
+    let n = x.len().checked_div(res).unwrap_or(0);
     check_len("x [n, res]", n * res, x.len())?;
     check_len("out [n, 2l+1]", n * d, out.len())?;
     let sha = fourier_table(l, res);
@@ -209,7 +209,7 @@ pub fn rfft<T: Real>(x: &[T], res: usize, l: u32, out: &mut [T]) -> Result<()> {
 /// ```
 pub fn irfft<T: Real>(x: &[T], l: u32, res: usize, out: &mut [T]) -> Result<()> {
     let d = 2 * l as usize + 1;
-    if res % 2 == 0 || res < d {
+    if res.is_multiple_of(2) || res < d {
         return Err(Error::InvalidArgument {
             name: "res",
             reason: format!("{res} samples: must be odd and at least 2l+1 = {d}"),
@@ -474,29 +474,53 @@ impl GridMap {
     }
 }
 
+/// The accessors both transforms share; `$make` builds one of degree 2 on a 6 x 5 grid
+/// for their examples.
 macro_rules! grid_accessors {
-    () => {
-        /// The largest degree of the coefficients.
+    ($make:literal) => {
+        #[doc = concat!(
+                    "The largest degree of the coefficients.\n\n```\n",
+                    "use equivariant_core::o3::*;\nlet m = ", $make, ";\n",
+                    "assert_eq!(m.lmax(), 2);\n# Ok::<(), equivariant_core::Error>(())\n```"
+                )]
         pub fn lmax(&self) -> u32 {
             self.map.lmax
         }
 
-        /// `(lmax + 1)^2`, the coefficients per signal.
+        #[doc = concat!(
+                    "`(lmax + 1)^2`, the coefficients per signal.\n\n```\n",
+                    "use equivariant_core::o3::*;\nlet m = ", $make, ";\n",
+                    "assert_eq!(m.dim(), 9);\n# Ok::<(), equivariant_core::Error>(())\n```"
+                )]
         pub fn dim(&self) -> usize {
             self.map.dim()
         }
 
-        /// The grid's betas.
+        #[doc = concat!(
+                    "The grid's betas.\n\n```\n",
+                    "use equivariant_core::o3::*;\nlet m = ", $make, ";\n",
+                    "assert_eq!(m.res_beta(), 6);\n# Ok::<(), equivariant_core::Error>(())\n```"
+                )]
         pub fn res_beta(&self) -> usize {
             self.map.res_beta
         }
 
-        /// The grid's alphas.
+        #[doc = concat!(
+                    "The grid's alphas.\n\n```\n",
+                    "use equivariant_core::o3::*;\nlet m = ", $make, ";\n",
+                    "assert_eq!(m.res_alpha(), 5);\n# Ok::<(), equivariant_core::Error>(())\n```"
+                )]
         pub fn res_alpha(&self) -> usize {
             self.map.res_alpha
         }
 
-        /// The grid's points `[res_beta, res_alpha, 3]` (e3nn's `grid`).
+        #[doc = concat!(
+                    "The grid's points `[res_beta, res_alpha, 3]` (e3nn's `grid`).\n\n```\n",
+                    "use equivariant_core::o3::*;\nlet m = ", $make, ";\n",
+                    "let grid = m.grid();\nassert_eq!(grid.len(), 6 * 5 * 3);\n",
+                    "assert_eq!(&grid[..3], &angles_to_xyz(0.0, std::f64::consts::PI / 12.0));\n",
+                    "# Ok::<(), equivariant_core::Error>(())\n```"
+                )]
         pub fn grid(&self) -> Vec<f64> {
             self.map.grid()
         }
@@ -531,6 +555,14 @@ pub struct ToS2GridPlan {
 impl ToS2GridPlan {
     /// The map for `lmax` and the resolution `res_beta x res_alpha`, the missing ones
     /// completed by [`complete_lmax_res`] (whose errors it returns).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, ToS2GridPlan};
+    /// let m = ToS2GridPlan::new(Some(4), None, None, Normalization::Component)?;
+    /// assert_eq!((m.res_beta(), m.res_alpha()), (10, 9));
+    /// assert!(ToS2GridPlan::new(Some(4), Some(8), None, Normalization::Component).is_err());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
     pub fn new(
         lmax: Option<u32>,
         res_beta: Option<usize>,
@@ -552,16 +584,35 @@ impl ToS2GridPlan {
         })
     }
 
-    grid_accessors!();
+    grid_accessors!("ToS2GridPlan::new(Some(2), Some(6), Some(5), Normalization::Norm)?");
 
     /// `grid [z, res_beta, res_alpha]` of `x [z, (lmax+1)^2]`; wrong lengths are an
     /// [`Error::ShapeMismatch`].
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, ToS2GridPlan};
+    /// let m = ToS2GridPlan::new(Some(1), None, None, Normalization::Component)?;
+    /// let mut grid = vec![0.0f32; 2 * 4 * 3];
+    /// m.forward(&[1.0f32; 8], &mut grid)?;
+    /// assert!(m.forward(&[1.0f32; 7], &mut grid).is_err());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
     pub fn forward<T: Real>(&self, x: &[T], grid: &mut [T]) -> Result<()> {
         self.map.synthesize(x, grid)
     }
 
     /// The gradient `[z, (lmax+1)^2]` of a loss with respect to the coefficients, from its
     /// gradient `[z, res_beta, res_alpha]` with respect to the samples (the transposed map).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, ToS2GridPlan};
+    /// // The gradient of the sum of the samples of the constant: res_beta res_alpha Y^0.
+    /// let m = ToS2GridPlan::new(Some(1), None, None, Normalization::Integral)?;
+    /// let mut grad = vec![0.0f64; 4];
+    /// m.backward(&[1.0; 12], &mut grad)?;
+    /// assert!((grad[0] - 12.0 * 0.28209479177387814).abs() < 1e-13);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
     pub fn backward<T: Real>(&self, grad_grid: &[T], grad_x: &mut [T]) -> Result<()> {
         self.map.analyze(grad_grid, grad_x)
     }
@@ -600,6 +651,14 @@ pub struct FromS2GridPlan {
 impl FromS2GridPlan {
     /// The map for `lmax` and the resolution `res_beta x res_alpha`, the missing ones
     /// completed by [`complete_lmax_res`] (whose errors it returns).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{FromS2GridPlan, Normalization};
+    /// let m = FromS2GridPlan::new(Some(10), None, None, Normalization::Integral, None)?;
+    /// assert_eq!((m.lmax(), m.res_alpha()), (4, 9));
+    /// assert!(FromS2GridPlan::new(Some(9), None, None, Normalization::Integral, None).is_err());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
     pub fn new(
         res_beta: Option<usize>,
         res_alpha: Option<usize>,
@@ -627,16 +686,35 @@ impl FromS2GridPlan {
         })
     }
 
-    grid_accessors!();
+    grid_accessors!("FromS2GridPlan::new(Some(6), Some(5), Some(2), Normalization::Norm, None)?");
 
     /// `x [z, (lmax+1)^2]` of `grid [z, res_beta, res_alpha]`; wrong lengths are an
     /// [`Error::ShapeMismatch`].
+    ///
+    /// ```
+    /// use equivariant_core::o3::{FromS2GridPlan, Normalization};
+    /// // A constant 1 on the sphere is sqrt(4 pi) Y^0 (integral normalization).
+    /// let m = FromS2GridPlan::new(Some(4), Some(3), None, Normalization::Integral, None)?;
+    /// let mut x = vec![0.0f64; 4];
+    /// m.forward(&[1.0; 12], &mut x)?;
+    /// assert!((x[0] - (4.0 * std::f64::consts::PI).sqrt()).abs() < 1e-12 && x[1].abs() < 1e-12);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
     pub fn forward<T: Real>(&self, grid: &[T], x: &mut [T]) -> Result<()> {
         self.map.analyze(grid, x)
     }
 
     /// The gradient `[z, res_beta, res_alpha]` of a loss with respect to the samples, from
     /// its gradient `[z, (lmax+1)^2]` with respect to the coefficients (the transposed map).
+    ///
+    /// ```
+    /// use equivariant_core::o3::{FromS2GridPlan, Normalization};
+    /// let m = FromS2GridPlan::new(Some(4), Some(3), None, Normalization::Integral, None)?;
+    /// let mut grad = vec![0.0f64; 12];
+    /// m.backward(&[1.0, 0.0, 0.0, 0.0], &mut grad)?;
+    /// assert!(grad.iter().all(|g| *g > 0.0)); // quadrature weights times Y^0
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
     pub fn backward<T: Real>(&self, grad_x: &[T], grad_grid: &mut [T]) -> Result<()> {
         self.map.synthesize(grad_x, grad_grid)
     }

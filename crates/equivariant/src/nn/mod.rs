@@ -12,6 +12,7 @@ mod gate;
 mod identity;
 pub mod models;
 mod norm_activation;
+mod s2_activation;
 
 pub use crate::ops::activation::ScalarFunction;
 pub use activation::Activation;
@@ -23,3 +24,4 @@ pub use fully_connected_net::FullyConnectedNet;
 pub use gate::Gate;
 pub use identity::Identity;
 pub use norm_activation::NormActivation;
+pub use s2_activation::S2Activation;

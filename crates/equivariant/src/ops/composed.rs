@@ -22,6 +22,7 @@ pub use super::edge_vectors::composed::{
 };
 pub use super::normalized_activation::composed::normalized_activation;
 pub use super::radial_layer::composed::radial_layer;
+pub use super::s2_grid::composed::s2_transform;
 pub use super::soft_one_hot_linspace::composed::{
     soft_one_hot_linspace, soft_one_hot_linspace_derivative,
 };

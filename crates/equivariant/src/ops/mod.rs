@@ -25,6 +25,7 @@ mod flex;
 pub mod irreps;
 pub mod normalized_activation;
 pub mod radial_layer;
+pub mod s2_grid;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
 mod soft_unit_step;
@@ -35,6 +36,7 @@ pub use convolution::{ConvolutionBackend, Dual, fused_convolution, fused_convolu
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
 pub use normalized_activation::{NormalizedActivationBackend, normalized_activation};
 pub use radial_layer::{RadialLayerBackend, radial_layer};
+pub use s2_grid::{S2GridBackend, S2Transform, s2_transform};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{
     SoftOneHotLinspaceBackend, soft_one_hot_linspace, soft_one_hot_linspace_derivative,

@@ -10,5 +10,6 @@ mod models;
 mod modules;
 mod nequip;
 mod nn;
+mod s2;
 mod tensor_product;
 mod tetris;
