@@ -45,7 +45,7 @@ pub fn spherical_harmonics_alpha<T: Real>(l: u32, alpha: &[T], out: &mut [T]) ->
 /// e3nn's `o3.spherical_harmonics_alpha_beta(ls, alpha, beta, normalization)`: the
 /// harmonics of the degrees `ls` (any order, repeats allowed) at the points
 /// `(sin b sin a, cos b, sin b cos a)`, equal to
-/// [`spherical_harmonics`](super::spherical_harmonics) of those points.
+/// [`spherical_harmonics`](super::spherical_harmonics()) of those points.
 ///
 /// Input `alpha`, `beta` `[n]`, output `[n, sum(2l+1)]`. An empty `ls` is an
 /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), wrong lengths an

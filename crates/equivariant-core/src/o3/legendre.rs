@@ -8,7 +8,7 @@
 //!
 //! without the Condon-Shortley phase, a polynomial in `z` and `y` (so defined off the unit
 //! circle too). It is `y^m P~^l_m(z, 1) / sqrt(4 pi)` with `P~` the normalized recursion of
-//! the harmonics ([`spherical_harmonics`](super::spherical_harmonics)), whose coefficients
+//! the harmonics ([`spherical_harmonics`](mod@super::spherical_harmonics)), whose coefficients
 //! live here, written once for both.
 
 use super::spherical_harmonics::{Normalization, check_degrees};

@@ -9,6 +9,7 @@ pub mod linear;
 pub mod reduced_tensor_products;
 pub mod rotation;
 pub mod s2_grid;
+pub mod so3_grid;
 pub mod spherical_harmonics;
 mod table_cache;
 pub mod tensor_product;
@@ -25,6 +26,7 @@ pub use s2_grid::{
     FromS2GridPlan, ToS2GridPlan, complete_lmax_res, irfft, quadrature_weights, rfft, s2_grid,
     spherical_harmonics_s2_grid,
 };
+pub use so3_grid::SO3GridPlan;
 pub use spherical_harmonics::{Normalization, SphericalHarmonicsPlan, spherical_harmonics};
 pub use wigner_3j::wigner_3j;
-pub use wigner_d::{so3_generators, wigner_d};
+pub use wigner_d::{WignerDFactors, flat_wigner, so3_generators, wigner_d, wigner_d_factors};

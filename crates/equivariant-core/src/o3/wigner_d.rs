@@ -205,6 +205,92 @@ impl DegreeTables {
     }
 }
 
+/// `D^l` as a function of its angles, for code that evaluates it on tensors (the burn
+/// crate's batched, differentiable `ops::wigner_d`): `D^l(a, b, c) = Y(a) J Y(b) J^T Y(c)`
+/// with
+///
+/// ```text
+/// Y(t) = exp(t X_y) = fixed + sum_{k=1..l} cos(k t) cos_k + sin(k t) sin_k
+/// ```
+///
+/// All matrices row-major `(2l+1) x (2l+1)`; `cos[k - 1]`, `sin[k - 1]` for `k = 1..=l`.
+///
+/// ```
+/// use equivariant_core::o3::{wigner_d, wigner_d_factors};
+/// let f = wigner_d_factors(2);
+/// let (d, t) = (5, 0.7);
+/// let y: Vec<f64> = (0..d * d)
+///     .map(|i| f.fixed[i] + (1..=2).map(|k| (k as f64 * t).cos() * f.cos[k - 1][i] + (k as f64 * t).sin() * f.sin[k - 1][i]).sum::<f64>())
+///     .collect();
+/// let want = wigner_d(2, t, 0.0, 0.0);
+/// assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-14));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WignerDFactors {
+    /// The part of `Y(t)` that does not turn (the `m = 0` component).
+    pub fixed: Vec<f64>,
+    /// The coefficient of `cos(k t)` in `Y(t)`, `k = 1..=l`.
+    pub cos: Vec<Vec<f64>>,
+    /// The coefficient of `sin(k t)` in `Y(t)`, `k = 1..=l`.
+    pub sin: Vec<Vec<f64>>,
+    /// `J` (`exp(t X_x) = J exp(t X_y) J^T`).
+    pub j: Vec<f64>,
+}
+
+/// The factors of `D^l` ([`WignerDFactors`]).
+///
+/// ```
+/// let f = equivariant_core::o3::wigner_d_factors(1);
+/// assert_eq!((f.cos.len(), f.j.len()), (1, 9));
+/// ```
+pub fn wigner_d_factors(l: u32) -> WignerDFactors {
+    let t = degree_tables(l);
+    let d = t.l;
+    let mut fixed = identity(d);
+    let (mut cos, mut sin) = (
+        vec![vec![0.0; d * d]; l as usize],
+        vec![vec![0.0; d * d]; l as usize],
+    );
+    for &(a, b, w) in &t.pairs {
+        // exp(t X_y) turns (v[a], v[b]) by [[cos wt, sin wt], [-sin wt, cos wt]], w = +-k.
+        let k = w.abs().round() as usize;
+        let sign = w.signum();
+        fixed[a * d + a] = 0.0;
+        fixed[b * d + b] = 0.0;
+        cos[k - 1][a * d + a] = 1.0;
+        cos[k - 1][b * d + b] = 1.0;
+        sin[k - 1][a * d + b] = sign;
+        sin[k - 1][b * d + a] = -sign;
+    }
+    WignerDFactors {
+        fixed,
+        cos,
+        sin,
+        j: t.j.clone(),
+    }
+}
+
+/// e3nn's `flat_wigner(lmax, alpha, beta, gamma)` (of `o3._so3grid`): `sqrt(2l+1) D^l(alpha,
+/// beta, gamma)` flattened row-major, for `l = 0..=lmax` one after the other
+/// (`sum (2l+1)^2` values), the functions on SO(3) that `SO3Grid` samples.
+///
+/// ```
+/// let f = equivariant_core::o3::flat_wigner(1, 0.0, 0.0, 0.0);
+/// assert_eq!(f.len(), 1 + 9);
+/// assert_eq!(f[0], 1.0);
+/// assert!((f[1] - 3f64.sqrt()).abs() < 1e-15); // sqrt(3) times the identity
+/// ```
+pub fn flat_wigner(lmax: u32, alpha: f64, beta: f64, gamma: f64) -> Vec<f64> {
+    (0..=lmax)
+        .flat_map(|l| {
+            let scale = ((2 * l + 1) as f64).sqrt();
+            wigner_d(l, alpha, beta, gamma)
+                .into_iter()
+                .map(move |x| scale * x)
+        })
+        .collect()
+}
+
 /// The Wigner D matrix `D^l(alpha, beta, gamma)`, row-major `(2l+1) x (2l+1)`, e3nn's
 /// `o3.wigner_D(l, alpha, beta, gamma)` = `exp(alpha X_y) exp(beta X_x) exp(gamma X_y)`.
 ///

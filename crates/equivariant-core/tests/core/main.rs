@@ -10,6 +10,7 @@ mod linalg;
 mod math;
 mod rotation;
 mod s2_grid;
+mod so3_grid;
 mod spherical_harmonics;
 mod tensor_product;
 mod wigner;

@@ -13,6 +13,7 @@ mod identity;
 pub mod models;
 mod norm_activation;
 mod s2_activation;
+mod so3_activation;
 
 pub use crate::ops::activation::ScalarFunction;
 pub use activation::Activation;
@@ -25,3 +26,4 @@ pub use gate::Gate;
 pub use identity::Identity;
 pub use norm_activation::NormActivation;
 pub use s2_activation::S2Activation;
+pub use so3_activation::SO3Activation;

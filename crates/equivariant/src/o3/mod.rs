@@ -22,6 +22,7 @@
 mod linear_burn;
 mod norm_burn;
 mod s2_grid_burn;
+mod so3_grid_burn;
 mod spherical_harmonics_burn;
 mod tensor_product_burn;
 
@@ -29,5 +30,6 @@ pub use equivariant_core::o3::*;
 pub use linear_burn::{Linear, LinearConfig};
 pub use norm_burn::Norm;
 pub use s2_grid_burn::{FromS2Grid, ToS2Grid};
+pub use so3_grid_burn::SO3Grid;
 pub use spherical_harmonics_burn::SphericalHarmonics;
 pub use tensor_product_burn::{FullyConnectedTensorProduct, TensorProduct, WeightView};

@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use equivariant_core::o3::{FromS2GridPlan, Normalization, ToS2GridPlan};
 use equivariant_core::{Error, Result};
 
-use crate::ops::s2_grid::{S2Transform, s2_transform};
+use crate::ops::grid_transform::{GridTransform, grid_transform};
 use crate::shape::check_width;
 
 /// e3nn's `o3.ToS2Grid(lmax, res, normalization)`: coefficients `[z, (lmax+1)^2]` to
@@ -27,7 +27,7 @@ use crate::shape::check_width;
 #[derive(Module, Debug)]
 pub struct ToS2Grid {
     #[module(skip)]
-    transform: Arc<S2Transform>,
+    transform: Arc<GridTransform>,
     #[module(skip)]
     lmax: u32,
     #[module(skip)]
@@ -55,7 +55,7 @@ impl ToS2Grid {
         Ok(ToS2Grid {
             lmax: plan.lmax(),
             res: [plan.res_beta(), plan.res_alpha()],
-            transform: Arc::new(S2Transform::To(plan)),
+            transform: Arc::new(GridTransform::ToS2(plan)),
         })
     }
 
@@ -98,7 +98,7 @@ impl ToS2Grid {
         let width = ((self.lmax + 1) * (self.lmax + 1)) as usize;
         check_width("ToS2Grid x [z, (lmax+1)^2]", &x, width)?;
         let z = x.dims()[0];
-        Ok(s2_transform(&self.transform, x, false).reshape([z, self.res[0], self.res[1]]))
+        Ok(grid_transform(&self.transform, x, false).reshape([z, self.res[0], self.res[1]]))
     }
 }
 
@@ -119,7 +119,7 @@ impl ToS2Grid {
 #[derive(Module, Debug)]
 pub struct FromS2Grid {
     #[module(skip)]
-    transform: Arc<S2Transform>,
+    transform: Arc<GridTransform>,
     #[module(skip)]
     lmax: u32,
     #[module(skip)]
@@ -148,7 +148,7 @@ impl FromS2Grid {
         Ok(FromS2Grid {
             lmax: plan.lmax(),
             res: [plan.res_beta(), plan.res_alpha()],
-            transform: Arc::new(S2Transform::From(plan)),
+            transform: Arc::new(GridTransform::FromS2(plan)),
         })
     }
 
@@ -197,7 +197,7 @@ impl FromS2Grid {
                 got: rb * ra,
             });
         }
-        Ok(s2_transform(
+        Ok(grid_transform(
             &self.transform,
             x.reshape([z, rb * ra]),
             false,

@@ -2,7 +2,8 @@
 //! [`Backend`](burn::backend::Backend) implemented natively for Flex (the core CPU kernels)
 //! and for `Autodiff` (a custom backward), plus a `Tensor`-level function that falls back
 //! to [`composed`] (burn tensor ops, any backend) on other devices; gather / scatter, the
-//! per-irrep operations of [`irreps`] and [`soft_unit_step`] are composed of burn tensor ops.
+//! per-irrep operations of [`irreps`], [`soft_unit_step`] and the batched [`wigner_d`] are
+//! composed of burn tensor ops.
 //!
 //! Every op with a native kernel has one shape, a folder `ops/<op>/`: `mod.rs` (the backend
 //! trait, the `Tensor`-level function, the formula and the shapes), `flex.rs` (the Flex
@@ -22,21 +23,22 @@ pub mod composed;
 pub mod convolution;
 pub mod edge_vectors;
 mod flex;
+pub mod grid_transform;
 pub mod irreps;
 pub mod normalized_activation;
 pub mod radial_layer;
-pub mod s2_grid;
 pub mod scatter;
 pub mod soft_one_hot_linspace;
 mod soft_unit_step;
 pub mod spherical_harmonics;
 pub mod tensor_product;
+mod wigner_d;
 
 pub use convolution::{ConvolutionBackend, Dual, fused_convolution, fused_convolution_tangent};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
+pub use grid_transform::{GridTransform, GridTransformBackend, grid_transform};
 pub use normalized_activation::{NormalizedActivationBackend, normalized_activation};
 pub use radial_layer::{RadialLayerBackend, radial_layer};
-pub use s2_grid::{S2GridBackend, S2Transform, s2_transform};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{
     SoftOneHotLinspaceBackend, soft_one_hot_linspace, soft_one_hot_linspace_derivative,
@@ -46,3 +48,4 @@ pub use spherical_harmonics::{
     SphericalHarmonicsBackend, spherical_harmonics, spherical_harmonics_tangent,
 };
 pub use tensor_product::{TensorProductBackend, tensor_product};
+pub use wigner_d::wigner_d;

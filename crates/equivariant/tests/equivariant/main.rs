@@ -11,5 +11,6 @@ mod modules;
 mod nequip;
 mod nn;
 mod s2;
+mod so3;
 mod tensor_product;
 mod tetris;

@@ -11,7 +11,7 @@ use equivariant::math::ActivationFunction;
 use equivariant::nn::S2Activation;
 use equivariant::o3::{FromS2Grid, FromS2GridPlan, Irreps, Normalization, ToS2Grid, ToS2GridPlan};
 use equivariant::ops::composed;
-use equivariant::ops::s2_grid::{S2Transform, s2_transform};
+use equivariant::ops::grid_transform::{GridTransform, grid_transform};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
@@ -75,16 +75,16 @@ fn grid_modules_equal_the_core_plans_with_their_gradients_natively_and_composed(
 
     // The composed fallback (a dense matrix) gives the same values and gradients.
     for (transform, input, output) in [
-        (S2Transform::To(to_plan.clone()), &x, &g),
-        (S2Transform::From(from_plan.clone()), &g, &x),
+        (GridTransform::ToS2(to_plan.clone()), &x, &g),
+        (GridTransform::FromS2(from_plan.clone()), &g, &x),
     ] {
         let transform = Arc::new(transform);
         let (n_in, n_out) = (transform.in_len(), transform.out_len());
         let a = tensor(input, [z, n_in], &device);
         let b = tensor(input, [z, n_in], &device);
         let (native, dense) = (
-            s2_transform(&transform, a.clone(), false),
-            composed::s2_transform(&transform, b.clone(), false),
+            grid_transform(&transform, a.clone(), false),
+            composed::grid_transform(&transform, b.clone(), false),
         );
         assert_close(
             "composed forward",

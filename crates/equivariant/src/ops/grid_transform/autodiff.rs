@@ -1,4 +1,4 @@
-//! [`S2GridBackend`] on [`Autodiff`]: a transform is linear, so its backward is the
+//! [`GridTransformBackend`] on [`Autodiff`]: a transform is linear, so its backward is the
 //! transposed transform of the output gradient.
 
 use std::sync::Arc;
@@ -7,41 +7,41 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 
-use super::{S2GridBackend, S2Transform};
+use super::{GridTransform, GridTransformBackend};
 use crate::ops::autodiff::{CustomBackward, CustomForward};
 
-/// The backward step of [`S2GridBackend::s2_transform`].
+/// The backward step of [`GridTransformBackend::grid_transform`].
 #[derive(Debug)]
-struct S2TransformBackward;
+struct GridTransformBackward;
 
-impl<B: S2GridBackend> CustomBackward<B, 1> for S2TransformBackward {
+impl<B: GridTransformBackend> CustomBackward<B, 1> for GridTransformBackward {
     /// The transform and the direction of the forward.
-    type State = (Arc<S2Transform>, bool);
+    type State = (Arc<GridTransform>, bool);
 
     fn gradients(
         (transform, transpose): Self::State,
         grad_out: FloatTensor<B>,
         _mask: [bool; 1],
     ) -> [Option<FloatTensor<B>>; 1] {
-        [Some(B::s2_transform(transform, grad_out, !transpose))]
+        [Some(B::grid_transform(transform, grad_out, !transpose))]
     }
 }
 
-impl<B: S2GridBackend, C: CheckpointStrategy> S2GridBackend for Autodiff<B, C> {
-    fn s2_transform(
-        transform: Arc<S2Transform>,
+impl<B: GridTransformBackend, C: CheckpointStrategy> GridTransformBackend for Autodiff<B, C> {
+    fn grid_transform(
+        transform: Arc<GridTransform>,
         x: FloatTensor<Self>,
         transpose: bool,
     ) -> FloatTensor<Self> {
         Self::custom_forward(
-            S2TransformBackward,
+            GridTransformBackward,
             (transform, transpose),
             [x],
             |(transform, transpose), [x]| {
-                let out = B::s2_transform(Arc::clone(&transform), x, transpose);
+                let out = B::grid_transform(Arc::clone(&transform), x, transpose);
                 ((transform, transpose), out)
             },
-            |(transform, transpose), [x]| B::s2_transform(transform, x, transpose),
+            |(transform, transpose), [x]| B::grid_transform(transform, x, transpose),
         )
     }
 }
