@@ -18,6 +18,8 @@ inputs, every array flat and row-major:
 - complete_lmax_res: the resolution e3nn completes from (lmax, res_beta, res_alpha), or
   an error;
 - rfft, irfft;
+- spherical_tensor: io.SphericalTensor's irreps, norms, signal_xyz, sum_of_diracs,
+  with_peaks_at, from_samples_on_s2, signal_on_grid and plot (surface points and values);
 - to_s2 / from_s2: o3.ToS2Grid / o3.FromS2Grid for several resolutions (FFT and matrix
   paths) and the three normalizations: the completed (lmax, res_beta, res_alpha), the
   output for two signals and the gradient of sum(out * g) with respect to the input;
@@ -34,7 +36,7 @@ import os
 
 import torch
 
-from e3nn import nn, o3
+from e3nn import io, nn, o3
 from e3nn.o3._s2grid import _complete_lmax_res, _quadrature_weights
 
 torch.set_default_dtype(torch.float64)
@@ -296,6 +298,47 @@ def wigner_cases():
     return cases
 
 
+def spherical_tensor_cases():
+    cases = []
+    for seed, (lmax, p_val, p_arg) in enumerate([(3, 1, -1), (4, 1, 1), (2, -1, -1)]):
+        st = io.SphericalTensor(lmax, p_val, p_arg)
+        signal = randn(2, st.dim, seed=1200 + seed)
+        points = randn(5, 3, seed=1300 + seed)
+        positions = randn(4, 3, seed=1400 + seed)
+        values = randn(4, seed=1500 + seed)
+        grid, on_grid = st.signal_on_grid(signal, res=10, normalization="integral")
+        _, on_grid_component = st.signal_on_grid(signal, res=12, normalization="component")
+        r, f = st.plot(signal[0], center=torch.tensor([0.5, -1.0, 2.0]), res=10, radius=True, relu=False)
+        r_relu, f_relu = st.plot(signal[1], res=12, radius=False, relu=True, normalization="norm")
+        case = {
+            "lmax": lmax,
+            "p_val": p_val,
+            "p_arg": p_arg,
+            "irreps": str(st),
+            "signal": flat(signal),
+            "norms": flat(st.norms(signal)),
+            "points": flat(points),
+            "positions": flat(positions),
+            "values": flat(values),
+            "from_samples_on_s2": flat(st.from_samples_on_s2(positions, values, res=20)),
+            "grid": flat(grid),
+            "on_grid": flat(on_grid),
+            "on_grid_component": flat(on_grid_component),
+            "plot_r": flat(r),
+            "plot_f": flat(f),
+            "plot_relu_r": flat(r_relu),
+            "plot_relu_f": flat(f_relu),
+        }
+        if p_val == 1:
+            # e3nn's harmonics of a vector refuse the parities of p_val = -1.
+            case["signal_xyz"] = flat(st.signal_xyz(signal, points))
+            case["sum_of_diracs"] = flat(st.sum_of_diracs(positions, values))
+            case["with_peaks_at"] = flat(st.with_peaks_at(positions))
+            case["with_peaks_at_values"] = flat(st.with_peaks_at(positions, values))
+        cases.append(case)
+    return cases
+
+
 def main():
     grids, weights, harmonics = grid_cases()
     rfft, irfft = fft_cases()
@@ -313,6 +356,7 @@ def main():
         "irfft": irfft,
         "to_s2": to_s2,
         "from_s2": from_s2,
+        "spherical_tensor": spherical_tensor_cases(),
     }
     modules = {
         "s2_activation": s2_activation_cases(),

@@ -196,7 +196,7 @@ fn check_rotation(r: &Matrix3) -> Result<()> {
 }
 
 /// `v / max(|v|, 1e-12)`, torch's `normalize`.
-fn normalize(v: [f64; 3]) -> [f64; 3] {
+pub(crate) fn normalize(v: [f64; 3]) -> [f64; 3] {
     let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
     let d = norm.max(NORMALIZE_EPS);
     [v[0] / d, v[1] / d, v[2] / d]

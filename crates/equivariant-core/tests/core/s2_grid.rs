@@ -419,3 +419,155 @@ fn bad_grids_and_shapes_are_typed_errors() {
         Err(Error::ShapeMismatch { .. })
     ));
 }
+
+#[test]
+fn spherical_tensor_matches_e3nn() {
+    use equivariant_core::io::SphericalTensor;
+    use equivariant_core::o3::Parity;
+    let parity = |v: &Value| {
+        if v.as_i64().unwrap() == 1 {
+            Parity::Even
+        } else {
+            Parity::Odd
+        }
+    };
+    let fixture = load_fixture!("s2");
+    for case in fixture["spherical_tensor"].as_array().unwrap() {
+        let lmax = case["lmax"].as_u64().unwrap() as u32;
+        let s = SphericalTensor::new(lmax, parity(&case["p_val"]), parity(&case["p_arg"]));
+        let what = s.irreps().to_string();
+        assert_eq!(what, case["irreps"].as_str().unwrap());
+        let signal = f64s(&case["signal"]);
+        assert_close(
+            &format!("{what} norms"),
+            &s.norms(&signal).unwrap(),
+            &f64s(&case["norms"]),
+            1e-12,
+        );
+        let (points, positions, values) = (
+            f64s(&case["points"]),
+            f64s(&case["positions"]),
+            f64s(&case["values"]),
+        );
+        let from_samples = s.from_samples_on_s2(&positions, &values, 20).unwrap();
+        assert_close(
+            &format!("{what} from_samples_on_s2"),
+            &from_samples,
+            &f64s(&case["from_samples_on_s2"]),
+            1e-10,
+        );
+        let (grid, on_grid) = s
+            .signal_on_grid(&signal, 10, Normalization::Integral)
+            .unwrap();
+        assert_close(&format!("{what} grid"), &grid, &f64s(&case["grid"]), 1e-12);
+        assert_close(
+            &format!("{what} signal_on_grid"),
+            &on_grid,
+            &f64s(&case["on_grid"]),
+            1e-10,
+        );
+        let (_, on_grid) = s
+            .signal_on_grid(&signal, 12, Normalization::Component)
+            .unwrap();
+        assert_close(
+            &format!("{what} signal_on_grid component"),
+            &on_grid,
+            &f64s(&case["on_grid_component"]),
+            1e-10,
+        );
+        let dim = s.dim();
+        let surface = s
+            .plot(
+                &signal[..dim],
+                Some([0.5, -1.0, 2.0]),
+                10,
+                true,
+                false,
+                Normalization::Integral,
+            )
+            .unwrap();
+        assert_close(
+            &format!("{what} plot points"),
+            &surface.points,
+            &f64s(&case["plot_r"]),
+            1e-10,
+        );
+        assert_close(
+            &format!("{what} plot values"),
+            &surface.values,
+            &f64s(&case["plot_f"]),
+            1e-10,
+        );
+        let surface = s
+            .plot(&signal[dim..], None, 12, false, true, Normalization::Norm)
+            .unwrap();
+        assert_close(
+            &format!("{what} plot relu points"),
+            &surface.points,
+            &f64s(&case["plot_relu_r"]),
+            1e-10,
+        );
+        assert_close(
+            &format!("{what} plot relu values"),
+            &surface.values,
+            &f64s(&case["plot_relu_f"]),
+            1e-10,
+        );
+        if case.get("signal_xyz").is_none() {
+            // An odd p_val: no function of directions alone, as in e3nn.
+            assert!(matches!(
+                s.signal_xyz(&signal, &points),
+                Err(Error::InvalidArgument { .. })
+            ));
+            assert!(matches!(
+                s.with_peaks_at(&positions, None),
+                Err(Error::InvalidArgument { .. })
+            ));
+            continue;
+        }
+        assert_close(
+            &format!("{what} signal_xyz"),
+            &s.signal_xyz(&signal, &points).unwrap(),
+            &f64s(&case["signal_xyz"]),
+            1e-10,
+        );
+        let diracs = s.sum_of_diracs(&positions, &values).unwrap();
+        assert_close(
+            &format!("{what} sum_of_diracs"),
+            &diracs,
+            &f64s(&case["sum_of_diracs"]),
+            1e-10,
+        );
+        let peaks = s.with_peaks_at(&positions, None).unwrap();
+        assert_close(
+            &format!("{what} with_peaks_at"),
+            &peaks,
+            &f64s(&case["with_peaks_at"]),
+            1e-8,
+        );
+        let peaks = s.with_peaks_at(&positions, Some(&values)).unwrap();
+        assert_close(
+            &format!("{what} with_peaks_at values"),
+            &peaks,
+            &f64s(&case["with_peaks_at_values"]),
+            1e-8,
+        );
+        // The peaks are where they were asked for.
+        let at = s.signal_xyz(&peaks, &positions).unwrap();
+        assert_close(&format!("{what} peak values"), &at, &values, 1e-8);
+    }
+    let s = SphericalTensor::new(1, Parity::Even, Parity::Odd);
+    let many: Vec<f64> = (0..30).map(|i| (i as f64 * 1.3).sin()).collect();
+    assert!(matches!(
+        s.with_peaks_at(&many, None),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        s.norms(&[0.0; 5]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        s.from_samples_on_s2(&[], &[], 10),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
