@@ -21,6 +21,7 @@
 
 mod linear_burn;
 mod norm_burn;
+mod reduced_tensor_products_burn;
 mod s2_grid_burn;
 mod so3_grid_burn;
 mod spherical_harmonics_burn;
@@ -29,6 +30,7 @@ mod tensor_product_burn;
 pub use equivariant_core::o3::*;
 pub use linear_burn::{Linear, LinearConfig};
 pub use norm_burn::Norm;
+pub use reduced_tensor_products_burn::reduced_tensor_products_forward;
 pub use s2_grid_burn::{FromS2Grid, ToS2Grid};
 pub use so3_grid_burn::SO3Grid;
 pub use spherical_harmonics_burn::SphericalHarmonics;

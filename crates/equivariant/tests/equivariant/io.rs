@@ -78,3 +78,98 @@ fn batched_conversions_equal_the_core_and_differentiate() {
     assert!(from_cartesian(&x, bad.clone()).is_err());
     assert!(to_cartesian(&x, bad).is_err());
 }
+
+#[test]
+fn reduced_tensor_products_forward_equals_the_core_differentiates_and_rotates() {
+    use std::collections::BTreeMap;
+
+    use equivariant::o3::{Irreps, ReducedTensorProducts, reduced_tensor_products_forward};
+    let device = Device::flex().autodiff();
+    let cases: [(&str, &[(char, &str)]); 4] = [
+        ("ij=ji", &[('i', "1o")]),
+        ("ijk=jik", &[('i', "1o"), ('k', "0e+1e")]),
+        ("ij=-ji", &[('i', "1o+2e")]),
+        ("ijkl=jikl=klij", &[('i', "1o")]),
+    ];
+    for (formula, irreps) in cases {
+        let irreps: BTreeMap<char, Irreps> = irreps
+            .iter()
+            .map(|(c, s)| (*c, s.parse().unwrap()))
+            .collect();
+        let rtp = ReducedTensorProducts::new(formula, &irreps, None, None, 1e-9).unwrap();
+        let (batch, k) = (3, rtp.irreps_in().len());
+        let data: Vec<Vec<f64>> = rtp
+            .irreps_in()
+            .iter()
+            .enumerate()
+            .map(|(i, ir)| {
+                (0..batch * ir.dim())
+                    .map(|j| ((i * 31 + j) as f64 * 0.37).sin())
+                    .collect()
+            })
+            .collect();
+        let inputs: Vec<Tensor<2>> = data
+            .iter()
+            .zip(rtp.irreps_in())
+            .map(|(d, ir)| tensor(d.clone(), [batch, ir.dim()], &device).require_grad())
+            .collect();
+        let out = reduced_tensor_products_forward(&rtp, &inputs).unwrap();
+        let d_out = rtp.irreps_out().dim();
+        let mut want = Vec::new();
+        for z in 0..batch {
+            let rows: Vec<&[f64]> = data
+                .iter()
+                .zip(rtp.irreps_in())
+                .map(|(d, ir)| &d[z * ir.dim()..(z + 1) * ir.dim()])
+                .collect();
+            want.extend(rtp.forward(&rows).unwrap());
+        }
+        assert_close(formula, &values(out.clone()), &want, 1e-12);
+        // The gradient of sum(out * w) for the first input, against finite differences.
+        let w: Vec<f64> = (0..batch * d_out).map(|i| (i as f64 * 0.7).cos()).collect();
+        let grads = out
+            .mul(tensor(w.clone(), [batch, d_out], &device))
+            .sum()
+            .backward();
+        let analytic = values(inputs[0].grad(&grads).unwrap());
+        let loss = |first: &[f64]| -> f64 {
+            let mut xs: Vec<Tensor<2>> = inputs.iter().map(|x| x.clone().detach()).collect();
+            xs[0] = tensor(first.to_vec(), [batch, rtp.irreps_in()[0].dim()], &device);
+            let out = reduced_tensor_products_forward(&rtp, &xs).unwrap();
+            values(out).iter().zip(&w).map(|(a, b)| a * b).sum()
+        };
+        for i in 0..data[0].len() {
+            let (mut p, mut m) = (data[0].clone(), data[0].clone());
+            p[i] += 1e-6;
+            m[i] -= 1e-6;
+            let numeric = (loss(&p) - loss(&m)) / 2e-6;
+            assert!((analytic[i] - numeric).abs() < 1e-7, "{formula} d/dx[{i}]");
+        }
+        // Equivariance: rotating every input rotates the output.
+        let r = rand_matrix(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3));
+        let rotate = |irreps: &Irreps, x: &[f64]| -> Vec<f64> {
+            let d = irreps.d_from_matrix(&r).unwrap();
+            let n = irreps.dim();
+            x.chunks_exact(n)
+                .flat_map(|row| {
+                    (0..n)
+                        .map(|i| (0..n).map(|j| d[i * n + j] * row[j]).sum::<f64>())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let rotated: Vec<Tensor<2>> = data
+            .iter()
+            .zip(rtp.irreps_in())
+            .map(|(d, ir)| tensor(rotate(ir, d), [batch, ir.dim()], &device))
+            .collect();
+        let got = values(reduced_tensor_products_forward(&rtp, &rotated).unwrap());
+        assert_close(
+            &format!("{formula} equivariance"),
+            &got,
+            &rotate(rtp.irreps_out(), &want),
+            1e-10,
+        );
+        assert!(reduced_tensor_products_forward(&rtp, &inputs[..k - 1]).is_err());
+    }
+}
