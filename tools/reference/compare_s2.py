@@ -7,7 +7,11 @@ Builds our CLI (`cargo build --release -p equivariant-cli`) unless --no-build. 2
 f32 signals (e3nn's default dtype), component normalization, e3nn's default grid for the
 degree (res_beta = 2 (lmax + 1), res_alpha = 2 lmax + 1). Prints one JSON object per line:
   {"op": "to_s2" | "from_s2", "lmax", "signals", "res", "ours_fwd_ms", "e3nn_fwd_ms",
-   "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms", "fwd_ratio", "fwd_bwd_ratio"}
+   "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms", "fwd_ratio", "fwd_bwd_ratio", "ours_fwd_gflops",
+   "sgemm_gflops", "fwd_peak_fraction"}
+where ours_fwd_gflops counts the useful multiply-adds of the separable transform (2 flops
+each: res_beta (lmax+1)^2 for the Legendre step, res_beta res_alpha (2 lmax + 1) for the
+Fourier step, per signal) and sgemm_gflops is torch's 2048^3 float32 matmul in this run.
   {"op": "reduced_tensor_products", "formula", "irreps", "ours_ms", "e3nn_ms", "ratio"}
 Forward + backward is the transform and the gradient of sum(out * g) to its input.
 """
@@ -20,7 +24,7 @@ import subprocess
 import torch
 from e3nn import o3
 
-from timing import median_ms
+from timing import median_ms, sgemm_gflops
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 EXE = os.path.join(ROOT, "target", "release", "equivariant")
@@ -67,6 +71,7 @@ def main():
     torch.set_num_threads(2)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
+    peak = sgemm_gflops()
     for lmax in args.lmax:
         res, theirs = e3nn_grid(lmax, args.signals, args.reps)
         mine = ours("s2", "--lmax", str(lmax), "--signals", str(args.signals), "--reps", str(args.reps))
@@ -84,6 +89,11 @@ def main():
             }
             row["fwd_ratio"] = round(row["e3nn_fwd_ms"] / row["ours_fwd_ms"], 2)
             row["fwd_bwd_ratio"] = round(row["e3nn_fwd_bwd_ms"] / row["ours_fwd_bwd_ms"], 2)
+            (rb, ra), m = res, 2 * lmax + 1
+            flops = 2 * args.signals * (rb * (lmax + 1) ** 2 + rb * ra * m)
+            row["ours_fwd_gflops"] = round(flops / (row["ours_fwd_ms"] * 1e-3) / 1e9, 1)
+            row["sgemm_gflops"] = round(peak, 1)
+            row["fwd_peak_fraction"] = round(row["ours_fwd_gflops"] / peak, 3)
             print(json.dumps(row), flush=True)
     for formula, irreps in [("ijkl=jikl=klij", "1o"), ("ij=ji", "1o"), ("ijk=jik", "1o")]:
         mine = ours("rtp", "--formula", formula, "--irreps", irreps, "--reps", "5")

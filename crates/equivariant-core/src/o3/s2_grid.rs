@@ -25,7 +25,15 @@ use crate::kernels::gemm::{Rows, gemm};
 use crate::{Error, Real, Result};
 
 /// Signals per parallel task.
-const CHUNK: usize = 128;
+const CHUNK: usize = 256;
+
+/// A task's buffers: the coefficients of one order `[lmax + 1, CHUNK]`, the Legendre
+/// step's `[2 lmax + 1, res_beta, CHUNK]` and one beta's samples `[res_alpha, CHUNK]`.
+struct Workspace<T> {
+    x_m: Vec<T>,
+    y: Vec<T>,
+    g: Vec<T>,
+}
 
 /// e3nn's `s2_grid(res_beta, res_alpha)`: the grid's `betas` `[res_beta]`,
 /// `pi (b + 1/2) / res_beta`, and `alphas` `[res_alpha]`, `2 pi a / res_alpha`.
@@ -305,6 +313,17 @@ impl GridMap {
         ((self.lmax + 1) * (self.lmax + 1)) as usize
     }
 
+    /// One task's buffers, reused over its chunks (each step overwrites what it writes).
+    fn workspace<T: Real>(&self) -> Workspace<T> {
+        let (l, ms) = (self.lmax as usize + 1, 2 * self.lmax as usize + 1);
+        let plane = self.res_beta * CHUNK;
+        Workspace {
+            x_m: vec![T::zero(); l * CHUNK],
+            y: vec![T::zero(); ms * plane],
+            g: vec![T::zero(); self.res_alpha * CHUNK],
+        }
+    }
+
     fn tables<T: Real>(&self) -> Tables<T> {
         let ms = 2 * self.lmax as usize + 1;
         Tables {
@@ -328,11 +347,11 @@ impl GridMap {
 
     /// `grid [z, res_beta, res_alpha] = map(x [z, dim])`.
     ///
-    /// Per chunk of `Z` signals, with the signal index innermost so that every product
-    /// runs along it (the grids' own sizes, ~2 lmax, are too short for a vector kernel):
-    /// `x_m [L_m, Z]` (the coefficients of order `m`), `y [M, res_beta, Z]` with
-    /// `y_m = shb_m [res_beta, L_m] x_m`, `g [res_alpha, res_beta, Z] = sha [res_alpha, M]
-    /// y`, then `g` transposed into the grid.
+    /// Per chunk of `Z` signals, with the signal index innermost so that both products
+    /// run along it (the grids' own sizes, ~2 lmax, are too short for a vector kernel):
+    /// `x_m [L_m, Z]` (the coefficients of order `m`), `y [M, res_beta, Z]` with `y_m =
+    /// shb_m [res_beta, L_m] x_m`, then per beta `g_b [res_alpha, Z] = sha [res_alpha, M]
+    /// y[:, b, :]`, transposed into the grid.
     fn synthesize<T: Real>(&self, x: &[T], grid: &mut [T]) -> Result<()> {
         let (dim, cells) = (self.dim(), self.res_beta * self.res_alpha);
         let z = x.len() / dim;
@@ -345,56 +364,62 @@ impl GridMap {
         let (rb, ra, ms) = (self.res_beta, self.res_alpha, 2 * self.lmax as usize + 1);
         x.par_chunks(CHUNK * dim)
             .zip(grid.par_chunks_mut(CHUNK * cells))
-            .for_each(|(x, grid)| {
-                let zc = x.len() / dim;
-                let mut x_m = vec![T::zero(); (self.lmax as usize + 1) * zc];
-                let mut y = vec![T::zero(); ms * rb * zc];
-                for (k, shb) in t.shb.iter().enumerate() {
-                    let mut width = 0;
-                    for (row, i) in x_m.chunks_exact_mut(zc).zip(self.indices(k)) {
-                        for (s, v) in row.iter_mut().enumerate() {
-                            *v = x[s * dim + i];
+            .for_each_init(
+                || self.workspace::<T>(),
+                |w, (x, grid)| {
+                    let zc = x.len() / dim;
+                    let plane = rb * zc;
+                    for (k, shb) in t.shb.iter().enumerate() {
+                        let mut width = 0;
+                        for (row, i) in w.x_m.chunks_exact_mut(zc).zip(self.indices(k)) {
+                            for (v, signal) in row.iter_mut().zip(x.chunks_exact(dim)) {
+                                *v = signal[i];
+                            }
+                            width += 1;
                         }
-                        width += 1;
+                        gemm::<T, false, false>(
+                            None,
+                            (rb, zc, width),
+                            Rows {
+                                data: shb,
+                                stride: width,
+                            },
+                            Rows {
+                                data: &w.x_m,
+                                stride: zc,
+                            },
+                            &mut w.y[k * plane..(k + 1) * plane],
+                            zc,
+                        );
                     }
-                    gemm::<T, false, false>(
-                        None,
-                        (rb, zc, width),
-                        Rows {
-                            data: shb,
-                            stride: width,
-                        },
-                        Rows {
-                            data: &x_m,
-                            stride: zc,
-                        },
-                        &mut y[k * rb * zc..(k + 1) * rb * zc],
-                        zc,
-                    );
-                }
-                let mut g = vec![T::zero(); ra * rb * zc];
-                gemm::<T, false, false>(
-                    None,
-                    (ra, rb * zc, ms),
-                    Rows {
-                        data: &t.sha,
-                        stride: ms,
-                    },
-                    Rows {
-                        data: &y,
-                        stride: rb * zc,
-                    },
-                    &mut g,
-                    rb * zc,
-                );
-                for (a, plane) in g.chunks_exact(rb * zc).enumerate() {
-                    for (b, row) in plane.chunks_exact(zc).enumerate() {
-                        for (s, &v) in row.iter().enumerate() {
-                            grid[s * cells + b * ra + a] = v;
+                    // Per beta, the Fourier step `g_b [res_alpha, Z] = sha y[:, b, :]` into a
+                    // block small enough for the first-level cache, then transposed into the
+                    // grid in the grid's order (it streams to memory).
+                    let g = &mut w.g[..ra * zc];
+                    for b in 0..rb {
+                        gemm::<T, false, false>(
+                            None,
+                            (ra, zc, ms),
+                            Rows {
+                                data: &t.sha,
+                                stride: ms,
+                            },
+                            Rows {
+                                data: &w.y[b * zc..],
+                                stride: plane,
+                            },
+                            g,
+                            zc,
+                        );
+                        for (s, signal) in grid.chunks_exact_mut(cells).enumerate() {
+                            for (a, out) in signal[b * ra..(b + 1) * ra].iter_mut().enumerate() {
+                                // SAFETY: a < ra and s < zc: below ra zc, the length of `g`.
+                                *out = unsafe { *g.get_unchecked(a * zc + s) };
+                            }
                         }
                     }
-                }
-            });
+                },
+            );
         Ok(())
     }
 
@@ -413,55 +438,61 @@ impl GridMap {
         let (rb, ra, ms) = (self.res_beta, self.res_alpha, 2 * self.lmax as usize + 1);
         grid.par_chunks(CHUNK * cells)
             .zip(x.par_chunks_mut(CHUNK * dim))
-            .for_each(|(grid, x)| {
-                let zc = x.len() / dim;
-                let mut g = vec![T::zero(); ra * rb * zc];
-                for (s, signal) in grid.chunks_exact(cells).enumerate() {
-                    for (b, row) in signal.chunks_exact(ra).enumerate() {
-                        for (a, &v) in row.iter().enumerate() {
-                            g[(a * rb + b) * zc + s] = v;
+            .for_each_init(
+                || self.workspace::<T>(),
+                |w, (grid, x)| {
+                    let zc = x.len() / dim;
+                    let plane = rb * zc;
+                    // Per beta, the grid's samples `g_b [res_alpha, Z]` (gathered in the
+                    // grid's order into a block in the first-level cache), then the transposed
+                    // Fourier step `y[:, b, :] = sha^T g_b`.
+                    let g = &mut w.g[..ra * zc];
+                    for b in 0..rb {
+                        for (s, signal) in grid.chunks_exact(cells).enumerate() {
+                            for (a, &v) in signal[b * ra..(b + 1) * ra].iter().enumerate() {
+                                // SAFETY: a < ra and s < zc: below ra zc, the length of `g`.
+                                unsafe { *g.get_unchecked_mut(a * zc + s) = v };
+                            }
+                        }
+                        gemm::<T, false, false>(
+                            None,
+                            (ms, zc, ra),
+                            Rows {
+                                data: &t.sha_t,
+                                stride: ra,
+                            },
+                            Rows {
+                                data: g,
+                                stride: zc,
+                            },
+                            &mut w.y[b * zc..],
+                            plane,
+                        );
+                    }
+                    for (k, shb_t) in t.shb_t.iter().enumerate() {
+                        let width = shb_t.len() / rb;
+                        gemm::<T, false, false>(
+                            None,
+                            (width, zc, rb),
+                            Rows {
+                                data: shb_t,
+                                stride: rb,
+                            },
+                            Rows {
+                                data: &w.y[k * plane..],
+                                stride: zc,
+                            },
+                            &mut w.x_m,
+                            zc,
+                        );
+                        for (row, i) in w.x_m.chunks_exact(zc).zip(self.indices(k)) {
+                            for (&v, signal) in row.iter().zip(x.chunks_exact_mut(dim)) {
+                                signal[i] = v;
+                            }
                         }
                     }
-                }
-                let mut y = vec![T::zero(); ms * rb * zc];
-                gemm::<T, false, false>(
-                    None,
-                    (ms, rb * zc, ra),
-                    Rows {
-                        data: &t.sha_t,
-                        stride: ra,
-                    },
-                    Rows {
-                        data: &g,
-                        stride: rb * zc,
-                    },
-                    &mut y,
-                    rb * zc,
-                );
-                let mut x_m = vec![T::zero(); (self.lmax as usize + 1) * zc];
-                for (k, shb_t) in t.shb_t.iter().enumerate() {
-                    let width = shb_t.len() / rb;
-                    gemm::<T, false, false>(
-                        None,
-                        (width, zc, rb),
-                        Rows {
-                            data: shb_t,
-                            stride: rb,
-                        },
-                        Rows {
-                            data: &y[k * rb * zc..],
-                            stride: zc,
-                        },
-                        &mut x_m,
-                        zc,
-                    );
-                    for (row, i) in x_m.chunks_exact(zc).zip(self.indices(k)) {
-                        for (s, &v) in row.iter().enumerate() {
-                            x[s * dim + i] = v;
-                        }
-                    }
-                }
-            });
+                },
+            );
         Ok(())
     }
 
