@@ -38,8 +38,9 @@ mod buffers;
 mod convolution;
 pub(crate) mod gemm;
 mod linear;
-mod simd;
+pub(crate) mod simd;
 mod tensor_product;
+pub(crate) mod transpose;
 mod vec8;
 
 use std::any::Any;

@@ -22,6 +22,8 @@ use super::rotation::angles_to_xyz;
 use super::spherical_harmonics::Normalization;
 use crate::error::check_len;
 use crate::kernels::gemm::{Rows, gemm};
+use crate::kernels::simd::{Avx2Fma, prefetch_line};
+use crate::kernels::transpose::transpose;
 use crate::{Error, Real, Result};
 
 /// Signals per parallel task.
@@ -269,13 +271,10 @@ fn cast<T: Real>(a: &[f64]) -> Vec<T> {
     a.iter().map(|&v| T::from_f64(v)).collect()
 }
 
-fn transpose<T: Real>(a: &[f64], rows: usize, cols: usize) -> Vec<T> {
+/// `a [rows, cols]` transposed, in `T`.
+fn transposed<T: Real>(a: &[f64], rows: usize, cols: usize) -> Vec<T> {
     let mut t = vec![T::zero(); a.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = T::from_f64(a[r * cols + c]);
-        }
-    }
+    transpose(None, (rows, cols), &cast::<T>(a), cols, &mut t, rows);
     t
 }
 
@@ -331,10 +330,10 @@ impl GridMap {
             shb_t: self
                 .shb
                 .iter()
-                .map(|t| transpose(t, self.res_beta, t.len() / self.res_beta.max(1)))
+                .map(|t| transposed(t, self.res_beta, t.len() / self.res_beta.max(1)))
                 .collect(),
             sha: cast(&self.sha),
-            sha_t: transpose(&self.sha, self.res_alpha, ms),
+            sha_t: transposed(&self.sha, self.res_alpha, ms),
         }
     }
 
@@ -362,6 +361,7 @@ impl GridMap {
         }
         let t = self.tables::<T>();
         let (rb, ra, ms) = (self.res_beta, self.res_alpha, 2 * self.lmax as usize + 1);
+        let avx2 = Avx2Fma::detect();
         x.par_chunks(CHUNK * dim)
             .zip(grid.par_chunks_mut(CHUNK * cells))
             .for_each_init(
@@ -411,12 +411,7 @@ impl GridMap {
                             g,
                             zc,
                         );
-                        for (s, signal) in grid.chunks_exact_mut(cells).enumerate() {
-                            for (a, out) in signal[b * ra..(b + 1) * ra].iter_mut().enumerate() {
-                                // SAFETY: a < ra and s < zc: below ra zc, the length of `g`.
-                                *out = unsafe { *g.get_unchecked(a * zc + s) };
-                            }
-                        }
+                        transpose(avx2, (ra, zc), g, zc, &mut grid[b * ra..], cells);
                     }
                 },
             );
@@ -436,6 +431,7 @@ impl GridMap {
         }
         let t = self.tables::<T>();
         let (rb, ra, ms) = (self.res_beta, self.res_alpha, 2 * self.lmax as usize + 1);
+        let avx2 = Avx2Fma::detect();
         grid.par_chunks(CHUNK * cells)
             .zip(x.par_chunks_mut(CHUNK * dim))
             .for_each_init(
@@ -446,14 +442,15 @@ impl GridMap {
                     // Per beta, the grid's samples `g_b [res_alpha, Z]` (gathered in the
                     // grid's order into a block in the first-level cache), then the transposed
                     // Fourier step `y[:, b, :] = sha^T g_b`.
+                    // The chunk's samples are read per beta, in strides of a signal; ask for
+                    // them in memory order first, so that those reads find them in cache.
+                    let per_line = (64 / std::mem::size_of::<T>()).max(1);
+                    for at in (0..grid.len()).step_by(per_line) {
+                        prefetch_line(&grid[at]);
+                    }
                     let g = &mut w.g[..ra * zc];
                     for b in 0..rb {
-                        for (s, signal) in grid.chunks_exact(cells).enumerate() {
-                            for (a, &v) in signal[b * ra..(b + 1) * ra].iter().enumerate() {
-                                // SAFETY: a < ra and s < zc: below ra zc, the length of `g`.
-                                unsafe { *g.get_unchecked_mut(a * zc + s) = v };
-                            }
-                        }
+                        transpose(avx2, (zc, ra), &grid[b * ra..], cells, g, zc);
                         gemm::<T, false, false>(
                             None,
                             (ms, zc, ra),

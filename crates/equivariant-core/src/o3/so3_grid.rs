@@ -11,6 +11,7 @@ use super::s2_grid::{quadrature_weights, s2_grid};
 use super::wigner_d::flat_wigner;
 use crate::error::check_len;
 use crate::kernels::matmul;
+use crate::kernels::transpose::transpose;
 use crate::{Error, Real, Result};
 
 /// Signals per parallel task.
@@ -94,9 +95,9 @@ impl SO3GridPlan {
             lmax,
             res: [na, nb, na],
             dim,
-            to: transpose(&to_t, cells, dim),
+            to: transposed(&to_t, cells, dim),
             to_t,
-            from_t: transpose(&from, cells, dim),
+            from_t: transposed(&from, cells, dim),
             from,
         })
     }
@@ -201,13 +202,10 @@ impl SO3GridPlan {
     }
 }
 
-fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+/// `a [rows, cols]` transposed.
+fn transposed(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     let mut t = vec![0.0; a.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = a[r * cols + c];
-        }
-    }
+    transpose(None, (rows, cols), a, cols, &mut t, rows);
     t
 }
 

@@ -1,0 +1,152 @@
+//! Strided matrix transposes, for kernels whose products run along one axis while their
+//! callers' data lies along another (the sphere grids). f32 moves 8 x 8 blocks through
+//! AVX2 registers (an [`Avx2Fma`] token proves the CPU has them); the rest, element by
+//! element.
+
+use super::simd::{Avx2Fma, as_f32, as_f32_mut};
+use crate::Real;
+
+/// `dst[j * dst_stride + i] = src[i * src_stride + j]` for `i < rows`, `j < cols`.
+///
+/// # Panics
+///
+/// When a slice is too short for its strides.
+pub(crate) fn transpose<T: Real>(
+    avx2: Option<Avx2Fma>,
+    (rows, cols): (usize, usize),
+    src: &[T],
+    src_stride: usize,
+    dst: &mut [T],
+    dst_stride: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        src.len() >= (rows - 1) * src_stride + cols,
+        "transpose: src too short"
+    );
+    assert!(
+        dst.len() >= (cols - 1) * dst_stride + rows,
+        "transpose: dst too short"
+    );
+    let (mut row_blocks, mut col_blocks) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(token), Some(s), Some(d)) = (avx2, as_f32(src), as_f32_mut(dst)) {
+        (row_blocks, col_blocks) = (rows / 8 * 8, cols / 8 * 8);
+        // SAFETY: `token` proves the CPU has the AVX2 `blocks_avx2` is compiled for; the
+        // blocks it moves lie inside the lengths asserted above.
+        unsafe {
+            blocks_avx2(
+                token,
+                (row_blocks, col_blocks),
+                s,
+                src_stride,
+                d,
+                dst_stride,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx2;
+    // What the blocks left: the last columns of every row, and the last rows.
+    for i in 0..rows {
+        let first = if i < row_blocks { col_blocks } else { 0 };
+        let row = &src[i * src_stride..i * src_stride + cols];
+        for (j, &v) in row.iter().enumerate().skip(first) {
+            dst[j * dst_stride + i] = v;
+        }
+    }
+}
+
+/// The 8 x 8 blocks of [`transpose`] for `i < rows`, `j < cols` (multiples of 8), each
+/// loaded as eight rows, transposed in registers and stored as eight rows.
+///
+/// # Safety
+///
+/// `src` must hold `(rows - 1) src_stride + cols` values and `dst` `(cols - 1) dst_stride +
+/// rows` (the caller asserts more).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn blocks_avx2(
+    _token: Avx2Fma,
+    (rows, cols): (usize, usize),
+    src: &[f32],
+    src_stride: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+) {
+    use std::arch::x86_64::*;
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    for i in (0..rows).step_by(8) {
+        for j in (0..cols).step_by(8) {
+            // SAFETY: rows i..i+8 and columns j..j+8 of `src` (and the transposed block of
+            // `dst`) are inside the slices: i + 8 <= rows, j + 8 <= cols (the caller's
+            // contract).
+            unsafe {
+                let r = |k: usize| _mm256_loadu_ps(s.add((i + k) * src_stride + j));
+                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+                let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
+                let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+                let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+                let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+                let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+                // Columns c (low lanes) and c + 4 (high lanes) of rows 0-3 and of 4-7.
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let w = |k: usize, v: __m256| _mm256_storeu_ps(d.add((j + k) * dst_stride + i), v);
+                w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
+                w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
+                w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
+                w(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
+                w(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
+                w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
+                w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
+                w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<T: Real>(avx2: Option<Avx2Fma>) {
+        for (rows, cols, src_stride, dst_stride) in [
+            (17, 256, 256, 306),
+            (256, 17, 306, 256),
+            (9, 8, 11, 13),
+            (3, 5, 5, 3),
+            (8, 8, 8, 8),
+        ] {
+            let src: Vec<T> = (0..(rows - 1) * src_stride + cols)
+                .map(|k| T::from_f64(k as f64))
+                .collect();
+            let mut dst = vec![T::from_f64(-1.0); (cols - 1) * dst_stride + rows];
+            transpose(avx2, (rows, cols), &src, src_stride, &mut dst, dst_stride);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        dst[j * dst_stride + i],
+                        src[i * src_stride + j],
+                        "{rows}x{cols} ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_equal_the_definition_on_every_path() {
+        check::<f32>(Avx2Fma::detect());
+        check::<f32>(None);
+        check::<f64>(Avx2Fma::detect());
+    }
+}
