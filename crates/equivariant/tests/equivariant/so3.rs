@@ -204,3 +204,57 @@ fn bad_input_is_a_typed_error() {
     let act = SO3Activation::new(1, 1, ActivationFunction::Silu, 2, 2.0).unwrap();
     assert!(act.forward(tensor(&[0.0; 8], [1, 8])).is_err());
 }
+
+#[test]
+fn so3_activation_commutes_with_the_grid_rotations_exactly() {
+    // f(R) = sum_l sqrt(2l+1) tr(F^l D^l(R)^T) / sqrt(dim): left-multiplying each F^l by
+    // D^l(g), g a rotation about y by one alpha step of the grid, shifts the samples by one
+    // alpha, so the pointwise nonlinearity commutes with it exactly.
+    let (lmax_in, lmax_out, resolution) = (2u32, 2u32, 3usize);
+    let act =
+        SO3Activation::new(lmax_in, lmax_out, ActivationFunction::Silu, resolution, 2.0).unwrap();
+    let na = SO3Grid::new(lmax_in, resolution, 2.0).unwrap().plan().res()[0];
+    let step = 2.0 * std::f64::consts::PI / na as f64;
+    let rotate = |lmax: u32, angle: f64, x: &[f64]| -> Vec<f64> {
+        let mut out = vec![0.0; x.len()];
+        let mut at = 0;
+        for l in 0..=lmax {
+            let d = 2 * l as usize + 1;
+            let dl = core_wigner_d(l, angle, 0.0, 0.0);
+            for i in 0..d {
+                for j in 0..d {
+                    out[at + i * d + j] = (0..d).map(|k| dl[i * d + k] * x[at + k * d + j]).sum();
+                }
+            }
+            at += d * d;
+        }
+        out
+    };
+    let dim_in = (0..=lmax_in as usize)
+        .map(|l| (2 * l + 1) * (2 * l + 1))
+        .sum::<usize>();
+    let x: Vec<f64> = (0..dim_in).map(|i| (i as f64 * 0.83).sin()).collect();
+    let out = values(act.forward(tensor(&x, [1, dim_in])).unwrap());
+    let rotated = values(
+        act.forward(tensor(&rotate(lmax_in, step, &x), [1, dim_in]))
+            .unwrap(),
+    );
+    assert_close(
+        "SO3Activation(D x) = D SO3Activation(x)",
+        &rotated,
+        &rotate(lmax_out, step, &out),
+        1e-10,
+    );
+    // A rotation the grid does not contain (half a step) is only approximately
+    // equivariant, so the check above can tell.
+    let moved = values(
+        act.forward(tensor(&rotate(lmax_in, step / 2.0, &x), [1, dim_in]))
+            .unwrap(),
+    );
+    let deviation = moved
+        .iter()
+        .zip(rotate(lmax_out, step / 2.0, &out))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(deviation > 1e-6, "half a step: {deviation}");
+}
