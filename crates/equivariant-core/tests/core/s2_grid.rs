@@ -217,55 +217,64 @@ fn completed(case: &Value) -> (u32, usize, usize) {
     )
 }
 
-#[test]
-fn to_s2_grid_matches_e3nn_forward_and_gradient() {
-    let fixture = load_fixture!("s2");
-    for case in fixture["to_s2"].as_array().unwrap() {
-        let m = to_s2(case);
-        assert_eq!(
-            (m.lmax(), m.res_beta(), m.res_alpha()),
-            completed(case),
-            "{}",
-            case["res"]
-        );
-        let what = format!(
-            "ToS2GridPlan({}, {}, {})",
-            case["lmax"], case["res"], case["normalization"]
-        );
-        let want = f64s(&case["out"]);
+/// A transform against one fixture case: its completed resolution, its forward of `x` and
+/// its backward of `g` (e3nn's gradient of `sum(out * g)`).
+fn check_case(
+    what: &str,
+    case: &Value,
+    resolution: (u32, usize, usize),
+    forward: impl Fn(&[f64], &mut [f64]) -> Result<(), Error>,
+    backward: impl Fn(&[f64], &mut [f64]) -> Result<(), Error>,
+) {
+    assert_eq!(resolution, completed(case), "{what}");
+    for (run, input, want, name) in [
+        (
+            &forward as &dyn Fn(&[f64], &mut [f64]) -> Result<(), Error>,
+            "x",
+            "out",
+            "forward",
+        ),
+        (&backward, "g", "grad", "backward"),
+    ] {
+        let want = f64s(&case[want]);
         let mut out = vec![0.0; want.len()];
-        m.forward(&f64s(&case["x"]), &mut out).unwrap();
-        assert_close(&what, &out, &want, 1e-10);
-        let want = f64s(&case["grad"]);
-        let mut grad = vec![0.0; want.len()];
-        m.backward(&f64s(&case["g"]), &mut grad).unwrap();
-        assert_close(&format!("{what} backward"), &grad, &want, 1e-10);
+        run(&f64s(&case[input]), &mut out).unwrap();
+        assert_close(&format!("{what} {name}"), &out, &want, 1e-10);
     }
 }
 
 #[test]
-fn from_s2_grid_matches_e3nn_forward_and_gradient() {
+fn grid_transforms_match_e3nn_forward_and_gradient() {
     let fixture = load_fixture!("s2");
+    for case in fixture["to_s2"].as_array().unwrap() {
+        let m = to_s2(case);
+        let what = format!(
+            "ToS2Grid({}, {}, {})",
+            case["lmax"], case["res"], case["normalization"]
+        );
+        let resolution = (m.lmax(), m.res_beta(), m.res_alpha());
+        check_case(
+            &what,
+            case,
+            resolution,
+            |x, o| m.forward(x, o),
+            |g, o| m.backward(g, o),
+        );
+    }
     for case in fixture["from_s2"].as_array().unwrap() {
         let m = from_s2(case);
-        assert_eq!(
-            (m.lmax(), m.res_beta(), m.res_alpha()),
-            completed(case),
-            "{}",
-            case["res"]
-        );
         let what = format!(
-            "FromS2GridPlan({}, {}, {}, lmax_in {})",
+            "FromS2Grid({}, {}, {}, lmax_in {})",
             case["res"], case["lmax"], case["normalization"], case["lmax_in"]
         );
-        let want = f64s(&case["out"]);
-        let mut out = vec![0.0; want.len()];
-        m.forward(&f64s(&case["x"]), &mut out).unwrap();
-        assert_close(&what, &out, &want, 1e-10);
-        let want = f64s(&case["grad"]);
-        let mut grad = vec![0.0; want.len()];
-        m.backward(&f64s(&case["g"]), &mut grad).unwrap();
-        assert_close(&format!("{what} backward"), &grad, &want, 1e-10);
+        let resolution = (m.lmax(), m.res_beta(), m.res_alpha());
+        check_case(
+            &what,
+            case,
+            resolution,
+            |x, o| m.forward(x, o),
+            |g, o| m.backward(g, o),
+        );
     }
 }
 

@@ -19,22 +19,10 @@ use equivariant::ops::{
 };
 use equivariant_testing::assert_close;
 
+use super::support::{tracked as tensor, values, wavy};
+
 fn irreps(s: &str) -> Irreps {
     s.parse().unwrap()
-}
-
-fn wavy(n: usize, phase: f64) -> Vec<f64> {
-    (0..n)
-        .map(|i| (i as f64 * 0.61 + phase).sin() * 1.2)
-        .collect()
-}
-
-fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, DType::F64)).require_grad()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
 }
 
 /// Plans in every connection mode, weighted and not, shared and per-row weights.

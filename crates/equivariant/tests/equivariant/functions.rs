@@ -4,7 +4,7 @@
 //! `[2, 3, dim]` inputs with 1-D shared weights; outputs and gradients at 1e-10 in f64.
 
 use burn::module::Param;
-use burn::tensor::{DType, Device, Tensor, TensorData, activation};
+use burn::tensor::{DType, Device, Tensor, activation};
 use equivariant::Error;
 use equivariant::math::torch_randn;
 use equivariant::nn::{Activation, FullyConnectedNet, Gate, NormActivation, ScalarFunction};
@@ -14,6 +14,8 @@ use equivariant::o3::{
 use equivariant::util::test::{Representation, assert_equivariant};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
+
+use super::support::{tensor, values};
 
 /// The fixture's functions, written with burn ops as the script writes them with torch's.
 fn function(name: &str) -> ScalarFunction {
@@ -28,14 +30,6 @@ fn function(name: &str) -> ScalarFunction {
         other => panic!("no function {other}"),
     };
     f.unwrap()
-}
-
-fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, DType::F64))
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
 }
 
 /// `case[key]` as a tracked `[2, 3, width]` input (the fixture's `shape` leading axes).

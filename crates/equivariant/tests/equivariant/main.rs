@@ -12,5 +12,6 @@ mod nequip;
 mod nn;
 mod s2;
 mod so3;
+mod support;
 mod tensor_product;
 mod tetris;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
+use burn::tensor::{DType, Device, Gradients, Tensor};
 use equivariant::Error;
 use equivariant::graph::Graph;
 use equivariant::nn::models::gate_points_2101::{Network, NetworkConfig};
@@ -18,13 +18,7 @@ use equivariant::util::test::{Representation, assert_equivariant};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
-fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, DType::F64))
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
-}
+use super::support::{tensor, values};
 
 fn rows(case: &Value, key: &str, width: usize, device: &Device) -> Tensor<2> {
     let v = f64s(&case[key]);

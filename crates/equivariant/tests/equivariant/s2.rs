@@ -15,19 +15,7 @@ use equivariant::ops::grid_transform::{GridTransform, grid_transform};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
-fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, DType::F64)).require_grad()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
-}
-
-fn wavy(n: usize, phase: f64) -> Vec<f64> {
-    (0..n)
-        .map(|i| (i as f64 * 0.61 + phase).sin() * 1.2)
-        .collect()
-}
+use super::support::{tracked as tensor, values, wavy};
 
 #[test]
 fn grid_modules_equal_the_core_plans_with_their_gradients_natively_and_composed() {

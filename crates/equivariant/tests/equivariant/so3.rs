@@ -4,20 +4,17 @@
 //! gradients, round trips, equality with the core's `wigner_d`, finite differences and bad
 //! input.
 
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use equivariant::math::ActivationFunction;
 use equivariant::nn::SO3Activation;
 use equivariant::o3::{SO3Grid, wigner_d as core_wigner_d};
 use equivariant::ops::wigner_d;
 use equivariant_testing::{assert_close, f64s, load_fixture};
 
-fn tensor<const D: usize>(data: &[f64], shape: [usize; D]) -> Tensor<D> {
-    let device = Device::flex().autodiff();
-    Tensor::from_data(TensorData::new(data.to_vec(), shape), (&device, DType::F64)).require_grad()
-}
+use super::support::{tracked, values};
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
+fn tensor<const D: usize>(data: &[f64], shape: [usize; D]) -> Tensor<D> {
+    tracked(data, shape, &Device::flex().autodiff())
 }
 
 fn usize_of(v: &serde_json::Value) -> usize {
