@@ -135,7 +135,7 @@ pub fn bench_rtp(args: &RtpArgs) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     if args.json {
         println!(
-            "{{\"formula\": \"{}\", \"irreps\": \"{}\", \"build_ms\": {ms:.3}}}",
+            "{{\"formula\": {:?}, \"irreps\": {:?}, \"build_ms\": {ms:.3}}}",
             args.formula, args.irreps
         );
     } else {

@@ -33,6 +33,18 @@ pub struct SphericalTensor {
 /// A signal drawn as a surface ([`SphericalTensor::plot`]): the points `[res_beta,
 /// res_alpha + 1, 3]` (the first alpha repeated at the end, to close the surface; the
 /// first and last rows pulled to the poles) and the values `[res_beta, res_alpha + 1]`.
+///
+/// ```
+/// use equivariant_core::io::SphericalTensor;
+/// use equivariant_core::o3::{Normalization, Parity};
+/// let s = SphericalTensor::new(1, Parity::Even, Parity::Odd);
+/// let surface = s.plot(&[0.0, 0.0, 1.0, 0.0], None, 6, false, false, Normalization::Component)?;
+/// assert_eq!(surface.points.len(), surface.rows * surface.cols * 3);
+/// // The first row is the north pole (y = 1), where f = sqrt(3) y is largest.
+/// assert_eq!(&surface.points[..3], &[0.0, 1.0, 0.0]);
+/// assert!(surface.values[0] > 1.0);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SphereSurface {
     /// Rows (betas).
@@ -205,6 +217,10 @@ impl SphericalTensor {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn with_peaks_at(&self, vectors: &[f64], values: Option<&[f64]>) -> Result<Vec<f64>> {
+        if vectors.is_empty() {
+            // No peaks, whatever the parity (as e3nn).
+            return Ok(vec![0.0; self.dim()]);
+        }
         if self.irreps.entries()[0].ir.p != Parity::Even {
             return Err(Error::InvalidArgument {
                 name: "p_val",

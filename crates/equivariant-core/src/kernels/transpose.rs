@@ -3,7 +3,9 @@
 //! AVX2 registers (an [`Avx2Fma`] token proves the CPU has them); the rest, element by
 //! element.
 
-use super::simd::{Avx2Fma, as_f32, as_f32_mut};
+use super::simd::Avx2Fma;
+#[cfg(target_arch = "x86_64")]
+use super::simd::{as_f32, as_f32_mut};
 use crate::Real;
 
 /// `dst[j * dst_stride + i] = src[i * src_stride + j]` for `i < rows`, `j < cols`.

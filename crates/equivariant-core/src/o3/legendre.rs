@@ -34,12 +34,13 @@ pub(crate) struct LegendreRecursion {
 
 impl LegendreRecursion {
     pub fn new(lmax: u32) -> Self {
-        let n = ((lmax + 1) * (lmax + 2) / 2) as usize;
+        let lmax = lmax as usize;
+        let n = (lmax + 1) * (lmax + 2) / 2;
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
         for l in 1..=lmax {
             for m in 0..l {
                 let (lf, mf) = (l as f64, m as f64);
-                let at = (l * (l + 1) / 2 + m) as usize;
+                let at = l * (l + 1) / 2 + m;
                 a[at] = ((4.0 * lf * lf - 1.0) / (lf * lf - mf * mf)).sqrt();
                 if l >= m + 2 {
                     b[at] = ((2.0 * lf + 1.0) * (lf + mf - 1.0) * (lf - mf - 1.0)
@@ -48,8 +49,8 @@ impl LegendreRecursion {
                 }
             }
         }
-        let mut diagonal = vec![1.0; lmax as usize + 1];
-        for m in 1..=lmax as usize {
+        let mut diagonal = vec![1.0; lmax + 1];
+        for m in 1..=lmax {
             diagonal[m] = diagonal[m - 1] * ((2 * m + 1) as f64 / (2 * m) as f64).sqrt();
         }
         LegendreRecursion { a, b, diagonal }

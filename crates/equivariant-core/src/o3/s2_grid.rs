@@ -119,8 +119,8 @@ pub fn spherical_harmonics_s2_grid(
 /// e3nn's `_complete_lmax_res`: the `(lmax, res_beta, res_alpha)` a grid transform uses
 /// when some are not given. `res_beta` defaults to `2 (lmax + 1)` (the fewest betas that
 /// go to the sphere and back), `res_alpha` to `max(2 lmax + 1, res_beta - 1)`, `lmax` to
-/// the largest the resolution resolves. An odd `res_beta`, an `lmax` the betas cannot
-/// resolve (`lmax + 1 > res_beta / 2`) or nothing given is an
+/// the largest the resolution resolves. An odd `res_beta`, no alphas, an `lmax` the betas
+/// cannot resolve (`lmax + 1 > res_beta / 2`) or nothing given is an
 /// [`Error::InvalidArgument`].
 ///
 /// ```
@@ -162,6 +162,9 @@ pub fn complete_lmax_res(
             u32::try_from(most).map_err(|_| invalid(format!("lmax {most} is too large")))?
         }
     };
+    if res_alpha == 0 {
+        return Err(invalid("res_alpha 0: no alphas".into()));
+    }
     if !res_beta.is_multiple_of(2) {
         return Err(invalid(format!("res_beta {res_beta} is odd")));
     }
@@ -312,14 +315,15 @@ impl GridMap {
         ((self.lmax + 1) * (self.lmax + 1)) as usize
     }
 
-    /// One task's buffers, reused over its chunks (each step overwrites what it writes).
-    fn workspace<T: Real>(&self) -> Workspace<T> {
+    /// One task's buffers for chunks of at most `min(CHUNK, signals)` signals, reused over
+    /// its chunks (each step overwrites what it writes).
+    fn workspace<T: Real>(&self, signals: usize) -> Workspace<T> {
         let (l, ms) = (self.lmax as usize + 1, 2 * self.lmax as usize + 1);
-        let plane = self.res_beta * CHUNK;
+        let chunk = CHUNK.min(signals);
         Workspace {
-            x_m: vec![T::zero(); l * CHUNK],
-            y: vec![T::zero(); ms * plane],
-            g: vec![T::zero(); self.res_alpha * CHUNK],
+            x_m: vec![T::zero(); l * chunk],
+            y: vec![T::zero(); ms * self.res_beta * chunk],
+            g: vec![T::zero(); self.res_alpha * chunk],
         }
     }
 
@@ -365,7 +369,7 @@ impl GridMap {
         x.par_chunks(CHUNK * dim)
             .zip(grid.par_chunks_mut(CHUNK * cells))
             .for_each_init(
-                || self.workspace::<T>(),
+                || self.workspace::<T>(z),
                 |w, (x, grid)| {
                     let zc = x.len() / dim;
                     let plane = rb * zc;
@@ -393,8 +397,8 @@ impl GridMap {
                         );
                     }
                     // Per beta, the Fourier step `g_b [res_alpha, Z] = sha y[:, b, :]` into a
-                    // block small enough for the first-level cache, then transposed into the
-                    // grid in the grid's order (it streams to memory).
+                    // small block (in the first-level cache up to lmax ~16 in f32), then
+                    // transposed into the grid.
                     let g = &mut w.g[..ra * zc];
                     for b in 0..rb {
                         gemm::<T, false, false>(
@@ -435,13 +439,12 @@ impl GridMap {
         grid.par_chunks(CHUNK * cells)
             .zip(x.par_chunks_mut(CHUNK * dim))
             .for_each_init(
-                || self.workspace::<T>(),
+                || self.workspace::<T>(z),
                 |w, (grid, x)| {
                     let zc = x.len() / dim;
                     let plane = rb * zc;
-                    // Per beta, the grid's samples `g_b [res_alpha, Z]` (gathered in the
-                    // grid's order into a block in the first-level cache), then the transposed
-                    // Fourier step `y[:, b, :] = sha^T g_b`.
+                    // Per beta, the grid's samples `g_b [res_alpha, Z]` (transposed into a
+                    // small block), then the transposed Fourier step `y[:, b, :] = sha^T g_b`.
                     // The chunk's samples are read per beta, in strides of a signal; ask for
                     // them in memory order first, so that those reads find them in cache.
                     let per_line = (64 / std::mem::size_of::<T>()).max(1);

@@ -38,56 +38,70 @@ pub struct SO3GridPlan {
     lmax: u32,
     res: [usize; 3],
     dim: usize,
-    /// `D / sqrt(dim)`, `[dim, cells]` (to the grid) and `[cells, dim]` (its backward).
-    to: Vec<f64>,
-    to_t: Vec<f64>,
-    /// `w_b D sqrt(dim)`, `[cells, dim]` (from the grid) and `[dim, cells]` (its backward).
-    from: Vec<f64>,
-    from_t: Vec<f64>,
+    /// `D / sqrt(dim)`, `[cells, dim]`, and its transpose `[dim, cells]`: to the grid is
+    /// `x D^T / sqrt(dim)`, from it `(w g) D sqrt(dim)`.
+    d: Vec<f64>,
+    d_t: Vec<f64>,
+    /// `w_b dim` for each cell (the quadrature weight of its beta, and the two `sqrt(dim)`).
+    cell_weights: Vec<f64>,
 }
 
 impl SO3GridPlan {
     /// The grid of `2 resolution` betas and `round(2 aspect_ratio resolution)` alphas and
-    /// gammas (e3nn's default `aspect_ratio` is 2). A zero resolution or a non-positive
-    /// aspect ratio is an [`Error::InvalidArgument`].
+    /// gammas (halves to even, as Python rounds; e3nn's default `aspect_ratio` is 2). A
+    /// resolution and aspect ratio that give no alphas (zero, negative, NaN) or more samples
+    /// than memory can index are an [`Error::InvalidArgument`].
     ///
     /// ```
     /// use equivariant_core::o3::SO3GridPlan;
     /// assert_eq!(SO3GridPlan::new(2, 3, 2.0)?.res(), [12, 6, 12]);
+    /// assert_eq!(SO3GridPlan::new(1, 1, 1.25)?.res(), [2, 2, 2]); // round(2.5) = 2
     /// assert!(SO3GridPlan::new(2, 0, 2.0).is_err());
+    /// assert!(SO3GridPlan::new(2, 1, f64::INFINITY).is_err());
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn new(lmax: u32, resolution: usize, aspect_ratio: f64) -> Result<Self> {
-        let na = (2.0 * aspect_ratio * resolution as f64).round();
-        if resolution == 0 || na.is_nan() || na < 1.0 {
-            return Err(Error::InvalidArgument {
-                name: "resolution, aspect_ratio",
-                reason: format!(
-                    "resolution {resolution} and aspect ratio {aspect_ratio} give no grid"
-                ),
-            });
+        let invalid = |why: &str| Error::InvalidArgument {
+            name: "resolution, aspect_ratio",
+            reason: format!("resolution {resolution} and aspect ratio {aspect_ratio} {why}"),
+        };
+        let na = (2.0 * aspect_ratio * resolution as f64).round_ties_even();
+        if resolution == 0 || !na.is_finite() || na < 1.0 {
+            return Err(invalid("give no grid"));
         }
         let (nb, na) = (2 * resolution, na as usize);
+        let dim = (0..=lmax as usize)
+            .map(|l| (2 * l + 1) * (2 * l + 1))
+            .sum::<usize>();
+        let cells = na
+            .checked_mul(nb)
+            .and_then(|c| c.checked_mul(na))
+            .filter(|c| {
+                c.checked_mul(dim)
+                    .is_some_and(|n| n <= isize::MAX as usize / 8)
+            })
+            .ok_or_else(|| {
+                invalid(&format!(
+                    "give more samples than memory holds at lmax {lmax}"
+                ))
+            })?;
         let (betas, alphas) = s2_grid(nb, na);
         let weights: Vec<f64> = quadrature_weights(nb / 2)
             .into_iter()
             .map(|w| w * (nb * nb) as f64 / (na * na) as f64)
             .collect();
-        let dim = (0..=lmax as usize)
-            .map(|l| (2 * l + 1) * (2 * l + 1))
-            .sum::<usize>();
-        let cells = na * nb * na;
         let root = (dim as f64).sqrt();
-        let (mut to_t, mut from) = (vec![0.0; cells * dim], vec![0.0; cells * dim]);
+        let mut d = vec![0.0; cells * dim];
+        let mut cell_weights = vec![0.0; cells];
         for (a, &alpha) in alphas.iter().enumerate() {
             for (b, &beta) in betas.iter().enumerate() {
                 for (c, &gamma) in alphas.iter().enumerate() {
                     let cell = (a * nb + b) * na + c;
                     let f = flat_wigner(lmax, alpha, beta, gamma);
                     for (i, v) in f.into_iter().enumerate() {
-                        to_t[cell * dim + i] = v / root;
-                        from[cell * dim + i] = v * weights[b] * root;
+                        d[cell * dim + i] = v / root;
                     }
+                    cell_weights[cell] = weights[b] * dim as f64;
                 }
             }
         }
@@ -95,10 +109,9 @@ impl SO3GridPlan {
             lmax,
             res: [na, nb, na],
             dim,
-            to: transposed(&to_t, cells, dim),
-            to_t,
-            from_t: transposed(&from, cells, dim),
-            from,
+            d_t: transposed(&d, cells, dim),
+            d,
+            cell_weights,
         })
     }
 
@@ -154,7 +167,7 @@ impl SO3GridPlan {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn to_grid<T: Real>(&self, x: &[T], out: &mut [T]) -> Result<()> {
-        apply(x, out, &self.to, self.dim, self.cells())
+        apply(x, out, &self.d_t, self.dim, self.cells())
     }
 
     /// The gradient `[z, dim]` for `x` of [`to_grid`](Self::to_grid) given the gradient
@@ -169,7 +182,7 @@ impl SO3GridPlan {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn to_grid_backward<T: Real>(&self, grad: &[T], out: &mut [T]) -> Result<()> {
-        apply(grad, out, &self.to_t, self.cells(), self.dim)
+        apply(grad, out, &self.d, self.cells(), self.dim)
     }
 
     /// The coefficients `[z, dim]` of the samples `x` `[z, cells]`.
@@ -183,7 +196,15 @@ impl SO3GridPlan {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn from_grid<T: Real>(&self, x: &[T], out: &mut [T]) -> Result<()> {
-        apply(x, out, &self.from, self.cells(), self.dim)
+        let cells = self.cells();
+        check_len("samples [z, cells]", x.len() / cells * cells, x.len())?;
+        let mut weighted = x.to_vec();
+        for row in weighted.chunks_exact_mut(cells) {
+            for (v, &w) in row.iter_mut().zip(&self.cell_weights) {
+                *v *= T::from_f64(w);
+            }
+        }
+        apply(&weighted, out, &self.d, cells, self.dim)
     }
 
     /// The gradient `[z, cells]` for the samples of [`from_grid`](Self::from_grid) given the
@@ -198,7 +219,13 @@ impl SO3GridPlan {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn from_grid_backward<T: Real>(&self, grad: &[T], out: &mut [T]) -> Result<()> {
-        apply(grad, out, &self.from_t, self.dim, self.cells())
+        apply(grad, out, &self.d_t, self.dim, self.cells())?;
+        for row in out.chunks_exact_mut(self.cells()) {
+            for (v, &w) in row.iter_mut().zip(&self.cell_weights) {
+                *v *= T::from_f64(w);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -178,7 +178,7 @@ impl FromS2Grid {
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] for another grid.
+    /// [`Error::InvalidArgument`] for another grid.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -191,10 +191,14 @@ impl FromS2Grid {
     pub fn forward(&self, x: Tensor<3>) -> Result<Tensor<2>> {
         let [z, rb, ra] = x.dims();
         if [rb, ra] != self.res {
-            return Err(Error::ShapeMismatch {
-                what: "FromS2Grid x [z, res_beta, res_alpha]",
-                expected: self.res[0] * self.res[1],
-                got: rb * ra,
+            return Err(Error::InvalidArgument {
+                name: "x",
+                reason: format!(
+                    "FromS2Grid samples [z, res_beta, res_alpha] must be [z, {}, {}], got {:?}",
+                    self.res[0],
+                    self.res[1],
+                    x.dims()
+                ),
             });
         }
         Ok(grid_transform(

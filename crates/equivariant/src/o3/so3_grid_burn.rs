@@ -86,7 +86,7 @@ impl SO3Grid {
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] for another grid.
+    /// [`Error::InvalidArgument`] for another grid.
     ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
@@ -97,10 +97,13 @@ impl SO3Grid {
     pub fn from_grid(&self, x: Tensor<4>) -> Result<Tensor<2>> {
         let [z, a, b, c] = x.dims();
         if [a, b, c] != self.plan.res() {
-            return Err(Error::ShapeMismatch {
-                what: "SO3Grid samples [z, res_alpha, res_beta, res_gamma]",
-                expected: self.plan.cells(),
-                got: a * b * c,
+            return Err(Error::InvalidArgument {
+                name: "x",
+                reason: format!(
+                    "SO3Grid samples [z, res_alpha, res_beta, res_gamma] must be [z, {:?}], got {:?}",
+                    self.plan.res(),
+                    x.dims()
+                ),
             });
         }
         Ok(grid_transform(&self.from, x.reshape([z, a * b * c]), false))
