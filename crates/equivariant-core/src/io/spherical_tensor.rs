@@ -40,9 +40,10 @@ pub struct SphericalTensor {
 /// let s = SphericalTensor::new(1, Parity::Even, Parity::Odd);
 /// let surface = s.plot(&[0.0, 0.0, 1.0, 0.0], None, 6, false, false, Normalization::Component)?;
 /// assert_eq!(surface.points.len(), surface.rows * surface.cols * 3);
-/// // The first row is the north pole (y = 1), where f = sqrt(3) y is largest.
+/// // The first row is the north pole (y = 1), the last the south pole: f ~ y there.
 /// assert_eq!(&surface.points[..3], &[0.0, 1.0, 0.0]);
-/// assert!(surface.values[0] > 1.0);
+/// let last = surface.values.len() - 1;
+/// assert!(surface.values[0] > 0.5 && surface.values[last] < -0.5);
 /// # Ok::<(), equivariant_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
