@@ -192,6 +192,39 @@ fn batched_wigner_d_gradient_matches_finite_differences_at_high_degree() {
 }
 
 #[test]
+fn so3_activation_gradient_matches_finite_differences() {
+    let act = SO3Activation::new(1, 2, ActivationFunction::Tanh, 2, 2.0).unwrap();
+    let x: Vec<f64> = (0..2 * 10).map(|i| (i as f64 * 0.47).cos()).collect();
+    let w: Vec<f64> = (0..2 * 35).map(|i| (i as f64 * 0.29).sin()).collect();
+    let loss = |x: &[f64]| -> f64 {
+        let out = act.forward(tensor(x, [2, 10])).unwrap();
+        values(out).iter().zip(&w).map(|(a, b)| a * b).sum()
+    };
+    let xt = tensor(&x, [2, 10]);
+    let grads = act
+        .forward(xt.clone())
+        .unwrap()
+        .mul(tensor(&w, [2, 35]))
+        .sum()
+        .backward();
+    let analytic = values(xt.grad(&grads).unwrap());
+    let numeric: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let (mut p, mut m) = (x.clone(), x.clone());
+            p[i] += 1e-6;
+            m[i] -= 1e-6;
+            (loss(&p) - loss(&m)) / 2e-6
+        })
+        .collect();
+    assert_close(
+        "SO3Activation finite differences",
+        &analytic,
+        &numeric,
+        1e-7,
+    );
+}
+
+#[test]
 fn bad_input_is_a_typed_error() {
     let t = |n: usize| tensor(&vec![0.1; n], [n]);
     assert!(wigner_d(2, t(3), t(2), t(3)).is_err());
