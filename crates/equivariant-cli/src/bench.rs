@@ -17,7 +17,7 @@ use equivariant::o3::tensor_product::{
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-use crate::bench_signals::{RtpArgs, S2Args, bench_rtp, bench_s2};
+use crate::bench_signals::{RtpArgs, S2Args, ShArgs, bench_rtp, bench_s2, bench_sh};
 use crate::example::{features, positions, randn, tensor};
 use crate::timing::{interleaved_medians_ms, median_ms};
 
@@ -48,6 +48,9 @@ pub enum BenchCommand {
     S2(S2Args),
     /// The construction of e3nn's `ReducedTensorProducts` for a formula.
     Rtp(RtpArgs),
+    /// The spherical harmonics of every degree up to `--lmax` (normalized input, component
+    /// normalization): the values, and the values with their gradient.
+    Sh(ShArgs),
 }
 
 /// Options of `equivariant bench bandwidth`.
@@ -212,6 +215,7 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
         }
         BenchCommand::S2(args) => bench_s2(args),
         BenchCommand::Rtp(args) => bench_rtp(args),
+        BenchCommand::Sh(args) => bench_sh(args),
         BenchCommand::Tp(args) => {
             set_threads(args.threads)?;
             let names: Vec<&str> = if args.config == "all" {

@@ -1,9 +1,12 @@
-//! `equivariant bench s2` and `bench rtp`: the sphere-grid transforms and the construction
-//! of reduced tensor products, read by `tools/reference/compare_s2.py`.
+//! `equivariant bench s2`, `bench rtp` and `bench sh`: the sphere-grid transforms, the
+//! construction of reduced tensor products and the spherical harmonics, read by
+//! `tools/reference/compare_s2.py` and `compare_sh.py`.
 
 use std::collections::BTreeMap;
 
-use equivariant::o3::{FromS2GridPlan, Normalization, ReducedTensorProducts, ToS2GridPlan};
+use equivariant::o3::{
+    FromS2GridPlan, Normalization, ReducedTensorProducts, SphericalHarmonicsPlan, ToS2GridPlan,
+};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -53,6 +56,74 @@ pub struct RtpArgs {
     /// One JSON object instead of a line of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Options of `equivariant bench sh`.
+#[derive(clap::Args)]
+pub struct ShArgs {
+    /// The largest degree (every degree up to it is computed).
+    #[arg(long, default_value_t = 3)]
+    lmax: u32,
+    /// Vectors per call.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Run in f64 instead of f32.
+    #[arg(long)]
+    f64: bool,
+    /// One JSON object instead of a line of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The harmonics of degrees `0..=lmax` (normalized input, component normalization) of `n`
+/// uniform vectors in `[-1, 1]^3`: the values, and the values with their gradient (the
+/// Jacobian `[n, 3, dim]`, computed in the same pass).
+pub fn bench_sh(args: &ShArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.f64 {
+        run_sh::<f64>(args)
+    } else {
+        run_sh::<f32>(args)
+    }
+}
+
+fn run_sh<T: equivariant::Real>(args: &ShArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let ls: Vec<u32> = (0..=args.lmax).collect();
+    let sh = SphericalHarmonicsPlan::from_ls(&ls, true, Normalization::Component)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let vectors: Vec<T> = (0..3 * args.n)
+        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+        .collect();
+    let dim = sh.dim();
+    let (mut out, mut grad) = (
+        vec![T::zero(); args.n * dim],
+        vec![T::zero(); args.n * 3 * dim],
+    );
+    sh.compute_with_gradients(&vectors, &mut out, &mut grad)?;
+    let fwd = median_ms(args.reps, args.warmup, || sh.compute(&vectors, &mut out))?;
+    let fwd_bwd = median_ms(args.reps, args.warmup, || {
+        sh.compute_with_gradients(&vectors, &mut out, &mut grad)
+    })?;
+    let dtype = if args.f64 { "f64" } else { "f32" };
+    if args.json {
+        println!(
+            "{{\"lmax\": {}, \"n\": {}, \"dtype\": \"{dtype}\", \"ours_fwd_ms\": {fwd:.4}, \"ours_fwd_bwd_ms\": {fwd_bwd:.4}, \"threads\": {}}}",
+            args.lmax,
+            args.n,
+            rayon::current_num_threads()
+        );
+    } else {
+        println!(
+            "harmonics lmax {} of {} vectors, {dtype}: value {fwd:.3} ms, value + gradient {fwd_bwd:.3} ms",
+            args.lmax, args.n
+        );
+    }
+    Ok(())
 }
 
 /// `ToS2Grid` and `FromS2Grid` (component normalization) on `signals` random signals:
