@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use crate::bench_signals::{RtpArgs, S2Args, ShArgs, bench_rtp, bench_s2, bench_sh};
+
 use crate::example::{features, positions, randn, tensor};
 use crate::timing::{interleaved_medians_ms, median_ms};
 
@@ -160,6 +161,23 @@ pub struct ConvArgs {
     config: String,
 }
 
+/// The options of the benchmarks that time a kernel on random data (`tp`, `s2`, `sh`).
+#[derive(clap::Args)]
+pub struct KernelRunArgs {
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    pub reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Run in f64 instead of f32.
+    #[arg(long)]
+    pub f64: bool,
+    /// One JSON object per result instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Options of `equivariant bench tp`.
 #[derive(clap::Args)]
 pub struct TpArgs {
@@ -169,21 +187,11 @@ pub struct TpArgs {
     /// Rows (edges).
     #[arg(long, default_value_t = 10_000)]
     batch: usize,
-    /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 10)]
-    reps: usize,
-    /// Untimed repetitions first.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
-    /// Run in f64 instead of f32.
-    #[arg(long)]
-    f64: bool,
+    #[command(flatten)]
+    run: KernelRunArgs,
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(long)]
     threads: Option<usize>,
-    /// One JSON object per configuration instead of a table row.
-    #[arg(long)]
-    json: bool,
 }
 
 fn set_threads(threads: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
@@ -223,7 +231,7 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 vec![args.config.as_str()]
             };
-            if !args.json {
+            if !args.run.json {
                 println!(
                     "{:<16} {:>8} {:>12} {:>16} {:>12} {:>12} {:>16}",
                     "config",
@@ -237,7 +245,7 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
             }
             for name in names {
                 let tp = benchmark_config(name)?;
-                if args.f64 {
+                if args.run.f64 {
                     bench_tp::<f64>(name, &tp, args)?;
                 } else {
                     bench_tp::<f32>(name, &tp, args)?;
@@ -310,7 +318,7 @@ fn bench_tp<T: Real>(
     };
     let (x1, x2, w) = (randn(batch * d1), randn(batch * d2), randn(w_len));
     let mut out = vec![T::zero(); batch * d3];
-    let fwd_ms = median_ms(args.reps, args.warmup, || {
+    let fwd_ms = median_ms(args.run.reps, args.run.warmup, || {
         tp.forward(&x1, &x2, &w, &mut out)
     })?;
 
@@ -320,7 +328,7 @@ fn bench_tp<T: Real>(
         vec![T::zero(); w.len()],
     );
     let mut grad_out = vec![T::zero(); out.len()];
-    let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
+    let fwd_bwd_ms = median_ms(args.run.reps, args.run.warmup, || {
         tp.forward(&x1, &x2, &w, &mut out)?;
         // d sum(out^2) / d out = 2 out
         grad_out.iter_mut().zip(&out).for_each(|(g, &y)| *g = y + y);
@@ -339,10 +347,10 @@ fn bench_tp<T: Real>(
     let (module_fwd_ms, module_fwd_bwd_ms) = bench_tp_module(tp, [&x1, &x2, &w], args)?;
     let flops = 2.0 * tp.forward_macs_per_row() as f64 * batch as f64;
     let gflops = flops / (fwd_ms * 1e-3) / 1e9;
-    if args.json {
+    if args.run.json {
         println!(
             "{{\"config\": \"{name}\", \"batch\": {batch}, \"dtype\": \"{}\", \"ours_fwd_ms\": {fwd_ms:.4}, \"ours_fwd_bwd_ms\": {fwd_bwd_ms:.4}, \"module_fwd_ms\": {module_fwd_ms:.4}, \"module_fwd_bwd_ms\": {module_fwd_bwd_ms:.4}, \"fwd_flops\": {flops}, \"threads\": {}}}",
-            if args.f64 { "f64" } else { "f32" },
+            if args.run.f64 { "f64" } else { "f32" },
             rayon::current_num_threads()
         );
     } else {
@@ -364,7 +372,7 @@ fn bench_tp_module<T: Real>(
     let batch = args.batch;
     let rows = if tp.shared_weights() { 1 } else { batch };
     let module = equivariant::o3::TensorProduct::with_external_weights(tp.clone());
-    let dtype = if args.f64 { DType::F64 } else { DType::F32 };
+    let dtype = if args.run.f64 { DType::F64 } else { DType::F32 };
     let to_f64 = |v: &[T]| {
         v.iter()
             .map(|&x| <T as Real>::to_f64(x))
@@ -381,14 +389,14 @@ fn bench_tp_module<T: Real>(
     let weight = |w: Tensor<2>| (tp.weight_numel() > 0).then_some(w);
     let device = Device::flex();
     let [a, b, c] = inputs(&device);
-    let fwd_ms = median_ms(args.reps, args.warmup, || {
+    let fwd_ms = median_ms(args.run.reps, args.run.warmup, || {
         let out = module.forward(a.clone(), b.clone(), weight(c.clone()))?;
         std::hint::black_box(out);
         Ok(())
     })?;
     let device = Device::flex().autodiff();
     let [a, b, c] = inputs(&device).map(|t| t.require_grad());
-    let fwd_bwd_ms = median_ms(args.reps, args.warmup, || {
+    let fwd_bwd_ms = median_ms(args.run.reps, args.run.warmup, || {
         let out = module.forward(a.clone(), b.clone(), weight(c.clone()))?;
         let grads = out.powi_scalar(2).sum().backward();
         std::hint::black_box([a.grad(&grads), b.grad(&grads), c.grad(&grads)]);

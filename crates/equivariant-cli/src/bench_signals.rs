@@ -10,6 +10,7 @@ use equivariant::o3::{
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::bench::KernelRunArgs;
 use crate::timing::median_ms;
 
 /// Options of `equivariant bench s2`.
@@ -27,18 +28,8 @@ pub struct S2Args {
     /// Alphas of the grid (default: e3nn's, max(2 lmax + 1, res_beta - 1)).
     #[arg(long)]
     res_alpha: Option<usize>,
-    /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 10)]
-    reps: usize,
-    /// Untimed repetitions first.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
-    /// Run in f64 instead of f32.
-    #[arg(long)]
-    f64: bool,
-    /// One JSON object instead of a line of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: KernelRunArgs,
 }
 
 /// Options of `equivariant bench rtp`.
@@ -67,25 +58,15 @@ pub struct ShArgs {
     /// Vectors per call.
     #[arg(long, default_value_t = 100_000)]
     n: usize,
-    /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 10)]
-    reps: usize,
-    /// Untimed repetitions first.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
-    /// Run in f64 instead of f32.
-    #[arg(long)]
-    f64: bool,
-    /// One JSON object instead of a line of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: KernelRunArgs,
 }
 
 /// The harmonics of degrees `0..=lmax` (normalized input, component normalization) of `n`
 /// uniform vectors in `[-1, 1]^3`: the values, and the values with their gradient (the
 /// Jacobian `[n, 3, dim]`, computed in the same pass).
 pub fn bench_sh(args: &ShArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if args.f64 {
+    if args.run.f64 {
         run_sh::<f64>(args)
     } else {
         run_sh::<f32>(args)
@@ -105,12 +86,14 @@ fn run_sh<T: equivariant::Real>(args: &ShArgs) -> Result<(), Box<dyn std::error:
         vec![T::zero(); args.n * 3 * dim],
     );
     sh.compute_with_gradients(&vectors, &mut out, &mut grad)?;
-    let fwd = median_ms(args.reps, args.warmup, || sh.compute(&vectors, &mut out))?;
-    let fwd_bwd = median_ms(args.reps, args.warmup, || {
+    let fwd = median_ms(args.run.reps, args.run.warmup, || {
+        sh.compute(&vectors, &mut out)
+    })?;
+    let fwd_bwd = median_ms(args.run.reps, args.run.warmup, || {
         sh.compute_with_gradients(&vectors, &mut out, &mut grad)
     })?;
-    let dtype = if args.f64 { "f64" } else { "f32" };
-    if args.json {
+    let dtype = if args.run.f64 { "f64" } else { "f32" };
+    if args.run.json {
         println!(
             "{{\"lmax\": {}, \"n\": {}, \"dtype\": \"{dtype}\", \"ours_fwd_ms\": {fwd:.4}, \"ours_fwd_bwd_ms\": {fwd_bwd:.4}, \"threads\": {}}}",
             args.lmax,
@@ -129,7 +112,7 @@ fn run_sh<T: equivariant::Real>(args: &ShArgs) -> Result<(), Box<dyn std::error:
 /// `ToS2Grid` and `FromS2Grid` (component normalization) on `signals` random signals:
 /// each direction's forward, and forward + backward.
 pub fn bench_s2(args: &S2Args) -> Result<(), Box<dyn std::error::Error>> {
-    if args.f64 {
+    if args.run.f64 {
         run_s2::<f64>(args)
     } else {
         run_s2::<f32>(args)
@@ -150,7 +133,7 @@ fn run_s2<T: equivariant::Real>(args: &S2Args) -> Result<(), Box<dyn std::error:
     let (z, dim, cells) = (args.signals, to.dim(), rb * ra);
     let (x, grid) = (randn(z * dim), randn(z * cells));
     let (mut out_grid, mut out_x) = (vec![T::zero(); z * cells], vec![T::zero(); z * dim]);
-    let (reps, warmup) = (args.reps, args.warmup);
+    let (reps, warmup) = (args.run.reps, args.run.warmup);
     // Every direction untimed before any is timed, so that no timing pays for first
     // touches of the buffers.
     for _ in 0..warmup.max(1) {
@@ -169,8 +152,8 @@ fn run_s2<T: equivariant::Real>(args: &S2Args) -> Result<(), Box<dyn std::error:
         from.forward(&grid, &mut out_x)?;
         from.backward(&x, &mut out_grid)
     })?;
-    let dtype = if args.f64 { "f64" } else { "f32" };
-    if args.json {
+    let dtype = if args.run.f64 { "f64" } else { "f32" };
+    if args.run.json {
         println!(
             "{{\"lmax\": {}, \"signals\": {z}, \"res_beta\": {rb}, \"res_alpha\": {ra}, \"dtype\": \"{dtype}\", \"to_fwd_ms\": {to_fwd:.4}, \"to_fwd_bwd_ms\": {to_fwd_bwd:.4}, \"from_fwd_ms\": {from_fwd:.4}, \"from_fwd_bwd_ms\": {from_fwd_bwd:.4}, \"threads\": {}}}",
             args.lmax,

@@ -340,11 +340,13 @@ impl SphericalTensor {
         let nearest: Vec<usize> = grid
             .chunks_exact(3)
             .map(|g| {
+                // The first of the nearest, as torch's argmin.
                 let distance = |d: &[f64; 3]| (0..3).map(|k| (g[k] - d[k]).powi(2)).sum::<f64>();
-                let mut best = 0;
+                let (mut best, mut closest) = (0, f64::INFINITY);
                 for (j, d) in directions.iter().enumerate() {
-                    if distance(d) < distance(&directions[best]) {
-                        best = j;
+                    let r = distance(d);
+                    if r < closest {
+                        (best, closest) = (j, r);
                     }
                 }
                 best

@@ -61,6 +61,13 @@ pub(crate) fn transpose<T: Real>(
     }
 }
 
+/// `a [rows, cols]` (row-major) transposed into a new `[cols, rows]` buffer.
+pub(crate) fn transposed<T: Real>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut t = vec![T::zero(); a.len()];
+    transpose(None, (rows, cols), a, cols, &mut t, rows);
+    t
+}
+
 /// The 8 x 8 blocks of [`transpose`] for `i < rows`, `j < cols` (multiples of 8), each
 /// loaded as eight rows, transposed in registers and stored as eight rows.
 ///

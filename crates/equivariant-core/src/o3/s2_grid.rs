@@ -23,7 +23,7 @@ use super::spherical_harmonics::Normalization;
 use crate::error::check_len;
 use crate::kernels::gemm::{Rows, gemm};
 use crate::kernels::simd::{Avx2Fma, prefetch_line};
-use crate::kernels::transpose::transpose;
+use crate::kernels::transpose::{transpose, transposed};
 use crate::{Error, Real, Result};
 
 /// Signals per parallel task.
@@ -274,13 +274,6 @@ fn cast<T: Real>(a: &[f64]) -> Vec<T> {
     a.iter().map(|&v| T::from_f64(v)).collect()
 }
 
-/// `a [rows, cols]` transposed, in `T`.
-fn transposed<T: Real>(a: &[f64], rows: usize, cols: usize) -> Vec<T> {
-    let mut t = vec![T::zero(); a.len()];
-    transpose(None, (rows, cols), &cast::<T>(a), cols, &mut t, rows);
-    t
-}
-
 impl GridMap {
     /// The map with weights `scale[b] * norm[l] * P^l_|m|(beta_b)`.
     fn new(lmax: u32, res_beta: usize, res_alpha: usize, norm: &[f64], scale: &[f64]) -> Self {
@@ -334,10 +327,10 @@ impl GridMap {
             shb_t: self
                 .shb
                 .iter()
-                .map(|t| transposed(t, self.res_beta, t.len() / self.res_beta.max(1)))
+                .map(|t| transposed(&cast::<T>(t), self.res_beta, t.len() / self.res_beta.max(1)))
                 .collect(),
             sha: cast(&self.sha),
-            sha_t: transposed(&self.sha, self.res_alpha, ms),
+            sha_t: transposed(&cast::<T>(&self.sha), self.res_alpha, ms),
         }
     }
 

@@ -11,7 +11,7 @@ use super::s2_grid::{quadrature_weights, s2_grid};
 use super::wigner_d::flat_wigner;
 use crate::error::check_len;
 use crate::kernels::matmul;
-use crate::kernels::transpose::transpose;
+use crate::kernels::transpose::transposed;
 use crate::{Error, Real, Result};
 
 /// Signals per parallel task.
@@ -227,13 +227,6 @@ impl SO3GridPlan {
         }
         Ok(())
     }
-}
-
-/// `a [rows, cols]` transposed.
-fn transposed(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    let mut t = vec![0.0; a.len()];
-    transpose(None, (rows, cols), a, cols, &mut t, rows);
-    t
 }
 
 /// `out [z, n] = x [z, k] m [k, n]`, in parallel over chunks of rows.
