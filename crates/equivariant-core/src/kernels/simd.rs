@@ -124,3 +124,20 @@ pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
     is_f32::<T>()
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
 }
+
+/// `s` as `f64`, where `T` is `f64` (`None` otherwise): for the `f64` paths of kernels
+/// generic over the float type.
+#[inline(always)]
+pub(crate) fn as_f64<T: 'static>(s: &[T]) -> Option<&[f64]> {
+    let is_f64 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>();
+    // SAFETY: `T` is `f64` (same type id), so this reinterprets the slice as what it is.
+    is_f64.then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f64, s.len()) })
+}
+
+/// [`as_f64`] for a mutable slice.
+#[inline(always)]
+pub(crate) fn as_f64_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f64]> {
+    let is_f64 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>();
+    // SAFETY: as in `as_f64`; the borrow is moved into the result.
+    is_f64.then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f64, s.len()) })
+}

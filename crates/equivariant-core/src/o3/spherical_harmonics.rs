@@ -27,6 +27,8 @@ use rayon::prelude::*;
 
 use super::irreps::{Irrep, Irreps, MulIr, Parity};
 use super::legendre::LegendreRecursion;
+use crate::kernels::simd::Avx2Fma;
+use crate::kernels::transpose::transpose;
 use crate::real::dual::Dual;
 use crate::{Error, Real, Result};
 
@@ -136,6 +138,10 @@ pub struct SphericalHarmonicsPlan {
     b: Vec<f64>,
     /// `P~_m^m` for each `m`.
     diagonal: Vec<f64>,
+    /// The asked degrees as runs of consecutive degrees: `(first component, first output
+    /// column, length)`. A run is contiguous both in the lane-major scratch and in an
+    /// output row, so it is stored as one transpose (`0..=lmax` is a single run).
+    runs: Vec<(usize, usize, usize)>,
 }
 
 impl SphericalHarmonicsPlan {
@@ -201,7 +207,18 @@ impl SphericalHarmonicsPlan {
             .collect::<Irreps>()
             .simplify();
         let LegendreRecursion { a, b, diagonal } = LegendreRecursion::new(lmax);
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        let mut at = 0;
+        for &l in &ls {
+            let (src, d) = ((l * l) as usize, 2 * l as usize + 1);
+            match runs.last_mut() {
+                Some((first, _, len)) if *first + *len == src => *len += d,
+                _ => runs.push((src, at, d)),
+            }
+            at += d;
+        }
         Ok(SphericalHarmonicsPlan {
+            runs,
             ls,
             lmax,
             irreps_in: Irrep::new(1, input_p).into(),
@@ -307,12 +324,7 @@ impl SphericalHarmonicsPlan {
         let tables = self.tables::<T>();
         out.par_chunks_mut(CHUNK * dim)
             .zip(vectors.par_chunks(CHUNK * 3))
-            .for_each(|(out, vectors)| {
-                let mut s = LaneScratch::new(self.lmax, false);
-                for (out, v) in out.chunks_mut(LANES * dim).zip(vectors.chunks(LANES * 3)) {
-                    self.block::<T, false>(&tables, v, out, &mut [], &mut s);
-                }
-            });
+            .for_each(|(out, vectors)| self.task::<T, false>(&tables, vectors, out, &mut []));
         Ok(())
     }
 
@@ -346,16 +358,7 @@ impl SphericalHarmonicsPlan {
         out.par_chunks_mut(CHUNK * dim)
             .zip(grad.par_chunks_mut(CHUNK * 3 * dim))
             .zip(vectors.par_chunks(CHUNK * 3))
-            .for_each(|((out, grad), vectors)| {
-                let mut s = LaneScratch::new(self.lmax, true);
-                for ((out, grad), v) in out
-                    .chunks_mut(LANES * dim)
-                    .zip(grad.chunks_mut(LANES * 3 * dim))
-                    .zip(vectors.chunks(LANES * 3))
-                {
-                    self.block::<T, true>(&tables, v, out, grad, &mut s);
-                }
-            });
+            .for_each(|((out, grad), vectors)| self.task::<T, true>(&tables, vectors, out, grad));
         Ok(())
     }
 
@@ -544,14 +547,70 @@ impl SphericalHarmonicsPlan {
                 .map(|l| T::from_f64(self.normalization.factor(l)))
                 .collect(),
             sqrt2: T::from_f64(std::f64::consts::SQRT_2),
+            avx2: Avx2Fma::detect(),
+        }
+    }
+
+    /// The blocks of one parallel task: `vectors` `[n, 3]` into `out` `[n, dim]` (and, with
+    /// `GRAD`, `grad` `[n, 3, dim]`), compiled for AVX2 and FMA where `t` holds their token
+    /// (the lane loops then run eight f32 or four f64 wide, instead of SSE2's four or two).
+    fn task<T: Real, const GRAD: bool>(
+        &self,
+        t: &Tables<T>,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(token) = t.avx2 {
+            // SAFETY: `token` proves the CPU has the AVX2 and FMA `task_avx2` is compiled
+            // for.
+            return unsafe { self.task_avx2::<T, GRAD>(token, t, vectors, out, grad) };
+        }
+        self.blocks::<T, GRAD>(t, vectors, out, grad)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn task_avx2<T: Real, const GRAD: bool>(
+        &self,
+        _token: Avx2Fma,
+        t: &Tables<T>,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) {
+        self.blocks::<T, GRAD>(t, vectors, out, grad)
+    }
+
+    /// [`task`](Self::task) for the instruction set of the caller.
+    #[inline(always)]
+    fn blocks<T: Real, const GRAD: bool>(
+        &self,
+        t: &Tables<T>,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) {
+        let dim = self.dim();
+        let mut s = LaneScratch::new(self.lmax, GRAD);
+        let blocks = out.chunks_mut(LANES * dim).zip(vectors.chunks(LANES * 3));
+        if GRAD {
+            for ((out, v), grad) in blocks.zip(grad.chunks_mut(LANES * 3 * dim)) {
+                self.block::<T, true>(t, v, out, grad, &mut s);
+            }
+        } else {
+            for (out, v) in blocks {
+                self.block::<T, false>(t, v, out, &mut [], &mut s);
+            }
         }
     }
 
     /// Up to [`LANES`] vectors at once, structure of arrays: the recursion runs across lanes
     /// into lane-major buffers (`[component][lane]`, contiguous, so the loops vectorize and
     /// the dependency chain of the recursion is hidden by independent lanes); the asked
-    /// degrees are then stored row by row.
-    #[inline]
+    /// degrees are then stored as transposes of those buffers, a run of degrees at a time.
+    #[inline(always)]
     fn block<T: Real, const GRAD: bool>(
         &self,
         t: &Tables<T>,
@@ -565,26 +624,25 @@ impl SphericalHarmonicsPlan {
         let zero = T::zero();
         // The standard frame (X, Y, Z) = (z, x, y) of the (normalized) vectors.
         let (mut cx, mut cy, mut cz) = ([zero; LANES], [zero; LANES], [zero; LANES]);
-        let mut inv_norm = [T::one(); LANES];
-        let mut project = [false; LANES];
         for (i, v) in vectors.chunks_exact(3).enumerate() {
-            let (mut x, mut y, mut z) = (v[0], v[1], v[2]);
-            if self.normalize {
-                let norm = (x * x + y * y + z * z).sqrt();
-                let eps = T::from_f64(NORMALIZE_EPS);
-                project[i] = norm > eps;
-                inv_norm[i] = if project[i] {
-                    norm.recip()
-                } else {
-                    eps.recip()
-                };
-                x *= inv_norm[i];
-                y *= inv_norm[i];
-                z *= inv_norm[i];
+            (cx[i], cy[i], cz[i]) = (v[2], v[0], v[1]);
+        }
+        // Normalized across lanes (so the square roots and divisions run as vectors);
+        // `projected[i]` is 1 where the vector was projected on the sphere, else 0 (the
+        // zero vector, or no normalization), for the gradient below.
+        let mut inv_norm = [T::one(); LANES];
+        let mut projected = [zero; LANES];
+        if self.normalize {
+            let eps = T::from_f64(NORMALIZE_EPS);
+            for i in 0..LANES {
+                let norm = (cy[i] * cy[i] + cz[i] * cz[i] + cx[i] * cx[i]).sqrt();
+                let project = norm > eps;
+                inv_norm[i] = if project { norm } else { eps }.recip();
+                projected[i] = if project { T::one() } else { zero };
+                cx[i] *= inv_norm[i];
+                cy[i] *= inv_norm[i];
+                cz[i] *= inv_norm[i];
             }
-            cx[i] = z;
-            cy[i] = x;
-            cz[i] = y;
         }
         let mut r2 = [zero; LANES];
         for i in 0..LANES {
@@ -638,76 +696,78 @@ impl SphericalHarmonicsPlan {
                         v[i] = f * p1[i];
                     }
                 } else {
-                    for i in 0..LANES {
-                        let fp = f * p1[i];
-                        s.value[pos][i] = fp * c[i];
-                        s.value[neg][i] = fp * sn[i];
-                    }
+                    let (vp, vn): ([T; LANES], [T; LANES]) = (
+                        std::array::from_fn(|i| f * p1[i] * c[i]),
+                        std::array::from_fn(|i| f * p1[i] * sn[i]),
+                    );
+                    (s.value[pos], s.value[neg]) = (vp, vn);
                 }
                 if !GRAD {
                     continue;
                 }
+                // Formed in local rows, then stored: written in place, the rows' bounds
+                // checks kept this loop from running as vectors.
+                let (mut gp, mut gn) = ([[zero; LANES]; 3], [[zero; LANES]; 3]);
                 for i in 0..LANES {
                     let fp = f * p1[i];
                     let ds = two * p1s[i] * f;
                     let dz = p1z[i] * f + cz[i] * ds;
                     if m == 0 {
-                        s.grad[0][pos][i] = cx[i] * ds;
-                        s.grad[1][pos][i] = cy[i] * ds;
-                        s.grad[2][pos][i] = dz;
+                        gp[0][i] = cx[i] * ds;
+                        gp[1][i] = cy[i] * ds;
+                        gp[2][i] = dz;
                     } else {
                         // d Re(X+iY)^m = m (Re_{m-1} dX - Im_{m-1} dY),
                         // d Im(X+iY)^m = m (Im_{m-1} dX + Re_{m-1} dY).
                         let (mc, ms) = (mf * c_prev[i] * fp, mf * s_prev[i] * fp);
-                        s.grad[0][pos][i] = cx[i] * ds * c[i] + mc;
-                        s.grad[1][pos][i] = cy[i] * ds * c[i] - ms;
-                        s.grad[2][pos][i] = dz * c[i];
-                        s.grad[0][neg][i] = cx[i] * ds * sn[i] + ms;
-                        s.grad[1][neg][i] = cy[i] * ds * sn[i] + mc;
-                        s.grad[2][neg][i] = dz * sn[i];
+                        gp[0][i] = cx[i] * ds * c[i] + mc;
+                        gp[1][i] = cy[i] * ds * c[i] - ms;
+                        gp[2][i] = dz * c[i];
+                        gn[0][i] = cx[i] * ds * sn[i] + ms;
+                        gn[1][i] = cy[i] * ds * sn[i] + mc;
+                        gn[2][i] = dz * sn[i];
+                    }
+                }
+                for (axis, (gp, gn)) in gp.into_iter().zip(gn).enumerate() {
+                    s.grad[axis][pos] = gp;
+                    if m > 0 {
+                        s.grad[axis][neg] = gn;
                     }
                 }
             }
         }
-        // Store the asked degrees, row by row.
-        for (i, row) in out.chunks_exact_mut(dim).take(nb).enumerate() {
-            let mut at = 0;
-            for &l in &self.ls {
-                let src = (l * l) as usize;
-                let d = 2 * l as usize + 1;
-                for (o, v) in row[at..at + d].iter_mut().zip(&s.value[src..src + d]) {
-                    *o = v[i];
-                }
-                at += d;
+        // Store the asked degrees: each run is the transpose of a lane-major block.
+        let store = |scratch: &[[T; LANES]], out: &mut [T], stride: usize| {
+            let scratch = scratch.as_flattened();
+            for &(src, at, len) in &self.runs {
+                let src = &scratch[src * LANES..];
+                transpose(t.avx2, (len, nb), src, LANES, &mut out[at..], stride);
             }
-        }
+        };
+        store(&s.value, out, dim);
         if !GRAD {
             return;
         }
-        for (i, g) in grad.chunks_exact_mut(3 * dim).take(nb).enumerate() {
-            // e3nn's frame: d/dx = d/dY, d/dy = d/dZ, d/dz = d/dX.
-            let u = [cy[i], cz[i], cx[i]];
-            let (gx, rest) = g.split_at_mut(dim);
-            let (gy, gz) = rest.split_at_mut(dim);
-            let mut at = 0;
-            for &l in &self.ls {
-                let src = (l * l) as usize;
-                let d = 2 * l as usize + 1;
-                // Through the normalization: Y is homogeneous of degree l, so
-                // (I - u u^T) grad Y(u) = grad Y(u) - l Y(u) u (Euler's theorem).
-                let lf = if project[i] {
-                    T::from_f64(l as f64)
-                } else {
-                    zero
-                };
-                for c in 0..d {
-                    let y = s.value[src + c][i] * lf;
-                    gx[at + c] = (s.grad[1][src + c][i] - y * u[0]) * inv_norm[i];
-                    gy[at + c] = (s.grad[2][src + c][i] - y * u[1]) * inv_norm[i];
-                    gz[at + c] = (s.grad[0][src + c][i] - y * u[2]) * inv_norm[i];
+        // Through the normalization: Y is homogeneous of degree l, so
+        // (I - u u^T) grad Y(u) = grad Y(u) - l Y(u) u (Euler's theorem); at the zero
+        // vector (not projected) the gradient is the unprojected one.
+        // e3nn's frame: d/dx = d/dY, d/dy = d/dZ, d/dz = d/dX (grad[1], [2], [0]).
+        let u = [&cx, &cy, &cz];
+        for (axis, u) in u.into_iter().enumerate() {
+            for l in 0..=self.lmax as usize {
+                let lf = T::from_f64(l as f64);
+                let k: [T; LANES] = std::array::from_fn(|i| lf * projected[i] * u[i]);
+                for c in l * l..(l + 1) * (l + 1) {
+                    let y = s.value[c];
+                    let g = &mut s.grad[axis][c];
+                    for i in 0..LANES {
+                        g[i] = (g[i] - y[i] * k[i]) * inv_norm[i];
+                    }
                 }
-                at += d;
             }
+        }
+        for (axis, frame) in [1, 2, 0].into_iter().enumerate() {
+            store(&s.grad[frame], &mut grad[axis * dim..], 3 * dim);
         }
     }
 }
@@ -738,6 +798,8 @@ struct Tables<T> {
     diagonal: Vec<T>,
     factor: Vec<T>,
     sqrt2: T,
+    /// The AVX2 the stores' transposes may use.
+    avx2: Option<Avx2Fma>,
 }
 
 /// The spherical harmonics of `vectors` (`[n, 3]`), shape `[n, dim]`: e3nn's
