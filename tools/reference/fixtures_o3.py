@@ -138,6 +138,9 @@ def spherical_harmonics_fixture():
             ls = list(range(lmax + 1))
             y = o3.spherical_harmonics(ls, x, normalize=normalize, normalization=normalization)
             out["cases"].append({"ls": ls, "normalize": normalize, "normalization": normalization, "values": tolist(y)})
+            # lmax 3 runs on explicit polynomials in ours, not on the recursion.
+            y = o3.spherical_harmonics([0, 1, 2, 3], x, normalize=normalize, normalization=normalization)
+            out["cases"].append({"ls": [0, 1, 2, 3], "normalize": normalize, "normalization": normalization, "values": tolist(y)})
     # Repeated and unordered degrees, and a pseudovector input.
     y = o3.spherical_harmonics([2, 0, 2, 1], x, normalize=True, normalization="component")
     out["cases"].append({"ls": [2, 0, 2, 1], "normalize": True, "normalization": "component", "values": tolist(y)})
@@ -145,15 +148,16 @@ def spherical_harmonics_fixture():
     out["pseudovector"] = {"irreps": "0e+1e+2e", "irreps_in": "1x1e", "values": tolist(y)}
     # Gradients by autograd: grad[i, a, k] = d y[i, k] / d x[i, a].
     grads = []
-    for normalize in (True, False):
-        xg = x[:6].clone().requires_grad_(True)
-        ls = list(range(9))
-        y = o3.spherical_harmonics(ls, xg, normalize=normalize, normalization="component")
-        g = torch.zeros(6, 3, y.shape[1])
-        for k in range(y.shape[1]):
-            (gk,) = torch.autograd.grad(y[:, k].sum(), xg, retain_graph=True)
-            g[:, :, k] = gk
-        grads.append({"ls": ls, "normalize": normalize, "normalization": "component", "grad": tolist(g)})
+    for lmax, normalization in ((8, "component"), (3, "component"), (3, "integral")):
+        for normalize in (True, False):
+            xg = x[:6].clone().requires_grad_(True)
+            ls = list(range(lmax + 1))
+            y = o3.spherical_harmonics(ls, xg, normalize=normalize, normalization=normalization)
+            g = torch.zeros(6, 3, y.shape[1])
+            for k in range(y.shape[1]):
+                (gk,) = torch.autograd.grad(y[:, k].sum(), xg, retain_graph=True)
+                g[:, :, k] = gk
+            grads.append({"ls": ls, "normalize": normalize, "normalization": normalization, "grad": tolist(g)})
     out["gradients"] = grads
     # e3nn at the zero vector: value and gradient (normalize=True).
     z = torch.zeros(1, 3, requires_grad=True)

@@ -69,7 +69,8 @@ fn gradients_match_e3nn_autograd() {
     for case in fixture["gradients"].as_array().unwrap() {
         let ls = ls_of(&case["ls"]);
         let normalize = case["normalize"].as_bool().unwrap();
-        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Component).unwrap();
+        let normalization: Normalization = case["normalization"].as_str().unwrap().parse().unwrap();
+        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, normalization).unwrap();
         let x = &x[..18];
         let mut out = vec![0.0; 6 * sh.dim()];
         let mut grad = vec![0.0; 3 * out.len()];
@@ -77,7 +78,7 @@ fn gradients_match_e3nn_autograd() {
         let expected = f64s(&case["grad"]);
         let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         assert_close(
-            &format!("gradient normalize={normalize}"),
+            &format!("gradient {ls:?} normalize={normalize} {normalization}"),
             &grad,
             &expected,
             1e-10 * scale,
