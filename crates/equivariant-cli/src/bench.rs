@@ -14,6 +14,7 @@ use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
 use equivariant::o3::tensor_product::{
     BENCHMARK_CONFIGS, TensorProductGradients, TensorProductPlan, benchmark_config,
 };
+use equivariant::util::on_pool;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -203,15 +204,25 @@ fn set_threads(threads: Option<usize>) -> Result<(), Box<dyn std::error::Error>>
     Ok(())
 }
 
+/// The graph benchmarks (`conv`, `train-step`, `model`) run on a worker of rayon's pool, as
+/// `equivariant md`, `train` and the calculators run their model calls ([`on_pool`]): the
+/// timed calls then measure the model, not a hand-over to the pool per parallel loop.
+fn on_worker(
+    bench: impl FnOnce() -> Result<(), Box<dyn std::error::Error>> + Send,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // The error crosses threads as its message (a boxed error need not be `Send`).
+    on_pool(|| bench().map_err(|e| e.to_string())).map_err(Into::into)
+}
+
 pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         BenchCommand::Conv(args) => {
             set_threads(args.graph.threads)?;
-            bench_conv(args)
+            on_worker(|| bench_conv(args))
         }
         BenchCommand::TrainStep(args) => {
             set_threads(args.graph.threads)?;
-            bench_train_step(args)
+            on_worker(|| bench_train_step(args))
         }
         BenchCommand::Bandwidth(args) => {
             set_threads(args.threads)?;
@@ -219,7 +230,7 @@ pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
         }
         BenchCommand::Model(args) => {
             set_threads(args.graph.threads)?;
-            bench_model(args)
+            on_worker(|| bench_model(args))
         }
         BenchCommand::S2(args) => bench_s2(args),
         BenchCommand::Rtp(args) => bench_rtp(args),

@@ -7,6 +7,7 @@ use std::path::Path;
 use burn::tensor::{DType, Device};
 use equivariant::nn::models::nequip::Nequip;
 use equivariant::potential::{AtomicGraph, Structure};
+use equivariant::util::on_pool;
 use equivariant_data::Frame;
 use equivariant_train::model::Trainable;
 use equivariant_train::{Result, checkpoint, dataset};
@@ -202,7 +203,9 @@ impl<M: Trainable> Calculator<M> {
 
     /// [`Prediction`] of the one structure of `graph`, counting the energies of `counted`.
     fn predict(&self, graph: &AtomicGraph, counted: Option<&[bool]>) -> Result<Prediction> {
-        let result = self.model.atomic_energy_forces(graph, counted)?;
+        // On rayon's pool: one hand-over per call instead of one per parallel kernel.
+        let model = &self.model;
+        let result = on_pool(|| model.atomic_energy_forces(graph, counted))?;
         let energies = values(result.atomic.to_data());
         let result = result.energy_forces;
         let stress = match graph.volumes()[0] {

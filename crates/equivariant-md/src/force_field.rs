@@ -6,6 +6,7 @@
 
 use burn::tensor::{DType, Device};
 use equivariant::potential::{AtomicGraph, Potential, Structure};
+use equivariant::util::on_pool;
 use equivariant::{Error, Result};
 
 /// The energy and forces of `model` at the positions of a moving structure.
@@ -136,9 +137,11 @@ impl<'a, P: Potential> ForceField<'a, P> {
         self.rebuilds
     }
 
-    /// The energy and forces on the current graph.
+    /// The energy and forces on the current graph, computed on rayon's pool (one hand-over
+    /// per step instead of one per parallel kernel: [`on_pool`]).
     fn compute(&mut self) -> Result<()> {
-        let result = self.model.energy_forces(&self.graph)?;
+        let (model, graph) = (&self.model, &self.graph);
+        let result = on_pool(|| model.energy_forces(graph))?;
         self.energy = result.energy.to_data().iter::<f64>().sum();
         let forces: Vec<f64> = result.forces.to_data().iter::<f64>().collect();
         self.forces = forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect();

@@ -4,6 +4,7 @@
 
 use burn::tensor::{DType, Device};
 use equivariant::potential::Potential;
+use equivariant::util::on_pool;
 
 use crate::Result;
 use crate::dataset::{Batch, Sample};
@@ -119,7 +120,7 @@ pub fn evaluate<P: Potential>(
     let mut force_pairs = Vec::new();
     for chunk in samples.chunks(batch_size.max(1)) {
         let batch = Batch::new(chunk, model.r_max(), device, dtype)?;
-        let result = model.energy_forces(&batch.graph)?;
+        let result = on_pool(|| model.energy_forces(&batch.graph))?;
         let energies: Vec<f64> = result.energy.to_data().iter::<f64>().collect();
         for ((e, e_ref), &n) in energies.iter().zip(&batch.energies).zip(&batch.counts) {
             energy.add((e - e_ref) / n.max(1) as f64);

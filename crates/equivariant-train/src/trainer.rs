@@ -16,6 +16,7 @@ use std::time::Instant;
 use burn::module::{ModuleMapper, Param, ParamId};
 use burn::tensor::{Device, Tensor, TensorData};
 use equivariant::forces::{EnergyForces, LossDerivatives};
+use equivariant::util::on_pool;
 use equivariant_data::{extxyz, split};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -425,18 +426,27 @@ pub fn train<M: Trainable>(
                     lr = cosine(t.learning_rate, t.lr_min, step, total_steps);
                 }
                 let mut loss = 0.0;
-                let step = model.training_gradients(
-                    &batch.graph,
-                    |result| {
-                        let (value, derivatives) =
-                            loss_and_derivatives(result, &batch, t.energy_weight, t.force_weight);
-                        loss = value;
-                        Ok(derivatives)
-                    },
-                    false,
-                )?;
+                // On rayon's pool: one hand-over per step instead of one per parallel kernel.
+                let step = on_pool(|| {
+                    model.training_gradients(
+                        &batch.graph,
+                        |result| {
+                            let (value, derivatives) = loss_and_derivatives(
+                                result,
+                                &batch,
+                                t.energy_weight,
+                                t.force_weight,
+                            );
+                            loss = value;
+                            Ok(derivatives)
+                        },
+                        false,
+                    )
+                })?;
                 loss_sum += loss;
-                model = optim.step(lr, model.clone(), &step.gradients);
+                // The gradients move to the worker (they are `Send`, not `Sync`).
+                let (current, gradients, optimizer) = (model.clone(), step.gradients, &mut optim);
+                model = on_pool(move || optimizer.step(lr, current, &gradients));
                 if let Some(ema) = ema.as_mut() {
                     ema.update(&model);
                 }

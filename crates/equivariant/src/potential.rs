@@ -548,6 +548,9 @@ fn check_no_zero_edge_named(
 /// virials and training gradients come with the trait. The edge vectors passed in are those
 /// of [`AtomicGraph::edge_vec`] (or a leaf of them that requires its gradient).
 ///
+/// A potential is `Sync`: its users evaluate it on a worker of rayon's pool
+/// ([`on_pool`](crate::util::on_pool)), so the parallel kernels inside start there.
+///
 /// ```
 /// use burn::tensor::{DType, Device, Tensor};
 /// use equivariant::potential::{AtomicGraph, Potential, Structure};
@@ -574,7 +577,7 @@ fn check_no_zero_edge_named(
 /// assert_eq!(result.forces.into_data().iter::<f64>().next(), Some(6.0));
 /// # Ok::<(), equivariant::Error>(())
 /// ```
-pub trait Potential {
+pub trait Potential: Sync {
     /// The cutoff radius: the graph the model needs.
     ///
     /// ```

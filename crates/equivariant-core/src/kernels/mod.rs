@@ -38,6 +38,7 @@ mod buffers;
 mod convolution;
 pub(crate) mod gemm;
 mod linear;
+mod pool;
 pub(crate) mod simd;
 mod tensor_product;
 pub(crate) mod transpose;
@@ -57,6 +58,7 @@ use buffers::{as_uninit, assume_init_vec, uninit_vec};
 use simd::Avx2Fma;
 
 pub use gemm::matmul;
+pub use pool::on_pool;
 pub use simd::{InstructionSet, with_instruction_set};
 
 /// [`TensorProductPlan::forward`] into a possibly uninitialized output, with the AVX2

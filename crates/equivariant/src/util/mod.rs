@@ -1,7 +1,10 @@
 //! Utilities, e3nn's `e3nn.util`: [`test`](mod@test) checks equivariance; [`cast`] changes the float
-//! type of a module's parameters (torch's `module.to(dtype)`).
+//! type of a module's parameters (torch's `module.to(dtype)`); [`on_pool`] runs a whole
+//! computation (a model's step) on rayon's pool, so its kernels start on a worker thread.
 
 pub mod test;
+
+pub use equivariant_core::kernels::on_pool;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Tensor};
