@@ -109,35 +109,44 @@ pub(crate) fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
+/// `s` as `[U]`, where `T` is `U` (`None` otherwise).
+#[inline(always)]
+fn same_type<T: 'static, U: 'static>(s: &[T]) -> Option<&[U]> {
+    let same = std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>();
+    // SAFETY: `T` is `U` (same type id), so this reinterprets the slice as what it is.
+    same.then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const U, s.len()) })
+}
+
+/// [`same_type`] for a mutable slice.
+#[inline(always)]
+fn same_type_mut<T: 'static, U: 'static>(s: &mut [T]) -> Option<&mut [U]> {
+    let same = std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>();
+    // SAFETY: as in `same_type`; the borrow is moved into the result.
+    same.then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut U, s.len()) })
+}
+
 /// `s` as `f32`, where `T` is `f32` (`None` otherwise): for the `f32`-only paths of
 /// kernels generic over the float type.
 #[inline(always)]
 pub(crate) fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
-    // SAFETY: `T` is `f32` (same type id), so this reinterprets the slice as what it is.
-    is_f32::<T>().then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
+    same_type(s)
 }
 
 /// [`as_f32`] for a mutable slice.
 #[inline(always)]
 pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: as in `as_f32`; the borrow is moved into the result.
-    is_f32::<T>()
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
+    same_type_mut(s)
 }
 
 /// `s` as `f64`, where `T` is `f64` (`None` otherwise): for the `f64` paths of kernels
 /// generic over the float type.
 #[inline(always)]
 pub(crate) fn as_f64<T: 'static>(s: &[T]) -> Option<&[f64]> {
-    let is_f64 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>();
-    // SAFETY: `T` is `f64` (same type id), so this reinterprets the slice as what it is.
-    is_f64.then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f64, s.len()) })
+    same_type(s)
 }
 
 /// [`as_f64`] for a mutable slice.
 #[inline(always)]
 pub(crate) fn as_f64_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f64]> {
-    let is_f64 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>();
-    // SAFETY: as in `as_f64`; the borrow is moved into the result.
-    is_f64.then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f64, s.len()) })
+    same_type_mut(s)
 }
