@@ -9,7 +9,9 @@
 
 #[cfg(doc)]
 use super::simd::InstructionSet;
-use super::simd::{Avx2Fma, is_f32};
+use super::simd::Avx2Fma;
+#[cfg(target_arch = "x86_64")]
+use super::simd::is_f32;
 use crate::error::check_len;
 use crate::{Real, Result};
 

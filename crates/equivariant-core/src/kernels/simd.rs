@@ -104,6 +104,7 @@ pub(crate) fn prefetch_line<T>(p: *const T) {
 }
 
 /// Whether `T` is `f32` (the type the intrinsic paths are written for).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
@@ -140,12 +141,14 @@ pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
 
 /// `s` as `f64`, where `T` is `f64` (`None` otherwise): for the `f64` paths of kernels
 /// generic over the float type.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_f64<T: 'static>(s: &[T]) -> Option<&[f64]> {
     same_type(s)
 }
 
 /// [`as_f64`] for a mutable slice.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_f64_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f64]> {
     same_type_mut(s)

@@ -32,6 +32,8 @@ pub(crate) fn transpose<T: Real>(
         dst.len() >= (cols - 1) * dst_stride + rows,
         "transpose: dst too short"
     );
+    // Set by the AVX2 blocks (x86-64 only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let (mut row_blocks, mut col_blocks) = (0, 0);
     #[cfg(target_arch = "x86_64")]
     if let (Some(token), Some(s), Some(d)) = (avx2, as_f32(src), as_f32_mut(dst)) {

@@ -617,6 +617,7 @@ impl TensorProductPlan {
                 dxz,
             );
         }
+        let _ = avx2;
         let inputs = [&nw.x[..], &nw.z, &nw.we];
         one_pairs_backward_lanes::<T, Lanes8<T, FMA>>(
             (),

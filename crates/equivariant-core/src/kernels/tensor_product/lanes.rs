@@ -19,7 +19,9 @@ use super::rows::{Coefficients, dims};
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
 use crate::kernels::gemm::{LANES, madd};
-use crate::kernels::simd::{Avx2Fma, is_f32, prefetch_line};
+use crate::kernels::simd::Avx2Fma;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{is_f32, prefetch_line};
 use crate::o3::tensor_product::{Contraction, PathPlan, Targets, TensorProductPlan};
 
 /// The inputs of a contracted lane kernel for one `v`: `(x1, w, y, v)`.
@@ -122,6 +124,8 @@ pub(super) fn rows_to_lanes<T: Real>(
     dst: &mut [Lane<T>],
 ) {
     let (src, dst) = (&src[..L * d], &mut dst[..d]);
+    // Advanced by the AVX2 blocks (x86-64 only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut j0 = 0;
     #[cfg(target_arch = "x86_64")]
     if let Some(token) = avx2
@@ -165,6 +169,8 @@ pub(super) fn lanes_to_rows<T: Real>(
     dst: &mut [MaybeUninit<T>],
 ) {
     let (src, dst) = (&src[..d], &mut dst[..L * d]);
+    // Advanced by the AVX2 blocks (x86-64 only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut j0 = 0;
     #[cfg(target_arch = "x86_64")]
     if let Some(token) = avx2
@@ -188,6 +194,7 @@ pub(super) fn lanes_to_rows<T: Real>(
 }
 
 /// How far ahead of the transpose [`rows_to_lanes`] prefetches each row, in values.
+#[cfg(target_arch = "x86_64")]
 const AHEAD: usize = 512;
 
 /// Writes the transpose of the 8 x 8 block whose row `r` is `rows[r][..8]`: its column `c`
