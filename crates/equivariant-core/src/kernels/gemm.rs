@@ -7,9 +7,9 @@
 //! `FMA` only chooses the arithmetic (`mul_add` is exact on any CPU); the explicit AVX2
 //! intrinsics run only with an [`Avx2Fma`] token.
 
+use super::simd::Avx2Fma;
 #[cfg(doc)]
 use super::simd::InstructionSet;
-use super::simd::Avx2Fma;
 #[cfg(target_arch = "x86_64")]
 use super::simd::is_f32;
 use crate::error::check_len;
