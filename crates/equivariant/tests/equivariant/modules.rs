@@ -23,13 +23,7 @@ use equivariant::util::test::{Representation, assert_equivariant};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
-fn tensor<const D: usize>(data: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data.to_vec(), shape), (device, DType::F64))
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
-}
+use super::support::{check_gradient, tensor, values};
 
 fn irreps(v: &Value) -> Irreps {
     v.as_str().unwrap().parse().unwrap()
@@ -657,38 +651,6 @@ fn safetensors_round_trip_keeps_every_parameter() {
     assert_eq!(running(&model), running(&loaded));
 }
 
-/// `d sum(f(x) * g) / dx` by burn's autodiff against central differences, f64.
-fn check_gradient(what: &str, f: impl Fn(Tensor<2>) -> Tensor<2>, x: &[f64], shape: [usize; 2]) {
-    let device = Device::flex().autodiff();
-    let xt = tensor(x, shape, &device).require_grad();
-    let out = f(xt.clone());
-    let g: Vec<f64> = (0..out.dims().iter().product::<usize>())
-        .map(|i| ((i * 7 + 3) % 11) as f64 / 11.0 - 0.4)
-        .collect();
-    let scalar = |y: Tensor<2>| {
-        let g = tensor(&g, y.dims(), &y.device());
-        y.mul(g).sum().into_scalar::<f64>()
-    };
-    let grads = out
-        .clone()
-        .mul(tensor(&g, out.dims(), &device))
-        .sum()
-        .backward();
-    let analytic = values(xt.grad(&grads).unwrap());
-    let h = 1e-6;
-    let numeric: Vec<f64> = (0..x.len())
-        .map(|i| {
-            let mut plus = x.to_vec();
-            let mut minus = x.to_vec();
-            plus[i] += h;
-            minus[i] -= h;
-            (scalar(f(tensor(&plus, shape, &device))) - scalar(f(tensor(&minus, shape, &device))))
-                / (2.0 * h)
-        })
-        .collect();
-    assert_close(what, &analytic, &numeric, 1e-6);
-}
-
 fn wavy(n: usize) -> Vec<f64> {
     (0..n)
         .map(|i| (i as f64 * 0.73 + 0.2).sin() * 1.3)
@@ -712,6 +674,7 @@ fn module_gradients_match_finite_differences() {
         |x| linear.forward(x, None).unwrap(),
         &wavy(4 * 9),
         [4, 9],
+        1e-6,
     );
     let gate = Gate::new(
         &"2x0e + 1x0o".parse().unwrap(),
@@ -733,6 +696,7 @@ fn module_gradients_match_finite_differences() {
         |x| gate.forward(x).unwrap(),
         &wavy(3 * dim),
         [3, dim],
+        1e-6,
     );
     let act = Activation::new(
         &"2x0e + 1x0o + 1x1o".parse().unwrap(),
@@ -748,6 +712,7 @@ fn module_gradients_match_finite_differences() {
         |x| act.forward(x).unwrap(),
         &wavy(3 * 6),
         [3, 6],
+        1e-6,
     );
     let extract = Extract::new(
         &"1x0e + 1x1o + 1x2e".parse().unwrap(),
@@ -760,6 +725,7 @@ fn module_gradients_match_finite_differences() {
         |x| Tensor::cat(extract.forward(x).unwrap(), 1),
         &wavy(3 * 9),
         [3, 9],
+        1e-6,
     );
     let norm_act = NormActivation::new(
         &"2x0e + 2x1o + 1x2e".parse().unwrap(),
@@ -776,6 +742,7 @@ fn module_gradients_match_finite_differences() {
         |x| norm_act.forward(x).unwrap(),
         &wavy(3 * 13),
         [3, 13],
+        1e-6,
     );
     let bn = BatchNormConfig::new(&"2x0e + 1x0o + 2x1o".parse().unwrap())
         .init(&device)
@@ -786,6 +753,7 @@ fn module_gradients_match_finite_differences() {
         |x| bn.forward(x).unwrap(),
         &wavy(5 * 9),
         [5, 9],
+        1e-6,
     );
     let sh = SphericalHarmonics::new(
         &"0e + 1o + 2e + 3o".parse().unwrap(),
@@ -798,6 +766,7 @@ fn module_gradients_match_finite_differences() {
         |x| sh.forward(x).unwrap(),
         &wavy(4 * 3),
         [4, 3],
+        1e-6,
     );
 }
 
@@ -948,6 +917,7 @@ fn scatter_mean_matches_core_and_finite_differences() {
         |t| scatter_mean(t, index_tensor(), 5),
         &x,
         [6, 2],
+        1e-6,
     );
 }
 

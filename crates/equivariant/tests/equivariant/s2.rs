@@ -15,7 +15,7 @@ use equivariant::ops::grid_transform::{GridTransform, grid_transform};
 use equivariant_testing::{assert_close, f64s, load_fixture};
 use serde_json::Value;
 
-use super::support::{tracked as tensor, values, wavy};
+use super::support::{check_gradient, tracked as tensor, values, wavy};
 
 #[test]
 fn grid_modules_equal_the_core_plans_with_their_gradients_natively_and_composed() {
@@ -175,33 +175,13 @@ fn s2_activation_gradient_matches_finite_differences() {
         Some(3),
     )
     .unwrap();
-    let device = Device::flex().autodiff();
-    let x = wavy(2 * 9, 0.2);
-    let w = wavy(2 * 16, 0.9);
-    let loss = |x: &[f64]| -> f64 {
-        let out = act
-            .forward(tensor(x, [2, 9], &Device::flex().autodiff()))
-            .unwrap();
-        values(out).iter().zip(&w).map(|(a, b)| a * b).sum()
-    };
-    let xt = tensor(&x, [2, 9], &device);
-    let grads = act
-        .forward(xt.clone())
-        .unwrap()
-        .mul(tensor(&w, [2, 16], &device))
-        .sum()
-        .backward();
-    let analytic = values(xt.grad(&grads).unwrap());
-    let h = 1e-6;
-    let numeric: Vec<f64> = (0..x.len())
-        .map(|i| {
-            let (mut p, mut m) = (x.clone(), x.clone());
-            p[i] += h;
-            m[i] -= h;
-            (loss(&p) - loss(&m)) / (2.0 * h)
-        })
-        .collect();
-    assert_close("S2Activation finite differences", &analytic, &numeric, 1e-7);
+    check_gradient(
+        "S2Activation finite differences",
+        |x| act.forward(x).unwrap(),
+        &wavy(2 * 9, 0.2),
+        [2, 9],
+        1e-7,
+    );
 }
 
 #[test]

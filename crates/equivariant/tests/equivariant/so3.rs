@@ -11,7 +11,7 @@ use equivariant::o3::{SO3Grid, wigner_d as core_wigner_d};
 use equivariant::ops::wigner_d;
 use equivariant_testing::{assert_close, f64s, load_fixture};
 
-use super::support::{tracked, values};
+use super::support::{check_gradient, tracked, values};
 
 fn tensor<const D: usize>(data: &[f64], shape: [usize; D]) -> Tensor<D> {
     tracked(data, shape, &Device::flex().autodiff())
@@ -195,31 +195,11 @@ fn batched_wigner_d_gradient_matches_finite_differences_at_high_degree() {
 fn so3_activation_gradient_matches_finite_differences() {
     let act = SO3Activation::new(1, 2, ActivationFunction::Tanh, 2, 2.0).unwrap();
     let x: Vec<f64> = (0..2 * 10).map(|i| (i as f64 * 0.47).cos()).collect();
-    let w: Vec<f64> = (0..2 * 35).map(|i| (i as f64 * 0.29).sin()).collect();
-    let loss = |x: &[f64]| -> f64 {
-        let out = act.forward(tensor(x, [2, 10])).unwrap();
-        values(out).iter().zip(&w).map(|(a, b)| a * b).sum()
-    };
-    let xt = tensor(&x, [2, 10]);
-    let grads = act
-        .forward(xt.clone())
-        .unwrap()
-        .mul(tensor(&w, [2, 35]))
-        .sum()
-        .backward();
-    let analytic = values(xt.grad(&grads).unwrap());
-    let numeric: Vec<f64> = (0..x.len())
-        .map(|i| {
-            let (mut p, mut m) = (x.clone(), x.clone());
-            p[i] += 1e-6;
-            m[i] -= 1e-6;
-            (loss(&p) - loss(&m)) / 2e-6
-        })
-        .collect();
-    assert_close(
+    check_gradient(
         "SO3Activation finite differences",
-        &analytic,
-        &numeric,
+        |x| act.forward(x).unwrap(),
+        &x,
+        [2, 10],
         1e-7,
     );
 }
