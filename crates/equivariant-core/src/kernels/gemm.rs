@@ -137,19 +137,65 @@ pub(crate) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
         }
         return;
     }
-    if packed::<T, f32, ACC>((m, n, k), a, b, c, ldc)
-        || packed::<T, f64, ACC>((m, n, k), a, b, c, ldc)
+    let a_strides = (a.stride, 1);
+    if packed::<T, f32, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
+        || packed::<T, f64, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
     {
         return;
     }
     gemm_blocked::<T, FMA, ACC, 4, 8>((m, n, k), a, b, c, ldc)
 }
 
+/// [`gemm`] with `a` given transposed: `c[i, j] = (c[i, j] if ACC) + sum_l a[l, i] b[l, j]`,
+/// `a` `[k, m]` rows `a.stride` apart. For a product whose natural `m` is small (16 output
+/// rows: one AVX-512 register of f32): with the long side as `m` the `gemm` crate runs its
+/// wider kernels.
+#[inline(always)]
+pub(crate) fn gemm_tn<T: Real, const FMA: bool, const ACC: bool>(
+    avx2: Option<Avx2Fma>,
+    (m, n, k): (usize, usize, usize),
+    a: Rows<'_, T>,
+    b: Rows<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return gemm::<T, FMA, ACC>(avx2, (m, n, 0), a, b, c, ldc);
+    }
+    assert!(
+        a.data.len() >= (k - 1) * a.stride + m,
+        "gemm_tn: a too short"
+    );
+    assert!(
+        b.data.len() >= (k - 1) * b.stride + n,
+        "gemm_tn: b too short"
+    );
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm_tn: c too short");
+    let a_strides = (1, a.stride);
+    if packed::<T, f32, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
+        || packed::<T, f64, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
+    {
+        return;
+    }
+    // Other `T` (dual numbers): `a` transposed into rows first.
+    let mut at = vec![T::zero(); m * k];
+    for (l, row) in a.data.chunks(a.stride.max(1)).take(k).enumerate() {
+        for (i, &v) in row[..m].iter().enumerate() {
+            at[i * k + l] = v;
+        }
+    }
+    let at = Rows {
+        data: &at,
+        stride: k,
+    };
+    gemm_blocked::<T, FMA, ACC, 4, 8>((m, n, k), at, b, c, ldc)
+}
+
 /// [`gemm`] by the `gemm` crate when `T` is `F` (`false`, nothing done, otherwise).
 #[inline(always)]
 fn packed<T: Real, F: Real + 'static, const ACC: bool>(
     (m, n, k): (usize, usize, usize),
-    a: Rows<'_, T>,
+    (a, (a_row, a_col)): (&[T], (usize, usize)),
     b: Rows<'_, T>,
     c: &mut [T],
     ldc: usize,
@@ -159,8 +205,8 @@ fn packed<T: Real, F: Real + 'static, const ACC: bool>(
     }
     let stride = |s: usize| isize::try_from(s).expect("a slice's stride fits isize");
     // SAFETY: `T` is `F` (same type id), so the casts reinterpret the slices as what they
-    // are; every element the product reads or writes is in bounds: rows `i < m` of `a`
-    // (`a.stride` apart, `k` each), rows `l < k` of `b` (`n` each) and rows `i < m` of `c`
+    // are; every element the product reads or writes is in bounds: `a[i, l]` at `i a_row +
+    // l a_col` for `i < m`, `l < k`, rows `l < k` of `b` (`n` each) and rows `i < m` of `c`
     // (`ldc` apart, `n` each), which the caller asserted; `c` does not alias `a` or `b` (it
     // is borrowed mutably). The crate checks the CPU's features itself before using them.
     unsafe {
@@ -172,9 +218,9 @@ fn packed<T: Real, F: Real + 'static, const ACC: bool>(
             1,
             stride(ldc),
             ACC,
-            a.data.as_ptr() as *const F,
-            1,
-            stride(a.stride),
+            a.as_ptr() as *const F,
+            stride(a_col),
+            stride(a_row),
             b.data.as_ptr() as *const F,
             1,
             stride(b.stride),
@@ -288,5 +334,65 @@ fn gemm_blocked<T: Real, const FMA: bool, const ACC: bool, const R: usize, const
             j += C;
         }
         i += R;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::real::dual::Dual;
+
+    /// `gemm_tn` on `a` (`[k, m]`, row stride `m + 1`) equals `gemm` on `a` transposed
+    /// (exactly: the same products summed in the same order on the portable path; within
+    /// rounding on the packed one), overwriting and accumulating.
+    fn check<T: Real>(tol: f64) {
+        let value = |i: usize| T::from_f64(((i * 37 + 11) % 23) as f64 / 7.0 - 1.5);
+        for (m, n, k) in [(1, 1, 1), (5, 3, 7), (48, 16, 72), (17, 9, 4)] {
+            let stride = m + 1;
+            let a: Vec<T> = (0..k * stride).map(value).collect();
+            let b: Vec<T> = (0..k * n).map(|i| value(i + 5)).collect();
+            let mut at = vec![T::zero(); m * k];
+            for l in 0..k {
+                for i in 0..m {
+                    at[i * k + l] = a[l * stride + i];
+                }
+            }
+            for acc in [false, true] {
+                let start: Vec<T> = (0..m * n).map(|i| value(i + 9)).collect();
+                let (mut want, mut got) = (start.clone(), start);
+                let (a_rows, at_rows) = (
+                    Rows { data: &a, stride },
+                    Rows {
+                        data: &at,
+                        stride: k,
+                    },
+                );
+                let b_rows = Rows {
+                    data: &b,
+                    stride: n,
+                };
+                if acc {
+                    gemm::<T, false, true>(None, (m, n, k), at_rows, b_rows, &mut want, n);
+                    gemm_tn::<T, false, true>(None, (m, n, k), a_rows, b_rows, &mut got, n);
+                } else {
+                    gemm::<T, false, false>(None, (m, n, k), at_rows, b_rows, &mut want, n);
+                    gemm_tn::<T, false, false>(None, (m, n, k), a_rows, b_rows, &mut got, n);
+                }
+                for (w, g) in want.iter().zip(&got) {
+                    let (w, g) = (Real::to_f64(*w), Real::to_f64(*g));
+                    assert!(
+                        (w - g).abs() <= tol * (1.0 + w.abs()),
+                        "{m}x{n}x{k}: {g} != {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_tn_equals_gemm_of_the_transpose() {
+        check::<f32>(1e-5);
+        check::<f64>(1e-13);
+        check::<Dual>(0.0);
     }
 }

@@ -36,10 +36,11 @@ use rayon::prelude::*;
 use crate::Real;
 use crate::graph::EdgeIndex;
 use crate::kernels::buffers::EdgeRows;
-use crate::kernels::gemm::{LANES, Rows, axpy, gemm, lane_sum, lane_sums8, mul_acc};
+use crate::kernels::gemm::{LANES, Rows, axpy, gemm, gemm_tn, lane_sum, lane_sums8, mul_acc};
 use crate::kernels::simd::{Avx2Fma, prefetch_line};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::{as_f32, as_f32_mut};
+use crate::kernels::transpose::transpose;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::vec8::F32x8;
 use crate::kernels::vec8::{Lanes8, Vec8};
@@ -136,10 +137,9 @@ struct Plan<T> {
     lp: Vec<Vec<T>>,
     lpt: Vec<Vec<T>>,
     /// The pairs of `One` paths; the weight index of each row of `W` (`nq` of them), and
-    /// `L` restricted to those columns, `L_one` `[width][nq]` and `L_one^T` `[nq][width]`.
+    /// `L` restricted to those columns, transposed: `L_one^T` `[nq][width]`.
     ones: Vec<OnePair>,
     one_q: Vec<usize>,
-    lone: Vec<T>,
     lone_t: Vec<T>,
 }
 
@@ -229,10 +229,9 @@ impl<T: Real> Plan<T> {
             }
         }
         let nq = one_q.len();
-        let (mut lone, mut lone_t) = (vec![T::zero(); width * nq], vec![T::zero(); nq * width]);
+        let mut lone_t = vec![T::zero(); nq * width];
         for (j, &q) in one_q.iter().enumerate() {
             for k in 0..width {
-                lone[k * nq + j] = linear[k * numel + q];
                 lone_t[j * width + k] = linear[k * numel + q];
             }
         }
@@ -246,7 +245,6 @@ impl<T: Real> Plan<T> {
             lpt,
             ones,
             one_q,
-            lone,
             lone_t,
         }
     }
@@ -278,6 +276,8 @@ struct NodeWork<T> {
     ht: Vec<T>,
     /// The per-edge weights of the `One` pairs, `W^T = L_one^T H^T`, `[nq][np]`.
     we: Vec<T>,
+    /// The gathered `x2` rows, `[edges][d2]`, before their transpose into `y`.
+    by_edge: Vec<T>,
 }
 
 /// Per-task buffers of a chunk of nodes.
@@ -291,17 +291,17 @@ struct ChunkWork<T> {
     /// The scaled output gradients `[nodes][d_out]`, and a small block of them.
     gs: Vec<T>,
     tmp: Vec<T>,
-    /// Backward per node: `G^T`, `dT` `[rows][np]`, `dH^T` `[width][np]`, `dx` `[d1][np]`,
-    /// `dY` `[z_rows][np]`, `dx2` `[d2][np]`.
-    gt: Vec<T>,
+    /// Backward per node: `dT` `[rows][np]`, `dx` `[d1][np]`, `dY` `[z_rows][np]`, `dx2`
+    /// `[d2][np]`.
     dt: Vec<T>,
-    dht: Vec<T>,
     dx: Vec<T>,
     dz: Vec<T>,
     dy: Vec<T>,
     /// `One` pairs: `dL/dW^T` `[nq][np]`; the chunk's `dL/dL_one^T` `[nq][width]`.
     dw: Vec<T>,
     dlone: Vec<T>,
+    /// A node's edge gradients by edge, `[edges][width]`, on their way to the edges' rows.
+    by_edge: Vec<T>,
 }
 
 /// `v` resized to `len` zeros.
@@ -359,27 +359,44 @@ fn zero_padding<T: Real>(m: &mut [T], ne: usize, np: usize) {
 }
 
 /// Row `e` of `rows` (width `m.len() / np`) from column `n` of the edge-minor `m`
-/// (`[width][np]`), for the `n`-th of `edges`.
+/// (`[width][np]`), for the `n`-th of `edges`: `m` transposed into `scratch` (AVX2 blocks
+/// with `avx2`), then one contiguous copy per edge (element by element, the strided
+/// stores had been the backward's largest cost after its products).
 ///
 /// # Safety
 ///
 /// No other task writes the rows of `edges` meanwhile (see [`EdgeRows::row`]).
 #[inline(always)]
-unsafe fn write_edge_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], m: &[T], np: usize) {
-    let width = m.len() / np.max(1);
-    // Eight edges at a time, so each component is one contiguous read of `m`.
-    for (b, block) in edges.chunks(LANES).enumerate() {
-        let mut out: [&mut [T]; LANES] = std::array::from_fn(|l| match block.get(l) {
-            // SAFETY: by the caller's contract (the edges of a node are distinct).
-            Some(&e) => unsafe { rows.row(e as usize, width) },
-            None => &mut [],
-        });
-        for c in 0..width {
-            let src = &m[c * np + b * LANES..][..block.len()];
-            for (row, &v) in out.iter_mut().zip(src) {
-                row[c] = v;
-            }
-        }
+unsafe fn write_edge_rows<T: Real>(
+    avx2: Option<Avx2Fma>,
+    rows: &EdgeRows<'_, T>,
+    edges: &[u32],
+    m: &[T],
+    np: usize,
+    scratch: &mut Vec<T>,
+) {
+    let (width, ne) = (m.len() / np.max(1), edges.len());
+    if width == 0 || ne == 0 {
+        return;
+    }
+    let by_edge = overwritten(scratch, ne * width);
+    transpose(avx2, (width, ne), m, np, by_edge, width);
+    // SAFETY: by the caller's contract.
+    unsafe { write_rows(rows, edges, by_edge) };
+}
+
+/// Row `e` of `rows` from row `n` of `by_edge` (`[edges][width]`, `width = by_edge.len() /
+/// edges.len()`), for the `n`-th of `edges`.
+///
+/// # Safety
+///
+/// As [`write_edge_rows`].
+#[inline(always)]
+unsafe fn write_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], by_edge: &[T]) {
+    let width = by_edge.len() / edges.len().max(1);
+    for (&e, src) in edges.iter().zip(by_edge.chunks_exact(width.max(1))) {
+        // SAFETY: by the caller's contract (the edges of a node are distinct).
+        unsafe { rows.row(e as usize, width) }.copy_from_slice(src);
     }
 }
 
@@ -421,6 +438,7 @@ impl TensorProductPlan {
     #[inline(always)]
     fn gather_node<T: Real>(
         &self,
+        avx2: Option<Avx2Fma>,
         a: &LinearConv<'_, T>,
         i: usize,
         work: &mut NodeWork<T>,
@@ -452,14 +470,16 @@ impl TensorProductPlan {
                 }
             }
         }
+        // The x2 rows one after another, then transposed (element by element into `y`,
+        // the stores were strided).
+        let by_edge = overwritten(&mut work.by_edge, ne * d2);
+        for (row, &e) in by_edge.chunks_exact_mut(d2.max(1)).zip(edges) {
+            let e = e as usize;
+            row.copy_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+        }
         let y = overwritten(&mut work.y, d2 * np);
         zero_padding(y, ne, np);
-        for (n, &e) in edges.iter().enumerate() {
-            let e = e as usize;
-            for (c, &v) in a.x2[e * d2..(e + 1) * d2].iter().enumerate() {
-                y[c * np + n] = v;
-            }
-        }
+        transpose(avx2, (ne, d2), by_edge, d2, y, np);
         let h = overwritten(&mut work.h, np * w);
         h[ne * w..].fill(T::zero());
         let tiny = flush_below::<T>();
@@ -473,11 +493,7 @@ impl TensorProductPlan {
         if transposed_h {
             let ht = overwritten(&mut work.ht, w * np);
             zero_padding(ht, ne, np);
-            for (n, row) in h.chunks_exact(w.max(1)).take(ne).enumerate() {
-                for (k, &v) in row.iter().enumerate() {
-                    ht[k * np + n] = v;
-                }
-            }
+            transpose(avx2, (ne, w), h, w, ht, np);
         }
     }
 
@@ -707,7 +723,7 @@ impl TensorProductPlan {
         out.fill(T::zero());
         for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
             let nw = &mut work.nodes[0];
-            self.gather_node(a, first + r, nw, weighted_ones);
+            self.gather_node(avx2, a, first + r, nw, weighted_ones);
             self.node_pair_products::<T, FMA>(plan, nw);
             let s = &mut s_all[r * srow..(r + 1) * srow];
             self.node_sums::<T, FMA>(avx2, plan, nw, s);
@@ -835,7 +851,7 @@ impl TensorProductPlan {
         // Phase 1, per node: inputs, T, S, and (without edge gradients) dL of `One` pairs.
         for r in 0..count {
             let nw = &mut work.nodes[r];
-            self.gather_node(a, first + r, nw, need_edge);
+            self.gather_node(avx2, a, first + r, nw, need_edge);
             self.node_pair_products::<T, FMA>(plan, nw);
             if !want_lin {
                 continue;
@@ -938,46 +954,39 @@ impl TensorProductPlan {
             }
             let edges = a.edges.by_dst(i);
             if let Some(gh) = &edge.hidden {
-                // dH^T = G^T T + L_one dW^T, [w][np].
-                let gt = overwritten(&mut work.gt, w * plan.rows);
-                for (row, gr) in g.chunks_exact(w.max(1)).take(plan.rows).enumerate() {
-                    for (k, &v) in gr.iter().enumerate() {
-                        gt[k * plan.rows + row] = v;
-                    }
-                }
-                let dht = overwritten(&mut work.dht, w * np);
-                gemm::<T, FMA, false>(
+                // dH = T^T G + dW^T L_one^T, [edges][w]: the edges as the products' long
+                // side, and each edge's gradient a contiguous row.
+                let ne = nw.ne;
+                let dh = overwritten(&mut work.by_edge, ne * w);
+                gemm_tn::<T, FMA, false>(
                     avx2,
-                    (w, np, plan.rows),
-                    Rows {
-                        data: gt,
-                        stride: plan.rows,
-                    },
+                    (ne, w, plan.rows),
                     Rows {
                         data: &nw.t,
                         stride: np,
                     },
-                    dht,
-                    np,
+                    Rows { data: g, stride: w },
+                    dh,
+                    w,
                 );
                 if want_dw {
-                    gemm::<T, FMA, true>(
+                    gemm_tn::<T, FMA, true>(
                         avx2,
-                        (w, np, nq),
-                        Rows {
-                            data: &plan.lone,
-                            stride: nq,
-                        },
+                        (ne, w, nq),
                         Rows {
                             data: dw,
                             stride: np,
                         },
-                        dht,
-                        np,
+                        Rows {
+                            data: &plan.lone_t,
+                            stride: w,
+                        },
+                        dh,
+                        w,
                     );
                 }
                 // SAFETY: these edges enter node `i`, which only this task visits.
-                unsafe { write_edge_rows(gh, edges, dht, np) };
+                unsafe { write_rows(gh, edges, dh) };
             }
             if !want_dx {
                 continue;
@@ -996,6 +1005,9 @@ impl TensorProductPlan {
                 dt,
                 np,
             );
+            // Each side only where its gradient is asked for (the `One` pairs form both: the
+            // unused one is not read).
+            let (want_x1, want_x2) = (edge.x1.is_some(), edge.x2.is_some());
             for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| cg.all) {
                 let nb = cg.blocks.len();
                 for (pr, &(u, v, _)) in p.pairs.iter().enumerate() {
@@ -1005,8 +1017,12 @@ impl TensorProductPlan {
                         for b in range.clone() {
                             let xi = (p.in1 + u * p.d1 + cg.blocks[b].i) * np;
                             let zb = (cg.z_first + v * nb + b) * np;
-                            mul_acc::<T, FMA>(&mut dx[xi..xi + np], &z[zb..zb + np], drow);
-                            mul_acc::<T, FMA>(&mut dz[zb..zb + np], &x[xi..xi + np], drow);
+                            if want_x1 {
+                                mul_acc::<T, FMA>(&mut dx[xi..xi + np], &z[zb..zb + np], drow);
+                            }
+                            if want_x2 {
+                                mul_acc::<T, FMA>(&mut dz[zb..zb + np], &x[xi..xi + np], drow);
+                            }
                         }
                     }
                 }
@@ -1026,11 +1042,11 @@ impl TensorProductPlan {
                     }
                 }
                 // SAFETY: as above.
-                unsafe { write_edge_rows(g2, edges, dy, np) };
+                unsafe { write_edge_rows(avx2, g2, edges, dy, np, &mut work.by_edge) };
             }
             if let Some(g1) = &edge.x1 {
                 // SAFETY: as above.
-                unsafe { write_edge_rows(g1, edges, dx, np) };
+                unsafe { write_edge_rows(avx2, g1, edges, dx, np, &mut work.by_edge) };
             }
         }
         if let Some(dlin) = dlin {
