@@ -51,7 +51,8 @@ use std::mem::MaybeUninit;
 use crate::Error;
 use crate::graph::EdgeIndex;
 use crate::o3::tensor_product::{
-    ConvGradients, EdgeWeights, TensorProductGradients, TensorProductPlan,
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductGradients,
+    TensorProductPlan,
 };
 use crate::{Real, Result};
 use buffers::{as_uninit, assume_init_vec, uninit_vec};
@@ -93,6 +94,27 @@ type ConvBackward<T> = fn(
     ConvGradients<'_, T>,
 ) -> Result<()>;
 
+/// [`TensorProductPlan::conv_tangent_forward`].
+type ConvTangentForward<T> = fn(
+    &TensorProductPlan,
+    &EdgeIndex,
+    ConvTangentInputs<'_, T>,
+    T,
+    &mut [T],
+    &mut [T],
+) -> Result<()>;
+
+/// [`TensorProductPlan::conv_tangent_backward`].
+type ConvTangentBackward<T> = fn(
+    &TensorProductPlan,
+    &EdgeIndex,
+    ConvTangentInputs<'_, T>,
+    T,
+    &[T],
+    &[T],
+    ConvTangentGradients<'_, T>,
+) -> Result<()>;
+
 /// The kernels for float type `T`, as function pointers instantiated in this crate
 /// ([`F32`], [`F64`]); reached through [`kernels`].
 struct Kernels<T: 'static> {
@@ -100,6 +122,8 @@ struct Kernels<T: 'static> {
     backward: Backward<T>,
     conv_forward: ConvForward<T>,
     conv_backward: ConvBackward<T>,
+    conv_tangent_forward: ConvTangentForward<T>,
+    conv_tangent_backward: ConvTangentBackward<T>,
 }
 
 impl<T: Real> Kernels<T> {
@@ -111,6 +135,8 @@ impl<T: Real> Kernels<T> {
             backward: TensorProductPlan::backward_uninit::<T>,
             conv_forward: TensorProductPlan::conv_forward_kernel::<T>,
             conv_backward: TensorProductPlan::conv_backward_kernel::<T>,
+            conv_tangent_forward: TensorProductPlan::conv_tangent_forward_kernel::<T>,
+            conv_tangent_backward: TensorProductPlan::conv_tangent_backward_kernel::<T>,
         }
     }
 }
@@ -314,5 +340,83 @@ impl TensorProductPlan {
         grads: ConvGradients<'_, T>,
     ) -> Result<()> {
         (kernels::<T>().conv_backward)(self, edges, x1, x2, weights, scale, grad_out, grads)
+    }
+
+    /// A fused convolution with weights from a linear layer
+    /// ([`EdgeWeights::Linear`]) and its tangent in one pass: `out` as
+    /// [`conv_forward`](TensorProductPlan::conv_forward), and
+    ///
+    /// `d_out = conv(dx1, x2, h) + conv(x1, dx2, h) + conv(x1, x2, dh)`,
+    ///
+    /// its derivative along the inputs' tangents (`None`: constant; `linear` fixed), both
+    /// overwritten (`[N, irreps_out.dim]`). Each node gathers its edges once, and the
+    /// output and its tangent share the work on the hidden activations. For plans whose
+    /// pairs all reach every output channel ([`conv_tangent_fusable`](Self::conv_tangent_fusable)).
+    ///
+    /// Errors: as [`conv_forward`](TensorProductPlan::conv_forward), and
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for a tangent or `d_out` of the
+    /// wrong length; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a plan
+    /// with `uvu`-like paths (one output channel per pair).
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, ConvTangentInputs, TensorProductOptions};
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
+    /// let edges = EdgeIndex::new(&[0], &[1], 2)?; // 0 -> 1
+    /// // out_1 = x1_0 x2 h L = 2 * 3 * 5 * 1; along dx2 = 1: d out_1 = 2 * 1 * 5 * 1.
+    /// let inputs = ConvTangentInputs { x1: &[2.0f64, 0.0], dx1: None, x2: &[3.0], dx2: Some(&[1.0]), hidden: &[5.0], dhidden: None, linear: &[1.0] };
+    /// let (mut out, mut d_out) = ([0.0; 2], [0.0; 2]);
+    /// tp.conv_tangent_forward(&edges, inputs, 1.0, &mut out, &mut d_out)?;
+    /// assert_eq!((out, d_out), ([0.0, 30.0], [0.0, 10.0]));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn conv_tangent_forward<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        inputs: ConvTangentInputs<'_, T>,
+        scale: T,
+        out: &mut [T],
+        d_out: &mut [T],
+    ) -> Result<()> {
+        (kernels::<T>().conv_tangent_forward)(self, edges, inputs, scale, out, d_out)
+    }
+
+    /// Gradients of `L` given `grad_out = dL/d out` and `grad_d_out = dL/d(d_out)` for the
+    /// inputs of a [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward) call and
+    /// their tangents; each requested gradient is overwritten.
+    ///
+    /// Errors: as [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward), and
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for a gradient buffer of the
+    /// wrong length; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for the
+    /// gradient of a tangent that is `None`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, ConvTangentGradients, ConvTangentInputs, TensorProductOptions};
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
+    /// let edges = EdgeIndex::new(&[0], &[1], 2)?;
+    /// let inputs = ConvTangentInputs { x1: &[2.0f64, 0.0], dx1: None, x2: &[3.0], dx2: Some(&[1.0]), hidden: &[5.0], dhidden: None, linear: &[1.0] };
+    /// // L = d_out_1 = x1_0 dx2 h L: dL/dh = x1_0 dx2 L = 2.
+    /// let mut gh = vec![0.0; 1];
+    /// let grads = ConvTangentGradients { hidden: Some(&mut gh), ..Default::default() };
+    /// tp.conv_tangent_backward(&edges, inputs, 1.0, &[0.0, 0.0], &[0.0, 1.0], grads)?;
+    /// assert_eq!(gh, [2.0]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_tangent_backward<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        inputs: ConvTangentInputs<'_, T>,
+        scale: T,
+        grad_out: &[T],
+        grad_d_out: &[T],
+        grads: ConvTangentGradients<'_, T>,
+    ) -> Result<()> {
+        (kernels::<T>().conv_tangent_backward)(
+            self, edges, inputs, scale, grad_out, grad_d_out, grads,
+        )
     }
 }

@@ -22,9 +22,11 @@ mod per_edge;
 
 use crate::error::check_len as mismatch;
 use crate::graph::EdgeIndex;
-use crate::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProductPlan};
+use crate::o3::tensor_product::{
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductPlan,
+};
 use crate::{Error, Real, Result};
-use linear::{LinearConv, LinearConvGradients};
+use linear::{LinearConv, LinearConvGradients, TangentConv};
 
 /// Shapes of a fused convolution call.
 /// A convolution's weights as its kernel takes them.
@@ -189,6 +191,167 @@ impl TensorProductPlan {
                 self.conv_backward_linear(&a, grad_out, grads);
             }
         }
+        Ok(())
+    }
+
+    /// Checks a tangent convolution's arguments: the plan (`All` paths only), the
+    /// convolution's shapes, and each tangent as long as its input.
+    fn tangent_args<'a, T>(
+        &self,
+        edges: &'a EdgeIndex,
+        inputs: ConvTangentInputs<'a, T>,
+        scale: T,
+        out_len: usize,
+    ) -> Result<(ConvShape, TangentConv<'a, T>)> {
+        if !self.conv_tangent_fusable() {
+            return Err(Error::InvalidArgument {
+                name: "plan",
+                reason: "the fused tangent convolution runs plans whose pairs all reach every \
+                         output channel (uvw-like paths); run three convolutions instead"
+                    .into(),
+            });
+        }
+        let ConvTangentInputs {
+            x1,
+            dx1,
+            x2,
+            dx2,
+            hidden,
+            dhidden,
+            linear,
+        } = inputs;
+        let weights = EdgeWeights::Linear { hidden, linear };
+        let (sh, weights) = self.conv_shape(edges, x1, x2, weights, scale, out_len)?;
+        let Weights::Linear(a) = weights else {
+            unreachable!("EdgeWeights::Linear checks as Weights::Linear")
+        };
+        for (what, tangent, len) in [
+            ("dx1 (as x1)", dx1, x1.len()),
+            ("dx2 (as x2)", dx2, x2.len()),
+            ("dhidden (as hidden)", dhidden, hidden.len()),
+        ] {
+            if let Some(t) = tangent {
+                mismatch(what, len, t.len())?;
+            }
+        }
+        let tc = TangentConv {
+            a,
+            dx1,
+            dx2,
+            dhidden,
+        };
+        Ok((sh, tc))
+    }
+
+    /// [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward)'s body.
+    pub(super) fn conv_tangent_forward_kernel<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        inputs: ConvTangentInputs<'_, T>,
+        scale: T,
+        out: &mut [T],
+        d_out: &mut [T],
+    ) -> Result<()> {
+        let (sh, tc) = self.tangent_args(edges, inputs, scale, out.len())?;
+        mismatch("d_out [N, irreps_out.dim]", out.len(), d_out.len())?;
+        if sh.n == 0 || sh.d_out == 0 {
+            return Ok(());
+        }
+        self.conv_tangent_forward_linear(&tc, out, d_out);
+        Ok(())
+    }
+
+    /// [`conv_tangent_backward`](TensorProductPlan::conv_tangent_backward)'s body.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn conv_tangent_backward_kernel<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        inputs: ConvTangentInputs<'_, T>,
+        scale: T,
+        grad_out: &[T],
+        grad_d_out: &[T],
+        grads: ConvTangentGradients<'_, T>,
+    ) -> Result<()> {
+        let (sh, tc) = self.tangent_args(edges, inputs, scale, grad_out.len())?;
+        mismatch(
+            "grad_d_out [N, irreps_out.dim]",
+            grad_out.len(),
+            grad_d_out.len(),
+        )?;
+        let checks: [(&'static str, Option<&[T]>, bool, usize); 7] = [
+            (
+                "grad x1 [N, irreps_in1.dim]",
+                grads.x1.as_deref(),
+                true,
+                sh.n * sh.d1,
+            ),
+            (
+                "grad dx1 [N, irreps_in1.dim]",
+                grads.dx1.as_deref(),
+                tc.dx1.is_some(),
+                sh.n * sh.d1,
+            ),
+            (
+                "grad x2 [E, irreps_in2.dim]",
+                grads.x2.as_deref(),
+                true,
+                sh.e * sh.d2,
+            ),
+            (
+                "grad dx2 [E, irreps_in2.dim]",
+                grads.dx2.as_deref(),
+                tc.dx2.is_some(),
+                sh.e * sh.d2,
+            ),
+            (
+                "grad hidden [E, width]",
+                grads.hidden.as_deref(),
+                true,
+                sh.e * sh.width,
+            ),
+            (
+                "grad dhidden [E, width]",
+                grads.dhidden.as_deref(),
+                tc.dhidden.is_some(),
+                sh.e * sh.width,
+            ),
+            (
+                "grad linear [width, weight_numel]",
+                grads.linear.as_deref(),
+                true,
+                sh.width * sh.numel,
+            ),
+        ];
+        for (what, grad, allowed, len) in checks {
+            let Some(grad) = grad else { continue };
+            if !allowed {
+                return Err(Error::InvalidArgument {
+                    name: what,
+                    reason: "a gradient of a tangent that is None (a constant input)".into(),
+                });
+            }
+            mismatch(what, len, grad.len())?;
+        }
+        if sh.n == 0 || sh.d_out == 0 {
+            // No output: every requested gradient is zero.
+            let ConvTangentGradients {
+                x1,
+                dx1,
+                x2,
+                dx2,
+                hidden,
+                dhidden,
+                linear,
+            } = grads;
+            for g in [x1, dx1, x2, dx2, hidden, dhidden, linear]
+                .into_iter()
+                .flatten()
+            {
+                g.fill(T::zero());
+            }
+            return Ok(());
+        }
+        self.conv_tangent_backward_linear(&tc, (grad_out, grad_d_out), grads);
         Ok(())
     }
 }

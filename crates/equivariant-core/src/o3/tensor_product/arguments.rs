@@ -61,3 +61,60 @@ pub struct ConvGradients<'a, T> {
     /// `dL/dlinear`, `[width, weight_numel]` ([`EdgeWeights::Linear`] only).
     pub linear: Option<&'a mut [T]>,
 }
+
+/// The inputs of a fused convolution with weights from a linear layer and their tangents,
+/// for [`TensorProductPlan::conv_tangent_forward`](super::TensorProductPlan::conv_tangent_forward):
+/// a tangent `None` is a constant input.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::ConvTangentInputs;
+/// let (x1, x2, hidden, linear) = ([1.0f64], [2.0], [3.0], [4.0]);
+/// let dx2 = [1.0];
+/// let inputs = ConvTangentInputs { x1: &x1, dx1: None, x2: &x2, dx2: Some(&dx2), hidden: &hidden, dhidden: None, linear: &linear };
+/// assert!(inputs.dx1.is_none());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ConvTangentInputs<'a, T> {
+    /// Node features, `[N, irreps_in1.dim]`, and their tangent.
+    pub x1: &'a [T],
+    /// The tangent of `x1`.
+    pub dx1: Option<&'a [T]>,
+    /// Edge attributes, `[E, irreps_in2.dim]`.
+    pub x2: &'a [T],
+    /// The tangent of `x2`.
+    pub dx2: Option<&'a [T]>,
+    /// The radial MLP's hidden activations, `[E, width]`.
+    pub hidden: &'a [T],
+    /// The tangent of `hidden`.
+    pub dhidden: Option<&'a [T]>,
+    /// The MLP's last layer (scaling included), `[width, weight_numel]`; fixed.
+    pub linear: &'a [T],
+}
+
+/// Where [`TensorProductPlan::conv_tangent_backward`](super::TensorProductPlan::conv_tangent_backward)
+/// writes the gradients, each the shape of its input; `None` skips one (and must, for an
+/// input whose tangent is `None`).
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::ConvTangentGradients;
+/// let mut g = vec![0.0f64; 4];
+/// let grads = ConvTangentGradients { hidden: Some(&mut g), ..Default::default() };
+/// assert!(grads.x1.is_none());
+/// ```
+#[derive(Default)]
+pub struct ConvTangentGradients<'a, T> {
+    /// `dL/dx1`.
+    pub x1: Option<&'a mut [T]>,
+    /// `dL/d(dx1)`.
+    pub dx1: Option<&'a mut [T]>,
+    /// `dL/dx2`.
+    pub x2: Option<&'a mut [T]>,
+    /// `dL/d(dx2)`.
+    pub dx2: Option<&'a mut [T]>,
+    /// `dL/dhidden`.
+    pub hidden: Option<&'a mut [T]>,
+    /// `dL/d(dhidden)`.
+    pub dhidden: Option<&'a mut [T]>,
+    /// `dL/dlinear`.
+    pub linear: Option<&'a mut [T]>,
+}

@@ -14,7 +14,9 @@ mod instruction;
 mod plan;
 mod visualize;
 
-pub use arguments::{ConvGradients, EdgeWeights, TensorProductGradients};
+pub use arguments::{
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductGradients,
+};
 pub use configs::{
     BENCHMARK_CONFIGS, benchmark_config, sorted_uvu_tensor_product, uvu_tensor_product,
 };

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend};
+use burn::backend::{Autodiff, AutodiffBackend, TensorMetadata};
+use burn::tensor::Slice;
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::o3::tensor_product::TensorProductPlan;
 
-use super::{ConvolutionBackend, ConvolutionMask, Grads4};
+use super::{ConvolutionBackend, ConvolutionMask, Grads4, tangent_gradients_asked};
 use crate::ops::autodiff::{CustomBackward, CustomForward};
 
 /// The backward step of [`ConvolutionBackend::fused_convolution`].
@@ -33,6 +34,44 @@ impl<B: ConvolutionBackend> CustomBackward<B, 4> for FusedConvolutionBackward {
             plan, edges, x1, x2, hidden, linear, scale, grad_out, mask,
         );
         [g1, g2, gh, glin]
+    }
+}
+
+/// The backward step of [`ConvolutionBackend::fused_convolution_tangent`].
+#[derive(Debug)]
+struct FusedConvolutionTangentBackward;
+
+impl<B: ConvolutionBackend> CustomBackward<B, 7> for FusedConvolutionTangentBackward {
+    /// The plan, the edges, which tangents move and the scale, and the inputs `[x1, dx1,
+    /// x2, dx2, hidden, dhidden, linear]`.
+    type State = (
+        (Arc<TensorProductPlan>, Arc<EdgeIndex>, [bool; 3], f64),
+        [FloatTensor<B>; 7],
+    );
+
+    fn gradients(
+        ((plan, edges, moving, scale), inputs): Self::State,
+        grad: FloatTensor<B>,
+        mask: [bool; 7],
+    ) -> [Option<FloatTensor<B>>; 7] {
+        let shapes = inputs.each_ref().map(|t| t.shape());
+        let [x1, dx1, x2, dx2, hidden, dhidden, linear] = inputs;
+        let flat = B::fused_convolution_tangent_backward(
+            plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, scale, grad, mask,
+        );
+        // The asked gradients, back to back in `flat`: cut and shaped.
+        let mut offset = 0;
+        let asked = tangent_gradients_asked(mask, moving);
+        std::array::from_fn(|k| {
+            if !asked[k] {
+                return None;
+            }
+            let len = shapes[k].num_elements();
+            let range = Slice::new(offset as isize, Some((offset + len) as isize), 1);
+            offset += len;
+            let part = B::float_slice(flat.clone(), &[range]);
+            Some(B::float_reshape(part, shapes[k].clone()))
+        })
     }
 }
 
@@ -84,5 +123,62 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
             gh.map(Self::from_inner),
             glin.map(Self::from_inner),
         )
+    }
+
+    fn fused_convolution_tangent(
+        plan: Arc<TensorProductPlan>,
+        edges: Arc<EdgeIndex>,
+        x1: FloatTensor<Self>,
+        dx1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        dx2: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        dhidden: FloatTensor<Self>,
+        linear: FloatTensor<Self>,
+        moving: [bool; 3],
+        scale: f64,
+    ) -> FloatTensor<Self> {
+        Self::custom_forward_saving_inputs(
+            FusedConvolutionTangentBackward,
+            (plan, edges, moving, scale),
+            [x1, dx1, x2, dx2, hidden, dhidden, linear],
+            |(plan, edges, moving, scale), [x1, dx1, x2, dx2, hidden, dhidden, linear]| {
+                B::fused_convolution_tangent(
+                    plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, scale,
+                )
+            },
+        )
+    }
+
+    fn fused_convolution_tangent_backward(
+        plan: Arc<TensorProductPlan>,
+        edges: Arc<EdgeIndex>,
+        x1: FloatTensor<Self>,
+        dx1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        dx2: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        dhidden: FloatTensor<Self>,
+        linear: FloatTensor<Self>,
+        moving: [bool; 3],
+        scale: f64,
+        grad: FloatTensor<Self>,
+        mask: [bool; 7],
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::fused_convolution_tangent_backward(
+            plan,
+            edges,
+            x1.into_primitive(),
+            dx1.into_primitive(),
+            x2.into_primitive(),
+            dx2.into_primitive(),
+            hidden.into_primitive(),
+            dhidden.into_primitive(),
+            linear.into_primitive(),
+            moving,
+            scale,
+            grad.into_primitive(),
+            mask,
+        ))
     }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::o3::tensor_product::{ConvGradients, EdgeWeights, TensorProductPlan};
+use equivariant_core::o3::tensor_product::{
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductPlan,
+};
 
-use super::{ConvolutionBackend, ConvolutionMask, Grads4};
+use super::{ConvolutionBackend, ConvolutionMask, Grads4, tangent_gradients_asked};
 use crate::ops::flex::{FlexFloat, contiguous, data, dispatch_float, from_vec};
 
 impl ConvolutionBackend for Flex {
@@ -45,6 +47,50 @@ impl ConvolutionBackend for Flex {
             "fused_convolution_backward",
             &x1,
             flex_backward(&plan, &edges, inputs, scale, &grad_out, mask)
+        )
+    }
+
+    fn fused_convolution_tangent(
+        plan: Arc<TensorProductPlan>,
+        edges: Arc<EdgeIndex>,
+        x1: FlexTensor,
+        dx1: FlexTensor,
+        x2: FlexTensor,
+        dx2: FlexTensor,
+        hidden: FlexTensor,
+        dhidden: FlexTensor,
+        linear: FlexTensor,
+        moving: [bool; 3],
+        scale: f64,
+    ) -> FlexTensor {
+        let inputs = [&x1, &dx1, &x2, &dx2, &hidden, &dhidden, &linear];
+        dispatch_float!(
+            "fused_convolution_tangent",
+            &x1,
+            flex_tangent(&plan, &edges, inputs, moving, scale)
+        )
+    }
+
+    fn fused_convolution_tangent_backward(
+        plan: Arc<TensorProductPlan>,
+        edges: Arc<EdgeIndex>,
+        x1: FlexTensor,
+        dx1: FlexTensor,
+        x2: FlexTensor,
+        dx2: FlexTensor,
+        hidden: FlexTensor,
+        dhidden: FlexTensor,
+        linear: FlexTensor,
+        moving: [bool; 3],
+        scale: f64,
+        grad: FlexTensor,
+        mask: [bool; 7],
+    ) -> FlexTensor {
+        let inputs = [&x1, &dx1, &x2, &dx2, &hidden, &dhidden, &linear];
+        dispatch_float!(
+            "fused_convolution_tangent_backward",
+            &x1,
+            flex_tangent_backward(&plan, &edges, inputs, moving, scale, &grad, mask)
         )
     }
 }
@@ -126,4 +172,106 @@ fn flex_backward<T: FlexFloat>(
     let [s1, s2, sh, slin] = shapes;
     let wrap = |g: Option<Vec<T>>, shape| g.map(|g| from_vec(g, shape));
     (wrap(g1, s1), wrap(g2, s2), wrap(gh, sh), wrap(glin, slin))
+}
+
+const TANGENT_NAMES: [&str; 7] = ["x1", "dx1", "x2", "dx2", "hidden", "dhidden", "linear"];
+
+/// The tangent convolution's inputs `[x1, dx1, x2, dx2, hidden, dhidden, linear]`,
+/// contiguous, of dtype `T`.
+struct TangentInputs([FlexTensor; 7]);
+
+impl TangentInputs {
+    fn new<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 7]) -> Self {
+        TangentInputs(std::array::from_fn(|k| {
+            contiguous::<T>(op, TANGENT_NAMES[k], inputs[k])
+        }))
+    }
+
+    /// As the kernels take them: the tangents `moving` marks (`[x1, x2, hidden]`).
+    fn slices<T: FlexFloat>(&self, moving: [bool; 3]) -> ConvTangentInputs<'_, T> {
+        let [x1, dx1, x2, dx2, hidden, dhidden, linear] = &self.0;
+        ConvTangentInputs {
+            x1: data::<T>(x1),
+            dx1: moving[0].then(|| data::<T>(dx1)),
+            x2: data::<T>(x2),
+            dx2: moving[1].then(|| data::<T>(dx2)),
+            hidden: data::<T>(hidden),
+            dhidden: moving[2].then(|| data::<T>(dhidden)),
+            linear: data::<T>(linear),
+        }
+    }
+}
+
+fn flex_tangent<T: FlexFloat>(
+    plan: &TensorProductPlan,
+    edges: &EdgeIndex,
+    inputs: [&FlexTensor; 7],
+    moving: [bool; 3],
+    scale: f64,
+) -> FlexTensor {
+    const OP: &str = "fused_convolution_tangent";
+    let inputs = TangentInputs::new::<T>(OP, inputs);
+    let (n, d_out) = (edges.num_nodes(), plan.irreps_out().dim());
+    let mut both = vec![T::zero(); 2 * n * d_out];
+    let (out, d) = both.split_at_mut(n * d_out);
+    plan.conv_tangent_forward(
+        edges,
+        inputs.slices::<T>(moving),
+        T::from_f64(scale),
+        out,
+        d,
+    )
+    .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
+    from_vec(both, [2 * n, d_out])
+}
+
+fn flex_tangent_backward<T: FlexFloat>(
+    plan: &TensorProductPlan,
+    edges: &EdgeIndex,
+    inputs: [&FlexTensor; 7],
+    moving: [bool; 3],
+    scale: f64,
+    grad: &FlexTensor,
+    mask: [bool; 7],
+) -> FlexTensor {
+    const OP: &str = "fused_convolution_tangent_backward";
+    let lens = inputs.map(|t| t.shape().num_elements());
+    let inputs = TangentInputs::new::<T>(OP, inputs);
+    let grad = contiguous::<T>(OP, "grad", grad);
+    let asked = tangent_gradients_asked(mask, moving);
+    let total: usize = lens
+        .iter()
+        .zip(asked)
+        .filter(|(_, a)| *a)
+        .map(|(l, _)| l)
+        .sum();
+    let mut flat = vec![T::zero(); total];
+    if total > 0 {
+        // Each asked gradient a slice of `flat`, in order.
+        let mut rest = &mut flat[..];
+        let buffers: [Option<&mut [T]>; 7] = std::array::from_fn(|k| {
+            if !asked[k] {
+                return None;
+            }
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(lens[k]);
+            rest = tail;
+            Some(head)
+        });
+        let half = edges.num_nodes() * plan.irreps_out().dim();
+        let (g, dg) = data::<T>(&grad).split_at(half);
+        let [g1, gd1, g2, gd2, gh, gdh, glin] = buffers;
+        let grads = ConvTangentGradients {
+            x1: g1,
+            dx1: gd1,
+            x2: g2,
+            dx2: gd2,
+            hidden: gh,
+            dhidden: gdh,
+            linear: glin,
+        };
+        let slices = inputs.slices::<T>(moving);
+        plan.conv_tangent_backward(edges, slices, T::from_f64(scale), g, dg, grads)
+            .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
+    }
+    from_vec(flat, [total])
 }

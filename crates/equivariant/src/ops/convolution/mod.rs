@@ -108,6 +108,52 @@ pub trait ConvolutionBackend: Backend {
         Option<FloatTensor<Self>>,
         Option<FloatTensor<Self>>,
     );
+
+    /// The fused convolution and its tangent in one pass
+    /// ([`TensorProductPlan::conv_tangent_forward`]), stacked: rows `0..N` the output, rows
+    /// `N..2N` its tangent along `dx1`, `dx2`, `dhidden`. A constant input's tangent is any
+    /// tensor (it is not read) and `false` in `moving` (`[x1, x2, hidden]`).
+    ///
+    /// # Panics
+    ///
+    /// As [`fused_convolution`](ConvolutionBackend::fused_convolution), and for a plan that
+    /// is not [`TensorProductPlan::conv_tangent_fusable`].
+    #[allow(clippy::too_many_arguments)]
+    fn fused_convolution_tangent(
+        plan: Arc<TensorProductPlan>,
+        edges: Arc<EdgeIndex>,
+        x1: FloatTensor<Self>,
+        dx1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        dx2: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        dhidden: FloatTensor<Self>,
+        linear: FloatTensor<Self>,
+        moving: [bool; 3],
+        scale: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The gradients of `L` given `grad = dL/d[out; d_out]` (`[2N, irreps_out.dim]`) for
+    /// the inputs of a [`fused_convolution_tangent`](ConvolutionBackend::fused_convolution_tangent)
+    /// call set in `mask` (`[x1, dx1, x2, dx2, hidden, dhidden, linear]`; a constant
+    /// input's tangent is skipped), flattened and concatenated in that order into one
+    /// vector (one buffer the kernel writes in place). Not tracked.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn fused_convolution_tangent_backward(
+        plan: Arc<TensorProductPlan>,
+        edges: Arc<EdgeIndex>,
+        x1: FloatTensor<Self>,
+        dx1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        dx2: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        dhidden: FloatTensor<Self>,
+        linear: FloatTensor<Self>,
+        moving: [bool; 3],
+        scale: f64,
+        grad: FloatTensor<Self>,
+        mask: [bool; 7],
+    ) -> FloatTensor<Self>;
 }
 
 /// The fused convolution on tensors, differentiable in `x1`, `x2`, `hidden` and `linear`
@@ -183,9 +229,13 @@ pub type Dual = (Tensor<2>, Option<Tensor<2>>);
 ///
 /// `d_out = conv(x1, dx2, h) + conv(x1, x2, dh) + conv(dx1, x2, h)`,
 ///
-/// the product rule on the trilinear convolution, each term a forward call of the fused
-/// kernel (so differentiable as [`fused_convolution`] is). Terms whose tangent is `None`
-/// are left out; with none at all, `d_out` is zero.
+/// the product rule on the trilinear convolution. On Flex, for a plan whose pairs all reach
+/// every output channel ([`TensorProductPlan::conv_tangent_fusable`]: the guide's and other
+/// uvw products), one call of the fused tangent kernel computes both (a node's edges
+/// gathered once, the output and its tangent sharing the hidden activations), with a fused
+/// backward; otherwise each term is a forward call of the fused kernel (so differentiable
+/// as [`fused_convolution`] is). Terms whose tangent is `None` are left out; with none at
+/// all, `d_out` is zero.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -215,6 +265,30 @@ pub fn fused_convolution_tangent(
     linear: Tensor<2>,
     scale: f64,
 ) -> (Tensor<2>, Tensor<2>) {
+    if is_native(&x1.device()) && plan.conv_tangent_fusable() {
+        let n = edges.num_nodes();
+        let moving = [dx1.is_some(), dx2.is_some(), dhidden.is_some()];
+        // A constant input's tangent is not read: the input itself stands in.
+        let dx1 = dx1.unwrap_or_else(|| x1.clone());
+        let dx2 = dx2.unwrap_or_else(|| x2.clone());
+        let dhidden = dhidden.unwrap_or_else(|| hidden.clone());
+        let both =
+            Tensor::from_dispatch(<Dispatch as ConvolutionBackend>::fused_convolution_tangent(
+                Arc::clone(plan),
+                Arc::clone(edges),
+                x1.into_dispatch(),
+                dx1.into_dispatch(),
+                x2.into_dispatch(),
+                dx2.into_dispatch(),
+                hidden.into_dispatch(),
+                dhidden.into_dispatch(),
+                linear.into_dispatch(),
+                moving,
+                scale,
+            ));
+        let d_out = both.clone().slice(n..2 * n);
+        return (both.slice(0..n), d_out);
+    }
     let conv = |a: Tensor<2>, b: Tensor<2>, h: Tensor<2>| {
         fused_convolution(plan, edges, a, b, h, linear.clone(), scale)
     };
@@ -244,3 +318,13 @@ type Grads4<B> = (
     Option<FloatTensor<B>>,
     Option<FloatTensor<B>>,
 );
+
+/// Which gradients a fused tangent convolution's backward computes: those in `mask`
+/// (`[x1, dx1, x2, dx2, hidden, dhidden, linear]`) but not a constant input's tangent
+/// (`moving`, `[x1, x2, hidden]`: not an input of the function).
+fn tangent_gradients_asked(mask: [bool; 7], moving: [bool; 3]) -> [bool; 7] {
+    let constant = [
+        false, !moving[0], false, !moving[1], false, !moving[2], false,
+    ];
+    std::array::from_fn(|k| mask[k] && !constant[k])
+}

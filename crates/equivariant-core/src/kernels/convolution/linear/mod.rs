@@ -28,6 +28,8 @@
 //! per edge, which a second pass sums per source node in edge order (deterministic, no
 //! atomics; the price is one `[E, d1]` buffer).
 
+mod tangent;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -45,6 +47,8 @@ use crate::kernels::transpose::transpose;
 use crate::kernels::vec8::F32x8;
 use crate::kernels::vec8::{Lanes8, Vec8};
 use crate::o3::tensor_product::{PathPlan, Targets, TensorProductPlan};
+
+pub(super) use tangent::TangentConv;
 
 /// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
 /// count).
@@ -501,11 +505,16 @@ impl TensorProductPlan {
     #[inline(always)]
     fn node_pair_products<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
         let np = work.np;
-        // Every row is written: the first term or block assigns, the others add.
         let z = overwritten(&mut work.z, plan.z_rows * np);
+        self.node_z::<T, FMA>(plan, &work.y, np, z);
         let t = overwritten(&mut work.t, plan.rows_pad * np);
-        t[plan.rows * np..].fill(T::zero());
-        let (x, y) = (&work.x, &work.y);
+        self.node_t::<T, FMA>(plan, &work.x, z, np, t);
+    }
+
+    /// The `Y` blocks `z` (`[z_rows][np]`) of a node's gathered `x2` rows `y`
+    /// (`[d2][np]`); every row written (the first term assigns, the others add).
+    #[inline(always)]
+    fn node_z<T: Real, const FMA: bool>(&self, plan: &Plan<T>, y: &[T], np: usize, z: &mut [T]) {
         for (p, cg) in self.paths.iter().zip(&plan.cg) {
             let nb = cg.blocks.len();
             for v in 0..p.m2 {
@@ -517,9 +526,22 @@ impl TensorProductPlan {
                     }
                 }
             }
-            if !cg.all {
-                continue;
-            }
+        }
+    }
+
+    /// The `All` paths' pair products `t` (`[rows_pad][np]`, the padding rows zero) of a
+    /// node's gathered `x1` rows `x` and `Y` blocks `z`.
+    #[inline(always)]
+    fn node_t<T: Real, const FMA: bool>(
+        &self,
+        plan: &Plan<T>,
+        x: &[T],
+        z: &[T],
+        np: usize,
+        t: &mut [T],
+    ) {
+        t[plan.rows * np..].fill(T::zero());
+        for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| cg.all) {
             for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
                 for c in 0..p.d3 {
                     let row = &mut t[(cg.first + c * cg.npairs + r) * np..][..np];
@@ -732,6 +754,25 @@ impl TensorProductPlan {
             }
             self.one_pairs_forward::<T, FMA>(avx2, plan, nw, acc);
         }
+        self.contract_nodes::<T, FMA>(avx2, plan, s_all, out, &mut work.tmp);
+        out.iter_mut().for_each(|y| *y *= a.scale);
+    }
+
+    /// `out[i, o, c] += sum_(r, k) S_i[(c, r), k] L_p[(r, k), o]` for the `All` paths, all
+    /// the nodes of `out` (`[nodes, d_out]`) at once, from their sums `s_all` (`[nodes]
+    /// [rows_pad][width]`).
+    #[inline(always)]
+    fn contract_nodes<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        s_all: &[T],
+        out: &mut [T],
+        tmp: &mut Vec<T>,
+    ) {
+        let (d_out, w) = (self.irreps_out.dim(), plan.width);
+        let nodes = out.len() / d_out.max(1);
+        let srow = plan.rows_pad * w;
         // out[i, o, c] += sum_(r, k) S_i[(c, r), k] L_p[(r, k), o], all nodes i at once.
         for ((p, cg), lp) in self.paths.iter().zip(&plan.cg).zip(&plan.lp) {
             if !cg.all {
@@ -739,7 +780,7 @@ impl TensorProductPlan {
             }
             let kd = cg.npairs * w;
             for c in 0..p.d3 {
-                let tmp = overwritten(&mut work.tmp, nodes * cg.mo_pad);
+                let tmp = overwritten(tmp, nodes * cg.mo_pad);
                 gemm::<T, FMA, false>(
                     avx2,
                     (nodes, cg.mo_pad, kd),
@@ -761,7 +802,80 @@ impl TensorProductPlan {
                 }
             }
         }
-        out.iter_mut().for_each(|y| *y *= a.scale);
+    }
+
+    /// Phase 2 of the backward, per `All` path and component, over a chunk's `count` nodes
+    /// with scaled output gradients `gs_all` (`[count][d_out]`): `dL_p^T[o, (r, k)] +=
+    /// sum_i g_i[o, c] S_i[(c, r), k]` into `dlin` (with the nodes' sums `s_all`), and `G_i[(c,
+    /// r), k] = sum_o g_i[o, c] L_p[(r, k), o]` into `g_all` (`[count][rows_pad][width]`;
+    /// rows `< plan.rows` written).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn sum_gradients<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        gs_all: &[T],
+        count: usize,
+        (s_all, mut dlin): (&[T], Option<&mut [T]>),
+        mut g_all: Option<&mut [T]>,
+        tmp: &mut Vec<T>,
+    ) {
+        let (d_out, w) = (self.irreps_out.dim(), plan.width);
+        let srow = plan.rows_pad * w;
+        for ((p, cg), lpt) in self.paths.iter().zip(&plan.cg).zip(&plan.lpt) {
+            if !cg.all {
+                continue;
+            }
+            let kd = cg.npairs * w;
+            for c in 0..p.d3 {
+                let rows = cg.first + c * cg.npairs;
+                if let Some(dlin) = dlin.as_deref_mut() {
+                    let gt = overwritten(tmp, p.mo * count);
+                    for r in 0..count {
+                        for o in 0..p.mo {
+                            gt[o * count + r] = gs_all[r * d_out + p.out + o * p.d3 + c];
+                        }
+                    }
+                    gemm::<T, FMA, true>(
+                        avx2,
+                        (p.mo, kd, count),
+                        Rows {
+                            data: gt,
+                            stride: count,
+                        },
+                        Rows {
+                            data: &s_all[rows * w..],
+                            stride: srow,
+                        },
+                        &mut dlin[p.weight_offset * w..],
+                        kd,
+                    );
+                }
+                if let Some(g_all) = g_all.as_deref_mut() {
+                    let gc = overwritten(tmp, count * p.mo);
+                    for r in 0..count {
+                        for o in 0..p.mo {
+                            gc[r * p.mo + o] = gs_all[r * d_out + p.out + o * p.d3 + c];
+                        }
+                    }
+                    gemm::<T, FMA, false>(
+                        avx2,
+                        (count, kd, p.mo),
+                        Rows {
+                            data: gc,
+                            stride: p.mo,
+                        },
+                        Rows {
+                            data: lpt,
+                            stride: kd,
+                        },
+                        &mut g_all[rows * w..],
+                        srow,
+                    );
+                }
+            }
+        }
     }
 
     /// [`Self::forward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
@@ -866,63 +980,20 @@ impl TensorProductPlan {
             }
         }
 
-        // Phase 2, per `All` path and component, over the chunk's nodes:
-        // dL_p^T[o, (r, k)] += sum_i g_i[o, c] S_i[(c, r), k] and G_i[(c, r), k] = sum_o
-        // g_i[o, c] L_p[(r, k), o].
+        // Phase 2 (see `sum_gradients`).
         let g_all = zeros(&mut work.g, if need_edge { count * srow } else { 0 });
-        for ((p, cg), lpt) in self.paths.iter().zip(&plan.cg).zip(&plan.lpt) {
-            if !cg.all {
-                continue;
-            }
-            let kd = cg.npairs * w;
-            for c in 0..p.d3 {
-                let rows = cg.first + c * cg.npairs;
-                if let Some(dlin) = dlin.as_deref_mut() {
-                    let gt = overwritten(&mut work.tmp, p.mo * count);
-                    for r in 0..count {
-                        for o in 0..p.mo {
-                            gt[o * count + r] = gs_all[r * d_out + p.out + o * p.d3 + c];
-                        }
-                    }
-                    gemm::<T, FMA, true>(
-                        avx2,
-                        (p.mo, kd, count),
-                        Rows {
-                            data: gt,
-                            stride: count,
-                        },
-                        Rows {
-                            data: &s_all[rows * w..],
-                            stride: srow,
-                        },
-                        &mut dlin[p.weight_offset * w..],
-                        kd,
-                    );
-                }
-                if need_edge {
-                    let gc = overwritten(&mut work.tmp, count * p.mo);
-                    for r in 0..count {
-                        for o in 0..p.mo {
-                            gc[r * p.mo + o] = gs_all[r * d_out + p.out + o * p.d3 + c];
-                        }
-                    }
-                    gemm::<T, FMA, false>(
-                        avx2,
-                        (count, kd, p.mo),
-                        Rows {
-                            data: gc,
-                            stride: p.mo,
-                        },
-                        Rows {
-                            data: lpt,
-                            stride: kd,
-                        },
-                        &mut g_all[rows * w..],
-                        srow,
-                    );
-                }
-            }
-        }
+        let g_all = need_edge.then_some(&mut *g_all);
+        let s_all: &[T] = s_all;
+        self.sum_gradients::<T, FMA>(
+            avx2,
+            plan,
+            gs_all,
+            count,
+            (s_all, dlin.as_deref_mut()),
+            g_all,
+            &mut work.tmp,
+        );
+        let g_all: &[T] = &work.g;
         // Phase 3, per node: dT, dH, and back to x1, x2; the `One` pairs from their products
         // and weights.
         let want_dx = edge.x1.is_some() || edge.x2.is_some();
@@ -1029,18 +1100,7 @@ impl TensorProductPlan {
             }
             if let Some(g2) = &edge.x2 {
                 let dy = zeros(&mut work.dy, d2 * np);
-                for (p, cg) in self.paths.iter().zip(&plan.cg) {
-                    let nb = cg.blocks.len();
-                    for v in 0..p.m2 {
-                        for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
-                            let zb = (cg.z_first + v * nb + b) * np;
-                            for &(j, c) in terms {
-                                let yj = (p.in2 + v * p.d2 + j) * np;
-                                axpy::<T, FMA>(&mut dy[yj..yj + np], c, &dz[zb..zb + np]);
-                            }
-                        }
-                    }
-                }
+                self.node_dy::<T, FMA>(plan, dz, np, dy);
                 // SAFETY: as above.
                 unsafe { write_edge_rows(avx2, g2, edges, dy, np, &mut work.by_edge) };
             }
@@ -1190,21 +1250,46 @@ impl TensorProductPlan {
             self.linear_gradient(&plan, &sum, glin);
         }
         if let Some(g1) = g1 {
-            g1.par_chunks_mut((NODE_CHUNK * d1).max(1))
-                .enumerate()
-                .for_each(|(chunk, g1)| {
-                    for (r, row) in g1.chunks_exact_mut(d1.max(1)).enumerate() {
-                        row.fill(T::zero());
-                        for &e in a.edges.by_src(chunk * NODE_CHUNK + r) {
-                            let e = e as usize;
-                            row.iter_mut()
-                                .zip(&g1_edges[e * d1..(e + 1) * d1])
-                                .for_each(|(y, &x)| *y += x);
-                        }
-                    }
-                });
+            sum_by_source(a.edges, &g1_edges, g1);
         }
     }
+
+    /// `dy += dY/dx2^T dz` for one node: the way back from the `Y` blocks' gradients `dz`
+    /// (`[z_rows][np]`) to its gathered `x2` rows (`dy`, `[d2][np]`).
+    #[inline(always)]
+    fn node_dy<T: Real, const FMA: bool>(&self, plan: &Plan<T>, dz: &[T], np: usize, dy: &mut [T]) {
+        for (p, cg) in self.paths.iter().zip(&plan.cg) {
+            let nb = cg.blocks.len();
+            for v in 0..p.m2 {
+                for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
+                    let zb = (cg.z_first + v * nb + b) * np;
+                    for &(j, c) in terms {
+                        let yj = (p.in2 + v * p.d2 + j) * np;
+                        axpy::<T, FMA>(&mut dy[yj..yj + np], c, &dz[zb..zb + np]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `g1[j] = sum_(e: src[e] = j) g1_edges[e]` (rows of width `g1.len() / num_nodes`), in edge
+/// order whatever the thread count.
+fn sum_by_source<T: Real>(edges: &EdgeIndex, g1_edges: &[T], g1: &mut [T]) {
+    let d1 = g1.len() / edges.num_nodes().max(1);
+    g1.par_chunks_mut((NODE_CHUNK * d1).max(1))
+        .enumerate()
+        .for_each(|(chunk, g1)| {
+            for (r, row) in g1.chunks_exact_mut(d1.max(1)).enumerate() {
+                row.fill(T::zero());
+                for &e in edges.by_src(chunk * NODE_CHUNK + r) {
+                    let e = e as usize;
+                    row.iter_mut()
+                        .zip(&g1_edges[e * d1..(e + 1) * d1])
+                        .for_each(|(y, &x)| *y += x);
+                }
+            }
+        });
 }
 
 /// The `One` pairs' forward on a node, over lanes `V`: for each pair `(u, v)` of a path and

@@ -1,0 +1,620 @@
+//! The factorized convolution and its tangent in one pass: for inputs moving along `dx1`,
+//! `dx2` and `dh` (the linear layer `L` fixed), the product rule on the trilinear
+//! convolution gives
+//!
+//! `d out_i = scale sum_q L[k, q] dS_i[k, q]`, `dS_i = T_a^T H_i + T_i^T dH_i`,
+//!
+//! with `T_a = t(dx1, x2) + t(x1, dx2)` the pair products along the features' and the edge
+//! attributes' tangents. Run as three separate convolutions, each term gathered the node
+//! again, formed its own pair products and contracted with `L` on its own; here a node
+//! gathers once, forms `Y(x2)` and `Y(dx2)` once, and the output and its tangent share the
+//! hidden rows `H`. The backward, given `g = dL/d out` and `dg = dL/d(d out)`, runs the same
+//! way: `G = L^T g`, `dG = L^T dg`, then per node `dT = G H^T + dG dH^T`, `dT_a = dG H^T`,
+//! `dH = T^T G + T_a^T dG`, `d(dH) = T^T dG`, and both `dT` back through the Clebsch-Gordan
+//! blocks. `All` paths only (uvw, weighted uuw, u<vw): a plan with `One` pairs (uvu, ...) is
+//! refused, and its callers take the separate convolutions.
+
+use super::*;
+use crate::o3::tensor_product::ConvTangentGradients;
+
+/// The arguments of a tangent convolution: the convolution's, and the tangents of its
+/// inputs (`None`: constant).
+pub(in crate::kernels::convolution) struct TangentConv<'a, T> {
+    pub a: LinearConv<'a, T>,
+    pub dx1: Option<&'a [T]>,
+    pub dx2: Option<&'a [T]>,
+    pub dhidden: Option<&'a [T]>,
+}
+
+impl<'a, T: Real> TangentConv<'a, T> {
+    /// The tangents as the arguments of a convolution, a constant one standing in for
+    /// itself (never read: the products that would read it are skipped).
+    fn tangents(&self) -> LinearConv<'a, T> {
+        let a = &self.a;
+        LinearConv {
+            edges: a.edges,
+            x1: self.dx1.unwrap_or(a.x1),
+            x2: self.dx2.unwrap_or(a.x2),
+            hidden: self.dhidden.unwrap_or(a.hidden),
+            linear: a.linear,
+            width: a.width,
+            scale: a.scale,
+        }
+    }
+
+    /// Whether the pair products move (`T_a` is not zero).
+    fn moving_products(&self) -> bool {
+        self.dx1.is_some() || self.dx2.is_some()
+    }
+}
+
+/// The per-edge gradient rows of the tangent backward's first pass.
+struct TangentEdgeGrads<'a, T> {
+    x1: Option<EdgeRows<'a, T>>,
+    dx1: Option<EdgeRows<'a, T>>,
+    x2: Option<EdgeRows<'a, T>>,
+    dx2: Option<EdgeRows<'a, T>>,
+    hidden: Option<EdgeRows<'a, T>>,
+    dhidden: Option<EdgeRows<'a, T>>,
+}
+
+impl<T> TangentEdgeGrads<'_, T> {
+    fn any(&self) -> bool {
+        self.x1.is_some()
+            || self.dx1.is_some()
+            || self.x2.is_some()
+            || self.dx2.is_some()
+            || self.hidden.is_some()
+            || self.dhidden.is_some()
+    }
+}
+
+/// Per-task buffers: the value's and the tangents' gathered inputs per node (`at`, `along`),
+/// `T_a` per node, and the chunk's sums and gradients.
+#[derive(Default)]
+struct TangentWork<T> {
+    at: Vec<NodeWork<T>>,
+    along: Vec<NodeWork<T>>,
+    ta: Vec<Vec<T>>,
+    tb: Vec<T>,
+    /// `S` and `dS` of every node, `[nodes][rows_pad][width]`; `G` and `dG`, the same shape.
+    s: Vec<T>,
+    ds: Vec<T>,
+    g: Vec<T>,
+    dg: Vec<T>,
+    /// The scaled output gradients, `[nodes][d_out]`.
+    gs: Vec<T>,
+    dgs: Vec<T>,
+    tmp: Vec<T>,
+    /// Per node: `dT`, `dT_a` (`[rows][np]`); the gradients of the gathered `x1`, `dx1`
+    /// (`[d1][np]`), of the `Y` blocks of `x2`, `dx2` (`[z_rows][np]`) and of `x2`, `dx2`
+    /// (`[d2][np]`); one node's edge rows.
+    dt: Vec<T>,
+    dta: Vec<T>,
+    dx: Vec<T>,
+    ddx: Vec<T>,
+    dz: Vec<T>,
+    ddz: Vec<T>,
+    dy: Vec<T>,
+    by_edge: Vec<T>,
+}
+
+/// `c (+)= a b` over a node's edges: `a` `[rows_pad][np]`, `b` `[np][width]`, `c`
+/// `[rows_pad][width]`.
+#[inline(always)]
+fn sums<T: Real, const FMA: bool, const ACC: bool>(
+    avx2: Option<Avx2Fma>,
+    plan: &Plan<T>,
+    (a, b): (&[T], &[T]),
+    np: usize,
+    c: &mut [T],
+) {
+    let w = plan.width;
+    gemm::<T, FMA, ACC>(
+        avx2,
+        (plan.rows_pad, w, np),
+        Rows {
+            data: a,
+            stride: np,
+        },
+        Rows { data: b, stride: w },
+        c,
+        w,
+    );
+}
+
+impl TensorProductPlan {
+    /// Whether [`conv_tangent_forward`](Self::conv_tangent_forward) runs this plan: every
+    /// path's pairs reach every output channel (uvw-like paths; not uvu).
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let tp = fully_connected_tensor_product(&"2x0e".parse()?, &"1o".parse()?, &"3x1o".parse()?, options)?;
+    /// assert!(tp.conv_tangent_fusable());
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn conv_tangent_fusable(&self) -> bool {
+        self.paths.iter().all(|p| {
+            p.pairs
+                .iter()
+                .all(|&(_, _, t)| matches!(t, Targets::All { .. }))
+        })
+    }
+
+    /// Node `i`'s gathered inputs and products: `x`, `y`, `h` (and `ht` if
+    /// `transposed_h`), `Y(x2)` and `T` into `at`; the tangents' into `along` (`Y(dx2)` into
+    /// its `z`); `T_a = t(x1, dx2) + t(dx1, x2)` into `ta` (`tb` a scratch row block).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn tangent_products<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        i: usize,
+        (at, along): (&mut NodeWork<T>, &mut NodeWork<T>),
+        (ta, tb): (&mut Vec<T>, &mut Vec<T>),
+        transposed_h: bool,
+    ) {
+        self.gather_node(avx2, &tc.a, i, at, transposed_h);
+        self.node_pair_products::<T, FMA>(plan, at);
+        if !tc.moving_products() && tc.dhidden.is_none() {
+            return;
+        }
+        self.gather_node(avx2, &tc.tangents(), i, along, transposed_h);
+        let np = at.np;
+        let ta = overwritten(ta, plan.rows_pad * np);
+        if tc.dx2.is_some() {
+            let zd = overwritten(&mut along.z, plan.z_rows * np);
+            self.node_z::<T, FMA>(plan, &along.y, np, zd);
+            self.node_t::<T, FMA>(plan, &at.x, zd, np, ta);
+        }
+        if tc.dx1.is_some() {
+            if tc.dx2.is_some() {
+                let tb = overwritten(tb, plan.rows_pad * np);
+                self.node_t::<T, FMA>(plan, &along.x, &at.z, np, tb);
+                ta.iter_mut().zip(tb.iter()).for_each(|(y, &x)| *y += x);
+            } else {
+                self.node_t::<T, FMA>(plan, &along.x, &at.z, np, ta);
+            }
+        }
+    }
+
+    /// `dS = T_a H + T dH` of the node in `at`, `along`, `ta`.
+    #[inline(always)]
+    fn tangent_sums<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        (at, along, ta): (&NodeWork<T>, &NodeWork<T>, &[T]),
+        ds: &mut [T],
+    ) {
+        let np = at.np;
+        match (tc.moving_products(), tc.dhidden.is_some()) {
+            (true, true) => {
+                sums::<T, FMA, false>(avx2, plan, (ta, &at.h), np, ds);
+                sums::<T, FMA, true>(avx2, plan, (&at.t, &along.h), np, ds);
+            }
+            (true, false) => sums::<T, FMA, false>(avx2, plan, (ta, &at.h), np, ds),
+            (false, true) => sums::<T, FMA, false>(avx2, plan, (&at.t, &along.h), np, ds),
+            (false, false) => ds.fill(T::zero()),
+        }
+    }
+
+    /// Output rows `first..` of `out` and `d_out` (`[nodes, d_out]`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn tangent_forward_nodes<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        first: usize,
+        (out, d_out): (&mut [T], &mut [T]),
+        work: &mut TangentWork<T>,
+    ) {
+        let (dim, w) = (self.irreps_out.dim(), plan.width);
+        let nodes = out.len() / dim.max(1);
+        let srow = plan.rows_pad * w;
+        for v in [&mut work.at, &mut work.along] {
+            if v.is_empty() {
+                v.push(NodeWork::default());
+            }
+        }
+        if work.ta.is_empty() {
+            work.ta.push(Vec::new());
+        }
+        let s_all = overwritten(&mut work.s, nodes * srow);
+        let ds_all = overwritten(&mut work.ds, nodes * srow);
+        for r in 0..nodes {
+            let (at, along) = (&mut work.at[0], &mut work.along[0]);
+            let ta = &mut work.ta[0];
+            self.tangent_products::<T, FMA>(
+                avx2,
+                plan,
+                tc,
+                first + r,
+                (at, along),
+                (ta, &mut work.tb),
+                false,
+            );
+            let s = &mut s_all[r * srow..(r + 1) * srow];
+            sums::<T, FMA, false>(avx2, plan, (&at.t, &at.h), at.np, s);
+            let ds = &mut ds_all[r * srow..(r + 1) * srow];
+            self.tangent_sums::<T, FMA>(avx2, plan, tc, (at, along, ta), ds);
+        }
+        for (o, s) in [(&mut *out, &*s_all), (&mut *d_out, &*ds_all)] {
+            o.fill(T::zero());
+            self.contract_nodes::<T, FMA>(avx2, plan, s, o, &mut work.tmp);
+            o.iter_mut().for_each(|y| *y *= tc.a.scale);
+        }
+    }
+
+    /// [`Self::tangent_forward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn tangent_forward_nodes_avx2<T: Real>(
+        &self,
+        token: Avx2Fma,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        first: usize,
+        outs: (&mut [T], &mut [T]),
+        work: &mut TangentWork<T>,
+    ) {
+        self.tangent_forward_nodes::<T, true>(Some(token), plan, tc, first, outs, work)
+    }
+
+    /// The convolution `out` and its tangent `d_out` (`[N, irreps_out.dim]` each), for a
+    /// plan with `All` paths only ([`Self::tangent_fusable`]).
+    pub(in crate::kernels::convolution) fn conv_tangent_forward_linear<T: Real>(
+        &self,
+        tc: &TangentConv<'_, T>,
+        out: &mut [T],
+        d_out: &mut [T],
+    ) {
+        let isa = Avx2Fma::detect();
+        let dim = self.irreps_out.dim();
+        let plan = Plan::new(self, tc.a.linear, tc.a.width);
+        out.par_chunks_mut(NODE_CHUNK * dim)
+            .zip(d_out.par_chunks_mut(NODE_CHUNK * dim))
+            .enumerate()
+            .for_each_init(TangentWork::default, |work, (chunk, outs)| {
+                let first = chunk * NODE_CHUNK;
+                #[cfg(target_arch = "x86_64")]
+                if let Some(token) = isa {
+                    // SAFETY: `token` proves the CPU has the AVX2 and FMA
+                    // `tangent_forward_nodes_avx2` is compiled for (only `Avx2Fma::detect`
+                    // makes one, on such a CPU).
+                    return unsafe {
+                        self.tangent_forward_nodes_avx2(token, &plan, tc, first, outs, work)
+                    };
+                }
+                let _ = isa;
+                self.tangent_forward_nodes::<T, false>(None, &plan, tc, first, outs, work)
+            });
+    }
+
+    /// The first backward pass over nodes `first..first + count`: the partial `dL/dL` into
+    /// `dlin`, and the edge gradients (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn tangent_backward_nodes<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        (grad_out, grad_d_out): (&[T], &[T]),
+        (first, count): (usize, usize),
+        mut dlin: Option<&mut [T]>,
+        edge: &TangentEdgeGrads<'_, T>,
+        work: &mut TangentWork<T>,
+    ) {
+        let (d1, d2, dim, w) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+            plan.width,
+        );
+        let srow = plan.rows_pad * w;
+        let (want_lin, need_edge) = (dlin.is_some(), edge.any());
+        for v in [&mut work.at, &mut work.along] {
+            if v.len() < count {
+                v.resize_with(count, NodeWork::default);
+            }
+        }
+        if work.ta.len() < count {
+            work.ta.resize_with(count, Vec::new);
+        }
+        let scale = tc.a.scale;
+        for (gs, g) in [(&mut work.gs, grad_out), (&mut work.dgs, grad_d_out)] {
+            let gs = overwritten(gs, count * dim);
+            gs.iter_mut()
+                .zip(&g[first * dim..(first + count) * dim])
+                .for_each(|(y, &g)| *y = g * scale);
+        }
+        let s_all = overwritten(&mut work.s, if want_lin { count * srow } else { 0 });
+        let ds_all = overwritten(&mut work.ds, if want_lin { count * srow } else { 0 });
+
+        // Phase 1, per node: inputs, T, T_a, and S, dS for dL/dL.
+        for r in 0..count {
+            let (at, along) = (&mut work.at[r], &mut work.along[r]);
+            let ta = &mut work.ta[r];
+            self.tangent_products::<T, FMA>(
+                avx2,
+                plan,
+                tc,
+                first + r,
+                (at, along),
+                (ta, &mut work.tb),
+                need_edge,
+            );
+            if want_lin {
+                let s = &mut s_all[r * srow..(r + 1) * srow];
+                sums::<T, FMA, false>(avx2, plan, (&at.t, &at.h), at.np, s);
+                let ds = &mut ds_all[r * srow..(r + 1) * srow];
+                self.tangent_sums::<T, FMA>(avx2, plan, tc, (at, along, ta), ds);
+            }
+        }
+
+        // Phase 2: dL/dL from both outputs' gradients, and G, dG.
+        let g_all = zeros(&mut work.g, if need_edge { count * srow } else { 0 });
+        let dg_all = zeros(&mut work.dg, if need_edge { count * srow } else { 0 });
+        self.sum_gradients::<T, FMA>(
+            avx2,
+            plan,
+            &work.gs,
+            count,
+            (s_all, dlin.as_deref_mut()),
+            need_edge.then_some(&mut *g_all),
+            &mut work.tmp,
+        );
+        self.sum_gradients::<T, FMA>(
+            avx2,
+            plan,
+            &work.dgs,
+            count,
+            (ds_all, dlin),
+            need_edge.then_some(&mut *dg_all),
+            &mut work.tmp,
+        );
+        if !need_edge {
+            return;
+        }
+
+        // Phase 3, per node: dH, d(dH), dT, dT_a, and back to x1, dx1, x2, dx2.
+        let (moving, dh_moves) = (tc.moving_products(), tc.dhidden.is_some());
+        let (want_x1, want_dx1) = (edge.x1.is_some(), edge.dx1.is_some());
+        let (want_x2, want_dx2) = (edge.x2.is_some(), edge.dx2.is_some());
+        let want_t = want_x1 || want_dx1 || want_x2 || want_dx2;
+        for r in 0..count {
+            let (at, along, ta) = (&work.at[r], &work.along[r], &work.ta[r][..]);
+            let (np, ne) = (at.np, at.ne);
+            let (g, dg) = (
+                &g_all[r * srow..(r + 1) * srow],
+                &dg_all[r * srow..(r + 1) * srow],
+            );
+            let edges = tc.a.edges.by_dst(first + r);
+            let t_rows = |t| Rows {
+                data: t,
+                stride: np,
+            };
+            let g_rows = |g| Rows { data: g, stride: w };
+            if let Some(gh) = &edge.hidden {
+                // dH = T^T G + T_a^T dG, [edges][w].
+                let dh = overwritten(&mut work.by_edge, ne * w);
+                gemm_tn::<T, FMA, false>(avx2, (ne, w, plan.rows), t_rows(&at.t), g_rows(g), dh, w);
+                if moving {
+                    gemm_tn::<T, FMA, true>(
+                        avx2,
+                        (ne, w, plan.rows),
+                        t_rows(ta),
+                        g_rows(dg),
+                        dh,
+                        w,
+                    );
+                }
+                // SAFETY: these edges enter node `first + r`, which only this task visits.
+                unsafe { write_rows(gh, edges, dh) };
+            }
+            if let Some(gdh) = &edge.dhidden {
+                // d(dH) = T^T dG.
+                let ddh = overwritten(&mut work.by_edge, ne * w);
+                gemm_tn::<T, FMA, false>(
+                    avx2,
+                    (ne, w, plan.rows),
+                    t_rows(&at.t),
+                    g_rows(dg),
+                    ddh,
+                    w,
+                );
+                // SAFETY: as above.
+                unsafe { write_rows(gdh, edges, ddh) };
+            }
+            if !want_t {
+                continue;
+            }
+            let ht_rows = |ht| Rows {
+                data: ht,
+                stride: np,
+            };
+            // dT = G H^T + dG dH^T; dT_a = dG H^T.
+            let dt = overwritten(&mut work.dt, plan.rows_pad * np);
+            let prod = (plan.rows_pad, np, w);
+            gemm::<T, FMA, false>(avx2, prod, g_rows(g), ht_rows(&at.ht), dt, np);
+            if dh_moves {
+                gemm::<T, FMA, true>(avx2, prod, g_rows(dg), ht_rows(&along.ht), dt, np);
+            }
+            let dta = overwritten(&mut work.dta, if moving { plan.rows_pad * np } else { 0 });
+            if moving {
+                gemm::<T, FMA, false>(avx2, prod, g_rows(dg), ht_rows(&at.ht), dta, np);
+            }
+            let dx = zeros(&mut work.dx, if want_x1 { d1 * np } else { 0 });
+            let ddx = zeros(&mut work.ddx, if want_dx1 { d1 * np } else { 0 });
+            let dz = zeros(&mut work.dz, if want_x2 { plan.z_rows * np } else { 0 });
+            let ddz = zeros(&mut work.ddz, if want_dx2 { plan.z_rows * np } else { 0 });
+            let (x, z, xd, zd) = (&at.x, &at.z, &along.x, &along.z);
+            let (with_dx1, with_dx2) = (tc.dx1.is_some(), tc.dx2.is_some());
+            for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| cg.all) {
+                let nb = cg.blocks.len();
+                for (pr, &(u, v, _)) in p.pairs.iter().enumerate() {
+                    let (u, v) = (u as usize, v as usize);
+                    for (c, range) in cg.by_k.iter().enumerate() {
+                        let row = (cg.first + c * cg.npairs + pr) * np;
+                        let d0 = &dt[row..row + np];
+                        let da = if moving { &dta[row..row + np] } else { d0 };
+                        for b in range.clone() {
+                            let xi = (p.in1 + u * p.d1 + cg.blocks[b].i) * np;
+                            let zb = (cg.z_first + v * nb + b) * np;
+                            let (xi, zb) = (xi..xi + np, zb..zb + np);
+                            // T = t(x, z): dT to x and z.
+                            if want_x1 {
+                                mul_acc::<T, FMA>(&mut dx[xi.clone()], &z[zb.clone()], d0);
+                            }
+                            if want_x2 {
+                                mul_acc::<T, FMA>(&mut dz[zb.clone()], &x[xi.clone()], d0);
+                            }
+                            // T_a = t(x, zd) + t(xd, z): dT_a to each factor.
+                            if with_dx2 {
+                                if want_x1 {
+                                    mul_acc::<T, FMA>(&mut dx[xi.clone()], &zd[zb.clone()], da);
+                                }
+                                if want_dx2 {
+                                    mul_acc::<T, FMA>(&mut ddz[zb.clone()], &x[xi.clone()], da);
+                                }
+                            }
+                            if with_dx1 {
+                                if want_dx1 {
+                                    mul_acc::<T, FMA>(&mut ddx[xi.clone()], &z[zb.clone()], da);
+                                }
+                                if want_x2 {
+                                    mul_acc::<T, FMA>(&mut dz[zb], &xd[xi], da);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (rows, dzs) in [(&edge.x2, &*dz), (&edge.dx2, &*ddz)] {
+                if let Some(rows) = rows {
+                    let dy = zeros(&mut work.dy, d2 * np);
+                    self.node_dy::<T, FMA>(plan, dzs, np, dy);
+                    // SAFETY: as above.
+                    unsafe { write_edge_rows(avx2, rows, edges, dy, np, &mut work.by_edge) };
+                }
+            }
+            for (rows, dxs) in [(&edge.x1, &*dx), (&edge.dx1, &*ddx)] {
+                if let Some(rows) = rows {
+                    // SAFETY: as above.
+                    unsafe { write_edge_rows(avx2, rows, edges, dxs, np, &mut work.by_edge) };
+                }
+            }
+        }
+    }
+
+    /// [`Self::tangent_backward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    fn tangent_backward_nodes_avx2<T: Real>(
+        &self,
+        token: Avx2Fma,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        grads_out: (&[T], &[T]),
+        nodes: (usize, usize),
+        dlin: Option<&mut [T]>,
+        edge: &TangentEdgeGrads<'_, T>,
+        work: &mut TangentWork<T>,
+    ) {
+        self.tangent_backward_nodes::<T, true>(
+            Some(token),
+            plan,
+            tc,
+            grads_out,
+            nodes,
+            dlin,
+            edge,
+            work,
+        )
+    }
+
+    /// The gradients of the tangent convolution's inputs given `grad_out` and
+    /// `grad_d_out` (`[N, irreps_out.dim]` each), for a plan with `All` paths only.
+    pub(in crate::kernels::convolution) fn conv_tangent_backward_linear<T: Real>(
+        &self,
+        tc: &TangentConv<'_, T>,
+        (grad_out, grad_d_out): (&[T], &[T]),
+        grads: ConvTangentGradients<'_, T>,
+    ) {
+        let isa = Avx2Fma::detect();
+        let (d1, numel, w) = (self.irreps_in1.dim(), self.weight_numel, tc.a.width);
+        let (n, e) = (tc.a.edges.num_nodes(), tc.a.edges.num_edges());
+        let plan = Plan::new(self, tc.a.linear, w);
+        let ConvTangentGradients {
+            x1: g1,
+            dx1: gd1,
+            x2: g2,
+            dx2: gd2,
+            hidden: gh,
+            dhidden: gdh,
+            linear: glin,
+        } = grads;
+        // Per-edge rows of the x1 and dx1 gradients, summed per source below.
+        let edge_rows = |wanted: bool| vec![T::zero(); if wanted { e * d1 } else { 0 }];
+        let (mut g1_edges, mut gd1_edges) = (edge_rows(g1.is_some()), edge_rows(gd1.is_some()));
+        let edge = TangentEdgeGrads {
+            x1: EdgeRows::new(g1.is_some().then_some(&mut g1_edges[..])),
+            dx1: EdgeRows::new(gd1.is_some().then_some(&mut gd1_edges[..])),
+            x2: EdgeRows::new(g2),
+            dx2: EdgeRows::new(gd2),
+            hidden: EdgeRows::new(gh),
+            dhidden: EdgeRows::new(gdh),
+        };
+        let want_lin = glin.is_some();
+        // Partials of dL/dL per group of chunks, as in the convolution's backward.
+        let chunks = n.div_ceil(BACKWARD_CHUNK);
+        let per_group = chunks.div_ceil(MAX_PARTIALS).max(1);
+        let partials: Vec<Vec<T>> = (0..chunks.div_ceil(per_group))
+            .into_par_iter()
+            .map_init(TangentWork::default, |work, group| {
+                let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
+                for chunk in group * per_group..((group + 1) * per_group).min(chunks) {
+                    let first = chunk * BACKWARD_CHUNK;
+                    let nodes = (first, BACKWARD_CHUNK.min(n - first));
+                    let dlin = want_lin.then_some(&mut partial[..]);
+                    let grads_out = (grad_out, grad_d_out);
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(token) = isa {
+                        // SAFETY: as in `conv_tangent_forward_linear`.
+                        unsafe {
+                            self.tangent_backward_nodes_avx2(
+                                token, &plan, tc, grads_out, nodes, dlin, &edge, work,
+                            )
+                        };
+                        continue;
+                    }
+                    let _ = isa;
+                    self.tangent_backward_nodes::<T, false>(
+                        None, &plan, tc, grads_out, nodes, dlin, &edge, work,
+                    );
+                }
+                partial
+            })
+            .collect();
+        if let Some(glin) = glin {
+            let mut sum = vec![T::zero(); w * numel];
+            for p in partials {
+                sum.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+            }
+            self.linear_gradient(&plan, &sum, glin);
+        }
+        for (g, rows) in [(g1, &g1_edges), (gd1, &gd1_edges)] {
+            if let Some(g) = g {
+                sum_by_source(tc.a.edges, rows, g);
+            }
+        }
+    }
+}
