@@ -278,48 +278,21 @@ impl TensorProductPlan {
             grad_out.len(),
             grad_d_out.len(),
         )?;
+        let (n1, e2) = (sh.n * sh.d1, sh.e * sh.d2);
+        let (eh, wl) = (sh.e * sh.width, sh.width * sh.numel);
+        let (m1, m2, mh) = (tc.dx1.is_some(), tc.dx2.is_some(), tc.dhidden.is_some());
         let checks: [(&'static str, Option<&[T]>, bool, usize); 7] = [
-            (
-                "grad x1 [N, irreps_in1.dim]",
-                grads.x1.as_deref(),
-                true,
-                sh.n * sh.d1,
-            ),
-            (
-                "grad dx1 [N, irreps_in1.dim]",
-                grads.dx1.as_deref(),
-                tc.dx1.is_some(),
-                sh.n * sh.d1,
-            ),
-            (
-                "grad x2 [E, irreps_in2.dim]",
-                grads.x2.as_deref(),
-                true,
-                sh.e * sh.d2,
-            ),
-            (
-                "grad dx2 [E, irreps_in2.dim]",
-                grads.dx2.as_deref(),
-                tc.dx2.is_some(),
-                sh.e * sh.d2,
-            ),
-            (
-                "grad hidden [E, width]",
-                grads.hidden.as_deref(),
-                true,
-                sh.e * sh.width,
-            ),
-            (
-                "grad dhidden [E, width]",
-                grads.dhidden.as_deref(),
-                tc.dhidden.is_some(),
-                sh.e * sh.width,
-            ),
+            ("grad x1 [N, irreps_in1.dim]", grads.x1.as_deref(), true, n1),
+            ("grad dx1 [N, irreps_in1.dim]", grads.dx1.as_deref(), m1, n1),
+            ("grad x2 [E, irreps_in2.dim]", grads.x2.as_deref(), true, e2),
+            ("grad dx2 [E, irreps_in2.dim]", grads.dx2.as_deref(), m2, e2),
+            ("grad hidden [E, width]", grads.hidden.as_deref(), true, eh),
+            ("grad dhidden [E, width]", grads.dhidden.as_deref(), mh, eh),
             (
                 "grad linear [width, weight_numel]",
                 grads.linear.as_deref(),
                 true,
-                sh.width * sh.numel,
+                wl,
             ),
         ];
         for (what, grad, allowed, len) in checks {

@@ -97,17 +97,19 @@ impl ConvolutionBackend for Flex {
 
 const NAMES: [&str; 4] = ["x1", "x2", "hidden", "linear"];
 
-/// The inputs `[x1, x2, hidden, linear]` as contiguous tensors of one dtype.
-struct Inputs([FlexTensor; 4]);
+/// An op's `N` inputs as contiguous tensors of one dtype.
+struct Inputs<const N: usize>([FlexTensor; N]);
 
-impl Inputs {
-    /// The inputs made contiguous, of dtype `T`.
-    fn new<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 4]) -> Self {
+impl<const N: usize> Inputs<N> {
+    /// The inputs (called `names`) made contiguous, of dtype `T`.
+    fn new<T: FlexFloat>(op: &str, names: [&str; N], inputs: [&FlexTensor; N]) -> Self {
         Inputs(std::array::from_fn(|k| {
-            contiguous::<T>(op, NAMES[k], inputs[k])
+            contiguous::<T>(op, names[k], inputs[k])
         }))
     }
+}
 
+impl Inputs<4> {
     /// `x1`, `x2` and the weights, as the kernels take them.
     fn slices<T: FlexFloat>(&self) -> (&[T], &[T], EdgeWeights<'_, T>) {
         let [x1, x2, hidden, linear] = &self.0;
@@ -126,7 +128,7 @@ fn flex_forward<T: FlexFloat>(
     scale: f64,
 ) -> FlexTensor {
     const OP: &str = "fused_convolution";
-    let inputs = Inputs::new::<T>(OP, inputs);
+    let inputs = Inputs::new::<T>(OP, NAMES, inputs);
     let (x1, x2, weights) = inputs.slices::<T>();
     let (n, d_out) = (edges.num_nodes(), plan.irreps_out().dim());
     let mut out = vec![T::zero(); n * d_out];
@@ -145,7 +147,7 @@ fn flex_backward<T: FlexFloat>(
 ) -> Grads4<Flex> {
     const OP: &str = "fused_convolution_backward";
     let shapes = inputs.map(|t| t.shape());
-    let inputs = Inputs::new::<T>(OP, inputs);
+    let inputs = Inputs::new::<T>(OP, NAMES, inputs);
     let grad_out = contiguous::<T>(OP, "grad_out", grad_out);
     let mut buffers: [Option<Vec<T>>; 4] =
         std::array::from_fn(|k| mask[k].then(|| vec![T::zero(); shapes[k].num_elements()]));
@@ -176,19 +178,10 @@ fn flex_backward<T: FlexFloat>(
 
 const TANGENT_NAMES: [&str; 7] = ["x1", "dx1", "x2", "dx2", "hidden", "dhidden", "linear"];
 
-/// The tangent convolution's inputs `[x1, dx1, x2, dx2, hidden, dhidden, linear]`,
-/// contiguous, of dtype `T`.
-struct TangentInputs([FlexTensor; 7]);
-
-impl TangentInputs {
-    fn new<T: FlexFloat>(op: &str, inputs: [&FlexTensor; 7]) -> Self {
-        TangentInputs(std::array::from_fn(|k| {
-            contiguous::<T>(op, TANGENT_NAMES[k], inputs[k])
-        }))
-    }
-
+/// The tangent convolution's inputs `[x1, dx1, x2, dx2, hidden, dhidden, linear]`.
+impl Inputs<7> {
     /// As the kernels take them: the tangents `moving` marks (`[x1, x2, hidden]`).
-    fn slices<T: FlexFloat>(&self, moving: [bool; 3]) -> ConvTangentInputs<'_, T> {
+    fn tangent_slices<T: FlexFloat>(&self, moving: [bool; 3]) -> ConvTangentInputs<'_, T> {
         let [x1, dx1, x2, dx2, hidden, dhidden, linear] = &self.0;
         ConvTangentInputs {
             x1: data::<T>(x1),
@@ -210,13 +203,13 @@ fn flex_tangent<T: FlexFloat>(
     scale: f64,
 ) -> FlexTensor {
     const OP: &str = "fused_convolution_tangent";
-    let inputs = TangentInputs::new::<T>(OP, inputs);
+    let inputs = Inputs::new::<T>(OP, TANGENT_NAMES, inputs);
     let (n, d_out) = (edges.num_nodes(), plan.irreps_out().dim());
     let mut both = vec![T::zero(); 2 * n * d_out];
     let (out, d) = both.split_at_mut(n * d_out);
     plan.conv_tangent_forward(
         edges,
-        inputs.slices::<T>(moving),
+        inputs.tangent_slices::<T>(moving),
         T::from_f64(scale),
         out,
         d,
@@ -236,7 +229,7 @@ fn flex_tangent_backward<T: FlexFloat>(
 ) -> FlexTensor {
     const OP: &str = "fused_convolution_tangent_backward";
     let lens = inputs.map(|t| t.shape().num_elements());
-    let inputs = TangentInputs::new::<T>(OP, inputs);
+    let inputs = Inputs::new::<T>(OP, TANGENT_NAMES, inputs);
     let grad = contiguous::<T>(OP, "grad", grad);
     let asked = tangent_gradients_asked(mask, moving);
     let total: usize = lens
@@ -269,7 +262,7 @@ fn flex_tangent_backward<T: FlexFloat>(
             dhidden: gdh,
             linear: glin,
         };
-        let slices = inputs.slices::<T>(moving);
+        let slices = inputs.tangent_slices::<T>(moving);
         plan.conv_tangent_backward(edges, slices, T::from_f64(scale), g, dg, grads)
             .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
     }

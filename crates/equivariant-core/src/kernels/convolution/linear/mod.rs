@@ -1210,43 +1210,19 @@ impl TensorProductPlan {
             hidden: EdgeRows::new(gh),
         };
         let want_lin = glin.is_some();
-        // One partial dL/dL (`width x weight_numel`) per group of chunks, not per chunk: a
-        // zeroed and summed partial per 16 nodes cost as much as the product at 1000 nodes.
-        // The groups depend on `n` only, so the sums' order does not depend on the threads.
-        let chunks = n.div_ceil(BACKWARD_CHUNK);
-        let per_group = chunks.div_ceil(MAX_PARTIALS).max(1);
-        let partials: Vec<Vec<T>> = (0..chunks.div_ceil(per_group))
-            .into_par_iter()
-            .map_init(ChunkWork::default, |work, group| {
-                let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
-                for chunk in group * per_group..((group + 1) * per_group).min(chunks) {
-                    let first = chunk * BACKWARD_CHUNK;
-                    let nodes = (first, BACKWARD_CHUNK.min(n - first));
-                    let dlin = want_lin.then_some(&mut partial[..]);
-                    #[cfg(target_arch = "x86_64")]
-                    if let Some(token) = isa {
-                        // SAFETY: as in `conv_forward_linear_on`, `token` proves the CPU has
-                        // the AVX2 and FMA `backward_nodes_avx2` is compiled for.
-                        unsafe {
-                            self.backward_nodes_avx2(
-                                token, &plan, a, grad_out, nodes, dlin, &edge, work,
-                            )
-                        };
-                        continue;
-                    }
-                    let _ = isa;
-                    self.backward_nodes::<T, false>(
-                        None, &plan, a, grad_out, nodes, dlin, &edge, work,
-                    );
-                }
-                partial
-            })
-            .collect();
-        if let Some(glin) = glin {
-            let mut sum = vec![T::zero(); w * numel];
-            for p in partials {
-                sum.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+        let sum = backward_chunks(n, want_lin.then_some(w * numel), |work, nodes, dlin| {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(token) = isa {
+                // SAFETY: as in `conv_forward_linear_on`, `token` proves the CPU has the AVX2
+                // and FMA `backward_nodes_avx2` is compiled for.
+                return unsafe {
+                    self.backward_nodes_avx2(token, &plan, a, grad_out, nodes, dlin, &edge, work)
+                };
             }
+            let _ = isa;
+            self.backward_nodes::<T, false>(None, &plan, a, grad_out, nodes, dlin, &edge, work)
+        });
+        if let (Some(glin), Some(sum)) = (glin, sum) {
             self.linear_gradient(&plan, &sum, glin);
         }
         if let Some(g1) = g1 {
@@ -1271,6 +1247,41 @@ impl TensorProductPlan {
             }
         }
     }
+}
+
+/// Runs `chunk(work, (first, count), dlin)` over the backward's chunks of
+/// [`BACKWARD_CHUNK`] nodes in parallel, each task with its own `work`, and returns the sum
+/// of the partial `dL/dL` (`len` long; none if `None`) the chunks added into.
+///
+/// One partial per group of chunks, not per chunk: a zeroed and summed partial per 16 nodes
+/// cost as much as the product at 1000 nodes. The groups depend on `n` only, so the sums'
+/// order does not depend on the threads.
+fn backward_chunks<T: Real, W: Default + Send>(
+    n: usize,
+    len: Option<usize>,
+    chunk: impl Fn(&mut W, (usize, usize), Option<&mut [T]>) + Sync,
+) -> Option<Vec<T>> {
+    let chunks = n.div_ceil(BACKWARD_CHUNK);
+    let per_group = chunks.div_ceil(MAX_PARTIALS).max(1);
+    let partials: Vec<Vec<T>> = (0..chunks.div_ceil(per_group))
+        .into_par_iter()
+        .map_init(W::default, |work, group| {
+            let mut partial = vec![T::zero(); len.unwrap_or(0)];
+            for c in group * per_group..((group + 1) * per_group).min(chunks) {
+                let first = c * BACKWARD_CHUNK;
+                let nodes = (first, BACKWARD_CHUNK.min(n - first));
+                chunk(work, nodes, len.is_some().then_some(&mut partial[..]));
+            }
+            partial
+        })
+        .collect();
+    len.map(|len| {
+        let mut sum = vec![T::zero(); len];
+        for p in partials {
+            sum.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+        }
+        sum
+    })
 }
 
 /// `g1[j] = sum_(e: src[e] = j) g1_edges[e]` (rows of width `g1.len() / num_nodes`), in edge

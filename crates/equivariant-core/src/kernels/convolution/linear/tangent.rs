@@ -573,42 +573,24 @@ impl TensorProductPlan {
             hidden: EdgeRows::new(gh),
             dhidden: EdgeRows::new(gdh),
         };
-        let want_lin = glin.is_some();
-        // Partials of dL/dL per group of chunks, as in the convolution's backward.
-        let chunks = n.div_ceil(BACKWARD_CHUNK);
-        let per_group = chunks.div_ceil(MAX_PARTIALS).max(1);
-        let partials: Vec<Vec<T>> = (0..chunks.div_ceil(per_group))
-            .into_par_iter()
-            .map_init(TangentWork::default, |work, group| {
-                let mut partial = vec![T::zero(); if want_lin { w * numel } else { 0 }];
-                for chunk in group * per_group..((group + 1) * per_group).min(chunks) {
-                    let first = chunk * BACKWARD_CHUNK;
-                    let nodes = (first, BACKWARD_CHUNK.min(n - first));
-                    let dlin = want_lin.then_some(&mut partial[..]);
-                    let grads_out = (grad_out, grad_d_out);
-                    #[cfg(target_arch = "x86_64")]
-                    if let Some(token) = isa {
-                        // SAFETY: as in `conv_tangent_forward_linear`.
-                        unsafe {
-                            self.tangent_backward_nodes_avx2(
-                                token, &plan, tc, grads_out, nodes, dlin, &edge, work,
-                            )
-                        };
-                        continue;
-                    }
-                    let _ = isa;
-                    self.tangent_backward_nodes::<T, false>(
-                        None, &plan, tc, grads_out, nodes, dlin, &edge, work,
-                    );
-                }
-                partial
-            })
-            .collect();
-        if let Some(glin) = glin {
-            let mut sum = vec![T::zero(); w * numel];
-            for p in partials {
-                sum.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+        let len = glin.is_some().then_some(w * numel);
+        let grads_out = (grad_out, grad_d_out);
+        let sum = backward_chunks(n, len, |work: &mut TangentWork<T>, nodes, dlin| {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(token) = isa {
+                // SAFETY: as in `conv_tangent_forward_linear`.
+                return unsafe {
+                    self.tangent_backward_nodes_avx2(
+                        token, &plan, tc, grads_out, nodes, dlin, &edge, work,
+                    )
+                };
             }
+            let _ = isa;
+            self.tangent_backward_nodes::<T, false>(
+                None, &plan, tc, grads_out, nodes, dlin, &edge, work,
+            )
+        });
+        if let (Some(glin), Some(sum)) = (glin, sum) {
             self.linear_gradient(&plan, &sum, glin);
         }
         for (g, rows) in [(g1, &g1_edges), (gd1, &gd1_edges)] {
