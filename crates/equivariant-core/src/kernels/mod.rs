@@ -350,13 +350,11 @@ impl TensorProductPlan {
     ///
     /// its derivative along the inputs' tangents (`None`: constant; `linear` fixed), both
     /// overwritten (`[N, irreps_out.dim]`). Each node gathers its edges once, and the
-    /// output and its tangent share the work on the hidden activations. For plans whose
-    /// pairs all reach every output channel ([`conv_tangent_fusable`](Self::conv_tangent_fusable)).
+    /// output and its tangent share the work on the hidden activations.
     ///
     /// Errors: as [`conv_forward`](TensorProductPlan::conv_forward), and
     /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for a tangent or `d_out` of the
-    /// wrong length; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a plan
-    /// with `uvu`-like paths (one output channel per pair).
+    /// wrong length.
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;

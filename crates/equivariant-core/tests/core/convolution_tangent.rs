@@ -1,31 +1,61 @@
 //! The fused tangent convolution (`TensorProductPlan::conv_tangent_forward` /
 //! `conv_tangent_backward`) against the three convolutions it fuses, at 1e-10 in f64 (the
 //! tangent and every gradient, for each set of moving inputs); the tangent against central
-//! differences; bit-identical results across thread counts; the plans and inputs it refuses.
+//! differences; bit-identical results across thread counts; the inputs it refuses.
 
 use equivariant_core::graph::EdgeIndex;
+use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductOptions,
-    TensorProductPlan, fully_connected_tensor_product,
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, Instruction,
+    TensorProductOptions, TensorProductPlan, fully_connected_tensor_product,
 };
 use equivariant_testing::assert_close;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-/// The guide's product and one with higher degrees (both uvw: every pair reaches every
-/// output channel).
+/// The guide's product (uvw), a uvu product (as in NequIP's and MACE's convolutions), uvw
+/// and uvu paths in one product with a uvu path without weights, and a uvw product of
+/// higher degrees.
 fn plans() -> Vec<TensorProductPlan> {
     let options = TensorProductOptions {
         shared_weights: false,
         ..Default::default()
     };
+    let p = |s: &str| -> Irreps { s.parse().unwrap() };
     let fc = |a: &str, b: &str, c: &str| {
-        let p = |s: &str| s.parse().unwrap();
         fully_connected_tensor_product(&p(a), &p(b), &p(c), options.clone()).unwrap()
+    };
+    let uvu = |a, b, c, w| Instruction::new(a, b, c, "uvu".parse().unwrap(), w);
+    let uvw = |a, b, c| Instruction::new(a, b, c, "uvw".parse().unwrap(), true);
+    let custom = |a: &str, b: &str, c: &str, instructions| {
+        TensorProductPlan::new(&p(a), &p(b), &p(c), instructions, options.clone()).unwrap()
     };
     vec![
         fc("10x0e+10x1e", "0e+1o+2e", "20x0e+10x1e"),
+        custom(
+            "4x0e+3x1o+2x2e",
+            "0e+1o+2e",
+            "4x0e+3x1o+4x1o+2x0e+2x1o",
+            vec![
+                uvu(0, 0, 0, true),
+                uvu(1, 0, 1, true),
+                uvu(0, 1, 2, true),
+                uvu(2, 2, 3, true),
+                uvu(2, 1, 4, true),
+            ],
+        ),
+        custom(
+            "3x0e+2x1o",
+            "0e+1o",
+            "4x0e+2x1o+3x1o",
+            vec![
+                uvw(0, 0, 0),
+                uvu(1, 0, 1, false),
+                uvu(0, 1, 2, true),
+                uvw(1, 1, 0),
+            ],
+        ),
         fc("2x1o+1x3o", "1e+3e", "2x0o+1x2o+1x4o"),
     ]
 }
@@ -161,13 +191,24 @@ fn tangent_matches_three_convolutions() {
                     (moving[1], (&c.x1[..], &c.dx2[..], &c.hidden[..])),
                     (moving[2], (&c.x1[..], &c.x2[..], &c.dhidden[..])),
                 ];
+                // A path without weights does not move with `hidden`: the `dh` term is
+                // conv(x1, x2, dh) - conv(x1, x2, 0) (its backward likewise).
+                let zero_h = vec![0.0; c.hidden.len()];
                 let mut want_d_out = vec![0.0; dim];
                 for &(on, (a, b, h)) in &terms {
                     if on {
                         add(&mut want_d_out, &conv(tp, &edges, a, b, h, l));
                     }
                 }
-                let what = format!("{mask:03b}");
+                if moving[2] {
+                    let still = conv(tp, &edges, &c.x1, &c.x2, &zero_h, l);
+                    want_d_out.iter_mut().zip(&still).for_each(|(y, s)| *y -= s);
+                }
+                let what = format!(
+                    "plan {} ({}), mask {mask:03b}",
+                    tp.irreps_out(),
+                    edges.num_edges()
+                );
                 assert_close(
                     &what,
                     &out,
@@ -201,6 +242,13 @@ fn tangent_matches_three_convolutions() {
                     add(&mut want[slot[1]], &gb);
                     add(&mut want[slot[2]], &ghh);
                     add(&mut want[6], &gl);
+                }
+                if moving[2] {
+                    let [ga, gb, _, gl] = conv_grads(tp, &edges, (&c.x1, &c.x2, &zero_h, l), &dg);
+                    let neg = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<_>>();
+                    add(&mut want[0], &neg(ga));
+                    add(&mut want[2], &neg(gb));
+                    add(&mut want[6], &neg(gl));
                 }
                 let mut got = want.clone().map(|v| vec![f64::NAN; v.len()]);
                 let [g1, gd1, g2, gd2, gh, gdh, glin] = &mut got;
@@ -241,89 +289,92 @@ fn tangent_matches_three_convolutions() {
 #[test]
 fn tangent_matches_central_differences() {
     let mut rng = StdRng::seed_from_u64(12);
-    let tp = &plans()[0];
-    let edges = &graphs(&mut rng)[0];
-    let c = Case::new(&mut rng, tp, edges, 4);
-    let dim = edges.num_nodes() * tp.irreps_out().dim();
-    let (mut out, mut d_out) = (vec![0.0; dim], vec![0.0; dim]);
-    tp.conv_tangent_forward(edges, c.inputs([true; 3]), SCALE, &mut out, &mut d_out)
-        .unwrap();
-    let step = 1e-3;
-    let moved = |s: f64| {
-        let m = |x: &[f64], d: &[f64]| x.iter().zip(d).map(|(x, d)| x + s * d).collect::<Vec<_>>();
-        conv(
-            tp,
-            edges,
-            &m(&c.x1, &c.dx1),
-            &m(&c.x2, &c.dx2),
-            &m(&c.hidden, &c.dhidden),
-            &c.linear,
-        )
-    };
-    let (plus, minus) = (moved(step), moved(-step));
-    let slope: Vec<f64> = plus
-        .iter()
-        .zip(&minus)
-        .map(|(p, m)| (p - m) / (2.0 * step))
-        .collect();
-    // Trilinear: the central difference is exact up to step^2 times the third-order term.
-    assert_close("d_out against central differences", &d_out, &slope, 1e-5);
+    for tp in &plans() {
+        let edges = &graphs(&mut rng)[0];
+        let c = Case::new(&mut rng, tp, edges, 4);
+        let dim = edges.num_nodes() * tp.irreps_out().dim();
+        let (mut out, mut d_out) = (vec![0.0; dim], vec![0.0; dim]);
+        tp.conv_tangent_forward(edges, c.inputs([true; 3]), SCALE, &mut out, &mut d_out)
+            .unwrap();
+        let step = 1e-3;
+        let moved = |s: f64| {
+            let m =
+                |x: &[f64], d: &[f64]| x.iter().zip(d).map(|(x, d)| x + s * d).collect::<Vec<_>>();
+            conv(
+                tp,
+                edges,
+                &m(&c.x1, &c.dx1),
+                &m(&c.x2, &c.dx2),
+                &m(&c.hidden, &c.dhidden),
+                &c.linear,
+            )
+        };
+        let (plus, minus) = (moved(step), moved(-step));
+        let slope: Vec<f64> = plus
+            .iter()
+            .zip(&minus)
+            .map(|(p, m)| (p - m) / (2.0 * step))
+            .collect();
+        // Trilinear: the central difference is exact up to step^2 times the third-order term.
+        assert_close("d_out against central differences", &d_out, &slope, 1e-5);
+    }
 }
 
 #[test]
 fn tangent_is_bit_identical_across_thread_counts() {
     let mut rng = StdRng::seed_from_u64(13);
-    let tp = &plans()[0];
-    let n = 300;
-    let src: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
-    let dst: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
-    let edges = EdgeIndex::new(&src, &dst, n).unwrap();
-    let c = Case::new(&mut rng, tp, &edges, 16);
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    let (x1, dx1, x2, dx2) = (f32s(&c.x1), f32s(&c.dx1), f32s(&c.x2), f32s(&c.dx2));
-    let (h, dh, l) = (f32s(&c.hidden), f32s(&c.dhidden), f32s(&c.linear));
-    let dim = n * tp.irreps_out().dim();
-    let (g, dg) = (f32s(&randn(&mut rng, dim)), f32s(&randn(&mut rng, dim)));
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let inputs = ConvTangentInputs {
-                x1: &x1,
-                dx1: Some(&dx1),
-                x2: &x2,
-                dx2: Some(&dx2),
-                hidden: &h,
-                dhidden: Some(&dh),
-                linear: &l,
-            };
-            let (mut out, mut d_out) = (vec![0.0f32; dim], vec![0.0f32; dim]);
-            tp.conv_tangent_forward(&edges, inputs, 0.2, &mut out, &mut d_out)
+    for tp in plans().iter().take(2) {
+        let n = 300;
+        let src: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
+        let dst: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
+        let edges = EdgeIndex::new(&src, &dst, n).unwrap();
+        let c = Case::new(&mut rng, tp, &edges, 16);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let (x1, dx1, x2, dx2) = (f32s(&c.x1), f32s(&c.dx1), f32s(&c.x2), f32s(&c.dx2));
+        let (h, dh, l) = (f32s(&c.hidden), f32s(&c.dhidden), f32s(&c.linear));
+        let dim = n * tp.irreps_out().dim();
+        let (g, dg) = (f32s(&randn(&mut rng, dim)), f32s(&randn(&mut rng, dim)));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
                 .unwrap();
-            let mut grads = [&x1, &dx1, &x2, &dx2, &h, &dh, &l].map(|v| vec![0.0f32; v.len()]);
-            let [g1, gd1, g2, gd2, gh, gdh, gl] = &mut grads;
-            let slots = ConvTangentGradients {
-                x1: Some(g1),
-                dx1: Some(gd1),
-                x2: Some(g2),
-                dx2: Some(gd2),
-                hidden: Some(gh),
-                dhidden: Some(gdh),
-                linear: Some(gl),
-            };
-            tp.conv_tangent_backward(&edges, inputs, 0.2, &g, &dg, slots)
-                .unwrap();
-            (out, d_out, grads)
-        })
-    };
-    let one = run(1);
-    assert!(one == run(2) && one == run(3));
+            pool.install(|| {
+                let inputs = ConvTangentInputs {
+                    x1: &x1,
+                    dx1: Some(&dx1),
+                    x2: &x2,
+                    dx2: Some(&dx2),
+                    hidden: &h,
+                    dhidden: Some(&dh),
+                    linear: &l,
+                };
+                let (mut out, mut d_out) = (vec![0.0f32; dim], vec![0.0f32; dim]);
+                tp.conv_tangent_forward(&edges, inputs, 0.2, &mut out, &mut d_out)
+                    .unwrap();
+                let mut grads = [&x1, &dx1, &x2, &dx2, &h, &dh, &l].map(|v| vec![0.0f32; v.len()]);
+                let [g1, gd1, g2, gd2, gh, gdh, gl] = &mut grads;
+                let slots = ConvTangentGradients {
+                    x1: Some(g1),
+                    dx1: Some(gd1),
+                    x2: Some(g2),
+                    dx2: Some(gd2),
+                    hidden: Some(gh),
+                    dhidden: Some(gdh),
+                    linear: Some(gl),
+                };
+                tp.conv_tangent_backward(&edges, inputs, 0.2, &g, &dg, slots)
+                    .unwrap();
+                (out, d_out, grads)
+            })
+        };
+        let one = run(1);
+        assert!(one == run(2) && one == run(3));
+    }
 }
 
 #[test]
-fn tangent_refuses_bad_plans_and_inputs() {
+fn tangent_refuses_bad_inputs() {
     let mut rng = StdRng::seed_from_u64(14);
     let tp = &plans()[0];
     let edges = &graphs(&mut rng)[2];
@@ -353,38 +404,4 @@ fn tangent_refuses_bad_plans_and_inputs() {
         tp.conv_tangent_backward(edges, inputs, 1.0, &g, &g, grads)
             .is_err()
     );
-    // A uvu product: one output channel per pair.
-    let uvu = TensorProductPlan::new(
-        &"2x0e+2x1o".parse().unwrap(),
-        &"0e+1o".parse().unwrap(),
-        &"2x0e+2x1o".parse().unwrap(),
-        vec![equivariant_core::o3::tensor_product::Instruction::new(
-            0,
-            0,
-            0,
-            "uvu".parse().unwrap(),
-            true,
-        )],
-        TensorProductOptions {
-            shared_weights: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let x1 = vec![0.0; 3 * 8];
-    let inputs = ConvTangentInputs {
-        x1: &x1,
-        dx1: None,
-        x2: &[0.0; 4],
-        dx2: None,
-        hidden: &[0.0; 2],
-        dhidden: None,
-        linear: &[0.0; 4],
-    };
-    let (mut out, mut d_out) = (vec![0.0; 3 * 8], vec![0.0; 3 * 8]);
-    let err = uvu.conv_tangent_forward(edges, inputs, 1.0, &mut out, &mut d_out);
-    assert!(matches!(
-        err,
-        Err(equivariant_core::Error::InvalidArgument { name: "plan", .. })
-    ));
 }

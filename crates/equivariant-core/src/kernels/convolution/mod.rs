@@ -194,8 +194,8 @@ impl TensorProductPlan {
         Ok(())
     }
 
-    /// Checks a tangent convolution's arguments: the plan (`All` paths only), the
-    /// convolution's shapes, and each tangent as long as its input.
+    /// Checks a tangent convolution's arguments: the convolution's shapes, and each tangent
+    /// as long as its input.
     fn tangent_args<'a, T>(
         &self,
         edges: &'a EdgeIndex,
@@ -203,14 +203,6 @@ impl TensorProductPlan {
         scale: T,
         out_len: usize,
     ) -> Result<(ConvShape, TangentConv<'a, T>)> {
-        if !self.conv_tangent_fusable() {
-            return Err(Error::InvalidArgument {
-                name: "plan",
-                reason: "the fused tangent convolution runs plans whose pairs all reach every \
-                         output channel (uvw-like paths); run three convolutions instead"
-                    .into(),
-            });
-        }
         let ConvTangentInputs {
             x1,
             dx1,

@@ -116,8 +116,7 @@ pub trait ConvolutionBackend: Backend {
     ///
     /// # Panics
     ///
-    /// As [`fused_convolution`](ConvolutionBackend::fused_convolution), and for a plan that
-    /// is not [`TensorProductPlan::conv_tangent_fusable`].
+    /// As [`fused_convolution`](ConvolutionBackend::fused_convolution).
     #[allow(clippy::too_many_arguments)]
     fn fused_convolution_tangent(
         plan: Arc<TensorProductPlan>,
@@ -229,13 +228,11 @@ pub type Dual = (Tensor<2>, Option<Tensor<2>>);
 ///
 /// `d_out = conv(x1, dx2, h) + conv(x1, x2, dh) + conv(dx1, x2, h)`,
 ///
-/// the product rule on the trilinear convolution. On Flex, for a plan whose pairs all reach
-/// every output channel ([`TensorProductPlan::conv_tangent_fusable`]: the guide's and other
-/// uvw products), one call of the fused tangent kernel computes both (a node's edges
+/// the product rule on the trilinear convolution. On Flex, one call of the fused tangent
+/// kernel ([`TensorProductPlan::conv_tangent_forward`]) computes both (a node's edges
 /// gathered once, the output and its tangent sharing the hidden activations), with a fused
-/// backward; otherwise each term is a forward call of the fused kernel (so differentiable
-/// as [`fused_convolution`] is). Terms whose tangent is `None` are left out; with none at
-/// all, `d_out` is zero.
+/// backward; on other backends each term is a forward call of [`fused_convolution`]. Terms
+/// whose tangent is `None` are left out; with none at all, `d_out` is zero.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -265,7 +262,7 @@ pub fn fused_convolution_tangent(
     linear: Tensor<2>,
     scale: f64,
 ) -> (Tensor<2>, Tensor<2>) {
-    if is_native(&x1.device()) && plan.conv_tangent_fusable() {
+    if is_native(&x1.device()) {
         let n = edges.num_nodes();
         let moving = [dx1.is_some(), dx2.is_some(), dhidden.is_some()];
         // A constant input's tangent is not read: the input itself stands in.
@@ -298,7 +295,15 @@ pub fn fused_convolution_tangent(
         terms.push(conv(x1.clone(), dx2, hidden.clone()));
     }
     if let Some(dh) = dhidden {
-        terms.push(conv(x1.clone(), x2.clone(), dh));
+        // A path without weights does not move with `hidden`: its part of conv(x1, x2, dh),
+        // conv(x1, x2, 0), is taken back out.
+        let fixed = plan.instructions().iter().any(|i| !i.has_weight);
+        let still = fixed.then(|| conv(x1.clone(), x2.clone(), dh.zeros_like()));
+        let moved = conv(x1.clone(), x2.clone(), dh);
+        terms.push(match still {
+            Some(still) => moved.sub(still),
+            None => moved,
+        });
     }
     if let Some(dx1) = dx1 {
         terms.push(conv(dx1, x2, hidden));

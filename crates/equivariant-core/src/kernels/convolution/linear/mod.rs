@@ -115,6 +115,7 @@ struct Block<T> {
 /// weights `W = H L_one` (`width` multiply-adds per pair and edge) and contracting them with
 /// the pair's products (`d3` more) beats summing `t (x) h` (`width d3`). For mace-medium
 /// (mean `d3` 3.25) that is a third of the work.
+#[derive(Clone)]
 struct OnePair {
     path: usize,
     u: usize,
@@ -145,6 +146,8 @@ struct Plan<T> {
     ones: Vec<OnePair>,
     one_q: Vec<usize>,
     lone_t: Vec<T>,
+    /// The `One` pairs with a weight (the only ones a weight's tangent moves).
+    weighted_ones: Vec<OnePair>,
 }
 
 impl<T: Real> Plan<T> {
@@ -247,6 +250,7 @@ impl<T: Real> Plan<T> {
             width,
             lp,
             lpt,
+            weighted_ones: ones.iter().filter(|o| o.col.is_some()).cloned().collect(),
             ones,
             one_q,
             lone_t,
@@ -282,6 +286,13 @@ struct NodeWork<T> {
     we: Vec<T>,
     /// The gathered `x2` rows, `[edges][d2]`, before their transpose into `y`.
     by_edge: Vec<T>,
+}
+
+impl<T> NodeWork<T> {
+    /// What the `One` pairs read: the gathered `x`, the `Y` blocks, the per-edge weights.
+    fn one_inputs(&self) -> [&[T]; 3] {
+        [&self.x, &self.z, &self.we]
+    }
 }
 
 /// Per-task buffers of a chunk of nodes.
@@ -584,18 +595,18 @@ impl TensorProductPlan {
     fn one_pairs_forward<T: Real, const FMA: bool>(
         &self,
         avx2: Option<Avx2Fma>,
-        plan: &Plan<T>,
-        nw: &NodeWork<T>,
+        (plan, ones): (&Plan<T>, &[OnePair]),
+        inputs: [&[T]; 3],
+        np: usize,
         acc: &mut [T],
     ) {
-        let np = nw.np;
         #[cfg(target_arch = "x86_64")]
         if FMA
             && let Some(token) = avx2
             && let (Some(x), Some(z), Some(we), Some(acc)) = (
-                as_f32(&nw.x),
-                as_f32(&nw.z),
-                as_f32(&nw.we),
+                as_f32(inputs[0]),
+                as_f32(inputs[1]),
+                as_f32(inputs[2]),
                 as_f32_mut(acc),
             )
         {
@@ -603,16 +614,17 @@ impl TensorProductPlan {
                 (token, avx2),
                 &self.paths,
                 plan,
+                ones,
                 [x, z, we],
                 np,
                 acc,
             );
         }
-        let inputs = [&nw.x[..], &nw.z, &nw.we];
         one_pairs_forward_lanes::<T, Lanes8<T, FMA>, FMA>(
             ((), avx2),
             &self.paths,
             plan,
+            ones,
             inputs,
             np,
             acc,
@@ -623,21 +635,26 @@ impl TensorProductPlan {
     /// `gs` (see [`one_pairs_backward_lanes`]): `dL/dW^T` into `dw` (if given) and the
     /// gradients of the gathered `x` and of the `Y` blocks added to `dxz` (if given).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn one_pairs_backward<T: Real, const FMA: bool>(
         &self,
         avx2: Option<Avx2Fma>,
-        plan: &Plan<T>,
-        nw: &NodeWork<T>,
+        (plan, ones): (&Plan<T>, &[OnePair]),
+        inputs: [&[T]; 3],
+        np: usize,
         gs: &[T],
         dw: Option<&mut [T]>,
         dxz: Option<(&mut [T], &mut [T])>,
     ) {
-        let np = nw.np;
         #[cfg(target_arch = "x86_64")]
         if FMA
             && let Some(token) = avx2
-            && let (Some(x), Some(z), Some(we), Some(gs)) =
-                (as_f32(&nw.x), as_f32(&nw.z), as_f32(&nw.we), as_f32(gs))
+            && let (Some(x), Some(z), Some(we), Some(gs)) = (
+                as_f32(inputs[0]),
+                as_f32(inputs[1]),
+                as_f32(inputs[2]),
+                as_f32(gs),
+            )
         {
             let dw = dw.map(|d| as_f32_mut(d).expect("T is f32"));
             let dxz = dxz.map(|(dx, dz)| {
@@ -648,6 +665,7 @@ impl TensorProductPlan {
                 token,
                 &self.paths,
                 plan,
+                ones,
                 [x, z, we],
                 np,
                 gs,
@@ -656,11 +674,11 @@ impl TensorProductPlan {
             );
         }
         let _ = avx2;
-        let inputs = [&nw.x[..], &nw.z, &nw.we];
         one_pairs_backward_lanes::<T, Lanes8<T, FMA>>(
             (),
             &self.paths,
             plan,
+            ones,
             inputs,
             np,
             gs,
@@ -669,17 +687,17 @@ impl TensorProductPlan {
         )
     }
 
-    /// `dL_one^T += dW^T H` (`[nq][width]`) for one node.
+    /// `dL_one^T += dW^T H` (`[nq][width]`) for one node's hidden rows `h` (`[np][width]`).
     #[inline(always)]
     fn one_linear_grad<T: Real, const FMA: bool>(
         &self,
         avx2: Option<Avx2Fma>,
         plan: &Plan<T>,
-        nw: &NodeWork<T>,
+        (h, np): (&[T], usize),
         dw: &[T],
         dlone: &mut [T],
     ) {
-        let (np, w) = (nw.np, plan.width);
+        let w = plan.width;
         gemm::<T, FMA, true>(
             avx2,
             (plan.one_q.len(), w, np),
@@ -687,10 +705,7 @@ impl TensorProductPlan {
                 data: dw,
                 stride: np,
             },
-            Rows {
-                data: &nw.h,
-                stride: w,
-            },
+            Rows { data: h, stride: w },
             dlone,
             w,
         );
@@ -752,7 +767,7 @@ impl TensorProductPlan {
             if weighted_ones {
                 self.node_one_weights::<T, FMA>(avx2, plan, nw);
             }
-            self.one_pairs_forward::<T, FMA>(avx2, plan, nw, acc);
+            self.one_pairs_forward::<T, FMA>(avx2, (plan, &plan.ones), nw.one_inputs(), nw.np, acc);
         }
         self.contract_nodes::<T, FMA>(avx2, plan, s_all, out, &mut work.tmp);
         out.iter_mut().for_each(|y| *y *= a.scale);
@@ -975,8 +990,10 @@ impl TensorProductPlan {
             if nq > 0 && !need_edge {
                 let gs = &gs_all[r * d_out..(r + 1) * d_out];
                 let dw = overwritten(&mut work.dw, nq * nw.np);
-                self.one_pairs_backward::<T, FMA>(avx2, plan, nw, gs, Some(&mut *dw), None);
-                self.one_linear_grad::<T, FMA>(avx2, plan, nw, dw, dlone);
+                let inputs = nw.one_inputs();
+                let ones = (plan, &plan.ones[..]);
+                self.one_pairs_backward::<T, FMA>(avx2, ones, inputs, nw.np, gs, Some(dw), None);
+                self.one_linear_grad::<T, FMA>(avx2, plan, (&nw.h, nw.np), dw, dlone);
             }
         }
 
@@ -1014,14 +1031,15 @@ impl TensorProductPlan {
             let dw = overwritten(&mut work.dw, if want_dw { nq * np } else { 0 });
             self.one_pairs_backward::<T, FMA>(
                 avx2,
-                plan,
-                nw,
+                (plan, &plan.ones),
+                nw.one_inputs(),
+                np,
                 gs,
                 want_dw.then_some(&mut *dw),
                 want_dx.then_some((&mut *dx, &mut *dz)),
             );
             if want_lin && want_dw {
-                self.one_linear_grad::<T, FMA>(avx2, plan, nw, dw, dlone);
+                self.one_linear_grad::<T, FMA>(avx2, plan, (&nw.h, np), dw, dlone);
             }
             let edges = a.edges.by_dst(i);
             if let Some(gh) = &edge.hidden {
@@ -1110,12 +1128,7 @@ impl TensorProductPlan {
             }
         }
         if let Some(dlin) = dlin {
-            for (j, &q) in plan.one_q.iter().enumerate() {
-                dlin[q * w..(q + 1) * w]
-                    .iter_mut()
-                    .zip(&dlone[j * w..(j + 1) * w])
-                    .for_each(|(y, &x)| *y += x);
-            }
+            add_one_linear_grad(plan, dlone, dlin);
         }
     }
 
@@ -1249,6 +1262,18 @@ impl TensorProductPlan {
     }
 }
 
+/// `dlin += dL_one` in the `One` pairs' layout (`[weight][width]` at each weight's index)
+/// from the chunk's `dlone` (`[nq][width]`).
+fn add_one_linear_grad<T: Real>(plan: &Plan<T>, dlone: &[T], dlin: &mut [T]) {
+    let w = plan.width;
+    for (j, &q) in plan.one_q.iter().enumerate() {
+        dlin[q * w..(q + 1) * w]
+            .iter_mut()
+            .zip(&dlone[j * w..(j + 1) * w])
+            .for_each(|(y, &x)| *y += x);
+    }
+}
+
 /// Runs `chunk(work, (first, count), dlin)` over the backward's chunks of
 /// [`BACKWARD_CHUNK`] nodes in parallel, each task with its own `work`, and returns the sum
 /// of the partial `dL/dL` (`len` long; none if `None`) the chunks added into.
@@ -1315,10 +1340,12 @@ fn sum_by_source<T: Real>(edges: &EdgeIndex, g1_edges: &[T], g1: &mut [T]) {
 /// latency is longer than a short path's terms), reduced eight at a time ([`lane_sums8`],
 /// with `avx2` and `FMA` as the caller's).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn one_pairs_forward_lanes<T: Real, V: Vec8, const FMA: bool>(
     (token, avx2): (V::Token, Option<Avx2Fma>),
     paths: &[PathPlan],
     plan: &Plan<T>,
+    ones: &[OnePair],
     [x, z, we]: [&[V::Elem]; 3],
     np: usize,
     acc: &mut [V::Elem],
@@ -1326,7 +1353,7 @@ fn one_pairs_forward_lanes<T: Real, V: Vec8, const FMA: bool>(
     let mut sums = [V::zero(token).to_array(); 8];
     let mut outs = [0; 8];
     let mut n = 0;
-    for op in &plan.ones {
+    for op in ones {
         let (p, cg) = (&paths[op.path], &plan.cg[op.path]);
         let nb = cg.blocks.len();
         let (zr, xr) = (cg.z_first + op.v * nb, p.in1 + op.u * p.d1);
@@ -1425,13 +1452,14 @@ fn one_pairs_backward_lanes<T: Real, V: Vec8>(
     token: V::Token,
     paths: &[PathPlan],
     plan: &Plan<T>,
+    ones: &[OnePair],
     [x, z, we]: [&[V::Elem]; 3],
     np: usize,
     gs: &[V::Elem],
     mut dw: Option<&mut [V::Elem]>,
     mut dxz: Option<RowsPair<'_, V::Elem>>,
 ) {
-    for op in &plan.ones {
+    for op in ones {
         let (p, cg) = (&paths[op.path], &plan.cg[op.path]);
         let want_dw = dw.is_some() && op.col.is_some();
         if !want_dw && dxz.is_none() {

@@ -11,8 +11,9 @@
 //! hidden rows `H`. The backward, given `g = dL/d out` and `dg = dL/d(d out)`, runs the same
 //! way: `G = L^T g`, `dG = L^T dg`, then per node `dT = G H^T + dG dH^T`, `dT_a = dG H^T`,
 //! `dH = T^T G + T_a^T dG`, `d(dH) = T^T dG`, and both `dT` back through the Clebsch-Gordan
-//! blocks. `All` paths only (uvw, weighted uuw, u<vw): a plan with `One` pairs (uvu, ...) is
-//! refused, and its callers take the separate convolutions.
+//! blocks. The `One` pairs (uvu, ...) form their per-edge weights `W = H L_one` and `dW = dH
+//! L_one` and run their three tangent terms (along `dx1`, `dx2` and, for weighted pairs,
+//! `dW`) with the convolution's own lane kernels.
 
 use super::*;
 use crate::o3::tensor_product::ConvTangentGradients;
@@ -69,6 +70,21 @@ impl<T> TangentEdgeGrads<'_, T> {
     }
 }
 
+/// Where [`TensorProductPlan::tangent_ones_backward`] writes: `(dW^T, d(dW)^T, scratch)`
+/// (`[nq][np]`, overwritten), and `(dx1, d(dx1), dY, d(dY))` of the node (added to).
+struct OneGrads<'a, T> {
+    dw: Option<(&'a mut [T], &'a mut [T], &'a mut Vec<T>)>,
+    dxz: Option<[&'a mut [T]; 4]>,
+}
+
+/// `L_one^T` (`[nq][width]`) as a product's operand.
+fn lone_t<T: Real>(plan: &Plan<T>) -> Rows<'_, T> {
+    Rows {
+        data: &plan.lone_t,
+        stride: plan.width,
+    }
+}
+
 /// Per-task buffers: the value's and the tangents' gathered inputs per node (`at`, `along`),
 /// `T_a` per node, and the chunk's sums and gradients.
 #[derive(Default)]
@@ -97,6 +113,12 @@ struct TangentWork<T> {
     ddz: Vec<T>,
     dy: Vec<T>,
     by_edge: Vec<T>,
+    /// The `One` pairs: `dL/dW^T`, `dL/d(dW)^T` and a term's (`[nq][np]`), and the chunk's
+    /// `dL/dL_one^T` (`[nq][width]`).
+    dwe: Vec<T>,
+    dwd: Vec<T>,
+    dwt: Vec<T>,
+    dlone: Vec<T>,
 }
 
 /// `c (+)= a b` over a node's edges: `a` `[rows_pad][np]`, `b` `[np][width]`, `c`
@@ -124,24 +146,6 @@ fn sums<T: Real, const FMA: bool, const ACC: bool>(
 }
 
 impl TensorProductPlan {
-    /// Whether [`conv_tangent_forward`](Self::conv_tangent_forward) runs this plan: every
-    /// path's pairs reach every output channel (uvw-like paths; not uvu).
-    ///
-    /// ```
-    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
-    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
-    /// let tp = fully_connected_tensor_product(&"2x0e".parse()?, &"1o".parse()?, &"3x1o".parse()?, options)?;
-    /// assert!(tp.conv_tangent_fusable());
-    /// # Ok::<(), equivariant_core::Error>(())
-    /// ```
-    pub fn conv_tangent_fusable(&self) -> bool {
-        self.paths.iter().all(|p| {
-            p.pairs
-                .iter()
-                .all(|&(_, _, t)| matches!(t, Targets::All { .. }))
-        })
-    }
-
     /// Node `i`'s gathered inputs and products: `x`, `y`, `h` (and `ht` if
     /// `transposed_h`), `Y(x2)` and `T` into `at`; the tangents' into `along` (`Y(dx2)` into
     /// its `z`); `T_a = t(x1, dx2) + t(dx1, x2)` into `ta` (`tb` a scratch row block).
@@ -203,6 +207,42 @@ impl TensorProductPlan {
         }
     }
 
+    /// The `One` pairs of one node: `acc += sum t(x, Y) W` and `d_acc +=` its tangent, the
+    /// products along `dx1`, along `dx2` (with `W`), and the weighted pairs along `dW = dH
+    /// L_one`.
+    #[inline(always)]
+    fn tangent_ones_forward<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        (at, along): (&mut NodeWork<T>, &mut NodeWork<T>),
+        (acc, d_acc): (&mut [T], &mut [T]),
+    ) {
+        if !plan.one_q.is_empty() {
+            self.node_one_weights::<T, FMA>(avx2, plan, at);
+            if tc.dhidden.is_some() {
+                self.node_one_weights::<T, FMA>(avx2, plan, along);
+            }
+        }
+        let (np, all, weighted) = (
+            at.np,
+            (plan, &plan.ones[..]),
+            (plan, &plan.weighted_ones[..]),
+        );
+        let (x, z, we) = (&at.x[..], &at.z[..], &at.we[..]);
+        self.one_pairs_forward::<T, FMA>(avx2, all, [x, z, we], np, acc);
+        if tc.dx1.is_some() {
+            self.one_pairs_forward::<T, FMA>(avx2, all, [&along.x, z, we], np, d_acc);
+        }
+        if tc.dx2.is_some() {
+            self.one_pairs_forward::<T, FMA>(avx2, all, [x, &along.z, we], np, d_acc);
+        }
+        if tc.dhidden.is_some() {
+            self.one_pairs_forward::<T, FMA>(avx2, weighted, [x, z, &along.we], np, d_acc);
+        }
+    }
+
     /// Output rows `first..` of `out` and `d_out` (`[nodes, d_out]`).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
@@ -228,6 +268,9 @@ impl TensorProductPlan {
         }
         let s_all = overwritten(&mut work.s, nodes * srow);
         let ds_all = overwritten(&mut work.ds, nodes * srow);
+        let weighted = !plan.one_q.is_empty();
+        out.fill(T::zero());
+        d_out.fill(T::zero());
         for r in 0..nodes {
             let (at, along) = (&mut work.at[0], &mut work.along[0]);
             let ta = &mut work.ta[0];
@@ -238,15 +281,19 @@ impl TensorProductPlan {
                 first + r,
                 (at, along),
                 (ta, &mut work.tb),
-                false,
+                weighted,
             );
             let s = &mut s_all[r * srow..(r + 1) * srow];
             sums::<T, FMA, false>(avx2, plan, (&at.t, &at.h), at.np, s);
             let ds = &mut ds_all[r * srow..(r + 1) * srow];
             self.tangent_sums::<T, FMA>(avx2, plan, tc, (at, along, ta), ds);
+            if !plan.ones.is_empty() {
+                let rows = r * dim..(r + 1) * dim;
+                let accs = (&mut out[rows.clone()], &mut d_out[rows]);
+                self.tangent_ones_forward::<T, FMA>(avx2, plan, tc, (at, along), accs);
+            }
         }
         for (o, s) in [(&mut *out, &*s_all), (&mut *d_out, &*ds_all)] {
-            o.fill(T::zero());
             self.contract_nodes::<T, FMA>(avx2, plan, s, o, &mut work.tmp);
             o.iter_mut().for_each(|y| *y *= tc.a.scale);
         }
@@ -267,8 +314,7 @@ impl TensorProductPlan {
         self.tangent_forward_nodes::<T, true>(Some(token), plan, tc, first, outs, work)
     }
 
-    /// The convolution `out` and its tangent `d_out` (`[N, irreps_out.dim]` each), for a
-    /// plan with `All` paths only ([`Self::tangent_fusable`]).
+    /// The convolution `out` and its tangent `d_out` (`[N, irreps_out.dim]` each).
     pub(in crate::kernels::convolution) fn conv_tangent_forward_linear<T: Real>(
         &self,
         tc: &TangentConv<'_, T>,
@@ -337,6 +383,8 @@ impl TensorProductPlan {
         }
         let s_all = overwritten(&mut work.s, if want_lin { count * srow } else { 0 });
         let ds_all = overwritten(&mut work.ds, if want_lin { count * srow } else { 0 });
+        let (nq, has_ones) = (plan.one_q.len(), !plan.ones.is_empty());
+        let weighted = nq > 0;
 
         // Phase 1, per node: inputs, T, T_a, and S, dS for dL/dL.
         for r in 0..count {
@@ -349,7 +397,7 @@ impl TensorProductPlan {
                 first + r,
                 (at, along),
                 (ta, &mut work.tb),
-                need_edge,
+                need_edge || weighted,
             );
             if want_lin {
                 let s = &mut s_all[r * srow..(r + 1) * srow];
@@ -376,22 +424,61 @@ impl TensorProductPlan {
             plan,
             &work.dgs,
             count,
-            (ds_all, dlin),
+            (ds_all, dlin.as_deref_mut()),
             need_edge.then_some(&mut *dg_all),
             &mut work.tmp,
         );
-        if !need_edge {
+        // Without edge gradients only the `One` pairs' dL/dL needs the nodes again.
+        if !(need_edge || has_ones && want_lin) {
             return;
         }
+        let dlone = zeros(&mut work.dlone, if want_lin { nq * w } else { 0 });
+        let want_dw = weighted && (want_lin || edge.hidden.is_some() || edge.dhidden.is_some());
 
         // Phase 3, per node: dH, d(dH), dT, dT_a, and back to x1, dx1, x2, dx2.
         let (moving, dh_moves) = (tc.moving_products(), tc.dhidden.is_some());
         let (want_x1, want_dx1) = (edge.x1.is_some(), edge.dx1.is_some());
         let (want_x2, want_dx2) = (edge.x2.is_some(), edge.dx2.is_some());
         let want_t = want_x1 || want_dx1 || want_x2 || want_dx2;
+        let (with_dx1, with_dx2) = (tc.dx1.is_some(), tc.dx2.is_some());
         for r in 0..count {
+            let (np, ne) = (work.at[r].np, work.at[r].ne);
+            let dx = zeros(&mut work.dx, if want_t { d1 * np } else { 0 });
+            let ddx = zeros(&mut work.ddx, if want_t && with_dx1 { d1 * np } else { 0 });
+            let dz = zeros(&mut work.dz, if want_t { plan.z_rows * np } else { 0 });
+            let ddz = zeros(
+                &mut work.ddz,
+                if want_t && with_dx2 {
+                    plan.z_rows * np
+                } else {
+                    0
+                },
+            );
+            let dwe = overwritten(&mut work.dwe, if want_dw { nq * np } else { 0 });
+            let dwd = overwritten(&mut work.dwd, if want_dw && dh_moves { nq * np } else { 0 });
+            if has_ones {
+                let (at, along) = (&mut work.at[r], &mut work.along[r]);
+                let gs = (
+                    &work.gs[r * dim..(r + 1) * dim],
+                    &work.dgs[r * dim..(r + 1) * dim],
+                );
+                let bufs = OneGrads {
+                    dw: want_dw.then_some((&mut *dwe, &mut *dwd, &mut work.dwt)),
+                    dxz: want_t.then_some([&mut *dx, &mut *ddx, &mut *dz, &mut *ddz]),
+                };
+                self.tangent_ones_backward::<T, FMA>(avx2, plan, tc, (at, along), gs, bufs);
+                if want_lin {
+                    let (at, along) = (&work.at[r], &work.along[r]);
+                    self.one_linear_grad::<T, FMA>(avx2, plan, (&at.h, np), dwe, dlone);
+                    if dh_moves {
+                        self.one_linear_grad::<T, FMA>(avx2, plan, (&along.h, np), dwd, dlone);
+                    }
+                }
+            }
+            if !need_edge {
+                continue;
+            }
             let (at, along, ta) = (&work.at[r], &work.along[r], &work.ta[r][..]);
-            let (np, ne) = (at.np, at.ne);
             let (g, dg) = (
                 &g_all[r * srow..(r + 1) * srow],
                 &dg_all[r * srow..(r + 1) * srow],
@@ -416,6 +503,10 @@ impl TensorProductPlan {
                         w,
                     );
                 }
+                if want_dw {
+                    // + dW^T L_one^T.
+                    gemm_tn::<T, FMA, true>(avx2, (ne, w, nq), t_rows(dwe), lone_t(plan), dh, w);
+                }
                 // SAFETY: these edges enter node `first + r`, which only this task visits.
                 unsafe { write_rows(gh, edges, dh) };
             }
@@ -430,6 +521,9 @@ impl TensorProductPlan {
                     ddh,
                     w,
                 );
+                if want_dw {
+                    gemm_tn::<T, FMA, true>(avx2, (ne, w, nq), t_rows(dwd), lone_t(plan), ddh, w);
+                }
                 // SAFETY: as above.
                 unsafe { write_rows(gdh, edges, ddh) };
             }
@@ -451,12 +545,7 @@ impl TensorProductPlan {
             if moving {
                 gemm::<T, FMA, false>(avx2, prod, g_rows(dg), ht_rows(&at.ht), dta, np);
             }
-            let dx = zeros(&mut work.dx, if want_x1 { d1 * np } else { 0 });
-            let ddx = zeros(&mut work.ddx, if want_dx1 { d1 * np } else { 0 });
-            let dz = zeros(&mut work.dz, if want_x2 { plan.z_rows * np } else { 0 });
-            let ddz = zeros(&mut work.ddz, if want_dx2 { plan.z_rows * np } else { 0 });
             let (x, z, xd, zd) = (&at.x, &at.z, &along.x, &along.z);
-            let (with_dx1, with_dx2) = (tc.dx1.is_some(), tc.dx2.is_some());
             for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| cg.all) {
                 let nb = cg.blocks.len();
                 for (pr, &(u, v, _)) in p.pairs.iter().enumerate() {
@@ -512,6 +601,92 @@ impl TensorProductPlan {
                 }
             }
         }
+        if let Some(dlin) = dlin {
+            add_one_linear_grad(plan, dlone, dlin);
+        }
+    }
+
+    /// The backward of [`Self::tangent_ones_forward`] for one node with scaled output
+    /// gradients `(gs, dgs)`: `dL/dW^T` (`dwe`) and `dL/d(dW)^T` (`dwd`, `tmp` a scratch) if
+    /// asked, and the gradients of the gathered `x1`, `dx1` and of the `Y` blocks of `x2`,
+    /// `dx2` added to `dxz` if asked.
+    #[inline(always)]
+    fn tangent_ones_backward<T: Real, const FMA: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        plan: &Plan<T>,
+        tc: &TangentConv<'_, T>,
+        (at, along): (&mut NodeWork<T>, &mut NodeWork<T>),
+        (gs, dgs): (&[T], &[T]),
+        bufs: OneGrads<'_, T>,
+    ) {
+        let OneGrads { mut dw, mut dxz } = bufs;
+        let dh_moves = tc.dhidden.is_some();
+        // `W` (and `dW`) enter only the way back to `x` and `Y`.
+        if !plan.one_q.is_empty() && dxz.is_some() {
+            self.node_one_weights::<T, FMA>(avx2, plan, at);
+            if dh_moves {
+                self.node_one_weights::<T, FMA>(avx2, plan, along);
+            }
+        }
+        let np = at.np;
+        let (all, weighted) = ((plan, &plan.ones[..]), (plan, &plan.weighted_ones[..]));
+        let (x, z, we) = (&at.x[..], &at.z[..], &at.we[..]);
+        // Each term: its inputs, its gradient, and where its input gradients go (`dx` or
+        // `ddx`, `dz` or `ddz`).
+        let terms = [
+            (true, all, [x, z, we], gs, (false, false)),
+            (
+                tc.dx1.is_some(),
+                all,
+                [&along.x[..], z, we],
+                dgs,
+                (true, false),
+            ),
+            (
+                tc.dx2.is_some(),
+                all,
+                [x, &along.z[..], we],
+                dgs,
+                (false, true),
+            ),
+        ];
+        for (k, (on, ones, inputs, g, (to_dx1, to_dx2))) in terms.into_iter().enumerate() {
+            if !on {
+                continue;
+            }
+            let dw_k = dw.as_mut().map(|(dwe, _, tmp)| {
+                if k == 0 {
+                    &mut **dwe
+                } else {
+                    overwritten(tmp, dwe.len())
+                }
+            });
+            let dxz_k = dxz.as_mut().map(|[dx, ddx, dz, ddz]| {
+                let x: &mut [T] = if to_dx1 { ddx } else { dx };
+                let z: &mut [T] = if to_dx2 { ddz } else { dz };
+                (x, z)
+            });
+            self.one_pairs_backward::<T, FMA>(avx2, ones, inputs, np, g, dw_k, dxz_k);
+            if k > 0
+                && let Some((dwe, _, tmp)) = dw.as_mut()
+            {
+                dwe.iter_mut().zip(tmp.iter()).for_each(|(y, &v)| *y += v);
+            }
+        }
+        if dh_moves {
+            let dw_d = dw.as_mut().map(|(_, dwd, _)| &mut **dwd);
+            let dxz_d = dxz.as_mut().map(|[dx, _, dz, _]| (&mut **dx, &mut **dz));
+            self.one_pairs_backward::<T, FMA>(
+                avx2,
+                weighted,
+                [x, z, &along.we],
+                np,
+                dgs,
+                dw_d,
+                dxz_d,
+            );
+        }
     }
 
     /// [`Self::tangent_backward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
@@ -542,7 +717,7 @@ impl TensorProductPlan {
     }
 
     /// The gradients of the tangent convolution's inputs given `grad_out` and
-    /// `grad_d_out` (`[N, irreps_out.dim]` each), for a plan with `All` paths only.
+    /// `grad_d_out` (`[N, irreps_out.dim]` each).
     pub(in crate::kernels::convolution) fn conv_tangent_backward_linear<T: Real>(
         &self,
         tc: &TangentConv<'_, T>,
