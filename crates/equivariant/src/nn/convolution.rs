@@ -388,8 +388,9 @@ impl Convolution {
     ///
     /// `d_out = conv(f_in, dY, W) + conv(f_in, Y, dW) + conv(df_in, Y, W)`,
     ///
-    /// three calls of the fused convolution, with `dY = J_Y(r) t` and `dW` the radial MLP's
-    /// tangent along `d emb = J_emb(r) t`. Every step is an op with a backward (`dY` and
+    /// computed with the output in one call of the fused tangent convolution
+    /// ([`fused_convolution_tangent`](crate::ops::fused_convolution_tangent())), with `dY =
+    /// J_Y(r) t` and `dW` the radial MLP's tangent along `d emb = J_emb(r) t`. Every step is an op with a backward (`dY` and
     /// `d emb` through the harmonics' Hessian and the basis' second derivative), so `d_out`
     /// is differentiable with respect to the parameters, `f_in`, the edge vectors and the
     /// tangent.
