@@ -448,6 +448,43 @@ fn pair_component<T: Real, const FMA: bool>(
     }
 }
 
+/// Path `p`'s `Y` blocks in `z` (see [`TensorProductPlan::node_z`]).
+#[inline(always)]
+fn path_z<T: Real, const FMA: bool>(p: &PathPlan, cg: &PathCg<T>, y: &[T], np: usize, z: &mut [T]) {
+    let nb = cg.blocks.len();
+    for v in 0..p.m2 {
+        for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
+            let zb = &mut z[(cg.z_first + v * nb + b) * np..][..np];
+            zb.fill(T::zero());
+            for &(j, c) in terms {
+                axpy::<T, FMA>(zb, c, &y[(p.in2 + v * p.d2 + j) * np..][..np]);
+            }
+        }
+    }
+}
+
+/// Path `p`'s pair products in `t` if it is an `All` path (see
+/// [`TensorProductPlan::node_t`]).
+#[inline(always)]
+fn path_t<T: Real, const FMA: bool>(
+    p: &PathPlan,
+    cg: &PathCg<T>,
+    x: &[T],
+    z: &[T],
+    np: usize,
+    t: &mut [T],
+) {
+    if !cg.all {
+        return;
+    }
+    for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
+        for c in 0..p.d3 {
+            let row = &mut t[(cg.first + c * cg.npairs + r) * np..][..np];
+            pair_component::<T, FMA>(p, cg, (u as usize, v as usize), c, x, z, np, row);
+        }
+    }
+}
+
 impl TensorProductPlan {
     /// Gathers node `i`'s edges into `work` (`x`, `y`, `h`, and `ht` if `transposed_h`).
     #[inline(always)]
@@ -517,9 +554,13 @@ impl TensorProductPlan {
     fn node_pair_products<T: Real, const FMA: bool>(&self, plan: &Plan<T>, work: &mut NodeWork<T>) {
         let np = work.np;
         let z = overwritten(&mut work.z, plan.z_rows * np);
-        self.node_z::<T, FMA>(plan, &work.y, np, z);
         let t = overwritten(&mut work.t, plan.rows_pad * np);
-        self.node_t::<T, FMA>(plan, &work.x, z, np, t);
+        t[plan.rows * np..].fill(T::zero());
+        // Path by path, so a path's `Y` blocks are still in cache for its products.
+        for (p, cg) in self.paths.iter().zip(&plan.cg) {
+            path_z::<T, FMA>(p, cg, &work.y, np, z);
+            path_t::<T, FMA>(p, cg, &work.x, z, np, t);
+        }
     }
 
     /// The `Y` blocks `z` (`[z_rows][np]`) of a node's gathered `x2` rows `y`
@@ -527,16 +568,7 @@ impl TensorProductPlan {
     #[inline(always)]
     fn node_z<T: Real, const FMA: bool>(&self, plan: &Plan<T>, y: &[T], np: usize, z: &mut [T]) {
         for (p, cg) in self.paths.iter().zip(&plan.cg) {
-            let nb = cg.blocks.len();
-            for v in 0..p.m2 {
-                for (b, Block { terms, .. }) in cg.blocks.iter().enumerate() {
-                    let zb = &mut z[(cg.z_first + v * nb + b) * np..][..np];
-                    zb.fill(T::zero());
-                    for &(j, c) in terms {
-                        axpy::<T, FMA>(zb, c, &y[(p.in2 + v * p.d2 + j) * np..][..np]);
-                    }
-                }
-            }
+            path_z::<T, FMA>(p, cg, y, np, z);
         }
     }
 
@@ -552,13 +584,8 @@ impl TensorProductPlan {
         t: &mut [T],
     ) {
         t[plan.rows * np..].fill(T::zero());
-        for (p, cg) in self.paths.iter().zip(&plan.cg).filter(|(_, cg)| cg.all) {
-            for (r, &(u, v, _)) in p.pairs.iter().enumerate() {
-                for c in 0..p.d3 {
-                    let row = &mut t[(cg.first + c * cg.npairs + r) * np..][..np];
-                    pair_component::<T, FMA>(p, cg, (u as usize, v as usize), c, x, z, np, row);
-                }
-            }
+        for (p, cg) in self.paths.iter().zip(&plan.cg) {
+            path_t::<T, FMA>(p, cg, x, z, np, t);
         }
     }
 
