@@ -448,6 +448,30 @@ fn pair_component<T: Real, const FMA: bool>(
     }
 }
 
+/// `c (+)= a b` over a node's edges: `a` `[rows_pad][np]` (pair products), `b`
+/// `[np][width]` (hidden rows), `c` `[rows_pad][width]`; `S = T H` with `a = T`, `b = H`.
+#[inline(always)]
+fn sums<T: Real, const FMA: bool, const ACC: bool>(
+    avx2: Option<Avx2Fma>,
+    plan: &Plan<T>,
+    (a, b): (&[T], &[T]),
+    np: usize,
+    c: &mut [T],
+) {
+    let w = plan.width;
+    gemm::<T, FMA, ACC>(
+        avx2,
+        (plan.rows_pad, w, np),
+        Rows {
+            data: a,
+            stride: np,
+        },
+        Rows { data: b, stride: w },
+        c,
+        w,
+    );
+}
+
 /// Path `p`'s `Y` blocks in `z` (see [`TensorProductPlan::node_z`]).
 #[inline(always)]
 fn path_z<T: Real, const FMA: bool>(p: &PathPlan, cg: &PathCg<T>, y: &[T], np: usize, z: &mut [T]) {
@@ -738,32 +762,6 @@ impl TensorProductPlan {
         );
     }
 
-    /// `S = T H` (`[rows_pad][width]`) for the node in `work`.
-    #[inline(always)]
-    fn node_sums<T: Real, const FMA: bool>(
-        &self,
-        avx2: Option<Avx2Fma>,
-        plan: &Plan<T>,
-        work: &NodeWork<T>,
-        s: &mut [T],
-    ) {
-        let (np, w) = (work.np, plan.width);
-        gemm::<T, FMA, false>(
-            avx2,
-            (plan.rows_pad, w, np),
-            Rows {
-                data: &work.t,
-                stride: np,
-            },
-            Rows {
-                data: &work.h,
-                stride: w,
-            },
-            s,
-            w,
-        );
-    }
-
     /// Output rows `first..` of `out` (`[nodes, d_out]`): per node its sums `S`, then per
     /// `All` path and component one product over the chunk's nodes.
     #[inline(always)]
@@ -790,7 +788,7 @@ impl TensorProductPlan {
             self.gather_node(avx2, a, first + r, nw, weighted_ones);
             self.node_pair_products::<T, FMA>(plan, nw);
             let s = &mut s_all[r * srow..(r + 1) * srow];
-            self.node_sums::<T, FMA>(avx2, plan, nw, s);
+            sums::<T, FMA, false>(avx2, plan, (&nw.t, &nw.h), nw.np, s);
             if weighted_ones {
                 self.node_one_weights::<T, FMA>(avx2, plan, nw);
             }
@@ -1013,7 +1011,7 @@ impl TensorProductPlan {
                 continue;
             }
             let s = &mut s_all[r * srow..(r + 1) * srow];
-            self.node_sums::<T, FMA>(avx2, plan, nw, s);
+            sums::<T, FMA, false>(avx2, plan, (&nw.t, &nw.h), nw.np, s);
             if nq > 0 && !need_edge {
                 let gs = &gs_all[r * d_out..(r + 1) * d_out];
                 let dw = overwritten(&mut work.dw, nq * nw.np);

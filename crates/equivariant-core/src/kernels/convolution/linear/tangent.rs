@@ -121,30 +121,6 @@ struct TangentWork<T> {
     dlone: Vec<T>,
 }
 
-/// `c (+)= a b` over a node's edges: `a` `[rows_pad][np]`, `b` `[np][width]`, `c`
-/// `[rows_pad][width]`.
-#[inline(always)]
-fn sums<T: Real, const FMA: bool, const ACC: bool>(
-    avx2: Option<Avx2Fma>,
-    plan: &Plan<T>,
-    (a, b): (&[T], &[T]),
-    np: usize,
-    c: &mut [T],
-) {
-    let w = plan.width;
-    gemm::<T, FMA, ACC>(
-        avx2,
-        (plan.rows_pad, w, np),
-        Rows {
-            data: a,
-            stride: np,
-        },
-        Rows { data: b, stride: w },
-        c,
-        w,
-    );
-}
-
 impl TensorProductPlan {
     /// Node `i`'s gathered inputs and products: `x`, `y`, `h` (and `ht` if
     /// `transposed_h`), `Y(x2)` and `T` into `at`; the tangents' into `along` (`Y(dx2)` into
