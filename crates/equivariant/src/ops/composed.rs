@@ -16,7 +16,7 @@ use equivariant_core::graph::EdgeIndex;
 
 use super::scatter::index_tensor;
 
-pub use super::convolution::composed::fused_convolution;
+pub use super::convolution::composed::{fused_convolution, fused_convolution_tangent};
 pub use super::edge_vectors::composed::{
     edge_vectors, edge_vectors_backward, edge_vectors_from_index,
 };

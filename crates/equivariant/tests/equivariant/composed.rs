@@ -336,6 +336,88 @@ fn composed_convolution_matches_native() {
     }
 }
 
+/// The fused tangent convolution against its composed fallback (three convolutions), on a
+/// product with uvw and uvu paths and a uvu path without weights: `out`, `d_out`, and the
+/// gradients of a loss of both with respect to all seven inputs.
+#[test]
+fn composed_convolution_tangent_matches_native() {
+    use equivariant::graph::EdgeIndex;
+    use equivariant::o3::tensor_product::{Instruction, TensorProductPlan};
+    use equivariant::ops::fused_convolution_tangent;
+    let device = Device::flex().autodiff();
+    let options = TensorProductOptions {
+        shared_weights: false,
+        ..Default::default()
+    };
+    let mode = |m: &str| m.parse().unwrap();
+    let plan = Arc::new(
+        TensorProductPlan::new(
+            &irreps("3x0e+2x1o"),
+            &irreps("0e+1o"),
+            &irreps("4x0e+2x1o+3x1o"),
+            vec![
+                Instruction::new(0, 0, 0, mode("uvw"), true),
+                Instruction::new(1, 0, 1, mode("uvu"), false),
+                Instruction::new(0, 1, 2, mode("uvu"), true),
+                Instruction::new(1, 1, 0, mode("uvw"), true),
+            ],
+            options,
+        )
+        .unwrap(),
+    );
+    let (src, dst) = (vec![0, 1, 2, 0, 3, 1, 2], vec![1, 2, 1, 3, 2, 3, 3]);
+    let edges = Arc::new(EdgeIndex::new(&src, &dst, 5).unwrap());
+    let (n, e, h) = (5, src.len(), 4);
+    let (d1, d2, d3) = (
+        plan.irreps_in1().dim(),
+        plan.irreps_in2().dim(),
+        plan.irreps_out().dim(),
+    );
+    // [x1, dx1, x2, dx2, hidden, dhidden, linear].
+    let data = [
+        (wavy(n * d1, 0.2), [n, d1]),
+        (wavy(n * d1, 0.3), [n, d1]),
+        (wavy(e * d2, 0.5), [e, d2]),
+        (wavy(e * d2, 0.6), [e, d2]),
+        (wavy(e * h, 0.9), [e, h]),
+        (wavy(e * h, 1.1), [e, h]),
+        (wavy(h * plan.weight_numel(), 1.4), [h, plan.weight_numel()]),
+    ];
+    let (g, dg) = (wavy(n * d3, 2.2), wavy(n * d3, 2.7));
+    let run = |f: &dyn Fn([Tensor<2>; 7]) -> (Tensor<2>, Tensor<2>)| {
+        let inputs = data.clone().map(|(v, shape)| tensor(&v, shape, &device));
+        let (out, d_out) = f(inputs.clone());
+        let loss = out
+            .clone()
+            .mul(tensor(&g, [n, d3], &device))
+            .sum()
+            .add(d_out.clone().mul(tensor(&dg, [n, d3], &device)).sum());
+        let grads = loss.backward();
+        let mut all = vec![values(out), values(d_out)];
+        all.extend(inputs.map(|t| values(t.grad(&grads).unwrap())));
+        all
+    };
+    let (plan, edges) = (&plan, &edges);
+    let call = |composed: bool| {
+        move |[x1, dx1, x2, dx2, hd, dhd, l]: [Tensor<2>; 7]| {
+            let (a, b, c) = ((x1, Some(dx1)), (x2, Some(dx2)), (hd, Some(dhd)));
+            if composed {
+                composed::fused_convolution_tangent(plan, edges, a, b, c, l, 0.3)
+            } else {
+                fused_convolution_tangent(plan, edges, a, b, c, l, 0.3)
+            }
+        }
+    };
+    let native = run(&call(false));
+    let fallback = run(&call(true));
+    let names = [
+        "out", "d_out", "x1", "dx1", "x2", "dx2", "hidden", "dhidden", "linear",
+    ];
+    for ((f, n), name) in fallback.iter().zip(&native).zip(names) {
+        assert_close(&format!("tangent convolution {name}"), f, n, 1e-10);
+    }
+}
+
 #[test]
 fn composed_radial_layer_matches_native() {
     use equivariant::math::{ActivationFunction, RadialLayer};

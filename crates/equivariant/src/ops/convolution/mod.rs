@@ -286,33 +286,15 @@ pub fn fused_convolution_tangent(
         let d_out = both.clone().slice(n..2 * n);
         return (both.slice(0..n), d_out);
     }
-    let conv = |a: Tensor<2>, b: Tensor<2>, h: Tensor<2>| {
-        fused_convolution(plan, edges, a, b, h, linear.clone(), scale)
-    };
-    let out = conv(x1.clone(), x2.clone(), hidden.clone());
-    let mut terms = Vec::new();
-    if let Some(dx2) = dx2 {
-        terms.push(conv(x1.clone(), dx2, hidden.clone()));
-    }
-    if let Some(dh) = dhidden {
-        // A path without weights does not move with `hidden`: its part of conv(x1, x2, dh),
-        // conv(x1, x2, 0), is taken back out.
-        let fixed = plan.instructions().iter().any(|i| !i.has_weight);
-        let still = fixed.then(|| conv(x1.clone(), x2.clone(), dh.zeros_like()));
-        let moved = conv(x1.clone(), x2.clone(), dh);
-        terms.push(match still {
-            Some(still) => moved.sub(still),
-            None => moved,
-        });
-    }
-    if let Some(dx1) = dx1 {
-        terms.push(conv(dx1, x2, hidden));
-    }
-    let d_out = terms
-        .into_iter()
-        .reduce(|a, b| a.add(b))
-        .unwrap_or_else(|| out.zeros_like());
-    (out, d_out)
+    composed::fused_convolution_tangent(
+        plan,
+        edges,
+        (x1, dx1),
+        (x2, dx2),
+        (hidden, dhidden),
+        linear,
+        scale,
+    )
 }
 
 /// The gradients of a fused convolution, `(x1, x2, hidden, linear)`; `None` where not
