@@ -28,8 +28,8 @@ pub(in crate::kernels::convolution) struct TangentConv<'a, T> {
 }
 
 impl<'a, T: Real> TangentConv<'a, T> {
-    /// The tangents as the arguments of a convolution, a constant one standing in for
-    /// itself (never read: the products that would read it are skipped).
+    /// The tangents as the arguments of a convolution, a constant input standing in for
+    /// its own tangent (gathered, but the products that would use it are skipped).
     fn tangents(&self) -> LinearConv<'a, T> {
         let a = &self.a;
         LinearConv {
