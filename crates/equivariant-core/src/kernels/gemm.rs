@@ -12,6 +12,7 @@ use super::simd::Avx2Fma;
 use super::simd::InstructionSet;
 #[cfg(target_arch = "x86_64")]
 use super::simd::is_f32;
+use super::transpose::transpose;
 use crate::error::check_len;
 use crate::{Real, Result};
 
@@ -110,8 +111,37 @@ pub(crate) struct Rows<'a, T> {
 #[inline(always)]
 pub(crate) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
     avx2: Option<Avx2Fma>,
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     a: Rows<'_, T>,
+    b: Rows<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    product::<T, FMA, ACC>(avx2, dims, (a, false), b, c, ldc)
+}
+
+/// [`gemm`] with `a` given transposed: `c[i, j] = (c[i, j] if ACC) + sum_l a[l, i] b[l, j]`,
+/// `a` `[k, m]` rows `a.stride` apart. For a product whose natural `m` is small (16 output
+/// rows: one AVX-512 register of f32): with the long side as `m` the `gemm` crate runs its
+/// wider kernels.
+#[inline(always)]
+pub(crate) fn gemm_tn<T: Real, const FMA: bool, const ACC: bool>(
+    avx2: Option<Avx2Fma>,
+    dims: (usize, usize, usize),
+    a: Rows<'_, T>,
+    b: Rows<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    product::<T, FMA, ACC>(avx2, dims, (a, true), b, c, ldc)
+}
+
+/// [`gemm`] (`a` as rows) or [`gemm_tn`] (`a_transposed`: `a` as `[k, m]` rows).
+#[inline(always)]
+fn product<T: Real, const FMA: bool, const ACC: bool>(
+    avx2: Option<Avx2Fma>,
+    (m, n, k): (usize, usize, usize),
+    (a, a_transposed): (Rows<'_, T>, bool),
     b: Rows<'_, T>,
     c: &mut [T],
     ldc: usize,
@@ -120,8 +150,9 @@ pub(crate) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
     if m == 0 || n == 0 {
         return;
     }
+    let (a_rows, a_cols) = if a_transposed { (k, m) } else { (m, k) };
     assert!(
-        k == 0 || a.data.len() >= (m - 1) * a.stride + k,
+        k == 0 || a.data.len() >= (a_rows - 1) * a.stride + a_cols,
         "gemm: a too short"
     );
     assert!(
@@ -137,53 +168,23 @@ pub(crate) fn gemm<T: Real, const FMA: bool, const ACC: bool>(
         }
         return;
     }
-    let a_strides = (a.stride, 1);
+    // `a[i, l]` at `i row + l col`.
+    let a_strides = if a_transposed {
+        (1, a.stride)
+    } else {
+        (a.stride, 1)
+    };
     if packed::<T, f32, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
         || packed::<T, f64, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
     {
         return;
     }
-    gemm_blocked::<T, FMA, ACC, 4, 8>((m, n, k), a, b, c, ldc)
-}
-
-/// [`gemm`] with `a` given transposed: `c[i, j] = (c[i, j] if ACC) + sum_l a[l, i] b[l, j]`,
-/// `a` `[k, m]` rows `a.stride` apart. For a product whose natural `m` is small (16 output
-/// rows: one AVX-512 register of f32): with the long side as `m` the `gemm` crate runs its
-/// wider kernels.
-#[inline(always)]
-pub(crate) fn gemm_tn<T: Real, const FMA: bool, const ACC: bool>(
-    avx2: Option<Avx2Fma>,
-    (m, n, k): (usize, usize, usize),
-    a: Rows<'_, T>,
-    b: Rows<'_, T>,
-    c: &mut [T],
-    ldc: usize,
-) {
-    if m == 0 || n == 0 || k == 0 {
-        return gemm::<T, FMA, ACC>(avx2, (m, n, 0), a, b, c, ldc);
+    if !a_transposed {
+        return gemm_blocked::<T, FMA, ACC, 4, 8>((m, n, k), a, b, c, ldc);
     }
-    assert!(
-        a.data.len() >= (k - 1) * a.stride + m,
-        "gemm_tn: a too short"
-    );
-    assert!(
-        b.data.len() >= (k - 1) * b.stride + n,
-        "gemm_tn: b too short"
-    );
-    assert!(c.len() >= (m - 1) * ldc + n, "gemm_tn: c too short");
-    let a_strides = (1, a.stride);
-    if packed::<T, f32, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
-        || packed::<T, f64, ACC>((m, n, k), (a.data, a_strides), b, c, ldc)
-    {
-        return;
-    }
-    // Other `T` (dual numbers): `a` transposed into rows first.
+    // Other `T` (dual numbers) with `a` transposed: `a` as rows first.
     let mut at = vec![T::zero(); m * k];
-    for (l, row) in a.data.chunks(a.stride.max(1)).take(k).enumerate() {
-        for (i, &v) in row[..m].iter().enumerate() {
-            at[i * k + l] = v;
-        }
-    }
+    transpose(None, (k, m), a.data, a.stride, &mut at, k);
     let at = Rows {
         data: &at,
         stride: k,

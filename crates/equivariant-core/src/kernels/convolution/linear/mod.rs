@@ -509,8 +509,30 @@ fn path_t<T: Real, const FMA: bool>(
     }
 }
 
+/// Which of a node's inputs [`TensorProductPlan::gather_node`] gathers: the `x1`, `x2`
+/// and hidden rows, and the hidden rows transposed (with `hidden` only).
+#[derive(Clone, Copy)]
+struct Gather {
+    x1: bool,
+    x2: bool,
+    hidden: bool,
+    transposed_h: bool,
+}
+
+impl Gather {
+    /// Every input, and `H^T` if `transposed_h`.
+    fn all(transposed_h: bool) -> Self {
+        Gather {
+            x1: true,
+            x2: true,
+            hidden: true,
+            transposed_h,
+        }
+    }
+}
+
 impl TensorProductPlan {
-    /// Gathers node `i`'s edges into `work` (`x`, `y`, `h`, and `ht` if `transposed_h`).
+    /// Gathers node `i`'s edges into `work`: of `x`, `y`, `h` and `ht`, those in `parts`.
     #[inline(always)]
     fn gather_node<T: Real>(
         &self,
@@ -518,58 +540,64 @@ impl TensorProductPlan {
         a: &LinearConv<'_, T>,
         i: usize,
         work: &mut NodeWork<T>,
-        transposed_h: bool,
+        parts: Gather,
     ) {
         let (d1, d2, w) = (self.irreps_in1.dim(), self.irreps_in2.dim(), a.width);
         let edges = a.edges.by_dst(i);
         let (ne, np) = (edges.len(), edges.len().div_ceil(LANES) * LANES);
         work.ne = ne;
         work.np = np;
-        let x = overwritten(&mut work.x, d1 * np);
-        zero_padding(x, ne, np);
-        // Eight edges at a time, so each component's eight values land in one store run
-        // (one edge at a time, every store went to another cache line of `x`).
-        for (b, block) in edges.chunks(LANES).enumerate() {
-            for (l, _) in block.iter().enumerate() {
-                if let Some(&ahead) = edges.get(b * LANES + l + PREFETCH) {
-                    prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
+        if parts.x1 {
+            let x = overwritten(&mut work.x, d1 * np);
+            zero_padding(x, ne, np);
+            // Eight edges at a time, so each component's eight values land in one store run
+            // (one edge at a time, every store went to another cache line of `x`).
+            for (b, block) in edges.chunks(LANES).enumerate() {
+                for (l, _) in block.iter().enumerate() {
+                    if let Some(&ahead) = edges.get(b * LANES + l + PREFETCH) {
+                        prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
+                    }
+                }
+                let rows: [&[T]; LANES] = std::array::from_fn(|l| {
+                    let j = a.edges.src(block[l.min(block.len() - 1)] as usize);
+                    &a.x1[j * d1..(j + 1) * d1]
+                });
+                for c in 0..d1 {
+                    let dst = &mut x[c * np + b * LANES..][..block.len()];
+                    for (l, y) in dst.iter_mut().enumerate() {
+                        *y = rows[l][c];
+                    }
                 }
             }
-            let rows: [&[T]; LANES] = std::array::from_fn(|l| {
-                let j = a.edges.src(block[l.min(block.len() - 1)] as usize);
-                &a.x1[j * d1..(j + 1) * d1]
-            });
-            for c in 0..d1 {
-                let dst = &mut x[c * np + b * LANES..][..block.len()];
-                for (l, y) in dst.iter_mut().enumerate() {
-                    *y = rows[l][c];
+        }
+        if parts.x2 {
+            // The x2 rows one after another, then transposed (element by element into `y`,
+            // the stores were strided).
+            let by_edge = overwritten(&mut work.by_edge, ne * d2);
+            for (row, &e) in by_edge.chunks_exact_mut(d2.max(1)).zip(edges) {
+                let e = e as usize;
+                row.copy_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+            }
+            let y = overwritten(&mut work.y, d2 * np);
+            zero_padding(y, ne, np);
+            transpose(avx2, (ne, d2), by_edge, d2, y, np);
+        }
+        if parts.hidden {
+            let h = overwritten(&mut work.h, np * w);
+            h[ne * w..].fill(T::zero());
+            let tiny = flush_below::<T>();
+            for (n, &e) in edges.iter().enumerate() {
+                let e = e as usize;
+                let src = &a.hidden[e * w..(e + 1) * w];
+                for (y, &v) in h[n * w..(n + 1) * w].iter_mut().zip(src) {
+                    *y = if v.abs() < tiny { T::zero() } else { v };
                 }
             }
-        }
-        // The x2 rows one after another, then transposed (element by element into `y`,
-        // the stores were strided).
-        let by_edge = overwritten(&mut work.by_edge, ne * d2);
-        for (row, &e) in by_edge.chunks_exact_mut(d2.max(1)).zip(edges) {
-            let e = e as usize;
-            row.copy_from_slice(&a.x2[e * d2..(e + 1) * d2]);
-        }
-        let y = overwritten(&mut work.y, d2 * np);
-        zero_padding(y, ne, np);
-        transpose(avx2, (ne, d2), by_edge, d2, y, np);
-        let h = overwritten(&mut work.h, np * w);
-        h[ne * w..].fill(T::zero());
-        let tiny = flush_below::<T>();
-        for (n, &e) in edges.iter().enumerate() {
-            let e = e as usize;
-            let src = &a.hidden[e * w..(e + 1) * w];
-            for (y, &v) in h[n * w..(n + 1) * w].iter_mut().zip(src) {
-                *y = if v.abs() < tiny { T::zero() } else { v };
+            if parts.transposed_h {
+                let ht = overwritten(&mut work.ht, w * np);
+                zero_padding(ht, ne, np);
+                transpose(avx2, (ne, w), h, w, ht, np);
             }
-        }
-        if transposed_h {
-            let ht = overwritten(&mut work.ht, w * np);
-            zero_padding(ht, ne, np);
-            transpose(avx2, (ne, w), h, w, ht, np);
         }
     }
 
@@ -785,7 +813,7 @@ impl TensorProductPlan {
         out.fill(T::zero());
         for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
             let nw = &mut work.nodes[0];
-            self.gather_node(avx2, a, first + r, nw, weighted_ones);
+            self.gather_node(avx2, a, first + r, nw, Gather::all(weighted_ones));
             self.node_pair_products::<T, FMA>(plan, nw);
             let s = &mut s_all[r * srow..(r + 1) * srow];
             sums::<T, FMA, false>(avx2, plan, (&nw.t, &nw.h), nw.np, s);
@@ -1005,7 +1033,7 @@ impl TensorProductPlan {
         // Phase 1, per node: inputs, T, S, and (without edge gradients) dL of `One` pairs.
         for r in 0..count {
             let nw = &mut work.nodes[r];
-            self.gather_node(avx2, a, first + r, nw, need_edge);
+            self.gather_node(avx2, a, first + r, nw, Gather::all(need_edge));
             self.node_pair_products::<T, FMA>(plan, nw);
             if !want_lin {
                 continue;

@@ -29,7 +29,7 @@ pub(in crate::kernels::convolution) struct TangentConv<'a, T> {
 
 impl<'a, T: Real> TangentConv<'a, T> {
     /// The tangents as the arguments of a convolution, a constant input standing in for
-    /// its own tangent (gathered, but the products that would use it are skipped).
+    /// its own tangent (not gathered: see `tangent_products`).
     fn tangents(&self) -> LinearConv<'a, T> {
         let a = &self.a;
         LinearConv {
@@ -137,12 +137,19 @@ impl TensorProductPlan {
         (ta, tb): (&mut Vec<T>, &mut Vec<T>),
         transposed_h: bool,
     ) {
-        self.gather_node(avx2, &tc.a, i, at, transposed_h);
+        self.gather_node(avx2, &tc.a, i, at, Gather::all(transposed_h));
         self.node_pair_products::<T, FMA>(plan, at);
         if !tc.moving_products() && tc.dhidden.is_none() {
             return;
         }
-        self.gather_node(avx2, &tc.tangents(), i, along, transposed_h);
+        // Only the moving inputs' tangents (a constant one is never used).
+        let parts = Gather {
+            x1: tc.dx1.is_some(),
+            x2: tc.dx2.is_some(),
+            hidden: tc.dhidden.is_some(),
+            transposed_h: transposed_h && tc.dhidden.is_some(),
+        };
+        self.gather_node(avx2, &tc.tangents(), i, along, parts);
         let np = at.np;
         let ta = overwritten(ta, plan.rows_pad * np);
         if tc.dx2.is_some() {
