@@ -102,6 +102,7 @@ type ConvTangentForward<T> = fn(
     T,
     &mut [T],
     &mut [T],
+    Option<&mut [T]>,
 ) -> Result<()>;
 
 /// [`TensorProductPlan::conv_tangent_backward`].
@@ -112,6 +113,7 @@ type ConvTangentBackward<T> = fn(
     T,
     &[T],
     &[T],
+    Option<&[T]>,
     ConvTangentGradients<'_, T>,
 ) -> Result<()>;
 
@@ -352,9 +354,14 @@ impl TensorProductPlan {
     /// overwritten (`[N, irreps_out.dim]`). Each node gathers its edges once, and the
     /// output and its tangent share the work on the hidden activations.
     ///
+    /// `sums`, if given (of [`conv_tangent_sums_len`](TensorProductPlan::conv_tangent_sums_len)),
+    /// receives the per-node sums of hidden activations the output is contracted from, for
+    /// a [`conv_tangent_backward`](TensorProductPlan::conv_tangent_backward) of the same
+    /// inputs to read instead of forming them again.
+    ///
     /// Errors: as [`conv_forward`](TensorProductPlan::conv_forward), and
-    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for a tangent or `d_out` of the
-    /// wrong length.
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for a tangent, `d_out` or
+    /// `sums` of the wrong length.
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;
@@ -365,7 +372,7 @@ impl TensorProductPlan {
     /// // out_1 = x1_0 x2 h L = 2 * 3 * 5 * 1; along dx2 = 1: d out_1 = 2 * 1 * 5 * 1.
     /// let inputs = ConvTangentInputs { x1: &[2.0f64, 0.0], dx1: None, x2: &[3.0], dx2: Some(&[1.0]), hidden: &[5.0], dhidden: None, linear: &[1.0] };
     /// let (mut out, mut d_out) = ([0.0; 2], [0.0; 2]);
-    /// tp.conv_tangent_forward(&edges, inputs, 1.0, &mut out, &mut d_out)?;
+    /// tp.conv_tangent_forward(&edges, inputs, 1.0, &mut out, &mut d_out, None)?;
     /// assert_eq!((out, d_out), ([0.0, 30.0], [0.0, 10.0]));
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -376,13 +383,32 @@ impl TensorProductPlan {
         scale: T,
         out: &mut [T],
         d_out: &mut [T],
+        sums: Option<&mut [T]>,
     ) -> Result<()> {
-        (kernels::<T>().conv_tangent_forward)(self, edges, inputs, scale, out, d_out)
+        (kernels::<T>().conv_tangent_forward)(self, edges, inputs, scale, out, d_out, sums)
+    }
+
+    /// The length of the sums a [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward)
+    /// over `nodes` nodes with hidden activations of `width` saves: `2 nodes rows width`,
+    /// `rows` the pair components of the paths whose pairs reach every output channel
+    /// (uvw), rounded up to a multiple of 4 (zero for a plan of uvu paths alone).
+    ///
+    /// ```
+    /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
+    /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
+    /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
+    /// // One pair component, padded to 4 rows; S and dS of 3 nodes, width 2.
+    /// assert_eq!(tp.conv_tangent_sums_len(3, 2), 2 * 3 * 4 * 2);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn conv_tangent_sums_len(&self, nodes: usize, width: usize) -> usize {
+        self.tangent_sums_len(nodes, width)
     }
 
     /// Gradients of `L` given `grad_out = dL/d out` and `grad_d_out = dL/d(d_out)` for the
     /// inputs of a [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward) call and
-    /// their tangents; each requested gradient is overwritten.
+    /// their tangents; each requested gradient is overwritten. `sums`: what that call saved,
+    /// if it did (`None`: formed again where `dL/dlinear` needs them).
     ///
     /// Errors: as [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward), and
     /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for a gradient buffer of the
@@ -399,7 +425,7 @@ impl TensorProductPlan {
     /// // L = d_out_1 = x1_0 dx2 h L: dL/dh = x1_0 dx2 L = 2.
     /// let mut gh = vec![0.0; 1];
     /// let grads = ConvTangentGradients { hidden: Some(&mut gh), ..Default::default() };
-    /// tp.conv_tangent_backward(&edges, inputs, 1.0, &[0.0, 0.0], &[0.0, 1.0], grads)?;
+    /// tp.conv_tangent_backward(&edges, inputs, 1.0, &[0.0, 0.0], &[0.0, 1.0], None, grads)?;
     /// assert_eq!(gh, [2.0]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
@@ -411,10 +437,11 @@ impl TensorProductPlan {
         scale: T,
         grad_out: &[T],
         grad_d_out: &[T],
+        sums: Option<&[T]>,
         grads: ConvTangentGradients<'_, T>,
     ) -> Result<()> {
         (kernels::<T>().conv_tangent_backward)(
-            self, edges, inputs, scale, grad_out, grad_d_out, grads,
+            self, edges, inputs, scale, grad_out, grad_d_out, sums, grads,
         )
     }
 }

@@ -182,7 +182,11 @@ fn tangent_matches_three_convolutions() {
                 let moving = [mask & 1 != 0, mask & 2 != 0, mask & 4 != 0];
                 let inputs = c.inputs(moving);
                 let (mut out, mut d_out) = (vec![0.0; dim], vec![0.0; dim]);
-                tp.conv_tangent_forward(&edges, inputs, SCALE, &mut out, &mut d_out)
+                // The sums kept for the backward (which is run with and without them).
+                let width = c.linear.len() / tp.weight_numel();
+                let mut sums = vec![f64::NAN; tp.conv_tangent_sums_len(edges.num_nodes(), width)];
+                let keep = Some(&mut sums[..]);
+                tp.conv_tangent_forward(&edges, inputs, SCALE, &mut out, &mut d_out, keep)
                     .unwrap();
                 let l = &c.linear[..];
                 // The three terms: which input moves, and the arguments of its convolution.
@@ -250,27 +254,41 @@ fn tangent_matches_three_convolutions() {
                     add(&mut want[2], &neg(gb));
                     add(&mut want[6], &neg(gl));
                 }
-                let mut got = want.clone().map(|v| vec![f64::NAN; v.len()]);
-                let [g1, gd1, g2, gd2, gh, gdh, glin] = &mut got;
-                let grads = ConvTangentGradients {
-                    x1: Some(g1),
-                    dx1: moving[0].then_some(&mut gd1[..]),
-                    x2: Some(g2),
-                    dx2: moving[1].then_some(&mut gd2[..]),
-                    hidden: Some(gh),
-                    dhidden: moving[2].then_some(&mut gdh[..]),
-                    linear: Some(glin),
-                };
-                tp.conv_tangent_backward(&edges, inputs, SCALE, &g, &dg, grads)
-                    .unwrap();
-                let names = ["x1", "dx1", "x2", "dx2", "hidden", "dhidden", "linear"];
-                let asked = [true, moving[0], true, moving[1], true, moving[2], true];
-                for ((name, on), (got, want)) in names.iter().zip(asked).zip(got.iter().zip(&want))
-                {
-                    if on {
-                        assert_close(&format!("{what} grad {name}"), got, want, 1e-10);
+                for kept in [Some(&sums[..]), None] {
+                    let mut got = want.clone().map(|v| vec![f64::NAN; v.len()]);
+                    let [g1, gd1, g2, gd2, gh, gdh, glin] = &mut got;
+                    let grads = ConvTangentGradients {
+                        x1: Some(g1),
+                        dx1: moving[0].then_some(&mut gd1[..]),
+                        x2: Some(g2),
+                        dx2: moving[1].then_some(&mut gd2[..]),
+                        hidden: Some(gh),
+                        dhidden: moving[2].then_some(&mut gdh[..]),
+                        linear: Some(glin),
+                    };
+                    tp.conv_tangent_backward(&edges, inputs, SCALE, &g, &dg, kept, grads)
+                        .unwrap();
+                    let names = ["x1", "dx1", "x2", "dx2", "hidden", "dhidden", "linear"];
+                    let asked = [true, moving[0], true, moving[1], true, moving[2], true];
+                    let pairs = names.iter().zip(asked).zip(got.iter().zip(&want));
+                    for ((name, on), (got, want)) in pairs {
+                        if on {
+                            let what =
+                                format!("{what} grad {name} (sums kept: {})", kept.is_some());
+                            assert_close(&what, got, want, 1e-10);
+                        }
                     }
                 }
+                // `dL/dlinear` alone from the kept sums (no edge gradient: the nodes' products
+                // are not formed again for a uvw-only plan).
+                let mut glin = vec![f64::NAN; l.len()];
+                let grads = ConvTangentGradients {
+                    linear: Some(&mut glin),
+                    ..Default::default()
+                };
+                tp.conv_tangent_backward(&edges, inputs, SCALE, &g, &dg, Some(&sums), grads)
+                    .unwrap();
+                assert_close(&format!("{what} grad linear alone"), &glin, &want[6], 1e-10);
 
                 // Only some gradients asked for: the same values.
                 let mut only = vec![f64::NAN; c.hidden.len()];
@@ -278,7 +296,7 @@ fn tangent_matches_three_convolutions() {
                     hidden: Some(&mut only),
                     ..Default::default()
                 };
-                tp.conv_tangent_backward(&edges, inputs, SCALE, &g, &dg, grads)
+                tp.conv_tangent_backward(&edges, inputs, SCALE, &g, &dg, None, grads)
                     .unwrap();
                 assert_close(&format!("{what} grad hidden alone"), &only, &want[4], 1e-10);
             }
@@ -294,7 +312,8 @@ fn tangent_matches_central_differences() {
         let c = Case::new(&mut rng, tp, edges, 4);
         let dim = edges.num_nodes() * tp.irreps_out().dim();
         let (mut out, mut d_out) = (vec![0.0; dim], vec![0.0; dim]);
-        tp.conv_tangent_forward(edges, c.inputs([true; 3]), SCALE, &mut out, &mut d_out)
+        let inputs = c.inputs([true; 3]);
+        tp.conv_tangent_forward(edges, inputs, SCALE, &mut out, &mut d_out, None)
             .unwrap();
         let step = 1e-3;
         let moved = |s: f64| {
@@ -350,7 +369,9 @@ fn tangent_is_bit_identical_across_thread_counts() {
                     linear: &l,
                 };
                 let (mut out, mut d_out) = (vec![0.0f32; dim], vec![0.0f32; dim]);
-                tp.conv_tangent_forward(&edges, inputs, 0.2, &mut out, &mut d_out)
+                let mut sums = vec![0.0f32; tp.conv_tangent_sums_len(n, 16)];
+                let keep = Some(&mut sums[..]);
+                tp.conv_tangent_forward(&edges, inputs, 0.2, &mut out, &mut d_out, keep)
                     .unwrap();
                 let mut grads = [&x1, &dx1, &x2, &dx2, &h, &dh, &l].map(|v| vec![0.0f32; v.len()]);
                 let [g1, gd1, g2, gd2, gh, gdh, gl] = &mut grads;
@@ -363,9 +384,9 @@ fn tangent_is_bit_identical_across_thread_counts() {
                     dhidden: Some(gdh),
                     linear: Some(gl),
                 };
-                tp.conv_tangent_backward(&edges, inputs, 0.2, &g, &dg, slots)
+                tp.conv_tangent_backward(&edges, inputs, 0.2, &g, &dg, Some(&sums), slots)
                     .unwrap();
-                (out, d_out, grads)
+                (out, d_out, sums, grads)
             })
         };
         let one = run(1);
@@ -385,12 +406,20 @@ fn tangent_refuses_bad_inputs() {
     let mut bad = c.inputs([true, false, false]);
     bad.dx1 = Some(&c.dx1[1..]);
     assert!(
-        tp.conv_tangent_forward(edges, bad, 1.0, &mut out, &mut d_out)
+        tp.conv_tangent_forward(edges, bad, 1.0, &mut out, &mut d_out, None)
             .is_err()
     );
     let inputs = c.inputs([false, true, false]);
     assert!(
-        tp.conv_tangent_forward(edges, inputs, 1.0, &mut out, &mut d_out[1..])
+        tp.conv_tangent_forward(edges, inputs, 1.0, &mut out, &mut d_out[1..], None)
+            .is_err()
+    );
+    // Sums of the wrong length, kept or read.
+    let len = tp.conv_tangent_sums_len(edges.num_nodes(), c.linear.len() / tp.weight_numel());
+    let mut sums = vec![0.0; len + 1];
+    let keep = Some(&mut sums[..]);
+    assert!(
+        tp.conv_tangent_forward(edges, inputs, 1.0, &mut out, &mut d_out, keep)
             .is_err()
     );
     // The gradient of a constant input's tangent.
@@ -401,7 +430,12 @@ fn tangent_refuses_bad_inputs() {
     };
     let g = vec![0.0; dim];
     assert!(
-        tp.conv_tangent_backward(edges, inputs, 1.0, &g, &g, grads)
+        tp.conv_tangent_backward(edges, inputs, 1.0, &g, &g, None, grads)
+            .is_err()
+    );
+    let grads = ConvTangentGradients::default();
+    assert!(
+        tp.conv_tangent_backward(edges, inputs, 1.0, &g, &g, Some(&sums), grads)
             .is_err()
     );
 }

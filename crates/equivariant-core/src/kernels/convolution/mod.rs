@@ -243,13 +243,18 @@ impl TensorProductPlan {
         scale: T,
         out: &mut [T],
         d_out: &mut [T],
+        sums: Option<&mut [T]>,
     ) -> Result<()> {
         let (sh, tc) = self.tangent_args(edges, inputs, scale, out.len())?;
         mismatch("d_out [N, irreps_out.dim]", out.len(), d_out.len())?;
+        if let Some(sums) = &sums {
+            let len = self.tangent_sums_len(sh.n, sh.width);
+            mismatch("sums (conv_tangent_sums_len)", len, sums.len())?;
+        }
         if sh.n == 0 || sh.d_out == 0 {
             return Ok(());
         }
-        self.conv_tangent_forward_linear(&tc, out, d_out);
+        self.conv_tangent_forward_linear(&tc, (out, d_out), sums);
         Ok(())
     }
 
@@ -262,6 +267,7 @@ impl TensorProductPlan {
         scale: T,
         grad_out: &[T],
         grad_d_out: &[T],
+        sums: Option<&[T]>,
         grads: ConvTangentGradients<'_, T>,
     ) -> Result<()> {
         let (sh, tc) = self.tangent_args(edges, inputs, scale, grad_out.len())?;
@@ -270,6 +276,10 @@ impl TensorProductPlan {
             grad_out.len(),
             grad_d_out.len(),
         )?;
+        if let Some(sums) = sums {
+            let len = self.tangent_sums_len(sh.n, sh.width);
+            mismatch("sums (conv_tangent_sums_len)", len, sums.len())?;
+        }
         let (n1, e2) = (sh.n * sh.d1, sh.e * sh.d2);
         let (eh, wl) = (sh.e * sh.width, sh.width * sh.numel);
         let (m1, m2, mh) = (tc.dx1.is_some(), tc.dx2.is_some(), tc.dhidden.is_some());
@@ -316,7 +326,7 @@ impl TensorProductPlan {
             }
             return Ok(());
         }
-        self.conv_tangent_backward_linear(&tc, (grad_out, grad_d_out), grads);
+        self.conv_tangent_backward_linear(&tc, (grad_out, grad_d_out), sums, grads);
         Ok(())
     }
 }

@@ -42,22 +42,28 @@ impl<B: ConvolutionBackend> CustomBackward<B, 4> for FusedConvolutionBackward {
 struct FusedConvolutionTangentBackward;
 
 impl<B: ConvolutionBackend> CustomBackward<B, 7> for FusedConvolutionTangentBackward {
-    /// The plan, the edges, which tangents move and the scale, and the inputs `[x1, dx1,
-    /// x2, dx2, hidden, dhidden, linear]`.
+    /// The plan, the edges, which tangents move and the scale, the inputs `[x1, dx1, x2,
+    /// dx2, hidden, dhidden, linear]`, and the node sums the forward kept (`dL/dlinear`
+    /// reads them).
     type State = (
         (Arc<TensorProductPlan>, Arc<EdgeIndex>, [bool; 3], f64),
         [FloatTensor<B>; 7],
+        Option<FloatTensor<B>>,
     );
 
     fn gradients(
-        ((plan, edges, moving, scale), inputs): Self::State,
+        ((plan, edges, moving, scale), inputs, sums): Self::State,
         grad: FloatTensor<B>,
         mask: [bool; 7],
     ) -> [Option<FloatTensor<B>>; 7] {
         let shapes = inputs.each_ref().map(|t| t.shape());
         let [x1, dx1, x2, dx2, hidden, dhidden, linear] = inputs;
+        // Without kept sums, `grad` stands in (not read).
+        let kept = sums.is_some();
+        let sums = sums.unwrap_or_else(|| grad.clone());
         let flat = B::fused_convolution_tangent_backward(
-            plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, scale, grad, mask,
+            plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, scale, sums, kept,
+            grad, mask,
         );
         // The asked gradients, back to back in `flat`: cut and shaped.
         let mut offset = 0;
@@ -136,18 +142,41 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
         dhidden: FloatTensor<Self>,
         linear: FloatTensor<Self>,
         moving: [bool; 3],
+        _keep_sums: bool,
         scale: f64,
-    ) -> FloatTensor<Self> {
-        Self::custom_forward_saving_inputs(
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        // Tracked, the sums are kept for the backward (they serve `dL/dlinear`: a step that
+        // trains on forces asks for it).
+        let out = Self::custom_forward(
             FusedConvolutionTangentBackward,
             (plan, edges, moving, scale),
             [x1, dx1, x2, dx2, hidden, dhidden, linear],
-            |(plan, edges, moving, scale), [x1, dx1, x2, dx2, hidden, dhidden, linear]| {
-                B::fused_convolution_tangent(
-                    plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, scale,
-                )
+            |(plan, edges, moving, scale), inputs| {
+                let [x1, dx1, x2, dx2, hidden, dhidden, linear] = inputs.clone();
+                let (out, sums) = B::fused_convolution_tangent(
+                    Arc::clone(&plan),
+                    Arc::clone(&edges),
+                    x1,
+                    dx1,
+                    x2,
+                    dx2,
+                    hidden,
+                    dhidden,
+                    linear,
+                    moving,
+                    true,
+                    scale,
+                );
+                (((plan, edges, moving, scale), inputs, sums), out)
             },
-        )
+            |(plan, edges, moving, scale), [x1, dx1, x2, dx2, hidden, dhidden, linear]| {
+                let (out, _) = B::fused_convolution_tangent(
+                    plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, false, scale,
+                );
+                out
+            },
+        );
+        (out, None)
     }
 
     fn fused_convolution_tangent_backward(
@@ -162,6 +191,8 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
         linear: FloatTensor<Self>,
         moving: [bool; 3],
         scale: f64,
+        sums: FloatTensor<Self>,
+        kept_sums: bool,
         grad: FloatTensor<Self>,
         mask: [bool; 7],
     ) -> FloatTensor<Self> {
@@ -177,6 +208,8 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
             linear.into_primitive(),
             moving,
             scale,
+            sums.into_primitive(),
+            kept_sums,
             grad.into_primitive(),
             mask,
         ))

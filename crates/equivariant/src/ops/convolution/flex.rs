@@ -61,13 +61,14 @@ impl ConvolutionBackend for Flex {
         dhidden: FlexTensor,
         linear: FlexTensor,
         moving: [bool; 3],
+        keep_sums: bool,
         scale: f64,
-    ) -> FlexTensor {
+    ) -> (FlexTensor, Option<FlexTensor>) {
         let inputs = [&x1, &dx1, &x2, &dx2, &hidden, &dhidden, &linear];
         dispatch_float!(
             "fused_convolution_tangent",
             &x1,
-            flex_tangent(&plan, &edges, inputs, moving, scale)
+            flex_tangent(&plan, &edges, inputs, moving, keep_sums, scale)
         )
     }
 
@@ -83,14 +84,17 @@ impl ConvolutionBackend for Flex {
         linear: FlexTensor,
         moving: [bool; 3],
         scale: f64,
+        sums: FlexTensor,
+        kept_sums: bool,
         grad: FlexTensor,
         mask: [bool; 7],
     ) -> FlexTensor {
         let inputs = [&x1, &dx1, &x2, &dx2, &hidden, &dhidden, &linear];
+        let saved = (moving, scale, kept_sums.then_some(&sums));
         dispatch_float!(
             "fused_convolution_tangent_backward",
             &x1,
-            flex_tangent_backward(&plan, &edges, inputs, moving, scale, &grad, mask)
+            flex_tangent_backward(&plan, &edges, inputs, saved, &grad, mask)
         )
     }
 }
@@ -200,30 +204,41 @@ fn flex_tangent<T: FlexFloat>(
     edges: &EdgeIndex,
     inputs: [&FlexTensor; 7],
     moving: [bool; 3],
+    keep_sums: bool,
     scale: f64,
-) -> FlexTensor {
+) -> (FlexTensor, Option<FlexTensor>) {
     const OP: &str = "fused_convolution_tangent";
     let inputs = Inputs::new::<T>(OP, TANGENT_NAMES, inputs);
     let (n, d_out) = (edges.num_nodes(), plan.irreps_out().dim());
     let mut both = vec![T::zero(); 2 * n * d_out];
     let (out, d) = both.split_at_mut(n * d_out);
+    let slices = inputs.tangent_slices::<T>(moving);
+    let width = slices
+        .linear
+        .len()
+        .checked_div(plan.weight_numel())
+        .unwrap_or(0);
+    let len = plan.conv_tangent_sums_len(n, width);
+    let mut sums = keep_sums.then(|| vec![T::zero(); len]);
     plan.conv_tangent_forward(
         edges,
-        inputs.tangent_slices::<T>(moving),
+        slices,
         T::from_f64(scale),
         out,
         d,
+        sums.as_deref_mut(),
     )
     .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
-    from_vec(both, [2 * n, d_out])
+    let sums = sums.map(|sums| from_vec(sums, [len]));
+    (from_vec(both, [2 * n, d_out]), sums)
 }
 
+/// `saved`: which tangents move, the scale, and the sums the forward kept (if it did).
 fn flex_tangent_backward<T: FlexFloat>(
     plan: &TensorProductPlan,
     edges: &EdgeIndex,
     inputs: [&FlexTensor; 7],
-    moving: [bool; 3],
-    scale: f64,
+    (moving, scale, sums): ([bool; 3], f64, Option<&FlexTensor>),
     grad: &FlexTensor,
     mask: [bool; 7],
 ) -> FlexTensor {
@@ -231,6 +246,7 @@ fn flex_tangent_backward<T: FlexFloat>(
     let lens = inputs.map(|t| t.shape().num_elements());
     let inputs = Inputs::new::<T>(OP, TANGENT_NAMES, inputs);
     let grad = contiguous::<T>(OP, "grad", grad);
+    let sums = sums.map(|s| contiguous::<T>(OP, "sums", s));
     let asked = tangent_gradients_asked(mask, moving);
     let total: usize = lens
         .iter()
@@ -263,7 +279,8 @@ fn flex_tangent_backward<T: FlexFloat>(
             linear: glin,
         };
         let slices = inputs.tangent_slices::<T>(moving);
-        plan.conv_tangent_backward(edges, slices, T::from_f64(scale), g, dg, grads)
+        let sums = sums.as_ref().map(data::<T>);
+        plan.conv_tangent_backward(edges, slices, T::from_f64(scale), g, dg, sums, grads)
             .unwrap_or_else(|e| panic!("{OP}: {e} (plan {plan})"));
     }
     from_vec(flat, [total])

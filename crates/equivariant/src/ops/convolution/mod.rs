@@ -112,7 +112,10 @@ pub trait ConvolutionBackend: Backend {
     /// The fused convolution and its tangent in one pass
     /// ([`TensorProductPlan::conv_tangent_forward`]), stacked: rows `0..N` the output, rows
     /// `N..2N` its tangent along `dx1`, `dx2`, `dhidden`. A constant input's tangent is any
-    /// tensor (it is not read) and `false` in `moving` (`[x1, x2, hidden]`).
+    /// tensor (it is not read) and `false` in `moving` (`[x1, x2, hidden]`). With
+    /// `keep_sums`, also the node sums the backward would otherwise form again (`[len]`,
+    /// [`TensorProductPlan::conv_tangent_sums_len`]), for its `sums`; `None` where a backend
+    /// keeps none (and on `Autodiff`, which keeps them itself when the op is tracked).
     ///
     /// # Panics
     ///
@@ -129,14 +132,16 @@ pub trait ConvolutionBackend: Backend {
         dhidden: FloatTensor<Self>,
         linear: FloatTensor<Self>,
         moving: [bool; 3],
+        keep_sums: bool,
         scale: f64,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>);
 
     /// The gradients of `L` given `grad = dL/d[out; d_out]` (`[2N, irreps_out.dim]`) for
     /// the inputs of a [`fused_convolution_tangent`](ConvolutionBackend::fused_convolution_tangent)
     /// call set in `mask` (`[x1, dx1, x2, dx2, hidden, dhidden, linear]`; a constant
     /// input's tangent is skipped), flattened and concatenated in that order into one
-    /// vector (one buffer the kernel writes in place). Not tracked.
+    /// vector (one buffer the kernel writes in place). `sums`: the sums that call kept
+    /// when `kept_sums` (otherwise any tensor: it is not read). Not tracked.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn fused_convolution_tangent_backward(
         plan: Arc<TensorProductPlan>,
@@ -150,6 +155,8 @@ pub trait ConvolutionBackend: Backend {
         linear: FloatTensor<Self>,
         moving: [bool; 3],
         scale: f64,
+        sums: FloatTensor<Self>,
+        kept_sums: bool,
         grad: FloatTensor<Self>,
         mask: [bool; 7],
     ) -> FloatTensor<Self>;
@@ -269,20 +276,22 @@ pub fn fused_convolution_tangent(
         let dx1 = dx1.unwrap_or_else(|| x1.clone());
         let dx2 = dx2.unwrap_or_else(|| x2.clone());
         let dhidden = dhidden.unwrap_or_else(|| hidden.clone());
-        let both =
-            Tensor::from_dispatch(<Dispatch as ConvolutionBackend>::fused_convolution_tangent(
-                Arc::clone(plan),
-                Arc::clone(edges),
-                x1.into_dispatch(),
-                dx1.into_dispatch(),
-                x2.into_dispatch(),
-                dx2.into_dispatch(),
-                hidden.into_dispatch(),
-                dhidden.into_dispatch(),
-                linear.into_dispatch(),
-                moving,
-                scale,
-            ));
+        // On an autodiff device the op keeps the sums for its backward itself.
+        let (both, _) = <Dispatch as ConvolutionBackend>::fused_convolution_tangent(
+            Arc::clone(plan),
+            Arc::clone(edges),
+            x1.into_dispatch(),
+            dx1.into_dispatch(),
+            x2.into_dispatch(),
+            dx2.into_dispatch(),
+            hidden.into_dispatch(),
+            dhidden.into_dispatch(),
+            linear.into_dispatch(),
+            moving,
+            false,
+            scale,
+        );
+        let both = Tensor::from_dispatch(both);
         let d_out = both.clone().slice(n..2 * n);
         return (both.slice(0..n), d_out);
     }

@@ -179,7 +179,7 @@ impl<T: Real> Plan<T> {
                 })
                 .filter(|(_, of_i)| !of_i.is_empty())
                 .collect();
-            let all = matches!(p.pairs.first(), Some((_, _, Targets::All { .. })));
+            let all = targets_all(p);
             let mo_pad = p.mo.div_ceil(16) * 16;
             let (mut l, mut lt_p) = (Vec::new(), Vec::new());
             if all {
@@ -245,7 +245,7 @@ impl<T: Real> Plan<T> {
         Plan {
             cg,
             rows,
-            rows_pad: rows.div_ceil(4) * 4,
+            rows_pad: padded_rows(rows),
             z_rows,
             width,
             lp,
@@ -255,6 +255,30 @@ impl<T: Real> Plan<T> {
             one_q,
             lone_t,
         }
+    }
+}
+
+/// Whether every pair of `p` goes to every output channel (`Targets::All`: the pairs share
+/// their kind of target).
+fn targets_all(p: &PathPlan) -> bool {
+    matches!(p.pairs.first(), Some((_, _, Targets::All { .. })))
+}
+
+/// A node's rows of `T` and `S` stored: `rows` (the `All` paths' pair components) rounded up
+/// to a multiple of 4.
+fn padded_rows(rows: usize) -> usize {
+    rows.div_ceil(4) * 4
+}
+
+impl TensorProductPlan {
+    /// The length of the node sums `[S; dS]` a tangent convolution with hidden `width` over
+    /// `nodes` nodes saves for its backward: `2 nodes rows_pad width`.
+    pub(in crate::kernels) fn tangent_sums_len(&self, nodes: usize, width: usize) -> usize {
+        let rows: usize = (self.paths.iter())
+            .filter(|p| targets_all(p))
+            .map(|p| p.pairs.len() * p.d3)
+            .sum();
+        2 * nodes * padded_rows(rows) * width
     }
 }
 

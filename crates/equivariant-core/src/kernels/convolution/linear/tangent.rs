@@ -14,6 +14,11 @@
 //! blocks. The `One` pairs (uvu, ...) form their per-edge weights `W = H L_one` and `dW = dH
 //! L_one` and run their three tangent terms (along `dx1`, `dx2` and, for weighted pairs,
 //! `dW`) with the convolution's own lane kernels.
+//!
+//! `dL/dL` needs every node's `S` and `dS` again. The forward can keep them (`2 N rows_pad
+//! width` numbers, 9 MB per layer for 1000 nodes of the guide's convolution) for the
+//! backward to read, saving three of its per-node products; without them the backward forms
+//! them again.
 
 use super::*;
 use crate::o3::tensor_product::ConvTangentGradients;
@@ -226,7 +231,8 @@ impl TensorProductPlan {
         }
     }
 
-    /// Output rows `first..` of `out` and `d_out` (`[nodes, d_out]`).
+    /// Output rows `first..` of `out` and `d_out` (`[nodes, d_out]`); the nodes' `S` and
+    /// `dS` into `saved` (`[nodes][rows_pad][width]` each) if given, for the backward.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn tangent_forward_nodes<T: Real, const FMA: bool>(
@@ -236,6 +242,7 @@ impl TensorProductPlan {
         tc: &TangentConv<'_, T>,
         first: usize,
         (out, d_out): (&mut [T], &mut [T]),
+        saved: Option<(&mut [T], &mut [T])>,
         work: &mut TangentWork<T>,
     ) {
         let (dim, w) = (self.irreps_out.dim(), plan.width);
@@ -249,8 +256,13 @@ impl TensorProductPlan {
         if work.ta.is_empty() {
             work.ta.push(Vec::new());
         }
-        let s_all = overwritten(&mut work.s, nodes * srow);
-        let ds_all = overwritten(&mut work.ds, nodes * srow);
+        let (s_all, ds_all) = match saved {
+            Some(sums) => sums,
+            None => (
+                overwritten(&mut work.s, nodes * srow),
+                overwritten(&mut work.ds, nodes * srow),
+            ),
+        };
         let weighted = !plan.one_q.is_empty();
         out.fill(T::zero());
         d_out.fill(T::zero());
@@ -285,6 +297,7 @@ impl TensorProductPlan {
     /// [`Self::tangent_forward_nodes`] compiled for AVX2, for a CPU that has it (`token`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     fn tangent_forward_nodes_avx2<T: Real>(
         &self,
         token: Avx2Fma,
@@ -292,25 +305,47 @@ impl TensorProductPlan {
         tc: &TangentConv<'_, T>,
         first: usize,
         outs: (&mut [T], &mut [T]),
+        saved: Option<(&mut [T], &mut [T])>,
         work: &mut TangentWork<T>,
     ) {
-        self.tangent_forward_nodes::<T, true>(Some(token), plan, tc, first, outs, work)
+        self.tangent_forward_nodes::<T, true>(Some(token), plan, tc, first, outs, saved, work)
     }
 
-    /// The convolution `out` and its tangent `d_out` (`[N, irreps_out.dim]` each).
+    /// The convolution `out` and its tangent `d_out` (`[N, irreps_out.dim]` each), and the
+    /// nodes' sums `[S; dS]` into `sums` if given (see [`TensorProductPlan::tangent_sums_len`]).
     pub(in crate::kernels::convolution) fn conv_tangent_forward_linear<T: Real>(
         &self,
         tc: &TangentConv<'_, T>,
-        out: &mut [T],
-        d_out: &mut [T],
+        (out, d_out): (&mut [T], &mut [T]),
+        sums: Option<&mut [T]>,
     ) {
         let isa = Avx2Fma::detect();
         let dim = self.irreps_out.dim();
         let plan = Plan::new(self, tc.a.linear, tc.a.width);
+        // Each task's slices of the saved `S` and `dS` (one per task, empty ones included),
+        // or `None`s.
+        let tasks = out.len().div_ceil(NODE_CHUNK * dim);
+        let chunk_sums = NODE_CHUNK * plan.rows_pad * plan.width;
+        let saved: Vec<Option<(&mut [T], &mut [T])>> = match sums {
+            Some(sums) => {
+                let (mut s, mut ds) = sums.split_at_mut(sums.len() / 2);
+                (0..tasks)
+                    .map(|_| {
+                        let len = chunk_sums.min(s.len());
+                        let (s_task, s_rest) = std::mem::take(&mut s).split_at_mut(len);
+                        let (ds_task, ds_rest) = std::mem::take(&mut ds).split_at_mut(len);
+                        (s, ds) = (s_rest, ds_rest);
+                        Some((s_task, ds_task))
+                    })
+                    .collect()
+            }
+            None => (0..tasks).map(|_| None).collect(),
+        };
         out.par_chunks_mut(NODE_CHUNK * dim)
             .zip(d_out.par_chunks_mut(NODE_CHUNK * dim))
+            .zip(saved)
             .enumerate()
-            .for_each_init(TangentWork::default, |work, (chunk, outs)| {
+            .for_each_init(TangentWork::default, |work, (chunk, (outs, saved))| {
                 let first = chunk * NODE_CHUNK;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(token) = isa {
@@ -318,16 +353,17 @@ impl TensorProductPlan {
                     // `tangent_forward_nodes_avx2` is compiled for (only `Avx2Fma::detect`
                     // makes one, on such a CPU).
                     return unsafe {
-                        self.tangent_forward_nodes_avx2(token, &plan, tc, first, outs, work)
+                        self.tangent_forward_nodes_avx2(token, &plan, tc, first, outs, saved, work)
                     };
                 }
                 let _ = isa;
-                self.tangent_forward_nodes::<T, false>(None, &plan, tc, first, outs, work)
+                self.tangent_forward_nodes::<T, false>(None, &plan, tc, first, outs, saved, work)
             });
     }
 
     /// The first backward pass over nodes `first..first + count`: the partial `dL/dL` into
-    /// `dlin`, and the edge gradients (see the module docs).
+    /// `dlin`, and the edge gradients (see the module docs). `saved`: the forward's `[S; dS]`
+    /// of all nodes, if it kept them (else they are formed again).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn tangent_backward_nodes<T: Real, const FMA: bool>(
@@ -336,6 +372,7 @@ impl TensorProductPlan {
         plan: &Plan<T>,
         tc: &TangentConv<'_, T>,
         (grad_out, grad_d_out): (&[T], &[T]),
+        saved: Option<&[T]>,
         (first, count): (usize, usize),
         mut dlin: Option<&mut [T]>,
         edge: &TangentEdgeGrads<'_, T>,
@@ -364,13 +401,15 @@ impl TensorProductPlan {
                 .zip(&g[first * dim..(first + count) * dim])
                 .for_each(|(y, &g)| *y = g * scale);
         }
-        let s_all = overwritten(&mut work.s, if want_lin { count * srow } else { 0 });
-        let ds_all = overwritten(&mut work.ds, if want_lin { count * srow } else { 0 });
+        let form_sums = want_lin && saved.is_none();
+        let s_all = overwritten(&mut work.s, if form_sums { count * srow } else { 0 });
+        let ds_all = overwritten(&mut work.ds, if form_sums { count * srow } else { 0 });
         let (nq, has_ones) = (plan.one_q.len(), !plan.ones.is_empty());
         let weighted = nq > 0;
 
-        // Phase 1, per node: inputs, T, T_a, and S, dS for dL/dL.
-        for r in 0..count {
+        // Phase 1, per node: inputs, T, T_a, and S, dS for dL/dL unless saved.
+        let products = form_sums || need_edge || has_ones && want_lin;
+        for r in 0..if products { count } else { 0 } {
             let (at, along) = (&mut work.at[r], &mut work.along[r]);
             let ta = &mut work.ta[r];
             self.tangent_products::<T, FMA>(
@@ -382,13 +421,21 @@ impl TensorProductPlan {
                 (ta, &mut work.tb),
                 need_edge || weighted,
             );
-            if want_lin {
+            if form_sums {
                 let s = &mut s_all[r * srow..(r + 1) * srow];
                 sums::<T, FMA, false>(avx2, plan, (&at.t, &at.h), at.np, s);
                 let ds = &mut ds_all[r * srow..(r + 1) * srow];
                 self.tangent_sums::<T, FMA>(avx2, plan, tc, (at, along, ta), ds);
             }
         }
+        let (s_all, ds_all): (&[T], &[T]) = match saved {
+            Some(sums) => {
+                let (s, ds) = sums.split_at(sums.len() / 2);
+                let nodes = first * srow..(first + count) * srow;
+                (&s[nodes.clone()], &ds[nodes])
+            }
+            None => (s_all, ds_all),
+        };
 
         // Phase 2: dL/dL from both outputs' gradients, and G, dG.
         let g_all = zeros(&mut work.g, if need_edge { count * srow } else { 0 });
@@ -682,6 +729,7 @@ impl TensorProductPlan {
         plan: &Plan<T>,
         tc: &TangentConv<'_, T>,
         grads_out: (&[T], &[T]),
+        saved: Option<&[T]>,
         nodes: (usize, usize),
         dlin: Option<&mut [T]>,
         edge: &TangentEdgeGrads<'_, T>,
@@ -692,6 +740,7 @@ impl TensorProductPlan {
             plan,
             tc,
             grads_out,
+            saved,
             nodes,
             dlin,
             edge,
@@ -700,11 +749,13 @@ impl TensorProductPlan {
     }
 
     /// The gradients of the tangent convolution's inputs given `grad_out` and
-    /// `grad_d_out` (`[N, irreps_out.dim]` each).
+    /// `grad_d_out` (`[N, irreps_out.dim]` each), with the forward's `[S; dS]` if it saved
+    /// them.
     pub(in crate::kernels::convolution) fn conv_tangent_backward_linear<T: Real>(
         &self,
         tc: &TangentConv<'_, T>,
         (grad_out, grad_d_out): (&[T], &[T]),
+        saved: Option<&[T]>,
         grads: ConvTangentGradients<'_, T>,
     ) {
         let isa = Avx2Fma::detect();
@@ -739,13 +790,13 @@ impl TensorProductPlan {
                 // SAFETY: as in `conv_tangent_forward_linear`.
                 return unsafe {
                     self.tangent_backward_nodes_avx2(
-                        token, &plan, tc, grads_out, nodes, dlin, &edge, work,
+                        token, &plan, tc, grads_out, saved, nodes, dlin, &edge, work,
                     )
                 };
             }
             let _ = isa;
             self.tangent_backward_nodes::<T, false>(
-                None, &plan, tc, grads_out, nodes, dlin, &edge, work,
+                None, &plan, tc, grads_out, saved, nodes, dlin, &edge, work,
             )
         });
         if let (Some(glin), Some(sum)) = (glin, sum) {
