@@ -37,6 +37,15 @@ impl<B: ConvolutionBackend> CustomBackward<B, 4> for FusedConvolutionBackward {
     }
 }
 
+/// The largest node sums a tracked tangent convolution keeps for its backward. Kept, the
+/// backward skips three of its per-node products; but a block this large is mapped afresh
+/// each step (glibc serves a worker's block above its 64 MiB heaps from `mmap`, whatever
+/// the process's settings) and faulting it in cost more than the products: measured with
+/// `bench train-step --case guide --nodes 10000 --threads 2` (92 MB of sums), step /
+/// energy-only 2.89 forming them again, 3.01 keeping them; at 1000 nodes (9 MB) 2.83 and
+/// 2.79.
+const KEEP_SUMS_MAX_BYTES: usize = 32 << 20;
+
 /// The backward step of [`ConvolutionBackend::fused_convolution_tangent`].
 #[derive(Debug)]
 struct FusedConvolutionTangentBackward;
@@ -146,7 +155,10 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
         scale: f64,
     ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
         // Tracked, the sums are kept for the backward (they serve `dL/dlinear`: a step that
-        // trains on forces asks for it).
+        // trains on forces asks for it), up to `KEEP_SUMS_MAX_BYTES`.
+        let width = linear.shape().dims::<2>()[0];
+        let bytes = plan.conv_tangent_sums_len(edges.num_nodes(), width) * linear.dtype().size();
+        let keep = bytes <= KEEP_SUMS_MAX_BYTES;
         let out = Self::custom_forward(
             FusedConvolutionTangentBackward,
             (plan, edges, moving, scale),
@@ -164,7 +176,7 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
                     dhidden,
                     linear,
                     moving,
-                    true,
+                    keep,
                     scale,
                 );
                 (((plan, edges, moving, scale), inputs, sums), out)
