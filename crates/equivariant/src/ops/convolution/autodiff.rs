@@ -38,11 +38,12 @@ impl<B: ConvolutionBackend> CustomBackward<B, 4> for FusedConvolutionBackward {
 }
 
 /// The largest node sums a tracked tangent convolution keeps for its backward. Kept, the
-/// backward skips three of its per-node products; but a block this large is mapped afresh
-/// each step (glibc serves a worker's block above its 64 MiB heaps from `mmap`, whatever
-/// the process's settings) and faulting it in cost more than the products: measured with
-/// `bench train-step --case guide --nodes 10000 --threads 2` (92 MB of sums), step /
-/// energy-only 2.89 forming them again, 3.01 keeping them; at 1000 nodes (9 MB) 2.83 and
+/// backward skips three of its per-node products; but a larger block came from `mmap` and
+/// went back at its free, step after step, even in the CLI (which asks glibc to keep
+/// freed memory: its arenas' 64 MiB heaps do not hold such a block), and faulting it in
+/// cost more than the products: `bench train-step --case guide --nodes 10000 --threads 2`
+/// (92 MB of sums, a `munmap` of it per step, 26 thousand more page faults per step), step
+/// / energy-only 2.89 forming them again, 3.01 keeping them; at 1000 nodes (9 MB) 2.83 and
 /// 2.79.
 const KEEP_SUMS_MAX_BYTES: usize = 32 << 20;
 
