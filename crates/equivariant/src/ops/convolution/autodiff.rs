@@ -51,15 +51,14 @@ const KEEP_SUMS_MAX_BYTES: usize = 32 << 20;
 #[derive(Debug)]
 struct FusedConvolutionTangentBackward;
 
+/// A tangent convolution's arguments other than tensors: the plan, the edges, which
+/// tangents move and the scale.
+type TangentArgs = (Arc<TensorProductPlan>, Arc<EdgeIndex>, [bool; 3], f64);
+
 impl<B: ConvolutionBackend> CustomBackward<B, 7> for FusedConvolutionTangentBackward {
-    /// The plan, the edges, which tangents move and the scale, the inputs `[x1, dx1, x2,
-    /// dx2, hidden, dhidden, linear]`, and the node sums the forward kept (`dL/dlinear`
-    /// reads them).
-    type State = (
-        (Arc<TensorProductPlan>, Arc<EdgeIndex>, [bool; 3], f64),
-        [FloatTensor<B>; 7],
-        Option<FloatTensor<B>>,
-    );
+    /// The arguments, the inputs `[x1, dx1, x2, dx2, hidden, dhidden, linear]`, and the node
+    /// sums the forward kept (`dL/dlinear` reads them).
+    type State = (TangentArgs, [FloatTensor<B>; 7], Option<FloatTensor<B>>);
 
     fn gradients(
         ((plan, edges, moving, scale), inputs, sums): Self::State,
@@ -157,37 +156,27 @@ impl<B: ConvolutionBackend, C: CheckpointStrategy> ConvolutionBackend for Autodi
     ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
         // Tracked, the sums are kept for the backward (they serve `dL/dlinear`: a step that
         // trains on forces asks for it), up to `KEEP_SUMS_MAX_BYTES`.
-        let width = linear.shape().dims::<2>()[0];
+        let width = (linear.shape().num_elements())
+            .checked_div(plan.weight_numel())
+            .unwrap_or(0);
         let bytes = plan.conv_tangent_sums_len(edges.num_nodes(), width) * linear.dtype().size();
         let keep = bytes <= KEEP_SUMS_MAX_BYTES;
+        let forward = |(plan, edges, moving, scale): TangentArgs,
+                       [x1, dx1, x2, dx2, hidden, dhidden, linear]: [FloatTensor<B>; 7],
+                       keep: bool| {
+            B::fused_convolution_tangent(
+                plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, keep, scale,
+            )
+        };
         let out = Self::custom_forward(
             FusedConvolutionTangentBackward,
             (plan, edges, moving, scale),
             [x1, dx1, x2, dx2, hidden, dhidden, linear],
-            |(plan, edges, moving, scale), inputs| {
-                let [x1, dx1, x2, dx2, hidden, dhidden, linear] = inputs.clone();
-                let (out, sums) = B::fused_convolution_tangent(
-                    Arc::clone(&plan),
-                    Arc::clone(&edges),
-                    x1,
-                    dx1,
-                    x2,
-                    dx2,
-                    hidden,
-                    dhidden,
-                    linear,
-                    moving,
-                    keep,
-                    scale,
-                );
-                (((plan, edges, moving, scale), inputs, sums), out)
+            |args, inputs| {
+                let (out, sums) = forward(args.clone(), inputs.clone(), keep);
+                ((args, inputs, sums), out)
             },
-            |(plan, edges, moving, scale), [x1, dx1, x2, dx2, hidden, dhidden, linear]| {
-                let (out, _) = B::fused_convolution_tangent(
-                    plan, edges, x1, dx1, x2, dx2, hidden, dhidden, linear, moving, false, scale,
-                );
-                out
-            },
+            |args, inputs| forward(args, inputs, false).0,
         );
         (out, None)
     }
