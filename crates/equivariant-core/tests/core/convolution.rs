@@ -4,6 +4,7 @@
 //! weights against precomputed ones; finite differences; bit-identical results across
 //! thread counts.
 
+use crate::support::{on_threads, randn, to_f32};
 use equivariant_core::graph::{EdgeIndex, gather, scatter_sum};
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
@@ -13,7 +14,6 @@ use equivariant_core::o3::tensor_product::{
 use equivariant_testing::assert_close;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
 
 fn per_edge() -> TensorProductOptions {
     TensorProductOptions {
@@ -75,10 +75,6 @@ fn plans() -> Vec<TensorProductPlan> {
         )
         .unwrap(),
     ]
-}
-
-fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.sample(StandardNormal)).collect()
 }
 
 /// Random graphs on `n` nodes: about `density n` random edges (repeats allowed), plus the
@@ -405,20 +401,15 @@ fn fused_is_bit_identical_across_thread_counts() {
         tp.weight_numel(),
         16,
     );
-    let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let (x1, x2, hidden, linear, g) = (
-        to_f32(randn(&mut rng, n * d1)),
-        to_f32(randn(&mut rng, src.len() * d2)),
-        to_f32(randn(&mut rng, src.len() * width)),
-        to_f32(randn(&mut rng, width * numel)),
-        to_f32(randn(&mut rng, n * d_out)),
+        to_f32(&randn(&mut rng, n * d1)),
+        to_f32(&randn(&mut rng, src.len() * d2)),
+        to_f32(&randn(&mut rng, src.len() * width)),
+        to_f32(&randn(&mut rng, width * numel)),
+        to_f32(&randn(&mut rng, n * d_out)),
     );
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             let w = EdgeWeights::Linear {
                 hidden: &hidden,
                 linear: &linear,

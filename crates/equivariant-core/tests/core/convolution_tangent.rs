@@ -3,6 +3,7 @@
 //! tangent and every gradient, for each set of moving inputs); the tangent against central
 //! differences; bit-identical results across thread counts; the inputs it refuses.
 
+use crate::support::{on_threads, randn, to_f32};
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
@@ -12,7 +13,6 @@ use equivariant_core::o3::tensor_product::{
 use equivariant_testing::assert_close;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
 
 /// The guide's product (uvw), a uvu product (as in NequIP's and MACE's convolutions), uvw
 /// and uvu paths in one product with a uvu path without weights, and a uvw product of
@@ -58,10 +58,6 @@ fn plans() -> Vec<TensorProductPlan> {
         ),
         fc("2x1o+1x3o", "1e+3e", "2x0o+1x2o+1x4o"),
     ]
-}
-
-fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.sample(StandardNormal)).collect()
 }
 
 /// Random graphs: one with a node receiving nothing and an isolated node, a hub of 45
@@ -348,17 +344,12 @@ fn tangent_is_bit_identical_across_thread_counts() {
         let dst: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
         let edges = EdgeIndex::new(&src, &dst, n).unwrap();
         let c = Case::new(&mut rng, tp, &edges, 16);
-        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let (x1, dx1, x2, dx2) = (f32s(&c.x1), f32s(&c.dx1), f32s(&c.x2), f32s(&c.dx2));
-        let (h, dh, l) = (f32s(&c.hidden), f32s(&c.dhidden), f32s(&c.linear));
+        let (x1, dx1, x2, dx2) = (to_f32(&c.x1), to_f32(&c.dx1), to_f32(&c.x2), to_f32(&c.dx2));
+        let (h, dh, l) = (to_f32(&c.hidden), to_f32(&c.dhidden), to_f32(&c.linear));
         let dim = n * tp.irreps_out().dim();
-        let (g, dg) = (f32s(&randn(&mut rng, dim)), f32s(&randn(&mut rng, dim)));
+        let (g, dg) = (to_f32(&randn(&mut rng, dim)), to_f32(&randn(&mut rng, dim)));
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let inputs = ConvTangentInputs {
                     x1: &x1,
                     dx1: Some(&dx1),

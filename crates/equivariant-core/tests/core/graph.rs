@@ -2,6 +2,7 @@
 //! edge cases, determinism across thread counts; `scatter_sum` / `scatter_mean` / `gather`
 //! against naive loops and adjointness.
 
+use crate::support::on_threads;
 use equivariant_core::graph::{
     Cell, EdgeIndex, Graph, gather, radius_graph, scatter_mean, scatter_sum,
 };
@@ -533,11 +534,7 @@ fn deterministic_across_thread_counts() {
     .unwrap();
     let ppos = uniform(&mut rng, 6000, 11.0);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             (
                 radius_graph(&pos, 1.8, None, None).unwrap(),
                 radius_graph(&pos, 1.8, Some(10), None).unwrap(),
@@ -661,16 +658,12 @@ fn scatter_is_deterministic_across_thread_counts() {
     let src: Vec<f32> = (0..e * d).map(|_| rng.sample(StandardNormal)).collect();
     let index: Vec<usize> = (0..e).map(|_| rng.random_range(0..n)).collect();
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                (
-                    scatter_sum(&src, &index, n, d).unwrap(),
-                    scatter_mean(&src, &index, n, d).unwrap(),
-                )
-            })
+        on_threads(threads, || {
+            (
+                scatter_sum(&src, &index, n, d).unwrap(),
+                scatter_mean(&src, &index, n, d).unwrap(),
+            )
+        })
     };
     let one = run(1);
     let two = run(2);

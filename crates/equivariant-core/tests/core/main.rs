@@ -13,5 +13,6 @@ mod rotation;
 mod s2_grid;
 mod so3_grid;
 mod spherical_harmonics;
+mod support;
 mod tensor_product;
 mod wigner;

@@ -1,6 +1,7 @@
 //! `math`: soft_unit_step, soft_one_hot_linspace, activations and normalize2mom against e3nn
 //! 0.6.0 (fixture `tests/fixtures/math.json`, from `tools/reference/fixtures_math.py`).
 
+use crate::support::to_f32;
 use equivariant_core::Error;
 use equivariant_core::math::{
     ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace, erf, erfc, soft_one_hot_linspace,
@@ -36,10 +37,6 @@ fn assert_close_skip_nan(what: &str, got: &[f64], expected: &[f64], tol: f64) {
         .filter(|(_, e)| !e.is_nan())
         .unzip();
     assert_close(what, &g, &e, tol);
-}
-
-fn to_f32(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
 }
 
 fn to_f64(v: &[f32]) -> Vec<f64> {

@@ -1,6 +1,7 @@
 //! Tensor products: e3nn 0.6.0 fixtures (`tests/fixtures/tensor_product.json`),
 //! equivariance, gradients against finite differences, determinism and bad input.
 
+use crate::support::{on_threads, randn};
 use equivariant_core::Error;
 use equivariant_core::o3::tensor_product::{
     ConnectionMode, Instruction, TensorProductGradients, TensorProductOptions, TensorProductPlan,
@@ -8,11 +9,6 @@ use equivariant_core::o3::tensor_product::{
 };
 use equivariant_core::o3::{Irreps, rand_matrix};
 use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
-
-fn randn(rng: &mut impl Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.sample(StandardNormal)).collect()
-}
 
 /// One tensor product per connection mode, on irreps with several multiplicities.
 fn every_mode(shared_weights: bool) -> Vec<TensorProductPlan> {
@@ -348,11 +344,7 @@ fn deterministic_across_thread_counts() {
     );
     let g = randn(&mut rng, batch * tp.irreps_out().dim());
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             let out = forward(tp, &x1, &x2, &w, batch);
             let mut gw = vec![0.0; w.len()];
             tp.backward(
