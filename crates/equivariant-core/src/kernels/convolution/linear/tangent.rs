@@ -440,24 +440,14 @@ impl TensorProductPlan {
         // Phase 2: dL/dL from both outputs' gradients, and G, dG.
         let g_all = zeros(&mut work.g, if need_edge { count * srow } else { 0 });
         let dg_all = zeros(&mut work.dg, if need_edge { count * srow } else { 0 });
-        self.sum_gradients::<T, FMA>(
-            avx2,
-            plan,
-            &work.gs,
-            count,
-            (s_all, dlin.as_deref_mut()),
-            need_edge.then_some(&mut *g_all),
-            &mut work.tmp,
-        );
-        self.sum_gradients::<T, FMA>(
-            avx2,
-            plan,
-            &work.dgs,
-            count,
-            (ds_all, dlin.as_deref_mut()),
-            need_edge.then_some(&mut *dg_all),
-            &mut work.tmp,
-        );
+        for (gs, sums, g) in [
+            (&work.gs, s_all, &mut *g_all),
+            (&work.dgs, ds_all, &mut *dg_all),
+        ] {
+            let g = need_edge.then_some(g);
+            let (dl, tmp) = (dlin.as_deref_mut(), &mut work.tmp);
+            self.sum_gradients::<T, FMA>(avx2, plan, gs, count, (sums, dl), g, tmp);
+        }
         // Without edge gradients only the `One` pairs' dL/dL needs the nodes again.
         if !(need_edge || has_ones && want_lin) {
             return;
