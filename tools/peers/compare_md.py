@@ -57,9 +57,9 @@ the torch children). Differences that remain: the ASE calculators of MACE and Ne
 (matscipy) build a new neighbour list at every step, as does ours (as far as its API
 shows); `equivariant md` builds its graph at r_max + 0.5 Å and rebuilds it only when an
 atom has moved more than 0.25 Å ("rebuilds" counts them); the ASE tools pay Python and ASE
-overhead per step (array copies, the calculator's change check), the CLI none. NequIP keeps
-8x0e+8x1o features (1816 parameters), ours 8x0e+8x1e+8x0o+8x1o (2936), MACE (correlation 2)
-has 4408.
+overhead per step (array copies, the calculator's change check), the CLI none. NequIP and
+ours keep 8x0e+8x1o features and scalars out of the last layer (1816 and 1720 parameters),
+MACE (correlation 2) has 4408.
 """
 
 from __future__ import annotations

@@ -127,6 +127,7 @@ def equivariant_toml(train: str, valid: str, epochs: int, output: str) -> str:
         PolynomialCutoff_p = {CUTOFF_P}
         invariant_layers = 1
         invariant_neurons = {RADIAL_HIDDEN}
+        scalar_last_layer = true
         """)
     batch = BATCH
     return textwrap.dedent(f"""\

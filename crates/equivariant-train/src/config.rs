@@ -66,6 +66,7 @@ pub struct DataConfig {
 /// let model_config: equivariant_train::config::ModelConfig =
 ///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8")?;
 /// assert_eq!((model_config.l_max, model_config.polynomial_cutoff_p), (1, 6));
+/// assert!(!model_config.scalar_last_layer); // NequIP 0.6's layout unless asked
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +104,11 @@ pub struct ModelConfig {
     /// Residual connections.
     #[serde(default)]
     pub resnet: bool,
+    /// The last layer keeps only scalars, as NequIP 0.7 and later build it (fewer weights,
+    /// faster); off by default, which is NequIP 0.6's layout and that of every checkpoint
+    /// written before this key existed.
+    #[serde(default)]
+    pub scalar_last_layer: bool,
 }
 
 /// The `[training]` section.
@@ -394,6 +400,7 @@ impl ModelConfig {
             avg_num_neighbors,
             use_sc: self.use_sc,
             resnet: self.resnet,
+            scalar_last_layer: self.scalar_last_layer,
         }
     }
 }

@@ -138,6 +138,10 @@ CASES = [
     dict(COMMON, l_max=1, parity=True, seed=44, num_layers=3),
     # SO(3) only (every irrep even): the one setting whose energy sees the edge direction.
     dict(COMMON, l_max=2, parity=False, seed=55, num_layers=3),
+    # NequIP 0.7 and later: the last layer keeps only num_features x 0e (what the readout
+    # reads), set here through 0.6.2's per-layer key layer{L-1}_convnet_feature_irreps_hidden
+    dict(COMMON, l_max=1, parity=True, seed=66, scalar_last_layer=True),
+    dict(COMMON, l_max=2, parity=False, seed=77, num_layers=3, scalar_last_layer=True),
 ]
 
 NUM_ATOMS = 8
@@ -210,6 +214,9 @@ def run_case(hyper):
         default_dtype="float64",
     )
     config.pop("seed")
+    if config.pop("scalar_last_layer", False):
+        last = hyper["num_layers"] - 1
+        config[f"layer{last}_convnet_feature_irreps_hidden"] = f"{hyper['num_features']}x0e"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = model_from_config(config, initialize=True)
@@ -290,6 +297,7 @@ def run_case(hyper):
                 "avg_num_neighbors", "use_sc", "resnet", "seed",
             ]
         }
+        | {"scalar_last_layer": hyper.get("scalar_last_layer", False)}
         | {"scales": hyper["per_species_rescale_scales"], "shifts": hyper["per_species_rescale_shifts"]},
         "irreps": irreps,
         "species": species.tolist(),

@@ -542,6 +542,7 @@ fn the_model_matches_nequip() {
             avg_num_neighbors: h["avg_num_neighbors"].as_f64().unwrap(),
             use_sc: h["use_sc"].as_bool().unwrap(),
             resnet: h["resnet"].as_bool().unwrap(),
+            scalar_last_layer: h["scalar_last_layer"].as_bool().unwrap(),
             ..NequipConfig::new(int("num_types"), h["r_max"].as_f64().unwrap())
         };
         let mut model = equivariant::util::cast(config.init(&device).unwrap(), DType::F64);

@@ -60,6 +60,22 @@ pub struct NequipConfig {
     pub use_sc: bool,
     /// Residual connections where a layer keeps its irreps.
     pub resnet: bool,
+    /// The last layer keeps only `num_features x 0e`, the irreps the readout reads (NequIP
+    /// 0.7 and later always build it so; 0.6 keeps `feature_irreps_hidden` there too, whose
+    /// non-scalars then reach no energy). Fewer paths, weights and FLOPs, the same family
+    /// of functions.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use equivariant::nn::models::nequip::NequipConfig;
+    /// let config = NequipConfig { num_layers: 2, num_features: 4, ..NequipConfig::new(2, 3.0) };
+    /// let full = config.init(&Device::flex())?;
+    /// let scalar = NequipConfig { scalar_last_layer: true, ..config }.init(&Device::flex())?;
+    /// assert_eq!(full.layers[1].equivariant_nonlin.irreps_out().to_string(), "4x0e+4x1e+4x1o");
+    /// assert_eq!(scalar.layers[1].equivariant_nonlin.irreps_out().to_string(), "4x0e");
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub scalar_last_layer: bool,
 }
 
 impl NequipConfig {
@@ -88,6 +104,7 @@ impl NequipConfig {
             avg_num_neighbors: 1.0,
             use_sc: true,
             resnet: false,
+            scalar_last_layer: false,
         }
     }
 
@@ -180,8 +197,18 @@ impl NequipConfig {
             use_sc: self.use_sc,
             resnet: self.resnet,
         };
-        for _ in 0..self.num_layers {
-            let layer = ConvNetLayer::new(&irreps, &hidden, &settings, device)?;
+        let last_hidden = if self.scalar_last_layer {
+            scalars(self.num_features)
+        } else {
+            hidden.clone()
+        };
+        for k in 0..self.num_layers {
+            let hidden = if k + 1 == self.num_layers {
+                &last_hidden
+            } else {
+                &hidden
+            };
+            let layer = ConvNetLayer::new(&irreps, hidden, &settings, device)?;
             irreps = layer.irreps_out().clone();
             layers.push(layer);
         }
