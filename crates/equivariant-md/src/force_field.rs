@@ -1,8 +1,9 @@
 //! A potential evaluated along a trajectory: energy and forces at each new set of positions,
 //! on a graph built at the model's cutoff plus a skin and rebuilt only when an atom has moved
 //! more than `skin / 2` since the last build (no pair can then have come from beyond
-//! `r_max + skin` to within `r_max`). Between rebuilds only the edge vectors change. Edges
-//! beyond `r_max` cost work but change nothing: a potential's cutoff makes their terms zero.
+//! `r_max + skin` to within `r_max`). Between rebuilds only the edge vectors change; at each
+//! step the model sees the list's edges shorter than `r_max` (those beyond would cost as
+//! much work as any other and change nothing: a potential's cutoff makes their terms zero).
 
 use burn::tensor::{DType, Device};
 use equivariant::potential::{AtomicGraph, Potential, Structure};
@@ -32,6 +33,9 @@ pub struct ForceField<'a, P: Potential> {
     device: Device,
     dtype: DType,
     structure: Structure,
+    /// The neighbour list: the graph at `r_max + skin` of the positions it was built at.
+    list: AtomicGraph,
+    /// The list's edges within `r_max` at the current positions: what the model sees.
     graph: AtomicGraph,
     forces: Vec<[f64; 3]>,
     energy: f64,
@@ -58,18 +62,20 @@ impl<'a, P: Potential> ForceField<'a, P> {
                 reason: format!("must be finite and >= 0, got {skin}"),
             });
         }
-        let graph = AtomicGraph::new(
+        let list = AtomicGraph::new(
             std::slice::from_ref(structure),
             model.r_max() + skin,
             device,
             dtype,
         )?;
+        let graph = list.with_positions_within(&structure.positions, model.r_max())?;
         let mut field = ForceField {
             model,
             skin,
             device: device.clone(),
             dtype,
             structure: structure.clone(),
+            list,
             graph,
             forces: Vec::new(),
             energy: 0.0,
@@ -108,16 +114,20 @@ impl<'a, P: Potential> ForceField<'a, P> {
                 positions: positions.to_vec(),
                 ..self.structure.clone()
             };
-            self.graph = AtomicGraph::new(
+            let list = AtomicGraph::new(
                 std::slice::from_ref(&structure),
                 self.model.r_max() + self.skin,
                 &self.device,
                 self.dtype,
             )?;
+            self.graph = list.with_positions_within(positions, self.model.r_max())?;
+            self.list = list;
             self.structure = structure;
             self.rebuilds += 1;
         } else {
-            self.graph = self.graph.with_positions(positions)?;
+            self.graph = self
+                .list
+                .with_positions_within(positions, self.model.r_max())?;
         }
         self.compute()
     }

@@ -195,6 +195,87 @@ impl AtomicGraph {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn with_positions(&self, positions: &[[f64; 3]]) -> Result<Self> {
+        let edge_vec = self.edge_vectors_at(positions)?;
+        Ok(AtomicGraph {
+            edge_vec: self.edge_tensor(edge_vec),
+            ..self.clone()
+        })
+    }
+
+    /// The edges shorter than `r_max` at new positions of the same atoms (`[N][3]`): an MD
+    /// engine's neighbour list (this graph, built at the model's cutoff plus a skin) cut to
+    /// the model's cutoff at each step. The edges beyond it would change nothing (a
+    /// potential's cutoff makes their terms zero) but cost as much as any other. The result
+    /// has only the kept edges: call this on the list's graph at every step, not on its own
+    /// result. The same test as the radius graph's, `|r|^2 < r_max^2`, in f64.
+    ///
+    /// Errors: as [`with_positions`](Self::with_positions); [`Error::InvalidArgument`] for
+    /// an `r_max` that is not finite and positive, or a domain's graph (its
+    /// [`shells`](Self::shells) were cut for its own edges).
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let chain = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0], [3.0, 0.0, 0.0]], species: vec![0; 3], cell: None };
+    /// let list = AtomicGraph::new(&[chain], 2.5, &Device::flex(), DType::F64)?; // model's 2.0 + skin 0.5
+    /// assert_eq!(list.edges().num_edges(), 4);
+    /// let moved = list.with_positions_within(&[[0.0; 3], [1.5, 0.0, 0.0], [3.6, 0.0, 0.0]], 2.0)?;
+    /// assert_eq!(moved.edges().num_edges(), 2); // 1.5 apart: kept; 2.1 apart: dropped
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn with_positions_within(&self, positions: &[[f64; 3]], r_max: f64) -> Result<Self> {
+        if !(r_max.is_finite() && r_max > 0.0) {
+            return Err(Error::InvalidArgument {
+                name: "r_max",
+                reason: format!("must be finite and positive, got {r_max}"),
+            });
+        }
+        if self.shells.is_some() {
+            return Err(Error::InvalidArgument {
+                name: "graph",
+                reason: "a domain's graph keeps the edges its shells were cut for".into(),
+            });
+        }
+        let edge_vec = self.edge_vectors_at(positions)?;
+        let r2 = r_max * r_max;
+        let keep: Vec<usize> = edge_vec
+            .chunks_exact(3)
+            .enumerate()
+            .filter(|(_, v)| v[0] * v[0] + v[1] * v[1] + v[2] * v[2] < r2)
+            .map(|(k, _)| k)
+            .collect();
+        if keep.len() == self.graph.num_edges() {
+            return Ok(AtomicGraph {
+                edge_vec: self.edge_tensor(edge_vec),
+                ..self.clone()
+            });
+        }
+        let pick = |v: &[usize]| keep.iter().map(|&k| v[k]).collect::<Vec<_>>();
+        let graph = Graph {
+            src: pick(&self.graph.src),
+            dst: pick(&self.graph.dst),
+            shift: self
+                .graph
+                .shift
+                .as_ref()
+                .map(|s| keep.iter().map(|&k| s[k]).collect()),
+        };
+        let edges = EdgeIndex::new(&graph.src, &graph.dst, self.species.len())?;
+        let kept: Vec<f64> = keep
+            .iter()
+            .flat_map(|&k| [edge_vec[3 * k], edge_vec[3 * k + 1], edge_vec[3 * k + 2]])
+            .collect();
+        Ok(AtomicGraph {
+            edges: Arc::new(edges),
+            edge_vec: self.edge_tensor(kept),
+            graph: Arc::new(graph),
+            ..self.clone()
+        })
+    }
+
+    /// The vectors of this graph's edges (with their periodic shifts) at new positions of
+    /// its atoms, `[E * 3]` in f64, after checking the positions.
+    fn edge_vectors_at(&self, positions: &[[f64; 3]]) -> Result<Vec<f64>> {
         let n = self.species.len();
         if positions.len() != n {
             return Err(Error::ShapeMismatch {
@@ -217,16 +298,17 @@ impl AtomicGraph {
             None => self.graph.edge_vec(&flat, None)?,
         };
         check_no_zero_edge(&self.graph, &edge_vec)?;
-        let e = self.graph.num_edges();
+        Ok(edge_vec)
+    }
+
+    /// Edge vectors `[E * 3]` as a tensor `[E, 3]` in this graph's dtype, on its device.
+    fn edge_tensor(&self, edge_vec: Vec<f64>) -> Tensor<2> {
         let like = &self.edge_vec;
-        let edge_vec = Tensor::<2>::from_data(
+        let e = edge_vec.len() / 3;
+        Tensor::<2>::from_data(
             TensorData::new(edge_vec, [e, 3]),
             (&like.device(), like.dtype()),
-        );
-        Ok(AtomicGraph {
-            edge_vec,
-            ..self.clone()
-        })
+        )
     }
 
     /// The graph of one structure given as atoms and their neighbour lists, as an MD engine

@@ -63,7 +63,13 @@ fn the_skin_graph_gives_the_exact_cutoff_forces() {
         DType::F64,
     )
     .unwrap();
-    let wide = AtomicGraph::new(&[structure], model.r_max() + 1.0, &device, DType::F64).unwrap();
+    let wide = AtomicGraph::new(
+        std::slice::from_ref(&structure),
+        model.r_max() + 1.0,
+        &device,
+        DType::F64,
+    )
+    .unwrap();
     assert!(
         wide.edges().num_edges() > exact.edges().num_edges() + 100,
         "the skin adds edges"
@@ -75,9 +81,60 @@ fn the_skin_graph_gives_the_exact_cutoff_forces() {
     let values = |t: burn::tensor::Tensor<2>| -> Vec<f64> { t.into_data().iter::<f64>().collect() };
     let (ea, eb) = (a.energy.into_scalar::<f64>(), b.energy.into_scalar::<f64>());
     assert!((ea - eb).abs() < 1e-12 * ea.abs(), "{ea} vs {eb}");
-    for (x, y) in values(a.forces).iter().zip(values(b.forces)) {
+    let forces_a = values(a.forces);
+    for (x, y) in forces_a.iter().zip(values(b.forces)) {
         assert!((x - y).abs() < 1e-12, "{x} vs {y}");
     }
+    // The list cut back to the cutoff (what `ForceField` hands the model): the exact graph's
+    // edges and numbers; at positions moved by up to 0.3 Å, the edges of a graph built there.
+    let cut = wide
+        .with_positions_within(&structure.positions, model.r_max())
+        .unwrap();
+    assert_eq!(cut.edges().num_edges(), exact.edges().num_edges());
+    let c = model.energy_forces(&cut).unwrap();
+    let ec = c.energy.into_scalar::<f64>();
+    assert!((ea - ec).abs() < 1e-12 * ea.abs(), "{ea} vs {ec}");
+    for (x, y) in forces_a.iter().zip(values(c.forces)) {
+        assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    }
+    let moved: Vec<[f64; 3]> = structure
+        .positions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let d = |k: usize| 0.3 * ((i * 3 + k) as f64 * 0.7).sin() / 3f64.sqrt();
+            [p[0] + d(0), p[1] + d(1), p[2] + d(2)]
+        })
+        .collect();
+    let built = AtomicGraph::new(
+        &[Structure {
+            positions: moved.clone(),
+            ..structure.clone()
+        }],
+        model.r_max(),
+        &device,
+        DType::F64,
+    )
+    .unwrap();
+    let cut = wide.with_positions_within(&moved, model.r_max()).unwrap();
+    assert_eq!(cut.edges().num_edges(), built.edges().num_edges());
+    let (e_built, e_cut) = (
+        model
+            .energy_forces(&built)
+            .unwrap()
+            .energy
+            .into_scalar::<f64>(),
+        model
+            .energy_forces(&cut)
+            .unwrap()
+            .energy
+            .into_scalar::<f64>(),
+    );
+    assert!(
+        (e_built - e_cut).abs() < 1e-12 * e_built.abs(),
+        "{e_built} vs {e_cut}"
+    );
+    assert!(wide.with_positions_within(&moved, f64::NAN).is_err());
 }
 
 /// NVE over 40 fs at 600 K with a 0.1 Å skin: the largest deviation of the total energy and
