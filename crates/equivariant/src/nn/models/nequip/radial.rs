@@ -1,10 +1,14 @@
 //! NequIP's edge-length embedding (`RadialBasisEdgeEncoding`): a Bessel basis times a
 //! polynomial cutoff envelope, with its derivative in the length for the tangent pass.
 
-use burn::tensor::{Tensor, TensorData};
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use equivariant_core::math::{Basis, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
 use crate::ops::edge_vectors::edge_lengths;
+use crate::ops::{soft_one_hot_linspace, soft_one_hot_linspace_derivative};
 
 /// `emb_n(r) = B_n(r) u(r / r_max)` for `n = 1..=num_basis`: NequIP's `BesselBasis`
 /// (its initial, untrained weights `n pi`) times its `PolynomialCutoff`,
@@ -18,6 +22,8 @@ pub struct RadialBasisEdgeEncoding {
     r_max: f64,
     num_basis: usize,
     p: u32,
+    /// e3nn's Bessel basis on `[0, r_max]` without cutoff (the envelope is the cutoff).
+    bessel: Arc<SoftOneHotLinspace>,
 }
 
 /// The embedding and, when asked for, its derivative in the length, `[E, num_basis]` each.
@@ -56,6 +62,13 @@ impl RadialBasisEdgeEncoding {
             r_max,
             num_basis,
             p,
+            bessel: Arc::new(SoftOneHotLinspace::new(
+                0.0,
+                r_max,
+                num_basis,
+                Basis::Bessel,
+                false,
+            )?),
         })
     }
 
@@ -133,35 +146,46 @@ impl RadialBasisEdgeEncoding {
     }
 
     /// The embedding of lengths `[E, 1]` and, if `derivative`, its derivative in them.
+    ///
+    /// `B_n(r) = sqrt(2 / r_max) b_n(r)` with `b_n` e3nn's Bessel basis on `[0, r_max]`
+    /// (`sqrt(2 / r_max) sin(n pi r / r_max) / r`, no cutoff), evaluated with its
+    /// derivatives by the fused [`soft_one_hot_linspace`] op, in one pass over `[E,
+    /// num_basis]`; the envelope and its derivative are `[E, 1]`, one value per edge.
     fn parts(&self, length: Tensor<2>, nonzero: Tensor<2>, derivative: bool) -> Parts {
-        let (device, dtype) = (length.device(), length.dtype());
+        let dtype = length.dtype();
+        let e = length.dims()[0];
         let (r_max, p) = (self.r_max, self.p as i32);
-        // A divisor of 1 at a zero-length edge, where sin(k r) = 0: a zero embedding.
-        let r = length.clone().add(nonzero.neg().add_scalar(1.0));
-        let k: Vec<f64> = (1..=self.num_basis)
-            .map(|n| n as f64 * std::f64::consts::PI / r_max)
-            .collect();
-        let k = Tensor::<2>::from_data(TensorData::new(k, [1, self.num_basis]), (&device, dtype));
-        let kr = length.clone().mul(k.clone());
-        let sin = kr.clone().sin();
-        let bessel = sin.clone().div(r.clone()).mul_scalar(2.0 / r_max);
-        // The envelope, zero from r_max on (a constant mask: its derivative is zero there).
+        // A length of 1 at a zero-length edge keeps the basis finite on every backend; the
+        // envelope is zero there, so is the embedding.
+        let r = length
+            .clone()
+            .add(nonzero.clone().neg().add_scalar(1.0))
+            .reshape([e]);
+        let bessel = soft_one_hot_linspace(&self.bessel, r.clone());
+        // sqrt(2 / r_max) u(x), zero from r_max on (a constant mask: its derivative is zero
+        // there) and at a zero-length edge.
         let x = length.mul_scalar(1.0 / r_max);
-        let inside = x.clone().lower_elem(1.0).float().cast(dtype);
+        let inside = x.clone().lower_elem(1.0).float().cast(dtype).mul(nonzero);
         let (pf, a, b, c) = (
             p as f64,
             ((p + 1) * (p + 2)) as f64 / 2.0,
             (p * (p + 2)) as f64,
             (p * (p + 1)) as f64 / 2.0,
         );
-        let x_p = x.clone().powi_scalar(p);
-        let envelope = x_p
+        let scale = (2.0 / r_max).sqrt();
+        // u = 1 + x^p (-a + x (b - c x)), one power (burn's powi is a powf) and Horner.
+        let x_pm1 = x.clone().powi_scalar(p - 1);
+        let x_p = x_pm1.clone().mul(x.clone());
+        let envelope = x
             .clone()
-            .mul_scalar(-a)
-            .add(x.clone().powi_scalar(p + 1).mul_scalar(b))
-            .sub(x.clone().powi_scalar(p + 2).mul_scalar(c))
+            .mul_scalar(-c)
+            .add_scalar(b)
+            .mul(x.clone())
+            .add_scalar(-a)
+            .mul(x_p)
             .add_scalar(1.0)
-            .mul(inside.clone());
+            .mul(inside.clone())
+            .mul_scalar(scale);
         let embedding = bessel.clone().mul(envelope.clone());
         if !derivative {
             return Parts {
@@ -169,22 +193,17 @@ impl RadialBasisEdgeEncoding {
                 derivative: None,
             };
         }
-        // B_n' = (2 / r_max) (k r cos(k r) - sin(k r)) / r^2.
-        let d_bessel = kr
-            .clone()
-            .mul(kr.cos())
-            .sub(sin)
-            .div(r.clone().mul(r))
-            .mul_scalar(2.0 / r_max);
-        // u'(r) = (1 / r_max) (-a p x^(p-1) + b (p+1) x^p - c (p+2) x^(p+1)).
+        let d_bessel = soft_one_hot_linspace_derivative(&self.bessel, r);
+        // u'(r) = (1 / r_max) x^(p-1) (-a p + x (b (p+1) - c (p+2) x)).
         let d_envelope = x
             .clone()
-            .powi_scalar(p - 1)
-            .mul_scalar(-a * pf)
-            .add(x_p.mul_scalar(b * (pf + 1.0)))
-            .sub(x.powi_scalar(p + 1).mul_scalar(c * (pf + 2.0)))
+            .mul_scalar(-c * (pf + 2.0))
+            .add_scalar(b * (pf + 1.0))
+            .mul(x)
+            .add_scalar(-a * pf)
+            .mul(x_pm1)
             .mul(inside)
-            .mul_scalar(1.0 / r_max);
+            .mul_scalar(scale / r_max);
         let derivative = d_bessel.mul(envelope).add(bessel.mul(d_envelope));
         Parts {
             embedding,
