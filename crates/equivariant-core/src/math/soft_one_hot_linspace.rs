@@ -580,7 +580,17 @@ impl SoftOneHotLinspace {
                 let r = x - t.start;
                 let inside = !self.cutoff || (zero < r && r / t.len < one);
                 let series_below = T::from_f64(0.5);
+                // sin(k theta), cos(k theta) for theta = pi r / L by angle addition from
+                // k = 1: one sin_cos per row instead of one per function (the rounding grows
+                // by about one ulp per step, as the arguments' own rounding does).
+                let (s1, c1) = if inside {
+                    (t.freq[0] * r / t.len).sin_cos()
+                } else {
+                    (zero, one)
+                };
+                let (mut s, mut co) = (zero, one);
                 for (k, &f) in t.freq.iter().enumerate() {
+                    (s, co) = (s * c1 + co * s1, co * c1 - s * s1);
                     if !inside {
                         out[k] = zero;
                         if D {
@@ -597,7 +607,6 @@ impl SoftOneHotLinspace {
                         }
                         continue;
                     }
-                    let (s, co) = arg.sin_cos();
                     out[k] = t.coef * s / r;
                     if D {
                         let w = f / t.len;
