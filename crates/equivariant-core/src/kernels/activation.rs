@@ -102,6 +102,248 @@ impl ActivationFunction {
     }
 }
 
+/// The elementwise inputs and outputs of the tangent kernels, one chunk's worth.
+struct TangentChunk<'a, T> {
+    x: &'a [T],
+    dx: &'a [T],
+    /// The backward's `dL/d(c f'(x) dx)`; empty in the forward.
+    dg: &'a [T],
+    /// Forward: `c f'(x) dx`; backward: `dL/dx`.
+    out: &'a mut [T],
+    /// Backward: `dL/d(dx)`; empty in the forward.
+    d_out: &'a mut [T],
+}
+
+impl ActivationFunction {
+    /// The tangent of `c f(x)` along `dx`, `out = c f'(x) dx`, elementwise (the tangent pass
+    /// of a layer `c f(x W)`; the value is [`forward_slice`](ActivationFunction::forward_slice)'s).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when `dx` or `out` is not as
+    /// long as `x`.
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// let silu = ActivationFunction::Silu;
+    /// let (x, dx) = ([-2.0f64, 0.5], [1.0, 3.0]);
+    /// let mut dy = [0.0; 2];
+    /// silu.tangent_slice(2.0, &x, &dx, &mut dy)?;
+    /// assert!((dy[1] - 2.0 * silu.derivative(0.5) * 3.0).abs() < 1e-15);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tangent_slice<T: Real>(self, c: T, x: &[T], dx: &[T], out: &mut [T]) -> Result<()> {
+        check_len("dx (the length of x)", x.len(), dx.len())?;
+        check_len("out (the length of x)", x.len(), out.len())?;
+        self.run_tangent::<T, false>(c, x, dx, &[], out, &mut []);
+        Ok(())
+    }
+
+    /// The backward of [`tangent_slice`](ActivationFunction::tangent_slice): given `dg =
+    /// dL/d out`, `gx = c f''(x) dx dg` and `gdx = c f'(x) dg`, elementwise (outputs
+    /// overwritten).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when any slice is not as long
+    /// as `x`.
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// let tanh = ActivationFunction::Tanh;
+    /// let (x, dx, dg) = ([0.4f64], [2.0], [0.5]);
+    /// let (mut gx, mut gdx) = ([0.0], [0.0]);
+    /// tanh.tangent_backward_slice(1.0, &x, &dx, &dg, &mut gx, &mut gdx)?;
+    /// assert!((gx[0] - tanh.second_derivative(0.4) * 2.0 * 0.5).abs() < 1e-15);
+    /// assert!((gdx[0] - tanh.derivative(0.4) * 0.5).abs() < 1e-15);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tangent_backward_slice<T: Real>(
+        self,
+        c: T,
+        x: &[T],
+        dx: &[T],
+        dg: &[T],
+        gx: &mut [T],
+        gdx: &mut [T],
+    ) -> Result<()> {
+        for (what, len) in [
+            ("dx (the length of x)", dx.len()),
+            ("dg (the length of x)", dg.len()),
+            ("gx (the length of x)", gx.len()),
+            ("gdx (the length of x)", gdx.len()),
+        ] {
+            check_len(what, x.len(), len)?;
+        }
+        self.run_tangent::<T, true>(c, x, dx, dg, gx, gdx);
+        Ok(())
+    }
+
+    /// The tangent kernels over fixed chunks, in parallel above one chunk.
+    fn run_tangent<T: Real, const BACKWARD: bool>(
+        self,
+        c: T,
+        x: &[T],
+        dx: &[T],
+        dg: &[T],
+        out: &mut [T],
+        d_out: &mut [T],
+    ) {
+        let isa = Avx2Fma::detect();
+        let run = |chunk: TangentChunk<T>| {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(token) = isa {
+                // SAFETY: `token` proves the CPU has the AVX2 and FMA `tangent_avx2` is
+                // compiled for (only `Avx2Fma::detect` makes one, on such a CPU).
+                return unsafe { tangent_avx2::<T, BACKWARD>(token, self, c, chunk) };
+            }
+            let _ = isa;
+            tangent::<T, BACKWARD>(self, c, chunk)
+        };
+        if x.len() <= CHUNK {
+            run(TangentChunk {
+                x,
+                dx,
+                dg,
+                out,
+                d_out,
+            });
+        } else {
+            let d_outs: Vec<&mut [T]> = if d_out.is_empty() {
+                (0..x.len().div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
+            } else {
+                d_out.chunks_mut(CHUNK).collect()
+            };
+            out.par_chunks_mut(CHUNK)
+                .zip(d_outs)
+                .enumerate()
+                .for_each(|(k, (out, d_out))| {
+                    run(TangentChunk {
+                        x: piece(x, k),
+                        dx: piece(dx, k),
+                        dg: piece(dg, k),
+                        out,
+                        d_out,
+                    })
+                });
+        }
+    }
+}
+
+/// Chunk `k` of `s` (an empty `s` stays empty: the forward has no `dg`).
+fn piece<T>(s: &[T], k: usize) -> &[T] {
+    if s.is_empty() {
+        s
+    } else {
+        &s[k * CHUNK..((k + 1) * CHUNK).min(s.len())]
+    }
+}
+
+/// [`tangent`] compiled for AVX2 and FMA (`token` proves the CPU has them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tangent_avx2<T: Real, const BACKWARD: bool>(
+    token: Avx2Fma,
+    f: ActivationFunction,
+    c: T,
+    chunk: TangentChunk<T>,
+) {
+    let _ = token;
+    tangent::<T, BACKWARD>(f, c, chunk)
+}
+
+/// The forward (`c f'(x) dx`) or, with `BACKWARD`, the backward of the tangent on one
+/// chunk; in f32 the sigmoid of silu and sigmoid is the vectorizable one.
+#[inline(always)]
+fn tangent<T: Real, const BACKWARD: bool>(f: ActivationFunction, c: T, t: TangentChunk<T>) {
+    let TangentChunk {
+        x,
+        dx,
+        dg,
+        out,
+        d_out,
+    } = t;
+    if let (Some(x), Some(dx), Some(dg)) = (as_f32(x), as_f32(dx), as_f32(dg))
+        && let (Some(out), Some(d_out)) = (as_f32_mut(out), as_f32_mut(d_out))
+    {
+        let chunk = TangentChunk {
+            x,
+            dx,
+            dg,
+            out,
+            d_out,
+        };
+        return tangent_with::<f32, BACKWARD>(f, c.to_f64() as f32, chunk, sigmoid_f32);
+    }
+    let one = T::one();
+    let chunk = TangentChunk {
+        x,
+        dx,
+        dg,
+        out,
+        d_out,
+    };
+    tangent_with::<T, BACKWARD>(f, c, chunk, |x| one / (one + (-x).exp()));
+}
+
+/// [`tangent`] with `f'` and `f''` formed together, one loop per function (so each loop is
+/// straight-line code the compiler can vectorize), `sigmoid` as given.
+#[inline(always)]
+fn tangent_with<T: Real, const BACKWARD: bool>(
+    f: ActivationFunction,
+    c: T,
+    t: TangentChunk<T>,
+    sigmoid: impl Fn(T) -> T,
+) {
+    let (zero, one, two) = (T::zero(), T::one(), T::from_f64(2.0));
+    match f {
+        ActivationFunction::Relu => {
+            tangent_loop::<T, BACKWARD>(c, t, |x| (if x > zero { one } else { zero }, zero))
+        }
+        ActivationFunction::Silu => tangent_loop::<T, BACKWARD>(c, t, |x| {
+            let s = sigmoid(x);
+            let d1 = s * (one + x * (one - s));
+            (d1, s * (one - s) * (two + x * (one - two * s)))
+        }),
+        ActivationFunction::Sigmoid => tangent_loop::<T, BACKWARD>(c, t, |x| {
+            let s = sigmoid(x);
+            let d1 = s * (one - s);
+            (d1, d1 * (one - two * s))
+        }),
+        ActivationFunction::Tanh => tangent_loop::<T, BACKWARD>(c, t, |x| {
+            let th = x.tanh();
+            let d1 = one - th * th;
+            (d1, -two * th * d1)
+        }),
+        ActivationFunction::Gelu | ActivationFunction::Abs => {
+            tangent_loop::<T, BACKWARD>(c, t, |x| (f.derivative(x), f.second_derivative(x)))
+        }
+    }
+}
+
+/// The elementwise loop of [`tangent_with`] for one `x -> (f', f'')`.
+#[inline(always)]
+fn tangent_loop<T: Real, const BACKWARD: bool>(c: T, t: TangentChunk<T>, fd: impl Fn(T) -> (T, T)) {
+    let TangentChunk {
+        x,
+        dx,
+        dg,
+        out,
+        d_out,
+    } = t;
+    if BACKWARD {
+        for i in 0..x.len() {
+            let (d1, d2) = fd(x[i]);
+            out[i] = c * d2 * dx[i] * dg[i];
+            d_out[i] = c * d1 * dg[i];
+        }
+    } else {
+        for i in 0..x.len() {
+            out[i] = c * fd(x[i]).0 * dx[i];
+        }
+    }
+}
+
 /// [`forward`] compiled for AVX2 and FMA (`token` proves the CPU has them).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]

@@ -9,6 +9,7 @@ use equivariant_core::{Error, Result};
 
 use crate::ops::activation::{ScalarFunction, derivative_function, normalized_function};
 use crate::ops::irreps::columns;
+use crate::ops::normalized_activation_tangent;
 use crate::shape::{check_rows, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
@@ -244,10 +245,15 @@ impl Activation {
             let (value, tangent) = match act {
                 Some(f) => {
                     let c = f.normalize2mom_constant();
-                    let slope = derivative_function(f, block.clone())?
-                        .mul(d_block)
-                        .mul_scalar(c);
-                    (normalized_function(f, block), slope)
+                    match f.builtin() {
+                        Some(b) => normalized_activation_tangent(b, c, block, d_block),
+                        None => {
+                            let slope = derivative_function(f, block.clone())?
+                                .mul(d_block)
+                                .mul_scalar(c);
+                            (normalized_function(f, block), slope)
+                        }
+                    }
                 }
                 None => (block, d_block),
             };

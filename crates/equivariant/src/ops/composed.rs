@@ -21,7 +21,9 @@ pub use super::edge_vectors::composed::{
     edge_vectors, edge_vectors_backward, edge_vectors_from_index,
 };
 pub use super::grid_transform::composed::grid_transform;
-pub use super::normalized_activation::composed::normalized_activation;
+pub use super::normalized_activation::composed::{
+    normalized_activation, normalized_activation_tangent,
+};
 pub use super::radial_layer::composed::radial_layer;
 pub use super::soft_one_hot_linspace::composed::{
     soft_one_hot_linspace, soft_one_hot_linspace_derivative,

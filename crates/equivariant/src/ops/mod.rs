@@ -37,7 +37,9 @@ mod wigner_d;
 pub use convolution::{ConvolutionBackend, Dual, fused_convolution, fused_convolution_tangent};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
 pub use grid_transform::{GridTransform, GridTransformBackend, grid_transform};
-pub use normalized_activation::{NormalizedActivationBackend, normalized_activation};
+pub use normalized_activation::{
+    NormalizedActivationBackend, normalized_activation, normalized_activation_tangent,
+};
 pub use radial_layer::{RadialLayerBackend, radial_layer};
 pub use scatter::{gather, index_tensor, scatter_mean, scatter_sum};
 pub use soft_one_hot_linspace::{

@@ -29,6 +29,23 @@ impl<B: NormalizedActivationBackend> CustomBackward<B, 1> for NormalizedActivati
     }
 }
 
+#[derive(Debug)]
+struct TangentBackward;
+
+impl<B: NormalizedActivationBackend> CustomBackward<B, 2> for TangentBackward {
+    /// The function, its constant and the forward inputs `[x, dx]`.
+    type State = ((ActivationFunction, f64), [FloatTensor<B>; 2]);
+
+    fn gradients(
+        ((f, constant), [x, dx]): Self::State,
+        grad_out: FloatTensor<B>,
+        mask: [bool; 2],
+    ) -> [Option<FloatTensor<B>>; 2] {
+        let (gx, gdx) = B::normalized_activation_tangent_backward(f, constant, x, dx, grad_out);
+        [mask[0].then_some(gx), mask[1].then_some(gdx)]
+    }
+}
+
 impl<B: NormalizedActivationBackend, C: CheckpointStrategy> NormalizedActivationBackend
     for Autodiff<B, C>
 {
@@ -43,6 +60,37 @@ impl<B: NormalizedActivationBackend, C: CheckpointStrategy> NormalizedActivation
             [x],
             |(f, constant), [x]| B::normalized_activation(f, constant, x),
         )
+    }
+
+    fn normalized_activation_tangent(
+        f: ActivationFunction,
+        constant: f64,
+        x: FloatTensor<Self>,
+        dx: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::custom_forward_saving_inputs(
+            TangentBackward,
+            (f, constant),
+            [x, dx],
+            |(f, constant), [x, dx]| B::normalized_activation_tangent(f, constant, x, dx),
+        )
+    }
+
+    fn normalized_activation_tangent_backward(
+        f: ActivationFunction,
+        constant: f64,
+        x: FloatTensor<Self>,
+        dx: FloatTensor<Self>,
+        grad_out: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (gx, gdx) = B::normalized_activation_tangent_backward(
+            f,
+            constant,
+            x.into_primitive(),
+            dx.into_primitive(),
+            grad_out.into_primitive(),
+        );
+        (Self::from_inner(gx), Self::from_inner(gdx))
     }
 
     fn normalized_activation_backward(

@@ -14,6 +14,20 @@ pub fn normalized_activation<const D: usize>(
     scaled(apply(f, x), constant)
 }
 
+/// `c f(x)` and `c f'(x) dx` with burn's ops (see [`super::normalized_activation_tangent`]).
+pub fn normalized_activation_tangent<const D: usize>(
+    f: ActivationFunction,
+    constant: f64,
+    x: Tensor<D>,
+    dx: Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
+    let slope = derivative(f, x.clone());
+    (
+        normalized_activation(f, constant, x),
+        scaled(slope.mul(dx), constant),
+    )
+}
+
 /// `c y` (`y` itself for `c = 1`).
 pub(crate) fn scaled<const D: usize>(y: Tensor<D>, c: f64) -> Tensor<D> {
     if c == 1.0 { y } else { y.mul_scalar(c) }

@@ -26,6 +26,84 @@ impl NormalizedActivationBackend for Flex {
             flex_backward(f, constant, &x, &grad_out)
         )
     }
+
+    fn normalized_activation_tangent(
+        f: ActivationFunction,
+        constant: f64,
+        x: FlexTensor,
+        dx: FlexTensor,
+    ) -> FlexTensor {
+        dispatch_float!(
+            "normalized_activation_tangent",
+            &x,
+            flex_tangent(f, constant, &x, &dx)
+        )
+    }
+
+    fn normalized_activation_tangent_backward(
+        f: ActivationFunction,
+        constant: f64,
+        x: FlexTensor,
+        dx: FlexTensor,
+        grad_out: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        dispatch_float!(
+            "normalized_activation_tangent_backward",
+            &x,
+            flex_tangent_backward(f, constant, &x, &dx, &grad_out)
+        )
+    }
+}
+
+/// `x` and `dx` as contiguous tensors of one shape (`op` names a mismatch).
+fn pair<T: FlexFloat>(op: &str, x: &FlexTensor, dx: &FlexTensor) -> (FlexTensor, FlexTensor) {
+    assert_eq!(x.shape(), dx.shape(), "{op}: dx must have the shape of x");
+    (contiguous::<T>(op, "x", x), contiguous::<T>(op, "dx", dx))
+}
+
+fn flex_tangent<T: FlexFloat>(
+    f: ActivationFunction,
+    constant: f64,
+    x: &FlexTensor,
+    dx: &FlexTensor,
+) -> FlexTensor {
+    const OP: &str = "normalized_activation_tangent";
+    let (x, dx) = pair::<T>(OP, x, dx);
+    let xs = data::<T>(&x);
+    let mut out = vec![T::zero(); xs.len()];
+    f.tangent_slice(T::from_f64(constant), xs, data::<T>(&dx), &mut out)
+        .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    from_vec(out, x.shape())
+}
+
+fn flex_tangent_backward<T: FlexFloat>(
+    f: ActivationFunction,
+    constant: f64,
+    x: &FlexTensor,
+    dx: &FlexTensor,
+    grad_out: &FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    const OP: &str = "normalized_activation_tangent_backward";
+    let (x, dx) = pair::<T>(OP, x, dx);
+    assert_eq!(
+        x.shape(),
+        grad_out.shape(),
+        "{OP}: grad_out must have the shape of x"
+    );
+    let grad_out = contiguous::<T>(OP, "grad_out", grad_out);
+    let xs = data::<T>(&x);
+    let (mut gx, mut gdx) = (vec![T::zero(); xs.len()], vec![T::zero(); xs.len()]);
+    let c = T::from_f64(constant);
+    f.tangent_backward_slice(
+        c,
+        xs,
+        data::<T>(&dx),
+        data::<T>(&grad_out),
+        &mut gx,
+        &mut gdx,
+    )
+    .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    (from_vec(gx, x.shape()), from_vec(gdx, x.shape()))
 }
 
 fn flex_forward<T: FlexFloat>(f: ActivationFunction, constant: f64, x: &FlexTensor) -> FlexTensor {
