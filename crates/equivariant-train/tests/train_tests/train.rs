@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::module::Module;
 use burn::tensor::{DType, Device};
-use equivariant::nn::models::nequip::Nequip;
+use equivariant::nn::models::nequip::{Nequip, NequipConfig};
 use equivariant::potential::Potential;
 use equivariant_data::extxyz;
 use equivariant_train::dataset::{Batch, Dataset};
@@ -107,6 +108,44 @@ fn training_lowers_the_loss_and_the_checkpoint_round_trips() {
     assert_eq!(a.energy.into_data(), b.energy.into_data());
     assert_eq!(a.forces.into_data(), b.forces.into_data());
     assert!(!dir.join("run/checkpoint.safetensors.tmp").exists());
+}
+
+/// A model with only scalars out of its last layer (`scalar_last_layer`, NequIP 0.7's
+/// layout) trains; its checkpoint says so and rebuilds the same model, smaller than the
+/// full layout.
+#[test]
+fn a_scalar_last_layer_trains_and_round_trips() {
+    let dir = scratch("train_scalar_last_layer");
+    let path = small_run(&dir, 2, "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("num_layers = 1", "num_layers = 2\nscalar_last_layer = true");
+    std::fs::write(&path, text).unwrap();
+    let config = TrainConfig::read(&path).unwrap();
+    let outcome =
+        trainer::train::<Nequip>(&config, false, &AtomicBool::new(false), |_| {}).unwrap();
+    let device = Device::flex().autodiff();
+    let (loaded, header) = checkpoint::load::<Nequip>(&outcome.checkpoint, &device).unwrap();
+    assert!(header.model.scalar_last_layer);
+    assert_eq!(
+        loaded.layers[1].equivariant_nonlin.irreps_out().to_string(),
+        "4x0e"
+    );
+    let full = NequipConfig {
+        scalar_last_layer: false,
+        ..loaded.config().clone()
+    }
+    .init(&device)
+    .unwrap();
+    assert!(loaded.num_params() < full.num_params());
+    let frames = extxyz::read(dir.join("small.extxyz")).unwrap();
+    let data = Dataset::from_frames(&frames, "small", Some(&header.species)).unwrap();
+    let samples: Vec<_> = data.samples.iter().take(2).collect();
+    let batch = Batch::new(&samples, loaded.r_max(), &device, DType::F64).unwrap();
+    let a = outcome.model.energy_forces(&batch.graph).unwrap();
+    let b = loaded.energy_forces(&batch.graph).unwrap();
+    assert_eq!(a.energy.into_data(), b.energy.into_data());
+    assert_eq!(a.forces.into_data(), b.forces.into_data());
 }
 
 #[test]
