@@ -362,6 +362,67 @@ impl SphericalHarmonicsPlan {
         Ok(())
     }
 
+    /// The vector-Jacobian product of the harmonics from the gradients
+    /// [`compute_with_gradients`](Self::compute_with_gradients) made: `out[i, a] = sum_k
+    /// grad[i, a, k] grad_out[i, k]` (`grad` `[n, 3, dim]`, `grad_out` `[n, dim]`, `out`
+    /// `[n, 3]`), the backward of the harmonics, in parallel over rows.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for lengths that are not `[n, 3, dim]`, `[n, dim]`
+    /// and `[n, 3]` of one `n`.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[1], false, Normalization::Component)?;
+    /// let (mut y, mut grad) = ([0.0f64; 3], [0.0f64; 9]);
+    /// sh.compute_with_gradients(&[0.3, -0.2, 0.5], &mut y, &mut grad)?;
+    /// let mut g = [0.0; 3];
+    /// sh.vector_jacobian_product(&grad, &[1.0, 0.0, 0.0], &mut g)?;
+    /// // Y^1 = sqrt(3) v: d(Y_0)/dv = sqrt(3) e_0.
+    /// assert!((g[0] - 3f64.sqrt()).abs() < 1e-15 && g[1].abs() < 1e-15);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn vector_jacobian_product<T: Real>(
+        &self,
+        grad: &[T],
+        grad_out: &[T],
+        out: &mut [T],
+    ) -> Result<()> {
+        let dim = self.dim();
+        let n = out.len() / 3;
+        for (what, expected, got) in [
+            ("out [n, 3]", n * 3, out.len()),
+            ("grad [n, 3, dim]", n * 3 * dim, grad.len()),
+            ("grad_out [n, dim]", n * dim, grad_out.len()),
+        ] {
+            if expected != got {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected,
+                    got,
+                });
+            }
+        }
+        if dim == 0 {
+            out.fill(T::zero());
+            return Ok(());
+        }
+        out.par_chunks_mut(CHUNK * 3)
+            .zip(grad.par_chunks(CHUNK * 3 * dim))
+            .zip(grad_out.par_chunks(CHUNK * dim))
+            .for_each(|((out, grad), grad_out)| {
+                for ((o, jac), g) in out
+                    .chunks_exact_mut(3)
+                    .zip(grad.chunks_exact(3 * dim))
+                    .zip(grad_out.chunks_exact(dim))
+                {
+                    for (o, row) in o.iter_mut().zip(jac.chunks_exact(dim)) {
+                        *o = row.iter().zip(g).fold(T::zero(), |s, (&j, &g)| s + j * g);
+                    }
+                }
+            });
+        Ok(())
+    }
+
     /// The tangent of the harmonics along `tangents` (`[n, 3]`): `out[i] = J_Y(v_i) s_i`
     /// (`[n, dim]`), the derivative of `Y(v_i + h s_i)` at `h = 0`, computed exactly (by
     /// dual numbers through the recursion, in f64).

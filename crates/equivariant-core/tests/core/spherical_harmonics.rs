@@ -290,3 +290,39 @@ proptest! {
         }
     }
 }
+
+/// The backward from the kept gradients, `dL/dv[i, a] = sum_k grad[i, a, k] g[i, k]`,
+/// against the sum written out, over several parallel chunks, f64; wrong lengths are errors.
+#[test]
+fn vector_jacobian_product_contracts_the_gradients() {
+    let ls: Vec<u32> = (0..=3).collect();
+    let sh = SphericalHarmonicsPlan::from_ls(&ls, true, Normalization::Component).unwrap();
+    let (n, dim) = (1500, sh.dim());
+    let v: Vec<f64> = (0..3 * n)
+        .map(|i| ((i * 37 % 101) as f64 - 50.0) / 17.0)
+        .collect();
+    let g: Vec<f64> = (0..n * dim)
+        .map(|i| ((i * 13 % 29) as f64 - 14.0) / 9.0)
+        .collect();
+    let (mut y, mut grad) = (vec![0.0; n * dim], vec![0.0; n * 3 * dim]);
+    sh.compute_with_gradients(&v, &mut y, &mut grad).unwrap();
+    let mut out = vec![f64::NAN; 3 * n];
+    sh.vector_jacobian_product(&grad, &g, &mut out).unwrap();
+    let want: Vec<f64> = (0..3 * n)
+        .map(|ia| {
+            let (i, a) = (ia / 3, ia % 3);
+            (0..dim)
+                .map(|k| grad[(i * 3 + a) * dim + k] * g[i * dim + k])
+                .sum()
+        })
+        .collect();
+    assert_close("vector-Jacobian product", &out, &want, 1e-12);
+    assert!(
+        sh.vector_jacobian_product(&grad, &g[1..], &mut out)
+            .is_err()
+    );
+    assert!(
+        sh.vector_jacobian_product(&grad[1..], &g, &mut out)
+            .is_err()
+    );
+}

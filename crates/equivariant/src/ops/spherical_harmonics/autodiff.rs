@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, TensorMetadata};
-use burn::tensor::Shape;
+use burn::backend::{Autodiff, AutodiffBackend};
 use equivariant_core::o3::SphericalHarmonicsPlan;
 
 use super::SphericalHarmonicsBackend;
@@ -18,19 +17,19 @@ use crate::ops::autodiff::{CustomBackward, CustomForward};
 struct SphericalHarmonicsBackward;
 
 impl<B: SphericalHarmonicsBackend> CustomBackward<B, 1> for SphericalHarmonicsBackward {
-    /// The gradient table `[n, 3, dim]`.
-    type State = FloatTensor<B>;
+    /// The plan and the gradient table `[n, 3, dim]`.
+    type State = (Arc<SphericalHarmonicsPlan>, FloatTensor<B>);
 
     fn gradients(
-        table: Self::State,
+        (sh, table): Self::State,
         grad_out: FloatTensor<B>,
         _mask: [bool; 1],
     ) -> [Option<FloatTensor<B>>; 1] {
-        let shape = table.shape();
-        let (n, dim) = (shape[0], shape[2]);
-        let grad_out = B::float_reshape(grad_out, Shape::new([n, dim, 1]));
-        let grad = B::float_matmul(table, grad_out);
-        [Some(B::float_reshape(grad, Shape::new([n, 3])))]
+        // A kernel over the rows: as a batched matrix product ([n] products of 3 x dim by
+        // dim x 1) it ran on one thread, one small product at a time.
+        [Some(B::spherical_harmonics_vector_jacobian_product(
+            sh, table, grad_out,
+        ))]
     }
 }
 
@@ -93,8 +92,8 @@ impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBack
             sh,
             [vectors],
             |sh, [vectors]| {
-                let (y, table) = B::spherical_harmonics_with_gradient(sh, vectors);
-                (table, y)
+                let (y, table) = B::spherical_harmonics_with_gradient(Arc::clone(&sh), vectors);
+                ((sh, table), y)
             },
             |sh, [vectors]| B::spherical_harmonics(sh, vectors),
         )
@@ -106,5 +105,17 @@ impl<B: SphericalHarmonicsBackend, C: CheckpointStrategy> SphericalHarmonicsBack
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (y, grad) = B::spherical_harmonics_with_gradient(sh, vectors.into_primitive());
         (Self::from_inner(y), Self::from_inner(grad))
+    }
+
+    fn spherical_harmonics_vector_jacobian_product(
+        sh: Arc<SphericalHarmonicsPlan>,
+        grad: FloatTensor<Self>,
+        grad_out: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::spherical_harmonics_vector_jacobian_product(
+            sh,
+            grad.into_primitive(),
+            grad_out.into_primitive(),
+        ))
     }
 }

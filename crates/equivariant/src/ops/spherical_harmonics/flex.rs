@@ -57,6 +57,35 @@ impl SphericalHarmonicsBackend for Flex {
             flex_tangent_backward(&sh, &vectors, &tangents, &grad_out)
         )
     }
+
+    fn spherical_harmonics_vector_jacobian_product(
+        sh: Arc<SphericalHarmonicsPlan>,
+        grad: FlexTensor,
+        grad_out: FlexTensor,
+    ) -> FlexTensor {
+        dispatch_float!(
+            "spherical_harmonics_vector_jacobian_product",
+            &grad,
+            flex_vector_jacobian_product(&sh, &grad, &grad_out)
+        )
+    }
+}
+
+fn flex_vector_jacobian_product<T: FlexFloat>(
+    sh: &SphericalHarmonicsPlan,
+    grad: &FlexTensor,
+    grad_out: &FlexTensor,
+) -> FlexTensor {
+    const OP: &str = "spherical_harmonics_vector_jacobian_product";
+    let n = grad.shape()[0];
+    let (grad, grad_out) = (
+        contiguous::<T>(OP, "grad", grad),
+        contiguous::<T>(OP, "grad_out", grad_out),
+    );
+    let mut out = vec![T::zero(); n * 3];
+    sh.vector_jacobian_product(data::<T>(&grad), data::<T>(&grad_out), &mut out)
+        .unwrap_or_else(|e| panic!("{OP}: {e}"));
+    from_vec(out, [n, 3])
 }
 
 /// The number of `[n, 3]` rows of `vectors` and `tangents`, panicking unless both are.

@@ -115,6 +115,24 @@ pub trait SphericalHarmonicsBackend: Backend {
         tangents: FloatTensor<Self>,
         grad_out: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The backward of [`spherical_harmonics`](SphericalHarmonicsBackend::spherical_harmonics)
+    /// from the gradients the forward kept: `dL/dv[i, a] = sum_k grad[i, a, k]
+    /// grad_out[i, k]`. Not tracked by autodiff.
+    ///
+    /// # Shapes
+    ///
+    /// - `grad`: `[n, 3, sh.dim()]`; `grad_out`: `[n, sh.dim()]`
+    /// - output: `[n, 3]`
+    ///
+    /// # Panics
+    ///
+    /// On other shapes, or a dtype other than f32/f64.
+    fn spherical_harmonics_vector_jacobian_product(
+        sh: Arc<SphericalHarmonicsPlan>,
+        grad: FloatTensor<Self>,
+        grad_out: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// e3nn's `o3.spherical_harmonics` on a tensor of vectors, differentiable with respect to
