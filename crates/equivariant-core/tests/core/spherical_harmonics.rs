@@ -326,3 +326,28 @@ fn vector_jacobian_product_contracts_the_gradients() {
             .is_err()
     );
 }
+
+/// A NaN or infinite coordinate is an error naming the first one, wherever the parallel
+/// chunks that check them split the input.
+#[test]
+fn the_first_non_finite_coordinate_is_named() {
+    let sh = SphericalHarmonicsPlan::from_ls(&[0, 1, 2], true, Normalization::Component).unwrap();
+    let n = 2000;
+    let mut v = vec![0.5f32; 3 * n];
+    v[4001] = f32::INFINITY;
+    v[5000] = f32::NAN;
+    let (mut y, mut grad) = (vec![0.0; n * sh.dim()], vec![0.0; 3 * n * sh.dim()]);
+    for err in [
+        sh.compute(&v, &mut y).unwrap_err(),
+        sh.compute_with_gradients(&v, &mut y, &mut grad)
+            .unwrap_err(),
+    ] {
+        assert_eq!(
+            err,
+            Error::NonFinite {
+                what: "vectors",
+                index: 4001
+            }
+        );
+    }
+}
