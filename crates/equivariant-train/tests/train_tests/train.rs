@@ -73,6 +73,20 @@ output = "run"
     path
 }
 
+/// The trained and the loaded model give the same energies and forces (to the bit) on the
+/// first two frames of `small_run`'s data in `dir`.
+fn assert_same_energies_forces(dir: &Path, species: &[String], trained: &Nequip, loaded: &Nequip) {
+    let device = Device::flex().autodiff();
+    let frames = extxyz::read(dir.join("small.extxyz")).unwrap();
+    let data = Dataset::from_frames(&frames, "small", Some(species)).unwrap();
+    let samples: Vec<_> = data.samples.iter().take(2).collect();
+    let batch = Batch::new(&samples, loaded.r_max(), &device, DType::F64).unwrap();
+    let a = trained.energy_forces(&batch.graph).unwrap();
+    let b = loaded.energy_forces(&batch.graph).unwrap();
+    assert_eq!(a.energy.into_data(), b.energy.into_data());
+    assert_eq!(a.forces.into_data(), b.forces.into_data());
+}
+
 #[test]
 fn training_lowers_the_loss_and_the_checkpoint_round_trips() {
     let dir = scratch("train_round_trip");
@@ -99,14 +113,7 @@ fn training_lowers_the_loss_and_the_checkpoint_round_trips() {
     let device = Device::flex().autodiff();
     let (loaded, header) = checkpoint::load::<Nequip>(&outcome.checkpoint, &device).unwrap();
     assert_eq!(header.species, ["Au", "Cu"]);
-    let frames = extxyz::read(dir.join("small.extxyz")).unwrap();
-    let data = Dataset::from_frames(&frames, "small", Some(&header.species)).unwrap();
-    let samples: Vec<_> = data.samples.iter().take(2).collect();
-    let batch = Batch::new(&samples, loaded.r_max(), &device, DType::F64).unwrap();
-    let a = outcome.model.energy_forces(&batch.graph).unwrap();
-    let b = loaded.energy_forces(&batch.graph).unwrap();
-    assert_eq!(a.energy.into_data(), b.energy.into_data());
-    assert_eq!(a.forces.into_data(), b.forces.into_data());
+    assert_same_energies_forces(&dir, &header.species, &outcome.model, &loaded);
     assert!(!dir.join("run/checkpoint.safetensors.tmp").exists());
 }
 
@@ -138,14 +145,7 @@ fn a_scalar_last_layer_trains_and_round_trips() {
     .init(&device)
     .unwrap();
     assert!(loaded.num_params() < full.num_params());
-    let frames = extxyz::read(dir.join("small.extxyz")).unwrap();
-    let data = Dataset::from_frames(&frames, "small", Some(&header.species)).unwrap();
-    let samples: Vec<_> = data.samples.iter().take(2).collect();
-    let batch = Batch::new(&samples, loaded.r_max(), &device, DType::F64).unwrap();
-    let a = outcome.model.energy_forces(&batch.graph).unwrap();
-    let b = loaded.energy_forces(&batch.graph).unwrap();
-    assert_eq!(a.energy.into_data(), b.energy.into_data());
-    assert_eq!(a.forces.into_data(), b.forces.into_data());
+    assert_same_energies_forces(&dir, &header.species, &outcome.model, &loaded);
 }
 
 #[test]
