@@ -20,7 +20,6 @@ use crate::ops::{soft_one_hot_linspace, soft_one_hot_linspace_derivative};
 #[derive(Debug, Clone, PartialEq)]
 pub struct RadialBasisEdgeEncoding {
     r_max: f64,
-    num_basis: usize,
     p: u32,
     /// e3nn's Bessel basis on `[0, r_max]` without cutoff (the envelope is the cutoff).
     bessel: Arc<SoftOneHotLinspace>,
@@ -60,7 +59,6 @@ impl RadialBasisEdgeEncoding {
         }
         Ok(RadialBasisEdgeEncoding {
             r_max,
-            num_basis,
             p,
             bessel: Arc::new(SoftOneHotLinspace::new(
                 0.0,
@@ -91,7 +89,7 @@ impl RadialBasisEdgeEncoding {
     /// # Ok::<(), equivariant::Error>(())
     /// ```
     pub fn num_basis(&self) -> usize {
-        self.num_basis
+        self.bessel.number()
     }
 
     /// The embedding of the edge vectors' lengths, `[E, 3] -> [E, num_basis]`; zero at and
