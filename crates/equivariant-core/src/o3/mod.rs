@@ -6,6 +6,7 @@ pub mod angular_spherical_harmonics;
 pub mod irreps;
 pub mod legendre;
 pub mod linear;
+mod low_degree_harmonics;
 pub mod reduced_tensor_products;
 pub mod rotation;
 pub mod s2_grid;

@@ -19,6 +19,10 @@
 //! degree. The gradient is carried through the same recursion (`P~` depends on `Z` and
 //! `r^2` only), so value and gradient are computed together in one pass. `norm`
 //! normalization divides degree `l` by `sqrt(2l+1)`, `integral` divides by `sqrt(4 pi)`.
+//!
+//! Up to degree 3 (what most potentials ask for) the plan evaluates e3nn's explicit
+//! polynomials instead (`o3::low_degree_harmonics`), one vector at a time, straight into its
+//! output rows.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,6 +31,7 @@ use rayon::prelude::*;
 
 use super::irreps::{Irrep, Irreps, MulIr, Parity};
 use super::legendre::LegendreRecursion;
+use super::low_degree_harmonics::{LOW_DIM, LOW_LMAX, Put, low_degrees};
 use crate::kernels::simd::Avx2Fma;
 use crate::kernels::transpose::transpose;
 use crate::real::dual::Dual;
@@ -665,6 +670,15 @@ impl SphericalHarmonicsPlan {
         out: &mut [T],
         grad: &mut [T],
     ) {
+        if self.lmax <= LOW_LMAX {
+            // The components as a constant, so the per-vector loops and copies unroll.
+            return match self.lmax {
+                0 => self.rows::<T, GRAD, 1>(t, vectors, out, grad),
+                1 => self.rows::<T, GRAD, 4>(t, vectors, out, grad),
+                2 => self.rows::<T, GRAD, 9>(t, vectors, out, grad),
+                _ => self.rows::<T, GRAD, LOW_DIM>(t, vectors, out, grad),
+            };
+        }
         let dim = self.dim();
         let mut s = LaneScratch::new(self.lmax, GRAD);
         let blocks = out.chunks_mut(LANES * dim).zip(vectors.chunks(LANES * 3));
@@ -675,6 +689,90 @@ impl SphericalHarmonicsPlan {
         } else {
             for (out, v) in blocks {
                 self.block::<T, false>(t, v, out, &mut [], &mut s);
+            }
+        }
+    }
+
+    /// The degrees up to 3, one vector at a time: e3nn's polynomials
+    /// ([`low_degrees`]) and their partials, scaled and projected as [`Self::block`]
+    /// does, each vector's values written as its own rows (no transposes).
+    #[inline(always)]
+    fn rows<T: Real, const GRAD: bool, const N: usize>(
+        &self,
+        t: &Tables<T>,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) {
+        debug_assert_eq!(N, ((self.lmax + 1) * (self.lmax + 1)) as usize);
+        let dim = self.dim();
+        // Every degree up to lmax in order (the usual case): each component goes straight
+        // to its place in the output rows. Otherwise through a row of all components.
+        let whole = self.runs == [(0, 0, N)];
+        let zero = T::zero();
+        let mut factor = [T::one(); LOW_LMAX as usize + 1];
+        factor[..t.factor.len()].copy_from_slice(&t.factor);
+        let eps = T::from_f64(NORMALIZE_EPS);
+        let (mut val, mut g) = ([zero; N], [[zero; N]; 3]);
+        // `1 / max(|v|, eps)` and whether `v` was projected, for a block of vectors at a
+        // time: as vectors, the square roots and divisions cost a lane's share each.
+        let (mut inv_norms, mut projected) = ([T::one(); LANES], [zero; LANES]);
+        for (i, v) in vectors.chunks_exact(3).enumerate() {
+            let lane = i % LANES;
+            if self.normalize && lane == 0 {
+                let block = &vectors[3 * i..(3 * (i + LANES)).min(vectors.len())];
+                let mut sq = [zero; LANES];
+                for (s, v) in sq.iter_mut().zip(block.chunks_exact(3)) {
+                    *s = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+                }
+                for j in 0..LANES {
+                    let norm = sq[j].sqrt();
+                    let project = norm > eps;
+                    inv_norms[j] = if project { norm } else { eps }.recip();
+                    projected[j] = if project { T::one() } else { zero };
+                }
+            }
+            let (mut u, inv_norm) = ([v[0], v[1], v[2]], inv_norms[lane]);
+            if self.normalize {
+                u = u.map(|x| x * inv_norm);
+            }
+            let projected = projected[lane];
+            let mut row = if whole {
+                let value: &mut [T; N] = (&mut out[i * dim..][..N]).try_into().expect("N");
+                let grad = if GRAD {
+                    let [x, y, z] = grad[i * 3 * dim..][..3 * dim]
+                        .get_disjoint_mut([0..N, dim..dim + N, 2 * dim..2 * dim + N])
+                        .expect("three rows");
+                    Some([x, y, z].map(|r| <&mut [T; N]>::try_from(r).expect("N")))
+                } else {
+                    None
+                };
+                Row { value, grad }
+            } else {
+                let [x, y, z] = &mut g;
+                Row {
+                    value: &mut val,
+                    grad: GRAD.then_some([x, y, z]),
+                }
+            };
+            let mut put = Projected {
+                row: &mut row,
+                factor,
+                k: u.map(|x| x * projected),
+                inv_norm,
+            };
+            low_degrees(self.lmax, (u[0], u[1], u[2]), &mut put);
+            if whole {
+                continue;
+            }
+            for &(src, at, len) in &self.runs {
+                out[i * dim + at..][..len].copy_from_slice(&val[src..src + len]);
+                if GRAD {
+                    for (axis, g) in g.iter().enumerate() {
+                        let row = &mut grad[(i * 3 + axis) * dim + at..][..len];
+                        row.copy_from_slice(&g[src..src + len]);
+                    }
+                }
             }
         }
     }
@@ -841,6 +939,37 @@ impl SphericalHarmonicsPlan {
         }
         for (axis, frame) in [1, 2, 0].into_iter().enumerate() {
             store(&s.grad[frame], &mut grad[axis * dim..], 3 * dim);
+        }
+    }
+}
+
+/// One vector's output: its values and, for the gradient, its three rows `d/dx`, `d/dy`,
+/// `d/dz` (`[N]` each).
+struct Row<'a, T, const N: usize> {
+    value: &'a mut [T; N],
+    grad: Option<[&'a mut [T; N]; 3]>,
+}
+
+/// [`low_degrees`]' components scaled by their degree's normalization `factor[l]` and
+/// their partials taken through the normalization: `(f grad P - l f P k) inv_norm`, with `k`
+/// the unit vector where it was projected on the sphere (zero elsewhere).
+struct Projected<'r, 'a, T, const N: usize> {
+    row: &'r mut Row<'a, T, N>,
+    factor: [T; LOW_LMAX as usize + 1],
+    k: [T; 3],
+    inv_norm: T,
+}
+
+impl<T: Real, const N: usize> Put<T> for Projected<'_, '_, T, N> {
+    #[inline(always)]
+    fn put(&mut self, c: usize, l: usize, p: T, dp: [T; 3]) {
+        let y = self.factor[l] * p;
+        self.row.value[c] = y;
+        if let Some(grad) = &mut self.row.grad {
+            let ly = T::from_f64(l as f64) * y;
+            for axis in 0..3 {
+                grad[axis][c] = (self.factor[l] * dp[axis] - ly * self.k[axis]) * self.inv_norm;
+            }
         }
     }
 }

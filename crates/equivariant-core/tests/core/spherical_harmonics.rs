@@ -113,18 +113,59 @@ fn on_instruction_set<T: equivariant_core::Real>(
     (out, grad)
 }
 
-/// The AVX2 build of the lanes (and its transposed stores) computes what the portable one
-/// does, bit for bit (no multiply-add is fused), for degrees in any order and repeated
-/// (several stored runs), a count of vectors that leaves a partial block, and both types.
+/// The AVX2 build of the lanes (and its transposed stores) and of the polynomials of
+/// degrees up to 3 computes what the portable one does, bit for bit (no multiply-add is
+/// fused), for degrees in any order and repeated (several stored runs), a count of vectors
+/// that leaves a partial block, and both types.
 #[test]
 fn instruction_sets_agree_bit_for_bit() {
-    for (ls, normalize) in [(vec![0, 1, 2, 3], true), (vec![3, 0, 1, 1, 5, 6, 8], false)] {
+    for (ls, normalize) in [
+        (vec![0, 1, 2, 3], true),
+        (vec![2, 0, 2, 1], true),
+        (vec![3, 0, 1, 1, 5, 6, 8], false),
+    ] {
         let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Component).unwrap();
         for n in [1, 37, 1029] {
             let fast = on_instruction_set::<f32>(&sh, InstructionSet::detected(), n);
             assert!(fast == on_instruction_set::<f32>(&sh, InstructionSet::Portable, n));
             let fast = on_instruction_set::<f64>(&sh, InstructionSet::detected(), n);
             assert!(fast == on_instruction_set::<f64>(&sh, InstructionSet::Portable, n));
+        }
+    }
+}
+
+/// Degrees up to 3 (written as e3nn's polynomials, one vector at a time) asked in any
+/// order and repeated, where each row is gathered from all components rather than written in
+/// place: the values and gradients are exactly the matching columns of `0..=3`'s, which the
+/// fixtures check against e3nn.
+#[test]
+fn low_degrees_in_any_order_are_the_columns_of_all_of_them() {
+    let ls: [u32; 4] = [2, 0, 3, 2];
+    let all = SphericalHarmonicsPlan::from_ls(&[0, 1, 2, 3], true, Normalization::Norm).unwrap();
+    let some = SphericalHarmonicsPlan::from_ls(&ls, true, Normalization::Norm).unwrap();
+    let n = 37;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let x: Vec<f64> = (0..3 * n)
+        .map(|_| rand::Rng::random_range(&mut rng, -2.0..2.0))
+        .collect();
+    let run = |sh: &SphericalHarmonicsPlan| {
+        let (mut out, mut grad) = (vec![0.0; n * sh.dim()], vec![0.0; 3 * n * sh.dim()]);
+        sh.compute_with_gradients(&x, &mut out, &mut grad).unwrap();
+        (out, grad)
+    };
+    let ((out, grad), (sub, sub_grad)) = (run(&all), run(&some));
+    let columns: Vec<usize> = ls
+        .iter()
+        .flat_map(|&l| (l * l) as usize..((l + 1) * (l + 1)) as usize)
+        .collect();
+    let (d, e) = (all.dim(), some.dim());
+    for i in 0..n {
+        for (j, &c) in columns.iter().enumerate() {
+            assert_eq!(sub[i * e + j], out[i * d + c], "value {c} of vector {i}");
+            for a in 0..3 {
+                let (got, want) = (sub_grad[(3 * i + a) * e + j], grad[(3 * i + a) * d + c]);
+                assert_eq!(got, want, "d/dx{a} of component {c} of vector {i}");
+            }
         }
     }
 }
