@@ -704,6 +704,23 @@ impl SphericalHarmonicsPlan {
         out: &mut [T],
         grad: &mut [T],
     ) {
+        // `component` normalization multiplies by nothing: compiled without the factors.
+        if self.normalization == Normalization::Component {
+            self.rows_scaled::<T, GRAD, N, false>(t, vectors, out, grad)
+        } else {
+            self.rows_scaled::<T, GRAD, N, true>(t, vectors, out, grad)
+        }
+    }
+
+    /// [`Self::rows`], with (`SCALED`) or without the normalization's factors.
+    #[inline(always)]
+    fn rows_scaled<T: Real, const GRAD: bool, const N: usize, const SCALED: bool>(
+        &self,
+        t: &Tables<T>,
+        vectors: &[T],
+        out: &mut [T],
+        grad: &mut [T],
+    ) {
         debug_assert_eq!(N, ((self.lmax + 1) * (self.lmax + 1)) as usize);
         let dim = self.dim();
         // Every degree up to lmax in order (the usual case): each component goes straight
@@ -714,15 +731,14 @@ impl SphericalHarmonicsPlan {
         factor[..t.factor.len()].copy_from_slice(&t.factor);
         let eps = T::from_f64(NORMALIZE_EPS);
         let (mut val, mut g) = ([zero; N], [[zero; N]; 3]);
-        // `1 / max(|v|, eps)` and whether `v` was projected, for a block of vectors at a
-        // time: as vectors, the square roots and divisions cost a lane's share each.
-        let (mut inv_norms, mut projected) = ([T::one(); LANES], [zero; LANES]);
-        for (i, v) in vectors.chunks_exact(3).enumerate() {
-            let lane = i % LANES;
-            if self.normalize && lane == 0 {
-                let block = &vectors[3 * i..(3 * (i + LANES)).min(vectors.len())];
+        let blocks = vectors.chunks(LANES * 3).zip(out.chunks_mut(LANES * dim));
+        for (b, (vectors, out)) in blocks.enumerate() {
+            // `1 / max(|v|, eps)` and whether `v` was projected, for the block's vectors
+            // together: as vectors, the square roots and divisions cost a lane's share each.
+            let (mut inv_norms, mut projected) = ([T::one(); LANES], [zero; LANES]);
+            if self.normalize {
                 let mut sq = [zero; LANES];
-                for (s, v) in sq.iter_mut().zip(block.chunks_exact(3)) {
+                for (s, v) in sq.iter_mut().zip(vectors.chunks_exact(3)) {
                     *s = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
                 }
                 for j in 0..LANES {
@@ -732,45 +748,51 @@ impl SphericalHarmonicsPlan {
                     projected[j] = if project { T::one() } else { zero };
                 }
             }
-            let (mut u, inv_norm) = ([v[0], v[1], v[2]], inv_norms[lane]);
-            if self.normalize {
-                u = u.map(|x| x * inv_norm);
-            }
-            let projected = projected[lane];
-            let mut row = if whole {
-                let value: &mut [T; N] = (&mut out[i * dim..][..N]).try_into().expect("N");
-                let grad = if GRAD {
-                    let [x, y, z] = grad[i * 3 * dim..][..3 * dim]
-                        .get_disjoint_mut([0..N, dim..dim + N, 2 * dim..2 * dim + N])
-                        .expect("three rows");
-                    Some([x, y, z].map(|r| <&mut [T; N]>::try_from(r).expect("N")))
-                } else {
-                    None
-                };
-                Row { value, grad }
+            let grad = if GRAD {
+                &mut grad[b * LANES * 3 * dim..][..vectors.len() * dim]
             } else {
-                let [x, y, z] = &mut g;
-                Row {
-                    value: &mut val,
-                    grad: GRAD.then_some([x, y, z]),
+                &mut []
+            };
+            for (j, v) in vectors.chunks_exact(3).enumerate() {
+                let (mut u, inv_norm) = ([v[0], v[1], v[2]], inv_norms[j]);
+                if self.normalize {
+                    u = u.map(|x| x * inv_norm);
                 }
-            };
-            let mut put = Projected {
-                row: &mut row,
-                factor,
-                k: u.map(|x| x * projected),
-                inv_norm,
-            };
-            low_degrees(self.lmax, (u[0], u[1], u[2]), &mut put);
-            if whole {
-                continue;
-            }
-            for &(src, at, len) in &self.runs {
-                out[i * dim + at..][..len].copy_from_slice(&val[src..src + len]);
-                if GRAD {
-                    for (axis, g) in g.iter().enumerate() {
-                        let row = &mut grad[(i * 3 + axis) * dim + at..][..len];
-                        row.copy_from_slice(&g[src..src + len]);
+                let mut row = if whole {
+                    let value: &mut [T; N] = (&mut out[j * dim..][..N]).try_into().expect("N");
+                    let grad = if GRAD {
+                        let [x, y, z] = grad[j * 3 * dim..][..3 * dim]
+                            .get_disjoint_mut([0..N, dim..dim + N, 2 * dim..2 * dim + N])
+                            .expect("three rows");
+                        Some([x, y, z].map(|r| <&mut [T; N]>::try_from(r).expect("N")))
+                    } else {
+                        None
+                    };
+                    Row { value, grad }
+                } else {
+                    let [x, y, z] = &mut g;
+                    Row {
+                        value: &mut val,
+                        grad: GRAD.then_some([x, y, z]),
+                    }
+                };
+                let mut put = Projected::<T, N, SCALED> {
+                    row: &mut row,
+                    factor,
+                    k: u.map(|x| x * projected[j]),
+                    inv_norm,
+                };
+                low_degrees(self.lmax, (u[0], u[1], u[2]), &mut put);
+                if whole {
+                    continue;
+                }
+                for &(src, at, len) in &self.runs {
+                    out[j * dim + at..][..len].copy_from_slice(&val[src..src + len]);
+                    if GRAD {
+                        for (axis, g) in g.iter().enumerate() {
+                            let row = &mut grad[(j * 3 + axis) * dim + at..][..len];
+                            row.copy_from_slice(&g[src..src + len]);
+                        }
                     }
                 }
             }
@@ -950,25 +972,28 @@ struct Row<'a, T, const N: usize> {
     grad: Option<[&'a mut [T; N]; 3]>,
 }
 
-/// [`low_degrees`]' components scaled by their degree's normalization `factor[l]` and
+/// [`low_degrees`]' components scaled by their degree's normalization `factor[l]` (with
+/// `SCALED`; `component` normalization has none) and
 /// their partials taken through the normalization: `(f grad P - l f P k) inv_norm`, with `k`
 /// the unit vector where it was projected on the sphere (zero elsewhere).
-struct Projected<'r, 'a, T, const N: usize> {
+struct Projected<'r, 'a, T, const N: usize, const SCALED: bool> {
     row: &'r mut Row<'a, T, N>,
     factor: [T; LOW_LMAX as usize + 1],
     k: [T; 3],
     inv_norm: T,
 }
 
-impl<T: Real, const N: usize> Put<T> for Projected<'_, '_, T, N> {
+impl<T: Real, const N: usize, const SCALED: bool> Put<T> for Projected<'_, '_, T, N, SCALED> {
     #[inline(always)]
     fn put(&mut self, c: usize, l: usize, p: T, dp: [T; 3]) {
-        let y = self.factor[l] * p;
+        let f = self.factor[l];
+        let y = if SCALED { f * p } else { p };
         self.row.value[c] = y;
         if let Some(grad) = &mut self.row.grad {
             let ly = T::from_f64(l as f64) * y;
             for axis in 0..3 {
-                grad[axis][c] = (self.factor[l] * dp[axis] - ly * self.k[axis]) * self.inv_norm;
+                let d = if SCALED { f * dp[axis] } else { dp[axis] };
+                grad[axis][c] = (d - ly * self.k[axis]) * self.inv_norm;
             }
         }
     }
