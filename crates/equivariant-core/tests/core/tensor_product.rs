@@ -823,3 +823,67 @@ fn visualize_draws_every_path_and_spreads_the_labels() {
         .collect();
     assert_eq!(bottom, [320.0], "a single output irrep sits in the middle");
 }
+
+/// A `uvu` product of degrees 0 and 1 in `x1` runs row by row, eight channels at a time in
+/// the vector lanes. Its channels are independent, so a product of 19 channels (two blocks
+/// of eight and three left over) equals, bit for bit, 19 products of one channel each (the
+/// per-channel loop, which the e3nn fixtures check).
+#[test]
+fn uvu_channel_blocks_equal_single_channels() {
+    let (mul, batch) = (19, 5);
+    let plan = |m: usize| {
+        let i = |s: String| s.parse::<Irreps>().unwrap();
+        let ins = |a, b, c| Instruction::new(a, b, c, ConnectionMode::Uvu, true);
+        TensorProductPlan::new(
+            &i(format!("{m}x0e+{m}x1o")),
+            &i("1x0e+1x1o+1x2e".into()),
+            &i(format!("{m}x0e+{m}x1o+{m}x1o+{m}x2e+{m}x3o")),
+            vec![
+                ins(0, 0, 0),
+                ins(1, 0, 1),
+                ins(0, 1, 2),
+                ins(1, 1, 3),
+                ins(1, 2, 4),
+            ],
+            TensorProductOptions {
+                shared_weights: false,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (wide, one) = (plan(mul), plan(1));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let x1 = randn(&mut rng, batch * 4 * mul);
+    let x2 = randn(&mut rng, batch * 9);
+    let w = weights(&wide, batch, &mut rng);
+    let out = forward(&wide, &x1, &x2, &w, batch);
+    // Per row, x1 is [mul] scalars then [mul][3] vectors; the weights one block of [mul] per
+    // instruction; the output blocks [mul][d] for d = 1, 3, 3, 5, 7.
+    let dims = [1, 3, 3, 5, 7];
+    for u in 0..mul {
+        let x1u: Vec<f64> = (0..batch)
+            .flat_map(|z| {
+                let row = &x1[z * 4 * mul..(z + 1) * 4 * mul];
+                std::iter::once(row[u]).chain(row[mul + 3 * u..mul + 3 * u + 3].iter().copied())
+            })
+            .collect();
+        let wu: Vec<f64> = (0..batch)
+            .flat_map(|z| (0..5).map(move |p| (z, p)))
+            .map(|(z, p)| w[z * 5 * mul + p * mul + u])
+            .collect();
+        let got = forward(&one, &x1u, &x2, &wu, batch);
+        for z in 0..batch {
+            let (mut at_wide, mut at_one) = (z * 19 * mul, z * 19);
+            for d in dims {
+                let wide_block = &out[at_wide + u * d..at_wide + (u + 1) * d];
+                assert_eq!(
+                    wide_block,
+                    &got[at_one..at_one + d],
+                    "row {z}, channel {u}, d {d}"
+                );
+                (at_wide, at_one) = (at_wide + mul * d, at_one + d);
+            }
+        }
+    }
+}

@@ -228,8 +228,24 @@ impl TensorProductPlan {
         Ok(())
     }
 
+    /// Whether the forward runs row by row ([`Self::forward_row`]) rather than eight rows
+    /// lane-major: when every path is `uvu` of irreps of degree 0 or 1 in `x1` (sizes the
+    /// row kernel has as constants), its channels then fill the vector lanes, and the
+    /// transposes of eight rows into lanes cost more than they save. Measured on the
+    /// standard configurations (`bench tp`, 2 threads, forward, ms, lanes -> rows):
+    /// nequip-aspirin 6.3-6.5 -> 4.8-5.0, mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water
+    /// 3.4-4.0 -> 2.6; with degree 2 or 3 in `x1` the lanes stay faster (mace-large 31 against
+    /// 41, nequip-benzene 70 against 111).
+    fn forward_by_rows(&self) -> bool {
+        self.paths.iter().all(|p| match p.kernel {
+            PathKernel::Uvu(dims) => dims.index() != 0 && p.d1 <= 3,
+            _ => false,
+        })
+    }
+
     /// Rows `first..` of the forward into `out`: groups of eight rows lane-major
-    /// ([`Self::forward_lanes`]), the last `< 8` rows one by one. `avx2`: the transposes
+    /// ([`Self::forward_lanes`]), or none ([`Self::forward_by_rows`]), the last `< 8`
+    /// rows (or all of them) one by one. `avx2`: the transposes
     /// may use AVX2 intrinsics (`FMA`: the caller is compiled for AVX2 and FMA).
     #[inline(always)]
     #[allow(clippy::type_complexity)]
@@ -247,7 +263,11 @@ impl TensorProductPlan {
             self.irreps_out.dim(),
             self.weight_numel,
         );
-        let groups = out.len() / d_out / L;
+        let groups = if self.forward_by_rows() {
+            0
+        } else {
+            out.len() / d_out / L
+        };
         let (grouped, rest) = out.split_at_mut(groups * L * d_out);
         if groups > 0 {
             for (g, out) in grouped.chunks_exact_mut(L * d_out).enumerate() {
