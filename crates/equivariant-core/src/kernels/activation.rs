@@ -256,15 +256,8 @@ fn tangent_avx2<T: Real, const BACKWARD: bool>(
 /// chunk; in f32 the sigmoid of silu and sigmoid is the vectorizable one.
 #[inline(always)]
 fn tangent<T: Real, const BACKWARD: bool>(f: ActivationFunction, c: T, t: TangentChunk<T>) {
-    let TangentChunk {
-        x,
-        dx,
-        dg,
-        out,
-        d_out,
-    } = t;
-    if let (Some(x), Some(dx), Some(dg)) = (as_f32(x), as_f32(dx), as_f32(dg))
-        && let (Some(out), Some(d_out)) = (as_f32_mut(out), as_f32_mut(d_out))
+    if let (Some(x), Some(dx), Some(dg)) = (as_f32(t.x), as_f32(t.dx), as_f32(t.dg))
+        && let (Some(out), Some(d_out)) = (as_f32_mut(&mut *t.out), as_f32_mut(&mut *t.d_out))
     {
         let chunk = TangentChunk {
             x,
@@ -276,14 +269,7 @@ fn tangent<T: Real, const BACKWARD: bool>(f: ActivationFunction, c: T, t: Tangen
         return tangent_with::<f32, BACKWARD>(f, c.to_f64() as f32, chunk, sigmoid_f32);
     }
     let one = T::one();
-    let chunk = TangentChunk {
-        x,
-        dx,
-        dg,
-        out,
-        d_out,
-    };
-    tangent_with::<T, BACKWARD>(f, c, chunk, |x| one / (one + (-x).exp()));
+    tangent_with::<T, BACKWARD>(f, c, t, |x| one / (one + (-x).exp()));
 }
 
 /// [`tangent`] with `f'` and `f''` formed together, one loop per function (so each loop is

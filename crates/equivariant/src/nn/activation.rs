@@ -7,9 +7,8 @@ use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::{ScalarFunction, derivative_function, normalized_function};
+use crate::ops::activation::{ScalarFunction, normalized_function, scaled_function_tangent};
 use crate::ops::irreps::columns;
-use crate::ops::normalized_activation_tangent;
 use crate::shape::{check_rows, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
@@ -243,18 +242,7 @@ impl Activation {
             let block = columns(&x, std::slice::from_ref(&range));
             let d_block = columns(&dx, &[range]);
             let (value, tangent) = match act {
-                Some(f) => {
-                    let c = f.normalize2mom_constant();
-                    match f.builtin() {
-                        Some(b) => normalized_activation_tangent(b, c, block, d_block),
-                        None => {
-                            let slope = derivative_function(f, block.clone())?
-                                .mul(d_block)
-                                .mul_scalar(c);
-                            (normalized_function(f, block), slope)
-                        }
-                    }
-                }
+                Some(f) => scaled_function_tangent(f, f.normalize2mom_constant(), block, d_block)?,
                 None => (block, d_block),
             };
             values.push(value);

@@ -6,8 +6,7 @@ use burn::tensor::{Device, Tensor};
 use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace};
 use equivariant_core::{Error, Result};
 
-use crate::ops::activation::{ScalarFunction, derivative_function, scaled_function};
-use crate::ops::normalized_activation_tangent;
+use crate::ops::activation::{ScalarFunction, scaled_function, scaled_function_tangent};
 use crate::shape::{check_dtype, check_shape, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
@@ -392,15 +391,7 @@ impl FullyConnectedNet {
         Ok(match act {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
-                match act.builtin() {
-                    // One pass, and one op in the backward, for both.
-                    Some(f) => normalized_activation_tangent(f, c, y, dy),
-                    None => {
-                        let slope = derivative_function(act, y.clone())?;
-                        let value = scaled_function(act, c, y);
-                        (value, slope.mul(dy).mul_scalar(c))
-                    }
-                }
+                scaled_function_tangent(act, c, y, dy)?
             }
             None => (y, dy),
         })

@@ -12,8 +12,8 @@ use equivariant_core::math::{ActivationFunction, torch_randn};
 use equivariant_core::o3::Parity;
 use equivariant_core::{Error, Result};
 
-use crate::ops::normalized_activation;
 use crate::ops::normalized_activation::composed::{apply, derivative, scaled};
+use crate::ops::{normalized_activation, normalized_activation_tangent};
 
 /// A function of a tensor, applied elementwise (`[n, m] -> [n, m]`).
 type TensorFn = Arc<dyn Fn(Tensor<2>) -> Tensor<2> + Send + Sync>;
@@ -289,6 +289,26 @@ pub(crate) fn scaled_function(f: &ScalarFunction, c: f64, x: Tensor<2>) -> Tenso
         return normalized_activation(b, c, x);
     }
     scaled(apply_function(f, x), c)
+}
+
+/// `c f(x)` and its tangent along `dx`, `c f'(x) dx`, for any function: a built-in runs
+/// the native [`normalized_activation_tangent`] (one pass, and one op in the backward, for
+/// both), a closure its tensor ops.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] for a closure given without its derivative.
+pub(crate) fn scaled_function_tangent(
+    f: &ScalarFunction,
+    c: f64,
+    x: Tensor<2>,
+    dx: Tensor<2>,
+) -> Result<(Tensor<2>, Tensor<2>)> {
+    if let Kind::Builtin(b) = f.kind {
+        return Ok(normalized_activation_tangent(b, c, x, dx));
+    }
+    let slope = derivative_function(f, x.clone())?.mul(dx).mul_scalar(c);
+    Ok((scaled_function(f, c, x), slope))
 }
 
 /// `f'(x)` for any function.
