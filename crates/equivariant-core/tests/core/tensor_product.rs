@@ -887,3 +887,74 @@ fn uvu_channel_blocks_equal_single_channels() {
         }
     }
 }
+
+/// A `uvw` product with per-row weights of a few hundred per path streams them row by row,
+/// its output channels in register blocks (12, 10, 8, 6, 4, 2 and 1 vectors of eight, then
+/// 4, 2 and 1 channels). Each row must equal the same product with those weights shared,
+/// on eight copies of the row, which runs eight rows in the vector lanes: in f64 and in f32
+/// (whose blocks are twice as wide).
+#[test]
+fn streamed_uvw_rows_agree_with_lanes() {
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let plan = |shared_weights| {
+        fully_connected_tensor_product(
+            &i("13x0e+5x1o+3x2e"),
+            &i("0e+1o"),
+            &i("101x0e+11x1o+9x2e"),
+            TensorProductOptions {
+                shared_weights,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (streamed, shared) = (plan(false), plan(true));
+    let (d1, d2, d3, numel) = (
+        streamed.irreps_in1().dim(),
+        streamed.irreps_in2().dim(),
+        streamed.irreps_out().dim(),
+        streamed.weight_numel(),
+    );
+    let batch = 11;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let (x1, x2, w) = (
+        randn(&mut rng, batch * d1),
+        randn(&mut rng, batch * d2),
+        randn(&mut rng, batch * numel),
+    );
+    fn check<T: equivariant_core::Real>(
+        [streamed, shared]: [&TensorProductPlan; 2],
+        [x1, x2, w]: [&[f64]; 3],
+        [d1, d2, d3, numel]: [usize; 4],
+        tol: f64,
+    ) {
+        let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
+        let (x1, x2, w) = (cast(x1), cast(x2), cast(w));
+        let batch = x1.len() / d1;
+        let mut out = vec![T::zero(); batch * d3];
+        streamed.forward(&x1, &x2, &w, &mut out).unwrap();
+        for z in 0..batch {
+            let copies = |v: &[T], d: usize| v[z * d..(z + 1) * d].repeat(8);
+            let mut lanes = vec![T::zero(); 8 * d3];
+            let wz = &w[z * numel..(z + 1) * numel];
+            shared
+                .forward(&copies(&x1, d1), &copies(&x2, d2), wz, &mut lanes)
+                .unwrap();
+            let f = |v: &[T]| {
+                v.iter()
+                    .map(|&x| <T as equivariant_core::Real>::to_f64(x))
+                    .collect::<Vec<f64>>()
+            };
+            equivariant_testing::assert_close(
+                &format!("row {z} ({})", std::any::type_name::<T>()),
+                &f(&out[z * d3..(z + 1) * d3]),
+                &f(&lanes[..d3]),
+                tol,
+            );
+        }
+    }
+    let plans = [&streamed, &shared];
+    let inputs = [&x1[..], &x2[..], &w[..]];
+    check::<f64>(plans, inputs, [d1, d2, d3, numel], 1e-12);
+    check::<f32>(plans, inputs, [d1, d2, d3, numel], 1e-4);
+}

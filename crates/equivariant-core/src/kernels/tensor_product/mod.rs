@@ -131,6 +131,10 @@ use crate::{Error, Real, Result};
 use lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
 use rows::{Coefficients, Scratch};
 
+/// The per-row weights per path, on average, from which a `uvw` forward streams its
+/// weights row by row ([`TensorProductPlan::forward_by_rows`]).
+const ROW_WEIGHTS_PER_PATH: usize = 256;
+
 /// Rows per parallel task. Fixed, so the order of every floating-point sum (including the
 /// sum of shared-weight gradients over chunks) does not depend on the number of threads.
 const CHUNK: usize = 32;
@@ -211,7 +215,13 @@ impl TensorProductPlan {
         }
         let coefs = self.coefficients::<T>();
         out.par_chunks_mut(CHUNK * d_out).enumerate().for_each_init(
-            || self.workspace(weight, false, batch),
+            || {
+                self.workspace(
+                    weight,
+                    false,
+                    if self.forward_by_rows() { 0 } else { batch },
+                )
+            },
             |ws, (chunk, out)| {
                 let a = (&coefs[..], x1, x2, weight);
                 #[cfg(target_arch = "x86_64")]
@@ -229,16 +239,26 @@ impl TensorProductPlan {
     }
 
     /// Whether the forward runs row by row ([`Self::forward_row`]) rather than eight rows
-    /// lane-major: when every path is `uvu` of irreps of degree 0 or 1 in `x1` (sizes the
-    /// row kernel has as constants), its channels then fill the vector lanes, and the
-    /// transposes of eight rows into lanes cost more than they save. Measured on the
-    /// standard configurations (`bench tp`, 2 threads, forward, ms, lanes -> rows):
-    /// nequip-aspirin 6.3-6.5 -> 4.8-5.0, mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water
-    /// 3.4-4.0 -> 2.6; with degree 2 or 3 in `x1` the lanes stay faster (mace-large 31 against
-    /// 41, nequip-benzene 70 against 111).
+    /// lane-major. Two kinds of plans do, measured on the standard configurations (`bench
+    /// tp`, 2 threads, forward, ms, lanes -> rows):
+    /// - every path `uvu` of irreps of degree 0 or 1 in `x1` (sizes the row kernel has as
+    ///   constants): its channels then fill the vector lanes, and the transposes of eight
+    ///   rows into lanes cost more than they save. nequip-aspirin 6.3-6.5 -> 4.8-5.0,
+    ///   mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water 3.4-4.0 -> 2.6; with degree 2 or 3 in
+    ///   `x1` the lanes stay faster (mace-large 31 against 41, nequip-benzene 70 against 111).
+    /// - every path `uvw` with per-row weights of at least [`ROW_WEIGHTS_PER_PATH`] per path
+    ///   on average: the forward streams its weights from memory, and the row kernel reads
+    ///   them once, in order, where the lanes transpose them through a buffer first
+    ///   (medians of five alternated runs: diffdock-l1 11.7 -> 9.4, diffdock-l2 13.5 ->
+    ///   9.1, e3tools-conv 13.2 -> 10.5). The guide's product (133 weights per path) stays
+    ///   in the lanes, which run its short paths faster (1000 rows in cache, 1 thread: 0.13
+    ///   against 0.21 ms).
     fn forward_by_rows(&self) -> bool {
+        let streamed =
+            !self.shared_weights && self.weight_numel >= ROW_WEIGHTS_PER_PATH * self.paths.len();
         self.paths.iter().all(|p| match p.kernel {
             PathKernel::Uvu(dims) => dims.index() != 0 && p.d1 <= 3,
+            PathKernel::Uvw(dims) => dims.index() != 0 && streamed,
             _ => false,
         })
     }

@@ -9,6 +9,7 @@
 
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
+use crate::kernels::gemm::madd;
 use crate::kernels::simd::Avx2Fma;
 use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, TensorProductPlan};
 
@@ -16,8 +17,9 @@ use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, Tens
 /// `dots[i, k]` from which the caller forms `x2`'s.
 type RowGrads<'a, T> = (Option<&'a mut [T]>, Option<&'a mut [T]>, &'a mut Vec<T>);
 
-/// One `v` of a contracted path's forward on one row: `(path, y, x1, w, v, out)`.
-type RowForward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], usize, &mut [T]);
+/// One `v` of a contracted path's forward on one row: `(path, y, x1, w, v, t, out)`, `t` a
+/// scratch of `m1 d3` values.
+type RowForward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], usize, &mut [T], &mut [T]);
 
 /// One `v` of a contracted path's backward on one row: `(path, y, x1, w, g, v, grads)`.
 type RowBackward<T> = unsafe fn(&PathPlan, &[T], &[T], &[T], &[T], usize, RowGrads<'_, T>);
@@ -28,7 +30,7 @@ type RowKernels<T> = ContractedKernels<RowForward<T>, RowBackward<T>>;
 impl<T: Real> KernelTables for RowKernels<T> {
     const PORTABLE: &'static Self = &ContractedKernels {
         uvu_forward: dims_table!(uvu_forward[T,]),
-        uvw_forward: dims_table!(uvw_forward[T,]),
+        uvw_forward: dims_table!(uvw_forward[T, false,]),
         uvu_backward: dims_table!(uvu_backward[T,]),
         uvw_backward: dims_table!(uvw_backward[T,]),
     };
@@ -43,8 +45,8 @@ impl<T: Real> KernelTables for RowKernels<T> {
 }
 
 avx2_instances! {
-    uvu_forward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, out: &mut [T]);
-    uvw_forward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, outt: &mut [T]);
+    uvu_forward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
+    uvw_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], outt: &mut [T]);
     uvu_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, grads: RowGrads<'_, T>);
     uvw_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], gt: &[T], v: usize, grads: RowGrads<'_, T>);
 }
@@ -111,14 +113,19 @@ impl TensorProductPlan {
                 contract_x2(p, &c.forward, x2v, &mut s.y);
                 // SAFETY: `kernel` is from the table of `isa`, whose entries run on this CPU
                 // (AVX2 instances only with a token).
-                unsafe { kernel(p, &s.y, x1, w, v, out) };
+                unsafe { kernel(p, &s.y, x1, w, v, &mut s.t, out) };
             }
         }
         for &(offset, mo, d3, at) in &self.uvw_blocks {
-            for (o, row) in out[offset..offset + mo * d3]
-                .chunks_exact_mut(d3)
-                .enumerate()
-            {
+            let out = &mut out[offset..offset + mo * d3];
+            if d3 == 1 {
+                // Scalars: `outT` is `out`'s own layout.
+                out.iter_mut()
+                    .zip(&s.outt[at..at + mo])
+                    .for_each(|(y, &x)| *y += x);
+                continue;
+            }
+            for (o, row) in out.chunks_exact_mut(d3).enumerate() {
                 for (k, y) in row.iter_mut().enumerate() {
                     *y += s.outt[at + k * mo + o];
                 }
@@ -202,10 +209,12 @@ impl<T: Real> Scratch<T> {
     pub(crate) fn new(tp: &TensorProductPlan) -> Self {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
+        // `t` holds `t[u][k]` of a whole `uvw` path (its forward), or one `t[k]`.
+        let t = max(&|p| p.m1 * p.d3).max(d3);
         let z = T::zero();
         Scratch {
             outt: vec![z; tp.uvw_scratch],
-            t: vec![z; d3],
+            t: vec![z; t],
             h: vec![z; d3],
             y: vec![z; d13],
             dots: vec![z; d13],
@@ -239,6 +248,7 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
     x1: &[T],
     w: &[T],
     v: usize,
+    _t: &mut [T],
     out: &mut [T],
 ) {
     let (d1, d3) = dims::<D1, D3>(p);
@@ -366,40 +376,96 @@ fn uvu_backward<T: Real, const D1: usize, const D3: usize>(
     }
 }
 
-/// `uvw` for one `v`: `t_u = x1[u] y` (a `(1 x d1)(d1 x d3)` product, `y` from
-/// [`contract_x2`]), then `outT[k][w] += t_u[k] W[u, v, w]`: every weight row is read once,
-/// as contiguous axpys over `w`.
+/// `uvw` for one `v`: `t[u] = x1[u] y` for every `u` (a `(1 x d1)(d1 x d3)` product, `y`
+/// from [`contract_x2`], into the scratch `t`), then `outT[k][w] += sum_u t[u][k] W[u, v, w]`
+/// over blocks of output channels whose `d3` sums stay in vector registers while `u` runs:
+/// every weight row (contiguous over `w`) is read once, and `outT` once per block, where an
+/// axpy per `(u, k)` would load and store it `m1` times.
 #[inline(always)]
-fn uvw_forward<T: Real, const D1: usize, const D3: usize>(
+fn uvw_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
     y: &[T],
     x1: &[T],
     w: &[T],
     v: usize,
+    t: &mut [T],
     outt: &mut [T],
 ) {
     let (d1, d3) = dims::<D1, D3>(p);
     let (m1, m2, mo) = (p.m1, p.m2, p.mo);
     let y = &y[..d1 * d3];
     let x1 = &x1[p.in1..p.in1 + m1 * d1];
-    let ot = &mut outt[p.outt..p.outt + d3 * mo];
-    let mut t = [T::zero(); 8];
-    let mut t_dyn = vec![T::zero(); if D3 == 0 { d3 } else { 0 }];
-    for (u, xu) in x1.chunks_exact(d1).enumerate() {
-        let t = if D3 == 0 {
-            &mut t_dyn[..]
-        } else {
-            &mut t[..d3]
-        };
-        for (k, tk) in t.iter_mut().enumerate() {
+    let t = &mut t[..m1 * d3];
+    for (xu, tu) in x1.chunks_exact(d1).zip(t.chunks_exact_mut(d3)) {
+        for (k, tk) in tu.iter_mut().enumerate() {
             *tk = dot(xu, &y[k * d1..(k + 1) * d1]);
         }
-        let at = p.weight_offset + (u * m2 + v) * mo;
-        let wrow = &w[at..at + mo];
-        for (otk, &tk) in ot.chunks_exact_mut(mo).zip(t.iter()) {
-            axpy(otk, tk, wrow);
+    }
+    let t = &t[..];
+    let ot = &mut outt[p.outt..p.outt + d3 * mo];
+    // W[u, v, o] sits at `(u m2 + v) mo + o`.
+    let wv = &w[p.weight_offset + v * mo..];
+    let stride = m2 * mo;
+    if D3 == 0 {
+        for o in 0..mo {
+            for k in 0..d3 {
+                let mut acc = T::zero();
+                for u in 0..m1 {
+                    acc = madd::<T, FMA>(acc, t[u * d3 + k], wv[u * stride + o]);
+                }
+                ot[k * mo + o] += acc;
+            }
+        }
+        return;
+    }
+    // Blocks of `OB` vectors of eight channels while they fill about twelve 256-bit
+    // registers with `D3` sums each, then one vector, then the last `< 8` channels.
+    let vectors = 12 * 32 / (8 * std::mem::size_of::<T>()) / D3;
+    let mut o0 = 0;
+    while o0 < mo {
+        let a = (t, wv, stride, m1, o0);
+        o0 += match (vectors, mo - o0) {
+            (12.., 96..) => uvw_out_block::<T, FMA, D3, 12, 8>(a, ot, mo),
+            (10.., 80..) => uvw_out_block::<T, FMA, D3, 10, 8>(a, ot, mo),
+            (8.., 64..) => uvw_out_block::<T, FMA, D3, 8, 8>(a, ot, mo),
+            (6.., 48..) => uvw_out_block::<T, FMA, D3, 6, 8>(a, ot, mo),
+            (4.., 32..) => uvw_out_block::<T, FMA, D3, 4, 8>(a, ot, mo),
+            (2.., 16..) => uvw_out_block::<T, FMA, D3, 2, 8>(a, ot, mo),
+            (_, 8..) => uvw_out_block::<T, FMA, D3, 1, 8>(a, ot, mo),
+            (_, 4..) => uvw_out_block::<T, FMA, D3, 1, 4>(a, ot, mo),
+            (_, 2..) => uvw_out_block::<T, FMA, D3, 1, 2>(a, ot, mo),
+            _ => uvw_out_block::<T, FMA, D3, 1, 1>(a, ot, mo),
+        };
+    }
+}
+
+/// `outT[k][o] += sum_u t[u][k] W[u, v, o]` for the `OB W` channels `o` from `o0`, the sums
+/// in `D3 x OB` vectors of `W` lanes; returns `OB W`.
+#[inline(always)]
+fn uvw_out_block<T: Real, const FMA: bool, const D3: usize, const OB: usize, const W: usize>(
+    (t, wv, stride, m1, o0): (&[T], &[T], usize, usize, usize),
+    ot: &mut [T],
+    mo: usize,
+) -> usize {
+    let mut acc = [[[T::zero(); W]; OB]; D3];
+    for u in 0..m1 {
+        let tu = &t[u * D3..(u + 1) * D3];
+        let wu = &wv[u * stride + o0..u * stride + o0 + OB * W];
+        for k in 0..D3 {
+            for b in 0..OB {
+                for l in 0..W {
+                    acc[k][b][l] = madd::<T, FMA>(acc[k][b][l], tu[k], wu[b * W + l]);
+                }
+            }
         }
     }
+    for (k, acc) in acc.iter().enumerate() {
+        let row = &mut ot[k * mo + o0..k * mo + o0 + OB * W];
+        for (y, &a) in row.iter_mut().zip(acc.as_flattened()) {
+            *y += a;
+        }
+    }
+    OB * W
 }
 
 /// `y += a x`.
