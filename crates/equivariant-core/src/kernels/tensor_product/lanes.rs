@@ -335,7 +335,9 @@ fn contract<T: Real, const FMA: bool>(
     }
 }
 
-/// `t[k] = sum_i x1u[i] y[k][i]`.
+/// `t[k] = sum_i x1u[i] y[k][i]`, four `k` at a time: four independent sums, each over `i`
+/// in order (the same sums as one `k` at a time), so that with run-time sizes (degree 4 and
+/// up) each multiply-add does not wait on the one before.
 #[inline(always)]
 fn x1_times_y<T: Real, const FMA: bool>(
     x1u: &[Lane<T>],
@@ -343,7 +345,21 @@ fn x1_times_y<T: Real, const FMA: bool>(
     d1: usize,
     t: &mut [Lane<T>],
 ) {
-    for (k, tk) in t.iter_mut().enumerate() {
+    let x1u = &x1u[..d1];
+    let done = t.len() / 4 * 4;
+    let mut blocks = t.chunks_exact_mut(4);
+    for (b, tb) in (&mut blocks).enumerate() {
+        let yb = &y[4 * b * d1..4 * (b + 1) * d1];
+        let mut acc = [[T::zero(); L]; 4];
+        for (i, x) in x1u.iter().enumerate() {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                madd_lanes::<T, FMA>(acc, x, &yb[j * d1 + i]);
+            }
+        }
+        tb.copy_from_slice(&acc);
+    }
+    for (k, tk) in blocks.into_remainder().iter_mut().enumerate() {
+        let k = done + k;
         *tk = dot_lanes::<T, FMA>(x1u, &y[k * d1..(k + 1) * d1]);
     }
 }
