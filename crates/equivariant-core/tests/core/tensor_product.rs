@@ -4,8 +4,9 @@
 use crate::support::{on_threads, randn};
 use equivariant_core::Error;
 use equivariant_core::o3::tensor_product::{
-    ConnectionMode, Instruction, TensorProductGradients, TensorProductOptions, TensorProductPlan,
-    elementwise_tensor_product, full_tensor_product, fully_connected_tensor_product,
+    ConnectionMode, Instruction, PathNormalization, TensorProductGradients, TensorProductOptions,
+    TensorProductPlan, elementwise_tensor_product, full_tensor_product,
+    fully_connected_tensor_product,
 };
 use equivariant_core::o3::{Irreps, rand_matrix};
 use rand::{Rng, SeedableRng};
@@ -957,4 +958,89 @@ fn streamed_uvw_rows_agree_with_lanes() {
     let inputs = [&x1[..], &x2[..], &w[..]];
     check::<f64>(plans, inputs, [d1, d2, d3, numel], 1e-12);
     check::<f32>(plans, inputs, [d1, d2, d3, numel], 1e-4);
+}
+
+/// A `uvu` product of degrees 4 to 7 (run-time sizes) runs row by row, four channels (f32)
+/// or two (f64) at a time with sixteen output components in two vectors. With no path
+/// normalization it equals, per row, the `uvw` product whose weights are `W[u, w] =
+/// delta(u, w) W[u]`, run with those weights shared on eight copies of the row, in the vector
+/// lanes: an independent implementation. Nine and six channels leave remainders for both
+/// block sizes; the outputs have 11, 13, 3 and 15 components.
+#[test]
+fn wide_uvu_rows_agree_with_diagonal_uvw_lanes() {
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let (in1, in2, out) = (i("9x5e+6x4o"), i("1x3e+1x2e"), i("9x5e+6x6o+6x1o+9x7e"));
+    let paths = [(0, 0, 0), (1, 1, 1), (1, 0, 2), (0, 1, 3)];
+    let plan = |mode: ConnectionMode, shared_weights| {
+        let ins = paths
+            .iter()
+            .map(|&(a, b, c)| Instruction::new(a, b, c, mode, true))
+            .collect();
+        let options = TensorProductOptions {
+            shared_weights,
+            path_normalization: PathNormalization::None,
+            ..Default::default()
+        };
+        TensorProductPlan::new(&in1, &in2, &out, ins, options).unwrap()
+    };
+    let (uvu, uvw) = (
+        plan(ConnectionMode::Uvu, false),
+        plan(ConnectionMode::Uvw, true),
+    );
+    let muls = paths.map(|(a, _, _)| in1[a].mul);
+    let (d1, d2) = (in1.dim(), in2.dim());
+    let batch = 5;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let (x1, x2) = (randn(&mut rng, batch * d1), randn(&mut rng, batch * d2));
+    let w = randn(&mut rng, batch * uvu.weight_numel());
+    // Per row, the uvu weights are [m] per path; the diagonal uvw ones [m][m] per path.
+    let diagonal = |wz: &[f64]| {
+        let mut at = 0;
+        let mut d = Vec::with_capacity(uvw.weight_numel());
+        for m in muls {
+            for u in 0..m {
+                d.extend((0..m).map(|o| if o == u { wz[at + u] } else { 0.0 }));
+            }
+            at += m;
+        }
+        d
+    };
+    fn check<T: equivariant_core::Real>(
+        [uvu, uvw]: [&TensorProductPlan; 2],
+        [x1, x2, w]: [&[f64]; 3],
+        diagonal: &dyn Fn(&[f64]) -> Vec<f64>,
+        tol: f64,
+    ) {
+        let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
+        let f = |v: &[T]| {
+            v.iter()
+                .map(|&x| <T as equivariant_core::Real>::to_f64(x))
+                .collect::<Vec<f64>>()
+        };
+        let (d1, d2, d3) = (
+            uvu.irreps_in1().dim(),
+            uvu.irreps_in2().dim(),
+            uvu.irreps_out().dim(),
+        );
+        let (numel, batch) = (uvu.weight_numel(), x1.len() / d1);
+        let mut out = vec![T::zero(); batch * d3];
+        uvu.forward(&cast(x1), &cast(x2), &cast(w), &mut out)
+            .unwrap();
+        for z in 0..batch {
+            let copies = |v: &[f64], d: usize| cast(&v[z * d..(z + 1) * d].repeat(8));
+            let mut lanes = vec![T::zero(); 8 * d3];
+            let wz = cast(&diagonal(&w[z * numel..(z + 1) * numel]));
+            uvw.forward(&copies(x1, d1), &copies(x2, d2), &wz, &mut lanes)
+                .unwrap();
+            equivariant_testing::assert_close(
+                &format!("row {z} ({})", std::any::type_name::<T>()),
+                &f(&out[z * d3..(z + 1) * d3]),
+                &f(&lanes[..d3]),
+                tol,
+            );
+        }
+    }
+    let (plans, inputs) = ([&uvu, &uvw], [&x1[..], &x2[..], &w[..]]);
+    check::<f64>(plans, inputs, &diagonal, 1e-12);
+    check::<f32>(plans, inputs, &diagonal, 1e-4);
 }

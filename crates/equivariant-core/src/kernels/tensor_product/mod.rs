@@ -246,6 +246,10 @@ impl TensorProductPlan {
     ///   rows into lanes cost more than they save. nequip-aspirin 6.3-6.5 -> 4.8-5.0,
     ///   mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water 3.4-4.0 -> 2.6; with degree 2 or 3 in
     ///   `x1` the lanes stay faster (mace-large 31 against 41, nequip-benzene 70 against 111).
+    /// - every path `uvu` with run-time sizes (degree 4 and up) and at most 16 output
+    ///   components ([`rows::wide_uvu`]): the row kernel takes `yT` sixteen components wide
+    ///   and four channels at a time, without the transposes of `x1` and `out` (medians of
+    ///   three alternated runs: roofline-l5 9.1 -> 6.7, roofline-l7 14.6 -> 12.9).
     /// - every path `uvw` with per-row weights of at least [`ROW_WEIGHTS_PER_PATH`] per path
     ///   on average: the forward streams its weights from memory, and the row kernel reads
     ///   them once, in order, where the lanes transpose them through a buffer first
@@ -257,7 +261,7 @@ impl TensorProductPlan {
         let streamed =
             !self.shared_weights && self.weight_numel >= ROW_WEIGHTS_PER_PATH * self.paths.len();
         self.paths.iter().all(|p| match p.kernel {
-            PathKernel::Uvu(dims) => dims.index() != 0 && p.d1 <= 3,
+            PathKernel::Uvu(dims) => (dims.index() != 0 && p.d1 <= 3) || rows::wide_uvu(p),
             PathKernel::Uvw(dims) => dims.index() != 0 && streamed,
             _ => false,
         })

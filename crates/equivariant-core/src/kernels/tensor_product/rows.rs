@@ -29,7 +29,7 @@ type RowKernels<T> = ContractedKernels<RowForward<T>, RowBackward<T>>;
 
 impl<T: Real> KernelTables for RowKernels<T> {
     const PORTABLE: &'static Self = &ContractedKernels {
-        uvu_forward: dims_table!(uvu_forward[T,]),
+        uvu_forward: dims_table!(uvu_forward[T, false,]),
         uvw_forward: dims_table!(uvw_forward[T, false,]),
         uvu_backward: dims_table!(uvu_backward[T,]),
         uvw_backward: dims_table!(uvw_backward[T,]),
@@ -45,7 +45,7 @@ impl<T: Real> KernelTables for RowKernels<T> {
 }
 
 avx2_instances! {
-    uvu_forward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
+    uvu_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
     uvw_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], outt: &mut [T]);
     uvu_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, grads: RowGrads<'_, T>);
     uvw_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], gt: &[T], v: usize, grads: RowGrads<'_, T>);
@@ -54,6 +54,9 @@ avx2_instances! {
 /// A path's coefficients cast to the data type.
 pub(crate) struct Coefficients<T> {
     pub(crate) forward: Vec<T>,
+    /// For a [`wide_uvu`] path, the forward list dense, `[d2][d1][16]` (`k` padded to 16):
+    /// `yT = sum_j x2[v, j] C[j]` is then sixteen-wide vector work.
+    forward_wide: Vec<T>,
     pub(crate) backward1: Vec<T>,
     pub(crate) backward2: Vec<T>,
 }
@@ -76,6 +79,16 @@ impl TensorProductPlan {
             .iter()
             .map(|p| Coefficients {
                 forward: cast(&p.forward),
+                forward_wide: if wide_uvu(p) {
+                    let mut dense = vec![T::zero(); p.d2 * p.d1 * 16];
+                    for (idx, &c) in p.forward.idx.iter().zip(&p.forward.coef) {
+                        let [i, j, k] = idx.map(|x| x as usize);
+                        dense[(j * p.d1 + i) * 16 + k] += T::from_f64(c);
+                    }
+                    dense
+                } else {
+                    Vec::new()
+                },
                 backward1: cast(&p.backward1),
                 backward2: cast(&p.backward2),
             })
@@ -110,7 +123,11 @@ impl TensorProductPlan {
             };
             for v in 0..p.m2 {
                 let x2v = &x2[p.in2 + v * p.d2..p.in2 + (v + 1) * p.d2];
-                contract_x2(p, &c.forward, x2v, &mut s.y);
+                if c.forward_wide.is_empty() {
+                    contract_x2(p, &c.forward, x2v, &mut s.y);
+                } else {
+                    contract_x2_wide(p, &c.forward_wide, x2v, &mut s.y);
+                }
                 // SAFETY: `kernel` is from the table of `isa`, whose entries run on this CPU
                 // (AVX2 instances only with a token).
                 unsafe { kernel(p, &s.y, x1, w, v, &mut s.t, out) };
@@ -209,6 +226,8 @@ impl<T: Real> Scratch<T> {
     pub(crate) fn new(tp: &TensorProductPlan) -> Self {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
+        // `y` holds `y[k][i]`, or the padded `yT[i][k]` of a `wide_uvu` path.
+        let y = d13.max(max(&|p| if wide_uvu(p) { 16 * p.d1 } else { 0 }));
         // `t` holds `t[u][k]` of a whole `uvw` path (its forward), or one `t[k]`.
         let t = max(&|p| p.m1 * p.d3).max(d3);
         let z = T::zero();
@@ -216,7 +235,7 @@ impl<T: Real> Scratch<T> {
             outt: vec![z; tp.uvw_scratch],
             t: vec![z; t],
             h: vec![z; d3],
-            y: vec![z; d13],
+            y: vec![z; y],
             dots: vec![z; d13],
         }
     }
@@ -233,6 +252,24 @@ pub(crate) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut 
     }
 }
 
+/// Whether a path's forward runs [`uvu_forward_wide`]: `uvu` with run-time sizes (an irrep
+/// of degree 4 or more) and at most sixteen output components (degree 7 or less).
+pub(crate) fn wide_uvu(p: &PathPlan) -> bool {
+    matches!(p.kernel, PathKernel::Uvu(dims) if dims.index() == 0) && p.d3 <= 16
+}
+
+/// [`contract_x2`] of a [`wide_uvu`] path, dense and transposed: `yT[i][k] = sum_j
+/// x2[v, j] C[j][i][k]` (`[d1][16]`, `k` padded with zeros), from `Coefficients::forward_wide`.
+#[inline(always)]
+fn contract_x2_wide<T: Real>(p: &PathPlan, dense: &[T], x2v: &[T], yt: &mut [T]) {
+    let n = 16 * p.d1;
+    let yt = &mut yt[..n];
+    yt.fill(T::zero());
+    for (&x, c) in x2v.iter().zip(dense.chunks_exact(n)) {
+        yt.iter_mut().zip(c).for_each(|(y, &c)| *y += x * c);
+    }
+}
+
 /// `D1` and `D3` as constants (`0` means the run-time `d1`, `d3`).
 #[inline(always)]
 pub(crate) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
@@ -242,7 +279,7 @@ pub(crate) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, us
 /// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`
 /// product per channel `u`, with `y` in registers when the sizes are constants.
 #[inline(always)]
-fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
+fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
     y: &[T],
     x1: &[T],
@@ -253,9 +290,20 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
 ) {
     let (d1, d3) = dims::<D1, D3>(p);
     let (m1, m2) = (p.m1, p.m2);
-    let y = &y[..d1 * d3];
     let x1 = &x1[p.in1..p.in1 + m1 * d1];
     let out = &mut out[p.out..p.out + m1 * d3];
+    if D1 == 0 && wide_uvu(p) {
+        // `y` is `yT` here (`contract_x2_wide`).
+        let ws = p.has_weight.then(|| &w[p.weight_offset + v..]);
+        let a = (&y[..16 * d1], x1, ws, m2, d1, d3);
+        if std::mem::size_of::<T>() == 4 {
+            uvu_forward_wide::<T, FMA, 4>(a, out);
+        } else {
+            uvu_forward_wide::<T, FMA, 2>(a, out);
+        }
+        return;
+    }
+    let y = &y[..d1 * d3];
     // With constant sizes, eight channels at a time in vector lanes (the same sums per
     // channel as below): the row kernel the plan runs for small `uvu` products
     // (`forward_by_rows`). The channels left over, one by one.
@@ -322,6 +370,63 @@ fn uvu_forward<T: Real, const D1: usize, const D3: usize>(
         };
         for k in 0..d3 {
             ou[k] += s * acc[k];
+        }
+    }
+}
+
+/// [`uvu_forward`] of a [`wide_uvu`] path, from `yT` ([`contract_x2_wide`]): `C` channels
+/// at a time, `t_u = sum_i x1[u, i] yT[i]` in `2 C` independent vector sums of eight (each
+/// over `i` in order), then `out[u] += W[u, v] t_u`. `ws`: the path's weights from `v`
+/// (`W[u, v]` at `u m2`), `None` for none.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn uvu_forward_wide<T: Real, const FMA: bool, const C: usize>(
+    (yt, x1, ws, m2, d1, d3): (&[T], &[T], Option<&[T]>, usize, usize, usize),
+    out: &mut [T],
+) {
+    let (yt, _) = yt.as_chunks::<16>();
+    let weight = |u: usize| ws.map_or(T::one(), |ws| ws[u * m2]);
+    let blocked = x1.len() / d1 / C * C;
+    let (x1b, x1r) = x1.split_at(blocked * d1);
+    let (outb, outr) = out.split_at_mut(blocked * d3);
+    for (b, (xs, os)) in x1b
+        .chunks_exact(C * d1)
+        .zip(outb.chunks_exact_mut(C * d3))
+        .enumerate()
+    {
+        let mut acc = [[T::zero(); 16]; C];
+        for (i, yi) in yt.iter().enumerate() {
+            let x: [T; C] = std::array::from_fn(|c| xs[c * d1 + i]);
+            for c in 0..C {
+                for l in 0..16 {
+                    acc[c][l] = madd::<T, FMA>(acc[c][l], x[c], yi[l]);
+                }
+            }
+        }
+        // The sums read by constant indices only, which keeps them in registers above.
+        for c in 0..C {
+            let s = weight(b * C + c);
+            let scaled: [T; 16] = std::array::from_fn(|l| s * acc[c][l]);
+            for (y, &a) in os[c * d3..(c + 1) * d3].iter_mut().zip(&scaled) {
+                *y += a;
+            }
+        }
+    }
+    for (u, (xu, o)) in x1r
+        .chunks_exact(d1)
+        .zip(outr.chunks_exact_mut(d3))
+        .enumerate()
+    {
+        let mut acc = [T::zero(); 16];
+        for (&x, yi) in xu.iter().zip(yt) {
+            for l in 0..16 {
+                acc[l] = madd::<T, FMA>(acc[l], x, yi[l]);
+            }
+        }
+        let s = weight(blocked + u);
+        let scaled: [T; 16] = std::array::from_fn(|l| s * acc[l]);
+        for (y, &a) in o.iter_mut().zip(&scaled) {
+            *y += a;
         }
     }
 }
