@@ -11,7 +11,8 @@ Forward = the product on fixed inputs; forward+backward = forward, then the grad
 sum(out^2) with respect to x1, x2 and the weights. sgemm_gflops is a 2048^3 torch matmul
 measured in the same run (the machine's peak for the sgemm fraction in BENCHMARKS.md).
 read_gbps is this machine's memory read bandwidth (`equivariant bench bandwidth`, 2
-threads, same run); fwd_floor_ms = the per-row weights (weight_mib, f32) / read_gbps: no
+threads), measured right before our timings of each configuration (on a shared host it moves
+from minute to minute, 24-51 GB/s here); fwd_floor_ms = the per-row weights (weight_mib, f32) / read_gbps: no
 forward that reads its weights from memory can be faster, ours or e3nn's.
 """
 
@@ -116,8 +117,8 @@ def main():
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
     peak = sgemm_gflops()
-    gbps = read_gbps()
     for name in args.configs.split(","):
+        gbps = read_gbps()
         mine = ours(name, args.batch, args.reps)
         e_fwd, e_fwd_bwd, weight_numel = e3nn_times(name, args.batch, args.reps)
         weight_bytes = 4 * args.batch * weight_numel
