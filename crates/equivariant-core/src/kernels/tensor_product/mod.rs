@@ -215,6 +215,7 @@ impl TensorProductPlan {
         }
         let coefs = self.coefficients::<T>();
         out.par_chunks_mut(CHUNK * d_out).enumerate().for_each_init(
+            // A forward by rows needs no lane buffers: sized as for a batch of none.
             || {
                 self.workspace(
                     weight,

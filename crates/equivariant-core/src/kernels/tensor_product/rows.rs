@@ -277,7 +277,8 @@ pub(crate) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, us
 }
 
 /// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`
-/// product per channel `u`, with `y` in registers when the sizes are constants.
+/// product per channel `u`, with `y` in registers when the sizes are constants; a
+/// [`wide_uvu`] path (whose `y` is `yT`) runs [`uvu_forward_wide`].
 #[inline(always)]
 fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
