@@ -891,9 +891,9 @@ fn uvu_channel_blocks_equal_single_channels() {
 
 /// A `uvw` product with per-row weights of a few hundred per path streams them row by row,
 /// its output channels in register blocks (12, 10, 8, 6, 4, 2 and 1 vectors of eight, then
-/// 4, 2 and 1 channels). Each row must equal the same product with those weights shared,
-/// on eight copies of the row, which runs eight rows in the vector lanes: in f64 and in f32
-/// (whose blocks are twice as wide).
+/// 4, 2 and 1 channels; 10 and 12 channels in one pass). Each row must equal the same
+/// product with those weights shared, on eight copies of the row, which runs eight rows in
+/// the vector lanes: in f64 and in f32 (whose blocks are twice as wide).
 #[test]
 fn streamed_uvw_rows_agree_with_lanes() {
     let i = |s: &str| s.parse::<Irreps>().unwrap();
@@ -901,7 +901,7 @@ fn streamed_uvw_rows_agree_with_lanes() {
         fully_connected_tensor_product(
             &i("13x0e+5x1o+3x2e"),
             &i("0e+1o"),
-            &i("101x0e+11x1o+9x2e"),
+            &i("101x0e+10x1o+12x2e+11x1e"),
             TensorProductOptions {
                 shared_weights,
                 ..Default::default()

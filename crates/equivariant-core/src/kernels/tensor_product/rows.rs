@@ -537,6 +537,8 @@ fn uvw_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
             (6.., 48..) => uvw_out_block::<T, FMA, D3, 6, 8>(a, ot, mo),
             (4.., 32..) => uvw_out_block::<T, FMA, D3, 4, 8>(a, ot, mo),
             (2.., 16..) => uvw_out_block::<T, FMA, D3, 2, 8>(a, ot, mo),
+            (_, 10) => uvw_out_pair::<T, FMA, D3, 8, 2>(a, ot, mo),
+            (_, 12) => uvw_out_pair::<T, FMA, D3, 8, 4>(a, ot, mo),
             (_, 8..) => uvw_out_block::<T, FMA, D3, 1, 8>(a, ot, mo),
             (_, 4..) => uvw_out_block::<T, FMA, D3, 1, 4>(a, ot, mo),
             (_, 2..) => uvw_out_block::<T, FMA, D3, 1, 2>(a, ot, mo),
@@ -572,6 +574,39 @@ fn uvw_out_block<T: Real, const FMA: bool, const D3: usize, const OB: usize, con
         }
     }
     OB * W
+}
+
+/// [`uvw_out_block`] for the last `W1 + W2` channels (ten or twelve) in one pass over `u`:
+/// a vector of `W1` and one of `W2` share each `u`'s weight row and `t[u]`; returns `W1 + W2`.
+#[inline(always)]
+fn uvw_out_pair<T: Real, const FMA: bool, const D3: usize, const W1: usize, const W2: usize>(
+    (t, wv, stride, m1, o0): (&[T], &[T], usize, usize, usize),
+    ot: &mut [T],
+    mo: usize,
+) -> usize {
+    let (mut a1, mut a2) = ([[T::zero(); W1]; D3], [[T::zero(); W2]; D3]);
+    for u in 0..m1 {
+        let tu = &t[u * D3..(u + 1) * D3];
+        let wu = &wv[u * stride + o0..u * stride + o0 + W1 + W2];
+        for k in 0..D3 {
+            for l in 0..W1 {
+                a1[k][l] = madd::<T, FMA>(a1[k][l], tu[k], wu[l]);
+            }
+            for l in 0..W2 {
+                a2[k][l] = madd::<T, FMA>(a2[k][l], tu[k], wu[W1 + l]);
+            }
+        }
+    }
+    for k in 0..D3 {
+        let row = &mut ot[k * mo + o0..k * mo + o0 + W1 + W2];
+        for l in 0..W1 {
+            row[l] += a1[k][l];
+        }
+        for l in 0..W2 {
+            row[W1 + l] += a2[k][l];
+        }
+    }
+    W1 + W2
 }
 
 /// `y += a x`.
