@@ -525,88 +525,76 @@ fn uvw_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
         return;
     }
     // Blocks of `OB` vectors of eight channels while they fill about twelve 256-bit
-    // registers with `D3` sums each, then one vector, then the last `< 8` channels.
+    // registers with `D3` sums each, then one vector (with two or four more channels in the
+    // same pass where ten or twelve are left), then the last `< 8` channels.
     let vectors = 12 * 32 / (8 * std::mem::size_of::<T>()) / D3;
     let mut o0 = 0;
     while o0 < mo {
         let a = (t, wv, stride, m1, o0);
         o0 += match (vectors, mo - o0) {
-            (12.., 96..) => uvw_out_block::<T, FMA, D3, 12, 8>(a, ot, mo),
-            (10.., 80..) => uvw_out_block::<T, FMA, D3, 10, 8>(a, ot, mo),
-            (8.., 64..) => uvw_out_block::<T, FMA, D3, 8, 8>(a, ot, mo),
-            (6.., 48..) => uvw_out_block::<T, FMA, D3, 6, 8>(a, ot, mo),
-            (4.., 32..) => uvw_out_block::<T, FMA, D3, 4, 8>(a, ot, mo),
-            (2.., 16..) => uvw_out_block::<T, FMA, D3, 2, 8>(a, ot, mo),
-            (_, 10) => uvw_out_pair::<T, FMA, D3, 8, 2>(a, ot, mo),
-            (_, 12) => uvw_out_pair::<T, FMA, D3, 8, 4>(a, ot, mo),
-            (_, 8..) => uvw_out_block::<T, FMA, D3, 1, 8>(a, ot, mo),
-            (_, 4..) => uvw_out_block::<T, FMA, D3, 1, 4>(a, ot, mo),
-            (_, 2..) => uvw_out_block::<T, FMA, D3, 1, 2>(a, ot, mo),
-            _ => uvw_out_block::<T, FMA, D3, 1, 1>(a, ot, mo),
+            (12.., 96..) => uvw_out_block::<T, FMA, D3, 12, 8, 0>(a, ot, mo),
+            (10.., 80..) => uvw_out_block::<T, FMA, D3, 10, 8, 0>(a, ot, mo),
+            (8.., 64..) => uvw_out_block::<T, FMA, D3, 8, 8, 0>(a, ot, mo),
+            (6.., 48..) => uvw_out_block::<T, FMA, D3, 6, 8, 0>(a, ot, mo),
+            (4.., 32..) => uvw_out_block::<T, FMA, D3, 4, 8, 0>(a, ot, mo),
+            (2.., 16..) => uvw_out_block::<T, FMA, D3, 2, 8, 0>(a, ot, mo),
+            (_, 10) => uvw_out_block::<T, FMA, D3, 1, 8, 2>(a, ot, mo),
+            (_, 12) => uvw_out_block::<T, FMA, D3, 1, 8, 4>(a, ot, mo),
+            (_, 8..) => uvw_out_block::<T, FMA, D3, 1, 8, 0>(a, ot, mo),
+            (_, 4..) => uvw_out_block::<T, FMA, D3, 1, 4, 0>(a, ot, mo),
+            (_, 2..) => uvw_out_block::<T, FMA, D3, 1, 2, 0>(a, ot, mo),
+            _ => uvw_out_block::<T, FMA, D3, 1, 1, 0>(a, ot, mo),
         };
     }
 }
 
-/// `outT[k][o] += sum_u t[u][k] W[u, v, o]` for the `OB W` channels `o` from `o0`, the sums
-/// in `D3 x OB` vectors of `W` lanes; returns `OB W`.
+/// `outT[k][o] += sum_u t[u][k] W[u, v, o]` for the `OB W + W2` channels `o` from `o0`, the
+/// sums in `D3 x OB` vectors of `W` lanes and, where `W2 > 0`, `D3` more of `W2` lanes that
+/// share each `u`'s weight row and `t[u]` (the last ten or twelve channels in one pass);
+/// returns `OB W + W2`.
 #[inline(always)]
-fn uvw_out_block<T: Real, const FMA: bool, const D3: usize, const OB: usize, const W: usize>(
+fn uvw_out_block<
+    T: Real,
+    const FMA: bool,
+    const D3: usize,
+    const OB: usize,
+    const W: usize,
+    const W2: usize,
+>(
     (t, wv, stride, m1, o0): (&[T], &[T], usize, usize, usize),
     ot: &mut [T],
     mo: usize,
 ) -> usize {
-    let mut acc = [[[T::zero(); W]; OB]; D3];
+    let n = OB * W + W2;
+    let (mut acc, mut tail) = ([[[T::zero(); W]; OB]; D3], [[T::zero(); W2]; D3]);
     for u in 0..m1 {
         let tu = &t[u * D3..(u + 1) * D3];
-        let wu = &wv[u * stride + o0..u * stride + o0 + OB * W];
+        let wu = &wv[u * stride + o0..u * stride + o0 + n];
         for k in 0..D3 {
             for b in 0..OB {
                 for l in 0..W {
                     acc[k][b][l] = madd::<T, FMA>(acc[k][b][l], tu[k], wu[b * W + l]);
                 }
             }
-        }
-    }
-    for (k, acc) in acc.iter().enumerate() {
-        let row = &mut ot[k * mo + o0..k * mo + o0 + OB * W];
-        for (y, &a) in row.iter_mut().zip(acc.as_flattened()) {
-            *y += a;
-        }
-    }
-    OB * W
-}
-
-/// [`uvw_out_block`] for the last `W1 + W2` channels (ten or twelve) in one pass over `u`:
-/// a vector of `W1` and one of `W2` share each `u`'s weight row and `t[u]`; returns `W1 + W2`.
-#[inline(always)]
-fn uvw_out_pair<T: Real, const FMA: bool, const D3: usize, const W1: usize, const W2: usize>(
-    (t, wv, stride, m1, o0): (&[T], &[T], usize, usize, usize),
-    ot: &mut [T],
-    mo: usize,
-) -> usize {
-    let (mut a1, mut a2) = ([[T::zero(); W1]; D3], [[T::zero(); W2]; D3]);
-    for u in 0..m1 {
-        let tu = &t[u * D3..(u + 1) * D3];
-        let wu = &wv[u * stride + o0..u * stride + o0 + W1 + W2];
-        for k in 0..D3 {
-            for l in 0..W1 {
-                a1[k][l] = madd::<T, FMA>(a1[k][l], tu[k], wu[l]);
-            }
             for l in 0..W2 {
-                a2[k][l] = madd::<T, FMA>(a2[k][l], tu[k], wu[W1 + l]);
+                tail[k][l] = madd::<T, FMA>(tail[k][l], tu[k], wu[OB * W + l]);
             }
         }
     }
     for k in 0..D3 {
-        let row = &mut ot[k * mo + o0..k * mo + o0 + W1 + W2];
-        for l in 0..W1 {
-            row[l] += a1[k][l];
+        let row = &mut ot[k * mo + o0..k * mo + o0 + n];
+        // The sums read by constant indices only (an iterator over them measured slower:
+        // it kept them in memory in the loop above).
+        for b in 0..OB {
+            for l in 0..W {
+                row[b * W + l] += acc[k][b][l];
+            }
         }
         for l in 0..W2 {
-            row[W1 + l] += a2[k][l];
+            row[OB * W + l] += tail[k][l];
         }
     }
-    W1 + W2
+    n
 }
 
 /// `y += a x`.
