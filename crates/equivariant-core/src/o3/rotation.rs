@@ -613,8 +613,19 @@ pub fn axis_angle_to_matrix(axis: [f64; 3], angle: f64) -> Matrix3 {
     matmul3(&matmul3(&r, &matrix_y(angle)), &transpose3(&r))
 }
 
-/// The rotation matrix of a unit quaternion: [`axis_angle_to_matrix`] of
-/// [`quaternion_to_axis_angle`], as e3nn (`q` and `-q` give the same matrix).
+/// The rotation matrix of a quaternion `q = (w, x, y, z)`, the rotation of `q / |q|`
+/// (`q` and `-q` give the same matrix):
+///
+/// ```text
+/// R = I + s [[-(y² + z²), xy - wz,    xz + wy   ],
+///            [xy + wz,    -(x² + z²), yz - wx   ],
+///            [xz - wy,    yz + wx,    -(x² + y²)]],   s = 2 / |q|²
+/// ```
+///
+/// For a unit quaternion this is e3nn's [`axis_angle_to_matrix`] of
+/// [`quaternion_to_axis_angle`], computed without the angle: e3nn's `2 acos(w)` loses half
+/// the digits near the identity (`w` close to `±1`), this polynomial loses none. The zero
+/// quaternion, which is no rotation, gives the identity.
 ///
 /// ```
 /// use equivariant_core::o3::{matrix_x, quaternion_to_matrix};
@@ -624,8 +635,28 @@ pub fn axis_angle_to_matrix(axis: [f64; 3], angle: f64) -> Matrix3 {
 /// assert!((0..3).all(|i| (0..3).all(|j| (r[i][j] - expected[i][j]).abs() < 1e-14)));
 /// ```
 pub fn quaternion_to_matrix(q: Quaternion) -> Matrix3 {
-    let (axis, angle) = quaternion_to_axis_angle(q);
-    axis_angle_to_matrix(axis, angle)
+    let [w, x, y, z] = q;
+    let norm2 = w * w + x * x + y * y + z * z;
+    // Dividing by |q|² keeps the result a rotation for a quaternion off the unit sphere by
+    // rounding (or more); a zero quaternion has no direction and stays the identity.
+    let s = if norm2 > 0.0 { 2.0 / norm2 } else { 0.0 };
+    [
+        [
+            1.0 - s * (y * y + z * z),
+            s * (x * y - w * z),
+            s * (x * z + w * y),
+        ],
+        [
+            s * (x * y + w * z),
+            1.0 - s * (x * x + z * z),
+            s * (y * z - w * x),
+        ],
+        [
+            s * (x * z - w * y),
+            s * (y * z + w * x),
+            1.0 - s * (x * x + y * y),
+        ],
+    ]
 }
 
 /// The Y-X-Y Euler angles of a unit quaternion: [`matrix_to_angles`] of

@@ -391,6 +391,40 @@ fn matrix_helpers() {
     assert!(orthogonality_error(&nan).is_nan());
 }
 
+/// Near the identity (`w` close to 1) e3nn's `2 acos(w)` keeps only half the digits; the
+/// matrix must not. The angles are the case proptest shrank a failure to (1.8e-11 off).
+#[test]
+fn quaternion_to_matrix_is_exact_near_the_identity() {
+    for (a, b, c) in [
+        (0.0, 6.283_172_7, 0.0),
+        (1e-9, 0.0, -2e-9),
+        (0.3, 1e-7, -0.3),
+    ] {
+        let q = angles_to_quaternion(a, b, c);
+        let r = angles_to_matrix(a, b, c);
+        assert_close(
+            "near identity",
+            &flat(&quaternion_to_matrix(q)),
+            &flat(&r),
+            1e-15,
+        );
+    }
+}
+
+/// A quaternion off the unit sphere is the rotation of `q / |q|`; zero is the identity.
+#[test]
+fn quaternion_to_matrix_normalizes() {
+    let q = angles_to_quaternion(0.4, 1.1, -0.7);
+    let r = quaternion_to_matrix(q);
+    assert_close(
+        "3 q",
+        &flat(&quaternion_to_matrix(q.map(|x| 3.0 * x))),
+        &flat(&r),
+        1e-15,
+    );
+    assert_eq!(quaternion_to_matrix([0.0; 4]), IDENTITY);
+}
+
 #[test]
 fn identities() {
     let (a, b, c) = identity_angles();
