@@ -51,6 +51,37 @@ fn every_mode(shared_weights: bool) -> Vec<TensorProductPlan> {
             options(),
         )
         .unwrap(),
+        // uvu of run-time sizes, every path at most sixteen components wide (forward and
+        // backward by rows): channels not a multiple of four, a path without weights, and
+        // two `v` on one path.
+        TensorProductPlan::new(
+            &i("9x5e+6x4o"),
+            &i("2x3e+1x2e"),
+            &i("9x5e+6x6o+6x1o+9x7e"),
+            vec![
+                ins(0, 0, 0, "uvu", true),
+                ins(1, 1, 1, "uvu", false),
+                ins(1, 0, 2, "uvu", true),
+                ins(0, 1, 3, "uvu", true),
+            ],
+            options(),
+        )
+        .unwrap(),
+        // Wide uvu paths beside a small one and one over sixteen components (9e): the rows
+        // run in the lanes, the last ones by the row kernels.
+        TensorProductPlan::new(
+            &i("3x1o+5x5e"),
+            &i("1x2e+1x4e"),
+            &i("3x1o+5x5e+5x7e+5x9e"),
+            vec![
+                ins(0, 0, 0, "uvu", true),
+                ins(1, 0, 1, "uvu", true),
+                ins(1, 0, 2, "uvu", false),
+                ins(1, 1, 3, "uvu", true),
+            ],
+            options(),
+        )
+        .unwrap(),
         TensorProductPlan::new(
             &i("3x1o+2x2e"),
             &i("2x1o+1x2e"),

@@ -55,6 +55,7 @@ macro_rules! avx2_instances {
                 ///
                 /// The CPU must have AVX2 and FMA, as an `Avx2Fma` token proves.
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 pub(super) unsafe fn $f<T: Real, const D1: usize, const D3: usize>($($a: $t),*) {
                     super::$f::<T, $($g)* D1, D3>($($a),*)
                 }
@@ -268,6 +269,16 @@ impl TensorProductPlan {
         })
     }
 
+    /// Whether the backward runs row by row ([`Self::backward_row`]) rather than eight rows
+    /// lane-major: where every path is [`rows::wide_uvu`], whose row kernel takes `y` and the
+    /// sums for `x2`'s gradient sixteen components wide, without the transposes of `x1`,
+    /// the output gradient and `x1`'s gradient. Forward+backward, `bench tp`, 2 threads,
+    /// three alternated runs, ms, lanes -> rows: roofline-l5 32-36 -> 26-28, roofline-l7
+    /// 46-48 -> 38-40; f64, 32 rows in cache, 1 thread: 0.27 -> 0.19, 0.53 -> 0.29.
+    fn backward_by_rows(&self) -> bool {
+        self.paths.iter().all(rows::wide_uvu)
+    }
+
     /// Rows `first..` of the forward into `out`: groups of eight rows lane-major
     /// ([`Self::forward_lanes`]), or none ([`Self::forward_by_rows`]), the last `< 8`
     /// rows (or all of them) one by one. `avx2`: the transposes
@@ -386,7 +397,14 @@ impl TensorProductPlan {
             .zip(gw_chunks.par_iter_mut())
             .enumerate()
             .map_init(
-                || self.workspace(weight, true, batch),
+                // A backward by rows needs no lane buffers, as a forward by rows.
+                || {
+                    self.workspace(
+                        weight,
+                        true,
+                        if self.backward_by_rows() { 0 } else { batch },
+                    )
+                },
                 |ws, (chunk, ((g1, g2), gw_rows))| {
                     let a = (&coefs[..], x1, x2, weight, grad_out);
                     let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
@@ -414,7 +432,8 @@ impl TensorProductPlan {
 
     /// Rows `first..first + count` of the backward: per-row gradients into the chunk's
     /// rows of `[g1, g2, gw]` (each row written once, while in cache), groups of eight rows
-    /// lane-major ([`Self::backward_lanes`]), the last `< 8` rows one by one; returns the
+    /// lane-major ([`Self::backward_lanes`]) or none ([`Self::backward_by_rows`]), the last
+    /// `< 8` rows (or all of them) one by one; returns the
     /// chunk's partial shared-weight gradient (empty unless shared and wanted).
     #[inline(always)]
     #[allow(clippy::type_complexity)]
@@ -440,7 +459,11 @@ impl TensorProductPlan {
             0
         };
         let mut shared = vec![T::zero(); shared_len];
-        let groups = count / L;
+        let groups = if self.backward_by_rows() {
+            0
+        } else {
+            count / L
+        };
         if groups > 0 {
             let want = [g1.is_some(), g2.is_some(), want_gw];
             for g in 0..groups {
