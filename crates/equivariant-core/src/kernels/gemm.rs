@@ -30,6 +30,12 @@ pub(crate) fn axpy<T: Real, const FMA: bool>(y: &mut [T], a: T, x: &[T]) {
     }
 }
 
+/// `sum_n a[n] b[n]`, in order (a serial chain: for short vectors).
+#[inline(always)]
+pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+}
+
 /// `y[n] += a[n] b[n]`.
 #[inline(always)]
 pub(crate) fn mul_acc<T: Real, const FMA: bool>(y: &mut [T], a: &[T], b: &[T]) {

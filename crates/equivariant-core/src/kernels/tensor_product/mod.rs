@@ -120,6 +120,7 @@ trait KernelTables: Sized + 'static {
 
 mod lanes;
 pub(crate) mod rows;
+mod wide;
 
 use std::mem::MaybeUninit;
 
@@ -249,7 +250,7 @@ impl TensorProductPlan {
     ///   mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water 3.4-4.0 -> 2.6; with degree 2 or 3 in
     ///   `x1` the lanes stay faster (mace-large 31 against 41, nequip-benzene 70 against 111).
     /// - every path `uvu` with run-time sizes (degree 4 and up) and at most 16 output
-    ///   components ([`rows::wide_uvu`]): the row kernel takes `yT` sixteen components wide
+    ///   components ([`wide::wide_uvu`]): the row kernel takes `yT` sixteen components wide
     ///   and four channels at a time, without the transposes of `x1` and `out` (medians of
     ///   three alternated runs: roofline-l5 9.1 -> 6.7, roofline-l7 14.6 -> 12.9).
     /// - every path `uvw` with per-row weights of at least [`ROW_WEIGHTS_PER_PATH`] per path
@@ -263,20 +264,20 @@ impl TensorProductPlan {
         let streamed =
             !self.shared_weights && self.weight_numel >= ROW_WEIGHTS_PER_PATH * self.paths.len();
         self.paths.iter().all(|p| match p.kernel {
-            PathKernel::Uvu(dims) => (dims.index() != 0 && p.d1 <= 3) || rows::wide_uvu(p),
+            PathKernel::Uvu(dims) => (dims.index() != 0 && p.d1 <= 3) || wide::wide_uvu(p),
             PathKernel::Uvw(dims) => dims.index() != 0 && streamed,
             _ => false,
         })
     }
 
     /// Whether the backward runs row by row ([`Self::backward_row`]) rather than eight rows
-    /// lane-major: where every path is [`rows::wide_uvu`], whose row kernel takes `y` and the
+    /// lane-major: where every path is [`wide::wide_uvu`], whose row kernel takes `y` and the
     /// sums for `x2`'s gradient sixteen components wide, without the transposes of `x1`,
     /// the output gradient and `x1`'s gradient. Forward+backward, `bench tp`, 2 threads,
     /// three alternated runs, ms, lanes -> rows: roofline-l5 32-36 -> 26-28, roofline-l7
     /// 46-48 -> 38-40; f64, 32 rows in cache, 1 thread: 0.27 -> 0.19, 0.53 -> 0.29.
     fn backward_by_rows(&self) -> bool {
-        self.paths.iter().all(rows::wide_uvu)
+        self.paths.iter().all(wide::wide_uvu)
     }
 
     /// Rows `first..` of the forward into `out`: groups of eight rows lane-major

@@ -7,9 +7,10 @@
 //! chose ([`PathKernel`], from the tables of [`RowKernels`]: dimensions as constants for
 //! `l <= 3`); the other modes go pair by pair.
 
+use super::wide::{self, wide_uvu};
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
-use crate::kernels::gemm::{lane_sum, madd};
+use crate::kernels::gemm::{dot, madd};
 use crate::kernels::simd::Avx2Fma;
 use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, TensorProductPlan};
 
@@ -70,22 +71,6 @@ fn cast<T: Real>(c: &Contraction) -> Vec<T> {
     c.coef.iter().map(|&x| T::from_f64(x)).collect()
 }
 
-/// The forward list of a [`wide_uvu`] path dense, `[d2][d1][16]` (`C[j][i][k]`, `k` padded),
-/// or when `transposed` `[d2][d3][16]` (`C[j][k][i]`, `i` padded); empty for other paths.
-fn dense_wide<T: Real>(p: &PathPlan, transposed: bool) -> Vec<T> {
-    if !wide_uvu(p) {
-        return Vec::new();
-    }
-    let rows = if transposed { p.d3 } else { p.d1 };
-    let mut dense = vec![T::zero(); p.d2 * rows * 16];
-    for (idx, &c) in p.forward.idx.iter().zip(&p.forward.coef) {
-        let [i, j, k] = idx.map(|x| x as usize);
-        let (r, l) = if transposed { (k, i) } else { (i, k) };
-        dense[(j * rows + r) * 16 + l] += T::from_f64(c);
-    }
-    dense
-}
-
 /// `out[r] += c a[p] b[q]` over a sparse Clebsch-Gordan list.
 #[inline(always)]
 pub(crate) fn contract<T: Real>(c: &Contraction, coef: &[T], a: &[T], b: &[T], out: &mut [T]) {
@@ -100,8 +85,8 @@ impl TensorProductPlan {
             .iter()
             .map(|p| Coefficients {
                 forward: cast(&p.forward),
-                forward_wide: dense_wide(p, false),
-                backward_wide: dense_wide(p, true),
+                forward_wide: wide::dense(p, false),
+                backward_wide: wide::dense(p, true),
                 backward1: cast(&p.backward1),
                 backward2: cast(&p.backward2),
             })
@@ -139,7 +124,7 @@ impl TensorProductPlan {
                 if c.forward_wide.is_empty() {
                     contract_x2(p, &c.forward, x2v, &mut s.y);
                 } else {
-                    contract_x2_wide(&c.forward_wide, x2v, &mut s.y);
+                    wide::contract_x2(&c.forward_wide, x2v, &mut s.y);
                 }
                 // SAFETY: `kernel` is from the table of `isa`, whose entries run on this CPU
                 // (AVX2 instances only with a token).
@@ -204,7 +189,7 @@ impl TensorProductPlan {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
                         let x2v = &x2[start..end];
                         if wide {
-                            contract_x2_wide(&c.backward_wide, x2v, &mut s.y);
+                            wide::contract_x2(&c.backward_wide, x2v, &mut s.y);
                         } else {
                             contract_x2(p, &c.forward, x2v, &mut s.y);
                         }
@@ -215,19 +200,7 @@ impl TensorProductPlan {
                             continue;
                         };
                         if wide {
-                            // g2[v, j] += C[j] : dots, over the padded `[d1][16]` blocks, in
-                            // sixteen vector lanes.
-                            let n = 16 * p.d1;
-                            let (dense, dots) = (&c.forward_wide, &s.dots[..n]);
-                            for (g, cj) in g2[start..end].iter_mut().zip(dense.chunks_exact(n)) {
-                                let mut acc = [T::zero(); 16];
-                                for (c, d) in cj.chunks_exact(16).zip(dots.chunks_exact(16)) {
-                                    acc.iter_mut()
-                                        .zip(c.iter().zip(d))
-                                        .for_each(|(a, (&c, &d))| *a += c * d);
-                                }
-                                *g += sum16(&acc);
-                            }
+                            wide::contract_dots(&c.forward_wide, &s.dots, &mut g2[start..end]);
                         } else {
                             scatter_dots(p, &c.forward, &s.dots, &mut g2[start..end]);
                         }
@@ -294,26 +267,6 @@ pub(crate) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut 
     }
 }
 
-/// Whether a path runs [`uvu_forward_wide`] and [`uvu_backward_wide`]: `uvu` with run-time
-/// sizes (an irrep of degree 4 or more) and at most sixteen components in `x1` and the
-/// output (degree 7 or less).
-pub(crate) fn wide_uvu(p: &PathPlan) -> bool {
-    matches!(p.kernel, PathKernel::Uvu(dims) if dims.index() == 0) && p.d1 <= 16 && p.d3 <= 16
-}
-
-/// [`contract_x2`] of a [`wide_uvu`] path, dense and padded: `yT[i][k] = sum_j x2[v, j]
-/// C[j][i][k]` (`[d1][16]`) from `Coefficients::forward_wide`, or its transpose `y[k][i]`
-/// (`[d3][16]`) from `backward_wide`, the padding zero.
-#[inline(always)]
-fn contract_x2_wide<T: Real>(dense: &[T], x2v: &[T], yt: &mut [T]) {
-    let n = dense.len() / x2v.len();
-    let yt = &mut yt[..n];
-    yt.fill(T::zero());
-    for (&x, c) in x2v.iter().zip(dense.chunks_exact(n)) {
-        yt.iter_mut().zip(c).for_each(|(y, &c)| *y += x * c);
-    }
-}
-
 /// `D1` and `D3` as constants (`0` means the run-time `d1`, `d3`).
 #[inline(always)]
 pub(crate) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, usize) {
@@ -322,7 +275,7 @@ pub(crate) fn dims<const D1: usize, const D3: usize>(p: &PathPlan) -> (usize, us
 
 /// `uvu` for one `v`: `out[u, k] += W[u, v] sum_i x1[u, i] y[i, k]`, a `(1 x d1)(d1 x d3)`
 /// product per channel `u`, with `y` in registers when the sizes are constants; a
-/// [`wide_uvu`] path (whose `y` is `yT`) runs [`uvu_forward_wide`].
+/// [`wide_uvu`] path (whose `y` is `yT`) runs [`wide::forward`].
 #[inline(always)]
 fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
@@ -338,14 +291,9 @@ fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     let x1 = &x1[p.in1..p.in1 + m1 * d1];
     let out = &mut out[p.out..p.out + m1 * d3];
     if D1 == 0 && wide_uvu(p) {
-        // `y` is `yT` here (`contract_x2_wide`).
+        // `y` is `yT` here (`wide::contract_x2`).
         let ws = p.has_weight.then(|| &w[p.weight_offset + v..]);
-        let a = (&y[..16 * d1], x1, ws, m2, d1, d3);
-        if std::mem::size_of::<T>() == 4 {
-            uvu_forward_wide::<T, FMA, 4>(a, out);
-        } else {
-            uvu_forward_wide::<T, FMA, 2>(a, out);
-        }
+        wide::forward::<T, FMA>((y, x1, ws, m2, d1, d3), out);
         return;
     }
     let y = &y[..d1 * d3];
@@ -419,173 +367,9 @@ fn uvu_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     }
 }
 
-/// `acc[c] = sum_r xs[c cs + r rs] rows[r]` for `c < C`: `C` combinations of sixteen-wide
-/// rows at once, in `C` independent vector sums (each over `r` in order), the inner loop of
-/// the [`wide_uvu`] kernels. The sums are read by constant indices only, which keeps them
-/// in registers.
-#[inline(always)]
-fn sums16<T: Real, const FMA: bool, const C: usize>(
-    rows: &[[T; 16]],
-    xs: &[T],
-    (cs, rs): (usize, usize),
-) -> [[T; 16]; C] {
-    let mut acc = [[T::zero(); 16]; C];
-    for (r, row) in rows.iter().enumerate() {
-        let x: [T; C] = std::array::from_fn(|c| xs[c * cs + r * rs]);
-        for c in 0..C {
-            for l in 0..16 {
-                acc[c][l] = madd::<T, FMA>(acc[c][l], x[c], row[l]);
-            }
-        }
-    }
-    acc
-}
-
-/// The blocks `(first, width)` that cover `0..n`: of `C` items, then of one (the widths
-/// [`sums16`] takes as constants).
-#[inline(always)]
-fn blocks<const C: usize>(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    let blocked = n / C * C;
-    (0..blocked)
-        .step_by(C)
-        .map(|first| (first, C))
-        .chain((blocked..n).map(|first| (first, 1)))
-}
-
-/// [`uvu_forward`] of a [`wide_uvu`] path, from `yT` ([`contract_x2_wide`]): `C` channels
-/// at a time, `t_u = sum_i x1[u, i] yT[i]` ([`sums16`]), then `out[u] += W[u, v] t_u`.
-/// `ws`: the path's weights from `v` (`W[u, v]` at `u m2`), `None` for none.
-#[inline(always)]
-#[allow(clippy::type_complexity)]
-fn uvu_forward_wide<T: Real, const FMA: bool, const C: usize>(
-    (yt, x1, ws, m2, d1, d3): (&[T], &[T], Option<&[T]>, usize, usize, usize),
-    out: &mut [T],
-) {
-    let (yt, _) = yt.as_chunks::<16>();
-    for (first, width) in blocks::<C>(x1.len() / d1) {
-        let xs = &x1[first * d1..];
-        let out = &mut out[first * d3..];
-        if width == C {
-            let acc = sums16::<T, FMA, C>(yt, xs, (d1, 1));
-            add_scaled(&acc, ws.map(|ws| &ws[first * m2..]), m2, out, d3);
-        } else {
-            let acc = sums16::<T, FMA, 1>(yt, xs, (d1, 1));
-            add_scaled(&acc, ws.map(|ws| &ws[first * m2..]), m2, out, d3);
-        }
-    }
-}
-
-/// `out[c] += s_c acc[c][..d]` for each block row `c` (`out[c]` at `c d`), with `s_c =
-/// ws[c m2]`, or one for `None`.
-#[inline(always)]
-fn add_scaled<T: Real>(acc: &[[T; 16]], ws: Option<&[T]>, m2: usize, out: &mut [T], d: usize) {
-    for (c, acc) in acc.iter().enumerate() {
-        let s = ws.map_or(T::one(), |ws| ws[c * m2]);
-        let scaled: [T; 16] = std::array::from_fn(|l| s * acc[l]);
-        for (y, &a) in out[c * d..(c + 1) * d].iter_mut().zip(&scaled) {
-            *y += a;
-        }
-    }
-}
-
-/// `gw[c m2] += x1[c] . q[c][..d1]` for each block row `c` (`x1[c]` at `c d1`): a
-/// sixteen-wide product, lanes from `d1` on masked to zero, summed as a tree (not a serial
-/// chain of `d1` adds); where sixteen values past `x1[c]` run off `x1`, a plain dot.
-#[inline(always)]
-fn add_dots<T: Real>(q: &[[T; 16]], x1: &[T], d1: usize, gw: &mut [T], m2: usize) {
-    for (c, q) in q.iter().enumerate() {
-        let at = c * d1;
-        gw[c * m2] += match x1[at..].first_chunk::<16>() {
-            Some(x) => {
-                // A loop, not `array::from_fn`, whose closure is not inlined here.
-                let mut p = [T::zero(); 16];
-                for l in 0..16 {
-                    p[l] = if l < d1 { x[l] * q[l] } else { T::zero() };
-                }
-                sum16(&p)
-            }
-            None => dot(&x1[at..at + d1], &q[..d1]),
-        };
-    }
-}
-
-/// `sum_l v[l]` as a tree (the halves added as vectors, then [`lane_sum`]).
-#[inline(always)]
-fn sum16<T: Real>(v: &[T; 16]) -> T {
-    lane_sum(&std::array::from_fn(|l| v[l] + v[l + 8]))
-}
-
-/// [`uvu_backward`] of a [`wide_uvu`] path, from `y[k][i]` (`[d3][16]`,
-/// [`contract_x2_wide`]), `C` channels at a time ([`sums16`]):
-/// - `q_u = sum_k g[u, k] y[k]`, then `g1[u] += W[u, v] q_u` and `gW[u, v] += x1[u] . q_u`;
-/// - `dots[i] = sum_u x1[u, i] h_u` (`[d1][16]`), `h_u = W[u, v] g[u]` padded with zeros
-///   into the scratch `hs` (`[m1][16]`).
-///
-/// `ws`: the path's weights from `v` (`W[u, v]` at `u m2`), `None` for none; `gw` the
-/// weight gradient from the same place.
-#[inline(always)]
-#[allow(clippy::type_complexity)]
-fn uvu_backward_wide<T: Real, const FMA: bool, const C: usize>(
-    (y, x1, ws, m2, d1, d3): (&[T], &[T], Option<&[T]>, usize, usize, usize),
-    g: &[T],
-    (mut g1, mut gw, dots): (Option<&mut [T]>, Option<&mut [T]>, &mut [T]),
-    hs: &mut [T],
-) {
-    let (y, _) = y[..16 * d3].as_chunks::<16>();
-    let m1 = x1.len() / d1;
-    if g1.is_some() || gw.is_some() {
-        for (first, width) in blocks::<C>(m1) {
-            let (gs, xs) = (&g[first * d3..], &x1[first * d1..]);
-            let ws = ws.map(|ws| &ws[first * m2..]);
-            let (g1, gw) = (
-                g1.as_deref_mut().map(|g1| &mut g1[first * d1..]),
-                gw.as_deref_mut().map(|gw| &mut gw[first * m2..]),
-            );
-            // The same two updates for a block of `C` and of one (different types).
-            if width == C {
-                let q = sums16::<T, FMA, C>(y, gs, (d3, 1));
-                if let Some(gw) = gw {
-                    add_dots(&q, xs, d1, gw, m2);
-                }
-                if let Some(g1) = g1 {
-                    add_scaled(&q, ws, m2, g1, d1);
-                }
-            } else {
-                let q = sums16::<T, FMA, 1>(y, gs, (d3, 1));
-                if let Some(gw) = gw {
-                    add_dots(&q, xs, d1, gw, m2);
-                }
-                if let Some(g1) = g1 {
-                    add_scaled(&q, ws, m2, g1, d1);
-                }
-            }
-        }
-    }
-    let (hs, _) = hs[..16 * m1].as_chunks_mut::<16>();
-    for (u, (h, gu)) in hs.iter_mut().zip(g.chunks_exact(d3)).enumerate() {
-        let s = ws.map_or(T::one(), |ws| ws[u * m2]);
-        *h = [T::zero(); 16];
-        h[..d3].iter_mut().zip(gu).for_each(|(h, &g)| *h = s * g);
-    }
-    let (dots, _) = dots[..16 * d1].as_chunks_mut::<16>();
-    if d1 >= C {
-        // Blocks of `C` only, the last one overlapping the one before (its sums come out
-        // the same, and are written, not added): one chain per item, as in the others,
-        // would wait on the multiply-add latency.
-        for first in (0..d1).step_by(C).map(|first| first.min(d1 - C)) {
-            let acc = sums16::<T, FMA, C>(hs, &x1[first..], (1, d1));
-            dots[first..first + C].copy_from_slice(&acc);
-        }
-    } else {
-        for (first, dots) in dots.iter_mut().enumerate() {
-            *dots = sums16::<T, FMA, 1>(hs, &x1[first..], (1, d1))[0];
-        }
-    }
-}
-
 /// The backward of [`uvu_forward`]: with `h = W[u, v] g[u]`, `g1[u, i] += sum_k y[i, k] h[k]`,
 /// `gW[u, v] += g[u] . (x1[u] y)`, and `dots[i, k] = sum_u x1[u, i] h[k]` for the caller's
-/// `g2`; a [`wide_uvu`] path (whose `y` is `[d3][16]`) runs [`uvu_backward_wide`].
+/// `g2`; a [`wide_uvu`] path (whose `y` is `[d3][16]`) runs [`wide::backward`].
 #[inline(always)]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn uvu_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
@@ -608,12 +392,7 @@ fn uvu_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
         let ws = p.has_weight.then(|| &w[at..]);
         let gw = gw.filter(|_| p.has_weight).map(|gw| &mut gw[at..]);
         let g1 = g1.map(|g1| &mut g1[p.in1..p.in1 + m1 * d1]);
-        let a = (y, x1, ws, m2, d1, d3);
-        if std::mem::size_of::<T>() == 4 {
-            uvu_backward_wide::<T, FMA, 4>(a, g, (g1, gw, dots), t);
-        } else {
-            uvu_backward_wide::<T, FMA, 2>(a, g, (g1, gw, dots), t);
-        }
+        wide::backward::<T, FMA>((y, x1, ws, m2, d1, d3), g, (g1, gw, dots), t);
         return;
     }
     let y = &y[..d1 * d3];
@@ -766,11 +545,6 @@ fn uvw_out_block<
 #[inline(always)]
 pub(crate) fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
-}
-
-#[inline(always)]
-pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
 
 /// The backward of [`uvw_forward`] for one `v`, with the output gradient transposed
