@@ -310,12 +310,21 @@ fn contract_x2<T: Real, const FMA: bool>(
 ) {
     let y = &mut y[..p.d1 * p.d3];
     y.fill([T::zero(); L]);
+    // Each entry's terms are one run of the sorted list, summed in registers and stored
+    // once (as `rows::contract_x2`).
+    let mut run = (usize::MAX, [T::zero(); L]);
     for (idx, &c) in p.forward.idx.iter().zip(coef) {
-        madd_scalar::<T, FMA>(
-            &mut y[idx[2] as usize * p.d1 + idx[0] as usize],
-            c,
-            &x2v[idx[1] as usize],
-        );
+        let at = idx[2] as usize * p.d1 + idx[0] as usize;
+        if at != run.0 {
+            if let Some(y) = y.get_mut(run.0) {
+                *y = run.1;
+            }
+            run = (at, [T::zero(); L]);
+        }
+        madd_scalar::<T, FMA>(&mut run.1, c, &x2v[idx[1] as usize]);
+    }
+    if let Some(y) = y.get_mut(run.0) {
+        *y = run.1;
     }
 }
 

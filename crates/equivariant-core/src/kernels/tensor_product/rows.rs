@@ -262,8 +262,22 @@ impl<T: Real> Scratch<T> {
 pub(crate) fn contract_x2<T: Real>(p: &PathPlan, coef: &[T], x2v: &[T], y: &mut [T]) {
     let y = &mut y[..p.d1 * p.d3];
     y.fill(T::zero());
+    // The list is sorted by `(k, i, j)`, so each entry's terms are one run: summed in a
+    // register and stored once (the same sum, in the same order, as adding each term into
+    // `y`, where every term would wait on the store of the one before).
+    let mut run = (usize::MAX, T::zero());
     for (idx, &c) in p.forward.idx.iter().zip(coef) {
-        y[idx[2] as usize * p.d1 + idx[0] as usize] += c * x2v[idx[1] as usize];
+        let at = idx[2] as usize * p.d1 + idx[0] as usize;
+        if at != run.0 {
+            if let Some(y) = y.get_mut(run.0) {
+                *y = run.1;
+            }
+            run = (at, T::zero());
+        }
+        run.1 += c * x2v[idx[1] as usize];
+    }
+    if let Some(y) = y.get_mut(run.0) {
+        *y = run.1;
     }
 }
 
