@@ -148,7 +148,6 @@ pub(crate) fn as_f64<T: 'static>(s: &[T]) -> Option<&[f64]> {
 }
 
 /// [`as_f64`] for a mutable slice.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_f64_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f64]> {
     same_type_mut(s)

@@ -10,6 +10,7 @@
 
 use crate::Real;
 use crate::kernels::gemm::{dot, lane_sum, madd};
+use crate::kernels::simd::{as_f32_mut, as_f64_mut};
 use crate::o3::tensor_product::{PathKernel, PathPlan};
 
 /// Whether a path runs these kernels: `uvu` with run-time sizes (an irrep of degree 4 or
@@ -203,10 +204,26 @@ fn backward_blocks<T: Real, const FMA: bool, const C: usize>(
         }
     }
     let (hs, _) = hs[..16 * m1].as_chunks_mut::<16>();
-    for (u, (h, gu)) in hs.iter_mut().zip(g.chunks_exact(d3)).enumerate() {
+    for (u, h) in hs.iter_mut().enumerate() {
         let s = ws.map_or(T::one(), |ws| ws[u * m2]);
-        *h = [T::zero(); 16];
-        h[..d3].iter_mut().zip(gu).for_each(|(h, &g)| *h = s * g);
+        // Sixteen values from `g[u]` on (the next channels' past `d3`, then masked), or,
+        // where they run off `g`, `g[u]`'s own.
+        *h = match g[u * d3..].first_chunk::<16>() {
+            Some(gu) => {
+                let mut h = [T::zero(); 16];
+                for l in 0..16 {
+                    h[l] = s * gu[l];
+                }
+                zero_from(h, d3)
+            }
+            None => {
+                let mut h = [T::zero(); 16];
+                for (h, &g) in h.iter_mut().zip(&g[u * d3..(u + 1) * d3]) {
+                    *h = s * g;
+                }
+                h
+            }
+        };
     }
     let (dots, _) = dots[..16 * d1].as_chunks_mut::<16>();
     if d1 >= C {
@@ -286,13 +303,34 @@ fn add_dots<T: Real, const C: usize>(
                 // A loop, not `array::from_fn`, whose closure is not inlined here.
                 let mut p = [T::zero(); 16];
                 for l in 0..16 {
-                    p[l] = if l < d1 { x[l] * q[l] } else { T::zero() };
+                    p[l] = x[l] * q[l];
                 }
-                sum16(&p)
+                sum16(&zero_from(p, d1))
             }
             None => dot(&x1[at..at + d1], &q[..d1]),
         };
     }
+}
+
+/// `v` with its lanes from `d` on set to `+0`, whatever they held (in `f32` and `f64` by
+/// masking the bits, which compiles to vector ands where a select per lane compiles to a
+/// branch per lane).
+#[inline(always)]
+fn zero_from<T: Real>(mut v: [T; 16], d: usize) -> [T; 16] {
+    if let Some(f) = as_f32_mut(&mut v[..]) {
+        for (l, x) in f.iter_mut().enumerate() {
+            let keep = if l < d { u32::MAX } else { 0 };
+            *x = f32::from_bits(x.to_bits() & keep);
+        }
+    } else if let Some(f) = as_f64_mut(&mut v[..]) {
+        for (l, x) in f.iter_mut().enumerate() {
+            let keep = if l < d { u64::MAX } else { 0 };
+            *x = f64::from_bits(x.to_bits() & keep);
+        }
+    } else {
+        v[d..].fill(T::zero());
+    }
+    v
 }
 
 /// `sum_l v[l]` as a tree (the halves added as vectors, then [`lane_sum`]).
