@@ -1075,3 +1075,60 @@ fn wide_uvu_rows_agree_with_diagonal_uvw_lanes() {
     check::<f64>(plans, inputs, &diagonal, 1e-12);
     check::<f32>(plans, inputs, &diagonal, 1e-4);
 }
+
+/// The wide uvu rows read sixteen lanes from each channel of `x1` and of the output
+/// gradient, past the channel's own values into the next channel's; those lanes are masked
+/// out, so an infinite value in one channel leaves the other channels' gradients as they
+/// were (no `inf * 0 = NaN` leaking across), in f32 and f64.
+#[test]
+fn wide_uvu_rows_keep_a_channel_infinity_to_itself() {
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let ins = vec![Instruction::new(0, 0, 0, ConnectionMode::Uvu, true)];
+    let options = TensorProductOptions {
+        shared_weights: false,
+        ..Default::default()
+    };
+    let tp = TensorProductPlan::new(&i("9x5e"), &i("1x3e"), &i("9x5e"), ins, options).unwrap();
+    let (d1, d2) = (tp.irreps_in1().dim(), tp.irreps_in2().dim());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let (x1, x2) = (randn(&mut rng, d1), randn(&mut rng, d2));
+    let (w, g) = (randn(&mut rng, tp.weight_numel()), randn(&mut rng, d1));
+    fn grads<T: equivariant_core::Real>(
+        tp: &TensorProductPlan,
+        [x1, x2, w, g]: [&[f64]; 4],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
+        let (mut g1, mut gw) = (vec![T::zero(); x1.len()], vec![T::zero(); w.len()]);
+        let gradients = TensorProductGradients {
+            x1: Some(&mut g1),
+            x2: None,
+            weight: Some(&mut gw),
+        };
+        tp.backward(&cast(x1), &cast(x2), &cast(w), &cast(g), gradients)
+            .unwrap();
+        let f = |v: Vec<T>| v.into_iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
+        (f(g1), f(gw))
+    }
+    fn check<T: equivariant_core::Real>(tp: &TensorProductPlan, a: [&[f64]; 4]) {
+        let [x1, x2, w, g] = a;
+        let (g1, gw) = grads::<T>(tp, a);
+        // Channel 1 of x1 (its weight gradient's term) and channel 2 of the output
+        // gradient infinite: every other channel's gradients stay what they were.
+        let mut x1_inf = x1.to_vec();
+        x1_inf[11..22].fill(f64::INFINITY);
+        let mut g_inf = g.to_vec();
+        g_inf[22..33].fill(f64::INFINITY);
+        let (g1_inf, gw_inf) = grads::<T>(tp, [&x1_inf, x2, w, &g_inf]);
+        for u in [0, 3, 8] {
+            assert_eq!(gw_inf[u], gw[u], "weight gradient of channel {u}");
+            assert_eq!(
+                g1_inf[u * 11..(u + 1) * 11],
+                g1[u * 11..(u + 1) * 11],
+                "x1 channel {u}"
+            );
+            assert!(gw[u].is_finite());
+        }
+    }
+    check::<f64>(&tp, [&x1, &x2, &w, &g]);
+    check::<f32>(&tp, [&x1, &x2, &w, &g]);
+}
