@@ -6,7 +6,8 @@
 //! Inside, by what they compute:
 //!
 //! - `tensor_product`: the forward and backward over batches of rows, eight rows at a time
-//!   lane-major (`lanes`) and single rows (`rows`), parallel over fixed chunks of rows;
+//!   lane-major (`lanes`) and single rows (`rows`; `wide` for `uvu` of degree 4 to 7),
+//!   parallel over fixed chunks of rows;
 //! - `convolution`: gather, tensor product and scatter fused over a graph's edges, with
 //!   per-edge weights (`per_edge`) or with weights from a linear layer, factorized
 //!   (`linear`);

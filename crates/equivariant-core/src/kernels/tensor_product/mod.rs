@@ -10,7 +10,9 @@
 //! indices permuted), and `gW = t . g[o]`.
 //!
 //! Each chunk of [`CHUNK`] rows runs in groups of eight rows, lane-major ([`lanes`]), and
-//! its last `< 8` rows one by one ([`rows`]).
+//! its last `< 8` rows one by one ([`rows`]); plans whose row kernels are faster run every
+//! row by them (`forward_by_rows`, `backward_by_rows`), among them `uvu` products of degree
+//! 4 to 7, whose row kernels are sixteen components wide ([`wide`]).
 
 /// `[f::<G.., 0, 0>, f::<G.., 1, 1>, f::<G.., 1, 3>, .., f::<G.., 7, 7>]`: the instances of a
 /// contracted kernel `f` (leading generic arguments `G..`) in the order of

@@ -5,7 +5,8 @@
 //! A `uvu` or `uvw` path contracts its list with one `x2` block first (`y`, [`contract_x2`])
 //! and then runs small dense products with every `x1` channel, by the instance its plan
 //! chose ([`PathKernel`], from the tables of [`RowKernels`]: dimensions as constants for
-//! `l <= 3`); the other modes go pair by pair.
+//! `l <= 3`; `uvu` of degree 4 to 7 by the kernels of [`wide`]); the other modes go pair by
+//! pair.
 
 use super::wide::{self, wide_uvu};
 use super::{ContractedKernels, KernelTables};

@@ -248,7 +248,7 @@ fn backward_blocks<T: Real, const FMA: bool, const C: usize>(
 /// row `c` stored sixteen lanes wide at `c d`, in order, so that each row's lanes past `d`
 /// are overwritten by the next row's; then one contiguous add, where an add per row of `d`
 /// values runs a short loop and its remainder for every channel (roofline-l5's forward,
-/// 32 rows in cache, one thread: 28.5 -> 32.4 GFLOP/s; in `f64`, with two rows per block,
+/// 32 rows in cache, one thread: 28.4 -> 32.4 GFLOP/s; in `f64`, with two rows per block,
 /// packing measured 5% slower). AVX2 masked stores, which write no further than `d`
 /// either, run as microcode on AMD's CPUs: with them that forward took 1.7 times as long.
 #[inline(always)]
