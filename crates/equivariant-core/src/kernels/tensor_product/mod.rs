@@ -244,15 +244,15 @@ impl TensorProductPlan {
     }
 
     /// Whether the forward runs row by row ([`Self::forward_row`]) rather than eight rows
-    /// lane-major. Two kinds of plans do, measured on the standard configurations (`bench
+    /// lane-major. Three kinds of plans do, measured on the standard configurations (`bench
     /// tp`, 2 threads, forward, ms, lanes -> rows):
     /// - every path `uvu` of irreps of degree 0 or 1 in `x1` (sizes the row kernel has as
     ///   constants): its channels then fill the vector lanes, and the transposes of eight
     ///   rows into lanes cost more than they save. nequip-aspirin 6.3-6.5 -> 4.8-5.0,
     ///   mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water 3.4-4.0 -> 2.6; with degree 2 or 3 in
     ///   `x1` the lanes stay faster (mace-large 31 against 41, nequip-benzene 70 against 111).
-    /// - every path `uvu` with run-time sizes (degree 4 and up) and at most 16 output
-    ///   components ([`wide::wide_uvu`]): the row kernel takes `yT` sixteen components wide
+    /// - every path `uvu` with run-time sizes (degree 4 and up) and at most 16 components
+    ///   in `x1` and the output ([`wide::wide_uvu`]): the row kernel takes `yT` sixteen components wide
     ///   and four channels at a time, without the transposes of `x1` and `out` (medians of
     ///   three alternated runs: roofline-l5 9.1 -> 6.7, roofline-l7 14.6 -> 12.9).
     /// - every path `uvw` with per-row weights of at least [`ROW_WEIGHTS_PER_PATH`] per path

@@ -11,7 +11,7 @@
 use super::wide::{self, wide_uvu};
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
-use crate::kernels::gemm::{dot, madd};
+use crate::kernels::gemm::{axpy, dot, madd};
 use crate::kernels::simd::Avx2Fma;
 use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, TensorProductPlan};
 
@@ -429,7 +429,7 @@ fn uvu_backward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
         if let Some(g1) = g1.as_deref_mut() {
             let g1u = &mut g1[u * d1..(u + 1) * d1];
             for (k, &g) in gu.iter().enumerate() {
-                axpy(g1u, s * g, &y[k * d1..(k + 1) * d1]);
+                axpy::<T, false>(g1u, s * g, &y[k * d1..(k + 1) * d1]);
             }
         }
         for i in 0..d1 {
@@ -556,12 +556,6 @@ fn uvw_out_block<
     n
 }
 
-/// `y += a x`.
-#[inline(always)]
-pub(crate) fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
-    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
-}
-
 /// The backward of [`uvw_forward`] for one `v`, with the output gradient transposed
 /// (`gT[k][w]`): `h_u[k] = W[u, v, :] . gT[k]`, `g1[u, i] += sum_k y[i, k] h_u[k]`,
 /// `gW[u, v, :] += t_u[k] gT[k]`, and `dots[i, k] = sum_u x1[u, i] h_u[k]` for the caller's
@@ -609,13 +603,13 @@ fn uvw_backward<T: Real, const D1: usize, const D3: usize>(
             }
             let gw_row = &mut gw[at..at + mo];
             for (&tk, gtk) in t.iter().zip(gt.chunks_exact(mo)) {
-                axpy(gw_row, tk, gtk);
+                axpy::<T, false>(gw_row, tk, gtk);
             }
         }
         if let Some(g1) = g1.as_deref_mut() {
             let g1u = &mut g1[u * d1..(u + 1) * d1];
             for (k, &hk) in h.iter().enumerate() {
-                axpy(g1u, hk, &y[k * d1..(k + 1) * d1]);
+                axpy::<T, false>(g1u, hk, &y[k * d1..(k + 1) * d1]);
             }
         }
         for (i, &x) in xu.iter().enumerate() {
