@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use equivariant::util::{InstructionSet, limit_instruction_set};
 
 mod bench;
 mod bench_signals;
@@ -32,6 +33,21 @@ mod training_plots;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most capable instruction set the kernels may use (they use no more than the CPU
+    /// has): to compare the paths, or to keep a machine off AVX-512.
+    #[arg(long, global = true, value_enum)]
+    isa: Option<Isa>,
+}
+
+/// The kernels' instruction sets, as `--isa` names them.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Isa {
+    /// The portable kernels (SSE2 on x86-64, NEON on aarch64).
+    Portable,
+    /// AVX2 with fused multiply-add.
+    Avx2,
+    /// AVX-512 (F, VL, BW, DQ) where a kernel has an instance for it, else AVX2.
+    Avx512,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +74,13 @@ enum Command {
 fn main() -> ExitCode {
     timing::keep_freed_memory();
     let cli = Cli::parse();
+    if let Some(isa) = cli.isa {
+        limit_instruction_set(match isa {
+            Isa::Portable => InstructionSet::Portable,
+            Isa::Avx2 => InstructionSet::Avx2Fma,
+            Isa::Avx512 => InstructionSet::Avx512,
+        });
+    }
     let result = match cli.command {
         Command::Guide(args) => guide::guide(&args),
         Command::Bench(command) => bench::run(&command),

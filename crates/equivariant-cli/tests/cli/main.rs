@@ -1,7 +1,7 @@
 //! The binary end to end: `equivariant guide` tells the guide's story with a passing
 //! equivariance check and writes both pictures (into `guide-out/` by default), says so on
 //! a graph without edges, and refuses or skips what would not fit in its memory budget;
-//! `bench conv --json` prints one JSON line; `train` and `evaluate` run a small potential,
+//! `bench conv --json` prints one JSON line; `--isa` takes the instruction sets; `train` and `evaluate` run a small potential,
 //! and Ctrl-C then `--resume` give the uninterrupted run.
 
 use std::path::{Path, PathBuf};
@@ -174,6 +174,26 @@ fn bench_conv_prints_one_json_line() {
     for key in ["\"nodes\": 50", "\"edges\"", "\"fwd_ms\"", "\"fwd_bwd_ms\""] {
         assert!(line.contains(key), "{key} missing in {line}");
     }
+}
+
+/// `--isa` takes each instruction set (one the CPU lacks runs what it has), and names the
+/// choices when given an unknown one.
+#[test]
+fn isa_takes_each_instruction_set_and_refuses_others() {
+    for isa in ["portable", "avx2", "avx512"] {
+        let out = run(&[
+            "bench", "tp", "--isa", isa, "--config", "guide", "--batch", "16", "--reps", "1",
+            "--warmup", "0", "--json",
+        ]);
+        assert!(out.contains("\"ours_fwd_ms\""), "{isa}: {out}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_equivariant"))
+        .args(["bench", "tp", "--isa", "avx1024"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("avx1024") && err.contains("avx512"), "{err}");
 }
 
 #[test]

@@ -13,9 +13,9 @@
 //!   (`linear`);
 //! - `gemm`: the small register-blocked dense products and vector helpers they share
 //!   ([`matmul`] runs one);
-//! - `simd`: instruction-set detection: an AVX2 path runs only with the token that proves
-//!   the CPU has it; [`InstructionSet`] names the paths and [`with_instruction_set`] caps
-//!   them for a closure;
+//! - `simd`: instruction-set detection: an AVX2 or AVX-512 path runs only with the token
+//!   that proves the CPU has it; [`InstructionSet`] names the paths, [`with_instruction_set`]
+//!   caps them for a closure and [`limit_instruction_set`] for the process;
 //! - `vec8`: eight lanes in registers, for kernels written once over portable arrays and
 //!   AVX2 `f32` registers;
 //! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task);
@@ -57,16 +57,16 @@ use crate::o3::tensor_product::{
 };
 use crate::{Real, Result};
 use buffers::{as_uninit, assume_init_vec, uninit_vec};
-use simd::Avx2Fma;
+use simd::Simd;
 
 pub use gemm::matmul;
 pub use pool::on_pool;
-pub use simd::{InstructionSet, with_instruction_set};
+pub use simd::{InstructionSet, limit_instruction_set, with_instruction_set};
 
-/// [`TensorProductPlan::forward`] into a possibly uninitialized output, with the AVX2
-/// instantiation for a token, else the portable one.
+/// [`TensorProductPlan::forward`] into a possibly uninitialized output, with the kernels'
+/// instances of the token's instruction set.
 type Forward<T> =
-    fn(&TensorProductPlan, &[T], &[T], &[T], &mut [MaybeUninit<T>], Option<Avx2Fma>) -> Result<()>;
+    fn(&TensorProductPlan, &[T], &[T], &[T], &mut [MaybeUninit<T>], Simd) -> Result<()>;
 
 /// [`TensorProductPlan::backward`] into possibly uninitialized `[x1, x2, weight]` gradients.
 type Backward<T> = fn(
@@ -76,7 +76,7 @@ type Backward<T> = fn(
     &[T],
     &[T],
     [Option<&mut [MaybeUninit<T>]>; 3],
-    Option<Avx2Fma>,
+    Simd,
 ) -> Result<()>;
 
 /// [`TensorProductPlan::conv_forward`].
@@ -180,7 +180,7 @@ impl TensorProductPlan {
     pub fn forward<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T], out: &mut [T]) -> Result<()> {
         // SAFETY: the kernels store only initialized values (they write every row of `out`).
         let out = unsafe { as_uninit(out) };
-        (kernels::<T>().forward)(self, x1, x2, weight, out, Avx2Fma::detect())
+        (kernels::<T>().forward)(self, x1, x2, weight, out, Simd::detect())
     }
 
     /// [`forward`](TensorProductPlan::forward) into a new buffer, `[batch, irreps_out.dim]`
@@ -197,7 +197,7 @@ impl TensorProductPlan {
     pub fn forward_vec<T: Real>(&self, x1: &[T], x2: &[T], weight: &[T]) -> Result<Vec<T>> {
         let len = self.implied_batch(x1, x2) * self.irreps_out.dim();
         let mut out = uninit_vec(len);
-        (kernels::<T>().forward)(self, x1, x2, weight, &mut out, Avx2Fma::detect())?;
+        (kernels::<T>().forward)(self, x1, x2, weight, &mut out, Simd::detect())?;
         // SAFETY: `forward_uninit` succeeded, so it wrote every row of `out`.
         Ok(unsafe { assume_init_vec(out) })
     }
@@ -241,7 +241,7 @@ impl TensorProductPlan {
         } = grads;
         // SAFETY: the kernels store only initialized values through these views.
         let grads = [g1, g2, gw].map(|g| g.map(|g| unsafe { as_uninit(g) }));
-        (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Avx2Fma::detect())
+        (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Simd::detect())
     }
 
     /// [`backward`](TensorProductPlan::backward) into new buffers, `[x1, x2, weight]` with the
@@ -273,7 +273,7 @@ impl TensorProductPlan {
         let mut buffers = [0, 1, 2].map(|i| mask[i].then(|| uninit_vec::<T>(lens[i])));
         let [b1, b2, bw] = &mut buffers;
         let grads = [b1.as_deref_mut(), b2.as_deref_mut(), bw.as_deref_mut()];
-        (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Avx2Fma::detect())?;
+        (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Simd::detect())?;
         // SAFETY: `backward_uninit` succeeded, so it wrote every element of each buffer.
         Ok(buffers.map(|b| b.map(|b| unsafe { assume_init_vec(b) })))
     }

@@ -1,54 +1,100 @@
-//! Instruction-set detection, and the proof of it the AVX2 paths take.
+//! Instruction-set detection, and the proof of it the AVX2 and AVX-512 paths take.
 //!
-//! Each kernel is compiled twice: once portable (SSE2 on x86-64), once inside a
-//! `#[target_feature(enable = "avx2,fma")]` function. Running the second on a CPU without
-//! those features is undefined behaviour, so it takes an [`Avx2Fma`] token, which only
-//! [`Avx2Fma::detect`] makes, and only on a CPU that has them: no caller can enter an AVX2
-//! path without having checked the CPU first.
+//! Each kernel is written once, generic over the float type, and compiled several times:
+//! portable (SSE2 on x86-64), inside a `#[target_feature(enable = "avx2,fma")]` function,
+//! and for the kernels where it measured faster, inside one that also enables AVX-512
+//! (`"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"`: the compiler's vectors may then be 512
+//! bits wide; the hand-written AVX2 parts stay as they are, and so does the arithmetic:
+//! the same operations in the same order, so the results are those of the AVX2 instance). Running an instance on a CPU without its features
+//! is undefined behaviour, so it takes a token, an [`Avx2Fma`] or an [`Avx512`], which only
+//! their `detect` makes, and only on a CPU that has them: no caller can enter such a path
+//! without having checked the CPU first. [`Simd`] is whichever of them a call runs on.
 //!
 //! The entry points detect once per call, on the calling thread, and hand the token to
-//! their workers; [`with_instruction_set`] caps what they detect for the calls a closure
+//! their workers. [`with_instruction_set`] caps what they detect for the calls a closure
 //! makes on this thread (to run the portable kernels on a machine with AVX2, e.g. to compare
-//! the two).
+//! the two), [`limit_instruction_set`] for every thread of the process from then on (a
+//! benchmark's `--isa`).
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The instruction sets the kernels have paths for, from the least to the most capable.
 ///
 /// ```
 /// use equivariant_core::kernels::InstructionSet;
 /// assert!(InstructionSet::Portable < InstructionSet::Avx2Fma);
+/// assert!(InstructionSet::Avx2Fma < InstructionSet::Avx512);
 /// assert!(InstructionSet::current() <= InstructionSet::detected());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InstructionSet {
-    /// The baseline of the target (SSE2 on x86-64): runs everywhere.
+    /// The baseline of the target (SSE2 on x86-64; NEON on aarch64): runs everywhere.
     Portable,
     /// AVX2 with fused multiply-add (x86-64 CPUs since 2013).
     Avx2Fma,
+    /// AVX-512 F, VL, BW and DQ, with AVX2 and FMA (x86-64-v4: Intel since Skylake-SP, AMD
+    /// since Zen 4).
+    Avx512,
 }
 
 impl InstructionSet {
     /// The most capable instruction set this CPU runs.
     pub fn detected() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            return InstructionSet::Avx2Fma;
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                let avx512 = has!("avx512f") && has!("avx512vl");
+                return if avx512 && has!("avx512bw") && has!("avx512dq") {
+                    InstructionSet::Avx512
+                } else {
+                    InstructionSet::Avx2Fma
+                };
+            }
         }
         InstructionSet::Portable
     }
 
     /// The instruction set kernels called now on this thread run on: the detected one,
-    /// capped by an enclosing [`with_instruction_set`].
+    /// capped by [`limit_instruction_set`] and an enclosing [`with_instruction_set`].
     pub fn current() -> Self {
-        Self::detected().min(LIMIT.with(Cell::get))
+        let process = Self::from_index(PROCESS_LIMIT.load(Ordering::Relaxed));
+        Self::detected().min(process).min(LIMIT.with(Cell::get))
+    }
+
+    /// The instruction set of an index in the declaration order (the last for any larger).
+    fn from_index(i: u8) -> Self {
+        match i {
+            0 => InstructionSet::Portable,
+            1 => InstructionSet::Avx2Fma,
+            _ => InstructionSet::Avx512,
+        }
     }
 }
 
 thread_local! {
     /// This thread's cap on the instruction set ([`with_instruction_set`]).
-    static LIMIT: Cell<InstructionSet> = const { Cell::new(InstructionSet::Avx2Fma) };
+    static LIMIT: Cell<InstructionSet> = const { Cell::new(InstructionSet::Avx512) };
+}
+
+/// The process's cap on the instruction set ([`limit_instruction_set`]), as an index.
+static PROCESS_LIMIT: AtomicU8 = AtomicU8::new(InstructionSet::Avx512 as u8);
+
+/// Limits the kernels of every thread, from now on, to `limit` (they still use no more
+/// than the CPU has). For comparing the paths in a whole program, whose work runs on
+/// threads [`with_instruction_set`] does not reach (a benchmark's `--isa`); results agree
+/// to rounding, as there.
+///
+/// ```
+/// use equivariant_core::kernels::{InstructionSet, limit_instruction_set};
+/// limit_instruction_set(InstructionSet::Portable);
+/// assert_eq!(InstructionSet::current(), InstructionSet::Portable);
+/// limit_instruction_set(InstructionSet::Avx512);
+/// assert_eq!(InstructionSet::current(), InstructionSet::detected());
+/// ```
+pub fn limit_instruction_set(limit: InstructionSet) {
+    PROCESS_LIMIT.store(limit as u8, Ordering::Relaxed);
 }
 
 /// Runs `f` with the kernels it calls on this thread limited to `limit` (they still use
@@ -77,15 +123,62 @@ pub fn with_instruction_set<R>(limit: InstructionSet, f: impl FnOnce() -> R) -> 
 }
 
 /// Proof that this CPU runs AVX2 with fused multiply-add (x86-64 CPUs since 2013). The field
-/// is private: the only way to get one is [`Avx2Fma::detect`].
+/// is private: the only ways to get one are [`Avx2Fma::detect`], [`Simd::detect`] and
+/// [`Avx512::avx2`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Avx2Fma(());
 
 impl Avx2Fma {
-    /// The token, where [`InstructionSet::current`] is AVX2 (the CPU has AVX2 and FMA and
-    /// this thread's limit allows them); `None` elsewhere (and on other targets).
+    /// The token, where [`InstructionSet::current`] is AVX2 or more (the CPU has AVX2 and
+    /// FMA and the limits allow them); `None` elsewhere (and on other targets).
     pub(crate) fn detect() -> Option<Self> {
-        (InstructionSet::current() == InstructionSet::Avx2Fma).then_some(Avx2Fma(()))
+        (InstructionSet::current() >= InstructionSet::Avx2Fma).then_some(Avx2Fma(()))
+    }
+}
+
+/// Proof that this CPU runs AVX-512 F, VL, BW and DQ, AVX2 and FMA.
+/// The field is private: the only way to get one is [`Simd::detect`], where
+/// [`InstructionSet::current`] is AVX-512.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// The AVX2 token the same CPU proves (AVX-512 comes with AVX2 and FMA here).
+    pub(crate) fn avx2(self) -> Avx2Fma {
+        Avx2Fma(())
+    }
+}
+
+/// The instruction set a kernel call runs on, with the token that proves it: what the
+/// entry points detect and hand to their workers, for kernels with an AVX-512 instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    /// The portable instances.
+    Portable,
+    /// The AVX2 and FMA instances.
+    Avx2(Avx2Fma),
+    /// The AVX-512 instances.
+    Avx512(Avx512),
+}
+
+impl Simd {
+    /// What [`InstructionSet::current`] allows on this thread.
+    pub(crate) fn detect() -> Self {
+        match InstructionSet::current() {
+            InstructionSet::Portable => Simd::Portable,
+            InstructionSet::Avx2Fma => Simd::Avx2(Avx2Fma(())),
+            InstructionSet::Avx512 => Simd::Avx512(Avx512(())),
+        }
+    }
+
+    /// The AVX2 token, where this runs AVX2 or more (for the hand-written AVX2 parts).
+    #[inline(always)]
+    pub(crate) fn avx2(self) -> Option<Avx2Fma> {
+        match self {
+            Simd::Portable => None,
+            Simd::Avx2(t) => Some(t),
+            Simd::Avx512(t) => Some(t.avx2()),
+        }
     }
 }
 

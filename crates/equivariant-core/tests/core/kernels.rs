@@ -1,5 +1,6 @@
-//! `kernels`: the two instruction sets agree (portable, and AVX2 with FMA where the CPU has
-//! it, chosen with `with_instruction_set`), and the blocked product equals the triple loop.
+//! `kernels`: the instruction sets agree (portable, AVX2 with FMA and AVX-512 where the CPU
+//! has them, chosen with `with_instruction_set`), and the blocked product equals the triple
+//! loop.
 
 use equivariant_core::Real;
 use equivariant_core::graph::EdgeIndex;
@@ -31,7 +32,7 @@ fn the_limit_is_scoped_and_restored() {
     let detected = InstructionSet::detected();
     assert_eq!(InstructionSet::current(), detected);
     let inner = with_instruction_set(InstructionSet::Portable, || {
-        let nested = with_instruction_set(InstructionSet::Avx2Fma, InstructionSet::current);
+        let nested = with_instruction_set(InstructionSet::Avx512, InstructionSet::current);
         (InstructionSet::current(), nested)
     });
     assert_eq!(inner, (InstructionSet::Portable, detected));
@@ -64,7 +65,11 @@ fn naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
 #[test]
 fn matmul_matches_the_triple_loop_for_every_block_shape() {
     let int = |s: usize| ((s * 7919) % 23) as f64 - 11.0;
-    for isa in [InstructionSet::Portable, InstructionSet::Avx2Fma] {
+    for isa in [
+        InstructionSet::Portable,
+        InstructionSet::Avx2Fma,
+        InstructionSet::Avx512,
+    ] {
         for (m, n, k) in [
             (1, 1, 1),
             (3, 5, 7),
@@ -101,11 +106,20 @@ fn matmul_matches_the_triple_loop_for_every_block_shape() {
     assert!(matmul(&[0.0; 4], &[0.0; 4], &mut c[..3], (2, 2, 2), false).is_err());
 }
 
-/// The tensor product's forward and backward on both instruction sets: a `uvw` and a
-/// `uvu` configuration, 19 rows (two lane groups of eight and three single rows).
+/// The tensor product's forward and backward on every instruction set: `uvw`
+/// configurations, and `uvu` ones whose rows run in lanes (mace-large), by rows
+/// (nequip-water) and sixteen components wide (roofline-l5); 19 rows (two lane groups of
+/// eight and three single rows). The AVX-512 instances do the AVX2 ones' arithmetic in the
+/// same order, so their results are the same bits.
 #[test]
 fn tensor_product_agrees_across_instruction_sets() {
-    for config in ["guide", "nequip-water"] {
+    for config in [
+        "guide",
+        "diffdock-l1",
+        "nequip-water",
+        "mace-large",
+        "roofline-l5",
+    ] {
         tensor_product_on::<f64>(config, 1e-12);
         tensor_product_on::<f32>(config, 1e-5);
     }
@@ -139,7 +153,10 @@ fn tensor_product_on<T: Real>(config: &str, tol: f64) {
         vec![out, g1, g2, gw]
     };
     let portable = with_instruction_set(InstructionSet::Portable, run);
-    assert_agree(config, &portable, &run(), tol);
+    let avx2 = with_instruction_set(InstructionSet::Avx2Fma, run);
+    assert_agree(config, &portable, &avx2, tol);
+    let avx512 = with_instruction_set(InstructionSet::Avx512, run);
+    assert!(avx512 == avx2, "{config}: AVX-512 and AVX2 differ");
 }
 
 /// The convolution with weights from a linear layer (the factorized kernels, whose node

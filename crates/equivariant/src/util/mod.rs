@@ -1,10 +1,12 @@
 //! Utilities, e3nn's `e3nn.util`: [`test`](mod@test) checks equivariance; [`cast`] changes the float
 //! type of a module's parameters (torch's `module.to(dtype)`); [`on_pool`] runs a whole
-//! computation (a model's step) on rayon's pool, so its kernels start on a worker thread.
+//! computation (a model's step) on rayon's pool, so its kernels start on a worker thread;
+//! [`limit_instruction_set`] caps the kernels' instruction set ([`InstructionSet`]) for the
+//! process, e.g. to compare the AVX2 and AVX-512 paths.
 
 pub mod test;
 
-pub use equivariant_core::kernels::on_pool;
+pub use equivariant_core::kernels::{InstructionSet, limit_instruction_set, on_pool};
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Tensor};

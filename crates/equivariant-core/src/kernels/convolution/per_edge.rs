@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::Real;
 use crate::graph::EdgeIndex;
 use crate::kernels::buffers::{EdgeRows, zeroed};
+use crate::kernels::simd::Simd;
 use crate::kernels::tensor_product::rows::Scratch;
 use crate::o3::tensor_product::TensorProductPlan;
 
@@ -46,7 +47,7 @@ impl TensorProductPlan {
                         let j = edges.src(e);
                         let w = &w[e * numel..(e + 1) * numel];
                         let (x1, x2) = (&x1[j * d1..(j + 1) * d1], &x2[e * d2..(e + 1) * d2]);
-                        self.forward_row(None, &coefs, x1, x2, w, acc, &mut s);
+                        self.forward_row(Simd::Portable, &coefs, x1, x2, w, acc, &mut s);
                     }
                     acc.iter_mut().for_each(|y| *y *= scale);
                 }
@@ -108,7 +109,7 @@ impl TensorProductPlan {
                             zeroed(unsafe { g.row(e, numel) })
                         });
                         self.backward_row(
-                            None,
+                            Simd::Portable,
                             &coefs,
                             x1_row,
                             &x2[e * d2..(e + 1) * d2],

@@ -19,7 +19,7 @@ use super::rows::{Coefficients, dims};
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
 use crate::kernels::gemm::{LANES, madd};
-use crate::kernels::simd::Avx2Fma;
+use crate::kernels::simd::{Avx2Fma, Simd};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::{is_f32, prefetch_line};
 use crate::o3::tensor_product::{Contraction, PathPlan, Targets, TensorProductPlan};
@@ -61,13 +61,33 @@ impl<T: Real> KernelTables for LaneKernels<T> {
         uvu_backward: dims_table!(avx2::uvu_backward[T,]),
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
+
+    // The `uvw` kernels keep their AVX2 instances: compiled for AVX-512 they measured
+    // 5-12% slower (diffdock-l1/l2, e3tools-conv forward, `bench tp --isa`), the `uvu`
+    // ones 1-10% faster (mace-medium, nequip-aspirin, -water, -benzene, roofline-l5/l7).
+    #[cfg(target_arch = "x86_64")]
+    const AVX512: &'static Self = &ContractedKernels {
+        uvu_forward: dims_table!(avx512::uvu_forward[T,]),
+        uvw_forward: dims_table!(avx2::uvw_forward[T,]),
+        uvu_backward: dims_table!(avx512::uvu_backward[T,]),
+        uvw_backward: dims_table!(avx2::uvw_backward[T,]),
+    };
 }
 
-avx2_instances! {
-    uvu_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
-    uvw_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
-    uvu_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
-    uvw_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+simd_instances! {
+    avx2("avx2,fma", "Avx2Fma") {
+        uvu_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+        uvw_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+        uvu_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+        uvw_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+    }
+}
+
+simd_instances! {
+    avx512("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma", "Avx512") {
+        uvu_forward[true,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+        uvu_backward[true,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+    }
 }
 
 /// Rows per group: one per vector lane.
@@ -736,7 +756,7 @@ impl TensorProductPlan {
     #[inline(always)]
     pub(super) fn forward_lanes<T: Real, const FMA: bool>(
         &self,
-        isa: Option<Avx2Fma>,
+        isa: Simd,
         coefs: &[Coefficients<T>],
         b: &mut LaneBuffers<T>,
     ) {
@@ -772,7 +792,7 @@ impl TensorProductPlan {
     #[inline(always)]
     pub(super) fn backward_lanes<T: Real, const FMA: bool>(
         &self,
-        isa: Option<Avx2Fma>,
+        isa: Simd,
         coefs: &[Coefficients<T>],
         b: &mut LaneBuffers<T>,
         want: Wanted,

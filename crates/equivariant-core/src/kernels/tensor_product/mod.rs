@@ -42,21 +42,24 @@ macro_rules! dims_table {
     };
 }
 
-/// Defines `avx2::f<T, D1, D3>` for each kernel `f<T, G.., D1, D3>` of the enclosing module:
-/// `f` compiled for AVX2 and FMA (inlined into a `#[target_feature]` function), for the
-/// AVX2 kernel tables.
-macro_rules! avx2_instances {
-    ($($f:ident[$($g:tt)*]($($a:ident: $t:ty),*);)*) => {
+/// Defines `$isa::f<T, D1, D3>` for each kernel `f<T, G.., D1, D3>` of the enclosing module:
+/// `f` compiled for the target features `$features` (inlined into a `#[target_feature]`
+/// function), for the kernel table of that instruction set (`$token` proves the CPU has
+/// them).
+macro_rules! simd_instances {
+    ($isa:ident($features:literal, $token:literal) {
+        $($f:ident[$($g:tt)*]($($a:ident: $t:ty),*);)*
+    }) => {
         #[cfg(target_arch = "x86_64")]
-        mod avx2 {
+        mod $isa {
             use super::*;
             $(
-                #[doc = concat!("`", stringify!($f), "` compiled for AVX2 and FMA.")]
+                #[doc = concat!("`", stringify!($f), "` compiled for ", $features, ".")]
                 ///
                 /// # Safety
                 ///
-                /// The CPU must have AVX2 and FMA, as an `Avx2Fma` token proves.
-                #[target_feature(enable = "avx2,fma")]
+                #[doc = concat!("The CPU must have these features, as an `", $token, "` token proves.")]
+                #[target_feature(enable = $features)]
                 #[allow(clippy::too_many_arguments)]
                 pub(super) unsafe fn $f<T: Real, const D1: usize, const D3: usize>($($a: $t),*) {
                     super::$f::<T, $($g)* D1, D3>($($a),*)
@@ -103,20 +106,26 @@ impl<F: Copy, B: Copy> ContractedKernels<F, B> {
 trait KernelTables: Sized + 'static {
     /// The portable instances (safe to call on any CPU).
     const PORTABLE: &'static Self;
-    /// The instances compiled for AVX2 and FMA (to call with an [`Avx2Fma`] token only).
+    /// The instances compiled for AVX2 and FMA (to call with an `Avx2Fma` token only).
     #[cfg(target_arch = "x86_64")]
     const AVX2: &'static Self;
+    /// The instances compiled for AVX-512 (to call with an `Avx512` token only).
+    #[cfg(target_arch = "x86_64")]
+    const AVX512: &'static Self;
 
-    /// The table for `isa`: the AVX2 instances with a token, else the portable ones. Every
-    /// entry of the result may be called on this CPU.
+    /// The table of `simd`'s instruction set. Every entry of the result may be called on
+    /// this CPU: the token in `simd` proves it.
     #[inline(always)]
-    fn of(isa: Option<Avx2Fma>) -> &'static Self {
-        #[cfg(target_arch = "x86_64")]
-        if isa.is_some() {
-            return Self::AVX2;
+    fn of(simd: Simd) -> &'static Self {
+        match simd {
+            Simd::Portable => Self::PORTABLE,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2(_) => Self::AVX2,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512(_) => Self::AVX512,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => Self::PORTABLE,
         }
-        let _ = isa;
-        Self::PORTABLE
     }
 }
 
@@ -129,7 +138,9 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use crate::kernels::buffers::{split, zeroed_uninit};
-use crate::kernels::simd::Avx2Fma;
+use crate::kernels::simd::Simd;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{Avx2Fma, Avx512};
 use crate::o3::tensor_product::{Dims, PathKernel, TensorProductPlan};
 use crate::{Error, Real, Result};
 use lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
@@ -202,15 +213,15 @@ impl TensorProductPlan {
     }
 
     /// [`forward`](TensorProductPlan::forward) into a possibly uninitialized buffer, with the
-    /// kernels' AVX2 instantiation with `isa`, else the portable one: every row is written,
-    /// so all of `out` is initialized on success.
+    /// kernels' instances of `isa`'s instruction set: every row is written, so all of `out`
+    /// is initialized on success.
     pub(super) fn forward_uninit<T: Real>(
         &self,
         x1: &[T],
         x2: &[T],
         weight: &[T],
         out: &mut [MaybeUninit<T>],
-        isa: Option<Avx2Fma>,
+        isa: Simd,
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, out.len())?;
         let d_out = self.irreps_out.dim();
@@ -229,15 +240,21 @@ impl TensorProductPlan {
             },
             |ws, (chunk, out)| {
                 let a = (&coefs[..], x1, x2, weight);
-                #[cfg(target_arch = "x86_64")]
-                if let Some(token) = isa {
-                    // SAFETY: the CPU has AVX2 and FMA, the features `forward_chunk_avx2` is
-                    // compiled for: `token` is an `Avx2Fma`, which only `Avx2Fma::detect`
-                    // makes, on such a CPU.
-                    return unsafe { self.forward_chunk_avx2(token, a, chunk * CHUNK, out, ws) };
+                let first = chunk * CHUNK;
+                match isa {
+                    // SAFETY: the CPU has the features `forward_chunk_avx2` is compiled for:
+                    // `token` is an `Avx2Fma`, which is made only on such a CPU.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Avx2(token) => unsafe {
+                        self.forward_chunk_avx2(token, a, first, out, ws)
+                    },
+                    // SAFETY: as above, with an `Avx512` and `forward_chunk_avx512`.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Avx512(token) => unsafe {
+                        self.forward_chunk_avx512(token, a, first, out, ws)
+                    },
+                    _ => self.forward_chunk::<T, false>(Simd::Portable, a, first, out, ws),
                 }
-                let _ = isa;
-                self.forward_chunk::<T, false>(None, a, chunk * CHUNK, out, ws)
             },
         );
         Ok(())
@@ -284,13 +301,13 @@ impl TensorProductPlan {
 
     /// Rows `first..` of the forward into `out`: groups of eight rows lane-major
     /// ([`Self::forward_lanes`]), or none ([`Self::forward_by_rows`]), the last `< 8`
-    /// rows (or all of them) one by one. `avx2`: the transposes
-    /// may use AVX2 intrinsics (`FMA`: the caller is compiled for AVX2 and FMA).
+    /// rows (or all of them) one by one, with `simd`'s kernel instances (the transposes may
+    /// use AVX2 intrinsics; `FMA`: the caller is compiled for AVX2 and FMA).
     #[inline(always)]
     #[allow(clippy::type_complexity)]
     fn forward_chunk<T: Real, const FMA: bool>(
         &self,
-        avx2: Option<Avx2Fma>,
+        simd: Simd,
         (coefs, x1, x2, weight): (&[Coefficients<T>], &[T], &[T], &[T]),
         first: usize,
         out: &mut [MaybeUninit<T>],
@@ -302,6 +319,7 @@ impl TensorProductPlan {
             self.irreps_out.dim(),
             self.weight_numel,
         );
+        let avx2 = simd.avx2();
         let groups = if self.forward_by_rows() {
             0
         } else {
@@ -316,7 +334,7 @@ impl TensorProductPlan {
                 if !self.shared_weights {
                     rows_to_lanes(avx2, &weight[z * numel..], numel, &mut b.w);
                 }
-                self.forward_lanes::<T, FMA>(avx2, coefs, b);
+                self.forward_lanes::<T, FMA>(simd, coefs, b);
                 lanes_to_rows(avx2, &b.out, d_out, out);
             }
         }
@@ -324,7 +342,7 @@ impl TensorProductPlan {
             let z = first + groups * L + r;
             let out = zeroed_uninit(out);
             let (x1, x2) = (&x1[z * d1..(z + 1) * d1], &x2[z * d2..(z + 1) * d2]);
-            self.forward_row(avx2, coefs, x1, x2, self.row_weight(weight, z), out, s);
+            self.forward_row(simd, coefs, x1, x2, self.row_weight(weight, z), out, s);
         }
     }
 
@@ -342,12 +360,29 @@ impl TensorProductPlan {
         out: &mut [MaybeUninit<T>],
         ws: &mut Workspace<T>,
     ) {
-        self.forward_chunk::<T, true>(Some(token), a, first, out, ws)
+        self.forward_chunk::<T, true>(Simd::Avx2(token), a, first, out, ws)
+    }
+
+    /// [`Self::forward_chunk`] compiled for AVX-512 (the same code, the compiler's vectors
+    /// up to 512 bits wide), with the AVX-512 kernel instances. Takes the token that proves
+    /// the CPU runs it.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    #[allow(clippy::type_complexity)]
+    fn forward_chunk_avx512<T: Real>(
+        &self,
+        token: Avx512,
+        a: (&[Coefficients<T>], &[T], &[T], &[T]),
+        first: usize,
+        out: &mut [MaybeUninit<T>],
+        ws: &mut Workspace<T>,
+    ) {
+        self.forward_chunk::<T, true>(Simd::Avx512(token), a, first, out, ws)
     }
 
     /// [`backward`](TensorProductPlan::backward) into possibly uninitialized buffers `[x1, x2,
-    /// weight]`, with the kernels' AVX2 instantiation with `isa`, else the portable one: every
-    /// row (and a shared weight gradient) is written.
+    /// weight]`, with the kernels' instances of `isa`'s instruction set: every row (and a
+    /// shared weight gradient) is written.
     pub(super) fn backward_uninit<T: Real>(
         &self,
         x1: &[T],
@@ -355,7 +390,7 @@ impl TensorProductPlan {
         weight: &[T],
         grad_out: &[T],
         [g1, g2, gw]: [Option<&mut [MaybeUninit<T>]>; 3],
-        isa: Option<Avx2Fma>,
+        isa: Simd,
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
         let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
@@ -412,16 +447,27 @@ impl TensorProductPlan {
                     let a = (&coefs[..], x1, x2, weight, grad_out);
                     let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
                     let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
-                    #[cfg(target_arch = "x86_64")]
-                    if let Some(token) = isa {
-                        // SAFETY: as in `forward_uninit`, `token` proves the CPU has the AVX2
-                        // and FMA `backward_chunk_avx2` is compiled for.
-                        return unsafe {
+                    match isa {
+                        // SAFETY: as in `forward_uninit`, `token` proves the CPU has the
+                        // features `backward_chunk_avx2` is compiled for.
+                        #[cfg(target_arch = "x86_64")]
+                        Simd::Avx2(token) => unsafe {
                             self.backward_chunk_avx2(token, a, rows, grads, want_gw, ws)
-                        };
+                        },
+                        // SAFETY: as above, with an `Avx512` and `backward_chunk_avx512`.
+                        #[cfg(target_arch = "x86_64")]
+                        Simd::Avx512(token) => unsafe {
+                            self.backward_chunk_avx512(token, a, rows, grads, want_gw, ws)
+                        },
+                        _ => self.backward_chunk::<T, false>(
+                            Simd::Portable,
+                            a,
+                            rows,
+                            grads,
+                            want_gw,
+                            ws,
+                        ),
                     }
-                    let _ = isa;
-                    self.backward_chunk::<T, false>(None, a, rows, grads, want_gw, ws)
                 },
             )
             .collect();
@@ -442,7 +488,7 @@ impl TensorProductPlan {
     #[allow(clippy::type_complexity)]
     fn backward_chunk<T: Real, const FMA: bool>(
         &self,
-        avx2: Option<Avx2Fma>,
+        simd: Simd,
         (coefs, x1, x2, weight, grad_out): (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
         (first, count): (usize, usize),
         [g1, g2, gw_rows]: [Option<&mut [MaybeUninit<T>]>; 3],
@@ -455,6 +501,7 @@ impl TensorProductPlan {
             self.irreps_out.dim(),
             self.weight_numel,
         );
+        let avx2 = simd.avx2();
         let (mut g1, mut g2, mut gw_rows) = (g1, g2, gw_rows);
         let shared_len = if want_gw && self.shared_weights {
             numel
@@ -477,7 +524,7 @@ impl TensorProductPlan {
                 if !self.shared_weights {
                     rows_to_lanes(avx2, &weight[z * numel..], numel, &mut b.w);
                 }
-                self.backward_lanes::<T, FMA>(avx2, coefs, b, want);
+                self.backward_lanes::<T, FMA>(simd, coefs, b, want);
                 if let Some(g1) = g1.as_deref_mut() {
                     lanes_to_rows(avx2, &b.g1, d1, &mut g1[r * d1..]);
                 }
@@ -510,7 +557,7 @@ impl TensorProductPlan {
                     .map(|g| zeroed_uninit(&mut g[r * numel..(r + 1) * numel]))
             };
             let w = self.row_weight(weight, z);
-            self.backward_row(avx2, coefs, x1, x2, w, g, g1_row, g2_row, gw_row, s);
+            self.backward_row(simd, coefs, x1, x2, w, g, g1_row, g2_row, gw_row, s);
         }
         shared
     }
@@ -528,7 +575,23 @@ impl TensorProductPlan {
         want_gw: bool,
         ws: &mut Workspace<T>,
     ) -> Vec<T> {
-        self.backward_chunk::<T, true>(Some(token), a, rows, grads, want_gw, ws)
+        self.backward_chunk::<T, true>(Simd::Avx2(token), a, rows, grads, want_gw, ws)
+    }
+
+    /// [`Self::backward_chunk`] compiled for AVX-512, as [`Self::forward_chunk_avx512`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    #[allow(clippy::type_complexity)]
+    fn backward_chunk_avx512<T: Real>(
+        &self,
+        token: Avx512,
+        a: (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
+        rows: (usize, usize),
+        grads: [Option<&mut [MaybeUninit<T>]>; 3],
+        want_gw: bool,
+        ws: &mut Workspace<T>,
+    ) -> Vec<T> {
+        self.backward_chunk::<T, true>(Simd::Avx512(token), a, rows, grads, want_gw, ws)
     }
 }
 

@@ -12,7 +12,7 @@ use super::wide::{self, wide_uvu};
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
 use crate::kernels::gemm::{axpy, dot, madd};
-use crate::kernels::simd::Avx2Fma;
+use crate::kernels::simd::Simd;
 use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, TensorProductPlan};
 
 /// The gradients a contracted row kernel accumulates: `x1`'s, the weights', and the
@@ -46,13 +46,33 @@ impl<T: Real> KernelTables for RowKernels<T> {
         uvu_backward: dims_table!(avx2::uvu_backward[T,]),
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
+
+    // The `uvw` kernels keep their AVX2 instances: compiled for AVX-512 they measured
+    // 5-12% slower (diffdock-l1/l2, e3tools-conv forward, `bench tp --isa`), the `uvu`
+    // ones 1-10% faster (mace-medium, nequip-aspirin, -water, -benzene, roofline-l5/l7).
+    #[cfg(target_arch = "x86_64")]
+    const AVX512: &'static Self = &ContractedKernels {
+        uvu_forward: dims_table!(avx512::uvu_forward[T,]),
+        uvw_forward: dims_table!(avx2::uvw_forward[T,]),
+        uvu_backward: dims_table!(avx512::uvu_backward[T,]),
+        uvw_backward: dims_table!(avx2::uvw_backward[T,]),
+    };
 }
 
-avx2_instances! {
-    uvu_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
-    uvw_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], outt: &mut [T]);
-    uvu_backward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
-    uvw_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], gt: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
+simd_instances! {
+    avx2("avx2,fma", "Avx2Fma") {
+        uvu_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
+        uvw_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], outt: &mut [T]);
+        uvu_backward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
+        uvw_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], gt: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
+    }
+}
+
+simd_instances! {
+    avx512("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma", "Avx512") {
+        uvu_forward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
+        uvu_backward[true,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
+    }
 }
 
 /// A path's coefficients cast to the data type.
@@ -99,7 +119,7 @@ impl TensorProductPlan {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_row<T: Real>(
         &self,
-        isa: Option<Avx2Fma>,
+        isa: Simd,
         coefs: &[Coefficients<T>],
         x1: &[T],
         x2: &[T],
@@ -155,7 +175,7 @@ impl TensorProductPlan {
     #[inline(always)]
     pub(crate) fn backward_row<T: Real>(
         &self,
-        isa: Option<Avx2Fma>,
+        isa: Simd,
         coefs: &[Coefficients<T>],
         x1: &[T],
         x2: &[T],
