@@ -15,7 +15,7 @@ use equivariant_core::{Error, Result};
 use super::super::message_passing::{GateRule, gate_for};
 use crate::nn::{FullyConnectedNet, Gate};
 use crate::o3::{FullyConnectedTensorProduct, Linear, LinearConfig, TensorProduct};
-use crate::ops::fused_convolution_tangent;
+use crate::ops::{fused_convolution, fused_convolution_tangent};
 
 /// What a layer reads besides its features: the graph, the species one-hot, the edge
 /// harmonics and the radial embedding, each with its tangent along the edge-vector direction
@@ -160,24 +160,34 @@ impl InteractionBlock {
             }
             None => (self.linear_1.forward(x.clone(), None)?, None),
         };
-        let (messages, d_messages) = fused_convolution_tangent(
-            self.tp.plan(),
-            inputs.edges,
-            (x1, dx1),
-            inputs.edge_attr.clone(),
-            (h, dh),
-            linear,
-            1.0 / self.avg_num_neighbors.sqrt(),
-        );
+        let scale = 1.0 / self.avg_num_neighbors.sqrt();
         // Only the nodes the next layers need (the edges reach no others).
         let m = inputs.outputs;
-        let messages = first_rows(messages, m);
-        let d_messages = first_rows(d_messages, m);
         let (mut out, mut d_out) = if tangent {
+            let (messages, d_messages) = fused_convolution_tangent(
+                self.tp.plan(),
+                inputs.edges,
+                (x1, dx1),
+                inputs.edge_attr.clone(),
+                (h, dh),
+                linear,
+                scale,
+            );
+            let (messages, d_messages) = (first_rows(messages, m), first_rows(d_messages, m));
             let (out, d_out) = self.linear_2.forward_tangent(messages, d_messages, None)?;
             (out, Some(d_out))
         } else {
-            (self.linear_2.forward(messages, None)?, None)
+            // Nothing moves: the convolution alone (its tangent would be zero).
+            let messages = fused_convolution(
+                self.tp.plan(),
+                inputs.edges,
+                x1,
+                inputs.edge_attr.0.clone(),
+                h,
+                linear,
+                scale,
+            );
+            (self.linear_2.forward(first_rows(messages, m), None)?, None)
         };
         if let Some(sc) = &self.sc {
             let attr = first_rows(inputs.node_attr.clone(), m);
