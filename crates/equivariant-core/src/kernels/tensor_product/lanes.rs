@@ -62,9 +62,7 @@ impl<T: Real> KernelTables for LaneKernels<T> {
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
 
-    // The `uvw` kernels keep their AVX2 instances: compiled for AVX-512 they measured
-    // 5-12% slower (diffdock-l1/l2, e3tools-conv forward, `bench tp --isa`), the `uvu`
-    // ones 1-10% faster (mace-medium, nequip-aspirin, -water, -benzene, roofline-l5/l7).
+    // `uvu` instances for AVX-512, `uvw` ones for AVX2 (see `KernelTables::AVX512`).
     #[cfg(target_arch = "x86_64")]
     const AVX512: &'static Self = &ContractedKernels {
         uvu_forward: dims_table!(avx512::uvu_forward[T,]),

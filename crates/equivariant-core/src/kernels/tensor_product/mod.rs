@@ -109,7 +109,10 @@ trait KernelTables: Sized + 'static {
     /// The instances compiled for AVX2 and FMA (to call with an `Avx2Fma` token only).
     #[cfg(target_arch = "x86_64")]
     const AVX2: &'static Self;
-    /// The instances compiled for AVX-512 (to call with an `Avx512` token only).
+    /// The instances for a CPU with AVX-512 (to call with an `Avx512` token only): the
+    /// `uvu` kernels compiled for AVX-512, the `uvw` ones for AVX2. Measured with `bench tp
+    /// --isa`, in cache on one thread, the `uvu` configurations ran 0-18% faster compiled
+    /// for AVX-512, and the `uvw` forwards 5-12% slower (diffdock-l1/l2, e3tools-conv).
     #[cfg(target_arch = "x86_64")]
     const AVX512: &'static Self;
 
