@@ -5,9 +5,11 @@
 //! and for the kernels where it measured faster, inside one that also enables AVX-512
 //! (`"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"`: the compiler's vectors may then be 512
 //! bits wide; the hand-written AVX2 parts stay as they are, and so does the arithmetic:
-//! the same operations in the same order, so the results are those of the AVX2 instance). Running an instance on a CPU without its features
-//! is undefined behaviour, so it takes a token, an [`Avx2Fma`] or an [`Avx512`], which only
-//! their `detect` makes, and only on a CPU that has them: no caller can enter such a path
+//! the same operations in the same order, so the results are the AVX2 instance's).
+//!
+//! Running an instance on a CPU without its features is undefined behaviour, so it takes a
+//! token, an [`Avx2Fma`] or an [`Avx512`], which only [`Avx2Fma::detect`] and
+//! [`Simd::detect`] make, and only on a CPU that has them: no caller can enter such a path
 //! without having checked the CPU first. [`Simd`] is whichever of them a call runs on.
 //!
 //! The entry points detect once per call, on the calling thread, and hand the token to
@@ -100,9 +102,9 @@ pub fn limit_instruction_set(limit: InstructionSet) {
 /// Runs `f` with the kernels it calls on this thread limited to `limit` (they still use
 /// no more than the CPU has), then restores the previous limit, also when `f` panics.
 ///
-/// The results of the two instruction sets agree to rounding: the AVX2 paths fuse
-/// multiply-adds, which round once. Calls that `f` makes on other threads (e.g. inside
-/// its own rayon tasks) are not limited.
+/// The portable and AVX2 results agree to rounding (the AVX2 paths fuse multiply-adds,
+/// which round once); AVX-512's are AVX2's. Calls that `f` makes on other threads (e.g.
+/// inside its own rayon tasks) are not limited.
 ///
 /// ```
 /// use equivariant_core::kernels::{with_instruction_set, InstructionSet};
