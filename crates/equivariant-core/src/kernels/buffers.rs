@@ -1,8 +1,12 @@
 //! Views of the buffers the kernels write: possibly uninitialized outputs, optional
-//! gradients split per task, and rows shared between tasks that each write their own.
+//! gradients split per task, and rows shared between tasks that each write their own; and
+//! the per-thread workspaces the kernels reuse from call to call ([`Reused`]).
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
 
 use crate::Real;
 
@@ -99,5 +103,76 @@ impl<'a, T> EdgeRows<'a, T> {
         // SAFETY: in bounds (checked above), disjoint by the caller's contract; the buffer
         // is borrowed for `'a`, which outlives `self`.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(e * width), width) }
+    }
+}
+
+thread_local! {
+    /// This thread's idle workspaces, one per type at most in use (see [`Reused`]).
+    static WORKSPACES: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A workspace `W` taken from this thread's cache (or made, if it holds none) and put back
+/// when dropped: a kernel's per-task buffers keep their allocations from one call to the
+/// next on the same thread (a small graph's call is short enough for allocating and
+/// freeing them to show). Each thread keeps at most as many of a type as it used at once,
+/// at the largest size it used them.
+pub(crate) struct Reused<W: Default + 'static>(Option<Box<W>>);
+
+impl<W: Default + 'static> Reused<W> {
+    /// A workspace from this thread's cache, or a new one.
+    pub(crate) fn take() -> Self {
+        let cached = WORKSPACES
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                let i = c.iter().position(|w| w.is::<W>())?;
+                c.swap_remove(i).downcast::<W>().ok()
+            })
+            .ok()
+            .flatten();
+        Reused(Some(cached.unwrap_or_default()))
+    }
+}
+
+impl<W: Default + 'static> Deref for Reused<W> {
+    type Target = W;
+    fn deref(&self) -> &W {
+        self.0.as_deref().expect("present until dropped")
+    }
+}
+
+impl<W: Default + 'static> DerefMut for Reused<W> {
+    fn deref_mut(&mut self) -> &mut W {
+        self.0.as_deref_mut().expect("present until dropped")
+    }
+}
+
+impl<W: Default + 'static> Drop for Reused<W> {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take() {
+            // A thread that is exiting has no cache left: the workspace is freed instead.
+            let _ = WORKSPACES.try_with(|c| c.borrow_mut().push(w));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A workspace put back is the one the next take on the thread gets, allocation and
+    /// contents included; two taken at once are two.
+    #[test]
+    fn a_workspace_is_reused_on_its_thread() {
+        let ptr = {
+            let mut w = Reused::<Vec<u64>>::take();
+            w.extend([1, 2, 3]);
+            w.as_ptr()
+        };
+        let again = Reused::<Vec<u64>>::take();
+        assert_eq!((again.as_ptr(), &again[..]), (ptr, &[1, 2, 3][..]));
+        let other = Reused::<Vec<u64>>::take();
+        assert!(other.is_empty());
+        let elsewhere = std::thread::spawn(|| Reused::<Vec<u64>>::take().len());
+        assert_eq!(elsewhere.join().unwrap(), 0);
     }
 }

@@ -37,7 +37,7 @@ use rayon::prelude::*;
 
 use crate::Real;
 use crate::graph::EdgeIndex;
-use crate::kernels::buffers::EdgeRows;
+use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{LANES, Rows, axpy, gemm, gemm_tn, lane_sum, lane_sums8, mul_acc};
 use crate::kernels::simd::{Avx2Fma, prefetch_line};
 #[cfg(target_arch = "x86_64")]
@@ -1000,7 +1000,8 @@ impl TensorProductPlan {
         let plan = Plan::new(self, a.linear, a.width);
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
-            .for_each_init(ChunkWork::default, |work, (chunk, out)| {
+            .for_each_init(Reused::<ChunkWork<T>>::take, |work, (chunk, out)| {
+                let work = &mut **work;
                 let first = chunk * NODE_CHUNK;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(token) = isa {
@@ -1358,7 +1359,7 @@ fn add_one_linear_grad<T: Real>(plan: &Plan<T>, dlone: &[T], dlin: &mut [T]) {
 /// One partial per group of chunks, not per chunk: a zeroed and summed partial per 16 nodes
 /// cost as much as the product at 1000 nodes. The groups depend on `n` only, so the sums'
 /// order does not depend on the threads.
-fn backward_chunks<T: Real, W: Default + Send>(
+fn backward_chunks<T: Real, W: Default + Send + 'static>(
     n: usize,
     len: Option<usize>,
     chunk: impl Fn(&mut W, (usize, usize), Option<&mut [T]>) + Sync,
@@ -1367,7 +1368,8 @@ fn backward_chunks<T: Real, W: Default + Send>(
     let per_group = chunks.div_ceil(MAX_PARTIALS).max(1);
     let partials: Vec<Vec<T>> = (0..chunks.div_ceil(per_group))
         .into_par_iter()
-        .map_init(W::default, |work, group| {
+        .map_init(Reused::<W>::take, |work, group| {
+            let work = &mut **work;
             let mut partial = vec![T::zero(); len.unwrap_or(0)];
             for c in group * per_group..((group + 1) * per_group).min(chunks) {
                 let first = c * BACKWARD_CHUNK;

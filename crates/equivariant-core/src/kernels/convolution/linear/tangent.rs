@@ -345,20 +345,28 @@ impl TensorProductPlan {
             .zip(d_out.par_chunks_mut(NODE_CHUNK * dim))
             .zip(saved)
             .enumerate()
-            .for_each_init(TangentWork::default, |work, (chunk, (outs, saved))| {
-                let first = chunk * NODE_CHUNK;
-                #[cfg(target_arch = "x86_64")]
-                if let Some(token) = isa {
-                    // SAFETY: `token` proves the CPU has the AVX2 and FMA
-                    // `tangent_forward_nodes_avx2` is compiled for (only `Avx2Fma::detect`
-                    // makes one, on such a CPU).
-                    return unsafe {
-                        self.tangent_forward_nodes_avx2(token, &plan, tc, first, outs, saved, work)
-                    };
-                }
-                let _ = isa;
-                self.tangent_forward_nodes::<T, false>(None, &plan, tc, first, outs, saved, work)
-            });
+            .for_each_init(
+                Reused::<TangentWork<T>>::take,
+                |work, (chunk, (outs, saved))| {
+                    let work = &mut **work;
+                    let first = chunk * NODE_CHUNK;
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(token) = isa {
+                        // SAFETY: `token` proves the CPU has the AVX2 and FMA
+                        // `tangent_forward_nodes_avx2` is compiled for (only `Avx2Fma::detect`
+                        // makes one, on such a CPU).
+                        return unsafe {
+                            self.tangent_forward_nodes_avx2(
+                                token, &plan, tc, first, outs, saved, work,
+                            )
+                        };
+                    }
+                    let _ = isa;
+                    self.tangent_forward_nodes::<T, false>(
+                        None, &plan, tc, first, outs, saved, work,
+                    )
+                },
+            );
     }
 
     /// The first backward pass over nodes `first..first + count`: the partial `dL/dL` into
