@@ -8,9 +8,9 @@
 //! the same operations in the same order, so the results are the AVX2 instance's).
 //!
 //! Running an instance on a CPU without its features is undefined behaviour, so it takes a
-//! token, an [`Avx2Fma`] or an [`Avx512`], which only [`Avx2Fma::detect`] and
-//! [`Simd::detect`] make, and only on a CPU that has them: no caller can enter such a path
-//! without having checked the CPU first. [`Simd`] is whichever of them a call runs on.
+//! token, an [`Avx2Fma`] or an [`Avx512`], which only [`Simd::detect`] makes (and
+//! [`Avx2Fma::detect`] through it), and only on a CPU that has them: no caller can enter
+//! such a path without having checked the CPU first. [`Simd`] is whichever of them a call runs on.
 //!
 //! The entry points detect once per call, on the calling thread, and hand the token to
 //! their workers. [`with_instruction_set`] caps what they detect for the calls a closure
@@ -125,16 +125,17 @@ pub fn with_instruction_set<R>(limit: InstructionSet, f: impl FnOnce() -> R) -> 
 }
 
 /// Proof that this CPU runs AVX2 with fused multiply-add (x86-64 CPUs since 2013). The field
-/// is private: the only ways to get one are [`Avx2Fma::detect`], [`Simd::detect`] and
-/// [`Avx512::avx2`].
+/// is private: the only ways to get one are [`Simd::detect`] and [`Avx512::avx2`] (which
+/// [`Avx2Fma::detect`] calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Avx2Fma(());
 
 impl Avx2Fma {
     /// The token, where [`InstructionSet::current`] is AVX2 or more (the CPU has AVX2 and
-    /// FMA and the limits allow them); `None` elsewhere (and on other targets).
+    /// FMA and the limits allow them); `None` elsewhere (and on other targets). For kernels
+    /// with no AVX-512 instance: [`Simd::detect`]'s AVX2 token.
     pub(crate) fn detect() -> Option<Self> {
-        (InstructionSet::current() >= InstructionSet::Avx2Fma).then_some(Avx2Fma(()))
+        Simd::detect().avx2()
     }
 }
 
