@@ -16,6 +16,9 @@ use equivariant_core::graph::EdgeIndex;
 
 use super::scatter::index_tensor;
 
+pub use super::bessel_edge_encoding::composed::{
+    bessel_edge_encoding, bessel_edge_encoding_tangent,
+};
 pub use super::convolution::composed::{fused_convolution, fused_convolution_tangent};
 pub use super::edge_vectors::composed::{
     edge_vectors, edge_vectors_backward, edge_vectors_from_index,

@@ -19,6 +19,7 @@
 
 pub(crate) mod activation;
 mod autodiff;
+pub mod bessel_edge_encoding;
 pub mod composed;
 pub mod convolution;
 pub mod edge_vectors;
@@ -34,6 +35,9 @@ pub mod spherical_harmonics;
 pub mod tensor_product;
 mod wigner_d;
 
+pub use bessel_edge_encoding::{
+    BesselEdgeEncodingBackend, bessel_edge_encoding, bessel_edge_encoding_tangent,
+};
 pub use convolution::{ConvolutionBackend, Dual, fused_convolution, fused_convolution_tangent};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
 pub use grid_transform::{GridTransform, GridTransformBackend, grid_transform};

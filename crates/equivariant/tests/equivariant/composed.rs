@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use equivariant::math::{Basis, SoftOneHotLinspace};
+use equivariant::math::{Basis, BesselEdgeEncoding, SoftOneHotLinspace};
 use equivariant::o3::spherical_harmonics::SphericalHarmonicsPlan;
 use equivariant::o3::tensor_product::{
     ConnectionMode, Instruction, IrrepNormalization, PathNormalization, TensorProductOptions,
@@ -14,8 +14,9 @@ use equivariant::o3::tensor_product::{
 };
 use equivariant::o3::{Irreps, Normalization};
 use equivariant::ops::{
-    composed, soft_one_hot_linspace, soft_one_hot_linspace_derivative, spherical_harmonics,
-    spherical_harmonics_tangent, tensor_product,
+    bessel_edge_encoding, bessel_edge_encoding_tangent, composed, soft_one_hot_linspace,
+    soft_one_hot_linspace_derivative, spherical_harmonics, spherical_harmonics_tangent,
+    tensor_product,
 };
 use equivariant_testing::assert_close;
 
@@ -216,6 +217,57 @@ fn composed_radial_bases_match_native() {
         &|b, t| composed::soft_one_hot_linspace(b, t),
         1e-10,
     );
+}
+
+/// NequIP's edge embedding and its tangent: values and gradients in the vectors and the
+/// tangents, off the axes, inside and beyond the cutoff and at a zero-length edge.
+#[test]
+fn composed_bessel_edge_encoding_matches_native() {
+    let device = Device::flex().autodiff();
+    let n = 12;
+    let mut v: Vec<f64> = wavy(3 * n, 0.4).iter().map(|x| 1.6 * x).collect();
+    v[3 * (n - 1)..].fill(0.0);
+    let t = wavy(3 * n, 2.3);
+    for (r_max, k, p) in [(2.6, 8, 6), (1.9, 3, 2)] {
+        let plan = Arc::new(BesselEdgeEncoding::new(r_max, k, p).unwrap());
+        let g = tensor(&wavy(n * k, 0.9), [n, k], &device);
+        let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> [Tensor<2>; 2]| {
+            let (tv, tt) = (tensor(&v, [n, 3], &device), tensor(&t, [n, 3], &device));
+            let [out, tangent] = f(tv.clone(), tt.clone());
+            let grads = out
+                .clone()
+                .add(tangent.clone())
+                .mul(g.clone())
+                .sum()
+                .backward();
+            [
+                values(out),
+                values(tangent),
+                values(tv.grad(&grads).unwrap()),
+                values(tt.grad(&grads).unwrap()),
+            ]
+        };
+        let native = run(&|v, t| {
+            [
+                bessel_edge_encoding(&plan, v.clone()),
+                bessel_edge_encoding_tangent(&plan, v, t),
+            ]
+        });
+        let fallback = run(&|v, t| {
+            [
+                composed::bessel_edge_encoding(&plan, v.clone()),
+                composed::bessel_edge_encoding_tangent(&plan, v, t),
+            ]
+        });
+        for (i, what) in ["embedding", "tangent", "grad v", "grad t"]
+            .iter()
+            .enumerate()
+        {
+            let what = format!("bessel edge encoding r_max {r_max} p {p} {what}");
+            assert_close(&what, &fallback[i], &native[i], 1e-10);
+        }
+        assert!(native[0].contains(&0.0) && native[0].iter().any(|&x| x != 0.0));
+    }
 }
 
 #[test]

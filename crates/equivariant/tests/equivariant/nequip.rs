@@ -1,5 +1,5 @@
 //! The NequIP potential: its edge embedding against NequIP's own code (values and first and
-//! second derivatives), energies invariant and forces equivariant under rotations, forces
+//! second derivatives) and, off the axes, against finite differences, energies invariant and forces equivariant under rotations, forces
 //! and stress against finite differences, a batch equal to its structures one by one, the
 //! training gradient of an energy + force + virial loss against finite differences, and
 //! bad input.
@@ -12,6 +12,8 @@ use equivariant::graph::Cell;
 use equivariant::nn::models::nequip::{Nequip, NequipConfig, RadialBasisEdgeEncoding};
 use equivariant::potential::{AtomicGraph, AtomicPotential, Potential, Structure};
 use equivariant_testing::{assert_close, f64s, load_fixture};
+
+use super::support::check_gradient;
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
@@ -81,6 +83,89 @@ fn radial_embedding_matches_nequip() {
             );
         }
     }
+}
+
+/// The edge embedding (one op, and its tangent another) off the axes: its gradients in the
+/// vectors, and the tangent's in the vectors and the tangents, against central differences;
+/// and both invariant under a rotation of vectors and tangents together. Edges inside the
+/// cutoff, beyond it, and one of zero length (embedding, tangent and gradients zero).
+#[test]
+fn radial_embedding_gradients_and_invariance() {
+    let encoding = RadialBasisEdgeEncoding::new(2.6, 5, 6).unwrap();
+    let v = [
+        0.9, -0.4, 0.3, //
+        -1.1, 1.5, 0.8, //
+        0.2, 0.1, -2.2, //
+        2.0, 1.9, 0.7, // beyond r_max
+        0.0, 0.0, 0.0, // zero length
+    ];
+    let t = [
+        0.3, 0.8, -0.5, 1.1, -0.2, 0.4, -0.7, 0.6, 0.9, 0.5, 0.5, -0.3, 0.2, 0.4, 0.1,
+    ];
+    let device = device();
+    let fixed = |x: &[f64]| {
+        Tensor::<2>::from_data(TensorData::new(x.to_vec(), [5, 3]), (&device, DType::F64))
+    };
+    let shape = [4, 3]; // finite differences off the zero-length edge (|v| is not smooth there)
+    check_gradient(
+        "embedding d/dv",
+        |x| encoding.forward(x),
+        &v[..12],
+        shape,
+        1e-7,
+    );
+    check_gradient(
+        "tangent d/dv",
+        |x| encoding.forward_tangent(x, fixed(&t).narrow(0, 0, 4)).1,
+        &v[..12],
+        shape,
+        1e-6,
+    );
+    check_gradient(
+        "tangent d/dt",
+        |x| encoding.forward_tangent(fixed(&v).narrow(0, 0, 4), x).1,
+        &t[..12],
+        shape,
+        1e-7,
+    );
+    // The zero-length edge: nothing, and no gradient.
+    let (tv, tt) = (fixed(&v).require_grad(), fixed(&t).require_grad());
+    let (emb, d_emb) = encoding.forward_tangent(tv.clone(), tt.clone());
+    let grads = emb.clone().add(d_emb.clone()).sum().backward();
+    for (what, x) in [
+        ("embedding", values(emb.narrow(0, 4, 1))),
+        ("tangent", values(d_emb.narrow(0, 4, 1))),
+        ("d/dv", values(tv.grad(&grads).unwrap().narrow(0, 4, 1))),
+        ("d/dt", values(tt.grad(&grads).unwrap().narrow(0, 4, 1))),
+    ] {
+        assert!(
+            x.iter().all(|&x| x == 0.0),
+            "zero-length edge {what}: {x:?}"
+        );
+    }
+    // A rotation of both: the embedding depends on |v|, the tangent on |v| and v . t.
+    let rotation = equivariant::o3::angles_to_matrix(0.7, -1.3, 2.1);
+    let rotate = |x: &[f64]| -> Vec<f64> {
+        x.chunks(3)
+            .flat_map(|x| (0..3).map(move |i| (0..3).map(|j| rotation[i][j] * x[j]).sum::<f64>()))
+            .collect()
+    };
+    let (before, after) = (
+        encoding.forward_tangent(fixed(&v), fixed(&t)),
+        encoding.forward_tangent(fixed(&rotate(&v)), fixed(&rotate(&t))),
+    );
+    assert_close(
+        "rotated embedding",
+        &values(after.0),
+        &values(before.0),
+        1e-12,
+    );
+    assert_close(
+        "rotated tangent",
+        &values(after.1),
+        &values(before.1),
+        1e-12,
+    );
 }
 
 /// A small model in f64 (two layers, `l_max` 2, 4 features, one hidden radial layer of 8),

@@ -1,0 +1,513 @@
+//! NequIP's edge-length embedding (`RadialBasisEdgeEncoding`: its `BesselBasis` times its
+//! `PolynomialCutoff`) evaluated from the edge vectors in one pass, with the kernels its
+//! differentiable op needs: the values and their derivative in the length together, the
+//! vector-Jacobian product, the tangent along a direction of the vectors, and that
+//! tangent's backward (through the second derivative).
+//!
+//! For an edge vector `v` of length `r = |v|`:
+//!
+//! `f_k(r) = s b_k(r) u(r / r_max)`, `k = 1..=N`,
+//!
+//! with `b_k(r) = sqrt(2 / r_max) sin(k pi r / r_max) / r` (e3nn's `bessel` basis on
+//! `[0, r_max]`, [`SoftOneHotLinspace`]), `s = sqrt(2 / r_max)` (together NequIP's prefactor
+//! `2 / r_max`), and NequIP's envelope
+//!
+//! `u(x) = 1 - (p + 1)(p + 2)/2 x^p + p (p + 2) x^(p + 1) - p (p + 1)/2 x^(p + 2)`
+//!
+//! for `x < 1`, zero from `x = 1` on (where it meets zero with `p - 1` vanishing
+//! derivatives). A zero-length edge embeds to zero, with zero derivatives.
+
+use rayon::prelude::*;
+
+use super::{Basis, SoftOneHotLinspace};
+use crate::{Error, Real, Result};
+
+/// Rows per parallel task (each row's result depends on that row only, so any split gives
+/// the same bits).
+const CHUNK: usize = 1024;
+
+/// NequIP's Bessel basis under its polynomial cutoff, over edge vectors (see the module
+/// docs).
+///
+/// ```
+/// use equivariant_core::math::BesselEdgeEncoding;
+/// let encoding = BesselEdgeEncoding::new(4.0, 8, 6)?;
+/// let mut emb = [0.0f64; 16];
+/// // Two edges: length 2 (inside the cutoff), length 5 (beyond it).
+/// encoding.compute(&[0.0, 2.0, 0.0, 3.0, 4.0, 0.0], &mut emb, None)?;
+/// // f_1(2) = (2 / 4) sin(pi / 2) / 2 u(1 / 2), u(1/2) = 1 - 28/64 + 48/128 - 21/256.
+/// let u = 1.0 - 28.0 / 64.0 + 48.0 / 128.0 - 21.0 / 256.0;
+/// assert!((emb[0] - 0.25 * u).abs() < 1e-15);
+/// assert!(emb[8..].iter().all(|&x| x == 0.0));
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct BesselEdgeEncoding {
+    bessel: SoftOneHotLinspace,
+    r_max: f64,
+    p: u32,
+}
+
+/// What a pass evaluates per row: the values, and the first and second derivatives in the
+/// length.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Order {
+    Value,
+    First,
+    Second,
+}
+
+/// One chunk's lengths and per-row functions (`[rows, N]` each, as far as `Order` asks).
+struct Rows<T> {
+    length: Vec<T>,
+    f: Vec<T>,
+    d1: Vec<T>,
+    d2: Vec<T>,
+}
+
+impl BesselEdgeEncoding {
+    /// The encoding of `num_basis` Bessel functions on `[0, r_max]` under the envelope of
+    /// exponent `p`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for an `r_max` that is not finite and positive,
+    /// no basis function, or `p < 2` (the envelope would not be smooth at `r_max`).
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// assert!(BesselEdgeEncoding::new(4.0, 8, 1).is_err());
+    /// assert_eq!(BesselEdgeEncoding::new(4.0, 8, 6)?.num_basis(), 8);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn new(r_max: f64, num_basis: usize, p: u32) -> Result<Self> {
+        let bad = |name, reason: String| Err(Error::InvalidArgument { name, reason });
+        if !(r_max.is_finite() && r_max > 0.0) {
+            return bad("r_max", format!("must be finite and positive, got {r_max}"));
+        }
+        if num_basis == 0 {
+            return bad("num_basis", "needs at least one basis function".into());
+        }
+        if p < 2 {
+            return bad(
+                "PolynomialCutoff_p",
+                format!("must be at least 2 (a smooth envelope), got {p}"),
+            );
+        }
+        Ok(BesselEdgeEncoding {
+            bessel: SoftOneHotLinspace::new(0.0, r_max, num_basis, Basis::Bessel, false)?,
+            r_max,
+            p,
+        })
+    }
+
+    /// The cutoff radius.
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// assert_eq!(BesselEdgeEncoding::new(4.0, 8, 6)?.r_max(), 4.0);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn r_max(&self) -> f64 {
+        self.r_max
+    }
+
+    /// The number of basis functions `N`.
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// assert_eq!(BesselEdgeEncoding::new(4.0, 8, 6)?.num_basis(), 8);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn num_basis(&self) -> usize {
+        self.bessel.number()
+    }
+
+    /// The Bessel basis `b_k` (e3nn's `bessel` on `[0, r_max]`, no cutoff).
+    ///
+    /// ```
+    /// use equivariant_core::math::{Basis, BesselEdgeEncoding};
+    /// let encoding = BesselEdgeEncoding::new(4.0, 8, 6)?;
+    /// assert_eq!((encoding.bessel().basis(), encoding.bessel().number()), (Basis::Bessel, 8));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn bessel(&self) -> &SoftOneHotLinspace {
+        &self.bessel
+    }
+
+    /// The envelope's exponent `p`.
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// assert_eq!(BesselEdgeEncoding::new(4.0, 8, 6)?.p(), 6);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn p(&self) -> u32 {
+        self.p
+    }
+
+    /// The embedding of `vectors` (`[n, 3]`) into `out` (`[n, N]`), and with `derivative`
+    /// (`[n, N]`) each function's derivative in the length, `f_k'(|v|)`, computed together.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for wrong lengths, [`Error::NonFinite`] naming the
+    /// first NaN or infinite coordinate (the outputs are then unspecified).
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// let encoding = BesselEdgeEncoding::new(4.0, 1, 6)?;
+    /// let (mut f, mut d) = ([0.0f64; 1], [0.0f64; 1]);
+    /// encoding.compute(&[0.0, 0.0, 4.0], &mut f, Some(&mut d))?;
+    /// // At the cutoff the envelope and its derivative vanish.
+    /// assert_eq!((f[0], d[0]), (0.0, 0.0));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute<T: Real>(
+        &self,
+        vectors: &[T],
+        out: &mut [T],
+        derivative: Option<&mut [T]>,
+    ) -> Result<()> {
+        let n = self.rows(vectors)?;
+        let k = self.num_basis();
+        self.check_len("out [n, N]", n * k, out.len())?;
+        let chunks = out
+            .par_chunks_mut(CHUNK * k)
+            .zip(vectors.par_chunks(CHUNK * 3));
+        match derivative {
+            None => chunks.try_for_each(|(out, v)| {
+                out.copy_from_slice(&self.evaluate(v, Order::Value)?.f);
+                Ok(())
+            }),
+            Some(derivative) => {
+                self.check_len("derivative [n, N]", n * k, derivative.len())?;
+                chunks
+                    .zip(derivative.par_chunks_mut(CHUNK * k))
+                    .try_for_each(|((out, v), d)| {
+                        let rows = self.evaluate(v, Order::First)?;
+                        out.copy_from_slice(&rows.f);
+                        d.copy_from_slice(&rows.d1);
+                        Ok(())
+                    })
+            }
+        }
+    }
+
+    /// The backward of the embedding from the derivatives [`compute`](Self::compute) made:
+    /// `out[i] = (sum_k grad_out[i, k] derivative[i, k]) v_i / |v_i|` (zero for a
+    /// zero-length edge). Shapes: `vectors`, `out` `[n, 3]`; `derivative`, `grad_out`
+    /// `[n, N]`.
+    ///
+    /// Errors: [`Error::ShapeMismatch`] for lengths not of one `n`.
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// let encoding = BesselEdgeEncoding::new(4.0, 1, 6)?;
+    /// let v = [0.0, 3.0, 0.0];
+    /// let (mut f, mut d) = ([0.0f64; 1], [0.0f64; 1]);
+    /// encoding.compute(&v, &mut f, Some(&mut d))?;
+    /// let mut g = [0.0; 3];
+    /// encoding.vector_jacobian_product(&v, &d, &[1.0], &mut g)?;
+    /// assert!(g[0] == 0.0 && g[2] == 0.0 && (g[1] - d[0]).abs() < 1e-15); // along the edge
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn vector_jacobian_product<T: Real>(
+        &self,
+        vectors: &[T],
+        derivative: &[T],
+        grad_out: &[T],
+        out: &mut [T],
+    ) -> Result<()> {
+        let n = vectors.len() / 3;
+        let k = self.num_basis();
+        self.check_len("vectors [n, 3]", n * 3, vectors.len())?;
+        self.check_len("out [n, 3]", n * 3, out.len())?;
+        self.check_len("derivative [n, N]", n * k, derivative.len())?;
+        self.check_len("grad_out [n, N]", n * k, grad_out.len())?;
+        out.par_chunks_mut(CHUNK * 3)
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .zip(derivative.par_chunks(CHUNK * k))
+            .zip(grad_out.par_chunks(CHUNK * k))
+            .for_each(|(((out, v), d), g)| {
+                for (((o, v), d), g) in out
+                    .chunks_exact_mut(3)
+                    .zip(v.chunks_exact(3))
+                    .zip(d.chunks_exact(k))
+                    .zip(g.chunks_exact(k))
+                {
+                    let r = length(v);
+                    let slope = dot(d, g);
+                    for (o, &v) in o.iter_mut().zip(v) {
+                        *o = if r > T::zero() {
+                            slope * v / r
+                        } else {
+                            T::zero()
+                        };
+                    }
+                }
+            });
+        Ok(())
+    }
+
+    /// The embedding's tangent along `tangents`: `out[i, k] = f_k'(r_i) (v_i . t_i) / r_i`,
+    /// the derivative of `f_k(|v_i + h t_i|)` at `h = 0` (zero for a zero-length edge).
+    /// Shapes: `vectors`, `tangents` `[n, 3]`; `out` `[n, N]`.
+    ///
+    /// Errors: as [`compute`](Self::compute), for either input.
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// let encoding = BesselEdgeEncoding::new(4.0, 2, 6)?;
+    /// let v = [0.0, 3.0, 0.0];
+    /// let (mut f, mut d, mut t) = ([0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
+    /// encoding.compute(&v, &mut f, Some(&mut d))?;
+    /// // Across the edge the length does not change; along it, at twice the rate.
+    /// encoding.compute_tangent(&v, &[1.0, 0.0, 0.0], &mut t)?;
+    /// assert_eq!(t, [0.0, 0.0]);
+    /// encoding.compute_tangent(&v, &[0.0, 2.0, 0.0], &mut t)?;
+    /// assert_eq!(t, [2.0 * d[0], 2.0 * d[1]]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn compute_tangent<T: Real>(
+        &self,
+        vectors: &[T],
+        tangents: &[T],
+        out: &mut [T],
+    ) -> Result<()> {
+        let n = self.rows(vectors)?;
+        self.check_tangents(n, tangents)?;
+        self.check_len("out [n, N]", n * self.num_basis(), out.len())?;
+        let k = self.num_basis();
+        out.par_chunks_mut(CHUNK * k)
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .zip(tangents.par_chunks(CHUNK * 3))
+            .try_for_each(|((out, v), t)| {
+                let rows = self.evaluate(v, Order::First)?;
+                for (i, (o, d1)) in out
+                    .chunks_exact_mut(k)
+                    .zip(rows.d1.chunks_exact(k))
+                    .enumerate()
+                {
+                    let rate = rate(rows.length[i], &v[3 * i..3 * i + 3], &t[3 * i..3 * i + 3]);
+                    for (o, &d1) in o.iter_mut().zip(d1) {
+                        *o = d1 * rate;
+                    }
+                }
+                Ok(())
+            })
+    }
+
+    /// The backward of [`compute_tangent`](Self::compute_tangent) for `grad_out = dL/d(out)`
+    /// (`[n, N]`): `grad_vectors` and `grad_tangents` (`[n, 3]` each). With `r = |v|`,
+    /// `q = (v . t) / r`, `A = q sum_k g_k f_k''(r)` and `B = sum_k g_k f_k'(r)`:
+    ///
+    /// `dL/dv = A v / r + B (t / r - q v / r^2)`, `dL/dt = B v / r`
+    ///
+    /// (zero for a zero-length edge).
+    ///
+    /// Errors: as [`compute_tangent`](Self::compute_tangent); [`Error::ShapeMismatch`] for
+    /// the gradients' lengths.
+    ///
+    /// ```
+    /// use equivariant_core::math::BesselEdgeEncoding;
+    /// let encoding = BesselEdgeEncoding::new(4.0, 1, 6)?;
+    /// let (v, t) = ([0.0, 3.0, 0.0], [0.0, 1.0, 0.0]);
+    /// let (mut f, mut d) = ([0.0f64; 1], [0.0f64; 1]);
+    /// encoding.compute(&v, &mut f, Some(&mut d))?;
+    /// let (mut gv, mut gt) = ([0.0; 3], [0.0; 3]);
+    /// encoding.tangent_backward(&v, &t, &[1.0], &mut gv, &mut gt)?;
+    /// // The tangent is f'(|v|) t_y for t along v: its gradient in t is f'(|v|) along v.
+    /// assert!((gt[1] - d[0]).abs() < 1e-15 && gt[0] == 0.0);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tangent_backward<T: Real>(
+        &self,
+        vectors: &[T],
+        tangents: &[T],
+        grad_out: &[T],
+        grad_vectors: &mut [T],
+        grad_tangents: &mut [T],
+    ) -> Result<()> {
+        let n = self.rows(vectors)?;
+        let k = self.num_basis();
+        self.check_tangents(n, tangents)?;
+        self.check_len("grad_out [n, N]", n * k, grad_out.len())?;
+        self.check_len("grad_vectors [n, 3]", n * 3, grad_vectors.len())?;
+        self.check_len("grad_tangents [n, 3]", n * 3, grad_tangents.len())?;
+        grad_vectors
+            .par_chunks_mut(CHUNK * 3)
+            .zip(grad_tangents.par_chunks_mut(CHUNK * 3))
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .zip(tangents.par_chunks(CHUNK * 3))
+            .zip(grad_out.par_chunks(CHUNK * k))
+            .try_for_each(|((((gv, gt), v), t), g)| {
+                let rows = self.evaluate(v, Order::Second)?;
+                for i in 0..rows.length.len() {
+                    let r = rows.length[i];
+                    let (gv, gt) = (&mut gv[3 * i..3 * i + 3], &mut gt[3 * i..3 * i + 3]);
+                    if r <= T::zero() {
+                        gv.fill(T::zero());
+                        gt.fill(T::zero());
+                        continue;
+                    }
+                    let (v, t, g) = (
+                        &v[3 * i..3 * i + 3],
+                        &t[3 * i..3 * i + 3],
+                        &g[k * i..k * (i + 1)],
+                    );
+                    let (d1, d2) = (&rows.d1[k * i..k * (i + 1)], &rows.d2[k * i..k * (i + 1)]);
+                    let q = rate(r, v, t);
+                    let a = q * dot(d2, g);
+                    let b = dot(d1, g);
+                    for c in 0..3 {
+                        gv[c] = a * v[c] / r + b * (t[c] / r - q * v[c] / (r * r));
+                        gt[c] = b * v[c] / r;
+                    }
+                }
+                Ok(())
+            })
+    }
+
+    /// The number of rows of `vectors` (`[n, 3]`), checked finite.
+    fn rows<T: Real>(&self, vectors: &[T]) -> Result<usize> {
+        if !vectors.len().is_multiple_of(3) {
+            return Err(Error::ShapeMismatch {
+                what: "vectors [n, 3]",
+                expected: vectors.len().div_ceil(3) * 3,
+                got: vectors.len(),
+            });
+        }
+        if let Some(index) = vectors.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "vectors",
+                index,
+            });
+        }
+        Ok(vectors.len() / 3)
+    }
+
+    fn check_tangents<T: Real>(&self, n: usize, tangents: &[T]) -> Result<()> {
+        self.check_len("tangents [n, 3]", n * 3, tangents.len())?;
+        if let Some(index) = tangents.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "tangents",
+                index,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, what: &'static str, expected: usize, got: usize) -> Result<()> {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(Error::ShapeMismatch {
+                what,
+                expected,
+                got,
+            })
+        }
+    }
+
+    /// The functions (and as `order` asks, their derivatives) at the lengths of `vectors`.
+    fn evaluate<T: Real>(&self, vectors: &[T], order: Order) -> Result<Rows<T>> {
+        let k = self.num_basis();
+        let length: Vec<T> = vectors.chunks_exact(3).map(length).collect();
+        let n = length.len();
+        // A length of 1 at a zero-length edge keeps the basis finite; the mask below zeroes
+        // its row.
+        let at: Vec<T> = length
+            .iter()
+            .map(|&r| if r > T::zero() { r } else { T::one() })
+            .collect();
+        let (mut b, mut db, mut d2b) = (vec![T::zero(); n * k], Vec::new(), Vec::new());
+        match order {
+            Order::Value => self.bessel.compute(&at, &mut b)?,
+            Order::First => {
+                db = vec![T::zero(); n * k];
+                self.bessel.compute_with_derivative(&at, &mut b, &mut db)?;
+            }
+            Order::Second => {
+                db = vec![T::zero(); n * k];
+                d2b = vec![T::zero(); n * k];
+                self.bessel
+                    .compute_with_second_derivative(&at, &mut b, &mut db, &mut d2b)?;
+            }
+        }
+        let mut rows = Rows {
+            length,
+            f: vec![T::zero(); n * k],
+            d1: if order >= Order::First {
+                vec![T::zero(); n * k]
+            } else {
+                Vec::new()
+            },
+            d2: if order >= Order::Second {
+                vec![T::zero(); n * k]
+            } else {
+                Vec::new()
+            },
+        };
+        let s = T::from_f64((2.0 / self.r_max).sqrt());
+        for i in 0..n {
+            let r = rows.length[i];
+            let x = r * T::from_f64(1.0 / self.r_max);
+            if !(r > T::zero() && x < T::one()) {
+                continue; // zero rows
+            }
+            let [u, du, d2u] = self.envelope(x);
+            let span = k * i..k * (i + 1);
+            for j in span {
+                rows.f[j] = s * b[j] * u;
+                if order >= Order::First {
+                    rows.d1[j] = s * (db[j] * u + b[j] * du);
+                }
+                if order >= Order::Second {
+                    rows.d2[j] = s * (d2b[j] * u + T::from_f64(2.0) * db[j] * du + b[j] * d2u);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The envelope `u` at `x = r / r_max < 1` and its first two derivatives in `r`, by
+    /// Horner's rule in `x` (one power): `u = 1 + x^p (-a + x (b - c x))`.
+    fn envelope<T: Real>(&self, x: T) -> [T; 3] {
+        let p = self.p as f64;
+        let (a, b, c) = (
+            (p + 1.0) * (p + 2.0) / 2.0,
+            p * (p + 2.0),
+            p * (p + 1.0) / 2.0,
+        );
+        let t = T::from_f64;
+        let inv = t(1.0 / self.r_max);
+        let x_pm2 = x.powi(self.p as i32 - 2);
+        let x_pm1 = x_pm2 * x;
+        let x_p = x_pm1 * x;
+        let u = T::one() + x_p * (t(-a) + x * (t(b) - t(c) * x));
+        // u'(r) = x^(p-1) (-a p + x (b (p+1) - c (p+2) x)) / r_max.
+        let du = x_pm1 * (t(-a * p) + x * (t(b * (p + 1.0)) - t(c * (p + 2.0)) * x)) * inv;
+        // u''(r) = x^(p-2) (-a p (p-1) + x (b (p+1) p - c (p+2)(p+1) x)) / r_max^2.
+        let d2u = x_pm2
+            * (t(-a * p * (p - 1.0))
+                + x * (t(b * (p + 1.0) * p) - t(c * (p + 2.0) * (p + 1.0)) * x))
+            * inv
+            * inv;
+        [u, du, d2u]
+    }
+}
+
+/// `|v|` of a 3-vector.
+fn length<T: Real>(v: &[T]) -> T {
+    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
+}
+
+/// The rate of change of the length `r = |v|` along `t`, `(v . t) / r` (zero at `r = 0`).
+fn rate<T: Real>(r: T, v: &[T], t: &[T]) -> T {
+    if r <= T::zero() {
+        return T::zero();
+    }
+    dot(v, t) / r
+}
+
+/// `sum_i a_i b_i`, in order.
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |acc, (&a, &b)| acc + a * b)
+}
