@@ -81,7 +81,8 @@ fn plans() -> Vec<TensorProductPlan> {
 /// special cases.
 fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
     let mut out = Vec::new();
-    for (n, m) in [(17, 60), (40, 300), (9, 0)] {
+    // (60, 1100): more edges than a task of the expanded kernel's weight products.
+    for (n, m) in [(17, 60), (40, 300), (9, 0), (60, 1100)] {
         // Node n - 1 stays isolated; node 0 receives nothing.
         let src: Vec<usize> = (0..m).map(|_| rng.random_range(0..n - 1)).collect();
         let dst: Vec<usize> = (0..m).map(|_| rng.random_range(1..n - 1)).collect();
@@ -160,7 +161,10 @@ fn unfused_backward(
 #[test]
 fn fused_matches_unfused() {
     let mut rng = StdRng::seed_from_u64(0);
+    let mut seen = [false; 2];
     for tp in plans() {
+        // [factorized, expanded]: a linear convolution of this plan ran each way.
+        let mut routes = [false; 2];
         let (d1, d2, d_out, numel) = (
             tp.irreps_in1().dim(),
             tp.irreps_in2().dim(),
@@ -213,97 +217,116 @@ fn fused_matches_unfused() {
             assert_close(&format!("{what}: grad x2"), &g2, &e2, 1e-10);
             assert_close(&format!("{what}: grad w"), &gw, &ew, 1e-10);
 
-            // The MLP's last layer fused: w = hidden linear.
-            let width = 5;
-            let (hidden, linear) = (randn(&mut rng, e * width), randn(&mut rng, width * numel));
-            let mut w_lin = vec![0.0; e * numel];
-            for r in 0..e {
-                for k in 0..width {
-                    for q in 0..numel {
-                        w_lin[r * numel + q] += hidden[r * width + k] * linear[k * numel + q];
+            // The MLP's last layer fused: w = hidden linear, at widths that take the
+            // expanded kernel (small width x weight_numel) and the factorized one.
+            for width in [1, 5, 40] {
+                routes[usize::from(tp.conv_expands(width))] = true;
+                let what = format!("{what}, width {width}");
+                let (hidden, linear) = (randn(&mut rng, e * width), randn(&mut rng, width * numel));
+                let mut w_lin = vec![0.0; e * numel];
+                for r in 0..e {
+                    for k in 0..width {
+                        for q in 0..numel {
+                            w_lin[r * numel + q] += hidden[r * width + k] * linear[k * numel + q];
+                        }
                     }
                 }
-            }
-            let lin = EdgeWeights::Linear {
-                hidden: &hidden,
-                linear: &linear,
-            };
-            tp.conv_forward(&edges, &x1, &x2, lin, scale, &mut out)
-                .unwrap();
-            assert_close(
-                &format!("{what}: linear forward"),
-                &out,
-                &unfused_forward(&tp, &src, &dst, n, &x1, &x2, &w_lin, scale),
-                1e-10,
-            );
-            let [e1, e2, ew] = unfused_backward(&tp, &src, &dst, n, &x1, &x2, &w_lin, scale, &g);
-            let (mut gh, mut glin) = (vec![f64::NAN; e * width], vec![f64::NAN; width * numel]);
-            tp.conv_backward(
-                &edges,
-                &x1,
-                &x2,
-                lin,
-                scale,
-                &g,
-                ConvGradients {
-                    x1: Some(&mut g1),
-                    x2: Some(&mut g2),
-                    weight: Some(&mut gh),
-                    linear: Some(&mut glin),
-                },
-            )
-            .unwrap();
-            assert_close(&format!("{what}: linear grad x1"), &g1, &e1, 1e-10);
-            assert_close(&format!("{what}: linear grad x2"), &g2, &e2, 1e-10);
-            // dL/dhidden = gw linear^T, dL/dlinear = hidden^T gw.
-            let mut eh = vec![0.0; e * width];
-            let mut elin = vec![0.0; width * numel];
-            for r in 0..e {
-                for k in 0..width {
-                    for q in 0..numel {
-                        eh[r * width + k] += ew[r * numel + q] * linear[k * numel + q];
-                        elin[k * numel + q] += hidden[r * width + k] * ew[r * numel + q];
-                    }
-                }
-            }
-            assert_close(&format!("{what}: grad hidden"), &gh, &eh, 1e-10);
-            assert_close(&format!("{what}: grad linear"), &glin, &elin, 1e-10);
-            // Each gradient alone (the kernel skips the work of those not asked for).
-            let full = [&g1, &g2, &gh, &glin];
-            for wanted in 0..4 {
-                let mut bufs = full.map(|v| vec![f64::NAN; v.len()]);
-                let [b1, b2, bh, bl] = &mut bufs;
-                let grads = ConvGradients {
-                    x1: (wanted == 0).then_some(&mut b1[..]),
-                    x2: (wanted == 1).then_some(&mut b2[..]),
-                    weight: (wanted == 2).then_some(&mut bh[..]),
-                    linear: (wanted == 3).then_some(&mut bl[..]),
+                let lin = EdgeWeights::Linear {
+                    hidden: &hidden,
+                    linear: &linear,
                 };
-                tp.conv_backward(&edges, &x1, &x2, lin, scale, &g, grads)
+                tp.conv_forward(&edges, &x1, &x2, lin, scale, &mut out)
                     .unwrap();
                 assert_close(
-                    &format!("{what}: gradient {wanted} alone"),
-                    &bufs[wanted],
-                    full[wanted],
-                    1e-12,
+                    &format!("{what}: linear forward"),
+                    &out,
+                    &unfused_forward(&tp, &src, &dst, n, &x1, &x2, &w_lin, scale),
+                    1e-10,
                 );
+                let [e1, e2, ew] =
+                    unfused_backward(&tp, &src, &dst, n, &x1, &x2, &w_lin, scale, &g);
+                let (mut gh, mut glin) = (vec![f64::NAN; e * width], vec![f64::NAN; width * numel]);
+                tp.conv_backward(
+                    &edges,
+                    &x1,
+                    &x2,
+                    lin,
+                    scale,
+                    &g,
+                    ConvGradients {
+                        x1: Some(&mut g1),
+                        x2: Some(&mut g2),
+                        weight: Some(&mut gh),
+                        linear: Some(&mut glin),
+                    },
+                )
+                .unwrap();
+                assert_close(&format!("{what}: linear grad x1"), &g1, &e1, 1e-10);
+                assert_close(&format!("{what}: linear grad x2"), &g2, &e2, 1e-10);
+                // dL/dhidden = gw linear^T, dL/dlinear = hidden^T gw.
+                let mut eh = vec![0.0; e * width];
+                let mut elin = vec![0.0; width * numel];
+                for r in 0..e {
+                    for k in 0..width {
+                        for q in 0..numel {
+                            eh[r * width + k] += ew[r * numel + q] * linear[k * numel + q];
+                            elin[k * numel + q] += hidden[r * width + k] * ew[r * numel + q];
+                        }
+                    }
+                }
+                assert_close(&format!("{what}: grad hidden"), &gh, &eh, 1e-10);
+                assert_close(&format!("{what}: grad linear"), &glin, &elin, 1e-10);
+                // Each gradient alone (the kernel skips the work of those not asked for).
+                let full = [&g1, &g2, &gh, &glin];
+                for wanted in 0..4 {
+                    let mut bufs = full.map(|v| vec![f64::NAN; v.len()]);
+                    let [b1, b2, bh, bl] = &mut bufs;
+                    let grads = ConvGradients {
+                        x1: (wanted == 0).then_some(&mut b1[..]),
+                        x2: (wanted == 1).then_some(&mut b2[..]),
+                        weight: (wanted == 2).then_some(&mut bh[..]),
+                        linear: (wanted == 3).then_some(&mut bl[..]),
+                    };
+                    tp.conv_backward(&edges, &x1, &x2, lin, scale, &g, grads)
+                        .unwrap();
+                    assert_close(
+                        &format!("{what}: gradient {wanted} alone"),
+                        &bufs[wanted],
+                        full[wanted],
+                        1e-12,
+                    );
+                }
             }
         }
+        assert!(routes[0], "{tp}: the factorized kernel ran");
+        seen = [seen[0] || routes[0], seen[1] || routes[1]];
+    }
+    assert_eq!(
+        seen,
+        [true, true],
+        "both kernels of a linear convolution ran"
+    );
+}
+
+/// Both kernels of a linear convolution (expanded at width 3, factorized at 40).
+#[test]
+fn fused_gradients_match_finite_differences() {
+    let tp = &plans()[1];
+    assert!(tp.conv_expands(3) && !tp.conv_expands(40));
+    for width in [3, 40] {
+        linear_gradients_match_finite_differences(tp, width);
     }
 }
 
-#[test]
-fn fused_gradients_match_finite_differences() {
+fn linear_gradients_match_finite_differences(tp: &TensorProductPlan, width: usize) {
     let mut rng = StdRng::seed_from_u64(1);
-    let tp = &plans()[1];
     let (src, dst, n) = (vec![0, 1, 2, 2, 3], vec![1, 0, 1, 3, 1], 5);
     let edges = EdgeIndex::new(&src, &dst, n).unwrap();
-    let (d1, d2, d_out, numel, width) = (
+    let (d1, d2, d_out, numel) = (
         tp.irreps_in1().dim(),
         tp.irreps_in2().dim(),
         tp.irreps_out().dim(),
         tp.weight_numel(),
-        3,
     );
     let e = src.len();
     let (x1, x2, hidden, linear, g) = (
@@ -361,35 +384,43 @@ fn fused_gradients_match_finite_differences() {
             .collect()
     };
     assert_close(
-        "x1",
+        &format!("width {width}: {}", "x1"),
         &g1,
         &fd(&x1, &|v| loss(v, &x2, &hidden, &linear)),
         1e-6,
     );
     assert_close(
-        "x2",
+        &format!("width {width}: {}", "x2"),
         &g2,
         &fd(&x2, &|v| loss(&x1, v, &hidden, &linear)),
         1e-6,
     );
     assert_close(
-        "hidden",
+        &format!("width {width}: {}", "hidden"),
         &gh,
         &fd(&hidden, &|v| loss(&x1, &x2, v, &linear)),
         1e-6,
     );
     assert_close(
-        "linear",
+        &format!("width {width}: {}", "linear"),
         &glin,
         &fd(&linear, &|v| loss(&x1, &x2, &hidden, v)),
         1e-6,
     );
 }
 
+/// The factorized kernel (the guide's product) and the expanded one (a uvu product).
 #[test]
 fn fused_is_bit_identical_across_thread_counts() {
+    let plans = plans();
+    assert!(!plans[0].conv_expands(16) && plans[1].conv_expands(16));
+    for tp in &plans[..2] {
+        linear_is_bit_identical_across_thread_counts(tp);
+    }
+}
+
+fn linear_is_bit_identical_across_thread_counts(tp: &TensorProductPlan) {
     let mut rng = StdRng::seed_from_u64(2);
-    let tp = &plans()[0];
     let n = 300;
     let src: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();
     let dst: Vec<usize> = (0..5000).map(|_| rng.random_range(0..n)).collect();

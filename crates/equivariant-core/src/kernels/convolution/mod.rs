@@ -15,8 +15,11 @@
 //! `width x weight_numel` = 6400 multiply-adds per edge, six times the product itself, and
 //! ran at 61 ms forward (unfused: 75-92 ms); the factorized kernel of
 //! [`linear`] applies `W` once per node instead (see there); [`per_edge`] runs precomputed
-//! weights.
+//! weights. Where forming `w_e` is cheap (`width x weight_numel <= 512`, a small potential's
+//! convolution), [`expanded`] forms them for every edge and runs one batched tensor product
+//! instead ([`TensorProductPlan::conv_expands`] chooses).
 
+mod expanded;
 mod linear;
 mod per_edge;
 
@@ -127,6 +130,9 @@ impl TensorProductPlan {
         }
         match weights {
             Weights::PerEdge(w) => self.conv_forward_per_edge(edges, x1, x2, w, scale, out),
+            Weights::Linear(a) if self.conv_expands(a.width) => {
+                self.conv_forward_expanded(&a, out)?
+            }
             Weights::Linear(a) => self.conv_forward_linear(&a, out),
         }
         Ok(())
@@ -188,7 +194,11 @@ impl TensorProductPlan {
                     hidden: gw,
                     linear: glin,
                 };
-                self.conv_backward_linear(&a, grad_out, grads);
+                if self.conv_expands(a.width) {
+                    self.conv_backward_expanded(&a, grad_out, grads)?;
+                } else {
+                    self.conv_backward_linear(&a, grad_out, grads);
+                }
             }
         }
         Ok(())

@@ -373,7 +373,7 @@ fn overwritten<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
 /// ~`1e-31` of the unit-scale activations of the other edges: some 24 orders of magnitude
 /// below the f32 rounding of the result.
 #[inline(always)]
-fn flush_below<T: Real>() -> T {
+pub(super) fn flush_below<T: Real>() -> T {
     T::min_positive_value() / T::epsilon()
 }
 
