@@ -48,23 +48,6 @@ pub struct BesselEdgeEncoding {
     p: u32,
 }
 
-/// What a pass evaluates per row: the values, and the first and second derivatives in the
-/// length.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Order {
-    Value,
-    First,
-    Second,
-}
-
-/// One chunk's lengths and per-row functions (`[rows, N]` each, as far as `Order` asks).
-struct Rows<T> {
-    length: Vec<T>,
-    f: Vec<T>,
-    d1: Vec<T>,
-    d2: Vec<T>,
-}
-
 impl BesselEdgeEncoding {
     /// The encoding of `num_basis` Bessel functions on `[0, r_max]` under the envelope of
     /// exponent `p`.
@@ -172,20 +155,12 @@ impl BesselEdgeEncoding {
             .par_chunks_mut(CHUNK * k)
             .zip(vectors.par_chunks(CHUNK * 3));
         match derivative {
-            None => chunks.try_for_each(|(out, v)| {
-                out.copy_from_slice(&self.evaluate(v, Order::Value)?.f);
-                Ok(())
-            }),
+            None => chunks.try_for_each(|(out, v)| self.evaluate(v, out, None, None).map(drop)),
             Some(derivative) => {
                 self.check_len("derivative [n, N]", n * k, derivative.len())?;
                 chunks
                     .zip(derivative.par_chunks_mut(CHUNK * k))
-                    .try_for_each(|((out, v), d)| {
-                        let rows = self.evaluate(v, Order::First)?;
-                        out.copy_from_slice(&rows.f);
-                        d.copy_from_slice(&rows.d1);
-                        Ok(())
-                    })
+                    .try_for_each(|((out, v), d)| self.evaluate(v, out, Some(d), None).map(drop))
             }
         }
     }
@@ -279,16 +254,12 @@ impl BesselEdgeEncoding {
             .zip(vectors.par_chunks(CHUNK * 3))
             .zip(tangents.par_chunks(CHUNK * 3))
             .try_for_each(|((out, v), t)| {
-                let rows = self.evaluate(v, Order::First)?;
-                for (i, (o, d1)) in out
-                    .chunks_exact_mut(k)
-                    .zip(rows.d1.chunks_exact(k))
-                    .enumerate()
-                {
-                    let rate = rate(rows.length[i], &v[3 * i..3 * i + 3], &t[3 * i..3 * i + 3]);
-                    for (o, &d1) in o.iter_mut().zip(d1) {
-                        *o = d1 * rate;
-                    }
+                let mut f = vec![T::zero(); out.len()];
+                let length = self.evaluate(v, &mut f, Some(&mut *out), None)?;
+                // `out` holds f'; scaled by the rate in place.
+                for (i, o) in out.chunks_exact_mut(k).enumerate() {
+                    let rate = rate(length[i], &v[3 * i..3 * i + 3], &t[3 * i..3 * i + 3]);
+                    o.iter_mut().for_each(|o| *o *= rate);
                 }
                 Ok(())
             })
@@ -338,9 +309,14 @@ impl BesselEdgeEncoding {
             .zip(tangents.par_chunks(CHUNK * 3))
             .zip(grad_out.par_chunks(CHUNK * k))
             .try_for_each(|((((gv, gt), v), t), g)| {
-                let rows = self.evaluate(v, Order::Second)?;
-                for i in 0..rows.length.len() {
-                    let r = rows.length[i];
+                let rows = v.len() / 3;
+                let (mut f, mut d1, mut d2) = (
+                    vec![T::zero(); rows * k],
+                    vec![T::zero(); rows * k],
+                    vec![T::zero(); rows * k],
+                );
+                let length = self.evaluate(v, &mut f, Some(&mut d1), Some(&mut d2))?;
+                for (i, &r) in length.iter().enumerate() {
                     let (gv, gt) = (&mut gv[3 * i..3 * i + 3], &mut gt[3 * i..3 * i + 3]);
                     if r <= T::zero() {
                         gv.fill(T::zero());
@@ -352,7 +328,7 @@ impl BesselEdgeEncoding {
                         &t[3 * i..3 * i + 3],
                         &g[k * i..k * (i + 1)],
                     );
-                    let (d1, d2) = (&rows.d1[k * i..k * (i + 1)], &rows.d2[k * i..k * (i + 1)]);
+                    let (d1, d2) = (&d1[k * i..k * (i + 1)], &d2[k * i..k * (i + 1)]);
                     let q = rate(r, v, t);
                     let a = q * dot(d2, g);
                     let b = dot(d1, g);
@@ -406,65 +382,65 @@ impl BesselEdgeEncoding {
         }
     }
 
-    /// The functions (and as `order` asks, their derivatives) at the lengths of `vectors`.
-    fn evaluate<T: Real>(&self, vectors: &[T], order: Order) -> Result<Rows<T>> {
+    /// The functions at the lengths of `vectors` into `f`, and their first and second
+    /// derivatives into `d1` and `d2` where given (`[rows, N]` each); returns the lengths.
+    /// The Bessel values land in the outputs first and are turned into the encoding's in
+    /// place, so a chunk allocates only its lengths.
+    fn evaluate<T: Real>(
+        &self,
+        vectors: &[T],
+        f: &mut [T],
+        mut d1: Option<&mut [T]>,
+        mut d2: Option<&mut [T]>,
+    ) -> Result<Vec<T>> {
         let k = self.num_basis();
         let length: Vec<T> = vectors.chunks_exact(3).map(length).collect();
-        let n = length.len();
         // A length of 1 at a zero-length edge keeps the basis finite; the mask below zeroes
         // its row.
         let at: Vec<T> = length
             .iter()
             .map(|&r| if r > T::zero() { r } else { T::one() })
             .collect();
-        let (mut b, mut db, mut d2b) = (vec![T::zero(); n * k], Vec::new(), Vec::new());
-        match order {
-            Order::Value => self.bessel.compute(&at, &mut b)?,
-            Order::First => {
-                db = vec![T::zero(); n * k];
-                self.bessel.compute_with_derivative(&at, &mut b, &mut db)?;
-            }
-            Order::Second => {
-                db = vec![T::zero(); n * k];
-                d2b = vec![T::zero(); n * k];
-                self.bessel
-                    .compute_with_second_derivative(&at, &mut b, &mut db, &mut d2b)?;
-            }
+        match (d1.as_deref_mut(), d2.as_deref_mut()) {
+            (None, _) => self.bessel.compute(&at, f)?,
+            (Some(d1), None) => self.bessel.compute_with_derivative(&at, f, d1)?,
+            (Some(d1), Some(d2)) => self.bessel.compute_with_second_derivative(&at, f, d1, d2)?,
         }
-        let mut rows = Rows {
-            length,
-            f: vec![T::zero(); n * k],
-            d1: if order >= Order::First {
-                vec![T::zero(); n * k]
-            } else {
-                Vec::new()
-            },
-            d2: if order >= Order::Second {
-                vec![T::zero(); n * k]
-            } else {
-                Vec::new()
-            },
-        };
         let s = T::from_f64((2.0 / self.r_max).sqrt());
-        for i in 0..n {
-            let r = rows.length[i];
+        let two = T::from_f64(2.0);
+        for (i, &r) in length.iter().enumerate() {
             let x = r * T::from_f64(1.0 / self.r_max);
+            let span = k * i..k * (i + 1);
             if !(r > T::zero() && x < T::one()) {
-                continue; // zero rows
+                f[span.clone()].fill(T::zero());
+                for d in [d1.as_deref_mut(), d2.as_deref_mut()].into_iter().flatten() {
+                    d[span.clone()].fill(T::zero());
+                }
+                continue;
             }
             let [u, du, d2u] = self.envelope(x);
-            let span = k * i..k * (i + 1);
-            for j in span {
-                rows.f[j] = s * b[j] * u;
-                if order >= Order::First {
-                    rows.d1[j] = s * (db[j] * u + b[j] * du);
+            // Written per case, so each loop is branch-free over the row.
+            let (su, sdu, sd2u) = (s * u, s * du, s * d2u);
+            let f = &mut f[span.clone()];
+            match (d1.as_deref_mut(), d2.as_deref_mut()) {
+                (None, _) => f.iter_mut().for_each(|f| *f *= su),
+                (Some(d1), None) => {
+                    for (f, d1) in f.iter_mut().zip(&mut d1[span]) {
+                        *d1 = *d1 * su + *f * sdu;
+                        *f *= su;
+                    }
                 }
-                if order >= Order::Second {
-                    rows.d2[j] = s * (d2b[j] * u + T::from_f64(2.0) * db[j] * du + b[j] * d2u);
+                (Some(d1), Some(d2)) => {
+                    let (d1, d2) = (&mut d1[span.clone()], &mut d2[span]);
+                    for ((f, d1), d2) in f.iter_mut().zip(d1).zip(d2) {
+                        *d2 = *d2 * su + two * *d1 * sdu + *f * sd2u;
+                        *d1 = *d1 * su + *f * sdu;
+                        *f *= su;
+                    }
                 }
             }
         }
-        Ok(rows)
+        Ok(length)
     }
 
     /// The envelope `u` at `x = r / r_max < 1` and its first two derivatives in `r`, by
