@@ -1,8 +1,8 @@
 //! The convolution with weights from a linear layer, `w_e = h_e L`, run expanded: the
 //! weights formed for every edge (`W = H L`, `[E, weight_numel]`), the source features
 //! gathered per edge (`[E, irreps_in1.dim]`), one batched tensor product over the edges
-//! (the row kernels, eight edges at a time, `[E, irreps_out.dim]`), and the messages summed
-//! per destination in edge order. The backward gathers `scale dL/dout[dst_e]` per edge, runs
+//! ([`TensorProductPlan::forward`]'s kernels, `[E, irreps_out.dim]`), and the messages
+//! summed per destination in edge order. The backward gathers `scale dL/dout[dst_e]` per edge, runs
 //! the batched backward, sums the `x1` rows per source in edge order, and contracts `dL/dW`
 //! with `L` (`dL/dH = dW L^T`) and with `H` (`dL/dL = H^T dW`).
 //!
@@ -13,8 +13,10 @@
 //! multiply-adds, and the factorized kernel's per-node setup (gathering, transposes, one
 //! small matrix product per node and path) outweighs them: at 108 atoms (~18 edges a node)
 //! it executed about 1200 instructions per edge and layer forward.
-//! [`TensorProductPlan::conv_expands`] chooses. The buffers are `[E, d1 + d_out + weight_numel]`
-//! (58 MB for 180k edges of that potential in f32).
+//! [`TensorProductPlan::conv_expands`] chooses. The price is memory: per edge, the
+//! backward holds the gathered rows, their gradients, the output gradients, the weights and
+//! their gradients (`2 d1 + d_out + 2 weight_numel` values; for that potential's second layer
+//! 104 floats, 75 MB at 180k edges).
 
 use rayon::prelude::*;
 
