@@ -81,8 +81,9 @@ fn plans() -> Vec<TensorProductPlan> {
 /// special cases.
 fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
     let mut out = Vec::new();
-    // (60, 1100): more edges than a task of the expanded kernel's weight products.
-    for (n, m) in [(17, 60), (40, 300), (9, 0), (60, 1100)] {
+    // (60, 1100): nodes of many edges; (1100, 2500): more nodes than the backward's 64
+    // partial `dL/dlinear` sums take one chunk each (a sum then spans several chunks).
+    for (n, m) in [(17, 60), (40, 300), (9, 0), (60, 1100), (1100, 2500)] {
         // Node n - 1 stays isolated; node 0 receives nothing.
         let src: Vec<usize> = (0..m).map(|_| rng.random_range(0..n - 1)).collect();
         let dst: Vec<usize> = (0..m).map(|_| rng.random_range(1..n - 1)).collect();

@@ -1,10 +1,11 @@
-//! The convolution with weights from a linear layer, `w_e = h_e L`, run expanded: the
-//! weights formed for every edge (`W = H L`, `[E, weight_numel]`), the source features
-//! gathered per edge (`[E, irreps_in1.dim]`), one batched tensor product over the edges
-//! ([`TensorProductPlan::forward`]'s kernels, `[E, irreps_out.dim]`), and the messages
-//! summed per destination in edge order. The backward gathers `scale dL/dout[dst_e]` per edge, runs
-//! the batched backward, sums the `x1` rows per source in edge order, and contracts `dL/dW`
-//! with `L` (`dL/dH = dW L^T`) and with `H` (`dL/dL = H^T dW`).
+//! The convolution with weights from a linear layer, `w_e = h_e L`, run expanded: for a
+//! chunk of nodes at a time, their edges' weights formed (`W = H L`), their source features
+//! and harmonics gathered, one batched tensor product over those edges
+//! ([`TensorProductPlan::forward`]'s kernels), and the messages summed per destination in
+//! edge order. The backward takes the nodes as sources: per chunk, `scale dL/dout[dst_e]`
+//! gathered per edge, the batched backward, the `x1` rows summed per source in edge order,
+//! `dL/dH = dW L^T` per edge, and `dL/dL = H^T dW` summed per group of chunks in a fixed
+//! order. Every buffer is a chunk's (a few hundred edges), kept per thread from call to call.
 //!
 //! The factorized kernel ([`linear`](super::linear)) never forms `W` or a message; it pays
 //! where forming `w_e` costs more than the product (the guide: `width x weight_numel` = 6400
@@ -13,27 +14,58 @@
 //! multiply-adds, and the factorized kernel's per-node setup (gathering, transposes, one
 //! small matrix product per node and path) outweighs them: at 108 atoms (~18 edges a node)
 //! it executed about 1200 instructions per edge and layer forward.
-//! [`TensorProductPlan::conv_expands`] chooses. The price is memory: per edge, the
-//! backward holds the gathered rows, their gradients, the output gradients, the weights and
-//! their gradients (`2 d1 + d_out + 2 weight_numel` values; for that potential's second layer
-//! 104 floats, 75 MB at 180k edges).
+//! [`TensorProductPlan::conv_expands`] chooses.
+
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::linear::{LinearConv, LinearConvGradients, flush_below};
+use super::linear::{LinearConv, LinearConvGradients, backward_chunks, flush_below};
+use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
 use crate::o3::tensor_product::{TensorProductGradients, TensorProductPlan};
-use crate::{Real, Result};
+use crate::{Error, Real, Result};
 
-/// Edges per parallel task of the weight products and gathers (fixed: `dL/dL` sums its
-/// per-task parts in task order, so the result does not depend on the number of threads).
-const EDGE_CHUNK: usize = 512;
-
-/// Nodes per parallel task of the sums over a node's edges.
+/// Nodes per parallel task of the forward (fixed: each node sums its edges in edge order).
 const NODE_CHUNK: usize = 16;
 
 /// The largest `width x weight_numel` (multiply-adds per edge to form `w_e`) run expanded.
 const EXPAND_MAX: usize = 512;
+
+/// A task's buffers (a chunk's edges), reused across calls on the same thread.
+struct Work<T> {
+    edges: Vec<u32>,
+    /// `[m, width]`, `[m, weight_numel]`: the edges' hidden rows (flushed) and weights.
+    h: Vec<T>,
+    w: Vec<T>,
+    /// `[m, d1]`, `[m, d2]`: the gathered inputs.
+    x1: Vec<T>,
+    x2: Vec<T>,
+    /// `[m, d_out]`: the messages, or the scaled output gradients.
+    out: Vec<T>,
+    /// The backward's gradients of `x1`, `x2`, `w` and `h` rows.
+    g1: Vec<T>,
+    g2: Vec<T>,
+    gw: Vec<T>,
+    gh: Vec<T>,
+}
+
+impl<T> Default for Work<T> {
+    fn default() -> Self {
+        Work {
+            edges: Vec::new(),
+            h: Vec::new(),
+            w: Vec::new(),
+            x1: Vec::new(),
+            x2: Vec::new(),
+            out: Vec::new(),
+            g1: Vec::new(),
+            g2: Vec::new(),
+            gw: Vec::new(),
+            gh: Vec::new(),
+        }
+    }
+}
 
 impl TensorProductPlan {
     /// Whether a convolution with weights from a linear layer of `width` inputs
@@ -61,24 +93,32 @@ impl TensorProductPlan {
         out: &mut [T],
     ) -> Result<()> {
         let d_out = self.irreps_out.dim();
-        let w = self.expanded_weights(a);
-        let x1 = gathered(a.x1, self.irreps_in1.dim(), a.edges.num_edges(), |e| {
-            a.edges.src(e)
-        });
-        let messages = self.forward_vec(&x1, a.x2, &w)?;
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
-            .for_each(|(chunk, out)| {
-                for (r, acc) in out.chunks_exact_mut(d_out).enumerate() {
+            .try_for_each_init(Reused::<Work<T>>::take, |work, (chunk, out)| {
+                let work = &mut **work;
+                let first = chunk * NODE_CHUNK;
+                let nodes = first..first + out.len() / d_out;
+                work.edges.clear();
+                for i in nodes.clone() {
+                    work.edges.extend_from_slice(a.edges.by_dst(i));
+                }
+                self.gather_edges(a, work);
+                let m = work.edges.len();
+                resize(&mut work.out, m * d_out);
+                if m > 0 {
+                    self.forward(&work.x1, &work.x2, &work.w, &mut work.out)?;
+                }
+                let mut rows = work.out.chunks_exact(d_out);
+                for (i, acc) in nodes.zip(out.chunks_exact_mut(d_out)) {
                     acc.fill(T::zero());
-                    for &e in a.edges.by_dst(chunk * NODE_CHUNK + r) {
-                        let m = &messages[e as usize * d_out..(e as usize + 1) * d_out];
+                    for m in rows.by_ref().take(a.edges.by_dst(i).len()) {
                         acc.iter_mut().zip(m).for_each(|(y, &m)| *y += m);
                     }
                     acc.iter_mut().for_each(|y| *y *= a.scale);
                 }
-            });
-        Ok(())
+                Ok(())
+            })
     }
 
     /// The backward, expanded (see the module docs).
@@ -94,138 +134,151 @@ impl TensorProductPlan {
             hidden: gh,
             linear: glin,
         } = grads;
-        let (e, numel, width) = (a.edges.num_edges(), self.weight_numel, a.width);
-        let (d1, d_out) = (self.irreps_in1.dim(), self.irreps_out.dim());
-        let w = self.expanded_weights(a);
-        let x1 = gathered(a.x1, d1, e, |e| a.edges.src(e));
-        let mut g = gathered(grad_out, d_out, e, |e| a.edges.dst(e));
-        g.par_iter_mut().for_each(|g| *g *= a.scale);
-        let mut g1_edges = g1.as_ref().map(|_| vec![T::zero(); e * d1]);
-        let mut gw = (gh.is_some() || glin.is_some()).then(|| vec![T::zero(); e * numel]);
-        let grads = TensorProductGradients {
-            x1: g1_edges.as_deref_mut(),
-            x2: g2,
-            weight: gw.as_deref_mut(),
-        };
-        self.backward(&x1, a.x2, &w, &g, grads)?;
-        if let (Some(g1), Some(g1_edges)) = (g1, &g1_edges) {
-            g1.par_chunks_mut(NODE_CHUNK * d1.max(1))
-                .enumerate()
-                .for_each(|(chunk, g1)| {
-                    for (r, acc) in g1.chunks_exact_mut(d1.max(1)).enumerate() {
+        let (d1, d2, d_out) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+        );
+        let (n, numel, width) = (a.edges.num_nodes(), self.weight_numel, a.width);
+        // L^T as [numel, width] rows, for dH = dW L^T.
+        let mut lt = vec![T::zero(); numel * width];
+        for (k, row) in a.linear.chunks_exact(numel).enumerate() {
+            for (q, &x) in row.iter().enumerate() {
+                lt[q * width + k] = x;
+            }
+        }
+        let (want1, want2) = (g1.is_some(), g2.is_some());
+        let want_w = gh.is_some() || glin.is_some();
+        let (g1, g2, gh) = (EdgeRows::new(g1), EdgeRows::new(g2), EdgeRows::new(gh));
+        let failed = Mutex::new(None::<Error>);
+        let sum = backward_chunks(
+            n,
+            glin.is_some().then_some(width * numel),
+            |work: &mut Work<T>, (first, count), dlin| {
+                let nodes = first..first + count;
+                work.edges.clear();
+                for j in nodes.clone() {
+                    work.edges.extend_from_slice(a.edges.by_src(j));
+                }
+                self.gather_edges(a, work);
+                let m = work.edges.len();
+                resize(&mut work.out, m * d_out);
+                for (g, &e) in work.out.chunks_exact_mut(d_out).zip(&work.edges) {
+                    let i = a.edges.dst(e as usize);
+                    for (g, &y) in g.iter_mut().zip(&grad_out[i * d_out..(i + 1) * d_out]) {
+                        *g = y * a.scale;
+                    }
+                }
+                resize(&mut work.g1, if want1 { m * d1 } else { 0 });
+                resize(&mut work.g2, if want2 { m * d2 } else { 0 });
+                resize(&mut work.gw, if want_w { m * numel } else { 0 });
+                if m > 0 {
+                    let grads = TensorProductGradients {
+                        x1: want1.then_some(&mut work.g1[..]),
+                        x2: want2.then_some(&mut work.g2[..]),
+                        weight: want_w.then_some(&mut work.gw[..]),
+                    };
+                    if let Err(e) = self.backward(&work.x1, &work.x2, &work.w, &work.out, grads) {
+                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        return;
+                    }
+                }
+                if let Some(g1) = &g1 {
+                    let mut rows = work.g1.chunks_exact(d1.max(1));
+                    for j in nodes {
+                        // SAFETY: node `j` is in this task's chunk, and no other task's.
+                        let acc = unsafe { g1.row(j, d1) };
                         acc.fill(T::zero());
-                        for &e in a.edges.by_src(chunk * NODE_CHUNK + r) {
-                            let row = &g1_edges[e as usize * d1..(e as usize + 1) * d1];
+                        for row in rows.by_ref().take(a.edges.by_src(j).len()) {
                             acc.iter_mut().zip(row).for_each(|(y, &x)| *y += x);
                         }
                     }
-                });
-        }
-        let Some(gw) = gw else { return Ok(()) };
-        if let Some(gh) = gh {
-            // dH = dW L^T, L^T as [numel, width] rows.
-            let mut lt = vec![T::zero(); numel * width];
-            for (k, row) in a.linear.chunks_exact(numel).enumerate() {
-                for (q, &x) in row.iter().enumerate() {
-                    lt[q * width + k] = x;
                 }
-            }
-            gh.par_chunks_mut(EDGE_CHUNK * width)
-                .zip(gw.par_chunks(EDGE_CHUNK * numel))
-                .for_each(|(gh, gw)| {
-                    let rows = gh.len() / width;
-                    let gw = Rows {
-                        data: gw,
-                        stride: numel,
-                    };
+                if let Some(g2) = &g2 {
+                    for (row, &e) in work.g2.chunks_exact(d2.max(1)).zip(&work.edges) {
+                        // SAFETY: edge `e` leaves a node of this task's chunk, so it is this
+                        // task's alone.
+                        unsafe { g2.row(e as usize, d2) }.copy_from_slice(row);
+                    }
+                }
+                if m == 0 {
+                    return;
+                }
+                let gw = Rows {
+                    data: &work.gw,
+                    stride: numel,
+                };
+                if let Some(gh) = &gh {
+                    resize(&mut work.gh, m * width);
                     let lt = Rows {
                         data: &lt,
                         stride: width,
                     };
-                    gemm::<T, false, false>(None, (rows, width, numel), gw, lt, gh, width);
-                });
-        }
-        if let Some(glin) = glin {
-            // dL = H^T dW: one [width, numel] part per task, summed in task order.
-            let parts: Vec<Vec<T>> = a
-                .hidden
-                .par_chunks(EDGE_CHUNK * width)
-                .zip(gw.par_chunks(EDGE_CHUNK * numel))
-                .map(|(h, gw)| {
-                    let rows = gw.len() / numel;
-                    let mut part = vec![T::zero(); width * numel];
-                    let h = flushed(h);
+                    gemm::<T, false, false>(None, (m, width, numel), gw, lt, &mut work.gh, width);
+                    for (row, &e) in work.gh.chunks_exact(width).zip(&work.edges) {
+                        // SAFETY: as for `g2`.
+                        unsafe { gh.row(e as usize, width) }.copy_from_slice(row);
+                    }
+                }
+                if let Some(dlin) = dlin {
                     let h = Rows {
-                        data: &h,
+                        data: &work.h,
                         stride: width,
                     };
-                    let gw = Rows {
-                        data: gw,
-                        stride: numel,
-                    };
-                    gemm_tn::<T, false, false>(None, (width, numel, rows), h, gw, &mut part, numel);
-                    part
-                })
-                .collect();
-            glin.fill(T::zero());
-            for part in parts {
-                glin.iter_mut().zip(&part).for_each(|(g, &p)| *g += p);
-            }
+                    gemm_tn::<T, false, true>(None, (width, numel, m), h, gw, dlin, numel);
+                }
+            },
+        );
+        if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
+        if let (Some(glin), Some(sum)) = (glin, sum) {
+            glin.copy_from_slice(&sum);
         }
         Ok(())
     }
 
-    /// `W = H L` (`[E, width] x [width, weight_numel]`), in parallel over chunks of edges.
-    fn expanded_weights<T: Real>(&self, a: &LinearConv<'_, T>) -> Vec<T> {
-        let (e, numel, width) = (a.edges.num_edges(), self.weight_numel, a.width);
-        let mut w = vec![T::zero(); e * numel];
-        w.par_chunks_mut(EDGE_CHUNK * numel)
-            .zip(a.hidden.par_chunks(EDGE_CHUNK * width))
-            .for_each(|(w, h)| {
-                let rows = w.len() / numel;
-                let h = flushed(h);
-                let h = Rows {
-                    data: &h,
-                    stride: width,
-                };
-                let l = Rows {
-                    data: a.linear,
-                    stride: numel,
-                };
-                gemm::<T, false, false>(None, (rows, numel, width), h, l, w, numel);
-            });
-        w
+    /// Fills `work`'s rows for `work.edges`: the hidden rows (flushed, [`flushed`]), the
+    /// weights `W = H L`, the source rows of `x1` and the rows of `x2`.
+    fn gather_edges<T: Real>(&self, a: &LinearConv<'_, T>, work: &mut Work<T>) {
+        let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
+        let (m, numel, width) = (work.edges.len(), self.weight_numel, a.width);
+        let tiny = flush_below::<T>();
+        work.h.clear();
+        work.x1.clear();
+        work.x2.clear();
+        for &e in &work.edges {
+            let (e, j) = (e as usize, a.edges.src(e as usize));
+            work.h.extend(
+                a.hidden[e * width..(e + 1) * width]
+                    .iter()
+                    .map(|&h| flushed(h, tiny)),
+            );
+            work.x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
+            work.x2.extend_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+        }
+        resize(&mut work.w, m * numel);
+        if m > 0 {
+            let h = Rows {
+                data: &work.h,
+                stride: width,
+            };
+            let l = Rows {
+                data: a.linear,
+                stride: numel,
+            };
+            gemm::<T, false, false>(None, (m, numel, width), h, l, &mut work.w, numel);
+        }
     }
 }
 
-/// Row `row(e)` of `x` (`[_, d]`) for every `e < e_count`: `[e_count, d]`.
-fn gathered<T: Real>(
-    x: &[T],
-    d: usize,
-    e_count: usize,
-    row: impl Fn(usize) -> usize + Sync,
-) -> Vec<T> {
-    let mut out = vec![T::zero(); e_count * d];
-    if d == 0 {
-        return out;
-    }
-    out.par_chunks_mut(EDGE_CHUNK * d)
-        .enumerate()
-        .for_each(|(chunk, out)| {
-            for (k, o) in out.chunks_exact_mut(d).enumerate() {
-                let i = row(chunk * EDGE_CHUNK + k);
-                o.copy_from_slice(&x[i * d..(i + 1) * d]);
-            }
-        });
-    out
+/// `v` resized to `len` (new entries zero; the callers overwrite every entry they read).
+fn resize<T: Real>(v: &mut Vec<T>, len: usize) {
+    v.resize(len, T::zero());
 }
 
-/// `hidden` with the activations the factorized kernel takes as zero ([`flush_below`]:
-/// subnormal products) set to zero, so both kernels see the same weights.
-fn flushed<T: Real>(hidden: &[T]) -> Vec<T> {
-    let tiny = flush_below::<T>();
-    hidden
-        .iter()
-        .map(|&h| if h.abs() < tiny { T::zero() } else { h })
-        .collect()
+/// A hidden activation as the factorized kernel takes it: zero below [`flush_below`]
+/// (whose products would be subnormal), so both kernels see the same weights.
+fn flushed<T: Real>(h: T, tiny: T) -> T {
+    if h.abs() < tiny { T::zero() } else { h }
 }

@@ -1359,7 +1359,7 @@ fn add_one_linear_grad<T: Real>(plan: &Plan<T>, dlone: &[T], dlin: &mut [T]) {
 /// One partial per group of chunks, not per chunk: a zeroed and summed partial per 16 nodes
 /// cost as much as the product at 1000 nodes. The groups depend on `n` only, so the sums'
 /// order does not depend on the threads.
-fn backward_chunks<T: Real, W: Default + Send + 'static>(
+pub(super) fn backward_chunks<T: Real, W: Default + Send + 'static>(
     n: usize,
     len: Option<usize>,
     chunk: impl Fn(&mut W, (usize, usize), Option<&mut [T]>) + Sync,
