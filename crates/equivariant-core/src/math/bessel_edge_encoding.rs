@@ -20,6 +20,7 @@
 use rayon::prelude::*;
 
 use super::{Basis, SoftOneHotLinspace};
+use crate::error::check_len;
 use crate::{Error, Real, Result};
 
 /// Rows per parallel task (each row's result depends on that row only, so any split gives
@@ -150,14 +151,14 @@ impl BesselEdgeEncoding {
     ) -> Result<()> {
         let n = self.rows(vectors)?;
         let k = self.num_basis();
-        self.check_len("out [n, N]", n * k, out.len())?;
+        check_len("out [n, N]", n * k, out.len())?;
         let chunks = out
             .par_chunks_mut(CHUNK * k)
             .zip(vectors.par_chunks(CHUNK * 3));
         match derivative {
             None => chunks.try_for_each(|(out, v)| self.evaluate(v, out, None, None).map(drop)),
             Some(derivative) => {
-                self.check_len("derivative [n, N]", n * k, derivative.len())?;
+                check_len("derivative [n, N]", n * k, derivative.len())?;
                 chunks
                     .zip(derivative.par_chunks_mut(CHUNK * k))
                     .try_for_each(|((out, v), d)| self.evaluate(v, out, Some(d), None).map(drop))
@@ -192,10 +193,10 @@ impl BesselEdgeEncoding {
     ) -> Result<()> {
         let n = vectors.len() / 3;
         let k = self.num_basis();
-        self.check_len("vectors [n, 3]", n * 3, vectors.len())?;
-        self.check_len("out [n, 3]", n * 3, out.len())?;
-        self.check_len("derivative [n, N]", n * k, derivative.len())?;
-        self.check_len("grad_out [n, N]", n * k, grad_out.len())?;
+        check_len("vectors [n, 3]", n * 3, vectors.len())?;
+        check_len("out [n, 3]", n * 3, out.len())?;
+        check_len("derivative [n, N]", n * k, derivative.len())?;
+        check_len("grad_out [n, N]", n * k, grad_out.len())?;
         out.par_chunks_mut(CHUNK * 3)
             .zip(vectors.par_chunks(CHUNK * 3))
             .zip(derivative.par_chunks(CHUNK * k))
@@ -248,7 +249,7 @@ impl BesselEdgeEncoding {
     ) -> Result<()> {
         let n = self.rows(vectors)?;
         self.check_tangents(n, tangents)?;
-        self.check_len("out [n, N]", n * self.num_basis(), out.len())?;
+        check_len("out [n, N]", n * self.num_basis(), out.len())?;
         let k = self.num_basis();
         out.par_chunks_mut(CHUNK * k)
             .zip(vectors.par_chunks(CHUNK * 3))
@@ -299,9 +300,9 @@ impl BesselEdgeEncoding {
         let n = self.rows(vectors)?;
         let k = self.num_basis();
         self.check_tangents(n, tangents)?;
-        self.check_len("grad_out [n, N]", n * k, grad_out.len())?;
-        self.check_len("grad_vectors [n, 3]", n * 3, grad_vectors.len())?;
-        self.check_len("grad_tangents [n, 3]", n * 3, grad_tangents.len())?;
+        check_len("grad_out [n, N]", n * k, grad_out.len())?;
+        check_len("grad_vectors [n, 3]", n * 3, grad_vectors.len())?;
+        check_len("grad_tangents [n, 3]", n * 3, grad_tangents.len())?;
         grad_vectors
             .par_chunks_mut(CHUNK * 3)
             .zip(grad_tangents.par_chunks_mut(CHUNK * 3))
@@ -360,7 +361,7 @@ impl BesselEdgeEncoding {
     }
 
     fn check_tangents<T: Real>(&self, n: usize, tangents: &[T]) -> Result<()> {
-        self.check_len("tangents [n, 3]", n * 3, tangents.len())?;
+        check_len("tangents [n, 3]", n * 3, tangents.len())?;
         if let Some(index) = tangents.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFinite {
                 what: "tangents",
@@ -368,18 +369,6 @@ impl BesselEdgeEncoding {
             });
         }
         Ok(())
-    }
-
-    fn check_len(&self, what: &'static str, expected: usize, got: usize) -> Result<()> {
-        if expected == got {
-            Ok(())
-        } else {
-            Err(Error::ShapeMismatch {
-                what,
-                expected,
-                got,
-            })
-        }
     }
 
     /// The functions at the lengths of `vectors` into `f`, and their first and second
