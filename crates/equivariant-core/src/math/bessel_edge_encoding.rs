@@ -19,6 +19,7 @@
 
 use rayon::prelude::*;
 
+use super::radial_layer::length;
 use super::{Basis, SoftOneHotLinspace};
 use crate::error::check_len;
 use crate::{Error, Real, Result};
@@ -457,11 +458,6 @@ impl BesselEdgeEncoding {
             * inv;
         [u, du, d2u]
     }
-}
-
-/// `|v|` of a 3-vector.
-fn length<T: Real>(v: &[T]) -> T {
-    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
 }
 
 /// The rate of change of the length `r = |v|` along `t`, `(v . t) / r` (zero at `r = 0`).

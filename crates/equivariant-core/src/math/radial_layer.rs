@@ -333,7 +333,7 @@ impl RadialLayer {
 }
 
 /// `|v|` of one vector.
-fn length<T: Real>(v: &[T]) -> T {
+pub(super) fn length<T: Real>(v: &[T]) -> T {
     (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
 }
 

@@ -20,9 +20,10 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::linear::{LinearConv, LinearConvGradients, backward_chunks, flush_below};
+use super::linear::{LinearConv, LinearConvGradients, backward_chunks, flush_below, flushed};
 use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
+use crate::kernels::transpose::transposed;
 use crate::o3::tensor_product::{TensorProductGradients, TensorProductPlan};
 use crate::{Error, Real, Result};
 
@@ -141,12 +142,7 @@ impl TensorProductPlan {
         );
         let (n, numel, width) = (a.edges.num_nodes(), self.weight_numel, a.width);
         // L^T as [numel, width] rows, for dH = dW L^T.
-        let mut lt = vec![T::zero(); numel * width];
-        for (k, row) in a.linear.chunks_exact(numel).enumerate() {
-            for (q, &x) in row.iter().enumerate() {
-                lt[q * width + k] = x;
-            }
-        }
+        let lt = transposed(a.linear, width, numel);
         let (want1, want2) = (g1.is_some(), g2.is_some());
         let want_w = gh.is_some() || glin.is_some();
         let (g1, g2, gh) = (EdgeRows::new(g1), EdgeRows::new(g2), EdgeRows::new(gh));
@@ -238,7 +234,8 @@ impl TensorProductPlan {
         Ok(())
     }
 
-    /// Fills `work`'s rows for `work.edges`: the hidden rows (flushed, [`flushed`]), the
+    /// Fills `work`'s rows for `work.edges`: the hidden rows (flushed as the factorized
+    /// kernel flushes them, [`flushed`]), the
     /// weights `W = H L`, the source rows of `x1` and the rows of `x2`.
     fn gather_edges<T: Real>(&self, a: &LinearConv<'_, T>, work: &mut Work<T>) {
         let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
@@ -275,10 +272,4 @@ impl TensorProductPlan {
 /// `v` resized to `len` (new entries zero; the callers overwrite every entry they read).
 fn resize<T: Real>(v: &mut Vec<T>, len: usize) {
     v.resize(len, T::zero());
-}
-
-/// A hidden activation as the factorized kernel takes it: zero below [`flush_below`]
-/// (whose products would be subnormal), so both kernels see the same weights.
-fn flushed<T: Real>(h: T, tiny: T) -> T {
-    if h.abs() < tiny { T::zero() } else { h }
 }

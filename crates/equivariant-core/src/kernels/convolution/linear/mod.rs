@@ -377,6 +377,12 @@ pub(super) fn flush_below<T: Real>() -> T {
     T::min_positive_value() / T::epsilon()
 }
 
+/// A hidden activation as the products take it: zero below `tiny` ([`flush_below`]).
+#[inline(always)]
+pub(super) fn flushed<T: Real>(h: T, tiny: T) -> T {
+    if h.abs() < tiny { T::zero() } else { h }
+}
+
 /// How many edges ahead the gather prefetches its source rows (random in the node order).
 const PREFETCH: usize = 4;
 
@@ -614,7 +620,7 @@ impl TensorProductPlan {
                 let e = e as usize;
                 let src = &a.hidden[e * w..(e + 1) * w];
                 for (y, &v) in h[n * w..(n + 1) * w].iter_mut().zip(src) {
-                    *y = if v.abs() < tiny { T::zero() } else { v };
+                    *y = flushed(v, tiny);
                 }
             }
             if parts.transposed_h {
