@@ -1,8 +1,9 @@
 //! The convolution with weights from a linear layer, `w_e = h_e L`, run expanded: for a
 //! chunk of nodes at a time, their edges' weights formed (`W = H L`), their source features
 //! and harmonics gathered, one batched tensor product over those edges
-//! ([`TensorProductPlan::forward`]'s kernels), and the messages summed per destination in
-//! edge order. The backward takes the nodes as sources: per chunk, `scale dL/dout[dst_e]`
+//! ([`TensorProductPlan::forward`]'s kernels, on the task's thread with its buffers:
+//! [`TensorProductPlan::forward_serial`]), and the messages summed per destination in edge
+//! order. The backward takes the nodes as sources: per chunk, `scale dL/dout[dst_e]`
 //! gathered per edge, the batched backward, the `x1` rows summed per source in edge order,
 //! `dL/dH = dW L^T` per edge, and `dL/dL = H^T dW` summed per group of chunks in a fixed
 //! order. Every buffer is a chunk's (a few hundred edges), kept per thread from call to call.
@@ -23,6 +24,8 @@ use rayon::prelude::*;
 use super::linear::{LinearConv, LinearConvGradients, backward_chunks, flush_below, flushed};
 use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
+use crate::kernels::simd::Simd;
+use crate::kernels::tensor_product::SerialWork;
 use crate::kernels::transpose::transposed;
 use crate::o3::tensor_product::{TensorProductGradients, TensorProductPlan};
 use crate::{Error, Real, Result};
@@ -49,9 +52,11 @@ struct Work<T> {
     g2: Vec<T>,
     gw: Vec<T>,
     gh: Vec<T>,
+    /// The batched product's buffers.
+    product: SerialWork<T>,
 }
 
-impl<T> Default for Work<T> {
+impl<T: Real> Default for Work<T> {
     fn default() -> Self {
         Work {
             edges: Vec::new(),
@@ -64,6 +69,7 @@ impl<T> Default for Work<T> {
             g2: Vec::new(),
             gw: Vec::new(),
             gh: Vec::new(),
+            product: SerialWork::default(),
         }
     }
 }
@@ -94,6 +100,7 @@ impl TensorProductPlan {
         out: &mut [T],
     ) -> Result<()> {
         let d_out = self.irreps_out.dim();
+        let (coefs, isa) = (self.coefficients::<T>(), Simd::detect());
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
             .try_for_each_init(Reused::<Work<T>>::take, |work, (chunk, out)| {
@@ -108,7 +115,9 @@ impl TensorProductPlan {
                 let m = work.edges.len();
                 resize(&mut work.out, m * d_out);
                 if m > 0 {
-                    self.forward(&work.x1, &work.x2, &work.w, &mut work.out)?;
+                    let (x1, x2, w) = (&work.x1, &work.x2, &work.w);
+                    let product = &mut work.product;
+                    self.forward_serial(&coefs, x1, x2, w, &mut work.out, product, isa)?;
                 }
                 let mut rows = work.out.chunks_exact(d_out);
                 for (i, acc) in nodes.zip(out.chunks_exact_mut(d_out)) {
@@ -146,6 +155,7 @@ impl TensorProductPlan {
         let (want1, want2) = (g1.is_some(), g2.is_some());
         let want_w = gh.is_some() || glin.is_some();
         let (g1, g2, gh) = (EdgeRows::new(g1), EdgeRows::new(g2), EdgeRows::new(gh));
+        let (coefs, isa) = (self.coefficients::<T>(), Simd::detect());
         let failed = Mutex::new(None::<Error>);
         let sum = backward_chunks(
             n,
@@ -174,7 +184,10 @@ impl TensorProductPlan {
                         x2: want2.then_some(&mut work.g2[..]),
                         weight: want_w.then_some(&mut work.gw[..]),
                     };
-                    if let Err(e) = self.backward(&work.x1, &work.x2, &work.w, &work.out, grads) {
+                    let (x1, x2, w, g) = (&work.x1, &work.x2, &work.w, &work.out);
+                    let product = &mut work.product;
+                    if let Err(e) = self.backward_serial(&coefs, x1, x2, w, g, grads, product, isa)
+                    {
                         *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                         return;
                     }

@@ -288,24 +288,28 @@ pub(super) struct LaneBuffers<T> {
 }
 
 impl<T: Real> LaneBuffers<T> {
-    /// Buffers for `tp`; the gradients only when `backward`.
-    pub(super) fn new(tp: &TensorProductPlan, backward: bool) -> Self {
+    /// Every buffer resized (and zeroed) for `tp`, in the allocations it already has; the
+    /// gradients only when `backward`.
+    pub(super) fn fit(&mut self, tp: &TensorProductPlan, backward: bool) {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
-        let z = |n: usize| vec![[T::zero(); L]; n];
         let (d1, d2) = (tp.irreps_in1.dim(), tp.irreps_in2.dim());
-        let grad = |n: usize| z(if backward { n } else { 0 });
-        LaneBuffers {
-            x1: z(d1),
-            x2: z(d2),
-            w: z(tp.weight_numel),
-            out: z(tp.irreps_out.dim()),
-            g1: grad(d1),
-            g2: grad(d2),
-            gw: grad(tp.weight_numel),
-            y: z(max(&|p| p.d1 * p.d3)),
-            t: z(max(&|p| p.m1.max(1) * p.d3)),
-            h: z(max(&|p| p.d3)),
-            dots: z(max(&|p| p.d1 * p.d3)),
+        let grad = |n: usize| if backward { n } else { 0 };
+        let sizes = [
+            (&mut self.x1, d1),
+            (&mut self.x2, d2),
+            (&mut self.w, tp.weight_numel),
+            (&mut self.out, tp.irreps_out.dim()),
+            (&mut self.g1, grad(d1)),
+            (&mut self.g2, grad(d2)),
+            (&mut self.gw, grad(tp.weight_numel)),
+            (&mut self.y, max(&|p| p.d1 * p.d3)),
+            (&mut self.t, max(&|p| p.m1.max(1) * p.d3)),
+            (&mut self.h, max(&|p| p.d3)),
+            (&mut self.dots, max(&|p| p.d1 * p.d3)),
+        ];
+        for (v, n) in sizes {
+            v.clear();
+            v.resize(n, [T::zero(); L]);
         }
     }
 

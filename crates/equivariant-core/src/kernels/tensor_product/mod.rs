@@ -140,14 +140,15 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::kernels::buffers::{split, zeroed_uninit};
+use crate::kernels::buffers::{as_uninit, split, zeroed_uninit};
 use crate::kernels::simd::Simd;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::{Avx2Fma, Avx512};
-use crate::o3::tensor_product::{Dims, PathKernel, TensorProductPlan};
+use crate::o3::tensor_product::{Dims, PathKernel, TensorProductGradients, TensorProductPlan};
 use crate::{Error, Real, Result};
 use lanes::{L, LaneBuffers, lanes_to_rows, rows_to_lanes};
-use rows::{Coefficients, Scratch};
+pub(crate) use rows::Coefficients;
+use rows::Scratch;
 
 /// The per-row weights per path, on average, from which a `uvw` forward streams its
 /// weights row by row ([`TensorProductPlan::forward_by_rows`]).
@@ -234,33 +235,71 @@ impl TensorProductPlan {
         let coefs = self.coefficients::<T>();
         out.par_chunks_mut(CHUNK * d_out).enumerate().for_each_init(
             // A forward by rows needs no lane buffers: sized as for a batch of none.
-            || {
-                self.workspace(
-                    weight,
-                    false,
-                    if self.forward_by_rows() { 0 } else { batch },
-                )
-            },
+            || self.workspace(weight, false, self.forward_lanes_batch(batch)),
             |ws, (chunk, out)| {
                 let a = (&coefs[..], x1, x2, weight);
-                let first = chunk * CHUNK;
-                match isa {
-                    // SAFETY: the CPU has the features `forward_chunk_avx2` is compiled for:
-                    // `token` is an `Avx2Fma`, which is made only on such a CPU.
-                    #[cfg(target_arch = "x86_64")]
-                    Simd::Avx2(token) => unsafe {
-                        self.forward_chunk_avx2(token, a, first, out, ws)
-                    },
-                    // SAFETY: as above, with an `Avx512` and `forward_chunk_avx512`.
-                    #[cfg(target_arch = "x86_64")]
-                    Simd::Avx512(token) => unsafe {
-                        self.forward_chunk_avx512(token, a, first, out, ws)
-                    },
-                    _ => self.forward_chunk::<T, false>(Simd::Portable, a, first, out, ws),
-                }
+                self.forward_chunk_on(isa, a, chunk * CHUNK, out, ws)
             },
         );
         Ok(())
+    }
+
+    /// [`forward`](TensorProductPlan::forward) on the calling thread alone, for a caller
+    /// that is parallel already (a task of the expanded convolution): the same chunks and
+    /// kernels as the parallel forward, so the same results, with the caller's coefficients
+    /// (`self.coefficients()`) and buffers, kept from call to call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward_serial<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        out: &mut [T],
+        work: &mut SerialWork<T>,
+        isa: Simd,
+    ) -> Result<()> {
+        let batch = self.batch_size(x1, x2, weight, out.len())?;
+        let d_out = self.irreps_out.dim();
+        if batch == 0 || d_out == 0 {
+            return Ok(());
+        }
+        let ws = &mut work.0;
+        self.fit_workspace(ws, weight, false, self.forward_lanes_batch(batch));
+        // SAFETY: the kernels store only initialized values (they write every row of `out`).
+        let out = unsafe { as_uninit(out) };
+        for (chunk, out) in out.chunks_mut(CHUNK * d_out).enumerate() {
+            self.forward_chunk_on(isa, (coefs, x1, x2, weight), chunk * CHUNK, out, ws);
+        }
+        Ok(())
+    }
+
+    /// The batch the forward's lane buffers are sized for: none for a forward by rows.
+    fn forward_lanes_batch(&self, batch: usize) -> usize {
+        if self.forward_by_rows() { 0 } else { batch }
+    }
+
+    /// [`Self::forward_chunk`] with the instances of `isa`.
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn forward_chunk_on<T: Real>(
+        &self,
+        isa: Simd,
+        a: (&[Coefficients<T>], &[T], &[T], &[T]),
+        first: usize,
+        out: &mut [MaybeUninit<T>],
+        ws: &mut Workspace<T>,
+    ) {
+        match isa {
+            // SAFETY: the CPU has the features `forward_chunk_avx2` is compiled for: `token`
+            // is an `Avx2Fma`, which is made only on such a CPU.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2(token) => unsafe { self.forward_chunk_avx2(token, a, first, out, ws) },
+            // SAFETY: as above, with an `Avx512` and `forward_chunk_avx512`.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512(token) => unsafe { self.forward_chunk_avx512(token, a, first, out, ws) },
+            _ => self.forward_chunk::<T, false>(Simd::Portable, a, first, out, ws),
+        }
     }
 
     /// Whether the forward runs row by row ([`Self::forward_row`]) rather than eight rows
@@ -271,6 +310,12 @@ impl TensorProductPlan {
     ///   rows into lanes cost more than they save. nequip-aspirin 6.3-6.5 -> 4.8-5.0,
     ///   mace-medium 12.4-12.6 -> 9.5-9.9, nequip-water 3.4-4.0 -> 2.6; with degree 2 or 3 in
     ///   `x1` the lanes stay faster (mace-large 31 against 41, nequip-benzene 70 against 111).
+    ///   Not with 8 channels or fewer, where a row fills one vector at most and its fixed
+    ///   costs per path (the `x2` contraction, the kernel call, the scattered stores) exceed
+    ///   the transposes: the expanded convolution of an 8-channel NequIP potential
+    ///   (`equivariant md`, 108 atoms, 200 steps, one thread, callgrind) went from 3.97 to
+    ///   3.55 billion instructions on lanes, and at 1000 atoms from 203 to 214 steps/s
+    ///   (2 threads, three alternated rounds).
     /// - every path `uvu` with run-time sizes (degree 4 and up) and at most 16 components
     ///   in `x1` and the output ([`wide::wide_uvu`]): the row kernel takes `yT` sixteen components wide
     ///   and four channels at a time, without the transposes of `x1` and `out` (medians of
@@ -286,7 +331,9 @@ impl TensorProductPlan {
         let streamed =
             !self.shared_weights && self.weight_numel >= ROW_WEIGHTS_PER_PATH * self.paths.len();
         self.paths.iter().all(|p| match p.kernel {
-            PathKernel::Uvu(dims) => (dims.index() != 0 && p.d1 <= 3) || wide::wide_uvu(p),
+            PathKernel::Uvu(dims) => {
+                (dims.index() != 0 && p.d1 <= 3 && p.m1 > 8) || wide::wide_uvu(p)
+            }
             PathKernel::Uvw(dims) => dims.index() != 0 && streamed,
             _ => false,
         })
@@ -392,8 +439,50 @@ impl TensorProductPlan {
         x2: &[T],
         weight: &[T],
         grad_out: &[T],
+        grads: [Option<&mut [MaybeUninit<T>]>; 3],
+        isa: Simd,
+    ) -> Result<()> {
+        let coefs = self.coefficients::<T>();
+        self.backward_with(&coefs, (x1, x2, weight, grad_out), grads, isa, None)
+    }
+
+    /// [`backward`](TensorProductPlan::backward) on the calling thread alone, as
+    /// [`Self::forward_serial`] is the forward: the same chunks, kernels and sums (a shared
+    /// weight gradient summed over the chunks in order), the caller's coefficients and
+    /// buffers.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward_serial<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        x1: &[T],
+        x2: &[T],
+        weight: &[T],
+        grad_out: &[T],
+        grads: TensorProductGradients<'_, T>,
+        work: &mut SerialWork<T>,
+        isa: Simd,
+    ) -> Result<()> {
+        let TensorProductGradients {
+            x1: g1,
+            x2: g2,
+            weight: gw,
+        } = grads;
+        // SAFETY: the kernels store only initialized values through these views.
+        let grads = [g1, g2, gw].map(|g| g.map(|g| unsafe { as_uninit(g) }));
+        let inputs = (x1, x2, weight, grad_out);
+        self.backward_with(coefs, inputs, grads, isa, Some(&mut work.0))
+    }
+
+    /// The backward over chunks of [`CHUNK`] rows: in parallel, each task with its own
+    /// buffers, or (`serial`) one after the other with those buffers.
+    #[allow(clippy::type_complexity)]
+    fn backward_with<T: Real>(
+        &self,
+        coefs: &[Coefficients<T>],
+        (x1, x2, weight, grad_out): (&[T], &[T], &[T], &[T]),
         [g1, g2, gw]: [Option<&mut [MaybeUninit<T>]>; 3],
         isa: Simd,
+        serial: Option<&mut Workspace<T>>,
     ) -> Result<()> {
         let batch = self.batch_size(x1, x2, weight, grad_out.len())?;
         let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
@@ -418,7 +507,6 @@ impl TensorProductPlan {
         if batch == 0 {
             return Ok(());
         }
-        let coefs = self.coefficients::<T>();
         let numel = self.weight_numel;
 
         let chunks = batch.div_ceil(CHUNK);
@@ -432,48 +520,54 @@ impl TensorProductPlan {
         } else {
             (0..chunks).map(|_| None).collect()
         };
-        let shared_partials: Vec<Vec<T>> = g1_chunks
-            .par_iter_mut()
-            .zip(g2_chunks.par_iter_mut())
-            .zip(gw_chunks.par_iter_mut())
-            .enumerate()
-            .map_init(
-                // A backward by rows needs no lane buffers, as a forward by rows.
-                || {
-                    self.workspace(
-                        weight,
-                        true,
-                        if self.backward_by_rows() { 0 } else { batch },
-                    )
-                },
-                |ws, (chunk, ((g1, g2), gw_rows))| {
-                    let a = (&coefs[..], x1, x2, weight, grad_out);
-                    let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
-                    let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
-                    match isa {
-                        // SAFETY: as in `forward_uninit`, `token` proves the CPU has the
-                        // features `backward_chunk_avx2` is compiled for.
-                        #[cfg(target_arch = "x86_64")]
-                        Simd::Avx2(token) => unsafe {
-                            self.backward_chunk_avx2(token, a, rows, grads, want_gw, ws)
-                        },
-                        // SAFETY: as above, with an `Avx512` and `backward_chunk_avx512`.
-                        #[cfg(target_arch = "x86_64")]
-                        Simd::Avx512(token) => unsafe {
-                            self.backward_chunk_avx512(token, a, rows, grads, want_gw, ws)
-                        },
-                        _ => self.backward_chunk::<T, false>(
-                            Simd::Portable,
-                            a,
-                            rows,
-                            grads,
-                            want_gw,
-                            ws,
-                        ),
+        // A backward by rows needs no lane buffers, as a forward by rows.
+        let lanes_batch = if self.backward_by_rows() { 0 } else { batch };
+        type Grads<'a, T> = &'a mut Option<&'a mut [MaybeUninit<T>]>;
+        let run =
+            |ws: &mut Workspace<T>,
+             (chunk, ((g1, g2), gw_rows)): (usize, ((Grads<T>, Grads<T>), Grads<T>))| {
+                let a = (coefs, x1, x2, weight, grad_out);
+                let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
+                let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
+                match isa {
+                    // SAFETY: as in `forward_chunk_on`, `token` proves the CPU has the features
+                    // `backward_chunk_avx2` is compiled for.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Avx2(token) => unsafe {
+                        self.backward_chunk_avx2(token, a, rows, grads, want_gw, ws)
+                    },
+                    // SAFETY: as above, with an `Avx512` and `backward_chunk_avx512`.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Avx512(token) => unsafe {
+                        self.backward_chunk_avx512(token, a, rows, grads, want_gw, ws)
+                    },
+                    _ => {
+                        self.backward_chunk::<T, false>(Simd::Portable, a, rows, grads, want_gw, ws)
                     }
-                },
-            )
-            .collect();
+                }
+            };
+        let shared_partials: Vec<Vec<T>> = match serial {
+            Some(ws) => {
+                self.fit_workspace(ws, weight, true, lanes_batch);
+                g1_chunks
+                    .iter_mut()
+                    .zip(g2_chunks.iter_mut())
+                    .zip(gw_chunks.iter_mut())
+                    .enumerate()
+                    .map(|item| run(ws, item))
+                    .collect()
+            }
+            None => g1_chunks
+                .par_iter_mut()
+                .zip(g2_chunks.par_iter_mut())
+                .zip(gw_chunks.par_iter_mut())
+                .enumerate()
+                .map_init(
+                    || self.workspace(weight, true, lanes_batch),
+                    |ws, item| run(ws, item),
+                )
+                .collect(),
+        };
         if let Some(gw) = shared_gw {
             for partial in shared_partials {
                 gw.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
@@ -607,14 +701,102 @@ impl TensorProductPlan {
     /// with `weight`. A batch of fewer than eight rows runs on the row kernels alone, so
     /// its lane buffers stay empty (nothing to allocate or splat per call).
     fn workspace<T: Real>(&self, weight: &[T], backward: bool, batch: usize) -> Workspace<T> {
-        let mut b = if batch >= L {
-            LaneBuffers::new(self, backward)
-        } else {
-            LaneBuffers::default()
-        };
-        if self.shared_weights {
-            b.splat_weights(weight);
+        let mut ws = (LaneBuffers::default(), Scratch::default());
+        self.fit_workspace(&mut ws, weight, backward, batch);
+        ws
+    }
+
+    /// `ws` made what [`Self::workspace`] makes, in the allocations it has (lane buffers
+    /// of a batch of fewer than eight rows are left as they are: unread).
+    fn fit_workspace<T: Real>(
+        &self,
+        (b, s): &mut Workspace<T>,
+        weight: &[T],
+        backward: bool,
+        batch: usize,
+    ) {
+        if batch >= L {
+            b.fit(self, backward);
+            if self.shared_weights {
+                b.splat_weights(weight);
+            }
         }
-        (b, Scratch::new(self))
+        s.fit(self);
+    }
+}
+
+/// The buffers of [`TensorProductPlan::forward_serial`] and
+/// [`TensorProductPlan::backward_serial`], kept by their caller from call to call; each call
+/// fits them to its plan.
+pub(crate) struct SerialWork<T>(Workspace<T>);
+
+impl<T: Real> Default for SerialWork<T> {
+    fn default() -> Self {
+        SerialWork((LaneBuffers::default(), Scratch::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::o3::tensor_product::uvu_tensor_product;
+    use crate::o3::tensor_product::{TensorProductOptions, fully_connected_tensor_product};
+
+    /// The serial entry points give the parallel ones' results bit for bit (the same chunks
+    /// and kernels), with one [`SerialWork`] refitted from plan to plan: `uvu` of 8 channels
+    /// (lanes), of 32 (rows), and a fully connected product with shared weights (its weight
+    /// gradient summed over the chunks).
+    #[test]
+    fn serial_products_match_the_parallel_ones() {
+        let i = |s: &str| s.parse::<crate::o3::irreps::Irreps>().unwrap();
+        let shared = TensorProductOptions {
+            shared_weights: true,
+            ..Default::default()
+        };
+        let plans = [
+            uvu_tensor_product(&i("8x0e+8x1o"), &i("0e+1o"), &i("0e+1o"), false).unwrap(),
+            uvu_tensor_product(&i("32x0e+32x1o"), &i("0e+1o"), &i("0e+1o"), false).unwrap(),
+            fully_connected_tensor_product(&i("3x0e+2x1o"), &i("0e+1o"), &i("2x0e+3x1o"), shared)
+                .unwrap(),
+        ];
+        let value = |i: usize| ((i * 37 + 11) % 23) as f64 / 7.0 - 1.5;
+        let values = |n: usize, at: usize| (0..n).map(|k| value(k + at)).collect::<Vec<_>>();
+        let isa = Simd::detect();
+        let mut work = SerialWork::default();
+        // Each plan twice, after another one: the buffers are refitted, never stale.
+        for tp in plans.iter().chain(&plans) {
+            let batch = 77;
+            let (d1, d2, d3) = (
+                tp.irreps_in1.dim(),
+                tp.irreps_in2.dim(),
+                tp.irreps_out.dim(),
+            );
+            let numel = tp.weight_numel * if tp.shared_weights { 1 } else { batch };
+            let (x1, x2) = (values(batch * d1, 1), values(batch * d2, 2));
+            let (w, g) = (values(numel, 3), values(batch * d3, 4));
+            let coefs = tp.coefficients::<f64>();
+            let (mut want, mut got) = (vec![0.0; batch * d3], vec![1.0; batch * d3]);
+            tp.forward(&x1, &x2, &w, &mut want).unwrap();
+            tp.forward_serial(&coefs, &x1, &x2, &w, &mut got, &mut work, isa)
+                .unwrap();
+            assert_eq!(want, got);
+            let zeros = || [vec![0.0; x1.len()], vec![0.0; x2.len()], vec![0.0; w.len()]];
+            let (mut want, mut got) = (zeros(), zeros().map(|v| v.iter().map(|_| 1.0).collect()));
+            for (grads, serial) in [(&mut want, false), (&mut got, true)] {
+                let [g1, g2, gw] = grads;
+                let grads = TensorProductGradients {
+                    x1: Some(g1),
+                    x2: Some(g2),
+                    weight: Some(gw),
+                };
+                if serial {
+                    tp.backward_serial(&coefs, &x1, &x2, &w, &g, grads, &mut work, isa)
+                        .unwrap();
+                } else {
+                    tp.backward(&x1, &x2, &w, &g, grads).unwrap();
+                }
+            }
+            assert_eq!(want, got);
+        }
     }
 }

@@ -252,8 +252,28 @@ pub(crate) struct Scratch<T> {
     dots: Vec<T>,
 }
 
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Scratch {
+            outt: Vec::new(),
+            t: Vec::new(),
+            h: Vec::new(),
+            y: Vec::new(),
+            dots: Vec::new(),
+        }
+    }
+}
+
 impl<T: Real> Scratch<T> {
     pub(crate) fn new(tp: &TensorProductPlan) -> Self {
+        let mut s = Scratch::default();
+        s.fit(tp);
+        s
+    }
+
+    /// Every buffer resized (and zeroed) for `tp`, as [`Scratch::new`] makes them, in the
+    /// allocations it already has.
+    pub(crate) fn fit(&mut self, tp: &TensorProductPlan) {
         let max = |f: &dyn Fn(&PathPlan) -> usize| tp.paths.iter().map(f).max().unwrap_or(0);
         let (d3, d13) = (max(&|p| p.d3), max(&|p| p.d1 * p.d3));
         let wide = |f: &dyn Fn(&PathPlan) -> usize| max(&|p| if wide_uvu(p) { f(p) } else { 0 });
@@ -264,13 +284,16 @@ impl<T: Real> Scratch<T> {
         // `t` holds `t[u][k]` of a whole `uvw` path (its forward), one `t[k]`, or the
         // padded `W[u, v] g[u]` of a `wide_uvu` path (its backward).
         let t = max(&|p| p.m1 * p.d3).max(d3).max(wide(&|p| 16 * p.m1));
-        let z = T::zero();
-        Scratch {
-            outt: vec![z; tp.uvw_scratch],
-            t: vec![z; t],
-            h: vec![z; d3],
-            y: vec![z; y],
-            dots: vec![z; dots],
+        let sizes = [
+            (&mut self.outt, tp.uvw_scratch),
+            (&mut self.t, t),
+            (&mut self.h, d3),
+            (&mut self.y, y),
+            (&mut self.dots, dots),
+        ];
+        for (v, n) in sizes {
+            v.clear();
+            v.resize(n, T::zero());
         }
     }
 }
