@@ -19,6 +19,13 @@ use equivariant::ops::{edge_vectors, fused_convolution, radial_layer};
 #[path = "../src/timing.rs"]
 mod timing;
 
+// The binary's allocator.
+#[path = "../src/allocator.rs"]
+mod allocator;
+
+#[global_allocator]
+static ALLOCATOR: allocator::SizeRouted = allocator::SizeRouted;
+
 /// The median of 9 runs of `f`, after one untimed run.
 fn median_ms(mut f: impl FnMut()) -> f64 {
     timing::median_ms(9, 1, || {
@@ -29,7 +36,7 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() -> Result<(), equivariant::Error> {
-    timing::keep_freed_memory();
+    allocator::keep_freed_memory();
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -15,6 +15,13 @@ use equivariant::o3::tensor_product::benchmark_config;
 #[path = "../src/timing.rs"]
 mod timing;
 
+// The binary's allocator.
+#[path = "../src/allocator.rs"]
+mod allocator;
+
+#[global_allocator]
+static ALLOCATOR: allocator::SizeRouted = allocator::SizeRouted;
+
 /// The median of 9 runs of `f`, after one untimed run.
 fn median_ms(mut f: impl FnMut()) -> f64 {
     timing::median_ms(9, 1, || {
@@ -25,7 +32,7 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() -> Result<(), equivariant::Error> {
-    timing::keep_freed_memory();
+    allocator::keep_freed_memory();
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "mace-medium".into());

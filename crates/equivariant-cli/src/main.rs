@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use equivariant::util::{InstructionSet, limit_instruction_set};
 
+mod allocator;
 mod bench;
 mod bench_signals;
 mod evaluate;
@@ -23,6 +24,9 @@ mod predict;
 mod timing;
 mod train;
 mod training_plots;
+
+#[global_allocator]
+static ALLOCATOR: allocator::SizeRouted = allocator::SizeRouted;
 
 #[derive(Parser)]
 #[command(
@@ -72,7 +76,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    timing::keep_freed_memory();
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     if let Some(isa) = cli.isa {
         limit_instruction_set(match isa {

@@ -16,7 +16,7 @@
 //!
 //! Each estimate is the peak of the whole process's data: [`BASE`] plus per-node and
 //! per-edge bytes counted from the tensors each stage keeps alive, times [`SLACK`] for the
-//! allocator (the binary keeps freed memory in its heap, see `timing::keep_freed_memory`,
+//! allocator (the binary keeps freed memory in its heap, see `allocator::keep_freed_memory`,
 //! so a freed block is reused only by requests that fit in it).
 //!
 //! Measured peaks (maximum resident set, debug build, 2 threads) against these estimates:

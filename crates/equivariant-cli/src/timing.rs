@@ -1,6 +1,5 @@
 //! Timing helpers shared by the `equivariant` binary and its examples (which include this
-//! file with `#[path]`): the median of repeated runs, and the allocator settings every timed
-//! run uses.
+//! file with `#[path]`): the median of repeated runs.
 
 use std::time::Instant;
 
@@ -56,34 +55,3 @@ pub fn interleaved_medians_ms(
     };
     Ok((median(fs), median(gs), median(ratios)))
 }
-
-/// Keeps freed memory in the process: burn's eager ops allocate a fresh output per op, and
-/// glibc serves large blocks straight from `mmap` and unmaps them on free, so each op of a
-/// large convolution page-faults its output in again (measured here: relu over 19M floats
-/// 89 ms with the defaults, 14 ms with this). `M_MMAP_MAX = 0` serves every block from the
-/// heap and `M_TRIM_THRESHOLD = -1` never gives the heap back. The earlier settings
-/// (`M_MMAP_THRESHOLD` and `M_TRIM_THRESHOLD` at `i32::MAX`) still left a tensor-product
-/// module's forward + backward with ~30% of its time in page faults (mace-medium 261 ms,
-/// 242 ms with these; nequip-benzene 3505 ms, 1782 ms).
-///
-/// The worker threads allocate from their own arenas, heaps of 64 MiB that glibc deletes
-/// (unmaps) whenever the newest one empties, whatever the trim threshold; refilled, each
-/// page faults in again. Whether that happens step after step depends on where the blocks
-/// fall, so it came and went from process to process: the three-layer model's force
-/// training step at 2 threads took 142-147 ms in some runs (26 thousand page faults) and
-/// 151-161 ms in others (104-148 thousand). A top pad above the heap size keeps every heap
-/// (glibc deletes one only while the arena's free top exceeds the pad): 146-152 ms and
-/// 26 thousand faults in every run. The pad is address space; pages are touched only when
-/// used.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn keep_freed_memory() {
-    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
-        libc::mallopt(libc::M_TOP_PAD, 128 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn keep_freed_memory() {}

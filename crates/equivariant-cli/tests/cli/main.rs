@@ -2,7 +2,10 @@
 //! equivariance check and writes both pictures (into `guide-out/` by default), says so on
 //! a graph without edges, and refuses or skips what would not fit in its memory budget;
 //! `bench conv --json` prints one JSON line; `--isa` takes the instruction sets; `train` and `evaluate` run a small potential,
-//! and Ctrl-C then `--resume` give the uninterrupted run.
+//! and Ctrl-C then `--resume` give the uninterrupted run. `allocator` tests the binary's
+//! allocator directly.
+
+mod allocator;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
