@@ -390,6 +390,39 @@ fn parallel_path_is_deterministic() {
     }
 }
 
+/// The Bessel basis evaluated eight rows at a time in vector lanes gives, bit for bit, what
+/// each row gives alone (a single row runs the scalar kernel), values and derivatives, f32
+/// and f64, with and without cutoff: blocks that qualify, blocks that fall back to rows (a
+/// row near zero, where the derivative takes its series; a row at zero; a row beyond the
+/// cutoff) and a tail of fewer than eight.
+#[test]
+fn bessel_rows_in_lanes_equal_single_rows() {
+    fn check<T: equivariant_core::Real>(b: &SoftOneHotLinspace, xs: &[T]) {
+        let n = b.number();
+        let (mut v, mut d) = (vec![T::zero(); xs.len() * n], vec![T::zero(); xs.len() * n]);
+        b.compute_with_derivative(xs, &mut v, &mut d).unwrap();
+        let mut v_only = vec![T::zero(); xs.len() * n];
+        b.compute(xs, &mut v_only).unwrap();
+        assert_eq!(v, v_only);
+        for (i, x) in xs.chunks(1).enumerate() {
+            let (mut v1, mut d1) = (vec![T::zero(); n], vec![T::zero(); n]);
+            b.compute_with_derivative(x, &mut v1, &mut d1).unwrap();
+            let row = i * n..(i + 1) * n;
+            assert_eq!(&v[row.clone()], &v1[..], "{b:?} row {i}");
+            assert_eq!(&d[row], &d1[..], "{b:?} row {i}");
+        }
+    }
+    for cutoff in [false, true] {
+        let b = SoftOneHotLinspace::new(0.0, 4.0, 8, Basis::Bessel, cutoff).unwrap();
+        // Block 0 qualifies; block 1 has a row at 0.3 (pi r / L < 1/2: the series); block 2
+        // a row at 0; block 3 a row beyond the cutoff; then a tail of five.
+        let mut xs: Vec<f64> = (0..37).map(|i| 0.7 + 0.09 * i as f64).collect();
+        (xs[9], xs[18], xs[30]) = (0.3, 0.0, 4.5);
+        check(&b, &xs);
+        check(&b, &xs.iter().map(|&x| x as f32).collect::<Vec<_>>());
+    }
+}
+
 #[test]
 fn soft_unit_step_matches_e3nn() {
     let fx = load_fixture!("math");
