@@ -21,7 +21,7 @@
 //! - `buffers`: views of the output buffers (uninitialized outputs, rows owned per task);
 //! - `activation`: e3nn's normalized activations over slices
 //!   ([`ActivationFunction::forward_slice`](crate::math::ActivationFunction::forward_slice)
-//!   and `backward_slice`);
+//!   and `forward_with_derivative_slice`);
 //! - `linear`: [`LinearPlan::forward`](crate::o3::LinearPlan::forward) and `backward`, a
 //!   tensor product with a constant second input plus the biases.
 //!

@@ -1,6 +1,8 @@
-//! [`NormalizedActivationBackend`] on [`Autodiff`]: the forward saves `x`, and the backward
-//! calls the inner backend's
-//! [`normalized_activation_backward`](NormalizedActivationBackend::normalized_activation_backward).
+//! [`NormalizedActivationBackend`] on [`Autodiff`]: a tracked forward computes the slope `c
+//! f'(x)` with the values (the inner backend's
+//! [`normalized_activation_with_derivative`](NormalizedActivationBackend::normalized_activation_with_derivative))
+//! and keeps it; the backward multiplies the output gradient by it. The tangent op keeps its
+//! inputs and calls the inner backend's tangent backward.
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
@@ -15,17 +17,15 @@ use crate::ops::autodiff::{CustomBackward, CustomForward};
 struct NormalizedActivationBackward;
 
 impl<B: NormalizedActivationBackend> CustomBackward<B, 1> for NormalizedActivationBackward {
-    /// The function, its constant and the forward input `[x]`.
-    type State = ((ActivationFunction, f64), [FloatTensor<B>; 1]);
+    /// The slope `c f'(x)` at the forward input.
+    type State = FloatTensor<B>;
 
     fn gradients(
-        ((f, constant), [x]): Self::State,
+        slope: Self::State,
         grad_out: FloatTensor<B>,
         _mask: [bool; 1],
     ) -> [Option<FloatTensor<B>>; 1] {
-        [Some(B::normalized_activation_backward(
-            f, constant, x, grad_out,
-        ))]
+        [Some(B::float_mul(grad_out, slope))]
     }
 }
 
@@ -54,10 +54,14 @@ impl<B: NormalizedActivationBackend, C: CheckpointStrategy> NormalizedActivation
         constant: f64,
         x: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        Self::custom_forward_saving_inputs(
+        Self::custom_forward(
             NormalizedActivationBackward,
             (f, constant),
             [x],
+            |(f, constant), [x]| {
+                let (out, slope) = B::normalized_activation_with_derivative(f, constant, x);
+                (slope, out)
+            },
             |(f, constant), [x]| B::normalized_activation(f, constant, x),
         )
     }
@@ -93,17 +97,13 @@ impl<B: NormalizedActivationBackend, C: CheckpointStrategy> NormalizedActivation
         (Self::from_inner(gx), Self::from_inner(gdx))
     }
 
-    fn normalized_activation_backward(
+    fn normalized_activation_with_derivative(
         f: ActivationFunction,
         constant: f64,
         x: FloatTensor<Self>,
-        grad_out: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        Self::from_inner(B::normalized_activation_backward(
-            f,
-            constant,
-            x.into_primitive(),
-            grad_out.into_primitive(),
-        ))
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (out, slope) =
+            B::normalized_activation_with_derivative(f, constant, x.into_primitive());
+        (Self::from_inner(out), Self::from_inner(slope))
     }
 }

@@ -1,6 +1,6 @@
 //! [`NormalizedActivationBackend`] on [`Flex`]: the core kernels
-//! ([`ActivationFunction::forward_slice`], [`ActivationFunction::backward_slice`]), f32 and
-//! f64.
+//! ([`ActivationFunction::forward_slice`],
+//! [`ActivationFunction::forward_with_derivative_slice`], ...), f32 and f64.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
@@ -14,16 +14,15 @@ impl NormalizedActivationBackend for Flex {
         dispatch_float!("normalized_activation", &x, flex_forward(f, constant, &x))
     }
 
-    fn normalized_activation_backward(
+    fn normalized_activation_with_derivative(
         f: ActivationFunction,
         constant: f64,
         x: FlexTensor,
-        grad_out: FlexTensor,
-    ) -> FlexTensor {
+    ) -> (FlexTensor, FlexTensor) {
         dispatch_float!(
-            "normalized_activation_backward",
+            "normalized_activation_with_derivative",
             &x,
-            flex_backward(f, constant, &x, &grad_out)
+            flex_with_derivative(f, constant, &x)
         )
     }
 
@@ -116,25 +115,16 @@ fn flex_forward<T: FlexFloat>(f: ActivationFunction, constant: f64, x: &FlexTens
     from_vec(out, x.shape())
 }
 
-fn flex_backward<T: FlexFloat>(
+fn flex_with_derivative<T: FlexFloat>(
     f: ActivationFunction,
     constant: f64,
     x: &FlexTensor,
-    grad_out: &FlexTensor,
-) -> FlexTensor {
-    const OP: &str = "normalized_activation_backward";
-    assert_eq!(
-        x.shape(),
-        grad_out.shape(),
-        "{OP}: grad_out must have the shape of x"
-    );
-    let (x, grad_out) = (
-        contiguous::<T>(OP, "x", x),
-        contiguous::<T>(OP, "grad_out", grad_out),
-    );
+) -> (FlexTensor, FlexTensor) {
+    const OP: &str = "normalized_activation_with_derivative";
+    let x = contiguous::<T>(OP, "x", x);
     let xs = data::<T>(&x);
-    let mut out = vec![T::zero(); xs.len()];
-    f.backward_slice(T::from_f64(constant), xs, data::<T>(&grad_out), &mut out)
+    let (mut out, mut slope) = (vec![T::zero(); xs.len()], vec![T::zero(); xs.len()]);
+    f.forward_with_derivative_slice(T::from_f64(constant), xs, &mut out, &mut slope)
         .unwrap_or_else(|err| panic!("{OP}: {err}"));
-    from_vec(out, x.shape())
+    (from_vec(out, x.shape()), from_vec(slope, x.shape()))
 }

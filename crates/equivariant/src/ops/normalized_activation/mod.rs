@@ -1,8 +1,9 @@
 //! e3nn's normalized activation `y = c f(x)` of a built-in [`ActivationFunction`] as a burn
 //! backend extension: [`Flex`](burn::backend::Flex) runs the core kernel
 //! ([`ActivationFunction::forward_slice`], vectorized; `flex.rs`), and on
-//! [`Autodiff`](burn::backend::Autodiff) its backward is `c f'(x) grad`
-//! ([`ActivationFunction::backward_slice`]; `autodiff.rs`). [`normalized_activation`] is the
+//! [`Autodiff`](burn::backend::Autodiff) a tracked forward computes the slope `c f'(x)` with
+//! the values ([`ActivationFunction::forward_with_derivative_slice`]) and keeps it, so the
+//! backward is `slope grad` (`autodiff.rs`). [`normalized_activation`] is the
 //! `Tensor`-level entry point; on other devices it is composed of burn ops
 //! ([`composed::normalized_activation`]).
 //!
@@ -56,18 +57,21 @@ pub trait NormalizedActivationBackend: Backend {
         x: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
-    /// The gradient for `x` given `grad_out`: `c f'(x) grad_out` elementwise. Not tracked
-    /// by autodiff.
+    /// `c f(x)` and the slope `c f'(x)` elementwise, in one pass (what a tracked forward
+    /// keeps for its backward, `slope grad_out`). Not tracked by autodiff.
+    ///
+    /// # Shapes
+    ///
+    /// - `x`: any; outputs: the same
     ///
     /// # Panics
     ///
-    /// On a dtype other than f32/f64, or `grad_out` of another shape than `x`.
-    fn normalized_activation_backward(
+    /// On a dtype other than f32/f64.
+    fn normalized_activation_with_derivative(
         f: ActivationFunction,
         constant: f64,
         x: FloatTensor<Self>,
-        grad_out: FloatTensor<Self>,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// The tangent of `c f(x)` along `dx`, `c f'(x) dx`; on
     /// [`Autodiff`](burn::backend::Autodiff) differentiable in both (through `f''`).
