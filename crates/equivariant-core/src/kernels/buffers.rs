@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
 use crate::Real;
+use crate::o3::tensor_product::TensorProductGradients;
 
 /// `g`, zeroed.
 #[inline(always)]
@@ -35,6 +36,24 @@ pub(crate) unsafe fn as_uninit<T>(g: &mut [T]) -> &mut [MaybeUninit<T>] {
     // SAFETY: `MaybeUninit<T>` has `T`'s layout; the caller stores only initialized values
     // through this view, so `g` stays initialized.
     unsafe { &mut *(g as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+/// A tensor product's requested gradients as `[x1, x2, weight]` views that may be treated as
+/// uninitialized, for the kernels that write every element of each ([`as_uninit`]).
+///
+/// # Safety
+///
+/// As [`as_uninit`]: only initialized values may be stored through the views.
+pub(crate) unsafe fn uninit_gradients<T>(
+    grads: TensorProductGradients<'_, T>,
+) -> [Option<&mut [MaybeUninit<T>]>; 3] {
+    let TensorProductGradients {
+        x1: g1,
+        x2: g2,
+        weight: gw,
+    } = grads;
+    // SAFETY: the caller stores only initialized values through these views.
+    [g1, g2, gw].map(|g| g.map(|g| unsafe { as_uninit(g) }))
 }
 
 /// A buffer of `len` uninitialized elements.

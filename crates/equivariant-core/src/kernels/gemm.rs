@@ -264,9 +264,50 @@ pub fn matmul<T: Real>(
     accumulate: bool,
 ) -> Result<()> {
     check_len("a [m, k]", m * k, a.len())?;
+    matmul_entry((a, false), b, c, (m, n, k), accumulate)
+}
+
+/// [`matmul`] with `a` given transposed: `c = a^T b` (or `c += a^T b`), `a` `[k, m]`, `b`
+/// `[k, n]`, `c` `[m, n]` row-major: the gradient of a product's right factor (`x^T g`),
+/// without transposing `x`. Wrong lengths give
+/// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch).
+///
+/// ```
+/// use equivariant_core::kernels::matmul_tn;
+/// // a = [[1, 2], [3, 4]] is a^T of [[1, 3], [2, 4]].
+/// let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]);
+/// let mut c = [0.0; 4];
+/// matmul_tn(&a, &b, &mut c, (2, 2, 2), false)?;
+/// assert_eq!(c, [26.0, 30.0, 38.0, 44.0]);
+/// # Ok::<(), equivariant_core::Error>(())
+/// ```
+pub fn matmul_tn<T: Real>(
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+) -> Result<()> {
+    check_len("a [k, m]", k * m, a.len())?;
+    matmul_entry((a, true), b, c, (m, n, k), accumulate)
+}
+
+/// The checks and the instruction set of [`matmul`] and [`matmul_tn`] (`a`'s length checked
+/// by the caller).
+fn matmul_entry<T: Real>(
+    (a, a_transposed): (&[T], bool),
+    b: &[T],
+    c: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+) -> Result<()> {
     check_len("b [k, n]", k * n, b.len())?;
     check_len("c [m, n]", m * n, c.len())?;
-    let (a, b) = (Rows { data: a, stride: k }, Rows { data: b, stride: n });
+    let stride = if a_transposed { m } else { k };
+    let (a, b) = (
+        (Rows { data: a, stride }, a_transposed),
+        Rows { data: b, stride: n },
+    );
     #[cfg(target_arch = "x86_64")]
     if let Some(token) = Avx2Fma::detect() {
         // SAFETY: `token` proves the CPU has the AVX2 and FMA `matmul_avx2` is compiled for.
@@ -274,29 +315,29 @@ pub fn matmul<T: Real>(
         return Ok(());
     }
     if accumulate {
-        gemm::<T, false, true>(None, (m, n, k), a, b, c, n);
+        product::<T, false, true>(None, (m, n, k), a, b, c, n);
     } else {
-        gemm::<T, false, false>(None, (m, n, k), a, b, c, n);
+        product::<T, false, false>(None, (m, n, k), a, b, c, n);
     }
     Ok(())
 }
 
-/// [`matmul`]'s product compiled for AVX2 and FMA.
+/// [`matmul_entry`]'s product compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn matmul_avx2<T: Real>(
     token: Avx2Fma,
     mnk: (usize, usize, usize),
-    a: Rows<'_, T>,
+    a: (Rows<'_, T>, bool),
     b: Rows<'_, T>,
     c: &mut [T],
     accumulate: bool,
 ) {
     let n = mnk.1;
     if accumulate {
-        gemm::<T, true, true>(Some(token), mnk, a, b, c, n);
+        product::<T, true, true>(Some(token), mnk, a, b, c, n);
     } else {
-        gemm::<T, true, false>(Some(token), mnk, a, b, c, n);
+        product::<T, true, false>(Some(token), mnk, a, b, c, n);
     }
 }
 

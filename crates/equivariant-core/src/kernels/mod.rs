@@ -13,6 +13,8 @@
 //!   (`linear`);
 //! - `gemm`: the small register-blocked dense products and vector helpers they share
 //!   ([`matmul`] runs one);
+//! - `dense`: a dense layer's products over many rows ([`dense`], [`dense_weight_gradient`]),
+//!   in parallel over fixed blocks of rows;
 //! - `simd`: instruction-set detection: an AVX2 or AVX-512 path runs only with the token
 //!   that proves the CPU has it; [`InstructionSet`] names the paths, [`with_instruction_set`]
 //!   caps them for a closure and [`limit_instruction_set`] for the process;
@@ -37,6 +39,7 @@
 mod activation;
 mod buffers;
 mod convolution;
+mod dense;
 pub(crate) mod gemm;
 mod linear;
 mod pool;
@@ -56,10 +59,11 @@ use crate::o3::tensor_product::{
     TensorProductPlan,
 };
 use crate::{Real, Result};
-use buffers::{as_uninit, assume_init_vec, uninit_vec};
+use buffers::{as_uninit, assume_init_vec, uninit_gradients, uninit_vec};
 use simd::Simd;
 
-pub use gemm::matmul;
+pub use dense::{dense, dense_weight_gradient};
+pub use gemm::{matmul, matmul_tn};
 pub use pool::on_pool;
 pub use simd::{InstructionSet, limit_instruction_set, with_instruction_set};
 
@@ -234,13 +238,8 @@ impl TensorProductPlan {
         grad_out: &[T],
         grads: TensorProductGradients<'_, T>,
     ) -> Result<()> {
-        let TensorProductGradients {
-            x1: g1,
-            x2: g2,
-            weight: gw,
-        } = grads;
         // SAFETY: the kernels store only initialized values through these views.
-        let grads = [g1, g2, gw].map(|g| g.map(|g| unsafe { as_uninit(g) }));
+        let grads = unsafe { uninit_gradients(grads) };
         (kernels::<T>().backward)(self, x1, x2, weight, grad_out, grads, Simd::detect())
     }
 

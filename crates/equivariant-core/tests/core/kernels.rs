@@ -4,7 +4,9 @@
 
 use equivariant_core::Real;
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::kernels::{InstructionSet, matmul, with_instruction_set};
+use equivariant_core::kernels::{
+    InstructionSet, dense, dense_weight_gradient, matmul, matmul_tn, with_instruction_set,
+};
 use equivariant_core::o3::tensor_product::{
     ConvGradients, EdgeWeights, TensorProductGradients, benchmark_config,
 };
@@ -104,6 +106,48 @@ fn matmul_matches_the_triple_loop_for_every_block_shape() {
     let mut c = [0.0f64; 4];
     assert!(matmul(&[0.0; 3], &[0.0; 4], &mut c, (2, 2, 2), false).is_err());
     assert!(matmul(&[0.0; 4], &[0.0; 4], &mut c[..3], (2, 2, 2), false).is_err());
+}
+
+/// `matmul_tn` (the left factor transposed) and the dense layer's products over many rows
+/// (`dense`, `dense_weight_gradient`, in parallel over blocks of 1024 rows) give the triple
+/// loop's integer sums exactly, for row counts below, at and across the blocks, on one
+/// thread and on three (the weight gradient adds its blocks' sums in a fixed order); wrong
+/// lengths are errors.
+#[test]
+fn dense_products_match_the_triple_loop() {
+    let int = |s: usize| ((s * 7919) % 23) as f64 - 11.0;
+    for (m, n, k) in [(0, 3, 2), (5, 16, 8), (1024, 7, 3), (2500, 16, 8)] {
+        let x: Vec<f64> = (0..m * k).map(int).collect();
+        let w: Vec<f64> = (0..k * n).map(|s| int(s + 3)).collect();
+        let g: Vec<f64> = (0..m * n).map(|s| int(s + 5)).collect();
+        let want_y = naive(m, n, k, &x, &w);
+        // x^T g, with x^T written out.
+        let xt: Vec<f64> = (0..k * m).map(|s| x[(s % m) * k + s / m]).collect();
+        let want_gw = naive(k, n, m, &xt, &g);
+        for threads in [1, 3] {
+            let (y, gw, tn) = crate::support::on_threads(threads, || {
+                let (mut y, mut gw, mut tn) = (
+                    vec![f64::NAN; m * n],
+                    vec![f64::NAN; k * n],
+                    vec![f64::NAN; k * n],
+                );
+                dense(&x, &w, &mut y, (m, n, k)).unwrap();
+                dense_weight_gradient(&x, &g, &mut gw, (m, n, k)).unwrap();
+                matmul_tn(&x, &g, &mut tn, (k, n, m), false).unwrap();
+                (y, gw, tn)
+            });
+            assert_eq!(y, want_y, "dense {m}x{n}x{k}, {threads} threads");
+            assert_eq!(
+                gw, want_gw,
+                "dense_weight_gradient {m}x{n}x{k}, {threads} threads"
+            );
+            assert_eq!(tn, want_gw, "matmul_tn {m}x{n}x{k}");
+        }
+    }
+    let mut out = [0.0f64; 4];
+    assert!(dense(&[0.0; 3], &[0.0; 4], &mut out, (2, 2, 2)).is_err());
+    assert!(dense_weight_gradient(&[0.0; 4], &[0.0; 3], &mut out, (2, 2, 2)).is_err());
+    assert!(matmul_tn(&[0.0; 3], &[0.0; 4], &mut out, (2, 2, 2), false).is_err());
 }
 
 /// The tensor product's forward and backward on every instruction set: `uvw`

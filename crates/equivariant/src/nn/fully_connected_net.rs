@@ -7,6 +7,7 @@ use equivariant_core::math::{ActivationFunction, RadialLayer, SoftOneHotLinspace
 use equivariant_core::{Error, Result};
 
 use crate::ops::activation::{ScalarFunction, scaled_function, scaled_function_tangent};
+use crate::ops::dense;
 use crate::shape::{check_dtype, check_shape, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.FullyConnectedNet(hs, act, variance_in, variance_out, out_act)`.
@@ -387,7 +388,7 @@ impl FullyConnectedNet {
     ) -> Result<(Tensor<2>, Tensor<2>)> {
         let (act, scale) = self.layer_settings(i);
         let w = self.weights[i].val().mul_scalar(scale);
-        let (y, dy) = (x.matmul(w.clone()), dx.matmul(w));
+        let (y, dy) = (dense(x, w.clone()), dense(dx, w));
         Ok(match act {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();
@@ -412,7 +413,7 @@ impl FullyConnectedNet {
         // divisor of `div_scalar` to f32 in the backward, which would cost f64 gradients
         // eight digits.
         let (act, scale) = self.layer_settings(i);
-        let y = x.matmul(self.weights[i].val().mul_scalar(scale));
+        let y = dense(x, self.weights[i].val().mul_scalar(scale));
         match act {
             Some(act) => {
                 let c = act.normalize2mom_constant() * self.output_variance(i).sqrt();

@@ -20,6 +20,7 @@ pub use super::bessel_edge_encoding::composed::{
     bessel_edge_encoding, bessel_edge_encoding_tangent,
 };
 pub use super::convolution::composed::{fused_convolution, fused_convolution_tangent};
+pub use super::dense::composed::dense;
 pub use super::edge_vectors::composed::{
     edge_vectors, edge_vectors_backward, edge_vectors_from_index,
 };

@@ -22,6 +22,7 @@ mod autodiff;
 pub mod bessel_edge_encoding;
 pub mod composed;
 pub mod convolution;
+pub mod dense;
 pub mod edge_vectors;
 mod flex;
 pub mod grid_transform;
@@ -39,6 +40,7 @@ pub use bessel_edge_encoding::{
     BesselEdgeEncodingBackend, bessel_edge_encoding, bessel_edge_encoding_tangent,
 };
 pub use convolution::{ConvolutionBackend, Dual, fused_convolution, fused_convolution_tangent};
+pub use dense::{DenseBackend, dense};
 pub use edge_vectors::{EdgeVectorsBackend, edge_vectors};
 pub use grid_transform::{GridTransform, GridTransformBackend, grid_transform};
 pub use normalized_activation::{

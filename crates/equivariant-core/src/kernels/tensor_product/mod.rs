@@ -140,7 +140,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::kernels::buffers::{as_uninit, split, zeroed_uninit};
+use crate::kernels::buffers::{as_uninit, split, uninit_gradients, zeroed_uninit};
 use crate::kernels::simd::Simd;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::{Avx2Fma, Avx512};
@@ -462,13 +462,8 @@ impl TensorProductPlan {
         work: &mut SerialWork<T>,
         isa: Simd,
     ) -> Result<()> {
-        let TensorProductGradients {
-            x1: g1,
-            x2: g2,
-            weight: gw,
-        } = grads;
         // SAFETY: the kernels store only initialized values through these views.
-        let grads = [g1, g2, gw].map(|g| g.map(|g| unsafe { as_uninit(g) }));
+        let grads = unsafe { uninit_gradients(grads) };
         let inputs = (x1, x2, weight, grad_out);
         self.backward_with(coefs, inputs, grads, isa, Some(&mut work.0))
     }
