@@ -26,8 +26,8 @@
 //!   0.180 s at 64 KiB.
 //!
 //! The cost: `equivariant bench conv --nodes 10000` peaked at 394-398 MiB instead of 296
-//! (its forward + backward took 107-109 ms instead of 127-130: fewer pages faulted in); the
-//! guide at 10 000 nodes took the same time and 1.85 GB either way.
+//! (and its forward + backward took 107-109 ms instead of 127-130); the guide at 10 000
+//! nodes took the same time and 1.84-1.85 GB either way.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
