@@ -107,10 +107,7 @@ impl TensorProductPlan {
                 let work = &mut **work;
                 let first = chunk * NODE_CHUNK;
                 let nodes = first..first + out.len() / d_out;
-                work.edges.clear();
-                for i in nodes.clone() {
-                    work.edges.extend_from_slice(a.edges.by_dst(i));
-                }
+                edges_of(&mut work.edges, nodes.clone(), |i| a.edges.by_dst(i));
                 self.gather_edges(a, work);
                 let m = work.edges.len();
                 resize(&mut work.out, m * d_out);
@@ -162,10 +159,7 @@ impl TensorProductPlan {
             glin.is_some().then_some(width * numel),
             |work: &mut Work<T>, (first, count), dlin| {
                 let nodes = first..first + count;
-                work.edges.clear();
-                for j in nodes.clone() {
-                    work.edges.extend_from_slice(a.edges.by_src(j));
-                }
+                edges_of(&mut work.edges, nodes.clone(), |j| a.edges.by_src(j));
                 self.gather_edges(a, work);
                 let m = work.edges.len();
                 resize(&mut work.out, m * d_out);
@@ -279,6 +273,19 @@ impl TensorProductPlan {
             };
             gemm::<T, false, false>(None, (m, numel, width), h, l, &mut work.w, numel);
         }
+    }
+}
+
+/// `edges` set to the edges of `nodes`, node by node (`of(i)`: node `i`'s edges, as the
+/// destination or as the source), each node's in edge order.
+fn edges_of<'a>(
+    edges: &mut Vec<u32>,
+    nodes: std::ops::Range<usize>,
+    of: impl Fn(usize) -> &'a [u32],
+) {
+    edges.clear();
+    for i in nodes {
+        edges.extend_from_slice(of(i));
     }
 }
 

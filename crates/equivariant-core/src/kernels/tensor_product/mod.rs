@@ -515,8 +515,7 @@ impl TensorProductPlan {
         } else {
             (0..chunks).map(|_| None).collect()
         };
-        // A backward by rows needs no lane buffers, as a forward by rows.
-        let lanes_batch = if self.backward_by_rows() { 0 } else { batch };
+        let lanes_batch = self.backward_lanes_batch(batch);
         type Grads<'a, T> = &'a mut Option<&'a mut [MaybeUninit<T>]>;
         let run =
             |ws: &mut Workspace<T>,
@@ -524,22 +523,7 @@ impl TensorProductPlan {
                 let a = (coefs, x1, x2, weight, grad_out);
                 let rows = (chunk * CHUNK, CHUNK.min(batch - chunk * CHUNK));
                 let grads = [g1.as_deref_mut(), g2.as_deref_mut(), gw_rows.as_deref_mut()];
-                match isa {
-                    // SAFETY: as in `forward_chunk_on`, `token` proves the CPU has the features
-                    // `backward_chunk_avx2` is compiled for.
-                    #[cfg(target_arch = "x86_64")]
-                    Simd::Avx2(token) => unsafe {
-                        self.backward_chunk_avx2(token, a, rows, grads, want_gw, ws)
-                    },
-                    // SAFETY: as above, with an `Avx512` and `backward_chunk_avx512`.
-                    #[cfg(target_arch = "x86_64")]
-                    Simd::Avx512(token) => unsafe {
-                        self.backward_chunk_avx512(token, a, rows, grads, want_gw, ws)
-                    },
-                    _ => {
-                        self.backward_chunk::<T, false>(Simd::Portable, a, rows, grads, want_gw, ws)
-                    }
-                }
+                self.backward_chunk_on(isa, a, rows, grads, want_gw, ws)
             };
         let shared_partials: Vec<Vec<T>> = match serial {
             Some(ws) => {
@@ -569,6 +553,40 @@ impl TensorProductPlan {
             }
         }
         Ok(())
+    }
+
+    /// The batch the backward's lane buffers are sized for: none for a backward by rows, as
+    /// [`Self::forward_lanes_batch`].
+    fn backward_lanes_batch(&self, batch: usize) -> usize {
+        if self.backward_by_rows() { 0 } else { batch }
+    }
+
+    /// [`Self::backward_chunk`] with the instances of `isa`, as [`Self::forward_chunk_on`].
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn backward_chunk_on<T: Real>(
+        &self,
+        isa: Simd,
+        a: (&[Coefficients<T>], &[T], &[T], &[T], &[T]),
+        rows: (usize, usize),
+        grads: [Option<&mut [MaybeUninit<T>]>; 3],
+        want_gw: bool,
+        ws: &mut Workspace<T>,
+    ) -> Vec<T> {
+        match isa {
+            // SAFETY: as in `forward_chunk_on`, `token` proves the CPU has the features
+            // `backward_chunk_avx2` is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2(token) => unsafe {
+                self.backward_chunk_avx2(token, a, rows, grads, want_gw, ws)
+            },
+            // SAFETY: as above, with an `Avx512` and `backward_chunk_avx512`.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512(token) => unsafe {
+                self.backward_chunk_avx512(token, a, rows, grads, want_gw, ws)
+            },
+            _ => self.backward_chunk::<T, false>(Simd::Portable, a, rows, grads, want_gw, ws),
+        }
     }
 
     /// Rows `first..first + count` of the backward: per-row gradients into the chunk's
