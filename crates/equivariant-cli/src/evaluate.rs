@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use clap::Args;
 use equivariant::burn;
@@ -33,6 +34,8 @@ pub struct EvaluateArgs {
 pub fn evaluate(args: &EvaluateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex().autodiff();
     let (model, header) = checkpoint::load::<Nequip>(&args.checkpoint, &device)?;
+    // Forces only: on frozen parameters the backward skips their gradients.
+    let model = model.no_grad();
     let frames = extxyz::read(&args.data)?;
     let data = Dataset::from_frames(
         &frames,

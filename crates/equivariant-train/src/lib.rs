@@ -5,9 +5,10 @@
 //! - [`dataset`]: labelled structures from extended XYZ, batches of them as one graph;
 //! - [`statistics`]: what NequIP fits from the training set (neighbours, shift, scale);
 //! - [`trainer`]: the loop (loss through the forces, AdamW, schedules, validation metrics,
-//!   early stopping, CSV, resuming); [`optimizer`]: AdamW with gradient clipping and a
-//!   state that resumes exactly; [`schedule`]: cosine and plateau learning rates; [`ema`]:
-//!   the weights' moving average;
+//!   early stopping, CSV, resuming); [`parallel`]: a step's batch in parts trained at once;
+//!   [`gradients`]: the parameters' gradients by id, summed over the parts; [`optimizer`]:
+//!   AdamW with gradient clipping and a state that resumes exactly; [`schedule`]: cosine
+//!   and plateau learning rates; [`ema`]: the weights' moving average;
 //! - [`evaluate`]: a potential's errors on labelled structures;
 //! - [`checkpoint`]: self-describing safetensors checkpoints, written atomically.
 
@@ -18,8 +19,10 @@ pub mod ema;
 mod error;
 pub mod evaluate;
 mod files;
+pub mod gradients;
 pub mod model;
 pub mod optimizer;
+pub mod parallel;
 pub mod schedule;
 pub mod statistics;
 pub mod trainer;

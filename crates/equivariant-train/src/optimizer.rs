@@ -14,10 +14,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::files::{read_safetensors, write_atomically};
+use crate::gradients::ParamGradients;
 use crate::{Error, Result};
 
 /// AdamW's hyperparameters and state.
@@ -29,10 +30,11 @@ use crate::{Error, Result};
 /// struct Scale { w: Param<Tensor<1>> }
 /// let device = Device::flex().autodiff();
 /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
-/// use equivariant_train::optimizer::AdamW;
+/// use equivariant_train::{gradients::ParamGradients, optimizer::AdamW};
 /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+/// let grads = ParamGradients::new(&model, &grads);
 /// let mut optim = AdamW::new(0.0, None);
-/// let model = optim.step(0.1, model, &grads);
+/// let model = optim.step(0.1, model, grads);
 /// // The first step moves each weight by lr against its gradient's sign.
 /// assert!((model.w.val().into_scalar::<f32>() - 0.9).abs() < 1e-6);
 /// ```
@@ -60,10 +62,11 @@ impl AdamW {
     /// struct Scale { w: Param<Tensor<1>> }
     /// let device = Device::flex().autodiff();
     /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
-    /// use equivariant_train::optimizer::AdamW;
+    /// use equivariant_train::{gradients::ParamGradients, optimizer::AdamW};
     /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let grads = ParamGradients::new(&model, &grads);
     /// let mut optim = AdamW::new(0.5, None);
-    /// let model = optim.step(0.1, model, &grads);
+    /// let model = optim.step(0.1, model, grads);
     /// // Decoupled decay: w (1 - lr wd) - lr = 0.95 - 0.1.
     /// assert!((model.w.val().into_scalar::<f32>() - 0.85).abs() < 1e-6);
     /// ```
@@ -88,10 +91,11 @@ impl AdamW {
     /// struct Scale { w: Param<Tensor<1>> }
     /// let device = Device::flex().autodiff();
     /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
-    /// use equivariant_train::optimizer::AdamW;
+    /// use equivariant_train::{gradients::ParamGradients, optimizer::AdamW};
     /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let grads = ParamGradients::new(&model, &grads);
     /// let mut optim = AdamW::new(0.0, None);
-    /// let _ = optim.step(0.1, model, &grads);
+    /// let _ = optim.step(0.1, model, grads);
     /// assert_eq!(optim.steps(), 1);
     /// ```
     pub fn steps(&self) -> usize {
@@ -99,7 +103,7 @@ impl AdamW {
     }
 
     /// One step at learning rate `lr` of every parameter of `model` that has a gradient in
-    /// `grads`.
+    /// `grads` (matched by the parameters' ids).
     ///
     /// ```
     /// use burn::module::{Module, Param};
@@ -108,19 +112,15 @@ impl AdamW {
     /// struct Scale { w: Param<Tensor<1>> }
     /// let device = Device::flex().autodiff();
     /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
-    /// use equivariant_train::optimizer::AdamW;
+    /// use equivariant_train::{gradients::ParamGradients, optimizer::AdamW};
     /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let grads = ParamGradients::new(&model, &grads);
     /// let mut optim = AdamW::new(0.0, Some(1.0)); // clipping keeps the direction
-    /// let model = optim.step(0.1, model, &grads);
+    /// let model = optim.step(0.1, model, grads);
     /// assert!((model.w.val().into_scalar::<f32>() - 0.9).abs() < 1e-6);
     /// ```
-    pub fn step<M: Module>(&mut self, lr: f64, model: M, grads: &Gradients) -> M {
-        let mut collect = CollectGrads {
-            grads,
-            found: HashMap::new(),
-        };
-        model.visit(&mut collect);
-        let mut found = collect.found;
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, grads: ParamGradients) -> M {
+        let mut found = grads.into_map();
         if let Some(max) = self.max_grad_norm {
             let total: f64 = found
                 .values()
@@ -158,10 +158,11 @@ impl AdamW {
     /// struct Scale { w: Param<Tensor<1>> }
     /// let device = Device::flex().autodiff();
     /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
-    /// use equivariant_train::optimizer::AdamW;
+    /// use equivariant_train::{gradients::ParamGradients, optimizer::AdamW};
     /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let grads = ParamGradients::new(&model, &grads);
     /// let mut optim = AdamW::new(0.0, None);
-    /// let model = optim.step(0.1, model, &grads);
+    /// let model = optim.step(0.1, model, grads);
     /// let path = std::env::temp_dir().join("equivariant_doc_adamw.safetensors");
     /// optim.save(&model, &path)?;
     /// assert!(path.exists());
@@ -216,10 +217,11 @@ impl AdamW {
     /// struct Scale { w: Param<Tensor<1>> }
     /// let device = Device::flex().autodiff();
     /// let model = Scale { w: Param::from_tensor(Tensor::from_floats([1.0], &device)) };
-    /// use equivariant_train::optimizer::AdamW;
+    /// use equivariant_train::{gradients::ParamGradients, optimizer::AdamW};
     /// let grads = model.w.val().mul_scalar(3.0).sum().backward(); // dL/dw = 3
+    /// let grads = ParamGradients::new(&model, &grads);
     /// let mut optim = AdamW::new(0.0, None);
-    /// let model = optim.step(0.1, model, &grads);
+    /// let model = optim.step(0.1, model, grads);
     /// let path = std::env::temp_dir().join("equivariant_doc_adamw_load.safetensors");
     /// optim.save(&model, &path)?;
     /// let mut restored = AdamW::new(0.0, None);
@@ -288,21 +290,6 @@ impl AdamW {
         self.step = step;
         self.moments = moments;
         Ok(())
-    }
-}
-
-/// The gradient of each parameter that has one, flattened, without autodiff.
-struct CollectGrads<'a> {
-    grads: &'a Gradients,
-    found: HashMap<ParamId, Tensor<1>>,
-}
-
-impl ModuleVisitor for CollectGrads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = param.val().grad(self.grads) {
-            let numel = g.shape().num_elements();
-            self.found.insert(param.id, g.reshape([numel]));
-        }
     }
 }
 

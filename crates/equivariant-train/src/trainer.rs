@@ -1,6 +1,7 @@
-//! The training loop: batches built on a second thread while the model trains, the loss
+//! The training loop: batches built on a second thread while the model trains, each in
+//! parts trained at once ([`crate::parallel`]), the loss
 //! `w_E mean_g ((E_g - E_ref_g) / n_g)^2 + w_F mean((F - F_ref)^2)` and its gradient through
-//! the forces ([`Potential::training_gradients`](equivariant::potential::Potential::training_gradients)), AdamW with optional gradient clipping, a
+//! the forces ([`loss_gradients`]), AdamW with optional gradient clipping, a
 //! learning-rate schedule, an exponential moving average of the weights, per-epoch
 //! validation, early stopping, a CSV of the metrics, checkpoints, and resuming.
 //!
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use burn::module::{ModuleMapper, Param, ParamId};
 use burn::tensor::{Device, Tensor, TensorData};
-use equivariant::forces::{EnergyForces, LossDerivatives};
+use equivariant::forces::{EnergyForces, LossDerivatives, training_gradients};
 use equivariant::util::on_pool;
 use equivariant_data::{extxyz, split};
 use rand::SeedableRng;
@@ -28,8 +29,10 @@ use crate::dataset::{Batch, Dataset, Sample};
 use crate::ema::ExponentialMovingAverage;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::files::write_atomically;
+use crate::gradients::ParamGradients;
 use crate::model::{Trainable, build_seeded};
 use crate::optimizer::{AdamW, param_ids};
+use crate::parallel;
 use crate::schedule::{Plateau, cosine};
 use crate::statistics::Statistics;
 use crate::{Error, Result};
@@ -406,47 +409,32 @@ pub fn train<M: Trainable>(
         let mut lr = state.learning_rate;
         // The next batches' graphs are built on a second thread while this one trains.
         let finished = std::thread::scope(|scope| -> Result<bool> {
-            let (sender, receiver) = mpsc::sync_channel::<Result<Batch>>(2);
+            let (sender, receiver) = mpsc::sync_channel::<Result<Vec<Batch>>>(2);
             let builder_device = device.clone();
             let chunks = &chunks;
             scope.spawn(move || {
                 for chunk in chunks {
-                    if sender
-                        .send(Batch::new(chunk, r_max, &builder_device, dtype))
-                        .is_err()
-                    {
+                    let parts = parallel::split(chunk)
+                        .into_iter()
+                        .map(|part| Batch::new(part, r_max, &builder_device, dtype))
+                        .collect();
+                    if sender.send(parts).is_err() {
                         break;
                     }
                 }
             });
-            for (k, batch) in receiver.into_iter().enumerate() {
-                let batch = batch?;
+            for (k, parts) in receiver.into_iter().enumerate() {
+                let parts = parts?;
                 if t.lr_schedule == "cosine" {
                     let step = (epoch - 1) * steps_per_epoch + k;
                     lr = cosine(t.learning_rate, t.lr_min, step, total_steps);
                 }
-                let mut loss = 0.0;
                 // On rayon's pool: one hand-over per step instead of one per parallel kernel.
-                let step = on_pool(|| {
-                    model.training_gradients(
-                        &batch.graph,
-                        |result| {
-                            let (value, derivatives) = loss_and_derivatives(
-                                result,
-                                &batch,
-                                t.energy_weight,
-                                t.force_weight,
-                            );
-                            loss = value;
-                            Ok(derivatives)
-                        },
-                        false,
-                    )
-                })?;
+                let (loss, gradients) =
+                    on_pool(|| loss_gradients(&model, &parts, t.energy_weight, t.force_weight))?;
                 loss_sum += loss;
-                // The gradients move to the worker (they are `Send`, not `Sync`).
-                let (current, gradients, optimizer) = (model.clone(), step.gradients, &mut optim);
-                model = on_pool(move || optimizer.step(lr, current, &gradients));
+                let (current, optimizer) = (model.clone(), &mut optim);
+                model = on_pool(move || optimizer.step(lr, current, gradients));
                 if let Some(ema) = ema.as_mut() {
                     ema.update(&model);
                 }
@@ -468,7 +456,9 @@ pub fn train<M: Trainable>(
         }
         let epoch_s = start.elapsed().as_secs_f64();
         let averaged = ema.as_ref().map_or(&model, |e| e.average());
-        let validation = evaluate(averaged, &validation_set, t.batch_size, &device, dtype)?;
+        // Forces only: on frozen parameters the backward skips their gradients.
+        let frozen = averaged.clone().no_grad();
+        let validation = evaluate(&frozen, &validation_set, t.batch_size, &device, dtype)?;
         let val_loss = validation_loss(&validation, t.energy_weight, t.force_weight);
         if val_loss < state.best_val_loss {
             state.best_val_loss = val_loss;
@@ -522,16 +512,92 @@ pub fn train<M: Trainable>(
     })
 }
 
-/// The loss of a batch's predictions and its derivatives in the energies and forces.
+/// A step's loss and the gradient of every trained parameter, for a batch given as `parts`
+/// (trained at once, see [`crate::parallel`]): the loss `w_E mean_g ((E_g - E_ref_g) /
+/// n_g)^2 + w_F mean((F - F_ref)^2)` over all the parts' structures and force components,
+/// through the forces ([`training_gradients`]).
+///
+/// Errors: those of the model's passes (a non-finite energy or loss derivative, ...).
+///
+/// ```
+/// use burn::tensor::{DType, Device};
+/// use equivariant_train::dataset::{Batch, Dataset};
+/// use equivariant_train::trainer::loss_gradients;
+/// let frame = |d: f64| format!("2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu {d} 0 0 -0.1 0 0\n");
+/// let text: String = [2.4, 2.6].iter().map(|&d| frame(d)).collect();
+/// let data = Dataset::from_frames(&equivariant_data::extxyz::parse(&text, "d.xyz")?, "d.xyz", None)?;
+/// let section: equivariant_train::config::ModelConfig =
+///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4").unwrap();
+/// let device = Device::flex().autodiff();
+/// let model = section.nequip(2, 1.0).init(&device)?;
+/// let parts: Vec<Batch> = data.samples.iter()
+///     .map(|s| Batch::new(&[s], 3.0, &device, DType::F32))
+///     .collect::<Result<_, _>>()?;
+/// let (loss, gradients) = loss_gradients(&model, &parts, 1.0, 1.0)?;
+/// let weight = model.layers[0].conv.linear_1.weight.as_ref().expect("a weight");
+/// assert!(loss > 0.0 && gradients.get(weight.id).is_some());
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+pub fn loss_gradients<M: Trainable>(
+    model: &M,
+    parts: &[Batch],
+    energy_weight: f64,
+    force_weight: f64,
+) -> Result<(f64, ParamGradients)> {
+    let totals = Totals::of(parts);
+    parallel::summed_gradients(model, parts, |model: &M, batch: &Batch| {
+        let graph = &batch.graph;
+        // The force pass differentiates the energies in the edge vectors only: on frozen
+        // parameters its backward skips their gradients (the tangent pass gives them).
+        let frozen = model.clone().no_grad();
+        let mut loss = 0.0;
+        let step = training_gradients(
+            graph.edges(),
+            graph.batch(),
+            graph.edge_vec().clone(),
+            |r| frozen.energy(graph, r),
+            |result| {
+                let (value, derivatives) =
+                    loss_and_derivatives(result, batch, totals, energy_weight, force_weight);
+                loss = value;
+                Ok(derivatives)
+            },
+            |r, s| model.energy_tangent(graph, r, s),
+            false,
+        )?;
+        Ok((loss, step.gradients))
+    })
+}
+
+/// The sizes a step's loss averages over: its structures and force components, in all of its
+/// parts.
+#[derive(Debug, Clone, Copy)]
+struct Totals {
+    graphs: usize,
+    components: usize,
+}
+
+impl Totals {
+    fn of(parts: &[Batch]) -> Self {
+        Totals {
+            graphs: parts.iter().map(|b| b.energies.len()).sum(),
+            components: parts.iter().map(|b| b.forces.len()).sum(),
+        }
+    }
+}
+
+/// A part's share of the step's loss (its structures' terms, averaged over the step's
+/// `totals`) and its derivatives in the part's energies and forces.
 fn loss_and_derivatives(
     result: &EnergyForces,
     batch: &Batch,
+    totals: Totals,
     w_e: f64,
     w_f: f64,
 ) -> (f64, LossDerivatives) {
     let energies: Vec<f64> = result.energy.to_data().iter::<f64>().collect();
     let forces: Vec<f64> = result.forces.to_data().iter::<f64>().collect();
-    let g = energies.len() as f64;
+    let g = totals.graphs.max(1) as f64;
     let mut value = 0.0;
     let mut d_energy = Vec::with_capacity(energies.len());
     for ((e, e_ref), &n) in energies.iter().zip(&batch.energies).zip(&batch.counts) {
@@ -540,7 +606,7 @@ fn loss_and_derivatives(
         value += w_e * residual * residual / g;
         d_energy.push(2.0 * w_e * residual / (n * g));
     }
-    let components = forces.len().max(1) as f64;
+    let components = totals.components.max(1) as f64;
     let mut d_forces = Vec::with_capacity(forces.len());
     for (f, f_ref) in forces.iter().zip(&batch.forces) {
         let residual = f - f_ref;

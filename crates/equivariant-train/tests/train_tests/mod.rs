@@ -1,4 +1,5 @@
 //! The test modules.
 
 mod optimizer;
+mod parts;
 mod train;

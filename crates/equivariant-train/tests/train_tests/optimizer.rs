@@ -8,6 +8,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant_testing::{f64s, load_fixture};
 use equivariant_train::ema::ExponentialMovingAverage;
+use equivariant_train::gradients::ParamGradients;
 use equivariant_train::optimizer::AdamW;
 use equivariant_train::schedule::{Plateau, cosine};
 use serde_json::Value;
@@ -51,8 +52,8 @@ fn step(optim: &mut AdamW, lr: f64, model: Two, c: &Value, device: &Device) -> T
         .mul(c_a)
         .sum()
         .add(model.b.val().mul(c_b).sum());
-    let grads = loss.backward();
-    optim.step(lr, model, &grads)
+    let grads = ParamGradients::new(&model, &loss.backward());
+    optim.step(lr, model, grads)
 }
 
 #[test]

@@ -1,0 +1,135 @@
+//! A step's structures in parts that train at once: the batch splits into at most [`PARTS`]
+//! graphs, each part runs its energy, force and backward passes as one task of rayon's
+//! pool on its own leaves of the parameters, and the parts' losses and gradients are summed
+//! in part order.
+//!
+//! Why parts: a batch of a few small structures is a graph of a few hundred atoms, on which
+//! each parallel kernel of a step hands out too little work to pay for waking a second
+//! thread (at 2 threads, the step ran 1.4x faster than at one). Two independent parts keep
+//! both threads busy from the step's start to its end, each kernel call inside a part still
+//! free to split further where a thread is idle.
+//!
+//! Why own leaves: burn's autodiff keeps the graphs that share a tracked tensor under one
+//! lock, held through a whole backward pass, so two parts on the same parameter leaves would
+//! take turns. Each part reads fresh leaves of the same values under the same ids: its graph
+//! is its own, and its gradients, by id, add up to the batch's.
+//!
+//! The split depends only on the batch, not on the number of threads, so a run's losses do
+//! not either.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Gradients, Tensor};
+use rayon::prelude::*;
+
+use crate::Result;
+use crate::gradients::ParamGradients;
+
+/// The most parts a batch splits into.
+pub const PARTS: usize = 2;
+
+/// `items` in at most [`PARTS`] consecutive parts, as even as they go (the first ones one
+/// longer), none empty.
+///
+/// ```
+/// use equivariant_train::parallel::split;
+/// assert_eq!(split(&[1, 2, 3, 4, 5]), [&[1, 2, 3][..], &[4, 5]]);
+/// assert_eq!(split(&[1]), [&[1][..]]);
+/// assert!(split::<u8>(&[]).is_empty());
+/// ```
+pub fn split<T>(items: &[T]) -> Vec<&[T]> {
+    let parts = items.len().min(PARTS);
+    if parts == 0 {
+        return Vec::new();
+    }
+    let (base, longer) = (items.len() / parts, items.len() % parts);
+    let mut rest = items;
+    (0..parts)
+        .map(|k| {
+            let (part, tail) = rest.split_at(base + usize::from(k < longer));
+            rest = tail;
+            part
+        })
+        .collect()
+}
+
+/// `model` with each float parameter a fresh leaf of the same value, id and trainability:
+/// what a part's graph starts from.
+///
+/// ```
+/// use burn::module::{Module, Param};
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant_train::parallel::own_leaves;
+/// #[derive(Module, Debug)]
+/// struct Scale { w: Param<Tensor<1>> }
+/// let device = Device::flex().autodiff();
+/// let model = Scale { w: Param::from_tensor(Tensor::from_floats([2.0], &device)) };
+/// let copy = own_leaves(&model);
+/// assert_eq!((copy.w.id, copy.w.val().into_scalar::<f32>()), (model.w.id, 2.0));
+/// // The copy's gradient is its own: the model's leaf has none in it.
+/// let grads = copy.w.val().mul_scalar(3.0).sum().backward();
+/// assert!(copy.w.val().grad(&grads).is_some() && model.w.val().grad(&grads).is_none());
+/// ```
+pub fn own_leaves<M: Module>(model: &M) -> M {
+    model.clone().map(&mut OwnLeaves)
+}
+
+/// Rewraps each float parameter as a new leaf.
+struct OwnLeaves;
+
+impl ModuleMapper for OwnLeaves {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, value, mapper) = param.consume();
+        let trained = value.is_require_grad();
+        let leaf = Tensor::from_inner(value.inner());
+        let leaf = if trained { leaf.require_grad() } else { leaf };
+        Param::from_mapped_value(id, leaf, mapper)
+    }
+}
+
+/// The summed loss and parameter gradients of `parts`, each part's from `part_step(model,
+/// part)` (its loss and burn's gradients of a backward pass on `model`), the parts run at
+/// once on the current rayon pool, each on [`own_leaves`] of `model`.
+///
+/// Errors: the first part's error, in part order.
+///
+/// ```
+/// use burn::module::{Module, Param};
+/// use burn::tensor::{Device, Tensor};
+/// use equivariant_train::parallel::summed_gradients;
+/// #[derive(Module, Debug)]
+/// struct Scale { w: Param<Tensor<1>> }
+/// let device = Device::flex().autodiff();
+/// let model = Scale { w: Param::from_tensor(Tensor::from_floats([2.0], &device)) };
+/// // Each part's loss is `x w`: the sum's gradient is the sum of the parts' `x`.
+/// let (loss, grads) = summed_gradients(&model, &[1.0, 3.0], |m: &Scale, &x: &f64| {
+///     let loss = m.w.val().mul_scalar(x).sum();
+///     Ok((loss.clone().into_scalar::<f64>(), loss.backward()))
+/// })?;
+/// assert_eq!(loss, 8.0);
+/// assert_eq!(grads.get(model.w.id).unwrap().clone().into_scalar::<f32>(), 4.0);
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+pub fn summed_gradients<M, P>(
+    model: &M,
+    parts: &[P],
+    part_step: impl Fn(&M, &P) -> Result<(f64, Gradients)> + Sync,
+) -> Result<(f64, ParamGradients)>
+where
+    M: Module + Sync,
+    P: Sync,
+{
+    let results: Vec<Result<(f64, ParamGradients)>> = parts
+        .par_iter()
+        .map(|part| {
+            let own = own_leaves(model);
+            let (loss, grads) = part_step(&own, part)?;
+            Ok((loss, ParamGradients::new(&own, &grads)))
+        })
+        .collect();
+    let mut total = (0.0, ParamGradients::default());
+    for result in results {
+        let (loss, grads) = result?;
+        total = (total.0 + loss, total.1 + grads);
+    }
+    Ok(total)
+}
