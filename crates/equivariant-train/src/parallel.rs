@@ -1,5 +1,5 @@
 //! A step's structures in parts that train at once: the batch splits into at most [`PARTS`]
-//! graphs, each part runs its energy, force and backward passes as one task of rayon's
+//! graphs of about equal size ([`balanced_parts`]), each part runs its energy, force and backward passes as one task of rayon's
 //! pool on its own leaves of the parameters, and the parts' losses and gradients are summed
 //! in part order.
 //!
@@ -14,7 +14,7 @@
 //! take turns. Each part reads fresh leaves of the same values under the same ids: its graph
 //! is its own, and its gradients, by id, add up to the batch's.
 //!
-//! The split depends only on the batch, not on the number of threads, so a run's losses do
+//! The parts depend only on the batch, not on the number of threads, so a run's losses do
 //! not either.
 
 use burn::module::{Module, ModuleMapper, Param};
@@ -27,27 +27,36 @@ use crate::gradients::ParamGradients;
 /// The most parts a batch splits into.
 pub const PARTS: usize = 2;
 
-/// `items` in at most [`PARTS`] consecutive parts, as even as they go (the first ones one
-/// longer), none empty.
+/// The items of sizes `sizes` (atoms per structure) in at most [`PARTS`] parts of about
+/// equal total size, none empty: each part the indices of its items, in order. The parts
+/// run at once, so the step waits for the largest: the items go, largest first (the first
+/// of equal ones first), to the part with the least so far (the first of equal ones).
 ///
 /// ```
-/// use equivariant_train::parallel::split;
-/// assert_eq!(split(&[1, 2, 3, 4, 5]), [&[1, 2, 3][..], &[4, 5]]);
-/// assert_eq!(split(&[1]), [&[1][..]]);
-/// assert!(split::<u8>(&[]).is_empty());
+/// use equivariant_train::parallel::balanced_parts;
+/// // Two large and two small structures: one of each per part, not the two large ones
+/// // together.
+/// assert_eq!(balanced_parts(&[108, 107, 36, 36]), [vec![0, 3], vec![1, 2]]);
+/// assert_eq!(balanced_parts(&[36, 108, 36, 36]), [vec![1], vec![0, 2, 3]]);
+/// assert_eq!(balanced_parts(&[5]), [vec![0]]);
+/// assert!(balanced_parts(&[]).is_empty());
 /// ```
-pub fn split<T>(items: &[T]) -> Vec<&[T]> {
-    let parts = items.len().min(PARTS);
-    if parts == 0 {
-        return Vec::new();
+pub fn balanced_parts(sizes: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let mut parts: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); sizes.len().min(PARTS)];
+    for i in order {
+        // The first part of the least total (`min_by_key` keeps the first of equal ones).
+        if let Some(part) = parts.iter_mut().min_by_key(|(total, _)| *total) {
+            part.0 += sizes[i];
+            part.1.push(i);
+        }
     }
-    let (base, longer) = (items.len() / parts, items.len() % parts);
-    let mut rest = items;
-    (0..parts)
-        .map(|k| {
-            let (part, tail) = rest.split_at(base + usize::from(k < longer));
-            rest = tail;
-            part
+    parts
+        .into_iter()
+        .map(|(_, mut items)| {
+            items.sort_unstable();
+            items
         })
         .collect()
 }

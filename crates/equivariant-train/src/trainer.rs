@@ -414,9 +414,14 @@ pub fn train<M: Trainable>(
             let chunks = &chunks;
             scope.spawn(move || {
                 for chunk in chunks {
-                    let parts = parallel::split(chunk)
+                    let sizes: Vec<usize> =
+                        chunk.iter().map(|s| s.structure.positions.len()).collect();
+                    let parts = parallel::balanced_parts(&sizes)
                         .into_iter()
-                        .map(|part| Batch::new(part, r_max, &builder_device, dtype))
+                        .map(|part| {
+                            let samples: Vec<&Sample> = part.iter().map(|&i| chunk[i]).collect();
+                            Batch::new(&samples, r_max, &builder_device, dtype)
+                        })
                         .collect();
                     if sender.send(parts).is_err() {
                         break;

@@ -78,7 +78,7 @@ fn a_batch_in_parts_has_the_whole_batch_loss_and_gradients() {
         equivariant_train::model::Trainable::build(&config, 2, &statistics, &device).unwrap();
     let model = equivariant::util::cast(model, DType::F64);
     let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cuau_emt_slice.extxyz");
-    // Five frames of two sizes: parts of 3 and 2 frames, with different atom counts.
+    // Five frames of two sizes: parts of different frame and atom counts.
     let frames: Vec<_> = extxyz::read(slice).unwrap().into_iter().collect();
     let small = frames.iter().filter(|f| f.len() <= 40).take(3);
     let large = frames.iter().filter(|f| f.len() > 40).take(2);
@@ -94,7 +94,11 @@ fn a_batch_in_parts_has_the_whole_batch_loss_and_gradients() {
     let whole = build(&samples);
     let (w_e, w_f) = (2.0, 0.5);
     let (loss, grads) = whole_batch(&model, &whole, w_e, w_f);
-    let parts: Vec<Batch> = parallel::split(&samples).into_iter().map(build).collect();
+    let sizes: Vec<usize> = counts.clone();
+    let parts: Vec<Batch> = parallel::balanced_parts(&sizes)
+        .into_iter()
+        .map(|part| build(&part.iter().map(|&i| samples[i]).collect::<Vec<_>>()))
+        .collect();
     assert_eq!(parts.len(), 2);
     let mut ids = Ids(Vec::new());
     model.visit(&mut ids);
