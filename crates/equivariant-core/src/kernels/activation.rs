@@ -439,7 +439,8 @@ fn exp_nonpositive_f32(a: f32) -> f32 {
     const SMALLEST: f32 = -87.336_54;
     let underflow = a < SMALLEST;
     let a = if underflow { SMALLEST } else { a };
-    let n = (a * LOG2E + ROUND) - ROUND;
+    let t = a * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = (a - n * LN2_HI) - n * LN2_LO;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;
@@ -449,13 +450,33 @@ fn exp_nonpositive_f32(a: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * (r * r) + r + 1.0;
     // 2^n: n in [-126, 0], so the biased exponent n + 127 is a normal one.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((rounded_integer(t, ROUND) + 127) as u32) << 23);
     if underflow { 0.0 } else { p * scale }
+}
+
+/// The integer `n` of `t = n + round`, for `t` and `round` in one binade of unit spacing
+/// (`[2^23, 2^24)`), as the difference of their bits: there the bits count up by one per
+/// unit. This reads `n` without a float-to-integer conversion, whose saturating `as` costs a
+/// compare and a blend per vector on top of the conversion (3% of a training step's time).
+#[inline(always)]
+fn rounded_integer(t: f32, round: f32) -> i32 {
+    t.to_bits().wrapping_sub(round.to_bits()) as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `rounded_integer` is the conversion `(t - round) as i32` over the exponential's range.
+    #[test]
+    fn rounded_integers_are_the_conversions() {
+        const ROUND: f32 = 12_582_912.0;
+        for n in -126..=0 {
+            let t = n as f32 + ROUND;
+            assert_eq!(rounded_integer(t, ROUND), (t - ROUND) as i32);
+            assert_eq!(rounded_integer(t, ROUND), n);
+        }
+    }
 
     /// The f32 exponential against f64's over its range, and the underflow to zero.
     #[test]

@@ -578,27 +578,20 @@ impl TensorProductPlan {
         work.ne = ne;
         work.np = np;
         if parts.x1 {
+            // The source rows one after another (whole-row copies), then transposed in
+            // blocks: one element at a time, each load read another edge's row and was
+            // bounds-checked (4-5% of a training step went to this gather).
+            let by_edge = overwritten(&mut work.by_edge, ne * d1);
+            for (n, (row, &e)) in by_edge.chunks_exact_mut(d1.max(1)).zip(edges).enumerate() {
+                if let Some(&ahead) = edges.get(n + PREFETCH) {
+                    prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
+                }
+                let j = a.edges.src(e as usize);
+                row.copy_from_slice(&a.x1[j * d1..(j + 1) * d1]);
+            }
             let x = overwritten(&mut work.x, d1 * np);
             zero_padding(x, ne, np);
-            // Eight edges at a time, so each component's eight values land in one store run
-            // (one edge at a time, every store went to another cache line of `x`).
-            for (b, block) in edges.chunks(LANES).enumerate() {
-                for (l, _) in block.iter().enumerate() {
-                    if let Some(&ahead) = edges.get(b * LANES + l + PREFETCH) {
-                        prefetch(&a.x1[a.edges.src(ahead as usize) * d1..][..d1]);
-                    }
-                }
-                let rows: [&[T]; LANES] = std::array::from_fn(|l| {
-                    let j = a.edges.src(block[l.min(block.len() - 1)] as usize);
-                    &a.x1[j * d1..(j + 1) * d1]
-                });
-                for c in 0..d1 {
-                    let dst = &mut x[c * np + b * LANES..][..block.len()];
-                    for (l, y) in dst.iter_mut().enumerate() {
-                        *y = rows[l][c];
-                    }
-                }
-            }
+            transpose(avx2, (ne, d1), by_edge, d1, x, np);
         }
         if parts.x2 {
             // The x2 rows one after another, then transposed (element by element into `y`,
