@@ -29,6 +29,31 @@ pub struct Sample {
     pub stress: Option<[[f64; 3]; 3]>,
 }
 
+impl Sample {
+    /// This structure's graph alone at cutoff `r_max`, edge vectors in `dtype` on `device`
+    /// (see [`Batch::from_graphs`]).
+    ///
+    /// Errors: those of [`AtomicGraph::new`].
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+    /// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+    /// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+    /// let graph = data.samples[0].graph(3.0, &Device::flex(), DType::F64)?;
+    /// assert_eq!(graph.edges().num_edges(), 2);
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn graph(&self, r_max: f64, device: &Device, dtype: DType) -> Result<AtomicGraph> {
+        Ok(AtomicGraph::new(
+            std::slice::from_ref(&self.structure),
+            r_max,
+            device,
+            dtype,
+        )?)
+    }
+}
+
 /// Labelled structures and the species names their type indices stand for.
 ///
 /// ```
@@ -210,7 +235,40 @@ impl Batch {
     pub fn new(samples: &[&Sample], r_max: f64, device: &Device, dtype: DType) -> Result<Self> {
         let structures: Vec<Structure> = samples.iter().map(|s| s.structure.clone()).collect();
         let graph = AtomicGraph::new(&structures, r_max, device, dtype)?;
-        Ok(Batch {
+        Ok(Batch::with_graph(samples, graph))
+    }
+
+    /// The batch of `samples` from their own graphs, built once (`graphs[k]` of
+    /// `samples[k]`, by [`Sample::graph`]): the graph [`Batch::new`] builds, without its
+    /// neighbour search ([`AtomicGraph::concat`]).
+    ///
+    /// Errors: [`Error::Data`] if the counts differ; those of [`AtomicGraph::concat`].
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant_train::dataset::Batch;
+    /// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+    /// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+    /// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+    /// let (device, sample) = (Device::flex(), &data.samples[0]);
+    /// let graph = sample.graph(3.0, &device, DType::F32)?;
+    /// let batch = Batch::from_graphs(&[sample, sample], &[&graph, &graph])?;
+    /// assert_eq!(batch.graph.edges().num_edges(), 4);
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn from_graphs(samples: &[&Sample], graphs: &[&AtomicGraph]) -> Result<Self> {
+        if samples.len() != graphs.len() {
+            return Err(Error::Data {
+                file: "batch".into(),
+                reason: format!("{} samples but {} graphs", samples.len(), graphs.len()),
+            });
+        }
+        Ok(Batch::with_graph(samples, AtomicGraph::concat(graphs)?))
+    }
+
+    /// `samples` with `graph`, theirs.
+    fn with_graph(samples: &[&Sample], graph: AtomicGraph) -> Self {
+        Batch {
             graph,
             energies: samples.iter().map(|s| s.energy).collect(),
             forces: samples
@@ -221,6 +279,6 @@ impl Batch {
                 .iter()
                 .map(|s| s.structure.positions.len())
                 .collect(),
-        })
+        }
     }
 }

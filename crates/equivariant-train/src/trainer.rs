@@ -17,10 +17,12 @@ use std::time::Instant;
 use burn::module::{ModuleMapper, Param, ParamId};
 use burn::tensor::{Device, Tensor, TensorData};
 use equivariant::forces::{EnergyForces, LossDerivatives, training_gradients};
+use equivariant::potential::AtomicGraph;
 use equivariant::util::on_pool;
 use equivariant_data::{extxyz, split};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Header};
@@ -389,6 +391,14 @@ pub fn train<M: Trainable>(
         write_atomically(&paths.test, extxyz::to_string(&test_frames)?.as_bytes())?;
     }
 
+    // Each training structure's graph once: a step's batches join their structures' graphs
+    // instead of searching their neighbours again every epoch.
+    let graphs: Vec<AtomicGraph> = on_pool(|| {
+        train_set
+            .par_iter()
+            .map(|s| s.graph(r_max, &device, dtype))
+            .collect::<Result<_>>()
+    })?;
     let steps_per_epoch = train_set.len().div_ceil(t.batch_size);
     let total_steps = steps_per_epoch * t.epochs;
     let mut interrupted = false;
@@ -400,27 +410,28 @@ pub fn train<M: Trainable>(
             t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         order.shuffle(&mut rng);
-        let chunks: Vec<Vec<&Sample>> = order
-            .chunks(t.batch_size)
-            .map(|c| c.iter().map(|&i| train_set[i]).collect())
-            .collect();
+        let chunks: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         let start = Instant::now();
         let mut loss_sum = 0.0;
         let mut lr = state.learning_rate;
-        // The next batches' graphs are built on a second thread while this one trains.
+        // The next batches are assembled on a second thread while this one trains.
         let finished = std::thread::scope(|scope| -> Result<bool> {
             let (sender, receiver) = mpsc::sync_channel::<Result<Vec<Batch>>>(2);
-            let builder_device = device.clone();
-            let chunks = &chunks;
+            let (chunks, graphs, train_set) = (&chunks, &graphs, &train_set);
             scope.spawn(move || {
                 for chunk in chunks {
-                    let sizes: Vec<usize> =
-                        chunk.iter().map(|s| s.structure.positions.len()).collect();
+                    let sizes: Vec<usize> = chunk
+                        .iter()
+                        .map(|&i| train_set[i].structure.positions.len())
+                        .collect();
                     let parts = parallel::balanced_parts(&sizes)
                         .into_iter()
                         .map(|part| {
-                            let samples: Vec<&Sample> = part.iter().map(|&i| chunk[i]).collect();
-                            Batch::new(&samples, r_max, &builder_device, dtype)
+                            let (samples, part_graphs): (Vec<&Sample>, Vec<&AtomicGraph>) = part
+                                .iter()
+                                .map(|&k| (train_set[chunk[k]], &graphs[chunk[k]]))
+                                .unzip();
+                            Batch::from_graphs(&samples, &part_graphs)
                         })
                         .collect();
                     if sender.send(parts).is_err() {

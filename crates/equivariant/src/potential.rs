@@ -176,6 +176,92 @@ impl AtomicGraph {
         })
     }
 
+    /// The structures of `graphs` as one batch, in order: what [`AtomicGraph::new`] builds
+    /// from all their structures at once (the same edges in the same order, the same edge
+    /// vectors), without a neighbour search: for graphs built once and batched many times,
+    /// as a training set's are every epoch.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for no graphs or a domain's graph
+    /// ([`AtomicGraph::from_neighbors`] with counted atoms).
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::graph::Cell;
+    /// use equivariant::potential::{AtomicGraph, Structure};
+    /// let dimer = Structure { positions: vec![[0.0; 3], [1.0, 0.0, 0.0]], species: vec![0, 1], cell: None };
+    /// let box_ = Structure {
+    ///     positions: vec![[0.5; 3]],
+    ///     species: vec![0],
+    ///     cell: Some(Cell::orthorhombic([2.0; 3], [true; 3])?),
+    /// };
+    /// let (device, dtype) = (Device::flex(), DType::F64);
+    /// let one = |s: &Structure| AtomicGraph::new(&[s.clone()], 2.1, &device, dtype);
+    /// let batched = AtomicGraph::concat(&[&one(&dimer)?, &one(&box_)?])?;
+    /// let direct = AtomicGraph::new(&[dimer, box_], 2.1, &device, dtype)?;
+    /// assert_eq!(batched.batch().index(), direct.batch().index());
+    /// assert_eq!(batched.edge_vec().clone().into_data(), direct.edge_vec().clone().into_data());
+    /// assert_eq!(batched.volumes(), [None, Some(8.0)]);
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
+    pub fn concat(graphs: &[&AtomicGraph]) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidArgument {
+            name: "graphs",
+            reason,
+        };
+        if graphs.is_empty() {
+            return Err(invalid("a batch needs at least one graph".into()));
+        }
+        if let Some(k) = graphs.iter().position(|g| g.shells.is_some()) {
+            return Err(invalid(format!(
+                "graph {k} is a domain's (with counted atoms): it cannot be batched"
+            )));
+        }
+        // As `new`: with any periodic structure, every structure has a cell (an isolated one
+        // for those without) and every edge a shift (zero in an isolated structure).
+        let periodic = graphs.iter().any(|g| g.cells.is_some());
+        let isolated = Cell::orthorhombic([1.0; 3], [false; 3])?;
+        let (mut species, mut index, mut volumes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut src, mut dst) = (Vec::new(), Vec::new());
+        let mut shift = periodic.then(Vec::new);
+        let mut cells = periodic.then(Vec::new);
+        let (mut nodes, mut structures) = (0, 0);
+        for g in graphs {
+            species.extend(&g.species);
+            index.extend(g.batch.index().iter().map(|&b| b + structures));
+            volumes.extend(&g.volumes);
+            src.extend(g.graph.src.iter().map(|&j| j + nodes));
+            dst.extend(g.graph.dst.iter().map(|&i| i + nodes));
+            if let Some(shift) = shift.as_mut() {
+                match &g.graph.shift {
+                    Some(s) => shift.extend(s),
+                    None => shift.extend(std::iter::repeat_n([0; 3], g.graph.num_edges())),
+                }
+            }
+            if let Some(cells) = cells.as_mut() {
+                match &g.cells {
+                    Some(c) => cells.extend(c.iter().cloned()),
+                    None => {
+                        cells.extend(std::iter::repeat_n(isolated.clone(), g.batch.num_graphs()))
+                    }
+                }
+            }
+            nodes += g.species.len();
+            structures += g.batch.num_graphs();
+        }
+        let edges = EdgeIndex::new(&src, &dst, nodes)?;
+        let edge_vec = Tensor::cat(graphs.iter().map(|g| g.edge_vec.clone()).collect(), 0);
+        Ok(AtomicGraph {
+            species,
+            batch: Batch::new(index)?,
+            edges: Arc::new(edges),
+            edge_vec,
+            volumes,
+            graph: Arc::new(Graph { src, dst, shift }),
+            cells: cells.map(Arc::new),
+            shells: None,
+        })
+    }
+
     /// The same edges (and periodic images) at new positions of the same atoms (`[N][3]`, in
     /// the batch's order): what an MD engine steps with between rebuilds of its neighbour
     /// list, whose cutoff has a skin beyond the model's.

@@ -373,6 +373,63 @@ fn a_batch_equals_its_structures_one_by_one() {
     assert_close("virials", &values(together.virial), &virials, 1e-10);
 }
 
+/// `AtomicGraph::concat` of graphs built one structure at a time is the graph
+/// `AtomicGraph::new` builds from all the structures at once: species, batch vector, edges in
+/// order, edge vectors and volumes, the periodic shifts and cells (through `with_positions`),
+/// and the model's energies and forces, to the bit, for periodic, isolated and mixed batches.
+#[test]
+fn concatenated_graphs_are_the_batch_graph() {
+    let model = model(5);
+    let [crystal, cluster]: [Structure; 2] = structures().try_into().unwrap();
+    let alone = |s: &Structure| graph(&model, std::slice::from_ref(s));
+    let bits = |t: Tensor<2>| values(t).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for batch in [
+        vec![crystal.clone(), cluster.clone()],
+        vec![cluster.clone(), crystal.clone(), crystal.clone()],
+        vec![cluster.clone(), cluster.clone()],
+        vec![crystal.clone()],
+    ] {
+        let direct = graph(&model, &batch);
+        let singles: Vec<AtomicGraph> = batch.iter().map(alone).collect();
+        let joined = AtomicGraph::concat(&singles.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(joined.species(), direct.species());
+        assert_eq!(joined.batch().index(), direct.batch().index());
+        assert_eq!(joined.volumes(), direct.volumes());
+        let (a, b) = (joined.edges(), direct.edges());
+        assert_eq!(a.num_edges(), b.num_edges());
+        for e in 0..a.num_edges() {
+            assert_eq!((a.src(e), a.dst(e)), (b.src(e), b.dst(e)), "edge {e}");
+        }
+        assert_eq!(
+            bits(joined.edge_vec().clone()),
+            bits(direct.edge_vec().clone())
+        );
+        // New positions: the edges' periodic shifts and the cells move them alike.
+        let n = direct.species().len();
+        let moved: Vec<[f64; 3]> = batch
+            .iter()
+            .flat_map(|s| s.positions.iter())
+            .enumerate()
+            .map(|(i, p)| [p[0] + 0.01 * i as f64, p[1] - 0.02, p[2] + 0.3 / n as f64])
+            .collect();
+        assert_eq!(
+            bits(joined.with_positions(&moved).unwrap().edge_vec().clone()),
+            bits(direct.with_positions(&moved).unwrap().edge_vec().clone())
+        );
+        let (x, y) = (
+            model.energy_forces(&joined).unwrap(),
+            model.energy_forces(&direct).unwrap(),
+        );
+        assert_eq!(x.energy.into_data(), y.energy.into_data());
+        assert_eq!(x.forces.into_data(), y.forces.into_data());
+    }
+    let err = AtomicGraph::concat(&[]).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "graphs", .. }),
+        "{err}"
+    );
+}
+
 /// `L = sum_g 0.3 (E_g / n_g - e_ref_g)^2 + 1.7 mean((F - f_ref)^2) + 0.2 |W_0 - w_ref|^2`
 /// and its derivatives.
 fn loss(result: &EnergyForces, counts: &[usize]) -> (f64, LossDerivatives) {
