@@ -118,10 +118,21 @@ impl<'a, T> EdgeRows<'a, T> {
     /// once per edge.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn row(&self, e: usize, width: usize) -> &mut [T] {
-        assert!((e + 1) * width <= self.len);
+        // SAFETY: by the caller's contract, as `rows` asks.
+        unsafe { self.rows(e, 1, width) }
+    }
+
+    /// Rows `first..first + count` of width `width`, one slice.
+    ///
+    /// # Safety
+    ///
+    /// As [`row`](EdgeRows::row), for each of the rows.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn rows(&self, first: usize, count: usize, width: usize) -> &mut [T] {
+        assert!((first + count) * width <= self.len);
         // SAFETY: in bounds (checked above), disjoint by the caller's contract; the buffer
         // is borrowed for `'a`, which outlives `self`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(e * width), width) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(first * width), count * width) }
     }
 }
 

@@ -21,7 +21,9 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::linear::{LinearConv, LinearConvGradients, backward_chunks, flush_below, flushed};
+use super::linear::{
+    LinearConv, LinearConvGradients, backward_chunks, consecutive, flush_below, flushed,
+};
 use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
 use crate::kernels::simd::Simd;
@@ -251,15 +253,31 @@ impl TensorProductPlan {
         work.h.clear();
         work.x1.clear();
         work.x2.clear();
-        for &e in &work.edges {
-            let (e, j) = (e as usize, a.edges.src(e as usize));
+        if let Some(first) = consecutive(&work.edges) {
+            // The chunk's edge rows are one block each (a graph sorted by destination).
+            let flush = |&h: &T| flushed(h, tiny);
             work.h.extend(
-                a.hidden[e * width..(e + 1) * width]
+                a.hidden[first * width..(first + m) * width]
                     .iter()
-                    .map(|&h| flushed(h, tiny)),
+                    .map(flush),
             );
-            work.x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
-            work.x2.extend_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+            work.x2
+                .extend_from_slice(&a.x2[first * d2..(first + m) * d2]);
+            for &e in &work.edges {
+                let j = a.edges.src(e as usize);
+                work.x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
+            }
+        } else {
+            for &e in &work.edges {
+                let (e, j) = (e as usize, a.edges.src(e as usize));
+                work.h.extend(
+                    a.hidden[e * width..(e + 1) * width]
+                        .iter()
+                        .map(|&h| flushed(h, tiny)),
+                );
+                work.x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
+                work.x2.extend_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+            }
         }
         resize(&mut work.w, m * numel);
         if m > 0 {

@@ -424,10 +424,28 @@ unsafe fn write_edge_rows<T: Real>(
     if width == 0 || ne == 0 {
         return;
     }
+    if let Some(first) = consecutive(edges) {
+        // SAFETY: by the caller's contract (the rows are those of `edges`).
+        let block = unsafe { rows.rows(first, ne, width) };
+        transpose(avx2, (width, ne), m, np, block, width);
+        return;
+    }
     let by_edge = overwritten(scratch, ne * width);
     transpose(avx2, (width, ne), m, np, by_edge, width);
     // SAFETY: by the caller's contract.
     unsafe { write_rows(rows, edges, by_edge) };
+}
+
+/// The first of `edges` if they are consecutive ids (a node's edges in a graph sorted by
+/// destination, as radius graphs are): their rows then form one block, read or written
+/// whole instead of row by row (a library call per row of a few numbers).
+#[inline(always)]
+pub(super) fn consecutive(edges: &[u32]) -> Option<usize> {
+    let &first = edges.first()?;
+    edges
+        .windows(2)
+        .all(|w| w[0].checked_add(1) == Some(w[1]))
+        .then_some(first as usize)
 }
 
 /// Row `e` of `rows` from row `n` of `by_edge` (`[edges][width]`, `width = by_edge.len() /
@@ -439,6 +457,11 @@ unsafe fn write_edge_rows<T: Real>(
 #[inline(always)]
 unsafe fn write_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], by_edge: &[T]) {
     let width = by_edge.len() / edges.len().max(1);
+    if let Some(first) = consecutive(edges) {
+        // SAFETY: by the caller's contract (the rows are those of `edges`).
+        unsafe { rows.rows(first, edges.len(), width) }.copy_from_slice(by_edge);
+        return;
+    }
     for (&e, src) in edges.iter().zip(by_edge.chunks_exact(width.max(1))) {
         // SAFETY: by the caller's contract (the edges of a node are distinct).
         unsafe { rows.row(e as usize, width) }.copy_from_slice(src);
@@ -594,16 +617,22 @@ impl TensorProductPlan {
             transpose(avx2, (ne, d1), by_edge, d1, x, np);
         }
         if parts.x2 {
-            // The x2 rows one after another, then transposed (element by element into `y`,
-            // the stores were strided).
-            let by_edge = overwritten(&mut work.by_edge, ne * d2);
-            for (row, &e) in by_edge.chunks_exact_mut(d2.max(1)).zip(edges) {
-                let e = e as usize;
-                row.copy_from_slice(&a.x2[e * d2..(e + 1) * d2]);
-            }
+            // The x2 rows one after another (already so for consecutive edges), then
+            // transposed (element by element into `y`, the stores were strided).
+            let rows: &[T] = match consecutive(edges) {
+                Some(first) => &a.x2[first * d2..(first + ne) * d2],
+                None => {
+                    let by_edge = overwritten(&mut work.by_edge, ne * d2);
+                    for (row, &e) in by_edge.chunks_exact_mut(d2.max(1)).zip(edges) {
+                        let e = e as usize;
+                        row.copy_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+                    }
+                    by_edge
+                }
+            };
             let y = overwritten(&mut work.y, d2 * np);
             zero_padding(y, ne, np);
-            transpose(avx2, (ne, d2), by_edge, d2, y, np);
+            transpose(avx2, (ne, d2), rows, d2, y, np);
         }
         if parts.hidden {
             let h = overwritten(&mut work.h, np * w);
