@@ -8,10 +8,13 @@
 //! at 1000 nodes spent 9-15% of its time in it). Other functions and f64 take
 //! [`ActivationFunction::apply`] and [`ActivationFunction::derivative`].
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::error::check_len;
-use crate::kernels::simd::{Avx2Fma, as_f32, as_f32_mut};
+use crate::kernels::buffers::{as_uninit, assume_init_vec, uninit_vec};
+use crate::kernels::simd::{Avx2Fma, as_f32, as_f32_uninit};
 use crate::math::ActivationFunction;
 use crate::{Real, Result};
 
@@ -38,8 +41,30 @@ impl ActivationFunction {
     /// ```
     pub fn forward_slice<T: Real>(self, c: T, x: &[T], out: &mut [T]) -> Result<()> {
         check_len("out (the length of x)", x.len(), out.len())?;
+        // SAFETY: the kernels store only initialized values.
+        self.run_forward(c, x, unsafe { as_uninit(out) });
+        Ok(())
+    }
+
+    /// [`forward_slice`](ActivationFunction::forward_slice) into a new vector (never
+    /// zero-filled first: the kernel writes every element).
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// let y = ActivationFunction::Sigmoid.forward_vec(1.0f64, &[0.0, 100.0]);
+    /// assert_eq!(y, [0.5, 1.0]);
+    /// ```
+    pub fn forward_vec<T: Real>(self, c: T, x: &[T]) -> Vec<T> {
+        let mut out = uninit_vec(x.len());
+        self.run_forward(c, x, &mut out);
+        // SAFETY: `run_forward` wrote every element.
+        unsafe { assume_init_vec(out) }
+    }
+
+    /// `out = c f(x)` over fixed chunks, in parallel above one (`out` as long as `x`).
+    fn run_forward<T: Real>(self, c: T, x: &[T], out: &mut [MaybeUninit<T>]) {
         let isa = Avx2Fma::detect();
-        let run = |(x, out): (&[T], &mut [T])| {
+        let run = |(x, out): (&[T], &mut [MaybeUninit<T>])| {
             #[cfg(target_arch = "x86_64")]
             if let Some(token) = isa {
                 // SAFETY: `token` proves the CPU has the AVX2 and FMA `forward_avx2` is
@@ -56,7 +81,6 @@ impl ActivationFunction {
                 .zip(out.par_chunks_mut(CHUNK))
                 .for_each(run);
         }
-        Ok(())
     }
 
     /// [`forward_slice`](ActivationFunction::forward_slice) and the derivative with it: `out
@@ -90,11 +114,45 @@ impl ActivationFunction {
     ) -> Result<()> {
         check_len("out (the length of x)", x.len(), out.len())?;
         check_len("slope (the length of x)", x.len(), slope.len())?;
+        // SAFETY: the kernels store only initialized values.
+        let (out, slope) = unsafe { (as_uninit(out), as_uninit(slope)) };
+        self.run_with_derivative(c, x, out, slope);
+        Ok(())
+    }
+
+    /// [`forward_with_derivative_slice`](ActivationFunction::forward_with_derivative_slice)
+    /// into new vectors `(c f(x), c f'(x))` (never zero-filled first).
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// let (y, slope) = ActivationFunction::Sigmoid.forward_with_derivative_vec(2.0f64, &[0.0]);
+    /// assert_eq!((y[0], slope[0]), (1.0, 0.5));
+    /// ```
+    pub fn forward_with_derivative_vec<T: Real>(self, c: T, x: &[T]) -> (Vec<T>, Vec<T>) {
+        let (mut out, mut slope) = (uninit_vec(x.len()), uninit_vec(x.len()));
+        self.run_with_derivative(c, x, &mut out, &mut slope);
+        // SAFETY: `run_with_derivative` wrote every element of both.
+        unsafe { (assume_init_vec(out), assume_init_vec(slope)) }
+    }
+
+    /// `out = c f(x)`, `slope = c f'(x)` over fixed chunks, in parallel above one (both as
+    /// long as `x`).
+    fn run_with_derivative<T: Real>(
+        self,
+        c: T,
+        x: &[T],
+        out: &mut [MaybeUninit<T>],
+        slope: &mut [MaybeUninit<T>],
+    ) {
         let isa = Avx2Fma::detect();
-        let run = |((x, out), slope): ((&[T], &mut [T]), &mut [T])| {
+        type Chunk<'a, T> = (
+            (&'a [T], &'a mut [MaybeUninit<T>]),
+            &'a mut [MaybeUninit<T>],
+        );
+        let run = |((x, out), slope): Chunk<T>| {
             #[cfg(target_arch = "x86_64")]
             if let Some(token) = isa {
-                // SAFETY: as in `forward_slice`.
+                // SAFETY: as in `run_forward`.
                 return unsafe { with_derivative_avx2(token, self, c, x, out, slope) };
             }
             let _ = isa;
@@ -108,7 +166,6 @@ impl ActivationFunction {
                 .zip(slope.par_chunks_mut(CHUNK))
                 .for_each(run);
         }
-        Ok(())
     }
 }
 
@@ -119,9 +176,9 @@ struct TangentChunk<'a, T> {
     /// The backward's `dL/d(c f'(x) dx)`; empty in the forward.
     dg: &'a [T],
     /// Forward: `c f'(x) dx`; backward: `dL/dx`.
-    out: &'a mut [T],
+    out: &'a mut [MaybeUninit<T>],
     /// Backward: `dL/d(dx)`; empty in the forward.
-    d_out: &'a mut [T],
+    d_out: &'a mut [MaybeUninit<T>],
 }
 
 impl ActivationFunction {
@@ -145,8 +202,30 @@ impl ActivationFunction {
     pub fn tangent_slice<T: Real>(self, c: T, x: &[T], dx: &[T], out: &mut [T]) -> Result<()> {
         check_len("dx (the length of x)", x.len(), dx.len())?;
         check_len("out (the length of x)", x.len(), out.len())?;
-        self.run_tangent::<T, false>(c, x, dx, &[], out, &mut []);
+        // SAFETY: the kernels store only initialized values.
+        self.run_tangent::<T, false>(c, x, dx, &[], unsafe { as_uninit(out) }, &mut []);
         Ok(())
+    }
+
+    /// [`tangent_slice`](ActivationFunction::tangent_slice) into a new vector (never
+    /// zero-filled first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when `dx` is not as long as `x`.
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// let dy = ActivationFunction::Sigmoid.tangent_vec(1.0f64, &[0.0], &[4.0])?;
+    /// assert_eq!(dy, [1.0]); // sigmoid'(0) = 1/4
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tangent_vec<T: Real>(self, c: T, x: &[T], dx: &[T]) -> Result<Vec<T>> {
+        check_len("dx (the length of x)", x.len(), dx.len())?;
+        let mut out = uninit_vec(x.len());
+        self.run_tangent::<T, false>(c, x, dx, &[], &mut out, &mut []);
+        // SAFETY: `run_tangent` wrote every element.
+        Ok(unsafe { assume_init_vec(out) })
     }
 
     /// The backward of [`tangent_slice`](ActivationFunction::tangent_slice): given `dg =
@@ -185,8 +264,39 @@ impl ActivationFunction {
         ] {
             check_len(what, x.len(), len)?;
         }
+        // SAFETY: the kernels store only initialized values.
+        let (gx, gdx) = unsafe { (as_uninit(gx), as_uninit(gdx)) };
         self.run_tangent::<T, true>(c, x, dx, dg, gx, gdx);
         Ok(())
+    }
+
+    /// [`tangent_backward_slice`](ActivationFunction::tangent_backward_slice) into new
+    /// vectors `(gx, gdx)` (never zero-filled first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when `dx` or `dg` is not as long
+    /// as `x`.
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// let (gx, gdx) = ActivationFunction::Sigmoid.tangent_backward_vec(1.0f64, &[0.0], &[2.0], &[1.0])?;
+    /// assert_eq!((gx[0], gdx[0]), (0.0, 0.25)); // sigmoid''(0) = 0
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn tangent_backward_vec<T: Real>(
+        self,
+        c: T,
+        x: &[T],
+        dx: &[T],
+        dg: &[T],
+    ) -> Result<(Vec<T>, Vec<T>)> {
+        check_len("dx (the length of x)", x.len(), dx.len())?;
+        check_len("dg (the length of x)", x.len(), dg.len())?;
+        let (mut gx, mut gdx) = (uninit_vec(x.len()), uninit_vec(x.len()));
+        self.run_tangent::<T, true>(c, x, dx, dg, &mut gx, &mut gdx);
+        // SAFETY: `run_tangent` wrote every element of both.
+        Ok(unsafe { (assume_init_vec(gx), assume_init_vec(gdx)) })
     }
 
     /// The tangent kernels over fixed chunks, in parallel above one chunk.
@@ -196,8 +306,8 @@ impl ActivationFunction {
         x: &[T],
         dx: &[T],
         dg: &[T],
-        out: &mut [T],
-        d_out: &mut [T],
+        out: &mut [MaybeUninit<T>],
+        d_out: &mut [MaybeUninit<T>],
     ) {
         let isa = Avx2Fma::detect();
         let run = |chunk: TangentChunk<T>| {
@@ -219,7 +329,7 @@ impl ActivationFunction {
                 d_out,
             });
         } else {
-            let d_outs: Vec<&mut [T]> = if d_out.is_empty() {
+            let d_outs: Vec<&mut [MaybeUninit<T>]> = if d_out.is_empty() {
                 (0..x.len().div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
             } else {
                 d_out.chunks_mut(CHUNK).collect()
@@ -267,7 +377,7 @@ fn tangent_avx2<T: Real, const BACKWARD: bool>(
 #[inline(always)]
 fn tangent<T: Real, const BACKWARD: bool>(f: ActivationFunction, c: T, t: TangentChunk<T>) {
     if let (Some(x), Some(dx), Some(dg)) = (as_f32(t.x), as_f32(t.dx), as_f32(t.dg))
-        && let (Some(out), Some(d_out)) = (as_f32_mut(&mut *t.out), as_f32_mut(&mut *t.d_out))
+        && let (Some(out), Some(d_out)) = (as_f32_uninit(&mut *t.out), as_f32_uninit(&mut *t.d_out))
     {
         let chunk = TangentChunk {
             x,
@@ -330,12 +440,12 @@ fn tangent_loop<T: Real, const BACKWARD: bool>(c: T, t: TangentChunk<T>, fd: imp
     if BACKWARD {
         for i in 0..x.len() {
             let (d1, d2) = fd(x[i]);
-            out[i] = c * d2 * dx[i] * dg[i];
-            d_out[i] = c * d1 * dg[i];
+            out[i].write(c * d2 * dx[i] * dg[i]);
+            d_out[i].write(c * d1 * dg[i]);
         }
     } else {
         for i in 0..x.len() {
-            out[i] = c * fd(x[i]).0 * dx[i];
+            out[i].write(c * fd(x[i]).0 * dx[i]);
         }
     }
 }
@@ -343,7 +453,13 @@ fn tangent_loop<T: Real, const BACKWARD: bool>(c: T, t: TangentChunk<T>, fd: imp
 /// [`forward`] compiled for AVX2 and FMA (`token` proves the CPU has them).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn forward_avx2<T: Real>(token: Avx2Fma, f: ActivationFunction, c: T, x: &[T], out: &mut [T]) {
+fn forward_avx2<T: Real>(
+    token: Avx2Fma,
+    f: ActivationFunction,
+    c: T,
+    x: &[T],
+    out: &mut [MaybeUninit<T>],
+) {
     let _ = token;
     forward(f, c, x, out)
 }
@@ -356,61 +472,68 @@ fn with_derivative_avx2<T: Real>(
     f: ActivationFunction,
     c: T,
     x: &[T],
-    out: &mut [T],
-    slope: &mut [T],
+    out: &mut [MaybeUninit<T>],
+    slope: &mut [MaybeUninit<T>],
 ) {
     let _ = token;
     with_derivative(f, c, x, out, slope)
 }
 
-/// `out = c f(x)` on one chunk.
+/// `out = c f(x)` on one chunk (every element written).
 #[inline(always)]
-fn forward<T: Real>(f: ActivationFunction, c: T, x: &[T], out: &mut [T]) {
+fn forward<T: Real>(f: ActivationFunction, c: T, x: &[T], out: &mut [MaybeUninit<T>]) {
     if matches!(f, ActivationFunction::Silu | ActivationFunction::Sigmoid)
-        && let (Some(x), Some(out)) = (as_f32(x), as_f32_mut(out))
+        && let (Some(x), Some(out)) = (as_f32(x), as_f32_uninit(out))
     {
         let c = c.to_f64() as f32;
         if f == ActivationFunction::Silu {
             for (y, &x) in out.iter_mut().zip(x) {
-                *y = c * x * sigmoid_f32(x);
+                y.write(c * x * sigmoid_f32(x));
             }
         } else {
             for (y, &x) in out.iter_mut().zip(x) {
-                *y = c * sigmoid_f32(x);
+                y.write(c * sigmoid_f32(x));
             }
         }
         return;
     }
     for (y, &x) in out.iter_mut().zip(x) {
-        *y = c * f.apply(x);
+        y.write(c * f.apply(x));
     }
 }
 
-/// `out = c f(x)` and `slope = c f'(x)` on one chunk.
+/// `out = c f(x)` and `slope = c f'(x)` on one chunk (every element of both written).
 #[inline(always)]
-fn with_derivative<T: Real>(f: ActivationFunction, c: T, x: &[T], out: &mut [T], slope: &mut [T]) {
+fn with_derivative<T: Real>(
+    f: ActivationFunction,
+    c: T,
+    x: &[T],
+    out: &mut [MaybeUninit<T>],
+    slope: &mut [MaybeUninit<T>],
+) {
     if matches!(f, ActivationFunction::Silu | ActivationFunction::Sigmoid)
-        && let (Some(x), Some(out), Some(slope)) = (as_f32(x), as_f32_mut(out), as_f32_mut(slope))
+        && let (Some(x), Some(out), Some(slope)) =
+            (as_f32(x), as_f32_uninit(out), as_f32_uninit(slope))
     {
         let c = c.to_f64() as f32;
         if f == ActivationFunction::Silu {
             for ((y, d), &x) in out.iter_mut().zip(slope.iter_mut()).zip(x) {
                 let s = sigmoid_f32(x);
-                *y = c * x * s;
-                *d = c * (s * (1.0 + x * (1.0 - s)));
+                y.write(c * x * s);
+                d.write(c * (s * (1.0 + x * (1.0 - s))));
             }
         } else {
             for ((y, d), &x) in out.iter_mut().zip(slope.iter_mut()).zip(x) {
                 let s = sigmoid_f32(x);
-                *y = c * s;
-                *d = c * (s * (1.0 - s));
+                y.write(c * s);
+                d.write(c * (s * (1.0 - s)));
             }
         }
         return;
     }
     for ((y, d), &x) in out.iter_mut().zip(slope.iter_mut()).zip(x) {
-        *y = c * f.apply(x);
-        *d = c * f.derivative(x);
+        y.write(c * f.apply(x));
+        d.write(c * f.derivative(x));
     }
 }
 

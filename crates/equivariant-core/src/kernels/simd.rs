@@ -235,6 +235,14 @@ pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
     same_type_mut(s)
 }
 
+/// [`as_f32_mut`] for a possibly uninitialized output.
+#[inline(always)]
+pub(crate) fn as_f32_uninit<T: 'static>(
+    s: &mut [std::mem::MaybeUninit<T>],
+) -> Option<&mut [std::mem::MaybeUninit<f32>]> {
+    same_type_mut(s)
+}
+
 /// `s` as `f64`, where `T` is `f64` (`None` otherwise): for the `f64` paths of kernels
 /// generic over the float type.
 #[cfg(target_arch = "x86_64")]

@@ -527,6 +527,48 @@ fn activation_derivatives_match_central_differences() {
 /// (`c f'(x) dx` and its backward) against those scalar definitions, f64 to 1e-13 (a few
 /// ulp of terms up to ~40), f32 to 1e-5 of the largest term (silu's and sigmoid's vector
 /// path has its own `exp`), on a slice past one parallel chunk.
+/// The `_vec` entry points (outputs never zero-filled first) give their `_slice`
+/// counterparts' values bit for bit: every built-in, f64 and f32, 40 000 elements (several
+/// parallel chunks and a tail), and shape errors for a short input.
+#[test]
+fn activation_vectors_equal_the_slices() {
+    fn check<T: equivariant_core::Real + std::fmt::Debug>(act: ActivationFunction, x: &[T]) {
+        let n = x.len();
+        let c = T::from_f64(1.25);
+        let dx: Vec<T> = x.iter().map(|&v| v * T::from_f64(0.5) + T::one()).collect();
+        let dg: Vec<T> = x.iter().map(|&v| T::from_f64(0.25) - v).collect();
+        let mut y = vec![T::zero(); n];
+        act.forward_slice(c, x, &mut y).unwrap();
+        assert_eq!(act.forward_vec(c, x), y, "{act} forward");
+        let mut slope = vec![T::zero(); n];
+        act.forward_with_derivative_slice(c, x, &mut y, &mut slope)
+            .unwrap();
+        assert_eq!(
+            act.forward_with_derivative_vec(c, x),
+            (y.clone(), slope),
+            "{act} slope"
+        );
+        act.tangent_slice(c, x, &dx, &mut y).unwrap();
+        assert_eq!(act.tangent_vec(c, x, &dx).unwrap(), y, "{act} tangent");
+        let (mut gx, mut gdx) = (vec![T::zero(); n], vec![T::zero(); n]);
+        act.tangent_backward_slice(c, x, &dx, &dg, &mut gx, &mut gdx)
+            .unwrap();
+        assert_eq!(
+            act.tangent_backward_vec(c, x, &dx, &dg).unwrap(),
+            (gx, gdx),
+            "{act} backward"
+        );
+        assert!(act.tangent_vec(c, x, &dx[1..]).is_err());
+        assert!(act.tangent_backward_vec(c, x, &dx, &dg[1..]).is_err());
+    }
+    let x: Vec<f64> = (0..40_000).map(|i| 9.0 * (i as f64 * 0.37).sin()).collect();
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    for act in ActivationFunction::ALL {
+        check(act, &x);
+        check(act, &x32);
+    }
+}
+
 /// `forward_with_derivative_slice` gives `forward_slice`'s values bit for bit and the slope
 /// `c f'(x)`: every built-in, f64 at 1e-13 and f32 at 2e-6 relative (the f32 `silu` and
 /// `sigmoid` take a polynomial `exp`), over 20 000 elements (several parallel chunks).

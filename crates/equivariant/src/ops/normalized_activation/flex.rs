@@ -1,6 +1,7 @@
 //! [`NormalizedActivationBackend`] on [`Flex`]: the core kernels
-//! ([`ActivationFunction::forward_slice`],
-//! [`ActivationFunction::forward_with_derivative_slice`], ...), f32 and f64.
+//! ([`ActivationFunction::forward_vec`],
+//! [`ActivationFunction::forward_with_derivative_vec`], ...: outputs never zero-filled
+//! first), f32 and f64.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
@@ -68,9 +69,8 @@ fn flex_tangent<T: FlexFloat>(
 ) -> FlexTensor {
     const OP: &str = "normalized_activation_tangent";
     let (x, dx) = pair::<T>(OP, x, dx);
-    let xs = data::<T>(&x);
-    let mut out = vec![T::zero(); xs.len()];
-    f.tangent_slice(T::from_f64(constant), xs, data::<T>(&dx), &mut out)
+    let out = f
+        .tangent_vec(T::from_f64(constant), data::<T>(&x), data::<T>(&dx))
         .unwrap_or_else(|err| panic!("{OP}: {err}"));
     from_vec(out, x.shape())
 }
@@ -90,28 +90,17 @@ fn flex_tangent_backward<T: FlexFloat>(
         "{OP}: grad_out must have the shape of x"
     );
     let grad_out = contiguous::<T>(OP, "grad_out", grad_out);
-    let xs = data::<T>(&x);
-    let (mut gx, mut gdx) = (vec![T::zero(); xs.len()], vec![T::zero(); xs.len()]);
     let c = T::from_f64(constant);
-    f.tangent_backward_slice(
-        c,
-        xs,
-        data::<T>(&dx),
-        data::<T>(&grad_out),
-        &mut gx,
-        &mut gdx,
-    )
-    .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    let (gx, gdx) = f
+        .tangent_backward_vec(c, data::<T>(&x), data::<T>(&dx), data::<T>(&grad_out))
+        .unwrap_or_else(|err| panic!("{OP}: {err}"));
     (from_vec(gx, x.shape()), from_vec(gdx, x.shape()))
 }
 
 fn flex_forward<T: FlexFloat>(f: ActivationFunction, constant: f64, x: &FlexTensor) -> FlexTensor {
     const OP: &str = "normalized_activation";
     let x = contiguous::<T>(OP, "x", x);
-    let xs = data::<T>(&x);
-    let mut out = vec![T::zero(); xs.len()];
-    f.forward_slice(T::from_f64(constant), xs, &mut out)
-        .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    let out = f.forward_vec(T::from_f64(constant), data::<T>(&x));
     from_vec(out, x.shape())
 }
 
@@ -122,9 +111,6 @@ fn flex_with_derivative<T: FlexFloat>(
 ) -> (FlexTensor, FlexTensor) {
     const OP: &str = "normalized_activation_with_derivative";
     let x = contiguous::<T>(OP, "x", x);
-    let xs = data::<T>(&x);
-    let (mut out, mut slope) = (vec![T::zero(); xs.len()], vec![T::zero(); xs.len()]);
-    f.forward_with_derivative_slice(T::from_f64(constant), xs, &mut out, &mut slope)
-        .unwrap_or_else(|err| panic!("{OP}: {err}"));
+    let (out, slope) = f.forward_with_derivative_vec(T::from_f64(constant), data::<T>(&x));
     (from_vec(out, x.shape()), from_vec(slope, x.shape()))
 }
