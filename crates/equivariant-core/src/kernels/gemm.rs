@@ -168,8 +168,13 @@ fn product<T: Real, const FMA: bool, const ACC: bool>(
     assert!(c.len() >= (m - 1) * ldc + n, "gemm: c too short");
     if k == 0 {
         if !ACC {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(T::zero());
+            if ldc == n {
+                // Contiguous rows: one fill (a call per row of a few numbers showed).
+                c[..m * n].fill(T::zero());
+            } else {
+                for i in 0..m {
+                    c[i * ldc..i * ldc + n].fill(T::zero());
+                }
             }
         }
         return;
