@@ -6,6 +6,9 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
+use equivariant::Real;
+
+use crate::values::Values;
 
 /// A model's moving average.
 ///
@@ -114,40 +117,54 @@ impl<M: Module + Clone> ExponentialMovingAverage<M> {
     }
 }
 
-/// Every float parameter, flattened, by id.
+/// Every float parameter's values, by id.
 #[derive(Default)]
 struct Collect {
-    values: HashMap<ParamId, Tensor<1>>,
+    values: HashMap<ParamId, Values>,
 }
 
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val().detach();
-        let numel = t.shape().num_elements();
-        self.values.insert(param.id, t.reshape([numel]));
+        self.values
+            .insert(param.id, Values::of(param.val().inner()));
     }
 }
 
 /// `d avg + (1 - d) theta` for each parameter of the average whose id has a value.
 struct Blend {
-    values: HashMap<ParamId, Tensor<1>>,
+    values: HashMap<ParamId, Values>,
     d: f64,
+}
+
+/// `avg = d avg + (1 - d) theta`, elementwise, in `T`.
+fn blend<T: Real>(avg: &mut [T], theta: &[T], d: f64) {
+    let (d, e) = (T::from_f64(d), T::from_f64(1.0 - d));
+    for (a, &t) in avg.iter_mut().zip(theta) {
+        *a = *a * d + t * e;
+    }
 }
 
 impl ModuleMapper for Blend {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(theta) = self.values.get(&param.id).cloned() else {
+        let Some(theta) = self.values.remove(&param.id) else {
             return param;
         };
         let d = self.d;
         param.map(|avg| {
-            let dims = avg.dims();
-            // Detached after the blend too: the average is a fresh leaf, with no autodiff
-            // history that a backward through it would consume.
-            avg.detach()
-                .mul_scalar(d)
-                .add(theta.reshape(dims).mul_scalar(1.0 - d))
-                .detach()
+            let (dims, device) = (avg.dims(), avg.device());
+            let averaged = match Values::of(avg.inner()) {
+                Values::F32(mut a) => {
+                    blend(&mut a, &theta.into_f32(), d);
+                    Values::F32(a)
+                }
+                Values::F64(mut a) => {
+                    blend(&mut a, &theta.into_f64(), d);
+                    Values::F64(a)
+                }
+            };
+            // A fresh leaf without autodiff history: nothing a backward through the average
+            // could consume.
+            averaged.into_tensor(dims, &device)
         })
     }
 }

@@ -26,5 +26,6 @@ pub mod parallel;
 pub mod schedule;
 pub mod statistics;
 pub mod trainer;
+mod values;
 
 pub use error::{Error, Result};

@@ -14,11 +14,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
+use equivariant::Real;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::files::{read_safetensors, write_atomically};
 use crate::gradients::ParamGradients;
+use crate::values::Values;
 use crate::{Error, Result};
 
 /// AdamW's hyperparameters and state.
@@ -46,8 +48,8 @@ pub struct AdamW {
     weight_decay: f64,
     max_grad_norm: Option<f64>,
     step: usize,
-    /// `(m, v)` of each parameter, flattened, on the parameter's inner (non-autodiff) device.
-    moments: HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
+    /// `(m, v)` of each parameter, flattened, in the parameter's dtype.
+    moments: HashMap<ParamId, (Values, Values)>,
 }
 
 impl AdamW {
@@ -120,18 +122,24 @@ impl AdamW {
     /// assert!((model.w.val().into_scalar::<f32>() - 0.9).abs() < 1e-6);
     /// ```
     pub fn step<M: Module>(&mut self, lr: f64, model: M, grads: ParamGradients) -> M {
-        let mut found = grads.into_map();
+        let mut found: HashMap<ParamId, Values> = grads
+            .into_map()
+            .into_iter()
+            .map(|(id, g)| (id, Values::of(g)))
+            .collect();
         if let Some(max) = self.max_grad_norm {
-            let total: f64 = found
-                .values()
-                .map(|g| g.clone().powi_scalar(2).sum().into_scalar::<f64>())
+            // Summed in the parameters' order: the same norm in every run.
+            let total: f64 = param_ids(&model)
+                .iter()
+                .filter_map(|id| found.get(id))
+                .map(Values::sum_squares)
                 .sum::<f64>()
                 .sqrt();
             // torch: clip_coef = max_norm / (total_norm + 1e-6), applied when below 1.
             let coef = max / (total + 1e-6);
             if coef < 1.0 {
                 for g in found.values_mut() {
-                    *g = g.clone().mul_scalar(coef);
+                    g.scale(coef);
                 }
             }
         }
@@ -174,13 +182,13 @@ impl AdamW {
         let mut buffers = Vec::new();
         for (k, id) in ids.iter().enumerate() {
             if let Some((m, v)) = self.moments.get(id) {
-                for (name, t) in [("m", m), ("v", v)] {
-                    let data = t.to_data();
-                    let (dtype, bytes) = match t.dtype() {
-                        DType::F64 => (Dtype::F64, data.as_bytes().to_vec()),
-                        _ => (Dtype::F32, data.convert::<f32>().as_bytes().to_vec()),
+                for (name, values) in [("m", m), ("v", v)] {
+                    let dtype = match values.dtype() {
+                        DType::F64 => Dtype::F64,
+                        _ => Dtype::F32,
                     };
-                    buffers.push((format!("{k}.{name}"), dtype, t.dims()[0], bytes));
+                    let bytes = values.to_le_bytes();
+                    buffers.push((format!("{k}.{name}"), dtype, values.len(), bytes));
                 }
             }
         }
@@ -205,7 +213,7 @@ impl AdamW {
     }
 
     /// Restores the state [`save`](AdamW::save) wrote for `model`, in the dtype of `model`'s
-    /// parameters, on `device`.
+    /// parameters.
     ///
     /// Errors: [`Error::Io`]; [`Error::Checkpoint`] naming the file for one that is not
     /// such a state or does not fit `model`.
@@ -225,11 +233,11 @@ impl AdamW {
     /// let path = std::env::temp_dir().join("equivariant_doc_adamw_load.safetensors");
     /// optim.save(&model, &path)?;
     /// let mut restored = AdamW::new(0.0, None);
-    /// restored.load(&model, &path, &Device::flex())?;
+    /// restored.load(&model, &path)?;
     /// assert_eq!(restored.steps(), 1);
     /// # Ok::<(), equivariant_train::Error>(())
     /// ```
-    pub fn load<M: Module>(&mut self, model: &M, path: &Path, device: &Device) -> Result<()> {
+    pub fn load<M: Module>(&mut self, model: &M, path: &Path) -> Result<()> {
         let file = path.display().to_string();
         let fail = |reason: String| Error::Checkpoint {
             file: file.clone(),
@@ -244,7 +252,7 @@ impl AdamW {
         let params = ParamShapes::of(model);
         let mut moments = HashMap::new();
         for (k, (id, numel, dtype, trained)) in params.0.iter().enumerate() {
-            let read = |name: &str| -> Result<Option<Tensor<1>>> {
+            let read = |name: &str| -> Result<Option<Values>> {
                 let view = match tensors.tensor(&format!("{k}.{name}")) {
                     Ok(view) => view,
                     Err(_) => return Ok(None),
@@ -268,10 +276,7 @@ impl AdamW {
                         .collect(),
                     other => return Err(fail(format!("moment {k}.{name} is {other:?}"))),
                 };
-                Ok(Some(Tensor::<1>::from_data(
-                    TensorData::new(values, [*numel]),
-                    (device, *dtype),
-                )))
+                Ok(Some(Values::from_f64s(values, *dtype)))
             };
             match (read("m")?, read("v")?) {
                 (Some(m), Some(v)) => {
@@ -299,7 +304,48 @@ struct Update<'a> {
     bias_1: f64,
     bias_2: f64,
     optimizer: &'a mut AdamW,
-    grads: HashMap<ParamId, Tensor<1>>,
+    grads: HashMap<ParamId, Values>,
+}
+
+/// AdamW's constants of one step, in a parameter's dtype.
+struct Constants<T> {
+    beta_1: T,
+    one_minus_beta_1: T,
+    beta_2: T,
+    one_minus_beta_2: T,
+    inv_bias_2: T,
+    epsilon: T,
+    lr_over_bias_1: T,
+    decay: T,
+}
+
+impl<T: Real> Constants<T> {
+    fn new(u: &Update<'_>) -> Self {
+        let o = &*u.optimizer;
+        let c = T::from_f64;
+        Constants {
+            beta_1: c(o.beta_1),
+            one_minus_beta_1: c(1.0 - o.beta_1),
+            beta_2: c(o.beta_2),
+            one_minus_beta_2: c(1.0 - o.beta_2),
+            inv_bias_2: c(1.0 / u.bias_2),
+            epsilon: c(o.epsilon),
+            lr_over_bias_1: c(u.lr / u.bias_1),
+            decay: c(1.0 - u.lr * o.weight_decay),
+        }
+    }
+}
+
+/// One AdamW step of `p` with gradient `g` and moments `(m, v)`, elementwise, in `T`:
+/// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`, `p = p decay - (lr / bias_1) m /
+/// (sqrt(v / bias_2) + eps)`.
+fn adamw<T: Real>(p: &mut [T], g: &[T], (m, v): (&mut [T], &mut [T]), k: &Constants<T>) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = *m * k.beta_1 + g * k.one_minus_beta_1;
+        *v = *v * k.beta_2 + g * g * k.one_minus_beta_2;
+        let step = *m / ((*v * k.inv_bias_2).sqrt() + k.epsilon) * k.lr_over_bias_1;
+        *p = *p * k.decay - step;
+    }
 }
 
 impl ModuleMapper for Update<'_> {
@@ -307,34 +353,32 @@ impl ModuleMapper for Update<'_> {
         let Some(g) = self.grads.remove(&param.id) else {
             return param;
         };
-        let o = &mut *self.optimizer;
-        let (m, v) = match o.moments.remove(&param.id) {
-            Some(state) => state,
-            None => (g.zeros_like(), g.zeros_like()),
-        };
-        let m = m
-            .mul_scalar(o.beta_1)
-            .add(g.clone().mul_scalar(1.0 - o.beta_1));
-        let v = v
-            .mul_scalar(o.beta_2)
-            .add(g.powi_scalar(2).mul_scalar(1.0 - o.beta_2));
-        let step = m
-            .clone()
-            .div(
-                v.clone()
-                    .mul_scalar(1.0 / self.bias_2)
-                    .sqrt()
-                    .add_scalar(o.epsilon),
-            )
-            .mul_scalar(self.lr / self.bias_1);
-        o.moments.insert(param.id, (m, v));
-        let decay = 1.0 - self.lr * o.weight_decay;
         // As burn's optimizers: the update on the inner tensor, lifted back as a fresh leaf
         // that keeps the parameter's require-grad flag.
         let (id, p, mapper) = param.consume();
         let require_grad = p.is_require_grad();
         let dims = p.dims();
-        let updated = Tensor::from_inner(p.inner().mul_scalar(decay).sub(step.reshape(dims)));
+        let inner = p.inner();
+        let device = inner.device();
+        let values = Values::of(inner);
+        let (m, v) = match self.optimizer.moments.remove(&id) {
+            Some(state) => state,
+            None => (values.zeros_like(), values.zeros_like()),
+        };
+        let (values, m, v) = match values {
+            Values::F32(mut p) => {
+                let (g, mut m, mut v) = (g.into_f32(), m.into_f32(), v.into_f32());
+                adamw(&mut p, &g, (&mut m, &mut v), &Constants::new(self));
+                (Values::F32(p), Values::F32(m), Values::F32(v))
+            }
+            Values::F64(mut p) => {
+                let (g, mut m, mut v) = (g.into_f64(), m.into_f64(), v.into_f64());
+                adamw(&mut p, &g, (&mut m, &mut v), &Constants::new(self));
+                (Values::F64(p), Values::F64(m), Values::F64(v))
+            }
+        };
+        self.optimizer.moments.insert(id, (m, v));
+        let updated = Tensor::from_inner(values.into_tensor(dims, &device));
         let updated = if require_grad {
             updated.require_grad()
         } else {

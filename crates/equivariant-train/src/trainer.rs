@@ -357,7 +357,7 @@ pub fn train<M: Trainable>(
         } else {
             None
         };
-        optim.load(&model, &files.optimizer, &Device::flex())?;
+        optim.load(&model, &files.optimizer)?;
         let epochs = read_metrics(&paths.metrics, state.epoch)?;
         (model, ema, state, header, epochs)
     } else {
