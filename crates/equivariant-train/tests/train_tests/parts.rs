@@ -2,8 +2,6 @@
 //! parameter gradients of its parts are the whole batch's, computed here from the model's
 //! own `training_gradients` on the whole batch with the loss's derivatives written out.
 
-use std::path::Path;
-
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use equivariant::forces::LossDerivatives;
@@ -14,6 +12,8 @@ use equivariant_train::dataset::{Batch, Dataset};
 use equivariant_train::gradients::ParamGradients;
 use equivariant_train::parallel;
 use equivariant_train::trainer::loss_gradients;
+
+use super::{f64_model, slice};
 
 /// Every float parameter's id.
 struct Ids(Vec<ParamId>);
@@ -65,21 +65,12 @@ fn whole_batch(model: &Nequip, batch: &Batch, w_e: f64, w_f: f64) -> (f64, Param
 #[test]
 fn a_batch_in_parts_has_the_whole_batch_loss_and_gradients() {
     let device = Device::flex().autodiff();
-    let config: equivariant_train::config::ModelConfig = toml::from_str(
+    let model = f64_model(
         "r_max = 3.5\nnum_layers = 2\nl_max = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8",
-    )
-    .unwrap();
-    let statistics = equivariant_train::statistics::Statistics {
-        avg_num_neighbors: 10.0,
-        per_atom_energy_mean: -3.0,
-        forces_rms: 0.5,
-    };
-    let model: Nequip =
-        equivariant_train::model::Trainable::build(&config, 2, &statistics, &device).unwrap();
-    let model = equivariant::util::cast(model, DType::F64);
-    let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cuau_emt_slice.extxyz");
+        &device,
+    );
     // Five frames of two sizes: parts of different frame and atom counts.
-    let frames: Vec<_> = extxyz::read(slice).unwrap().into_iter().collect();
+    let frames: Vec<_> = extxyz::read(slice()).unwrap().into_iter().collect();
     let small = frames.iter().filter(|f| f.len() <= 40).take(3);
     let large = frames.iter().filter(|f| f.len() > 40).take(2);
     let chosen: Vec<_> = small.chain(large).cloned().collect();

@@ -16,16 +16,14 @@ use equivariant_train::dataset::{Batch, Dataset};
 use equivariant_train::trainer::{EpochMetrics, Progress};
 use equivariant_train::{Error, checkpoint, config::TrainConfig, trainer};
 
+use super::{f64_model, slice};
+
 /// A fresh folder under the target directory, named for the test.
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn slice() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cuau_emt_slice.extxyz")
 }
 
 /// 12 frames of the slice (the 36-atom surface and vacancy frames come first in each
@@ -436,17 +434,10 @@ fn validation_frames_from_their_own_file() {
 #[test]
 fn evaluate_measures_the_errors_it_reports() {
     let device = Device::flex().autodiff();
-    let config: equivariant_train::config::ModelConfig =
-        toml::from_str("r_max = 3.5\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8")
-            .unwrap();
-    let statistics = equivariant_train::statistics::Statistics {
-        avg_num_neighbors: 10.0,
-        per_atom_energy_mean: -3.0,
-        forces_rms: 0.5,
-    };
-    let model: Nequip =
-        equivariant_train::model::Trainable::build(&config, 2, &statistics, &device).unwrap();
-    let model = equivariant::util::cast(model, DType::F64);
+    let model = f64_model(
+        "r_max = 3.5\nnum_layers = 1\nnum_features = 4\ninvariant_layers = 1\ninvariant_neurons = 8",
+        &device,
+    );
     let frames: Vec<_> = extxyz::read(slice())
         .unwrap()
         .into_iter()
