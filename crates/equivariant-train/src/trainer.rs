@@ -1,5 +1,5 @@
-//! The training loop: batches built on a second thread while the model trains, each in
-//! parts trained at once ([`crate::parallel`]), the loss
+//! The training loop: batches assembled on a second thread, from graphs built once, while
+//! the model trains, each in parts trained at once ([`crate::parallel`]), the loss
 //! `w_E mean_g ((E_g - E_ref_g) / n_g)^2 + w_F mean((F - F_ref)^2)` and its gradient through
 //! the forces ([`loss_gradients`]), AdamW with optional gradient clipping, a
 //! learning-rate schedule, an exponential moving average of the weights, per-epoch
@@ -392,7 +392,8 @@ pub fn train<M: Trainable>(
     }
 
     // Each training structure's graph once: a step's batches join their structures' graphs
-    // instead of searching their neighbours again every epoch.
+    // instead of searching their neighbours again every epoch (as NequIP's datasets keep
+    // theirs; ~70 bytes an edge, 0.14 MB for 108 atoms of ~18 neighbours).
     let graphs: Vec<AtomicGraph> = on_pool(|| {
         train_set
             .par_iter()
