@@ -215,6 +215,8 @@ pub struct Batch {
     pub forces: Vec<f64>,
     /// Atoms per structure.
     pub counts: Vec<usize>,
+    /// Reference stresses (ASE's sign), one per structure that has one.
+    pub stresses: Vec<Option<[[f64; 3]; 3]>>,
 }
 
 impl Batch {
@@ -238,11 +240,40 @@ impl Batch {
         Ok(Batch::with_graph(samples, graph))
     }
 
+    /// `samples` in batches of `batch_size` (at least 1), in order, at cutoff `r_max`: what
+    /// an evaluation reads, built once where it runs again (a trainer's validation).
+    ///
+    /// Errors: those of [`Batch::new`].
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant_train::dataset::Batch;
+    /// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+    /// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+    /// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+    /// let samples = [&data.samples[0]; 3];
+    /// let batches = Batch::chunks(&samples, 2, 3.0, &Device::flex(), DType::F32)?;
+    /// assert_eq!(batches.iter().map(|b| b.counts.len()).collect::<Vec<_>>(), [2, 1]);
+    /// # Ok::<(), equivariant_train::Error>(())
+    /// ```
+    pub fn chunks(
+        samples: &[&Sample],
+        batch_size: usize,
+        r_max: f64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Vec<Self>> {
+        samples
+            .chunks(batch_size.max(1))
+            .map(|chunk| Batch::new(chunk, r_max, device, dtype))
+            .collect()
+    }
+
     /// The batch of `samples` from their own graphs, built once (`graphs[k]` of
     /// `samples[k]`, by [`Sample::graph`]): the graph [`Batch::new`] builds, without its
     /// neighbour search ([`AtomicGraph::concat`]).
     ///
-    /// Errors: [`Error::Data`] if the counts differ; those of [`AtomicGraph::concat`].
+    /// Errors: a shape mismatch if the counts differ; those of [`AtomicGraph::concat`].
     ///
     /// ```
     /// use burn::tensor::{DType, Device};
@@ -258,10 +289,12 @@ impl Batch {
     /// ```
     pub fn from_graphs(samples: &[&Sample], graphs: &[&AtomicGraph]) -> Result<Self> {
         if samples.len() != graphs.len() {
-            return Err(Error::Data {
-                file: "batch".into(),
-                reason: format!("{} samples but {} graphs", samples.len(), graphs.len()),
-            });
+            return Err(equivariant::Error::ShapeMismatch {
+                what: "graphs (one per sample)",
+                expected: samples.len(),
+                got: graphs.len(),
+            }
+            .into());
         }
         Ok(Batch::with_graph(samples, AtomicGraph::concat(graphs)?))
     }
@@ -279,6 +312,7 @@ impl Batch {
                 .iter()
                 .map(|s| s.structure.positions.len())
                 .collect(),
+            stresses: samples.iter().map(|s| s.stress).collect(),
         }
     }
 }

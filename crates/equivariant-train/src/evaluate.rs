@@ -116,10 +116,34 @@ pub fn evaluate<P: Potential>(
     device: &Device,
     dtype: DType,
 ) -> Result<Evaluation> {
+    let batches = Batch::chunks(samples, batch_size, model.r_max(), device, dtype)?;
+    evaluate_batches(model, &batches)
+}
+
+/// [`evaluate`] on batches built already ([`Batch::chunks`]; a trainer validates on the
+/// same batches every epoch).
+///
+/// Errors: those of the model.
+///
+/// ```
+/// use burn::tensor::{DType, Device};
+/// use equivariant_train::dataset::Batch;
+/// use equivariant_train::evaluate::evaluate_batches;
+/// let text = "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 pbc=\"F F F\"\nCu 0 0 0 0.1 0 0\nAu 2.5 0 0 -0.1 0 0\n";
+/// let frames = equivariant_data::extxyz::parse(text, "dimer.xyz")?;
+/// let data = equivariant_train::dataset::Dataset::from_frames(&frames, "dimer.xyz", None)?;
+/// let model_config: equivariant_train::config::ModelConfig =
+///     toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4").unwrap();
+/// let device = Device::flex().autodiff();
+/// let model = model_config.nequip(2, 1.0).init(&device)?;
+/// let batches = Batch::chunks(&[&data.samples[0]], 4, 3.0, &device, DType::F32)?;
+/// assert_eq!(evaluate_batches(&model, &batches)?.forces.count, 6);
+/// # Ok::<(), equivariant_train::Error>(())
+/// ```
+pub fn evaluate_batches<P: Potential>(model: &P, batches: &[Batch]) -> Result<Evaluation> {
     let (mut energy, mut forces, mut stress) = (Sums::default(), Sums::default(), Sums::default());
     let mut force_pairs = Vec::new();
-    for chunk in samples.chunks(batch_size.max(1)) {
-        let batch = Batch::new(chunk, model.r_max(), device, dtype)?;
+    for batch in batches {
         let result = on_pool(|| model.energy_forces(&batch.graph))?;
         let energies: Vec<f64> = result.energy.to_data().iter::<f64>().collect();
         for ((e, e_ref), &n) in energies.iter().zip(&batch.energies).zip(&batch.counts) {
@@ -139,8 +163,8 @@ pub fn evaluate<P: Potential>(
             .to_data()
             .iter::<f64>()
             .collect();
-        for (g, sample) in chunk.iter().enumerate() {
-            if let (Some(reference), Some(_)) = (&sample.stress, volumes[g]) {
+        for (g, reference) in batch.stresses.iter().enumerate() {
+            if let (Some(reference), Some(_)) = (reference, volumes[g]) {
                 for (k, s_ref) in reference.iter().flatten().enumerate() {
                     stress.add(stresses[9 * g + k] - s_ref);
                 }

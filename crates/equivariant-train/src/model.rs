@@ -77,6 +77,20 @@ pub(crate) fn build_seeded<M: Trainable>(
     Ok(model)
 }
 
+/// `param` with a new value `value(inner)`, computed from its value without autodiff and
+/// lifted back as a fresh leaf, with the parameter's id and require-grad flag (as burn's
+/// optimizers write an update): an updated parameter, or a part's own copy of one.
+pub(crate) fn relifted<const D: usize>(
+    param: Param<Tensor<D>>,
+    value: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Param<Tensor<D>> {
+    let (id, p, mapper) = param.consume();
+    let trained = p.is_require_grad();
+    let leaf = Tensor::from_inner(value(p.inner()));
+    let leaf = if trained { leaf.require_grad() } else { leaf };
+    Param::from_mapped_value(id, leaf, mapper)
+}
+
 /// Reads every float parameter (drawing the lazily initialized ones).
 struct Materialize;
 

@@ -20,6 +20,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::files::{read_safetensors, write_atomically};
 use crate::gradients::ParamGradients;
+use crate::model::relifted;
 use crate::values::Values;
 use crate::{Error, Result};
 
@@ -353,38 +354,29 @@ impl ModuleMapper for Update<'_> {
         let Some(g) = self.grads.remove(&param.id) else {
             return param;
         };
-        // As burn's optimizers: the update on the inner tensor, lifted back as a fresh leaf
-        // that keeps the parameter's require-grad flag.
-        let (id, p, mapper) = param.consume();
-        let require_grad = p.is_require_grad();
-        let dims = p.dims();
-        let inner = p.inner();
-        let device = inner.device();
-        let values = Values::of(inner);
-        let (m, v) = match self.optimizer.moments.remove(&id) {
-            Some(state) => state,
-            None => (values.zeros_like(), values.zeros_like()),
-        };
-        let (values, m, v) = match values {
-            Values::F32(mut p) => {
-                let (g, mut m, mut v) = (g.into_f32(), m.into_f32(), v.into_f32());
-                adamw(&mut p, &g, (&mut m, &mut v), &Constants::new(self));
-                (Values::F32(p), Values::F32(m), Values::F32(v))
-            }
-            Values::F64(mut p) => {
-                let (g, mut m, mut v) = (g.into_f64(), m.into_f64(), v.into_f64());
-                adamw(&mut p, &g, (&mut m, &mut v), &Constants::new(self));
-                (Values::F64(p), Values::F64(m), Values::F64(v))
-            }
-        };
-        self.optimizer.moments.insert(id, (m, v));
-        let updated = Tensor::from_inner(values.into_tensor(dims, &device));
-        let updated = if require_grad {
-            updated.require_grad()
-        } else {
-            updated
-        };
-        Param::from_mapped_value(id, updated, mapper)
+        let id = param.id;
+        relifted(param, |inner| {
+            let (dims, device) = (inner.dims(), inner.device());
+            let values = Values::of(inner);
+            let (m, v) = match self.optimizer.moments.remove(&id) {
+                Some(state) => state,
+                None => (values.zeros_like(), values.zeros_like()),
+            };
+            let (values, m, v) = match values {
+                Values::F32(mut p) => {
+                    let (g, mut m, mut v) = (g.into_f32(), m.into_f32(), v.into_f32());
+                    adamw(&mut p, &g, (&mut m, &mut v), &Constants::new(self));
+                    (Values::F32(p), Values::F32(m), Values::F32(v))
+                }
+                Values::F64(mut p) => {
+                    let (g, mut m, mut v) = (g.into_f64(), m.into_f64(), v.into_f64());
+                    adamw(&mut p, &g, (&mut m, &mut v), &Constants::new(self));
+                    (Values::F64(p), Values::F64(m), Values::F64(v))
+                }
+            };
+            self.optimizer.moments.insert(id, (m, v));
+            values.into_tensor(dims, &device)
+        })
     }
 }
 

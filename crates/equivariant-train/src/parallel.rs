@@ -1,7 +1,7 @@
 //! A step's structures in parts that train at once: the batch splits into at most [`PARTS`]
-//! graphs of about equal size ([`balanced_parts`]), each part runs its energy, force and backward passes as one task of rayon's
-//! pool on its own leaves of the parameters, and the parts' losses and gradients are summed
-//! in part order.
+//! graphs of about equal size ([`balanced_parts`]), each part runs its energy, force and
+//! backward passes as one task of rayon's pool on its own leaves of the parameters, and the
+//! parts' losses and gradients are summed in part order.
 //!
 //! Why parts: a batch of a few small structures is a graph of a few hundred atoms, on which
 //! each parallel kernel of a step hands out too little work to pay for waking a second
@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use crate::Result;
 use crate::gradients::ParamGradients;
+use crate::model::relifted;
 
 /// The most parts a batch splits into.
 pub const PARTS: usize = 2;
@@ -87,11 +88,7 @@ struct OwnLeaves;
 
 impl ModuleMapper for OwnLeaves {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (id, value, mapper) = param.consume();
-        let trained = value.is_require_grad();
-        let leaf = Tensor::from_inner(value.inner());
-        let leaf = if trained { leaf.require_grad() } else { leaf };
-        Param::from_mapped_value(id, leaf, mapper)
+        relifted(param, |value| value)
     }
 }
 

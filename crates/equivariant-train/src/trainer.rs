@@ -29,7 +29,7 @@ use crate::checkpoint::{self, Header};
 use crate::config::TrainConfig;
 use crate::dataset::{Batch, Dataset, Sample};
 use crate::ema::ExponentialMovingAverage;
-use crate::evaluate::{Evaluation, evaluate};
+use crate::evaluate::{Evaluation, evaluate_batches};
 use crate::files::write_atomically;
 use crate::gradients::ParamGradients;
 use crate::model::{Trainable, build_seeded};
@@ -400,6 +400,8 @@ pub fn train<M: Trainable>(
             .map(|s| s.graph(r_max, &device, dtype))
             .collect::<Result<_>>()
     })?;
+    // The validation batches once, too: every epoch evaluates the same ones.
+    let validation_batches = Batch::chunks(&validation_set, t.batch_size, r_max, &device, dtype)?;
     let steps_per_epoch = train_set.len().div_ceil(t.batch_size);
     let total_steps = steps_per_epoch * t.epochs;
     let mut interrupted = false;
@@ -475,7 +477,7 @@ pub fn train<M: Trainable>(
         let averaged = ema.as_ref().map_or(&model, |e| e.average());
         // Forces only: on frozen parameters the backward skips their gradients.
         let frozen = averaged.clone().no_grad();
-        let validation = evaluate(&frozen, &validation_set, t.batch_size, &device, dtype)?;
+        let validation = evaluate_batches(&frozen, &validation_batches)?;
         let val_loss = validation_loss(&validation, t.energy_weight, t.force_weight);
         if val_loss < state.best_val_loss {
             state.best_val_loss = val_loss;
