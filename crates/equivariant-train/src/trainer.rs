@@ -448,15 +448,20 @@ pub fn train<M: Trainable>(
                     let step = (epoch - 1) * steps_per_epoch + k;
                     lr = cosine(t.learning_rate, t.lr_min, step, total_steps);
                 }
-                // On rayon's pool: one hand-over per step instead of one per parallel kernel.
-                let (loss, gradients) =
-                    on_pool(|| loss_gradients(&model, &parts, t.energy_weight, t.force_weight))?;
+                // The whole step on rayon's pool: one hand-over per step, not one per
+                // parallel kernel, nor one per phase (each wakes the workers again).
+                let (optimizer, average) = (&mut optim, ema.as_mut());
+                let (loss, updated) = on_pool(|| -> Result<_> {
+                    let (loss, gradients) =
+                        loss_gradients(&model, &parts, t.energy_weight, t.force_weight)?;
+                    let updated = optimizer.step(lr, model.clone(), gradients);
+                    if let Some(average) = average {
+                        average.update(&updated);
+                    }
+                    Ok((loss, updated))
+                })?;
                 loss_sum += loss;
-                let (current, optimizer) = (model.clone(), &mut optim);
-                model = on_pool(move || optimizer.step(lr, current, gradients));
-                if let Some(ema) = ema.as_mut() {
-                    ema.update(&model);
-                }
+                model = updated;
                 progress(Progress::Step {
                     epoch,
                     step: k + 1,

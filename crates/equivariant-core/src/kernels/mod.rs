@@ -391,14 +391,18 @@ impl TensorProductPlan {
     /// The length of the sums a [`conv_tangent_forward`](TensorProductPlan::conv_tangent_forward)
     /// over `nodes` nodes with hidden activations of `width` saves: `2 nodes rows width`,
     /// `rows` the pair components of the paths whose pairs reach every output channel
-    /// (uvw), rounded up to a multiple of 4 (zero for a plan of uvu paths alone).
+    /// (uvw), rounded up to a multiple of 4 (zero for a plan of uvu paths alone, and for a
+    /// product of weighted paths small enough to run expanded,
+    /// [`conv_expands`](TensorProductPlan::conv_expands)).
     ///
     /// ```
     /// use equivariant_core::o3::tensor_product::{fully_connected_tensor_product, TensorProductOptions};
     /// let options = TensorProductOptions { shared_weights: false, ..Default::default() };
     /// let tp = fully_connected_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, options)?;
-    /// // One pair component, padded to 4 rows; S and dS of 3 nodes, width 2.
-    /// assert_eq!(tp.conv_tangent_sums_len(3, 2), 2 * 3 * 4 * 2);
+    /// // One pair component, padded to 4 rows; S and dS of 3 nodes, width 600 (factorized).
+    /// assert_eq!(tp.conv_tangent_sums_len(3, 600), 2 * 3 * 4 * 600);
+    /// // At width 2 the product runs expanded and keeps nothing.
+    /// assert_eq!(tp.conv_tangent_sums_len(3, 2), 0);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn conv_tangent_sums_len(&self, nodes: usize, width: usize) -> usize {

@@ -1,7 +1,8 @@
 //! The fused tangent convolution (`TensorProductPlan::conv_tangent_forward` /
 //! `conv_tangent_backward`) against the three convolutions it fuses, at 1e-10 in f64 (the
-//! tangent and every gradient, for each set of moving inputs); the tangent against central
-//! differences; bit-identical results across thread counts; the inputs it refuses.
+//! tangent and every gradient, for each set of moving inputs), factorized and expanded (at
+//! hidden widths that take each plan both ways); the tangent against central differences;
+//! bit-identical results across thread counts; the inputs it refuses.
 
 use crate::support::{on_threads, randn, to_f32};
 use equivariant_core::graph::EdgeIndex;
@@ -166,12 +167,30 @@ fn add(a: &mut [f64], b: &[f64]) {
     a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
 }
 
+/// Hidden widths at which each plan's tangent runs expanded (the weighted plans at widths
+/// 1 and 5: `width x weight_numel <= 512`) and factorized (all at 64).
+const WIDTHS: [usize; 3] = [1, 5, 64];
+
+/// Each path runs: for every plan, whether the widths take it expanded and factorized.
+#[test]
+fn the_widths_run_both_paths() {
+    let expands: Vec<Vec<bool>> = plans()
+        .iter()
+        .map(|tp| WIDTHS.map(|w| tp.conv_expands(w)).to_vec())
+        .collect();
+    // The third plan has a path without weights: factorized at every width (its expanded
+    // check returns true at width 1 and 5, but the tangent does not expand it).
+    for (k, e) in expands.iter().enumerate() {
+        assert!(e.contains(&true) && e.contains(&false), "plan {k}: {e:?}");
+    }
+}
+
 #[test]
 fn tangent_matches_three_convolutions() {
     let mut rng = StdRng::seed_from_u64(11);
-    for tp in &plans() {
+    for (tp, width) in plans().iter().flat_map(|tp| WIDTHS.map(|w| (tp, w))) {
         for edges in graphs(&mut rng) {
-            let c = Case::new(&mut rng, tp, &edges, 5);
+            let c = Case::new(&mut rng, tp, &edges, width);
             let dim = edges.num_nodes() * tp.irreps_out().dim();
             let (g, dg) = (randn(&mut rng, dim), randn(&mut rng, dim));
             for mask in 0..8 {
@@ -303,15 +322,17 @@ fn tangent_matches_three_convolutions() {
 #[test]
 fn tangent_matches_central_differences() {
     let mut rng = StdRng::seed_from_u64(12);
-    for tp in &plans() {
+    for (tp, width) in plans().iter().flat_map(|tp| WIDTHS.map(|w| (tp, w))) {
         let edges = &graphs(&mut rng)[0];
-        let c = Case::new(&mut rng, tp, edges, 4);
+        let c = Case::new(&mut rng, tp, edges, width);
         let dim = edges.num_nodes() * tp.irreps_out().dim();
         let (mut out, mut d_out) = (vec![0.0; dim], vec![0.0; dim]);
         let inputs = c.inputs([true; 3]);
         tp.conv_tangent_forward(edges, inputs, SCALE, &mut out, &mut d_out, None)
             .unwrap();
-        let step = 1e-3;
+        // The cubic term `t(dx1, dx2, dW)` grows with the width (~30 at 64): at this step it
+        // moves the difference by ~1e-7.
+        let step = 1e-4;
         let moved = |s: f64| {
             let m =
                 |x: &[f64], d: &[f64]| x.iter().zip(d).map(|(x, d)| x + s * d).collect::<Vec<_>>();

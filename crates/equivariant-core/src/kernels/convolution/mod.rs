@@ -264,6 +264,9 @@ impl TensorProductPlan {
         if sh.n == 0 || sh.d_out == 0 {
             return Ok(());
         }
+        if self.conv_tangent_expands(sh.width) {
+            return self.conv_tangent_forward_expanded(&tc, (out, d_out));
+        }
         self.conv_tangent_forward_linear(&tc, (out, d_out), sums);
         Ok(())
     }
@@ -335,6 +338,9 @@ impl TensorProductPlan {
                 g.fill(T::zero());
             }
             return Ok(());
+        }
+        if self.conv_tangent_expands(sh.width) {
+            return self.conv_tangent_backward_expanded(&tc, (grad_out, grad_d_out), grads);
         }
         self.conv_tangent_backward_linear(&tc, (grad_out, grad_d_out), sums, grads);
         Ok(())

@@ -272,8 +272,12 @@ fn padded_rows(rows: usize) -> usize {
 
 impl TensorProductPlan {
     /// The length of the node sums `[S; dS]` a tangent convolution with hidden `width` over
-    /// `nodes` nodes saves for its backward: `2 nodes rows_pad width`.
+    /// `nodes` nodes saves for its backward: `2 nodes rows_pad width`; none when it runs
+    /// expanded ([`TensorProductPlan::conv_tangent_expands`]).
     pub(in crate::kernels) fn tangent_sums_len(&self, nodes: usize, width: usize) -> usize {
+        if self.conv_tangent_expands(width) {
+            return 0;
+        }
         let rows: usize = (self.paths.iter())
             .filter(|p| targets_all(p))
             .map(|p| p.pairs.len() * p.d3)

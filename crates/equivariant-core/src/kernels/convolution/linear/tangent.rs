@@ -35,7 +35,7 @@ pub(in crate::kernels::convolution) struct TangentConv<'a, T> {
 impl<'a, T: Real> TangentConv<'a, T> {
     /// The tangents as the arguments of a convolution, a constant input standing in for
     /// its own tangent (not gathered: see `tangent_products`).
-    fn tangents(&self) -> LinearConv<'a, T> {
+    pub(in crate::kernels::convolution) fn tangents(&self) -> LinearConv<'a, T> {
         let a = &self.a;
         LinearConv {
             edges: a.edges,

@@ -15,7 +15,10 @@
 //! multiply-adds, and the factorized kernel's per-node setup (gathering, transposes, one
 //! small matrix product per node and path) outweighs them: at 108 atoms (~18 edges a node)
 //! it executed about 1200 instructions per edge and layer forward.
-//! [`TensorProductPlan::conv_expands`] chooses.
+//! [`TensorProductPlan::conv_expands`] chooses, for the tangent convolution too
+//! ([`tangent`]).
+
+mod tangent;
 
 use std::sync::Mutex;
 
@@ -93,6 +96,14 @@ impl TensorProductPlan {
     /// ```
     pub fn conv_expands(&self, width: usize) -> bool {
         width > 0 && self.weight_numel > 0 && width * self.weight_numel <= EXPAND_MAX
+    }
+
+    /// Whether a tangent convolution with hidden `width` runs expanded ([`tangent`]): as
+    /// the convolution does ([`Self::conv_expands`]), when every path has weights (the
+    /// expanded product rule takes `t(x1, x2, dW)` as the weights' term, which a path
+    /// without weights would add to).
+    pub(in crate::kernels) fn conv_tangent_expands(&self, width: usize) -> bool {
+        self.conv_expands(width) && self.paths.iter().all(|p| p.has_weight)
     }
 
     /// The forward, expanded (see the module docs).
