@@ -8,7 +8,9 @@ object per tool:
 epoch_s: the median wall time of a training epoch, validation excluded (each tool's timer is
 described at its runner below); the MAEs (eV/Å, eV/atom) are those of the validation frames
 after the last epoch, with the exponential moving average of the weights that each tool
-validates with. Extra keys: "epochs", "val_frames", "note".
+validates with. Extra keys: "epochs", "val_frames", "note", and "val_force_mae_curve":
+[[training seconds so far, validation force MAE], ...] after each epoch (the sum of the
+epochs' timed training, validation excluded): the MAE against wall-clock time.
 
 Run it with a Python that has numpy (e.g. /work/venv-nequip/bin/python); each tool runs in
 its own venv (see tools/peers/README.md):
@@ -156,6 +158,15 @@ def equivariant_toml(train: str, valid: str, epochs: int, output: str) -> str:
         """)
 
 
+def curve(epoch_times: list[float], maes: list[float]) -> list[list[float]]:
+    """[[training seconds up to the end of epoch k, validation force MAE after it], ...]."""
+    out, t = [], 0.0
+    for dt, mae in zip(epoch_times, maes):
+        t += dt
+        out.append([round(t, 4), mae])
+    return out
+
+
 def run_equivariant(args, work: Path) -> dict:
     binary = Path(args.bin)
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
@@ -180,6 +191,8 @@ def run_equivariant(args, work: Path) -> dict:
         "val_energy_mae_per_atom": float(last["val_energy_mae_per_atom"]),
         "params": int(m.group(1)) if m else None,
         "epochs": len(rows),
+        "val_force_mae_curve": curve([float(r["epoch_s"]) for r in rows],
+                                     [float(r["val_force_mae"]) for r in rows]),
     }
     # Check: the last checkpoint (the validated EMA weights) on valid.extxyz.
     ev = subprocess.run([str(binary), "evaluate", str(d / "run" / "checkpoint.safetensors"),
@@ -208,6 +221,7 @@ import lightning
 class PeerTimer(lightning.Callback):
     def __init__(self, out_file):
         self.out_file, self.times, self.val, self.params = out_file, [], {}, None
+        self.force_maes = []
 
     def on_train_epoch_start(self, trainer, pl_module):
         self.t0 = self.t1 = time.perf_counter()
@@ -224,9 +238,11 @@ class PeerTimer(lightning.Callback):
     def on_train_epoch_end(self, trainer, pl_module):  # after the epoch's validation
         m = trainer.callback_metrics
         self.val = {k: float(v) for k, v in m.items() if k.startswith("val0_epoch/")}
+        self.force_maes.append(self.val.get("val0_epoch/forces_mae"))
         self.params = sum(p.numel() for p in pl_module.model.parameters() if p.requires_grad)
         with open(self.out_file, "w") as f:
-            json.dump({"epoch_times": self.times, "val": self.val, "params": self.params}, f)
+            json.dump({"epoch_times": self.times, "val": self.val, "params": self.params,
+                       "force_maes": self.force_maes}, f)
 '''
 
 
@@ -357,6 +373,7 @@ def run_nequip(args, work: Path) -> dict:
         "params": r["params"],
         "epochs": len(r["epoch_times"]),
         "val_frames": "valid.extxyz",
+        "val_force_mae_curve": curve(r["epoch_times"], r["force_maes"]),
     }
 
 
@@ -377,7 +394,7 @@ sys.argv = ["mace_run_train"] + sys.argv[6:]
 from mace import tools
 from mace.cli import run_train
 mt = sys.modules["mace.tools.train"]
-rec = {"epoch_times": [], "val": None, "params": None}
+rec = {"epoch_times": [], "val": None, "params": None, "force_maes": []}
 step = [0]
 
 orig_take_step = mt.take_step
@@ -406,6 +423,7 @@ def valid_err_log(valid_loss, eval_metrics, logger, log_errors, epoch=None, *a, 
     if epoch is not None:  # validation after a training epoch (EMA weights)
         rec["val"] = {"epoch": epoch, "mae_e_per_atom": float(eval_metrics["mae_e_per_atom"]),
                       "mae_f": float(eval_metrics["mae_f"])}
+        rec["force_maes"].append(rec["val"]["mae_f"])
         json.dump(rec, open(out_file, "w"))
     return orig_log(valid_loss, eval_metrics, logger, log_errors, epoch, *a, **k)
 mt.valid_err_log = valid_err_log
@@ -461,6 +479,7 @@ def run_mace(args, work: Path) -> dict:
         "params": r["params"],
         "epochs": len(r["epoch_times"]),
         "val_frames": "valid.extxyz",
+        "val_force_mae_curve": curve(r["epoch_times"], r["force_maes"]),
         "note": f"correlation {args.mace_correlation}",
     }
 
