@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use super::linear::{
     LinearConv, LinearConvGradients, backward_chunks, consecutive, flush_below, flushed,
 };
+use crate::graph::EdgeIndex;
 use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
 use crate::kernels::simd::Simd;
@@ -199,49 +200,21 @@ impl TensorProductPlan {
                         return;
                     }
                 }
-                if let Some(g1) = &g1 {
-                    let mut rows = work.g1.chunks_exact(d1.max(1));
-                    for j in nodes {
-                        // SAFETY: node `j` is in this task's chunk, and no other task's.
-                        let acc = unsafe { g1.row(j, d1) };
-                        acc.fill(T::zero());
-                        for row in rows.by_ref().take(a.edges.by_src(j).len()) {
-                            acc.iter_mut().zip(row).for_each(|(y, &x)| *y += x);
-                        }
+                // SAFETY: the chunk's nodes, and the edges leaving them, are this task's
+                // alone.
+                unsafe {
+                    if let Some(g1) = &g1 {
+                        sum_by_source(g1, &work.g1, nodes, a.edges, d1);
                     }
-                }
-                if let Some(g2) = &g2 {
-                    for (row, &e) in work.g2.chunks_exact(d2.max(1)).zip(&work.edges) {
-                        // SAFETY: edge `e` leaves a node of this task's chunk, so it is this
-                        // task's alone.
-                        unsafe { g2.row(e as usize, d2) }.copy_from_slice(row);
+                    if let Some(g2) = &g2 {
+                        write_edge_rows(g2, &work.g2, &work.edges, d2);
                     }
-                }
-                if m == 0 {
-                    return;
-                }
-                let gw = Rows {
-                    data: &work.gw,
-                    stride: numel,
-                };
-                if let Some(gh) = &gh {
-                    resize(&mut work.gh, m * width);
-                    let lt = Rows {
-                        data: &lt,
-                        stride: width,
-                    };
-                    gemm::<T, false, false>(None, (m, width, numel), gw, lt, &mut work.gh, width);
-                    for (row, &e) in work.gh.chunks_exact(width).zip(&work.edges) {
-                        // SAFETY: as for `g2`.
-                        unsafe { gh.row(e as usize, width) }.copy_from_slice(row);
+                    if let Some(gh) = &gh {
+                        hidden_gradient(gh, &work.gw, &lt, &work.edges, &mut work.gh, width);
                     }
                 }
                 if let Some(dlin) = dlin {
-                    let h = Rows {
-                        data: &work.h,
-                        stride: width,
-                    };
-                    gemm_tn::<T, false, true>(None, (width, numel, m), h, gw, dlin, numel);
+                    linear_gradient(dlin, &work.h, &work.gw, m, width);
                 }
             },
         );
@@ -321,4 +294,94 @@ fn edges_of<'a>(
 /// `v` resized to `len` (new entries zero; the callers overwrite every entry they read).
 fn resize<T: Real>(v: &mut Vec<T>, len: usize) {
     v.resize(len, T::zero());
+}
+
+/// `out`'s row of each source node of `nodes`: the rows of `rows` (`d` wide, the nodes'
+/// edges by source one after another, as [`edges_of`] lists them) summed in edge order.
+///
+/// # Safety
+///
+/// No other task writes the rows of `nodes`.
+unsafe fn sum_by_source<T: Real>(
+    out: &EdgeRows<'_, T>,
+    rows: &[T],
+    nodes: std::ops::Range<usize>,
+    edges: &EdgeIndex,
+    d: usize,
+) {
+    let mut rows = rows.chunks_exact(d.max(1));
+    for j in nodes {
+        // SAFETY: node `j`'s row is the caller's alone.
+        let acc = unsafe { out.row(j, d) };
+        acc.fill(T::zero());
+        for row in rows.by_ref().take(edges.by_src(j).len()) {
+            acc.iter_mut().zip(row).for_each(|(y, &x)| *y += x);
+        }
+    }
+}
+
+/// Row `edges[k]` of `out` set to row `k` of `rows` (`d` wide).
+///
+/// # Safety
+///
+/// No other task writes the rows of `edges`.
+unsafe fn write_edge_rows<T: Real>(out: &EdgeRows<'_, T>, rows: &[T], edges: &[u32], d: usize) {
+    for (row, &e) in rows.chunks_exact(d.max(1)).zip(edges) {
+        // SAFETY: edge `e`'s row is the caller's alone.
+        unsafe { out.row(e as usize, d) }.copy_from_slice(row);
+    }
+}
+
+/// `dL/dH = dL/dW L^T` of each edge of `edges` (`gw`: `[m, numel]`; `lt`: `L^T`, `[numel,
+/// width]`), formed in `buf` and written to its row of `out`.
+///
+/// # Safety
+///
+/// As [`write_edge_rows`].
+unsafe fn hidden_gradient<T: Real>(
+    out: &EdgeRows<'_, T>,
+    gw: &[T],
+    lt: &[T],
+    edges: &[u32],
+    buf: &mut Vec<T>,
+    width: usize,
+) {
+    let m = edges.len();
+    if m == 0 {
+        return;
+    }
+    let numel = gw.len() / m;
+    resize(buf, m * width);
+    let (gw, lt) = (
+        Rows {
+            data: gw,
+            stride: numel,
+        },
+        Rows {
+            data: lt,
+            stride: width,
+        },
+    );
+    gemm::<T, false, false>(None, (m, width, numel), gw, lt, buf, width);
+    // SAFETY: as the caller's.
+    unsafe { write_edge_rows(out, buf, edges, width) };
+}
+
+/// `dlin += H^T dL/dW` over `m` edges (`h`: `[m, width]`, `gw`: `[m, numel]`).
+fn linear_gradient<T: Real>(dlin: &mut [T], h: &[T], gw: &[T], m: usize, width: usize) {
+    if m == 0 {
+        return;
+    }
+    let numel = gw.len() / m;
+    let (h, gw) = (
+        Rows {
+            data: h,
+            stride: width,
+        },
+        Rows {
+            data: gw,
+            stride: numel,
+        },
+    );
+    gemm_tn::<T, false, true>(None, (width, numel, m), h, gw, dlin, numel);
 }

@@ -277,62 +277,29 @@ impl TensorProductPlan {
                         return;
                     }
                 }
-                // Per source node, its edges' rows summed in edge order.
-                for (out, rows) in [(&g1_out, &*g1), (&gd1_out, &*gd1)] {
-                    let Some(out) = out else { continue };
-                    let mut rows = rows.chunks_exact(d1.max(1));
-                    for j in nodes.clone() {
-                        // SAFETY: node `j` is in this task's chunk, and no other task's.
-                        let acc = unsafe { out.row(j, d1) };
-                        acc.fill(T::zero());
-                        for row in rows.by_ref().take(a.edges.by_src(j).len()) {
-                            add(acc, row);
+                // SAFETY: the chunk's nodes, and the edges leaving them, are this task's
+                // alone.
+                unsafe {
+                    for (out, rows) in [(&g1_out, &*g1), (&gd1_out, &*gd1)] {
+                        if let Some(out) = out {
+                            sum_by_source(out, rows, nodes.clone(), a.edges, d1);
                         }
                     }
-                }
-                for (out, rows) in [(&g2_out, &*g2), (&gd2_out, &*gd2)] {
-                    let Some(out) = out else { continue };
-                    for (row, &e) in rows.chunks_exact(d2.max(1)).zip(&at.edges) {
-                        // SAFETY: edge `e` leaves a node of this task's chunk, so it is this
-                        // task's alone.
-                        unsafe { out.row(e as usize, d2) }.copy_from_slice(row);
+                    for (out, rows) in [(&g2_out, &*g2), (&gd2_out, &*gd2)] {
+                        if let Some(out) = out {
+                            write_edge_rows(out, rows, &at.edges, d2);
+                        }
                     }
-                }
-                if m == 0 {
-                    return;
-                }
-                let lt = Rows {
-                    data: &lt,
-                    stride: width,
-                };
-                for (out, gw) in [(&gh_out, &*gw), (&gdh_out, &*gdw)] {
-                    let Some(out) = out else { continue };
-                    let gh = &mut *term1;
-                    resize(gh, m * width);
-                    let gw = Rows {
-                        data: gw,
-                        stride: numel,
-                    };
-                    gemm::<T, false, false>(None, (m, width, numel), gw, lt, gh, width);
-                    for (row, &e) in gh.chunks_exact(width).zip(&at.edges) {
-                        // SAFETY: as for `x2`.
-                        unsafe { out.row(e as usize, width) }.copy_from_slice(row);
+                    for (out, gw) in [(&gh_out, &*gw), (&gdh_out, &*gdw)] {
+                        if let Some(out) = out {
+                            hidden_gradient(out, gw, &lt, &at.edges, term1, width);
+                        }
                     }
                 }
                 if let Some(dlin) = dlin {
-                    for (h, gw, on) in [(&at.h, &*gw, true), (&tw.h, &*gdw, want_dw)] {
-                        if !on {
-                            continue;
-                        }
-                        let h = Rows {
-                            data: h,
-                            stride: width,
-                        };
-                        let gw = Rows {
-                            data: gw,
-                            stride: numel,
-                        };
-                        gemm_tn::<T, false, true>(None, (width, numel, m), h, gw, dlin, numel);
+                    linear_gradient(dlin, &at.h, gw, m, width);
+                    if want_dw {
+                        linear_gradient(dlin, &tw.h, gdw, m, width);
                     }
                 }
             },
