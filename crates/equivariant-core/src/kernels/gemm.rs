@@ -355,6 +355,7 @@ fn matmul_avx2<T: Real>(
 /// per-node products of a small model's convolution (`16 x 24 x 16`, thousands per
 /// training step), where the `gemm` crate's per-call costs (its thread-local packing
 /// buffer, its dispatch) were a third of its time.
+#[cfg(target_arch = "x86_64")]
 const SMALL_PRODUCT: usize = 1 << 14;
 
 /// `c (+)= a b` for a small product of `f32` inside an `avx2,fma` function (`FMA`): blocks
@@ -363,6 +364,7 @@ const SMALL_PRODUCT: usize = 1 << 14;
 /// the rows and columns left over one at a time. `a[i, l]` is at `i a_row + l a_col`, so
 /// either layout of `a` is read in place. Each sum runs over `l` in order, one rounding per
 /// multiply-add.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn small_product<T: Real, const ACC: bool>(
     (m, n, k): (usize, usize, usize),
@@ -387,6 +389,7 @@ fn small_product<T: Real, const ACC: bool>(
 }
 
 /// Columns `j..j + C` of [`small_product`]: rows in blocks of 4, then one at a time.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn small_columns<T: Real, const ACC: bool, const C: usize>(
     (m, j, k): (usize, usize, usize),
@@ -407,6 +410,7 @@ fn small_columns<T: Real, const ACC: bool, const C: usize>(
 }
 
 /// The `R x C` block of `c` at `(i, j)` of [`small_product`].
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn small_block<T: Real, const ACC: bool, const R: usize, const C: usize>(
     (i, j, k): (usize, usize, usize),
@@ -538,6 +542,7 @@ mod tests {
     /// The small products (`m n k <= SMALL_PRODUCT`, f32 with `FMA`: [`small_product`]) equal
     /// the sums written out in f64, for every block shape (rows in fours and ones, columns
     /// in 16s, 8s and ones), `a` either way round, overwriting and accumulating.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn small_products_are_the_sums() {
         let value = |i: usize| ((i * 37 + 11) % 23) as f32 / 7.0 - 1.5;
