@@ -122,11 +122,10 @@ impl TensorProductPlan {
                     {
                         acc.fill(T::zero());
                         d_acc.fill(T::zero());
-                        for _ in a.edges.by_dst(i) {
-                            if let (Some(m), Some(dm)) = (rows.next(), d_rows.next()) {
-                                add(acc, m);
-                                add(d_acc, dm);
-                            }
+                        let edges = a.edges.by_dst(i).len();
+                        for (m, dm) in rows.by_ref().zip(d_rows.by_ref()).take(edges) {
+                            add(acc, m);
+                            add(d_acc, dm);
                         }
                         acc.iter_mut()
                             .chain(d_acc.iter_mut())
@@ -222,7 +221,12 @@ impl TensorProductPlan {
                 ] {
                     resize(buf, if on { len } else { 0 });
                 }
-                if m > 0 {
+                // Each product's backward; a term's gradients of inputs shared with the
+                // first term go through `term*` and are added.
+                let mut products = || -> Result<()> {
+                    if m == 0 {
+                        return Ok(());
+                    }
                     let product = &mut at.product;
                     // t(x1, x2, W) along g: the first term, written.
                     let grads = TensorProductGradients {
@@ -230,52 +234,53 @@ impl TensorProductPlan {
                         x2: want2.then_some(&mut g2[..]),
                         weight: want_w.then_some(&mut gw[..]),
                     };
-                    let mut result = self.backward_serial(
+                    self.backward_serial(
                         &coefs, &at.x1, &at.x2, &at.w, &at.out, grads, product, isa,
-                    );
+                    )?;
                     // t(dx1, x2, W) along dg: to dx1, x2 and W.
-                    if on1 && result.is_ok() {
+                    if on1 {
                         let grads = TensorProductGradients {
                             x1: want_d1.then_some(&mut gd1[..]),
                             x2: want2.then_some(&mut term2[..]),
                             weight: want_w.then_some(&mut termw[..]),
                         };
-                        result = self.backward_serial(
+                        self.backward_serial(
                             &coefs, &tw.x1, &at.x2, &at.w, &tw.out, grads, product, isa,
-                        );
+                        )?;
                         add(g2, term2);
                         add(gw, termw);
                     }
                     // t(x1, dx2, W) along dg: to x1, dx2 and W.
-                    if on2 && result.is_ok() {
+                    if on2 {
                         let grads = TensorProductGradients {
                             x1: want1.then_some(&mut term1[..]),
                             x2: want_d2.then_some(&mut gd2[..]),
                             weight: want_w.then_some(&mut termw[..]),
                         };
-                        result = self.backward_serial(
+                        self.backward_serial(
                             &coefs, &at.x1, &tw.x2, &at.w, &tw.out, grads, product, isa,
-                        );
+                        )?;
                         add(g1, term1);
                         add(gw, termw);
                     }
                     // t(x1, x2, dW) along dg: to x1, x2 and dW.
-                    if onh && result.is_ok() {
+                    if onh {
                         let grads = TensorProductGradients {
                             x1: want1.then_some(&mut term1[..]),
                             x2: want2.then_some(&mut term2[..]),
                             weight: want_dw.then_some(&mut gdw[..]),
                         };
-                        result = self.backward_serial(
+                        self.backward_serial(
                             &coefs, &at.x1, &at.x2, &tw.w, &tw.out, grads, product, isa,
-                        );
+                        )?;
                         add(g1, term1);
                         add(g2, term2);
                     }
-                    if let Err(e) = result {
-                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        return;
-                    }
+                    Ok(())
+                };
+                if let Err(e) = products() {
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return;
                 }
                 // SAFETY: the chunk's nodes, and the edges leaving them, are this task's
                 // alone.
