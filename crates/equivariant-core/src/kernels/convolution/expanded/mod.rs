@@ -3,10 +3,15 @@
 //! and harmonics gathered, one batched tensor product over those edges
 //! ([`TensorProductPlan::forward`]'s kernels, on the task's thread with its buffers:
 //! [`TensorProductPlan::forward_serial`]), and the messages summed per destination in edge
-//! order. The backward takes the nodes as sources: per chunk, `scale dL/dout[dst_e]`
-//! gathered per edge, the batched backward, the `x1` rows summed per source in edge order,
-//! `dL/dH = dW L^T` per edge, and `dL/dL = H^T dW` summed per group of chunks in a fixed
-//! order. Every buffer is a chunk's (a few hundred edges), kept per thread from call to call.
+//! order. The backward takes the chunks by destination too: per chunk, `scale dL/dout[i]`
+//! repeated for each edge into node `i`, the batched backward, the edges' `x2` and
+//! `dL/dH = dW L^T` rows written, their `x1` rows kept per edge and summed per source in
+//! edge order at the end, and `dL/dL = H^T dW` summed per group of chunks in a fixed order.
+//! In a graph sorted by destination (a radius graph) a chunk's edge rows are then one block
+//! each, read and written with one copy; by source they were scattered over the graph, and
+//! their copies, one per edge and row, took a quarter of an MD step at 10 000 atoms. Every
+//! buffer but the `x1` rows is a chunk's (a few hundred edges), kept per thread from call to
+//! call.
 //!
 //! The factorized kernel ([`linear`](super::linear)) never forms `W` or a message; it pays
 //! where forming `w_e` costs more than the product (the guide: `width x weight_numel` = 6400
@@ -25,9 +30,9 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::linear::{
-    LinearConv, LinearConvGradients, backward_chunks, consecutive, flush_below, flushed,
+    LinearConv, LinearConvGradients, backward_chunks, consecutive, edge_rows, flush_below, flushed,
+    sum_rows_by_source,
 };
-use crate::graph::EdgeIndex;
 use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
 use crate::kernels::simd::Simd;
@@ -165,7 +170,12 @@ impl TensorProductPlan {
         let lt = transposed(a.linear, width, numel);
         let (want1, want2) = (g1.is_some(), g2.is_some());
         let want_w = gh.is_some() || glin.is_some();
-        let (g1, g2, gh) = (EdgeRows::new(g1), EdgeRows::new(g2), EdgeRows::new(gh));
+        // Per-edge rows of the x1 gradient, summed per source at the end (as the factorized
+        // kernel does): the chunks go by destination, so that a graph sorted by destination
+        // reads and writes each chunk's edge rows as blocks.
+        let mut g1_edges = edge_rows(want1, a.edges.num_edges(), d1);
+        let g1e = EdgeRows::new(want1.then_some(&mut g1_edges[..]));
+        let (g2, gh) = (EdgeRows::new(g2), EdgeRows::new(gh));
         let (coefs, isa) = (self.coefficients::<T>(), Simd::detect());
         let failed = Mutex::new(None::<Error>);
         let sum = backward_chunks(
@@ -173,16 +183,10 @@ impl TensorProductPlan {
             glin.is_some().then_some(width * numel),
             |work: &mut Work<T>, (first, count), dlin| {
                 let nodes = first..first + count;
-                edges_of(&mut work.edges, nodes.clone(), |j| a.edges.by_src(j));
+                edges_of(&mut work.edges, nodes.clone(), |i| a.edges.by_dst(i));
                 self.gather_edges(a, work);
                 let m = work.edges.len();
-                resize(&mut work.out, m * d_out);
-                for (g, &e) in work.out.chunks_exact_mut(d_out).zip(&work.edges) {
-                    let i = a.edges.dst(e as usize);
-                    for (g, &y) in g.iter_mut().zip(&grad_out[i * d_out..(i + 1) * d_out]) {
-                        *g = y * a.scale;
-                    }
-                }
+                destination_rows(&mut work.out, grad_out, nodes, a, d_out);
                 resize(&mut work.g1, if want1 { m * d1 } else { 0 });
                 resize(&mut work.g2, if want2 { m * d2 } else { 0 });
                 resize(&mut work.gw, if want_w { m * numel } else { 0 });
@@ -200,11 +204,10 @@ impl TensorProductPlan {
                         return;
                     }
                 }
-                // SAFETY: the chunk's nodes, and the edges leaving them, are this task's
-                // alone.
+                // SAFETY: the edges into the chunk's nodes are this task's alone.
                 unsafe {
-                    if let Some(g1) = &g1 {
-                        sum_by_source(g1, &work.g1, nodes, a.edges, d1);
+                    if let Some(g1e) = &g1e {
+                        write_edge_rows(g1e, &work.g1, &work.edges, d1);
                     }
                     if let Some(g2) = &g2 {
                         write_edge_rows(g2, &work.g2, &work.edges, d2);
@@ -223,6 +226,9 @@ impl TensorProductPlan {
         }
         if let (Some(glin), Some(sum)) = (glin, sum) {
             glin.copy_from_slice(&sum);
+        }
+        if let Some(g1) = g1 {
+            sum_rows_by_source(a.edges, &g1_edges, g1);
         }
         Ok(())
     }
@@ -291,33 +297,27 @@ fn edges_of<'a>(
     }
 }
 
+/// `rows` set to `scale grad[i]` for each edge into each of `nodes` (`grad`: `[nodes, d]`),
+/// the nodes' edges in order: the output gradient each edge's message takes.
+fn destination_rows<T: Real>(
+    rows: &mut Vec<T>,
+    grad: &[T],
+    nodes: std::ops::Range<usize>,
+    a: &LinearConv<'_, T>,
+    d: usize,
+) {
+    rows.clear();
+    for i in nodes {
+        let g = &grad[i * d..(i + 1) * d];
+        for _ in a.edges.by_dst(i) {
+            rows.extend(g.iter().map(|&g| g * a.scale));
+        }
+    }
+}
+
 /// `v` resized to `len` (new entries zero; the callers overwrite every entry they read).
 fn resize<T: Real>(v: &mut Vec<T>, len: usize) {
     v.resize(len, T::zero());
-}
-
-/// `out`'s row of each source node of `nodes`: the rows of `rows` (`d` wide, the nodes'
-/// edges by source one after another, as [`edges_of`] lists them) summed in edge order.
-///
-/// # Safety
-///
-/// No other task writes the rows of `nodes`.
-unsafe fn sum_by_source<T: Real>(
-    out: &EdgeRows<'_, T>,
-    rows: &[T],
-    nodes: std::ops::Range<usize>,
-    edges: &EdgeIndex,
-    d: usize,
-) {
-    let mut rows = rows.chunks_exact(d.max(1));
-    for j in nodes {
-        // SAFETY: node `j`'s row is the caller's alone.
-        let acc = unsafe { out.row(j, d) };
-        acc.fill(T::zero());
-        for row in rows.by_ref().take(edges.by_src(j).len()) {
-            acc.iter_mut().zip(row).for_each(|(y, &x)| *y += x);
-        }
-    }
 }
 
 /// Row `edges[k]` of `out` set to row `k` of `rows` (`d` wide).
@@ -326,6 +326,11 @@ unsafe fn sum_by_source<T: Real>(
 ///
 /// No other task writes the rows of `edges`.
 unsafe fn write_edge_rows<T: Real>(out: &EdgeRows<'_, T>, rows: &[T], edges: &[u32], d: usize) {
+    if let Some(first) = consecutive(edges) {
+        // SAFETY: as below, for the block of the edges' rows.
+        unsafe { out.rows(first, edges.len(), d) }.copy_from_slice(rows);
+        return;
+    }
     for (row, &e) in rows.chunks_exact(d.max(1)).zip(edges) {
         // SAFETY: edge `e`'s row is the caller's alone.
         unsafe { out.row(e as usize, d) }.copy_from_slice(row);

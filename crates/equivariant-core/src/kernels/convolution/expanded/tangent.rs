@@ -6,10 +6,11 @@
 //! `out_e = t(x1, x2, W)`, `d out_e = t(dx1, x2, W) + t(x1, dx2, W) + t(x1, x2, dW)`
 //!
 //! (the term of a constant input skipped), summed per destination in edge order and scaled.
-//! The backward takes the nodes as sources, as the expanded backward does: given `g = dL/d
-//! out` and `dg = dL/d(d out)` gathered per edge, the backward of `t(x1, x2, W)` along `g`
+//! The backward takes the chunks by destination, as the expanded backward does: given `g =
+//! dL/d out` and `dg = dL/d(d out)` repeated per edge, the backward of `t(x1, x2, W)` along `g`
 //! and of each tangent term along `dg`, added per input; `dL/dH = dL/dW L^T`, `dL/d(dH) =
-//! dL/d(dW) L^T` and `dL/dL = H^T dL/dW + dH^T dL/d(dW)`.
+//! dL/d(dW) L^T` and `dL/dL = H^T dL/dW + dH^T dL/d(dW)`; the `x1` and `dx1` rows summed
+//! per source at the end.
 //!
 //! The factorized tangent kernel ([`linear`](super::super::linear)) shares one gather and
 //! one set of pair products among the terms, but for a potential of 8 channels (a radial
@@ -166,7 +167,12 @@ impl TensorProductPlan {
         let (want2, want_d2) = (g2_out.is_some(), gd2_out.is_some());
         let want_w = gh_out.is_some() || glin.is_some();
         let want_dw = onh && (gdh_out.is_some() || glin.is_some());
-        let (g1_out, gd1_out) = (EdgeRows::new(g1_out), EdgeRows::new(gd1_out));
+        // Per-edge rows of the x1 gradients, summed per source at the end (as in
+        // `conv_backward_expanded`).
+        let e = a.edges.num_edges();
+        let (mut g1_edges, mut gd1_edges) = (edge_rows(want1, e, d1), edge_rows(want_d1, e, d1));
+        let g1e = EdgeRows::new(want1.then_some(&mut g1_edges[..]));
+        let gd1e = EdgeRows::new(want_d1.then_some(&mut gd1_edges[..]));
         let (g2_out, gd2_out) = (EdgeRows::new(g2_out), EdgeRows::new(gd2_out));
         let (gh_out, gdh_out) = (EdgeRows::new(gh_out), EdgeRows::new(gdh_out));
         let (coefs, isa) = (self.coefficients::<T>(), Simd::detect());
@@ -189,25 +195,14 @@ impl TensorProductPlan {
                     termw,
                 } = work;
                 let nodes = first..first + count;
-                edges_of(&mut at.edges, nodes.clone(), |j| a.edges.by_src(j));
+                edges_of(&mut at.edges, nodes.clone(), |i| a.edges.by_dst(i));
                 self.gather_edges(a, at);
                 tw.edges.clone_from(&at.edges);
                 self.gather_edges(&along, tw);
                 let m = at.edges.len();
                 // `g` and `dg` of each edge's destination, scaled, in `at.out` and `tw.out`.
-                resize(&mut at.out, m * dim);
-                resize(&mut tw.out, m * dim);
-                for (k, &e) in at.edges.iter().enumerate() {
-                    let i = a.edges.dst(e as usize);
-                    let rows = k * dim..(k + 1) * dim;
-                    let from = i * dim..(i + 1) * dim;
-                    for (y, &g) in at.out[rows.clone()].iter_mut().zip(&grad_out[from.clone()]) {
-                        *y = g * a.scale;
-                    }
-                    for (y, &g) in tw.out[rows].iter_mut().zip(&grad_d_out[from]) {
-                        *y = g * a.scale;
-                    }
-                }
+                destination_rows(&mut at.out, grad_out, nodes.clone(), a, dim);
+                destination_rows(&mut tw.out, grad_d_out, nodes, a, dim);
                 for (buf, on, len) in [
                     (&mut *g1, want1, m * d1),
                     (&mut *gd1, want_d1, m * d1),
@@ -282,17 +277,16 @@ impl TensorProductPlan {
                     *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                     return;
                 }
-                // SAFETY: the chunk's nodes, and the edges leaving them, are this task's
-                // alone.
+                // SAFETY: the edges into the chunk's nodes are this task's alone.
                 unsafe {
-                    for (out, rows) in [(&g1_out, &*g1), (&gd1_out, &*gd1)] {
+                    for (out, rows, d) in [
+                        (&g1e, &*g1, d1),
+                        (&gd1e, &*gd1, d1),
+                        (&g2_out, &*g2, d2),
+                        (&gd2_out, &*gd2, d2),
+                    ] {
                         if let Some(out) = out {
-                            sum_by_source(out, rows, nodes.clone(), a.edges, d1);
-                        }
-                    }
-                    for (out, rows) in [(&g2_out, &*g2), (&gd2_out, &*gd2)] {
-                        if let Some(out) = out {
-                            write_edge_rows(out, rows, &at.edges, d2);
+                            write_edge_rows(out, rows, &at.edges, d);
                         }
                     }
                     for (out, gw) in [(&gh_out, &*gw), (&gdh_out, &*gdw)] {
@@ -314,6 +308,11 @@ impl TensorProductPlan {
         }
         if let (Some(glin), Some(sum)) = (glin, sum) {
             glin.copy_from_slice(&sum);
+        }
+        for (out, rows) in [(g1_out, &g1_edges), (gd1_out, &gd1_edges)] {
+            if let Some(out) = out {
+                sum_rows_by_source(a.edges, rows, out);
+            }
         }
         Ok(())
     }

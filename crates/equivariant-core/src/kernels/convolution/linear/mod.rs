@@ -1322,11 +1322,7 @@ impl TensorProductPlan {
             linear: glin,
         } = grads;
         // Per-edge rows of the x1 gradient, summed per source below.
-        let mut g1_edges = if g1.is_some() {
-            vec![T::zero(); e * d1]
-        } else {
-            Vec::new()
-        };
+        let mut g1_edges = edge_rows(g1.is_some(), e, d1);
         let edge = EdgeGrads {
             x1: EdgeRows::new(g1.is_some().then_some(&mut g1_edges[..])),
             x2: EdgeRows::new(g2),
@@ -1349,7 +1345,7 @@ impl TensorProductPlan {
             self.linear_gradient(&plan, &sum, glin);
         }
         if let Some(g1) = g1 {
-            sum_by_source(a.edges, &g1_edges, g1);
+            sum_rows_by_source(a.edges, &g1_edges, g1);
         }
     }
 
@@ -1420,9 +1416,14 @@ pub(super) fn backward_chunks<T: Real, W: Default + Send + 'static>(
     })
 }
 
+/// Zeroed rows of `d` per edge for [`sum_rows_by_source`] where `wanted`, else none.
+pub(super) fn edge_rows<T: Real>(wanted: bool, edges: usize, d: usize) -> Vec<T> {
+    vec![T::zero(); if wanted { edges * d } else { 0 }]
+}
+
 /// `g1[j] = sum_(e: src[e] = j) g1_edges[e]` (rows of width `g1.len() / num_nodes`), in edge
 /// order whatever the thread count.
-fn sum_by_source<T: Real>(edges: &EdgeIndex, g1_edges: &[T], g1: &mut [T]) {
+pub(super) fn sum_rows_by_source<T: Real>(edges: &EdgeIndex, g1_edges: &[T], g1: &mut [T]) {
     let d1 = g1.len() / edges.num_nodes().max(1);
     g1.par_chunks_mut((NODE_CHUNK * d1).max(1))
         .enumerate()

@@ -770,8 +770,10 @@ impl TensorProductPlan {
             linear: glin,
         } = grads;
         // Per-edge rows of the x1 and dx1 gradients, summed per source below.
-        let edge_rows = |wanted: bool| vec![T::zero(); if wanted { e * d1 } else { 0 }];
-        let (mut g1_edges, mut gd1_edges) = (edge_rows(g1.is_some()), edge_rows(gd1.is_some()));
+        let (mut g1_edges, mut gd1_edges) = (
+            edge_rows(g1.is_some(), e, d1),
+            edge_rows(gd1.is_some(), e, d1),
+        );
         let edge = TangentEdgeGrads {
             x1: EdgeRows::new(g1.is_some().then_some(&mut g1_edges[..])),
             dx1: EdgeRows::new(gd1.is_some().then_some(&mut gd1_edges[..])),
@@ -802,7 +804,7 @@ impl TensorProductPlan {
         }
         for (g, rows) in [(g1, &g1_edges), (gd1, &gd1_edges)] {
             if let Some(g) = g {
-                sum_by_source(tc.a.edges, rows, g);
+                sum_rows_by_source(tc.a.edges, rows, g);
             }
         }
     }
