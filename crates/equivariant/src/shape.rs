@@ -1,6 +1,8 @@
 //! Checks of the modules' inputs, so that a tensor of the wrong width, row count or dtype
 //! is an [`Error`], not a panic inside an op.
 
+use std::any::Any;
+
 use burn::tensor::Tensor;
 
 use crate::{Error, Result};
@@ -30,7 +32,30 @@ pub(crate) fn flatten_rows<const D: usize>(
         return Err(rank_zero(what));
     };
     let rows = leading.iter().product();
-    Ok((x.reshape([rows, width]), dims))
+    // Rows already (the usual case): no reshape, which autodiff would record as an op.
+    let rows = match same_rank::<D, 2>(x) {
+        Rank::Same(x) => x,
+        Rank::Other(x) => x.reshape([rows, width]),
+    };
+    Ok((rows, dims))
+}
+
+/// A tensor of rank `D`, as one of rank `E` where the two are the same.
+enum Rank<const D: usize, const E: usize> {
+    Same(Tensor<E>),
+    Other(Tensor<D>),
+}
+
+/// `x` as a `Tensor<E>` when `D == E` (the same type: moved, no op), else `x` back.
+fn same_rank<const D: usize, const E: usize>(x: Tensor<D>) -> Rank<D, E> {
+    let mut slot = Some(x);
+    let same = (&mut slot as &mut dyn Any).downcast_mut::<Option<Tensor<E>>>();
+    match (same.and_then(Option::take), slot) {
+        (Some(x), _) => Rank::Same(x),
+        (None, Some(x)) => Rank::Other(x),
+        // `slot` is emptied only by a successful downcast, which returns above.
+        (None, None) => unreachable!("a tensor of another rank is never taken"),
+    }
 }
 
 /// e3nn's 1-D weights `(n,)` as one row of a rank-`D` input, `[1, ..., 1, n]`, which
@@ -51,9 +76,14 @@ pub(crate) fn one_row<const D: usize>(what: &'static str, w: Tensor<1>) -> Resul
 /// The inverse of [`flatten_rows`]: `y` `[a b, out]` becomes `[a, b, out]` (`dims`, the
 /// input's shape, with its last axis replaced by `y`'s width).
 pub(crate) fn unflatten_rows<const D: usize>(y: Tensor<2>, mut dims: [usize; D]) -> Tensor<D> {
-    let [_, width] = y.dims();
+    let [rows, width] = y.dims();
     dims[D - 1] = width;
-    y.reshape(dims)
+    match same_rank::<2, D>(y) {
+        // `[rows, width]` already (for `D = 2`, `dims[0]` is `rows`): no reshape.
+        Rank::Same(y) if dims[0] == rows => y,
+        Rank::Same(y) => y.reshape(dims),
+        Rank::Other(y) => y.reshape(dims),
+    }
 }
 
 /// `x`'s rows, where `x` is per-row data (`[..., n]` with the leading axes of `like`, a

@@ -15,15 +15,36 @@ use equivariant_core::o3::Irreps;
 /// let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0, 3.0]], &Device::flex());
 /// let y = columns(&x, &[3..4, 0..2]);
 /// assert_eq!(y.into_data().try_into_vec::<f32>().unwrap(), [3.0, 0.0, 1.0]);
+/// // Adjacent ranges are one slice; all of them, `x` itself.
+/// let all = columns(&x, &[0..1, 1..4]);
+/// assert_eq!(all.into_data().try_into_vec::<f32>().unwrap(), [0.0, 1.0, 2.0, 3.0]);
 /// ```
 pub fn columns(x: &Tensor<2>, ranges: &[Range<usize>]) -> Tensor<2> {
     let [batch, _] = x.dims();
-    let parts: Vec<Tensor<2>> = ranges
-        .iter()
-        .filter(|r| !r.is_empty())
-        .map(|r| x.clone().slice([0..batch, r.clone()]))
+    // Adjacent ranges as one slice, and all of `x` as itself: each slice is an op, which
+    // autodiff records.
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges.iter().filter(|r| !r.is_empty()) {
+        match merged.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => merged.push(r.clone()),
+        }
+    }
+    let parts: Vec<Tensor<2>> = merged
+        .into_iter()
+        .map(|r| all_columns(x.clone(), r))
         .collect();
     concat_columns(parts, batch, x)
+}
+
+/// Columns `r` of `x`: `x` itself when they are all of them (no op), else a slice.
+fn all_columns(x: Tensor<2>, r: Range<usize>) -> Tensor<2> {
+    let [batch, width] = x.dims();
+    if r == (0..width) {
+        x
+    } else {
+        x.slice([0..batch, r])
+    }
 }
 
 /// The squared norm of every irrep instance, `|x_{u}|^2 = sum_m x_{u,m}^2`:
@@ -102,14 +123,9 @@ pub fn scale_instances(x: Tensor<2>, irreps: &Irreps, s: Tensor<2>) -> Tensor<2>
             continue;
         }
         let d = entry.ir.dim();
-        let block = x
-            .clone()
-            .slice([0..batch, range])
-            .reshape([batch, entry.mul, d]);
-        let scale = s
-            .clone()
-            .slice([0..batch, instance..instance + entry.mul])
-            .reshape([batch, entry.mul, 1]);
+        let block = all_columns(x.clone(), range).reshape([batch, entry.mul, d]);
+        let scale =
+            all_columns(s.clone(), instance..instance + entry.mul).reshape([batch, entry.mul, 1]);
         parts.push(block.mul(scale).reshape([batch, entry.mul * d]));
         instance += entry.mul;
     }
