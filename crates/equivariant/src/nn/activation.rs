@@ -8,7 +8,7 @@ use equivariant_core::o3::{Irrep, Irreps, MulIr, Parity};
 use equivariant_core::{Error, Result};
 
 use crate::ops::activation::{ScalarFunction, normalized_function, scaled_function_tangent};
-use crate::ops::irreps::columns;
+use crate::ops::irreps::{columns, concat_columns};
 use crate::shape::{check_rows, check_width, flatten_rows, unflatten_rows};
 
 /// e3nn's `nn.Activation(irreps_in, acts)`: block `i` of the input goes through
@@ -200,10 +200,7 @@ impl Activation {
                 }
             })
             .collect();
-        if parts.is_empty() {
-            return Ok(x);
-        }
-        Ok(Tensor::cat(parts, 1))
+        Ok(concat_columns(parts, x.dims()[0], &x))
     }
 
     /// [`forward`](Activation::forward) and its tangent along `dx`: `(y, dy)` with
@@ -248,10 +245,11 @@ impl Activation {
             values.push(value);
             tangents.push(tangent);
         }
-        if values.is_empty() {
-            return Ok((x, dx));
-        }
-        Ok((Tensor::cat(values, 1), Tensor::cat(tangents, 1)))
+        let batch = x.dims()[0];
+        Ok((
+            concat_columns(values, batch, &x),
+            concat_columns(tangents, batch, &dx),
+        ))
     }
 
     /// The non-empty blocks of `irreps_in` (their column ranges) with their activations.

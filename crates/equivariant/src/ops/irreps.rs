@@ -135,9 +135,13 @@ pub fn scale_instances(x: Tensor<2>, irreps: &Irreps, s: Tensor<2>) -> Tensor<2>
     concat_columns(parts, batch, &x)
 }
 
-/// The parts side by side (`[batch, sum of widths]`); `[batch, 0]` like `like` when there
-/// are none.
-fn concat_columns(mut parts: Vec<Tensor<2>>, batch: usize, like: &Tensor<2>) -> Tensor<2> {
+/// The parts side by side (`[batch, sum of widths]`): one part as itself (a concatenation
+/// of one is still an op autodiff records), `[batch, 0]` like `like` when there are none.
+pub(crate) fn concat_columns(
+    mut parts: Vec<Tensor<2>>,
+    batch: usize,
+    like: &Tensor<2>,
+) -> Tensor<2> {
     match parts.len() {
         0 => Tensor::zeros([batch, 0], (&like.device(), like.dtype())),
         1 => parts.swap_remove(0),
