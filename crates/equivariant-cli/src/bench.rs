@@ -14,7 +14,6 @@ use equivariant::nn::{Convolution, ConvolutionConfig, Gate};
 use equivariant::o3::tensor_product::{
     BENCHMARK_CONFIGS, TensorProductGradients, TensorProductPlan, benchmark_config,
 };
-use equivariant::util::on_pool;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -22,6 +21,7 @@ use crate::bench_signals::{RtpArgs, S2Args, ShArgs, bench_rtp, bench_s2, bench_s
 
 use crate::example::{features, positions, randn, tensor};
 use crate::timing::{interleaved_medians_ms, median_ms};
+use crate::worker::on_worker;
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
@@ -202,16 +202,6 @@ fn set_threads(threads: Option<usize>) -> Result<(), Box<dyn std::error::Error>>
             .build_global()?;
     }
     Ok(())
-}
-
-/// The graph benchmarks (`conv`, `train-step`, `model`) run on a worker of rayon's pool, as
-/// `equivariant md`, `train` and the calculators run their model calls ([`on_pool`]): the
-/// timed calls then measure the model, not a hand-over to the pool per parallel loop.
-fn on_worker(
-    bench: impl FnOnce() -> Result<(), Box<dyn std::error::Error>> + Send,
-) -> Result<(), Box<dyn std::error::Error>> {
-    // The error crosses threads as its message (a boxed error need not be `Send`).
-    on_pool(|| bench().map_err(|e| e.to_string())).map_err(Into::into)
 }
 
 pub fn run(command: &BenchCommand) -> Result<(), Box<dyn std::error::Error>> {

@@ -24,6 +24,7 @@ mod predict;
 mod timing;
 mod train;
 mod training_plots;
+mod worker;
 
 #[global_allocator]
 static ALLOCATOR: allocator::SizeRouted = allocator::SizeRouted;

@@ -10,7 +10,6 @@ use burn::tensor::DType;
 use clap::{Args, ValueEnum};
 use equivariant::burn;
 use equivariant::nn::models::nequip::Nequip;
-use equivariant::util::on_pool;
 use equivariant_data::{Column, Frame, extxyz};
 use equivariant_md::calculator::Calculator;
 use equivariant_md::integrator::Integrator;
@@ -20,6 +19,8 @@ use equivariant_md::state::State;
 use equivariant_md::units::FS;
 use equivariant_md::velocities::maxwell_boltzmann;
 use equivariant_md::verlet::VelocityVerlet;
+
+use crate::worker::on_worker;
 
 /// The statistical ensemble, and so the integrator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -157,15 +158,14 @@ pub fn md(args: &MdArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start_energy = record(0, &state, md.as_ref(), &mut trajectory, &mut thermo)?;
     let start = Instant::now();
     // The whole run on rayon's pool: each step's force call would otherwise hand its work
-    // to the pool and wait for it (`on_pool`), two thread wake-ups per step, a sixth of a
-    // step on a few atoms.
-    let last_energy = on_pool(|| -> Result<f64, String> {
+    // to the pool and wait for it (`on_pool`), two thread wake-ups per step, a third of a
+    // step on 4 atoms.
+    let last_energy = on_worker(|| {
         let mut last_energy = start_energy;
         for step in 1..=args.steps {
-            md.step(&mut state).map_err(|e| e.to_string())?;
+            md.step(&mut state)?;
             if step % args.every == 0 || step == args.steps {
-                last_energy = record(step, &state, md.as_ref(), &mut trajectory, &mut thermo)
-                    .map_err(|e| e.to_string())?;
+                last_energy = record(step, &state, md.as_ref(), &mut trajectory, &mut thermo)?;
                 let rate = step as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 eprint!(
                     "\rstep {step}/{}  T {:.0} K  E {last_energy:.6} eV  {rate:.1} steps/s   ",

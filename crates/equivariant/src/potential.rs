@@ -959,6 +959,10 @@ pub trait Potential: Sync {
 /// let graph = AtomicGraph::new(&[atom(0.0), atom(5.0)], 2.0, &Device::flex(), DType::F64)?;
 /// let sums = sum_per_structure(&graph, Tensor::<1>::from_floats([1.0, 2.0], &Device::flex()));
 /// assert_eq!(sums.into_data().try_into_vec::<f32>().unwrap(), [1.0, 2.0]);
+/// // One structure: its sum, still `[1]`.
+/// let one = AtomicGraph::new(&[atom(0.0)], 2.0, &Device::flex(), DType::F64)?;
+/// let sum = sum_per_structure(&one, Tensor::<1>::from_floats([3.0], &Device::flex()));
+/// assert_eq!(sum.dims(), [1]);
 /// # Ok::<(), equivariant::Error>(())
 /// ```
 pub fn sum_per_structure(graph: &AtomicGraph, atomic: Tensor<1>) -> Tensor<1> {

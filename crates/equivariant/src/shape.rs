@@ -18,7 +18,8 @@ pub(crate) fn check_width<const D: usize>(
 }
 
 /// e3nn's `[..., dim]` inputs as rows: `x` `[a, b, dim]` becomes `[a b, dim]` (a vector
-/// `[dim]`, one row), with the shape to give back to the result ([`unflatten_rows`]).
+/// `[dim]`, one row; rows `[n, dim]` stay `x` itself), with the shape to give back to the
+/// result ([`unflatten_rows`]).
 ///
 /// # Errors
 ///

@@ -32,13 +32,13 @@ pub fn columns(x: &Tensor<2>, ranges: &[Range<usize>]) -> Tensor<2> {
     }
     let parts: Vec<Tensor<2>> = merged
         .into_iter()
-        .map(|r| all_columns(x.clone(), r))
+        .map(|r| column_range(x.clone(), r))
         .collect();
     concat_columns(parts, batch, x)
 }
 
-/// Columns `r` of `x`: `x` itself when they are all of them (no op), else a slice.
-fn all_columns(x: Tensor<2>, r: Range<usize>) -> Tensor<2> {
+/// Columns `r` of `x`: a slice, or `x` itself when they are all of them (no op).
+fn column_range(x: Tensor<2>, r: Range<usize>) -> Tensor<2> {
     let [batch, width] = x.dims();
     if r == (0..width) {
         x
@@ -67,7 +67,7 @@ pub fn norms_squared(x: &Tensor<2>, irreps: &Irreps) -> Tensor<2> {
             continue;
         }
         let d = entry.ir.dim();
-        let block = x.clone().slice([0..batch, range]);
+        let block = column_range(x.clone(), range);
         let squares = block.clone().mul(block).reshape([batch, entry.mul, d]);
         parts.push(squares.sum_dim(2).reshape([batch, entry.mul]));
     }
@@ -123,9 +123,9 @@ pub fn scale_instances(x: Tensor<2>, irreps: &Irreps, s: Tensor<2>) -> Tensor<2>
             continue;
         }
         let d = entry.ir.dim();
-        let block = all_columns(x.clone(), range).reshape([batch, entry.mul, d]);
+        let block = column_range(x.clone(), range).reshape([batch, entry.mul, d]);
         let scale =
-            all_columns(s.clone(), instance..instance + entry.mul).reshape([batch, entry.mul, 1]);
+            column_range(s.clone(), instance..instance + entry.mul).reshape([batch, entry.mul, 1]);
         parts.push(block.mul(scale).reshape([batch, entry.mul * d]));
         instance += entry.mul;
     }

@@ -8,8 +8,7 @@
 //! `dL/dH = dW L^T` rows written, their `x1` rows kept per edge and summed per source in
 //! edge order at the end, and `dL/dL = H^T dW` summed per group of chunks in a fixed order.
 //! In a graph sorted by destination (a radius graph) a chunk's edge rows are then one block
-//! each, read and written with one copy; by source they were scattered over the graph, and
-//! their copies, one per edge and row, took a quarter of an MD step at 10 000 atoms. Every
+//! each, read and written with one copy, where rows by source lie all over the graph. Every
 //! buffer but the `x1` rows is a chunk's (a few hundred edges), kept per thread from call to
 //! call.
 //!
@@ -31,8 +30,9 @@ use rayon::prelude::*;
 
 use super::linear::{
     LinearConv, LinearConvGradients, backward_chunks, consecutive, edge_rows, flush_below, flushed,
-    sum_rows_by_source,
+    sum_rows_by_source, write_rows,
 };
+use crate::graph::EdgeIndex;
 use crate::kernels::buffers::{EdgeRows, Reused};
 use crate::kernels::gemm::{Rows, gemm, gemm_tn};
 use crate::kernels::simd::Simd;
@@ -126,7 +126,7 @@ impl TensorProductPlan {
                 let work = &mut **work;
                 let first = chunk * NODE_CHUNK;
                 let nodes = first..first + out.len() / d_out;
-                edges_of(&mut work.edges, nodes.clone(), |i| a.edges.by_dst(i));
+                edges_into(&mut work.edges, nodes.clone(), a.edges);
                 self.gather_edges(a, work);
                 let m = work.edges.len();
                 resize(&mut work.out, m * d_out);
@@ -183,7 +183,7 @@ impl TensorProductPlan {
             glin.is_some().then_some(width * numel),
             |work: &mut Work<T>, (first, count), dlin| {
                 let nodes = first..first + count;
-                edges_of(&mut work.edges, nodes.clone(), |i| a.edges.by_dst(i));
+                edges_into(&mut work.edges, nodes.clone(), a.edges);
                 self.gather_edges(a, work);
                 let m = work.edges.len();
                 destination_rows(&mut work.out, grad_out, nodes, a, d_out);
@@ -207,10 +207,10 @@ impl TensorProductPlan {
                 // SAFETY: the edges into the chunk's nodes are this task's alone.
                 unsafe {
                     if let Some(g1e) = &g1e {
-                        write_edge_rows(g1e, &work.g1, &work.edges, d1);
+                        write_rows(g1e, &work.edges, &work.g1);
                     }
                     if let Some(g2) = &g2 {
-                        write_edge_rows(g2, &work.g2, &work.edges, d2);
+                        write_rows(g2, &work.edges, &work.g2);
                     }
                     if let Some(gh) = &gh {
                         hidden_gradient(gh, &work.gw, &lt, &work.edges, &mut work.gh, width);
@@ -284,21 +284,16 @@ impl TensorProductPlan {
     }
 }
 
-/// `edges` set to the edges of `nodes`, node by node (`of(i)`: node `i`'s edges, as the
-/// destination or as the source), each node's in edge order.
-fn edges_of<'a>(
-    edges: &mut Vec<u32>,
-    nodes: std::ops::Range<usize>,
-    of: impl Fn(usize) -> &'a [u32],
-) {
+/// `edges` set to the edges into `nodes`, node by node, each node's in edge order.
+fn edges_into(edges: &mut Vec<u32>, nodes: std::ops::Range<usize>, index: &EdgeIndex) {
     edges.clear();
     for i in nodes {
-        edges.extend_from_slice(of(i));
+        edges.extend_from_slice(index.by_dst(i));
     }
 }
 
-/// `rows` set to `scale grad[i]` for each edge into each of `nodes` (`grad`: `[nodes, d]`),
-/// the nodes' edges in order: the output gradient each edge's message takes.
+/// `rows` set to `scale grad[i]` for each edge into each of `nodes` (`grad`: `[N, d]`, every
+/// node's row), the nodes' edges in order: the output gradient each edge's message takes.
 fn destination_rows<T: Real>(
     rows: &mut Vec<T>,
     grad: &[T],
@@ -308,9 +303,15 @@ fn destination_rows<T: Real>(
 ) {
     rows.clear();
     for i in nodes {
-        let g = &grad[i * d..(i + 1) * d];
-        for _ in a.edges.by_dst(i) {
-            rows.extend(g.iter().map(|&g| g * a.scale));
+        let count = a.edges.by_dst(i).len();
+        if count == 0 {
+            continue;
+        }
+        // Scaled once per node, then copied for each further edge.
+        let start = rows.len();
+        rows.extend(grad[i * d..(i + 1) * d].iter().map(|&g| g * a.scale));
+        for _ in 1..count {
+            rows.extend_from_within(start..start + d);
         }
     }
 }
@@ -320,29 +321,12 @@ fn resize<T: Real>(v: &mut Vec<T>, len: usize) {
     v.resize(len, T::zero());
 }
 
-/// Row `edges[k]` of `out` set to row `k` of `rows` (`d` wide).
-///
-/// # Safety
-///
-/// No other task writes the rows of `edges`.
-unsafe fn write_edge_rows<T: Real>(out: &EdgeRows<'_, T>, rows: &[T], edges: &[u32], d: usize) {
-    if let Some(first) = consecutive(edges) {
-        // SAFETY: as below, for the block of the edges' rows.
-        unsafe { out.rows(first, edges.len(), d) }.copy_from_slice(rows);
-        return;
-    }
-    for (row, &e) in rows.chunks_exact(d.max(1)).zip(edges) {
-        // SAFETY: edge `e`'s row is the caller's alone.
-        unsafe { out.row(e as usize, d) }.copy_from_slice(row);
-    }
-}
-
 /// `dL/dH = dL/dW L^T` of each edge of `edges` (`gw`: `[m, numel]`; `lt`: `L^T`, `[numel,
 /// width]`), formed in `buf` and written to its row of `out`.
 ///
 /// # Safety
 ///
-/// As [`write_edge_rows`].
+/// As [`write_rows`].
 unsafe fn hidden_gradient<T: Real>(
     out: &EdgeRows<'_, T>,
     gw: &[T],
@@ -369,7 +353,7 @@ unsafe fn hidden_gradient<T: Real>(
     );
     gemm::<T, false, false>(None, (m, width, numel), gw, lt, buf, width);
     // SAFETY: as the caller's.
-    unsafe { write_edge_rows(out, buf, edges, width) };
+    unsafe { write_rows(out, edges, buf) };
 }
 
 /// `dlin += H^T dL/dW` over `m` edges (`h`: `[m, width]`, `gw`: `[m, numel]`).

@@ -22,8 +22,9 @@ use crate::kernels::convolution::linear::TangentConv;
 use crate::o3::tensor_product::ConvTangentGradients;
 
 /// A task's buffers: the values' and the tangents' gathered rows (`at`, `along`), the
-/// per-edge gradients of `x1`, `dx1`, `x2`, `dx2`, `W` and `dW` (`[m, dim]`), and one term's
-/// gradients before they are added.
+/// per-edge gradients of `x1` and `dx1` (`[m, d1]`), `x2` and `dx2` (`[m, d2]`), `W` and `dW`
+/// (`[m, weight_numel]`), and one term's gradients of each before they are added
+/// (`term1`, `term2`, `termw`).
 struct TangentWork<T> {
     at: Work<T>,
     along: Work<T>,
@@ -84,7 +85,7 @@ impl TensorProductPlan {
                     } = &mut **work;
                     let first = chunk * NODE_CHUNK;
                     let nodes = first..first + out.len() / dim;
-                    edges_of(&mut at.edges, nodes.clone(), |i| a.edges.by_dst(i));
+                    edges_into(&mut at.edges, nodes.clone(), a.edges);
                     self.gather_edges(a, at);
                     tw.edges.clone_from(&at.edges);
                     self.gather_edges(&along, tw);
@@ -195,7 +196,7 @@ impl TensorProductPlan {
                     termw,
                 } = work;
                 let nodes = first..first + count;
-                edges_of(&mut at.edges, nodes.clone(), |i| a.edges.by_dst(i));
+                edges_into(&mut at.edges, nodes.clone(), a.edges);
                 self.gather_edges(a, at);
                 tw.edges.clone_from(&at.edges);
                 self.gather_edges(&along, tw);
@@ -279,14 +280,14 @@ impl TensorProductPlan {
                 }
                 // SAFETY: the edges into the chunk's nodes are this task's alone.
                 unsafe {
-                    for (out, rows, d) in [
-                        (&g1e, &*g1, d1),
-                        (&gd1e, &*gd1, d1),
-                        (&g2_out, &*g2, d2),
-                        (&gd2_out, &*gd2, d2),
+                    for (out, rows) in [
+                        (&g1e, &*g1),
+                        (&gd1e, &*gd1),
+                        (&g2_out, &*g2),
+                        (&gd2_out, &*gd2),
                     ] {
                         if let Some(out) = out {
-                            write_edge_rows(out, rows, &at.edges, d);
+                            write_rows(out, &at.edges, rows);
                         }
                     }
                     for (out, gw) in [(&gh_out, &*gw), (&gdh_out, &*gdw)] {

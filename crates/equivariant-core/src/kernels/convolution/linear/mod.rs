@@ -459,7 +459,7 @@ pub(super) fn consecutive(edges: &[u32]) -> Option<usize> {
 ///
 /// As [`write_edge_rows`].
 #[inline(always)]
-unsafe fn write_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], by_edge: &[T]) {
+pub(super) unsafe fn write_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], by_edge: &[T]) {
     let width = by_edge.len() / edges.len().max(1);
     if let Some(first) = consecutive(edges) {
         // SAFETY: by the caller's contract (the rows are those of `edges`).
