@@ -74,6 +74,27 @@ fn plans() -> Vec<TensorProductPlan> {
             per_edge(),
         )
         .unwrap(),
+        // Weighted uvu paths only, each of one `x2` channel: the forward with the channels
+        // in the lanes, in groups of 16 (all), 8 (24, 26) and one (17, 26, 19), of
+        // dimensions it has as constants and (7 x 7, 7 x 3) not.
+        TensorProductPlan::new(
+            &irreps("17x0e+24x1o+26x2e+19x3o"),
+            &irreps("0e+1o+2e"),
+            &irreps("17x0e+24x1o+26x2e+19x3o+24x0e+24x2e+17x2e+19x1o+26x1o"),
+            vec![
+                uvu(0, 0, 0),
+                uvu(1, 0, 1),
+                uvu(2, 0, 2),
+                uvu(3, 0, 3),
+                uvu(1, 1, 4),
+                uvu(1, 1, 5),
+                uvu(0, 2, 6),
+                uvu(3, 2, 7),
+                uvu(2, 1, 8),
+            ],
+            per_edge(),
+        )
+        .unwrap(),
     ]
 }
 
@@ -410,12 +431,14 @@ fn linear_gradients_match_finite_differences(tp: &TensorProductPlan, width: usiz
     );
 }
 
-/// The factorized kernel (the guide's product) and the expanded one (a uvu product).
+/// The factorized kernel (the guide's product), the expanded one (a uvu product) and the
+/// forward with the channels in the lanes (of a uvu product with 17 to 26 channels).
 #[test]
 fn fused_is_bit_identical_across_thread_counts() {
     let plans = plans();
     assert!(!plans[0].conv_expands(16) && plans[1].conv_expands(16));
-    for tp in &plans[..2] {
+    assert!(!plans[0].conv_channels() && plans[4].conv_channels());
+    for tp in [&plans[0], &plans[1], &plans[4]] {
         linear_is_bit_identical_across_thread_counts(tp);
     }
 }

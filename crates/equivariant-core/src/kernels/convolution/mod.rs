@@ -17,7 +17,9 @@
 //! [`linear`] applies `W` once per node instead (see there); [`per_edge`] runs precomputed
 //! weights. Where forming `w_e` is cheap (`width x weight_numel <= 512`, a small potential's
 //! convolution), [`expanded`] forms them for every edge and runs one batched tensor product
-//! instead ([`TensorProductPlan::conv_expands`] chooses).
+//! instead ([`TensorProductPlan::conv_expands`] chooses). A `uvu` product of 16 channels
+//! or more takes its forward with the channels in the vector lanes
+//! ([`TensorProductPlan::conv_channels`]).
 
 mod expanded;
 mod linear;
@@ -130,6 +132,7 @@ impl TensorProductPlan {
         }
         match weights {
             Weights::PerEdge(w) => self.conv_forward_per_edge(edges, x1, x2, w, scale, out),
+            Weights::Linear(a) if self.conv_channels() => self.conv_forward_channels(&a, out)?,
             Weights::Linear(a) if self.conv_expands(a.width) => {
                 self.conv_forward_expanded(&a, out)?
             }

@@ -21,7 +21,12 @@
 //! it executed about 1200 instructions per edge and layer forward.
 //! [`TensorProductPlan::conv_expands`] chooses, for the tangent convolution too
 //! ([`tangent`]).
+//!
+//! A product whose paths are all `uvu` of one `x2` channel and at least 16 channels
+//! (NequIP's and MACE's interactions at their usual widths) runs its forward with the
+//! channels in the vector lanes instead ([`channels`]), whichever way its backward runs.
 
+mod channels;
 mod tangent;
 
 use std::sync::Mutex;
@@ -233,53 +238,73 @@ impl TensorProductPlan {
         Ok(())
     }
 
-    /// Fills `work`'s rows for `work.edges`: the hidden rows (flushed as the factorized
-    /// kernel flushes them, [`flushed`]), the
-    /// weights `W = H L`, the source rows of `x1` and the rows of `x2`.
+    /// Fills `work`'s rows for `work.edges`: the hidden rows and weights
+    /// ([`Self::edge_weights`]), the source rows of `x1` and the rows of `x2`.
     fn gather_edges<T: Real>(&self, a: &LinearConv<'_, T>, work: &mut Work<T>) {
         let (d1, d2) = (self.irreps_in1.dim(), self.irreps_in2.dim());
-        let (m, numel, width) = (work.edges.len(), self.weight_numel, a.width);
+        let Work {
+            edges,
+            h,
+            w,
+            x1,
+            x2,
+            ..
+        } = work;
+        let edges = &edges[..];
+        self.edge_weights(a, edges, h, w);
+        x1.clear();
+        x2.clear();
+        if let Some(first) = consecutive(edges) {
+            // The chunk's `x2` rows are one block (a graph sorted by destination).
+            x2.extend_from_slice(&a.x2[first * d2..(first + edges.len()) * d2]);
+        } else {
+            for &e in edges {
+                let e = e as usize;
+                x2.extend_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+            }
+        }
+        for &e in edges {
+            let j = a.edges.src(e as usize);
+            x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
+        }
+    }
+
+    /// `h` set to the hidden rows of `edges` (flushed as the factorized kernel flushes them,
+    /// [`flushed`]) and `w` to their weights `W = H L`: `[m, width]`, `[m, weight_numel]`.
+    fn edge_weights<T: Real>(
+        &self,
+        a: &LinearConv<'_, T>,
+        edges: &[u32],
+        h: &mut Vec<T>,
+        w: &mut Vec<T>,
+    ) {
+        let (m, numel, width) = (edges.len(), self.weight_numel, a.width);
         let tiny = flush_below::<T>();
-        work.h.clear();
-        work.x1.clear();
-        work.x2.clear();
-        if let Some(first) = consecutive(&work.edges) {
-            // The chunk's edge rows are one block each (a graph sorted by destination).
-            let flush = |&h: &T| flushed(h, tiny);
-            work.h.extend(
+        let flush = |&h: &T| flushed(h, tiny);
+        h.clear();
+        if let Some(first) = consecutive(edges) {
+            h.extend(
                 a.hidden[first * width..(first + m) * width]
                     .iter()
                     .map(flush),
             );
-            work.x2
-                .extend_from_slice(&a.x2[first * d2..(first + m) * d2]);
-            for &e in &work.edges {
-                let j = a.edges.src(e as usize);
-                work.x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
-            }
         } else {
-            for &e in &work.edges {
-                let (e, j) = (e as usize, a.edges.src(e as usize));
-                work.h.extend(
-                    a.hidden[e * width..(e + 1) * width]
-                        .iter()
-                        .map(|&h| flushed(h, tiny)),
-                );
-                work.x1.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
-                work.x2.extend_from_slice(&a.x2[e * d2..(e + 1) * d2]);
+            for &e in edges {
+                let e = e as usize;
+                h.extend(a.hidden[e * width..(e + 1) * width].iter().map(flush));
             }
         }
-        resize(&mut work.w, m * numel);
+        resize(w, m * numel);
         if m > 0 {
             let h = Rows {
-                data: &work.h,
+                data: h,
                 stride: width,
             };
             let l = Rows {
                 data: a.linear,
                 stride: numel,
             };
-            gemm::<T, false, false>(None, (m, numel, width), h, l, &mut work.w, numel);
+            gemm::<T, false, false>(None, (m, numel, width), h, l, w, numel);
         }
     }
 }
