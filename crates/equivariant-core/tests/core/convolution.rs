@@ -95,6 +95,26 @@ fn plans() -> Vec<TensorProductPlan> {
             per_edge(),
         )
         .unwrap(),
+        // As the one above, with harmonics to degree 1: the backward by source too.
+        TensorProductPlan::new(
+            &irreps("24x0e+24x1o+24x2e+17x3o"),
+            &irreps("0e+1o"),
+            &irreps("24x0e+24x1o+24x2e+17x3o+17x2e+24x1e"),
+            vec![
+                uvu(0, 0, 0),
+                uvu(1, 0, 1),
+                uvu(2, 0, 2),
+                uvu(3, 0, 3),
+                uvu(1, 1, 0),
+                uvu(0, 1, 1),
+                uvu(1, 1, 2),
+                uvu(2, 1, 1),
+                uvu(3, 1, 4),
+                uvu(1, 1, 5),
+            ],
+            per_edge(),
+        )
+        .unwrap(),
     ]
 }
 
@@ -330,14 +350,18 @@ fn fused_matches_unfused() {
     );
 }
 
-/// Both kernels of a linear convolution (expanded at width 3, factorized at 40).
+/// Both kernels of a linear convolution (expanded at width 3, factorized at 40), and the
+/// backward by source (the channels in the lanes).
 #[test]
 fn fused_gradients_match_finite_differences() {
-    let tp = &plans()[1];
+    let plans = plans();
+    let tp = &plans[1];
     assert!(tp.conv_expands(3) && !tp.conv_expands(40));
     for width in [3, 40] {
         linear_gradients_match_finite_differences(tp, width);
     }
+    assert!(plans[5].conv_channels_backward());
+    linear_gradients_match_finite_differences(&plans[5], 3);
 }
 
 fn linear_gradients_match_finite_differences(tp: &TensorProductPlan, width: usize) {
@@ -432,13 +456,15 @@ fn linear_gradients_match_finite_differences(tp: &TensorProductPlan, width: usiz
 }
 
 /// The factorized kernel (the guide's product), the expanded one (a uvu product) and the
-/// forward with the channels in the lanes (of a uvu product with 17 to 26 channels).
+/// channels in the lanes (uvu products of 17 to 26 channels), forward, and backward by
+/// source.
 #[test]
 fn fused_is_bit_identical_across_thread_counts() {
     let plans = plans();
     assert!(!plans[0].conv_expands(16) && plans[1].conv_expands(16));
     assert!(!plans[0].conv_channels() && plans[4].conv_channels());
-    for tp in [&plans[0], &plans[1], &plans[4]] {
+    assert!(!plans[4].conv_channels_backward() && plans[5].conv_channels_backward());
+    for tp in [&plans[0], &plans[1], &plans[4], &plans[5]] {
         linear_is_bit_identical_across_thread_counts(tp);
     }
 }

@@ -18,8 +18,9 @@
 //! weights. Where forming `w_e` is cheap (`width x weight_numel <= 512`, a small potential's
 //! convolution), [`expanded`] forms them for every edge and runs one batched tensor product
 //! instead ([`TensorProductPlan::conv_expands`] chooses). A `uvu` product of 16 channels
-//! or more takes its forward with the channels in the vector lanes
-//! ([`TensorProductPlan::conv_channels`]).
+//! or more runs its forward with the channels in the vector lanes instead
+//! ([`TensorProductPlan::conv_channels`]), and its backward too where its harmonics go to
+//! degree 1 at most ([`TensorProductPlan::conv_channels_backward`]).
 
 mod expanded;
 mod linear;
@@ -197,7 +198,9 @@ impl TensorProductPlan {
                     hidden: gw,
                     linear: glin,
                 };
-                if self.conv_expands(a.width) {
+                if self.conv_channels_backward() {
+                    self.conv_backward_channels(&a, grad_out, grads);
+                } else if self.conv_expands(a.width) {
                     self.conv_backward_expanded(&a, grad_out, grads)?;
                 } else {
                     self.conv_backward_linear(&a, grad_out, grads);

@@ -23,8 +23,9 @@
 //! ([`tangent`]).
 //!
 //! A product whose paths are all `uvu` of one `x2` channel and at least 16 channels
-//! (NequIP's and MACE's interactions at their usual widths) runs its forward with the
-//! channels in the vector lanes instead ([`channels`]), whichever way its backward runs.
+//! (NequIP's and MACE's interactions at their usual widths) runs with the channels in the
+//! vector lanes instead ([`channels`]): its forward, and its backward where `x2` goes to
+//! degree 1 at most.
 
 mod channels;
 mod tangent;

@@ -392,7 +392,7 @@ const PREFETCH: usize = 4;
 
 /// Asks for the cache lines of `row` (a hint; nothing on other targets).
 #[inline(always)]
-fn prefetch<T>(row: &[T]) {
+pub(super) fn prefetch<T>(row: &[T]) {
     let p = row.as_ptr() as *const u8;
     for offset in (0..std::mem::size_of_val(row)).step_by(64) {
         prefetch_line(p.wrapping_add(offset));

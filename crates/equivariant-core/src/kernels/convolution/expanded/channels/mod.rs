@@ -1,6 +1,6 @@
-//! The expanded forward of a convolution whose paths are all weighted `uvu` paths with one
-//! `x2` channel (NequIP's and MACE's interactions, `x2` the harmonics), with the channels
-//! `u` in the vector lanes:
+//! A convolution whose paths are all weighted `uvu` paths with one `x2` channel (NequIP's
+//! and MACE's interactions, `x2` the harmonics), expanded, with the channels `u` in the
+//! vector lanes: the forward here, the backward in [`backward`].
 //!
 //! `out[i][u, k] = scale sum_{e -> i} sum_p W_e[p, u] sum_a x1[src e][u, a] y_{p,e}[a, k]`,
 //! `y_{p,e}[a, k] = sum_j C_p[a, j, k] x2[e][j]`.
@@ -14,11 +14,13 @@
 //! Each node sums its edges in edge order, its paths in plan order: the results are the
 //! same for any number of threads.
 
+mod backward;
+
 use rayon::prelude::*;
 
 use super::{NODE_CHUNK, edges_into};
 use crate::kernels::buffers::Reused;
-use crate::kernels::convolution::linear::LinearConv;
+use crate::kernels::convolution::linear::{LinearConv, prefetch};
 use crate::kernels::gemm::madd;
 use crate::kernels::simd::Simd;
 #[cfg(target_arch = "x86_64")]
@@ -37,6 +39,26 @@ const CHANNELS_MIN: usize = 16;
 
 /// Edges whose weights are formed at a time (`W = H L`, `[EDGE_BLOCK, weight_numel]`).
 const EDGE_BLOCK: usize = 32;
+
+/// `f::<G.., D1, D3>(args)` with the path `p`'s dimensions `(d1, d3)` as constants where
+/// they are among those instanced (`0, 0`: taken from `p` at run time).
+macro_rules! by_dims {
+    ($p:expr, $f:ident[$($g:tt)*]($($a:expr),*)) => {
+        match ($p.d1, $p.d3) {
+            (1, 1) => $f::<$($g)* 1, 1>($($a),*),
+            (1, 3) => $f::<$($g)* 1, 3>($($a),*),
+            (3, 1) => $f::<$($g)* 3, 1>($($a),*),
+            (3, 3) => $f::<$($g)* 3, 3>($($a),*),
+            (1, 5) => $f::<$($g)* 1, 5>($($a),*),
+            (5, 1) => $f::<$($g)* 5, 1>($($a),*),
+            (3, 5) => $f::<$($g)* 3, 5>($($a),*),
+            (5, 3) => $f::<$($g)* 5, 3>($($a),*),
+            (5, 5) => $f::<$($g)* 5, 5>($($a),*),
+            _ => $f::<$($g)* 0, 0>($($a),*),
+        }
+    };
+}
+use by_dims;
 
 /// A task's buffers, reused across calls on the same thread.
 struct Work<T> {
@@ -70,8 +92,8 @@ impl TensorProductPlan {
     /// ([`EdgeWeights::Linear`](crate::o3::tensor_product::EdgeWeights::Linear)) runs its
     /// forward with the channels in the vector lanes: when every path is `uvu`, weighted,
     /// with one `x2` channel (the harmonics of NequIP's and MACE's interactions) and at
-    /// least 16 channels in each path. Its backward is the expanded or the factorized one
-    /// ([`Self::conv_expands`]).
+    /// least 16 channels in each path; its backward too, by source ([`backward`]), where
+    /// `x2` goes to degree 1 at most ([`Self::conv_channels_backward`]).
     ///
     /// ```
     /// use equivariant_core::o3::tensor_product::sorted_uvu_tensor_product;
@@ -106,16 +128,7 @@ impl TensorProductPlan {
         );
         let (coefs, isa) = (self.coefficients::<T>(), Simd::detect());
         let y_len = self.paths.iter().map(|p| p.d1 * p.d3).max().unwrap_or(0);
-        // Kept on the calling thread from call to call (fresh pages cost ~5% at 1000 nodes).
-        let mut x1t = Reused::<Vec<T>>::take();
-        x1t.resize(a.x1.len(), T::zero());
-        x1t.par_chunks_mut(NODE_CHUNK * d1.max(1))
-            .zip(a.x1.par_chunks(NODE_CHUNK * d1.max(1)))
-            .for_each(|(t, x)| {
-                for (t, x) in t.chunks_exact_mut(d1).zip(x.chunks_exact(d1)) {
-                    transpose_blocks(&self.irreps_in1, x, t, false);
-                }
-            });
+        let x1t = transposed_rows(&self.irreps_in1, a.x1, T::one());
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
             .for_each_init(Reused::<Work<T>>::take, |work, (chunk, out)| {
@@ -132,9 +145,13 @@ impl TensorProductPlan {
                 sums.resize(out.len(), T::zero());
                 y.resize(y_len, T::zero());
                 let numel = self.weight_numel;
-                for block in edges.chunks(EDGE_BLOCK) {
+                for (b, block) in edges.chunks(EDGE_BLOCK).enumerate() {
                     self.edge_weights(a, block, h, w);
                     let edge = |(n, &e): (usize, &u32)| {
+                        // The next edge's source row, from anywhere in the graph.
+                        if let Some(&next) = edges.get(b * EDGE_BLOCK + n + 1) {
+                            prefetch(&x1t[a.edges.src(next as usize) * d1..][..d1]);
+                        }
                         let (e, j) = (e as usize, a.edges.src(e as usize));
                         let local = a.edges.dst(e) - first;
                         let ops = (
@@ -225,18 +242,7 @@ impl TensorProductPlan {
             let w = &w[p.weight_offset..p.weight_offset + m];
             let sums = &mut sums[p.out..p.out + p.d3 * m];
             let args = (&y[..p.d1 * p.d3], x1t, w);
-            match (p.d1, p.d3) {
-                (1, 1) => channels::<T, FMA, 1, 1>(p, args, sums),
-                (1, 3) => channels::<T, FMA, 1, 3>(p, args, sums),
-                (3, 1) => channels::<T, FMA, 3, 1>(p, args, sums),
-                (3, 3) => channels::<T, FMA, 3, 3>(p, args, sums),
-                (1, 5) => channels::<T, FMA, 1, 5>(p, args, sums),
-                (5, 1) => channels::<T, FMA, 5, 1>(p, args, sums),
-                (3, 5) => channels::<T, FMA, 3, 5>(p, args, sums),
-                (5, 3) => channels::<T, FMA, 5, 3>(p, args, sums),
-                (5, 5) => channels::<T, FMA, 5, 5>(p, args, sums),
-                _ => channels::<T, FMA, 0, 0>(p, args, sums),
-            }
+            by_dims!(p, path_forward[T, FMA,](p, args, sums));
         }
     }
 }
@@ -244,22 +250,22 @@ impl TensorProductPlan {
 /// One path's terms of one edge, sixteen channels at a time, then eight, then one by one;
 /// `D1`, `D3` the path's dimensions as constants (`0`: taken from `p` at run time).
 #[inline(always)]
-fn channels<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
+fn path_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
     p: &PathPlan,
     args: (&[T], &[T], &[T]),
     sums: &mut [T],
 ) {
     let mut u = 0;
     while u + 16 <= p.m1 {
-        lanes::<T, FMA, D1, D3, 16>(p, args, sums, u);
+        lanes_forward::<T, FMA, D1, D3, 16>(p, args, sums, u);
         u += 16;
     }
     if u + 8 <= p.m1 {
-        lanes::<T, FMA, D1, D3, 8>(p, args, sums, u);
+        lanes_forward::<T, FMA, D1, D3, 8>(p, args, sums, u);
         u += 8;
     }
     while u < p.m1 {
-        lanes::<T, FMA, D1, D3, 1>(p, args, sums, u);
+        lanes_forward::<T, FMA, D1, D3, 1>(p, args, sums, u);
         u += 1;
     }
 }
@@ -267,7 +273,7 @@ fn channels<T: Real, const FMA: bool, const D1: usize, const D3: usize>(
 /// Channels `u..u + L` of one path and edge: `t[k] = sum_a x1T[a][u..] y[k][a]`, then
 /// `sums[k][u..] += W[u..] t[k]` (`x1T`: `[d1][m]`, `sums`: `[d3][m]`, `y`: `[d3][d1]`).
 #[inline(always)]
-fn lanes<T: Real, const FMA: bool, const D1: usize, const D3: usize, const L: usize>(
+fn lanes_forward<T: Real, const FMA: bool, const D1: usize, const D3: usize, const L: usize>(
     p: &PathPlan,
     (y, x1t, w): (&[T], &[T], &[T]),
     sums: &mut [T],
@@ -276,18 +282,18 @@ fn lanes<T: Real, const FMA: bool, const D1: usize, const D3: usize, const L: us
     let m = p.m1;
     let (d1, d3) = dims::<D1, D3>(p);
     let y = &y[..d1 * d3];
-    let wu: &[T; L] = w[u..u + L].try_into().expect("L weights");
+    let wu = lanes::<T, L>(w, u);
     if D1 != 0 && D3 <= 3 {
         // Every `t[k]` in registers while `x1T[a]` is read once.
         let mut t = [[T::zero(); L]; D3];
         for a in 0..D1 {
-            let x: &[T; L] = x1t[a * m + u..a * m + u + L].try_into().expect("L");
+            let x = lanes::<T, L>(x1t, a * m + u);
             for (k, t) in t.iter_mut().enumerate() {
                 splat_madd::<T, FMA, L>(t, x, y[k * D1 + a]);
             }
         }
         for (k, t) in t.iter().enumerate() {
-            add_weighted::<T, FMA, L>(&mut sums[k * m + u..], wu, t);
+            multiply_add::<T, FMA, L>(lanes_mut(sums, k * m + u), wu, t);
         }
         return;
     }
@@ -296,10 +302,10 @@ fn lanes<T: Real, const FMA: bool, const D1: usize, const D3: usize, const L: us
     for k in 0..d3 {
         let mut t = [T::zero(); L];
         for a in 0..d1 {
-            let x: &[T; L] = x1t[a * m + u..a * m + u + L].try_into().expect("L");
+            let x = lanes::<T, L>(x1t, a * m + u);
             splat_madd::<T, FMA, L>(&mut t, x, y[k * d1 + a]);
         }
-        add_weighted::<T, FMA, L>(&mut sums[k * m + u..], wu, &t);
+        multiply_add::<T, FMA, L>(lanes_mut(sums, k * m + u), wu, &t);
     }
 }
 
@@ -311,14 +317,49 @@ fn splat_madd<T: Real, const FMA: bool, const L: usize>(t: &mut [T; L], x: &[T; 
     }
 }
 
-/// `sums[l] += w[l] t[l]` for `l < L` (a closure would not inherit the caller's target
+/// `v[at..at + L]` as an array.
+#[inline(always)]
+fn lanes<T, const L: usize>(v: &[T], at: usize) -> &[T; L] {
+    v[at..at + L].try_into().expect("L lanes")
+}
+
+/// `v[at..at + L]` as an array, to write.
+#[inline(always)]
+fn lanes_mut<T, const L: usize>(v: &mut [T], at: usize) -> &mut [T; L] {
+    (&mut v[at..at + L]).try_into().expect("L lanes")
+}
+
+/// `acc[l] += a[l] b[l]` for `l < L` (a closure would not inherit the caller's target
 /// features, and its multiply-adds would be calls).
 #[inline(always)]
-fn add_weighted<T: Real, const FMA: bool, const L: usize>(sums: &mut [T], w: &[T; L], t: &[T; L]) {
-    let s: &mut [T; L] = (&mut sums[..L]).try_into().expect("L sums");
+fn multiply_add<T: Real, const FMA: bool, const L: usize>(
+    acc: &mut [T; L],
+    a: &[T; L],
+    b: &[T; L],
+) {
     for l in 0..L {
-        s[l] = madd::<T, FMA>(s[l], w[l], t[l]);
+        acc[l] = madd::<T, FMA>(acc[l], a[l], b[l]);
     }
+}
+
+/// `scale rows` with each row's irrep blocks transposed ([`transpose_blocks`]), in a buffer
+/// kept on the calling thread from call to call (fresh pages cost ~5% of a forward at 1000
+/// nodes).
+fn transposed_rows<T: Real>(irreps: &Irreps, rows: &[T], scale: T) -> Reused<Vec<T>> {
+    let d = irreps.dim();
+    let mut t = Reused::<Vec<T>>::take();
+    t.resize(rows.len(), T::zero());
+    t.par_chunks_mut(NODE_CHUNK * d.max(1))
+        .zip(rows.par_chunks(NODE_CHUNK * d.max(1)))
+        .for_each(|(t, x)| {
+            for (t, x) in t.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                transpose_blocks(irreps, x, t, false);
+                if scale != T::one() {
+                    t.iter_mut().for_each(|v| *v *= scale);
+                }
+            }
+        });
+    t
 }
 
 /// `to` set to `from` with each irrep block of `irreps` transposed: `[mul][d]` to `[d][mul]`,
