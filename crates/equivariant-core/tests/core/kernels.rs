@@ -8,7 +8,8 @@ use equivariant_core::kernels::{
     InstructionSet, dense, dense_weight_gradient, matmul, matmul_tn, with_instruction_set,
 };
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, TensorProductGradients, benchmark_config,
+    ConvGradients, EdgeWeights, TensorProductGradients, TensorProductPlan, benchmark_config,
+    sorted_uvu_tensor_product,
 };
 
 /// Deterministic values in `[-11/7, 11/7]`.
@@ -203,20 +204,42 @@ fn tensor_product_on<T: Real>(config: &str, tol: f64) {
     assert!(avx512 == avx2, "{config}: AVX-512 and AVX2 differ");
 }
 
-/// The convolution with weights from a linear layer (the factorized kernels, whose node
-/// sums run on the blocked products, and the `One`-pair kernels in registers) on both
-/// instruction sets, f64 and f32 (the AVX2 lane type is f32's); node 3 receives 40 edges,
-/// so the edge loops run whole groups of 32 edges and a remainder.
+/// The convolution with weights from a linear layer on both instruction sets, f64 and f32
+/// (the AVX2 lane type is f32's): the factorized kernels (the guide; a uvu product of 8
+/// channels, whose node sums run on the blocked products and `One`-pair kernels in
+/// registers), and the channels in the lanes (nequip-water forward and backward,
+/// nequip-toluene forward with the factorized backward; 24 and 17 channels, groups of 16, 8
+/// and one). Node 3 receives 40 edges, so the edge loops run whole groups of 32 edges and
+/// a remainder.
 #[test]
 fn linear_convolution_agrees_across_instruction_sets() {
-    for config in ["guide", "nequip-water"] {
-        linear_convolution_on::<f64>(config, 1e-12);
-        linear_convolution_on::<f32>(config, 1e-4);
+    let uvu = |x1: &str, x2: &str, out: &str| {
+        sorted_uvu_tensor_product(
+            &x1.parse().unwrap(),
+            &x2.parse().unwrap(),
+            &out.parse().unwrap(),
+            false,
+        )
+        .unwrap()
+    };
+    let eight = uvu("8x0e+8x0o+8x1o+8x1e+8x2e", "0e+1o+2e", "0e+0o+1o+1e+2e+2o");
+    assert!(!eight.conv_expands(5) && !eight.conv_channels());
+    let odd = uvu("24x0e+17x1o", "0e+1o", "0e+1o");
+    assert!(odd.conv_channels_backward());
+    let plans = ["guide", "nequip-water", "nequip-toluene"]
+        .map(|c| (c.to_string(), benchmark_config(c).unwrap()))
+        .into_iter()
+        .chain([
+            ("8 channels".into(), eight),
+            ("24 and 17 channels".into(), odd),
+        ]);
+    for (name, tp) in plans {
+        linear_convolution_on::<f64>(&name, &tp, 1e-12);
+        linear_convolution_on::<f32>(&name, &tp, 1e-4);
     }
 }
 
-fn linear_convolution_on<T: Real>(config: &str, tol: f64) {
-    let tp = benchmark_config(config).unwrap();
+fn linear_convolution_on<T: Real>(config: &str, tp: &TensorProductPlan, tol: f64) {
     let (n, width) = (7, 5);
     let mut src = vec![0, 1, 2, 3, 4, 5, 6, 0, 0, 3, 5];
     let mut dst = vec![1, 2, 3, 4, 5, 6, 0, 2, 3, 3, 3];

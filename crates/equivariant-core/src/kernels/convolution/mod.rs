@@ -117,7 +117,7 @@ impl TensorProductPlan {
     }
 
     /// [`conv_forward`](TensorProductPlan::conv_forward)'s body: the shapes checked, then the
-    /// per-edge or the factorized kernel.
+    /// per-edge kernel, or for weights from a linear layer the one its plan chooses.
     pub(super) fn conv_forward_kernel<T: Real>(
         &self,
         edges: &EdgeIndex,
@@ -143,7 +143,7 @@ impl TensorProductPlan {
     }
 
     /// [`conv_backward`](TensorProductPlan::conv_backward)'s body: the shapes checked, then
-    /// the per-edge or the factorized kernel.
+    /// the per-edge kernel, or for weights from a linear layer the one its plan chooses.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn conv_backward_kernel<T: Real>(
         &self,

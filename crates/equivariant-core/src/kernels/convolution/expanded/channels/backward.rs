@@ -8,8 +8,8 @@
 //! (transposed once per node) and `y = C x2[e]`:
 //! - `dW[p, u] = sum_k g[k][u] t[k][u]`, `t[k][u] = sum_a x1T[j][a][u] y[k][a]`;
 //! - `dx1T[j][a][u] += sum_k s[k][u] y[k][a]`, `s[k][u] = W[p, u] g[k][u]`;
-//! - `dx2[e][b] += sum_(a, b, k) C[a, b, k] sum_u x1T[j][a][u] s[k][u]`, the sums over `u`
-//!   kept in sixteen lanes per component `b` over every path and added up once per edge;
+//! - `dx2[e][b] += sum_(a, b, k) C[a, b, k] dy[k][a]`, `dy[k][a] = sum_u s[k][u] x1T[j][a][u]`
+//!   once per pair `(k, a)`, path and edge (sixteen partial sums in lanes, added in order);
 //! - per block of edges, `dL/dH = dW L^T` and `dL/dL += H^T dW` (matrix products).
 //!
 //! Every sum runs in a fixed order (a source's edges in edge order, the paths in plan
