@@ -133,7 +133,7 @@ impl TensorProductPlan {
         }
         match weights {
             Weights::PerEdge(w) => self.conv_forward_per_edge(edges, x1, x2, w, scale, out),
-            Weights::Linear(a) if self.conv_channels() => self.conv_forward_channels(&a, out)?,
+            Weights::Linear(a) if self.conv_channels() => self.conv_forward_channels(&a, out),
             Weights::Linear(a) if self.conv_expands(a.width) => {
                 self.conv_forward_expanded(&a, out)?
             }

@@ -148,8 +148,10 @@ impl TensorProductPlan {
         let gt = transposed_rows(&self.irreps_out, grad_out, a.scale);
         let want1 = g1.is_some();
         let (g1, g2, gh) = (EdgeRows::new(g1), EdgeRows::new(g2), EdgeRows::new(gh));
-        let max = |f: &dyn Fn(&PathPlan) -> usize| self.paths.iter().map(f).max().unwrap_or(0);
-        let (y_len, s_len) = (max(&|p| p.d1 * p.d3), max(&|p| p.d3 * p.m1));
+        let (y_len, s_len) = (
+            self.path_max(|p| p.d1 * p.d3),
+            self.path_max(|p| p.d3 * p.m1),
+        );
         let sum = backward_chunks(
             n,
             glin.is_some().then_some(width * numel),
@@ -182,13 +184,6 @@ impl TensorProductPlan {
                         // The next edge's destination row, from anywhere in the graph.
                         if let Some(&next) = edges.get(b * EDGE_BLOCK + r + 1) {
                             prefetch(&gt[a.edges.dst(next as usize) * d_out..][..d_out]);
-                        }
-                        // The next block's edge rows, each elsewhere in a graph sorted by
-                        // destination.
-                        if let Some(&ahead) = edges.get((b + 1) * EDGE_BLOCK + r) {
-                            let ahead = ahead as usize;
-                            prefetch(&a.x2[ahead * d2..][..d2]);
-                            prefetch(&a.hidden[ahead * width..][..width]);
                         }
                         let e = e as usize;
                         let (j, i) = (a.edges.src(e), a.edges.dst(e));

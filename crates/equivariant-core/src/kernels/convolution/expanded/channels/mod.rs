@@ -19,6 +19,7 @@ mod backward;
 use rayon::prelude::*;
 
 use super::{NODE_CHUNK, edges_into};
+use crate::Real;
 use crate::kernels::buffers::Reused;
 use crate::kernels::convolution::linear::{LinearConv, prefetch};
 use crate::kernels::gemm::madd;
@@ -29,7 +30,6 @@ use crate::kernels::tensor_product::rows::{Coefficients, contract_x2, dims};
 use crate::kernels::transpose::transpose;
 use crate::o3::Irreps;
 use crate::o3::tensor_product::{PathKernel, PathPlan, TensorProductPlan};
-use crate::{Real, Result};
 
 /// The fewest channels of a path for the forward with the channels in the lanes: below,
 /// a path's fixed costs per edge (its `y = C x2`, the call) outweigh its vector work, and
@@ -123,14 +123,14 @@ impl TensorProductPlan {
         &self,
         a: &LinearConv<'_, T>,
         out: &mut [T],
-    ) -> Result<()> {
+    ) {
         let (d1, d2, d_out) = (
             self.irreps_in1.dim(),
             self.irreps_in2.dim(),
             self.irreps_out.dim(),
         );
+        let (numel, y_len) = (self.weight_numel, self.path_max(|p| p.d1 * p.d3));
         let (coefs, isa) = (self.coefficients::<T>(), Simd::detect());
-        let y_len = self.paths.iter().map(|p| p.d1 * p.d3).max().unwrap_or(0);
         let x1t = transposed_rows(&self.irreps_in1, a.x1, T::one());
         out.par_chunks_mut(NODE_CHUNK * d_out)
             .enumerate()
@@ -147,24 +147,20 @@ impl TensorProductPlan {
                 sums.clear();
                 sums.resize(out.len(), T::zero());
                 y.resize(y_len, T::zero());
-                let numel = self.weight_numel;
                 for (b, block) in edges.chunks(EDGE_BLOCK).enumerate() {
                     self.edge_weights(a, block, h, w);
-                    let edge = |(n, &e): (usize, &u32)| {
+                    for (r, &e) in block.iter().enumerate() {
                         // The next edge's source row, from anywhere in the graph.
-                        if let Some(&next) = edges.get(b * EDGE_BLOCK + n + 1) {
+                        if let Some(&next) = edges.get(b * EDGE_BLOCK + r + 1) {
                             prefetch(&x1t[a.edges.src(next as usize) * d1..][..d1]);
                         }
-                        let (e, j) = (e as usize, a.edges.src(e as usize));
-                        let local = a.edges.dst(e) - first;
+                        let e = e as usize;
+                        let (j, local) = (a.edges.src(e), a.edges.dst(e) - first);
                         let ops = (
                             &x1t[j * d1..(j + 1) * d1],
                             &a.x2[e * d2..(e + 1) * d2],
-                            &w[n * numel..(n + 1) * numel],
+                            &w[r * numel..(r + 1) * numel],
                         );
-                        (local, ops)
-                    };
-                    for (local, ops) in block.iter().enumerate().map(edge) {
                         let sums = &mut sums[local * d_out..(local + 1) * d_out];
                         self.add_edge_on(isa, &coefs, ops, y, sums);
                     }
@@ -174,7 +170,11 @@ impl TensorProductPlan {
                     o.iter_mut().for_each(|v| *v *= a.scale);
                 }
             });
-        Ok(())
+    }
+
+    /// The largest `f(p)` over the plan's paths (`0` without paths): a scratch size.
+    fn path_max(&self, f: impl Fn(&PathPlan) -> usize) -> usize {
+        self.paths.iter().map(f).max().unwrap_or(0)
     }
 
     /// [`Self::add_edge`] with the instances of `isa`.
