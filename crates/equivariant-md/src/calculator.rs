@@ -3,6 +3,7 @@
 //! calculator, an MD engine or `equivariant predict` needs them.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use burn::tensor::{DType, Device};
 use equivariant::nn::models::nequip::Nequip;
@@ -11,6 +12,8 @@ use equivariant::util::on_pool;
 use equivariant_data::Frame;
 use equivariant_train::model::Trainable;
 use equivariant_train::{Result, checkpoint, dataset};
+
+use crate::neighbor_list::NeighborList;
 
 /// The energy (eV), the energy of each atom (eV), forces (eV/Å, `[n][3]`), virial
 /// `-sum_e r_e (x) dE/dr_e` (eV) and each atom's share of it, and, for a structure periodic
@@ -66,6 +69,8 @@ pub struct Calculator<M: Trainable = Nequip> {
     species: Vec<String>,
     dtype: DType,
     device: Device,
+    /// The graphs of [`compute`](Self::compute), kept from call to call.
+    neighbors: Mutex<NeighborList>,
 }
 
 impl<M: Trainable> Calculator<M> {
@@ -79,12 +84,39 @@ impl<M: Trainable> Calculator<M> {
             Some(dtype) => dtype,
             None => checkpoint::dtype(&header.dtype)?,
         };
+        let model = equivariant::util::cast(model, dtype);
+        let neighbors = Mutex::new(NeighborList::new(model.r_max(), 0.0, &device, dtype)?);
         Ok(Calculator {
-            model: equivariant::util::cast(model, dtype),
+            model,
             species: header.species,
             dtype,
             device,
+            neighbors,
         })
+    }
+
+    /// The calculator with a neighbour list of skin `skin` Å kept between calls of
+    /// [`compute`](Self::compute) ([`NeighborList`]): built at the model's cutoff plus the
+    /// skin, and built again only when an atom has moved more than `skin / 2` since, or the
+    /// atoms, species or cell changed. For an optimizer's or an MD engine's calls on atoms
+    /// that move a little at a time (ASE's); with the default, 0, every call builds its own
+    /// graph at the cutoff. The results are the same to the bit either way.
+    ///
+    /// Errors: [`equivariant_train::Error::Model`] for a skin that is not finite and `>= 0`.
+    pub fn with_skin(mut self, skin: f64) -> Result<Self> {
+        let neighbors = NeighborList::new(self.model.r_max(), skin, &self.device, self.dtype)?;
+        self.neighbors = Mutex::new(neighbors);
+        Ok(self)
+    }
+
+    /// The skin of the neighbour list [`compute`](Self::compute) keeps (Å).
+    pub fn skin(&self) -> f64 {
+        self.lock_neighbors().skin()
+    }
+
+    /// The neighbour list, whatever a panic elsewhere left it in (a list is valid or rebuilt).
+    fn lock_neighbors(&self) -> std::sync::MutexGuard<'_, NeighborList> {
+        self.neighbors.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The model, in [`dtype`](Self::dtype).
@@ -121,7 +153,7 @@ impl<M: Trainable> Calculator<M> {
     /// for no atoms, NaN or infinite positions, two atoms at one place.
     pub fn compute(&self, frame: &Frame) -> Result<Prediction> {
         let structure = self.structure(frame)?;
-        let graph = AtomicGraph::new(&[structure], self.model.r_max(), &self.device, self.dtype)?;
+        let graph = self.lock_neighbors().graph(&structure)?;
         self.predict(&graph, None)
     }
 

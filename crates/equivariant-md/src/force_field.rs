@@ -1,14 +1,15 @@
 //! A potential evaluated along a trajectory: energy and forces at each new set of positions,
-//! on a graph built at the model's cutoff plus a skin and rebuilt only when an atom has moved
-//! more than `skin / 2` since the last build (no pair can then have come from beyond
-//! `r_max + skin` to within `r_max`). Between rebuilds only the edge vectors change; at each
-//! step the model sees the list's edges shorter than `r_max` (those beyond would cost as
-//! much work as any other and change nothing: a potential's cutoff makes their terms zero).
+//! on the graph of a [`NeighborList`] (built at the model's cutoff plus a skin, rebuilt only
+//! when an atom has moved more than `skin / 2`). At each step the model sees the list's
+//! edges shorter than `r_max` (those beyond would cost as much work as any other and change
+//! nothing: a potential's cutoff makes their terms zero).
 
 use burn::tensor::{DType, Device};
 use equivariant::potential::{AtomicGraph, Potential, Structure};
 use equivariant::util::on_pool;
 use equivariant::{Error, Result};
+
+use crate::neighbor_list::NeighborList;
 
 /// The energy and forces of `model` at the positions of a moving structure.
 ///
@@ -29,17 +30,13 @@ use equivariant::{Error, Result};
 /// ```
 pub struct ForceField<'a, P: Potential> {
     model: &'a P,
-    skin: f64,
-    device: Device,
-    dtype: DType,
+    /// The atoms at the current positions.
     structure: Structure,
-    /// The neighbour list: the graph at `r_max + skin` of the positions it was built at.
-    list: AtomicGraph,
+    neighbors: NeighborList,
     /// The list's edges within `r_max` at the current positions: what the model sees.
     graph: AtomicGraph,
     forces: Vec<[f64; 3]>,
     energy: f64,
-    rebuilds: usize,
 }
 
 impl<'a, P: Potential> ForceField<'a, P> {
@@ -56,30 +53,15 @@ impl<'a, P: Potential> ForceField<'a, P> {
         device: &Device,
         dtype: DType,
     ) -> Result<Self> {
-        if !(skin.is_finite() && skin >= 0.0) {
-            return Err(Error::InvalidArgument {
-                name: "skin",
-                reason: format!("must be finite and >= 0, got {skin}"),
-            });
-        }
-        let list = AtomicGraph::new(
-            std::slice::from_ref(structure),
-            model.r_max() + skin,
-            device,
-            dtype,
-        )?;
-        let graph = list.with_positions_within(&structure.positions, model.r_max())?;
+        let mut neighbors = NeighborList::new(model.r_max(), skin, device, dtype)?;
+        let graph = neighbors.graph(structure)?;
         let mut field = ForceField {
             model,
-            skin,
-            device: device.clone(),
-            dtype,
             structure: structure.clone(),
-            list,
+            neighbors,
             graph,
             forces: Vec::new(),
             energy: 0.0,
-            rebuilds: 0,
         };
         field.compute()?;
         Ok(field)
@@ -91,44 +73,15 @@ impl<'a, P: Potential> ForceField<'a, P> {
     /// Errors: [`Error::ShapeMismatch`] for a number of positions other than the atoms';
     /// those of the graph and the model (e.g. atoms on top of each other, NaN positions).
     pub fn update(&mut self, positions: &[[f64; 3]]) -> Result<()> {
-        let built_at = &self.structure.positions;
-        if positions.len() != built_at.len() {
+        if positions.len() != self.structure.positions.len() {
             return Err(Error::ShapeMismatch {
                 what: "positions (one per atom)",
-                expected: built_at.len(),
+                expected: self.structure.positions.len(),
                 got: positions.len(),
             });
         }
-        let moved = positions
-            .iter()
-            .zip(built_at)
-            .map(|(x, y)| {
-                ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt()
-            })
-            .fold(0.0f64, f64::max);
-        // A NaN position rebuilds, and the graph names it.
-        if moved > 0.5 * self.skin || moved.is_nan() {
-            // Built aside and kept only if it builds: a failed rebuild leaves the last graph
-            // and the positions it was built at together.
-            let structure = Structure {
-                positions: positions.to_vec(),
-                ..self.structure.clone()
-            };
-            let list = AtomicGraph::new(
-                std::slice::from_ref(&structure),
-                self.model.r_max() + self.skin,
-                &self.device,
-                self.dtype,
-            )?;
-            self.graph = list.with_positions_within(positions, self.model.r_max())?;
-            self.list = list;
-            self.structure = structure;
-            self.rebuilds += 1;
-        } else {
-            self.graph = self
-                .list
-                .with_positions_within(positions, self.model.r_max())?;
-        }
+        self.structure.positions.copy_from_slice(positions);
+        self.graph = self.neighbors.graph(&self.structure)?;
         self.compute()
     }
 
@@ -144,7 +97,7 @@ impl<'a, P: Potential> ForceField<'a, P> {
 
     /// How many times the graph was rebuilt after the first build.
     pub fn rebuilds(&self) -> usize {
-        self.rebuilds
+        self.neighbors.builds() - 1
     }
 
     /// The energy and forces on the current graph, computed on rayon's pool (one hand-over

@@ -4,8 +4,9 @@
 //!
 //! - [`calculator`]: a checkpoint loaded for energies, forces and stress of structures;
 //! - [`state`]: the atoms of a simulation;
-//! - [`force_field`]: a potential along a trajectory, with a neighbour list built at the
-//!   model's cutoff plus a skin and rebuilt only when an atom has moved half the skin;
+//! - [`neighbor_list`]: the graph of a moving structure from a list built at the model's
+//!   cutoff plus a skin and rebuilt only when an atom has moved half the skin;
+//! - [`force_field`]: a potential along a trajectory, on such a list;
 //! - [`integrator`]: what an MD driver needs of an integrator;
 //! - [`verlet`]: velocity Verlet (NVE);
 //! - [`langevin`]: Langevin dynamics (NVT), ASE's integrator;
@@ -17,6 +18,7 @@ pub mod force_field;
 pub mod integrator;
 pub mod langevin;
 pub mod masses;
+pub mod neighbor_list;
 pub mod state;
 pub mod units;
 pub mod velocities;

@@ -41,8 +41,11 @@ fn to_python(error: equivariant_train::Error) -> PyErr {
     }
 }
 
-/// A trained potential: `Potential(checkpoint, dtype=None)` loads a checkpoint of
-/// `equivariant train`, run in its own dtype or in `dtype` (`"float32"` or `"float64"`).
+/// A trained potential: `Potential(checkpoint, dtype=None, skin=0.5)` loads a checkpoint of
+/// `equivariant train`, run in its own dtype or in `dtype` (`"float32"` or `"float64"`), with
+/// a neighbour list kept between calls at the model's cutoff plus `skin` Å (built again only
+/// when an atom has moved more than `skin / 2`, or the atoms, species or cell changed; 0
+/// builds a graph per call; the results are the same to the bit).
 #[pyclass(frozen, module = "equivariant._native")]
 pub struct Potential {
     /// The calculator; burn's modules are `Send` but not `Sync`, so calls take turns. Boxed:
@@ -56,10 +59,11 @@ pub struct Potential {
 
 #[pymethods]
 impl Potential {
-    /// Loads `checkpoint`, to run in `dtype` (`None`: the checkpoint's own).
+    /// Loads `checkpoint`, to run in `dtype` (`None`: the checkpoint's own) with a neighbour
+    /// list of skin `skin` Å.
     #[new]
-    #[pyo3(signature = (checkpoint, dtype=None))]
-    fn new(py: Python<'_>, checkpoint: PathBuf, dtype: Option<&str>) -> PyResult<Self> {
+    #[pyo3(signature = (checkpoint, dtype=None, skin=0.5))]
+    fn new(py: Python<'_>, checkpoint: PathBuf, dtype: Option<&str>, skin: f64) -> PyResult<Self> {
         let dtype = match dtype {
             None => None,
             Some("float32" | "f32") => Some(DType::F32),
@@ -71,7 +75,7 @@ impl Potential {
             }
         };
         let calculator = py
-            .detach(|| Calculator::<Nequip>::load(&checkpoint, dtype))
+            .detach(|| Calculator::<Nequip>::load(&checkpoint, dtype)?.with_skin(skin))
             .map_err(to_python)?;
         Ok(Potential {
             species: calculator.species().to_vec(),
@@ -104,6 +108,15 @@ impl Potential {
     #[getter]
     fn r_max(&self) -> f64 {
         self.r_max
+    }
+
+    /// The neighbour list's skin (Å).
+    #[getter]
+    fn skin(&self) -> f64 {
+        self.calculator
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .skin()
     }
 
     /// The energy (eV), the energy of each atom (eV, `energies`), forces (eV/Å, `n` rows of
@@ -159,8 +172,11 @@ impl Potential {
 
     fn __repr__(&self) -> String {
         format!(
-            "Potential(species={:?}, dtype={:?}, r_max={})",
-            self.species, self.dtype, self.r_max
+            "Potential(species={:?}, dtype={:?}, r_max={}, skin={})",
+            self.species,
+            self.dtype,
+            self.r_max,
+            self.skin()
         )
     }
 }

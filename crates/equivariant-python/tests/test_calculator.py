@@ -174,6 +174,25 @@ def test_ase_md_conserves_energy(checkpoint, trained):
     assert np.isfinite(atoms.get_potential_energy())
 
 
+def test_the_kept_neighbour_list_changes_no_bit(checkpoint, trained):
+    """ASE's velocity Verlet, 30 steps at 1000 K, on a calculator that keeps its neighbour
+    list (skin 0.5 Å, the default) and on one that builds a graph per call (skin 0): the same
+    trajectory to the bit, forces and stress included."""
+    runs = []
+    for skin in (0.5, 0.0):
+        atoms = frames(trained)[6]
+        atoms.calc = EquivariantCalculator(checkpoint, dtype="float64", skin=skin)
+        assert atoms.calc.potential.skin == skin
+        MaxwellBoltzmannDistribution(atoms, temperature_K=1000, rng=np.random.default_rng(1))
+        VelocityVerlet(atoms, timestep=2.0 * units.fs).run(30)
+        runs.append((atoms.positions.copy(), atoms.get_forces(), atoms.get_stress()))
+    for kept, built in zip(*runs):
+        np.testing.assert_array_equal(kept, built)
+    assert np.abs(runs[0][0] - frames(trained)[6].positions).max() > 0.3  # past skin / 2
+    with pytest.raises(EquivariantError, match="skin"):
+        Potential(str(checkpoint), None, -1.0)
+
+
 def test_bad_input_is_a_python_exception(checkpoint, trained, tmp_path):
     potential = Potential(str(checkpoint))
     atoms = frames(trained)[5]

@@ -263,3 +263,52 @@ fn bad_input_is_a_typed_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_kept_neighbour_list_gives_the_same_bits() {
+    let path = checkpoint("skin");
+    let fresh = Calculator::<Nequip>::load(&path, Some(DType::F64)).unwrap();
+    let kept = Calculator::<Nequip>::load(&path, Some(DType::F64))
+        .unwrap()
+        .with_skin(0.5)
+        .unwrap();
+    assert_eq!((fresh.skin(), kept.skin()), (0.0, 0.5));
+    let mut frame = crystal();
+    for step in 0..6 {
+        // Small moves, one atom across the cell's face, then a move that builds again.
+        for (i, p) in frame.positions.iter_mut().enumerate() {
+            p[i % 3] += 0.02 * (1.0 + step as f64) * ((i + step) as f64).sin();
+        }
+        if step == 2 {
+            frame.positions[0][0] = -0.05;
+        }
+        assert_eq!(
+            kept.compute(&frame).unwrap(),
+            fresh.compute(&frame).unwrap()
+        );
+    }
+    // Bad input as without the list, and the list still serves.
+    let mut nan = frame.clone();
+    nan.positions[3][1] = f64::NAN;
+    assert!(matches!(
+        kept.compute(&nan),
+        Err(Error::Model(equivariant::Error::NonFinite { .. }))
+    ));
+    assert_eq!(
+        kept.compute(&frame).unwrap(),
+        fresh.compute(&frame).unwrap()
+    );
+    for skin in [-0.5, f64::NAN] {
+        let err = Calculator::<Nequip>::load(&path, None)
+            .unwrap()
+            .with_skin(skin)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Model(equivariant::Error::InvalidArgument { .. })
+            ),
+            "{err}"
+        );
+    }
+}

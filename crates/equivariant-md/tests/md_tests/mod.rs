@@ -1,4 +1,5 @@
 mod calculator;
 mod common;
 mod langevin;
+mod neighbor_list;
 mod verlet;

@@ -22,6 +22,11 @@ class EquivariantCalculator(Calculator):
         A ``.safetensors`` checkpoint written by ``equivariant train``.
     dtype:
         ``"float32"`` or ``"float64"``; by default the dtype the model was trained in.
+    skin:
+        The neighbour list's skin in Å: the list is kept between calls at the model's
+        cutoff plus ``skin`` and built again only when an atom has moved more than
+        ``skin / 2`` (or the atoms, species or cell changed), as MD engines keep theirs;
+        ``0`` builds a graph at every call. The results are the same to the bit.
 
     Units are ASE's: eV, Å, eV/Å, eV/Å³. The stress is ASE's Voigt 6-vector
     (xx, yy, zz, yz, xz, xy) and is computed when all three axes are periodic (asking for
@@ -31,9 +36,15 @@ class EquivariantCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, checkpoint: str | os.PathLike, dtype: Optional[str] = None, **kwargs):
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        dtype: Optional[str] = None,
+        skin: float = 0.5,
+        **kwargs,
+    ):
         Calculator.__init__(self, **kwargs)
-        self.potential = Potential(os.fspath(checkpoint), dtype)
+        self.potential = Potential(os.fspath(checkpoint), dtype, skin)
 
     def calculate(
         self,
