@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase import Atoms, units
 from ase.build import fcc111
-from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -191,6 +191,49 @@ def test_the_kept_neighbour_list_changes_no_bit(checkpoint, trained):
     assert np.abs(runs[0][0] - frames(trained)[6].positions).max() > 0.3  # past skin / 2
     with pytest.raises(EquivariantError, match="skin"):
         Potential(str(checkpoint), None, -1.0)
+
+
+def test_a_calculation_is_kept_until_what_the_model_reads_changes(checkpoint, trained):
+    """The calculator's change check (its own, not ASE's): positions, numbers, cell and
+    periodicity count; momenta, charges and magnetic moments do not; a kept result is not
+    computed again."""
+
+    class Counted:
+        def __init__(self, potential):
+            self.potential, self.calls = potential, 0
+
+        def compute(self, *args):
+            self.calls += 1
+            return self.potential.compute(*args)
+
+    atoms = frames(trained)[2]
+    atoms.calc = EquivariantCalculator(checkpoint, dtype="float64")
+    counted = atoms.calc.potential = Counted(atoms.calc.potential)
+    forces = atoms.get_forces()
+    atoms.get_potential_energy()
+    atoms.get_stress()
+    assert counted.calls == 1
+    atoms.set_momenta(np.ones((len(atoms), 3)))
+    atoms.set_initial_charges(np.ones(len(atoms)))
+    atoms.set_initial_magnetic_moments(np.ones(len(atoms)))
+    np.testing.assert_array_equal(atoms.get_forces(), forces)
+    assert counted.calls == 1
+    calc = atoms.calc
+    changed = [
+        ("positions", lambda a: a.positions.__setitem__((0, 1), a.positions[0, 1] + 1e-9)),
+        ("numbers", lambda a: a.numbers.__setitem__(0, 29 if a.numbers[0] == 79 else 79)),
+        ("cell", lambda a: a.set_cell(a.cell.array * 1.001, scale_atoms=False)),
+        ("pbc", lambda a: a.set_pbc([True, True, False])),
+    ]
+    for name, change in changed:
+        moved = atoms.copy()
+        change(moved)
+        assert calc.check_state(moved) == [name]
+    nan = atoms.copy()
+    nan.positions[1, 2] = np.nan
+    assert calc.check_state(nan) == ["positions"]
+    assert set(calc.check_state(atoms[:-1])) == set(all_changes)
+    assert calc.check_state(atoms) == []
 
 
 def test_bad_input_is_a_python_exception(checkpoint, trained, tmp_path):
