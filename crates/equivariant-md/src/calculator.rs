@@ -99,19 +99,52 @@ impl<M: Trainable> Calculator<M> {
     /// [`compute`](Self::compute) ([`NeighborList`]): built at the model's cutoff plus the
     /// skin, and built again only when an atom has moved more than `skin / 2` since, or the
     /// atoms, species or cell changed. For an optimizer's or an MD engine's calls on atoms
-    /// that move a little at a time (ASE's); with the default, 0, every call builds its own
-    /// graph at the cutoff. The results are the same to the bit either way.
+    /// that move a little at a time (ASE's); with the default, 0, every call with new
+    /// positions builds its own graph at the cutoff. The results are the same to the bit
+    /// either way.
     ///
     /// Errors: [`equivariant_train::Error::Model`] for a skin that is not finite and `>= 0`.
+    ///
+    /// ```
+    /// # use burn::tensor::{DType, Device};
+    /// # use equivariant::nn::models::nequip::Nequip;
+    /// # use equivariant_data::Frame;
+    /// # use equivariant_md::calculator::Calculator;
+    /// # use equivariant_train::checkpoint::{self, Header};
+    /// # use equivariant_train::model::Trainable;
+    /// # use equivariant_train::statistics::Statistics;
+    /// # let section: <Nequip as Trainable>::Config = toml::from_str("r_max = 3.0\nnum_layers = 1\nnum_features = 4")?;
+    /// # let statistics = Statistics { avg_num_neighbors: 6.0, per_atom_energy_mean: -3.0, forces_rms: 0.5 };
+    /// # let model = Nequip::build(&section, 2, &statistics, &Device::flex())?;
+    /// # let header = Header { species: vec!["Au".into(), "Cu".into()], statistics, dtype: "f32".into(), model: section };
+    /// # let path = std::env::temp_dir().join("equivariant_doc_calculator_skin.safetensors");
+    /// # checkpoint::save(&path, &model, &header)?;
+    /// let calculator = Calculator::<Nequip>::load(&path, Some(DType::F64))?.with_skin(0.5)?;
+    /// let mut dimer = Frame::new(vec!["Cu".into(), "Au".into()], vec![[0.0; 3], [2.5, 0.0, 0.0]]);
+    /// let first = calculator.compute(&dimer)?;
+    /// dimer.positions[1][0] = 2.6; // moved 0.1 < skin / 2: the list is kept
+    /// let second = calculator.compute(&dimer)?;
+    /// assert_eq!((calculator.skin(), calculator.list_builds()), (0.5, 1));
+    /// assert_ne!(first.energy, second.energy);
+    /// assert!(calculator.with_skin(-1.0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_skin(mut self, skin: f64) -> Result<Self> {
         let neighbors = NeighborList::new(self.model.r_max(), skin, &self.device, self.dtype)?;
         self.neighbors = Mutex::new(neighbors);
         Ok(self)
     }
 
-    /// The skin of the neighbour list [`compute`](Self::compute) keeps (Å).
+    /// The skin of the neighbour list [`compute`](Self::compute) keeps (Å); see
+    /// [`with_skin`](Self::with_skin)'s example.
     pub fn skin(&self) -> f64 {
         self.lock_neighbors().skin()
+    }
+
+    /// How many times [`compute`](Self::compute) built its neighbour list; see
+    /// [`with_skin`](Self::with_skin)'s example.
+    pub fn list_builds(&self) -> usize {
+        self.lock_neighbors().builds()
     }
 
     /// The neighbour list, whatever a panic elsewhere left it in (a list is valid or rebuilt).

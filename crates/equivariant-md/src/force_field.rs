@@ -30,7 +30,7 @@ use crate::neighbor_list::NeighborList;
 /// ```
 pub struct ForceField<'a, P: Potential> {
     model: &'a P,
-    /// The atoms at the current positions.
+    /// The atoms at the positions of the energy and forces.
     structure: Structure,
     neighbors: NeighborList,
     /// The list's edges within `r_max` at the current positions: what the model sees.
@@ -80,9 +80,24 @@ impl<'a, P: Potential> ForceField<'a, P> {
                 got: positions.len(),
             });
         }
-        self.structure.positions.copy_from_slice(positions);
-        self.graph = self.neighbors.graph(&self.structure)?;
-        self.compute()
+        // The new positions and graph in place, the last ones put back if the graph or the
+        // model fails (the energy and forces stay theirs).
+        let old = std::mem::replace(&mut self.structure.positions, positions.to_vec());
+        let result = match self.neighbors.graph(&self.structure) {
+            Ok(graph) => {
+                let last = std::mem::replace(&mut self.graph, graph);
+                let result = self.compute();
+                if result.is_err() {
+                    self.graph = last;
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.structure.positions = old;
+        }
+        result
     }
 
     /// The potential energy at the current positions (eV).

@@ -44,6 +44,15 @@ impl NeighborList {
     ///
     /// Errors: [`Error::InvalidArgument`] for an `r_max` that is not finite and positive, a
     /// skin that is not finite and `>= 0`.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant_md::neighbor_list::NeighborList;
+    /// let list = NeighborList::new(4.0, 0.5, &Device::flex(), DType::F32)?;
+    /// assert_eq!((list.skin(), list.builds()), (0.5, 0));
+    /// assert!(NeighborList::new(4.0, -0.5, &Device::flex(), DType::F32).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn new(r_max: f64, skin: f64, device: &Device, dtype: DType) -> Result<Self> {
         if !(r_max.is_finite() && r_max > 0.0) {
             return Err(Error::InvalidArgument {
@@ -67,18 +76,30 @@ impl NeighborList {
         })
     }
 
-    /// The skin (Å).
+    /// The skin (Å); see [`new`](Self::new)'s example.
     pub fn skin(&self) -> f64 {
         self.skin
     }
 
     /// The graph of `structure` at `r_max`: the list cut at the new positions, or, when an
-    /// atom has moved more than `skin / 2` since the last build (a NaN position counts as
-    /// moved), the atoms, species or cell differ from it, or nothing is built yet, from a
-    /// list built again.
+    /// atom has moved more than `skin / 2` since the last build, the atoms, species or cell
+    /// differ from it, or nothing is built yet, from a list built again.
     ///
-    /// Errors: those of [`AtomicGraph::new`] (no atoms, NaN or infinite positions, two atoms
-    /// at one place, a singular cell). A build that fails keeps the last list.
+    /// Errors: those of [`AtomicGraph::new`] and [`AtomicGraph::with_positions_within`] (no
+    /// atoms, NaN or infinite positions, two atoms at one place, a singular cell). A call that
+    /// fails keeps the last list.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device};
+    /// use equivariant::potential::Structure;
+    /// use equivariant_md::neighbor_list::NeighborList;
+    /// let mut list = NeighborList::new(2.0, 0.5, &Device::flex(), DType::F64)?;
+    /// let mut dimer = Structure { positions: vec![[0.0; 3], [1.5, 0.0, 0.0]], species: vec![0; 2], cell: None };
+    /// list.graph(&dimer)?;
+    /// dimer.positions[1][0] = f64::NAN;
+    /// assert!(list.graph(&dimer).is_err());
+    /// # Ok::<(), equivariant::Error>(())
+    /// ```
     pub fn graph(&mut self, structure: &Structure) -> Result<AtomicGraph> {
         if let Some((at, list)) = &self.built
             && at.species == structure.species
@@ -87,9 +108,16 @@ impl NeighborList {
         {
             return list.with_positions_within(&structure.positions, self.r_max);
         }
+        // A margin of a billionth past `r_max + skin`: a pair that closed exactly `skin` from
+        // a distance that rounded to just past the list's cutoff is still in it.
+        let margin = if self.skin > 0.0 {
+            1e-9 * (self.r_max + self.skin)
+        } else {
+            0.0
+        };
         let list = AtomicGraph::new(
             std::slice::from_ref(structure),
-            self.r_max + self.skin,
+            self.r_max + self.skin + margin,
             &self.device,
             self.dtype,
         )?;
@@ -104,26 +132,23 @@ impl NeighborList {
         Ok(graph)
     }
 
-    /// How many times the list was built.
+    /// How many times the list was built; see the [type's example](Self).
     pub fn builds(&self) -> usize {
         self.builds
     }
 }
 
-/// The largest distance an atom moved from `from` to `to` (NaN if any position is NaN or the
-/// two hold different numbers of atoms: never within a skin).
+/// The largest distance an atom moved from `from` to `to`; infinite for two different
+/// numbers of atoms (never within a skin). A NaN position moves no distance here (`max`
+/// skips it): the cut or the build that follows rejects it.
 fn max_displacement(from: &[[f64; 3]], to: &[[f64; 3]]) -> f64 {
     if from.len() != to.len() {
-        return f64::NAN;
+        return f64::INFINITY;
     }
-    let mut worst = 0.0f64;
-    for (x, y) in from.iter().zip(to) {
-        let d = ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt();
-        // `max` would drop a NaN: keep it.
-        if d.is_nan() {
-            return f64::NAN;
-        }
-        worst = worst.max(d);
-    }
-    worst
+    from.iter()
+        .zip(to)
+        .map(|(x, y)| {
+            ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt()
+        })
+        .fold(0.0, f64::max)
 }

@@ -55,6 +55,7 @@ pub struct Potential {
     species: Vec<String>,
     dtype: &'static str,
     r_max: f64,
+    skin: f64,
 }
 
 #[pymethods]
@@ -88,6 +89,7 @@ impl Potential {
                 use equivariant::potential::Potential as _;
                 calculator.model().r_max()
             },
+            skin,
             calculator: Mutex::new(Box::new(calculator)),
         })
     }
@@ -113,10 +115,18 @@ impl Potential {
     /// The neighbour list's skin (Å).
     #[getter]
     fn skin(&self) -> f64 {
-        self.calculator
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .skin()
+        self.skin
+    }
+
+    /// How many times the neighbour list was built (waits for a call in progress).
+    #[getter]
+    fn list_builds(&self, py: Python<'_>) -> usize {
+        py.detach(|| {
+            self.calculator
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .list_builds()
+        })
     }
 
     /// The energy (eV), the energy of each atom (eV, `energies`), forces (eV/Å, `n` rows of
@@ -173,10 +183,7 @@ impl Potential {
     fn __repr__(&self) -> String {
         format!(
             "Potential(species={:?}, dtype={:?}, r_max={}, skin={})",
-            self.species,
-            self.dtype,
-            self.r_max,
-            self.skin()
+            self.species, self.dtype, self.r_max, self.skin
         )
     }
 }

@@ -178,7 +178,7 @@ def test_the_kept_neighbour_list_changes_no_bit(checkpoint, trained):
     """ASE's velocity Verlet, 30 steps at 1000 K, on a calculator that keeps its neighbour
     list (skin 0.5 Å, the default) and on one that builds a graph per call (skin 0): the same
     trajectory to the bit, forces and stress included."""
-    runs = []
+    runs, builds = [], []
     for skin in (0.5, 0.0):
         atoms = frames(trained)[6]
         atoms.calc = EquivariantCalculator(checkpoint, dtype="float64", skin=skin)
@@ -186,8 +186,11 @@ def test_the_kept_neighbour_list_changes_no_bit(checkpoint, trained):
         MaxwellBoltzmannDistribution(atoms, temperature_K=1000, rng=np.random.default_rng(1))
         VelocityVerlet(atoms, timestep=2.0 * units.fs).run(30)
         runs.append((atoms.positions.copy(), atoms.get_forces(), atoms.get_stress()))
+        builds.append(atoms.calc.potential.list_builds)
     for kept, built in zip(*runs):
         np.testing.assert_array_equal(kept, built)
+    # Kept across steps, built again as atoms moved; a graph per step without a skin.
+    assert 1 < builds[0] < 10 < builds[1], builds
     assert np.abs(runs[0][0] - frames(trained)[6].positions).max() > 0.3  # past skin / 2
     with pytest.raises(EquivariantError, match="skin"):
         Potential(str(checkpoint), None, -1.0)
@@ -234,6 +237,11 @@ def test_a_calculation_is_kept_until_what_the_model_reads_changes(checkpoint, tr
     assert calc.check_state(nan) == ["positions"]
     assert set(calc.check_state(atoms[:-1])) == set(all_changes)
     assert calc.check_state(atoms) == []
+    calc.ignored_changes = {"cell"}
+    assert calc.check_state(moved) == ["pbc"]
+    stretched = atoms.copy()
+    stretched.set_cell(atoms.cell.array * 1.001, scale_atoms=False)
+    assert calc.check_state(stretched) == []
 
 
 def test_bad_input_is_a_python_exception(checkpoint, trained, tmp_path):

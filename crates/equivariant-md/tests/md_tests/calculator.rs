@@ -282,11 +282,21 @@ fn a_kept_neighbour_list_gives_the_same_bits() {
         if step == 2 {
             frame.positions[0][0] = -0.05;
         }
+        if step == 4 {
+            frame.positions[7][1] += 0.5;
+        }
         assert_eq!(
             kept.compute(&frame).unwrap(),
             fresh.compute(&frame).unwrap()
         );
     }
+    // Kept for the small moves, built again for the larger ones; a graph per call without.
+    assert!(
+        kept.list_builds() > 1 && kept.list_builds() < 6,
+        "{}",
+        kept.list_builds()
+    );
+    assert_eq!(fresh.list_builds(), 6);
     // Bad input as without the list, and the list still serves.
     let mut nan = frame.clone();
     nan.positions[3][1] = f64::NAN;

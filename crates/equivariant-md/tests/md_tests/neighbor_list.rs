@@ -49,9 +49,10 @@ fn outcome(model: &impl Potential, graph: &AtomicGraph) -> (Vec<(usize, usize)>,
 fn the_cut_list_is_the_graph_built_afresh_to_the_bit() {
     let (model, device) = (model(), Device::flex());
     let start = crystal();
-    let mut list = NeighborList::new(model.r_max(), 0.6, &device, DType::F64).unwrap();
+    let mut list = NeighborList::new(model.r_max(), 0.8, &device, DType::F64).unwrap();
     // Moves of up to ~0.05, 0.1, ..., 0.25 Å per axis from the build (within half the skin
-    // for the first ones), then one atom across the cell's face.
+    // for the first ones), then one atom across the cell's face. The list (to 3.8 Å) holds
+    // the second neighbours (3.7 Å), which the cut (to 3.0 Å) drops.
     let mut steps: Vec<Structure> = (1..=5).map(|k| moved(&start, 0.05 * k as f64)).collect();
     let mut across = start.clone();
     across.positions[0][0] = -0.1 - across.positions[0][0].abs();
@@ -65,10 +66,20 @@ fn the_cut_list_is_the_graph_built_afresh_to_the_bit() {
             DType::F64,
         )
         .unwrap();
-        assert!(cut.edges().num_edges() > 0);
+        let listed = AtomicGraph::new(
+            std::slice::from_ref(structure),
+            model.r_max() + 0.8,
+            &device,
+            DType::F64,
+        )
+        .unwrap()
+        .edges()
+        .num_edges();
+        // The cut drops the listed pairs beyond the cutoff, and keeps some.
+        assert!(cut.edges().num_edges() > 0 && cut.edges().num_edges() < listed);
         assert_eq!(outcome(&model, &cut), outcome(&model, &fresh));
     }
-    // The moves of ~0.2 Å and more per axis go past 0.3 Å for some atom: built again.
+    // The moves of ~0.25 Å per axis go past 0.4 Å for some atom: built again.
     assert!(list.builds() > 1 && list.builds() < 1 + steps.len());
 }
 
@@ -139,4 +150,10 @@ fn bad_input_is_an_error_that_keeps_the_list() {
     // The list of the last good build, unchanged.
     assert_eq!(list.graph(&start).unwrap().edges().num_edges(), edges);
     assert_eq!(list.builds(), 1);
+    // Two atoms brought together within half a (wide) skin: the cut, not a build, says so.
+    let mut wide = NeighborList::new(3.0, 6.0, &device, DType::F64).unwrap();
+    wide.graph(&start).unwrap();
+    let err = wide.graph(&onto).unwrap_err();
+    assert!(err.to_string().contains("same place"), "{err}");
+    assert_eq!(wide.builds(), 1);
 }
