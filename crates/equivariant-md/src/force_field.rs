@@ -30,11 +30,10 @@ use crate::neighbor_list::NeighborList;
 /// ```
 pub struct ForceField<'a, P: Potential> {
     model: &'a P,
-    /// The atoms at the positions of the energy and forces.
+    /// The atoms, at the positions last asked for (those of the energy and forces unless
+    /// that update failed).
     structure: Structure,
     neighbors: NeighborList,
-    /// The list's edges within `r_max` at the current positions: what the model sees.
-    graph: AtomicGraph,
     forces: Vec<[f64; 3]>,
     energy: f64,
 }
@@ -59,11 +58,10 @@ impl<'a, P: Potential> ForceField<'a, P> {
             model,
             structure: structure.clone(),
             neighbors,
-            graph,
             forces: Vec::new(),
             energy: 0.0,
         };
-        field.compute()?;
+        field.compute(&graph)?;
         Ok(field)
     }
 
@@ -80,24 +78,11 @@ impl<'a, P: Potential> ForceField<'a, P> {
                 got: positions.len(),
             });
         }
-        // The new positions and graph in place, the last ones put back if the graph or the
-        // model fails (the energy and forces stay theirs).
-        let old = std::mem::replace(&mut self.structure.positions, positions.to_vec());
-        let result = match self.neighbors.graph(&self.structure) {
-            Ok(graph) => {
-                let last = std::mem::replace(&mut self.graph, graph);
-                let result = self.compute();
-                if result.is_err() {
-                    self.graph = last;
-                }
-                result
-            }
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            self.structure.positions = old;
-        }
-        result
+        self.structure.positions.copy_from_slice(positions);
+        // The list's edges within `r_max` at the new positions: what the model sees. A
+        // failure leaves the energy and forces of the last positions that computed.
+        let graph = self.neighbors.graph(&self.structure)?;
+        self.compute(&graph)
     }
 
     /// The potential energy at the current positions (eV).
@@ -115,10 +100,10 @@ impl<'a, P: Potential> ForceField<'a, P> {
         self.neighbors.builds() - 1
     }
 
-    /// The energy and forces on the current graph, computed on rayon's pool (one hand-over
-    /// per step instead of one per parallel kernel: [`on_pool`]).
-    fn compute(&mut self) -> Result<()> {
-        let (model, graph) = (&self.model, &self.graph);
+    /// The energy and forces on `graph`, computed on rayon's pool (one hand-over per step
+    /// instead of one per parallel kernel: [`on_pool`]).
+    fn compute(&mut self, graph: &AtomicGraph) -> Result<()> {
+        let model = self.model;
         let result = on_pool(|| model.energy_forces(graph))?;
         self.energy = result.energy.to_data().iter::<f64>().sum();
         let forces: Vec<f64> = result.forces.to_data().iter::<f64>().collect();
