@@ -7,6 +7,7 @@
 pub mod bessel_edge_encoding;
 pub mod eigh;
 pub mod erf;
+pub(crate) mod exp;
 pub mod linalg;
 pub mod normalize2mom;
 pub mod perm;

@@ -9,11 +9,18 @@
 //! `FullyConnectedNet` first layer applied to the guide's `edge_length_embedded`, in one pass
 //! over the edges: neither the `[E, num_basis]` embedding nor the `[E, width]`
 //! pre-activation is stored, and only the basis functions that are nonzero at `|v_e|` (two of
-//! ten for `smooth_finite` at the guide's settings) touch `W`.
+//! ten for `smooth_finite` at the guide's settings) touch `W`. For `smooth_finite` only those
+//! (at most three per edge) are evaluated, eight edges at a time in vector lanes, with f32's
+//! exponential as a polynomial; each chunk of edges runs compiled for AVX2 and FMA where the
+//! CPU has them (chosen by measurement: the guide's forward at 1000 nodes 2.76-2.93 ->
+//! 2.26-2.30 ms, 2 threads, alternated).
 
 use rayon::prelude::*;
 
-use super::{ActivationFunction, SoftOneHotLinspace};
+use super::soft_one_hot_linspace::{Tables, Window};
+use super::{ActivationFunction, Basis, SoftOneHotLinspace};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::Avx2Fma;
 use crate::{Error, Real, Result};
 
 /// Edges per parallel task (fixed: the weight gradient sums in a fixed order).
@@ -182,26 +189,20 @@ impl RadialLayer {
         if sh.width == 0 {
             return Ok(());
         }
-        let nb = self.num_basis();
         let scale = T::from_f64(self.basis_scale * self.weight_scale);
+        let tables = self.basis.tables::<T>();
         out.par_chunks_mut(EDGE_CHUNK * sh.width)
             .zip(vectors.par_chunks(EDGE_CHUNK * 3))
-            .try_for_each(|(out, v)| -> Result<()> {
-                let lens: Vec<T> = v.chunks_exact(3).map(length).collect();
-                let mut b = vec![T::zero(); lens.len() * nb];
-                self.basis.compute(&lens, &mut b)?;
-                for ((h, b), &len) in out
-                    .chunks_exact_mut(sh.width)
-                    .zip(b.chunks_exact(nb))
-                    .zip(&lens)
-                {
-                    pre_activation(b, self.basis.support(len.to_f64()), weight, scale, h);
-                    if let Some((act, c)) = self.activation {
-                        let c = T::from_f64(c);
-                        h.iter_mut().for_each(|y| *y = c * act.apply(*y));
-                    }
-                }
-                Ok(())
+            .enumerate()
+            .try_for_each(|(chunk, (out, v))| {
+                let args = ChunkArgs {
+                    tables: &tables,
+                    weight,
+                    scale,
+                    vectors: v,
+                    offset: chunk * EDGE_CHUNK * 3,
+                };
+                self.forward_chunk(args, out)
             })
     }
 
@@ -234,7 +235,6 @@ impl RadialLayer {
             "grad_out [E, width]",
             grad_out.len(),
         )?;
-        let nb = self.num_basis();
         if let Some(g) = &grad_vectors
             && g.len() != vectors.len()
         {
@@ -255,6 +255,7 @@ impl RadialLayer {
         }
         let (w, scale) = (sh.width, T::from_f64(self.basis_scale * self.weight_scale));
         let want_weight = grad_weight.is_some();
+        let tables = self.basis.tables::<T>();
         let chunks = sh.edges.div_ceil(EDGE_CHUNK);
         let mut gv_chunks: Vec<Option<&mut [T]>> = match grad_vectors {
             Some(g) => g.chunks_mut(EDGE_CHUNK * 3).map(Some).collect(),
@@ -264,62 +265,17 @@ impl RadialLayer {
         let partials: Vec<Vec<T>> = gv_chunks
             .into_par_iter()
             .enumerate()
-            .map(|(chunk, gv)| -> Result<Vec<T>> {
+            .map(|(chunk, gv)| {
                 let edges = chunk * EDGE_CHUNK..((chunk + 1) * EDGE_CHUNK).min(sh.edges);
-                let v = &vectors[edges.start * 3..edges.end * 3];
+                let args = ChunkArgs {
+                    tables: &tables,
+                    weight,
+                    scale,
+                    vectors: &vectors[edges.start * 3..edges.end * 3],
+                    offset: edges.start * 3,
+                };
                 let go = &grad_out[edges.start * w..edges.end * w];
-                let lens: Vec<T> = v.chunks_exact(3).map(length).collect();
-                let (mut b, mut db) = (
-                    vec![T::zero(); lens.len() * nb],
-                    vec![T::zero(); lens.len() * nb],
-                );
-                self.basis.compute_with_derivative(&lens, &mut b, &mut db)?;
-                let mut partial = vec![T::zero(); if want_weight { nb * w } else { 0 }];
-                let mut gv = gv;
-                let mut dpre = vec![T::zero(); w];
-                for (n, &len) in lens.iter().enumerate() {
-                    let (b, db) = (&b[n * nb..(n + 1) * nb], &db[n * nb..(n + 1) * nb]);
-                    let go = &go[n * w..(n + 1) * w];
-                    let support = self.basis.support(len.to_f64());
-                    match self.activation {
-                        Some((act, c)) => {
-                            pre_activation(b, support.clone(), weight, scale, &mut dpre);
-                            let c = T::from_f64(c);
-                            for (d, &g) in dpre.iter_mut().zip(go) {
-                                *d = g * c * act.derivative(*d);
-                            }
-                        }
-                        None => dpre.copy_from_slice(go),
-                    }
-                    if want_weight {
-                        for k in support.clone() {
-                            let row = &mut partial[k * w..(k + 1) * w];
-                            let sb = scale * b[k];
-                            row.iter_mut().zip(&dpre).for_each(|(y, &d)| *y += sb * d);
-                        }
-                    }
-                    if let Some(gv) = gv.as_deref_mut() {
-                        // dL/d|v| = sum_k s f_k'(|v|) (W[k] . dpre), then along v / |v|.
-                        let mut dlen = T::zero();
-                        for k in support {
-                            let dot = weight[k * w..(k + 1) * w]
-                                .iter()
-                                .zip(&dpre)
-                                .fold(T::zero(), |s, (&x, &y)| s + x * y);
-                            dlen += scale * db[k] * dot;
-                        }
-                        let row = &mut gv[n * 3..(n + 1) * 3];
-                        let vn = &v[n * 3..(n + 1) * 3];
-                        for (g, &x) in row.iter_mut().zip(vn) {
-                            *g = if len > T::zero() {
-                                dlen * x / len
-                            } else {
-                                T::zero()
-                            };
-                        }
-                    }
-                }
-                Ok(partial)
+                self.backward_chunk(args, go, gv, want_weight)
             })
             .collect::<Result<_>>()?;
         if let Some(gw) = grad_weight {
@@ -332,25 +288,266 @@ impl RadialLayer {
     }
 }
 
+impl RadialLayer {
+    /// One chunk of [`forward`](Self::forward) into `out` (`[n, width]`), compiled for AVX2
+    /// and FMA where the CPU has them.
+    fn forward_chunk<T: Real>(&self, args: ChunkArgs<T>, out: &mut [T]) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(token) = Avx2Fma::detect() {
+            // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
+            return unsafe { self.forward_chunk_avx2(token, args, out) };
+        }
+        self.forward_chunk_on(args, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn forward_chunk_avx2<T: Real>(
+        &self,
+        _token: Avx2Fma,
+        args: ChunkArgs<T>,
+        out: &mut [T],
+    ) -> Result<()> {
+        self.forward_chunk_on(args, out)
+    }
+
+    #[inline(always)]
+    fn forward_chunk_on<T: Real>(&self, args: ChunkArgs<T>, out: &mut [T]) -> Result<()> {
+        let ChunkArgs {
+            tables,
+            weight,
+            scale,
+            vectors,
+            offset,
+        } = args;
+        let lens = lengths(vectors, offset)?;
+        let basis = ChunkBasis::<T, false>::new(self, tables, &lens)?;
+        let width = weight.len() / self.num_basis();
+        for (n, h) in out.chunks_exact_mut(width).enumerate() {
+            let (first, f, _) = basis.edge(n);
+            pre_activation(f, first, weight, scale, h);
+        }
+        if let Some((act, c)) = self.activation {
+            let pre = out.to_vec();
+            act.forward_slice(T::from_f64(c), &pre, out)?;
+        }
+        Ok(())
+    }
+
+    /// One chunk of [`backward`](Self::backward) given its `grad_out` (`go`, `[n, width]`):
+    /// the vectors' gradient into `gv` where given, and the chunk's part of the weight's
+    /// (empty unless `want_weight`), compiled for AVX2 and FMA where the CPU has them.
+    fn backward_chunk<T: Real>(
+        &self,
+        args: ChunkArgs<T>,
+        go: &[T],
+        gv: Option<&mut [T]>,
+        want_weight: bool,
+    ) -> Result<Vec<T>> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(token) = Avx2Fma::detect() {
+            // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
+            return unsafe { self.backward_chunk_avx2(token, args, go, gv, want_weight) };
+        }
+        self.backward_chunk_on(args, go, gv, want_weight)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn backward_chunk_avx2<T: Real>(
+        &self,
+        _token: Avx2Fma,
+        args: ChunkArgs<T>,
+        go: &[T],
+        gv: Option<&mut [T]>,
+        want_weight: bool,
+    ) -> Result<Vec<T>> {
+        self.backward_chunk_on(args, go, gv, want_weight)
+    }
+
+    #[inline(always)]
+    fn backward_chunk_on<T: Real>(
+        &self,
+        args: ChunkArgs<T>,
+        go: &[T],
+        mut gv: Option<&mut [T]>,
+        want_weight: bool,
+    ) -> Result<Vec<T>> {
+        let ChunkArgs {
+            tables,
+            weight,
+            scale,
+            vectors: v,
+            offset,
+        } = args;
+        let nb = self.num_basis();
+        let w = weight.len() / nb;
+        let lens = lengths(v, offset)?;
+        let basis = ChunkBasis::<T, true>::new(self, tables, &lens)?;
+        let mut partial = vec![T::zero(); if want_weight { nb * w } else { 0 }];
+        let (mut dpre, mut u) = (vec![T::zero(); w], vec![T::zero(); w]);
+        for (n, &len) in lens.iter().enumerate() {
+            let (first, f, df) = basis.edge(n);
+            let go = &go[n * w..(n + 1) * w];
+            match self.activation {
+                Some((act, c)) => {
+                    pre_activation(f, first, weight, scale, &mut dpre);
+                    let c = T::from_f64(c);
+                    for (d, &g) in dpre.iter_mut().zip(go) {
+                        *d = g * c * act.derivative(*d);
+                    }
+                }
+                None => dpre.copy_from_slice(go),
+            }
+            if want_weight {
+                for (j, &fk) in f.iter().enumerate() {
+                    let k = first + j;
+                    axpy(&mut partial[k * w..(k + 1) * w], scale * fk, &dpre);
+                }
+            }
+            if let Some(gv) = gv.as_deref_mut() {
+                // dL/d|v| = dpre . sum_k s f_k'(|v|) W[k], then along v / |v|.
+                u.fill(T::zero());
+                for (j, &dfk) in df.iter().enumerate() {
+                    let k = first + j;
+                    axpy(&mut u, scale * dfk, &weight[k * w..(k + 1) * w]);
+                }
+                let dlen = dot(&u, &dpre);
+                let row = &mut gv[n * 3..(n + 1) * 3];
+                let vn = &v[n * 3..(n + 1) * 3];
+                for (g, &x) in row.iter_mut().zip(vn) {
+                    *g = if len > T::zero() {
+                        dlen * x / len
+                    } else {
+                        T::zero()
+                    };
+                }
+            }
+        }
+        Ok(partial)
+    }
+}
+
+/// What a chunk of the forward or backward reads.
+#[derive(Clone, Copy)]
+struct ChunkArgs<'a, T> {
+    tables: &'a Tables<T>,
+    weight: &'a [T],
+    /// `basis_scale * weight_scale`.
+    scale: T,
+    /// The chunk's vectors, `[n, 3]`, at `offset` in the caller's.
+    vectors: &'a [T],
+    offset: usize,
+}
+
 /// `|v|` of one vector.
 pub(super) fn length<T: Real>(v: &[T]) -> T {
     (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
 }
 
-/// `h = scale sum_k b[k] W[k]` over the basis functions that may be nonzero (`support`).
-fn pre_activation<T: Real>(
-    b: &[T],
-    support: std::ops::Range<usize>,
-    weight: &[T],
-    scale: T,
-    h: &mut [T],
-) {
+/// The lengths of the vectors `v` (`[n, 3]`); [`Error::NonFinite`] names the first NaN or
+/// infinite component, counting from `offset` (where `v` starts in the caller's vectors).
+fn lengths<T: Real>(v: &[T], offset: usize) -> Result<Vec<T>> {
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "vectors",
+            index: offset + i,
+        });
+    }
+    Ok(v.chunks_exact(3).map(length).collect())
+}
+
+/// The basis at one chunk's lengths: for smooth_finite the (at most three) functions that
+/// may be nonzero at each, from [`SoftOneHotLinspace::smooth_finite_window`]; for every
+/// other basis the whole rows (with their derivatives when `D`), and each length's support.
+struct ChunkBasis<T, const D: bool> {
+    /// smooth_finite: per length, the first function, the count, values and derivatives.
+    windows: Vec<Window<T>>,
+    /// Other bases: `[n, N]` values and derivatives, and each row's support.
+    rows: Vec<T>,
+    slopes: Vec<T>,
+    supports: Vec<std::ops::Range<usize>>,
+    nb: usize,
+}
+
+impl<T: Real, const D: bool> ChunkBasis<T, D> {
+    fn new(layer: &RadialLayer, tables: &Tables<T>, lens: &[T]) -> Result<Self> {
+        let basis = &layer.basis;
+        let nb = basis.number();
+        let mut this = ChunkBasis {
+            windows: Vec::new(),
+            rows: Vec::new(),
+            slopes: Vec::new(),
+            supports: Vec::new(),
+            nb,
+        };
+        if basis.basis() == Basis::SmoothFinite {
+            this.windows = basis.smooth_finite_windows::<T, D>(tables, lens);
+            return Ok(this);
+        }
+        this.rows = vec![T::zero(); lens.len() * nb];
+        if D {
+            this.slopes = vec![T::zero(); lens.len() * nb];
+            basis.compute_with_derivative(lens, &mut this.rows, &mut this.slopes)?;
+        } else {
+            basis.compute(lens, &mut this.rows)?;
+        }
+        this.supports = lens
+            .iter()
+            .map(|&len| basis.support(len.to_f64()))
+            .collect();
+        Ok(this)
+    }
+
+    /// Length `n`'s functions that may be nonzero, `first..first + f.len()`: `(first, f,
+    /// df)` (`df` empty unless `D`).
+    fn edge(&self, n: usize) -> (usize, &[T], &[T]) {
+        if let Some((first, count, f, df)) = self.windows.get(n) {
+            return (*first, &f[..*count], if D { &df[..*count] } else { &[] });
+        }
+        let support = &self.supports[n];
+        let row = n * self.nb + support.start..n * self.nb + support.end;
+        let df = if D {
+            &self.slopes[row.clone()]
+        } else {
+            &[][..]
+        };
+        (support.start, &self.rows[row], df)
+    }
+}
+
+/// `y += a x`.
+#[inline(always)]
+fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+/// `a . b` in eight interleaved partial sums (a vector's lanes), then a fixed tree.
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `h = scale sum_k b_k W[k]` over the basis functions that may be nonzero, `b[j]` being
+/// that of function `first + j`.
+#[inline(always)]
+fn pre_activation<T: Real>(b: &[T], first: usize, weight: &[T], scale: T, h: &mut [T]) {
     let w = h.len();
     h.fill(T::zero());
-    for k in support {
-        let sb = scale * b[k];
-        h.iter_mut()
-            .zip(&weight[k * w..(k + 1) * w])
-            .for_each(|(y, &x)| *y += sb * x);
+    for (j, &bk) in b.iter().enumerate() {
+        let k = first + j;
+        axpy(h, scale * bk, &weight[k * w..(k + 1) * w]);
     }
 }

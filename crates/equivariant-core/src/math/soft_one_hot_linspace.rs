@@ -12,6 +12,9 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 
+use super::exp::exp_nonpositive;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::Avx2Fma;
 use crate::real::dual::Dual;
 use crate::{Error, Real, Result};
 
@@ -208,8 +211,12 @@ pub struct SoftOneHotLinspace {
     step: Option<f64>,
 }
 
+/// The smooth_finite functions that may be nonzero at one `x`: `(first, count, f, df)`,
+/// functions `first..first + count` with values `f[..count]` (derivatives `df`).
+pub(crate) type Window<T> = (usize, usize, [T; 3], [T; 3]);
+
 /// The constants of one evaluation, cast to the data type.
-struct Tables<T> {
+pub(crate) struct Tables<T> {
     centers: Vec<T>,
     step: T,
     /// `1 / step` (smooth_finite finds its support with it).
@@ -463,7 +470,7 @@ impl SoftOneHotLinspace {
         self.step
     }
 
-    fn tables<T: Real>(&self) -> Tables<T> {
+    pub(crate) fn tables<T: Real>(&self) -> Tables<T> {
         let n = self.number;
         let freq: Vec<T> = match (self.basis, self.cutoff) {
             (Basis::Fourier, false) => (0..n)
@@ -490,6 +497,146 @@ impl SoftOneHotLinspace {
             len: T::from_f64(len),
             coef: T::from_f64(coef),
         }
+    }
+
+    /// The `smooth_finite` functions that may be nonzero at `x`: their range `k0..k1`
+    /// (at most three) and their values `f[k - k0]` (derivatives `df` if `D`); every other
+    /// function is zero there. The one evaluation of this basis: [`Self::row`] spreads it
+    /// over a row, the fused radial layer reads it directly.
+    #[inline]
+    pub(crate) fn smooth_finite_window<T: Real, const D: bool>(
+        &self,
+        t: &Tables<T>,
+        x: T,
+    ) -> (std::ops::Range<usize>, [T; 3], [T; 3]) {
+        let (zero, one) = (T::zero(), T::one());
+        let (mut f, mut df) = ([zero; 3], [zero; 3]);
+        let window = support_window(t.centers[0], t.inv_step, t.centers.len(), x);
+        for (j, k) in window.clone().enumerate() {
+            let c = t.centers[k];
+            let d = (x - c) / t.step;
+            if d.abs() >= one || d.is_nan() {
+                // Outside the support one step is zero.
+                continue;
+            }
+            // u(1 + d) u(1 - d) = exp(-1/(1 + d) - 1/(1 - d)) = exp(-2 / (1 - d^2)):
+            // one exponential instead of two.
+            let q = one - d * d;
+            let e = exp_nonpositive(-(one + one) / q);
+            f[j] = t.coef * e;
+            if D {
+                let four = one + one + one + one;
+                df[j] = t.coef * e * (-four * d / (q * q)) / t.step;
+            }
+        }
+        (window, f, df)
+    }
+
+    /// [`Self::smooth_finite_window`] at every `x`: `(first, count, f, df)` each, eight at a
+    /// time in vector lanes ([`Self::smooth_finite_lanes`], AVX2 where the CPU has it), the
+    /// last `< 8` one by one; the same bits either way.
+    pub(crate) fn smooth_finite_windows<T: Real, const D: bool>(
+        &self,
+        t: &Tables<T>,
+        x: &[T],
+    ) -> Vec<Window<T>> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(token) = Avx2Fma::detect() {
+            // SAFETY: `token` proves the CPU has the AVX2 and FMA the function is compiled
+            // for.
+            return unsafe { self.smooth_finite_windows_avx2::<T, D>(token, t, x) };
+        }
+        self.smooth_finite_windows_on::<T, D>(t, x)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn smooth_finite_windows_avx2<T: Real, const D: bool>(
+        &self,
+        _token: Avx2Fma,
+        t: &Tables<T>,
+        x: &[T],
+    ) -> Vec<Window<T>> {
+        self.smooth_finite_windows_on::<T, D>(t, x)
+    }
+
+    /// [`Self::smooth_finite_windows`] for the instruction set of the caller.
+    #[inline(always)]
+    fn smooth_finite_windows_on<T: Real, const D: bool>(
+        &self,
+        t: &Tables<T>,
+        x: &[T],
+    ) -> Vec<Window<T>> {
+        let mut out = Vec::with_capacity(x.len());
+        let (blocks, rest) = x.as_chunks::<8>();
+        for block in blocks {
+            out.extend(self.smooth_finite_lanes::<T, D>(t, block));
+        }
+        for &x in rest {
+            let (window, f, df) = self.smooth_finite_window::<T, D>(t, x);
+            out.push((window.start, window.len(), f, df));
+        }
+        out
+    }
+
+    /// [`Self::smooth_finite_window`] at eight `x` at once, lane by lane the same arithmetic
+    /// (so the same bits), written so that the compiler runs the lanes as one vector:
+    /// `(first, count, f, df)` per lane.
+    #[inline(always)]
+    pub(crate) fn smooth_finite_lanes<T: Real, const D: bool>(
+        &self,
+        t: &Tables<T>,
+        x: &[T; 8],
+    ) -> [Window<T>; 8] {
+        let (zero, one) = (T::zero(), T::one());
+        let number = t.centers.len();
+        let (low, high) = (T::from_f64(-2.0), T::from_f64(number as f64 + 1.0));
+        let last_center = T::from_f64((number - 1) as f64);
+        // support_window's range, lane by lane, in floats (the integers it rounds to are
+        // small and exact) so the loops run as vector operations.
+        let mut first = [zero; 8];
+        let mut count = [zero; 8];
+        for l in 0..8 {
+            let pos = (x[l] - t.centers[0]) * t.inv_step;
+            let near = pos.floor();
+            let f = (near - one).max(zero);
+            let last = (near + one + one).max(zero).min(T::from_f64(number as f64));
+            let inside = pos > low && pos < high;
+            first[l] = if inside { f.min(last_center) } else { zero };
+            count[l] = if inside { (last - f).max(zero) } else { zero };
+        }
+        let first_index: [usize; 8] = std::array::from_fn(|l| first[l].to_f64() as usize);
+        let mut f = [[zero; 8]; 3];
+        let mut df = [[zero; 8]; 3];
+        for j in 0..3 {
+            let c: [T; 8] =
+                std::array::from_fn(|l| t.centers[(first_index[l] + j).min(number - 1)]);
+            let jf = T::from_f64(j as f64);
+            for l in 0..8 {
+                let d = (x[l] - c[l]) / t.step;
+                let inside = jf < count[l] && !(d.abs() >= one || d.is_nan());
+                let q = one - d * d;
+                // Outside, any nonpositive argument: the lane is dropped.
+                let e = exp_nonpositive(if inside { -(one + one) / q } else { -one });
+                f[j][l] = if inside { t.coef * e } else { zero };
+                if D {
+                    let four = one + one + one + one;
+                    df[j][l] = if inside {
+                        t.coef * e * (-four * d / (q * q)) / t.step
+                    } else {
+                        zero
+                    };
+                }
+            }
+        }
+        std::array::from_fn(|l| {
+            (
+                first_index[l],
+                count[l].to_f64() as usize,
+                [f[0][l], f[1][l], f[2][l]],
+                [df[0][l], df[1][l], df[2][l]],
+            )
+        })
     }
 
     /// One row: the `N` values at `x` into `out`, and if `D` their derivatives into `dout`.
@@ -532,25 +679,11 @@ impl SoftOneHotLinspace {
                 if D {
                     dout.fill(zero);
                 }
-                for k in support_window(t.centers[0], t.inv_step, t.centers.len(), x) {
-                    let c = t.centers[k];
-                    let d = (x - c) / t.step;
-                    if d.abs() >= one || d.is_nan() {
-                        // Outside the support one step is zero.
-                        out[k] = zero;
-                        if D {
-                            dout[k] = zero;
-                        }
-                        continue;
-                    }
-                    // u(1 + d) u(1 - d) = exp(-1/(1 + d) - 1/(1 - d)) = exp(-2 / (1 - d^2)):
-                    // one exponential instead of two.
-                    let q = one - d * d;
-                    let f = (-(one + one) / q).exp();
-                    out[k] = t.coef * f;
+                let (window, f, df) = self.smooth_finite_window::<T, D>(t, x);
+                for (j, k) in window.enumerate() {
+                    out[k] = f[j];
                     if D {
-                        let four = one + one + one + one;
-                        dout[k] = t.coef * f * (-four * d / (q * q)) / t.step;
+                        dout[k] = df[j];
                     }
                 }
             }
@@ -878,4 +1011,76 @@ pub fn soft_one_hot_linspace<T: Real>(
     let mut out = vec![T::zero(); len];
     b.compute(x, &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lengths of a smooth_finite basis on `[0, 1.8]` tested below: below the start,
+    /// across every center (and exactly on some), and past the end.
+    fn lengths<T: Real>() -> Vec<T> {
+        let mut x: Vec<T> = (0..203)
+            .map(|i| T::from_f64(-0.45 + 2.7 * i as f64 / 202.0))
+            .collect();
+        x.extend([0.0, 0.2, 1.8, 2.0, 1e-30, -3.0, 5.0].map(T::from_f64));
+        x
+    }
+
+    /// Eight lengths at a time (in vector lanes, with and without AVX2) give the same bits
+    /// as one at a time, values and derivatives, f32 and f64, with and without a cutoff.
+    fn lanes_match_one_at_a_time<T: Real>() {
+        for cutoff in [false, true] {
+            let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, cutoff)
+                .expect("a valid basis");
+            let t = basis.tables::<T>();
+            let x = lengths::<T>();
+            let one_by_one: Vec<Window<T>> = x
+                .iter()
+                .map(|&x| {
+                    let (window, f, df) = basis.smooth_finite_window::<T, true>(&t, x);
+                    (window.start, window.len(), f, df)
+                })
+                .collect();
+            assert!(one_by_one.iter().any(|w| w.1 == 3) && one_by_one.iter().any(|w| w.1 == 0));
+            let bits = |w: &[Window<T>]| -> Vec<(usize, usize, Vec<u64>)> {
+                w.iter()
+                    .map(|(a, n, f, df)| {
+                        let v = f[..*n].iter().chain(&df[..*n]);
+                        (
+                            *a * (*n > 0) as usize,
+                            *n,
+                            v.map(|&x| Real::to_f64(x).to_bits()).collect(),
+                        )
+                    })
+                    .collect()
+            };
+            let lanes = basis.smooth_finite_windows_on::<T, true>(&t, &x);
+            assert_eq!(bits(&lanes), bits(&one_by_one), "cutoff {cutoff}");
+            let dispatched = basis.smooth_finite_windows::<T, true>(&t, &x);
+            assert_eq!(bits(&dispatched), bits(&one_by_one), "cutoff {cutoff}");
+            // And the row spreads the window: the same bits as the lanes' values.
+            let mut row = vec![T::zero(); 10];
+            for (&x, w) in x.iter().zip(&lanes) {
+                basis.row::<T, false>(&t, x, &mut row, &mut []);
+                for (k, &got) in row.iter().enumerate() {
+                    let expected = if (w.0..w.0 + w.1).contains(&k) {
+                        w.2[k - w.0]
+                    } else {
+                        T::zero()
+                    };
+                    assert_eq!(
+                        Real::to_f64(got).to_bits(),
+                        Real::to_f64(expected).to_bits()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn smooth_finite_lanes_match_one_at_a_time() {
+        lanes_match_one_at_a_time::<f32>();
+        lanes_match_one_at_a_time::<f64>();
+    }
 }

@@ -961,6 +961,54 @@ fn radial_layer_gradients_match_finite_differences() {
     }
 }
 
+/// In f32 (where the basis's exponential is a polynomial and eight edges run in vector
+/// lanes) the layer and its gradients follow f64's to f32 rounding, on the guide's basis
+/// (no cutoff) with more edges than a chunk.
+#[test]
+fn radial_layer_f32_follows_f64() {
+    let (e, width) = (1500, 16);
+    let (v, w) = radial_data(e, width);
+    let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, false).unwrap();
+    let go: Vec<f64> = (0..e * width)
+        .map(|s| ((s % 11) as f64 - 5.0) / 7.0)
+        .collect();
+    let f32s = |x: &[f64]| x.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let (v32, w32, go32) = (f32s(&v), f32s(&w), f32s(&go));
+    for act in [ActivationFunction::Relu, ActivationFunction::Silu] {
+        let layer = RadialLayer::new(
+            basis.clone(),
+            10f64.sqrt(),
+            1.0 / 10f64.sqrt(),
+            Some((act, act.normalize2mom_constant())),
+        );
+        let (mut h, mut h32) = (vec![0.0; e * width], vec![0.0f32; e * width]);
+        layer.forward(&v, &w, &mut h).unwrap();
+        layer.forward(&v32, &w32, &mut h32).unwrap();
+        let (mut gv, mut gw) = (vec![0.0; 3 * e], vec![0.0; 10 * width]);
+        let (mut gv32, mut gw32) = (vec![0.0f32; 3 * e], vec![0.0f32; 10 * width]);
+        layer
+            .backward(&v, &w, &go, Some(&mut gv), Some(&mut gw))
+            .unwrap();
+        layer
+            .backward(&v32, &w32, &go32, Some(&mut gv32), Some(&mut gw32))
+            .unwrap();
+        // The weight's gradient sums over every edge: a looser bound.
+        for (name, a, b, tol) in [
+            ("h", &h, &h32, 2e-5),
+            ("gv", &gv, &gv32, 2e-5),
+            ("gw", &gw, &gw32, 1e-4),
+        ] {
+            let scale = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(scale > 0.1, "{name}: nothing to compare");
+            let worst = a
+                .iter()
+                .zip(b.iter())
+                .fold(0.0f64, |m, (x, y)| m.max((x - *y as f64).abs()));
+            assert!(worst < tol * scale, "{act:?} {name}: {worst} of {scale}");
+        }
+    }
+}
+
 #[test]
 fn radial_layer_bad_shapes_are_errors() {
     let layer = radial_layer(None);
