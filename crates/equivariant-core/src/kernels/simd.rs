@@ -200,7 +200,6 @@ pub(crate) fn prefetch_line<T>(p: *const T) {
 }
 
 /// Whether `T` is `f32` (the type the intrinsic paths are written for).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()

@@ -3,12 +3,13 @@
 //! activation kernels and the smooth_finite basis use it.
 
 use crate::Real;
+use crate::kernels::simd::is_f32;
 
 /// `exp(a)` for `a <= 0`: [`exp_nonpositive_f32`] when `T` is `f32` (within 2 ulp), `T`'s
 /// own `exp` otherwise.
 #[inline(always)]
 pub(crate) fn exp_nonpositive<T: Real>(a: T) -> T {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+    if is_f32::<T>() {
         // Exact round trips: `a` is an f32, and so is the result.
         T::from_f64(exp_nonpositive_f32(a.to_f64() as f32) as f64)
     } else {
@@ -88,6 +89,7 @@ mod tests {
         assert_eq!(exp_nonpositive_f32(0.0), 1.0);
     }
 
+    /// The generic exponential is the polynomial for f32 only.
     #[test]
     fn exp_nonpositive_is_f32s_polynomial_and_f64s_exp() {
         assert_eq!(exp_nonpositive(-1.5f32), exp_nonpositive_f32(-1.5));

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::soft_one_hot_linspace::{Tables, Window};
 use super::{ActivationFunction, Basis, SoftOneHotLinspace};
-#[cfg(target_arch = "x86_64")]
+use crate::kernels::gemm::{LANES, axpy, lane_sum};
 use crate::kernels::simd::Avx2Fma;
 use crate::{Error, Real, Result};
 
@@ -174,8 +174,8 @@ impl RadialLayer {
 
     /// `h` `[E, width]` from the edge vectors `[E, 3]` and `W` `[num_basis, width]`.
     ///
-    /// Errors: [`Error::ShapeMismatch`] for inconsistent lengths; the basis's error for a
-    /// NaN or infinite vector.
+    /// Errors: [`Error::ShapeMismatch`] for inconsistent lengths; [`Error::NonFinite`] for a
+    /// NaN or infinite component of a vector, or a vector whose length overflows.
     ///
     /// ```
     /// use equivariant_core::math::{Basis, RadialLayer, SoftOneHotLinspace};
@@ -191,11 +191,14 @@ impl RadialLayer {
         }
         let scale = T::from_f64(self.basis_scale * self.weight_scale);
         let tables = self.basis.tables::<T>();
+        // Detected once, on the calling thread (which `with_instruction_set` limits).
+        let avx2 = Avx2Fma::detect();
         out.par_chunks_mut(EDGE_CHUNK * sh.width)
             .zip(vectors.par_chunks(EDGE_CHUNK * 3))
             .enumerate()
             .try_for_each(|(chunk, (out, v))| {
                 let args = ChunkArgs {
+                    avx2,
                     tables: &tables,
                     weight,
                     scale,
@@ -256,6 +259,8 @@ impl RadialLayer {
         let (w, scale) = (sh.width, T::from_f64(self.basis_scale * self.weight_scale));
         let want_weight = grad_weight.is_some();
         let tables = self.basis.tables::<T>();
+        // Detected once, on the calling thread (which `with_instruction_set` limits).
+        let avx2 = Avx2Fma::detect();
         let chunks = sh.edges.div_ceil(EDGE_CHUNK);
         let mut gv_chunks: Vec<Option<&mut [T]>> = match grad_vectors {
             Some(g) => g.chunks_mut(EDGE_CHUNK * 3).map(Some).collect(),
@@ -268,6 +273,7 @@ impl RadialLayer {
             .map(|(chunk, gv)| {
                 let edges = chunk * EDGE_CHUNK..((chunk + 1) * EDGE_CHUNK).min(sh.edges);
                 let args = ChunkArgs {
+                    avx2,
                     tables: &tables,
                     weight,
                     scale,
@@ -293,7 +299,7 @@ impl RadialLayer {
     /// and FMA where the CPU has them.
     fn forward_chunk<T: Real>(&self, args: ChunkArgs<T>, out: &mut [T]) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(token) = Avx2Fma::detect() {
+        if let Some(token) = args.avx2 {
             // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
             return unsafe { self.forward_chunk_avx2(token, args, out) };
         }
@@ -314,6 +320,7 @@ impl RadialLayer {
     #[inline(always)]
     fn forward_chunk_on<T: Real>(&self, args: ChunkArgs<T>, out: &mut [T]) -> Result<()> {
         let ChunkArgs {
+            avx2,
             tables,
             weight,
             scale,
@@ -321,17 +328,25 @@ impl RadialLayer {
             offset,
         } = args;
         let lens = lengths(vectors, offset)?;
-        let basis = ChunkBasis::<T, false>::new(self, tables, &lens)?;
+        let basis = ChunkBasis::<T, false>::new(self, avx2, tables, &lens)?;
         let width = weight.len() / self.num_basis();
-        for (n, h) in out.chunks_exact_mut(width).enumerate() {
-            let (first, f, _) = basis.edge(n);
-            pre_activation(f, first, weight, scale, h);
+        let pre_activations = |pre: &mut [T]| {
+            for (n, h) in pre.chunks_exact_mut(width).enumerate() {
+                let (first, f, _) = basis.edge(n);
+                pre_activation(f, first, weight, scale, h);
+            }
+        };
+        match self.activation {
+            Some((act, c)) => {
+                let mut pre = vec![T::zero(); out.len()];
+                pre_activations(&mut pre);
+                act.forward_slice(T::from_f64(c), &pre, out)
+            }
+            None => {
+                pre_activations(out);
+                Ok(())
+            }
         }
-        if let Some((act, c)) = self.activation {
-            let pre = out.to_vec();
-            act.forward_slice(T::from_f64(c), &pre, out)?;
-        }
-        Ok(())
     }
 
     /// One chunk of [`backward`](Self::backward) given its `grad_out` (`go`, `[n, width]`):
@@ -345,7 +360,7 @@ impl RadialLayer {
         want_weight: bool,
     ) -> Result<Vec<T>> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(token) = Avx2Fma::detect() {
+        if let Some(token) = args.avx2 {
             // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
             return unsafe { self.backward_chunk_avx2(token, args, go, gv, want_weight) };
         }
@@ -374,6 +389,7 @@ impl RadialLayer {
         want_weight: bool,
     ) -> Result<Vec<T>> {
         let ChunkArgs {
+            avx2,
             tables,
             weight,
             scale,
@@ -383,7 +399,7 @@ impl RadialLayer {
         let nb = self.num_basis();
         let w = weight.len() / nb;
         let lens = lengths(v, offset)?;
-        let basis = ChunkBasis::<T, true>::new(self, tables, &lens)?;
+        let basis = ChunkBasis::<T, true>::new(self, avx2, tables, &lens)?;
         let mut partial = vec![T::zero(); if want_weight { nb * w } else { 0 }];
         let (mut dpre, mut u) = (vec![T::zero(); w], vec![T::zero(); w]);
         for (n, &len) in lens.iter().enumerate() {
@@ -402,7 +418,7 @@ impl RadialLayer {
             if want_weight {
                 for (j, &fk) in f.iter().enumerate() {
                     let k = first + j;
-                    axpy(&mut partial[k * w..(k + 1) * w], scale * fk, &dpre);
+                    axpy::<T, false>(&mut partial[k * w..(k + 1) * w], scale * fk, &dpre);
                 }
             }
             if let Some(gv) = gv.as_deref_mut() {
@@ -410,7 +426,7 @@ impl RadialLayer {
                 u.fill(T::zero());
                 for (j, &dfk) in df.iter().enumerate() {
                     let k = first + j;
-                    axpy(&mut u, scale * dfk, &weight[k * w..(k + 1) * w]);
+                    axpy::<T, false>(&mut u, scale * dfk, &weight[k * w..(k + 1) * w]);
                 }
                 let dlen = dot(&u, &dpre);
                 let row = &mut gv[n * 3..(n + 1) * 3];
@@ -431,6 +447,8 @@ impl RadialLayer {
 /// What a chunk of the forward or backward reads.
 #[derive(Clone, Copy)]
 struct ChunkArgs<'a, T> {
+    /// The instruction set the chunk may use, detected by the caller.
+    avx2: Option<Avx2Fma>,
     tables: &'a Tables<T>,
     weight: &'a [T],
     /// `basis_scale * weight_scale`.
@@ -446,7 +464,8 @@ pub(super) fn length<T: Real>(v: &[T]) -> T {
 }
 
 /// The lengths of the vectors `v` (`[n, 3]`); [`Error::NonFinite`] names the first NaN or
-/// infinite component, counting from `offset` (where `v` starts in the caller's vectors).
+/// infinite component, or the first component of a vector whose length overflows, counting
+/// from `offset` (where `v` starts in the caller's vectors).
 fn lengths<T: Real>(v: &[T], offset: usize) -> Result<Vec<T>> {
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(Error::NonFinite {
@@ -454,35 +473,46 @@ fn lengths<T: Real>(v: &[T], offset: usize) -> Result<Vec<T>> {
             index: offset + i,
         });
     }
-    Ok(v.chunks_exact(3).map(length).collect())
+    let lens: Vec<T> = v.chunks_exact(3).map(length).collect();
+    if let Some(n) = lens.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "vectors (their length)",
+            index: offset + 3 * n,
+        });
+    }
+    Ok(lens)
 }
 
 /// The basis at one chunk's lengths: for smooth_finite the (at most three) functions that
-/// may be nonzero at each, from [`SoftOneHotLinspace::smooth_finite_window`]; for every
-/// other basis the whole rows (with their derivatives when `D`), and each length's support.
+/// may be nonzero at each, from [`SoftOneHotLinspace::smooth_finite_windows`]; for every
+/// other basis (nonzero anywhere) the whole rows, with their derivatives when `D`.
 struct ChunkBasis<T, const D: bool> {
     /// smooth_finite: per length, the first function, the count, values and derivatives.
     windows: Vec<Window<T>>,
-    /// Other bases: `[n, N]` values and derivatives, and each row's support.
+    /// Other bases: `[n, N]` values and derivatives.
     rows: Vec<T>,
     slopes: Vec<T>,
-    supports: Vec<std::ops::Range<usize>>,
     nb: usize,
 }
 
 impl<T: Real, const D: bool> ChunkBasis<T, D> {
-    fn new(layer: &RadialLayer, tables: &Tables<T>, lens: &[T]) -> Result<Self> {
+    #[inline(always)]
+    fn new(
+        layer: &RadialLayer,
+        avx2: Option<Avx2Fma>,
+        tables: &Tables<T>,
+        lens: &[T],
+    ) -> Result<Self> {
         let basis = &layer.basis;
         let nb = basis.number();
         let mut this = ChunkBasis {
             windows: Vec::new(),
             rows: Vec::new(),
             slopes: Vec::new(),
-            supports: Vec::new(),
             nb,
         };
         if basis.basis() == Basis::SmoothFinite {
-            this.windows = basis.smooth_finite_windows::<T, D>(tables, lens);
+            this.windows = basis.smooth_finite_windows::<T, D>(avx2, tables, lens);
             return Ok(this);
         }
         this.rows = vec![T::zero(); lens.len() * nb];
@@ -492,52 +522,43 @@ impl<T: Real, const D: bool> ChunkBasis<T, D> {
         } else {
             basis.compute(lens, &mut this.rows)?;
         }
-        this.supports = lens
-            .iter()
-            .map(|&len| basis.support(len.to_f64()))
-            .collect();
         Ok(this)
     }
 
     /// Length `n`'s functions that may be nonzero, `first..first + f.len()`: `(first, f,
     /// df)` (`df` empty unless `D`).
+    #[inline(always)]
     fn edge(&self, n: usize) -> (usize, &[T], &[T]) {
         if let Some((first, count, f, df)) = self.windows.get(n) {
             return (*first, &f[..*count], if D { &df[..*count] } else { &[] });
         }
-        let support = &self.supports[n];
-        let row = n * self.nb + support.start..n * self.nb + support.end;
+        let row = n * self.nb..(n + 1) * self.nb;
         let df = if D {
             &self.slopes[row.clone()]
         } else {
             &[][..]
         };
-        (support.start, &self.rows[row], df)
+        (0, &self.rows[row], df)
     }
 }
 
-/// `y += a x`.
-#[inline(always)]
-fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
-    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
-}
-
-/// `a . b` in eight interleaved partial sums (a vector's lanes), then a fixed tree.
+/// `a . b` in [`LANES`] interleaved partial sums (a vector's lanes), then [`lane_sum`]'s
+/// fixed tree.
 #[inline(always)]
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [T::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
         .fold(T::zero(), |s, (&x, &y)| s + x * y);
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
+        for l in 0..LANES {
             acc[l] += x[l] * y[l];
         }
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    lane_sum(&acc) + tail
 }
 
 /// `h = scale sum_k b_k W[k]` over the basis functions that may be nonzero, `b[j]` being
@@ -548,6 +569,6 @@ fn pre_activation<T: Real>(b: &[T], first: usize, weight: &[T], scale: T, h: &mu
     h.fill(T::zero());
     for (j, &bk) in b.iter().enumerate() {
         let k = first + j;
-        axpy(h, scale * bk, &weight[k * w..(k + 1) * w]);
+        axpy::<T, false>(h, scale * bk, &weight[k * w..(k + 1) * w]);
     }
 }

@@ -13,7 +13,6 @@ use std::str::FromStr;
 use rayon::prelude::*;
 
 use super::exp::exp_nonpositive;
-#[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::Avx2Fma;
 use crate::real::dual::Dual;
 use crate::{Error, Real, Result};
@@ -25,7 +24,8 @@ const PAR_THRESHOLD: usize = 4096;
 /// Rows per parallel task.
 const CHUNK: usize = 1024;
 
-/// Rows of the Bessel basis evaluated together ([`SoftOneHotLinspace::bessel_lanes`]).
+/// Rows evaluated together in vector lanes ([`SoftOneHotLinspace::bessel_lanes`],
+/// [`SoftOneHotLinspace::smooth_finite_lanes`]).
 const LANES: usize = 8;
 
 /// e3nn's normalization of the `gaussian` basis: `exp(-d^2) / 1.12`.
@@ -65,7 +65,9 @@ pub enum Basis {
     Gaussian,
     /// `cos(pi d / 2)` on `-1 < d < 1`, zero elsewhere.
     Cosine,
-    /// `1.14136 e^2 u(d + 1) u(1 - d)`: C^inf with support `-1 < d < 1`.
+    /// `1.14136 e^2 u(d + 1) u(1 - d)`: C^inf with support `-1 < d < 1`. In f32 its
+    /// exponential is a polynomial within 2 ulp (values under `exp(-87.34)` are zero), so
+    /// that eight inputs run as one vector.
     SmoothFinite,
     /// Cosine (no cutoff) or sine (cutoff) Fourier series over `[start, end]`.
     Fourier,
@@ -255,16 +257,49 @@ fn sinc_derivative_series<T: Real>(t: T) -> T {
 /// The smooth_finite support at `x` (see [`SoftOneHotLinspace::support`]): the centers are
 /// evenly spaced up to rounding, so the nonzero ones are within one spacing of the fractional
 /// index `pos` of `x`; one more on the low side absorbs the rounding.
-#[inline]
+#[inline(always)]
 fn support_window<T: Real>(c0: T, inv_step: T, number: usize, x: T) -> std::ops::Range<usize> {
+    let (first, count) = window_in_floats(c0, inv_step, number, x);
+    let first = first.to_f64() as usize;
+    first..first + count.to_f64() as usize
+}
+
+/// [`support_window`] as `(first, count)` in `T`, branch-free so that lanes of it run as one
+/// vector: the integers involved are small and exact in floats (`number`, the basis's size,
+/// is far below f32's 2^24), and `count` is at most 3 by construction.
+#[inline(always)]
+fn window_in_floats<T: Real>(c0: T, inv_step: T, number: usize, x: T) -> (T, T) {
+    let (zero, one) = (T::zero(), T::one());
     let pos = (x - c0) * inv_step;
-    if !(pos > T::from_f64(-2.0) && pos < T::from_f64(number as f64 + 1.0)) {
-        return 0..0;
-    }
-    let near = pos.floor().to_f64() as i64;
-    let first = (near - 1).max(0) as usize;
-    let last = ((near + 2).max(0) as usize).min(number);
-    first..last.max(first)
+    let inside = pos > T::from_f64(-2.0) && pos < T::from_f64(number as f64 + 1.0);
+    let near = pos.floor();
+    let first = (near - one).max(zero);
+    let last = (near + one + one).max(zero).min(T::from_f64(number as f64));
+    let count = (last - first).max(zero).min(T::from_f64(3.0));
+    if inside { (first, count) } else { (zero, zero) }
+}
+
+/// The smooth_finite function centered at `c` and its derivative (if `D`) at `x`, zero
+/// unless `valid` (the lanes of [`SoftOneHotLinspace::smooth_finite_lanes`] outside a
+/// window) and inside its support: the one evaluation of the basis.
+#[inline(always)]
+fn smooth_finite_value<T: Real, const D: bool>(t: &Tables<T>, x: T, c: T, valid: bool) -> (T, T) {
+    let (zero, one) = (T::zero(), T::one());
+    let d = (x - c) / t.step;
+    // Outside the support one step is zero.
+    let inside = valid && !(d.abs() >= one || d.is_nan());
+    // u(1 + d) u(1 - d) = exp(-1/(1 + d) - 1/(1 - d)) = exp(-2 / (1 - d^2)): one exponential
+    // instead of two; outside, any nonpositive argument (the value is dropped).
+    let q = one - d * d;
+    let e = exp_nonpositive(if inside { -(one + one) / q } else { -one });
+    let f = if inside { t.coef * e } else { zero };
+    let df = if D && inside {
+        let four = one + one + one + one;
+        t.coef * e * (-four * d / (q * q)) / t.step
+    } else {
+        zero
+    };
+    (f, df)
 }
 
 impl SoftOneHotLinspace {
@@ -501,51 +536,36 @@ impl SoftOneHotLinspace {
 
     /// The `smooth_finite` functions that may be nonzero at `x`: their range `k0..k1`
     /// (at most three) and their values `f[k - k0]` (derivatives `df` if `D`); every other
-    /// function is zero there. The one evaluation of this basis: [`Self::row`] spreads it
-    /// over a row, the fused radial layer reads it directly.
-    #[inline]
-    pub(crate) fn smooth_finite_window<T: Real, const D: bool>(
+    /// function is zero there. [`Self::row`] spreads it over a row.
+    #[inline(always)]
+    fn smooth_finite_window<T: Real, const D: bool>(
         &self,
         t: &Tables<T>,
         x: T,
     ) -> (std::ops::Range<usize>, [T; 3], [T; 3]) {
-        let (zero, one) = (T::zero(), T::one());
-        let (mut f, mut df) = ([zero; 3], [zero; 3]);
+        let (mut f, mut df) = ([T::zero(); 3], [T::zero(); 3]);
         let window = support_window(t.centers[0], t.inv_step, t.centers.len(), x);
         for (j, k) in window.clone().enumerate() {
-            let c = t.centers[k];
-            let d = (x - c) / t.step;
-            if d.abs() >= one || d.is_nan() {
-                // Outside the support one step is zero.
-                continue;
-            }
-            // u(1 + d) u(1 - d) = exp(-1/(1 + d) - 1/(1 - d)) = exp(-2 / (1 - d^2)):
-            // one exponential instead of two.
-            let q = one - d * d;
-            let e = exp_nonpositive(-(one + one) / q);
-            f[j] = t.coef * e;
-            if D {
-                let four = one + one + one + one;
-                df[j] = t.coef * e * (-four * d / (q * q)) / t.step;
-            }
+            (f[j], df[j]) = smooth_finite_value::<T, D>(t, x, t.centers[k], true);
         }
         (window, f, df)
     }
 
-    /// [`Self::smooth_finite_window`] at every `x`: `(first, count, f, df)` each, eight at a
-    /// time in vector lanes ([`Self::smooth_finite_lanes`], AVX2 where the CPU has it), the
-    /// last `< 8` one by one; the same bits either way.
+    /// [`Self::smooth_finite_window`] at every `x`: `(first, count, f, df)` each, [`LANES`]
+    /// at a time in vector lanes ([`Self::smooth_finite_lanes`]), the last few one by one;
+    /// the same bits either way. Compiled for AVX2 and FMA with the caller's token `avx2`.
     pub(crate) fn smooth_finite_windows<T: Real, const D: bool>(
         &self,
+        avx2: Option<Avx2Fma>,
         t: &Tables<T>,
         x: &[T],
     ) -> Vec<Window<T>> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(token) = Avx2Fma::detect() {
-            // SAFETY: `token` proves the CPU has the AVX2 and FMA the function is compiled
-            // for.
+        if let Some(token) = avx2 {
+            // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
             return unsafe { self.smooth_finite_windows_avx2::<T, D>(token, t, x) };
         }
+        let _ = avx2;
         self.smooth_finite_windows_on::<T, D>(t, x)
     }
 
@@ -568,7 +588,7 @@ impl SoftOneHotLinspace {
         x: &[T],
     ) -> Vec<Window<T>> {
         let mut out = Vec::with_capacity(x.len());
-        let (blocks, rest) = x.as_chunks::<8>();
+        let (blocks, rest) = x.as_chunks::<LANES>();
         for block in blocks {
             out.extend(self.smooth_finite_lanes::<T, D>(t, block));
         }
@@ -579,60 +599,33 @@ impl SoftOneHotLinspace {
         out
     }
 
-    /// [`Self::smooth_finite_window`] at eight `x` at once, lane by lane the same arithmetic
-    /// (so the same bits), written so that the compiler runs the lanes as one vector:
-    /// `(first, count, f, df)` per lane.
+    /// [`Self::smooth_finite_window`] at [`LANES`] `x` at once, lane by lane the same
+    /// helpers (so the same bits), in arrays the compiler runs as vectors: `(first, count,
+    /// f, df)` per lane.
     #[inline(always)]
-    pub(crate) fn smooth_finite_lanes<T: Real, const D: bool>(
+    fn smooth_finite_lanes<T: Real, const D: bool>(
         &self,
         t: &Tables<T>,
-        x: &[T; 8],
-    ) -> [Window<T>; 8] {
-        let (zero, one) = (T::zero(), T::one());
+        x: &[T; LANES],
+    ) -> [Window<T>; LANES] {
         let number = t.centers.len();
-        let (low, high) = (T::from_f64(-2.0), T::from_f64(number as f64 + 1.0));
-        let last_center = T::from_f64((number - 1) as f64);
-        // support_window's range, lane by lane, in floats (the integers it rounds to are
-        // small and exact) so the loops run as vector operations.
-        let mut first = [zero; 8];
-        let mut count = [zero; 8];
-        for l in 0..8 {
-            let pos = (x[l] - t.centers[0]) * t.inv_step;
-            let near = pos.floor();
-            let f = (near - one).max(zero);
-            let last = (near + one + one).max(zero).min(T::from_f64(number as f64));
-            let inside = pos > low && pos < high;
-            first[l] = if inside { f.min(last_center) } else { zero };
-            count[l] = if inside { (last - f).max(zero) } else { zero };
-        }
-        let first_index: [usize; 8] = std::array::from_fn(|l| first[l].to_f64() as usize);
-        let mut f = [[zero; 8]; 3];
-        let mut df = [[zero; 8]; 3];
+        let window: [(T, T); LANES] =
+            std::array::from_fn(|l| window_in_floats(t.centers[0], t.inv_step, number, x[l]));
+        let first: [usize; LANES] = std::array::from_fn(|l| window[l].0.to_f64() as usize);
+        let mut f = [[T::zero(); LANES]; 3];
+        let mut df = [[T::zero(); LANES]; 3];
         for j in 0..3 {
-            let c: [T; 8] =
-                std::array::from_fn(|l| t.centers[(first_index[l] + j).min(number - 1)]);
+            // Lanes past their window read any center (the last) and are dropped.
+            let c: [T; LANES] = std::array::from_fn(|l| t.centers[(first[l] + j).min(number - 1)]);
             let jf = T::from_f64(j as f64);
-            for l in 0..8 {
-                let d = (x[l] - c[l]) / t.step;
-                let inside = jf < count[l] && !(d.abs() >= one || d.is_nan());
-                let q = one - d * d;
-                // Outside, any nonpositive argument: the lane is dropped.
-                let e = exp_nonpositive(if inside { -(one + one) / q } else { -one });
-                f[j][l] = if inside { t.coef * e } else { zero };
-                if D {
-                    let four = one + one + one + one;
-                    df[j][l] = if inside {
-                        t.coef * e * (-four * d / (q * q)) / t.step
-                    } else {
-                        zero
-                    };
-                }
+            for l in 0..LANES {
+                (f[j][l], df[j][l]) = smooth_finite_value::<T, D>(t, x[l], c[l], jf < window[l].1);
             }
         }
         std::array::from_fn(|l| {
             (
-                first_index[l],
-                count[l].to_f64() as usize,
+                first[l],
+                window[l].1.to_f64() as usize,
                 [f[0][l], f[1][l], f[2][l]],
                 [df[0][l], df[1][l], df[2][l]],
             )
@@ -1017,24 +1010,34 @@ pub fn soft_one_hot_linspace<T: Real>(
 mod tests {
     use super::*;
 
-    /// The lengths of a smooth_finite basis on `[0, 1.8]` tested below: below the start,
-    /// across every center (and exactly on some), and past the end.
-    fn lengths<T: Real>() -> Vec<T> {
+    /// Lengths for a smooth_finite basis on `[0, end]`: below the start, across every
+    /// center (on a grid of quarter steps too, so exactly on centers and on the window's
+    /// edges), and past the end.
+    fn lengths<T: Real>(end: f64, step: f64) -> Vec<T> {
         let mut x: Vec<T> = (0..203)
-            .map(|i| T::from_f64(-0.45 + 2.7 * i as f64 / 202.0))
+            .map(|i| T::from_f64(-0.25 * end + 1.5 * end * i as f64 / 202.0))
             .collect();
-        x.extend([0.0, 0.2, 1.8, 2.0, 1e-30, -3.0, 5.0].map(T::from_f64));
+        x.extend((-12..((end / step) as i64 + 8) * 4).map(|i| T::from_f64(i as f64 * step / 4.0)));
+        x.extend([0.0, 1e-30, -3.0 * end, 5.0 * end].map(T::from_f64));
         x
     }
 
-    /// Eight lengths at a time (in vector lanes, with and without AVX2) give the same bits
-    /// as one at a time, values and derivatives, f32 and f64, with and without a cutoff.
+    /// Eight lengths at a time (in vector lanes) give the same bits as one at a time, values
+    /// and derivatives, f32 and f64, with and without a cutoff, for bases of 1, 2 and 10
+    /// functions; the row holds the window's values and zeros.
     fn lanes_match_one_at_a_time<T: Real>() {
-        for cutoff in [false, true] {
-            let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, cutoff)
+        for (end, number, cutoff) in [
+            (1.8, 10, false),
+            (1.8, 10, true),
+            (2.0, 9, false),
+            (1.0, 2, false),
+            (1.0, 1, true),
+            (1.0, 2, true),
+        ] {
+            let basis = SoftOneHotLinspace::new(0.0, end, number, Basis::SmoothFinite, cutoff)
                 .expect("a valid basis");
             let t = basis.tables::<T>();
-            let x = lengths::<T>();
+            let x = lengths::<T>(end, basis.step().expect("a spacing"));
             let one_by_one: Vec<Window<T>> = x
                 .iter()
                 .map(|&x| {
@@ -1042,25 +1045,29 @@ mod tests {
                     (window.start, window.len(), f, df)
                 })
                 .collect();
-            assert!(one_by_one.iter().any(|w| w.1 == 3) && one_by_one.iter().any(|w| w.1 == 0));
+            assert!(one_by_one.iter().any(|w| w.1 == 0));
+            assert!(one_by_one.iter().any(|w| w.1 == number.min(3)));
             let bits = |w: &[Window<T>]| -> Vec<(usize, usize, Vec<u64>)> {
                 w.iter()
                     .map(|(a, n, f, df)| {
                         let v = f[..*n].iter().chain(&df[..*n]);
-                        (
-                            *a * (*n > 0) as usize,
-                            *n,
-                            v.map(|&x| Real::to_f64(x).to_bits()).collect(),
-                        )
+                        (*a, *n, v.map(|&x| Real::to_f64(x).to_bits()).collect())
                     })
                     .collect()
             };
             let lanes = basis.smooth_finite_windows_on::<T, true>(&t, &x);
-            assert_eq!(bits(&lanes), bits(&one_by_one), "cutoff {cutoff}");
-            let dispatched = basis.smooth_finite_windows::<T, true>(&t, &x);
-            assert_eq!(bits(&dispatched), bits(&one_by_one), "cutoff {cutoff}");
-            // And the row spreads the window: the same bits as the lanes' values.
-            let mut row = vec![T::zero(); 10];
+            assert_eq!(
+                bits(&lanes),
+                bits(&one_by_one),
+                "{number} functions, cutoff {cutoff}"
+            );
+            let avx2 = basis.smooth_finite_windows::<T, true>(Avx2Fma::detect(), &t, &x);
+            assert_eq!(
+                bits(&avx2),
+                bits(&one_by_one),
+                "{number} functions, cutoff {cutoff}, AVX2"
+            );
+            let mut row = vec![T::zero(); number];
             for (&x, w) in x.iter().zip(&lanes) {
                 basis.row::<T, false>(&t, x, &mut row, &mut []);
                 for (k, &got) in row.iter().enumerate() {

@@ -1009,6 +1009,41 @@ fn radial_layer_f32_follows_f64() {
     }
 }
 
+/// A NaN component, or a vector whose length overflows f32, is an error naming its index
+/// among all the vectors (past the first chunk of edges), for a windowed basis and another.
+#[test]
+fn radial_layer_non_finite_vectors_are_errors() {
+    let e = 1500;
+    for basis in [Basis::SmoothFinite, Basis::Gaussian] {
+        let layer = RadialLayer::new(
+            SoftOneHotLinspace::new(0.0, 1.8, 10, basis, false).unwrap(),
+            1.0,
+            1.0,
+            None,
+        );
+        let w = vec![1.0f32; 10 * 4];
+        for (index, value, what) in [
+            (3 * 1200 + 1, f32::NAN, "vectors"),
+            (3 * 1300, 3e19, "vectors (their length)"),
+        ] {
+            let mut v = vec![0.5f32; 3 * e];
+            v[index] = value;
+            let mut h = vec![0.0f32; e * 4];
+            let err = layer.forward(&v, &w, &mut h).unwrap_err();
+            assert!(
+                matches!(err, Error::NonFinite { what: w, index: i } if w == what && i == index),
+                "{basis:?}: {err:?}"
+            );
+            let mut gv = vec![0.0f32; 3 * e];
+            let err = layer.backward(&v, &w, &h, Some(&mut gv), None).unwrap_err();
+            assert!(
+                matches!(err, Error::NonFinite { what: w, index: i } if w == what && i == index),
+                "{basis:?}: {err:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn radial_layer_bad_shapes_are_errors() {
     let layer = radial_layer(None);
