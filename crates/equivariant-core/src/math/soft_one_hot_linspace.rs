@@ -718,6 +718,8 @@ impl SoftOneHotLinspace {
                     (zero, one)
                 };
                 let (mut s, mut co) = (zero, one);
+                // One division per row (unused where r = 0, the limit below).
+                let inv_r = one / r;
                 for (k, &f) in t.freq.iter().enumerate() {
                     (s, co) = (s * c1 + co * s1, co * c1 - s * s1);
                     if !inside {
@@ -736,13 +738,13 @@ impl SoftOneHotLinspace {
                         }
                         continue;
                     }
-                    out[k] = t.coef * s / r;
+                    out[k] = t.coef * s * inv_r;
                     if D {
                         let w = f / t.len;
                         dout[k] = if arg.abs() < series_below {
                             t.coef * w * w * sinc_derivative_series(arg)
                         } else {
-                            t.coef * (co * w - s / r) / r
+                            t.coef * (co * w - s * inv_r) * inv_r
                         };
                     }
                 }
@@ -752,8 +754,36 @@ impl SoftOneHotLinspace {
 
     /// Rows `x` (`out`, `dout`: `[x.len(), N]`), eight at a time in vector lanes where
     /// [`Self::bessel_lanes`] takes them, the others (and the last `< 8`) by [`Self::row`].
-    #[inline]
     fn rows<T: Real, const D: bool>(&self, t: &Tables<T>, x: &[T], out: &mut [T], dout: &mut [T]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(token) = Avx2Fma::detect() {
+            // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
+            return unsafe { self.rows_avx2::<T, D>(token, t, x, out, dout) };
+        }
+        self.rows_on::<T, D>(t, x, out, dout)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn rows_avx2<T: Real, const D: bool>(
+        &self,
+        _token: Avx2Fma,
+        t: &Tables<T>,
+        x: &[T],
+        out: &mut [T],
+        dout: &mut [T],
+    ) {
+        self.rows_on::<T, D>(t, x, out, dout)
+    }
+
+    #[inline(always)]
+    fn rows_on<T: Real, const D: bool>(
+        &self,
+        t: &Tables<T>,
+        x: &[T],
+        out: &mut [T],
+        dout: &mut [T],
+    ) {
         let n = self.number;
         let mut done = 0;
         if self.basis == Basis::Bessel && n > 0 {
@@ -796,7 +826,7 @@ impl SoftOneHotLinspace {
     /// with `pi r / L >= 1/2`: neither the zero at `r = 0`, nor the derivative's series, nor
     /// the outside); returns `false`, writing nothing, for any other block. The radial
     /// lengths of an atomistic graph (`r` above ~0.16 of the cutoff) all qualify.
-    #[inline]
+    #[inline(always)]
     fn bessel_lanes<T: Real, const D: bool>(
         &self,
         t: &Tables<T>,
@@ -817,18 +847,19 @@ impl SoftOneHotLinspace {
         let sc: [(T, T); LANES] = std::array::from_fn(|l| first[l].sin_cos());
         let (s1, c1): ([T; LANES], [T; LANES]) = (sc.map(|p| p.0), sc.map(|p| p.1));
         let (mut s, mut co) = ([zero; LANES], [one; LANES]);
+        let inv_r: [T; LANES] = std::array::from_fn(|l| one / r[l]);
         for (k, &f) in t.freq.iter().enumerate() {
             for l in 0..LANES {
                 (s[l], co[l]) = (s[l] * c1[l] + co[l] * s1[l], co[l] * c1[l] - s[l] * s1[l]);
             }
-            let v: [T; LANES] = std::array::from_fn(|l| t.coef * s[l] / r[l]);
+            let v: [T; LANES] = std::array::from_fn(|l| t.coef * s[l] * inv_r[l]);
             for (l, &v) in v.iter().enumerate() {
                 out[l * n + k] = v;
             }
             if D {
                 let w = f / t.len;
                 let d: [T; LANES] =
-                    std::array::from_fn(|l| t.coef * (co[l] * w - s[l] / r[l]) / r[l]);
+                    std::array::from_fn(|l| t.coef * (co[l] * w - s[l] * inv_r[l]) * inv_r[l]);
                 for (l, &d) in d.iter().enumerate() {
                     dout[l * n + k] = d;
                 }
