@@ -753,13 +753,23 @@ impl SoftOneHotLinspace {
     }
 
     /// Rows `x` (`out`, `dout`: `[x.len(), N]`), eight at a time in vector lanes where
-    /// [`Self::bessel_lanes`] takes them, the others (and the last `< 8`) by [`Self::row`].
-    fn rows<T: Real, const D: bool>(&self, t: &Tables<T>, x: &[T], out: &mut [T], dout: &mut [T]) {
+    /// [`Self::bessel_lanes`] takes them, the others (and the last `< 8`) by [`Self::row`];
+    /// compiled for AVX2 and FMA with the caller's token `avx2` (the same arithmetic, so the
+    /// same bits: nothing here asks for a fused multiply-add).
+    fn rows<T: Real, const D: bool>(
+        &self,
+        avx2: Option<Avx2Fma>,
+        t: &Tables<T>,
+        x: &[T],
+        out: &mut [T],
+        dout: &mut [T],
+    ) {
         #[cfg(target_arch = "x86_64")]
-        if let Some(token) = Avx2Fma::detect() {
+        if let Some(token) = avx2 {
             // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
             return unsafe { self.rows_avx2::<T, D>(token, t, x, out, dout) };
         }
+        let _ = avx2;
         self.rows_on::<T, D>(t, x, out, dout)
     }
 
@@ -776,6 +786,7 @@ impl SoftOneHotLinspace {
         self.rows_on::<T, D>(t, x, out, dout)
     }
 
+    /// [`Self::rows`] for the instruction set of the caller.
     #[inline(always)]
     fn rows_on<T: Real, const D: bool>(
         &self,
@@ -903,7 +914,9 @@ impl SoftOneHotLinspace {
         self.check_shapes(x, out.len(), "soft_one_hot_linspace output")?;
         let t = self.tables::<T>();
         let n = self.number;
-        let run = |xs: &[T], o: &mut [T]| self.rows::<T, false>(&t, xs, o, &mut []);
+        // Detected once, on the calling thread (which `with_instruction_set` limits).
+        let avx2 = Avx2Fma::detect();
+        let run = |xs: &[T], o: &mut [T]| self.rows::<T, false>(avx2, &t, xs, o, &mut []);
         if x.len() > PAR_THRESHOLD {
             x.par_chunks(CHUNK)
                 .zip(out.par_chunks_mut(CHUNK * n))
@@ -943,7 +956,9 @@ impl SoftOneHotLinspace {
         self.check_shapes(x, dout.len(), "soft_one_hot_linspace derivative")?;
         let t = self.tables::<T>();
         let n = self.number;
-        let run = |xs: &[T], o: &mut [T], d: &mut [T]| self.rows::<T, true>(&t, xs, o, d);
+        // Detected once, on the calling thread (which `with_instruction_set` limits).
+        let avx2 = Avx2Fma::detect();
+        let run = |xs: &[T], o: &mut [T], d: &mut [T]| self.rows::<T, true>(avx2, &t, xs, o, d);
         if x.len() > PAR_THRESHOLD {
             x.par_chunks(CHUNK)
                 .zip(out.par_chunks_mut(CHUNK * n))
