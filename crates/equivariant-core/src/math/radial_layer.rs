@@ -328,7 +328,7 @@ impl RadialLayer {
             offset,
         } = args;
         let lens = lengths(vectors, offset)?;
-        let basis = ChunkBasis::<T, false>::new(self, avx2, tables, &lens)?;
+        let basis = ChunkBasis::<T, false>::new(&self.basis, avx2, tables, &lens)?;
         let width = weight.len() / self.num_basis();
         let pre_activations = |pre: &mut [T]| {
             for (n, h) in pre.chunks_exact_mut(width).enumerate() {
@@ -399,7 +399,7 @@ impl RadialLayer {
         let nb = self.num_basis();
         let w = weight.len() / nb;
         let lens = lengths(v, offset)?;
-        let basis = ChunkBasis::<T, true>::new(self, avx2, tables, &lens)?;
+        let basis = ChunkBasis::<T, true>::new(&self.basis, avx2, tables, &lens)?;
         let mut partial = vec![T::zero(); if want_weight { nb * w } else { 0 }];
         let (mut dpre, mut u) = (vec![T::zero(); w], vec![T::zero(); w]);
         for (n, &len) in lens.iter().enumerate() {
@@ -498,12 +498,11 @@ struct ChunkBasis<T, const D: bool> {
 impl<T: Real, const D: bool> ChunkBasis<T, D> {
     #[inline(always)]
     fn new(
-        layer: &RadialLayer,
+        basis: &SoftOneHotLinspace,
         avx2: Option<Avx2Fma>,
         tables: &Tables<T>,
         lens: &[T],
     ) -> Result<Self> {
-        let basis = &layer.basis;
         let nb = basis.number();
         let mut this = ChunkBasis {
             windows: Vec::new(),
