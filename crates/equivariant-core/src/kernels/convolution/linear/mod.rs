@@ -51,8 +51,23 @@ use crate::o3::tensor_product::{PathPlan, Targets, TensorProductPlan};
 pub(super) use tangent::TangentConv;
 
 /// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
-/// count).
+/// count); [`forward_chunk`] halves it on small graphs.
 const NODE_CHUNK: usize = 16;
+/// Graphs of fewer nodes run the forward in tasks of half [`NODE_CHUNK`].
+const SMALL_GRAPH: usize = 512;
+
+/// Nodes per task of the forward on a graph of `nodes` nodes: [`NODE_CHUNK`], or half of it
+/// below [`SMALL_GRAPH`] nodes, where the tasks were too few to keep the threads evenly
+/// busy (100 nodes: 7 tasks on 2 threads) and the per-task products of a larger block did not
+/// pay back. A function of the graph only, so a graph's results do not depend on the thread
+/// count.
+fn forward_chunk(nodes: usize) -> usize {
+    if nodes < SMALL_GRAPH {
+        NODE_CHUNK / 2
+    } else {
+        NODE_CHUNK
+    }
+}
 /// Nodes per step of the backward's first pass.
 const BACKWARD_CHUNK: usize = 16;
 /// At most this many partial `dL/dL` in the backward (each a task over consecutive steps).
@@ -1030,11 +1045,12 @@ impl TensorProductPlan {
     ) {
         let d_out = self.irreps_out.dim();
         let plan = Plan::new(self, a.linear, a.width);
-        out.par_chunks_mut(NODE_CHUNK * d_out)
+        let nodes_per_task = forward_chunk(a.edges.num_nodes());
+        out.par_chunks_mut(nodes_per_task * d_out)
             .enumerate()
             .for_each_init(Reused::<ChunkWork<T>>::take, |work, (chunk, out)| {
                 let work = &mut **work;
-                let first = chunk * NODE_CHUNK;
+                let first = chunk * nodes_per_task;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(token) = isa {
                     // SAFETY: the CPU has AVX2 and FMA, the features `forward_nodes_avx2` is
