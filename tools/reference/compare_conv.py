@@ -21,9 +21,12 @@ Our side runs `<bin> bench conv --nodes N --reps R --threads T --json` with RAYO
 and reads the last JSON line it prints: {"nodes", "edges", "fwd_ms", "fwd_bwd_ms", "peak_mib"?,
 "unfused_fwd_ms"?, "unfused_fwd_bwd_ms"?, "unfused_peak_mib"?, ...}: fwd_ms is the default (fused)
 path of nn::Convolution, unfused_* the same module with separate ops (forward_graph_unfused).
-The binary is built by `cargo build --release -p equivariant-cli` (or pass --build). Seeds are
-not shared across languages: only the density and the irreps are the same, so edge counts may
-differ slightly (ours is reported as ours_edges when it says).
+The binary is built by `cargo build --release -p equivariant-cli` (or pass --build). Both sides
+time the same graph: the positions are drawn here (torch, --seed) and handed to e3nn's process
+and to ours (`bench conv --positions FILE`); the features and weights are each side's own draws
+(ours_edges is reported if our graph's edge count differs, which it should not). Before, each
+side drew its own positions, and at 100 nodes the graphs' edge counts differed by up to a
+quarter (2958 against 3642 at seed 0).
 
 Prints one JSON object per line:
   {"config", "nodes", "edges", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
@@ -39,8 +42,10 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -57,7 +62,21 @@ def rss_mib():
 PLAN_RADIUS = 1.5
 
 
-def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None, config="guide"):
+def write_positions(nodes, seed, directory):
+    """The guide's positions for `nodes` nodes (torch.randn under `seed`, as e3nn's process
+    draws them), written as text (`x y z` per line) into `directory`; returns the path."""
+    import numpy as np
+    import torch
+
+    from guide_e3nn import guide_positions
+
+    torch.manual_seed(seed)
+    path = os.path.join(directory, f"positions_{nodes}.txt")
+    np.savetxt(path, guide_positions(nodes).numpy())
+    return path
+
+
+def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None, config="guide", positions=None):
     """Times e3nn at one N in this (fresh) process and prints one JSON line (a first one after
     the forward, so a forward + backward that runs out of memory under `mem_cap_gib` still
     reports the forward). A `config` other than the guide is compare_tp.py's tensor product
@@ -83,6 +102,10 @@ def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None, config="gui
         conv.fc = nn.FullyConnectedNet([10, 16, conv.tp.weight_numel], torch.relu)
         conv.max_radius = PLAN_RADIUS
     pos = guide_positions(nodes)
+    if positions is not None:
+        import numpy as np
+
+        pos = torch.tensor(np.loadtxt(positions, ndmin=2), dtype=torch.float32).reshape(nodes, 3)
     f_in = conv.irreps_input.randn(nodes, -1)
     edge_src, edge_dst = radius_graph(pos, conv.max_radius)
     num_neighbors = len(edge_src) / nodes
@@ -140,9 +163,10 @@ def last_json_line(text):
     return None
 
 
-def e3nn(nodes, args):
+def e3nn(nodes, args, positions):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(nodes), "--reps", str(args.reps),
-           "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
+           "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed),
+           "--positions", positions]
     if args.e3nn_mem_cap_gib is not None:
         cmd += ["--e3nn-mem-cap-gib", str(args.e3nn_mem_cap_gib)]
     cmd += ["--config", args.config]
@@ -165,14 +189,15 @@ def pick(obj, *keys):
     return None
 
 
-def ours(nodes, args):
-    bench_args = ["conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads)]
+def ours(nodes, args, positions):
+    bench_args = ["conv", "--nodes", str(nodes), "--reps", str(args.reps), "--threads", str(args.threads),
+                  "--positions", positions]
     if args.fused_only:
         bench_args.append("--fused-only")
     obj = run_ours(args.bin, bench_args + ["--config", args.config], args.threads)
     fwd, fwd_bwd = pick(obj, "fwd_ms", "ours_fwd_ms"), pick(obj, "fwd_bwd_ms", "ours_fwd_bwd_ms")
     if fwd is None or fwd_bwd is None:
-        raise SystemExit(f"`{' '.join(cmd)}` printed no fwd_ms / fwd_bwd_ms: {obj}")
+        raise SystemExit(f"`bench {' '.join(bench_args)}` printed no fwd_ms / fwd_bwd_ms: {obj}")
     return {"fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "peak_mib": pick(obj, "peak_mib", "ours_peak_mib"),
             "edges": obj.get("edges"), "unfused_fwd_ms": obj.get("unfused_fwd_ms"),
             "unfused_fwd_bwd_ms": obj.get("unfused_fwd_bwd_ms"), "unfused_peak_mib": obj.get("unfused_peak_mib")}
@@ -197,11 +222,12 @@ def main():
                         help="guide, or a compare_tp.py configuration (e.g. mace-medium, nequip-aspirin) "
                              "as a convolution on the radius-1.5 graph (average degree ~30)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--positions", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child is not None:
         e3nn_child(args.child, args.reps, args.warmup, args.threads, args.seed, args.e3nn_mem_cap_gib,
-                   args.config)
+                   args.config, args.positions)
         return
 
     import torch
@@ -217,9 +243,11 @@ def main():
     if args.build and not args.e3nn_only:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
     peak = round(sgemm_gflops(), 2)
+    scratch = tempfile.mkdtemp(prefix="compare_conv_")
     for nodes in (int(n) for n in args.nodes.split(",")):
-        mine = None if args.e3nn_only else ours(nodes, args)
-        theirs = e3nn(nodes, args)
+        positions = write_positions(nodes, args.seed, scratch)
+        mine = None if args.e3nn_only else ours(nodes, args, positions)
+        theirs = e3nn(nodes, args, positions)
         row = {"config": args.config, "nodes": nodes, "edges": theirs["edges"]}
         if mine:
             row["ours_fwd_ms"] = round(mine["fwd_ms"], 4)
@@ -240,6 +268,7 @@ def main():
         if mine and mine["edges"] is not None and mine["edges"] != theirs["edges"]:
             row["ours_edges"] = mine["edges"]
         print(json.dumps(row), flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,11 @@ pub struct GraphArgs {
     /// Seed of the positions, features and weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The positions from a text file instead of drawn: `3 x nodes` numbers (`x y z` per
+    /// line, as numpy's `savetxt` writes them). `compare_conv.py` passes e3nn's, so both
+    /// sides time the same graph.
+    #[arg(long)]
+    positions: Option<std::path::PathBuf>,
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(long)]
     threads: Option<usize>,
@@ -97,6 +102,35 @@ pub struct GraphArgs {
 }
 
 impl GraphArgs {
+    /// The positions `[nodes, 3]`: drawn from `rng` (always, so what is drawn after them does
+    /// not depend on `--positions`), or read from `--positions`.
+    fn positions(&self, rng: &mut rand::rngs::StdRng) -> Result<Vec<f32>, String> {
+        let drawn = positions(self.nodes, rng);
+        let Some(path) = &self.positions else {
+            return Ok(drawn);
+        };
+        let name = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--positions {name}: {e}"))?;
+        let values = text
+            .split_whitespace()
+            .map(|word| match word.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(x as f32),
+                _ => Err(format!(
+                    "--positions {name}: {word:?} is not a finite number"
+                )),
+            })
+            .collect::<Result<Vec<f32>, String>>()?;
+        if values.len() != 3 * self.nodes {
+            return Err(format!(
+                "--positions {name}: {} numbers, but --nodes {} needs {}",
+                values.len(),
+                self.nodes,
+                3 * self.nodes
+            ));
+        }
+        Ok(values)
+    }
+
     /// A graph needs at least two nodes.
     fn check_nodes(&self) -> Result<(), String> {
         if self.nodes < 2 {
@@ -430,7 +464,7 @@ fn bench_model(args: &ModelArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex();
     device.seed(args.graph.seed);
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.graph.seed);
-    let pos_data = positions(n, &mut rng);
+    let pos_data = args.graph.positions(&mut rng)?;
     // num_neighbors: the graph's average degree, as the guide normalizes.
     let pos = tensor(pos_data.clone(), n, 3, &device);
     let graph = equivariant::graph::radius_graph(&pos_data, args.max_radius, None, None)?;
@@ -498,7 +532,7 @@ fn bench_conv(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.graph.seed);
     let config = ConvolutionConfig::guide();
     let conv = config.init(&device)?;
-    let pos_data = positions(n, &mut rng);
+    let pos_data = args.graph.positions(&mut rng)?;
     let f_data = features(&config.irreps_in, n, &mut rng);
     let pos = tensor(pos_data.clone(), n, 3, &device);
     let f_in = tensor(f_data.clone(), n, config.irreps_in.dim(), &device);
@@ -603,7 +637,7 @@ fn bench_train_step(args: &TrainStepArgs) -> Result<(), Box<dyn std::error::Erro
         &[Some(ActivationFunction::Sigmoid)],
         &"10x1e".parse()?,
     )?;
-    let pos = positions(n, &mut rng);
+    let pos = args.positions(&mut rng)?;
     let f_in = tensor(features(&config.irreps_in, n, &mut rng), n, 40, &device);
     let d_out = config.irreps_out.dim();
     let c = tensor(randn(n * d_out, &mut rng), n, d_out, &device);
@@ -796,7 +830,7 @@ fn bench_conv_plan(args: &ConvArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex();
     device.seed(args.graph.seed);
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.graph.seed);
-    let pos_data = positions(n, &mut rng);
+    let pos_data = args.graph.positions(&mut rng)?;
     let f_data = features(plan.irreps_in1(), n, &mut rng);
     let graph = radius_graph(&pos_data, PLAN_RADIUS, None, None)?;
     let edges = Arc::new(EdgeIndex::new(&graph.src, &graph.dst, n)?);

@@ -1,7 +1,7 @@
 //! The binary end to end: `equivariant guide` tells the guide's story with a passing
 //! equivariance check and writes both pictures (into `guide-out/` by default), says so on
 //! a graph without edges, and refuses or skips what would not fit in its memory budget;
-//! `bench conv --json` prints one JSON line; `--isa` takes the instruction sets; `train` and `evaluate` run a small potential,
+//! `bench conv --json` prints one JSON line and `--positions` reads a graph's positions; `--isa` takes the instruction sets; `train` and `evaluate` run a small potential,
 //! and Ctrl-C then `--resume` give the uninterrupted run. `allocator` tests the binary's
 //! allocator directly.
 
@@ -177,6 +177,45 @@ fn bench_conv_prints_one_json_line() {
     for key in ["\"nodes\": 50", "\"edges\"", "\"fwd_ms\"", "\"fwd_bwd_ms\""] {
         assert!(line.contains(key), "{key} missing in {line}");
     }
+}
+
+/// `bench conv --positions` times the graph of the given positions (four points within the
+/// guide's radius of one another: 12 directed edges), and names what is wrong with a file
+/// that is missing, short or not numbers.
+#[test]
+fn bench_conv_reads_positions() {
+    let dir = fresh_dir("positions");
+    let file = dir.join("positions.txt");
+    std::fs::write(&file, "0 0 0\n1 0 0\n0 1 0\n0 0 1\n").unwrap();
+    let path = file.to_str().unwrap();
+    let args = [
+        "bench", "conv", "--nodes", "4", "--reps", "1", "--warmup", "0", "--json",
+    ];
+    let out = run(&[&args[..], &["--positions", path]].concat());
+    assert!(out.contains("\"edges\": 12"), "{out}");
+    std::fs::write(&file, "0 0 0\n1 0 x\n").unwrap();
+    let (_, err, status) = run_in(
+        &dir,
+        &["bench", "conv", "--nodes", "2", "--positions", path],
+    );
+    assert!(
+        !status.status.success() && err.contains("\"x\" is not a finite number"),
+        "{err}"
+    );
+    std::fs::write(&file, "0 0 0\n1 0 0\n").unwrap();
+    let (_, err, status) = run_in(
+        &dir,
+        &["bench", "conv", "--nodes", "4", "--positions", path],
+    );
+    assert!(
+        !status.status.success() && err.contains("6 numbers, but --nodes 4 needs 12"),
+        "{err}"
+    );
+    let (_, err, status) = run_in(&dir, &["bench", "conv", "--positions", "missing.txt"]);
+    assert!(
+        !status.status.success() && err.contains("missing.txt"),
+        "{err}"
+    );
 }
 
 /// `--isa` takes each instruction set (one the CPU lacks runs what it has), and names the
