@@ -1,8 +1,9 @@
 //! The binary end to end: `equivariant guide` tells the guide's story with a passing
 //! equivariance check and writes both pictures (into `guide-out/` by default), says so on
 //! a graph without edges, and refuses or skips what would not fit in its memory budget;
-//! `bench conv --json` prints one JSON line and `--positions` reads a graph's positions; `--isa` takes the instruction sets; `train` and `evaluate` run a small potential,
-//! and Ctrl-C then `--resume` give the uninterrupted run. `allocator` tests the binary's
+//! `bench conv --json` prints one JSON line and `--positions` reads a graph's positions;
+//! `--isa` takes the instruction sets; `train` and `evaluate` run a small potential, and
+//! Ctrl-C then `--resume` give the uninterrupted run. `allocator` tests the binary's
 //! allocator directly.
 
 mod allocator;
@@ -193,29 +194,22 @@ fn bench_conv_reads_positions() {
     ];
     let out = run(&[&args[..], &["--positions", path]].concat());
     assert!(out.contains("\"edges\": 12"), "{out}");
+    // Each bad file: the run fails, naming what is wrong.
+    let fails_naming = |nodes: &str, file: &str, named: &str| {
+        let (_, err, out) = run_in(
+            &dir,
+            &["bench", "conv", "--nodes", nodes, "--positions", file],
+        );
+        assert!(
+            !out.status.success() && err.contains(named),
+            "{named}: {err}"
+        );
+    };
     std::fs::write(&file, "0 0 0\n1 0 x\n").unwrap();
-    let (_, err, status) = run_in(
-        &dir,
-        &["bench", "conv", "--nodes", "2", "--positions", path],
-    );
-    assert!(
-        !status.status.success() && err.contains("\"x\" is not a finite number"),
-        "{err}"
-    );
+    fails_naming("2", path, "\"x\" is not a finite number");
     std::fs::write(&file, "0 0 0\n1 0 0\n").unwrap();
-    let (_, err, status) = run_in(
-        &dir,
-        &["bench", "conv", "--nodes", "4", "--positions", path],
-    );
-    assert!(
-        !status.status.success() && err.contains("6 numbers, but --nodes 4 needs 12"),
-        "{err}"
-    );
-    let (_, err, status) = run_in(&dir, &["bench", "conv", "--positions", "missing.txt"]);
-    assert!(
-        !status.status.success() && err.contains("missing.txt"),
-        "{err}"
-    );
+    fails_naming("4", path, "6 numbers, but --nodes 4 needs 12");
+    fails_naming("4", "missing.txt", "missing.txt");
 }
 
 /// `--isa` takes each instruction set (one the CPU lacks runs what it has), and names the

@@ -68,6 +68,7 @@ fn forward_chunk(nodes: usize) -> usize {
         NODE_CHUNK
     }
 }
+
 /// Nodes per step of the backward's first pass.
 const BACKWARD_CHUNK: usize = 16;
 /// At most this many partial `dL/dL` in the backward (each a task over consecutive steps).
