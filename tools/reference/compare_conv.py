@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,8 +62,9 @@ PLAN_RADIUS = 1.5
 
 
 def write_positions(nodes, seed, directory):
-    """The guide's positions for `nodes` nodes (torch.randn under `seed`, as e3nn's process
-    draws them), written as text (`x y z` per line) into `directory`; returns the path."""
+    """The guide's positions for `nodes` nodes (`guide_positions` right after
+    `torch.manual_seed(seed)`), written as text (`x y z` per line) into `directory`; returns
+    the path."""
     import numpy as np
     import torch
 
@@ -101,6 +101,7 @@ def e3nn_child(nodes, reps, warmup, threads, seed, mem_cap_gib=None, config="gui
         conv.irreps_input, conv.irreps_sh = conv.tp.irreps_in1, conv.tp.irreps_in2
         conv.fc = nn.FullyConnectedNet([10, 16, conv.tp.weight_numel], torch.relu)
         conv.max_radius = PLAN_RADIUS
+    # Drawn even when the positions come from a file, so the features drawn next are the same.
     pos = guide_positions(nodes)
     if positions is not None:
         import numpy as np
@@ -203,6 +204,34 @@ def ours(nodes, args, positions):
             "unfused_fwd_bwd_ms": obj.get("unfused_fwd_bwd_ms"), "unfused_peak_mib": obj.get("unfused_peak_mib")}
 
 
+def compare(nodes, args, peak, scratch):
+    """Both sides at `nodes` nodes on one graph (positions written into `scratch`): prints
+    the row."""
+    positions = write_positions(nodes, args.seed, scratch)
+    mine = None if args.e3nn_only else ours(nodes, args, positions)
+    theirs = e3nn(nodes, args, positions)
+    row = {"config": args.config, "nodes": nodes, "edges": theirs["edges"]}
+    if mine:
+        row["ours_fwd_ms"] = round(mine["fwd_ms"], 4)
+    row["e3nn_fwd_ms"] = round(theirs["fwd_ms"], 4)
+    if mine:
+        row["ours_fwd_bwd_ms"] = round(mine["fwd_bwd_ms"], 4)
+    row["e3nn_fwd_bwd_ms"] = None if theirs["fwd_bwd_ms"] is None else round(theirs["fwd_bwd_ms"], 4)
+    if theirs.get("error"):
+        row["e3nn_error"] = theirs["error"]
+    row["sgemm_gflops"] = peak
+    if mine and mine["peak_mib"] is not None:
+        row["ours_peak_mib"] = round(mine["peak_mib"], 1)
+    row["e3nn_peak_mib"] = round(theirs["peak_mib"], 1)
+    row["e3nn_base_mib"] = round(theirs["base_mib"], 1)
+    for key in ("unfused_fwd_ms", "unfused_fwd_bwd_ms", "unfused_peak_mib"):
+        if mine and mine.get(key) is not None:
+            row["ours_" + key] = round(mine[key], 4)
+    if mine and mine["edges"] is not None and mine["edges"] != theirs["edges"]:
+        row["ours_edges"] = mine["edges"]
+    print(json.dumps(row), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", default="100,1000,10000", help="comma-separated node counts")
@@ -243,32 +272,9 @@ def main():
     if args.build and not args.e3nn_only:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "equivariant-cli"], cwd=ROOT, check=True)
     peak = round(sgemm_gflops(), 2)
-    scratch = tempfile.mkdtemp(prefix="compare_conv_")
-    for nodes in (int(n) for n in args.nodes.split(",")):
-        positions = write_positions(nodes, args.seed, scratch)
-        mine = None if args.e3nn_only else ours(nodes, args, positions)
-        theirs = e3nn(nodes, args, positions)
-        row = {"config": args.config, "nodes": nodes, "edges": theirs["edges"]}
-        if mine:
-            row["ours_fwd_ms"] = round(mine["fwd_ms"], 4)
-        row["e3nn_fwd_ms"] = round(theirs["fwd_ms"], 4)
-        if mine:
-            row["ours_fwd_bwd_ms"] = round(mine["fwd_bwd_ms"], 4)
-        row["e3nn_fwd_bwd_ms"] = None if theirs["fwd_bwd_ms"] is None else round(theirs["fwd_bwd_ms"], 4)
-        if theirs.get("error"):
-            row["e3nn_error"] = theirs["error"]
-        row["sgemm_gflops"] = peak
-        if mine and mine["peak_mib"] is not None:
-            row["ours_peak_mib"] = round(mine["peak_mib"], 1)
-        row["e3nn_peak_mib"] = round(theirs["peak_mib"], 1)
-        row["e3nn_base_mib"] = round(theirs["base_mib"], 1)
-        for key in ("unfused_fwd_ms", "unfused_fwd_bwd_ms", "unfused_peak_mib"):
-            if mine and mine.get(key) is not None:
-                row["ours_" + key] = round(mine[key], 4)
-        if mine and mine["edges"] is not None and mine["edges"] != theirs["edges"]:
-            row["ours_edges"] = mine["edges"]
-        print(json.dumps(row), flush=True)
-    shutil.rmtree(scratch, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="compare_conv_") as scratch:
+        for nodes in (int(n) for n in args.nodes.split(",")):
+            compare(nodes, args, peak, scratch)
 
 
 if __name__ == "__main__":

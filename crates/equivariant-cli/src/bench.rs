@@ -113,8 +113,9 @@ impl GraphArgs {
         let text = std::fs::read_to_string(path).map_err(|e| format!("--positions {name}: {e}"))?;
         let values = text
             .split_whitespace()
-            .map(|word| match word.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(x as f32),
+            .map(|word| match word.parse::<f64>().map(|x| x as f32) {
+                // Checked in f32: a number past f32's range would be infinite there.
+                Ok(x) if x.is_finite() => Ok(x),
                 _ => Err(format!(
                     "--positions {name}: {word:?} is not a finite number"
                 )),

@@ -209,6 +209,8 @@ fn bench_conv_reads_positions() {
     fails_naming("2", path, "\"x\" is not a finite number");
     std::fs::write(&file, "0 0 0\n1 0 0\n").unwrap();
     fails_naming("4", path, "6 numbers, but --nodes 4 needs 12");
+    std::fs::write(&file, "0 0 0\n1 0 1e39\n").unwrap();
+    fails_naming("2", path, "\"1e39\" is not a finite number");
     fails_naming("4", "missing.txt", "missing.txt");
 }
 

@@ -50,8 +50,9 @@ use crate::o3::tensor_product::{PathPlan, Targets, TensorProductPlan};
 
 pub(super) use tangent::TangentConv;
 
-/// Nodes per parallel task of the forward (fixed: sums in a fixed order for any thread
-/// count); [`forward_chunk`] halves it on small graphs.
+/// Nodes per parallel task of the forward, the tangent forward and the sums by source
+/// (fixed: sums in a fixed order for any thread count); [`forward_chunk`] halves it for the
+/// forward on small graphs.
 const NODE_CHUNK: usize = 16;
 /// Graphs of fewer nodes run the forward in tasks of half [`NODE_CHUNK`].
 const SMALL_GRAPH: usize = 512;
