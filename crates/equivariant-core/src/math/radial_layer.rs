@@ -328,22 +328,15 @@ impl RadialLayer {
             offset,
         } = args;
         let lens = lengths(vectors, offset)?;
-        let basis = ChunkBasis::<T, false>::new(&self.basis, avx2, tables, &lens)?;
-        let width = weight.len() / self.num_basis();
-        let pre_activations = |pre: &mut [T]| {
-            for (n, h) in pre.chunks_exact_mut(width).enumerate() {
-                let (first, f, _) = basis.edge(n);
-                pre_activation(f, first, weight, scale, h);
-            }
-        };
+        let basis = ChunkBasis::<T, false>::new(&self.basis, avx2, tables, &lens);
         match self.activation {
             Some((act, c)) => {
                 let mut pre = vec![T::zero(); out.len()];
-                pre_activations(&mut pre);
+                basis.pre_activations(weight, scale, &mut pre);
                 act.forward_slice(T::from_f64(c), &pre, out)
             }
             None => {
-                pre_activations(out);
+                basis.pre_activations(weight, scale, out);
                 Ok(())
             }
         }
@@ -399,7 +392,7 @@ impl RadialLayer {
         let nb = self.num_basis();
         let w = weight.len() / nb;
         let lens = lengths(v, offset)?;
-        let basis = ChunkBasis::<T, true>::new(&self.basis, avx2, tables, &lens)?;
+        let basis = ChunkBasis::<T, true>::new(&self.basis, avx2, tables, &lens);
         let mut partial = vec![T::zero(); if want_weight { nb * w } else { 0 }];
         // dL/dpre = grad_out c act'(pre) for the whole chunk: the pre-activations, then their
         // slopes in the activation kernels' vector loops (per edge and element, the
@@ -408,10 +401,7 @@ impl RadialLayer {
         let mut dpre_all = vec![T::zero(); go.len()];
         match self.activation {
             Some((act, c)) => {
-                for (n, h) in dpre_all.chunks_exact_mut(w).enumerate() {
-                    let (first, f, _) = basis.edge(n);
-                    pre_activation(f, first, weight, scale, h);
-                }
+                basis.pre_activations(weight, scale, &mut dpre_all);
                 let (mut values, mut slopes) =
                     (vec![T::zero(); go.len()], vec![T::zero(); go.len()]);
                 act.forward_with_derivative_slice(
@@ -517,7 +507,7 @@ impl<T: Real, const D: bool> ChunkBasis<T, D> {
         avx2: Option<Avx2Fma>,
         tables: &Tables<T>,
         lens: &[T],
-    ) -> Result<Self> {
+    ) -> Self {
         let nb = basis.number();
         let mut this = ChunkBasis {
             windows: Vec::new(),
@@ -527,16 +517,27 @@ impl<T: Real, const D: bool> ChunkBasis<T, D> {
         };
         if basis.basis() == Basis::SmoothFinite {
             this.windows = basis.smooth_finite_windows::<T, D>(avx2, tables, lens);
-            return Ok(this);
+            return this;
         }
+        // The basis's own rows on the layer's tables and instruction set (the lengths are
+        // checked finite): what `compute` runs, without its checks, tables and detection again
+        // per chunk.
         this.rows = vec![T::zero(); lens.len() * nb];
-        if D {
-            this.slopes = vec![T::zero(); lens.len() * nb];
-            basis.compute_with_derivative(lens, &mut this.rows, &mut this.slopes)?;
-        } else {
-            basis.compute(lens, &mut this.rows)?;
+        this.slopes = vec![T::zero(); if D { lens.len() * nb } else { 0 }];
+        basis.rows::<T, D>(avx2, tables, lens, &mut this.rows, &mut this.slopes);
+        this
+    }
+
+    /// `pre[n] = scale sum_k f_k(|v_n|) W[k]` for every length `n` of the chunk (`[n,
+    /// width]`), over the functions that may be nonzero: the pre-activations the forward
+    /// applies the activation to and the backward takes its slopes at.
+    #[inline(always)]
+    fn pre_activations(&self, weight: &[T], scale: T, pre: &mut [T]) {
+        let width = weight.len() / self.nb.max(1);
+        for (n, h) in pre.chunks_exact_mut(width).enumerate() {
+            let (first, f, _) = self.edge(n);
+            pre_activation(f, first, weight, scale, h);
         }
-        Ok(this)
     }
 
     /// Length `n`'s functions that may be nonzero, `first..first + f.len()`: `(first, f,

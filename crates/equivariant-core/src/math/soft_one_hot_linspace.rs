@@ -755,8 +755,9 @@ impl SoftOneHotLinspace {
     /// Rows `x` (`out`, `dout`: `[x.len(), N]`), eight at a time in vector lanes where
     /// [`Self::bessel_lanes`] takes them, the others (and the last `< 8`) by [`Self::row`];
     /// compiled for AVX2 and FMA with the caller's token `avx2` (the same arithmetic, so the
-    /// same bits: nothing here asks for a fused multiply-add).
-    fn rows<T: Real, const D: bool>(
+    /// same bits: nothing here asks for a fused multiply-add). `x` must be finite (the
+    /// public entry points check it).
+    pub(crate) fn rows<T: Real, const D: bool>(
         &self,
         avx2: Option<Avx2Fma>,
         t: &Tables<T>,
