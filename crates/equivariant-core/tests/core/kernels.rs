@@ -7,9 +7,10 @@ use equivariant_core::graph::EdgeIndex;
 use equivariant_core::kernels::{
     InstructionSet, dense, dense_weight_gradient, matmul, matmul_tn, with_instruction_set,
 };
+use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, TensorProductGradients, TensorProductPlan, benchmark_config,
-    sorted_uvu_tensor_product,
+    ConnectionMode, ConvGradients, EdgeWeights, Instruction, TensorProductGradients,
+    TensorProductOptions, TensorProductPlan, benchmark_config, sorted_uvu_tensor_product,
 };
 
 /// Deterministic values in `[-11/7, 11/7]`.
@@ -153,9 +154,10 @@ fn dense_products_match_the_triple_loop() {
 
 /// The tensor product's forward and backward on every instruction set: `uvw`
 /// configurations, and `uvu` ones whose rows run in lanes (mace-large), by rows
-/// (nequip-water) and sixteen components wide (roofline-l5); 19 rows (two lane groups of
-/// eight and three single rows). The AVX-512 instances do the AVX2 ones' arithmetic in the
-/// same order, so their results are the same bits.
+/// (nequip-water) and sixteen components wide (roofline-l5, and a plan of wide paths of
+/// several shapes); 19 rows (two lane groups of eight and three single rows). The AVX-512
+/// instances (and the AVX-512 kernel of the wide forward in `f32`) do the AVX2 ones'
+/// arithmetic in the same order, so their results are the same bits.
 #[test]
 fn tensor_product_agrees_across_instruction_sets() {
     for config in [
@@ -165,13 +167,36 @@ fn tensor_product_agrees_across_instruction_sets() {
         "mace-large",
         "roofline-l5",
     ] {
-        tensor_product_on::<f64>(config, 1e-12);
-        tensor_product_on::<f32>(config, 1e-5);
+        let tp = benchmark_config(config).unwrap();
+        tensor_product_on::<f64>(config, &tp, 1e-12);
+        tensor_product_on::<f32>(config, &tp, 1e-5);
     }
+    // Wide `uvu` paths (degree 4 to 7 in `x1` or the output): nine channels (a block of eight
+    // and one more on AVX-512) and six (none), `x1` of 11 and 9 components, outputs of 11,
+    // 13, 3 and 15, a path without weights and two `x2` blocks on one path.
+    let i = |s: &str| s.parse::<Irreps>().unwrap();
+    let ins = |a, b, c, weighted| Instruction::new(a, b, c, ConnectionMode::Uvu, weighted);
+    let wide = TensorProductPlan::new(
+        &i("9x5e+6x4o"),
+        &i("2x3e+1x2e"),
+        &i("9x5e+6x6o+6x1o+9x7e"),
+        vec![
+            ins(0, 0, 0, true),
+            ins(1, 1, 1, false),
+            ins(1, 0, 2, true),
+            ins(0, 1, 3, true),
+        ],
+        TensorProductOptions {
+            shared_weights: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    tensor_product_on::<f64>("wide uvu", &wide, 1e-12);
+    tensor_product_on::<f32>("wide uvu", &wide, 1e-5);
 }
 
-fn tensor_product_on<T: Real>(config: &str, tol: f64) {
-    let tp = benchmark_config(config).unwrap();
+fn tensor_product_on<T: Real>(config: &str, tp: &TensorProductPlan, tol: f64) {
     let batch = 19;
     let (d1, d2, d3) = (
         tp.irreps_in1().dim(),

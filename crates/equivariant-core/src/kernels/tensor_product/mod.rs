@@ -135,6 +135,8 @@ trait KernelTables: Sized + 'static {
 mod lanes;
 pub(crate) mod rows;
 mod wide;
+#[cfg(target_arch = "x86_64")]
+mod wide_avx512;
 
 use std::mem::MaybeUninit;
 

@@ -9,10 +9,14 @@
 //! pair.
 
 use super::wide::{self, wide_uvu};
+#[cfg(target_arch = "x86_64")]
+use super::wide_avx512;
 use super::{ContractedKernels, KernelTables};
 use crate::Real;
 use crate::kernels::gemm::{axpy, dot, madd};
 use crate::kernels::simd::Simd;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{Avx512, as_f32, as_f32_mut};
 use crate::o3::tensor_product::{Contraction, PathKernel, PathPlan, Targets, TensorProductPlan};
 
 /// The gradients a contracted row kernel accumulates: `x1`'s, the weights', and the
@@ -143,6 +147,12 @@ impl TensorProductPlan {
                 if c.forward_wide.is_empty() {
                     contract_x2(p, &c.forward, x2v, &mut s.y);
                 } else {
+                    #[cfg(target_arch = "x86_64")]
+                    if let Simd::Avx512(token) = isa
+                        && forward_wide_avx512(token, p, (&c.forward_wide, x2v), x1, w, v, out)
+                    {
+                        continue;
+                    }
                     wide::contract_x2(&c.forward_wide, x2v, &mut s.y);
                 }
                 // SAFETY: `kernel` is from the table of `isa`, whose entries run on this CPU
@@ -241,6 +251,35 @@ impl TensorProductPlan {
             }
         }
     }
+}
+
+/// One `v` of a [`wide_uvu`] path's forward in `f32` on AVX-512 ([`wide_avx512::forward`]),
+/// from its dense list and `x2`'s block; `false`, having done nothing, for `f64`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn forward_wide_avx512<T: Real>(
+    token: Avx512,
+    p: &PathPlan,
+    (dense, x2v): (&[T], &[T]),
+    x1: &[T],
+    w: &[T],
+    v: usize,
+    out: &mut [T],
+) -> bool {
+    let (Some(dense), Some(x2v), Some(x1), Some(w), Some(out)) = (
+        as_f32(dense),
+        as_f32(x2v),
+        as_f32(x1),
+        as_f32(w),
+        as_f32_mut(out),
+    ) else {
+        return false;
+    };
+    let (m1, d1, d3) = (p.m1, p.d1, p.d3);
+    let x1 = &x1[p.in1..p.in1 + m1 * d1];
+    let out = &mut out[p.out..p.out + m1 * d3];
+    let ws = p.has_weight.then(|| &w[p.weight_offset + v..]);
+    wide_avx512::forward(token, (dense, x2v), x1, ws, p.m2, (d1, d3), out)
 }
 
 /// Buffers of the row kernels, reused from row to row.
