@@ -217,14 +217,30 @@ impl TensorProductPlan {
                     for v in 0..p.m2 {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
                         let x2v = &x2[start..end];
-                        if wide {
-                            wide::contract_x2(&c.backward_wide, x2v, &mut s.y);
-                        } else {
-                            contract_x2(p, &c.forward, x2v, &mut s.y);
+                        // In `f32` on AVX-512 a wide path runs its own kernel, which makes
+                        // `y` in registers; elsewhere `y` goes through the scratch.
+                        #[cfg(target_arch = "x86_64")]
+                        let done = match isa {
+                            Simd::Avx512(token) if wide => {
+                                let grads = (g1.as_deref_mut(), gw.as_deref_mut());
+                                let dots = g2.is_some().then_some(&mut s.dots[..]);
+                                let a = ((&c.backward_wide[..], x2v), x1, w, g, v);
+                                backward_wide_avx512(token, p, a, grads, dots)
+                            }
+                            _ => false,
+                        };
+                        #[cfg(not(target_arch = "x86_64"))]
+                        let done = false;
+                        if !done {
+                            if wide {
+                                wide::contract_x2(&c.backward_wide, x2v, &mut s.y);
+                            } else {
+                                contract_x2(p, &c.forward, x2v, &mut s.y);
+                            }
+                            let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
+                            // SAFETY: as in `forward_row`, `kernel` runs on this CPU.
+                            unsafe { kernel(p, &s.y, x1, w, g, v, &mut s.t, grads) };
                         }
-                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
-                        // SAFETY: as in `forward_row`, `kernel` runs on this CPU.
-                        unsafe { kernel(p, &s.y, x1, w, g, v, &mut s.t, grads) };
                         let Some(g2) = g2.as_deref_mut() else {
                             continue;
                         };
@@ -280,6 +296,39 @@ fn forward_wide_avx512<T: Real>(
     let out = &mut out[p.out..p.out + m1 * d3];
     let ws = p.has_weight.then(|| &w[p.weight_offset + v..]);
     wide_avx512::forward(token, (dense, x2v), x1, ws, p.m2, (d1, d3), out)
+}
+
+/// One `v` of a [`wide_uvu`] path's backward in `f32` on AVX-512 ([`wide_avx512::backward`]):
+/// `x1`'s and the weights' gradients accumulated, and the sums for `x2`'s left in `dots`
+/// where given; `false`, having done nothing, for `f64`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn backward_wide_avx512<T: Real>(
+    token: Avx512,
+    p: &PathPlan,
+    ((dense, x2v), x1, w, g, v): ((&[T], &[T]), &[T], &[T], &[T], usize),
+    (g1, gw): (Option<&mut [T]>, Option<&mut [T]>),
+    dots: Option<&mut [T]>,
+) -> bool {
+    let (Some(dense), Some(x2v), Some(x1), Some(w), Some(g)) =
+        (as_f32(dense), as_f32(x2v), as_f32(x1), as_f32(w), as_f32(g))
+    else {
+        return false;
+    };
+    let (m1, d1, d3) = (p.m1, p.d1, p.d3);
+    let at = p.weight_offset + v;
+    let ws = p.has_weight.then(|| &w[at..]);
+    let grads = (
+        g1.and_then(as_f32_mut)
+            .map(|g1| &mut g1[p.in1..p.in1 + m1 * d1]),
+        gw.filter(|_| p.has_weight)
+            .and_then(as_f32_mut)
+            .map(|gw| &mut gw[at..]),
+        dots.and_then(as_f32_mut),
+    );
+    let (x1, g) = (&x1[p.in1..p.in1 + m1 * d1], &g[p.out..p.out + m1 * d3]);
+    wide_avx512::backward(token, (dense, x2v), x1, ws, p.m2, (d1, d3), g, grads)
 }
 
 /// Buffers of the row kernels, reused from row to row.

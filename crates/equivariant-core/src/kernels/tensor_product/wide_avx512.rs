@@ -1,5 +1,6 @@
 //! The [`wide`](super::wide) row kernels in `f32` on AVX-512: a [`wide_uvu`] path's forward
-//! for one `x2` block, with its `d1` sixteen-wide rows of `yT` made and held in registers.
+//! and backward for one `x2` block, with the contraction of its dense list with that block
+//! (`yT`, `[d1][16]`, or `y`, `[d3][16]`) made and held in registers.
 //!
 //! The portable kernel, compiled for AVX-512, reloads `yT` from memory for every block of
 //! four channels, spends as many instructions on indices and bounds as on multiply-adds,
@@ -11,6 +12,12 @@
 //! neighbouring channel. roofline-l5's forward on 256 rows in cache, one thread: 376-419
 //! against 215-241 us (three alternated rounds); roofline-l7's 484-510 against 299-327 us.
 //!
+//! The backward runs the same way in two passes over the channels: `q_u = sum_k g[u, k]
+//! y[k]` with `y` in registers (then `x1`'s gradient through masks, the weight's as a dot
+//! in the portable kernel's tree), and the `d1` sums for `x2`'s gradient in registers, one
+//! multiply-add each per channel. Same rows: roofline-l5 960-1013 against 543-586 us,
+//! roofline-l7 1280-1320 against 828-848 us.
+//!
 //! The arithmetic and its order are the portable kernel's (each sum from zero over `i` in
 //! order, fused; then `out += s sum`, the product rounded first), so the results are the
 //! same bits.
@@ -18,8 +25,11 @@
 //! [`wide_uvu`]: super::wide::wide_uvu
 
 use std::arch::x86_64::{
-    __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    __m512, __mmask16, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
+    _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm512_add_ps,
+    _mm512_castps512_ps256, _mm512_extractf32x8_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mul_ps, _mm512_mul_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use crate::kernels::simd::Avx512;
@@ -170,5 +180,215 @@ unsafe fn add_scaled(
     unsafe {
         let old = _mm512_maskz_loadu_ps(mask, at);
         _mm512_mask_storeu_ps(at, mask, _mm512_add_ps(old, p));
+    }
+}
+
+/// The gradients of one `v` of a wide path's backward: `g1` (the path's block of `x1`'s
+/// gradient, `[m1][d1]`), `gw` (the weight gradient from `W[0, v]`, `W[u, v]` at `u m2`) and
+/// `dots` (`[d1][16]`, for `x2`'s gradient), each `None` where not wanted.
+pub(super) type WideGrads<'a> = (
+    Option<&'a mut [f32]>,
+    Option<&'a mut [f32]>,
+    Option<&'a mut [f32]>,
+);
+
+/// The backward of one `v`, as [`wide::backward`](super::wide::backward) computes it, the same
+/// bits: with `y[k] = sum_j x2[v, j] C[j]^T[k]` (`[d3][16]`, from the transposed dense list
+/// and `x2v`) and `g` the path's block of the output gradient (`[m1][d3]`),
+/// - `q_u = sum_k g[u, k] y[k]`, then `g1[u] += s_u q_u` and `gw[u m2] += x1[u] . q_u`;
+/// - `dots[i] = sum_u x1[u, i] s_u g[u]` (the sums for `x2`'s gradient, written).
+///
+/// Returns `false`, having done nothing, for sizes with no instance.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(
+    token: Avx512,
+    (dense, x2v): (&[f32], &[f32]),
+    x1: &[f32],
+    ws: Option<&[f32]>,
+    m2: usize,
+    (d1, d3): (usize, usize),
+    g: &[f32],
+    (g1, gw, dots): WideGrads<'_>,
+) -> bool {
+    if !(d1 % 2 == 1 && d1 <= 15 && d3 % 2 == 1 && d3 <= 15) {
+        return false;
+    }
+    if g1.is_some() || gw.is_some() {
+        let a = ((dense, x2v), x1, ws, m2, d1, g);
+        // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ (each call).
+        unsafe {
+            match d3 {
+                1 => backward_q::<1>(token, a, g1, gw),
+                3 => backward_q::<3>(token, a, g1, gw),
+                5 => backward_q::<5>(token, a, g1, gw),
+                7 => backward_q::<7>(token, a, g1, gw),
+                9 => backward_q::<9>(token, a, g1, gw),
+                11 => backward_q::<11>(token, a, g1, gw),
+                13 => backward_q::<13>(token, a, g1, gw),
+                _ => backward_q::<15>(token, a, g1, gw),
+            }
+        }
+    }
+    if let Some(dots) = dots {
+        let a = (x1, ws, m2, d3, g);
+        // SAFETY: as above.
+        unsafe {
+            match d1 {
+                1 => backward_dots::<1>(token, a, dots),
+                3 => backward_dots::<3>(token, a, dots),
+                5 => backward_dots::<5>(token, a, dots),
+                7 => backward_dots::<7>(token, a, dots),
+                9 => backward_dots::<9>(token, a, dots),
+                11 => backward_dots::<11>(token, a, dots),
+                13 => backward_dots::<13>(token, a, dots),
+                _ => backward_dots::<15>(token, a, dots),
+            }
+        }
+    }
+    true
+}
+
+/// The `q_u` half of [`backward`] for `d3 = D3`: `y` in registers, eight channels at a
+/// time, `g1` through lane masks (each block's old values read before the block before is
+/// stored, as in the forward).
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F, VL, BW and DQ (which the token proves).
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+#[allow(clippy::type_complexity)]
+unsafe fn backward_q<const D3: usize>(
+    _: Avx512,
+    ((dense, x2v), x1, ws, m2, d1, g): (
+        (&[f32], &[f32]),
+        &[f32],
+        Option<&[f32]>,
+        usize,
+        usize,
+        &[f32],
+    ),
+    g1: Option<&mut [f32]>,
+    mut gw: Option<&mut [f32]>,
+) {
+    let m1 = g.len() / D3;
+    assert!(dense.len() == x2v.len() * 16 * D3 && d1 <= 16 && x1.len() == m1 * d1);
+    assert!(g1.as_ref().is_none_or(|g1| g1.len() >= m1 * d1));
+    let mut y = [_mm512_setzero_ps(); D3];
+    for (&x, cj) in x2v.iter().zip(dense.chunks_exact(16 * D3)) {
+        let x = _mm512_set1_ps(x);
+        for (k, y) in y.iter_mut().enumerate() {
+            // SAFETY: `cj` holds `16 D3` values (asserted).
+            let c = unsafe { _mm512_loadu_ps(cj.as_ptr().add(16 * k)) };
+            *y = _mm512_add_ps(*y, _mm512_mul_ps(x, c));
+        }
+    }
+    let mask: __mmask16 = ((1u32 << d1) - 1) as u16;
+    let g1p = g1.map(|g1| g1.as_mut_ptr());
+    // SAFETY: block `b < blocked / C` holds `C d1` values of `g1` (asserted above).
+    let load = |b: usize| g1p.map(|p| unsafe { load_block(p.add(b * C * d1), d1, mask) });
+    let blocked = m1 / C * C;
+    let mut next = if blocked > 0 { load(0) } else { None };
+    let mut finish = |u: usize, q: __m512, old: Option<__m512>| {
+        let s = ws.map_or(1.0, |ws| ws[u * m2]);
+        if let Some(gw) = gw.as_deref_mut() {
+            // SAFETY: the CPU has AVX-512 (this function's features).
+            gw[u * m2] += unsafe { dot_q(x1, u, d1, q, mask) };
+        }
+        if let (Some(p), Some(old)) = (g1p, old) {
+            let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), q));
+            // SAFETY: channel `u < m1` holds the `d1` values of `g1` from `u d1` that the
+            // mask's lanes reach (asserted above).
+            unsafe { _mm512_mask_storeu_ps(p.add(u * d1), mask, sum) };
+        }
+    };
+    for (b, gs) in g[..blocked * D3].chunks_exact(C * D3).enumerate() {
+        let old = next;
+        let mut q = [_mm512_setzero_ps(); C];
+        for (k, y) in y.iter().enumerate() {
+            for (c, q) in q.iter_mut().enumerate() {
+                *q = _mm512_fmadd_ps(_mm512_set1_ps(gs[c * D3 + k]), *y, *q);
+            }
+        }
+        if (b + 1) * C < blocked {
+            next = load(b + 1);
+        }
+        for (c, q) in q.into_iter().enumerate() {
+            finish(b * C + c, q, old.map(|old| old[c]));
+        }
+    }
+    for u in blocked..m1 {
+        let mut q = _mm512_setzero_ps();
+        for (k, y) in y.iter().enumerate() {
+            q = _mm512_fmadd_ps(_mm512_set1_ps(g[u * D3 + k]), *y, q);
+        }
+        // SAFETY: channel `u < m1` holds `d1` values of `g1` (asserted above).
+        let old = g1p.map(|p| unsafe { _mm512_maskz_loadu_ps(mask, p.add(u * d1)) });
+        finish(u, q, old);
+    }
+}
+
+/// `x1[u] . q[..d1]` in the portable kernel's order: where sixteen values from `x1[u]`'s
+/// start lie in `x1`, the sixteen products (lanes from `d1` on zero) summed as a tree (the
+/// halves, then the quarters of the lower half, then pairs); otherwise a serial sum.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F, VL, BW and DQ.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+unsafe fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
+    let at = u * d1;
+    match x1[at..].first_chunk::<16>() {
+        Some(x) => {
+            // SAFETY: `x` holds sixteen values.
+            let x = unsafe { _mm512_loadu_ps(x.as_ptr()) };
+            let p = _mm512_maskz_mul_ps(mask, x, q);
+            // `a[l] = p[l] + p[l + 8]`, `h[l] = a[l] + a[l + 4]`, then `(h0 + h2) + (h1 + h3)`.
+            let a = _mm256_add_ps(_mm512_castps512_ps256(p), _mm512_extractf32x8_ps::<1>(p));
+            let h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+            let t = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<0b01>(t, t)))
+        }
+        None => {
+            let mut lanes = [0.0f32; 16];
+            // SAFETY: `lanes` holds sixteen values.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), q) };
+            x1[at..at + d1]
+                .iter()
+                .zip(&lanes)
+                .fold(0.0, |s, (&x, &q)| s + x * q)
+        }
+    }
+}
+
+/// The `dots` half of [`backward`] for `d1 = D1`: `D1` sums in registers over the
+/// channels in order, each channel's `h_u = s_u g[u]` read through a lane mask.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F, VL, BW and DQ (which the token proves).
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+#[allow(clippy::type_complexity)]
+unsafe fn backward_dots<const D1: usize>(
+    _: Avx512,
+    (x1, ws, m2, d3, g): (&[f32], Option<&[f32]>, usize, usize, &[f32]),
+    dots: &mut [f32],
+) {
+    let m1 = x1.len() / D1;
+    assert!(d3 <= 16 && g.len() == m1 * d3 && dots.len() >= 16 * D1);
+    let mask: __mmask16 = ((1u32 << d3) - 1) as u16;
+    let mut acc = [_mm512_setzero_ps(); D1];
+    for (u, xu) in x1.chunks_exact(D1).enumerate() {
+        let s = _mm512_set1_ps(ws.map_or(1.0, |ws| ws[u * m2]));
+        // SAFETY: channel `u < m1` holds the `d3` values of `g` the mask's lanes reach.
+        let gu = unsafe { _mm512_maskz_loadu_ps(mask, g.as_ptr().add(u * d3)) };
+        let h = _mm512_maskz_mul_ps(mask, s, gu);
+        for (i, acc) in acc.iter_mut().enumerate() {
+            *acc = _mm512_fmadd_ps(_mm512_set1_ps(xu[i]), h, *acc);
+        }
+    }
+    for (i, acc) in acc.into_iter().enumerate() {
+        // SAFETY: `dots` holds `16 D1` values (asserted).
+        unsafe { _mm512_storeu_ps(dots.as_mut_ptr().add(16 * i), acc) };
     }
 }
