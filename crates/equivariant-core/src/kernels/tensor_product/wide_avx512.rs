@@ -15,8 +15,9 @@
 //! The backward runs the same way in two passes over the channels: `q_u = sum_k g[u, k]
 //! y[k]` with `y` in registers (then `x1`'s gradient through masks, the weight's as a dot
 //! in the portable kernel's tree), and the `d1` sums for `x2`'s gradient in registers, one
-//! multiply-add each per channel. Same rows: roofline-l5 960-1013 against 543-586 us,
-//! roofline-l7 1280-1320 against 828-848 us.
+//! multiply-add each per channel. The weight's dots of a block of channels are reduced
+//! together ([`dots_q`]). Same rows: roofline-l5 959-997 against 451-458 us, roofline-l7
+//! 1277-1306 against 708-799 us (the dots one channel at a time: 554-570 and 826-841 us).
 //!
 //! The arithmetic and its order are the portable kernel's (each sum from zero over `i` in
 //! order, fused; then `out += s sum`, the product rounded first), so the results are the
@@ -29,7 +30,7 @@ use std::arch::x86_64::{
     _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm512_add_ps,
     _mm512_castps512_ps256, _mm512_extractf32x8_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
     _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mul_ps, _mm512_mul_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps, _mm512_storeu_ps,
 };
 
 use crate::kernels::simd::Avx512;
@@ -288,19 +289,6 @@ unsafe fn backward_q<const D3: usize>(
     let load = |b: usize| g1p.map(|p| unsafe { load_block(p.add(b * C * d1), d1, mask) });
     let blocked = m1 / C * C;
     let mut next = if blocked > 0 { load(0) } else { None };
-    let mut finish = |u: usize, q: __m512, old: Option<__m512>| {
-        let s = ws.map_or(1.0, |ws| ws[u * m2]);
-        if let Some(gw) = gw.as_deref_mut() {
-            // SAFETY: the CPU has AVX-512 (this function's features).
-            gw[u * m2] += unsafe { dot_q(x1, u, d1, q, mask) };
-        }
-        if let (Some(p), Some(old)) = (g1p, old) {
-            let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), q));
-            // SAFETY: channel `u < m1` holds the `d1` values of `g1` from `u d1` that the
-            // mask's lanes reach (asserted above).
-            unsafe { _mm512_mask_storeu_ps(p.add(u * d1), mask, sum) };
-        }
-    };
     for (b, gs) in g[..blocked * D3].chunks_exact(C * D3).enumerate() {
         let old = next;
         let mut q = [_mm512_setzero_ps(); C];
@@ -312,8 +300,29 @@ unsafe fn backward_q<const D3: usize>(
         if (b + 1) * C < blocked {
             next = load(b + 1);
         }
-        for (c, q) in q.into_iter().enumerate() {
-            finish(b * C + c, q, old.map(|old| old[c]));
+        let first = b * C;
+        if let Some(gw) = gw.as_deref_mut() {
+            if (first + C - 1) * d1 + 16 <= x1.len() {
+                // SAFETY: sixteen values from each channel's start lie in `x1` (checked).
+                let r = unsafe { dots_q(x1, first, d1, &q, mask) };
+                for (c, r) in r.into_iter().enumerate() {
+                    gw[(first + c) * m2] += r;
+                }
+            } else {
+                for (c, &q) in q.iter().enumerate() {
+                    gw[(first + c) * m2] += dot_q(x1, first + c, d1, q, mask);
+                }
+            }
+        }
+        if let (Some(p), Some(old)) = (g1p, old) {
+            for (c, (q, old)) in q.into_iter().zip(old).enumerate() {
+                let u = first + c;
+                let s = ws.map_or(1.0, |ws| ws[u * m2]);
+                let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), q));
+                // SAFETY: channel `u < m1` holds the `d1` values of `g1` from `u d1` that
+                // the mask's lanes reach (asserted above).
+                unsafe { _mm512_mask_storeu_ps(p.add(u * d1), mask, sum) };
+            }
         }
     }
     for u in blocked..m1 {
@@ -321,22 +330,78 @@ unsafe fn backward_q<const D3: usize>(
         for (k, y) in y.iter().enumerate() {
             q = _mm512_fmadd_ps(_mm512_set1_ps(g[u * D3 + k]), *y, q);
         }
-        // SAFETY: channel `u < m1` holds `d1` values of `g1` (asserted above).
-        let old = g1p.map(|p| unsafe { _mm512_maskz_loadu_ps(mask, p.add(u * d1)) });
-        finish(u, q, old);
+        if let Some(gw) = gw.as_deref_mut() {
+            gw[u * m2] += dot_q(x1, u, d1, q, mask);
+        }
+        if let Some(p) = g1p {
+            // SAFETY: as in the blocks.
+            unsafe { add_scaled(q, ws, (u, m2), p.add(u * d1), mask) };
+        }
     }
+}
+
+/// [`dot_q`] for the `C` channels from `first` at once, the same sums: the `C` trees run
+/// side by side, their levels formed by shuffles of whole vectors (about two instructions
+/// per channel where one tree takes eight, each waiting on the one before).
+///
+/// # Safety
+///
+/// Sixteen values from each channel's start, `(first + C - 1) d1 + 16`, lie in `x1`; the
+/// CPU has AVX-512 F.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+unsafe fn dots_q(
+    x1: &[f32],
+    first: usize,
+    d1: usize,
+    q: &[__m512; C],
+    mask: __mmask16,
+) -> [f32; C] {
+    let mut p = [_mm512_setzero_ps(); C];
+    for (c, (p, &q)) in p.iter_mut().zip(q).enumerate() {
+        // SAFETY: the sixteen values lie in `x1` (the contract).
+        let x = unsafe { _mm512_loadu_ps(x1.as_ptr().add((first + c) * d1)) };
+        *p = _mm512_maskz_mul_ps(mask, x, q);
+    }
+    // Quarters of sixteen lanes: `a = p[0..8] + p[8..16]` of channels `2k`, `2k + 1` in one
+    // vector, `[a.lo, a.hi]` each.
+    let mut a = [_mm512_setzero_ps(); C / 2];
+    for (k, a) in a.iter_mut().enumerate() {
+        let (e, o) = (p[2 * k], p[2 * k + 1]);
+        let lo = _mm512_shuffle_f32x4::<0x44>(e, o);
+        let hi = _mm512_shuffle_f32x4::<0xEE>(e, o);
+        *a = _mm512_add_ps(lo, hi);
+    }
+    // `h = a.lo + a.hi`: channels 0-3, then 4-7, a quarter each.
+    let h = [0, 1].map(|k| {
+        let (e, o) = (a[2 * k], a[2 * k + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x88>(e, o),
+            _mm512_shuffle_f32x4::<0xDD>(e, o),
+        )
+    });
+    // `t = [h0 + h2, h1 + h3]`, then `t0 + t1`: quarter `l` ends with channel `l` in its
+    // lane 0 and channel `l + 4` in its lane 1.
+    let t = _mm512_add_ps(
+        _mm512_shuffle_ps::<0x44>(h[0], h[1]),
+        _mm512_shuffle_ps::<0xEE>(h[0], h[1]),
+    );
+    let r = _mm512_add_ps(
+        _mm512_shuffle_ps::<0x88>(t, t),
+        _mm512_shuffle_ps::<0xDD>(t, t),
+    );
+    let mut lanes = [0.0f32; 16];
+    // SAFETY: `lanes` holds sixteen values.
+    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), r) };
+    std::array::from_fn(|c| lanes[4 * (c % 4) + c / 4])
 }
 
 /// `x1[u] . q[..d1]` in the portable kernel's order: where sixteen values from `x1[u]`'s
 /// start lie in `x1`, the sixteen products (lanes from `d1` on zero) summed as a tree (the
 /// halves, then the quarters of the lower half, then pairs); otherwise a serial sum.
-///
-/// # Safety
-///
-/// The CPU must have AVX-512 F, VL, BW and DQ.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-unsafe fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
+fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
     let at = u * d1;
     match x1[at..].first_chunk::<16>() {
         Some(x) => {
