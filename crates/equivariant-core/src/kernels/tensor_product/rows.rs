@@ -217,30 +217,32 @@ impl TensorProductPlan {
                     for v in 0..p.m2 {
                         let (start, end) = (p.in2 + v * p.d2, p.in2 + (v + 1) * p.d2);
                         let x2v = &x2[start..end];
-                        // In `f32` on AVX-512 a wide path runs its own kernel, which makes
-                        // `y` in registers; elsewhere `y` goes through the scratch.
+                        // In `f32` on AVX-512 a wide path runs its own kernel for all three
+                        // gradients, which makes `y` in registers; elsewhere `y` and the
+                        // sums for `x2`'s gradient go through the scratch.
                         #[cfg(target_arch = "x86_64")]
                         let done = match isa {
                             Simd::Avx512(token) if wide => {
+                                let g2 = g2.as_deref_mut().map(|g2| &mut g2[start..end]);
                                 let grads = (g1.as_deref_mut(), gw.as_deref_mut());
-                                let dots = g2.is_some().then_some(&mut s.dots[..]);
                                 let a = ((&c.backward_wide[..], x2v), x1, w, g, v);
-                                backward_wide_avx512(token, p, a, grads, dots)
+                                backward_wide_avx512(token, p, a, grads, (&c.forward_wide, g2))
                             }
                             _ => false,
                         };
                         #[cfg(not(target_arch = "x86_64"))]
                         let done = false;
-                        if !done {
-                            if wide {
-                                wide::contract_x2(&c.backward_wide, x2v, &mut s.y);
-                            } else {
-                                contract_x2(p, &c.forward, x2v, &mut s.y);
-                            }
-                            let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
-                            // SAFETY: as in `forward_row`, `kernel` runs on this CPU.
-                            unsafe { kernel(p, &s.y, x1, w, g, v, &mut s.t, grads) };
+                        if done {
+                            continue;
                         }
+                        if wide {
+                            wide::contract_x2(&c.backward_wide, x2v, &mut s.y);
+                        } else {
+                            contract_x2(p, &c.forward, x2v, &mut s.y);
+                        }
+                        let grads = (g1.as_deref_mut(), gw.as_deref_mut(), &mut s.dots);
+                        // SAFETY: as in `forward_row`, `kernel` runs on this CPU.
+                        unsafe { kernel(p, &s.y, x1, w, g, v, &mut s.t, grads) };
                         let Some(g2) = g2.as_deref_mut() else {
                             continue;
                         };
@@ -299,8 +301,8 @@ fn forward_wide_avx512<T: Real>(
 }
 
 /// One `v` of a [`wide_uvu`] path's backward in `f32` on AVX-512 ([`wide_avx512::backward`]):
-/// `x1`'s and the weights' gradients accumulated, and the sums for `x2`'s left in `dots`
-/// where given; `false`, having done nothing, for `f64`.
+/// `x1`'s, the weights' and `x2`'s (block `v`, with the path's dense list) gradients
+/// accumulated where given; `false`, having done nothing, for `f64`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::type_complexity)]
@@ -309,11 +311,16 @@ fn backward_wide_avx512<T: Real>(
     p: &PathPlan,
     ((dense, x2v), x1, w, g, v): ((&[T], &[T]), &[T], &[T], &[T], usize),
     (g1, gw): (Option<&mut [T]>, Option<&mut [T]>),
-    dots: Option<&mut [T]>,
+    (forward_dense, g2v): (&[T], Option<&mut [T]>),
 ) -> bool {
-    let (Some(dense), Some(x2v), Some(x1), Some(w), Some(g)) =
-        (as_f32(dense), as_f32(x2v), as_f32(x1), as_f32(w), as_f32(g))
-    else {
+    let (Some(dense), Some(x2v), Some(x1), Some(w), Some(g), Some(forward_dense)) = (
+        as_f32(dense),
+        as_f32(x2v),
+        as_f32(x1),
+        as_f32(w),
+        as_f32(g),
+        as_f32(forward_dense),
+    ) else {
         return false;
     };
     let (m1, d1, d3) = (p.m1, p.d1, p.d3);
@@ -325,7 +332,7 @@ fn backward_wide_avx512<T: Real>(
         gw.filter(|_| p.has_weight)
             .and_then(as_f32_mut)
             .map(|gw| &mut gw[at..]),
-        dots.and_then(as_f32_mut),
+        g2v.and_then(as_f32_mut).map(|g2v| (forward_dense, g2v)),
     );
     let (x1, g) = (&x1[p.in1..p.in1 + m1 * d1], &g[p.out..p.out + m1 * d3]);
     wide_avx512::backward(token, (dense, x2v), x1, ws, p.m2, (d1, d3), g, grads)

@@ -14,10 +14,12 @@
 //!
 //! The backward runs the same way in two passes over the channels: `q_u = sum_k g[u, k]
 //! y[k]` with `y` in registers (then `x1`'s gradient through masks, the weight's as a dot
-//! in the portable kernel's tree), and the `d1` sums for `x2`'s gradient in registers, one
-//! multiply-add each per channel. The weight's dots of a block of channels are reduced
-//! together ([`dots_q`]). Same rows: roofline-l5 959-997 against 451-458 us, roofline-l7
-//! 1277-1306 against 708-799 us (the dots one channel at a time: 554-570 and 826-841 us).
+//! in the portable kernel's tree, a block's dots reduced together by [`dots_q`]), and the
+//! `d1` sums for `x2`'s gradient in registers, one multiply-add each per channel, contracted
+//! with the list there. Same rows: roofline-l5 959-997 against 451-458 us, roofline-l7
+//! 1277-1306 against 708-799 us (with the dots one channel at a time: 554-570 and 826-841
+//! us); the contraction for `x2` in registers rather than through the portable kernel's
+//! scratch: roofline-l7 611-639 against 765-797 us, roofline-l5 within noise.
 //!
 //! The arithmetic and its order are the portable kernel's (each sum from zero over `i` in
 //! order, fused; then `out += s sum`, the product rounded first), so the results are the
@@ -186,18 +188,19 @@ unsafe fn add_scaled(
 
 /// The gradients of one `v` of a wide path's backward: `g1` (the path's block of `x1`'s
 /// gradient, `[m1][d1]`), `gw` (the weight gradient from `W[0, v]`, `W[u, v]` at `u m2`) and
-/// `dots` (`[d1][16]`, for `x2`'s gradient), each `None` where not wanted.
+/// `g2` (the path's dense list, `[d2][d1][16]`, with `x2`'s gradient of block `v`), each
+/// `None` where not wanted.
 pub(super) type WideGrads<'a> = (
     Option<&'a mut [f32]>,
     Option<&'a mut [f32]>,
-    Option<&'a mut [f32]>,
+    Option<(&'a [f32], &'a mut [f32])>,
 );
 
 /// The backward of one `v`, as [`wide::backward`](super::wide::backward) computes it, the same
 /// bits: with `y[k] = sum_j x2[v, j] C[j]^T[k]` (`[d3][16]`, from the transposed dense list
 /// and `x2v`) and `g` the path's block of the output gradient (`[m1][d3]`),
 /// - `q_u = sum_k g[u, k] y[k]`, then `g1[u] += s_u q_u` and `gw[u m2] += x1[u] . q_u`;
-/// - `dots[i] = sum_u x1[u, i] s_u g[u]` (the sums for `x2`'s gradient, written).
+/// - `dots[i] = sum_u x1[u, i] s_u g[u]`, then `g2[v, j] += C[j] : dots`.
 ///
 /// Returns `false`, having done nothing, for sizes with no instance.
 #[allow(clippy::too_many_arguments)]
@@ -209,7 +212,7 @@ pub(super) fn backward(
     m2: usize,
     (d1, d3): (usize, usize),
     g: &[f32],
-    (g1, gw, dots): WideGrads<'_>,
+    (g1, gw, g2): WideGrads<'_>,
 ) -> bool {
     if !(d1 % 2 == 1 && d1 <= 15 && d3 % 2 == 1 && d3 <= 15) {
         return false;
@@ -230,19 +233,19 @@ pub(super) fn backward(
             }
         }
     }
-    if let Some(dots) = dots {
+    if let Some(g2) = g2 {
         let a = (x1, ws, m2, d3, g);
         // SAFETY: as above.
         unsafe {
             match d1 {
-                1 => backward_dots::<1>(token, a, dots),
-                3 => backward_dots::<3>(token, a, dots),
-                5 => backward_dots::<5>(token, a, dots),
-                7 => backward_dots::<7>(token, a, dots),
-                9 => backward_dots::<9>(token, a, dots),
-                11 => backward_dots::<11>(token, a, dots),
-                13 => backward_dots::<13>(token, a, dots),
-                _ => backward_dots::<15>(token, a, dots),
+                1 => backward_x2::<1>(token, a, g2),
+                3 => backward_x2::<3>(token, a, g2),
+                5 => backward_x2::<5>(token, a, g2),
+                7 => backward_x2::<7>(token, a, g2),
+                9 => backward_x2::<9>(token, a, g2),
+                11 => backward_x2::<11>(token, a, g2),
+                13 => backward_x2::<13>(token, a, g2),
+                _ => backward_x2::<15>(token, a, g2),
             }
         }
     }
@@ -340,6 +343,17 @@ unsafe fn backward_q<const D3: usize>(
     }
 }
 
+/// `sum_l p[l]` as the portable kernels' `sum16` sums sixteen lanes: `a[l] = p[l] + p[l +
+/// 8]`, `h[l] = a[l] + a[l + 4]`, then `(h0 + h2) + (h1 + h3)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+fn tree_sum(p: __m512) -> f32 {
+    let a = _mm256_add_ps(_mm512_castps512_ps256(p), _mm512_extractf32x8_ps::<1>(p));
+    let h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+    let t = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<0b01>(t, t)))
+}
+
 /// [`dot_q`] for the `C` channels from `first` at once, the same sums: the `C` trees run
 /// side by side, their levels formed by shuffles of whole vectors (about two instructions
 /// per channel where one tree takes eight, each waiting on the one before).
@@ -407,12 +421,7 @@ fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
         Some(x) => {
             // SAFETY: `x` holds sixteen values.
             let x = unsafe { _mm512_loadu_ps(x.as_ptr()) };
-            let p = _mm512_maskz_mul_ps(mask, x, q);
-            // `a[l] = p[l] + p[l + 8]`, `h[l] = a[l] + a[l + 4]`, then `(h0 + h2) + (h1 + h3)`.
-            let a = _mm256_add_ps(_mm512_castps512_ps256(p), _mm512_extractf32x8_ps::<1>(p));
-            let h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-            let t = _mm_add_ps(h, _mm_movehl_ps(h, h));
-            _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<0b01>(t, t)))
+            tree_sum(_mm512_maskz_mul_ps(mask, x, q))
         }
         None => {
             let mut lanes = [0.0f32; 16];
@@ -426,34 +435,41 @@ fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
     }
 }
 
-/// The `dots` half of [`backward`] for `d1 = D1`: `D1` sums in registers over the
-/// channels in order, each channel's `h_u = s_u g[u]` read through a lane mask.
+/// The `x2` half of [`backward`] for `d1 = D1`: the `D1` sums `dots[i]` in registers over
+/// the channels in order, each channel's `h_u = s_u g[u]` read through a lane mask; then
+/// `g2[v, j] += C[j] : dots`, each a sixteen-lane sum over `i` in order, reduced as a tree
+/// ([`tree_sum`]), as `contract_dots` does.
 ///
 /// # Safety
 ///
 /// The CPU must have AVX-512 F, VL, BW and DQ (which the token proves).
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 #[allow(clippy::type_complexity)]
-unsafe fn backward_dots<const D1: usize>(
+unsafe fn backward_x2<const D1: usize>(
     _: Avx512,
     (x1, ws, m2, d3, g): (&[f32], Option<&[f32]>, usize, usize, &[f32]),
-    dots: &mut [f32],
+    (dense, g2v): (&[f32], &mut [f32]),
 ) {
     let m1 = x1.len() / D1;
-    assert!(d3 <= 16 && g.len() == m1 * d3 && dots.len() >= 16 * D1);
+    assert!(d3 <= 16 && g.len() == m1 * d3 && dense.len() == g2v.len() * 16 * D1);
     let mask: __mmask16 = ((1u32 << d3) - 1) as u16;
-    let mut acc = [_mm512_setzero_ps(); D1];
+    let mut dots = [_mm512_setzero_ps(); D1];
     for (u, xu) in x1.chunks_exact(D1).enumerate() {
         let s = _mm512_set1_ps(ws.map_or(1.0, |ws| ws[u * m2]));
         // SAFETY: channel `u < m1` holds the `d3` values of `g` the mask's lanes reach.
         let gu = unsafe { _mm512_maskz_loadu_ps(mask, g.as_ptr().add(u * d3)) };
         let h = _mm512_maskz_mul_ps(mask, s, gu);
-        for (i, acc) in acc.iter_mut().enumerate() {
-            *acc = _mm512_fmadd_ps(_mm512_set1_ps(xu[i]), h, *acc);
+        for (i, dots) in dots.iter_mut().enumerate() {
+            *dots = _mm512_fmadd_ps(_mm512_set1_ps(xu[i]), h, *dots);
         }
     }
-    for (i, acc) in acc.into_iter().enumerate() {
-        // SAFETY: `dots` holds `16 D1` values (asserted).
-        unsafe { _mm512_storeu_ps(dots.as_mut_ptr().add(16 * i), acc) };
+    for (g2, cj) in g2v.iter_mut().zip(dense.chunks_exact(16 * D1)) {
+        let mut acc = _mm512_setzero_ps();
+        for (i, &dots) in dots.iter().enumerate() {
+            // SAFETY: `cj` holds `16 D1` values (asserted).
+            let c = unsafe { _mm512_loadu_ps(cj.as_ptr().add(16 * i)) };
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(c, dots));
+        }
+        *g2 += tree_sum(acc);
     }
 }
