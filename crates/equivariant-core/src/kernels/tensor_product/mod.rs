@@ -12,7 +12,8 @@
 //! Each chunk of [`CHUNK`] rows runs in groups of eight rows, lane-major ([`lanes`]), and
 //! its last `< 8` rows one by one ([`rows`]); plans whose row kernels are faster run every
 //! row by them (`forward_by_rows`, `backward_by_rows`), among them `uvu` products of degree
-//! 4 to 7, whose row kernels are sixteen components wide ([`wide`]).
+//! 4 to 7, whose row kernels are sixteen components wide ([`wide`]; in `f32` on AVX-512,
+//! written with its intrinsics, [`wide_avx512`]).
 
 /// `[f::<G.., 0, 0>, f::<G.., 1, 1>, f::<G.., 1, 3>, .., f::<G.., 7, 7>]`: the instances of a
 /// contracted kernel `f` (leading generic arguments `G..`) in the order of
@@ -113,6 +114,7 @@ trait KernelTables: Sized + 'static {
     /// `uvu` kernels compiled for AVX-512, the `uvw` ones for AVX2. Measured with `bench tp
     /// --isa`, in cache on one thread, the `uvu` configurations ran 0-18% faster compiled
     /// for AVX-512, and the `uvw` forwards 5-12% slower (diffdock-l1/l2, e3tools-conv).
+    /// (The wide `uvu` paths in `f32` bypass the table there: [`wide_avx512`].)
     #[cfg(target_arch = "x86_64")]
     const AVX512: &'static Self;
 
