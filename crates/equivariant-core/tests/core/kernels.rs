@@ -155,9 +155,10 @@ fn dense_products_match_the_triple_loop() {
 /// The tensor product's forward and backward on every instruction set: `uvw`
 /// configurations, and `uvu` ones whose rows run in lanes (mace-large), by rows
 /// (nequip-water) and sixteen components wide (roofline-l5, and a plan of wide paths of
-/// several shapes); 19 rows (two lane groups of eight and three single rows). The AVX-512
-/// instances (and the AVX-512 kernel of the wide forward in `f32`) do the AVX2 ones'
-/// arithmetic in the same order, so their results are the same bits.
+/// several shapes, every row by the row kernels); 19 rows (where the plan runs lanes, two
+/// groups of eight and three single rows). The AVX-512 instances (and, for the wide paths
+/// in `f32`, the AVX-512 kernels) do the AVX2 ones' arithmetic in the same order, so their
+/// results are the same bits: the full result, and each gradient asked for alone.
 #[test]
 fn tensor_product_agrees_across_instruction_sets() {
     for config in [
@@ -173,27 +174,31 @@ fn tensor_product_agrees_across_instruction_sets() {
     }
     // Wide `uvu` paths (degree 4 to 7 in `x1` or the output): nine channels (a block of eight
     // and one more on AVX-512) and six (none), `x1` of 11 and 9 components, outputs of 11,
-    // 13, 3 and 15, a path without weights and two `x2` blocks on one path.
+    // 13, 3 and 15, paths without weights (of nine channels and of six) and two `x2` blocks
+    // on one path.
     let i = |s: &str| s.parse::<Irreps>().unwrap();
     let ins = |a, b, c, weighted| Instruction::new(a, b, c, ConnectionMode::Uvu, weighted);
-    let wide = TensorProductPlan::new(
-        &i("9x5e+6x4o"),
-        &i("2x3e+1x2e"),
-        &i("9x5e+6x6o+6x1o+9x7e"),
-        vec![
-            ins(0, 0, 0, true),
-            ins(1, 1, 1, false),
-            ins(1, 0, 2, true),
-            ins(0, 1, 3, true),
-        ],
-        TensorProductOptions {
-            shared_weights: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    tensor_product_on::<f64>("wide uvu", &wide, 1e-12);
-    tensor_product_on::<f32>("wide uvu", &wide, 1e-5);
+    // Per-row and shared weights.
+    for shared_weights in [false, true] {
+        let wide = TensorProductPlan::new(
+            &i("9x5e+6x4o"),
+            &i("2x3e+1x2e"),
+            &i("9x5e+6x6o+6x1o+9x7e"),
+            vec![
+                ins(0, 0, 0, true),
+                ins(1, 1, 1, false),
+                ins(1, 0, 2, true),
+                ins(0, 1, 3, false),
+            ],
+            TensorProductOptions {
+                shared_weights,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        tensor_product_on::<f64>("wide uvu", &wide, 1e-12);
+        tensor_product_on::<f32>("wide uvu", &wide, 1e-5);
+    }
 }
 
 fn tensor_product_on<T: Real>(config: &str, tp: &TensorProductPlan, tol: f64) {
@@ -205,28 +210,47 @@ fn tensor_product_on<T: Real>(config: &str, tp: &TensorProductPlan, tol: f64) {
     );
     let x1: Vec<T> = (0..batch * d1).map(value).collect();
     let x2: Vec<T> = (0..batch * d2).map(|s| value(s + 1)).collect();
-    let w: Vec<T> = (0..batch * tp.weight_numel())
+    let weights = if tp.shared_weights() { 1 } else { batch };
+    let w: Vec<T> = (0..weights * tp.weight_numel())
         .map(|s| value(s + 2))
         .collect();
     let g: Vec<T> = (0..batch * d3).map(|s| value(s + 3)).collect();
     let run = || {
-        let out = tp.forward_vec(&x1, &x2, &w).unwrap();
-        let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
-        let [g1, g2, gw] = &mut grads;
-        let buffers = TensorProductGradients {
-            x1: Some(g1),
-            x2: Some(g2),
-            weight: Some(gw),
-        };
-        tp.backward(&x1, &x2, &w, &g, buffers).unwrap();
-        let [g1, g2, gw] = grads;
-        vec![out, g1, g2, gw]
+        let mut results = vec![tp.forward_vec(&x1, &x2, &w).unwrap()];
+        // The three gradients together, then each alone.
+        let wanted = [
+            [true; 3],
+            [true, false, false],
+            [false, true, false],
+            [false, false, true],
+        ];
+        for want in wanted {
+            let mut grads = [x1.len(), x2.len(), w.len()].map(|n| vec![T::zero(); n]);
+            let [g1, g2, gw] = &mut grads;
+            let buffers = TensorProductGradients {
+                x1: want[0].then_some(&mut g1[..]),
+                x2: want[1].then_some(&mut g2[..]),
+                weight: want[2].then_some(&mut gw[..]),
+            };
+            tp.backward(&x1, &x2, &w, &g, buffers).unwrap();
+            results.extend(grads);
+        }
+        results
     };
     let portable = with_instruction_set(InstructionSet::Portable, run);
     let avx2 = with_instruction_set(InstructionSet::Avx2Fma, run);
     assert_agree(config, &portable, &avx2, tol);
     let avx512 = with_instruction_set(InstructionSet::Avx512, run);
-    assert!(avx512 == avx2, "{config}: AVX-512 and AVX2 differ");
+    // Bits, not `==` (which holds between -0 and +0, and fails on NaN).
+    let bits = |r: &[Vec<T>]| -> Vec<Vec<u64>> {
+        r.iter()
+            .map(|v| v.iter().map(|&x| Real::to_f64(x).to_bits()).collect())
+            .collect()
+    };
+    assert!(
+        bits(&avx512) == bits(&avx2),
+        "{config}: AVX-512 and AVX2 differ"
+    );
 }
 
 /// The convolution with weights from a linear layer on both instruction sets, f64 and f32

@@ -272,7 +272,8 @@ impl TensorProductPlan {
 }
 
 /// One `v` of a [`wide_uvu`] path's forward in `f32` on AVX-512 ([`wide_avx512::forward`]),
-/// from its dense list and `x2`'s block; `false`, having done nothing, for `f64`.
+/// from its dense list and `x2`'s block; `false`, having done nothing, for `f64` or sizes
+/// with no instance.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn forward_wide_avx512<T: Real>(
@@ -302,7 +303,8 @@ fn forward_wide_avx512<T: Real>(
 
 /// One `v` of a [`wide_uvu`] path's backward in `f32` on AVX-512 ([`wide_avx512::backward`]):
 /// `x1`'s, the weights' and `x2`'s (block `v`, with the path's dense list) gradients
-/// accumulated where given; `false`, having done nothing, for `f64`.
+/// accumulated where given; `false`, having done nothing, for `f64` or sizes with no
+/// instance.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::type_complexity)]

@@ -21,9 +21,12 @@
 //! us); the contraction for `x2` in registers rather than through the portable kernel's
 //! scratch: roofline-l7 611-639 against 765-797 us, roofline-l5 within noise.
 //!
-//! The arithmetic and its order are the portable kernel's (each sum from zero over `i` in
-//! order, fused; then `out += s sum`, the product rounded first), so the results are the
-//! same bits.
+//! The arithmetic and its order are the portable kernel's, so the results are the same
+//! bits: the contractions with `x2` and with the sums for `x2`'s gradient from zero in
+//! order, each product rounded before its sum; the channels' sums from zero in order,
+//! fused; `out += s sum` (and `x1`'s gradient) with the product rounded first; the weight
+//! gradient's dots as the portable kernel's tree of rounded products, or its serial sum
+//! where sixteen values from the channel's start run off `x1`.
 //!
 //! [`wide_uvu`]: super::wide::wide_uvu
 
@@ -47,7 +50,6 @@ const C: usize = 8;
 /// (as [`contract_x2`](super::wide::contract_x2) makes it), and `s_u =
 /// ws[u m2]`, or one for `None`. Returns `false`, having done nothing, for a `d1` with no
 /// instance (an even one, or over fifteen: no irrep has those with `d3 <= 16`).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
     token: Avx512,
     (dense, x2v): (&[f32], &[f32]),
@@ -58,7 +60,8 @@ pub(super) fn forward(
     out: &mut [f32],
 ) -> bool {
     let a = ((dense, x2v), x1, ws, m2, d3);
-    // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ (each call).
+    // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA (each
+    // call).
     unsafe {
         match d1 {
             1 => forward_d1::<1>(token, a, out),
@@ -79,7 +82,7 @@ pub(super) fn forward(
 ///
 /// # Safety
 ///
-/// The CPU must have AVX-512 F, VL, BW and DQ (which the token proves).
+/// The CPU must have AVX-512 F, VL, BW and DQ, AVX2 and FMA (which the token proves).
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 #[allow(clippy::type_complexity)]
 unsafe fn forward_d1<const D1: usize>(
@@ -144,18 +147,18 @@ unsafe fn forward_d1<const D1: usize>(
     }
 }
 
-/// The `C` channels' outputs from `at` (channel `c` at `c d3`), through `mask`.
+/// The `C` channels' values from `at` (channel `c` at `c d`), through `mask`.
 ///
 /// # Safety
 ///
-/// `at` points to `C d3` values; the CPU has AVX-512 F.
+/// `at` points to `C d` values; the CPU has what an `Avx512` token proves.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-unsafe fn load_block(at: *const f32, d3: usize, mask: __mmask16) -> [__m512; C] {
+unsafe fn load_block(at: *const f32, d: usize, mask: __mmask16) -> [__m512; C] {
     let mut old = [_mm512_setzero_ps(); C];
     for (c, old) in old.iter_mut().enumerate() {
         // SAFETY: the masked lanes of channel `c` are within the block (the contract).
-        *old = unsafe { _mm512_maskz_loadu_ps(mask, at.add(c * d3)) };
+        *old = unsafe { _mm512_maskz_loadu_ps(mask, at.add(c * d)) };
     }
     old
 }
@@ -166,7 +169,7 @@ unsafe fn load_block(at: *const f32, d3: usize, mask: __mmask16) -> [__m512; C] 
 /// # Safety
 ///
 /// `at` points to at least as many values as `mask` has lanes set, which are its first
-/// ones; the CPU has AVX-512 F.
+/// ones; the CPU has what an `Avx512` token proves.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 unsafe fn add_scaled(
@@ -219,7 +222,8 @@ pub(super) fn backward(
     }
     if g1.is_some() || gw.is_some() {
         let a = ((dense, x2v), x1, ws, m2, d1, g);
-        // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ (each call).
+        // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA (each
+        // call).
         unsafe {
             match d3 {
                 1 => backward_q::<1>(token, a, g1, gw),
@@ -258,7 +262,7 @@ pub(super) fn backward(
 ///
 /// # Safety
 ///
-/// The CPU must have AVX-512 F, VL, BW and DQ (which the token proves).
+/// The CPU must have AVX-512 F, VL, BW and DQ, AVX2 and FMA (which the token proves).
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 #[allow(clippy::type_complexity)]
 unsafe fn backward_q<const D3: usize>(
@@ -361,7 +365,7 @@ fn tree_sum(p: __m512) -> f32 {
 /// # Safety
 ///
 /// Sixteen values from each channel's start, `(first + C - 1) d1 + 16`, lie in `x1`; the
-/// CPU has AVX-512 F.
+/// CPU has what an `Avx512` token proves.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 unsafe fn dots_q(
@@ -442,7 +446,7 @@ fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
 ///
 /// # Safety
 ///
-/// The CPU must have AVX-512 F, VL, BW and DQ (which the token proves).
+/// The CPU must have AVX-512 F, VL, BW and DQ, AVX2 and FMA (which the token proves).
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 #[allow(clippy::type_complexity)]
 unsafe fn backward_x2<const D1: usize>(
