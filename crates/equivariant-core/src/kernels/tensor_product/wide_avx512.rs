@@ -40,6 +40,24 @@ use std::arch::x86_64::{
 
 use crate::kernels::simd::Avx512;
 
+/// `Some(f::<D>(args))` for `D = d` where `d` is one of the odd sizes `1..=15` (an irrep's
+/// `2l + 1` for `l <= 7`), the instances of each kernel; `None` for any other `d`.
+macro_rules! by_odd_size {
+    ($d:expr, $f:ident($($a:expr),*)) => {
+        match $d {
+            1 => Some($f::<1>($($a),*)),
+            3 => Some($f::<3>($($a),*)),
+            5 => Some($f::<5>($($a),*)),
+            7 => Some($f::<7>($($a),*)),
+            9 => Some($f::<9>($($a),*)),
+            11 => Some($f::<11>($($a),*)),
+            13 => Some($f::<13>($($a),*)),
+            15 => Some($f::<15>($($a),*)),
+            _ => None,
+        }
+    };
+}
+
 /// Channels per block: eight independent chains of multiply-adds, enough to cover the
 /// latency of each at one 512-bit multiply-add per cycle.
 const C: usize = 8;
@@ -60,22 +78,8 @@ pub(super) fn forward(
     out: &mut [f32],
 ) -> bool {
     let a = ((dense, x2v), x1, ws, m2, d3);
-    // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA (each
-    // call).
-    unsafe {
-        match d1 {
-            1 => forward_d1::<1>(token, a, out),
-            3 => forward_d1::<3>(token, a, out),
-            5 => forward_d1::<5>(token, a, out),
-            7 => forward_d1::<7>(token, a, out),
-            9 => forward_d1::<9>(token, a, out),
-            11 => forward_d1::<11>(token, a, out),
-            13 => forward_d1::<13>(token, a, out),
-            15 => forward_d1::<15>(token, a, out),
-            _ => return false,
-        }
-    }
-    true
+    // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA.
+    unsafe { by_odd_size!(d1, forward_d1(token, a, out)) }.is_some()
 }
 
 /// [`forward`] for `d1 = D1`.
@@ -91,18 +95,8 @@ unsafe fn forward_d1<const D1: usize>(
     out: &mut [f32],
 ) {
     let m1 = x1.len() / D1;
-    assert!(dense.len() == x2v.len() * 16 * D1 && d3 <= 16 && out.len() >= m1 * d3);
-    // `yT[i] = sum_j x2[v, j] C[j][i]`, from zero over `j` in order, each product rounded
-    // before its sum: `contract_x2`'s arithmetic, in registers.
-    let mut y = [_mm512_setzero_ps(); D1];
-    for (&x, cj) in x2v.iter().zip(dense.chunks_exact(16 * D1)) {
-        let x = _mm512_set1_ps(x);
-        for (i, y) in y.iter_mut().enumerate() {
-            // SAFETY: `cj` holds `16 D1` values (asserted).
-            let c = unsafe { _mm512_loadu_ps(cj.as_ptr().add(16 * i)) };
-            *y = _mm512_add_ps(*y, _mm512_mul_ps(x, c));
-        }
-    }
+    assert!(d3 <= 16 && out.len() >= m1 * d3);
+    let y = contract_x2::<D1>(dense, x2v);
     let mask: __mmask16 = ((1u32 << d3) - 1) as u16;
     let blocked = m1 / C * C;
     // The old outputs of block `b`, read before the stores of block `b - 1`: each masked
@@ -119,31 +113,92 @@ unsafe fn forward_d1<const D1: usize>(
     };
     for (b, xs) in x1[..blocked * D1].chunks_exact(C * D1).enumerate() {
         let old = next;
-        let mut acc = [_mm512_setzero_ps(); C];
-        for (i, y) in y.iter().enumerate() {
-            for (c, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm512_fmadd_ps(_mm512_set1_ps(xs[c * D1 + i]), *y, *acc);
-            }
-        }
+        let acc = block_sums(&y, xs);
         if (b + 1) * C < blocked {
             next = load(b + 1);
         }
-        for (c, (acc, old)) in acc.into_iter().zip(old).enumerate() {
-            let u = b * C + c;
-            let s = ws.map_or(1.0, |ws| ws[u * m2]);
-            let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), acc));
-            // SAFETY: channel `u < m1` holds the `d3` values of `out` from `u d3` that the
-            // mask's lanes reach (asserted above).
-            unsafe { _mm512_mask_storeu_ps(base.add(u * d3), mask, sum) };
-        }
+        // SAFETY: channels `b C..(b + 1) C` lie below `m1`, and `out` holds `m1 d3` values
+        // (asserted above).
+        unsafe { store_block(acc, old, ws, (b * C, m2), (base, d3), mask) };
     }
     for u in blocked..m1 {
-        let mut acc = _mm512_setzero_ps();
-        for (i, y) in y.iter().enumerate() {
-            acc = _mm512_fmadd_ps(_mm512_set1_ps(x1[u * D1 + i]), *y, acc);
-        }
+        let acc = channel_sum(&y, &x1[u * D1..(u + 1) * D1]);
         // SAFETY: as in the blocks.
         unsafe { add_scaled(acc, ws, (u, m2), base.add(u * d3), mask) };
+    }
+}
+
+/// `y[i] = sum_j x2v[j] C[j][i]` for `i < D` (`dense`: `[d2][D][16]`), from zero over `j` in
+/// order, each product rounded before its sum: `contract_x2`'s arithmetic, in registers.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+fn contract_x2<const D: usize>(dense: &[f32], x2v: &[f32]) -> [__m512; D] {
+    assert!(dense.len() == x2v.len() * 16 * D);
+    let mut y = [_mm512_setzero_ps(); D];
+    for (&x, cj) in x2v.iter().zip(dense.chunks_exact(16 * D)) {
+        let x = _mm512_set1_ps(x);
+        for (i, y) in y.iter_mut().enumerate() {
+            // SAFETY: `cj` holds `16 D` values (asserted).
+            let c = unsafe { _mm512_loadu_ps(cj.as_ptr().add(16 * i)) };
+            *y = _mm512_add_ps(*y, _mm512_mul_ps(x, c));
+        }
+    }
+    y
+}
+
+/// `acc[c] = sum_i xs[c D + i] y[i]` for the block's `C` channels (`xs`: `[C][D]`), each a
+/// chain of fused multiply-adds from zero over `i` in order (`sums16`'s arithmetic), the
+/// `C` chains side by side.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+fn block_sums<const D: usize>(y: &[__m512; D], xs: &[f32]) -> [__m512; C] {
+    let xs = &xs[..C * D];
+    let mut acc = [_mm512_setzero_ps(); C];
+    for (i, y) in y.iter().enumerate() {
+        for (c, acc) in acc.iter_mut().enumerate() {
+            *acc = _mm512_fmadd_ps(_mm512_set1_ps(xs[c * D + i]), *y, *acc);
+        }
+    }
+    acc
+}
+
+/// [`block_sums`] for one channel (`xs`: `[D]`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+fn channel_sum<const D: usize>(y: &[__m512; D], xs: &[f32]) -> __m512 {
+    let xs = &xs[..D];
+    let mut acc = _mm512_setzero_ps();
+    for (y, &x) in y.iter().zip(xs) {
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(x), *y, acc);
+    }
+    acc
+}
+
+/// `at[u d..][..d] = old[c] + s_u acc[c]` through `mask` for the block's channels, `u =
+/// first + c`, with `s_u = ws[u m2]` or one: the product rounded, then the sum, as the
+/// portable kernel adds.
+///
+/// # Safety
+///
+/// `at` points to at least `(first + C) d` values; `mask` has lanes `0..d` set, at most;
+/// the CPU has what an `Avx512` token proves.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+unsafe fn store_block(
+    acc: [__m512; C],
+    old: [__m512; C],
+    ws: Option<&[f32]>,
+    (first, m2): (usize, usize),
+    (at, d): (*mut f32, usize),
+    mask: __mmask16,
+) {
+    for (c, (acc, old)) in acc.into_iter().zip(old).enumerate() {
+        let u = first + c;
+        let s = ws.map_or(1.0, |ws| ws[u * m2]);
+        let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), acc));
+        // SAFETY: channel `u` holds the `d` values from `u d` that the mask's lanes reach
+        // (the contract).
+        unsafe { _mm512_mask_storeu_ps(at.add(u * d), mask, sum) };
     }
 }
 
@@ -222,36 +277,13 @@ pub(super) fn backward(
     }
     if g1.is_some() || gw.is_some() {
         let a = ((dense, x2v), x1, ws, m2, d1, g);
-        // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA (each
-        // call).
-        unsafe {
-            match d3 {
-                1 => backward_q::<1>(token, a, g1, gw),
-                3 => backward_q::<3>(token, a, g1, gw),
-                5 => backward_q::<5>(token, a, g1, gw),
-                7 => backward_q::<7>(token, a, g1, gw),
-                9 => backward_q::<9>(token, a, g1, gw),
-                11 => backward_q::<11>(token, a, g1, gw),
-                13 => backward_q::<13>(token, a, g1, gw),
-                _ => backward_q::<15>(token, a, g1, gw),
-            }
-        }
+        // SAFETY: `token` proves that the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA.
+        unsafe { by_odd_size!(d3, backward_q(token, a, g1, gw)) };
     }
     if let Some(g2) = g2 {
         let a = (x1, ws, m2, d3, g);
         // SAFETY: as above.
-        unsafe {
-            match d1 {
-                1 => backward_x2::<1>(token, a, g2),
-                3 => backward_x2::<3>(token, a, g2),
-                5 => backward_x2::<5>(token, a, g2),
-                7 => backward_x2::<7>(token, a, g2),
-                9 => backward_x2::<9>(token, a, g2),
-                11 => backward_x2::<11>(token, a, g2),
-                13 => backward_x2::<13>(token, a, g2),
-                _ => backward_x2::<15>(token, a, g2),
-            }
-        }
+        unsafe { by_odd_size!(d1, backward_x2(token, a, g2)) };
     }
     true
 }
@@ -279,17 +311,9 @@ unsafe fn backward_q<const D3: usize>(
     mut gw: Option<&mut [f32]>,
 ) {
     let m1 = g.len() / D3;
-    assert!(dense.len() == x2v.len() * 16 * D3 && d1 <= 16 && x1.len() == m1 * d1);
+    assert!(d1 <= 16 && x1.len() == m1 * d1);
     assert!(g1.as_ref().is_none_or(|g1| g1.len() >= m1 * d1));
-    let mut y = [_mm512_setzero_ps(); D3];
-    for (&x, cj) in x2v.iter().zip(dense.chunks_exact(16 * D3)) {
-        let x = _mm512_set1_ps(x);
-        for (k, y) in y.iter_mut().enumerate() {
-            // SAFETY: `cj` holds `16 D3` values (asserted).
-            let c = unsafe { _mm512_loadu_ps(cj.as_ptr().add(16 * k)) };
-            *y = _mm512_add_ps(*y, _mm512_mul_ps(x, c));
-        }
-    }
+    let y = contract_x2::<D3>(dense, x2v);
     let mask: __mmask16 = ((1u32 << d1) - 1) as u16;
     let g1p = g1.map(|g1| g1.as_mut_ptr());
     // SAFETY: block `b < blocked / C` holds `C d1` values of `g1` (asserted above).
@@ -298,12 +322,7 @@ unsafe fn backward_q<const D3: usize>(
     let mut next = if blocked > 0 { load(0) } else { None };
     for (b, gs) in g[..blocked * D3].chunks_exact(C * D3).enumerate() {
         let old = next;
-        let mut q = [_mm512_setzero_ps(); C];
-        for (k, y) in y.iter().enumerate() {
-            for (c, q) in q.iter_mut().enumerate() {
-                *q = _mm512_fmadd_ps(_mm512_set1_ps(gs[c * D3 + k]), *y, *q);
-            }
-        }
+        let q = block_sums(&y, gs);
         if (b + 1) * C < blocked {
             next = load(b + 1);
         }
@@ -322,21 +341,13 @@ unsafe fn backward_q<const D3: usize>(
             }
         }
         if let (Some(p), Some(old)) = (g1p, old) {
-            for (c, (q, old)) in q.into_iter().zip(old).enumerate() {
-                let u = first + c;
-                let s = ws.map_or(1.0, |ws| ws[u * m2]);
-                let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), q));
-                // SAFETY: channel `u < m1` holds the `d1` values of `g1` from `u d1` that
-                // the mask's lanes reach (asserted above).
-                unsafe { _mm512_mask_storeu_ps(p.add(u * d1), mask, sum) };
-            }
+            // SAFETY: channels `first..first + C` lie below `m1`, and `g1` holds `m1 d1`
+            // values (asserted above).
+            unsafe { store_block(q, old, ws, (first, m2), (p, d1), mask) };
         }
     }
     for u in blocked..m1 {
-        let mut q = _mm512_setzero_ps();
-        for (k, y) in y.iter().enumerate() {
-            q = _mm512_fmadd_ps(_mm512_set1_ps(g[u * D3 + k]), *y, q);
-        }
+        let q = channel_sum(&y, &g[u * D3..(u + 1) * D3]);
         if let Some(gw) = gw.as_deref_mut() {
             gw[u * m2] += dot_q(x1, u, d1, q, mask);
         }
