@@ -221,18 +221,19 @@ impl TensorProductPlan {
                         // gradients, which makes `y` in registers; elsewhere `y` and the
                         // sums for `x2`'s gradient go through the scratch.
                         #[cfg(target_arch = "x86_64")]
-                        let done = match isa {
-                            Simd::Avx512(token) if wide => {
-                                let g2 = g2.as_deref_mut().map(|g2| &mut g2[start..end]);
-                                let grads = (g1.as_deref_mut(), gw.as_deref_mut());
-                                let a = ((&c.backward_wide[..], x2v), x1, w, g, v);
-                                backward_wide_avx512(token, p, a, grads, (&c.forward_wide, g2))
-                            }
-                            _ => false,
-                        };
-                        #[cfg(not(target_arch = "x86_64"))]
-                        let done = false;
-                        if done {
+                        if let Simd::Avx512(token) = isa
+                            && wide
+                            && backward_wide_avx512(
+                                token,
+                                p,
+                                ((&c.backward_wide, x2v), x1, w, g, v),
+                                (g1.as_deref_mut(), gw.as_deref_mut()),
+                                (
+                                    &c.forward_wide,
+                                    g2.as_deref_mut().map(|g2| &mut g2[start..end]),
+                                ),
+                            )
+                        {
                             continue;
                         }
                         if wide {

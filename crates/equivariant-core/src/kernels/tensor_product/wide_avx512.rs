@@ -38,6 +38,7 @@ use std::arch::x86_64::{
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps, _mm512_storeu_ps,
 };
 
+use crate::kernels::gemm::dot;
 use crate::kernels::simd::Avx512;
 
 /// `Some(f::<D>(args))` for `D = d` where `d` is one of the odd sizes `1..=15` (an irrep's
@@ -97,7 +98,7 @@ unsafe fn forward_d1<const D1: usize>(
     let m1 = x1.len() / D1;
     assert!(d3 <= 16 && out.len() >= m1 * d3);
     let y = contract_x2::<D1>(dense, x2v);
-    let mask: __mmask16 = ((1u32 << d3) - 1) as u16;
+    let mask = first_lanes(d3);
     let blocked = m1 / C * C;
     // The old outputs of block `b`, read before the stores of block `b - 1`: each masked
     // store spans sixteen lanes, past its channel's `d3`, and a load over a store still in
@@ -174,9 +175,8 @@ fn channel_sum<const D: usize>(y: &[__m512; D], xs: &[f32]) -> __m512 {
     acc
 }
 
-/// `at[u d..][..d] = old[c] + s_u acc[c]` through `mask` for the block's channels, `u =
-/// first + c`, with `s_u = ws[u m2]` or one: the product rounded, then the sum, as the
-/// portable kernel adds.
+/// [`store_scaled`] for the block's channels `u = first + c`: `at[u d..][..d] = old[c] +
+/// s_u acc[c]`.
 ///
 /// # Safety
 ///
@@ -194,11 +194,9 @@ unsafe fn store_block(
 ) {
     for (c, (acc, old)) in acc.into_iter().zip(old).enumerate() {
         let u = first + c;
-        let s = ws.map_or(1.0, |ws| ws[u * m2]);
-        let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), acc));
         // SAFETY: channel `u` holds the `d` values from `u d` that the mask's lanes reach
         // (the contract).
-        unsafe { _mm512_mask_storeu_ps(at.add(u * d), mask, sum) };
+        unsafe { store_scaled(acc, old, ws, (u, m2), at.add(u * d), mask) };
     }
 }
 
@@ -219,12 +217,11 @@ unsafe fn load_block(at: *const f32, d: usize, mask: __mmask16) -> [__m512; C] {
 }
 
 /// `at[..d] += s acc[..d]`, `s = ws[u m2]` or one, through `mask` (its lanes `0..d`): the
-/// product rounded, then the sum, as the portable kernel does.
+/// old values read, then [`store_scaled`].
 ///
 /// # Safety
 ///
-/// `at` points to at least as many values as `mask` has lanes set, which are its first
-/// ones; the CPU has what an `Avx512` token proves.
+/// As [`store_scaled`]'s.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
 unsafe fn add_scaled(
@@ -234,14 +231,43 @@ unsafe fn add_scaled(
     at: *mut f32,
     mask: __mmask16,
 ) {
-    let s = ws.map_or(1.0, |ws| ws[u * m2]);
-    let p = _mm512_mul_ps(_mm512_set1_ps(s), acc);
     // SAFETY: the masked lanes are within the channel's values (the caller's contract); the
     // others are neither read nor written, and cannot fault.
     unsafe {
         let old = _mm512_maskz_loadu_ps(mask, at);
-        _mm512_mask_storeu_ps(at, mask, _mm512_add_ps(old, p));
+        store_scaled(acc, old, ws, (u, m2), at, mask);
     }
+}
+
+/// `at[..d] = old + s acc`, `s = ws[u m2]` or one, through `mask` (its lanes `0..d`): the
+/// product rounded, then the sum, as the portable kernel adds.
+///
+/// # Safety
+///
+/// `at` points to at least as many values as `mask` has lanes set, which are its first
+/// ones; the CPU has what an `Avx512` token proves.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+unsafe fn store_scaled(
+    acc: __m512,
+    old: __m512,
+    ws: Option<&[f32]>,
+    (u, m2): (usize, usize),
+    at: *mut f32,
+    mask: __mmask16,
+) {
+    let s = ws.map_or(1.0, |ws| ws[u * m2]);
+    let sum = _mm512_add_ps(old, _mm512_mul_ps(_mm512_set1_ps(s), acc));
+    // SAFETY: the masked lanes are within the values (the caller's contract); the others
+    // are not written, and cannot fault.
+    unsafe { _mm512_mask_storeu_ps(at, mask, sum) };
+}
+
+/// The mask of lanes `0..d` (`d <= 16`).
+#[inline]
+fn first_lanes(d: usize) -> __mmask16 {
+    assert!(d <= 16);
+    ((1u32 << d) - 1) as u16
 }
 
 /// The gradients of one `v` of a wide path's backward: `g1` (the path's block of `x1`'s
@@ -314,7 +340,7 @@ unsafe fn backward_q<const D3: usize>(
     assert!(d1 <= 16 && x1.len() == m1 * d1);
     assert!(g1.as_ref().is_none_or(|g1| g1.len() >= m1 * d1));
     let y = contract_x2::<D3>(dense, x2v);
-    let mask: __mmask16 = ((1u32 << d1) - 1) as u16;
+    let mask = first_lanes(d1);
     let g1p = g1.map(|g1| g1.as_mut_ptr());
     // SAFETY: block `b < blocked / C` holds `C d1` values of `g1` (asserted above).
     let load = |b: usize| g1p.map(|p| unsafe { load_block(p.add(b * C * d1), d1, mask) });
@@ -442,10 +468,7 @@ fn dot_q(x1: &[f32], u: usize, d1: usize, q: __m512, mask: __mmask16) -> f32 {
             let mut lanes = [0.0f32; 16];
             // SAFETY: `lanes` holds sixteen values.
             unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), q) };
-            x1[at..at + d1]
-                .iter()
-                .zip(&lanes)
-                .fold(0.0, |s, (&x, &q)| s + x * q)
+            dot(&x1[at..at + d1], &lanes[..d1])
         }
     }
 }
@@ -467,7 +490,7 @@ unsafe fn backward_x2<const D1: usize>(
 ) {
     let m1 = x1.len() / D1;
     assert!(d3 <= 16 && g.len() == m1 * d3 && dense.len() == g2v.len() * 16 * D1);
-    let mask: __mmask16 = ((1u32 << d3) - 1) as u16;
+    let mask = first_lanes(d3);
     let mut dots = [_mm512_setzero_ps(); D1];
     for (u, xu) in x1.chunks_exact(D1).enumerate() {
         let s = _mm512_set1_ps(ws.map_or(1.0, |ws| ws[u * m2]));
