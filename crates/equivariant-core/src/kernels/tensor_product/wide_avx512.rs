@@ -9,17 +9,19 @@
 //! constant per instance), and eight channels run at once, each a chain of `d1`
 //! multiply-adds whose `x1` value is a broadcast from memory within the instruction; a
 //! channel's `d3 <= 16` outputs are added through a lane mask, so that no store reaches a
-//! neighbouring channel. roofline-l5's forward on 256 rows in cache, one thread: 376-419
-//! against 215-241 us (three alternated rounds); roofline-l7's 484-510 against 299-327 us.
+//! neighbouring channel.
 //!
 //! The backward runs the same way in two passes over the channels: `q_u = sum_k g[u, k]
 //! y[k]` with `y` in registers (then `x1`'s gradient through masks, the weight's as a dot
 //! in the portable kernel's tree, a block's dots reduced together by [`dots_q`]), and the
 //! `d1` sums for `x2`'s gradient in registers, one multiply-add each per channel, contracted
-//! with the list there. Same rows: roofline-l5 959-997 against 451-458 us, roofline-l7
-//! 1277-1306 against 708-799 us (with the dots one channel at a time: 554-570 and 826-841
-//! us); the contraction for `x2` in registers rather than through the portable kernel's
-//! scratch: roofline-l7 611-639 against 765-797 us, roofline-l5 within noise.
+//! with the list there.
+//!
+//! `bench tp --config roofline-l5|roofline-l7 --isa avx2|avx512 --batch 64 --reps 201
+//! --warmup 20 --threads 1` (in cache), three alternated rounds, ms, AVX2 against these:
+//! roofline-l5 forward 0.142-0.149 against 0.084-0.093, forward+backward 0.492-0.536
+//! against 0.289-0.295; roofline-l7 0.169-0.253 against 0.054-0.107 and 0.615-0.656
+//! against 0.348-0.360.
 //!
 //! The arithmetic and its order are the portable kernel's, so the results are the same
 //! bits: the contractions with `x2` and with the sums for `x2`'s gradient from zero in
