@@ -5,7 +5,8 @@
 Builds our CLI (`cargo build --release -p equivariant-cli`) unless --no-build, then for each
 configuration of ../shared/benchmarks.md prints one JSON object per line:
   {"config", "batch", "ours_fwd_ms", "e3nn_fwd_ms", "ours_fwd_bwd_ms", "e3nn_fwd_bwd_ms",
-   "sgemm_gflops", "fwd_flops", "read_gbps", "weight_mib", "fwd_floor_ms"}
+   "sgemm_gflops", "fwd_flops", "read_gbps", "weight_mib", "fwd_floor_ms", "io_mib",
+   "fwd_io_floor_ms"}
 Both sides: 2 threads, f32, per-row weights, median of --reps timings after warm-up.
 Forward = the product on fixed inputs; forward+backward = forward, then the gradient of
 sum(out^2) with respect to x1, x2 and the weights. sgemm_gflops is a 2048^3 torch matmul
@@ -13,7 +14,10 @@ measured in the same run (the machine's peak for the sgemm fraction in BENCHMARK
 read_gbps is this machine's memory read bandwidth (`equivariant bench bandwidth`, 2
 threads), measured right before our timings of each configuration (on a shared host it moves
 from minute to minute, 24-51 GB/s here); fwd_floor_ms = the per-row weights (weight_mib, f32) / read_gbps: no
-forward that reads its weights from memory can be faster, ours or e3nn's.
+forward that reads its weights from memory can be faster, ours or e3nn's. io_mib = every
+input (x1, x2, the weights) read once and the output written once, and fwd_io_floor_ms =
+io_mib / read_gbps: the floor of any forward whose data does not stay in the caches (the
+uvu products of degree 5 and 7, roofline-l5/l7, move 15-25 bytes per useful multiply-add).
 """
 
 import argparse
@@ -84,7 +88,8 @@ def e3nn_times(name, batch, reps):
         out = tp(x1g, x2g, wg)
         out.pow(2).sum().backward()
 
-    return fwd, median_ms(fwd_bwd, reps), tp.weight_numel
+    dims = (tp.irreps_in1.dim, tp.irreps_in2.dim, tp.irreps_out.dim)
+    return fwd, median_ms(fwd_bwd, reps), tp.weight_numel, dims
 
 
 def ours(name, batch, reps):
@@ -120,8 +125,9 @@ def main():
     for name in args.configs.split(","):
         gbps = read_gbps()
         mine = ours(name, args.batch, args.reps)
-        e_fwd, e_fwd_bwd, weight_numel = e3nn_times(name, args.batch, args.reps)
+        e_fwd, e_fwd_bwd, weight_numel, (d1, d2, d_out) = e3nn_times(name, args.batch, args.reps)
         weight_bytes = 4 * args.batch * weight_numel
+        io_bytes = weight_bytes + 4 * args.batch * (d1 + d2 + d_out)
         print(json.dumps({
             "config": name,
             "batch": args.batch,
@@ -134,6 +140,8 @@ def main():
             "read_gbps": gbps,
             "weight_mib": round(weight_bytes / 2**20, 1),
             "fwd_floor_ms": round(weight_bytes / (gbps * 1e9) * 1e3, 2),
+            "io_mib": round(io_bytes / 2**20, 1),
+            "fwd_io_floor_ms": round(io_bytes / (gbps * 1e9) * 1e3, 2),
         }), flush=True)
 
 
