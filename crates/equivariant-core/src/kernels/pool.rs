@@ -16,7 +16,8 @@
 //! after a serial gap of 50-200 us, 26 us after a gap of 5 us (2 threads, an Intel Xeon KVM
 //! guest, medians of 2000). So while `f` runs, every other worker of the pool runs a
 //! keep-warm job instead of sleeping: it takes the pool's work as soon as there is some
-//! ([`rayon::yield_now`]) and spins when there is none, as an OpenMP runtime's threads spin
+//! ([`rayon::yield_now`]) and, when there is none, yields its core to any other runnable
+//! thread and asks again (`sched_yield`), as an OpenMP runtime's threads spin
 //! between parallel regions (torch's among them). With it, the same loop took 26 us after
 //! any gap.
 
@@ -32,7 +33,7 @@ thread_local! {
 /// Runs `f` on a worker thread of the current rayon pool (the global one, unless inside a
 /// [`rayon::ThreadPool::install`]) and returns its result; on a worker already, runs `f`
 /// in place. The calling thread waits meanwhile. The pool's other workers stay awake
-/// until `f` returns (see the module docs), spinning when they have no work: call it
+/// until `f` returns (see the module docs), polling for work when they have none: call it
 /// around a whole computation (an MD run, a training step, a force call), not around the
 /// idle time between them. Nested calls run in place. The work done, its order and so its
 /// results are the same either way.
@@ -63,7 +64,7 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
-/// Until `done`, runs the pool's pending work or spins. Returns at once on a thread that is
+/// Until `done`, runs the pool's pending work, or yields the core when there is none. Returns at once on a thread that is
 /// warm already: one that runs `f` (it would spin until its own `f` returns, which waits on
 /// it) or another keep-warm job.
 fn keep_warm(done: &AtomicBool) {
@@ -73,7 +74,9 @@ fn keep_warm(done: &AtomicBool) {
     let _warm = Warm::enter();
     while !done.load(Ordering::Acquire) {
         if rayon::yield_now() != Some(rayon::Yield::Executed) {
-            std::hint::spin_loop();
+            // Nothing to run: offer the core to any other runnable thread (another
+            // process's, another MPI rank's on a shared machine) instead of holding it.
+            std::thread::yield_now();
         }
     }
 }
