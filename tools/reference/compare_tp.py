@@ -13,11 +13,14 @@ sum(out^2) with respect to x1, x2 and the weights. sgemm_gflops is a 2048^3 torc
 measured in the same run (the machine's peak for the sgemm fraction in BENCHMARKS.md).
 read_gbps is this machine's memory read bandwidth (`equivariant bench bandwidth`, 2
 threads), measured right before our timings of each configuration (on a shared host it moves
-from minute to minute, 24-51 GB/s here); fwd_floor_ms = the per-row weights (weight_mib, f32) / read_gbps: no
-forward that reads its weights from memory can be faster, ours or e3nn's. io_mib = every
+from minute to minute, 17-62 GB/s on the machines here); fwd_floor_ms = the per-row weights
+(weight_mib, f32) / read_gbps: no forward that reads its weights from memory can be faster,
+ours or e3nn's. io_mib = every
 input (x1, x2, the weights) read once and the output written once, and fwd_io_floor_ms =
 io_mib / read_gbps: the floor of any forward whose data does not stay in the caches (the
-uvu products of degree 5 and 7, roofline-l5/l7, move 15-25 bytes per useful multiply-add).
+uvu products of degree 5 and 7, roofline-l5/l7, do 1.2 and 2.2 useful multiply-adds per
+byte they must move; the Intel Xeon of BENCHMARKS.md does ~8 per byte it reads at its
+sgemm peak).
 """
 
 import argparse

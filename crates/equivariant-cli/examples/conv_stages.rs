@@ -27,7 +27,7 @@ mod allocator;
 static ALLOCATOR: allocator::SizeRouted = allocator::SizeRouted;
 
 /// The median of 9 runs of `f`, after one untimed run.
-fn median_ms(mut f: impl FnMut()) -> f64 {
+fn median_ms(mut f: impl FnMut() + Send) -> f64 {
     timing::median_ms(9, 1, || {
         f();
         Ok(())

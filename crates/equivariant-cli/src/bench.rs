@@ -368,9 +368,9 @@ fn bench_tp<T: Real>(
     let fwd_bwd_ms = median_ms(args.run.reps, args.run.warmup, || {
         tp.forward(&x1, &x2, &w, &mut out)?;
         // d sum(out^2) / d out = 2 out, on every thread as torch's `pow(2).sum().backward()`
-        // runs it: a serial loop here was a fifth of the timing at batch 10 000 (2 threads,
-        // alternated, forward+backward ms: roofline-l5 30.5-38.3 -> 23.0-23.8, mace-large
-        // 187-208 -> 153-165).
+        // runs it: a serial loop here was a fifth to a third of the timing at batch 10 000
+        // (2 threads, alternated, forward+backward ms: roofline-l5 30.5-38.3 -> 23.0-23.8,
+        // mace-large 187-208 -> 153-165).
         grad_out
             .par_iter_mut()
             .zip(out.par_iter())
@@ -736,8 +736,8 @@ type ConvTimings = Vec<(Option<f64>, Option<f64>, Option<f64>)>;
 /// before the unfused path, so each is its own).
 fn time_variants(
     args: &ConvArgs,
-    mut forward: impl FnMut(bool) -> Result<(), equivariant::Error>,
-    mut forward_backward: impl FnMut(bool) -> Result<(), equivariant::Error>,
+    mut forward: impl FnMut(bool) -> Result<(), equivariant::Error> + Send,
+    mut forward_backward: impl FnMut(bool) -> Result<(), equivariant::Error> + Send,
 ) -> Result<ConvTimings, equivariant::Error> {
     let variants: &[bool] = if args.fused_only {
         &[true]

@@ -1,21 +1,27 @@
 //! Timing helpers shared by the `equivariant` binary and its examples (which include this
 //! file with `#[path]`): the median of repeated runs.
+//!
+//! Each timed call runs as one computation on rayon's pool ([`on_pool`]), as a force call
+//! of `equivariant md` or of the calculators does: the pool's other workers are kept awake
+//! through it, and woken again for the next call if they went to sleep in between.
 
 use std::time::Instant;
+
+use equivariant::util::on_pool;
 
 /// Median of `reps` timings of `f`, in milliseconds, after `warmup` untimed calls.
 pub fn median_ms(
     reps: usize,
     warmup: usize,
-    mut f: impl FnMut() -> Result<(), equivariant::Error>,
+    mut f: impl FnMut() -> Result<(), equivariant::Error> + Send,
 ) -> Result<f64, equivariant::Error> {
     for _ in 0..warmup {
-        f()?;
+        on_pool(&mut f)?;
     }
     let mut times = Vec::with_capacity(reps.max(1));
     for _ in 0..reps.max(1) {
         let start = Instant::now();
-        f()?;
+        on_pool(&mut f)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
@@ -31,16 +37,16 @@ pub fn median_ms(
 pub fn interleaved_medians_ms(
     reps: usize,
     warmup: usize,
-    mut f: impl FnMut() -> Result<(), equivariant::Error>,
-    mut g: impl FnMut() -> Result<(), equivariant::Error>,
+    mut f: impl FnMut() -> Result<(), equivariant::Error> + Send,
+    mut g: impl FnMut() -> Result<(), equivariant::Error> + Send,
 ) -> Result<(f64, f64, f64), equivariant::Error> {
     for _ in 0..warmup {
-        f()?;
-        g()?;
+        on_pool(&mut f)?;
+        on_pool(&mut g)?;
     }
-    let time = |h: &mut dyn FnMut() -> Result<(), equivariant::Error>| {
+    let time = |h: &mut (dyn FnMut() -> Result<(), equivariant::Error> + Send)| {
         let start = Instant::now();
-        h().map(|()| start.elapsed().as_secs_f64() * 1e3)
+        on_pool(h).map(|()| start.elapsed().as_secs_f64() * 1e3)
     };
     let (mut fs, mut gs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps.max(1) {
