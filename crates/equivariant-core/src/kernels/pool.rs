@@ -48,7 +48,7 @@ thread_local! {
 /// workers poll for work instead of sleeping (see the module docs): call it around a whole
 /// computation (an MD run, a training step, a force call), not around the idle time
 /// between them. A nested call runs in place, and starts the keep-warm jobs again when
-/// none polls (all returned after [`IDLE`] without work, or none has started yet: a job
+/// none polls (all returned after 1 ms without work, or none has started yet: a job
 /// that finds its thread warm already returns at once). The work done, its order and so
 /// its results are the same either way.
 ///
