@@ -100,10 +100,11 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 struct KeepWarm {
     /// Set when `f` has returned (or unwound).
     done: AtomicBool,
-    /// Jobs posted and not yet returned.
-    spawned: AtomicUsize,
     /// Jobs that passed their checks and poll for work.
     polling: AtomicUsize,
+    /// Jobs posted and not yet returned, for the tests to see them all end.
+    #[cfg(test)]
+    spawned: AtomicUsize,
     /// Jobs that have polled, ever: a count that only grows, for the tests to wait on.
     #[cfg(test)]
     started: AtomicUsize,
@@ -117,6 +118,7 @@ impl KeepWarm {
         if threads < 2 {
             return;
         }
+        #[cfg(test)]
         self.spawned.fetch_add(threads, Ordering::AcqRel);
         let warm = Arc::clone(self);
         rayon::spawn_broadcast(move |_| warm.run());
@@ -126,6 +128,7 @@ impl KeepWarm {
     /// when there is none; returns after [`IDLE`] without work, or at once on a thread that
     /// is busy with this computation already (see the type's docs).
     fn run(&self) {
+        #[cfg(test)]
         let _spawned = Release(&self.spawned);
         if self.done.load(Ordering::Acquire)
             || KEEPING_WARM.get()
