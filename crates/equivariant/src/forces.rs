@@ -210,12 +210,50 @@ fn energy_pass(
     let total = energies.clone().sum();
     let mut grads = total.is_tracked().then(|| total.backward());
     let energies = energies.without_autodiff();
-    check_finite("energy", &energies)?;
     let device = r.device();
     let grad = match grads.as_mut().and_then(|grads| leaf.grad_remove(grads)) {
         Some(grad) => grad.without_autodiff(),
         None => Tensor::zeros([e, 3], (&device, r.dtype())),
     };
+    assemble(edges, structures, r, energies, grad)
+}
+
+/// [`EnergyForces`] of a graph from the energies `[G]` and `g_e = dE/dr_e` (`[E, 3]`)
+/// computed without autodiff, for a model with its own backward
+/// ([`Nequip`](crate::nn::models::nequip::Nequip)'s): the forces and virials as
+/// [`energy_forces`] forms them.
+///
+/// Errors: as [`energy_forces`], for the edges, `batch`, `edge_vec`, `energies` and
+/// `edge_gradient` (`[E, 3]`).
+pub(crate) fn energy_forces_from_gradient(
+    edges: &Arc<EdgeIndex>,
+    batch: &Batch,
+    edge_vec: Tensor<2>,
+    energies: Tensor<1>,
+    edge_gradient: Tensor<2>,
+) -> Result<EnergyForces> {
+    let structures = Structures::new(edges, batch)?;
+    let e = edges.num_edges();
+    check_edge_rows(&edge_vec, e)?;
+    check_shape(
+        "energy [G] (one per structure)",
+        &energies,
+        [structures.num_graphs],
+    )?;
+    check_shape("edge_gradient [E, 3]", &edge_gradient, [e, 3])?;
+    assemble(edges, &structures, edge_vec, energies, edge_gradient)
+}
+
+/// The forces and virials from `g_e = dE/dr_e`, with the energies checked finite.
+fn assemble(
+    edges: &Arc<EdgeIndex>,
+    structures: &Structures,
+    r: Tensor<2>,
+    energies: Tensor<1>,
+    grad: Tensor<2>,
+) -> Result<EnergyForces> {
+    check_finite("energy", &energies)?;
+    let (e, g) = (edges.num_edges(), structures.num_graphs);
     let forces = edge_vectors_backward(edges, grad.clone()).neg();
     // W_ab = -sum_e r_ea g_eb per structure, from the outer products [E, 9].
     let outer = r

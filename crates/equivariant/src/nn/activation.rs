@@ -253,7 +253,9 @@ impl Activation {
     }
 
     /// The non-empty blocks of `irreps_in` (their column ranges) with their activations.
-    fn blocks(&self) -> impl Iterator<Item = (std::ops::Range<usize>, &Option<ScalarFunction>)> {
+    pub(crate) fn blocks(
+        &self,
+    ) -> impl Iterator<Item = (std::ops::Range<usize>, &Option<ScalarFunction>)> {
         self.irreps_in
             .slices()
             .into_iter()

@@ -104,6 +104,11 @@ impl Extract {
         })
     }
 
+    /// Per output, the input column ranges it concatenates.
+    pub(crate) fn ranges(&self) -> &[Vec<Range<usize>>] {
+        &self.ranges
+    }
+
     /// The input irreps.
     ///
     /// ```

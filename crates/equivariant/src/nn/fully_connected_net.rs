@@ -362,7 +362,7 @@ impl FullyConnectedNet {
     }
 
     /// Layer `i`'s activation and the factor on its weight.
-    fn layer_settings(&self, i: usize) -> (Option<&ScalarFunction>, f64) {
+    pub(crate) fn layer_settings(&self, i: usize) -> (Option<&ScalarFunction>, f64) {
         let last = self.weights.len() - 1;
         let h_in = self.hs[i] as f64;
         let var_in = if i == 0 { self.variance_in } else { 1.0 };
@@ -399,7 +399,7 @@ impl FullyConnectedNet {
     }
 
     /// The output variance layer `i` is scaled to: `variance_out` for the last, else 1.
-    fn output_variance(&self, i: usize) -> f64 {
+    pub(crate) fn output_variance(&self, i: usize) -> f64 {
         if i + 1 == self.weights.len() {
             self.variance_out
         } else {

@@ -230,6 +230,18 @@ impl Gate {
         Ok(unflatten_rows(self.forward_rows(x)?, dims))
     }
 
+    /// What the gate is made of, for a backward written by hand: the extraction of the
+    /// scalars, gates and gated parts, the activations of the scalars and of the gates,
+    /// and the gated irreps.
+    pub(crate) fn parts(&self) -> (&Extract, &Activation, &Activation, &Irreps) {
+        (
+            &self.sc,
+            &self.act_scalars,
+            &self.act_gates,
+            &self.irreps_gated,
+        )
+    }
+
     /// [`forward`](Gate::forward) on rows, `[batch, irreps_in.dim]`.
     fn forward_rows(&self, x: Tensor<2>) -> Result<Tensor<2>> {
         let [scalars, gates, gated] = self.split(x)?;

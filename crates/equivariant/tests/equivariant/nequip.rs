@@ -591,6 +591,85 @@ fn training_gradients_match_finite_differences() {
     }
 }
 
+/// `Nequip::energy_forces` (the model's backward written out on slices) against autodiff
+/// through the burn ops (`forces::energy_forces` on `Nequip::energy`), in f64 and f32, for
+/// models that cover each branch: harmonics to `l_max` 2 and 3, SO(3) and O(3), residual
+/// connections, no self-connection, radial MLPs of zero, one and two hidden layers, a
+/// scalar last layer; on the periodic crystal and the cluster as one batch, and on a lone
+/// atom (no edges).
+#[test]
+fn energy_forces_matches_autodiff() {
+    let device = device();
+    let configs = [
+        None,
+        Some(NequipConfig {
+            num_layers: 3,
+            l_max: 1,
+            parity: false,
+            num_features: 3,
+            invariant_layers: 2,
+            invariant_neurons: 6,
+            avg_num_neighbors: 5.0,
+            use_sc: false,
+            resnet: true,
+            scalar_last_layer: true,
+            ..NequipConfig::new(2, 2.6)
+        }),
+        Some(NequipConfig {
+            num_layers: 2,
+            l_max: 3,
+            num_features: 2,
+            invariant_layers: 0,
+            avg_num_neighbors: 7.0,
+            ..NequipConfig::new(2, 2.6)
+        }),
+    ];
+    let lone = Structure {
+        positions: vec![[0.3, -0.2, 0.1]],
+        species: vec![1],
+        cell: None,
+    };
+    for (c, config) in configs.iter().enumerate() {
+        let model = match config {
+            None => model(7),
+            Some(config) => {
+                device.seed(11 + c as u64);
+                equivariant::util::cast(config.init(&device).unwrap(), DType::F64)
+                    .with_scale_shift(&[0.8, 1.4], &[0.3, -0.6])
+                    .unwrap()
+            }
+        };
+        for dtype in [DType::F64, DType::F32] {
+            let model = equivariant::util::cast(model.clone(), dtype);
+            for batch in [structures(), vec![lone.clone()]] {
+                let g = AtomicGraph::new(&batch, model.r_max(), &device, dtype).unwrap();
+                let direct = model.energy_forces(&g).unwrap();
+                let autodiff = equivariant::forces::energy_forces(
+                    g.edges(),
+                    g.batch(),
+                    g.edge_vec().clone(),
+                    |r| model.energy(&g, r),
+                )
+                .unwrap();
+                let rtol = if dtype == DType::F64 { 1e-10 } else { 1e-4 };
+                let close = |what: &str, got: Vec<f64>, want: Vec<f64>| {
+                    let tol = rtol * (1.0 + want.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+                    let what = format!("config {c} {dtype:?} {} atoms: {what}", g.species().len());
+                    assert_close(&what, &got, &want, tol);
+                };
+                close("energy", values(direct.energy), values(autodiff.energy));
+                close("forces", values(direct.forces), values(autodiff.forces));
+                close("virial", values(direct.virial), values(autodiff.virial));
+                close(
+                    "edge gradient",
+                    values(direct.edge_gradient),
+                    values(autodiff.edge_gradient),
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn bad_input_is_a_typed_error() {
     let model = model(5);
@@ -743,6 +822,18 @@ fn the_model_matches_nequip() {
             let tol = 1e-10 * (1.0 + want.iter().fold(0.0f64, |m, x| m.max(x.abs())));
             assert_close(&format!("case {k} {what}"), got, want, tol);
         };
+        // `energy_forces` (its written-out backward) against the same oracle.
+        let direct = model.energy_forces(&g).unwrap();
+        close(
+            "energy (energy_forces)",
+            &values(direct.energy),
+            &[case["energy"].as_f64().unwrap()],
+        );
+        close(
+            "forces (energy_forces)",
+            &values(direct.forces),
+            &f64s(&case["forces"]),
+        );
         let result = step.energy_forces;
         close(
             "energy",

@@ -220,7 +220,7 @@ pub struct ConvNetLayer {
     /// NequIP's `equivariant_nonlin`.
     pub equivariant_nonlin: Gate,
     #[module(skip)]
-    resnet: bool,
+    pub(super) resnet: bool,
 }
 
 impl ConvNetLayer {

@@ -79,6 +79,11 @@ impl RadialBasisEdgeEncoding {
         bessel_edge_encoding(&self.plan, edge_vec)
     }
 
+    /// The core encoding this module runs.
+    pub(crate) fn plan(&self) -> &BesselEdgeEncoding {
+        &self.plan
+    }
+
     /// [`forward`](RadialBasisEdgeEncoding::forward) and its tangent along `tangent`
     /// (`[E, 3]`): `d emb = emb'(|r|) (r . t) / |r|` (zero for a zero-length edge);
     /// differentiable in both.

@@ -1,0 +1,791 @@
+//! NequIP's energy and forces without autodiff: the forward on plain slices, keeping what
+//! the backward needs, then the backward written out, from the per-atom energies to the
+//! edge vectors (`g_e = dE/dr_e`). The same function as the model's burn ops, each step one
+//! of the core kernels those ops run on Flex (the fused convolution and its backward, the
+//! o3 linear maps, the dense layers, the activations, the harmonics and the Bessel
+//! encoding), with none of autodiff's per-op bookkeeping and allocations: what an MD step,
+//! an ASE call or an evaluation needs, where nothing asks for parameter gradients.
+//!
+//! Per layer (`x` the node features, `a` the species one-hots, `Y_e` the edge harmonics,
+//! `b_e` the edge embedding, `s = 1 / sqrt(avg_num_neighbors)`):
+//!
+//! `h_e = mlp(b_e)`, `x1 = linear_1(x)`, `m_i = s sum_{e -> i} x1_src (x) Y_e` weighted by
+//! `h_e W`, `u = linear_2(m) + sc(x, a)`, `x' = gate(u) (+ x with resnet)`;
+//!
+//! the backward runs the same steps in reverse with their input gradients only, summing
+//! the gradients of every layer's `Y` and `b`, then `dE/dr` through the harmonics' and the
+//! encoding's derivatives. `Nequip::energy_forces` runs it on a whole-structure graph and
+//! the burn ops on a domain's shells
+//! ([`Shell`](crate::potential::Shell)) or with an activation that is not built in.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use burn::tensor::{DType, Element, Tensor, TensorData};
+use equivariant_core::graph::EdgeIndex;
+use equivariant_core::kernels::dense;
+use equivariant_core::math::ActivationFunction;
+use equivariant_core::o3::LinearPlan;
+use equivariant_core::o3::tensor_product::{
+    ConvGradients, EdgeWeights, TensorProductGradients, TensorProductPlan,
+};
+use equivariant_core::{Error, Real, Result};
+
+use super::{ConvNetLayer, Nequip};
+use crate::forces::{EnergyForces, energy_forces_from_gradient};
+use crate::nn::{Activation, FullyConnectedNet, Gate};
+use crate::o3::{Linear, TensorProduct};
+use crate::ops::activation::ScalarFunction;
+use crate::potential::AtomicGraph;
+
+/// The float types the slices run in, each with its threads' [`Pool`]s.
+trait Float: Real + Element {
+    /// This thread's pool, taken (an empty one in a nested call on the same thread).
+    fn take_pool() -> Pool<Self>;
+    /// The pool given back to this thread for its next call.
+    fn keep_pool(pool: Pool<Self>);
+}
+
+thread_local! {
+    static POOL_F32: RefCell<Pool<f32>> = const { RefCell::new(Pool { free: Vec::new() }) };
+    static POOL_F64: RefCell<Pool<f64>> = const { RefCell::new(Pool { free: Vec::new() }) };
+}
+
+impl Float for f32 {
+    fn take_pool() -> Pool<Self> {
+        POOL_F32.take()
+    }
+    fn keep_pool(pool: Pool<Self>) {
+        POOL_F32.set(pool);
+    }
+}
+
+impl Float for f64 {
+    fn take_pool() -> Pool<Self> {
+        POOL_F64.take()
+    }
+    fn keep_pool(pool: Pool<Self>) {
+        POOL_F64.set(pool);
+    }
+}
+
+/// The per-edge buffers of a call, kept on its thread for the next: an MD run calls with
+/// about the same sizes step after step (the edges within the cutoff change by a few), and
+/// fresh buffers cost a zero-fill each, and page faults where the heap grows (a tenth of a
+/// step at 4000 atoms, `perf`).
+#[derive(Default)]
+struct Pool<T> {
+    free: Vec<Vec<T>>,
+}
+
+/// The most buffers a pool keeps (a call of a model of `L` layers uses about `8 + 8 L`).
+const POOL_BUFFERS: usize = 64;
+
+impl<T: Float> Pool<T> {
+    /// A buffer of `len` values whose contents are left from an earlier use (zeros past
+    /// its earlier length): for a kernel that overwrites all of it. The smallest kept
+    /// buffer that holds `len` values, or a new one.
+    fn take(&mut self, len: usize) -> Vec<T> {
+        let fit = (self.free.iter().enumerate())
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        match fit {
+            Some(i) => {
+                let mut b = self.free.swap_remove(i);
+                b.resize(len, T::zero());
+                b
+            }
+            None => vec![T::zero(); len],
+        }
+    }
+
+    /// A buffer of `len` zeros, for sums.
+    fn zeros(&mut self, len: usize) -> Vec<T> {
+        let mut b = self.take(len);
+        b.fill(T::zero());
+        b
+    }
+
+    /// Keeps `buffer` for a later [`take`](Self::take) (up to [`POOL_BUFFERS`], the largest).
+    fn give(&mut self, buffer: Vec<T>) {
+        if buffer.capacity() == 0 {
+            return;
+        }
+        self.free.push(buffer);
+        if self.free.len() > POOL_BUFFERS
+            && let Some(i) = (self.free.iter().enumerate())
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i)
+        {
+            self.free.swap_remove(i);
+        }
+    }
+}
+
+/// `model`'s energies, forces and virials on `graph` by the written-out backward; `None`
+/// where it does not apply (a domain's graph, an activation that is not built in, a dtype
+/// other than f32 and f64), for the caller to run the burn ops.
+///
+/// Errors: [`Error::InvalidArgument`] for a species the model does not know;
+/// [`Error::NonFinite`] for an edge vector or an energy that is not finite; those of the
+/// kernels for inconsistent shapes.
+pub(super) fn energy_forces(model: &Nequip, graph: &AtomicGraph) -> Result<Option<EnergyForces>> {
+    if graph.shells().is_some() {
+        return Ok(None);
+    }
+    let edge_vec = graph.edge_vec();
+    let tensors = match edge_vec.dtype() {
+        DType::F32 => run::<f32>(model, graph)?,
+        DType::F64 => run::<f64>(model, graph)?,
+        _ => None,
+    };
+    let Some((energies, gradient)) = tensors else {
+        return Ok(None);
+    };
+    energy_forces_from_gradient(
+        graph.edges(),
+        graph.batch(),
+        edge_vec.clone(),
+        energies,
+        gradient,
+    )
+    .map(Some)
+}
+
+/// The values of a tensor in `T`.
+fn values<T: Float, const D: usize>(t: Tensor<D>) -> Result<Vec<T>> {
+    t.into_data()
+        .convert::<T>()
+        .try_into_vec::<T>()
+        .map_err(|e| Error::InvalidArgument {
+            name: "parameter",
+            reason: format!("cannot be read as floats: {e:?}"),
+        })
+}
+
+/// The energy of each structure (`[G]`) and `dE/dr_e` (`[E, 3]`), or `None` as
+/// [`energy_forces`].
+fn run<T: Float>(model: &Nequip, graph: &AtomicGraph) -> Result<Option<(Tensor<1>, Tensor<2>)>> {
+    let Some(weights) = Weights::<T>::new(model)? else {
+        return Ok(None);
+    };
+    let k = model.config.num_types;
+    if let Some((i, &t)) = graph.species().iter().enumerate().find(|(_, t)| **t >= k) {
+        return Err(Error::InvalidArgument {
+            name: "species",
+            reason: format!("atom {i} has type {t}, but the model knows {k} types"),
+        });
+    }
+    let mut pool = T::take_pool();
+    let (energies, gradient) = run_with(model, graph, &weights, &mut pool)?;
+    T::keep_pool(pool);
+    let (g, e) = (energies.len(), gradient.len() / 3);
+    let device = graph.edge_vec().device();
+    Ok(Some((
+        Tensor::from_data(TensorData::new(energies, [g]), (&device, T::dtype())),
+        Tensor::from_data(TensorData::new(gradient, [e, 3]), (&device, T::dtype())),
+    )))
+}
+
+/// [`run`] with checked species, its per-edge buffers from `pool` and given back to it.
+fn run_with<T: Float>(
+    model: &Nequip,
+    graph: &AtomicGraph,
+    weights: &Weights<T>,
+    pool: &mut Pool<T>,
+) -> Result<(Vec<T>, Vec<T>)> {
+    let species = graph.species();
+    let (n, k) = (species.len(), model.config.num_types);
+    let edges: &EdgeIndex = graph.edges();
+    let e = edges.num_edges();
+    // NequIP's edge vectors point from the centre (dst) to the neighbour (src).
+    let mut r = values::<T, 2>(graph.edge_vec().clone())?;
+    if let Some(index) = r.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "edge_vec",
+            index,
+        });
+    }
+    r.iter_mut().for_each(|v| *v = -*v);
+    let sh = &model.sh;
+    let dim_sh = sh.dim();
+    let (mut y, mut dy) = (pool.take(e * dim_sh), pool.take(e * 3 * dim_sh));
+    sh.compute_with_gradients(&r, &mut y, &mut dy)?;
+    let encoding = model.radial.plan();
+    let num_basis = encoding.num_basis();
+    let (mut emb, mut d_emb) = (pool.take(e * num_basis), pool.take(e * num_basis));
+    encoding.compute(&r, &mut emb, Some(&mut d_emb))?;
+    let mut onehot = vec![T::zero(); n * k];
+    for (i, &t) in species.iter().enumerate() {
+        onehot[i * k + t] = T::one();
+    }
+    let scale = T::from_f64(1.0 / model.config.avg_num_neighbors.sqrt());
+
+    // Forward.
+    let mut x = weights.embedding.forward(&onehot, n)?;
+    let mut saved = Vec::with_capacity(weights.layers.len());
+    for layer in &weights.layers {
+        let (h, slopes) = layer.mlp.forward(&emb, e, pool)?;
+        let x1 = layer.linear_1.forward(&x, n)?;
+        let mut m = vec![T::zero(); n * layer.tp.irreps_out().dim()];
+        let linear = EdgeWeights::Linear {
+            hidden: &h,
+            linear: &layer.mlp.last,
+        };
+        layer
+            .tp
+            .conv_forward(edges, &x1, &y, linear, scale, &mut m)?;
+        let mut u = layer.linear_2.forward(&m, n)?;
+        if let Some(sc) = &layer.sc {
+            let out = sc.forward(&x, &onehot, n)?;
+            u.iter_mut().zip(out).for_each(|(u, s)| *u += s);
+        }
+        let (mut next, gate) = layer.gate.forward(&u, n)?;
+        if layer.resnet {
+            next.iter_mut().zip(&x).for_each(|(y, &x)| *y += x);
+        }
+        let x_in = std::mem::replace(&mut x, next);
+        saved.push(Saved {
+            x: x_in,
+            h,
+            slopes,
+            x1,
+            m,
+            u,
+            gate,
+        });
+    }
+    let hidden = weights.readout[0].forward(&x, n)?;
+    let out = weights.readout[1].forward(&hidden, n)?;
+    let batch = graph.batch();
+    let mut energies = vec![T::zero(); batch.num_graphs()];
+    for (i, (&t, &structure)) in species.iter().zip(batch.index()).enumerate() {
+        energies[structure] += out[i] * weights.scales[t] + weights.shifts[t];
+    }
+
+    // Backward, from dE/d out_i = scale[t_i].
+    let g_out: Vec<T> = species.iter().map(|&t| weights.scales[t]).collect();
+    let g_hidden = weights.readout[1].backward(&hidden, &g_out, n)?;
+    let mut g_x = weights.readout[0].backward(&x, &g_hidden, n)?;
+    let mut g_y = pool.zeros(e * dim_sh);
+    let mut g_emb = pool.zeros(e * num_basis);
+    for (index, (layer, s)) in weights.layers.iter().zip(saved).enumerate().rev() {
+        let g_u = layer.gate.backward(&s.u, &s.gate, &g_x, n)?;
+        let g_m = layer.linear_2.backward(&s.m, &g_u, n)?;
+        let mut g_x1 = vec![T::zero(); s.x1.len()];
+        let mut g_y_layer = pool.take(e * dim_sh);
+        let mut g_h = pool.take(e * layer.mlp.width);
+        let linear = EdgeWeights::Linear {
+            hidden: &s.h,
+            linear: &layer.mlp.last,
+        };
+        let grads = ConvGradients {
+            x1: Some(&mut g_x1),
+            x2: Some(&mut g_y_layer),
+            weight: Some(&mut g_h),
+            linear: None,
+        };
+        layer
+            .tp
+            .conv_backward(edges, &s.x1, &y, linear, scale, &g_m, grads)?;
+        g_y.iter_mut().zip(&g_y_layer).for_each(|(g, &d)| *g += d);
+        pool.give(g_y_layer);
+        let g_b = layer.mlp.backward(g_h, &s.slopes, e, pool)?;
+        g_emb.iter_mut().zip(&g_b).for_each(|(g, &d)| *g += d);
+        pool.give(g_b);
+        pool.give(s.h);
+        s.slopes.into_iter().for_each(|b| pool.give(b));
+        // The first layer's input is the species embedding, which no edge vector moves.
+        if index == 0 {
+            break;
+        }
+        let mut g_prev = layer.linear_1.backward(&s.x, &g_x1, n)?;
+        if let Some(sc) = &layer.sc {
+            let g_sc = sc.backward(&s.x, &onehot, &g_u, n)?;
+            g_prev.iter_mut().zip(g_sc).for_each(|(g, d)| *g += d);
+        }
+        if layer.resnet {
+            g_prev.iter_mut().zip(&g_x).for_each(|(g, &d)| *g += d);
+        }
+        g_x = g_prev;
+    }
+    let mut g_r = pool.take(e * 3);
+    sh.vector_jacobian_product(&dy, &g_y, &mut g_r)?;
+    let mut gradient = vec![T::zero(); e * 3];
+    encoding.vector_jacobian_product(&r, &d_emb, &g_emb, &mut gradient)?;
+    // dE/d edge_vec = -dE/dr.
+    gradient
+        .iter_mut()
+        .zip(&g_r)
+        .for_each(|(g, &a)| *g = -(*g + a));
+    for buffer in [y, dy, emb, d_emb, g_y, g_emb, g_r] {
+        pool.give(buffer);
+    }
+    Ok((energies, gradient))
+}
+
+/// What a layer's forward keeps for the backward.
+struct Saved<T> {
+    /// The layer's input features, `[N, irreps_in.dim]`.
+    x: Vec<T>,
+    /// The radial MLP's hidden activations, `[E, width]`.
+    h: Vec<T>,
+    /// Their hidden layers' slopes, `c f'(z)`, `[E, hs[i + 1]]` each.
+    slopes: Vec<Vec<T>>,
+    /// `linear_1(x)`.
+    x1: Vec<T>,
+    /// The convolution's messages.
+    m: Vec<T>,
+    /// The gate's input.
+    u: Vec<T>,
+    /// The gate's activations and slopes.
+    gate: GateSaved<T>,
+}
+
+/// The model's weights in `T`, with the plans that run them.
+struct Weights<'a, T> {
+    embedding: LinearMap<'a, T>,
+    layers: Vec<LayerWeights<'a, T>>,
+    readout: [LinearMap<'a, T>; 2],
+    scales: Vec<T>,
+    shifts: Vec<T>,
+}
+
+struct LayerWeights<'a, T> {
+    mlp: Mlp<T>,
+    linear_1: LinearMap<'a, T>,
+    tp: &'a TensorProductPlan,
+    linear_2: LinearMap<'a, T>,
+    sc: Option<SelfConnection<'a, T>>,
+    gate: GateRows<T>,
+    resnet: bool,
+}
+
+impl<'a, T: Float> Weights<'a, T> {
+    /// `None` for a layer this path does not run (see [`energy_forces`]).
+    fn new(model: &'a Nequip) -> Result<Option<Self>> {
+        let mut layers = Vec::with_capacity(model.layers.len());
+        for layer in &model.layers {
+            let Some(layer) = LayerWeights::new(layer)? else {
+                return Ok(None);
+            };
+            layers.push(layer);
+        }
+        Ok(Some(Weights {
+            embedding: LinearMap::new(&model.chemical_embedding)?,
+            layers,
+            readout: [
+                LinearMap::new(&model.conv_to_output_hidden)?,
+                LinearMap::new(&model.output_hidden_to_scalar)?,
+            ],
+            scales: values(model.per_type_scales.val())?,
+            shifts: values(model.per_type_shifts.val())?,
+        }))
+    }
+}
+
+impl<'a, T: Float> LayerWeights<'a, T> {
+    fn new(layer: &'a ConvNetLayer) -> Result<Option<Self>> {
+        let conv = &layer.conv;
+        let (Some(mlp), Some(gate)) = (
+            Mlp::new(&conv.fc)?,
+            GateRows::new(&layer.equivariant_nonlin),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(LayerWeights {
+            mlp,
+            linear_1: LinearMap::new(&conv.linear_1)?,
+            tp: conv.tp.plan(),
+            linear_2: LinearMap::new(&conv.linear_2)?,
+            sc: conv.sc.as_ref().map(SelfConnection::new).transpose()?,
+            gate,
+            resnet: layer.resnet,
+        }))
+    }
+}
+
+/// An o3 linear map with its weights and biases in `T`.
+struct LinearMap<'a, T> {
+    map: &'a LinearPlan,
+    weight: Vec<T>,
+    bias: Vec<T>,
+}
+
+impl<'a, T: Float> LinearMap<'a, T> {
+    fn new(linear: &'a Linear) -> Result<Self> {
+        let read = |p: &Option<burn::module::Param<Tensor<1>>>| -> Result<Vec<T>> {
+            p.as_ref()
+                .map(|p| values(p.val()))
+                .unwrap_or(Ok(Vec::new()))
+        };
+        Ok(LinearMap {
+            map: linear.map(),
+            weight: read(&linear.weight)?,
+            bias: read(&linear.bias)?,
+        })
+    }
+
+    /// The map of `x`, `[rows, irreps_in.dim] -> [rows, irreps_out.dim]`.
+    fn forward(&self, x: &[T], rows: usize) -> Result<Vec<T>> {
+        let mut out = vec![T::zero(); rows * self.map.irreps_out().dim()];
+        self.map.forward(x, &self.weight, &self.bias, &mut out)?;
+        Ok(out)
+    }
+
+    /// `dL/dx` from `dL/d out`.
+    fn backward(&self, x: &[T], grad_out: &[T], rows: usize) -> Result<Vec<T>> {
+        let mut grad = vec![T::zero(); rows * self.map.irreps_in().dim()];
+        self.map
+            .backward(x, &self.weight, grad_out, Some(&mut grad), None, None)?;
+        Ok(grad)
+    }
+}
+
+/// The self-connection, a product of the features with the species one-hots, and its
+/// weights in `T`.
+struct SelfConnection<'a, T> {
+    plan: &'a TensorProductPlan,
+    weight: Vec<T>,
+}
+
+impl<'a, T: Float> SelfConnection<'a, T> {
+    fn new(tp: &'a TensorProduct) -> Result<Self> {
+        let weight = match &tp.weight {
+            Some(w) => values(w.val())?,
+            None => Vec::new(),
+        };
+        Ok(SelfConnection {
+            plan: tp.plan(),
+            weight,
+        })
+    }
+
+    fn forward(&self, x: &[T], attr: &[T], rows: usize) -> Result<Vec<T>> {
+        let mut out = vec![T::zero(); rows * self.plan.irreps_out().dim()];
+        self.plan.forward(x, attr, &self.weight, &mut out)?;
+        Ok(out)
+    }
+
+    /// `dL/dx` from `dL/d out` (the one-hots are constants).
+    fn backward(&self, x: &[T], attr: &[T], grad_out: &[T], rows: usize) -> Result<Vec<T>> {
+        let mut grad = vec![T::zero(); rows * self.plan.irreps_in1().dim()];
+        self.plan.backward(
+            x,
+            attr,
+            &self.weight,
+            grad_out,
+            TensorProductGradients {
+                x1: Some(&mut grad),
+                x2: None,
+                weight: None,
+            },
+        )?;
+        Ok(grad)
+    }
+}
+
+/// The radial MLP's hidden layers `a -> c f(a W)` (weights scaled as the module scales
+/// them, and transposed for the backward) and its last, linear layer's matrix, which the
+/// convolution applies.
+struct Mlp<T> {
+    hidden: Vec<HiddenLayer<T>>,
+    /// `[width, weight_numel]`.
+    last: Vec<T>,
+    /// The width of the hidden activations the last layer reads (`hs[last - 1]`).
+    width: usize,
+}
+
+struct HiddenLayer<T> {
+    /// `[k, n]`.
+    weight: Vec<T>,
+    /// `[n, k]`.
+    transposed: Vec<T>,
+    k: usize,
+    n: usize,
+    act: Option<(ActivationFunction, T)>,
+}
+
+impl<T: Float> Mlp<T> {
+    /// `None` for an activation that is not built in or a last layer that is not linear.
+    fn new(fc: &FullyConnectedNet) -> Result<Option<Self>> {
+        let Some(last) = fc.last_linear() else {
+            return Ok(None);
+        };
+        let hs = fc.hs();
+        let mut hidden = Vec::new();
+        for i in 0..fc.weights.len() - 1 {
+            let (act, scale) = fc.layer_settings(i);
+            let act = match act {
+                Some(f) => match f.builtin() {
+                    Some(b) => {
+                        let c = f.normalize2mom_constant() * fc.output_variance(i).sqrt();
+                        Some((b, T::from_f64(c)))
+                    }
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let weight: Vec<T> = values(fc.weights[i].val().mul_scalar(scale))?;
+            let (k, n) = (hs[i], hs[i + 1]);
+            let mut transposed = vec![T::zero(); k * n];
+            for a in 0..k {
+                for b in 0..n {
+                    transposed[b * k + a] = weight[a * n + b];
+                }
+            }
+            hidden.push(HiddenLayer {
+                weight,
+                transposed,
+                k,
+                n,
+                act,
+            });
+        }
+        Ok(Some(Mlp {
+            hidden,
+            last: values(last)?,
+            width: hs[hs.len() - 2],
+        }))
+    }
+
+    /// The hidden activations of the `rows` inputs `b` (`[rows, hs[0]]`), and each hidden
+    /// layer's slopes (empty for a layer without activation), in buffers from `pool`.
+    fn forward(&self, b: &[T], rows: usize, pool: &mut Pool<T>) -> Result<(Vec<T>, Vec<Vec<T>>)> {
+        let mut a: Option<Vec<T>> = None;
+        let mut slopes = Vec::with_capacity(self.hidden.len());
+        for layer in &self.hidden {
+            let mut z = pool.take(rows * layer.n);
+            dense(
+                a.as_deref().unwrap_or(b),
+                &layer.weight,
+                &mut z,
+                (rows, layer.n, layer.k),
+            )?;
+            let next = match layer.act {
+                Some((f, c)) => {
+                    let (mut y, mut slope) = (pool.take(z.len()), pool.take(z.len()));
+                    f.forward_with_derivative_slice(c, &z, &mut y, &mut slope)?;
+                    pool.give(z);
+                    slopes.push(slope);
+                    y
+                }
+                None => {
+                    slopes.push(Vec::new());
+                    z
+                }
+            };
+            if let Some(old) = a.replace(next) {
+                pool.give(old);
+            }
+        }
+        let h = a.unwrap_or_else(|| {
+            let mut h = pool.take(b.len());
+            h.copy_from_slice(b);
+            h
+        });
+        Ok((h, slopes))
+    }
+
+    /// `dL/db` from `dL/dh` (consumed), in a buffer from `pool`.
+    fn backward(
+        &self,
+        grad_h: Vec<T>,
+        slopes: &[Vec<T>],
+        rows: usize,
+        pool: &mut Pool<T>,
+    ) -> Result<Vec<T>> {
+        let mut g = grad_h;
+        for (layer, slope) in self.hidden.iter().zip(slopes).rev() {
+            if !slope.is_empty() {
+                g.iter_mut().zip(slope).for_each(|(g, &s)| *g *= s);
+            }
+            let mut prev = pool.take(rows * layer.k);
+            dense(&g, &layer.transposed, &mut prev, (rows, layer.k, layer.n))?;
+            pool.give(std::mem::replace(&mut g, prev));
+        }
+        Ok(g)
+    }
+}
+
+/// A block of activated columns and its function `c f` (`None`: left as is).
+type ActBlock<T> = (Range<usize>, Option<(ActivationFunction, T)>);
+
+/// The gate on rows: which input columns are the scalars, the gates and the gated irreps,
+/// with the activations of the first two.
+struct GateRows<T> {
+    dim_in: usize,
+    /// The input column of each scalar (in output order), and of each gate.
+    scalars: Vec<usize>,
+    gates: Vec<usize>,
+    /// The activation of each block of scalars, and of gates (their column ranges).
+    scalar_acts: Vec<ActBlock<T>>,
+    gate_acts: Vec<ActBlock<T>>,
+    /// The input columns of each gated irrep instance, in output order.
+    gated: Vec<Vec<usize>>,
+}
+
+/// What the gate's forward keeps: the activated gates and every slope.
+struct GateSaved<T> {
+    /// `[N, scalars]`.
+    scalar_slopes: Vec<T>,
+    /// `[N, gates]` each.
+    gate_values: Vec<T>,
+    gate_slopes: Vec<T>,
+}
+
+/// The activation blocks of `act` as column ranges, `None` for one not built in.
+fn blocks<T: Float>(act: &Activation) -> Option<Vec<ActBlock<T>>> {
+    act.blocks()
+        .map(
+            |(range, f): (Range<usize>, &Option<ScalarFunction>)| match f {
+                Some(f) => f
+                    .builtin()
+                    .map(|b| (range, Some((b, T::from_f64(f.normalize2mom_constant()))))),
+                None => Some((range, None)),
+            },
+        )
+        .collect()
+}
+
+impl<T: Float> GateRows<T> {
+    fn new(gate: &Gate) -> Option<Self> {
+        let (extract, act_scalars, act_gates, irreps_gated) = gate.parts();
+        let columns = |part: usize| -> Vec<usize> {
+            extract.ranges()[part]
+                .iter()
+                .flat_map(|r| r.clone())
+                .collect()
+        };
+        let gated_columns = columns(2);
+        let mut gated = Vec::new();
+        let mut at = 0;
+        for entry in irreps_gated.iter() {
+            let d = entry.ir.dim();
+            for _ in 0..entry.mul {
+                gated.push(gated_columns[at..at + d].to_vec());
+                at += d;
+            }
+        }
+        Some(GateRows {
+            dim_in: gate.irreps_in().dim(),
+            scalars: columns(0),
+            gates: columns(1),
+            scalar_acts: blocks(act_scalars)?,
+            gate_acts: blocks(act_gates)?,
+            gated,
+        })
+    }
+
+    fn dim_out(&self) -> usize {
+        self.scalars.len() + self.gated.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// The activation `acts` of the columns `columns` of `u` (`[rows, dim_in]`): values and
+    /// slopes, `[rows, columns.len()]` each.
+    fn activate(
+        &self,
+        u: &[T],
+        rows: usize,
+        columns: &[usize],
+        acts: &[ActBlock<T>],
+    ) -> Result<(Vec<T>, Vec<T>)> {
+        let w = columns.len();
+        let mut values = vec![T::zero(); rows * w];
+        let mut slopes = vec![T::one(); rows * w];
+        for (range, act) in acts {
+            let bw = range.len();
+            let mut z = vec![T::zero(); rows * bw];
+            for i in 0..rows {
+                for (j, &c) in columns[range.clone()].iter().enumerate() {
+                    z[i * bw + j] = u[i * self.dim_in + c];
+                }
+            }
+            let (y, s) = match act {
+                Some((f, c)) => {
+                    let (mut y, mut s) = (vec![T::zero(); z.len()], vec![T::zero(); z.len()]);
+                    f.forward_with_derivative_slice(*c, &z, &mut y, &mut s)?;
+                    (y, s)
+                }
+                None => (z, vec![T::one(); rows * bw]),
+            };
+            for i in 0..rows {
+                for j in 0..bw {
+                    values[i * w + range.start + j] = y[i * bw + j];
+                    slopes[i * w + range.start + j] = s[i * bw + j];
+                }
+            }
+        }
+        Ok((values, slopes))
+    }
+
+    /// The gate of `u` (`[rows, dim_in]`), `[rows, dim_out]`, and what its backward needs.
+    fn forward(&self, u: &[T], rows: usize) -> Result<(Vec<T>, GateSaved<T>)> {
+        let (scalar_values, scalar_slopes) =
+            self.activate(u, rows, &self.scalars, &self.scalar_acts)?;
+        let (gate_values, gate_slopes) = self.activate(u, rows, &self.gates, &self.gate_acts)?;
+        let (ds, k, dim_out) = (self.scalars.len(), self.gates.len(), self.dim_out());
+        let mut out = vec![T::zero(); rows * dim_out];
+        for i in 0..rows {
+            let (row, x) = (
+                &mut out[i * dim_out..(i + 1) * dim_out],
+                &u[i * self.dim_in..],
+            );
+            row[..ds].copy_from_slice(&scalar_values[i * ds..(i + 1) * ds]);
+            let mut at = ds;
+            for (j, columns) in self.gated.iter().enumerate() {
+                let g = gate_values[i * k + j];
+                for &c in columns {
+                    row[at] = x[c] * g;
+                    at += 1;
+                }
+            }
+        }
+        let saved = GateSaved {
+            scalar_slopes,
+            gate_values,
+            gate_slopes,
+        };
+        Ok((out, saved))
+    }
+
+    /// `dL/du` from `dL/d out`.
+    fn backward(
+        &self,
+        u: &[T],
+        saved: &GateSaved<T>,
+        grad_out: &[T],
+        rows: usize,
+    ) -> Result<Vec<T>> {
+        let (ds, k, dim_out) = (self.scalars.len(), self.gates.len(), self.dim_out());
+        if grad_out.len() != rows * dim_out {
+            return Err(Error::ShapeMismatch {
+                what: "gate grad_out [N, irreps_out.dim]",
+                expected: rows * dim_out,
+                got: grad_out.len(),
+            });
+        }
+        let mut grad = vec![T::zero(); rows * self.dim_in];
+        for i in 0..rows {
+            let g_row = &grad_out[i * dim_out..(i + 1) * dim_out];
+            let x = &u[i * self.dim_in..(i + 1) * self.dim_in];
+            let out = &mut grad[i * self.dim_in..(i + 1) * self.dim_in];
+            for (j, &c) in self.scalars.iter().enumerate() {
+                out[c] = g_row[j] * saved.scalar_slopes[i * ds + j];
+            }
+            let mut at = ds;
+            for (j, columns) in self.gated.iter().enumerate() {
+                let gate = saved.gate_values[i * k + j];
+                let mut dot = T::zero();
+                for &c in columns {
+                    out[c] = g_row[at] * gate;
+                    dot += g_row[at] * x[c];
+                    at += 1;
+                }
+                out[self.gates[j]] = dot * saved.gate_slopes[i * k + j];
+            }
+        }
+        Ok(grad)
+    }
+}
