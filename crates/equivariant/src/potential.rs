@@ -1087,44 +1087,54 @@ pub trait AtomicPotential: Potential {
         graph: &AtomicGraph,
         counted: Option<&[bool]>,
     ) -> Result<AtomicEnergyForces> {
-        let n = graph.species().len();
-        let mask = match counted {
-            Some(counted) if counted.len() != n => {
-                return Err(Error::ShapeMismatch {
-                    what: "counted (one flag per atom)",
-                    expected: n,
-                    got: counted.len(),
-                });
-            }
-            Some(counted) => Some(counted.iter().map(|&c| f64::from(u8::from(c))).collect()),
-            None => None,
-        };
-        let mut atomic = None;
-        let energy_forces =
-            energy_forces(&graph.edges, &graph.batch, graph.edge_vec.clone(), |r| {
-                let energies = self.atomic_energies(graph, r)?;
-                atomic = Some(energies.clone());
-                let counted = match mask {
-                    Some(mask) => {
-                        let mask = Tensor::<1>::from_data(
-                            TensorData::new(mask, [n]),
-                            (&energies.device(), energies.dtype()),
-                        );
-                        energies.mul(mask)
-                    }
-                    None => energies,
-                };
-                Ok(sum_per_structure(graph, counted))
-            })?;
-        let atomic = atomic
-            .ok_or(Error::InvalidArgument {
-                name: "atomic_energies",
-                reason: "the energy pass did not run".into(),
-            })?
-            .without_autodiff();
-        Ok(AtomicEnergyForces {
-            energy_forces,
-            atomic,
-        })
+        atomic_energy_forces_autodiff(self, graph, counted)
     }
+}
+
+/// [`AtomicPotential::atomic_energy_forces`] by autodiff through the model's
+/// [`atomic_energies`](AtomicPotential::atomic_energies): the provided method, and what a
+/// model with its own backward runs where that backward does not apply.
+pub(crate) fn atomic_energy_forces_autodiff<P: AtomicPotential + ?Sized>(
+    model: &P,
+    graph: &AtomicGraph,
+    counted: Option<&[bool]>,
+) -> Result<AtomicEnergyForces> {
+    let n = graph.species().len();
+    let mask = match counted {
+        Some(counted) if counted.len() != n => {
+            return Err(Error::ShapeMismatch {
+                what: "counted (one flag per atom)",
+                expected: n,
+                got: counted.len(),
+            });
+        }
+        Some(counted) => Some(counted.iter().map(|&c| f64::from(u8::from(c))).collect()),
+        None => None,
+    };
+    let mut atomic = None;
+    let energy_forces = energy_forces(&graph.edges, &graph.batch, graph.edge_vec.clone(), |r| {
+        let energies = model.atomic_energies(graph, r)?;
+        atomic = Some(energies.clone());
+        let counted = match mask {
+            Some(mask) => {
+                let mask = Tensor::<1>::from_data(
+                    TensorData::new(mask, [n]),
+                    (&energies.device(), energies.dtype()),
+                );
+                energies.mul(mask)
+            }
+            None => energies,
+        };
+        Ok(sum_per_structure(graph, counted))
+    })?;
+    let atomic = atomic
+        .ok_or(Error::InvalidArgument {
+            name: "atomic_energies",
+            reason: "the energy pass did not run".into(),
+        })?
+        .without_autodiff();
+    Ok(AtomicEnergyForces {
+        energy_forces,
+        atomic,
+    })
 }

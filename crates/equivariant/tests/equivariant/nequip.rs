@@ -670,6 +670,67 @@ fn energy_forces_matches_autodiff() {
     }
 }
 
+/// `atomic_energy_forces` with counted atoms, on the batch graph and on a domain's graph
+/// (`from_neighbors` with counted atoms: the layers' shells), against autodiff of the
+/// counted atoms' energies through the burn ops (`atomic_energies`), f64.
+#[test]
+fn counted_atoms_and_domains_match_autodiff() {
+    let device = device();
+    let model = model(8);
+    let all = structures();
+    let batch_graph = graph(&model, &all);
+    let cluster = &all[1];
+    let n = cluster.positions.len();
+    let neighbors: Vec<Vec<usize>> = (0..n)
+        .map(|i| (0..n).filter(|&j| j != i).collect())
+        .collect();
+    let counted = [true, false, true, false, false];
+    let (domain, atoms) = AtomicGraph::from_neighbors(
+        &cluster.positions,
+        cluster.species.clone(),
+        &neighbors,
+        model.r_max(),
+        Some((&counted, model.num_interactions())),
+        &device,
+        DType::F64,
+    )
+    .unwrap();
+    assert!(domain.shells().is_some(), "a domain's graph has shells");
+    let alternate: Vec<bool> = (0..batch_graph.species().len())
+        .map(|i| i % 3 != 1)
+        .collect();
+    let in_order: Vec<bool> = atoms.iter().map(|&i| counted[i]).collect();
+    for (g, mask) in [(&batch_graph, alternate), (&domain, in_order)] {
+        let direct = model.atomic_energy_forces(g, Some(&mask)).unwrap();
+        let weights: Vec<f64> = mask.iter().map(|&c| f64::from(u8::from(c))).collect();
+        let mut atomic = None;
+        let autodiff =
+            equivariant::forces::energy_forces(g.edges(), g.batch(), g.edge_vec().clone(), |r| {
+                let energies = model.atomic_energies(g, r)?;
+                atomic = Some(values(energies.clone()));
+                let weights = Tensor::<1>::from_data(
+                    TensorData::new(weights.clone(), [mask.len()]),
+                    (&energies.device(), DType::F64),
+                );
+                Ok(equivariant::potential::sum_per_structure(
+                    g,
+                    energies.mul(weights),
+                ))
+            })
+            .unwrap();
+        let close = |what: &str, got: Vec<f64>, want: Vec<f64>| {
+            let tol = 1e-10 * (1.0 + want.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+            let what = format!("{} atoms: {what}", g.species().len());
+            assert_close(&what, &got, &want, tol);
+        };
+        close("atomic", values(direct.atomic), atomic.unwrap());
+        let (direct, autodiff) = (direct.energy_forces, autodiff);
+        close("energy", values(direct.energy), values(autodiff.energy));
+        close("forces", values(direct.forces), values(autodiff.forces));
+        close("virial", values(direct.virial), values(autodiff.virial));
+    }
+}
+
 #[test]
 fn bad_input_is_a_typed_error() {
     let model = model(5);

@@ -14,9 +14,10 @@
 //!
 //! the backward runs the same steps in reverse with their input gradients only, summing
 //! the gradients of every layer's `Y` and `b`, then `dE/dr` through the harmonics' and the
-//! encoding's derivatives. `Nequip::energy_forces` runs it on a whole-structure graph and
-//! the burn ops on a domain's shells
-//! ([`Shell`](crate::potential::Shell)) or with an activation that is not built in.
+//! encoding's derivatives. On a domain's graph each layer reads and writes the prefixes of
+//! its [`Shell`](crate::potential::Shell), as the burn ops do; the energy seeds only the
+//! counted atoms. `Nequip::atomic_energy_forces` (and so `energy_forces`) runs it; the burn
+//! ops' autodiff remains for an activation that is not built in.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -32,11 +33,11 @@ use equivariant_core::o3::tensor_product::{
 use equivariant_core::{Error, Real, Result};
 
 use super::{ConvNetLayer, Nequip};
-use crate::forces::{EnergyForces, energy_forces_from_gradient};
+use crate::forces::energy_forces_from_gradient;
 use crate::nn::{Activation, FullyConnectedNet, Gate};
 use crate::o3::{Linear, TensorProduct};
 use crate::ops::activation::ScalarFunction;
-use crate::potential::AtomicGraph;
+use crate::potential::{AtomicEnergyForces, AtomicGraph};
 
 /// The float types the slices run in, each with its threads' [`Pool`]s.
 trait Float: Real + Element {
@@ -123,34 +124,50 @@ impl<T: Float> Pool<T> {
     }
 }
 
-/// `model`'s energies, forces and virials on `graph` by the written-out backward; `None`
-/// where it does not apply (a domain's graph, an activation that is not built in, a dtype
-/// other than f32 and f64), for the caller to run the burn ops.
+/// `model`'s per-atom energies, and the energies of the `counted` atoms (`None`: all) of
+/// each structure with their forces and virials, by the written-out backward; `None` where
+/// it does not apply (an activation that is not built in, a dtype other than f32 and f64),
+/// for the caller to run the burn ops.
 ///
-/// Errors: [`Error::InvalidArgument`] for a species the model does not know;
-/// [`Error::NonFinite`] for an edge vector or an energy that is not finite; those of the
-/// kernels for inconsistent shapes.
-pub(super) fn energy_forces(model: &Nequip, graph: &AtomicGraph) -> Result<Option<EnergyForces>> {
-    if graph.shells().is_some() {
-        return Ok(None);
+/// Errors: [`Error::ShapeMismatch`] for a `counted` that is not one per atom;
+/// [`Error::InvalidArgument`] for a species the model does not know or a domain's graph
+/// cut for another number of layers; [`Error::NonFinite`] for an edge vector or an energy
+/// that is not finite; those of the kernels for inconsistent shapes.
+pub(super) fn atomic_energy_forces(
+    model: &Nequip,
+    graph: &AtomicGraph,
+    counted: Option<&[bool]>,
+) -> Result<Option<AtomicEnergyForces>> {
+    let n = graph.species().len();
+    if let Some(counted) = counted
+        && counted.len() != n
+    {
+        return Err(Error::ShapeMismatch {
+            what: "counted (one flag per atom)",
+            expected: n,
+            got: counted.len(),
+        });
     }
     let edge_vec = graph.edge_vec();
     let tensors = match edge_vec.dtype() {
-        DType::F32 => run::<f32>(model, graph)?,
-        DType::F64 => run::<f64>(model, graph)?,
+        DType::F32 => run::<f32>(model, graph, counted)?,
+        DType::F64 => run::<f64>(model, graph, counted)?,
         _ => None,
     };
-    let Some((energies, gradient)) = tensors else {
+    let Some([atomic, energies, gradient]) = tensors else {
         return Ok(None);
     };
-    energy_forces_from_gradient(
+    let energy_forces = energy_forces_from_gradient(
         graph.edges(),
         graph.batch(),
         edge_vec.clone(),
-        energies,
+        energies.reshape([-1]),
         gradient,
-    )
-    .map(Some)
+    )?;
+    Ok(Some(AtomicEnergyForces {
+        energy_forces,
+        atomic: atomic.reshape([-1]),
+    }))
 }
 
 /// The values of a tensor in `T`.
@@ -164,9 +181,13 @@ fn values<T: Float, const D: usize>(t: Tensor<D>) -> Result<Vec<T>> {
         })
 }
 
-/// The energy of each structure (`[G]`) and `dE/dr_e` (`[E, 3]`), or `None` as
-/// [`energy_forces`].
-fn run<T: Float>(model: &Nequip, graph: &AtomicGraph) -> Result<Option<(Tensor<1>, Tensor<2>)>> {
+/// The energy of each atom (`[N, 1]`), of each structure's counted atoms (`[G, 1]`) and
+/// `dE/dr_e` (`[E, 3]`), or `None` as [`atomic_energy_forces`].
+fn run<T: Float>(
+    model: &Nequip,
+    graph: &AtomicGraph,
+    counted: Option<&[bool]>,
+) -> Result<Option<[Tensor<2>; 3]>> {
     let Some(weights) = Weights::<T>::new(model)? else {
         return Ok(None);
     };
@@ -177,28 +198,62 @@ fn run<T: Float>(model: &Nequip, graph: &AtomicGraph) -> Result<Option<(Tensor<1
             reason: format!("atom {i} has type {t}, but the model knows {k} types"),
         });
     }
+    let steps = match graph.shells() {
+        Some(shells) if shells.len() != model.layers.len() => {
+            return Err(Error::InvalidArgument {
+                name: "graph",
+                reason: format!(
+                    "a domain's graph cut for {} message-passing steps, but the model has {} layers",
+                    shells.len(),
+                    model.layers.len()
+                ),
+            });
+        }
+        Some(shells) => shells
+            .iter()
+            .map(|s| (&*s.edges, s.inputs, s.outputs))
+            .collect(),
+        None => {
+            let n = graph.species().len();
+            vec![(&**graph.edges(), n, n); model.layers.len()]
+        }
+    };
     let mut pool = T::take_pool();
-    let (energies, gradient) = run_with(model, graph, &weights, &mut pool)?;
+    let [atomic, energies, gradient] =
+        run_with(model, graph, &weights, &steps, counted, &mut pool)?;
     T::keep_pool(pool);
-    let (g, e) = (energies.len(), gradient.len() / 3);
     let device = graph.edge_vec().device();
-    Ok(Some((
-        Tensor::from_data(TensorData::new(energies, [g]), (&device, T::dtype())),
-        Tensor::from_data(TensorData::new(gradient, [e, 3]), (&device, T::dtype())),
-    )))
+    let tensor = |values: Vec<T>, columns: usize| {
+        let rows = values.len() / columns;
+        Tensor::from_data(
+            TensorData::new(values, [rows, columns]),
+            (&device, T::dtype()),
+        )
+    };
+    Ok(Some([
+        tensor(atomic, 1),
+        tensor(energies, 1),
+        tensor(gradient, 3),
+    ]))
 }
 
-/// [`run`] with checked species, its per-edge buffers from `pool` and given back to it.
+/// What one layer computes: its edges, and how many atoms (the first ones) it reads and
+/// writes (all of them on a whole structure's graph, see [`Shell`](crate::potential::Shell)).
+type Step<'a> = (&'a EdgeIndex, usize, usize);
+
+/// [`run`] with checked species and steps, its per-edge buffers from `pool` and given back
+/// to it: `[atomic, energies, gradient]`.
 fn run_with<T: Float>(
     model: &Nequip,
     graph: &AtomicGraph,
     weights: &Weights<T>,
+    steps: &[Step],
+    counted: Option<&[bool]>,
     pool: &mut Pool<T>,
-) -> Result<(Vec<T>, Vec<T>)> {
+) -> Result<[Vec<T>; 3]> {
     let species = graph.species();
     let (n, k) = (species.len(), model.config.num_types);
-    let edges: &EdgeIndex = graph.edges();
-    let e = edges.num_edges();
+    let e = graph.edges().num_edges();
     // NequIP's edge vectors point from the centre (dst) to the neighbour (src).
     let mut r = values::<T, 2>(graph.edge_vec().clone())?;
     if let Some(index) = r.iter().position(|v| !v.is_finite()) {
@@ -222,26 +277,32 @@ fn run_with<T: Float>(
     }
     let scale = T::from_f64(1.0 / model.config.avg_num_neighbors.sqrt());
 
-    // Forward.
+    // Forward. Layer k reads the first `inputs` atoms' features over its edges and writes
+    // the first `outputs` atoms'.
     let mut x = weights.embedding.forward(&onehot, n)?;
     let mut saved = Vec::with_capacity(weights.layers.len());
-    for layer in &weights.layers {
-        let (h, slopes) = layer.mlp.forward(&emb, e, pool)?;
-        let x1 = layer.linear_1.forward(&x, n)?;
-        let mut m = vec![T::zero(); n * layer.tp.irreps_out().dim()];
+    for (layer, &(edges, inputs, outputs)) in weights.layers.iter().zip(steps) {
+        let ek = edges.num_edges();
+        let d_in = layer.linear_1.map.irreps_in().dim();
+        x.truncate(inputs * d_in);
+        let (h, slopes) = layer.mlp.forward(&emb[..ek * num_basis], ek, pool)?;
+        let x1 = layer.linear_1.forward(&x, inputs)?;
+        let mid = layer.tp.irreps_out().dim();
+        let mut m = vec![T::zero(); inputs * mid];
         let linear = EdgeWeights::Linear {
             hidden: &h,
             linear: &layer.mlp.last,
         };
+        let y_k = &y[..ek * dim_sh];
         layer
             .tp
-            .conv_forward(edges, &x1, &y, linear, scale, &mut m)?;
-        let mut u = layer.linear_2.forward(&m, n)?;
+            .conv_forward(edges, &x1, y_k, linear, scale, &mut m)?;
+        let mut u = layer.linear_2.forward(&m[..outputs * mid], outputs)?;
         if let Some(sc) = &layer.sc {
-            let out = sc.forward(&x, &onehot, n)?;
+            let out = sc.forward(&x[..outputs * d_in], &onehot[..outputs * k], outputs)?;
             u.iter_mut().zip(out).for_each(|(u, s)| *u += s);
         }
-        let (mut next, gate) = layer.gate.forward(&u, n)?;
+        let (mut next, gate) = layer.gate.forward(&u, outputs)?;
         if layer.resnet {
             next.iter_mut().zip(&x).for_each(|(y, &x)| *y += x);
         }
@@ -256,26 +317,53 @@ fn run_with<T: Float>(
             gate,
         });
     }
-    let hidden = weights.readout[0].forward(&x, n)?;
-    let out = weights.readout[1].forward(&hidden, n)?;
+    // The atoms the layers computed (on a domain's shells, the counted ones first); the
+    // others get zero energy.
+    let computed = steps.last().map_or(n, |s| s.2);
+    let hidden = weights.readout[0].forward(&x, computed)?;
+    let out = weights.readout[1].forward(&hidden, computed)?;
     let batch = graph.batch();
+    let mut atomic = vec![T::zero(); n];
     let mut energies = vec![T::zero(); batch.num_graphs()];
-    for (i, (&t, &structure)) in species.iter().zip(batch.index()).enumerate() {
-        energies[structure] += out[i] * weights.scales[t] + weights.shifts[t];
+    let counts = |i: usize| counted.is_none_or(|c| c[i]);
+    for (i, &t) in species[..computed].iter().enumerate() {
+        atomic[i] = out[i] * weights.scales[t] + weights.shifts[t];
+        if counts(i) {
+            energies[batch.index()[i]] += atomic[i];
+        }
     }
 
-    // Backward, from dE/d out_i = scale[t_i].
-    let g_out: Vec<T> = species.iter().map(|&t| weights.scales[t]).collect();
-    let g_hidden = weights.readout[1].backward(&hidden, &g_out, n)?;
-    let mut g_x = weights.readout[0].backward(&x, &g_hidden, n)?;
+    // Backward, from dE/d out_i = scale[t_i] for the counted atoms.
+    let g_out: Vec<T> = (species[..computed].iter().enumerate())
+        .map(|(i, &t)| {
+            if counts(i) {
+                weights.scales[t]
+            } else {
+                T::zero()
+            }
+        })
+        .collect();
+    let g_hidden = weights.readout[1].backward(&hidden, &g_out, computed)?;
+    let mut g_x = weights.readout[0].backward(&x, &g_hidden, computed)?;
     let mut g_y = pool.zeros(e * dim_sh);
     let mut g_emb = pool.zeros(e * num_basis);
-    for (index, (layer, s)) in weights.layers.iter().zip(saved).enumerate().rev() {
-        let g_u = layer.gate.backward(&s.u, &s.gate, &g_x, n)?;
-        let g_m = layer.linear_2.backward(&s.m, &g_u, n)?;
+    let layers = weights.layers.iter().zip(steps).zip(saved);
+    for (index, ((layer, &(edges, inputs, outputs)), s)) in layers.enumerate().rev() {
+        let ek = edges.num_edges();
+        let (d_in, mid) = (
+            layer.linear_1.map.irreps_in().dim(),
+            layer.tp.irreps_out().dim(),
+        );
+        let g_u = layer.gate.backward(&s.u, &s.gate, &g_x, outputs)?;
+        // The messages' gradient on the `inputs` atoms the convolution wrote, zero past
+        // the `outputs` the layer kept.
+        let mut g_m = layer
+            .linear_2
+            .backward(&s.m[..outputs * mid], &g_u, outputs)?;
+        g_m.resize(inputs * mid, T::zero());
         let mut g_x1 = vec![T::zero(); s.x1.len()];
-        let mut g_y_layer = pool.take(e * dim_sh);
-        let mut g_h = pool.take(e * layer.mlp.width);
+        let mut g_y_layer = pool.take(ek * dim_sh);
+        let mut g_h = pool.take(ek * layer.mlp.width);
         let linear = EdgeWeights::Linear {
             hidden: &s.h,
             linear: &layer.mlp.last,
@@ -286,12 +374,11 @@ fn run_with<T: Float>(
             weight: Some(&mut g_h),
             linear: None,
         };
-        layer
-            .tp
-            .conv_backward(edges, &s.x1, &y, linear, scale, &g_m, grads)?;
+        let y_k = &y[..ek * dim_sh];
+        (layer.tp).conv_backward(edges, &s.x1, y_k, linear, scale, &g_m, grads)?;
         g_y.iter_mut().zip(&g_y_layer).for_each(|(g, &d)| *g += d);
         pool.give(g_y_layer);
-        let g_b = layer.mlp.backward(g_h, &s.slopes, e, pool)?;
+        let g_b = layer.mlp.backward(g_h, &s.slopes, ek, pool)?;
         g_emb.iter_mut().zip(&g_b).for_each(|(g, &d)| *g += d);
         pool.give(g_b);
         pool.give(s.h);
@@ -300,9 +387,10 @@ fn run_with<T: Float>(
         if index == 0 {
             break;
         }
-        let mut g_prev = layer.linear_1.backward(&s.x, &g_x1, n)?;
+        let mut g_prev = layer.linear_1.backward(&s.x, &g_x1, inputs)?;
         if let Some(sc) = &layer.sc {
-            let g_sc = sc.backward(&s.x, &onehot, &g_u, n)?;
+            let x_out = &s.x[..outputs * d_in];
+            let g_sc = sc.backward(x_out, &onehot[..outputs * k], &g_u, outputs)?;
             g_prev.iter_mut().zip(g_sc).for_each(|(g, d)| *g += d);
         }
         if layer.resnet {
@@ -322,7 +410,7 @@ fn run_with<T: Float>(
     for buffer in [y, dy, emb, d_emb, g_y, g_emb, g_r] {
         pool.give(buffer);
     }
-    Ok((energies, gradient))
+    Ok([atomic, energies, gradient])
 }
 
 /// What a layer's forward keeps for the backward.

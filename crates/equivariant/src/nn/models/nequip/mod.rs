@@ -29,7 +29,10 @@ pub use radial::RadialBasisEdgeEncoding;
 use crate::forces::EnergyForces;
 use crate::o3::{Linear, LinearConfig};
 use crate::ops::{index_tensor, spherical_harmonics, spherical_harmonics_tangent};
-use crate::potential::{AtomicGraph, AtomicPotential, Potential, sum_per_structure};
+use crate::potential::{
+    AtomicEnergyForces, AtomicGraph, AtomicPotential, Potential, atomic_energy_forces_autodiff,
+    sum_per_structure,
+};
 
 /// The hyperparameters of a [`Nequip`] model, under NequIP's names.
 #[derive(Debug, Clone, PartialEq)]
@@ -454,19 +457,10 @@ impl Potential for Nequip {
         ))
     }
 
-    /// The energies, forces and virials: by the model's written-out backward on a
-    /// whole-structure graph (no autodiff: the same values, several times faster on small
-    /// graphs), by the burn ops' backward on a domain's shells.
+    /// The energies, forces and virials, as [`AtomicPotential::atomic_energy_forces`] of
+    /// every atom.
     fn energy_forces(&self, graph: &AtomicGraph) -> Result<EnergyForces> {
-        match forces::energy_forces(self, graph)? {
-            Some(result) => Ok(result),
-            None => crate::forces::energy_forces(
-                graph.edges(),
-                graph.batch(),
-                graph.edge_vec().clone(),
-                |r| self.energy(graph, r),
-            ),
-        }
+        Ok(self.atomic_energy_forces(graph, None)?.energy_forces)
     }
 
     fn energy_tangent(
@@ -488,6 +482,20 @@ impl Potential for Nequip {
 impl AtomicPotential for Nequip {
     fn num_interactions(&self) -> usize {
         self.config.num_layers
+    }
+
+    /// By the model's backward written out on slices (`nequip/forces.rs`: the same values
+    /// as autodiff through the burn ops, without its per-op costs), on a whole structure's
+    /// graph and on a domain's shells.
+    fn atomic_energy_forces(
+        &self,
+        graph: &AtomicGraph,
+        counted: Option<&[bool]>,
+    ) -> Result<AtomicEnergyForces> {
+        match forces::atomic_energy_forces(self, graph, counted)? {
+            Some(result) => Ok(result),
+            None => atomic_energy_forces_autodiff(self, graph, counted),
+        }
     }
 
     fn atomic_energies(&self, graph: &AtomicGraph, edge_vec: Tensor<2>) -> Result<Tensor<1>> {
