@@ -1091,6 +1091,20 @@ pub trait AtomicPotential: Potential {
     }
 }
 
+/// `Ok` unless `counted` is given with other than one flag per atom of `graph`
+/// ([`Error::ShapeMismatch`]).
+pub(crate) fn check_counted(graph: &AtomicGraph, counted: Option<&[bool]>) -> Result<()> {
+    let n = graph.species().len();
+    match counted {
+        Some(counted) if counted.len() != n => Err(Error::ShapeMismatch {
+            what: "counted (one flag per atom)",
+            expected: n,
+            got: counted.len(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// [`AtomicPotential::atomic_energy_forces`] by autodiff through the model's
 /// [`atomic_energies`](AtomicPotential::atomic_energies): the provided method, and what a
 /// model with its own backward runs where that backward does not apply.
@@ -1100,17 +1114,9 @@ pub(crate) fn atomic_energy_forces_autodiff<P: AtomicPotential + ?Sized>(
     counted: Option<&[bool]>,
 ) -> Result<AtomicEnergyForces> {
     let n = graph.species().len();
-    let mask = match counted {
-        Some(counted) if counted.len() != n => {
-            return Err(Error::ShapeMismatch {
-                what: "counted (one flag per atom)",
-                expected: n,
-                got: counted.len(),
-            });
-        }
-        Some(counted) => Some(counted.iter().map(|&c| f64::from(u8::from(c))).collect()),
-        None => None,
-    };
+    check_counted(graph, counted)?;
+    let mask: Option<Vec<f64>> =
+        counted.map(|counted| counted.iter().map(|&c| f64::from(u8::from(c))).collect());
     let mut atomic = None;
     let energy_forces = energy_forces(&graph.edges, &graph.batch, graph.edge_vec.clone(), |r| {
         let energies = model.atomic_energies(graph, r)?;

@@ -670,37 +670,83 @@ fn energy_forces_matches_autodiff() {
     }
 }
 
-/// `atomic_energy_forces` with counted atoms, on the batch graph and on a domain's graph
+/// `atomic_energy_forces` with counted atoms, on the batch graph and on domains' graphs
 /// (`from_neighbors` with counted atoms: the layers' shells), against autodiff of the
-/// counted atoms' energies through the burn ops (`atomic_energies`), f64.
+/// counted atoms' energies through the burn ops (`atomic_energies`), f64: the two-layer
+/// model on the cluster, and a three-layer model with residual connections on a chain,
+/// whose middle layer is cut too.
 #[test]
 fn counted_atoms_and_domains_match_autodiff() {
     let device = device();
-    let model = model(8);
+    let two = model(8);
+    device.seed(9);
+    let config = NequipConfig {
+        num_layers: 3,
+        l_max: 1,
+        parity: false,
+        num_features: 3,
+        resnet: true,
+        avg_num_neighbors: 2.0,
+        ..NequipConfig::new(2, 2.6)
+    };
+    let three = equivariant::util::cast(config.init(&device).unwrap(), DType::F64)
+        .with_scale_shift(&[0.9, 1.2], &[0.1, -0.2])
+        .unwrap();
     let all = structures();
-    let batch_graph = graph(&model, &all);
-    let cluster = &all[1];
-    let n = cluster.positions.len();
-    let neighbors: Vec<Vec<usize>> = (0..n)
-        .map(|i| (0..n).filter(|&j| j != i).collect())
-        .collect();
-    let counted = [true, false, true, false, false];
-    let (domain, atoms) = AtomicGraph::from_neighbors(
-        &cluster.positions,
-        cluster.species.clone(),
-        &neighbors,
-        model.r_max(),
-        Some((&counted, model.num_interactions())),
-        &device,
-        DType::F64,
-    )
-    .unwrap();
-    assert!(domain.shells().is_some(), "a domain's graph has shells");
+    let chain = Structure {
+        positions: (0..7)
+            .map(|i| {
+                let x = i as f64;
+                [1.5 * x, 0.1 * (1.7 * x).sin(), 0.08 * (2.3 * x).cos()]
+            })
+            .collect(),
+        species: vec![0, 1, 1, 0, 1, 0, 0],
+        cell: None,
+    };
+    let domain = |model: &Nequip, s: &Structure, counted: &[bool]| {
+        let n = s.positions.len();
+        let neighbors: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..n).filter(|&j| j != i).collect())
+            .collect();
+        let (graph, atoms) = AtomicGraph::from_neighbors(
+            &s.positions,
+            s.species.clone(),
+            &neighbors,
+            model.r_max(),
+            Some((counted, model.num_interactions())),
+            &device,
+            DType::F64,
+        )
+        .unwrap();
+        let shells: Vec<(usize, usize)> = graph
+            .shells()
+            .unwrap()
+            .iter()
+            .map(|s| (s.inputs, s.outputs))
+            .collect();
+        let in_order: Vec<bool> = atoms.iter().map(|&i| counted[i]).collect();
+        (graph, in_order, shells)
+    };
+    let batch_graph = graph(&two, &all);
     let alternate: Vec<bool> = (0..batch_graph.species().len())
         .map(|i| i % 3 != 1)
         .collect();
-    let in_order: Vec<bool> = atoms.iter().map(|&i| counted[i]).collect();
-    for (g, mask) in [(&batch_graph, alternate), (&domain, in_order)] {
+    let (cluster, cluster_mask, _) = domain(&two, &all[1], &[true, false, true, false, false]);
+    let middle = [false, false, false, true, false, false, false];
+    let (chain, chain_mask, shells) = domain(&three, &chain, &middle);
+    // Every layer of the chain's domain writes fewer atoms than it reads, and the last two
+    // add their input back (SO(3): the hidden irreps reach themselves).
+    assert!(shells.iter().all(|&(i, o)| o < i), "{shells:?}");
+    let resnet: Vec<bool> = (three.layers.iter())
+        .map(|l| l.equivariant_nonlin.irreps_out() == l.conv.linear_1.map().irreps_in())
+        .collect();
+    assert_eq!(resnet, [false, true, true]);
+    let cases = [
+        (&two, &batch_graph, alternate),
+        (&two, &cluster, cluster_mask),
+        (&three, &chain, chain_mask),
+    ];
+    for (model, g, mask) in cases {
         let direct = model.atomic_energy_forces(g, Some(&mask)).unwrap();
         let weights: Vec<f64> = mask.iter().map(|&c| f64::from(u8::from(c))).collect();
         let mut atomic = None;

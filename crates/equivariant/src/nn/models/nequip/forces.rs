@@ -16,8 +16,8 @@
 //! the gradients of every layer's `Y` and `b`, then `dE/dr` through the harmonics' and the
 //! encoding's derivatives. On a domain's graph each layer reads and writes the prefixes of
 //! its [`Shell`](crate::potential::Shell), as the burn ops do; the energy seeds only the
-//! counted atoms. `Nequip::atomic_energy_forces` (and so `energy_forces`) runs it; the burn
-//! ops' autodiff remains for an activation that is not built in.
+//! counted atoms. `Nequip::atomic_energy_forces` (and so `energy_forces`) runs it; autodiff
+//! through the burn ops remains for what it does not run ([`atomic_energy_forces`]).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -37,7 +37,7 @@ use crate::forces::energy_forces_from_gradient;
 use crate::nn::{Activation, FullyConnectedNet, Gate};
 use crate::o3::{Linear, TensorProduct};
 use crate::ops::activation::ScalarFunction;
-use crate::potential::{AtomicEnergyForces, AtomicGraph};
+use crate::potential::{AtomicEnergyForces, AtomicGraph, check_counted};
 
 /// The float types the slices run in, each with its threads' [`Pool`]s.
 trait Float: Real + Element {
@@ -48,8 +48,8 @@ trait Float: Real + Element {
 }
 
 thread_local! {
-    static POOL_F32: RefCell<Pool<f32>> = const { RefCell::new(Pool { free: Vec::new() }) };
-    static POOL_F64: RefCell<Pool<f64>> = const { RefCell::new(Pool { free: Vec::new() }) };
+    static POOL_F32: RefCell<Pool<f32>> = const { RefCell::new(Pool { free: Vec::new(), taken: 0 }) };
+    static POOL_F64: RefCell<Pool<f64>> = const { RefCell::new(Pool { free: Vec::new(), taken: 0 }) };
 }
 
 impl Float for f32 {
@@ -77,28 +77,27 @@ impl Float for f64 {
 #[derive(Default)]
 struct Pool<T> {
     free: Vec<Vec<T>>,
+    /// Buffers taken since the last [`trim`](Pool::trim).
+    taken: usize,
 }
-
-/// The most buffers a pool keeps (a call of a model of `L` layers uses about `8 + 8 L`).
-const POOL_BUFFERS: usize = 64;
 
 impl<T: Float> Pool<T> {
     /// A buffer of `len` values whose contents are left from an earlier use (zeros past
     /// its earlier length): for a kernel that overwrites all of it. The smallest kept
     /// buffer that holds `len` values, or a new one.
     fn take(&mut self, len: usize) -> Vec<T> {
+        self.taken += 1;
         let fit = (self.free.iter().enumerate())
             .filter(|(_, b)| b.capacity() >= len)
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i);
-        match fit {
-            Some(i) => {
-                let mut b = self.free.swap_remove(i);
-                b.resize(len, T::zero());
-                b
-            }
-            None => vec![T::zero(); len],
-        }
+        let mut b = match fit {
+            Some(i) => self.free.swap_remove(i),
+            // Room for an eighth more: the next call's edges may be a few more.
+            None => Vec::with_capacity(len + len / 8),
+        };
+        b.resize(len, T::zero());
+        b
     }
 
     /// A buffer of `len` zeros, for sums.
@@ -108,26 +107,29 @@ impl<T: Float> Pool<T> {
         b
     }
 
-    /// Keeps `buffer` for a later [`take`](Self::take) (up to [`POOL_BUFFERS`], the largest).
+    /// Keeps `buffer` for a later [`take`](Self::take).
     fn give(&mut self, buffer: Vec<T>) {
-        if buffer.capacity() == 0 {
-            return;
+        if buffer.capacity() > 0 {
+            self.free.push(buffer);
         }
-        self.free.push(buffer);
-        if self.free.len() > POOL_BUFFERS
-            && let Some(i) = (self.free.iter().enumerate())
-                .min_by_key(|(_, b)| b.capacity())
-                .map(|(i, _)| i)
-        {
-            self.free.swap_remove(i);
+    }
+
+    /// At the end of a call: keeps as many buffers as it took (the largest), so the pool
+    /// holds no more than one call's buffers however the sizes vary from call to call.
+    fn trim(&mut self) {
+        if self.free.len() > self.taken {
+            self.free.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
+            self.free.truncate(self.taken);
         }
+        self.taken = 0;
     }
 }
 
 /// `model`'s per-atom energies, and the energies of the `counted` atoms (`None`: all) of
-/// each structure with their forces and virials, by the written-out backward; `None` where
-/// it does not apply (an activation that is not built in, a dtype other than f32 and f64),
-/// for the caller to run the burn ops.
+/// each structure with their forces and virials, by the written-out backward, without
+/// autodiff; `None` where it does not apply (an activation that is not built in, a radial
+/// MLP whose last layer is not linear, edge vectors of another dtype than the model's or
+/// other than f32 and f64), for the caller to run the burn ops.
 ///
 /// Errors: [`Error::ShapeMismatch`] for a `counted` that is not one per atom;
 /// [`Error::InvalidArgument`] for a species the model does not know or a domain's graph
@@ -138,17 +140,12 @@ pub(super) fn atomic_energy_forces(
     graph: &AtomicGraph,
     counted: Option<&[bool]>,
 ) -> Result<Option<AtomicEnergyForces>> {
-    let n = graph.species().len();
-    if let Some(counted) = counted
-        && counted.len() != n
-    {
-        return Err(Error::ShapeMismatch {
-            what: "counted (one flag per atom)",
-            expected: n,
-            got: counted.len(),
-        });
+    check_counted(graph, counted)?;
+    model.check_graph(graph)?;
+    let edge_vec = graph.edge_vec().clone().without_autodiff();
+    if model.per_type_scales.val().dtype() != edge_vec.dtype() {
+        return Ok(None);
     }
-    let edge_vec = graph.edge_vec();
     let tensors = match edge_vec.dtype() {
         DType::F32 => run::<f32>(model, graph, counted)?,
         DType::F64 => run::<f64>(model, graph, counted)?,
@@ -160,7 +157,7 @@ pub(super) fn atomic_energy_forces(
     let energy_forces = energy_forces_from_gradient(
         graph.edges(),
         graph.batch(),
-        edge_vec.clone(),
+        edge_vec,
         energies.reshape([-1]),
         gradient,
     )?;
@@ -170,13 +167,13 @@ pub(super) fn atomic_energy_forces(
     }))
 }
 
-/// The values of a tensor in `T`.
-fn values<T: Float, const D: usize>(t: Tensor<D>) -> Result<Vec<T>> {
+/// The values of the tensor `what` in `T`.
+fn values<T: Float, const D: usize>(what: &'static str, t: Tensor<D>) -> Result<Vec<T>> {
     t.into_data()
         .convert::<T>()
         .try_into_vec::<T>()
         .map_err(|e| Error::InvalidArgument {
-            name: "parameter",
+            name: what,
             reason: format!("cannot be read as floats: {e:?}"),
         })
 }
@@ -191,24 +188,7 @@ fn run<T: Float>(
     let Some(weights) = Weights::<T>::new(model)? else {
         return Ok(None);
     };
-    let k = model.config.num_types;
-    if let Some((i, &t)) = graph.species().iter().enumerate().find(|(_, t)| **t >= k) {
-        return Err(Error::InvalidArgument {
-            name: "species",
-            reason: format!("atom {i} has type {t}, but the model knows {k} types"),
-        });
-    }
     let steps = match graph.shells() {
-        Some(shells) if shells.len() != model.layers.len() => {
-            return Err(Error::InvalidArgument {
-                name: "graph",
-                reason: format!(
-                    "a domain's graph cut for {} message-passing steps, but the model has {} layers",
-                    shells.len(),
-                    model.layers.len()
-                ),
-            });
-        }
         Some(shells) => shells
             .iter()
             .map(|s| (&*s.edges, s.inputs, s.outputs))
@@ -221,8 +201,9 @@ fn run<T: Float>(
     let mut pool = T::take_pool();
     let [atomic, energies, gradient] =
         run_with(model, graph, &weights, &steps, counted, &mut pool)?;
+    pool.trim();
     T::keep_pool(pool);
-    let device = graph.edge_vec().device();
+    let device = graph.edge_vec().device().without_autodiff();
     let tensor = |values: Vec<T>, columns: usize| {
         let rows = values.len() / columns;
         Tensor::from_data(
@@ -255,7 +236,7 @@ fn run_with<T: Float>(
     let (n, k) = (species.len(), model.config.num_types);
     let e = graph.edges().num_edges();
     // NequIP's edge vectors point from the centre (dst) to the neighbour (src).
-    let mut r = values::<T, 2>(graph.edge_vec().clone())?;
+    let mut r = values::<T, 2>("edge_vec", graph.edge_vec().clone())?;
     if let Some(index) = r.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
             what: "edge_vec",
@@ -277,7 +258,6 @@ fn run_with<T: Float>(
     for (i, &t) in species.iter().enumerate() {
         onehot[i * k + t] = T::one();
     }
-    let scale = T::from_f64(1.0 / model.config.avg_num_neighbors.sqrt());
 
     // Forward. Layer k reads the first `inputs` atoms' features over its edges and writes
     // the first `outputs` atoms'.
@@ -286,7 +266,6 @@ fn run_with<T: Float>(
     for (layer, &(edges, inputs, outputs)) in weights.layers.iter().zip(steps) {
         let ek = edges.num_edges();
         let d_in = layer.linear_1.map.irreps_in().dim();
-        x.truncate(inputs * d_in);
         let (h, slopes) = layer.mlp.forward(&emb[..ek * num_basis], ek, pool)?;
         let x1 = layer.linear_1.forward(&x, inputs)?;
         let mid = layer.tp.irreps_out().dim();
@@ -298,7 +277,7 @@ fn run_with<T: Float>(
         let y_k = &y[..ek * dim_sh];
         layer
             .tp
-            .conv_forward(edges, &x1, y_k, linear, scale, &mut m)?;
+            .conv_forward(edges, &x1, y_k, linear, layer.scale, &mut m)?;
         let mut u = layer.linear_2.forward(&m[..outputs * mid], outputs)?;
         if let Some(sc) = &layer.sc {
             let out = sc.forward(&x[..outputs * d_in], &onehot[..outputs * k], outputs)?;
@@ -309,6 +288,8 @@ fn run_with<T: Float>(
             next.iter_mut().zip(&x).for_each(|(y, &x)| *y += x);
         }
         let x_in = std::mem::replace(&mut x, next);
+        // The next layers read the messages of the `outputs` atoms only.
+        m.truncate(outputs * mid);
         saved.push(Saved {
             x: x_in,
             h,
@@ -360,11 +341,15 @@ fn run_with<T: Float>(
         let g_u = layer.gate.backward(&s.u, &s.gate, &g_x, outputs)?;
         // The messages' gradient on the `inputs` atoms the convolution wrote, zero past
         // the `outputs` the layer kept.
-        let mut g_m = layer
-            .linear_2
-            .backward(&s.m[..outputs * mid], &g_u, outputs)?;
+        let mut g_m = layer.linear_2.backward(&s.m, &g_u, outputs)?;
         g_m.resize(inputs * mid, T::zero());
-        let mut g_x1 = vec![T::zero(); s.x1.len()];
+        // The first layer's input is the species embedding, which no edge vector moves: its
+        // features' gradient is not needed.
+        let mut g_x1 = if index == 0 {
+            Vec::new()
+        } else {
+            vec![T::zero(); s.x1.len()]
+        };
         let mut g_y_layer = pool.take(ek * dim_sh);
         let mut g_h = pool.take(ek * layer.mlp.width);
         let linear = EdgeWeights::Linear {
@@ -372,13 +357,13 @@ fn run_with<T: Float>(
             linear: &layer.mlp.last,
         };
         let grads = ConvGradients {
-            x1: Some(&mut g_x1),
+            x1: (index > 0).then_some(&mut g_x1[..]),
             x2: Some(&mut g_y_layer),
             weight: Some(&mut g_h),
             linear: None,
         };
         let y_k = &y[..ek * dim_sh];
-        (layer.tp).conv_backward(edges, &s.x1, y_k, linear, scale, &g_m, grads)?;
+        (layer.tp).conv_backward(edges, &s.x1, y_k, linear, layer.scale, &g_m, grads)?;
         g_y.iter_mut().zip(&g_y_layer).for_each(|(g, &d)| *g += d);
         pool.give(g_y_layer);
         let g_b = layer.mlp.backward(g_h, &s.slopes, ek, pool)?;
@@ -386,14 +371,13 @@ fn run_with<T: Float>(
         pool.give(g_b);
         pool.give(s.h);
         s.slopes.into_iter().for_each(|b| pool.give(b));
-        // The first layer's input is the species embedding, which no edge vector moves.
         if index == 0 {
             break;
         }
         let mut g_prev = layer.linear_1.backward(&s.x, &g_x1, inputs)?;
         if let Some(sc) = &layer.sc {
-            let x_out = &s.x[..outputs * d_in];
-            let g_sc = sc.backward(x_out, &onehot[..outputs * k], &g_u, outputs)?;
+            let kept = &s.x[..outputs * d_in];
+            let g_sc = sc.backward(kept, &onehot[..outputs * k], &g_u, outputs)?;
             g_prev.iter_mut().zip(g_sc).for_each(|(g, d)| *g += d);
         }
         if layer.resnet {
@@ -417,19 +401,20 @@ fn run_with<T: Float>(
     Ok([atomic, energies, gradient])
 }
 
-/// What a layer's forward keeps for the backward.
+/// What a layer's forward keeps for the backward (the layer reads `inputs` atoms over its
+/// `ek` edges and writes `outputs` atoms).
 struct Saved<T> {
-    /// The layer's input features, `[N, irreps_in.dim]`.
+    /// The layer's input features, `[inputs, irreps_in.dim]`.
     x: Vec<T>,
-    /// The radial MLP's hidden activations, `[E, width]`.
+    /// The radial MLP's hidden activations, `[ek, width]`.
     h: Vec<T>,
-    /// Their hidden layers' slopes, `c f'(z)`, `[E, hs[i + 1]]` each.
+    /// Their hidden layers' slopes, `c f'(z)`, `[ek, hs[i + 1]]` each.
     slopes: Vec<Vec<T>>,
-    /// `linear_1(x)`.
+    /// `linear_1(x)`, `[inputs, irreps_in1.dim]`.
     x1: Vec<T>,
-    /// The convolution's messages.
+    /// The convolution's messages, `[outputs, irreps_mid.dim]`.
     m: Vec<T>,
-    /// The gate's input.
+    /// The gate's input, `[outputs, gate.irreps_in.dim]`.
     u: Vec<T>,
     /// The gate's activations and slopes.
     gate: GateSaved<T>,
@@ -452,10 +437,12 @@ struct LayerWeights<'a, T> {
     sc: Option<SelfConnection<'a, T>>,
     gate: GateRows<T>,
     resnet: bool,
+    /// The convolution's normalization `1 / sqrt(avg_num_neighbors)`.
+    scale: T,
 }
 
 impl<'a, T: Float> Weights<'a, T> {
-    /// `None` for a layer this path does not run (see [`energy_forces`]).
+    /// `None` for a layer this path does not run (see [`atomic_energy_forces`]).
     fn new(model: &'a Nequip) -> Result<Option<Self>> {
         let mut layers = Vec::with_capacity(model.layers.len());
         for layer in &model.layers {
@@ -464,6 +451,23 @@ impl<'a, T: Float> Weights<'a, T> {
             };
             layers.push(layer);
         }
+        let (scales, shifts) = (
+            values("per_type_scales", model.per_type_scales.val())?,
+            values("per_type_shifts", model.per_type_shifts.val())?,
+        );
+        let k = model.config.num_types;
+        for (what, got) in [
+            ("per_type_scales", scales.len()),
+            ("per_type_shifts", shifts.len()),
+        ] {
+            if got != k {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: k,
+                    got,
+                });
+            }
+        }
         Ok(Some(Weights {
             embedding: LinearMap::new(&model.chemical_embedding)?,
             layers,
@@ -471,8 +475,8 @@ impl<'a, T: Float> Weights<'a, T> {
                 LinearMap::new(&model.conv_to_output_hidden)?,
                 LinearMap::new(&model.output_hidden_to_scalar)?,
             ],
-            scales: values(model.per_type_scales.val())?,
-            shifts: values(model.per_type_shifts.val())?,
+            scales,
+            shifts,
         }))
     }
 }
@@ -494,6 +498,7 @@ impl<'a, T: Float> LayerWeights<'a, T> {
             sc: conv.sc.as_ref().map(SelfConnection::new).transpose()?,
             gate,
             resnet: layer.resnet,
+            scale: T::from_f64(1.0 / conv.avg_num_neighbors.sqrt()),
         }))
     }
 }
@@ -509,7 +514,7 @@ impl<'a, T: Float> LinearMap<'a, T> {
     fn new(linear: &'a Linear) -> Result<Self> {
         let read = |p: &Option<burn::module::Param<Tensor<1>>>| -> Result<Vec<T>> {
             p.as_ref()
-                .map(|p| values(p.val()))
+                .map(|p| values("linear weights", p.val()))
                 .unwrap_or(Ok(Vec::new()))
         };
         Ok(LinearMap {
@@ -545,7 +550,7 @@ struct SelfConnection<'a, T> {
 impl<'a, T: Float> SelfConnection<'a, T> {
     fn new(tp: &'a TensorProduct) -> Result<Self> {
         let weight = match &tp.weight {
-            Some(w) => values(w.val())?,
+            Some(w) => values("sc.weight", w.val())?,
             None => Vec::new(),
         };
         Ok(SelfConnection {
@@ -619,7 +624,7 @@ impl<T: Float> Mlp<T> {
                 },
                 None => None,
             };
-            let weight: Vec<T> = values(fc.weights[i].val().mul_scalar(scale))?;
+            let weight: Vec<T> = values("fc.weights", fc.weights[i].val().mul_scalar(scale))?;
             let (k, n) = (hs[i], hs[i + 1]);
             let mut transposed = vec![T::zero(); k * n];
             for a in 0..k {
@@ -637,7 +642,7 @@ impl<T: Float> Mlp<T> {
         }
         Ok(Some(Mlp {
             hidden,
-            last: values(last)?,
+            last: values("fc.weights", last)?,
             width: hs[hs.len() - 2],
         }))
     }
@@ -879,5 +884,55 @@ impl<T: Float> GateRows<T> {
             }
         }
         Ok(grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{DType, Device};
+
+    use super::atomic_energy_forces;
+    use crate::nn::models::nequip::NequipConfig;
+    use crate::potential::{AtomicGraph, Structure};
+
+    /// The models of the integration tests' comparisons with autodiff run this path (were it
+    /// to fall back, those would compare autodiff with itself), in f32 and f64, with
+    /// residual connections, without a self-connection and with a radial MLP of no hidden
+    /// layer too.
+    #[test]
+    fn nequip_models_run_the_written_out_backward() {
+        let device = Device::flex();
+        let configs = [
+            NequipConfig {
+                num_layers: 2,
+                l_max: 2,
+                num_features: 4,
+                ..NequipConfig::new(2, 2.6)
+            },
+            NequipConfig {
+                num_layers: 3,
+                l_max: 1,
+                parity: false,
+                resnet: true,
+                use_sc: false,
+                invariant_layers: 0,
+                scalar_last_layer: true,
+                ..NequipConfig::new(2, 2.6)
+            },
+        ];
+        let water = Structure {
+            positions: vec![[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
+            species: vec![0, 1, 1],
+            cell: None,
+        };
+        for config in configs {
+            for dtype in [DType::F32, DType::F64] {
+                let model = crate::util::cast(config.init(&device).unwrap(), dtype);
+                let graph =
+                    AtomicGraph::new(std::slice::from_ref(&water), 2.6, &device, dtype).unwrap();
+                let result = atomic_energy_forces(&model, &graph, None).unwrap();
+                assert!(result.is_some(), "{config:?} {dtype:?}");
+            }
+        }
     }
 }

@@ -81,7 +81,7 @@ pub struct InteractionBlock {
     /// The self-connection `FullyConnectedTensorProduct(irreps_in, node_attr, irreps_out)`.
     pub sc: Option<TensorProduct>,
     #[module(skip)]
-    avg_num_neighbors: f64,
+    pub(super) avg_num_neighbors: f64,
 }
 
 impl InteractionBlock {

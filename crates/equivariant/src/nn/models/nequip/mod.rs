@@ -341,6 +341,31 @@ impl Nequip {
         Ok(self)
     }
 
+    /// `Ok` when the model knows every species of `graph` and, for a domain's graph, it was
+    /// cut for the model's number of layers.
+    fn check_graph(&self, graph: &AtomicGraph) -> Result<()> {
+        let k = self.config.num_types;
+        if let Some((i, &t)) = graph.species().iter().enumerate().find(|(_, t)| **t >= k) {
+            return Err(Error::InvalidArgument {
+                name: "species",
+                reason: format!("atom {i} has type {t}, but the model knows {k} types"),
+            });
+        }
+        if let Some(steps) = graph.shells()
+            && steps.len() != self.layers.len()
+        {
+            return Err(Error::InvalidArgument {
+                name: "graph",
+                reason: format!(
+                    "a domain's graph cut for {} message-passing steps, but the model has {} layers",
+                    steps.len(),
+                    self.layers.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The per-atom energies `[N, 1]` and, with a tangent `s` of the edge vectors, their
     /// tangent.
     fn atomic_energies_tangent(
@@ -349,13 +374,8 @@ impl Nequip {
         edge_vec: Tensor<2>,
         s: Option<Tensor<2>>,
     ) -> Result<(Tensor<2>, Option<Tensor<2>>)> {
+        self.check_graph(graph)?;
         let k = self.config.num_types;
-        if let Some((i, &t)) = graph.species().iter().enumerate().find(|(_, t)| **t >= k) {
-            return Err(Error::InvalidArgument {
-                name: "species",
-                reason: format!("atom {i} has type {t}, but the model knows {k} types"),
-            });
-        }
         let n = graph.species().len();
         let (device, dtype) = (edge_vec.device(), edge_vec.dtype());
         // NequIP's edge vectors point from the centre (dst) to the neighbour (src).
@@ -378,18 +398,6 @@ impl Nequip {
         }
         let node_attr = Tensor::<2>::from_data(TensorData::new(onehot, [n, k]), (&device, dtype));
         let steps = graph.shells();
-        if let Some(steps) = steps
-            && steps.len() != self.layers.len()
-        {
-            return Err(Error::InvalidArgument {
-                name: "graph",
-                reason: format!(
-                    "a domain's graph cut for {} message-passing steps, but the model has {} layers",
-                    steps.len(),
-                    self.layers.len()
-                ),
-            });
-        }
         let mut x = self.chemical_embedding.forward(node_attr.clone(), None)?;
         let mut dx = None;
         for (k, layer) in self.layers.iter().enumerate() {
