@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::check_len;
 use crate::kernels::buffers::{as_uninit, assume_init_vec, uninit_vec};
-use crate::kernels::simd::{Avx2Fma, as_f32, as_f32_uninit};
+use crate::kernels::simd::{Avx2Fma, Avx512, Simd, as_f32, as_f32_uninit};
 use crate::math::ActivationFunction;
 use crate::math::exp::exp_nonpositive_f32;
 use crate::{Real, Result};
@@ -145,16 +145,24 @@ impl ActivationFunction {
         out: &mut [MaybeUninit<T>],
         slope: &mut [MaybeUninit<T>],
     ) {
-        let isa = Avx2Fma::detect();
+        let isa = Simd::detect();
         type Chunk<'a, T> = (
             (&'a [T], &'a mut [MaybeUninit<T>]),
             &'a mut [MaybeUninit<T>],
         );
         let run = |((x, out), slope): Chunk<T>| {
             #[cfg(target_arch = "x86_64")]
-            if let Some(token) = isa {
-                // SAFETY: as in `run_forward`.
-                return unsafe { with_derivative_avx2(token, self, c, x, out, slope) };
+            match isa {
+                Simd::Avx512(token) => {
+                    // SAFETY: the token proves the CPU has the AVX-512 the function is
+                    // compiled for (only `Simd::detect` makes one, on such a CPU).
+                    return unsafe { with_derivative_avx512(token, self, c, x, out, slope) };
+                }
+                Simd::Avx2(token) => {
+                    // SAFETY: as in `run_forward`.
+                    return unsafe { with_derivative_avx2(token, self, c, x, out, slope) };
+                }
+                Simd::Portable => {}
             }
             let _ = isa;
             with_derivative(self, c, x, out, slope)
@@ -470,6 +478,24 @@ fn forward_avx2<T: Real>(
 #[target_feature(enable = "avx2,fma")]
 fn with_derivative_avx2<T: Real>(
     token: Avx2Fma,
+    f: ActivationFunction,
+    c: T,
+    x: &[T],
+    out: &mut [MaybeUninit<T>],
+    slope: &mut [MaybeUninit<T>],
+) {
+    let _ = token;
+    with_derivative(f, c, x, out, slope)
+}
+
+/// [`with_derivative`] compiled for AVX-512 (`token` proves the CPU has it): the same
+/// arithmetic per element (no operation is fused that the AVX2 instance leaves apart), so
+/// the same bits, sixteen `f32` to a vector (the radial MLPs' hidden layers of a potential,
+/// a tenth of an MD step).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+fn with_derivative_avx512<T: Real>(
+    token: Avx512,
     f: ActivationFunction,
     c: T,
     x: &[T],

@@ -7,6 +7,7 @@ use equivariant_core::graph::EdgeIndex;
 use equivariant_core::kernels::{
     InstructionSet, dense, dense_weight_gradient, matmul, matmul_tn, with_instruction_set,
 };
+use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
     ConnectionMode, ConvGradients, EdgeWeights, Instruction, TensorProductGradients,
@@ -50,6 +51,41 @@ fn the_limit_is_scoped_and_restored() {
         detected,
         "restored after a panic"
     );
+}
+
+/// The activations with their derivatives give the same bits on every instruction set (each
+/// instance runs the same arithmetic per element), f32 and f64, over a chunk long enough to
+/// run in parallel and a short remainder.
+#[test]
+fn activations_with_derivatives_agree_bitwise_across_instruction_sets() {
+    fn on<T: Real>() {
+        let x: Vec<T> = (0..70_001)
+            .map(|s| value::<T>(s) * T::from_f64(4.0))
+            .collect();
+        for f in ActivationFunction::ALL {
+            let run = |isa| {
+                with_instruction_set(isa, || {
+                    let (mut y, mut d) = (vec![T::zero(); x.len()], vec![T::zero(); x.len()]);
+                    f.forward_with_derivative_slice(T::from_f64(1.7), &x, &mut y, &mut d)
+                        .unwrap();
+                    (y, d)
+                })
+            };
+            let portable = run(InstructionSet::Portable);
+            for isa in [InstructionSet::Avx2Fma, InstructionSet::Avx512] {
+                let (y, d) = run(isa);
+                let same = |a: &[T], b: &[T]| {
+                    a.iter()
+                        .zip(b)
+                        .all(|(&a, &b)| Real::to_f64(a).to_bits() == Real::to_f64(b).to_bits())
+                };
+                assert!(same(&y, &portable.0), "{f:?} {isa:?}: values");
+                assert!(same(&d, &portable.1), "{f:?} {isa:?}: slopes");
+            }
+        }
+    }
+    on::<f32>();
+    on::<f64>();
 }
 
 fn naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
