@@ -14,7 +14,9 @@ use rayon::prelude::*;
 
 use crate::error::check_len;
 use crate::kernels::buffers::{as_uninit, assume_init_vec, uninit_vec};
-use crate::kernels::simd::{Avx2Fma, Avx512, Simd, as_f32, as_f32_uninit};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::Avx512;
+use crate::kernels::simd::{Avx2Fma, Simd, as_f32, as_f32_uninit};
 use crate::math::ActivationFunction;
 use crate::math::exp::exp_nonpositive_f32;
 use crate::{Real, Result};
