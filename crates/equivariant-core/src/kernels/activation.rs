@@ -510,7 +510,12 @@ fn with_derivative_avx512<T: Real>(
 
 /// `out = c f(x)` on one chunk (every element written).
 #[inline(always)]
-fn forward<T: Real>(f: ActivationFunction, c: T, x: &[T], out: &mut [MaybeUninit<T>]) {
+pub(in crate::kernels) fn forward<T: Real>(
+    f: ActivationFunction,
+    c: T,
+    x: &[T],
+    out: &mut [MaybeUninit<T>],
+) {
     if matches!(f, ActivationFunction::Silu | ActivationFunction::Sigmoid)
         && let (Some(x), Some(out)) = (as_f32(x), as_f32_uninit(out))
     {
@@ -533,7 +538,7 @@ fn forward<T: Real>(f: ActivationFunction, c: T, x: &[T], out: &mut [MaybeUninit
 
 /// `out = c f(x)` and `slope = c f'(x)` on one chunk (every element of both written).
 #[inline(always)]
-fn with_derivative<T: Real>(
+pub(in crate::kernels) fn with_derivative<T: Real>(
     f: ActivationFunction,
     c: T,
     x: &[T],

@@ -1,7 +1,7 @@
 //! The CPU kernels that run the plans of [`o3`](crate::o3), and the public entry points of
 //! the tensor product's compute: [`TensorProductPlan::forward`],
 //! [`TensorProductPlan::backward`], [`TensorProductPlan::conv_forward`],
-//! [`TensorProductPlan::conv_backward`] and the `_vec` variants.
+//! [`TensorProductPlan::conv_backward`], their `_radial` forms and the `_vec` variants.
 //!
 //! Inside, by what they compute:
 //!
@@ -9,8 +9,8 @@
 //!   lane-major (`lanes`) and single rows (`rows`; `wide` for `uvu` of degree 4 to 7),
 //!   parallel over fixed chunks of rows;
 //! - `convolution`: gather, tensor product and scatter fused over a graph's edges, with
-//!   per-edge weights (`per_edge`) or with weights from a linear layer, factorized
-//!   (`linear`);
+//!   per-edge weights (`per_edge`), with weights from a linear layer, factorized
+//!   (`linear`), or with weights formed edge by edge from a radial MLP (`radial`);
 //! - `gemm`: the small register-blocked dense products and vector helpers they share
 //!   ([`matmul`] runs one);
 //! - `dense`: a dense layer's products over many rows ([`dense`], [`dense_weight_gradient`]),
@@ -55,8 +55,8 @@ use std::mem::MaybeUninit;
 use crate::Error;
 use crate::graph::EdgeIndex;
 use crate::o3::tensor_product::{
-    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductGradients,
-    TensorProductPlan,
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, RadialConvGradients,
+    RadialWeights, TensorProductGradients, TensorProductPlan,
 };
 use crate::{Real, Result};
 use buffers::{as_uninit, assume_init_vec, uninit_gradients, uninit_vec};
@@ -99,6 +99,22 @@ type ConvBackward<T> = fn(
     ConvGradients<'_, T>,
 ) -> Result<()>;
 
+/// [`TensorProductPlan::conv_forward_radial`].
+type ConvForwardRadial<T> =
+    fn(&TensorProductPlan, &EdgeIndex, &[T], &[T], RadialWeights<'_, T>, T, &mut [T]) -> Result<()>;
+
+/// [`TensorProductPlan::conv_backward_radial`].
+type ConvBackwardRadial<T> = fn(
+    &TensorProductPlan,
+    &EdgeIndex,
+    &[T],
+    &[T],
+    RadialWeights<'_, T>,
+    T,
+    &[T],
+    RadialConvGradients<'_, T>,
+) -> Result<()>;
+
 /// [`TensorProductPlan::conv_tangent_forward`].
 type ConvTangentForward<T> = fn(
     &TensorProductPlan,
@@ -129,6 +145,8 @@ struct Kernels<T: 'static> {
     backward: Backward<T>,
     conv_forward: ConvForward<T>,
     conv_backward: ConvBackward<T>,
+    conv_forward_radial: ConvForwardRadial<T>,
+    conv_backward_radial: ConvBackwardRadial<T>,
     conv_tangent_forward: ConvTangentForward<T>,
     conv_tangent_backward: ConvTangentBackward<T>,
 }
@@ -142,6 +160,8 @@ impl<T: Real> Kernels<T> {
             backward: TensorProductPlan::backward_uninit::<T>,
             conv_forward: TensorProductPlan::conv_forward_kernel::<T>,
             conv_backward: TensorProductPlan::conv_backward_kernel::<T>,
+            conv_forward_radial: TensorProductPlan::conv_forward_radial_kernel::<T>,
+            conv_backward_radial: TensorProductPlan::conv_backward_radial_kernel::<T>,
             conv_tangent_forward: TensorProductPlan::conv_tangent_forward_kernel::<T>,
             conv_tangent_backward: TensorProductPlan::conv_tangent_backward_kernel::<T>,
         }
@@ -342,6 +362,77 @@ impl TensorProductPlan {
         grads: ConvGradients<'_, T>,
     ) -> Result<()> {
         (kernels::<T>().conv_backward)(self, edges, x1, x2, weights, scale, grad_out, grads)
+    }
+
+    /// The fused convolution with each edge's weights formed inside it by a radial MLP on
+    /// the edge embedding ([`RadialWeights`]): `out[i] = scale sum_{e : dst[e] = i} x1[src[e]]
+    /// (x)_{w_e} x2[e]`, `w_e = mlp(b_e)`, overwriting `out`; no per-edge weight or hidden
+    /// activation is stored. For products where
+    /// [`conv_radial_applies`](TensorProductPlan::conv_radial_applies).
+    ///
+    /// Shapes: as [`conv_forward`](TensorProductPlan::conv_forward); the embedding `[E,
+    /// num_basis]`. Errors: [`Error::ShapeMismatch`] for wrong lengths,
+    /// [`Error::InvalidArgument`] for a product it does not run.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// use equivariant_core::math::ActivationFunction;
+    /// use equivariant_core::o3::tensor_product::{sorted_uvu_tensor_product, MlpLayer, RadialWeights};
+    /// let tp = sorted_uvu_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, false)?;
+    /// let edges = EdgeIndex::new(&[0], &[1], 2)?; // 0 -> 1
+    /// // One basis value 2, a hidden layer 2 x 0.5 through the identity, last 3: w = 3.
+    /// let hidden = [MlpLayer { weight: &[0.5], inputs: 1, outputs: 1, activation: None }];
+    /// let weights = RadialWeights { embedding: &[2.0f64], hidden: &hidden, last: &[3.0] };
+    /// let mut out = [0.0; 2];
+    /// tp.conv_forward_radial(&edges, &[5.0, 0.0], &[7.0], weights, 1.0, &mut out)?;
+    /// assert_eq!(out, [0.0, 3.0 * 5.0 * 7.0]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn conv_forward_radial<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        weights: RadialWeights<'_, T>,
+        scale: T,
+        out: &mut [T],
+    ) -> Result<()> {
+        (kernels::<T>().conv_forward_radial)(self, edges, x1, x2, weights, scale, out)
+    }
+
+    /// The gradients of `L` given `grad_out = dL/d out` for the inputs of a
+    /// [`conv_forward_radial`](TensorProductPlan::conv_forward_radial) call: `x1`'s
+    /// overwritten, `x2`'s and the embedding's added to ([`RadialConvGradients`]); the
+    /// MLP's weights are constants here.
+    ///
+    /// Errors: as [`conv_forward_radial`](TensorProductPlan::conv_forward_radial), and
+    /// [`Error::ShapeMismatch`] for a gradient buffer of the wrong length.
+    ///
+    /// ```
+    /// use equivariant_core::graph::EdgeIndex;
+    /// use equivariant_core::o3::tensor_product::{sorted_uvu_tensor_product, RadialConvGradients, RadialWeights};
+    /// let tp = sorted_uvu_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, false)?;
+    /// let edges = EdgeIndex::new(&[0], &[1], 2)?; // 0 -> 1: out_1 = (b 3) x1_0 x2
+    /// let weights = RadialWeights { embedding: &[2.0f64], hidden: &[], last: &[3.0] };
+    /// let (mut g1, mut g2, mut gb) = (vec![0.0; 2], vec![1.0], vec![0.0]);
+    /// let grads = RadialConvGradients { x1: Some(&mut g1), x2: Some(&mut g2), embedding: Some(&mut gb) };
+    /// tp.conv_backward_radial(&edges, &[5.0, 0.0], &[7.0], weights, 1.0, &[0.0, 1.0], grads)?;
+    /// // x2's gradient 6 * 5 is added to the 1 it held.
+    /// assert_eq!((g1, g2, gb), (vec![42.0, 0.0], vec![31.0], vec![105.0]));
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_backward_radial<T: Real>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        weights: RadialWeights<'_, T>,
+        scale: T,
+        grad_out: &[T],
+        grads: RadialConvGradients<'_, T>,
+    ) -> Result<()> {
+        (kernels::<T>().conv_backward_radial)(self, edges, x1, x2, weights, scale, grad_out, grads)
     }
 
     /// A fused convolution with weights from a linear layer

@@ -28,7 +28,7 @@ fn irreps(s: &str) -> Irreps {
 
 /// The guide's product, a uvu product (as in NequIP / MACE convolutions), the two kinds
 /// mixed, a generic mode, and two uvu products wide enough for the channels in the lanes.
-fn plans() -> Vec<TensorProductPlan> {
+pub(crate) fn plans() -> Vec<TensorProductPlan> {
     let uvu = |a, b, c| Instruction::new(a, b, c, "uvu".parse().unwrap(), true);
     let uvw = |a, b, c, w| Instruction::new(a, b, c, "uvw".parse().unwrap(), w);
     vec![
@@ -120,7 +120,7 @@ fn plans() -> Vec<TensorProductPlan> {
 
 /// Random graphs on `n` nodes: about `density n` random edges (repeats allowed), plus the
 /// special cases.
-fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
+pub(crate) fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
     let mut out = Vec::new();
     // (60, 1100): nodes of many edges; (1100, 2500): more nodes than the backward's 64
     // partial `dL/dlinear` sums take one chunk each (a sum then spans several chunks).
@@ -144,7 +144,7 @@ fn graphs(rng: &mut impl Rng) -> Vec<(Vec<usize>, Vec<usize>, usize)> {
 
 /// `scale scatter_dst(tp(gather_src(x1), x2, w))`, unfused.
 #[allow(clippy::too_many_arguments)]
-fn unfused_forward(
+pub(crate) fn unfused_forward(
     tp: &TensorProductPlan,
     src: &[usize],
     dst: &[usize],
@@ -165,7 +165,7 @@ fn unfused_forward(
 
 /// The unfused gradients `(x1, x2, w)`.
 #[allow(clippy::too_many_arguments)]
-fn unfused_backward(
+pub(crate) fn unfused_backward(
     tp: &TensorProductPlan,
     src: &[usize],
     dst: &[usize],

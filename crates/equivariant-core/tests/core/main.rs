@@ -3,6 +3,7 @@
 //! against finite differences, determinism and bad input.
 
 mod convolution;
+mod convolution_radial;
 mod convolution_tangent;
 mod graph;
 mod irreps;

@@ -162,7 +162,7 @@ fn forward(tp: &TensorProductPlan, x1: &[f64], x2: &[f64], w: &[f64], batch: usi
     out
 }
 
-fn apply(d: &[f64], x: &[f64], dim: usize) -> Vec<f64> {
+pub(crate) fn apply(d: &[f64], x: &[f64], dim: usize) -> Vec<f64> {
     x.chunks(dim)
         .flat_map(|row| {
             (0..dim).map(move |i| (0..dim).map(|j| d[i * dim + j] * row[j]).sum::<f64>())

@@ -21,10 +21,16 @@
 //! or more runs its forward with the channels in the vector lanes instead
 //! ([`TensorProductPlan::conv_channels`]), and its backward too where its harmonics go to
 //! degree 1 at most ([`TensorProductPlan::conv_channels_backward`]).
+//!
+//! Where the caller has the radial MLP's weights and the edge embedding rather than its
+//! hidden activations, [`radial`] forms each edge's weights inside the convolution, the
+//! whole chain sixteen edges at a time in the vector lanes
+//! ([`TensorProductPlan::conv_forward_radial`]): what a small potential's MD step runs.
 
 mod expanded;
 mod linear;
 mod per_edge;
+mod radial;
 
 use crate::error::check_len as mismatch;
 use crate::graph::EdgeIndex;

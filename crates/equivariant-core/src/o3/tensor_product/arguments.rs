@@ -118,3 +118,70 @@ pub struct ConvTangentGradients<'a, T> {
     /// `dL/dlinear`.
     pub linear: Option<&'a mut [T]>,
 }
+
+/// One hidden layer of a radial MLP as [`RadialWeights`] runs it: `a' = c f(a W)`, or
+/// `a' = a W` without an activation.
+///
+/// ```
+/// use equivariant_core::math::ActivationFunction;
+/// use equivariant_core::o3::tensor_product::MlpLayer;
+/// let weight = [0.5f32; 8 * 16]; // 8 basis functions -> 16 hidden
+/// let layer = MlpLayer { weight: &weight, inputs: 8, outputs: 16, activation: Some((ActivationFunction::Silu, 1.68)) };
+/// assert_eq!(layer.weight.len(), layer.inputs * layer.outputs);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MlpLayer<'a, T> {
+    /// `W`, `[inputs, outputs]`, the layer's scaling included.
+    pub weight: &'a [T],
+    /// Its input width.
+    pub inputs: usize,
+    /// Its output width.
+    pub outputs: usize,
+    /// `f` and `c` (e3nn's `normalize2mom` constant, times any output scaling), or `None`
+    /// for the identity.
+    pub activation: Option<(crate::math::ActivationFunction, T)>,
+}
+
+/// A convolution's per-edge weights from a radial MLP on the edge embedding `b_e`, formed
+/// edge by edge inside the convolution ([`TensorProductPlan::conv_forward_radial`](super::TensorProductPlan::conv_forward_radial)):
+///
+/// `w_e = a_L(b_e) last`, `a_0 = b_e`, `a_(l+1) = c_l f_l(a_l W_l)`.
+///
+/// Shapes: `embedding` `[E, num_basis]` (`num_basis` the first hidden layer's `inputs`, or
+/// the width with no hidden layer), `last` `[width, weight_numel]`.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::RadialWeights;
+/// let (embedding, last) = ([1.0f64, 2.0], [0.5, 0.25]); // one edge, 2 basis, 1 weight
+/// let w = RadialWeights { embedding: &embedding, hidden: &[], last: &last };
+/// assert_eq!(w.last.len(), 2);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RadialWeights<'a, T> {
+    /// `b`, `[E, num_basis]`.
+    pub embedding: &'a [T],
+    /// The hidden layers, in order; each one's `inputs` the `outputs` of the one before.
+    pub hidden: &'a [MlpLayer<'a, T>],
+    /// The last, linear layer (scaling included), `[width, weight_numel]`.
+    pub last: &'a [T],
+}
+
+/// Where [`TensorProductPlan::conv_backward_radial`](super::TensorProductPlan::conv_backward_radial)
+/// writes the gradients; `None` skips one. `x1`'s is overwritten; `x2`'s and the
+/// embedding's are **added to**, so the layers of a model that share the harmonics and the
+/// embedding sum into one buffer each.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::RadialConvGradients;
+/// let mut g2 = vec![0.0f64; 4];
+/// let grads = RadialConvGradients { x1: None, x2: Some(&mut g2), embedding: None };
+/// assert!(grads.embedding.is_none());
+/// ```
+pub struct RadialConvGradients<'a, T> {
+    /// `dL/dx1`, `[N, irreps_in1.dim]`, overwritten.
+    pub x1: Option<&'a mut [T]>,
+    /// `dL/dx2`, `[E, irreps_in2.dim]`, added to.
+    pub x2: Option<&'a mut [T]>,
+    /// `dL/db`, `[E, num_basis]`, added to.
+    pub embedding: Option<&'a mut [T]>,
+}

@@ -15,7 +15,8 @@ mod plan;
 mod visualize;
 
 pub use arguments::{
-    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, TensorProductGradients,
+    ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, MlpLayer,
+    RadialConvGradients, RadialWeights, TensorProductGradients,
 };
 pub use configs::{
     BENCHMARK_CONFIGS, benchmark_config, sorted_uvu_tensor_product, uvu_tensor_product,

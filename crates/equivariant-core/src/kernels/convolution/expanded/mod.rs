@@ -311,7 +311,7 @@ impl TensorProductPlan {
 }
 
 /// `edges` set to the edges into `nodes`, node by node, each node's in edge order.
-fn edges_into(edges: &mut Vec<u32>, nodes: std::ops::Range<usize>, index: &EdgeIndex) {
+pub(super) fn edges_into(edges: &mut Vec<u32>, nodes: std::ops::Range<usize>, index: &EdgeIndex) {
     edges.clear();
     for i in nodes {
         edges.extend_from_slice(index.by_dst(i));

@@ -1,10 +1,12 @@
 //! NequIP's energy and forces without autodiff: the forward on plain slices, keeping what
 //! the backward needs, then the backward written out, from the per-atom energies to the
-//! edge vectors (`g_e = dE/dr_e`). The same function as the model's burn ops, each step one
-//! of the core kernels those ops run on Flex (the fused convolution and its backward, the
-//! o3 linear maps, the dense layers, the activations, the harmonics and the Bessel
-//! encoding), with none of autodiff's per-op bookkeeping and allocations: what an MD step,
-//! an ASE call or an evaluation needs, where nothing asks for parameter gradients.
+//! edge vectors (`g_e = dE/dr_e`). The same function as the model's burn ops, each step a
+//! core kernel (the o3 linear maps, the activations, the harmonics and the Bessel
+//! encoding as the burn ops run them on Flex; the radial MLP and the convolution in one
+//! kernel, [`TensorProductPlan::conv_forward_radial`], which forms each edge's weights
+//! inside the convolution, sixteen edges to a vector, and its backward, which forms them
+//! again), with none of autodiff's per-op bookkeeping and allocations: what an MD step, an
+//! ASE call or an evaluation needs, where nothing asks for parameter gradients.
 //!
 //! Per layer (`x` the node features, `a` the species one-hots, `Y_e` the edge harmonics,
 //! `b_e` the edge embedding, `s = 1 / sqrt(avg_num_neighbors)`):
@@ -24,11 +26,10 @@ use std::ops::Range;
 
 use burn::tensor::{DType, Element, Tensor, TensorData};
 use equivariant_core::graph::EdgeIndex;
-use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::LinearPlan;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, TensorProductGradients, TensorProductPlan,
+    MlpLayer, RadialConvGradients, RadialWeights, TensorProductGradients, TensorProductPlan,
 };
 use equivariant_core::{Error, Real, Result};
 
@@ -128,8 +129,9 @@ impl<T: Float> Pool<T> {
 /// `model`'s per-atom energies, and the energies of the `counted` atoms (`None`: all) of
 /// each structure with their forces and virials, by the written-out backward, without
 /// autodiff; `None` where it does not apply (an activation that is not built in, a radial
-/// MLP whose last layer is not linear, edge vectors of another dtype than the model's or
-/// other than f32 and f64), for the caller to run the burn ops.
+/// MLP whose last layer is not linear, a convolution the radial kernel does not run (see
+/// [`TensorProductPlan::conv_radial_applies`]), edge vectors of another dtype than the
+/// model's or other than f32 and f64), for the caller to run the burn ops.
 ///
 /// Errors: [`Error::ShapeMismatch`] for a `counted` that is not one per atom;
 /// [`Error::InvalidArgument`] for a species the model does not know or a domain's graph
@@ -266,18 +268,13 @@ fn run_with<T: Float>(
     for (layer, &(edges, inputs, outputs)) in weights.layers.iter().zip(steps) {
         let ek = edges.num_edges();
         let d_in = layer.linear_1.map.irreps_in().dim();
-        let (h, slopes) = layer.mlp.forward(&emb[..ek * num_basis], ek, pool)?;
         let x1 = layer.linear_1.forward(&x, inputs)?;
         let mid = layer.tp.irreps_out().dim();
         let mut m = vec![T::zero(); inputs * mid];
-        let linear = EdgeWeights::Linear {
-            hidden: &h,
-            linear: &layer.mlp.last,
-        };
+        let hidden = layer.mlp.layers();
+        let radial = layer.mlp.weights(&emb[..ek * num_basis], &hidden);
         let y_k = &y[..ek * dim_sh];
-        layer
-            .tp
-            .conv_forward(edges, &x1, y_k, linear, layer.scale, &mut m)?;
+        (layer.tp).conv_forward_radial(edges, &x1, y_k, radial, layer.scale, &mut m)?;
         let mut u = layer.linear_2.forward(&m[..outputs * mid], outputs)?;
         if let Some(sc) = &layer.sc {
             let out = sc.forward(&x[..outputs * d_in], &onehot[..outputs * k], outputs)?;
@@ -292,15 +289,12 @@ fn run_with<T: Float>(
         m.truncate(outputs * mid);
         saved.push(Saved {
             x: x_in,
-            h,
-            slopes,
             x1,
             m,
             u,
             gate,
         });
     }
-    pool.give(emb);
     // The atoms the layers computed (on a domain's shells, the counted ones first); the
     // others get zero energy.
     let computed = steps.last().map_or(n, |s| s.2);
@@ -350,27 +344,16 @@ fn run_with<T: Float>(
         } else {
             vec![T::zero(); s.x1.len()]
         };
-        let mut g_y_layer = pool.take(ek * dim_sh);
-        let mut g_h = pool.take(ek * layer.mlp.width);
-        let linear = EdgeWeights::Linear {
-            hidden: &s.h,
-            linear: &layer.mlp.last,
-        };
-        let grads = ConvGradients {
+        let hidden = layer.mlp.layers();
+        let radial = layer.mlp.weights(&emb[..ek * num_basis], &hidden);
+        // Each layer's gradients of the harmonics and the embedding add into one buffer.
+        let grads = RadialConvGradients {
             x1: (index > 0).then_some(&mut g_x1[..]),
-            x2: Some(&mut g_y_layer),
-            weight: Some(&mut g_h),
-            linear: None,
+            x2: Some(&mut g_y[..ek * dim_sh]),
+            embedding: Some(&mut g_emb[..ek * num_basis]),
         };
         let y_k = &y[..ek * dim_sh];
-        (layer.tp).conv_backward(edges, &s.x1, y_k, linear, layer.scale, &g_m, grads)?;
-        g_y.iter_mut().zip(&g_y_layer).for_each(|(g, &d)| *g += d);
-        pool.give(g_y_layer);
-        let g_b = layer.mlp.backward(g_h, &s.slopes, ek, pool)?;
-        g_emb.iter_mut().zip(&g_b).for_each(|(g, &d)| *g += d);
-        pool.give(g_b);
-        pool.give(s.h);
-        s.slopes.into_iter().for_each(|b| pool.give(b));
+        (layer.tp).conv_backward_radial(edges, &s.x1, y_k, radial, layer.scale, &g_m, grads)?;
         if index == 0 {
             break;
         }
@@ -395,7 +378,7 @@ fn run_with<T: Float>(
         .iter_mut()
         .zip(&g_r)
         .for_each(|(g, &a)| *g = -(*g + a));
-    for buffer in [y, dy, d_emb, g_y, g_emb, g_r] {
+    for buffer in [y, dy, emb, d_emb, g_y, g_emb, g_r] {
         pool.give(buffer);
     }
     Ok([atomic, energies, gradient])
@@ -406,10 +389,6 @@ fn run_with<T: Float>(
 struct Saved<T> {
     /// The layer's input features, `[inputs, irreps_in.dim]`.
     x: Vec<T>,
-    /// The radial MLP's hidden activations, `[ek, width]`.
-    h: Vec<T>,
-    /// Their hidden layers' slopes, `c f'(z)`, `[ek, hs[i + 1]]` each.
-    slopes: Vec<Vec<T>>,
     /// `linear_1(x)`, `[inputs, irreps_in1.dim]`.
     x1: Vec<T>,
     /// The convolution's messages, `[outputs, irreps_mid.dim]`.
@@ -484,6 +463,9 @@ impl<'a, T: Float> Weights<'a, T> {
 impl<'a, T: Float> LayerWeights<'a, T> {
     fn new(layer: &'a ConvNetLayer) -> Result<Option<Self>> {
         let conv = &layer.conv;
+        if !conv.tp.plan().conv_radial_applies() {
+            return Ok(None);
+        }
         let (Some(mlp), Some(gate)) = (
             Mlp::new(&conv.fc)?,
             GateRows::new(&layer.equivariant_nonlin),
@@ -584,21 +566,17 @@ impl<'a, T: Float> SelfConnection<'a, T> {
 }
 
 /// The radial MLP's hidden layers `a -> c f(a W)` (weights scaled as the module scales
-/// them, and transposed for the backward) and its last, linear layer's matrix, which the
-/// convolution applies.
+/// them) and its last, linear layer's matrix, which the convolution runs edge by edge
+/// ([`TensorProductPlan::conv_forward_radial`]).
 struct Mlp<T> {
     hidden: Vec<HiddenLayer<T>>,
     /// `[width, weight_numel]`.
     last: Vec<T>,
-    /// The width of the hidden activations the last layer reads (`hs[last - 1]`).
-    width: usize,
 }
 
+/// A hidden layer's `W` (`[k, n]`, scaled), its widths and activation.
 struct HiddenLayer<T> {
-    /// `[k, n]`.
     weight: Vec<T>,
-    /// `[n, k]`.
-    transposed: Vec<T>,
     k: usize,
     n: usize,
     act: Option<(ActivationFunction, T)>,
@@ -625,84 +603,42 @@ impl<T: Float> Mlp<T> {
                 None => None,
             };
             let weight: Vec<T> = values("fc.weights", fc.weights[i].val().mul_scalar(scale))?;
-            let (k, n) = (hs[i], hs[i + 1]);
-            let mut transposed = vec![T::zero(); k * n];
-            for a in 0..k {
-                for b in 0..n {
-                    transposed[b * k + a] = weight[a * n + b];
-                }
-            }
             hidden.push(HiddenLayer {
                 weight,
-                transposed,
-                k,
-                n,
+                k: hs[i],
+                n: hs[i + 1],
                 act,
             });
         }
         Ok(Some(Mlp {
             hidden,
             last: values("fc.weights", last)?,
-            width: hs[hs.len() - 2],
         }))
     }
 
-    /// The hidden activations of the `rows` inputs `b` (`[rows, hs[0]]`), and each hidden
-    /// layer's slopes (empty for a layer without activation), in buffers from `pool`.
-    fn forward(&self, b: &[T], rows: usize, pool: &mut Pool<T>) -> Result<(Vec<T>, Vec<Vec<T>>)> {
-        let mut a: Option<Vec<T>> = None;
-        let mut slopes = Vec::with_capacity(self.hidden.len());
-        for layer in &self.hidden {
-            let mut z = pool.take(rows * layer.n);
-            dense(
-                a.as_deref().unwrap_or(b),
-                &layer.weight,
-                &mut z,
-                (rows, layer.n, layer.k),
-            )?;
-            let next = match layer.act {
-                Some((f, c)) => {
-                    let (mut y, mut slope) = (pool.take(z.len()), pool.take(z.len()));
-                    f.forward_with_derivative_slice(c, &z, &mut y, &mut slope)?;
-                    pool.give(z);
-                    slopes.push(slope);
-                    y
-                }
-                None => {
-                    slopes.push(Vec::new());
-                    z
-                }
-            };
-            if let Some(old) = a.replace(next) {
-                pool.give(old);
-            }
-        }
-        let h = a.unwrap_or_else(|| {
-            let mut h = pool.take(b.len());
-            h.copy_from_slice(b);
-            h
-        });
-        Ok((h, slopes))
+    /// The hidden layers as the convolution takes them.
+    fn layers(&self) -> Vec<MlpLayer<'_, T>> {
+        (self.hidden.iter())
+            .map(|l| MlpLayer {
+                weight: &l.weight,
+                inputs: l.k,
+                outputs: l.n,
+                activation: l.act,
+            })
+            .collect()
     }
 
-    /// `dL/db` from `dL/dh` (consumed), in a buffer from `pool`.
-    fn backward(
-        &self,
-        grad_h: Vec<T>,
-        slopes: &[Vec<T>],
-        rows: usize,
-        pool: &mut Pool<T>,
-    ) -> Result<Vec<T>> {
-        let mut g = grad_h;
-        for (layer, slope) in self.hidden.iter().zip(slopes).rev() {
-            if !slope.is_empty() {
-                g.iter_mut().zip(slope).for_each(|(g, &s)| *g *= s);
-            }
-            let mut prev = pool.take(rows * layer.k);
-            dense(&g, &layer.transposed, &mut prev, (rows, layer.k, layer.n))?;
-            pool.give(std::mem::replace(&mut g, prev));
+    /// The weights of a convolution over the edges of `embedding` (`[ek, num_basis]`).
+    fn weights<'a>(
+        &'a self,
+        embedding: &'a [T],
+        hidden: &'a [MlpLayer<'a, T>],
+    ) -> RadialWeights<'a, T> {
+        RadialWeights {
+            embedding,
+            hidden,
+            last: &self.last,
         }
-        Ok(g)
     }
 }
 
