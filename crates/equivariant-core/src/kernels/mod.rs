@@ -376,7 +376,6 @@ impl TensorProductPlan {
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;
-    /// use equivariant_core::math::ActivationFunction;
     /// use equivariant_core::o3::tensor_product::{sorted_uvu_tensor_product, MlpLayer, RadialWeights};
     /// let tp = sorted_uvu_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, false)?;
     /// let edges = EdgeIndex::new(&[0], &[1], 2)?; // 0 -> 1

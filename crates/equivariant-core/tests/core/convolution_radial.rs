@@ -197,32 +197,49 @@ impl Case {
         grad_out: &[f64],
         start: [&[f64]; 2],
     ) -> [Vec<f64>; 3] {
-        let ws: Vec<Vec<f64>> = self.mlp.hidden.iter().map(|h| h.0.clone()).collect();
+        let [g1, g2, gb] =
+            self.backward_as::<f64>(tp, grad_out, start, [true; 3], |v: &[f64]| v.to_vec());
+        [g1.unwrap(), g2.unwrap(), gb.unwrap()]
+    }
+
+    /// The gradients in `T` that `want` asks for (`[x1, x2, embedding]`), `x2`'s and the
+    /// embedding's added to `start`.
+    fn backward_as<T: equivariant_core::Real>(
+        &self,
+        tp: &TensorProductPlan,
+        grad_out: &[f64],
+        start: [&[f64]; 2],
+        want: [bool; 3],
+        cast: impl Fn(&[f64]) -> Vec<T>,
+    ) -> [Option<Vec<T>>; 3] {
+        let ws: Vec<Vec<T>> = self.mlp.hidden.iter().map(|h| cast(&h.0)).collect();
         let layers = self.mlp.layers(&ws);
+        let (emb, last) = (cast(&self.embedding), cast(&self.mlp.last));
         let weights = RadialWeights {
-            embedding: &self.embedding,
+            embedding: &emb,
             hidden: &layers,
-            last: &self.mlp.last,
+            last: &last,
         };
-        let mut g1 = vec![f64::NAN; self.x1.len()];
-        let (mut g2, mut gb) = (start[0].to_vec(), start[1].to_vec());
+        let mut g1 = want[0].then(|| vec![T::from_f64(f64::NAN); self.x1.len()]);
+        let mut g2 = want[1].then(|| cast(start[0]));
+        let mut gb = want[2].then(|| cast(start[1]));
         let grads = RadialConvGradients {
-            x1: Some(&mut g1),
-            x2: Some(&mut g2),
-            embedding: Some(&mut gb),
+            x1: g1.as_deref_mut(),
+            x2: g2.as_deref_mut(),
+            embedding: gb.as_deref_mut(),
         };
-        tp.conv_backward_radial(
-            &self.edges,
-            &self.x1,
-            &self.x2,
-            weights,
-            0.7,
-            grad_out,
-            grads,
-        )
-        .unwrap();
+        let (x1, x2) = (cast(&self.x1), cast(&self.x2));
+        let (scale, g) = (T::from_f64(0.7), cast(grad_out));
+        tp.conv_backward_radial(&self.edges, &x1, &x2, weights, scale, &g, grads)
+            .unwrap();
         [g1, g2, gb]
     }
+}
+
+/// The largest magnitude in `v`: a scale for the tolerances of values that grow with the
+/// number of edges and paths summed.
+fn largest(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
 const WIDTHS: [&[usize]; 2] = [&[7, 6], &[]];
@@ -262,8 +279,14 @@ fn radial_matches_the_mlp_then_the_unfused_convolution() {
 #[test]
 fn radial_gradients_match_finite_differences() {
     let mut rng = StdRng::seed_from_u64(1);
-    let graph = (vec![0, 2, 1, 2, 0, 3], vec![1, 1, 0, 3, 3, 2], 4);
-    for tp in radial_plans() {
+    // A graph of one partial block, and the hub (45 consecutive edges into one node: two
+    // whole blocks read and written as blocks, and a partial one).
+    let hub = graphs(&mut rng).pop().unwrap();
+    let small = (vec![0, 2, 1, 2, 0, 3], vec![1, 1, 0, 3, 3, 2], 4);
+    for (tp, graph) in radial_plans()
+        .into_iter()
+        .flat_map(|tp| [(tp.clone(), small.clone()), (tp, hub.clone())])
+    {
         for widths in WIDTHS {
             let mut c = Case::new(&tp, &graph, widths, &mut rng);
             let g = randn(&mut rng, graph.2 * tp.irreps_out().dim());
@@ -274,7 +297,10 @@ fn radial_gradients_match_finite_differences() {
                 out.iter().zip(&g).map(|(a, b)| a * b).sum()
             };
             let eps = 1e-6;
-            for (which, grad) in grads.iter().enumerate() {
+            // On the hub, the embedding's gradient only (the one no other test compares);
+            // its other gradients are compared with the unfused backward.
+            let first = if graph == hub { 2 } else { 0 };
+            for (which, grad) in grads.iter().enumerate().skip(first) {
                 let len = [c.x1.len(), c.x2.len(), c.embedding.len()][which];
                 let mut fd = vec![0.0; len];
                 for (i, fd) in fd.iter_mut().enumerate() {
@@ -286,7 +312,8 @@ fn radial_gradients_match_finite_differences() {
                     c.input(which)[i] = v;
                     *fd = (up - down) / (2.0 * eps);
                 }
-                assert_close(&format!("{tp} {widths:?} input {which}"), grad, &fd, 1e-6);
+                let tol = 1e-7 * largest(&fd).max(10.0);
+                assert_close(&format!("{tp} {widths:?} input {which}"), grad, &fd, tol);
             }
         }
     }
@@ -384,7 +411,32 @@ fn radial_rejects_bad_input() {
         tp.conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out)
             .is_ok()
     );
-    let cases: [(&str, RadialWeights<f64>, usize); 3] = [
+    let wrong_inputs = [MlpLayer {
+        inputs: 2,
+        outputs: 6,
+        ..layers[0]
+    }];
+    let short_weight = [MlpLayer {
+        weight: &w[1..],
+        ..layers[0]
+    }];
+    let cases: [(&str, RadialWeights<f64>, usize); 5] = [
+        (
+            "hidden inputs",
+            RadialWeights {
+                hidden: &wrong_inputs,
+                ..weights
+            },
+            d_out,
+        ),
+        (
+            "hidden weight",
+            RadialWeights {
+                hidden: &short_weight,
+                ..weights
+            },
+            d_out,
+        ),
         (
             "embedding",
             RadialWeights {
@@ -429,4 +481,58 @@ fn radial_rejects_bad_input() {
         .conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out)
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+}
+
+#[test]
+fn radial_gradients_in_f32_asked_alone_and_added_to() {
+    let mut rng = StdRng::seed_from_u64(4);
+    for tp in radial_plans() {
+        let graph = graphs(&mut rng).swap_remove(1); // 40 nodes, 300 edges
+        let c = Case::new(&tp, &graph, WIDTHS[0], &mut rng);
+        let g = randn(&mut rng, graph.2 * tp.irreps_out().dim());
+        let zeros = [vec![0.0; c.x2.len()], vec![0.0; c.embedding.len()]];
+        let full = c.backward(&tp, &g, [&zeros[0], &zeros[1]]);
+        // x2's and the embedding's gradients add to what the buffers held.
+        let start = [
+            randn(&mut rng, c.x2.len()),
+            randn(&mut rng, c.embedding.len()),
+        ];
+        let added = c.backward(&tp, &g, [&start[0], &start[1]]);
+        for k in 1..3 {
+            let expected: Vec<f64> = full[k]
+                .iter()
+                .zip(&start[k - 1])
+                .map(|(a, b)| a + b)
+                .collect();
+            assert_close(&format!("{tp} added {k}"), &added[k], &expected, 1e-12);
+        }
+        // Each gradient asked alone is the same.
+        for k in 0..3 {
+            let mut want = [false; 3];
+            want[k] = true;
+            let alone = c.backward_as::<f64>(&tp, &g, [&zeros[0], &zeros[1]], want, |v| v.to_vec());
+            assert_eq!(alone[k].as_ref(), Some(&full[k]), "{tp} gradient {k} alone");
+        }
+        // f32 to f64, and the portable instance (no fused multiply-adds) to rounding.
+        let f32s = c.backward_as::<f32>(&tp, &g, [&zeros[0], &zeros[1]], [true; 3], to_f32);
+        let portable = with_instruction_set(InstructionSet::Portable, || {
+            c.backward(&tp, &g, [&zeros[0], &zeros[1]])
+        });
+        for k in 0..3 {
+            let as_f64: Vec<f64> = f32s[k]
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|&x| x as f64)
+                .collect();
+            let tol = 1e-5 * largest(&full[k]).max(10.0);
+            assert_close(&format!("{tp} f32 gradient {k}"), &as_f64, &full[k], tol);
+            assert_close(
+                &format!("{tp} portable gradient {k}"),
+                &portable[k],
+                &full[k],
+                1e-12,
+            );
+        }
+    }
 }

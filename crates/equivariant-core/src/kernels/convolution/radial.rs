@@ -47,6 +47,10 @@ const EDGE_LANES: usize = 16;
 /// A value per edge of a block.
 type Lanes<T> = [T; EDGE_LANES];
 
+/// The most values of `x1`'s per-edge gradient rows a thread keeps between calls (16 MiB
+/// of `f32`: a small potential's 10000 atoms).
+const KEPT_ROWS: usize = 1 << 22;
+
 /// Nodes per parallel task. Each node sums its edges in edge order within one task, so the
 /// results do not depend on it. Eight rather than sixteen: at 108 atoms (~1900 edges, 2
 /// threads) a layer's forward 0.085-0.091 -> 0.054-0.064 ms, backward 0.21-0.24 ->
@@ -76,7 +80,7 @@ pub(super) struct Radial<'a, T> {
     hidden: &'a [MlpLayer<'a, T>],
     last: &'a [T],
     /// Each hidden layer's `W^T` (`[outputs, inputs]`) and `last^T` (`[numel, width]`), for
-    /// the backward.
+    /// the backward (empty in the forward).
     hidden_t: Vec<Vec<T>>,
     last_t: Vec<T>,
     scale: T,
@@ -97,7 +101,7 @@ struct Work<T> {
     stage: Vec<T>,
     /// `acts[0]` the embedding, `acts[l + 1]` hidden layer `l`'s outputs.
     acts: Vec<Vec<Lanes<T>>>,
-    /// Hidden layer `l`'s slopes `c f'(z)` (ones without an activation).
+    /// Hidden layer `l`'s slopes `c f'(z)` (unused without an activation).
     slopes: Vec<Vec<Lanes<T>>>,
     z: Vec<Lanes<T>>,
     w: Vec<Lanes<T>>,
@@ -134,7 +138,7 @@ impl<T> Default for Work<T> {
 
 /// `v` as `rows` rows (new ones zero; the kernels write every row they read).
 #[inline(always)]
-fn rows<T: Real>(v: &mut Vec<Lanes<T>>, rows: usize) -> &mut [Lanes<T>] {
+fn lane_rows<T: Real>(v: &mut Vec<Lanes<T>>, rows: usize) -> &mut [Lanes<T>] {
     v.resize(rows, [T::zero(); EDGE_LANES]);
     v
 }
@@ -156,7 +160,9 @@ impl TensorProductPlan {
             && (self.paths.iter()).all(|p| p.mode == ConnectionMode::Uvu && p.m2 == 1)
     }
 
-    /// Checks a radial convolution's arguments (`out_len`: the output's or its gradient's).
+    /// Checks a radial convolution's arguments (`out_len`: the output's or its gradient's),
+    /// with the transposed weights where `backward`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn radial_args<'a, T: Real>(
         &self,
         edges: &'a EdgeIndex,
@@ -165,6 +171,7 @@ impl TensorProductPlan {
         weights: RadialWeights<'a, T>,
         scale: T,
         out_len: usize,
+        backward: bool,
     ) -> Result<Radial<'a, T>> {
         if !self.conv_radial_applies() {
             return Err(Error::InvalidArgument {
@@ -231,9 +238,14 @@ impl TensorProductPlan {
             hidden,
             last,
             hidden_t: (hidden.iter())
+                .filter(|_| backward)
                 .map(|l| transposed(l.weight, l.inputs, l.outputs))
                 .collect(),
-            last_t: transposed(last, width, numel),
+            last_t: if backward {
+                transposed(last, width, numel)
+            } else {
+                Vec::new()
+            },
             scale,
             num_basis,
             width,
@@ -255,7 +267,7 @@ impl TensorProductPlan {
         scale: T,
         out: &mut [T],
     ) -> Result<()> {
-        let a = self.radial_args(edges, x1, x2, weights, scale, out.len())?;
+        let a = self.radial_args(edges, x1, x2, weights, scale, out.len(), false)?;
         let isa = Simd::detect();
         out.par_chunks_mut((NODE_CHUNK * a.d_out).max(1))
             .enumerate()
@@ -277,7 +289,7 @@ impl TensorProductPlan {
         grad_out: &[T],
         grads: RadialConvGradients<'_, T>,
     ) -> Result<()> {
-        let a = self.radial_args(edges, x1, x2, weights, scale, grad_out.len())?;
+        let a = self.radial_args(edges, x1, x2, weights, scale, grad_out.len(), true)?;
         let RadialConvGradients {
             x1: g1,
             x2: g2,
@@ -294,9 +306,18 @@ impl TensorProductPlan {
             mismatch("grad embedding [E, num_basis]", e * a.num_basis, g.len())?;
         }
         // Every edge's row is written, so the buffer of the last call on this thread is
-        // reused as it is (a fresh one cost page faults and zeroing, a tenth of a step).
-        let mut g1_edges = Reused::<Vec<T>>::take();
-        g1_edges.resize(if g1.is_some() { e * a.d1 } else { 0 }, T::zero());
+        // reused as it is (a fresh one cost page faults and zeroing: 2% of an MD step at
+        // 1000 atoms), up to `KEPT_ROWS` values; a larger one is made and freed per call
+        // rather than held by the thread.
+        let len = if g1.is_some() { e * a.d1 } else { 0 };
+        let mut kept = Reused::<Vec<T>>::take();
+        let mut fresh = Vec::new();
+        let g1_edges = if len <= KEPT_ROWS {
+            &mut *kept
+        } else {
+            &mut fresh
+        };
+        g1_edges.resize(len, T::zero());
         let out = Outputs {
             x1: EdgeRows::new(g1.is_some().then_some(&mut g1_edges[..])),
             x2: EdgeRows::new(g2),
@@ -311,7 +332,7 @@ impl TensorProductPlan {
             },
         );
         if let Some(g1) = g1 {
-            sum_rows_by_source(edges, &g1_edges, g1);
+            sum_rows_by_source(edges, g1_edges, g1);
         }
         Ok(())
     }
@@ -487,7 +508,7 @@ fn backward_chunk<T: Real, const FMA: bool>(
                     .map(|&g| g * a.scale),
             );
         }
-        to_lanes(avx2, stage, d_out, rows(&mut work.out, d_out));
+        to_lanes(avx2, stage, d_out, lane_rows(&mut work.out, d_out));
         mlp_forward::<T, FMA>(a, work, true);
         product_backward::<T, FMA>(a, work);
         let db = mlp_backward::<T, FMA>(a, work);
@@ -525,15 +546,15 @@ fn gather<T: Real>(avx2: Option<Avx2Fma>, a: &Radial<'_, T>, block: &[u32], work
         nb,
         block,
         stage,
-        rows(&mut work.acts[0], nb),
+        lane_rows(&mut work.acts[0], nb),
     );
-    edge_rows_to_lanes(avx2, a.x2, d2, block, stage, rows(&mut work.x2, d2));
+    edge_rows_to_lanes(avx2, a.x2, d2, block, stage, lane_rows(&mut work.x2, d2));
     stage.clear();
     for &e in block {
         let j = a.edges.src(e as usize);
         stage.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
     }
-    to_lanes(avx2, stage, d1, rows(&mut work.x1, d1));
+    to_lanes(avx2, stage, d1, lane_rows(&mut work.x1, d1));
 }
 
 /// `out[c][l] = data[e_l, c]` for the block's edges `e_l` (`data` `[E, d]`): from one block
@@ -665,10 +686,10 @@ fn columns<T: Real, const FMA: bool, const B: usize>(
 fn mlp_forward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, slopes: bool) {
     for (l, layer) in a.hidden.iter().enumerate() {
         let (before, after) = work.acts.split_at_mut(l + 1);
-        let z = rows(&mut work.z, layer.outputs);
+        let z = lane_rows(&mut work.z, layer.outputs);
         times_matrix::<T, FMA>(&before[l], layer.weight, layer.outputs, z);
-        let next = rows(&mut after[0], layer.outputs);
-        let slope = rows(&mut work.slopes[l], if slopes { layer.outputs } else { 0 });
+        let next = lane_rows(&mut after[0], layer.outputs);
+        let slope = lane_rows(&mut work.slopes[l], if slopes { layer.outputs } else { 0 });
         match layer.activation {
             Some((f, c)) => {
                 // SAFETY: the activation writes every element of its outputs, with
@@ -682,14 +703,12 @@ fn mlp_forward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, 
                     activation::forward(f, c, z.as_flattened(), y);
                 }
             }
-            None => {
-                next.copy_from_slice(z);
-                slope.fill([T::one(); EDGE_LANES]);
-            }
+            // No slopes: the backward skips a layer without an activation.
+            None => next.copy_from_slice(z),
         }
     }
     let h = &work.acts[a.hidden.len()];
-    times_matrix::<T, FMA>(h, a.last, a.numel, rows(&mut work.w, a.numel));
+    times_matrix::<T, FMA>(h, a.last, a.numel, lane_rows(&mut work.w, a.numel));
 }
 
 /// `acc + a b` per lane (one rounding with `FMA`).
@@ -715,7 +734,7 @@ fn scale_lanes<T: Real>(c: T, a: Lanes<T>) -> Lanes<T> {
 /// buffers it cannot tell the stores from the loads and runs the lanes one by one.)
 #[inline(always)]
 fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) {
-    let out = rows(&mut work.out, a.d_out);
+    let out = lane_rows(&mut work.out, a.d_out);
     out.fill([T::zero(); EDGE_LANES]);
     let (x1, x2, w) = (&work.x1, &work.x2, &work.w);
     let ones = [T::one(); EDGE_LANES];
@@ -736,9 +755,9 @@ fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) {
 #[inline(always)]
 fn product_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) {
     let zero = [T::zero(); EDGE_LANES];
-    rows(&mut work.dw, a.numel).fill(zero);
-    rows(&mut work.dx1, a.d1).fill(zero);
-    rows(&mut work.dx2, a.d2).fill(zero);
+    lane_rows(&mut work.dw, a.numel).fill(zero);
+    lane_rows(&mut work.dx1, a.d1).fill(zero);
+    lane_rows(&mut work.dx2, a.d2).fill(zero);
     let (x1, x2, w, g) = (&work.x1, &work.x2, &work.w, &work.out);
     let (dw, dx1, dx2) = (&mut work.dw, &mut work.dx1, &mut work.dx2);
     let ones = [T::one(); EDGE_LANES];
@@ -768,7 +787,7 @@ fn product_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work
 #[inline(always)]
 fn mlp_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) -> usize {
     let [da, prev] = &mut work.da;
-    times_matrix::<T, FMA>(&work.dw, &a.last_t, a.width, rows(da, a.width));
+    times_matrix::<T, FMA>(&work.dw, &a.last_t, a.width, lane_rows(da, a.width));
     let mut at = 0;
     for (l, layer) in a.hidden.iter().enumerate().rev() {
         let (cur, next) = if at == 0 {
@@ -783,7 +802,12 @@ fn mlp_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>)
                 }
             }
         }
-        times_matrix::<T, FMA>(cur, &a.hidden_t[l], layer.inputs, rows(next, layer.inputs));
+        times_matrix::<T, FMA>(
+            cur,
+            &a.hidden_t[l],
+            layer.inputs,
+            lane_rows(next, layer.inputs),
+        );
         at = 1 - at;
     }
     at

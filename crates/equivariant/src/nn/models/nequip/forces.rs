@@ -26,10 +26,12 @@ use std::ops::Range;
 
 use burn::tensor::{DType, Element, Tensor, TensorData};
 use equivariant_core::graph::EdgeIndex;
+use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::LinearPlan;
 use equivariant_core::o3::tensor_product::{
-    MlpLayer, RadialConvGradients, RadialWeights, TensorProductGradients, TensorProductPlan,
+    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialWeights,
+    TensorProductGradients, TensorProductPlan,
 };
 use equivariant_core::{Error, Real, Result};
 
@@ -129,9 +131,8 @@ impl<T: Float> Pool<T> {
 /// `model`'s per-atom energies, and the energies of the `counted` atoms (`None`: all) of
 /// each structure with their forces and virials, by the written-out backward, without
 /// autodiff; `None` where it does not apply (an activation that is not built in, a radial
-/// MLP whose last layer is not linear, a convolution the radial kernel does not run (see
-/// [`TensorProductPlan::conv_radial_applies`]), edge vectors of another dtype than the
-/// model's or other than f32 and f64), for the caller to run the burn ops.
+/// MLP whose last layer is not linear, edge vectors of another dtype than the model's or
+/// other than f32 and f64), for the caller to run the burn ops.
 ///
 /// Errors: [`Error::ShapeMismatch`] for a `counted` that is not one per atom;
 /// [`Error::InvalidArgument`] for a species the model does not know or a domain's graph
@@ -248,8 +249,8 @@ fn run_with<T: Float>(
     r.iter_mut().for_each(|v| *v = -*v);
     let sh = &model.sh;
     let dim_sh = sh.dim();
-    // The harmonics' gradients are formed at the end, in buffers the layers gave back,
-    // which keeps them out of the peak (a sixth of the per-edge memory).
+    // The harmonics' gradients are formed at the end (in buffers the layers gave back,
+    // where they ran the MLP on its own), which keeps them out of the peak.
     let mut y = pool.take(e * dim_sh);
     sh.compute(&r, &mut y)?;
     let encoding = model.radial.plan();
@@ -271,10 +272,22 @@ fn run_with<T: Float>(
         let x1 = layer.linear_1.forward(&x, inputs)?;
         let mid = layer.tp.irreps_out().dim();
         let mut m = vec![T::zero(); inputs * mid];
-        let hidden = layer.mlp.layers();
-        let radial = layer.mlp.weights(&emb[..ek * num_basis], &hidden);
-        let y_k = &y[..ek * dim_sh];
-        (layer.tp).conv_forward_radial(edges, &x1, y_k, radial, layer.scale, &mut m)?;
+        let (b, y_k) = (&emb[..ek * num_basis], &y[..ek * dim_sh]);
+        // The hidden activations and slopes, where the MLP runs on its own.
+        let (h, slopes) = if layer.radial {
+            let hidden = layer.mlp.layers();
+            let radial = layer.mlp.radial_weights(b, &hidden);
+            (layer.tp).conv_forward_radial(edges, &x1, y_k, radial, layer.scale, &mut m)?;
+            (Vec::new(), Vec::new())
+        } else {
+            let (h, slopes) = layer.mlp.forward(b, ek, pool)?;
+            let linear = EdgeWeights::Linear {
+                hidden: &h,
+                linear: &layer.mlp.last,
+            };
+            (layer.tp).conv_forward(edges, &x1, y_k, linear, layer.scale, &mut m)?;
+            (h, slopes)
+        };
         let mut u = layer.linear_2.forward(&m[..outputs * mid], outputs)?;
         if let Some(sc) = &layer.sc {
             let out = sc.forward(&x[..outputs * d_in], &onehot[..outputs * k], outputs)?;
@@ -289,6 +302,8 @@ fn run_with<T: Float>(
         m.truncate(outputs * mid);
         saved.push(Saved {
             x: x_in,
+            h,
+            slopes,
             x1,
             m,
             u,
@@ -344,16 +359,40 @@ fn run_with<T: Float>(
         } else {
             vec![T::zero(); s.x1.len()]
         };
-        let hidden = layer.mlp.layers();
-        let radial = layer.mlp.weights(&emb[..ek * num_basis], &hidden);
-        // Each layer's gradients of the harmonics and the embedding add into one buffer.
-        let grads = RadialConvGradients {
-            x1: (index > 0).then_some(&mut g_x1[..]),
-            x2: Some(&mut g_y[..ek * dim_sh]),
-            embedding: Some(&mut g_emb[..ek * num_basis]),
-        };
-        let y_k = &y[..ek * dim_sh];
-        (layer.tp).conv_backward_radial(edges, &s.x1, y_k, radial, layer.scale, &g_m, grads)?;
+        let (b, y_k) = (&emb[..ek * num_basis], &y[..ek * dim_sh]);
+        let g1 = (index > 0).then_some(&mut g_x1[..]);
+        if layer.radial {
+            let hidden = layer.mlp.layers();
+            let radial = layer.mlp.radial_weights(b, &hidden);
+            // Each layer's gradients of the harmonics and the embedding add into one buffer.
+            let grads = RadialConvGradients {
+                x1: g1,
+                x2: Some(&mut g_y[..ek * dim_sh]),
+                embedding: Some(&mut g_emb[..ek * num_basis]),
+            };
+            (layer.tp).conv_backward_radial(edges, &s.x1, y_k, radial, layer.scale, &g_m, grads)?;
+        } else {
+            let mut g_y_layer = pool.take(ek * dim_sh);
+            let mut g_h = pool.take(ek * layer.mlp.width);
+            let linear = EdgeWeights::Linear {
+                hidden: &s.h,
+                linear: &layer.mlp.last,
+            };
+            let grads = ConvGradients {
+                x1: g1,
+                x2: Some(&mut g_y_layer),
+                weight: Some(&mut g_h),
+                linear: None,
+            };
+            (layer.tp).conv_backward(edges, &s.x1, y_k, linear, layer.scale, &g_m, grads)?;
+            g_y.iter_mut().zip(&g_y_layer).for_each(|(g, &d)| *g += d);
+            pool.give(g_y_layer);
+            let g_b = layer.mlp.backward(g_h, &s.slopes, ek, pool)?;
+            g_emb.iter_mut().zip(&g_b).for_each(|(g, &d)| *g += d);
+            pool.give(g_b);
+            pool.give(s.h);
+            s.slopes.into_iter().for_each(|b| pool.give(b));
+        }
         if index == 0 {
             break;
         }
@@ -389,6 +428,11 @@ fn run_with<T: Float>(
 struct Saved<T> {
     /// The layer's input features, `[inputs, irreps_in.dim]`.
     x: Vec<T>,
+    /// The radial MLP's hidden activations, `[ek, width]`, where it runs on its own (empty
+    /// where it runs inside the convolution).
+    h: Vec<T>,
+    /// Their hidden layers' slopes, `c f'(z)`, `[ek, hs[i + 1]]` each.
+    slopes: Vec<Vec<T>>,
     /// `linear_1(x)`, `[inputs, irreps_in1.dim]`.
     x1: Vec<T>,
     /// The convolution's messages, `[outputs, irreps_mid.dim]`.
@@ -416,6 +460,11 @@ struct LayerWeights<'a, T> {
     sc: Option<SelfConnection<'a, T>>,
     gate: GateRows<T>,
     resnet: bool,
+    /// Whether the MLP runs inside the convolution ([`TensorProductPlan::conv_radial_applies`]
+    /// and each edge's weights cost few multiply-adds, [`TensorProductPlan::conv_expands`],
+    /// the case measured: at the larger widths the dense MLP and the factorized convolution
+    /// form fewer).
+    radial: bool,
     /// The convolution's normalization `1 / sqrt(avg_num_neighbors)`.
     scale: T,
 }
@@ -463,16 +512,16 @@ impl<'a, T: Float> Weights<'a, T> {
 impl<'a, T: Float> LayerWeights<'a, T> {
     fn new(layer: &'a ConvNetLayer) -> Result<Option<Self>> {
         let conv = &layer.conv;
-        if !conv.tp.plan().conv_radial_applies() {
-            return Ok(None);
-        }
         let (Some(mlp), Some(gate)) = (
             Mlp::new(&conv.fc)?,
             GateRows::new(&layer.equivariant_nonlin),
         ) else {
             return Ok(None);
         };
+        let tp = conv.tp.plan();
+        let radial = tp.conv_radial_applies() && tp.conv_expands(mlp.width);
         Ok(Some(LayerWeights {
+            radial,
             mlp,
             linear_1: LinearMap::new(&conv.linear_1)?,
             tp: conv.tp.plan(),
@@ -566,17 +615,23 @@ impl<'a, T: Float> SelfConnection<'a, T> {
 }
 
 /// The radial MLP's hidden layers `a -> c f(a W)` (weights scaled as the module scales
-/// them) and its last, linear layer's matrix, which the convolution runs edge by edge
-/// ([`TensorProductPlan::conv_forward_radial`]).
+/// them) and its last, linear layer's matrix: run edge by edge inside the convolution
+/// ([`TensorProductPlan::conv_forward_radial`]) where forming each edge's weights is cheap,
+/// else as dense layers whose hidden activations the convolution takes
+/// ([`EdgeWeights::Linear`]).
 struct Mlp<T> {
     hidden: Vec<HiddenLayer<T>>,
     /// `[width, weight_numel]`.
     last: Vec<T>,
+    /// The width of the hidden activations the last layer reads (`hs[last - 1]`).
+    width: usize,
 }
 
-/// A hidden layer's `W` (`[k, n]`, scaled), its widths and activation.
+/// A hidden layer's `W` (`[k, n]`, scaled), `W^T` (`[n, k]`, for the dense backward), its
+/// widths and activation.
 struct HiddenLayer<T> {
     weight: Vec<T>,
+    transposed: Vec<T>,
     k: usize,
     n: usize,
     act: Option<(ActivationFunction, T)>,
@@ -603,17 +658,84 @@ impl<T: Float> Mlp<T> {
                 None => None,
             };
             let weight: Vec<T> = values("fc.weights", fc.weights[i].val().mul_scalar(scale))?;
+            let (k, n) = (hs[i], hs[i + 1]);
+            let mut transposed = vec![T::zero(); k * n];
+            for a in 0..k {
+                for b in 0..n {
+                    transposed[b * k + a] = weight[a * n + b];
+                }
+            }
             hidden.push(HiddenLayer {
                 weight,
-                k: hs[i],
-                n: hs[i + 1],
+                transposed,
+                k,
+                n,
                 act,
             });
         }
         Ok(Some(Mlp {
             hidden,
             last: values("fc.weights", last)?,
+            width: hs[hs.len() - 2],
         }))
+    }
+
+    /// The hidden activations of the `rows` inputs `b` (`[rows, hs[0]]`), and each hidden
+    /// layer's slopes (empty for a layer without activation), in buffers from `pool`.
+    fn forward(&self, b: &[T], rows: usize, pool: &mut Pool<T>) -> Result<(Vec<T>, Vec<Vec<T>>)> {
+        let mut a: Option<Vec<T>> = None;
+        let mut slopes = Vec::with_capacity(self.hidden.len());
+        for layer in &self.hidden {
+            let mut z = pool.take(rows * layer.n);
+            dense(
+                a.as_deref().unwrap_or(b),
+                &layer.weight,
+                &mut z,
+                (rows, layer.n, layer.k),
+            )?;
+            let next = match layer.act {
+                Some((f, c)) => {
+                    let (mut y, mut slope) = (pool.take(z.len()), pool.take(z.len()));
+                    f.forward_with_derivative_slice(c, &z, &mut y, &mut slope)?;
+                    pool.give(z);
+                    slopes.push(slope);
+                    y
+                }
+                None => {
+                    slopes.push(Vec::new());
+                    z
+                }
+            };
+            if let Some(old) = a.replace(next) {
+                pool.give(old);
+            }
+        }
+        let h = a.unwrap_or_else(|| {
+            let mut h = pool.take(b.len());
+            h.copy_from_slice(b);
+            h
+        });
+        Ok((h, slopes))
+    }
+
+    /// `dL/db` from `dL/dh` (consumed), in a buffer from `pool`.
+    fn backward(
+        &self,
+        grad_h: Vec<T>,
+        slopes: &[Vec<T>],
+        rows: usize,
+        pool: &mut Pool<T>,
+    ) -> Result<Vec<T>> {
+        let mut g = grad_h;
+        for (layer, slope) in self.hidden.iter().zip(slopes).rev() {
+            if !slope.is_empty() {
+                g.iter_mut().zip(slope).for_each(|(g, &s)| *g *= s);
+            }
+            let mut prev = pool.take(rows * layer.k);
+            dense(&g, &layer.transposed, &mut prev, (rows, layer.k, layer.n))?;
+            pool.give(std::mem::replace(&mut g, prev));
+        }
+        Ok(g)
     }
 
     /// The hidden layers as the convolution takes them.
@@ -628,8 +750,8 @@ impl<T: Float> Mlp<T> {
             .collect()
     }
 
-    /// The weights of a convolution over the edges of `embedding` (`[ek, num_basis]`).
-    fn weights<'a>(
+    /// The radial convolution's weights over the edges of `embedding` (`[ek, num_basis]`).
+    fn radial_weights<'a>(
         &'a self,
         embedding: &'a [T],
         hidden: &'a [MlpLayer<'a, T>],
@@ -827,14 +949,14 @@ impl<T: Float> GateRows<T> {
 mod tests {
     use burn::tensor::{DType, Device};
 
-    use super::atomic_energy_forces;
+    use super::{Weights, atomic_energy_forces};
     use crate::nn::models::nequip::NequipConfig;
     use crate::potential::{AtomicGraph, Structure};
 
     /// The models of the integration tests' comparisons with autodiff run this path (were it
     /// to fall back, those would compare autodiff with itself), in f32 and f64, with
     /// residual connections, without a self-connection and with a radial MLP of no hidden
-    /// layer too.
+    /// layer too; their layers run the MLP inside the convolution and on its own, both.
     #[test]
     fn nequip_models_run_the_written_out_backward() {
         let device = Device::flex();
@@ -855,7 +977,30 @@ mod tests {
                 scalar_last_layer: true,
                 ..NequipConfig::new(2, 2.6)
             },
+            // The integration tests' (`energy_forces_matches_autodiff`).
+            NequipConfig {
+                num_layers: 3,
+                l_max: 1,
+                parity: false,
+                num_features: 3,
+                invariant_layers: 2,
+                invariant_neurons: 6,
+                avg_num_neighbors: 5.0,
+                use_sc: false,
+                resnet: true,
+                scalar_last_layer: true,
+                ..NequipConfig::new(2, 2.6)
+            },
+            NequipConfig {
+                num_layers: 2,
+                l_max: 3,
+                num_features: 2,
+                invariant_layers: 0,
+                avg_num_neighbors: 7.0,
+                ..NequipConfig::new(2, 2.6)
+            },
         ];
+        let mut radial = Vec::new();
         let water = Structure {
             positions: vec![[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
             species: vec![0, 1, 1],
@@ -868,7 +1013,13 @@ mod tests {
                     AtomicGraph::new(std::slice::from_ref(&water), 2.6, &device, dtype).unwrap();
                 let result = atomic_energy_forces(&model, &graph, None).unwrap();
                 assert!(result.is_some(), "{config:?} {dtype:?}");
+                let weights = Weights::<f64>::new(&model).unwrap().unwrap();
+                radial.extend(weights.layers.iter().map(|l| l.radial));
             }
         }
+        assert!(
+            radial.contains(&true) && radial.contains(&false),
+            "{radial:?}"
+        );
     }
 }
