@@ -56,7 +56,7 @@ use crate::Error;
 use crate::graph::EdgeIndex;
 use crate::o3::tensor_product::{
     ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, RadialConvGradients,
-    RadialWeights, TensorProductGradients, TensorProductPlan,
+    RadialSaved, RadialWeights, TensorProductGradients, TensorProductPlan,
 };
 use crate::{Real, Result};
 use buffers::{as_uninit, assume_init_vec, uninit_gradients, uninit_vec};
@@ -100,8 +100,16 @@ type ConvBackward<T> = fn(
 ) -> Result<()>;
 
 /// [`TensorProductPlan::conv_forward_radial`].
-type ConvForwardRadial<T> =
-    fn(&TensorProductPlan, &EdgeIndex, &[T], &[T], RadialWeights<'_, T>, T, &mut [T]) -> Result<()>;
+type ConvForwardRadial<T> = fn(
+    &TensorProductPlan,
+    &EdgeIndex,
+    &[T],
+    &[T],
+    RadialWeights<'_, T>,
+    T,
+    &mut [T],
+    Option<&mut RadialSaved<T>>,
+) -> Result<()>;
 
 /// [`TensorProductPlan::conv_backward_radial`].
 type ConvBackwardRadial<T> = fn(
@@ -113,6 +121,7 @@ type ConvBackwardRadial<T> = fn(
     T,
     &[T],
     RadialConvGradients<'_, T>,
+    Option<&RadialSaved<T>>,
 ) -> Result<()>;
 
 /// [`TensorProductPlan::conv_tangent_forward`].
@@ -367,7 +376,8 @@ impl TensorProductPlan {
     /// The fused convolution with each edge's weights formed inside it by a radial MLP on
     /// the edge embedding ([`RadialWeights`]): `out[i] = scale sum_{e : dst[e] = i} x1[src[e]]
     /// (x)_{w_e} x2[e]`, `w_e = mlp(b_e)`, overwriting `out`; no per-edge weight or hidden
-    /// activation is stored. For products where
+    /// activation is stored but, if `saved` is given, what the backward reads instead of
+    /// forming the MLP again ([`RadialSaved`]). For products where
     /// [`conv_radial_applies`](TensorProductPlan::conv_radial_applies).
     ///
     /// Shapes: as [`conv_forward`](TensorProductPlan::conv_forward); the embedding `[E,
@@ -383,10 +393,11 @@ impl TensorProductPlan {
     /// let hidden = [MlpLayer { weight: &[0.5], inputs: 1, outputs: 1, activation: None }];
     /// let weights = RadialWeights { embedding: &[2.0f64], hidden: &hidden, last: &[3.0] };
     /// let mut out = [0.0; 2];
-    /// tp.conv_forward_radial(&edges, &[5.0, 0.0], &[7.0], weights, 1.0, &mut out)?;
+    /// tp.conv_forward_radial(&edges, &[5.0, 0.0], &[7.0], weights, 1.0, &mut out, None)?;
     /// assert_eq!(out, [0.0, 3.0 * 5.0 * 7.0]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
+    #[allow(clippy::too_many_arguments)]
     pub fn conv_forward_radial<T: Real>(
         &self,
         edges: &EdgeIndex,
@@ -395,27 +406,33 @@ impl TensorProductPlan {
         weights: RadialWeights<'_, T>,
         scale: T,
         out: &mut [T],
+        saved: Option<&mut RadialSaved<T>>,
     ) -> Result<()> {
-        (kernels::<T>().conv_forward_radial)(self, edges, x1, x2, weights, scale, out)
+        (kernels::<T>().conv_forward_radial)(self, edges, x1, x2, weights, scale, out, saved)
     }
 
     /// The gradients of `L` given `grad_out = dL/d out` for the inputs of a
     /// [`conv_forward_radial`](TensorProductPlan::conv_forward_radial) call: `x1`'s
     /// overwritten, `x2`'s and the embedding's added to ([`RadialConvGradients`]); the
-    /// MLP's weights are constants here.
+    /// MLP's weights are constants here. With `saved` from the forward of the same inputs it
+    /// reads each edge's weights and the MLP's slopes there.
     ///
-    /// Errors: as [`conv_forward_radial`](TensorProductPlan::conv_forward_radial), and
-    /// [`Error::ShapeMismatch`] for a gradient buffer of the wrong length.
+    /// Errors: as [`conv_forward_radial`](TensorProductPlan::conv_forward_radial),
+    /// [`Error::ShapeMismatch`] for a gradient buffer of the wrong length,
+    /// [`Error::InvalidArgument`] for `saved` kept for another graph or MLP.
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;
-    /// use equivariant_core::o3::tensor_product::{sorted_uvu_tensor_product, RadialConvGradients, RadialWeights};
+    /// use equivariant_core::o3::tensor_product::{sorted_uvu_tensor_product, RadialConvGradients, RadialSaved, RadialWeights};
     /// let tp = sorted_uvu_tensor_product(&"0e".parse()?, &"0e".parse()?, &"0e".parse()?, false)?;
     /// let edges = EdgeIndex::new(&[0], &[1], 2)?; // 0 -> 1: out_1 = (b 3) x1_0 x2
     /// let weights = RadialWeights { embedding: &[2.0f64], hidden: &[], last: &[3.0] };
+    /// let (x1, x2) = ([5.0, 0.0], [7.0]);
+    /// let (mut out, mut saved) = ([0.0; 2], RadialSaved::default());
+    /// tp.conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out, Some(&mut saved))?;
     /// let (mut g1, mut g2, mut gb) = (vec![0.0; 2], vec![1.0], vec![0.0]);
     /// let grads = RadialConvGradients { x1: Some(&mut g1), x2: Some(&mut g2), embedding: Some(&mut gb) };
-    /// tp.conv_backward_radial(&edges, &[5.0, 0.0], &[7.0], weights, 1.0, &[0.0, 1.0], grads)?;
+    /// tp.conv_backward_radial(&edges, &x1, &x2, weights, 1.0, &[0.0, 1.0], grads, Some(&saved))?;
     /// // x2's gradient 6 * 5 is added to the 1 it held.
     /// assert_eq!((g1, g2, gb), (vec![42.0, 0.0], vec![31.0], vec![105.0]));
     /// # Ok::<(), equivariant_core::Error>(())
@@ -430,8 +447,10 @@ impl TensorProductPlan {
         scale: T,
         grad_out: &[T],
         grads: RadialConvGradients<'_, T>,
+        saved: Option<&RadialSaved<T>>,
     ) -> Result<()> {
-        (kernels::<T>().conv_backward_radial)(self, edges, x1, x2, weights, scale, grad_out, grads)
+        let backward = kernels::<T>().conv_backward_radial;
+        backward(self, edges, x1, x2, weights, scale, grad_out, grads, saved)
     }
 
     /// A fused convolution with weights from a linear layer

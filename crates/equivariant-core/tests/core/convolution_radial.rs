@@ -12,7 +12,7 @@ use equivariant_core::graph::EdgeIndex;
 use equivariant_core::kernels::{InstructionSet, with_instruction_set};
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::tensor_product::{
-    Instruction, MlpLayer, RadialConvGradients, RadialWeights, TensorProductOptions,
+    Instruction, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights, TensorProductOptions,
     TensorProductPlan, sorted_uvu_tensor_product,
 };
 use equivariant_core::o3::{Irreps, rand_matrix};
@@ -168,15 +168,9 @@ impl Case {
             last: &last,
         };
         let mut out = vec![T::zero(); self.edges.num_nodes() * tp.irreps_out().dim()];
-        tp.conv_forward_radial(
-            &self.edges,
-            &cast(&self.x1),
-            &cast(&self.x2),
-            weights,
-            T::from_f64(0.7),
-            &mut out,
-        )
-        .unwrap();
+        let (x1, x2, scale) = (cast(&self.x1), cast(&self.x2), T::from_f64(0.7));
+        tp.conv_forward_radial(&self.edges, &x1, &x2, weights, scale, &mut out, None)
+            .unwrap();
         out
     }
 
@@ -220,19 +214,38 @@ impl Case {
             hidden: &layers,
             last: &last,
         };
-        let mut g1 = want[0].then(|| vec![T::from_f64(f64::NAN); self.x1.len()]);
-        let mut g2 = want[1].then(|| cast(start[0]));
-        let mut gb = want[2].then(|| cast(start[1]));
-        let grads = RadialConvGradients {
-            x1: g1.as_deref_mut(),
-            x2: g2.as_deref_mut(),
-            embedding: gb.as_deref_mut(),
-        };
         let (x1, x2) = (cast(&self.x1), cast(&self.x2));
         let (scale, g) = (T::from_f64(0.7), cast(grad_out));
-        tp.conv_backward_radial(&self.edges, &x1, &x2, weights, scale, &g, grads)
+        // Once forming the MLP again, once reading what the forward kept: the same bits.
+        let mut saved = RadialSaved::default();
+        let mut out = vec![T::zero(); g.len()];
+        let edges = &self.edges;
+        tp.conv_forward_radial(edges, &x1, &x2, weights, scale, &mut out, Some(&mut saved))
             .unwrap();
-        [g1, g2, gb]
+        // Keeping what the backward reads changes nothing in the forward.
+        let mut formed = out.clone();
+        tp.conv_forward_radial(edges, &x1, &x2, weights, scale, &mut formed, None)
+            .unwrap();
+        assert!(formed == out && saved.is_empty() == (edges.num_edges() == 0));
+        let runs = [None, Some(&saved)].map(|saved| {
+            let mut g1 = want[0].then(|| vec![T::from_f64(f64::NAN); self.x1.len()]);
+            let mut g2 = want[1].then(|| cast(start[0]));
+            let mut gb = want[2].then(|| cast(start[1]));
+            let grads = RadialConvGradients {
+                x1: g1.as_deref_mut(),
+                x2: g2.as_deref_mut(),
+                embedding: gb.as_deref_mut(),
+            };
+            tp.conv_backward_radial(edges, &x1, &x2, weights, scale, &g, grads, saved)
+                .unwrap();
+            [g1, g2, gb]
+        });
+        let [formed, read] = runs;
+        assert!(
+            formed == read,
+            "{tp}: the kept weights give other gradients"
+        );
+        formed
     }
 }
 
@@ -407,8 +420,9 @@ fn radial_rejects_bad_input() {
         hidden: &layers,
         last: &last,
     };
+    let mut saved = RadialSaved::default();
     assert!(
-        tp.conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out)
+        tp.conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out, Some(&mut saved))
             .is_ok()
     );
     let wrong_inputs = [MlpLayer {
@@ -458,7 +472,7 @@ fn radial_rejects_bad_input() {
     for (what, weights, out_len) in cases {
         let mut out = vec![0.0; out_len];
         let err = tp
-            .conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out)
+            .conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out, None)
             .unwrap_err();
         assert!(matches!(err, Error::ShapeMismatch { .. }), "{what}: {err}");
     }
@@ -469,16 +483,49 @@ fn radial_rejects_bad_input() {
         embedding: None,
     };
     let err = tp
-        .conv_backward_radial(&edges, &x1, &x2, weights, 1.0, &out, grads)
+        .conv_backward_radial(&edges, &x1, &x2, weights, 1.0, &out, grads, None)
         .unwrap_err();
     assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    // What a forward kept, read by the backward of another graph or MLP.
+    let other_edges = EdgeIndex::new(&[0, 1, 1], &[1, 0, 1], 2).unwrap();
+    let (x2_other, emb_other) = (vec![0.0; 3 * 4], vec![0.0; 3 * 3]);
+    let other_graph = RadialWeights {
+        embedding: &emb_other,
+        ..weights
+    };
+    let activated = [MlpLayer {
+        activation: Some((ActivationFunction::Silu, 1.0)),
+        ..layers[0]
+    }];
+    let other_mlp = RadialWeights {
+        hidden: &activated,
+        ..weights
+    };
+    for (edges, x2, weights) in [
+        (&other_edges, &x2_other, other_graph),
+        (&edges, &x2, other_mlp),
+    ] {
+        let mut g1 = vec![0.0; x1.len()];
+        let grads = RadialConvGradients {
+            x1: Some(&mut g1),
+            x2: None,
+            embedding: None,
+        };
+        let err = tp
+            .conv_backward_radial(edges, &x1, x2, weights, 1.0, &out, grads, Some(&saved))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument { name: "saved", .. }),
+            "{err}"
+        );
+    }
     // A uvw product is not run.
     let uvw = plans()
         .into_iter()
         .find(|tp| !tp.conv_radial_applies())
         .unwrap();
     let err = uvw
-        .conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out)
+        .conv_forward_radial(&edges, &x1, &x2, weights, 1.0, &mut out, None)
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
 }

@@ -37,7 +37,7 @@ use crate::kernels::simd::Avx512;
 use crate::kernels::simd::{Avx2Fma, Simd};
 use crate::kernels::transpose::{transpose, transposed};
 use crate::o3::tensor_product::{
-    ConnectionMode, MlpLayer, RadialConvGradients, RadialWeights, TensorProductPlan,
+    ConnectionMode, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights, TensorProductPlan,
 };
 use crate::{Error, Real, Result};
 
@@ -91,6 +91,35 @@ pub(super) struct Radial<'a, T> {
     d2: usize,
     d_out: usize,
     paths: Vec<PathTerms<T>>,
+    /// Where the forward keeps each block's weights and slopes ([`RadialSaved`]), or where
+    /// the backward reads them; the first block of each chunk of nodes (and the total);
+    /// the rows of a block.
+    saved_out: Option<EdgeRows<'a, T>>,
+    saved_in: Option<&'a [T]>,
+    blocks: Vec<usize>,
+    saved_rows: usize,
+}
+
+impl<T: Real> Radial<'_, T> {
+    /// The rows a block keeps: the weights', then each activated hidden layer's slopes.
+    fn saved_rows(&self) -> usize {
+        let slopes = self.hidden.iter().filter(|l| l.activation.is_some());
+        self.numel + slopes.map(|l| l.outputs).sum::<usize>()
+    }
+
+    /// The first block of each chunk of nodes in the kernels' order, and the total.
+    fn block_offsets(&self) -> Vec<usize> {
+        let n = self.edges.num_nodes();
+        let mut offsets = vec![0];
+        let mut total = 0;
+        for chunk in 0..n.div_ceil(NODE_CHUNK) {
+            let nodes = chunk * NODE_CHUNK..n.min((chunk + 1) * NODE_CHUNK);
+            let edges: usize = nodes.map(|i| self.edges.by_dst(i).len()).sum();
+            total += edges.div_ceil(EDGE_LANES);
+            offsets.push(total);
+        }
+        offsets
+    }
 }
 
 /// A task's buffers for one block of edges, `[rows][lanes]` each, reused across calls on
@@ -254,10 +283,15 @@ impl TensorProductPlan {
             d2,
             d_out,
             paths,
+            saved_out: None,
+            saved_in: None,
+            blocks: Vec::new(),
+            saved_rows: 0,
         })
     }
 
     /// [`conv_forward_radial`](TensorProductPlan::conv_forward_radial)'s body.
+    #[allow(clippy::too_many_arguments)]
     pub(in crate::kernels) fn conv_forward_radial_kernel<T: Real>(
         &self,
         edges: &EdgeIndex,
@@ -266,8 +300,16 @@ impl TensorProductPlan {
         weights: RadialWeights<'_, T>,
         scale: T,
         out: &mut [T],
+        saved: Option<&mut RadialSaved<T>>,
     ) -> Result<()> {
-        let a = self.radial_args(edges, x1, x2, weights, scale, out.len(), false)?;
+        let mut a = self.radial_args(edges, x1, x2, weights, scale, out.len(), false)?;
+        if let Some(saved) = saved {
+            (a.blocks, a.saved_rows) = (a.block_offsets(), a.saved_rows());
+            let len = a.blocks[a.blocks.len() - 1] * a.saved_rows * EDGE_LANES;
+            saved.values.resize(len, T::zero());
+            saved.shape = [edges.num_nodes(), edges.num_edges(), a.saved_rows];
+            a.saved_out = EdgeRows::new(Some(&mut saved.values[..]));
+        }
         let isa = Simd::detect();
         out.par_chunks_mut((NODE_CHUNK * a.d_out).max(1))
             .enumerate()
@@ -288,8 +330,25 @@ impl TensorProductPlan {
         scale: T,
         grad_out: &[T],
         grads: RadialConvGradients<'_, T>,
+        saved: Option<&RadialSaved<T>>,
     ) -> Result<()> {
-        let a = self.radial_args(edges, x1, x2, weights, scale, grad_out.len(), true)?;
+        let mut a = self.radial_args(edges, x1, x2, weights, scale, grad_out.len(), true)?;
+        if let Some(saved) = saved {
+            (a.blocks, a.saved_rows) = (a.block_offsets(), a.saved_rows());
+            let len = a.blocks[a.blocks.len() - 1] * a.saved_rows * EDGE_LANES;
+            let shape = [edges.num_nodes(), edges.num_edges(), a.saved_rows];
+            if saved.shape != shape || saved.values.len() != len {
+                return Err(Error::InvalidArgument {
+                    name: "saved",
+                    reason: format!(
+                        "kept by a forward of another graph or radial MLP ([nodes, edges, \
+                         rows] {:?}, not {shape:?})",
+                        saved.shape
+                    ),
+                });
+            }
+            a.saved_in = Some(&saved.values);
+        }
         let RadialConvGradients {
             x1: g1,
             x2: g2,
@@ -413,9 +472,25 @@ fn forward_chunk<T: Real, const FMA: bool>(
     edges_into(&mut work.edges, nodes, a.edges);
     out.fill(T::zero());
     let edges = std::mem::take(&mut work.edges);
-    for block in edges.chunks(EDGE_LANES) {
+    let first_block = a.blocks.get(first / NODE_CHUNK).copied().unwrap_or(0);
+    for (b, block) in edges.chunks(EDGE_LANES).enumerate() {
         gather(avx2, a, block, work);
-        mlp_forward::<T, FMA>(a, work, false);
+        mlp_forward::<T, FMA>(a, work, a.saved_out.is_some());
+        if let Some(saved) = &a.saved_out {
+            let width = a.saved_rows * EDGE_LANES;
+            // SAFETY: the chunk's blocks are this task's alone, each once.
+            let kept = unsafe { saved.row(first_block + b, width) };
+            let (w, slopes) = kept.split_at_mut(a.numel * EDGE_LANES);
+            w.copy_from_slice(work.w.as_flattened());
+            let mut at = 0;
+            for (layer, slope) in a.hidden.iter().zip(&work.slopes) {
+                if layer.activation.is_some() {
+                    let s = slope.as_flattened();
+                    slopes[at..at + s.len()].copy_from_slice(s);
+                    at += s.len();
+                }
+            }
+        }
         product::<T, FMA>(a, work);
         let messages = from_lanes(avx2, &work.out, &mut work.stage);
         for (&e, m) in block.iter().zip(messages.chunks_exact(d_out)) {
@@ -481,8 +556,9 @@ fn backward_chunk_avx2<T: Real>(
     backward_chunk::<T, true>(Some(token), a, work, nodes, grad_out, out)
 }
 
-/// The gradients of the edges into `nodes`, block by block: the MLP formed again, the
-/// product's gradients, then the MLP's, each edge's rows written to `out`.
+/// The gradients of the edges into `nodes`, block by block: the weights and slopes the
+/// forward kept (or the MLP formed again), the product's gradients, then the MLP's, each
+/// edge's rows written to `out`.
 #[inline(always)]
 fn backward_chunk<T: Real, const FMA: bool>(
     avx2: Option<Avx2Fma>,
@@ -492,10 +568,11 @@ fn backward_chunk<T: Real, const FMA: bool>(
     grad_out: &[T],
     out: &Outputs<'_, T>,
 ) {
+    let first_block = a.blocks.get(nodes.start / NODE_CHUNK).copied().unwrap_or(0);
     edges_into(&mut work.edges, nodes, a.edges);
     let edges = std::mem::take(&mut work.edges);
     let d_out = a.d_out;
-    for block in edges.chunks(EDGE_LANES) {
+    for (b, block) in edges.chunks(EDGE_LANES).enumerate() {
         gather(avx2, a, block, work);
         // Each edge's output gradient, scaled: its destination's row.
         let stage = &mut work.stage;
@@ -509,7 +586,23 @@ fn backward_chunk<T: Real, const FMA: bool>(
             );
         }
         to_lanes(avx2, stage, d_out, lane_rows(&mut work.out, d_out));
-        mlp_forward::<T, FMA>(a, work, true);
+        match a.saved_in {
+            Some(saved) => {
+                let width = a.saved_rows * EDGE_LANES;
+                let kept = &saved[(first_block + b) * width..(first_block + b + 1) * width];
+                let (w, mut slopes) = kept.split_at(a.numel * EDGE_LANES);
+                let w_rows = lane_rows(&mut work.w, a.numel);
+                w_rows.as_flattened_mut().copy_from_slice(w);
+                for (layer, slope) in a.hidden.iter().zip(&mut work.slopes) {
+                    if layer.activation.is_some() {
+                        let s = lane_rows(slope, layer.outputs).as_flattened_mut();
+                        s.copy_from_slice(&slopes[..s.len()]);
+                        slopes = &slopes[s.len()..];
+                    }
+                }
+            }
+            None => mlp_forward::<T, FMA>(a, work, true),
+        }
         product_backward::<T, FMA>(a, work);
         let db = mlp_backward::<T, FMA>(a, work);
         let m = block.len();

@@ -185,3 +185,29 @@ pub struct RadialConvGradients<'a, T> {
     /// `dL/db`, `[E, num_basis]`, added to.
     pub embedding: Option<&'a mut [T]>,
 }
+
+/// What [`TensorProductPlan::conv_forward_radial`](super::TensorProductPlan::conv_forward_radial)
+/// keeps for the backward of the same inputs, so that the backward does not form the MLP
+/// again (a quarter of its time): each edge's weights and the MLP's slopes, by blocks of
+/// sixteen edges in the kernel's order, `[blocks][rows][16]`. A forward overwrites it, and
+/// its buffer keeps its allocation from call to call; the backward checks that it was
+/// kept for a graph of as many nodes and edges and an MLP of as many rows.
+///
+/// ```
+/// use equivariant_core::o3::tensor_product::RadialSaved;
+/// let saved = RadialSaved::<f32>::default(); // filled by a forward
+/// assert!(saved.is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RadialSaved<T> {
+    pub(crate) values: Vec<T>,
+    /// `[nodes, edges, rows per block]` of the forward that kept it.
+    pub(crate) shape: [usize; 3],
+}
+
+impl<T> RadialSaved<T> {
+    /// Whether no forward has kept anything in it.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}

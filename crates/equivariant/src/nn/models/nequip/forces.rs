@@ -30,7 +30,7 @@ use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::LinearPlan;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialWeights,
+    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights,
     TensorProductGradients, TensorProductPlan,
 };
 use equivariant_core::{Error, Real, Result};
@@ -51,8 +51,8 @@ trait Float: Real + Element {
 }
 
 thread_local! {
-    static POOL_F32: RefCell<Pool<f32>> = const { RefCell::new(Pool { free: Vec::new(), taken: 0 }) };
-    static POOL_F64: RefCell<Pool<f64>> = const { RefCell::new(Pool { free: Vec::new(), taken: 0 }) };
+    static POOL_F32: RefCell<Pool<f32>> = const { RefCell::new(Pool { free: Vec::new(), taken: 0, radial: Vec::new() }) };
+    static POOL_F64: RefCell<Pool<f64>> = const { RefCell::new(Pool { free: Vec::new(), taken: 0, radial: Vec::new() }) };
 }
 
 impl Float for f32 {
@@ -82,6 +82,8 @@ struct Pool<T> {
     free: Vec<Vec<T>>,
     /// Buffers taken since the last [`trim`](Pool::trim).
     taken: usize,
+    /// What each layer's radial convolution keeps for its backward.
+    radial: Vec<RadialSaved<T>>,
 }
 
 impl<T: Float> Pool<T> {
@@ -266,7 +268,11 @@ fn run_with<T: Float>(
     // the first `outputs` atoms'.
     let mut x = weights.embedding.forward(&onehot, n)?;
     let mut saved = Vec::with_capacity(weights.layers.len());
-    for (layer, &(edges, inputs, outputs)) in weights.layers.iter().zip(steps) {
+    let mut radial_saved = std::mem::take(&mut pool.radial);
+    radial_saved.resize_with(weights.layers.len(), RadialSaved::default);
+    for ((layer, &(edges, inputs, outputs)), kept) in
+        (weights.layers.iter().zip(steps)).zip(&mut radial_saved)
+    {
         let ek = edges.num_edges();
         let d_in = layer.linear_1.map.irreps_in().dim();
         let x1 = layer.linear_1.forward(&x, inputs)?;
@@ -277,7 +283,8 @@ fn run_with<T: Float>(
         let (h, slopes) = if layer.radial {
             let hidden = layer.mlp.layers();
             let radial = layer.mlp.radial_weights(b, &hidden);
-            (layer.tp).conv_forward_radial(edges, &x1, y_k, radial, layer.scale, &mut m)?;
+            let scale = layer.scale;
+            (layer.tp).conv_forward_radial(edges, &x1, y_k, radial, scale, &mut m, Some(kept))?;
             (Vec::new(), Vec::new())
         } else {
             let (h, slopes) = layer.mlp.forward(b, ek, pool)?;
@@ -340,8 +347,8 @@ fn run_with<T: Float>(
     let mut g_x = weights.readout[0].backward(&x, &g_hidden, computed)?;
     let mut g_y = pool.zeros(e * dim_sh);
     let mut g_emb = pool.zeros(e * num_basis);
-    let layers = weights.layers.iter().zip(steps).zip(saved);
-    for (index, ((layer, &(edges, inputs, outputs)), s)) in layers.enumerate().rev() {
+    let layers = (weights.layers.iter().zip(steps).zip(saved)).zip(&radial_saved);
+    for (index, (((layer, &(edges, inputs, outputs)), s), kept)) in layers.enumerate().rev() {
         let ek = edges.num_edges();
         let (d_in, mid) = (
             layer.linear_1.map.irreps_in().dim(),
@@ -370,7 +377,9 @@ fn run_with<T: Float>(
                 x2: Some(&mut g_y[..ek * dim_sh]),
                 embedding: Some(&mut g_emb[..ek * num_basis]),
             };
-            (layer.tp).conv_backward_radial(edges, &s.x1, y_k, radial, layer.scale, &g_m, grads)?;
+            let scale = layer.scale;
+            let tp = layer.tp;
+            tp.conv_backward_radial(edges, &s.x1, y_k, radial, scale, &g_m, grads, Some(kept))?;
         } else {
             let mut g_y_layer = pool.take(ek * dim_sh);
             let mut g_h = pool.take(ek * layer.mlp.width);
@@ -420,6 +429,7 @@ fn run_with<T: Float>(
     for buffer in [y, dy, emb, d_emb, g_y, g_emb, g_r] {
         pool.give(buffer);
     }
+    pool.radial = radial_saved;
     Ok([atomic, energies, gradient])
 }
 
