@@ -414,12 +414,14 @@ impl TensorProductPlan {
     /// The gradients of `L` given `grad_out = dL/d out` for the inputs of a
     /// [`conv_forward_radial`](TensorProductPlan::conv_forward_radial) call: `x1`'s
     /// overwritten, `x2`'s and the embedding's added to ([`RadialConvGradients`]); the
-    /// MLP's weights are constants here. With `saved` from the forward of the same inputs it
-    /// reads each edge's weights and the MLP's slopes there.
+    /// MLP's weights are constants here. With `saved` it reads each edge's weights and the
+    /// MLP's slopes there instead of forming them: `saved` must come from the forward of the
+    /// same graph, embedding and MLP (`x1`, `x2` and `scale` are not in it).
     ///
     /// Errors: as [`conv_forward_radial`](TensorProductPlan::conv_forward_radial),
     /// [`Error::ShapeMismatch`] for a gradient buffer of the wrong length,
-    /// [`Error::InvalidArgument`] for `saved` kept for another graph or MLP.
+    /// [`Error::InvalidArgument`] for `saved` kept for a graph or MLP of another shape (the
+    /// check sees the shapes only).
     ///
     /// ```
     /// use equivariant_core::graph::EdgeIndex;

@@ -61,13 +61,12 @@ struct Mlp {
 }
 
 impl Mlp {
-    /// `num_basis -> widths... -> numel`, a silu after the first layer and none after the
-    /// second (both kinds of layer).
-    fn new(rng: &mut impl Rng, num_basis: usize, widths: &[usize], numel: usize) -> Self {
+    /// `num_basis -> widths... -> numel`, each hidden layer with a silu or none.
+    fn new(rng: &mut impl Rng, num_basis: usize, widths: &[(usize, bool)], numel: usize) -> Self {
         let mut hidden = Vec::new();
         let mut k = num_basis;
-        for (l, &n) in widths.iter().enumerate() {
-            let act = (l == 0).then_some((ActivationFunction::Silu, 1.68));
+        for &(n, activated) in widths {
+            let act = activated.then_some((ActivationFunction::Silu, 1.68));
             let w = randn(rng, k * n)
                 .iter()
                 .map(|x| x / (k as f64).sqrt())
@@ -122,7 +121,7 @@ fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
 }
 
 /// A random case on one of the test graphs: the plan's inputs, an embedding of 5 basis
-/// functions and an MLP `5 -> 7 (silu) -> 6 -> numel` (or none hidden).
+/// functions and an MLP of one of [`WIDTHS`] (6 basis functions with none hidden).
 struct Case {
     edges: EdgeIndex,
     src: Vec<usize>,
@@ -137,7 +136,7 @@ impl Case {
     fn new(
         tp: &TensorProductPlan,
         graph: &(Vec<usize>, Vec<usize>, usize),
-        widths: &[usize],
+        widths: &[(usize, bool)],
         rng: &mut StdRng,
     ) -> Self {
         let (src, dst, n) = graph.clone();
@@ -255,7 +254,14 @@ fn largest(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
-const WIDTHS: [&[usize]; 2] = [&[7, 6], &[]];
+/// The hidden layers of the MLPs tested, `(width, with a silu)`: an activated layer then a
+/// linear one; none; a linear one then two activated (the kept slopes skip one layer and
+/// follow each other).
+const WIDTHS: [&[(usize, bool)]; 3] = [
+    &[(7, true), (6, false)],
+    &[],
+    &[(5, false), (7, true), (6, true)],
+];
 
 #[test]
 fn radial_matches_the_mlp_then_the_unfused_convolution() {

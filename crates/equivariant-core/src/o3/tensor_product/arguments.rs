@@ -190,8 +190,8 @@ pub struct RadialConvGradients<'a, T> {
 /// keeps for the backward of the same inputs, so that the backward does not form the MLP
 /// again (a quarter of its time): each edge's weights and the MLP's slopes, by blocks of
 /// sixteen edges in the kernel's order, `[blocks][rows][16]`. A forward overwrites it, and
-/// its buffer keeps its allocation from call to call; the backward checks that it was
-/// kept for a graph of as many nodes and edges and an MLP of as many rows.
+/// its buffer keeps its allocation from call to call. It belongs to the forward's graph,
+/// embedding and MLP; the backward checks the shapes only (as many nodes, edges and rows).
 ///
 /// ```
 /// use equivariant_core::o3::tensor_product::RadialSaved;
@@ -206,7 +206,7 @@ pub struct RadialSaved<T> {
 }
 
 impl<T> RadialSaved<T> {
-    /// Whether no forward has kept anything in it.
+    /// Whether it holds no values (none kept yet, or a forward over no edges).
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -284,7 +284,13 @@ fn run_with<T: Float>(
             let hidden = layer.mlp.layers();
             let radial = layer.mlp.radial_weights(b, &hidden);
             let scale = layer.scale;
-            let kept = layer.keeps(ek).then_some(kept);
+            let kept = if layer.keeps(ek) {
+                Some(kept)
+            } else {
+                // Its allocation is not held while unused.
+                *kept = RadialSaved::default();
+                None
+            };
             (layer.tp).conv_forward_radial(edges, &x1, y_k, radial, scale, &mut m, kept)?;
             (Vec::new(), Vec::new())
         } else {
@@ -525,7 +531,7 @@ impl<'a, T: Float> Weights<'a, T> {
 /// 8 MiB of `f32`, what stays in cache on the way back. Beyond it (10000 atoms of the
 /// example's potential: 23 MB a layer) the backward forms the MLP again instead: reading the
 /// kept values back from memory was slower (17.7 / 15.9 / 16.1 -> 17.1 / 15.4 / 15.1 steps/s,
-/// alternated) and the peak grew 135 -> 184-268 MiB. The results are the same bits either
+/// alternated) and the peak grew 135 -> 184-268 MB. The results are the same bits either
 /// way.
 const KEPT_VALUES: usize = 1 << 21;
 
