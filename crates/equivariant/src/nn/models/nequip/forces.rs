@@ -4,9 +4,11 @@
 //! core kernel (the o3 linear maps, the activations, the harmonics and the Bessel
 //! encoding as the burn ops run them on Flex; the radial MLP and the convolution in one
 //! kernel, [`TensorProductPlan::conv_forward_radial`], which forms each edge's weights
-//! inside the convolution, sixteen edges to a vector, and its backward, which forms them
-//! again), with none of autodiff's per-op bookkeeping and allocations: what an MD step, an
-//! ASE call or an evaluation needs, where nothing asks for parameter gradients.
+//! inside the convolution, sixteen edges to a vector, and its backward, which reads the
+//! weights and slopes the forward kept or forms them again; the dense MLP and the
+//! convolution with [`EdgeWeights::Linear`] where forming each edge's weights costs more),
+//! with none of autodiff's per-op bookkeeping and allocations: what an MD step, an ASE call
+//! or an evaluation needs, where nothing asks for parameter gradients.
 //!
 //! Per layer (`x` the node features, `a` the species one-hots, `Y_e` the edge harmonics,
 //! `b_e` the edge embedding, `s = 1 / sqrt(avg_num_neighbors)`):
