@@ -61,6 +61,29 @@ struct ConvShape {
 }
 
 impl TensorProductPlan {
+    /// Checks a convolution's node features `x1` (`[N, irreps_in1.dim]`), edge inputs `x2`
+    /// (`[E, irreps_in2.dim]`) and output (or output gradient) length (`[N,
+    /// irreps_out.dim]`) against `edges`: `[N, E, d1, d2, d_out]`. Every fused convolution's
+    /// check starts here.
+    pub(super) fn conv_io_shape<T>(
+        &self,
+        edges: &EdgeIndex,
+        x1: &[T],
+        x2: &[T],
+        out_len: usize,
+    ) -> Result<[usize; 5]> {
+        let (n, e) = (edges.num_nodes(), edges.num_edges());
+        let (d1, d2, d_out) = (
+            self.irreps_in1.dim(),
+            self.irreps_in2.dim(),
+            self.irreps_out.dim(),
+        );
+        mismatch("x1 [N, irreps_in1.dim]", n * d1, x1.len())?;
+        mismatch("x2 [E, irreps_in2.dim]", e * d2, x2.len())?;
+        mismatch("out [N, irreps_out.dim]", n * d_out, out_len)?;
+        Ok([n, e, d1, d2, d_out])
+    }
+
     /// Checks the arguments of a convolution call: their shapes, and the weights as the
     /// kernel that runs them takes them.
     fn conv_shape<'a, T>(
@@ -79,16 +102,8 @@ impl TensorProductPlan {
                     .into(),
             });
         }
-        let (n, e) = (edges.num_nodes(), edges.num_edges());
-        let (d1, d2, d_out) = (
-            self.irreps_in1.dim(),
-            self.irreps_in2.dim(),
-            self.irreps_out.dim(),
-        );
+        let [n, e, d1, d2, d_out] = self.conv_io_shape(edges, x1, x2, out_len)?;
         let numel = self.weight_numel;
-        mismatch("x1 [N, irreps_in1.dim]", n * d1, x1.len())?;
-        mismatch("x2 [E, irreps_in2.dim]", e * d2, x2.len())?;
-        mismatch("out [N, irreps_out.dim]", n * d_out, out_len)?;
         let (width, weights) = match weights {
             EdgeWeights::PerEdge(w) => {
                 mismatch("weights [E, weight_numel]", e * numel, w.len())?;

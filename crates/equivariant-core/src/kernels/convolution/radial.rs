@@ -211,12 +211,7 @@ impl TensorProductPlan {
                 ),
             });
         }
-        let (n, e) = (edges.num_nodes(), edges.num_edges());
-        let (d1, d2, d_out) = (
-            self.irreps_in1.dim(),
-            self.irreps_in2.dim(),
-            self.irreps_out.dim(),
-        );
+        let [_, e, d1, d2, d_out] = self.conv_io_shape(edges, x1, x2, out_len)?;
         let numel = self.weight_numel;
         let RadialWeights {
             embedding,
@@ -242,9 +237,6 @@ impl TensorProductPlan {
         }
         mismatch("last layer width (the last hidden outputs)", inputs, width)?;
         mismatch("embedding [E, num_basis]", e * num_basis, embedding.len())?;
-        mismatch("x1 [N, irreps_in1.dim]", n * d1, x1.len())?;
-        mismatch("x2 [E, irreps_in2.dim]", e * d2, x2.len())?;
-        mismatch("out [N, irreps_out.dim]", n * d_out, out_len)?;
         let paths = (self.paths.iter())
             .map(|p| PathTerms {
                 in1: p.in1,
