@@ -80,10 +80,15 @@ pub fn doc_checkpoint() -> Result<std::path::PathBuf, Box<dyn std::error::Error>
         dtype: "f32".into(),
         model: section,
     };
-    let path = std::env::temp_dir().join(format!(
+    // Written under this process's name, then renamed onto one shared name: doc examples
+    // running at once each read a whole file, and runs leave one file behind, not one each.
+    let dir = std::env::temp_dir();
+    let written = dir.join(format!(
         "equivariant_capi_doc_{}.safetensors",
         std::process::id()
     ));
-    checkpoint::save(&path, &model, &header)?;
+    checkpoint::save(&written, &model, &header)?;
+    let path = dir.join("equivariant_capi_doc.safetensors");
+    std::fs::rename(&written, &path)?;
     Ok(path)
 }

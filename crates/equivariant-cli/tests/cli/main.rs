@@ -25,12 +25,34 @@ fn run(args: &[&str]) -> String {
     stdout
 }
 
-/// A fresh, empty folder under the system's temp folder, for a run that writes files.
-fn fresh_dir(name: &str) -> PathBuf {
+/// A fresh, empty folder under the system's temp folder, for a run that writes files;
+/// removed with what is in it when the test ends, passed or failed.
+struct FreshDir(PathBuf);
+
+impl std::ops::Deref for FreshDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for FreshDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for FreshDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn fresh_dir(name: &str) -> FreshDir {
     let dir = std::env::temp_dir().join(format!("equivariant-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    FreshDir(dir)
 }
 
 /// Runs the binary in `dir`; its stdout and stderr as text, and whether it succeeded.
@@ -77,7 +99,7 @@ fn value_after(text: &str, key: &str) -> f64 {
 
 #[test]
 fn guide_tells_the_story_and_draws_the_pictures() {
-    let dir = std::env::temp_dir().join(format!("equivariant-guide-{}", std::process::id()));
+    let dir = fresh_dir("guide");
     let out = run(&[
         "guide",
         "--seed",
@@ -122,7 +144,6 @@ fn guide_tells_the_story_and_draws_the_pictures() {
         );
     }
     assert_pictures(&dir);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -242,7 +263,6 @@ fn guide_draws_the_pictures_into_guide_out_by_default() {
     assert!(out.contains("pictures, in guide-out:"), "{out}");
     assert!(out.contains("guide-out/radial_basis.png"), "{out}");
     assert_pictures(&dir.join("guide-out"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -260,7 +280,6 @@ fn guide_without_edges_says_so_and_prints_no_statistic_of_nothing() {
     }
     // The pictures do not depend on the graph.
     assert_pictures(&dir.join("guide-out"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -275,7 +294,6 @@ fn guide_refuses_up_front_what_exceeds_the_memory_budget() {
         "{err}"
     );
     assert!(!out.contains("sh.pow(2)"), "{out}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -309,7 +327,6 @@ fn guide_skips_the_timing_breakdown_over_the_memory_budget() {
         "{out}"
     );
     assert!(out.contains("the same convolution fused"), "{out}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -331,7 +348,6 @@ fn guide_statistics_in_chunks_match_the_whole_graph() {
         let (a, b) = (value_after(&whole, key), value_after(&chunked, key));
         assert!((a - b).abs() <= 1e-4, "{key}: {a} whole, {b} in chunks");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A configuration training a one-layer model on 12 small frames of the shipped slice, in

@@ -19,7 +19,7 @@ use super::common::fcc_positions;
 /// An untrained two-species checkpoint (f32, as `equivariant train` writes by default) in a
 /// folder of its own.
 fn checkpoint(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "equivariant_md_calculator_{name}_{}",
         std::process::id()
     ));
