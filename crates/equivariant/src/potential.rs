@@ -282,6 +282,7 @@ impl AtomicGraph {
     /// ```
     pub fn with_positions(&self, positions: &[[f64; 3]]) -> Result<Self> {
         let edge_vec = self.edge_vectors_at(positions)?;
+        check_no_zero_edge(&self.graph, &edge_vec)?;
         Ok(AtomicGraph {
             edge_vec: self.edge_tensor(edge_vec),
             ..self.clone()
@@ -323,34 +324,16 @@ impl AtomicGraph {
             });
         }
         let edge_vec = self.edge_vectors_at(positions)?;
-        let r2 = r_max * r_max;
-        let keep: Vec<usize> = edge_vec
-            .chunks_exact(3)
-            .enumerate()
-            .filter(|(_, v)| v[0] * v[0] + v[1] * v[1] + v[2] * v[2] < r2)
-            .map(|(k, _)| k)
-            .collect();
-        if keep.len() == self.graph.num_edges() {
+        let (graph, kept) = self.graph.within(&edge_vec, r_max)?;
+        // A zero-length edge is shorter than any cutoff: it is among those kept.
+        check_no_zero_edge(&graph, &kept)?;
+        if graph.num_edges() == self.graph.num_edges() {
             return Ok(AtomicGraph {
-                edge_vec: self.edge_tensor(edge_vec),
+                edge_vec: self.edge_tensor(kept),
                 ..self.clone()
             });
         }
-        let pick = |v: &[usize]| keep.iter().map(|&k| v[k]).collect::<Vec<_>>();
-        let graph = Graph {
-            src: pick(&self.graph.src),
-            dst: pick(&self.graph.dst),
-            shift: self
-                .graph
-                .shift
-                .as_ref()
-                .map(|s| keep.iter().map(|&k| s[k]).collect()),
-        };
         let edges = EdgeIndex::new(&graph.src, &graph.dst, self.species.len())?;
-        let kept: Vec<f64> = keep
-            .iter()
-            .flat_map(|&k| [edge_vec[3 * k], edge_vec[3 * k + 1], edge_vec[3 * k + 2]])
-            .collect();
         Ok(AtomicGraph {
             edges: Arc::new(edges),
             edge_vec: self.edge_tensor(kept),
@@ -360,7 +343,8 @@ impl AtomicGraph {
     }
 
     /// The vectors of this graph's edges (with their periodic shifts) at new positions of
-    /// its atoms, `[E * 3]` in f64, after checking the positions.
+    /// its atoms, `[E * 3]` in f64, after checking the positions (the caller checks for
+    /// atoms at the same place, on the edges it keeps).
     fn edge_vectors_at(&self, positions: &[[f64; 3]]) -> Result<Vec<f64>> {
         let n = self.species.len();
         if positions.len() != n {
@@ -383,7 +367,6 @@ impl AtomicGraph {
                 .edge_vec_batched(&flat, self.batch.index(), cells)?,
             None => self.graph.edge_vec(&flat, None)?,
         };
-        check_no_zero_edge(&self.graph, &edge_vec)?;
         Ok(edge_vec)
     }
 

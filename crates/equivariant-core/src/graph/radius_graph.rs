@@ -158,6 +158,102 @@ impl Graph {
         self.edge_vectors(pos, Some(Cells::PerGraph { batch, cells }))
     }
 
+    /// The edges shorter than `r_max` (`|v_e|^2 < r_max^2`, in `T`) of this graph, given
+    /// their vectors `edge_vec` (`[E * 3]`, as [`edge_vec`](Graph::edge_vec) makes them):
+    /// the graph of those edges, in this graph's order, and their vectors. What an MD step
+    /// keeps of a neighbour list built with a skin; the blocks of edges are filtered in
+    /// parallel (counted, then written at their offsets), so the result does not depend on
+    /// the threads.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for `edge_vec` not of three values per edge, or `dst` (or
+    /// `shift`) not one per edge of `src`.
+    ///
+    /// ```
+    /// use equivariant_core::graph::Graph;
+    /// let g = Graph { src: vec![0, 1, 2], dst: vec![1, 2, 0], shift: None };
+    /// let v = [1.0f64, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, -0.5];
+    /// let (near, kept) = g.within(&v, 2.0)?;
+    /// assert_eq!((near.src, near.dst), (vec![0, 2], vec![1, 0]));
+    /// assert_eq!(kept, [1.0, 0.0, 0.0, 0.0, 0.0, -0.5]);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn within<T: Real>(&self, edge_vec: &[T], r_max: T) -> Result<(Graph, Vec<T>)> {
+        let e = self.num_edges();
+        if edge_vec.len() != 3 * e {
+            return Err(Error::ShapeMismatch {
+                what: "edge_vec [E * 3] (three per edge of src)",
+                expected: 3 * e,
+                got: edge_vec.len(),
+            });
+        }
+        if self.dst.len() != e {
+            return Err(Error::ShapeMismatch {
+                what: "Graph::dst (one entry per edge of src)",
+                expected: e,
+                got: self.dst.len(),
+            });
+        }
+        if let Some(shift) = &self.shift
+            && shift.len() != e
+        {
+            return Err(Error::ShapeMismatch {
+                what: "Graph::shift (one entry per edge of src)",
+                expected: e,
+                got: shift.len(),
+            });
+        }
+        let r2 = r_max * r_max;
+        let near = |v: &[T]| v[0] * v[0] + v[1] * v[1] + v[2] * v[2] < r2;
+        let counts: Vec<usize> = (edge_vec.par_chunks(3 * EDGE_BLOCK))
+            .map(|block| block.chunks_exact(3).filter(|v| near(v)).count())
+            .collect();
+        let kept: usize = counts.iter().sum();
+        let mut src = vec![0; kept];
+        let mut dst = vec![0; kept];
+        let mut shift = self.shift.as_ref().map(|_| vec![[0; 3]; kept]);
+        let mut vectors = vec![T::zero(); 3 * kept];
+        // Each block's share of the outputs, split off in order.
+        let mut parts = Vec::with_capacity(counts.len());
+        let (mut s, mut d, mut v) = (&mut src[..], &mut dst[..], &mut vectors[..]);
+        let mut sh = shift.as_deref_mut();
+        for &count in &counts {
+            let (s0, s1) = std::mem::take(&mut s).split_at_mut(count);
+            let (d0, d1) = std::mem::take(&mut d).split_at_mut(count);
+            let (v0, v1) = std::mem::take(&mut v).split_at_mut(3 * count);
+            let h0 = match sh.take() {
+                Some(h) => {
+                    let (h0, h1) = h.split_at_mut(count);
+                    sh = Some(h1);
+                    Some(h0)
+                }
+                None => None,
+            };
+            parts.push((s0, d0, v0, h0));
+            (s, d, v) = (s1, d1, v1);
+        }
+        parts
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, (s, d, v, mut h))| {
+                let first = b * EDGE_BLOCK;
+                let block = &edge_vec[3 * first..(3 * (first + EDGE_BLOCK)).min(3 * e)];
+                let mut at = 0;
+                for (i, r) in block.chunks_exact(3).enumerate() {
+                    if near(r) {
+                        let k = first + i;
+                        (s[at], d[at]) = (self.src[k], self.dst[k]);
+                        v[3 * at..3 * at + 3].copy_from_slice(r);
+                        if let (Some(h), Some(shift)) = (h.as_deref_mut(), &self.shift) {
+                            h[at] = shift[k];
+                        }
+                        at += 1;
+                    }
+                }
+            });
+        Ok((Graph { src, dst, shift }, vectors))
+    }
+
     /// The edge vectors with each edge's cell from `cells`.
     fn edge_vectors<T: Real>(&self, pos: &[T], cell: Option<Cells<'_>>) -> Result<Vec<T>> {
         let n = num_atoms(pos)?;

@@ -572,6 +572,133 @@ fn deterministic_across_thread_counts() {
     }
 }
 
+#[test]
+fn within_is_the_radius_graph_at_the_smaller_cutoff() {
+    // A neighbour list at 3.0 (with a skin) cut to 2.2: the radius graph at 2.2, in the
+    // list's order (destination, source, shift), with the same vectors. 1500 atoms: ~60000
+    // list edges, many blocks of the parallel filter.
+    let mut rng = StdRng::seed_from_u64(21);
+    let cell = Cell::new(
+        [[12.0, 0.0, 0.0], [2.0, 11.0, 0.0], [-1.0, 1.5, 10.5]],
+        [true, true, false],
+    )
+    .unwrap();
+    let pos = uniform(&mut rng, 1500, 11.0);
+    let list = radius_graph(&pos, 3.0, None, Some(&cell)).unwrap();
+    let v = list.edge_vec(&pos, Some(&cell)).unwrap();
+    let run = |threads: usize| on_threads(threads, || list.within(&v, 2.2).unwrap());
+    let (near, kept) = run(2);
+    assert!(list.num_edges() > 4 * 4096 && near.num_edges() < list.num_edges());
+    assert_eq!(edges(&near), brute(&pos, 2.2, None, Some(&cell)));
+    assert_eq!(kept, near.edge_vec(&pos, Some(&cell)).unwrap());
+    assert_eq!(run(1), (near.clone(), kept.clone()));
+    assert_eq!(run(3), (near, kept));
+    // Without shifts, and in f32.
+    let open = radius_graph(&pos, 3.0, None, None).unwrap();
+    let p32: Vec<f32> = pos.iter().map(|&x| x as f32).collect();
+    let v32 = open.edge_vec(&p32, None).unwrap();
+    let (near, kept) = open.within(&v32, 2.2f32).unwrap();
+    assert!(near.shift.is_none() && near.num_edges() > 0);
+    let expected: Vec<usize> = (0..open.num_edges())
+        .filter(|&e| v32[3 * e..3 * e + 3].iter().map(|x| x * x).sum::<f32>() < 2.2 * 2.2)
+        .collect();
+    assert_eq!(
+        near.src,
+        expected.iter().map(|&e| open.src[e]).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        near.dst,
+        expected.iter().map(|&e| open.dst[e]).collect::<Vec<_>>()
+    );
+    assert_eq!(kept.len(), 3 * expected.len());
+    // Nothing kept, and the empty graph.
+    let (none, empty) = list.within(&v, 1e-3).unwrap();
+    assert_eq!((none.num_edges(), empty.len()), (0, 0));
+    assert_eq!(none.shift, Some(vec![]));
+    let (g, e) = Graph::default().within::<f64>(&[], 1.0).unwrap();
+    assert_eq!((g.num_edges(), e.len()), (0, 0));
+}
+
+#[test]
+fn within_rejects_mismatched_shapes() {
+    let g = Graph {
+        src: vec![0, 1],
+        dst: vec![1, 0],
+        shift: None,
+    };
+    let short = g.within(&[1.0f64, 0.0, 0.0], 2.0);
+    assert!(
+        matches!(
+            short,
+            Err(Error::ShapeMismatch {
+                expected: 6,
+                got: 3,
+                ..
+            })
+        ),
+        "{short:?}"
+    );
+    let bad_dst = Graph {
+        dst: vec![1],
+        ..g.clone()
+    };
+    let r = bad_dst.within(&[0.5f64; 6], 2.0);
+    assert!(
+        matches!(
+            r,
+            Err(Error::ShapeMismatch {
+                expected: 2,
+                got: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let bad_shift = Graph {
+        shift: Some(vec![[0; 3]]),
+        ..g
+    };
+    let r = bad_shift.within(&[0.5f64; 6], 2.0);
+    assert!(
+        matches!(
+            r,
+            Err(Error::ShapeMismatch {
+                expected: 2,
+                got: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn edge_index_groups_sorted_and_unsorted_edges_alike() {
+    // Destinations in order (a neighbour list's) take the grouping's shortcut; the same
+    // edges shuffled take the counting sort: each node lists its edges in edge order.
+    let dst = [0, 0, 1, 3, 3, 3, 4];
+    let src = [1, 2, 0, 4, 0, 1, 3];
+    let sorted = EdgeIndex::new(&src, &dst, 6).unwrap();
+    assert_eq!(sorted.by_dst(0), [0, 1]);
+    assert_eq!(sorted.by_dst(2), [] as [u32; 0]);
+    assert_eq!(sorted.by_dst(3), [3, 4, 5]);
+    assert_eq!(sorted.by_dst(5), [] as [u32; 0]);
+    assert_eq!(sorted.by_src(0), [2, 4]);
+    assert_eq!(sorted.by_src(1), [0, 5]);
+    let order = [4, 0, 6, 2, 5, 1, 3];
+    let shuffled = EdgeIndex::new(&order.map(|e| src[e]), &order.map(|e| dst[e]), 6).unwrap();
+    for i in 0..6 {
+        let back = |edges: &[u32]| -> Vec<u32> {
+            let mut v: Vec<u32> = edges.iter().map(|&e| order[e as usize] as u32).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(back(shuffled.by_dst(i)), sorted.by_dst(i), "dst {i}");
+        assert_eq!(back(shuffled.by_src(i)), sorted.by_src(i), "src {i}");
+        assert!(shuffled.by_dst(i).is_sorted() && shuffled.by_src(i).is_sorted());
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // scatter / gather
 
