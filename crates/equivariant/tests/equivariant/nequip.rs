@@ -629,6 +629,31 @@ fn energy_forces_matches_autodiff() {
         species: vec![1],
         cell: None,
     };
+    // The crystal repeated 2 x 2 x 3 (96 atoms): the node-level steps' rows in more than
+    // one parallel block.
+    let crystal = &structures()[0];
+    let lattice = crystal.cell.as_ref().unwrap().lattice();
+    let mut bulk = Structure {
+        positions: Vec::new(),
+        species: Vec::new(),
+        cell: Some(
+            Cell::new(
+                [0, 1, 2].map(|c| lattice[c].map(|x| [2.0, 2.0, 3.0][c] * x)),
+                [true; 3],
+            )
+            .unwrap(),
+        ),
+    };
+    for (a, b, c) in (0..2).flat_map(|a| (0..2).flat_map(move |b| (0..3).map(move |c| (a, b, c)))) {
+        for (x, &t) in crystal.positions.iter().zip(&crystal.species) {
+            let shift: [f64; 3] = std::array::from_fn(|d| {
+                a as f64 * lattice[0][d] + b as f64 * lattice[1][d] + c as f64 * lattice[2][d]
+            });
+            bulk.positions
+                .push(std::array::from_fn(|d| x[d] + shift[d]));
+            bulk.species.push(t);
+        }
+    }
     for (c, config) in configs.iter().enumerate() {
         let model = match config {
             None => model(7),
@@ -641,7 +666,7 @@ fn energy_forces_matches_autodiff() {
         };
         for dtype in [DType::F64, DType::F32] {
             let model = equivariant::util::cast(model.clone(), dtype);
-            for batch in [structures(), vec![lone.clone()]] {
+            for batch in [structures(), vec![lone.clone()], vec![bulk.clone()]] {
                 let g = AtomicGraph::new(&batch, model.r_max(), &device, dtype).unwrap();
                 let direct = model.energy_forces(&g).unwrap();
                 let autodiff = equivariant::forces::energy_forces(
@@ -1009,4 +1034,72 @@ fn the_model_matches_nequip() {
         );
         assert_eq!(checked, expected.len(), "case {k}: every weight's gradient");
     }
+}
+
+/// The models of the integration tests' comparisons with autodiff run this path (were it
+/// to fall back, those would compare autodiff with itself), in f32 and f64, with
+/// residual connections, without a self-connection and with a radial MLP of no hidden
+/// layer too; their layers run the MLP inside the convolution and on its own, both.
+#[test]
+fn nequip_models_run_the_written_out_backward() {
+    let device = Device::flex();
+    let configs = [
+        NequipConfig {
+            num_layers: 2,
+            l_max: 2,
+            num_features: 4,
+            ..NequipConfig::new(2, 2.6)
+        },
+        NequipConfig {
+            num_layers: 3,
+            l_max: 1,
+            parity: false,
+            resnet: true,
+            use_sc: false,
+            invariant_layers: 0,
+            scalar_last_layer: true,
+            ..NequipConfig::new(2, 2.6)
+        },
+        // The integration tests' (`energy_forces_matches_autodiff`).
+        NequipConfig {
+            num_layers: 3,
+            l_max: 1,
+            parity: false,
+            num_features: 3,
+            invariant_layers: 2,
+            invariant_neurons: 6,
+            avg_num_neighbors: 5.0,
+            use_sc: false,
+            resnet: true,
+            scalar_last_layer: true,
+            ..NequipConfig::new(2, 2.6)
+        },
+        NequipConfig {
+            num_layers: 2,
+            l_max: 3,
+            num_features: 2,
+            invariant_layers: 0,
+            avg_num_neighbors: 7.0,
+            ..NequipConfig::new(2, 2.6)
+        },
+    ];
+    let mut radial = Vec::new();
+    let water = Structure {
+        positions: vec![[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
+        species: vec![0, 1, 1],
+        cell: None,
+    };
+    for config in configs {
+        for dtype in [DType::F32, DType::F64] {
+            let model = equivariant::util::cast(config.init(&device).unwrap(), dtype);
+            let graph =
+                AtomicGraph::new(std::slice::from_ref(&water), 2.6, &device, dtype).unwrap();
+            let layers = model.written_out_radial_layers(&graph).unwrap();
+            radial.extend(layers.unwrap_or_else(|| panic!("{config:?} {dtype:?}")));
+        }
+    }
+    assert!(
+        radial.contains(&true) && radial.contains(&false),
+        "{radial:?}"
+    );
 }

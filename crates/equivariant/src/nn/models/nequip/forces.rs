@@ -36,6 +36,7 @@ use equivariant_core::o3::tensor_product::{
     TensorProductGradients, TensorProductPlan,
 };
 use equivariant_core::{Error, Real, Result};
+use rayon::prelude::*;
 
 use super::{ConvNetLayer, Nequip};
 use crate::forces::energy_forces_from_gradient;
@@ -172,6 +173,17 @@ pub(super) fn atomic_energy_forces(
         energy_forces,
         atomic: atomic.reshape([-1]),
     }))
+}
+
+/// For each layer of `model`, whether the written-out backward runs its radial MLP inside
+/// the convolution ([`TensorProductPlan::conv_forward_radial`]) rather than on its own;
+/// `None` where the written-out backward does not run on `graph` (the tests assert which
+/// models take which path).
+pub(super) fn radial_layers(model: &Nequip, graph: &AtomicGraph) -> Result<Option<Vec<bool>>> {
+    if atomic_energy_forces(model, graph, None)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Weights::<f64>::new(model)?.map(|w| w.layers.iter().map(|l| l.radial).collect()))
 }
 
 /// The values of the tensor `what` in `T`.
@@ -803,6 +815,24 @@ impl<T: Float> Mlp<T> {
     }
 }
 
+/// The gate's rows per parallel task: the activations' exponentials are most of a row's
+/// work, ~40 values at NequIP's widths.
+const GATE_ROWS: usize = 64;
+
+/// `buf` (`[rows, width]`) as `blocks` blocks of [`GATE_ROWS`] rows (the last shorter),
+/// empty ones where `width` is zero.
+fn row_blocks<T>(buf: &mut [T], width: usize, blocks: usize) -> Vec<&mut [T]> {
+    let mut rest = buf;
+    (0..blocks)
+        .map(|_| {
+            let at = (GATE_ROWS * width).min(rest.len());
+            let (block, after) = std::mem::take(&mut rest).split_at_mut(at);
+            rest = after;
+            block
+        })
+        .collect()
+}
+
 /// A block of activated columns and its function `c f` (`None`: left as is).
 type ActBlock<T> = (Range<usize>, Option<(ActivationFunction, T)>);
 
@@ -876,18 +906,17 @@ impl<T: Float> GateRows<T> {
         self.scalars.len() + self.gated.iter().map(Vec::len).sum::<usize>()
     }
 
-    /// The activation `acts` of the columns `columns` of `u` (`[rows, dim_in]`): values and
-    /// slopes, `[rows, columns.len()]` each.
+    /// The activation `acts` of the columns `columns` of `u` (`[rows, dim_in]`) into
+    /// `values` and `slopes` (`[rows, columns.len()]` each).
     fn activate(
         &self,
         u: &[T],
-        rows: usize,
         columns: &[usize],
         acts: &[ActBlock<T>],
-    ) -> Result<(Vec<T>, Vec<T>)> {
-        let w = columns.len();
-        let mut values = vec![T::zero(); rows * w];
-        let mut slopes = vec![T::one(); rows * w];
+        values: &mut [T],
+        slopes: &mut [T],
+    ) -> Result<()> {
+        let (w, rows) = (columns.len(), u.len() / self.dim_in.max(1));
         for (range, act) in acts {
             let bw = range.len();
             let mut z = vec![T::zero(); rows * bw];
@@ -911,40 +940,55 @@ impl<T: Float> GateRows<T> {
                 }
             }
         }
-        Ok((values, slopes))
+        Ok(())
     }
 
-    /// The gate of `u` (`[rows, dim_in]`), `[rows, dim_out]`, and what its backward needs.
+    /// The gate of `u` (`[rows, dim_in]`), `[rows, dim_out]`, and what its backward needs;
+    /// rows in parallel blocks of [`GATE_ROWS`].
     fn forward(&self, u: &[T], rows: usize) -> Result<(Vec<T>, GateSaved<T>)> {
-        let (scalar_values, scalar_slopes) =
-            self.activate(u, rows, &self.scalars, &self.scalar_acts)?;
-        let (gate_values, gate_slopes) = self.activate(u, rows, &self.gates, &self.gate_acts)?;
         let (ds, k, dim_out) = (self.scalars.len(), self.gates.len(), self.dim_out());
         let mut out = vec![T::zero(); rows * dim_out];
-        for i in 0..rows {
-            let (row, x) = (
-                &mut out[i * dim_out..(i + 1) * dim_out],
-                &u[i * self.dim_in..],
-            );
-            row[..ds].copy_from_slice(&scalar_values[i * ds..(i + 1) * ds]);
-            let mut at = ds;
-            for (j, columns) in self.gated.iter().enumerate() {
-                let g = gate_values[i * k + j];
-                for &c in columns {
-                    row[at] = x[c] * g;
-                    at += 1;
-                }
-            }
-        }
-        let saved = GateSaved {
-            scalar_slopes,
-            gate_values,
-            gate_slopes,
+        let mut saved = GateSaved {
+            scalar_slopes: vec![T::one(); rows * ds],
+            gate_values: vec![T::zero(); rows * k],
+            gate_slopes: vec![T::one(); rows * k],
         };
+        let mut scalar_values = vec![T::zero(); rows * ds];
+        // Each buffer in the same blocks of rows (a buffer of no columns, e.g. the gates of
+        // a layer of scalars only, in empty blocks).
+        let blocks = rows.div_ceil(GATE_ROWS);
+        let parts: Vec<_> = (row_blocks(&mut out, dim_out, blocks).into_iter())
+            .zip(row_blocks(&mut scalar_values, ds, blocks))
+            .zip(row_blocks(&mut saved.scalar_slopes, ds, blocks))
+            .zip(row_blocks(&mut saved.gate_values, k, blocks))
+            .zip(row_blocks(&mut saved.gate_slopes, k, blocks))
+            .collect();
+        let dim_in = self.dim_in;
+        parts.into_par_iter().enumerate().try_for_each(
+            |(b, ((((out, sv), ss), gv), gs))| -> Result<()> {
+                let first = b * GATE_ROWS;
+                let u = &u[first * dim_in..(first + GATE_ROWS).min(rows) * dim_in];
+                self.activate(u, &self.scalars, &self.scalar_acts, sv, ss)?;
+                self.activate(u, &self.gates, &self.gate_acts, gv, gs)?;
+                for (i, row) in out.chunks_exact_mut(dim_out.max(1)).enumerate() {
+                    let x = &u[i * dim_in..];
+                    row[..ds].copy_from_slice(&sv[i * ds..(i + 1) * ds]);
+                    let mut at = ds;
+                    for (j, columns) in self.gated.iter().enumerate() {
+                        let g = gv[i * k + j];
+                        for &c in columns {
+                            row[at] = x[c] * g;
+                            at += 1;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
         Ok((out, saved))
     }
 
-    /// `dL/du` from `dL/d out`.
+    /// `dL/du` from `dL/d out`; rows in parallel blocks of [`GATE_ROWS`].
     fn backward(
         &self,
         u: &[T],
@@ -961,104 +1005,30 @@ impl<T: Float> GateRows<T> {
             });
         }
         let mut grad = vec![T::zero(); rows * self.dim_in];
-        for i in 0..rows {
-            let g_row = &grad_out[i * dim_out..(i + 1) * dim_out];
-            let x = &u[i * self.dim_in..(i + 1) * self.dim_in];
-            let out = &mut grad[i * self.dim_in..(i + 1) * self.dim_in];
-            for (j, &c) in self.scalars.iter().enumerate() {
-                out[c] = g_row[j] * saved.scalar_slopes[i * ds + j];
-            }
-            let mut at = ds;
-            for (j, columns) in self.gated.iter().enumerate() {
-                let gate = saved.gate_values[i * k + j];
-                let mut dot = T::zero();
-                for &c in columns {
-                    out[c] = g_row[at] * gate;
-                    dot += g_row[at] * x[c];
-                    at += 1;
+        let dim_in = self.dim_in;
+        (grad.par_chunks_mut(GATE_ROWS * dim_in.max(1)))
+            .enumerate()
+            .for_each(|(b, grad)| {
+                for (r, out) in grad.chunks_exact_mut(dim_in.max(1)).enumerate() {
+                    let i = b * GATE_ROWS + r;
+                    let g_row = &grad_out[i * dim_out..(i + 1) * dim_out];
+                    let x = &u[i * dim_in..(i + 1) * dim_in];
+                    for (j, &c) in self.scalars.iter().enumerate() {
+                        out[c] = g_row[j] * saved.scalar_slopes[i * ds + j];
+                    }
+                    let mut at = ds;
+                    for (j, columns) in self.gated.iter().enumerate() {
+                        let gate = saved.gate_values[i * k + j];
+                        let mut dot = T::zero();
+                        for &c in columns {
+                            out[c] = g_row[at] * gate;
+                            dot += g_row[at] * x[c];
+                            at += 1;
+                        }
+                        out[self.gates[j]] = dot * saved.gate_slopes[i * k + j];
+                    }
                 }
-                out[self.gates[j]] = dot * saved.gate_slopes[i * k + j];
-            }
-        }
+            });
         Ok(grad)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use burn::tensor::{DType, Device};
-
-    use super::{Weights, atomic_energy_forces};
-    use crate::nn::models::nequip::NequipConfig;
-    use crate::potential::{AtomicGraph, Structure};
-
-    /// The models of the integration tests' comparisons with autodiff run this path (were it
-    /// to fall back, those would compare autodiff with itself), in f32 and f64, with
-    /// residual connections, without a self-connection and with a radial MLP of no hidden
-    /// layer too; their layers run the MLP inside the convolution and on its own, both.
-    #[test]
-    fn nequip_models_run_the_written_out_backward() {
-        let device = Device::flex();
-        let configs = [
-            NequipConfig {
-                num_layers: 2,
-                l_max: 2,
-                num_features: 4,
-                ..NequipConfig::new(2, 2.6)
-            },
-            NequipConfig {
-                num_layers: 3,
-                l_max: 1,
-                parity: false,
-                resnet: true,
-                use_sc: false,
-                invariant_layers: 0,
-                scalar_last_layer: true,
-                ..NequipConfig::new(2, 2.6)
-            },
-            // The integration tests' (`energy_forces_matches_autodiff`).
-            NequipConfig {
-                num_layers: 3,
-                l_max: 1,
-                parity: false,
-                num_features: 3,
-                invariant_layers: 2,
-                invariant_neurons: 6,
-                avg_num_neighbors: 5.0,
-                use_sc: false,
-                resnet: true,
-                scalar_last_layer: true,
-                ..NequipConfig::new(2, 2.6)
-            },
-            NequipConfig {
-                num_layers: 2,
-                l_max: 3,
-                num_features: 2,
-                invariant_layers: 0,
-                avg_num_neighbors: 7.0,
-                ..NequipConfig::new(2, 2.6)
-            },
-        ];
-        let mut radial = Vec::new();
-        let water = Structure {
-            positions: vec![[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
-            species: vec![0, 1, 1],
-            cell: None,
-        };
-        for config in configs {
-            for dtype in [DType::F32, DType::F64] {
-                let model = crate::util::cast(config.init(&device).unwrap(), dtype);
-                let graph =
-                    AtomicGraph::new(std::slice::from_ref(&water), 2.6, &device, dtype).unwrap();
-                let result = atomic_energy_forces(&model, &graph, None).unwrap();
-                assert!(result.is_some(), "{config:?} {dtype:?}");
-                let weights = Weights::<f64>::new(&model).unwrap().unwrap();
-                radial.extend(weights.layers.iter().map(|l| l.radial));
-            }
-        }
-        assert!(
-            radial.contains(&true) && radial.contains(&false),
-            "{radial:?}"
-        );
     }
 }

@@ -487,6 +487,16 @@ impl Potential for Nequip {
     }
 }
 
+impl Nequip {
+    /// For each layer, whether its energy and forces run the radial MLP inside the
+    /// convolution; `None` where they run through autodiff on `graph` (for the tests, which
+    /// assert which models take which path).
+    #[doc(hidden)]
+    pub fn written_out_radial_layers(&self, graph: &AtomicGraph) -> Result<Option<Vec<bool>>> {
+        forces::radial_layers(self, graph)
+    }
+}
+
 impl AtomicPotential for Nequip {
     fn num_interactions(&self) -> usize {
         self.config.num_layers
