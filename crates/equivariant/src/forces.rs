@@ -29,7 +29,9 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Gradients, Tensor};
+use burn::tensor::{DType, Element, Gradients, Tensor, TensorData};
+use equivariant_core::Real;
+use rayon::prelude::*;
 
 use crate::graph::{Batch, EdgeIndex};
 use crate::ops::edge_vectors::edge_vectors_backward;
@@ -184,6 +186,43 @@ impl Structures {
         scatter_sum(x, index, self.num_graphs)
     }
 
+    /// The virials `W_g = -sum_{e in g} r_e (x) g_e` (`[G, 3, 3]`) of the edge vectors `r`
+    /// and gradients `grad` (`[E, 3]`, both in `T` on the same device) on their values: in
+    /// parallel blocks of edges, each summed in edge order, then the blocks in order (the
+    /// same sums for any number of threads); `None` where the values are not `T`. The outer
+    /// products as tensors cost a step of MD an `[E, 9]` product and a scatter (3% of it at
+    /// 1000 atoms).
+    fn virial<T: Real + Element>(&self, r: &Tensor<2>, grad: &Tensor<2>) -> Option<Tensor<3>> {
+        const BLOCK: usize = 4096;
+        let (r_data, g_data) = (r.to_data(), grad.to_data());
+        let (r_values, g_values) = (r_data.as_slice::<T>().ok()?, g_data.as_slice::<T>().ok()?);
+        let g = self.num_graphs;
+        let blocks: Vec<Vec<T>> = (r_values.par_chunks(3 * BLOCK))
+            .zip(g_values.par_chunks(3 * BLOCK))
+            .enumerate()
+            .map(|(b, (r, d))| {
+                let mut w = vec![T::zero(); 9 * g];
+                let graphs = &self.edge_graph[b * BLOCK..];
+                for ((r, d), &s) in r.chunks_exact(3).zip(d.chunks_exact(3)).zip(graphs) {
+                    for a in 0..3 {
+                        for c in 0..3 {
+                            w[9 * s + 3 * a + c] -= r[a] * d[c];
+                        }
+                    }
+                }
+                w
+            })
+            .collect();
+        let mut w = vec![T::zero(); 9 * g];
+        for block in blocks {
+            w.iter_mut().zip(block).for_each(|(w, b)| *w += b);
+        }
+        Some(Tensor::from_data(
+            TensorData::new(w, [g, 3, 3]),
+            (&r.device(), r.dtype()),
+        ))
+    }
+
     /// Row `edge_graph[e]` of `x` (`[G, d]`) for each edge, `[E, d]`.
     fn per_edge(&self, x: Tensor<2>) -> Tensor<2> {
         let index = index_tensor(&self.edge_graph, &x.device());
@@ -255,12 +294,19 @@ fn assemble(
     check_finite("energy", &energies)?;
     let (e, g) = (edges.num_edges(), structures.num_graphs);
     let forces = edge_vectors_backward(edges, grad.clone()).neg();
+    let virial = match (r.dtype(), grad.dtype()) {
+        (DType::F32, DType::F32) => structures.virial::<f32>(&r, &grad),
+        (DType::F64, DType::F64) => structures.virial::<f64>(&r, &grad),
+        _ => None,
+    };
     // W_ab = -sum_e r_ea g_eb per structure, from the outer products [E, 9].
-    let outer = r
-        .reshape([e, 3, 1])
-        .mul(grad.clone().reshape([e, 1, 3]))
-        .reshape([e, 9]);
-    let virial = structures.sum(outer).neg().reshape([g, 3, 3]);
+    let virial = virial.unwrap_or_else(|| {
+        let outer = r
+            .reshape([e, 3, 1])
+            .mul(grad.clone().reshape([e, 1, 3]))
+            .reshape([e, 9]);
+        structures.sum(outer).neg().reshape([g, 3, 3])
+    });
     Ok(EnergyForces {
         energy: energies,
         forces,

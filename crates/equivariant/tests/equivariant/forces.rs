@@ -166,6 +166,60 @@ fn the_virial_is_the_strain_derivative() {
     }
 }
 
+/// Each structure's virial is `-sum_e r_e (x) g_e` over its own edges, from the returned
+/// edge gradients: three structures of 6000 edges in all (several blocks of the parallel
+/// sum, each holding edges of more than one structure), f64 and f32.
+#[test]
+fn the_virial_sums_each_structures_edges() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+    let (per, g, e) = (40, 3, 6000);
+    let (mut src, mut dst) = (Vec::new(), Vec::new());
+    for k in 0..e {
+        let s = k * g / e;
+        let (i, j) = (rng.random_range(0..per), rng.random_range(1..per));
+        src.push(s * per + i);
+        dst.push(s * per + (i + j) % per);
+    }
+    let edges = EdgeIndex::new(&src, &dst, g * per).unwrap();
+    let batch = Batch::new((0..g * per).map(|i| i / per).collect()).unwrap();
+    let r: Vec<f64> = (0..3 * e).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let mut onehot = vec![0.0; g * e];
+    for k in 0..e {
+        onehot[(k * g / e) * e + k] = 1.0 + (k % 7) as f64;
+    }
+    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-3)] {
+        let device = Device::flex();
+        let r_t = Tensor::<2>::from_data(TensorData::new(r.clone(), [e, 3]), (&device, dtype));
+        let weights =
+            Tensor::<2>::from_data(TensorData::new(onehot.clone(), [g, e]), (&device, dtype));
+        // E_s = sum_{e in s} c_e (x_e^2 + x_e y_e z_e): no two edges alike.
+        let result = energy_forces(&edges, &batch, r_t, |r| {
+            let [x, y, z] = [0, 1, 2].map(|c| r.clone().slice([0..e, c..c + 1]));
+            let q = x.clone().powf_scalar(2.0) + x * y * z;
+            Ok(weights.clone().matmul(q).reshape([g]))
+        })
+        .unwrap();
+        let grad = values(result.edge_gradient);
+        let mut expected = vec![0.0; 9 * g];
+        for k in 0..e {
+            let s = k * g / e;
+            for a in 0..3 {
+                for b in 0..3 {
+                    expected[9 * s + 3 * a + b] -= r[3 * k + a] * grad[3 * k + b];
+                }
+            }
+        }
+        let scale = expected.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        assert_close(
+            &format!("virial {dtype:?}"),
+            &values(result.virial),
+            &expected,
+            tol * scale,
+        );
+    }
+}
+
 /// Rotating the atoms (scalar features only) leaves the energy alone, rotates the forces
 /// (`F -> R F`) and the virial (`W -> R W R^T`).
 #[test]
