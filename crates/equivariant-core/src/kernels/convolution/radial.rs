@@ -567,18 +567,19 @@ fn backward_chunk<T: Real, const FMA: bool>(
     let d_out = a.d_out;
     for (b, block) in edges.chunks(EDGE_LANES).enumerate() {
         gather(avx2, a, block, work);
-        // Each edge's output gradient, scaled: its destination's row.
+        // Each edge's output gradient, scaled: its destination's row, scaled in the lanes
+        // (a row of a few values scaled as it was copied ran one value at a time: a sixth
+        // of the backward), over the values in order (per row of lanes, the compiler
+        // vectorized across the rows: a gather and a scatter per lane).
         let stage = &mut work.stage;
         stage.clear();
         for &e in block {
             let i = a.edges.dst(e as usize);
-            stage.extend(
-                grad_out[i * d_out..(i + 1) * d_out]
-                    .iter()
-                    .map(|&g| g * a.scale),
-            );
+            stage.extend_from_slice(&grad_out[i * d_out..(i + 1) * d_out]);
         }
-        to_lanes(avx2, stage, d_out, lane_rows(&mut work.out, d_out));
+        let g = lane_rows(&mut work.out, d_out);
+        to_lanes(avx2, stage, d_out, g);
+        g.as_flattened_mut().iter_mut().for_each(|g| *g *= a.scale);
         match a.saved_in {
             Some(saved) => {
                 let width = a.saved_rows * EDGE_LANES;
@@ -720,8 +721,17 @@ fn from_lanes<'s, T: Real>(
 /// # Safety
 ///
 /// As [`write_rows`]: no other task touches the rows of `edges`.
+#[inline(always)]
 unsafe fn add_rows<T: Real>(rows: &EdgeRows<'_, T>, edges: &[u32], by_edge: &[T]) {
     let width = by_edge.len() / EDGE_LANES;
+    // Consecutive edges (those into a chunk of a graph listed by destination) as one run:
+    // rows of a few values added one at a time ran one value at a time.
+    if let Some(first) = consecutive(edges) {
+        // SAFETY: by the caller's contract (the rows are those of `edges`).
+        let run = unsafe { rows.rows(first, edges.len(), width) };
+        run.iter_mut().zip(by_edge).for_each(|(y, &a)| *y += a);
+        return;
+    }
     for (&e, add) in edges.iter().zip(by_edge.chunks_exact(width.max(1))) {
         // SAFETY: by the caller's contract.
         let row = unsafe { rows.row(e as usize, width) };
@@ -884,12 +894,13 @@ fn mlp_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>)
         } else {
             (&mut *prev, &mut *da)
         };
+        // Over the values in order (per row of lanes, the compiler vectorized across the
+        // rows: a gather and a scatter per lane).
         if layer.activation.is_some() {
-            for (g, s) in cur.iter_mut().zip(&work.slopes[l]) {
-                for i in 0..EDGE_LANES {
-                    g[i] *= s[i];
-                }
-            }
+            let slopes = work.slopes[l].as_flattened();
+            (cur.as_flattened_mut().iter_mut())
+                .zip(slopes)
+                .for_each(|(g, &s)| *g *= s);
         }
         times_matrix::<T, FMA>(
             cur,
