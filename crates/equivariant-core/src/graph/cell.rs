@@ -201,6 +201,7 @@ impl Cell {
     /// assert_eq!(cell.shift_vector([2, 1, -1]), [2.5, 1.0, -2.0]);
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
+    #[inline]
     pub fn shift_vector(&self, shift: [i32; 3]) -> [f64; 3] {
         let [a0, a1, a2] = self.lattice;
         let s = shift.map(f64::from);
