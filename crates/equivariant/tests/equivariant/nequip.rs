@@ -591,18 +591,12 @@ fn training_gradients_match_finite_differences() {
     }
 }
 
-/// `Nequip::energy_forces` (the model's backward written out on slices) against autodiff
-/// through the burn ops (`forces::energy_forces` on `Nequip::energy`), in f64 and f32, for
-/// models that cover each branch: harmonics to `l_max` 2 and 3, SO(3) and O(3), residual
-/// connections, no self-connection, radial MLPs of zero, one and two hidden layers, a
-/// scalar last layer; on the periodic crystal and the cluster as one batch, and on a lone
-/// atom (no edges).
-#[test]
-fn energy_forces_matches_autodiff() {
-    let device = device();
-    let configs = [
-        None,
-        Some(NequipConfig {
+/// The models `energy_forces_matches_autodiff` draws besides `model`'s: three SO(3) layers
+/// with residual connections, no self-connection, a radial MLP of two hidden layers and a
+/// scalar last layer; two layers to `l_max` 3 with a radial MLP of no hidden layer.
+fn compared_configs() -> [NequipConfig; 2] {
+    [
+        NequipConfig {
             num_layers: 3,
             l_max: 1,
             parity: false,
@@ -614,16 +608,30 @@ fn energy_forces_matches_autodiff() {
             resnet: true,
             scalar_last_layer: true,
             ..NequipConfig::new(2, 2.6)
-        }),
-        Some(NequipConfig {
+        },
+        NequipConfig {
             num_layers: 2,
             l_max: 3,
             num_features: 2,
             invariant_layers: 0,
             avg_num_neighbors: 7.0,
             ..NequipConfig::new(2, 2.6)
-        }),
-    ];
+        },
+    ]
+}
+
+/// `Nequip::energy_forces` (the model's backward written out on slices) against autodiff
+/// through the burn ops (`forces::energy_forces` on `Nequip::energy`), in f64 and f32, for
+/// models that cover each branch: harmonics to `l_max` 2 and 3, SO(3) and O(3), residual
+/// connections, no self-connection, radial MLPs of zero, one and two hidden layers, a
+/// scalar last layer; on the periodic crystal and the cluster as one batch, and on a lone
+/// atom (no edges).
+#[test]
+fn energy_forces_matches_autodiff() {
+    let device = device();
+    let configs: Vec<_> = std::iter::once(None)
+        .chain(compared_configs().map(Some))
+        .collect();
     let lone = Structure {
         positions: vec![[0.3, -0.2, 0.1]],
         species: vec![1],
@@ -1060,29 +1068,9 @@ fn nequip_models_run_the_written_out_backward() {
             scalar_last_layer: true,
             ..NequipConfig::new(2, 2.6)
         },
-        // The integration tests' (`energy_forces_matches_autodiff`).
-        NequipConfig {
-            num_layers: 3,
-            l_max: 1,
-            parity: false,
-            num_features: 3,
-            invariant_layers: 2,
-            invariant_neurons: 6,
-            avg_num_neighbors: 5.0,
-            use_sc: false,
-            resnet: true,
-            scalar_last_layer: true,
-            ..NequipConfig::new(2, 2.6)
-        },
-        NequipConfig {
-            num_layers: 2,
-            l_max: 3,
-            num_features: 2,
-            invariant_layers: 0,
-            avg_num_neighbors: 7.0,
-            ..NequipConfig::new(2, 2.6)
-        },
-    ];
+    ]
+    .into_iter()
+    .chain(compared_configs());
     let mut radial = Vec::new();
     let water = Structure {
         positions: vec![[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
