@@ -412,8 +412,13 @@ fn bessel_rows_in_lanes_equal_single_rows() {
             assert_eq!(&d[row], &d1[..], "{b:?} row {i}");
         }
     }
-    for cutoff in [false, true] {
-        let b = SoftOneHotLinspace::new(0.0, 4.0, 8, Basis::Bessel, cutoff).unwrap();
+    // Numbers of functions below, at and past a vector's eight (the lanes go to the rows by
+    // a transpose of whole and partial blocks).
+    for (cutoff, number) in [false, true]
+        .into_iter()
+        .flat_map(|c| [1, 5, 8, 13].map(|n| (c, n)))
+    {
+        let b = SoftOneHotLinspace::new(0.0, 4.0, number, Basis::Bessel, cutoff).unwrap();
         // Block 0 qualifies; block 1 has a row at 0.3 (pi r / L < 1/2: the series); block 2
         // a row at 0; block 3 a row beyond the cutoff; then a tail of five.
         let mut xs: Vec<f64> = (0..37).map(|i| 0.7 + 0.09 * i as f64).collect();
