@@ -197,25 +197,30 @@ impl Structures {
         let (r_data, g_data) = (r.to_data(), grad.to_data());
         let (r_values, g_values) = (r_data.as_slice::<T>().ok()?, g_data.as_slice::<T>().ok()?);
         let g = self.num_graphs;
-        let blocks: Vec<Vec<T>> = (r_values.par_chunks(3 * BLOCK))
+        // Each block's sums over the structures its edges belong to (`first..=last`: a
+        // batch's edges come structure by structure), not a `[G, 9]` buffer per block.
+        let blocks: Vec<(usize, Vec<T>)> = (r_values.par_chunks(3 * BLOCK))
             .zip(g_values.par_chunks(3 * BLOCK))
-            .enumerate()
-            .map(|(b, (r, d))| {
-                let mut w = vec![T::zero(); 9 * g];
-                let graphs = &self.edge_graph[b * BLOCK..];
+            .zip(self.edge_graph.par_chunks(BLOCK))
+            .map(|((r, d), graphs)| {
+                let first = graphs.iter().copied().min().unwrap_or(0);
+                let last = graphs.iter().copied().max().unwrap_or(0);
+                let mut w = vec![T::zero(); 9 * (last + 1 - first)];
                 for ((r, d), &s) in r.chunks_exact(3).zip(d.chunks_exact(3)).zip(graphs) {
                     for a in 0..3 {
                         for c in 0..3 {
-                            w[9 * s + 3 * a + c] -= r[a] * d[c];
+                            w[9 * (s - first) + 3 * a + c] -= r[a] * d[c];
                         }
                     }
                 }
-                w
+                (first, w)
             })
             .collect();
         let mut w = vec![T::zero(); 9 * g];
-        for block in blocks {
-            w.iter_mut().zip(block).for_each(|(w, b)| *w += b);
+        for (first, block) in blocks {
+            (w[9 * first..].iter_mut())
+                .zip(block)
+                .for_each(|(w, b)| *w += b);
         }
         Some(Tensor::from_data(
             TensorData::new(w, [g, 3, 3]),

@@ -22,8 +22,9 @@ pub const SKIN: f64 = 0.7;
 
 /// A folder of its own under the target directory's temporary space.
 pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("equivariant_capi_{name}_{}", std::process::id()));
+    // One folder per name, emptied and reused run after run.
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("equivariant_capi_{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -42,7 +42,7 @@ const BINS_PER_TASK: usize = 64;
 /// Atoms per block when copying the per-bin lists into the final, destination-ordered arrays.
 const ATOMS_PER_BLOCK: usize = 4096;
 
-/// Edges per parallel task of [`Graph::edge_vec`].
+/// Edges per parallel task of [`Graph::edge_vec`] and [`Graph::within`].
 const EDGE_BLOCK: usize = 4096;
 
 /// A directed graph given as a list of edges `src[e] -> dst[e]`, `e = 0..E`, as torch_cluster
@@ -167,7 +167,8 @@ impl Graph {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for `edge_vec` not of three values per edge, or `dst` (or
-    /// `shift`) not one per edge of `src`.
+    /// `shift`) not one per edge of `src`; [`Error::InvalidArgument`] for an `r_max` that is
+    /// not finite and positive.
     ///
     /// ```
     /// use equivariant_core::graph::Graph;
@@ -187,20 +188,11 @@ impl Graph {
                 got: edge_vec.len(),
             });
         }
-        if self.dst.len() != e {
-            return Err(Error::ShapeMismatch {
-                what: "Graph::dst (one entry per edge of src)",
-                expected: e,
-                got: self.dst.len(),
-            });
-        }
-        if let Some(shift) = &self.shift
-            && shift.len() != e
-        {
-            return Err(Error::ShapeMismatch {
-                what: "Graph::shift (one entry per edge of src)",
-                expected: e,
-                got: shift.len(),
+        self.check_lengths()?;
+        if !(r_max.is_finite() && r_max > T::zero()) {
+            return Err(Error::InvalidArgument {
+                name: "r_max",
+                reason: format!("must be finite and positive, got {}", r_max.to_f64()),
             });
         }
         let r2 = r_max * r_max;
@@ -262,8 +254,9 @@ impl Graph {
                 // What the SAFETY below rests on (a block's two passes agree).
                 assert_eq!(at, s.len(), "a block kept the edges it counted");
             });
-        // SAFETY: each block wrote the `counts[b]` entries of its share of each output (the
-        // same test on the same values as the count), and the shares cover all `kept`.
+        // SAFETY: the shares cover all `kept` entries of each output, and each block wrote
+        // exactly its share's `counts[b]`: more would have panicked at the bounds-checked
+        // writes, fewer at the assert, both before this (and the entries need no drop).
         unsafe {
             src.set_len(kept);
             dst.set_len(kept);
@@ -275,26 +268,33 @@ impl Graph {
         Ok((Graph { src, dst, shift }, vectors))
     }
 
-    /// The edge vectors with each edge's cell from `cells`.
-    fn edge_vectors<T: Real>(&self, pos: &[T], cell: Option<Cells<'_>>) -> Result<Vec<T>> {
-        let n = num_atoms(pos)?;
-        let num_edges = self.num_edges();
-        if self.dst.len() != num_edges {
+    /// `dst` (and `shift`, if any) one per edge of `src`.
+    fn check_lengths(&self) -> Result<()> {
+        let e = self.num_edges();
+        if self.dst.len() != e {
             return Err(Error::ShapeMismatch {
                 what: "Graph::dst (one entry per edge of src)",
-                expected: num_edges,
+                expected: e,
                 got: self.dst.len(),
             });
         }
         if let Some(shift) = &self.shift
-            && shift.len() != num_edges
+            && shift.len() != e
         {
             return Err(Error::ShapeMismatch {
                 what: "Graph::shift (one entry per edge of src)",
-                expected: num_edges,
+                expected: e,
                 got: shift.len(),
             });
         }
+        Ok(())
+    }
+
+    /// The edge vectors with each edge's cell from `cells`.
+    fn edge_vectors<T: Real>(&self, pos: &[T], cell: Option<Cells<'_>>) -> Result<Vec<T>> {
+        let n = num_atoms(pos)?;
+        let num_edges = self.num_edges();
+        self.check_lengths()?;
         check_indices("Graph::src", &self.src, n)?;
         check_indices("Graph::dst", &self.dst, n)?;
         let shift_cell = match (&self.shift, cell) {

@@ -610,7 +610,11 @@ fn within_is_the_radius_graph_at_the_smaller_cutoff() {
         near.dst,
         expected.iter().map(|&e| open.dst[e]).collect::<Vec<_>>()
     );
-    assert_eq!(kept.len(), 3 * expected.len());
+    let vectors: Vec<f32> = expected
+        .iter()
+        .flat_map(|&e| v32[3 * e..3 * e + 3].to_vec())
+        .collect();
+    assert_eq!(kept, vectors);
     // Nothing kept, and the empty graph.
     let (none, empty) = list.within(&v, 1e-3).unwrap();
     assert_eq!((none.num_edges(), empty.len()), (0, 0));
@@ -620,7 +624,7 @@ fn within_is_the_radius_graph_at_the_smaller_cutoff() {
 }
 
 #[test]
-fn within_rejects_mismatched_shapes() {
+fn within_rejects_mismatched_shapes_and_bad_cutoffs() {
     let g = Graph {
         src: vec![0, 1],
         dst: vec![1, 0],
@@ -639,6 +643,13 @@ fn within_rejects_mismatched_shapes() {
         (&bad_dst, &[0.5; 6], 2, 1),
         (&bad_shift, &[0.5; 6], 2, 1),
     ];
+    for r_max in [f64::NAN, f64::INFINITY, 0.0, -1.0] {
+        let r = g.within(&[0.5; 6], r_max);
+        assert!(
+            matches!(r, Err(Error::InvalidArgument { name: "r_max", .. })),
+            "{r_max}: {r:?}"
+        );
+    }
     for (graph, v, want, have) in cases {
         let r = graph.within(v, 2.0);
         assert!(

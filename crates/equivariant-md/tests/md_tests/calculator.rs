@@ -19,10 +19,9 @@ use super::common::fcc_positions;
 /// An untrained two-species checkpoint (f32, as `equivariant train` writes by default) in a
 /// folder of its own.
 fn checkpoint(name: &str) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "equivariant_md_calculator_{name}_{}",
-        std::process::id()
-    ));
+    // One folder per name, reused run after run (the target directory's, not the system's).
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("equivariant_md_calculator_{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     let section: <Nequip as Trainable>::Config =
         toml::from_str("r_max = 3.5\nnum_layers = 2\nnum_features = 4\nl_max = 2").unwrap();

@@ -1044,10 +1044,11 @@ fn the_model_matches_nequip() {
     }
 }
 
-/// The models of the integration tests' comparisons with autodiff run this path (were it
-/// to fall back, those would compare autodiff with itself), in f32 and f64, with
-/// residual connections, without a self-connection and with a radial MLP of no hidden
-/// layer too; their layers run the MLP inside the convolution and on its own, both.
+/// The models `energy_forces_matches_autodiff` compares with autodiff run the written-out
+/// backward (were they to fall back, it would compare autodiff with itself), in f32 and
+/// f64, as do models with residual connections, without a self-connection and with a radial
+/// MLP of no hidden layer; their layers run the MLP inside the convolution and on its own,
+/// both.
 #[test]
 fn nequip_models_run_the_written_out_backward() {
     let device = Device::flex();

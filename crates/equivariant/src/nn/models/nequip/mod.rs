@@ -447,6 +447,14 @@ impl Nequip {
         };
         Ok((pad(energies), dx.map(|d| pad(d.mul(scale)))))
     }
+
+    /// For each layer, whether its energy and forces run the radial MLP inside the
+    /// convolution; `None` where they run through autodiff on `graph` (for the tests, which
+    /// assert which models take which path).
+    #[doc(hidden)]
+    pub fn written_out_radial_layers(&self, graph: &AtomicGraph) -> Result<Option<Vec<bool>>> {
+        forces::radial_layers(self, graph)
+    }
 }
 
 impl Potential for Nequip {
@@ -484,16 +492,6 @@ impl Potential for Nequip {
             sum_per_structure(graph, atomic.reshape([n])),
             d_atomic.sum(),
         ))
-    }
-}
-
-impl Nequip {
-    /// For each layer, whether its energy and forces run the radial MLP inside the
-    /// convolution; `None` where they run through autodiff on `graph` (for the tests, which
-    /// assert which models take which path).
-    #[doc(hidden)]
-    pub fn written_out_radial_layers(&self, graph: &AtomicGraph) -> Result<Option<Vec<bool>>> {
-        forces::radial_layers(self, graph)
     }
 }
 
