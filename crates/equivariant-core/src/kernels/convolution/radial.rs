@@ -107,6 +107,19 @@ impl<T: Real> Radial<'_, T> {
         self.numel + slopes.map(|l| l.outputs).sum::<usize>()
     }
 
+    /// Lays out the kept values (the first block of each chunk of nodes, the rows of a
+    /// block): their length and the shape `RadialSaved` records.
+    fn keep(&mut self) -> (usize, [usize; 3]) {
+        (self.blocks, self.saved_rows) = (self.block_offsets(), self.saved_rows());
+        let len = self.blocks[self.blocks.len() - 1] * self.saved_rows * EDGE_LANES;
+        let shape = [
+            self.edges.num_nodes(),
+            self.edges.num_edges(),
+            self.saved_rows,
+        ];
+        (len, shape)
+    }
+
     /// The first block of each chunk of nodes in the kernels' order, and the total.
     fn block_offsets(&self) -> Vec<usize> {
         let n = self.edges.num_nodes();
@@ -296,10 +309,9 @@ impl TensorProductPlan {
     ) -> Result<()> {
         let mut a = self.radial_args(edges, x1, x2, weights, scale, out.len(), false)?;
         if let Some(saved) = saved {
-            (a.blocks, a.saved_rows) = (a.block_offsets(), a.saved_rows());
-            let len = a.blocks[a.blocks.len() - 1] * a.saved_rows * EDGE_LANES;
+            let len;
+            (len, saved.shape) = a.keep();
             saved.values.resize(len, T::zero());
-            saved.shape = [edges.num_nodes(), edges.num_edges(), a.saved_rows];
             a.saved_out = EdgeRows::new(Some(&mut saved.values[..]));
         }
         let isa = Simd::detect();
@@ -326,9 +338,7 @@ impl TensorProductPlan {
     ) -> Result<()> {
         let mut a = self.radial_args(edges, x1, x2, weights, scale, grad_out.len(), true)?;
         if let Some(saved) = saved {
-            (a.blocks, a.saved_rows) = (a.block_offsets(), a.saved_rows());
-            let len = a.blocks[a.blocks.len() - 1] * a.saved_rows * EDGE_LANES;
-            let shape = [edges.num_nodes(), edges.num_edges(), a.saved_rows];
+            let (len, shape) = a.keep();
             if saved.shape != shape || saved.values.len() != len {
                 return Err(Error::InvalidArgument {
                     name: "saved",
