@@ -1,7 +1,7 @@
 //! Strided matrix transposes, for kernels whose products run along one axis while their
 //! callers' data lies along another (the sphere grids, the harmonics' stores). f32 moves
-//! 8 x 8 blocks and f64 4 x 4 blocks through AVX2 registers (an [`Avx2Fma`] token proves
-//! the CPU has them); the rest, element by element.
+//! 8 x 8 blocks (4 x 4 where a side is under 8) and f64 4 x 4 blocks through AVX2
+//! registers (an [`Avx2Fma`] token proves the CPU has them); the rest, element by element.
 
 use super::simd::Avx2Fma;
 #[cfg(target_arch = "x86_64")]
@@ -37,19 +37,36 @@ pub(crate) fn transpose<T: Real>(
     let (mut row_blocks, mut col_blocks) = (0, 0);
     #[cfg(target_arch = "x86_64")]
     if let (Some(token), Some(s), Some(d)) = (avx2, as_f32(src), as_f32_mut(dst)) {
-        (row_blocks, col_blocks) = (rows / 8 * 8, cols / 8 * 8);
-        // SAFETY: `token` proves the CPU has the AVX2 `blocks_avx2` is compiled for; the
-        // blocks it moves lie inside the lengths asserted above.
-        unsafe {
-            blocks_avx2(
-                token,
-                (row_blocks, col_blocks),
-                s,
-                src_stride,
-                d,
-                dst_stride,
-            )
-        };
+        if rows >= 8 && cols >= 8 {
+            (row_blocks, col_blocks) = (rows / 8 * 8, cols / 8 * 8);
+            // SAFETY: `token` proves the CPU has the AVX2 `blocks_avx2` is compiled for;
+            // the blocks it moves lie inside the lengths asserted above.
+            unsafe {
+                blocks_avx2(
+                    token,
+                    (row_blocks, col_blocks),
+                    s,
+                    src_stride,
+                    d,
+                    dst_stride,
+                )
+            };
+        } else {
+            // A side under 8 (a kernel's 16 edges of 4 values, and back): 4 x 4 blocks
+            // (element by element, such a transpose was 5% of an MD step).
+            (row_blocks, col_blocks) = (rows / 4 * 4, cols / 4 * 4);
+            // SAFETY: as above, for `blocks4_avx2`.
+            unsafe {
+                blocks4_avx2(
+                    token,
+                    (row_blocks, col_blocks),
+                    s,
+                    src_stride,
+                    d,
+                    dst_stride,
+                )
+            };
+        }
     }
     #[cfg(target_arch = "x86_64")]
     if let (Some(token), Some(s), Some(d)) = (avx2, as_f64(src), as_f64_mut(dst)) {
@@ -140,6 +157,45 @@ unsafe fn blocks_avx2(
     }
 }
 
+/// [`blocks_avx2`] with 4 x 4 blocks of `f32` (`rows` and `cols` multiples of 4), for
+/// matrices with a side under 8.
+///
+/// # Safety
+///
+/// As [`blocks_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn blocks4_avx2(
+    _token: Avx2Fma,
+    (rows, cols): (usize, usize),
+    src: &[f32],
+    src_stride: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+) {
+    use std::arch::x86_64::*;
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    for i in (0..rows).step_by(4) {
+        for j in (0..cols).step_by(4) {
+            // SAFETY: rows i..i+4 and columns j..j+4 of `src` (and the transposed block of
+            // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
+            // contract).
+            unsafe {
+                let r = |k: usize| _mm_loadu_ps(s.add((i + k) * src_stride + j));
+                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+                // Columns 0-1 and 2-3 of rows 0-1 and of rows 2-3, interleaved.
+                let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+                let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+                let w = |k: usize, v: __m128| _mm_storeu_ps(d.add((j + k) * dst_stride + i), v);
+                w(0, _mm_movelh_ps(t0, t2));
+                w(1, _mm_movehl_ps(t2, t0));
+                w(2, _mm_movelh_ps(t1, t3));
+                w(3, _mm_movehl_ps(t3, t1));
+            }
+        }
+    }
+}
+
 /// The 4 x 4 blocks of [`transpose`] in f64 for `i < rows`, `j < cols` (multiples of 4),
 /// as [`blocks_avx2`].
 ///
@@ -190,6 +246,10 @@ mod tests {
             (9, 8, 11, 13),
             (3, 5, 5, 3),
             (8, 8, 8, 8),
+            (16, 4, 4, 16),
+            (4, 16, 16, 4),
+            (6, 7, 9, 8),
+            (13, 5, 6, 14),
         ] {
             let src: Vec<T> = (0..(rows - 1) * src_stride + cols)
                 .map(|k| T::from_f64(k as f64))
