@@ -478,23 +478,13 @@ fn forward_chunk<T: Real, const FMA: bool>(
     let first_block = a.blocks.get(first / NODE_CHUNK).copied().unwrap_or(0);
     for (b, block) in edges.chunks(EDGE_LANES).enumerate() {
         gather(avx2, a, block, work);
-        mlp_forward::<T, FMA>(a, work, a.saved_out.is_some());
-        if let Some(saved) = &a.saved_out {
-            let width = a.saved_rows * EDGE_LANES;
+        // The weights and slopes go straight into the block's kept row, if any.
+        let mut kept = (a.saved_out.as_ref()).map(|saved| {
             // SAFETY: the chunk's blocks are this task's alone, each once.
-            let kept = unsafe { saved.row(first_block + b, width) };
-            let (w, slopes) = kept.split_at_mut(a.numel * EDGE_LANES);
-            w.copy_from_slice(work.w.as_flattened());
-            let mut at = 0;
-            for (layer, slope) in a.hidden.iter().zip(&work.slopes) {
-                if layer.activation.is_some() {
-                    let s = slope.as_flattened();
-                    slopes[at..at + s.len()].copy_from_slice(s);
-                    at += s.len();
-                }
-            }
-        }
-        product::<T, FMA>(a, work);
+            unsafe { saved.row(first_block + b, a.saved_rows * EDGE_LANES) }
+        });
+        mlp_forward::<T, FMA>(a, work, false, kept.as_deref_mut());
+        product::<T, FMA>(a, work, kept.as_deref());
         let messages = from_lanes(avx2, &work.out, &mut work.stage);
         for (&e, m) in block.iter().zip(messages.chunks_exact(d_out)) {
             let i = a.edges.dst(e as usize) - first;
@@ -590,25 +580,21 @@ fn backward_chunk<T: Real, const FMA: bool>(
         let g = lane_rows(&mut work.out, d_out);
         to_lanes(avx2, stage, d_out, g);
         g.as_flattened_mut().iter_mut().for_each(|g| *g *= a.scale);
-        match a.saved_in {
+        // The block's kept weights and slopes, read where they are (copied into the
+        // block's buffers first, they cost a sixth of the backward's `memcpy`), or the MLP
+        // formed again.
+        let kept = match a.saved_in {
             Some(saved) => {
                 let width = a.saved_rows * EDGE_LANES;
-                let kept = &saved[(first_block + b) * width..(first_block + b + 1) * width];
-                let (w, mut slopes) = kept.split_at(a.numel * EDGE_LANES);
-                let w_rows = lane_rows(&mut work.w, a.numel);
-                w_rows.as_flattened_mut().copy_from_slice(w);
-                for (layer, slope) in a.hidden.iter().zip(&mut work.slopes) {
-                    if layer.activation.is_some() {
-                        let s = lane_rows(slope, layer.outputs).as_flattened_mut();
-                        s.copy_from_slice(&slopes[..s.len()]);
-                        slopes = &slopes[s.len()..];
-                    }
-                }
+                Some(&saved[(first_block + b) * width..(first_block + b + 1) * width])
             }
-            None => mlp_forward::<T, FMA>(a, work, true),
-        }
-        product_backward::<T, FMA>(a, work);
-        let db = mlp_backward::<T, FMA>(a, work);
+            None => {
+                mlp_forward::<T, FMA>(a, work, true, None);
+                None
+            }
+        };
+        product_backward::<T, FMA>(a, work, kept);
+        let db = mlp_backward::<T, FMA>(a, work, kept);
         let m = block.len();
         // SAFETY: the edges into the chunk's nodes are this task's alone, each once.
         unsafe {
@@ -789,10 +775,18 @@ fn columns<T: Real, const FMA: bool, const B: usize>(
     n
 }
 
-/// The MLP on the block's embedding: each hidden layer's outputs (and, if `slopes`, its
-/// slopes) and the weights `work.w`.
+/// The MLP on the block's embedding: each hidden layer's outputs and the weights, with
+/// the slopes and weights written to the block's row of [`RadialSaved`] if `kept` is
+/// given, else to `work.slopes` (if `slopes`) and `work.w`.
 #[inline(always)]
-fn mlp_forward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, slopes: bool) {
+fn mlp_forward<T: Real, const FMA: bool>(
+    a: &Radial<'_, T>,
+    work: &mut Work<T>,
+    slopes: bool,
+    mut kept: Option<&mut [T]>,
+) {
+    // Where each activated layer's slopes go in `kept`: after the weights, in layer order.
+    let mut kept_at = a.numel * EDGE_LANES;
     for (l, layer) in a.hidden.iter().enumerate() {
         let (before, after) = work.acts.split_at_mut(l + 1);
         let z = lane_rows(&mut work.z, layer.outputs);
@@ -804,9 +798,17 @@ fn mlp_forward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, 
                 // SAFETY: the activation writes every element of its outputs, with
                 // initialized values only.
                 let y = unsafe { as_uninit(next.as_flattened_mut()) };
-                if slopes {
+                let slope = match kept.as_deref_mut() {
+                    Some(kept) => {
+                        let len = layer.outputs * EDGE_LANES;
+                        kept_at += len;
+                        Some(&mut kept[kept_at - len..kept_at])
+                    }
+                    None => slopes.then(|| slope.as_flattened_mut()),
+                };
+                if let Some(s) = slope {
                     // SAFETY: as above.
-                    let s = unsafe { as_uninit(slope.as_flattened_mut()) };
+                    let s = unsafe { as_uninit(s) };
                     activation::with_derivative(f, c, z.as_flattened(), y, s);
                 } else {
                     activation::forward(f, c, z.as_flattened(), y);
@@ -817,7 +819,11 @@ fn mlp_forward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, 
         }
     }
     let h = &work.acts[a.hidden.len()];
-    times_matrix::<T, FMA>(h, a.last, a.numel, lane_rows(&mut work.w, a.numel));
+    let w = match kept {
+        Some(kept) => kept[..a.numel * EDGE_LANES].as_chunks_mut::<EDGE_LANES>().0,
+        None => lane_rows(&mut work.w, a.numel),
+    };
+    times_matrix::<T, FMA>(h, a.last, a.numel, w);
 }
 
 /// `acc + a b` per lane (one rounding with `FMA`).
@@ -838,14 +844,19 @@ fn scale_lanes<T: Real>(c: T, a: Lanes<T>) -> Lanes<T> {
     a.map(|a| c * a)
 }
 
-/// The block's messages `work.out` from its `x1`, `x2` and weights. (The lanes are copied
+/// The block's messages `work.out` from its `x1`, `x2` and weights (those in `kept`, or
+/// `work.w`). (The lanes are copied
 /// into values, which the compiler keeps in registers: through references into the
 /// buffers it cannot tell the stores from the loads and runs the lanes one by one.)
 #[inline(always)]
-fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) {
+fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, kept: Option<&[T]>) {
     let out = lane_rows(&mut work.out, a.d_out);
     out.fill([T::zero(); EDGE_LANES]);
-    let (x1, x2, w) = (&work.x1, &work.x2, &work.w);
+    let w = match kept {
+        Some(kept) => kept[..a.numel * EDGE_LANES].as_chunks::<EDGE_LANES>().0,
+        None => &work.w[..],
+    };
+    let (x1, x2) = (&work.x1, &work.x2);
     let ones = [T::one(); EDGE_LANES];
     for p in &a.paths {
         for u in 0..p.channels {
@@ -860,14 +871,23 @@ fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) {
 }
 
 /// The product's gradients in the block from the scaled output gradients `work.out`:
-/// `work.dw`, `work.dx1`, `work.dx2`.
+/// `work.dw`, `work.dx1`, `work.dx2`; the weights those `kept` by the forward (the block's
+/// row of [`RadialSaved`]), or `work.w`.
 #[inline(always)]
-fn product_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) {
+fn product_backward<T: Real, const FMA: bool>(
+    a: &Radial<'_, T>,
+    work: &mut Work<T>,
+    kept: Option<&[T]>,
+) {
     let zero = [T::zero(); EDGE_LANES];
     lane_rows(&mut work.dw, a.numel).fill(zero);
     lane_rows(&mut work.dx1, a.d1).fill(zero);
     lane_rows(&mut work.dx2, a.d2).fill(zero);
-    let (x1, x2, w, g) = (&work.x1, &work.x2, &work.w, &work.out);
+    let w = match kept {
+        Some(kept) => kept[..a.numel * EDGE_LANES].as_chunks::<EDGE_LANES>().0,
+        None => &work.w[..],
+    };
+    let (x1, x2, g) = (&work.x1, &work.x2, &work.out);
     let (dw, dx1, dx2) = (&mut work.dw, &mut work.dx1, &mut work.dx2);
     let ones = [T::one(); EDGE_LANES];
     for p in &a.paths {
@@ -892,10 +912,16 @@ fn product_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work
 }
 
 /// The MLP's gradients in the block from `work.dw`, back to the embedding's: which of
-/// `work.da` holds it.
+/// `work.da` holds it. The slopes are those `kept` by the forward, or `work.slopes`.
 #[inline(always)]
-fn mlp_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>) -> usize {
+fn mlp_backward<T: Real, const FMA: bool>(
+    a: &Radial<'_, T>,
+    work: &mut Work<T>,
+    kept: Option<&[T]>,
+) -> usize {
     let [da, prev] = &mut work.da;
+    // The kept slopes follow the weights, layer by layer, read here from the last back.
+    let mut slopes_end = kept.map_or(0, <[T]>::len);
     times_matrix::<T, FMA>(&work.dw, &a.last_t, a.width, lane_rows(da, a.width));
     let mut at = 0;
     for (l, layer) in a.hidden.iter().enumerate().rev() {
@@ -907,7 +933,14 @@ fn mlp_backward<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>)
         // Over the values in order (per row of lanes, the compiler vectorized across the
         // rows: a gather and a scatter per lane).
         if layer.activation.is_some() {
-            let slopes = work.slopes[l].as_flattened();
+            let slopes = match kept {
+                Some(kept) => {
+                    let len = layer.outputs * EDGE_LANES;
+                    slopes_end -= len;
+                    &kept[slopes_end..slopes_end + len]
+                }
+                None => work.slopes[l].as_flattened(),
+            };
             (cur.as_flattened_mut().iter_mut())
                 .zip(slopes)
                 .for_each(|(g, &s)| *g *= s);
