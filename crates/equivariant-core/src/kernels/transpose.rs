@@ -8,6 +8,30 @@ use super::simd::Avx2Fma;
 use super::simd::{as_f32, as_f32_mut, as_f64, as_f64_mut};
 use crate::Real;
 
+/// Where each row of a transpose's source starts: `i stride` ([`Stride`]), or listed
+/// (`&[usize]`: rows gathered from anywhere in the source).
+trait RowStart: Copy {
+    fn at(self, i: usize) -> usize;
+}
+
+/// Rows `stride` apart.
+#[derive(Clone, Copy)]
+struct Stride(usize);
+
+impl RowStart for Stride {
+    #[inline(always)]
+    fn at(self, i: usize) -> usize {
+        i * self.0
+    }
+}
+
+impl RowStart for &[usize] {
+    #[inline(always)]
+    fn at(self, i: usize) -> usize {
+        self[i]
+    }
+}
+
 /// `dst[j * dst_stride + i] = src[i * src_stride + j]` for `i < rows`, `j < cols`.
 ///
 /// # Panics
@@ -28,6 +52,46 @@ pub(crate) fn transpose<T: Real>(
         src.len() >= (rows - 1) * src_stride + cols,
         "transpose: src too short"
     );
+    transpose_from(avx2, (rows, cols), src, Stride(src_stride), dst, dst_stride);
+}
+
+/// `dst[j * dst_stride + i] = src[starts[i] + j]` for `i < starts.len()`, `j < cols`: rows
+/// gathered from anywhere in `src` into the columns of `dst` (a kernel's edges' rows of
+/// node features into its lanes, without copying them into a block first: a call to
+/// `memcpy` each).
+///
+/// # Panics
+///
+/// When a row runs past `src`, or `dst` is too short.
+pub(crate) fn transpose_rows<T: Real>(
+    avx2: Option<Avx2Fma>,
+    cols: usize,
+    src: &[T],
+    starts: &[usize],
+    dst: &mut [T],
+    dst_stride: usize,
+) {
+    if starts.is_empty() || cols == 0 {
+        return;
+    }
+    assert!(
+        starts.iter().all(|&s| s + cols <= src.len()),
+        "transpose_rows: a row past src"
+    );
+    transpose_from(avx2, (starts.len(), cols), src, starts, dst, dst_stride);
+}
+
+/// [`transpose`] and [`transpose_rows`] from rows starting at `starts` (each of `cols`
+/// values inside `src`, checked by the callers).
+#[inline(always)]
+fn transpose_from<T: Real, S: RowStart>(
+    avx2: Option<Avx2Fma>,
+    (rows, cols): (usize, usize),
+    src: &[T],
+    starts: S,
+    dst: &mut [T],
+    dst_stride: usize,
+) {
     assert!(
         dst.len() >= (cols - 1) * dst_stride + rows,
         "transpose: dst too short"
@@ -40,48 +104,21 @@ pub(crate) fn transpose<T: Real>(
         if rows >= 8 && cols >= 8 {
             (row_blocks, col_blocks) = (rows / 8 * 8, cols / 8 * 8);
             // SAFETY: `token` proves the CPU has the AVX2 `blocks_avx2` is compiled for;
-            // the blocks it moves lie inside the lengths asserted above.
-            unsafe {
-                blocks_avx2(
-                    token,
-                    (row_blocks, col_blocks),
-                    s,
-                    src_stride,
-                    d,
-                    dst_stride,
-                )
-            };
+            // the blocks it moves lie inside the rows and `dst` the callers checked.
+            unsafe { blocks_avx2(token, (row_blocks, col_blocks), s, starts, d, dst_stride) };
         } else {
             // A side under 8 (a kernel's 16 edges of 4 values, and back): 4 x 4 blocks
             // (element by element, such a transpose was 5% of an MD step).
             (row_blocks, col_blocks) = (rows / 4 * 4, cols / 4 * 4);
             // SAFETY: as above, for `blocks4_avx2`.
-            unsafe {
-                blocks4_avx2(
-                    token,
-                    (row_blocks, col_blocks),
-                    s,
-                    src_stride,
-                    d,
-                    dst_stride,
-                )
-            };
+            unsafe { blocks4_avx2(token, (row_blocks, col_blocks), s, starts, d, dst_stride) };
         }
     }
     #[cfg(target_arch = "x86_64")]
     if let (Some(token), Some(s), Some(d)) = (avx2, as_f64(src), as_f64_mut(dst)) {
         (row_blocks, col_blocks) = (rows / 4 * 4, cols / 4 * 4);
         // SAFETY: as for f32, with 4 x 4 blocks.
-        unsafe {
-            blocks_avx2_f64(
-                token,
-                (row_blocks, col_blocks),
-                s,
-                src_stride,
-                d,
-                dst_stride,
-            )
-        };
+        unsafe { blocks_avx2_f64(token, (row_blocks, col_blocks), s, starts, d, dst_stride) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = avx2;
@@ -91,7 +128,7 @@ pub(crate) fn transpose<T: Real>(
     let rows_left = if col_blocks < cols { 0 } else { row_blocks };
     for i in rows_left..rows {
         let first = if i < row_blocks { col_blocks } else { 0 };
-        let row = &src[i * src_stride..i * src_stride + cols];
+        let row = &src[starts.at(i)..starts.at(i) + cols];
         for (j, &v) in row.iter().enumerate().skip(first) {
             dst[j * dst_stride + i] = v;
         }
@@ -110,15 +147,15 @@ pub(crate) fn transposed<T: Real>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
 ///
 /// # Safety
 ///
-/// `src` must hold `(rows - 1) src_stride + cols` values and `dst` `(cols - 1) dst_stride +
-/// rows` (the caller asserts more).
+/// Each row `i < rows` of `src` must hold `cols` values from `starts.at(i)`, and `dst`
+/// `(cols - 1) dst_stride + rows` (the callers assert it).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn blocks_avx2(
+unsafe fn blocks_avx2<S: RowStart>(
     _token: Avx2Fma,
     (rows, cols): (usize, usize),
     src: &[f32],
-    src_stride: usize,
+    starts: S,
     dst: &mut [f32],
     dst_stride: usize,
 ) {
@@ -130,7 +167,7 @@ unsafe fn blocks_avx2(
             // `dst`) are inside the slices: i + 8 <= rows, j + 8 <= cols (the caller's
             // contract).
             unsafe {
-                let r = |k: usize| _mm256_loadu_ps(s.add((i + k) * src_stride + j));
+                let r = |k: usize| _mm256_loadu_ps(s.add(starts.at(i + k) + j));
                 let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
                 let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
                 let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
@@ -168,11 +205,11 @@ unsafe fn blocks_avx2(
 /// As [`blocks_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn blocks4_avx2(
+unsafe fn blocks4_avx2<S: RowStart>(
     _token: Avx2Fma,
     (rows, cols): (usize, usize),
     src: &[f32],
-    src_stride: usize,
+    starts: S,
     dst: &mut [f32],
     dst_stride: usize,
 ) {
@@ -184,7 +221,7 @@ unsafe fn blocks4_avx2(
             // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
             // contract).
             unsafe {
-                let r = |k: usize| _mm_loadu_ps(s.add((i + k) * src_stride + j));
+                let r = |k: usize| _mm_loadu_ps(s.add(starts.at(i + k) + j));
                 let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
                 // Columns 0-1 and 2-3 of rows 0-1 and of rows 2-3, interleaved.
                 let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
@@ -207,11 +244,11 @@ unsafe fn blocks4_avx2(
 /// As [`blocks_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn blocks_avx2_f64(
+unsafe fn blocks_avx2_f64<S: RowStart>(
     _token: Avx2Fma,
     (rows, cols): (usize, usize),
     src: &[f64],
-    src_stride: usize,
+    starts: S,
     dst: &mut [f64],
     dst_stride: usize,
 ) {
@@ -223,7 +260,7 @@ unsafe fn blocks_avx2_f64(
             // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
             // contract).
             unsafe {
-                let r = |k: usize| _mm256_loadu_pd(s.add((i + k) * src_stride + j));
+                let r = |k: usize| _mm256_loadu_pd(s.add(starts.at(i + k) + j));
                 let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
                 // Columns c (low lane) and c + 2 (high lane) of rows 0-1 and of 2-3.
                 let (t0, t1) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
@@ -269,6 +306,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Rows gathered from anywhere (repeated, out of order, overlapping) transpose as if
+    /// copied into a block first, on every path: 8 x 8 and 4 x 4 blocks, and the rest.
+    fn check_rows<T: Real>(avx2: Option<Avx2Fma>) {
+        let src: Vec<T> = (0..200).map(|k| T::from_f64(k as f64)).collect();
+        for (starts, cols) in [
+            (
+                vec![40, 3, 40, 97, 0, 150, 7, 8, 9, 120, 60, 61, 62, 33, 1, 2],
+                32,
+            ),
+            (
+                vec![5, 90, 13, 0, 77, 31, 4, 8, 100, 64, 65, 22, 23, 150, 11, 3],
+                4,
+            ),
+            (vec![160, 2, 9], 7),
+        ] {
+            let rows = starts.len();
+            let mut dst = vec![T::from_f64(-1.0); cols * rows];
+            transpose_rows(avx2, cols, &src, &starts, &mut dst, rows);
+            for (i, &start) in starts.iter().enumerate() {
+                for j in 0..cols {
+                    assert_eq!(
+                        dst[j * rows + i],
+                        src[start + j],
+                        "{rows}x{cols} ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gathered_rows_transpose_as_a_block() {
+        check_rows::<f32>(Avx2Fma::detect());
+        check_rows::<f32>(None);
+        check_rows::<f64>(Avx2Fma::detect());
+        check_rows::<f64>(None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::kernels::gemm::madd;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::Avx512;
 use crate::kernels::simd::{Avx2Fma, Simd};
-use crate::kernels::transpose::{transpose, transposed};
+use crate::kernels::transpose::{transpose, transpose_rows, transposed};
 use crate::o3::tensor_product::{
     ConnectionMode, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights, TensorProductPlan,
 };
@@ -575,14 +575,8 @@ fn backward_chunk<T: Real, const FMA: bool>(
         // (a row of a few values scaled as it was copied ran one value at a time: a sixth
         // of the backward), over the values in order (per row of lanes, the compiler
         // vectorized across the rows: a gather and a scatter per lane).
-        let stage = &mut work.stage;
-        stage.clear();
-        for &e in block {
-            let i = a.edges.dst(e as usize);
-            stage.extend_from_slice(&grad_out[i * d_out..(i + 1) * d_out]);
-        }
         let g = lane_rows(&mut work.out, d_out);
-        to_lanes(avx2, stage, d_out, g);
+        node_rows_to_lanes(avx2, grad_out, d_out, block, |e| a.edges.dst(e), g);
         g.as_flattened_mut().iter_mut().for_each(|g| *g *= a.scale);
         // The block's kept weights and slopes, read where they are (copied into the
         // block's buffers first, they cost a sixth of the backward's `memcpy`), or the MLP
@@ -639,12 +633,28 @@ fn gather<T: Real>(avx2: Option<Avx2Fma>, a: &Radial<'_, T>, block: &[u32], work
         );
     }
     edge_rows_to_lanes(avx2, a.x2, d2, block, stage, lane_rows(&mut work.x2, d2));
-    stage.clear();
-    for &e in block {
-        let j = a.edges.src(e as usize);
-        stage.extend_from_slice(&a.x1[j * d1..(j + 1) * d1]);
-    }
-    to_lanes(avx2, stage, d1, lane_rows(&mut work.x1, d1));
+    let x1 = lane_rows(&mut work.x1, d1);
+    node_rows_to_lanes(avx2, a.x1, d1, block, |e| a.edges.src(e), x1);
+}
+
+/// `out[c][l] = data[node(e_l), c]` for the block's edges `e_l` (`data` `[N, d]`), each
+/// node's row read where it is (copied into a block of rows first, each took a call to
+/// `memcpy`). A block of fewer edges repeats its last one in the lanes past it, which
+/// only ever meet themselves: every step is lane by lane, and no lane past the block is
+/// read back.
+#[inline(always)]
+fn node_rows_to_lanes<T: Real>(
+    avx2: Option<Avx2Fma>,
+    data: &[T],
+    d: usize,
+    block: &[u32],
+    node: impl Fn(usize) -> usize,
+    out: &mut [Lanes<T>],
+) {
+    let last = block.len().saturating_sub(1);
+    let starts: [usize; EDGE_LANES] =
+        std::array::from_fn(|l| block.get(l.min(last)).map_or(0, |&e| node(e as usize) * d));
+    transpose_rows(avx2, d, data, &starts, out.as_flattened_mut(), EDGE_LANES);
 }
 
 /// `out[c][l] = data[e_l, c]` for the block's edges `e_l` (`data` `[E, d]`): from one block
