@@ -818,7 +818,7 @@ fn mlp_forward<T: Real, const FMA: bool>(
                         kept_at += len;
                         Some(&mut kept[kept_at - len..kept_at])
                     }
-                    None => slopes.then(|| slope.as_flattened_mut()),
+                    None => slopes.then_some(slope.as_flattened_mut()),
                 };
                 if let Some(s) = slope {
                     // SAFETY: as above.
