@@ -142,6 +142,18 @@ pub(crate) fn transposed<T: Real>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
     t
 }
 
+/// `block(i, j)` for the top-left corner of each `size x size` block of a `rows x cols`
+/// matrix (multiples of `size`), row of blocks by row of blocks.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn each_block((rows, cols): (usize, usize), size: usize, mut block: impl FnMut(usize, usize)) {
+    for i in (0..rows).step_by(size) {
+        for j in (0..cols).step_by(size) {
+            block(i, j);
+        }
+    }
+}
+
 /// The 8 x 8 blocks of [`transpose`] for `i < rows`, `j < cols` (multiples of 8), each
 /// loaded as eight rows, transposed in registers and stored as eight rows.
 ///
@@ -161,40 +173,38 @@ unsafe fn blocks_avx2<S: RowStart>(
 ) {
     use std::arch::x86_64::*;
     let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-    for i in (0..rows).step_by(8) {
-        for j in (0..cols).step_by(8) {
-            // SAFETY: rows i..i+8 and columns j..j+8 of `src` (and the transposed block of
-            // `dst`) are inside the slices: i + 8 <= rows, j + 8 <= cols (the caller's
-            // contract).
-            unsafe {
-                let r = |k: usize| _mm256_loadu_ps(s.add(starts.at(i + k) + j));
-                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-                let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
-                let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
-                let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
-                let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
-                let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
-                // Columns c (low lanes) and c + 4 (high lanes) of rows 0-3 and of 4-7.
-                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-                let w = |k: usize, v: __m256| _mm256_storeu_ps(d.add((j + k) * dst_stride + i), v);
-                w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
-                w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
-                w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
-                w(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
-                w(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
-                w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
-                w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
-                w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
-            }
+    each_block((rows, cols), 8, |i, j| {
+        // SAFETY: rows i..i+8 and columns j..j+8 of `src` (and the transposed block of
+        // `dst`) are inside the slices: i + 8 <= rows, j + 8 <= cols (the caller's
+        // contract).
+        unsafe {
+            let r = |k: usize| _mm256_loadu_ps(s.add(starts.at(i + k) + j));
+            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+            let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
+            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+            // Columns c (low lanes) and c + 4 (high lanes) of rows 0-3 and of 4-7.
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let w = |k: usize, v: __m256| _mm256_storeu_ps(d.add((j + k) * dst_stride + i), v);
+            w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
+            w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
+            w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
+            w(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
+            w(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
+            w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
+            w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
+            w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
         }
-    }
+    });
 }
 
 /// [`blocks_avx2`] with 4 x 4 blocks of `f32` (`rows` and `cols` multiples of 4), for
@@ -215,25 +225,23 @@ unsafe fn blocks4_avx2<S: RowStart>(
 ) {
     use std::arch::x86_64::*;
     let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-    for i in (0..rows).step_by(4) {
-        for j in (0..cols).step_by(4) {
-            // SAFETY: rows i..i+4 and columns j..j+4 of `src` (and the transposed block of
-            // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
-            // contract).
-            unsafe {
-                let r = |k: usize| _mm_loadu_ps(s.add(starts.at(i + k) + j));
-                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-                // Columns 0-1 and 2-3 of rows 0-1 and of rows 2-3, interleaved.
-                let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
-                let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
-                let w = |k: usize, v: __m128| _mm_storeu_ps(d.add((j + k) * dst_stride + i), v);
-                w(0, _mm_movelh_ps(t0, t2));
-                w(1, _mm_movehl_ps(t2, t0));
-                w(2, _mm_movelh_ps(t1, t3));
-                w(3, _mm_movehl_ps(t3, t1));
-            }
+    each_block((rows, cols), 4, |i, j| {
+        // SAFETY: rows i..i+4 and columns j..j+4 of `src` (and the transposed block of
+        // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
+        // contract).
+        unsafe {
+            let r = |k: usize| _mm_loadu_ps(s.add(starts.at(i + k) + j));
+            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+            // Columns 0-1 and 2-3 of rows 0-1 and of rows 2-3, interleaved.
+            let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+            let w = |k: usize, v: __m128| _mm_storeu_ps(d.add((j + k) * dst_stride + i), v);
+            w(0, _mm_movelh_ps(t0, t2));
+            w(1, _mm_movehl_ps(t2, t0));
+            w(2, _mm_movelh_ps(t1, t3));
+            w(3, _mm_movehl_ps(t3, t1));
         }
-    }
+    });
 }
 
 /// The 4 x 4 blocks of [`transpose`] in f64 for `i < rows`, `j < cols` (multiples of 4),
@@ -254,25 +262,23 @@ unsafe fn blocks_avx2_f64<S: RowStart>(
 ) {
     use std::arch::x86_64::*;
     let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-    for i in (0..rows).step_by(4) {
-        for j in (0..cols).step_by(4) {
-            // SAFETY: rows i..i+4 and columns j..j+4 of `src` (and the transposed block of
-            // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
-            // contract).
-            unsafe {
-                let r = |k: usize| _mm256_loadu_pd(s.add(starts.at(i + k) + j));
-                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-                // Columns c (low lane) and c + 2 (high lane) of rows 0-1 and of 2-3.
-                let (t0, t1) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
-                let (t2, t3) = (_mm256_unpacklo_pd(r2, r3), _mm256_unpackhi_pd(r2, r3));
-                let w = |k: usize, v: __m256d| _mm256_storeu_pd(d.add((j + k) * dst_stride + i), v);
-                w(0, _mm256_permute2f128_pd::<0x20>(t0, t2));
-                w(1, _mm256_permute2f128_pd::<0x20>(t1, t3));
-                w(2, _mm256_permute2f128_pd::<0x31>(t0, t2));
-                w(3, _mm256_permute2f128_pd::<0x31>(t1, t3));
-            }
+    each_block((rows, cols), 4, |i, j| {
+        // SAFETY: rows i..i+4 and columns j..j+4 of `src` (and the transposed block of
+        // `dst`) are inside the slices: i + 4 <= rows, j + 4 <= cols (the caller's
+        // contract).
+        unsafe {
+            let r = |k: usize| _mm256_loadu_pd(s.add(starts.at(i + k) + j));
+            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+            // Columns c (low lane) and c + 2 (high lane) of rows 0-1 and of 2-3.
+            let (t0, t1) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_pd(r2, r3), _mm256_unpackhi_pd(r2, r3));
+            let w = |k: usize, v: __m256d| _mm256_storeu_pd(d.add((j + k) * dst_stride + i), v);
+            w(0, _mm256_permute2f128_pd::<0x20>(t0, t2));
+            w(1, _mm256_permute2f128_pd::<0x20>(t1, t3));
+            w(2, _mm256_permute2f128_pd::<0x31>(t0, t2));
+            w(3, _mm256_permute2f128_pd::<0x31>(t1, t3));
         }
-    }
+    });
 }
 
 #[cfg(test)]
