@@ -1,5 +1,7 @@
-//! Strided matrix transposes, for kernels whose products run along one axis while their
-//! callers' data lies along another (the sphere grids, the harmonics' stores). f32 moves
+//! Matrix transposes, for kernels whose products run along one axis while their callers'
+//! data lies along another (the sphere grids, the harmonics' stores, a convolution's edges
+//! in vector lanes): of strided rows ([`transpose`]) or of rows gathered from anywhere
+//! ([`transpose_rows`]). f32 moves
 //! 8 x 8 blocks (4 x 4 where a side is under 8) and f64 4 x 4 blocks through AVX2
 //! registers (an [`Avx2Fma`] token proves the CPU has them); the rest, element by element.
 
@@ -11,7 +13,12 @@ use crate::Real;
 /// Where each row of a transpose's source starts: `i stride` ([`Stride`]), or listed
 /// (`&[usize]`: rows gathered from anywhere in the source).
 trait RowStart: Copy {
+    /// Where row `i` starts.
     fn at(self, i: usize) -> usize;
+
+    /// Whether each of the `rows` rows holds `cols` values inside a source of `len` (no
+    /// sum overflows): what the block kernels' loads rely on.
+    fn within(self, rows: usize, cols: usize, len: usize) -> bool;
 }
 
 /// Rows `stride` apart.
@@ -23,12 +30,23 @@ impl RowStart for Stride {
     fn at(self, i: usize) -> usize {
         i * self.0
     }
+
+    fn within(self, rows: usize, cols: usize, len: usize) -> bool {
+        let last = (rows.saturating_sub(1)).checked_mul(self.0);
+        last.and_then(|s| s.checked_add(cols))
+            .is_some_and(|end| end <= len)
+    }
 }
 
 impl RowStart for &[usize] {
     #[inline(always)]
     fn at(self, i: usize) -> usize {
         self[i]
+    }
+
+    fn within(self, rows: usize, cols: usize, len: usize) -> bool {
+        self.len() == rows
+            && (self.iter()).all(|s| s.checked_add(cols).is_some_and(|end| end <= len))
     }
 }
 
@@ -45,13 +63,6 @@ pub(crate) fn transpose<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    if rows == 0 || cols == 0 {
-        return;
-    }
-    assert!(
-        src.len() >= (rows - 1) * src_stride + cols,
-        "transpose: src too short"
-    );
     transpose_from(avx2, (rows, cols), src, Stride(src_stride), dst, dst_stride);
 }
 
@@ -71,18 +82,11 @@ pub(crate) fn transpose_rows<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    if starts.is_empty() || cols == 0 {
-        return;
-    }
-    assert!(
-        starts.iter().all(|&s| s + cols <= src.len()),
-        "transpose_rows: a row past src"
-    );
     transpose_from(avx2, (starts.len(), cols), src, starts, dst, dst_stride);
 }
 
-/// [`transpose`] and [`transpose_rows`] from rows starting at `starts` (each of `cols`
-/// values inside `src`, checked by the callers).
+/// [`transpose`] and [`transpose_rows`]: `dst[j * dst_stride + i] = src[starts.at(i) + j]`,
+/// every row checked inside `src` and every column inside `dst` first (panics otherwise).
 #[inline(always)]
 fn transpose_from<T: Real, S: RowStart>(
     avx2: Option<Avx2Fma>,
@@ -92,8 +96,16 @@ fn transpose_from<T: Real, S: RowStart>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
     assert!(
-        dst.len() >= (cols - 1) * dst_stride + rows,
+        starts.within(rows, cols, src.len()),
+        "transpose: a row past src"
+    );
+    let dst_end = ((cols - 1).checked_mul(dst_stride)).and_then(|s| s.checked_add(rows));
+    assert!(
+        dst_end.is_some_and(|end| end <= dst.len()),
         "transpose: dst too short"
     );
     // Set by the AVX2 blocks (x86-64 only).
@@ -104,7 +116,7 @@ fn transpose_from<T: Real, S: RowStart>(
         if rows >= 8 && cols >= 8 {
             (row_blocks, col_blocks) = (rows / 8 * 8, cols / 8 * 8);
             // SAFETY: `token` proves the CPU has the AVX2 `blocks_avx2` is compiled for;
-            // the blocks it moves lie inside the rows and `dst` the callers checked.
+            // the blocks it moves lie inside the rows and `dst`, checked above.
             unsafe { blocks_avx2(token, (row_blocks, col_blocks), s, starts, d, dst_stride) };
         } else {
             // A side under 8 (a kernel's 16 edges of 4 values, and back): 4 x 4 blocks
@@ -328,6 +340,11 @@ mod tests {
                 4,
             ),
             (vec![160, 2, 9], 7),
+            (
+                vec![5, 90, 13, 0, 77, 31, 4, 8, 100, 64, 65, 22, 23, 150, 11, 3],
+                5,
+            ),
+            (vec![1, 50, 99, 3, 140, 7], 8),
         ] {
             let rows = starts.len();
             let mut dst = vec![T::from_f64(-1.0); cols * rows];

@@ -611,8 +611,8 @@ fn backward_chunk<T: Real, const FMA: bool>(
     work.edges = edges;
 }
 
-/// The block's embedding, source features and `x2` rows into `work`'s lanes (lanes past
-/// the block zero).
+/// The block's embedding, source features and `x2` rows into `work`'s lanes (past the
+/// block, the embedding's and `x2`'s lanes zero, the features' the last edge's again).
 #[inline(always)]
 fn gather<T: Real>(avx2: Option<Avx2Fma>, a: &Radial<'_, T>, block: &[u32], work: &mut Work<T>) {
     let (nb, d1, d2) = (a.num_basis, a.d1, a.d2);
@@ -859,9 +859,9 @@ fn scale_lanes<T: Real>(c: T, a: Lanes<T>) -> Lanes<T> {
 }
 
 /// The block's messages `work.out` from its `x1`, `x2` and weights (those in `kept`, or
-/// `work.w`). (The lanes are copied
-/// into values, which the compiler keeps in registers: through references into the
-/// buffers it cannot tell the stores from the loads and runs the lanes one by one.)
+/// `work.w`). (The lanes are copied into values, which the compiler keeps in registers:
+/// through references into the buffers it cannot tell the stores from the loads and runs
+/// the lanes one by one.)
 #[inline(always)]
 fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, kept: Option<&[T]>) {
     let out = lane_rows(&mut work.out, a.d_out);
@@ -967,5 +967,6 @@ fn mlp_backward<T: Real, const FMA: bool>(
         );
         at = 1 - at;
     }
+    debug_assert!(kept.is_none() || slopes_end == a.numel * EDGE_LANES);
     at
 }
