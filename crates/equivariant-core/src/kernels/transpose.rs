@@ -1,9 +1,9 @@
 //! Matrix transposes, for kernels whose products run along one axis while their callers'
 //! data lies along another (the sphere grids, the harmonics' stores, a convolution's edges
 //! in vector lanes): of strided rows ([`transpose`]) or of rows gathered from anywhere
-//! ([`transpose_rows`]). f32 moves
-//! 8 x 8 blocks (4 x 4 where a side is under 8) and f64 4 x 4 blocks through AVX2
-//! registers (an [`Avx2Fma`] token proves the CPU has them); the rest, element by element.
+//! ([`transpose_rows`]). f32 moves 8 x 8 blocks (4 x 4 where a side is under 8) and f64
+//! 4 x 4 blocks through AVX2 registers (an [`Avx2Fma`] token proves the CPU has them); the
+//! rest, element by element.
 
 use super::simd::Avx2Fma;
 #[cfg(target_arch = "x86_64")]

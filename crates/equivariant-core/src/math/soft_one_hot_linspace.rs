@@ -800,9 +800,9 @@ impl SoftOneHotLinspace {
     ) {
         let n = self.number;
         let mut done = 0;
-        // The lanes' values and derivatives, `[N][8]` each, on their way to the rows.
-        let mut lanes = vec![T::zero(); 2 * n * LANES];
         if self.basis == Basis::Bessel && n > 0 {
+            // The lanes' values and derivatives, `[N][8]` each, on their way to the rows.
+            let mut lanes = vec![T::zero(); 2 * n * LANES];
             for (i, xs) in x.chunks_exact(LANES).enumerate() {
                 let span = i * LANES * n..(i + 1) * LANES * n;
                 let d = if D {

@@ -98,19 +98,39 @@ pub(super) struct Radial<'a, T> {
     saved_in: Option<&'a [T]>,
     blocks: Vec<usize>,
     saved_rows: usize,
+    /// Where each hidden layer's slopes start among a block's kept rows.
+    slope_rows: Vec<usize>,
 }
 
 impl<T: Real> Radial<'_, T> {
     /// The rows a block keeps: the weights', then each activated hidden layer's slopes.
-    fn saved_rows(&self) -> usize {
-        let slopes = self.hidden.iter().filter(|l| l.activation.is_some());
-        self.numel + slopes.map(|l| l.outputs).sum::<usize>()
+    /// Returns where each layer's slopes start (a layer without an activation keeps none)
+    /// and the rows in all.
+    fn kept_rows(&self) -> (Vec<usize>, usize) {
+        let mut at = self.numel;
+        let starts = (self.hidden.iter())
+            .map(|layer| {
+                let start = at;
+                if layer.activation.is_some() {
+                    at += layer.outputs;
+                }
+                start
+            })
+            .collect();
+        (starts, at)
+    }
+
+    /// Hidden layer `l`'s slopes in a block's kept row (`[outputs][lanes]`).
+    fn kept_slopes(&self, l: usize) -> std::ops::Range<usize> {
+        let start = self.slope_rows[l] * EDGE_LANES;
+        start..start + self.hidden[l].outputs * EDGE_LANES
     }
 
     /// Lays out the kept values (the first block of each chunk of nodes, the rows of a
     /// block): their length and the shape `RadialSaved` records.
     fn keep(&mut self) -> (usize, [usize; 3]) {
-        (self.blocks, self.saved_rows) = (self.block_offsets(), self.saved_rows());
+        (self.slope_rows, self.saved_rows) = self.kept_rows();
+        self.blocks = self.block_offsets();
         let len = self.blocks[self.blocks.len() - 1] * self.saved_rows * EDGE_LANES;
         let shape = [
             self.edges.num_nodes(),
@@ -292,6 +312,7 @@ impl TensorProductPlan {
             saved_in: None,
             blocks: Vec::new(),
             saved_rows: 0,
+            slope_rows: Vec::new(),
         })
     }
 
@@ -799,8 +820,6 @@ fn mlp_forward<T: Real, const FMA: bool>(
     slopes: bool,
     mut kept: Option<&mut [T]>,
 ) {
-    // Where each activated layer's slopes go in `kept`: after the weights, in layer order.
-    let mut kept_at = a.numel * EDGE_LANES;
     for (l, layer) in a.hidden.iter().enumerate() {
         let (before, after) = work.acts.split_at_mut(l + 1);
         let z = lane_rows(&mut work.z, layer.outputs);
@@ -813,11 +832,7 @@ fn mlp_forward<T: Real, const FMA: bool>(
                 // initialized values only.
                 let y = unsafe { as_uninit(next.as_flattened_mut()) };
                 let slope = match kept.as_deref_mut() {
-                    Some(kept) => {
-                        let len = layer.outputs * EDGE_LANES;
-                        kept_at += len;
-                        Some(&mut kept[kept_at - len..kept_at])
-                    }
+                    Some(kept) => Some(&mut kept[a.kept_slopes(l)]),
                     None => slopes.then_some(slope.as_flattened_mut()),
                 };
                 if let Some(s) = slope {
@@ -858,6 +873,20 @@ fn scale_lanes<T: Real>(c: T, a: Lanes<T>) -> Lanes<T> {
     a.map(|a| c * a)
 }
 
+/// The block's weights: those `kept` by the forward (the first rows of the block's row of
+/// [`RadialSaved`]), or those the MLP formed in `formed`.
+#[inline(always)]
+fn weights<'w, T: Real>(
+    a: &Radial<'_, T>,
+    kept: Option<&'w [T]>,
+    formed: &'w [Lanes<T>],
+) -> &'w [Lanes<T>] {
+    match kept {
+        Some(kept) => kept[..a.numel * EDGE_LANES].as_chunks::<EDGE_LANES>().0,
+        None => formed,
+    }
+}
+
 /// The block's messages `work.out` from its `x1`, `x2` and weights (those in `kept`, or
 /// `work.w`). (The lanes are copied into values, which the compiler keeps in registers:
 /// through references into the buffers it cannot tell the stores from the loads and runs
@@ -866,10 +895,7 @@ fn scale_lanes<T: Real>(c: T, a: Lanes<T>) -> Lanes<T> {
 fn product<T: Real, const FMA: bool>(a: &Radial<'_, T>, work: &mut Work<T>, kept: Option<&[T]>) {
     let out = lane_rows(&mut work.out, a.d_out);
     out.fill([T::zero(); EDGE_LANES]);
-    let w = match kept {
-        Some(kept) => kept[..a.numel * EDGE_LANES].as_chunks::<EDGE_LANES>().0,
-        None => &work.w[..],
-    };
+    let w = weights(a, kept, &work.w);
     let (x1, x2) = (&work.x1, &work.x2);
     let ones = [T::one(); EDGE_LANES];
     for p in &a.paths {
@@ -897,10 +923,7 @@ fn product_backward<T: Real, const FMA: bool>(
     lane_rows(&mut work.dw, a.numel).fill(zero);
     lane_rows(&mut work.dx1, a.d1).fill(zero);
     lane_rows(&mut work.dx2, a.d2).fill(zero);
-    let w = match kept {
-        Some(kept) => kept[..a.numel * EDGE_LANES].as_chunks::<EDGE_LANES>().0,
-        None => &work.w[..],
-    };
+    let w = weights(a, kept, &work.w);
     let (x1, x2, g) = (&work.x1, &work.x2, &work.out);
     let (dw, dx1, dx2) = (&mut work.dw, &mut work.dx1, &mut work.dx2);
     let ones = [T::one(); EDGE_LANES];
@@ -934,8 +957,6 @@ fn mlp_backward<T: Real, const FMA: bool>(
     kept: Option<&[T]>,
 ) -> usize {
     let [da, prev] = &mut work.da;
-    // The kept slopes follow the weights, layer by layer, read here from the last back.
-    let mut slopes_end = kept.map_or(0, <[T]>::len);
     times_matrix::<T, FMA>(&work.dw, &a.last_t, a.width, lane_rows(da, a.width));
     let mut at = 0;
     for (l, layer) in a.hidden.iter().enumerate().rev() {
@@ -948,11 +969,7 @@ fn mlp_backward<T: Real, const FMA: bool>(
         // rows: a gather and a scatter per lane).
         if layer.activation.is_some() {
             let slopes = match kept {
-                Some(kept) => {
-                    let len = layer.outputs * EDGE_LANES;
-                    slopes_end -= len;
-                    &kept[slopes_end..slopes_end + len]
-                }
+                Some(kept) => &kept[a.kept_slopes(l)],
                 None => work.slopes[l].as_flattened(),
             };
             (cur.as_flattened_mut().iter_mut())
@@ -967,6 +984,5 @@ fn mlp_backward<T: Real, const FMA: bool>(
         );
         at = 1 - at;
     }
-    debug_assert!(kept.is_none() || slopes_end == a.numel * EDGE_LANES);
     at
 }
