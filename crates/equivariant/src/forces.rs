@@ -29,7 +29,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{DType, Element, Gradients, Tensor, TensorData};
+use burn::tensor::{DType, Device, Element, Gradients, Tensor, TensorData};
 use equivariant_core::Real;
 use rayon::prelude::*;
 
@@ -159,6 +159,13 @@ impl Structures {
                 got: batch.num_nodes(),
             });
         }
+        if batch.num_graphs() == 1 {
+            // Every node is in structure 0: no edge can join two.
+            return Ok(Structures {
+                edge_graph: vec![0; edges.num_edges()],
+                num_graphs: 1,
+            });
+        }
         let index = batch.index();
         let mut edge_graph = Vec::with_capacity(edges.num_edges());
         for e in 0..edges.num_edges() {
@@ -187,31 +194,54 @@ impl Structures {
     }
 
     /// The virials `W_g = -sum_{e in g} r_e (x) g_e` (`[G, 3, 3]`) of the edge vectors `r`
-    /// and gradients `grad` (`[E, 3]`, both in `T` on the same device) on their values: in
-    /// parallel blocks of edges, each summed in edge order, then the blocks in order (the
-    /// same sums for any number of threads); `None` where the values are not `T`. The outer
-    /// products as tensors cost a step of MD an `[E, 9]` product and a scatter (3% of it at
-    /// 1000 atoms).
+    /// and gradients `grad` (`[E, 3]`, both in `T` on the same device) on their values
+    /// ([`Self::virial_values`]); `None` where the values are not `T`. The outer products as
+    /// tensors cost a step of MD an `[E, 9]` product and a scatter (3% of it at 1000 atoms).
     fn virial<T: Real + Element>(&self, r: &Tensor<2>, grad: &Tensor<2>) -> Option<Tensor<3>> {
-        const BLOCK: usize = 4096;
         let (r_data, g_data) = (r.to_data(), grad.to_data());
         let (r_values, g_values) = (r_data.as_slice::<T>().ok()?, g_data.as_slice::<T>().ok()?);
+        let w = self.virial_values(r_values, g_values);
+        Some(Tensor::from_data(
+            TensorData::new(w, [self.num_graphs, 3, 3]),
+            (&r.device(), r.dtype()),
+        ))
+    }
+
+    /// The virials `W_g = -sum_{e in g} r_e (x) g_e`, `[G, 3, 3]`, of the edge vectors `r`
+    /// and gradients `grad` (`[E, 3]` each): in parallel blocks of edges, each summed in
+    /// edge order, then the blocks in order (the same sums for any number of threads).
+    fn virial_values<T: Real>(&self, r: &[T], grad: &[T]) -> Vec<T> {
+        const BLOCK: usize = 4096;
         let g = self.num_graphs;
         // Each block's sums over the structures its edges belong to (`first..=last`: a
         // batch's edges come structure by structure), not a `[G, 9]` buffer per block.
-        let blocks: Vec<(usize, Vec<T>)> = (r_values.par_chunks(3 * BLOCK))
-            .zip(g_values.par_chunks(3 * BLOCK))
+        let blocks: Vec<(usize, Vec<T>)> = (r.par_chunks(3 * BLOCK))
+            .zip(grad.par_chunks(3 * BLOCK))
             .zip(self.edge_graph.par_chunks(BLOCK))
             .map(|((r, d), graphs)| {
                 let first = graphs.iter().copied().min().unwrap_or(0);
                 let last = graphs.iter().copied().max().unwrap_or(0);
                 let mut w = vec![T::zero(); 9 * (last + 1 - first)];
-                for ((r, d), &s) in r.chunks_exact(3).zip(d.chunks_exact(3)).zip(graphs) {
-                    for a in 0..3 {
-                        for c in 0..3 {
-                            w[9 * (s - first) + 3 * a + c] -= r[a] * d[c];
+                // A run of edges of one structure sums in registers: a sum kept in memory
+                // waits on its own store at every edge.
+                let mut start = 0;
+                while start < graphs.len() {
+                    let s = graphs[start];
+                    let len = graphs[start..].iter().take_while(|&&t| t == s).count();
+                    let mut sum = [T::zero(); 9];
+                    let edges = (r[3 * start..3 * (start + len)].chunks_exact(3))
+                        .zip(d[3 * start..3 * (start + len)].chunks_exact(3));
+                    for (r, d) in edges {
+                        for a in 0..3 {
+                            for c in 0..3 {
+                                sum[3 * a + c] -= r[a] * d[c];
+                            }
                         }
                     }
+                    (w[9 * (s - first)..9 * (s - first + 1)].iter_mut())
+                        .zip(sum)
+                        .for_each(|(w, v)| *w += v);
+                    start += len;
                 }
                 (first, w)
             })
@@ -222,10 +252,7 @@ impl Structures {
                 .zip(block)
                 .for_each(|(w, b)| *w += b);
         }
-        Some(Tensor::from_data(
-            TensorData::new(w, [g, 3, 3]),
-            (&r.device(), r.dtype()),
-        ))
+        w
     }
 
     /// Row `edge_graph[e]` of `x` (`[G, d]`) for each edge, `[E, d]`.
@@ -262,30 +289,64 @@ fn energy_pass(
     assemble(edges, structures, r, energies, grad)
 }
 
-/// [`EnergyForces`] of a graph from the energies `[G]` and `g_e = dE/dr_e` (`[E, 3]`)
-/// computed without autodiff, for a model with its own backward
-/// ([`Nequip`](crate::nn::models::nequip::Nequip)'s): the forces and virials as
-/// [`energy_forces`] forms them.
+/// [`EnergyForces`] of a graph from the values of its edge vectors `edge_vec` (`[E, 3]`),
+/// the energies `[G]` and `g_e = dE/dr_e` (`[E, 3]`) computed without autodiff, in `T`, for a
+/// model with its own backward ([`Nequip`](crate::nn::models::nequip::Nequip)'s): the
+/// forces and virials as [`energy_forces`] forms them, summed on the values, with the
+/// tensors made on `device` (the energies and `g_e` moved into theirs, not copied).
 ///
 /// Errors: as [`energy_forces`], for the edges, `batch`, `edge_vec`, `energies` and
-/// `edge_gradient` (`[E, 3]`).
-pub(crate) fn energy_forces_from_gradient(
-    edges: &Arc<EdgeIndex>,
+/// `edge_gradient`.
+pub(crate) fn energy_forces_from_gradient<T: Real + Element>(
+    edges: &EdgeIndex,
     batch: &Batch,
-    edge_vec: Tensor<2>,
-    energies: Tensor<1>,
-    edge_gradient: Tensor<2>,
+    edge_vec: &[T],
+    energies: Vec<T>,
+    edge_gradient: Vec<T>,
+    device: &Device,
 ) -> Result<EnergyForces> {
     let structures = Structures::new(edges, batch)?;
-    let e = edges.num_edges();
-    check_edge_rows(&edge_vec, e)?;
-    check_shape(
-        "energy [G] (one per structure)",
-        &energies,
-        [structures.num_graphs],
-    )?;
-    check_shape("edge_gradient [E, 3]", &edge_gradient, [e, 3])?;
-    assemble(edges, &structures, edge_vec, energies, edge_gradient)
+    let (n, e, g) = (edges.num_nodes(), edges.num_edges(), structures.num_graphs);
+    let lengths = [
+        ("edge_vec [E, 3]", 3 * e, edge_vec.len()),
+        ("energy [G] (one per structure)", g, energies.len()),
+        ("edge_gradient [E, 3]", 3 * e, edge_gradient.len()),
+    ];
+    for (what, expected, got) in lengths {
+        if expected != got {
+            return Err(Error::ShapeMismatch {
+                what,
+                expected,
+                got,
+            });
+        }
+    }
+    if let Some(index) = energies.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "energy",
+            index,
+        });
+    }
+    // F = -dE/dpos.
+    let mut forces = vec![T::zero(); 3 * n];
+    edges.edge_vectors_backward(&edge_gradient, &mut forces)?;
+    forces.iter_mut().for_each(|f| *f = -*f);
+    let virial = structures.virial_values(edge_vec, &edge_gradient);
+    Ok(EnergyForces {
+        energy: values_tensor(energies, [g], device),
+        forces: values_tensor(forces, [n, 3], device),
+        virial: values_tensor(virial, [g, 3, 3], device),
+        edge_gradient: values_tensor(edge_gradient, [e, 3], device),
+    })
+}
+
+/// The tensor of `values` (moved, not copied) in their float type, of shape `shape`.
+pub(crate) fn values_tensor<T: Element, const D: usize>(
+    values: Vec<T>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), (device, T::dtype()))
 }
 
 /// The forces and virials from `g_e = dE/dr_e`, with the energies checked finite.

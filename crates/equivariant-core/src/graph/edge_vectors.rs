@@ -10,8 +10,12 @@ use super::EdgeIndex;
 use crate::error::check_len as check;
 use crate::{Real, Result};
 
-/// Edges (or nodes) per parallel task.
+/// Edges per parallel task of the forward.
 const CHUNK: usize = 4096;
+
+/// Nodes per parallel task of the backward: each reads its nodes' edges both ways, a few
+/// dozen rows a node in a potential's graph.
+const NODE_CHUNK: usize = 512;
 
 impl EdgeIndex {
     /// `out[e] = pos[dst[e]] - pos[src[e]]`: `pos` `[N, 3]`, `out` `[E, 3]`.
@@ -64,24 +68,27 @@ impl EdgeIndex {
         )?;
         check("pos gradient [N, 3]", self.num_nodes() * 3, grad_pos.len())?;
         grad_pos
-            .par_chunks_mut(CHUNK * 3)
+            .par_chunks_mut(NODE_CHUNK * 3)
             .enumerate()
             .for_each(|(chunk, out)| {
                 for (r, g) in out.chunks_exact_mut(3).enumerate() {
-                    let i = chunk * CHUNK + r;
-                    g.fill(T::zero());
+                    let i = chunk * NODE_CHUNK + r;
+                    // Summed in registers, not through `g`: a sum kept in memory waits on
+                    // its own store at every edge.
+                    let mut sum = [T::zero(); 3];
                     for &e in self.by_dst(i) {
                         let e = e as usize;
-                        g.iter_mut()
+                        sum.iter_mut()
                             .zip(&grad[e * 3..e * 3 + 3])
                             .for_each(|(y, &x)| *y += x);
                     }
                     for &e in self.by_src(i) {
                         let e = e as usize;
-                        g.iter_mut()
+                        sum.iter_mut()
                             .zip(&grad[e * 3..e * 3 + 3])
                             .for_each(|(y, &x)| *y -= x);
                     }
+                    g.copy_from_slice(&sum);
                 }
             });
         Ok(())
