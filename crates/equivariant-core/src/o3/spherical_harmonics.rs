@@ -433,18 +433,66 @@ impl SphericalHarmonicsPlan {
         out.par_chunks_mut(CHUNK * 3)
             .zip(grad.par_chunks(CHUNK * 3 * dim))
             .zip(grad_out.par_chunks(CHUNK * dim))
-            .for_each(|((out, grad), grad_out)| {
-                for ((o, jac), g) in out
-                    .chunks_exact_mut(3)
-                    .zip(grad.chunks_exact(3 * dim))
-                    .zip(grad_out.chunks_exact(dim))
-                {
-                    for (o, row) in o.iter_mut().zip(jac.chunks_exact(dim)) {
-                        *o = row.iter().zip(g).fold(T::zero(), |s, (&j, &g)| s + j * g);
-                    }
-                }
-            });
+            .for_each(|((out, grad), grad_out)| contract(grad, grad_out, out, dim));
         Ok(())
+    }
+
+    /// The backward of the harmonics at `vectors` (`[n, 3]`) given `grad_out` (`[n, dim]`):
+    /// `out[i, a] = sum_k dY_k/dv_a (v_i) grad_out[i, k]` (`[n, 3]`), the values
+    /// [`compute_with_gradients`](Self::compute_with_gradients) then
+    /// [`vector_jacobian_product`](Self::vector_jacobian_product) give, with each parallel
+    /// task's gradients in a buffer of its rows instead of an `[n, 3, dim]` one written and
+    /// read back.
+    ///
+    /// Errors: as [`compute`](Self::compute), and [`Error::ShapeMismatch`] for `grad_out`
+    /// and `out` of other lengths.
+    ///
+    /// ```
+    /// use equivariant_core::o3::{Normalization, SphericalHarmonicsPlan};
+    /// let sh = SphericalHarmonicsPlan::from_ls(&[1], false, Normalization::Component)?;
+    /// let mut g = [0.0f64; 3];
+    /// sh.backward(&[0.3, -0.2, 0.5], &[1.0, 0.0, 0.0], &mut g)?;
+    /// // Y^1 = sqrt(3) v: d(Y_0)/dv = sqrt(3) e_0.
+    /// assert!((g[0] - 3f64.sqrt()).abs() < 1e-15 && g[1].abs() < 1e-15);
+    /// # Ok::<(), equivariant_core::Error>(())
+    /// ```
+    pub fn backward<T: Real>(&self, vectors: &[T], grad_out: &[T], out: &mut [T]) -> Result<()> {
+        let n = self.check(vectors, grad_out.len(), None)?;
+        if out.len() != n * 3 {
+            return Err(Error::ShapeMismatch {
+                what: "out [n, 3]",
+                expected: n * 3,
+                got: out.len(),
+            });
+        }
+        let dim = self.dim();
+        if n == 0 || dim == 0 {
+            out.fill(T::zero());
+            return Ok(());
+        }
+        let tables = self.tables::<T>();
+        let bad = out
+            .par_chunks_mut(CHUNK * 3)
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .zip(grad_out.par_chunks(CHUNK * dim))
+            .enumerate()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(y, jac), (k, ((out, vectors), grad_out))| {
+                    let bad = first_non_finite(vectors, k);
+                    if bad.is_none() {
+                        let rows = vectors.len() / 3;
+                        y.resize(rows * dim, T::zero());
+                        jac.resize(rows * 3 * dim, T::zero());
+                        self.task::<T, true>(&tables, vectors, y, jac);
+                        contract(jac, grad_out, out, dim);
+                    }
+                    bad
+                },
+            )
+            .flatten()
+            .min();
+        non_finite_error(bad)
     }
 
     /// The tangent of the harmonics along `tangents` (`[n, 3]`): `out[i] = J_Y(v_i) s_i`
@@ -1186,6 +1234,20 @@ fn first_non_finite<T: Real>(vectors: &[T], k: usize) -> Option<usize> {
         .iter()
         .position(|x| !x.is_finite())
         .map(|i| k * CHUNK * 3 + i)
+}
+
+/// `out[i, a] = sum_k jac[i, a, k] grad_out[i, k]` for the rows of `jac` (`[n, 3, dim]`),
+/// `grad_out` (`[n, dim]`) and `out` (`[n, 3]`).
+fn contract<T: Real>(jac: &[T], grad_out: &[T], out: &mut [T], dim: usize) {
+    for ((o, jac), g) in out
+        .chunks_exact_mut(3)
+        .zip(jac.chunks_exact(3 * dim))
+        .zip(grad_out.chunks_exact(dim))
+    {
+        for (o, row) in o.iter_mut().zip(jac.chunks_exact(dim)) {
+            *o = row.iter().zip(g).fold(T::zero(), |s, (&j, &g)| s + j * g);
+        }
+    }
 }
 
 /// [`Error::NonFinite`] naming the first bad coordinate over all chunks, or success.

@@ -368,6 +368,46 @@ fn vector_jacobian_product_contracts_the_gradients() {
     );
 }
 
+/// The backward without kept gradients equals, bit for bit, the gradients then their
+/// vector-Jacobian product, over several parallel chunks and a partial one, f32 and f64,
+/// with the zero vector among the rows; wrong lengths and a NaN are errors.
+#[test]
+fn backward_equals_the_kept_gradients_contracted() {
+    fn check<T: equivariant_core::Real>(sh: &SphericalHarmonicsPlan) {
+        let (n, dim) = (1300, sh.dim());
+        let mut v: Vec<T> = (0..3 * n)
+            .map(|i| T::from_f64(((i * 37 % 101) as f64 - 50.0) / 17.0))
+            .collect();
+        v[3..6].fill(T::zero());
+        let g: Vec<T> = (0..n * dim)
+            .map(|i| T::from_f64(((i * 13 % 29) as f64 - 14.0) / 9.0))
+            .collect();
+        let (mut y, mut grad) = (vec![T::zero(); n * dim], vec![T::zero(); n * 3 * dim]);
+        sh.compute_with_gradients(&v, &mut y, &mut grad).unwrap();
+        let mut want = vec![T::zero(); 3 * n];
+        sh.vector_jacobian_product(&grad, &g, &mut want).unwrap();
+        let mut out = vec![T::from_f64(f64::NAN); 3 * n];
+        sh.backward(&v, &g, &mut out).unwrap();
+        assert_eq!(out, want, "{:?}", sh.ls());
+        assert!(sh.backward(&v, &g[1..], &mut out).is_err());
+        assert!(sh.backward(&v, &g, &mut out[1..]).is_err());
+        v[7] = T::from_f64(f64::NAN);
+        assert!(matches!(
+            sh.backward(&v, &g, &mut out),
+            Err(Error::NonFinite { index: 7, .. })
+        ));
+    }
+    for (ls, normalize) in [
+        (vec![0, 1], true),
+        (vec![1, 2, 3], false),
+        (vec![0, 4], true),
+    ] {
+        let sh = SphericalHarmonicsPlan::from_ls(&ls, normalize, Normalization::Component).unwrap();
+        check::<f32>(&sh);
+        check::<f64>(&sh);
+    }
+}
+
 /// A NaN or infinite coordinate is an error naming the first one, wherever the parallel
 /// chunks that check them split the input.
 #[test]

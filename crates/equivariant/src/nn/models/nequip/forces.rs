@@ -26,7 +26,7 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use burn::tensor::{DType, Element, Tensor, TensorData};
+use burn::tensor::{DType, Element, Tensor};
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
@@ -39,7 +39,7 @@ use equivariant_core::{Error, Real, Result};
 use rayon::prelude::*;
 
 use super::{ConvNetLayer, Nequip};
-use crate::forces::energy_forces_from_gradient;
+use crate::forces::{energy_forces_from_gradient, values_tensor};
 use crate::nn::{Activation, FullyConnectedNet, Gate};
 use crate::o3::{Linear, TensorProduct};
 use crate::ops::activation::ScalarFunction;
@@ -150,29 +150,15 @@ pub(super) fn atomic_energy_forces(
 ) -> Result<Option<AtomicEnergyForces>> {
     check_counted(graph, counted)?;
     model.check_graph(graph)?;
-    let edge_vec = graph.edge_vec().clone().without_autodiff();
-    if model.per_type_scales.val().dtype() != edge_vec.dtype() {
+    let dtype = graph.edge_vec().dtype();
+    if model.per_type_scales.val().dtype() != dtype {
         return Ok(None);
     }
-    let tensors = match edge_vec.dtype() {
-        DType::F32 => run::<f32>(model, graph, counted)?,
-        DType::F64 => run::<f64>(model, graph, counted)?,
-        _ => None,
-    };
-    let Some([atomic, energies, gradient]) = tensors else {
-        return Ok(None);
-    };
-    let energy_forces = energy_forces_from_gradient(
-        graph.edges(),
-        graph.batch(),
-        edge_vec,
-        energies.reshape([-1]),
-        gradient,
-    )?;
-    Ok(Some(AtomicEnergyForces {
-        energy_forces,
-        atomic: atomic.reshape([-1]),
-    }))
+    match dtype {
+        DType::F32 => run::<f32>(model, graph, counted),
+        DType::F64 => run::<f64>(model, graph, counted),
+        _ => Ok(None),
+    }
 }
 
 /// For each layer of `model`, whether the written-out backward runs its radial MLP inside
@@ -197,13 +183,12 @@ fn values<T: Float, const D: usize>(what: &'static str, t: Tensor<D>) -> Result<
         })
 }
 
-/// The energy of each atom (`[N, 1]`), of each structure's counted atoms (`[G, 1]`) and
-/// `dE/dr_e` (`[E, 3]`), or `None` as [`atomic_energy_forces`].
+/// [`atomic_energy_forces`] in `T`.
 fn run<T: Float>(
     model: &Nequip,
     graph: &AtomicGraph,
     counted: Option<&[bool]>,
-) -> Result<Option<[Tensor<2>; 3]>> {
+) -> Result<Option<AtomicEnergyForces>> {
     let Some(weights) = Weights::<T>::new(model)? else {
         return Ok(None);
     };
@@ -217,37 +202,48 @@ fn run<T: Float>(
             vec![(&**graph.edges(), n, n); model.layers.len()]
         }
     };
+    let edge_vec = values::<T, 2>("edge_vec", graph.edge_vec().clone())?;
+    if let Some(index) = edge_vec.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "edge_vec",
+            index,
+        });
+    }
     let mut pool = T::take_pool();
-    let [atomic, energies, gradient] =
-        run_with(model, graph, &weights, &steps, counted, &mut pool)?;
+    let [atomic, energies, gradient] = run_with(
+        model, graph, &weights, &steps, &edge_vec, counted, &mut pool,
+    )?;
     pool.trim();
     T::keep_pool(pool);
     let device = graph.edge_vec().device().without_autodiff();
-    let tensor = |values: Vec<T>, columns: usize| {
-        let rows = values.len() / columns;
-        Tensor::from_data(
-            TensorData::new(values, [rows, columns]),
-            (&device, T::dtype()),
-        )
-    };
-    Ok(Some([
-        tensor(atomic, 1),
-        tensor(energies, 1),
-        tensor(gradient, 3),
-    ]))
+    let energy_forces = energy_forces_from_gradient(
+        graph.edges(),
+        graph.batch(),
+        &edge_vec,
+        energies,
+        gradient,
+        &device,
+    )?;
+    let atoms = atomic.len();
+    Ok(Some(AtomicEnergyForces {
+        energy_forces,
+        atomic: values_tensor(atomic, [atoms], &device),
+    }))
 }
 
 /// What one layer computes: its edges, and how many atoms (the first ones) it reads and
 /// writes (all of them on a whole structure's graph, see [`Shell`](crate::potential::Shell)).
 type Step<'a> = (&'a EdgeIndex, usize, usize);
 
-/// [`run`] with checked species and steps, its per-edge buffers from `pool` and given back
-/// to it: `[atomic, energies, gradient]`.
+/// [`run`] with checked species, steps and edge vectors (`[E, 3]`), its per-edge buffers
+/// from `pool` and given back to it: the energy of each atom (`[N]`), of each structure's
+/// counted atoms (`[G]`) and `dE/dr_e` (`[E, 3]`).
 fn run_with<T: Float>(
     model: &Nequip,
     graph: &AtomicGraph,
     weights: &Weights<T>,
     steps: &[Step],
+    edge_vec: &[T],
     counted: Option<&[bool]>,
     pool: &mut Pool<T>,
 ) -> Result<[Vec<T>; 3]> {
@@ -255,18 +251,12 @@ fn run_with<T: Float>(
     let (n, k) = (species.len(), model.config.num_types);
     let e = graph.edges().num_edges();
     // NequIP's edge vectors point from the centre (dst) to the neighbour (src).
-    let mut r = values::<T, 2>("edge_vec", graph.edge_vec().clone())?;
-    if let Some(index) = r.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            what: "edge_vec",
-            index,
-        });
-    }
-    r.iter_mut().for_each(|v| *v = -*v);
+    let mut r = pool.take(e * 3);
+    r.iter_mut().zip(edge_vec).for_each(|(r, &v)| *r = -v);
     let sh = &model.sh;
     let dim_sh = sh.dim();
-    // The harmonics' gradients are formed at the end (in buffers the layers gave back,
-    // where they ran the MLP on its own), which keeps them out of the peak.
+    // The harmonics' gradients are not kept: their backward forms them at the end, a
+    // parallel task's rows at a time.
     let mut y = pool.take(e * dim_sh);
     sh.compute(&r, &mut y)?;
     let encoding = model.radial.plan();
@@ -438,9 +428,8 @@ fn run_with<T: Float>(
         }
         g_x = g_prev;
     }
-    let (mut dy, mut g_r) = (pool.take(e * 3 * dim_sh), pool.take(e * 3));
-    sh.compute_with_gradients(&r, &mut y, &mut dy)?;
-    sh.vector_jacobian_product(&dy, &g_y, &mut g_r)?;
+    let mut g_r = pool.take(e * 3);
+    sh.backward(&r, &g_y, &mut g_r)?;
     let mut gradient = vec![T::zero(); e * 3];
     encoding.vector_jacobian_product(&r, &d_emb, &g_emb, &mut gradient)?;
     // dE/d edge_vec = -dE/dr.
@@ -448,7 +437,7 @@ fn run_with<T: Float>(
         .iter_mut()
         .zip(&g_r)
         .for_each(|(g, &a)| *g = -(*g + a));
-    for buffer in [y, dy, emb, d_emb, g_y, g_emb, g_r] {
+    for buffer in [r, y, emb, d_emb, g_y, g_emb, g_r] {
         pool.give(buffer);
     }
     pool.radial = radial_saved;
