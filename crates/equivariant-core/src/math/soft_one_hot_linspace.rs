@@ -27,7 +27,10 @@ const CHUNK: usize = 1024;
 
 /// Rows evaluated together in vector lanes ([`SoftOneHotLinspace::bessel_lanes`],
 /// [`SoftOneHotLinspace::smooth_finite_lanes`]).
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
+
+/// A factor and its derivative, one per lane: `[u, du]`.
+pub(crate) type LaneFactor<T> = [[T; LANES]; 2];
 
 /// e3nn's normalization of the `gaussian` basis: `exp(-d^2) / 1.12`.
 const GAUSSIAN_DIV: f64 = 1.12;
@@ -810,7 +813,8 @@ impl SoftOneHotLinspace {
                 } else {
                     &mut [][..]
                 };
-                if !self.bessel_lanes::<T, D>(avx2, t, xs, &mut out[span.clone()], d, &mut lanes) {
+                let lanes = &mut lanes;
+                if !self.bessel_lanes::<T, D>(avx2, t, xs, &mut out[span.clone()], d, lanes, None) {
                     for (l, &xi) in xs.iter().enumerate() {
                         let row = span.start + l * n..span.start + (l + 1) * n;
                         let d = if D {
@@ -846,8 +850,13 @@ impl SoftOneHotLinspace {
     /// The values land lane-major in `lanes` (`[2][N][8]`) and go to the rows by one
     /// transpose (stored lane by lane into rows, each was a scalar store: a third of the
     /// basis's time).
+    ///
+    /// With `envelope = Some((u, du))` (a factor of each lane and its derivative) the rows
+    /// are the products `f u` and their derivatives `f' u + f du`, formed in the lanes
+    /// (NequIP's cutoff, [`BesselEdgeEncoding`](super::BesselEdgeEncoding)).
     #[inline(always)]
-    fn bessel_lanes<T: Real, const D: bool>(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn bessel_lanes<T: Real, const D: bool>(
         &self,
         avx2: Option<Avx2Fma>,
         t: &Tables<T>,
@@ -855,6 +864,7 @@ impl SoftOneHotLinspace {
         out: &mut [T],
         dout: &mut [T],
         lanes: &mut [T],
+        envelope: Option<&LaneFactor<T>>,
     ) -> bool {
         let (zero, one, half) = (T::zero(), T::one(), T::from_f64(0.5));
         let r: [T; LANES] = std::array::from_fn(|l| x[l] - t.start);
@@ -876,13 +886,20 @@ impl SoftOneHotLinspace {
                 (s[l], co[l]) = (s[l] * c1[l] + co[l] * s1[l], co[l] * c1[l] - s[l] * s1[l]);
             }
             let v: [T; LANES] = std::array::from_fn(|l| t.coef * s[l] * inv_r[l]);
-            values[k * LANES..(k + 1) * LANES].copy_from_slice(&v);
             if D {
                 let w = f / t.len;
-                let d: [T; LANES] =
+                let mut d: [T; LANES] =
                     std::array::from_fn(|l| t.coef * (co[l] * w - s[l] * inv_r[l]) * inv_r[l]);
+                if let Some([u, du]) = envelope {
+                    d = std::array::from_fn(|l| d[l] * u[l] + v[l] * du[l]);
+                }
                 derivatives[k * LANES..(k + 1) * LANES].copy_from_slice(&d);
             }
+            let v = match envelope {
+                Some([u, _]) => std::array::from_fn(|l| v[l] * u[l]),
+                None => v,
+            };
+            values[k * LANES..(k + 1) * LANES].copy_from_slice(&v);
         }
         transpose(avx2, (n, LANES), values, LANES, out, n);
         if D {
