@@ -1239,6 +1239,20 @@ fn first_non_finite<T: Real>(vectors: &[T], k: usize) -> Option<usize> {
 /// `out[i, a] = sum_k jac[i, a, k] grad_out[i, k]` for the rows of `jac` (`[n, 3, dim]`),
 /// `grad_out` (`[n, dim]`) and `out` (`[n, 3]`).
 fn contract<T: Real>(jac: &[T], grad_out: &[T], out: &mut [T], dim: usize) {
+    // The low degrees' lengths as constants, so each row's sums unroll (the same sums).
+    match dim {
+        1 => contract_dim::<T, 1>(jac, grad_out, out, dim),
+        4 => contract_dim::<T, 4>(jac, grad_out, out, dim),
+        9 => contract_dim::<T, 9>(jac, grad_out, out, dim),
+        16 => contract_dim::<T, 16>(jac, grad_out, out, dim),
+        _ => contract_dim::<T, 0>(jac, grad_out, out, dim),
+    }
+}
+
+/// [`contract`] for `dim = D`, or any `dim` for `D = 0`.
+#[inline(always)]
+fn contract_dim<T: Real, const D: usize>(jac: &[T], grad_out: &[T], out: &mut [T], dim: usize) {
+    let dim = if D > 0 { D } else { dim };
     for ((o, jac), g) in out
         .chunks_exact_mut(3)
         .zip(jac.chunks_exact(3 * dim))
