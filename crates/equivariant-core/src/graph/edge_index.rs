@@ -54,16 +54,27 @@ fn both<A: Send, B: Send>(
 
 /// `(offsets, edges)`: the edges of node `i` are `edges[offsets[i]..offsets[i + 1]]`.
 fn group(nodes: &[u32], num_nodes: usize) -> (Vec<usize>, Vec<u32>) {
+    // Edges already in node order (a neighbour list's destinations) are their own order,
+    // and each node's first edge is found by walking them once: counting them one by one
+    // would add into the same node's count edge after edge, each addition waiting on the
+    // last one's store.
+    if nodes.is_sorted() {
+        let mut offsets = Vec::with_capacity(num_nodes + 1);
+        let mut e = 0;
+        for i in 0..=num_nodes as u32 {
+            while e < nodes.len() && nodes[e] < i {
+                e += 1;
+            }
+            offsets.push(e);
+        }
+        return (offsets, (0..nodes.len() as u32).collect());
+    }
     let mut offsets = vec![0usize; num_nodes + 1];
     for &i in nodes {
         offsets[i as usize + 1] += 1;
     }
     for i in 0..num_nodes {
         offsets[i + 1] += offsets[i];
-    }
-    // Edges already in node order (a neighbour list's destinations) are their own order.
-    if nodes.is_sorted() {
-        return (offsets, (0..nodes.len() as u32).collect());
     }
     let mut next = offsets.clone();
     let mut edges = vec![0u32; nodes.len()];

@@ -672,6 +672,12 @@ fn edge_index_groups_sorted_and_unsorted_edges_alike() {
     assert_eq!(sorted.by_dst(5), [] as [u32; 0]);
     assert_eq!(sorted.by_src(0), [2, 4]);
     assert_eq!(sorted.by_src(1), [0, 5]);
+    // Sorted both ways, with nodes before, between and after the edges' own.
+    let runs = EdgeIndex::new(&[1, 1, 3], &[2, 2, 4], 6).unwrap();
+    let (into, from): (Vec<_>, Vec<_>) = (0..6).map(|i| (runs.by_dst(i), runs.by_src(i))).unzip();
+    let none: &[u32] = &[];
+    assert_eq!(into, [none, none, &[0, 1], none, &[2], none]);
+    assert_eq!(from, [none, &[0, 1], none, &[2], none, none]);
     let order = [4, 0, 6, 2, 5, 1, 3];
     let shuffled = EdgeIndex::new(&order.map(|e| src[e]), &order.map(|e| dst[e]), 6).unwrap();
     for i in 0..6 {
