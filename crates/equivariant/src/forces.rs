@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use crate::graph::{Batch, EdgeIndex};
 use crate::ops::edge_vectors::edge_vectors_backward;
 use crate::ops::{edge_vectors, index_tensor, scatter_sum};
-use crate::shape::{check_dtype, check_finite, check_shape};
+use crate::shape::{check_dtype, check_finite, check_shape, mismatch};
 use crate::{Error, Result};
 
 /// The energy of each structure of a batch and its derivatives, as an MD engine or ASE needs
@@ -228,7 +228,10 @@ impl Structures {
                 while start < graphs.len() {
                     let s = graphs[start];
                     let len = graphs[start..].iter().take_while(|&&t| t == s).count();
-                    let mut sum = [T::zero(); 9];
+                    // Carried on from the structure's sums so far (its edges may come in
+                    // several runs): the same subtractions, in edge order, as into `w`.
+                    let slot = &mut w[9 * (s - first)..9 * (s - first + 1)];
+                    let mut sum: [T; 9] = std::array::from_fn(|k| slot[k]);
                     let edges = (r[3 * start..3 * (start + len)].chunks_exact(3))
                         .zip(d[3 * start..3 * (start + len)].chunks_exact(3));
                     for (r, d) in edges {
@@ -238,9 +241,7 @@ impl Structures {
                             }
                         }
                     }
-                    (w[9 * (s - first)..9 * (s - first + 1)].iter_mut())
-                        .zip(sum)
-                        .for_each(|(w, v)| *w += v);
+                    slot.copy_from_slice(&sum);
                     start += len;
                 }
                 (first, w)
@@ -295,8 +296,9 @@ fn energy_pass(
 /// forces and virials as [`energy_forces`] forms them, summed on the values, with the
 /// tensors made on `device` (the energies and `g_e` moved into theirs, not copied).
 ///
-/// Errors: as [`energy_forces`], for the edges, `batch`, `edge_vec`, `energies` and
-/// `edge_gradient`.
+/// Errors: as [`energy_forces`], for the edges, `batch`, the lengths of `edge_vec`,
+/// `energies` and `edge_gradient`, and the energies' values (the caller checks the edge
+/// vectors' values: it computed from them).
 pub(crate) fn energy_forces_from_gradient<T: Real + Element>(
     edges: &EdgeIndex,
     batch: &Batch,
@@ -307,20 +309,9 @@ pub(crate) fn energy_forces_from_gradient<T: Real + Element>(
 ) -> Result<EnergyForces> {
     let structures = Structures::new(edges, batch)?;
     let (n, e, g) = (edges.num_nodes(), edges.num_edges(), structures.num_graphs);
-    let lengths = [
-        ("edge_vec [E, 3]", 3 * e, edge_vec.len()),
-        ("energy [G] (one per structure)", g, energies.len()),
-        ("edge_gradient [E, 3]", 3 * e, edge_gradient.len()),
-    ];
-    for (what, expected, got) in lengths {
-        if expected != got {
-            return Err(Error::ShapeMismatch {
-                what,
-                expected,
-                got,
-            });
-        }
-    }
+    mismatch("edge_vec [E, 3]", 3 * e, edge_vec.len())?;
+    mismatch("energy [G] (one per structure)", g, energies.len())?;
+    mismatch("edge_gradient [E, 3]", 3 * e, edge_gradient.len())?;
     if let Some(index) = energies.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
             what: "energy",

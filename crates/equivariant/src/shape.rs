@@ -177,7 +177,8 @@ fn rank_zero(what: &'static str) -> Error {
     }
 }
 
-fn mismatch(what: &'static str, expected: usize, got: usize) -> Result<()> {
+/// [`Error::ShapeMismatch`] unless `got == expected`.
+pub(crate) fn mismatch(what: &'static str, expected: usize, got: usize) -> Result<()> {
     if expected == got {
         return Ok(());
     }

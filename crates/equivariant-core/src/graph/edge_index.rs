@@ -5,8 +5,8 @@ use crate::{Error, Result};
 /// The edges of a graph on `num_nodes` nodes, grouped by destination and by source.
 ///
 /// `by_dst(i)` lists the edges `e` with `dst[e] = i` in increasing `e`, and `by_src(j)`
-/// those with `src[e] = j`; both are built once, in `O(N + E)` (a stable counting sort), and
-/// fix the order of every per-node sum.
+/// those with `src[e] = j`; both are built once, in `O(N + E)` (a stable counting sort, or
+/// a walk over edges already in node order), and fix the order of every per-node sum.
 ///
 /// ```
 /// use equivariant_core::graph::EdgeIndex;

@@ -135,7 +135,8 @@ impl BesselEdgeEncoding {
     /// (`[n, N]`) each function's derivative in the length, `f_k'(|v|)`, computed together.
     ///
     /// Errors: [`Error::ShapeMismatch`] for wrong lengths, [`Error::NonFinite`] naming the
-    /// first NaN or infinite coordinate (the outputs are then unspecified).
+    /// first NaN or infinite coordinate, or the first coordinate of a vector whose length
+    /// overflows (the outputs are then unspecified).
     ///
     /// ```
     /// use equivariant_core::math::BesselEdgeEncoding;
@@ -157,16 +158,21 @@ impl BesselEdgeEncoding {
         check_len("out [n, N]", n * k, out.len())?;
         let chunks = out
             .par_chunks_mut(CHUNK * k)
-            .zip(vectors.par_chunks(CHUNK * 3));
+            .zip(vectors.par_chunks(CHUNK * 3))
+            .enumerate()
+            .map(|(c, (out, v))| (out, (c * CHUNK, v)));
         // Detected once, on the calling thread (which `with_instruction_set` limits).
         let avx2 = Avx2Fma::detect();
         match derivative {
-            None => chunks.try_for_each(|(out, v)| self.evaluate_first(avx2, v, out, None)),
+            None => chunks
+                .try_for_each(|(out, (first, v))| self.evaluate_first(avx2, first, v, out, None)),
             Some(derivative) => {
                 check_len("derivative [n, N]", n * k, derivative.len())?;
                 chunks
                     .zip(derivative.par_chunks_mut(CHUNK * k))
-                    .try_for_each(|((out, v), d)| self.evaluate_first(avx2, v, out, Some(d)))
+                    .try_for_each(|((out, (first, v)), d)| {
+                        self.evaluate_first(avx2, first, v, out, Some(d))
+                    })
             }
         }
     }
@@ -442,10 +448,12 @@ impl BesselEdgeEncoding {
     /// edge of an atomistic graph but the shortest and the cut ones) in vector lanes, the
     /// basis, the envelope and their product together; the others by `evaluate`, with the
     /// same bits. `evaluate` forms the basis, then multiplies by the envelope in a second
-    /// pass over the rows, with a call to `powi` per row: two thirds of its time.
+    /// pass over the rows, one row at a time: two thirds of its time (with a call to `powi`
+    /// per row, then).
     fn evaluate_first<T: Real>(
         &self,
         avx2: Option<Avx2Fma>,
+        first: usize,
         vectors: &[T],
         f: &mut [T],
         d1: Option<&mut [T]>,
@@ -453,9 +461,9 @@ impl BesselEdgeEncoding {
         #[cfg(target_arch = "x86_64")]
         if let Some(token) = avx2 {
             // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
-            return unsafe { self.evaluate_first_avx2(token, vectors, f, d1) };
+            return unsafe { self.evaluate_first_avx2(token, first, vectors, f, d1) };
         }
-        self.evaluate_first_on(None, vectors, f, d1)
+        self.evaluate_first_on(None, first, vectors, f, d1)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -463,11 +471,12 @@ impl BesselEdgeEncoding {
     fn evaluate_first_avx2<T: Real>(
         &self,
         token: Avx2Fma,
+        first: usize,
         vectors: &[T],
         f: &mut [T],
         d1: Option<&mut [T]>,
     ) -> Result<()> {
-        self.evaluate_first_on(Some(token), vectors, f, d1)
+        self.evaluate_first_on(Some(token), first, vectors, f, d1)
     }
 
     /// [`Self::evaluate_first`] for the instruction set of the caller (`avx2`: its token,
@@ -477,11 +486,17 @@ impl BesselEdgeEncoding {
     fn evaluate_first_on<T: Real>(
         &self,
         avx2: Option<Avx2Fma>,
+        first: usize,
         vectors: &[T],
         f: &mut [T],
         mut d1: Option<&mut [T]>,
     ) -> Result<()> {
         use std::array::from_fn as lanes;
+        // A finite vector whose length overflows (row `first + row` of the caller's).
+        let overflow = |row: usize| Error::NonFinite {
+            what: "vectors (the length overflows)",
+            index: 3 * (first + row),
+        };
         let k = self.num_basis();
         let t = self.bessel.tables::<T>();
         let mut buffer = vec![T::zero(); 2 * k * LANES];
@@ -491,6 +506,9 @@ impl BesselEdgeEncoding {
         for (i, v) in blocks.iter().enumerate() {
             let rows = k * LANES * i..k * LANES * (i + 1);
             let r: [T; LANES] = lanes(|l| length(&v[3 * l..3 * l + 3]));
+            if let Some(l) = r.iter().position(|r| !r.is_finite()) {
+                return Err(overflow(LANES * i + l));
+            }
             let x: [T; LANES] = lanes(|l| r[l] * inv);
             let inside = (r.iter().zip(&x)).all(|(&r, &x)| r > T::zero() && x < T::one());
             let done = inside && {
@@ -524,6 +542,10 @@ impl BesselEdgeEncoding {
             }
         }
         let done = blocks.len() * LANES;
+        let rest = vectors[3 * done..].chunks_exact(3);
+        if let Some(j) = rest.map(length).position(|r| !r.is_finite()) {
+            return Err(overflow(done + j));
+        }
         let d1 = d1.map(|d| &mut d[k * done..]);
         self.evaluate(&vectors[3 * done..], &mut f[k * done..], d1, None)?;
         Ok(())
@@ -598,6 +620,23 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
 mod tests {
     use super::*;
 
+    /// A finite vector whose length overflows is an error naming its first coordinate,
+    /// in a block of eight and in the tail, in whichever parallel chunk it falls.
+    #[test]
+    fn an_overflowing_length_is_named() {
+        let encoding = BesselEdgeEncoding::new(4.0, 8, 6).unwrap();
+        for (n, row) in [(20, 2), (20, 13), (20, 17), (CHUNK + 20, CHUNK + 3)] {
+            let mut v = vec![0.5f32; 3 * n];
+            v[3 * row + 1] = 1e20;
+            let mut f = vec![0.0f32; 8 * n];
+            let got = encoding.compute(&v, &mut f, None);
+            assert!(
+                matches!(got, Err(Error::NonFinite { index, .. }) if index == 3 * row),
+                "row {row} of {n}: {got:?}"
+            );
+        }
+    }
+
     /// The squaring `powi` gives `powi`'s bits, the exponents an envelope takes and more.
     #[test]
     fn powi_by_squaring_is_powi() {
@@ -621,7 +660,8 @@ mod tests {
 
     /// [`BesselEdgeEncoding::compute`] (blocks of eight in vector lanes, the envelope with
     /// them) gives, bit for bit, what [`BesselEdgeEncoding::evaluate`] gives row by row,
-    /// values and derivatives, f32 and f64, on every instruction set: blocks all inside the
+    /// values and derivatives, f32 and f64, with the lanes on every instruction set (the
+    /// rows that fall back detect their own): blocks all inside the
     /// cutoff, blocks with a zero, a very short (the basis's series) or a cut edge, and a
     /// tail of fewer than eight.
     #[test]

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use super::irreps::{Irrep, Irreps, MulIr, Parity};
 use super::legendre::LegendreRecursion;
 use super::low_degree_harmonics::{LOW_DIM, LOW_LMAX, Put, low_degrees};
+use crate::error::check_len;
 use crate::kernels::simd::Avx2Fma;
 use crate::kernels::transpose::transpose;
 use crate::real::dual::Dual;
@@ -457,15 +458,10 @@ impl SphericalHarmonicsPlan {
     /// # Ok::<(), equivariant_core::Error>(())
     /// ```
     pub fn backward<T: Real>(&self, vectors: &[T], grad_out: &[T], out: &mut [T]) -> Result<()> {
-        let n = self.check(vectors, grad_out.len(), None)?;
-        if out.len() != n * 3 {
-            return Err(Error::ShapeMismatch {
-                what: "out [n, 3]",
-                expected: n * 3,
-                got: out.len(),
-            });
-        }
         let dim = self.dim();
+        let n = self.check(vectors, vectors.len() / 3 * dim, None)?;
+        check_len("grad_out [n, dim]", n * dim, grad_out.len())?;
+        check_len("out [n, 3]", n * 3, out.len())?;
         if n == 0 || dim == 0 {
             out.fill(T::zero());
             return Ok(());

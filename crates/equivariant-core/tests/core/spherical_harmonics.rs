@@ -369,8 +369,10 @@ fn vector_jacobian_product_contracts_the_gradients() {
 }
 
 /// The backward without kept gradients equals, bit for bit, the gradients then their
-/// vector-Jacobian product, over several parallel chunks and a partial one, f32 and f64,
-/// with the zero vector among the rows; wrong lengths and a NaN are errors.
+/// vector-Jacobian product, and both the contraction written out here, over several
+/// parallel chunks and a partial one, f32 and f64, with the zero vector among the rows, for
+/// the contraction's constant lengths (1, 4, 9, 16) and others; wrong lengths and a NaN are
+/// errors.
 #[test]
 fn backward_equals_the_kept_gradients_contracted() {
     fn check<T: equivariant_core::Real>(sh: &SphericalHarmonicsPlan) {
@@ -389,6 +391,15 @@ fn backward_equals_the_kept_gradients_contracted() {
         let mut out = vec![T::from_f64(f64::NAN); 3 * n];
         sh.backward(&v, &g, &mut out).unwrap();
         assert_eq!(out, want, "{:?}", sh.ls());
+        let written: Vec<T> = (0..3 * n)
+            .map(|ia| {
+                let (i, a) = (ia / 3, ia % 3);
+                (0..dim).fold(T::zero(), |s, k| {
+                    s + grad[(i * 3 + a) * dim + k] * g[i * dim + k]
+                })
+            })
+            .collect();
+        assert_eq!(want, written, "{:?}", sh.ls());
         assert!(sh.backward(&v, &g[1..], &mut out).is_err());
         assert!(sh.backward(&v, &g, &mut out[1..]).is_err());
         v[7] = T::from_f64(f64::NAN);
@@ -398,7 +409,10 @@ fn backward_equals_the_kept_gradients_contracted() {
         ));
     }
     for (ls, normalize) in [
+        (vec![0], true),
         (vec![0, 1], true),
+        (vec![0, 1, 2], false),
+        (vec![0, 1, 2, 3], true),
         (vec![1, 2, 3], false),
         (vec![0, 4], true),
     ] {

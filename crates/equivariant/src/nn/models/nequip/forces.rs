@@ -251,6 +251,7 @@ fn run_with<T: Float>(
     let (n, k) = (species.len(), model.config.num_types);
     let e = graph.edges().num_edges();
     // NequIP's edge vectors point from the centre (dst) to the neighbour (src).
+    debug_assert_eq!(edge_vec.len(), 3 * e, "the graph's edge vectors, [E, 3]");
     let mut r = pool.take(e * 3);
     r.iter_mut().zip(edge_vec).for_each(|(r, &v)| *r = -v);
     let sh = &model.sh;
