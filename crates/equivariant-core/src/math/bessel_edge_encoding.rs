@@ -463,7 +463,7 @@ impl BesselEdgeEncoding {
             // SAFETY: `token` proves the CPU has the AVX2 and FMA the twin is compiled for.
             return unsafe { self.evaluate_first_avx2(token, first, vectors, f, d1) };
         }
-        self.evaluate_first_on(None, first, vectors, f, d1)
+        self.evaluate_first_on(avx2, first, vectors, f, d1)
     }
 
     #[cfg(target_arch = "x86_64")]
