@@ -13,12 +13,19 @@ from ase.build import fcc111
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 from ase.io import read
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md import velocitydistribution
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
 from conftest import run_cli
 from equivariant import EquivariantCalculator, EquivariantError, Potential
+
+# Maxwell-Boltzmann momenta: `thermalize_momenta` where ASE has it (3.29 deprecates
+# `MaxwellBoltzmannDistribution` for it), the older name before.
+thermalize = getattr(
+    velocitydistribution, "thermalize_momenta", velocitydistribution.MaxwellBoltzmannDistribution
+)
 
 
 def frames(trained):
@@ -158,7 +165,7 @@ def test_ase_md_conserves_energy(checkpoint, trained):
     stays within 1 meV; ASE's Langevin runs on it too."""
     atoms = frames(trained)[4]
     atoms.calc = EquivariantCalculator(checkpoint, dtype="float64")
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize(atoms, temperature_K=300, rng=np.random.default_rng(0))
     Stationary(atoms)
     start = atoms.get_total_energy()
     totals = []
@@ -183,7 +190,7 @@ def test_the_kept_neighbour_list_changes_no_bit(checkpoint, trained):
         atoms = frames(trained)[6]
         atoms.calc = EquivariantCalculator(checkpoint, dtype="float64", skin=skin)
         assert atoms.calc.potential.skin == skin
-        MaxwellBoltzmannDistribution(atoms, temperature_K=1000, rng=np.random.default_rng(1))
+        thermalize(atoms, temperature_K=1000, rng=np.random.default_rng(1))
         VelocityVerlet(atoms, timestep=2.0 * units.fs).run(30)
         runs.append((atoms.positions.copy(), atoms.get_forces(), atoms.get_stress()))
         builds.append(atoms.calc.potential.list_builds)
