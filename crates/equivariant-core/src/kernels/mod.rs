@@ -48,7 +48,6 @@ mod tensor_product;
 pub(crate) mod transpose;
 mod vec8;
 
-use std::any::Any;
 use std::mem::MaybeUninit;
 
 #[cfg(doc)]
@@ -178,20 +177,34 @@ impl<T: Real> Kernels<T> {
 }
 
 /// The f32 kernels.
+#[cfg(not(test))]
 static F32: Kernels<f32> = Kernels::new();
 
 /// The f64 kernels.
+#[cfg(not(test))]
 static F64: Kernels<f64> = Kernels::new();
 
 /// The table of `T`: [`F32`] or [`F64`], by type id ([`Real`] is sealed to these two). A
 /// generic caller in another crate compiles this lookup only, not the kernels.
+#[cfg(not(test))]
 #[inline]
 fn kernels<T: Real>() -> &'static Kernels<T> {
-    let tables: [&'static dyn Any; 2] = [&F32, &F64];
+    let tables: [&'static dyn std::any::Any; 2] = [&F32, &F64];
     tables
         .into_iter()
         .find_map(|table| table.downcast_ref::<Kernels<T>>())
         .expect("Real is implemented for f32 and f64 only")
+}
+
+/// The table of `T` in this crate's unit-test build: a constant, compiled where a test
+/// reaches it. Statics are always compiled, so [`F32`] and [`F64`] there would compile
+/// every kernel a second time (the test binary of a crate is a build of its own) for the
+/// few unit tests that reach none or some of them. The integration tests, doc tests and
+/// every other crate use the statics.
+#[cfg(test)]
+#[inline]
+fn kernels<T: Real>() -> &'static Kernels<T> {
+    const { &Kernels::<T>::new() }
 }
 
 /// The compute entry points: checks, then the kernels of this crate for `T` and this CPU.
