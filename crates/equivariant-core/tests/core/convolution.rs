@@ -4,7 +4,9 @@
 //! weights against precomputed ones; finite differences; bit-identical results across
 //! thread counts.
 
-use crate::support::{on_threads, randn, to_f32};
+use crate::support::{
+    matmul_nt_reference, matmul_reference, matmul_tn_reference, on_threads, randn, to_f32,
+};
 use equivariant_core::graph::{EdgeIndex, gather, scatter_sum};
 use equivariant_core::o3::Irreps;
 use equivariant_core::o3::tensor_product::{
@@ -268,14 +270,7 @@ fn fused_matches_unfused() {
                 }
                 let what = format!("{what}, width {width}");
                 let (hidden, linear) = (randn(&mut rng, e * width), randn(&mut rng, width * numel));
-                let mut w_lin = vec![0.0; e * numel];
-                for r in 0..e {
-                    for k in 0..width {
-                        for q in 0..numel {
-                            w_lin[r * numel + q] += hidden[r * width + k] * linear[k * numel + q];
-                        }
-                    }
-                }
+                let w_lin = matmul_reference(&hidden, &linear, width, numel);
                 let lin = EdgeWeights::Linear {
                     hidden: &hidden,
                     linear: &linear,
@@ -310,16 +305,8 @@ fn fused_matches_unfused() {
                 assert_close(&format!("{what}: linear grad x1"), &g1, &e1, 1e-10);
                 assert_close(&format!("{what}: linear grad x2"), &g2, &e2, 1e-10);
                 // dL/dhidden = gw linear^T, dL/dlinear = hidden^T gw.
-                let mut eh = vec![0.0; e * width];
-                let mut elin = vec![0.0; width * numel];
-                for r in 0..e {
-                    for k in 0..width {
-                        for q in 0..numel {
-                            eh[r * width + k] += ew[r * numel + q] * linear[k * numel + q];
-                            elin[k * numel + q] += hidden[r * width + k] * ew[r * numel + q];
-                        }
-                    }
-                }
+                let eh = matmul_nt_reference(&ew, &linear, numel);
+                let elin = matmul_tn_reference(&hidden, &ew, width, numel);
                 assert_close(&format!("{what}: grad hidden"), &gh, &eh, 1e-10);
                 assert_close(&format!("{what}: grad linear"), &glin, &elin, 1e-10);
                 // Each gradient alone (the kernel skips the work of those not asked for).

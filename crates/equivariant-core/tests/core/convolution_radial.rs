@@ -5,7 +5,7 @@
 //! AVX-512 instances, f32 against f64, and bad input.
 
 use crate::convolution::{graphs, plans, unfused_backward, unfused_forward};
-use crate::support::{on_threads, randn, to_f32};
+use crate::support::{matmul_reference, on_threads, randn, to_f32};
 use crate::tensor_product::apply;
 use equivariant_core::Error;
 use equivariant_core::graph::EdgeIndex;
@@ -93,11 +93,11 @@ impl Mlp {
     }
 
     /// Each edge's weights, the MLP run on its own (`[E, numel]`).
-    fn weights(&self, embedding: &[f64], e: usize) -> Vec<f64> {
+    fn weights(&self, embedding: &[f64]) -> Vec<f64> {
         let mut a = embedding.to_vec();
         let mut k = self.num_basis;
         for (w, _, n, act) in &self.hidden {
-            let mut z = matmul(&a, w, e, k, *n);
+            let mut z = matmul_reference(&a, w, k, *n);
             if let Some((f, c)) = act {
                 let mut y = vec![0.0; z.len()];
                 f.forward_slice(*c, &z, &mut y).unwrap();
@@ -105,19 +105,8 @@ impl Mlp {
             }
             (a, k) = (z, *n);
         }
-        matmul(&a, &self.last, e, k, self.last.len() / k)
+        matmul_reference(&a, &self.last, k, self.last.len() / k)
     }
-}
-
-/// `[m, k] x [k, n]`.
-fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut out = vec![0.0; m * n];
-    for r in 0..m {
-        for c in 0..n {
-            out[r * n + c] = (0..k).map(|q| a[r * k + q] * b[q * n + c]).sum();
-        }
-    }
-    out
 }
 
 /// A random case on one of the test graphs: the plan's inputs, an embedding of 5 basis
@@ -271,8 +260,7 @@ fn radial_matches_the_mlp_then_the_unfused_convolution() {
             for widths in WIDTHS {
                 let c = Case::new(&tp, &graph, widths, &mut rng);
                 let n = graph.2;
-                let e = c.src.len();
-                let w = c.mlp.weights(&c.embedding, e);
+                let w = c.mlp.weights(&c.embedding);
                 let expected = unfused_forward(&tp, &c.src, &c.dst, n, &c.x1, &c.x2, &w, 0.7);
                 let got = c.forward::<f64>(&tp, |v| v.to_vec());
                 assert_close(

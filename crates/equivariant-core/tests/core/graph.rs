@@ -27,7 +27,6 @@ fn edges(g: &Graph) -> Vec<Edge> {
 /// `d = pos[dst] - (pos[src] + shift·L)` in f64, `|d|² < r²`, nearest `max_nn` per destination
 /// (ties by src, then shift), sorted by (dst, src, shift).
 fn brute<T: Real>(pos: &[T], r: f64, max_nn: Option<usize>, cell: Option<&Cell>) -> Vec<Edge> {
-    let n = pos.len() / 3;
     let p: Vec<[f64; 3]> = pos
         .chunks(3)
         .map(|x| [x[0].to_f64(), x[1].to_f64(), x[2].to_f64()])
@@ -45,28 +44,31 @@ fn brute<T: Real>(pos: &[T], r: f64, max_nn: Option<usize>, cell: Option<&Cell>)
             }
         }
     }
+    // Each shift with its vector, formed once (not per pair: the tests build with light
+    // optimization, and these loops are most of the graph tests' time).
     let mut shifts = Vec::new();
     for a in -range[0]..=range[0] {
         for b in -range[1]..=range[1] {
             for c in -range[2]..=range[2] {
-                shifts.push([a, b, c]);
+                let s = [a, b, c];
+                shifts.push((s, cell.map_or([0.0; 3], |c| c.shift_vector(s))));
             }
         }
     }
     let mut out = Vec::new();
-    for i in 0..n {
+    for (i, pi) in p.iter().enumerate() {
         let mut found: Vec<(f64, usize, [i32; 3])> = Vec::new();
-        for j in 0..n {
-            for &s in &shifts {
+        for (j, pj) in p.iter().enumerate() {
+            for &(s, t) in &shifts {
                 if i == j && s == [0; 3] {
                     continue;
                 }
-                let t = cell.map_or([0.0; 3], |c| c.shift_vector(s));
-                let mut d2 = 0.0;
-                for k in 0..3 {
-                    let d = p[i][k] - (p[j][k] + t[k]);
-                    d2 += d * d;
-                }
+                let d = [
+                    pi[0] - (pj[0] + t[0]),
+                    pi[1] - (pj[1] + t[1]),
+                    pi[2] - (pj[2] + t[2]),
+                ];
+                let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                 if d2 < r * r {
                     found.push((d2, j, s));
                 }

@@ -22,3 +22,43 @@ pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
         .expect("a rayon pool")
         .install(f)
 }
+
+// The reference products below are written with slices and zips: the tests build with
+// light optimization, where indexed triple loops spent most of a test's time in range
+// iteration and bounds checks.
+
+/// `a b` for row-major `a: [m, k]` and `b: [k, n]`, each entry summed over `k` in order.
+pub fn matmul_reference(a: &[f64], b: &[f64], k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; a.len() / k * n];
+    for (row, a_row) in out.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
+        for (&x, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
+            for (o, &y) in row.iter_mut().zip(b_row) {
+                *o += x * y;
+            }
+        }
+    }
+    out
+}
+
+/// `a b^T` for row-major `a: [m, q]` and `b: [n, q]`, each entry summed over `q` in order.
+pub fn matmul_nt_reference(a: &[f64], b: &[f64], q: usize) -> Vec<f64> {
+    a.chunks_exact(q)
+        .flat_map(|a_row| {
+            b.chunks_exact(q)
+                .map(move |b_row| a_row.iter().zip(b_row).fold(0.0, |s, (&x, &y)| s + x * y))
+        })
+        .collect()
+}
+
+/// `a^T b` for row-major `a: [r, m]` and `b: [r, n]`, each entry summed over `r` in order.
+pub fn matmul_tn_reference(a: &[f64], b: &[f64], m: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for (a_row, b_row) in a.chunks_exact(m).zip(b.chunks_exact(n)) {
+        for (&x, out_row) in a_row.iter().zip(out.chunks_exact_mut(n)) {
+            for (o, &y) in out_row.iter_mut().zip(b_row) {
+                *o += x * y;
+            }
+        }
+    }
+    out
+}
