@@ -20,7 +20,7 @@
 use rayon::prelude::*;
 
 use super::radial_layer::length;
-use super::soft_one_hot_linspace::LANES;
+use super::soft_one_hot_linspace::{LANES, Tables};
 use super::{Basis, SoftOneHotLinspace};
 use crate::error::check_len;
 use crate::kernels::simd::Avx2Fma;
@@ -267,7 +267,7 @@ impl BesselEdgeEncoding {
             .zip(tangents.par_chunks(CHUNK * 3))
             .try_for_each(|((out, v), t)| {
                 let mut f = vec![T::zero(); out.len()];
-                let length = self.evaluate(v, &mut f, Some(&mut *out), None)?;
+                let length = self.evaluate(v, &mut f, Some(&mut *out), None, None)?;
                 // `out` holds f'; scaled by the rate in place.
                 for (i, o) in out.chunks_exact_mut(k).enumerate() {
                     let rate = rate(length[i], &v[3 * i..3 * i + 3], &t[3 * i..3 * i + 3]);
@@ -327,7 +327,7 @@ impl BesselEdgeEncoding {
                     vec![T::zero(); rows * k],
                     vec![T::zero(); rows * k],
                 );
-                let length = self.evaluate(v, &mut f, Some(&mut d1), Some(&mut d2))?;
+                let length = self.evaluate(v, &mut f, Some(&mut d1), Some(&mut d2), None)?;
                 for (i, &r) in length.iter().enumerate() {
                     let (gv, gt) = (&mut gv[3 * i..3 * i + 3], &mut gt[3 * i..3 * i + 3]);
                     if r <= T::zero() {
@@ -385,13 +385,16 @@ impl BesselEdgeEncoding {
     /// The functions at the lengths of `vectors` into `f`, and their first and second
     /// derivatives into `d1` and `d2` where given (`[rows, N]` each); returns the lengths.
     /// The Bessel values land in the outputs first and are turned into the encoding's in
-    /// place, so a chunk allocates only its lengths.
+    /// place, so a chunk allocates only its lengths. `basis`: the caller's instruction set
+    /// and tables, for a caller that has them and has checked its lengths finite (the
+    /// basis's rows then, without its checks, its own detection and table building).
     fn evaluate<T: Real>(
         &self,
         vectors: &[T],
         f: &mut [T],
         mut d1: Option<&mut [T]>,
         mut d2: Option<&mut [T]>,
+        basis: Option<(Option<Avx2Fma>, &Tables<T>)>,
     ) -> Result<Vec<T>> {
         let k = self.num_basis();
         let length: Vec<T> = vectors.chunks_exact(3).map(length).collect();
@@ -401,10 +404,14 @@ impl BesselEdgeEncoding {
             .iter()
             .map(|&r| if r > T::zero() { r } else { T::one() })
             .collect();
-        match (d1.as_deref_mut(), d2.as_deref_mut()) {
-            (None, _) => self.bessel.compute(&at, f)?,
-            (Some(d1), None) => self.bessel.compute_with_derivative(&at, f, d1)?,
-            (Some(d1), Some(d2)) => self.bessel.compute_with_second_derivative(&at, f, d1, d2)?,
+        match (d1.as_deref_mut(), d2.as_deref_mut(), basis) {
+            (None, _, Some((avx2, t))) => self.bessel.rows::<T, false>(avx2, t, &at, f, &mut []),
+            (Some(d1), None, Some((avx2, t))) => self.bessel.rows::<T, true>(avx2, t, &at, f, d1),
+            (None, _, None) => self.bessel.compute(&at, f)?,
+            (Some(d1), None, None) => self.bessel.compute_with_derivative(&at, f, d1)?,
+            (Some(d1), Some(d2), _) => {
+                self.bessel.compute_with_second_derivative(&at, f, d1, d2)?;
+            }
         }
         let s = T::from_f64((2.0 / self.r_max).sqrt());
         let two = T::from_f64(2.0);
@@ -446,10 +453,10 @@ impl BesselEdgeEncoding {
     /// [`evaluate`](Self::evaluate) without the second derivative: blocks of eight edges
     /// that [`SoftOneHotLinspace::bessel_lanes`] takes and that lie inside the cutoff (every
     /// edge of an atomistic graph but the shortest and the cut ones) in vector lanes, the
-    /// basis, the envelope and their product together; the others by `evaluate`, with the
-    /// same bits. `evaluate` forms the basis, then multiplies by the envelope in a second
-    /// pass over the rows, one row at a time: two thirds of its time (with a call to `powi`
-    /// per row, then).
+    /// basis, the envelope and their product together; the others by `evaluate`, with this
+    /// call's tables and instruction set, and the same bits. `evaluate` forms the basis,
+    /// then multiplies by the envelope in a second pass over the rows, one row at a time:
+    /// two thirds of its time (with a call to `powi` per row, then).
     fn evaluate_first<T: Real>(
         &self,
         avx2: Option<Avx2Fma>,
@@ -538,7 +545,7 @@ impl BesselEdgeEncoding {
             };
             if !done {
                 let d1 = d1.as_deref_mut().map(|d| &mut d[rows.clone()]);
-                self.evaluate(v, &mut f[rows], d1, None)?;
+                self.evaluate(v, &mut f[rows], d1, None, Some((avx2, &t)))?;
             }
         }
         let done = blocks.len() * LANES;
@@ -547,7 +554,13 @@ impl BesselEdgeEncoding {
             return Err(overflow(done + j));
         }
         let d1 = d1.map(|d| &mut d[k * done..]);
-        self.evaluate(&vectors[3 * done..], &mut f[k * done..], d1, None)?;
+        self.evaluate(
+            &vectors[3 * done..],
+            &mut f[k * done..],
+            d1,
+            None,
+            Some((avx2, &t)),
+        )?;
         Ok(())
     }
 
@@ -660,10 +673,10 @@ mod tests {
 
     /// [`BesselEdgeEncoding::compute`] (blocks of eight in vector lanes, the envelope with
     /// them) gives, bit for bit, what [`BesselEdgeEncoding::evaluate`] gives row by row,
-    /// values and derivatives, f32 and f64, with the lanes on every instruction set (the
-    /// rows that fall back detect their own): blocks all inside the
-    /// cutoff, blocks with a zero, a very short (the basis's series) or a cut edge, and a
-    /// tail of fewer than eight.
+    /// values and derivatives, f32 and f64, on every instruction set (the rows that fall
+    /// back on the caller's, as the lanes): blocks all inside the cutoff, blocks with a
+    /// zero, a very short (the basis's series) or a cut edge, and a tail of fewer than
+    /// eight.
     #[test]
     fn lanes_equal_rows() {
         use crate::kernels::{InstructionSet, with_instruction_set};
@@ -676,7 +689,9 @@ mod tests {
             let k = encoding.num_basis();
             for (i, v) in vectors.chunks_exact(3).enumerate() {
                 let (mut f1, mut d1) = (vec![T::zero(); k], vec![T::zero(); k]);
-                encoding.evaluate(v, &mut f1, Some(&mut d1), None).unwrap();
+                encoding
+                    .evaluate(v, &mut f1, Some(&mut d1), None, None)
+                    .unwrap();
                 let row = i * k..(i + 1) * k;
                 assert_eq!(&f[row.clone()], &f1[..], "row {i}");
                 assert_eq!(&f_only[row.clone()], &f1[..], "row {i}");
