@@ -366,3 +366,78 @@ fn linear_convolution_on<T: Real>(config: &str, tp: &TensorProductPlan, tol: f64
     let portable = with_instruction_set(InstructionSet::Portable, run);
     assert_agree(config, &portable, &run(), tol);
 }
+
+/// The o3 linear map's row kernel (`f32` on AVX2: the map and its input gradient block to
+/// block) against the tensor-product route it replaces (the portable instruction set), on
+/// every row count of a parallel task and past it: `8x0e+8x1o` (NequIP's), two input
+/// blocks of one irrep summed into one output block, multiplicities that leave part of a
+/// vector (5 and 3 channels of `1o`, 2 of `3o`), degrees 2 and 3 (periods of 5 and 7 lane
+/// patterns), and degree 4 (dimension 9: left to the tensor product, so equal to it to the
+/// bit). The weight gradient, asked with the input gradient, takes the
+/// tensor product too.
+#[test]
+fn linear_rows_agree_with_the_tensor_product() {
+    use equivariant_core::o3::LinearPlan;
+    let cases = [
+        ("8x0e+8x1o", "8x0e+8x1o"),
+        ("8x0e+8x1o", "8x0e"),
+        ("3x0e+8x1o+5x1o+2x3o", "4x0e+3x1o+6x3o"),
+        ("5x1o+7x2e+3x3o+1x0e", "3x1o+4x2e+9x3o+2x0e"),
+        ("16x1o+16x0e", "16x0e+16x1o+8x1o"),
+        ("3x4e+2x0e", "2x4e+1x0e"),
+    ];
+    for (a, b) in cases {
+        let plan = LinearPlan::new(
+            &a.parse().unwrap(),
+            &b.parse().unwrap(),
+            true,
+            Default::default(),
+            true,
+        )
+        .unwrap();
+        let (d_in, d_out) = (plan.irreps_in().dim(), plan.irreps_out().dim());
+        let weight: Vec<f32> = (0..plan.weight_numel()).map(|s| value(s + 3)).collect();
+        let bias: Vec<f32> = (0..plan.bias_numel()).map(|s| value(s + 5)).collect();
+        for rows in [1, 7, 64, 130] {
+            let x: Vec<f32> = (0..rows * d_in).map(|s| value(s + 1)).collect();
+            let g: Vec<f32> = (0..rows * d_out).map(|s| value(s + 2)).collect();
+            let run = |isa| {
+                with_instruction_set(isa, || {
+                    let mut out = vec![f32::NAN; rows * d_out];
+                    plan.forward(&x, &weight, &bias, &mut out).unwrap();
+                    let mut gx = vec![f32::NAN; rows * d_in];
+                    plan.backward(&x, &weight, &g, Some(&mut gx), None, None)
+                        .unwrap();
+                    let (mut gx2, mut gw) = (vec![f32::NAN; rows * d_in], vec![0.0; weight.len()]);
+                    plan.backward(&x, &weight, &g, Some(&mut gx2), Some(&mut gw), None)
+                        .unwrap();
+                    vec![out, gx, gx2, gw]
+                })
+            };
+            let what = format!("{a} -> {b}, {rows} rows");
+            let (rows_kernel, tensor_product) = (
+                run(InstructionSet::detected()),
+                run(InstructionSet::Portable),
+            );
+            assert_agree(&what, &rows_kernel, &tensor_product, 1e-5);
+            if a.contains("4e") {
+                // Degree 4 by the tensor product on this instruction set too.
+                let mut out = vec![f32::NAN; rows * d_out];
+                let ones = vec![1.0f32; rows];
+                plan.tensor_product()
+                    .forward(&x, &ones, &weight, &mut out)
+                    .unwrap();
+                for row in out.chunks_exact_mut(d_out) {
+                    for (&(start, len), b) in plan.bias_blocks().iter().zip(&bias) {
+                        assert_eq!(len, 1);
+                        row[start] += b;
+                    }
+                }
+                assert_eq!(
+                    rows_kernel[0], out,
+                    "{what}: degree 4 by the tensor product"
+                );
+            }
+        }
+    }
+}
