@@ -25,7 +25,8 @@
 //!   ([`ActivationFunction::forward_slice`](crate::math::ActivationFunction::forward_slice)
 //!   and `forward_with_derivative_slice`);
 //! - `linear`: [`LinearPlan::forward`](crate::o3::LinearPlan::forward) and `backward`, a
-//!   tensor product with a constant second input plus the biases.
+//!   tensor product with a constant second input plus the biases, or, in `f32` on AVX2,
+//!   block to block by rows (the map and its input gradient).
 //!
 //! Every kernel sums in a fixed order whatever the number of threads (fixed chunks, no
 //! atomics), so results are bit-identical across thread counts.

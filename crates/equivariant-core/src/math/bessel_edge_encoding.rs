@@ -387,7 +387,8 @@ impl BesselEdgeEncoding {
     /// The Bessel values land in the outputs first and are turned into the encoding's in
     /// place, so a chunk allocates only its lengths. `basis`: the caller's instruction set
     /// and tables, for a caller that has them and has checked its lengths finite (the
-    /// basis's rows then, without its checks, its own detection and table building).
+    /// basis's rows then, without its checks, its own detection and table building; not
+    /// used with `d2`).
     fn evaluate<T: Real>(
         &self,
         vectors: &[T],

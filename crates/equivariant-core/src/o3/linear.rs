@@ -14,7 +14,8 @@ use crate::{Error, Result};
 /// instruction, in instruction order (e3nn's layout). Biases: `mul` entries for every `0e`
 /// output block, in output order, added with coefficient 1; e3nn starts them at zero.
 /// Built as a [`TensorProductPlan`] with the constant `0e` input `1` (mode `uvw`), so it shares
-/// the tensor product's kernels and gradients.
+/// the tensor product's kernels and gradients (in `f32` on AVX2 the map and its input
+/// gradient run a row kernel of their own, with the same coefficients).
 ///
 /// ```
 /// use equivariant_core::o3::LinearPlan;

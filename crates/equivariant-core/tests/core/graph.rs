@@ -51,7 +51,7 @@ fn brute<T: Real>(pos: &[T], r: f64, max_nn: Option<usize>, cell: Option<&Cell>)
         for b in -range[1]..=range[1] {
             for c in -range[2]..=range[2] {
                 let s = [a, b, c];
-                shifts.push((s, cell.map_or([0.0; 3], |c| c.shift_vector(s))));
+                shifts.push((s, cell.map_or([0.0; 3], |cell| cell.shift_vector(s))));
             }
         }
     }

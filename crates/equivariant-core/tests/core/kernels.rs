@@ -373,10 +373,12 @@ fn linear_convolution_on<T: Real>(config: &str, tp: &TensorProductPlan, tol: f64
 /// blocks of one irrep summed into one output block, multiplicities that leave part of a
 /// vector (5 and 3 channels of `1o`, 2 of `3o`), degrees 2 and 3 (periods of 5 and 7 lane
 /// patterns), and degree 4 (dimension 9: left to the tensor product, so equal to it to the
-/// bit). The weight gradient, asked with the input gradient, takes the
-/// tensor product too.
+/// bit). The weight gradient, asked with the input gradient, takes the tensor product
+/// too. Also: without biases, one thread against the pool's (the same bits), and wrong
+/// lengths as the tensor product's typed errors.
 #[test]
 fn linear_rows_agree_with_the_tensor_product() {
+    use crate::support::on_threads;
     use equivariant_core::o3::LinearPlan;
     let cases = [
         ("8x0e+8x1o", "8x0e+8x1o"),
@@ -386,11 +388,13 @@ fn linear_rows_agree_with_the_tensor_product() {
         ("16x1o+16x0e", "16x0e+16x1o+8x1o"),
         ("3x4e+2x0e", "2x4e+1x0e"),
     ];
-    for (a, b) in cases {
+    // Each case with biases, and the first two without.
+    let plans = (cases.iter().map(|&c| (c, true))).chain(cases[..2].iter().map(|&c| (c, false)));
+    for ((a, b), biases) in plans {
         let plan = LinearPlan::new(
             &a.parse().unwrap(),
             &b.parse().unwrap(),
-            true,
+            biases,
             Default::default(),
             true,
         )
@@ -414,12 +418,14 @@ fn linear_rows_agree_with_the_tensor_product() {
                     vec![out, gx, gx2, gw]
                 })
             };
-            let what = format!("{a} -> {b}, {rows} rows");
+            let what = format!("{a} -> {b}, {rows} rows, biases {biases}");
             let (rows_kernel, tensor_product) = (
                 run(InstructionSet::detected()),
                 run(InstructionSet::Portable),
             );
             assert_agree(&what, &rows_kernel, &tensor_product, 1e-5);
+            let on_one = on_threads(1, || run(InstructionSet::detected()));
+            assert_eq!(on_one, rows_kernel, "{what}: one thread and the pool's");
             if a.contains("4e") {
                 // Degree 4 by the tensor product on this instruction set too.
                 let mut out = vec![f32::NAN; rows * d_out];
@@ -439,5 +445,21 @@ fn linear_rows_agree_with_the_tensor_product() {
                 );
             }
         }
+        // Wrong lengths are the tensor product's typed errors on the row kernel's route too.
+        let x: Vec<f32> = (0..3 * d_in).map(|s| value(s + 1)).collect();
+        let mut out = vec![0.0f32; 3 * d_out];
+        let short = |r: Result<(), equivariant_core::Error>| {
+            assert!(
+                matches!(r, Err(equivariant_core::Error::ShapeMismatch { .. })),
+                "{a} -> {b}: {r:?}"
+            )
+        };
+        short(plan.forward(&x[1..], &weight, &bias, &mut out));
+        short(plan.forward(&x, &weight[1..], &bias, &mut out));
+        short(plan.forward(&x, &weight, &bias, &mut out[1..]));
+        let mut gx = vec![0.0f32; 3 * d_in];
+        short(plan.backward(&x, &weight, &out[1..], Some(&mut gx), None, None));
+        short(plan.backward(&x, &weight, &out, Some(&mut gx[1..]), None, None));
+        short(plan.backward(&x[1..], &weight, &out, Some(&mut gx), None, None));
     }
 }

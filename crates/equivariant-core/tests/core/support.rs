@@ -29,6 +29,7 @@ pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
 
 /// `a b` for row-major `a: [m, k]` and `b: [k, n]`, each entry summed over `k` in order.
 pub fn matmul_reference(a: &[f64], b: &[f64], k: usize, n: usize) -> Vec<f64> {
+    assert!(k > 0 && n > 0 && a.len().is_multiple_of(k) && b.len() == k * n);
     let mut out = vec![0.0; a.len() / k * n];
     for (row, a_row) in out.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
         for (&x, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
@@ -42,6 +43,7 @@ pub fn matmul_reference(a: &[f64], b: &[f64], k: usize, n: usize) -> Vec<f64> {
 
 /// `a b^T` for row-major `a: [m, q]` and `b: [n, q]`, each entry summed over `q` in order.
 pub fn matmul_nt_reference(a: &[f64], b: &[f64], q: usize) -> Vec<f64> {
+    assert!(q > 0 && a.len().is_multiple_of(q) && b.len().is_multiple_of(q));
     a.chunks_exact(q)
         .flat_map(|a_row| {
             b.chunks_exact(q)
@@ -52,6 +54,7 @@ pub fn matmul_nt_reference(a: &[f64], b: &[f64], q: usize) -> Vec<f64> {
 
 /// `a^T b` for row-major `a: [r, m]` and `b: [r, n]`, each entry summed over `r` in order.
 pub fn matmul_tn_reference(a: &[f64], b: &[f64], m: usize, n: usize) -> Vec<f64> {
+    assert!(m > 0 && n > 0 && a.len().is_multiple_of(m) && b.len() / n == a.len() / m);
     let mut out = vec![0.0; m * n];
     for (a_row, b_row) in a.chunks_exact(m).zip(b.chunks_exact(n)) {
         for (&x, out_row) in a_row.iter().zip(out.chunks_exact_mut(n)) {

@@ -1,7 +1,7 @@
 //! The compute of [`LinearPlan`]: a tensor product with a constant second input of ones
 //! (the plan's [`tensor_product`](LinearPlan::tensor_product)), plus the biases of the
 //! `0e` outputs. In `f32` on AVX2, the map and its input gradient run by rows instead
-//! ([`rows_avx2`]), block to block in the rows' own layout.
+//! (`rows_avx2`), block to block in the rows' own layout.
 
 #[cfg(target_arch = "x86_64")]
 mod rows_avx2;
@@ -19,9 +19,9 @@ use {
 
 /// Rows per parallel task of the row kernel.
 #[cfg(target_arch = "x86_64")]
-const ROWS: usize = 64;
+const CHUNK: usize = 64;
 
-/// `dst = start + maps(src)` in parallel tasks of [`ROWS`] rows (each row alone: the same
+/// `dst = start + maps(src)` in parallel tasks of [`CHUNK`] rows (each row alone: the same
 /// results for any thread count); `start`: each row's first values (empty: zeros).
 #[cfg(target_arch = "x86_64")]
 fn run_rows(
@@ -31,8 +31,8 @@ fn run_rows(
     (dst, dst_dim): (&mut [f32], usize),
     start: &[f32],
 ) {
-    (dst.par_chunks_mut(ROWS * dst_dim))
-        .zip(src.par_chunks(ROWS * src_dim))
+    (dst.par_chunks_mut(CHUNK * dst_dim))
+        .zip(src.par_chunks(CHUNK * src_dim))
         .for_each(|(dst, src)| {
             if start.is_empty() {
                 dst.fill(0.0);
@@ -75,9 +75,6 @@ impl LinearPlan {
                 return None;
             }
             let coef: Vec<f32> = p.forward.coef.iter().map(|&c| c as f32).collect();
-            if p.m1 == 0 || p.mo == 0 {
-                continue;
-            }
             let w = &weight[p.weight_offset..p.weight_offset + p.m1 * p.mo];
             let (input, output) = ((p.in1, p.m1), (p.out, p.mo));
             let (src, dst) = if transposed {
@@ -91,9 +88,9 @@ impl LinearPlan {
     }
 
     /// [`forward`](Self::forward)'s map by the row kernel into `out` (overwritten, each row
-    /// from `start`: its biases, or empty for none), where it takes the call: `f32`, AVX2, [`Self::block_maps`], and lengths
-    /// that fit. `false` leaves the call to the tensor product, whose checks name a wrong
-    /// length.
+    /// from `start`: its biases, or empty for none), where it takes the call: `f32`, AVX2,
+    /// a plan `block_maps` takes, and lengths that fit. `false` leaves the call to the
+    /// tensor product, whose checks name a wrong length.
     fn forward_rows<T: Real>(&self, x: &[T], weight: &[T], start: &[T], out: &mut [T]) -> bool {
         #[cfg(target_arch = "x86_64")]
         if let (Some(token), Some(x), Some(weight), Some(start), Some(out)) = (
@@ -268,5 +265,46 @@ impl LinearPlan {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The plans the row kernel takes (every `LinearPlan` to degree 3 with shared weights,
+    /// each path a map, both ways) and those it leaves to the tensor product: degree 4
+    /// (dimension 9) and per-row weights.
+    #[test]
+    fn the_row_kernel_takes_the_linear_maps_to_degree_3() {
+        let plan = |a: &str, b: &str, shared| {
+            let (a, b) = (a.parse().unwrap(), b.parse().unwrap());
+            // Per-row weights come without biases (as in e3nn).
+            LinearPlan::new(&a, &b, shared, Default::default(), shared).unwrap()
+        };
+        for (a, b) in [
+            ("8x0e+8x1o", "8x0e+8x1o"),
+            ("3x0e+8x1o+5x1o+2x3o", "4x0e+3x1o+6x3o"),
+            ("5x1o+7x2e+3x3o+1x0e", "3x1o+4x2e+9x3o+2x0e"),
+        ] {
+            let p = plan(a, b, true);
+            let w = vec![0.5f32; p.weight_numel()];
+            let paths = p.tensor_product().paths.len();
+            for transposed in [false, true] {
+                let maps = p.block_maps(&w, transposed);
+                assert_eq!(maps.map(|m| m.len()), Some(paths), "{a} -> {b}");
+            }
+            assert!(p.block_maps(&w[1..], false).is_none(), "a short weight");
+        }
+        let p = plan("3x4e+2x0e", "2x4e+1x0e", true);
+        assert!(
+            p.block_maps(&vec![0.5f32; p.weight_numel()], false)
+                .is_none()
+        );
+        let p = plan("8x0e", "8x0e", false);
+        assert!(
+            p.block_maps(&vec![0.5f32; p.weight_numel()], false)
+                .is_none()
+        );
     }
 }

@@ -8,11 +8,9 @@
 //! when the map is built. The general tensor-product route runs eight rows in the lanes
 //! and transposes rows in and out, which a map of `8x0e + 8x1o` spends most of its time on.
 
+use crate::kernels::gemm::LANES;
 use crate::kernels::simd::Avx2Fma;
 use std::arch::x86_64::*;
-
-/// Lanes of a 256-bit register of `f32`.
-const LANES: usize = 8;
 
 /// Destination vectors summed together in registers over the source channels.
 const GROUP: usize = 4;
@@ -146,7 +144,7 @@ fn lane_mask(n: usize) -> __m256i {
 }
 
 /// Vectors `v0..v0 + N` of one map's destination block on every row (whole rows the map
-/// [fits](BlockMap::fits)), [`ROWS`] rows at a time, whose sums are independent chains of
+/// [fits](BlockMap::fits)), [`ROW_BLOCK`] rows at a time, whose sums are independent chains of
 /// multiply-adds (one row's `N` chains wait on each multiply-add's latency).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -163,10 +161,10 @@ fn group<const N: usize>(
         *idx = unsafe { _mm256_loadu_si256(map.patterns[(v0 + j) % period].as_ptr().cast()) };
     }
     let mask = lane_mask(map.d);
-    let mut s_rows = src.chunks_exact(ROWS * src_dim);
-    let mut d_rows = dst.chunks_exact_mut(ROWS * dst_dim);
+    let mut s_rows = src.chunks_exact(ROW_BLOCK * src_dim);
+    let mut d_rows = dst.chunks_exact_mut(ROW_BLOCK * dst_dim);
     for (s, d) in (&mut s_rows).zip(&mut d_rows) {
-        rows::<N, ROWS>(map, v0, &idx, mask, (s, src_dim), (d, dst_dim));
+        rows::<N, ROW_BLOCK>(map, v0, &idx, mask, (s, src_dim), (d, dst_dim));
     }
     let rest = s_rows.remainder().chunks_exact(src_dim);
     for (s, d) in rest.zip(d_rows.into_remainder().chunks_exact_mut(dst_dim)) {
@@ -175,7 +173,7 @@ fn group<const N: usize>(
 }
 
 /// Rows at a time in [`group`].
-const ROWS: usize = 3;
+const ROW_BLOCK: usize = 3;
 
 /// [`group`] on `R` rows (`src` `[R, src_dim]`, `dst` `[R, dst_dim]`): `src` component `m`
 /// of channel `s` loaded (a one-component irrep: broadcast) and permuted into vector `j`'s
