@@ -4,9 +4,9 @@
 //! its own layout, eight lanes `q = t d + m` at a time. A lane reads source component
 //! `q mod d`: each source channel's `d` components are loaded once and permuted into that
 //! pattern (at most seven distinct permutations, the period of `q mod d` in steps of eight),
-//! then multiplied by the lanes' coefficients `c W[s][t]`, laid out in the same pattern
-//! when the map is built. The general tensor-product route runs eight rows in the lanes
-//! and transposes rows in and out, which a map of `8x0e + 8x1o` spends most of its time on.
+//! then multiplied by the lanes' coefficients `c_m W[s][t]`, laid out in the same pattern
+//! when the map is built. The general tensor-product route runs eight rows in the lanes,
+//! transposed in and out, and contracts each row with the ones before the weights.
 
 use crate::kernels::gemm::LANES;
 use crate::kernels::simd::Avx2Fma;
