@@ -17,6 +17,7 @@ use crate::forces::{
 use crate::graph::{Batch, Cell, EdgeIndex, Graph, radius_graph_batched};
 use crate::ops::{index_tensor, scatter_sum};
 use crate::{Error, Result};
+use equivariant_core::error::first_non_finite;
 
 /// One structure: positions, species (type indices of the model) and, if periodic, its cell.
 ///
@@ -354,18 +355,18 @@ impl AtomicGraph {
                 got: positions.len(),
             });
         }
-        let flat: Vec<f64> = positions.iter().flatten().copied().collect();
-        if let Some(index) = flat.iter().position(|x| !x.is_finite()) {
+        if let Some(index) = first_non_finite(positions.as_flattened()) {
             return Err(Error::NonFinite {
                 what: "positions",
                 index,
             });
         }
         let edge_vec = match &self.cells {
-            Some(cells) => self
-                .graph
-                .edge_vec_batched(&flat, self.batch.index(), cells)?,
-            None => self.graph.edge_vec(&flat, None)?,
+            Some(cells) => {
+                self.graph
+                    .edge_vec_batched(positions.as_flattened(), self.batch.index(), cells)?
+            }
+            None => self.graph.edge_vec(positions.as_flattened(), None)?,
         };
         Ok(edge_vec)
     }
@@ -456,7 +457,7 @@ impl AtomicGraph {
                 });
             }
         }
-        if let Some(index) = positions.iter().flatten().position(|x| !x.is_finite()) {
+        if let Some(index) = first_non_finite(positions.as_flattened()) {
             return Err(Error::NonFinite {
                 what: "positions",
                 index,

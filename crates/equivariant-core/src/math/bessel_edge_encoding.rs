@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::radial_layer::length;
 use super::soft_one_hot_linspace::{LANES, Tables};
 use super::{Basis, SoftOneHotLinspace};
-use crate::error::check_len;
+use crate::error::{check_len, first_non_finite};
 use crate::kernels::simd::Avx2Fma;
 use crate::{Error, Real, Result};
 
@@ -362,7 +362,7 @@ impl BesselEdgeEncoding {
                 got: vectors.len(),
             });
         }
-        if let Some(index) = vectors.iter().position(|x| !x.is_finite()) {
+        if let Some(index) = first_non_finite(vectors) {
             return Err(Error::NonFinite {
                 what: "vectors",
                 index,

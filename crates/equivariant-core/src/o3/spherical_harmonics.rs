@@ -1226,10 +1226,7 @@ struct Tables<T> {
 /// `k` (`vectors`, [`CHUNK`] vectors each), if any: each task checks what it reads, where a
 /// pass over the input first had cost a serial ~6% of a call.
 fn first_non_finite<T: Real>(vectors: &[T], k: usize) -> Option<usize> {
-    vectors
-        .iter()
-        .position(|x| !x.is_finite())
-        .map(|i| k * CHUNK * 3 + i)
+    crate::error::first_non_finite(vectors).map(|i| k * CHUNK * 3 + i)
 }
 
 /// `out[i, a] = sum_k jac[i, a, k] grad_out[i, k]` for the rows of `jac` (`[n, 3, dim]`),

@@ -27,6 +27,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use burn::tensor::{DType, Element, Tensor};
+use equivariant_core::error::first_non_finite;
 use equivariant_core::graph::EdgeIndex;
 use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
@@ -203,7 +204,7 @@ fn run<T: Float>(
         }
     };
     let edge_vec = values::<T, 2>("edge_vec", graph.edge_vec().clone())?;
-    if let Some(index) = edge_vec.iter().position(|v| !v.is_finite()) {
+    if let Some(index) = first_non_finite(&edge_vec) {
         return Err(Error::NonFinite {
             what: "edge_vec",
             index,
