@@ -1,4 +1,5 @@
-//! The error type of every fallible operation in `equivariant-core`.
+//! The error type of every fallible operation in `equivariant-core`, and the checks that
+//! make its errors (lengths, non-finite values).
 
 use thiserror::Error as ThisError;
 
@@ -127,7 +128,8 @@ pub enum Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The index of the first NaN or infinite value of `values`, if any.
+/// The index of the first NaN or infinite value of `values`, if any: `min {i : values[i]
+/// not finite}`, what `values.iter().position(|x| !x.is_finite())` returns.
 ///
 /// A branch-free pass over blocks of values (which the compiler vectorizes), then a search
 /// only within a block that fails. `values.iter().position(|x| !x.is_finite())` branches
@@ -179,8 +181,17 @@ mod tests {
     #[test]
     fn first_non_finite_is_the_first_nan_or_infinity_of_any_block() {
         for len in [0usize, 1, 7, 1023, 1024, 1025, 2048, 5000] {
-            let clean: Vec<f64> = (0..len).map(|i| (i as f64).sin() * 1e30).collect();
+            // Finite values up to the limits of `f32` (which the `f64`s convert to).
+            let edges = [f32::MAX, f32::MIN, -0.0, f32::MIN_POSITIVE / 2.0];
+            let clean: Vec<f64> = (0..len)
+                .map(|i| match edges.get(i % 97) {
+                    Some(&x) => f64::from(x),
+                    None => (i as f64).sin() * 1e30,
+                })
+                .collect();
             assert_eq!(first_non_finite(&clean), None, "len {len}");
+            let clean_f32: Vec<f32> = clean.iter().map(|&x| x as f32).collect();
+            assert_eq!(first_non_finite(&clean_f32), None, "f32, len {len}");
             for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
                 // Each place alone (block edges among them), then with a later one too.
                 for at in [0, 1, 1022, 1023, 1024, 1025, 2047, 2048, 4999] {

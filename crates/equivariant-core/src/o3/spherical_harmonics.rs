@@ -334,7 +334,7 @@ impl SphericalHarmonicsPlan {
             .zip(vectors.par_chunks(CHUNK * 3))
             .enumerate()
             .filter_map(|(k, (out, vectors))| {
-                let bad = first_non_finite(vectors, k);
+                let bad = chunk_first_non_finite(vectors, k);
                 if bad.is_none() {
                     self.task::<T, false>(&tables, vectors, out, &mut []);
                 }
@@ -377,7 +377,7 @@ impl SphericalHarmonicsPlan {
             .zip(vectors.par_chunks(CHUNK * 3))
             .enumerate()
             .filter_map(|(k, ((out, grad), vectors))| {
-                let bad = first_non_finite(vectors, k);
+                let bad = chunk_first_non_finite(vectors, k);
                 if bad.is_none() {
                     self.task::<T, true>(&tables, vectors, out, grad);
                 }
@@ -475,7 +475,7 @@ impl SphericalHarmonicsPlan {
             .map_init(
                 || (Vec::new(), Vec::new()),
                 |(y, jac), (k, ((out, vectors), grad_out))| {
-                    let bad = first_non_finite(vectors, k);
+                    let bad = chunk_first_non_finite(vectors, k);
                     if bad.is_none() {
                         let rows = vectors.len() / 3;
                         y.resize(rows * dim, T::zero());
@@ -1225,7 +1225,7 @@ struct Tables<T> {
 /// The index in the whole input of the first NaN or infinite coordinate of parallel chunk
 /// `k` (`vectors`, [`CHUNK`] vectors each), if any: each task checks what it reads, where a
 /// pass over the input first had cost a serial ~6% of a call.
-fn first_non_finite<T: Real>(vectors: &[T], k: usize) -> Option<usize> {
+fn chunk_first_non_finite<T: Real>(vectors: &[T], k: usize) -> Option<usize> {
     crate::error::first_non_finite(vectors).map(|i| k * CHUNK * 3 + i)
 }
 
