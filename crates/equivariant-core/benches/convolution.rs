@@ -5,11 +5,21 @@
 //! edge from a 16-wide hidden layer) on the guide's graph (`pos = randn(N, 3) (N/100)^(1/3)`,
 //! `r = 1.8`), f32, N = 1000 and 10000: forward and backward of the factorized path
 //! (`EdgeWeights::Linear`).
+//!
+//! A small MD potential's convolution (`radial_forward`, `radial_backward`): a NequIP-style
+//! product at 8 channels (`8x0e+8x1o` x `0e+1o` -> `8x0e+8x1o+8x1e`, 40 weights per edge)
+//! with its weights from a radial MLP (`8 -> 16`, silu, `-> 40`) formed inside the kernel
+//! ([`TensorProductPlan::conv_forward_radial`], what `equivariant md` runs), on random
+//! positions in a periodic cube at 18 neighbours within `r = 4` on average (an fcc metal's
+//! first two shells), N = 108, 1000 and 10000; the backward reads the weights and slopes
+//! the forward kept.
 
 use divan::Bencher;
-use equivariant_core::graph::{EdgeIndex, radius_graph};
+use equivariant_core::graph::{Cell, EdgeIndex, radius_graph};
+use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, TensorProductPlan, benchmark_config,
+    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights,
+    TensorProductPlan, benchmark_config, sorted_uvu_tensor_product,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -111,6 +121,134 @@ fn radial_layer(bencher: Bencher, n: usize) {
     bencher.bench_local(|| {
         layer
             .forward(&vectors, &weight, &mut out)
+            .expect("shapes match");
+    });
+}
+
+/// An MD potential's convolution on `n` atoms (see the module docs): its plan, graph,
+/// inputs and radial MLP (the hidden layer's weight, the last layer's).
+struct RadialCase {
+    tp: TensorProductPlan,
+    edges: EdgeIndex,
+    x1: Vec<f32>,
+    x2: Vec<f32>,
+    embedding: Vec<f32>,
+    hidden: Vec<f32>,
+    last: Vec<f32>,
+}
+
+/// The MLP's input and hidden widths.
+const NUM_BASIS: usize = 8;
+const RADIAL_HIDDEN: usize = 16;
+
+fn radial_case(n: usize) -> RadialCase {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    // 18 neighbours within r = 4 on average: n / side^3 = 18 / (4 pi 4^3 / 3).
+    let side = (n as f64 * 4.0 * std::f64::consts::PI * 64.0 / 3.0 / 18.0).cbrt();
+    let pos: Vec<f64> = (0..3 * n).map(|_| rng.random::<f64>() * side).collect();
+    let cell = Cell::orthorhombic([side; 3], [true; 3]).expect("a valid cell");
+    let graph = radius_graph(&pos, 4.0, None, Some(&cell)).expect("finite positions");
+    let edges = EdgeIndex::new(&graph.src, &graph.dst, n).expect("valid edges");
+    let irreps = |s: &str| s.parse().expect("valid irreps");
+    let tp = sorted_uvu_tensor_product(
+        &irreps("8x0e+8x1o"),
+        &irreps("0e+1o"),
+        &irreps("8x0e+8x1o+8x1e"),
+        false,
+    )
+    .expect("a valid product");
+    let e = graph.num_edges();
+    let mut randn = |len: usize, scale: f64| -> Vec<f32> {
+        (0..len)
+            .map(|_| (rng.sample::<f64, _>(StandardNormal) * scale) as f32)
+            .collect()
+    };
+    RadialCase {
+        x1: randn(n * tp.irreps_in1().dim(), 1.0),
+        x2: randn(e * tp.irreps_in2().dim(), 1.0),
+        embedding: randn(e * NUM_BASIS, 1.0),
+        hidden: randn(NUM_BASIS * RADIAL_HIDDEN, (NUM_BASIS as f64).powf(-0.5)),
+        last: randn(
+            RADIAL_HIDDEN * tp.weight_numel(),
+            (RADIAL_HIDDEN as f64).powf(-0.5),
+        ),
+        tp,
+        edges,
+    }
+}
+
+impl RadialCase {
+    fn layers(&self) -> [MlpLayer<'_, f32>; 1] {
+        [MlpLayer {
+            weight: &self.hidden,
+            inputs: NUM_BASIS,
+            outputs: RADIAL_HIDDEN,
+            activation: Some((ActivationFunction::Silu, 1.68)),
+        }]
+    }
+
+    /// The forward into `out`, keeping the weights and slopes in `saved`.
+    fn forward(&self, out: &mut [f32], saved: &mut RadialSaved<f32>) {
+        let layers = self.layers();
+        let weights = RadialWeights {
+            embedding: &self.embedding,
+            hidden: &layers,
+            last: &self.last,
+        };
+        (self.tp)
+            .conv_forward_radial(
+                &self.edges,
+                &self.x1,
+                &self.x2,
+                weights,
+                0.2,
+                out,
+                Some(saved),
+            )
+            .expect("shapes match");
+    }
+}
+
+#[divan::bench(args = [108, 1000, 10000], sample_count = 20)]
+fn radial_forward(bencher: Bencher, n: usize) {
+    let c = radial_case(n);
+    let mut out = vec![0f32; n * c.tp.irreps_out().dim()];
+    let mut saved = RadialSaved::default();
+    bencher.bench_local(|| c.forward(&mut out, &mut saved));
+}
+
+#[divan::bench(args = [108, 1000, 10000], sample_count = 20)]
+fn radial_backward(bencher: Bencher, n: usize) {
+    let c = radial_case(n);
+    let mut out = vec![0f32; n * c.tp.irreps_out().dim()];
+    let mut saved = RadialSaved::default();
+    c.forward(&mut out, &mut saved);
+    let grad_out = vec![1f32; out.len()];
+    let (mut g1, mut g2) = (vec![0f32; c.x1.len()], vec![0f32; c.x2.len()]);
+    let mut gb = vec![0f32; c.embedding.len()];
+    let layers = c.layers();
+    bencher.bench_local(|| {
+        let weights = RadialWeights {
+            embedding: &c.embedding,
+            hidden: &layers,
+            last: &c.last,
+        };
+        let grads = RadialConvGradients {
+            x1: Some(&mut g1),
+            x2: Some(&mut g2),
+            embedding: Some(&mut gb),
+        };
+        (c.tp)
+            .conv_backward_radial(
+                &c.edges,
+                &c.x1,
+                &c.x2,
+                weights,
+                0.2,
+                &grad_out,
+                grads,
+                Some(&saved),
+            )
             .expect("shapes match");
     });
 }
