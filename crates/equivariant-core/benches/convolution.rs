@@ -7,12 +7,14 @@
 //! (`EdgeWeights::Linear`).
 //!
 //! A small MD potential's convolution (`radial_forward`, `radial_backward`): a NequIP-style
-//! product at 8 channels (`8x0e+8x1o` x `0e+1o` -> `8x0e+8x1o+8x1e`, 40 weights per edge)
-//! with its weights from a radial MLP (`8 -> 16`, silu, `-> 40`) formed inside the kernel
-//! ([`TensorProductPlan::conv_forward_radial`], what `equivariant md` runs), on random
-//! positions in a periodic cube at 18 neighbours within `r = 4` on average (an fcc metal's
-//! first two shells), N = 108, 1000 and 10000; the backward reads the weights and slopes
-//! the forward kept.
+//! product at 8 channels (`8x0e+8x1o` x `0e+1o`, its outputs filtered to `0e`, `1o` and
+//! `1e`: five paths, 40 weights per edge) with its weights from a radial MLP (`8 -> 16`,
+//! silu, `-> 40`) formed inside the kernel ([`TensorProductPlan::conv_forward_radial`], what
+//! `equivariant md` runs), on random positions in a periodic cube at 18 neighbours within
+//! `r = 4` on average (an fcc metal's first two shells), N = 108, 1000 and 10000. As in
+//! `equivariant md`, the forward keeps the weights and slopes for the backward up to
+//! [`KEPT_VALUES`] values (to about 2000 atoms here); past that the backward forms them
+//! again.
 
 use divan::Bencher;
 use equivariant_core::graph::{Cell, EdgeIndex, radius_graph};
@@ -100,7 +102,7 @@ fn backward(bencher: Bencher, n: usize) {
 /// 16 wide, relu) on the edges of the same graphs, forward.
 #[divan::bench(args = [1000, 10000], sample_count = 10)]
 fn radial_layer(bencher: Bencher, n: usize) {
-    use equivariant_core::math::{ActivationFunction, Basis, RadialLayer, SoftOneHotLinspace};
+    use equivariant_core::math::{Basis, RadialLayer, SoftOneHotLinspace};
     let c = case(n);
     let basis = SoftOneHotLinspace::new(0.0, 1.8, 10, Basis::SmoothFinite, false).expect("valid");
     let relu = ActivationFunction::Relu;
@@ -125,21 +127,33 @@ fn radial_layer(bencher: Bencher, n: usize) {
     });
 }
 
-/// An MD potential's convolution on `n` atoms (see the module docs): its plan, graph,
-/// inputs and radial MLP (the hidden layer's weight, the last layer's).
+/// An MD potential's convolution on `n` atoms over `E` edges (see the module docs).
 struct RadialCase {
     tp: TensorProductPlan,
     edges: EdgeIndex,
+    /// Node features, `[n, 32]`.
     x1: Vec<f32>,
+    /// Edge harmonics, `[E, 4]`.
     x2: Vec<f32>,
+    /// Edge embedding, `[E, NUM_BASIS]`.
     embedding: Vec<f32>,
+    /// The MLP's hidden layer, `[NUM_BASIS, RADIAL_HIDDEN]`, and its last, `[RADIAL_HIDDEN,
+    /// 40]`.
     hidden: Vec<f32>,
     last: Vec<f32>,
+    /// Whether the forward keeps the weights and slopes for the backward.
+    keeps: bool,
 }
 
-/// The MLP's input and hidden widths.
+/// The MLP's input width (the Bessel functions).
 const NUM_BASIS: usize = 8;
+/// The MLP's hidden width.
 const RADIAL_HIDDEN: usize = 16;
+/// The most values `equivariant md` keeps from a layer's radial forward for its backward
+/// (`KEPT_VALUES` of the NequIP force path): each edge's weights and hidden slopes.
+const KEPT_VALUES: usize = 1 << 21;
+/// The convolution's normalization, `1 / sqrt(avg_num_neighbors)`.
+const SCALE: f32 = 0.235_702_26;
 
 fn radial_case(n: usize) -> RadialCase {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -172,6 +186,7 @@ fn radial_case(n: usize) -> RadialCase {
             RADIAL_HIDDEN * tp.weight_numel(),
             (RADIAL_HIDDEN as f64).powf(-0.5),
         ),
+        keeps: e * (tp.weight_numel() + RADIAL_HIDDEN) <= KEPT_VALUES,
         tp,
         edges,
     }
@@ -179,15 +194,17 @@ fn radial_case(n: usize) -> RadialCase {
 
 impl RadialCase {
     fn layers(&self) -> [MlpLayer<'_, f32>; 1] {
+        let silu = ActivationFunction::Silu;
         [MlpLayer {
             weight: &self.hidden,
             inputs: NUM_BASIS,
             outputs: RADIAL_HIDDEN,
-            activation: Some((ActivationFunction::Silu, 1.68)),
+            activation: Some((silu, silu.normalize2mom_constant() as f32)),
         }]
     }
 
-    /// The forward into `out`, keeping the weights and slopes in `saved`.
+    /// The forward into `out`, keeping the weights and slopes in `saved` where it
+    /// [`keeps`](Self::keeps) them.
     fn forward(&self, out: &mut [f32], saved: &mut RadialSaved<f32>) {
         let layers = self.layers();
         let weights = RadialWeights {
@@ -201,9 +218,9 @@ impl RadialCase {
                 &self.x1,
                 &self.x2,
                 weights,
-                0.2,
+                SCALE,
                 out,
-                Some(saved),
+                self.keeps.then_some(saved),
             )
             .expect("shapes match");
     }
@@ -244,10 +261,10 @@ fn radial_backward(bencher: Bencher, n: usize) {
                 &c.x1,
                 &c.x2,
                 weights,
-                0.2,
+                SCALE,
                 &grad_out,
                 grads,
-                Some(&saved),
+                c.keeps.then_some(&saved),
             )
             .expect("shapes match");
     });
