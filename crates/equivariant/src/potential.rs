@@ -355,18 +355,16 @@ impl AtomicGraph {
                 got: positions.len(),
             });
         }
-        if let Some(index) = first_non_finite(positions.as_flattened()) {
+        let flat = positions.as_flattened();
+        if let Some(index) = first_non_finite(flat) {
             return Err(Error::NonFinite {
                 what: "positions",
                 index,
             });
         }
         let edge_vec = match &self.cells {
-            Some(cells) => {
-                self.graph
-                    .edge_vec_batched(positions.as_flattened(), self.batch.index(), cells)?
-            }
-            None => self.graph.edge_vec(positions.as_flattened(), None)?,
+            Some(cells) => (self.graph).edge_vec_batched(flat, self.batch.index(), cells)?,
+            None => self.graph.edge_vec(flat, None)?,
         };
         Ok(edge_vec)
     }

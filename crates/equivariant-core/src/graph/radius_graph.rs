@@ -21,6 +21,7 @@
 use rayon::prelude::*;
 
 use super::cell::Cell;
+use crate::error::first_non_finite;
 use crate::{Error, Real, Result};
 
 /// Bins per cutoff: bins are at least `r / SUBDIVISION` thick, and a sphere reaches
@@ -449,7 +450,7 @@ pub fn radius_graph<T: Real>(
     cell: Option<&Cell>,
 ) -> Result<Graph> {
     let n = num_atoms(pos)?;
-    if let Some(index) = pos.iter().position(|x| !x.is_finite()) {
+    if let Some(index) = first_non_finite(pos) {
         return Err(Error::NonFinite { what: "pos", index });
     }
     if !r.is_finite() || r <= 0.0 {

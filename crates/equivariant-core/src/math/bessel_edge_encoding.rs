@@ -373,7 +373,7 @@ impl BesselEdgeEncoding {
 
     fn check_tangents<T: Real>(&self, n: usize, tangents: &[T]) -> Result<()> {
         check_len("tangents [n, 3]", n * 3, tangents.len())?;
-        if let Some(index) = tangents.iter().position(|x| !x.is_finite()) {
+        if let Some(index) = first_non_finite(tangents) {
             return Err(Error::NonFinite {
                 what: "tangents",
                 index,

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::soft_one_hot_linspace::{Tables, Window};
 use super::{ActivationFunction, Basis, SoftOneHotLinspace};
+use crate::error::first_non_finite;
 use crate::kernels::gemm::{LANES, axpy, lane_sum};
 use crate::kernels::simd::Avx2Fma;
 use crate::{Error, Real, Result};
@@ -472,14 +473,14 @@ pub(super) fn length<T: Real>(v: &[T]) -> T {
 /// infinite component, or the first component of a vector whose length overflows, counting
 /// from `offset` (where `v` starts in the caller's vectors).
 fn lengths<T: Real>(v: &[T], offset: usize) -> Result<Vec<T>> {
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+    if let Some(i) = first_non_finite(v) {
         return Err(Error::NonFinite {
             what: "vectors",
             index: offset + i,
         });
     }
     let lens: Vec<T> = v.chunks_exact(3).map(length).collect();
-    if let Some(n) = lens.iter().position(|x| !x.is_finite()) {
+    if let Some(n) = first_non_finite(&lens) {
         return Err(Error::NonFinite {
             what: "vectors (their length)",
             index: offset + 3 * n,

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use rayon::prelude::*;
 
 use super::exp::exp_nonpositive;
+use crate::error::first_non_finite;
 use crate::kernels::simd::Avx2Fma;
 use crate::kernels::transpose::transpose;
 use crate::real::dual::Dual;
@@ -917,7 +918,7 @@ impl SoftOneHotLinspace {
                 got: out_len,
             });
         }
-        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+        if let Some(index) = first_non_finite(x) {
             return Err(Error::NonFinite { what: "x", index });
         }
         Ok(())

@@ -33,7 +33,7 @@ use rayon::prelude::*;
 use super::irreps::{Irrep, Irreps, MulIr, Parity};
 use super::legendre::LegendreRecursion;
 use super::low_degree_harmonics::{LOW_DIM, LOW_LMAX, Put, low_degrees};
-use crate::error::check_len;
+use crate::error::{check_len, first_non_finite};
 use crate::kernels::simd::Avx2Fma;
 use crate::kernels::transpose::transpose;
 use crate::real::dual::Dual;
@@ -612,7 +612,7 @@ impl SphericalHarmonicsPlan {
                 got: tangents.len(),
             });
         }
-        if let Some(index) = tangents.iter().position(|x| !x.is_finite()) {
+        if let Some(index) = first_non_finite(tangents) {
             return Err(Error::NonFinite {
                 what: "tangents",
                 index,
@@ -1226,7 +1226,7 @@ struct Tables<T> {
 /// `k` (`vectors`, [`CHUNK`] vectors each), if any: each task checks what it reads, where a
 /// pass over the input first had cost a serial ~6% of a call.
 fn chunk_first_non_finite<T: Real>(vectors: &[T], k: usize) -> Option<usize> {
-    crate::error::first_non_finite(vectors).map(|i| k * CHUNK * 3 + i)
+    first_non_finite(vectors).map(|i| k * CHUNK * 3 + i)
 }
 
 /// `out[i, a] = sum_k jac[i, a, k] grad_out[i, k]` for the rows of `jac` (`[n, 3, dim]`),
