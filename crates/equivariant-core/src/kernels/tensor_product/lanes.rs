@@ -48,10 +48,10 @@ type LaneKernels<T> = ContractedKernels<LaneForward<T>, LaneBackward<T>>;
 
 impl<T: Real> KernelTables for LaneKernels<T> {
     const PORTABLE: &'static Self = &ContractedKernels {
-        uvu_forward: dims_table!(uvu_forward[T, false,]),
-        uvw_forward: dims_table!(uvw_forward[T, false,]),
-        uvu_backward: dims_table!(uvu_backward[T, false,]),
-        uvw_backward: dims_table!(uvw_backward[T, false,]),
+        uvu_forward: dims_table!(portable::uvu_forward[T,]),
+        uvw_forward: dims_table!(portable::uvw_forward[T,]),
+        uvu_backward: dims_table!(portable::uvu_backward[T,]),
+        uvw_backward: dims_table!(portable::uvw_backward[T,]),
     };
 
     #[cfg(target_arch = "x86_64")]
@@ -70,6 +70,15 @@ impl<T: Real> KernelTables for LaneKernels<T> {
         uvu_backward: dims_table!(avx512::uvu_backward[T,]),
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
+}
+
+simd_instances! {
+    portable {
+        uvu_forward[false,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+        uvw_forward[false,](p: &PathPlan, a: ForwardInputs<'_, T>, t: &mut [Lane<T>], out: &mut [Lane<T>]);
+        uvu_backward[false,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+        uvw_backward[false,](p: &PathPlan, a: BackwardInputs<'_, T>, want: Wanted, grads: LaneGrads<'_, T>);
+    }
 }
 
 simd_instances! {

@@ -46,8 +46,30 @@ macro_rules! dims_table {
 /// Defines `$isa::f<T, D1, D3>` for each kernel `f<T, G.., D1, D3>` of the enclosing module:
 /// `f` compiled for the target features `$features` (inlined into a `#[target_feature]`
 /// function), for the kernel table of that instruction set (`$token` proves the CPU has
-/// them).
+/// them). With `portable` instead, `portable::f<T, D1, D3>`: `f` for any CPU, inlined into a
+/// function that is never inlined.
+///
+/// Why the portable tables take such instances rather than `f` itself: `f` is
+/// `#[inline(always)]`, and a table is a `const` that each codegen unit using it names anew,
+/// so every such unit compiled its own copy of every instance (four of each row kernel,
+/// three of each lane kernel: a third of the core crate's LLVM IR). A function without
+/// `#[inline]` is compiled once, in one unit.
 macro_rules! simd_instances {
+    (portable {
+        $($f:ident[$($g:tt)*]($($a:ident: $t:ty),*);)*
+    }) => {
+        mod portable {
+            use super::*;
+            $(
+                #[doc = concat!("`", stringify!($f), "` for any CPU, compiled once.")]
+                #[inline(never)]
+                #[allow(clippy::too_many_arguments)]
+                pub(super) fn $f<T: Real, const D1: usize, const D3: usize>($($a: $t),*) {
+                    super::$f::<T, $($g)* D1, D3>($($a),*)
+                }
+            )*
+        }
+    };
     ($isa:ident($features:literal, $token:literal) {
         $($f:ident[$($g:tt)*]($($a:ident: $t:ty),*);)*
     }) => {

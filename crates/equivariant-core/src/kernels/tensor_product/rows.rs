@@ -37,10 +37,10 @@ type RowKernels<T> = ContractedKernels<RowForward<T>, RowBackward<T>>;
 
 impl<T: Real> KernelTables for RowKernels<T> {
     const PORTABLE: &'static Self = &ContractedKernels {
-        uvu_forward: dims_table!(uvu_forward[T, false,]),
-        uvw_forward: dims_table!(uvw_forward[T, false,]),
-        uvu_backward: dims_table!(uvu_backward[T, false,]),
-        uvw_backward: dims_table!(uvw_backward[T,]),
+        uvu_forward: dims_table!(portable::uvu_forward[T,]),
+        uvw_forward: dims_table!(portable::uvw_forward[T,]),
+        uvu_backward: dims_table!(portable::uvu_backward[T,]),
+        uvw_backward: dims_table!(portable::uvw_backward[T,]),
     };
 
     #[cfg(target_arch = "x86_64")]
@@ -59,6 +59,15 @@ impl<T: Real> KernelTables for RowKernels<T> {
         uvu_backward: dims_table!(avx512::uvu_backward[T,]),
         uvw_backward: dims_table!(avx2::uvw_backward[T,]),
     };
+}
+
+simd_instances! {
+    portable {
+        uvu_forward[false,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], out: &mut [T]);
+        uvw_forward[false,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], v: usize, t: &mut [T], outt: &mut [T]);
+        uvu_backward[false,](p: &PathPlan, y: &[T], x1: &[T], w: &[T], g: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
+        uvw_backward[](p: &PathPlan, y: &[T], x1: &[T], w: &[T], gt: &[T], v: usize, t: &mut [T], grads: RowGrads<'_, T>);
+    }
 }
 
 simd_instances! {
