@@ -51,9 +51,9 @@ macro_rules! dims_table {
 ///
 /// Why the portable tables take such instances rather than `f` itself: `f` is
 /// `#[inline(always)]`, and a table is a `const` that each codegen unit using it names anew,
-/// so every such unit compiled its own copy of every instance (four of each row kernel,
-/// three of each lane kernel: a third of the core crate's LLVM IR). A function without
-/// `#[inline]` is compiled once, in one unit.
+/// so every such unit compiled its own copy of every instance (in the dev build, four of
+/// each row kernel and three of each lane kernel: a third of the core crate's LLVM IR). A
+/// function that is never inlined is compiled once, in one unit.
 macro_rules! simd_instances {
     (portable {
         $($f:ident[$($g:tt)*]($($a:ident: $t:ty),*);)*
