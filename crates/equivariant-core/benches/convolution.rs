@@ -13,15 +13,15 @@
 //! `equivariant md` runs), on random positions in a periodic cube at 18 neighbours within
 //! `r = 4` on average (an fcc metal's first two shells), N = 108, 1000 and 10000. As in
 //! `equivariant md`, the forward keeps the weights and slopes for the backward up to
-//! [`KEPT_VALUES`] values (to about 2000 atoms here); past that the backward forms them
+//! [`RADIAL_KEPT_VALUES`] values (to about 2000 atoms here); past that the backward forms them
 //! again.
 
 use divan::Bencher;
 use equivariant_core::graph::{Cell, EdgeIndex, radius_graph};
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights,
-    TensorProductPlan, benchmark_config, sorted_uvu_tensor_product,
+    ConvGradients, EdgeWeights, MlpLayer, RADIAL_KEPT_VALUES, RadialConvGradients, RadialSaved,
+    RadialWeights, TensorProductPlan, benchmark_config, sorted_uvu_tensor_product,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -149,9 +149,6 @@ struct RadialCase {
 const NUM_BASIS: usize = 8;
 /// The MLP's hidden width.
 const RADIAL_HIDDEN: usize = 16;
-/// The most values `equivariant md` keeps from a layer's radial forward for its backward
-/// (`KEPT_VALUES` of the NequIP force path): each edge's weights and hidden slopes.
-const KEPT_VALUES: usize = 1 << 21;
 /// The convolution's normalization, `1 / sqrt(avg_num_neighbors)`.
 const SCALE: f32 = 0.235_702_26;
 
@@ -186,7 +183,7 @@ fn radial_case(n: usize) -> RadialCase {
             RADIAL_HIDDEN * tp.weight_numel(),
             (RADIAL_HIDDEN as f64).powf(-0.5),
         ),
-        keeps: e * (tp.weight_numel() + RADIAL_HIDDEN) <= KEPT_VALUES,
+        keeps: e * (tp.weight_numel() + RADIAL_HIDDEN) <= RADIAL_KEPT_VALUES,
         tp,
         edges,
     }

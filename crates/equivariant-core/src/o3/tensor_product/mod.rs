@@ -16,7 +16,7 @@ mod visualize;
 
 pub use arguments::{
     ConvGradients, ConvTangentGradients, ConvTangentInputs, EdgeWeights, MlpLayer,
-    RadialConvGradients, RadialSaved, RadialWeights, TensorProductGradients,
+    RADIAL_KEPT_VALUES, RadialConvGradients, RadialSaved, RadialWeights, TensorProductGradients,
 };
 pub use configs::{
     BENCHMARK_CONFIGS, benchmark_config, sorted_uvu_tensor_product, uvu_tensor_product,

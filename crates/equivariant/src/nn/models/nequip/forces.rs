@@ -33,8 +33,8 @@ use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::LinearPlan;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights,
-    TensorProductGradients, TensorProductPlan,
+    ConvGradients, EdgeWeights, MlpLayer, RADIAL_KEPT_VALUES, RadialConvGradients, RadialSaved,
+    RadialWeights, TensorProductGradients, TensorProductPlan,
 };
 use equivariant_core::{Error, Real, Result};
 use rayon::prelude::*;
@@ -532,24 +532,16 @@ impl<'a, T: Float> Weights<'a, T> {
     }
 }
 
-/// The most values a layer's radial convolution keeps for its backward ([`RadialSaved`]):
-/// 8 MiB of `f32`, what stays in cache on the way back. Beyond it (10000 atoms of the
-/// example's potential: 23 MB a layer) the backward forms the MLP again instead: reading the
-/// kept values back from memory was slower (17.7 / 15.9 / 16.1 -> 17.1 / 15.4 / 15.1 steps/s,
-/// alternated) and the peak grew 135 -> 184-268 MB. The results are the same bits either
-/// way.
-const KEPT_VALUES: usize = 1 << 21;
-
 impl<'a, T: Float> LayerWeights<'a, T> {
     /// Whether the radial convolution over `ek` edges keeps its weights and slopes for the
-    /// backward (at most [`KEPT_VALUES`]: each edge's weights and hidden slopes).
+    /// backward (at most [`RADIAL_KEPT_VALUES`]: each edge's weights and hidden slopes).
     fn keeps(&self, ek: usize) -> bool {
         let slopes: usize = (self.mlp.hidden.iter())
             .filter(|l| l.act.is_some())
             .map(|l| l.n)
             .sum();
         let numel = self.mlp.last.len() / self.mlp.width.max(1);
-        ek * (numel + slopes) <= KEPT_VALUES
+        ek * (numel + slopes) <= RADIAL_KEPT_VALUES
     }
 
     fn new(layer: &'a ConvNetLayer) -> Result<Option<Self>> {
