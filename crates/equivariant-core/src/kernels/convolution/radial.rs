@@ -51,19 +51,23 @@ type Lanes<T> = [T; EDGE_LANES];
 /// of `f32`: a small potential's 10000 atoms).
 const KEPT_ROWS: usize = 1 << 22;
 
-/// Nodes per parallel task. Each node sums its edges in edge order within one task, so the
-/// results do not depend on it. Eight rather than sixteen: at 108 atoms (~1900 edges, 2
-/// threads) a layer's forward 0.085-0.091 -> 0.054-0.064 ms, backward 0.21-0.24 ->
+/// Nodes per chunk, the unit whose sums are fixed: each node sums its edges in edge order
+/// within one chunk, so the results do not depend on how chunks go to threads (a rayon task
+/// runs up to [`CHUNKS_PER_TASK`] of them). Eight rather than sixteen: at 108 atoms (~1900
+/// edges, 2 threads) a layer's forward 0.085-0.091 -> 0.054-0.064 ms, backward 0.21-0.24 ->
 /// 0.14-0.17 ms (more tasks to balance); at 1000 and 10000 atoms within noise.
 const NODE_CHUNK: usize = 8;
 
-/// Chunks of nodes per rayon task at most. Left to itself, rayon cuts a loop on two threads
-/// into four leaves and cuts further only what the other thread steals, so the thread done
-/// first can wait out most of a quarter of the loop; leaves of two chunks leave it at most
-/// two chunks' work. Forward then backward, the two settings alternated call by call in one
-/// process (a harness not kept: on this noisy machine separate runs differed by more than
-/// the change), 2 threads, NequIP's 8-channel product at 18 neighbours: median ratios of
-/// the pairs 0.93-1.00 at 1000 atoms over six runs, 0.96-1.00 at 108, 1.00 at 10000.
+/// At most this many chunks of nodes per rayon task (a leaf of its split). Left to itself,
+/// rayon cuts a loop started on a worker of a two-thread pool (as under `on_pool`) into four
+/// leaves and cuts further only what the other thread steals, so the thread done first can
+/// wait out most of a quarter of the loop; leaves of two chunks leave it at most two chunks'
+/// work. Measured on the 2-core AMD EPYC KVM guest, where separate runs differed by more
+/// than the change, by a harness (not kept) that timed calls of a forward then a backward
+/// in one process with the two settings alternated call by call: NequIP's 8-channel product
+/// at 18 neighbours, 2 threads, the median over the pairs of the time with leaves of two
+/// chunks over the time without (below 1: faster) 0.93-1.00 at 1000 atoms in six runs,
+/// 0.96 and 1.00 at 108 atoms in two, 1.00 at 10000 in one.
 const CHUNKS_PER_TASK: usize = 2;
 
 /// One `uvu` path's terms: `out[u, k] += c w[u] x1[u, i] x2[j]` for each nonzero
