@@ -12,16 +12,16 @@
 //! silu, `-> 40`) formed inside the kernel ([`TensorProductPlan::conv_forward_radial`], what
 //! `equivariant md` runs), on random positions in a periodic cube at 18 neighbours within
 //! `r = 4` on average (an fcc metal's first two shells), N = 108, 1000 and 10000. As in
-//! `equivariant md`, the forward keeps the weights and slopes for the backward up to
-//! [`RADIAL_KEPT_VALUES`] values (to about 2000 atoms here); past that the backward forms them
-//! again.
+//! `equivariant md`, the forward keeps the weights and slopes for the backward where
+//! [`RadialWeights::worth_keeping`] says so (to about 2000 atoms here); past that the backward
+//! forms them again.
 
 use divan::Bencher;
 use equivariant_core::graph::{Cell, EdgeIndex, radius_graph};
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, MlpLayer, RADIAL_KEPT_VALUES, RadialConvGradients, RadialSaved,
-    RadialWeights, TensorProductPlan, benchmark_config, sorted_uvu_tensor_product,
+    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights,
+    TensorProductPlan, benchmark_config, sorted_uvu_tensor_product,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -141,8 +141,6 @@ struct RadialCase {
     /// 40]`.
     hidden: Vec<f32>,
     last: Vec<f32>,
-    /// Whether the forward keeps the weights and slopes for the backward.
-    keeps: bool,
 }
 
 /// The MLP's input width (the Bessel functions).
@@ -183,13 +181,24 @@ fn radial_case(n: usize) -> RadialCase {
             RADIAL_HIDDEN * tp.weight_numel(),
             (RADIAL_HIDDEN as f64).powf(-0.5),
         ),
-        keeps: e * (tp.weight_numel() + RADIAL_HIDDEN) <= RADIAL_KEPT_VALUES,
         tp,
         edges,
     }
 }
 
 impl RadialCase {
+    /// Whether the forward keeps the weights and slopes for the backward, as in `equivariant
+    /// md`.
+    fn keeps(&self) -> bool {
+        let layers = self.layers();
+        let weights = RadialWeights {
+            embedding: &self.embedding,
+            hidden: &layers,
+            last: &self.last,
+        };
+        weights.worth_keeping(self.edges.num_edges())
+    }
+
     fn layers(&self) -> [MlpLayer<'_, f32>; 1] {
         let silu = ActivationFunction::Silu;
         [MlpLayer {
@@ -217,7 +226,7 @@ impl RadialCase {
                 weights,
                 SCALE,
                 out,
-                self.keeps.then_some(saved),
+                self.keeps().then_some(saved),
             )
             .expect("shapes match");
     }
@@ -261,7 +270,7 @@ fn radial_backward(bencher: Bencher, n: usize) {
                 SCALE,
                 &grad_out,
                 grads,
-                c.keeps.then_some(&saved),
+                c.keeps().then_some(&saved),
             )
             .expect("shapes match");
     });

@@ -166,6 +166,37 @@ pub struct RadialWeights<'a, T> {
     pub last: &'a [T],
 }
 
+impl<T> RadialWeights<'_, T> {
+    /// Whether a forward over `edges` edges should keep its values for the backward in a
+    /// [`RadialSaved`]: at most [`RADIAL_KEPT_VALUES`] of them, each edge's `weight_numel`
+    /// weights and one slope per output of each hidden layer with an activation.
+    ///
+    /// ```
+    /// use equivariant_core::math::ActivationFunction;
+    /// use equivariant_core::o3::tensor_product::{MlpLayer, RadialWeights};
+    /// let (hidden, last) = (vec![0.1f32; 8 * 16], vec![0.1f32; 16 * 40]);
+    /// let silu = Some((ActivationFunction::Silu, 1.0f32));
+    /// let layers = [MlpLayer { weight: &hidden, inputs: 8, outputs: 16, activation: silu }];
+    /// let embedding = vec![0.0f32; 18_000 * 8];
+    /// let w = RadialWeights { embedding: &embedding, hidden: &layers, last: &last };
+    /// // 18000 edges of 40 weights and 16 slopes are kept; ten times as many are not.
+    /// assert!(w.worth_keeping(18_000));
+    /// assert!(!w.worth_keeping(180_000));
+    /// ```
+    pub fn worth_keeping(&self, edges: usize) -> bool {
+        let width = match self.hidden.last() {
+            Some(layer) => layer.outputs,
+            None => self.embedding.len() / edges.max(1),
+        };
+        let numel = self.last.len() / width.max(1);
+        let slopes: usize = (self.hidden.iter())
+            .filter(|layer| layer.activation.is_some())
+            .map(|layer| layer.outputs)
+            .sum();
+        edges * (numel + slopes) <= RADIAL_KEPT_VALUES
+    }
+}
+
 /// Where [`TensorProductPlan::conv_backward_radial`](super::TensorProductPlan::conv_backward_radial)
 /// writes the gradients; `None` skips one. `x1`'s is overwritten; `x2`'s and the
 /// embedding's are **added to**, so the layers of a model that share the harmonics and the

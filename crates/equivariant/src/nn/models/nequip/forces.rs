@@ -33,8 +33,8 @@ use equivariant_core::kernels::dense;
 use equivariant_core::math::ActivationFunction;
 use equivariant_core::o3::LinearPlan;
 use equivariant_core::o3::tensor_product::{
-    ConvGradients, EdgeWeights, MlpLayer, RADIAL_KEPT_VALUES, RadialConvGradients, RadialSaved,
-    RadialWeights, TensorProductGradients, TensorProductPlan,
+    ConvGradients, EdgeWeights, MlpLayer, RadialConvGradients, RadialSaved, RadialWeights,
+    TensorProductGradients, TensorProductPlan,
 };
 use equivariant_core::{Error, Real, Result};
 use rayon::prelude::*;
@@ -290,7 +290,7 @@ fn run_with<T: Float>(
             let hidden = layer.mlp.layers();
             let radial = layer.mlp.radial_weights(b, &hidden);
             let scale = layer.scale;
-            let kept = if layer.keeps(ek) {
+            let kept = if radial.worth_keeping(ek) {
                 Some(kept)
             } else {
                 // Its allocation is not held while unused.
@@ -392,7 +392,7 @@ fn run_with<T: Float>(
             };
             let scale = layer.scale;
             let tp = layer.tp;
-            let kept = layer.keeps(ek).then_some(kept);
+            let kept = radial.worth_keeping(ek).then_some(kept);
             tp.conv_backward_radial(edges, &s.x1, y_k, radial, scale, &g_m, grads, kept)?;
         } else {
             let mut g_y_layer = pool.take(ek * dim_sh);
@@ -533,17 +533,6 @@ impl<'a, T: Float> Weights<'a, T> {
 }
 
 impl<'a, T: Float> LayerWeights<'a, T> {
-    /// Whether the radial convolution over `ek` edges keeps its weights and slopes for the
-    /// backward (at most [`RADIAL_KEPT_VALUES`]: each edge's weights and hidden slopes).
-    fn keeps(&self, ek: usize) -> bool {
-        let slopes: usize = (self.mlp.hidden.iter())
-            .filter(|l| l.act.is_some())
-            .map(|l| l.n)
-            .sum();
-        let numel = self.mlp.last.len() / self.mlp.width.max(1);
-        ek * (numel + slopes) <= RADIAL_KEPT_VALUES
-    }
-
     fn new(layer: &'a ConvNetLayer) -> Result<Option<Self>> {
         let conv = &layer.conv;
         let (Some(mlp), Some(gate)) = (
